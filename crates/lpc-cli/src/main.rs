@@ -1,0 +1,2 @@
+//! The lpc driver.
+fn main() {}

@@ -1,0 +1,577 @@
+//! The operator set: one `Op` variant per operation, attributes as typed fields.
+//!
+//! Conventions (the importer normalises every ONNX opset to them):
+//! - Operands that newer ONNX opsets take as inputs (Clip min/max, Reshape shape, Slice
+//!   starts/ends/axes/steps, Pad pads, Squeeze/Unsqueeze/Reduce axes, Split sizes, Resize
+//!   roi/scales/sizes, ...) are inputs here too, usually constants. Absent optional inputs are
+//!   unconnected input slots.
+//! - Variadic Max/Min/Sum become chains of binary ops at import.
+//! - Spatial attributes (`kernel`, `strides`, `pads`, `dilations`) are empty when the ONNX
+//!   default applies ("1 per spatial axis", "no padding"); pads are `[begin..., end...]`.
+//! - There is no catch-all match arm anywhere on `Op`: adding a variant must break every place
+//!   that has to handle it (printer, parser, shape inference, reference interpreter, ...).
+
+use crate::{DType, Tensor};
+use std::sync::Arc;
+
+/// Elementwise unary operations.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UnaryOp {
+    /// |x|
+    Abs,
+    /// -x
+    Neg,
+    /// ceil(x)
+    Ceil,
+    /// floor(x)
+    Floor,
+    /// round half to even
+    Round,
+    /// sqrt(x)
+    Sqrt,
+    /// 1/x
+    Reciprocal,
+    /// e^x
+    Exp,
+    /// ln(x)
+    Log,
+    /// error function
+    Erf,
+    /// 1/(1+e^-x)
+    Sigmoid,
+    /// tanh(x)
+    Tanh,
+    /// max(x, 0)
+    Relu,
+    /// x
+    Identity,
+    /// x >= 0 ? x : alpha*(e^x - 1)
+    Elu {
+        /// Negative-side scale.
+        alpha: f32,
+    },
+    /// x >= 0 ? x : alpha*x
+    LeakyRelu {
+        /// Negative-side slope.
+        alpha: f32,
+    },
+    /// max(0, min(1, alpha*x + beta))
+    HardSigmoid {
+        /// Slope.
+        alpha: f32,
+        /// Offset.
+        beta: f32,
+    },
+    /// x * max(0, min(1, x/6 + 1/2))
+    HardSwish,
+    /// Gaussian error linear unit.
+    Gelu {
+        /// Use the tanh approximation.
+        tanh: bool,
+    },
+    /// Element type conversion with ONNX Cast semantics.
+    Cast {
+        /// Target dtype.
+        to: DType,
+    },
+}
+
+/// Elementwise binary operations with numpy broadcasting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    /// a + b
+    Add,
+    /// a - b
+    Sub,
+    /// a * b
+    Mul,
+    /// a / b (integer division truncates toward zero)
+    Div,
+    /// a ^ b (the result has a's dtype)
+    Pow,
+    /// max(a, b)
+    Max,
+    /// min(a, b)
+    Min,
+    /// a == b (bool result)
+    Equal,
+    /// a >= 0 ? a : b*a (PRelu; b is the slope)
+    PRelu,
+}
+
+/// Reductions over a set of axes (given as an optional i64 input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    /// Maximum.
+    Max,
+    /// Arithmetic mean.
+    Mean,
+    /// Sum.
+    Sum,
+}
+
+/// How spatial padding is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AutoPad {
+    /// Use the explicit `pads`.
+    NotSet,
+    /// Output size ceil(in/stride), extra padding at the end.
+    SameUpper,
+    /// Output size ceil(in/stride), extra padding at the beginning.
+    SameLower,
+    /// No padding.
+    Valid,
+}
+
+/// Attributes shared by Conv-like operations (Conv, ConvInteger, QLinearConv, ConvTranspose).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConvAttrs {
+    /// Kernel spatial shape; empty means "from the weights".
+    pub kernel: Vec<usize>,
+    /// Strides per spatial axis; empty means all 1.
+    pub strides: Vec<usize>,
+    /// Pads `[begin..., end...]`; empty means all 0.
+    pub pads: Vec<usize>,
+    /// Dilations per spatial axis; empty means all 1.
+    pub dilations: Vec<usize>,
+    /// Number of groups.
+    pub group: usize,
+    /// Padding mode.
+    pub auto_pad: AutoPad,
+}
+
+impl Default for ConvAttrs {
+    fn default() -> ConvAttrs {
+        ConvAttrs { kernel: vec![], strides: vec![], pads: vec![], dilations: vec![], group: 1, auto_pad: AutoPad::NotSet }
+    }
+}
+
+/// Attributes of MaxPool and AveragePool.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PoolAttrs {
+    /// Window spatial shape.
+    pub kernel: Vec<usize>,
+    /// Strides per spatial axis; empty means all 1.
+    pub strides: Vec<usize>,
+    /// Pads `[begin..., end...]`; empty means all 0.
+    pub pads: Vec<usize>,
+    /// Dilations per spatial axis; empty means all 1.
+    pub dilations: Vec<usize>,
+    /// Round output sizes up instead of down.
+    pub ceil_mode: bool,
+    /// Padding mode.
+    pub auto_pad: AutoPad,
+}
+
+/// Resize interpolation mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResizeMode {
+    /// Nearest neighbour.
+    Nearest,
+    /// (Bi/tri)linear.
+    Linear,
+    /// Cubic.
+    Cubic,
+}
+
+/// Resize coordinate transformation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CoordTransform {
+    /// (x + 0.5) / scale - 0.5
+    HalfPixel,
+    /// Like half_pixel but symmetric about the centre of the input.
+    HalfPixelSymmetric,
+    /// half_pixel, but 0 when the output length is 1.
+    PytorchHalfPixel,
+    /// x * (in - 1) / (out - 1)
+    AlignCorners,
+    /// x / scale
+    Asymmetric,
+    /// Crop-and-resize with the roi input.
+    TfCropAndResize,
+}
+
+/// Rounding of nearest-mode Resize.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NearestMode {
+    /// Round half down (toward -inf).
+    RoundPreferFloor,
+    /// Round half up.
+    RoundPreferCeil,
+    /// floor
+    Floor,
+    /// ceil
+    Ceil,
+}
+
+/// How Resize keeps the aspect ratio when `sizes` is given with `axes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AspectPolicy {
+    /// Use sizes as given.
+    Stretch,
+    /// Largest scale that fits inside sizes.
+    NotLarger,
+    /// Smallest scale that covers sizes.
+    NotSmaller,
+}
+
+/// Attributes of Resize (inputs: x, roi?, scales?, sizes?).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResizeAttrs {
+    /// Interpolation.
+    pub mode: ResizeMode,
+    /// Coordinate transformation.
+    pub coord: CoordTransform,
+    /// Rounding for nearest mode.
+    pub nearest: NearestMode,
+    /// Cubic coefficient a.
+    pub cubic_a: f32,
+    /// Exclude samples outside the input from cubic weights.
+    pub exclude_outside: bool,
+    /// Value for tf_crop_and_resize samples outside the input.
+    pub extrapolation: f32,
+    /// Antialiasing filter when downsampling (linear/cubic).
+    pub antialias: bool,
+    /// Axes that scales/sizes refer to; empty means all.
+    pub axes: Vec<i64>,
+    /// Aspect-ratio policy for sizes.
+    pub policy: AspectPolicy,
+}
+
+/// Padding mode of Pad.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PadMode {
+    /// Fill with a constant.
+    Constant,
+    /// Mirror without repeating the edge.
+    Reflect,
+    /// Repeat the edge.
+    Edge,
+    /// Wrap around.
+    Wrap,
+}
+
+/// Quantization axis/blocking of QuantizeLinear and DequantizeLinear.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct QuantAxis {
+    /// Axis of per-axis scales (used when the scale is 1-D or blocked).
+    pub axis: i64,
+    /// Block size along `axis` for blocked quantization; 0 means per-axis or per-tensor.
+    pub block_size: usize,
+}
+
+/// One operation. Inputs are positional (see each variant); attributes are fields.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Graph input number `index` (no inputs).
+    Input {
+        /// Position among the graph inputs.
+        index: usize,
+    },
+    /// A constant tensor (no inputs); equal constants are one node.
+    Const(Arc<Tensor>),
+    /// Elementwise unary: (x).
+    Unary(UnaryOp),
+    /// Elementwise binary with broadcasting: (a, b).
+    Binary(BinaryOp),
+    /// Clamp: (x, min?, max?), min/max rank-0.
+    Clip,
+    /// Select: (cond, a, b) with broadcasting.
+    Where,
+    /// Convolution: (x, w, bias?).
+    Conv(ConvAttrs),
+    /// Transposed convolution: (x, w, bias?).
+    ConvTranspose {
+        /// Shared conv attributes (kernel/strides/pads/dilations/group/auto_pad).
+        conv: ConvAttrs,
+        /// Extra size added at the end of each spatial output axis.
+        output_padding: Vec<usize>,
+        /// Explicit spatial output shape (overrides pads).
+        output_shape: Vec<usize>,
+    },
+    /// Integer convolution: (x, w, x_zero_point?, w_zero_point?) → i32.
+    ConvInteger(ConvAttrs),
+    /// Quantized convolution: (x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, bias?).
+    QLinearConv(ConvAttrs),
+    /// Matrix product with numpy semantics: (a, b).
+    MatMul,
+    /// Integer matrix product: (a, b, a_zero_point?, b_zero_point?) → i32.
+    MatMulInteger,
+    /// Quantized matrix product: (a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp).
+    QLinearMatMul,
+    /// alpha * A' * B' + beta * C: (a, b, c?).
+    Gemm {
+        /// Product scale.
+        alpha: f32,
+        /// Bias scale.
+        beta: f32,
+        /// Transpose A.
+        trans_a: bool,
+        /// Transpose B.
+        trans_b: bool,
+    },
+    /// Max pooling: (x) → (y, indices?).
+    MaxPool {
+        /// Window attributes.
+        pool: PoolAttrs,
+        /// Indices layout: 0 row-major, 1 column-major.
+        storage_order: i64,
+    },
+    /// Average pooling: (x).
+    AveragePool {
+        /// Window attributes.
+        pool: PoolAttrs,
+        /// Count padded elements in the divisor.
+        count_include_pad: bool,
+    },
+    /// Mean over all spatial axes, keeping them as size 1: (x).
+    GlobalAveragePool,
+    /// Max over all spatial axes, keeping them as size 1: (x).
+    GlobalMaxPool,
+    /// Inference batch normalization: (x, scale, bias, mean, var) → (y, running_mean?, running_var?).
+    BatchNorm {
+        /// Variance epsilon.
+        epsilon: f32,
+        /// Training mode: normalise with batch statistics and output running stats.
+        training: bool,
+        /// Running statistics momentum (training mode).
+        momentum: f32,
+    },
+    /// Layer normalization: (x, scale, bias?) → (y, mean?, inv_std_dev?).
+    LayerNorm {
+        /// First normalised axis (may be negative).
+        axis: i64,
+        /// Variance epsilon.
+        epsilon: f32,
+    },
+    /// Softmax along `axis` (x).
+    Softmax {
+        /// Axis (may be negative).
+        axis: i64,
+        /// Opset < 13 semantics: flatten to 2-D at `axis` and normalise each row.
+        coerce_2d: bool,
+    },
+    /// Log of softmax along `axis` (x).
+    LogSoftmax {
+        /// Axis (may be negative).
+        axis: i64,
+        /// Opset < 13 semantics: flatten to 2-D at `axis` and normalise each row.
+        coerce_2d: bool,
+    },
+    /// Reduction: (x, axes?).
+    Reduce {
+        /// Which reduction.
+        op: ReduceOp,
+        /// Keep reduced axes as size 1.
+        keepdims: bool,
+        /// With no axes: identity instead of reducing everything.
+        noop_with_empty_axes: bool,
+    },
+    /// Concatenation along `axis`: (x0, x1, ...).
+    Concat {
+        /// Axis (may be negative).
+        axis: i64,
+    },
+    /// Split along `axis`: (x, split?) → (y0, y1, ...).
+    Split {
+        /// Axis (may be negative).
+        axis: i64,
+        /// Number of outputs.
+        num_outputs: usize,
+    },
+    /// Flatten to 2-D at `axis`: (x).
+    Flatten {
+        /// Axis (may be negative).
+        axis: i64,
+    },
+    /// Reshape: (x, shape) with 0 = copy (unless allowzero) and -1 = infer.
+    Reshape {
+        /// A 0 in shape means a zero-sized dim rather than "copy".
+        allowzero: bool,
+    },
+    /// Remove size-1 axes: (x, axes?).
+    Squeeze,
+    /// Insert size-1 axes: (x, axes).
+    Unsqueeze,
+    /// Permute axes: (x); empty perm reverses.
+    Transpose {
+        /// Permutation.
+        perm: Vec<usize>,
+    },
+    /// Broadcast to a shape: (x, shape).
+    Expand,
+    /// Gather along `axis`: (data, indices).
+    Gather {
+        /// Axis (may be negative).
+        axis: i64,
+    },
+    /// Shape of x as i64[rank], sliced by start/end: (x).
+    ShapeOf {
+        /// First dim (may be negative).
+        start: i64,
+        /// One past the last dim (may be negative); `None` means rank.
+        end: Option<i64>,
+    },
+    /// Slice: (x, starts, ends, axes?, steps?).
+    Slice,
+    /// Pad: (x, pads, constant_value?, axes?).
+    Pad {
+        /// Padding mode.
+        mode: PadMode,
+    },
+    /// Resize: (x, roi?, scales?, sizes?).
+    Resize(ResizeAttrs),
+    /// Range: (start, limit, delta), all rank-0.
+    Range,
+    /// Tensor of the given shape filled with `value`'s single element: (shape).
+    ConstantOfShape {
+        /// A one-element tensor: the value and dtype.
+        value: Arc<Tensor>,
+    },
+    /// ONNX QuantizeLinear: (x, scale, zero_point?) → `dtype`; round ties to even, saturate.
+    QuantizeLinear {
+        /// Axis and blocking.
+        q: QuantAxis,
+        /// Output dtype (the zero point's dtype when present; u8 otherwise unless set).
+        dtype: DType,
+    },
+    /// ONNX DequantizeLinear: (x, scale, zero_point?) → f32 (or scale's dtype).
+    DequantizeLinear {
+        /// Axis and blocking.
+        q: QuantAxis,
+    },
+    /// ONNX DynamicQuantizeLinear: (x) → (y u8, scale f32, zero_point u8).
+    DynamicQuantizeLinear,
+    /// OpenVINO FakeQuantize-1: (x, in_low, in_high, out_low, out_high), all broadcast to x.
+    FakeQuantize {
+        /// Number of quantization levels (2..=65536).
+        levels: u32,
+    },
+}
+
+impl Op {
+    /// The lower-case name used in the `.lir` text format and in error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Input { .. } => "input",
+            Op::Const(_) => "const",
+            Op::Unary(u) => match u {
+                UnaryOp::Abs => "abs",
+                UnaryOp::Neg => "neg",
+                UnaryOp::Ceil => "ceil",
+                UnaryOp::Floor => "floor",
+                UnaryOp::Round => "round",
+                UnaryOp::Sqrt => "sqrt",
+                UnaryOp::Reciprocal => "reciprocal",
+                UnaryOp::Exp => "exp",
+                UnaryOp::Log => "log",
+                UnaryOp::Erf => "erf",
+                UnaryOp::Sigmoid => "sigmoid",
+                UnaryOp::Tanh => "tanh",
+                UnaryOp::Relu => "relu",
+                UnaryOp::Identity => "identity",
+                UnaryOp::Elu { .. } => "elu",
+                UnaryOp::LeakyRelu { .. } => "leaky_relu",
+                UnaryOp::HardSigmoid { .. } => "hard_sigmoid",
+                UnaryOp::HardSwish => "hard_swish",
+                UnaryOp::Gelu { .. } => "gelu",
+                UnaryOp::Cast { .. } => "cast",
+            },
+            Op::Binary(b) => match b {
+                BinaryOp::Add => "add",
+                BinaryOp::Sub => "sub",
+                BinaryOp::Mul => "mul",
+                BinaryOp::Div => "div",
+                BinaryOp::Pow => "pow",
+                BinaryOp::Max => "max",
+                BinaryOp::Min => "min",
+                BinaryOp::Equal => "equal",
+                BinaryOp::PRelu => "prelu",
+            },
+            Op::Clip => "clip",
+            Op::Where => "where",
+            Op::Conv(_) => "conv",
+            Op::ConvTranspose { .. } => "conv_transpose",
+            Op::ConvInteger(_) => "conv_integer",
+            Op::QLinearConv(_) => "qlinear_conv",
+            Op::MatMul => "matmul",
+            Op::MatMulInteger => "matmul_integer",
+            Op::QLinearMatMul => "qlinear_matmul",
+            Op::Gemm { .. } => "gemm",
+            Op::MaxPool { .. } => "max_pool",
+            Op::AveragePool { .. } => "average_pool",
+            Op::GlobalAveragePool => "global_average_pool",
+            Op::GlobalMaxPool => "global_max_pool",
+            Op::BatchNorm { .. } => "batch_norm",
+            Op::LayerNorm { .. } => "layer_norm",
+            Op::Softmax { .. } => "softmax",
+            Op::LogSoftmax { .. } => "log_softmax",
+            Op::Reduce { op, .. } => match op {
+                ReduceOp::Max => "reduce_max",
+                ReduceOp::Mean => "reduce_mean",
+                ReduceOp::Sum => "reduce_sum",
+            },
+            Op::Concat { .. } => "concat",
+            Op::Split { .. } => "split",
+            Op::Flatten { .. } => "flatten",
+            Op::Reshape { .. } => "reshape",
+            Op::Squeeze => "squeeze",
+            Op::Unsqueeze => "unsqueeze",
+            Op::Transpose { .. } => "transpose",
+            Op::Expand => "expand",
+            Op::Gather { .. } => "gather",
+            Op::ShapeOf { .. } => "shape_of",
+            Op::Slice => "slice",
+            Op::Pad { .. } => "pad",
+            Op::Resize(_) => "resize",
+            Op::Range => "range",
+            Op::ConstantOfShape { .. } => "constant_of_shape",
+            Op::QuantizeLinear { .. } => "quantize_linear",
+            Op::DequantizeLinear { .. } => "dequantize_linear",
+            Op::DynamicQuantizeLinear => "dynamic_quantize_linear",
+            Op::FakeQuantize { .. } => "fake_quantize",
+        }
+    }
+
+    /// How many input slots the op has: `(required, maximum)`; `None` maximum means variadic.
+    pub fn arity(&self) -> (usize, Option<usize>) {
+        match self {
+            Op::Input { .. } | Op::Const(_) => (0, Some(0)),
+            Op::Unary(_) => (1, Some(1)),
+            Op::Binary(_) => (2, Some(2)),
+            Op::Clip => (1, Some(3)),
+            Op::Where => (3, Some(3)),
+            Op::Conv(_) | Op::ConvTranspose { .. } => (2, Some(3)),
+            Op::ConvInteger(_) => (2, Some(4)),
+            Op::QLinearConv(_) => (8, Some(9)),
+            Op::MatMul => (2, Some(2)),
+            Op::MatMulInteger => (2, Some(4)),
+            Op::QLinearMatMul => (8, Some(8)),
+            Op::Gemm { .. } => (2, Some(3)),
+            Op::MaxPool { .. } | Op::AveragePool { .. } => (1, Some(1)),
+            Op::GlobalAveragePool | Op::GlobalMaxPool => (1, Some(1)),
+            Op::BatchNorm { .. } => (5, Some(5)),
+            Op::LayerNorm { .. } => (2, Some(3)),
+            Op::Softmax { .. } | Op::LogSoftmax { .. } => (1, Some(1)),
+            Op::Reduce { .. } => (1, Some(2)),
+            Op::Concat { .. } => (1, None),
+            Op::Split { .. } => (1, Some(2)),
+            Op::Flatten { .. } => (1, Some(1)),
+            Op::Reshape { .. } => (2, Some(2)),
+            Op::Squeeze => (1, Some(2)),
+            Op::Unsqueeze => (2, Some(2)),
+            Op::Transpose { .. } => (1, Some(1)),
+            Op::Expand => (2, Some(2)),
+            Op::Gather { .. } => (2, Some(2)),
+            Op::ShapeOf { .. } => (1, Some(1)),
+            Op::Slice => (3, Some(5)),
+            Op::Pad { .. } => (2, Some(4)),
+            Op::Resize(_) => (1, Some(4)),
+            Op::Range => (3, Some(3)),
+            Op::ConstantOfShape { .. } => (1, Some(1)),
+            Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => (2, Some(3)),
+            Op::DynamicQuantizeLinear => (1, Some(1)),
+            Op::FakeQuantize { .. } => (5, Some(5)),
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! ONNX import and export.
+#![deny(missing_docs)]

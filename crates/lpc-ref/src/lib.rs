@@ -1,0 +1,148 @@
+//! lpc's reference interpreter: evaluates every `Op` on concrete tensors, FP32 and integer.
+//! It is the oracle for calibration, rewrite-rule checks and JIT kernels: obviously correct
+//! first, then fast where real models need it (GEMM through `matrixmultiply`, both cores).
+#![deny(missing_docs)]
+
+mod elementwise;
+mod nn;
+mod norm;
+mod pool;
+mod quant;
+mod reduce;
+mod resize;
+mod run;
+mod shape_ops;
+pub mod util;
+
+pub use run::{run, run_observed, RunError};
+
+use lpc_ir::{Op, Tensor};
+
+/// Why one operation could not be evaluated.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EvalError {
+    /// A required input slot is unconnected.
+    #[error("missing required input {slot} ({what})")]
+    MissingInput {
+        /// Input slot.
+        slot: usize,
+        /// What the input is.
+        what: &'static str,
+    },
+    /// An input has a dtype the op does not accept.
+    #[error("input {slot} ({what}) has dtype {got}, expected {expected}")]
+    DType {
+        /// Input slot.
+        slot: usize,
+        /// What the input is.
+        what: &'static str,
+        /// The dtype found.
+        got: lpc_ir::DType,
+        /// What was expected (free text, e.g. "f32 or f64").
+        expected: &'static str,
+    },
+    /// Shapes, values or attributes that the op cannot accept.
+    #[error("{0}")]
+    Invalid(String),
+    /// A valid but unsupported combination (named).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+}
+
+/// Shorthand for results of op evaluation.
+pub type EvalResult<T> = Result<T, EvalError>;
+
+/// Builds an [`EvalError::Invalid`] from format arguments.
+#[macro_export]
+macro_rules! invalid {
+    ($($t:tt)*) => { $crate::EvalError::Invalid(format!($($t)*)) };
+}
+
+/// The input slots of one op evaluation, with checked access.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    ins: &'a [Option<&'a Tensor>],
+}
+
+impl<'a> Inputs<'a> {
+    /// Wraps input slots.
+    pub fn new(ins: &'a [Option<&'a Tensor>]) -> Inputs<'a> {
+        Inputs { ins }
+    }
+
+    /// A required input.
+    pub fn req(&self, slot: usize, what: &'static str) -> EvalResult<&'a Tensor> {
+        self.ins.get(slot).copied().flatten().ok_or(EvalError::MissingInput { slot, what })
+    }
+
+    /// An optional input (absent slot or beyond the end: `None`).
+    pub fn opt(&self, slot: usize) -> Option<&'a Tensor> {
+        self.ins.get(slot).copied().flatten()
+    }
+
+    /// Number of slots.
+    pub fn len(&self) -> usize {
+        self.ins.len()
+    }
+
+    /// True with no slots.
+    pub fn is_empty(&self) -> bool {
+        self.ins.is_empty()
+    }
+}
+
+/// Evaluates one operation. `n_outputs` is the number of outputs the node declares (ops with
+/// optional outputs, such as MaxPool's indices, compute only what is asked).
+pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Vec<Tensor>> {
+    let i = Inputs::new(ins);
+    match op {
+        Op::Input { index } => Err(invalid!("graph input {index} has no value")),
+        Op::Const(t) => Ok(vec![(**t).clone()]),
+        Op::Unary(u) => Ok(vec![elementwise::unary(u, i.req(0, "x")?)?]),
+        Op::Binary(b) => Ok(vec![elementwise::binary(*b, i.req(0, "a")?, i.req(1, "b")?)?]),
+        Op::Clip => Ok(vec![elementwise::clip(i.req(0, "x")?, i.opt(1), i.opt(2))?]),
+        Op::Where => Ok(vec![elementwise::where_(i.req(0, "cond")?, i.req(1, "a")?, i.req(2, "b")?)?]),
+        Op::Conv(a) => Ok(vec![nn::conv(a, i)?]),
+        Op::ConvTranspose { conv, output_padding, output_shape } => {
+            Ok(vec![nn::conv_transpose(conv, output_padding, output_shape, i)?])
+        }
+        Op::ConvInteger(a) => Ok(vec![nn::conv_integer(a, i)?]),
+        Op::QLinearConv(a) => Ok(vec![nn::qlinear_conv(a, i)?]),
+        Op::MatMul => Ok(vec![nn::matmul(i.req(0, "a")?, i.req(1, "b")?)?]),
+        Op::MatMulInteger => Ok(vec![nn::matmul_integer(i)?]),
+        Op::QLinearMatMul => Ok(vec![nn::qlinear_matmul(i)?]),
+        Op::Gemm { alpha, beta, trans_a, trans_b } => Ok(vec![nn::gemm(*alpha, *beta, *trans_a, *trans_b, i)?]),
+        Op::MaxPool { pool, storage_order } => pool::max_pool(pool, *storage_order, i.req(0, "x")?, n_outputs),
+        Op::AveragePool { pool, count_include_pad } => {
+            Ok(vec![pool::average_pool(pool, *count_include_pad, i.req(0, "x")?)?])
+        }
+        Op::GlobalAveragePool => Ok(vec![pool::global_pool(false, i.req(0, "x")?)?]),
+        Op::GlobalMaxPool => Ok(vec![pool::global_pool(true, i.req(0, "x")?)?]),
+        Op::BatchNorm { epsilon, training, momentum } => norm::batch_norm(*epsilon, *training, *momentum, i, n_outputs),
+        Op::LayerNorm { axis, epsilon } => norm::layer_norm(*axis, *epsilon, i, n_outputs),
+        Op::Softmax { axis, coerce_2d } => Ok(vec![norm::softmax(*axis, *coerce_2d, false, i.req(0, "x")?)?]),
+        Op::LogSoftmax { axis, coerce_2d } => Ok(vec![norm::softmax(*axis, *coerce_2d, true, i.req(0, "x")?)?]),
+        Op::Reduce { op, keepdims, noop_with_empty_axes } => {
+            Ok(vec![reduce::reduce(*op, *keepdims, *noop_with_empty_axes, i.req(0, "x")?, i.opt(1))?])
+        }
+        Op::Concat { axis } => Ok(vec![shape_ops::concat(*axis, i)?]),
+        Op::Split { axis, num_outputs } => shape_ops::split(*axis, *num_outputs, i.req(0, "x")?, i.opt(1)),
+        Op::Flatten { axis } => Ok(vec![shape_ops::flatten(*axis, i.req(0, "x")?)?]),
+        Op::Reshape { allowzero } => Ok(vec![shape_ops::reshape(*allowzero, i.req(0, "x")?, i.req(1, "shape")?)?]),
+        Op::Squeeze => Ok(vec![shape_ops::squeeze(i.req(0, "x")?, i.opt(1))?]),
+        Op::Unsqueeze => Ok(vec![shape_ops::unsqueeze(i.req(0, "x")?, i.req(1, "axes")?)?]),
+        Op::Transpose { perm } => Ok(vec![shape_ops::transpose(perm, i.req(0, "x")?)?]),
+        Op::Expand => Ok(vec![shape_ops::expand(i.req(0, "x")?, i.req(1, "shape")?)?]),
+        Op::Gather { axis } => Ok(vec![shape_ops::gather(*axis, i.req(0, "data")?, i.req(1, "indices")?)?]),
+        Op::ShapeOf { start, end } => Ok(vec![shape_ops::shape_of(*start, *end, i.req(0, "x")?)?]),
+        Op::Slice => Ok(vec![shape_ops::slice(i)?]),
+        Op::Pad { mode } => Ok(vec![shape_ops::pad(*mode, i)?]),
+        Op::Resize(a) => Ok(vec![resize::resize(a, i)?]),
+        Op::Range => Ok(vec![shape_ops::range(i.req(0, "start")?, i.req(1, "limit")?, i.req(2, "delta")?)?]),
+        Op::ConstantOfShape { value } => Ok(vec![shape_ops::constant_of_shape(value, i.req(0, "shape")?)?]),
+        Op::QuantizeLinear { q, dtype } => Ok(vec![quant::quantize_linear(q, *dtype, i)?]),
+        Op::DequantizeLinear { q } => Ok(vec![quant::dequantize_linear(q, i)?]),
+        Op::DynamicQuantizeLinear => quant::dynamic_quantize_linear(i.req(0, "x")?),
+        Op::FakeQuantize { levels } => Ok(vec![quant::fake_quantize(*levels, i)?]),
+    }
+}

@@ -1,0 +1,160 @@
+//! Runs a whole graph: topological order, inputs checked against the declared types,
+//! intermediate tensors freed after their last use.
+
+use crate::EvalError;
+use lpc_ir::{Dim, Graph, Op, Tensor, ValueRef};
+use std::collections::HashMap;
+
+/// Why a graph run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Wrong number of inputs given.
+    #[error("model has {expected} inputs, {got} given")]
+    InputCount {
+        /// Declared inputs.
+        expected: usize,
+        /// Given inputs.
+        got: usize,
+    },
+    /// An input tensor does not fit the declared type.
+    #[error("input '{name}': {msg}")]
+    InputMismatch {
+        /// Input name.
+        name: String,
+        /// What does not fit.
+        msg: String,
+    },
+    /// A node failed.
+    #[error("node '{node}' ({op}): {source}")]
+    Node {
+        /// Node name.
+        node: String,
+        /// Op name.
+        op: &'static str,
+        /// The failure.
+        source: EvalError,
+    },
+    /// The graph is malformed (cycle, dangling value).
+    #[error("invalid graph: {0}")]
+    Graph(String),
+}
+
+fn check_input(g: &Graph, v: ValueRef, t: &Tensor, syms: &mut HashMap<String, usize>) -> Result<(), RunError> {
+    let out = g.output(v);
+    let bad = |msg: String| RunError::InputMismatch { name: out.name.clone(), msg };
+    if let Some(d) = out.ty.dtype {
+        if d != t.dtype() {
+            return Err(bad(format!("expected dtype {d}, got {}", t.dtype())));
+        }
+    }
+    if let Some(s) = &out.ty.shape {
+        if s.rank() != t.rank() {
+            return Err(bad(format!("expected shape {s}, got {:?} (rank {})", t.shape(), t.rank())));
+        }
+        for (d, &n) in s.0.iter().zip(t.shape()) {
+            match d {
+                Dim::Known(k) if *k != n => return Err(bad(format!("expected shape {s}, got {:?}", t.shape()))),
+                Dim::Known(_) => {}
+                Dim::Sym(name) => {
+                    let prev = *syms.entry(name.clone()).or_insert(n);
+                    if prev != n {
+                        return Err(bad(format!("dimension {name} is {prev} elsewhere, got {n}")));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `g` on `inputs` (one per graph input, in order) and returns the graph outputs.
+pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, RunError> {
+    run_observed(g, inputs, |_, _| {})
+}
+
+/// Like [`run`], calling `observe(value, tensor)` for every value computed by a non-constant
+/// node (calibration statistics hook in here).
+pub fn run_observed(
+    g: &Graph,
+    inputs: &[Tensor],
+    mut observe: impl FnMut(ValueRef, &Tensor),
+) -> Result<Vec<Tensor>, RunError> {
+    if inputs.len() != g.inputs().len() {
+        return Err(RunError::InputCount { expected: g.inputs().len(), got: inputs.len() });
+    }
+    let order = g.topo_order().map_err(|e| RunError::Graph(e.to_string()))?;
+    // Remaining reads of each value; graph outputs count as one extra read that never happens.
+    let mut reads: HashMap<ValueRef, usize> = HashMap::new();
+    for &n in &order {
+        for v in g.node_inputs(n).into_iter().flatten() {
+            *reads.entry(v).or_default() += 1;
+        }
+    }
+    for &v in g.outputs() {
+        *reads.entry(v).or_default() += 1;
+    }
+    let mut syms = HashMap::new();
+    let mut values: HashMap<ValueRef, Tensor> = HashMap::new();
+    for &n in &order {
+        let node = g.node(n);
+        let outs = match &node.op {
+            Op::Input { index } => {
+                let t = inputs.get(*index).ok_or_else(|| RunError::Graph(format!("input index {index} out of range")))?;
+                check_input(g, ValueRef::first(n), t, &mut syms)?;
+                vec![t.clone()]
+            }
+            op => {
+                let slots = g.node_inputs(n);
+                for v in slots.iter().flatten() {
+                    if !values.contains_key(v) {
+                        return Err(RunError::Graph(format!(
+                            "node '{}' reads output {} of '{}', which does not exist",
+                            node.name,
+                            v.output,
+                            g.node(v.node).name
+                        )));
+                    }
+                }
+                let ins: Vec<Option<&Tensor>> = slots.iter().map(|s| s.as_ref().map(|v| &values[v])).collect();
+                let outs = crate::eval(op, &ins, node.outputs.len())
+                    .map_err(|source| RunError::Node { node: node.name.clone(), op: op.name(), source })?;
+                if outs.len() < node.outputs.len() {
+                    return Err(RunError::Node {
+                        node: node.name.clone(),
+                        op: op.name(),
+                        source: EvalError::Invalid(format!(
+                            "produced {} outputs, node declares {}",
+                            outs.len(),
+                            node.outputs.len()
+                        )),
+                    });
+                }
+                // Free inputs read for the last time.
+                for v in slots.iter().flatten() {
+                    let r = reads.get_mut(v).expect("counted");
+                    *r -= 1;
+                    if *r == 0 {
+                        values.remove(v);
+                    }
+                }
+                outs
+            }
+        };
+        let is_const = matches!(node.op, Op::Const(_));
+        for (k, t) in outs.into_iter().enumerate().take(node.outputs.len()) {
+            let v = ValueRef { node: n, output: k };
+            if !is_const {
+                observe(v, &t);
+            }
+            if reads.get(&v).copied().unwrap_or(0) > 0 {
+                values.insert(v, t);
+            }
+        }
+    }
+    g.outputs()
+        .iter()
+        .map(|v| {
+            values.get(v).cloned().ok_or_else(|| RunError::Graph(format!("output '{}' was not computed", g.value_name(*v))))
+        })
+        .collect()
+}

@@ -1,0 +1,106 @@
+//! Helpers shared by the op implementations: axes, broadcasting, strides.
+
+use crate::{EvalError, EvalResult};
+use lpc_ir::Tensor;
+
+/// Normalises a possibly negative axis against `rank` (`-1` is the last axis).
+pub fn norm_axis(axis: i64, rank: usize) -> EvalResult<usize> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if a < 0 || a >= r.max(1) && !(r == 0 && a == 0) {
+        return Err(EvalError::Invalid(format!("axis {axis} out of range for rank {rank}")));
+    }
+    Ok(a as usize)
+}
+
+/// Row-major strides of a shape.
+pub fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+/// The numpy broadcast of two shapes.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> EvalResult<Vec<usize>> {
+    let r = a.len().max(b.len());
+    let mut out = vec![0; r];
+    for i in 0..r {
+        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
+        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        out[i] = if da == db || db == 1 {
+            da
+        } else if da == 1 {
+            db
+        } else {
+            return Err(EvalError::Invalid(format!("shapes {a:?} and {b:?} do not broadcast")));
+        };
+    }
+    Ok(out)
+}
+
+/// For each element of `out_shape` (row-major), the flat index into a tensor of shape `in_shape`
+/// broadcast to it. `in_shape` must broadcast to `out_shape`.
+pub fn broadcast_index(in_shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
+    let r = out_shape.len();
+    let n: usize = out_shape.iter().product();
+    let ist = strides(in_shape);
+    // Effective stride per output axis: 0 where the input is broadcast.
+    let mut eff = vec![0usize; r];
+    for i in 0..r {
+        if i + in_shape.len() >= r {
+            let k = i + in_shape.len() - r;
+            eff[i] = if in_shape[k] == 1 { 0 } else { ist[k] };
+        }
+    }
+    let mut idx = Vec::with_capacity(n);
+    if n == 0 {
+        return idx;
+    }
+    let mut counter = vec![0usize; r];
+    let mut cur = 0usize;
+    for _ in 0..n {
+        idx.push(cur);
+        for ax in (0..r).rev() {
+            counter[ax] += 1;
+            cur += eff[ax];
+            if counter[ax] < out_shape[ax] {
+                break;
+            }
+            cur -= eff[ax] * counter[ax];
+            counter[ax] = 0;
+        }
+    }
+    idx
+}
+
+/// Reads a 1-D (or scalar) integer tensor as i64 values.
+pub fn ints(t: &Tensor, what: &str) -> EvalResult<Vec<i64>> {
+    if !t.dtype().is_int() {
+        return Err(EvalError::Invalid(format!("{what} must be an integer tensor, got {}", t.dtype())));
+    }
+    Ok(t.to_i64_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_index_matches_definition() {
+        let idx = broadcast_index(&[3, 1], &[2, 3, 4]);
+        assert_eq!(idx.len(), 24);
+        assert_eq!(&idx[..8], &[0, 0, 0, 0, 1, 1, 1, 1]);
+        assert_eq!(&idx[12..16], &[0, 0, 0, 0]);
+        assert_eq!(broadcast_shapes(&[2, 1, 4], &[3, 1]).unwrap(), vec![2, 3, 4]);
+        assert!(broadcast_shapes(&[2], &[3]).is_err());
+    }
+
+    #[test]
+    fn axes() {
+        assert_eq!(norm_axis(-1, 4).unwrap(), 3);
+        assert!(norm_axis(4, 4).is_err());
+        assert!(norm_axis(-5, 4).is_err());
+    }
+}
