@@ -1,2 +1,272 @@
-//! The lpc driver.
-fn main() {}
+//! The lpc driver: `lpc show | import | run`.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use lpc_cli::{model, npy};
+use lpc_ir::{Graph, Tensor, TensorData};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// lpc: a low-precision model compiler.
+#[derive(Parser)]
+#[command(name = "lpc", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print a model as .lir text (or Graphviz dot).
+    Show {
+        /// Model file (.onnx or .lir).
+        model: PathBuf,
+        /// Print Graphviz dot instead of .lir.
+        #[arg(long)]
+        dot: bool,
+    },
+    /// Import a model and write it as .lir (+ .lir.weights for large constants).
+    Import {
+        /// Model file (.onnx or .lir).
+        model: PathBuf,
+        /// Output .lir path.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Run a model on inputs and write or summarise its outputs.
+    Run {
+        /// Model file (.onnx or .lir).
+        model: PathBuf,
+        /// Input as NAME=PATH (.npy or TensorProto .pb); just PATH for a single-input model.
+        #[arg(long = "input", short = 'i')]
+        inputs: Vec<String>,
+        /// Write each output to DIR/<name>.npy.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+        /// Execution backend.
+        #[arg(long, value_enum, default_value_t = Backend::Ref)]
+        backend: Backend,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Measure a model's latency: median of warm runs on given (or zero/seeded random) inputs.
+    Bench {
+        /// Model file (.onnx or .lir).
+        model: PathBuf,
+        /// Input as NAME=PATH; inputs not given are seeded uniform random in [-1, 1] (symbolic dims = 1).
+        #[arg(long = "input", short = 'i')]
+        inputs: Vec<String>,
+        /// Execution backend.
+        #[arg(long, value_enum, default_value_t = Backend::Ref)]
+        backend: Backend,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Timed runs after one warm-up run.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Backend {
+    /// The reference interpreter (lpc-ref).
+    Ref,
+}
+
+/// A file name for a value name: every character outside `[A-Za-z0-9._-]` becomes `_`.
+fn file_stem(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect()
+}
+
+fn bind_inputs(g: &Graph, specs: &[String]) -> Result<Vec<Tensor>> {
+    bind_inputs_or(g, specs, |g, n| {
+        let name = &g.node(n).outputs[0].name;
+        bail!("missing input '{name}' (pass --input {name}=PATH)")
+    })
+}
+
+/// Binds `--input` specs to graph inputs; inputs not given come from `missing`.
+fn bind_inputs_or(
+    g: &Graph,
+    specs: &[String],
+    mut missing: impl FnMut(&Graph, lpc_ir::NodeId) -> Result<Tensor>,
+) -> Result<Vec<Tensor>> {
+    let names: Vec<String> = g.inputs().iter().map(|&n| g.node(n).outputs[0].name.clone()).collect();
+    let mut bound: Vec<Option<Tensor>> = vec![None; names.len()];
+    for spec in specs {
+        let (name, path) = match spec.split_once('=') {
+            Some((n, p)) if names.iter().any(|x| x == n) => (Some(n.to_string()), p.to_string()),
+            _ => (None, spec.clone()),
+        };
+        let idx = match name {
+            Some(n) => names.iter().position(|x| *x == n).expect("checked above"),
+            None if names.len() == 1 => 0,
+            None => bail!(
+                "--input '{spec}': the model has {} inputs ({}); use NAME=PATH",
+                names.len(),
+                names.join(", ")
+            ),
+        };
+        if bound[idx].is_some() {
+            bail!("input '{}' given twice", names[idx]);
+        }
+        let t = npy::read_tensor(Path::new(&path)).with_context(|| format!("input '{}'", names[idx]))?;
+        bound[idx] = Some(t);
+    }
+    bound
+        .into_iter()
+        .zip(g.inputs())
+        .map(|(t, &n)| match t {
+            Some(t) => Ok(t),
+            None => missing(g, n),
+        })
+        .collect()
+}
+
+fn summary(name: &str, t: &Tensor) -> String {
+    let mut s = format!("{name}: {}{:?}", t.dtype(), t.shape());
+    if !t.is_empty() && !matches!(t.data(), TensorData::Bool(_)) {
+        let v = t.to_f64_vec();
+        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        s += &format!("  min {min:.6} max {max:.6} mean {mean:.6}");
+        let head: Vec<String> = v.iter().take(6).map(|x| format!("{x:.5}")).collect();
+        s += &format!("  [{}{}]", head.join(", "), if v.len() > 6 { ", ..." } else { "" });
+    }
+    s
+}
+
+fn real_main(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Show { model, dot } => {
+            let g = model::load(&model)?;
+            if dot {
+                print!("{}", lpc_ir::to_dot(&g));
+            } else {
+                print!("{}", lpc_ir::text::print(&g));
+            }
+        }
+        Cmd::Import { model, output } => {
+            let g = model::load(&model)?;
+            lpc_ir::text::write_lir(&output, &g).with_context(|| output.display().to_string())?;
+        }
+        Cmd::Run { model, inputs, output_dir, backend, threads } => {
+            set_threads(threads)?;
+            let g = model::load(&model)?;
+            let ins = bind_inputs(&g, &inputs)?;
+            let outs = match backend {
+                Backend::Ref => lpc_ref::run(&g, &ins).with_context(|| model.display().to_string())?,
+            };
+            if let Some(dir) = output_dir {
+                std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+                for (v, t) in g.outputs().iter().zip(&outs) {
+                    npy::write_npy(&dir.join(format!("{}.npy", file_stem(g.value_name(*v)))), t)?;
+                }
+            } else {
+                for (v, t) in g.outputs().iter().zip(&outs) {
+                    println!("{}", summary(g.value_name(*v), t));
+                }
+            }
+        }
+        Cmd::Bench { model, inputs, backend, threads, runs, json } => {
+            set_threads(threads)?;
+            let t0 = Instant::now();
+            let g = model::load(&model)?;
+            let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+            let ins = bench_inputs(&g, &inputs)?;
+            let run_once = || -> Result<()> {
+                match backend {
+                    Backend::Ref => lpc_ref::run(&g, &ins).with_context(|| model.display().to_string())?,
+                };
+                Ok(())
+            };
+            run_once()?; // warm-up
+            let mut times = Vec::with_capacity(runs);
+            for _ in 0..runs.max(1) {
+                let t = Instant::now();
+                run_once()?;
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            times.sort_by(f64::total_cmp);
+            let median = times[times.len() / 2];
+            let threads = rayon::current_num_threads();
+            if json {
+                println!(
+                    "{{\"model\": {:?}, \"backend\": \"ref\", \"threads\": {threads}, \"runs\": {}, \"median_ms\": {median:.4}, \"min_ms\": {:.4}, \"load_ms\": {load_ms:.3}}}",
+                    model.display().to_string(),
+                    times.len(),
+                    times[0]
+                );
+            } else {
+                println!(
+                    "{}: backend ref, {threads} thread(s), median {median:.3} ms, min {:.3} ms over {} runs (load {load_ms:.1} ms)",
+                    model.display(),
+                    times[0],
+                    times.len()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sets the worker thread count of rayon and of matrixmultiply (which reads
+/// `MATMUL_NUM_THREADS` once, at its first use, so this must run first).
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    let Some(n) = threads else { return Ok(()) };
+    if n == 0 {
+        bail!("--threads must be at least 1");
+    }
+    std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
+    rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("thread pool")?;
+    Ok(())
+}
+
+/// Inputs for `bench`: given files, else seeded uniform [-1, 1] data of the declared shape
+/// (symbolic dims taken as 1).
+fn bench_inputs(g: &Graph, specs: &[String]) -> Result<Vec<Tensor>> {
+    let mut state = 0x9e3779b97f4a7c15u64;
+    bind_inputs_or(g, specs, |g, n| {
+        let out = &g.node(n).outputs[0];
+        let shape = out.ty.shape.as_ref().ok_or_else(|| anyhow::anyhow!("input '{}' has unknown rank; pass --input", out.name))?;
+        let dims: Vec<usize> = shape.0.iter().map(|d| d.known().unwrap_or(1)).collect();
+        let count: usize = dims.iter().product();
+        let vals: Vec<f32> = (0..count)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 40) as f32 / (1u64 << 23) as f32 * 2.0 - 1.0
+            })
+            .collect();
+        Ok(Tensor::from_f32(&dims, vals)?.cast(out.ty.dtype.unwrap_or(lpc_ir::DType::F32)))
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse(); // usage errors exit 2
+    match real_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("error: {}", chain.join(": "));
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn file_stems() {
+        assert_eq!(super::file_stem("gpu_0/softmax:0"), "gpu_0_softmax_0");
+        assert_eq!(super::file_stem("a.b-c_9"), "a.b-c_9");
+    }
+}

@@ -3,6 +3,7 @@
 //! first, then fast where real models need it (GEMM through `matrixmultiply`, both cores).
 #![deny(missing_docs)]
 
+mod constfold;
 mod elementwise;
 mod nn;
 mod norm;
@@ -14,6 +15,7 @@ mod run;
 mod shape_ops;
 pub mod util;
 
+pub use constfold::{fold_constants, FoldStats};
 pub use run::{run, run_observed, RunError};
 
 use lpc_ir::{Op, Tensor};

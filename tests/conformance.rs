@@ -1,0 +1,85 @@
+//! ONNX backend conformance: every case under `../shared/onnx-node` that `tests/onnx-node.txt`
+//! lists must pass (integer outputs exact, float outputs within rtol 1e-3 / atol 1e-5); the
+//! cases not listed are in `tests/onnx-node-failing.txt` with the reason. One test per case.
+//!
+//! `LPC_CONFORMANCE_ALL=1 cargo test --test conformance -- --include-ignored` also runs the
+//! unlisted cases (as ignored tests) to see which now pass.
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use lpc_suite::{compare, root, shared};
+use std::path::Path;
+
+/// Runs one case: import, prepare, run every test_data_set, compare outputs.
+fn run_case(dir: &Path) -> Result<(), String> {
+    let mut g = lpc_onnx::import_file(&dir.join("model.onnx")).map_err(|e| format!("import: {e}"))?;
+    lpc_cli::model::prepare(&mut g).map_err(|e| format!("prepare: {e:#}"))?;
+    let mut sets: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    sets.sort();
+    if sets.is_empty() {
+        return Err("no test_data_set_* folder".into());
+    }
+    for set in sets {
+        let read_all = |prefix: &str| -> Result<Vec<lpc_ir::Tensor>, String> {
+            let mut v = vec![];
+            for k in 0.. {
+                let p = set.join(format!("{prefix}_{k}.pb"));
+                if !p.exists() {
+                    break;
+                }
+                v.push(lpc_onnx::read_tensor_pb(&p).map_err(|e| format!("{}: {e}", p.display()))?);
+            }
+            Ok(v)
+        };
+        let inputs = read_all("input")?;
+        let expected = read_all("output")?;
+        let outs = lpc_ref::run(&g, &inputs).map_err(|e| format!("run: {e}"))?;
+        if outs.len() != expected.len() {
+            return Err(format!("{} outputs, expected {}", outs.len(), expected.len()));
+        }
+        for (k, (a, e)) in outs.iter().zip(&expected).enumerate() {
+            compare(a, e, 1e-3, 1e-5).map_err(|m| format!("{}: output {k}: {m}", set.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn manifest(name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("tests").join(name)).unwrap_or_default();
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let cases_dir = shared().join("onnx-node");
+    assert!(cases_dir.is_dir(), "{} is missing", cases_dir.display());
+    let expected = manifest("onnx-node.txt");
+    let all = std::env::var("LPC_CONFORMANCE_ALL").is_ok();
+    let mut names: Vec<String> = std::fs::read_dir(&cases_dir)
+        .expect("read onnx-node")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut trials = vec![];
+    for name in expected.iter() {
+        assert!(names.contains(name), "manifest lists {name}, which is not in {}", cases_dir.display());
+    }
+    for name in names {
+        let listed = expected.contains(&name);
+        if !listed && !all {
+            continue;
+        }
+        let dir = cases_dir.join(&name);
+        trials.push(Trial::test(name, move || run_case(&dir).map_err(Failed::from)).with_ignored_flag(!listed));
+    }
+    libtest_mimic::run(&args, trials).exit();
+}

@@ -1,0 +1,70 @@
+//! Shared helpers for lpc's cross-crate tests: locating `../shared`, comparing tensors.
+#![deny(missing_docs)]
+
+use lpc_ir::{Tensor, TensorData};
+use std::path::PathBuf;
+
+/// The project root (where the workspace Cargo.toml is).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared` beside the project root. Panics (fails the test) when missing: CI must have it.
+pub fn shared() -> PathBuf {
+    let p = root().join("..").join("shared");
+    assert!(
+        p.join("DESIGN.md").exists(),
+        "../shared is missing at {}: the tests need the shared data (see README.md)",
+        p.display()
+    );
+    p
+}
+
+/// Compares an actual tensor with an expected one: dtype and shape equal; integers and bools
+/// exactly; floats within `atol + rtol * |expected|` (NaN matches NaN). Returns a description
+/// of the first mismatch.
+pub fn compare(actual: &Tensor, expected: &Tensor, rtol: f64, atol: f64) -> Result<(), String> {
+    if actual.dtype() != expected.dtype() {
+        return Err(format!("dtype {} != expected {}", actual.dtype(), expected.dtype()));
+    }
+    if actual.shape() != expected.shape() {
+        return Err(format!("shape {:?} != expected {:?}", actual.shape(), expected.shape()));
+    }
+    let float = matches!(expected.data(), TensorData::F32(_) | TensorData::F16(_) | TensorData::F64(_));
+    if !float {
+        if actual.to_le_bytes() != expected.to_le_bytes() {
+            let (a, e) = (actual.to_i64_vec(), expected.to_i64_vec());
+            let i = a.iter().zip(&e).position(|(x, y)| x != y).unwrap_or(0);
+            return Err(format!("element {i}: {} != expected {}", a[i], e[i]));
+        }
+        return Ok(());
+    }
+    let (a, e) = (actual.to_f64_vec(), expected.to_f64_vec());
+    let mut worst: Option<(usize, f64)> = None;
+    for (i, (&x, &y)) in a.iter().zip(&e).enumerate() {
+        let ok = if y.is_nan() {
+            x.is_nan()
+        } else if y.is_infinite() {
+            x == y
+        } else {
+            (x - y).abs() <= atol + rtol * y.abs()
+        };
+        if !ok {
+            let err = if x.is_finite() { (x - y).abs() } else { f64::INFINITY };
+            if worst.is_none_or(|(_, w)| err > w) {
+                worst = Some((i, err));
+            }
+        }
+    }
+    match worst {
+        None => Ok(()),
+        Some((i, _)) => Err(format!("element {i}: {} vs expected {} (and maybe others)", a[i], e[i])),
+    }
+}
+
+/// Relative error `max|a-e| / max|e|` of two float tensors of the same shape.
+pub fn max_rel_err(actual: &Tensor, expected: &Tensor) -> f64 {
+    let (a, e) = (actual.to_f64_vec(), expected.to_f64_vec());
+    let scale = e.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(f64::MIN_POSITIVE);
+    a.iter().zip(&e).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale
+}
