@@ -297,7 +297,7 @@ impl<'a> Importer<'a> {
         let mut ins: Vec<Option<ValueRef>> =
             (0..node.input.len()).map(|i| self.input(node, a, i)).collect::<Result<_, _>>()?;
         let out_names: Vec<String> = node.output.clone();
-        let n_out = out_names.iter().rposition(|s| !s.is_empty()).map_or(0, |p| p + 1);
+        let mut n_out = out_names.iter().rposition(|s| !s.is_empty()).map_or(0, |p| p + 1);
         if n_out == 0 {
             return Err(a.err("node has no outputs"));
         }
@@ -335,6 +335,35 @@ impl<'a> Importer<'a> {
             "Tanh" => unary(UnaryOp::Tanh),
             "Relu" => unary(UnaryOp::Relu),
             "Identity" => unary(UnaryOp::Identity),
+            "Dropout" => {
+                // Inference: identity; the optional mask output is all true.
+                if n_out > 1 {
+                    let x = ins.first().copied().flatten().ok_or_else(|| a.err("needs an input"))?;
+                    let shape_name = self.fresh_value(&out_names[1]);
+                    let sh = g.add_node(
+                        format!("{name}__mask_shape"),
+                        Op::ShapeOf { start: 0, end: None },
+                        &[Some(x)],
+                        vec![Output::named(shape_name)],
+                    );
+                    let value = Arc::new(Tensor::from_bool(&[], vec![true]).map_err(|e| a.err(e.to_string()))?);
+                    let m = g.add_node(
+                        format!("{name}__mask"),
+                        Op::ConstantOfShape { value },
+                        &[Some(ValueRef::first(sh))],
+                        vec![Output::named(out_names[1].clone())],
+                    );
+                    self.bind(&out_names[1], ValueRef::first(m), a)?;
+                }
+                if let Some(t) = ins.get(2).copied().flatten() {
+                    if g.const_value(t).is_none_or(|t| t.to_i64_vec().iter().any(|&x| x != 0)) {
+                        return Err(a.err("Dropout in training mode is not supported"));
+                    }
+                }
+                ins.truncate(1);
+                n_out = 1;
+                unary(UnaryOp::Identity)
+            }
             "Elu" => unary(UnaryOp::Elu { alpha: a.float("alpha", 1.0)? }),
             "LeakyRelu" => unary(UnaryOp::LeakyRelu { alpha: a.float("alpha", 0.01)? }),
             "HardSigmoid" => unary(UnaryOp::HardSigmoid { alpha: a.float("alpha", 0.2)?, beta: a.float("beta", 0.5)? }),
