@@ -24,20 +24,20 @@ pub enum LirFileError {
         msg: String,
     },
     /// The text does not parse.
-    #[error("{path}:{source}")]
+    #[error("{path}:{err}")]
     Parse {
         /// The file.
         path: String,
         /// The parse error (line:col: message).
-        source: ParseError,
+        err: ParseError,
     },
     /// The weights file is corrupt.
-    #[error("{path}: {source}")]
+    #[error("{path}: {err}")]
     Weights {
         /// The file.
         path: String,
         /// What is wrong.
-        source: WeightsError,
+        err: WeightsError,
     },
 }
 
@@ -70,11 +70,11 @@ pub fn read_lir(path: &Path) -> Result<crate::Graph, LirFileError> {
     let wp = weights_path(path);
     let w = if wp.exists() {
         let bytes = std::fs::read(&wp).map_err(|e| LirFileError::Io { path: wp.display().to_string(), msg: e.to_string() })?;
-        Weights::from_bytes(&bytes).map_err(|source| LirFileError::Weights { path: wp.display().to_string(), source })?
+        Weights::from_bytes(&bytes).map_err(|err| LirFileError::Weights { path: wp.display().to_string(), err })?
     } else {
         Weights::default()
     };
-    parse_with_weights(&text, &w).map_err(|source| LirFileError::Parse { path: path.display().to_string(), source })
+    parse_with_weights(&text, &w).map_err(|err| LirFileError::Parse { path: path.display().to_string(), err })
 }
 
 /// A value type as printed in `.lir` (`f32[N,3,224,224]`).

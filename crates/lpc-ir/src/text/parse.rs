@@ -107,10 +107,10 @@ impl<'a> Lexer<'a> {
             } else if c == '"' {
                 let s = self.string()?;
                 out.push((col, Tok::Str(s)));
-            } else if is_word(c) {
+            } else if is_word(c) && c != ':' {
                 let w = self.word();
-                out.push((col, Tok::Ident(w)));
-            } else if "()[]{},=@_".contains(c) {
+                out.push((col, if w == "_" { Tok::Punct('_') } else { Tok::Ident(w) }));
+            } else if "()[]{},=@_:".contains(c) {
                 self.i += 1;
                 out.push((col, Tok::Punct(c)));
             } else if c == '?' || c == '*' {
@@ -300,7 +300,8 @@ impl Line {
         if let Ok(v) = w.parse::<i64>() {
             return Ok(Attr::Int(v));
         }
-        if w.contains('.') || w.contains('e') || w == "NaN" || w.ends_with("inf") {
+        let numeric = w.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.'));
+        if numeric || w == "NaN" || w == "inf" {
             let v = match w.as_str() {
                 "NaN" => f32::NAN,
                 "inf" => f32::INFINITY,
@@ -310,9 +311,7 @@ impl Line {
                     self.err(format!("'{w}' is not a number"))
                 })?,
             };
-            if !w.starts_with(|c: char| c.is_ascii_alphabetic()) || w == "NaN" || w == "inf" {
-                return Ok(Attr::Float(v));
-            }
+            return Ok(Attr::Float(v));
         }
         if let Some(d) = DType::from_name(&w) {
             if self.is_punct('[') {
