@@ -47,9 +47,9 @@ pub enum InferError {
         /// Value name.
         value: String,
         /// The type the graph declared.
-        declared: ValueType,
+        declared: Box<ValueType>,
         /// The type inference computed.
-        inferred: ValueType,
+        inferred: Box<ValueType>,
     },
 }
 
@@ -152,8 +152,8 @@ pub fn infer_types(g: &mut Graph) -> Result<(), InferError> {
                 op,
                 output: k,
                 value: out.name.clone(),
-                declared: out.ty.clone(),
-                inferred: inf.clone(),
+                declared: Box::new(out.ty.clone()),
+                inferred: Box::new(inf.clone()),
             })?;
             out.ty = merged;
         }

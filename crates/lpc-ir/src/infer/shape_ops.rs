@@ -294,7 +294,7 @@ pub(super) fn reshape(cx: &Cx, allowzero: bool, syms: &mut SymGen) -> R {
     let (kout, sout) = monomial(&rest);
     match infer_at {
         None => {
-            if sin.is_empty() && sout.is_empty() && kin != kout {
+            if sin == sout && kin != kout {
                 return Err(cx.err(format!(
                     "cannot reshape {x} ({kin} elements) to {} ({kout} elements)",
                     Shape(rest.clone())
@@ -615,7 +615,7 @@ pub(super) fn resize(cx: &Cx, a: &ResizeAttrs, syms: &mut SymGen) -> R {
         if scales.len() != axes.len() {
             return Err(cx.err(format!("scales has {} values for {} axes", scales.len(), axes.len())));
         }
-        if let Some(bad) = scales.iter().find(|s| !(**s > 0.0) || !s.is_finite()) {
+        if let Some(bad) = scales.iter().find(|s| s.is_nan() || **s <= 0.0 || s.is_infinite()) {
             return Err(cx.err(format!("scale {bad} is not a positive finite number")));
         }
         let roi = if a.coord == CoordTransform::TfCropAndResize { const_floats(cx, 1) } else { None };

@@ -108,11 +108,11 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         }
         Op::Unsqueeze => {
             let p = cx.int_value(0)?;
-            (p.scalar && cx.ints(1)? .iter().all(|&a| a == 0 || a == -1)).then(|| PartialValue { scalar: false, ..p })
+            (p.scalar && cx.ints(1)?.iter().all(|&a| a == 0 || a == -1)).then_some(PartialValue { scalar: false, ..p })
         }
         Op::Squeeze => {
             let p = cx.int_value(0)?;
-            (!p.scalar && p.elems.len() == 1).then(|| PartialValue { scalar: true, ..p })
+            (!p.scalar && p.elems.len() == 1).then_some(PartialValue { scalar: true, ..p })
         }
         Op::Reshape { .. } => {
             let p = cx.int_value(0)?;
