@@ -91,9 +91,16 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
     let pg = g.petgraph();
     let node_err = |id, msg: String| {
         let n = g.node(id);
-        VerifyError::Node { node: n.name.clone(), op: n.op.name(), msg }
+        VerifyError::Node {
+            node: n.name.clone(),
+            op: n.op.name(),
+            msg,
+        }
     };
-    let graph_err = |msg: String| VerifyError::Graph { graph: g.name.clone(), msg };
+    let graph_err = |msg: String| VerifyError::Graph {
+        graph: g.name.clone(),
+        msg,
+    };
 
     // Edges.
     let mut slots: HashMap<(crate::NodeId, usize), usize> = HashMap::new();
@@ -103,19 +110,31 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
         if w.output >= n_out {
             return Err(node_err(
                 dst,
-                format!("input {} reads output {} of '{}', which has {n_out} outputs", w.slot, w.output, g.node(src).name),
+                format!(
+                    "input {} reads output {} of '{}', which has {n_out} outputs",
+                    w.slot,
+                    w.output,
+                    g.node(src).name
+                ),
             ));
         }
         if w.slot >= g.node(dst).num_inputs {
             return Err(node_err(
                 dst,
-                format!("an edge feeds input slot {}, but the node has {} slots", w.slot, g.node(dst).num_inputs),
+                format!(
+                    "an edge feeds input slot {}, but the node has {} slots",
+                    w.slot,
+                    g.node(dst).num_inputs
+                ),
             ));
         }
         let c = slots.entry((dst, w.slot)).or_default();
         *c += 1;
         if *c > 1 {
-            return Err(node_err(dst, format!("input slot {} is fed by more than one edge", w.slot)));
+            return Err(node_err(
+                dst,
+                format!("input slot {} is fed by more than one edge", w.slot),
+            ));
         }
     }
 
@@ -125,27 +144,52 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
         let n = g.node(id);
         let (req, max) = n.op.arity();
         if n.num_inputs < req {
-            return Err(node_err(id, format!("has {} input slots, the op needs at least {req}", n.num_inputs)));
+            return Err(node_err(
+                id,
+                format!(
+                    "has {} input slots, the op needs at least {req}",
+                    n.num_inputs
+                ),
+            ));
         }
         if let Some(max) = max {
             if n.num_inputs > max {
-                return Err(node_err(id, format!("has {} input slots, the op takes at most {max}", n.num_inputs)));
+                return Err(node_err(
+                    id,
+                    format!(
+                        "has {} input slots, the op takes at most {max}",
+                        n.num_inputs
+                    ),
+                ));
             }
         }
         let ins = g.node_inputs(id);
         // Every slot of a variadic op is required.
         let required = if max.is_none() { n.num_inputs } else { req };
         if let Some(slot) = (0..required).find(|&s| ins[s].is_none()) {
-            return Err(node_err(id, format!("required input {slot} is not connected")));
+            return Err(node_err(
+                id,
+                format!("required input {slot} is not connected"),
+            ));
         }
         let (lo, hi) = output_count(&n.op);
         if n.outputs.len() < lo || n.outputs.len() > hi {
-            let allowed = if lo == hi { format!("{lo}") } else { format!("{lo} to {hi}") };
-            return Err(node_err(id, format!("has {} outputs, the op allows {allowed}", n.outputs.len())));
+            let allowed = if lo == hi {
+                format!("{lo}")
+            } else {
+                format!("{lo} to {hi}")
+            };
+            return Err(node_err(
+                id,
+                format!("has {} outputs, the op allows {allowed}", n.outputs.len()),
+            ));
         }
         if let Op::BatchNorm { .. } = n.op {
             if n.outputs.len() == 2 {
-                return Err(node_err(id, "has 2 outputs, batch_norm allows 1 or 3".into()));
+                return Err(node_err(
+                    id,
+                    "has 2 outputs, batch_norm allows 1 or 3".into(),
+                ));
             }
         }
         for o in &n.outputs {
@@ -153,21 +197,33 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
                 return Err(node_err(id, "has an output with an empty name".into()));
             }
             if let Some(other) = names.insert(&o.name, n.name.clone()) {
-                return Err(node_err(id, format!("output name '{}' is also used by node '{other}'", o.name)));
+                return Err(node_err(
+                    id,
+                    format!("output name '{}' is also used by node '{other}'", o.name),
+                ));
             }
         }
         if let Op::Const(t) = &n.op {
             let ty = &n.outputs[0].ty;
             let actual = ValueType::new(t.dtype(), Shape::known(t.shape()));
             let dtype_ok = ty.dtype.is_none_or(|d| d == t.dtype());
-            let shape_ok = ty.shape.as_ref().is_none_or(|s| *s == Shape::known(t.shape()));
+            let shape_ok = ty
+                .shape
+                .as_ref()
+                .is_none_or(|s| *s == Shape::known(t.shape()));
             if !dtype_ok || !shape_ok {
-                return Err(node_err(id, format!("is declared {ty} but its tensor is {actual}")));
+                return Err(node_err(
+                    id,
+                    format!("is declared {ty} but its tensor is {actual}"),
+                ));
             }
         }
         if let Op::Input { index } = n.op {
             if g.inputs().get(index) != Some(&id) {
-                return Err(node_err(id, format!("is input {index}, but graph input {index} is another node")));
+                return Err(node_err(
+                    id,
+                    format!("is input {index}, but graph input {index} is another node"),
+                ));
             }
         }
     }
@@ -178,15 +234,23 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
             return Err(graph_err(format!("graph input {i} is a removed node")));
         }
         let Op::Input { index } = g.node(id).op else {
-            return Err(node_err(id, format!("is graph input {i} but is not an input node")));
+            return Err(node_err(
+                id,
+                format!("is graph input {i} but is not an input node"),
+            ));
         };
         if index != i {
-            return Err(node_err(id, format!("is graph input {i} but has index {index}")));
+            return Err(node_err(
+                id,
+                format!("is graph input {i} but has index {index}"),
+            ));
         }
     }
     for (i, v) in g.outputs().iter().enumerate() {
         if !g.contains(v.node) {
-            return Err(graph_err(format!("graph output {i} refers to a removed node")));
+            return Err(graph_err(format!(
+                "graph output {i} refers to a removed node"
+            )));
         }
         let n = g.node(v.node);
         if v.output >= n.outputs.len() {

@@ -7,7 +7,15 @@ fn f32_input(g: &mut Graph, name: &str, dims: &[usize]) -> ValueRef {
 }
 
 fn node(g: &mut Graph, name: &str, op: Op, ins: &[Option<ValueRef>], n_out: usize) -> NodeId {
-    let outs = (0..n_out).map(|i| Output::named(if i == 0 { name.to_string() } else { format!("{name}.{i}") })).collect();
+    let outs = (0..n_out)
+        .map(|i| {
+            Output::named(if i == 0 {
+                name.to_string()
+            } else {
+                format!("{name}.{i}")
+            })
+        })
+        .collect();
     g.add_node(name, op, ins, outs)
 }
 
@@ -16,7 +24,13 @@ fn small() -> (Graph, NodeId, NodeId) {
     let mut g = Graph::new("small");
     let x = f32_input(&mut g, "x", &[2, 3]);
     let r = node(&mut g, "relu", Op::Unary(UnaryOp::Relu), &[Some(x)], 1);
-    let a = node(&mut g, "add", Op::Binary(BinaryOp::Add), &[Some(ValueRef::first(r)), Some(x)], 1);
+    let a = node(
+        &mut g,
+        "add",
+        Op::Binary(BinaryOp::Add),
+        &[Some(ValueRef::first(r)), Some(x)],
+        1,
+    );
     g.set_outputs(vec![ValueRef::first(a)]);
     (g, r, a)
 }
@@ -71,7 +85,13 @@ fn input_counts() {
 
     let mut g = Graph::new("g");
     let x = f32_input(&mut g, "x", &[2]);
-    node(&mut g, "relu", Op::Unary(UnaryOp::Relu), &[Some(x), Some(x)], 1);
+    node(
+        &mut g,
+        "relu",
+        Op::Unary(UnaryOp::Relu),
+        &[Some(x), Some(x)],
+        1,
+    );
     expect(&g, "relu", "has 2 input slots, the op takes at most 1");
 
     let mut g = Graph::new("g");
@@ -81,19 +101,67 @@ fn input_counts() {
 
     let mut g = Graph::new("g");
     let x = f32_input(&mut g, "x", &[2]);
-    node(&mut g, "cat", Op::Concat { axis: 0 }, &[Some(x), None, Some(x)], 1);
+    node(
+        &mut g,
+        "cat",
+        Op::Concat { axis: 0 },
+        &[Some(x), None, Some(x)],
+        1,
+    );
     expect(&g, "cat", "required input 1 is not connected");
 }
 
 #[test]
 fn output_counts() {
-    let pool = PoolAttrs { kernel: vec![2], strides: vec![], pads: vec![], dilations: vec![], ceil_mode: false, auto_pad: AutoPad::NotSet };
+    let pool = PoolAttrs {
+        kernel: vec![2],
+        strides: vec![],
+        pads: vec![],
+        dilations: vec![],
+        ceil_mode: false,
+        auto_pad: AutoPad::NotSet,
+    };
     let cases: Vec<(Op, usize, bool)> = vec![
-        (Op::MaxPool { pool: pool.clone(), storage_order: 0 }, 1, true),
-        (Op::MaxPool { pool: pool.clone(), storage_order: 0 }, 2, true),
-        (Op::MaxPool { pool, storage_order: 0 }, 3, false),
-        (Op::Split { axis: 2, num_outputs: 2 }, 2, true),
-        (Op::Split { axis: 2, num_outputs: 2 }, 3, false),
+        (
+            Op::MaxPool {
+                pool: pool.clone(),
+                storage_order: 0,
+            },
+            1,
+            true,
+        ),
+        (
+            Op::MaxPool {
+                pool: pool.clone(),
+                storage_order: 0,
+            },
+            2,
+            true,
+        ),
+        (
+            Op::MaxPool {
+                pool,
+                storage_order: 0,
+            },
+            3,
+            false,
+        ),
+        (
+            Op::Split {
+                axis: 2,
+                num_outputs: 2,
+            },
+            2,
+            true,
+        ),
+        (
+            Op::Split {
+                axis: 2,
+                num_outputs: 2,
+            },
+            3,
+            false,
+        ),
         (Op::DynamicQuantizeLinear, 3, true),
         (Op::DynamicQuantizeLinear, 1, false),
         (Op::Unary(UnaryOp::Relu), 2, false),
@@ -114,15 +182,34 @@ fn output_counts() {
         let mut g = Graph::new("g");
         let x = f32_input(&mut g, "x", &[1, 2, 4]);
         let p = g.add_const("p", Tensor::zeros(DType::F32, &[2]));
-        let bn = Op::BatchNorm { epsilon: 1e-5, training: n == 3, momentum: 0.9 };
-        node(&mut g, "bn", bn, &[Some(x), Some(p), Some(p), Some(p), Some(p)], n);
+        let bn = Op::BatchNorm {
+            epsilon: 1e-5,
+            training: n == 3,
+            momentum: 0.9,
+        };
+        node(
+            &mut g,
+            "bn",
+            bn,
+            &[Some(x), Some(p), Some(p), Some(p), Some(p)],
+            n,
+        );
         assert_eq!(verify(&g).is_ok(), ok, "batch_norm with {n} outputs");
     }
     for (n, ok) in [(1, true), (3, true), (4, false)] {
         let mut g = Graph::new("g");
         let x = f32_input(&mut g, "x", &[1, 2, 4]);
         let s = g.add_const("s", Tensor::zeros(DType::F32, &[4]));
-        node(&mut g, "ln", Op::LayerNorm { axis: -1, epsilon: 1e-5 }, &[Some(x), Some(s), None], n);
+        node(
+            &mut g,
+            "ln",
+            Op::LayerNorm {
+                axis: -1,
+                epsilon: 1e-5,
+            },
+            &[Some(x), Some(s), None],
+            n,
+        );
         assert_eq!(verify(&g).is_ok(), ok, "layer_norm with {n} outputs");
     }
 }
@@ -147,7 +234,11 @@ fn graph_inputs_and_outputs() {
 
     let (mut g, _, a) = small();
     g.set_outputs(vec![ValueRef { node: a, output: 1 }]);
-    expect(&g, "graph 'small'", "graph output 0 is output 1 of node 'add', which has 1 outputs");
+    expect(
+        &g,
+        "graph 'small'",
+        "graph output 0 is output 1 of node 'add', which has 1 outputs",
+    );
 
     let (mut g, r, _) = small();
     g.set_outputs(vec![ValueRef::first(r)]);
@@ -161,7 +252,13 @@ fn constant_declared_type_must_match_tensor() {
     let mut g = Graph::new("c");
     let x = f32_input(&mut g, "x", &[3]);
     let c = g.add_const("c", Tensor::zeros(DType::F32, &[3]));
-    let a = node(&mut g, "add", Op::Binary(BinaryOp::Add), &[Some(x), Some(c)], 1);
+    let a = node(
+        &mut g,
+        "add",
+        Op::Binary(BinaryOp::Add),
+        &[Some(x), Some(c)],
+        1,
+    );
     g.set_outputs(vec![ValueRef::first(a)]);
     assert_eq!(verify(&g), Ok(()));
     g.output_mut(c).ty = ValueType::new(DType::F32, Shape::known(&[4]));
@@ -175,14 +272,23 @@ fn types_must_agree_with_inference() {
     let (mut g, r, _) = small();
     g.node_mut(r).outputs[0].ty = ValueType::new(DType::F32, Shape::known(&[3, 2]));
     let e = verify(&g).unwrap_err();
-    assert!(matches!(e, VerifyError::Types(InferError::Conflict { .. })), "{e}");
+    assert!(
+        matches!(e, VerifyError::Types(InferError::Conflict { .. })),
+        "{e}"
+    );
     assert!(e.to_string().contains("'relu'"), "{e}");
 
     // An op whose inputs it cannot take is reported through inference.
     let mut g = Graph::new("g");
     let x = g.add_input("x", ValueType::new(DType::I64, Shape::known(&[1, 1, 4, 4])));
     let w = g.add_const("w", Tensor::zeros(DType::I64, &[1, 1, 3, 3]));
-    node(&mut g, "conv", Op::Conv(ConvAttrs::default()), &[Some(x), Some(w)], 1);
+    node(
+        &mut g,
+        "conv",
+        Op::Conv(ConvAttrs::default()),
+        &[Some(x), Some(w)],
+        1,
+    );
     expect(&g, "'conv'", "dtype i64");
 
     // A verified graph is not modified by verification.

@@ -64,7 +64,12 @@ pub struct BroadcastError {
 
 impl fmt::Display for BroadcastError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "shapes {} and {} do not broadcast", Shape(self.a.clone()), Shape(self.b.clone()))
+        write!(
+            f,
+            "shapes {} and {} do not broadcast",
+            Shape(self.a.clone()),
+            Shape(self.b.clone())
+        )
     }
 }
 
@@ -94,9 +99,20 @@ pub fn broadcast_dims(a: &[Dim], b: &[Dim]) -> Result<Vec<Dim>, BroadcastError> 
     let one = Dim::Known(1);
     let mut out = Vec::with_capacity(r);
     for i in 0..r {
-        let da = if i + a.len() >= r { &a[i + a.len() - r] } else { &one };
-        let db = if i + b.len() >= r { &b[i + b.len() - r] } else { &one };
-        out.push(broadcast_dim(da, db).ok_or_else(|| BroadcastError { a: a.to_vec(), b: b.to_vec() })?);
+        let da = if i + a.len() >= r {
+            &a[i + a.len() - r]
+        } else {
+            &one
+        };
+        let db = if i + b.len() >= r {
+            &b[i + b.len() - r]
+        } else {
+            &one
+        };
+        out.push(broadcast_dim(da, db).ok_or_else(|| BroadcastError {
+            a: a.to_vec(),
+            b: b.to_vec(),
+        })?);
     }
     Ok(out)
 }
@@ -142,19 +158,28 @@ pub fn infer_types(g: &mut Graph) -> Result<(), InferError> {
             return Err(InferError::Node {
                 node: name,
                 op,
-                msg: format!("has {} outputs, the op produces at most {}", node.outputs.len(), inferred.len()),
+                msg: format!(
+                    "has {} outputs, the op produces at most {}",
+                    node.outputs.len(),
+                    inferred.len()
+                ),
             });
         }
-        for (k, inf) in inferred.into_iter().enumerate().take(g.node(id).outputs.len()) {
+        for (k, inf) in inferred
+            .into_iter()
+            .enumerate()
+            .take(g.node(id).outputs.len())
+        {
             let out = &mut g.node_mut(id).outputs[k];
-            let merged = merge(&out.ty, &inf, &st.syms.fresh).ok_or_else(|| InferError::Conflict {
-                node: name.clone(),
-                op,
-                output: k,
-                value: out.name.clone(),
-                declared: Box::new(out.ty.clone()),
-                inferred: Box::new(inf.clone()),
-            })?;
+            let merged =
+                merge(&out.ty, &inf, &st.syms.fresh).ok_or_else(|| InferError::Conflict {
+                    node: name.clone(),
+                    op,
+                    output: k,
+                    value: out.name.clone(),
+                    declared: Box::new(out.ty.clone()),
+                    inferred: Box::new(inf.clone()),
+                })?;
             out.ty = merged;
         }
         if let Some(pv) = pv {
@@ -235,7 +260,14 @@ impl State {
                 }
             }
         }
-        State { values: HashMap::new(), syms: SymGen { used, fresh: HashSet::new(), next: 0 } }
+        State {
+            values: HashMap::new(),
+            syms: SymGen {
+                used,
+                fresh: HashSet::new(),
+                next: 0,
+            },
+        }
     }
 }
 
@@ -276,7 +308,13 @@ pub(crate) struct Cx<'a> {
 
 impl<'a> Cx<'a> {
     fn new(g: &'a Graph, id: NodeId, values: &'a HashMap<ValueRef, PartialValue>) -> Cx<'a> {
-        Cx { g, id, ins: g.node_inputs(id), values, unknown: ValueType::unknown() }
+        Cx {
+            g,
+            id,
+            ins: g.node_inputs(id),
+            values,
+            unknown: ValueType::unknown(),
+        }
     }
 
     /// The op.
@@ -287,7 +325,11 @@ impl<'a> Cx<'a> {
     /// An error about this node.
     pub(crate) fn err(&self, msg: impl Into<String>) -> InferError {
         let n = self.g.node(self.id);
-        InferError::Node { node: n.name.clone(), op: n.op.name(), msg: msg.into() }
+        InferError::Node {
+            node: n.name.clone(),
+            op: n.op.name(),
+            msg: msg.into(),
+        }
     }
 
     /// Number of input slots.
@@ -312,7 +354,8 @@ impl<'a> Cx<'a> {
 
     /// The type of a required input, or an error naming it.
     pub(crate) fn req(&self, slot: usize, what: &str) -> Result<&'a ValueType, InferError> {
-        self.opt(slot).ok_or_else(|| self.err(format!("missing required input {slot} ({what})")))
+        self.opt(slot)
+            .ok_or_else(|| self.err(format!("missing required input {slot} ({what})")))
     }
 
     /// The type of a required input, but `unknown` (not an error) when absent; used where the
@@ -354,7 +397,9 @@ impl<'a> Cx<'a> {
     ) -> Result<(), InferError> {
         if let Some(d) = self.opt(slot).and_then(|t| t.dtype) {
             if !ok(d) {
-                return Err(self.err(format!("input {slot} ({what}) has dtype {d}, expected {expected}")));
+                return Err(self.err(format!(
+                    "input {slot} ({what}) has dtype {d}, expected {expected}"
+                )));
             }
         }
         Ok(())
@@ -362,7 +407,10 @@ impl<'a> Cx<'a> {
 
     /// Checks that two inputs have the same dtype, when both are known.
     pub(crate) fn same_dtype(&self, a: usize, b: usize, what: &str) -> Result<(), InferError> {
-        if let (Some(x), Some(y)) = (self.opt(a).and_then(|t| t.dtype), self.opt(b).and_then(|t| t.dtype)) {
+        if let (Some(x), Some(y)) = (
+            self.opt(a).and_then(|t| t.dtype),
+            self.opt(b).and_then(|t| t.dtype),
+        ) {
             if x != y {
                 return Err(self.err(format!("{what}: input {a} is {x} but input {b} is {y}")));
             }
@@ -372,7 +420,8 @@ impl<'a> Cx<'a> {
 
     /// Normalises a possibly negative axis against `rank` (valid range `[-rank, rank)`).
     pub(crate) fn axis(&self, axis: i64, rank: usize, what: &str) -> Result<usize, InferError> {
-        norm_axis(axis, rank).ok_or_else(|| self.err(format!("{what} {axis} is out of range for rank {rank}")))
+        norm_axis(axis, rank)
+            .ok_or_else(|| self.err(format!("{what} {axis} is out of range for rank {rank}")))
     }
 }
 
@@ -385,7 +434,10 @@ pub(crate) fn norm_axis(axis: i64, rank: usize) -> Option<usize> {
 
 /// A value type with known dtype (if any) and shape.
 pub(crate) fn vt(dtype: Option<DType>, dims: Vec<Dim>) -> ValueType {
-    ValueType { dtype, shape: Some(Shape(dims)) }
+    ValueType {
+        dtype,
+        shape: Some(Shape(dims)),
+    }
 }
 
 /// A value type with the given dtype and unknown rank.
@@ -415,7 +467,13 @@ pub(crate) fn dim_product(dims: &[Dim], syms: &mut SymGen) -> Dim {
 /// Dispatches one node to its op's rule; returns one type per output the op can produce.
 fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> {
     match cx.op() {
-        Op::Input { .. } => Ok(vec![cx.g.node(cx.id).outputs.first().map(|o| o.ty.clone()).unwrap_or_else(ValueType::unknown)]),
+        Op::Input { .. } => Ok(vec![cx
+            .g
+            .node(cx.id)
+            .outputs
+            .first()
+            .map(|o| o.ty.clone())
+            .unwrap_or_else(ValueType::unknown)]),
         Op::Const(t) => Ok(vec![ValueType::new(t.dtype(), Shape::known(t.shape()))]),
         Op::Unary(u) => nn::unary(cx, u),
         Op::Binary(b) => nn::binary(cx, *b),
@@ -424,22 +482,28 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::Conv(a) => nn::conv(cx, a, nn::ConvKind::Float, syms),
         Op::ConvInteger(a) => nn::conv(cx, a, nn::ConvKind::Integer, syms),
         Op::QLinearConv(a) => nn::conv(cx, a, nn::ConvKind::QLinear, syms),
-        Op::ConvTranspose { conv, output_padding, output_shape } => {
-            nn::conv_transpose(cx, conv, output_padding, output_shape, syms)
-        }
+        Op::ConvTranspose {
+            conv,
+            output_padding,
+            output_shape,
+        } => nn::conv_transpose(cx, conv, output_padding, output_shape, syms),
         Op::MatMul => nn::matmul(cx, nn::MatMulKind::Float),
         Op::MatMulInteger => nn::matmul(cx, nn::MatMulKind::Integer),
         Op::QLinearMatMul => nn::matmul(cx, nn::MatMulKind::QLinear),
-        Op::Gemm { trans_a, trans_b, .. } => nn::gemm(cx, *trans_a, *trans_b, syms),
+        Op::Gemm {
+            trans_a, trans_b, ..
+        } => nn::gemm(cx, *trans_a, *trans_b, syms),
         Op::MaxPool { pool, .. } => nn::pool(cx, pool, true, syms),
         Op::AveragePool { pool, .. } => nn::pool(cx, pool, false, syms),
         Op::GlobalAveragePool | Op::GlobalMaxPool => nn::global_pool(cx),
         Op::BatchNorm { .. } => nn::batch_norm(cx),
         Op::LayerNorm { axis, .. } => nn::layer_norm(cx, *axis),
         Op::Softmax { axis, .. } | Op::LogSoftmax { axis, .. } => nn::softmax(cx, *axis),
-        Op::Reduce { op, keepdims, noop_with_empty_axes } => {
-            shape_ops::reduce(cx, *op, *keepdims, *noop_with_empty_axes, syms)
-        }
+        Op::Reduce {
+            op,
+            keepdims,
+            noop_with_empty_axes,
+        } => shape_ops::reduce(cx, *op, *keepdims, *noop_with_empty_axes, syms),
         Op::Concat { axis } => shape_ops::concat(cx, *axis, syms),
         Op::Split { axis, num_outputs } => shape_ops::split(cx, *axis, *num_outputs, syms),
         Op::Flatten { axis } => shape_ops::flatten(cx, *axis, syms),

@@ -2,7 +2,9 @@
 //! quantization ops.
 
 use super::{broadcast_dims, broadcasts_to, vt, vt_unranked, Cx, InferError, SymGen};
-use crate::{AutoPad, BinaryOp, ConvAttrs, DType, Dim, PoolAttrs, QuantAxis, Shape, UnaryOp, ValueType};
+use crate::{
+    AutoPad, BinaryOp, ConvAttrs, DType, Dim, PoolAttrs, QuantAxis, Shape, UnaryOp, ValueType,
+};
 
 type R = Result<Vec<ValueType>, InferError>;
 
@@ -40,7 +42,9 @@ pub(super) fn unary(cx: &Cx, u: &UnaryOp) -> R {
         | UnaryOp::HardSigmoid { .. }
         | UnaryOp::HardSwish
         | UnaryOp::Gelu { .. } => (Some(true), x.dtype),
-        UnaryOp::Abs | UnaryOp::Neg | UnaryOp::Relu | UnaryOp::LeakyRelu { .. } => (Some(false), x.dtype),
+        UnaryOp::Abs | UnaryOp::Neg | UnaryOp::Relu | UnaryOp::LeakyRelu { .. } => {
+            (Some(false), x.dtype)
+        }
         UnaryOp::Identity => (None, x.dtype),
         UnaryOp::Cast { to } => (None, Some(*to)),
     };
@@ -49,7 +53,10 @@ pub(super) fn unary(cx: &Cx, u: &UnaryOp) -> R {
         Some(false) => cx.check_dtype(0, "x", "a numeric type", is_numeric)?,
         None => {}
     }
-    Ok(vec![ValueType { dtype: out, shape: x.shape.clone() }])
+    Ok(vec![ValueType {
+        dtype: out,
+        shape: x.shape.clone(),
+    }])
 }
 
 /// Broadcast of several optional shapes; `None` if any rank is unknown.
@@ -66,7 +73,12 @@ pub(super) fn binary(cx: &Cx, b: BinaryOp) -> R {
     let ta = cx.req(0, "a")?;
     let tb = cx.req(1, "b")?;
     let dtype = match b {
-        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Max | BinaryOp::Min => {
+        BinaryOp::Add
+        | BinaryOp::Sub
+        | BinaryOp::Mul
+        | BinaryOp::Div
+        | BinaryOp::Max
+        | BinaryOp::Min => {
             cx.check_dtype(0, "a", "a numeric type", is_numeric)?;
             cx.same_dtype(0, 1, "operand dtypes differ")?;
             ta.dtype.or(tb.dtype)
@@ -77,7 +89,9 @@ pub(super) fn binary(cx: &Cx, b: BinaryOp) -> R {
             ta.dtype
         }
         BinaryOp::PRelu => {
-            cx.check_dtype(0, "x", "a float or signed integer type", |d| is_float(d) || matches!(d, DType::I8 | DType::I32 | DType::I64))?;
+            cx.check_dtype(0, "x", "a float or signed integer type", |d| {
+                is_float(d) || matches!(d, DType::I8 | DType::I32 | DType::I64)
+            })?;
             cx.same_dtype(0, 1, "slope dtype differs from x")?;
             if let (Some(x), Some(s)) = (dims(ta), dims(tb)) {
                 if !broadcasts_to(s, x) {
@@ -88,7 +102,10 @@ pub(super) fn binary(cx: &Cx, b: BinaryOp) -> R {
                     )));
                 }
             }
-            return Ok(vec![ValueType { dtype: ta.dtype.or(tb.dtype), shape: ta.shape.clone() }]);
+            return Ok(vec![ValueType {
+                dtype: ta.dtype.or(tb.dtype),
+                shape: ta.shape.clone(),
+            }]);
         }
         BinaryOp::Equal => {
             cx.same_dtype(0, 1, "operand dtypes differ")?;
@@ -96,7 +113,10 @@ pub(super) fn binary(cx: &Cx, b: BinaryOp) -> R {
         }
     };
     let shape = broadcast_all(cx, &[dims(ta), dims(tb)])?;
-    Ok(vec![ValueType { dtype, shape: shape.map(Shape) }])
+    Ok(vec![ValueType {
+        dtype,
+        shape: shape.map(Shape),
+    }])
 }
 
 /// True if a type is known to hold more than one element.
@@ -125,7 +145,10 @@ pub(super) fn where_(cx: &Cx) -> R {
     cx.check_dtype(0, "cond", "bool", |d| d == DType::Bool)?;
     cx.same_dtype(1, 2, "branch dtypes differ")?;
     let shape = broadcast_all(cx, &[dims(c), dims(a), dims(b)])?;
-    Ok(vec![ValueType { dtype: a.dtype.or(b.dtype), shape: shape.map(Shape) }])
+    Ok(vec![ValueType {
+        dtype: a.dtype.or(b.dtype),
+        shape: shape.map(Shape),
+    }])
 }
 
 /// Which convolution flavour.
@@ -146,13 +169,22 @@ struct Window {
     pads: Vec<usize>,
 }
 
-fn window(cx: &Cx, n: usize, strides: &[usize], pads: &[usize], dilations: &[usize]) -> Result<Window, InferError> {
+fn window(
+    cx: &Cx,
+    n: usize,
+    strides: &[usize],
+    pads: &[usize],
+    dilations: &[usize],
+) -> Result<Window, InferError> {
     let fill = |v: &[usize], what: &str| -> Result<Vec<usize>, InferError> {
         if v.is_empty() {
             return Ok(vec![1; n]);
         }
         if v.len() != n {
-            return Err(cx.err(format!("{what} has {} values for {n} spatial axes", v.len())));
+            return Err(cx.err(format!(
+                "{what} has {} values for {n} spatial axes",
+                v.len()
+            )));
         }
         if v.contains(&0) {
             return Err(cx.err(format!("{what} {v:?} contains 0")));
@@ -164,11 +196,19 @@ fn window(cx: &Cx, n: usize, strides: &[usize], pads: &[usize], dilations: &[usi
     let pads = if pads.is_empty() {
         vec![0; 2 * n]
     } else if pads.len() != 2 * n {
-        return Err(cx.err(format!("pads has {} values, expected {} for {n} spatial axes", pads.len(), 2 * n)));
+        return Err(cx.err(format!(
+            "pads has {} values, expected {} for {n} spatial axes",
+            pads.len(),
+            2 * n
+        )));
     } else {
         pads.to_vec()
     };
-    Ok(Window { strides, dilations, pads })
+    Ok(Window {
+        strides,
+        dilations,
+        pads,
+    })
 }
 
 /// Output size of one sliding-window axis (conv and pooling, ONNX rules including auto_pad
@@ -210,18 +250,25 @@ fn window_out(
             }
         }
     };
-    let padded = n + pb + pe;
-    if padded < k {
+    let padded = (n + pb + pe) as i64;
+    let (k, s) = (k as i64, s as i64);
+    // With ceil_mode a window may run past the end, so the kernel may exceed the padded
+    // input as long as the window still starts inside it.
+    let mut out = if ceil_mode {
+        (padded - k).div_euclid(s) + i64::from((padded - k).rem_euclid(s) != 0) + 1
+    } else {
+        (padded - k).div_euclid(s) + 1
+    };
+    // ONNX: with ceil_mode the last window must start inside the input or the left padding.
+    if ceil_mode && out >= 1 && (out - 1) * s >= (n + pb) as i64 {
+        out -= 1;
+    }
+    if out < 1 {
         return Err(cx.err(format!(
             "spatial axis {axis}: the (dilated) kernel size {k} exceeds the padded input size {padded}"
         )));
     }
-    let mut out = if ceil_mode { (padded - k).div_ceil(s) + 1 } else { (padded - k) / s + 1 };
-    // ONNX: with ceil_mode the last window must start inside the input or the left padding.
-    if ceil_mode && (out - 1) * s >= n + pb {
-        out -= 1;
-    }
-    Ok(Dim::Known(out))
+    Ok(Dim::Known(out as usize))
 }
 
 pub(super) fn conv(cx: &Cx, a: &ConvAttrs, kind: ConvKind, syms: &mut SymGen) -> R {
@@ -262,12 +309,16 @@ pub(super) fn conv(cx: &Cx, a: &ConvAttrs, kind: ConvKind, syms: &mut SymGen) ->
     let wd = dims(w);
     if let Some(xd) = xd {
         if xd.len() < 3 {
-            return Err(cx.err(format!("input x must have rank >= 3 (N, C, spatial...), got {x}")));
+            return Err(cx.err(format!(
+                "input x must have rank >= 3 (N, C, spatial...), got {x}"
+            )));
         }
     }
     if let Some(wd) = wd {
         if wd.len() < 3 {
-            return Err(cx.err(format!("weights must have rank >= 3 (M, C/group, kernel...), got {w}")));
+            return Err(cx.err(format!(
+                "weights must have rank >= 3 (M, C/group, kernel...), got {w}"
+            )));
         }
     }
     let (xd, wd) = match (xd, wd) {
@@ -285,7 +336,11 @@ pub(super) fn conv(cx: &Cx, a: &ConvAttrs, kind: ConvKind, syms: &mut SymGen) ->
         (None, None) => return Ok(vec![vt_unranked(dtype)]),
     };
     if xd.len() != wd.len() {
-        return Err(cx.err(format!("weights rank {} differs from input rank {} ({w} vs {x})", wd.len(), xd.len())));
+        return Err(cx.err(format!(
+            "weights rank {} differs from input rank {} ({w} vs {x})",
+            wd.len(),
+            xd.len()
+        )));
     }
     if let (Dim::Known(c), Dim::Known(wc)) = (&xd[1], &wd[1]) {
         if *c != wc * a.group {
@@ -298,7 +353,10 @@ pub(super) fn conv(cx: &Cx, a: &ConvAttrs, kind: ConvKind, syms: &mut SymGen) ->
     }
     if let Dim::Known(m) = &wd[0] {
         if m % a.group != 0 {
-            return Err(cx.err(format!("{m} output channels are not divisible by group {}", a.group)));
+            return Err(cx.err(format!(
+                "{m} output channels are not divisible by group {}",
+                a.group
+            )));
         }
     }
     if let Some(bs) = bias_slot {
@@ -313,7 +371,17 @@ pub(super) fn conv(cx: &Cx, a: &ConvAttrs, kind: ConvKind, syms: &mut SymGen) ->
             Dim::Known(k) => {
                 let eff = (k.max(&1) - 1) * win.dilations[i] + 1;
                 let pads = (win.pads[i], win.pads[nsp + i]);
-                window_out(cx, i, &xd[2 + i], eff, win.strides[i], pads, a.auto_pad, false, syms)?
+                window_out(
+                    cx,
+                    i,
+                    &xd[2 + i],
+                    eff,
+                    win.strides[i],
+                    pads,
+                    a.auto_pad,
+                    false,
+                    syms,
+                )?
             }
             Dim::Sym(_) => syms.dim(),
         };
@@ -328,12 +396,18 @@ fn kernel_dims(cx: &Cx, attr: &[usize], w: &[Dim]) -> Result<Vec<Dim>, InferErro
         return Ok(w.to_vec());
     }
     if attr.len() != w.len() {
-        return Err(cx.err(format!("kernel attribute {attr:?} has {} axes, weights have {}", attr.len(), w.len())));
+        return Err(cx.err(format!(
+            "kernel attribute {attr:?} has {} axes, weights have {}",
+            attr.len(),
+            w.len()
+        )));
     }
     for (i, (k, d)) in attr.iter().zip(w).enumerate() {
         if let Dim::Known(d) = d {
             if d != k {
-                return Err(cx.err(format!("kernel attribute {attr:?} disagrees with the weights on axis {i} ({d})")));
+                return Err(cx.err(format!(
+                    "kernel attribute {attr:?} disagrees with the weights on axis {i} ({d})"
+                )));
             }
         }
     }
@@ -390,10 +464,16 @@ pub(super) fn conv_transpose(
         return Ok(vec![vt_unranked(dtype)]);
     };
     if xd.len() < 3 {
-        return Err(cx.err(format!("input x must have rank >= 3 (N, C, spatial...), got {x}")));
+        return Err(cx.err(format!(
+            "input x must have rank >= 3 (N, C, spatial...), got {x}"
+        )));
     }
     if xd.len() != wd.len() {
-        return Err(cx.err(format!("weights rank {} differs from input rank {} ({w} vs {x})", wd.len(), xd.len())));
+        return Err(cx.err(format!(
+            "weights rank {} differs from input rank {} ({w} vs {x})",
+            wd.len(),
+            xd.len()
+        )));
     }
     if let (Dim::Known(c), Dim::Known(wc)) = (&xd[1], &wd[0]) {
         if c != wc {
@@ -410,14 +490,20 @@ pub(super) fn conv_transpose(
     let kernel = kernel_dims(cx, &a.kernel, &wd[2..])?;
     let win = window(cx, nsp, &a.strides, &a.pads, &a.dilations)?;
     if !output_padding.is_empty() && output_padding.len() != nsp {
-        return Err(cx.err(format!("output_padding {output_padding:?} does not have {nsp} values")));
+        return Err(cx.err(format!(
+            "output_padding {output_padding:?} does not have {nsp} values"
+        )));
     }
     let mut out = vec![xd[0].clone(), m];
     if !output_shape.is_empty() {
         let sp = match output_shape.len() {
             l if l == nsp => output_shape,
             l if l == nsp + 2 => &output_shape[2..],
-            _ => return Err(cx.err(format!("output_shape {output_shape:?} does not have {nsp} spatial values"))),
+            _ => {
+                return Err(cx.err(format!(
+                    "output_shape {output_shape:?} does not have {nsp} spatial values"
+                )))
+            }
         };
         out.extend(sp.iter().map(|&d| Dim::Known(d)));
         return Ok(vec![vt(dtype, out)]);
@@ -430,18 +516,25 @@ pub(super) fn conv_transpose(
                 let size = match a.auto_pad {
                     AutoPad::SameUpper | AutoPad::SameLower => (n * s) as i64,
                     AutoPad::Valid | AutoPad::NotSet => {
-                        let (pb, pe) =
-                            if a.auto_pad == AutoPad::Valid { (0, 0) } else { (win.pads[i], win.pads[nsp + i]) };
+                        let (pb, pe) = if a.auto_pad == AutoPad::Valid {
+                            (0, 0)
+                        } else {
+                            (win.pads[i], win.pads[nsp + i])
+                        };
                         let eff = (k.max(&1) - 1) * win.dilations[i] + 1;
                         (s * n.saturating_sub(1) + op + eff) as i64 - (pb + pe) as i64
                     }
                 };
                 if size < 1 {
-                    return Err(cx.err(format!("spatial axis {i}: output size {size} is not positive")));
+                    return Err(cx.err(format!(
+                        "spatial axis {i}: output size {size} is not positive"
+                    )));
                 }
                 Dim::Known(size as usize)
             }
-            (d @ Dim::Sym(_), _) if s == 1 && matches!(a.auto_pad, AutoPad::SameUpper | AutoPad::SameLower) => {
+            (d @ Dim::Sym(_), _)
+                if s == 1 && matches!(a.auto_pad, AutoPad::SameUpper | AutoPad::SameLower) =>
+            {
                 d.clone()
             }
             _ => syms.dim(),
@@ -493,8 +586,16 @@ pub(super) fn matmul(cx: &Cx, kind: MatMulKind) -> R {
     if ad.is_empty() || bd.is_empty() {
         return Err(cx.err(format!("operands must have rank >= 1, got {a} and {b}")));
     }
-    let a2: Vec<Dim> = if ad.len() == 1 { vec![Dim::Known(1), ad[0].clone()] } else { ad.to_vec() };
-    let b2: Vec<Dim> = if bd.len() == 1 { vec![bd[0].clone(), Dim::Known(1)] } else { bd.to_vec() };
+    let a2: Vec<Dim> = if ad.len() == 1 {
+        vec![Dim::Known(1), ad[0].clone()]
+    } else {
+        ad.to_vec()
+    };
+    let b2: Vec<Dim> = if bd.len() == 1 {
+        vec![bd[0].clone(), Dim::Known(1)]
+    } else {
+        bd.to_vec()
+    };
     let (ka, kb) = (&a2[a2.len() - 1], &b2[b2.len() - 2]);
     if let (Dim::Known(p), Dim::Known(q)) = (ka, kb) {
         if p != q {
@@ -542,13 +643,21 @@ pub(super) fn gemm(cx: &Cx, trans_a: bool, trans_b: bool, syms: &mut SymGen) -> 
     let n = pick(b, usize::from(!trans_b), syms);
     if let (Dim::Known(p), Dim::Known(q)) = (&ka, &kb) {
         if p != q {
-            return Err(cx.err(format!("inner dimensions differ: {a}{} x {b}{} ({p} vs {q})", tr(trans_a), tr(trans_b))));
+            return Err(cx.err(format!(
+                "inner dimensions differ: {a}{} x {b}{} ({p} vs {q})",
+                tr(trans_a),
+                tr(trans_b)
+            )));
         }
     }
     let out = vec![m, n];
     if let Some(cd) = cx.opt(2).and_then(dims) {
         if !broadcasts_to(cd, &out) {
-            return Err(cx.err(format!("c shape {} does not broadcast to {}", Shape(cd.to_vec()), Shape(out))));
+            return Err(cx.err(format!(
+                "c shape {} does not broadcast to {}",
+                Shape(cd.to_vec()),
+                Shape(out)
+            )));
         }
     }
     Ok(vec![vt(dtype, out)])
@@ -565,7 +674,9 @@ fn tr(t: bool) -> &'static str {
 pub(super) fn pool(cx: &Cx, p: &PoolAttrs, is_max: bool, syms: &mut SymGen) -> R {
     let x = cx.req(0, "x")?;
     if is_max {
-        cx.check_dtype(0, "x", "a float type, u8 or i8", |d| is_float(d) || is_q8(d))?;
+        cx.check_dtype(0, "x", "a float type, u8 or i8", |d| {
+            is_float(d) || is_q8(d)
+        })?;
     } else {
         cx.check_dtype(0, "x", "a float type", is_float)?;
     }
@@ -584,17 +695,33 @@ pub(super) fn pool(cx: &Cx, p: &PoolAttrs, is_max: bool, syms: &mut SymGen) -> R
         }
         Some(xd) => {
             if xd.len() < 3 {
-                return Err(cx.err(format!("input x must have rank >= 3 (N, C, spatial...), got {x}")));
+                return Err(cx.err(format!(
+                    "input x must have rank >= 3 (N, C, spatial...), got {x}"
+                )));
             }
             if xd.len() - 2 != nsp {
-                return Err(cx.err(format!("kernel {:?} has {nsp} axes but x {x} has {}", p.kernel, xd.len() - 2)));
+                return Err(cx.err(format!(
+                    "kernel {:?} has {nsp} axes but x {x} has {}",
+                    p.kernel,
+                    xd.len() - 2
+                )));
             }
             let win = window(cx, nsp, &p.strides, &p.pads, &p.dilations)?;
             let mut out = xd[..2].to_vec();
             for i in 0..nsp {
                 let eff = (p.kernel[i] - 1) * win.dilations[i] + 1;
                 let pads = (win.pads[i], win.pads[nsp + i]);
-                out.push(window_out(cx, i, &xd[2 + i], eff, win.strides[i], pads, p.auto_pad, p.ceil_mode, syms)?);
+                out.push(window_out(
+                    cx,
+                    i,
+                    &xd[2 + i],
+                    eff,
+                    win.strides[i],
+                    pads,
+                    p.auto_pad,
+                    p.ceil_mode,
+                    syms,
+                )?);
             }
             out
         }
@@ -610,9 +737,13 @@ pub(super) fn pool(cx: &Cx, p: &PoolAttrs, is_max: bool, syms: &mut SymGen) -> R
 pub(super) fn global_pool(cx: &Cx) -> R {
     let x = cx.req(0, "x")?;
     cx.check_dtype(0, "x", "a float type", is_float)?;
-    let Some(xd) = dims(x) else { return Ok(vec![vt_unranked(x.dtype)]) };
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt_unranked(x.dtype)]);
+    };
     if xd.len() < 3 {
-        return Err(cx.err(format!("input x must have rank >= 3 (N, C, spatial...), got {x}")));
+        return Err(cx.err(format!(
+            "input x must have rank >= 3 (N, C, spatial...), got {x}"
+        )));
     }
     let mut out = xd[..2].to_vec();
     out.resize(xd.len(), Dim::Known(1));
@@ -623,7 +754,9 @@ pub(super) fn batch_norm(cx: &Cx) -> R {
     let x = cx.req(0, "x")?;
     cx.check_dtype(0, "x", "a float type", is_float)?;
     let c = match dims(x) {
-        Some(xd) if xd.len() < 2 => return Err(cx.err(format!("input x must have rank >= 2 (N, C, ...), got {x}"))),
+        Some(xd) if xd.len() < 2 => {
+            return Err(cx.err(format!("input x must have rank >= 2 (N, C, ...), got {x}")))
+        }
         Some(xd) => Some(xd[1].clone()),
         None => None,
     };
@@ -644,7 +777,10 @@ pub(super) fn batch_norm(cx: &Cx) -> R {
     let stat_dtype = cx.ty(3).dtype;
     let stat = match c {
         Some(c) => vt(stat_dtype, vec![c]),
-        None => ValueType { dtype: stat_dtype, shape: cx.ty(3).shape.clone() },
+        None => ValueType {
+            dtype: stat_dtype,
+            shape: cx.ty(3).shape.clone(),
+        },
     };
     Ok(vec![x.clone(), stat.clone(), stat])
 }
@@ -656,7 +792,11 @@ pub(super) fn layer_norm(cx: &Cx, axis: i64) -> R {
     cx.check_dtype(1, "scale", "a float type", is_float)?;
     cx.check_dtype(2, "bias", "a float type", is_float)?;
     let Some(xd) = dims(x) else {
-        return Ok(vec![x.clone(), vt_unranked(Some(DType::F32)), vt_unranked(Some(DType::F32))]);
+        return Ok(vec![
+            x.clone(),
+            vt_unranked(Some(DType::F32)),
+            vt_unranked(Some(DType::F32)),
+        ]);
     };
     let a = cx.axis(axis, xd.len(), "axis")?;
     for (slot, what) in [(1, "scale"), (2, "bias")] {
@@ -672,7 +812,11 @@ pub(super) fn layer_norm(cx: &Cx, axis: i64) -> R {
     }
     let mut stat = xd[..a].to_vec();
     stat.resize(xd.len(), Dim::Known(1));
-    Ok(vec![x.clone(), vt(Some(DType::F32), stat.clone()), vt(Some(DType::F32), stat)])
+    Ok(vec![
+        x.clone(),
+        vt(Some(DType::F32), stat.clone()),
+        vt(Some(DType::F32), stat),
+    ])
 }
 
 pub(super) fn softmax(cx: &Cx, axis: i64) -> R {
@@ -689,11 +833,18 @@ fn check_qparams(cx: &Cx, q: &QuantAxis, x: &ValueType) -> Result<(), InferError
     let scale = cx.ty(1);
     if let (Some(s), Some(z)) = (dims(scale), cx.opt(2).and_then(dims)) {
         if s != z {
-            return Err(cx.err(format!("zero point shape {} differs from scale shape {}", Shape(z.to_vec()), Shape(s.to_vec()))));
+            return Err(cx.err(format!(
+                "zero point shape {} differs from scale shape {}",
+                Shape(z.to_vec()),
+                Shape(s.to_vec())
+            )));
         }
     }
-    let (Some(sd), Some(xd)) = (dims(scale), dims(x)) else { return Ok(()) };
-    let per_tensor = sd.is_empty() || (sd.len() == 1 && sd[0] == Dim::Known(1) && q.block_size == 0);
+    let (Some(sd), Some(xd)) = (dims(scale), dims(x)) else {
+        return Ok(());
+    };
+    let per_tensor =
+        sd.is_empty() || (sd.len() == 1 && sd[0] == Dim::Known(1) && q.block_size == 0);
     if per_tensor {
         return Ok(());
     }
@@ -704,7 +855,9 @@ fn check_qparams(cx: &Cx, q: &QuantAxis, x: &ValueType) -> Result<(), InferError
         }
         if let (Dim::Known(n), Dim::Known(c)) = (&sd[0], &xd[a]) {
             if n != c {
-                return Err(cx.err(format!("scale has {n} values but axis {a} of x {x} has size {c}")));
+                return Err(cx.err(format!(
+                    "scale has {n} values but axis {a} of x {x} has size {c}"
+                )));
             }
         }
         return Ok(());
@@ -736,15 +889,22 @@ pub(super) fn quantize_linear(cx: &Cx, q: &QuantAxis, dtype: DType) -> R {
     if !is_q8(dtype) {
         return Err(cx.err(format!("output dtype {dtype} is not u8 or i8")));
     }
-    cx.check_dtype(0, "x", "a float type or i32", |d| is_float(d) || d == DType::I32)?;
+    cx.check_dtype(0, "x", "a float type or i32", |d| {
+        is_float(d) || d == DType::I32
+    })?;
     cx.check_dtype(1, "scale", "a float type", is_float)?;
     if let Some(z) = cx.opt(2).and_then(|t| t.dtype) {
         if z != dtype {
-            return Err(cx.err(format!("zero point dtype {z} differs from the output dtype {dtype}")));
+            return Err(cx.err(format!(
+                "zero point dtype {z} differs from the output dtype {dtype}"
+            )));
         }
     }
     check_qparams(cx, q, x)?;
-    Ok(vec![ValueType { dtype: Some(dtype), shape: x.shape.clone() }])
+    Ok(vec![ValueType {
+        dtype: Some(dtype),
+        shape: x.shape.clone(),
+    }])
 }
 
 pub(super) fn dequantize_linear(cx: &Cx, q: &QuantAxis) -> R {
@@ -754,14 +914,20 @@ pub(super) fn dequantize_linear(cx: &Cx, q: &QuantAxis) -> R {
     cx.check_dtype(1, "scale", "a float type", is_float)?;
     cx.same_dtype(0, 2, "x and zero point dtypes differ")?;
     check_qparams(cx, q, x)?;
-    Ok(vec![ValueType { dtype: scale.dtype, shape: x.shape.clone() }])
+    Ok(vec![ValueType {
+        dtype: scale.dtype,
+        shape: x.shape.clone(),
+    }])
 }
 
 pub(super) fn dynamic_quantize_linear(cx: &Cx) -> R {
     let x = cx.req(0, "x")?;
     cx.check_dtype(0, "x", "f32", |d| d == DType::F32)?;
     Ok(vec![
-        ValueType { dtype: Some(DType::U8), shape: x.shape.clone() },
+        ValueType {
+            dtype: Some(DType::U8),
+            shape: x.shape.clone(),
+        },
         vt(Some(DType::F32), vec![]),
         vt(Some(DType::U8), vec![]),
     ])
@@ -773,12 +939,20 @@ pub(super) fn fake_quantize(cx: &Cx, levels: u32) -> R {
     }
     let x = cx.req(0, "x")?;
     cx.check_dtype(0, "x", "a float type", is_float)?;
-    for (slot, what) in [(1, "input_low"), (2, "input_high"), (3, "output_low"), (4, "output_high")] {
+    for (slot, what) in [
+        (1, "input_low"),
+        (2, "input_high"),
+        (3, "output_low"),
+        (4, "output_high"),
+    ] {
         let t = cx.req(slot, what)?;
         cx.check_dtype(slot, what, "a float type", is_float)?;
         if let (Some(b), Some(xd)) = (dims(t), dims(x)) {
             if !broadcasts_to(b, xd) {
-                return Err(cx.err(format!("{what} shape {} does not broadcast to x {x}", Shape(b.to_vec()))));
+                return Err(cx.err(format!(
+                    "{what} shape {} does not broadcast to x {x}",
+                    Shape(b.to_vec())
+                )));
             }
         }
         if let Some(c) = cx.const_in(slot) {

@@ -3,7 +3,9 @@
 
 use super::values::{Elem, PartialValue};
 use super::{broadcast_dims, dim_product, norm_axis, vt, vt_unranked, Cx, InferError, SymGen};
-use crate::{AspectPolicy, CoordTransform, DType, Dim, ReduceOp, ResizeAttrs, Shape, Tensor, ValueType};
+use crate::{
+    AspectPolicy, CoordTransform, DType, Dim, ReduceOp, ResizeAttrs, Shape, Tensor, ValueType,
+};
 use std::collections::HashMap;
 
 type R = Result<Vec<ValueType>, InferError>;
@@ -42,7 +44,12 @@ fn check_int_vector(cx: &Cx, slot: usize, what: &str) -> Result<(), InferError> 
 
 /// Dims from a partial shape value: known non-negative ints and symbols; unknown elements
 /// become fresh symbols; a negative value is an error.
-fn shape_value_dims(cx: &Cx, p: &PartialValue, what: &str, syms: &mut SymGen) -> Result<Vec<Dim>, InferError> {
+fn shape_value_dims(
+    cx: &Cx,
+    p: &PartialValue,
+    what: &str,
+    syms: &mut SymGen,
+) -> Result<Vec<Dim>, InferError> {
     p.elems
         .iter()
         .map(|e| match e {
@@ -70,13 +77,21 @@ pub(super) fn reduce(cx: &Cx, _op: ReduceOp, keepdims: bool, noop: bool, syms: &
     let axes = if cx.has(1) { cx.ints(1) } else { Some(vec![]) };
     let Some(xd) = dims(x) else {
         let all = axes.as_ref().is_some_and(|a| a.is_empty()) && !noop;
-        return Ok(vec![if all && !keepdims { vt(x.dtype, vec![]) } else { vt_unranked(x.dtype) }]);
+        return Ok(vec![if all && !keepdims {
+            vt(x.dtype, vec![])
+        } else {
+            vt_unranked(x.dtype)
+        }]);
     };
     let r = xd.len();
     let out = match axes {
         Some(a) if a.is_empty() && noop => xd.to_vec(),
         Some(a) => {
-            let reduced: Vec<usize> = if a.is_empty() { (0..r).collect() } else { axes_list(cx, &a, r, "axes")? };
+            let reduced: Vec<usize> = if a.is_empty() {
+                (0..r).collect()
+            } else {
+                axes_list(cx, &a, r, "axes")?
+            };
             let mut out = vec![];
             for (i, d) in xd.iter().enumerate() {
                 if !reduced.contains(&i) {
@@ -87,7 +102,16 @@ pub(super) fn reduce(cx: &Cx, _op: ReduceOp, keepdims: bool, noop: bool, syms: &
             }
             out
         }
-        None if keepdims => xd.iter().map(|d| if *d == Dim::Known(1) { d.clone() } else { syms.dim() }).collect(),
+        None if keepdims => xd
+            .iter()
+            .map(|d| {
+                if *d == Dim::Known(1) {
+                    d.clone()
+                } else {
+                    syms.dim()
+                }
+            })
+            .collect(),
         None => return Ok(vec![vt_unranked(x.dtype)]),
     };
     Ok(vec![vt(x.dtype, out)])
@@ -98,7 +122,11 @@ fn unify(a: &Dim, b: &Dim) -> Option<Dim> {
     match (a, b) {
         (Dim::Known(p), Dim::Known(q)) => (p == q).then(|| a.clone()),
         (Dim::Known(_), Dim::Sym(_)) => Some(a.clone()),
-        (Dim::Sym(_), _) => Some(if matches!(b, Dim::Known(_)) { b.clone() } else { a.clone() }),
+        (Dim::Sym(_), _) => Some(if matches!(b, Dim::Known(_)) {
+            b.clone()
+        } else {
+            a.clone()
+        }),
     }
 }
 
@@ -114,17 +142,26 @@ pub(super) fn concat(cx: &Cx, axis: i64, syms: &mut SymGen) -> R {
     }
     let dtype = types.iter().find_map(|t| t.dtype);
     let known: Vec<&[Dim]> = types.iter().filter_map(|t| dims(t)).collect();
-    let Some(first) = known.first() else { return Ok(vec![vt_unranked(dtype)]) };
+    let Some(first) = known.first() else {
+        return Ok(vec![vt_unranked(dtype)]);
+    };
     let r = first.len();
     let a = cx.axis(axis, r, "axis")?;
     let mut out = first.to_vec();
     for d in &known[1..] {
         if d.len() != r {
-            return Err(cx.err(format!("inputs have different ranks ({} and {})", r, d.len())));
+            return Err(cx.err(format!(
+                "inputs have different ranks ({} and {})",
+                r,
+                d.len()
+            )));
         }
         for i in (0..r).filter(|&i| i != a) {
             out[i] = unify(&out[i], &d[i]).ok_or_else(|| {
-                cx.err(format!("inputs differ on axis {i} ({} vs {}), which is not the concat axis {a}", out[i], d[i]))
+                cx.err(format!(
+                    "inputs differ on axis {i} ({} vs {}), which is not the concat axis {a}",
+                    out[i], d[i]
+                ))
             })?;
         }
     }
@@ -134,12 +171,20 @@ pub(super) fn concat(cx: &Cx, axis: i64, syms: &mut SymGen) -> R {
         first[a].clone()
     } else {
         let parts: Vec<&Dim> = known.iter().map(|d| &d[a]).collect();
-        match parts.iter().map(|d| d.known()).collect::<Option<Vec<usize>>>() {
+        match parts
+            .iter()
+            .map(|d| d.known())
+            .collect::<Option<Vec<usize>>>()
+        {
             Some(k) => Dim::Known(k.iter().sum()),
             None => {
                 // A symbol plus zero-sized parts is still that symbol.
                 let nonzero: Vec<&&Dim> = parts.iter().filter(|d| **d != &Dim::Known(0)).collect();
-                if nonzero.len() == 1 { (**nonzero[0]).clone() } else { syms.dim() }
+                if nonzero.len() == 1 {
+                    (**nonzero[0]).clone()
+                } else {
+                    syms.dim()
+                }
             }
         }
     };
@@ -154,7 +199,9 @@ pub(super) fn split(cx: &Cx, axis: i64, n: usize, syms: &mut SymGen) -> R {
     if cx.has(1) {
         check_int_vector(cx, 1, "split")?;
     }
-    let Some(xd) = dims(x) else { return Ok(vec![vt_unranked(x.dtype); n]) };
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt_unranked(x.dtype); n]);
+    };
     let a = cx.axis(axis, xd.len(), "axis")?;
     let sizes: Vec<Dim> = match (cx.has(1), cx.ints(1)) {
         (true, Some(s)) => {
@@ -167,7 +214,9 @@ pub(super) fn split(cx: &Cx, axis: i64, n: usize, syms: &mut SymGen) -> R {
             if let Dim::Known(d) = xd[a] {
                 let total: i64 = s.iter().sum();
                 if total != d as i64 {
-                    return Err(cx.err(format!("split {s:?} sums to {total}, but axis {a} has size {d}")));
+                    return Err(cx.err(format!(
+                        "split {s:?} sums to {total}, but axis {a} has size {d}"
+                    )));
                 }
             }
             s.iter().map(|&v| Dim::Known(v as usize)).collect()
@@ -178,7 +227,9 @@ pub(super) fn split(cx: &Cx, axis: i64, n: usize, syms: &mut SymGen) -> R {
                 let chunk = d.div_ceil(n);
                 let last = *d as i64 - (chunk * (n - 1)) as i64;
                 if last < 0 {
-                    return Err(cx.err(format!("axis {a} of size {d} cannot be split into {n} parts")));
+                    return Err(cx.err(format!(
+                        "axis {a} of size {d} cannot be split into {n} parts"
+                    )));
                 }
                 let mut v = vec![Dim::Known(chunk); n - 1];
                 v.push(Dim::Known(last as usize));
@@ -200,14 +251,19 @@ pub(super) fn split(cx: &Cx, axis: i64, n: usize, syms: &mut SymGen) -> R {
 
 pub(super) fn flatten(cx: &Cx, axis: i64, syms: &mut SymGen) -> R {
     let x = cx.req(0, "x")?;
-    let Some(xd) = dims(x) else { return Ok(vec![vt(x.dtype, syms.dims(2))]) };
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt(x.dtype, syms.dims(2))]);
+    };
     let r = xd.len() as i64;
     let a = if axis < 0 { axis + r } else { axis };
     if !(0..=r).contains(&a) {
         return Err(cx.err(format!("axis {axis} is out of range for rank {r}")));
     }
     let a = a as usize;
-    Ok(vec![vt(x.dtype, vec![dim_product(&xd[..a], syms), dim_product(&xd[a..], syms)])])
+    Ok(vec![vt(
+        x.dtype,
+        vec![dim_product(&xd[..a], syms), dim_product(&xd[a..], syms)],
+    )])
 }
 
 /// A product of dims as a known factor and a sorted list of symbols.
@@ -267,7 +323,10 @@ pub(super) fn reshape(cx: &Cx, allowzero: bool, syms: &mut SymGen) -> R {
             Elem::Int(0) if !allowzero => match xd {
                 Some(xd) if i < xd.len() => Some(xd[i].clone()),
                 Some(xd) => {
-                    return Err(cx.err(format!("shape element {i} is 0 (copy) but x has rank {}", xd.len())));
+                    return Err(cx.err(format!(
+                        "shape element {i} is 0 (copy) but x has rank {}",
+                        xd.len()
+                    )));
                 }
                 None => Some(syms.dim()),
             },
@@ -287,7 +346,10 @@ pub(super) fn reshape(cx: &Cx, allowzero: bool, syms: &mut SymGen) -> R {
     }
     let rest: Vec<Dim> = out.iter().flatten().cloned().collect();
     let Some(xd) = xd else {
-        let dims = out.into_iter().map(|d| d.unwrap_or_else(|| syms.dim())).collect();
+        let dims = out
+            .into_iter()
+            .map(|d| d.unwrap_or_else(|| syms.dim()))
+            .collect();
         return Ok(vec![vt(x.dtype, dims)]);
     };
     let (kin, sin) = monomial(xd);
@@ -320,7 +382,11 @@ pub(super) fn reshape(cx: &Cx, allowzero: bool, syms: &mut SymGen) -> R {
             };
             let mut dims = Vec::with_capacity(out.len());
             for (i, d) in out.into_iter().enumerate() {
-                dims.push(if i == at { inferred.clone() } else { d.unwrap_or_else(|| syms.dim()) });
+                dims.push(if i == at {
+                    inferred.clone()
+                } else {
+                    d.unwrap_or_else(|| syms.dim())
+                });
             }
             Ok(vec![vt(x.dtype, dims)])
         }
@@ -332,7 +398,9 @@ pub(super) fn squeeze(cx: &Cx) -> R {
     if cx.has(1) {
         check_int_vector(cx, 1, "axes")?;
     }
-    let Some(xd) = dims(x) else { return Ok(vec![vt_unranked(x.dtype)]) };
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt_unranked(x.dtype)]);
+    };
     let out = match (cx.has(1), cx.ints(1)) {
         (true, Some(a)) => {
             let axes = axes_list(cx, &a, xd.len(), "axes")?;
@@ -343,7 +411,11 @@ pub(super) fn squeeze(cx: &Cx) -> R {
                     }
                 }
             }
-            xd.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, d)| d.clone()).collect()
+            xd.iter()
+                .enumerate()
+                .filter(|(i, _)| !axes.contains(i))
+                .map(|(_, d)| d.clone())
+                .collect()
         }
         (true, None) => return Ok(vec![vt_unranked(x.dtype)]),
         (false, _) => {
@@ -351,7 +423,10 @@ pub(super) fn squeeze(cx: &Cx) -> R {
                 // Whether a symbolic dim is 1 decides the rank: unknown.
                 return Ok(vec![vt_unranked(x.dtype)]);
             }
-            xd.iter().filter(|d| **d != Dim::Known(1)).cloned().collect()
+            xd.iter()
+                .filter(|d| **d != Dim::Known(1))
+                .cloned()
+                .collect()
         }
     };
     Ok(vec![vt(x.dtype, out)])
@@ -361,7 +436,9 @@ pub(super) fn unsqueeze(cx: &Cx) -> R {
     let x = cx.req(0, "x")?;
     cx.req(1, "axes")?;
     check_int_vector(cx, 1, "axes")?;
-    let Some(xd) = dims(x) else { return Ok(vec![vt_unranked(x.dtype)]) };
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt_unranked(x.dtype)]);
+    };
     let Some(a) = cx.ints(1) else {
         return Ok(vec![vt_unranked(x.dtype)]);
     };
@@ -369,7 +446,13 @@ pub(super) fn unsqueeze(cx: &Cx) -> R {
     let axes = axes_list(cx, &a, r, "axes")?;
     let mut src = xd.iter();
     let out = (0..r)
-        .map(|i| if axes.contains(&i) { Some(Dim::Known(1)) } else { src.next().cloned() })
+        .map(|i| {
+            if axes.contains(&i) {
+                Some(Dim::Known(1))
+            } else {
+                src.next().cloned()
+            }
+        })
         .collect::<Option<Vec<Dim>>>()
         .ok_or_else(|| cx.err("axes do not fit the output rank"))?;
     Ok(vec![vt(x.dtype, out)])
@@ -377,14 +460,29 @@ pub(super) fn unsqueeze(cx: &Cx) -> R {
 
 pub(super) fn transpose(cx: &Cx, perm: &[usize]) -> R {
     let x = cx.req(0, "x")?;
-    let Some(xd) = dims(x) else { return Ok(vec![vt_unranked(x.dtype)]) };
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt_unranked(x.dtype)]);
+    };
     let r = xd.len();
-    let perm: Vec<usize> = if perm.is_empty() { (0..r).rev().collect() } else { perm.to_vec() };
+    let perm: Vec<usize> = if perm.is_empty() {
+        (0..r).rev().collect()
+    } else {
+        perm.to_vec()
+    };
     let mut seen = vec![false; r];
-    if perm.len() != r || perm.iter().any(|&p| p >= r || std::mem::replace(&mut seen[p], true)) {
-        return Err(cx.err(format!("perm {perm:?} is not a permutation of the {r} axes of {x}")));
+    if perm.len() != r
+        || perm
+            .iter()
+            .any(|&p| p >= r || std::mem::replace(&mut seen[p], true))
+    {
+        return Err(cx.err(format!(
+            "perm {perm:?} is not a permutation of the {r} axes of {x}"
+        )));
     }
-    Ok(vec![vt(x.dtype, perm.iter().map(|&p| xd[p].clone()).collect())])
+    Ok(vec![vt(
+        x.dtype,
+        perm.iter().map(|&p| xd[p].clone()).collect(),
+    )])
 }
 
 pub(super) fn expand(cx: &Cx, syms: &mut SymGen) -> R {
@@ -398,7 +496,9 @@ pub(super) fn expand(cx: &Cx, syms: &mut SymGen) -> R {
             None => return Ok(vec![vt_unranked(x.dtype)]),
         },
     };
-    let Some(xd) = dims(x) else { return Ok(vec![vt_unranked(x.dtype)]) };
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt_unranked(x.dtype)]);
+    };
     let out = broadcast_dims(xd, &target).map_err(|e| cx.err(e.to_string()))?;
     Ok(vec![vt(x.dtype, out)])
 }
@@ -407,11 +507,19 @@ pub(super) fn gather(cx: &Cx, axis: i64) -> R {
     let data = cx.req(0, "data")?;
     let idx = cx.req(1, "indices")?;
     cx.check_dtype(1, "indices", "i32 or i64", is_index)?;
-    let (Some(dd), Some(id)) = (dims(data), dims(idx)) else { return Ok(vec![vt_unranked(data.dtype)]) };
+    let (Some(dd), Some(id)) = (dims(data), dims(idx)) else {
+        return Ok(vec![vt_unranked(data.dtype)]);
+    };
     let a = cx.axis(axis, dd.len(), "axis")?;
     if let (Some(t), Dim::Known(n)) = (cx.const_in(1), &dd[a]) {
-        if let Some(bad) = t.to_i64_vec().into_iter().find(|&i| norm_axis(i, *n).is_none()) {
-            return Err(cx.err(format!("index {bad} is out of range for axis {a} of size {n}")));
+        if let Some(bad) = t
+            .to_i64_vec()
+            .into_iter()
+            .find(|&i| norm_axis(i, *n).is_none())
+        {
+            return Err(cx.err(format!(
+                "index {bad} is out of range for axis {a} of size {n}"
+            )));
         }
     }
     let mut out = dd[..a].to_vec();
@@ -477,7 +585,11 @@ fn slice_bounds(n: i64, start: i64, end: i64, step: i64) -> (i128, i128) {
 fn slice_len(n: usize, start: i64, end: i64, step: i64) -> usize {
     let (s, e) = slice_bounds(n as i64, start, end, step);
     let st = step as i128;
-    let len = if step > 0 { (e - s + st - 1) / st } else { (s - e + (-st) - 1) / (-st) };
+    let len = if step > 0 {
+        (e - s + st - 1) / st
+    } else {
+        (s - e + (-st) - 1) / (-st)
+    };
     len.max(0) as usize
 }
 
@@ -489,14 +601,30 @@ pub(super) fn slice(cx: &Cx, syms: &mut SymGen) -> R {
         cx.check_dtype(slot, what, "i32 or i64", is_index)?;
     }
     cx.same_dtype(1, 2, "starts and ends dtypes differ")?;
-    let Some(xd) = dims(x) else { return Ok(vec![vt_unranked(x.dtype)]) };
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt_unranked(x.dtype)]);
+    };
     let r = xd.len();
     let starts = cx.ints(1);
     let ends = cx.ints(2);
-    let n = starts.as_ref().or(ends.as_ref()).map(|v| v.len()).or_else(|| known_len(cx, 1));
-    let axes: Option<Vec<i64>> = if cx.has(3) { cx.ints(3) } else { n.map(|n| (0..n as i64).collect()) };
-    let steps: Option<Vec<i64>> = if cx.has(4) { cx.ints(4) } else { n.map(|n| vec![1; n]) };
-    let Some(axes) = axes else { return Ok(vec![vt(x.dtype, syms.dims(r))]) };
+    let n = starts
+        .as_ref()
+        .or(ends.as_ref())
+        .map(|v| v.len())
+        .or_else(|| known_len(cx, 1));
+    let axes: Option<Vec<i64>> = if cx.has(3) {
+        cx.ints(3)
+    } else {
+        n.map(|n| (0..n as i64).collect())
+    };
+    let steps: Option<Vec<i64>> = if cx.has(4) {
+        cx.ints(4)
+    } else {
+        n.map(|n| vec![1; n])
+    };
+    let Some(axes) = axes else {
+        return Ok(vec![vt(x.dtype, syms.dims(r))]);
+    };
     let axes = axes_list(cx, &axes, r, "axes")?;
     let (Some(starts), Some(ends), Some(steps)) = (starts, ends, steps) else {
         let mut out = xd.to_vec();
@@ -535,14 +663,20 @@ pub(super) fn pad(cx: &Cx, syms: &mut SymGen) -> R {
     if cx.has(3) {
         cx.check_dtype(3, "axes", "i32 or i64", is_index)?;
     }
-    let Some(xd) = dims(x) else { return Ok(vec![vt_unranked(x.dtype)]) };
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt_unranked(x.dtype)]);
+    };
     let r = xd.len();
     let axes: Option<Vec<usize>> = if cx.has(3) {
-        cx.ints(3).map(|a| axes_list(cx, &a, r, "axes")).transpose()?
+        cx.ints(3)
+            .map(|a| axes_list(cx, &a, r, "axes"))
+            .transpose()?
     } else {
         Some((0..r).collect())
     };
-    let Some(axes) = axes else { return Ok(vec![vt(x.dtype, syms.dims(r))]) };
+    let Some(axes) = axes else {
+        return Ok(vec![vt(x.dtype, syms.dims(r))]);
+    };
     let Some(pads) = cx.ints(1) else {
         let mut out = xd.to_vec();
         for a in axes {
@@ -552,7 +686,11 @@ pub(super) fn pad(cx: &Cx, syms: &mut SymGen) -> R {
     };
     let n = axes.len();
     if pads.len() != 2 * n {
-        return Err(cx.err(format!("pads {pads:?} has {} values, expected {} for {n} axes", pads.len(), 2 * n)));
+        return Err(cx.err(format!(
+            "pads {pads:?} has {} values, expected {} for {n} axes",
+            pads.len(),
+            2 * n
+        )));
     }
     let mut out = xd.to_vec();
     for (i, &a) in axes.iter().enumerate() {
@@ -561,7 +699,9 @@ pub(super) fn pad(cx: &Cx, syms: &mut SymGen) -> R {
             Dim::Known(d) => {
                 let size = *d as i128 + pb as i128 + pe as i128;
                 if size < 0 {
-                    return Err(cx.err(format!("pads {pads:?} make axis {a} of size {d} negative ({size})")));
+                    return Err(cx.err(format!(
+                        "pads {pads:?} make axis {a} of size {d} negative ({size})"
+                    )));
                 }
                 Dim::Known(size as usize)
             }
@@ -574,12 +714,16 @@ pub(super) fn pad(cx: &Cx, syms: &mut SymGen) -> R {
 
 /// A constant float vector input that is present and non-empty (Resize roi/scales).
 fn const_floats(cx: &Cx, slot: usize) -> Option<Vec<f32>> {
-    cx.const_in(slot).filter(|t| !t.is_empty()).map(|t: &std::sync::Arc<Tensor>| t.to_f32_vec())
+    cx.const_in(slot)
+        .filter(|t| !t.is_empty())
+        .map(|t: &std::sync::Arc<Tensor>| t.to_f32_vec())
 }
 
 /// True if an optional input is connected and not a constant empty tensor.
 fn given(cx: &Cx, slot: usize) -> bool {
-    cx.has(slot) && !cx.const_in(slot).is_some_and(|t| t.is_empty()) && known_len(cx, slot) != Some(0)
+    cx.has(slot)
+        && !cx.const_in(slot).is_some_and(|t| t.is_empty())
+        && known_len(cx, slot) != Some(0)
 }
 
 pub(super) fn resize(cx: &Cx, a: &ResizeAttrs, syms: &mut SymGen) -> R {
@@ -596,14 +740,21 @@ pub(super) fn resize(cx: &Cx, a: &ResizeAttrs, syms: &mut SymGen) -> R {
     let Some(xd) = dims(x) else {
         if has_sizes && a.axes.is_empty() && a.policy == AspectPolicy::Stretch {
             if let Some(s) = cx.ints(3) {
-                let p = PartialValue { scalar: false, elems: s.into_iter().map(Elem::Int).collect() };
+                let p = PartialValue {
+                    scalar: false,
+                    elems: s.into_iter().map(Elem::Int).collect(),
+                };
                 return Ok(vec![vt(x.dtype, shape_value_dims(cx, &p, "sizes", syms)?)]);
             }
         }
         return Ok(vec![vt_unranked(x.dtype)]);
     };
     let r = xd.len();
-    let axes: Vec<usize> = if a.axes.is_empty() { (0..r).collect() } else { axes_list(cx, &a.axes, r, "axes")? };
+    let axes: Vec<usize> = if a.axes.is_empty() {
+        (0..r).collect()
+    } else {
+        axes_list(cx, &a.axes, r, "axes")?
+    };
     let mut out = xd.to_vec();
     if has_scales {
         let Some(scales) = const_floats(cx, 2) else {
@@ -613,21 +764,38 @@ pub(super) fn resize(cx: &Cx, a: &ResizeAttrs, syms: &mut SymGen) -> R {
             return Ok(vec![vt(x.dtype, out)]);
         };
         if scales.len() != axes.len() {
-            return Err(cx.err(format!("scales has {} values for {} axes", scales.len(), axes.len())));
+            return Err(cx.err(format!(
+                "scales has {} values for {} axes",
+                scales.len(),
+                axes.len()
+            )));
         }
-        if let Some(bad) = scales.iter().find(|s| s.is_nan() || **s <= 0.0 || s.is_infinite()) {
+        if let Some(bad) = scales
+            .iter()
+            .find(|s| s.is_nan() || **s <= 0.0 || s.is_infinite())
+        {
             return Err(cx.err(format!("scale {bad} is not a positive finite number")));
         }
-        let roi = if a.coord == CoordTransform::TfCropAndResize { const_floats(cx, 1) } else { None };
+        let roi = if a.coord == CoordTransform::TfCropAndResize {
+            const_floats(cx, 1)
+        } else {
+            None
+        };
         if let Some(roi) = &roi {
             if roi.len() != 2 * axes.len() {
-                return Err(cx.err(format!("roi has {} values, expected {}", roi.len(), 2 * axes.len())));
+                return Err(cx.err(format!(
+                    "roi has {} values, expected {}",
+                    roi.len(),
+                    2 * axes.len()
+                )));
             }
         }
         for (i, &ax) in axes.iter().enumerate() {
             let extent = roi.as_ref().map_or(1.0, |roi| roi[axes.len() + i] - roi[i]);
             out[ax] = match &xd[ax] {
-                Dim::Known(n) => Dim::Known((*n as f32 * extent * scales[i]).floor().max(0.0) as usize),
+                Dim::Known(n) => {
+                    Dim::Known((*n as f32 * extent * scales[i]).floor().max(0.0) as usize)
+                }
                 d @ Dim::Sym(_) if scales[i] == 1.0 && extent == 1.0 => d.clone(),
                 Dim::Sym(_) => syms.dim(),
             };
@@ -641,7 +809,11 @@ pub(super) fn resize(cx: &Cx, a: &ResizeAttrs, syms: &mut SymGen) -> R {
         return Ok(vec![vt(x.dtype, out)]);
     };
     if sizes.len() != axes.len() {
-        return Err(cx.err(format!("sizes has {} values for {} axes", sizes.len(), axes.len())));
+        return Err(cx.err(format!(
+            "sizes has {} values for {} axes",
+            sizes.len(),
+            axes.len()
+        )));
     }
     if let Some(bad) = sizes.iter().find(|&&s| s < 0) {
         return Err(cx.err(format!("sizes contains the negative size {bad}")));
@@ -694,7 +866,11 @@ pub(super) fn range(cx: &Cx, syms: &mut SymGen) -> R {
         return Ok(vec![vt(dtype, vec![syms.dim()])]);
     };
     let n = if s.dtype().is_int() {
-        let (s, l, d) = (s.to_i64_vec()[0] as i128, l.to_i64_vec()[0] as i128, d.to_i64_vec()[0] as i128);
+        let (s, l, d) = (
+            s.to_i64_vec()[0] as i128,
+            l.to_i64_vec()[0] as i128,
+            d.to_i64_vec()[0] as i128,
+        );
         if d == 0 {
             return Err(cx.err("delta is 0"));
         }
@@ -704,7 +880,9 @@ pub(super) fn range(cx: &Cx, syms: &mut SymGen) -> R {
     } else {
         let (s, l, d) = (s.to_f64_vec()[0], l.to_f64_vec()[0], d.to_f64_vec()[0]);
         if d == 0.0 || !(s.is_finite() && l.is_finite() && d.is_finite()) {
-            return Err(cx.err(format!("start {s}, limit {l}, delta {d} do not make a finite range")));
+            return Err(cx.err(format!(
+                "start {s}, limit {l}, delta {d} do not make a finite range"
+            )));
         }
         ((l - s) / d).ceil().max(0.0) as usize
     };

@@ -43,16 +43,25 @@ impl PartialValue {
         if !t.dtype().is_int() {
             return None;
         }
-        Some(PartialValue { scalar: t.rank() == 0, elems: t.to_i64_vec().into_iter().map(Elem::Int).collect() })
+        Some(PartialValue {
+            scalar: t.rank() == 0,
+            elems: t.to_i64_vec().into_iter().map(Elem::Int).collect(),
+        })
     }
 
     /// All elements, if every one is a known integer.
     pub(crate) fn known(&self) -> Option<Vec<i64>> {
-        self.elems.iter().map(|e| if let Elem::Int(n) = e { Some(*n) } else { None }).collect()
+        self.elems
+            .iter()
+            .map(|e| if let Elem::Int(n) = e { Some(*n) } else { None })
+            .collect()
     }
 
     fn vec(elems: Vec<Elem>) -> Option<PartialValue> {
-        (elems.len() <= MAX_TRACKED).then_some(PartialValue { scalar: false, elems })
+        (elems.len() <= MAX_TRACKED).then_some(PartialValue {
+            scalar: false,
+            elems,
+        })
     }
 }
 
@@ -71,7 +80,10 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
                 .collect();
             PartialValue::vec(elems)
         }
-        Op::Unary(UnaryOp::Identity) | Op::Unary(UnaryOp::Cast { to: DType::I64 | DType::I32 }) => cx.int_value(0),
+        Op::Unary(UnaryOp::Identity)
+        | Op::Unary(UnaryOp::Cast {
+            to: DType::I64 | DType::I32,
+        }) => cx.int_value(0),
         Op::Concat { axis } => {
             let mut elems = vec![];
             for slot in 0..cx.num_inputs() {
@@ -104,11 +116,15 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
                 .into_iter()
                 .map(|i| norm_axis(i, data.elems.len()).map(|i| data.elems[i].clone()))
                 .collect::<Option<Vec<_>>>()?;
-            Some(PartialValue { scalar: idx.rank() == 0, elems })
+            Some(PartialValue {
+                scalar: idx.rank() == 0,
+                elems,
+            })
         }
         Op::Unsqueeze => {
             let p = cx.int_value(0)?;
-            (p.scalar && cx.ints(1)?.iter().all(|&a| a == 0 || a == -1)).then_some(PartialValue { scalar: false, ..p })
+            (p.scalar && cx.ints(1)?.iter().all(|&a| a == 0 || a == -1))
+                .then_some(PartialValue { scalar: false, ..p })
         }
         Op::Squeeze => {
             let p = cx.int_value(0)?;
@@ -119,7 +135,9 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
             let target = cx.ints(1)?;
             match target.as_slice() {
                 [] if p.elems.len() == 1 => Some(PartialValue { scalar: true, ..p }),
-                [n] if *n == -1 || *n == p.elems.len() as i64 => Some(PartialValue { scalar: false, ..p }),
+                [n] if *n == -1 || *n == p.elems.len() as i64 => {
+                    Some(PartialValue { scalar: false, ..p })
+                }
                 _ => None,
             }
         }
@@ -132,7 +150,12 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
             let ends = cx.ints(2)?;
             let axes = if cx.has(3) { cx.ints(3)? } else { vec![0] };
             let steps = if cx.has(4) { cx.ints(4)? } else { vec![1] };
-            match (starts.as_slice(), ends.as_slice(), axes.as_slice(), steps.as_slice()) {
+            match (
+                starts.as_slice(),
+                ends.as_slice(),
+                axes.as_slice(),
+                steps.as_slice(),
+            ) {
                 ([s], [e], [0 | -1], [st]) if *st != 0 => {
                     let n = p.elems.len();
                     let idx = super::shape_ops::slice_indices(n as i64, *s, *e, *st);
@@ -145,12 +168,21 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
             let x = cx.int_value(0)?;
             let y = cx.int_value(1)?;
             let n = x.elems.len().max(y.elems.len());
-            if (x.elems.len() != n && x.elems.len() != 1) || (y.elems.len() != n && y.elems.len() != 1) {
+            if (x.elems.len() != n && x.elems.len() != 1)
+                || (y.elems.len() != n && y.elems.len() != 1)
+            {
                 return None;
             }
-            let get = |p: &PartialValue, i: usize| p.elems[if p.elems.len() == 1 { 0 } else { i }].clone();
-            let elems = (0..n).map(|i| arith(*b, get(&x, i), get(&y, i))).collect::<Option<Vec<_>>>()?;
-            Some(PartialValue { scalar: x.scalar && y.scalar, elems })
+            let get = |p: &PartialValue, i: usize| {
+                p.elems[if p.elems.len() == 1 { 0 } else { i }].clone()
+            };
+            let elems = (0..n)
+                .map(|i| arith(*b, get(&x, i), get(&y, i)))
+                .collect::<Option<Vec<_>>>()?;
+            Some(PartialValue {
+                scalar: x.scalar && y.scalar,
+                elems,
+            })
         }
         Op::Input { .. }
         | Op::Const(_)
@@ -205,11 +237,16 @@ fn arith(b: BinaryOp, x: Elem, y: Elem) -> Option<Elem> {
         (Elem::Int(1), s @ Elem::Sym(_)) if b == BinaryOp::Mul => s,
         (s @ Elem::Sym(_), Elem::Int(0)) if matches!(b, BinaryOp::Add | BinaryOp::Sub) => s,
         (Elem::Int(0), s @ Elem::Sym(_)) if b == BinaryOp::Add => s,
-        (Elem::Sym(p), Elem::Sym(q)) if p == q && matches!(b, BinaryOp::Max | BinaryOp::Min) => Elem::Sym(p),
+        (Elem::Sym(p), Elem::Sym(q)) if p == q && matches!(b, BinaryOp::Max | BinaryOp::Min) => {
+            Elem::Sym(p)
+        }
         _ => match b {
-            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Max | BinaryOp::Min => {
-                Elem::Unknown
-            }
+            BinaryOp::Add
+            | BinaryOp::Sub
+            | BinaryOp::Mul
+            | BinaryOp::Div
+            | BinaryOp::Max
+            | BinaryOp::Min => Elem::Unknown,
             BinaryOp::Pow | BinaryOp::Equal | BinaryOp::PRelu => return None,
         },
     };
