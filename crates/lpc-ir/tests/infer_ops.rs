@@ -1147,3 +1147,49 @@ fn fresh_symbols_skip_names_in_use() {
     run(&mut g);
     assert_eq!(ty(&g, r), "f32[s1,s3]");
 }
+
+#[test]
+fn zero_sized_dims() {
+    let mut g = Graph::new("zero");
+    let x = input(&mut g, "x", DType::F32, "0,3");
+    let st = ints(&mut g, "st", &[-1]);
+    let en = ints(&mut g, "en", &[-100]);
+    let ax = ints(&mut g, "ax", &[0]);
+    let sp = ints(&mut g, "sp", &[-1]);
+    let s = node(
+        &mut g,
+        "s",
+        Op::Slice,
+        &[Some(x), Some(st), Some(en), Some(ax), Some(sp)],
+    );
+    let y = input(&mut g, "y", DType::F32, "N,3");
+    let c = node(&mut g, "c", Op::Concat { axis: 0 }, &[Some(x), Some(y)]);
+    let sh = node(
+        &mut g,
+        "sh",
+        Op::ShapeOf {
+            start: 0,
+            end: None,
+        },
+        &[Some(x)],
+    );
+    let e = node(
+        &mut g,
+        "e",
+        Op::Slice,
+        &[Some(sh), Some(st), Some(en), Some(ax), Some(sp)],
+    );
+    let z = node(
+        &mut g,
+        "z",
+        Op::ConstantOfShape {
+            value: Arc::new(Tensor::scalar_f32(0.0)),
+        },
+        &[Some(e)],
+    );
+    run(&mut g);
+    assert_eq!(ty(&g, s), "f32[0,3]");
+    assert_eq!(ty(&g, c), "f32[N,3]");
+    // shape_of(x)[-1::-1] = [3, 0].
+    assert_eq!(ty(&g, z), "f32[3,0]");
+}

@@ -574,7 +574,10 @@ fn slice_bounds(n: i64, start: i64, end: i64, step: i64) -> (i128, i128) {
             v
         }
     };
-    if step > 0 {
+    if n == 0 {
+        // Nothing to pick; (start, end) chosen so that the length is 0 for either direction.
+        (0, 0)
+    } else if step > 0 {
         (adj(start).clamp(0, n), adj(end).clamp(0, n))
     } else {
         (adj(start).clamp(0, n - 1), adj(end).clamp(-1, n - 1))
@@ -865,26 +868,33 @@ pub(super) fn range(cx: &Cx, syms: &mut SymGen) -> R {
     let (Some(s), Some(l), Some(d)) = (cx.const_in(0), cx.const_in(1), cx.const_in(2)) else {
         return Ok(vec![vt(dtype, vec![syms.dim()])]);
     };
+    let scalar = |t: &Tensor, what: &str| -> Result<(i128, f64), InferError> {
+        let i = t.to_i64_vec().first().copied();
+        let f = t.to_f64_vec().first().copied();
+        match (i, f) {
+            (Some(i), Some(f)) => Ok((i128::from(i), f)),
+            _ => Err(cx.err(format!("{what} is empty"))),
+        }
+    };
+    let ((si, sf), (li, lf), (di, df)) = (
+        scalar(s, "start")?,
+        scalar(l, "limit")?,
+        scalar(d, "delta")?,
+    );
     let n = if s.dtype().is_int() {
-        let (s, l, d) = (
-            s.to_i64_vec()[0] as i128,
-            l.to_i64_vec()[0] as i128,
-            d.to_i64_vec()[0] as i128,
-        );
-        if d == 0 {
+        if di == 0 {
             return Err(cx.err("delta is 0"));
         }
-        let span = l - s;
-        let q = span / d + i128::from(span % d != 0 && (span < 0) == (d < 0));
+        let span = li - si;
+        let q = span / di + i128::from(span % di != 0 && (span < 0) == (di < 0));
         q.max(0) as usize
     } else {
-        let (s, l, d) = (s.to_f64_vec()[0], l.to_f64_vec()[0], d.to_f64_vec()[0]);
-        if d == 0.0 || !(s.is_finite() && l.is_finite() && d.is_finite()) {
+        if df == 0.0 || !(sf.is_finite() && lf.is_finite() && df.is_finite()) {
             return Err(cx.err(format!(
-                "start {s}, limit {l}, delta {d} do not make a finite range"
+                "start {sf}, limit {lf}, delta {df} do not make a finite range"
             )));
         }
-        ((l - s) / d).ceil().max(0.0) as usize
+        ((lf - sf) / df).ceil().max(0.0) as usize
     };
     Ok(vec![vt(dtype, vec![Dim::Known(n)])])
 }
