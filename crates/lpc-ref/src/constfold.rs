@@ -77,7 +77,7 @@ fn try_fold(g: &Graph, n: NodeId) -> Result<Option<Vec<Tensor>>, RunError> {
         return Ok(None);
     }
     let outs = crate::eval(&node.op, &ins, node.outputs.len())
-        .map_err(|source| RunError::Node { node: node.name.clone(), op: node.op.name(), source })?;
+        .map_err(|source| RunError::Node { node: node.name.clone(), op: node.op.name(), error: source })?;
     Ok(Some(outs))
 }
 
