@@ -3,7 +3,7 @@
 use super::{element_type, weights, Builder, Layer, OpenVinoError};
 use lpc_ir::{
     AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, DType, NearestMode, Op, PadMode, PoolAttrs, ReduceOp,
-    ResizeAttrs, ResizeMode, Shape, Tensor, UnaryOp, ValueRef, ValueType,
+    ResizeAttrs, ResizeMode, Tensor, UnaryOp, ValueRef, ValueType,
 };
 
 type R<T> = Result<T, OpenVinoError>;
@@ -378,8 +378,7 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
                 let r = l.rank(0);
                 let mut perm: Vec<usize> = (0..r).collect();
                 perm.swap(r - 2, r - 1);
-                let ty = b.g.value_type(x).clone();
-                let ty = ValueType { dtype: ty.dtype, shape: ty.shape.map(|s| Shape(perm.iter().map(|&p| s.0[p].clone()).collect())) };
+                let ty = weights::permuted(b.g.value_type(x), &perm);
                 x = b.aux(&l.name, Op::Transpose { perm }, &[Some(x)], ty);
             }
             if l.bool_attr("transpose_b", false)? && l.rank(1) >= 2 {

@@ -24,7 +24,7 @@ enum Xform {
 impl Xform {
     fn new_shape(self, full: &[usize]) -> Vec<usize> {
         match self {
-            Xform::MergeGroups { g, og } => [&[g * og][..], &full[2..]].concat(),
+            Xform::MergeGroups { g, og } => [&[g.saturating_mul(og)][..], &full[2..]].concat(),
             Xform::SwapLast2 => {
                 let mut s = full.to_vec();
                 let r = s.len();
@@ -56,6 +56,9 @@ impl Xform {
                 let mut a = vec![1; r - t.rank()];
                 a.extend_from_slice(t.shape());
                 if a[2..].iter().any(|&d| d != 1) || (a[0] != 1 && a[0] != g) || (a[1] != 1 && a[1] != og) {
+                    return None;
+                }
+                if g.checked_mul(og)? > 1 << 28 {
                     return None;
                 }
                 let aligned = t.clone().reshape(&a).ok()?;
@@ -154,7 +157,16 @@ fn push(b: &mut Builder, l: &Layer, v: ValueRef, full: &[usize], x: Xform, depth
             if b.g.value_type(v).shape.as_ref().and_then(Shape::as_known).as_deref() != Some(full) {
                 return None;
             }
-            let (p, q) = (side(b, p)?, side(b, q)?);
+            // The chain side first: broadcast constants are sized by `full`, which is only
+            // trusted once a constant of that shape has been found at the chain's root.
+            let is_bcast = |b: &Builder, s: ValueRef| b.const_of(s).is_some_and(|t| t.shape() != full);
+            let (p, q) = if is_bcast(b, p) {
+                let q = side(b, q)?;
+                (side(b, p)?, q)
+            } else {
+                let p = side(b, p)?;
+                (p, side(b, q)?)
+            };
             let d = node.outputs.first().and_then(|o| o.ty.dtype);
             Some(b.aux(&l.name, Op::Binary(*op), &[Some(p), Some(q)], ty(d)))
         }
@@ -196,9 +208,16 @@ pub(super) fn swap_last2(b: &mut Builder, l: &Layer, w: ValueRef, rank: usize) -
     }
     let mut perm: Vec<usize> = (0..rank).collect();
     perm.swap(rank - 2, rank - 1);
-    let ty = b.g.value_type(w).clone();
-    let ty = ValueType { dtype: ty.dtype, shape: ty.shape.map(|s| Shape(perm.iter().map(|&p| s.0[p].clone()).collect())) };
+    let ty = permuted(b.g.value_type(w), &perm);
     b.aux(&l.name, Op::Transpose { perm }, &[Some(w)], ty)
+}
+
+/// `ty` with its dims permuted (shape unknown when the rank does not fit `perm`).
+pub(super) fn permuted(ty: &ValueType, perm: &[usize]) -> ValueType {
+    let shape = ty.shape.as_ref().and_then(|s| {
+        (s.rank() == perm.len()).then(|| Shape(perm.iter().map(|&p| s.0[p].clone()).collect()))
+    });
+    ValueType { dtype: ty.dtype, shape }
 }
 
 /// The integer constant behind `Cast{f32}(Const int8/uint8)`.
