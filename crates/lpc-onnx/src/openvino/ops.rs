@@ -324,7 +324,7 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
             let (lo, hi) = (b.konst(&l.name, bound(lo)), b.konst(&l.name, bound(hi)));
             Ok(b.main(l, Op::Clip, &[Some(ins[0]), Some(lo), Some(hi)]))
         }
-        "PRelu" => {
+        "PRelu" | "PReLU" => {
             need(l, ins, 2, 2)?;
             let mut slope = ins[1];
             // A 1-D slope as long as the channel axis applies along axis 1.

@@ -118,6 +118,11 @@ fn expand_first2(t: &Tensor, g: usize, og: usize) -> Tensor {
     })
 }
 
+/// The constant behind `v` when it is not of the full weight shape.
+fn small_const(b: &Builder, v: ValueRef, full: &[usize]) -> Option<std::sync::Arc<Tensor>> {
+    b.const_of(v).filter(|t| t.shape() != full)
+}
+
 /// Rebuilds the weight chain ending at `v` (of shape `full`) with `x` applied to its constants;
 /// `None` when `v` is not such a chain.
 fn push(b: &mut Builder, l: &Layer, v: ValueRef, full: &[usize], x: Xform, depth: usize) -> Option<ValueRef> {
@@ -130,14 +135,22 @@ fn push(b: &mut Builder, l: &Layer, v: ValueRef, full: &[usize], x: Xform, depth
     let ty = |d: Option<DType>| ValueType { dtype: d, shape: Some(Shape::known(&new_full)) };
     let r = full.len();
     // A side operand: a broadcast constant (transformed) or a further chain.
+    // A side operand: a broadcast constant, possibly converted (a zero point), is transformed;
+    // anything else must be a further chain of the full shape.
     let side = |b: &mut Builder, s: ValueRef| -> Option<ValueRef> {
-        match b.const_of(s) {
-            Some(t) if t.shape() != full => {
-                let t = x.bcast(&t, r)?;
-                Some(b.konst(&l.name, t))
-            }
-            _ => push(b, l, s, full, x, depth + 1),
+        if let Some(t) = small_const(b, s, full) {
+            let t = x.bcast(&t, r)?;
+            return Some(b.konst(&l.name, t));
         }
+        if let Op::Unary(UnaryOp::Cast { to }) = b.g.node(s.node).op {
+            if let Some(t) = b.g.node_input(s.node, 0).and_then(|c| small_const(b, c, full)) {
+                let t = x.bcast(&t, r)?;
+                let c = b.konst(&l.name, t);
+                let shape = b.g.value_type(c).shape.clone();
+                return Some(b.aux(&l.name, Op::Unary(UnaryOp::Cast { to }), &[Some(c)], ValueType { dtype: Some(to), shape }));
+            }
+        }
+        push(b, l, s, full, x, depth + 1)
     };
     match &node.op {
         Op::Const(t) => {
@@ -159,7 +172,13 @@ fn push(b: &mut Builder, l: &Layer, v: ValueRef, full: &[usize], x: Xform, depth
             }
             // The chain side first: broadcast constants are sized by `full`, which is only
             // trusted once a constant of that shape has been found at the chain's root.
-            let is_bcast = |b: &Builder, s: ValueRef| b.const_of(s).is_some_and(|t| t.shape() != full);
+            let is_bcast = |b: &Builder, s: ValueRef| {
+                let inner = match b.g.node(s.node).op {
+                    Op::Unary(UnaryOp::Cast { .. }) => b.g.node_input(s.node, 0),
+                    _ => Some(s),
+                };
+                inner.and_then(|c| small_const(b, c, full)).is_some()
+            };
             let (p, q) = if is_bcast(b, p) {
                 let q = side(b, q)?;
                 (side(b, p)?, q)
