@@ -2,11 +2,15 @@
 //! text format, shape inference and the verifier.
 #![deny(missing_docs)]
 
+mod dot;
 mod dtype;
 mod graph;
+mod infer;
 mod op;
 mod shape;
 mod tensor;
+pub mod text;
+mod verify;
 
 pub use dtype::DType;
 pub use graph::{Edge, Graph, GraphError, Node, NodeId, Output, ValueRef};
@@ -16,3 +20,6 @@ pub use op::{
 };
 pub use shape::{DTypeOrUnknown, Dim, Shape, ValueType};
 pub use tensor::{Tensor, TensorData, TensorError};
+pub use infer::{broadcast_dims, infer_types, known_shape, InferError};
+pub use verify::{verify, VerifyError};
+pub use dot::to_dot;
