@@ -87,11 +87,12 @@ def op_cases():
     q = rng.integers(0, 256, size=(2, 3, 2, 3, 3)).astype(np.uint8)
     zp = rng.integers(100, 156, size=(2, 3, 1, 1, 1)).astype(np.uint8)
     sc = rng.uniform(0.001, 0.01, size=(2, 3, 1, 1, 1))
+    # (No FakeQuantize here: with one, OpenVINO's CPU plugin runs this conv in INT8 and
+    # differs from the FP32 semantics of the IR by up to 3e-2; the digits IRs cover FQ.)
     y = ops.group_convolution(x, compressed(q, zp, sc), [2, 2], [1, 0], [1, 1], [1, 1])
     y = ops.hswish(y)
-    fq = ops.fake_quantize(y, c(f32(-0.5)), c(f32(1.5)), c(f32(-0.5)), c(f32(1.5)), 256)
     q2 = rng.integers(-127, 128, size=(5, 6, 1, 1)).astype(np.int8)
-    y = ops.convolution(fq, compressed(q2, None, rng.uniform(0.01, 0.02, size=(5, 1, 1, 1))), [1, 1], [0, 0], [0, 0], [1, 1])
+    y = ops.convolution(y, compressed(q2, None, rng.uniform(0.01, 0.02, size=(5, 1, 1, 1))), [1, 1], [0, 0], [0, 0], [1, 1])
     cases["group_conv_u8"] = ([x], [ops.relu(y)], rng.normal(size=(1, 4, 9, 9)))
 
     # Depthwise-style grouped conv with plain f32 weights, same_upper padding, HSigmoid, Clamp.
