@@ -5,6 +5,17 @@
 use lpc_ir::{Graph, Tensor};
 use std::path::{Path, PathBuf};
 
+
+/// The checks every imported graph must pass: the verifier, type inference agreeing with the
+/// types read from the IR ports, and `parse(print(g)) == g` through the `.lir` text format.
+fn checked(mut g: Graph, what: &str) -> Graph {
+    lpc_ir::verify(&g).unwrap_or_else(|e| panic!("{what}: {e}"));
+    lpc_ir::infer_types(&mut g).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let (text, weights) = lpc_ir::text::print_with_weights(&g);
+    let back = lpc_ir::text::parse_with_weights(&text, &weights).unwrap_or_else(|e| panic!("{what}: re-parse: {e}"));
+    assert!(back == g, "{what}: parse(print(g)) != g");
+    g
+}
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -52,7 +63,7 @@ fn converted_irs_match_onnx() {
         return;
     };
     let dir = PathBuf::from(dir);
-    let mut checked = 0;
+    let mut n_checked = 0;
     for (stem, onnx, input) in cases() {
         let onnx_graph = lpc_onnx::import_file(&onnx).expect("ONNX import");
         let want = run(&onnx_graph, &input);
@@ -64,14 +75,15 @@ fn converted_irs_match_onnx() {
                 continue;
             }
             let g = lpc_onnx::openvino::import_openvino(&xml).unwrap_or_else(|e| panic!("{}: {e}", xml.display()));
+            let g = checked(g, &format!("{stem}{suffix}"));
             let got = run(&g, &input);
             let d = rel_diff(&got, &want);
             eprintln!("{stem}{suffix}: max |IR - ONNX| / max |ONNX| = {d:.3e}");
             assert!(d <= tol, "{stem}{suffix}: relative difference {d:.3e} > {tol:.0e}");
-            checked += 1;
+            n_checked += 1;
         }
     }
-    assert!(checked > 0, "LPC_OV_IR_DIR={} holds none of the converted models", dir.display());
+    assert!(n_checked > 0, "LPC_OV_IR_DIR={} holds none of the converted models", dir.display());
 }
 
 #[test]

@@ -5,6 +5,17 @@ use lpc_ir::{BinaryOp, DType, Dim, Graph, Op, Tensor};
 use lpc_onnx::openvino::import_openvino;
 use std::path::{Path, PathBuf};
 
+
+/// The checks every imported graph must pass: the verifier, type inference agreeing with the
+/// types read from the IR ports, and `parse(print(g)) == g` through the `.lir` text format.
+fn checked(mut g: Graph, what: &str) -> Graph {
+    lpc_ir::verify(&g).unwrap_or_else(|e| panic!("{what}: {e}"));
+    lpc_ir::infer_types(&mut g).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let (text, weights) = lpc_ir::text::print_with_weights(&g);
+    let back = lpc_ir::text::parse_with_weights(&text, &weights).unwrap_or_else(|e| panic!("{what}: re-parse: {e}"));
+    assert!(back == g, "{what}: parse(print(g)) != g");
+    g
+}
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -47,7 +58,7 @@ fn weights_are_dequantized(g: &Graph) -> usize {
 
 #[test]
 fn cnn_imports_with_dequantized_weights() {
-    let g = import_openvino(&peers("digits_cnn.nncf-int8")).expect("import");
+    let g = checked(import_openvino(&peers("digits_cnn.nncf-int8")).expect("import"), "cnn");
     assert_eq!(g.inputs().len(), 1);
     let ty = g.value_type(lpc_ir::ValueRef::first(g.inputs()[0]));
     assert_eq!(ty.dtype, Some(DType::F32));
@@ -62,7 +73,7 @@ fn cnn_imports_with_dequantized_weights() {
 
 #[test]
 fn mbv_imports_with_grouped_conv() {
-    let g = import_openvino(&peers("digits_mbv.nncf-int8")).expect("import");
+    let g = checked(import_openvino(&peers("digits_mbv.nncf-int8")).expect("import"), "mbv");
     assert_eq!(count(&g, |o| matches!(o, Op::FakeQuantize { levels: 256 })), 5);
     assert_eq!(count(&g, |o| matches!(o, Op::Conv(a) if a.group == 16)), 1);
     assert_eq!(count(&g, |o| matches!(o, Op::Reshape { .. })), 1, "only the flatten before the classifier");
@@ -84,7 +95,7 @@ fn mbv_imports_with_grouped_conv() {
 }
 
 fn agreement(stem: &str) {
-    let g = import_openvino(&peers(stem)).expect("import");
+    let g = checked(import_openvino(&peers(stem)).expect("import"), stem);
     let (shape, x) = read_npy_f32(&root().join("../shared/data/digits/test_x.npy"));
     let input = Tensor::from_f32(&shape, x).expect("test_x");
     let out = lpc_ref::run(&g, &[input]).expect("lpc-ref run");

@@ -160,7 +160,12 @@ fn try_import(dir: &Path, xml: &[u8], bin: &[u8]) -> std::thread::Result<bool> {
     std::fs::write(dir.join("m.bin"), bin).expect("write bin");
     let p = dir.join("m.xml");
     std::panic::catch_unwind(|| match import_openvino(&p) {
-        Ok(_) => true,
+        Ok(mut g) => {
+            // What imports must also be safe for the stages after import.
+            let _ = lpc_ir::verify(&g);
+            let _ = lpc_ir::infer_types(&mut g);
+            true
+        }
         Err(e) => {
             assert!(!e.to_string().is_empty());
             false

@@ -5,6 +5,17 @@ use lpc_ir::{Graph, Op, Tensor};
 use lpc_onnx::openvino::import_openvino;
 use std::path::{Path, PathBuf};
 
+
+/// The checks every imported graph must pass: the verifier, type inference agreeing with the
+/// types read from the IR ports, and `parse(print(g)) == g` through the `.lir` text format.
+fn checked(mut g: Graph, what: &str) -> Graph {
+    lpc_ir::verify(&g).unwrap_or_else(|e| panic!("{what}: {e}"));
+    lpc_ir::infer_types(&mut g).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let (text, weights) = lpc_ir::text::print_with_weights(&g);
+    let back = lpc_ir::text::parse_with_weights(&text, &weights).unwrap_or_else(|e| panic!("{what}: re-parse: {e}"));
+    assert!(back == g, "{what}: parse(print(g)) != g");
+    g
+}
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/openvino/ops")
 }
@@ -17,7 +28,7 @@ fn npy(p: &Path) -> Tensor {
 }
 
 fn import(case: &str) -> Graph {
-    import_openvino(&dir().join(format!("{case}.xml"))).unwrap_or_else(|e| panic!("{case}: {e}"))
+    checked(import_openvino(&dir().join(format!("{case}.xml"))).unwrap_or_else(|e| panic!("{case}: {e}")), case)
 }
 
 /// Runs a case and checks every output against OpenVINO within `tol` (absolute, plus the same
