@@ -301,8 +301,6 @@ pub(crate) struct Builder<'a> {
     pub g: Graph,
     /// Value names in use.
     names: HashSet<String>,
-    /// Counter for fresh symbolic dimensions of intermediate values.
-    unk: usize,
     /// True when the model has one Parameter (its dynamic axis 0 is then called `N`).
     single_param: bool,
     /// (layer id, output position) pairs that feed an edge.
@@ -312,7 +310,7 @@ pub(crate) struct Builder<'a> {
 impl<'a> Builder<'a> {
     fn new(net: &'a Net, bin: Option<&'a [u8]>) -> Builder<'a> {
         let single_param = net.layers.iter().filter(|l| l.ty == "Parameter").count() == 1;
-        Builder { net, bin, g: Graph::new(net.name.clone()), names: HashSet::new(), unk: 0, single_param, used: HashSet::new() }
+        Builder { net, bin, g: Graph::new(net.name.clone()), names: HashSet::new(), single_param, used: HashSet::new() }
     }
 
     /// A value name not used yet, based on `base`.
@@ -327,23 +325,22 @@ impl<'a> Builder<'a> {
         name
     }
 
-    /// The lpc type of a port: its precision and its dims (dynamic ones as fresh symbols, or
-    /// named after the parameter for Parameter layers).
+    /// The lpc type of a port: its precision and its dims. A Parameter's dynamic dims become
+    /// symbols (`N` for axis 0 of a lone Parameter, else `<input>_d<axis>`); other ports with a
+    /// dynamic dim declare no shape, leaving it to type inference, which relates their dims to
+    /// the inputs' symbols (fresh symbols here would hide that the batch is `N` throughout).
     pub fn port_type(&mut self, p: &Port, param: Option<&str>) -> ValueType {
+        if param.is_none() && p.dims.iter().any(Option::is_none) {
+            return ValueType { dtype: p.dtype, shape: None };
+        }
         let dims = p
             .dims
             .iter()
             .enumerate()
             .map(|(axis, d)| match d {
                 Some(n) => Dim::Known(*n),
-                None => match param {
-                    Some(_) if axis == 0 && self.single_param => Dim::Sym("N".into()),
-                    Some(name) => Dim::Sym(format!("{name}_d{axis}")),
-                    None => {
-                        self.unk += 1;
-                        Dim::Sym(format!("unk{}", self.unk - 1))
-                    }
-                },
+                None if axis == 0 && self.single_param => Dim::Sym("N".into()),
+                None => Dim::Sym(format!("{}_d{axis}", param.unwrap_or("v"))),
             })
             .collect();
         ValueType { dtype: p.dtype, shape: Some(Shape(dims)) }
