@@ -65,7 +65,7 @@ def convert(out_dir):
 
 def op_cases():
     import openvino.opset13 as ops
-    from openvino import opset8
+    from openvino import opset8, opset10
 
     rng = np.random.default_rng(2026)
     f32 = np.float32
@@ -120,7 +120,22 @@ def op_cases():
     x = ops.parameter([1, 2, 4, 5], f32, name="x")
     a = ops.interpolate(x, c(np.array([2.0, 2.0], f32)), "nearest", "scales", coordinate_transformation_mode="asymmetric", nearest_mode="floor", axes=c(np.array([2, 3], np.int64)))
     bb = ops.interpolate(x, c(np.array([8, 10], np.int64)), "linear_onnx", "sizes", coordinate_transformation_mode="half_pixel", axes=c(np.array([2, 3], np.int64)))
-    cases["interpolate"] = ([x], [ops.concat([a, bb], 1)], rng.normal(size=(1, 2, 4, 5)))
+    # Interpolate-4: cubic, align_corners, by sizes over all axes (no axes input).
+    cu = opset10.interpolate(x, c(np.array([1, 2, 8, 10], np.int64)), c(np.array([1, 1, 2, 2], f32)), "cubic", "sizes", coordinate_transformation_mode="align_corners")
+    cases["interpolate"] = ([x], [ops.concat([a, bb, cu], 1)], rng.normal(size=(1, 2, 4, 5)))
+
+    # FakeQuantize on weights (POT style), per output channel, under GroupConvolution and a
+    # transpose_b MatMul: the layout change is pushed through the FakeQuantize's ranges.
+    x = ops.parameter([1, 4, 6, 6], f32, name="x")
+    w = rng.normal(size=(2, 3, 2, 3, 3)).astype(f32)
+    lo = -np.abs(w).max(axis=(2, 3, 4), keepdims=True)
+    wq = ops.fake_quantize(c(w), c(lo), c(-lo), c(lo), c(-lo), 255)
+    y = ops.relu(ops.group_convolution(x, wq, [1, 1], [0, 0], [0, 0], [1, 1]))
+    y = ops.reshape(y, c(np.array([1, 6, 16], np.int64)), False)
+    m = rng.normal(size=(7, 16)).astype(f32)
+    lo = -np.abs(m).max(axis=1, keepdims=True)
+    mq = ops.fake_quantize(c(m), c(lo), c(-lo), c(lo), c(-lo), 255)
+    cases["fq_weights"] = ([x], [ops.matmul(y, mq, False, True)], rng.normal(size=(1, 4, 6, 6)))
 
     # Shape subgraph, Reshape special_zero, Transpose, ReduceMean, Squeeze/Unsqueeze, Pad, Split,
     # StridedSlice, Gather, PRelu.

@@ -130,3 +130,20 @@ fn cnn_agrees_with_openvino() {
 fn mbv_agrees_with_openvino() {
     agreement("digits_mbv.nncf-int8");
 }
+
+#[test]
+fn ir_v10_reads_like_v11() {
+    // v10 files differ in the version number and carry no tensor `names` on ports.
+    let xml = std::fs::read_to_string(peers("digits_mbv.nncf-int8")).expect("xml");
+    let bin = std::fs::read(peers("digits_mbv.nncf-int8").with_extension("bin")).expect("bin");
+    let v10 = xml.replacen("version=\"11\"", "version=\"10\"", 1).replace(" names=\"input\"", "").replace(" names=\"logits\"", "");
+    assert_ne!(v10, xml);
+    let a = checked(lpc_onnx::openvino::import_openvino_parts(&xml, Some(&bin)).expect("v11"), "v11");
+    let b = checked(lpc_onnx::openvino::import_openvino_parts(&v10, Some(&bin)).expect("v10"), "v10");
+    let (shape, x) = read_npy_f32(&root().join("../shared/data/digits/test_x.npy"));
+    let input = Tensor::from_f32(&[20, shape[1], shape[2], shape[3]], x[..20 * 256].to_vec()).expect("20 images");
+    let ya = lpc_ref::run(&a, std::slice::from_ref(&input)).expect("run v11");
+    let yb = lpc_ref::run(&b, &[input]).expect("run v10");
+    assert!(ya[0].same_content(&yb[0]));
+    assert_eq!(a.value_name(a.outputs()[0]), "logits");
+}

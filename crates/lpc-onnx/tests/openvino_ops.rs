@@ -114,3 +114,25 @@ fn shape_ops() {
 fn deconv() {
     check("deconv", 1e-5);
 }
+
+#[test]
+fn fq_weights_stay_fake_quantize_of_constants_in_lpc_layout() {
+    let g = import("fq_weights");
+    assert_eq!(count(&g, |o| matches!(o, Op::Transpose { .. })), 0);
+    for id in g.node_ids() {
+        let want: &[usize] = match g.node(id).op {
+            Op::Conv(_) => &[6, 2, 3, 3],
+            Op::MatMul => &[16, 7],
+            _ => continue,
+        };
+        let fq = g.node_input(id, 1).expect("weights").node;
+        assert!(matches!(g.node(fq).op, Op::FakeQuantize { levels: 255 }), "weights of {}", g.node(id).name);
+        let w = g.const_value(g.node_input(fq, 0).expect("x")).expect("constant weights");
+        assert_eq!(w.shape(), want);
+    }
+}
+
+#[test]
+fn fq_weights() {
+    check("fq_weights", 1e-5);
+}
