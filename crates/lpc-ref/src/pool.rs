@@ -26,12 +26,11 @@ pub fn max_pool(p: &PoolAttrs, storage_order: i64, x: &Tensor, n_outputs: usize)
     let taps = g.taps();
     if let (Ok(v), 2, 1) = (x.as_f32(), g.input.len(), n_outputs) {
         // The common case: f32, 2-D, no indices.
-        let (iw, oh, ow) = (g.input[1], g.output[0], g.output[1]);
+        let (iw, ow) = (g.input[1], g.output[1]);
         let mut out = vec![f32::NEG_INFINITY; n * c * on];
         out.par_chunks_mut(on.max(1)).enumerate().for_each(|(nc, o)| {
             let xc = &v[nc * in_n..(nc + 1) * in_n];
-            for (ky, ty) in taps[0].iter().enumerate() {
-                let _ = ky;
+            for ty in &taps[0] {
                 for (oy, iy) in ty.iter().enumerate() {
                     let Some(iy) = iy else { continue };
                     let row = &xc[iy * iw..(iy + 1) * iw];
