@@ -57,9 +57,10 @@ fn run(g: &Graph, x: &Tensor) -> Vec<Tensor> {
 }
 
 #[test]
+#[ignore = "needs IRs converted by OpenVINO: python3 tools/openvino_reference.py --convert DIR, then LPC_OV_IR_DIR=DIR cargo test -- --ignored"]
 fn converted_irs_match_onnx() {
     let Some(dir) = std::env::var_os("LPC_OV_IR_DIR") else {
-        eprintln!("LPC_OV_IR_DIR is not set: skipping (see tools/openvino_reference.py --convert)");
+        panic!("LPC_OV_IR_DIR is not set (see tools/openvino_reference.py --convert)");
         return;
     };
     let dir = PathBuf::from(dir);
@@ -87,9 +88,10 @@ fn converted_irs_match_onnx() {
 }
 
 #[test]
+#[ignore = "needs IRs converted by OpenVINO: python3 tools/openvino_reference.py --convert DIR, then LPC_OV_IR_DIR=DIR cargo test -- --ignored"]
 fn converted_irs_import() {
     let Some(dir) = std::env::var_os("LPC_OV_IR_DIR") else {
-        eprintln!("LPC_OV_IR_DIR is not set: skipping");
+        panic!("LPC_OV_IR_DIR is not set (see tools/openvino_reference.py --convert)");
         return;
     };
     let mut n = 0;
