@@ -136,7 +136,7 @@ fn every_op_round_trips() {
     assert!(parse_with_weights(&text, &w2).unwrap() == g);
     // Without weights the digest constant is a clear error.
     let e = parse(&text).unwrap_err();
-    assert!(e.msg.contains("weights"), "{e}");
+    assert!(e.message.contains("weights"), "{e}");
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn errors_carry_line_and_column() {
     for (text, line, want) in cases {
         let e = parse(&text).unwrap_err();
         assert_eq!(e.line, line, "{e} for\n{text}");
-        assert!(e.col >= 1 && e.msg.contains(want), "{e} does not mention '{want}'");
+        assert!(e.col >= 1 && e.message.contains(want), "{e} does not mention '{want}'");
     }
 }
 

@@ -61,7 +61,6 @@ fn run(g: &Graph, x: &Tensor) -> Vec<Tensor> {
 fn converted_irs_match_onnx() {
     let Some(dir) = std::env::var_os("LPC_OV_IR_DIR") else {
         panic!("LPC_OV_IR_DIR is not set (see tools/openvino_reference.py --convert)");
-        return;
     };
     let dir = PathBuf::from(dir);
     let mut n_checked = 0;
@@ -92,7 +91,6 @@ fn converted_irs_match_onnx() {
 fn converted_irs_import() {
     let Some(dir) = std::env::var_os("LPC_OV_IR_DIR") else {
         panic!("LPC_OV_IR_DIR is not set (see tools/openvino_reference.py --convert)");
-        return;
     };
     let mut n = 0;
     for e in std::fs::read_dir(&dir).expect("LPC_OV_IR_DIR readable") {
