@@ -90,7 +90,7 @@ fn im2col<T: Copy + Send + Sync>(x: &[T], cg: usize, g: &Geom, taps: &[Vec<Vec<O
     if g.input.len() == 2 {
         let (kh, kw) = (g.kernel[0], g.kernel[1]);
         let (oh, ow, iw) = (g.output[0], g.output[1], g.input[1]);
-        col.par_chunks_mut(kn * on).enumerate().for_each(|(c, cc)| {
+        crate::util::for_chunks(col, kn * on, |c, cc| {
             let xc = &x[c * in_n..(c + 1) * in_n];
             for ky in 0..kh {
                 for kx in 0..kw {
@@ -248,7 +248,7 @@ pub fn conv(a: &ConvAttrs, i: Inputs) -> EvalResult<Tensor> {
         }
     };
     if s.n > 1 {
-        out.par_chunks_mut(s.m * on.max(1)).enumerate().for_each(|(n, o)| per_image(n, o));
+        crate::util::for_chunks(&mut out, s.m * on.max(1), |n, o| per_image(n, o));
     } else if s.n == 1 {
         per_image(0, &mut out);
     }
@@ -262,7 +262,7 @@ fn depthwise(x: &[f32], w: &[f32], g: &Geom, taps: &[Vec<Vec<Option<usize>>>], o
     let (ih, iw) = (g.input[0], g.input[1]);
     let (oh, ow) = (g.output[0], g.output[1]);
     let (kh, kw) = (g.kernel[0], g.kernel[1]);
-    out.par_chunks_mut(oh * ow).enumerate().for_each(|(c, o)| {
+    crate::util::for_chunks(out, oh * ow, |c, o| {
         let xc = &x[c * ih * iw..(c + 1) * ih * iw];
         let wc = &w[c * kh * kw..(c + 1) * kh * kw];
         o.fill(0.0);
@@ -357,7 +357,7 @@ pub fn conv_transpose(a: &ConvAttrs, output_padding: &[usize], output_shape: &[u
     for d in (0..r.saturating_sub(1)).rev() {
         ostr[d] = ostr[d + 1] * out_sp[d + 1];
     }
-    out.par_chunks_mut((s.m * on).max(1)).enumerate().for_each(|(n, o)| {
+    crate::util::for_chunks(&mut out, (s.m * on).max(1), |n, o| {
         let mut col = vec![0f32; mg * kn * in_n];
         for gi in 0..s.group {
             let xg = &xv[(n * s.c + gi * cg) * in_n..(n * s.c + (gi + 1) * cg) * in_n];

@@ -3,13 +3,16 @@
 use crate::util::norm_axis;
 use crate::{invalid, EvalError, EvalResult, Inputs};
 use lpc_ir::Tensor;
-use rayon::prelude::*;
 
-fn floats(t: &Tensor, slot: usize, what: &'static str) -> EvalResult<Vec<f32>> {
+/// The elements as f32: borrowed for f32 tensors, converted for f16/f64.
+fn floats<'t>(t: &'t Tensor, slot: usize, what: &'static str) -> EvalResult<std::borrow::Cow<'t, [f32]>> {
     if !t.dtype().is_float() {
         return Err(EvalError::DType { slot, what, got: t.dtype(), expected: "a float type" });
     }
-    Ok(t.to_f32_vec())
+    Ok(match t.as_f32() {
+        Ok(v) => std::borrow::Cow::Borrowed(v),
+        Err(_) => std::borrow::Cow::Owned(t.to_f32_vec()),
+    })
 }
 
 /// BatchNormalization over axis 1; training mode uses batch statistics and also returns the
@@ -29,7 +32,7 @@ pub fn batch_norm(eps: f32, training: bool, momentum: f32, i: Inputs, n_outputs:
         if t.len() != c {
             return Err(invalid!("{what} has {} values, input has {c} channels", t.len()));
         }
-        p.push(floats(t, k + 1, what)?);
+        p.push(floats(t, k + 1, what)?.into_owned());
     }
     let xv = floats(x, 0, "x")?;
     let (scale, bias, mut mean, mut var) = (p[0].clone(), p[1].clone(), p[2].clone(), p[3].clone());
@@ -51,7 +54,7 @@ pub fn batch_norm(eps: f32, training: bool, momentum: f32, i: Inputs, n_outputs:
         }
     }
     let mut out = vec![0f32; xv.len()];
-    out.par_chunks_mut(sp.max(1)).enumerate().for_each(|(bc, o)| {
+    crate::util::for_chunks(&mut out, sp.max(1), |bc, o| {
         let ch = bc % c;
         let k = scale[ch] / (var[ch] + eps).sqrt();
         let off = bias[ch] - mean[ch] * k;

@@ -28,7 +28,7 @@ pub fn max_pool(p: &PoolAttrs, storage_order: i64, x: &Tensor, n_outputs: usize)
         // The common case: f32, 2-D, no indices.
         let (iw, ow) = (g.input[1], g.output[1]);
         let mut out = vec![f32::NEG_INFINITY; n * c * on];
-        out.par_chunks_mut(on.max(1)).enumerate().for_each(|(nc, o)| {
+        crate::util::for_chunks(&mut out, on.max(1), |nc, o| {
             let xc = &v[nc * in_n..(nc + 1) * in_n];
             for ty in &taps[0] {
                 for (oy, iy) in ty.iter().enumerate() {
@@ -124,7 +124,7 @@ pub fn average_pool(p: &PoolAttrs, count_include_pad: bool, x: &Tensor) -> EvalR
         istr[a] = istr[a + 1] * g.input[a + 1];
     }
     let mut out = vec![0f64; n * c * on];
-    out.par_chunks_mut(on.max(1)).enumerate().for_each(|(nc, oc)| {
+    crate::util::for_chunks(&mut out, on.max(1), |nc, oc| {
         let base = nc * in_n;
         let mut o = 0;
         for_each_index(&g.output, |oo| {

@@ -128,7 +128,12 @@ fn run_impl(
             Op::Input { index } => {
                 let t = inputs.get(*index).ok_or_else(|| RunError::Graph(format!("input index {index} out of range")))?;
                 check_input(g, ValueRef::first(n), t, &mut syms)?;
-                vec![t.clone()]
+                let v = ValueRef::first(n);
+                observe(v, t);
+                if reads.get(&v).copied().unwrap_or(0) > 0 {
+                    values.insert(v, Cow::Borrowed(t));
+                }
+                continue;
             }
             op => {
                 let slots = g.node_inputs(n);
@@ -179,10 +184,17 @@ fn run_impl(
             }
         }
     }
-    g.outputs()
-        .iter()
-        .map(|v| {
-            values.get(v).map(|t| t.as_ref().clone()).ok_or_else(|| RunError::Graph(format!("output '{}' was not computed", g.value_name(*v))))
-        })
-        .collect()
+    // Move outputs out (copy only when one value is returned twice or is borrowed).
+    let outs = g.outputs();
+    let mut result = Vec::with_capacity(outs.len());
+    for (k, v) in outs.iter().enumerate() {
+        let missing = || RunError::Graph(format!("output '{}' was not computed", g.value_name(*v)));
+        let t = if outs[k + 1..].contains(v) {
+            values.get(v).ok_or_else(missing)?.as_ref().clone()
+        } else {
+            values.remove(v).ok_or_else(missing)?.into_owned()
+        };
+        result.push(t);
+    }
+    Ok(result)
 }
