@@ -264,7 +264,20 @@ fn bench_inputs(g: &Graph, specs: &[String]) -> Result<Vec<Tensor>> {
     })
 }
 
+/// Interpreting a model allocates and frees many large tensors; glibc returns each one to the
+/// kernel and the next op page-faults it back in. Keeping them in the heap is ~20% faster on
+/// small models.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse(); // usage errors exit 2
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
