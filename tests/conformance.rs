@@ -6,13 +6,14 @@
 //! unlisted cases (as ignored tests) to see which now pass.
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use lpc_suite::{compare, root, shared};
+use lpc_suite::{check_roundtrip, compare, root, shared};
 use std::path::Path;
 
 /// Runs one case: import, prepare, run every test_data_set, compare outputs.
 fn run_case(dir: &Path) -> Result<(), String> {
     let mut g = lpc_onnx::import_file(&dir.join("model.onnx")).map_err(|e| format!("import: {e}"))?;
     lpc_cli::model::prepare(&mut g).map_err(|e| format!("prepare: {e:#}"))?;
+    check_roundtrip(&g)?;
     let mut sets: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| e.to_string())?
         .filter_map(|e| e.ok())

@@ -4,7 +4,7 @@
 use lpc_cli::model::load;
 use lpc_cli::npy::read_npy;
 use lpc_ir::Tensor;
-use lpc_suite::{max_rel_err, root, shared};
+use lpc_suite::{check_roundtrip, max_rel_err, root, shared};
 
 fn argmax_rows(t: &Tensor) -> Vec<i64> {
     let v = t.to_f32_vec();
@@ -17,6 +17,7 @@ fn argmax_rows(t: &Tensor) -> Vec<i64> {
 fn reference_case(model: &str) {
     let dir = shared().join("models");
     let g = load(&dir.join(format!("{model}.onnx"))).unwrap_or_else(|e| panic!("{model}: {e:#}"));
+    check_roundtrip(&g).unwrap_or_else(|e| panic!("{model}: {e}"));
     let refdir = dir.join("reference").join(model);
     let input = lpc_onnx::read_tensor_pb(&refdir.join("input_0.pb")).expect("input_0.pb");
     let outs = lpc_ref::run(&g, &[input]).unwrap_or_else(|e| panic!("{model}: {e}"));
@@ -55,6 +56,7 @@ fn digits(model_path: &std::path::Path, ort_preds: &str) -> (f64, f64) {
     let x = read_npy(&d.join("test_x.npy")).expect("test_x");
     let y = read_npy(&d.join("test_y.npy")).expect("test_y").to_i64_vec();
     let g = load(model_path).unwrap_or_else(|e| panic!("{}: {e:#}", model_path.display()));
+    check_roundtrip(&g).unwrap_or_else(|e| panic!("{}: {e}", model_path.display()));
     let out = lpc_ref::run(&g, &[x]).expect("run");
     let pred = argmax_rows(&out[0]);
     let ort = read_npy(&root().join("tests/data/ort").join(ort_preds)).expect("ORT predictions").to_i64_vec();

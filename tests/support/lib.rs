@@ -68,3 +68,17 @@ pub fn max_rel_err(actual: &Tensor, expected: &Tensor) -> f64 {
     let scale = e.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(f64::MIN_POSITIVE);
     a.iter().zip(&e).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale
 }
+
+/// Checks `parse(print(g)) == g` (with the weights sidecar) and that printing is deterministic.
+pub fn check_roundtrip(g: &lpc_ir::Graph) -> Result<(), String> {
+    let (text, weights) = lpc_ir::text::print_with_weights(g);
+    let back = lpc_ir::text::parse_with_weights(&text, &weights).map_err(|e| format!("re-parse failed at {e}\n{text}"))?;
+    if back != *g {
+        return Err(format!("parse(print(g)) != g for graph '{}'", g.name));
+    }
+    let (text2, _) = lpc_ir::text::print_with_weights(&back);
+    if text2 != text {
+        return Err("printing the re-parsed graph gives different text".into());
+    }
+    Ok(())
+}

@@ -2,17 +2,24 @@
 //! text format, shape inference and the verifier.
 #![deny(missing_docs)]
 
+mod dot;
 mod dtype;
 mod graph;
+mod infer;
 mod op;
 mod shape;
 mod tensor;
+pub mod text;
+mod verify;
 
 pub use dtype::DType;
+pub use infer::{broadcast_dim, broadcast_dims, broadcasts_to, infer_types, BroadcastError, InferError};
 pub use graph::{Edge, Graph, GraphError, Node, NodeId, Output, ValueRef};
 pub use op::{
     AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, NearestMode, Op, PadMode, PoolAttrs, QuantAxis,
     ReduceOp, ResizeAttrs, ResizeMode, UnaryOp,
 };
 pub use shape::{DTypeOrUnknown, Dim, Shape, ValueType};
+pub use verify::{output_count, verify, VerifyError};
 pub use tensor::{Tensor, TensorData, TensorError};
+pub use dot::to_dot;

@@ -62,7 +62,10 @@ fn value_type(vi: &ValueInfoProto, unk: &mut usize) -> Result<ValueType, ImportE
                 .iter()
                 .map(|d| match &d.value {
                     Some(proto::tensor_shape_proto::dimension::Value::DimValue(v)) if *v >= 0 => Dim::Known(*v as usize),
-                    Some(proto::tensor_shape_proto::dimension::Value::DimParam(p)) if !p.is_empty() => Dim::Sym(p.clone()),
+                    // "?" is used by some exporters for "unknown", not as a shared name.
+                    Some(proto::tensor_shape_proto::dimension::Value::DimParam(p)) if !p.is_empty() && p != "?" => {
+                        Dim::Sym(p.clone())
+                    }
                     _ => {
                         *unk += 1;
                         Dim::Sym(format!("unk{}", *unk - 1))

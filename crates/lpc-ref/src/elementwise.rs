@@ -1,8 +1,346 @@
-//! Elementwise ops: unary, binary with numpy broadcasting, Clip, Where.
-use crate::EvalResult;
-use lpc_ir::{BinaryOp, Tensor, UnaryOp};
+//! Elementwise ops: unary, binary with numpy broadcasting, Clip, Where. f32 has fast paths;
+//! other dtypes compute through f64 (floats) or i64 (integers, wrapping like C) and cast back.
 
-pub fn unary(_op: &UnaryOp, _x: &Tensor) -> EvalResult<Tensor> { Err(crate::EvalError::Unsupported("not implemented yet".into())) }
-pub fn binary(_op: BinaryOp, _a: &Tensor, _b: &Tensor) -> EvalResult<Tensor> { Err(crate::EvalError::Unsupported("not implemented yet".into())) }
-pub fn clip(_x: &Tensor, _min: Option<&Tensor>, _max: Option<&Tensor>) -> EvalResult<Tensor> { Err(crate::EvalError::Unsupported("not implemented yet".into())) }
-pub fn where_(_c: &Tensor, _a: &Tensor, _b: &Tensor) -> EvalResult<Tensor> { Err(crate::EvalError::Unsupported("not implemented yet".into())) }
+use crate::util::{broadcast_index, broadcast_shapes};
+use crate::{invalid, EvalError, EvalResult};
+use lpc_ir::{BinaryOp, DType, Tensor, TensorData, UnaryOp};
+
+/// Error function, |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit, in f64).
+pub fn erf(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t * (-z * z - 1.26551223
+        + t * (1.00002368
+            + t * (0.37409196
+                + t * (0.09678418
+                    + t * (-0.18628806
+                        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+        .exp();
+    if x >= 0.0 {
+        1.0 - r
+    } else {
+        r - 1.0
+    }
+}
+
+fn float_fn(op: &UnaryOp) -> Option<fn(f64, f32, f32) -> f64> {
+    Some(match op {
+        UnaryOp::Abs => |x, _, _| x.abs(),
+        UnaryOp::Neg => |x, _, _| -x,
+        UnaryOp::Ceil => |x, _, _| x.ceil(),
+        UnaryOp::Floor => |x, _, _| x.floor(),
+        UnaryOp::Round => |x, _, _| x.round_ties_even(),
+        UnaryOp::Sqrt => |x, _, _| x.sqrt(),
+        UnaryOp::Reciprocal => |x, _, _| 1.0 / x,
+        UnaryOp::Exp => |x, _, _| x.exp(),
+        UnaryOp::Log => |x, _, _| x.ln(),
+        UnaryOp::Erf => |x, _, _| erf(x),
+        UnaryOp::Sigmoid => |x, _, _| 1.0 / (1.0 + (-x).exp()),
+        UnaryOp::Tanh => |x, _, _| x.tanh(),
+        UnaryOp::Relu => |x, _, _| if x > 0.0 { x } else { 0.0 },
+        UnaryOp::Identity => |x, _, _| x,
+        UnaryOp::Elu { .. } => |x, a, _| if x >= 0.0 { x } else { a as f64 * (x.exp() - 1.0) },
+        UnaryOp::LeakyRelu { .. } => |x, a, _| if x >= 0.0 { x } else { a as f64 * x },
+        UnaryOp::HardSigmoid { .. } => |x, a, b| (a as f64 * x + b as f64).clamp(0.0, 1.0),
+        UnaryOp::HardSwish => |x, _, _| x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+        UnaryOp::Gelu { tanh: false } => |x, _, _| 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+        UnaryOp::Gelu { tanh: true } => {
+            |x, _, _| 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+        }
+        UnaryOp::Cast { .. } => return None,
+    })
+}
+
+fn params(op: &UnaryOp) -> (f32, f32) {
+    match op {
+        UnaryOp::Elu { alpha } | UnaryOp::LeakyRelu { alpha } => (*alpha, 0.0),
+        UnaryOp::HardSigmoid { alpha, beta } => (*alpha, *beta),
+        UnaryOp::Abs
+        | UnaryOp::Neg
+        | UnaryOp::Ceil
+        | UnaryOp::Floor
+        | UnaryOp::Round
+        | UnaryOp::Sqrt
+        | UnaryOp::Reciprocal
+        | UnaryOp::Exp
+        | UnaryOp::Log
+        | UnaryOp::Erf
+        | UnaryOp::Sigmoid
+        | UnaryOp::Tanh
+        | UnaryOp::Relu
+        | UnaryOp::Identity
+        | UnaryOp::HardSwish
+        | UnaryOp::Gelu { .. }
+        | UnaryOp::Cast { .. } => (0.0, 0.0),
+    }
+}
+
+/// f32 versions of the hot activations (plain f32 arithmetic, as ONNX Runtime computes them).
+fn f32_fast(op: &UnaryOp, v: &[f32]) -> Option<Vec<f32>> {
+    Some(match op {
+        UnaryOp::Relu => v.iter().map(|&x| x.max(0.0)).collect(),
+        UnaryOp::Identity => v.to_vec(),
+        UnaryOp::Sigmoid => v.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect(),
+        UnaryOp::HardSigmoid { alpha, beta } => v.iter().map(|&x| (alpha * x + beta).clamp(0.0, 1.0)).collect(),
+        UnaryOp::HardSwish => v.iter().map(|&x| x * (x * (1.0 / 6.0) + 0.5).clamp(0.0, 1.0)).collect(),
+        UnaryOp::LeakyRelu { alpha } => v.iter().map(|&x| if x >= 0.0 { x } else { alpha * x }).collect(),
+        UnaryOp::Abs => v.iter().map(|x| x.abs()).collect(),
+        UnaryOp::Neg => v.iter().map(|x| -x).collect(),
+        UnaryOp::Exp => v.iter().map(|x| x.exp()).collect(),
+        UnaryOp::Tanh => v.iter().map(|x| x.tanh()).collect(),
+        UnaryOp::Sqrt => v.iter().map(|x| x.sqrt()).collect(),
+        UnaryOp::Reciprocal => v.iter().map(|x| 1.0 / x).collect(),
+        UnaryOp::Ceil
+        | UnaryOp::Floor
+        | UnaryOp::Round
+        | UnaryOp::Log
+        | UnaryOp::Erf
+        | UnaryOp::Elu { .. }
+        | UnaryOp::Gelu { .. }
+        | UnaryOp::Cast { .. } => return None,
+    })
+}
+
+fn int_unary(op: &UnaryOp, x: i64) -> Option<i64> {
+    Some(match op {
+        UnaryOp::Abs => x.wrapping_abs(),
+        UnaryOp::Neg => x.wrapping_neg(),
+        UnaryOp::Relu => x.max(0),
+        UnaryOp::Identity | UnaryOp::Ceil | UnaryOp::Floor | UnaryOp::Round => x,
+        UnaryOp::Sqrt
+        | UnaryOp::Reciprocal
+        | UnaryOp::Exp
+        | UnaryOp::Log
+        | UnaryOp::Erf
+        | UnaryOp::Sigmoid
+        | UnaryOp::Tanh
+        | UnaryOp::Elu { .. }
+        | UnaryOp::LeakyRelu { .. }
+        | UnaryOp::HardSigmoid { .. }
+        | UnaryOp::HardSwish
+        | UnaryOp::Gelu { .. }
+        | UnaryOp::Cast { .. } => return None,
+    })
+}
+
+/// Unary elementwise op.
+pub fn unary(op: &UnaryOp, x: &Tensor) -> EvalResult<Tensor> {
+    if let UnaryOp::Cast { to } = op {
+        return Ok(x.cast(*to));
+    }
+    if let UnaryOp::Identity = op {
+        return Ok(x.clone());
+    }
+    if let TensorData::F32(v) = x.data() {
+        if let Some(out) = f32_fast(op, v) {
+            return Ok(Tensor::from_f32(x.shape(), out).expect("same size"));
+        }
+    }
+    let d = x.dtype();
+    if d.is_float() {
+        let f = float_fn(op).expect("cast handled above");
+        let (a, b) = params(op);
+        if let TensorData::F32(v) = x.data() {
+            return Ok(Tensor::from_f32(x.shape(), v.iter().map(|&e| f(e as f64, a, b) as f32).collect()).expect("size"));
+        }
+        let out: Vec<f64> = x.to_f64_vec().into_iter().map(|e| f(e, a, b)).collect();
+        return Ok(Tensor::from_f64(x.shape(), out).expect("size").cast(d));
+    }
+    if d.is_int() {
+        let mut out = Vec::with_capacity(x.len());
+        for e in x.to_i64_vec() {
+            out.push(int_unary(op, e).ok_or(EvalError::DType { slot: 0, what: "x", got: d, expected: "a float type" })?);
+        }
+        return Ok(Tensor::from_i64(x.shape(), out).expect("size").cast(d));
+    }
+    Err(EvalError::DType { slot: 0, what: "x", got: d, expected: "a numeric type" })
+}
+
+/// Applies `f` over two broadcast operands; returns the output shape too.
+pub fn broadcast_map<A: Copy, B: Copy, O>(
+    a: &[A],
+    ash: &[usize],
+    b: &[B],
+    bsh: &[usize],
+    f: impl Fn(A, B) -> O,
+) -> EvalResult<(Vec<O>, Vec<usize>)> {
+    let out_shape = broadcast_shapes(ash, bsh)?;
+    let n: usize = out_shape.iter().product();
+    let out = if ash == bsh {
+        a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+    } else if b.len() == 1 && a.len() == n {
+        let y = b[0];
+        a.iter().map(|&x| f(x, y)).collect()
+    } else if a.len() == 1 && b.len() == n {
+        let x = a[0];
+        b.iter().map(|&y| f(x, y)).collect()
+    } else if let (true, Some((inner, len))) = (a.len() == n, channel_like(bsh, &out_shape)) {
+        // b varies along one axis only: [.., C, 1, 1] against [N, C, H, W].
+        a.iter().enumerate().map(|(i, &x)| f(x, b[(i / inner) % len])).collect()
+    } else {
+        let ia = broadcast_index(ash, &out_shape);
+        let ib = broadcast_index(bsh, &out_shape);
+        ia.iter().zip(&ib).map(|(&i, &j)| f(a[i], b[j])).collect()
+    };
+    Ok((out, out_shape))
+}
+
+/// If `sh` broadcast to `out` varies along exactly one axis, the (inner size, axis length).
+fn channel_like(sh: &[usize], out: &[usize]) -> Option<(usize, usize)> {
+    let off = out.len().checked_sub(sh.len())?;
+    let non1: Vec<usize> = (0..sh.len()).filter(|&i| sh[i] != 1).collect();
+    if non1.len() != 1 {
+        return None;
+    }
+    let ax = non1[0] + off;
+    if out[ax] != sh[non1[0]] {
+        return None;
+    }
+    Some((out[ax + 1..].iter().product(), out[ax]))
+}
+
+/// Binary elementwise op with numpy broadcasting.
+pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
+    if a.dtype() != b.dtype() && op != BinaryOp::Pow {
+        return Err(invalid!("operands have different dtypes: {} and {}", a.dtype(), b.dtype()));
+    }
+    let d = a.dtype();
+    if let (TensorData::F32(x), TensorData::F32(y)) = (a.data(), b.data()) {
+        let (sa, sb) = (a.shape(), b.shape());
+        let (out, sh) = match op {
+            BinaryOp::Add => broadcast_map(x, sa, y, sb, |p, q| p + q)?,
+            BinaryOp::Sub => broadcast_map(x, sa, y, sb, |p, q| p - q)?,
+            BinaryOp::Mul => broadcast_map(x, sa, y, sb, |p, q| p * q)?,
+            BinaryOp::Div => broadcast_map(x, sa, y, sb, |p, q| p / q)?,
+            BinaryOp::Pow => broadcast_map(x, sa, y, sb, |p: f32, q| p.powf(q))?,
+            BinaryOp::Max => broadcast_map(x, sa, y, sb, |p: f32, q: f32| if p.is_nan() || q.is_nan() { f32::NAN } else { p.max(q) })?,
+            BinaryOp::Min => broadcast_map(x, sa, y, sb, |p: f32, q: f32| if p.is_nan() || q.is_nan() { f32::NAN } else { p.min(q) })?,
+            BinaryOp::PRelu => broadcast_map(x, sa, y, sb, |p, q| if p < 0.0 { p * q } else { p })?,
+            BinaryOp::Equal => {
+                let (out, sh) = broadcast_map(x, sa, y, sb, |p, q| p == q)?;
+                return Ok(Tensor::from_bool(&sh, out).expect("size"));
+            }
+        };
+        return Ok(Tensor::from_f32(&sh, out).expect("size"));
+    }
+    if d == DType::Bool {
+        let (x, y) = (a.as_bool().expect("bool"), b.as_bool().expect("bool"));
+        return match op {
+            BinaryOp::Equal => {
+                let (out, sh) = broadcast_map(x, a.shape(), y, b.shape(), |p, q| p == q)?;
+                Ok(Tensor::from_bool(&sh, out).expect("size"))
+            }
+            BinaryOp::Add
+            | BinaryOp::Sub
+            | BinaryOp::Mul
+            | BinaryOp::Div
+            | BinaryOp::Pow
+            | BinaryOp::Max
+            | BinaryOp::Min
+            | BinaryOp::PRelu => Err(EvalError::DType { slot: 0, what: "a", got: d, expected: "a numeric type" }),
+        };
+    }
+    if d.is_float() || (op == BinaryOp::Pow && b.dtype().is_float()) {
+        let (x, y) = (a.to_f64_vec(), b.to_f64_vec());
+        let f: fn(f64, f64) -> f64 = match op {
+            BinaryOp::Add => |p, q| p + q,
+            BinaryOp::Sub => |p, q| p - q,
+            BinaryOp::Mul => |p, q| p * q,
+            BinaryOp::Div => |p, q| p / q,
+            BinaryOp::Pow => |p, q| p.powf(q),
+            BinaryOp::Max => |p: f64, q: f64| if p.is_nan() || q.is_nan() { f64::NAN } else { p.max(q) },
+            BinaryOp::Min => |p: f64, q: f64| if p.is_nan() || q.is_nan() { f64::NAN } else { p.min(q) },
+            BinaryOp::PRelu => |p, q| if p < 0.0 { p * q } else { p },
+            BinaryOp::Equal => {
+                let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), |p, q| p == q)?;
+                return Ok(Tensor::from_bool(&sh, out).expect("size"));
+            }
+        };
+        let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), f)?;
+        return Ok(Tensor::from_f64(&sh, out).expect("size").cast(d));
+    }
+    if !d.is_int() {
+        return Err(EvalError::DType { slot: 0, what: "a", got: d, expected: "a numeric type" });
+    }
+    let (x, y) = (a.to_i64_vec(), b.to_i64_vec());
+    if op == BinaryOp::Div && y.contains(&0) {
+        return Err(invalid!("integer division by zero"));
+    }
+    let f: fn(i64, i64) -> i64 = match op {
+        BinaryOp::Add => |p, q| p.wrapping_add(q),
+        BinaryOp::Sub => |p, q| p.wrapping_sub(q),
+        BinaryOp::Mul => |p, q| p.wrapping_mul(q),
+        BinaryOp::Div => |p, q| p.wrapping_div(q),
+        BinaryOp::Pow => |p, q| if q < 0 { 0 } else { (p as f64).powf(q as f64) as i64 },
+        BinaryOp::Max => |p, q| p.max(q),
+        BinaryOp::Min => |p, q| p.min(q),
+        BinaryOp::PRelu => |p, q| if p < 0 { p.wrapping_mul(q) } else { p },
+        BinaryOp::Equal => {
+            let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), |p, q| p == q)?;
+            return Ok(Tensor::from_bool(&sh, out).expect("size"));
+        }
+    };
+    let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), f)?;
+    Ok(Tensor::from_i64(&sh, out).expect("size").cast(d))
+}
+
+/// Clip with optional one-element bounds (min > max gives max, as ONNX says).
+pub fn clip(x: &Tensor, min: Option<&Tensor>, max: Option<&Tensor>) -> EvalResult<Tensor> {
+    for (t, what, slot) in [(min, "min", 1), (max, "max", 2)] {
+        if let Some(t) = t {
+            if t.len() != 1 {
+                return Err(invalid!("{what} must have one element, has shape {:?}", t.shape()));
+            }
+            if t.dtype() != x.dtype() {
+                return Err(EvalError::DType { slot, what, got: t.dtype(), expected: "x's dtype" });
+            }
+        }
+    }
+    if let TensorData::F32(v) = x.data() {
+        let lo = min.map_or(f32::NEG_INFINITY, |t| t.to_f32_vec()[0]);
+        let hi = max.map_or(f32::INFINITY, |t| t.to_f32_vec()[0]);
+        let out = v.iter().map(|&e| if e.is_nan() { e } else { e.max(lo).min(hi) }).collect();
+        return Ok(Tensor::from_f32(x.shape(), out).expect("size"));
+    }
+    if x.dtype().is_float() {
+        let lo = min.map_or(f64::NEG_INFINITY, |t| t.to_f64_vec()[0]);
+        let hi = max.map_or(f64::INFINITY, |t| t.to_f64_vec()[0]);
+        let out = x.to_f64_vec().into_iter().map(|e| if e.is_nan() { e } else { e.max(lo).min(hi) }).collect();
+        return Ok(Tensor::from_f64(x.shape(), out).expect("size").cast(x.dtype()));
+    }
+    if x.dtype().is_int() {
+        let lo = min.map_or(i64::MIN, |t| t.to_i64_vec()[0]);
+        let hi = max.map_or(i64::MAX, |t| t.to_i64_vec()[0]);
+        let out = x.to_i64_vec().into_iter().map(|e| e.max(lo).min(hi)).collect();
+        return Ok(Tensor::from_i64(x.shape(), out).expect("size").cast(x.dtype()));
+    }
+    Err(EvalError::DType { slot: 0, what: "x", got: x.dtype(), expected: "a numeric type" })
+}
+
+/// Where(cond, a, b) with broadcasting over all three.
+pub fn where_(c: &Tensor, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
+    let cond = c.as_bool().map_err(|_| EvalError::DType { slot: 0, what: "cond", got: c.dtype(), expected: "bool" })?;
+    if a.dtype() != b.dtype() {
+        return Err(invalid!("a and b have different dtypes: {} and {}", a.dtype(), b.dtype()));
+    }
+    let sh = broadcast_shapes(&broadcast_shapes(c.shape(), a.shape())?, b.shape())?;
+    let (ic, ia, ib) = (broadcast_index(c.shape(), &sh), broadcast_index(a.shape(), &sh), broadcast_index(b.shape(), &sh));
+    let src: Vec<(bool, usize, usize)> = ic.iter().zip(&ia).zip(&ib).map(|((&k, &i), &j)| (cond[k], i, j)).collect();
+    macro_rules! pick {
+        ($x:expr, $y:expr, $v:ident) => {
+            TensorData::$v(src.iter().map(|&(t, i, j)| if t { $x[i] } else { $y[j] }).collect())
+        };
+    }
+    let data = match (a.data(), b.data()) {
+        (TensorData::F32(x), TensorData::F32(y)) => pick!(x, y, F32),
+        (TensorData::F16(x), TensorData::F16(y)) => pick!(x, y, F16),
+        (TensorData::F64(x), TensorData::F64(y)) => pick!(x, y, F64),
+        (TensorData::I8(x), TensorData::I8(y)) => pick!(x, y, I8),
+        (TensorData::U8(x), TensorData::U8(y)) => pick!(x, y, U8),
+        (TensorData::I32(x), TensorData::I32(y)) => pick!(x, y, I32),
+        (TensorData::I64(x), TensorData::I64(y)) => pick!(x, y, I64),
+        (TensorData::Bool(x), TensorData::Bool(y)) => pick!(x, y, Bool),
+        _ => return Err(invalid!("a and b have different dtypes")),
+    };
+    Tensor::new(&sh, data).map_err(|e| invalid!("{e}"))
+}

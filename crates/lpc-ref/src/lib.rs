@@ -5,6 +5,7 @@
 
 mod constfold;
 mod elementwise;
+pub mod geom;
 mod nn;
 mod norm;
 mod pool;

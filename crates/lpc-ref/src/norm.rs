@@ -1,7 +1,143 @@
 //! BatchNormalization, LayerNormalization, Softmax and LogSoftmax.
-use crate::{EvalResult, Inputs};
+
+use crate::util::norm_axis;
+use crate::{invalid, EvalError, EvalResult, Inputs};
 use lpc_ir::Tensor;
 
-pub fn batch_norm(_eps: f32, _training: bool, _momentum: f32, _i: Inputs, _n_outputs: usize) -> EvalResult<Vec<Tensor>> { Err(crate::EvalError::Unsupported("not implemented yet".into())) }
-pub fn layer_norm(_axis: i64, _eps: f32, _i: Inputs, _n_outputs: usize) -> EvalResult<Vec<Tensor>> { Err(crate::EvalError::Unsupported("not implemented yet".into())) }
-pub fn softmax(_axis: i64, _coerce_2d: bool, _log: bool, _x: &Tensor) -> EvalResult<Tensor> { Err(crate::EvalError::Unsupported("not implemented yet".into())) }
+fn floats(t: &Tensor, slot: usize, what: &'static str) -> EvalResult<Vec<f32>> {
+    if !t.dtype().is_float() {
+        return Err(EvalError::DType { slot, what, got: t.dtype(), expected: "a float type" });
+    }
+    Ok(t.to_f32_vec())
+}
+
+/// BatchNormalization over axis 1; training mode uses batch statistics and also returns the
+/// updated running mean and variance.
+pub fn batch_norm(eps: f32, training: bool, momentum: f32, i: Inputs, n_outputs: usize) -> EvalResult<Vec<Tensor>> {
+    let x = i.req(0, "x")?;
+    if x.rank() < 2 {
+        return Err(invalid!("batch norm input must have rank >= 2, got {:?}", x.shape()));
+    }
+    let c = x.shape()[1];
+    let n = x.shape()[0];
+    let sp: usize = x.shape()[2..].iter().product();
+    let names = ["scale", "bias", "mean", "var"];
+    let mut p = vec![];
+    for (k, what) in names.iter().enumerate() {
+        let t = i.req(k + 1, what)?;
+        if t.len() != c {
+            return Err(invalid!("{what} has {} values, input has {c} channels", t.len()));
+        }
+        p.push(floats(t, k + 1, what)?);
+    }
+    let xv = floats(x, 0, "x")?;
+    let (scale, bias, mut mean, mut var) = (p[0].clone(), p[1].clone(), p[2].clone(), p[3].clone());
+    let (run_mean, run_var) = (mean.clone(), var.clone());
+    if training {
+        let cnt = (n * sp) as f64;
+        for ch in 0..c {
+            let mut s = 0.0f64;
+            for b in 0..n {
+                s += xv[(b * c + ch) * sp..(b * c + ch + 1) * sp].iter().map(|&e| e as f64).sum::<f64>();
+            }
+            let m = s / cnt;
+            let mut q = 0.0f64;
+            for b in 0..n {
+                q += xv[(b * c + ch) * sp..(b * c + ch + 1) * sp].iter().map(|&e| (e as f64 - m).powi(2)).sum::<f64>();
+            }
+            mean[ch] = m as f32;
+            var[ch] = (q / cnt) as f32;
+        }
+    }
+    let mut out = vec![0f32; xv.len()];
+    for b in 0..n {
+        for ch in 0..c {
+            let k = scale[ch] / (var[ch] + eps).sqrt();
+            let off = bias[ch] - mean[ch] * k;
+            let range = (b * c + ch) * sp..(b * c + ch + 1) * sp;
+            for (o, &e) in out[range.clone()].iter_mut().zip(&xv[range]) {
+                *o = e * k + off;
+            }
+        }
+    }
+    let mut outs = vec![Tensor::from_f32(x.shape(), out).expect("size").cast(x.dtype())];
+    if n_outputs > 1 {
+        let rm: Vec<f32> = (0..c).map(|k| run_mean[k] * momentum + mean[k] * (1.0 - momentum)).collect();
+        let rv: Vec<f32> = (0..c).map(|k| run_var[k] * momentum + var[k] * (1.0 - momentum)).collect();
+        outs.push(Tensor::from_f32(&[c], rm).expect("size").cast(x.dtype()));
+        outs.push(Tensor::from_f32(&[c], rv).expect("size").cast(x.dtype()));
+    }
+    Ok(outs.into_iter().take(n_outputs.max(1)).collect())
+}
+
+/// LayerNormalization over the axes from `axis` on; optional Mean and InvStdDev outputs.
+pub fn layer_norm(axis: i64, eps: f32, i: Inputs, n_outputs: usize) -> EvalResult<Vec<Tensor>> {
+    let x = i.req(0, "x")?;
+    let ax = norm_axis(axis, x.rank())?;
+    let inner: usize = x.shape()[ax..].iter().product();
+    let outer: usize = x.shape()[..ax].iter().product();
+    let xv = floats(x, 0, "x")?;
+    let bc = |t: &Tensor, what: &str| -> EvalResult<Vec<f32>> {
+        let v = t.to_f32_vec();
+        let idx = crate::util::broadcast_index(t.shape(), &x.shape()[ax..]);
+        if crate::util::broadcast_shapes(t.shape(), &x.shape()[ax..])? != x.shape()[ax..] {
+            return Err(invalid!("{what} of shape {:?} does not broadcast to {:?}", t.shape(), &x.shape()[ax..]));
+        }
+        Ok(idx.into_iter().map(|j| v[j]).collect())
+    };
+    let scale = bc(i.req(1, "scale")?, "scale")?;
+    let bias = match i.opt(2) {
+        Some(b) => bc(b, "bias")?,
+        None => vec![0.0; inner],
+    };
+    let mut out = vec![0f32; xv.len()];
+    let mut means = vec![0f32; outer];
+    let mut inv = vec![0f32; outer];
+    for o in 0..outer {
+        let row = &xv[o * inner..(o + 1) * inner];
+        let m = row.iter().map(|&e| e as f64).sum::<f64>() / inner as f64;
+        let var = row.iter().map(|&e| (e as f64 - m).powi(2)).sum::<f64>() / inner as f64;
+        let is = 1.0 / (var + eps as f64).sqrt();
+        for (k, (&e, d)) in row.iter().zip(&mut out[o * inner..(o + 1) * inner]).enumerate() {
+            *d = (((e as f64 - m) * is) as f32) * scale[k] + bias[k];
+        }
+        means[o] = m as f32;
+        inv[o] = is as f32;
+    }
+    let mut stat_shape = x.shape().to_vec();
+    for d in stat_shape.iter_mut().skip(ax) {
+        *d = 1;
+    }
+    let mut outs = vec![Tensor::from_f32(x.shape(), out).expect("size").cast(x.dtype())];
+    if n_outputs > 1 {
+        outs.push(Tensor::from_f32(&stat_shape, means).expect("size"));
+    }
+    if n_outputs > 2 {
+        outs.push(Tensor::from_f32(&stat_shape, inv).expect("size"));
+    }
+    Ok(outs)
+}
+
+/// Softmax / LogSoftmax along an axis (or over the flattened trailing dims with `coerce_2d`).
+pub fn softmax(axis: i64, coerce_2d: bool, log: bool, x: &Tensor) -> EvalResult<Tensor> {
+    let ax = norm_axis(axis, x.rank())?;
+    let xv = floats(x, 0, "x")?;
+    let (outer, len, inner) = if coerce_2d {
+        (x.shape()[..ax].iter().product::<usize>(), x.shape()[ax..].iter().product::<usize>(), 1)
+    } else {
+        (x.shape()[..ax].iter().product(), x.shape()[ax], x.shape()[ax + 1..].iter().product())
+    };
+    let mut out = vec![0f32; xv.len()];
+    for o in 0..outer {
+        for q in 0..inner {
+            let at = |k: usize| (o * len + k) * inner + q;
+            let mx = (0..len).map(|k| xv[at(k)]).fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = (0..len).map(|k| (xv[at(k)] - mx).exp()).sum();
+            for k in 0..len {
+                let e = xv[at(k)] - mx;
+                out[at(k)] = if log { e - sum.ln() } else { e.exp() / sum };
+            }
+        }
+    }
+    Ok(Tensor::from_f32(x.shape(), out).expect("size").cast(x.dtype()))
+}

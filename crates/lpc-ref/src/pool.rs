@@ -1,7 +1,164 @@
-//! Max, average and global pooling.
-use crate::EvalResult;
-use lpc_ir::{PoolAttrs, Tensor};
+//! Max, average and global pooling over 1–3 (or more) spatial axes.
 
-pub fn max_pool(_p: &PoolAttrs, _storage_order: i64, _x: &Tensor, _n_outputs: usize) -> EvalResult<Vec<Tensor>> { Err(crate::EvalError::Unsupported("not implemented yet".into())) }
-pub fn average_pool(_p: &PoolAttrs, _count_include_pad: bool, _x: &Tensor) -> EvalResult<Tensor> { Err(crate::EvalError::Unsupported("not implemented yet".into())) }
-pub fn global_pool(_max: bool, _x: &Tensor) -> EvalResult<Tensor> { Err(crate::EvalError::Unsupported("not implemented yet".into())) }
+use crate::geom::geometry;
+use crate::shape_ops::for_each_index;
+use crate::{invalid, EvalError, EvalResult};
+use lpc_ir::{DType, PoolAttrs, Tensor};
+use rayon::prelude::*;
+
+fn check(x: &Tensor, p: &PoolAttrs) -> EvalResult<crate::geom::Geom> {
+    if x.rank() < 3 {
+        return Err(invalid!("pooling input must have rank >= 3, got {:?}", x.shape()));
+    }
+    geometry(&x.shape()[2..], &p.kernel, &p.strides, &p.dilations, &p.pads, p.auto_pad, p.ceil_mode)
+}
+
+/// MaxPool; the optional second output holds i64 flat indices (storage_order 0: row-major).
+pub fn max_pool(p: &PoolAttrs, storage_order: i64, x: &Tensor, n_outputs: usize) -> EvalResult<Vec<Tensor>> {
+    let g = check(x, p)?;
+    let d = x.dtype();
+    if d == DType::Bool || d == DType::I32 || d == DType::I64 {
+        return Err(EvalError::DType { slot: 0, what: "x", got: d, expected: "a float type, u8 or i8" });
+    }
+    let v = x.to_f64_vec();
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let in_n: usize = g.input.iter().product();
+    let on: usize = g.output.iter().product();
+    let taps = g.taps();
+    let r = g.input.len();
+    let mut istr = vec![1usize; r];
+    for a in (0..r.saturating_sub(1)).rev() {
+        istr[a] = istr[a + 1] * g.input[a + 1];
+    }
+    // Column-major index strides over the full (spatial) input for storage_order 1.
+    let mut cstr = vec![1usize; r];
+    for a in 1..r {
+        cstr[a] = cstr[a - 1] * g.input[a - 1];
+    }
+    let mut vals = vec![0f64; n * c * on];
+    let mut idxs = vec![0i64; n * c * on];
+    vals.par_chunks_mut(on.max(1)).zip(idxs.par_chunks_mut(on.max(1))).enumerate().for_each(|(nc, (vo, io))| {
+        let base = nc * in_n;
+        let mut o = 0;
+        for_each_index(&g.output, |oo| {
+            let mut best = f64::NEG_INFINITY;
+            let mut best_i = 0usize;
+            let mut best_c = 0usize;
+            let mut any = false;
+            for_each_index(&g.kernel, |kk| {
+                let mut flat = 0;
+                let mut cflat = 0;
+                for a in 0..r {
+                    match taps[a][kk[a]][oo[a]] {
+                        Some(i) => {
+                            flat += i * istr[a];
+                            cflat += i * cstr[a];
+                        }
+                        None => return,
+                    }
+                }
+                let e = v[base + flat];
+                if !any || e > best {
+                    best = e;
+                    best_i = flat;
+                    best_c = cflat;
+                    any = true;
+                }
+            });
+            vo[o] = best;
+            io[o] = (nc * in_n + if storage_order == 1 { best_c } else { best_i }) as i64;
+            o += 1;
+        });
+    });
+    let mut shape = vec![n, c];
+    shape.extend_from_slice(&g.output);
+    let mut outs = vec![Tensor::from_f64(&shape, vals).expect("size").cast(d)];
+    if n_outputs > 1 {
+        outs.push(Tensor::from_i64(&shape, idxs).expect("size"));
+    }
+    Ok(outs)
+}
+
+/// AveragePool (count_include_pad counts padding, but not the ceil_mode overhang).
+pub fn average_pool(p: &PoolAttrs, count_include_pad: bool, x: &Tensor) -> EvalResult<Tensor> {
+    let g = check(x, p)?;
+    if !x.dtype().is_float() {
+        return Err(EvalError::DType { slot: 0, what: "x", got: x.dtype(), expected: "a float type" });
+    }
+    let v = x.to_f64_vec();
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let in_n: usize = g.input.iter().product();
+    let on: usize = g.output.iter().product();
+    let taps = g.taps();
+    let r = g.input.len();
+    let mut istr = vec![1usize; r];
+    for a in (0..r.saturating_sub(1)).rev() {
+        istr[a] = istr[a + 1] * g.input[a + 1];
+    }
+    let mut out = vec![0f64; n * c * on];
+    out.par_chunks_mut(on.max(1)).enumerate().for_each(|(nc, oc)| {
+        let base = nc * in_n;
+        let mut o = 0;
+        for_each_index(&g.output, |oo| {
+            let mut sum = 0.0;
+            let mut valid = 0usize;
+            let mut padded = 0usize;
+            for_each_index(&g.kernel, |kk| {
+                let mut flat = 0;
+                let mut inside = true;
+                let mut in_pad_region = true;
+                for a in 0..r {
+                    let pos = (oo[a] * g.strides[a] + kk[a] * g.dilations[a]) as i64 - g.pad_begin[a] as i64;
+                    if pos >= (g.input[a] + g.pad_end[a]) as i64 {
+                        in_pad_region = false;
+                    }
+                    match taps[a][kk[a]][oo[a]] {
+                        Some(i) => flat += i * istr[a],
+                        None => inside = false,
+                    }
+                }
+                if in_pad_region {
+                    padded += 1;
+                }
+                if inside {
+                    sum += v[base + flat];
+                    valid += 1;
+                }
+            });
+            let div = if count_include_pad { padded } else { valid };
+            oc[o] = if div == 0 { 0.0 } else { sum / div as f64 };
+            o += 1;
+        });
+    });
+    let mut shape = vec![n, c];
+    shape.extend_from_slice(&g.output);
+    Ok(Tensor::from_f64(&shape, out).expect("size").cast(x.dtype()))
+}
+
+/// GlobalMaxPool / GlobalAveragePool: reduce all spatial axes, keeping them as size 1.
+pub fn global_pool(max: bool, x: &Tensor) -> EvalResult<Tensor> {
+    if x.rank() < 3 {
+        return Err(invalid!("global pooling input must have rank >= 3, got {:?}", x.shape()));
+    }
+    if !x.dtype().is_float() {
+        return Err(EvalError::DType { slot: 0, what: "x", got: x.dtype(), expected: "a float type" });
+    }
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let sp: usize = x.shape()[2..].iter().product();
+    let mut shape = vec![n, c];
+    shape.extend(std::iter::repeat_n(1, x.rank() - 2));
+    let reduce = |ch: &[f32]| -> f32 {
+        if max {
+            ch.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+        } else {
+            (ch.iter().map(|&e| e as f64).sum::<f64>() / sp as f64) as f32
+        }
+    };
+    if let Ok(v) = x.as_f32() {
+        let out: Vec<f32> = if sp == 0 { vec![0.0; n * c] } else { v.chunks(sp).map(reduce).collect() };
+        return Ok(Tensor::from_f32(&shape, out).expect("size"));
+    }
+    let v = x.to_f32_vec();
+    let out: Vec<f32> = if sp == 0 { vec![0.0; n * c] } else { v.chunks(sp).map(reduce).collect() };
+    Ok(Tensor::from_f32(&shape, out).expect("size").cast(x.dtype()))
+}
