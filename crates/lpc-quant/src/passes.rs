@@ -222,7 +222,7 @@ pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantErr
         }
         i
     }
-    let mut add_point = |g: &Graph, n: NodeId, slot: usize, points: &mut BTreeMap<_, (Vec<_>, Option<usize>)>| {
+    let add_point = |g: &Graph, n: NodeId, slot: usize, points: &mut BTreeMap<_, (Vec<_>, Option<usize>)>| {
         if let Some(v) = g.node_input(n, slot) {
             if is_float(g, v) {
                 points.entry(v).or_insert((vec![], None)).0.push((n, slot));
