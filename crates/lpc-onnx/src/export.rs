@@ -258,13 +258,19 @@ impl<'g> Exporter<'g> {
             let qn = self.init(&format!("{base}_quantized"), &qt);
             self.push(&format!("{base}_DequantizeLinear"), "DequantizeLinear", vec![qn, scale, zp], vec![out], axis_attr);
         } else {
-            if levels != 256 || per_axis.is_some() {
-                return Err(self.err(n, "activation quantizers must be per-tensor with 256 levels to export as QDQ"));
+            if levels != 256 {
+                return Err(self.err(n, "activation quantizers need 256 levels to export as QDQ"));
             }
             let xn = self.name(x);
             let qn = self.fresh(&format!("{base}_quantized"));
-            self.push(&format!("{base}_QuantizeLinear"), "QuantizeLinear", vec![xn, scale.clone(), zp.clone()], vec![qn.clone()], vec![]);
-            self.push(&format!("{base}_DequantizeLinear"), "DequantizeLinear", vec![qn, scale, zp], vec![out], vec![]);
+            self.push(
+                &format!("{base}_QuantizeLinear"),
+                "QuantizeLinear",
+                vec![xn, scale.clone(), zp.clone()],
+                vec![qn.clone()],
+                axis_attr.clone(),
+            );
+            self.push(&format!("{base}_DequantizeLinear"), "DequantizeLinear", vec![qn, scale, zp], vec![out], axis_attr);
         }
         Ok(())
     }

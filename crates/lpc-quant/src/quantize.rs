@@ -57,6 +57,9 @@ pub struct Config {
     pub progress: bool,
     /// Samples used for the per-layer SQNR of the report (0 skips it).
     pub report_samples: usize,
+    /// Per-channel (axis 1) activation ranges for values read only by depthwise convolutions
+    /// (integer-friendly: each output channel reads one input channel).
+    pub per_channel_depthwise: bool,
 }
 
 impl Default for Config {
@@ -69,6 +72,7 @@ impl Default for Config {
             batch: 32,
             progress: false,
             report_samples: 100,
+            per_channel_depthwise: true,
         }
     }
 }
@@ -80,8 +84,10 @@ pub struct RangeInfo {
     pub value: String,
     /// Name of its range group (itself, or the Concat/Add whose inputs share one range).
     pub group: String,
-    /// The quantizer.
+    /// The quantizer (the first channel's when per-channel).
     pub q: ActQuant,
+    /// Number of per-channel ranges (1 = per-tensor).
+    pub channels: usize,
     /// Observed min, max, mean per-sample min and max.
     pub observed: [f32; 4],
     /// Why a fallback range was used, if one was.
@@ -159,6 +165,7 @@ impl Report {
                                 ("max", f(r.observed[1])),
                                 ("mean_min", f(r.observed[2])),
                                 ("mean_max", f(r.observed[3])),
+                                ("channels", Json::num(r.channels as f64)),
                                 ("fallback", r.fallback.as_ref().map_or(Json::Null, Json::str)),
                             ])
                         })
@@ -219,14 +226,27 @@ pub fn sqnr_db(signal: f64, noise: f64) -> f64 {
 /// FakeQuantize (levels 256) read by its consumers; each weight one (levels 255, per channel).
 pub fn insert_fake_quantize(
     g: &mut Graph,
-    acts: &[(ValueRef, Vec<(NodeId, usize)>, ActQuant)],
+    acts: &[(ValueRef, Vec<(NodeId, usize)>, Vec<ActQuant>)],
     weights: &[(NodeId, usize, WeightQuant)],
 ) -> Result<(), QuantError> {
     for (v, consumers, q) in acts {
         let name = g.value_name(*v).to_string();
         let ty = g.value_type(*v).clone();
-        let lo = g.add_const(format!("{name}__fq_lo"), Tensor::scalar_f32(q.lo));
-        let hi = g.add_const(format!("{name}__fq_hi"), Tensor::scalar_f32(q.hi));
+        let (lo_t, hi_t) = if q.len() == 1 {
+            (Tensor::scalar_f32(q[0].lo), Tensor::scalar_f32(q[0].hi))
+        } else {
+            // Per channel on axis 1: shape [1, C, 1, ...] of the value's rank.
+            let rank = ty.shape.as_ref().map_or(4, |s| s.rank()).max(2);
+            let mut shape = vec![1usize; rank];
+            shape[1] = q.len();
+            let mk = |f: &dyn Fn(&ActQuant) -> f32| Tensor::from_f32(&shape, q.iter().map(f).collect());
+            (
+                mk(&|a| a.lo).map_err(|e| QuantError::Invalid(e.to_string()))?,
+                mk(&|a| a.hi).map_err(|e| QuantError::Invalid(e.to_string()))?,
+            )
+        };
+        let lo = g.add_const(format!("{name}__fq_lo"), lo_t);
+        let hi = g.add_const(format!("{name}__fq_hi"), hi_t);
         let n = g.add_node(
             format!("{name}__fq"),
             Op::FakeQuantize { levels: ActQuant::LEVELS },
@@ -364,12 +384,21 @@ pub fn quantize(model: &Graph, data: &dyn SampleSource, cfg: &Config) -> Result<
         }
         group_q.push((q, note));
     }
-    let act_q: Vec<ActQuant> = plan.acts.iter().map(|a| group_q[a.group].0).collect();
+    let mut act_q: Vec<Vec<ActQuant>> = plan.acts.iter().map(|a| vec![group_q[a.group].0]).collect();
+    if cfg.per_channel_depthwise {
+        for (i, a) in plan.acts.iter().enumerate() {
+            let alone = plan.acts.iter().filter(|b| b.group == a.group).count() == 1;
+            if alone && depthwise_only(&g, a) && stats[i].channel_min.len() > 1 {
+                act_q[i] = channel_ranges(&stats[i], cfg, &mut report.warnings, g.value_name(a.value));
+            }
+        }
+    }
     for ((a, s), q) in plan.acts.iter().zip(&stats).zip(&act_q) {
         report.ranges.push(RangeInfo {
             value: g.value_name(a.value).to_string(),
             group: plan.groups[a.group].clone(),
-            q: *q,
+            q: q[0],
+            channels: q.len(),
             observed: [s.min, s.max, s.mean_min(), s.mean_max()],
             fallback: group_q[a.group].1.clone(),
         });
@@ -403,8 +432,8 @@ pub fn quantize(model: &Graph, data: &dyn SampleSource, cfg: &Config) -> Result<
     report.times.push(("bias_correction".into(), t.elapsed().as_secs_f64()));
 
     // FakeQuantize insertion.
-    let acts: Vec<(ValueRef, Vec<(NodeId, usize)>, ActQuant)> =
-        plan.acts.iter().zip(&act_q).map(|(a, q)| (a.value, a.consumers.clone(), *q)).collect();
+    let acts: Vec<(ValueRef, Vec<(NodeId, usize)>, Vec<ActQuant>)> =
+        plan.acts.iter().zip(&act_q).map(|(a, q)| (a.value, a.consumers.clone(), q.clone())).collect();
     let weights: Vec<(NodeId, usize, WeightQuant)> = plan
         .layers
         .iter()
@@ -483,9 +512,45 @@ fn out_axis(kind: LayerKind, rank: usize) -> usize {
     }
 }
 
-fn fq_tensor(t: &Tensor, q: &ActQuant) -> Result<Tensor, QuantError> {
+fn fq_tensor(t: &Tensor, q: &[ActQuant]) -> Result<Tensor, QuantError> {
     let v = t.as_f32().map_err(|e| QuantError::Invalid(e.to_string()))?;
-    Tensor::from_f32(t.shape(), v.iter().map(|&x| q.apply(x)).collect()).map_err(|e| QuantError::Invalid(e.to_string()))
+    let c = q.len();
+    let inner: usize = if t.rank() >= 2 { t.shape()[2..].iter().product() } else { 1 };
+    if c > 1 && t.shape().get(1) != Some(&c) {
+        return Err(QuantError::Invalid(format!("per-channel quantizer of {c} channels on shape {:?}", t.shape())));
+    }
+    Tensor::from_f32(t.shape(), v.iter().enumerate().map(|(i, &x)| q[if c == 1 { 0 } else { (i / inner.max(1)) % c }].apply(x)).collect())
+        .map_err(|e| QuantError::Invalid(e.to_string()))
+}
+
+/// True when every consumer of the point is a depthwise Conv reading it as its input.
+fn depthwise_only(g: &Graph, a: &ActPoint) -> bool {
+    a.consumers.iter().all(|&(n, slot)| {
+        let Op::Conv(attrs) = &g.node(n).op else { return false };
+        let w = g.node_input(n, 1).and_then(|w| g.const_value(w).cloned());
+        slot == 0 && w.is_some_and(|w| w.rank() >= 3 && w.shape()[1] == 1 && w.shape()[0] == attrs.group && attrs.group > 1)
+    })
+}
+
+/// Per-channel min/max ranges (asymmetric, or unsigned for non-negative channels).
+fn channel_ranges(st: &TensorStats, cfg: &Config, warnings: &mut Vec<String>, name: &str) -> Vec<ActQuant> {
+    let mut out = vec![];
+    for (c, (&lo, &hi)) in st.channel_min.iter().zip(&st.channel_max).enumerate() {
+        let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+        let q = if !(hi - lo > 0.0) || !lo.is_finite() || !hi.is_finite() {
+            warnings.push(format!("{name} channel {c}: constant zero; range [0, 1] used"));
+            ActQuant::unsigned(1.0)
+        } else if lo >= 0.0 {
+            ActQuant::unsigned(hi)
+        } else {
+            match cfg.preset {
+                Preset::Performance => ActQuant::symmetric(hi.max(-lo)),
+                Preset::Mixed => ActQuant::asymmetric(lo, hi, true),
+            }
+        };
+        out.push(q);
+    }
+    out
 }
 
 /// FastBiasCorrection: for each quantized layer, the mean per output channel of
@@ -493,17 +558,17 @@ fn fq_tensor(t: &Tensor, q: &ActQuant) -> Result<Tensor, QuantError> {
 fn bias_shifts(
     g: &Graph,
     plan: &Placement,
-    act_q: &[ActQuant],
+    act_q: &[Vec<ActQuant>],
     wq: &[Option<WeightQuant>],
     data: &dyn SampleSource,
     batch: usize,
     progress: bool,
 ) -> Result<Vec<Option<Vec<f32>>>, QuantError> {
     // Quantizer per (consumer, slot).
-    let mut slot_q: HashMap<(NodeId, usize), ActQuant> = HashMap::new();
+    let mut slot_q: HashMap<(NodeId, usize), Vec<ActQuant>> = HashMap::new();
     for (a, q) in plan.acts.iter().zip(act_q) {
         for &c in &a.consumers {
-            slot_q.insert(c, *q);
+            slot_q.insert(c, q.clone());
         }
     }
     let mut need: HashSet<ValueRef> = HashSet::new();
@@ -569,7 +634,7 @@ fn layer_error(
     g: &Graph,
     plan: &Placement,
     li: usize,
-    slot_q: &HashMap<(NodeId, usize), ActQuant>,
+    slot_q: &HashMap<(NodeId, usize), Vec<ActQuant>>,
     wfq: &[Option<Tensor>],
     stash: &HashMap<ValueRef, Tensor>,
     fp32_out: &Tensor,

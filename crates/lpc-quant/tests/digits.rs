@@ -105,3 +105,36 @@ fn qdq_export_reimports_and_matches_fake_quantize_graph() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = InMemory(vec![]);
 }
+
+/// Flips of every preset × estimator × bias-correction combination (a measurement, not a
+/// check: `cargo test -p lpc-quant --test digits sweep -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn sweep() {
+    use lpc_quant::{Estimator, Preset};
+    for name in ["digits_mbv", "digits_cnn"] {
+        for preset in [Preset::Mixed, Preset::Performance] {
+            for est in [Estimator::Mse, Estimator::MinMax, Estimator::MeanMinMax, Estimator::Quantile(0.9999)] {
+                for bc in [true, false] {
+                    let cfg = Config { preset, estimator: est, bias_correction: bc, report_samples: 0, ..Config::default() };
+                    let o = run(name, &cfg);
+                    println!("SWEEP {name} {preset} {est} bc={bc}: {} flips, top-1 {:.1}%", o.flips, o.top1 * 100.0);
+                }
+            }
+        }
+    }
+}
+
+/// Report of mbv with min/max ranges and flips when each layer is kept in float (measurement).
+#[test]
+#[ignore]
+fn mbv_layers() {
+    use lpc_quant::Estimator;
+    let base = Config { estimator: Estimator::MinMax, ..Config::default() };
+    let o = run("digits_mbv", &base);
+    println!("{}", o.q.report.to_json().to_string_pretty());
+    for l in o.q.report.layers.clone() {
+        let cfg = Config { ignore: vec![l.name.clone()], report_samples: 0, ..base.clone() };
+        println!("LAYER ignore {}: {} flips", l.name, run("digits_mbv", &cfg).flips);
+    }
+}
