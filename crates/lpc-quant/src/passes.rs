@@ -397,11 +397,13 @@ mod tests {
         assert_eq!(p.layers[0].act_slots, vec![0]);
         // x (conv input), r and r2 (concat inputs); r and r2 share one group, x has its own.
         assert_eq!(p.acts.len(), 3);
-        let names: Vec<&str> = p.acts.iter().map(|a| g.value_name(a.value)).collect();
-        assert_eq!(names, vec!["x", "r", "r2"]);
-        assert_eq!(p.acts[1].group, p.acts[2].group);
-        assert_ne!(p.acts[0].group, p.acts[1].group);
-        assert_eq!(p.concat_groups, vec![p.acts[1].group]);
+        let by = |n: &str| p.acts.iter().find(|a| g.value_name(a.value) == n).expect(n);
+        let (x, r, r2) = (by("x"), by("r"), by("r2"));
+        assert_eq!(r.group, r2.group);
+        assert_ne!(x.group, r.group);
+        // x feeds the conv and relu2; only the conv reads it through the quantizer.
+        assert_eq!(x.consumers.len(), 1);
+        assert_eq!(p.concat_groups, vec![r.group]);
     }
 
     #[test]

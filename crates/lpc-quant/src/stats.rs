@@ -60,8 +60,11 @@ impl Histogram {
         2.0 * self.r / BINS as f32
     }
 
+    /// The bin of `x`, computed in f64 where `x + r` is exact (r is a power of two), so the
+    /// same value lands in nested bins at every r and widening/merging stays exact.
     fn bin(&self, x: f32) -> usize {
-        (((x + self.r) / (2.0 * self.r)) * BINS as f32).floor().clamp(0.0, (BINS - 1) as f32) as usize
+        let r = self.r as f64;
+        (((x as f64 + r) / (2.0 * r)) * BINS as f64).floor().clamp(0.0, (BINS - 1) as f64) as usize
     }
 
     /// Adds finite values.
@@ -498,7 +501,9 @@ mod tests {
         let one = stats_of(&all, &[2, 1000], 2);
         let mut m = stats_of(&a, &[1, 1000], 1);
         m.merge(&stats_of(&b, &[1, 1000], 1));
-        assert_eq!(one.hist, m.hist);
+        let d: Vec<(usize, u64, u64)> =
+            one.hist.bins.iter().zip(&m.hist.bins).enumerate().filter(|(_, (a, b))| a != b).map(|(i, (a, b))| (i, *a, *b)).collect();
+        assert!(d.is_empty(), "{d:?} r {} {}", one.hist.r, m.hist.r);
         assert_eq!((one.min, one.max, one.mean_max()), (m.min, m.max, m.mean_max()));
     }
 
@@ -525,13 +530,14 @@ mod tests {
 
     #[test]
     fn mse_clips_outliers_but_not_bulk() {
-        // A Gaussian-ish bulk in [-1, 1] and a single outlier at 100: the MSE range clips the
-        // outlier; a uniform distribution keeps (nearly) its full range.
+        // A bulk of 100k values in [-1, 1] and one outlier at 100: rounding noise over the bulk
+        // (∝ a²) trades against the outlier's clipping error ((100-a)²); the optimum is near 70.
+        // A uniform distribution keeps (nearly) its full range.
         let mut xs: Vec<f32> = (0..100000).map(|i| ((i as f32 * 0.618).fract() * 2.0 - 1.0) * ((i % 7) as f32 / 7.0)).collect();
         xs.push(100.0);
         let s = stats_of(&xs, &[1, xs.len()], 1);
         let (_, hi) = estimate(&s, Estimator::Mse, Grid::Symmetric).unwrap();
-        assert!(hi < 20.0, "outlier not clipped: {hi}");
+        assert!(hi > 50.0 && hi < 90.0, "{hi}");
         let u: Vec<f32> = (0..100000).map(|i| (i as f32 * 0.618).fract() * 4.0).collect();
         let s = stats_of(&u, &[1, u.len()], 1);
         let (lo, hi) = estimate(&s, Estimator::Mse, Grid::Unsigned).unwrap();
