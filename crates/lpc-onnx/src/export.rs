@@ -2,7 +2,9 @@
 //! QuantizeLinear/DequantizeLinear pair (constant weights as i8 initializers + DequantizeLinear,
 //! per-axis when the ranges are per channel): the QDQ form ONNX Runtime and OpenVINO load.
 
-use crate::proto::{self, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto};
+use crate::proto::{
+    self, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto,
+};
 use crate::tensor::{dtype_to_onnx, tensor_to_proto};
 use lpc_ir::*;
 use prost::Message;
@@ -39,19 +41,44 @@ pub enum ExportError {
 }
 
 fn attr_i(name: &str, v: i64) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(2), i: Some(v), ..Default::default() }
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(2),
+        i: Some(v),
+        ..Default::default()
+    }
 }
 fn attr_f(name: &str, v: f32) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(1), f: Some(v), ..Default::default() }
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(1),
+        f: Some(v),
+        ..Default::default()
+    }
 }
 fn attr_s(name: &str, v: &str) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(3), s: Some(v.as_bytes().to_vec()), ..Default::default() }
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(3),
+        s: Some(v.as_bytes().to_vec()),
+        ..Default::default()
+    }
 }
 fn attr_is(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(7), ints: v.to_vec(), ..Default::default() }
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(7),
+        ints: v.to_vec(),
+        ..Default::default()
+    }
 }
 fn attr_t(name: &str, t: TensorProto) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(4), t: Some(t), ..Default::default() }
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(4),
+        t: Some(t),
+        ..Default::default()
+    }
 }
 fn us(v: &[usize]) -> Vec<i64> {
     v.iter().map(|&x| x as i64).collect()
@@ -67,8 +94,16 @@ fn auto_pad(p: AutoPad) -> &'static str {
 }
 
 fn conv_attrs(a: &ConvAttrs) -> Vec<AttributeProto> {
-    let mut v = vec![attr_i("group", a.group as i64), attr_s("auto_pad", auto_pad(a.auto_pad))];
-    for (k, x) in [("kernel_shape", &a.kernel), ("strides", &a.strides), ("pads", &a.pads), ("dilations", &a.dilations)] {
+    let mut v = vec![
+        attr_i("group", a.group as i64),
+        attr_s("auto_pad", auto_pad(a.auto_pad)),
+    ];
+    for (k, x) in [
+        ("kernel_shape", &a.kernel),
+        ("strides", &a.strides),
+        ("pads", &a.pads),
+        ("dilations", &a.dilations),
+    ] {
         if !x.is_empty() {
             v.push(attr_is(k, &us(x)));
         }
@@ -77,8 +112,16 @@ fn conv_attrs(a: &ConvAttrs) -> Vec<AttributeProto> {
 }
 
 fn pool_attrs(a: &PoolAttrs) -> Vec<AttributeProto> {
-    let mut v = vec![attr_i("ceil_mode", a.ceil_mode as i64), attr_s("auto_pad", auto_pad(a.auto_pad))];
-    for (k, x) in [("kernel_shape", &a.kernel), ("strides", &a.strides), ("pads", &a.pads), ("dilations", &a.dilations)] {
+    let mut v = vec![
+        attr_i("ceil_mode", a.ceil_mode as i64),
+        attr_s("auto_pad", auto_pad(a.auto_pad)),
+    ];
+    for (k, x) in [
+        ("kernel_shape", &a.kernel),
+        ("strides", &a.strides),
+        ("pads", &a.pads),
+        ("dilations", &a.dilations),
+    ] {
         if !x.is_empty() {
             v.push(attr_is(k, &us(x)));
         }
@@ -101,10 +144,16 @@ fn value_info(name: &str, ty: &ValueType) -> ValueInfoProto {
             })
             .collect(),
     });
-    let tt = proto::type_proto::Tensor { elem_type: ty.dtype.map(dtype_to_onnx), shape };
+    let tt = proto::type_proto::Tensor {
+        elem_type: ty.dtype.map(dtype_to_onnx),
+        shape,
+    };
     ValueInfoProto {
         name: Some(name.into()),
-        r#type: Some(proto::TypeProto { value: Some(proto::type_proto::Value::TensorType(tt)), ..Default::default() }),
+        r#type: Some(proto::TypeProto {
+            value: Some(proto::type_proto::Value::TensorType(tt)),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -145,7 +194,14 @@ impl<'g> Exporter<'g> {
         n
     }
 
-    fn push(&mut self, name: &str, op_type: &str, inputs: Vec<String>, outputs: Vec<String>, attribute: Vec<AttributeProto>) {
+    fn push(
+        &mut self,
+        name: &str,
+        op_type: &str,
+        inputs: Vec<String>,
+        outputs: Vec<String>,
+        attribute: Vec<AttributeProto>,
+    ) {
         self.out.node.push(NodeProto {
             input: inputs,
             output: outputs,
@@ -158,19 +214,31 @@ impl<'g> Exporter<'g> {
 
     fn err(&self, n: NodeId, msg: impl Into<String>) -> ExportError {
         let node = self.g.node(n);
-        ExportError::Node { node: node.name.clone(), op: node.op.name(), msg: msg.into() }
+        ExportError::Node {
+            node: node.name.clone(),
+            op: node.op.name(),
+            msg: msg.into(),
+        }
     }
 
     /// FakeQuantize → QuantizeLinear + DequantizeLinear (or an i8 initializer + DequantizeLinear
     /// for constant inputs).
-    fn fake_quantize(&mut self, n: NodeId, levels: u32, ins: &[Option<ValueRef>], out: String) -> Result<(), ExportError> {
+    fn fake_quantize(
+        &mut self,
+        n: NodeId,
+        levels: u32,
+        ins: &[Option<ValueRef>],
+        out: String,
+    ) -> Result<(), ExportError> {
         let g = self.g;
         let get = |k: usize| -> Result<std::sync::Arc<Tensor>, ExportError> {
             ins.get(k)
                 .copied()
                 .flatten()
                 .and_then(|v| g.const_value(v).cloned())
-                .ok_or_else(|| self.err(n, "FakeQuantize ranges must be constants to export as QDQ"))
+                .ok_or_else(|| {
+                    self.err(n, "FakeQuantize ranges must be constants to export as QDQ")
+                })
         };
         let (il, ih, ol, oh) = (get(1)?, get(2)?, get(3)?, get(4)?);
         let (ilv, ihv) = (il.to_f32_vec(), ih.to_f32_vec());
@@ -178,17 +246,35 @@ impl<'g> Exporter<'g> {
             return Err(self.err(n, "input and output ranges differ; not expressible as QDQ"));
         }
         if levels != 255 && levels != 256 {
-            return Err(self.err(n, format!("levels {levels}: only 255 and 256 map to 8-bit QDQ")));
+            return Err(self.err(
+                n,
+                format!("levels {levels}: only 255 and 256 map to 8-bit QDQ"),
+            ));
         }
         let x = ins[0].ok_or_else(|| self.err(n, "missing input"))?;
         let steps = (levels - 1) as f32;
         // Per-channel axis: the single non-1 dim of the range tensors (when not per-tensor).
         let per_axis: Option<usize> = if ilv.len() > 1 {
-            let dims: Vec<usize> = il.shape().iter().enumerate().filter(|(_, &d)| d > 1).map(|(i, _)| i).collect();
+            let dims: Vec<usize> = il
+                .shape()
+                .iter()
+                .enumerate()
+                .filter(|(_, &d)| d > 1)
+                .map(|(i, _)| i)
+                .collect();
             if dims.len() != 1 {
-                return Err(self.err(n, format!("range shape {:?} is neither per-tensor nor per-axis", il.shape())));
+                return Err(self.err(
+                    n,
+                    format!(
+                        "range shape {:?} is neither per-tensor nor per-axis",
+                        il.shape()
+                    ),
+                ));
             }
-            let rank = g.const_value(x).map(|t| t.rank()).or_else(|| g.value_type(x).shape.as_ref().map(|s| s.rank()));
+            let rank = g
+                .const_value(x)
+                .map(|t| t.rank())
+                .or_else(|| g.value_type(x).shape.as_ref().map(|s| s.rank()));
             let off = rank.unwrap_or(il.rank()).saturating_sub(il.rank());
             Some(dims[0] + off)
         } else {
@@ -203,7 +289,10 @@ impl<'g> Exporter<'g> {
             let s = (hi - lo) / steps;
             let z = -lo / s;
             if (z - z.round()).abs() > 1e-3 || z.round() < 0.0 || z.round() > steps {
-                return Err(self.err(n, format!("zero point {z} of range [{lo}, {hi}] is not an integer level")));
+                return Err(self.err(
+                    n,
+                    format!("zero point {z} of range [{lo}, {hi}] is not an integer level"),
+                ));
             }
             scales.push(s);
             zps_u.push(z.round() as i32);
@@ -212,22 +301,36 @@ impl<'g> Exporter<'g> {
         let offset = if levels == 255 { 127 } else { 128 };
         let signed = levels == 255 || zps_u.iter().any(|&z| z != 0);
         let zp_t = if signed {
-            Tensor::from_i8(&[zps_u.len()], zps_u.iter().map(|&z| (z - offset) as i8).collect())
+            Tensor::from_i8(
+                &[zps_u.len()],
+                zps_u.iter().map(|&z| (z - offset) as i8).collect(),
+            )
         } else {
             Tensor::from_u8(&[zps_u.len()], zps_u.iter().map(|&z| z as u8).collect())
         }
         .map_err(|e| self.err(n, e.to_string()))?;
         let (scale_t, zp_t) = match per_axis {
-            Some(_) => (Tensor::from_f32(&[scales.len()], scales.clone()).map_err(|e| self.err(n, e.to_string()))?, zp_t),
-            None => (Tensor::scalar_f32(scales[0]), zp_t.reshape(&[]).map_err(|e| self.err(n, e.to_string()))?),
+            Some(_) => (
+                Tensor::from_f32(&[scales.len()], scales.clone())
+                    .map_err(|e| self.err(n, e.to_string()))?,
+                zp_t,
+            ),
+            None => (
+                Tensor::scalar_f32(scales[0]),
+                zp_t.reshape(&[]).map_err(|e| self.err(n, e.to_string()))?,
+            ),
         };
         let base = out.clone();
         let scale = self.init(&format!("{base}_scale"), &scale_t);
         let zp = self.init(&format!("{base}_zero_point"), &zp_t);
-        let axis_attr = per_axis.map(|a| vec![attr_i("axis", a as i64)]).unwrap_or_default();
+        let axis_attr = per_axis
+            .map(|a| vec![attr_i("axis", a as i64)])
+            .unwrap_or_default();
         if let Some(w) = g.const_value(x) {
             // Constant: quantize now.
-            let wv = w.as_f32().map_err(|_| self.err(n, "constant input must be f32"))?;
+            let wv = w
+                .as_f32()
+                .map_err(|_| self.err(n, "constant input must be f32"))?;
             let c = ilv.len();
             let inner: usize = match per_axis {
                 Some(a) => w.shape()[a + 1..].iter().product(),
@@ -256,7 +359,13 @@ impl<'g> Exporter<'g> {
             }
             .map_err(|e| self.err(n, e.to_string()))?;
             let qn = self.init(&format!("{base}_quantized"), &qt);
-            self.push(&format!("{base}_DequantizeLinear"), "DequantizeLinear", vec![qn, scale, zp], vec![out], axis_attr);
+            self.push(
+                &format!("{base}_DequantizeLinear"),
+                "DequantizeLinear",
+                vec![qn, scale, zp],
+                vec![out],
+                axis_attr,
+            );
         } else {
             if levels != 256 {
                 return Err(self.err(n, "activation quantizers need 256 levels to export as QDQ"));
@@ -270,7 +379,13 @@ impl<'g> Exporter<'g> {
                 vec![qn.clone()],
                 axis_attr.clone(),
             );
-            self.push(&format!("{base}_DequantizeLinear"), "DequantizeLinear", vec![qn, scale, zp], vec![out], axis_attr);
+            self.push(
+                &format!("{base}_DequantizeLinear"),
+                "DequantizeLinear",
+                vec![qn, scale, zp],
+                vec![out],
+                axis_attr,
+            );
         }
         Ok(())
     }
@@ -279,12 +394,16 @@ impl<'g> Exporter<'g> {
         let g = self.g;
         let node = g.node(n);
         let ins = g.node_inputs(n);
-        let outs: Vec<String> = (0..node.outputs.len()).map(|k| self.names[&ValueRef { node: n, output: k }].clone()).collect();
+        let outs: Vec<String> = (0..node.outputs.len())
+            .map(|k| self.names[&ValueRef { node: n, output: k }].clone())
+            .collect();
         let op_type: &str;
         let mut at: Vec<AttributeProto> = vec![];
         match &node.op {
             Op::Input { .. } | Op::Const(_) => return Ok(()),
-            Op::FakeQuantize { levels } => return self.fake_quantize(n, *levels, &ins, outs[0].clone()),
+            Op::FakeQuantize { levels } => {
+                return self.fake_quantize(n, *levels, &ins, outs[0].clone())
+            }
             Op::Unary(u) => {
                 op_type = match u {
                     UnaryOp::Abs => "Abs",
@@ -344,7 +463,11 @@ impl<'g> Exporter<'g> {
                 op_type = "Conv";
                 at = conv_attrs(a);
             }
-            Op::ConvTranspose { conv, output_padding, output_shape } => {
+            Op::ConvTranspose {
+                conv,
+                output_padding,
+                output_shape,
+            } => {
                 op_type = "ConvTranspose";
                 at = conv_attrs(conv);
                 if !output_padding.is_empty() {
@@ -365,46 +488,85 @@ impl<'g> Exporter<'g> {
             Op::MatMul => op_type = "MatMul",
             Op::MatMulInteger => op_type = "MatMulInteger",
             Op::QLinearMatMul => op_type = "QLinearMatMul",
-            Op::Gemm { alpha, beta, trans_a, trans_b } => {
+            Op::Gemm {
+                alpha,
+                beta,
+                trans_a,
+                trans_b,
+            } => {
                 op_type = "Gemm";
-                at = vec![attr_f("alpha", *alpha), attr_f("beta", *beta), attr_i("transA", *trans_a as i64), attr_i("transB", *trans_b as i64)];
+                at = vec![
+                    attr_f("alpha", *alpha),
+                    attr_f("beta", *beta),
+                    attr_i("transA", *trans_a as i64),
+                    attr_i("transB", *trans_b as i64),
+                ];
             }
-            Op::MaxPool { pool, storage_order } => {
+            Op::MaxPool {
+                pool,
+                storage_order,
+            } => {
                 op_type = "MaxPool";
                 at = pool_attrs(pool);
                 at.push(attr_i("storage_order", *storage_order));
             }
-            Op::AveragePool { pool, count_include_pad } => {
+            Op::AveragePool {
+                pool,
+                count_include_pad,
+            } => {
                 op_type = "AveragePool";
                 at = pool_attrs(pool);
                 at.push(attr_i("count_include_pad", *count_include_pad as i64));
             }
             Op::GlobalAveragePool => op_type = "GlobalAveragePool",
             Op::GlobalMaxPool => op_type = "GlobalMaxPool",
-            Op::BatchNorm { epsilon, training, momentum } => {
+            Op::BatchNorm {
+                epsilon,
+                training,
+                momentum,
+            } => {
                 op_type = "BatchNormalization";
-                at = vec![attr_f("epsilon", *epsilon), attr_f("momentum", *momentum), attr_i("training_mode", *training as i64)];
+                at = vec![
+                    attr_f("epsilon", *epsilon),
+                    attr_f("momentum", *momentum),
+                    attr_i("training_mode", *training as i64),
+                ];
             }
             Op::LayerNorm { axis, epsilon } => {
                 op_type = "LayerNormalization";
                 at = vec![attr_i("axis", *axis), attr_f("epsilon", *epsilon)];
             }
             Op::Softmax { axis, coerce_2d } | Op::LogSoftmax { axis, coerce_2d } => {
-                op_type = if matches!(node.op, Op::Softmax { .. }) { "Softmax" } else { "LogSoftmax" };
-                let rank = ins[0].and_then(|v| g.value_type(v).shape.as_ref().map(|s| s.rank() as i64));
+                op_type = if matches!(node.op, Op::Softmax { .. }) {
+                    "Softmax"
+                } else {
+                    "LogSoftmax"
+                };
+                let rank =
+                    ins[0].and_then(|v| g.value_type(v).shape.as_ref().map(|s| s.rank() as i64));
                 let last = rank.is_some_and(|r| *axis == -1 || *axis == r - 1);
                 if *coerce_2d && !last {
-                    return Err(self.err(n, "opset<13 Softmax over a non-last axis cannot be written at opset 21"));
+                    return Err(self.err(
+                        n,
+                        "opset<13 Softmax over a non-last axis cannot be written at opset 21",
+                    ));
                 }
                 at.push(attr_i("axis", *axis));
             }
-            Op::Reduce { op, keepdims, noop_with_empty_axes } => {
+            Op::Reduce {
+                op,
+                keepdims,
+                noop_with_empty_axes,
+            } => {
                 op_type = match op {
                     ReduceOp::Max => "ReduceMax",
                     ReduceOp::Mean => "ReduceMean",
                     ReduceOp::Sum => "ReduceSum",
                 };
-                at = vec![attr_i("keepdims", *keepdims as i64), attr_i("noop_with_empty_axes", *noop_with_empty_axes as i64)];
+                at = vec![
+                    attr_i("keepdims", *keepdims as i64),
+                    attr_i("noop_with_empty_axes", *noop_with_empty_axes as i64),
+                ];
             }
             Op::Concat { axis } => {
                 op_type = "Concat";
@@ -543,9 +705,21 @@ impl<'g> Exporter<'g> {
 
 /// Converts `g` to an ONNX model (opset 21); FakeQuantize nodes become QDQ pairs.
 pub fn export(g: &Graph) -> Result<ModelProto, ExportError> {
-    let order = g.topo_order().map_err(|e| ExportError::Graph(e.to_string()))?;
-    let mut ex = Exporter { g, names: HashMap::new(), used: HashSet::new(), emitted: HashSet::new(), out: GraphProto::default() };
-    ex.out.name = Some(if g.name.is_empty() { "lpc".into() } else { g.name.clone() });
+    let order = g
+        .topo_order()
+        .map_err(|e| ExportError::Graph(e.to_string()))?;
+    let mut ex = Exporter {
+        g,
+        names: HashMap::new(),
+        used: HashSet::new(),
+        emitted: HashSet::new(),
+        out: GraphProto::default(),
+    };
+    ex.out.name = Some(if g.name.is_empty() {
+        "lpc".into()
+    } else {
+        g.name.clone()
+    });
     // Graph inputs and outputs keep their names; other values are made unique.
     for &n in g.inputs() {
         let v = ValueRef::first(n);
@@ -563,7 +737,9 @@ pub fn export(g: &Graph) -> Result<ModelProto, ExportError> {
     }
     for &n in g.inputs() {
         let v = ValueRef::first(n);
-        ex.out.input.push(value_info(&ex.names[&v], g.value_type(v)));
+        ex.out
+            .input
+            .push(value_info(&ex.names[&v], g.value_type(v)));
     }
     for &n in &order {
         ex.node(n)?;
@@ -573,15 +749,26 @@ pub fn export(g: &Graph) -> Result<ModelProto, ExportError> {
             // ONNX outputs must be produced by a node: route through Identity.
             let src = ex.name(v);
             let name = ex.fresh(&format!("{src}_out"));
-            ex.push(&format!("{name}_Identity"), "Identity", vec![src], vec![name.clone()], vec![]);
+            ex.push(
+                &format!("{name}_Identity"),
+                "Identity",
+                vec![src],
+                vec![name.clone()],
+                vec![],
+            );
             ex.out.output.push(value_info(&name, g.value_type(v)));
         } else {
-            ex.out.output.push(value_info(&ex.names[&v].clone(), g.value_type(v)));
+            ex.out
+                .output
+                .push(value_info(&ex.names[&v].clone(), g.value_type(v)));
         }
     }
     Ok(ModelProto {
         ir_version: Some(10),
-        opset_import: vec![proto::OperatorSetIdProto { domain: Some(String::new()), version: Some(OPSET) }],
+        opset_import: vec![proto::OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(OPSET),
+        }],
         producer_name: Some("lpc".into()),
         producer_version: Some(env!("CARGO_PKG_VERSION").into()),
         graph: Some(ex.out),
@@ -597,5 +784,8 @@ pub fn export_bytes(g: &Graph) -> Result<Vec<u8>, ExportError> {
 /// Writes the QDQ ONNX model of `g` to `path`.
 pub fn write_qdq(g: &Graph, path: &Path) -> Result<(), ExportError> {
     let bytes = export_bytes(g)?;
-    std::fs::write(path, bytes).map_err(|e| ExportError::Io { path: path.display().to_string(), msg: e.to_string() })
+    std::fs::write(path, bytes).map_err(|e| ExportError::Io {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })
 }

@@ -53,13 +53,26 @@ impl Accuracy {
                 Json::Arr(
                     self.outputs
                         .iter()
-                        .map(|o| Json::obj([("name", Json::str(&o.name)), ("sqnr_db", Json::num(o.sqnr_db)), ("cosine", Json::num(o.cosine))]))
+                        .map(|o| {
+                            Json::obj([
+                                ("name", Json::str(&o.name)),
+                                ("sqnr_db", Json::num(o.sqnr_db)),
+                                ("cosine", Json::num(o.cosine)),
+                            ])
+                        })
                         .collect(),
                 ),
             ),
             (
                 "per_layer",
-                Json::Arr(self.per_layer.iter().map(|(n, s)| Json::obj([("value", Json::str(n)), ("sqnr_db", Json::num(*s))])).collect()),
+                Json::Arr(
+                    self.per_layer
+                        .iter()
+                        .map(|(n, s)| {
+                            Json::obj([("value", Json::str(n)), ("sqnr_db", Json::num(*s))])
+                        })
+                        .collect(),
+                ),
             ),
         ])
     }
@@ -74,10 +87,16 @@ impl Accuracy {
             s += &format!("reference top-1: {:.2}%\n", t * 100.0);
         }
         if let (Some(a), Some(f)) = (self.agreement, self.flips) {
-            s += &format!("top-1 agreement with reference: {:.2}% ({f} flips)\n", a * 100.0);
+            s += &format!(
+                "top-1 agreement with reference: {:.2}% ({f} flips)\n",
+                a * 100.0
+            );
         }
         for o in &self.outputs {
-            s += &format!("output {}: SQNR {:.2} dB, cosine {:.6}\n", o.name, o.sqnr_db, o.cosine);
+            s += &format!(
+                "output {}: SQNR {:.2} dB, cosine {:.6}\n",
+                o.name, o.sqnr_db, o.cosine
+            );
         }
         if !self.per_layer.is_empty() {
             s += "per-layer SQNR (worst first):\n";
@@ -93,11 +112,25 @@ impl Accuracy {
 fn argmax_rows(t: &Tensor, k: usize) -> Result<Vec<usize>, QuantError> {
     let v = t.to_f32_vec();
     if k == 0 || v.len() % k != 0 || v.is_empty() {
-        return Err(QuantError::Data(format!("output of shape {:?} does not hold one row per sample", t.shape())));
+        return Err(QuantError::Data(format!(
+            "output of shape {:?} does not hold one row per sample",
+            t.shape()
+        )));
     }
     let per = v.len() / k;
     Ok(v.chunks(per)
-        .map(|r| r.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0)
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| {
+                    if x > bv {
+                        (i, x)
+                    } else {
+                        (bi, bv)
+                    }
+                })
+                .0
+        })
         .collect())
 }
 
@@ -121,7 +154,11 @@ pub fn evaluate(
 ) -> Result<Accuracy, QuantError> {
     if let Some(l) = labels {
         if l.len() != data.len() {
-            return Err(QuantError::Data(format!("{} labels for {} samples", l.len(), data.len())));
+            return Err(QuantError::Data(format!(
+                "{} labels for {} samples",
+                l.len(),
+                data.len()
+            )));
         }
     }
     if let Some(r) = reference {
@@ -133,7 +170,9 @@ pub fn evaluate(
             )));
         }
     }
-    let batchable = crate::calib::InputSpec::of(model).iter().all(|s| s.batchable())
+    let batchable = crate::calib::InputSpec::of(model)
+        .iter()
+        .all(|s| s.batchable())
         && reference.is_none_or(|r| crate::calib::InputSpec::of(r).iter().all(|s| s.batchable()));
     let batch = if batchable { batch.max(1) } else { 1 };
     let n_out = model.outputs().len();
@@ -144,14 +183,20 @@ pub fn evaluate(
         progress,
         State::default,
         |st: &mut State, inputs, first, k| {
-            let outs = lpc_ref::run(model, inputs).map_err(|source| QuantError::Run { sample: first, source })?;
+            let outs = lpc_ref::run(model, inputs).map_err(|source| QuantError::Run {
+                sample: first,
+                source,
+            })?;
             if labels.is_some() || reference.is_some() {
                 for (j, p) in argmax_rows(&outs[0], k)?.into_iter().enumerate() {
                     st.preds.push((first + j, p));
                 }
             }
             if let Some(r) = reference {
-                let routs = lpc_ref::run(r, inputs).map_err(|source| QuantError::Run { sample: first, source })?;
+                let routs = lpc_ref::run(r, inputs).map_err(|source| QuantError::Run {
+                    sample: first,
+                    source,
+                })?;
                 for (j, p) in argmax_rows(&routs[0], k)?.into_iter().enumerate() {
                     st.ref_preds.push((first + j, p));
                 }
@@ -189,8 +234,13 @@ pub fn evaluate(
             }
         },
     )?;
-    let mut acc = Accuracy { samples: data.len(), ..Default::default() };
-    let hits = |preds: &[(usize, usize)], l: &[i64]| preds.iter().filter(|(i, p)| l[*i] == *p as i64).count() as f64 / preds.len().max(1) as f64;
+    let mut acc = Accuracy {
+        samples: data.len(),
+        ..Default::default()
+    };
+    let hits = |preds: &[(usize, usize)], l: &[i64]| {
+        preds.iter().filter(|(i, p)| l[*i] == *p as i64).count() as f64 / preds.len().max(1) as f64
+    };
     if let Some(l) = labels {
         acc.top1 = Some(hits(&st.preds, l));
         if reference.is_some() {
@@ -198,7 +248,12 @@ pub fn evaluate(
         }
     }
     if let Some(r) = reference {
-        let flips = st.preds.iter().zip(&st.ref_preds).filter(|(a, b)| a.1 != b.1).count();
+        let flips = st
+            .preds
+            .iter()
+            .zip(&st.ref_preds)
+            .filter(|(a, b)| a.1 != b.1)
+            .count();
         acc.flips = Some(flips);
         acc.agreement = Some(1.0 - flips as f64 / st.preds.len().max(1) as f64);
         for (o, s) in st.sums.iter().enumerate() {
@@ -213,14 +268,23 @@ pub fn evaluate(
                 g.node_ids()
                     .into_iter()
                     .filter(|&n| !matches!(g.node(n).op, Op::Const(_) | Op::Input { .. }))
-                    .flat_map(|n| g.node(n).outputs.iter().map(|o| o.name.clone()).collect::<Vec<_>>())
+                    .flat_map(|n| {
+                        g.node(n)
+                            .outputs
+                            .iter()
+                            .map(|o| o.name.clone())
+                            .collect::<Vec<_>>()
+                    })
                     .collect()
             };
             let (a, b) = (names(r), names(model));
             let mut common: Vec<String> = a.intersection(&b).cloned().collect();
             common.sort();
             let m = compare_values(r, model, data, &common, batch, progress)?;
-            let mut v: Vec<(String, f64)> = m.into_iter().map(|(k, (s, n))| (k, sqnr_db(s, n))).collect();
+            let mut v: Vec<(String, f64)> = m
+                .into_iter()
+                .map(|(k, (s, n))| (k, sqnr_db(s, n)))
+                .collect();
             v.sort_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
             acc.per_layer = v;
         }

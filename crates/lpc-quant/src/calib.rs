@@ -39,7 +39,11 @@ impl InputSpec {
             .iter()
             .map(|&n| {
                 let o = &g.node(n).outputs[0];
-                InputSpec { name: o.name.clone(), dtype: o.ty.dtype, dims: o.ty.shape.as_ref().map(|s| s.0.clone()) }
+                InputSpec {
+                    name: o.name.clone(),
+                    dtype: o.ty.dtype,
+                    dims: o.ty.shape.as_ref().map(|s| s.0.clone()),
+                }
             })
             .collect()
     }
@@ -54,22 +58,33 @@ impl InputSpec {
 
     /// True when the leading dimension is symbolic, so samples can be batched.
     pub fn batchable(&self) -> bool {
-        matches!(self.dims.as_ref().and_then(|d| d.first()), Some(Dim::Sym(_)))
+        matches!(
+            self.dims.as_ref().and_then(|d| d.first()),
+            Some(Dim::Sym(_))
+        )
     }
 
     /// Checks one sample tensor (rows along axis 0 already included) against the spec.
     fn check(&self, t: &Tensor, what: &str) -> Result<(), QuantError> {
         if let Some(d) = self.dtype {
             if d != t.dtype() {
-                return Err(QuantError::Data(format!("{what}: dtype {} but model input '{}' takes {d}", t.dtype(), self.name)));
+                return Err(QuantError::Data(format!(
+                    "{what}: dtype {} but model input '{}' takes {d}",
+                    t.dtype(),
+                    self.name
+                )));
             }
         }
         if let Some(dims) = &self.dims {
             let ok = dims.len() == t.rank()
-                && dims.iter().zip(t.shape()).enumerate().all(|(i, (d, &n))| match d {
-                    Dim::Known(k) => *k == n,
-                    Dim::Sym(_) => i == 0 || n > 0,
-                });
+                && dims
+                    .iter()
+                    .zip(t.shape())
+                    .enumerate()
+                    .all(|(i, (d, &n))| match d {
+                        Dim::Known(k) => *k == n,
+                        Dim::Sym(_) => i == 0 || n > 0,
+                    });
             if !ok {
                 let want: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
                 return Err(QuantError::Data(format!(
@@ -86,13 +101,25 @@ impl InputSpec {
 
 fn check_finite(t: &Tensor, what: &str) -> Result<(), QuantError> {
     let bad = match t.data() {
-        TensorData::F32(v) => v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i] as f64)),
+        TensorData::F32(v) => v
+            .iter()
+            .position(|x| !x.is_finite())
+            .map(|i| (i, v[i] as f64)),
         TensorData::F64(v) => v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i])),
-        TensorData::F16(v) => v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i].to_f64())),
-        TensorData::I8(_) | TensorData::U8(_) | TensorData::I32(_) | TensorData::I64(_) | TensorData::Bool(_) => None,
+        TensorData::F16(v) => v
+            .iter()
+            .position(|x| !x.is_finite())
+            .map(|i| (i, v[i].to_f64())),
+        TensorData::I8(_)
+        | TensorData::U8(_)
+        | TensorData::I32(_)
+        | TensorData::I64(_)
+        | TensorData::Bool(_) => None,
     };
     match bad {
-        Some((i, x)) => Err(QuantError::Data(format!("{what}: element {i} is {x} (NaN/Inf in calibration data)"))),
+        Some((i, x)) => Err(QuantError::Data(format!(
+            "{what}: element {i} is {x} (NaN/Inf in calibration data)"
+        ))),
         None => Ok(()),
     }
 }
@@ -118,7 +145,9 @@ pub fn slice_rows(t: &Tensor, start: usize, count: usize) -> Tensor {
 
 /// Tensors of equal trailing shape and dtype stacked along axis 0.
 pub fn concat_rows(ts: &[Tensor]) -> Result<Tensor, QuantError> {
-    let first = ts.first().ok_or_else(|| QuantError::Data("no tensors to stack".into()))?;
+    let first = ts
+        .first()
+        .ok_or_else(|| QuantError::Data("no tensors to stack".into()))?;
     let mut shape = first.shape().to_vec();
     if shape.is_empty() {
         return Err(QuantError::Data("cannot stack rank-0 tensors".into()));
@@ -127,21 +156,29 @@ pub fn concat_rows(ts: &[Tensor]) -> Result<Tensor, QuantError> {
     let mut rows = 0;
     for t in ts {
         if t.dtype() != first.dtype() || t.shape()[1..] != first.shape()[1..] {
-            return Err(QuantError::Data(format!("samples of different shapes: {:?} and {:?}", first.shape(), t.shape())));
+            return Err(QuantError::Data(format!(
+                "samples of different shapes: {:?} and {:?}",
+                first.shape(),
+                t.shape()
+            )));
         }
         rows += t.shape()[0];
         bytes.extend_from_slice(&t.to_le_bytes());
     }
     shape[0] = rows;
-    Tensor::from_le_bytes(first.dtype(), &shape, &bytes).map_err(|e| QuantError::Data(e.to_string()))
+    Tensor::from_le_bytes(first.dtype(), &shape, &bytes)
+        .map_err(|e| QuantError::Data(e.to_string()))
 }
 
 /// Reads a `.npy` array (little-endian, C order).
 pub fn read_npy_bytes(bytes: &[u8], what: &str) -> Result<Tensor, QuantError> {
     let err = |m: String| QuantError::Data(format!("{what}: {m}"));
-    let npy = npyz::NpyFile::new(bytes).map_err(|e| err(format!("not a valid .npy array ({e})")))?;
+    let npy =
+        npyz::NpyFile::new(bytes).map_err(|e| err(format!("not a valid .npy array ({e})")))?;
     if npy.order() != npyz::Order::C {
-        return Err(err("Fortran-order arrays are not supported; save with C order".into()));
+        return Err(err(
+            "Fortran-order arrays are not supported; save with C order".into(),
+        ));
     }
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let n: u128 = shape.iter().map(|&d| d as u128).product();
@@ -149,7 +186,11 @@ pub fn read_npy_bytes(bytes: &[u8], what: &str) -> Result<Tensor, QuantError> {
         return Err(err(format!("array of shape {shape:?} is too large")));
     }
     let descr = npy.dtype().descr();
-    let rd = |e: std::io::Error| err(format!("truncated or unreadable data for shape {shape:?} ({e})"));
+    let rd = |e: std::io::Error| {
+        err(format!(
+            "truncated or unreadable data for shape {shape:?} ({e})"
+        ))
+    };
     let data = match descr.trim_matches('\'') {
         "<f4" => TensorData::F32(npy.into_vec::<f32>().map_err(rd)?),
         "<f2" => TensorData::F16(npy.into_vec::<half::f16>().map_err(rd)?),
@@ -159,7 +200,11 @@ pub fn read_npy_bytes(bytes: &[u8], what: &str) -> Result<Tensor, QuantError> {
         "<i4" => TensorData::I32(npy.into_vec::<i32>().map_err(rd)?),
         "<i8" => TensorData::I64(npy.into_vec::<i64>().map_err(rd)?),
         "|b1" => TensorData::Bool(npy.into_vec::<bool>().map_err(rd)?),
-        other => return Err(err(format!("unsupported dtype {other} (use little-endian f32/f16/f64/i8/u8/i32/i64/bool)"))),
+        other => {
+            return Err(err(format!(
+                "unsupported dtype {other} (use little-endian f32/f16/f64/i8/u8/i32/i64/bool)"
+            )))
+        }
     };
     Tensor::new(&shape, data).map_err(|e| err(e.to_string()))
 }
@@ -177,21 +222,34 @@ pub fn read_npy(path: &Path) -> Result<Tensor, QuantError> {
 pub fn read_npz(path: &Path) -> Result<Vec<(String, Tensor)>, QuantError> {
     let what = path.display().to_string();
     let f = std::fs::File::open(path).map_err(|e| QuantError::Data(format!("{what}: {e}")))?;
-    let mut z = zip::ZipArchive::new(f).map_err(|e| QuantError::Data(format!("{what}: not a valid .npz archive ({e})")))?;
+    let mut z = zip::ZipArchive::new(f)
+        .map_err(|e| QuantError::Data(format!("{what}: not a valid .npz archive ({e})")))?;
     let mut out = vec![];
     for i in 0..z.len() {
-        let mut e = z.by_index(i).map_err(|e| QuantError::Data(format!("{what}: entry {i}: {e}")))?;
+        let mut e = z
+            .by_index(i)
+            .map_err(|e| QuantError::Data(format!("{what}: entry {i}: {e}")))?;
         let name = e.name().to_string();
-        let Some(key) = name.strip_suffix(".npy") else { continue };
+        let Some(key) = name.strip_suffix(".npy") else {
+            continue;
+        };
         if e.size() > (1 << 34) {
-            return Err(QuantError::Data(format!("{what}: entry '{name}' is too large")));
+            return Err(QuantError::Data(format!(
+                "{what}: entry '{name}' is too large"
+            )));
         }
         let mut buf = Vec::with_capacity(e.size() as usize);
-        e.read_to_end(&mut buf).map_err(|e| QuantError::Data(format!("{what}: entry '{name}': {e}")))?;
-        out.push((key.to_string(), read_npy_bytes(&buf, &format!("{what}:{name}"))?));
+        e.read_to_end(&mut buf)
+            .map_err(|e| QuantError::Data(format!("{what}: entry '{name}': {e}")))?;
+        out.push((
+            key.to_string(),
+            read_npy_bytes(&buf, &format!("{what}:{name}"))?,
+        ));
     }
     if out.is_empty() {
-        return Err(QuantError::Data(format!("{what}: the archive holds no .npy arrays")));
+        return Err(QuantError::Data(format!(
+            "{what}: the archive holds no .npy arrays"
+        )));
     }
     Ok(out)
 }
@@ -255,7 +313,11 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> LoadOptions {
-        LoadOptions { subset: Some(300), seed: 0, image: ImageOptions::default() }
+        LoadOptions {
+            subset: Some(300),
+            seed: 0,
+            image: ImageOptions::default(),
+        }
     }
 }
 
@@ -325,14 +387,21 @@ pub fn choose(n: usize, k: usize, seed: u64) -> Vec<usize> {
 }
 
 fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, QuantError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| QuantError::Data(format!("{}: {e}", dir.display())))?;
-    let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+    let rd =
+        std::fs::read_dir(dir).map_err(|e| QuantError::Data(format!("{}: {e}", dir.display())))?;
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
     v.sort();
     Ok(v)
 }
 
 fn ext(p: &Path) -> String {
-    p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase()
+    p.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
 }
 
 impl Samples {
@@ -347,7 +416,11 @@ impl Samples {
         let what = path.display().to_string();
         let kind = if path.is_dir() {
             let files = list_dir(path)?;
-            let tensors: Vec<PathBuf> = files.iter().filter(|p| ext(p) == "npy" || ext(p) == "pb").cloned().collect();
+            let tensors: Vec<PathBuf> = files
+                .iter()
+                .filter(|p| ext(p) == "npy" || ext(p) == "pb")
+                .cloned()
+                .collect();
             let images: Vec<PathBuf> = files.iter().filter(|p| ext(p) == "png").cloned().collect();
             if specs.len() != 1 {
                 return Err(QuantError::Data(format!(
@@ -358,16 +431,25 @@ impl Samples {
             match (tensors.is_empty(), images.is_empty()) {
                 (false, true) => Kind::Files(tensors),
                 (true, false) => Kind::Images(images),
-                (true, true) => return Err(QuantError::Data(format!("{what}: no .npy, .pb or .png files in the folder"))),
+                (true, true) => {
+                    return Err(QuantError::Data(format!(
+                        "{what}: no .npy, .pb or .png files in the folder"
+                    )))
+                }
                 (false, false) => {
-                    return Err(QuantError::Data(format!("{what}: the folder mixes tensor files and images; keep one kind")))
+                    return Err(QuantError::Data(format!(
+                        "{what}: the folder mixes tensor files and images; keep one kind"
+                    )))
                 }
             }
         } else {
             match ext(path).as_str() {
                 "npy" => {
                     if specs.len() != 1 {
-                        return Err(QuantError::Data(format!("{what}: one .npy feeds one input; the model has {} (use .npz)", specs.len())));
+                        return Err(QuantError::Data(format!(
+                            "{what}: one .npy feeds one input; the model has {} (use .npz)",
+                            specs.len()
+                        )));
                     }
                     Kind::Stacked(vec![read_npy(path)?])
                 }
@@ -379,7 +461,8 @@ impl Samples {
                             Some((_, t)) => t.clone(),
                             None if arrays.len() == 1 && specs.len() == 1 => arrays[0].1.clone(),
                             None => {
-                                let keys: Vec<&str> = arrays.iter().map(|(k, _)| k.as_str()).collect();
+                                let keys: Vec<&str> =
+                                    arrays.iter().map(|(k, _)| k.as_str()).collect();
                                 return Err(QuantError::Data(format!(
                                     "{what}: no array named '{}' (model input); the archive has {keys:?}",
                                     s.name
@@ -392,7 +475,9 @@ impl Samples {
                 }
                 "png" => Kind::Images(vec![path.to_path_buf()]),
                 "pb" => Kind::Files(vec![path.to_path_buf()]),
-                e => return Err(QuantError::Data(format!("{what}: unknown data format '.{e}' (use .npy, .npz, .pb, .png or a folder)"))),
+                e => return Err(QuantError::Data(format!(
+                    "{what}: unknown data format '.{e}' (use .npy, .npz, .pb, .png or a folder)"
+                ))),
             }
         };
         // Count samples and normalise stacked arrays to [samples·rows, ...].
@@ -406,7 +491,8 @@ impl Samples {
                     let t = if t.rank() + 1 == rank {
                         let mut sh = vec![1];
                         sh.extend_from_slice(t.shape());
-                        t.reshape(&sh).map_err(|e| QuantError::Data(e.to_string()))?
+                        t.reshape(&sh)
+                            .map_err(|e| QuantError::Data(e.to_string()))?
                     } else {
                         t
                     };
@@ -426,15 +512,29 @@ impl Samples {
                     }
                     let k = t.shape()[0] / rows;
                     if n.is_some_and(|n| n != k) {
-                        return Err(QuantError::Data(format!("{what}: arrays hold different numbers of samples")));
+                        return Err(QuantError::Data(format!(
+                            "{what}: arrays hold different numbers of samples"
+                        )));
                     }
                     n = Some(k);
-                    s.check(&slice_rows(&t, 0, rows.min(t.shape()[0])), &format!("{what}: sample 0"))
-                        .or_else(|e| if k == 0 { Ok(()) } else { Err(e) })?;
+                    s.check(
+                        &slice_rows(&t, 0, rows.min(t.shape()[0])),
+                        &format!("{what}: sample 0"),
+                    )
+                    .or_else(|e| if k == 0 { Ok(()) } else { Err(e) })?;
                     if let Err(QuantError::Data(m)) = check_finite(&t, &what) {
                         let row: usize = t.shape()[1..].iter().product::<usize>() * rows;
-                        let idx: usize = m.split("element ").nth(1).and_then(|s| s.split(' ').next()).and_then(|s| s.parse().ok()).unwrap_or(0);
-                        return Err(QuantError::Data(format!("{what}: sample {} of input '{}' holds NaN or Inf", idx / row.max(1), s.name)));
+                        let idx: usize = m
+                            .split("element ")
+                            .nth(1)
+                            .and_then(|s| s.split(' ').next())
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(0);
+                        return Err(QuantError::Data(format!(
+                            "{what}: sample {} of input '{}' holds NaN or Inf",
+                            idx / row.max(1),
+                            s.name
+                        )));
                     }
                     out.push(t);
                 }
@@ -463,7 +563,15 @@ impl Samples {
             Some(k) => choose(available, k, opts.seed),
             None => (0..available).collect(),
         };
-        let s = Samples { specs, kind, chosen, image: opts.image.clone(), seed: opts.seed, origin: what, available };
+        let s = Samples {
+            specs,
+            kind,
+            chosen,
+            image: opts.image.clone(),
+            seed: opts.seed,
+            origin: what,
+            available,
+        };
         // Load the first sample now so that shape errors show before any long work.
         s.get(0)?;
         Ok(s)
@@ -472,7 +580,9 @@ impl Samples {
     fn load_file(&self, p: &Path, what: &str) -> Result<Tensor, QuantError> {
         let t = match ext(p).as_str() {
             "npy" => read_npy(p)?,
-            _ => lpc_onnx::read_tensor_pb(p).map_err(|e| QuantError::Data(format!("{what}: {e}")))?,
+            _ => {
+                lpc_onnx::read_tensor_pb(p).map_err(|e| QuantError::Data(format!("{what}: {e}")))?
+            }
         };
         let rank = self.specs[0].dims.as_ref().map_or(t.rank(), |d| d.len());
         if t.rank() + 1 == rank {
@@ -490,7 +600,10 @@ impl SampleSource for Samples {
     }
 
     fn get(&self, i: usize) -> Result<Vec<Tensor>, QuantError> {
-        let k = *self.chosen.get(i).ok_or_else(|| QuantError::Data(format!("sample {i} out of range")))?;
+        let k = *self
+            .chosen
+            .get(i)
+            .ok_or_else(|| QuantError::Data(format!("sample {i} out of range")))?;
         let out = match &self.kind {
             Kind::Stacked(ts) => ts
                 .iter()
@@ -504,15 +617,27 @@ impl SampleSource for Samples {
             Kind::Images(f) => {
                 let per = self.image.crops_per_image.max(1);
                 let p = &f[k / per];
-                let crop = (self.image.crops_per_image > 0).then(|| (self.seed ^ (k as u64).wrapping_mul(0x2545_f491_4f6c_dd1d), k));
-                vec![crate::calib::image_tensor(p, &self.specs[0], &self.image, crop.map(|c| c.0))?]
+                let crop = (self.image.crops_per_image > 0).then(|| {
+                    (
+                        self.seed ^ (k as u64).wrapping_mul(0x2545_f491_4f6c_dd1d),
+                        k,
+                    )
+                });
+                vec![crate::calib::image_tensor(
+                    p,
+                    &self.specs[0],
+                    &self.image,
+                    crop.map(|c| c.0),
+                )?]
             }
         };
         for (t, s) in out.iter().zip(&self.specs) {
             let what = match &self.kind {
                 Kind::Stacked(_) => format!("{}: sample {k}", self.origin),
                 Kind::Files(f) => f[k].display().to_string(),
-                Kind::Images(f) => f[k / self.image.crops_per_image.max(1)].display().to_string(),
+                Kind::Images(f) => f[k / self.image.crops_per_image.max(1)]
+                    .display()
+                    .to_string(),
             };
             s.check(t, &what)?;
         }
@@ -528,7 +653,10 @@ impl SampleSource for InMemory {
         self.0.len()
     }
     fn get(&self, i: usize) -> Result<Vec<Tensor>, QuantError> {
-        self.0.get(i).cloned().ok_or_else(|| QuantError::Data(format!("sample {i} out of range")))
+        self.0
+            .get(i)
+            .cloned()
+            .ok_or_else(|| QuantError::Data(format!("sample {i} out of range")))
     }
 }
 
@@ -538,14 +666,25 @@ fn decode_png(p: &Path) -> Result<(usize, usize, usize, Vec<u8>), QuantError> {
     let f = std::fs::File::open(p).map_err(|e| QuantError::Data(format!("{what}: {e}")))?;
     let mut dec = png::Decoder::new(std::io::BufReader::new(f));
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut r = dec.read_info().map_err(|e| QuantError::Data(format!("{what}: not a readable PNG ({e})")))?;
+    let mut r = dec
+        .read_info()
+        .map_err(|e| QuantError::Data(format!("{what}: not a readable PNG ({e})")))?;
     let mut buf = vec![0u8; r.output_buffer_size()];
-    let info = r.next_frame(&mut buf).map_err(|e| QuantError::Data(format!("{what}: PNG decode failed ({e})")))?;
+    let info = r
+        .next_frame(&mut buf)
+        .map_err(|e| QuantError::Data(format!("{what}: PNG decode failed ({e})")))?;
     let (w, h) = (info.width as usize, info.height as usize);
     let ch = info.color_type.samples();
     buf.truncate(info.buffer_size());
     let mut out = Vec::with_capacity(w * h * 3);
-    let c = if matches!(info.color_type, png::ColorType::Grayscale | png::ColorType::GrayscaleAlpha) { 1 } else { 3 };
+    let c = if matches!(
+        info.color_type,
+        png::ColorType::Grayscale | png::ColorType::GrayscaleAlpha
+    ) {
+        1
+    } else {
+        3
+    };
     for px in buf.chunks_exact(ch) {
         out.extend_from_slice(&px[..c]);
     }
@@ -554,29 +693,53 @@ fn decode_png(p: &Path) -> Result<(usize, usize, usize, Vec<u8>), QuantError> {
 
 /// Loads an image as one input sample, preprocessed per `o`; with `crop_seed`, a random crop
 /// (30–100% of the shorter side, the target's aspect ratio) is taken first.
-pub fn image_tensor(p: &Path, spec: &InputSpec, o: &ImageOptions, crop_seed: Option<u64>) -> Result<Tensor, QuantError> {
+pub fn image_tensor(
+    p: &Path,
+    spec: &InputSpec,
+    o: &ImageOptions,
+    crop_seed: Option<u64>,
+) -> Result<Tensor, QuantError> {
     let what = p.display().to_string();
     let dims = spec.dims.clone().unwrap_or_default();
     let known = |i: usize| dims.get(i).and_then(Dim::known);
     if dims.len() != 4 {
-        return Err(QuantError::Data(format!("{what}: images need a rank-4 model input, '{}' has rank {}", spec.name, dims.len())));
+        return Err(QuantError::Data(format!(
+            "{what}: images need a rank-4 model input, '{}' has rank {}",
+            spec.name,
+            dims.len()
+        )));
     }
     let (ci, hi, wi) = match o.layout {
         Layout::Nchw => (1, 2, 3),
         Layout::Nhwc => (3, 1, 2),
     };
-    let channels = known(ci).ok_or_else(|| QuantError::Data(format!("{what}: model input '{}' has no known channel count", spec.name)))?;
+    let channels = known(ci).ok_or_else(|| {
+        QuantError::Data(format!(
+            "{what}: model input '{}' has no known channel count",
+            spec.name
+        ))
+    })?;
     if channels != 1 && channels != 3 {
-        return Err(QuantError::Data(format!("{what}: model input '{}' has {channels} channels; images give 1 or 3 (check --layout)", spec.name)));
+        return Err(QuantError::Data(format!(
+            "{what}: model input '{}' has {channels} channels; images give 1 or 3 (check --layout)",
+            spec.name
+        )));
     }
     let (th, tw) = match (o.size, known(hi), known(wi)) {
         (Some(s), _, _) => s,
         (None, Some(h), Some(w)) => (h, w),
-        _ => return Err(QuantError::Data(format!("{what}: model input '{}' has symbolic H/W; give --size HxW", spec.name))),
+        _ => {
+            return Err(QuantError::Data(format!(
+                "{what}: model input '{}' has symbolic H/W; give --size HxW",
+                spec.name
+            )))
+        }
     };
     let (h, w, c, px) = decode_png(p)?;
     if h == 0 || w == 0 || th == 0 || tw == 0 {
-        return Err(QuantError::Data(format!("{what}: empty image or target size")));
+        return Err(QuantError::Data(format!(
+            "{what}: empty image or target size"
+        )));
     }
     // Source window (y0, x0, hh, ww) in pixels.
     let (mut y0, mut x0, mut hh, mut ww) = (0f64, 0f64, h as f64, w as f64);
@@ -604,7 +767,8 @@ pub fn image_tensor(p: &Path, spec: &InputSpec, o: &ImageOptions, crop_seed: Opt
             y0 = (h as f64 - hh) / 2.0;
         }
     }
-    let get = |y: usize, x: usize, k: usize| px[(y * w + x) * c + if c == 1 { 0 } else { k }] as f64;
+    let get =
+        |y: usize, x: usize, k: usize| px[(y * w + x) * c + if c == 1 { 0 } else { k }] as f64;
     // Box-filtered bilinear sampling: s×s bilinear taps per output pixel when downscaling.
     let sy = hh / th as f64;
     let sx = ww / tw as f64;
@@ -615,12 +779,24 @@ pub fn image_tensor(p: &Path, spec: &InputSpec, o: &ImageOptions, crop_seed: Opt
         let (y, x) = (fy.floor() as usize, fx.floor() as usize);
         let (y1, x1) = ((y + 1).min(h - 1), (x + 1).min(w - 1));
         let (dy, dx) = (fy - y as f64, fx - x as f64);
-        get(y, x, k) * (1.0 - dy) * (1.0 - dx) + get(y, x1, k) * (1.0 - dy) * dx + get(y1, x, k) * dy * (1.0 - dx) + get(y1, x1, k) * dy * dx
+        get(y, x, k) * (1.0 - dy) * (1.0 - dx)
+            + get(y, x1, k) * (1.0 - dy) * dx
+            + get(y1, x, k) * dy * (1.0 - dx)
+            + get(y1, x1, k) * dy * dx
     };
     let mut out = vec![0f32; channels * th * tw];
-    let pick = |m: &[f32], k: usize| if m.len() == 1 { m[0] } else { m.get(k).copied().unwrap_or(0.0) };
-    if o.mean.len() != 1 && o.mean.len() != channels || o.std.len() != 1 && o.std.len() != channels {
-        return Err(QuantError::Data(format!("--mean/--std need 1 or {channels} values")));
+    let pick = |m: &[f32], k: usize| {
+        if m.len() == 1 {
+            m[0]
+        } else {
+            m.get(k).copied().unwrap_or(0.0)
+        }
+    };
+    if o.mean.len() != 1 && o.mean.len() != channels || o.std.len() != 1 && o.std.len() != channels
+    {
+        return Err(QuantError::Data(format!(
+            "--mean/--std need 1 or {channels} values"
+        )));
     }
     if o.std.iter().any(|&s| s == 0.0) {
         return Err(QuantError::Data("--std values must be non-zero".into()));
@@ -686,7 +862,8 @@ pub fn for_batches<S: Send>(
             let mut i = a;
             while i < b {
                 let k = batch.max(1).min(b - i);
-                let samples: Vec<Vec<Tensor>> = (i..i + k).map(|j| src.get(j)).collect::<Result<_, _>>()?;
+                let samples: Vec<Vec<Tensor>> =
+                    (i..i + k).map(|j| src.get(j)).collect::<Result<_, _>>()?;
                 let inputs: Vec<Tensor> = (0..samples[0].len())
                     .map(|x| {
                         let col: Vec<Tensor> = samples.iter().map(|s| s[x].clone()).collect();
@@ -706,7 +883,9 @@ pub fn for_batches<S: Send>(
         .collect();
     bar.finish();
     let mut it = states.into_iter();
-    let mut acc = it.next().ok_or_else(|| QuantError::Data("no samples".into()))??;
+    let mut acc = it
+        .next()
+        .ok_or_else(|| QuantError::Data("no samples".into()))??;
     for s in it {
         merge(&mut acc, s?);
     }
@@ -735,6 +914,8 @@ mod tests {
         assert_eq!(s.as_f32().unwrap(), &[2., 3., 4., 5.]);
         let c = concat_rows(&[slice_rows(&t, 0, 1), s]).unwrap();
         assert_eq!(c, t);
-        assert!(concat_rows(&[t.clone(), Tensor::from_f32(&[1, 3], vec![0.; 3]).unwrap()]).is_err());
+        assert!(
+            concat_rows(&[t.clone(), Tensor::from_f32(&[1, 3], vec![0.; 3]).unwrap()]).is_err()
+        );
     }
 }

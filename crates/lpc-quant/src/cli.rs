@@ -50,8 +50,13 @@ impl DataArgs {
         let size = match &self.size {
             None => None,
             Some(s) => {
-                let (h, w) = s.split_once(['x', 'X']).with_context(|| format!("--size '{s}': expected HxW"))?;
-                Some((h.trim().parse().with_context(|| format!("--size '{s}'"))?, w.trim().parse().with_context(|| format!("--size '{s}'"))?))
+                let (h, w) = s
+                    .split_once(['x', 'X'])
+                    .with_context(|| format!("--size '{s}': expected HxW"))?;
+                Some((
+                    h.trim().parse().with_context(|| format!("--size '{s}'"))?,
+                    w.trim().parse().with_context(|| format!("--size '{s}'"))?,
+                ))
             }
         };
         let layout = match self.layout.as_str() {
@@ -161,16 +166,21 @@ pub struct AccuracyArgs {
 pub fn load_model(path: &Path) -> Result<Graph> {
     let mut g = match path.extension().and_then(|e| e.to_str()) {
         Some("lir") => lpc_ir::text::read_lir(path)?,
-        _ => lpc_onnx::import_file(path).with_context(|| format!("{}: import failed", path.display()))?,
+        _ => lpc_onnx::import_file(path)
+            .with_context(|| format!("{}: import failed", path.display()))?,
     };
-    lpc_ir::infer_types(&mut g).with_context(|| format!("{}: type inference failed", path.display()))?;
+    lpc_ir::infer_types(&mut g)
+        .with_context(|| format!("{}: type inference failed", path.display()))?;
     Ok(g)
 }
 
 fn config(q: &QuantArgs, progress: bool) -> Result<Config> {
     Ok(Config {
         preset: q.preset.parse::<Preset>().map_err(anyhow::Error::msg)?,
-        estimator: q.estimator.parse::<Estimator>().map_err(anyhow::Error::msg)?,
+        estimator: q
+            .estimator
+            .parse::<Estimator>()
+            .map_err(anyhow::Error::msg)?,
         ignore: q.ignore.clone(),
         bias_correction: !q.no_bias_correction,
         batch: q.batch,
@@ -184,7 +194,8 @@ fn run_quantize(q: &QuantArgs, progress: bool) -> Result<crate::Quantized> {
     let data = Samples::open(&q.calib, &g, &q.data.options(true)?).context("calibration data")?;
     let out = quantize(&g, &data, &config(q, progress)?)?;
     if let Some(p) = &q.report {
-        std::fs::write(p, out.report.to_json().to_string_pretty()).with_context(|| format!("{}: cannot write", p.display()))?;
+        std::fs::write(p, out.report.to_json().to_string_pretty())
+            .with_context(|| format!("{}: cannot write", p.display()))?;
     }
     Ok(out)
 }
@@ -192,9 +203,13 @@ fn run_quantize(q: &QuantArgs, progress: bool) -> Result<crate::Quantized> {
 /// Writes a quantized graph: `.onnx` as QDQ ONNX, `.lir` as the FakeQuantize graph.
 pub fn write_model(g: &Graph, path: &Path) -> Result<()> {
     match path.extension().and_then(|e| e.to_str()) {
-        Some("onnx") => lpc_onnx::export::write_qdq(g, path).with_context(|| format!("{}: QDQ export failed", path.display())),
+        Some("onnx") => lpc_onnx::export::write_qdq(g, path)
+            .with_context(|| format!("{}: QDQ export failed", path.display())),
         Some("lir") => Ok(lpc_ir::text::write_lir(path, g)?),
-        _ => bail!("{}: output must end in .onnx (QDQ) or .lir (FakeQuantize graph)", path.display()),
+        _ => bail!(
+            "{}: output must end in .onnx (QDQ) or .lir (FakeQuantize graph)",
+            path.display()
+        ),
     }
 }
 
@@ -231,7 +246,11 @@ pub fn calibrate_cmd(a: &CalibrateArgs, progress: bool) -> Result<String> {
     match &a.output {
         Some(p) => {
             std::fs::write(p, &text).with_context(|| format!("{}: cannot write", p.display()))?;
-            Ok(format!("{} activation ranges → {}\n", out.report.ranges.len(), p.display()))
+            Ok(format!(
+                "{} activation ranges → {}\n",
+                out.report.ranges.len(),
+                p.display()
+            ))
         }
         None => Ok(text),
     }
@@ -244,12 +263,17 @@ pub fn accuracy_cmd(a: &AccuracyArgs, progress: bool) -> Result<String> {
     if a.per_layer && reference.is_none() {
         bail!("--per-layer needs --reference");
     }
-    let data = Samples::open(&a.data, &g, &a.data_args.options(false)?).context("evaluation data")?;
+    let data =
+        Samples::open(&a.data, &g, &a.data_args.options(false)?).context("evaluation data")?;
     let labels = match &a.labels {
         Some(p) => {
             let t = read_npy(p)?;
             if !t.dtype().is_int() {
-                bail!("{}: labels must be integers, got {}", p.display(), t.dtype());
+                bail!(
+                    "{}: labels must be integers, got {}",
+                    p.display(),
+                    t.dtype()
+                );
             }
             Some(t.to_i64_vec())
         }
@@ -258,6 +282,18 @@ pub fn accuracy_cmd(a: &AccuracyArgs, progress: bool) -> Result<String> {
     if labels.is_none() && reference.is_none() {
         bail!("give --labels and/or --reference");
     }
-    let acc = evaluate(&g, reference.as_ref(), &data, labels.as_deref(), a.per_layer, a.batch, progress)?;
-    Ok(if a.json { acc.to_json().to_string_pretty() } else { acc.summary() })
+    let acc = evaluate(
+        &g,
+        reference.as_ref(),
+        &data,
+        labels.as_deref(),
+        a.per_layer,
+        a.batch,
+        progress,
+    )?;
+    Ok(if a.json {
+        acc.to_json().to_string_pretty()
+    } else {
+        acc.summary()
+    })
 }

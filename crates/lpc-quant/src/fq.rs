@@ -25,7 +25,9 @@ pub fn check_levels(levels: u32) -> Result<(), QuantError> {
     if (2..=65536).contains(&levels) {
         Ok(())
     } else {
-        Err(QuantError::Invalid(format!("FakeQuantize levels must be in 2..=65536, got {levels}")))
+        Err(QuantError::Invalid(format!(
+            "FakeQuantize levels must be in 2..=65536, got {levels}"
+        )))
     }
 }
 
@@ -47,12 +49,20 @@ impl ActQuant {
 
     /// u8 `[0, hi]`, zero point 0. `hi` must be positive and finite.
     pub fn unsigned(hi: f32) -> ActQuant {
-        ActQuant { lo: 0.0, hi, signed: false }
+        ActQuant {
+            lo: 0.0,
+            hi,
+            signed: false,
+        }
     }
 
     /// i8 symmetric `[-a, a·127/128]`: scale a/128, zero point 0. `a` positive and finite.
     pub fn symmetric(a: f32) -> ActQuant {
-        ActQuant { lo: -a, hi: a / 128.0 * 127.0, signed: true }
+        ActQuant {
+            lo: -a,
+            hi: a / 128.0 * 127.0,
+            signed: true,
+        }
     }
 
     /// Asymmetric `[lo, hi]` (lo < 0 < hi) nudged so the zero point is an integer: the scale
@@ -61,7 +71,11 @@ impl ActQuant {
         let s = (hi - lo) / 255.0;
         let zp = (-lo / s).round_ties_even().clamp(0.0, 255.0);
         let lo = -zp * s;
-        ActQuant { lo, hi: lo + 255.0 * s, signed }
+        ActQuant {
+            lo,
+            hi: lo + 255.0 * s,
+            signed,
+        }
     }
 
     /// Scale of the QDQ form.
@@ -102,11 +116,20 @@ impl WeightQuant {
     /// Ranges from the weights' per-channel |w|max. An all-zero channel gets range 1 (its
     /// weights stay exactly 0 whatever the range); non-finite weights are an error.
     pub fn from_weights(w: &Tensor, axis: usize, what: &str) -> Result<WeightQuant, QuantError> {
-        let v = w.as_f32().map_err(|_| QuantError::Invalid(format!("{what}: weights must be f32, got {}", w.dtype())))?;
+        let v = w.as_f32().map_err(|_| {
+            QuantError::Invalid(format!("{what}: weights must be f32, got {}", w.dtype()))
+        })?;
         if axis >= w.rank().max(1) {
-            return Err(QuantError::Invalid(format!("{what}: channel axis {axis} out of range for shape {:?}", w.shape())));
+            return Err(QuantError::Invalid(format!(
+                "{what}: channel axis {axis} out of range for shape {:?}",
+                w.shape()
+            )));
         }
-        let shape = if w.rank() == 0 { vec![1] } else { w.shape().to_vec() };
+        let shape = if w.rank() == 0 {
+            vec![1]
+        } else {
+            w.shape().to_vec()
+        };
         let c = shape[axis];
         let inner: usize = shape[axis + 1..].iter().product();
         let mut m = vec![0f32; c];
@@ -127,7 +150,11 @@ impl WeightQuant {
 
     fn for_each(&self, w: &Tensor, mut f: impl FnMut(usize, f32, f32)) -> Result<(), QuantError> {
         let v = w.as_f32().map_err(|e| QuantError::Invalid(e.to_string()))?;
-        let shape = if w.rank() == 0 { vec![1] } else { w.shape().to_vec() };
+        let shape = if w.rank() == 0 {
+            vec![1]
+        } else {
+            w.shape().to_vec()
+        };
         let c = shape[self.axis];
         let inner: usize = shape[self.axis + 1..].iter().product();
         for (i, &x) in v.iter().enumerate() {
@@ -140,7 +167,9 @@ impl WeightQuant {
     /// The fake-quantized weights (what the FakeQuantize node computes).
     pub fn apply(&self, w: &Tensor) -> Result<Tensor, QuantError> {
         let mut out = vec![0f32; w.len()];
-        self.for_each(w, |i, x, m| out[i] = fake_quantize(x, -m, m, -m, m, Self::LEVELS))?;
+        self.for_each(w, |i, x, m| {
+            out[i] = fake_quantize(x, -m, m, -m, m, Self::LEVELS)
+        })?;
         Tensor::from_f32(w.shape(), out).map_err(|e| QuantError::Invalid(e.to_string()))
     }
 
@@ -193,14 +222,19 @@ mod tests {
         assert_eq!(fake_quantize(0.5, 0.0, 1.0, 0.0, 1.0, 2), 0.0);
         assert_eq!(fake_quantize(0.51, 0.0, 1.0, 0.0, 1.0, 2), 1.0);
         // levels 255 and 256 step sizes.
-        assert_eq!(fake_quantize(0.3, -1.0, 1.0, -1.0, 1.0, 255), (1.3f32 / 2.0 * 254.0).round() / 254.0 * 2.0 - 1.0);
+        assert_eq!(
+            fake_quantize(0.3, -1.0, 1.0, -1.0, 1.0, 255),
+            (1.3f32 / 2.0 * 254.0).round() / 254.0 * 2.0 - 1.0
+        );
         let y = fake_quantize(0.3, 0.0, 255.0, 0.0, 255.0, 256);
         assert_eq!(y, 0.0);
         assert_eq!(fake_quantize(0.6, 0.0, 255.0, 0.0, 255.0, 256), 1.0);
         // ties to even: 2.5 → 2, 3.5 → 4.
         assert_eq!(fake_quantize(2.5, 0.0, 255.0, 0.0, 255.0, 256), 2.0);
         assert_eq!(fake_quantize(3.5, 0.0, 255.0, 0.0, 255.0, 256), 4.0);
-        assert!(check_levels(1).is_err() && check_levels(65537).is_err() && check_levels(2).is_ok());
+        assert!(
+            check_levels(1).is_err() && check_levels(65537).is_err() && check_levels(2).is_ok()
+        );
     }
 
     #[test]
@@ -221,11 +255,21 @@ mod tests {
         let q = ActQuant::asymmetric(-0.958, 2.181, true);
         // 0 is exactly a level (an integer level index); its f32 value is 0 up to rounding.
         assert!(q.apply(0.0).abs() < 1e-4 * q.scale(), "{}", q.apply(0.0));
-        assert_eq!((-q.lo / q.scale()).fract().abs().min(1.0 - (-q.lo / q.scale()).fract().abs()) < 1e-4, true);
+        assert_eq!(
+            (-q.lo / q.scale())
+                .fract()
+                .abs()
+                .min(1.0 - (-q.lo / q.scale()).fract().abs())
+                < 1e-4,
+            true
+        );
         assert!((q.scale() - (2.181 + 0.958) / 255.0).abs() < 1e-6);
         assert_eq!(q.zero_point(), (0.958f32 / q.scale()).round() as i32 - 128);
         let s = ActQuant::symmetric(2.0);
-        assert_eq!((s.apply(0.0), s.zero_point(), s.scale()), (0.0, 0, 2.0 / 128.0));
+        assert_eq!(
+            (s.apply(0.0), s.zero_point(), s.scale()),
+            (0.0, 0, 2.0 / 128.0)
+        );
         let u = ActQuant::unsigned(6.0);
         assert_eq!((u.apply(0.0), u.zero_point()), (0.0, 0));
         // QDQ and FQ agree: dq(q(x)) = (clamp(round(x/s)+zp) - zp)*s.
@@ -233,9 +277,14 @@ mod tests {
             let (qmin, qmax) = if q.signed { (-128, 127) } else { (0, 255) };
             for k in -400..400 {
                 let x = k as f32 * 0.0123;
-                let qi = ((x / q.scale()).round_ties_even() as i32 + q.zero_point()).clamp(qmin, qmax);
+                let qi =
+                    ((x / q.scale()).round_ties_even() as i32 + q.zero_point()).clamp(qmin, qmax);
                 let dq = (qi - q.zero_point()) as f32 * q.scale();
-                assert!((dq - q.apply(x)).abs() < 1e-5, "{x}: {dq} vs {}", q.apply(x));
+                assert!(
+                    (dq - q.apply(x)).abs() < 1e-5,
+                    "{x}: {dq} vs {}",
+                    q.apply(x)
+                );
             }
         }
     }
@@ -250,7 +299,13 @@ mod tests {
         assert_eq!(i.as_i8().unwrap(), &[63, -127, 32, 0, 0, 0]);
         let f = q.apply(&w).unwrap();
         let s = q.scales();
-        for (k, (&a, &b)) in f.as_f32().unwrap().iter().zip(i.as_i8().unwrap()).enumerate() {
+        for (k, (&a, &b)) in f
+            .as_f32()
+            .unwrap()
+            .iter()
+            .zip(i.as_i8().unwrap())
+            .enumerate()
+        {
             assert!((a - b as f32 * s[k / 3]).abs() < 1e-6);
         }
         let bad = Tensor::from_f32(&[1], vec![f32::NAN]).unwrap();

@@ -61,7 +61,9 @@ impl Json {
                     s.push_str("[]");
                     return;
                 }
-                let simple = v.iter().all(|x| matches!(x, Json::Num(_) | Json::Null | Json::Bool(_)));
+                let simple = v
+                    .iter()
+                    .all(|x| matches!(x, Json::Num(_) | Json::Null | Json::Bool(_)));
                 s.push('[');
                 for (i, x) in v.iter().enumerate() {
                     if i > 0 {
@@ -140,6 +142,9 @@ mod tests {
             ("c", Json::str("q\"\n")),
             ("d", Json::Obj(vec![])),
         ]);
-        assert_eq!(j.to_string_pretty(), "{\n  \"a\": 1.5,\n  \"b\": [1, null],\n  \"c\": \"q\\\"\\n\",\n  \"d\": {}\n}\n");
+        assert_eq!(
+            j.to_string_pretty(),
+            "{\n  \"a\": 1.5,\n  \"b\": [1, null],\n  \"c\": \"q\\\"\\n\",\n  \"d\": {}\n}\n"
+        );
     }
 }

@@ -8,11 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 fn f32s(t: &Tensor, what: &str) -> Result<Vec<f32>, QuantError> {
-    t.as_f32().map(|v| v.to_vec()).map_err(|_| QuantError::Invalid(format!("{what} must be f32, got {}", t.dtype())))
+    t.as_f32()
+        .map(|v| v.to_vec())
+        .map_err(|_| QuantError::Invalid(format!("{what} must be f32, got {}", t.dtype())))
 }
 
 fn const_input(g: &Graph, n: NodeId, slot: usize) -> Option<Arc<Tensor>> {
-    g.node_input(n, slot).and_then(|v| g.const_value(v).cloned())
+    g.node_input(n, slot)
+        .and_then(|v| g.const_value(v).cloned())
 }
 
 /// Folds every inference BatchNorm whose input is the only use of a Conv or Gemm output with
@@ -20,16 +23,22 @@ fn const_input(g: &Graph, n: NodeId, slot: usize) -> Option<Arc<Tensor>> {
 /// folded BatchNorm nodes. BatchNorms that cannot be folded stay (they run in float).
 pub fn fold_batchnorm(g: &mut Graph) -> Result<Vec<String>, QuantError> {
     let mut folded = vec![];
-    let order = g.topo_order().map_err(|e| QuantError::Invalid(e.to_string()))?;
+    let order = g
+        .topo_order()
+        .map_err(|e| QuantError::Invalid(e.to_string()))?;
     for bn in order {
         let (eps, training) = match &g.node(bn).op {
-            Op::BatchNorm { epsilon, training, .. } => (*epsilon, *training),
+            Op::BatchNorm {
+                epsilon, training, ..
+            } => (*epsilon, *training),
             _ => continue,
         };
         if training || g.node(bn).outputs.len() != 1 {
             continue;
         }
-        let Some(x) = g.node_input(bn, 0) else { continue };
+        let Some(x) = g.node_input(bn, 0) else {
+            continue;
+        };
         let layer = x.node;
         if g.users(x).len() != 1 || g.outputs().contains(&x) {
             continue;
@@ -42,7 +51,9 @@ pub fn fold_batchnorm(g: &mut Graph) -> Result<Vec<String>, QuantError> {
         };
         let params: Option<Vec<Arc<Tensor>>> = (1..5).map(|s| const_input(g, bn, s)).collect();
         let Some(params) = params else { continue };
-        let Some(w) = const_input(g, layer, 1) else { continue };
+        let Some(w) = const_input(g, layer, 1) else {
+            continue;
+        };
         let bias_in = g.node_input(layer, 2);
         let bias = match bias_in {
             Some(b) => match g.const_value(b) {
@@ -53,10 +64,16 @@ pub fn fold_batchnorm(g: &mut Graph) -> Result<Vec<String>, QuantError> {
         };
         let name = g.node(bn).name.clone();
         let what = |p: &str| format!("BatchNorm '{name}' {p}");
-        let (scale, beta, mean, var) =
-            (f32s(&params[0], &what("scale"))?, f32s(&params[1], &what("bias"))?, f32s(&params[2], &what("mean"))?, f32s(&params[3], &what("var"))?);
+        let (scale, beta, mean, var) = (
+            f32s(&params[0], &what("scale"))?,
+            f32s(&params[1], &what("bias"))?,
+            f32s(&params[2], &what("mean"))?,
+            f32s(&params[3], &what("var"))?,
+        );
         let c = scale.len();
-        if [beta.len(), mean.len(), var.len()].iter().any(|&l| l != c) || w.shape().get(w_axis) != Some(&c) {
+        if [beta.len(), mean.len(), var.len()].iter().any(|&l| l != c)
+            || w.shape().get(w_axis) != Some(&c)
+        {
             continue;
         }
         let beta_g = match g.node(layer).op {
@@ -72,14 +89,20 @@ pub fn fold_batchnorm(g: &mut Graph) -> Result<Vec<String>, QuantError> {
         let k: Vec<f32> = (0..c).map(|i| scale[i] / (var[i] + eps).sqrt()).collect();
         let wv = f32s(&w, &what("weights"))?;
         let inner: usize = w.shape()[w_axis + 1..].iter().product();
-        let nw: Vec<f32> = wv.iter().enumerate().map(|(i, &x)| x * k[(i / inner.max(1)) % c]).collect();
+        let nw: Vec<f32> = wv
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| x * k[(i / inner.max(1)) % c])
+            .collect();
         // y = k·(alpha·W·x + beta·b - mean) + beta_bn = alpha·(kW)·x + beta·b'
         // with b' = (k·(beta·b - mean) + beta_bn) / beta.
         let b_orig: Vec<f32> = match &bias {
             Some(b) => f32s(b, &what("layer bias"))?,
             None => vec![0.0; c],
         };
-        let nb: Vec<f32> = (0..c).map(|i| (k[i] * (beta_g * b_orig[i] - mean[i]) + beta[i]) / beta_g).collect();
+        let nb: Vec<f32> = (0..c)
+            .map(|i| (k[i] * (beta_g * b_orig[i] - mean[i]) + beta[i]) / beta_g)
+            .collect();
         let wname = format!("{}__bnfold_w", g.node(layer).name);
         let bname = format!("{}__bnfold_b", g.node(layer).name);
         let nw = Tensor::from_f32(w.shape(), nw).map_err(|e| QuantError::Invalid(e.to_string()))?;
@@ -163,7 +186,11 @@ pub fn resolve_ignore(g: &Graph, patterns: &[String]) -> Result<BTreeSet<NodeId>
     let ids = g.node_ids();
     let canon = |s: &str| s.to_ascii_lowercase().replace('_', "");
     for p in patterns {
-        let mut hit: Vec<NodeId> = ids.iter().copied().filter(|&n| g.node(n).name == *p).collect();
+        let mut hit: Vec<NodeId> = ids
+            .iter()
+            .copied()
+            .filter(|&n| g.node(n).name == *p)
+            .collect();
         if hit.is_empty() {
             let cp = canon(p);
             hit = ids
@@ -182,12 +209,21 @@ pub fn resolve_ignore(g: &Graph, patterns: &[String]) -> Result<BTreeSet<NodeId>
                 .collect();
         }
         if hit.is_empty() {
-            let re = regex::Regex::new(&format!("^(?:{p})$"))
-                .map_err(|e| QuantError::Ignore(format!("'{p}' is no node name or op type, and not a valid regex: {e}")))?;
-            hit = ids.iter().copied().filter(|&n| re.is_match(&g.node(n).name)).collect();
+            let re = regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| {
+                QuantError::Ignore(format!(
+                    "'{p}' is no node name or op type, and not a valid regex: {e}"
+                ))
+            })?;
+            hit = ids
+                .iter()
+                .copied()
+                .filter(|&n| re.is_match(&g.node(n).name))
+                .collect();
         }
         if hit.is_empty() {
-            return Err(QuantError::Ignore(format!("'{p}' matches no node name, op type or node-name regex in the model")));
+            return Err(QuantError::Ignore(format!(
+                "'{p}' matches no node name, op type or node-name regex in the model"
+            )));
         }
         out.extend(hit);
     }
@@ -210,8 +246,13 @@ fn is_float(g: &Graph, v: ValueRef) -> bool {
 
 /// Decides where quantizers go (see the crate docs for the policy).
 pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantError> {
-    let order = g.topo_order().map_err(|e| QuantError::Invalid(e.to_string()))?;
-    let mut p = Placement { ignored: ignore.iter().map(|&n| g.node(n).name.clone()).collect(), ..Default::default() };
+    let order = g
+        .topo_order()
+        .map_err(|e| QuantError::Invalid(e.to_string()))?;
+    let mut p = Placement {
+        ignored: ignore.iter().map(|&n| g.node(n).name.clone()).collect(),
+        ..Default::default()
+    };
     // value → (consumers, group)
     let mut points: BTreeMap<ValueRef, (Vec<(NodeId, usize)>, Option<usize>)> = BTreeMap::new();
     let mut parent: Vec<usize> = vec![];
@@ -222,15 +263,16 @@ pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantErr
         }
         i
     }
-    let add_point = |g: &Graph, n: NodeId, slot: usize, points: &mut BTreeMap<_, (Vec<_>, Option<usize>)>| {
-        if let Some(v) = g.node_input(n, slot) {
-            if is_float(g, v) {
-                points.entry(v).or_insert((vec![], None)).0.push((n, slot));
-                return true;
+    let add_point =
+        |g: &Graph, n: NodeId, slot: usize, points: &mut BTreeMap<_, (Vec<_>, Option<usize>)>| {
+            if let Some(v) = g.node_input(n, slot) {
+                if is_float(g, v) {
+                    points.entry(v).or_insert((vec![], None)).0.push((n, slot));
+                    return true;
+                }
             }
-        }
-        false
-    };
+            false
+        };
     for &n in &order {
         if ignore.contains(&n) {
             continue;
@@ -249,7 +291,10 @@ pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantErr
                 LayerKind::ConvTranspose => (1, Some(1)),
                 LayerKind::Gemm { trans_b } => (1, Some(usize::from(!trans_b))),
                 LayerKind::MatMul => {
-                    let r = g.node_input(n, 1).and_then(|v| g.const_value(v)).map_or(0, |t| t.rank());
+                    let r = g
+                        .node_input(n, 1)
+                        .and_then(|v| g.const_value(v))
+                        .map_or(0, |t| t.rank());
                     (1, if r >= 2 { Some(r - 1) } else { None })
                 }
             };
@@ -269,7 +314,12 @@ pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantErr
                 }
             }
             if !act_slots.is_empty() || weight.is_some() {
-                p.layers.push(Layer { node: n, kind, act_slots, weight });
+                p.layers.push(Layer {
+                    node: n,
+                    kind,
+                    act_slots,
+                    weight,
+                });
             }
             continue;
         }
@@ -277,11 +327,13 @@ pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantErr
         let joined: Option<Vec<usize>> = match op {
             Op::Binary(BinaryOp::Add) => {
                 let ins = g.node_inputs(n);
-                (ins.len() == 2 && ins.iter().all(|v| v.is_some() && !is_const(g, *v))).then(|| vec![0, 1])
+                (ins.len() == 2 && ins.iter().all(|v| v.is_some() && !is_const(g, *v)))
+                    .then(|| vec![0, 1])
             }
             Op::Concat { .. } => {
                 let ins = g.node_inputs(n);
-                (ins.len() >= 2 && ins.iter().all(|v| v.is_some() && !is_const(g, *v))).then(|| (0..ins.len()).collect())
+                (ins.len() >= 2 && ins.iter().all(|v| v.is_some() && !is_const(g, *v)))
+                    .then(|| (0..ins.len()).collect())
             }
             _ => None,
         };
@@ -312,7 +364,8 @@ pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantErr
     let mut names = vec![];
     let mut concat = BTreeSet::new();
     let pos: BTreeMap<NodeId, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
-    let mut pts: Vec<(ValueRef, (Vec<(NodeId, usize)>, Option<usize>))> = points.into_iter().collect();
+    let mut pts: Vec<(ValueRef, (Vec<(NodeId, usize)>, Option<usize>))> =
+        points.into_iter().collect();
     pts.sort_by_key(|(v, _)| (pos[&v.node], v.output));
     for (v, (consumers, gid)) in pts {
         let group = match gid {
@@ -333,7 +386,11 @@ pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantErr
                 concat.insert(group);
             }
         }
-        p.acts.push(ActPoint { value: v, consumers, group });
+        p.acts.push(ActPoint {
+            value: v,
+            consumers,
+            group,
+        });
     }
     p.groups = names;
     p.concat_groups = concat.into_iter().collect();
@@ -348,20 +405,42 @@ mod tests {
     fn conv_bn() -> Graph {
         let mut g = Graph::new("t");
         let x = g.add_input("x", ValueType::new(DType::F32, Shape::known(&[1, 1, 3, 3])));
-        let w = g.add_const("w", Tensor::from_f32(&[2, 1, 1, 1], vec![1.0, -2.0]).unwrap());
-        let c = g.add_node("conv", Op::Conv(ConvAttrs::default()), &[Some(x), Some(w), None], vec![Output::named("c")]);
+        let w = g.add_const(
+            "w",
+            Tensor::from_f32(&[2, 1, 1, 1], vec![1.0, -2.0]).unwrap(),
+        );
+        let c = g.add_node(
+            "conv",
+            Op::Conv(ConvAttrs::default()),
+            &[Some(x), Some(w), None],
+            vec![Output::named("c")],
+        );
         let s = g.add_const("s", Tensor::from_f32(&[2], vec![2.0, 1.0]).unwrap());
         let b = g.add_const("b", Tensor::from_f32(&[2], vec![0.5, 0.0]).unwrap());
         let m = g.add_const("m", Tensor::from_f32(&[2], vec![1.0, -1.0]).unwrap());
         let v = g.add_const("v", Tensor::from_f32(&[2], vec![4.0, 1.0]).unwrap());
         let bn = g.add_node(
             "bn",
-            Op::BatchNorm { epsilon: 0.0, training: false, momentum: 0.9 },
+            Op::BatchNorm {
+                epsilon: 0.0,
+                training: false,
+                momentum: 0.9,
+            },
             &[Some(ValueRef::first(c)), Some(s), Some(b), Some(m), Some(v)],
             vec![Output::named("y")],
         );
-        let r = g.add_node("relu", Op::Unary(lpc_ir::UnaryOp::Relu), &[Some(ValueRef::first(bn))], vec![Output::named("r")]);
-        let x2 = g.add_node("relu2", Op::Unary(lpc_ir::UnaryOp::Relu), &[Some(x)], vec![Output::named("r2")]);
+        let r = g.add_node(
+            "relu",
+            Op::Unary(lpc_ir::UnaryOp::Relu),
+            &[Some(ValueRef::first(bn))],
+            vec![Output::named("r")],
+        );
+        let x2 = g.add_node(
+            "relu2",
+            Op::Unary(lpc_ir::UnaryOp::Relu),
+            &[Some(x)],
+            vec![Output::named("r2")],
+        );
         let cat = g.add_node(
             "cat",
             Op::Concat { axis: 1 },
@@ -415,8 +494,14 @@ mod tests {
         assert_eq!(by_type.len(), 2);
         let by_regex = resolve_ignore(&g, &["rel.*".into()]).unwrap();
         assert_eq!(by_regex.len(), 2);
-        assert!(matches!(resolve_ignore(&g, &["nothing".into()]), Err(QuantError::Ignore(_))));
-        assert!(matches!(resolve_ignore(&g, &["(".into()]), Err(QuantError::Ignore(_))));
+        assert!(matches!(
+            resolve_ignore(&g, &["nothing".into()]),
+            Err(QuantError::Ignore(_))
+        ));
+        assert!(matches!(
+            resolve_ignore(&g, &["(".into()]),
+            Err(QuantError::Ignore(_))
+        ));
         let p = place(&g, &by_name).unwrap();
         assert!(p.layers.is_empty());
         assert_eq!(p.ignored, vec!["conv".to_string()]);

@@ -37,7 +37,12 @@ impl Progress {
                 let width = 30;
                 let filled = (d * width / self.total.max(1)).min(width);
                 let bar: String = "#".repeat(filled) + &"-".repeat(width - filled);
-                let _ = write!(std::io::stderr(), "\r{:<12} [{bar}] {d}/{}", self.label, self.total);
+                let _ = write!(
+                    std::io::stderr(),
+                    "\r{:<12} [{bar}] {d}/{}",
+                    self.label,
+                    self.total
+                );
             }
         }
     }

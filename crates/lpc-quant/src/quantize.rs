@@ -145,8 +145,14 @@ impl Report {
             ("estimator", Json::str(&self.estimator)),
             ("samples", Json::num(self.samples as f64)),
             ("bias_correction", Json::Bool(self.bias_correction)),
-            ("folded_batchnorm", Json::Arr(self.folded_batchnorm.iter().map(Json::str).collect())),
-            ("ignored", Json::Arr(self.ignored.iter().map(Json::str).collect())),
+            (
+                "folded_batchnorm",
+                Json::Arr(self.folded_batchnorm.iter().map(Json::str).collect()),
+            ),
+            (
+                "ignored",
+                Json::Arr(self.ignored.iter().map(Json::str).collect()),
+            ),
             (
                 "activations",
                 Json::Arr(
@@ -166,7 +172,10 @@ impl Report {
                                 ("mean_min", f(r.observed[2])),
                                 ("mean_max", f(r.observed[3])),
                                 ("channels", Json::num(r.channels as f64)),
-                                ("fallback", r.fallback.as_ref().map_or(Json::Null, Json::str)),
+                                (
+                                    "fallback",
+                                    r.fallback.as_ref().map_or(Json::Null, Json::str),
+                                ),
                             ])
                         })
                         .collect(),
@@ -181,7 +190,11 @@ impl Report {
                             Json::obj([
                                 ("name", Json::str(&l.name)),
                                 ("op", Json::str(l.op)),
-                                ("weight_range", l.weight_range.map_or(Json::Null, |(a, b)| Json::Arr(vec![f(a), f(b)]))),
+                                (
+                                    "weight_range",
+                                    l.weight_range
+                                        .map_or(Json::Null, |(a, b)| Json::Arr(vec![f(a), f(b)])),
+                                ),
                                 ("bias_shift_max", l.bias_shift.map_or(Json::Null, f)),
                                 ("sqnr_db", l.sqnr_db.map_or(Json::Null, Json::num)),
                             ])
@@ -192,11 +205,27 @@ impl Report {
             (
                 "outputs",
                 Json::Arr(
-                    self.outputs.iter().map(|(n, s)| Json::obj([("name", Json::str(n)), ("sqnr_db", Json::num(*s))])).collect(),
+                    self.outputs
+                        .iter()
+                        .map(|(n, s)| {
+                            Json::obj([("name", Json::str(n)), ("sqnr_db", Json::num(*s))])
+                        })
+                        .collect(),
                 ),
             ),
-            ("warnings", Json::Arr(self.warnings.iter().map(Json::str).collect())),
-            ("seconds", Json::Obj(self.times.iter().map(|(k, v)| (k.clone(), Json::num(*v))).collect())),
+            (
+                "warnings",
+                Json::Arr(self.warnings.iter().map(Json::str).collect()),
+            ),
+            (
+                "seconds",
+                Json::Obj(
+                    self.times
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Json::num(*v)))
+                        .collect(),
+                ),
+            ),
         ])
     }
 }
@@ -239,7 +268,8 @@ pub fn insert_fake_quantize(
             let rank = ty.shape.as_ref().map_or(4, |s| s.rank()).max(2);
             let mut shape = vec![1usize; rank];
             shape[1] = q.len();
-            let mk = |f: &dyn Fn(&ActQuant) -> f32| Tensor::from_f32(&shape, q.iter().map(f).collect());
+            let mk =
+                |f: &dyn Fn(&ActQuant) -> f32| Tensor::from_f32(&shape, q.iter().map(f).collect());
             (
                 mk(&|a| a.lo).map_err(|e| QuantError::Invalid(e.to_string()))?,
                 mk(&|a| a.hi).map_err(|e| QuantError::Invalid(e.to_string()))?,
@@ -249,17 +279,27 @@ pub fn insert_fake_quantize(
         let hi = g.add_const(format!("{name}__fq_hi"), hi_t);
         let n = g.add_node(
             format!("{name}__fq"),
-            Op::FakeQuantize { levels: ActQuant::LEVELS },
+            Op::FakeQuantize {
+                levels: ActQuant::LEVELS,
+            },
             &[Some(*v), Some(lo), Some(hi), Some(lo), Some(hi)],
-            vec![Output { name: format!("{name}__fq"), ty }],
+            vec![Output {
+                name: format!("{name}__fq"),
+                ty,
+            }],
         );
         for &(c, slot) in consumers {
             g.set_node_input(c, slot, Some(ValueRef::first(n)));
         }
     }
     for (layer, slot, q) in weights {
-        let w = g.node_input(*layer, *slot).ok_or_else(|| QuantError::Invalid("weight input vanished".into()))?;
-        let t = g.const_value(w).ok_or_else(|| QuantError::Invalid("weight is not constant".into()))?.clone();
+        let w = g
+            .node_input(*layer, *slot)
+            .ok_or_else(|| QuantError::Invalid("weight input vanished".into()))?;
+        let t = g
+            .const_value(w)
+            .ok_or_else(|| QuantError::Invalid("weight is not constant".into()))?
+            .clone();
         let name = g.node(*layer).name.clone();
         let (lo, hi) = q.range_tensors(t.rank());
         let lo = g.add_const(format!("{name}__wfq_lo"), lo);
@@ -267,9 +307,14 @@ pub fn insert_fake_quantize(
         let ty = g.value_type(w).clone();
         let n = g.add_node(
             format!("{name}__wfq"),
-            Op::FakeQuantize { levels: WeightQuant::LEVELS },
+            Op::FakeQuantize {
+                levels: WeightQuant::LEVELS,
+            },
             &[Some(w), Some(lo), Some(hi), Some(lo), Some(hi)],
-            vec![Output { name: format!("{name}__wfq"), ty }],
+            vec![Output {
+                name: format!("{name}__wfq"),
+                ty,
+            }],
         );
         g.set_node_input(*layer, *slot, Some(ValueRef::first(n)));
     }
@@ -297,23 +342,47 @@ fn group_range(st: &TensorStats, cfg: &Config, name: &str) -> (ActQuant, Option<
         Grid::Asymmetric => ActQuant::asymmetric(lo, hi, true),
     };
     let Some((lo, hi)) = estimate(st, cfg.estimator, grid) else {
-        return (ActQuant::unsigned(1.0), Some(format!("{name}: no finite values seen; range [0, 1] used")));
+        return (
+            ActQuant::unsigned(1.0),
+            Some(format!("{name}: no finite values seen; range [0, 1] used")),
+        );
     };
-    let ok = |lo: f32, hi: f32| lo.is_finite() && hi.is_finite() && hi - lo > 0.0 && hi > 0.0 || lo < 0.0 && hi >= 0.0 && hi - lo > 0.0;
+    let ok = |lo: f32, hi: f32| {
+        lo.is_finite() && hi.is_finite() && hi - lo > 0.0 && hi > 0.0
+            || lo < 0.0 && hi >= 0.0 && hi - lo > 0.0
+    };
     if ok(lo, hi) && !(grid == Grid::Unsigned && hi <= 0.0) {
         return (mk(lo, hi), None);
     }
     // Estimator collapsed the range: fall back to min/max including 0, then to [0, 1].
     let (mn, mx) = (st.min.min(0.0), st.max.max(0.0));
     if mx - mn > 0.0 && mx.is_finite() && mn.is_finite() {
-        let q = if mn >= 0.0 { ActQuant::unsigned(mx) } else { mk(mn, mx.max(f32::MIN_POSITIVE)) };
-        return (q, Some(format!("{name}: estimator gave an empty range; min/max including 0 used")));
+        let q = if mn >= 0.0 {
+            ActQuant::unsigned(mx)
+        } else {
+            mk(mn, mx.max(f32::MIN_POSITIVE))
+        };
+        return (
+            q,
+            Some(format!(
+                "{name}: estimator gave an empty range; min/max including 0 used"
+            )),
+        );
     }
-    (ActQuant::unsigned(1.0), Some(format!("{name}: constant zero tensor; range [0, 1] used (0 stays exact)")))
+    (
+        ActQuant::unsigned(1.0),
+        Some(format!(
+            "{name}: constant zero tensor; range [0, 1] used (0 stays exact)"
+        )),
+    )
 }
 
 /// Quantizes `model` with calibration data `data`.
-pub fn quantize(model: &Graph, data: &dyn SampleSource, cfg: &Config) -> Result<Quantized, QuantError> {
+pub fn quantize(
+    model: &Graph,
+    data: &dyn SampleSource,
+    cfg: &Config,
+) -> Result<Quantized, QuantError> {
     let t_start = Instant::now();
     let mut report = Report {
         preset: cfg.preset.to_string(),
@@ -326,18 +395,28 @@ pub fn quantize(model: &Graph, data: &dyn SampleSource, cfg: &Config) -> Result<
         return Err(QuantError::Data("no calibration samples".into()));
     }
     let mut g = model.clone();
-    lpc_ref::fold_constants(&mut g).map_err(|e| QuantError::Invalid(format!("constant folding: {e}")))?;
+    lpc_ref::fold_constants(&mut g)
+        .map_err(|e| QuantError::Invalid(format!("constant folding: {e}")))?;
     report.folded_batchnorm = fold_batchnorm(&mut g)?;
     let ignore = resolve_ignore(&g, &cfg.ignore)?;
     let mut plan = place(&g, &ignore)?;
     report.ignored = plan.ignored.clone();
-    let batchable = crate::calib::InputSpec::of(&g).iter().all(|s| s.batchable());
+    let batchable = crate::calib::InputSpec::of(&g)
+        .iter()
+        .all(|s| s.batchable());
     let batch = if batchable { cfg.batch.max(1) } else { 1 };
-    report.times.push(("prepare".into(), t_start.elapsed().as_secs_f64()));
+    report
+        .times
+        .push(("prepare".into(), t_start.elapsed().as_secs_f64()));
 
     // Pass 1: statistics of every activation point.
     let t = Instant::now();
-    let index: HashMap<ValueRef, usize> = plan.acts.iter().enumerate().map(|(i, a)| (a.value, i)).collect();
+    let index: HashMap<ValueRef, usize> = plan
+        .acts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.value, i))
+        .collect();
     let n_acts = plan.acts.len();
     let stats = for_batches(
         data,
@@ -365,7 +444,9 @@ pub fn quantize(model: &Graph, data: &dyn SampleSource, cfg: &Config) -> Result<
             )));
         }
     }
-    report.times.push(("statistics".into(), t.elapsed().as_secs_f64()));
+    report
+        .times
+        .push(("statistics".into(), t.elapsed().as_secs_f64()));
 
     // Concat joins of very different ranges keep their own scales and stay in float.
     split_wide_concats(&g, &mut plan, &stats, &mut report.warnings);
@@ -384,12 +465,14 @@ pub fn quantize(model: &Graph, data: &dyn SampleSource, cfg: &Config) -> Result<
         }
         group_q.push((q, note));
     }
-    let mut act_q: Vec<Vec<ActQuant>> = plan.acts.iter().map(|a| vec![group_q[a.group].0]).collect();
+    let mut act_q: Vec<Vec<ActQuant>> =
+        plan.acts.iter().map(|a| vec![group_q[a.group].0]).collect();
     if cfg.per_channel_depthwise {
         for (i, a) in plan.acts.iter().enumerate() {
             let alone = plan.acts.iter().filter(|b| b.group == a.group).count() == 1;
             if alone && depthwise_only(&g, a) && stats[i].channel_min.len() > 1 {
-                act_q[i] = channel_ranges(&stats[i], cfg, &mut report.warnings, g.value_name(a.value));
+                act_q[i] =
+                    channel_ranges(&stats[i], cfg, &mut report.warnings, g.value_name(a.value));
             }
         }
     }
@@ -408,8 +491,15 @@ pub fn quantize(model: &Graph, data: &dyn SampleSource, cfg: &Config) -> Result<
     for l in &plan.layers {
         wq.push(match l.weight {
             Some((slot, axis)) => {
-                let w = g.const_value(g.node_input(l.node, slot).expect("weight")).expect("const").clone();
-                Some(WeightQuant::from_weights(&w, axis, &format!("layer '{}' weights", g.node(l.node).name))?)
+                let w = g
+                    .const_value(g.node_input(l.node, slot).expect("weight"))
+                    .expect("const")
+                    .clone();
+                Some(WeightQuant::from_weights(
+                    &w,
+                    axis,
+                    &format!("layer '{}' weights", g.node(l.node).name),
+                )?)
             }
             None => None,
         });
@@ -429,11 +519,17 @@ pub fn quantize(model: &Graph, data: &dyn SampleSource, cfg: &Config) -> Result<
             }
         }
     }
-    report.times.push(("bias_correction".into(), t.elapsed().as_secs_f64()));
+    report
+        .times
+        .push(("bias_correction".into(), t.elapsed().as_secs_f64()));
 
     // FakeQuantize insertion.
-    let acts: Vec<(ValueRef, Vec<(NodeId, usize)>, Vec<ActQuant>)> =
-        plan.acts.iter().zip(&act_q).map(|(a, q)| (a.value, a.consumers.clone(), q.clone())).collect();
+    let acts: Vec<(ValueRef, Vec<(NodeId, usize)>, Vec<ActQuant>)> = plan
+        .acts
+        .iter()
+        .zip(&act_q)
+        .map(|(a, q)| (a.value, a.consumers.clone(), q.clone()))
+        .collect();
     let weights: Vec<(NodeId, usize, WeightQuant)> = plan
         .layers
         .iter()
@@ -444,14 +540,25 @@ pub fn quantize(model: &Graph, data: &dyn SampleSource, cfg: &Config) -> Result<
 
     // Pass 3: per-layer SQNR against FP32.
     let t = Instant::now();
-    let layer_names: Vec<String> = plan.layers.iter().map(|l| reference.value_name(ValueRef::first(l.node)).to_string()).collect();
+    let layer_names: Vec<String> = plan
+        .layers
+        .iter()
+        .map(|l| reference.value_name(ValueRef::first(l.node)).to_string())
+        .collect();
     let mut sq: HashMap<String, (f64, f64)> = HashMap::new();
     if cfg.report_samples > 0 {
         let sub = crate::calib::InMemory(
-            (0..cfg.report_samples.min(data.len())).map(|i| data.get(i)).collect::<Result<Vec<_>, _>>()?,
+            (0..cfg.report_samples.min(data.len()))
+                .map(|i| data.get(i))
+                .collect::<Result<Vec<_>, _>>()?,
         );
         let mut names: Vec<String> = layer_names.clone();
-        names.extend(reference.outputs().iter().map(|&v| reference.value_name(v).to_string()));
+        names.extend(
+            reference
+                .outputs()
+                .iter()
+                .map(|&v| reference.value_name(v).to_string()),
+        );
         sq = compare_values(&reference, &g, &sub, &names, batch, cfg.progress)?;
     }
     for ((l, q), s) in plan.layers.iter().zip(&wq).zip(&shifts) {
@@ -464,7 +571,9 @@ pub fn quantize(model: &Graph, data: &dyn SampleSource, cfg: &Config) -> Result<
                 let mx = q.max_abs.iter().copied().fold(0f32, f32::max);
                 (mn, mx)
             }),
-            bias_shift: s.as_ref().map(|s| s.iter().fold(0f32, |m, x| m.max(x.abs()))),
+            bias_shift: s
+                .as_ref()
+                .map(|s| s.iter().fold(0f32, |m, x| m.max(x.abs()))),
             sqnr_db: sq.get(&name).map(|&(s, n)| sqnr_db(s, n)),
         });
     }
@@ -474,18 +583,38 @@ pub fn quantize(model: &Graph, data: &dyn SampleSource, cfg: &Config) -> Result<
             report.outputs.push((name, sqnr_db(s, n)));
         }
     }
-    report.times.push(("report".into(), t.elapsed().as_secs_f64()));
-    report.times.push(("total".into(), t_start.elapsed().as_secs_f64()));
-    Ok(Quantized { graph: g, reference, report })
+    report
+        .times
+        .push(("report".into(), t.elapsed().as_secs_f64()));
+    report
+        .times
+        .push(("total".into(), t_start.elapsed().as_secs_f64()));
+    Ok(Quantized {
+        graph: g,
+        reference,
+        report,
+    })
 }
 
 const CONCAT_RATIO: f32 = 16.0;
 
-fn split_wide_concats(g: &Graph, plan: &mut Placement, stats: &[TensorStats], warnings: &mut Vec<String>) {
+fn split_wide_concats(
+    g: &Graph,
+    plan: &mut Placement,
+    stats: &[TensorStats],
+    warnings: &mut Vec<String>,
+) {
     for &cg in &plan.concat_groups.clone() {
-        let members: Vec<usize> = (0..plan.acts.len()).filter(|&i| plan.acts[i].group == cg).collect();
-        let mags: Vec<f32> = members.iter().map(|&i| stats[i].min.abs().max(stats[i].max.abs())).collect();
-        let (lo, hi) = mags.iter().fold((f32::INFINITY, 0f32), |(a, b), &m| (a.min(m), b.max(m)));
+        let members: Vec<usize> = (0..plan.acts.len())
+            .filter(|&i| plan.acts[i].group == cg)
+            .collect();
+        let mags: Vec<f32> = members
+            .iter()
+            .map(|&i| stats[i].min.abs().max(stats[i].max.abs()))
+            .collect();
+        let (lo, hi) = mags
+            .iter()
+            .fold((f32::INFINITY, 0f32), |(a, b), &m| (a.min(m), b.max(m)));
         if lo > 0.0 && hi / lo <= CONCAT_RATIO {
             continue;
         }
@@ -496,7 +625,8 @@ fn split_wide_concats(g: &Graph, plan: &mut Placement, stats: &[TensorStats], wa
         ));
         for &i in &members {
             let a: &mut ActPoint = &mut plan.acts[i];
-            a.consumers.retain(|&(n, _)| !matches!(g.node(n).op, Op::Concat { .. }));
+            a.consumers
+                .retain(|&(n, _)| !matches!(g.node(n).op, Op::Concat { .. }));
             plan.groups.push(g.value_name(a.value).to_string());
             a.group = plan.groups.len() - 1;
         }
@@ -507,7 +637,9 @@ fn split_wide_concats(g: &Graph, plan: &mut Placement, stats: &[TensorStats], wa
 /// Output-channel axis of a layer's output.
 fn out_axis(kind: LayerKind, rank: usize) -> usize {
     match kind {
-        LayerKind::Conv | LayerKind::ConvTranspose | LayerKind::Gemm { .. } => 1.min(rank.saturating_sub(1)),
+        LayerKind::Conv | LayerKind::ConvTranspose | LayerKind::Gemm { .. } => {
+            1.min(rank.saturating_sub(1))
+        }
         LayerKind::MatMul => rank.saturating_sub(1),
     }
 }
@@ -515,30 +647,55 @@ fn out_axis(kind: LayerKind, rank: usize) -> usize {
 fn fq_tensor(t: &Tensor, q: &[ActQuant]) -> Result<Tensor, QuantError> {
     let v = t.as_f32().map_err(|e| QuantError::Invalid(e.to_string()))?;
     let c = q.len();
-    let inner: usize = if t.rank() >= 2 { t.shape()[2..].iter().product() } else { 1 };
+    let inner: usize = if t.rank() >= 2 {
+        t.shape()[2..].iter().product()
+    } else {
+        1
+    };
     if c > 1 && t.shape().get(1) != Some(&c) {
-        return Err(QuantError::Invalid(format!("per-channel quantizer of {c} channels on shape {:?}", t.shape())));
+        return Err(QuantError::Invalid(format!(
+            "per-channel quantizer of {c} channels on shape {:?}",
+            t.shape()
+        )));
     }
-    Tensor::from_f32(t.shape(), v.iter().enumerate().map(|(i, &x)| q[if c == 1 { 0 } else { (i / inner.max(1)) % c }].apply(x)).collect())
-        .map_err(|e| QuantError::Invalid(e.to_string()))
+    Tensor::from_f32(
+        t.shape(),
+        v.iter()
+            .enumerate()
+            .map(|(i, &x)| q[if c == 1 { 0 } else { (i / inner.max(1)) % c }].apply(x))
+            .collect(),
+    )
+    .map_err(|e| QuantError::Invalid(e.to_string()))
 }
 
 /// True when every consumer of the point is a depthwise Conv reading it as its input.
 fn depthwise_only(g: &Graph, a: &ActPoint) -> bool {
     a.consumers.iter().all(|&(n, slot)| {
-        let Op::Conv(attrs) = &g.node(n).op else { return false };
+        let Op::Conv(attrs) = &g.node(n).op else {
+            return false;
+        };
         let w = g.node_input(n, 1).and_then(|w| g.const_value(w).cloned());
-        slot == 0 && w.is_some_and(|w| w.rank() >= 3 && w.shape()[1] == 1 && w.shape()[0] == attrs.group && attrs.group > 1)
+        slot == 0
+            && w.is_some_and(|w| {
+                w.rank() >= 3 && w.shape()[1] == 1 && w.shape()[0] == attrs.group && attrs.group > 1
+            })
     })
 }
 
 /// Per-channel min/max ranges (asymmetric, or unsigned for non-negative channels).
-fn channel_ranges(st: &TensorStats, cfg: &Config, warnings: &mut Vec<String>, name: &str) -> Vec<ActQuant> {
+fn channel_ranges(
+    st: &TensorStats,
+    cfg: &Config,
+    warnings: &mut Vec<String>,
+    name: &str,
+) -> Vec<ActQuant> {
     let mut out = vec![];
     for (c, (&lo, &hi)) in st.channel_min.iter().zip(&st.channel_max).enumerate() {
         let (lo, hi) = (lo.min(0.0), hi.max(0.0));
         let q = if !(hi - lo > 0.0) || !lo.is_finite() || !hi.is_finite() {
-            warnings.push(format!("{name} channel {c}: constant zero; range [0, 1] used"));
+            warnings.push(format!(
+                "{name} channel {c}: constant zero; range [0, 1] used"
+            ));
             ActQuant::unsigned(1.0)
         } else if lo >= 0.0 {
             ActQuant::unsigned(hi)
@@ -582,7 +739,12 @@ fn bias_shifts(
         }
         out_of.insert(ValueRef::first(l.node), li);
         wfq.push(match (l.weight, q) {
-            (Some((slot, _)), Some(q)) => Some(q.apply(g.const_value(g.node_input(l.node, slot).expect("w")).expect("const"))?),
+            (Some((slot, _)), Some(q)) => Some(
+                q.apply(
+                    g.const_value(g.node_input(l.node, slot).expect("w"))
+                        .expect("const"),
+                )?,
+            ),
             _ => None,
         });
     }
@@ -605,7 +767,8 @@ fn bias_shifts(
                     stash.insert(v, t.clone());
                 }
                 if let Some(&li) = out_of.get(&v) {
-                    if let Err(e) = layer_error(g, plan, li, &slot_q, &wfq, &stash, t, &mut acc[li]) {
+                    if let Err(e) = layer_error(g, plan, li, &slot_q, &wfq, &stash, t, &mut acc[li])
+                    {
                         err = Some(e);
                     }
                 }
@@ -626,7 +789,13 @@ fn bias_shifts(
             }
         },
     )?;
-    Ok(acc.into_iter().map(|a| a.filter(|(_, n)| *n > 0).map(|(s, n)| s.iter().map(|x| (x / n as f64) as f32).collect())).collect())
+    Ok(acc
+        .into_iter()
+        .map(|a| {
+            a.filter(|(_, n)| *n > 0)
+                .map(|(s, n)| s.iter().map(|x| (x / n as f64) as f32).collect())
+        })
+        .collect())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -653,7 +822,12 @@ fn layer_error(
         } else if let Some(c) = g.const_value(v) {
             (**c).clone()
         } else {
-            let x = stash.get(&v).ok_or_else(|| QuantError::Invalid(format!("bias correction: input of '{}' not seen", node.name)))?;
+            let x = stash.get(&v).ok_or_else(|| {
+                QuantError::Invalid(format!(
+                    "bias correction: input of '{}' not seen",
+                    node.name
+                ))
+            })?;
             match slot_q.get(&(l.node, slot)) {
                 Some(q) => fq_tensor(x, q)?,
                 None => x.clone(),
@@ -662,8 +836,11 @@ fn layer_error(
         owned.push(Some(t));
     }
     let refs: Vec<Option<&Tensor>> = owned.iter().map(Option::as_ref).collect();
-    let q = lpc_ref::eval(&node.op, &refs, 1).map_err(|e| QuantError::Invalid(format!("bias correction of '{}': {e}", node.name)))?;
-    let (Ok(a), Some(Ok(b))) = (fp32_out.as_f32(), q.first().map(|t| t.as_f32())) else { return Ok(()) };
+    let q = lpc_ref::eval(&node.op, &refs, 1)
+        .map_err(|e| QuantError::Invalid(format!("bias correction of '{}': {e}", node.name)))?;
+    let (Ok(a), Some(Ok(b))) = (fp32_out.as_f32(), q.first().map(|t| t.as_f32())) else {
+        return Ok(());
+    };
     if a.len() != b.len() || fp32_out.rank() == 0 {
         return Ok(());
     }
@@ -682,22 +859,39 @@ fn layer_error(
 }
 
 /// Adds `shift` (per output channel) to a layer's bias; returns a note when it cannot.
-fn apply_bias_shift(g: &mut Graph, n: NodeId, kind: LayerKind, shift: &[f32]) -> Result<Option<String>, QuantError> {
+fn apply_bias_shift(
+    g: &mut Graph,
+    n: NodeId,
+    kind: LayerKind,
+    shift: &[f32],
+) -> Result<Option<String>, QuantError> {
     if shift.iter().all(|&x| x == 0.0) {
         return Ok(None);
     }
     if shift.iter().any(|x| !x.is_finite()) {
-        return Ok(Some(format!("layer '{}': non-finite bias correction skipped", g.node(n).name)));
+        return Ok(Some(format!(
+            "layer '{}': non-finite bias correction skipped",
+            g.node(n).name
+        )));
     }
     let name = g.node(n).name.clone();
     let c = shift.len();
-    let mk = |v: Vec<f32>, shape: &[usize]| Tensor::from_f32(shape, v).map_err(|e| QuantError::Invalid(e.to_string()));
+    let mk = |v: Vec<f32>, shape: &[usize]| {
+        Tensor::from_f32(shape, v).map_err(|e| QuantError::Invalid(e.to_string()))
+    };
     match kind {
         LayerKind::Conv | LayerKind::ConvTranspose => {
             let b = match g.node_input(n, 2) {
                 Some(v) => match g.const_value(v) {
-                    Some(t) if t.len() == c => t.as_f32().map_err(|e| QuantError::Invalid(e.to_string()))?.to_vec(),
-                    _ => return Ok(Some(format!("layer '{name}': bias is not a constant [C]; no bias correction"))),
+                    Some(t) if t.len() == c => t
+                        .as_f32()
+                        .map_err(|e| QuantError::Invalid(e.to_string()))?
+                        .to_vec(),
+                    _ => {
+                        return Ok(Some(format!(
+                            "layer '{name}': bias is not a constant [C]; no bias correction"
+                        )))
+                    }
                 },
                 None => vec![0.0; c],
             };
@@ -706,29 +900,49 @@ fn apply_bias_shift(g: &mut Graph, n: NodeId, kind: LayerKind, shift: &[f32]) ->
             g.set_node_input(n, 2, Some(v));
         }
         LayerKind::Gemm { .. } => {
-            let Op::Gemm { beta, .. } = g.node(n).op else { return Ok(None) };
+            let Op::Gemm { beta, .. } = g.node(n).op else {
+                return Ok(None);
+            };
             match g.node_input(n, 2) {
                 None => {
                     if beta == 0.0 {
-                        return Ok(Some(format!("layer '{name}': Gemm beta is 0; no bias correction")));
+                        return Ok(Some(format!(
+                            "layer '{name}': Gemm beta is 0; no bias correction"
+                        )));
                     }
-                    let v = g.add_const(format!("{name}__bias"), mk(shift.iter().map(|s| s / beta).collect(), &[c])?);
+                    let v = g.add_const(
+                        format!("{name}__bias"),
+                        mk(shift.iter().map(|s| s / beta).collect(), &[c])?,
+                    );
                     g.set_node_input(n, 2, Some(v));
                 }
                 Some(v) => {
                     let Some(t) = g.const_value(v).cloned() else {
-                        return Ok(Some(format!("layer '{name}': Gemm C is not constant; no bias correction")));
+                        return Ok(Some(format!(
+                            "layer '{name}': Gemm C is not constant; no bias correction"
+                        )));
                     };
                     let Ok(cv) = t.as_f32() else { return Ok(None) };
                     if beta == 0.0 {
-                        return Ok(Some(format!("layer '{name}': Gemm beta is 0; no bias correction")));
+                        return Ok(Some(format!(
+                            "layer '{name}': Gemm beta is 0; no bias correction"
+                        )));
                     }
                     let (shape, nb): (Vec<usize>, Vec<f32>) = if t.len() == 1 {
                         (vec![c], shift.iter().map(|s| cv[0] + s / beta).collect())
                     } else if t.shape().last() == Some(&c) {
-                        (t.shape().to_vec(), cv.iter().enumerate().map(|(i, x)| x + shift[i % c] / beta).collect())
+                        (
+                            t.shape().to_vec(),
+                            cv.iter()
+                                .enumerate()
+                                .map(|(i, x)| x + shift[i % c] / beta)
+                                .collect(),
+                        )
                     } else {
-                        return Ok(Some(format!("layer '{name}': Gemm C shape {:?} not per-column; no bias correction", t.shape())));
+                        return Ok(Some(format!(
+                            "layer '{name}': Gemm C shape {:?} not per-column; no bias correction",
+                            t.shape()
+                        )));
                     };
                     let v = g.add_const(format!("{name}__bias"), mk(nb, &shape)?);
                     g.set_node_input(n, 2, Some(v));
@@ -741,12 +955,21 @@ fn apply_bias_shift(g: &mut Graph, n: NodeId, kind: LayerKind, shift: &[f32]) ->
             let out = g.output(y).clone();
             let users = g.users(y);
             let s = g.add_const(format!("{name}__bias"), mk(shift.to_vec(), &[c])?);
-            let add = g.add_node(format!("{name}__bias_add"), Op::Binary(BinaryOp::Add), &[Some(y), Some(s)], vec![out.clone()]);
+            let add = g.add_node(
+                format!("{name}__bias_add"),
+                Op::Binary(BinaryOp::Add),
+                &[Some(y), Some(s)],
+                vec![out.clone()],
+            );
             g.output_mut(y).name = format!("{}__pre_bias", out.name);
             for (u, slot) in users {
                 g.set_node_input(u, slot, Some(ValueRef::first(add)));
             }
-            let outs: Vec<ValueRef> = g.outputs().iter().map(|&o| if o == y { ValueRef::first(add) } else { o }).collect();
+            let outs: Vec<ValueRef> = g
+                .outputs()
+                .iter()
+                .map(|&o| if o == y { ValueRef::first(add) } else { o })
+                .collect();
             g.set_outputs(outs);
         }
     }

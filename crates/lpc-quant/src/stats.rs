@@ -20,7 +20,11 @@ pub struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Histogram {
-        Histogram { bins: vec![0; BINS], r: 0.0, zeros: 0 }
+        Histogram {
+            bins: vec![0; BINS],
+            r: 0.0,
+            zeros: 0,
+        }
     }
 }
 
@@ -64,7 +68,9 @@ impl Histogram {
     /// same value lands in nested bins at every r and widening/merging stays exact.
     fn bin(&self, x: f32) -> usize {
         let r = self.r as f64;
-        (((x as f64 + r) / (2.0 * r)) * BINS as f64).floor().clamp(0.0, (BINS - 1) as f64) as usize
+        (((x as f64 + r) / (2.0 * r)) * BINS as f64)
+            .floor()
+            .clamp(0.0, (BINS - 1) as f64) as usize
     }
 
     /// Adds finite values.
@@ -136,7 +142,11 @@ impl Histogram {
         let target = q.clamp(0.0, 1.0) * total as f64;
         let w = self.bin_width();
         let mut acc = 0f64;
-        let zero_bin = if self.r > 0.0 { Some(self.bin(0.0)) } else { None };
+        let zero_bin = if self.r > 0.0 {
+            Some(self.bin(0.0))
+        } else {
+            None
+        };
         for (i, &c) in self.bins.iter().enumerate() {
             let lo = -self.r + i as f32 * w;
             // Zeros sit at the left edge of the bin holding 0.
@@ -210,9 +220,17 @@ impl TensorStats {
         } else {
             vec![data]
         };
-        let weight = if per_sample { 1.0 } else { samples.max(1) as f64 };
+        let weight = if per_sample {
+            1.0
+        } else {
+            samples.max(1) as f64
+        };
         let channels = if shape.len() >= 2 { shape[1] } else { 1 };
-        let inner: usize = if shape.len() >= 2 { shape[2..].iter().product() } else { data.len().max(1) };
+        let inner: usize = if shape.len() >= 2 {
+            shape[2..].iter().product()
+        } else {
+            data.len().max(1)
+        };
         if self.channel_min.len() != channels {
             if self.channel_min.is_empty() {
                 self.channel_min = vec![f32::INFINITY; channels];
@@ -235,7 +253,11 @@ impl TensorStats {
                 }
                 lo = lo.min(x);
                 hi = hi.max(x);
-                let c = if nch == 1 { 0 } else { (i / inner.max(1)) % nch };
+                let c = if nch == 1 {
+                    0
+                } else {
+                    (i / inner.max(1)) % nch
+                };
                 self.channel_min[c] = self.channel_min[c].min(x);
                 self.channel_max[c] = self.channel_max[c].max(x);
                 finite.push(x);
@@ -355,7 +377,13 @@ struct Prefix {
 impl Prefix {
     fn new(h: &Histogram) -> Prefix {
         let pts: Vec<(f32, u64)> = h.points().into_iter().filter(|p| p.0 != 0.0).collect();
-        let mut p = Prefix { xs: vec![], n: vec![0.0], s1: vec![0.0], s2: vec![0.0], zeros: h.zeros as f64 };
+        let mut p = Prefix {
+            xs: vec![],
+            n: vec![0.0],
+            s1: vec![0.0],
+            s2: vec![0.0],
+            zeros: h.zeros as f64,
+        };
         for (x, c) in pts {
             let (x, c) = (x as f64, c as f64);
             p.xs.push(x);
@@ -373,8 +401,11 @@ impl Prefix {
         let b = self.xs.partition_point(|&x| x <= hi);
         let last = self.xs.len();
         let below = (self.s2[a] - 2.0 * lo * self.s1[a]) + lo * lo * self.n[a];
-        let (n_above, s1_above, s2_above) =
-            (self.n[last] - self.n[b], self.s1[last] - self.s1[b], self.s2[last] - self.s2[b]);
+        let (n_above, s1_above, s2_above) = (
+            self.n[last] - self.n[b],
+            self.s1[last] - self.s1[b],
+            self.s2[last] - self.s2[b],
+        );
         let above = s2_above - 2.0 * hi * s1_above + hi * hi * n_above;
         let inside = (self.n[b] - self.n[a]) * s * s / 12.0;
         // Zeros are exact when 0 is inside the range, clipped otherwise.
@@ -398,7 +429,10 @@ pub fn estimate(stats: &TensorStats, est: Estimator, grid: Grid) -> Option<(f32,
     let (lo, hi) = match est {
         Estimator::MinMax => (stats.min, stats.max),
         Estimator::MeanMinMax => (stats.mean_min(), stats.mean_max()),
-        Estimator::Quantile(q) => (stats.hist.quantile(1.0 - q).max(stats.min), stats.hist.quantile(q).min(stats.max)),
+        Estimator::Quantile(q) => (
+            stats.hist.quantile(1.0 - q).max(stats.min),
+            stats.hist.quantile(q).min(stats.max),
+        ),
         Estimator::Mse => return Some(mse_search(stats, grid)),
     };
     Some(match grid {
@@ -477,10 +511,22 @@ mod tests {
         assert_eq!((s.min, s.max, s.samples, s.count), (-2.0, 5.0, 2, 6));
         assert_eq!(s.mean_min(), -1.5);
         assert_eq!(s.mean_max(), 4.0);
-        assert_eq!(estimate(&s, Estimator::MinMax, Grid::Asymmetric), Some((-2.0, 5.0)));
-        assert_eq!(estimate(&s, Estimator::MeanMinMax, Grid::Symmetric), Some((-4.0, 4.0)));
-        assert_eq!(estimate(&s, Estimator::MinMax, Grid::Unsigned), Some((0.0, 5.0)));
-        assert_eq!(estimate(&TensorStats::default(), Estimator::MinMax, Grid::Unsigned), None);
+        assert_eq!(
+            estimate(&s, Estimator::MinMax, Grid::Asymmetric),
+            Some((-2.0, 5.0))
+        );
+        assert_eq!(
+            estimate(&s, Estimator::MeanMinMax, Grid::Symmetric),
+            Some((-4.0, 4.0))
+        );
+        assert_eq!(
+            estimate(&s, Estimator::MinMax, Grid::Unsigned),
+            Some((0.0, 5.0))
+        );
+        assert_eq!(
+            estimate(&TensorStats::default(), Estimator::MinMax, Grid::Unsigned),
+            None
+        );
     }
 
     #[test]
@@ -501,10 +547,20 @@ mod tests {
         let one = stats_of(&all, &[2, 1000], 2);
         let mut m = stats_of(&a, &[1, 1000], 1);
         m.merge(&stats_of(&b, &[1, 1000], 1));
-        let d: Vec<(usize, u64, u64)> =
-            one.hist.bins.iter().zip(&m.hist.bins).enumerate().filter(|(_, (a, b))| a != b).map(|(i, (a, b))| (i, *a, *b)).collect();
+        let d: Vec<(usize, u64, u64)> = one
+            .hist
+            .bins
+            .iter()
+            .zip(&m.hist.bins)
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(i, (a, b))| (i, *a, *b))
+            .collect();
         assert!(d.is_empty(), "{d:?} r {} {}", one.hist.r, m.hist.r);
-        assert_eq!((one.min, one.max, one.mean_max()), (m.min, m.max, m.mean_max()));
+        assert_eq!(
+            (one.min, one.max, one.mean_max()),
+            (m.min, m.max, m.mean_max())
+        );
     }
 
     #[test]
@@ -524,7 +580,10 @@ mod tests {
         let z = stats_of(&[0.0, 0.0, 0.0, 1.0], &[1, 4], 1);
         assert_eq!(z.hist.quantile(0.5), 0.0);
         assert!(z.hist.quantile(1.0) >= 1.0);
-        assert_eq!("quantile:0.9999".parse::<Estimator>(), Ok(Estimator::Quantile(0.9999)));
+        assert_eq!(
+            "quantile:0.9999".parse::<Estimator>(),
+            Ok(Estimator::Quantile(0.9999))
+        );
         assert!("quantile:2".parse::<Estimator>().is_err());
     }
 
@@ -533,12 +592,16 @@ mod tests {
         // A bulk of 100k values in [-1, 1] and one outlier at 100: rounding noise over the bulk
         // (∝ a²) trades against the outlier's clipping error ((100-a)²); the optimum is near 70.
         // A uniform distribution keeps (nearly) its full range.
-        let mut xs: Vec<f32> = (0..100000).map(|i| ((i as f32 * 0.618).fract() * 2.0 - 1.0) * ((i % 7) as f32 / 7.0)).collect();
+        let mut xs: Vec<f32> = (0..100000)
+            .map(|i| ((i as f32 * 0.618).fract() * 2.0 - 1.0) * ((i % 7) as f32 / 7.0))
+            .collect();
         xs.push(100.0);
         let s = stats_of(&xs, &[1, xs.len()], 1);
         let (_, hi) = estimate(&s, Estimator::Mse, Grid::Symmetric).unwrap();
         assert!(hi > 50.0 && hi < 90.0, "{hi}");
-        let u: Vec<f32> = (0..100000).map(|i| (i as f32 * 0.618).fract() * 4.0).collect();
+        let u: Vec<f32> = (0..100000)
+            .map(|i| (i as f32 * 0.618).fract() * 4.0)
+            .collect();
         let s = stats_of(&u, &[1, u.len()], 1);
         let (lo, hi) = estimate(&s, Estimator::Mse, Grid::Unsigned).unwrap();
         assert_eq!(lo, 0.0);

@@ -2,7 +2,9 @@
 //! their clap argument structs as lpc-cli will wire them.
 
 use clap::Parser;
-use lpc_quant::cli::{accuracy_cmd, calibrate_cmd, quantize_cmd, AccuracyArgs, CalibrateArgs, QuantizeArgs};
+use lpc_quant::cli::{
+    accuracy_cmd, calibrate_cmd, quantize_cmd, AccuracyArgs, CalibrateArgs, QuantizeArgs,
+};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
@@ -13,7 +15,11 @@ enum Lpc {
 }
 
 fn digits(f: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/digits").join(f).display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/digits")
+        .join(f)
+        .display()
+        .to_string()
 }
 
 fn tmp(f: &str) -> PathBuf {
@@ -26,11 +32,20 @@ fn tmp(f: &str) -> PathBuf {
 fn quantize_then_accuracy() {
     let out = tmp("cnn.int8.onnx");
     let report = tmp("report.json");
-    let args = ["lpc", "quantize", &digits("digits_cnn.onnx"), "--calib", &digits("calib_x.npy"), "-o"];
+    let args = [
+        "lpc",
+        "quantize",
+        &digits("digits_cnn.onnx"),
+        "--calib",
+        &digits("calib_x.npy"),
+        "-o",
+    ];
     let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     v.push(out.display().to_string());
     v.extend(["--report".to_string(), report.display().to_string()]);
-    let Lpc::Quantize(q) = Lpc::parse_from(&v) else { panic!("parsed another verb") };
+    let Lpc::Quantize(q) = Lpc::parse_from(&v) else {
+        panic!("parsed another verb")
+    };
     let msg = quantize_cmd(&q, false).unwrap();
     assert!(msg.contains("quantized 3 layers"), "{msg}");
     let r = std::fs::read_to_string(&report).unwrap();
@@ -49,7 +64,9 @@ fn quantize_then_accuracy() {
         "--per-layer",
     ]
     .map(String::from);
-    let Lpc::Accuracy(a) = Lpc::parse_from(&v) else { panic!("parsed another verb") };
+    let Lpc::Accuracy(a) = Lpc::parse_from(&v) else {
+        panic!("parsed another verb")
+    };
     let s = accuracy_cmd(&a, false).unwrap();
     assert!(s.contains("samples: 500"), "{s}");
     assert!(s.contains("(0 flips)") || s.contains("(1 flips)"), "{s}");
@@ -57,20 +74,72 @@ fn quantize_then_accuracy() {
 
     // The .lir output and calibrate's JSON.
     let lir = tmp("cnn.lir");
-    let v = ["lpc", "quantize", &digits("digits_cnn.onnx"), "--calib", &digits("calib_x.npy"), "--subset", "50", "-o", &lir.display().to_string()]
-        .map(String::from);
-    let Lpc::Quantize(q) = Lpc::parse_from(&v) else { panic!() };
+    let v = [
+        "lpc",
+        "quantize",
+        &digits("digits_cnn.onnx"),
+        "--calib",
+        &digits("calib_x.npy"),
+        "--subset",
+        "50",
+        "-o",
+        &lir.display().to_string(),
+    ]
+    .map(String::from);
+    let Lpc::Quantize(q) = Lpc::parse_from(&v) else {
+        panic!()
+    };
     quantize_cmd(&q, false).unwrap();
-    assert!(std::fs::read_to_string(&lir).unwrap().contains("fake_quantize"));
-    let v = ["lpc", "calibrate", &digits("digits_cnn.onnx"), "--calib", &digits("calib_x.npy"), "--preset", "performance"].map(String::from);
-    let Lpc::Calibrate(c) = Lpc::parse_from(&v) else { panic!() };
+    assert!(std::fs::read_to_string(&lir)
+        .unwrap()
+        .contains("fake_quantize"));
+    let v = [
+        "lpc",
+        "calibrate",
+        &digits("digits_cnn.onnx"),
+        "--calib",
+        &digits("calib_x.npy"),
+        "--preset",
+        "performance",
+    ]
+    .map(String::from);
+    let Lpc::Calibrate(c) = Lpc::parse_from(&v) else {
+        panic!()
+    };
     let j = calibrate_cmd(&c, false).unwrap();
     assert!(j.contains("\"preset\": \"performance\""), "{j}");
     // Bad arguments are errors, not panics.
-    let v = ["lpc", "quantize", &digits("digits_cnn.onnx"), "--calib", &digits("calib_x.npy"), "-o", "x.bin"].map(String::from);
-    let Lpc::Quantize(q) = Lpc::parse_from(&v) else { panic!() };
+    let v = [
+        "lpc",
+        "quantize",
+        &digits("digits_cnn.onnx"),
+        "--calib",
+        &digits("calib_x.npy"),
+        "-o",
+        "x.bin",
+    ]
+    .map(String::from);
+    let Lpc::Quantize(q) = Lpc::parse_from(&v) else {
+        panic!()
+    };
     assert!(quantize_cmd(&q, false).is_err());
-    let v = ["lpc", "quantize", &digits("digits_cnn.onnx"), "--calib", &digits("calib_x.npy"), "--estimator", "bogus", "-o", "x.onnx"].map(String::from);
-    let Lpc::Quantize(q) = Lpc::parse_from(&v) else { panic!() };
-    assert!(quantize_cmd(&q, false).unwrap_err().to_string().contains("unknown range estimator"));
+    let v = [
+        "lpc",
+        "quantize",
+        &digits("digits_cnn.onnx"),
+        "--calib",
+        &digits("calib_x.npy"),
+        "--estimator",
+        "bogus",
+        "-o",
+        "x.onnx",
+    ]
+    .map(String::from);
+    let Lpc::Quantize(q) = Lpc::parse_from(&v) else {
+        panic!()
+    };
+    assert!(quantize_cmd(&q, false)
+        .unwrap_err()
+        .to_string()
+        .contains("unknown range estimator"));
 }

@@ -23,14 +23,54 @@ fn folder(name: &str, files: &[&str]) -> PathBuf {
 
 fn measure(model: &str, size: Option<(usize, usize)>) {
     let g = lpc_quant::cli::load_model(&shared().join("models").join(model)).unwrap();
-    let image = ImageOptions { size, bgr: true, mean: vec![0.5], std: vec![0.5], crops_per_image: 75, ..Default::default() };
-    let calib_dir = folder("calib", &["astronaut.png", "coffee.png", "camera.png", "page.png"]);
+    let image = ImageOptions {
+        size,
+        bgr: true,
+        mean: vec![0.5],
+        std: vec![0.5],
+        crops_per_image: 75,
+        ..Default::default()
+    };
+    let calib_dir = folder(
+        "calib",
+        &["astronaut.png", "coffee.png", "camera.png", "page.png"],
+    );
     let eval_dir = folder("eval", &["brick.png", "grass.png"]);
-    let calib = Samples::open(&calib_dir, &g, &LoadOptions { subset: Some(300), seed: 1, image: image.clone() }).unwrap();
+    let calib = Samples::open(
+        &calib_dir,
+        &g,
+        &LoadOptions {
+            subset: Some(300),
+            seed: 1,
+            image: image.clone(),
+        },
+    )
+    .unwrap();
     let t = std::time::Instant::now();
-    let q = quantize(&g, &calib, &Config { progress: true, report_samples: 0, ..Config::default() }).unwrap();
+    let q = quantize(
+        &g,
+        &calib,
+        &Config {
+            progress: true,
+            report_samples: 0,
+            ..Config::default()
+        },
+    )
+    .unwrap();
     let secs = t.elapsed().as_secs_f64();
-    let eval = Samples::open(&eval_dir, &g, &LoadOptions { subset: Some(100), seed: 2, image: ImageOptions { crops_per_image: 50, ..image } }).unwrap();
+    let eval = Samples::open(
+        &eval_dir,
+        &g,
+        &LoadOptions {
+            subset: Some(100),
+            seed: 2,
+            image: ImageOptions {
+                crops_per_image: 50,
+                ..image
+            },
+        },
+    )
+    .unwrap();
     let acc = evaluate(&q.graph, Some(&g), &eval, None, false, 8, true).unwrap();
     println!("PPOCR {model}: quantized in {secs:.1} s; {}", acc.summary());
 }
