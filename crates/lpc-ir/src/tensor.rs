@@ -361,6 +361,15 @@ impl Tensor {
         Tensor { shape: self.shape.clone(), data }
     }
 
+    /// Converts to `to` like [`Tensor::cast`], without copying when the dtype already matches.
+    pub fn into_dtype(self, to: DType) -> Tensor {
+        if self.dtype() == to {
+            self
+        } else {
+            self.cast(to)
+        }
+    }
+
     /// Wraps in an `Arc` for sharing as a constant.
     pub fn into_arc(self) -> Arc<Tensor> {
         Arc::new(self)

@@ -6,6 +6,7 @@ pub mod export;
 mod import;
 #[allow(missing_docs)]
 pub mod proto;
+pub mod openvino;
 mod tensor;
 
 pub use import::{import_bytes, import_file};

@@ -104,3 +104,16 @@ mod tests {
         assert!(norm_axis(-5, 4).is_err());
     }
 }
+
+/// Runs `f(index, chunk)` over `chunk`-sized pieces of `data`: on the rayon pool when it has
+/// more than one thread and the work is big enough to pay for the hand-off, else on this
+/// thread (a one-thread pool would only add a wake-up per call).
+pub fn for_chunks<T: Send>(data: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+    use rayon::prelude::*;
+    let chunk = chunk.max(1);
+    if rayon::current_num_threads() > 1 && data.len() >= 1 << 14 && data.len() > chunk {
+        data.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+    } else {
+        data.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+    }
+}

@@ -1,102 +1,174 @@
-//! Every `Op` as a name plus a list of attributes, and back: the one place that knows how
-//! each variant's fields appear in `.lir` text.
+//! The attributes of every `Op` variant, described once for both the printer and the parser.
 
-use crate::*;
+use crate::{
+    AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, DType, NearestMode, Op, PadMode, PoolAttrs,
+    QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, Tensor, UnaryOp,
+};
 use std::sync::Arc;
 
-/// An attribute value in `.lir` text.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Attr {
-    /// Integer.
-    Int(i64),
-    /// Float (printed shortest-round-trip).
-    Float(f32),
-    /// Boolean.
-    Bool(bool),
-    /// Integer list.
-    Ints(Vec<i64>),
-    /// Identifier (enum value or dtype).
-    Ident(String),
-    /// Inline tensor.
-    Tensor(Tensor),
-}
-
-fn us(v: &[usize]) -> Attr {
-    Attr::Ints(v.iter().map(|&x| x as i64).collect())
-}
-
-fn conv_attrs(a: &ConvAttrs, out: &mut Vec<(&'static str, Attr)>) {
-    out.push(("kernel", us(&a.kernel)));
-    out.push(("strides", us(&a.strides)));
-    out.push(("pads", us(&a.pads)));
-    out.push(("dilations", us(&a.dilations)));
-    out.push(("group", Attr::Int(a.group as i64)));
-    out.push(("auto_pad", Attr::Ident(auto_pad_name(a.auto_pad).into())));
-}
-
-fn pool_attrs(a: &PoolAttrs, out: &mut Vec<(&'static str, Attr)>) {
-    out.push(("kernel", us(&a.kernel)));
-    out.push(("strides", us(&a.strides)));
-    out.push(("pads", us(&a.pads)));
-    out.push(("dilations", us(&a.dilations)));
-    out.push(("ceil_mode", Attr::Bool(a.ceil_mode)));
-    out.push(("auto_pad", Attr::Ident(auto_pad_name(a.auto_pad).into())));
-}
-
-fn auto_pad_name(a: AutoPad) -> &'static str {
-    match a {
-        AutoPad::NotSet => "notset",
-        AutoPad::SameUpper => "same_upper",
-        AutoPad::SameLower => "same_lower",
-        AutoPad::Valid => "valid",
+/// An enum attribute written as a bare word (`same_upper`, `f32`, ...).
+pub(crate) trait Word: Copy + PartialEq + 'static {
+    /// Every value.
+    const ALL: &'static [Self];
+    /// The word of one value.
+    fn word(self) -> &'static str;
+    /// The value of a word.
+    fn from_word(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.word() == s)
     }
 }
 
-const RESIZE_MODES: [(ResizeMode, &str); 3] =
-    [(ResizeMode::Nearest, "nearest"), (ResizeMode::Linear, "linear"), (ResizeMode::Cubic, "cubic")];
-const COORDS: [(CoordTransform, &str); 6] = [
-    (CoordTransform::HalfPixel, "half_pixel"),
-    (CoordTransform::HalfPixelSymmetric, "half_pixel_symmetric"),
-    (CoordTransform::PytorchHalfPixel, "pytorch_half_pixel"),
-    (CoordTransform::AlignCorners, "align_corners"),
-    (CoordTransform::Asymmetric, "asymmetric"),
-    (CoordTransform::TfCropAndResize, "tf_crop_and_resize"),
-];
-const NEAREST: [(NearestMode, &str); 4] = [
-    (NearestMode::RoundPreferFloor, "round_prefer_floor"),
-    (NearestMode::RoundPreferCeil, "round_prefer_ceil"),
-    (NearestMode::Floor, "floor"),
-    (NearestMode::Ceil, "ceil"),
-];
-const POLICIES: [(AspectPolicy, &str); 3] =
-    [(AspectPolicy::Stretch, "stretch"), (AspectPolicy::NotLarger, "not_larger"), (AspectPolicy::NotSmaller, "not_smaller")];
-const PAD_MODES: [(PadMode, &str); 4] =
-    [(PadMode::Constant, "constant"), (PadMode::Reflect, "reflect"), (PadMode::Edge, "edge"), (PadMode::Wrap, "wrap")];
-const AUTO_PADS: [(AutoPad, &str); 4] = [
-    (AutoPad::NotSet, "notset"),
-    (AutoPad::SameUpper, "same_upper"),
-    (AutoPad::SameLower, "same_lower"),
-    (AutoPad::Valid, "valid"),
-];
-
-fn name_of<T: PartialEq + Copy>(table: &[(T, &'static str)], v: T) -> &'static str {
-    table.iter().find(|(t, _)| *t == v).map(|(_, n)| *n).expect("every value is in its table")
+impl Word for DType {
+    const ALL: &'static [DType] = &DType::ALL;
+    fn word(self) -> &'static str {
+        self.name()
+    }
 }
 
-/// The attributes of an op, in a fixed order (Input and Const have none here).
-pub fn op_attrs(op: &Op) -> Vec<(&'static str, Attr)> {
-    let mut a = vec![];
+impl Word for AutoPad {
+    const ALL: &'static [AutoPad] = &[AutoPad::NotSet, AutoPad::SameUpper, AutoPad::SameLower, AutoPad::Valid];
+    fn word(self) -> &'static str {
+        match self {
+            AutoPad::NotSet => "not_set",
+            AutoPad::SameUpper => "same_upper",
+            AutoPad::SameLower => "same_lower",
+            AutoPad::Valid => "valid",
+        }
+    }
+}
+
+impl Word for ResizeMode {
+    const ALL: &'static [ResizeMode] = &[ResizeMode::Nearest, ResizeMode::Linear, ResizeMode::Cubic];
+    fn word(self) -> &'static str {
+        match self {
+            ResizeMode::Nearest => "nearest",
+            ResizeMode::Linear => "linear",
+            ResizeMode::Cubic => "cubic",
+        }
+    }
+}
+
+impl Word for CoordTransform {
+    const ALL: &'static [CoordTransform] = &[
+        CoordTransform::HalfPixel,
+        CoordTransform::HalfPixelSymmetric,
+        CoordTransform::PytorchHalfPixel,
+        CoordTransform::AlignCorners,
+        CoordTransform::Asymmetric,
+        CoordTransform::TfCropAndResize,
+    ];
+    fn word(self) -> &'static str {
+        match self {
+            CoordTransform::HalfPixel => "half_pixel",
+            CoordTransform::HalfPixelSymmetric => "half_pixel_symmetric",
+            CoordTransform::PytorchHalfPixel => "pytorch_half_pixel",
+            CoordTransform::AlignCorners => "align_corners",
+            CoordTransform::Asymmetric => "asymmetric",
+            CoordTransform::TfCropAndResize => "tf_crop_and_resize",
+        }
+    }
+}
+
+impl Word for NearestMode {
+    const ALL: &'static [NearestMode] =
+        &[NearestMode::RoundPreferFloor, NearestMode::RoundPreferCeil, NearestMode::Floor, NearestMode::Ceil];
+    fn word(self) -> &'static str {
+        match self {
+            NearestMode::RoundPreferFloor => "round_prefer_floor",
+            NearestMode::RoundPreferCeil => "round_prefer_ceil",
+            NearestMode::Floor => "floor",
+            NearestMode::Ceil => "ceil",
+        }
+    }
+}
+
+impl Word for AspectPolicy {
+    const ALL: &'static [AspectPolicy] = &[AspectPolicy::Stretch, AspectPolicy::NotLarger, AspectPolicy::NotSmaller];
+    fn word(self) -> &'static str {
+        match self {
+            AspectPolicy::Stretch => "stretch",
+            AspectPolicy::NotLarger => "not_larger",
+            AspectPolicy::NotSmaller => "not_smaller",
+        }
+    }
+}
+
+impl Word for PadMode {
+    const ALL: &'static [PadMode] = &[PadMode::Constant, PadMode::Reflect, PadMode::Edge, PadMode::Wrap];
+    fn word(self) -> &'static str {
+        match self {
+            PadMode::Constant => "constant",
+            PadMode::Reflect => "reflect",
+            PadMode::Edge => "edge",
+            PadMode::Wrap => "wrap",
+        }
+    }
+}
+
+/// Walks the attributes of an op. `default: None` marks a required attribute (always printed);
+/// otherwise the printer omits the attribute when it equals the default (bitwise for floats)
+/// and the parser fills the default in when it is absent. List attributes default to empty.
+pub(crate) trait Visitor {
+    fn usize(&mut self, key: &'static str, v: &mut usize, default: Option<usize>);
+    fn u32(&mut self, key: &'static str, v: &mut u32, default: Option<u32>);
+    fn i64(&mut self, key: &'static str, v: &mut i64, default: Option<i64>);
+    /// An optional integer, written `none` when absent; defaults to `none`.
+    fn opt_i64(&mut self, key: &'static str, v: &mut Option<i64>);
+    fn f32(&mut self, key: &'static str, v: &mut f32, default: Option<f32>);
+    fn bool(&mut self, key: &'static str, v: &mut bool, default: Option<bool>);
+    fn usizes(&mut self, key: &'static str, v: &mut Vec<usize>);
+    fn i64s(&mut self, key: &'static str, v: &mut Vec<i64>);
+    fn word<W: Word>(&mut self, key: &'static str, v: &mut W, default: Option<W>);
+    /// A tensor literal (required).
+    fn tensor(&mut self, key: &'static str, v: &mut Arc<Tensor>);
+}
+
+fn conv_attrs(c: &mut ConvAttrs, v: &mut impl Visitor) {
+    let ConvAttrs { kernel, strides, pads, dilations, group, auto_pad } = c;
+    v.usizes("kernel", kernel);
+    v.usizes("strides", strides);
+    v.usizes("pads", pads);
+    v.usizes("dilations", dilations);
+    v.usize("group", group, Some(1));
+    v.word("auto_pad", auto_pad, Some(AutoPad::NotSet));
+}
+
+fn pool_attrs(p: &mut PoolAttrs, v: &mut impl Visitor) {
+    let PoolAttrs { kernel, strides, pads, dilations, ceil_mode, auto_pad } = p;
+    v.usizes("kernel", kernel);
+    v.usizes("strides", strides);
+    v.usizes("pads", pads);
+    v.usizes("dilations", dilations);
+    v.bool("ceil_mode", ceil_mode, Some(false));
+    v.word("auto_pad", auto_pad, Some(AutoPad::NotSet));
+}
+
+fn quant_axis(q: &mut QuantAxis, v: &mut impl Visitor) {
+    let QuantAxis { axis, block_size } = q;
+    v.i64("axis", axis, Some(1));
+    v.usize("block_size", block_size, Some(0));
+}
+
+fn resize_attrs(r: &mut ResizeAttrs, v: &mut impl Visitor) {
+    let ResizeAttrs { mode, coord, nearest, cubic_a, exclude_outside, extrapolation, antialias, axes, policy } = r;
+    v.word("mode", mode, Some(ResizeMode::Nearest));
+    v.word("coord", coord, Some(CoordTransform::HalfPixel));
+    v.word("nearest", nearest, Some(NearestMode::RoundPreferFloor));
+    v.f32("cubic_a", cubic_a, Some(-0.75));
+    v.bool("exclude_outside", exclude_outside, Some(false));
+    v.f32("extrapolation", extrapolation, Some(0.0));
+    v.bool("antialias", antialias, Some(false));
+    v.i64s("axes", axes);
+    v.word("policy", policy, Some(AspectPolicy::Stretch));
+}
+
+/// Visits every attribute of `op` (the tensor of `Op::Const` is not an attribute: it is
+/// written positionally after `const`).
+pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
     match op {
-        Op::Input { index } => a.push(("index", Attr::Int(*index as i64))),
+        Op::Input { index } => v.usize("index", index, None),
         Op::Const(_) => {}
         Op::Unary(u) => match u {
-            UnaryOp::Elu { alpha } | UnaryOp::LeakyRelu { alpha } => a.push(("alpha", Attr::Float(*alpha))),
-            UnaryOp::HardSigmoid { alpha, beta } => {
-                a.push(("alpha", Attr::Float(*alpha)));
-                a.push(("beta", Attr::Float(*beta)));
-            }
-            UnaryOp::Gelu { tanh } => a.push(("tanh", Attr::Bool(*tanh))),
-            UnaryOp::Cast { to } => a.push(("to", Attr::Ident(to.name().into()))),
             UnaryOp::Abs
             | UnaryOp::Neg
             | UnaryOp::Ceil
@@ -112,299 +184,201 @@ pub fn op_attrs(op: &Op) -> Vec<(&'static str, Attr)> {
             | UnaryOp::Relu
             | UnaryOp::Identity
             | UnaryOp::HardSwish => {}
+            UnaryOp::Elu { alpha } => v.f32("alpha", alpha, Some(1.0)),
+            UnaryOp::LeakyRelu { alpha } => v.f32("alpha", alpha, Some(0.01)),
+            UnaryOp::HardSigmoid { alpha, beta } => {
+                v.f32("alpha", alpha, Some(0.2));
+                v.f32("beta", beta, Some(0.5));
+            }
+            UnaryOp::Gelu { tanh } => v.bool("tanh", tanh, Some(false)),
+            UnaryOp::Cast { to } => v.word("to", to, None),
         },
-        Op::Binary(_) | Op::Clip | Op::Where | Op::MatMul | Op::MatMulInteger | Op::QLinearMatMul => {}
-        Op::GlobalAveragePool | Op::GlobalMaxPool | Op::Squeeze | Op::Unsqueeze | Op::Expand | Op::Slice => {}
-        Op::Range | Op::DynamicQuantizeLinear => {}
-        Op::Conv(c) | Op::ConvInteger(c) | Op::QLinearConv(c) => conv_attrs(c, &mut a),
+        Op::Binary(b) => match b {
+            BinaryOp::Add
+            | BinaryOp::Sub
+            | BinaryOp::Mul
+            | BinaryOp::Div
+            | BinaryOp::Pow
+            | BinaryOp::Max
+            | BinaryOp::Min
+            | BinaryOp::Equal
+            | BinaryOp::PRelu => {}
+        },
+        Op::Clip
+        | Op::Where
+        | Op::MatMul
+        | Op::MatMulInteger
+        | Op::QLinearMatMul
+        | Op::GlobalAveragePool
+        | Op::GlobalMaxPool
+        | Op::Squeeze
+        | Op::Unsqueeze
+        | Op::Expand
+        | Op::Slice
+        | Op::Range
+        | Op::DynamicQuantizeLinear => {}
+        Op::Conv(c) | Op::ConvInteger(c) | Op::QLinearConv(c) => conv_attrs(c, v),
         Op::ConvTranspose { conv, output_padding, output_shape } => {
-            conv_attrs(conv, &mut a);
-            a.push(("output_padding", us(output_padding)));
-            a.push(("output_shape", us(output_shape)));
+            conv_attrs(conv, v);
+            v.usizes("output_padding", output_padding);
+            v.usizes("output_shape", output_shape);
         }
         Op::Gemm { alpha, beta, trans_a, trans_b } => {
-            a.push(("alpha", Attr::Float(*alpha)));
-            a.push(("beta", Attr::Float(*beta)));
-            a.push(("trans_a", Attr::Bool(*trans_a)));
-            a.push(("trans_b", Attr::Bool(*trans_b)));
+            v.f32("alpha", alpha, Some(1.0));
+            v.f32("beta", beta, Some(1.0));
+            v.bool("trans_a", trans_a, Some(false));
+            v.bool("trans_b", trans_b, Some(false));
         }
         Op::MaxPool { pool, storage_order } => {
-            pool_attrs(pool, &mut a);
-            a.push(("storage_order", Attr::Int(*storage_order)));
+            pool_attrs(pool, v);
+            v.i64("storage_order", storage_order, Some(0));
         }
         Op::AveragePool { pool, count_include_pad } => {
-            pool_attrs(pool, &mut a);
-            a.push(("count_include_pad", Attr::Bool(*count_include_pad)));
+            pool_attrs(pool, v);
+            v.bool("count_include_pad", count_include_pad, Some(false));
         }
         Op::BatchNorm { epsilon, training, momentum } => {
-            a.push(("epsilon", Attr::Float(*epsilon)));
-            a.push(("training", Attr::Bool(*training)));
-            a.push(("momentum", Attr::Float(*momentum)));
+            v.f32("epsilon", epsilon, Some(1e-5));
+            v.bool("training", training, Some(false));
+            v.f32("momentum", momentum, Some(0.9));
         }
         Op::LayerNorm { axis, epsilon } => {
-            a.push(("axis", Attr::Int(*axis)));
-            a.push(("epsilon", Attr::Float(*epsilon)));
+            v.i64("axis", axis, Some(-1));
+            v.f32("epsilon", epsilon, Some(1e-5));
         }
         Op::Softmax { axis, coerce_2d } | Op::LogSoftmax { axis, coerce_2d } => {
-            a.push(("axis", Attr::Int(*axis)));
-            a.push(("coerce_2d", Attr::Bool(*coerce_2d)));
+            v.i64("axis", axis, Some(-1));
+            v.bool("coerce_2d", coerce_2d, Some(false));
         }
-        Op::Reduce { op: _, keepdims, noop_with_empty_axes } => {
-            a.push(("keepdims", Attr::Bool(*keepdims)));
-            a.push(("noop_with_empty_axes", Attr::Bool(*noop_with_empty_axes)));
-        }
-        Op::Concat { axis } | Op::Flatten { axis } | Op::Gather { axis } => a.push(("axis", Attr::Int(*axis))),
-        Op::Split { axis, num_outputs } => {
-            a.push(("axis", Attr::Int(*axis)));
-            a.push(("num_outputs", Attr::Int(*num_outputs as i64)));
-        }
-        Op::Reshape { allowzero } => a.push(("allowzero", Attr::Bool(*allowzero))),
-        Op::Transpose { perm } => a.push(("perm", us(perm))),
-        Op::ShapeOf { start, end } => {
-            a.push(("start", Attr::Int(*start)));
-            if let Some(e) = end {
-                a.push(("end", Attr::Int(*e)));
+        Op::Reduce { op, keepdims, noop_with_empty_axes } => {
+            match op {
+                ReduceOp::Max | ReduceOp::Mean | ReduceOp::Sum => {}
             }
+            v.bool("keepdims", keepdims, Some(true));
+            v.bool("noop_with_empty_axes", noop_with_empty_axes, Some(false));
         }
-        Op::Pad { mode } => a.push(("mode", Attr::Ident(name_of(&PAD_MODES, *mode).into()))),
-        Op::Resize(r) => {
-            a.push(("mode", Attr::Ident(name_of(&RESIZE_MODES, r.mode).into())));
-            a.push(("coord", Attr::Ident(name_of(&COORDS, r.coord).into())));
-            a.push(("nearest", Attr::Ident(name_of(&NEAREST, r.nearest).into())));
-            a.push(("cubic_a", Attr::Float(r.cubic_a)));
-            a.push(("exclude_outside", Attr::Bool(r.exclude_outside)));
-            a.push(("extrapolation", Attr::Float(r.extrapolation)));
-            a.push(("antialias", Attr::Bool(r.antialias)));
-            a.push(("axes", Attr::Ints(r.axes.clone())));
-            a.push(("policy", Attr::Ident(name_of(&POLICIES, r.policy).into())));
+        Op::Concat { axis } => v.i64("axis", axis, None),
+        Op::Split { axis, num_outputs } => {
+            v.i64("axis", axis, Some(0));
+            v.usize("num_outputs", num_outputs, None);
         }
-        Op::ConstantOfShape { value } => a.push(("value", Attr::Tensor((**value).clone()))),
+        Op::Flatten { axis } => v.i64("axis", axis, Some(1)),
+        Op::Reshape { allowzero } => v.bool("allowzero", allowzero, Some(false)),
+        Op::Transpose { perm } => v.usizes("perm", perm),
+        Op::Gather { axis } => v.i64("axis", axis, Some(0)),
+        Op::ShapeOf { start, end } => {
+            v.i64("start", start, Some(0));
+            v.opt_i64("end", end);
+        }
+        Op::Pad { mode } => v.word("mode", mode, Some(PadMode::Constant)),
+        Op::Resize(r) => resize_attrs(r, v),
+        Op::ConstantOfShape { value } => v.tensor("value", value),
         Op::QuantizeLinear { q, dtype } => {
-            a.push(("axis", Attr::Int(q.axis)));
-            a.push(("block_size", Attr::Int(q.block_size as i64)));
-            a.push(("dtype", Attr::Ident(dtype.name().into())));
+            quant_axis(q, v);
+            v.word("dtype", dtype, None);
         }
-        Op::DequantizeLinear { q } => {
-            a.push(("axis", Attr::Int(q.axis)));
-            a.push(("block_size", Attr::Int(q.block_size as i64)));
-        }
-        Op::FakeQuantize { levels } => a.push(("levels", Attr::Int(*levels as i64))),
-    }
-    a
-}
-
-/// Attribute lookup for the parser: each key must be present exactly once and used.
-pub struct AttrBag {
-    items: Vec<(String, Attr)>,
-    used: Vec<bool>,
-}
-
-impl AttrBag {
-    /// Wraps parsed attributes.
-    pub fn new(items: Vec<(String, Attr)>) -> AttrBag {
-        let used = vec![false; items.len()];
-        AttrBag { items, used }
-    }
-    fn take(&mut self, k: &str) -> Result<Attr, String> {
-        let p = self.items.iter().position(|(n, _)| n == k).ok_or_else(|| format!("missing attribute '{k}'"))?;
-        self.used[p] = true;
-        Ok(self.items[p].1.clone())
-    }
-    fn has(&self, k: &str) -> bool {
-        self.items.iter().any(|(n, _)| n == k)
-    }
-    fn int(&mut self, k: &str) -> Result<i64, String> {
-        match self.take(k)? {
-            Attr::Int(v) => Ok(v),
-            o => Err(format!("attribute '{k}' must be an integer, got {o:?}")),
-        }
-    }
-    fn uint(&mut self, k: &str) -> Result<usize, String> {
-        let v = self.int(k)?;
-        usize::try_from(v).map_err(|_| format!("attribute '{k}' must be non-negative"))
-    }
-    fn float(&mut self, k: &str) -> Result<f32, String> {
-        match self.take(k)? {
-            Attr::Float(v) => Ok(v),
-            Attr::Int(v) => Ok(v as f32),
-            o => Err(format!("attribute '{k}' must be a float, got {o:?}")),
-        }
-    }
-    fn boolean(&mut self, k: &str) -> Result<bool, String> {
-        match self.take(k)? {
-            Attr::Bool(v) => Ok(v),
-            o => Err(format!("attribute '{k}' must be true or false, got {o:?}")),
-        }
-    }
-    fn ints(&mut self, k: &str) -> Result<Vec<i64>, String> {
-        match self.take(k)? {
-            Attr::Ints(v) => Ok(v),
-            o => Err(format!("attribute '{k}' must be a list of integers, got {o:?}")),
-        }
-    }
-    fn usizes(&mut self, k: &str) -> Result<Vec<usize>, String> {
-        self.ints(k)?.into_iter().map(|v| usize::try_from(v).map_err(|_| format!("attribute '{k}' has a negative value"))).collect()
-    }
-    fn ident(&mut self, k: &str) -> Result<String, String> {
-        match self.take(k)? {
-            Attr::Ident(v) => Ok(v),
-            o => Err(format!("attribute '{k}' must be a name, got {o:?}")),
-        }
-    }
-    fn from_table<T: Copy>(&mut self, k: &str, table: &[(T, &str)]) -> Result<T, String> {
-        let v = self.ident(k)?;
-        table.iter().find(|(_, n)| *n == v).map(|(t, _)| *t).ok_or_else(|| format!("attribute '{k}': unknown value '{v}'"))
-    }
-    fn dtype(&mut self, k: &str) -> Result<DType, String> {
-        let v = self.ident(k)?;
-        DType::from_name(&v).ok_or_else(|| format!("attribute '{k}': unknown dtype '{v}'"))
-    }
-    fn conv(&mut self) -> Result<ConvAttrs, String> {
-        Ok(ConvAttrs {
-            kernel: self.usizes("kernel")?,
-            strides: self.usizes("strides")?,
-            pads: self.usizes("pads")?,
-            dilations: self.usizes("dilations")?,
-            group: self.uint("group")?,
-            auto_pad: self.from_table("auto_pad", &AUTO_PADS)?,
-        })
-    }
-    fn pool(&mut self) -> Result<PoolAttrs, String> {
-        Ok(PoolAttrs {
-            kernel: self.usizes("kernel")?,
-            strides: self.usizes("strides")?,
-            pads: self.usizes("pads")?,
-            dilations: self.usizes("dilations")?,
-            ceil_mode: self.boolean("ceil_mode")?,
-            auto_pad: self.from_table("auto_pad", &AUTO_PADS)?,
-        })
-    }
-    /// Errors if an attribute was given that the op does not have.
-    pub fn finish(self) -> Result<(), String> {
-        match self.items.iter().zip(&self.used).find(|(_, u)| !**u) {
-            Some(((k, _), _)) => Err(format!("unknown attribute '{k}'")),
-            None => Ok(()),
-        }
+        Op::DequantizeLinear { q } => quant_axis(q, v),
+        Op::FakeQuantize { levels } => v.u32("levels", levels, None),
     }
 }
 
-/// Builds an op from its text name and attributes.
-pub fn op_from(name: &str, a: &mut AttrBag) -> Result<Op, String> {
-    let u = |x: UnaryOp| Ok(Op::Unary(x));
-    let b = |x: BinaryOp| Ok(Op::Binary(x));
-    match name {
-        "abs" => u(UnaryOp::Abs),
-        "neg" => u(UnaryOp::Neg),
-        "ceil" => u(UnaryOp::Ceil),
-        "floor" => u(UnaryOp::Floor),
-        "round" => u(UnaryOp::Round),
-        "sqrt" => u(UnaryOp::Sqrt),
-        "reciprocal" => u(UnaryOp::Reciprocal),
-        "exp" => u(UnaryOp::Exp),
-        "log" => u(UnaryOp::Log),
-        "erf" => u(UnaryOp::Erf),
-        "sigmoid" => u(UnaryOp::Sigmoid),
-        "tanh" => u(UnaryOp::Tanh),
-        "relu" => u(UnaryOp::Relu),
-        "identity" => u(UnaryOp::Identity),
-        "hard_swish" => u(UnaryOp::HardSwish),
-        "elu" => u(UnaryOp::Elu { alpha: a.float("alpha")? }),
-        "leaky_relu" => u(UnaryOp::LeakyRelu { alpha: a.float("alpha")? }),
-        "hard_sigmoid" => u(UnaryOp::HardSigmoid { alpha: a.float("alpha")?, beta: a.float("beta")? }),
-        "gelu" => u(UnaryOp::Gelu { tanh: a.boolean("tanh")? }),
-        "cast" => u(UnaryOp::Cast { to: a.dtype("to")? }),
-        "add" => b(BinaryOp::Add),
-        "sub" => b(BinaryOp::Sub),
-        "mul" => b(BinaryOp::Mul),
-        "div" => b(BinaryOp::Div),
-        "pow" => b(BinaryOp::Pow),
-        "max" => b(BinaryOp::Max),
-        "min" => b(BinaryOp::Min),
-        "equal" => b(BinaryOp::Equal),
-        "prelu" => b(BinaryOp::PRelu),
-        "clip" => Ok(Op::Clip),
-        "where" => Ok(Op::Where),
-        "conv" => Ok(Op::Conv(a.conv()?)),
-        "conv_integer" => Ok(Op::ConvInteger(a.conv()?)),
-        "qlinear_conv" => Ok(Op::QLinearConv(a.conv()?)),
-        "conv_transpose" => Ok(Op::ConvTranspose {
-            conv: a.conv()?,
-            output_padding: a.usizes("output_padding")?,
-            output_shape: a.usizes("output_shape")?,
+/// The op of a name with placeholder attributes (to be filled by [`visit`]); `None` for an
+/// unknown name. The round-trip tests check that every `Op` variant's name is found here.
+pub(crate) fn template(name: &str) -> Option<Op> {
+    let conv = ConvAttrs::default;
+    let pool = || PoolAttrs {
+        kernel: vec![],
+        strides: vec![],
+        pads: vec![],
+        dilations: vec![],
+        ceil_mode: false,
+        auto_pad: AutoPad::NotSet,
+    };
+    let q = || QuantAxis { axis: 1, block_size: 0 };
+    let placeholder = || Arc::new(Tensor::scalar_f32(0.0));
+    let op = match name {
+        "input" => Op::Input { index: 0 },
+        "const" => Op::Const(placeholder()),
+        "abs" => Op::Unary(UnaryOp::Abs),
+        "neg" => Op::Unary(UnaryOp::Neg),
+        "ceil" => Op::Unary(UnaryOp::Ceil),
+        "floor" => Op::Unary(UnaryOp::Floor),
+        "round" => Op::Unary(UnaryOp::Round),
+        "sqrt" => Op::Unary(UnaryOp::Sqrt),
+        "reciprocal" => Op::Unary(UnaryOp::Reciprocal),
+        "exp" => Op::Unary(UnaryOp::Exp),
+        "log" => Op::Unary(UnaryOp::Log),
+        "erf" => Op::Unary(UnaryOp::Erf),
+        "sigmoid" => Op::Unary(UnaryOp::Sigmoid),
+        "tanh" => Op::Unary(UnaryOp::Tanh),
+        "relu" => Op::Unary(UnaryOp::Relu),
+        "identity" => Op::Unary(UnaryOp::Identity),
+        "elu" => Op::Unary(UnaryOp::Elu { alpha: 1.0 }),
+        "leaky_relu" => Op::Unary(UnaryOp::LeakyRelu { alpha: 0.01 }),
+        "hard_sigmoid" => Op::Unary(UnaryOp::HardSigmoid { alpha: 0.2, beta: 0.5 }),
+        "hard_swish" => Op::Unary(UnaryOp::HardSwish),
+        "gelu" => Op::Unary(UnaryOp::Gelu { tanh: false }),
+        "cast" => Op::Unary(UnaryOp::Cast { to: DType::F32 }),
+        "add" => Op::Binary(BinaryOp::Add),
+        "sub" => Op::Binary(BinaryOp::Sub),
+        "mul" => Op::Binary(BinaryOp::Mul),
+        "div" => Op::Binary(BinaryOp::Div),
+        "pow" => Op::Binary(BinaryOp::Pow),
+        "max" => Op::Binary(BinaryOp::Max),
+        "min" => Op::Binary(BinaryOp::Min),
+        "equal" => Op::Binary(BinaryOp::Equal),
+        "prelu" => Op::Binary(BinaryOp::PRelu),
+        "clip" => Op::Clip,
+        "where" => Op::Where,
+        "conv" => Op::Conv(conv()),
+        "conv_transpose" => Op::ConvTranspose { conv: conv(), output_padding: vec![], output_shape: vec![] },
+        "conv_integer" => Op::ConvInteger(conv()),
+        "qlinear_conv" => Op::QLinearConv(conv()),
+        "matmul" => Op::MatMul,
+        "matmul_integer" => Op::MatMulInteger,
+        "qlinear_matmul" => Op::QLinearMatMul,
+        "gemm" => Op::Gemm { alpha: 1.0, beta: 1.0, trans_a: false, trans_b: false },
+        "max_pool" => Op::MaxPool { pool: pool(), storage_order: 0 },
+        "average_pool" => Op::AveragePool { pool: pool(), count_include_pad: false },
+        "global_average_pool" => Op::GlobalAveragePool,
+        "global_max_pool" => Op::GlobalMaxPool,
+        "batch_norm" => Op::BatchNorm { epsilon: 1e-5, training: false, momentum: 0.9 },
+        "layer_norm" => Op::LayerNorm { axis: -1, epsilon: 1e-5 },
+        "softmax" => Op::Softmax { axis: -1, coerce_2d: false },
+        "log_softmax" => Op::LogSoftmax { axis: -1, coerce_2d: false },
+        "reduce_max" => Op::Reduce { op: ReduceOp::Max, keepdims: true, noop_with_empty_axes: false },
+        "reduce_mean" => Op::Reduce { op: ReduceOp::Mean, keepdims: true, noop_with_empty_axes: false },
+        "reduce_sum" => Op::Reduce { op: ReduceOp::Sum, keepdims: true, noop_with_empty_axes: false },
+        "concat" => Op::Concat { axis: 0 },
+        "split" => Op::Split { axis: 0, num_outputs: 0 },
+        "flatten" => Op::Flatten { axis: 1 },
+        "reshape" => Op::Reshape { allowzero: false },
+        "squeeze" => Op::Squeeze,
+        "unsqueeze" => Op::Unsqueeze,
+        "transpose" => Op::Transpose { perm: vec![] },
+        "expand" => Op::Expand,
+        "gather" => Op::Gather { axis: 0 },
+        "shape_of" => Op::ShapeOf { start: 0, end: None },
+        "slice" => Op::Slice,
+        "pad" => Op::Pad { mode: PadMode::Constant },
+        "resize" => Op::Resize(ResizeAttrs {
+            mode: ResizeMode::Nearest,
+            coord: CoordTransform::HalfPixel,
+            nearest: NearestMode::RoundPreferFloor,
+            cubic_a: -0.75,
+            exclude_outside: false,
+            extrapolation: 0.0,
+            antialias: false,
+            axes: vec![],
+            policy: AspectPolicy::Stretch,
         }),
-        "matmul" => Ok(Op::MatMul),
-        "matmul_integer" => Ok(Op::MatMulInteger),
-        "qlinear_matmul" => Ok(Op::QLinearMatMul),
-        "gemm" => Ok(Op::Gemm {
-            alpha: a.float("alpha")?,
-            beta: a.float("beta")?,
-            trans_a: a.boolean("trans_a")?,
-            trans_b: a.boolean("trans_b")?,
-        }),
-        "max_pool" => Ok(Op::MaxPool { pool: a.pool()?, storage_order: a.int("storage_order")? }),
-        "average_pool" => Ok(Op::AveragePool { pool: a.pool()?, count_include_pad: a.boolean("count_include_pad")? }),
-        "global_average_pool" => Ok(Op::GlobalAveragePool),
-        "global_max_pool" => Ok(Op::GlobalMaxPool),
-        "batch_norm" => {
-            Ok(Op::BatchNorm { epsilon: a.float("epsilon")?, training: a.boolean("training")?, momentum: a.float("momentum")? })
-        }
-        "layer_norm" => Ok(Op::LayerNorm { axis: a.int("axis")?, epsilon: a.float("epsilon")? }),
-        "softmax" => Ok(Op::Softmax { axis: a.int("axis")?, coerce_2d: a.boolean("coerce_2d")? }),
-        "log_softmax" => Ok(Op::LogSoftmax { axis: a.int("axis")?, coerce_2d: a.boolean("coerce_2d")? }),
-        "reduce_max" | "reduce_mean" | "reduce_sum" => Ok(Op::Reduce {
-            op: match name {
-                "reduce_max" => ReduceOp::Max,
-                "reduce_mean" => ReduceOp::Mean,
-                _ => ReduceOp::Sum,
-            },
-            keepdims: a.boolean("keepdims")?,
-            noop_with_empty_axes: a.boolean("noop_with_empty_axes")?,
-        }),
-        "concat" => Ok(Op::Concat { axis: a.int("axis")? }),
-        "split" => Ok(Op::Split { axis: a.int("axis")?, num_outputs: a.uint("num_outputs")? }),
-        "flatten" => Ok(Op::Flatten { axis: a.int("axis")? }),
-        "reshape" => Ok(Op::Reshape { allowzero: a.boolean("allowzero")? }),
-        "squeeze" => Ok(Op::Squeeze),
-        "unsqueeze" => Ok(Op::Unsqueeze),
-        "transpose" => Ok(Op::Transpose { perm: a.usizes("perm")? }),
-        "expand" => Ok(Op::Expand),
-        "gather" => Ok(Op::Gather { axis: a.int("axis")? }),
-        "shape_of" => Ok(Op::ShapeOf { start: a.int("start")?, end: if a.has("end") { Some(a.int("end")?) } else { None } }),
-        "slice" => Ok(Op::Slice),
-        "pad" => Ok(Op::Pad { mode: a.from_table("mode", &PAD_MODES)? }),
-        "resize" => Ok(Op::Resize(ResizeAttrs {
-            mode: a.from_table("mode", &RESIZE_MODES)?,
-            coord: a.from_table("coord", &COORDS)?,
-            nearest: a.from_table("nearest", &NEAREST)?,
-            cubic_a: a.float("cubic_a")?,
-            exclude_outside: a.boolean("exclude_outside")?,
-            extrapolation: a.float("extrapolation")?,
-            antialias: a.boolean("antialias")?,
-            axes: a.ints("axes")?,
-            policy: a.from_table("policy", &POLICIES)?,
-        })),
-        "range" => Ok(Op::Range),
-        "constant_of_shape" => match a.take("value")? {
-            Attr::Tensor(t) => Ok(Op::ConstantOfShape { value: Arc::new(t) }),
-            o => Err(format!("attribute 'value' must be a tensor, got {o:?}")),
-        },
-        "quantize_linear" => Ok(Op::QuantizeLinear {
-            q: QuantAxis { axis: a.int("axis")?, block_size: a.uint("block_size")? },
-            dtype: a.dtype("dtype")?,
-        }),
-        "dequantize_linear" => Ok(Op::DequantizeLinear { q: QuantAxis { axis: a.int("axis")?, block_size: a.uint("block_size")? } }),
-        "dynamic_quantize_linear" => Ok(Op::DynamicQuantizeLinear),
-        "fake_quantize" => {
-            let l = a.int("levels")?;
-            Ok(Op::FakeQuantize { levels: u32::try_from(l).map_err(|_| format!("levels {l} out of range"))? })
-        }
-        other => Err(format!("unknown op '{other}'")),
-    }
-}
-
-impl AttrBag {
-    /// The `index` attribute of an input line.
-    pub fn take_index(&mut self) -> Result<usize, String> {
-        self.uint("index")
-    }
+        "range" => Op::Range,
+        "constant_of_shape" => Op::ConstantOfShape { value: placeholder() },
+        "quantize_linear" => Op::QuantizeLinear { q: q(), dtype: DType::U8 },
+        "dequantize_linear" => Op::DequantizeLinear { q: q() },
+        "dynamic_quantize_linear" => Op::DynamicQuantizeLinear,
+        "fake_quantize" => Op::FakeQuantize { levels: 256 },
+        _ => return None,
+    };
+    Some(op)
 }

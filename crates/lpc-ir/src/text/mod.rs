@@ -1,7 +1,8 @@
-//! The `.lir` text format: printer, parser and the `.lir.weights` sidecar for large constants.
-//! See `docs/ir-text-format.md`.
+//! The `.lir` text format of the graph IR: printer, parser and the `.lir.weights` sidecar for
+//! large constants. The format is described in `docs/ir-text-format.md`.
 
 mod attrs;
+mod lex;
 mod parse;
 mod print;
 mod weights;
@@ -10,34 +11,35 @@ pub use parse::{parse, parse_with_weights, ParseError};
 pub use print::{print, print_with_weights, INLINE_MAX};
 pub use weights::{Weights, WeightsError};
 
+use crate::{Graph, ValueType};
 use std::path::{Path, PathBuf};
 
 /// Errors reading or writing a `.lir` file pair.
 #[derive(Debug, thiserror::Error)]
 pub enum LirFileError {
-    /// File system error.
-    #[error("{path}: {msg}")]
+    /// A file system error.
+    #[error("{path}: {source}")]
     Io {
         /// The file.
         path: String,
-        /// What went wrong.
-        msg: String,
+        /// The error.
+        source: std::io::Error,
     },
     /// The text does not parse.
-    #[error("{path}:{err}")]
+    #[error("{path}:{source}")]
     Parse {
-        /// The file.
+        /// The `.lir` file.
         path: String,
-        /// The parse error (line:col: message).
-        err: ParseError,
+        /// Where and what (`line:col: message`).
+        source: ParseError,
     },
-    /// The weights file is corrupt.
-    #[error("{path}: {err}")]
+    /// The weights file is unreadable or corrupt.
+    #[error("{path}: {source}")]
     Weights {
-        /// The file.
+        /// The `.lir.weights` file.
         path: String,
         /// What is wrong.
-        err: WeightsError,
+        source: WeightsError,
     },
 }
 
@@ -48,36 +50,40 @@ pub fn weights_path(lir: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Writes `g` as `path` plus, when it has large constants, `path.weights`.
-pub fn write_lir(path: &Path, g: &crate::Graph) -> Result<(), LirFileError> {
+/// Writes `g` to `path` and its large constants to `path.weights`; when there are none, a
+/// stale `path.weights` is removed so that the pair stays consistent.
+pub fn write_lir(path: &Path, g: &Graph) -> Result<(), LirFileError> {
     let (text, w) = print_with_weights(g);
-    let io = |p: &Path, e: std::io::Error| LirFileError::Io { path: p.display().to_string(), msg: e.to_string() };
+    let io = |p: &Path, source| LirFileError::Io { path: p.display().to_string(), source };
     std::fs::write(path, text).map_err(|e| io(path, e))?;
     let wp = weights_path(path);
     if w.is_empty() {
         if wp.exists() {
             std::fs::remove_file(&wp).map_err(|e| io(&wp, e))?;
         }
+        Ok(())
     } else {
-        std::fs::write(&wp, w.to_bytes()).map_err(|e| io(&wp, e))?;
+        std::fs::write(&wp, w.to_bytes()).map_err(|e| io(&wp, e))
     }
-    Ok(())
 }
 
-/// Reads `path` and, if present, `path.weights`.
-pub fn read_lir(path: &Path) -> Result<crate::Graph, LirFileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LirFileError::Io { path: path.display().to_string(), msg: e.to_string() })?;
+/// Reads `path` and, when it exists, `path.weights`.
+pub fn read_lir(path: &Path) -> Result<Graph, LirFileError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| LirFileError::Io { path: path.display().to_string(), source })?;
     let wp = weights_path(path);
     let w = if wp.exists() {
-        let bytes = std::fs::read(&wp).map_err(|e| LirFileError::Io { path: wp.display().to_string(), msg: e.to_string() })?;
-        Weights::from_bytes(&bytes).map_err(|err| LirFileError::Weights { path: wp.display().to_string(), err })?
+        let bytes =
+            std::fs::read(&wp).map_err(|source| LirFileError::Io { path: wp.display().to_string(), source })?;
+        Weights::from_bytes(&bytes).map_err(|source| LirFileError::Weights { path: wp.display().to_string(), source })?
     } else {
         Weights::default()
     };
-    parse_with_weights(&text, &w).map_err(|err| LirFileError::Parse { path: path.display().to_string(), err })
+    parse_with_weights(&text, &w).map_err(|source| LirFileError::Parse { path: path.display().to_string(), source })
 }
 
-/// A value type as printed in `.lir` (`f32[N,3,224,224]`).
-pub fn vtype_string(t: &crate::ValueType) -> String {
+/// A value type as `.lir` writes it (`f32[N,3,224,224]`, `?[*]`), with symbolic dimensions
+/// quoted when they are not plain identifiers.
+pub fn vtype_string(t: &ValueType) -> String {
     print::vtype(t)
 }
