@@ -2,6 +2,7 @@
 //! so no protoc is needed), every supported operator of opsets 1–28 mapped to lpc-ir's `Op`.
 #![deny(missing_docs)]
 
+pub mod export;
 mod import;
 #[allow(missing_docs)]
 pub mod proto;

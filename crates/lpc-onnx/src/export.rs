@@ -1,0 +1,791 @@
+//! lpc `Graph` → ONNX ModelProto (opset 21), with every FakeQuantize written as a
+//! QuantizeLinear/DequantizeLinear pair (constant weights as i8 initializers + DequantizeLinear,
+//! per-axis when the ranges are per channel): the QDQ form ONNX Runtime and OpenVINO load.
+
+use crate::proto::{
+    self, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto,
+};
+use crate::tensor::{dtype_to_onnx, tensor_to_proto};
+use lpc_ir::*;
+use prost::Message;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// The default-domain opset the exporter writes.
+pub const OPSET: i64 = 21;
+
+/// Why a graph cannot be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A node has no ONNX equivalent at the exported opset.
+    #[error("node '{node}' ({op}): {msg}")]
+    Node {
+        /// Node name.
+        node: String,
+        /// lpc op name.
+        op: &'static str,
+        /// Why.
+        msg: String,
+    },
+    /// The graph is malformed.
+    #[error("{0}")]
+    Graph(String),
+    /// Writing the file failed.
+    #[error("{path}: {msg}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        msg: String,
+    },
+}
+
+fn attr_i(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(2),
+        i: Some(v),
+        ..Default::default()
+    }
+}
+fn attr_f(name: &str, v: f32) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(1),
+        f: Some(v),
+        ..Default::default()
+    }
+}
+fn attr_s(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(3),
+        s: Some(v.as_bytes().to_vec()),
+        ..Default::default()
+    }
+}
+fn attr_is(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(7),
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+fn attr_t(name: &str, t: TensorProto) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(4),
+        t: Some(t),
+        ..Default::default()
+    }
+}
+fn us(v: &[usize]) -> Vec<i64> {
+    v.iter().map(|&x| x as i64).collect()
+}
+
+fn auto_pad(p: AutoPad) -> &'static str {
+    match p {
+        AutoPad::NotSet => "NOTSET",
+        AutoPad::SameUpper => "SAME_UPPER",
+        AutoPad::SameLower => "SAME_LOWER",
+        AutoPad::Valid => "VALID",
+    }
+}
+
+fn conv_attrs(a: &ConvAttrs) -> Vec<AttributeProto> {
+    let mut v = vec![
+        attr_i("group", a.group as i64),
+        attr_s("auto_pad", auto_pad(a.auto_pad)),
+    ];
+    for (k, x) in [
+        ("kernel_shape", &a.kernel),
+        ("strides", &a.strides),
+        ("pads", &a.pads),
+        ("dilations", &a.dilations),
+    ] {
+        if !x.is_empty() {
+            v.push(attr_is(k, &us(x)));
+        }
+    }
+    v
+}
+
+fn pool_attrs(a: &PoolAttrs) -> Vec<AttributeProto> {
+    let mut v = vec![
+        attr_i("ceil_mode", a.ceil_mode as i64),
+        attr_s("auto_pad", auto_pad(a.auto_pad)),
+    ];
+    for (k, x) in [
+        ("kernel_shape", &a.kernel),
+        ("strides", &a.strides),
+        ("pads", &a.pads),
+        ("dilations", &a.dilations),
+    ] {
+        if !x.is_empty() {
+            v.push(attr_is(k, &us(x)));
+        }
+    }
+    v
+}
+
+fn value_info(name: &str, ty: &ValueType) -> ValueInfoProto {
+    use proto::tensor_shape_proto::{dimension, Dimension};
+    let shape = ty.shape.as_ref().map(|s| proto::TensorShapeProto {
+        dim: s
+            .0
+            .iter()
+            .map(|d| Dimension {
+                value: Some(match d {
+                    Dim::Known(k) => dimension::Value::DimValue(*k as i64),
+                    Dim::Sym(s) => dimension::Value::DimParam(s.clone()),
+                }),
+                ..Default::default()
+            })
+            .collect(),
+    });
+    let tt = proto::type_proto::Tensor {
+        elem_type: ty.dtype.map(dtype_to_onnx),
+        shape,
+    };
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(proto::TypeProto {
+            value: Some(proto::type_proto::Value::TensorType(tt)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+struct Exporter<'g> {
+    g: &'g Graph,
+    names: HashMap<ValueRef, String>,
+    used: HashSet<String>,
+    emitted: HashSet<ValueRef>,
+    out: GraphProto,
+}
+
+impl<'g> Exporter<'g> {
+    fn fresh(&mut self, base: &str) -> String {
+        let mut n = base.to_string();
+        let mut k = 1;
+        while !self.used.insert(n.clone()) {
+            n = format!("{base}_{k}");
+            k += 1;
+        }
+        n
+    }
+
+    fn init(&mut self, base: &str, t: &Tensor) -> String {
+        let name = self.fresh(base);
+        self.out.initializer.push(tensor_to_proto(&name, t));
+        name
+    }
+
+    /// The ONNX name of a value; constants become initializers on first use.
+    fn name(&mut self, v: ValueRef) -> String {
+        let n = self.names[&v].clone();
+        if let Some(t) = self.g.const_value(v) {
+            if self.emitted.insert(v) {
+                self.out.initializer.push(tensor_to_proto(&n, t));
+            }
+        }
+        n
+    }
+
+    fn push(
+        &mut self,
+        name: &str,
+        op_type: &str,
+        inputs: Vec<String>,
+        outputs: Vec<String>,
+        attribute: Vec<AttributeProto>,
+    ) {
+        self.out.node.push(NodeProto {
+            input: inputs,
+            output: outputs,
+            name: Some(name.into()),
+            op_type: Some(op_type.into()),
+            attribute,
+            ..Default::default()
+        });
+    }
+
+    fn err(&self, n: NodeId, msg: impl Into<String>) -> ExportError {
+        let node = self.g.node(n);
+        ExportError::Node {
+            node: node.name.clone(),
+            op: node.op.name(),
+            msg: msg.into(),
+        }
+    }
+
+    /// FakeQuantize → QuantizeLinear + DequantizeLinear (or an i8 initializer + DequantizeLinear
+    /// for constant inputs).
+    fn fake_quantize(
+        &mut self,
+        n: NodeId,
+        levels: u32,
+        ins: &[Option<ValueRef>],
+        out: String,
+    ) -> Result<(), ExportError> {
+        let g = self.g;
+        let get = |k: usize| -> Result<std::sync::Arc<Tensor>, ExportError> {
+            ins.get(k)
+                .copied()
+                .flatten()
+                .and_then(|v| g.const_value(v).cloned())
+                .ok_or_else(|| {
+                    self.err(n, "FakeQuantize ranges must be constants to export as QDQ")
+                })
+        };
+        let (il, ih, ol, oh) = (get(1)?, get(2)?, get(3)?, get(4)?);
+        let (ilv, ihv) = (il.to_f32_vec(), ih.to_f32_vec());
+        if ilv != ol.to_f32_vec() || ihv != oh.to_f32_vec() || il.shape() != ih.shape() {
+            return Err(self.err(n, "input and output ranges differ; not expressible as QDQ"));
+        }
+        if levels != 255 && levels != 256 {
+            return Err(self.err(
+                n,
+                format!("levels {levels}: only 255 and 256 map to 8-bit QDQ"),
+            ));
+        }
+        let x = ins[0].ok_or_else(|| self.err(n, "missing input"))?;
+        let steps = (levels - 1) as f32;
+        // Per-channel axis: the single non-1 dim of the range tensors (when not per-tensor).
+        let per_axis: Option<usize> = if ilv.len() > 1 {
+            let dims: Vec<usize> = il
+                .shape()
+                .iter()
+                .enumerate()
+                .filter(|(_, &d)| d > 1)
+                .map(|(i, _)| i)
+                .collect();
+            if dims.len() != 1 {
+                return Err(self.err(
+                    n,
+                    format!(
+                        "range shape {:?} is neither per-tensor nor per-axis",
+                        il.shape()
+                    ),
+                ));
+            }
+            let rank = g
+                .const_value(x)
+                .map(|t| t.rank())
+                .or_else(|| g.value_type(x).shape.as_ref().map(|s| s.rank()));
+            let off = rank.unwrap_or(il.rank()).saturating_sub(il.rank());
+            Some(dims[0] + off)
+        } else {
+            None
+        };
+        let mut scales = vec![];
+        let mut zps_u = vec![];
+        for (&lo, &hi) in ilv.iter().zip(&ihv) {
+            if !(hi > lo) {
+                return Err(self.err(n, format!("empty or inverted range [{lo}, {hi}]")));
+            }
+            let s = (hi - lo) / steps;
+            let z = -lo / s;
+            if (z - z.round()).abs() > 1e-3 || z.round() < 0.0 || z.round() > steps {
+                return Err(self.err(
+                    n,
+                    format!("zero point {z} of range [{lo}, {hi}] is not an integer level"),
+                ));
+            }
+            scales.push(s);
+            zps_u.push(z.round() as i32);
+        }
+        // Stored type: u8 for ranges starting at 0, i8 (levels-255: narrow) otherwise.
+        let offset = if levels == 255 { 127 } else { 128 };
+        let signed = levels == 255 || zps_u.iter().any(|&z| z != 0);
+        let zp_t = if signed {
+            Tensor::from_i8(
+                &[zps_u.len()],
+                zps_u.iter().map(|&z| (z - offset) as i8).collect(),
+            )
+        } else {
+            Tensor::from_u8(&[zps_u.len()], zps_u.iter().map(|&z| z as u8).collect())
+        }
+        .map_err(|e| self.err(n, e.to_string()))?;
+        let (scale_t, zp_t) = match per_axis {
+            Some(_) => (
+                Tensor::from_f32(&[scales.len()], scales.clone())
+                    .map_err(|e| self.err(n, e.to_string()))?,
+                zp_t,
+            ),
+            None => (
+                Tensor::scalar_f32(scales[0]),
+                zp_t.reshape(&[]).map_err(|e| self.err(n, e.to_string()))?,
+            ),
+        };
+        let base = out.clone();
+        let scale = self.init(&format!("{base}_scale"), &scale_t);
+        let zp = self.init(&format!("{base}_zero_point"), &zp_t);
+        let axis_attr = per_axis
+            .map(|a| vec![attr_i("axis", a as i64)])
+            .unwrap_or_default();
+        if let Some(w) = g.const_value(x) {
+            // Constant: quantize now.
+            let wv = w
+                .as_f32()
+                .map_err(|_| self.err(n, "constant input must be f32"))?;
+            let c = ilv.len();
+            let inner: usize = match per_axis {
+                Some(a) => w.shape()[a + 1..].iter().product(),
+                None => 1,
+            };
+            let q: Vec<i32> = wv
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let ch = if c == 1 { 0 } else { (i / inner.max(1)) % c };
+                    let (lo, hi) = (ilv[ch], ihv[ch]);
+                    let k = if v <= lo {
+                        0.0
+                    } else if v > hi {
+                        steps
+                    } else {
+                        ((v - lo) / (hi - lo) * steps).round_ties_even()
+                    };
+                    k as i32
+                })
+                .collect();
+            let qt = if signed {
+                Tensor::from_i8(w.shape(), q.iter().map(|&k| (k - offset) as i8).collect())
+            } else {
+                Tensor::from_u8(w.shape(), q.iter().map(|&k| k as u8).collect())
+            }
+            .map_err(|e| self.err(n, e.to_string()))?;
+            let qn = self.init(&format!("{base}_quantized"), &qt);
+            self.push(
+                &format!("{base}_DequantizeLinear"),
+                "DequantizeLinear",
+                vec![qn, scale, zp],
+                vec![out],
+                axis_attr,
+            );
+        } else {
+            if levels != 256 {
+                return Err(self.err(n, "activation quantizers need 256 levels to export as QDQ"));
+            }
+            let xn = self.name(x);
+            let qn = self.fresh(&format!("{base}_quantized"));
+            self.push(
+                &format!("{base}_QuantizeLinear"),
+                "QuantizeLinear",
+                vec![xn, scale.clone(), zp.clone()],
+                vec![qn.clone()],
+                axis_attr.clone(),
+            );
+            self.push(
+                &format!("{base}_DequantizeLinear"),
+                "DequantizeLinear",
+                vec![qn, scale, zp],
+                vec![out],
+                axis_attr,
+            );
+        }
+        Ok(())
+    }
+
+    fn node(&mut self, n: NodeId) -> Result<(), ExportError> {
+        let g = self.g;
+        let node = g.node(n);
+        let ins = g.node_inputs(n);
+        let outs: Vec<String> = (0..node.outputs.len())
+            .map(|k| self.names[&ValueRef { node: n, output: k }].clone())
+            .collect();
+        let op_type: &str;
+        let mut at: Vec<AttributeProto> = vec![];
+        match &node.op {
+            Op::Input { .. } | Op::Const(_) => return Ok(()),
+            Op::FakeQuantize { levels } => {
+                return self.fake_quantize(n, *levels, &ins, outs[0].clone())
+            }
+            Op::Unary(u) => {
+                op_type = match u {
+                    UnaryOp::Abs => "Abs",
+                    UnaryOp::Neg => "Neg",
+                    UnaryOp::Ceil => "Ceil",
+                    UnaryOp::Floor => "Floor",
+                    UnaryOp::Round => "Round",
+                    UnaryOp::Sqrt => "Sqrt",
+                    UnaryOp::Reciprocal => "Reciprocal",
+                    UnaryOp::Exp => "Exp",
+                    UnaryOp::Log => "Log",
+                    UnaryOp::Erf => "Erf",
+                    UnaryOp::Sigmoid => "Sigmoid",
+                    UnaryOp::Tanh => "Tanh",
+                    UnaryOp::Relu => "Relu",
+                    UnaryOp::Identity => "Identity",
+                    UnaryOp::Elu { alpha } => {
+                        at.push(attr_f("alpha", *alpha));
+                        "Elu"
+                    }
+                    UnaryOp::LeakyRelu { alpha } => {
+                        at.push(attr_f("alpha", *alpha));
+                        "LeakyRelu"
+                    }
+                    UnaryOp::HardSigmoid { alpha, beta } => {
+                        at.push(attr_f("alpha", *alpha));
+                        at.push(attr_f("beta", *beta));
+                        "HardSigmoid"
+                    }
+                    UnaryOp::HardSwish => "HardSwish",
+                    UnaryOp::Gelu { tanh } => {
+                        at.push(attr_s("approximate", if *tanh { "tanh" } else { "none" }));
+                        "Gelu"
+                    }
+                    UnaryOp::Cast { to } => {
+                        at.push(attr_i("to", dtype_to_onnx(*to) as i64));
+                        "Cast"
+                    }
+                }
+            }
+            Op::Binary(b) => {
+                op_type = match b {
+                    BinaryOp::Add => "Add",
+                    BinaryOp::Sub => "Sub",
+                    BinaryOp::Mul => "Mul",
+                    BinaryOp::Div => "Div",
+                    BinaryOp::Pow => "Pow",
+                    BinaryOp::Max => "Max",
+                    BinaryOp::Min => "Min",
+                    BinaryOp::Equal => "Equal",
+                    BinaryOp::PRelu => "PRelu",
+                }
+            }
+            Op::Clip => op_type = "Clip",
+            Op::Where => op_type = "Where",
+            Op::Conv(a) => {
+                op_type = "Conv";
+                at = conv_attrs(a);
+            }
+            Op::ConvTranspose {
+                conv,
+                output_padding,
+                output_shape,
+            } => {
+                op_type = "ConvTranspose";
+                at = conv_attrs(conv);
+                if !output_padding.is_empty() {
+                    at.push(attr_is("output_padding", &us(output_padding)));
+                }
+                if !output_shape.is_empty() {
+                    at.push(attr_is("output_shape", &us(output_shape)));
+                }
+            }
+            Op::ConvInteger(a) => {
+                op_type = "ConvInteger";
+                at = conv_attrs(a);
+            }
+            Op::QLinearConv(a) => {
+                op_type = "QLinearConv";
+                at = conv_attrs(a);
+            }
+            Op::MatMul => op_type = "MatMul",
+            Op::MatMulInteger => op_type = "MatMulInteger",
+            Op::QLinearMatMul => op_type = "QLinearMatMul",
+            Op::Gemm {
+                alpha,
+                beta,
+                trans_a,
+                trans_b,
+            } => {
+                op_type = "Gemm";
+                at = vec![
+                    attr_f("alpha", *alpha),
+                    attr_f("beta", *beta),
+                    attr_i("transA", *trans_a as i64),
+                    attr_i("transB", *trans_b as i64),
+                ];
+            }
+            Op::MaxPool {
+                pool,
+                storage_order,
+            } => {
+                op_type = "MaxPool";
+                at = pool_attrs(pool);
+                at.push(attr_i("storage_order", *storage_order));
+            }
+            Op::AveragePool {
+                pool,
+                count_include_pad,
+            } => {
+                op_type = "AveragePool";
+                at = pool_attrs(pool);
+                at.push(attr_i("count_include_pad", *count_include_pad as i64));
+            }
+            Op::GlobalAveragePool => op_type = "GlobalAveragePool",
+            Op::GlobalMaxPool => op_type = "GlobalMaxPool",
+            Op::BatchNorm {
+                epsilon,
+                training,
+                momentum,
+            } => {
+                op_type = "BatchNormalization";
+                at = vec![
+                    attr_f("epsilon", *epsilon),
+                    attr_f("momentum", *momentum),
+                    attr_i("training_mode", *training as i64),
+                ];
+            }
+            Op::LayerNorm { axis, epsilon } => {
+                op_type = "LayerNormalization";
+                at = vec![attr_i("axis", *axis), attr_f("epsilon", *epsilon)];
+            }
+            Op::Softmax { axis, coerce_2d } | Op::LogSoftmax { axis, coerce_2d } => {
+                op_type = if matches!(node.op, Op::Softmax { .. }) {
+                    "Softmax"
+                } else {
+                    "LogSoftmax"
+                };
+                let rank =
+                    ins[0].and_then(|v| g.value_type(v).shape.as_ref().map(|s| s.rank() as i64));
+                let last = rank.is_some_and(|r| *axis == -1 || *axis == r - 1);
+                if *coerce_2d && !last {
+                    return Err(self.err(
+                        n,
+                        "opset<13 Softmax over a non-last axis cannot be written at opset 21",
+                    ));
+                }
+                at.push(attr_i("axis", *axis));
+            }
+            Op::Reduce {
+                op,
+                keepdims,
+                noop_with_empty_axes,
+            } => {
+                op_type = match op {
+                    ReduceOp::Max => "ReduceMax",
+                    ReduceOp::Mean => "ReduceMean",
+                    ReduceOp::Sum => "ReduceSum",
+                };
+                at = vec![
+                    attr_i("keepdims", *keepdims as i64),
+                    attr_i("noop_with_empty_axes", *noop_with_empty_axes as i64),
+                ];
+            }
+            Op::Concat { axis } => {
+                op_type = "Concat";
+                at.push(attr_i("axis", *axis));
+            }
+            Op::Split { axis, num_outputs } => {
+                op_type = "Split";
+                at.push(attr_i("axis", *axis));
+                if ins.get(1).copied().flatten().is_none() {
+                    at.push(attr_i("num_outputs", *num_outputs as i64));
+                }
+            }
+            Op::Flatten { axis } => {
+                op_type = "Flatten";
+                at.push(attr_i("axis", *axis));
+            }
+            Op::Reshape { allowzero } => {
+                op_type = "Reshape";
+                at.push(attr_i("allowzero", *allowzero as i64));
+            }
+            Op::Squeeze => op_type = "Squeeze",
+            Op::Unsqueeze => op_type = "Unsqueeze",
+            Op::Transpose { perm } => {
+                op_type = "Transpose";
+                if !perm.is_empty() {
+                    at.push(attr_is("perm", &us(perm)));
+                }
+            }
+            Op::Expand => op_type = "Expand",
+            Op::Gather { axis } => {
+                op_type = "Gather";
+                at.push(attr_i("axis", *axis));
+            }
+            Op::ShapeOf { start, end } => {
+                op_type = "Shape";
+                at.push(attr_i("start", *start));
+                if let Some(e) = end {
+                    at.push(attr_i("end", *e));
+                }
+            }
+            Op::Slice => op_type = "Slice",
+            Op::Pad { mode } => {
+                op_type = "Pad";
+                at.push(attr_s(
+                    "mode",
+                    match mode {
+                        PadMode::Constant => "constant",
+                        PadMode::Reflect => "reflect",
+                        PadMode::Edge => "edge",
+                        PadMode::Wrap => "wrap",
+                    },
+                ));
+            }
+            Op::Resize(r) => {
+                op_type = "Resize";
+                at.push(attr_s(
+                    "mode",
+                    match r.mode {
+                        ResizeMode::Nearest => "nearest",
+                        ResizeMode::Linear => "linear",
+                        ResizeMode::Cubic => "cubic",
+                    },
+                ));
+                at.push(attr_s(
+                    "coordinate_transformation_mode",
+                    match r.coord {
+                        CoordTransform::HalfPixel => "half_pixel",
+                        CoordTransform::HalfPixelSymmetric => "half_pixel_symmetric",
+                        CoordTransform::PytorchHalfPixel => "pytorch_half_pixel",
+                        CoordTransform::AlignCorners => "align_corners",
+                        CoordTransform::Asymmetric => "asymmetric",
+                        CoordTransform::TfCropAndResize => "tf_crop_and_resize",
+                    },
+                ));
+                at.push(attr_s(
+                    "nearest_mode",
+                    match r.nearest {
+                        NearestMode::RoundPreferFloor => "round_prefer_floor",
+                        NearestMode::RoundPreferCeil => "round_prefer_ceil",
+                        NearestMode::Floor => "floor",
+                        NearestMode::Ceil => "ceil",
+                    },
+                ));
+                at.push(attr_f("cubic_coeff_a", r.cubic_a));
+                at.push(attr_i("exclude_outside", r.exclude_outside as i64));
+                at.push(attr_f("extrapolation_value", r.extrapolation));
+                at.push(attr_i("antialias", r.antialias as i64));
+                if !r.axes.is_empty() {
+                    at.push(attr_is("axes", &r.axes));
+                }
+                at.push(attr_s(
+                    "keep_aspect_ratio_policy",
+                    match r.policy {
+                        AspectPolicy::Stretch => "stretch",
+                        AspectPolicy::NotLarger => "not_larger",
+                        AspectPolicy::NotSmaller => "not_smaller",
+                    },
+                ));
+            }
+            Op::Range => op_type = "Range",
+            Op::ConstantOfShape { value } => {
+                op_type = "ConstantOfShape";
+                at.push(attr_t("value", tensor_to_proto("value", value)));
+            }
+            Op::QuantizeLinear { q, dtype } => {
+                op_type = "QuantizeLinear";
+                at.push(attr_i("axis", q.axis));
+                if q.block_size > 0 {
+                    at.push(attr_i("block_size", q.block_size as i64));
+                }
+                if ins.get(2).copied().flatten().is_none() {
+                    at.push(attr_i("output_dtype", dtype_to_onnx(*dtype) as i64));
+                }
+            }
+            Op::DequantizeLinear { q } => {
+                op_type = "DequantizeLinear";
+                at.push(attr_i("axis", q.axis));
+                if q.block_size > 0 {
+                    at.push(attr_i("block_size", q.block_size as i64));
+                }
+            }
+            Op::DynamicQuantizeLinear => op_type = "DynamicQuantizeLinear",
+        }
+        let present = ins.iter().rposition(Option::is_some).map_or(0, |p| p + 1);
+        let mut inputs = vec![];
+        for v in &ins[..present] {
+            inputs.push(match v {
+                Some(v) => self.name(*v),
+                None => String::new(),
+            });
+        }
+        self.push(&node.name, op_type, inputs, outs, at);
+        Ok(())
+    }
+}
+
+/// Converts `g` to an ONNX model (opset 21); FakeQuantize nodes become QDQ pairs.
+pub fn export(g: &Graph) -> Result<ModelProto, ExportError> {
+    let order = g
+        .topo_order()
+        .map_err(|e| ExportError::Graph(e.to_string()))?;
+    let mut ex = Exporter {
+        g,
+        names: HashMap::new(),
+        used: HashSet::new(),
+        emitted: HashSet::new(),
+        out: GraphProto::default(),
+    };
+    ex.out.name = Some(if g.name.is_empty() {
+        "lpc".into()
+    } else {
+        g.name.clone()
+    });
+    // Graph inputs and outputs keep their names; other values are made unique.
+    for &n in g.inputs() {
+        let v = ValueRef::first(n);
+        let name = ex.fresh(g.value_name(v));
+        ex.names.insert(v, name);
+    }
+    for &n in &order {
+        for k in 0..g.node(n).outputs.len() {
+            let v = ValueRef { node: n, output: k };
+            if !ex.names.contains_key(&v) {
+                let name = ex.fresh(g.value_name(v));
+                ex.names.insert(v, name);
+            }
+        }
+    }
+    for &n in g.inputs() {
+        let v = ValueRef::first(n);
+        ex.out
+            .input
+            .push(value_info(&ex.names[&v], g.value_type(v)));
+    }
+    for &n in &order {
+        ex.node(n)?;
+    }
+    for &v in g.outputs() {
+        if matches!(g.node(v.node).op, Op::Const(_) | Op::Input { .. }) {
+            // ONNX outputs must be produced by a node: route through Identity.
+            let src = ex.name(v);
+            let name = ex.fresh(&format!("{src}_out"));
+            ex.push(
+                &format!("{name}_Identity"),
+                "Identity",
+                vec![src],
+                vec![name.clone()],
+                vec![],
+            );
+            ex.out.output.push(value_info(&name, g.value_type(v)));
+        } else {
+            ex.out
+                .output
+                .push(value_info(&ex.names[&v].clone(), g.value_type(v)));
+        }
+    }
+    Ok(ModelProto {
+        ir_version: Some(10),
+        opset_import: vec![proto::OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(OPSET),
+        }],
+        producer_name: Some("lpc".into()),
+        producer_version: Some(env!("CARGO_PKG_VERSION").into()),
+        graph: Some(ex.out),
+        ..Default::default()
+    })
+}
+
+/// Serialized ONNX bytes of [`export`].
+pub fn export_bytes(g: &Graph) -> Result<Vec<u8>, ExportError> {
+    Ok(export(g)?.encode_to_vec())
+}
+
+/// Writes the QDQ ONNX model of `g` to `path`.
+pub fn write_qdq(g: &Graph, path: &Path) -> Result<(), ExportError> {
+    let bytes = export_bytes(g)?;
+    std::fs::write(path, bytes).map_err(|e| ExportError::Io {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })
+}

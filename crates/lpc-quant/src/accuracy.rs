@@ -1,0 +1,293 @@
+//! Accuracy of a (quantized) model: top-1 against labels and agreement with an FP32 reference;
+//! per-output SQNR and cosine similarity; per-layer SQNR ranking, worst first.
+
+use crate::calib::{for_batches, SampleSource};
+use crate::json::Json;
+use crate::quantize::{compare_values, sqnr_db};
+use crate::QuantError;
+use lpc_ir::{Graph, Op, Tensor};
+use std::collections::HashSet;
+
+/// Comparison of one output with the reference.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputCmp {
+    /// Output name.
+    pub name: String,
+    /// SQNR in dB (reference as signal).
+    pub sqnr_db: f64,
+    /// Cosine similarity over all elements.
+    pub cosine: f64,
+}
+
+/// The result of [`evaluate`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Accuracy {
+    /// Samples evaluated.
+    pub samples: usize,
+    /// Top-1 of the model against labels.
+    pub top1: Option<f64>,
+    /// Top-1 of the reference against labels.
+    pub reference_top1: Option<f64>,
+    /// Fraction of samples whose top-1 equals the reference's.
+    pub agreement: Option<f64>,
+    /// Number of samples whose top-1 differs from the reference's.
+    pub flips: Option<usize>,
+    /// Per-output comparison with the reference.
+    pub outputs: Vec<OutputCmp>,
+    /// (value, SQNR dB) for values present in both models, worst first.
+    pub per_layer: Vec<(String, f64)>,
+}
+
+impl Accuracy {
+    /// As JSON.
+    pub fn to_json(&self) -> Json {
+        let opt = |x: Option<f64>| x.map_or(Json::Null, Json::num);
+        Json::obj([
+            ("samples", Json::num(self.samples as f64)),
+            ("top1", opt(self.top1)),
+            ("reference_top1", opt(self.reference_top1)),
+            ("agreement", opt(self.agreement)),
+            ("flips", opt(self.flips.map(|f| f as f64))),
+            (
+                "outputs",
+                Json::Arr(
+                    self.outputs
+                        .iter()
+                        .map(|o| {
+                            Json::obj([
+                                ("name", Json::str(&o.name)),
+                                ("sqnr_db", Json::num(o.sqnr_db)),
+                                ("cosine", Json::num(o.cosine)),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
+            (
+                "per_layer",
+                Json::Arr(
+                    self.per_layer
+                        .iter()
+                        .map(|(n, s)| {
+                            Json::obj([("value", Json::str(n)), ("sqnr_db", Json::num(*s))])
+                        })
+                        .collect(),
+                ),
+            ),
+        ])
+    }
+
+    /// A human-readable summary.
+    pub fn summary(&self) -> String {
+        let mut s = format!("samples: {}\n", self.samples);
+        if let Some(t) = self.top1 {
+            s += &format!("top-1: {:.2}%\n", t * 100.0);
+        }
+        if let Some(t) = self.reference_top1 {
+            s += &format!("reference top-1: {:.2}%\n", t * 100.0);
+        }
+        if let (Some(a), Some(f)) = (self.agreement, self.flips) {
+            s += &format!(
+                "top-1 agreement with reference: {:.2}% ({f} flips)\n",
+                a * 100.0
+            );
+        }
+        for o in &self.outputs {
+            s += &format!(
+                "output {}: SQNR {:.2} dB, cosine {:.6}\n",
+                o.name, o.sqnr_db, o.cosine
+            );
+        }
+        if !self.per_layer.is_empty() {
+            s += "per-layer SQNR (worst first):\n";
+            for (n, d) in &self.per_layer {
+                s += &format!("  {d:8.2} dB  {n}\n");
+            }
+        }
+        s
+    }
+}
+
+/// Argmax per sample of a `[k, classes]` (or `[k, ..., classes]` with one row per sample) tensor.
+fn argmax_rows(t: &Tensor, k: usize) -> Result<Vec<usize>, QuantError> {
+    let v = t.to_f32_vec();
+    if k == 0 || v.len() % k != 0 || v.is_empty() {
+        return Err(QuantError::Data(format!(
+            "output of shape {:?} does not hold one row per sample",
+            t.shape()
+        )));
+    }
+    let per = v.len() / k;
+    Ok(v.chunks(per)
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| {
+                    if x > bv {
+                        (i, x)
+                    } else {
+                        (bi, bv)
+                    }
+                })
+                .0
+        })
+        .collect())
+}
+
+#[derive(Default)]
+struct State {
+    preds: Vec<(usize, usize)>,
+    ref_preds: Vec<(usize, usize)>,
+    /// Per output: Σr², Σ(r−x)², Σr·x, Σx².
+    sums: Vec<[f64; 4]>,
+}
+
+/// Runs `model` (and `reference`, if given) over `data`; `labels[i]` is sample i's class.
+pub fn evaluate(
+    model: &Graph,
+    reference: Option<&Graph>,
+    data: &dyn SampleSource,
+    labels: Option<&[i64]>,
+    per_layer: bool,
+    batch: usize,
+    progress: bool,
+) -> Result<Accuracy, QuantError> {
+    if let Some(l) = labels {
+        if l.len() != data.len() {
+            return Err(QuantError::Data(format!(
+                "{} labels for {} samples",
+                l.len(),
+                data.len()
+            )));
+        }
+    }
+    if let Some(r) = reference {
+        if r.outputs().len() != model.outputs().len() {
+            return Err(QuantError::Data(format!(
+                "model has {} outputs, reference {}",
+                model.outputs().len(),
+                r.outputs().len()
+            )));
+        }
+    }
+    let batchable = crate::calib::InputSpec::of(model)
+        .iter()
+        .all(|s| s.batchable())
+        && reference.is_none_or(|r| crate::calib::InputSpec::of(r).iter().all(|s| s.batchable()));
+    let batch = if batchable { batch.max(1) } else { 1 };
+    let n_out = model.outputs().len();
+    let st = for_batches(
+        data,
+        batch,
+        "accuracy",
+        progress,
+        State::default,
+        |st: &mut State, inputs, first, k| {
+            let outs = lpc_ref::run(model, inputs).map_err(|source| QuantError::Run {
+                sample: first,
+                source,
+            })?;
+            if labels.is_some() || reference.is_some() {
+                for (j, p) in argmax_rows(&outs[0], k)?.into_iter().enumerate() {
+                    st.preds.push((first + j, p));
+                }
+            }
+            if let Some(r) = reference {
+                let routs = lpc_ref::run(r, inputs).map_err(|source| QuantError::Run {
+                    sample: first,
+                    source,
+                })?;
+                for (j, p) in argmax_rows(&routs[0], k)?.into_iter().enumerate() {
+                    st.ref_preds.push((first + j, p));
+                }
+                st.sums.resize(n_out, [0.0; 4]);
+                for (o, (a, b)) in routs.iter().zip(&outs).enumerate() {
+                    if a.shape() != b.shape() {
+                        return Err(QuantError::Data(format!(
+                            "output {o}: model shape {:?}, reference {:?}",
+                            b.shape(),
+                            a.shape()
+                        )));
+                    }
+                    for (x, y) in a.to_f64_vec().into_iter().zip(b.to_f64_vec()) {
+                        let s = &mut st.sums[o];
+                        s[0] += x * x;
+                        s[1] += (x - y) * (x - y);
+                        s[2] += x * y;
+                        s[3] += y * y;
+                    }
+                }
+            }
+            Ok(())
+        },
+        |a, b| {
+            a.preds.extend(b.preds);
+            a.ref_preds.extend(b.ref_preds);
+            if a.sums.is_empty() {
+                a.sums = b.sums;
+            } else {
+                for (x, y) in a.sums.iter_mut().zip(b.sums) {
+                    for i in 0..4 {
+                        x[i] += y[i];
+                    }
+                }
+            }
+        },
+    )?;
+    let mut acc = Accuracy {
+        samples: data.len(),
+        ..Default::default()
+    };
+    let hits = |preds: &[(usize, usize)], l: &[i64]| {
+        preds.iter().filter(|(i, p)| l[*i] == *p as i64).count() as f64 / preds.len().max(1) as f64
+    };
+    if let Some(l) = labels {
+        acc.top1 = Some(hits(&st.preds, l));
+        if reference.is_some() {
+            acc.reference_top1 = Some(hits(&st.ref_preds, l));
+        }
+    }
+    if let Some(r) = reference {
+        let flips = st
+            .preds
+            .iter()
+            .zip(&st.ref_preds)
+            .filter(|(a, b)| a.1 != b.1)
+            .count();
+        acc.flips = Some(flips);
+        acc.agreement = Some(1.0 - flips as f64 / st.preds.len().max(1) as f64);
+        for (o, s) in st.sums.iter().enumerate() {
+            acc.outputs.push(OutputCmp {
+                name: r.value_name(r.outputs()[o]).to_string(),
+                sqnr_db: sqnr_db(s[0], s[1]),
+                cosine: s[2] / (s[0].sqrt() * s[3].sqrt()).max(f64::MIN_POSITIVE),
+            });
+        }
+        if per_layer {
+            let names = |g: &Graph| -> HashSet<String> {
+                g.node_ids()
+                    .into_iter()
+                    .filter(|&n| !matches!(g.node(n).op, Op::Const(_) | Op::Input { .. }))
+                    .flat_map(|n| {
+                        g.node(n)
+                            .outputs
+                            .iter()
+                            .map(|o| o.name.clone())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            };
+            let (a, b) = (names(r), names(model));
+            let mut common: Vec<String> = a.intersection(&b).cloned().collect();
+            common.sort();
+            let m = compare_values(r, model, data, &common, batch, progress)?;
+            let mut v: Vec<(String, f64)> = m
+                .into_iter()
+                .map(|(k, (s, n))| (k, sqnr_db(s, n)))
+                .collect();
+            v.sort_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
+            acc.per_layer = v;
+        }
+    }
+    Ok(acc)
+}

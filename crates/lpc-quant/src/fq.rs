@@ -1,0 +1,314 @@
+//! FakeQuantize arithmetic (OpenVINO FakeQuantize-1) and the quantization parameters lpc picks.
+
+use crate::QuantError;
+use lpc_ir::Tensor;
+
+/// FakeQuantize of one element, exactly as OpenVINO's FakeQuantize-1 defines it, in f32:
+/// `x <= min(il,ih) → ol`, `x > max(il,ih) → oh`, otherwise
+/// `round((x-il)/(ih-il)*(levels-1))/(levels-1)*(oh-ol)+ol` with ties to even.
+/// `levels` must be at least 2 (checked by [`check_levels`]); NaN stays NaN.
+pub fn fake_quantize(x: f32, il: f32, ih: f32, ol: f32, oh: f32, levels: u32) -> f32 {
+    if x <= il.min(ih) {
+        ol
+    } else if x > il.max(ih) {
+        oh
+    } else if x.is_nan() {
+        x
+    } else {
+        let l = (levels - 1) as f32;
+        ((x - il) / (ih - il) * l).round_ties_even() / l * (oh - ol) + ol
+    }
+}
+
+/// Rejects level counts FakeQuantize cannot have (fewer than 2 or more than 65536).
+pub fn check_levels(levels: u32) -> Result<(), QuantError> {
+    if (2..=65536).contains(&levels) {
+        Ok(())
+    } else {
+        Err(QuantError::Invalid(format!(
+            "FakeQuantize levels must be in 2..=65536, got {levels}"
+        )))
+    }
+}
+
+/// Per-tensor 8-bit activation quantizer: the FakeQuantize range `[lo, hi]` (input range equal
+/// to output range) with 256 levels, chosen so that 0 is exactly one of the levels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ActQuant {
+    /// Lowest level.
+    pub lo: f32,
+    /// Highest level.
+    pub hi: f32,
+    /// Stored as i8 (true) or u8 (false) in QDQ form.
+    pub signed: bool,
+}
+
+impl ActQuant {
+    /// Number of levels of every activation quantizer.
+    pub const LEVELS: u32 = 256;
+
+    /// u8 `[0, hi]`, zero point 0. `hi` must be positive and finite.
+    pub fn unsigned(hi: f32) -> ActQuant {
+        ActQuant {
+            lo: 0.0,
+            hi,
+            signed: false,
+        }
+    }
+
+    /// i8 symmetric `[-a, a·127/128]`: scale a/128, zero point 0. `a` positive and finite.
+    pub fn symmetric(a: f32) -> ActQuant {
+        ActQuant {
+            lo: -a,
+            hi: a / 128.0 * 127.0,
+            signed: true,
+        }
+    }
+
+    /// Asymmetric `[lo, hi]` (lo < 0 < hi) nudged so the zero point is an integer: the scale
+    /// `(hi-lo)/255` is kept and the range shifted by less than half a step.
+    pub fn asymmetric(lo: f32, hi: f32, signed: bool) -> ActQuant {
+        let s = (hi - lo) / 255.0;
+        let zp = (-lo / s).round_ties_even().clamp(0.0, 255.0);
+        let lo = -zp * s;
+        ActQuant {
+            lo,
+            hi: lo + 255.0 * s,
+            signed,
+        }
+    }
+
+    /// Scale of the QDQ form.
+    pub fn scale(&self) -> f32 {
+        (self.hi - self.lo) / 255.0
+    }
+
+    /// Zero point of the QDQ form, in the stored type (i8 range when signed, u8 otherwise).
+    pub fn zero_point(&self) -> i32 {
+        let zp_u = (-self.lo / self.scale()).round_ties_even() as i32;
+        if self.signed {
+            zp_u - 128
+        } else {
+            zp_u
+        }
+    }
+
+    /// FakeQuantize of one element with this quantizer.
+    pub fn apply(&self, x: f32) -> f32 {
+        fake_quantize(x, self.lo, self.hi, self.lo, self.hi, Self::LEVELS)
+    }
+}
+
+/// Per-output-channel symmetric 8-bit weights: levels 255, narrow range `[-m_c, m_c]` (i8
+/// values -127..=127, scale m_c/127, zero point 0).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WeightQuant {
+    /// Axis of the output channels in the weight tensor.
+    pub axis: usize,
+    /// Range `m_c` per channel (positive).
+    pub max_abs: Vec<f32>,
+}
+
+impl WeightQuant {
+    /// Number of levels of every weight quantizer.
+    pub const LEVELS: u32 = 255;
+
+    /// Ranges from the weights' per-channel |w|max. An all-zero channel gets range 1 (its
+    /// weights stay exactly 0 whatever the range); non-finite weights are an error.
+    pub fn from_weights(w: &Tensor, axis: usize, what: &str) -> Result<WeightQuant, QuantError> {
+        let v = w.as_f32().map_err(|_| {
+            QuantError::Invalid(format!("{what}: weights must be f32, got {}", w.dtype()))
+        })?;
+        if axis >= w.rank().max(1) {
+            return Err(QuantError::Invalid(format!(
+                "{what}: channel axis {axis} out of range for shape {:?}",
+                w.shape()
+            )));
+        }
+        let shape = if w.rank() == 0 {
+            vec![1]
+        } else {
+            w.shape().to_vec()
+        };
+        let c = shape[axis];
+        let inner: usize = shape[axis + 1..].iter().product();
+        let mut m = vec![0f32; c];
+        for (i, &x) in v.iter().enumerate() {
+            if !x.is_finite() {
+                return Err(QuantError::Invalid(format!("{what}: weight {i} is {x}")));
+            }
+            let ch = (i / inner.max(1)) % c.max(1);
+            m[ch] = m[ch].max(x.abs());
+        }
+        for x in &mut m {
+            if *x == 0.0 {
+                *x = 1.0;
+            }
+        }
+        Ok(WeightQuant { axis, max_abs: m })
+    }
+
+    fn for_each(&self, w: &Tensor, mut f: impl FnMut(usize, f32, f32)) -> Result<(), QuantError> {
+        let v = w.as_f32().map_err(|e| QuantError::Invalid(e.to_string()))?;
+        let shape = if w.rank() == 0 {
+            vec![1]
+        } else {
+            w.shape().to_vec()
+        };
+        let c = shape[self.axis];
+        let inner: usize = shape[self.axis + 1..].iter().product();
+        for (i, &x) in v.iter().enumerate() {
+            let m = self.max_abs[(i / inner.max(1)) % c.max(1)];
+            f(i, x, m);
+        }
+        Ok(())
+    }
+
+    /// The fake-quantized weights (what the FakeQuantize node computes).
+    pub fn apply(&self, w: &Tensor) -> Result<Tensor, QuantError> {
+        let mut out = vec![0f32; w.len()];
+        self.for_each(w, |i, x, m| {
+            out[i] = fake_quantize(x, -m, m, -m, m, Self::LEVELS)
+        })?;
+        Tensor::from_f32(w.shape(), out).map_err(|e| QuantError::Invalid(e.to_string()))
+    }
+
+    /// The i8 weights (-127..=127) of the QDQ form: the FakeQuantize level index minus 127.
+    pub fn integers(&self, w: &Tensor) -> Result<Tensor, QuantError> {
+        let mut out = vec![0i8; w.len()];
+        self.for_each(w, |i, x, m| {
+            let k = if x <= -m {
+                0.0
+            } else if x > m {
+                254.0
+            } else {
+                ((x + m) / (2.0 * m) * 254.0).round_ties_even()
+            };
+            out[i] = (k - 127.0) as i8;
+        })?;
+        Tensor::from_i8(w.shape(), out).map_err(|e| QuantError::Invalid(e.to_string()))
+    }
+
+    /// Per-channel scales m_c/127 of the QDQ form.
+    pub fn scales(&self) -> Vec<f32> {
+        self.max_abs.iter().map(|m| 2.0 * m / 254.0).collect()
+    }
+
+    /// The FakeQuantize range tensors (`-m`, `m`), shaped to broadcast against the weights.
+    pub fn range_tensors(&self, rank: usize) -> (Tensor, Tensor) {
+        let mut shape = vec![1usize; rank.max(1)];
+        shape[self.axis] = self.max_abs.len();
+        let lo: Vec<f32> = self.max_abs.iter().map(|m| -m).collect();
+        let hi = self.max_abs.clone();
+        (
+            Tensor::from_f32(&shape, lo).expect("shape matches channel count"),
+            Tensor::from_f32(&shape, hi).expect("shape matches channel count"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundaries_and_levels() {
+        // x on the boundaries: the low one maps to ol, the high one is inside and maps to oh.
+        assert_eq!(fake_quantize(0.0, 0.0, 1.0, 0.0, 1.0, 256), 0.0);
+        assert_eq!(fake_quantize(1.0, 0.0, 1.0, 0.0, 1.0, 256), 1.0);
+        assert_eq!(fake_quantize(-5.0, 0.0, 1.0, -2.0, 3.0, 256), -2.0);
+        assert_eq!(fake_quantize(5.0, 0.0, 1.0, -2.0, 3.0, 256), 3.0);
+        // levels 2: a threshold at the midpoint, ties to even (0.5 → 0).
+        assert_eq!(fake_quantize(0.5, 0.0, 1.0, 0.0, 1.0, 2), 0.0);
+        assert_eq!(fake_quantize(0.51, 0.0, 1.0, 0.0, 1.0, 2), 1.0);
+        // levels 255 and 256 step sizes.
+        assert_eq!(
+            fake_quantize(0.3, -1.0, 1.0, -1.0, 1.0, 255),
+            (1.3f32 / 2.0 * 254.0).round() / 254.0 * 2.0 - 1.0
+        );
+        let y = fake_quantize(0.3, 0.0, 255.0, 0.0, 255.0, 256);
+        assert_eq!(y, 0.0);
+        assert_eq!(fake_quantize(0.6, 0.0, 255.0, 0.0, 255.0, 256), 1.0);
+        // ties to even: 2.5 → 2, 3.5 → 4.
+        assert_eq!(fake_quantize(2.5, 0.0, 255.0, 0.0, 255.0, 256), 2.0);
+        assert_eq!(fake_quantize(3.5, 0.0, 255.0, 0.0, 255.0, 256), 4.0);
+        assert!(
+            check_levels(1).is_err() && check_levels(65537).is_err() && check_levels(2).is_ok()
+        );
+    }
+
+    #[test]
+    fn inverted_range() {
+        // il > ih: x <= ih → ol; x > il → oh; in between the formula with a negative span.
+        assert_eq!(fake_quantize(-1.0, 1.0, 0.0, 0.0, 1.0, 256), 0.0);
+        assert_eq!(fake_quantize(2.0, 1.0, 0.0, 0.0, 1.0, 256), 1.0);
+        let y = fake_quantize(0.25, 1.0, 0.0, 0.0, 1.0, 256);
+        assert_eq!(y, (0.75f32 * 255.0).round() / 255.0);
+        // Empty range il == ih: a step function.
+        assert_eq!(fake_quantize(0.0, 0.0, 0.0, -1.0, 1.0, 256), -1.0);
+        assert_eq!(fake_quantize(0.1, 0.0, 0.0, -1.0, 1.0, 256), 1.0);
+        assert!(fake_quantize(f32::NAN, 0.0, 1.0, 0.0, 1.0, 256).is_nan());
+    }
+
+    #[test]
+    fn zero_is_exact() {
+        let q = ActQuant::asymmetric(-0.958, 2.181, true);
+        // 0 is exactly a level (an integer level index); its f32 value is 0 up to rounding.
+        assert!(q.apply(0.0).abs() < 1e-4 * q.scale(), "{}", q.apply(0.0));
+        assert_eq!(
+            (-q.lo / q.scale())
+                .fract()
+                .abs()
+                .min(1.0 - (-q.lo / q.scale()).fract().abs())
+                < 1e-4,
+            true
+        );
+        assert!((q.scale() - (2.181 + 0.958) / 255.0).abs() < 1e-6);
+        assert_eq!(q.zero_point(), (0.958f32 / q.scale()).round() as i32 - 128);
+        let s = ActQuant::symmetric(2.0);
+        assert_eq!(
+            (s.apply(0.0), s.zero_point(), s.scale()),
+            (0.0, 0, 2.0 / 128.0)
+        );
+        let u = ActQuant::unsigned(6.0);
+        assert_eq!((u.apply(0.0), u.zero_point()), (0.0, 0));
+        // QDQ and FQ agree: dq(q(x)) = (clamp(round(x/s)+zp) - zp)*s.
+        for q in [q, s, u] {
+            let (qmin, qmax) = if q.signed { (-128, 127) } else { (0, 255) };
+            for k in -400..400 {
+                let x = k as f32 * 0.0123;
+                let qi =
+                    ((x / q.scale()).round_ties_even() as i32 + q.zero_point()).clamp(qmin, qmax);
+                let dq = (qi - q.zero_point()) as f32 * q.scale();
+                assert!(
+                    (dq - q.apply(x)).abs() < 1e-5,
+                    "{x}: {dq} vs {}",
+                    q.apply(x)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn weights_per_channel() {
+        let w = Tensor::from_f32(&[2, 3], vec![0.5, -1.0, 0.25, 0.0, 0.0, 0.0]).unwrap();
+        let q = WeightQuant::from_weights(&w, 0, "w").unwrap();
+        assert_eq!(q.max_abs, vec![1.0, 1.0]);
+        let i = q.integers(&w).unwrap();
+        // 0.5 sits at level 190.5 of 0..254: ties to even gives 190, i.e. 63 (not round(0.5·127) = 64).
+        assert_eq!(i.as_i8().unwrap(), &[63, -127, 32, 0, 0, 0]);
+        let f = q.apply(&w).unwrap();
+        let s = q.scales();
+        for (k, (&a, &b)) in f
+            .as_f32()
+            .unwrap()
+            .iter()
+            .zip(i.as_i8().unwrap())
+            .enumerate()
+        {
+            assert!((a - b as f32 * s[k / 3]).abs() < 1e-6);
+        }
+        let bad = Tensor::from_f32(&[1], vec![f32::NAN]).unwrap();
+        assert!(WeightQuant::from_weights(&bad, 0, "w").is_err());
+    }
+}

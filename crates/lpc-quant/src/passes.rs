@@ -1,0 +1,509 @@
+//! Graph passes before calibration: BatchNorm folding into the preceding Conv/Gemm, and
+//! quantizer placement (which values get an activation quantizer, which weights a per-channel
+//! one, which values must share a range, which nodes `--ignore` excludes).
+
+use crate::QuantError;
+use lpc_ir::{BinaryOp, Graph, NodeId, Op, Tensor, ValueRef};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+fn f32s(t: &Tensor, what: &str) -> Result<Vec<f32>, QuantError> {
+    t.as_f32()
+        .map(|v| v.to_vec())
+        .map_err(|_| QuantError::Invalid(format!("{what} must be f32, got {}", t.dtype())))
+}
+
+fn const_input(g: &Graph, n: NodeId, slot: usize) -> Option<Arc<Tensor>> {
+    g.node_input(n, slot)
+        .and_then(|v| g.const_value(v).cloned())
+}
+
+/// Folds every inference BatchNorm whose input is the only use of a Conv or Gemm output with
+/// constant weights (and constant or absent bias) into that layer. Returns the names of the
+/// folded BatchNorm nodes. BatchNorms that cannot be folded stay (they run in float).
+pub fn fold_batchnorm(g: &mut Graph) -> Result<Vec<String>, QuantError> {
+    let mut folded = vec![];
+    let order = g
+        .topo_order()
+        .map_err(|e| QuantError::Invalid(e.to_string()))?;
+    for bn in order {
+        let (eps, training) = match &g.node(bn).op {
+            Op::BatchNorm {
+                epsilon, training, ..
+            } => (*epsilon, *training),
+            _ => continue,
+        };
+        if training || g.node(bn).outputs.len() != 1 {
+            continue;
+        }
+        let Some(x) = g.node_input(bn, 0) else {
+            continue;
+        };
+        let layer = x.node;
+        if g.users(x).len() != 1 || g.outputs().contains(&x) {
+            continue;
+        }
+        // Output-channel axis of the weights, and the bias slot.
+        let w_axis = match &g.node(layer).op {
+            Op::Conv(a) if a.group >= 1 => 0,
+            Op::Gemm { trans_b, .. } => usize::from(!*trans_b),
+            _ => continue,
+        };
+        let params: Option<Vec<Arc<Tensor>>> = (1..5).map(|s| const_input(g, bn, s)).collect();
+        let Some(params) = params else { continue };
+        let Some(w) = const_input(g, layer, 1) else {
+            continue;
+        };
+        let bias_in = g.node_input(layer, 2);
+        let bias = match bias_in {
+            Some(b) => match g.const_value(b) {
+                Some(t) => Some(t.clone()),
+                None => continue,
+            },
+            None => None,
+        };
+        let name = g.node(bn).name.clone();
+        let what = |p: &str| format!("BatchNorm '{name}' {p}");
+        let (scale, beta, mean, var) = (
+            f32s(&params[0], &what("scale"))?,
+            f32s(&params[1], &what("bias"))?,
+            f32s(&params[2], &what("mean"))?,
+            f32s(&params[3], &what("var"))?,
+        );
+        let c = scale.len();
+        if [beta.len(), mean.len(), var.len()].iter().any(|&l| l != c)
+            || w.shape().get(w_axis) != Some(&c)
+        {
+            continue;
+        }
+        let beta_g = match g.node(layer).op {
+            Op::Gemm { beta, .. } => beta,
+            _ => 1.0,
+        };
+        if let Op::Gemm { .. } = g.node(layer).op {
+            // Gemm output [M, N]: BatchNorm over axis 1 = N. Only a [N] or absent C folds simply.
+            if bias.as_ref().is_some_and(|b| b.len() != c) || beta_g == 0.0 {
+                continue;
+            }
+        }
+        let k: Vec<f32> = (0..c).map(|i| scale[i] / (var[i] + eps).sqrt()).collect();
+        let wv = f32s(&w, &what("weights"))?;
+        let inner: usize = w.shape()[w_axis + 1..].iter().product();
+        let nw: Vec<f32> = wv
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| x * k[(i / inner.max(1)) % c])
+            .collect();
+        // y = k·(alpha·W·x + beta·b - mean) + beta_bn = alpha·(kW)·x + beta·b'
+        // with b' = (k·(beta·b - mean) + beta_bn) / beta.
+        let b_orig: Vec<f32> = match &bias {
+            Some(b) => f32s(b, &what("layer bias"))?,
+            None => vec![0.0; c],
+        };
+        let nb: Vec<f32> = (0..c)
+            .map(|i| (k[i] * (beta_g * b_orig[i] - mean[i]) + beta[i]) / beta_g)
+            .collect();
+        let wname = format!("{}__bnfold_w", g.node(layer).name);
+        let bname = format!("{}__bnfold_b", g.node(layer).name);
+        let nw = Tensor::from_f32(w.shape(), nw).map_err(|e| QuantError::Invalid(e.to_string()))?;
+        let nb = Tensor::from_f32(&[c], nb).map_err(|e| QuantError::Invalid(e.to_string()))?;
+        let wv = g.add_const(wname, nw);
+        let bv = g.add_const(bname, nb);
+        g.set_node_input(layer, 1, Some(wv));
+        g.set_node_input(layer, 2, Some(bv));
+        // The layer output takes the BatchNorm output's name and type.
+        let y = ValueRef::first(bn);
+        let out = g.output(y).clone();
+        g.replace_uses(y, x);
+        g.remove_node(bn);
+        *g.output_mut(x) = out;
+        folded.push(name);
+    }
+    g.remove_dead();
+    Ok(folded)
+}
+
+/// What a quantizable layer is, for placement and bias correction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerKind {
+    /// Conv: weights `[O, I/g, k...]`, output channels on axis 1.
+    Conv,
+    /// ConvTranspose: weights `[I, O/g, k...]`, output channels on axis 1.
+    ConvTranspose,
+    /// Gemm; `trans_b` says whether B is `[N, K]`.
+    Gemm {
+        /// B is transposed.
+        trans_b: bool,
+    },
+    /// MatMul; output channels on the last axis.
+    MatMul,
+}
+
+/// A quantized layer: its activation inputs and its weight quantizer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    /// The node.
+    pub node: NodeId,
+    /// What it is.
+    pub kind: LayerKind,
+    /// Input slots read through activation quantizers.
+    pub act_slots: Vec<usize>,
+    /// Constant-weight slot and its output-channel axis, if the layer has constant weights.
+    pub weight: Option<(usize, usize)>,
+}
+
+/// An activation quantization point: one value, read through one FakeQuantize by `consumers`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActPoint {
+    /// The quantized value.
+    pub value: ValueRef,
+    /// The (node, slot) pairs that read the quantized version.
+    pub consumers: Vec<(NodeId, usize)>,
+    /// Index of the group of points that share one range (unified scales).
+    pub group: usize,
+}
+
+/// Where quantizers go.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Placement {
+    /// Quantized layers, in topological order.
+    pub layers: Vec<Layer>,
+    /// Activation quantization points, in topological order of their values.
+    pub acts: Vec<ActPoint>,
+    /// Groups of points that share a range: why each group was formed (node name).
+    pub groups: Vec<String>,
+    /// Concat nodes whose inputs share a group (a group may be dropped when ranges differ).
+    pub concat_groups: Vec<usize>,
+    /// Node names excluded by `--ignore`.
+    pub ignored: Vec<String>,
+}
+
+/// `--ignore` patterns resolved to nodes: an exact node name, an op type (ONNX spelling like
+/// `Conv`/`MatMul` or lpc's `conv`/`mat_mul`, case-insensitive), or a regular expression
+/// matched against whole node names. A pattern that selects nothing is an error.
+pub fn resolve_ignore(g: &Graph, patterns: &[String]) -> Result<BTreeSet<NodeId>, QuantError> {
+    let mut out = BTreeSet::new();
+    let ids = g.node_ids();
+    let canon = |s: &str| s.to_ascii_lowercase().replace('_', "");
+    for p in patterns {
+        let mut hit: Vec<NodeId> = ids
+            .iter()
+            .copied()
+            .filter(|&n| g.node(n).name == *p)
+            .collect();
+        if hit.is_empty() {
+            let cp = canon(p);
+            hit = ids
+                .iter()
+                .copied()
+                .filter(|&n| {
+                    let op = &g.node(n).op;
+                    let onnx_alias = match op {
+                        Op::BatchNorm { .. } => "batchnormalization",
+                        Op::Binary(BinaryOp::Add) => "add",
+                        Op::Reduce { .. } => "reduce",
+                        _ => "",
+                    };
+                    canon(op.name()) == cp || (!onnx_alias.is_empty() && onnx_alias == cp)
+                })
+                .collect();
+        }
+        if hit.is_empty() {
+            let re = regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| {
+                QuantError::Ignore(format!(
+                    "'{p}' is no node name or op type, and not a valid regex: {e}"
+                ))
+            })?;
+            hit = ids
+                .iter()
+                .copied()
+                .filter(|&n| re.is_match(&g.node(n).name))
+                .collect();
+        }
+        if hit.is_empty() {
+            return Err(QuantError::Ignore(format!(
+                "'{p}' matches no node name, op type or node-name regex in the model"
+            )));
+        }
+        out.extend(hit);
+    }
+    Ok(out)
+}
+
+fn is_const(g: &Graph, v: Option<ValueRef>) -> bool {
+    v.is_some_and(|v| g.const_value(v).is_some())
+}
+
+fn is_float(g: &Graph, v: ValueRef) -> bool {
+    match g.value_type(v).dtype {
+        Some(d) => d.is_float() && d == lpc_ir::DType::F32,
+        None => match g.const_value(v) {
+            Some(t) => t.dtype() == lpc_ir::DType::F32,
+            None => true,
+        },
+    }
+}
+
+/// Decides where quantizers go (see the crate docs for the policy).
+pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantError> {
+    let order = g
+        .topo_order()
+        .map_err(|e| QuantError::Invalid(e.to_string()))?;
+    let mut p = Placement {
+        ignored: ignore.iter().map(|&n| g.node(n).name.clone()).collect(),
+        ..Default::default()
+    };
+    // value → (consumers, group)
+    let mut points: BTreeMap<ValueRef, (Vec<(NodeId, usize)>, Option<usize>)> = BTreeMap::new();
+    let mut parent: Vec<usize> = vec![];
+    fn find(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let add_point =
+        |g: &Graph, n: NodeId, slot: usize, points: &mut BTreeMap<_, (Vec<_>, Option<usize>)>| {
+            if let Some(v) = g.node_input(n, slot) {
+                if is_float(g, v) {
+                    points.entry(v).or_insert((vec![], None)).0.push((n, slot));
+                    return true;
+                }
+            }
+            false
+        };
+    for &n in &order {
+        if ignore.contains(&n) {
+            continue;
+        }
+        let op = &g.node(n).op;
+        let kind = match op {
+            Op::Conv(_) => Some(LayerKind::Conv),
+            Op::ConvTranspose { .. } => Some(LayerKind::ConvTranspose),
+            Op::Gemm { trans_b, .. } => Some(LayerKind::Gemm { trans_b: *trans_b }),
+            Op::MatMul => Some(LayerKind::MatMul),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let (w_slot, w_axis) = match kind {
+                LayerKind::Conv => (1, Some(0)),
+                LayerKind::ConvTranspose => (1, Some(1)),
+                LayerKind::Gemm { trans_b } => (1, Some(usize::from(!trans_b))),
+                LayerKind::MatMul => {
+                    let r = g
+                        .node_input(n, 1)
+                        .and_then(|v| g.const_value(v))
+                        .map_or(0, |t| t.rank());
+                    (1, if r >= 2 { Some(r - 1) } else { None })
+                }
+            };
+            let mut act_slots = vec![];
+            let mut weight = None;
+            for slot in 0..2 {
+                let v = g.node_input(n, slot);
+                if slot == w_slot && is_const(g, v) {
+                    let t = g.const_value(v.expect("const")).expect("const");
+                    if t.dtype() == lpc_ir::DType::F32 {
+                        if let Some(ax) = w_axis.filter(|&a| a < t.rank()) {
+                            weight = Some((slot, ax));
+                        }
+                    }
+                } else if !is_const(g, v) && add_point(g, n, slot, &mut points) {
+                    act_slots.push(slot);
+                }
+            }
+            if !act_slots.is_empty() || weight.is_some() {
+                p.layers.push(Layer {
+                    node: n,
+                    kind,
+                    act_slots,
+                    weight,
+                });
+            }
+            continue;
+        }
+        // Residual Add of two activations and Concat of activations: one shared range.
+        let joined: Option<Vec<usize>> = match op {
+            Op::Binary(BinaryOp::Add) => {
+                let ins = g.node_inputs(n);
+                (ins.len() == 2 && ins.iter().all(|v| v.is_some() && !is_const(g, *v)))
+                    .then(|| vec![0, 1])
+            }
+            Op::Concat { .. } => {
+                let ins = g.node_inputs(n);
+                (ins.len() >= 2 && ins.iter().all(|v| v.is_some() && !is_const(g, *v)))
+                    .then(|| (0..ins.len()).collect())
+            }
+            _ => None,
+        };
+        if let Some(slots) = joined {
+            let gid = parent.len();
+            parent.push(gid);
+            p.groups.push(g.node(n).name.clone());
+            if let Op::Concat { .. } = op {
+                p.concat_groups.push(gid);
+            }
+            for slot in slots {
+                if add_point(g, n, slot, &mut points) {
+                    let v = g.node_input(n, slot).expect("connected");
+                    let e = points.get_mut(&v).expect("just added");
+                    match e.1 {
+                        Some(other) => {
+                            let (a, b) = (find(&mut parent, other), find(&mut parent, gid));
+                            parent[a] = b;
+                        }
+                        None => e.1 = Some(gid),
+                    }
+                }
+            }
+        }
+    }
+    // Assign groups: unified points share their root; every other point gets its own group.
+    let mut root_to_group: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut names = vec![];
+    let mut concat = BTreeSet::new();
+    let pos: BTreeMap<NodeId, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    let mut pts: Vec<(ValueRef, (Vec<(NodeId, usize)>, Option<usize>))> =
+        points.into_iter().collect();
+    pts.sort_by_key(|(v, _)| (pos[&v.node], v.output));
+    for (v, (consumers, gid)) in pts {
+        let group = match gid {
+            Some(gid) => {
+                let r = find(&mut parent, gid);
+                *root_to_group.entry(r).or_insert_with(|| {
+                    names.push(p.groups[r].clone());
+                    names.len() - 1
+                })
+            }
+            None => {
+                names.push(g.value_name(v).to_string());
+                names.len() - 1
+            }
+        };
+        if let Some(gid) = gid {
+            if p.concat_groups.contains(&find(&mut parent, gid)) || p.concat_groups.contains(&gid) {
+                concat.insert(group);
+            }
+        }
+        p.acts.push(ActPoint {
+            value: v,
+            consumers,
+            group,
+        });
+    }
+    p.groups = names;
+    p.concat_groups = concat.into_iter().collect();
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lpc_ir::{ConvAttrs, DType, Output, Shape, ValueType};
+
+    fn conv_bn() -> Graph {
+        let mut g = Graph::new("t");
+        let x = g.add_input("x", ValueType::new(DType::F32, Shape::known(&[1, 1, 3, 3])));
+        let w = g.add_const(
+            "w",
+            Tensor::from_f32(&[2, 1, 1, 1], vec![1.0, -2.0]).unwrap(),
+        );
+        let c = g.add_node(
+            "conv",
+            Op::Conv(ConvAttrs::default()),
+            &[Some(x), Some(w), None],
+            vec![Output::named("c")],
+        );
+        let s = g.add_const("s", Tensor::from_f32(&[2], vec![2.0, 1.0]).unwrap());
+        let b = g.add_const("b", Tensor::from_f32(&[2], vec![0.5, 0.0]).unwrap());
+        let m = g.add_const("m", Tensor::from_f32(&[2], vec![1.0, -1.0]).unwrap());
+        let v = g.add_const("v", Tensor::from_f32(&[2], vec![4.0, 1.0]).unwrap());
+        let bn = g.add_node(
+            "bn",
+            Op::BatchNorm {
+                epsilon: 0.0,
+                training: false,
+                momentum: 0.9,
+            },
+            &[Some(ValueRef::first(c)), Some(s), Some(b), Some(m), Some(v)],
+            vec![Output::named("y")],
+        );
+        let r = g.add_node(
+            "relu",
+            Op::Unary(lpc_ir::UnaryOp::Relu),
+            &[Some(ValueRef::first(bn))],
+            vec![Output::named("r")],
+        );
+        let x2 = g.add_node(
+            "relu2",
+            Op::Unary(lpc_ir::UnaryOp::Relu),
+            &[Some(x)],
+            vec![Output::named("r2")],
+        );
+        let cat = g.add_node(
+            "cat",
+            Op::Concat { axis: 1 },
+            &[Some(ValueRef::first(r)), Some(ValueRef::first(x2))],
+            vec![Output::named("cat")],
+        );
+        g.set_outputs(vec![ValueRef::first(cat)]);
+        g
+    }
+
+    #[test]
+    fn batchnorm_folds_into_conv() {
+        let mut g = conv_bn();
+        let folded = fold_batchnorm(&mut g).unwrap();
+        assert_eq!(folded, vec!["bn".to_string()]);
+        let conv = g.find_node("conv").unwrap();
+        let w = g.const_value(g.node_input(conv, 1).unwrap()).unwrap();
+        let b = g.const_value(g.node_input(conv, 2).unwrap()).unwrap();
+        // k = s / sqrt(v) = [1, 1]; w' = w·k; b' = k·(0 - m) + beta = [-1 + 0.5, 1 + 0]
+        assert_eq!(w.as_f32().unwrap(), &[1.0, -2.0]);
+        assert_eq!(b.as_f32().unwrap(), &[-0.5, 1.0]);
+        assert_eq!(g.value_name(ValueRef::first(conv)), "y");
+        assert!(g.find_node("bn").is_none());
+    }
+
+    #[test]
+    fn placement_weights_acts_and_unified_concat() {
+        let mut g = conv_bn();
+        fold_batchnorm(&mut g).unwrap();
+        let p = place(&g, &BTreeSet::new()).unwrap();
+        assert_eq!(p.layers.len(), 1);
+        assert_eq!(p.layers[0].weight, Some((1, 0)));
+        assert_eq!(p.layers[0].act_slots, vec![0]);
+        // x (conv input), r and r2 (concat inputs); r and r2 share one group, x has its own.
+        assert_eq!(p.acts.len(), 3);
+        let by = |n: &str| p.acts.iter().find(|a| g.value_name(a.value) == n).expect(n);
+        let (x, r, r2) = (by("x"), by("r"), by("r2"));
+        assert_eq!(r.group, r2.group);
+        assert_ne!(x.group, r.group);
+        // x feeds the conv and relu2; only the conv reads it through the quantizer.
+        assert_eq!(x.consumers.len(), 1);
+        assert_eq!(p.concat_groups, vec![r.group]);
+    }
+
+    #[test]
+    fn ignore_patterns() {
+        let g = conv_bn();
+        let by_name = resolve_ignore(&g, &["conv".into()]).unwrap();
+        assert_eq!(by_name.len(), 1);
+        let by_type = resolve_ignore(&g, &["Relu".into()]).unwrap();
+        assert_eq!(by_type.len(), 2);
+        let by_regex = resolve_ignore(&g, &["rel.*".into()]).unwrap();
+        assert_eq!(by_regex.len(), 2);
+        assert!(matches!(
+            resolve_ignore(&g, &["nothing".into()]),
+            Err(QuantError::Ignore(_))
+        ));
+        assert!(matches!(
+            resolve_ignore(&g, &["(".into()]),
+            Err(QuantError::Ignore(_))
+        ));
+        let p = place(&g, &by_name).unwrap();
+        assert!(p.layers.is_empty());
+        assert_eq!(p.ignored, vec!["conv".to_string()]);
+    }
+}

@@ -1,0 +1,1045 @@
+//! The quantization pipeline: fold, place, collect statistics, choose ranges, correct biases,
+//! insert FakeQuantize, and measure the result per layer.
+
+use crate::calib::{for_batches, SampleSource};
+use crate::fq::{ActQuant, WeightQuant};
+use crate::json::Json;
+use crate::passes::{fold_batchnorm, place, resolve_ignore, ActPoint, LayerKind, Placement};
+use crate::stats::{estimate, Estimator, Grid, TensorStats};
+use crate::QuantError;
+use lpc_ir::{BinaryOp, Graph, NodeId, Op, Output, Tensor, ValueRef};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
+
+/// Quantization presets (as in OpenVINO POT/NNCF).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preset {
+    /// Symmetric activations (i8 `[-a, a·127/128]`, u8 `[0, a]` after ReLU-like values).
+    Performance,
+    /// Asymmetric activations (`[lo, hi]` with an integer zero point).
+    Mixed,
+}
+
+impl std::str::FromStr for Preset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Preset, String> {
+        match s {
+            "performance" => Ok(Preset::Performance),
+            "mixed" => Ok(Preset::Mixed),
+            _ => Err(format!("unknown preset '{s}' (performance, mixed)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Preset::Performance => "performance",
+            Preset::Mixed => "mixed",
+        })
+    }
+}
+
+/// Quantization settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Activation grid preset.
+    pub preset: Preset,
+    /// Activation range estimator.
+    pub estimator: Estimator,
+    /// `--ignore` patterns (node names, op types, node-name regexes).
+    pub ignore: Vec<String>,
+    /// FastBiasCorrection on/off.
+    pub bias_correction: bool,
+    /// Samples per interpreter run (models with a symbolic batch dimension).
+    pub batch: usize,
+    /// Show progress bars on a terminal.
+    pub progress: bool,
+    /// Samples used for the per-layer SQNR of the report (0 skips it).
+    pub report_samples: usize,
+    /// Per-channel (axis 1) activation ranges for values read only by depthwise convolutions
+    /// (integer-friendly: each output channel reads one input channel).
+    pub per_channel_depthwise: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            preset: Preset::Mixed,
+            estimator: Estimator::Mse,
+            ignore: vec![],
+            bias_correction: true,
+            batch: 32,
+            progress: false,
+            report_samples: 100,
+            per_channel_depthwise: true,
+        }
+    }
+}
+
+/// The chosen range of one activation quantizer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RangeInfo {
+    /// Quantized value.
+    pub value: String,
+    /// Name of its range group (itself, or the Concat/Add whose inputs share one range).
+    pub group: String,
+    /// The quantizer (the first channel's when per-channel).
+    pub q: ActQuant,
+    /// Number of per-channel ranges (1 = per-tensor).
+    pub channels: usize,
+    /// Observed min, max, mean per-sample min and max.
+    pub observed: [f32; 4],
+    /// Why a fallback range was used, if one was.
+    pub fallback: Option<String>,
+}
+
+/// One quantized layer in the report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerInfo {
+    /// Node name.
+    pub name: String,
+    /// Op name.
+    pub op: &'static str,
+    /// Weight ranges per channel (min and max of |w|max over channels), if weights are quantized.
+    pub weight_range: Option<(f32, f32)>,
+    /// Largest |bias shift| applied by bias correction.
+    pub bias_shift: Option<f32>,
+    /// SQNR of the layer output, quantized model vs FP32 (dB).
+    pub sqnr_db: Option<f64>,
+}
+
+/// What quantization did, for `--report`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    /// Preset used.
+    pub preset: String,
+    /// Estimator used.
+    pub estimator: String,
+    /// Calibration samples used.
+    pub samples: usize,
+    /// Whether bias correction ran.
+    pub bias_correction: bool,
+    /// BatchNorm nodes folded.
+    pub folded_batchnorm: Vec<String>,
+    /// Nodes excluded by `--ignore`.
+    pub ignored: Vec<String>,
+    /// Activation ranges.
+    pub ranges: Vec<RangeInfo>,
+    /// Quantized layers.
+    pub layers: Vec<LayerInfo>,
+    /// SQNR of each graph output vs FP32 (dB).
+    pub outputs: Vec<(String, f64)>,
+    /// Fallbacks and other notes.
+    pub warnings: Vec<String>,
+    /// Wall time per stage (seconds).
+    pub times: Vec<(String, f64)>,
+}
+
+impl Report {
+    /// The report as JSON.
+    pub fn to_json(&self) -> Json {
+        let f = |x: f32| Json::num(x as f64);
+        Json::obj([
+            ("preset", Json::str(&self.preset)),
+            ("estimator", Json::str(&self.estimator)),
+            ("samples", Json::num(self.samples as f64)),
+            ("bias_correction", Json::Bool(self.bias_correction)),
+            (
+                "folded_batchnorm",
+                Json::Arr(self.folded_batchnorm.iter().map(Json::str).collect()),
+            ),
+            (
+                "ignored",
+                Json::Arr(self.ignored.iter().map(Json::str).collect()),
+            ),
+            (
+                "activations",
+                Json::Arr(
+                    self.ranges
+                        .iter()
+                        .map(|r| {
+                            Json::obj([
+                                ("value", Json::str(&r.value)),
+                                ("group", Json::str(&r.group)),
+                                ("low", f(r.q.lo)),
+                                ("high", f(r.q.hi)),
+                                ("dtype", Json::str(if r.q.signed { "i8" } else { "u8" })),
+                                ("scale", f(r.q.scale())),
+                                ("zero_point", Json::num(r.q.zero_point())),
+                                ("min", f(r.observed[0])),
+                                ("max", f(r.observed[1])),
+                                ("mean_min", f(r.observed[2])),
+                                ("mean_max", f(r.observed[3])),
+                                ("channels", Json::num(r.channels as f64)),
+                                (
+                                    "fallback",
+                                    r.fallback.as_ref().map_or(Json::Null, Json::str),
+                                ),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
+            (
+                "layers",
+                Json::Arr(
+                    self.layers
+                        .iter()
+                        .map(|l| {
+                            Json::obj([
+                                ("name", Json::str(&l.name)),
+                                ("op", Json::str(l.op)),
+                                (
+                                    "weight_range",
+                                    l.weight_range
+                                        .map_or(Json::Null, |(a, b)| Json::Arr(vec![f(a), f(b)])),
+                                ),
+                                ("bias_shift_max", l.bias_shift.map_or(Json::Null, f)),
+                                ("sqnr_db", l.sqnr_db.map_or(Json::Null, Json::num)),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
+            (
+                "outputs",
+                Json::Arr(
+                    self.outputs
+                        .iter()
+                        .map(|(n, s)| {
+                            Json::obj([("name", Json::str(n)), ("sqnr_db", Json::num(*s))])
+                        })
+                        .collect(),
+                ),
+            ),
+            (
+                "warnings",
+                Json::Arr(self.warnings.iter().map(Json::str).collect()),
+            ),
+            (
+                "seconds",
+                Json::Obj(
+                    self.times
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Json::num(*v)))
+                        .collect(),
+                ),
+            ),
+        ])
+    }
+}
+
+/// The result of [`quantize`].
+pub struct Quantized {
+    /// The FakeQuantize graph (BatchNorm folded, biases corrected).
+    pub graph: Graph,
+    /// The FP32 reference after the same folding (for comparisons).
+    pub reference: Graph,
+    /// What was done.
+    pub report: Report,
+}
+
+/// Signal-to-quantization-noise ratio in dB from accumulated Σref² and Σ(ref-x)².
+pub fn sqnr_db(signal: f64, noise: f64) -> f64 {
+    if noise == 0.0 {
+        f64::INFINITY
+    } else if signal == 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        10.0 * (signal / noise).log10()
+    }
+}
+
+/// Inserts activation and weight FakeQuantize nodes into `g`. Each activation point gets one
+/// FakeQuantize (levels 256) read by its consumers; each weight one (levels 255, per channel).
+pub fn insert_fake_quantize(
+    g: &mut Graph,
+    acts: &[(ValueRef, Vec<(NodeId, usize)>, Vec<ActQuant>)],
+    weights: &[(NodeId, usize, WeightQuant)],
+) -> Result<(), QuantError> {
+    for (v, consumers, q) in acts {
+        let name = g.value_name(*v).to_string();
+        let ty = g.value_type(*v).clone();
+        let (lo_t, hi_t) = if q.len() == 1 {
+            (Tensor::scalar_f32(q[0].lo), Tensor::scalar_f32(q[0].hi))
+        } else {
+            // Per channel on axis 1: shape [1, C, 1, ...] of the value's rank.
+            let rank = ty.shape.as_ref().map_or(4, |s| s.rank()).max(2);
+            let mut shape = vec![1usize; rank];
+            shape[1] = q.len();
+            let mk =
+                |f: &dyn Fn(&ActQuant) -> f32| Tensor::from_f32(&shape, q.iter().map(f).collect());
+            (
+                mk(&|a| a.lo).map_err(|e| QuantError::Invalid(e.to_string()))?,
+                mk(&|a| a.hi).map_err(|e| QuantError::Invalid(e.to_string()))?,
+            )
+        };
+        let lo = g.add_const(format!("{name}__fq_lo"), lo_t);
+        let hi = g.add_const(format!("{name}__fq_hi"), hi_t);
+        let n = g.add_node(
+            format!("{name}__fq"),
+            Op::FakeQuantize {
+                levels: ActQuant::LEVELS,
+            },
+            &[Some(*v), Some(lo), Some(hi), Some(lo), Some(hi)],
+            vec![Output {
+                name: format!("{name}__fq"),
+                ty,
+            }],
+        );
+        for &(c, slot) in consumers {
+            g.set_node_input(c, slot, Some(ValueRef::first(n)));
+        }
+    }
+    for (layer, slot, q) in weights {
+        let w = g
+            .node_input(*layer, *slot)
+            .ok_or_else(|| QuantError::Invalid("weight input vanished".into()))?;
+        let t = g
+            .const_value(w)
+            .ok_or_else(|| QuantError::Invalid("weight is not constant".into()))?
+            .clone();
+        let name = g.node(*layer).name.clone();
+        let (lo, hi) = q.range_tensors(t.rank());
+        let lo = g.add_const(format!("{name}__wfq_lo"), lo);
+        let hi = g.add_const(format!("{name}__wfq_hi"), hi);
+        let ty = g.value_type(w).clone();
+        let n = g.add_node(
+            format!("{name}__wfq"),
+            Op::FakeQuantize {
+                levels: WeightQuant::LEVELS,
+            },
+            &[Some(w), Some(lo), Some(hi), Some(lo), Some(hi)],
+            vec![Output {
+                name: format!("{name}__wfq"),
+                ty,
+            }],
+        );
+        g.set_node_input(*layer, *slot, Some(ValueRef::first(n)));
+    }
+    Ok(())
+}
+
+fn run_err(sample: usize) -> impl Fn(lpc_ref::RunError) -> QuantError {
+    move |source| QuantError::Run { sample, source }
+}
+
+/// Chooses the range of one group from its merged statistics.
+fn group_range(st: &TensorStats, cfg: &Config, name: &str) -> (ActQuant, Option<String>) {
+    let unsigned = st.min >= 0.0;
+    let grid = if unsigned {
+        Grid::Unsigned
+    } else {
+        match cfg.preset {
+            Preset::Performance => Grid::Symmetric,
+            Preset::Mixed => Grid::Asymmetric,
+        }
+    };
+    let mk = |lo: f32, hi: f32| match grid {
+        Grid::Unsigned => ActQuant::unsigned(hi),
+        Grid::Symmetric => ActQuant::symmetric(hi.max(-lo)),
+        Grid::Asymmetric => ActQuant::asymmetric(lo, hi, true),
+    };
+    let Some((lo, hi)) = estimate(st, cfg.estimator, grid) else {
+        return (
+            ActQuant::unsigned(1.0),
+            Some(format!("{name}: no finite values seen; range [0, 1] used")),
+        );
+    };
+    let ok = |lo: f32, hi: f32| {
+        lo.is_finite() && hi.is_finite() && hi - lo > 0.0 && hi > 0.0
+            || lo < 0.0 && hi >= 0.0 && hi - lo > 0.0
+    };
+    if ok(lo, hi) && !(grid == Grid::Unsigned && hi <= 0.0) {
+        return (mk(lo, hi), None);
+    }
+    // Estimator collapsed the range: fall back to min/max including 0, then to [0, 1].
+    let (mn, mx) = (st.min.min(0.0), st.max.max(0.0));
+    if mx - mn > 0.0 && mx.is_finite() && mn.is_finite() {
+        let q = if mn >= 0.0 {
+            ActQuant::unsigned(mx)
+        } else {
+            mk(mn, mx.max(f32::MIN_POSITIVE))
+        };
+        return (
+            q,
+            Some(format!(
+                "{name}: estimator gave an empty range; min/max including 0 used"
+            )),
+        );
+    }
+    (
+        ActQuant::unsigned(1.0),
+        Some(format!(
+            "{name}: constant zero tensor; range [0, 1] used (0 stays exact)"
+        )),
+    )
+}
+
+/// Quantizes `model` with calibration data `data`.
+pub fn quantize(
+    model: &Graph,
+    data: &dyn SampleSource,
+    cfg: &Config,
+) -> Result<Quantized, QuantError> {
+    let t_start = Instant::now();
+    let mut report = Report {
+        preset: cfg.preset.to_string(),
+        estimator: cfg.estimator.to_string(),
+        samples: data.len(),
+        bias_correction: cfg.bias_correction,
+        ..Default::default()
+    };
+    if data.is_empty() {
+        return Err(QuantError::Data("no calibration samples".into()));
+    }
+    let mut g = model.clone();
+    lpc_ref::fold_constants(&mut g)
+        .map_err(|e| QuantError::Invalid(format!("constant folding: {e}")))?;
+    report.folded_batchnorm = fold_batchnorm(&mut g)?;
+    let ignore = resolve_ignore(&g, &cfg.ignore)?;
+    let mut plan = place(&g, &ignore)?;
+    report.ignored = plan.ignored.clone();
+    let batchable = crate::calib::InputSpec::of(&g)
+        .iter()
+        .all(|s| s.batchable());
+    let batch = if batchable { cfg.batch.max(1) } else { 1 };
+    report
+        .times
+        .push(("prepare".into(), t_start.elapsed().as_secs_f64()));
+
+    // Pass 1: statistics of every activation point.
+    let t = Instant::now();
+    let index: HashMap<ValueRef, usize> = plan
+        .acts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.value, i))
+        .collect();
+    let n_acts = plan.acts.len();
+    let stats = for_batches(
+        data,
+        batch,
+        "calibrate",
+        cfg.progress,
+        || vec![TensorStats::default(); n_acts],
+        |st, inputs, first, k| {
+            lpc_ref::run_observed(&g, inputs, |v, t| {
+                if let (Some(&i), Ok(x)) = (index.get(&v), t.as_f32()) {
+                    st[i].observe(x, t.shape(), k);
+                }
+            })
+            .map_err(run_err(first))?;
+            Ok(())
+        },
+        |a, b| a.iter_mut().zip(&b).for_each(|(x, y)| x.merge(y)),
+    )?;
+    for (a, s) in plan.acts.iter().zip(&stats) {
+        if s.nonfinite > 0 {
+            return Err(QuantError::Data(format!(
+                "value '{}' took {} NaN/Inf values on the calibration data; cannot quantize it",
+                g.value_name(a.value),
+                s.nonfinite
+            )));
+        }
+    }
+    report
+        .times
+        .push(("statistics".into(), t.elapsed().as_secs_f64()));
+
+    // Concat joins of very different ranges keep their own scales and stay in float.
+    split_wide_concats(&g, &mut plan, &stats, &mut report.warnings);
+
+    // Ranges per group.
+    let n_groups = plan.groups.len();
+    let mut merged: Vec<TensorStats> = vec![TensorStats::default(); n_groups];
+    for (a, s) in plan.acts.iter().zip(&stats) {
+        merged[a.group].merge(s);
+    }
+    let mut group_q = vec![];
+    for (gi, st) in merged.iter().enumerate() {
+        let (q, note) = group_range(st, cfg, &plan.groups[gi]);
+        if let Some(n) = &note {
+            report.warnings.push(n.clone());
+        }
+        group_q.push((q, note));
+    }
+    let mut act_q: Vec<Vec<ActQuant>> =
+        plan.acts.iter().map(|a| vec![group_q[a.group].0]).collect();
+    if cfg.per_channel_depthwise {
+        for (i, a) in plan.acts.iter().enumerate() {
+            let alone = plan.acts.iter().filter(|b| b.group == a.group).count() == 1;
+            if alone && depthwise_only(&g, a) && stats[i].channel_min.len() > 1 {
+                act_q[i] =
+                    channel_ranges(&stats[i], cfg, &mut report.warnings, g.value_name(a.value));
+            }
+        }
+    }
+    for ((a, s), q) in plan.acts.iter().zip(&stats).zip(&act_q) {
+        report.ranges.push(RangeInfo {
+            value: g.value_name(a.value).to_string(),
+            group: plan.groups[a.group].clone(),
+            q: q[0],
+            channels: q.len(),
+            observed: [s.min, s.max, s.mean_min(), s.mean_max()],
+            fallback: group_q[a.group].1.clone(),
+        });
+    }
+    // Weights.
+    let mut wq: Vec<Option<WeightQuant>> = vec![];
+    for l in &plan.layers {
+        wq.push(match l.weight {
+            Some((slot, axis)) => {
+                let w = g
+                    .const_value(g.node_input(l.node, slot).expect("weight"))
+                    .expect("const")
+                    .clone();
+                Some(WeightQuant::from_weights(
+                    &w,
+                    axis,
+                    &format!("layer '{}' weights", g.node(l.node).name),
+                )?)
+            }
+            None => None,
+        });
+    }
+    let reference = g.clone();
+
+    // Pass 2: FastBiasCorrection.
+    let t = Instant::now();
+    let mut shifts: Vec<Option<Vec<f32>>> = vec![None; plan.layers.len()];
+    if cfg.bias_correction {
+        shifts = bias_shifts(&g, &plan, &act_q, &wq, data, batch, cfg.progress)?;
+        for (l, s) in plan.layers.iter().zip(&shifts) {
+            if let Some(s) = s {
+                if let Some(w) = apply_bias_shift(&mut g, l.node, l.kind, s)? {
+                    report.warnings.push(w);
+                }
+            }
+        }
+    }
+    report
+        .times
+        .push(("bias_correction".into(), t.elapsed().as_secs_f64()));
+
+    // FakeQuantize insertion.
+    let acts: Vec<(ValueRef, Vec<(NodeId, usize)>, Vec<ActQuant>)> = plan
+        .acts
+        .iter()
+        .zip(&act_q)
+        .map(|(a, q)| (a.value, a.consumers.clone(), q.clone()))
+        .collect();
+    let weights: Vec<(NodeId, usize, WeightQuant)> = plan
+        .layers
+        .iter()
+        .zip(&wq)
+        .filter_map(|(l, q)| Some((l.node, l.weight?.0, q.clone()?)))
+        .collect();
+    insert_fake_quantize(&mut g, &acts, &weights)?;
+
+    // Pass 3: per-layer SQNR against FP32.
+    let t = Instant::now();
+    let layer_names: Vec<String> = plan
+        .layers
+        .iter()
+        .map(|l| reference.value_name(ValueRef::first(l.node)).to_string())
+        .collect();
+    let mut sq: HashMap<String, (f64, f64)> = HashMap::new();
+    if cfg.report_samples > 0 {
+        let sub = crate::calib::InMemory(
+            (0..cfg.report_samples.min(data.len()))
+                .map(|i| data.get(i))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        let mut names: Vec<String> = layer_names.clone();
+        names.extend(
+            reference
+                .outputs()
+                .iter()
+                .map(|&v| reference.value_name(v).to_string()),
+        );
+        sq = compare_values(&reference, &g, &sub, &names, batch, cfg.progress)?;
+    }
+    for ((l, q), s) in plan.layers.iter().zip(&wq).zip(&shifts) {
+        let name = reference.value_name(ValueRef::first(l.node)).to_string();
+        report.layers.push(LayerInfo {
+            name: g.node(l.node).name.clone(),
+            op: g.node(l.node).op.name(),
+            weight_range: q.as_ref().map(|q| {
+                let mn = q.max_abs.iter().copied().fold(f32::INFINITY, f32::min);
+                let mx = q.max_abs.iter().copied().fold(0f32, f32::max);
+                (mn, mx)
+            }),
+            bias_shift: s
+                .as_ref()
+                .map(|s| s.iter().fold(0f32, |m, x| m.max(x.abs()))),
+            sqnr_db: sq.get(&name).map(|&(s, n)| sqnr_db(s, n)),
+        });
+    }
+    for &v in reference.outputs() {
+        let name = reference.value_name(v).to_string();
+        if let Some(&(s, n)) = sq.get(&name) {
+            report.outputs.push((name, sqnr_db(s, n)));
+        }
+    }
+    report
+        .times
+        .push(("report".into(), t.elapsed().as_secs_f64()));
+    report
+        .times
+        .push(("total".into(), t_start.elapsed().as_secs_f64()));
+    Ok(Quantized {
+        graph: g,
+        reference,
+        report,
+    })
+}
+
+const CONCAT_RATIO: f32 = 16.0;
+
+fn split_wide_concats(
+    g: &Graph,
+    plan: &mut Placement,
+    stats: &[TensorStats],
+    warnings: &mut Vec<String>,
+) {
+    for &cg in &plan.concat_groups.clone() {
+        let members: Vec<usize> = (0..plan.acts.len())
+            .filter(|&i| plan.acts[i].group == cg)
+            .collect();
+        let mags: Vec<f32> = members
+            .iter()
+            .map(|&i| stats[i].min.abs().max(stats[i].max.abs()))
+            .collect();
+        let (lo, hi) = mags
+            .iter()
+            .fold((f32::INFINITY, 0f32), |(a, b), &m| (a.min(m), b.max(m)));
+        if lo > 0.0 && hi / lo <= CONCAT_RATIO {
+            continue;
+        }
+        warnings.push(format!(
+            "group '{}': input ranges differ by {:.0}x; its Concat inputs keep float (no shared scale)",
+            plan.groups[cg],
+            if lo > 0.0 { hi / lo } else { f32::INFINITY }
+        ));
+        for &i in &members {
+            let a: &mut ActPoint = &mut plan.acts[i];
+            a.consumers
+                .retain(|&(n, _)| !matches!(g.node(n).op, Op::Concat { .. }));
+            plan.groups.push(g.value_name(a.value).to_string());
+            a.group = plan.groups.len() - 1;
+        }
+    }
+    plan.acts.retain(|a| !a.consumers.is_empty());
+}
+
+/// Output-channel axis of a layer's output.
+fn out_axis(kind: LayerKind, rank: usize) -> usize {
+    match kind {
+        LayerKind::Conv | LayerKind::ConvTranspose | LayerKind::Gemm { .. } => {
+            1.min(rank.saturating_sub(1))
+        }
+        LayerKind::MatMul => rank.saturating_sub(1),
+    }
+}
+
+fn fq_tensor(t: &Tensor, q: &[ActQuant]) -> Result<Tensor, QuantError> {
+    let v = t.as_f32().map_err(|e| QuantError::Invalid(e.to_string()))?;
+    let c = q.len();
+    let inner: usize = if t.rank() >= 2 {
+        t.shape()[2..].iter().product()
+    } else {
+        1
+    };
+    if c > 1 && t.shape().get(1) != Some(&c) {
+        return Err(QuantError::Invalid(format!(
+            "per-channel quantizer of {c} channels on shape {:?}",
+            t.shape()
+        )));
+    }
+    Tensor::from_f32(
+        t.shape(),
+        v.iter()
+            .enumerate()
+            .map(|(i, &x)| q[if c == 1 { 0 } else { (i / inner.max(1)) % c }].apply(x))
+            .collect(),
+    )
+    .map_err(|e| QuantError::Invalid(e.to_string()))
+}
+
+/// True when every consumer of the point is a depthwise Conv reading it as its input.
+fn depthwise_only(g: &Graph, a: &ActPoint) -> bool {
+    a.consumers.iter().all(|&(n, slot)| {
+        let Op::Conv(attrs) = &g.node(n).op else {
+            return false;
+        };
+        let w = g.node_input(n, 1).and_then(|w| g.const_value(w).cloned());
+        slot == 0
+            && w.is_some_and(|w| {
+                w.rank() >= 3 && w.shape()[1] == 1 && w.shape()[0] == attrs.group && attrs.group > 1
+            })
+    })
+}
+
+/// Per-channel min/max ranges (asymmetric, or unsigned for non-negative channels).
+fn channel_ranges(
+    st: &TensorStats,
+    cfg: &Config,
+    warnings: &mut Vec<String>,
+    name: &str,
+) -> Vec<ActQuant> {
+    let mut out = vec![];
+    for (c, (&lo, &hi)) in st.channel_min.iter().zip(&st.channel_max).enumerate() {
+        let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+        let q = if !(hi - lo > 0.0) || !lo.is_finite() || !hi.is_finite() {
+            warnings.push(format!(
+                "{name} channel {c}: constant zero; range [0, 1] used"
+            ));
+            ActQuant::unsigned(1.0)
+        } else if lo >= 0.0 {
+            ActQuant::unsigned(hi)
+        } else {
+            match cfg.preset {
+                Preset::Performance => ActQuant::symmetric(hi.max(-lo)),
+                Preset::Mixed => ActQuant::asymmetric(lo, hi, true),
+            }
+        };
+        out.push(q);
+    }
+    out
+}
+
+/// FastBiasCorrection: for each quantized layer, the mean per output channel of
+/// `FP32 output − output of the quantized layer on the same FP32 inputs`.
+fn bias_shifts(
+    g: &Graph,
+    plan: &Placement,
+    act_q: &[Vec<ActQuant>],
+    wq: &[Option<WeightQuant>],
+    data: &dyn SampleSource,
+    batch: usize,
+    progress: bool,
+) -> Result<Vec<Option<Vec<f32>>>, QuantError> {
+    // Quantizer per (consumer, slot).
+    let mut slot_q: HashMap<(NodeId, usize), Vec<ActQuant>> = HashMap::new();
+    for (a, q) in plan.acts.iter().zip(act_q) {
+        for &c in &a.consumers {
+            slot_q.insert(c, q.clone());
+        }
+    }
+    let mut need: HashSet<ValueRef> = HashSet::new();
+    let mut out_of: HashMap<ValueRef, usize> = HashMap::new();
+    let mut wfq: Vec<Option<Tensor>> = vec![];
+    for (li, (l, q)) in plan.layers.iter().zip(wq).enumerate() {
+        for v in g.node_inputs(l.node).into_iter().flatten() {
+            if g.const_value(v).is_none() {
+                need.insert(v);
+            }
+        }
+        out_of.insert(ValueRef::first(l.node), li);
+        wfq.push(match (l.weight, q) {
+            (Some((slot, _)), Some(q)) => Some(
+                q.apply(
+                    g.const_value(g.node_input(l.node, slot).expect("w"))
+                        .expect("const"),
+                )?,
+            ),
+            _ => None,
+        });
+    }
+    type Acc = Vec<Option<(Vec<f64>, u64)>>;
+    let n_layers = plan.layers.len();
+    let acc: Acc = for_batches(
+        data,
+        batch,
+        "bias",
+        progress,
+        || vec![None; n_layers],
+        |acc: &mut Acc, inputs, first, _k| {
+            let mut stash: HashMap<ValueRef, Tensor> = HashMap::new();
+            let mut err: Option<QuantError> = None;
+            lpc_ref::run_observed(g, inputs, |v, t| {
+                if err.is_some() {
+                    return;
+                }
+                if need.contains(&v) {
+                    stash.insert(v, t.clone());
+                }
+                if let Some(&li) = out_of.get(&v) {
+                    if let Err(e) = layer_error(g, plan, li, &slot_q, &wfq, &stash, t, &mut acc[li])
+                    {
+                        err = Some(e);
+                    }
+                }
+            })
+            .map_err(run_err(first))?;
+            err.map_or(Ok(()), Err)
+        },
+        |a, b| {
+            for (x, y) in a.iter_mut().zip(b) {
+                match (x.as_mut(), y) {
+                    (Some((s, n)), Some((s2, n2))) => {
+                        s.iter_mut().zip(&s2).for_each(|(p, q)| *p += q);
+                        *n += n2;
+                    }
+                    (None, Some(y)) => *x = Some(y),
+                    (_, None) => {}
+                }
+            }
+        },
+    )?;
+    Ok(acc
+        .into_iter()
+        .map(|a| {
+            a.filter(|(_, n)| *n > 0)
+                .map(|(s, n)| s.iter().map(|x| (x / n as f64) as f32).collect())
+        })
+        .collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn layer_error(
+    g: &Graph,
+    plan: &Placement,
+    li: usize,
+    slot_q: &HashMap<(NodeId, usize), Vec<ActQuant>>,
+    wfq: &[Option<Tensor>],
+    stash: &HashMap<ValueRef, Tensor>,
+    fp32_out: &Tensor,
+    acc: &mut Option<(Vec<f64>, u64)>,
+) -> Result<(), QuantError> {
+    let l = &plan.layers[li];
+    let node = g.node(l.node);
+    let mut owned: Vec<Option<Tensor>> = vec![];
+    for (slot, v) in g.node_inputs(l.node).into_iter().enumerate() {
+        let Some(v) = v else {
+            owned.push(None);
+            continue;
+        };
+        let t = if l.weight.map(|w| w.0) == Some(slot) && wfq[li].is_some() {
+            wfq[li].clone().expect("checked")
+        } else if let Some(c) = g.const_value(v) {
+            (**c).clone()
+        } else {
+            let x = stash.get(&v).ok_or_else(|| {
+                QuantError::Invalid(format!(
+                    "bias correction: input of '{}' not seen",
+                    node.name
+                ))
+            })?;
+            match slot_q.get(&(l.node, slot)) {
+                Some(q) => fq_tensor(x, q)?,
+                None => x.clone(),
+            }
+        };
+        owned.push(Some(t));
+    }
+    let refs: Vec<Option<&Tensor>> = owned.iter().map(Option::as_ref).collect();
+    let q = lpc_ref::eval(&node.op, &refs, 1)
+        .map_err(|e| QuantError::Invalid(format!("bias correction of '{}': {e}", node.name)))?;
+    let (Ok(a), Some(Ok(b))) = (fp32_out.as_f32(), q.first().map(|t| t.as_f32())) else {
+        return Ok(());
+    };
+    if a.len() != b.len() || fp32_out.rank() == 0 {
+        return Ok(());
+    }
+    let ax = out_axis(l.kind, fp32_out.rank());
+    let c = fp32_out.shape()[ax];
+    let inner: usize = fp32_out.shape()[ax + 1..].iter().product();
+    let (sums, n) = acc.get_or_insert_with(|| (vec![0.0; c], 0));
+    if sums.len() != c {
+        return Ok(());
+    }
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        sums[(i / inner.max(1)) % c] += (x - y) as f64;
+    }
+    *n += (a.len() / c) as u64;
+    Ok(())
+}
+
+/// Adds `shift` (per output channel) to a layer's bias; returns a note when it cannot.
+fn apply_bias_shift(
+    g: &mut Graph,
+    n: NodeId,
+    kind: LayerKind,
+    shift: &[f32],
+) -> Result<Option<String>, QuantError> {
+    if shift.iter().all(|&x| x == 0.0) {
+        return Ok(None);
+    }
+    if shift.iter().any(|x| !x.is_finite()) {
+        return Ok(Some(format!(
+            "layer '{}': non-finite bias correction skipped",
+            g.node(n).name
+        )));
+    }
+    let name = g.node(n).name.clone();
+    let c = shift.len();
+    let mk = |v: Vec<f32>, shape: &[usize]| {
+        Tensor::from_f32(shape, v).map_err(|e| QuantError::Invalid(e.to_string()))
+    };
+    match kind {
+        LayerKind::Conv | LayerKind::ConvTranspose => {
+            let b = match g.node_input(n, 2) {
+                Some(v) => match g.const_value(v) {
+                    Some(t) if t.len() == c => t
+                        .as_f32()
+                        .map_err(|e| QuantError::Invalid(e.to_string()))?
+                        .to_vec(),
+                    _ => {
+                        return Ok(Some(format!(
+                            "layer '{name}': bias is not a constant [C]; no bias correction"
+                        )))
+                    }
+                },
+                None => vec![0.0; c],
+            };
+            let nb: Vec<f32> = b.iter().zip(shift).map(|(a, s)| a + s).collect();
+            let v = g.add_const(format!("{name}__bias"), mk(nb, &[c])?);
+            g.set_node_input(n, 2, Some(v));
+        }
+        LayerKind::Gemm { .. } => {
+            let Op::Gemm { beta, .. } = g.node(n).op else {
+                return Ok(None);
+            };
+            match g.node_input(n, 2) {
+                None => {
+                    if beta == 0.0 {
+                        return Ok(Some(format!(
+                            "layer '{name}': Gemm beta is 0; no bias correction"
+                        )));
+                    }
+                    let v = g.add_const(
+                        format!("{name}__bias"),
+                        mk(shift.iter().map(|s| s / beta).collect(), &[c])?,
+                    );
+                    g.set_node_input(n, 2, Some(v));
+                }
+                Some(v) => {
+                    let Some(t) = g.const_value(v).cloned() else {
+                        return Ok(Some(format!(
+                            "layer '{name}': Gemm C is not constant; no bias correction"
+                        )));
+                    };
+                    let Ok(cv) = t.as_f32() else { return Ok(None) };
+                    if beta == 0.0 {
+                        return Ok(Some(format!(
+                            "layer '{name}': Gemm beta is 0; no bias correction"
+                        )));
+                    }
+                    let (shape, nb): (Vec<usize>, Vec<f32>) = if t.len() == 1 {
+                        (vec![c], shift.iter().map(|s| cv[0] + s / beta).collect())
+                    } else if t.shape().last() == Some(&c) {
+                        (
+                            t.shape().to_vec(),
+                            cv.iter()
+                                .enumerate()
+                                .map(|(i, x)| x + shift[i % c] / beta)
+                                .collect(),
+                        )
+                    } else {
+                        return Ok(Some(format!(
+                            "layer '{name}': Gemm C shape {:?} not per-column; no bias correction",
+                            t.shape()
+                        )));
+                    };
+                    let v = g.add_const(format!("{name}__bias"), mk(nb, &shape)?);
+                    g.set_node_input(n, 2, Some(v));
+                }
+            }
+        }
+        LayerKind::MatMul => {
+            // y' = MatMul(...) + shift, as a new Add that takes over the output's name.
+            let y = ValueRef::first(n);
+            let out = g.output(y).clone();
+            let users = g.users(y);
+            let s = g.add_const(format!("{name}__bias"), mk(shift.to_vec(), &[c])?);
+            let add = g.add_node(
+                format!("{name}__bias_add"),
+                Op::Binary(BinaryOp::Add),
+                &[Some(y), Some(s)],
+                vec![out.clone()],
+            );
+            g.output_mut(y).name = format!("{}__pre_bias", out.name);
+            for (u, slot) in users {
+                g.set_node_input(u, slot, Some(ValueRef::first(add)));
+            }
+            let outs: Vec<ValueRef> = g
+                .outputs()
+                .iter()
+                .map(|&o| if o == y { ValueRef::first(add) } else { o })
+                .collect();
+            g.set_outputs(outs);
+        }
+    }
+    Ok(None)
+}
+
+/// Runs `reference` and `model` on `data` and accumulates, per value name in `names` present in
+/// both (same shape), Σref² and Σ(ref−x)².
+pub fn compare_values(
+    reference: &Graph,
+    model: &Graph,
+    data: &dyn SampleSource,
+    names: &[String],
+    batch: usize,
+    progress: bool,
+) -> Result<HashMap<String, (f64, f64)>, QuantError> {
+    let by_name = |g: &Graph| -> HashMap<ValueRef, String> {
+        let want: HashSet<&String> = names.iter().collect();
+        let mut m = HashMap::new();
+        for n in g.node_ids() {
+            for (k, o) in g.node(n).outputs.iter().enumerate() {
+                if want.contains(&o.name) {
+                    m.insert(ValueRef { node: n, output: k }, o.name.clone());
+                }
+            }
+        }
+        m
+    };
+    let (rn, mn) = (by_name(reference), by_name(model));
+    type Acc = BTreeMap<String, (f64, f64)>;
+    let acc: Acc = for_batches(
+        data,
+        batch,
+        "compare",
+        progress,
+        Acc::new,
+        |acc: &mut Acc, inputs, first, _k| {
+            let mut stash: HashMap<String, Tensor> = HashMap::new();
+            lpc_ref::run_observed(reference, inputs, |v, t| {
+                if let Some(name) = rn.get(&v) {
+                    if t.as_f32().is_ok() {
+                        stash.insert(name.clone(), t.clone());
+                    }
+                }
+            })
+            .map_err(run_err(first))?;
+            lpc_ref::run_observed(model, inputs, |v, t| {
+                if let (Some(name), Ok(x)) = (mn.get(&v), t.as_f32()) {
+                    if let Some(r) = stash.get(name) {
+                        if r.shape() == t.shape() {
+                            let r = r.as_f32().expect("checked");
+                            let e = acc.entry(name.clone()).or_default();
+                            for (a, b) in r.iter().zip(x) {
+                                e.0 += (*a as f64) * (*a as f64);
+                                e.1 += ((a - b) as f64) * ((a - b) as f64);
+                            }
+                        }
+                    }
+                }
+            })
+            .map_err(run_err(first))?;
+            Ok(())
+        },
+        |a, b| {
+            for (k, (s, n)) in b {
+                let e = a.entry(k).or_default();
+                e.0 += s;
+                e.1 += n;
+            }
+        },
+    )?;
+    Ok(acc.into_iter().collect())
+}

@@ -1,0 +1,218 @@
+//! End-to-end quantization of the digits models (`../shared/data/digits`): flips against FP32
+//! on the 500 test images, QDQ export re-imported by lpc, and (when Python's onnxruntime is
+//! installed) the exported QDQ model run by ONNX Runtime against lpc's FakeQuantize graph.
+
+use lpc_ir::Tensor;
+use lpc_quant::accuracy::evaluate;
+use lpc_quant::calib::{read_npy, InMemory, LoadOptions, Samples};
+use lpc_quant::{quantize, Config, SampleSource};
+use std::path::{Path, PathBuf};
+
+fn digits() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/digits");
+    assert!(
+        p.exists(),
+        "{} is missing: the tests need ../shared",
+        p.display()
+    );
+    p
+}
+
+fn model(name: &str) -> lpc_ir::Graph {
+    lpc_quant::cli::load_model(&digits().join(format!("{name}.onnx"))).expect("import")
+}
+
+struct Outcome {
+    flips: usize,
+    top1: f64,
+    fp32_top1: f64,
+    q: lpc_quant::Quantized,
+}
+
+fn run(name: &str, cfg: &Config) -> Outcome {
+    let g = model(name);
+    let calib = Samples::open(&digits().join("calib_x.npy"), &g, &LoadOptions::default()).unwrap();
+    assert_eq!(calib.len(), 300);
+    let q = quantize(&g, &calib, cfg).unwrap();
+    let test = Samples::open(
+        &digits().join("test_x.npy"),
+        &g,
+        &LoadOptions {
+            subset: None,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let labels = read_npy(&digits().join("test_y.npy")).unwrap().to_i64_vec();
+    let acc = evaluate(&q.graph, Some(&g), &test, Some(&labels), false, 50, false).unwrap();
+    eprintln!(
+        "{name} {:?}/{} : {}",
+        cfg.preset,
+        cfg.estimator,
+        acc.summary()
+    );
+    Outcome {
+        flips: acc.flips.unwrap(),
+        top1: acc.top1.unwrap(),
+        fp32_top1: acc.reference_top1.unwrap(),
+        q,
+    }
+}
+
+#[test]
+fn digits_mbv_within_two_flips() {
+    let o = run("digits_mbv", &Config::default());
+    assert!(
+        (o.fp32_top1 - 0.978).abs() < 1e-9,
+        "FP32 top-1 {}",
+        o.fp32_top1
+    );
+    assert!(o.flips <= 2, "{} flips", o.flips);
+    assert!(o.top1 >= 0.97);
+    assert_eq!(o.q.report.folded_batchnorm.len(), 3);
+}
+
+#[test]
+fn digits_cnn_within_one_flip() {
+    let o = run("digits_cnn", &Config::default());
+    assert!(o.flips <= 1, "{} flips", o.flips);
+    assert!(o.top1 >= 0.98);
+}
+
+/// Top-1 agreement between two models' first outputs on the test set.
+fn agreement(a: &[Tensor], b: &[Tensor]) -> f64 {
+    let arg = |t: &Tensor| -> Vec<usize> {
+        let v = t.to_f32_vec();
+        v.chunks(10)
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .fold((0, f32::MIN), |m, (i, &x)| if x > m.1 { (i, x) } else { m })
+                    .0
+            })
+            .collect()
+    };
+    let (x, y) = (arg(&a[0]), arg(&b[0]));
+    x.iter().zip(&y).filter(|(p, q)| p == q).count() as f64 / x.len() as f64
+}
+
+#[test]
+fn qdq_export_reimports_and_matches_fake_quantize_graph() {
+    let o = run(
+        "digits_mbv",
+        &Config {
+            report_samples: 0,
+            ..Config::default()
+        },
+    );
+    let dir = std::env::temp_dir().join(format!("lpc-quant-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("digits_mbv.int8.onnx");
+    lpc_onnx::export::write_qdq(&o.q.graph, &path).unwrap();
+    let mut back = lpc_onnx::import_file(&path).expect("lpc re-imports its QDQ export");
+    lpc_ir::infer_types(&mut back).unwrap();
+    let x = read_npy(&digits().join("test_x.npy")).unwrap();
+    let fq = lpc_ref::run(&o.q.graph, &[x.clone()]).unwrap();
+    let qdq = lpc_ref::run(&back, &[x.clone()]).unwrap();
+    let a = agreement(&fq, &qdq);
+    eprintln!(
+        "lpc FQ graph vs re-imported QDQ (lpc-ref): {:.2}% top-1 agreement",
+        a * 100.0
+    );
+    assert!(a >= 0.996, "{a}");
+
+    // ONNX Runtime, when available (a test helper only: lpc itself never needs Python).
+    let script = format!(
+        "import numpy as np, onnxruntime as ort\n\
+         s = ort.InferenceSession(r'{}', providers=['CPUExecutionProvider'])\n\
+         x = np.load(r'{}')\n\
+         np.save(r'{}', s.run(None, {{s.get_inputs()[0].name: x}})[0])\n",
+        path.display(),
+        digits().join("test_x.npy").display(),
+        dir.join("ort.npy").display()
+    );
+    match std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            let ort = read_npy(&dir.join("ort.npy")).unwrap();
+            let a = agreement(&fq, &[ort]);
+            eprintln!(
+                "lpc FQ graph (lpc-ref) vs QDQ export (ONNX Runtime): {:.2}% top-1 agreement",
+                a * 100.0
+            );
+            assert!(a >= 0.996, "{a}");
+        }
+        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("No module named") => {
+            eprintln!("onnxruntime not installed: ORT check skipped")
+        }
+        Ok(out) => panic!(
+            "onnxruntime failed on the export: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => eprintln!("python3 not available ({e}): ORT check skipped"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = InMemory(vec![]);
+}
+
+/// Flips of every preset × estimator × bias-correction combination (a measurement, not a
+/// check: `cargo test -p lpc-quant --test digits sweep -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn sweep() {
+    use lpc_quant::{Estimator, Preset};
+    for name in ["digits_mbv", "digits_cnn"] {
+        for preset in [Preset::Mixed, Preset::Performance] {
+            for est in [
+                Estimator::Mse,
+                Estimator::MinMax,
+                Estimator::MeanMinMax,
+                Estimator::Quantile(0.9999),
+            ] {
+                for bc in [true, false] {
+                    let cfg = Config {
+                        preset,
+                        estimator: est,
+                        bias_correction: bc,
+                        report_samples: 0,
+                        ..Config::default()
+                    };
+                    let o = run(name, &cfg);
+                    println!(
+                        "SWEEP {name} {preset} {est} bc={bc}: {} flips, top-1 {:.1}%",
+                        o.flips,
+                        o.top1 * 100.0
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Report of mbv with min/max ranges and flips when each layer is kept in float (measurement).
+#[test]
+#[ignore]
+fn mbv_layers() {
+    use lpc_quant::Estimator;
+    let base = Config {
+        estimator: Estimator::MinMax,
+        ..Config::default()
+    };
+    let o = run("digits_mbv", &base);
+    println!("{}", o.q.report.to_json().to_string_pretty());
+    for l in o.q.report.layers.clone() {
+        let cfg = Config {
+            ignore: vec![l.name.clone()],
+            report_samples: 0,
+            ..base.clone()
+        };
+        println!(
+            "LAYER ignore {}: {} flips",
+            l.name,
+            run("digits_mbv", &cfg).flips
+        );
+    }
+}
