@@ -51,6 +51,12 @@ enum Cmd {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Collect calibration statistics and print (or write) the chosen ranges as JSON.
+    Calibrate(lpc_quant::cli::CalibrateArgs),
+    /// Post-training quantization: write QDQ ONNX (.onnx) or the FakeQuantize graph (.lir).
+    Quantize(lpc_quant::cli::QuantizeArgs),
+    /// Accuracy of a model on data: top-1/agreement with labels, else SQNR and cosine vs a reference.
+    Accuracy(lpc_quant::cli::AccuracyArgs),
     /// Measure a model's latency: median of warm runs on given (or zero/seeded random) inputs.
     Bench {
         /// Model file (.onnx or .lir).
@@ -178,6 +184,9 @@ fn real_main(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Cmd::Calibrate(a) => print!("{}", lpc_quant::cli::calibrate_cmd(&a, progress_bar())?),
+        Cmd::Quantize(a) => print!("{}", lpc_quant::cli::quantize_cmd(&a, progress_bar())?),
+        Cmd::Accuracy(a) => print!("{}", lpc_quant::cli::accuracy_cmd(&a, progress_bar())?),
         Cmd::Bench { model, inputs, backend, threads, runs, json, profile } => {
             set_threads(threads)?;
             let t0 = Instant::now();
@@ -229,6 +238,12 @@ fn real_main(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Progress bars only on a terminal; quiet when piped.
+fn progress_bar() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
 }
 
 /// Sets the worker thread count of rayon and of matrixmultiply (which reads
