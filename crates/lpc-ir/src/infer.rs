@@ -134,11 +134,16 @@ fn node_types(c: &Ctx) -> Result<Vec<ValueType>, String> {
             };
             vec![vt(c.dtype(1), s)]
         }
-        Op::Conv(a) | Op::ConvInteger(a) | Op::QLinearConv(a) => {
-            let wslot = if matches!(node.op, Op::QLinearConv(_)) { 3 } else { 1 };
+        Op::Conv(a) | Op::ConvInteger(a) | Op::QLinearConv(a) | Op::QConv(a) => {
+            let wslot = match node.op {
+                Op::QLinearConv(_) => 3,
+                Op::QConv(_) => 2,
+                _ => 1,
+            };
             let d = match &node.op {
                 Op::ConvInteger(_) => Some(DType::I32),
                 Op::QLinearConv(_) => c.dtype(7),
+                Op::QConv(_) => if c.input(5).is_some() { c.dtype(5) } else { Some(DType::F32) },
                 _ => c.dtype(0),
             };
             if let (Op::Conv(_), Some(dt)) = (&node.op, c.dtype(0)) {
@@ -199,11 +204,16 @@ fn node_types(c: &Ctx) -> Result<Vec<ValueType>, String> {
             v
         }
         Op::Softmax { .. } | Op::LogSoftmax { .. } => same(0),
-        Op::MatMul | Op::MatMulInteger | Op::QLinearMatMul => {
-            let bslot = if matches!(node.op, Op::QLinearMatMul) { 3 } else { 1 };
+        Op::MatMul | Op::MatMulInteger | Op::QLinearMatMul | Op::QMatMul => {
+            let bslot = match node.op {
+                Op::QLinearMatMul => 3,
+                Op::QMatMul => 2,
+                _ => 1,
+            };
             let d = match node.op {
                 Op::MatMulInteger => Some(DType::I32),
                 Op::QLinearMatMul => c.dtype(7),
+                Op::QMatMul => if c.input(5).is_some() { c.dtype(5) } else { Some(DType::F32) },
                 _ => c.dtype(0),
             };
             let s = match (x, c.shape(bslot)) {
@@ -427,6 +437,15 @@ fn node_types(c: &Ctx) -> Result<Vec<ValueType>, String> {
         }
         Op::QuantizeLinear { dtype, .. } => vec![vt(Some(*dtype), x)],
         Op::DequantizeLinear { .. } => vec![vt(c.dtype(1), x)],
+        Op::Requantize => vec![vt(c.dtype(4), x)],
+        Op::QAdd => {
+            let s = match (x, c.shape(3)) {
+                (Some(p), Some(q)) => Some(broadcast_dims(&p, &q)?),
+                _ => None,
+            };
+            vec![vt(c.dtype(7), s)]
+        }
+        Op::Lut => vec![vt(c.dtype(1), x)],
         Op::DynamicQuantizeLinear => vec![
             vt(Some(DType::U8), x),
             vt(Some(DType::F32), Some(vec![])),

@@ -52,7 +52,12 @@ fn outputs_allowed(op: &Op, n: usize) -> bool {
         | Op::ConstantOfShape { .. }
         | Op::QuantizeLinear { .. }
         | Op::DequantizeLinear { .. }
-        | Op::FakeQuantize { .. } => n == 1,
+        | Op::FakeQuantize { .. }
+        | Op::QConv(_)
+        | Op::QMatMul
+        | Op::Requantize
+        | Op::QAdd
+        | Op::Lut => n == 1,
     }
 }
 

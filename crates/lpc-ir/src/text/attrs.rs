@@ -189,6 +189,8 @@ pub fn op_attrs(op: &Op) -> Vec<(&'static str, Attr)> {
             a.push(("block_size", Attr::Int(q.block_size as i64)));
         }
         Op::FakeQuantize { levels } => a.push(("levels", Attr::Int(*levels as i64))),
+        Op::QConv(c) => conv_attrs(c, &mut a),
+        Op::QMatMul | Op::Requantize | Op::QAdd | Op::Lut => {}
     }
     a
 }
@@ -398,6 +400,11 @@ pub fn op_from(name: &str, a: &mut AttrBag) -> Result<Op, String> {
             let l = a.int("levels")?;
             Ok(Op::FakeQuantize { levels: u32::try_from(l).map_err(|_| format!("levels {l} out of range"))? })
         }
+        "qconv" => Ok(Op::QConv(a.conv()?)),
+        "qmatmul" => Ok(Op::QMatMul),
+        "requantize" => Ok(Op::Requantize),
+        "qadd" => Ok(Op::QAdd),
+        "lut" => Ok(Op::Lut),
         other => Err(format!("unknown op '{other}'")),
     }
 }
