@@ -66,7 +66,9 @@ def main():
         with open(pb, "rb") as f:
             t.ParseFromString(f.read())
         x = onnx.numpy_helper.to_array(t)
-        name = onnx.load(model, load_external_data=False).graph.input[0].name
+        graph = onnx.load(model, load_external_data=False).graph
+        inits = {t.name for t in graph.initializer}
+        name = next(i.name for i in graph.input if i.name not in inits)
         for threads in (1, 2):
             o = ort_median(model, {name: x}, threads, args.runs)
             l = lpc_median(lpc, model, name, pb, threads, args.runs)

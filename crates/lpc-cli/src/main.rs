@@ -70,6 +70,9 @@ enum Cmd {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Also print the time spent per op kind (reference backend).
+        #[arg(long)]
+        profile: bool,
     },
 }
 
@@ -175,7 +178,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Cmd::Bench { model, inputs, backend, threads, runs, json } => {
+        Cmd::Bench { model, inputs, backend, threads, runs, json, profile } => {
             set_threads(threads)?;
             let t0 = Instant::now();
             let g = model::load(&model)?;
@@ -195,6 +198,17 @@ fn real_main(cli: Cli) -> Result<()> {
                 times.push(t.elapsed().as_secs_f64() * 1e3);
             }
             times.sort_by(f64::total_cmp);
+            if profile {
+                let mut p = std::collections::HashMap::new();
+                for _ in 0..runs.max(1) {
+                    lpc_ref::run_profiled(&g, &ins, &mut p)?;
+                }
+                let mut rows: Vec<_> = p.into_iter().collect();
+                rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+                for (op, secs) in rows {
+                    eprintln!("{op:>24} {:9.3} ms/run", secs * 1e3 / runs.max(1) as f64);
+                }
+            }
             let median = times[times.len() / 2];
             let threads = rayon::current_num_threads();
             if json {

@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 use lpc_ir::Graph;
 use std::path::Path;
 
-/// Reads `.onnx` or `.lir`, folds constant subgraphs, infers types and verifies the graph.
+/// Reads `.onnx`, OpenVINO IR `.xml` (+ `.bin`) or `.lir`, folds constant subgraphs, infers types and verifies the graph.
 pub fn load(path: &Path) -> Result<Graph> {
     if !path.exists() {
         bail!("{}: no such file", path.display());
@@ -13,8 +13,8 @@ pub fn load(path: &Path) -> Result<Graph> {
     let mut g = match ext {
         "onnx" => lpc_onnx::import_file(path).with_context(|| path.display().to_string())?,
         "lir" => lpc_ir::text::read_lir(path).with_context(|| path.display().to_string())?,
-        "xml" => bail!("{}: OpenVINO IR import is not implemented yet", path.display()),
-        _ => bail!("{}: unknown model type (expected .onnx or .lir)", path.display()),
+        "xml" => lpc_onnx::openvino::import_openvino(path).with_context(|| path.display().to_string())?,
+        _ => bail!("{}: unknown model type (expected .onnx, .xml (OpenVINO IR) or .lir)", path.display()),
     };
     prepare(&mut g).with_context(|| path.display().to_string())?;
     Ok(g)

@@ -136,7 +136,7 @@ fn infer(op: &Op, ins: &[Option<(ValueType, Option<Arc<Tensor>>)>], nout: usize)
     }
     let outs = (0..nout).map(|k| Output::named(format!("o{k}"))).collect();
     let n = g.add_node("n", op.clone(), &refs, outs);
-    lpc_ir::infer_types(&mut g).map_err(|e| e.msg)?;
+    lpc_ir::infer_types(&mut g).map_err(|e| e.to_string())?;
     Ok(g.node(n).outputs.iter().map(|o| o.ty.clone()).collect())
 }
 

@@ -6,8 +6,9 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use std::sync::Arc;
 
-/// The elements of a tensor, one variant per dtype.
-#[derive(Clone, Debug, PartialEq)]
+/// The elements of a tensor, one variant per dtype. Equality is bitwise for floats (NaN equals
+/// the same NaN, 0.0 differs from -0.0): two tensors are equal when their contents are.
+#[derive(Clone, Debug)]
 pub enum TensorData {
     /// f32 elements.
     F32(Vec<f32>),
@@ -25,6 +26,25 @@ pub enum TensorData {
     I64(Vec<i64>),
     /// bool elements.
     Bool(Vec<bool>),
+}
+
+impl PartialEq for TensorData {
+    fn eq(&self, other: &TensorData) -> bool {
+        fn bits<T: Copy, B: PartialEq>(a: &[T], b: &[T], f: impl Fn(T) -> B) -> bool {
+            a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| f(x) == f(y))
+        }
+        match (self, other) {
+            (TensorData::F32(a), TensorData::F32(b)) => bits(a, b, f32::to_bits),
+            (TensorData::F16(a), TensorData::F16(b)) => bits(a, b, half::f16::to_bits),
+            (TensorData::F64(a), TensorData::F64(b)) => bits(a, b, f64::to_bits),
+            (TensorData::I8(a), TensorData::I8(b)) => a == b,
+            (TensorData::U8(a), TensorData::U8(b)) => a == b,
+            (TensorData::I32(a), TensorData::I32(b)) => a == b,
+            (TensorData::I64(a), TensorData::I64(b)) => a == b,
+            (TensorData::Bool(a), TensorData::Bool(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl TensorData {
@@ -339,6 +359,15 @@ impl Tensor {
             DType::I64 => TensorData::I64(self.to_i64_vec()),
         };
         Tensor { shape: self.shape.clone(), data }
+    }
+
+    /// Converts to `to` like [`Tensor::cast`], without copying when the dtype already matches.
+    pub fn into_dtype(self, to: DType) -> Tensor {
+        if self.dtype() == to {
+            self
+        } else {
+            self.cast(to)
+        }
     }
 
     /// Wraps in an `Arc` for sharing as a constant.

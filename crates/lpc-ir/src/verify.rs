@@ -1,21 +1,46 @@
-//! The verifier: structural checks every stage may rely on.
+//! The graph verifier: structural invariants, then agreement of every type with inference.
 
-use crate::{Graph, Op};
-use std::collections::HashSet;
+use crate::{infer_types, Graph, GraphError, InferError, Op, Shape, ValueType};
+use petgraph::visit::{EdgeRef, IntoEdgeReferences};
+use std::collections::HashMap;
 
-/// A structural defect, naming the node.
+/// What is wrong with a graph.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("invalid graph: {0}")]
-pub struct VerifyError(pub String);
+pub enum VerifyError {
+    /// The graph has a cycle.
+    #[error(transparent)]
+    Cycle(#[from] GraphError),
+    /// A node breaks a structural rule.
+    #[error("node '{node}' ({op}): {msg}")]
+    Node {
+        /// Node name.
+        node: String,
+        /// Op name.
+        op: &'static str,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The graph's input or output lists are wrong.
+    #[error("graph '{graph}': {msg}")]
+    Graph {
+        /// Graph name.
+        graph: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A type disagrees with shape inference, or inference rejects a node.
+    #[error(transparent)]
+    Types(#[from] InferError),
+}
 
-/// Allowed output counts of an op.
-fn outputs_allowed(op: &Op, n: usize) -> bool {
+/// How many outputs a node of this op may have: `(min, max)`.
+pub fn output_count(op: &Op) -> (usize, usize) {
     match op {
-        Op::MaxPool { .. } => (1..=2).contains(&n),
-        Op::Split { num_outputs, .. } => n == *num_outputs,
-        Op::BatchNorm { .. } => n == 1 || n == 3,
-        Op::LayerNorm { .. } => (1..=3).contains(&n),
-        Op::DynamicQuantizeLinear => n == 3,
+        Op::MaxPool { .. } => (1, 2),
+        Op::Split { num_outputs, .. } => (*num_outputs, *num_outputs),
+        Op::BatchNorm { .. } => (1, 3),
+        Op::LayerNorm { .. } => (1, 3),
+        Op::DynamicQuantizeLinear => (3, 3),
         Op::Input { .. }
         | Op::Const(_)
         | Op::Unary(_)
@@ -57,58 +82,194 @@ fn outputs_allowed(op: &Op, n: usize) -> bool {
         | Op::QMatMul
         | Op::Requantize
         | Op::QAdd
-        | Op::Lut => n == 1,
+        | Op::Lut => (1, 1),
     }
 }
 
-/// Checks: acyclic; every edge within its endpoints' slots and outputs; required inputs
-/// present and within the op's arity; output counts; unique, non-empty value names; graph
-/// inputs and outputs exist; constants' types match their tensors.
+/// Checks a graph: acyclic; every edge reads an existing output into an existing slot, one
+/// edge per slot; input counts within [`Op::arity`] with required inputs connected; output
+/// counts allowed for the op; value names unique and non-empty; graph inputs are `Op::Input`
+/// nodes with matching indices; graph outputs exist; constants' types match their tensors;
+/// and every known type agrees with what [`infer_types`] computes.
 pub fn verify(g: &Graph) -> Result<(), VerifyError> {
-    let order = g.topo_order().map_err(|e| VerifyError(e.to_string()))?;
-    let mut names = HashSet::new();
-    for &n in &order {
-        let node = g.node(n);
-        let who = format!("node '{}' ({})", node.name, node.op.name());
-        let (req, max) = node.op.arity();
-        let slots = g.node_inputs(n);
-        if node.num_inputs < req || slots[..req].iter().any(Option::is_none) {
-            return Err(VerifyError(format!("{who} needs {req} inputs")));
+    g.topo_order()?;
+    let pg = g.petgraph();
+    let node_err = |id, msg: String| {
+        let n = g.node(id);
+        VerifyError::Node {
+            node: n.name.clone(),
+            op: n.op.name(),
+            msg,
         }
-        if let Some(m) = max {
-            if node.num_inputs > m {
-                return Err(VerifyError(format!("{who} takes at most {m} inputs, has {}", node.num_inputs)));
+    };
+    let graph_err = |msg: String| VerifyError::Graph {
+        graph: g.name.clone(),
+        msg,
+    };
+
+    // Edges.
+    let mut slots: HashMap<(crate::NodeId, usize), usize> = HashMap::new();
+    for e in pg.edge_references() {
+        let (src, dst, w) = (e.source(), e.target(), e.weight());
+        let n_out = g.node(src).outputs.len();
+        if w.output >= n_out {
+            return Err(node_err(
+                dst,
+                format!(
+                    "input {} reads output {} of '{}', which has {n_out} outputs",
+                    w.slot,
+                    w.output,
+                    g.node(src).name
+                ),
+            ));
+        }
+        if w.slot >= g.node(dst).num_inputs {
+            return Err(node_err(
+                dst,
+                format!(
+                    "an edge feeds input slot {}, but the node has {} slots",
+                    w.slot,
+                    g.node(dst).num_inputs
+                ),
+            ));
+        }
+        let c = slots.entry((dst, w.slot)).or_default();
+        *c += 1;
+        if *c > 1 {
+            return Err(node_err(
+                dst,
+                format!("input slot {} is fed by more than one edge", w.slot),
+            ));
+        }
+    }
+
+    // Per node: arity, outputs, names, constants, inputs.
+    let mut names: HashMap<&str, String> = HashMap::new();
+    for id in g.node_ids() {
+        let n = g.node(id);
+        let (req, max) = n.op.arity();
+        if n.num_inputs < req {
+            return Err(node_err(
+                id,
+                format!(
+                    "has {} input slots, the op needs at least {req}",
+                    n.num_inputs
+                ),
+            ));
+        }
+        if let Some(max) = max {
+            if n.num_inputs > max {
+                return Err(node_err(
+                    id,
+                    format!(
+                        "has {} input slots, the op takes at most {max}",
+                        n.num_inputs
+                    ),
+                ));
             }
         }
-        for v in slots.iter().flatten() {
-            if !g.contains(v.node) || v.output >= g.node(v.node).outputs.len() {
-                return Err(VerifyError(format!("{who} reads a missing value")));
+        let ins = g.node_inputs(id);
+        // Every slot of a variadic op is required.
+        let required = if max.is_none() { n.num_inputs } else { req };
+        if let Some(slot) = (0..required).find(|&s| ins[s].is_none()) {
+            return Err(node_err(
+                id,
+                format!("required input {slot} is not connected"),
+            ));
+        }
+        let (lo, hi) = output_count(&n.op);
+        if n.outputs.len() < lo || n.outputs.len() > hi {
+            let allowed = if lo == hi {
+                format!("{lo}")
+            } else {
+                format!("{lo} to {hi}")
+            };
+            return Err(node_err(
+                id,
+                format!("has {} outputs, the op allows {allowed}", n.outputs.len()),
+            ));
+        }
+        if let Op::BatchNorm { .. } = n.op {
+            if n.outputs.len() == 2 {
+                return Err(node_err(
+                    id,
+                    "has 2 outputs, batch_norm allows 1 or 3".into(),
+                ));
             }
         }
-        if !outputs_allowed(&node.op, node.outputs.len()) {
-            return Err(VerifyError(format!("{who} has {} outputs", node.outputs.len())));
-        }
-        for o in &node.outputs {
-            if o.name.is_empty() || !names.insert(o.name.clone()) {
-                return Err(VerifyError(format!("{who}: value name '{}' is empty or not unique", o.name)));
+        for o in &n.outputs {
+            if o.name.is_empty() {
+                return Err(node_err(id, "has an output with an empty name".into()));
+            }
+            if let Some(other) = names.insert(&o.name, n.name.clone()) {
+                return Err(node_err(
+                    id,
+                    format!("output name '{}' is also used by node '{other}'", o.name),
+                ));
             }
         }
-        if let Op::Const(t) = &node.op {
-            let ty = &node.outputs[0].ty;
-            if ty.dtype != Some(t.dtype()) || ty.shape.as_ref().and_then(|s| s.as_known()).as_deref() != Some(t.shape()) {
-                return Err(VerifyError(format!("{who}: declared type {ty} differs from its tensor {t}")));
+        if let Op::Const(t) = &n.op {
+            let ty = &n.outputs[0].ty;
+            let actual = ValueType::new(t.dtype(), Shape::known(t.shape()));
+            let dtype_ok = ty.dtype.is_none_or(|d| d == t.dtype());
+            let shape_ok = ty
+                .shape
+                .as_ref()
+                .is_none_or(|s| *s == Shape::known(t.shape()));
+            if !dtype_ok || !shape_ok {
+                return Err(node_err(
+                    id,
+                    format!("is declared {ty} but its tensor is {actual}"),
+                ));
+            }
+        }
+        if let Op::Input { index } = n.op {
+            if g.inputs().get(index) != Some(&id) {
+                return Err(node_err(
+                    id,
+                    format!("is input {index}, but graph input {index} is another node"),
+                ));
             }
         }
     }
-    for (i, &n) in g.inputs().iter().enumerate() {
-        if !g.contains(n) || g.node(n).op != (Op::Input { index: i }) {
-            return Err(VerifyError(format!("graph input {i} is not an input node with index {i}")));
+
+    // Graph inputs and outputs.
+    for (i, &id) in g.inputs().iter().enumerate() {
+        if !g.contains(id) {
+            return Err(graph_err(format!("graph input {i} is a removed node")));
+        }
+        let Op::Input { index } = g.node(id).op else {
+            return Err(node_err(
+                id,
+                format!("is graph input {i} but is not an input node"),
+            ));
+        };
+        if index != i {
+            return Err(node_err(
+                id,
+                format!("is graph input {i} but has index {index}"),
+            ));
         }
     }
-    for v in g.outputs() {
-        if !g.contains(v.node) || v.output >= g.node(v.node).outputs.len() {
-            return Err(VerifyError("a graph output refers to a missing value".into()));
+    for (i, v) in g.outputs().iter().enumerate() {
+        if !g.contains(v.node) {
+            return Err(graph_err(format!(
+                "graph output {i} refers to a removed node"
+            )));
+        }
+        let n = g.node(v.node);
+        if v.output >= n.outputs.len() {
+            return Err(graph_err(format!(
+                "graph output {i} is output {} of node '{}', which has {} outputs",
+                v.output,
+                n.name,
+                n.outputs.len()
+            )));
         }
     }
+
+    // Types agree with inference.
+    let mut copy = g.clone();
+    infer_types(&mut copy)?;
     Ok(())
 }

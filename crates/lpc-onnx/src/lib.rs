@@ -5,6 +5,7 @@
 mod import;
 #[allow(missing_docs)]
 pub mod proto;
+pub mod openvino;
 mod tensor;
 
 pub use import::{import_bytes, import_file};

@@ -27,8 +27,16 @@ fn static_shape_of(g: &Graph, x: ValueRef, start: i64, end: Option<i64>) -> Opti
 }
 
 /// The constant value a node would produce, if it can be known without running the model.
+/// Quantization ops are never folded: an i8 constant behind a DequantizeLinear (or a
+/// FakeQuantize on weights) is exactly the structure the fold stage turns into integer kernels.
 fn try_fold(g: &Graph, n: NodeId) -> Result<Option<Vec<Tensor>>, RunError> {
     let node = g.node(n);
+    if matches!(
+        node.op,
+        Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } | Op::FakeQuantize { .. } | Op::DynamicQuantizeLinear
+    ) {
+        return Ok(None);
+    }
     let slots = g.node_inputs(n);
     match &node.op {
         Op::Input { .. } | Op::Const(_) => return Ok(None),
@@ -77,7 +85,7 @@ fn try_fold(g: &Graph, n: NodeId) -> Result<Option<Vec<Tensor>>, RunError> {
         return Ok(None);
     }
     let outs = crate::eval(&node.op, &ins, node.outputs.len())
-        .map_err(|source| RunError::Node { node: node.name.clone(), op: node.op.name(), source })?;
+        .map_err(|source| RunError::Node { node: node.name.clone(), op: node.op.name(), error: source })?;
     Ok(Some(outs))
 }
 

@@ -144,14 +144,14 @@ pub fn unary(op: &UnaryOp, x: &Tensor) -> EvalResult<Tensor> {
             return Ok(Tensor::from_f32(x.shape(), v.iter().map(|&e| f(e as f64, a, b) as f32).collect()).expect("size"));
         }
         let out: Vec<f64> = x.to_f64_vec().into_iter().map(|e| f(e, a, b)).collect();
-        return Ok(Tensor::from_f64(x.shape(), out).expect("size").cast(d));
+        return Ok(Tensor::from_f64(x.shape(), out).expect("size").into_dtype(d));
     }
     if d.is_int() {
         let mut out = Vec::with_capacity(x.len());
         for e in x.to_i64_vec() {
             out.push(int_unary(op, e).ok_or(EvalError::DType { slot: 0, what: "x", got: d, expected: "a float type" })?);
         }
-        return Ok(Tensor::from_i64(x.shape(), out).expect("size").cast(d));
+        return Ok(Tensor::from_i64(x.shape(), out).expect("size").into_dtype(d));
     }
     Err(EvalError::DType { slot: 0, what: "x", got: d, expected: "a numeric type" })
 }
@@ -257,7 +257,7 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
             }
         };
         let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), f)?;
-        return Ok(Tensor::from_f64(&sh, out).expect("size").cast(d));
+        return Ok(Tensor::from_f64(&sh, out).expect("size").into_dtype(d));
     }
     if !d.is_int() {
         return Err(EvalError::DType { slot: 0, what: "a", got: d, expected: "a numeric type" });
@@ -281,7 +281,7 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
         }
     };
     let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), f)?;
-    Ok(Tensor::from_i64(&sh, out).expect("size").cast(d))
+    Ok(Tensor::from_i64(&sh, out).expect("size").into_dtype(d))
 }
 
 /// Clip with optional one-element bounds (min > max gives max, as ONNX says).
@@ -306,13 +306,13 @@ pub fn clip(x: &Tensor, min: Option<&Tensor>, max: Option<&Tensor>) -> EvalResul
         let lo = min.map_or(f64::NEG_INFINITY, |t| t.to_f64_vec()[0]);
         let hi = max.map_or(f64::INFINITY, |t| t.to_f64_vec()[0]);
         let out = x.to_f64_vec().into_iter().map(|e| if e.is_nan() { e } else { e.max(lo).min(hi) }).collect();
-        return Ok(Tensor::from_f64(x.shape(), out).expect("size").cast(x.dtype()));
+        return Ok(Tensor::from_f64(x.shape(), out).expect("size").into_dtype(x.dtype()));
     }
     if x.dtype().is_int() {
         let lo = min.map_or(i64::MIN, |t| t.to_i64_vec()[0]);
         let hi = max.map_or(i64::MAX, |t| t.to_i64_vec()[0]);
         let out = x.to_i64_vec().into_iter().map(|e| e.max(lo).min(hi)).collect();
-        return Ok(Tensor::from_i64(x.shape(), out).expect("size").cast(x.dtype()));
+        return Ok(Tensor::from_i64(x.shape(), out).expect("size").into_dtype(x.dtype()));
     }
     Err(EvalError::DType { slot: 0, what: "x", got: x.dtype(), expected: "a numeric type" })
 }

@@ -18,7 +18,7 @@ mod shape_ops;
 pub mod util;
 
 pub use constfold::{fold_constants, FoldStats};
-pub use run::{run, run_observed, RunError};
+pub use run::{run, run_observed, run_profiled, RunError};
 
 use lpc_ir::{Op, Tensor};
 

@@ -8,6 +8,7 @@ use crate::util::broadcast_shapes;
 use crate::{invalid, EvalError, EvalResult, Inputs};
 use lpc_ir::{AutoPad, ConvAttrs, DType, Tensor};
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// C[m×n] = A[m×k] · B[k×n] (+ C when `accumulate`), row-major, via matrixmultiply.
 pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
@@ -192,21 +193,22 @@ fn conv_shape(a: &ConvAttrs, x: &Tensor, w: &Tensor, transpose: bool) -> EvalRes
     Ok(ConvShape { n, c, m, group, geom })
 }
 
-fn float_in(t: &Tensor, slot: usize, what: &'static str) -> EvalResult<Vec<f32>> {
+/// The elements as f32: borrowed for f32 tensors, converted for f16/f64.
+fn float_in<'t>(t: &'t Tensor, slot: usize, what: &'static str) -> EvalResult<Cow<'t, [f32]>> {
     if !t.dtype().is_float() {
         return Err(EvalError::DType { slot, what, got: t.dtype(), expected: "a float type" });
     }
-    Ok(t.to_f32_vec())
+    Ok(match t.as_f32() {
+        Ok(v) => Cow::Borrowed(v),
+        Err(_) => Cow::Owned(t.to_f32_vec()),
+    })
 }
 
 /// Float convolution.
 pub fn conv(a: &ConvAttrs, i: Inputs) -> EvalResult<Tensor> {
     let (x, w) = (i.req(0, "x")?, i.req(1, "w")?);
     let s = conv_shape(a, x, w, false)?;
-    let xv = match x.as_f32() {
-        Ok(v) => std::borrow::Cow::Borrowed(v),
-        Err(_) => std::borrow::Cow::Owned(float_in(x, 0, "x")?),
-    };
+    let xv = float_in(x, 0, "x")?;
     let wv = float_in(w, 1, "w")?;
     let bias = match i.opt(2) {
         Some(b) if b.len() != s.m => return Err(invalid!("bias has {} values, {} output channels", b.len(), s.m)),
@@ -252,7 +254,7 @@ pub fn conv(a: &ConvAttrs, i: Inputs) -> EvalResult<Tensor> {
     }
     let mut shape = vec![s.n, s.m];
     shape.extend_from_slice(&g.output);
-    Ok(Tensor::from_f32(&shape, out).expect("size").cast(x.dtype()))
+    Ok(Tensor::from_f32(&shape, out).expect("size").into_dtype(x.dtype()))
 }
 
 /// Direct depthwise 2-D convolution (one input and one output channel per group).
@@ -401,7 +403,7 @@ pub fn conv_transpose(a: &ConvAttrs, output_padding: &[usize], output_shape: &[u
     }
     let mut shape = vec![s.n, s.m];
     shape.extend_from_slice(&out_sp);
-    Ok(Tensor::from_f32(&shape, out).expect("size").cast(x.dtype()))
+    Ok(Tensor::from_f32(&shape, out).expect("size").into_dtype(x.dtype()))
 }
 
 fn int8_in(t: &Tensor, slot: usize, what: &'static str) -> EvalResult<Vec<i32>> {
@@ -519,7 +521,7 @@ pub fn qlinear_conv(a: &ConvAttrs, i: Inputs) -> EvalResult<Tensor> {
     let mult: Vec<f32> = ws.iter().map(|&w| (xs * w) / ys).collect();
     let out: Vec<i64> =
         acc.iter().enumerate().map(|(k, &v)| requantize(v, mult[(k / on.max(1)) % m], yzp, lo, hi) as i64).collect();
-    Ok(Tensor::from_i64(&shape, out).expect("size").cast(yzt.dtype()))
+    Ok(Tensor::from_i64(&shape, out).expect("size").into_dtype(yzt.dtype()))
 }
 
 /// Shapes of a numpy matmul: (batch shape, m, k, n, a batch index list, b batch index list,
@@ -578,7 +580,7 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
             out.chunks_mut(m * n).zip(s.pairs.iter()).for_each(work);
         }
     }
-    Ok(Tensor::from_f32(&s.out, out).expect("size").cast(a.dtype()))
+    Ok(Tensor::from_f32(&s.out, out).expect("size").into_dtype(a.dtype()))
 }
 
 /// Integer matmul accumulators with per-tensor/per-row a zero points and per-tensor/per-column
@@ -618,7 +620,7 @@ pub fn qlinear_matmul(i: Inputs) -> EvalResult<Tensor> {
     let (acc, s) = matmul_acc(a, b, Some(i.req(2, "a_zero_point")?), Some(i.req(5, "b_zero_point")?))?;
     let mult: Vec<f32> = bs.iter().map(|&w| (as_ * w) / ys).collect();
     let out: Vec<i64> = acc.iter().enumerate().map(|(k, &v)| requantize(v, mult[k % s.n.max(1)], yzp, lo, hi) as i64).collect();
-    Ok(Tensor::from_i64(&s.out, out).expect("size").cast(yzt.dtype()))
+    Ok(Tensor::from_i64(&s.out, out).expect("size").into_dtype(yzt.dtype()))
 }
 
 /// Gemm: alpha * op(A) · op(B) + beta * C, C broadcast to [M, N].
@@ -652,5 +654,5 @@ pub fn gemm(alpha: f32, beta: f32, ta: bool, tb: bool, i: Inputs) -> EvalResult<
             *o += beta * cv[j];
         }
     }
-    Ok(Tensor::from_f32(&[m, n], out).expect("size").cast(a.dtype()))
+    Ok(Tensor::from_f32(&[m, n], out).expect("size").into_dtype(a.dtype()))
 }

@@ -3,6 +3,7 @@
 use crate::util::norm_axis;
 use crate::{invalid, EvalError, EvalResult, Inputs};
 use lpc_ir::Tensor;
+use rayon::prelude::*;
 
 fn floats(t: &Tensor, slot: usize, what: &'static str) -> EvalResult<Vec<f32>> {
     if !t.dtype().is_float() {
@@ -50,22 +51,20 @@ pub fn batch_norm(eps: f32, training: bool, momentum: f32, i: Inputs, n_outputs:
         }
     }
     let mut out = vec![0f32; xv.len()];
-    for b in 0..n {
-        for ch in 0..c {
-            let k = scale[ch] / (var[ch] + eps).sqrt();
-            let off = bias[ch] - mean[ch] * k;
-            let range = (b * c + ch) * sp..(b * c + ch + 1) * sp;
-            for (o, &e) in out[range.clone()].iter_mut().zip(&xv[range]) {
-                *o = e * k + off;
-            }
+    out.par_chunks_mut(sp.max(1)).enumerate().for_each(|(bc, o)| {
+        let ch = bc % c;
+        let k = scale[ch] / (var[ch] + eps).sqrt();
+        let off = bias[ch] - mean[ch] * k;
+        for (d, &e) in o.iter_mut().zip(&xv[bc * sp..(bc + 1) * sp]) {
+            *d = e * k + off;
         }
-    }
-    let mut outs = vec![Tensor::from_f32(x.shape(), out).expect("size").cast(x.dtype())];
+    });
+    let mut outs = vec![Tensor::from_f32(x.shape(), out).expect("size").into_dtype(x.dtype())];
     if n_outputs > 1 {
         let rm: Vec<f32> = (0..c).map(|k| run_mean[k] * momentum + mean[k] * (1.0 - momentum)).collect();
         let rv: Vec<f32> = (0..c).map(|k| run_var[k] * momentum + var[k] * (1.0 - momentum)).collect();
-        outs.push(Tensor::from_f32(&[c], rm).expect("size").cast(x.dtype()));
-        outs.push(Tensor::from_f32(&[c], rv).expect("size").cast(x.dtype()));
+        outs.push(Tensor::from_f32(&[c], rm).expect("size").into_dtype(x.dtype()));
+        outs.push(Tensor::from_f32(&[c], rv).expect("size").into_dtype(x.dtype()));
     }
     Ok(outs.into_iter().take(n_outputs.max(1)).collect())
 }
@@ -108,7 +107,7 @@ pub fn layer_norm(axis: i64, eps: f32, i: Inputs, n_outputs: usize) -> EvalResul
     for d in stat_shape.iter_mut().skip(ax) {
         *d = 1;
     }
-    let mut outs = vec![Tensor::from_f32(x.shape(), out).expect("size").cast(x.dtype())];
+    let mut outs = vec![Tensor::from_f32(x.shape(), out).expect("size").into_dtype(x.dtype())];
     if n_outputs > 1 {
         outs.push(Tensor::from_f32(&stat_shape, means).expect("size"));
     }
@@ -139,5 +138,5 @@ pub fn softmax(axis: i64, coerce_2d: bool, log: bool, x: &Tensor) -> EvalResult<
             }
         }
     }
-    Ok(Tensor::from_f32(x.shape(), out).expect("size").cast(x.dtype()))
+    Ok(Tensor::from_f32(x.shape(), out).expect("size").into_dtype(x.dtype()))
 }

@@ -20,11 +20,39 @@ pub fn max_pool(p: &PoolAttrs, storage_order: i64, x: &Tensor, n_outputs: usize)
     if d == DType::Bool || d == DType::I32 || d == DType::I64 {
         return Err(EvalError::DType { slot: 0, what: "x", got: d, expected: "a float type, u8 or i8" });
     }
-    let v = x.to_f64_vec();
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let in_n: usize = g.input.iter().product();
     let on: usize = g.output.iter().product();
     let taps = g.taps();
+    if let (Ok(v), 2, 1) = (x.as_f32(), g.input.len(), n_outputs) {
+        // The common case: f32, 2-D, no indices.
+        let (iw, ow) = (g.input[1], g.output[1]);
+        let mut out = vec![f32::NEG_INFINITY; n * c * on];
+        out.par_chunks_mut(on.max(1)).enumerate().for_each(|(nc, o)| {
+            let xc = &v[nc * in_n..(nc + 1) * in_n];
+            for ty in &taps[0] {
+                for (oy, iy) in ty.iter().enumerate() {
+                    let Some(iy) = iy else { continue };
+                    let row = &xc[iy * iw..(iy + 1) * iw];
+                    let dst = &mut o[oy * ow..(oy + 1) * ow];
+                    for tx in &taps[1] {
+                        for (d, ix) in dst.iter_mut().zip(tx) {
+                            if let Some(ix) = ix {
+                                let e = row[*ix];
+                                if e > *d || e.is_nan() {
+                                    *d = e;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        let mut shape = vec![n, c];
+        shape.extend_from_slice(&g.output);
+        return Ok(vec![Tensor::from_f32(&shape, out).expect("size")]);
+    }
+    let v = x.to_f64_vec();
     let r = g.input.len();
     let mut istr = vec![1usize; r];
     for a in (0..r.saturating_sub(1)).rev() {
@@ -72,7 +100,7 @@ pub fn max_pool(p: &PoolAttrs, storage_order: i64, x: &Tensor, n_outputs: usize)
     });
     let mut shape = vec![n, c];
     shape.extend_from_slice(&g.output);
-    let mut outs = vec![Tensor::from_f64(&shape, vals).expect("size").cast(d)];
+    let mut outs = vec![Tensor::from_f64(&shape, vals).expect("size").into_dtype(d)];
     if n_outputs > 1 {
         outs.push(Tensor::from_i64(&shape, idxs).expect("size"));
     }
@@ -132,7 +160,7 @@ pub fn average_pool(p: &PoolAttrs, count_include_pad: bool, x: &Tensor) -> EvalR
     });
     let mut shape = vec![n, c];
     shape.extend_from_slice(&g.output);
-    Ok(Tensor::from_f64(&shape, out).expect("size").cast(x.dtype()))
+    Ok(Tensor::from_f64(&shape, out).expect("size").into_dtype(x.dtype()))
 }
 
 /// GlobalMaxPool / GlobalAveragePool: reduce all spatial axes, keeping them as size 1.
@@ -160,5 +188,5 @@ pub fn global_pool(max: bool, x: &Tensor) -> EvalResult<Tensor> {
     }
     let v = x.to_f32_vec();
     let out: Vec<f32> = if sp == 0 { vec![0.0; n * c] } else { v.chunks(sp).map(reduce).collect() };
-    Ok(Tensor::from_f32(&shape, out).expect("size").cast(x.dtype()))
+    Ok(Tensor::from_f32(&shape, out).expect("size").into_dtype(x.dtype()))
 }

@@ -80,7 +80,7 @@ pub fn quantize_linear(q: &QuantAxis, dtype: DType, i: Inputs) -> EvalResult<Ten
             (if y.is_nan() { 0.0 } else { y.clamp(lo, hi) }) as i64
         })
         .collect();
-    Ok(Tensor::from_i64(x.shape(), out).expect("size").cast(dtype))
+    Ok(Tensor::from_i64(x.shape(), out).expect("size").into_dtype(dtype))
 }
 
 /// DequantizeLinear: `(x - zp) * scale`, in the scale's float type.
@@ -107,7 +107,7 @@ pub fn dequantize_linear(q: &QuantAxis, i: Inputs) -> EvalResult<Tensor> {
     let s = scale.to_f32_vec();
     let out: Vec<f32> =
         x.to_i64_vec().iter().zip(&pi).map(|(&v, &p)| (v - zp[p]) as i32 as f32 * s[p]).collect();
-    Ok(Tensor::from_f32(x.shape(), out).expect("size").cast(scale.dtype()))
+    Ok(Tensor::from_f32(x.shape(), out).expect("size").into_dtype(scale.dtype()))
 }
 
 /// DynamicQuantizeLinear: u8 with a range that includes 0.

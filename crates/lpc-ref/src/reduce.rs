@@ -61,7 +61,7 @@ pub fn reduce(op: ReduceOp, keepdims: bool, noop: bool, x: &Tensor, axes: Option
         if d == DType::Bool {
             Tensor::from_bool(&out_shape, acc.iter().map(|&v| v > 0.0).collect())
         } else {
-            Tensor::from_f64(&out_shape, acc).map(|t| t.cast(d))
+            Tensor::from_f64(&out_shape, acc).map(|t| t.into_dtype(d))
         }
     } else {
         let init = match (op, d) {
@@ -83,7 +83,7 @@ pub fn reduce(op: ReduceOp, keepdims: bool, noop: bool, x: &Tensor, axes: Option
                 *a /= count as i64;
             }
         }
-        Tensor::from_i64(&out_shape, acc).map(|t| t.cast(d))
+        Tensor::from_i64(&out_shape, acc).map(|t| t.into_dtype(d))
     };
     result.map_err(|e| invalid!("{e}"))
 }

@@ -243,7 +243,7 @@ pub fn resize(a: &ResizeAttrs, i: Inputs) -> EvalResult<Tensor> {
     if d.is_int() {
         let v: Vec<i64> = cur.iter().map(|&e| e.round_ties_even() as i64).collect();
         let (lo, hi) = if d == lpc_ir::DType::U8 { (0, 255) } else { (-128, 127) };
-        return Ok(Tensor::from_i64(&shape, v.into_iter().map(|e| e.clamp(lo, hi)).collect()).expect("size").cast(d));
+        return Ok(Tensor::from_i64(&shape, v.into_iter().map(|e| e.clamp(lo, hi)).collect()).expect("size").into_dtype(d));
     }
-    Ok(Tensor::from_f64(&shape, cur).expect("size").cast(d))
+    Ok(Tensor::from_f64(&shape, cur).expect("size").into_dtype(d))
 }

@@ -3,6 +3,7 @@
 
 use crate::EvalError;
 use lpc_ir::{Dim, Graph, Op, Tensor, ValueRef};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Why a graph run failed.
@@ -25,14 +26,14 @@ pub enum RunError {
         msg: String,
     },
     /// A node failed.
-    #[error("node '{node}' ({op}): {source}")]
+    #[error("node '{node}' ({op}): {error}")]
     Node {
         /// Node name.
         node: String,
         /// Op name.
         op: &'static str,
         /// The failure.
-        source: EvalError,
+        error: EvalError,
     },
     /// The graph is malformed (cycle, dangling value).
     #[error("invalid graph: {0}")]
@@ -77,7 +78,25 @@ pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, RunError> {
 pub fn run_observed(
     g: &Graph,
     inputs: &[Tensor],
+    observe: impl FnMut(ValueRef, &Tensor),
+) -> Result<Vec<Tensor>, RunError> {
+    run_impl(g, inputs, observe, None)
+}
+
+/// Like [`run`], adding the time spent in each op kind to `profile` (op name → seconds).
+pub fn run_profiled(
+    g: &Graph,
+    inputs: &[Tensor],
+    profile: &mut HashMap<&'static str, f64>,
+) -> Result<Vec<Tensor>, RunError> {
+    run_impl(g, inputs, |_, _| {}, Some(profile))
+}
+
+fn run_impl(
+    g: &Graph,
+    inputs: &[Tensor],
     mut observe: impl FnMut(ValueRef, &Tensor),
+    mut profile: Option<&mut HashMap<&'static str, f64>>,
 ) -> Result<Vec<Tensor>, RunError> {
     if inputs.len() != g.inputs().len() {
         return Err(RunError::InputCount { expected: g.inputs().len(), got: inputs.len() });
@@ -94,10 +113,18 @@ pub fn run_observed(
         *reads.entry(v).or_default() += 1;
     }
     let mut syms = HashMap::new();
-    let mut values: HashMap<ValueRef, Tensor> = HashMap::new();
+    // Constants are borrowed from the graph, never copied.
+    let mut values: HashMap<ValueRef, Cow<'_, Tensor>> = HashMap::new();
     for &n in &order {
         let node = g.node(n);
         let outs = match &node.op {
+            Op::Const(t) => {
+                let v = ValueRef::first(n);
+                if reads.get(&v).copied().unwrap_or(0) > 0 {
+                    values.insert(v, Cow::Borrowed(t.as_ref()));
+                }
+                continue;
+            }
             Op::Input { index } => {
                 let t = inputs.get(*index).ok_or_else(|| RunError::Graph(format!("input index {index} out of range")))?;
                 check_input(g, ValueRef::first(n), t, &mut syms)?;
@@ -115,14 +142,18 @@ pub fn run_observed(
                         )));
                     }
                 }
-                let ins: Vec<Option<&Tensor>> = slots.iter().map(|s| s.as_ref().map(|v| &values[v])).collect();
+                let ins: Vec<Option<&Tensor>> = slots.iter().map(|s| s.as_ref().map(|v| values[v].as_ref())).collect();
+                let t0 = std::time::Instant::now();
                 let outs = crate::eval(op, &ins, node.outputs.len())
-                    .map_err(|source| RunError::Node { node: node.name.clone(), op: op.name(), source })?;
+                    .map_err(|source| RunError::Node { node: node.name.clone(), op: op.name(), error: source })?;
+                if let Some(p) = profile.as_deref_mut() {
+                    *p.entry(op.name()).or_default() += t0.elapsed().as_secs_f64();
+                }
                 if outs.len() < node.outputs.len() {
                     return Err(RunError::Node {
                         node: node.name.clone(),
                         op: op.name(),
-                        source: EvalError::Invalid(format!(
+                        error: EvalError::Invalid(format!(
                             "produced {} outputs, node declares {}",
                             outs.len(),
                             node.outputs.len()
@@ -140,21 +171,18 @@ pub fn run_observed(
                 outs
             }
         };
-        let is_const = matches!(node.op, Op::Const(_));
         for (k, t) in outs.into_iter().enumerate().take(node.outputs.len()) {
             let v = ValueRef { node: n, output: k };
-            if !is_const {
-                observe(v, &t);
-            }
+            observe(v, &t);
             if reads.get(&v).copied().unwrap_or(0) > 0 {
-                values.insert(v, t);
+                values.insert(v, Cow::Owned(t));
             }
         }
     }
     g.outputs()
         .iter()
         .map(|v| {
-            values.get(v).cloned().ok_or_else(|| RunError::Graph(format!("output '{}' was not computed", g.value_name(*v))))
+            values.get(v).map(|t| t.as_ref().clone()).ok_or_else(|| RunError::Graph(format!("output '{}' was not computed", g.value_name(*v))))
         })
         .collect()
 }

@@ -425,7 +425,7 @@ pub fn range(start: &Tensor, limit: &Tensor, delta: &Tensor) -> EvalResult<Tenso
                 let (s, dl) = (s as f32, dl as f32);
                 Tensor::from_f32(&[n], (0..n).map(|k| s + k as f32 * dl).collect()).expect("size")
             }
-            _ => Tensor::from_f64(&[n], (0..n).map(|k| s + k as f64 * dl).collect()).expect("size").cast(d),
+            _ => Tensor::from_f64(&[n], (0..n).map(|k| s + k as f64 * dl).collect()).expect("size").into_dtype(d),
         });
     }
     let (s, l, dl) = (start.to_i64_vec()[0], limit.to_i64_vec()[0], delta.to_i64_vec()[0]);
@@ -436,7 +436,7 @@ pub fn range(start: &Tensor, limit: &Tensor, delta: &Tensor) -> EvalResult<Tenso
     if n > MAX_ELEMENTS as f64 {
         return Err(invalid!("range of {n} elements is too large"));
     }
-    Ok(Tensor::from_i64(&[n as usize], (0..n as i64).map(|k| s + k * dl).collect()).expect("size").cast(d))
+    Ok(Tensor::from_i64(&[n as usize], (0..n as i64).map(|k| s + k * dl).collect()).expect("size").into_dtype(d))
 }
 
 /// ConstantOfShape.
