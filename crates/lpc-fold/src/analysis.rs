@@ -117,10 +117,27 @@ pub fn lower(eg: &FGraph, n: &FNode) -> Result<(Op, Vec<Slot>), String> {
     }
     let Some(&a) = n.children.first() else { return Err(format!("{name} has no attribute child")) };
     let op = attr_of(eg, a).ok_or_else(|| format!("{name}: first child is not an attribute leaf"))?;
-    if op.name() != *name {
-        return Err(format!("{name}: attribute leaf belongs to {}", op.name()));
+    let op = adopt_attrs(name, &op).ok_or_else(|| format!("{name}: attribute leaf belongs to {}", op.name()))?;
+    Ok((op, n.children[1..].iter().map(|&c| slot(c)).collect()))
+}
+
+/// The op of head `name` built from another op's attributes: the same op, or any conv flavour
+/// for another (so `(qconv ?a ...)` can reuse the `?a` of a matched `(conv ?a ...)`).
+pub fn adopt_attrs(name: &str, op: &Op) -> Option<Op> {
+    if op.name() == name {
+        return Some(op.clone());
     }
-    Ok(((*op).clone(), n.children[1..].iter().map(|&c| slot(c)).collect()))
+    let conv = match op {
+        Op::Conv(a) | Op::ConvInteger(a) | Op::QLinearConv(a) | Op::QConv(a) => a.clone(),
+        _ => return None,
+    };
+    match name {
+        "conv" => Some(Op::Conv(conv)),
+        "conv_integer" => Some(Op::ConvInteger(conv)),
+        "qlinear_conv" => Some(Op::QLinearConv(conv)),
+        "qconv" => Some(Op::QConv(conv)),
+        _ => None,
+    }
 }
 
 /// Output types of an op on inputs of the given facts, by lpc-ir's own inference.
