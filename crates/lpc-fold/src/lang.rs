@@ -379,7 +379,7 @@ pub fn head_arity(name: &str) -> (usize, Option<usize>) {
                 "constant_of_shape" => (1, Some(1)),
                 "quantize_linear" | "dequantize_linear" => (2, Some(3)),
                 "fake_quantize" => (5, Some(5)),
-                "qconv" => (5, Some(8)),
+                "qconv" => (3, Some(8)),
                 _ => (0, Some(0)),
             },
         },

@@ -599,7 +599,7 @@ impl Op {
             Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => (2, Some(3)),
             Op::DynamicQuantizeLinear => (1, Some(1)),
             Op::FakeQuantize { .. } => (5, Some(5)),
-            Op::QConv(_) | Op::QMatMul => (5, Some(8)),
+            Op::QConv(_) | Op::QMatMul => (3, Some(8)),
             Op::Requantize => (5, Some(5)),
             Op::QAdd => (8, Some(10)),
             Op::Lut => (2, Some(2)),
