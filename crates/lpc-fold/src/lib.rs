@@ -3,6 +3,8 @@
 #![deny(missing_docs)]
 
 pub mod analysis;
+pub mod cases;
+pub mod check;
 
 
 pub mod convert;
