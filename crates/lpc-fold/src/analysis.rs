@@ -29,7 +29,7 @@ pub struct Facts {
 }
 
 /// The analysis state: graph input types, the rule being applied and what went wrong.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct FoldAnalysis {
     /// Types of the graph inputs, by index.
     pub inputs: Vec<ValueType>,

@@ -5,6 +5,7 @@
 pub mod analysis;
 pub mod cases;
 pub mod check;
+pub mod cli;
 
 
 pub mod convert;
