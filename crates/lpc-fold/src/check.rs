@@ -176,7 +176,7 @@ fn sides(eg: &FGraph, def: &RuleDef, root: Id, subst: &Subst) -> Result<Option<(
     Ok(Some((gl, gr)))
 }
 
-/// Checks rules against every match in the example graphs (at most `per_rule` matches each).
+/// Checks rules against every match in the example graphs (saturated with the same rules) (at most `per_rule` matches each).
 pub fn check_rules(rules: &[Arc<RuleDef>], examples: &[Graph], per_rule: usize) -> Result<Vec<RuleReport>, FoldError> {
     let mut reports: Vec<RuleReport> = rules
         .iter()
@@ -185,7 +185,10 @@ pub fn check_rules(rules: &[Arc<RuleDef>], examples: &[Graph], per_rule: usize) 
     for g in examples {
         let mut g = g.clone();
         lpc_ir::infer_types(&mut g).map_err(|e| FoldError::Graph(e.to_string()))?;
-        let loaded = load(&g)?;
+        // Matches are searched in the saturated e-graph, so rules that only apply after others
+        // (a Dequantize moved next to a Flatten, ...) are exercised too.
+        let phase = crate::engine::Phase { name: "check".into(), rules: rules.to_vec(), limits: crate::engine::Limits::default() };
+        let (loaded, _) = crate::engine::run_phase(load(&g)?, &phase)?;
         let eg = loaded.eg;
         for (ri, def) in rules.iter().enumerate() {
             let pat = Pattern::new(def.lhs.clone());
