@@ -39,6 +39,7 @@ fn argmax(v: &[f32]) -> usize {
 fn check_model(name: &str, step: f32) -> (f64, f32) {
     let g = load(&data().join("quantized-by-peers").join(name));
     let r = fold(&g, &Pipeline::builtin().expect("builtin pipeline"), &FoldOptions::default()).expect("fold");
+    eprintln!("{name}:\n{}", lpc_fold::cli::stats_text(&r));
     let folded = &r.graph;
     lpc_ir::verify(folded).expect("verify");
     let (text, weights) = lpc_ir::text::print_with_weights(folded);

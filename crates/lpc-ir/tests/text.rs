@@ -69,6 +69,11 @@ fn all_ops() -> Vec<Op> {
         Op::DequantizeLinear { q: QuantAxis { axis: 1, block_size: 0 } },
         Op::DynamicQuantizeLinear,
         Op::FakeQuantize { levels: 255 },
+        Op::QConv(conv.clone()),
+        Op::QMatMul,
+        Op::Requantize,
+        Op::QAdd,
+        Op::Lut,
     ];
     // Compile-time completeness: every variant appears above.
     for op in &ops {
@@ -83,6 +88,7 @@ fn all_ops() -> Vec<Op> {
             Op::ShapeOf { .. } | Op::Slice | Op::Pad { .. } | Op::Resize(_) | Op::Range => {}
             Op::ConstantOfShape { .. } | Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => {}
             Op::DynamicQuantizeLinear | Op::FakeQuantize { .. } => {}
+            Op::QConv(_) | Op::QMatMul | Op::Requantize | Op::QAdd | Op::Lut => {}
         }
     }
     ops
