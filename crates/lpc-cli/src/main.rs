@@ -57,6 +57,45 @@ enum Cmd {
     Quantize(lpc_quant::cli::QuantizeArgs),
     /// Accuracy of a model on data: top-1/agreement with labels, else SQNR and cosine vs a reference.
     Accuracy(lpc_quant::cli::AccuracyArgs),
+    /// Fold FakeQuantize/QDQ into integer ops with the e-graph rules (passes/), write .lir.
+    Fold {
+        /// Model file (.onnx, .xml or .lir) holding FakeQuantize or Q/DQ.
+        model: PathBuf,
+        /// Extra rule files or folders (added to the built-in rules of their phase).
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
+        /// A pipeline file replacing the built-in passes/pipeline.toml.
+        #[arg(long)]
+        pipeline: Option<PathBuf>,
+        /// Stop after this phase (lower, propagate, fuse).
+        #[arg(long)]
+        stop_after: Option<String>,
+        /// Print e-graph statistics per phase and the ops left in float, with reasons.
+        #[arg(long)]
+        stats: bool,
+        /// Output .lir path.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Explain what the fold did to one node: which rules fired, or why it stayed float.
+    Explain {
+        /// Model file.
+        model: PathBuf,
+        /// Node name.
+        #[arg(long)]
+        node: String,
+        /// Extra rule files or folders.
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
+        /// A pipeline file replacing the built-in one.
+        #[arg(long)]
+        pipeline: Option<PathBuf>,
+    },
+    /// Rule-file tools.
+    Rules {
+        #[command(subcommand)]
+        cmd: RulesCmd,
+    },
     /// Measure a model's latency: median of warm runs on given (or zero/seeded random) inputs.
     Bench {
         /// Model file (.onnx or .lir).
@@ -79,6 +118,18 @@ enum Cmd {
         /// Also print the time spent per op kind (reference backend).
         #[arg(long)]
         profile: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCmd {
+    /// Check every rule by running both sides through lpc-ref on the matches in its cases.
+    Check {
+        /// Rule file or folder.
+        file: PathBuf,
+        /// Case file (default: the .lir beside the rule file).
+        #[arg(long)]
+        cases: Option<PathBuf>,
     },
 }
 
@@ -187,6 +238,26 @@ fn real_main(cli: Cli) -> Result<()> {
         Cmd::Calibrate(a) => print!("{}", lpc_quant::cli::calibrate_cmd(&a, progress_bar())?),
         Cmd::Quantize(a) => print!("{}", lpc_quant::cli::quantize_cmd(&a, progress_bar())?),
         Cmd::Accuracy(a) => print!("{}", lpc_quant::cli::accuracy_cmd(&a, progress_bar())?),
+        Cmd::Fold { model, rules, pipeline, stop_after, stats, output } => {
+            let g = model::load(&model)?;
+            let r = lpc_fold::cli::fold_graph(&g, &rules, pipeline.as_deref(), stop_after.as_deref())
+                .with_context(|| model.display().to_string())?;
+            lpc_ir::text::write_lir(&output, &r.graph).with_context(|| output.display().to_string())?;
+            if stats {
+                print!("{}", lpc_fold::cli::stats_text(&r));
+            }
+        }
+        Cmd::Explain { model, node, rules, pipeline } => {
+            let g = model::load(&model)?;
+            print!("{}", lpc_fold::cli::explain(&g, &rules, pipeline.as_deref(), &node).with_context(|| model.display().to_string())?);
+        }
+        Cmd::Rules { cmd: RulesCmd::Check { file, cases } } => {
+            let r = lpc_fold::cli::rules_check(&file, cases.as_deref())?;
+            print!("{}", r.text);
+            if !r.ok {
+                bail!("{}: some rules failed the check", file.display());
+            }
+        }
         Cmd::Bench { model, inputs, backend, threads, runs, json, profile } => {
             set_threads(threads)?;
             let t0 = Instant::now();

@@ -447,6 +447,28 @@ pub enum Op {
         /// Number of quantization levels (2..=65536).
         levels: u32,
     },
+    /// Fused integer convolution with a requantize epilogue (lpc's own kernel op):
+    /// (x u8/i8, x_zero_point, w i8, bias i32[M]?, scale f32[M] or [1], y_zero_point?, lo?, hi?).
+    /// `acc = Σ (x − x_zp)·w + bias` in i32 (padding reads x_zp, so padded taps add 0; a kernel
+    /// may fold `−x_zp·Σw` into the bias, which is the same integer). With `y_zero_point`:
+    /// `y = clamp(round_ties_even(f32(acc)·scale) + y_zp, lo, hi)` in y_zp's dtype, lo/hi
+    /// (rank-0, y_zp's dtype) defaulting to the dtype's range, so a fused ReLU/Clip is a
+    /// tighter lo/hi. Without it: `y = f32(acc)·scale` (f32, for a float consumer).
+    QConv(ConvAttrs),
+    /// Fused integer matrix product, same epilogue as [`Op::QConv`]:
+    /// (a u8/i8 [..., K], a_zero_point, b i8 [K, N], bias i32[N]?, scale f32[N] or [1],
+    /// y_zero_point?, lo?, hi?); `acc = Σ_k (a − a_zp)·b + bias`.
+    QMatMul,
+    /// Requantize: (x, x_scale, x_zp, y_scale, y_zp), parameters broadcast to x;
+    /// `y = saturate(round_ties_even(f32(x − x_zp)·x_scale / y_scale) + y_zp)` in y_zp's dtype,
+    /// f32 arithmetic in that order (bit-exact to DequantizeLinear → QuantizeLinear).
+    Requantize,
+    /// Quantized add: (a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp, lo?, hi?), parameters
+    /// broadcast; `y = clamp(round_ties_even((f32(a − a_zp)·a_scale + f32(b − b_zp)·b_scale) /
+    /// y_scale) + y_zp, lo, hi)` in f32 (bit-exact to DQ, DQ → Add → Q; lo/hi as in QConv).
+    QAdd,
+    /// Table lookup: (x u8/i8, table [256]); `y = table[x − min(dtype)]`, the table's dtype.
+    Lut,
 }
 
 impl Op {
@@ -530,6 +552,11 @@ impl Op {
             Op::DequantizeLinear { .. } => "dequantize_linear",
             Op::DynamicQuantizeLinear => "dynamic_quantize_linear",
             Op::FakeQuantize { .. } => "fake_quantize",
+            Op::QConv(_) => "qconv",
+            Op::QMatMul => "qmatmul",
+            Op::Requantize => "requantize",
+            Op::QAdd => "qadd",
+            Op::Lut => "lut",
         }
     }
 
@@ -572,6 +599,10 @@ impl Op {
             Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => (2, Some(3)),
             Op::DynamicQuantizeLinear => (1, Some(1)),
             Op::FakeQuantize { .. } => (5, Some(5)),
+            Op::QConv(_) | Op::QMatMul => (3, Some(8)),
+            Op::Requantize => (5, Some(5)),
+            Op::QAdd => (8, Some(10)),
+            Op::Lut => (2, Some(2)),
         }
     }
 }

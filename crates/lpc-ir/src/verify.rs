@@ -77,7 +77,12 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::ConstantOfShape { .. }
         | Op::QuantizeLinear { .. }
         | Op::DequantizeLinear { .. }
-        | Op::FakeQuantize { .. } => (1, 1),
+        | Op::FakeQuantize { .. }
+        | Op::QConv(_)
+        | Op::QMatMul
+        | Op::Requantize
+        | Op::QAdd
+        | Op::Lut => (1, 1),
     }
 }
 

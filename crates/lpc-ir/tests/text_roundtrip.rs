@@ -86,9 +86,14 @@ fn kind(op: &Op) -> usize {
         Op::DequantizeLinear { .. } => 68,
         Op::DynamicQuantizeLinear => 69,
         Op::FakeQuantize { .. } => 70,
+        Op::QConv(_) => 71,
+        Op::QMatMul => 72,
+        Op::Requantize => 73,
+        Op::QAdd => 74,
+        Op::Lut => 75,
     }
 }
-const KINDS: usize = 71;
+const KINDS: usize = 76;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -326,11 +331,16 @@ fn op_samples() -> Vec<Op> {
         Op::Slice,
         Op::Range,
         Op::DynamicQuantizeLinear,
+        Op::QMatMul,
+        Op::Requantize,
+        Op::QAdd,
+        Op::Lut,
     ]);
     for c in conv_samples() {
         v.push(Op::Conv(c.clone()));
         v.push(Op::ConvInteger(c.clone()));
         v.push(Op::QLinearConv(c.clone()));
+        v.push(Op::QConv(c.clone()));
         v.push(Op::ConvTranspose { conv: c.clone(), output_padding: vec![], output_shape: vec![] });
         v.push(Op::ConvTranspose { conv: c, output_padding: vec![1, 0], output_shape: vec![31, 17] });
     }

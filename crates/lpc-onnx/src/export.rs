@@ -689,6 +689,12 @@ impl<'g> Exporter<'g> {
                 }
             }
             Op::DynamicQuantizeLinear => op_type = "DynamicQuantizeLinear",
+            Op::QConv(_) | Op::QMatMul | Op::Requantize | Op::QAdd | Op::Lut => {
+                return Err(self.err(
+                    n,
+                    format!("'{}' is an lpc fused integer op with no ONNX form; export the graph before folding", node.op.name()),
+                ))
+            }
         }
         let present = ins.iter().rposition(Option::is_some).map_or(0, |p| p + 1);
         let mut inputs = vec![];

@@ -5,6 +5,7 @@
 
 mod constfold;
 mod elementwise;
+mod fused;
 pub mod geom;
 mod nn;
 mod norm;
@@ -147,5 +148,10 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
         Op::DequantizeLinear { q } => Ok(vec![quant::dequantize_linear(q, i)?]),
         Op::DynamicQuantizeLinear => quant::dynamic_quantize_linear(i.req(0, "x")?),
         Op::FakeQuantize { levels } => Ok(vec![quant::fake_quantize(*levels, i)?]),
+        Op::QConv(a) => Ok(vec![fused::qconv(a, i)?]),
+        Op::QMatMul => Ok(vec![fused::qmatmul(i)?]),
+        Op::Requantize => Ok(vec![fused::requantize_op(i)?]),
+        Op::QAdd => Ok(vec![fused::qadd(i)?]),
+        Op::Lut => Ok(vec![fused::lut(i)?]),
     }
 }

@@ -523,5 +523,10 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::DequantizeLinear { q } => nn::dequantize_linear(cx, q),
         Op::DynamicQuantizeLinear => nn::dynamic_quantize_linear(cx),
         Op::FakeQuantize { levels } => nn::fake_quantize(cx, *levels),
+        Op::QConv(a) => nn::conv(cx, a, nn::ConvKind::Fused, syms),
+        Op::QMatMul => nn::matmul(cx, nn::MatMulKind::Fused),
+        Op::Requantize => nn::requantize(cx),
+        Op::QAdd => nn::qadd(cx),
+        Op::Lut => nn::lut(cx),
     }
 }

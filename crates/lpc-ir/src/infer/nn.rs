@@ -160,6 +160,25 @@ pub(super) enum ConvKind {
     Integer,
     /// QLinearConv: 8-bit in, y_zero_point's dtype out.
     QLinear,
+    /// QConv: 8-bit x, i8 w, y_zero_point's dtype out (f32 without one).
+    Fused,
+}
+
+/// Output dtype of a fused op: y_zero_point's (slot 5) when connected, else f32.
+fn fused_out(cx: &Cx) -> Result<Option<DType>, InferError> {
+    cx.check_dtype(0, "x", "u8 or i8", is_q8)?;
+    cx.same_dtype(0, 1, "x and x_zero_point dtypes differ")?;
+    cx.check_dtype(2, "w", "i8", |d| d == DType::I8)?;
+    if cx.has(3) {
+        cx.check_dtype(3, "bias", "i32", |d| d == DType::I32)?;
+    }
+    cx.check_dtype(4, "scale", "f32", |d| d == DType::F32)?;
+    if cx.has(5) {
+        cx.check_dtype(5, "y_zero_point", "u8 or i8", is_q8)?;
+        Ok(cx.opt(5).and_then(|t| t.dtype))
+    } else {
+        Ok(Some(DType::F32))
+    }
 }
 
 /// Strides, dilations and `[begin..., end...]` pads for `n` spatial axes, defaults filled in.
@@ -276,6 +295,7 @@ pub(super) fn conv(cx: &Cx, a: &ConvAttrs, kind: ConvKind, syms: &mut SymGen) ->
         ConvKind::Float => (0, 1, Some(2)),
         ConvKind::Integer => (0, 1, None),
         ConvKind::QLinear => (0, 3, Some(8)),
+        ConvKind::Fused => (0, 2, None),
     };
     let x = cx.req(xs, "x")?;
     let w = cx.req(ws, "w")?;
@@ -301,6 +321,7 @@ pub(super) fn conv(cx: &Cx, a: &ConvAttrs, kind: ConvKind, syms: &mut SymGen) ->
             cx.check_dtype(8, "bias", "i32", |d| d == DType::I32)?;
             cx.opt(7).and_then(|t| t.dtype)
         }
+        ConvKind::Fused => fused_out(cx)?,
     };
     if a.group == 0 {
         return Err(cx.err("group must be at least 1"));
@@ -553,12 +574,15 @@ pub(super) enum MatMulKind {
     Integer,
     /// QLinearMatMul: 8-bit in, y_zero_point's dtype out.
     QLinear,
+    /// QMatMul: 8-bit a, i8 b, y_zero_point's dtype out (f32 without one).
+    Fused,
 }
 
 pub(super) fn matmul(cx: &Cx, kind: MatMulKind) -> R {
     let (sa, sb) = match kind {
         MatMulKind::Float | MatMulKind::Integer => (0, 1),
         MatMulKind::QLinear => (0, 3),
+        MatMulKind::Fused => (0, 2),
     };
     let a = cx.req(sa, "a")?;
     let b = cx.req(sb, "b")?;
@@ -579,6 +603,7 @@ pub(super) fn matmul(cx: &Cx, kind: MatMulKind) -> R {
             check_qlinear_operands(cx)?;
             cx.opt(7).and_then(|t| t.dtype)
         }
+        MatMulKind::Fused => fused_out(cx)?,
     };
     let (Some(ad), Some(bd)) = (dims(a), dims(b)) else {
         return Ok(vec![vt_unranked(dtype)]);
@@ -964,4 +989,42 @@ pub(super) fn fake_quantize(cx: &Cx, levels: u32) -> R {
         }
     }
     Ok(vec![x.clone()])
+}
+
+/// Requantize (x, x_scale, x_zp, y_scale, y_zp): x's shape, y_zp's dtype.
+pub(super) fn requantize(cx: &Cx) -> R {
+    let x = cx.req(0, "x")?;
+    cx.check_dtype(0, "x", "u8, i8 or i32", |d| matches!(d, DType::U8 | DType::I8 | DType::I32))?;
+    cx.same_dtype(0, 2, "x and x_zero_point dtypes differ")?;
+    let yz = cx.req(4, "y_zero_point")?;
+    cx.check_dtype(4, "y_zero_point", "u8 or i8", is_q8)?;
+    Ok(vec![ValueType { dtype: yz.dtype, shape: x.shape.clone() }])
+}
+
+/// QAdd (a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp, lo?, hi?): broadcast shape.
+pub(super) fn qadd(cx: &Cx) -> R {
+    let a = cx.req(0, "a")?;
+    let b = cx.req(3, "b")?;
+    cx.check_dtype(0, "a", "u8 or i8", is_q8)?;
+    cx.check_dtype(3, "b", "u8 or i8", is_q8)?;
+    let yz = cx.req(7, "y_zero_point")?;
+    cx.check_dtype(7, "y_zero_point", "u8 or i8", is_q8)?;
+    let shape = match (dims(a), dims(b)) {
+        (Some(p), Some(q)) => Some(Shape(broadcast_dims(p, q).map_err(|e| cx.err(e.to_string()))?)),
+        _ => None,
+    };
+    Ok(vec![ValueType { dtype: yz.dtype, shape }])
+}
+
+/// Lut (x, table[256]): x's shape, the table's dtype.
+pub(super) fn lut(cx: &Cx) -> R {
+    let x = cx.req(0, "x")?;
+    cx.check_dtype(0, "x", "u8 or i8", is_q8)?;
+    let t = cx.req(1, "table")?;
+    if let Some(d) = dims(t) {
+        if d.len() != 1 || d[0] != Dim::Known(256) {
+            return Err(cx.err(format!("table must be [256], got {t}")));
+        }
+    }
+    Ok(vec![ValueType { dtype: t.dtype, shape: x.shape.clone() }])
 }

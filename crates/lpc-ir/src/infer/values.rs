@@ -217,7 +217,12 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::QuantizeLinear { .. }
         | Op::DequantizeLinear { .. }
         | Op::DynamicQuantizeLinear
-        | Op::FakeQuantize { .. } => None,
+        | Op::FakeQuantize { .. }
+        | Op::QConv(_)
+        | Op::QMatMul
+        | Op::Requantize
+        | Op::QAdd
+        | Op::Lut => None,
     }
 }
 

@@ -216,8 +216,12 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
         | Op::Expand
         | Op::Slice
         | Op::Range
-        | Op::DynamicQuantizeLinear => {}
-        Op::Conv(c) | Op::ConvInteger(c) | Op::QLinearConv(c) => conv_attrs(c, v),
+        | Op::DynamicQuantizeLinear
+        | Op::QMatMul
+        | Op::Requantize
+        | Op::QAdd
+        | Op::Lut => {}
+        Op::Conv(c) | Op::ConvInteger(c) | Op::QLinearConv(c) | Op::QConv(c) => conv_attrs(c, v),
         Op::ConvTranspose { conv, output_padding, output_shape } => {
             conv_attrs(conv, v);
             v.usizes("output_padding", output_padding);
@@ -337,6 +341,11 @@ pub(crate) fn template(name: &str) -> Option<Op> {
         "matmul" => Op::MatMul,
         "matmul_integer" => Op::MatMulInteger,
         "qlinear_matmul" => Op::QLinearMatMul,
+        "qconv" => Op::QConv(conv()),
+        "qmatmul" => Op::QMatMul,
+        "requantize" => Op::Requantize,
+        "qadd" => Op::QAdd,
+        "lut" => Op::Lut,
         "gemm" => Op::Gemm { alpha: 1.0, beta: 1.0, trans_a: false, trans_b: false },
         "max_pool" => Op::MaxPool { pool: pool(), storage_order: 0 },
         "average_pool" => Op::AveragePool { pool: pool(), count_include_pad: false },

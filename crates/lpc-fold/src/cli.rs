@@ -1,0 +1,207 @@
+//! The library side of `lpc fold`, `lpc explain` and `lpc rules check`: each takes a loaded
+//! graph or paths and returns the result plus the text to print; lpc-cli adds argument parsing.
+
+use crate::check::check_rules;
+use crate::engine::{bind, fold, parse_sources, read_rule_path, FoldOptions, FoldResult, Pipeline, Refusal};
+use crate::FoldError;
+use egg::{Pattern, Searcher};
+use lpc_ir::{Graph, Op};
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// The pipeline a command runs: the rule files/dirs given (one phase), a pipeline file, or the
+/// built-in one.
+pub fn pipeline(rules: &[PathBuf], pipeline_file: Option<&Path>) -> Result<Pipeline, FoldError> {
+    match (rules.is_empty(), pipeline_file) {
+        (false, None) => Pipeline::from_rule_paths("rules", rules),
+        (true, Some(p)) => Pipeline::from_file(p),
+        (true, None) => Pipeline::builtin(),
+        (false, Some(_)) => Err(FoldError::Rules("give rule files or a pipeline file, not both".into())),
+    }
+}
+
+fn is_compute(op: &Op) -> bool {
+    matches!(op, Op::Conv(_) | Op::ConvTranspose { .. } | Op::MatMul | Op::Gemm { .. })
+}
+
+/// Why a float op of the folded graph stayed float (a short diagnosis from its inputs).
+pub fn float_reason(g: &Graph, n: lpc_ir::NodeId) -> String {
+    let node = g.node(n);
+    let from = |slot: usize| g.node_input(n, slot).map(|v| &g.node(v.node).op);
+    match &node.op {
+        Op::FakeQuantize { .. } => "no lowering applies (levels, unequal in/out ranges or zero not on the grid)".into(),
+        op if is_compute(op) => {
+            if !matches!(from(0), Some(Op::DequantizeLinear { .. })) {
+                "its input is not dequantized from u8/i8 (not quantized upstream)".into()
+            } else if !matches!(from(1), Some(Op::DequantizeLinear { .. })) {
+                "its weights are not i8 constants behind a DequantizeLinear".into()
+            } else {
+                "no fusion rule matched (per-tensor activation parameters, i8 weights with zero point 0 and plain Gemm attributes are required)".into()
+            }
+        }
+        op => format!("no integer rule for {}", op.name()),
+    }
+}
+
+/// Float ops left in a graph (constants and graph inputs aside), grouped by op and reason.
+pub fn float_ops(g: &Graph) -> Vec<(String, String, usize)> {
+    let mut out: Vec<(String, String, usize)> = vec![];
+    for n in g.node_ids() {
+        let node = g.node(n);
+        if matches!(node.op, Op::Input { .. } | Op::Const(_) | Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. }) {
+            continue;
+        }
+        let float_out = node.outputs.iter().any(|o| o.ty.dtype.is_some_and(|d| d.is_float()));
+        if !float_out {
+            continue;
+        }
+        let reason = float_reason(g, n);
+        let name = node.op.name().to_string();
+        match out.iter_mut().find(|(o, r, _)| *o == name && *r == reason) {
+            Some(e) => e.2 += 1,
+            None => out.push((name, reason, 1)),
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The `--stats` report of a fold.
+pub fn stats_text(r: &FoldResult) -> String {
+    let mut s = String::new();
+    for p in &r.phases {
+        let _ = writeln!(
+            s,
+            "phase {}: {} iterations, {} e-nodes, {} e-classes, stop: {}, {:.1} ms, {} graph nodes",
+            p.name,
+            p.iterations,
+            p.nodes,
+            p.classes,
+            p.stop,
+            p.time.as_secs_f64() * 1e3,
+            p.graph_nodes
+        );
+        for (rule, n) in &p.applied {
+            let _ = writeln!(s, "  {rule}: {n}");
+        }
+    }
+    let left = float_ops(&r.graph);
+    if left.is_empty() {
+        let _ = writeln!(s, "float ops left: none");
+    } else {
+        let _ = writeln!(s, "float ops left:");
+        for (op, why, n) in left {
+            let _ = writeln!(s, "  {n} × {op}: {why}");
+        }
+    }
+    s
+}
+
+/// `lpc fold`: folds a loaded graph; returns the result (graph, stats).
+pub fn fold_graph(g: &Graph, rules: &[PathBuf], pipeline_file: Option<&Path>, stop_after: Option<&str>) -> Result<FoldResult, FoldError> {
+    let p = pipeline(rules, pipeline_file)?;
+    fold(g, &p, &FoldOptions { stop_after: stop_after.map(str::to_string) })
+}
+
+/// `lpc explain --node NAME`: the rules that fired on the node's value, what it became, and,
+/// when it stayed float, which rules come close and what stopped them.
+pub fn explain(g: &Graph, rules: &[PathBuf], pipeline_file: Option<&Path>, node: &str) -> Result<String, FoldError> {
+    if g.find_node(node).is_none() {
+        return Err(FoldError::Graph(format!("no node named '{node}'")));
+    }
+    let p = pipeline(rules, pipeline_file)?;
+    let r = fold(g, &p, &FoldOptions::default())?;
+    let mut s = String::new();
+    let op = g.node(g.find_node(node).expect("checked")).op.name();
+    let _ = writeln!(s, "node '{node}' ({op})");
+    match r.fired.get(node) {
+        Some(f) if !f.is_empty() => {
+            let _ = writeln!(s, "rules that fired on its value:");
+            for (ph, rule) in f {
+                let _ = writeln!(s, "  [{ph}] {rule}");
+            }
+        }
+        _ => {
+            let _ = writeln!(s, "no rule fired on its value");
+        }
+    }
+    // What the value became: the folded node producing the same value name, if any.
+    let out_name = g.node(g.find_node(node).expect("checked")).outputs.first().map(|o| o.name.clone()).unwrap_or_default();
+    match r.graph.find_value(&out_name) {
+        Some(v) => {
+            let n = r.graph.node(v.node);
+            let _ = writeln!(s, "now computed by: {} ({}) : {}", n.name, n.op.name(), n.outputs[v.output].ty);
+            let float = n.outputs[v.output].ty.dtype.is_some_and(|d| d.is_float());
+            if float && !matches!(n.op, Op::DequantizeLinear { .. } | Op::Input { .. }) {
+                let _ = writeln!(s, "stays float: {}", float_reason(&r.graph, v.node));
+                if let Some(last) = &r.last {
+                    if let Some((_, class)) = last.node_classes.iter().find(|(nm, _)| nm == node) {
+                        let c = last.eg.find(*class);
+                        for def in p.all_rules() {
+                            let pat = Pattern::new(def.lhs.clone());
+                            for m in pat.search(&last.eg) {
+                                let touches = |id: egg::Id| last.eg.find(id) == c;
+                                for subst in &m.substs {
+                                    if !(touches(m.eclass) || def.lhs.as_ref().iter().any(|n| matches!(n, egg::ENodeOrVar::Var(v) if subst.get(*v).is_some_and(|&i| touches(i))))) {
+                                        continue;
+                                    }
+                                    let mut eg = last.eg.clone();
+                                    let why = match bind(&mut eg, &def, m.eclass, subst) {
+                                        Ok(_) => "matches and applies (a cheaper alternative won)".to_string(),
+                                        Err(Refusal::Condition(c)) => format!("condition false: {c}"),
+                                        Err(Refusal::Helper(h)) => format!("{h}"),
+                                    };
+                                    let _ = writeln!(s, "  rule {} ({}): {why}", def.name, def.loc);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        None => {
+            let _ = writeln!(s, "its value was folded away (merged into a fused op or removed)");
+        }
+    }
+    Ok(s)
+}
+
+/// The result of `lpc rules check`.
+pub struct CheckReport {
+    /// No rule failed.
+    pub ok: bool,
+    /// The report to print.
+    pub text: String,
+}
+
+/// `lpc rules check FILE`: checks every rule of FILE (a rule file or directory) on the matches
+/// in the example graphs of `cases` (default: the `.lir` case file beside FILE).
+pub fn rules_check(file: &Path, cases: Option<&Path>) -> Result<CheckReport, FoldError> {
+    let rules = parse_sources(&read_rule_path(file)?)?;
+    let case_path = cases.map(Path::to_path_buf).unwrap_or_else(|| file.with_extension("lir"));
+    let text = std::fs::read_to_string(&case_path).map_err(|e| FoldError::Io(format!("{}: {e}", case_path.display())))?;
+    let mut graphs = vec![];
+    for part in text.split("# -----") {
+        if part.lines().any(|l| l.trim_start().starts_with("graph")) {
+            graphs.push(lpc_ir::text::parse(part).map_err(|e| FoldError::Graph(format!("{}: {e}", case_path.display())))?);
+        }
+    }
+    let reports = check_rules(&rules, &graphs, 16)?;
+    let mut ok = true;
+    let mut s = String::new();
+    for r in &reports {
+        let verdict = if !r.failures.is_empty() {
+            ok = false;
+            "FAIL"
+        } else if r.checked == 0 {
+            "not exercised"
+        } else {
+            "ok"
+        };
+        let _ = writeln!(s, "{verdict:>13}  {} — {} matches checked, {} refused, worst {:.3} steps", r.rule, r.checked, r.refused, r.worst_steps);
+        for f in &r.failures {
+            let _ = writeln!(s, "               {f}");
+        }
+    }
+    Ok(CheckReport { ok, text: s })
+}
