@@ -104,3 +104,75 @@ fn bad_input_errors_name_the_problem() {
     let e = lpc_onnx::read_tensor_pb(Path::new("/nonexistent.pb")).unwrap_err().to_string();
     assert!(e.contains("/nonexistent.pb"), "{e}");
 }
+
+/// A model whose initializer lives in an external data file, built by hand.
+fn external_model(location: &str, offset: usize, length: usize) -> Vec<u8> {
+    use lpc_onnx::proto::*;
+    use prost::Message;
+    let vi = |name: &str| ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(1),
+                shape: Some(TensorShapeProto {
+                    dim: vec![tensor_shape_proto::Dimension { value: Some(tensor_shape_proto::dimension::Value::DimValue(4)), ..Default::default() }],
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let kv = |k: &str, v: String| StringStringEntryProto { key: Some(k.into()), value: Some(v) };
+    let w = TensorProto {
+        dims: vec![4],
+        data_type: Some(1),
+        name: Some("w".into()),
+        data_location: Some(1),
+        external_data: vec![kv("location", location.into()), kv("offset", offset.to_string()), kv("length", length.to_string())],
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+        graph: Some(GraphProto {
+            name: Some("ext".into()),
+            node: vec![NodeProto {
+                input: vec!["x".into(), "w".into()],
+                output: vec!["y".into()],
+                op_type: Some("Add".into()),
+                ..Default::default()
+            }],
+            initializer: vec![w],
+            input: vec![vi("x")],
+            output: vec![vi("y")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn external_data_is_read_relative_to_the_model() {
+    let dir = std::env::temp_dir().join(format!("lpc-ext-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut bin = vec![0xEEu8; 8]; // 8 bytes of padding before the tensor
+    for v in [1.0f32, 2.0, 3.0, 4.0] {
+        bin.extend(v.to_le_bytes());
+    }
+    std::fs::write(dir.join("weights.bin"), &bin).unwrap();
+    std::fs::write(dir.join("model.onnx"), external_model("weights.bin", 8, 16)).unwrap();
+    let g = lpc_onnx::import_file(&dir.join("model.onnx")).unwrap();
+    let w = g.find_value("w").and_then(|v| g.const_value(v).cloned()).expect("w is a constant");
+    assert_eq!(w.to_f32_vec(), vec![1.0, 2.0, 3.0, 4.0]);
+    // Offset + length beyond the file, a missing file and an escaping path are errors naming it.
+    std::fs::write(dir.join("short.onnx"), external_model("weights.bin", 16, 16)).unwrap();
+    let e = lpc_onnx::import_file(&dir.join("short.onnx")).unwrap_err().to_string();
+    assert!(e.contains("weights.bin"), "{e}");
+    std::fs::write(dir.join("missing.onnx"), external_model("nope.bin", 0, 16)).unwrap();
+    let e = lpc_onnx::import_file(&dir.join("missing.onnx")).unwrap_err().to_string();
+    assert!(e.contains("nope.bin"), "{e}");
+    std::fs::write(dir.join("escape.onnx"), external_model("../weights.bin", 0, 16)).unwrap();
+    assert!(lpc_onnx::import_file(&dir.join("escape.onnx")).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}

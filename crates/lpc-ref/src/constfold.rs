@@ -38,38 +38,35 @@ fn try_fold(g: &Graph, n: NodeId) -> Result<Option<Vec<Tensor>>, RunError> {
         return Ok(None);
     }
     let slots = g.node_inputs(n);
-    match &node.op {
-        Op::Input { .. } | Op::Const(_) => return Ok(None),
-        Op::ShapeOf { start, end } => {
-            let Some(x) = slots.first().copied().flatten() else { return Ok(None) };
-            return Ok(static_shape_of(g, x, *start, *end).map(|v| vec![Tensor::vec_i64(&v)]));
-        }
-        // Gather from a partly known shape: fold when the gathered dims are known.
-        Op::Gather { axis: 0 } => {
-            if let (Some(Some(data)), Some(Some(idx))) = (slots.first(), slots.get(1)) {
-                if let (Op::ShapeOf { start, end }, Some(it)) = (&g.node(data.node).op, g.const_value(*idx)) {
-                    let Some(x) = g.node_input(data.node, 0) else { return Ok(None) };
-                    let Some(shape) = g.value_type(x).shape.as_ref() else { return Ok(None) };
-                    let r = shape.rank() as i64;
-                    let clamp = |v: i64| if v < 0 { (v + r).clamp(0, r) } else { v.clamp(0, r) };
-                    let (s, e) = (clamp(*start), clamp(end.unwrap_or(r)));
-                    let len = (e - s).max(0);
-                    let mut vals = Vec::with_capacity(it.len());
-                    for i in it.to_i64_vec() {
-                        let i = if i < 0 { i + len } else { i };
-                        if i < 0 || i >= len {
-                            return Ok(None);
-                        }
-                        match shape.0[(s + i) as usize].known() {
-                            Some(k) => vals.push(k as i64),
-                            None => return Ok(None),
-                        }
-                    }
-                    return Ok(Tensor::from_i64(it.shape(), vals).ok().map(|t| vec![t]));
+    if matches!(node.op, Op::Input { .. } | Op::Const(_)) {
+        return Ok(None);
+    }
+    if let Op::ShapeOf { start, end } = &node.op {
+        let Some(x) = slots.first().copied().flatten() else { return Ok(None) };
+        return Ok(static_shape_of(g, x, *start, *end).map(|v| vec![Tensor::vec_i64(&v)]));
+    }
+    // Gather from a partly known shape: fold when the gathered dims are known.
+    if let (Op::Gather { axis: 0 }, Some(Some(data)), Some(Some(idx))) = (&node.op, slots.first(), slots.get(1)) {
+        if let (Op::ShapeOf { start, end }, Some(it)) = (&g.node(data.node).op, g.const_value(*idx)) {
+            let Some(x) = g.node_input(data.node, 0) else { return Ok(None) };
+            let Some(shape) = g.value_type(x).shape.as_ref() else { return Ok(None) };
+            let r = shape.rank() as i64;
+            let clamp = |v: i64| if v < 0 { (v + r).clamp(0, r) } else { v.clamp(0, r) };
+            let (s, e) = (clamp(*start), clamp(end.unwrap_or(r)));
+            let len = (e - s).max(0);
+            let mut vals = Vec::with_capacity(it.len());
+            for i in it.to_i64_vec() {
+                let i = if i < 0 { i + len } else { i };
+                if i < 0 || i >= len {
+                    return Ok(None);
+                }
+                match shape.0[(s + i) as usize].known() {
+                    Some(k) => vals.push(k as i64),
+                    None => return Ok(None),
                 }
             }
+            return Ok(Tensor::from_i64(it.shape(), vals).ok().map(|t| vec![t]));
         }
-        _ => {}
     }
     let mut ins = Vec::with_capacity(slots.len());
     for s in &slots {
