@@ -262,6 +262,17 @@ fn depthwise(x: &[f32], w: &[f32], g: &Geom, taps: &[Vec<Vec<Option<usize>>>], o
     let (ih, iw) = (g.input[0], g.input[1]);
     let (oh, ow) = (g.output[0], g.output[1]);
     let (kh, kw) = (g.kernel[0], g.kernel[1]);
+    let (sx, dx, px) = (g.strides[1], g.dilations[1], g.pad_begin[1] as i64);
+    // Per kernel column: the output columns whose input column is inside the image (a range,
+    // since the map ox → ox·stride + kx·dilation − pad is increasing) and the input offset.
+    let ranges: Vec<(usize, usize, i64)> = (0..kw)
+        .map(|kx| {
+            let off = (kx * dx) as i64 - px;
+            let lo = (0..ow).find(|&ox| ox as i64 * sx as i64 + off >= 0).unwrap_or(ow);
+            let hi = (0..ow).rev().find(|&ox| ((ox * sx) as i64 + off) < iw as i64).map_or(0, |h| h + 1);
+            (lo, hi.max(lo), off)
+        })
+        .collect();
     crate::util::for_chunks(out, oh * ow, |c, o| {
         let xc = &x[c * ih * iw..(c + 1) * ih * iw];
         let wc = &w[c * kh * kw..(c + 1) * kh * kw];
@@ -271,12 +282,20 @@ fn depthwise(x: &[f32], w: &[f32], g: &Geom, taps: &[Vec<Vec<Option<usize>>>], o
                 let Some(iy) = taps[0][ky][oy] else { continue };
                 let src = &xc[iy * iw..(iy + 1) * iw];
                 let dst = &mut o[oy * ow..(oy + 1) * ow];
-                for kx in 0..kw {
+                for (kx, &(lo, hi, off)) in ranges.iter().enumerate() {
                     let wv = wc[ky * kw + kx];
-                    let t = &taps[1][kx];
-                    for (ox, d) in dst.iter_mut().enumerate() {
-                        if let Some(ix) = t[ox] {
-                            *d += wv * src[ix];
+                    if lo >= hi {
+                        continue;
+                    }
+                    let first = (lo as i64 * sx as i64 + off) as usize;
+                    if sx == 1 {
+                        let s = &src[first..first + (hi - lo)];
+                        for (d, &v) in dst[lo..hi].iter_mut().zip(s) {
+                            *d += wv * v;
+                        }
+                    } else {
+                        for (k, d) in dst[lo..hi].iter_mut().enumerate() {
+                            *d += wv * src[first + k * sx];
                         }
                     }
                 }
