@@ -317,14 +317,12 @@ fn progress_bar() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// Sets the worker thread count of rayon and of matrixmultiply (which reads
-/// `MATMUL_NUM_THREADS` once, at its first use, so this must run first).
+/// Sets the worker thread count (the rayon pool, which lpc-ref's GEMMs and loops use).
 fn set_threads(threads: Option<usize>) -> Result<()> {
     let Some(n) = threads else { return Ok(()) };
     if n == 0 {
         bail!("--threads must be at least 1");
     }
-    std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
     rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("thread pool")?;
     Ok(())
 }
@@ -364,6 +362,9 @@ fn tune_allocator() {
 
 fn main() -> ExitCode {
     tune_allocator();
+    // lpc-ref parallelises GEMMs itself (over the rayon pool); matrixmultiply's own threads
+    // measured slower than one thread here, so keep it single-threaded.
+    std::env::set_var("MATMUL_NUM_THREADS", "1");
     let cli = Cli::parse(); // usage errors exit 2
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,9 +15,36 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], 
     sgemm_strided(m, k, n, a, (k as isize, 1), b, (n as isize, 1), c, accumulate);
 }
 
-/// SGEMM with explicit (row, column) strides for A and B.
+/// SGEMM with explicit (row, column) strides for A and B. Large products are split by rows of
+/// C over the rayon pool (matrixmultiply's own threading is slower than one thread on this
+/// class of machine, so lpc runs it single-threaded and parallelises here).
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm_strided(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    sa: (isize, isize),
+    b: &[f32],
+    sb: (isize, isize),
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    let threads = rayon::current_num_threads();
+    if threads > 1 && m >= 2 * threads && (m * n * k) >= (1 << 18) && sa.0 >= 0 {
+        let rows = m.div_ceil(threads);
+        c[..m * n].par_chunks_mut(rows * n).enumerate().for_each(|(t, ct)| {
+            let r0 = t * rows;
+            let mr = ct.len() / n.max(1);
+            sgemm_serial(mr, k, n, &a[(r0 as isize * sa.0) as usize..], sa, b, sb, ct, accumulate);
+        });
+    } else {
+        sgemm_serial(m, k, n, a, sa, b, sb, c, accumulate);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sgemm_serial(
     m: usize,
     k: usize,
     n: usize,
