@@ -11,7 +11,8 @@ use std::path::Path;
 
 /// Runs one case: import, prepare, run every test_data_set, compare outputs.
 fn run_case(dir: &Path) -> Result<(), String> {
-    let mut g = lpc_onnx::import_file(&dir.join("model.onnx")).map_err(|e| format!("import: {e}"))?;
+    let mut g =
+        lpc_onnx::import_file(&dir.join("model.onnx")).map_err(|e| format!("import: {e}"))?;
     lpc_cli::model::prepare(&mut g).map_err(|e| format!("prepare: {e:#}"))?;
     check_roundtrip(&g)?;
     let mut sets: Vec<_> = std::fs::read_dir(dir)
@@ -40,7 +41,11 @@ fn run_case(dir: &Path) -> Result<(), String> {
         let expected = read_all("output")?;
         let outs = lpc_ref::run(&g, &inputs).map_err(|e| format!("run: {e}"))?;
         if outs.len() != expected.len() {
-            return Err(format!("{} outputs, expected {}", outs.len(), expected.len()));
+            return Err(format!(
+                "{} outputs, expected {}",
+                outs.len(),
+                expected.len()
+            ));
         }
         for (k, (a, e)) in outs.iter().zip(&expected).enumerate() {
             compare(a, e, 1e-3, 1e-5).map_err(|m| format!("{}: output {k}: {m}", set.display()))?;
@@ -72,7 +77,11 @@ fn main() {
     names.sort();
     let mut trials = vec![];
     for name in expected.iter() {
-        assert!(names.contains(name), "manifest lists {name}, which is not in {}", cases_dir.display());
+        assert!(
+            names.contains(name),
+            "manifest lists {name}, which is not in {}",
+            cases_dir.display()
+        );
     }
     for name in names {
         let listed = expected.contains(&name);
@@ -80,7 +89,10 @@ fn main() {
             continue;
         }
         let dir = cases_dir.join(&name);
-        trials.push(Trial::test(name, move || run_case(&dir).map_err(Failed::from)).with_ignored_flag(!listed));
+        trials.push(
+            Trial::test(name, move || run_case(&dir).map_err(Failed::from))
+                .with_ignored_flag(!listed),
+        );
     }
     libtest_mimic::run(&args, trials).exit();
 }

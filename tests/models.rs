@@ -10,7 +10,15 @@ fn argmax_rows(t: &Tensor) -> Vec<i64> {
     let v = t.to_f32_vec();
     let cols = *t.shape().last().expect("rank >= 1");
     v.chunks(cols)
-        .map(|r| r.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0 as i64)
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (i, &x)| if x > b.1 { (i, x) } else { b },
+                )
+                .0 as i64
+        })
         .collect()
 }
 
@@ -22,10 +30,14 @@ fn reference_case(model: &str) {
     let input = lpc_onnx::read_tensor_pb(&refdir.join("input_0.pb")).expect("input_0.pb");
     let outs = lpc_ref::run(&g, &[input]).unwrap_or_else(|e| panic!("{model}: {e}"));
     for (k, out) in outs.iter().enumerate() {
-        let expected = lpc_onnx::read_tensor_pb(&refdir.join(format!("output_{k}.pb"))).expect("output pb");
+        let expected =
+            lpc_onnx::read_tensor_pb(&refdir.join(format!("output_{k}.pb"))).expect("output pb");
         assert_eq!(out.shape(), expected.shape(), "{model} output {k} shape");
         let err = max_rel_err(out, &expected);
-        assert!(err <= 1e-4, "{model} output {k}: max |diff| / max |expected| = {err:e} > 1e-4");
+        assert!(
+            err <= 1e-4,
+            "{model} output {k}: max |diff| / max |expected| = {err:e} > 1e-4"
+        );
     }
 }
 
@@ -54,12 +66,16 @@ fn light_squeezenet_matches_onnxruntime() {
 fn digits(model_path: &std::path::Path, ort_preds: &str) -> (f64, f64) {
     let d = shared().join("data").join("digits");
     let x = read_npy(&d.join("test_x.npy")).expect("test_x");
-    let y = read_npy(&d.join("test_y.npy")).expect("test_y").to_i64_vec();
+    let y = read_npy(&d.join("test_y.npy"))
+        .expect("test_y")
+        .to_i64_vec();
     let g = load(model_path).unwrap_or_else(|e| panic!("{}: {e:#}", model_path.display()));
     check_roundtrip(&g).unwrap_or_else(|e| panic!("{}: {e}", model_path.display()));
     let out = lpc_ref::run(&g, &[x]).expect("run");
     let pred = argmax_rows(&out[0]);
-    let ort = read_npy(&root().join("tests/data/ort").join(ort_preds)).expect("ORT predictions").to_i64_vec();
+    let ort = read_npy(&root().join("tests/data/ort").join(ort_preds))
+        .expect("ORT predictions")
+        .to_i64_vec();
     assert_eq!(pred.len(), 500);
     let top1 = pred.iter().zip(&y).filter(|(a, b)| a == b).count() as f64 / 5.0;
     let agree = pred.iter().zip(&ort).filter(|(a, b)| a == b).count() as f64 / 5.0;
@@ -77,9 +93,18 @@ fn digits_fp32_accuracy_equals_onnxruntime() {
 
 #[test]
 fn digits_quantized_by_onnxruntime_agree() {
-    let d = shared().join("data").join("digits").join("quantized-by-peers");
+    let d = shared()
+        .join("data")
+        .join("digits")
+        .join("quantized-by-peers");
     for m in ["digits_cnn", "digits_mbv"] {
-        let (_, agree) = digits(&d.join(format!("{m}.ort-qdq.onnx")), &format!("{m}.ort-qdq.top1.npy"));
-        assert!(agree >= 99.6, "{m}.ort-qdq: top-1 agreement with ONNX Runtime {agree}% < 99.6%");
+        let (_, agree) = digits(
+            &d.join(format!("{m}.ort-qdq.onnx")),
+            &format!("{m}.ort-qdq.top1.npy"),
+        );
+        assert!(
+            agree >= 99.6,
+            "{m}.ort-qdq: top-1 agreement with ONNX Runtime {agree}% < 99.6%"
+        );
     }
 }

@@ -25,12 +25,23 @@ pub fn shared() -> PathBuf {
 /// of the first mismatch.
 pub fn compare(actual: &Tensor, expected: &Tensor, rtol: f64, atol: f64) -> Result<(), String> {
     if actual.dtype() != expected.dtype() {
-        return Err(format!("dtype {} != expected {}", actual.dtype(), expected.dtype()));
+        return Err(format!(
+            "dtype {} != expected {}",
+            actual.dtype(),
+            expected.dtype()
+        ));
     }
     if actual.shape() != expected.shape() {
-        return Err(format!("shape {:?} != expected {:?}", actual.shape(), expected.shape()));
+        return Err(format!(
+            "shape {:?} != expected {:?}",
+            actual.shape(),
+            expected.shape()
+        ));
     }
-    let float = matches!(expected.data(), TensorData::F32(_) | TensorData::F16(_) | TensorData::F64(_));
+    let float = matches!(
+        expected.data(),
+        TensorData::F32(_) | TensorData::F16(_) | TensorData::F64(_)
+    );
     if !float {
         if actual.to_le_bytes() != expected.to_le_bytes() {
             let (a, e) = (actual.to_i64_vec(), expected.to_i64_vec());
@@ -50,7 +61,11 @@ pub fn compare(actual: &Tensor, expected: &Tensor, rtol: f64, atol: f64) -> Resu
             (x - y).abs() <= atol + rtol * y.abs()
         };
         if !ok {
-            let err = if x.is_finite() { (x - y).abs() } else { f64::INFINITY };
+            let err = if x.is_finite() {
+                (x - y).abs()
+            } else {
+                f64::INFINITY
+            };
             if worst.is_none_or(|(_, w)| err > w) {
                 worst = Some((i, err));
             }
@@ -58,21 +73,31 @@ pub fn compare(actual: &Tensor, expected: &Tensor, rtol: f64, atol: f64) -> Resu
     }
     match worst {
         None => Ok(()),
-        Some((i, _)) => Err(format!("element {i}: {} vs expected {} (and maybe others)", a[i], e[i])),
+        Some((i, _)) => Err(format!(
+            "element {i}: {} vs expected {} (and maybe others)",
+            a[i], e[i]
+        )),
     }
 }
 
 /// Relative error `max|a-e| / max|e|` of two float tensors of the same shape.
 pub fn max_rel_err(actual: &Tensor, expected: &Tensor) -> f64 {
     let (a, e) = (actual.to_f64_vec(), expected.to_f64_vec());
-    let scale = e.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(f64::MIN_POSITIVE);
-    a.iter().zip(&e).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale
+    let scale = e
+        .iter()
+        .fold(0.0f64, |m, x| m.max(x.abs()))
+        .max(f64::MIN_POSITIVE);
+    a.iter()
+        .zip(&e)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+        / scale
 }
 
 /// Checks `parse(print(g)) == g` (with the weights sidecar) and that printing is deterministic.
 pub fn check_roundtrip(g: &lpc_ir::Graph) -> Result<(), String> {
     let (text, weights) = lpc_ir::text::print_with_weights(g);
-    let back = lpc_ir::text::parse_with_weights(&text, &weights).map_err(|e| format!("re-parse failed at {e}\n{text}"))?;
+    let back = lpc_ir::text::parse_with_weights(&text, &weights)
+        .map_err(|e| format!("re-parse failed at {e}\n{text}"))?;
     if back != *g {
         return Err(format!("parse(print(g)) != g for graph '{}'", g.name));
     }

@@ -141,7 +141,15 @@ enum Backend {
 
 /// A file name for a value name: every character outside `[A-Za-z0-9._-]` becomes `_`.
 fn file_stem(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn bind_inputs(g: &Graph, specs: &[String]) -> Result<Vec<Tensor>> {
@@ -157,7 +165,11 @@ fn bind_inputs_or(
     specs: &[String],
     mut missing: impl FnMut(&Graph, lpc_ir::NodeId) -> Result<Tensor>,
 ) -> Result<Vec<Tensor>> {
-    let names: Vec<String> = g.inputs().iter().map(|&n| g.node(n).outputs[0].name.clone()).collect();
+    let names: Vec<String> = g
+        .inputs()
+        .iter()
+        .map(|&n| g.node(n).outputs[0].name.clone())
+        .collect();
     let mut bound: Vec<Option<Tensor>> = vec![None; names.len()];
     for spec in specs {
         let (name, path) = match spec.split_once('=') {
@@ -176,7 +188,8 @@ fn bind_inputs_or(
         if bound[idx].is_some() {
             bail!("input '{}' given twice", names[idx]);
         }
-        let t = npy::read_tensor(Path::new(&path)).with_context(|| format!("input '{}'", names[idx]))?;
+        let t = npy::read_tensor(Path::new(&path))
+            .with_context(|| format!("input '{}'", names[idx]))?;
         bound[idx] = Some(t);
     }
     bound
@@ -198,7 +211,11 @@ fn summary(name: &str, t: &Tensor) -> String {
         let mean = v.iter().sum::<f64>() / v.len() as f64;
         s += &format!("  min {min:.6} max {max:.6} mean {mean:.6}");
         let head: Vec<String> = v.iter().take(6).map(|x| format!("{x:.5}")).collect();
-        s += &format!("  [{}{}]", head.join(", "), if v.len() > 6 { ", ..." } else { "" });
+        s += &format!(
+            "  [{}{}]",
+            head.join(", "),
+            if v.len() > 6 { ", ..." } else { "" }
+        );
     }
     s
 }
@@ -217,15 +234,24 @@ fn real_main(cli: Cli) -> Result<()> {
             let g = model::load(&model)?;
             lpc_ir::text::write_lir(&output, &g).with_context(|| output.display().to_string())?;
         }
-        Cmd::Run { model, inputs, output_dir, backend, threads } => {
+        Cmd::Run {
+            model,
+            inputs,
+            output_dir,
+            backend,
+            threads,
+        } => {
             set_threads(threads)?;
             let g = model::load(&model)?;
             let ins = bind_inputs(&g, &inputs)?;
             let outs = match backend {
-                Backend::Ref => lpc_ref::run(&g, &ins).with_context(|| model.display().to_string())?,
+                Backend::Ref => {
+                    lpc_ref::run(&g, &ins).with_context(|| model.display().to_string())?
+                }
             };
             if let Some(dir) = output_dir {
-                std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("{}: cannot create", dir.display()))?;
                 for (v, t) in g.outputs().iter().zip(&outs) {
                     npy::write_npy(&dir.join(format!("{}.npy", file_stem(g.value_name(*v)))), t)?;
                 }
@@ -238,27 +264,55 @@ fn real_main(cli: Cli) -> Result<()> {
         Cmd::Calibrate(a) => print!("{}", lpc_quant::cli::calibrate_cmd(&a, progress_bar())?),
         Cmd::Quantize(a) => print!("{}", lpc_quant::cli::quantize_cmd(&a, progress_bar())?),
         Cmd::Accuracy(a) => print!("{}", lpc_quant::cli::accuracy_cmd(&a, progress_bar())?),
-        Cmd::Fold { model, rules, pipeline, stop_after, stats, output } => {
+        Cmd::Fold {
+            model,
+            rules,
+            pipeline,
+            stop_after,
+            stats,
+            output,
+        } => {
             let g = model::load(&model)?;
-            let r = lpc_fold::cli::fold_graph(&g, &rules, pipeline.as_deref(), stop_after.as_deref())
-                .with_context(|| model.display().to_string())?;
-            lpc_ir::text::write_lir(&output, &r.graph).with_context(|| output.display().to_string())?;
+            let r =
+                lpc_fold::cli::fold_graph(&g, &rules, pipeline.as_deref(), stop_after.as_deref())
+                    .with_context(|| model.display().to_string())?;
+            lpc_ir::text::write_lir(&output, &r.graph)
+                .with_context(|| output.display().to_string())?;
             if stats {
                 print!("{}", lpc_fold::cli::stats_text(&r));
             }
         }
-        Cmd::Explain { model, node, rules, pipeline } => {
+        Cmd::Explain {
+            model,
+            node,
+            rules,
+            pipeline,
+        } => {
             let g = model::load(&model)?;
-            print!("{}", lpc_fold::cli::explain(&g, &rules, pipeline.as_deref(), &node).with_context(|| model.display().to_string())?);
+            print!(
+                "{}",
+                lpc_fold::cli::explain(&g, &rules, pipeline.as_deref(), &node)
+                    .with_context(|| model.display().to_string())?
+            );
         }
-        Cmd::Rules { cmd: RulesCmd::Check { file, cases } } => {
+        Cmd::Rules {
+            cmd: RulesCmd::Check { file, cases },
+        } => {
             let r = lpc_fold::cli::rules_check(&file, cases.as_deref())?;
             print!("{}", r.text);
             if !r.ok {
                 bail!("{}: some rules failed the check", file.display());
             }
         }
-        Cmd::Bench { model, inputs, backend, threads, runs, json, profile } => {
+        Cmd::Bench {
+            model,
+            inputs,
+            backend,
+            threads,
+            runs,
+            json,
+            profile,
+        } => {
             set_threads(threads)?;
             let t0 = Instant::now();
             let g = model::load(&model)?;
@@ -266,7 +320,9 @@ fn real_main(cli: Cli) -> Result<()> {
             let ins = bench_inputs(&g, &inputs)?;
             let run_once = || -> Result<()> {
                 match backend {
-                    Backend::Ref => lpc_ref::run(&g, &ins).with_context(|| model.display().to_string())?,
+                    Backend::Ref => {
+                        lpc_ref::run(&g, &ins).with_context(|| model.display().to_string())?
+                    }
                 };
                 Ok(())
             };
@@ -323,7 +379,10 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
     if n == 0 {
         bail!("--threads must be at least 1");
     }
-    rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("thread pool")?;
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .context("thread pool")?;
     Ok(())
 }
 
@@ -333,7 +392,9 @@ fn bench_inputs(g: &Graph, specs: &[String]) -> Result<Vec<Tensor>> {
     let mut state = 0x9e3779b97f4a7c15u64;
     bind_inputs_or(g, specs, |g, n| {
         let out = &g.node(n).outputs[0];
-        let shape = out.ty.shape.as_ref().ok_or_else(|| anyhow::anyhow!("input '{}' has unknown rank; pass --input", out.name))?;
+        let shape = out.ty.shape.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("input '{}' has unknown rank; pass --input", out.name)
+        })?;
         let dims: Vec<usize> = shape.0.iter().map(|d| d.known().unwrap_or(1)).collect();
         let count: usize = dims.iter().product();
         let vals: Vec<f32> = (0..count)

@@ -13,8 +13,13 @@ pub fn load(path: &Path) -> Result<Graph> {
     let mut g = match ext {
         "onnx" => lpc_onnx::import_file(path).with_context(|| path.display().to_string())?,
         "lir" => lpc_ir::text::read_lir(path).with_context(|| path.display().to_string())?,
-        "xml" => lpc_onnx::openvino::import_openvino(path).with_context(|| path.display().to_string())?,
-        _ => bail!("{}: unknown model type (expected .onnx, .xml (OpenVINO IR) or .lir)", path.display()),
+        "xml" => {
+            lpc_onnx::openvino::import_openvino(path).with_context(|| path.display().to_string())?
+        }
+        _ => bail!(
+            "{}: unknown model type (expected .onnx, .xml (OpenVINO IR) or .lir)",
+            path.display()
+        ),
     };
     prepare(&mut g).with_context(|| path.display().to_string())?;
     Ok(g)

@@ -10,9 +10,13 @@ use std::path::Path;
 /// Reads a `.npy` file (little-endian, C order; f32/f16/f64/i8/u8/i32/i64/bool).
 pub fn read_npy(path: &Path) -> Result<Tensor> {
     let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let npy = npyz::NpyFile::new(BufReader::new(f)).with_context(|| format!("{}: not a valid .npy file", path.display()))?;
+    let npy = npyz::NpyFile::new(BufReader::new(f))
+        .with_context(|| format!("{}: not a valid .npy file", path.display()))?;
     if npy.order() != npyz::Order::C {
-        bail!("{}: Fortran-order arrays are not supported; save with C order", path.display());
+        bail!(
+            "{}: Fortran-order arrays are not supported; save with C order",
+            path.display()
+        );
     }
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let n: u128 = shape.iter().map(|&d| d as u128).product();
@@ -20,7 +24,12 @@ pub fn read_npy(path: &Path) -> Result<Tensor> {
         bail!("{}: array of shape {shape:?} is too large", path.display());
     }
     let descr = npy.dtype().descr();
-    let ctx = || format!("{}: truncated or unreadable data for shape {shape:?}", path.display());
+    let ctx = || {
+        format!(
+            "{}: truncated or unreadable data for shape {shape:?}",
+            path.display()
+        )
+    };
     let data = match descr.trim_matches('\'') {
         "<f4" => TensorData::F32(npy.into_vec::<f32>().with_context(ctx)?),
         "<f2" => TensorData::F16(npy.into_vec::<half::f16>().with_context(ctx)?),
@@ -30,14 +39,22 @@ pub fn read_npy(path: &Path) -> Result<Tensor> {
         "<i4" => TensorData::I32(npy.into_vec::<i32>().with_context(ctx)?),
         "<i8" => TensorData::I64(npy.into_vec::<i64>().with_context(ctx)?),
         "|b1" => TensorData::Bool(npy.into_vec::<bool>().with_context(ctx)?),
-        other => bail!("{}: unsupported .npy dtype {other} (use little-endian f32/f16/f64/i8/u8/i32/i64/bool)", path.display()),
+        other => bail!(
+            "{}: unsupported .npy dtype {other} (use little-endian f32/f16/f64/i8/u8/i32/i64/bool)",
+            path.display()
+        ),
     };
-    Tensor::new(&shape, data).with_context(|| format!("{}: element count does not match shape", path.display()))
+    Tensor::new(&shape, data)
+        .with_context(|| format!("{}: element count does not match shape", path.display()))
 }
 
 fn write_vec<T: npyz::AutoSerialize>(path: &Path, shape: &[u64], v: &[T]) -> Result<()> {
     let f = File::create(path).with_context(|| format!("{}: cannot create", path.display()))?;
-    let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(BufWriter::new(f)).begin_nd()?;
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(BufWriter::new(f))
+        .begin_nd()?;
     w.extend(v.iter())?;
     w.finish()?;
     Ok(())
@@ -64,7 +81,10 @@ pub fn read_tensor(path: &Path) -> Result<Tensor> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("npy") => read_npy(path),
         Some("pb") => Ok(lpc_onnx::read_tensor_pb(path)?),
-        _ => bail!("{}: unknown tensor file type (expected .npy or .pb)", path.display()),
+        _ => bail!(
+            "{}: unknown tensor file type (expected .npy or .pb)",
+            path.display()
+        ),
     }
 }
 

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn lpc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lpc")).args(args).output().expect("spawn lpc")
+    Command::new(env!("CARGO_BIN_EXE_lpc"))
+        .args(args)
+        .output()
+        .expect("spawn lpc")
 }
 
 fn root() -> PathBuf {
@@ -12,7 +15,11 @@ fn root() -> PathBuf {
 }
 
 fn example(f: &str) -> String {
-    root().join("examples/digits").join(f).to_string_lossy().into_owned()
+    root()
+        .join("examples/digits")
+        .join(f)
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn tmpdir(name: &str) -> PathBuf {
@@ -28,7 +35,12 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn run_prints_summary_and_writes_npy() {
-    let o = lpc(&["run", &example("digits_cnn.onnx"), "--input", &example("test_x8.npy")]);
+    let o = lpc(&[
+        "run",
+        &example("digits_cnn.onnx"),
+        "--input",
+        &example("test_x8.npy"),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.starts_with("logits: f32[8, 10]"), "{out}");
@@ -46,10 +58,17 @@ fn run_prints_summary_and_writes_npy() {
     let t = lpc_cli::npy::read_npy(&dir.join("logits.npy")).expect("logits.npy");
     assert_eq!(t.shape(), &[8, 10]);
     // ONNX Runtime's predictions for these 8 images (one is a genuine mistake: an 8 read as 7).
-    let labels = lpc_cli::npy::read_npy(&root().join("tests/data/ort/digits_cnn.top1.npy")).unwrap().to_i64_vec();
+    let labels = lpc_cli::npy::read_npy(&root().join("tests/data/ort/digits_cnn.top1.npy"))
+        .unwrap()
+        .to_i64_vec();
     let v = t.to_f32_vec();
     for (row, &label) in v.chunks(10).zip(&labels) {
-        let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        let best = row
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
         assert_eq!(best as i64, label);
     }
 }
@@ -58,10 +77,25 @@ fn run_prints_summary_and_writes_npy() {
 fn import_writes_lir_that_runs_the_same() {
     let dir = tmpdir("import");
     let lir = dir.join("digits.lir");
-    let o = lpc(&["import", &example("digits_cnn.onnx"), "-o", lir.to_str().unwrap()]);
+    let o = lpc(&[
+        "import",
+        &example("digits_cnn.onnx"),
+        "-o",
+        lir.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let a = lpc(&["run", &example("digits_cnn.onnx"), "--input", &example("test_x8.npy")]);
-    let b = lpc(&["run", lir.to_str().unwrap(), "--input", &example("test_x8.npy")]);
+    let a = lpc(&[
+        "run",
+        &example("digits_cnn.onnx"),
+        "--input",
+        &example("test_x8.npy"),
+    ]);
+    let b = lpc(&[
+        "run",
+        lir.to_str().unwrap(),
+        "--input",
+        &example("test_x8.npy"),
+    ]);
     assert!(b.status.success(), "{}", stderr(&b));
     assert_eq!(a.stdout, b.stdout);
     let show = lpc(&["show", lir.to_str().unwrap()]);
@@ -76,12 +110,21 @@ fn exit_codes() {
     // Usage errors: 2.
     assert_eq!(lpc(&["run"]).status.code(), Some(2));
     assert_eq!(lpc(&["frobnicate"]).status.code(), Some(2));
-    assert_eq!(lpc(&["run", &example("digits_cnn.onnx"), "--backend", "gpu"]).status.code(), Some(2));
+    assert_eq!(
+        lpc(&["run", &example("digits_cnn.onnx"), "--backend", "gpu"])
+            .status
+            .code(),
+        Some(2)
+    );
     // Bad input: 1 with one clear line naming the file or input.
     let dir = tmpdir("bad");
     let o = lpc(&["run", "/nonexistent/model.onnx"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("/nonexistent/model.onnx"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/model.onnx"),
+        "{}",
+        stderr(&o)
+    );
 
     let bad = dir.join("bad.onnx");
     std::fs::write(&bad, b"\x08\x07\x12\xffthis is not a model").unwrap();
@@ -92,22 +135,53 @@ fn exit_codes() {
 
     // Wrong input shape: names the input.
     let wrong = dir.join("wrong.npy");
-    lpc_cli::npy::write_npy(&wrong, &lpc_ir::Tensor::zeros(lpc_ir::DType::F32, &[1, 1, 8, 8])).unwrap();
-    let o = lpc(&["run", &example("digits_cnn.onnx"), "--input", wrong.to_str().unwrap()]);
+    lpc_cli::npy::write_npy(
+        &wrong,
+        &lpc_ir::Tensor::zeros(lpc_ir::DType::F32, &[1, 1, 8, 8]),
+    )
+    .unwrap();
+    let o = lpc(&[
+        "run",
+        &example("digits_cnn.onnx"),
+        "--input",
+        wrong.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("input"), "{}", stderr(&o));
     // Wrong dtype.
-    lpc_cli::npy::write_npy(&wrong, &lpc_ir::Tensor::zeros(lpc_ir::DType::I64, &[1, 1, 16, 16])).unwrap();
-    let o = lpc(&["run", &example("digits_cnn.onnx"), "--input", wrong.to_str().unwrap()]);
+    lpc_cli::npy::write_npy(
+        &wrong,
+        &lpc_ir::Tensor::zeros(lpc_ir::DType::I64, &[1, 1, 16, 16]),
+    )
+    .unwrap();
+    let o = lpc(&[
+        "run",
+        &example("digits_cnn.onnx"),
+        "--input",
+        wrong.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("dtype"), "{}", stderr(&o));
     // Truncated npy.
-    std::fs::write(&wrong, &std::fs::read(example("test_x8.npy")).unwrap()[..300]).unwrap();
-    let o = lpc(&["run", &example("digits_cnn.onnx"), "--input", wrong.to_str().unwrap()]);
+    std::fs::write(
+        &wrong,
+        &std::fs::read(example("test_x8.npy")).unwrap()[..300],
+    )
+    .unwrap();
+    let o = lpc(&[
+        "run",
+        &example("digits_cnn.onnx"),
+        "--input",
+        wrong.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("wrong.npy"), "{}", stderr(&o));
     // Missing input.
     let o = lpc(&["run", &example("digits_cnn.onnx")]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("missing input 'input'"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("missing input 'input'"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -79,45 +79,92 @@ pub fn param_axis(p: &Tensor, rank: usize) -> Result<(Tensor, i64), String> {
     }
     let big: Vec<usize> = (0..p.rank()).filter(|&d| p.shape()[d] != 1).collect();
     if big.len() != 1 || p.rank() > rank {
-        return Err(format!("quantization parameter of shape {:?} varies along more than one axis", p.shape()));
+        return Err(format!(
+            "quantization parameter of shape {:?} varies along more than one axis",
+            p.shape()
+        ));
     }
     let axis = big[0] + rank - p.rank();
-    Ok((p.clone().reshape(&[p.len()]).map_err(|e| e.to_string())?, axis as i64))
+    Ok((
+        p.clone().reshape(&[p.len()]).map_err(|e| e.to_string())?,
+        axis as i64,
+    ))
 }
 
 /// The IR op of an e-node and its input slots. Canonical `q`/`dq` become QuantizeLinear /
 /// DequantizeLinear with per-tensor or per-axis parameters.
 pub fn lower(eg: &FGraph, n: &FNode) -> Result<(Op, Vec<Slot>), String> {
-    let Head::Op { name, .. } = &n.head else { return Err(format!("{n} is not an op")) };
-    let slot = |id: Id| if is_absent(eg, id) { Slot::None } else { Slot::Class(id) };
+    let Head::Op { name, .. } = &n.head else {
+        return Err(format!("{n} is not an op"));
+    };
+    let slot = |id: Id| {
+        if is_absent(eg, id) {
+            Slot::None
+        } else {
+            Slot::Class(id)
+        }
+    };
     if *name == Q || *name == DQ {
-        let [x, s, z] = n.children[..] else { return Err(format!("{name} needs 3 children")) };
+        let [x, s, z] = n.children[..] else {
+            return Err(format!("{name} needs 3 children"));
+        };
         let (Some(st), Some(zt)) = (const_of(eg, s), const_of(eg, z)) else {
             return Err(format!("{name}: scale and zero point must be constants"));
         };
-        let rank = eg[x].data.ty.shape.as_ref().map(Shape::rank).unwrap_or(st.rank().max(zt.rank()));
+        let rank = eg[x]
+            .data
+            .ty
+            .shape
+            .as_ref()
+            .map(Shape::rank)
+            .unwrap_or(st.rank().max(zt.rank()));
         let (sp, ax) = param_axis(&st, rank)?;
         let (zp, zax) = param_axis(&zt, rank)?;
         if sp.len() > 1 && zp.len() > 1 && ax != zax {
-            return Err(format!("{name}: scale and zero point vary along different axes"));
+            return Err(format!(
+                "{name}: scale and zero point vary along different axes"
+            ));
         }
         let zp = if zp.len() == 1 && sp.len() > 1 {
             let v = vec![zp.to_i64_vec()[0]; sp.len()];
-            Tensor::from_i64(&[sp.len()], v).map_err(|e| e.to_string())?.cast(zp.dtype())
+            Tensor::from_i64(&[sp.len()], v)
+                .map_err(|e| e.to_string())?
+                .cast(zp.dtype())
         } else {
             zp
         };
         let axis = if sp.len() > 1 { ax } else { zax };
-        let q = QuantAxis { axis, block_size: 0 };
-        let op = if *name == Q { Op::QuantizeLinear { q, dtype: zp.dtype() } } else { Op::DequantizeLinear { q } };
-        return Ok((op, vec![Slot::Class(x), Slot::Value(Arc::new(sp)), Slot::Value(Arc::new(zp))]));
+        let q = QuantAxis {
+            axis,
+            block_size: 0,
+        };
+        let op = if *name == Q {
+            Op::QuantizeLinear {
+                q,
+                dtype: zp.dtype(),
+            }
+        } else {
+            Op::DequantizeLinear { q }
+        };
+        return Ok((
+            op,
+            vec![
+                Slot::Class(x),
+                Slot::Value(Arc::new(sp)),
+                Slot::Value(Arc::new(zp)),
+            ],
+        ));
     }
     if let Some(op) = crate::lang::plain_op(name) {
         return Ok((op, n.children.iter().map(|&c| slot(c)).collect()));
     }
-    let Some(&a) = n.children.first() else { return Err(format!("{name} has no attribute child")) };
-    let op = attr_of(eg, a).ok_or_else(|| format!("{name}: first child is not an attribute leaf"))?;
-    let op = adopt_attrs(name, &op).ok_or_else(|| format!("{name}: attribute leaf belongs to {}", op.name()))?;
+    let Some(&a) = n.children.first() else {
+        return Err(format!("{name} has no attribute child"));
+    };
+    let op =
+        attr_of(eg, a).ok_or_else(|| format!("{name}: first child is not an attribute leaf"))?;
+    let op = adopt_attrs(name, &op)
+        .ok_or_else(|| format!("{name}: attribute leaf belongs to {}", op.name()))?;
     Ok((op, n.children[1..].iter().map(|&c| slot(c)).collect()))
 }
 
@@ -141,13 +188,19 @@ pub fn adopt_attrs(name: &str, op: &Op) -> Option<Op> {
 }
 
 /// Output types of an op on inputs of the given facts, by lpc-ir's own inference.
-fn infer(op: &Op, ins: &[Option<(ValueType, Option<Arc<Tensor>>)>], nout: usize) -> Result<Vec<ValueType>, String> {
+fn infer(
+    op: &Op,
+    ins: &[Option<(ValueType, Option<Arc<Tensor>>)>],
+    nout: usize,
+) -> Result<Vec<ValueType>, String> {
     let mut g = Graph::new("infer");
     let mut refs = vec![];
     for (k, i) in ins.iter().enumerate() {
         refs.push(match i {
             None => None,
-            Some((_, Some(t))) if t.len() <= INFER_CONST_LIMIT => Some(g.add_const(format!("c{k}"), t.clone())),
+            Some((_, Some(t))) if t.len() <= INFER_CONST_LIMIT => {
+                Some(g.add_const(format!("c{k}"), t.clone()))
+            }
             Some((ty, _)) => Some(g.add_input(format!("i{k}"), ty.clone())),
         });
     }
@@ -167,7 +220,12 @@ fn value_facts(t: &Arc<Tensor>) -> Facts {
 }
 
 fn blank(not_value: bool) -> Facts {
-    Facts { ty: ValueType::unknown(), value: None, outs: vec![], not_value }
+    Facts {
+        ty: ValueType::unknown(),
+        value: None,
+        outs: vec![],
+        not_value,
+    }
 }
 
 /// Facts of an op node: inferred type and, with all inputs constant, the folded value.
@@ -188,7 +246,10 @@ fn op_facts(eg: &FGraph, n: &FNode, nout: usize) -> Result<Facts, String> {
                 size += d.value.as_ref().map_or(0, |t| t.len());
                 Some((d.ty.clone(), d.value.clone()))
             }
-            Slot::Value(t) => Some((ValueType::new(t.dtype(), Shape::known(t.shape())), Some(t.clone()))),
+            Slot::Value(t) => Some((
+                ValueType::new(t.dtype(), Shape::known(t.shape())),
+                Some(t.clone()),
+            )),
         });
     }
     let tys = infer(&op, &ins, nout)?;
@@ -200,7 +261,10 @@ fn op_facts(eg: &FGraph, n: &FNode, nout: usize) -> Result<Facts, String> {
     f.ty = tys.into_iter().next().unwrap_or_else(ValueType::unknown);
     let foldable = !matches!(op, Op::Input { .. } | Op::Const(_));
     if all_const && foldable && size <= FOLD_LIMIT {
-        let ts: Vec<Option<&Tensor>> = ins.iter().map(|i| i.as_ref().and_then(|(_, v)| v.as_deref())).collect();
+        let ts: Vec<Option<&Tensor>> = ins
+            .iter()
+            .map(|i| i.as_ref().and_then(|(_, v)| v.as_deref()))
+            .collect();
         if let Ok(mut out) = lpc_ref::eval(&op, &ts, 1) {
             if let Some(t) = out.drain(..).next() {
                 if t.len() <= FOLD_LIMIT {
@@ -228,7 +292,9 @@ fn merge_shape(a: &Option<Shape>, b: &Option<Shape>) -> Result<Option<Shape>, St
             let mut dims = vec![];
             for (p, q) in x.0.iter().zip(&y.0) {
                 dims.push(match (p, q) {
-                    (Dim::Known(i), Dim::Known(j)) if i != j => return Err(format!("shape {x} vs {y}")),
+                    (Dim::Known(i), Dim::Known(j)) if i != j => {
+                        return Err(format!("shape {x} vs {y}"))
+                    }
                     (Dim::Known(_), _) => p.clone(),
                     (Dim::Sym(_), Dim::Known(_)) => q.clone(),
                     (Dim::Sym(_), Dim::Sym(_)) => p.clone(),
@@ -257,13 +323,22 @@ impl Analysis<FNode> for FoldAnalysis {
             Head::Const(c) => value_facts(&c.t),
             Head::Input(k) => {
                 let mut f = blank(false);
-                f.ty = eg.analysis.inputs.get(*k).cloned().unwrap_or_else(ValueType::unknown);
+                f.ty = eg
+                    .analysis
+                    .inputs
+                    .get(*k)
+                    .cloned()
+                    .unwrap_or_else(ValueType::unknown);
                 f
             }
             Head::Attr(_) | Head::Absent => blank(true),
             Head::Out(k) => {
                 let mut f = blank(false);
-                f.ty = n.children.first().and_then(|&c| eg[c].data.outs.get(*k).cloned()).unwrap_or_else(ValueType::unknown);
+                f.ty = n
+                    .children
+                    .first()
+                    .and_then(|&c| eg[c].data.outs.get(*k).cloned())
+                    .unwrap_or_else(ValueType::unknown);
                 f
             }
             Head::Op { nout, .. } => match op_facts(eg, n, *nout) {
@@ -284,7 +359,10 @@ impl Analysis<FNode> for FoldAnalysis {
             this.conflicts.push(msg);
         };
         if a.not_value != b.not_value {
-            conflict("a tensor value with an attribute, absent input or tuple".into(), self);
+            conflict(
+                "a tensor value with an attribute, absent input or tuple".into(),
+                self,
+            );
         }
         match merge_dtype(a.ty.dtype, b.ty.dtype) {
             Ok(d) => a.ty.dtype = d,
@@ -308,14 +386,21 @@ impl Analysis<FNode> for FoldAnalysis {
     /// quantization op: there the integer form (i8 weights + Dequantize, i32 bias + ...) is
     /// what later rules match and what the graph should keep, so the float copy is not added.
     fn modify(eg: &mut FGraph, id: Id) {
-        let Some(t) = eg[id].data.value.clone() else { return };
-        let quant = |n: &FNode| {
-            matches!(n.head, Head::Op { name, .. } if matches!(name, "q" | "dq" | "fake_quantize" | "quantize_linear" | "dequantize_linear"))
+        let Some(t) = eg[id].data.value.clone() else {
+            return;
         };
-        if eg[id].nodes.iter().any(|n| matches!(n.head, Head::Const(_)) || quant(n)) {
+        let quant = |n: &FNode| matches!(n.head, Head::Op { name, .. } if matches!(name, "q" | "dq" | "fake_quantize" | "quantize_linear" | "dequantize_linear"));
+        if eg[id]
+            .nodes
+            .iter()
+            .any(|n| matches!(n.head, Head::Const(_)) || quant(n))
+        {
             return;
         }
-        let c = eg.add(FNode { head: Head::Const(crate::lang::ConstKey::new(t)), children: vec![] });
+        let c = eg.add(FNode {
+            head: Head::Const(crate::lang::ConstKey::new(t)),
+            children: vec![],
+        });
         eg.union(id, c);
     }
 }

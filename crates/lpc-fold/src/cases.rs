@@ -74,7 +74,13 @@ pub fn run_case_file(path: &Path) -> Result<Vec<CaseResult>, String> {
         Run::StopAfter(_) | Run::All => Pipeline::builtin(),
     }
     .map_err(|e| e.to_string())?;
-    let opts = FoldOptions { stop_after: if let Run::StopAfter(s) = &run { Some(s.clone()) } else { None } };
+    let opts = FoldOptions {
+        stop_after: if let Run::StopAfter(s) = &run {
+            Some(s.clone())
+        } else {
+            None
+        },
+    };
     // Split into cases at '# -----' lines, remembering where each starts.
     let mut cases: Vec<(usize, String)> = vec![(1, String::new())];
     for (i, l) in text.lines().enumerate() {
@@ -114,21 +120,30 @@ pub fn run_case_file(path: &Path) -> Result<Vec<CaseResult>, String> {
                             }
                         } else if let Some(t) = l.strip_prefix("# numerics:") {
                             match t.trim().parse::<f64>() {
-                                Err(_) => failures.push(format!("bad numerics tolerance '{}'", t.trim())),
-                                Ok(tol) => match compare_random(&g, &r.graph, 4, 7 + index as u64) {
-                                    Err(e) => failures.push(format!("numerics: {e}")),
-                                    Ok((worst, _)) if worst > tol => {
-                                        failures.push(format!("numerics: outputs differ by {worst} > {tol}"))
+                                Err(_) => {
+                                    failures.push(format!("bad numerics tolerance '{}'", t.trim()))
+                                }
+                                Ok(tol) => {
+                                    match compare_random(&g, &r.graph, 4, 7 + index as u64) {
+                                        Err(e) => failures.push(format!("numerics: {e}")),
+                                        Ok((worst, _)) if worst > tol => failures.push(format!(
+                                            "numerics: outputs differ by {worst} > {tol}"
+                                        )),
+                                        Ok(_) => {}
                                     }
-                                    Ok(_) => {}
-                                },
+                                }
                             }
                         }
                     }
                 }
             },
         }
-        out.push(CaseResult { index, line, failures, output });
+        out.push(CaseResult {
+            index,
+            line,
+            failures,
+            output,
+        });
     }
     if out.is_empty() {
         return Err(format!("{}: no cases", path.display()));

@@ -37,14 +37,28 @@ impl Rng {
 /// A random tensor of a type (symbolic dims become 2): floats in [-4, 4], integers over their
 /// whole u8/i8 range (i32 in ±1000). `None` for an unknown type.
 pub fn random_tensor(ty: &ValueType, rng: &mut Rng) -> Option<Tensor> {
-    let shape: Vec<usize> = ty.shape.as_ref()?.0.iter().map(|d| d.known().unwrap_or(2)).collect();
+    let shape: Vec<usize> = ty
+        .shape
+        .as_ref()?
+        .0
+        .iter()
+        .map(|d| d.known().unwrap_or(2))
+        .collect();
     let n: usize = shape.iter().product();
     let u = |rng: &mut Rng, lo: f64, hi: f64| lo + (hi - lo) * rng.unit();
     let t = match ty.dtype? {
         DType::F32 => Tensor::from_f32(&shape, (0..n).map(|_| u(rng, -4.0, 4.0) as f32).collect()),
         DType::U8 => Tensor::from_u8(&shape, (0..n).map(|_| u(rng, 0.0, 256.0) as u8).collect()),
-        DType::I8 => Tensor::from_i8(&shape, (0..n).map(|_| u(rng, -128.0, 128.0).floor() as i8).collect()),
-        DType::I32 => Tensor::from_i32(&shape, (0..n).map(|_| u(rng, -1000.0, 1000.0) as i32).collect()),
+        DType::I8 => Tensor::from_i8(
+            &shape,
+            (0..n)
+                .map(|_| u(rng, -128.0, 128.0).floor() as i8)
+                .collect(),
+        ),
+        DType::I32 => Tensor::from_i32(
+            &shape,
+            (0..n).map(|_| u(rng, -1000.0, 1000.0) as i32).collect(),
+        ),
         DType::F16 | DType::F64 | DType::I64 | DType::Bool => return None,
     };
     t.ok()
@@ -52,7 +66,12 @@ pub fn random_tensor(ty: &ValueType, rng: &mut Rng) -> Option<Tensor> {
 
 /// Runs two graphs with the same inputs on `trials` random input sets; returns the largest
 /// absolute difference of any output element and the largest |output| of `a`.
-pub fn compare_random(a: &Graph, b: &Graph, trials: usize, seed: u64) -> Result<(f64, f64), String> {
+pub fn compare_random(
+    a: &Graph,
+    b: &Graph,
+    trials: usize,
+    seed: u64,
+) -> Result<(f64, f64), String> {
     let mut rng = Rng::new(seed);
     let mut worst = 0f64;
     let mut mag = 0f64;
@@ -60,13 +79,20 @@ pub fn compare_random(a: &Graph, b: &Graph, trials: usize, seed: u64) -> Result<
         let mut ins = vec![];
         for &n in a.inputs() {
             let o = &a.node(n).outputs[0];
-            ins.push(random_tensor(&o.ty, &mut rng).ok_or_else(|| format!("input '{}' has no known type ({})", o.name, o.ty))?);
+            ins.push(
+                random_tensor(&o.ty, &mut rng)
+                    .ok_or_else(|| format!("input '{}' has no known type ({})", o.name, o.ty))?,
+            );
         }
         let ra = lpc_ref::run(a, &ins).map_err(|e| format!("left side: {e}"))?;
         let rb = lpc_ref::run(b, &ins).map_err(|e| format!("right side: {e}"))?;
         for (x, y) in ra.iter().zip(&rb) {
             if x.shape() != y.shape() {
-                return Err(format!("output shapes differ: {:?} vs {:?}", x.shape(), y.shape()));
+                return Err(format!(
+                    "output shapes differ: {:?} vs {:?}",
+                    x.shape(),
+                    y.shape()
+                ));
             }
             for (p, q) in x.to_f64_vec().iter().zip(y.to_f64_vec()) {
                 worst = worst.max((p - q).abs());
@@ -96,23 +122,42 @@ pub struct RuleReport {
 /// the scale of a root `dq`, or (hi − lo)/(levels − 1) of a root FakeQuantize.
 fn lhs_step(eg: &FGraph, lhs: &egg::PatternAst<FNode>, subst: &Subst) -> f64 {
     let nodes = lhs.as_ref();
-    let Some(ENodeOrVar::ENode(root)) = nodes.last() else { return 0.0 };
+    let Some(ENodeOrVar::ENode(root)) = nodes.last() else {
+        return 0.0;
+    };
     let class_of = |i: Id| -> Option<Id> {
         match &nodes[usize::from(i)] {
             ENodeOrVar::Var(v) => subst.get(*v).copied(),
             ENodeOrVar::ENode(_) => None,
         }
     };
-    let max_of = |id: Option<Id>| id.and_then(|c| const_of(eg, c)).map(|t| t.to_f64_vec().into_iter().fold(0f64, f64::max));
+    let max_of = |id: Option<Id>| {
+        id.and_then(|c| const_of(eg, c))
+            .map(|t| t.to_f64_vec().into_iter().fold(0f64, f64::max))
+    };
     match root.head {
-        Head::Op { name: "dq", .. } => max_of(root.children.get(1).and_then(|&c| class_of(c))).unwrap_or(0.0),
-        Head::Op { name: "fake_quantize", .. } => {
-            let lv = root.children.first().and_then(|&c| class_of(c)).and_then(|c| attr_of(eg, c));
-            let (Some(lo), Some(hi)) = (max_of(root.children.get(4).and_then(|&c| class_of(c))), max_of(root.children.get(5).and_then(|&c| class_of(c)))) else {
+        Head::Op { name: "dq", .. } => {
+            max_of(root.children.get(1).and_then(|&c| class_of(c))).unwrap_or(0.0)
+        }
+        Head::Op {
+            name: "fake_quantize",
+            ..
+        } => {
+            let lv = root
+                .children
+                .first()
+                .and_then(|&c| class_of(c))
+                .and_then(|c| attr_of(eg, c));
+            let (Some(lo), Some(hi)) = (
+                max_of(root.children.get(4).and_then(|&c| class_of(c))),
+                max_of(root.children.get(5).and_then(|&c| class_of(c))),
+            ) else {
                 return 0.0;
             };
             match lv.as_deref() {
-                Some(lpc_ir::Op::FakeQuantize { levels }) => (hi - lo).abs() / (*levels as f64 - 1.0),
+                Some(lpc_ir::Op::FakeQuantize { levels }) => {
+                    (hi - lo).abs() / (*levels as f64 - 1.0)
+                }
                 _ => 0.0,
             }
         }
@@ -122,7 +167,12 @@ fn lhs_step(eg: &FGraph, lhs: &egg::PatternAst<FNode>, subst: &Subst) -> f64 {
 
 /// Builds the two sides of one match as graphs: a fresh e-graph holds the match's constants,
 /// attributes and absent inputs; every other variable is a graph input of its type.
-fn sides(eg: &FGraph, def: &RuleDef, root: Id, subst: &Subst) -> Result<Option<(Graph, Graph)>, String> {
+fn sides(
+    eg: &FGraph,
+    def: &RuleDef,
+    root: Id,
+    subst: &Subst,
+) -> Result<Option<(Graph, Graph)>, String> {
     let mut inputs: Vec<ValueType> = vec![];
     let mut leaves: Vec<(egg::Var, Head)> = vec![];
     let mut seen: HashMap<Id, usize> = HashMap::new();
@@ -142,7 +192,11 @@ fn sides(eg: &FGraph, def: &RuleDef, root: Id, subst: &Subst) -> Result<Option<(
             let k = *seen.entry(c).or_insert_with(|| {
                 let mut ty = eg[c].data.ty.clone();
                 if let Some(s) = &ty.shape {
-                    ty.shape = Some(Shape(s.0.iter().map(|d| Dim::Known(d.known().unwrap_or(2))).collect()));
+                    ty.shape = Some(Shape(
+                        s.0.iter()
+                            .map(|d| Dim::Known(d.known().unwrap_or(2)))
+                            .collect(),
+                    ));
                 }
                 inputs.push(ty);
                 inputs.len() - 1
@@ -151,10 +205,16 @@ fn sides(eg: &FGraph, def: &RuleDef, root: Id, subst: &Subst) -> Result<Option<(
         };
         leaves.push((*v, head));
     }
-    let mut tmp = FGraph::new(FoldAnalysis { inputs: inputs.clone(), ..Default::default() });
+    let mut tmp = FGraph::new(FoldAnalysis {
+        inputs: inputs.clone(),
+        ..Default::default()
+    });
     let mut s = Subst::default();
     for (v, h) in leaves {
-        let id = tmp.add(FNode { head: h, children: vec![] });
+        let id = tmp.add(FNode {
+            head: h,
+            children: vec![],
+        });
         s.insert(v, id);
     }
     let l = tmp.add_instantiation(&def.lhs, &s);
@@ -169,7 +229,11 @@ fn sides(eg: &FGraph, def: &RuleDef, root: Id, subst: &Subst) -> Result<Option<(
         return Err(c.clone());
     }
     let _ = root;
-    let ins: Vec<(String, ValueType)> = inputs.iter().enumerate().map(|(k, t)| (format!("x{k}"), t.clone())).collect();
+    let ins: Vec<(String, ValueType)> = inputs
+        .iter()
+        .enumerate()
+        .map(|(k, t)| (format!("x{k}"), t.clone()))
+        .collect();
     let names = HashMap::new();
     let gl = extract(&tmp, "lhs", &ins, &[(l, "y".into())], &names).map_err(|e| e.to_string())?;
     let gr = extract(&tmp, "rhs", &ins, &[(r, "y".into())], &names).map_err(|e| e.to_string())?;
@@ -177,17 +241,31 @@ fn sides(eg: &FGraph, def: &RuleDef, root: Id, subst: &Subst) -> Result<Option<(
 }
 
 /// Checks rules against every match in the example graphs (saturated with the same rules) (at most `per_rule` matches each).
-pub fn check_rules(rules: &[Arc<RuleDef>], examples: &[Graph], per_rule: usize) -> Result<Vec<RuleReport>, FoldError> {
+pub fn check_rules(
+    rules: &[Arc<RuleDef>],
+    examples: &[Graph],
+    per_rule: usize,
+) -> Result<Vec<RuleReport>, FoldError> {
     let mut reports: Vec<RuleReport> = rules
         .iter()
-        .map(|r| RuleReport { rule: r.name.clone(), checked: 0, refused: 0, worst_steps: 0.0, failures: vec![] })
+        .map(|r| RuleReport {
+            rule: r.name.clone(),
+            checked: 0,
+            refused: 0,
+            worst_steps: 0.0,
+            failures: vec![],
+        })
         .collect();
     for g in examples {
         let mut g = g.clone();
         lpc_ir::infer_types(&mut g).map_err(|e| FoldError::Graph(e.to_string()))?;
         // Matches are searched in the saturated e-graph, so rules that only apply after others
         // (a Dequantize moved next to a Flatten, ...) are exercised too.
-        let phase = crate::engine::Phase { name: "check".into(), rules: rules.to_vec(), limits: crate::engine::Limits::default() };
+        let phase = crate::engine::Phase {
+            name: "check".into(),
+            rules: rules.to_vec(),
+            limits: crate::engine::Limits::default(),
+        };
         let (loaded, _) = crate::engine::run_phase(load(&g)?, &phase)?;
         let eg = loaded.eg;
         for (ri, def) in rules.iter().enumerate() {
@@ -204,7 +282,10 @@ pub fn check_rules(rules: &[Arc<RuleDef>], examples: &[Graph], per_rule: usize) 
                         Err(e) => rep.failures.push(format!("in '{}': {e}", g.name)),
                         Ok(Some((gl, gr))) => {
                             rep.checked += 1;
-                            let out_int = gl.value_type(gl.outputs()[0]).dtype.is_some_and(|d| !d.is_float());
+                            let out_int = gl
+                                .value_type(gl.outputs()[0])
+                                .dtype
+                                .is_some_and(|d| !d.is_float());
                             let step = lhs_step(&eg, &def.lhs, subst);
                             match compare_random(&gl, &gr, 4, 0x5eed + rep.checked as u64) {
                                 Err(e) => rep.failures.push(format!("in '{}': {e}", g.name)),

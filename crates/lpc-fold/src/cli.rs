@@ -2,7 +2,9 @@
 //! graph or paths and returns the result plus the text to print; lpc-cli adds argument parsing.
 
 use crate::check::check_rules;
-use crate::engine::{bind, fold, parse_sources, read_rule_path, FoldOptions, FoldResult, Pipeline, Refusal};
+use crate::engine::{
+    bind, fold, parse_sources, read_rule_path, FoldOptions, FoldResult, Pipeline, Refusal,
+};
 use crate::FoldError;
 use egg::{Pattern, Searcher};
 use lpc_ir::{Graph, Op};
@@ -16,12 +18,17 @@ pub fn pipeline(rules: &[PathBuf], pipeline_file: Option<&Path>) -> Result<Pipel
         (false, None) => Pipeline::from_rule_paths("rules", rules),
         (true, Some(p)) => Pipeline::from_file(p),
         (true, None) => Pipeline::builtin(),
-        (false, Some(_)) => Err(FoldError::Rules("give rule files or a pipeline file, not both".into())),
+        (false, Some(_)) => Err(FoldError::Rules(
+            "give rule files or a pipeline file, not both".into(),
+        )),
     }
 }
 
 fn is_compute(op: &Op) -> bool {
-    matches!(op, Op::Conv(_) | Op::ConvTranspose { .. } | Op::MatMul | Op::Gemm { .. })
+    matches!(
+        op,
+        Op::Conv(_) | Op::ConvTranspose { .. } | Op::MatMul | Op::Gemm { .. }
+    )
 }
 
 /// Why a float op of the folded graph stayed float (a short diagnosis from its inputs).
@@ -29,7 +36,9 @@ pub fn float_reason(g: &Graph, n: lpc_ir::NodeId) -> String {
     let node = g.node(n);
     let from = |slot: usize| g.node_input(n, slot).map(|v| &g.node(v.node).op);
     match &node.op {
-        Op::FakeQuantize { .. } => "no lowering applies (levels, unequal in/out ranges or zero not on the grid)".into(),
+        Op::FakeQuantize { .. } => {
+            "no lowering applies (levels, unequal in/out ranges or zero not on the grid)".into()
+        }
         op if is_compute(op) => {
             if !matches!(from(0), Some(Op::DequantizeLinear { .. })) {
                 "its input is not dequantized from u8/i8 (not quantized upstream)".into()
@@ -48,10 +57,19 @@ pub fn float_ops(g: &Graph) -> Vec<(String, String, usize)> {
     let mut out: Vec<(String, String, usize)> = vec![];
     for n in g.node_ids() {
         let node = g.node(n);
-        if matches!(node.op, Op::Input { .. } | Op::Const(_) | Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. }) {
+        if matches!(
+            node.op,
+            Op::Input { .. }
+                | Op::Const(_)
+                | Op::QuantizeLinear { .. }
+                | Op::DequantizeLinear { .. }
+        ) {
             continue;
         }
-        let float_out = node.outputs.iter().any(|o| o.ty.dtype.is_some_and(|d| d.is_float()));
+        let float_out = node
+            .outputs
+            .iter()
+            .any(|o| o.ty.dtype.is_some_and(|d| d.is_float()));
         if !float_out {
             continue;
         }
@@ -98,14 +116,30 @@ pub fn stats_text(r: &FoldResult) -> String {
 }
 
 /// `lpc fold`: folds a loaded graph; returns the result (graph, stats).
-pub fn fold_graph(g: &Graph, rules: &[PathBuf], pipeline_file: Option<&Path>, stop_after: Option<&str>) -> Result<FoldResult, FoldError> {
+pub fn fold_graph(
+    g: &Graph,
+    rules: &[PathBuf],
+    pipeline_file: Option<&Path>,
+    stop_after: Option<&str>,
+) -> Result<FoldResult, FoldError> {
     let p = pipeline(rules, pipeline_file)?;
-    fold(g, &p, &FoldOptions { stop_after: stop_after.map(str::to_string) })
+    fold(
+        g,
+        &p,
+        &FoldOptions {
+            stop_after: stop_after.map(str::to_string),
+        },
+    )
 }
 
 /// `lpc explain --node NAME`: the rules that fired on the node's value, what it became, and,
 /// when it stayed float, which rules come close and what stopped them.
-pub fn explain(g: &Graph, rules: &[PathBuf], pipeline_file: Option<&Path>, node: &str) -> Result<String, FoldError> {
+pub fn explain(
+    g: &Graph,
+    rules: &[PathBuf],
+    pipeline_file: Option<&Path>,
+    node: &str,
+) -> Result<String, FoldError> {
     if g.find_node(node).is_none() {
         return Err(FoldError::Graph(format!("no node named '{node}'")));
     }
@@ -126,11 +160,22 @@ pub fn explain(g: &Graph, rules: &[PathBuf], pipeline_file: Option<&Path>, node:
         }
     }
     // What the value became: the folded node producing the same value name, if any.
-    let out_name = g.node(g.find_node(node).expect("checked")).outputs.first().map(|o| o.name.clone()).unwrap_or_default();
+    let out_name = g
+        .node(g.find_node(node).expect("checked"))
+        .outputs
+        .first()
+        .map(|o| o.name.clone())
+        .unwrap_or_default();
     match r.graph.find_value(&out_name) {
         Some(v) => {
             let n = r.graph.node(v.node);
-            let _ = writeln!(s, "now computed by: {} ({}) : {}", n.name, n.op.name(), n.outputs[v.output].ty);
+            let _ = writeln!(
+                s,
+                "now computed by: {} ({}) : {}",
+                n.name,
+                n.op.name(),
+                n.outputs[v.output].ty
+            );
             let float = n.outputs[v.output].ty.dtype.is_some_and(|d| d.is_float());
             if float && !matches!(n.op, Op::DequantizeLinear { .. } | Op::Input { .. }) {
                 let _ = writeln!(s, "stays float: {}", float_reason(&r.graph, v.node));
@@ -147,8 +192,11 @@ pub fn explain(g: &Graph, rules: &[PathBuf], pipeline_file: Option<&Path>, node:
                                     }
                                     let mut eg = last.eg.clone();
                                     let why = match bind(&mut eg, &def, m.eclass, subst) {
-                                        Ok(_) => "matches and applies (a cheaper alternative won)".to_string(),
-                                        Err(Refusal::Condition(c)) => format!("condition false: {c}"),
+                                        Ok(_) => "matches and applies (a cheaper alternative won)"
+                                            .to_string(),
+                                        Err(Refusal::Condition(c)) => {
+                                            format!("condition false: {c}")
+                                        }
                                         Err(Refusal::Helper(h)) => format!("{h}"),
                                     };
                                     let _ = writeln!(s, "  rule {} ({}): {why}", def.name, def.loc);
@@ -160,7 +208,10 @@ pub fn explain(g: &Graph, rules: &[PathBuf], pipeline_file: Option<&Path>, node:
             }
         }
         None => {
-            let _ = writeln!(s, "its value was folded away (merged into a fused op or removed)");
+            let _ = writeln!(
+                s,
+                "its value was folded away (merged into a fused op or removed)"
+            );
         }
     }
     Ok(s)
@@ -178,12 +229,18 @@ pub struct CheckReport {
 /// in the example graphs of `cases` (default: the `.lir` case file beside FILE).
 pub fn rules_check(file: &Path, cases: Option<&Path>) -> Result<CheckReport, FoldError> {
     let rules = parse_sources(&read_rule_path(file)?)?;
-    let case_path = cases.map(Path::to_path_buf).unwrap_or_else(|| file.with_extension("lir"));
-    let text = std::fs::read_to_string(&case_path).map_err(|e| FoldError::Io(format!("{}: {e}", case_path.display())))?;
+    let case_path = cases
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| file.with_extension("lir"));
+    let text = std::fs::read_to_string(&case_path)
+        .map_err(|e| FoldError::Io(format!("{}: {e}", case_path.display())))?;
     let mut graphs = vec![];
     for part in text.split("# -----") {
         if part.lines().any(|l| l.trim_start().starts_with("graph")) {
-            graphs.push(lpc_ir::text::parse(part).map_err(|e| FoldError::Graph(format!("{}: {e}", case_path.display())))?);
+            graphs.push(
+                lpc_ir::text::parse(part)
+                    .map_err(|e| FoldError::Graph(format!("{}: {e}", case_path.display())))?,
+            );
         }
     }
     let reports = check_rules(&rules, &graphs, 16)?;
@@ -198,7 +255,11 @@ pub fn rules_check(file: &Path, cases: Option<&Path>) -> Result<CheckReport, Fol
         } else {
             "ok"
         };
-        let _ = writeln!(s, "{verdict:>13}  {} — {} matches checked, {} refused, worst {:.3} steps", r.rule, r.checked, r.refused, r.worst_steps);
+        let _ = writeln!(
+            s,
+            "{verdict:>13}  {} — {} matches checked, {} refused, worst {:.3} steps",
+            r.rule, r.checked, r.refused, r.worst_steps
+        );
         for f in &r.failures {
             let _ = writeln!(s, "               {f}");
         }

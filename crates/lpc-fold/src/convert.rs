@@ -27,7 +27,10 @@ pub struct Loaded {
 }
 
 fn leaf(eg: &mut FGraph, head: Head) -> Id {
-    eg.add(FNode { head, children: vec![] })
+    eg.add(FNode {
+        head,
+        children: vec![],
+    })
 }
 
 /// A constant leaf.
@@ -55,7 +58,12 @@ fn broadcast_param(p: &Tensor, axis: i64, rank: usize) -> Option<Tensor> {
 
 /// The canonical `(q x s z)` / `(dq x s z)` children of a QuantizeLinear/DequantizeLinear node
 /// with constant parameters, or `None` when they are not constant or blocked.
-fn canonical_q(g: &Graph, n: NodeId, x_dtype: Option<DType>, rank: Option<usize>) -> Option<(Tensor, Tensor)> {
+fn canonical_q(
+    g: &Graph,
+    n: NodeId,
+    x_dtype: Option<DType>,
+    rank: Option<usize>,
+) -> Option<(Tensor, Tensor)> {
     let node = g.node(n);
     let (q, out_dtype) = match &node.op {
         Op::QuantizeLinear { q, dtype } => (q, Some(*dtype)),
@@ -78,18 +86,26 @@ fn canonical_q(g: &Graph, n: NodeId, x_dtype: Option<DType>, rank: Option<usize>
         return None;
     }
     let rank = rank?;
-    Some((broadcast_param(s, q.axis, rank)?, broadcast_param(&z, q.axis, rank)?))
+    Some((
+        broadcast_param(s, q.axis, rank)?,
+        broadcast_param(&z, q.axis, rank)?,
+    ))
 }
 
 /// Loads a graph (types inferred) into a fresh e-graph.
 pub fn load(g: &Graph) -> Result<Loaded, FoldError> {
-    let order = g.topo_order().map_err(|e| FoldError::Graph(e.to_string()))?;
+    let order = g
+        .topo_order()
+        .map_err(|e| FoldError::Graph(e.to_string()))?;
     let mut inputs = vec![];
     for &n in g.inputs() {
         let o = &g.node(n).outputs[0];
         inputs.push((o.name.clone(), o.ty.clone()));
     }
-    let analysis = FoldAnalysis { inputs: inputs.iter().map(|(_, t)| t.clone()).collect(), ..Default::default() };
+    let analysis = FoldAnalysis {
+        inputs: inputs.iter().map(|(_, t)| t.clone()).collect(),
+        ..Default::default()
+    };
     let mut eg = FGraph::new(analysis);
     let absent = leaf(&mut eg, Head::Absent);
     let mut vals: HashMap<ValueRef, Id> = HashMap::new();
@@ -101,29 +117,43 @@ pub fn load(g: &Graph) -> Result<Loaded, FoldError> {
         let class = |v: &Option<ValueRef>, vals: &HashMap<ValueRef, Id>| -> Result<Id, FoldError> {
             match v {
                 None => Ok(absent),
-                Some(v) => vals.get(v).copied().ok_or_else(|| FoldError::Graph(format!("node '{}' reads a missing value", node.name))),
+                Some(v) => vals.get(v).copied().ok_or_else(|| {
+                    FoldError::Graph(format!("node '{}' reads a missing value", node.name))
+                }),
             }
         };
         let id = match &node.op {
             Op::Input { index } => leaf(&mut eg, Head::Input(*index)),
             Op::Const(t) => leaf(&mut eg, Head::Const(ConstKey::new(t.clone()))),
             op => {
-                let x_ty = ins.first().copied().flatten().map(|v| g.value_type(v).clone());
+                let x_ty = ins
+                    .first()
+                    .copied()
+                    .flatten()
+                    .map(|v| g.value_type(v).clone());
                 let canon = match op {
                     Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => canonical_q(
                         g,
                         n,
                         x_ty.as_ref().and_then(|t| t.dtype),
-                        x_ty.as_ref().and_then(|t| t.shape.as_ref().map(|s| s.rank())),
+                        x_ty.as_ref()
+                            .and_then(|t| t.shape.as_ref().map(|s| s.rank())),
                     ),
                     _ => None,
                 };
                 let nout = node.outputs.len().max(1);
                 let children = if let Some((s, z)) = canon {
                     let x = class(&ins[0], &vals)?;
-                    let name = if matches!(op, Op::QuantizeLinear { .. }) { Q } else { DQ };
+                    let name = if matches!(op, Op::QuantizeLinear { .. }) {
+                        Q
+                    } else {
+                        DQ
+                    };
                     let (s, z) = (add_const(&mut eg, s), add_const(&mut eg, z));
-                    eg.add(FNode { head: Head::Op { name, nout: 1 }, children: vec![x, s, z] })
+                    eg.add(FNode {
+                        head: Head::Op { name, nout: 1 },
+                        children: vec![x, s, z],
+                    })
                 } else {
                     let mut ch = vec![];
                     if has_attrs(op) {
@@ -134,16 +164,27 @@ pub fn load(g: &Graph) -> Result<Loaded, FoldError> {
                     for k in 0..nslots {
                         ch.push(class(&ins.get(k).copied().flatten(), &vals)?);
                     }
-                    eg.add(FNode { head: Head::Op { name: op.name(), nout }, children: ch })
+                    eg.add(FNode {
+                        head: Head::Op {
+                            name: op.name(),
+                            nout,
+                        },
+                        children: ch,
+                    })
                 };
                 children
             }
         };
         if node.outputs.len() > 1 {
             for k in 0..node.outputs.len() {
-                let o = eg.add(FNode { head: Head::Out(k), children: vec![id] });
+                let o = eg.add(FNode {
+                    head: Head::Out(k),
+                    children: vec![id],
+                });
                 vals.insert(ValueRef { node: n, output: k }, o);
-                names.entry(o).or_insert_with(|| node.outputs[k].name.clone());
+                names
+                    .entry(o)
+                    .or_insert_with(|| node.outputs[k].name.clone());
             }
         } else {
             vals.insert(ValueRef::first(n), id);
@@ -156,13 +197,27 @@ pub fn load(g: &Graph) -> Result<Loaded, FoldError> {
     let outputs = g
         .outputs()
         .iter()
-        .map(|v| Ok((vals.get(v).copied().ok_or_else(|| FoldError::Graph("dangling graph output".into()))?, g.value_name(*v).to_string())))
+        .map(|v| {
+            Ok((
+                vals.get(v)
+                    .copied()
+                    .ok_or_else(|| FoldError::Graph("dangling graph output".into()))?,
+                g.value_name(*v).to_string(),
+            ))
+        })
         .collect::<Result<Vec<_>, FoldError>>()?;
     eg.rebuild();
     if let Some(c) = eg.analysis.conflicts.first() {
         return Err(FoldError::Graph(c.clone()));
     }
-    Ok(Loaded { name: g.name.clone(), eg, outputs, inputs, node_classes, names })
+    Ok(Loaded {
+        name: g.name.clone(),
+        eg,
+        outputs,
+        inputs,
+        node_classes,
+        names,
+    })
 }
 
 /// The cost model: float compute is expensive, fused integer kernels cheap, constants free.
@@ -181,7 +236,9 @@ fn float_inputs(eg: &FGraph, n: &FNode) -> bool {
 
 /// Cost of one e-node on its own.
 pub fn node_cost(eg: &FGraph, n: &FNode) -> f64 {
-    let Head::Op { name, .. } = &n.head else { return 0.0 };
+    let Head::Op { name, .. } = &n.head else {
+        return 0.0;
+    };
     let float = float_inputs(eg, n);
     match *name {
         "conv" | "conv_transpose" | "matmul" | "gemm" => {
@@ -249,15 +306,23 @@ impl Builder<'_, '_> {
         }
         let n = self.ex.find_best_node(id).clone();
         let v = match &n.head {
-            Head::Input(k) => *self.inputs.get(*k).ok_or_else(|| FoldError::Graph(format!("input {k} out of range")))?,
+            Head::Input(k) => *self
+                .inputs
+                .get(*k)
+                .ok_or_else(|| FoldError::Graph(format!("input {k} out of range")))?,
             Head::Const(c) => {
                 let name = self.name_for(id, "const");
                 self.g.add_const(name, c.t.clone())
             }
-            Head::Absent | Head::Attr(_) => return Err(FoldError::Graph(format!("{n} used as a value"))),
+            Head::Absent | Head::Attr(_) => {
+                return Err(FoldError::Graph(format!("{n} used as a value")))
+            }
             Head::Out(k) => {
                 let t = self.build(n.children[0])?;
-                ValueRef { node: t.node, output: *k }
+                ValueRef {
+                    node: t.node,
+                    output: *k,
+                }
             }
             Head::Op { name, nout } => {
                 let (op, slots) = lower(self.eg, &n).map_err(FoldError::Graph)?;
@@ -278,7 +343,9 @@ impl Builder<'_, '_> {
                 }
                 let outs = if *nout > 1 {
                     let base = self.name_for(id, name);
-                    (0..*nout).map(|k| Output::named(format!("{base}.{k}"))).collect()
+                    (0..*nout)
+                        .map(|k| Output::named(format!("{base}.{k}")))
+                        .collect()
                 } else {
                     vec![Output::named(self.name_for(id, name))]
                 };
@@ -313,12 +380,26 @@ pub fn extract(
     for (id, n) in outputs.iter().rev() {
         names2.insert(eg.find(*id), n.clone());
     }
-    let mut b = Builder { eg, ex: &ex, g, memo: HashMap::new(), inputs: ins, names: &names2, used, counter: 0 };
+    let mut b = Builder {
+        eg,
+        ex: &ex,
+        g,
+        memo: HashMap::new(),
+        inputs: ins,
+        names: &names2,
+        used,
+        counter: 0,
+    };
     let mut outs = vec![];
     for (id, n) in outputs {
         let mut v = b.build(*id)?;
         if b.g.value_name(v) != n {
-            let nid = b.g.add_node(n.clone(), Op::Unary(UnaryOp::Identity), &[Some(v)], vec![Output::named(n.clone())]);
+            let nid = b.g.add_node(
+                n.clone(),
+                Op::Unary(UnaryOp::Identity),
+                &[Some(v)],
+                vec![Output::named(n.clone())],
+            );
             v = ValueRef::first(nid);
         }
         outs.push(v);

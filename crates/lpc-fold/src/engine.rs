@@ -7,7 +7,10 @@ use crate::lang::{FNode, Head};
 use crate::registry::{HOut, HVal, HelperCtx};
 use crate::rules::{parse_rules, HArg, RuleDef};
 use crate::FoldError;
-use egg::{Applier, Id, Pattern, PatternAst, Rewrite, Runner, SimpleScheduler, StopReason, Subst, Symbol, Var};
+use egg::{
+    Applier, Id, Pattern, PatternAst, Rewrite, Runner, SimpleScheduler, StopReason, Subst, Symbol,
+    Var,
+};
 use lpc_ir::Graph;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,8 +33,17 @@ pub fn bind(eg: &mut FGraph, def: &RuleDef, root: Id, subst: &Subst) -> Result<S
         let ids: Vec<Id> = c.vars.iter().map(|v| subst[*v]).collect();
         if !(c.spec.eval)(eg, &ids, c.cmp.as_ref()) {
             let vars: Vec<String> = c.vars.iter().map(|v| v.to_string()).collect();
-            let cmp = c.cmp.as_ref().map(|(_, w)| format!(" .. {}", w.join("|"))).unwrap_or_default();
-            return Err(Refusal::Condition(format!("{} {}{cmp} (at {})", c.spec.name, vars.join(" "), c.loc)));
+            let cmp = c
+                .cmp
+                .as_ref()
+                .map(|(_, w)| format!(" .. {}", w.join("|")))
+                .unwrap_or_default();
+            return Err(Refusal::Condition(format!(
+                "{} {}{cmp} (at {})",
+                c.spec.name,
+                vars.join(" "),
+                c.loc
+            )));
         }
     }
     let mut s = subst.clone();
@@ -45,13 +57,26 @@ pub fn bind(eg: &mut FGraph, def: &RuleDef, root: Id, subst: &Subst) -> Result<S
             })
             .collect();
         let out = {
-            let ctx = HelperCtx { eg, root, lhs: &def.lhs, subst: &s };
+            let ctx = HelperCtx {
+                eg,
+                root,
+                lhs: &def.lhs,
+                subst: &s,
+            };
             (l.spec.eval)(&ctx, &args)
         };
         let id = match out {
             Some(HOut::Tensor(t)) => add_const(eg, t),
-            Some(HOut::Absent) => eg.add(FNode { head: Head::Absent, children: vec![] }),
-            None => return Err(Refusal::Helper(format!("{} gave no value (at {})", l.spec.name, l.loc))),
+            Some(HOut::Absent) => eg.add(FNode {
+                head: Head::Absent,
+                children: vec![],
+            }),
+            None => {
+                return Err(Refusal::Helper(format!(
+                    "{} gave no value (at {})",
+                    l.spec.name, l.loc
+                )))
+            }
         };
         s.insert(l.var, id);
     }
@@ -73,7 +98,9 @@ impl Applier<FNode, FoldAnalysis> for RuleApplier {
         _ast: Option<&PatternAst<FNode>>,
         rule_name: Symbol,
     ) -> Vec<Id> {
-        let Ok(s) = bind(eg, &self.def, eclass, subst) else { return vec![] };
+        let Ok(s) = bind(eg, &self.def, eclass, subst) else {
+            return vec![];
+        };
         eg.analysis.current_rule = Some(rule_name);
         let id = eg.add_instantiation(&self.def.rhs, &s);
         let changed = eg.union(eclass, id);
@@ -95,8 +122,12 @@ impl Applier<FNode, FoldAnalysis> for RuleApplier {
 pub fn rewrites(defs: &[Arc<RuleDef>]) -> Result<Vec<Rewrite<FNode, FoldAnalysis>>, FoldError> {
     defs.iter()
         .map(|d| {
-            Rewrite::new(d.name.clone(), Pattern::new(d.lhs.clone()), RuleApplier { def: d.clone() })
-                .map_err(|e| FoldError::Rules(format!("{}: rule '{}': {e}", d.loc, d.name)))
+            Rewrite::new(
+                d.name.clone(),
+                Pattern::new(d.lhs.clone()),
+                RuleApplier { def: d.clone() },
+            )
+            .map_err(|e| FoldError::Rules(format!("{}: rule '{}': {e}", d.loc, d.name)))
         })
         .collect()
 }
@@ -114,7 +145,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { iterations: 30, nodes: 200_000, time: Duration::from_secs(10) }
+        Limits {
+            iterations: 30,
+            nodes: 200_000,
+            time: Duration::from_secs(10),
+        }
     }
 }
 
@@ -138,12 +173,30 @@ pub struct Pipeline {
 
 /// The built-in pipeline and rule files, compiled into the binary.
 const BUILTIN: &[(&str, &str)] = &[
-    ("pipeline.toml", include_str!("../../../passes/pipeline.toml")),
-    ("lower/fake-quantize.rules", include_str!("../../../passes/lower/fake-quantize.rules")),
-    ("propagate/move-dequantize.rules", include_str!("../../../passes/propagate/move-dequantize.rules")),
-    ("fuse/conv-gemm.rules", include_str!("../../../passes/fuse/conv-gemm.rules")),
-    ("fuse/requantize.rules", include_str!("../../../passes/fuse/requantize.rules")),
-    ("fuse/eltwise.rules", include_str!("../../../passes/fuse/eltwise.rules")),
+    (
+        "pipeline.toml",
+        include_str!("../../../passes/pipeline.toml"),
+    ),
+    (
+        "lower/fake-quantize.rules",
+        include_str!("../../../passes/lower/fake-quantize.rules"),
+    ),
+    (
+        "propagate/move-dequantize.rules",
+        include_str!("../../../passes/propagate/move-dequantize.rules"),
+    ),
+    (
+        "fuse/conv-gemm.rules",
+        include_str!("../../../passes/fuse/conv-gemm.rules"),
+    ),
+    (
+        "fuse/requantize.rules",
+        include_str!("../../../passes/fuse/requantize.rules"),
+    ),
+    (
+        "fuse/eltwise.rules",
+        include_str!("../../../passes/fuse/eltwise.rules"),
+    ),
 ];
 
 fn rule_sources(spec: &str, base: Option<&Path>) -> Result<Vec<(String, String)>, FoldError> {
@@ -157,7 +210,9 @@ fn rule_sources(spec: &str, base: Option<&Path>) -> Result<Vec<(String, String)>
                 .map(|(p, s)| (format!("passes/{p}"), s.to_string()))
                 .collect();
             if found.is_empty() {
-                return Err(FoldError::Rules(format!("built-in pipeline: no rule file or directory '{spec}'")));
+                return Err(FoldError::Rules(format!(
+                    "built-in pipeline: no rule file or directory '{spec}'"
+                )));
             }
             Ok(found)
         }
@@ -177,10 +232,19 @@ pub fn read_rule_path(p: &Path) -> Result<Vec<(String, String)>, FoldError> {
         files.sort();
         files
             .into_iter()
-            .map(|f| Ok((f.display().to_string(), std::fs::read_to_string(&f).map_err(|e| FoldError::Io(format!("{}: {e}", f.display())))?)))
+            .map(|f| {
+                Ok((
+                    f.display().to_string(),
+                    std::fs::read_to_string(&f)
+                        .map_err(|e| FoldError::Io(format!("{}: {e}", f.display())))?,
+                ))
+            })
             .collect()
     } else {
-        Ok(vec![(p.display().to_string(), std::fs::read_to_string(p).map_err(io)?)])
+        Ok(vec![(
+            p.display().to_string(),
+            std::fs::read_to_string(p).map_err(io)?,
+        )])
     }
 }
 
@@ -202,7 +266,8 @@ impl Pipeline {
 
     /// Reads a pipeline file; its rule paths are relative to its directory.
     pub fn from_file(path: &Path) -> Result<Pipeline, FoldError> {
-        let text = std::fs::read_to_string(path).map_err(|e| FoldError::Io(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| FoldError::Io(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         Pipeline::from_toml(&path.display().to_string(), &text, Some(base))
     }
@@ -213,36 +278,63 @@ impl Pipeline {
         for p in paths {
             srcs.extend(read_rule_path(p)?);
         }
-        Ok(Pipeline { phases: vec![Phase { name: name.into(), rules: parse_sources(&srcs)?, limits: Limits::default() }] })
+        Ok(Pipeline {
+            phases: vec![Phase {
+                name: name.into(),
+                rules: parse_sources(&srcs)?,
+                limits: Limits::default(),
+            }],
+        })
     }
 
     fn from_toml(file: &str, text: &str, base: Option<&Path>) -> Result<Pipeline, FoldError> {
         let bad = |m: String| FoldError::Rules(format!("{file}: {m}"));
-        let v: toml::Table = text.parse().map_err(|e: toml::de::Error| bad(e.to_string()))?;
-        let phases = v.get("phase").and_then(|p| p.as_array()).ok_or_else(|| bad("expected [[phase]] tables".into()))?;
+        let v: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| bad(e.to_string()))?;
+        let phases = v
+            .get("phase")
+            .and_then(|p| p.as_array())
+            .ok_or_else(|| bad("expected [[phase]] tables".into()))?;
         let mut out = vec![];
         let mut seen = vec![];
         for (i, p) in phases.iter().enumerate() {
-            let t = p.as_table().ok_or_else(|| bad(format!("phase {i} is not a table")))?;
+            let t = p
+                .as_table()
+                .ok_or_else(|| bad(format!("phase {i} is not a table")))?;
             for k in t.keys() {
-                if !matches!(k.as_str(), "name" | "rules" | "iterations" | "nodes" | "time_ms") {
+                if !matches!(
+                    k.as_str(),
+                    "name" | "rules" | "iterations" | "nodes" | "time_ms"
+                ) {
                     return Err(bad(format!("phase {i}: unknown key '{k}'")));
                 }
             }
-            let name = t.get("name").and_then(|x| x.as_str()).ok_or_else(|| bad(format!("phase {i} has no name")))?;
+            let name = t
+                .get("name")
+                .and_then(|x| x.as_str())
+                .ok_or_else(|| bad(format!("phase {i} has no name")))?;
             let files = t
                 .get("rules")
                 .and_then(|x| x.as_array())
                 .ok_or_else(|| bad(format!("phase '{name}' has no rules list")))?;
             let mut srcs = vec![];
             for f in files {
-                let f = f.as_str().ok_or_else(|| bad(format!("phase '{name}': rules entries are strings")))?;
+                let f = f
+                    .as_str()
+                    .ok_or_else(|| bad(format!("phase '{name}': rules entries are strings")))?;
                 srcs.extend(rule_sources(f, base)?);
             }
             let num = |k: &str, d: u64| -> Result<u64, FoldError> {
                 match t.get(k) {
                     None => Ok(d),
-                    Some(x) => x.as_integer().filter(|&n| n > 0).map(|n| n as u64).ok_or_else(|| bad(format!("phase '{name}': {k} must be a positive integer"))),
+                    Some(x) => x
+                        .as_integer()
+                        .filter(|&n| n > 0)
+                        .map(|n| n as u64)
+                        .ok_or_else(|| {
+                            bad(format!("phase '{name}': {k} must be a positive integer"))
+                        }),
                 }
             };
             let d = Limits::default();
@@ -257,14 +349,21 @@ impl Pipeline {
             if out.iter().any(|q: &Phase| q.name == name) {
                 return Err(bad(format!("duplicate phase name '{name}'")));
             }
-            out.push(Phase { name: name.to_string(), rules, limits });
+            out.push(Phase {
+                name: name.to_string(),
+                rules,
+                limits,
+            });
         }
         Ok(Pipeline { phases: out })
     }
 
     /// Every rule of every phase.
     pub fn all_rules(&self) -> Vec<Arc<RuleDef>> {
-        self.phases.iter().flat_map(|p| p.rules.iter().cloned()).collect()
+        self.phases
+            .iter()
+            .flat_map(|p| p.rules.iter().cloned())
+            .collect()
     }
 }
 
@@ -323,7 +422,14 @@ fn stop_text(s: &Option<StopReason>) -> String {
 pub fn run_phase(loaded: Loaded, phase: &Phase) -> Result<(Loaded, PhaseStats), FoldError> {
     let start = Instant::now();
     let rws = rewrites(&phase.rules)?;
-    let Loaded { name, eg, outputs, inputs, node_classes, names } = loaded;
+    let Loaded {
+        name,
+        eg,
+        outputs,
+        inputs,
+        node_classes,
+        names,
+    } = loaded;
     let runner = Runner::<FNode, FoldAnalysis, ()>::new(FoldAnalysis::default())
         .with_egraph(eg)
         .with_scheduler(SimpleScheduler)
@@ -338,7 +444,10 @@ pub fn run_phase(loaded: Loaded, phase: &Phase) -> Result<(Loaded, PhaseStats), 
     let mut eg = runner.egraph;
     eg.rebuild();
     if let Some(c) = eg.analysis.conflicts.first() {
-        return Err(FoldError::Conflict { phase: phase.name.clone(), msg: c.clone() });
+        return Err(FoldError::Conflict {
+            phase: phase.name.clone(),
+            msg: c.clone(),
+        });
     }
     let mut applied = BTreeMap::new();
     for it in &runner.iterations {
@@ -356,7 +465,17 @@ pub fn run_phase(loaded: Loaded, phase: &Phase) -> Result<(Loaded, PhaseStats), 
         time: start.elapsed(),
         graph_nodes: 0,
     };
-    Ok((Loaded { name, eg, outputs, inputs, node_classes, names }, stats))
+    Ok((
+        Loaded {
+            name,
+            eg,
+            outputs,
+            inputs,
+            node_classes,
+            names,
+        },
+        stats,
+    ))
 }
 
 /// Extracts the cheapest graph of a loaded e-graph.
@@ -375,7 +494,10 @@ pub fn fold(g: &Graph, p: &Pipeline, opts: &FoldOptions) -> Result<FoldResult, F
     if let Some(s) = &opts.stop_after {
         if !p.phases.iter().any(|ph| &ph.name == s) {
             let names: Vec<&str> = p.phases.iter().map(|ph| ph.name.as_str()).collect();
-            return Err(FoldError::Rules(format!("no phase '{s}' (phases: {})", names.join(", "))));
+            return Err(FoldError::Rules(format!(
+                "no phase '{s}' (phases: {})",
+                names.join(", ")
+            )));
         }
     }
     let mut g = g.clone();
@@ -406,5 +528,10 @@ pub fn fold(g: &Graph, p: &Pipeline, opts: &FoldOptions) -> Result<FoldResult, F
             break;
         }
     }
-    Ok(FoldResult { graph: g, phases: stats, fired, last })
+    Ok(FoldResult {
+        graph: g,
+        phases: stats,
+        fired,
+        last,
+    })
 }

@@ -24,7 +24,10 @@ impl ConstKey {
         t.dtype().hash(&mut h);
         t.shape().hash(&mut h);
         t.to_le_bytes().hash(&mut h);
-        ConstKey { hash: h.finish(), t }
+        ConstKey {
+            hash: h.finish(),
+            t,
+        }
     }
 }
 
@@ -50,7 +53,11 @@ impl Ord for ConstKey {
             if self == o {
                 Ordering::Equal
             } else {
-                (self.t.dtype(), self.t.shape(), self.t.to_le_bytes()).cmp(&(o.t.dtype(), o.t.shape(), o.t.to_le_bytes()))
+                (self.t.dtype(), self.t.shape(), self.t.to_le_bytes()).cmp(&(
+                    o.t.dtype(),
+                    o.t.shape(),
+                    o.t.to_le_bytes(),
+                ))
             }
         })
     }
@@ -68,7 +75,10 @@ pub struct AttrKey {
 impl AttrKey {
     /// Wraps an op.
     pub fn new(op: Op) -> AttrKey {
-        AttrKey { key: format!("{op:?}"), op: Arc::new(op) }
+        AttrKey {
+            key: format!("{op:?}"),
+            op: Arc::new(op),
+        }
     }
 }
 impl PartialEq for AttrKey {
@@ -362,8 +372,9 @@ pub fn head_arity(name: &str) -> (usize, Option<usize>) {
         _ => match plain_op(name) {
             Some(op) => op.arity(),
             None => match name {
-                "elu" | "leaky_relu" | "hard_sigmoid" | "gelu" | "cast" | "max_pool" | "average_pool" | "softmax"
-                | "log_softmax" | "flatten" | "transpose" | "shape_of" => (1, Some(1)),
+                "elu" | "leaky_relu" | "hard_sigmoid" | "gelu" | "cast" | "max_pool"
+                | "average_pool" | "softmax" | "log_softmax" | "flatten" | "transpose"
+                | "shape_of" => (1, Some(1)),
                 "conv" | "conv_transpose" => (2, Some(3)),
                 "conv_integer" => (2, Some(4)),
                 "qlinear_conv" => (8, Some(9)),

@@ -7,7 +7,6 @@ pub mod cases;
 pub mod check;
 pub mod cli;
 
-
 pub mod convert;
 pub mod engine;
 

@@ -90,7 +90,9 @@ fn number_word(w: &[String]) -> Result<(), String> {
 
 fn compare_num(v: i64, cmp: Option<&(Cmp, Vec<String>)>) -> bool {
     let Some((c, w)) = cmp else { return false };
-    let Some(n) = w.first().and_then(|x| x.parse::<i64>().ok()) else { return false };
+    let Some(n) = w.first().and_then(|x| x.parse::<i64>().ok()) else {
+        return false;
+    };
     match c {
         Cmp::Eq => v == n,
         Cmp::Ne => v != n,
@@ -116,10 +118,13 @@ static CONDS: &[CondSpec] = &[
         name: "dtype",
         vars: 1,
         compares: true,
-        doc: "the value's dtype is (==) or is not (!=) one of the listed dtypes: `dtype ?x == u8|i8`",
+        doc:
+            "the value's dtype is (==) or is not (!=) one of the listed dtypes: `dtype ?x == u8|i8`",
         check_words: dtype_words,
         eval: |eg, v, c| {
-            let Some(d) = eg[v[0]].data.ty.dtype else { return false };
+            let Some(d) = eg[v[0]].data.ty.dtype else {
+                return false;
+            };
             let Some((cmp, w)) = c else { return false };
             let hit = w.iter().any(|x| DType::from_name(x) == Some(d));
             match cmp {
@@ -171,7 +176,9 @@ static CONDS: &[CondSpec] = &[
             if eg.find(v[0]) == eg.find(v[1]) {
                 return true;
             }
-            let (Some(a), Some(b)) = (const_of(eg, v[0]), const_of(eg, v[1])) else { return false };
+            let (Some(a), Some(b)) = (const_of(eg, v[0]), const_of(eg, v[1])) else {
+                return false;
+            };
             let (x, y) = (a.to_f64_vec(), b.to_f64_vec());
             a.shape() == b.shape() && x == y
         },
@@ -193,7 +200,14 @@ static CONDS: &[CondSpec] = &[
         compares: true,
         doc: "the value's rank: `rank ?x == 2`",
         check_words: number_word,
-        eval: |eg, v, c| eg[v[0]].data.ty.shape.as_ref().is_some_and(|s| compare_num(s.rank() as i64, c)),
+        eval: |eg, v, c| {
+            eg[v[0]]
+                .data
+                .ty
+                .shape
+                .as_ref()
+                .is_some_and(|s| compare_num(s.rank() as i64, c))
+        },
     },
     CondSpec {
         name: "gemm-plain",
@@ -201,9 +215,7 @@ static CONDS: &[CondSpec] = &[
         compares: false,
         doc: "a Gemm attribute variable with alpha = beta = 1 and A not transposed",
         check_words: no_words,
-        eval: |eg, v, _| {
-            matches!(attr_of(eg, v[0]).as_deref(), Some(Op::Gemm { alpha, beta, trans_a: false, .. }) if *alpha == 1.0 && *beta == 1.0)
-        },
+        eval: |eg, v, _| matches!(attr_of(eg, v[0]).as_deref(), Some(Op::Gemm { alpha, beta, trans_a: false, .. }) if *alpha == 1.0 && *beta == 1.0),
     },
 ];
 
@@ -252,7 +264,10 @@ fn canon(t: Tensor) -> Tensor {
 /// Elementwise f32 combination with numpy broadcasting.
 fn zip_f32(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> Option<Tensor> {
     let shape = lpc_ref::util::broadcast_shapes(a.shape(), b.shape()).ok()?;
-    let (ia, ib) = (lpc_ref::util::broadcast_index(a.shape(), &shape), lpc_ref::util::broadcast_index(b.shape(), &shape));
+    let (ia, ib) = (
+        lpc_ref::util::broadcast_index(a.shape(), &shape),
+        lpc_ref::util::broadcast_index(b.shape(), &shape),
+    );
     let (va, vb) = (a.to_f32_vec(), b.to_f32_vec());
     let out = ia.iter().zip(&ib).map(|(&i, &j)| f(va[i], vb[j])).collect();
     Tensor::from_f32(&shape, out).ok()
@@ -285,7 +300,9 @@ fn fq_zero(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
     if levels_of(ctx, &a[0])? != 256 {
         return None;
     }
-    let HOut::Tensor(s) = fq_scale(ctx, a)? else { return None };
+    let HOut::Tensor(s) = fq_scale(ctx, a)? else {
+        return None;
+    };
     let lo = cval(ctx, &a[1])?;
     let z = zip_f32(&lo, &s, |l, s| -l / s)?;
     let zv = z.to_f32_vec();
@@ -414,7 +431,9 @@ fn quantize_scalar(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
         _ => return None,
     };
     let q = ((v.to_f32_vec()[0] / s).round_ties_even() + z.to_f32_vec()[0]).clamp(lo, hi);
-    Some(HOut::Tensor(Tensor::from_f32(&[], vec![q]).ok()?.cast(z.dtype())))
+    Some(HOut::Tensor(
+        Tensor::from_f32(&[], vec![q]).ok()?.cast(z.dtype()),
+    ))
 }
 
 /// The matched expression evaluated as a 256-entry table over every value of `?x`.
@@ -444,7 +463,10 @@ fn lut256(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
             }
             Head::Const(ConstKey::new(t))
         };
-        let id = tmp.add(FNode { head, children: vec![] });
+        let id = tmp.add(FNode {
+            head,
+            children: vec![],
+        });
         subst.insert(*v, id);
     }
     let root = tmp.add_instantiation(ctx.lhs, &subst);

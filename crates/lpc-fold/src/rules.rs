@@ -132,7 +132,12 @@ fn lex(file: &str, src: &str) -> Result<Vec<Token>, RuleError> {
         while i < chars.len() {
             let c = chars[i];
             let col = i + 1;
-            let at = |tok: Tok, text: &str| Token { tok, line: li + 1, col, text: text.to_string() };
+            let at = |tok: Tok, text: &str| Token {
+                tok,
+                line: li + 1,
+                col,
+                text: text.to_string(),
+            };
             if c == '#' {
                 break;
             }
@@ -152,10 +157,16 @@ fn lex(file: &str, src: &str) -> Result<Vec<Token>, RuleError> {
                 _ if two == "<=" => at(Tok::Cmp(Cmp::Le), "<="),
                 '=' => at(Tok::Assign, "="),
                 _ => {
-                    let word_char = |ch: char| ch.is_alphanumeric() || matches!(ch, '_' | '-' | '.' | '?' | '+');
+                    let word_char = |ch: char| {
+                        ch.is_alphanumeric() || matches!(ch, '_' | '-' | '.' | '?' | '+')
+                    };
                     if !word_char(c) {
                         return Err(RuleError {
-                            loc: Loc { file: file.into(), line: li + 1, col },
+                            loc: Loc {
+                                file: file.into(),
+                                line: li + 1,
+                                col,
+                            },
                             msg: format!("unexpected character '{c}'"),
                         });
                     }
@@ -167,7 +178,11 @@ fn lex(file: &str, src: &str) -> Result<Vec<Token>, RuleError> {
                     let tok = if let Some(v) = w.strip_prefix('?') {
                         if v.is_empty() || !v.chars().all(|ch| ch.is_alphanumeric() || ch == '_') {
                             return Err(RuleError {
-                                loc: Loc { file: file.into(), line: li + 1, col },
+                                loc: Loc {
+                                    file: file.into(),
+                                    line: li + 1,
+                                    col,
+                                },
                                 msg: format!("bad variable name '{w}'"),
                             });
                         }
@@ -175,7 +190,12 @@ fn lex(file: &str, src: &str) -> Result<Vec<Token>, RuleError> {
                     } else {
                         Tok::Word(w.clone())
                     };
-                    out.push(Token { tok, line: li + 1, col, text: w });
+                    out.push(Token {
+                        tok,
+                        line: li + 1,
+                        col,
+                        text: w,
+                    });
                     continue;
                 }
             };
@@ -194,16 +214,27 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn loc_of(&self, t: &Token) -> Loc {
-        Loc { file: self.file.into(), line: t.line, col: t.col }
+        Loc {
+            file: self.file.into(),
+            line: t.line,
+            col: t.col,
+        }
     }
     fn here(&self) -> Loc {
         match self.toks.get(self.pos).or(self.toks.last()) {
             Some(t) => self.loc_of(t),
-            None => Loc { file: self.file.into(), line: 1, col: 1 },
+            None => Loc {
+                file: self.file.into(),
+                line: 1,
+                col: 1,
+            },
         }
     }
     fn err<T>(&self, loc: Loc, msg: impl Into<String>) -> Result<T, RuleError> {
-        Err(RuleError { loc, msg: msg.into() })
+        Err(RuleError {
+            loc,
+            msg: msg.into(),
+        })
     }
     fn peek(&self) -> Option<&Token> {
         self.toks.get(self.pos)
@@ -236,34 +267,51 @@ impl Parser<'_> {
         match &t.tok {
             Tok::Var(v) => {
                 text.push_str(v);
-                let var: Var = v.parse().map_err(|_| RuleError { loc: loc.clone(), msg: format!("bad variable '{v}'") })?;
+                let var: Var = v.parse().map_err(|_| RuleError {
+                    loc: loc.clone(),
+                    msg: format!("bad variable '{v}'"),
+                })?;
                 vars.push((var, loc));
                 Ok(ast.add(ENodeOrVar::Var(var)))
             }
             Tok::Word(w) if w == "none" => {
                 text.push_str("none");
-                Ok(ast.add(ENodeOrVar::ENode(FNode { head: Head::Absent, children: vec![] })))
+                Ok(ast.add(ENodeOrVar::ENode(FNode {
+                    head: Head::Absent,
+                    children: vec![],
+                })))
             }
-            Tok::Word(w) => self.err(loc, format!("expected '(', a ?variable or none, found '{w}'")),
+            Tok::Word(w) => self.err(
+                loc,
+                format!("expected '(', a ?variable or none, found '{w}'"),
+            ),
             Tok::Open => {
                 let ht = self.next()?;
                 let hloc = self.loc_of(&ht);
-                let Tok::Word(name) = &ht.tok else { return self.err(hloc, format!("expected an op name, found '{}'", ht.text)) };
-                let Some(head) = head_name(name) else { return self.err(hloc, format!("unknown op '{name}'")) };
+                let Tok::Word(name) = &ht.tok else {
+                    return self.err(hloc, format!("expected an op name, found '{}'", ht.text));
+                };
+                let Some(head) = head_name(name) else {
+                    return self.err(hloc, format!("unknown op '{name}'"));
+                };
                 text.push('(');
                 text.push_str(head);
                 let mut children = vec![];
                 loop {
                     match self.peek() {
-                        Some(Token { tok: Tok::Close, .. }) => {
+                        Some(Token {
+                            tok: Tok::Close, ..
+                        }) => {
                             self.pos += 1;
                             break;
                         }
                         None => {
-                            return self.err(loc, "unbalanced parentheses: this '(' is never closed");
+                            return self
+                                .err(loc, "unbalanced parentheses: this '(' is never closed");
                         }
                         Some(_) if self.at_keyword() => {
-                            return self.err(loc, "unbalanced parentheses: this '(' is never closed");
+                            return self
+                                .err(loc, "unbalanced parentheses: this '(' is never closed");
                         }
                         Some(_) => {
                             text.push(' ');
@@ -285,9 +333,18 @@ impl Parser<'_> {
                         Some(m) => format!("{m} inputs"),
                         None => format!("at least {req} inputs after the attribute variable"),
                     };
-                    return self.err(hloc, format!("'{head}' takes {want} (write none for an absent input), got {n}"));
+                    return self.err(
+                        hloc,
+                        format!("'{head}' takes {want} (write none for an absent input), got {n}"),
+                    );
                 }
-                Ok(ast.add(ENodeOrVar::ENode(FNode { head: Head::Op { name: head, nout: 1 }, children })))
+                Ok(ast.add(ENodeOrVar::ENode(FNode {
+                    head: Head::Op {
+                        name: head,
+                        nout: 1,
+                    },
+                    children,
+                })))
             }
             Tok::Close => self.err(loc, "unbalanced parentheses: unexpected ')'"),
             _ => self.err(loc, format!("expected a pattern, found '{}'", t.text)),
@@ -307,7 +364,13 @@ impl Parser<'_> {
         let t = self.next()?;
         let loc = self.loc_of(&t);
         match &t.tok {
-            Tok::Var(v) => Ok((v.parse().map_err(|_| RuleError { loc: loc.clone(), msg: format!("bad variable '{v}'") })?, loc)),
+            Tok::Var(v) => Ok((
+                v.parse().map_err(|_| RuleError {
+                    loc: loc.clone(),
+                    msg: format!("bad variable '{v}'"),
+                })?,
+                loc,
+            )),
             _ => self.err(loc, format!("expected a ?variable, found '{}'", t.text)),
         }
     }
@@ -315,7 +378,13 @@ impl Parser<'_> {
     fn cond(&mut self) -> Result<Cond, RuleError> {
         let (name, loc) = self.word()?;
         let Some(spec) = registry::condition(&name) else {
-            return self.err(loc, format!("unknown condition '{name}' (known: {})", registry::condition_names().join(", ")));
+            return self.err(
+                loc,
+                format!(
+                    "unknown condition '{name}' (known: {})",
+                    registry::condition_names().join(", ")
+                ),
+            );
         };
         let mut vars = vec![];
         for _ in 0..spec.vars {
@@ -324,18 +393,28 @@ impl Parser<'_> {
         let cmp = if spec.compares {
             let t = self.next()?;
             let tl = self.loc_of(&t);
-            let Tok::Cmp(c) = t.tok else { return self.err(tl, format!("'{name}' needs a comparison (==, !=, >=, <=)")) };
+            let Tok::Cmp(c) = t.tok else {
+                return self.err(tl, format!("'{name}' needs a comparison (==, !=, >=, <=)"));
+            };
             let mut words = vec![self.word()?.0];
             while matches!(self.peek(), Some(Token { tok: Tok::Bar, .. })) {
                 self.pos += 1;
                 words.push(self.word()?.0);
             }
-            (spec.check_words)(&words).map_err(|m| RuleError { loc: tl.clone(), msg: m })?;
+            (spec.check_words)(&words).map_err(|m| RuleError {
+                loc: tl.clone(),
+                msg: m,
+            })?;
             Some((c, words))
         } else {
             None
         };
-        Ok(Cond { spec, vars, cmp, loc })
+        Ok(Cond {
+            spec,
+            vars,
+            cmp,
+            loc,
+        })
     }
 
     fn let_def(&mut self) -> Result<(LetDef, Vec<(Var, Loc)>), RuleError> {
@@ -347,7 +426,13 @@ impl Parser<'_> {
         }
         let (name, loc) = self.word()?;
         let Some(spec) = registry::helper(&name) else {
-            return self.err(loc, format!("unknown helper '{name}' (known: {})", registry::helper_names().join(", ")));
+            return self.err(
+                loc,
+                format!(
+                    "unknown helper '{name}' (known: {})",
+                    registry::helper_names().join(", ")
+                ),
+            );
         };
         let t = self.next()?;
         if t.tok != Tok::Open {
@@ -363,21 +448,44 @@ impl Parser<'_> {
                 Tok::Close => break,
                 Tok::Comma => continue,
                 Tok::Var(v) => {
-                    let var: Var = v.parse().map_err(|_| RuleError { loc: l.clone(), msg: format!("bad variable '{v}'") })?;
+                    let var: Var = v.parse().map_err(|_| RuleError {
+                        loc: l.clone(),
+                        msg: format!("bad variable '{v}'"),
+                    })?;
                     used.push((var, l));
                     args.push(HArg::Var(var));
                 }
                 Tok::Word(w) => match w.parse::<f64>() {
                     Ok(x) => args.push(HArg::Num(x)),
-                    Err(_) => return self.err(l, format!("helper arguments are ?variables or numbers, found '{w}'")),
+                    Err(_) => {
+                        return self.err(
+                            l,
+                            format!("helper arguments are ?variables or numbers, found '{w}'"),
+                        )
+                    }
                 },
                 _ => return self.err(l, format!("unexpected '{}' in helper arguments", t.text)),
             }
         }
         if args.len() != spec.args {
-            return self.err(loc, format!("helper '{name}' takes {} arguments, got {}", spec.args, args.len()));
+            return self.err(
+                loc,
+                format!(
+                    "helper '{name}' takes {} arguments, got {}",
+                    spec.args,
+                    args.len()
+                ),
+            );
         }
-        Ok((LetDef { var, spec, args, loc }, used))
+        Ok((
+            LetDef {
+                var,
+                spec,
+                args,
+                loc,
+            },
+            used,
+        ))
     }
 
     fn rule(&mut self) -> Result<RuleDef, RuleError> {
@@ -395,7 +503,12 @@ impl Parser<'_> {
         while self.pos < self.toks.len() {
             let t = self.peek().cloned().expect("in range");
             let tl = self.loc_of(&t);
-            let Tok::Word(w) = &t.tok else { return self.err(tl, format!("expected match, where, let or rewrite, found '{}'", t.text)) };
+            let Tok::Word(w) = &t.tok else {
+                return self.err(
+                    tl,
+                    format!("expected match, where, let or rewrite, found '{}'", t.text),
+                );
+            };
             match w.as_str() {
                 "rule" => break,
                 "match" => {
@@ -406,7 +519,8 @@ impl Parser<'_> {
                     let (mut ast, mut vars, mut text) = (RecExpr::default(), vec![], String::new());
                     self.pattern(&mut ast, &mut vars, &mut text)?;
                     if matches!(ast.as_ref().last(), Some(ENodeOrVar::Var(_))) {
-                        return self.err(tl, "the match pattern must be an op, not a bare variable");
+                        return self
+                            .err(tl, "the match pattern must be an op, not a bare variable");
                     }
                     bound.extend(vars.iter().map(|(v, _)| *v));
                     lhs = Some((ast, text));
@@ -417,7 +531,13 @@ impl Parser<'_> {
                         let c = self.cond()?;
                         uses.extend(c.vars.iter().map(|v| (*v, c.loc.clone())));
                         conds.push(c);
-                        if matches!(self.peek(), Some(Token { tok: Tok::Comma, .. })) {
+                        if matches!(
+                            self.peek(),
+                            Some(Token {
+                                tok: Tok::Comma,
+                                ..
+                            })
+                        ) {
                             self.pos += 1;
                         } else {
                             break;
@@ -445,17 +565,35 @@ impl Parser<'_> {
                     uses.extend(vars);
                     rhs = Some((ast, text));
                 }
-                other => return self.err(tl, format!("expected match, where, let or rewrite, found '{other}'")),
+                other => {
+                    return self.err(
+                        tl,
+                        format!("expected match, where, let or rewrite, found '{other}'"),
+                    )
+                }
             }
         }
-        let Some((lhs, lhs_text)) = lhs else { return self.err(loc, format!("rule '{name}' has no match")) };
-        let Some((rhs, rhs_text)) = rhs else { return self.err(loc, format!("rule '{name}' has no rewrite")) };
+        let Some((lhs, lhs_text)) = lhs else {
+            return self.err(loc, format!("rule '{name}' has no match"));
+        };
+        let Some((rhs, rhs_text)) = rhs else {
+            return self.err(loc, format!("rule '{name}' has no rewrite"));
+        };
         for (v, vl) in uses {
             if !bound.contains(&v) {
                 return self.err(vl, format!("unbound variable {v}"));
             }
         }
-        Ok(RuleDef { name, loc, lhs, lhs_text, conds, lets, rhs, rhs_text })
+        Ok(RuleDef {
+            name,
+            loc,
+            lhs,
+            lhs_text,
+            conds,
+            lets,
+            rhs,
+            rhs_text,
+        })
     }
 }
 
@@ -467,7 +605,10 @@ pub fn parse_rules(file: &str, src: &str) -> Result<Vec<RuleDef>, RuleError> {
     while p.pos < p.toks.len() {
         let r = p.rule()?;
         if let Some(prev) = rules.iter().find(|q| q.name == r.name) {
-            return Err(RuleError { loc: r.loc.clone(), msg: format!("duplicate rule name '{}' (first at {})", r.name, prev.loc) });
+            return Err(RuleError {
+                loc: r.loc.clone(),
+                msg: format!("duplicate rule name '{}' (first at {})", r.name, prev.loc),
+            });
         }
         rules.push(r);
     }
@@ -478,7 +619,10 @@ pub fn parse_rules(file: &str, src: &str) -> Result<Vec<RuleDef>, RuleError> {
 pub fn check_unique(rules: &[RuleDef]) -> Result<(), RuleError> {
     for (i, r) in rules.iter().enumerate() {
         if let Some(prev) = rules[..i].iter().find(|q| q.name == r.name) {
-            return Err(RuleError { loc: r.loc.clone(), msg: format!("duplicate rule name '{}' (first at {})", r.name, prev.loc) });
+            return Err(RuleError {
+                loc: r.loc.clone(),
+                msg: format!("duplicate rule name '{}' (first at {})", r.name, prev.loc),
+            });
         }
     }
     Ok(())

@@ -3,7 +3,10 @@
 use std::path::{Path, PathBuf};
 
 fn case_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).expect("passes dir").filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("passes dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -28,7 +31,14 @@ fn every_rule_file_has_cases_and_they_pass() {
                 for r in results {
                     count += 1;
                     if !r.failures.is_empty() {
-                        failed.push(format!("{} case {} (line {}): {}\n{}", f.display(), r.index, r.line, r.failures.join("; "), r.output));
+                        failed.push(format!(
+                            "{} case {} (line {}): {}\n{}",
+                            f.display(),
+                            r.index,
+                            r.line,
+                            r.failures.join("; "),
+                            r.output
+                        ));
                     }
                 }
             }
@@ -49,7 +59,11 @@ fn every_rule_file_has_cases_and_they_pass() {
     rule_files(&passes, &mut rules);
     for r in &rules {
         if !r.with_extension("lir").exists() {
-            failed.push(format!("{} has no case file {}", r.display(), r.with_extension("lir").display()));
+            failed.push(format!(
+                "{} has no case file {}",
+                r.display(),
+                r.with_extension("lir").display()
+            ));
         }
     }
     eprintln!("{count} cases in {} files", files.len());

@@ -38,7 +38,12 @@ fn argmax(v: &[f32]) -> usize {
 /// Folds `model`, checks the ops left, and returns (top-1 agreement, max |diff| in steps).
 fn check_model(name: &str, step: f32) -> (f64, f32) {
     let g = load(&data().join("quantized-by-peers").join(name));
-    let r = fold(&g, &Pipeline::builtin().expect("builtin pipeline"), &FoldOptions::default()).expect("fold");
+    let r = fold(
+        &g,
+        &Pipeline::builtin().expect("builtin pipeline"),
+        &FoldOptions::default(),
+    )
+    .expect("fold");
     eprintln!("{name}:\n{}", lpc_fold::cli::stats_text(&r));
     let folded = &r.graph;
     lpc_ir::verify(folded).expect("verify");
@@ -47,16 +52,29 @@ fn check_model(name: &str, step: f32) -> (f64, f32) {
     assert!(reparsed == *folded, "parse(print(g)) != g");
     for n in folded.node_ids() {
         let op = &folded.node(n).op;
-        assert!(!matches!(op, Op::Conv(_) | Op::Gemm { .. } | Op::MatMul | Op::FakeQuantize { .. }), "{name}: {} left:\n{text}", op.name());
+        assert!(
+            !matches!(
+                op,
+                Op::Conv(_) | Op::Gemm { .. } | Op::MatMul | Op::FakeQuantize { .. }
+            ),
+            "{name}: {} left:\n{text}",
+            op.name()
+        );
     }
     let x = test_images();
-    let (before, after) = (lpc_ref::run(&g, &[x.clone()]).expect("run unfolded"), lpc_ref::run(folded, &[x]).expect("run folded"));
+    let (before, after) = (
+        lpc_ref::run(&g, &[x.clone()]).expect("run unfolded"),
+        lpc_ref::run(folded, &[x]).expect("run folded"),
+    );
     let (a, b) = (before[0].to_f32_vec(), after[0].to_f32_vec());
     let classes = before[0].shape()[1];
     let mut agree = 0;
     let mut worst = 0f32;
     for i in 0..before[0].shape()[0] {
-        let (ra, rb) = (&a[i * classes..(i + 1) * classes], &b[i * classes..(i + 1) * classes]);
+        let (ra, rb) = (
+            &a[i * classes..(i + 1) * classes],
+            &b[i * classes..(i + 1) * classes],
+        );
         agree += usize::from(argmax(ra) == argmax(rb));
         for (p, q) in ra.iter().zip(rb) {
             worst = worst.max((p - q).abs() / step);
@@ -69,7 +87,10 @@ fn logits_step(name: &str) -> f32 {
     let g = load(&data().join("quantized-by-peers").join(name));
     let out = g.outputs()[0];
     let n = out.node;
-    let s = g.node_input(n, 1).and_then(|v| g.const_value(v).cloned()).expect("logits dequantize scale");
+    let s = g
+        .node_input(n, 1)
+        .and_then(|v| g.const_value(v).cloned())
+        .expect("logits dequantize scale");
     s.to_f32_vec()[0]
 }
 

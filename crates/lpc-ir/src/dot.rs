@@ -31,17 +31,29 @@ pub fn to_dot(g: &Graph) -> String {
     let _ = writeln!(out, "digraph \"{}\" {{", esc(&g.name));
     out.push_str("  node [shape=box, fontname=\"monospace\"];\n  edge [fontname=\"monospace\", fontsize=10];\n");
     for (i, &id) in order.iter().enumerate() {
-        let Some(n) = pg.node_weight(id) else { continue };
+        let Some(n) = pg.node_weight(id) else {
+            continue;
+        };
         let (label, style) = match &n.op {
             Op::Input { index } => (format!("input {index}\n{}", n.name), ", shape=ellipse"),
-            Op::Const(t) => (format!("const {t}\n{}", n.name), ", style=filled, fillcolor=\"#eeeeee\""),
+            Op::Const(t) => (
+                format!("const {t}\n{}", n.name),
+                ", style=filled, fillcolor=\"#eeeeee\"",
+            ),
             op => (format!("{}\n{}", op.name(), n.name), ""),
         };
         let _ = writeln!(out, "  n{i} [label=\"{}\"{style}];", esc(&label));
     }
     let mut edges: Vec<(usize, usize, usize, usize)> = pg
         .edge_references()
-        .filter_map(|e| Some((*pos.get(&e.source())?, *pos.get(&e.target())?, e.weight().output, e.weight().slot)))
+        .filter_map(|e| {
+            Some((
+                *pos.get(&e.source())?,
+                *pos.get(&e.target())?,
+                e.weight().output,
+                e.weight().slot,
+            ))
+        })
         .collect();
     edges.sort();
     let ty = |id: crate::NodeId, output: usize| -> String {
@@ -52,16 +64,34 @@ pub fn to_dot(g: &Graph) -> String {
     };
     for (s, t, output, slot) in edges {
         let mut label = ty(order[s], output);
-        if pg.node_weight(order[s]).is_some_and(|n| n.outputs.len() > 1) {
+        if pg
+            .node_weight(order[s])
+            .is_some_and(|n| n.outputs.len() > 1)
+        {
             label = format!("#{output} {label}");
         }
-        let _ = writeln!(out, "  n{s} -> n{t} [label=\"{}\", headlabel=\"{slot}\"];", esc(&label));
+        let _ = writeln!(
+            out,
+            "  n{s} -> n{t} [label=\"{}\", headlabel=\"{slot}\"];",
+            esc(&label)
+        );
     }
     for (k, &ValueRef { node, output }) in g.outputs().iter().enumerate() {
-        let name = pg.node_weight(node).and_then(|n| n.outputs.get(output)).map_or("?", |o| o.name.as_str());
-        let _ = writeln!(out, "  out{k} [label=\"{}\", shape=ellipse];", esc(&format!("output {k}\n{name}")));
+        let name = pg
+            .node_weight(node)
+            .and_then(|n| n.outputs.get(output))
+            .map_or("?", |o| o.name.as_str());
+        let _ = writeln!(
+            out,
+            "  out{k} [label=\"{}\", shape=ellipse];",
+            esc(&format!("output {k}\n{name}"))
+        );
         if let Some(&s) = pos.get(&node) {
-            let _ = writeln!(out, "  n{s} -> out{k} [label=\"{}\"];", esc(&ty(node, output)));
+            let _ = writeln!(
+                out,
+                "  n{s} -> out{k} [label=\"{}\"];",
+                esc(&ty(node, output))
+            );
         }
     }
     out.push_str("}\n");

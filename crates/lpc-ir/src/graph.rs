@@ -40,7 +40,10 @@ pub struct Output {
 impl Output {
     /// An output with nothing known of its type yet.
     pub fn named(name: impl Into<String>) -> Output {
-        Output { name: name.into(), ty: ValueType::unknown() }
+        Output {
+            name: name.into(),
+            ty: ValueType::unknown(),
+        }
     }
 }
 
@@ -73,7 +76,9 @@ pub enum GraphError {
     #[error("graph has a cycle through node '{0}'")]
     Cycle(String),
     /// A value reference points at a node or output that does not exist.
-    #[error("dangling reference to output {output} of a missing node or output (used by '{user}')")]
+    #[error(
+        "dangling reference to output {output} of a missing node or output (used by '{user}')"
+    )]
     Dangling {
         /// Output index referenced.
         output: usize,
@@ -96,7 +101,10 @@ pub struct Graph {
 impl Graph {
     /// An empty graph.
     pub fn new(name: impl Into<String>) -> Graph {
-        Graph { name: name.into(), ..Graph::default() }
+        Graph {
+            name: name.into(),
+            ..Graph::default()
+        }
     }
 
     /// Adds graph input number `inputs().len()`.
@@ -106,7 +114,10 @@ impl Graph {
             name: String::new(),
             op: Op::Input { index },
             num_inputs: 0,
-            outputs: vec![Output { name: name.into(), ty }],
+            outputs: vec![Output {
+                name: name.into(),
+                ty,
+            }],
         });
         let name = self.g[id].outputs[0].name.clone();
         self.g[id].name = name;
@@ -143,10 +154,22 @@ impl Graph {
         inputs: &[Option<ValueRef>],
         outputs: Vec<Output>,
     ) -> NodeId {
-        let id = self.g.add_node(Node { name: name.into(), op, num_inputs: inputs.len(), outputs });
+        let id = self.g.add_node(Node {
+            name: name.into(),
+            op,
+            num_inputs: inputs.len(),
+            outputs,
+        });
         for (slot, v) in inputs.iter().enumerate() {
             if let Some(v) = v {
-                self.g.add_edge(v.node, id, Edge { output: v.output, slot });
+                self.g.add_edge(
+                    v.node,
+                    id,
+                    Edge {
+                        output: v.output,
+                        slot,
+                    },
+                );
             }
         }
         id
@@ -231,7 +254,10 @@ impl Graph {
         for e in self.g.edges_directed(id, Direction::Incoming) {
             let w = e.weight();
             if w.slot < slots.len() {
-                slots[w.slot] = Some(ValueRef { node: e.source(), output: w.output });
+                slots[w.slot] = Some(ValueRef {
+                    node: e.source(),
+                    output: w.output,
+                });
             }
         }
         slots
@@ -242,7 +268,10 @@ impl Graph {
         self.g
             .edges_directed(id, Direction::Incoming)
             .find(|e| e.weight().slot == slot)
-            .map(|e| ValueRef { node: e.source(), output: e.weight().output })
+            .map(|e| ValueRef {
+                node: e.source(),
+                output: e.weight().output,
+            })
     }
 
     /// Every (consumer, slot) reading `v`, sorted.
@@ -272,7 +301,14 @@ impl Graph {
             self.g[id].num_inputs = slot + 1;
         }
         if let Some(v) = v {
-            self.g.add_edge(v.node, id, Edge { output: v.output, slot });
+            self.g.add_edge(
+                v.node,
+                id,
+                Edge {
+                    output: v.output,
+                    slot,
+                },
+            );
         }
     }
 
@@ -321,8 +357,11 @@ impl Graph {
         for n in self.g.node_indices() {
             indeg.insert(n, self.g.edges_directed(n, Direction::Incoming).count());
         }
-        let mut ready: BinaryHeap<Reverse<NodeId>> =
-            indeg.iter().filter(|(_, &d)| d == 0).map(|(&n, _)| Reverse(n)).collect();
+        let mut ready: BinaryHeap<Reverse<NodeId>> = indeg
+            .iter()
+            .filter(|(_, &d)| d == 0)
+            .map(|(&n, _)| Reverse(n))
+            .collect();
         let mut order = Vec::with_capacity(indeg.len());
         while let Some(Reverse(n)) = ready.pop() {
             order.push(n);
@@ -354,7 +393,11 @@ impl Graph {
     /// Finds a value by name.
     pub fn find_value(&self, name: &str) -> Option<ValueRef> {
         self.g.node_indices().find_map(|n| {
-            self.g[n].outputs.iter().position(|o| o.name == name).map(|output| ValueRef { node: n, output })
+            self.g[n]
+                .outputs
+                .iter()
+                .position(|o| o.name == name)
+                .map(|output| ValueRef { node: n, output })
         })
     }
 
@@ -382,8 +425,16 @@ impl PartialEq for Graph {
             if self.g[na] != other.g[nb] {
                 return false;
             }
-            let ia: Vec<_> = self.node_inputs(na).into_iter().map(|v| v.map(map_a)).collect();
-            let ib: Vec<_> = other.node_inputs(nb).into_iter().map(|v| v.map(map_b)).collect();
+            let ia: Vec<_> = self
+                .node_inputs(na)
+                .into_iter()
+                .map(|v| v.map(map_a))
+                .collect();
+            let ib: Vec<_> = other
+                .node_inputs(nb)
+                .into_iter()
+                .map(|v| v.map(map_b))
+                .collect();
             if ia != ib {
                 return false;
             }

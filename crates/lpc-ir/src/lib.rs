@@ -12,14 +12,16 @@ mod tensor;
 pub mod text;
 mod verify;
 
+pub use dot::to_dot;
 pub use dtype::DType;
-pub use infer::{broadcast_dim, broadcast_dims, broadcasts_to, infer_types, BroadcastError, InferError};
 pub use graph::{Edge, Graph, GraphError, Node, NodeId, Output, ValueRef};
+pub use infer::{
+    broadcast_dim, broadcast_dims, broadcasts_to, infer_types, BroadcastError, InferError,
+};
 pub use op::{
-    AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, NearestMode, Op, PadMode, PoolAttrs, QuantAxis,
-    ReduceOp, ResizeAttrs, ResizeMode, UnaryOp,
+    AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, NearestMode, Op, PadMode,
+    PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, UnaryOp,
 };
 pub use shape::{DTypeOrUnknown, Dim, Shape, ValueType};
-pub use verify::{output_count, verify, VerifyError};
 pub use tensor::{Tensor, TensorData, TensorError};
-pub use dot::to_dot;
+pub use verify::{output_count, verify, VerifyError};

@@ -142,7 +142,14 @@ pub struct ConvAttrs {
 
 impl Default for ConvAttrs {
     fn default() -> ConvAttrs {
-        ConvAttrs { kernel: vec![], strides: vec![], pads: vec![], dilations: vec![], group: 1, auto_pad: AutoPad::NotSet }
+        ConvAttrs {
+            kernel: vec![],
+            strides: vec![],
+            pads: vec![],
+            dilations: vec![],
+            group: 1,
+            auto_pad: AutoPad::NotSet,
+        }
     }
 }
 

@@ -85,12 +85,18 @@ pub type DTypeOrUnknown = Option<crate::DType>;
 impl ValueType {
     /// Nothing known.
     pub fn unknown() -> ValueType {
-        ValueType { dtype: None, shape: None }
+        ValueType {
+            dtype: None,
+            shape: None,
+        }
     }
 
     /// A dtype and a known shape.
     pub fn new(dtype: crate::DType, shape: Shape) -> ValueType {
-        ValueType { dtype: Some(dtype), shape: Some(shape) }
+        ValueType {
+            dtype: Some(dtype),
+            shape: Some(shape),
+        }
     }
 }
 

@@ -130,7 +130,10 @@ macro_rules! typed_access {
         pub fn $as(&self) -> Result<&[$t], TensorError> {
             match &self.data {
                 TensorData::$variant(v) => Ok(v),
-                other => Err(TensorError::DType { expected: DType::$variant, got: other.dtype() }),
+                other => Err(TensorError::DType {
+                    expected: DType::$variant,
+                    got: other.dtype(),
+                }),
             }
         }
         /// The elements, mutably, if the dtype matches.
@@ -138,14 +141,20 @@ macro_rules! typed_access {
             let got = self.data.dtype();
             match &mut self.data {
                 TensorData::$variant(v) => Ok(v),
-                _ => Err(TensorError::DType { expected: DType::$variant, got }),
+                _ => Err(TensorError::DType {
+                    expected: DType::$variant,
+                    got,
+                }),
             }
         }
         /// Takes the elements, if the dtype matches.
         pub fn $into(self) -> Result<Vec<$t>, TensorError> {
             match self.data {
                 TensorData::$variant(v) => Ok(v),
-                other => Err(TensorError::DType { expected: DType::$variant, got: other.dtype() }),
+                other => Err(TensorError::DType {
+                    expected: DType::$variant,
+                    got: other.dtype(),
+                }),
             }
         }
         /// Builds a tensor from a shape and elements.
@@ -160,9 +169,16 @@ impl Tensor {
     pub fn new(shape: &[usize], data: TensorData) -> Result<Tensor, TensorError> {
         let expected: usize = shape.iter().product();
         if expected != data.len() {
-            return Err(TensorError::Size { shape: shape.to_vec(), expected, got: data.len() });
+            return Err(TensorError::Size {
+                shape: shape.to_vec(),
+                expected,
+                got: data.len(),
+            });
         }
-        Ok(Tensor { shape: shape.to_vec(), data })
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            data,
+        })
     }
 
     /// A tensor of zeros.
@@ -178,22 +194,34 @@ impl Tensor {
             DType::I64 => TensorData::I64(vec![0; n]),
             DType::Bool => TensorData::Bool(vec![false; n]),
         };
-        Tensor { shape: shape.to_vec(), data }
+        Tensor {
+            shape: shape.to_vec(),
+            data,
+        }
     }
 
     /// A rank-0 f32 tensor.
     pub fn scalar_f32(v: f32) -> Tensor {
-        Tensor { shape: vec![], data: TensorData::F32(vec![v]) }
+        Tensor {
+            shape: vec![],
+            data: TensorData::F32(vec![v]),
+        }
     }
 
     /// A rank-0 i64 tensor.
     pub fn scalar_i64(v: i64) -> Tensor {
-        Tensor { shape: vec![], data: TensorData::I64(vec![v]) }
+        Tensor {
+            shape: vec![],
+            data: TensorData::I64(vec![v]),
+        }
     }
 
     /// A rank-1 i64 tensor.
     pub fn vec_i64(v: &[i64]) -> Tensor {
-        Tensor { shape: vec![v.len()], data: TensorData::I64(v.to_vec()) }
+        Tensor {
+            shape: vec![v.len()],
+            data: TensorData::I64(v.to_vec()),
+        }
     }
 
     /// The shape.
@@ -235,7 +263,11 @@ impl Tensor {
     pub fn reshape(mut self, shape: &[usize]) -> Result<Tensor, TensorError> {
         let expected: usize = shape.iter().product();
         if expected != self.len() {
-            return Err(TensorError::Size { shape: shape.to_vec(), expected, got: self.len() });
+            return Err(TensorError::Size {
+                shape: shape.to_vec(),
+                expected,
+                got: self.len(),
+            });
         }
         self.shape = shape.to_vec();
         Ok(self)
@@ -296,27 +328,48 @@ impl Tensor {
     pub fn to_le_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len() * self.dtype().size());
         match &self.data {
-            TensorData::F32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            TensorData::F16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            TensorData::F64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            TensorData::F32(v) => v
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            TensorData::F16(v) => v
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            TensorData::F64(v) => v
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
             TensorData::I8(v) => v.iter().for_each(|x| out.push(*x as u8)),
             TensorData::U8(v) => out.extend_from_slice(v),
-            TensorData::I32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            TensorData::I64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            TensorData::I32(v) => v
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            TensorData::I64(v) => v
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
             TensorData::Bool(v) => v.iter().for_each(|x| out.push(*x as u8)),
         }
         out
     }
 
     /// Builds a tensor from raw little-endian bytes.
-    pub fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Result<Tensor, TensorError> {
+    pub fn from_le_bytes(
+        dtype: DType,
+        shape: &[usize],
+        bytes: &[u8],
+    ) -> Result<Tensor, TensorError> {
         let n: usize = shape.iter().product();
         let expected = n.checked_mul(dtype.size()).unwrap_or(usize::MAX);
         if bytes.len() != expected {
-            return Err(TensorError::Bytes { dtype, shape: shape.to_vec(), expected, got: bytes.len() });
+            return Err(TensorError::Bytes {
+                dtype,
+                shape: shape.to_vec(),
+                expected,
+                got: bytes.len(),
+            });
         }
         fn chunks<const W: usize, T>(b: &[u8], f: impl Fn([u8; W]) -> T) -> Vec<T> {
-            b.chunks_exact(W).map(|c| f(c.try_into().expect("exact chunk"))).collect()
+            b.chunks_exact(W)
+                .map(|c| f(c.try_into().expect("exact chunk")))
+                .collect()
         }
         let data = match dtype {
             DType::F32 => TensorData::F32(chunks(bytes, f32::from_le_bytes)),
@@ -349,16 +402,25 @@ impl Tensor {
             DType::F32 => TensorData::F32(self.to_f32_vec()),
             DType::F64 => TensorData::F64(self.to_f64_vec()),
             DType::F16 => match &self.data {
-                TensorData::F64(v) => TensorData::F16(v.iter().map(|&x| f16::from_f64(x)).collect()),
+                TensorData::F64(v) => {
+                    TensorData::F16(v.iter().map(|&x| f16::from_f64(x)).collect())
+                }
                 _ => TensorData::F16(self.to_f32_vec().into_iter().map(f16::from_f32).collect()),
             },
-            DType::Bool => TensorData::Bool(self.to_f64_vec().into_iter().map(|x| x != 0.0).collect()),
+            DType::Bool => {
+                TensorData::Bool(self.to_f64_vec().into_iter().map(|x| x != 0.0).collect())
+            }
             DType::I8 => TensorData::I8(self.to_i64_vec().into_iter().map(|x| x as i8).collect()),
             DType::U8 => TensorData::U8(self.to_i64_vec().into_iter().map(|x| x as u8).collect()),
-            DType::I32 => TensorData::I32(self.to_i64_vec().into_iter().map(|x| x as i32).collect()),
+            DType::I32 => {
+                TensorData::I32(self.to_i64_vec().into_iter().map(|x| x as i32).collect())
+            }
             DType::I64 => TensorData::I64(self.to_i64_vec()),
         };
-        Tensor { shape: self.shape.clone(), data }
+        Tensor {
+            shape: self.shape.clone(),
+            data,
+        }
     }
 
     /// Converts to `to` like [`Tensor::cast`], without copying when the dtype already matches.
@@ -377,7 +439,9 @@ impl Tensor {
 
     /// Exact equality including NaN payload-insensitive float comparison (NaN == NaN).
     pub fn same_content(&self, other: &Tensor) -> bool {
-        self.shape == other.shape && self.dtype() == other.dtype() && self.to_le_bytes() == other.to_le_bytes()
+        self.shape == other.shape
+            && self.dtype() == other.dtype()
+            && self.to_le_bytes() == other.to_le_bytes()
     }
 }
 

@@ -61,7 +61,9 @@ fn errors_have_line_col_and_say_what_is_wrong() {
     for &(text, line, col, msg) in cases {
         let (l, c, m) = err(text);
         if !m.contains(msg) || (l, c) != (line, col) {
-            bad.push(format!("{text:?}\n  got  {l}:{c}: {m}\n  want {line}:{col}: {msg}"));
+            bad.push(format!(
+                "{text:?}\n  got  {l}:{c}: {m}\n  want {line}:{col}: {msg}"
+            ));
         }
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
@@ -71,17 +73,59 @@ fn errors_have_line_col_and_say_what_is_wrong() {
 /// A text that uses most of the syntax: weights, quoting, types, attributes, placement.
 fn rich_graph() -> (String, Weights) {
     let mut g = Graph::new("rich/graph");
-    let c0 = g.add_const("c0", Tensor::from_f32(&[3], vec![f32::NAN, -0.0, 1e-7]).unwrap());
-    let x = g.add_input("x", ValueType::new(DType::F32, Shape(vec![Dim::Sym("N".into()), Dim::Known(3)])));
-    let w = g.add_const("gpu_0/w", Tensor::from_i8(&[20], (0..20).map(|i| i as i8).collect()).unwrap());
+    let c0 = g.add_const(
+        "c0",
+        Tensor::from_f32(&[3], vec![f32::NAN, -0.0, 1e-7]).unwrap(),
+    );
+    let x = g.add_input(
+        "x",
+        ValueType::new(DType::F32, Shape(vec![Dim::Sym("N".into()), Dim::Known(3)])),
+    );
+    let w = g.add_const(
+        "gpu_0/w",
+        Tensor::from_i8(&[20], (0..20).map(|i| i as i8).collect()).unwrap(),
+    );
     let b = g.add_const("b", Tensor::from_bool(&[2], vec![true, false]).unwrap());
-    let conv = Op::Conv(ConvAttrs { strides: vec![2, 2], pads: vec![1, 1, 1, 1], group: 3, auto_pad: AutoPad::SameLower, ..ConvAttrs::default() });
-    let y = g.add_node("conv \"1\"", conv, &[Some(x), Some(w), None], vec![Output { name: "481".into(), ty: ValueType::unknown() }]);
+    let conv = Op::Conv(ConvAttrs {
+        strides: vec![2, 2],
+        pads: vec![1, 1, 1, 1],
+        group: 3,
+        auto_pad: AutoPad::SameLower,
+        ..ConvAttrs::default()
+    });
+    let y = g.add_node(
+        "conv \"1\"",
+        conv,
+        &[Some(x), Some(w), None],
+        vec![Output {
+            name: "481".into(),
+            ty: ValueType::unknown(),
+        }],
+    );
     let mp = g.add_node(
         "mp",
-        Op::MaxPool { pool: PoolAttrs { kernel: vec![2], strides: vec![], pads: vec![], dilations: vec![], ceil_mode: true, auto_pad: AutoPad::NotSet }, storage_order: 1 },
+        Op::MaxPool {
+            pool: PoolAttrs {
+                kernel: vec![2],
+                strides: vec![],
+                pads: vec![],
+                dilations: vec![],
+                ceil_mode: true,
+                auto_pad: AutoPad::NotSet,
+            },
+            storage_order: 1,
+        },
         &[Some(ValueRef::first(y))],
-        vec![Output::named("p"), Output { name: "i".into(), ty: ValueType { dtype: Some(DType::I64), shape: None } }],
+        vec![
+            Output::named("p"),
+            Output {
+                name: "i".into(),
+                ty: ValueType {
+                    dtype: Some(DType::I64),
+                    shape: None,
+                },
+            },
+        ],
     );
     let r = g.add_node(
         "r",
@@ -99,7 +143,17 @@ fn rich_graph() -> (String, Weights) {
         &[Some(ValueRef::first(mp)), None, Some(c0), Some(b)],
         vec![Output::named("r")],
     );
-    let k = g.add_node("k", Op::ConstantOfShape { value: Arc::new(Tensor::scalar_i64(-5)) }, &[Some(ValueRef { node: mp, output: 1 })], vec![Output::named("k")]);
+    let k = g.add_node(
+        "k",
+        Op::ConstantOfShape {
+            value: Arc::new(Tensor::scalar_i64(-5)),
+        },
+        &[Some(ValueRef {
+            node: mp,
+            output: 1,
+        })],
+        vec![Output::named("k")],
+    );
     g.set_outputs(vec![ValueRef::first(r), ValueRef::first(k)]);
     let (text, w) = print_with_weights(&g);
     assert!(text.contains("input %x"), "{text}");
@@ -139,8 +193,28 @@ fn parser_never_panics_on_mutated_text() {
         assert!(parse_with_weights(&t, &w).is_err());
     }
     // Random deletions, insertions, replacements and swaps of characters and whole tokens.
-    let alphabet: Vec<char> = "%@\"\\#()[]{},=:?*_-+.0123456789eEaxnNfiu \n\u{e9}".chars().collect();
-    let pieces = ["nan:0x", "sha256:", "[*]", "{", "}", "->", "%x", "_", "input %x", "return", "const", "1e999", "18446744073709551616", "-", "\"", "\\u{", "\\u{d800}"];
+    let alphabet: Vec<char> = "%@\"\\#()[]{},=:?*_-+.0123456789eEaxnNfiu \n\u{e9}"
+        .chars()
+        .collect();
+    let pieces = [
+        "nan:0x",
+        "sha256:",
+        "[*]",
+        "{",
+        "}",
+        "->",
+        "%x",
+        "_",
+        "input %x",
+        "return",
+        "const",
+        "1e999",
+        "18446744073709551616",
+        "-",
+        "\"",
+        "\\u{",
+        "\\u{d800}",
+    ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for _ in 0..20000 {
         let mut c = chars.clone();
@@ -190,7 +264,9 @@ fn parser_never_panics_on_mutated_text() {
 fn weights_roundtrip_and_corruption() {
     let (_, w) = rich_graph();
     let mut w2 = w.clone();
-    w2.insert(Arc::new(Tensor::from_f64(&[2, 9], (0..18).map(|i| i as f64).collect()).unwrap()));
+    w2.insert(Arc::new(
+        Tensor::from_f64(&[2, 9], (0..18).map(|i| i as f64).collect()).unwrap(),
+    ));
     w2.insert(Arc::new(Tensor::from_bool(&[17], vec![true; 17]).unwrap()));
     let bytes = w2.to_bytes();
     let back = Weights::from_bytes(&bytes).unwrap();
@@ -203,11 +279,17 @@ fn weights_roundtrip_and_corruption() {
     assert_eq!(&bytes[..4], b"LPCW");
     // Every truncation fails; extra bytes fail.
     for n in 0..bytes.len() {
-        assert!(Weights::from_bytes(&bytes[..n]).is_err(), "truncated at {n}");
+        assert!(
+            Weights::from_bytes(&bytes[..n]).is_err(),
+            "truncated at {n}"
+        );
     }
     let mut extra = bytes.clone();
     extra.push(0);
-    assert!(Weights::from_bytes(&extra).unwrap_err().to_string().contains("1 unexpected bytes"));
+    assert!(Weights::from_bytes(&extra)
+        .unwrap_err()
+        .to_string()
+        .contains("1 unexpected bytes"));
     // Every single-byte corruption is either detected or (bool bytes: any non-zero is true)
     // yields the same contents.
     for i in 0..bytes.len() {
@@ -221,7 +303,10 @@ fn weights_roundtrip_and_corruption() {
                 Ok(Ok(got)) => {
                     for ((da, ta), (db, tb)) in w2.iter().zip(got.iter()) {
                         assert_eq!(da, db, "byte {i}");
-                        assert!(ta.same_content(tb), "byte {i} ^ {flip:#x} changed content undetected");
+                        assert!(
+                            ta.same_content(tb),
+                            "byte {i} ^ {flip:#x} changed content undetected"
+                        );
                     }
                 }
             }
@@ -231,29 +316,49 @@ fn weights_roundtrip_and_corruption() {
     let mut h = b"LPCW".to_vec();
     h.extend_from_slice(&1u32.to_le_bytes());
     h.extend_from_slice(&u64::MAX.to_le_bytes());
-    assert!(Weights::from_bytes(&h).unwrap_err().to_string().contains("truncated"));
+    assert!(Weights::from_bytes(&h)
+        .unwrap_err()
+        .to_string()
+        .contains("truncated"));
     let mut t = h[..8].to_vec();
     t.extend_from_slice(&1u64.to_le_bytes());
     t.extend_from_slice(&[0; 32]);
     let mut rank = t.clone();
     rank.push(1);
     rank.extend_from_slice(&u32::MAX.to_le_bytes());
-    assert!(Weights::from_bytes(&rank).unwrap_err().to_string().contains("dims"));
+    assert!(Weights::from_bytes(&rank)
+        .unwrap_err()
+        .to_string()
+        .contains("dims"));
     let mut dims = t.clone();
     dims.push(1);
     dims.extend_from_slice(&2u32.to_le_bytes());
     dims.extend_from_slice(&u64::MAX.to_le_bytes());
     dims.extend_from_slice(&u64::MAX.to_le_bytes());
     dims.extend_from_slice(&8u64.to_le_bytes());
-    assert!(Weights::from_bytes(&dims).unwrap_err().to_string().contains("more than 2^64"));
+    assert!(Weights::from_bytes(&dims)
+        .unwrap_err()
+        .to_string()
+        .contains("more than 2^64"));
     let mut dt = t.clone();
     dt.push(99);
-    assert!(Weights::from_bytes(&dt).unwrap_err().to_string().contains("unknown dtype code 99"));
+    assert!(Weights::from_bytes(&dt)
+        .unwrap_err()
+        .to_string()
+        .contains("unknown dtype code 99"));
     let mut v = bytes.clone();
     v[4] = 2;
-    assert!(Weights::from_bytes(&v).unwrap_err().to_string().contains("version 2"));
-    assert!(Weights::from_bytes(b"LPC").unwrap_err().to_string().contains("bad magic"));
+    assert!(Weights::from_bytes(&v)
+        .unwrap_err()
+        .to_string()
+        .contains("version 2"));
+    assert!(Weights::from_bytes(b"LPC")
+        .unwrap_err()
+        .to_string()
+        .contains("bad magic"));
     assert!(Weights::from_bytes(b"").is_err());
     // Empty weights are a valid file.
-    assert!(Weights::from_bytes(&Weights::new().to_bytes()).unwrap().is_empty());
+    assert!(Weights::from_bytes(&Weights::new().to_bytes())
+        .unwrap()
+        .is_empty());
 }

@@ -1,7 +1,9 @@
 //! `.lir` round trips: every `Op` variant and attribute value, names, types, constants, weights.
 
 use half::f16;
-use lpc_ir::text::{parse, parse_with_weights, print, print_with_weights, read_lir, write_lir, Weights};
+use lpc_ir::text::{
+    parse, parse_with_weights, print, print_with_weights, read_lir, write_lir, Weights,
+};
 use lpc_ir::*;
 use std::sync::Arc;
 
@@ -114,7 +116,10 @@ fn words(op: &Op) -> Vec<(usize, usize)> {
         DType::Bool => (1, 7),
     };
     match op {
-        Op::Conv(c) | Op::ConvInteger(c) | Op::QLinearConv(c) | Op::ConvTranspose { conv: c, .. } => {
+        Op::Conv(c)
+        | Op::ConvInteger(c)
+        | Op::QLinearConv(c)
+        | Op::ConvTranspose { conv: c, .. } => {
             vec![auto_pad(&c.auto_pad)]
         }
         Op::MaxPool { pool, .. } | Op::AveragePool { pool, .. } => vec![auto_pad(&pool.auto_pad)],
@@ -182,7 +187,12 @@ fn special_f32s() -> Vec<f32> {
 
 fn conv_samples() -> Vec<ConvAttrs> {
     let mut v = vec![ConvAttrs::default()];
-    for auto_pad in [AutoPad::NotSet, AutoPad::SameUpper, AutoPad::SameLower, AutoPad::Valid] {
+    for auto_pad in [
+        AutoPad::NotSet,
+        AutoPad::SameUpper,
+        AutoPad::SameLower,
+        AutoPad::Valid,
+    ] {
         v.push(ConvAttrs {
             kernel: vec![3, 5],
             strides: vec![2, 1],
@@ -192,14 +202,33 @@ fn conv_samples() -> Vec<ConvAttrs> {
             auto_pad,
         });
     }
-    v.push(ConvAttrs { group: 0, kernel: vec![0], ..ConvAttrs::default() });
+    v.push(ConvAttrs {
+        group: 0,
+        kernel: vec![0],
+        ..ConvAttrs::default()
+    });
     v
 }
 
 fn pool_samples() -> Vec<PoolAttrs> {
-    let base = PoolAttrs { kernel: vec![], strides: vec![], pads: vec![], dilations: vec![], ceil_mode: false, auto_pad: AutoPad::NotSet };
+    let base = PoolAttrs {
+        kernel: vec![],
+        strides: vec![],
+        pads: vec![],
+        dilations: vec![],
+        ceil_mode: false,
+        auto_pad: AutoPad::NotSet,
+    };
     let mut v = vec![base.clone()];
-    for (i, auto_pad) in [AutoPad::NotSet, AutoPad::SameUpper, AutoPad::SameLower, AutoPad::Valid].into_iter().enumerate() {
+    for (i, auto_pad) in [
+        AutoPad::NotSet,
+        AutoPad::SameUpper,
+        AutoPad::SameLower,
+        AutoPad::Valid,
+    ]
+    .into_iter()
+    .enumerate()
+    {
         v.push(PoolAttrs {
             kernel: vec![2, 3, 1],
             strides: vec![2, 2, 2],
@@ -233,7 +262,16 @@ fn small_tensors() -> Vec<Tensor> {
         .unwrap(),
         Tensor::from_f64(
             &[2, 4],
-            vec![0.1, -0.0, f64::MAX, 5e-324, f64::INFINITY, f64::NAN, f64::from_bits(0x7ff0_0000_0000_0001), 1.0 / 3.0],
+            vec![
+                0.1,
+                -0.0,
+                f64::MAX,
+                5e-324,
+                f64::INFINITY,
+                f64::NAN,
+                f64::from_bits(0x7ff0_0000_0000_0001),
+                1.0 / 3.0,
+            ],
         )
         .unwrap(),
         Tensor::from_i8(&[4], vec![-128, 127, 0, -1]).unwrap(),
@@ -289,20 +327,55 @@ fn op_samples() -> Vec<Op> {
     for &f in &fs {
         v.push(Op::Unary(UnaryOp::Elu { alpha: f }));
         v.push(Op::Unary(UnaryOp::LeakyRelu { alpha: f }));
-        v.push(Op::Unary(UnaryOp::HardSigmoid { alpha: f, beta: 0.5 }));
-        v.push(Op::Unary(UnaryOp::HardSigmoid { alpha: 0.2, beta: f }));
-        v.push(Op::Gemm { alpha: f, beta: -f, trans_a: f > 0.0, trans_b: true });
-        v.push(Op::BatchNorm { epsilon: f, training: true, momentum: f });
-        v.push(Op::LayerNorm { axis: -3, epsilon: f });
+        v.push(Op::Unary(UnaryOp::HardSigmoid {
+            alpha: f,
+            beta: 0.5,
+        }));
+        v.push(Op::Unary(UnaryOp::HardSigmoid {
+            alpha: 0.2,
+            beta: f,
+        }));
+        v.push(Op::Gemm {
+            alpha: f,
+            beta: -f,
+            trans_a: f > 0.0,
+            trans_b: true,
+        });
+        v.push(Op::BatchNorm {
+            epsilon: f,
+            training: true,
+            momentum: f,
+        });
+        v.push(Op::LayerNorm {
+            axis: -3,
+            epsilon: f,
+        });
     }
     v.push(Op::Unary(UnaryOp::Elu { alpha: 1.0 }));
     v.push(Op::Unary(UnaryOp::LeakyRelu { alpha: 0.01 }));
-    v.push(Op::Gemm { alpha: 1.0, beta: 1.0, trans_a: false, trans_b: false });
-    v.push(Op::BatchNorm { epsilon: 1e-5, training: false, momentum: 0.9 });
+    v.push(Op::Gemm {
+        alpha: 1.0,
+        beta: 1.0,
+        trans_a: false,
+        trans_b: false,
+    });
+    v.push(Op::BatchNorm {
+        epsilon: 1e-5,
+        training: false,
+        momentum: 0.9,
+    });
     for to in DType::ALL {
         v.push(Op::Unary(UnaryOp::Cast { to }));
-        v.push(Op::QuantizeLinear { q: QuantAxis { axis: -1, block_size: 32 }, dtype: to });
-        v.push(Op::ConstantOfShape { value: Arc::new(Tensor::zeros(to, &[1])) });
+        v.push(Op::QuantizeLinear {
+            q: QuantAxis {
+                axis: -1,
+                block_size: 32,
+            },
+            dtype: to,
+        });
+        v.push(Op::ConstantOfShape {
+            value: Arc::new(Tensor::zeros(to, &[1])),
+        });
     }
     for b in [
         BinaryOp::Add,
@@ -341,36 +414,89 @@ fn op_samples() -> Vec<Op> {
         v.push(Op::ConvInteger(c.clone()));
         v.push(Op::QLinearConv(c.clone()));
         v.push(Op::QConv(c.clone()));
-        v.push(Op::ConvTranspose { conv: c.clone(), output_padding: vec![], output_shape: vec![] });
-        v.push(Op::ConvTranspose { conv: c, output_padding: vec![1, 0], output_shape: vec![31, 17] });
+        v.push(Op::ConvTranspose {
+            conv: c.clone(),
+            output_padding: vec![],
+            output_shape: vec![],
+        });
+        v.push(Op::ConvTranspose {
+            conv: c,
+            output_padding: vec![1, 0],
+            output_shape: vec![31, 17],
+        });
     }
     for (i, p) in pool_samples().into_iter().enumerate() {
-        v.push(Op::MaxPool { pool: p.clone(), storage_order: i as i64 % 2 });
-        v.push(Op::AveragePool { pool: p, count_include_pad: i % 2 == 1 });
+        v.push(Op::MaxPool {
+            pool: p.clone(),
+            storage_order: i as i64 % 2,
+        });
+        v.push(Op::AveragePool {
+            pool: p,
+            count_include_pad: i % 2 == 1,
+        });
     }
     for axis in [i64::MIN, -1, 0, 1, 3, i64::MAX] {
-        v.push(Op::Softmax { axis, coerce_2d: axis > 0 });
-        v.push(Op::LogSoftmax { axis, coerce_2d: axis <= 0 });
+        v.push(Op::Softmax {
+            axis,
+            coerce_2d: axis > 0,
+        });
+        v.push(Op::LogSoftmax {
+            axis,
+            coerce_2d: axis <= 0,
+        });
         v.push(Op::Concat { axis });
         v.push(Op::Flatten { axis });
         v.push(Op::Gather { axis });
-        v.push(Op::Split { axis, num_outputs: 3 });
-        v.push(Op::ShapeOf { start: axis, end: None });
-        v.push(Op::ShapeOf { start: 0, end: Some(axis) });
-        v.push(Op::DequantizeLinear { q: QuantAxis { axis, block_size: 0 } });
-        v.push(Op::LayerNorm { axis, epsilon: 1e-5 });
+        v.push(Op::Split {
+            axis,
+            num_outputs: 3,
+        });
+        v.push(Op::ShapeOf {
+            start: axis,
+            end: None,
+        });
+        v.push(Op::ShapeOf {
+            start: 0,
+            end: Some(axis),
+        });
+        v.push(Op::DequantizeLinear {
+            q: QuantAxis {
+                axis,
+                block_size: 0,
+            },
+        });
+        v.push(Op::LayerNorm {
+            axis,
+            epsilon: 1e-5,
+        });
     }
     for op in [ReduceOp::Max, ReduceOp::Mean, ReduceOp::Sum] {
-        for (keepdims, noop_with_empty_axes) in [(true, false), (false, true), (true, true), (false, false)] {
-            v.push(Op::Reduce { op, keepdims, noop_with_empty_axes });
+        for (keepdims, noop_with_empty_axes) in
+            [(true, false), (false, true), (true, true), (false, false)]
+        {
+            v.push(Op::Reduce {
+                op,
+                keepdims,
+                noop_with_empty_axes,
+            });
         }
     }
-    v.push(Op::Split { axis: 0, num_outputs: 0 });
+    v.push(Op::Split {
+        axis: 0,
+        num_outputs: 0,
+    });
     v.push(Op::Reshape { allowzero: false });
     v.push(Op::Reshape { allowzero: true });
     v.push(Op::Transpose { perm: vec![] });
-    v.push(Op::Transpose { perm: vec![0, 3, 1, 2] });
-    for mode in [PadMode::Constant, PadMode::Reflect, PadMode::Edge, PadMode::Wrap] {
+    v.push(Op::Transpose {
+        perm: vec![0, 3, 1, 2],
+    });
+    for mode in [
+        PadMode::Constant,
+        PadMode::Reflect,
+        PadMode::Edge,
+        PadMode::Wrap,
+    ] {
         v.push(Op::Pad { mode });
     }
     let modes = [ResizeMode::Nearest, ResizeMode::Linear, ResizeMode::Cubic];
@@ -382,8 +508,17 @@ fn op_samples() -> Vec<Op> {
         CoordTransform::Asymmetric,
         CoordTransform::TfCropAndResize,
     ];
-    let nearests = [NearestMode::RoundPreferFloor, NearestMode::RoundPreferCeil, NearestMode::Floor, NearestMode::Ceil];
-    let policies = [AspectPolicy::Stretch, AspectPolicy::NotLarger, AspectPolicy::NotSmaller];
+    let nearests = [
+        NearestMode::RoundPreferFloor,
+        NearestMode::RoundPreferCeil,
+        NearestMode::Floor,
+        NearestMode::Ceil,
+    ];
+    let policies = [
+        AspectPolicy::Stretch,
+        AspectPolicy::NotLarger,
+        AspectPolicy::NotSmaller,
+    ];
     for i in 0..24 {
         v.push(Op::Resize(ResizeAttrs {
             mode: modes[i % 3],
@@ -393,15 +528,31 @@ fn op_samples() -> Vec<Op> {
             exclude_outside: i % 2 == 1,
             extrapolation: fs[(i + 5) % fs.len()],
             antialias: i % 5 == 0,
-            axes: if i % 3 == 0 { vec![] } else { vec![-1, 2, i as i64] },
+            axes: if i % 3 == 0 {
+                vec![]
+            } else {
+                vec![-1, 2, i as i64]
+            },
             policy: policies[i % 3],
         }));
     }
     for t in small_tensors().into_iter().chain(large_tensors()) {
         v.push(Op::ConstantOfShape { value: Arc::new(t) });
     }
-    for q in [QuantAxis { axis: 1, block_size: 0 }, QuantAxis { axis: 0, block_size: 128 }] {
-        v.push(Op::QuantizeLinear { q: q.clone(), dtype: DType::I8 });
+    for q in [
+        QuantAxis {
+            axis: 1,
+            block_size: 0,
+        },
+        QuantAxis {
+            axis: 0,
+            block_size: 128,
+        },
+    ] {
+        v.push(Op::QuantizeLinear {
+            q: q.clone(),
+            dtype: DType::I8,
+        });
         v.push(Op::DequantizeLinear { q });
     }
     for levels in [0, 2, 255, 256, 65536, u32::MAX] {
@@ -416,7 +567,9 @@ fn op_samples() -> Vec<Op> {
 fn n_outputs(op: &Op) -> usize {
     match op {
         Op::MaxPool { .. } => 2,
-        Op::BatchNorm { training: true, .. } | Op::LayerNorm { .. } | Op::DynamicQuantizeLinear => 3,
+        Op::BatchNorm { training: true, .. } | Op::LayerNorm { .. } | Op::DynamicQuantizeLinear => {
+            3
+        }
         Op::Split { num_outputs, .. } => *num_outputs,
         _ => 1,
     }
@@ -425,11 +578,33 @@ fn n_outputs(op: &Op) -> usize {
 fn types() -> Vec<ValueType> {
     vec![
         ValueType::unknown(),
-        ValueType::new(DType::F32, Shape(vec![Dim::Sym("N".into()), Dim::Known(8), Dim::Known(16), Dim::Known(16)])),
-        ValueType { dtype: Some(DType::I64), shape: None },
-        ValueType { dtype: None, shape: Some(Shape(vec![Dim::Known(3), Dim::Sym("batch size".into())])) },
+        ValueType::new(
+            DType::F32,
+            Shape(vec![
+                Dim::Sym("N".into()),
+                Dim::Known(8),
+                Dim::Known(16),
+                Dim::Known(16),
+            ]),
+        ),
+        ValueType {
+            dtype: Some(DType::I64),
+            shape: None,
+        },
+        ValueType {
+            dtype: None,
+            shape: Some(Shape(vec![Dim::Known(3), Dim::Sym("batch size".into())])),
+        },
         ValueType::new(DType::Bool, Shape(vec![])),
-        ValueType::new(DType::U8, Shape(vec![Dim::Sym("".into()), Dim::Sym("3".into()), Dim::Sym("unk__7".into()), Dim::Sym("a\"b".into())])),
+        ValueType::new(
+            DType::U8,
+            Shape(vec![
+                Dim::Sym("".into()),
+                Dim::Sym("3".into()),
+                Dim::Sym("unk__7".into()),
+                Dim::Sym("a\"b".into()),
+            ]),
+        ),
     ]
 }
 
@@ -443,15 +618,31 @@ fn op_graph() -> Graph {
         let (req, max) = op.arity();
         let slots = max.unwrap_or(req + 2);
         let inputs: Vec<Option<ValueRef>> = (0..slots)
-            .map(|s| if s >= req && (i + s) % 2 == 0 { None } else { Some(avail[(i * 7 + s * 3) % avail.len()]) })
+            .map(|s| {
+                if s >= req && (i + s) % 2 == 0 {
+                    None
+                } else {
+                    Some(avail[(i * 7 + s * 3) % avail.len()])
+                }
+            })
             .collect();
         let outs = (0..n_outputs(&op))
-            .map(|k| Output { name: format!("v{i}_{k}"), ty: types()[(i + k) % types().len()].clone() })
+            .map(|k| Output {
+                name: format!("v{i}_{k}"),
+                ty: types()[(i + k) % types().len()].clone(),
+            })
             .collect();
-        let name = if i % 3 == 0 { format!("node {i}") } else { format!("v{i}_0") };
+        let name = if i % 3 == 0 {
+            format!("node {i}")
+        } else {
+            format!("v{i}_0")
+        };
         let id = g.add_node(name, op, &inputs, outs);
         for k in 0..g.node(id).outputs.len() {
-            avail.push(ValueRef { node: id, output: k });
+            avail.push(ValueRef {
+                node: id,
+                output: k,
+            });
         }
     }
     let last = *avail.last().unwrap();
@@ -476,9 +667,22 @@ fn roundtrip(g: &Graph) -> String {
         let pos = |v: ValueRef| (order.iter().position(|&n| n == v.node).unwrap(), v.output);
         let nodes: Vec<String> = order
             .iter()
-            .map(|&n| format!("{:?} {:?}", g.node(n), g.node_inputs(n).into_iter().map(|v| v.map(pos)).collect::<Vec<_>>()))
+            .map(|&n| {
+                format!(
+                    "{:?} {:?}",
+                    g.node(n),
+                    g.node_inputs(n)
+                        .into_iter()
+                        .map(|v| v.map(pos))
+                        .collect::<Vec<_>>()
+                )
+            })
             .collect();
-        let ins: Vec<_> = g.inputs().iter().map(|&n| pos(ValueRef::first(n))).collect();
+        let ins: Vec<_> = g
+            .inputs()
+            .iter()
+            .map(|&n| pos(ValueRef::first(n)))
+            .collect();
         let outs: Vec<_> = g.outputs().iter().map(|&v| pos(v)).collect();
         format!("{} {nodes:?} {ins:?} {outs:?}", g.name)
     };
@@ -500,7 +704,10 @@ fn every_variant_is_generated() {
     let missing: Vec<usize> = (0..KINDS).filter(|&k| !seen[k]).collect();
     assert!(missing.is_empty(), "op kinds without samples: {missing:?}");
     for (e, s) in seen_words.iter().enumerate() {
-        assert!(s.iter().all(|&b| b), "enum {e} has values without samples: {s:?}");
+        assert!(
+            s.iter().all(|&b| b),
+            "enum {e} has values without samples: {s:?}"
+        );
     }
 }
 
@@ -510,7 +717,11 @@ fn every_op_roundtrips() {
     let text = roundtrip(&g);
     // Every op name appears in the text.
     for op in op_samples() {
-        assert!(text.contains(&format!(" = {}", op.name())), "{} missing", op.name());
+        assert!(
+            text.contains(&format!(" = {}", op.name())),
+            "{} missing",
+            op.name()
+        );
     }
 }
 
@@ -521,13 +732,23 @@ fn each_op_alone_roundtrips() {
         let mut g = Graph::new("one");
         let x = g.add_input("x", ValueType::unknown());
         let (req, max) = op.arity();
-        let inputs: Vec<_> = (0..max.unwrap_or(req)).map(|s| if s < req { Some(x) } else { None }).collect();
-        let outs = (0..n_outputs(&op)).map(|k| Output::named(format!("y{k}"))).collect();
+        let inputs: Vec<_> = (0..max.unwrap_or(req))
+            .map(|s| if s < req { Some(x) } else { None })
+            .collect();
+        let outs = (0..n_outputs(&op))
+            .map(|k| Output::named(format!("y{k}")))
+            .collect();
         let id = g.add_node("n", op.clone(), &inputs, outs);
-        let outs: Vec<_> = (0..g.node(id).outputs.len()).map(|k| ValueRef { node: id, output: k }).collect();
+        let outs: Vec<_> = (0..g.node(id).outputs.len())
+            .map(|k| ValueRef {
+                node: id,
+                output: k,
+            })
+            .collect();
         g.set_outputs(outs);
         let (text, w) = print_with_weights(&g);
-        let back = parse_with_weights(&text, &w).unwrap_or_else(|e| panic!("{:?}: {e}\n{text}", op));
+        let back =
+            parse_with_weights(&text, &w).unwrap_or_else(|e| panic!("{:?}: {e}\n{text}", op));
         assert_eq!(print(&back), print(&g), "{op:?}");
         let back_op = &back.node(back.topo_order().unwrap()[1]).op;
         assert_eq!(format!("{back_op:?}"), format!("{op:?}"));
@@ -538,7 +759,11 @@ fn each_op_alone_roundtrips() {
 fn constants_of_every_dtype_roundtrip() {
     let mut g = Graph::new("consts");
     let mut outs = vec![];
-    for (i, t) in small_tensors().into_iter().chain(large_tensors()).enumerate() {
+    for (i, t) in small_tensors()
+        .into_iter()
+        .chain(large_tensors())
+        .enumerate()
+    {
         outs.push(g.add_const(format!("c{i}"), t));
     }
     g.set_outputs(outs);
@@ -547,7 +772,10 @@ fn constants_of_every_dtype_roundtrip() {
     assert!(text.contains("-0.0"), "{text}");
     assert!(text.contains("[true, false, true]"), "{text}");
     assert!(text.contains("[-128, 127, 0, -1]"), "{text}");
-    assert!(text.contains(&format!("f32[4,4] [0.0, 0.37, ")), "16 elements are inline: {text}");
+    assert!(
+        text.contains(&format!("f32[4,4] [0.0, 0.37, ")),
+        "16 elements are inline: {text}"
+    );
     // Bit-exact content after the round trip.
     let (text, w) = print_with_weights(&g);
     assert_eq!(w.len(), large_tensors().len());
@@ -569,9 +797,27 @@ fn interned_and_duplicate_constants() {
     let b = g.add_const("b", t.clone());
     assert_eq!(a, b, "add_const interns");
     // A second node with equal content, made without interning, stays a separate node.
-    let c = g.add_node("c", Op::Const(Arc::new(t.clone())), &[], vec![Output { name: "c".into(), ty: ValueType::unknown() }]);
-    let s = g.add_node("s", Op::Binary(BinaryOp::Add), &[Some(a), Some(ValueRef::first(c))], vec![Output::named("s")]);
-    let m = g.add_node("m", Op::Binary(BinaryOp::Mul), &[Some(x), Some(ValueRef::first(s))], vec![Output::named("m")]);
+    let c = g.add_node(
+        "c",
+        Op::Const(Arc::new(t.clone())),
+        &[],
+        vec![Output {
+            name: "c".into(),
+            ty: ValueType::unknown(),
+        }],
+    );
+    let s = g.add_node(
+        "s",
+        Op::Binary(BinaryOp::Add),
+        &[Some(a), Some(ValueRef::first(c))],
+        vec![Output::named("s")],
+    );
+    let m = g.add_node(
+        "m",
+        Op::Binary(BinaryOp::Mul),
+        &[Some(x), Some(ValueRef::first(s))],
+        vec![Output::named("m")],
+    );
     g.set_outputs(vec![ValueRef::first(m)]);
     roundtrip(&g);
     // The parsed graph interns its constants too.
@@ -610,14 +856,22 @@ fn weird_names_and_types() {
             format!("node:{n}"),
             Op::Unary(UnaryOp::Relu),
             &[Some(prev)],
-            vec![Output { name: n.to_string(), ty: types()[i % types().len()].clone() }],
+            vec![Output {
+                name: n.to_string(),
+                ty: types()[i % types().len()].clone(),
+            }],
         );
         prev = ValueRef::first(id);
     }
     // A node with no outputs and an empty name, and one whose name equals its output's.
     g.add_node("", Op::Unary(UnaryOp::Identity), &[Some(prev)], vec![]);
     g.add_node("", Op::Unary(UnaryOp::Identity), &[Some(x)], vec![]);
-    let id = g.add_node("same", Op::Unary(UnaryOp::Neg), &[Some(prev)], vec![Output::named("same")]);
+    let id = g.add_node(
+        "same",
+        Op::Unary(UnaryOp::Neg),
+        &[Some(prev)],
+        vec![Output::named("same")],
+    );
     g.set_outputs(vec![ValueRef::first(id), prev, prev]);
     let text = roundtrip(&g);
     assert!(text.contains("%\"gpu_0/conv1_1\""), "{text}");
@@ -631,9 +885,19 @@ fn inputs_after_other_nodes_are_placed() {
     let mut g = Graph::new("late_inputs");
     let c = g.add_const("c", Tensor::scalar_f32(1.0));
     let a = g.add_input("a", ValueType::unknown());
-    let m = g.add_node("m", Op::Binary(BinaryOp::Add), &[Some(a), Some(c)], vec![Output::named("m")]);
+    let m = g.add_node(
+        "m",
+        Op::Binary(BinaryOp::Add),
+        &[Some(a), Some(c)],
+        vec![Output::named("m")],
+    );
     let b = g.add_input("b", ValueType::unknown());
-    let n = g.add_node("n", Op::Binary(BinaryOp::Add), &[Some(ValueRef::first(m)), Some(b)], vec![Output::named("n")]);
+    let n = g.add_node(
+        "n",
+        Op::Binary(BinaryOp::Add),
+        &[Some(ValueRef::first(m)), Some(b)],
+        vec![Output::named("n")],
+    );
     g.set_outputs(vec![ValueRef::first(n)]);
     let text = roundtrip(&g);
     assert!(text.contains("  input %a\n"), "{text}");
@@ -668,7 +932,14 @@ graph @digits_cnn(%input: f32[N,1,16,16]) -> (%logits) {
     assert_eq!(g.name, "digits_cnn");
     assert_eq!(g.len(), 7);
     let conv = g.find_node("conv1").unwrap();
-    assert_eq!(g.node(conv).op, Op::Conv(ConvAttrs { strides: vec![1, 1], pads: vec![0, 0, 0, 0], ..ConvAttrs::default() }));
+    assert_eq!(
+        g.node(conv).op,
+        Op::Conv(ConvAttrs {
+            strides: vec![1, 1],
+            pads: vec![0, 0, 0, 0],
+            ..ConvAttrs::default()
+        })
+    );
     let clip = g.find_value("c").unwrap();
     assert_eq!(g.node_inputs(clip.node)[1], None);
     assert_eq!(g.node(clip.node).num_inputs, 3);
@@ -703,7 +974,12 @@ fn file_pair_roundtrips() {
     let mut g = Graph::new("files");
     let x = g.add_input("x", ValueType::unknown());
     let w = g.add_const("w", large_tensors()[8].clone());
-    let y = g.add_node("y", Op::Conv(ConvAttrs::default()), &[Some(x), Some(w)], vec![Output::named("y")]);
+    let y = g.add_node(
+        "y",
+        Op::Conv(ConvAttrs::default()),
+        &[Some(x), Some(w)],
+        vec![Output::named("y")],
+    );
     g.set_outputs(vec![ValueRef::first(y)]);
     write_lir(&path, &g).unwrap();
     assert!(dir.join("model.lir.weights").exists());
@@ -724,7 +1000,10 @@ fn file_pair_roundtrips() {
     bytes[last] ^= 1;
     std::fs::write(&wp, &bytes).unwrap();
     let e = read_lir(&path).unwrap_err().to_string();
-    assert!(e.contains("model.lir.weights") && e.contains("digest"), "{e}");
+    assert!(
+        e.contains("model.lir.weights") && e.contains("digest"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -737,16 +1016,22 @@ fn dot_output() {
     let d = to_dot(&g);
     assert!(d.starts_with("digraph \"g\" {"), "{d}");
     assert!(d.contains("n1 [label=\"relu\\nr\\\"1\"]"), "{d}");
-    assert!(d.contains("n0 -> n1 [label=\"f32[N,3]\", headlabel=\"0\"]"), "{d}");
-    assert!(d.contains("n0 -> n2 [label=\"f32[N,3]\", headlabel=\"1\"]"), "{d}");
+    assert!(
+        d.contains("n0 -> n1 [label=\"f32[N,3]\", headlabel=\"0\"]"),
+        "{d}"
+    );
+    assert!(
+        d.contains("n0 -> n2 [label=\"f32[N,3]\", headlabel=\"1\"]"),
+        "{d}"
+    );
     assert!(d.contains("n2 -> out0"), "{d}");
     assert_eq!(d.matches(" -> ").count(), 4, "{d}");
 }
 
-
 #[test]
 fn doc_example_parses() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/ir-text-format.md");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/ir-text-format.md");
     let doc = std::fs::read_to_string(path).unwrap();
     let start = doc.find("```lir\n").unwrap() + 7;
     let block = &doc[start..start + doc[start..].find("```").unwrap()];
@@ -755,11 +1040,20 @@ fn doc_example_parses() {
     let digest = w.insert(Arc::new(big));
     let text: String = block
         .lines()
-        .map(|l| if l.contains("sha256:<") { format!("  %w1 = const f32[8,1,3,3] sha256:{digest}") } else { l.to_string() })
+        .map(|l| {
+            if l.contains("sha256:<") {
+                format!("  %w1 = const f32[8,1,3,3] sha256:{digest}")
+            } else {
+                l.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let g = parse_with_weights(&text, &w).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(g.len(), 9);
-    assert_eq!(g.node(g.find_node("gpu_0/flatten").unwrap()).outputs[0].name, "gpu_0/flat");
+    assert_eq!(
+        g.node(g.find_node("gpu_0/flatten").unwrap()).outputs[0].name,
+        "gpu_0/flat"
+    );
     roundtrip(&g);
 }

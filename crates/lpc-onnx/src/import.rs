@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 /// Imports an `.onnx` file; external data is resolved relative to its folder.
 pub fn import_file(path: &Path) -> Result<Graph, ImportError> {
-    let bytes = std::fs::read(path).map_err(|e| ImportError::Io { path: path.display().to_string(), msg: e.to_string() })?;
+    let bytes = std::fs::read(path).map_err(|e| ImportError::Io {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })?;
     import_bytes(&bytes, path.parent())
 }
 
@@ -28,10 +31,22 @@ pub fn import_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Graph, Impo
     }
     let opset = opset.unwrap_or(if model.opset_import.is_empty() { 1 } else { 0 });
     if opset <= 0 {
-        return Err(ImportError::Invalid("the model imports no version of the default ONNX opset".into()));
+        return Err(ImportError::Invalid(
+            "the model imports no version of the default ONNX opset".into(),
+        ));
     }
-    let graph = model.graph.as_ref().ok_or_else(|| ImportError::Invalid("the model has no graph".into()))?;
-    Importer { opset, base_dir, values: HashMap::new(), node_names: HashSet::new(), fresh: 0 }.graph(graph)
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| ImportError::Invalid("the model has no graph".into()))?;
+    Importer {
+        opset,
+        base_dir,
+        values: HashMap::new(),
+        node_names: HashSet::new(),
+        fresh: 0,
+    }
+    .graph(graph)
 }
 
 struct Importer<'a> {
@@ -44,16 +59,23 @@ struct Importer<'a> {
 
 fn value_type(vi: &ValueInfoProto, unk: &mut usize) -> Result<ValueType, ImportError> {
     let name = vi.name.clone().unwrap_or_default();
-    let Some(tp) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else { return Ok(ValueType::unknown()) };
+    let Some(tp) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return Ok(ValueType::unknown());
+    };
     let proto::type_proto::Value::TensorType(tt) = tp else {
-        return Err(ImportError::Unsupported(format!("value '{name}': only tensor types are supported")));
+        return Err(ImportError::Unsupported(format!(
+            "value '{name}': only tensor types are supported"
+        )));
     };
     let code = tt.elem_type.unwrap_or(0);
     let dtype = if code == 0 {
         None
     } else {
         Some(dtype_from_onnx(code).ok_or_else(|| {
-            ImportError::Unsupported(format!("value '{name}': data type {} is not supported by lpc", onnx_type_name(code)))
+            ImportError::Unsupported(format!(
+                "value '{name}': data type {} is not supported by lpc",
+                onnx_type_name(code)
+            ))
         })?)
     };
     let shape = tt.shape.as_ref().map(|s| {
@@ -61,9 +83,13 @@ fn value_type(vi: &ValueInfoProto, unk: &mut usize) -> Result<ValueType, ImportE
             s.dim
                 .iter()
                 .map(|d| match &d.value {
-                    Some(proto::tensor_shape_proto::dimension::Value::DimValue(v)) if *v >= 0 => Dim::Known(*v as usize),
+                    Some(proto::tensor_shape_proto::dimension::Value::DimValue(v)) if *v >= 0 => {
+                        Dim::Known(*v as usize)
+                    }
                     // "?" is used by some exporters for "unknown", not as a shared name.
-                    Some(proto::tensor_shape_proto::dimension::Value::DimParam(p)) if !p.is_empty() && p != "?" => {
+                    Some(proto::tensor_shape_proto::dimension::Value::DimParam(p))
+                        if !p.is_empty() && p != "?" =>
+                    {
                         Dim::Sym(p.clone())
                     }
                     _ => {
@@ -94,7 +120,10 @@ impl<'n> Attrs<'n> {
         }
     }
     fn get(&self, key: &str) -> Option<&'n AttributeProto> {
-        self.node.attribute.iter().find(|a| a.name.as_deref() == Some(key))
+        self.node
+            .attribute
+            .iter()
+            .find(|a| a.name.as_deref() == Some(key))
     }
     fn has(&self, key: &str) -> bool {
         self.get(key).is_some()
@@ -102,13 +131,17 @@ impl<'n> Attrs<'n> {
     fn int(&self, key: &str, default: i64) -> Result<i64, ImportError> {
         match self.get(key) {
             None => Ok(default),
-            Some(a) => a.i.ok_or_else(|| self.err(format!("attribute '{key}' must be an int"))),
+            Some(a) => {
+                a.i.ok_or_else(|| self.err(format!("attribute '{key}' must be an int")))
+            }
         }
     }
     fn float(&self, key: &str, default: f32) -> Result<f32, ImportError> {
         match self.get(key) {
             None => Ok(default),
-            Some(a) => a.f.ok_or_else(|| self.err(format!("attribute '{key}' must be a float"))),
+            Some(a) => {
+                a.f.ok_or_else(|| self.err(format!("attribute '{key}' must be a float")))
+            }
         }
     }
     fn ints(&self, key: &str) -> Option<Vec<i64>> {
@@ -121,7 +154,8 @@ impl<'n> Attrs<'n> {
         match self.get(key) {
             None => Ok(default.to_string()),
             Some(a) => match &a.s {
-                Some(s) => String::from_utf8(s.clone()).map_err(|_| self.err(format!("attribute '{key}' is not UTF-8"))),
+                Some(s) => String::from_utf8(s.clone())
+                    .map_err(|_| self.err(format!("attribute '{key}' is not UTF-8"))),
                 None => Err(self.err(format!("attribute '{key}' must be a string"))),
             },
         }
@@ -181,7 +215,9 @@ impl<'n> Attrs<'n> {
     fn tensor(&self, key: &str, base: Option<&Path>) -> Result<Option<Tensor>, ImportError> {
         match self.get(key).and_then(|a| a.t.as_ref()) {
             None => Ok(None),
-            Some(t) => tensor_from_proto(t, base).map(Some).map_err(|e| self.err(e.to_string())),
+            Some(t) => tensor_from_proto(t, base)
+                .map(Some)
+                .map_err(|e| self.err(e.to_string())),
         }
     }
 }
@@ -210,9 +246,15 @@ impl<'a> Importer<'a> {
         let mut g = Graph::new(gp.name.clone().unwrap_or_default());
         let mut unk = 0usize;
         if !gp.sparse_initializer.is_empty() {
-            return Err(ImportError::Unsupported("sparse initializers are not supported".into()));
+            return Err(ImportError::Unsupported(
+                "sparse initializers are not supported".into(),
+            ));
         }
-        let init_names: HashSet<String> = gp.initializer.iter().filter_map(|t| t.name.clone()).collect();
+        let init_names: HashSet<String> = gp
+            .initializer
+            .iter()
+            .filter_map(|t| t.name.clone())
+            .collect();
         for vi in &gp.input {
             let name = vi.name.clone().unwrap_or_default();
             if init_names.contains(&name) {
@@ -225,7 +267,9 @@ impl<'a> Importer<'a> {
             let v = g.add_input(name.clone(), ty);
             self.node_names.insert(name.clone());
             if self.values.insert(name.clone(), v).is_some() {
-                return Err(ImportError::Invalid(format!("graph input '{name}' is declared twice")));
+                return Err(ImportError::Invalid(format!(
+                    "graph input '{name}' is declared twice"
+                )));
             }
         }
         for t in &gp.initializer {
@@ -241,9 +285,15 @@ impl<'a> Importer<'a> {
             let op_type = node.op_type.clone().unwrap_or_default();
             let name = self.unique_node_name(node.name.as_deref(), &op_type);
             let domain = node.domain.clone().unwrap_or_default();
-            let attrs = Attrs { node, name: name.clone(), opset: self.opset };
+            let attrs = Attrs {
+                node,
+                name: name.clone(),
+                opset: self.opset,
+            };
             if !(domain.is_empty() || domain == "ai.onnx") {
-                return Err(attrs.err(format!("operator domain '{domain}' is not supported (only the default ONNX domain)")));
+                return Err(attrs.err(format!(
+                    "operator domain '{domain}' is not supported (only the default ONNX domain)"
+                )));
             }
             self.node(&mut g, node, &attrs, k)?;
         }
@@ -264,27 +314,31 @@ impl<'a> Importer<'a> {
         let mut outs = vec![];
         for vi in &gp.output {
             let name = vi.name.clone().unwrap_or_default();
-            let v = *self
-                .values
-                .get(&name)
-                .ok_or_else(|| ImportError::Invalid(format!("graph output '{name}' is not produced by any node")))?;
+            let v = *self.values.get(&name).ok_or_else(|| {
+                ImportError::Invalid(format!("graph output '{name}' is not produced by any node"))
+            })?;
             outs.push(v);
         }
         g.set_outputs(outs);
-        g.topo_order().map_err(|e| ImportError::Invalid(e.to_string()))?;
+        g.topo_order()
+            .map_err(|e| ImportError::Invalid(e.to_string()))?;
         Ok(g)
     }
 
-    fn input(&self, node: &NodeProto, attrs: &Attrs, i: usize) -> Result<Option<ValueRef>, ImportError> {
+    fn input(
+        &self,
+        node: &NodeProto,
+        attrs: &Attrs,
+        i: usize,
+    ) -> Result<Option<ValueRef>, ImportError> {
         match node.input.get(i) {
             None => Ok(None),
             Some(s) if s.is_empty() => Ok(None),
-            Some(s) => self
-                .values
-                .get(s)
-                .copied()
-                .map(Some)
-                .ok_or_else(|| attrs.err(format!("input '{s}' is not defined before this node"))),
+            Some(s) => {
+                self.values.get(s).copied().map(Some).ok_or_else(|| {
+                    attrs.err(format!("input '{s}' is not defined before this node"))
+                })
+            }
         }
     }
 
@@ -293,28 +347,45 @@ impl<'a> Importer<'a> {
         g.add_const(name, t)
     }
 
-    fn node(&mut self, g: &mut Graph, node: &NodeProto, a: &Attrs, _k: usize) -> Result<(), ImportError> {
+    fn node(
+        &mut self,
+        g: &mut Graph,
+        node: &NodeProto,
+        a: &Attrs,
+        _k: usize,
+    ) -> Result<(), ImportError> {
         let op_type = node.op_type.clone().unwrap_or_default();
         let opset = self.opset;
         let name = a.name.clone();
-        let mut ins: Vec<Option<ValueRef>> =
-            (0..node.input.len()).map(|i| self.input(node, a, i)).collect::<Result<_, _>>()?;
+        let mut ins: Vec<Option<ValueRef>> = (0..node.input.len())
+            .map(|i| self.input(node, a, i))
+            .collect::<Result<_, _>>()?;
         let out_names: Vec<String> = node.output.clone();
-        let mut n_out = out_names.iter().rposition(|s| !s.is_empty()).map_or(0, |p| p + 1);
+        let mut n_out = out_names
+            .iter()
+            .rposition(|s| !s.is_empty())
+            .map_or(0, |p| p + 1);
         if n_out == 0 {
             return Err(a.err("node has no outputs"));
         }
         let first_out = out_names[0].clone();
         let need = |ins: &Vec<Option<ValueRef>>, n: usize| -> Result<(), ImportError> {
             if ins.len() < n || ins[..n].iter().any(Option::is_none) {
-                return Err(a.err(format!("needs {n} inputs, got {}", ins.iter().filter(|x| x.is_some()).count())));
+                return Err(a.err(format!(
+                    "needs {n} inputs, got {}",
+                    ins.iter().filter(|x| x.is_some()).count()
+                )));
             }
             Ok(())
         };
         let f32c = |v: f32| Tensor::scalar_f32(v);
         let i64v = |v: &[i64]| Tensor::vec_i64(v);
         // Attribute operands of old opsets become constant inputs at `slot`.
-        let put = |me: &mut Self, g: &mut Graph, ins: &mut Vec<Option<ValueRef>>, slot: usize, t: Option<Tensor>| {
+        let put = |me: &mut Self,
+                   g: &mut Graph,
+                   ins: &mut Vec<Option<ValueRef>>,
+                   slot: usize,
+                   t: Option<Tensor>| {
             if ins.len() <= slot {
                 ins.resize(slot + 1, None);
             }
@@ -341,15 +412,24 @@ impl<'a> Importer<'a> {
             "Dropout" => {
                 // Inference: identity; the optional mask output is all true.
                 if n_out > 1 {
-                    let x = ins.first().copied().flatten().ok_or_else(|| a.err("needs an input"))?;
+                    let x = ins
+                        .first()
+                        .copied()
+                        .flatten()
+                        .ok_or_else(|| a.err("needs an input"))?;
                     let shape_name = self.fresh_value(&out_names[1]);
                     let sh = g.add_node(
                         format!("{name}__mask_shape"),
-                        Op::ShapeOf { start: 0, end: None },
+                        Op::ShapeOf {
+                            start: 0,
+                            end: None,
+                        },
                         &[Some(x)],
                         vec![Output::named(shape_name)],
                     );
-                    let value = Arc::new(Tensor::from_bool(&[], vec![true]).map_err(|e| a.err(e.to_string()))?);
+                    let value = Arc::new(
+                        Tensor::from_bool(&[], vec![true]).map_err(|e| a.err(e.to_string()))?,
+                    );
                     let m = g.add_node(
                         format!("{name}__mask"),
                         Op::ConstantOfShape { value },
@@ -359,7 +439,9 @@ impl<'a> Importer<'a> {
                     self.bind(&out_names[1], ValueRef::first(m), a)?;
                 }
                 if let Some(t) = ins.get(2).copied().flatten() {
-                    if g.const_value(t).is_none_or(|t| t.to_i64_vec().iter().any(|&x| x != 0)) {
+                    if g.const_value(t)
+                        .is_none_or(|t| t.to_i64_vec().iter().any(|&x| x != 0))
+                    {
                         return Err(a.err("Dropout in training mode is not supported"));
                     }
                 }
@@ -367,9 +449,16 @@ impl<'a> Importer<'a> {
                 n_out = 1;
                 unary(UnaryOp::Identity)
             }
-            "Elu" => unary(UnaryOp::Elu { alpha: a.float("alpha", 1.0)? }),
-            "LeakyRelu" => unary(UnaryOp::LeakyRelu { alpha: a.float("alpha", 0.01)? }),
-            "HardSigmoid" => unary(UnaryOp::HardSigmoid { alpha: a.float("alpha", 0.2)?, beta: a.float("beta", 0.5)? }),
+            "Elu" => unary(UnaryOp::Elu {
+                alpha: a.float("alpha", 1.0)?,
+            }),
+            "LeakyRelu" => unary(UnaryOp::LeakyRelu {
+                alpha: a.float("alpha", 0.01)?,
+            }),
+            "HardSigmoid" => unary(UnaryOp::HardSigmoid {
+                alpha: a.float("alpha", 0.2)?,
+                beta: a.float("beta", 0.5)?,
+            }),
             "HardSwish" => unary(UnaryOp::HardSwish),
             "Gelu" => unary(UnaryOp::Gelu {
                 tanh: match a.string("approximate", "none")?.as_str() {
@@ -380,8 +469,12 @@ impl<'a> Importer<'a> {
             }),
             "Cast" => {
                 let to = a.int("to", 0)?;
-                let d = dtype_from_onnx(to as i32)
-                    .ok_or_else(|| a.err(format!("cast to {} is not supported", onnx_type_name(to as i32))))?;
+                let d = dtype_from_onnx(to as i32).ok_or_else(|| {
+                    a.err(format!(
+                        "cast to {} is not supported",
+                        onnx_type_name(to as i32)
+                    ))
+                })?;
                 if a.has("saturate") && a.int("saturate", 1)? != 1 {
                     // Only meaningful for float8 targets, which lpc does not have.
                 }
@@ -459,21 +552,33 @@ impl<'a> Importer<'a> {
                 trans_a: a.bool("transA", false)?,
                 trans_b: a.bool("transB", false)?,
             },
-            "MaxPool" => Op::MaxPool { pool: a.pool()?, storage_order: a.int("storage_order", 0)? },
-            "AveragePool" => {
-                Op::AveragePool { pool: a.pool()?, count_include_pad: a.bool("count_include_pad", false)? }
-            }
+            "MaxPool" => Op::MaxPool {
+                pool: a.pool()?,
+                storage_order: a.int("storage_order", 0)?,
+            },
+            "AveragePool" => Op::AveragePool {
+                pool: a.pool()?,
+                count_include_pad: a.bool("count_include_pad", false)?,
+            },
             "GlobalAveragePool" => Op::GlobalAveragePool,
             "GlobalMaxPool" => Op::GlobalMaxPool,
             "BatchNormalization" => {
-                let training = a.bool("training_mode", false)? || (opset < 9 && n_out > 1 && a.int("is_test", 0)? == 0);
-                Op::BatchNorm { epsilon: a.float("epsilon", 1e-5)?, training, momentum: a.float("momentum", 0.9)? }
+                let training = a.bool("training_mode", false)?
+                    || (opset < 9 && n_out > 1 && a.int("is_test", 0)? == 0);
+                Op::BatchNorm {
+                    epsilon: a.float("epsilon", 1e-5)?,
+                    training,
+                    momentum: a.float("momentum", 0.9)?,
+                }
             }
             "LayerNormalization" => {
                 if a.int("stash_type", 1)? != 1 {
                     return Err(a.err("only stash_type 1 (float) is supported"));
                 }
-                Op::LayerNorm { axis: a.int("axis", -1)?, epsilon: a.float("epsilon", 1e-5)? }
+                Op::LayerNorm {
+                    axis: a.int("axis", -1)?,
+                    epsilon: a.float("epsilon", 1e-5)?,
+                }
             }
             "Softmax" | "LogSoftmax" => {
                 let coerce_2d = opset < 13;
@@ -504,12 +609,20 @@ impl<'a> Importer<'a> {
                 if opset >= 4 && !a.has("axis") {
                     return Err(a.err("attribute 'axis' is required"));
                 }
-                Op::Concat { axis: a.int("axis", 1)? }
+                Op::Concat {
+                    axis: a.int("axis", 1)?,
+                }
             }
             "Split" => {
                 if opset < 13 {
                     ins.truncate(1);
-                    put(self, g, &mut ins, 1, a.ints("split").filter(|v| !v.is_empty()).map(|v| i64v(&v)));
+                    put(
+                        self,
+                        g,
+                        &mut ins,
+                        1,
+                        a.ints("split").filter(|v| !v.is_empty()).map(|v| i64v(&v)),
+                    );
                 }
                 if n_out != out_names.len() || out_names.iter().any(|s| s.is_empty()) {
                     return Err(a.err("every output of Split must be named"));
@@ -517,15 +630,22 @@ impl<'a> Importer<'a> {
                 if a.has("num_outputs") && a.int("num_outputs", 0)? as usize != n_out {
                     return Err(a.err("num_outputs does not match the number of outputs"));
                 }
-                Op::Split { axis: a.int("axis", 0)?, num_outputs: n_out }
+                Op::Split {
+                    axis: a.int("axis", 0)?,
+                    num_outputs: n_out,
+                }
             }
-            "Flatten" => Op::Flatten { axis: a.int("axis", 1)? },
+            "Flatten" => Op::Flatten {
+                axis: a.int("axis", 1)?,
+            },
             "Reshape" => {
                 if opset < 5 {
                     ins.truncate(1);
                     put(self, g, &mut ins, 1, a.ints("shape").map(|v| i64v(&v)));
                 }
-                Op::Reshape { allowzero: a.bool("allowzero", false)? }
+                Op::Reshape {
+                    allowzero: a.bool("allowzero", false)?,
+                }
             }
             "Squeeze" | "Unsqueeze" => {
                 if opset < 13 {
@@ -538,14 +658,27 @@ impl<'a> Importer<'a> {
                     Op::Unsqueeze
                 }
             }
-            "Transpose" => Op::Transpose { perm: a.usizes("perm")? },
+            "Transpose" => Op::Transpose {
+                perm: a.usizes("perm")?,
+            },
             "Expand" => Op::Expand,
-            "Gather" => Op::Gather { axis: a.int("axis", 0)? },
-            "Shape" => Op::ShapeOf { start: a.int("start", 0)?, end: if a.has("end") { Some(a.int("end", 0)?) } else { None } },
+            "Gather" => Op::Gather {
+                axis: a.int("axis", 0)?,
+            },
+            "Shape" => Op::ShapeOf {
+                start: a.int("start", 0)?,
+                end: if a.has("end") {
+                    Some(a.int("end", 0)?)
+                } else {
+                    None
+                },
+            },
             "Slice" => {
                 if opset < 10 {
                     ins.truncate(1);
-                    let starts = a.ints("starts").ok_or_else(|| a.err("starts is required"))?;
+                    let starts = a
+                        .ints("starts")
+                        .ok_or_else(|| a.err("starts is required"))?;
                     let ends = a.ints("ends").ok_or_else(|| a.err("ends is required"))?;
                     put(self, g, &mut ins, 1, Some(i64v(&starts)));
                     put(self, g, &mut ins, 2, Some(i64v(&ends)));
@@ -563,7 +696,10 @@ impl<'a> Importer<'a> {
                 };
                 if opset < 11 {
                     ins.truncate(1);
-                    let pads = a.ints("pads").or_else(|| a.ints("paddings")).ok_or_else(|| a.err("pads is required"))?;
+                    let pads = a
+                        .ints("pads")
+                        .or_else(|| a.ints("paddings"))
+                        .ok_or_else(|| a.err("pads is required"))?;
                     put(self, g, &mut ins, 1, Some(i64v(&pads)));
                     put(self, g, &mut ins, 2, Some(f32c(a.float("value", 0.0)?)));
                 }
@@ -580,14 +716,21 @@ impl<'a> Importer<'a> {
                 let coord = if old {
                     CoordTransform::Asymmetric
                 } else {
-                    match a.string("coordinate_transformation_mode", "half_pixel")?.as_str() {
+                    match a
+                        .string("coordinate_transformation_mode", "half_pixel")?
+                        .as_str()
+                    {
                         "half_pixel" => CoordTransform::HalfPixel,
                         "half_pixel_symmetric" => CoordTransform::HalfPixelSymmetric,
                         "pytorch_half_pixel" => CoordTransform::PytorchHalfPixel,
                         "align_corners" => CoordTransform::AlignCorners,
                         "asymmetric" => CoordTransform::Asymmetric,
                         "tf_crop_and_resize" => CoordTransform::TfCropAndResize,
-                        o => return Err(a.err(format!("unknown coordinate_transformation_mode '{o}'"))),
+                        o => {
+                            return Err(
+                                a.err(format!("unknown coordinate_transformation_mode '{o}'"))
+                            )
+                        }
                     }
                 };
                 let nearest = if old {
@@ -610,8 +753,14 @@ impl<'a> Importer<'a> {
                 if old {
                     // (X, scales) → (X, roi=None, scales)
                     let scales = if op_type == "Upsample" && opset < 9 {
-                        let s = a.floats("scales").ok_or_else(|| a.err("scales is required"))?;
-                        Some(self.konst(g, &first_out, Tensor::from_f32(&[s.len()], s).map_err(|e| a.err(e.to_string()))?))
+                        let s = a
+                            .floats("scales")
+                            .ok_or_else(|| a.err("scales is required"))?;
+                        Some(self.konst(
+                            g,
+                            &first_out,
+                            Tensor::from_f32(&[s.len()], s).map_err(|e| a.err(e.to_string()))?,
+                        ))
                     } else {
                         ins.get(1).copied().flatten()
                     };
@@ -636,7 +785,9 @@ impl<'a> Importer<'a> {
                     Some(_) => return Err(a.err("value must have exactly one element")),
                     None => Tensor::scalar_f32(0.0),
                 };
-                Op::ConstantOfShape { value: Arc::new(value) }
+                Op::ConstantOfShape {
+                    value: Arc::new(value),
+                }
             }
             "Constant" => {
                 let t = if let Some(t) = a.tensor("value", self.base_dir)? {
@@ -657,13 +808,21 @@ impl<'a> Importer<'a> {
                 return Ok(());
             }
             "QuantizeLinear" => {
-                let zp_dtype = ins.get(2).copied().flatten().and_then(|z| g.const_value(z).map(|t| t.dtype()));
+                let zp_dtype = ins
+                    .get(2)
+                    .copied()
+                    .flatten()
+                    .and_then(|z| g.const_value(z).map(|t| t.dtype()));
                 let out_attr = a.int("output_dtype", 0)?;
                 let dtype = match (zp_dtype, out_attr) {
                     (Some(d), _) => d,
                     (None, 0) => DType::U8,
-                    (None, c) => dtype_from_onnx(c as i32)
-                        .ok_or_else(|| a.err(format!("output_dtype {} is not supported", onnx_type_name(c as i32))))?,
+                    (None, c) => dtype_from_onnx(c as i32).ok_or_else(|| {
+                        a.err(format!(
+                            "output_dtype {} is not supported",
+                            onnx_type_name(c as i32)
+                        ))
+                    })?,
                 };
                 if !matches!(dtype, DType::U8 | DType::I8 | DType::I32) {
                     return Err(a.err(format!("quantizing to {dtype} is not supported")));
@@ -675,7 +834,13 @@ impl<'a> Importer<'a> {
                 if block_size < 0 {
                     return Err(a.err("negative block_size"));
                 }
-                Op::QuantizeLinear { q: QuantAxis { axis: a.int("axis", 1)?, block_size: block_size as usize }, dtype }
+                Op::QuantizeLinear {
+                    q: QuantAxis {
+                        axis: a.int("axis", 1)?,
+                        block_size: block_size as usize,
+                    },
+                    dtype,
+                }
             }
             "DequantizeLinear" => {
                 let block_size = a.int("block_size", 0)?;
@@ -685,7 +850,12 @@ impl<'a> Importer<'a> {
                 if a.int("output_dtype", 0)? != 0 {
                     return Err(a.err("output_dtype is not supported"));
                 }
-                Op::DequantizeLinear { q: QuantAxis { axis: a.int("axis", 1)?, block_size: block_size as usize } }
+                Op::DequantizeLinear {
+                    q: QuantAxis {
+                        axis: a.int("axis", 1)?,
+                        block_size: block_size as usize,
+                    },
+                }
             }
             "DynamicQuantizeLinear" => Op::DynamicQuantizeLinear,
             other => return Err(a.err(format!("unsupported operator '{other}'"))),
@@ -705,13 +875,24 @@ impl<'a> Importer<'a> {
         let outputs: Vec<Output> = (0..n_out)
             .map(|i| {
                 let nm = &out_names[i];
-                Output::named(if nm.is_empty() { self.fresh_value(&first_out) } else { nm.clone() })
+                Output::named(if nm.is_empty() {
+                    self.fresh_value(&first_out)
+                } else {
+                    nm.clone()
+                })
             })
             .collect();
         let names: Vec<String> = outputs.iter().map(|o| o.name.clone()).collect();
         let id = g.add_node(name, op, &ins, outputs);
         for (i, nm) in names.iter().enumerate() {
-            self.bind(nm, ValueRef { node: id, output: i }, a)?;
+            self.bind(
+                nm,
+                ValueRef {
+                    node: id,
+                    output: i,
+                },
+                a,
+            )?;
         }
         Ok(())
     }

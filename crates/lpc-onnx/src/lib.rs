@@ -4,9 +4,9 @@
 
 pub mod export;
 mod import;
+pub mod openvino;
 #[allow(missing_docs)]
 pub mod proto;
-pub mod openvino;
 mod tensor;
 
 pub use import::{import_bytes, import_file};
@@ -54,9 +54,16 @@ pub enum ImportError {
 /// Reads an ONNX TensorProto file (such as `test_data_set_0/input_0.pb`).
 pub fn read_tensor_pb(path: &Path) -> Result<lpc_ir::Tensor, ImportError> {
     use prost::Message;
-    let bytes = std::fs::read(path).map_err(|e| ImportError::Io { path: path.display().to_string(), msg: e.to_string() })?;
-    let t = proto::TensorProto::decode(bytes.as_slice())
-        .map_err(|e| ImportError::Io { path: path.display().to_string(), msg: format!("not a TensorProto: {e}") })?;
-    tensor_from_proto(&t, path.parent())
-        .map_err(|e| ImportError::Io { path: path.display().to_string(), msg: e.to_string() })
+    let bytes = std::fs::read(path).map_err(|e| ImportError::Io {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })?;
+    let t = proto::TensorProto::decode(bytes.as_slice()).map_err(|e| ImportError::Io {
+        path: path.display().to_string(),
+        msg: format!("not a TensorProto: {e}"),
+    })?;
+    tensor_from_proto(&t, path.parent()).map_err(|e| ImportError::Io {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })
 }

@@ -50,10 +50,15 @@ pub enum OpenVinoError {
 /// A model without `Const` layers needs no `.bin`; a missing `.bin` is an error only when a
 /// constant needs it.
 pub fn import_openvino(xml: &Path) -> Result<Graph, OpenVinoError> {
-    let io = |p: &Path, e: std::io::Error| OpenVinoError::Io { path: p.display().to_string(), msg: e.to_string() };
+    let io = |p: &Path, e: std::io::Error| OpenVinoError::Io {
+        path: p.display().to_string(),
+        msg: e.to_string(),
+    };
     let text = std::fs::read(xml).map_err(|e| io(xml, e))?;
-    let text = String::from_utf8(text)
-        .map_err(|e| OpenVinoError::Io { path: xml.display().to_string(), msg: format!("not UTF-8: {e}") })?;
+    let text = String::from_utf8(text).map_err(|e| OpenVinoError::Io {
+        path: xml.display().to_string(),
+        msg: format!("not UTF-8: {e}"),
+    })?;
     let bin_path = xml.with_extension("bin");
     let bin = match std::fs::read(&bin_path) {
         Ok(b) => Some(b),
@@ -61,12 +66,14 @@ pub fn import_openvino(xml: &Path) -> Result<Graph, OpenVinoError> {
         Err(e) => return Err(io(&bin_path, e)),
     };
     import_openvino_parts(&text, bin.as_deref()).map_err(|e| match e {
-        OpenVinoError::Layer { id, name, ty, msg } if bin.is_none() && msg.contains("no .bin") => OpenVinoError::Layer {
-            id,
-            name,
-            ty,
-            msg: format!("{msg} (looked for {})", bin_path.display()),
-        },
+        OpenVinoError::Layer { id, name, ty, msg } if bin.is_none() && msg.contains("no .bin") => {
+            OpenVinoError::Layer {
+                id,
+                name,
+                ty,
+                msg: format!("{msg} (looked for {})", bin_path.display()),
+            }
+        }
         other => other,
     })
 }
@@ -115,12 +122,20 @@ impl Layer {
 
     /// An error about this layer.
     pub fn err(&self, msg: impl Into<String>) -> OpenVinoError {
-        OpenVinoError::Layer { id: self.id, name: self.name.clone(), ty: self.ty_version(), msg: msg.into() }
+        OpenVinoError::Layer {
+            id: self.id,
+            name: self.name.clone(),
+            ty: self.ty_version(),
+            msg: msg.into(),
+        }
     }
 
     /// The opset number of `version="opsetN"` (0 when absent or another form).
     pub fn opset(&self) -> u32 {
-        self.version.strip_prefix("opset").and_then(|v| v.parse().ok()).unwrap_or(0)
+        self.version
+            .strip_prefix("opset")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     }
 }
 
@@ -168,7 +183,9 @@ pub(crate) fn element_type(s: &str) -> Result<DType, String> {
 }
 
 fn parse_u64(s: &str, what: &str) -> Result<u64, OpenVinoError> {
-    s.trim().parse::<u64>().map_err(|_| OpenVinoError::Invalid(format!("{what} '{s}' is not a non-negative integer")))
+    s.trim()
+        .parse::<u64>()
+        .map_err(|_| OpenVinoError::Invalid(format!("{what} '{s}' is not a non-negative integer")))
 }
 
 /// Largest dimension accepted (keeps element counts far from overflow).
@@ -195,9 +212,13 @@ pub(crate) fn parse_dim_list(s: &str) -> Result<Vec<Option<usize>>, String> {
 }
 
 fn parse_port(n: roxmltree::Node, layer: &str) -> Result<Port, OpenVinoError> {
-    let id = parse_u64(n.attribute("id").unwrap_or(""), &format!("port id in layer {layer}"))?;
+    let id = parse_u64(
+        n.attribute("id").unwrap_or(""),
+        &format!("port id in layer {layer}"),
+    )?;
     let precision = n.attribute("precision").unwrap_or("").to_string();
-    let dtype = precision_dtype(&precision).map_err(|m| OpenVinoError::Invalid(format!("layer {layer} port {id}: {m}")))?;
+    let dtype = precision_dtype(&precision)
+        .map_err(|m| OpenVinoError::Invalid(format!("layer {layer} port {id}: {m}")))?;
     let mut dims = vec![];
     for d in n.children().filter(|c| c.has_tag_name("dim")) {
         dims.push(
@@ -209,7 +230,13 @@ fn parse_port(n: roxmltree::Node, layer: &str) -> Result<Port, OpenVinoError> {
         None => vec![],
         Some(s) => split_names(s),
     };
-    Ok(Port { id, dtype, precision, dims, names })
+    Ok(Port {
+        id,
+        dtype,
+        precision,
+        dims,
+        names,
+    })
 }
 
 /// Splits a `names` attribute on commas not escaped by a backslash.
@@ -229,7 +256,10 @@ fn split_names(s: &str) -> Vec<String> {
         }
     }
     out.push(cur);
-    out.into_iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect()
+    out.into_iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect()
 }
 
 fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, tag: &str) -> Option<roxmltree::Node<'a, 'i>> {
@@ -240,7 +270,10 @@ fn parse_net(xml: &str) -> Result<Net, OpenVinoError> {
     let doc = roxmltree::Document::parse(xml).map_err(|e| OpenVinoError::Xml(e.to_string()))?;
     let root = doc.root_element();
     if !root.has_tag_name("net") {
-        return Err(OpenVinoError::Invalid(format!("root element is <{}>, expected <net>", root.tag_name().name())));
+        return Err(OpenVinoError::Invalid(format!(
+            "root element is <{}>, expected <net>",
+            root.tag_name().name()
+        )));
     }
     let version = root.attribute("version").unwrap_or("");
     if version != "10" && version != "11" {
@@ -248,7 +281,8 @@ fn parse_net(xml: &str) -> Result<Net, OpenVinoError> {
             "IR version '{version}' is not supported (lpc reads IR v10 and v11)"
         )));
     }
-    let layers_el = child(root, "layers").ok_or_else(|| OpenVinoError::Invalid("no <layers> element".into()))?;
+    let layers_el = child(root, "layers")
+        .ok_or_else(|| OpenVinoError::Invalid("no <layers> element".into()))?;
     let mut layers = vec![];
     for l in layers_el.children().filter(|c| c.has_tag_name("layer")) {
         let id = parse_u64(l.attribute("id").unwrap_or(""), "layer id")?;
@@ -260,13 +294,20 @@ fn parse_net(xml: &str) -> Result<Net, OpenVinoError> {
         let version = l.attribute("version").unwrap_or("").to_string();
         let label = format!("{id} '{name}'");
         let data = match child(l, "data") {
-            Some(d) => d.attributes().map(|a| (a.name().to_string(), a.value().to_string())).collect(),
+            Some(d) => d
+                .attributes()
+                .map(|a| (a.name().to_string(), a.value().to_string()))
+                .collect(),
             None => HashMap::new(),
         };
         let ports = |tag: &str| -> Result<Vec<Port>, OpenVinoError> {
             match child(l, tag) {
                 None => Ok(vec![]),
-                Some(p) => p.children().filter(|c| c.has_tag_name("port")).map(|p| parse_port(p, &label)).collect(),
+                Some(p) => p
+                    .children()
+                    .filter(|c| c.has_tag_name("port"))
+                    .map(|p| parse_port(p, &label))
+                    .collect(),
             }
         };
         let inputs = ports("input")?;
@@ -274,23 +315,47 @@ fn parse_net(xml: &str) -> Result<Net, OpenVinoError> {
         let mut seen = HashSet::new();
         for p in inputs.iter().chain(&outputs) {
             if !seen.insert(p.id) {
-                return Err(OpenVinoError::Invalid(format!("layer {label} has two ports with id {}", p.id)));
+                return Err(OpenVinoError::Invalid(format!(
+                    "layer {label} has two ports with id {}",
+                    p.id
+                )));
             }
         }
-        layers.push(Layer { id, name, ty, version, data, inputs, outputs });
+        layers.push(Layer {
+            id,
+            name,
+            ty,
+            version,
+            data,
+            inputs,
+            outputs,
+        });
     }
     let mut edges = vec![];
     if let Some(e) = child(root, "edges") {
         for e in e.children().filter(|c| c.has_tag_name("edge")) {
-            let a = |k: &str| parse_u64(e.attribute(k).unwrap_or(""), &format!("edge attribute {k}"));
-            edges.push(Edge { from_layer: a("from-layer")?, from_port: a("from-port")?, to_layer: a("to-layer")?, to_port: a("to-port")? });
+            let a =
+                |k: &str| parse_u64(e.attribute(k).unwrap_or(""), &format!("edge attribute {k}"));
+            edges.push(Edge {
+                from_layer: a("from-layer")?,
+                from_port: a("from-port")?,
+                to_layer: a("to-layer")?,
+                to_port: a("to-port")?,
+            });
         }
     }
-    Ok(Net { name: root.attribute("name").unwrap_or("").to_string(), layers, edges })
+    Ok(Net {
+        name: root.attribute("name").unwrap_or("").to_string(),
+        layers,
+        edges,
+    })
 }
 
 fn show_dims(d: &[Option<usize>]) -> String {
-    let v: Vec<String> = d.iter().map(|x| x.map_or("?".to_string(), |n| n.to_string())).collect();
+    let v: Vec<String> = d
+        .iter()
+        .map(|x| x.map_or("?".to_string(), |n| n.to_string()))
+        .collect();
     format!("[{}]", v.join(","))
 }
 
@@ -310,7 +375,14 @@ pub(crate) struct Builder<'a> {
 impl<'a> Builder<'a> {
     fn new(net: &'a Net, bin: Option<&'a [u8]>) -> Builder<'a> {
         let single_param = net.layers.iter().filter(|l| l.ty == "Parameter").count() == 1;
-        Builder { net, bin, g: Graph::new(net.name.clone()), names: HashSet::new(), single_param, used: HashSet::new() }
+        Builder {
+            net,
+            bin,
+            g: Graph::new(net.name.clone()),
+            names: HashSet::new(),
+            single_param,
+            used: HashSet::new(),
+        }
     }
 
     /// A value name not used yet, based on `base`.
@@ -331,7 +403,10 @@ impl<'a> Builder<'a> {
     /// the inputs' symbols (fresh symbols here would hide that the batch is `N` throughout).
     pub fn port_type(&mut self, p: &Port, param: Option<&str>) -> ValueType {
         if param.is_none() && p.dims.iter().any(Option::is_none) {
-            return ValueType { dtype: p.dtype, shape: None };
+            return ValueType {
+                dtype: p.dtype,
+                shape: None,
+            };
         }
         let dims = p
             .dims
@@ -343,7 +418,10 @@ impl<'a> Builder<'a> {
                 None => Dim::Sym(format!("{}_d{axis}", param.unwrap_or("v"))),
             })
             .collect();
-        ValueType { dtype: p.dtype, shape: Some(Shape(dims)) }
+        ValueType {
+            dtype: p.dtype,
+            shape: Some(Shape(dims)),
+        }
     }
 
     /// Output records for the output ports of a layer.
@@ -380,9 +458,17 @@ impl<'a> Builder<'a> {
     }
 
     /// Adds a helper node with one output of type `ty`, named after `base`.
-    pub fn aux(&mut self, base: &str, op: Op, inputs: &[Option<ValueRef>], ty: ValueType) -> ValueRef {
+    pub fn aux(
+        &mut self,
+        base: &str,
+        op: Op,
+        inputs: &[Option<ValueRef>],
+        ty: ValueType,
+    ) -> ValueRef {
         let name = self.unique(&format!("{base}/{}", op.name()));
-        let id = self.g.add_node(name.clone(), op, inputs, vec![Output { name, ty }]);
+        let id = self
+            .g
+            .add_node(name.clone(), op, inputs, vec![Output { name, ty }]);
         ValueRef::first(id)
     }
 
@@ -395,7 +481,10 @@ impl<'a> Builder<'a> {
         let mut ix = HashMap::new();
         for (i, l) in self.net.layers.iter().enumerate() {
             if ix.insert(l.id, i).is_some() {
-                return Err(OpenVinoError::Invalid(format!("two layers have id {}", l.id)));
+                return Err(OpenVinoError::Invalid(format!(
+                    "two layers have id {}",
+                    l.id
+                )));
             }
         }
         Ok(ix)
@@ -403,27 +492,45 @@ impl<'a> Builder<'a> {
 
     /// Resolves the edges: for each layer, the (producer layer index, output position) of each
     /// input port, checking ids, precisions and shapes on both ends.
-    fn wire(&mut self, ix: &HashMap<u64, usize>) -> Result<Vec<Vec<(usize, usize)>>, OpenVinoError> {
+    fn wire(
+        &mut self,
+        ix: &HashMap<u64, usize>,
+    ) -> Result<Vec<Vec<(usize, usize)>>, OpenVinoError> {
         let layers = &self.net.layers;
-        let mut wires: Vec<Vec<Option<(usize, usize)>>> = layers.iter().map(|l| vec![None; l.inputs.len()]).collect();
+        let mut wires: Vec<Vec<Option<(usize, usize)>>> =
+            layers.iter().map(|l| vec![None; l.inputs.len()]).collect();
         for e in &self.net.edges {
             let desc = format!(
                 "edge {}:{} -> {}:{}",
                 e.from_layer, e.from_port, e.to_layer, e.to_port
             );
-            let &fi = ix
-                .get(&e.from_layer)
-                .ok_or_else(|| OpenVinoError::Invalid(format!("{desc}: no layer has id {}", e.from_layer)))?;
-            let &ti = ix
-                .get(&e.to_layer)
-                .ok_or_else(|| OpenVinoError::Invalid(format!("{desc}: no layer has id {}", e.to_layer)))?;
+            let &fi = ix.get(&e.from_layer).ok_or_else(|| {
+                OpenVinoError::Invalid(format!("{desc}: no layer has id {}", e.from_layer))
+            })?;
+            let &ti = ix.get(&e.to_layer).ok_or_else(|| {
+                OpenVinoError::Invalid(format!("{desc}: no layer has id {}", e.to_layer))
+            })?;
             let (fl, tl) = (&layers[fi], &layers[ti]);
-            let fo = fl.outputs.iter().position(|p| p.id == e.from_port).ok_or_else(|| {
-                OpenVinoError::Invalid(format!("{desc}: layer {} '{}' has no output port {}", fl.id, fl.name, e.from_port))
-            })?;
-            let tp = tl.inputs.iter().position(|p| p.id == e.to_port).ok_or_else(|| {
-                OpenVinoError::Invalid(format!("{desc}: layer {} '{}' has no input port {}", tl.id, tl.name, e.to_port))
-            })?;
+            let fo = fl
+                .outputs
+                .iter()
+                .position(|p| p.id == e.from_port)
+                .ok_or_else(|| {
+                    OpenVinoError::Invalid(format!(
+                        "{desc}: layer {} '{}' has no output port {}",
+                        fl.id, fl.name, e.from_port
+                    ))
+                })?;
+            let tp = tl
+                .inputs
+                .iter()
+                .position(|p| p.id == e.to_port)
+                .ok_or_else(|| {
+                    OpenVinoError::Invalid(format!(
+                        "{desc}: layer {} '{}' has no input port {}",
+                        tl.id, tl.name, e.to_port
+                    ))
+                })?;
             if wires[ti][tp].is_some() {
                 return Err(OpenVinoError::Invalid(format!(
                     "{desc}: input port {} of layer {} '{}' has two incoming edges",
@@ -440,7 +547,10 @@ impl<'a> Builder<'a> {
                 }
             }
             let dims_agree = a.dims.len() == b.dims.len()
-                && a.dims.iter().zip(&b.dims).all(|(x, y)| x.is_none() || y.is_none() || x == y);
+                && a.dims
+                    .iter()
+                    .zip(&b.dims)
+                    .all(|(x, y)| x.is_none() || y.is_none() || x == y);
             if !dims_agree {
                 return Err(OpenVinoError::Invalid(format!(
                     "{desc}: shape mismatch, layer {} '{}' produces {} but layer {} '{}' expects {}",
@@ -464,7 +574,10 @@ impl<'a> Builder<'a> {
                     .map(|(k, x)| {
                         x.ok_or_else(|| {
                             let l = &layers[i];
-                            l.err(format!("input port {} has no incoming edge", l.inputs[k].id))
+                            l.err(format!(
+                                "input port {} has no incoming edge",
+                                l.inputs[k].id
+                            ))
                         })
                     })
                     .collect()
@@ -482,7 +595,8 @@ impl<'a> Builder<'a> {
                 users[f].push(i);
             }
         }
-        let mut ready: std::collections::BTreeSet<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
+        let mut ready: std::collections::BTreeSet<usize> =
+            (0..n).filter(|&i| indeg[i] == 0).collect();
         let mut order = Vec::with_capacity(n);
         while let Some(i) = ready.pop_first() {
             order.push(i);
@@ -520,8 +634,12 @@ impl<'a> Builder<'a> {
             }
             let mut ins = vec![];
             for &(f, o) in &wires[i] {
-                let vs = values[f].as_ref().ok_or_else(|| l.err("an input was not converted"))?;
-                let v = *vs.get(o).ok_or_else(|| l.err("an input refers to a missing output"))?;
+                let vs = values[f]
+                    .as_ref()
+                    .ok_or_else(|| l.err("an input was not converted"))?;
+                let v = *vs
+                    .get(o)
+                    .ok_or_else(|| l.err("an input refers to a missing output"))?;
                 ins.push(v);
             }
             if l.ty == "Result" {
@@ -545,17 +663,24 @@ impl<'a> Builder<'a> {
         for (i, l) in layers.iter().enumerate() {
             if l.ty == "Result" {
                 let (f, o) = wires[i][0];
-                let v = values[f].as_ref().and_then(|vs| vs.get(o).copied()).ok_or_else(|| l.err("input missing"))?;
+                let v = values[f]
+                    .as_ref()
+                    .and_then(|vs| vs.get(o).copied())
+                    .ok_or_else(|| l.err("input missing"))?;
                 results.push(v);
             }
         }
         if results.is_empty() {
-            return Err(OpenVinoError::Invalid("the model has no Result layer".into()));
+            return Err(OpenVinoError::Invalid(
+                "the model has no Result layer".into(),
+            ));
         }
         self.g.set_outputs(results);
         weights::dequantize_compressed(&mut self.g);
         self.g.remove_dead();
-        self.g.topo_order().map_err(|e| OpenVinoError::Invalid(e.to_string()))?;
+        self.g
+            .topo_order()
+            .map_err(|e| OpenVinoError::Invalid(e.to_string()))?;
         Ok(self.g)
     }
 
@@ -567,13 +692,19 @@ impl<'a> Builder<'a> {
         if let Some(et) = l.data.get("element_type") {
             let d = element_type(et).map_err(|m| l.err(m))?;
             if p.dtype.is_some_and(|pd| pd != d) {
-                return Err(l.err(format!("element_type {et} does not match the port precision {}", p.precision)));
+                return Err(l.err(format!(
+                    "element_type {et} does not match the port precision {}",
+                    p.precision
+                )));
             }
         }
         let name = self.unique(p.names.first().unwrap_or(&l.name));
         let mut ty = self.port_type(p, Some(&name));
         if ty.dtype.is_none() {
-            let et = l.data.get("element_type").ok_or_else(|| l.err("no element type"))?;
+            let et = l
+                .data
+                .get("element_type")
+                .ok_or_else(|| l.err("no element type"))?;
             ty.dtype = Some(element_type(et).map_err(|m| l.err(m))?);
         }
         Ok(self.g.add_input(name, ty))
@@ -581,18 +712,40 @@ impl<'a> Builder<'a> {
 
     /// Reads the tensor of a `Const` layer from the `.bin`.
     pub fn const_tensor(&self, l: &Layer) -> Result<Tensor, OpenVinoError> {
-        let get = |k: &str| l.data.get(k).ok_or_else(|| l.err(format!("missing attribute '{k}'")));
+        let get = |k: &str| {
+            l.data
+                .get(k)
+                .ok_or_else(|| l.err(format!("missing attribute '{k}'")))
+        };
         let et = get("element_type")?;
         let dtype = element_type(et).map_err(|m| l.err(m))?;
         let dims = parse_dim_list(get("shape")?).map_err(|m| l.err(format!("shape: {m}")))?;
-        let shape: Vec<usize> =
-            dims.iter().map(|d| d.ok_or_else(|| l.err("a constant has a dynamic dimension"))).collect::<Result<_, _>>()?;
-        let port = l.outputs.first().ok_or_else(|| l.err("a Const has one output port"))?;
+        let shape: Vec<usize> = dims
+            .iter()
+            .map(|d| d.ok_or_else(|| l.err("a constant has a dynamic dimension")))
+            .collect::<Result<_, _>>()?;
+        let port = l
+            .outputs
+            .first()
+            .ok_or_else(|| l.err("a Const has one output port"))?;
         if port.dtype.is_some_and(|d| d != dtype) {
-            return Err(l.err(format!("element_type {et} does not match the port precision {}", port.precision)));
+            return Err(l.err(format!(
+                "element_type {et} does not match the port precision {}",
+                port.precision
+            )));
         }
-        if port.dims.len() != shape.len() || port.dims.iter().zip(&shape).any(|(p, s)| p.is_some_and(|p| p != *s)) {
-            return Err(l.err(format!("shape {:?} does not match the port dims {}", shape, show_dims(&port.dims))));
+        if port.dims.len() != shape.len()
+            || port
+                .dims
+                .iter()
+                .zip(&shape)
+                .any(|(p, s)| p.is_some_and(|p| p != *s))
+        {
+            return Err(l.err(format!(
+                "shape {:?} does not match the port dims {}",
+                shape,
+                show_dims(&port.dims)
+            )));
         }
         let offset = parse_u64(get("offset")?, "offset").map_err(|e| l.err(e.to_string()))?;
         let size = parse_u64(get("size")?, "size").map_err(|e| l.err(e.to_string()))?;
@@ -604,16 +757,32 @@ impl<'a> Builder<'a> {
                 need.map_or("too many".to_string(), |n| n.to_string())
             )));
         }
-        let bin = self.bin.ok_or_else(|| l.err("the constant needs weights but there is no .bin file"))?;
-        let end = offset.checked_add(size).filter(|&e| e <= bin.len() as u64).ok_or_else(|| {
-            l.err(format!("bytes {offset}..{} lie outside the .bin ({} bytes)", offset as u128 + size as u128, bin.len()))
-        })?;
-        Tensor::from_le_bytes(dtype, &shape, &bin[offset as usize..end as usize]).map_err(|e| l.err(e.to_string()))
+        let bin = self
+            .bin
+            .ok_or_else(|| l.err("the constant needs weights but there is no .bin file"))?;
+        let end = offset
+            .checked_add(size)
+            .filter(|&e| e <= bin.len() as u64)
+            .ok_or_else(|| {
+                l.err(format!(
+                    "bytes {offset}..{} lie outside the .bin ({} bytes)",
+                    offset as u128 + size as u128,
+                    bin.len()
+                ))
+            })?;
+        Tensor::from_le_bytes(dtype, &shape, &bin[offset as usize..end as usize])
+            .map_err(|e| l.err(e.to_string()))
     }
 
     /// Adds the main node of layer `l` with outputs named and typed from its output ports
     /// (the first `n` of them).
-    pub fn main_n(&mut self, l: &Layer, op: Op, inputs: &[Option<ValueRef>], n: usize) -> Vec<ValueRef> {
+    pub fn main_n(
+        &mut self,
+        l: &Layer,
+        op: Op,
+        inputs: &[Option<ValueRef>],
+        n: usize,
+    ) -> Vec<ValueRef> {
         let mut outs = self.port_outputs(l);
         outs.truncate(n);
         let name = l.name.clone();

@@ -72,24 +72,36 @@ pub fn checked_shape(dims: &[i64], what: &str) -> Result<(Vec<usize>, usize), Im
     let mut shape = Vec::with_capacity(dims.len());
     for &d in dims {
         if d < 0 {
-            return Err(ImportError::Tensor(format!("{what}: negative dimension {d} in {dims:?}")));
+            return Err(ImportError::Tensor(format!(
+                "{what}: negative dimension {d} in {dims:?}"
+            )));
         }
         n = n.saturating_mul(d as u64);
         shape.push(d as usize);
     }
     if n > MAX_ELEMENTS {
-        return Err(ImportError::Tensor(format!("{what}: {dims:?} has {n} elements, more than lpc accepts (2^31)")));
+        return Err(ImportError::Tensor(format!(
+            "{what}: {dims:?} has {n} elements, more than lpc accepts (2^31)"
+        )));
     }
     Ok((shape, n as usize))
 }
 
-fn raw_to_tensor(dtype: DType, shape: &[usize], bytes: &[u8], what: &str) -> Result<Tensor, ImportError> {
-    Tensor::from_le_bytes(dtype, shape, bytes).map_err(|e| ImportError::Tensor(format!("{what}: {e}")))
+fn raw_to_tensor(
+    dtype: DType,
+    shape: &[usize],
+    bytes: &[u8],
+    what: &str,
+) -> Result<Tensor, ImportError> {
+    Tensor::from_le_bytes(dtype, shape, bytes)
+        .map_err(|e| ImportError::Tensor(format!("{what}: {e}")))
 }
 
 fn len_check(got: usize, want: usize, field: &str, what: &str) -> Result<(), ImportError> {
     if got != want {
-        return Err(ImportError::Tensor(format!("{what}: {field} has {got} values, the shape needs {want}")));
+        return Err(ImportError::Tensor(format!(
+            "{what}: {field} has {got} values, the shape needs {want}"
+        )));
     }
     Ok(())
 }
@@ -97,13 +109,22 @@ fn len_check(got: usize, want: usize, field: &str, what: &str) -> Result<(), Imp
 /// Converts a TensorProto; external data is read relative to `base_dir`.
 pub fn tensor_from_proto(t: &TensorProto, base_dir: Option<&Path>) -> Result<Tensor, ImportError> {
     let name = t.name.clone().unwrap_or_default();
-    let what = if name.is_empty() { "tensor".to_string() } else { format!("tensor '{name}'") };
+    let what = if name.is_empty() {
+        "tensor".to_string()
+    } else {
+        format!("tensor '{name}'")
+    };
     let code = t.data_type.unwrap_or(0);
     let dtype = dtype_from_onnx(code).ok_or_else(|| {
-        ImportError::Unsupported(format!("{what}: data type {} is not supported by lpc", onnx_type_name(code)))
+        ImportError::Unsupported(format!(
+            "{what}: data type {} is not supported by lpc",
+            onnx_type_name(code)
+        ))
     })?;
     if t.segment.is_some() {
-        return Err(ImportError::Unsupported(format!("{what}: segmented tensors are not supported")));
+        return Err(ImportError::Unsupported(format!(
+            "{what}: segmented tensors are not supported"
+        )));
     }
     let (shape, n) = checked_shape(&t.dims, &what)?;
     if t.data_location == Some(1) {
@@ -114,24 +135,39 @@ pub fn tensor_from_proto(t: &TensorProto, base_dir: Option<&Path>) -> Result<Ten
             let v = kv.value.clone().unwrap_or_default();
             match kv.key.as_deref().unwrap_or("") {
                 "location" => location = Some(v),
-                "offset" => offset = v.parse().map_err(|_| ImportError::Tensor(format!("{what}: bad external offset '{v}'")))?,
+                "offset" => {
+                    offset = v.parse().map_err(|_| {
+                        ImportError::Tensor(format!("{what}: bad external offset '{v}'"))
+                    })?
+                }
                 "length" => {
-                    length = Some(v.parse::<u64>().map_err(|_| ImportError::Tensor(format!("{what}: bad external length '{v}'")))?)
+                    length = Some(v.parse::<u64>().map_err(|_| {
+                        ImportError::Tensor(format!("{what}: bad external length '{v}'"))
+                    })?)
                 }
                 _ => {}
             }
         }
-        let loc = location.ok_or_else(|| ImportError::Tensor(format!("{what}: external data without a location")))?;
+        let loc = location.ok_or_else(|| {
+            ImportError::Tensor(format!("{what}: external data without a location"))
+        })?;
         if Path::new(&loc).is_absolute() || loc.contains("..") {
-            return Err(ImportError::Tensor(format!("{what}: external data location '{loc}' must be relative to the model")));
+            return Err(ImportError::Tensor(format!(
+                "{what}: external data location '{loc}' must be relative to the model"
+            )));
         }
         let path = base_dir.unwrap_or(Path::new(".")).join(&loc);
         let want = (n * dtype.size()) as u64;
         let len = length.unwrap_or(want);
         if len != want {
-            return Err(ImportError::Tensor(format!("{what}: external length {len} bytes, the shape needs {want}")));
+            return Err(ImportError::Tensor(format!(
+                "{what}: external length {len} bytes, the shape needs {want}"
+            )));
         }
-        let bytes = read_range(&path, offset, len).map_err(|e| ImportError::Io { path: path.display().to_string(), msg: e })?;
+        let bytes = read_range(&path, offset, len).map_err(|e| ImportError::Io {
+            path: path.display().to_string(),
+            msg: e,
+        })?;
         return raw_to_tensor(dtype, &shape, &bytes, &what);
     }
     if let Some(raw) = &t.raw_data {
@@ -170,7 +206,9 @@ fn read_range(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>, String> {
     let mut f = std::fs::File::open(path).map_err(|e| format!("cannot open external data: {e}"))?;
     let size = f.metadata().map_err(|e| e.to_string())?.len();
     if offset.checked_add(len).is_none_or(|end| end > size) {
-        return Err(format!("external data file has {size} bytes, need {len} at offset {offset}"));
+        return Err(format!(
+            "external data file has {size} bytes, need {len} at offset {offset}"
+        ));
     }
     f.seek(SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; len as usize];

@@ -5,7 +5,11 @@ use std::path::{Path, PathBuf};
 
 fn shared() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    assert!(p.join("DESIGN.md").exists(), "../shared is missing beside the project: {}", p.display());
+    assert!(
+        p.join("DESIGN.md").exists(),
+        "../shared is missing beside the project: {}",
+        p.display()
+    );
     p
 }
 
@@ -17,7 +21,12 @@ fn every_conformance_model_imports() {
     let dir = shared().join("onnx-node");
     let mut failures = vec![];
     let mut n = 0;
-    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     names.sort();
     for case in names {
         n += 1;
@@ -29,7 +38,12 @@ fn every_conformance_model_imports() {
         }
     }
     assert_eq!(n, 520);
-    assert!(failures.is_empty(), "{} of {n} failed to import:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {n} failed to import:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -37,7 +51,10 @@ fn real_models_import() {
     let s = shared();
     let mut files = vec![];
     for sub in ["models", "data/digits", "data/digits/quantized-by-peers"] {
-        for e in std::fs::read_dir(s.join(sub)).unwrap().filter_map(|e| e.ok()) {
+        for e in std::fs::read_dir(s.join(sub))
+            .unwrap()
+            .filter_map(|e| e.ok())
+        {
             if e.path().extension().is_some_and(|x| x == "onnx") {
                 files.push(e.path());
             }
@@ -52,7 +69,8 @@ fn real_models_import() {
 
 #[test]
 fn reference_tensors_read() {
-    let t = lpc_onnx::read_tensor_pb(&shared().join("models/reference/light_resnet50/input_0.pb")).unwrap();
+    let t = lpc_onnx::read_tensor_pb(&shared().join("models/reference/light_resnet50/input_0.pb"))
+        .unwrap();
     assert_eq!(t.shape(), &[1, 3, 224, 224]);
     assert_eq!(t.dtype(), lpc_ir::DType::F32);
 }
@@ -64,14 +82,20 @@ fn model_with_node(op_type: &str, domain: &str, elem_type: i32) -> Vec<u8> {
     let vi = |name: &str| ValueInfoProto {
         name: Some(name.into()),
         r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: Some(elem_type), shape: None })),
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(elem_type),
+                shape: None,
+            })),
             ..Default::default()
         }),
         ..Default::default()
     };
     let m = ModelProto {
         ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(13),
+        }],
         graph: Some(GraphProto {
             name: Some("g".into()),
             node: vec![NodeProto {
@@ -93,15 +117,23 @@ fn model_with_node(op_type: &str, domain: &str, elem_type: i32) -> Vec<u8> {
 
 #[test]
 fn bad_input_errors_name_the_problem() {
-    let e = lpc_onnx::import_bytes(&model_with_node("FrobnicateV2", "", 1), None).unwrap_err().to_string();
+    let e = lpc_onnx::import_bytes(&model_with_node("FrobnicateV2", "", 1), None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("the_node") && e.contains("FrobnicateV2"), "{e}");
-    let e = lpc_onnx::import_bytes(&model_with_node("Relu", "com.microsoft", 1), None).unwrap_err().to_string();
+    let e = lpc_onnx::import_bytes(&model_with_node("Relu", "com.microsoft", 1), None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("com.microsoft"), "{e}");
-    let e = lpc_onnx::import_bytes(&model_with_node("Relu", "", 8), None).unwrap_err().to_string();
+    let e = lpc_onnx::import_bytes(&model_with_node("Relu", "", 8), None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("STRING"), "{e}");
     let bytes = std::fs::read(shared().join("data/digits/digits_cnn.onnx")).unwrap();
     assert!(lpc_onnx::import_bytes(&bytes[..bytes.len() / 2], None).is_err());
-    let e = lpc_onnx::read_tensor_pb(Path::new("/nonexistent.pb")).unwrap_err().to_string();
+    let e = lpc_onnx::read_tensor_pb(Path::new("/nonexistent.pb"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("/nonexistent.pb"), "{e}");
 }
 
@@ -115,25 +147,38 @@ fn external_model(location: &str, offset: usize, length: usize) -> Vec<u8> {
             value: Some(type_proto::Value::TensorType(type_proto::Tensor {
                 elem_type: Some(1),
                 shape: Some(TensorShapeProto {
-                    dim: vec![tensor_shape_proto::Dimension { value: Some(tensor_shape_proto::dimension::Value::DimValue(4)), ..Default::default() }],
+                    dim: vec![tensor_shape_proto::Dimension {
+                        value: Some(tensor_shape_proto::dimension::Value::DimValue(4)),
+                        ..Default::default()
+                    }],
                 }),
             })),
             ..Default::default()
         }),
         ..Default::default()
     };
-    let kv = |k: &str, v: String| StringStringEntryProto { key: Some(k.into()), value: Some(v) };
+    let kv = |k: &str, v: String| StringStringEntryProto {
+        key: Some(k.into()),
+        value: Some(v),
+    };
     let w = TensorProto {
         dims: vec![4],
         data_type: Some(1),
         name: Some("w".into()),
         data_location: Some(1),
-        external_data: vec![kv("location", location.into()), kv("offset", offset.to_string()), kv("length", length.to_string())],
+        external_data: vec![
+            kv("location", location.into()),
+            kv("offset", offset.to_string()),
+            kv("length", length.to_string()),
+        ],
         ..Default::default()
     };
     ModelProto {
         ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(13),
+        }],
         graph: Some(GraphProto {
             name: Some("ext".into()),
             node: vec![NodeProto {
@@ -163,16 +208,31 @@ fn external_data_is_read_relative_to_the_model() {
     std::fs::write(dir.join("weights.bin"), &bin).unwrap();
     std::fs::write(dir.join("model.onnx"), external_model("weights.bin", 8, 16)).unwrap();
     let g = lpc_onnx::import_file(&dir.join("model.onnx")).unwrap();
-    let w = g.find_value("w").and_then(|v| g.const_value(v).cloned()).expect("w is a constant");
+    let w = g
+        .find_value("w")
+        .and_then(|v| g.const_value(v).cloned())
+        .expect("w is a constant");
     assert_eq!(w.to_f32_vec(), vec![1.0, 2.0, 3.0, 4.0]);
     // Offset + length beyond the file, a missing file and an escaping path are errors naming it.
-    std::fs::write(dir.join("short.onnx"), external_model("weights.bin", 16, 16)).unwrap();
-    let e = lpc_onnx::import_file(&dir.join("short.onnx")).unwrap_err().to_string();
+    std::fs::write(
+        dir.join("short.onnx"),
+        external_model("weights.bin", 16, 16),
+    )
+    .unwrap();
+    let e = lpc_onnx::import_file(&dir.join("short.onnx"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("weights.bin"), "{e}");
     std::fs::write(dir.join("missing.onnx"), external_model("nope.bin", 0, 16)).unwrap();
-    let e = lpc_onnx::import_file(&dir.join("missing.onnx")).unwrap_err().to_string();
+    let e = lpc_onnx::import_file(&dir.join("missing.onnx"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("nope.bin"), "{e}");
-    std::fs::write(dir.join("escape.onnx"), external_model("../weights.bin", 0, 16)).unwrap();
+    std::fs::write(
+        dir.join("escape.onnx"),
+        external_model("../weights.bin", 0, 16),
+    )
+    .unwrap();
     assert!(lpc_onnx::import_file(&dir.join("escape.onnx")).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 
 fn shared() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    assert!(p.join("DESIGN.md").exists(), "../shared is missing beside the project: {}", p.display());
+    assert!(
+        p.join("DESIGN.md").exists(),
+        "../shared is missing beside the project: {}",
+        p.display()
+    );
     p
 }
 
@@ -35,7 +39,12 @@ fn try_import(bytes: &[u8]) -> Option<String> {
         }
     })) {
         Ok(()) => None,
-        Err(e) => Some(e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()),
+        Err(e) => Some(
+            e.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default(),
+        ),
     }
 }
 
@@ -45,8 +54,14 @@ fn mutated_models_never_panic() {
     let files = [
         (s.join("data/digits/digits_cnn.onnx"), 1500),
         (s.join("data/digits/digits_mbv.onnx"), 1500),
-        (s.join("data/digits/quantized-by-peers/digits_cnn.ort-qdq.onnx"), 800),
-        (s.join("data/digits/quantized-by-peers/digits_mbv.ort-qdq.onnx"), 800),
+        (
+            s.join("data/digits/quantized-by-peers/digits_cnn.ort-qdq.onnx"),
+            800,
+        ),
+        (
+            s.join("data/digits/quantized-by-peers/digits_mbv.ort-qdq.onnx"),
+            800,
+        ),
         (s.join("models/ch_ppocr_mobile_v2.0_cls_infer.onnx"), 150),
         (s.join("models/light_squeezenet.onnx"), 60),
         (s.join("models/ch_PP-OCRv4_det_infer.onnx"), 40),
@@ -94,6 +109,14 @@ fn mutated_models_never_panic() {
     }
     let _ = std::panic::take_hook();
     assert!(total >= 4000, "only {total} mutations");
-    assert!(errors > total / 10, "suspiciously few errors: {errors} of {total}");
-    assert!(panics.is_empty(), "{} of {total} mutations panicked:\n{}", panics.len(), panics.join("\n"));
+    assert!(
+        errors > total / 10,
+        "suspiciously few errors: {errors} of {total}"
+    );
+    assert!(
+        panics.is_empty(),
+        "{} of {total} mutations panicked:\n{}",
+        panics.len(),
+        panics.join("\n")
+    );
 }

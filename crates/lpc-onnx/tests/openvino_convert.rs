@@ -5,14 +5,14 @@
 use lpc_ir::{Graph, Tensor};
 use std::path::{Path, PathBuf};
 
-
 /// The checks every imported graph must pass: the verifier, type inference agreeing with the
 /// types read from the IR ports, and `parse(print(g)) == g` through the `.lir` text format.
 fn checked(mut g: Graph, what: &str) -> Graph {
     lpc_ir::verify(&g).unwrap_or_else(|e| panic!("{what}: {e}"));
     lpc_ir::infer_types(&mut g).unwrap_or_else(|e| panic!("{what}: {e}"));
     let (text, weights) = lpc_ir::text::print_with_weights(&g);
-    let back = lpc_ir::text::parse_with_weights(&text, &weights).unwrap_or_else(|e| panic!("{what}: re-parse: {e}"));
+    let back = lpc_ir::text::parse_with_weights(&text, &weights)
+        .unwrap_or_else(|e| panic!("{what}: re-parse: {e}"));
     assert!(back == g, "{what}: parse(print(g)) != g");
     g
 }
@@ -25,15 +25,33 @@ fn root() -> PathBuf {
 fn cases() -> Vec<(String, PathBuf, Tensor)> {
     let shared = root().join("../shared");
     let mut out = vec![];
-    for stem in ["ch_ppocr_mobile_v2.0_cls_infer", "ch_PP-OCRv4_det_infer", "light_resnet50", "light_squeezenet"] {
-        let input = lpc_onnx::read_tensor_pb(&shared.join(format!("models/reference/{stem}/input_0.pb"))).expect("input_0.pb");
-        out.push((stem.to_string(), shared.join(format!("models/{stem}.onnx")), input));
+    for stem in [
+        "ch_ppocr_mobile_v2.0_cls_infer",
+        "ch_PP-OCRv4_det_infer",
+        "light_resnet50",
+        "light_squeezenet",
+    ] {
+        let input =
+            lpc_onnx::read_tensor_pb(&shared.join(format!("models/reference/{stem}/input_0.pb")))
+                .expect("input_0.pb");
+        out.push((
+            stem.to_string(),
+            shared.join(format!("models/{stem}.onnx")),
+            input,
+        ));
     }
     let bytes = std::fs::read(shared.join("data/digits/test_x.npy")).expect("test_x.npy");
-    let x: Vec<f32> = npyz::NpyFile::new(&bytes[..]).expect("npy").into_vec().expect("f32");
+    let x: Vec<f32> = npyz::NpyFile::new(&bytes[..])
+        .expect("npy")
+        .into_vec()
+        .expect("f32");
     let input = Tensor::from_f32(&[16, 1, 16, 16], x[..16 * 256].to_vec()).expect("16 images");
     for stem in ["digits_cnn", "digits_mbv"] {
-        out.push((stem.to_string(), shared.join(format!("data/digits/{stem}.onnx")), input.clone()));
+        out.push((
+            stem.to_string(),
+            shared.join(format!("data/digits/{stem}.onnx")),
+            input.clone(),
+        ));
     }
     out
 }
@@ -46,7 +64,10 @@ fn rel_diff(a: &[Tensor], b: &[Tensor]) -> f64 {
         assert_eq!(x.shape(), y.shape(), "output shape");
         let (x, y) = (x.to_f64_vec(), y.to_f64_vec());
         let scale = y.iter().fold(1f64, |m, v| m.max(v.abs()));
-        let d = x.iter().zip(&y).fold(0f64, |m, (p, q)| m.max((p - q).abs()));
+        let d = x
+            .iter()
+            .zip(&y)
+            .fold(0f64, |m, (p, q)| m.max((p - q).abs()));
         worst = worst.max(d / scale);
     }
     worst
@@ -74,16 +95,24 @@ fn converted_irs_match_onnx() {
                 eprintln!("{}: absent, skipped", xml.display());
                 continue;
             }
-            let g = lpc_onnx::openvino::import_openvino(&xml).unwrap_or_else(|e| panic!("{}: {e}", xml.display()));
+            let g = lpc_onnx::openvino::import_openvino(&xml)
+                .unwrap_or_else(|e| panic!("{}: {e}", xml.display()));
             let g = checked(g, &format!("{stem}{suffix}"));
             let got = run(&g, &input);
             let d = rel_diff(&got, &want);
             eprintln!("{stem}{suffix}: max |IR - ONNX| / max |ONNX| = {d:.3e}");
-            assert!(d <= tol, "{stem}{suffix}: relative difference {d:.3e} > {tol:.0e}");
+            assert!(
+                d <= tol,
+                "{stem}{suffix}: relative difference {d:.3e} > {tol:.0e}"
+            );
             n_checked += 1;
         }
     }
-    assert!(n_checked > 0, "LPC_OV_IR_DIR={} holds none of the converted models", dir.display());
+    assert!(
+        n_checked > 0,
+        "LPC_OV_IR_DIR={} holds none of the converted models",
+        dir.display()
+    );
 }
 
 #[test]
@@ -96,7 +125,8 @@ fn converted_irs_import() {
     for e in std::fs::read_dir(&dir).expect("LPC_OV_IR_DIR readable") {
         let p = e.expect("entry").path();
         if p.extension().is_some_and(|x| x == "xml") {
-            let g = lpc_onnx::openvino::import_openvino(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let g = lpc_onnx::openvino::import_openvino(&p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             eprintln!("{}: {} nodes", p.display(), g.len());
             n += 1;
         }

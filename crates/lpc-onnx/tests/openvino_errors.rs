@@ -36,7 +36,10 @@ const GOOD: &str = r#"<?xml version="1.0"?>
 "#;
 
 fn bin() -> Vec<u8> {
-    [1f32, 2.0, 3.0, 4.0].iter().flat_map(|x| x.to_le_bytes()).collect()
+    [1f32, 2.0, 3.0, 4.0]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect()
 }
 
 /// The import error of GOOD with `from` replaced by `to` (which must occur).
@@ -60,7 +63,9 @@ fn the_base_model_imports() {
     assert_eq!(g.inputs().len(), 1);
     assert_eq!(g.outputs().len(), 1);
     assert_eq!(g.value_name(g.outputs()[0]), "y");
-    let c = g.const_value(g.node_input(g.outputs()[0].node, 1).expect("const input")).expect("const");
+    let c = g
+        .const_value(g.node_input(g.outputs()[0].node, 1).expect("const input"))
+        .expect("const");
     assert_eq!(c.as_f32().expect("f32"), &[1.0, 2.0, 3.0, 4.0]);
 }
 
@@ -70,20 +75,35 @@ fn malformed_xml() {
     assert!(matches!(e, OpenVinoError::Xml(_)), "{e}");
     let msg = err_with("</layers>", "</layer>");
     assert_contains(&msg, &["malformed XML"]);
-    let e = import_openvino_parts("<?xml version=\"1.0\"?><model version=\"11\"/>", None).unwrap_err();
+    let e =
+        import_openvino_parts("<?xml version=\"1.0\"?><model version=\"11\"/>", None).unwrap_err();
     assert_contains(&e.to_string(), &["expected <net>"]);
     let e = import_openvino_parts("<net version=\"11\"></net>", None).unwrap_err();
     assert_contains(&e.to_string(), &["no <layers>"]);
-    assert_contains(&err_with("version=\"11\"", "version=\"7\""), &["IR version '7'"]);
+    assert_contains(
+        &err_with("version=\"11\"", "version=\"7\""),
+        &["IR version '7'"],
+    );
 }
 
 #[test]
 fn bin_shorter_than_an_offset() {
-    let e = import_openvino_parts(GOOD, Some(&bin()[..12])).unwrap_err().to_string();
-    assert_contains(&e, &["layer 1 'c' (Const/opset1)", "outside the .bin (12 bytes)"]);
-    assert_contains(&err_with("offset=\"0\"", "offset=\"18446744073709551615\""), &["outside the .bin"]);
+    let e = import_openvino_parts(GOOD, Some(&bin()[..12]))
+        .unwrap_err()
+        .to_string();
+    assert_contains(
+        &e,
+        &["layer 1 'c' (Const/opset1)", "outside the .bin (12 bytes)"],
+    );
+    assert_contains(
+        &err_with("offset=\"0\"", "offset=\"18446744073709551615\""),
+        &["outside the .bin"],
+    );
     assert_contains(&err_with("offset=\"0\"", "offset=\"-4\""), &["offset"]);
-    assert_contains(&err_with("size=\"16\"", "size=\"12\""), &["size 12 bytes does not hold", "layer 1 'c'"]);
+    assert_contains(
+        &err_with("size=\"16\"", "size=\"12\""),
+        &["size 12 bytes does not hold", "layer 1 'c'"],
+    );
     let e = import_openvino_parts(GOOD, None).unwrap_err().to_string();
     assert_contains(&e, &["no .bin"]);
 }
@@ -103,39 +123,115 @@ fn missing_bin_file_is_named() {
 
 #[test]
 fn dangling_edges() {
-    assert_contains(&err_with(r#"from-layer="1""#, r#"from-layer="9""#), &["edge 9:0 -> 2:1", "no layer has id 9"]);
-    assert_contains(&err_with(r#"to-layer="3" to-port="0""#, r#"to-layer="3" to-port="5""#), &["has no input port 5"]);
-    assert_contains(&err_with(r#"from-layer="2" from-port="2""#, r#"from-layer="2" from-port="0""#), &["no output port 0"]);
     assert_contains(
-        &err_with(r#"<edge from-layer="1" from-port="0" to-layer="2" to-port="1"/>"#, ""),
+        &err_with(r#"from-layer="1""#, r#"from-layer="9""#),
+        &["edge 9:0 -> 2:1", "no layer has id 9"],
+    );
+    assert_contains(
+        &err_with(r#"to-layer="3" to-port="0""#, r#"to-layer="3" to-port="5""#),
+        &["has no input port 5"],
+    );
+    assert_contains(
+        &err_with(
+            r#"from-layer="2" from-port="2""#,
+            r#"from-layer="2" from-port="0""#,
+        ),
+        &["no output port 0"],
+    );
+    assert_contains(
+        &err_with(
+            r#"<edge from-layer="1" from-port="0" to-layer="2" to-port="1"/>"#,
+            "",
+        ),
         &["layer 2 'add'", "input port 1 has no incoming edge"],
     );
     assert_contains(
         &err_with(r#"to-layer="2" to-port="1""#, r#"to-layer="2" to-port="0""#),
         &["two incoming edges"],
     );
-    assert_contains(&err_with(r#"from-layer="0" from-port="0""#, r#"from-layer="x" from-port="0""#), &["from-layer"]);
+    assert_contains(
+        &err_with(
+            r#"from-layer="0" from-port="0""#,
+            r#"from-layer="x" from-port="0""#,
+        ),
+        &["from-layer"],
+    );
 }
 
 #[test]
 fn precision_and_shape_mismatches() {
-    let e = err_with(r#"<port id="1" precision="FP32">"#, r#"<port id="1" precision="I8">"#);
-    assert_contains(&e, &["precision mismatch", "'c' produces FP32", "'add' expects I8"]);
-    assert_contains(&err_with(r#"element_type="f32" shape="1,4""#, r#"element_type="i32" shape="1,4""#), &["does not match the port precision FP32"]);
-    assert_contains(&err_with(r#"shape="1,4" offset"#, r#"shape="2,2" offset"#), &["does not match the port dims"]);
-    assert_contains(&err_with(r#"<port id="1" precision="FP32"><dim>1</dim>"#, r#"<port id="1" precision="FP32"><dim>2</dim>"#), &["shape mismatch"]);
-    assert_contains(&err_with(r#"precision="FP32" names="x""#, r#"precision="BF16" names="x""#), &["BF16"]);
-    assert_contains(&err_with("<dim>4</dim></port></output>\n    </layer>\n    <layer id=\"1\"", "<dim>-7</dim></port></output>\n    </layer>\n    <layer id=\"1\""), &["dimension '-7'"]);
+    let e = err_with(
+        r#"<port id="1" precision="FP32">"#,
+        r#"<port id="1" precision="I8">"#,
+    );
+    assert_contains(
+        &e,
+        &[
+            "precision mismatch",
+            "'c' produces FP32",
+            "'add' expects I8",
+        ],
+    );
+    assert_contains(
+        &err_with(
+            r#"element_type="f32" shape="1,4""#,
+            r#"element_type="i32" shape="1,4""#,
+        ),
+        &["does not match the port precision FP32"],
+    );
+    assert_contains(
+        &err_with(r#"shape="1,4" offset"#, r#"shape="2,2" offset"#),
+        &["does not match the port dims"],
+    );
+    assert_contains(
+        &err_with(
+            r#"<port id="1" precision="FP32"><dim>1</dim>"#,
+            r#"<port id="1" precision="FP32"><dim>2</dim>"#,
+        ),
+        &["shape mismatch"],
+    );
+    assert_contains(
+        &err_with(
+            r#"precision="FP32" names="x""#,
+            r#"precision="BF16" names="x""#,
+        ),
+        &["BF16"],
+    );
+    assert_contains(
+        &err_with(
+            "<dim>4</dim></port></output>\n    </layer>\n    <layer id=\"1\"",
+            "<dim>-7</dim></port></output>\n    </layer>\n    <layer id=\"1\"",
+        ),
+        &["dimension '-7'"],
+    );
 }
 
 #[test]
 fn unsupported_and_bad_layers() {
-    assert_contains(&err_with(r#"type="Add""#, r#"type="Frobnicate""#), &["layer 2 'add' (Frobnicate/opset1)", "not supported"]);
-    assert_contains(&err_with(r#"auto_broadcast="numpy""#, r#"auto_broadcast="pdpd""#), &["layer 2 'add'", "auto_broadcast 'pdpd'"]);
-    assert_contains(&err_with(r#"<layer id="3""#, r#"<layer id="2""#), &["two layers have id 2"]);
-    assert_contains(&err_with(r#"element_type="f32" shape="1,4" offset"#, r#"element_type="u4" shape="1,4" offset"#), &["'u4'"]);
+    assert_contains(
+        &err_with(r#"type="Add""#, r#"type="Frobnicate""#),
+        &["layer 2 'add' (Frobnicate/opset1)", "not supported"],
+    );
+    assert_contains(
+        &err_with(r#"auto_broadcast="numpy""#, r#"auto_broadcast="pdpd""#),
+        &["layer 2 'add'", "auto_broadcast 'pdpd'"],
+    );
+    assert_contains(
+        &err_with(r#"<layer id="3""#, r#"<layer id="2""#),
+        &["two layers have id 2"],
+    );
+    assert_contains(
+        &err_with(
+            r#"element_type="f32" shape="1,4" offset"#,
+            r#"element_type="u4" shape="1,4" offset"#,
+        ),
+        &["'u4'"],
+    );
     // A cycle: the Add reads its own output.
-    let e = err_with(r#"from-layer="1" from-port="0" to-layer="2""#, r#"from-layer="2" from-port="2" to-layer="2""#);
+    let e = err_with(
+        r#"from-layer="1" from-port="0" to-layer="2""#,
+        r#"from-layer="2" from-port="2" to-layer="2""#,
+    );
     assert_contains(&e, &["cycle"]);
 }
 
@@ -175,15 +271,18 @@ fn try_import(dir: &Path, xml: &[u8], bin: &[u8]) -> std::thread::Result<bool> {
 
 #[test]
 fn random_truncations_and_flips_never_panic() {
-    let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/digits/quantized-by-peers");
+    let peers = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/digits/quantized-by-peers");
     let dir: PathBuf = std::env::temp_dir().join(format!("lpc-ov-fuzz-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut rng = Rng(0x5eed_1998_0bad_cafe);
     let (mut ok, mut err) = (0, 0);
     // The digits IRs, then the operator-coverage IRs (more layer types, fewer cases each).
     let ops = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/openvino/ops");
-    let mut models: Vec<(PathBuf, usize)> =
-        ["digits_cnn.nncf-int8", "digits_mbv.nncf-int8"].iter().map(|s| (peers.join(format!("{s}.xml")), 400)).collect();
+    let mut models: Vec<(PathBuf, usize)> = ["digits_cnn.nncf-int8", "digits_mbv.nncf-int8"]
+        .iter()
+        .map(|s| (peers.join(format!("{s}.xml")), 400))
+        .collect();
     let mut op_files: Vec<PathBuf> = std::fs::read_dir(&ops)
         .expect("ops dir")
         .map(|e| e.expect("entry").path())
@@ -196,7 +295,9 @@ fn random_truncations_and_flips_never_panic() {
         let stem = path.display().to_string();
         let xml = std::fs::read(&path).expect("xml");
         let bin = std::fs::read(path.with_extension("bin")).expect("bin");
-        let digits: Vec<usize> = (0..xml.len()).filter(|&i| xml[i].is_ascii_digit()).collect();
+        let digits: Vec<usize> = (0..xml.len())
+            .filter(|&i| xml[i].is_ascii_digit())
+            .collect();
         total += n;
         for case in 0..n {
             let (mut x, mut b) = (xml.clone(), bin.clone());
@@ -232,5 +333,8 @@ fn random_truncations_and_flips_never_panic() {
     }
     std::fs::remove_dir_all(&dir).ok();
     eprintln!("{total} mutated models: {ok} imported, {err} rejected with an error, none panicked");
-    assert!(err > total / 4, "too few mutations were rejected ({err}): the checks are not checking");
+    assert!(
+        err > total / 4,
+        "too few mutations were rejected ({err}): the checks are not checking"
+    );
 }

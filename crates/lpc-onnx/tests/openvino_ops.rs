@@ -5,14 +5,14 @@ use lpc_ir::{Graph, Op, Tensor};
 use lpc_onnx::openvino::import_openvino;
 use std::path::{Path, PathBuf};
 
-
 /// The checks every imported graph must pass: the verifier, type inference agreeing with the
 /// types read from the IR ports, and `parse(print(g)) == g` through the `.lir` text format.
 fn checked(mut g: Graph, what: &str) -> Graph {
     lpc_ir::verify(&g).unwrap_or_else(|e| panic!("{what}: {e}"));
     lpc_ir::infer_types(&mut g).unwrap_or_else(|e| panic!("{what}: {e}"));
     let (text, weights) = lpc_ir::text::print_with_weights(&g);
-    let back = lpc_ir::text::parse_with_weights(&text, &weights).unwrap_or_else(|e| panic!("{what}: re-parse: {e}"));
+    let back = lpc_ir::text::parse_with_weights(&text, &weights)
+        .unwrap_or_else(|e| panic!("{what}: re-parse: {e}"));
     assert!(back == g, "{what}: parse(print(g)) != g");
     g
 }
@@ -28,7 +28,11 @@ fn npy(p: &Path) -> Tensor {
 }
 
 fn import(case: &str) -> Graph {
-    checked(import_openvino(&dir().join(format!("{case}.xml"))).unwrap_or_else(|e| panic!("{case}: {e}")), case)
+    checked(
+        import_openvino(&dir().join(format!("{case}.xml")))
+            .unwrap_or_else(|e| panic!("{case}: {e}")),
+        case,
+    )
 }
 
 /// Runs a case and checks every output against OpenVINO within `tol` (absolute, plus the same
@@ -43,14 +47,23 @@ fn check(case: &str, tol: f32) {
         let got = got.to_f32_vec();
         let want = want.as_f32().expect("f32");
         let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
-        let diff = got.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        let diff = got
+            .iter()
+            .zip(want)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
         eprintln!("{case} output {k}: max |lpc - OpenVINO| = {diff:.2e}");
-        assert!(diff <= tol * scale, "{case} output {k}: max difference {diff} > {tol} × {scale}");
+        assert!(
+            diff <= tol * scale,
+            "{case} output {k}: max difference {diff} > {tol} × {scale}"
+        );
     }
 }
 
 fn count(g: &Graph, f: impl Fn(&Op) -> bool) -> usize {
-    g.node_ids().into_iter().filter(|&n| f(&g.node(n).op)).count()
+    g.node_ids()
+        .into_iter()
+        .filter(|&n| f(&g.node(n).op))
+        .count()
 }
 
 #[test]
@@ -59,14 +72,24 @@ fn grouped_conv_with_u8_zero_points_imports_as_dequantize() {
     // Both weight chains (grouped u8 with zero point, 1x1 i8 without) became DequantizeLinear
     // of an integer constant in lpc's Conv layout; no Reshape, Cast, Sub or Mul is left.
     assert_eq!(count(&g, |o| matches!(o, Op::DequantizeLinear { .. })), 2);
-    assert_eq!(count(&g, |o| matches!(o, Op::Reshape { .. } | Op::Unary(lpc_ir::UnaryOp::Cast { .. }) | Op::Binary(_))), 0);
+    assert_eq!(
+        count(&g, |o| matches!(
+            o,
+            Op::Reshape { .. } | Op::Unary(lpc_ir::UnaryOp::Cast { .. }) | Op::Binary(_)
+        )),
+        0
+    );
     for id in g.node_ids() {
         if let Op::Conv(a) = &g.node(id).op {
             let dq = g.node_input(id, 1).expect("weights").node;
-            let q = g.const_value(g.node_input(dq, 0).expect("q")).expect("const q");
+            let q = g
+                .const_value(g.node_input(dq, 0).expect("q"))
+                .expect("const q");
             if a.group == 2 {
                 assert_eq!(q.shape(), &[6, 2, 3, 3]);
-                let zp = g.const_value(g.node_input(dq, 2).expect("zero point")).expect("const zp");
+                let zp = g
+                    .const_value(g.node_input(dq, 2).expect("zero point"))
+                    .expect("const zp");
                 assert_eq!((zp.dtype(), zp.shape()), (lpc_ir::DType::U8, &[6][..]));
             }
         }
@@ -76,8 +99,18 @@ fn grouped_conv_with_u8_zero_points_imports_as_dequantize() {
 #[test]
 fn matmul_transpose_b_is_pushed_into_the_weights() {
     let g = import("matmul_transposes");
-    assert_eq!(count(&g, |o| matches!(o, Op::DequantizeLinear { q } if q.axis == 1)), 1);
-    assert_eq!(count(&g, |o| matches!(o, Op::Transpose { .. })), 1, "only transpose_a's");
+    assert_eq!(
+        count(
+            &g,
+            |o| matches!(o, Op::DequantizeLinear { q } if q.axis == 1)
+        ),
+        1
+    );
+    assert_eq!(
+        count(&g, |o| matches!(o, Op::Transpose { .. })),
+        1,
+        "only transpose_a's"
+    );
 }
 
 #[test]
@@ -126,8 +159,14 @@ fn fq_weights_stay_fake_quantize_of_constants_in_lpc_layout() {
             _ => continue,
         };
         let fq = g.node_input(id, 1).expect("weights").node;
-        assert!(matches!(g.node(fq).op, Op::FakeQuantize { levels: 255 }), "weights of {}", g.node(id).name);
-        let w = g.const_value(g.node_input(fq, 0).expect("x")).expect("constant weights");
+        assert!(
+            matches!(g.node(fq).op, Op::FakeQuantize { levels: 255 }),
+            "weights of {}",
+            g.node(id).name
+        );
+        let w = g
+            .const_value(g.node_input(fq, 0).expect("x"))
+            .expect("constant weights");
         assert_eq!(w.shape(), want);
     }
 }

@@ -475,9 +475,11 @@ impl Samples {
                 }
                 "png" => Kind::Images(vec![path.to_path_buf()]),
                 "pb" => Kind::Files(vec![path.to_path_buf()]),
-                e => return Err(QuantError::Data(format!(
+                e => {
+                    return Err(QuantError::Data(format!(
                     "{what}: unknown data format '.{e}' (use .npy, .npz, .pb, .png or a folder)"
-                ))),
+                )))
+                }
             }
         };
         // Count samples and normalise stacked arrays to [samples·rows, ...].

@@ -147,7 +147,10 @@ fn qdq_export_reimports_and_matches_fake_quantize_graph() {
         }
         Ok(out) if String::from_utf8_lossy(&out.stderr).contains("No module named") => {
             // CI installs onnxruntime and sets LPC_REQUIRE_ORT=1 (.ci/run): there it must run.
-            assert!(std::env::var_os("LPC_REQUIRE_ORT").is_none(), "onnxruntime is required (LPC_REQUIRE_ORT is set)");
+            assert!(
+                std::env::var_os("LPC_REQUIRE_ORT").is_none(),
+                "onnxruntime is required (LPC_REQUIRE_ORT is set)"
+            );
             eprintln!("onnxruntime not installed: ORT check skipped")
         }
         Ok(out) => panic!(
@@ -155,7 +158,10 @@ fn qdq_export_reimports_and_matches_fake_quantize_graph() {
             String::from_utf8_lossy(&out.stderr)
         ),
         Err(e) => {
-            assert!(std::env::var_os("LPC_REQUIRE_ORT").is_none(), "python3 is required (LPC_REQUIRE_ORT is set): {e}");
+            assert!(
+                std::env::var_os("LPC_REQUIRE_ORT").is_none(),
+                "python3 is required (LPC_REQUIRE_ORT is set): {e}"
+            );
             eprintln!("python3 not available ({e}): ORT check skipped")
         }
     }

@@ -23,7 +23,10 @@ fn static_shape_of(g: &Graph, x: ValueRef, start: i64, end: Option<i64>) -> Opti
     if s >= e {
         return Some(vec![]);
     }
-    shape.0[s..e].iter().map(|d| d.known().map(|k| k as i64)).collect()
+    shape.0[s..e]
+        .iter()
+        .map(|d| d.known().map(|k| k as i64))
+        .collect()
 }
 
 /// The constant value a node would produce, if it can be known without running the model.
@@ -33,7 +36,10 @@ fn try_fold(g: &Graph, n: NodeId) -> Result<Option<Vec<Tensor>>, RunError> {
     let node = g.node(n);
     if matches!(
         node.op,
-        Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } | Op::FakeQuantize { .. } | Op::DynamicQuantizeLinear
+        Op::QuantizeLinear { .. }
+            | Op::DequantizeLinear { .. }
+            | Op::FakeQuantize { .. }
+            | Op::DynamicQuantizeLinear
     ) {
         return Ok(None);
     }
@@ -42,16 +48,31 @@ fn try_fold(g: &Graph, n: NodeId) -> Result<Option<Vec<Tensor>>, RunError> {
         return Ok(None);
     }
     if let Op::ShapeOf { start, end } = &node.op {
-        let Some(x) = slots.first().copied().flatten() else { return Ok(None) };
+        let Some(x) = slots.first().copied().flatten() else {
+            return Ok(None);
+        };
         return Ok(static_shape_of(g, x, *start, *end).map(|v| vec![Tensor::vec_i64(&v)]));
     }
     // Gather from a partly known shape: fold when the gathered dims are known.
-    if let (Op::Gather { axis: 0 }, Some(Some(data)), Some(Some(idx))) = (&node.op, slots.first(), slots.get(1)) {
-        if let (Op::ShapeOf { start, end }, Some(it)) = (&g.node(data.node).op, g.const_value(*idx)) {
-            let Some(x) = g.node_input(data.node, 0) else { return Ok(None) };
-            let Some(shape) = g.value_type(x).shape.as_ref() else { return Ok(None) };
+    if let (Op::Gather { axis: 0 }, Some(Some(data)), Some(Some(idx))) =
+        (&node.op, slots.first(), slots.get(1))
+    {
+        if let (Op::ShapeOf { start, end }, Some(it)) = (&g.node(data.node).op, g.const_value(*idx))
+        {
+            let Some(x) = g.node_input(data.node, 0) else {
+                return Ok(None);
+            };
+            let Some(shape) = g.value_type(x).shape.as_ref() else {
+                return Ok(None);
+            };
             let r = shape.rank() as i64;
-            let clamp = |v: i64| if v < 0 { (v + r).clamp(0, r) } else { v.clamp(0, r) };
+            let clamp = |v: i64| {
+                if v < 0 {
+                    (v + r).clamp(0, r)
+                } else {
+                    v.clamp(0, r)
+                }
+            };
             let (s, e) = (clamp(*start), clamp(end.unwrap_or(r)));
             let len = (e - s).max(0);
             let mut vals = Vec::with_capacity(it.len());
@@ -81,8 +102,12 @@ fn try_fold(g: &Graph, n: NodeId) -> Result<Option<Vec<Tensor>>, RunError> {
     if ins.iter().all(Option::is_none) {
         return Ok(None);
     }
-    let outs = crate::eval(&node.op, &ins, node.outputs.len())
-        .map_err(|source| RunError::Node { node: node.name.clone(), op: node.op.name(), error: source })?;
+    let outs =
+        crate::eval(&node.op, &ins, node.outputs.len()).map_err(|source| RunError::Node {
+            node: node.name.clone(),
+            op: node.op.name(),
+            error: source,
+        })?;
     Ok(Some(outs))
 }
 
@@ -99,7 +124,9 @@ pub fn fold_constants(g: &mut Graph) -> Result<FoldStats, RunError> {
         if g.outputs().iter().any(|v| v.node == n) {
             continue;
         }
-        let Some(outs) = try_fold(g, n)? else { continue };
+        let Some(outs) = try_fold(g, n)? else {
+            continue;
+        };
         let names: Vec<String> = g.node(n).outputs.iter().map(|o| o.name.clone()).collect();
         for (k, (t, name)) in outs.into_iter().zip(names).enumerate() {
             let c = g.add_const(name, t);

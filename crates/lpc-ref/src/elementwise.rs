@@ -9,13 +9,16 @@ use lpc_ir::{BinaryOp, DType, Tensor, TensorData, UnaryOp};
 pub fn erf(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * (-z * z - 1.26551223
-        + t * (1.00002368
-            + t * (0.37409196
-                + t * (0.09678418
-                    + t * (-0.18628806
-                        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
-        .exp();
+    let r = t
+        * (-z * z - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807
+                                + t * (-1.13520398
+                                    + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
     if x >= 0.0 {
         1.0 - r
     } else {
@@ -39,14 +42,23 @@ fn float_fn(op: &UnaryOp) -> Option<fn(f64, f32, f32) -> f64> {
         UnaryOp::Tanh => |x, _, _| x.tanh(),
         UnaryOp::Relu => |x, _, _| if x > 0.0 { x } else { 0.0 },
         UnaryOp::Identity => |x, _, _| x,
-        UnaryOp::Elu { .. } => |x, a, _| if x >= 0.0 { x } else { a as f64 * (x.exp() - 1.0) },
+        UnaryOp::Elu { .. } => |x, a, _| {
+            if x >= 0.0 {
+                x
+            } else {
+                a as f64 * (x.exp() - 1.0)
+            }
+        },
         UnaryOp::LeakyRelu { .. } => |x, a, _| if x >= 0.0 { x } else { a as f64 * x },
         UnaryOp::HardSigmoid { .. } => |x, a, b| (a as f64 * x + b as f64).clamp(0.0, 1.0),
         UnaryOp::HardSwish => |x, _, _| x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
-        UnaryOp::Gelu { tanh: false } => |x, _, _| 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
-        UnaryOp::Gelu { tanh: true } => {
-            |x, _, _| 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+        UnaryOp::Gelu { tanh: false } => {
+            |x, _, _| 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2))
         }
+        UnaryOp::Gelu { tanh: true } => |x, _, _| {
+            0.5 * x
+                * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+        },
         UnaryOp::Cast { .. } => return None,
     })
 }
@@ -81,9 +93,18 @@ fn f32_fast(op: &UnaryOp, v: &[f32]) -> Option<Vec<f32>> {
         UnaryOp::Relu => v.iter().map(|&x| x.max(0.0)).collect(),
         UnaryOp::Identity => v.to_vec(),
         UnaryOp::Sigmoid => v.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect(),
-        UnaryOp::HardSigmoid { alpha, beta } => v.iter().map(|&x| (alpha * x + beta).clamp(0.0, 1.0)).collect(),
-        UnaryOp::HardSwish => v.iter().map(|&x| x * (x * (1.0 / 6.0) + 0.5).clamp(0.0, 1.0)).collect(),
-        UnaryOp::LeakyRelu { alpha } => v.iter().map(|&x| if x >= 0.0 { x } else { alpha * x }).collect(),
+        UnaryOp::HardSigmoid { alpha, beta } => v
+            .iter()
+            .map(|&x| (alpha * x + beta).clamp(0.0, 1.0))
+            .collect(),
+        UnaryOp::HardSwish => v
+            .iter()
+            .map(|&x| x * (x * (1.0 / 6.0) + 0.5).clamp(0.0, 1.0))
+            .collect(),
+        UnaryOp::LeakyRelu { alpha } => v
+            .iter()
+            .map(|&x| if x >= 0.0 { x } else { alpha * x })
+            .collect(),
         UnaryOp::Abs => v.iter().map(|x| x.abs()).collect(),
         UnaryOp::Neg => v.iter().map(|x| -x).collect(),
         UnaryOp::Exp => v.iter().map(|x| x.exp()).collect(),
@@ -141,19 +162,37 @@ pub fn unary(op: &UnaryOp, x: &Tensor) -> EvalResult<Tensor> {
         let f = float_fn(op).expect("cast handled above");
         let (a, b) = params(op);
         if let TensorData::F32(v) = x.data() {
-            return Ok(Tensor::from_f32(x.shape(), v.iter().map(|&e| f(e as f64, a, b) as f32).collect()).expect("size"));
+            return Ok(Tensor::from_f32(
+                x.shape(),
+                v.iter().map(|&e| f(e as f64, a, b) as f32).collect(),
+            )
+            .expect("size"));
         }
         let out: Vec<f64> = x.to_f64_vec().into_iter().map(|e| f(e, a, b)).collect();
-        return Ok(Tensor::from_f64(x.shape(), out).expect("size").into_dtype(d));
+        return Ok(Tensor::from_f64(x.shape(), out)
+            .expect("size")
+            .into_dtype(d));
     }
     if d.is_int() {
         let mut out = Vec::with_capacity(x.len());
         for e in x.to_i64_vec() {
-            out.push(int_unary(op, e).ok_or(EvalError::DType { slot: 0, what: "x", got: d, expected: "a float type" })?);
+            out.push(int_unary(op, e).ok_or(EvalError::DType {
+                slot: 0,
+                what: "x",
+                got: d,
+                expected: "a float type",
+            })?);
         }
-        return Ok(Tensor::from_i64(x.shape(), out).expect("size").into_dtype(d));
+        return Ok(Tensor::from_i64(x.shape(), out)
+            .expect("size")
+            .into_dtype(d));
     }
-    Err(EvalError::DType { slot: 0, what: "x", got: d, expected: "a numeric type" })
+    Err(EvalError::DType {
+        slot: 0,
+        what: "x",
+        got: d,
+        expected: "a numeric type",
+    })
 }
 
 /// Applies `f` over two broadcast operands; returns the output shape too.
@@ -176,7 +215,10 @@ pub fn broadcast_map<A: Copy, B: Copy, O>(
         b.iter().map(|&y| f(x, y)).collect()
     } else if let (true, Some((inner, len))) = (a.len() == n, channel_like(bsh, &out_shape)) {
         // b varies along one axis only: [.., C, 1, 1] against [N, C, H, W].
-        a.iter().enumerate().map(|(i, &x)| f(x, b[(i / inner) % len])).collect()
+        a.iter()
+            .enumerate()
+            .map(|(i, &x)| f(x, b[(i / inner) % len]))
+            .collect()
     } else {
         let ia = broadcast_index(ash, &out_shape);
         let ib = broadcast_index(bsh, &out_shape);
@@ -202,7 +244,11 @@ fn channel_like(sh: &[usize], out: &[usize]) -> Option<(usize, usize)> {
 /// Binary elementwise op with numpy broadcasting.
 pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
     if a.dtype() != b.dtype() && op != BinaryOp::Pow {
-        return Err(invalid!("operands have different dtypes: {} and {}", a.dtype(), b.dtype()));
+        return Err(invalid!(
+            "operands have different dtypes: {} and {}",
+            a.dtype(),
+            b.dtype()
+        ));
     }
     let d = a.dtype();
     if let (TensorData::F32(x), TensorData::F32(y)) = (a.data(), b.data()) {
@@ -213,8 +259,20 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
             BinaryOp::Mul => broadcast_map(x, sa, y, sb, |p, q| p * q)?,
             BinaryOp::Div => broadcast_map(x, sa, y, sb, |p, q| p / q)?,
             BinaryOp::Pow => broadcast_map(x, sa, y, sb, |p: f32, q| p.powf(q))?,
-            BinaryOp::Max => broadcast_map(x, sa, y, sb, |p: f32, q: f32| if p.is_nan() || q.is_nan() { f32::NAN } else { p.max(q) })?,
-            BinaryOp::Min => broadcast_map(x, sa, y, sb, |p: f32, q: f32| if p.is_nan() || q.is_nan() { f32::NAN } else { p.min(q) })?,
+            BinaryOp::Max => broadcast_map(x, sa, y, sb, |p: f32, q: f32| {
+                if p.is_nan() || q.is_nan() {
+                    f32::NAN
+                } else {
+                    p.max(q)
+                }
+            })?,
+            BinaryOp::Min => broadcast_map(x, sa, y, sb, |p: f32, q: f32| {
+                if p.is_nan() || q.is_nan() {
+                    f32::NAN
+                } else {
+                    p.min(q)
+                }
+            })?,
             BinaryOp::PRelu => broadcast_map(x, sa, y, sb, |p, q| if p < 0.0 { p * q } else { p })?,
             BinaryOp::Equal => {
                 let (out, sh) = broadcast_map(x, sa, y, sb, |p, q| p == q)?;
@@ -237,7 +295,12 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
             | BinaryOp::Pow
             | BinaryOp::Max
             | BinaryOp::Min
-            | BinaryOp::PRelu => Err(EvalError::DType { slot: 0, what: "a", got: d, expected: "a numeric type" }),
+            | BinaryOp::PRelu => Err(EvalError::DType {
+                slot: 0,
+                what: "a",
+                got: d,
+                expected: "a numeric type",
+            }),
         };
     }
     if d.is_float() || (op == BinaryOp::Pow && b.dtype().is_float()) {
@@ -248,8 +311,20 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
             BinaryOp::Mul => |p, q| p * q,
             BinaryOp::Div => |p, q| p / q,
             BinaryOp::Pow => |p, q| p.powf(q),
-            BinaryOp::Max => |p: f64, q: f64| if p.is_nan() || q.is_nan() { f64::NAN } else { p.max(q) },
-            BinaryOp::Min => |p: f64, q: f64| if p.is_nan() || q.is_nan() { f64::NAN } else { p.min(q) },
+            BinaryOp::Max => |p: f64, q: f64| {
+                if p.is_nan() || q.is_nan() {
+                    f64::NAN
+                } else {
+                    p.max(q)
+                }
+            },
+            BinaryOp::Min => |p: f64, q: f64| {
+                if p.is_nan() || q.is_nan() {
+                    f64::NAN
+                } else {
+                    p.min(q)
+                }
+            },
             BinaryOp::PRelu => |p, q| if p < 0.0 { p * q } else { p },
             BinaryOp::Equal => {
                 let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), |p, q| p == q)?;
@@ -260,7 +335,12 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
         return Ok(Tensor::from_f64(&sh, out).expect("size").into_dtype(d));
     }
     if !d.is_int() {
-        return Err(EvalError::DType { slot: 0, what: "a", got: d, expected: "a numeric type" });
+        return Err(EvalError::DType {
+            slot: 0,
+            what: "a",
+            got: d,
+            expected: "a numeric type",
+        });
     }
     let (x, y) = (a.to_i64_vec(), b.to_i64_vec());
     if op == BinaryOp::Div && y.contains(&0) {
@@ -271,7 +351,13 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
         BinaryOp::Sub => |p, q| p.wrapping_sub(q),
         BinaryOp::Mul => |p, q| p.wrapping_mul(q),
         BinaryOp::Div => |p, q| p.wrapping_div(q),
-        BinaryOp::Pow => |p, q| if q < 0 { 0 } else { (p as f64).powf(q as f64) as i64 },
+        BinaryOp::Pow => |p, q| {
+            if q < 0 {
+                0
+            } else {
+                (p as f64).powf(q as f64) as i64
+            }
+        },
         BinaryOp::Max => |p, q| p.max(q),
         BinaryOp::Min => |p, q| p.min(q),
         BinaryOp::PRelu => |p, q| if p < 0 { p.wrapping_mul(q) } else { p },
@@ -289,46 +375,96 @@ pub fn clip(x: &Tensor, min: Option<&Tensor>, max: Option<&Tensor>) -> EvalResul
     for (t, what, slot) in [(min, "min", 1), (max, "max", 2)] {
         if let Some(t) = t {
             if t.len() != 1 {
-                return Err(invalid!("{what} must have one element, has shape {:?}", t.shape()));
+                return Err(invalid!(
+                    "{what} must have one element, has shape {:?}",
+                    t.shape()
+                ));
             }
             if t.dtype() != x.dtype() {
-                return Err(EvalError::DType { slot, what, got: t.dtype(), expected: "x's dtype" });
+                return Err(EvalError::DType {
+                    slot,
+                    what,
+                    got: t.dtype(),
+                    expected: "x's dtype",
+                });
             }
         }
     }
     if let TensorData::F32(v) = x.data() {
         let lo = min.map_or(f32::NEG_INFINITY, |t| t.to_f32_vec()[0]);
         let hi = max.map_or(f32::INFINITY, |t| t.to_f32_vec()[0]);
-        let out = v.iter().map(|&e| if e.is_nan() { e } else { e.max(lo).min(hi) }).collect();
+        let out = v
+            .iter()
+            .map(|&e| if e.is_nan() { e } else { e.max(lo).min(hi) })
+            .collect();
         return Ok(Tensor::from_f32(x.shape(), out).expect("size"));
     }
     if x.dtype().is_float() {
         let lo = min.map_or(f64::NEG_INFINITY, |t| t.to_f64_vec()[0]);
         let hi = max.map_or(f64::INFINITY, |t| t.to_f64_vec()[0]);
-        let out = x.to_f64_vec().into_iter().map(|e| if e.is_nan() { e } else { e.max(lo).min(hi) }).collect();
-        return Ok(Tensor::from_f64(x.shape(), out).expect("size").into_dtype(x.dtype()));
+        let out = x
+            .to_f64_vec()
+            .into_iter()
+            .map(|e| if e.is_nan() { e } else { e.max(lo).min(hi) })
+            .collect();
+        return Ok(Tensor::from_f64(x.shape(), out)
+            .expect("size")
+            .into_dtype(x.dtype()));
     }
     if x.dtype().is_int() {
         let lo = min.map_or(i64::MIN, |t| t.to_i64_vec()[0]);
         let hi = max.map_or(i64::MAX, |t| t.to_i64_vec()[0]);
-        let out = x.to_i64_vec().into_iter().map(|e| e.max(lo).min(hi)).collect();
-        return Ok(Tensor::from_i64(x.shape(), out).expect("size").into_dtype(x.dtype()));
+        let out = x
+            .to_i64_vec()
+            .into_iter()
+            .map(|e| e.max(lo).min(hi))
+            .collect();
+        return Ok(Tensor::from_i64(x.shape(), out)
+            .expect("size")
+            .into_dtype(x.dtype()));
     }
-    Err(EvalError::DType { slot: 0, what: "x", got: x.dtype(), expected: "a numeric type" })
+    Err(EvalError::DType {
+        slot: 0,
+        what: "x",
+        got: x.dtype(),
+        expected: "a numeric type",
+    })
 }
 
 /// Where(cond, a, b) with broadcasting over all three.
 pub fn where_(c: &Tensor, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
-    let cond = c.as_bool().map_err(|_| EvalError::DType { slot: 0, what: "cond", got: c.dtype(), expected: "bool" })?;
+    let cond = c.as_bool().map_err(|_| EvalError::DType {
+        slot: 0,
+        what: "cond",
+        got: c.dtype(),
+        expected: "bool",
+    })?;
     if a.dtype() != b.dtype() {
-        return Err(invalid!("a and b have different dtypes: {} and {}", a.dtype(), b.dtype()));
+        return Err(invalid!(
+            "a and b have different dtypes: {} and {}",
+            a.dtype(),
+            b.dtype()
+        ));
     }
     let sh = broadcast_shapes(&broadcast_shapes(c.shape(), a.shape())?, b.shape())?;
-    let (ic, ia, ib) = (broadcast_index(c.shape(), &sh), broadcast_index(a.shape(), &sh), broadcast_index(b.shape(), &sh));
-    let src: Vec<(bool, usize, usize)> = ic.iter().zip(&ia).zip(&ib).map(|((&k, &i), &j)| (cond[k], i, j)).collect();
+    let (ic, ia, ib) = (
+        broadcast_index(c.shape(), &sh),
+        broadcast_index(a.shape(), &sh),
+        broadcast_index(b.shape(), &sh),
+    );
+    let src: Vec<(bool, usize, usize)> = ic
+        .iter()
+        .zip(&ia)
+        .zip(&ib)
+        .map(|((&k, &i), &j)| (cond[k], i, j))
+        .collect();
     macro_rules! pick {
         ($x:expr, $y:expr, $v:ident) => {
-            TensorData::$v(src.iter().map(|&(t, i, j)| if t { $x[i] } else { $y[j] }).collect())
+            TensorData::$v(
+                src.iter()
+                    .map(|&(t, i, j)| if t { $x[i] } else { $y[j] })
+                    .collect(),
+            )
         };
     }
     let data = match (a.data(), b.data()) {

@@ -21,15 +21,30 @@ fn qrange(d: DType) -> EvalResult<(i32, i32)> {
 /// A rank-0 (or one-element) integer parameter.
 fn scalar_int(t: &Tensor, slot: usize, what: &'static str) -> EvalResult<i32> {
     if !t.dtype().is_int() || t.len() != 1 {
-        return Err(EvalError::DType { slot, what, got: t.dtype(), expected: "a one-element integer tensor" });
+        return Err(EvalError::DType {
+            slot,
+            what,
+            got: t.dtype(),
+            expected: "a one-element integer tensor",
+        });
     }
     Ok(t.to_i64_vec()[0] as i32)
 }
 
 /// Per-channel f32 parameters: one value or `len` values.
-fn per_channel_f32(t: &Tensor, len: usize, slot: usize, what: &'static str) -> EvalResult<Vec<f32>> {
+fn per_channel_f32(
+    t: &Tensor,
+    len: usize,
+    slot: usize,
+    what: &'static str,
+) -> EvalResult<Vec<f32>> {
     if t.dtype() != DType::F32 {
-        return Err(EvalError::DType { slot, what, got: t.dtype(), expected: "f32" });
+        return Err(EvalError::DType {
+            slot,
+            what,
+            got: t.dtype(),
+            expected: "f32",
+        });
     }
     let v = t.to_f32_vec();
     match v.len() {
@@ -41,11 +56,25 @@ fn per_channel_f32(t: &Tensor, len: usize, slot: usize, what: &'static str) -> E
 
 /// The epilogue shared by QConv and QMatMul. `acc` is laid out with the channel of element `k`
 /// at `chan(k)`; slots: bias 3, scale 4, y_zero_point 5, lo 6, hi 7.
-fn epilogue(i: Inputs, mut acc: Vec<i32>, shape: &[usize], m: usize, chan: impl Fn(usize) -> usize) -> EvalResult<Tensor> {
+fn epilogue(
+    i: Inputs,
+    mut acc: Vec<i32>,
+    shape: &[usize],
+    m: usize,
+    chan: impl Fn(usize) -> usize,
+) -> EvalResult<Tensor> {
     if let Some(b) = i.opt(3) {
-        let bv = b.as_i32().map_err(|_| EvalError::DType { slot: 3, what: "bias", got: b.dtype(), expected: "i32" })?;
+        let bv = b.as_i32().map_err(|_| EvalError::DType {
+            slot: 3,
+            what: "bias",
+            got: b.dtype(),
+            expected: "i32",
+        })?;
         if bv.len() != m {
-            return Err(invalid!("bias has {} values, {m} output channels", bv.len()));
+            return Err(invalid!(
+                "bias has {} values, {m} output channels",
+                bv.len()
+            ));
         }
         for (k, v) in acc.iter_mut().enumerate() {
             *v = v.wrapping_add(bv[chan(k)]);
@@ -53,7 +82,11 @@ fn epilogue(i: Inputs, mut acc: Vec<i32>, shape: &[usize], m: usize, chan: impl 
     }
     let scale = per_channel_f32(i.req(4, "scale")?, m, 4, "scale")?;
     let Some(yz) = i.opt(5) else {
-        let out: Vec<f32> = acc.iter().enumerate().map(|(k, &v)| v as f32 * scale[chan(k)]).collect();
+        let out: Vec<f32> = acc
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| v as f32 * scale[chan(k)])
+            .collect();
         return Ok(Tensor::from_f32(shape, out).expect("size"));
     };
     let yd = yz.dtype();
@@ -62,9 +95,23 @@ fn epilogue(i: Inputs, mut acc: Vec<i32>, shape: &[usize], m: usize, chan: impl 
         return Err(invalid!("y_zero_point must be u8 or i8, got i32"));
     }
     let zp = scalar_int(yz, 5, "y_zero_point")?;
-    let lo = i.opt(6).map(|t| scalar_int(t, 6, "lo")).transpose()?.unwrap_or(dlo).max(dlo);
-    let hi = i.opt(7).map(|t| scalar_int(t, 7, "hi")).transpose()?.unwrap_or(dhi).min(dhi);
-    let out: Vec<i64> = acc.iter().enumerate().map(|(k, &v)| requantize(v, scale[chan(k)], zp, lo, hi) as i64).collect();
+    let lo = i
+        .opt(6)
+        .map(|t| scalar_int(t, 6, "lo"))
+        .transpose()?
+        .unwrap_or(dlo)
+        .max(dlo);
+    let hi = i
+        .opt(7)
+        .map(|t| scalar_int(t, 7, "hi"))
+        .transpose()?
+        .unwrap_or(dhi)
+        .min(dhi);
+    let out: Vec<i64> = acc
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| requantize(v, scale[chan(k)], zp, lo, hi) as i64)
+        .collect();
     Ok(Tensor::from_i64(shape, out).expect("size").cast(yd))
 }
 
@@ -72,13 +119,24 @@ fn epilogue(i: Inputs, mut acc: Vec<i32>, shape: &[usize], m: usize, chan: impl 
 pub fn qconv(a: &ConvAttrs, i: Inputs) -> EvalResult<Tensor> {
     let (x, xz, w) = (i.req(0, "x")?, i.req(1, "x_zero_point")?, i.req(2, "w")?);
     if w.dtype() != DType::I8 {
-        return Err(EvalError::DType { slot: 2, what: "w", got: w.dtype(), expected: "i8" });
+        return Err(EvalError::DType {
+            slot: 2,
+            what: "w",
+            got: w.dtype(),
+            expected: "i8",
+        });
     }
     let acc = crate::nn::conv_integer(a, Inputs::new(&[Some(x), Some(w), Some(xz), None]))?;
     let shape = acc.shape().to_vec();
     let m = shape.get(1).copied().unwrap_or(1);
     let on: usize = shape.iter().skip(2).product();
-    epilogue(i, acc.into_i32().expect("i32 accumulators"), &shape, m, |k| (k / on.max(1)) % m.max(1))
+    epilogue(
+        i,
+        acc.into_i32().expect("i32 accumulators"),
+        &shape,
+        m,
+        |k| (k / on.max(1)) % m.max(1),
+    )
 }
 
 /// QMatMul: `Σ_k (a − a_zp)·b + bias` with b [K, N], then the canonical requantize.
@@ -90,7 +148,13 @@ pub fn qmatmul(i: Inputs) -> EvalResult<Tensor> {
     let acc = crate::nn::matmul_integer(Inputs::new(&[Some(a), Some(b), Some(az), None]))?;
     let shape = acc.shape().to_vec();
     let n = b.shape()[1];
-    epilogue(i, acc.into_i32().expect("i32 accumulators"), &shape, n, |k| k % n.max(1))
+    epilogue(
+        i,
+        acc.into_i32().expect("i32 accumulators"),
+        &shape,
+        n,
+        |k| k % n.max(1),
+    )
 }
 
 /// One quantized operand: integer values with broadcast scale and zero point.
@@ -108,11 +172,21 @@ fn qoperand(i: Inputs, slot: usize, what: &'static str) -> EvalResult<QOperand> 
     qrange(x.dtype())?;
     let s = i.req(slot + 1, "scale")?;
     if s.dtype() != DType::F32 {
-        return Err(EvalError::DType { slot: slot + 1, what: "scale", got: s.dtype(), expected: "f32" });
+        return Err(EvalError::DType {
+            slot: slot + 1,
+            what: "scale",
+            got: s.dtype(),
+            expected: "f32",
+        });
     }
     let z = i.req(slot + 2, "zero_point")?;
     if z.dtype() != x.dtype() {
-        return Err(EvalError::DType { slot: slot + 2, what: "zero_point", got: z.dtype(), expected: "the operand's dtype" });
+        return Err(EvalError::DType {
+            slot: slot + 2,
+            what: "zero_point",
+            got: z.dtype(),
+            expected: "the operand's dtype",
+        });
     }
     Ok(QOperand {
         vals: x.to_i64_vec(),
@@ -129,12 +203,19 @@ impl QOperand {
     fn dequant(&self, out: &[usize]) -> EvalResult<Vec<f32>> {
         for s in [&self.sshape, &self.zshape] {
             if broadcast_shapes(s, &self.shape)? != self.shape {
-                return Err(invalid!("parameter of shape {s:?} does not broadcast to {:?}", self.shape));
+                return Err(invalid!(
+                    "parameter of shape {s:?} does not broadcast to {:?}",
+                    self.shape
+                ));
             }
         }
-        let (si, zi) = (broadcast_index(&self.sshape, &self.shape), broadcast_index(&self.zshape, &self.shape));
-        let d: Vec<f32> =
-            (0..self.vals.len()).map(|k| (self.vals[k] - self.zp[zi[k]]) as i32 as f32 * self.scale[si[k]]).collect();
+        let (si, zi) = (
+            broadcast_index(&self.sshape, &self.shape),
+            broadcast_index(&self.zshape, &self.shape),
+        );
+        let d: Vec<f32> = (0..self.vals.len())
+            .map(|k| (self.vals[k] - self.zp[zi[k]]) as i32 as f32 * self.scale[si[k]])
+            .collect();
         let xi = broadcast_index(&self.shape, out);
         Ok(xi.into_iter().map(|k| d[k]).collect())
     }
@@ -152,17 +233,26 @@ fn quantize_out(
     let yd = yz.dtype();
     for s in [ys.shape(), yz.shape()] {
         if broadcast_shapes(s, shape)? != shape {
-            return Err(invalid!("output parameter of shape {s:?} does not broadcast to {shape:?}"));
+            return Err(invalid!(
+                "output parameter of shape {s:?} does not broadcast to {shape:?}"
+            ));
         }
     }
     let (sv, zv) = (ys.to_f32_vec(), yz.to_i64_vec());
-    let (si, zi) = (broadcast_index(ys.shape(), shape), broadcast_index(yz.shape(), shape));
+    let (si, zi) = (
+        broadcast_index(ys.shape(), shape),
+        broadcast_index(yz.shape(), shape),
+    );
     let out: Vec<i64> = v
         .iter()
         .enumerate()
         .map(|(k, &x)| {
             let r = (x / sv[si[k]]).round_ties_even() + zv[zi[k]] as f32;
-            (if r.is_nan() { 0.0 } else { r.clamp(lo as f32, hi as f32) }) as i64
+            (if r.is_nan() {
+                0.0
+            } else {
+                r.clamp(lo as f32, hi as f32)
+            }) as i64
         })
         .collect();
     Ok(Tensor::from_i64(shape, out).expect("size").cast(yd))
@@ -173,7 +263,12 @@ pub fn requantize_op(i: Inputs) -> EvalResult<Tensor> {
     let x = qoperand(i, 0, "x")?;
     let (ys, yz) = (i.req(3, "y_scale")?, i.req(4, "y_zero_point")?);
     if ys.dtype() != DType::F32 {
-        return Err(EvalError::DType { slot: 3, what: "y_scale", got: ys.dtype(), expected: "f32" });
+        return Err(EvalError::DType {
+            slot: 3,
+            what: "y_scale",
+            got: ys.dtype(),
+            expected: "f32",
+        });
     }
     let (lo, hi) = qrange(yz.dtype())?;
     let d = x.dequant(&x.shape)?;
@@ -186,11 +281,26 @@ pub fn qadd(i: Inputs) -> EvalResult<Tensor> {
     let b = qoperand(i, 3, "b")?;
     let (ys, yz) = (i.req(6, "y_scale")?, i.req(7, "y_zero_point")?);
     if ys.dtype() != DType::F32 {
-        return Err(EvalError::DType { slot: 6, what: "y_scale", got: ys.dtype(), expected: "f32" });
+        return Err(EvalError::DType {
+            slot: 6,
+            what: "y_scale",
+            got: ys.dtype(),
+            expected: "f32",
+        });
     }
     let (dlo, dhi) = qrange(yz.dtype())?;
-    let lo = i.opt(8).map(|t| scalar_int(t, 8, "lo")).transpose()?.unwrap_or(dlo).max(dlo);
-    let hi = i.opt(9).map(|t| scalar_int(t, 9, "hi")).transpose()?.unwrap_or(dhi).min(dhi);
+    let lo = i
+        .opt(8)
+        .map(|t| scalar_int(t, 8, "lo"))
+        .transpose()?
+        .unwrap_or(dlo)
+        .max(dlo);
+    let hi = i
+        .opt(9)
+        .map(|t| scalar_int(t, 9, "hi"))
+        .transpose()?
+        .unwrap_or(dhi)
+        .min(dhi);
     let shape = broadcast_shapes(&a.shape, &b.shape)?;
     let (da, db) = (a.dequant(&shape)?, b.dequant(&shape)?);
     let sum: Vec<f32> = da.iter().zip(&db).map(|(p, q)| p + q).collect();
@@ -201,12 +311,26 @@ pub fn qadd(i: Inputs) -> EvalResult<Tensor> {
 pub fn lut(i: Inputs) -> EvalResult<Tensor> {
     let (x, t) = (i.req(0, "x")?, i.req(1, "table")?);
     if t.len() != 256 {
-        return Err(invalid!("lookup table must have 256 entries, got {}", t.len()));
+        return Err(invalid!(
+            "lookup table must have 256 entries, got {}",
+            t.len()
+        ));
     }
     let idx: Vec<usize> = match x.dtype() {
         DType::U8 => x.to_i64_vec().into_iter().map(|v| v as usize).collect(),
-        DType::I8 => x.to_i64_vec().into_iter().map(|v| (v + 128) as usize).collect(),
-        d => return Err(EvalError::DType { slot: 0, what: "x", got: d, expected: "u8 or i8" }),
+        DType::I8 => x
+            .to_i64_vec()
+            .into_iter()
+            .map(|v| (v + 128) as usize)
+            .collect(),
+        d => {
+            return Err(EvalError::DType {
+                slot: 0,
+                what: "x",
+                got: d,
+                expected: "u8 or i8",
+            })
+        }
     };
     let tv = t.to_f64_vec();
     let vals: Vec<f64> = idx.iter().map(|&k| tv[k]).collect();

@@ -45,7 +45,9 @@ pub fn geometry(
 ) -> EvalResult<Geom> {
     let n = input.len();
     if kernel.len() != n || kernel.contains(&0) {
-        return Err(invalid!("kernel {kernel:?} does not fit input spatial shape {input:?}"));
+        return Err(invalid!(
+            "kernel {kernel:?} does not fit input spatial shape {input:?}"
+        ));
     }
     let strides = or_ones(strides, n, "strides")?;
     let dilations = or_ones(dilations, n, "dilations")?;
@@ -64,7 +66,11 @@ pub fn geometry(
                 let out = input[a].div_ceil(strides[a]);
                 let total = ((out.max(1) - 1) * strides[a] + ek).saturating_sub(input[a]);
                 let small = total / 2;
-                let (b, e) = if auto_pad == AutoPad::SameUpper { (small, total - small) } else { (total - small, small) };
+                let (b, e) = if auto_pad == AutoPad::SameUpper {
+                    (small, total - small)
+                } else {
+                    (total - small, small)
+                };
                 pb[a] = b;
                 pe[a] = e;
                 output[a] = out;
@@ -78,16 +84,30 @@ pub fn geometry(
         }
         let span = input[a] + pb[a] + pe[a];
         if span < ek {
-            return Err(invalid!("window {ek} larger than padded input {span} on spatial axis {a}"));
+            return Err(invalid!(
+                "window {ek} larger than padded input {span} on spatial axis {a}"
+            ));
         }
         let num = span - ek;
-        let mut out = if ceil_mode { num.div_ceil(strides[a]) + 1 } else { num / strides[a] + 1 };
+        let mut out = if ceil_mode {
+            num.div_ceil(strides[a]) + 1
+        } else {
+            num / strides[a] + 1
+        };
         if ceil_mode && (out - 1) * strides[a] >= input[a] + pb[a] {
             out -= 1;
         }
         output[a] = out;
     }
-    Ok(Geom { input: input.to_vec(), kernel: kernel.to_vec(), strides, dilations, pad_begin: pb, pad_end: pe, output })
+    Ok(Geom {
+        input: input.to_vec(),
+        kernel: kernel.to_vec(),
+        strides,
+        dilations,
+        pad_begin: pb,
+        pad_end: pe,
+        output,
+    })
 }
 
 impl Geom {
@@ -100,7 +120,8 @@ impl Geom {
                     .map(|k| {
                         (0..self.output[a])
                             .map(|o| {
-                                let i = (o * self.strides[a] + k * self.dilations[a]) as i64 - self.pad_begin[a] as i64;
+                                let i = (o * self.strides[a] + k * self.dilations[a]) as i64
+                                    - self.pad_begin[a] as i64;
                                 (i >= 0 && (i as usize) < self.input[a]).then_some(i as usize)
                             })
                             .collect()

@@ -76,7 +76,11 @@ impl<'a> Inputs<'a> {
 
     /// A required input.
     pub fn req(&self, slot: usize, what: &'static str) -> EvalResult<&'a Tensor> {
-        self.ins.get(slot).copied().flatten().ok_or(EvalError::MissingInput { slot, what })
+        self.ins
+            .get(slot)
+            .copied()
+            .flatten()
+            .ok_or(EvalError::MissingInput { slot, what })
     }
 
     /// An optional input (absent slot or beyond the end: `None`).
@@ -103,47 +107,117 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
         Op::Input { index } => Err(invalid!("graph input {index} has no value")),
         Op::Const(t) => Ok(vec![(**t).clone()]),
         Op::Unary(u) => Ok(vec![elementwise::unary(u, i.req(0, "x")?)?]),
-        Op::Binary(b) => Ok(vec![elementwise::binary(*b, i.req(0, "a")?, i.req(1, "b")?)?]),
+        Op::Binary(b) => Ok(vec![elementwise::binary(
+            *b,
+            i.req(0, "a")?,
+            i.req(1, "b")?,
+        )?]),
         Op::Clip => Ok(vec![elementwise::clip(i.req(0, "x")?, i.opt(1), i.opt(2))?]),
-        Op::Where => Ok(vec![elementwise::where_(i.req(0, "cond")?, i.req(1, "a")?, i.req(2, "b")?)?]),
+        Op::Where => Ok(vec![elementwise::where_(
+            i.req(0, "cond")?,
+            i.req(1, "a")?,
+            i.req(2, "b")?,
+        )?]),
         Op::Conv(a) => Ok(vec![nn::conv(a, i)?]),
-        Op::ConvTranspose { conv, output_padding, output_shape } => {
-            Ok(vec![nn::conv_transpose(conv, output_padding, output_shape, i)?])
-        }
+        Op::ConvTranspose {
+            conv,
+            output_padding,
+            output_shape,
+        } => Ok(vec![nn::conv_transpose(
+            conv,
+            output_padding,
+            output_shape,
+            i,
+        )?]),
         Op::ConvInteger(a) => Ok(vec![nn::conv_integer(a, i)?]),
         Op::QLinearConv(a) => Ok(vec![nn::qlinear_conv(a, i)?]),
         Op::MatMul => Ok(vec![nn::matmul(i.req(0, "a")?, i.req(1, "b")?)?]),
         Op::MatMulInteger => Ok(vec![nn::matmul_integer(i)?]),
         Op::QLinearMatMul => Ok(vec![nn::qlinear_matmul(i)?]),
-        Op::Gemm { alpha, beta, trans_a, trans_b } => Ok(vec![nn::gemm(*alpha, *beta, *trans_a, *trans_b, i)?]),
-        Op::MaxPool { pool, storage_order } => pool::max_pool(pool, *storage_order, i.req(0, "x")?, n_outputs),
-        Op::AveragePool { pool, count_include_pad } => {
-            Ok(vec![pool::average_pool(pool, *count_include_pad, i.req(0, "x")?)?])
-        }
+        Op::Gemm {
+            alpha,
+            beta,
+            trans_a,
+            trans_b,
+        } => Ok(vec![nn::gemm(*alpha, *beta, *trans_a, *trans_b, i)?]),
+        Op::MaxPool {
+            pool,
+            storage_order,
+        } => pool::max_pool(pool, *storage_order, i.req(0, "x")?, n_outputs),
+        Op::AveragePool {
+            pool,
+            count_include_pad,
+        } => Ok(vec![pool::average_pool(
+            pool,
+            *count_include_pad,
+            i.req(0, "x")?,
+        )?]),
         Op::GlobalAveragePool => Ok(vec![pool::global_pool(false, i.req(0, "x")?)?]),
         Op::GlobalMaxPool => Ok(vec![pool::global_pool(true, i.req(0, "x")?)?]),
-        Op::BatchNorm { epsilon, training, momentum } => norm::batch_norm(*epsilon, *training, *momentum, i, n_outputs),
+        Op::BatchNorm {
+            epsilon,
+            training,
+            momentum,
+        } => norm::batch_norm(*epsilon, *training, *momentum, i, n_outputs),
         Op::LayerNorm { axis, epsilon } => norm::layer_norm(*axis, *epsilon, i, n_outputs),
-        Op::Softmax { axis, coerce_2d } => Ok(vec![norm::softmax(*axis, *coerce_2d, false, i.req(0, "x")?)?]),
-        Op::LogSoftmax { axis, coerce_2d } => Ok(vec![norm::softmax(*axis, *coerce_2d, true, i.req(0, "x")?)?]),
-        Op::Reduce { op, keepdims, noop_with_empty_axes } => {
-            Ok(vec![reduce::reduce(*op, *keepdims, *noop_with_empty_axes, i.req(0, "x")?, i.opt(1))?])
-        }
+        Op::Softmax { axis, coerce_2d } => Ok(vec![norm::softmax(
+            *axis,
+            *coerce_2d,
+            false,
+            i.req(0, "x")?,
+        )?]),
+        Op::LogSoftmax { axis, coerce_2d } => Ok(vec![norm::softmax(
+            *axis,
+            *coerce_2d,
+            true,
+            i.req(0, "x")?,
+        )?]),
+        Op::Reduce {
+            op,
+            keepdims,
+            noop_with_empty_axes,
+        } => Ok(vec![reduce::reduce(
+            *op,
+            *keepdims,
+            *noop_with_empty_axes,
+            i.req(0, "x")?,
+            i.opt(1),
+        )?]),
         Op::Concat { axis } => Ok(vec![shape_ops::concat(*axis, i)?]),
-        Op::Split { axis, num_outputs } => shape_ops::split(*axis, *num_outputs, i.req(0, "x")?, i.opt(1)),
+        Op::Split { axis, num_outputs } => {
+            shape_ops::split(*axis, *num_outputs, i.req(0, "x")?, i.opt(1))
+        }
         Op::Flatten { axis } => Ok(vec![shape_ops::flatten(*axis, i.req(0, "x")?)?]),
-        Op::Reshape { allowzero } => Ok(vec![shape_ops::reshape(*allowzero, i.req(0, "x")?, i.req(1, "shape")?)?]),
+        Op::Reshape { allowzero } => Ok(vec![shape_ops::reshape(
+            *allowzero,
+            i.req(0, "x")?,
+            i.req(1, "shape")?,
+        )?]),
         Op::Squeeze => Ok(vec![shape_ops::squeeze(i.req(0, "x")?, i.opt(1))?]),
-        Op::Unsqueeze => Ok(vec![shape_ops::unsqueeze(i.req(0, "x")?, i.req(1, "axes")?)?]),
+        Op::Unsqueeze => Ok(vec![shape_ops::unsqueeze(
+            i.req(0, "x")?,
+            i.req(1, "axes")?,
+        )?]),
         Op::Transpose { perm } => Ok(vec![shape_ops::transpose(perm, i.req(0, "x")?)?]),
         Op::Expand => Ok(vec![shape_ops::expand(i.req(0, "x")?, i.req(1, "shape")?)?]),
-        Op::Gather { axis } => Ok(vec![shape_ops::gather(*axis, i.req(0, "data")?, i.req(1, "indices")?)?]),
+        Op::Gather { axis } => Ok(vec![shape_ops::gather(
+            *axis,
+            i.req(0, "data")?,
+            i.req(1, "indices")?,
+        )?]),
         Op::ShapeOf { start, end } => Ok(vec![shape_ops::shape_of(*start, *end, i.req(0, "x")?)?]),
         Op::Slice => Ok(vec![shape_ops::slice(i)?]),
         Op::Pad { mode } => Ok(vec![shape_ops::pad(*mode, i)?]),
         Op::Resize(a) => Ok(vec![resize::resize(a, i)?]),
-        Op::Range => Ok(vec![shape_ops::range(i.req(0, "start")?, i.req(1, "limit")?, i.req(2, "delta")?)?]),
-        Op::ConstantOfShape { value } => Ok(vec![shape_ops::constant_of_shape(value, i.req(0, "shape")?)?]),
+        Op::Range => Ok(vec![shape_ops::range(
+            i.req(0, "start")?,
+            i.req(1, "limit")?,
+            i.req(2, "delta")?,
+        )?]),
+        Op::ConstantOfShape { value } => Ok(vec![shape_ops::constant_of_shape(
+            value,
+            i.req(0, "shape")?,
+        )?]),
         Op::QuantizeLinear { q, dtype } => Ok(vec![quant::quantize_linear(q, *dtype, i)?]),
         Op::DequantizeLinear { q } => Ok(vec![quant::dequantize_linear(q, i)?]),
         Op::DynamicQuantizeLinear => quant::dynamic_quantize_linear(i.req(0, "x")?),

@@ -12,7 +12,17 @@ use std::borrow::Cow;
 
 /// C[m×n] = A[m×k] · B[k×n] (+ C when `accumulate`), row-major, via matrixmultiply.
 pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
-    sgemm_strided(m, k, n, a, (k as isize, 1), b, (n as isize, 1), c, accumulate);
+    sgemm_strided(
+        m,
+        k,
+        n,
+        a,
+        (k as isize, 1),
+        b,
+        (n as isize, 1),
+        c,
+        accumulate,
+    );
 }
 
 /// SGEMM with explicit (row, column) strides for A and B. Large products are split by rows of
@@ -33,11 +43,24 @@ pub fn sgemm_strided(
     let threads = rayon::current_num_threads();
     if threads > 1 && m >= 2 * threads && (m * n * k) >= (1 << 18) && sa.0 >= 0 {
         let rows = m.div_ceil(threads);
-        c[..m * n].par_chunks_mut(rows * n).enumerate().for_each(|(t, ct)| {
-            let r0 = t * rows;
-            let mr = ct.len() / n.max(1);
-            sgemm_serial(mr, k, n, &a[(r0 as isize * sa.0) as usize..], sa, b, sb, ct, accumulate);
-        });
+        c[..m * n]
+            .par_chunks_mut(rows * n)
+            .enumerate()
+            .for_each(|(t, ct)| {
+                let r0 = t * rows;
+                let mr = ct.len() / n.max(1);
+                sgemm_serial(
+                    mr,
+                    k,
+                    n,
+                    &a[(r0 as isize * sa.0) as usize..],
+                    sa,
+                    b,
+                    sb,
+                    ct,
+                    accumulate,
+                );
+            });
     } else {
         sgemm_serial(m, k, n, a, sa, b, sb, c, accumulate);
     }
@@ -65,8 +88,13 @@ fn sgemm_serial(
         }
         return;
     }
-    let last = |rows: usize, cols: usize, s: (isize, isize)| (rows as isize - 1) * s.0 + (cols as isize - 1) * s.1;
-    assert!((last(m, k, sa) as usize) < a.len() && (last(k, n, sb) as usize) < b.len(), "sgemm operand too small");
+    let last = |rows: usize, cols: usize, s: (isize, isize)| {
+        (rows as isize - 1) * s.0 + (cols as isize - 1) * s.1
+    };
+    assert!(
+        (last(m, k, sa) as usize) < a.len() && (last(k, n, sb) as usize) < b.len(),
+        "sgemm operand too small"
+    );
     // SAFETY: the asserts above keep every access of A, B and C inside their slices.
     unsafe {
         matrixmultiply::sgemm(
@@ -110,7 +138,14 @@ pub fn igemm(m: usize, k: usize, n: usize, a: &[i32], b: &[i32]) -> Vec<i32> {
 
 /// im2col of one image's `cg` channels (`x`: cg × prod(input)) into `col`:
 /// rows (c, kernel tap) × columns (output position); padding reads `pad`.
-fn im2col<T: Copy + Send + Sync>(x: &[T], cg: usize, g: &Geom, taps: &[Vec<Vec<Option<usize>>>], pad: T, col: &mut [T]) {
+fn im2col<T: Copy + Send + Sync>(
+    x: &[T],
+    cg: usize,
+    g: &Geom,
+    taps: &[Vec<Vec<Option<usize>>>],
+    pad: T,
+    col: &mut [T],
+) {
     let in_n: usize = g.input.iter().product();
     let on: usize = g.output.iter().product();
     let kn: usize = g.kernel.iter().product();
@@ -179,28 +214,47 @@ struct ConvShape {
 
 fn conv_shape(a: &ConvAttrs, x: &Tensor, w: &Tensor, transpose: bool) -> EvalResult<ConvShape> {
     if x.rank() < 3 || w.rank() != x.rank() {
-        return Err(invalid!("conv input {:?} and weights {:?} must have equal rank >= 3", x.shape(), w.shape()));
+        return Err(invalid!(
+            "conv input {:?} and weights {:?} must have equal rank >= 3",
+            x.shape(),
+            w.shape()
+        ));
     }
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let group = a.group;
     let kernel = w.shape()[2..].to_vec();
     if !a.kernel.is_empty() && a.kernel != kernel {
-        return Err(invalid!("kernel_shape {:?} differs from the weights' {:?}", a.kernel, kernel));
+        return Err(invalid!(
+            "kernel_shape {:?} differs from the weights' {:?}",
+            a.kernel,
+            kernel
+        ));
     }
     if group == 0 || c % group != 0 {
         return Err(invalid!("group {group} does not divide {c} input channels"));
     }
     let m = if transpose {
         if w.shape()[0] != c {
-            return Err(invalid!("weights {:?} expect {} input channels, input has {c}", w.shape(), w.shape()[0]));
+            return Err(invalid!(
+                "weights {:?} expect {} input channels, input has {c}",
+                w.shape(),
+                w.shape()[0]
+            ));
         }
         w.shape()[1] * group
     } else {
         if w.shape()[1] * group != c {
-            return Err(invalid!("weights {:?} with group {group} expect {} input channels, input has {c}", w.shape(), w.shape()[1] * group));
+            return Err(invalid!(
+                "weights {:?} with group {group} expect {} input channels, input has {c}",
+                w.shape(),
+                w.shape()[1] * group
+            ));
         }
         if w.shape()[0] % group != 0 {
-            return Err(invalid!("group {group} does not divide {} output channels", w.shape()[0]));
+            return Err(invalid!(
+                "group {group} does not divide {} output channels",
+                w.shape()[0]
+            ));
         }
         w.shape()[0]
     };
@@ -215,15 +269,34 @@ fn conv_shape(a: &ConvAttrs, x: &Tensor, w: &Tensor, transpose: bool) -> EvalRes
             output: vec![],
         }
     } else {
-        geometry(&x.shape()[2..], &kernel, &a.strides, &a.dilations, &a.pads, a.auto_pad, false)?
+        geometry(
+            &x.shape()[2..],
+            &kernel,
+            &a.strides,
+            &a.dilations,
+            &a.pads,
+            a.auto_pad,
+            false,
+        )?
     };
-    Ok(ConvShape { n, c, m, group, geom })
+    Ok(ConvShape {
+        n,
+        c,
+        m,
+        group,
+        geom,
+    })
 }
 
 /// The elements as f32: borrowed for f32 tensors, converted for f16/f64.
 fn float_in<'t>(t: &'t Tensor, slot: usize, what: &'static str) -> EvalResult<Cow<'t, [f32]>> {
     if !t.dtype().is_float() {
-        return Err(EvalError::DType { slot, what, got: t.dtype(), expected: "a float type" });
+        return Err(EvalError::DType {
+            slot,
+            what,
+            got: t.dtype(),
+            expected: "a float type",
+        });
     }
     Ok(match t.as_f32() {
         Ok(v) => Cow::Borrowed(v),
@@ -238,23 +311,39 @@ pub fn conv(a: &ConvAttrs, i: Inputs) -> EvalResult<Tensor> {
     let xv = float_in(x, 0, "x")?;
     let wv = float_in(w, 1, "w")?;
     let bias = match i.opt(2) {
-        Some(b) if b.len() != s.m => return Err(invalid!("bias has {} values, {} output channels", b.len(), s.m)),
+        Some(b) if b.len() != s.m => {
+            return Err(invalid!(
+                "bias has {} values, {} output channels",
+                b.len(),
+                s.m
+            ))
+        }
         Some(b) => Some(float_in(b, 2, "bias")?),
         None => None,
     };
     let g = &s.geom;
-    let (in_n, on, kn) = (g.input.iter().product::<usize>(), g.output.iter().product::<usize>(), g.kernel.iter().product::<usize>());
+    let (in_n, on, kn) = (
+        g.input.iter().product::<usize>(),
+        g.output.iter().product::<usize>(),
+        g.kernel.iter().product::<usize>(),
+    );
     let (cg, mg) = (s.c / s.group, s.m / s.group);
     let mut out = vec![0f32; s.n * s.m * on];
     let depthwise_2d = g.input.len() == 2 && cg == 1 && mg == 1;
-    let pointwise = kn == 1 && g.strides.iter().all(|&v| v == 1) && g.pad_begin.iter().chain(&g.pad_end).all(|&p| p == 0);
+    let pointwise = kn == 1
+        && g.strides.iter().all(|&v| v == 1)
+        && g.pad_begin.iter().chain(&g.pad_end).all(|&p| p == 0);
     let taps = g.taps();
     let per_image = |n: usize, o: &mut [f32]| {
         let xn = &xv[n * s.c * in_n..(n + 1) * s.c * in_n];
         if depthwise_2d {
             depthwise(xn, &wv, g, &taps, o);
         } else {
-            let mut col = if pointwise { vec![] } else { vec![0f32; cg * kn * on] };
+            let mut col = if pointwise {
+                vec![]
+            } else {
+                vec![0f32; cg * kn * on]
+            };
             for gi in 0..s.group {
                 let xg = &xn[gi * cg * in_n..(gi + 1) * cg * in_n];
                 let wg = &wv[gi * mg * cg * kn..(gi + 1) * mg * cg * kn];
@@ -281,7 +370,9 @@ pub fn conv(a: &ConvAttrs, i: Inputs) -> EvalResult<Tensor> {
     }
     let mut shape = vec![s.n, s.m];
     shape.extend_from_slice(&g.output);
-    Ok(Tensor::from_f32(&shape, out).expect("size").into_dtype(x.dtype()))
+    Ok(Tensor::from_f32(&shape, out)
+        .expect("size")
+        .into_dtype(x.dtype()))
 }
 
 /// Direct depthwise 2-D convolution (one input and one output channel per group).
@@ -295,8 +386,13 @@ fn depthwise(x: &[f32], w: &[f32], g: &Geom, taps: &[Vec<Vec<Option<usize>>>], o
     let ranges: Vec<(usize, usize, i64)> = (0..kw)
         .map(|kx| {
             let off = (kx * dx) as i64 - px;
-            let lo = (0..ow).find(|&ox| ox as i64 * sx as i64 + off >= 0).unwrap_or(ow);
-            let hi = (0..ow).rev().find(|&ox| ((ox * sx) as i64 + off) < iw as i64).map_or(0, |h| h + 1);
+            let lo = (0..ow)
+                .find(|&ox| ox as i64 * sx as i64 + off >= 0)
+                .unwrap_or(ow);
+            let hi = (0..ow)
+                .rev()
+                .find(|&ox| ((ox * sx) as i64 + off) < iw as i64)
+                .map_or(0, |h| h + 1);
             (lo, hi.max(lo), off)
         })
         .collect();
@@ -332,7 +428,12 @@ fn depthwise(x: &[f32], w: &[f32], g: &Geom, taps: &[Vec<Vec<Option<usize>>>], o
 }
 
 /// Transposed convolution: GEMM into columns, then col2im scatter-add.
-pub fn conv_transpose(a: &ConvAttrs, output_padding: &[usize], output_shape: &[usize], i: Inputs) -> EvalResult<Tensor> {
+pub fn conv_transpose(
+    a: &ConvAttrs,
+    output_padding: &[usize],
+    output_shape: &[usize],
+    i: Inputs,
+) -> EvalResult<Tensor> {
     let (x, w) = (i.req(0, "x")?, i.req(1, "w")?);
     let s = conv_shape(a, x, w, true)?;
     let r = x.rank() - 2;
@@ -348,9 +449,15 @@ pub fn conv_transpose(a: &ConvAttrs, output_padding: &[usize], output_shape: &[u
     };
     let strides = pick(&a.strides, "strides")?;
     let dil = pick(&a.dilations, "dilations")?;
-    let opad = if output_padding.is_empty() { vec![0; r] } else { output_padding.to_vec() };
+    let opad = if output_padding.is_empty() {
+        vec![0; r]
+    } else {
+        output_padding.to_vec()
+    };
     if opad.len() != r {
-        return Err(invalid!("output_padding {output_padding:?} does not fit {r} spatial axes"));
+        return Err(invalid!(
+            "output_padding {output_padding:?} does not fit {r} spatial axes"
+        ));
     }
     let inp = &s.geom.input;
     let k = &s.geom.kernel;
@@ -358,7 +465,10 @@ pub fn conv_transpose(a: &ConvAttrs, output_padding: &[usize], output_shape: &[u
     let (mut pb, mut pe): (Vec<i64>, Vec<i64>) = if a.pads.is_empty() {
         (vec![0; r], vec![0; r])
     } else if a.pads.len() == 2 * r {
-        (a.pads[..r].iter().map(|&p| p as i64).collect(), a.pads[r..].iter().map(|&p| p as i64).collect())
+        (
+            a.pads[..r].iter().map(|&p| p as i64).collect(),
+            a.pads[r..].iter().map(|&p| p as i64).collect(),
+        )
     } else {
         return Err(invalid!("pads {:?} do not fit {r} spatial axes", a.pads));
     };
@@ -368,7 +478,9 @@ pub fn conv_transpose(a: &ConvAttrs, output_padding: &[usize], output_shape: &[u
         let full = strides[d] * (inp[d].max(1) - 1) + opad[d] + ek;
         let target = if !output_shape.is_empty() {
             if output_shape.len() != r {
-                return Err(invalid!("output_shape {output_shape:?} does not fit {r} spatial axes"));
+                return Err(invalid!(
+                    "output_shape {output_shape:?} does not fit {r} spatial axes"
+                ));
             }
             Some(output_shape[d])
         } else if matches!(a.auto_pad, AutoPad::SameUpper | AutoPad::SameLower) {
@@ -380,7 +492,11 @@ pub fn conv_transpose(a: &ConvAttrs, output_padding: &[usize], output_shape: &[u
             Some(t) => {
                 let total = full as i64 - t as i64;
                 let half = total.div_euclid(2); // floor, as ONNX's reference computes it
-                let (b, e) = if a.auto_pad == AutoPad::SameUpper { (half, total - half) } else { (total - half, half) };
+                let (b, e) = if a.auto_pad == AutoPad::SameUpper {
+                    (half, total - half)
+                } else {
+                    (total - half, half)
+                };
                 pb[d] = b;
                 pe[d] = e;
                 out_sp[d] = t;
@@ -397,7 +513,11 @@ pub fn conv_transpose(a: &ConvAttrs, output_padding: &[usize], output_shape: &[u
     let xv = float_in(x, 0, "x")?;
     let wv = float_in(w, 1, "w")?;
     let (cg, mg) = (s.c / s.group, s.m / s.group);
-    let (in_n, kn, on) = (inp.iter().product::<usize>(), k.iter().product::<usize>(), out_sp.iter().product::<usize>());
+    let (in_n, kn, on) = (
+        inp.iter().product::<usize>(),
+        k.iter().product::<usize>(),
+        out_sp.iter().product::<usize>(),
+    );
     let mut out = vec![0f32; s.n * s.m * on];
     let mut ostr = vec![1usize; r];
     for d in (0..r.saturating_sub(1)).rev() {
@@ -409,7 +529,17 @@ pub fn conv_transpose(a: &ConvAttrs, output_padding: &[usize], output_shape: &[u
             let xg = &xv[(n * s.c + gi * cg) * in_n..(n * s.c + (gi + 1) * cg) * in_n];
             // W_g is [cg, mg*kn]; col = W_gᵀ · x_g : [mg*kn, in_n].
             let wg = &wv[gi * cg * mg * kn..(gi + 1) * cg * mg * kn];
-            sgemm_strided(mg * kn, cg, in_n, wg, (1, (mg * kn) as isize), xg, (in_n as isize, 1), &mut col, false);
+            sgemm_strided(
+                mg * kn,
+                cg,
+                in_n,
+                wg,
+                (1, (mg * kn) as isize),
+                xg,
+                (in_n as isize, 1),
+                &mut col,
+                false,
+            );
             let og = &mut o[gi * mg * on..(gi + 1) * mg * on];
             let mut row = 0;
             for mo in 0..mg {
@@ -439,7 +569,11 @@ pub fn conv_transpose(a: &ConvAttrs, output_padding: &[usize], output_shape: &[u
     });
     if let Some(b) = i.opt(2) {
         if b.len() != s.m {
-            return Err(invalid!("bias has {} values, {} output channels", b.len(), s.m));
+            return Err(invalid!(
+                "bias has {} values, {} output channels",
+                b.len(),
+                s.m
+            ));
         }
         let bv = float_in(b, 2, "bias")?;
         for (idx, ch) in out.chunks_mut(on.max(1)).enumerate() {
@@ -449,23 +583,41 @@ pub fn conv_transpose(a: &ConvAttrs, output_padding: &[usize], output_shape: &[u
     }
     let mut shape = vec![s.n, s.m];
     shape.extend_from_slice(&out_sp);
-    Ok(Tensor::from_f32(&shape, out).expect("size").into_dtype(x.dtype()))
+    Ok(Tensor::from_f32(&shape, out)
+        .expect("size")
+        .into_dtype(x.dtype()))
 }
 
 fn int8_in(t: &Tensor, slot: usize, what: &'static str) -> EvalResult<Vec<i32>> {
     if !matches!(t.dtype(), DType::U8 | DType::I8) {
-        return Err(EvalError::DType { slot, what, got: t.dtype(), expected: "u8 or i8" });
+        return Err(EvalError::DType {
+            slot,
+            what,
+            got: t.dtype(),
+            expected: "u8 or i8",
+        });
     }
     Ok(t.to_i64_vec().into_iter().map(|v| v as i32).collect())
 }
 
 /// Zero points: per tensor (one value) or per `len` channels; must match `like`'s dtype.
-fn zero_points(z: Option<&Tensor>, like: &Tensor, len: usize, slot: usize, what: &'static str) -> EvalResult<Vec<i32>> {
+fn zero_points(
+    z: Option<&Tensor>,
+    like: &Tensor,
+    len: usize,
+    slot: usize,
+    what: &'static str,
+) -> EvalResult<Vec<i32>> {
     match z {
         None => Ok(vec![0; len]),
         Some(z) => {
             if z.dtype() != like.dtype() {
-                return Err(EvalError::DType { slot, what, got: z.dtype(), expected: "the quantized operand's dtype" });
+                return Err(EvalError::DType {
+                    slot,
+                    what,
+                    got: z.dtype(),
+                    expected: "the quantized operand's dtype",
+                });
             }
             let v: Vec<i32> = z.to_i64_vec().into_iter().map(|v| v as i32).collect();
             match v.len() {
@@ -478,14 +630,28 @@ fn zero_points(z: Option<&Tensor>, like: &Tensor, len: usize, slot: usize, what:
 }
 
 /// Integer convolution accumulators [N, M, out...] of (x - x_zp) * (w - w_zp).
-fn conv_acc(a: &ConvAttrs, x: &Tensor, w: &Tensor, xzp: i32, wzp: &[i32]) -> EvalResult<(Vec<i32>, Vec<usize>, usize)> {
+fn conv_acc(
+    a: &ConvAttrs,
+    x: &Tensor,
+    w: &Tensor,
+    xzp: i32,
+    wzp: &[i32],
+) -> EvalResult<(Vec<i32>, Vec<usize>, usize)> {
     let s = conv_shape(a, x, w, false)?;
     let g = &s.geom;
     let xv: Vec<i32> = int8_in(x, 0, "x")?.into_iter().map(|v| v - xzp).collect();
     let wv = int8_in(w, 3, "w")?;
-    let (in_n, on, kn) = (g.input.iter().product::<usize>(), g.output.iter().product::<usize>(), g.kernel.iter().product::<usize>());
+    let (in_n, on, kn) = (
+        g.input.iter().product::<usize>(),
+        g.output.iter().product::<usize>(),
+        g.kernel.iter().product::<usize>(),
+    );
     let (cg, mg) = (s.c / s.group, s.m / s.group);
-    let wz: Vec<i32> = wv.iter().enumerate().map(|(k, &v)| v - wzp[k / (cg * kn)]).collect();
+    let wz: Vec<i32> = wv
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| v - wzp[k / (cg * kn)])
+        .collect();
     let taps = g.taps();
     let mut out = vec![0i32; s.n * s.m * on];
     let mut col = vec![0i32; cg * kn * on];
@@ -528,7 +694,11 @@ fn scales(t: &Tensor, len: usize, what: &str) -> EvalResult<Vec<f32>> {
 /// The canonical requantization: `clamp(round_half_even(f32(acc) * scale) + zp, lo, hi)`.
 pub fn requantize(acc: i32, scale: f32, zp: i32, lo: i32, hi: i32) -> i32 {
     let v = (acc as f32 * scale).round_ties_even();
-    let v = if v.is_nan() { 0.0 } else { v.clamp(-2147483648.0, 2147483520.0) };
+    let v = if v.is_nan() {
+        0.0
+    } else {
+        v.clamp(-2147483648.0, 2147483520.0)
+    };
     (v as i32).saturating_add(zp).clamp(lo, hi)
 }
 
@@ -536,7 +706,9 @@ fn out_range(d: DType) -> EvalResult<(i32, i32)> {
     match d {
         DType::U8 => Ok((0, 255)),
         DType::I8 => Ok((-128, 127)),
-        DType::F32 | DType::F16 | DType::F64 | DType::I32 | DType::I64 | DType::Bool => Err(invalid!("output zero point must be u8 or i8, got {d}")),
+        DType::F32 | DType::F16 | DType::F64 | DType::I32 | DType::I64 | DType::Bool => {
+            Err(invalid!("output zero point must be u8 or i8, got {d}"))
+        }
     }
 }
 
@@ -552,22 +724,39 @@ pub fn qlinear_conv(a: &ConvAttrs, i: Inputs) -> EvalResult<Tensor> {
     let ys = scales(i.req(6, "y_scale")?, 1, "y_scale")?[0];
     let yzt = i.req(7, "y_zero_point")?;
     let (lo, hi) = out_range(yzt.dtype())?;
-    let yzp = yzt.to_i64_vec().first().copied().ok_or_else(|| invalid!("empty y_zero_point"))? as i32;
+    let yzp = yzt
+        .to_i64_vec()
+        .first()
+        .copied()
+        .ok_or_else(|| invalid!("empty y_zero_point"))? as i32;
     let (mut acc, shape, m) = conv_acc(a, x, w, xzp, &wzp)?;
     let on: usize = shape[2..].iter().product();
     if let Some(b) = i.opt(8) {
-        let bv = b.as_i32().map_err(|_| EvalError::DType { slot: 8, what: "B", got: b.dtype(), expected: "i32" })?;
+        let bv = b.as_i32().map_err(|_| EvalError::DType {
+            slot: 8,
+            what: "B",
+            got: b.dtype(),
+            expected: "i32",
+        })?;
         if bv.len() != m {
-            return Err(invalid!("bias has {} values, {m} output channels", bv.len()));
+            return Err(invalid!(
+                "bias has {} values, {m} output channels",
+                bv.len()
+            ));
         }
         for (k, v) in acc.iter_mut().enumerate() {
             *v = v.wrapping_add(bv[(k / on.max(1)) % m]);
         }
     }
     let mult: Vec<f32> = ws.iter().map(|&w| (xs * w) / ys).collect();
-    let out: Vec<i64> =
-        acc.iter().enumerate().map(|(k, &v)| requantize(v, mult[(k / on.max(1)) % m], yzp, lo, hi) as i64).collect();
-    Ok(Tensor::from_i64(&shape, out).expect("size").into_dtype(yzt.dtype()))
+    let out: Vec<i64> = acc
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| requantize(v, mult[(k / on.max(1)) % m], yzp, lo, hi) as i64)
+        .collect();
+    Ok(Tensor::from_i64(&shape, out)
+        .expect("size")
+        .into_dtype(yzt.dtype()))
 }
 
 /// Shapes of a numpy matmul: (batch shape, m, k, n, a batch index list, b batch index list,
@@ -582,10 +771,20 @@ struct MatShape {
 
 fn mat_shape(a: &[usize], b: &[usize]) -> EvalResult<MatShape> {
     if a.is_empty() || b.is_empty() {
-        return Err(invalid!("matmul operands must have rank >= 1, got {a:?} and {b:?}"));
+        return Err(invalid!(
+            "matmul operands must have rank >= 1, got {a:?} and {b:?}"
+        ));
     }
-    let a2: Vec<usize> = if a.len() == 1 { vec![1, a[0]] } else { a.to_vec() };
-    let b2: Vec<usize> = if b.len() == 1 { vec![b[0], 1] } else { b.to_vec() };
+    let a2: Vec<usize> = if a.len() == 1 {
+        vec![1, a[0]]
+    } else {
+        a.to_vec()
+    };
+    let b2: Vec<usize> = if b.len() == 1 {
+        vec![b[0], 1]
+    } else {
+        b.to_vec()
+    };
     let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
     let (k2, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
     if k != k2 {
@@ -595,7 +794,11 @@ fn mat_shape(a: &[usize], b: &[usize]) -> EvalResult<MatShape> {
     let batch = broadcast_shapes(ab, bb)?;
     let ia = crate::util::broadcast_index(ab, &batch);
     let ib = crate::util::broadcast_index(bb, &batch);
-    let pairs = if batch.is_empty() { vec![(0, 0)] } else { ia.into_iter().zip(ib).collect() };
+    let pairs = if batch.is_empty() {
+        vec![(0, 0)]
+    } else {
+        ia.into_iter().zip(ib).collect()
+    };
     let mut out = batch.clone();
     if a.len() > 1 {
         out.push(m);
@@ -603,35 +806,62 @@ fn mat_shape(a: &[usize], b: &[usize]) -> EvalResult<MatShape> {
     if b.len() > 1 {
         out.push(n);
     }
-    Ok(MatShape { m, k, n, pairs, out })
+    Ok(MatShape {
+        m,
+        k,
+        n,
+        pairs,
+        out,
+    })
 }
 
 /// Float MatMul with numpy semantics.
 pub fn matmul(a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
     let s = mat_shape(a.shape(), b.shape())?;
     if a.dtype() != b.dtype() {
-        return Err(invalid!("operands have different dtypes: {} and {}", a.dtype(), b.dtype()));
+        return Err(invalid!(
+            "operands have different dtypes: {} and {}",
+            a.dtype(),
+            b.dtype()
+        ));
     }
     let av = float_in(a, 0, "a")?;
     let bv = float_in(b, 1, "b")?;
     let (m, k, n) = (s.m, s.k, s.n);
     let mut out = vec![0f32; s.pairs.len() * m * n];
     let work = |(o, &(pa, pb)): (&mut [f32], &(usize, usize))| {
-        sgemm(m, k, n, &av[pa * m * k..(pa + 1) * m * k], &bv[pb * k * n..(pb + 1) * k * n], o, false);
+        sgemm(
+            m,
+            k,
+            n,
+            &av[pa * m * k..(pa + 1) * m * k],
+            &bv[pb * k * n..(pb + 1) * k * n],
+            o,
+            false,
+        );
     };
     if m * n > 0 {
         if s.pairs.len() > 1 {
-            out.par_chunks_mut(m * n).zip(s.pairs.par_iter()).for_each(work);
+            out.par_chunks_mut(m * n)
+                .zip(s.pairs.par_iter())
+                .for_each(work);
         } else {
             out.chunks_mut(m * n).zip(s.pairs.iter()).for_each(work);
         }
     }
-    Ok(Tensor::from_f32(&s.out, out).expect("size").into_dtype(a.dtype()))
+    Ok(Tensor::from_f32(&s.out, out)
+        .expect("size")
+        .into_dtype(a.dtype()))
 }
 
 /// Integer matmul accumulators with per-tensor/per-row a zero points and per-tensor/per-column
 /// b zero points.
-fn matmul_acc(a: &Tensor, b: &Tensor, azp: Option<&Tensor>, bzp: Option<&Tensor>) -> EvalResult<(Vec<i32>, MatShape)> {
+fn matmul_acc(
+    a: &Tensor,
+    b: &Tensor,
+    azp: Option<&Tensor>,
+    bzp: Option<&Tensor>,
+) -> EvalResult<(Vec<i32>, MatShape)> {
     let s = mat_shape(a.shape(), b.shape())?;
     let av = int8_in(a, 0, "a")?;
     let bv = int8_in(b, 1, "b")?;
@@ -640,8 +870,16 @@ fn matmul_acc(a: &Tensor, b: &Tensor, azp: Option<&Tensor>, bzp: Option<&Tensor>
     let (m, k, n) = (s.m, s.k, s.n);
     let mut out = Vec::with_capacity(s.pairs.len() * m * n);
     for &(pa, pb) in &s.pairs {
-        let x: Vec<i32> = av[pa * m * k..(pa + 1) * m * k].iter().enumerate().map(|(i, &v)| v - az[i / k.max(1)]).collect();
-        let y: Vec<i32> = bv[pb * k * n..(pb + 1) * k * n].iter().enumerate().map(|(i, &v)| v - bz[i % n.max(1)]).collect();
+        let x: Vec<i32> = av[pa * m * k..(pa + 1) * m * k]
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v - az[i / k.max(1)])
+            .collect();
+        let y: Vec<i32> = bv[pb * k * n..(pb + 1) * k * n]
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v - bz[i % n.max(1)])
+            .collect();
         out.extend(igemm(m, k, n, &x, &y));
     }
     Ok((out, s))
@@ -662,23 +900,54 @@ pub fn qlinear_matmul(i: Inputs) -> EvalResult<Tensor> {
     let ys = scales(i.req(6, "y_scale")?, 1, "y_scale")?[0];
     let yzt = i.req(7, "y_zero_point")?;
     let (lo, hi) = out_range(yzt.dtype())?;
-    let yzp = yzt.to_i64_vec().first().copied().ok_or_else(|| invalid!("empty y_zero_point"))? as i32;
-    let (acc, s) = matmul_acc(a, b, Some(i.req(2, "a_zero_point")?), Some(i.req(5, "b_zero_point")?))?;
+    let yzp = yzt
+        .to_i64_vec()
+        .first()
+        .copied()
+        .ok_or_else(|| invalid!("empty y_zero_point"))? as i32;
+    let (acc, s) = matmul_acc(
+        a,
+        b,
+        Some(i.req(2, "a_zero_point")?),
+        Some(i.req(5, "b_zero_point")?),
+    )?;
     let mult: Vec<f32> = bs.iter().map(|&w| (as_ * w) / ys).collect();
-    let out: Vec<i64> = acc.iter().enumerate().map(|(k, &v)| requantize(v, mult[k % s.n.max(1)], yzp, lo, hi) as i64).collect();
-    Ok(Tensor::from_i64(&s.out, out).expect("size").into_dtype(yzt.dtype()))
+    let out: Vec<i64> = acc
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| requantize(v, mult[k % s.n.max(1)], yzp, lo, hi) as i64)
+        .collect();
+    Ok(Tensor::from_i64(&s.out, out)
+        .expect("size")
+        .into_dtype(yzt.dtype()))
 }
 
 /// Gemm: alpha * op(A) · op(B) + beta * C, C broadcast to [M, N].
 pub fn gemm(alpha: f32, beta: f32, ta: bool, tb: bool, i: Inputs) -> EvalResult<Tensor> {
     let (a, b) = (i.req(0, "a")?, i.req(1, "b")?);
     if a.rank() != 2 || b.rank() != 2 {
-        return Err(invalid!("gemm operands must be 2-D, got {:?} and {:?}", a.shape(), b.shape()));
+        return Err(invalid!(
+            "gemm operands must be 2-D, got {:?} and {:?}",
+            a.shape(),
+            b.shape()
+        ));
     }
-    let (m, k) = if ta { (a.shape()[1], a.shape()[0]) } else { (a.shape()[0], a.shape()[1]) };
-    let (k2, n) = if tb { (b.shape()[1], b.shape()[0]) } else { (b.shape()[0], b.shape()[1]) };
+    let (m, k) = if ta {
+        (a.shape()[1], a.shape()[0])
+    } else {
+        (a.shape()[0], a.shape()[1])
+    };
+    let (k2, n) = if tb {
+        (b.shape()[1], b.shape()[0])
+    } else {
+        (b.shape()[0], b.shape()[1])
+    };
     if k != k2 {
-        return Err(invalid!("gemm inner dimensions differ: {:?} x {:?} (transA={ta}, transB={tb})", a.shape(), b.shape()));
+        return Err(invalid!(
+            "gemm inner dimensions differ: {:?} x {:?} (transA={ta}, transB={tb})",
+            a.shape(),
+            b.shape()
+        ));
     }
     let av = float_in(a, 0, "a")?;
     let bv = float_in(b, 1, "b")?;
@@ -692,7 +961,10 @@ pub fn gemm(alpha: f32, beta: f32, ta: bool, tb: bool, i: Inputs) -> EvalResult<
     if let Some(c) = i.opt(2) {
         let sh = broadcast_shapes(c.shape(), &[m, n])?;
         if sh != [m, n] {
-            return Err(invalid!("C of shape {:?} does not broadcast to [{m}, {n}]", c.shape()));
+            return Err(invalid!(
+                "C of shape {:?} does not broadcast to [{m}, {n}]",
+                c.shape()
+            ));
         }
         let cv = float_in(c, 2, "c")?;
         let idx = crate::util::broadcast_index(c.shape(), &[m, n]);
@@ -700,5 +972,7 @@ pub fn gemm(alpha: f32, beta: f32, ta: bool, tb: bool, i: Inputs) -> EvalResult<
             *o += beta * cv[j];
         }
     }
-    Ok(Tensor::from_f32(&[m, n], out).expect("size").into_dtype(a.dtype()))
+    Ok(Tensor::from_f32(&[m, n], out)
+        .expect("size")
+        .into_dtype(a.dtype()))
 }

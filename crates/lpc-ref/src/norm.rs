@@ -5,9 +5,18 @@ use crate::{invalid, EvalError, EvalResult, Inputs};
 use lpc_ir::Tensor;
 
 /// The elements as f32: borrowed for f32 tensors, converted for f16/f64.
-fn floats<'t>(t: &'t Tensor, slot: usize, what: &'static str) -> EvalResult<std::borrow::Cow<'t, [f32]>> {
+fn floats<'t>(
+    t: &'t Tensor,
+    slot: usize,
+    what: &'static str,
+) -> EvalResult<std::borrow::Cow<'t, [f32]>> {
     if !t.dtype().is_float() {
-        return Err(EvalError::DType { slot, what, got: t.dtype(), expected: "a float type" });
+        return Err(EvalError::DType {
+            slot,
+            what,
+            got: t.dtype(),
+            expected: "a float type",
+        });
     }
     Ok(match t.as_f32() {
         Ok(v) => std::borrow::Cow::Borrowed(v),
@@ -17,10 +26,19 @@ fn floats<'t>(t: &'t Tensor, slot: usize, what: &'static str) -> EvalResult<std:
 
 /// BatchNormalization over axis 1; training mode uses batch statistics and also returns the
 /// updated running mean and variance.
-pub fn batch_norm(eps: f32, training: bool, momentum: f32, i: Inputs, n_outputs: usize) -> EvalResult<Vec<Tensor>> {
+pub fn batch_norm(
+    eps: f32,
+    training: bool,
+    momentum: f32,
+    i: Inputs,
+    n_outputs: usize,
+) -> EvalResult<Vec<Tensor>> {
     let x = i.req(0, "x")?;
     if x.rank() < 2 {
-        return Err(invalid!("batch norm input must have rank >= 2, got {:?}", x.shape()));
+        return Err(invalid!(
+            "batch norm input must have rank >= 2, got {:?}",
+            x.shape()
+        ));
     }
     let c = x.shape()[1];
     let n = x.shape()[0];
@@ -30,7 +48,10 @@ pub fn batch_norm(eps: f32, training: bool, momentum: f32, i: Inputs, n_outputs:
     for (k, what) in names.iter().enumerate() {
         let t = i.req(k + 1, what)?;
         if t.len() != c {
-            return Err(invalid!("{what} has {} values, input has {c} channels", t.len()));
+            return Err(invalid!(
+                "{what} has {} values, input has {c} channels",
+                t.len()
+            ));
         }
         p.push(floats(t, k + 1, what)?.into_owned());
     }
@@ -42,12 +63,18 @@ pub fn batch_norm(eps: f32, training: bool, momentum: f32, i: Inputs, n_outputs:
         for ch in 0..c {
             let mut s = 0.0f64;
             for b in 0..n {
-                s += xv[(b * c + ch) * sp..(b * c + ch + 1) * sp].iter().map(|&e| e as f64).sum::<f64>();
+                s += xv[(b * c + ch) * sp..(b * c + ch + 1) * sp]
+                    .iter()
+                    .map(|&e| e as f64)
+                    .sum::<f64>();
             }
             let m = s / cnt;
             let mut q = 0.0f64;
             for b in 0..n {
-                q += xv[(b * c + ch) * sp..(b * c + ch + 1) * sp].iter().map(|&e| (e as f64 - m).powi(2)).sum::<f64>();
+                q += xv[(b * c + ch) * sp..(b * c + ch + 1) * sp]
+                    .iter()
+                    .map(|&e| (e as f64 - m).powi(2))
+                    .sum::<f64>();
             }
             mean[ch] = m as f32;
             var[ch] = (q / cnt) as f32;
@@ -62,12 +89,26 @@ pub fn batch_norm(eps: f32, training: bool, momentum: f32, i: Inputs, n_outputs:
             *d = e * k + off;
         }
     });
-    let mut outs = vec![Tensor::from_f32(x.shape(), out).expect("size").into_dtype(x.dtype())];
+    let mut outs = vec![Tensor::from_f32(x.shape(), out)
+        .expect("size")
+        .into_dtype(x.dtype())];
     if n_outputs > 1 {
-        let rm: Vec<f32> = (0..c).map(|k| run_mean[k] * momentum + mean[k] * (1.0 - momentum)).collect();
-        let rv: Vec<f32> = (0..c).map(|k| run_var[k] * momentum + var[k] * (1.0 - momentum)).collect();
-        outs.push(Tensor::from_f32(&[c], rm).expect("size").into_dtype(x.dtype()));
-        outs.push(Tensor::from_f32(&[c], rv).expect("size").into_dtype(x.dtype()));
+        let rm: Vec<f32> = (0..c)
+            .map(|k| run_mean[k] * momentum + mean[k] * (1.0 - momentum))
+            .collect();
+        let rv: Vec<f32> = (0..c)
+            .map(|k| run_var[k] * momentum + var[k] * (1.0 - momentum))
+            .collect();
+        outs.push(
+            Tensor::from_f32(&[c], rm)
+                .expect("size")
+                .into_dtype(x.dtype()),
+        );
+        outs.push(
+            Tensor::from_f32(&[c], rv)
+                .expect("size")
+                .into_dtype(x.dtype()),
+        );
     }
     Ok(outs.into_iter().take(n_outputs.max(1)).collect())
 }
@@ -83,7 +124,11 @@ pub fn layer_norm(axis: i64, eps: f32, i: Inputs, n_outputs: usize) -> EvalResul
         let v = t.to_f32_vec();
         let idx = crate::util::broadcast_index(t.shape(), &x.shape()[ax..]);
         if crate::util::broadcast_shapes(t.shape(), &x.shape()[ax..])? != x.shape()[ax..] {
-            return Err(invalid!("{what} of shape {:?} does not broadcast to {:?}", t.shape(), &x.shape()[ax..]));
+            return Err(invalid!(
+                "{what} of shape {:?} does not broadcast to {:?}",
+                t.shape(),
+                &x.shape()[ax..]
+            ));
         }
         Ok(idx.into_iter().map(|j| v[j]).collect())
     };
@@ -100,7 +145,11 @@ pub fn layer_norm(axis: i64, eps: f32, i: Inputs, n_outputs: usize) -> EvalResul
         let m = row.iter().map(|&e| e as f64).sum::<f64>() / inner as f64;
         let var = row.iter().map(|&e| (e as f64 - m).powi(2)).sum::<f64>() / inner as f64;
         let is = 1.0 / (var + eps as f64).sqrt();
-        for (k, (&e, d)) in row.iter().zip(&mut out[o * inner..(o + 1) * inner]).enumerate() {
+        for (k, (&e, d)) in row
+            .iter()
+            .zip(&mut out[o * inner..(o + 1) * inner])
+            .enumerate()
+        {
             *d = (((e as f64 - m) * is) as f32) * scale[k] + bias[k];
         }
         means[o] = m as f32;
@@ -110,7 +159,9 @@ pub fn layer_norm(axis: i64, eps: f32, i: Inputs, n_outputs: usize) -> EvalResul
     for d in stat_shape.iter_mut().skip(ax) {
         *d = 1;
     }
-    let mut outs = vec![Tensor::from_f32(x.shape(), out).expect("size").into_dtype(x.dtype())];
+    let mut outs = vec![Tensor::from_f32(x.shape(), out)
+        .expect("size")
+        .into_dtype(x.dtype())];
     if n_outputs > 1 {
         outs.push(Tensor::from_f32(&stat_shape, means).expect("size"));
     }
@@ -125,15 +176,25 @@ pub fn softmax(axis: i64, coerce_2d: bool, log: bool, x: &Tensor) -> EvalResult<
     let ax = norm_axis(axis, x.rank())?;
     let xv = floats(x, 0, "x")?;
     let (outer, len, inner) = if coerce_2d {
-        (x.shape()[..ax].iter().product::<usize>(), x.shape()[ax..].iter().product::<usize>(), 1)
+        (
+            x.shape()[..ax].iter().product::<usize>(),
+            x.shape()[ax..].iter().product::<usize>(),
+            1,
+        )
     } else {
-        (x.shape()[..ax].iter().product(), x.shape()[ax], x.shape()[ax + 1..].iter().product())
+        (
+            x.shape()[..ax].iter().product(),
+            x.shape()[ax],
+            x.shape()[ax + 1..].iter().product(),
+        )
     };
     let mut out = vec![0f32; xv.len()];
     for o in 0..outer {
         for q in 0..inner {
             let at = |k: usize| (o * len + k) * inner + q;
-            let mx = (0..len).map(|k| xv[at(k)]).fold(f32::NEG_INFINITY, f32::max);
+            let mx = (0..len)
+                .map(|k| xv[at(k)])
+                .fold(f32::NEG_INFINITY, f32::max);
             let sum: f32 = (0..len).map(|k| (xv[at(k)] - mx).exp()).sum();
             for k in 0..len {
                 let e = xv[at(k)] - mx;
@@ -141,5 +202,7 @@ pub fn softmax(axis: i64, coerce_2d: bool, log: bool, x: &Tensor) -> EvalResult<
             }
         }
     }
-    Ok(Tensor::from_f32(x.shape(), out).expect("size").into_dtype(x.dtype()))
+    Ok(Tensor::from_f32(x.shape(), out)
+        .expect("size")
+        .into_dtype(x.dtype()))
 }

@@ -8,17 +8,38 @@ use rayon::prelude::*;
 
 fn check(x: &Tensor, p: &PoolAttrs) -> EvalResult<crate::geom::Geom> {
     if x.rank() < 3 {
-        return Err(invalid!("pooling input must have rank >= 3, got {:?}", x.shape()));
+        return Err(invalid!(
+            "pooling input must have rank >= 3, got {:?}",
+            x.shape()
+        ));
     }
-    geometry(&x.shape()[2..], &p.kernel, &p.strides, &p.dilations, &p.pads, p.auto_pad, p.ceil_mode)
+    geometry(
+        &x.shape()[2..],
+        &p.kernel,
+        &p.strides,
+        &p.dilations,
+        &p.pads,
+        p.auto_pad,
+        p.ceil_mode,
+    )
 }
 
 /// MaxPool; the optional second output holds i64 flat indices (storage_order 0: row-major).
-pub fn max_pool(p: &PoolAttrs, storage_order: i64, x: &Tensor, n_outputs: usize) -> EvalResult<Vec<Tensor>> {
+pub fn max_pool(
+    p: &PoolAttrs,
+    storage_order: i64,
+    x: &Tensor,
+    n_outputs: usize,
+) -> EvalResult<Vec<Tensor>> {
     let g = check(x, p)?;
     let d = x.dtype();
     if d == DType::Bool || d == DType::I32 || d == DType::I64 {
-        return Err(EvalError::DType { slot: 0, what: "x", got: d, expected: "a float type, u8 or i8" });
+        return Err(EvalError::DType {
+            slot: 0,
+            what: "x",
+            got: d,
+            expected: "a float type, u8 or i8",
+        });
     }
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let in_n: usize = g.input.iter().product();
@@ -65,39 +86,42 @@ pub fn max_pool(p: &PoolAttrs, storage_order: i64, x: &Tensor, n_outputs: usize)
     }
     let mut vals = vec![0f64; n * c * on];
     let mut idxs = vec![0i64; n * c * on];
-    vals.par_chunks_mut(on.max(1)).zip(idxs.par_chunks_mut(on.max(1))).enumerate().for_each(|(nc, (vo, io))| {
-        let base = nc * in_n;
-        let mut o = 0;
-        for_each_index(&g.output, |oo| {
-            let mut best = f64::NEG_INFINITY;
-            let mut best_i = 0usize;
-            let mut best_c = 0usize;
-            let mut any = false;
-            for_each_index(&g.kernel, |kk| {
-                let mut flat = 0;
-                let mut cflat = 0;
-                for a in 0..r {
-                    match taps[a][kk[a]][oo[a]] {
-                        Some(i) => {
-                            flat += i * istr[a];
-                            cflat += i * cstr[a];
+    vals.par_chunks_mut(on.max(1))
+        .zip(idxs.par_chunks_mut(on.max(1)))
+        .enumerate()
+        .for_each(|(nc, (vo, io))| {
+            let base = nc * in_n;
+            let mut o = 0;
+            for_each_index(&g.output, |oo| {
+                let mut best = f64::NEG_INFINITY;
+                let mut best_i = 0usize;
+                let mut best_c = 0usize;
+                let mut any = false;
+                for_each_index(&g.kernel, |kk| {
+                    let mut flat = 0;
+                    let mut cflat = 0;
+                    for a in 0..r {
+                        match taps[a][kk[a]][oo[a]] {
+                            Some(i) => {
+                                flat += i * istr[a];
+                                cflat += i * cstr[a];
+                            }
+                            None => return,
                         }
-                        None => return,
                     }
-                }
-                let e = v[base + flat];
-                if !any || e > best {
-                    best = e;
-                    best_i = flat;
-                    best_c = cflat;
-                    any = true;
-                }
+                    let e = v[base + flat];
+                    if !any || e > best {
+                        best = e;
+                        best_i = flat;
+                        best_c = cflat;
+                        any = true;
+                    }
+                });
+                vo[o] = best;
+                io[o] = (nc * in_n + if storage_order == 1 { best_c } else { best_i }) as i64;
+                o += 1;
             });
-            vo[o] = best;
-            io[o] = (nc * in_n + if storage_order == 1 { best_c } else { best_i }) as i64;
-            o += 1;
         });
-    });
     let mut shape = vec![n, c];
     shape.extend_from_slice(&g.output);
     let mut outs = vec![Tensor::from_f64(&shape, vals).expect("size").into_dtype(d)];
@@ -111,7 +135,12 @@ pub fn max_pool(p: &PoolAttrs, storage_order: i64, x: &Tensor, n_outputs: usize)
 pub fn average_pool(p: &PoolAttrs, count_include_pad: bool, x: &Tensor) -> EvalResult<Tensor> {
     let g = check(x, p)?;
     if !x.dtype().is_float() {
-        return Err(EvalError::DType { slot: 0, what: "x", got: x.dtype(), expected: "a float type" });
+        return Err(EvalError::DType {
+            slot: 0,
+            what: "x",
+            got: x.dtype(),
+            expected: "a float type",
+        });
     }
     let v = x.to_f64_vec();
     let (n, c) = (x.shape()[0], x.shape()[1]);
@@ -136,7 +165,8 @@ pub fn average_pool(p: &PoolAttrs, count_include_pad: bool, x: &Tensor) -> EvalR
                 let mut inside = true;
                 let mut in_pad_region = true;
                 for a in 0..r {
-                    let pos = (oo[a] * g.strides[a] + kk[a] * g.dilations[a]) as i64 - g.pad_begin[a] as i64;
+                    let pos = (oo[a] * g.strides[a] + kk[a] * g.dilations[a]) as i64
+                        - g.pad_begin[a] as i64;
                     if pos >= (g.input[a] + g.pad_end[a]) as i64 {
                         in_pad_region = false;
                     }
@@ -160,16 +190,26 @@ pub fn average_pool(p: &PoolAttrs, count_include_pad: bool, x: &Tensor) -> EvalR
     });
     let mut shape = vec![n, c];
     shape.extend_from_slice(&g.output);
-    Ok(Tensor::from_f64(&shape, out).expect("size").into_dtype(x.dtype()))
+    Ok(Tensor::from_f64(&shape, out)
+        .expect("size")
+        .into_dtype(x.dtype()))
 }
 
 /// GlobalMaxPool / GlobalAveragePool: reduce all spatial axes, keeping them as size 1.
 pub fn global_pool(max: bool, x: &Tensor) -> EvalResult<Tensor> {
     if x.rank() < 3 {
-        return Err(invalid!("global pooling input must have rank >= 3, got {:?}", x.shape()));
+        return Err(invalid!(
+            "global pooling input must have rank >= 3, got {:?}",
+            x.shape()
+        ));
     }
     if !x.dtype().is_float() {
-        return Err(EvalError::DType { slot: 0, what: "x", got: x.dtype(), expected: "a float type" });
+        return Err(EvalError::DType {
+            slot: 0,
+            what: "x",
+            got: x.dtype(),
+            expected: "a float type",
+        });
     }
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let sp: usize = x.shape()[2..].iter().product();
@@ -183,10 +223,20 @@ pub fn global_pool(max: bool, x: &Tensor) -> EvalResult<Tensor> {
         }
     };
     if let Ok(v) = x.as_f32() {
-        let out: Vec<f32> = if sp == 0 { vec![0.0; n * c] } else { v.chunks(sp).map(reduce).collect() };
+        let out: Vec<f32> = if sp == 0 {
+            vec![0.0; n * c]
+        } else {
+            v.chunks(sp).map(reduce).collect()
+        };
         return Ok(Tensor::from_f32(&shape, out).expect("size"));
     }
     let v = x.to_f32_vec();
-    let out: Vec<f32> = if sp == 0 { vec![0.0; n * c] } else { v.chunks(sp).map(reduce).collect() };
-    Ok(Tensor::from_f32(&shape, out).expect("size").into_dtype(x.dtype()))
+    let out: Vec<f32> = if sp == 0 {
+        vec![0.0; n * c]
+    } else {
+        v.chunks(sp).map(reduce).collect()
+    };
+    Ok(Tensor::from_f32(&shape, out)
+        .expect("size")
+        .into_dtype(x.dtype()))
 }

@@ -17,7 +17,9 @@ fn param_index(q: &QuantAxis, x_shape: &[usize], p_shape: &[usize]) -> EvalResul
     let ax = norm_axis(q.axis, x_shape.len())?;
     if q.block_size == 0 {
         if p_shape.len() != 1 || p_shape[0] != x_shape[ax] {
-            return Err(invalid!("per-axis scale of shape {p_shape:?} does not match axis {ax} of {x_shape:?}"));
+            return Err(invalid!(
+                "per-axis scale of shape {p_shape:?} does not match axis {ax} of {x_shape:?}"
+            ));
         }
         let inner: usize = x_shape[ax + 1..].iter().product();
         return Ok((0..n).map(|i| (i / inner) % x_shape[ax]).collect());
@@ -33,7 +35,12 @@ fn param_index(q: &QuantAxis, x_shape: &[usize], p_shape: &[usize]) -> EvalResul
     let ps = strides(p_shape);
     let mut out = Vec::with_capacity(n);
     crate::shape_ops::for_each_index(x_shape, |ix| {
-        out.push(ix.iter().enumerate().map(|(d, &i)| if d == ax { i / b } else { i } * ps[d]).sum());
+        out.push(
+            ix.iter()
+                .enumerate()
+                .map(|(d, &i)| if d == ax { i / b } else { i } * ps[d])
+                .sum(),
+        );
     });
     Ok(out)
 }
@@ -54,16 +61,30 @@ pub fn quantize_linear(q: &QuantAxis, dtype: DType, i: Inputs) -> EvalResult<Ten
     let x = i.req(0, "x")?;
     let scale = i.req(1, "y_scale")?;
     if !scale.dtype().is_float() {
-        return Err(EvalError::DType { slot: 1, what: "y_scale", got: scale.dtype(), expected: "a float type" });
+        return Err(EvalError::DType {
+            slot: 1,
+            what: "y_scale",
+            got: scale.dtype(),
+            expected: "a float type",
+        });
     }
     let (lo, hi) = range_of(dtype)?;
     let zp = match i.opt(2) {
         Some(z) if z.dtype() != dtype => {
-            return Err(EvalError::DType { slot: 2, what: "y_zero_point", got: z.dtype(), expected: "the output dtype" })
+            return Err(EvalError::DType {
+                slot: 2,
+                what: "y_zero_point",
+                got: z.dtype(),
+                expected: "the output dtype",
+            })
         }
         Some(z) => {
             if z.shape() != scale.shape() && z.len() != scale.len() {
-                return Err(invalid!("zero point shape {:?} differs from scale shape {:?}", z.shape(), scale.shape()));
+                return Err(invalid!(
+                    "zero point shape {:?} differs from scale shape {:?}",
+                    z.shape(),
+                    scale.shape()
+                ));
             }
             z.to_f64_vec()
         }
@@ -80,7 +101,9 @@ pub fn quantize_linear(q: &QuantAxis, dtype: DType, i: Inputs) -> EvalResult<Ten
             (if y.is_nan() { 0.0 } else { y.clamp(lo, hi) }) as i64
         })
         .collect();
-    Ok(Tensor::from_i64(x.shape(), out).expect("size").into_dtype(dtype))
+    Ok(Tensor::from_i64(x.shape(), out)
+        .expect("size")
+        .into_dtype(dtype))
 }
 
 /// DequantizeLinear: `(x - zp) * scale`, in the scale's float type.
@@ -88,41 +111,81 @@ pub fn dequantize_linear(q: &QuantAxis, i: Inputs) -> EvalResult<Tensor> {
     let x = i.req(0, "x")?;
     let scale = i.req(1, "x_scale")?;
     if !matches!(x.dtype(), DType::U8 | DType::I8 | DType::I32) {
-        return Err(EvalError::DType { slot: 0, what: "x", got: x.dtype(), expected: "u8, i8 or i32" });
+        return Err(EvalError::DType {
+            slot: 0,
+            what: "x",
+            got: x.dtype(),
+            expected: "u8, i8 or i32",
+        });
     }
     if !scale.dtype().is_float() {
-        return Err(EvalError::DType { slot: 1, what: "x_scale", got: scale.dtype(), expected: "a float type" });
+        return Err(EvalError::DType {
+            slot: 1,
+            what: "x_scale",
+            got: scale.dtype(),
+            expected: "a float type",
+        });
     }
     let zp = match i.opt(2) {
         Some(z) if z.dtype() != x.dtype() => {
-            return Err(EvalError::DType { slot: 2, what: "x_zero_point", got: z.dtype(), expected: "x's dtype" })
+            return Err(EvalError::DType {
+                slot: 2,
+                what: "x_zero_point",
+                got: z.dtype(),
+                expected: "x's dtype",
+            })
         }
         Some(z) if z.len() != scale.len() => {
-            return Err(invalid!("zero point shape {:?} differs from scale shape {:?}", z.shape(), scale.shape()))
+            return Err(invalid!(
+                "zero point shape {:?} differs from scale shape {:?}",
+                z.shape(),
+                scale.shape()
+            ))
         }
         Some(z) => z.to_i64_vec(),
         None => vec![0; scale.len()],
     };
     let pi = param_index(q, x.shape(), scale.shape())?;
     let s = scale.to_f32_vec();
-    let out: Vec<f32> =
-        x.to_i64_vec().iter().zip(&pi).map(|(&v, &p)| (v - zp[p]) as i32 as f32 * s[p]).collect();
-    Ok(Tensor::from_f32(x.shape(), out).expect("size").into_dtype(scale.dtype()))
+    let out: Vec<f32> = x
+        .to_i64_vec()
+        .iter()
+        .zip(&pi)
+        .map(|(&v, &p)| (v - zp[p]) as i32 as f32 * s[p])
+        .collect();
+    Ok(Tensor::from_f32(x.shape(), out)
+        .expect("size")
+        .into_dtype(scale.dtype()))
 }
 
 /// DynamicQuantizeLinear: u8 with a range that includes 0.
 pub fn dynamic_quantize_linear(x: &Tensor) -> EvalResult<Vec<Tensor>> {
-    let v = x.as_f32().map_err(|_| EvalError::DType { slot: 0, what: "x", got: x.dtype(), expected: "f32" })?;
+    let v = x.as_f32().map_err(|_| EvalError::DType {
+        slot: 0,
+        what: "x",
+        got: x.dtype(),
+        expected: "f32",
+    })?;
     if v.iter().any(|e| !e.is_finite()) {
         return Err(invalid!("x contains NaN or infinity"));
     }
     let min = v.iter().copied().fold(0.0f32, f32::min);
     let max = v.iter().copied().fold(0.0f32, f32::max);
     let scale = (max - min) / 255.0;
-    let zp = if scale == 0.0 { 0.0 } else { (-min / scale).round_ties_even().clamp(0.0, 255.0) };
+    let zp = if scale == 0.0 {
+        0.0
+    } else {
+        (-min / scale).round_ties_even().clamp(0.0, 255.0)
+    };
     let y: Vec<u8> = v
         .iter()
-        .map(|&e| if scale == 0.0 { zp as u8 } else { ((e / scale).round_ties_even() + zp).clamp(0.0, 255.0) as u8 })
+        .map(|&e| {
+            if scale == 0.0 {
+                zp as u8
+            } else {
+                ((e / scale).round_ties_even() + zp).clamp(0.0, 255.0) as u8
+            }
+        })
         .collect();
     Ok(vec![
         Tensor::from_u8(x.shape(), y).expect("size"),
@@ -140,7 +203,12 @@ pub fn fake_quantize(levels: u32, i: Inputs) -> EvalResult<Tensor> {
     if levels < 2 {
         return Err(invalid!("levels must be at least 2, got {levels}"));
     }
-    let xv = x.as_f32().map_err(|_| EvalError::DType { slot: 0, what: "x", got: x.dtype(), expected: "f32" })?;
+    let xv = x.as_f32().map_err(|_| EvalError::DType {
+        slot: 0,
+        what: "x",
+        got: x.dtype(),
+        expected: "f32",
+    })?;
     let names = ["input_low", "input_high", "output_low", "output_high"];
     let mut bounds = vec![];
     for (k, what) in names.iter().enumerate() {
@@ -151,7 +219,11 @@ pub fn fake_quantize(levels: u32, i: Inputs) -> EvalResult<Tensor> {
         }
         let sh = broadcast_shapes(t.shape(), x.shape())?;
         if sh != x.shape() {
-            return Err(invalid!("{what} of shape {:?} does not broadcast to x {:?}", t.shape(), x.shape()));
+            return Err(invalid!(
+                "{what} of shape {:?} does not broadcast to x {:?}",
+                t.shape(),
+                x.shape()
+            ));
         }
         bounds.push((v, broadcast_index(t.shape(), x.shape())));
     }

@@ -5,7 +5,13 @@ use crate::{invalid, EvalError, EvalResult};
 use lpc_ir::{DType, ReduceOp, Tensor};
 
 /// Reduces `x` over `axes` (all axes when absent, unless `noop_with_empty_axes`).
-pub fn reduce(op: ReduceOp, keepdims: bool, noop: bool, x: &Tensor, axes: Option<&Tensor>) -> EvalResult<Tensor> {
+pub fn reduce(
+    op: ReduceOp,
+    keepdims: bool,
+    noop: bool,
+    x: &Tensor,
+    axes: Option<&Tensor>,
+) -> EvalResult<Tensor> {
     let r = x.rank();
     let given = match axes {
         Some(a) => ints(a, "axes")?,
@@ -18,12 +24,19 @@ pub fn reduce(op: ReduceOp, keepdims: bool, noop: bool, x: &Tensor, axes: Option
     for &a in &given {
         red[norm_axis(a, r)?] = true;
     }
-    let out_full: Vec<usize> = (0..r).map(|d| if red[d] { 1 } else { x.shape()[d] }).collect();
+    let out_full: Vec<usize> = (0..r)
+        .map(|d| if red[d] { 1 } else { x.shape()[d] })
+        .collect();
     let out_n: usize = out_full.iter().product();
     let count: usize = (0..r).filter(|&d| red[d]).map(|d| x.shape()[d]).product();
     let d = x.dtype();
     if d == DType::Bool && op != ReduceOp::Max {
-        return Err(EvalError::DType { slot: 0, what: "x", got: d, expected: "a numeric type" });
+        return Err(EvalError::DType {
+            slot: 0,
+            what: "x",
+            got: d,
+            expected: "a numeric type",
+        });
     }
     // Output flat index of every input element.
     let shape = x.shape();
@@ -34,9 +47,14 @@ pub fn reduce(op: ReduceOp, keepdims: bool, noop: bool, x: &Tensor, axes: Option
         s *= out_full[k];
     }
     let mut oidx = Vec::with_capacity(x.len());
-    crate::shape_ops::for_each_index(shape, |ix| oidx.push(ix.iter().zip(&ostr).map(|(i, s)| i * s).sum::<usize>()));
-    let out_shape: Vec<usize> =
-        if keepdims { out_full.clone() } else { (0..r).filter(|&k| !red[k]).map(|k| x.shape()[k]).collect() };
+    crate::shape_ops::for_each_index(shape, |ix| {
+        oidx.push(ix.iter().zip(&ostr).map(|(i, s)| i * s).sum::<usize>())
+    });
+    let out_shape: Vec<usize> = if keepdims {
+        out_full.clone()
+    } else {
+        (0..r).filter(|&k| !red[k]).map(|k| x.shape()[k]).collect()
+    };
     let result = if d.is_float() || d == DType::Bool {
         let init = match op {
             ReduceOp::Max => f64::NEG_INFINITY,

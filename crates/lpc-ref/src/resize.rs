@@ -21,7 +21,13 @@ fn cubic_weight(x: f64, a: f64) -> f64 {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn axis_taps(a: &ResizeAttrs, in_len: usize, out_len: usize, scale: f64, roi: (f64, f64)) -> AxisTaps {
+fn axis_taps(
+    a: &ResizeAttrs,
+    in_len: usize,
+    out_len: usize,
+    scale: f64,
+    roi: (f64, f64),
+) -> AxisTaps {
     let inl = in_len as f64;
     // ONNX computes coordinates with the unrounded resized length in * scale.
     let lr = inl * scale;
@@ -53,7 +59,8 @@ fn axis_taps(a: &ResizeAttrs, in_len: usize, out_len: usize, scale: f64, roi: (f
                 CoordTransform::Asymmetric => x / scale,
                 CoordTransform::TfCropAndResize => {
                     if out_len > 1 {
-                        roi.0 * (inl - 1.0) + x * (roi.1 - roi.0) * (inl - 1.0) / (out_len as f64 - 1.0)
+                        roi.0 * (inl - 1.0)
+                            + x * (roi.1 - roi.0) * (inl - 1.0) / (out_len as f64 - 1.0)
                     } else {
                         0.5 * (roi.0 + roi.1) * (inl - 1.0)
                     }
@@ -87,13 +94,21 @@ fn axis_taps(a: &ResizeAttrs, in_len: usize, out_len: usize, scale: f64, roi: (f
                 }
                 ResizeMode::Linear | ResizeMode::Cubic if a.antialias && scale < 1.0 => {
                     // Filter stretched by 1/scale, weights renormalised.
-                    let support = if a.mode == ResizeMode::Linear { 1.0 } else { 2.0 } / scale;
+                    let support = if a.mode == ResizeMode::Linear {
+                        1.0
+                    } else {
+                        2.0
+                    } / scale;
                     let lo = (src - support).floor() as i64 + 1;
                     let hi = (src + support).ceil() as i64 - 1;
                     let mut taps = vec![];
                     for i in lo..=hi {
                         let d = (i as f64 - src) * scale;
-                        let w = if a.mode == ResizeMode::Linear { (1.0 - d.abs()).max(0.0) } else { cubic_weight(d, a.cubic_a as f64) };
+                        let w = if a.mode == ResizeMode::Linear {
+                            (1.0 - d.abs()).max(0.0)
+                        } else {
+                            cubic_weight(d, a.cubic_a as f64)
+                        };
                         if w == 0.0 {
                             continue;
                         }
@@ -141,13 +156,21 @@ fn axis_taps(a: &ResizeAttrs, in_len: usize, out_len: usize, scale: f64, roi: (f
 pub fn resize(a: &ResizeAttrs, i: Inputs) -> EvalResult<Tensor> {
     let x = i.req(0, "x")?;
     if !x.dtype().is_float() && !matches!(x.dtype(), lpc_ir::DType::U8 | lpc_ir::DType::I8) {
-        return Err(EvalError::DType { slot: 0, what: "x", got: x.dtype(), expected: "a float type, u8 or i8" });
+        return Err(EvalError::DType {
+            slot: 0,
+            what: "x",
+            got: x.dtype(),
+            expected: "a float type, u8 or i8",
+        });
     }
     let r = x.rank();
     let axes: Vec<usize> = if a.axes.is_empty() {
         (0..r).collect()
     } else {
-        a.axes.iter().map(|&ax| crate::util::norm_axis(ax, r)).collect::<EvalResult<_>>()?
+        a.axes
+            .iter()
+            .map(|&ax| crate::util::norm_axis(ax, r))
+            .collect::<EvalResult<_>>()?
     };
     let mut scales = vec![1.0f64; r];
     let mut out_shape = x.shape().to_vec();
@@ -158,7 +181,11 @@ pub fn resize(a: &ResizeAttrs, i: Inputs) -> EvalResult<Tensor> {
         (Some(s), None) => {
             let v = s.to_f64_vec();
             if v.len() != axes.len() {
-                return Err(invalid!("scales has {} values for {} axes", v.len(), axes.len()));
+                return Err(invalid!(
+                    "scales has {} values for {} axes",
+                    v.len(),
+                    axes.len()
+                ));
             }
             for (k, &ax) in axes.iter().enumerate() {
                 if !(v[k] > 0.0) {
@@ -183,7 +210,11 @@ pub fn resize(a: &ResizeAttrs, i: Inputs) -> EvalResult<Tensor> {
                 }
                 AspectPolicy::NotLarger | AspectPolicy::NotSmaller => {
                     let rs = (0..axes.len()).map(ratio);
-                    let s = if a.policy == AspectPolicy::NotLarger { rs.fold(f64::INFINITY, f64::min) } else { rs.fold(0.0, f64::max) };
+                    let s = if a.policy == AspectPolicy::NotLarger {
+                        rs.fold(f64::INFINITY, f64::min)
+                    } else {
+                        rs.fold(0.0, f64::max)
+                    };
                     for &ax in &axes {
                         scales[ax] = s;
                         out_shape[ax] = (x.shape()[ax] as f64 * s).round() as usize;
@@ -201,7 +232,10 @@ pub fn resize(a: &ResizeAttrs, i: Inputs) -> EvalResult<Tensor> {
     let mut cur = x.to_f64_vec();
     let mut shape = x.shape().to_vec();
     for ax in 0..r {
-        if out_shape[ax] == shape[ax] && scales[ax] == 1.0 && a.coord != CoordTransform::TfCropAndResize {
+        if out_shape[ax] == shape[ax]
+            && scales[ax] == 1.0
+            && a.coord != CoordTransform::TfCropAndResize
+        {
             continue;
         }
         let roi_ax = match &roi {
@@ -242,8 +276,16 @@ pub fn resize(a: &ResizeAttrs, i: Inputs) -> EvalResult<Tensor> {
     let d = x.dtype();
     if d.is_int() {
         let v: Vec<i64> = cur.iter().map(|&e| e.round_ties_even() as i64).collect();
-        let (lo, hi) = if d == lpc_ir::DType::U8 { (0, 255) } else { (-128, 127) };
-        return Ok(Tensor::from_i64(&shape, v.into_iter().map(|e| e.clamp(lo, hi)).collect()).expect("size").into_dtype(d));
+        let (lo, hi) = if d == lpc_ir::DType::U8 {
+            (0, 255)
+        } else {
+            (-128, 127)
+        };
+        return Ok(
+            Tensor::from_i64(&shape, v.into_iter().map(|e| e.clamp(lo, hi)).collect())
+                .expect("size")
+                .into_dtype(d),
+        );
     }
     Ok(Tensor::from_f64(&shape, cur).expect("size").into_dtype(d))
 }

@@ -40,9 +40,17 @@ pub enum RunError {
     Graph(String),
 }
 
-fn check_input(g: &Graph, v: ValueRef, t: &Tensor, syms: &mut HashMap<String, usize>) -> Result<(), RunError> {
+fn check_input(
+    g: &Graph,
+    v: ValueRef,
+    t: &Tensor,
+    syms: &mut HashMap<String, usize>,
+) -> Result<(), RunError> {
     let out = g.output(v);
-    let bad = |msg: String| RunError::InputMismatch { name: out.name.clone(), msg };
+    let bad = |msg: String| RunError::InputMismatch {
+        name: out.name.clone(),
+        msg,
+    };
     if let Some(d) = out.ty.dtype {
         if d != t.dtype() {
             return Err(bad(format!("expected dtype {d}, got {}", t.dtype())));
@@ -50,16 +58,24 @@ fn check_input(g: &Graph, v: ValueRef, t: &Tensor, syms: &mut HashMap<String, us
     }
     if let Some(s) = &out.ty.shape {
         if s.rank() != t.rank() {
-            return Err(bad(format!("expected shape {s}, got {:?} (rank {})", t.shape(), t.rank())));
+            return Err(bad(format!(
+                "expected shape {s}, got {:?} (rank {})",
+                t.shape(),
+                t.rank()
+            )));
         }
         for (d, &n) in s.0.iter().zip(t.shape()) {
             match d {
-                Dim::Known(k) if *k != n => return Err(bad(format!("expected shape {s}, got {:?}", t.shape()))),
+                Dim::Known(k) if *k != n => {
+                    return Err(bad(format!("expected shape {s}, got {:?}", t.shape())))
+                }
                 Dim::Known(_) => {}
                 Dim::Sym(name) => {
                     let prev = *syms.entry(name.clone()).or_insert(n);
                     if prev != n {
-                        return Err(bad(format!("dimension {name} is {prev} elsewhere, got {n}")));
+                        return Err(bad(format!(
+                            "dimension {name} is {prev} elsewhere, got {n}"
+                        )));
                     }
                 }
             }
@@ -99,7 +115,10 @@ fn run_impl(
     mut profile: Option<&mut HashMap<&'static str, f64>>,
 ) -> Result<Vec<Tensor>, RunError> {
     if inputs.len() != g.inputs().len() {
-        return Err(RunError::InputCount { expected: g.inputs().len(), got: inputs.len() });
+        return Err(RunError::InputCount {
+            expected: g.inputs().len(),
+            got: inputs.len(),
+        });
     }
     let order = g.topo_order().map_err(|e| RunError::Graph(e.to_string()))?;
     // Remaining reads of each value; graph outputs count as one extra read that never happens.
@@ -126,7 +145,9 @@ fn run_impl(
                 continue;
             }
             Op::Input { index } => {
-                let t = inputs.get(*index).ok_or_else(|| RunError::Graph(format!("input index {index} out of range")))?;
+                let t = inputs
+                    .get(*index)
+                    .ok_or_else(|| RunError::Graph(format!("input index {index} out of range")))?;
                 check_input(g, ValueRef::first(n), t, &mut syms)?;
                 let v = ValueRef::first(n);
                 observe(v, t);
@@ -147,10 +168,17 @@ fn run_impl(
                         )));
                     }
                 }
-                let ins: Vec<Option<&Tensor>> = slots.iter().map(|s| s.as_ref().map(|v| values[v].as_ref())).collect();
+                let ins: Vec<Option<&Tensor>> = slots
+                    .iter()
+                    .map(|s| s.as_ref().map(|v| values[v].as_ref()))
+                    .collect();
                 let t0 = std::time::Instant::now();
-                let outs = crate::eval(op, &ins, node.outputs.len())
-                    .map_err(|source| RunError::Node { node: node.name.clone(), op: op.name(), error: source })?;
+                let outs =
+                    crate::eval(op, &ins, node.outputs.len()).map_err(|source| RunError::Node {
+                        node: node.name.clone(),
+                        op: op.name(),
+                        error: source,
+                    })?;
                 if let Some(p) = profile.as_deref_mut() {
                     *p.entry(op.name()).or_default() += t0.elapsed().as_secs_f64();
                 }

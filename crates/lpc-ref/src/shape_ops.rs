@@ -14,13 +14,21 @@ const MAX_ELEMENTS: usize = 1 << 31;
 fn check_count(shape: &[usize]) -> EvalResult<usize> {
     let mut n: usize = 1;
     for &d in shape {
-        n = n.checked_mul(d).filter(|&n| n <= MAX_ELEMENTS).ok_or_else(|| invalid!("shape {shape:?} is too large"))?;
+        n = n
+            .checked_mul(d)
+            .filter(|&n| n <= MAX_ELEMENTS)
+            .ok_or_else(|| invalid!("shape {shape:?} is too large"))?;
     }
     Ok(n)
 }
 
 /// A new tensor of `shape` whose elements are `t`'s at `idx` (or `fill`'s single element).
-pub fn take(t: &Tensor, idx: &[usize], shape: &[usize], fill: Option<&Tensor>) -> EvalResult<Tensor> {
+pub fn take(
+    t: &Tensor,
+    idx: &[usize],
+    shape: &[usize],
+    fill: Option<&Tensor>,
+) -> EvalResult<Tensor> {
     macro_rules! go {
         ($v:expr, $var:ident, $zero:expr) => {{
             let f = match fill.map(|f| f.data()) {
@@ -28,7 +36,11 @@ pub fn take(t: &Tensor, idx: &[usize], shape: &[usize], fill: Option<&Tensor>) -
                 Some(_) => return Err(invalid!("fill value has the wrong dtype")),
                 None => $zero,
             };
-            TensorData::$var(idx.iter().map(|&i| if i == FILL { f } else { $v[i] }).collect())
+            TensorData::$var(
+                idx.iter()
+                    .map(|&i| if i == FILL { f } else { $v[i] })
+                    .collect(),
+            )
         }};
     }
     let data = match t.data() {
@@ -66,18 +78,31 @@ pub fn for_each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
 /// Concatenation along an axis.
 pub fn concat(axis: i64, i: Inputs) -> EvalResult<Tensor> {
     let parts: Vec<&Tensor> = (0..i.len()).filter_map(|k| i.opt(k)).collect();
-    let first = *parts.first().ok_or(EvalError::MissingInput { slot: 0, what: "x0" })?;
+    let first = *parts.first().ok_or(EvalError::MissingInput {
+        slot: 0,
+        what: "x0",
+    })?;
     let rank = first.rank();
     let ax = norm_axis(axis, rank)?;
     let mut out_shape = first.shape().to_vec();
     out_shape[ax] = 0;
     for p in &parts {
         if p.rank() != rank || p.dtype() != first.dtype() {
-            return Err(invalid!("cannot concatenate {} {:?} with {} {:?}", p.dtype(), p.shape(), first.dtype(), first.shape()));
+            return Err(invalid!(
+                "cannot concatenate {} {:?} with {} {:?}",
+                p.dtype(),
+                p.shape(),
+                first.dtype(),
+                first.shape()
+            ));
         }
         for d in 0..rank {
             if d != ax && p.shape()[d] != first.shape()[d] {
-                return Err(invalid!("cannot concatenate {:?} with {:?} on axis {ax}", p.shape(), first.shape()));
+                return Err(invalid!(
+                    "cannot concatenate {:?} with {:?} on axis {ax}",
+                    p.shape(),
+                    first.shape()
+                ));
             }
         }
         out_shape[ax] += p.shape()[ax];
@@ -97,13 +122,21 @@ pub fn concat(axis: i64, i: Inputs) -> EvalResult<Tensor> {
 }
 
 /// Split along an axis into given sizes or `num_outputs` parts (the last may be smaller).
-pub fn split(axis: i64, num_outputs: usize, x: &Tensor, split: Option<&Tensor>) -> EvalResult<Vec<Tensor>> {
+pub fn split(
+    axis: i64,
+    num_outputs: usize,
+    x: &Tensor,
+    split: Option<&Tensor>,
+) -> EvalResult<Vec<Tensor>> {
     let ax = norm_axis(axis, x.rank())?;
     let len = x.shape()[ax];
     let sizes: Vec<usize> = match split {
         Some(s) => {
             let v = ints(s, "split")?;
-            if v.len() != num_outputs || v.iter().any(|&e| e < 0) || v.iter().sum::<i64>() != len as i64 {
+            if v.len() != num_outputs
+                || v.iter().any(|&e| e < 0)
+                || v.iter().sum::<i64>() != len as i64
+            {
                 return Err(invalid!("split sizes {v:?} do not divide axis {ax} of length {len} into {num_outputs} parts"));
             }
             v.into_iter().map(|e| e as usize).collect()
@@ -113,7 +146,9 @@ pub fn split(axis: i64, num_outputs: usize, x: &Tensor, split: Option<&Tensor>) 
                 return Err(invalid!("split into 0 outputs"));
             }
             let part = len.div_ceil(num_outputs);
-            (0..num_outputs).map(|k| part.min(len.saturating_sub(k * part))).collect()
+            (0..num_outputs)
+                .map(|k| part.min(len.saturating_sub(k * part)))
+                .collect()
         }
     };
     let mut outs = vec![];
@@ -139,7 +174,9 @@ pub fn flatten(axis: i64, x: &Tensor) -> EvalResult<Tensor> {
     let a = a as usize;
     let outer: usize = x.shape()[..a].iter().product();
     let inner: usize = x.shape()[a..].iter().product();
-    x.clone().reshape(&[outer, inner]).map_err(|e| invalid!("{e}"))
+    x.clone()
+        .reshape(&[outer, inner])
+        .map_err(|e| invalid!("{e}"))
 }
 
 /// The output shape of Reshape.
@@ -154,9 +191,11 @@ pub fn reshape_shape(allowzero: bool, in_shape: &[usize], spec: &[i64]) -> EvalR
                 out.push(1);
             }
             -1 => return Err(invalid!("shape {spec:?} has more than one -1")),
-            0 if !allowzero => {
-                out.push(*in_shape.get(k).ok_or_else(|| invalid!("shape {spec:?}: 0 at {k} beyond the input rank"))?)
-            }
+            0 if !allowzero => out.push(
+                *in_shape
+                    .get(k)
+                    .ok_or_else(|| invalid!("shape {spec:?}: 0 at {k} beyond the input rank"))?,
+            ),
             d if d >= 0 => out.push(d as usize),
             d => return Err(invalid!("shape {spec:?} has invalid dimension {d}")),
         }
@@ -169,7 +208,9 @@ pub fn reshape_shape(allowzero: bool, in_shape: &[usize], spec: &[i64]) -> EvalR
         out[k] = total / known;
     }
     if out.iter().product::<usize>() != total {
-        return Err(invalid!("cannot reshape {in_shape:?} ({total} elements) to {spec:?}"));
+        return Err(invalid!(
+            "cannot reshape {in_shape:?} ({total} elements) to {spec:?}"
+        ));
     }
     Ok(out)
 }
@@ -181,7 +222,10 @@ pub fn reshape(allowzero: bool, x: &Tensor, shape: &Tensor) -> EvalResult<Tensor
 }
 
 fn norm_axes(axes: &[i64], rank: usize) -> EvalResult<Vec<usize>> {
-    let mut v: Vec<usize> = axes.iter().map(|&a| norm_axis(a, rank)).collect::<EvalResult<_>>()?;
+    let mut v: Vec<usize> = axes
+        .iter()
+        .map(|&a| norm_axis(a, rank))
+        .collect::<EvalResult<_>>()?;
     v.sort();
     if v.windows(2).any(|w| w[0] == w[1]) {
         return Err(invalid!("repeated axes in {axes:?}"));
@@ -200,7 +244,10 @@ pub fn squeeze(x: &Tensor, axes: Option<&Tensor>) -> EvalResult<Tensor> {
             return Err(invalid!("cannot squeeze axis {a} of size {}", x.shape()[a]));
         }
     }
-    let shape: Vec<usize> = (0..x.rank()).filter(|d| !axes.contains(d)).map(|d| x.shape()[d]).collect();
+    let shape: Vec<usize> = (0..x.rank())
+        .filter(|d| !axes.contains(d))
+        .map(|d| x.shape()[d])
+        .collect();
     x.clone().reshape(&shape).map_err(|e| invalid!("{e}"))
 }
 
@@ -215,7 +262,10 @@ pub fn unsqueeze(x: &Tensor, axes: &Tensor) -> EvalResult<Tensor> {
         if axes.contains(&d) {
             shape.push(1);
         } else {
-            shape.push(*src.next().ok_or_else(|| invalid!("bad unsqueeze axes {a:?}"))?);
+            shape.push(
+                *src.next()
+                    .ok_or_else(|| invalid!("bad unsqueeze axes {a:?}"))?,
+            );
         }
     }
     x.clone().reshape(&shape).map_err(|e| invalid!("{e}"))
@@ -224,15 +274,25 @@ pub fn unsqueeze(x: &Tensor, axes: &Tensor) -> EvalResult<Tensor> {
 /// Transpose (empty perm reverses the axes).
 pub fn transpose(perm: &[usize], x: &Tensor) -> EvalResult<Tensor> {
     let r = x.rank();
-    let perm: Vec<usize> = if perm.is_empty() { (0..r).rev().collect() } else { perm.to_vec() };
+    let perm: Vec<usize> = if perm.is_empty() {
+        (0..r).rev().collect()
+    } else {
+        perm.to_vec()
+    };
     let mut seen = vec![false; r];
-    if perm.len() != r || perm.iter().any(|&p| p >= r || std::mem::replace(&mut seen[p], true)) {
+    if perm.len() != r
+        || perm
+            .iter()
+            .any(|&p| p >= r || std::mem::replace(&mut seen[p], true))
+    {
         return Err(invalid!("perm {perm:?} is not a permutation of rank {r}"));
     }
     let ist = strides(x.shape());
     let shape: Vec<usize> = perm.iter().map(|&p| x.shape()[p]).collect();
     let mut idx = Vec::with_capacity(x.len());
-    for_each_index(&shape, |ix| idx.push(ix.iter().zip(&perm).map(|(&i, &p)| i * ist[p]).sum()));
+    for_each_index(&shape, |ix| {
+        idx.push(ix.iter().zip(&perm).map(|(&i, &p)| i * ist[p]).sum())
+    });
     take(x, &idx, &shape, None)
 }
 
@@ -257,7 +317,9 @@ pub fn gather(axis: i64, data: &Tensor, indices: &Tensor) -> EvalResult<Tensor> 
     for &i in &idx {
         let j = if i < 0 { i + len } else { i };
         if j < 0 || j >= len {
-            return Err(invalid!("index {i} out of range for axis {ax} of length {len}"));
+            return Err(invalid!(
+                "index {i} out of range for axis {ax} of length {len}"
+            ));
         }
         norm.push(j as usize);
     }
@@ -282,7 +344,11 @@ pub fn shape_of(start: i64, end: Option<i64>, x: &Tensor) -> EvalResult<Tensor> 
     let r = x.rank() as i64;
     let clamp = |v: i64| if v < 0 { (v + r).clamp(0, r) } else { v.clamp(0, r) } as usize;
     let (s, e) = (clamp(start), clamp(end.unwrap_or(r)));
-    let dims: Vec<i64> = if s < e { x.shape()[s..e].iter().map(|&d| d as i64).collect() } else { vec![] };
+    let dims: Vec<i64> = if s < e {
+        x.shape()[s..e].iter().map(|&d| d as i64).collect()
+    } else {
+        vec![]
+    };
     Ok(Tensor::vec_i64(&dims))
 }
 
@@ -293,7 +359,10 @@ pub fn slice(i: Inputs) -> EvalResult<Tensor> {
     let ends = ints(i.req(2, "ends")?, "ends")?;
     let r = x.rank();
     let axes: Vec<usize> = match i.opt(3) {
-        Some(a) => ints(a, "axes")?.iter().map(|&a| norm_axis(a, r)).collect::<EvalResult<_>>()?,
+        Some(a) => ints(a, "axes")?
+            .iter()
+            .map(|&a| norm_axis(a, r))
+            .collect::<EvalResult<_>>()?,
         None => (0..starts.len()).collect(),
     };
     let steps = match i.opt(4) {
@@ -301,7 +370,9 @@ pub fn slice(i: Inputs) -> EvalResult<Tensor> {
         None => vec![1; starts.len()],
     };
     if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
-        return Err(invalid!("starts, ends, axes and steps must have the same length"));
+        return Err(invalid!(
+            "starts, ends, axes and steps must have the same length"
+        ));
     }
     let mut st = vec![0i64; r];
     let mut step = vec![1i64; r];
@@ -319,8 +390,16 @@ pub fn slice(i: Inputs) -> EvalResult<Tensor> {
         }
         let fix = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
         let (b, e) = (fix(starts[k]), fix(ends[k]));
-        let (b, e) = if s > 0 { (b.clamp(0, d), e.clamp(0, d)) } else { (b.clamp(0, d - 1), e.clamp(-1, d - 1)) };
-        let n = if s > 0 { (e - b + s - 1).div_euclid(s).max(0) } else { (b - e + (-s) - 1).div_euclid(-s).max(0) };
+        let (b, e) = if s > 0 {
+            (b.clamp(0, d), e.clamp(0, d))
+        } else {
+            (b.clamp(0, d - 1), e.clamp(-1, d - 1))
+        };
+        let n = if s > 0 {
+            (e - b + s - 1).div_euclid(s).max(0)
+        } else {
+            (b - e + (-s) - 1).div_euclid(-s).max(0)
+        };
         st[a] = b;
         step[a] = s;
         cnt[a] = n as usize;
@@ -328,7 +407,11 @@ pub fn slice(i: Inputs) -> EvalResult<Tensor> {
     let ist = strides(x.shape());
     let mut idx = Vec::with_capacity(check_count(&cnt)?);
     for_each_index(&cnt, |ix| {
-        idx.push((0..r).map(|d| ((st[d] + ix[d] as i64 * step[d]) as usize) * ist[d]).sum());
+        idx.push(
+            (0..r)
+                .map(|d| ((st[d] + ix[d] as i64 * step[d]) as usize) * ist[d])
+                .sum(),
+        );
     });
     take(x, &idx, &cnt, None)
 }
@@ -339,11 +422,19 @@ pub fn pad(mode: PadMode, i: Inputs) -> EvalResult<Tensor> {
     let p = ints(i.req(1, "pads")?, "pads")?;
     let r = x.rank();
     let axes: Vec<usize> = match i.opt(3) {
-        Some(a) => ints(a, "axes")?.iter().map(|&a| norm_axis(a, r)).collect::<EvalResult<_>>()?,
+        Some(a) => ints(a, "axes")?
+            .iter()
+            .map(|&a| norm_axis(a, r))
+            .collect::<EvalResult<_>>()?,
         None => (0..r).collect(),
     };
     if p.len() != 2 * axes.len() {
-        return Err(invalid!("pads has {} values, need {} for {} axes", p.len(), 2 * axes.len(), axes.len()));
+        return Err(invalid!(
+            "pads has {} values, need {} for {} axes",
+            p.len(),
+            2 * axes.len(),
+            axes.len()
+        ));
     }
     let mut before = vec![0i64; r];
     let mut after = vec![0i64; r];
@@ -352,9 +443,19 @@ pub fn pad(mode: PadMode, i: Inputs) -> EvalResult<Tensor> {
         after[a] = p[k + axes.len()];
     }
     let fill = match i.opt(2) {
-        Some(v) if v.len() == 1 => Some(v.clone().reshape(&[]).map_err(|e| invalid!("{e}"))?.cast(x.dtype())),
+        Some(v) if v.len() == 1 => Some(
+            v.clone()
+                .reshape(&[])
+                .map_err(|e| invalid!("{e}"))?
+                .cast(x.dtype()),
+        ),
         Some(v) if v.is_empty() => None,
-        Some(v) => return Err(invalid!("constant_value must be a scalar, has shape {:?}", v.shape())),
+        Some(v) => {
+            return Err(invalid!(
+                "constant_value must be a scalar, has shape {:?}",
+                v.shape()
+            ))
+        }
         None => None,
     };
     let mut shape = vec![0usize; r];
@@ -406,11 +507,22 @@ pub fn pad(mode: PadMode, i: Inputs) -> EvalResult<Tensor> {
 /// Range(start, limit, delta).
 pub fn range(start: &Tensor, limit: &Tensor, delta: &Tensor) -> EvalResult<Tensor> {
     let d = start.dtype();
-    if limit.dtype() != d || delta.dtype() != d || start.len() != 1 || limit.len() != 1 || delta.len() != 1 {
-        return Err(invalid!("start, limit and delta must be scalars of one dtype"));
+    if limit.dtype() != d
+        || delta.dtype() != d
+        || start.len() != 1
+        || limit.len() != 1
+        || delta.len() != 1
+    {
+        return Err(invalid!(
+            "start, limit and delta must be scalars of one dtype"
+        ));
     }
     if d.is_float() {
-        let (s, l, dl) = (start.to_f64_vec()[0], limit.to_f64_vec()[0], delta.to_f64_vec()[0]);
+        let (s, l, dl) = (
+            start.to_f64_vec()[0],
+            limit.to_f64_vec()[0],
+            delta.to_f64_vec()[0],
+        );
         if dl == 0.0 || !dl.is_finite() {
             return Err(invalid!("range delta {dl}"));
         }
@@ -425,10 +537,16 @@ pub fn range(start: &Tensor, limit: &Tensor, delta: &Tensor) -> EvalResult<Tenso
                 let (s, dl) = (s as f32, dl as f32);
                 Tensor::from_f32(&[n], (0..n).map(|k| s + k as f32 * dl).collect()).expect("size")
             }
-            _ => Tensor::from_f64(&[n], (0..n).map(|k| s + k as f64 * dl).collect()).expect("size").into_dtype(d),
+            _ => Tensor::from_f64(&[n], (0..n).map(|k| s + k as f64 * dl).collect())
+                .expect("size")
+                .into_dtype(d),
         });
     }
-    let (s, l, dl) = (start.to_i64_vec()[0], limit.to_i64_vec()[0], delta.to_i64_vec()[0]);
+    let (s, l, dl) = (
+        start.to_i64_vec()[0],
+        limit.to_i64_vec()[0],
+        delta.to_i64_vec()[0],
+    );
     if dl == 0 {
         return Err(invalid!("range delta 0"));
     }
@@ -436,7 +554,11 @@ pub fn range(start: &Tensor, limit: &Tensor, delta: &Tensor) -> EvalResult<Tenso
     if n > MAX_ELEMENTS as f64 {
         return Err(invalid!("range of {n} elements is too large"));
     }
-    Ok(Tensor::from_i64(&[n as usize], (0..n as i64).map(|k| s + k * dl).collect()).expect("size").into_dtype(d))
+    Ok(
+        Tensor::from_i64(&[n as usize], (0..n as i64).map(|k| s + k * dl).collect())
+            .expect("size")
+            .into_dtype(d),
+    )
 }
 
 /// ConstantOfShape.
@@ -447,6 +569,9 @@ pub fn constant_of_shape(value: &Tensor, shape: &Tensor) -> EvalResult<Tensor> {
     }
     let s: Vec<usize> = s.iter().map(|&d| d as usize).collect();
     let n = check_count(&s)?;
-    let scalar = value.clone().reshape(&[1]).map_err(|e| invalid!("value: {e}"))?;
+    let scalar = value
+        .clone()
+        .reshape(&[1])
+        .map_err(|e| invalid!("value: {e}"))?;
     take(&scalar, &vec![0; n], &s, None)
 }

@@ -8,7 +8,9 @@ pub fn norm_axis(axis: i64, rank: usize) -> EvalResult<usize> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
     if a < 0 || a >= r.max(1) && !(r == 0 && a == 0) {
-        return Err(EvalError::Invalid(format!("axis {axis} out of range for rank {rank}")));
+        return Err(EvalError::Invalid(format!(
+            "axis {axis} out of range for rank {rank}"
+        )));
     }
     Ok(a as usize)
 }
@@ -27,14 +29,24 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> EvalResult<Vec<usize>> {
     let r = a.len().max(b.len());
     let mut out = vec![0; r];
     for i in 0..r {
-        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
-        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        let da = if i + a.len() >= r {
+            a[i + a.len() - r]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= r {
+            b[i + b.len() - r]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
             db
         } else {
-            return Err(EvalError::Invalid(format!("shapes {a:?} and {b:?} do not broadcast")));
+            return Err(EvalError::Invalid(format!(
+                "shapes {a:?} and {b:?} do not broadcast"
+            )));
         };
     }
     Ok(out)
@@ -78,7 +90,10 @@ pub fn broadcast_index(in_shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
 /// Reads a 1-D (or scalar) integer tensor as i64 values.
 pub fn ints(t: &Tensor, what: &str) -> EvalResult<Vec<i64>> {
     if !t.dtype().is_int() {
-        return Err(EvalError::Invalid(format!("{what} must be an integer tensor, got {}", t.dtype())));
+        return Err(EvalError::Invalid(format!(
+            "{what} must be an integer tensor, got {}",
+            t.dtype()
+        )));
     }
     Ok(t.to_i64_vec())
 }
@@ -93,7 +108,10 @@ mod tests {
         assert_eq!(idx.len(), 24);
         assert_eq!(&idx[..8], &[0, 0, 0, 0, 1, 1, 1, 1]);
         assert_eq!(&idx[12..16], &[0, 0, 0, 0]);
-        assert_eq!(broadcast_shapes(&[2, 1, 4], &[3, 1]).unwrap(), vec![2, 3, 4]);
+        assert_eq!(
+            broadcast_shapes(&[2, 1, 4], &[3, 1]).unwrap(),
+            vec![2, 3, 4]
+        );
         assert!(broadcast_shapes(&[2], &[3]).is_err());
     }
 
@@ -108,12 +126,20 @@ mod tests {
 /// Runs `f(index, chunk)` over `chunk`-sized pieces of `data`: on the rayon pool when it has
 /// more than one thread and the work is big enough to pay for the hand-off, else on this
 /// thread (a one-thread pool would only add a wake-up per call).
-pub fn for_chunks<T: Send>(data: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+pub fn for_chunks<T: Send>(
+    data: &mut [T],
+    chunk: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
     use rayon::prelude::*;
     let chunk = chunk.max(1);
     if rayon::current_num_threads() > 1 && data.len() >= 1 << 14 && data.len() > chunk {
-        data.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+        data.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c));
     } else {
-        data.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+        data.chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c));
     }
 }

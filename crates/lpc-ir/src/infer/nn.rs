@@ -994,11 +994,16 @@ pub(super) fn fake_quantize(cx: &Cx, levels: u32) -> R {
 /// Requantize (x, x_scale, x_zp, y_scale, y_zp): x's shape, y_zp's dtype.
 pub(super) fn requantize(cx: &Cx) -> R {
     let x = cx.req(0, "x")?;
-    cx.check_dtype(0, "x", "u8, i8 or i32", |d| matches!(d, DType::U8 | DType::I8 | DType::I32))?;
+    cx.check_dtype(0, "x", "u8, i8 or i32", |d| {
+        matches!(d, DType::U8 | DType::I8 | DType::I32)
+    })?;
     cx.same_dtype(0, 2, "x and x_zero_point dtypes differ")?;
     let yz = cx.req(4, "y_zero_point")?;
     cx.check_dtype(4, "y_zero_point", "u8 or i8", is_q8)?;
-    Ok(vec![ValueType { dtype: yz.dtype, shape: x.shape.clone() }])
+    Ok(vec![ValueType {
+        dtype: yz.dtype,
+        shape: x.shape.clone(),
+    }])
 }
 
 /// QAdd (a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp, lo?, hi?): broadcast shape.
@@ -1010,10 +1015,15 @@ pub(super) fn qadd(cx: &Cx) -> R {
     let yz = cx.req(7, "y_zero_point")?;
     cx.check_dtype(7, "y_zero_point", "u8 or i8", is_q8)?;
     let shape = match (dims(a), dims(b)) {
-        (Some(p), Some(q)) => Some(Shape(broadcast_dims(p, q).map_err(|e| cx.err(e.to_string()))?)),
+        (Some(p), Some(q)) => Some(Shape(
+            broadcast_dims(p, q).map_err(|e| cx.err(e.to_string()))?,
+        )),
         _ => None,
     };
-    Ok(vec![ValueType { dtype: yz.dtype, shape }])
+    Ok(vec![ValueType {
+        dtype: yz.dtype,
+        shape,
+    }])
 }
 
 /// Lut (x, table[256]): x's shape, the table's dtype.
@@ -1026,5 +1036,8 @@ pub(super) fn lut(cx: &Cx) -> R {
             return Err(cx.err(format!("table must be [256], got {t}")));
         }
     }
-    Ok(vec![ValueType { dtype: t.dtype, shape: x.shape.clone() }])
+    Ok(vec![ValueType {
+        dtype: t.dtype,
+        shape: x.shape.clone(),
+    }])
 }

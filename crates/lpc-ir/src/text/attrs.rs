@@ -1,8 +1,8 @@
 //! The attributes of every `Op` variant, described once for both the printer and the parser.
 
 use crate::{
-    AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, DType, NearestMode, Op, PadMode, PoolAttrs,
-    QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, Tensor, UnaryOp,
+    AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, DType, NearestMode, Op, PadMode,
+    PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, Tensor, UnaryOp,
 };
 use std::sync::Arc;
 
@@ -26,7 +26,12 @@ impl Word for DType {
 }
 
 impl Word for AutoPad {
-    const ALL: &'static [AutoPad] = &[AutoPad::NotSet, AutoPad::SameUpper, AutoPad::SameLower, AutoPad::Valid];
+    const ALL: &'static [AutoPad] = &[
+        AutoPad::NotSet,
+        AutoPad::SameUpper,
+        AutoPad::SameLower,
+        AutoPad::Valid,
+    ];
     fn word(self) -> &'static str {
         match self {
             AutoPad::NotSet => "not_set",
@@ -38,7 +43,8 @@ impl Word for AutoPad {
 }
 
 impl Word for ResizeMode {
-    const ALL: &'static [ResizeMode] = &[ResizeMode::Nearest, ResizeMode::Linear, ResizeMode::Cubic];
+    const ALL: &'static [ResizeMode] =
+        &[ResizeMode::Nearest, ResizeMode::Linear, ResizeMode::Cubic];
     fn word(self) -> &'static str {
         match self {
             ResizeMode::Nearest => "nearest",
@@ -70,8 +76,12 @@ impl Word for CoordTransform {
 }
 
 impl Word for NearestMode {
-    const ALL: &'static [NearestMode] =
-        &[NearestMode::RoundPreferFloor, NearestMode::RoundPreferCeil, NearestMode::Floor, NearestMode::Ceil];
+    const ALL: &'static [NearestMode] = &[
+        NearestMode::RoundPreferFloor,
+        NearestMode::RoundPreferCeil,
+        NearestMode::Floor,
+        NearestMode::Ceil,
+    ];
     fn word(self) -> &'static str {
         match self {
             NearestMode::RoundPreferFloor => "round_prefer_floor",
@@ -83,7 +93,11 @@ impl Word for NearestMode {
 }
 
 impl Word for AspectPolicy {
-    const ALL: &'static [AspectPolicy] = &[AspectPolicy::Stretch, AspectPolicy::NotLarger, AspectPolicy::NotSmaller];
+    const ALL: &'static [AspectPolicy] = &[
+        AspectPolicy::Stretch,
+        AspectPolicy::NotLarger,
+        AspectPolicy::NotSmaller,
+    ];
     fn word(self) -> &'static str {
         match self {
             AspectPolicy::Stretch => "stretch",
@@ -94,7 +108,12 @@ impl Word for AspectPolicy {
 }
 
 impl Word for PadMode {
-    const ALL: &'static [PadMode] = &[PadMode::Constant, PadMode::Reflect, PadMode::Edge, PadMode::Wrap];
+    const ALL: &'static [PadMode] = &[
+        PadMode::Constant,
+        PadMode::Reflect,
+        PadMode::Edge,
+        PadMode::Wrap,
+    ];
     fn word(self) -> &'static str {
         match self {
             PadMode::Constant => "constant",
@@ -124,7 +143,14 @@ pub(crate) trait Visitor {
 }
 
 fn conv_attrs(c: &mut ConvAttrs, v: &mut impl Visitor) {
-    let ConvAttrs { kernel, strides, pads, dilations, group, auto_pad } = c;
+    let ConvAttrs {
+        kernel,
+        strides,
+        pads,
+        dilations,
+        group,
+        auto_pad,
+    } = c;
     v.usizes("kernel", kernel);
     v.usizes("strides", strides);
     v.usizes("pads", pads);
@@ -134,7 +160,14 @@ fn conv_attrs(c: &mut ConvAttrs, v: &mut impl Visitor) {
 }
 
 fn pool_attrs(p: &mut PoolAttrs, v: &mut impl Visitor) {
-    let PoolAttrs { kernel, strides, pads, dilations, ceil_mode, auto_pad } = p;
+    let PoolAttrs {
+        kernel,
+        strides,
+        pads,
+        dilations,
+        ceil_mode,
+        auto_pad,
+    } = p;
     v.usizes("kernel", kernel);
     v.usizes("strides", strides);
     v.usizes("pads", pads);
@@ -150,7 +183,17 @@ fn quant_axis(q: &mut QuantAxis, v: &mut impl Visitor) {
 }
 
 fn resize_attrs(r: &mut ResizeAttrs, v: &mut impl Visitor) {
-    let ResizeAttrs { mode, coord, nearest, cubic_a, exclude_outside, extrapolation, antialias, axes, policy } = r;
+    let ResizeAttrs {
+        mode,
+        coord,
+        nearest,
+        cubic_a,
+        exclude_outside,
+        extrapolation,
+        antialias,
+        axes,
+        policy,
+    } = r;
     v.word("mode", mode, Some(ResizeMode::Nearest));
     v.word("coord", coord, Some(CoordTransform::HalfPixel));
     v.word("nearest", nearest, Some(NearestMode::RoundPreferFloor));
@@ -222,26 +265,45 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
         | Op::QAdd
         | Op::Lut => {}
         Op::Conv(c) | Op::ConvInteger(c) | Op::QLinearConv(c) | Op::QConv(c) => conv_attrs(c, v),
-        Op::ConvTranspose { conv, output_padding, output_shape } => {
+        Op::ConvTranspose {
+            conv,
+            output_padding,
+            output_shape,
+        } => {
             conv_attrs(conv, v);
             v.usizes("output_padding", output_padding);
             v.usizes("output_shape", output_shape);
         }
-        Op::Gemm { alpha, beta, trans_a, trans_b } => {
+        Op::Gemm {
+            alpha,
+            beta,
+            trans_a,
+            trans_b,
+        } => {
             v.f32("alpha", alpha, Some(1.0));
             v.f32("beta", beta, Some(1.0));
             v.bool("trans_a", trans_a, Some(false));
             v.bool("trans_b", trans_b, Some(false));
         }
-        Op::MaxPool { pool, storage_order } => {
+        Op::MaxPool {
+            pool,
+            storage_order,
+        } => {
             pool_attrs(pool, v);
             v.i64("storage_order", storage_order, Some(0));
         }
-        Op::AveragePool { pool, count_include_pad } => {
+        Op::AveragePool {
+            pool,
+            count_include_pad,
+        } => {
             pool_attrs(pool, v);
             v.bool("count_include_pad", count_include_pad, Some(false));
         }
-        Op::BatchNorm { epsilon, training, momentum } => {
+        Op::BatchNorm {
+            epsilon,
+            training,
+            momentum,
+        } => {
             v.f32("epsilon", epsilon, Some(1e-5));
             v.bool("training", training, Some(false));
             v.f32("momentum", momentum, Some(0.9));
@@ -254,7 +316,11 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             v.i64("axis", axis, Some(-1));
             v.bool("coerce_2d", coerce_2d, Some(false));
         }
-        Op::Reduce { op, keepdims, noop_with_empty_axes } => {
+        Op::Reduce {
+            op,
+            keepdims,
+            noop_with_empty_axes,
+        } => {
             match op {
                 ReduceOp::Max | ReduceOp::Mean | ReduceOp::Sum => {}
             }
@@ -298,7 +364,10 @@ pub(crate) fn template(name: &str) -> Option<Op> {
         ceil_mode: false,
         auto_pad: AutoPad::NotSet,
     };
-    let q = || QuantAxis { axis: 1, block_size: 0 };
+    let q = || QuantAxis {
+        axis: 1,
+        block_size: 0,
+    };
     let placeholder = || Arc::new(Tensor::scalar_f32(0.0));
     let op = match name {
         "input" => Op::Input { index: 0 },
@@ -319,7 +388,10 @@ pub(crate) fn template(name: &str) -> Option<Op> {
         "identity" => Op::Unary(UnaryOp::Identity),
         "elu" => Op::Unary(UnaryOp::Elu { alpha: 1.0 }),
         "leaky_relu" => Op::Unary(UnaryOp::LeakyRelu { alpha: 0.01 }),
-        "hard_sigmoid" => Op::Unary(UnaryOp::HardSigmoid { alpha: 0.2, beta: 0.5 }),
+        "hard_sigmoid" => Op::Unary(UnaryOp::HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5,
+        }),
         "hard_swish" => Op::Unary(UnaryOp::HardSwish),
         "gelu" => Op::Unary(UnaryOp::Gelu { tanh: false }),
         "cast" => Op::Unary(UnaryOp::Cast { to: DType::F32 }),
@@ -335,7 +407,11 @@ pub(crate) fn template(name: &str) -> Option<Op> {
         "clip" => Op::Clip,
         "where" => Op::Where,
         "conv" => Op::Conv(conv()),
-        "conv_transpose" => Op::ConvTranspose { conv: conv(), output_padding: vec![], output_shape: vec![] },
+        "conv_transpose" => Op::ConvTranspose {
+            conv: conv(),
+            output_padding: vec![],
+            output_shape: vec![],
+        },
         "conv_integer" => Op::ConvInteger(conv()),
         "qlinear_conv" => Op::QLinearConv(conv()),
         "matmul" => Op::MatMul,
@@ -346,20 +422,59 @@ pub(crate) fn template(name: &str) -> Option<Op> {
         "requantize" => Op::Requantize,
         "qadd" => Op::QAdd,
         "lut" => Op::Lut,
-        "gemm" => Op::Gemm { alpha: 1.0, beta: 1.0, trans_a: false, trans_b: false },
-        "max_pool" => Op::MaxPool { pool: pool(), storage_order: 0 },
-        "average_pool" => Op::AveragePool { pool: pool(), count_include_pad: false },
+        "gemm" => Op::Gemm {
+            alpha: 1.0,
+            beta: 1.0,
+            trans_a: false,
+            trans_b: false,
+        },
+        "max_pool" => Op::MaxPool {
+            pool: pool(),
+            storage_order: 0,
+        },
+        "average_pool" => Op::AveragePool {
+            pool: pool(),
+            count_include_pad: false,
+        },
         "global_average_pool" => Op::GlobalAveragePool,
         "global_max_pool" => Op::GlobalMaxPool,
-        "batch_norm" => Op::BatchNorm { epsilon: 1e-5, training: false, momentum: 0.9 },
-        "layer_norm" => Op::LayerNorm { axis: -1, epsilon: 1e-5 },
-        "softmax" => Op::Softmax { axis: -1, coerce_2d: false },
-        "log_softmax" => Op::LogSoftmax { axis: -1, coerce_2d: false },
-        "reduce_max" => Op::Reduce { op: ReduceOp::Max, keepdims: true, noop_with_empty_axes: false },
-        "reduce_mean" => Op::Reduce { op: ReduceOp::Mean, keepdims: true, noop_with_empty_axes: false },
-        "reduce_sum" => Op::Reduce { op: ReduceOp::Sum, keepdims: true, noop_with_empty_axes: false },
+        "batch_norm" => Op::BatchNorm {
+            epsilon: 1e-5,
+            training: false,
+            momentum: 0.9,
+        },
+        "layer_norm" => Op::LayerNorm {
+            axis: -1,
+            epsilon: 1e-5,
+        },
+        "softmax" => Op::Softmax {
+            axis: -1,
+            coerce_2d: false,
+        },
+        "log_softmax" => Op::LogSoftmax {
+            axis: -1,
+            coerce_2d: false,
+        },
+        "reduce_max" => Op::Reduce {
+            op: ReduceOp::Max,
+            keepdims: true,
+            noop_with_empty_axes: false,
+        },
+        "reduce_mean" => Op::Reduce {
+            op: ReduceOp::Mean,
+            keepdims: true,
+            noop_with_empty_axes: false,
+        },
+        "reduce_sum" => Op::Reduce {
+            op: ReduceOp::Sum,
+            keepdims: true,
+            noop_with_empty_axes: false,
+        },
         "concat" => Op::Concat { axis: 0 },
-        "split" => Op::Split { axis: 0, num_outputs: 0 },
+        "split" => Op::Split {
+            axis: 0,
+            num_outputs: 0,
+        },
         "flatten" => Op::Flatten { axis: 1 },
         "reshape" => Op::Reshape { allowzero: false },
         "squeeze" => Op::Squeeze,
@@ -367,9 +482,14 @@ pub(crate) fn template(name: &str) -> Option<Op> {
         "transpose" => Op::Transpose { perm: vec![] },
         "expand" => Op::Expand,
         "gather" => Op::Gather { axis: 0 },
-        "shape_of" => Op::ShapeOf { start: 0, end: None },
+        "shape_of" => Op::ShapeOf {
+            start: 0,
+            end: None,
+        },
         "slice" => Op::Slice,
-        "pad" => Op::Pad { mode: PadMode::Constant },
+        "pad" => Op::Pad {
+            mode: PadMode::Constant,
+        },
         "resize" => Op::Resize(ResizeAttrs {
             mode: ResizeMode::Nearest,
             coord: CoordTransform::HalfPixel,
@@ -382,8 +502,13 @@ pub(crate) fn template(name: &str) -> Option<Op> {
             policy: AspectPolicy::Stretch,
         }),
         "range" => Op::Range,
-        "constant_of_shape" => Op::ConstantOfShape { value: placeholder() },
-        "quantize_linear" => Op::QuantizeLinear { q: q(), dtype: DType::U8 },
+        "constant_of_shape" => Op::ConstantOfShape {
+            value: placeholder(),
+        },
+        "quantize_linear" => Op::QuantizeLinear {
+            q: q(),
+            dtype: DType::U8,
+        },
         "dequantize_linear" => Op::DequantizeLinear { q: q() },
         "dynamic_quantize_linear" => Op::DynamicQuantizeLinear,
         "fake_quantize" => Op::FakeQuantize { levels: 256 },

@@ -75,7 +75,11 @@ impl Lexer<'_> {
     }
 
     fn err(&self, line: usize, col: usize, msg: impl Into<String>) -> ParseError {
-        ParseError { line, col, message: msg.into() }
+        ParseError {
+            line,
+            col,
+            message: msg.into(),
+        }
     }
 
     fn take_while(&mut self, f: impl Fn(char) -> bool) -> String {
@@ -98,32 +102,52 @@ impl Lexer<'_> {
         loop {
             let (l, c) = (self.line, self.col);
             match self.bump() {
-                None | Some('\n') => return Err(self.err(line, col, "unterminated string (a `\"` is missing)")),
+                None | Some('\n') => {
+                    return Err(self.err(line, col, "unterminated string (a `\"` is missing)"))
+                }
                 Some('"') => return Ok(s),
-                Some('\\') => match self.bump() {
-                    Some('\\') => s.push('\\'),
-                    Some('"') => s.push('"'),
-                    Some('n') => s.push('\n'),
-                    Some('t') => s.push('\t'),
-                    Some('r') => s.push('\r'),
-                    Some('u') => {
-                        if self.bump() != Some('{') {
-                            return Err(self.err(l, c, "expected `{` after `\\u` (escape as `\\u{41}`)"));
+                Some('\\') => {
+                    match self.bump() {
+                        Some('\\') => s.push('\\'),
+                        Some('"') => s.push('"'),
+                        Some('n') => s.push('\n'),
+                        Some('t') => s.push('\t'),
+                        Some('r') => s.push('\r'),
+                        Some('u') => {
+                            if self.bump() != Some('{') {
+                                return Err(self.err(
+                                    l,
+                                    c,
+                                    "expected `{` after `\\u` (escape as `\\u{41}`)",
+                                ));
+                            }
+                            let h = self.take_while(|c| c.is_ascii_hexdigit());
+                            if self.bump() != Some('}') {
+                                return Err(self.err(
+                                    l,
+                                    c,
+                                    "expected hex digits and `}` in a `\\u{..}` escape",
+                                ));
+                            }
+                            let ch = u32::from_str_radix(&h, 16).ok().and_then(char::from_u32);
+                            match ch {
+                                Some(ch) => s.push(ch),
+                                None => {
+                                    return Err(self.err(
+                                        l,
+                                        c,
+                                        format!("`\\u{{{h}}}` is not a Unicode scalar value"),
+                                    ))
+                                }
+                            }
                         }
-                        let h = self.take_while(|c| c.is_ascii_hexdigit());
-                        if self.bump() != Some('}') {
-                            return Err(self.err(l, c, "expected hex digits and `}` in a `\\u{..}` escape"));
-                        }
-                        let ch = u32::from_str_radix(&h, 16).ok().and_then(char::from_u32);
-                        match ch {
-                            Some(ch) => s.push(ch),
-                            None => return Err(self.err(l, c, format!("`\\u{{{h}}}` is not a Unicode scalar value"))),
-                        }
+                        _ => return Err(self.err(
+                            l,
+                            c,
+                            "unknown escape in string (use \\\\, \\\", \\n, \\t, \\r or \\u{..})",
+                        )),
                     }
-                    _ => {
-                        return Err(self.err(l, c, "unknown escape in string (use \\\\, \\\", \\n, \\t, \\r or \\u{..})"))
-                    }
-                },
+                }
                 Some(ch) => s.push(ch),
             }
         }
@@ -136,7 +160,11 @@ impl Lexer<'_> {
         }
         let s = self.take_while(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
         if s.is_empty() {
-            return Err(self.err(line, col, format!("expected a name after `{sigil}` (quote other names: {sigil}\"a/b\")")));
+            return Err(self.err(
+                line,
+                col,
+                format!("expected a name after `{sigil}` (quote other names: {sigil}\"a/b\")"),
+            ));
         }
         Ok(s)
     }
@@ -148,12 +176,20 @@ fn is_num_char(c: char) -> bool {
 
 /// Splits `text` into tokens, ending with `Eof`.
 pub(crate) fn lex(text: &str) -> Result<Vec<Token>, ParseError> {
-    let mut lx = Lexer { chars: text.chars().peekable(), line: 1, col: 1 };
+    let mut lx = Lexer {
+        chars: text.chars().peekable(),
+        line: 1,
+        col: 1,
+    };
     let mut out = Vec::new();
     loop {
         let (line, col) = (lx.line, lx.col);
         let Some(c) = lx.peek() else {
-            out.push(Token { tok: Tok::Eof, line, col });
+            out.push(Token {
+                tok: Tok::Eof,
+                line,
+                col,
+            });
             return Ok(out);
         };
         let tok = match c {
@@ -202,9 +238,18 @@ pub(crate) fn lex(text: &str) -> Result<Vec<Token>, ParseError> {
                         Tok::Digest(lx.take_while(|c| c.is_ascii_alphanumeric()))
                     } else {
                         let h = lx.take_while(|c| c.is_ascii_alphanumeric());
-                        match h.strip_prefix("0x").and_then(|h| u64::from_str_radix(h, 16).ok()) {
+                        match h
+                            .strip_prefix("0x")
+                            .and_then(|h| u64::from_str_radix(h, 16).ok())
+                        {
                             Some(b) => Tok::NanBits(b),
-                            None => return Err(lx.err(line, col, "expected hex bits after `nan:` (as in `nan:0x7fc00001`)")),
+                            None => {
+                                return Err(lx.err(
+                                    line,
+                                    col,
+                                    "expected hex bits after `nan:` (as in `nan:0x7fc00001`)",
+                                ))
+                            }
                         }
                     }
                 } else {

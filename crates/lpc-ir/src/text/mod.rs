@@ -54,7 +54,10 @@ pub fn weights_path(lir: &Path) -> PathBuf {
 /// stale `path.weights` is removed so that the pair stays consistent.
 pub fn write_lir(path: &Path, g: &Graph) -> Result<(), LirFileError> {
     let (text, w) = print_with_weights(g);
-    let io = |p: &Path, source| LirFileError::Io { path: p.display().to_string(), source };
+    let io = |p: &Path, source| LirFileError::Io {
+        path: p.display().to_string(),
+        source,
+    };
     std::fs::write(path, text).map_err(|e| io(path, e))?;
     let wp = weights_path(path);
     if w.is_empty() {
@@ -69,17 +72,27 @@ pub fn write_lir(path: &Path, g: &Graph) -> Result<(), LirFileError> {
 
 /// Reads `path` and, when it exists, `path.weights`.
 pub fn read_lir(path: &Path) -> Result<Graph, LirFileError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| LirFileError::Io { path: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| LirFileError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     let wp = weights_path(path);
     let w = if wp.exists() {
-        let bytes =
-            std::fs::read(&wp).map_err(|source| LirFileError::Io { path: wp.display().to_string(), source })?;
-        Weights::from_bytes(&bytes).map_err(|source| LirFileError::Weights { path: wp.display().to_string(), source })?
+        let bytes = std::fs::read(&wp).map_err(|source| LirFileError::Io {
+            path: wp.display().to_string(),
+            source,
+        })?;
+        Weights::from_bytes(&bytes).map_err(|source| LirFileError::Weights {
+            path: wp.display().to_string(),
+            source,
+        })?
     } else {
         Weights::default()
     };
-    parse_with_weights(&text, &w).map_err(|source| LirFileError::Parse { path: path.display().to_string(), source })
+    parse_with_weights(&text, &w).map_err(|source| LirFileError::Parse {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// A value type as `.lir` writes it (`f32[N,3,224,224]`, `?[*]`), with symbolic dimensions

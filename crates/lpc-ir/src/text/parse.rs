@@ -3,7 +3,9 @@
 use super::attrs::{template, visit, Visitor, Word};
 use super::lex::{lex, Tok, Token};
 use super::weights::Weights;
-use crate::{DType, Dim, Graph, Node, NodeId, Op, Output, Shape, Tensor, TensorData, ValueRef, ValueType};
+use crate::{
+    DType, Dim, Graph, Node, NodeId, Op, Output, Shape, Tensor, TensorData, ValueRef, ValueType,
+};
 use half::f16;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,7 +30,13 @@ pub fn parse(text: &str) -> Result<Graph, ParseError> {
 /// Parses `.lir` text, taking large constants (`sha256:` digests) from `weights`.
 pub fn parse_with_weights(text: &str, weights: &Weights) -> Result<Graph, ParseError> {
     let toks = lex(text)?;
-    let mut p = Parser { toks, pos: 0, weights, g: Graph::default(), values: HashMap::new() };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        weights,
+        g: Graph::default(),
+        values: HashMap::new(),
+    };
     p.graph()?;
     Ok(p.g)
 }
@@ -76,12 +84,19 @@ impl Parser<'_> {
     }
 
     fn err_at(&self, t: &Token, msg: impl Into<String>) -> ParseError {
-        ParseError { line: t.line, col: t.col, message: msg.into() }
+        ParseError {
+            line: t.line,
+            col: t.col,
+            message: msg.into(),
+        }
     }
 
     /// "expected X, found Y" at the current token.
     fn expected(&self, what: &str) -> ParseError {
-        self.err_at(self.tok(), format!("expected {what}, found {}", self.peek().describe()))
+        self.err_at(
+            self.tok(),
+            format!("expected {what}, found {}", self.peek().describe()),
+        )
     }
 
     fn is_punct(&self, c: char) -> bool {
@@ -122,7 +137,12 @@ impl Parser<'_> {
     }
 
     /// Parses a comma-separated list up to `close` (which is consumed).
-    fn list<T>(&mut self, close: char, what: &str, mut item: impl FnMut(&mut Self) -> PResult<T>) -> PResult<Vec<T>> {
+    fn list<T>(
+        &mut self,
+        close: char,
+        what: &str,
+        mut item: impl FnMut(&mut Self) -> PResult<T>,
+    ) -> PResult<Vec<T>> {
         let mut v = Vec::new();
         if self.eat_punct(close) {
             return Ok(v);
@@ -163,7 +183,10 @@ impl Parser<'_> {
                     self.bump();
                     Ok(Dim::Known(n))
                 }
-                Err(_) => Err(self.err_at(self.tok(), format!("`{s}` is not a dimension (a size, a name like N, or \"quoted\")"))),
+                Err(_) => Err(self.err_at(
+                    self.tok(),
+                    format!("`{s}` is not a dimension (a size, a name like N, or \"quoted\")"),
+                )),
             },
             Tok::Ident(s) | Tok::Str(s) => {
                 self.bump();
@@ -175,14 +198,21 @@ impl Parser<'_> {
 
     /// `f32[N,3]`, `?[*]`, `i64[]`.
     fn vtype(&mut self) -> PResult<ValueType> {
-        let dtype = if self.eat_punct('?') { None } else { Some(self.dtype()?) };
+        let dtype = if self.eat_punct('?') {
+            None
+        } else {
+            Some(self.dtype()?)
+        };
         self.punct('[', "to open the shape (`[*]` when the rank is unknown)")?;
         if self.eat_punct('*') {
             self.punct(']', "after `[*`")?;
             return Ok(ValueType { dtype, shape: None });
         }
         let dims = self.list(']', "a shape", |p| p.dim())?;
-        Ok(ValueType { dtype, shape: Some(Shape(dims)) })
+        Ok(ValueType {
+            dtype,
+            shape: Some(Shape(dims)),
+        })
     }
 
     // ---- numbers ----
@@ -196,7 +226,8 @@ impl Parser<'_> {
 
     fn int<T: std::str::FromStr>(&mut self, what: &str) -> PResult<T> {
         let (s, t) = self.int_token(what)?;
-        s.parse::<T>().map_err(|_| self.err_at(&t, format!("expected {what}, found `{s}`")))
+        s.parse::<T>()
+            .map_err(|_| self.err_at(&t, format!("expected {what}, found `{s}`")))
     }
 
     /// A float literal as f64 text, or NaN bits.
@@ -216,10 +247,15 @@ impl Parser<'_> {
         let (f, t) = self.float_tok(what)?;
         match f {
             FloatTok::Text(s) if s == "nan" => Ok(f32::NAN),
-            FloatTok::Text(s) => s.parse::<f32>().map_err(|_| self.err_at(&t, format!("expected {what}, found `{s}`"))),
+            FloatTok::Text(s) => s
+                .parse::<f32>()
+                .map_err(|_| self.err_at(&t, format!("expected {what}, found `{s}`"))),
             FloatTok::Bits(b) => match u32::try_from(b).map(f32::from_bits) {
                 Ok(x) if x.is_nan() => Ok(x),
-                _ => Err(self.err_at(&t, format!("nan:0x{b:x} is not the bit pattern of an f32 NaN"))),
+                _ => Err(self.err_at(
+                    &t,
+                    format!("nan:0x{b:x} is not the bit pattern of an f32 NaN"),
+                )),
             },
         }
     }
@@ -228,10 +264,15 @@ impl Parser<'_> {
         let (f, t) = self.float_tok(what)?;
         match f {
             FloatTok::Text(s) if s == "nan" => Ok(f64::NAN),
-            FloatTok::Text(s) => s.parse::<f64>().map_err(|_| self.err_at(&t, format!("expected {what}, found `{s}`"))),
+            FloatTok::Text(s) => s
+                .parse::<f64>()
+                .map_err(|_| self.err_at(&t, format!("expected {what}, found `{s}`"))),
             FloatTok::Bits(b) => match f64::from_bits(b) {
                 x if x.is_nan() => Ok(x),
-                _ => Err(self.err_at(&t, format!("nan:0x{b:x} is not the bit pattern of an f64 NaN"))),
+                _ => Err(self.err_at(
+                    &t,
+                    format!("nan:0x{b:x} is not the bit pattern of an f64 NaN"),
+                )),
             },
         }
     }
@@ -240,12 +281,16 @@ impl Parser<'_> {
         let (f, t) = self.float_tok(what)?;
         match f {
             FloatTok::Text(s) if s == "nan" => Ok(f16::NAN),
-            FloatTok::Text(s) => {
-                s.parse::<f32>().map(f16::from_f32).map_err(|_| self.err_at(&t, format!("expected {what}, found `{s}`")))
-            }
+            FloatTok::Text(s) => s
+                .parse::<f32>()
+                .map(f16::from_f32)
+                .map_err(|_| self.err_at(&t, format!("expected {what}, found `{s}`"))),
             FloatTok::Bits(b) => match u16::try_from(b).map(f16::from_bits) {
                 Ok(x) if x.is_nan() => Ok(x),
-                _ => Err(self.err_at(&t, format!("nan:0x{b:x} is not the bit pattern of an f16 NaN"))),
+                _ => Err(self.err_at(
+                    &t,
+                    format!("nan:0x{b:x} is not the bit pattern of an f16 NaN"),
+                )),
             },
         }
     }
@@ -271,14 +316,20 @@ impl Parser<'_> {
         let start = self.tok().clone();
         let dtype = self.dtype()?;
         self.punct('[', "to open the tensor's shape")?;
-        let shape = self.list(']', "a tensor shape", |p| p.int::<usize>("a dimension size (tensor shapes are known)"))?;
+        let shape = self.list(']', "a tensor shape", |p| {
+            p.int::<usize>("a dimension size (tensor shapes are known)")
+        })?;
         let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         let Some(count) = count else {
             return Err(self.err_at(&start, "tensor shape has too many elements"));
         };
         if let Tok::Digest(d) = self.peek().clone() {
             let t = self.bump();
-            if d.len() != 64 || !d.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
+            if d.len() != 64
+                || !d
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            {
                 return Err(self.err_at(&t, "a sha256 digest is 64 lowercase hex digits"));
             }
             let Some(w) = self.weights.get(&d) else {
@@ -290,7 +341,11 @@ impl Parser<'_> {
             if w.dtype() != dtype || w.shape() != shape.as_slice() {
                 return Err(self.err_at(
                     &start,
-                    format!("weights for sha256:{d} hold {}{:?}, the text says {dtype}{shape:?}", w.dtype(), w.shape()),
+                    format!(
+                        "weights for sha256:{d} hold {}{:?}, the text says {dtype}{shape:?}",
+                        w.dtype(),
+                        w.shape()
+                    ),
                 ));
             }
             return Ok(w.clone());
@@ -300,22 +355,43 @@ impl Parser<'_> {
         }
         let open = self.bump();
         let data = match dtype {
-            DType::F32 => TensorData::F32(self.list(']', "tensor values", |p| p.f32("an f32 value"))?),
-            DType::F16 => TensorData::F16(self.list(']', "tensor values", |p| p.f16("an f16 value"))?),
-            DType::F64 => TensorData::F64(self.list(']', "tensor values", |p| p.f64("an f64 value"))?),
-            DType::I8 => TensorData::I8(self.list(']', "tensor values", |p| p.int("an i8 value (-128..=127)"))?),
-            DType::U8 => TensorData::U8(self.list(']', "tensor values", |p| p.int("a u8 value (0..=255)"))?),
-            DType::I32 => TensorData::I32(self.list(']', "tensor values", |p| p.int("an i32 value"))?),
-            DType::I64 => TensorData::I64(self.list(']', "tensor values", |p| p.int("an i64 value"))?),
-            DType::Bool => TensorData::Bool(self.list(']', "tensor values", |p| p.bool("`true` or `false`"))?),
+            DType::F32 => {
+                TensorData::F32(self.list(']', "tensor values", |p| p.f32("an f32 value"))?)
+            }
+            DType::F16 => {
+                TensorData::F16(self.list(']', "tensor values", |p| p.f16("an f16 value"))?)
+            }
+            DType::F64 => {
+                TensorData::F64(self.list(']', "tensor values", |p| p.f64("an f64 value"))?)
+            }
+            DType::I8 => TensorData::I8(
+                self.list(']', "tensor values", |p| p.int("an i8 value (-128..=127)"))?,
+            ),
+            DType::U8 => {
+                TensorData::U8(self.list(']', "tensor values", |p| p.int("a u8 value (0..=255)"))?)
+            }
+            DType::I32 => {
+                TensorData::I32(self.list(']', "tensor values", |p| p.int("an i32 value"))?)
+            }
+            DType::I64 => {
+                TensorData::I64(self.list(']', "tensor values", |p| p.int("an i64 value"))?)
+            }
+            DType::Bool => {
+                TensorData::Bool(self.list(']', "tensor values", |p| p.bool("`true` or `false`"))?)
+            }
         };
         if data.len() != count {
             return Err(self.err_at(
                 &open,
-                format!("tensor of shape {shape:?} needs {count} values, {} given", data.len()),
+                format!(
+                    "tensor of shape {shape:?} needs {count} values, {} given",
+                    data.len()
+                ),
             ));
         }
-        Tensor::new(&shape, data).map(Arc::new).map_err(|e| self.err_at(&open, e.to_string()))
+        Tensor::new(&shape, data)
+            .map(Arc::new)
+            .map_err(|e| self.err_at(&open, e.to_string()))
     }
 
     // ---- graph ----
@@ -341,14 +417,25 @@ impl Parser<'_> {
                 }
                 _ => None,
             };
-            Ok(Param { name, ty, node_name, line: t.line, col: t.col })
+            Ok(Param {
+                name,
+                ty,
+                node_name,
+                line: t.line,
+                col: t.col,
+            })
         })?;
         for (i, a) in params.iter().enumerate() {
             if let Some(b) = params[..i].iter().find(|b| b.name == a.name) {
                 return Err(ParseError {
                     line: a.line,
                     col: a.col,
-                    message: format!("duplicate value %{} (first defined at {}:{})", super::print::name(&a.name), b.line, b.col),
+                    message: format!(
+                        "duplicate value %{} (first defined at {}:{})",
+                        super::print::name(&a.name),
+                        b.line,
+                        b.col
+                    ),
                 });
             }
         }
@@ -357,11 +444,15 @@ impl Parser<'_> {
         }
         self.bump();
         self.punct('(', "to open the graph outputs")?;
-        let outs = self.list(')', "the graph outputs", |p| p.value_name("a graph output (`%name`)"))?;
+        let outs = self.list(')', "the graph outputs", |p| {
+            p.value_name("a graph output (`%name`)")
+        })?;
         self.punct('{', "to open the graph body")?;
 
         // With no `input` line in the body, graph inputs come first.
-        let explicit = self.toks.windows(2).any(|w| matches!((&w[0].tok, &w[1].tok), (Tok::Ident(k), Tok::Value(_)) if k == "input"));
+        let explicit = self.toks.windows(2).any(
+            |w| matches!((&w[0].tok, &w[1].tok), (Tok::Ident(k), Tok::Value(_)) if k == "input"),
+        );
         let mut placed = 0;
         if !explicit {
             while placed < params.len() {
@@ -377,10 +468,22 @@ impl Parser<'_> {
                     self.bump();
                     let (name, vt) = self.value_name("a graph input")?;
                     let Some(k) = params.iter().position(|p| p.name == name) else {
-                        return Err(self.err_at(&vt, format!("%{} is not a graph input of the header", super::print::name(&name))));
+                        return Err(self.err_at(
+                            &vt,
+                            format!(
+                                "%{} is not a graph input of the header",
+                                super::print::name(&name)
+                            ),
+                        ));
                     };
                     if k < placed {
-                        return Err(self.err_at(&vt, format!("graph input %{} is already placed", super::print::name(&name))));
+                        return Err(self.err_at(
+                            &vt,
+                            format!(
+                                "graph input %{} is already placed",
+                                super::print::name(&name)
+                            ),
+                        ));
                     }
                     while placed <= k {
                         self.add_input(&params[placed])?;
@@ -388,7 +491,9 @@ impl Parser<'_> {
                     }
                 }
                 Tok::Value(_) | Tok::Punct('(') => self.node_line()?,
-                _ => return Err(self.expected("a node line (`%y = op(%x)`), `input %x` or `return`")),
+                _ => {
+                    return Err(self.expected("a node line (`%y = op(%x)`), `input %x` or `return`"))
+                }
             }
         }
         let ret = self.bump();
@@ -413,10 +518,19 @@ impl Parser<'_> {
         let header: Vec<&str> = outs.iter().map(|(n, _)| n.as_str()).collect();
         let body: Vec<&str> = rets.iter().map(|(n, _)| n.as_str()).collect();
         if header != body {
-            let list = |v: &[&str]| v.iter().map(|n| format!("%{}", super::print::name(n))).collect::<Vec<_>>().join(", ");
+            let list = |v: &[&str]| {
+                v.iter()
+                    .map(|n| format!("%{}", super::print::name(n)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             return Err(self.err_at(
                 &ret,
-                format!("`return {}` does not match the header's outputs ({})", list(&body), list(&header)),
+                format!(
+                    "`return {}` does not match the header's outputs ({})",
+                    list(&body),
+                    list(&header)
+                ),
             ));
         }
         let mut outputs = Vec::new();
@@ -443,7 +557,13 @@ impl Parser<'_> {
     fn use_value(&self, name: &str, t: &Token) -> PResult<ValueRef> {
         match self.values.get(name) {
             Some((v, _, _)) => Ok(*v),
-            None => Err(self.err_at(t, format!("use of undefined value %{} (values must be defined above their use)", super::print::name(name)))),
+            None => Err(self.err_at(
+                t,
+                format!(
+                    "use of undefined value %{} (values must be defined above their use)",
+                    super::print::name(name)
+                ),
+            )),
         }
     }
 
@@ -456,12 +576,23 @@ impl Parser<'_> {
             loop {
                 let (name, t) = self.value_name("a value name")?;
                 if let Some((_, l, c)) = self.values.get(&name) {
-                    return Err(self.err_at(&t, format!("duplicate value %{} (first defined at {l}:{c})", super::print::name(&name))));
+                    return Err(self.err_at(
+                        &t,
+                        format!(
+                            "duplicate value %{} (first defined at {l}:{c})",
+                            super::print::name(&name)
+                        ),
+                    ));
                 }
                 if let Some((_, first)) = lhs.iter().find(|(n, _)| *n == name) {
                     return Err(self.err_at(
                         &t,
-                        format!("duplicate value %{} (first defined at {}:{})", super::print::name(&name), first.line, first.col),
+                        format!(
+                            "duplicate value %{} (first defined at {}:{})",
+                            super::print::name(&name),
+                            first.line,
+                            first.col
+                        ),
                     ));
                 }
                 lhs.push((name, t));
@@ -501,7 +632,11 @@ impl Parser<'_> {
             op = Op::Const(t);
             ty
         } else {
-            let attrs = if self.is_punct('{') { self.attr_block()? } else { Vec::new() };
+            let attrs = if self.is_punct('{') {
+                self.attr_block()?
+            } else {
+                Vec::new()
+            };
             self.apply_attrs(&mut op, &op_name, &op_tok, attrs)?;
             ValueType::unknown()
         };
@@ -515,7 +650,11 @@ impl Parser<'_> {
             if given.len() != lhs.len() {
                 return Err(self.err_at(
                     &colon,
-                    format!("{} output(s) but {} type(s) after `:` (give one type per output)", lhs.len(), given.len()),
+                    format!(
+                        "{} output(s) but {} type(s) after `:` (give one type per output)",
+                        lhs.len(),
+                        given.len()
+                    ),
                 ));
             }
             types = given;
@@ -527,12 +666,33 @@ impl Parser<'_> {
             }
             _ => lhs.first().map(|(n, _)| n.clone()).unwrap_or_default(),
         };
-        let outputs: Vec<Output> =
-            lhs.iter().zip(types).map(|((name, _), ty)| Output { name: name.clone(), ty }).collect();
-        let node = Node { name: node_name, op, num_inputs: args.len(), outputs };
+        let outputs: Vec<Output> = lhs
+            .iter()
+            .zip(types)
+            .map(|((name, _), ty)| Output {
+                name: name.clone(),
+                ty,
+            })
+            .collect();
+        let node = Node {
+            name: node_name,
+            op,
+            num_inputs: args.len(),
+            outputs,
+        };
         let id = self.add_node(node, &args);
         for (i, (name, t)) in lhs.into_iter().enumerate() {
-            self.values.insert(name, (ValueRef { node: id, output: i }, t.line, t.col));
+            self.values.insert(
+                name,
+                (
+                    ValueRef {
+                        node: id,
+                        output: i,
+                    },
+                    t.line,
+                    t.col,
+                ),
+            );
         }
         Ok(())
     }
@@ -548,7 +708,9 @@ impl Parser<'_> {
                 return v.node;
             }
         }
-        let Node { name, op, outputs, .. } = node;
+        let Node {
+            name, op, outputs, ..
+        } = node;
         self.g.add_node(name, op, args, outputs)
     }
 
@@ -566,7 +728,13 @@ impl Parser<'_> {
             };
             self.bump();
             if let Some(first) = out.iter().find(|a| a.key == key) {
-                return Err(self.err_at(&key_tok, format!("attribute `{key}` given twice (first at {}:{})", first.tok.line, first.tok.col)));
+                return Err(self.err_at(
+                    &key_tok,
+                    format!(
+                        "attribute `{key}` given twice (first at {}:{})",
+                        first.tok.line, first.tok.col
+                    ),
+                ));
             }
             self.punct('=', &format!("after attribute `{key}`"))?;
             let start = self.pos;
@@ -585,7 +753,12 @@ impl Parser<'_> {
             if self.pos == start {
                 return Err(self.expected(&format!("a value for attribute `{key}`")));
             }
-            out.push(RawAttr { key, tok: key_tok, start, end: self.pos });
+            out.push(RawAttr {
+                key,
+                tok: key_tok,
+                start,
+                end: self.pos,
+            });
             if self.eat_punct('}') {
                 return Ok(out);
             }
@@ -593,10 +766,23 @@ impl Parser<'_> {
         }
     }
 
-    fn apply_attrs(&mut self, op: &mut Op, op_name: &str, op_tok: &Token, attrs: Vec<RawAttr>) -> PResult<()> {
+    fn apply_attrs(
+        &mut self,
+        op: &mut Op,
+        op_name: &str,
+        op_tok: &Token,
+        attrs: Vec<RawAttr>,
+    ) -> PResult<()> {
         let resume = self.pos;
         let mut known: Vec<&'static str> = Vec::new();
-        let mut v = AttrParser { p: self, attrs, err: None, known: &mut known, op_name, op_tok: op_tok.clone() };
+        let mut v = AttrParser {
+            p: self,
+            attrs,
+            err: None,
+            known: &mut known,
+            op_name,
+            op_tok: op_tok.clone(),
+        };
         visit(op, &mut v);
         let AttrParser { attrs, err, .. } = v;
         self.pos = resume;
@@ -609,7 +795,10 @@ impl Parser<'_> {
             } else {
                 format!("{op_name} takes {}", known.join(", "))
             };
-            return Err(self.err_at(&a.tok, format!("unknown attribute `{}` ({expected})", a.key)));
+            return Err(self.err_at(
+                &a.tok,
+                format!("unknown attribute `{}` ({expected})", a.key),
+            ));
         }
         Ok(())
     }
@@ -640,7 +829,12 @@ struct AttrParser<'a, 'p, 'w> {
 
 impl AttrParser<'_, '_, '_> {
     /// Parses attribute `key` with `f` if present; `None` when absent (or after an error).
-    fn get<T>(&mut self, key: &'static str, what: &str, f: impl FnOnce(&mut Parser) -> PResult<T>) -> Option<T> {
+    fn get<T>(
+        &mut self,
+        key: &'static str,
+        what: &str,
+        f: impl FnOnce(&mut Parser) -> PResult<T>,
+    ) -> Option<T> {
         self.known.push(key);
         if self.err.is_some() {
             return None;
@@ -652,7 +846,9 @@ impl AttrParser<'_, '_, '_> {
             if self.p.pos == a.end {
                 Ok(v)
             } else {
-                Err(self.p.expected(&format!("`,` or `}}` after the value of `{key}` ({what})")))
+                Err(self
+                    .p
+                    .expected(&format!("`,` or `}}` after the value of `{key}` ({what})")))
             }
         });
         match r {
@@ -671,7 +867,10 @@ impl AttrParser<'_, '_, '_> {
             (None, None) => {
                 if self.err.is_none() {
                     let t = self.op_tok.clone();
-                    self.err = Some(self.p.err_at(&t, format!("{} needs attribute `{key}`", self.op_name)));
+                    self.err = Some(
+                        self.p
+                            .err_at(&t, format!("{} needs attribute `{key}`", self.op_name)),
+                    );
                 }
             }
         }
@@ -690,11 +889,15 @@ fn i64_list(p: &mut Parser) -> PResult<Vec<i64>> {
 
 impl Visitor for AttrParser<'_, '_, '_> {
     fn usize(&mut self, key: &'static str, v: &mut usize, default: Option<usize>) {
-        let got = self.get(key, "a non-negative integer", |p| p.int("a non-negative integer"));
+        let got = self.get(key, "a non-negative integer", |p| {
+            p.int("a non-negative integer")
+        });
         self.set(key, v, got, default);
     }
     fn u32(&mut self, key: &'static str, v: &mut u32, default: Option<u32>) {
-        let got = self.get(key, "an unsigned 32-bit integer", |p| p.int("an unsigned 32-bit integer"));
+        let got = self.get(key, "an unsigned 32-bit integer", |p| {
+            p.int("an unsigned 32-bit integer")
+        });
         self.set(key, v, got, default);
     }
     fn i64(&mut self, key: &'static str, v: &mut i64, default: Option<i64>) {
@@ -729,14 +932,21 @@ impl Visitor for AttrParser<'_, '_, '_> {
         self.set(key, v, got, Some(vec![]));
     }
     fn word<W: Word>(&mut self, key: &'static str, v: &mut W, default: Option<W>) {
-        let words = W::ALL.iter().map(|w| w.word()).collect::<Vec<_>>().join(", ");
+        let words = W::ALL
+            .iter()
+            .map(|w| w.word())
+            .collect::<Vec<_>>()
+            .join(", ");
         let got = self.get(key, "a word", |p| match p.peek().clone() {
             Tok::Ident(s) => match W::from_word(&s) {
                 Some(w) => {
                     p.bump();
                     Ok(w)
                 }
-                None => Err(p.err_at(p.tok(), format!("`{s}` is not a valid `{key}` (expected one of {words})"))),
+                None => Err(p.err_at(
+                    p.tok(),
+                    format!("`{s}` is not a valid `{key}` (expected one of {words})"),
+                )),
             },
             _ => Err(p.expected(&format!("one of {words}"))),
         });

@@ -12,7 +12,9 @@ pub const INLINE_MAX: usize = 16;
 
 /// True for a name printed bare after `%` or `@` (`%conv1`, `%481`); others are quoted.
 pub(crate) fn is_bare_name(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
 }
 
 /// True for a word the lexer reads as one identifier (`N`, `batch_size`).
@@ -134,7 +136,15 @@ fn tensor_values(t: &Tensor) -> String {
 /// A tensor literal: `f32[2] [0.5, nan]`, or `f32[64,3,7,7] sha256:<hex>` for a large one
 /// (collected into `weights` when given).
 fn tensor_literal(t: &Arc<Tensor>, weights: &mut Option<&mut Weights>) -> String {
-    let ty = format!("{}[{}]", t.dtype(), t.shape().iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","));
+    let ty = format!(
+        "{}[{}]",
+        t.dtype(),
+        t.shape()
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     if t.len() <= INLINE_MAX {
         format!("{ty} {}", tensor_values(t))
     } else {
@@ -171,19 +181,39 @@ impl Visitor for AttrPrinter<'_, '_> {
         self.put(key, default != Some(*v), || v.to_string());
     }
     fn opt_i64(&mut self, key: &'static str, v: &mut Option<i64>) {
-        self.put(key, v.is_some(), || v.map_or("none".into(), |x| x.to_string()));
+        self.put(key, v.is_some(), || {
+            v.map_or("none".into(), |x| x.to_string())
+        });
     }
     fn f32(&mut self, key: &'static str, v: &mut f32, default: Option<f32>) {
-        self.put(key, default.map(f32::to_bits) != Some(v.to_bits()), || f32_text(*v));
+        self.put(key, default.map(f32::to_bits) != Some(v.to_bits()), || {
+            f32_text(*v)
+        });
     }
     fn bool(&mut self, key: &'static str, v: &mut bool, default: Option<bool>) {
         self.put(key, default != Some(*v), || v.to_string());
     }
     fn usizes(&mut self, key: &'static str, v: &mut Vec<usize>) {
-        self.put(key, !v.is_empty(), || format!("[{}]", v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")));
+        self.put(key, !v.is_empty(), || {
+            format!(
+                "[{}]",
+                v.iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        });
     }
     fn i64s(&mut self, key: &'static str, v: &mut Vec<i64>) {
-        self.put(key, !v.is_empty(), || format!("[{}]", v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")));
+        self.put(key, !v.is_empty(), || {
+            format!(
+                "[{}]",
+                v.iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        });
     }
     fn word<W: Word>(&mut self, key: &'static str, v: &mut W, default: Option<W>) {
         self.put(key, default != Some(*v), || v.word().to_string());
@@ -203,7 +233,11 @@ pub fn print(g: &Graph) -> String {
 /// weights sidecar.
 pub fn print_with_weights(g: &Graph) -> (String, Weights) {
     let mut w = Weights::default();
-    let text = Printer { g, weights: Some(&mut w) }.graph();
+    let text = Printer {
+        g,
+        weights: Some(&mut w),
+    }
+    .graph();
     (text, w)
 }
 
@@ -237,19 +271,29 @@ impl Printer<'_, '_> {
         let params: Vec<String> = g
             .inputs()
             .iter()
-            .map(|&id| match self.node(id).and_then(|n| n.outputs.first().map(|o| (n, o))) {
-                Some((n, o)) => {
-                    let mut s = format!("%{}: {}", name(&o.name), vtype(&o.ty));
-                    if n.name != o.name {
-                        let _ = write!(s, " @{}", name(&n.name));
+            .map(|&id| {
+                match self
+                    .node(id)
+                    .and_then(|n| n.outputs.first().map(|o| (n, o)))
+                {
+                    Some((n, o)) => {
+                        let mut s = format!("%{}: {}", name(&o.name), vtype(&o.ty));
+                        if n.name != o.name {
+                            let _ = write!(s, " @{}", name(&n.name));
+                        }
+                        s
                     }
-                    s
+                    None => "%\"<missing input>\": ?[*]".to_string(),
                 }
-                None => "%\"<missing input>\": ?[*]".to_string(),
             })
             .collect();
         let outs = join(g.outputs(), |&v| self.value(v));
-        let _ = writeln!(out, "graph @{}({}) -> ({outs}) {{", name(&g.name), params.join(", "));
+        let _ = writeln!(
+            out,
+            "graph @{}({}) -> ({outs}) {{",
+            name(&g.name),
+            params.join(", ")
+        );
         // Graph inputs are placed first unless the topological order says otherwise; then
         // `input %x` lines place them explicitly.
         let implicit = order.len() >= g.inputs().len() && order[..g.inputs().len()] == *g.inputs();
@@ -282,7 +326,9 @@ impl Printer<'_, '_> {
         } else {
             join(&n.outputs, |o| format!("%{}", name(&o.name)))
         };
-        let args = join(&g.node_inputs(id), |a| a.map_or("_".to_string(), |v| self.value(v)));
+        let args = join(&g.node_inputs(id), |a| {
+            a.map_or("_".to_string(), |v| self.value(v))
+        });
         let _ = write!(s, " = {}", n.op.name());
         let default_ty = match &n.op {
             Op::Const(t) => {
@@ -295,7 +341,10 @@ impl Printer<'_, '_> {
             other => {
                 let _ = write!(s, "({args})");
                 let mut op = other.clone();
-                let mut p = AttrPrinter { out: vec![], weights: &mut self.weights };
+                let mut p = AttrPrinter {
+                    out: vec![],
+                    weights: &mut self.weights,
+                };
                 visit(&mut op, &mut p);
                 if !p.out.is_empty() {
                     let _ = write!(s, " {{{}}}", p.out.join(", "));

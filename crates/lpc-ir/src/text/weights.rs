@@ -148,7 +148,12 @@ impl<'a> Reader<'a> {
                 self.pos += n;
                 Ok(s)
             }
-            _ => Err(WeightsError::Truncated { what, offset: self.pos, need: n, left }),
+            _ => Err(WeightsError::Truncated {
+                what,
+                offset: self.pos,
+                need: n,
+                left,
+            }),
         }
     }
     fn u8(&mut self, what: &'static str) -> Result<u8, WeightsError> {
@@ -253,13 +258,27 @@ impl Weights {
                 })
                 .collect();
             let got = r.u64("byte count")?;
-            let need = dims.iter().try_fold(dtype.size() as u64, |acc, &d| acc.checked_mul(d));
+            let need = dims
+                .iter()
+                .try_fold(dtype.size() as u64, |acc, &d| acc.checked_mul(d));
             let shape: Option<Vec<usize>> = dims.iter().map(|&d| usize::try_from(d).ok()).collect();
             let (Some(need), Some(shape)) = (need, shape) else {
-                return Err(WeightsError::Size { index, dtype, shape: dims, expected: "more than 2^64".into(), got });
+                return Err(WeightsError::Size {
+                    index,
+                    dtype,
+                    shape: dims,
+                    expected: "more than 2^64".into(),
+                    got,
+                });
             };
             if need != got {
-                return Err(WeightsError::Size { index, dtype, shape: dims, expected: need.to_string(), got });
+                return Err(WeightsError::Size {
+                    index,
+                    dtype,
+                    shape: dims,
+                    expected: need.to_string(),
+                    got,
+                });
             }
             let data = r.take(got, "tensor data")?;
             let t = Tensor::from_le_bytes(dtype, &shape, data).map_err(|_| WeightsError::Size {
@@ -271,7 +290,11 @@ impl Weights {
             })?;
             let digest = t.digest();
             if digest != expected {
-                return Err(WeightsError::Digest { index, expected, got: digest });
+                return Err(WeightsError::Digest {
+                    index,
+                    expected,
+                    got: digest,
+                });
             }
             if map.insert(digest.clone(), Arc::new(t)).is_some() {
                 return Err(WeightsError::Duplicate { index, digest });
@@ -285,12 +308,18 @@ impl Weights {
 
     /// Writes the file.
     pub fn write(&self, path: &Path) -> Result<(), WeightsError> {
-        std::fs::write(path, self.to_bytes()).map_err(|source| WeightsError::Io { path: path.display().to_string(), source })
+        std::fs::write(path, self.to_bytes()).map_err(|source| WeightsError::Io {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     /// Reads a file.
     pub fn read(path: &Path) -> Result<Weights, WeightsError> {
-        let b = std::fs::read(path).map_err(|source| WeightsError::Io { path: path.display().to_string(), source })?;
+        let b = std::fs::read(path).map_err(|source| WeightsError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         Weights::from_bytes(&b)
     }
 }

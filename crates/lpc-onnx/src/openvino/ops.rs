@@ -2,8 +2,8 @@
 
 use super::{element_type, weights, Builder, Layer, OpenVinoError};
 use lpc_ir::{
-    AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, DType, NearestMode, Op, PadMode, PoolAttrs, ReduceOp,
-    ResizeAttrs, ResizeMode, Tensor, UnaryOp, ValueRef, ValueType,
+    AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, DType, NearestMode, Op, PadMode,
+    PoolAttrs, ReduceOp, ResizeAttrs, ResizeMode, Tensor, UnaryOp, ValueRef, ValueType,
 };
 
 type R<T> = Result<T, OpenVinoError>;
@@ -15,7 +15,8 @@ impl Layer {
     }
 
     fn req(&self, k: &str) -> R<&str> {
-        self.attr(k).ok_or_else(|| self.err(format!("missing attribute '{k}'")))
+        self.attr(k)
+            .ok_or_else(|| self.err(format!("missing attribute '{k}'")))
     }
 
     fn i64s(&self, k: &str) -> R<Vec<i64>> {
@@ -24,7 +25,11 @@ impl Layer {
             return Ok(vec![]);
         }
         s.split(',')
-            .map(|x| x.trim().parse::<i64>().map_err(|_| self.err(format!("attribute '{k}' has a bad value '{x}'"))))
+            .map(|x| {
+                x.trim()
+                    .parse::<i64>()
+                    .map_err(|_| self.err(format!("attribute '{k}' has a bad value '{x}'")))
+            })
             .collect()
     }
 
@@ -53,19 +58,27 @@ impl Layer {
     fn i64_attr(&self, k: &str, default: i64) -> R<i64> {
         match self.attr(k) {
             None => Ok(default),
-            Some(s) => s.trim().parse().map_err(|_| self.err(format!("attribute '{k}' is not an integer: '{s}'"))),
+            Some(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| self.err(format!("attribute '{k}' is not an integer: '{s}'"))),
         }
     }
 
     fn f64_attr(&self, k: &str) -> R<f64> {
         let s = self.req(k)?;
-        s.trim().parse().map_err(|_| self.err(format!("attribute '{k}' is not a number: '{s}'")))
+        s.trim()
+            .parse()
+            .map_err(|_| self.err(format!("attribute '{k}' is not a number: '{s}'")))
     }
 
     fn f32_attr_or(&self, k: &str, default: f32) -> R<f32> {
         match self.attr(k) {
             None => Ok(default),
-            Some(s) => s.trim().parse().map_err(|_| self.err(format!("attribute '{k}' is not a number: '{s}'"))),
+            Some(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| self.err(format!("attribute '{k}' is not a number: '{s}'"))),
         }
     }
 
@@ -84,20 +97,32 @@ impl Layer {
 
     /// Numpy (or no) broadcasting only.
     fn check_broadcast(&self) -> R<()> {
-        match self.str_attr("auto_broadcast", "numpy").to_ascii_lowercase().as_str() {
+        match self
+            .str_attr("auto_broadcast", "numpy")
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "numpy" | "none" => Ok(()),
-            other => Err(self.err(format!("auto_broadcast '{other}' is not supported (only numpy broadcasting)"))),
+            other => Err(self.err(format!(
+                "auto_broadcast '{other}' is not supported (only numpy broadcasting)"
+            ))),
         }
     }
 
     fn auto_pad(&self) -> R<AutoPad> {
-        Ok(match self.str_attr("auto_pad", "explicit").to_ascii_lowercase().as_str() {
-            "explicit" | "notset" | "" => AutoPad::NotSet,
-            "same_upper" => AutoPad::SameUpper,
-            "same_lower" => AutoPad::SameLower,
-            "valid" => AutoPad::Valid,
-            other => return Err(self.err(format!("unknown auto_pad '{other}'"))),
-        })
+        Ok(
+            match self
+                .str_attr("auto_pad", "explicit")
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "explicit" | "notset" | "" => AutoPad::NotSet,
+                "same_upper" => AutoPad::SameUpper,
+                "same_lower" => AutoPad::SameLower,
+                "valid" => AutoPad::Valid,
+                other => return Err(self.err(format!("unknown auto_pad '{other}'"))),
+            },
+        )
     }
 
     /// `pads_begin ++ pads_end` (empty when both are all zero or absent).
@@ -105,7 +130,11 @@ impl Layer {
         let b = self.usizes_or_empty("pads_begin")?;
         let e = self.usizes_or_empty("pads_end")?;
         if b.len() != e.len() {
-            return Err(self.err(format!("pads_begin has {} values, pads_end {}", b.len(), e.len())));
+            return Err(self.err(format!(
+                "pads_begin has {} values, pads_end {}",
+                b.len(),
+                e.len()
+            )));
         }
         if b.iter().chain(&e).all(|&p| p == 0) {
             return Ok(vec![]);
@@ -129,10 +158,18 @@ impl Layer {
         if kernel.is_empty() {
             return Err(self.err("kernel is empty"));
         }
-        let ceil_mode = match self.str_attr("rounding_type", "floor").to_ascii_lowercase().as_str() {
+        let ceil_mode = match self
+            .str_attr("rounding_type", "floor")
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "floor" => false,
             "ceil" => true,
-            other => return Err(self.err(format!("rounding_type '{other}' is not supported (floor or ceil)"))),
+            other => {
+                return Err(self.err(format!(
+                    "rounding_type '{other}' is not supported (floor or ceil)"
+                )))
+            }
         };
         Ok(PoolAttrs {
             kernel,
@@ -146,8 +183,16 @@ impl Layer {
 
     /// Known dims of input port `k`, or an error saying what needs them.
     fn known_dims(&self, k: usize, why: &str) -> R<Vec<usize>> {
-        let p = self.inputs.get(k).ok_or_else(|| self.err(format!("missing input port {k}")))?;
-        p.dims.iter().map(|d| d.ok_or_else(|| self.err(format!("{why} needs the static shape of input {k}")))).collect()
+        let p = self
+            .inputs
+            .get(k)
+            .ok_or_else(|| self.err(format!("missing input port {k}")))?;
+        p.dims
+            .iter()
+            .map(|d| {
+                d.ok_or_else(|| self.err(format!("{why} needs the static shape of input {k}")))
+            })
+            .collect()
     }
 
     /// Rank of input port `k`.
@@ -158,7 +203,11 @@ impl Layer {
 
 fn need(l: &Layer, ins: &[ValueRef], min: usize, max: usize) -> R<()> {
     if ins.len() < min || ins.len() > max {
-        let want = if min == max { format!("{min}") } else { format!("{min} to {max}") };
+        let want = if min == max {
+            format!("{min}")
+        } else {
+            format!("{min} to {max}")
+        };
         return Err(l.err(format!("needs {want} inputs, got {}", ins.len())));
     }
     Ok(())
@@ -166,19 +215,29 @@ fn need(l: &Layer, ins: &[ValueRef], min: usize, max: usize) -> R<()> {
 
 /// The integer values of a constant input.
 fn const_ints(b: &Builder, l: &Layer, v: ValueRef, what: &str) -> R<Vec<i64>> {
-    let t = b.const_of(v).ok_or_else(|| l.err(format!("input '{what}' must be a constant")))?;
+    let t = b
+        .const_of(v)
+        .ok_or_else(|| l.err(format!("input '{what}' must be a constant")))?;
     if !t.dtype().is_int() {
-        return Err(l.err(format!("input '{what}' must be an integer tensor, got {}", t.dtype())));
+        return Err(l.err(format!(
+            "input '{what}' must be an integer tensor, got {}",
+            t.dtype()
+        )));
     }
     Ok(t.to_i64_vec())
 }
 
 /// The single float value of a constant input.
 fn const_scalar(b: &Builder, l: &Layer, v: ValueRef, what: &str) -> R<f32> {
-    let t = b.const_of(v).ok_or_else(|| l.err(format!("input '{what}' must be a constant")))?;
+    let t = b
+        .const_of(v)
+        .ok_or_else(|| l.err(format!("input '{what}' must be a constant")))?;
     match t.to_f32_vec().as_slice() {
         [x] => Ok(*x),
-        _ => Err(l.err(format!("input '{what}' must hold one value, it has shape {:?}", t.shape()))),
+        _ => Err(l.err(format!(
+            "input '{what}' must hold one value, it has shape {:?}",
+            t.shape()
+        ))),
     }
 }
 
@@ -194,7 +253,15 @@ fn to_i64(b: &mut Builder, l: &Layer, v: ValueRef) -> ValueRef {
     if ty.dtype == Some(DType::I64) {
         return v;
     }
-    b.aux(&l.name, Op::Unary(UnaryOp::Cast { to: DType::I64 }), &[Some(v)], ValueType { dtype: Some(DType::I64), shape: ty.shape })
+    b.aux(
+        &l.name,
+        Op::Unary(UnaryOp::Cast { to: DType::I64 }),
+        &[Some(v)],
+        ValueType {
+            dtype: Some(DType::I64),
+            shape: ty.shape,
+        },
+    )
 }
 
 /// The value range of an integer dtype.
@@ -227,7 +294,12 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
         "Const" => {
             need(l, ins, 0, 0)?;
             let t = b.const_tensor(l)?;
-            let base = l.outputs.first().and_then(|p| p.names.first()).unwrap_or(&l.name).clone();
+            let base = l
+                .outputs
+                .first()
+                .and_then(|p| p.names.first())
+                .unwrap_or(&l.name)
+                .clone();
             one(b.konst(&base, t))
         }
         "Convert" => {
@@ -235,14 +307,22 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
             let to = element_type(l.req("destination_type")?).map_err(|m| l.err(m))?;
             if let Some(p) = l.outputs.first() {
                 if p.dtype.is_some_and(|d| d != to) {
-                    return Err(l.err(format!("destination_type {to} does not match the output precision {}", p.precision)));
+                    return Err(l.err(format!(
+                        "destination_type {to} does not match the output precision {}",
+                        p.precision
+                    )));
                 }
             }
             // Constants are converted at import (f16 weights become f32 constants), except
             // integer → float: that is the compressed-weights pattern, kept for `weights`.
             if let Some(t) = b.const_of(ins[0]) {
                 if !(t.dtype().is_int() && to.is_float()) {
-                    let base = l.outputs.first().and_then(|p| p.names.first()).unwrap_or(&l.name).clone();
+                    let base = l
+                        .outputs
+                        .first()
+                        .and_then(|p| p.names.first())
+                        .unwrap_or(&l.name)
+                        .clone();
                     return one(b.konst(&base, t.cast(to)));
                 }
             }
@@ -256,7 +336,11 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
         "Power" => binary(b, l, ins, BinaryOp::Pow),
         "Equal" => binary(b, l, ins, BinaryOp::Equal),
         "Divide" => {
-            let int = l.inputs.first().and_then(|p| p.dtype).is_some_and(DType::is_int);
+            let int = l
+                .inputs
+                .first()
+                .and_then(|p| p.dtype)
+                .is_some_and(DType::is_int);
             if int && l.bool_attr("m_pythondiv", true)? {
                 return Err(l.err("integer Divide with python (floor) division is not supported"));
             }
@@ -270,7 +354,13 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
                 return Err(l.err(format!("levels {levels} is outside 2..=65536")));
             }
             let inputs: Vec<_> = ins.iter().map(|&v| Some(v)).collect();
-            Ok(b.main(l, Op::FakeQuantize { levels: levels as u32 }, &inputs))
+            Ok(b.main(
+                l,
+                Op::FakeQuantize {
+                    levels: levels as u32,
+                },
+                &inputs,
+            ))
         }
         "Relu" | "ReLU" => unary(b, l, ins, UnaryOp::Relu),
         "Sigmoid" => unary(b, l, ins, UnaryOp::Sigmoid),
@@ -284,17 +374,31 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
         "Ceiling" => unary(b, l, ins, UnaryOp::Ceil),
         "Erf" => unary(b, l, ins, UnaryOp::Erf),
         "HSwish" => unary(b, l, ins, UnaryOp::HardSwish),
-        "HSigmoid" => unary(b, l, ins, UnaryOp::HardSigmoid { alpha: 1.0 / 6.0, beta: 0.5 }),
+        "HSigmoid" => unary(
+            b,
+            l,
+            ins,
+            UnaryOp::HardSigmoid {
+                alpha: 1.0 / 6.0,
+                beta: 0.5,
+            },
+        ),
         "Elu" => {
             let alpha = l.f64_attr("alpha")? as f32;
             unary(b, l, ins, UnaryOp::Elu { alpha })
         }
         "Round" => match l.str_attr("mode", "half_to_even") {
             "half_to_even" => unary(b, l, ins, UnaryOp::Round),
-            other => Err(l.err(format!("rounding mode '{other}' is not supported (half_to_even only)"))),
+            other => Err(l.err(format!(
+                "rounding mode '{other}' is not supported (half_to_even only)"
+            ))),
         },
         "Gelu" => {
-            let tanh = match l.str_attr("approximation_mode", "erf").to_ascii_lowercase().as_str() {
+            let tanh = match l
+                .str_attr("approximation_mode", "erf")
+                .to_ascii_lowercase()
+                .as_str()
+            {
                 "erf" => false,
                 "tanh" => true,
                 other => return Err(l.err(format!("unknown approximation_mode '{other}'"))),
@@ -305,12 +409,19 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
             need(l, ins, 3, 3)?;
             let alpha = const_scalar(b, l, ins[1], "alpha")?;
             let beta = const_scalar(b, l, ins[2], "beta")?;
-            Ok(b.main(l, Op::Unary(UnaryOp::HardSigmoid { alpha, beta }), &[Some(ins[0])]))
+            Ok(b.main(
+                l,
+                Op::Unary(UnaryOp::HardSigmoid { alpha, beta }),
+                &[Some(ins[0])],
+            ))
         }
         "Clamp" => {
             need(l, ins, 1, 1)?;
             let (lo, hi) = (l.f64_attr("min")?, l.f64_attr("max")?);
-            let dt = l.inputs[0].dtype.or(b.g.value_type(ins[0]).dtype).unwrap_or(DType::F32);
+            let dt = l.inputs[0]
+                .dtype
+                .or(b.g.value_type(ins[0]).dtype)
+                .unwrap_or(DType::F32);
             let bound = |v: f64| {
                 if dt.is_float() {
                     Tensor::scalar_f32(v as f32).cast(dt)
@@ -320,7 +431,11 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
                 }
             };
             // Integer clamps round the bounds inward, as OpenVINO does.
-            let (lo, hi) = if dt.is_float() { (lo, hi) } else { (lo.ceil(), hi.floor()) };
+            let (lo, hi) = if dt.is_float() {
+                (lo, hi)
+            } else {
+                (lo.ceil(), hi.floor())
+            };
             let (lo, hi) = (b.konst(&l.name, bound(lo)), b.konst(&l.name, bound(hi)));
             Ok(b.main(l, Op::Clip, &[Some(ins[0]), Some(lo), Some(hi)]))
         }
@@ -333,7 +448,10 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
                 if t.rank() == 1 && t.len() == *c && *c > 1 && r > 2 {
                     let mut shape = vec![1; r - 1];
                     shape[0] = *c;
-                    let t = (*t).clone().reshape(&shape).map_err(|e| l.err(e.to_string()))?;
+                    let t = (*t)
+                        .clone()
+                        .reshape(&shape)
+                        .map_err(|e| l.err(e.to_string()))?;
                     slope = b.konst(&l.name, t);
                 }
             }
@@ -347,10 +465,17 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
             need(l, ins, 2, 2)?;
             let dims = l.known_dims(1, "GroupConvolution")?;
             if dims.len() < 3 {
-                return Err(l.err(format!("weights of rank {} (expected [G, O/G, I/G, k...])", dims.len())));
+                return Err(l.err(format!(
+                    "weights of rank {} (expected [G, O/G, I/G, k...])",
+                    dims.len()
+                )));
             }
             let w = weights::merge_groups(b, l, ins[1], &dims);
-            Ok(b.main(l, Op::Conv(l.conv_attrs(dims[0])?), &[Some(ins[0]), Some(w)]))
+            Ok(b.main(
+                l,
+                Op::Conv(l.conv_attrs(dims[0])?),
+                &[Some(ins[0]), Some(w)],
+            ))
         }
         "ConvolutionBackpropData" | "GroupConvolutionBackpropData" => {
             need(l, ins, 2, 3)?;
@@ -360,15 +485,26 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
             let (w, group) = if l.ty == "GroupConvolutionBackpropData" {
                 let dims = l.known_dims(1, "GroupConvolutionBackpropData")?;
                 if dims.len() < 3 {
-                    return Err(l.err(format!("weights of rank {} (expected [G, I/G, O/G, k...])", dims.len())));
+                    return Err(l.err(format!(
+                        "weights of rank {} (expected [G, I/G, O/G, k...])",
+                        dims.len()
+                    )));
                 }
                 (weights::merge_groups(b, l, ins[1], &dims), dims[0])
             } else {
                 (ins[1], 1)
             };
             let output_padding = l.usizes_or_empty("output_padding")?;
-            let output_padding = if output_padding.iter().all(|&p| p == 0) { vec![] } else { output_padding };
-            let op = Op::ConvTranspose { conv: l.conv_attrs(group)?, output_padding, output_shape: vec![] };
+            let output_padding = if output_padding.iter().all(|&p| p == 0) {
+                vec![]
+            } else {
+                output_padding
+            };
+            let op = Op::ConvTranspose {
+                conv: l.conv_attrs(group)?,
+                output_padding,
+                output_shape: vec![],
+            };
             Ok(b.main(l, op, &[Some(ins[0]), Some(w)]))
         }
         "MatMul" => {
@@ -389,7 +525,10 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
         "MaxPool" => {
             need(l, ins, 1, 1)?;
             let pool = l.pool_attrs()?;
-            let op = Op::MaxPool { pool, storage_order: 0 };
+            let op = Op::MaxPool {
+                pool,
+                storage_order: 0,
+            };
             if l.outputs.len() < 2 || !b.is_used(l, 1) {
                 let vs = b.main_n(l, op, &[Some(ins[0])], 1);
                 // An unused indices port maps to the values; nothing reads it.
@@ -399,21 +538,34 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
                 return Err(l.err("indices counted from an axis other than 0 are not supported"));
             }
             let vs = b.main_n(l, op, &[Some(ins[0])], 2);
-            let idx_type = element_type(l.str_attr("index_element_type", "i64")).map_err(|m| l.err(m))?;
+            let idx_type =
+                element_type(l.str_attr("index_element_type", "i64")).map_err(|m| l.err(m))?;
             let ty = b.g.value_type(vs[1]).clone();
             b.g.output_mut(vs[1]).ty.dtype = Some(DType::I64);
             if idx_type == DType::I64 {
                 return Ok(vs);
             }
             let base = b.g.value_name(vs[1]).to_string();
-            let cast = b.aux(&base, Op::Unary(UnaryOp::Cast { to: idx_type }), &[Some(vs[1])], ty);
+            let cast = b.aux(
+                &base,
+                Op::Unary(UnaryOp::Cast { to: idx_type }),
+                &[Some(vs[1])],
+                ty,
+            );
             Ok(vec![vs[0], cast])
         }
         "AvgPool" => {
             need(l, ins, 1, 1)?;
             let pool = l.pool_attrs()?;
             let count_include_pad = !l.bool_attr("exclude-pad", false)?;
-            Ok(b.main(l, Op::AveragePool { pool, count_include_pad }, &[Some(ins[0])]))
+            Ok(b.main(
+                l,
+                Op::AveragePool {
+                    pool,
+                    count_include_pad,
+                },
+                &[Some(ins[0])],
+            ))
         }
         "ReduceMean" | "ReduceMax" | "ReduceSum" => {
             need(l, ins, 2, 2)?;
@@ -425,13 +577,27 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
             let keepdims = l.bool_attr("keep_dims", false)?;
             let axes = to_i64(b, l, ins[1]);
             // OpenVINO reduces nothing over an empty axes list.
-            Ok(b.main(l, Op::Reduce { op, keepdims, noop_with_empty_axes: true }, &[Some(ins[0]), Some(axes)]))
+            Ok(b.main(
+                l,
+                Op::Reduce {
+                    op,
+                    keepdims,
+                    noop_with_empty_axes: true,
+                },
+                &[Some(ins[0]), Some(axes)],
+            ))
         }
         "Reshape" => {
             need(l, ins, 2, 2)?;
             let special_zero = l.bool_attr("special_zero", false)?;
             let shape = to_i64(b, l, ins[1]);
-            Ok(b.main(l, Op::Reshape { allowzero: !special_zero }, &[Some(ins[0]), Some(shape)]))
+            Ok(b.main(
+                l,
+                Op::Reshape {
+                    allowzero: !special_zero,
+                },
+                &[Some(ins[0]), Some(shape)],
+            ))
         }
         "Transpose" => {
             need(l, ins, 2, 2)?;
@@ -439,7 +605,10 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
             let r = l.rank(0);
             let mut seen = vec![false; order.len()];
             for &p in &order {
-                if p < 0 || p as usize >= order.len() || std::mem::replace(&mut seen[p as usize], true) {
+                if p < 0
+                    || p as usize >= order.len()
+                    || std::mem::replace(&mut seen[p as usize], true)
+                {
                     return Err(l.err(format!("order {order:?} is not a permutation")));
                 }
             }
@@ -474,16 +643,29 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
             need(l, ins, 1, 1)?;
             let axis = l.i64_attr("axis", 1)?;
             let op = if l.ty == "LogSoftmax" {
-                Op::LogSoftmax { axis, coerce_2d: false }
+                Op::LogSoftmax {
+                    axis,
+                    coerce_2d: false,
+                }
             } else {
-                Op::Softmax { axis, coerce_2d: false }
+                Op::Softmax {
+                    axis,
+                    coerce_2d: false,
+                }
             };
             Ok(b.main(l, op, &[Some(ins[0])]))
         }
         "ShapeOf" => {
             need(l, ins, 1, 1)?;
             let to = element_type(l.str_attr("output_type", "i64")).map_err(|m| l.err(m))?;
-            let vs = b.main(l, Op::ShapeOf { start: 0, end: None }, &[Some(ins[0])]);
+            let vs = b.main(
+                l,
+                Op::ShapeOf {
+                    start: 0,
+                    end: None,
+                },
+                &[Some(ins[0])],
+            );
             if to == DType::I64 {
                 return Ok(vs);
             }
@@ -515,10 +697,18 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
             let begin = const_ints(b, l, ins[1], "pads_begin")?;
             let end = const_ints(b, l, ins[2], "pads_end")?;
             if begin.len() != end.len() {
-                return Err(l.err(format!("pads_begin has {} values, pads_end {}", begin.len(), end.len())));
+                return Err(l.err(format!(
+                    "pads_begin has {} values, pads_end {}",
+                    begin.len(),
+                    end.len()
+                )));
             }
             let pads = b.konst(&l.name, Tensor::vec_i64(&[begin, end].concat()));
-            Ok(b.main(l, Op::Pad { mode }, &[Some(ins[0]), Some(pads), ins.get(3).copied(), None]))
+            Ok(b.main(
+                l,
+                Op::Pad { mode },
+                &[Some(ins[0]), Some(pads), ins.get(3).copied(), None],
+            ))
         }
         "Split" | "VariadicSplit" => {
             need(l, ins, 2, 3)?;
@@ -534,7 +724,10 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
                     let r = l.rank(0) as i64;
                     let ax = if axis < 0 { axis + r } else { axis };
                     let dims = l.known_dims(0, "VariadicSplit with -1")?;
-                    let total = *dims.get(ax as usize).ok_or_else(|| l.err(format!("axis {axis} out of range")))? as i64;
+                    let total = *dims
+                        .get(ax as usize)
+                        .ok_or_else(|| l.err(format!("axis {axis} out of range")))?
+                        as i64;
                     lens[k] = total - lens.iter().filter(|&&x| x != -1).sum::<i64>();
                 }
                 Some(b.konst(&l.name, Tensor::vec_i64(&lens)))
@@ -546,22 +739,49 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
                 }
                 None
             };
-            Ok(b.main(l, Op::Split { axis, num_outputs: n }, &[Some(ins[0]), split]))
+            Ok(b.main(
+                l,
+                Op::Split {
+                    axis,
+                    num_outputs: n,
+                },
+                &[Some(ins[0]), split],
+            ))
         }
         "Slice" => {
             need(l, ins, 4, 5)?;
-            let (start, stop, step) = (to_i64(b, l, ins[1]), to_i64(b, l, ins[2]), to_i64(b, l, ins[3]));
+            let (start, stop, step) = (
+                to_i64(b, l, ins[1]),
+                to_i64(b, l, ins[2]),
+                to_i64(b, l, ins[3]),
+            );
             let axes = ins.get(4).map(|&a| to_i64(b, l, a));
-            Ok(b.main(l, Op::Slice, &[Some(ins[0]), Some(start), Some(stop), axes, Some(step)]))
+            Ok(b.main(
+                l,
+                Op::Slice,
+                &[Some(ins[0]), Some(start), Some(stop), axes, Some(step)],
+            ))
         }
         "StridedSlice" => strided_slice(b, l, ins),
         "BatchNormInference" => {
             need(l, ins, 5, 5)?;
             let epsilon = l.f64_attr("epsilon")? as f32;
             // opset1 takes (gamma, beta, data, mean, variance); opset5 puts data first.
-            let order = if l.opset() >= 5 { [0, 1, 2, 3, 4] } else { [2, 0, 1, 3, 4] };
+            let order = if l.opset() >= 5 {
+                [0, 1, 2, 3, 4]
+            } else {
+                [2, 0, 1, 3, 4]
+            };
             let inputs: Vec<_> = order.iter().map(|&k| Some(ins[k])).collect();
-            Ok(b.main(l, Op::BatchNorm { epsilon, training: false, momentum: 0.9 }, &inputs))
+            Ok(b.main(
+                l,
+                Op::BatchNorm {
+                    epsilon,
+                    training: false,
+                    momentum: 0.9,
+                },
+                &inputs,
+            ))
         }
         "Broadcast" => {
             need(l, ins, 2, 2)?;
@@ -577,7 +797,9 @@ pub(super) fn convert(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<Val
             l.check_broadcast()?;
             Ok(b.main(l, Op::Where, &[Some(ins[0]), Some(ins[1]), Some(ins[2])]))
         }
-        other => Err(l.err(format!("operation {other} is not supported by lpc's OpenVINO reader"))),
+        other => Err(l.err(format!(
+            "operation {other} is not supported by lpc's OpenVINO reader"
+        ))),
     }
 }
 
@@ -614,14 +836,22 @@ fn interpolate(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<ValueRef>>
         "nearest" => ResizeMode::Nearest,
         "linear_onnx" => ResizeMode::Linear,
         "cubic" => ResizeMode::Cubic,
-        other => return Err(l.err(format!("mode '{other}' is not supported (nearest, linear_onnx, cubic)"))),
+        other => {
+            return Err(l.err(format!(
+                "mode '{other}' is not supported (nearest, linear_onnx, cubic)"
+            )))
+        }
     };
     let coord = match l.str_attr("coordinate_transformation_mode", "half_pixel") {
         "half_pixel" => CoordTransform::HalfPixel,
         "pytorch_half_pixel" => CoordTransform::PytorchHalfPixel,
         "asymmetric" => CoordTransform::Asymmetric,
         "align_corners" => CoordTransform::AlignCorners,
-        other => return Err(l.err(format!("coordinate_transformation_mode '{other}' is not supported"))),
+        other => {
+            return Err(l.err(format!(
+                "coordinate_transformation_mode '{other}' is not supported"
+            )))
+        }
     };
     let nearest = match l.str_attr("nearest_mode", "round_prefer_floor") {
         "round_prefer_floor" => NearestMode::RoundPreferFloor,
@@ -655,7 +885,13 @@ fn interpolate(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<ValueRef>>
 
 fn strided_slice(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<ValueRef>> {
     need(l, ins, 3, 4)?;
-    let mask = |k: &str| -> R<Vec<i64>> { if l.attr(k).is_some() { l.i64s(k) } else { Ok(vec![]) } };
+    let mask = |k: &str| -> R<Vec<i64>> {
+        if l.attr(k).is_some() {
+            l.i64s(k)
+        } else {
+            Ok(vec![])
+        }
+    };
     for k in ["new_axis_mask", "shrink_axis_mask", "ellipsis_mask"] {
         if mask(k)?.iter().any(|&m| m != 0) {
             return Err(l.err(format!("{k} is not supported")));

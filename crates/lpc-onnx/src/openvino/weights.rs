@@ -55,7 +55,10 @@ impl Xform {
                 }
                 let mut a = vec![1; r - t.rank()];
                 a.extend_from_slice(t.shape());
-                if a[2..].iter().any(|&d| d != 1) || (a[0] != 1 && a[0] != g) || (a[1] != 1 && a[1] != og) {
+                if a[2..].iter().any(|&d| d != 1)
+                    || (a[0] != 1 && a[0] != g)
+                    || (a[1] != 1 && a[1] != og)
+                {
                     return None;
                 }
                 if g.checked_mul(og)? > 1 << 28 {
@@ -125,14 +128,24 @@ fn small_const(b: &Builder, v: ValueRef, full: &[usize]) -> Option<std::sync::Ar
 
 /// Rebuilds the weight chain ending at `v` (of shape `full`) with `x` applied to its constants;
 /// `None` when `v` is not such a chain.
-fn push(b: &mut Builder, l: &Layer, v: ValueRef, full: &[usize], x: Xform, depth: usize) -> Option<ValueRef> {
+fn push(
+    b: &mut Builder,
+    l: &Layer,
+    v: ValueRef,
+    full: &[usize],
+    x: Xform,
+    depth: usize,
+) -> Option<ValueRef> {
     if depth > 16 {
         return None;
     }
     let node = b.g.node(v.node).clone();
     let inputs = b.g.node_inputs(v.node);
     let new_full = x.new_shape(full);
-    let ty = |d: Option<DType>| ValueType { dtype: d, shape: Some(Shape::known(&new_full)) };
+    let ty = |d: Option<DType>| ValueType {
+        dtype: d,
+        shape: Some(Shape::known(&new_full)),
+    };
     let r = full.len();
     // A side operand: a broadcast constant (transformed) or a further chain.
     // A side operand: a broadcast constant, possibly converted (a zero point), is transformed;
@@ -143,11 +156,22 @@ fn push(b: &mut Builder, l: &Layer, v: ValueRef, full: &[usize], x: Xform, depth
             return Some(b.konst(&l.name, t));
         }
         if let Op::Unary(UnaryOp::Cast { to }) = b.g.node(s.node).op {
-            if let Some(t) = b.g.node_input(s.node, 0).and_then(|c| small_const(b, c, full)) {
+            if let Some(t) =
+                b.g.node_input(s.node, 0)
+                    .and_then(|c| small_const(b, c, full))
+            {
                 let t = x.bcast(&t, r)?;
                 let c = b.konst(&l.name, t);
                 let shape = b.g.value_type(c).shape.clone();
-                return Some(b.aux(&l.name, Op::Unary(UnaryOp::Cast { to }), &[Some(c)], ValueType { dtype: Some(to), shape }));
+                return Some(b.aux(
+                    &l.name,
+                    Op::Unary(UnaryOp::Cast { to }),
+                    &[Some(c)],
+                    ValueType {
+                        dtype: Some(to),
+                        shape,
+                    },
+                ));
             }
         }
         push(b, l, s, full, x, depth + 1)
@@ -162,12 +186,27 @@ fn push(b: &mut Builder, l: &Layer, v: ValueRef, full: &[usize], x: Xform, depth
         }
         Op::Unary(UnaryOp::Cast { to }) => {
             let inner = push(b, l, inputs.first().copied().flatten()?, full, x, depth + 1)?;
-            Some(b.aux(&l.name, Op::Unary(UnaryOp::Cast { to: *to }), &[Some(inner)], ty(Some(*to))))
+            Some(b.aux(
+                &l.name,
+                Op::Unary(UnaryOp::Cast { to: *to }),
+                &[Some(inner)],
+                ty(Some(*to)),
+            ))
         }
         Op::Binary(op @ (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div)) => {
-            let (p, q) = (inputs.first().copied().flatten()?, inputs.get(1).copied().flatten()?);
+            let (p, q) = (
+                inputs.first().copied().flatten()?,
+                inputs.get(1).copied().flatten()?,
+            );
             // The output must have exactly the weight shape.
-            if b.g.value_type(v).shape.as_ref().and_then(Shape::as_known).as_deref() != Some(full) {
+            if b.g
+                .value_type(v)
+                .shape
+                .as_ref()
+                .and_then(Shape::as_known)
+                .as_deref()
+                != Some(full)
+            {
                 return None;
             }
             // The chain side first: broadcast constants are sized by `full`, which is only
@@ -206,7 +245,10 @@ fn push(b: &mut Builder, l: &Layer, v: ValueRef, full: &[usize], x: Xform, depth
 
 /// GroupConvolution weights `[G, O/G, I/G, k...]` as lpc Conv weights `[O, I/G, k...]`.
 pub(super) fn merge_groups(b: &mut Builder, l: &Layer, w: ValueRef, dims: &[usize]) -> ValueRef {
-    let x = Xform::MergeGroups { g: dims[0], og: dims[1] };
+    let x = Xform::MergeGroups {
+        g: dims[0],
+        og: dims[1],
+    };
     if let Some(v) = push(b, l, w, dims, x, 0) {
         return v;
     }
@@ -214,7 +256,15 @@ pub(super) fn merge_groups(b: &mut Builder, l: &Layer, w: ValueRef, dims: &[usiz
     let s: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
     let sc = b.konst(&l.name, Tensor::vec_i64(&s));
     let d = b.g.value_type(w).dtype;
-    b.aux(&l.name, Op::Reshape { allowzero: true }, &[Some(w), Some(sc)], ValueType { dtype: d, shape: Some(Shape::known(&shape)) })
+    b.aux(
+        &l.name,
+        Op::Reshape { allowzero: true },
+        &[Some(w), Some(sc)],
+        ValueType {
+            dtype: d,
+            shape: Some(Shape::known(&shape)),
+        },
+    )
 }
 
 /// MatMul's second operand with its last two axes swapped (`transpose_b`).
@@ -236,7 +286,10 @@ pub(super) fn permuted(ty: &ValueType, perm: &[usize]) -> ValueType {
     let shape = ty.shape.as_ref().and_then(|s| {
         (s.rank() == perm.len()).then(|| Shape(perm.iter().map(|&p| s.0[p].clone()).collect()))
     });
-    ValueType { dtype: ty.dtype, shape }
+    ValueType {
+        dtype: ty.dtype,
+        shape,
+    }
 }
 
 /// The integer constant behind `Cast{f32}(Const int8/uint8)`.
@@ -302,11 +355,19 @@ fn along(t: &Tensor, n: usize) -> Vec<f32> {
 /// both per-tensor or varying along one axis of q, by `DequantizeLinear(q, s', zp')`.
 pub(super) fn dequantize_compressed(g: &mut Graph) {
     for id in g.node_ids() {
-        if !g.contains(id) || g.node(id).op != Op::Binary(BinaryOp::Mul) || g.node(id).outputs.len() != 1 {
+        if !g.contains(id)
+            || g.node(id).op != Op::Binary(BinaryOp::Mul)
+            || g.node(id).outputs.len() != 1
+        {
             continue;
         }
         let ins = g.node_inputs(id);
-        let (Some(a), Some(c)) = (ins.first().copied().flatten(), ins.get(1).copied().flatten()) else { continue };
+        let (Some(a), Some(c)) = (
+            ins.first().copied().flatten(),
+            ins.get(1).copied().flatten(),
+        ) else {
+            continue;
+        };
         for (x, s) in [(a, c), (c, a)] {
             if let Some((q, scale, zp, axis)) = match_compressed(g, x, s) {
                 let mut outs = g.node(id).outputs.clone();
@@ -320,7 +381,12 @@ pub(super) fn dequantize_compressed(g: &mut Graph) {
                 let zv = zp.map(|z| g.add_const(format!("{name}/zero_point"), z));
                 let dq = g.add_node(
                     name,
-                    Op::DequantizeLinear { q: QuantAxis { axis: axis as i64, block_size: 0 } },
+                    Op::DequantizeLinear {
+                        q: QuantAxis {
+                            axis: axis as i64,
+                            block_size: 0,
+                        },
+                    },
                     &[Some(qv), Some(sv), zv],
                     outs,
                 );
@@ -361,7 +427,8 @@ fn match_compressed(g: &Graph, x: ValueRef, s: ValueRef) -> Option<Dq> {
         (Some(a), _) | (None, Some(a)) => Some(a),
         (None, None) => None,
     };
-    let per_axis = |t: &Tensor| -> Vec<f32> { axis.map_or_else(|| t.to_f32_vec(), |a| along(t, full[a])) };
+    let per_axis =
+        |t: &Tensor| -> Vec<f32> { axis.map_or_else(|| t.to_f32_vec(), |a| along(t, full[a])) };
     let scale_v = per_axis(st);
     let scale = match axis {
         Some(_) => Tensor::from_f32(&[scale_v.len()], scale_v).ok()?,
@@ -371,11 +438,19 @@ fn match_compressed(g: &Graph, x: ValueRef, s: ValueRef) -> Option<Dq> {
         None => None,
         Some(z) => {
             let v = per_axis(&z);
-            let (lo, hi) = if q.dtype() == DType::I8 { (-128.0, 127.0) } else { (0.0, 255.0) };
+            let (lo, hi) = if q.dtype() == DType::I8 {
+                (-128.0, 127.0)
+            } else {
+                (0.0, 255.0)
+            };
             if v.iter().any(|&x| x.fract() != 0.0 || x < lo || x > hi) {
                 return None;
             }
-            let shape: Vec<usize> = if axis.is_some() { vec![v.len()] } else { vec![] };
+            let shape: Vec<usize> = if axis.is_some() {
+                vec![v.len()]
+            } else {
+                vec![]
+            };
             let v = if axis.is_some() { v } else { vec![*v.first()?] };
             Some(Tensor::from_f32(&shape, v).ok()?.cast(q.dtype()))
         }
