@@ -13,7 +13,7 @@ use std::path::Path;
 fn run_case(dir: &Path) -> Result<(), String> {
     let mut g =
         lpc_onnx::import_file(&dir.join("model.onnx")).map_err(|e| format!("import: {e}"))?;
-    lpc_cli::model::prepare(&mut g).map_err(|e| format!("prepare: {e:#}"))?;
+    lpc_onnx::prepare(&mut g).map_err(|e| format!("prepare: {e}"))?;
     check_roundtrip(&g)?;
     let mut sets: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| e.to_string())?

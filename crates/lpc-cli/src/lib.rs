@@ -1,5 +1,4 @@
-//! The pieces of the lpc driver that tests and benchmarks share: model loading and tensor files.
+//! The pieces of the lpc driver that tests share: tensor files.
 #![deny(missing_docs)]
 
-pub mod model;
 pub mod npy;

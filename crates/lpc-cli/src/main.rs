@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use lpc_cli::{model, npy};
+use lpc_cli::npy;
 use lpc_ir::{Graph, Tensor, TensorData};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -223,7 +223,7 @@ fn summary(name: &str, t: &Tensor) -> String {
 fn real_main(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Show { model, dot } => {
-            let g = model::load(&model)?;
+            let g = lpc_onnx::load_model(&model)?;
             if dot {
                 print!("{}", lpc_ir::to_dot(&g));
             } else {
@@ -231,7 +231,7 @@ fn real_main(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Import { model, output } => {
-            let g = model::load(&model)?;
+            let g = lpc_onnx::load_model(&model)?;
             lpc_ir::text::write_lir(&output, &g).with_context(|| output.display().to_string())?;
         }
         Cmd::Run {
@@ -242,7 +242,7 @@ fn real_main(cli: Cli) -> Result<()> {
             threads,
         } => {
             set_threads(threads)?;
-            let g = model::load(&model)?;
+            let g = lpc_onnx::load_model(&model)?;
             let ins = bind_inputs(&g, &inputs)?;
             let outs = match backend {
                 Backend::Ref => {
@@ -272,7 +272,7 @@ fn real_main(cli: Cli) -> Result<()> {
             stats,
             output,
         } => {
-            let g = model::load(&model)?;
+            let g = lpc_onnx::load_model(&model)?;
             let r =
                 lpc_fold::cli::fold_graph(&g, &rules, pipeline.as_deref(), stop_after.as_deref())
                     .with_context(|| model.display().to_string())?;
@@ -288,7 +288,7 @@ fn real_main(cli: Cli) -> Result<()> {
             rules,
             pipeline,
         } => {
-            let g = model::load(&model)?;
+            let g = lpc_onnx::load_model(&model)?;
             print!(
                 "{}",
                 lpc_fold::cli::explain(&g, &rules, pipeline.as_deref(), &node)
@@ -315,7 +315,7 @@ fn real_main(cli: Cli) -> Result<()> {
         } => {
             set_threads(threads)?;
             let t0 = Instant::now();
-            let g = model::load(&model)?;
+            let g = lpc_onnx::load_model(&model)?;
             let load_ms = t0.elapsed().as_secs_f64() * 1e3;
             let ins = bench_inputs(&g, &inputs)?;
             let run_once = || -> Result<()> {

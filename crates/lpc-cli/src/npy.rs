@@ -1,51 +1,16 @@
 //! Tensors from and to `.npy` files (via npyz) and ONNX TensorProto `.pb` files.
 
 use anyhow::{bail, Context, Result};
-use lpc_ir::{DType, Tensor, TensorData};
+use lpc_ir::{Tensor, TensorData};
 use npyz::WriterBuilder;
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::BufWriter;
 use std::path::Path;
 
-/// Reads a `.npy` file (little-endian, C order; f32/f16/f64/i8/u8/i32/i64/bool).
+/// Reads a `.npy` file (little-endian, C order; f32/f16/f64/i8/u8/i32/i64/bool); the reader
+/// is the calibration loader's, so `lpc run` and `lpc quantize` accept the same files.
 pub fn read_npy(path: &Path) -> Result<Tensor> {
-    let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let npy = npyz::NpyFile::new(BufReader::new(f))
-        .with_context(|| format!("{}: not a valid .npy file", path.display()))?;
-    if npy.order() != npyz::Order::C {
-        bail!(
-            "{}: Fortran-order arrays are not supported; save with C order",
-            path.display()
-        );
-    }
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let n: u128 = shape.iter().map(|&d| d as u128).product();
-    if n > (1u128 << 31) {
-        bail!("{}: array of shape {shape:?} is too large", path.display());
-    }
-    let descr = npy.dtype().descr();
-    let ctx = || {
-        format!(
-            "{}: truncated or unreadable data for shape {shape:?}",
-            path.display()
-        )
-    };
-    let data = match descr.trim_matches('\'') {
-        "<f4" => TensorData::F32(npy.into_vec::<f32>().with_context(ctx)?),
-        "<f2" => TensorData::F16(npy.into_vec::<half::f16>().with_context(ctx)?),
-        "<f8" => TensorData::F64(npy.into_vec::<f64>().with_context(ctx)?),
-        "|i1" => TensorData::I8(npy.into_vec::<i8>().with_context(ctx)?),
-        "|u1" => TensorData::U8(npy.into_vec::<u8>().with_context(ctx)?),
-        "<i4" => TensorData::I32(npy.into_vec::<i32>().with_context(ctx)?),
-        "<i8" => TensorData::I64(npy.into_vec::<i64>().with_context(ctx)?),
-        "|b1" => TensorData::Bool(npy.into_vec::<bool>().with_context(ctx)?),
-        other => bail!(
-            "{}: unsupported .npy dtype {other} (use little-endian f32/f16/f64/i8/u8/i32/i64/bool)",
-            path.display()
-        ),
-    };
-    Tensor::new(&shape, data)
-        .with_context(|| format!("{}: element count does not match shape", path.display()))
+    Ok(lpc_quant::calib::read_npy(path)?)
 }
 
 fn write_vec<T: npyz::AutoSerialize>(path: &Path, shape: &[u64], v: &[T]) -> Result<()> {
@@ -86,9 +51,4 @@ pub fn read_tensor(path: &Path) -> Result<Tensor> {
             path.display()
         ),
     }
-}
-
-/// A tensor's dtype name, for summaries.
-pub fn dtype_name(d: DType) -> &'static str {
-    d.name()
 }

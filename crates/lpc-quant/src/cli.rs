@@ -162,18 +162,6 @@ pub struct AccuracyArgs {
     pub data_args: DataArgs,
 }
 
-/// Loads a model by extension (.onnx or .lir) and infers its types.
-pub fn load_model(path: &Path) -> Result<Graph> {
-    let mut g = match path.extension().and_then(|e| e.to_str()) {
-        Some("lir") => lpc_ir::text::read_lir(path)?,
-        _ => lpc_onnx::import_file(path)
-            .with_context(|| format!("{}: import failed", path.display()))?,
-    };
-    lpc_ir::infer_types(&mut g)
-        .with_context(|| format!("{}: type inference failed", path.display()))?;
-    Ok(g)
-}
-
 fn config(q: &QuantArgs, progress: bool) -> Result<Config> {
     Ok(Config {
         preset: q.preset.parse::<Preset>().map_err(anyhow::Error::msg)?,
@@ -190,7 +178,7 @@ fn config(q: &QuantArgs, progress: bool) -> Result<Config> {
 }
 
 fn run_quantize(q: &QuantArgs, progress: bool) -> Result<crate::Quantized> {
-    let g = load_model(&q.model)?;
+    let g = lpc_onnx::load_model(&q.model)?;
     let data = Samples::open(&q.calib, &g, &q.data.options(true)?).context("calibration data")?;
     let out = quantize(&g, &data, &config(q, progress)?)?;
     if let Some(p) = &q.report {
@@ -258,8 +246,8 @@ pub fn calibrate_cmd(a: &CalibrateArgs, progress: bool) -> Result<String> {
 
 /// `lpc accuracy`: returns the text (or JSON) summary.
 pub fn accuracy_cmd(a: &AccuracyArgs, progress: bool) -> Result<String> {
-    let g = load_model(&a.model)?;
-    let reference = a.reference.as_deref().map(load_model).transpose()?;
+    let g = lpc_onnx::load_model(&a.model)?;
+    let reference = a.reference.as_deref().map(lpc_onnx::load_model).transpose()?;
     if a.per_layer && reference.is_none() {
         bail!("--per-layer needs --reference");
     }

@@ -11,7 +11,7 @@ fn digits() -> PathBuf {
 }
 
 fn mbv() -> lpc_ir::Graph {
-    lpc_quant::cli::load_model(&digits().join("digits_mbv.onnx")).unwrap()
+    lpc_onnx::load_model(&digits().join("digits_mbv.onnx")).unwrap()
 }
 
 fn tmp(name: &str) -> PathBuf {

@@ -22,7 +22,7 @@ fn folder(name: &str, files: &[&str]) -> PathBuf {
 }
 
 fn measure(model: &str, size: Option<(usize, usize)>) {
-    let g = lpc_quant::cli::load_model(&shared().join("models").join(model)).unwrap();
+    let g = lpc_onnx::load_model(&shared().join("models").join(model)).unwrap();
     let image = ImageOptions {
         size,
         bgr: true,
