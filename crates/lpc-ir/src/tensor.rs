@@ -310,7 +310,7 @@ impl Tensor {
         }
     }
 
-    /// Every element converted to i64 (floats truncate toward zero); `None` for a float NaN.
+    /// Every element converted to i64 (floats truncate toward zero, saturating; NaN gives 0).
     pub fn to_i64_vec(&self) -> Vec<i64> {
         match &self.data {
             TensorData::F32(v) => v.iter().map(|&x| x as i64).collect(),
@@ -437,11 +437,10 @@ impl Tensor {
         Arc::new(self)
     }
 
-    /// Exact equality including NaN payload-insensitive float comparison (NaN == NaN).
+    /// Same dtype, shape and bytes (floats bitwise: a NaN equals the same NaN, 0.0 is not -0.0).
     pub fn same_content(&self, other: &Tensor) -> bool {
-        self.shape == other.shape
-            && self.dtype() == other.dtype()
-            && self.to_le_bytes() == other.to_le_bytes()
+        // `PartialEq` compares floats bitwise: exactly "same bytes", without copying them.
+        self == other
     }
 }
 
