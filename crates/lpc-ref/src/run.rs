@@ -172,14 +172,14 @@ fn run_impl(
                     .iter()
                     .map(|s| s.as_ref().map(|v| values[v].as_ref()))
                     .collect();
-                let t0 = std::time::Instant::now();
+                let t0 = profile.is_some().then(std::time::Instant::now);
                 let outs =
                     crate::eval(op, &ins, node.outputs.len()).map_err(|source| RunError::Node {
                         node: node.name.clone(),
                         op: op.name(),
                         error: source,
                     })?;
-                if let Some(p) = profile.as_deref_mut() {
+                if let (Some(p), Some(t0)) = (profile.as_deref_mut(), t0) {
                     *p.entry(op.name()).or_default() += t0.elapsed().as_secs_f64();
                 }
                 if outs.len() < node.outputs.len() {

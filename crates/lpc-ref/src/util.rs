@@ -7,7 +7,8 @@ use lpc_ir::Tensor;
 pub fn norm_axis(axis: i64, rank: usize) -> EvalResult<usize> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
-    if a < 0 || a >= r.max(1) && !(r == 0 && a == 0) {
+    // Rank 0 accepts axis 0 (ONNX treats a scalar as one axis for these ops).
+    if a < 0 || a >= r.max(1) {
         return Err(EvalError::Invalid(format!(
             "axis {axis} out of range for rank {rank}"
         )));
