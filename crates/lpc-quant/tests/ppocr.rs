@@ -76,13 +76,13 @@ fn measure(model: &str, size: Option<(usize, usize)>) {
 }
 
 #[test]
-#[ignore]
+#[ignore = "measurement, prints figures (no floor yet): cargo test -p lpc-quant --test ppocr ppocr_cls -- --ignored --nocapture"]
 fn ppocr_cls() {
     measure("ch_ppocr_mobile_v2.0_cls_infer.onnx", Some((48, 192)));
 }
 
 #[test]
-#[ignore]
+#[ignore = "measurement, prints figures (no floor yet): cargo test -p lpc-quant --test ppocr ppocr_det -- --ignored --nocapture"]
 fn ppocr_det() {
     measure("ch_PP-OCRv4_det_infer.onnx", Some((320, 320)));
 }
