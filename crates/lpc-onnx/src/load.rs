@@ -49,8 +49,14 @@ pub fn load_model(path: &Path) -> Result<Graph, LoadError> {
         return Err(LoadError::Missing(p));
     }
     let mut g = match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "onnx" => crate::import_file(path).map_err(|error| LoadError::Onnx { path: p.clone(), error })?,
-        "xml" => crate::openvino::import_openvino(path).map_err(|error| LoadError::OpenVino { path: p.clone(), error })?,
+        "onnx" => crate::import_file(path).map_err(|error| LoadError::Onnx {
+            path: p.clone(),
+            error,
+        })?,
+        "xml" => crate::openvino::import_openvino(path).map_err(|error| LoadError::OpenVino {
+            path: p.clone(),
+            error,
+        })?,
         "lir" => lpc_ir::text::read_lir(path).map_err(LoadError::Lir)?,
         _ => return Err(LoadError::UnknownType(p)),
     };

@@ -247,7 +247,11 @@ pub fn calibrate_cmd(a: &CalibrateArgs, progress: bool) -> Result<String> {
 /// `lpc accuracy`: returns the text (or JSON) summary.
 pub fn accuracy_cmd(a: &AccuracyArgs, progress: bool) -> Result<String> {
     let g = lpc_onnx::load_model(&a.model)?;
-    let reference = a.reference.as_deref().map(lpc_onnx::load_model).transpose()?;
+    let reference = a
+        .reference
+        .as_deref()
+        .map(lpc_onnx::load_model)
+        .transpose()?;
     if a.per_layer && reference.is_none() {
         bail!("--per-layer needs --reference");
     }
