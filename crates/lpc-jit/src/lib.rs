@@ -1,0 +1,39 @@
+//! lpc's JIT backend: lowers a folded graph to a plan of fused INT8 kernels compiled with
+//! Cranelift for the host CPU, and runs it bit-exact to `lpc-ref`.
+#![deny(missing_docs)]
+
+pub mod module;
+
+pub use module::{CodeModule, HostFeatures};
+
+/// Errors of compiling or running a model under the JIT.
+#[derive(Debug, thiserror::Error)]
+pub enum JitError {
+    /// Cranelift failed to build or link a kernel (a bug in lpc, or an unsupported host).
+    #[error("code generation: {0}")]
+    Codegen(String),
+    /// The graph cannot be lowered (names the node and why).
+    #[error("cannot compile node {node}: {why}")]
+    Lower {
+        /// The node's name.
+        node: String,
+        /// Why.
+        why: String,
+    },
+    /// Inputs at run time do not match the compiled model.
+    #[error("input {name}: {why}")]
+    Input {
+        /// The input's name.
+        name: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A float-fallback node failed in the reference interpreter.
+    #[error("node {node}: {source}")]
+    Eval {
+        /// The node's name.
+        node: String,
+        /// The interpreter's error.
+        source: lpc_ref::EvalError,
+    },
+}
