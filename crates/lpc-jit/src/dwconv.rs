@@ -76,13 +76,19 @@ struct Plan {
 fn plan(spec: &DwConvSpec) -> Result<Plan, JitError> {
     let k = "depthwise_qconv";
     if byte_range(spec.x_dtype).is_none() {
-        return Err(spec_err(k, format!("input must be u8 or i8, got {}", spec.x_dtype)));
+        return Err(spec_err(
+            k,
+            format!("input must be u8 or i8, got {}", spec.x_dtype),
+        ));
     }
     let (xlo, xhi) = byte_range(spec.x_dtype).unwrap_or((0, 0));
     if spec.x_zero_point < xlo || spec.x_zero_point > xhi {
         return Err(spec_err(
             k,
-            format!("x zero point {} is outside {}", spec.x_zero_point, spec.x_dtype),
+            format!(
+                "x zero point {} is outside {}",
+                spec.x_zero_point, spec.x_dtype
+            ),
         ));
     }
     let taps = spec.kernel_hw[0] * spec.kernel_hw[1];
@@ -155,7 +161,12 @@ fn plan(spec: &DwConvSpec) -> Result<Plan, JitError> {
             if lo > hi {
                 return Err(spec_err(k, format!("empty clamp range [{lo}, {hi}]")));
             }
-            Some((dtype == DType::U8, zero_point, lo - zero_point, hi - zero_point))
+            Some((
+                dtype == DType::U8,
+                zero_point,
+                lo - zero_point,
+                hi - zero_point,
+            ))
         }
     };
     Ok(Plan {
@@ -338,13 +349,21 @@ impl DwConvKernel {
         if X::DTYPE != self.x_dtype {
             return Err(input_err(
                 "x",
-                format!("has dtype {}, the kernel was compiled for {}", X::DTYPE, self.x_dtype),
+                format!(
+                    "has dtype {}, the kernel was compiled for {}",
+                    X::DTYPE,
+                    self.x_dtype
+                ),
             ));
         }
         if Y::DTYPE != self.y_dtype {
             return Err(input_err(
                 "y",
-                format!("has dtype {}, the kernel was compiled for {}", Y::DTYPE, self.y_dtype),
+                format!(
+                    "has dtype {}, the kernel was compiled for {}",
+                    Y::DTYPE,
+                    self.y_dtype
+                ),
             ));
         }
         let (in_n, on) = (self.lay.h * self.lay.w, self.out_hw[0] * self.out_hw[1]);
@@ -356,7 +375,8 @@ impl DwConvKernel {
         let rb = record_bytes(self.taps);
         for k in 0..planes {
             let c = (first_plane + k) % self.channels;
-            self.lay.copy_in(&mut scratch, &xb[k * in_n..(k + 1) * in_n]);
+            self.lay
+                .copy_in(&mut scratch, &xb[k * in_n..(k + 1) * in_n]);
             // SAFETY: the scratch is the compiled layout, the output plane and the record are
             // in bounds.
             unsafe {

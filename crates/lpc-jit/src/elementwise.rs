@@ -267,7 +267,9 @@ fn define_blocked(
         let slots: Vec<_> = ins
             .iter()
             .chain([&out])
-            .map(|_| b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 64, 4)))
+            .map(|_| {
+                b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 64, 4))
+            })
             .collect();
         let zero = b.ins().iconst(I64, 0);
         // Channel counter carried through the run loop in a variable-free way: recomputed.
@@ -335,16 +337,8 @@ fn define_blocked(
 }
 
 /// The entry point of a blocked function.
-type BlockedFn = unsafe extern "C" fn(
-    *const u8,
-    *const u8,
-    *mut u8,
-    i64,
-    i64,
-    i64,
-    i64,
-    *const u32,
-);
+type BlockedFn =
+    unsafe extern "C" fn(*const u8, *const u8, *mut u8, i64, i64, i64, i64, *const u32);
 
 /// A finalized blocked function with its parameter table.
 #[derive(Debug)]
@@ -498,7 +492,10 @@ pub fn define_quantize(m: &mut CodeModule, spec: &QuantizeSpec) -> Result<FuncId
     quantize_table(spec)?;
     let unsigned = spec.to == DType::U8;
     let (lo, hi) = byte_range(spec.to).ok_or_else(|| {
-        spec_err("quantize", format!("output must be u8 or i8, got {}", spec.to))
+        spec_err(
+            "quantize",
+            format!("output must be u8 or i8, got {}", spec.to),
+        )
     })?;
     let op = move |b: &mut FunctionBuilder, p: &Params, c: &[Chunk]| {
         let (s, zp) = (p.f32x4(b, 0), p.f32x4(b, 1));
@@ -517,7 +514,10 @@ pub fn define_quantize(m: &mut CodeModule, spec: &QuantizeSpec) -> Result<FuncId
 
 fn quantize_table(spec: &QuantizeSpec) -> Result<(Vec<u32>, usize, usize), JitError> {
     let (lo, hi) = byte_range(spec.to).ok_or_else(|| {
-        spec_err("quantize", format!("output must be u8 or i8, got {}", spec.to))
+        spec_err(
+            "quantize",
+            format!("output must be u8 or i8, got {}", spec.to),
+        )
     })?;
     let (channels, inner) = check_axis("quantize", &spec.scale, &spec.zero_point, spec.inner)?;
     if let Some(z) = spec.zero_point.iter().find(|&&z| z < lo || z > hi) {
@@ -628,11 +628,7 @@ impl DequantizeKernel {
     ///
     /// # Safety
     /// `id` must come from [`define_dequantize`] on `m` with a spec equal to `spec`.
-    pub unsafe fn new(
-        m: &CodeModule,
-        id: FuncId,
-        spec: &DequantizeSpec,
-    ) -> Result<Self, JitError> {
+    pub unsafe fn new(m: &CodeModule, id: FuncId, spec: &DequantizeSpec) -> Result<Self, JitError> {
         let (table, channels, inner) = dequantize_table(spec)?;
         let s = elem_size(spec.from);
         // SAFETY: forwarded from the caller.
@@ -687,7 +683,10 @@ fn requantize_table(spec: &RequantizeSpec) -> Result<Vec<u32>, JitError> {
         ));
     }
     let (lo, hi) = byte_range(spec.to).ok_or_else(|| {
-        spec_err("requantize", format!("output must be u8 or i8, got {}", spec.to))
+        spec_err(
+            "requantize",
+            format!("output must be u8 or i8, got {}", spec.to),
+        )
     })?;
     if spec.y_zero_point < lo || spec.y_zero_point > hi {
         return Err(spec_err(
@@ -735,11 +734,7 @@ impl RequantizeKernel {
     ///
     /// # Safety
     /// `id` must come from [`define_requantize`] on `m` with a spec equal to `spec`.
-    pub unsafe fn new(
-        m: &CodeModule,
-        id: FuncId,
-        spec: &RequantizeSpec,
-    ) -> Result<Self, JitError> {
+    pub unsafe fn new(m: &CodeModule, id: FuncId, spec: &RequantizeSpec) -> Result<Self, JitError> {
         let table = requantize_table(spec)?;
         let s = elem_size(spec.from);
         // SAFETY: forwarded from the caller.

@@ -4,7 +4,7 @@
 //! lpc-ref defines no integer AveragePool or GlobalAveragePool (it rejects integer inputs), so
 //! there is no integer average kernel here.
 
-use cranelift_codegen::ir::types::{I8, I8X16, I64};
+use cranelift_codegen::ir::types::{I64, I8, I8X16};
 use cranelift_codegen::ir::{ConstantData, InstBuilder, StackSlotData, StackSlotKind, Value};
 use cranelift_frontend::FunctionBuilder;
 use cranelift_module::FuncId;
@@ -290,7 +290,11 @@ impl MaxPoolKernel {
         if T::DTYPE != self.dtype {
             return Err(input_err(
                 "x",
-                format!("has dtype {}, the kernel was compiled for {}", T::DTYPE, self.dtype),
+                format!(
+                    "has dtype {}, the kernel was compiled for {}",
+                    T::DTYPE,
+                    self.dtype
+                ),
             ));
         }
         let (in_n, on) = (self.lay.h * self.lay.w, self.out_hw[0] * self.out_hw[1]);
@@ -300,7 +304,8 @@ impl MaxPoolKernel {
         let xb = bytes_of(x);
         let yp = y.as_mut_ptr().cast::<u8>();
         for k in 0..planes {
-            self.lay.copy_in(&mut scratch, &xb[k * in_n..(k + 1) * in_n]);
+            self.lay
+                .copy_in(&mut scratch, &xb[k * in_n..(k + 1) * in_n]);
             // SAFETY: the scratch is the compiled layout; the output plane is in bounds.
             unsafe { (self.f)(scratch.as_ptr(), yp.add(k * on)) };
         }

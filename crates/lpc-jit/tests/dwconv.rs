@@ -62,12 +62,7 @@ fn width(r: &mut Rng) -> usize {
 fn window(r: &mut Rng, strides_w: &[usize]) -> ([usize; 2], [usize; 2], [usize; 4], [usize; 2]) {
     let k = r.pick(&[[3, 3], [3, 3], [5, 5], [1, 1], [3, 5], [2, 2], [7, 3]]);
     let s = [r.pick(&[1, 1, 2, 3]), r.pick(strides_w)];
-    let p = [
-        r.below(k[0]),
-        r.below(k[1]),
-        r.below(k[0]),
-        r.below(k[1]),
-    ];
+    let p = [r.below(k[0]), r.below(k[1]), r.below(k[0]), r.below(k[1])];
     let h = (1 + r.below(12)).max(k[0]);
     let w = width(r).max(k[1]);
     (k, s, p, [h, w])
@@ -94,7 +89,11 @@ fn dwconv_matches_reference() {
             pads: if same { vec![] } else { p.to_vec() },
             dilations: if r.chance(0.5) { vec![1, 1] } else { vec![] },
             group: c,
-            auto_pad: if same { AutoPad::SameUpper } else { AutoPad::NotSet },
+            auto_pad: if same {
+                AutoPad::SameUpper
+            } else {
+                AutoPad::NotSet
+            },
         };
         let xt = bytes(&mut r, xd, &[n, c, hw[0], hw[1]]);
         let wt = bytes(&mut r, DType::I8, &[c, 1, k[0], k[1]]);
@@ -190,7 +189,12 @@ fn dwconv_matches_reference() {
                 }
                 Tensor::from_f32(&shape, y).unwrap()
             }
-            (_, DwOutput::Quantized { dtype: DType::U8, .. }) => {
+            (
+                _,
+                DwOutput::Quantized {
+                    dtype: DType::U8, ..
+                },
+            ) => {
                 let mut y = vec![0u8; planes * on];
                 match xd {
                     DType::U8 => go!(xt.as_u8().unwrap(), &mut y),
@@ -228,7 +232,11 @@ fn max_pool_matches_reference() {
             pads: if same { vec![] } else { p.to_vec() },
             dilations: vec![],
             ceil_mode: !same && r.chance(0.4),
-            auto_pad: if same { AutoPad::SameLower } else { AutoPad::NotSet },
+            auto_pad: if same {
+                AutoPad::SameLower
+            } else {
+                AutoPad::NotSet
+            },
         };
         let xt = bytes(&mut r, d, &[n, c, hw[0], hw[1]]);
         let op = Op::MaxPool {

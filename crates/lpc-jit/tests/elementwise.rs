@@ -147,7 +147,11 @@ fn quantize_matches_reference() {
         let per_axis = r.chance(0.5);
         let axis = r.below(sh.len());
         let c = if per_axis { sh[axis] } else { 1 };
-        let inner: usize = if per_axis { sh[axis + 1..].iter().product() } else { 0 };
+        let inner: usize = if per_axis {
+            sh[axis + 1..].iter().product()
+        } else {
+            0
+        };
         let (lo, hi) = range(to);
         let scales: Vec<f32> = (0..c).map(|_| scale(&mut r)).collect();
         let zps: Vec<i64> = (0..c)
@@ -198,7 +202,11 @@ fn dequantize_matches_reference() {
         let per_axis = r.chance(0.5);
         let axis = r.below(sh.len());
         let c = if per_axis { sh[axis] } else { 1 };
-        let inner: usize = if per_axis { sh[axis + 1..].iter().product() } else { 0 };
+        let inner: usize = if per_axis {
+            sh[axis + 1..].iter().product()
+        } else {
+            0
+        };
         let (lo, hi) = range(from);
         let scales: Vec<f32> = (0..c).map(|_| scale(&mut r)).collect();
         let zps: Vec<i64> = (0..c)
@@ -246,7 +254,10 @@ fn dequantize_matches_reference() {
             }
         }
         let got = Tensor::from_f32(&sh, y).unwrap();
-        assert!(got.same_content(&want), "case {case}: {spec:?}\n{got:?}\n{want:?}");
+        assert!(
+            got.same_content(&want),
+            "case {case}: {spec:?}\n{got:?}\n{want:?}"
+        );
     }
 }
 
@@ -283,10 +294,18 @@ fn requantize_matches_reference() {
         let spec = RequantizeSpec {
             from,
             x_scale: scale(&mut r),
-            x_zero_point: if r.chance(0.3) { 0 } else { r.int(flo, fhi) as i32 },
+            x_zero_point: if r.chance(0.3) {
+                0
+            } else {
+                r.int(flo, fhi) as i32
+            },
             to,
             y_scale: scale(&mut r),
-            y_zero_point: if r.chance(0.3) { 0 } else { r.int(tlo, thi) as i32 },
+            y_zero_point: if r.chance(0.3) {
+                0
+            } else {
+                r.int(tlo, thi) as i32
+            },
         };
         let xt = int_tensor(&mut r, from, &sh);
         let want = eval(
@@ -332,13 +351,25 @@ fn qadd_matches_reference() {
         let spec = QAddSpec {
             a: da,
             a_scale: scale(&mut r),
-            a_zero_point: if r.chance(0.3) { 0 } else { r.int(alo.max(-5000), ahi.min(5000)) as i32 },
+            a_zero_point: if r.chance(0.3) {
+                0
+            } else {
+                r.int(alo.max(-5000), ahi.min(5000)) as i32
+            },
             b: db,
             b_scale: scale(&mut r),
-            b_zero_point: if r.chance(0.3) { 0 } else { r.int(blo.max(-5000), bhi.min(5000)) as i32 },
+            b_zero_point: if r.chance(0.3) {
+                0
+            } else {
+                r.int(blo.max(-5000), bhi.min(5000)) as i32
+            },
             to,
             y_scale: scale(&mut r),
-            y_zero_point: if r.chance(0.3) { 0 } else { r.int(tlo, thi) as i32 },
+            y_zero_point: if r.chance(0.3) {
+                0
+            } else {
+                r.int(tlo, thi) as i32
+            },
             lo: if clamp { lo as i32 } else { i32::MIN },
             hi: if clamp { hi as i32 } else { i32::MAX },
         };
@@ -390,11 +421,10 @@ fn lut_matches_reference() {
         let from = r.pick(&[DType::U8, DType::I8]);
         let to = r.pick(&[DType::U8, DType::I8, DType::I32, DType::F32]);
         let table = match to {
-            DType::F32 => Tensor::from_f32(
-                &[256],
-                (0..256).map(|_| r.unit() * 100.0 - 50.0).collect(),
-            )
-            .unwrap(),
+            DType::F32 => {
+                Tensor::from_f32(&[256], (0..256).map(|_| r.unit() * 100.0 - 50.0).collect())
+                    .unwrap()
+            }
             d => int_tensor(&mut r, d, &[256]),
         };
         let xt = int_tensor(&mut r, from, &sh);
@@ -480,15 +510,36 @@ fn bad_lengths_and_dtypes_are_errors() {
     // Specs the kernels cannot compile are errors, not panics.
     let mut m = CodeModule::new().unwrap();
     let bad_q = [
-        QuantizeSpec { to: DType::I32, ..qs.clone() },
-        QuantizeSpec { zero_point: vec![300], ..qs.clone() },
-        QuantizeSpec { scale: vec![1.0, 2.0], zero_point: vec![0, 0], inner: 0, ..qs.clone() },
-        QuantizeSpec { scale: vec![1.0, 2.0], ..qs.clone() },
+        QuantizeSpec {
+            to: DType::I32,
+            ..qs.clone()
+        },
+        QuantizeSpec {
+            zero_point: vec![300],
+            ..qs.clone()
+        },
+        QuantizeSpec {
+            scale: vec![1.0, 2.0],
+            zero_point: vec![0, 0],
+            inner: 0,
+            ..qs.clone()
+        },
+        QuantizeSpec {
+            scale: vec![1.0, 2.0],
+            ..qs.clone()
+        },
     ];
     for s in &bad_q {
         assert!(define_quantize(&mut m, s).is_err(), "{s:?}");
     }
-    assert!(define_lut(&mut m, &LutSpec { table: vec![0; 255], ..ls.clone() }).is_err());
+    assert!(define_lut(
+        &mut m,
+        &LutSpec {
+            table: vec![0; 255],
+            ..ls.clone()
+        }
+    )
+    .is_err());
     let qa = QAddSpec {
         a: DType::U8,
         a_scale: 1.0,
@@ -503,4 +554,59 @@ fn bad_lengths_and_dtypes_are_errors() {
         hi: 100,
     };
     assert!(define_qadd(&mut m, &qa).is_err());
+}
+
+#[test]
+fn qadd_nan_gives_zero_even_below_lo() {
+    // 0/0 is NaN: lpc-ref writes 0 without clamping to lo.
+    let spec = QAddSpec {
+        a: DType::U8,
+        a_scale: 0.5,
+        a_zero_point: 7,
+        b: DType::U8,
+        b_scale: 0.0,
+        b_zero_point: 0,
+        to: DType::U8,
+        y_scale: 0.0,
+        y_zero_point: 20,
+        lo: 20,
+        hi: 255,
+    };
+    let a: Vec<u8> = (0..37)
+        .map(|k| if k % 3 == 0 { 7 } else { k as u8 })
+        .collect();
+    let b = vec![9u8; 37];
+    let t = |v: &[u8]| Tensor::from_u8(&[37], v.to_vec()).unwrap();
+    let (at, bt) = (t(&a), t(&b));
+    let p = [
+        Tensor::scalar_f32(0.5),
+        scalar(DType::U8, 7),
+        Tensor::scalar_f32(0.0),
+        scalar(DType::U8, 0),
+        Tensor::scalar_f32(0.0),
+        scalar(DType::U8, 20),
+        scalar(DType::U8, 20),
+        scalar(DType::U8, 255),
+    ];
+    let ins = [
+        Some(&at),
+        Some(&p[0]),
+        Some(&p[1]),
+        Some(&bt),
+        Some(&p[2]),
+        Some(&p[3]),
+        Some(&p[4]),
+        Some(&p[5]),
+        Some(&p[6]),
+        Some(&p[7]),
+    ];
+    let want = eval(Op::QAdd, &ins);
+    assert!(want.as_u8().unwrap().contains(&0));
+    let mut m = CodeModule::new().unwrap();
+    let id = define_qadd(&mut m, &spec).unwrap();
+    m.finalize().unwrap();
+    let k = unsafe { QAddKernel::new(&m, id, &spec) }.unwrap();
+    let mut y = vec![0u8; 37];
+    k.run(&a, &b, &mut y).unwrap();
+    assert_eq!(t(&y), want);
 }
