@@ -2,7 +2,10 @@
 //! Cranelift for the host CPU, and runs it bit-exact to `lpc-ref`.
 #![deny(missing_docs)]
 
+pub mod dwconv;
+pub mod elementwise;
 pub mod module;
+pub mod pool;
 
 pub use module::{CodeModule, HostFeatures};
 
