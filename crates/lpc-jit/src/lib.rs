@@ -2,6 +2,7 @@
 //! Cranelift for the host CPU, and runs it bit-exact to `lpc-ref`.
 #![deny(missing_docs)]
 
+pub mod gemm;
 pub mod module;
 
 pub use module::{CodeModule, HostFeatures};
