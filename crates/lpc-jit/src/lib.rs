@@ -4,6 +4,7 @@
 
 pub mod dwconv;
 pub mod elementwise;
+pub mod gemm;
 pub mod module;
 pub mod pool;
 
