@@ -525,7 +525,9 @@ fn common_zero(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
     if !z.dtype().is_int() || v.iter().any(|&x| x != first) {
         return None;
     }
-    Some(HOut::Tensor(Tensor::from_i64(&[], vec![first]).ok()?.cast(z.dtype())))
+    Some(HOut::Tensor(
+        Tensor::from_i64(&[], vec![first]).ok()?.cast(z.dtype()),
+    ))
 }
 
 /// The accumulator scale of a depthwise conv (every group reads one input channel) whose input

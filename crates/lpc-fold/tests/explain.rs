@@ -37,5 +37,8 @@ fn explain_says_why_the_depthwise_conv_stays_float() {
 #[test]
 fn explain_rejects_an_unknown_node() {
     let err = explain(&mbv(), &[], None, "no-such-node").expect_err("unknown node");
-    assert!(err.to_string().contains("no node named 'no-such-node'"), "{err}");
+    assert!(
+        err.to_string().contains("no node named 'no-such-node'"),
+        "{err}"
+    );
 }

@@ -50,7 +50,12 @@ fn fold_measurements() {
         peers.join("digits_mbv.nncf-int8.xml"),
     ];
     if let Ok(extra) = std::env::var("LPC_FOLD_MODELS") {
-        models.extend(extra.split(',').filter(|s| !s.is_empty()).map(PathBuf::from));
+        models.extend(
+            extra
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+        );
     }
     let out = std::env::var("LPC_FOLD_OUT")
         .map(PathBuf::from)

@@ -45,37 +45,59 @@ fn snapshot(name: &str, model: &Path) {
     settings.set_snapshot_path(root().join("snapshots"));
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
+    // Shown above the diff of a failing snapshot.
+    settings.set_description(
+        "bless an intended change: cargo insta review, or INSTA_UPDATE=always cargo test -p lpc-fold --test snapshots",
+    );
     settings.bind(|| insta::assert_snapshot!(name, text));
 }
 
 #[test]
 fn digits_cnn_lpc() {
-    snapshot("digits_cnn.lpc-int8", &fixtures().join("digits_cnn.lpc-int8.lir"));
+    snapshot(
+        "digits_cnn.lpc-int8",
+        &fixtures().join("digits_cnn.lpc-int8.lir"),
+    );
 }
 
 #[test]
 fn digits_mbv_lpc() {
-    snapshot("digits_mbv.lpc-int8", &fixtures().join("digits_mbv.lpc-int8.lir"));
+    snapshot(
+        "digits_mbv.lpc-int8",
+        &fixtures().join("digits_mbv.lpc-int8.lir"),
+    );
 }
 
 #[test]
 fn digits_cnn_ort_qdq() {
-    snapshot("digits_cnn.ort-qdq", &peers().join("digits_cnn.ort-qdq.onnx"));
+    snapshot(
+        "digits_cnn.ort-qdq",
+        &peers().join("digits_cnn.ort-qdq.onnx"),
+    );
 }
 
 #[test]
 fn digits_mbv_ort_qdq() {
-    snapshot("digits_mbv.ort-qdq", &peers().join("digits_mbv.ort-qdq.onnx"));
+    snapshot(
+        "digits_mbv.ort-qdq",
+        &peers().join("digits_mbv.ort-qdq.onnx"),
+    );
 }
 
 #[test]
 fn digits_cnn_nncf() {
-    snapshot("digits_cnn.nncf-int8", &peers().join("digits_cnn.nncf-int8.xml"));
+    snapshot(
+        "digits_cnn.nncf-int8",
+        &peers().join("digits_cnn.nncf-int8.xml"),
+    );
 }
 
 #[test]
 fn digits_mbv_nncf() {
-    snapshot("digits_mbv.nncf-int8", &peers().join("digits_mbv.nncf-int8.xml"));
+    snapshot(
+        "digits_mbv.nncf-int8",
+        &peers().join("digits_mbv.nncf-int8.xml"),
+    );
 }
 
 /// Folding is deterministic: the same model folds to the same text twice.
