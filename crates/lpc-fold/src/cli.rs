@@ -39,6 +39,10 @@ pub fn float_reason(g: &Graph, n: lpc_ir::NodeId) -> String {
         Op::FakeQuantize { .. } => {
             "no lowering applies (levels, unequal in/out ranges or zero not on the grid)".into()
         }
+        Op::QConv(_) | Op::QMatMul => {
+            "integer kernel with an f32 epilogue (what consumes it is float, no Quantize follows)"
+                .into()
+        }
         op if is_compute(op) => {
             if !matches!(from(0), Some(Op::DequantizeLinear { .. })) {
                 "its input is not dequantized from u8/i8 (not quantized upstream)".into()
@@ -177,10 +181,25 @@ pub fn explain(
                 n.outputs[v.output].ty
             );
             let float = n.outputs[v.output].ty.dtype.is_some_and(|d| d.is_float());
-            if float && !matches!(n.op, Op::DequantizeLinear { .. } | Op::Input { .. }) {
+            if matches!(n.op, Op::QConv(_) | Op::QMatMul) {
+                let _ = writeln!(
+                    s,
+                    "integer kernel{}",
+                    if float {
+                        " with an f32 epilogue (what consumes it is float)"
+                    } else {
+                        ""
+                    }
+                );
+            } else if float && !matches!(n.op, Op::DequantizeLinear { .. } | Op::Input { .. }) {
                 let _ = writeln!(s, "stays float: {}", float_reason(&r.graph, v.node));
                 if let Some(last) = &r.last {
-                    if let Some((_, class)) = last.node_classes.iter().find(|(nm, _)| nm == node) {
+                    // The last phase's graph names the node after its output value.
+                    if let Some((_, class)) = last
+                        .node_classes
+                        .iter()
+                        .find(|(nm, _)| nm == node || *nm == out_name)
+                    {
                         let c = last.eg.find(*class);
                         for def in p.all_rules() {
                             let pat = Pattern::new(def.lhs.clone());

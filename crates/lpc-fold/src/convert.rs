@@ -248,6 +248,9 @@ pub fn node_cost(eg: &FGraph, n: &FNode) -> f64 {
                 400.0
             }
         }
+        // Float pooling reads every element once, like a depthwise conv: a qconv (integer
+        // pooling) must win over Dequantize → pool → Quantize.
+        "global_average_pool" | "average_pool" | "reduce_mean" | "reduce_sum" if float => 150.0,
         "conv_integer" | "matmul_integer" | "qlinear_conv" | "qlinear_matmul" => 300.0,
         "qconv" | "qmatmul" => 100.0,
         "fake_quantize" => 500.0,

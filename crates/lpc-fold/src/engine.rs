@@ -67,6 +67,10 @@ pub fn bind(eg: &mut FGraph, def: &RuleDef, root: Id, subst: &Subst) -> Result<S
         };
         let id = match out {
             Some(HOut::Tensor(t)) => add_const(eg, t),
+            Some(HOut::Attr(op)) => eg.add(FNode {
+                head: Head::Attr(crate::lang::AttrKey::new(op)),
+                children: vec![],
+            }),
             Some(HOut::Absent) => eg.add(FNode {
                 head: Head::Absent,
                 children: vec![],
@@ -190,12 +194,20 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../passes/fuse/conv-gemm.rules"),
     ),
     (
-        "fuse/requantize.rules",
-        include_str!("../../../passes/fuse/requantize.rules"),
+        "fuse/depthwise.rules",
+        include_str!("../../../passes/fuse/depthwise.rules"),
     ),
     (
         "fuse/eltwise.rules",
         include_str!("../../../passes/fuse/eltwise.rules"),
+    ),
+    (
+        "fuse/epilogue.rules",
+        include_str!("../../../passes/fuse/epilogue.rules"),
+    ),
+    (
+        "fuse/requantize.rules",
+        include_str!("../../../passes/fuse/requantize.rules"),
     ),
 ];
 
@@ -505,11 +517,36 @@ pub fn fold(g: &Graph, p: &Pipeline, opts: &FoldOptions) -> Result<FoldResult, F
     let mut stats = vec![];
     let mut fired: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     let mut last = None;
+    // Extracted graphs name each node after its (first) output value, so a later phase sees
+    // the source node "fc" as "logits": rules are reported under the source node's name.
+    let first_out = |g: &Graph| -> Vec<(String, String)> {
+        g.node_ids()
+            .into_iter()
+            .filter_map(|n| {
+                let node = g.node(n);
+                node.outputs
+                    .first()
+                    .map(|o| (node.name.clone(), o.name.clone()))
+            })
+            .collect()
+    };
+    let origin: std::collections::HashMap<String, String> = first_out(&g)
+        .into_iter()
+        .map(|(node, value)| (value, node))
+        .collect();
     for ph in &p.phases {
+        let source: std::collections::HashMap<String, String> = first_out(&g)
+            .into_iter()
+            .map(|(node, value)| {
+                let src = origin.get(&value).cloned().unwrap_or_else(|| node.clone());
+                (node, src)
+            })
+            .collect();
         let loaded = load(&g)?;
         let (l, mut st) = run_phase(loaded, ph)?;
         for (node, class) in &l.node_classes {
             let c = l.eg.find(*class);
+            let node = source.get(node).unwrap_or(node);
             for (rule, at) in &l.eg.analysis.fired {
                 if l.eg.find(*at) == c {
                     let e = fired.entry(node.clone()).or_default();

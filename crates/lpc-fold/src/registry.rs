@@ -41,6 +41,8 @@ pub enum HOut {
     Tensor(Tensor),
     /// An absent input (`none`).
     Absent,
+    /// An attribute leaf (the op carrying the attributes), for ops built from scratch.
+    Attr(Op),
 }
 
 /// What a helper can see: the e-graph, the matched class and the match.
@@ -436,6 +438,216 @@ fn quantize_scalar(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
     ))
 }
 
+/// The values of `t` along `axis` of a rank-`rank` operand it broadcasts against (numpy
+/// alignment from the right): `n` values when every other dim is 1 and that dim is `n`, or
+/// one value repeated `n` times when `t` has one element.
+fn along_axis(t: &Tensor, rank: usize, axis: usize, n: usize) -> Option<Vec<f32>> {
+    let (v, r) = (t.to_f32_vec(), t.rank());
+    if r > rank {
+        return None;
+    }
+    if v.len() == 1 {
+        return Some(vec![v[0]; n]);
+    }
+    if axis + r < rank {
+        return None;
+    }
+    let pos = axis + r - rank;
+    let ok = t
+        .shape()
+        .iter()
+        .enumerate()
+        .all(|(d, &k)| if d == pos { k == n } else { k == 1 });
+    ok.then_some(v)
+}
+
+/// `b + round(c / d)` as i32 per channel: a float per-channel constant `c` added after an f32
+/// epilogue of scale `d` moved into the i32 bias `b` (absent: 0). The channel is `axis` of the
+/// matched result (`None`: its last axis).
+fn bias_add(ctx: &HelperCtx, a: &[HVal], axis: Option<usize>) -> Option<HOut> {
+    // The batch may be symbolic: only the rank and the channel dim must be known.
+    let dims = &ctx.eg[ctx.root].data.ty.shape.as_ref()?.0;
+    let ax = match axis {
+        Some(k) => k,
+        None => dims.len().checked_sub(1)?,
+    };
+    let m = dims.get(ax)?.known()?;
+    let c = cval(ctx, &a[1])?;
+    if !c.dtype().is_float() {
+        return None;
+    }
+    let cv = along_axis(&c, dims.len(), ax, m)?;
+    let d = cval(ctx, &a[2])?.to_f32_vec();
+    if d.len() != 1 && d.len() != m {
+        return None;
+    }
+    let b: Vec<i32> = if is_absent(ctx.eg, class(&a[0])?) {
+        vec![0; m]
+    } else {
+        let b = cval(ctx, &a[0])?;
+        if b.dtype() != DType::I32 || b.len() != m {
+            return None;
+        }
+        b.as_i32().ok()?.to_vec()
+    };
+    let mut out = Vec::with_capacity(m);
+    for k in 0..m {
+        let dk = d[k % d.len()];
+        if !(dk.is_finite() && dk > 0.0) {
+            return None;
+        }
+        let r = (cv[k] / dk).round_ties_even() as f64 + b[k] as f64;
+        if !(i32::MIN as f64..=i32::MAX as f64).contains(&r) {
+            return None;
+        }
+        out.push(r as i32);
+    }
+    Some(HOut::Tensor(Tensor::from_i32(&[m], out).ok()?))
+}
+
+/// `d / sy` per channel (an f32 epilogue scale turned into a requantize multiplier; the same
+/// f32 operations as `requant-scale`, since `d` is the product `sx·ws`).
+fn div_scale(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
+    let d = cval(ctx, &a[0])?;
+    let sy = per_tensor_f32(cval(ctx, &a[1])?.as_ref())?;
+    if d.dtype() != DType::F32 || !(sy > 0.0) {
+        return None;
+    }
+    let v: Vec<f32> = d.to_f32_vec().iter().map(|&x| x / sy).collect();
+    Some(HOut::Tensor(Tensor::from_f32(&[v.len()], v).ok()?))
+}
+
+/// The single value of a zero-point tensor whose elements are all equal, as a rank-0 tensor.
+fn common_zero(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
+    let z = cval(ctx, &a[0])?;
+    let v = z.to_i64_vec();
+    let first = *v.first()?;
+    if !z.dtype().is_int() || v.iter().any(|&x| x != first) {
+        return None;
+    }
+    Some(HOut::Tensor(
+        Tensor::from_i64(&[], vec![first]).ok()?.cast(z.dtype()),
+    ))
+}
+
+/// The accumulator scale of a depthwise conv (every group reads one input channel) whose input
+/// scale `sx` is per input channel: output channel `o` reads input channel `o / (M / group)`,
+/// so its scale is `sx[o / (M / group)]·ws[o]`, f32 as `dequant-scale` computes it.
+fn dw_scale(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
+    let group = match attr_of(ctx.eg, class(&a[0])?).as_deref() {
+        Some(Op::Conv(c)) => c.group,
+        _ => return None,
+    };
+    let w = cval(ctx, &a[1])?;
+    let (m, cin) = (*w.shape().first()?, *w.shape().get(1)?);
+    if cin != 1 || group == 0 || m % group != 0 {
+        return None;
+    }
+    let sx = along_axis(&*cval(ctx, &a[2])?, w.rank(), 1, group)?;
+    let ws = cval(ctx, &a[3])?.to_f32_vec();
+    if ws.len() != 1 && ws.len() != m {
+        return None;
+    }
+    let per = m / group;
+    let v: Vec<f32> = (0..m).map(|o| sx[o / per] * ws[o % ws.len()]).collect();
+    Some(HOut::Tensor(Tensor::from_f32(&[m], v).ok()?))
+}
+
+/// `round(b / d)` as i32 per output channel (`none` stays none): a float bias at an
+/// accumulator scale vector `d`.
+fn bias_at(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
+    if is_absent(ctx.eg, class(&a[0])?) {
+        return Some(HOut::Absent);
+    }
+    let b = cval(ctx, &a[0])?;
+    let d = cval(ctx, &a[1])?.to_f32_vec();
+    let bv = b.to_f32_vec();
+    if !b.dtype().is_float() || b.rank() > 1 || (bv.len() != d.len() && d.len() != 1) {
+        return None;
+    }
+    let out: Vec<i32> = (0..bv.len())
+        .map(|k| {
+            let r = (bv[k] / d[k % d.len()]).round_ties_even();
+            r.clamp(i32::MIN as f32, 2147483520.0) as i32
+        })
+        .collect();
+    Some(HOut::Tensor(Tensor::from_i32(&[bv.len()], out).ok()?))
+}
+
+/// Global average pooling as a depthwise conv: the input's static [N, C, H, W] gives a kernel
+/// of H×W, group C, no padding.
+fn pool_conv(ctx: &HelperCtx, x: Id) -> Option<(usize, Vec<usize>)> {
+    // The batch may be symbolic; channels and spatial dims must be known.
+    let s = &ctx.eg[x].data.ty.shape.as_ref()?.0;
+    if s.len() < 3 {
+        return None;
+    }
+    let dims: Vec<usize> = s[1..].iter().map(|d| d.known()).collect::<Option<_>>()?;
+    Some((dims[0], dims[1..].to_vec()))
+}
+
+fn gap_attrs(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
+    let (c, k) = pool_conv(ctx, class(&a[0])?)?;
+    Some(HOut::Attr(Op::Conv(lpc_ir::ConvAttrs {
+        kernel: k,
+        group: c,
+        ..Default::default()
+    })))
+}
+
+/// The attributes of a ReduceMean over every spatial axis with keepdims, as a depthwise conv.
+fn mean_attrs(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
+    let keep = match attr_of(ctx.eg, class(&a[0])?).as_deref() {
+        Some(Op::Reduce {
+            op: lpc_ir::ReduceOp::Mean,
+            keepdims,
+            ..
+        }) => *keepdims,
+        _ => return None,
+    };
+    let x = class(&a[1])?;
+    let (c, k) = pool_conv(ctx, x)?;
+    let rank = k.len() as i64 + 2;
+    let mut axes: Vec<i64> = cval(ctx, &a[2])?
+        .to_i64_vec()
+        .iter()
+        .map(|&d| if d < 0 { d + rank } else { d })
+        .collect();
+    axes.sort_unstable();
+    if !keep || axes != (2..rank).collect::<Vec<i64>>() {
+        return None;
+    }
+    Some(HOut::Attr(Op::Conv(lpc_ir::ConvAttrs {
+        kernel: k,
+        group: c,
+        ..Default::default()
+    })))
+}
+
+/// i8 ones shaped [C, 1, kh, kw] for the pooling conv of `?x`.
+fn pool_ones(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
+    let (c, k) = pool_conv(ctx, class(&a[0])?)?;
+    let mut shape = vec![c, 1];
+    shape.extend(&k);
+    let n: usize = shape.iter().product();
+    Some(HOut::Tensor(Tensor::from_i8(&shape, vec![1; n]).ok()?))
+}
+
+/// The requantize multiplier of a mean over the pooling window: `sx / (sy · n)` (f32), with
+/// `n` the window size of `?x`.
+fn pool_scale(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
+    let (_, k) = pool_conv(ctx, class(&a[0])?)?;
+    let n: usize = k.iter().product();
+    let sx = per_tensor_f32(cval(ctx, &a[1])?.as_ref())?;
+    let sy = per_tensor_f32(cval(ctx, &a[2])?.as_ref())?;
+    if n == 0 || n > (1 << 23) / 256 || !(sx > 0.0 && sy > 0.0) {
+        return None;
+    }
+    Some(HOut::Tensor(
+        Tensor::from_f32(&[1], vec![sx / (sy * n as f32)]).ok()?,
+    ))
+}
+
 /// The matched expression evaluated as a 256-entry table over every value of `?x`.
 fn lut256(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
     let x = class(&a[0])?;
@@ -445,9 +657,24 @@ fn lut256(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
         DType::I8 => Tensor::from_i8(&[256], (-128..=127).collect()).ok()?,
         _ => return None,
     };
+    // Variables that are the table of a `lut` in the pattern: whole constants, not broadcast.
+    let nodes = ctx.lhs.as_ref();
+    let tables: Vec<egg::Var> = nodes
+        .iter()
+        .filter_map(|n| match n {
+            ENodeOrVar::ENode(FNode {
+                head: Head::Op { name: "lut", .. },
+                children,
+            }) => match nodes.get(usize::from(*children.get(1)?)) {
+                Some(ENodeOrVar::Var(v)) => Some(*v),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
     let mut tmp = FGraph::new(FoldAnalysis::default());
     let mut subst = Subst::default();
-    for node in ctx.lhs.as_ref() {
+    for node in nodes {
         let ENodeOrVar::Var(v) = node else { continue };
         let c = *ctx.subst.get(*v)?;
         let head = if ctx.eg.find(c) == ctx.eg.find(x) {
@@ -458,7 +685,7 @@ fn lut256(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
             Head::Attr(crate::lang::AttrKey::new((*op).clone()))
         } else {
             let t = const_of(ctx.eg, c)?;
-            if t.len() != 1 {
+            if t.len() != 1 && !tables.contains(v) {
                 return None;
             }
             Head::Const(ConstKey::new(t))
@@ -550,9 +777,69 @@ static HELPERS: &[HelperSpec] = &[
         eval: quantize_scalar,
     },
     HelperSpec {
+        name: "conv-bias-add",
+        args: 3,
+        doc: "conv-bias-add(?b, ?c, ?d): the i32 bias ?b (or none) plus round(?c / ?d), ?c a float constant per channel (axis 1) of the matched result, ?d an f32 epilogue scale",
+        eval: |c, a| bias_add(c, a, Some(1)),
+    },
+    HelperSpec {
+        name: "matmul-bias-add",
+        args: 3,
+        doc: "matmul-bias-add(?b, ?c, ?d): as conv-bias-add with the channel on the last axis",
+        eval: |c, a| bias_add(c, a, None),
+    },
+    HelperSpec {
+        name: "div-scale",
+        args: 2,
+        doc: "div-scale(?d, ?sy): an f32 epilogue scale divided by a per-tensor output scale (a requantize multiplier)",
+        eval: div_scale,
+    },
+    HelperSpec {
+        name: "common-zero",
+        args: 1,
+        doc: "common-zero(?z): the one value of a zero point whose elements are all equal (rank 0); no value otherwise",
+        eval: common_zero,
+    },
+    HelperSpec {
+        name: "dw-scale",
+        args: 4,
+        doc: "dw-scale(?a, ?w, ?sx, ?ws): the accumulator scale per output channel of a depthwise conv (one input channel per group) with a per-channel input scale ?sx",
+        eval: dw_scale,
+    },
+    HelperSpec {
+        name: "bias-at",
+        args: 2,
+        doc: "bias-at(?b, ?d): a float bias [M] as i32 at the accumulator scale vector ?d (none stays none)",
+        eval: bias_at,
+    },
+    HelperSpec {
+        name: "gap-attrs",
+        args: 1,
+        doc: "gap-attrs(?x): conv attributes of global average pooling over ?x (static C, H, W) as a depthwise conv",
+        eval: gap_attrs,
+    },
+    HelperSpec {
+        name: "mean-attrs",
+        args: 3,
+        doc: "mean-attrs(?a, ?x, ?axes): the same for a ReduceMean with keepdims over every spatial axis of ?x; no value otherwise",
+        eval: mean_attrs,
+    },
+    HelperSpec {
+        name: "pool-ones",
+        args: 1,
+        doc: "pool-ones(?x): i8 ones [C, 1, H, W], the weights of the pooling conv of ?x",
+        eval: pool_ones,
+    },
+    HelperSpec {
+        name: "pool-scale",
+        args: 3,
+        doc: "pool-scale(?x, ?sx, ?sy): the multiplier sx / (sy·H·W) of a mean over the spatial window of ?x",
+        eval: pool_scale,
+    },
+    HelperSpec {
         name: "lut256",
         args: 1,
-        doc: "lut256(?x): the whole matched expression evaluated by lpc-ref for each of the 256 values of the u8/i8 ?x (every other variable must be a one-element constant)",
+        doc: "lut256(?x): the whole matched expression evaluated by lpc-ref for each of the 256 values of the u8/i8 ?x (every other variable must be a one-element constant or the table of a lut)",
         eval: lut256,
     },
 ];

@@ -1,5 +1,5 @@
-//! End to end: folding the digits models quantized by ONNX Runtime (QDQ) leaves no float conv
-//! or gemm, and lpc-ref on the folded graph agrees with lpc-ref on the unfolded one on the 500
+//! End to end: folding the digits models quantized by ONNX Runtime (QDQ) and NNCF (OpenVINO IR)
+//! leaves no float conv or gemm, and lpc-ref on the folded graph agrees with lpc-ref on the unfolded one on the 500
 //! test images (top-1 and per-output error in quantization steps).
 
 use lpc_fold::{fold, FoldOptions, Pipeline};
@@ -11,11 +11,7 @@ fn data() -> PathBuf {
 }
 
 fn load(path: &std::path::Path) -> Graph {
-    let mut g = lpc_onnx::import_file(path).expect("import");
-    lpc_ir::infer_types(&mut g).expect("infer");
-    lpc_ref::fold_constants(&mut g).expect("constant folding");
-    lpc_ir::infer_types(&mut g).expect("infer");
-    g
+    lpc_onnx::load_model(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn test_images() -> Tensor {
@@ -110,4 +106,16 @@ fn digits_mbv_ort_qdq_folds_to_integer() {
     eprintln!("digits_mbv ORT QDQ: top-1 agreement {agree:.4}, max error {worst} steps");
     assert!(agree >= 0.998, "top-1 agreement {agree}");
     assert!(worst <= 1.0 + 1e-3, "max error {worst} steps");
+}
+
+/// NNCF's OpenVINO IR: every conv (the depthwise one with its per-channel input scale too) and
+/// the classifier become integer kernels, with the bias Adds, ReLUs and Clips folded into them.
+/// The logits are an f32 epilogue (no Dequantize to read a step from): top-1 agreement only.
+#[test]
+fn digits_nncf_ir_fold_to_integer() {
+    for name in ["digits_cnn.nncf-int8.xml", "digits_mbv.nncf-int8.xml"] {
+        let (agree, _) = check_model(name, 1.0);
+        eprintln!("{name}: top-1 agreement {agree:.4}");
+        assert!(agree >= 0.998, "{name}: top-1 agreement {agree}");
+    }
 }

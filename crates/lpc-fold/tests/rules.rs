@@ -122,6 +122,8 @@ fn builtin_rules_pass_rules_check_on_their_cases() {
         ("fuse", "conv-gemm"),
         ("fuse", "requantize"),
         ("fuse", "eltwise"),
+        ("fuse", "epilogue"),
+        ("fuse", "depthwise"),
         ("propagate", "move-dequantize"),
         ("lower", "fake-quantize"),
     ] {
