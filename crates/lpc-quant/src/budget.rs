@@ -4,8 +4,9 @@
 
 use crate::accuracy::argmax_rows;
 use crate::calib::{for_batches, InMemory, InputSpec, SampleSource};
+use crate::fq::ActQuant;
 use crate::json::Json;
-use crate::quantize::sqnr_db;
+use crate::quantize::{sqnr_db, RangeInfo};
 use crate::QuantError;
 use lpc_ir::{DType, Graph, Op, Tensor, ValueRef};
 use std::collections::{BTreeMap, HashMap};
@@ -569,6 +570,47 @@ pub fn with_fp32(g: &Graph, reference: &Graph, restored: &[&Unit]) -> Result<Gra
     Ok(out)
 }
 
+/// A copy of `g` whose per-tensor activation quantizers (named `VALUE__fq`, as
+/// [`crate::quantize::insert_fake_quantize`] names them) take the observed min/max of
+/// `ranges` instead of the estimator's range (same grid: u8, symmetric or asymmetric i8).
+/// Returns the graph and the number of quantizers widened. Free in MACs: everything stays INT8.
+pub fn minmax_ranges(g: &Graph, ranges: &[RangeInfo]) -> Result<(Graph, usize), QuantError> {
+    let mut out = g.clone();
+    let mut changed = 0;
+    for r in ranges {
+        if r.channels != 1 {
+            continue;
+        }
+        let Some(n) = out.find_node(&format!("{}__fq", r.value)) else {
+            continue;
+        };
+        let (mn, mx) = (r.observed[0].min(0.0), r.observed[1].max(0.0));
+        if !(mn.is_finite() && mx.is_finite() && mx - mn > 0.0) || r.fallback.is_some() {
+            continue;
+        }
+        let q = r.q;
+        let symmetric = q.signed && (q.lo + q.hi * 128.0 / 127.0).abs() <= 1e-6 * q.hi.abs();
+        let nq = if !q.signed {
+            ActQuant::unsigned(mx)
+        } else if symmetric {
+            ActQuant::symmetric(mx.max(-mn))
+        } else {
+            ActQuant::asymmetric(mn, mx, true)
+        };
+        if nq.lo >= q.lo && nq.hi <= q.hi {
+            continue; // already at least as wide
+        }
+        let lo = out.add_const(format!("{}__fq_lo_mm", r.value), Tensor::scalar_f32(nq.lo));
+        let hi = out.add_const(format!("{}__fq_hi_mm", r.value), Tensor::scalar_f32(nq.hi));
+        for (slot, v) in [(1, lo), (2, hi), (3, lo), (4, hi)] {
+            out.set_node_input(n, slot, Some(v));
+        }
+        changed += 1;
+    }
+    out.remove_dead();
+    Ok((out, changed))
+}
+
 /// Sensitivity of one unit: the model measured on the ranking subset with only it in FP32.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sensitivity {
@@ -692,8 +734,13 @@ fn int8_fraction(units: &[Unit], fp32: &[usize], total: u64) -> f64 {
 /// evaluation data. Ranks units on the first `rank_samples` evaluation samples, then returns
 /// the ranking's prefix to FP32, growing it 1, 2, 4, ... units and bisecting, until the
 /// smallest prefix within budget is found. `log` receives one line per step.
+///
+/// When `ranges` (the quantization report's activation ranges) are given, the first step
+/// widens every activation range to the observed min/max ([`minmax_ranges`]); that graph
+/// replaces `q` when it measures better, before any layer goes to FP32.
 pub fn search(
     q: &Graph,
+    ranges: Option<&[RangeInfo]>,
     reference: &Graph,
     ev: &Evaluator,
     eval_data: &dyn SampleSource,
@@ -707,8 +754,7 @@ pub fn search(
     let total_macs: u64 = macs.values().sum();
     let units = units(q, &macs)?;
     let target = cfg.target;
-    let initial = ev.measure(q)?;
-    times.push(("measure_int8".to_string(), t0.elapsed().as_secs_f64()));
+    let mut initial = ev.measure(q)?;
     let full_frac = int8_fraction(&units, &[], total_macs);
     log(&format!(
         "fully quantized: {} ({} units, {:.1}% of MACs INT8)",
@@ -716,6 +762,29 @@ pub fn search(
         units.len(),
         full_frac * 100.0
     ));
+    let mut widened = None;
+    if let (Some(r), false) = (ranges, target.met(&initial)) {
+        let (g2, k) = minmax_ranges(q, r)?;
+        if k > 0 {
+            let m = ev.measure(&g2)?;
+            let take = target.better(&m, &initial);
+            log(&format!(
+                "min/max ranges on {k} activation quantizers: {}{}",
+                target.show(&m),
+                if take {
+                    " (kept)"
+                } else {
+                    " (not better: dropped)"
+                }
+            ));
+            if take {
+                initial = m;
+                widened = Some(g2);
+            }
+        }
+    }
+    let q = widened.as_ref().unwrap_or(q);
+    times.push(("measure_int8".to_string(), t0.elapsed().as_secs_f64()));
     let mut steps = vec![Step {
         fp32_units: 0,
         added: vec![],

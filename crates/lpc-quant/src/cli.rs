@@ -132,7 +132,7 @@ pub struct QuantizeArgs {
 #[derive(clap::Args, Clone, Debug)]
 pub struct BudgetArgs {
     /// Allowed drop in percentage points of --metric top1 or agreement (e.g. 0, 0.5).
-    #[arg(long, value_name = "POINTS")]
+    #[arg(long, value_name = "POINTS", allow_negative_numbers = true)]
     pub max_drop: Option<f64>,
     /// Smallest allowed output SQNR against FP32, in dB (implies --metric sqnr).
     #[arg(long, value_name = "DB")]
@@ -351,9 +351,15 @@ fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Resu
         batch: a.q.batch,
         progress,
     };
-    let mut o = search(&q.graph, &q.reference, &ev, &eval, &cfg, |l| {
-        println!("  {l}")
-    })?;
+    let mut o = search(
+        &q.graph,
+        Some(&q.report.ranges),
+        &q.reference,
+        &ev,
+        &eval,
+        &cfg,
+        |l| println!("  {l}"),
+    )?;
     o.times.push(("quantize".into(), t_quant));
     o.times.push(("wall".into(), t.elapsed().as_secs_f64()));
     write_model(&o.graph, &a.output)?;
