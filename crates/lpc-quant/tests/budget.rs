@@ -127,6 +127,18 @@ fn digits_mbv_budget_zero_reaches_zero_flips() {
     assert!(o.int8_macs >= 0.90, "{}", o.int8_macs);
     // Cross-check the returned graph on its own.
     assert_eq!(ev.measure(&o.graph).unwrap().flips, 0);
+
+    // Without the min/max step, layers go to FP32 (most sensitive first) until 0 flips; the
+    // returned graph, measured on its own, agrees.
+    let o = search(&q.graph, None, &q.reference, &ev, &test, &cfg, |l| {
+        eprintln!("{l}")
+    })
+    .unwrap();
+    eprintln!("{}", o.table());
+    assert!(o.reached && !o.fp32.is_empty());
+    assert_eq!(o.fin.flips, 0);
+    assert_eq!(ev.measure(&o.graph).unwrap().flips, 0);
+    assert!(o.int8_macs < 1.0);
 }
 
 #[test]
