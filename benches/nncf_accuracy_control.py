@@ -78,7 +78,7 @@ def run(case):
     ref = [fp32(x)[0] for x in evalx]
 
     def metric(compiled, dataset):
-        outs = [compiled(x)[0] for x in dataset.get_inference_data()]
+        outs = [compiled(x)[0] for x in dataset]
         if case == "digits":
             agree = np.mean([np.argmax(a) == np.argmax(b) for a, b in zip(outs, ref)])
             return float(agree)
