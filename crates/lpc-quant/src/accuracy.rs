@@ -109,7 +109,7 @@ impl Accuracy {
 }
 
 /// Argmax per sample of a `[k, classes]` (or `[k, ..., classes]` with one row per sample) tensor.
-fn argmax_rows(t: &Tensor, k: usize) -> Result<Vec<usize>, QuantError> {
+pub(crate) fn argmax_rows(t: &Tensor, k: usize) -> Result<Vec<usize>, QuantError> {
     let v = t.to_f32_vec();
     if k == 0 || v.len() % k != 0 || v.is_empty() {
         return Err(QuantError::Data(format!(

@@ -2,7 +2,9 @@
 //! functions that run them (lpc-cli wires them in as subcommands).
 
 use crate::accuracy::evaluate;
-use crate::calib::{read_npy, ImageOptions, Layout, LoadOptions, Samples};
+use crate::budget::{search, Evaluator, Metric, SearchConfig, Target};
+use crate::calib::{read_npy, ImageOptions, Layout, LoadOptions, SampleSource, Samples};
+use crate::json::Json;
 use crate::quantize::{quantize, Config, Preset};
 use crate::stats::Estimator;
 use anyhow::{bail, Context, Result};
@@ -121,6 +123,93 @@ pub struct QuantizeArgs {
     /// Output: .onnx (QDQ) or .lir (FakeQuantize graph).
     #[arg(short, long)]
     pub output: PathBuf,
+    #[command(flatten)]
+    /// Accuracy-aware search (off unless --max-drop or --min-sqnr is given).
+    pub budget: BudgetArgs,
+}
+
+/// Accuracy-aware quantization: return the most sensitive layers to FP32 until a budget holds.
+#[derive(clap::Args, Clone, Debug)]
+pub struct BudgetArgs {
+    /// Allowed drop in percentage points of --metric top1 or agreement (e.g. 0, 0.5).
+    #[arg(long, value_name = "POINTS", allow_negative_numbers = true)]
+    pub max_drop: Option<f64>,
+    /// Smallest allowed output SQNR against FP32, in dB (implies --metric sqnr).
+    #[arg(long, value_name = "DB")]
+    pub min_sqnr: Option<f64>,
+    /// Budget metric: top1 (needs --labels), agreement (top-1 agreement with FP32), sqnr.
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Evaluation data (same formats as --calib; default: the calibration data).
+    #[arg(long = "data", value_name = "EVAL")]
+    pub eval: Option<PathBuf>,
+    /// Labels of the evaluation data: .npy of integer classes (for --metric top1).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Evaluation samples to use, seeded shuffle (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub eval_subset: usize,
+    /// Seed of the evaluation subset and of its random image crops.
+    #[arg(long, default_value_t = 1)]
+    pub eval_seed: u64,
+    /// Images: random crops per evaluation image (default: as --crops).
+    #[arg(long)]
+    pub eval_crops: Option<usize>,
+    /// Evaluation samples used to rank layers (the first ones).
+    #[arg(long, default_value_t = 32)]
+    pub rank_samples: usize,
+    /// Smallest fraction of MACs that must stay INT8 (0..1); the search stops before it.
+    #[arg(long, default_value_t = 0.0)]
+    pub min_int8_macs: f64,
+}
+
+impl BudgetArgs {
+    /// The budget these flags ask for, or None when no budget flag is given.
+    pub fn target(&self) -> Result<Option<Target>> {
+        let metric = self
+            .metric
+            .as_deref()
+            .map(|m| m.parse::<Metric>().map_err(anyhow::Error::msg))
+            .transpose()?;
+        let t = match (self.max_drop, self.min_sqnr, metric) {
+            (None, None, None) => {
+                if self.eval.is_some() || self.labels.is_some() {
+                    bail!("--data/--labels on quantize need a budget: --max-drop POINTS or --min-sqnr DB");
+                }
+                return Ok(None);
+            }
+            (None, None, Some(m)) => bail!(
+                "--metric {m} needs a budget: {}",
+                if m == Metric::Sqnr {
+                    "--min-sqnr DB"
+                } else {
+                    "--max-drop POINTS"
+                }
+            ),
+            (Some(_), Some(_), _) => bail!("give either --max-drop or --min-sqnr, not both"),
+            (Some(_), None, Some(Metric::Sqnr)) => {
+                bail!("--metric sqnr takes its budget as --min-sqnr DB, not --max-drop")
+            }
+            (None, Some(_), Some(m)) if m != Metric::Sqnr => {
+                bail!("--min-sqnr is the sqnr budget; --metric {m} takes --max-drop POINTS")
+            }
+            (Some(d), None, m) => Target::new(m.unwrap_or(Metric::Agreement), d)?,
+            (None, Some(db), _) => Target::new(Metric::Sqnr, db)?,
+        };
+        if t.metric() == Metric::Top1 && self.labels.is_none() {
+            bail!("--metric top1 needs --labels Y.npy (integer classes of the --data samples)");
+        }
+        if !(0.0..=1.0).contains(&self.min_int8_macs) {
+            bail!(
+                "--min-int8-macs {}: expected a fraction in [0, 1]",
+                self.min_int8_macs
+            );
+        }
+        if self.rank_samples == 0 {
+            bail!("--rank-samples must be at least 1");
+        }
+        Ok(Some(t))
+    }
 }
 
 /// `lpc calibrate MODEL --calib PATH [-o RANGES.json]`.
@@ -181,11 +270,116 @@ fn run_quantize(q: &QuantArgs, progress: bool) -> Result<crate::Quantized> {
     let g = lpc_onnx::load_model(&q.model)?;
     let data = Samples::open(&q.calib, &g, &q.data.options(true)?).context("calibration data")?;
     let out = quantize(&g, &data, &config(q, progress)?)?;
+    write_report(q, &out, None)?;
+    Ok(out)
+}
+
+/// Writes `--report`: the quantization report, with the accuracy-aware search under
+/// `"accuracy_aware"` when there was one.
+fn write_report(q: &QuantArgs, out: &crate::Quantized, aaq: Option<Json>) -> Result<()> {
     if let Some(p) = &q.report {
-        std::fs::write(p, out.report.to_json().to_string_pretty())
+        let mut j = out.report.to_json();
+        if let (Json::Obj(m), Some(a)) = (&mut j, aaq) {
+            m.push(("accuracy_aware".into(), a));
+        }
+        std::fs::write(p, j.to_string_pretty())
             .with_context(|| format!("{}: cannot write", p.display()))?;
     }
-    Ok(out)
+    Ok(())
+}
+
+fn read_labels(p: &Path) -> Result<Vec<i64>> {
+    let t = read_npy(p)?;
+    if !t.dtype().is_int() {
+        bail!(
+            "{}: labels must be integers, got {}",
+            p.display(),
+            t.dtype()
+        );
+    }
+    Ok(t.to_i64_vec())
+}
+
+/// `lpc quantize` with a budget: quantize, search, write the best model. Steps go to stdout as
+/// they are measured; the returned text is the final table. An unreachable budget writes the
+/// best model found and returns an error (exit status 1) saying so.
+fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Result<String> {
+    let b = &a.budget;
+    let g = lpc_onnx::load_model(&a.q.model)?;
+    let calib_opts = a.q.data.options(true)?;
+    let calib = Samples::open(&a.q.calib, &g, &calib_opts).context("calibration data")?;
+    let mut eval_opts = a.q.data.options(false)?;
+    eval_opts.subset = (b.eval_subset > 0).then_some(b.eval_subset);
+    eval_opts.seed = b.eval_seed;
+    if let Some(c) = b.eval_crops {
+        eval_opts.image.crops_per_image = c;
+    }
+    let eval = match &b.eval {
+        Some(p) => Samples::open(p, &g, &eval_opts).context("evaluation data (--data)")?,
+        None => {
+            println!("note: no --data: the budget is measured on the calibration data");
+            Samples::open(&a.q.calib, &g, &calib_opts).context("calibration data")?
+        }
+    };
+    let labels = b.labels.as_deref().map(read_labels).transpose()?;
+    if let Some(l) = &labels {
+        if l.len() != eval.len() {
+            bail!(
+                "{} labels for {} evaluation samples (--eval-subset draws a shuffled subset: labels need all samples)",
+                l.len(),
+                eval.len()
+            );
+        }
+        if b.eval_subset > 0 {
+            bail!("--labels cannot be combined with --eval-subset (the subset is shuffled)");
+        }
+    }
+    let t = std::time::Instant::now();
+    let q = quantize(&g, &calib, &config(&a.q, progress)?)?;
+    let t_quant = t.elapsed().as_secs_f64();
+    println!(
+        "quantized {} layers in {t_quant:.2} s; searching for {} on {} samples",
+        q.report.layers.len(),
+        target.describe(),
+        eval.len()
+    );
+    let ev = Evaluator::new(&q.reference, &eval, labels.as_deref(), a.q.batch, progress)?;
+    let cfg = SearchConfig {
+        target,
+        rank_samples: b.rank_samples,
+        min_int8_macs: b.min_int8_macs,
+        batch: a.q.batch,
+        progress,
+    };
+    let mut o = search(
+        &q.graph,
+        Some(&q.report.ranges),
+        &q.reference,
+        &ev,
+        &eval,
+        &cfg,
+        |l| println!("  {l}"),
+    )?;
+    o.times.push(("quantize".into(), t_quant));
+    o.times.push(("wall".into(), t.elapsed().as_secs_f64()));
+    write_model(&o.graph, &a.output)?;
+    write_report(&a.q, &q, Some(o.to_json()))?;
+    let table = format!(
+        "{}wall time (quantize + search): {:.1} s → {}\n",
+        o.table(),
+        t.elapsed().as_secs_f64(),
+        a.output.display()
+    );
+    if o.reached {
+        Ok(table)
+    } else {
+        print!("{table}");
+        bail!(
+            "{}; the best model found was written to {}",
+            o.message,
+            a.output.display()
+        )
+    }
 }
 
 /// Writes a quantized graph: `.onnx` as QDQ ONNX, `.lir` as the FakeQuantize graph.
@@ -203,6 +397,9 @@ pub fn write_model(g: &Graph, path: &Path) -> Result<()> {
 
 /// `lpc quantize`: returns a one-paragraph summary for the terminal.
 pub fn quantize_cmd(a: &QuantizeArgs, progress: bool) -> Result<String> {
+    if let Some(t) = a.budget.target()? {
+        return quantize_budget_cmd(a, t, progress);
+    }
     let out = run_quantize(&a.q, progress)?;
     write_model(&out.graph, &a.output)?;
     let r = &out.report;
@@ -257,20 +454,7 @@ pub fn accuracy_cmd(a: &AccuracyArgs, progress: bool) -> Result<String> {
     }
     let data =
         Samples::open(&a.data, &g, &a.data_args.options(false)?).context("evaluation data")?;
-    let labels = match &a.labels {
-        Some(p) => {
-            let t = read_npy(p)?;
-            if !t.dtype().is_int() {
-                bail!(
-                    "{}: labels must be integers, got {}",
-                    p.display(),
-                    t.dtype()
-                );
-            }
-            Some(t.to_i64_vec())
-        }
-        None => None,
-    };
+    let labels = a.labels.as_deref().map(read_labels).transpose()?;
     if labels.is_none() && reference.is_none() {
         bail!("give --labels and/or --reference");
     }

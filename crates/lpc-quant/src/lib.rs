@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod accuracy;
+pub mod budget;
 pub mod calib;
 pub mod cli;
 pub mod fq;
