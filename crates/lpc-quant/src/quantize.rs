@@ -377,6 +377,44 @@ fn group_range(st: &TensorStats, cfg: &Config, name: &str) -> (ActQuant, Option<
     )
 }
 
+/// Refuses a model that is already quantized (FakeQuantize, Q/DQ or integer ops): quantizing
+/// it again would stack a second layer of quantizers on the first.
+fn check_not_quantized(g: &Graph) -> Result<(), QuantError> {
+    let found: Vec<&lpc_ir::Node> = g
+        .node_ids()
+        .into_iter()
+        .map(|n| g.node(n))
+        .filter(|n| {
+            matches!(
+                n.op,
+                Op::FakeQuantize { .. }
+                    | Op::QuantizeLinear { .. }
+                    | Op::DequantizeLinear { .. }
+                    | Op::DynamicQuantizeLinear
+                    | Op::QLinearConv(_)
+                    | Op::QLinearMatMul
+                    | Op::ConvInteger(_)
+                    | Op::MatMulInteger
+                    | Op::QConv(_)
+                    | Op::QMatMul
+                    | Op::Requantize
+                    | Op::QAdd
+            )
+        })
+        .collect();
+    match found.first() {
+        None => Ok(()),
+        Some(first) => Err(QuantError::Invalid(format!(
+            "the model is already quantized ({} quantization node(s), e.g. '{}' ({})); \
+             quantizing it again would add a second layer of quantizers. \
+             Use `lpc fold` to lower it to integer operations",
+            found.len(),
+            first.name,
+            first.op.name()
+        ))),
+    }
+}
+
 /// Quantizes `model` with calibration data `data`.
 pub fn quantize(
     model: &Graph,
@@ -391,6 +429,7 @@ pub fn quantize(
         bias_correction: cfg.bias_correction,
         ..Default::default()
     };
+    check_not_quantized(model)?;
     if data.is_empty() {
         return Err(QuantError::Data("no calibration samples".into()));
     }
