@@ -77,7 +77,7 @@ impl Default for Config {
             bias_correction: true,
             batch: 32,
             progress: false,
-            report_samples: 100,
+            report_samples: 32,
             per_channel_depthwise: true,
             bias_samples: 100,
             float_sigmoid_outputs: true,
@@ -475,6 +475,9 @@ fn check_not_quantized(g: &Graph) -> Result<(), QuantError> {
     }
 }
 
+/// Largest calibration set (bytes) decoded once and kept in memory for all passes.
+const CACHE_BYTES: usize = 1 << 30;
+
 /// Quantizes `model` with calibration data `data`.
 pub fn quantize(
     model: &Graph,
@@ -493,6 +496,26 @@ pub fn quantize(
     if data.is_empty() {
         return Err(QuantError::Data("no calibration samples".into()));
     }
+    // Decoded images/files are read by every pass: decode them once when they fit in memory.
+    let cached;
+    let data: &dyn SampleSource = if data.decodes() {
+        let first = data.get(0)?;
+        let bytes: usize = first.iter().map(|t| t.len() * t.dtype().size()).sum();
+        if bytes.saturating_mul(data.len()) <= CACHE_BYTES {
+            use rayon::prelude::*;
+            cached = crate::calib::InMemory(
+                (0..data.len())
+                    .into_par_iter()
+                    .map(|i| data.get(i))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+            &cached
+        } else {
+            data
+        }
+    } else {
+        data
+    };
     let mut g = model.clone();
     lpc_ref::fold_constants(&mut g)
         .map_err(|e| QuantError::Invalid(format!("constant folding: {e}")))?;
