@@ -941,7 +941,11 @@ impl TapConv {
     }
 
     /// Adds the tap sums of `x` and of its fake-quantized version to `acc` (Σt, Σtq, positions).
-    fn observe(&self, x: &Tensor, acc: &mut Option<(Vec<f64>, Vec<f64>, u64)>) -> Result<(), QuantError> {
+    fn observe(
+        &self,
+        x: &Tensor,
+        acc: &mut Option<(Vec<f64>, Vec<f64>, u64)>,
+    ) -> Result<(), QuantError> {
         let s = x.shape();
         let bad = || QuantError::Invalid(format!("bias correction: conv input of shape {s:?}"));
         if s.len() != 4 || s[1] != self.c {
@@ -965,7 +969,13 @@ impl TapConv {
         let xv = x.as_f32().map_err(|e| QuantError::Invalid(e.to_string()))?;
         tap_sums(xv, dims, &taps, t);
         let xq = fq_tensor(x, &self.q)?;
-        tap_sums(xq.as_f32().map_err(|e| QuantError::Invalid(e.to_string()))?, dims, &taps, tq);
+        tap_sums(
+            xq.as_f32()
+                .map_err(|e| QuantError::Invalid(e.to_string()))?,
+            dims,
+            &taps,
+            tq,
+        );
         *positions += (s[0] * geom.output.iter().product::<usize>()) as u64;
         Ok(())
     }

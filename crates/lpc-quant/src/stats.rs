@@ -259,7 +259,11 @@ impl TensorStats {
         let nch = self.channel_min.len();
         let chunk_len = data.len() / n_chunks;
         // Channel runs of `inner` elements; one run per chunk when there is a single channel.
-        let run = if nch == 1 { chunk_len.max(1) } else { inner.max(1) };
+        let run = if nch == 1 {
+            chunk_len.max(1)
+        } else {
+            inner.max(1)
+        };
         let mut max_abs = 0f32;
         let mut finite = 0u64;
         for chunk in data.chunks(chunk_len.max(1)) {

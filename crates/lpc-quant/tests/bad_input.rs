@@ -224,7 +224,10 @@ fn already_quantized_model_is_refused() {
     // The FakeQuantize graph lpc wrote, and the digits model ONNX Runtime quantized (QDQ).
     let ort =
         lpc_onnx::load_model(&digits().join("quantized-by-peers/digits_mbv.ort-qdq.onnx")).unwrap();
-    for (what, m) in [("lpc FakeQuantize graph", q.graph), ("ONNX Runtime QDQ model", ort)] {
+    for (what, m) in [
+        ("lpc FakeQuantize graph", q.graph),
+        ("ONNX Runtime QDQ model", ort),
+    ] {
         match quantize(&m, &data, &cfg) {
             Err(QuantError::Invalid(msg)) => {
                 assert!(

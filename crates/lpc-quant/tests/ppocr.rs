@@ -36,7 +36,12 @@ fn measure(model: &str, size: Option<(usize, usize)>) {
     let n_eval = env_usize("LPC_PPOCR_EVAL", 100);
     let per_layer = std::env::var("LPC_PPOCR_PER_LAYER").is_ok_and(|v| v == "1");
     let ignore: Vec<String> = std::env::var("LPC_PPOCR_IGNORE")
-        .map(|v| v.split(',').filter(|s| !s.is_empty()).map(String::from).collect())
+        .map(|v| {
+            v.split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default();
     let g = lpc_onnx::load_model(&shared().join("models").join(model)).unwrap();
     let image = ImageOptions {
