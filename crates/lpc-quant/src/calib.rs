@@ -19,6 +19,11 @@ pub trait SampleSource: Sync {
     }
     /// Sample `i` (0-based, `< len()`).
     fn get(&self, i: usize) -> Result<Vec<Tensor>, QuantError>;
+    /// True when `get` decodes (images, files) rather than copies: worth caching when the
+    /// samples are read several times.
+    fn decodes(&self) -> bool {
+        false
+    }
 }
 
 /// What the model expects of one input.
@@ -599,6 +604,10 @@ impl Samples {
 impl SampleSource for Samples {
     fn len(&self) -> usize {
         self.chosen.len()
+    }
+
+    fn decodes(&self) -> bool {
+        !matches!(self.kind, Kind::Stacked(_))
     }
 
     fn get(&self, i: usize) -> Result<Vec<Tensor>, QuantError> {

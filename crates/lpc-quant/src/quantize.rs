@@ -7,7 +7,7 @@ use crate::json::Json;
 use crate::passes::{fold_batchnorm, place, resolve_ignore, ActPoint, LayerKind, Placement};
 use crate::stats::{estimate, Estimator, Grid, TensorStats};
 use crate::QuantError;
-use lpc_ir::{BinaryOp, Graph, NodeId, Op, Output, Tensor, ValueRef};
+use lpc_ir::{BinaryOp, Graph, NodeId, Op, Output, Tensor, UnaryOp, ValueRef};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
@@ -60,6 +60,12 @@ pub struct Config {
     /// Per-channel (axis 1) activation ranges for values read only by depthwise convolutions
     /// (integer-friendly: each output channel reads one input channel).
     pub per_channel_depthwise: bool,
+    /// Calibration samples used by bias correction, spread evenly over the set (NNCF's
+    /// FastBiasCorrection uses 100); the statistics always use every sample.
+    pub bias_samples: usize,
+    /// Keep in float the layers that feed a graph output through a Sigmoid/HardSigmoid and
+    /// elementwise ops only (near-saturated probability maps such as DBNet's).
+    pub float_sigmoid_outputs: bool,
 }
 
 impl Default for Config {
@@ -71,8 +77,10 @@ impl Default for Config {
             bias_correction: true,
             batch: 32,
             progress: false,
-            report_samples: 100,
+            report_samples: 32,
             per_channel_depthwise: true,
+            bias_samples: 100,
+            float_sigmoid_outputs: true,
         }
     }
 }
@@ -377,6 +385,99 @@ fn group_range(st: &TensorStats, cfg: &Config, name: &str) -> (ActQuant, Option<
     )
 }
 
+/// Layers whose output reaches a graph output through elementwise ops only (bias Add,
+/// BatchNorm, Clip, unary functions), one of which is a Sigmoid or HardSigmoid: a near-saturated
+/// probability map (DBNet's text mask), where a logit error of a fraction of one quantization
+/// step changes the small probabilities by a large relative amount. They keep float inputs and
+/// weights; all other layers stay integer.
+fn sigmoid_output_layers(g: &Graph) -> Vec<NodeId> {
+    let mut out = vec![];
+    for n in g.node_ids() {
+        if !matches!(
+            g.node(n).op,
+            Op::Conv(_) | Op::ConvTranspose { .. } | Op::Gemm { .. } | Op::MatMul
+        ) {
+            continue;
+        }
+        let mut v = ValueRef::first(n);
+        let mut sigmoid = false;
+        for _ in 0..8 {
+            if g.outputs().contains(&v) {
+                break;
+            }
+            let users = g.users(v);
+            let [(u, _)] = users.as_slice() else { break };
+            let elementwise = match &g.node(*u).op {
+                Op::Unary(op) => {
+                    sigmoid |= matches!(op, UnaryOp::Sigmoid | UnaryOp::HardSigmoid { .. });
+                    true
+                }
+                Op::Binary(_) => g
+                    .node_inputs(*u)
+                    .iter()
+                    .flatten()
+                    .all(|&x| x == v || g.const_value(x).is_some()),
+                Op::BatchNorm { .. } | Op::Clip => g
+                    .node_inputs(*u)
+                    .iter()
+                    .skip(1)
+                    .flatten()
+                    .all(|&x| g.const_value(x).is_some()),
+                _ => false,
+            };
+            if !elementwise {
+                break;
+            }
+            v = ValueRef::first(*u);
+        }
+        if sigmoid && g.outputs().contains(&v) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// Refuses a model that is already quantized (FakeQuantize, Q/DQ or integer ops): quantizing
+/// it again would stack a second layer of quantizers on the first.
+fn check_not_quantized(g: &Graph) -> Result<(), QuantError> {
+    let found: Vec<&lpc_ir::Node> = g
+        .node_ids()
+        .into_iter()
+        .map(|n| g.node(n))
+        .filter(|n| {
+            matches!(
+                n.op,
+                Op::FakeQuantize { .. }
+                    | Op::QuantizeLinear { .. }
+                    | Op::DequantizeLinear { .. }
+                    | Op::DynamicQuantizeLinear
+                    | Op::QLinearConv(_)
+                    | Op::QLinearMatMul
+                    | Op::ConvInteger(_)
+                    | Op::MatMulInteger
+                    | Op::QConv(_)
+                    | Op::QMatMul
+                    | Op::Requantize
+                    | Op::QAdd
+            )
+        })
+        .collect();
+    match found.first() {
+        None => Ok(()),
+        Some(first) => Err(QuantError::Invalid(format!(
+            "the model is already quantized ({} quantization node(s), e.g. '{}' ({})); \
+             quantizing it again would add a second layer of quantizers. \
+             Use `lpc fold` to lower it to integer operations",
+            found.len(),
+            first.name,
+            first.op.name()
+        ))),
+    }
+}
+
+/// Largest calibration set (bytes) decoded once and kept in memory for all passes.
+const CACHE_BYTES: usize = 1 << 30;
+
 /// Quantizes `model` with calibration data `data`.
 pub fn quantize(
     model: &Graph,
@@ -391,16 +492,47 @@ pub fn quantize(
         bias_correction: cfg.bias_correction,
         ..Default::default()
     };
+    check_not_quantized(model)?;
     if data.is_empty() {
         return Err(QuantError::Data("no calibration samples".into()));
     }
+    // Decoded images/files are read by every pass: decode them once when they fit in memory.
+    let cached;
+    let data: &dyn SampleSource = if data.decodes() {
+        let first = data.get(0)?;
+        let bytes: usize = first.iter().map(|t| t.len() * t.dtype().size()).sum();
+        if bytes.saturating_mul(data.len()) <= CACHE_BYTES {
+            use rayon::prelude::*;
+            cached = crate::calib::InMemory(
+                (0..data.len())
+                    .into_par_iter()
+                    .map(|i| data.get(i))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+            &cached
+        } else {
+            data
+        }
+    } else {
+        data
+    };
     let mut g = model.clone();
     lpc_ref::fold_constants(&mut g)
         .map_err(|e| QuantError::Invalid(format!("constant folding: {e}")))?;
     report.folded_batchnorm = fold_batchnorm(&mut g)?;
-    let ignore = resolve_ignore(&g, &cfg.ignore)?;
+    let mut ignore = resolve_ignore(&g, &cfg.ignore)?;
+    report.ignored = ignore.iter().map(|&n| g.node(n).name.clone()).collect();
+    if cfg.float_sigmoid_outputs {
+        for n in sigmoid_output_layers(&g) {
+            if ignore.insert(n) {
+                report.warnings.push(format!(
+                    "layer '{}' feeds a sigmoid output map: kept in float",
+                    g.node(n).name
+                ));
+            }
+        }
+    }
     let mut plan = place(&g, &ignore)?;
-    report.ignored = plan.ignored.clone();
     let batchable = crate::calib::InputSpec::of(&g)
         .iter()
         .all(|s| s.batchable());
@@ -510,7 +642,11 @@ pub fn quantize(
     let t = Instant::now();
     let mut shifts: Vec<Option<Vec<f32>>> = vec![None; plan.layers.len()];
     if cfg.bias_correction {
-        shifts = bias_shifts(&g, &plan, &act_q, &wq, data, batch, cfg.progress)?;
+        let sub = Spread {
+            src: data,
+            n: cfg.bias_samples.max(1),
+        };
+        shifts = bias_shifts(&g, &plan, &act_q, &wq, &sub, batch, cfg.progress)?;
         for (l, s) in plan.layers.iter().zip(&shifts) {
             if let Some(s) = s {
                 if let Some(w) = apply_bias_shift(&mut g, l.node, l.kind, s)? {
@@ -710,8 +846,169 @@ fn channel_ranges(
     out
 }
 
+/// Every `len / n`-th sample of a source (all of it when `n >= len`): the bias-correction subset.
+struct Spread<'a> {
+    src: &'a dyn SampleSource,
+    n: usize,
+}
+
+impl SampleSource for Spread<'_> {
+    fn len(&self) -> usize {
+        self.n.min(self.src.len())
+    }
+    fn get(&self, i: usize) -> Result<Vec<Tensor>, QuantError> {
+        self.src.get(i * self.src.len() / self.len().max(1))
+    }
+}
+
+/// A Conv whose bias shift comes from per-tap input sums (no second convolution): 2-D, constant
+/// weights, one activation input.
+struct TapConv {
+    /// Weights `[O, C/g, KH, KW]`, FP32 and fake-quantized.
+    w: Vec<f32>,
+    wq: Vec<f32>,
+    o: usize,
+    c: usize,
+    group: usize,
+    kernel: [usize; 2],
+    attrs: lpc_ir::ConvAttrs,
+    q: Vec<ActQuant>,
+}
+
+/// Sums over the batch and the output positions of the input each kernel tap reads:
+/// `t[c][ky][kx] += Σ_{n,oy,ox} x[n, c, iy(ky, oy), ix(kx, ox)]` (padding reads 0). Since a
+/// convolution is linear, the mean of its output channel o is `Σ w[o,c,ky,kx]·t[c,ky,kx]`
+/// divided by the output positions, plus the bias.
+fn tap_sums(x: &[f32], dims: [usize; 4], taps: &[Vec<Vec<Option<usize>>>], t: &mut [f64]) {
+    let [n, c, h, w] = dims;
+    let (kh, kw) = (taps[0].len(), taps[1].len());
+    let cols: Vec<Vec<usize>> = taps[1]
+        .iter()
+        .map(|k| k.iter().flatten().copied().collect())
+        .collect();
+    let mut rows = vec![0f64; h];
+    for plane in x.chunks(h * w).take(n * c).enumerate() {
+        let (i, p) = plane;
+        let ch = i % c;
+        for (kx, cs) in cols.iter().enumerate() {
+            for (iy, r) in rows.iter_mut().enumerate() {
+                let line = &p[iy * w..(iy + 1) * w];
+                *r = cs.iter().map(|&ix| line[ix] as f64).sum();
+            }
+            for (ky, tk) in taps[0].iter().enumerate() {
+                let s: f64 = tk.iter().flatten().map(|&iy| rows[iy]).sum();
+                t[(ch * kh + ky) * kw + kx] += s;
+            }
+        }
+    }
+}
+
+impl TapConv {
+    fn new(
+        g: &Graph,
+        l: &crate::passes::Layer,
+        q: &[ActQuant],
+        wq: &WeightQuant,
+    ) -> Result<Option<TapConv>, QuantError> {
+        let Op::Conv(attrs) = &g.node(l.node).op else {
+            return Ok(None);
+        };
+        let (Some((1, 0)), [0]) = (l.weight, l.act_slots.as_slice()) else {
+            return Ok(None);
+        };
+        let Some(w) = g.node_input(l.node, 1).and_then(|v| g.const_value(v)) else {
+            return Ok(None);
+        };
+        if w.rank() != 4 || attrs.group == 0 || w.shape()[0] % attrs.group != 0 {
+            return Ok(None);
+        }
+        let Ok(wv) = w.as_f32() else { return Ok(None) };
+        let wqt = wq.apply(w)?;
+        let s = w.shape();
+        Ok(Some(TapConv {
+            w: wv.to_vec(),
+            wq: wqt
+                .as_f32()
+                .map_err(|e| QuantError::Invalid(e.to_string()))?
+                .to_vec(),
+            o: s[0],
+            c: s[1] * attrs.group,
+            group: attrs.group,
+            kernel: [s[2], s[3]],
+            attrs: attrs.clone(),
+            q: q.to_vec(),
+        }))
+    }
+
+    /// Adds the tap sums of `x` and of its fake-quantized version to `acc` (Σt, Σtq, positions).
+    fn observe(
+        &self,
+        x: &Tensor,
+        acc: &mut Option<(Vec<f64>, Vec<f64>, u64)>,
+    ) -> Result<(), QuantError> {
+        let s = x.shape();
+        let bad = || QuantError::Invalid(format!("bias correction: conv input of shape {s:?}"));
+        if s.len() != 4 || s[1] != self.c {
+            return Err(bad());
+        }
+        let a = &self.attrs;
+        let geom = lpc_ref::geom::geometry(
+            &s[2..],
+            &self.kernel,
+            &a.strides,
+            &a.dilations,
+            &a.pads,
+            a.auto_pad,
+            false,
+        )
+        .map_err(|e| QuantError::Invalid(format!("bias correction: {e}")))?;
+        let taps = geom.taps();
+        let len = self.c * self.kernel[0] * self.kernel[1];
+        let (t, tq, positions) = acc.get_or_insert_with(|| (vec![0.0; len], vec![0.0; len], 0));
+        let dims = [s[0], s[1], s[2], s[3]];
+        let xv = x.as_f32().map_err(|e| QuantError::Invalid(e.to_string()))?;
+        tap_sums(xv, dims, &taps, t);
+        let xq = fq_tensor(x, &self.q)?;
+        tap_sums(
+            xq.as_f32()
+                .map_err(|e| QuantError::Invalid(e.to_string()))?,
+            dims,
+            &taps,
+            tq,
+        );
+        *positions += (s[0] * geom.output.iter().product::<usize>()) as u64;
+        Ok(())
+    }
+
+    /// The mean output difference per output channel, FP32 minus quantized.
+    fn shift(&self, t: &[f64], tq: &[f64], positions: u64) -> Vec<f32> {
+        let k = self.kernel[0] * self.kernel[1];
+        let (cg, og) = (self.c / self.group, self.o / self.group);
+        (0..self.o)
+            .map(|o| {
+                let base = (o / og.max(1)) * cg * k;
+                let mut d = 0f64;
+                for j in 0..cg * k {
+                    let wi = o * cg * k + j;
+                    d += self.w[wi] as f64 * t[base + j] - self.wq[wi] as f64 * tq[base + j];
+                }
+                (d / positions.max(1) as f64) as f32
+            })
+            .collect()
+    }
+}
+
+/// Per-layer bias-correction accumulators: tap sums for 2-D convs, output differences otherwise.
+#[derive(Clone)]
+enum BiasAcc {
+    Taps(Option<(Vec<f64>, Vec<f64>, u64)>),
+    Out(Option<(Vec<f64>, u64)>),
+}
+
 /// FastBiasCorrection: for each quantized layer, the mean per output channel of
-/// `FP32 output − output of the quantized layer on the same FP32 inputs`.
+/// `FP32 output − output of the quantized layer on the same FP32 inputs` over `data`.
+/// 2-D convolutions (nearly all of a CNN's layers) get it exactly from per-tap input sums,
+/// without a second convolution; other layers are evaluated again on quantized inputs.
 fn bias_shifts(
     g: &Graph,
     plan: &Placement,
@@ -728,13 +1025,28 @@ fn bias_shifts(
             slot_q.insert(c, q.clone());
         }
     }
-    let mut need: HashSet<ValueRef> = HashSet::new();
+    // Tap-sum layers by input value; the others by output value, with their inputs stashed.
+    let mut taps: Vec<Option<TapConv>> = vec![];
+    let mut tap_in: HashMap<ValueRef, Vec<usize>> = HashMap::new();
+    let mut need: HashMap<ValueRef, usize> = HashMap::new();
     let mut out_of: HashMap<ValueRef, usize> = HashMap::new();
     let mut wfq: Vec<Option<Tensor>> = vec![];
     for (li, (l, q)) in plan.layers.iter().zip(wq).enumerate() {
+        let tc = match (q, slot_q.get(&(l.node, 0))) {
+            (Some(q), Some(aq)) => TapConv::new(g, l, aq, q)?,
+            _ => None,
+        };
+        if tc.is_some() {
+            let x = g.node_input(l.node, 0).expect("act slot 0");
+            tap_in.entry(x).or_default().push(li);
+            taps.push(tc);
+            wfq.push(None);
+            continue;
+        }
+        taps.push(None);
         for v in g.node_inputs(l.node).into_iter().flatten() {
             if g.const_value(v).is_none() {
-                need.insert(v);
+                *need.entry(v).or_default() += 1;
             }
         }
         out_of.insert(ValueRef::first(l.node), li);
@@ -748,28 +1060,51 @@ fn bias_shifts(
             _ => None,
         });
     }
-    type Acc = Vec<Option<(Vec<f64>, u64)>>;
-    let n_layers = plan.layers.len();
-    let acc: Acc = for_batches(
+    let init: Vec<BiasAcc> = taps
+        .iter()
+        .map(|t| match t {
+            Some(_) => BiasAcc::Taps(None),
+            None => BiasAcc::Out(None),
+        })
+        .collect();
+    let acc: Vec<BiasAcc> = for_batches(
         data,
         batch,
         "bias",
         progress,
-        || vec![None; n_layers],
-        |acc: &mut Acc, inputs, first, _k| {
-            let mut stash: HashMap<ValueRef, Tensor> = HashMap::new();
+        || init.clone(),
+        |acc: &mut Vec<BiasAcc>, inputs, first, _k| {
+            let mut stash: HashMap<ValueRef, (Tensor, usize)> = HashMap::new();
             let mut err: Option<QuantError> = None;
             lpc_ref::run_observed(g, inputs, |v, t| {
                 if err.is_some() {
                     return;
                 }
-                if need.contains(&v) {
-                    stash.insert(v, t.clone());
+                for &li in tap_in.get(&v).map_or(&[][..], |v| v.as_slice()) {
+                    let (Some(tc), BiasAcc::Taps(a)) = (&taps[li], &mut acc[li]) else {
+                        continue;
+                    };
+                    if let Err(e) = tc.observe(t, a) {
+                        err = Some(e);
+                    }
+                }
+                if let Some(&uses) = need.get(&v) {
+                    stash.insert(v, (t.clone(), uses));
                 }
                 if let Some(&li) = out_of.get(&v) {
-                    if let Err(e) = layer_error(g, plan, li, &slot_q, &wfq, &stash, t, &mut acc[li])
-                    {
-                        err = Some(e);
+                    if let BiasAcc::Out(a) = &mut acc[li] {
+                        if let Err(e) = layer_error(g, plan, li, &slot_q, &wfq, &stash, t, a) {
+                            err = Some(e);
+                        }
+                    }
+                    // Drop inputs no other layer still needs.
+                    for x in g.node_inputs(plan.layers[li].node).into_iter().flatten() {
+                        if let Some(e) = stash.get_mut(&x) {
+                            e.1 -= 1;
+                            if e.1 == 0 {
+                                stash.remove(&x);
+                            }
+                        }
                     }
                 }
             })
@@ -778,22 +1113,36 @@ fn bias_shifts(
         },
         |a, b| {
             for (x, y) in a.iter_mut().zip(b) {
-                match (x.as_mut(), y) {
-                    (Some((s, n)), Some((s2, n2))) => {
-                        s.iter_mut().zip(&s2).for_each(|(p, q)| *p += q);
-                        *n += n2;
-                    }
-                    (None, Some(y)) => *x = Some(y),
-                    (_, None) => {}
+                match (x, y) {
+                    (BiasAcc::Taps(x), BiasAcc::Taps(Some(y))) => match x {
+                        Some((t, tq, n)) => {
+                            t.iter_mut().zip(&y.0).for_each(|(p, q)| *p += q);
+                            tq.iter_mut().zip(&y.1).for_each(|(p, q)| *p += q);
+                            *n += y.2;
+                        }
+                        None => *x = Some(y),
+                    },
+                    (BiasAcc::Out(x), BiasAcc::Out(Some(y))) => match x {
+                        Some((s, n)) => {
+                            s.iter_mut().zip(&y.0).for_each(|(p, q)| *p += q);
+                            *n += y.1;
+                        }
+                        None => *x = Some(y),
+                    },
+                    _ => {}
                 }
             }
         },
     )?;
     Ok(acc
         .into_iter()
-        .map(|a| {
-            a.filter(|(_, n)| *n > 0)
-                .map(|(s, n)| s.iter().map(|x| (x / n as f64) as f32).collect())
+        .zip(&taps)
+        .map(|(a, tc)| match (a, tc) {
+            (BiasAcc::Taps(Some((t, tq, n))), Some(tc)) if n > 0 => Some(tc.shift(&t, &tq, n)),
+            (BiasAcc::Out(Some((s, n))), _) if n > 0 => {
+                Some(s.iter().map(|x| (x / n as f64) as f32).collect())
+            }
+            _ => None,
         })
         .collect())
 }
@@ -805,7 +1154,7 @@ fn layer_error(
     li: usize,
     slot_q: &HashMap<(NodeId, usize), Vec<ActQuant>>,
     wfq: &[Option<Tensor>],
-    stash: &HashMap<ValueRef, Tensor>,
+    stash: &HashMap<ValueRef, (Tensor, usize)>,
     fp32_out: &Tensor,
     acc: &mut Option<(Vec<f64>, u64)>,
 ) -> Result<(), QuantError> {
@@ -822,7 +1171,7 @@ fn layer_error(
         } else if let Some(c) = g.const_value(v) {
             (**c).clone()
         } else {
-            let x = stash.get(&v).ok_or_else(|| {
+            let (x, _) = stash.get(&v).ok_or_else(|| {
                 QuantError::Invalid(format!(
                     "bias correction: input of '{}' not seen",
                     node.name

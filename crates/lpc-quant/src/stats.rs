@@ -76,12 +76,26 @@ impl Histogram {
     /// Adds finite values.
     pub fn add(&mut self, xs: &[f32]) {
         let m = xs.iter().fold(0f32, |m, x| m.max(x.abs()));
-        self.cover(m);
+        self.add_bounded(xs, m);
+    }
+
+    /// Adds values whose finite ones are bounded by `max_abs`, skipping non-finite ones.
+    fn add_bounded(&mut self, xs: &[f32], max_abs: f32) {
+        self.cover(max_abs);
+        if self.r == 0.0 {
+            self.zeros += xs.iter().filter(|&&x| x == 0.0).count() as u64;
+            return;
+        }
+        // Same bins as `bin`: (x + r) / (2r) · B, where 1/(2r) and B are powers of two, so the
+        // product below rounds exactly like the quotient.
+        let r = self.r as f64;
+        let k = BINS as f64 / (2.0 * r);
+        let top = (BINS - 1) as f64;
         for &x in xs {
             if x == 0.0 {
                 self.zeros += 1;
-            } else {
-                let b = self.bin(x);
+            } else if x.is_finite() {
+                let b = ((x as f64 + r) * k).floor().clamp(0.0, top) as usize;
                 self.bins[b] += 1;
             }
         }
@@ -215,10 +229,10 @@ impl TensorStats {
     /// means, weighted by `samples`).
     pub fn observe(&mut self, data: &[f32], shape: &[usize], samples: usize) {
         let per_sample = shape.first() == Some(&samples) && samples > 0;
-        let chunks: Vec<&[f32]> = if per_sample && !data.is_empty() {
-            data.chunks(data.len() / samples).collect()
+        let n_chunks = if per_sample && !data.is_empty() {
+            samples
         } else {
-            vec![data]
+            1
         };
         let weight = if per_sample {
             1.0
@@ -243,24 +257,36 @@ impl TensorStats {
             }
         }
         let nch = self.channel_min.len();
-        let mut finite = Vec::with_capacity(data.len());
-        for chunk in chunks {
+        let chunk_len = data.len() / n_chunks;
+        // Channel runs of `inner` elements; one run per chunk when there is a single channel.
+        let run = if nch == 1 {
+            chunk_len.max(1)
+        } else {
+            inner.max(1)
+        };
+        let mut max_abs = 0f32;
+        let mut finite = 0u64;
+        for chunk in data.chunks(chunk_len.max(1)) {
             let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-            for (i, &x) in chunk.iter().enumerate() {
-                if !x.is_finite() {
-                    self.nonfinite += 1;
-                    continue;
+            for (j, part) in chunk.chunks(run).enumerate() {
+                let (mut a, mut b, mut bad) = (f32::INFINITY, f32::NEG_INFINITY, 0u64);
+                for &x in part {
+                    if x.is_finite() {
+                        a = a.min(x);
+                        b = b.max(x);
+                    } else {
+                        bad += 1;
+                    }
                 }
-                lo = lo.min(x);
-                hi = hi.max(x);
-                let c = if nch == 1 {
-                    0
-                } else {
-                    (i / inner.max(1)) % nch
-                };
-                self.channel_min[c] = self.channel_min[c].min(x);
-                self.channel_max[c] = self.channel_max[c].max(x);
-                finite.push(x);
+                self.nonfinite += bad;
+                finite += part.len() as u64 - bad;
+                if a <= b {
+                    let c = if nch == 1 { 0 } else { j % nch };
+                    self.channel_min[c] = self.channel_min[c].min(a);
+                    self.channel_max[c] = self.channel_max[c].max(b);
+                    lo = lo.min(a);
+                    hi = hi.max(b);
+                }
             }
             if lo <= hi {
                 self.sum_sample_min += lo as f64 * weight;
@@ -268,10 +294,11 @@ impl TensorStats {
                 self.min = self.min.min(lo);
                 self.max = self.max.max(hi);
                 self.samples += weight as u64;
+                max_abs = max_abs.max(lo.abs()).max(hi.abs());
             }
         }
-        self.count += finite.len() as u64;
-        self.hist.add(&finite);
+        self.count += finite;
+        self.hist.add_bounded(data, max_abs);
     }
 
     /// Adds another set of statistics of the same tensor.

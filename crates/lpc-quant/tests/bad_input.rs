@@ -207,3 +207,36 @@ fn fake_quantize_placement_and_lir_round_trip() {
         "parse(print(g)) != g for the FakeQuantize graph"
     );
 }
+
+#[test]
+fn already_quantized_model_is_refused() {
+    let g = mbv();
+    let data = InMemory(vec![vec![Tensor::from_f32(
+        &[1, 1, 16, 16],
+        (0..256).map(|i| (i % 17) as f32 / 17.0).collect(),
+    )
+    .unwrap()]]);
+    let cfg = Config {
+        report_samples: 0,
+        ..Config::default()
+    };
+    let q = quantize(&g, &data, &cfg).unwrap();
+    // The FakeQuantize graph lpc wrote, and the digits model ONNX Runtime quantized (QDQ).
+    let ort =
+        lpc_onnx::load_model(&digits().join("quantized-by-peers/digits_mbv.ort-qdq.onnx")).unwrap();
+    for (what, m) in [
+        ("lpc FakeQuantize graph", q.graph),
+        ("ONNX Runtime QDQ model", ort),
+    ] {
+        match quantize(&m, &data, &cfg) {
+            Err(QuantError::Invalid(msg)) => {
+                assert!(
+                    msg.contains("already quantized") && msg.contains("lpc fold"),
+                    "{what}: {msg}"
+                )
+            }
+            Err(e) => panic!("{what}: wrong error {e}"),
+            Ok(_) => panic!("{what}: quantized an already quantized model"),
+        }
+    }
+}

@@ -2,6 +2,9 @@
 //! `cargo test -p lpc-quant --release --test ppocr -- --ignored --nocapture`.
 //! Calibration: 300 seeded random crops of astronaut/coffee/camera/page; evaluation: 100 crops
 //! of brick/grass (other photos); SQNR of the INT8 (FakeQuantize) outputs against FP32.
+//! For diagnosis: `LPC_PPOCR_PER_LAYER=1` also prints the per-layer SQNR ranking on the
+//! evaluation data, `LPC_PPOCR_CALIB=N` / `LPC_PPOCR_EVAL=N` change the sample counts, and
+//! `LPC_PPOCR_IGNORE=a,b` passes `--ignore` patterns.
 
 use lpc_quant::accuracy::evaluate;
 use lpc_quant::calib::{ImageOptions, LoadOptions, Samples};
@@ -21,7 +24,25 @@ fn folder(name: &str, files: &[&str]) -> PathBuf {
     d
 }
 
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn measure(model: &str, size: Option<(usize, usize)>) {
+    let n_calib = env_usize("LPC_PPOCR_CALIB", 300);
+    let n_eval = env_usize("LPC_PPOCR_EVAL", 100);
+    let per_layer = std::env::var("LPC_PPOCR_PER_LAYER").is_ok_and(|v| v == "1");
+    let ignore: Vec<String> = std::env::var("LPC_PPOCR_IGNORE")
+        .map(|v| {
+            v.split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
     let g = lpc_onnx::load_model(&shared().join("models").join(model)).unwrap();
     let image = ImageOptions {
         size,
@@ -40,7 +61,7 @@ fn measure(model: &str, size: Option<(usize, usize)>) {
         &calib_dir,
         &g,
         &LoadOptions {
-            subset: Some(300),
+            subset: Some(n_calib),
             seed: 1,
             image: image.clone(),
         },
@@ -53,6 +74,7 @@ fn measure(model: &str, size: Option<(usize, usize)>) {
         &Config {
             progress: true,
             report_samples: 0,
+            ignore,
             ..Config::default()
         },
     )
@@ -62,7 +84,7 @@ fn measure(model: &str, size: Option<(usize, usize)>) {
         &eval_dir,
         &g,
         &LoadOptions {
-            subset: Some(100),
+            subset: Some(n_eval),
             seed: 2,
             image: ImageOptions {
                 crops_per_image: 50,
@@ -71,8 +93,19 @@ fn measure(model: &str, size: Option<(usize, usize)>) {
         },
     )
     .unwrap();
-    let acc = evaluate(&q.graph, Some(&g), &eval, None, false, 8, true).unwrap();
-    println!("PPOCR {model}: quantized in {secs:.1} s; {}", acc.summary());
+    let acc = evaluate(&q.graph, Some(&g), &eval, None, per_layer, 8, true).unwrap();
+    let stages: Vec<String> = q
+        .report
+        .times
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.1}"))
+        .collect();
+    println!(
+        "PPOCR {model}: {n_calib} calibration samples quantized in {secs:.1} s ({}); warnings {:?}\n{}",
+        stages.join(", "),
+        q.report.warnings,
+        acc.summary()
+    );
 }
 
 #[test]

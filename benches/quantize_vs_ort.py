@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Quantization wall time and accuracy: ONNX Runtime's quantize_static vs `lpc quantize`.
+
+Both quantize the same model from the same calibration samples (seeded random crops of
+../shared/data/images written once as one .npy), then both INT8 models are run by ONNX Runtime on
+evaluation crops of other photos and compared with the FP32 model (SQNR of the outputs).
+
+    python3 benches/quantize_vs_ort.py [--lpc target/release/lpc] [--models det,cls]
+        [--samples 300] [--out benches/results/quantize_vs_ort.md]
+
+Needs numpy, onnx, onnxruntime (a bench tool: nothing in lpc needs Python). The lpc binary is
+`cargo build --release -p lpc-cli`. Prints a markdown table (and writes it to --out).
+"""
+
+import argparse
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(ROOT, "..", "shared")
+if not os.path.isdir(SHARED):
+    SHARED = "/work/shared"
+
+MODELS = {
+    "det": ("ch_PP-OCRv4_det_infer.onnx", (320, 320), "ppocr det 320×320"),
+    "cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", (48, 192), "ppocr cls 48×192"),
+}
+CALIB_IMAGES = ["astronaut.png", "coffee.png", "camera.png", "page.png"]
+EVAL_IMAGES = ["brick.png", "grass.png"]
+
+
+def read_png(path):
+    """Decodes a non-interlaced 8-bit gray/RGB/RGBA PNG into an HxWx3 uint8 array."""
+    data = open(path, "rb").read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError(f"{path}: not a PNG")
+    pos, idat, hdr = 8, [], None
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + n]
+        pos += 12 + n
+        if kind == b"IHDR":
+            hdr = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+    w, h, depth, ctype, _, _, interlace = hdr
+    if depth != 8 or interlace != 0 or ctype not in (0, 2, 4, 6):
+        raise ValueError(f"{path}: unsupported PNG (depth {depth}, type {ctype})")
+    ch = {0: 1, 2: 3, 4: 2, 6: 4}[ctype]
+    raw = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8)
+    stride = w * ch
+    rows = raw.reshape(h, stride + 1)
+    out = np.zeros((h, stride), np.uint8)
+    prev = bytearray(stride)
+    for y in range(h):
+        f, line = rows[y, 0], bytearray(rows[y, 1:].tobytes())
+        if f == 0:
+            cur = line
+        elif f == 2:
+            cur = bytearray((a + b) & 255 for a, b in zip(line, prev))
+        elif f in (1, 3, 4):
+            cur = bytearray(stride)
+            for x in range(stride):
+                a = cur[x - ch] if x >= ch else 0
+                b = prev[x]
+                if f == 1:
+                    p = a
+                elif f == 3:
+                    p = (a + b) >> 1
+                else:
+                    c = prev[x - ch] if x >= ch else 0
+                    pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                    p = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                cur[x] = (line[x] + p) & 255
+        else:
+            raise ValueError(f"{path}: bad filter {f}")
+        out[y] = np.frombuffer(bytes(cur), np.uint8)
+        prev = cur
+    img = out.reshape(h, w, ch)
+    if ch in (1, 2):
+        img = np.repeat(img[:, :, :1], 3, axis=2)
+    return img[:, :, :3]
+
+
+def resize_bilinear(img, oh, ow):
+    """Bilinear resize (half-pixel centres) of an HxWxC float array."""
+    h, w = img.shape[:2]
+    ys = np.clip((np.arange(oh) + 0.5) * h / oh - 0.5, 0, h - 1)
+    xs = np.clip((np.arange(ow) + 0.5) * w / ow - 0.5, 0, w - 1)
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+    top = img[y0][:, x0] * (1 - fx) + img[y0][:, x1] * fx
+    bot = img[y1][:, x0] * (1 - fx) + img[y1][:, x1] * fx
+    return top * (1 - fy) + bot * fy
+
+
+def crops(images, n, size, seed):
+    """n seeded random crops (30–100% of the short side, the target's aspect ratio), resized to
+    size, BGR, (x/255-0.5)/0.5, NCHW float32."""
+    rng = np.random.default_rng(seed)
+    imgs = [read_png(os.path.join(SHARED, "data", "images", f)).astype(np.float32) for f in images]
+    oh, ow = size
+    out = np.zeros((n, 3, oh, ow), np.float32)
+    for i in range(n):
+        img = imgs[i % len(imgs)]
+        h, w = img.shape[:2]
+        f = rng.uniform(0.3, 1.0)
+        ch = int(min(h, w * oh / ow) * f)
+        cw = max(1, int(ch * ow / oh))
+        ch = max(1, min(ch, h))
+        cw = min(cw, w)
+        y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        r = resize_bilinear(img[y : y + ch, x : x + cw], oh, ow)[:, :, ::-1]
+        out[i] = ((r / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
+    return out
+
+
+def sqnr(ref, x):
+    ref, x = ref.astype(np.float64), x.astype(np.float64)
+    noise = ((ref - x) ** 2).sum()
+    return float("inf") if noise == 0 else 10 * np.log10((ref**2).sum() / noise)
+
+
+def run_all(model, data, batch=1):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    s = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+    name = s.get_inputs()[0].name
+    return np.concatenate([s.run(None, {name: data[i : i + batch]})[0] for i in range(0, len(data), batch)])
+
+
+def ort_quantize(model, calib, out):
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    import onnx
+
+    name = onnx.load(model).graph.input[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.i = 0
+
+        def get_next(self):
+            if self.i >= len(calib):
+                return None
+            self.i += 1
+            return {name: calib[self.i - 1 : self.i]}
+
+    t = time.perf_counter()
+    quantize_static(
+        model,
+        out,
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+    )
+    return time.perf_counter() - t
+
+
+def lpc_quantize(lpc, model, calib_npy, out, report):
+    t = time.perf_counter()
+    r = subprocess.run(
+        [lpc, "quantize", model, "--calib", calib_npy, "--subset", "0", "-o", out, "--report", report],
+        capture_output=True,
+        text=True,
+    )
+    secs = time.perf_counter() - t
+    if r.returncode != 0:
+        sys.exit(f"lpc quantize failed:\n{r.stdout}\n{r.stderr}")
+    return secs
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lpc", default=os.path.join(ROOT, "target", "release", "lpc"))
+    ap.add_argument("--models", default="det,cls")
+    ap.add_argument("--samples", type=int, default=300)
+    ap.add_argument("--eval", type=int, default=100)
+    ap.add_argument("--out", default=os.path.join(ROOT, "benches", "results", "quantize_vs_ort.md"))
+    a = ap.parse_args()
+    import json
+    import onnxruntime
+
+    tmp = tempfile.mkdtemp(prefix="lpc-qbench-")
+    rows = []
+    for key in a.models.split(","):
+        file, size, label = MODELS[key]
+        model = os.path.join(SHARED, "models", file)
+        calib = crops(CALIB_IMAGES, a.samples, size, seed=1)
+        ev = crops(EVAL_IMAGES, a.eval, size, seed=2)
+        calib_npy = os.path.join(tmp, f"{key}_calib.npy")
+        np.save(calib_npy, calib)
+        ort_out = os.path.join(tmp, f"{key}_ort.onnx")
+        lpc_out = os.path.join(tmp, f"{key}_lpc.onnx")
+        report = os.path.join(tmp, f"{key}_report.json")
+        t_ort = ort_quantize(model, calib, ort_out)
+        t_lpc = lpc_quantize(a.lpc, model, calib_npy, lpc_out, report)
+        stages = json.load(open(report))["seconds"]
+        ref = run_all(model, ev)
+        s_ort = sqnr(ref, run_all(ort_out, ev))
+        s_lpc = sqnr(ref, run_all(lpc_out, ev))
+        rows.append((label, t_ort, t_lpc, stages, s_ort, s_lpc))
+        print(f"{label}: ORT {t_ort:.1f} s, lpc {t_lpc:.1f} s", file=sys.stderr)
+    lines = [
+        f"Quantization of {a.samples} calibration crops (astronaut/coffee/camera/page, BGR, "
+        f"(x/255−0.5)/0.5), {os.cpu_count()} cores; SQNR of the INT8 QDQ models run by ONNX Runtime "
+        f"{onnxruntime.__version__} against FP32 on {a.eval} crops of brick/grass. "
+        "ORT: `quantize_static` QDQ, per-channel, MinMax, u8 activations. "
+        "lpc: `lpc quantize` release build, defaults (wall time includes loading the model and the .npy, "
+        "and the report pass).",
+        "",
+        "| model | ORT quantize_static | lpc quantize | lpc / ORT | lpc stages (s) | ORT INT8 SQNR | lpc INT8 SQNR |",
+        "|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for label, t_ort, t_lpc, stages, s_ort, s_lpc in rows:
+        st = ", ".join(f"{k} {v:.1f}" for k, v in stages.items() if k != "total")
+        lines.append(
+            f"| {label} | {t_ort:.1f} s | {t_lpc:.1f} s | {t_lpc / t_ort:.2f} | {st} | {s_ort:.1f} dB | {s_lpc:.1f} dB |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    open(a.out, "w").write(text)
+
+
+if __name__ == "__main__":
+    main()
