@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod exec;
+pub mod gemm;
 pub mod memory;
 pub mod module;
 pub mod plan;
