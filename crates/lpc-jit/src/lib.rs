@@ -2,11 +2,14 @@
 //! Cranelift for the host CPU, and runs it bit-exact to `lpc-ref`.
 #![deny(missing_docs)]
 
+pub mod dwconv;
+pub mod elementwise;
 pub mod exec;
 pub mod gemm;
 pub mod memory;
 pub mod module;
 pub mod plan;
+pub mod pool;
 
 pub use exec::{CompileOptions, CompiledModel};
 pub use module::{CodeModule, HostFeatures};
