@@ -60,8 +60,11 @@ impl CompiledModel {
         let t0 = Instant::now();
         let graph = plan::bind_shapes(g, shapes)?;
         let mut module = CodeModule::new()?;
-        let plan = plan::lower(&graph, &mut module, &opts.lower)?;
+        let mut plan = plan::lower(&graph, &mut module, &opts.lower)?;
         module.finalize()?;
+        for st in &mut plan.steps {
+            st.action.link(&module)?;
+        }
         let threads = match opts.threads {
             Some(0) => {
                 return Err(JitError::Codegen("threads must be at least 1".into()));
@@ -148,6 +151,31 @@ impl CompiledModel {
     }
 }
 
+/// The tensor in a step's first input slot.
+fn first_input<'v>(st: &plan::Step, vals: &'v [Option<Val>]) -> Result<&'v Tensor, JitError> {
+    st.inputs
+        .first()
+        .copied()
+        .flatten()
+        .and_then(|s| vals[s].as_ref())
+        .map(Val::get)
+        .ok_or_else(|| JitError::Lower {
+            node: st.node.clone(),
+            why: "data input not available".into(),
+        })
+}
+
+/// Names the node in a kernel's error.
+fn in_node(st: &plan::Step, e: JitError) -> JitError {
+    match e {
+        JitError::Lower { .. } => e,
+        other => JitError::Lower {
+            node: st.node.clone(),
+            why: other.to_string(),
+        },
+    }
+}
+
 impl Runtime {
     fn check_inputs(&self, inputs: &[Tensor]) -> Result<(), JitError> {
         let p = &self.plan;
@@ -221,6 +249,10 @@ impl Runtime {
                         source,
                     })?
                 }
+                Action::Gemm(k) => vec![k.run(first_input(st, &vals)?, pool).map_err(|e| in_node(st, e))?],
+                Action::DwConv(k) => vec![k.run(first_input(st, &vals)?, pool).map_err(|e| in_node(st, e))?],
+                Action::MaxPool(k) => vec![k.run(first_input(st, &vals)?, pool).map_err(|e| in_node(st, e))?],
+                Action::Quantize(k) => vec![k.run(first_input(st, &vals)?, pool).map_err(|e| in_node(st, e))?],
                 Action::View { shape } => {
                     let s = st.inputs.first().copied().flatten().ok_or_else(|| {
                         JitError::Lower {

@@ -2,6 +2,7 @@
 //! Cranelift for the host CPU, and runs it bit-exact to `lpc-ref`.
 #![deny(missing_docs)]
 
+pub mod conv;
 pub mod dwconv;
 pub mod elementwise;
 pub mod exec;
@@ -10,6 +11,7 @@ pub mod memory;
 pub mod module;
 pub mod plan;
 pub mod pool;
+pub mod steps;
 
 pub use exec::{CompileOptions, CompiledModel};
 pub use module::{CodeModule, HostFeatures};

@@ -67,6 +67,11 @@ impl BufferPool {
         }
     }
 
+    /// Keeps a u8 scratch buffer.
+    pub fn give_u8(&mut self, v: Vec<u8>) {
+        keep(&mut self.u8s, v);
+    }
+
     /// A u8 buffer of `len` elements.
     pub fn take_u8(&mut self, len: usize) -> Vec<u8> {
         take(&mut self.u8s, len, &mut self.reused, &mut self.allocated)

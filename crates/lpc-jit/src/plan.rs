@@ -53,6 +53,27 @@ pub enum Action {
         /// The output shape.
         shape: Vec<usize>,
     },
+    /// QConv or QMatMul on the JIT GEMM.
+    Gemm(Box<crate::conv::GemmPlan>),
+    /// Depthwise QConv on its JIT kernel.
+    DwConv(Box<crate::conv::DwPlan>),
+    /// u8/i8 MaxPool on its JIT kernel.
+    MaxPool(Box<crate::steps::MaxPoolPlan>),
+    /// Per-tensor QuantizeLinear on its JIT kernel.
+    Quantize(Box<crate::steps::QuantizePlan>),
+}
+
+impl Action {
+    /// Binds compiled kernels once the module is finalized.
+    pub fn link(&mut self, m: &crate::CodeModule) -> Result<(), JitError> {
+        match self {
+            Action::Fallback { .. } | Action::View { .. } => Ok(()),
+            Action::Gemm(p) => p.link(m),
+            Action::DwConv(p) => p.link(m),
+            Action::MaxPool(p) => p.link(m),
+            Action::Quantize(p) => p.link(m),
+        }
+    }
 }
 
 /// One step of a plan: a node, its action, the slots it reads and writes, and the slots whose
@@ -78,6 +99,10 @@ impl Step {
         match &self.action {
             Action::Fallback { .. } => format!("fallback:{}", self.op),
             Action::View { .. } => "view".into(),
+            Action::Gemm(p) => p.kind().into(),
+            Action::DwConv(_) => "jit dwconv".into(),
+            Action::MaxPool(_) => "jit pool".into(),
+            Action::Quantize(_) => "jit elementwise (quantize)".into(),
         }
     }
 }
@@ -196,7 +221,7 @@ pub fn lower(
     })?;
     let mut slot_of: HashMap<ValueRef, usize> = HashMap::new();
     let mut slots: Vec<Slot> = Vec::new();
-    let mut new_slot = |g: &Graph, v: ValueRef, source: SlotSource, slots: &mut Vec<Slot>| {
+    let new_slot = |g: &Graph, v: ValueRef, source: SlotSource, slots: &mut Vec<Slot>| {
         let out = g.output(v);
         slots.push(Slot {
             name: out.name.clone(),
@@ -314,6 +339,8 @@ pub struct LowerOptions {
     pub gemm: bool,
     /// Zero-copy views for reshape-like ops.
     pub views: bool,
+    /// Depthwise QConv, MaxPool and QuantizeLinear kernels.
+    pub elementwise: bool,
 }
 
 impl Default for LowerOptions {
@@ -321,6 +348,7 @@ impl Default for LowerOptions {
         LowerOptions {
             gemm: true,
             views: true,
+            elementwise: true,
         }
     }
 }
@@ -345,8 +373,19 @@ fn lower_node(
                 _ => None,
             }
         }
+        Op::QConv(a) if opts.gemm => crate::conv::lower_qconv(g, n, a, module, opts.elementwise)?,
+        Op::QMatMul if opts.gemm => crate::conv::lower_qmatmul(g, n, module)?,
+        Op::MaxPool { pool, .. } if opts.elementwise => {
+            crate::steps::lower_max_pool(g, n, pool, module)?.map(|p| Action::MaxPool(Box::new(p)))
+        }
+        Op::QuantizeLinear { q, dtype } if opts.elementwise && q.block_size == 0 => {
+            crate::steps::lower_quantize(g, n, *dtype, module)?
+                .map(|p| Action::Quantize(Box::new(p)))
+        }
         Op::QConv(_)
         | Op::QMatMul
+        | Op::MaxPool { .. }
+        | Op::QuantizeLinear { .. }
         | Op::Input { .. }
         | Op::Const(_)
         | Op::Unary(_)
@@ -361,7 +400,6 @@ fn lower_node(
         | Op::MatMulInteger
         | Op::QLinearMatMul
         | Op::Gemm { .. }
-        | Op::MaxPool { .. }
         | Op::AveragePool { .. }
         | Op::GlobalAveragePool
         | Op::GlobalMaxPool
@@ -381,7 +419,6 @@ fn lower_node(
         | Op::Resize(_)
         | Op::Range
         | Op::ConstantOfShape { .. }
-        | Op::QuantizeLinear { .. }
         | Op::DequantizeLinear { .. }
         | Op::DynamicQuantizeLinear
         | Op::FakeQuantize { .. }
