@@ -265,6 +265,34 @@ pub fn lower(
                         .transpose()
                     })
                     .collect::<Result<_, _>>()?;
+                // A node of constants only (e.g. a weight DequantizeLinear that constant folding
+                // keeps) is evaluated once here; its outputs become constants.
+                let consts: Option<Vec<Option<&Tensor>>> = ins
+                    .iter()
+                    .map(|s| match s {
+                        None => Some(None),
+                        Some(s) => match &slots[*s].source {
+                            SlotSource::Const(t) => Some(Some(t.as_ref())),
+                            SlotSource::Input(_) | SlotSource::Step => None,
+                        },
+                    })
+                    .collect();
+                if let Some(cins) = consts.filter(|c| c.iter().any(Option::is_some)) {
+                    let vals = lpc_ref::eval(op, &cins, node.outputs.len()).map_err(|source| {
+                        JitError::Eval {
+                            node: node.name.clone(),
+                            source,
+                        }
+                    })?;
+                    if vals.len() >= node.outputs.len() {
+                        for (k, t) in vals.into_iter().enumerate().take(node.outputs.len()) {
+                            let v = ValueRef { node: n, output: k };
+                            let s = new_slot(g, v, SlotSource::Const(Arc::new(t)), &mut slots);
+                            slot_of.insert(v, s);
+                        }
+                        continue;
+                    }
+                }
                 let outs: Vec<usize> = (0..node.outputs.len())
                     .map(|k| {
                         let v = ValueRef { node: n, output: k };
