@@ -226,7 +226,11 @@ fn input_shapes(
 }
 
 /// JIT-compiles `g` for the shapes of `ins`.
-fn jit_compile(g: &Graph, ins: &[Tensor], threads: Option<usize>) -> Result<lpc_jit::CompiledModel> {
+fn jit_compile(
+    g: &Graph,
+    ins: &[Tensor],
+    threads: Option<usize>,
+) -> Result<lpc_jit::CompiledModel> {
     let shapes: Vec<Vec<usize>> = ins.iter().map(|t| t.shape().to_vec()).collect();
     Ok(lpc_jit::CompiledModel::compile(
         g,
@@ -433,16 +437,14 @@ fn real_main(cli: Cli) -> Result<()> {
             let ins = bench_inputs(&g, &inputs, &parse_dims(&dims)?)?;
             let compiled = match backend {
                 Backend::Ref => None,
-                Backend::Jit => {
-                    Some(jit_compile(&g, &ins, threads).with_context(|| model.display().to_string())?)
-                }
+                Backend::Jit => Some(
+                    jit_compile(&g, &ins, threads).with_context(|| model.display().to_string())?,
+                ),
             };
             let compile_ms = compiled.as_ref().map_or(0.0, |m| m.compile_ms());
             let run_once = || -> Result<()> {
                 match &compiled {
-                    None => {
-                        lpc_ref::run(&g, &ins).with_context(|| model.display().to_string())?
-                    }
+                    None => lpc_ref::run(&g, &ins).with_context(|| model.display().to_string())?,
                     Some(m) => m.run(&ins).with_context(|| model.display().to_string())?,
                 };
                 Ok(())
@@ -517,8 +519,7 @@ fn compile_cmd(
         }
         lpc_ir::text::write_lir(out, m.graph()).with_context(|| out.display().to_string())?;
         // The plan goes first as comments: the file stays a plain .lir that any verb loads.
-        let body =
-            std::fs::read_to_string(out).with_context(|| out.display().to_string())?;
+        let body = std::fs::read_to_string(out).with_context(|| out.display().to_string())?;
         let mut head = format!(
             "# lpc compile {}: JIT plan for input shapes {shapes:?}; reload with `lpc run {} --backend jit`\n",
             model.display(),

@@ -217,7 +217,15 @@ fn jit_backend_matches_ref_and_compile_writes_a_reloadable_artefact() {
     for b in ["ref", "jit"] {
         let od = dir.join(b);
         let o = lpc(&[
-            "run", &model, "-i", &x, "--backend", b, "--threads", "2", "--output-dir",
+            "run",
+            &model,
+            "-i",
+            &x,
+            "--backend",
+            b,
+            "--threads",
+            "2",
+            "--output-dir",
             od.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{b}: {}", stderr(&o));
@@ -228,7 +236,13 @@ fn jit_backend_matches_ref_and_compile_writes_a_reloadable_artefact() {
     // compile --stats lists kernel kinds; the artefact reloads and runs the same.
     let art = dir.join("cnn8.lir");
     let o = lpc(&[
-        "compile", &model, "--dim", "N=8", "-o", art.to_str().unwrap(), "--stats",
+        "compile",
+        &model,
+        "--dim",
+        "N=8",
+        "-o",
+        art.to_str().unwrap(),
+        "--stats",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
@@ -239,34 +253,68 @@ fn jit_backend_matches_ref_and_compile_writes_a_reloadable_artefact() {
     assert!(head.starts_with("# lpc compile"), "{head}");
     let od = dir.join("art");
     let o = lpc(&[
-        "run", art.to_str().unwrap(), "-i", &x, "--backend", "jit", "--output-dir",
+        "run",
+        art.to_str().unwrap(),
+        "-i",
+        &x,
+        "--backend",
+        "jit",
+        "--output-dir",
         od.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(lpc_cli::npy::read_npy(&od.join("logits.npy")).unwrap().same_content(&outs[0]));
+    assert!(lpc_cli::npy::read_npy(&od.join("logits.npy"))
+        .unwrap()
+        .same_content(&outs[0]));
 
     // The artefact is bound to batch 8: another batch is refused naming the input.
     let one = dir.join("one.npy");
-    lpc_cli::npy::write_npy(&one, &lpc_ir::Tensor::zeros(lpc_ir::DType::F32, &[1, 1, 16, 16]))
-        .unwrap();
-    let o = lpc(&["run", art.to_str().unwrap(), "-i", one.to_str().unwrap(), "--backend", "jit"]);
+    lpc_cli::npy::write_npy(
+        &one,
+        &lpc_ir::Tensor::zeros(lpc_ir::DType::F32, &[1, 1, 16, 16]),
+    )
+    .unwrap();
+    let o = lpc(&[
+        "run",
+        art.to_str().unwrap(),
+        "-i",
+        one.to_str().unwrap(),
+        "--backend",
+        "jit",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("input"), "{}", stderr(&o));
 
     // bench --json reports the backend and the compile time.
     let o = lpc(&[
-        "bench", &model, "--backend", "jit", "--dim", "N=4", "--runs", "3", "--json",
+        "bench",
+        &model,
+        "--backend",
+        "jit",
+        "--dim",
+        "N=4",
+        "--runs",
+        "3",
+        "--json",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let j = String::from_utf8_lossy(&o.stdout);
-    assert!(j.contains("\"backend\": \"jit\"") && j.contains("\"compile_ms\""), "{j}");
+    assert!(
+        j.contains("\"backend\": \"jit\"") && j.contains("\"compile_ms\""),
+        "{j}"
+    );
     assert!(j.contains("[[4, 1, 16, 16]]"), "{j}");
 
     // Bad input: unknown dim symbol, non-.lir artefact, --profile with jit.
     let o = lpc(&["compile", &model, "--dim", "Q=3"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("Q"), "{}", stderr(&o));
-    let o = lpc(&["compile", &model, "-o", dir.join("x.onnx").to_str().unwrap()]);
+    let o = lpc(&[
+        "compile",
+        &model,
+        "-o",
+        dir.join("x.onnx").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let o = lpc(&["bench", &model, "--backend", "jit", "--profile"]);
     assert_eq!(o.status.code(), Some(1));

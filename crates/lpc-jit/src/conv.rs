@@ -148,8 +148,7 @@ pub fn lower_qconv(
         None => return Ok(None),
     };
     let xt = g.value_type(xin);
-    let (Some(x_dtype), Some(xs)) = (xt.dtype, xt.shape.as_ref().and_then(|s| s.as_known()))
-    else {
+    let (Some(x_dtype), Some(xs)) = (xt.dtype, xt.shape.as_ref().and_then(|s| s.as_known())) else {
         return Ok(None);
     };
     let Some(out_shape) = g.node(n).outputs[0]
@@ -295,8 +294,7 @@ pub fn lower_qmatmul(
         None => return Ok(None),
     };
     let xt = g.value_type(xin);
-    let (Some(x_dtype), Some(xs)) = (xt.dtype, xt.shape.as_ref().and_then(|s| s.as_known()))
-    else {
+    let (Some(x_dtype), Some(xs)) = (xt.dtype, xt.shape.as_ref().and_then(|s| s.as_known())) else {
         return Ok(None);
     };
     let Some(out_shape) = g.node(n).outputs[0]
@@ -575,32 +573,62 @@ impl DwPlan {
         let t = match (x.dtype(), self.out) {
             (DType::U8, DType::U8) => {
                 let mut y = pool.take_u8(len);
-                dw_planes(kernel, self.spec.in_hw, x.as_u8().map_err(bad_input)?, &mut y)?;
+                dw_planes(
+                    kernel,
+                    self.spec.in_hw,
+                    x.as_u8().map_err(bad_input)?,
+                    &mut y,
+                )?;
                 Tensor::from_u8(&self.out_shape, y)
             }
             (DType::U8, DType::I8) => {
                 let mut y = pool.take_i8(len);
-                dw_planes(kernel, self.spec.in_hw, x.as_u8().map_err(bad_input)?, &mut y)?;
+                dw_planes(
+                    kernel,
+                    self.spec.in_hw,
+                    x.as_u8().map_err(bad_input)?,
+                    &mut y,
+                )?;
                 Tensor::from_i8(&self.out_shape, y)
             }
             (DType::U8, _) => {
                 let mut y = pool.take_f32(len);
-                dw_planes(kernel, self.spec.in_hw, x.as_u8().map_err(bad_input)?, &mut y)?;
+                dw_planes(
+                    kernel,
+                    self.spec.in_hw,
+                    x.as_u8().map_err(bad_input)?,
+                    &mut y,
+                )?;
                 Tensor::from_f32(&self.out_shape, y)
             }
             (DType::I8, DType::U8) => {
                 let mut y = pool.take_u8(len);
-                dw_planes(kernel, self.spec.in_hw, x.as_i8().map_err(bad_input)?, &mut y)?;
+                dw_planes(
+                    kernel,
+                    self.spec.in_hw,
+                    x.as_i8().map_err(bad_input)?,
+                    &mut y,
+                )?;
                 Tensor::from_u8(&self.out_shape, y)
             }
             (DType::I8, DType::I8) => {
                 let mut y = pool.take_i8(len);
-                dw_planes(kernel, self.spec.in_hw, x.as_i8().map_err(bad_input)?, &mut y)?;
+                dw_planes(
+                    kernel,
+                    self.spec.in_hw,
+                    x.as_i8().map_err(bad_input)?,
+                    &mut y,
+                )?;
                 Tensor::from_i8(&self.out_shape, y)
             }
             (DType::I8, _) => {
                 let mut y = pool.take_f32(len);
-                dw_planes(kernel, self.spec.in_hw, x.as_i8().map_err(bad_input)?, &mut y)?;
+                dw_planes(
+                    kernel,
+                    self.spec.in_hw,
+                    x.as_i8().map_err(bad_input)?,
+                    &mut y,
+                )?;
                 Tensor::from_f32(&self.out_shape, y)
             }
             (d, _) => {

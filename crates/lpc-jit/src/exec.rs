@@ -249,17 +249,28 @@ impl Runtime {
                         source,
                     })?
                 }
-                Action::Gemm(k) => vec![k.run(first_input(st, &vals)?, pool).map_err(|e| in_node(st, e))?],
-                Action::DwConv(k) => vec![k.run(first_input(st, &vals)?, pool).map_err(|e| in_node(st, e))?],
-                Action::MaxPool(k) => vec![k.run(first_input(st, &vals)?, pool).map_err(|e| in_node(st, e))?],
-                Action::Quantize(k) => vec![k.run(first_input(st, &vals)?, pool).map_err(|e| in_node(st, e))?],
+                Action::Gemm(k) => vec![k
+                    .run(first_input(st, &vals)?, pool)
+                    .map_err(|e| in_node(st, e))?],
+                Action::DwConv(k) => vec![k
+                    .run(first_input(st, &vals)?, pool)
+                    .map_err(|e| in_node(st, e))?],
+                Action::MaxPool(k) => vec![k
+                    .run(first_input(st, &vals)?, pool)
+                    .map_err(|e| in_node(st, e))?],
+                Action::Quantize(k) => vec![k
+                    .run(first_input(st, &vals)?, pool)
+                    .map_err(|e| in_node(st, e))?],
                 Action::View { shape } => {
-                    let s = st.inputs.first().copied().flatten().ok_or_else(|| {
-                        JitError::Lower {
-                            node: st.node.clone(),
-                            why: "no data input".into(),
-                        }
-                    })?;
+                    let s =
+                        st.inputs
+                            .first()
+                            .copied()
+                            .flatten()
+                            .ok_or_else(|| JitError::Lower {
+                                node: st.node.clone(),
+                                why: "no data input".into(),
+                            })?;
                     let t = if st.frees.contains(&s) {
                         match vals[s].take() {
                             Some(Val::Owned(t)) => t,

@@ -76,7 +76,11 @@ fn same_as_ref(g: &Graph) -> usize {
         let got = m.run(std::slice::from_ref(&x)).expect("jit");
         assert_eq!(got.len(), want.len());
         for (a, b) in got.iter().zip(&want) {
-            assert!(a.same_content(b), "batch {n}: jit {a} vs ref {b}\n{}", m.stats());
+            assert!(
+                a.same_content(b),
+                "batch {n}: jit {a} vs ref {b}\n{}",
+                m.stats()
+            );
         }
         // A second run reuses the pooled buffers and must give the same answer.
         let again = m.run(std::slice::from_ref(&x)).expect("jit again");
@@ -95,7 +99,10 @@ fn same_as_ref(g: &Graph) -> usize {
 fn digits_cnn_lpc_int8_is_bit_exact() {
     let g = lpc_int8("digits_cnn.onnx");
     let k = same_as_ref(&g);
-    assert!(k >= 3, "expected the convs and the matmul on JIT kernels, got {k}");
+    assert!(
+        k >= 3,
+        "expected the convs and the matmul on JIT kernels, got {k}"
+    );
 }
 
 #[test]
@@ -155,7 +162,11 @@ fn kernels_off_gives_the_same_answer_as_kernels_on() {
         },
     )
     .unwrap();
-    assert!(off.plan().steps.iter().all(|s| s.kind().starts_with("fallback")));
+    assert!(off
+        .plan()
+        .steps
+        .iter()
+        .all(|s| s.kind().starts_with("fallback")));
     let off = off.run(std::slice::from_ref(&x)).unwrap();
     assert!(on.iter().zip(&off).all(|(a, b)| a.same_content(b)));
 }
@@ -165,8 +176,14 @@ fn other_shapes_are_refused_naming_the_input() {
     let g = lpc_onnx::load_model(&shared("digits_cnn.onnx")).expect("load");
     let m = compile(&g, &images(2), 1);
     let e = m.run(&[images(3)]).unwrap_err();
-    assert!(matches!(&e, JitError::Input { name, .. } if name == "input"), "{e}");
-    assert!(e.to_string().contains("compiled for shape [2, 1, 16, 16]"), "{e}");
+    assert!(
+        matches!(&e, JitError::Input { name, .. } if name == "input"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("compiled for shape [2, 1, 16, 16]"),
+        "{e}"
+    );
     let e = m.run(&[]).unwrap_err();
     assert!(e.to_string().contains("1 inputs, 0 given"), "{e}");
     let bad = Tensor::zeros(lpc_ir::DType::U8, &[2, 1, 16, 16]);
