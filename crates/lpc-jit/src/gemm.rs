@@ -42,7 +42,9 @@
 //! k-groups. Per k-group: two 16-byte panel loads, and per row a 16-byte weight load + `pshufd`
 //! broadcast of the group's 4 weights and two `vpdpbusd`. The tree emitted is the one Cranelift
 //! folds into `vpdpbusd` (`notes/cranelift-int8.md`). Without VNNI the tile is 4×8 and uses
-//! `pmovzxbw`/`pmovsxbw` + `pmaddwd` + `phaddd`.
+//! `pmovzxbw`/`pmovsxbw` + `pmaddwd` + `phaddd`. The safe wrappers call the function once per
+//! chunk of panels of at most ~256 KB (cache blocking), and [`GemmKernel::run_par`] splits row
+//! blocks or panels over the rayon pool.
 
 mod codegen;
 
@@ -61,6 +63,9 @@ pub const NR: usize = 8;
 pub const MR_VNNI: usize = 6;
 /// Rows per register tile of the exact i16 (non-VNNI) kernel.
 pub const MR_I16: usize = 4;
+
+/// Packed B bytes per kernel call inside one run (cache blocking).
+const CHUNK_BYTES: usize = 256 * 1024;
 
 /// Bytes of one packed B panel for a depth of `k`: `round_up(k, 4) * NR`.
 pub fn panel_len(k: usize) -> usize {
@@ -742,8 +747,6 @@ impl GemmKernel {
             Epilogue::F32 | Epilogue::I32 => 4,
         };
         let pl = panel_len(self.spec.k);
-        let last = (cols.end * NR).min(n);
-        let ncols = last - cols.start * NR;
         let nblocks = rows.len() / self.mr;
         let tail = usize::from(rows.len() % self.mr != 0);
         // A dummy (never read) scale pointer for I32.
@@ -752,20 +755,29 @@ impl GemmKernel {
         } else {
             scale.as_ptr().add(rows.start)
         };
-        // SAFETY (caller): in bounds.
-        unsafe {
-            (self.f)(
-                a.data.as_ptr().add(rows.start * a.ka),
-                b_panels.as_ptr().add(cols.start * pl),
-                bias.as_ptr().add(rows.start),
-                sp,
-                out.add(cols.start * NR * esz),
-                ldc * esz,
-                ncols / NR,
-                ncols % NR,
-                nblocks,
-                tail,
-            )
+        // Cache blocking: the kernel runs row blocks outer, panels inner, so one chunk of
+        // panels is re-read once per row block: keep a chunk within ~256 KB (L2).
+        let chunk = (CHUNK_BYTES / pl).max(1);
+        let mut p0 = cols.start;
+        while p0 < cols.end {
+            let p1 = (p0 + chunk).min(cols.end);
+            let ncols = (p1 * NR).min(n) - p0 * NR;
+            // SAFETY (caller): in bounds.
+            unsafe {
+                (self.f)(
+                    a.data.as_ptr().add(rows.start * a.ka),
+                    b_panels.as_ptr().add(p0 * pl),
+                    bias.as_ptr().add(rows.start),
+                    sp,
+                    out.add(p0 * NR * esz),
+                    ldc * esz,
+                    ncols / NR,
+                    ncols % NR,
+                    nblocks,
+                    tail,
+                )
+            }
+            p0 = p1;
         }
     }
 }

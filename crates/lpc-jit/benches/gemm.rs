@@ -1,0 +1,159 @@
+//! GEMM throughput (GOPS = 2·M·N·K / time) of the JIT kernel, one thread and the rayon split.
+//!
+//! A plain `harness = false` timer (median of 7 batches of ≥ 50 ms each) instead of criterion,
+//! to keep the crate's dependency tree unchanged. Run: `cargo bench -p lpc-jit --bench gemm`.
+
+use std::time::{Duration, Instant};
+
+use lpc_jit::gemm::{define_gemm, pack_a, pack_b, packed_b_len, Epilogue, GemmKernel, GemmSpec};
+use lpc_jit::CodeModule;
+
+/// The 128-bit `vpdpbusd` ceiling measured on the reference machine (notes/cranelift-int8.md).
+const PEAK_GOPS: f64 = 257.0;
+
+/// Nanoseconds this thread has run on a CPU (Linux `schedstat`), to discount time lost to
+/// other processes on a busy machine; None elsewhere.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Median wall time and median on-CPU time (when known) per call.
+fn median_secs(mut f: impl FnMut()) -> (f64, Option<f64>) {
+    f();
+    let mut reps = 1u32;
+    loop {
+        let t = Instant::now();
+        for _ in 0..reps {
+            f();
+        }
+        if t.elapsed() >= Duration::from_millis(50) {
+            break;
+        }
+        reps *= 2;
+    }
+    let mut wall = Vec::new();
+    let mut cpu = Vec::new();
+    for _ in 0..7 {
+        let c0 = thread_cpu_ns();
+        let t = Instant::now();
+        for _ in 0..reps {
+            f();
+        }
+        wall.push(t.elapsed().as_secs_f64() / reps as f64);
+        if let (Some(a), Some(b)) = (c0, thread_cpu_ns()) {
+            cpu.push((b - a) as f64 * 1e-9 / reps as f64);
+        }
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let c = if cpu.len() == wall.len() {
+        Some(med(&mut cpu))
+    } else {
+        None
+    };
+    (med(&mut wall), c)
+}
+
+fn bench(name: &str, m: usize, n: usize, k: usize) -> Result<(), lpc_jit::JitError> {
+    let mut seed = 0x1234_5678_9abc_def1u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let w: Vec<i8> = (0..m * k).map(|_| next() as i8).collect();
+    let x: Vec<u8> = (0..k * n).map(|_| next() as u8).collect();
+    let bias: Vec<i32> = (0..m).map(|_| (next() as i32) >> 12).collect();
+    let scale: Vec<f32> = (0..m).map(|i| 1e-5 * (1.0 + i as f32 / m as f32)).collect();
+    let a = pack_a(&w, m, k)?;
+    let mut b = vec![0u8; packed_b_len(k, n)];
+    pack_b(&x, k, n, n, &mut b)?;
+    let quant = Epilogue::Quant {
+        zp: 0,
+        lo: 0,
+        hi: 255,
+        signed: false,
+    };
+    let mut cm = CodeModule::new()?;
+    let t = Instant::now();
+    let id_q = define_gemm(&mut cm, &GemmSpec::new(m, k, quant))?;
+    let id_i = define_gemm(&mut cm, &GemmSpec::new(m, k, Epilogue::I32))?;
+    let compile = t.elapsed().as_secs_f64() / 2.0;
+    cm.finalize()?;
+    // SAFETY: `cm` lives until the end of this function, after the last use of the kernels.
+    let (kq, ki) = unsafe {
+        (
+            GemmKernel::new(&cm, id_q, &GemmSpec::new(m, k, quant))?,
+            GemmKernel::new(&cm, id_i, &GemmSpec::new(m, k, Epilogue::I32))?,
+        )
+    };
+    let ops = 2.0 * (m * n * k) as f64;
+    let mut out_u8 = vec![0u8; m * n];
+    let mut out_i32 = vec![0i32; m * n];
+    let report = |what: &str, (secs, cpu): (f64, Option<f64>)| {
+        let gops = ops / secs / 1e9;
+        let on_cpu = match cpu {
+            // The caller's on-CPU time says nothing about the workers'.
+            Some(_) if what.ends_with("par") => String::new(),
+            Some(c) => {
+                let g = ops / c / 1e9;
+                format!(
+                    "per CPU-second {g:>6.1} GOPS = {:.2} of peak",
+                    g / PEAK_GOPS
+                )
+            }
+            None => String::new(),
+        };
+        println!(
+            "{name:<28} {what:<7} {:>9.3} ms wall {gops:>6.1} GOPS = {:.2} of peak; {on_cpu}",
+            secs * 1e3,
+            gops / PEAK_GOPS
+        );
+    };
+    let mut err = None;
+    let s = median_secs(|| {
+        if let Err(e) = kq.run(&a, &b, n, &bias, &scale, &mut out_u8, n) {
+            err = Some(e);
+        }
+    });
+    report("u8", s);
+    let s = median_secs(|| {
+        if let Err(e) = ki.run(&a, &b, n, &bias, &[], &mut out_i32, n) {
+            err = Some(e);
+        }
+    });
+    report("i32", s);
+    let s = median_secs(|| {
+        if let Err(e) = kq.run_par(&a, &b, n, &bias, &scale, &mut out_u8, n) {
+            err = Some(e);
+        }
+    });
+    report("u8 par", s);
+    println!("{name:<28} compile    {:>9.3} ms per kernel", compile * 1e3);
+    match err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn main() -> Result<(), lpc_jit::JitError> {
+    // `cargo test --benches` passes `--bench`-less args; only run when invoked as a bench.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("gemm bench: run with `cargo bench -p lpc-jit --bench gemm`");
+        return Ok(());
+    }
+    let vnni = CodeModule::new()?.features().vnni;
+    println!(
+        "host VNNI: {vnni}; rayon threads: {}",
+        rayon::current_num_threads()
+    );
+    bench("48x64x512 (cache-resident)", 48, 64, 512)?;
+    bench("256x256x256", 256, 256, 256)?;
+    bench("1024x1024x1024", 1024, 1024, 1024)?;
+    bench("M64 N3136 K576 (resnet s1)", 64, 3136, 576)?;
+    Ok(())
+}
