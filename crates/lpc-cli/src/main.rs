@@ -1,4 +1,4 @@
-//! The lpc driver: `lpc show | import | run`.
+//! The lpc driver: `lpc show | import | run | compile | bench | ...`.
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -118,6 +118,27 @@ enum Cmd {
         /// Also print the time spent per op kind (reference backend).
         #[arg(long)]
         profile: bool,
+        /// Bind a symbolic dimension of the random inputs, e.g. `--dim N=64` (default 1).
+        #[arg(long = "dim", value_name = "SYM=SIZE")]
+        dims: Vec<String>,
+    },
+    /// JIT-compile a model for fixed input shapes: write the reloadable artefact (the
+    /// shape-bound graph as .lir with the plan as a header) and/or print the plan.
+    Compile {
+        /// Model file (.onnx, .xml or .lir).
+        model: PathBuf,
+        /// Output .lir path (reload with `lpc run OUT --backend jit`).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Bind a symbolic input dimension, e.g. `--dim N=8` (default 1).
+        #[arg(long = "dim", value_name = "SYM=SIZE")]
+        dims: Vec<String>,
+        /// Print each step with its kernel kind, the memory plan and the compile time.
+        #[arg(long)]
+        stats: bool,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
     },
 }
 
@@ -137,6 +158,88 @@ enum RulesCmd {
 enum Backend {
     /// The reference interpreter (lpc-ref).
     Ref,
+    /// Fused INT8 kernels JIT-compiled with Cranelift (lpc-jit); other ops run lpc-ref's code.
+    Jit,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Ref => "ref",
+            Backend::Jit => "jit",
+        }
+    }
+}
+
+/// Parses `--dim SYM=SIZE` bindings.
+fn parse_dims(specs: &[String]) -> Result<std::collections::HashMap<String, usize>> {
+    let mut m = std::collections::HashMap::new();
+    for s in specs {
+        let (k, v) = s
+            .split_once('=')
+            .with_context(|| format!("--dim '{s}': expected SYM=SIZE"))?;
+        let n: usize = v
+            .trim()
+            .parse()
+            .with_context(|| format!("--dim '{s}': size must be a positive integer"))?;
+        if n == 0 {
+            bail!("--dim '{s}': size must be at least 1");
+        }
+        m.insert(k.trim().to_string(), n);
+    }
+    Ok(m)
+}
+
+/// The concrete shape of every graph input: declared dims, symbolic ones from `dims` (else 1).
+fn input_shapes(
+    g: &Graph,
+    dims: &std::collections::HashMap<String, usize>,
+) -> Result<Vec<Vec<usize>>> {
+    for k in dims.keys() {
+        let used = g.inputs().iter().any(|&n| {
+            g.node(n).outputs[0].ty.shape.as_ref().is_some_and(|s| {
+                s.0.iter()
+                    .any(|d| matches!(d, lpc_ir::Dim::Sym(x) if x == k))
+            })
+        });
+        if !used {
+            bail!("--dim {k}: no input of the model has a dimension named {k}");
+        }
+    }
+    g.inputs()
+        .iter()
+        .map(|&n| {
+            let out = &g.node(n).outputs[0];
+            let shape = out.ty.shape.as_ref().ok_or_else(|| {
+                anyhow::anyhow!("input '{}' has unknown rank; pass --input", out.name)
+            })?;
+            Ok(shape
+                .0
+                .iter()
+                .map(|d| match d {
+                    lpc_ir::Dim::Known(k) => *k,
+                    lpc_ir::Dim::Sym(s) => dims.get(s).copied().unwrap_or(1),
+                })
+                .collect())
+        })
+        .collect()
+}
+
+/// JIT-compiles `g` for the shapes of `ins`.
+fn jit_compile(
+    g: &Graph,
+    ins: &[Tensor],
+    threads: Option<usize>,
+) -> Result<lpc_jit::CompiledModel> {
+    let shapes: Vec<Vec<usize>> = ins.iter().map(|t| t.shape().to_vec()).collect();
+    Ok(lpc_jit::CompiledModel::compile(
+        g,
+        &shapes,
+        &lpc_jit::CompileOptions {
+            threads,
+            ..Default::default()
+        },
+    )?)
 }
 
 /// A file name for a value name: every character outside `[A-Za-z0-9._-]` becomes `_`.
@@ -248,6 +351,9 @@ fn real_main(cli: Cli) -> Result<()> {
                 Backend::Ref => {
                     lpc_ref::run(&g, &ins).with_context(|| model.display().to_string())?
                 }
+                Backend::Jit => jit_compile(&g, &ins, threads)
+                    .and_then(|m| Ok(m.run(&ins)?))
+                    .with_context(|| model.display().to_string())?,
             };
             if let Some(dir) = output_dir {
                 std::fs::create_dir_all(&dir)
@@ -304,6 +410,13 @@ fn real_main(cli: Cli) -> Result<()> {
                 bail!("{}: some rules failed the check", file.display());
             }
         }
+        Cmd::Compile {
+            model,
+            output,
+            dims,
+            stats,
+            threads,
+        } => compile_cmd(&model, output.as_deref(), &dims, stats, threads)?,
         Cmd::Bench {
             model,
             inputs,
@@ -312,17 +425,27 @@ fn real_main(cli: Cli) -> Result<()> {
             runs,
             json,
             profile,
+            dims,
         } => {
+            if profile && matches!(backend, Backend::Jit) {
+                bail!("--profile is only available with --backend ref");
+            }
             set_threads(threads)?;
             let t0 = Instant::now();
             let g = lpc_onnx::load_model(&model)?;
             let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-            let ins = bench_inputs(&g, &inputs)?;
+            let ins = bench_inputs(&g, &inputs, &parse_dims(&dims)?)?;
+            let compiled = match backend {
+                Backend::Ref => None,
+                Backend::Jit => Some(
+                    jit_compile(&g, &ins, threads).with_context(|| model.display().to_string())?,
+                ),
+            };
+            let compile_ms = compiled.as_ref().map_or(0.0, |m| m.compile_ms());
             let run_once = || -> Result<()> {
-                match backend {
-                    Backend::Ref => {
-                        lpc_ref::run(&g, &ins).with_context(|| model.display().to_string())?
-                    }
+                match &compiled {
+                    None => lpc_ref::run(&g, &ins).with_context(|| model.display().to_string())?,
+                    Some(m) => m.run(&ins).with_context(|| model.display().to_string())?,
                 };
                 Ok(())
             };
@@ -346,23 +469,69 @@ fn real_main(cli: Cli) -> Result<()> {
                 }
             }
             let median = times[times.len() / 2];
-            let threads = rayon::current_num_threads();
+            let threads = compiled
+                .as_ref()
+                .map_or_else(rayon::current_num_threads, |m| m.threads());
+            let bname = backend.name();
+            let shapes: Vec<Vec<usize>> = ins.iter().map(|t| t.shape().to_vec()).collect();
             if json {
                 println!(
-                    "{{\"model\": {:?}, \"backend\": \"ref\", \"threads\": {threads}, \"runs\": {}, \"median_ms\": {median:.4}, \"min_ms\": {:.4}, \"load_ms\": {load_ms:.3}}}",
+                    "{{\"model\": {:?}, \"backend\": \"{bname}\", \"threads\": {threads}, \"input_shapes\": {shapes:?}, \"runs\": {}, \"median_ms\": {median:.4}, \"min_ms\": {:.4}, \"load_ms\": {load_ms:.3}, \"compile_ms\": {compile_ms:.3}}}",
                     model.display().to_string(),
                     times.len(),
                     times[0]
                 );
             } else {
                 println!(
-                    "{}: backend ref, {threads} thread(s), median {median:.3} ms, min {:.3} ms over {} runs (load {load_ms:.1} ms)",
+                    "{}: backend {bname}, {threads} thread(s), inputs {shapes:?}, median {median:.3} ms, min {:.3} ms over {} runs (load {load_ms:.1} ms, compile {compile_ms:.1} ms)",
                     model.display(),
                     times[0],
                     times.len()
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// `lpc compile`: JIT-compiles, writes the artefact, prints the plan.
+fn compile_cmd(
+    model: &Path,
+    output: Option<&Path>,
+    dims: &[String],
+    stats: bool,
+    threads: Option<usize>,
+) -> Result<()> {
+    let g = lpc_onnx::load_model(model)?;
+    let shapes = input_shapes(&g, &parse_dims(dims)?)?;
+    let m = lpc_jit::CompiledModel::compile(
+        &g,
+        &shapes,
+        &lpc_jit::CompileOptions {
+            threads,
+            ..Default::default()
+        },
+    )
+    .with_context(|| model.display().to_string())?;
+    if let Some(out) = output {
+        if out.extension().and_then(|e| e.to_str()) != Some("lir") {
+            bail!("{}: the compiled artefact is a .lir file", out.display());
+        }
+        lpc_ir::text::write_lir(out, m.graph()).with_context(|| out.display().to_string())?;
+        // The plan goes first as comments: the file stays a plain .lir that any verb loads.
+        let body = std::fs::read_to_string(out).with_context(|| out.display().to_string())?;
+        let mut head = format!(
+            "# lpc compile {}: JIT plan for input shapes {shapes:?}; reload with `lpc run {} --backend jit`\n",
+            model.display(),
+            out.display()
+        );
+        for line in m.stats().lines() {
+            head += &format!("#   {line}\n");
+        }
+        std::fs::write(out, head + &body).with_context(|| out.display().to_string())?;
+    }
+    if stats || output.is_none() {
+        print!("{}", m.stats());
     }
     Ok(())
 }
@@ -387,15 +556,18 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
 }
 
 /// Inputs for `bench`: given files, else seeded uniform [-1, 1] data of the declared shape
-/// (symbolic dims taken as 1).
-fn bench_inputs(g: &Graph, specs: &[String]) -> Result<Vec<Tensor>> {
+/// (symbolic dims from `--dim`, else 1).
+fn bench_inputs(
+    g: &Graph,
+    specs: &[String],
+    syms: &std::collections::HashMap<String, usize>,
+) -> Result<Vec<Tensor>> {
     let mut state = 0x9e3779b97f4a7c15u64;
+    let shapes = input_shapes(g, syms)?;
     bind_inputs_or(g, specs, |g, n| {
         let out = &g.node(n).outputs[0];
-        let shape = out.ty.shape.as_ref().ok_or_else(|| {
-            anyhow::anyhow!("input '{}' has unknown rank; pass --input", out.name)
-        })?;
-        let dims: Vec<usize> = shape.0.iter().map(|d| d.known().unwrap_or(1)).collect();
+        let k = g.inputs().iter().position(|&x| x == n).unwrap_or(0);
+        let dims: Vec<usize> = shapes[k].clone();
         let count: usize = dims.iter().product();
         let vals: Vec<f32> = (0..count)
             .map(|_| {

@@ -185,3 +185,137 @@ fn exit_codes() {
         stderr(&o)
     );
 }
+
+/// Quantizes and folds the example model into `dir`; returns the folded .lir path.
+fn folded_example(dir: &Path) -> String {
+    let q = dir.join("int8.lir");
+    let f = dir.join("folded.lir");
+    let o = lpc(&[
+        "quantize",
+        &example("digits_cnn.onnx"),
+        "--calib",
+        &example("calib_x.npy"),
+        "--estimator",
+        "minmax",
+        "--subset",
+        "32",
+        "-o",
+        q.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = lpc(&["fold", q.to_str().unwrap(), "-o", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    f.to_string_lossy().into_owned()
+}
+
+#[test]
+fn jit_backend_matches_ref_and_compile_writes_a_reloadable_artefact() {
+    let dir = tmpdir("jit");
+    let model = folded_example(&dir);
+    let x = example("test_x8.npy");
+    let mut outs = vec![];
+    for b in ["ref", "jit"] {
+        let od = dir.join(b);
+        let o = lpc(&[
+            "run",
+            &model,
+            "-i",
+            &x,
+            "--backend",
+            b,
+            "--threads",
+            "2",
+            "--output-dir",
+            od.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{b}: {}", stderr(&o));
+        outs.push(lpc_cli::npy::read_npy(&od.join("logits.npy")).unwrap());
+    }
+    assert!(outs[0].same_content(&outs[1]), "jit differs from ref");
+
+    // compile --stats lists kernel kinds; the artefact reloads and runs the same.
+    let art = dir.join("cnn8.lir");
+    let o = lpc(&[
+        "compile",
+        &model,
+        "--dim",
+        "N=8",
+        "-o",
+        art.to_str().unwrap(),
+        "--stats",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("jit gemm (im2col)"), "{text}");
+    assert!(text.contains("jit gemm (matmul)"), "{text}");
+    assert!(text.contains("compile: "), "{text}");
+    let head = std::fs::read_to_string(&art).unwrap();
+    assert!(head.starts_with("# lpc compile"), "{head}");
+    let od = dir.join("art");
+    let o = lpc(&[
+        "run",
+        art.to_str().unwrap(),
+        "-i",
+        &x,
+        "--backend",
+        "jit",
+        "--output-dir",
+        od.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(lpc_cli::npy::read_npy(&od.join("logits.npy"))
+        .unwrap()
+        .same_content(&outs[0]));
+
+    // The artefact is bound to batch 8: another batch is refused naming the input.
+    let one = dir.join("one.npy");
+    lpc_cli::npy::write_npy(
+        &one,
+        &lpc_ir::Tensor::zeros(lpc_ir::DType::F32, &[1, 1, 16, 16]),
+    )
+    .unwrap();
+    let o = lpc(&[
+        "run",
+        art.to_str().unwrap(),
+        "-i",
+        one.to_str().unwrap(),
+        "--backend",
+        "jit",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("input"), "{}", stderr(&o));
+
+    // bench --json reports the backend and the compile time.
+    let o = lpc(&[
+        "bench",
+        &model,
+        "--backend",
+        "jit",
+        "--dim",
+        "N=4",
+        "--runs",
+        "3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        j.contains("\"backend\": \"jit\"") && j.contains("\"compile_ms\""),
+        "{j}"
+    );
+    assert!(j.contains("[[4, 1, 16, 16]]"), "{j}");
+
+    // Bad input: unknown dim symbol, non-.lir artefact, --profile with jit.
+    let o = lpc(&["compile", &model, "--dim", "Q=3"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("Q"), "{}", stderr(&o));
+    let o = lpc(&[
+        "compile",
+        &model,
+        "-o",
+        dir.join("x.onnx").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = lpc(&["bench", &model, "--backend", "jit", "--profile"]);
+    assert_eq!(o.status.code(), Some(1));
+}

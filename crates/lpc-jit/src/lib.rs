@@ -2,13 +2,20 @@
 //! Cranelift for the host CPU, and runs it bit-exact to `lpc-ref`.
 #![deny(missing_docs)]
 
+pub mod conv;
 pub mod dwconv;
 pub mod elementwise;
+pub mod exec;
 pub mod gemm;
+pub mod memory;
 pub mod module;
+pub mod plan;
 pub mod pool;
+pub mod steps;
 
+pub use exec::{CompileOptions, CompiledModel};
 pub use module::{CodeModule, HostFeatures};
+pub use plan::LowerOptions;
 
 /// Errors of compiling or running a model under the JIT.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,663 @@
+//! QConv and QMatMul lowered to the JIT GEMM (im2col straight into the GEMM's u8 panels, or a
+//! plain pack for 1×1 stride-1 convs and matrix products), and depthwise QConv to its kernel.
+
+use crate::dwconv::{define_dwconv, DwConvKernel, DwConvSpec, DwOutput};
+use crate::gemm::{
+    define_gemm, fold_zero_point, pack_a, packed_b_len, panel_len, panels, Epilogue, GemmKernel,
+    GemmOut, GemmSpec, PackedA, NR,
+};
+use crate::memory::BufferPool;
+use crate::{CodeModule, JitError};
+use cranelift_module::FuncId;
+use lpc_ir::{ConvAttrs, DType, Graph, NodeId, Tensor};
+use rayon::prelude::*;
+
+/// The constant tensor in `slot` of node `n`, if connected to a constant.
+fn konst(g: &Graph, n: NodeId, slot: usize) -> Option<&Tensor> {
+    g.node_input(n, slot)
+        .and_then(|v| g.const_value(v))
+        .map(|t| t.as_ref())
+}
+
+/// A one-element integer constant.
+fn scalar_int(t: &Tensor) -> Option<i32> {
+    (t.dtype().is_int() && t.len() == 1).then(|| t.to_i64_vec()[0] as i32)
+}
+
+/// The epilogue inputs shared by QConv and QMatMul (slots 3..=7), resolved for `m` channels.
+struct Epi {
+    bias: Vec<i32>,
+    scale: Vec<f32>,
+    epilogue: Epilogue,
+    out: DType,
+}
+
+fn epilogue_of(g: &Graph, n: NodeId, m: usize) -> Option<Epi> {
+    let bias = match g.node_input(n, 3) {
+        None => vec![0; m],
+        Some(_) => {
+            let b = konst(g, n, 3)?;
+            let v = b.as_i32().ok()?.to_vec();
+            (v.len() == m).then_some(v)?
+        }
+    };
+    let s = konst(g, n, 4)?;
+    if s.dtype() != DType::F32 {
+        return None;
+    }
+    let sv = s.to_f32_vec();
+    let scale = match sv.len() {
+        1 => vec![sv[0]; m],
+        l if l == m => sv,
+        _ => return None,
+    };
+    let (epilogue, out) = match g.node_input(n, 5) {
+        None => (Epilogue::F32, DType::F32),
+        Some(_) => {
+            let z = konst(g, n, 5)?;
+            let (signed, dlo, dhi) = match z.dtype() {
+                DType::U8 => (false, 0, 255),
+                DType::I8 => (true, -128, 127),
+                _ => return None,
+            };
+            let zp = scalar_int(z)?;
+            let bound = |slot: usize| -> Option<Option<i32>> {
+                match g.node_input(n, slot) {
+                    None => Some(None),
+                    Some(_) => Some(Some(scalar_int(konst(g, n, slot)?)?)),
+                }
+            };
+            let lo = bound(6)?.unwrap_or(dlo).max(dlo);
+            let hi = bound(7)?.unwrap_or(dhi).min(dhi);
+            if lo > hi {
+                return None;
+            }
+            (
+                Epilogue::Quant { zp, lo, hi, signed },
+                if signed { DType::I8 } else { DType::U8 },
+            )
+        }
+    };
+    Some(Epi {
+        bias,
+        scale,
+        epilogue,
+        out,
+    })
+}
+
+/// How the GEMM's B operand is built from the input.
+#[derive(Clone, Debug)]
+enum Packing {
+    /// im2col of one image and group: per k, the input channel offset and the tap offsets.
+    Im2col {
+        c_in: usize,
+        hw: [usize; 2],
+        out_hw: [usize; 2],
+        strides: [usize; 2],
+        /// Per k: (channel within the group, dy, dx) with dy/dx the tap offset minus padding.
+        taps: Vec<(usize, isize, isize)>,
+    },
+    /// The input image of a group is already the `K × N` matrix (1×1, stride 1, no padding).
+    Direct { c_in: usize },
+    /// QMatMul: the input is `R × K` row-major; its transpose is packed and the `N × R` result
+    /// transposed back.
+    Transposed { rows: usize },
+}
+
+/// A QConv (any group count) or QMatMul as GEMM calls.
+pub struct GemmPlan {
+    spec: GemmSpec,
+    func: FuncId,
+    kernel: Option<GemmKernel>,
+    /// Per group: packed weights, bias with the zero point folded in, scales.
+    groups: Vec<(PackedA, Vec<i32>, Vec<f32>)>,
+    packing: Packing,
+    /// Images in the batch (QConv) or 1 (QMatMul).
+    batch: usize,
+    /// Output columns per GEMM (pixels, or rows of a QMatMul).
+    n: usize,
+    x_dtype: DType,
+    /// Padding value in the panels (the input zero point, shifted +128 for i8).
+    pad: u8,
+    out: DType,
+    out_shape: Vec<usize>,
+}
+
+/// A depthwise QConv.
+pub struct DwPlan {
+    spec: DwConvSpec,
+    func: FuncId,
+    kernel: Option<DwConvKernel>,
+    out_shape: Vec<usize>,
+    out: DType,
+}
+
+/// Lowers a QConv: depthwise → dwconv kernel, else per-group GEMMs; `None` when some input
+/// is not constant or a shape is unknown (the node then falls back to lpc-ref).
+pub fn lower_qconv(
+    g: &Graph,
+    n: NodeId,
+    a: &ConvAttrs,
+    module: &mut CodeModule,
+    depthwise: bool,
+) -> Result<Option<crate::plan::Action>, JitError> {
+    use crate::plan::Action;
+    let xin = match g.node_input(n, 0) {
+        Some(v) => v,
+        None => return Ok(None),
+    };
+    let xt = g.value_type(xin);
+    let (Some(x_dtype), Some(xs)) = (xt.dtype, xt.shape.as_ref().and_then(|s| s.as_known())) else {
+        return Ok(None);
+    };
+    let Some(out_shape) = g.node(n).outputs[0]
+        .ty
+        .shape
+        .as_ref()
+        .and_then(|s| s.as_known())
+    else {
+        return Ok(None);
+    };
+    let (Some(xz), Some(w)) = (konst(g, n, 1), konst(g, n, 2)) else {
+        return Ok(None);
+    };
+    let (Some(xzp), Ok(wv)) = (scalar_int(xz), w.as_i8()) else {
+        return Ok(None);
+    };
+    if xs.len() != 4 || w.rank() != 4 || out_shape.len() != 4 || xz.dtype() != x_dtype {
+        return Ok(None);
+    }
+    let pad = match x_dtype {
+        DType::U8 => xzp as u8,
+        DType::I8 => (xzp as i8 as u8) ^ 0x80,
+        _ => return Ok(None),
+    };
+    let (batch, c, h, wd) = (xs[0], xs[1], xs[2], xs[3]);
+    let (m, cg, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
+    let group = a.group.max(1);
+    if c % group != 0 || m % group != 0 || c / group != cg || out_shape[1] != m {
+        return Ok(None);
+    }
+    let Some(epi) = epilogue_of(g, n, m) else {
+        return Ok(None);
+    };
+    let geom = match lpc_ref::geom::geometry(
+        &[h, wd],
+        &[kh, kw],
+        &a.strides,
+        &a.dilations,
+        &a.pads,
+        a.auto_pad,
+        false,
+    ) {
+        Ok(geom) => geom,
+        Err(_) => return Ok(None),
+    };
+    let (oh, ow) = (geom.output[0], geom.output[1]);
+    if out_shape != [batch, m, oh, ow] {
+        return Ok(None);
+    }
+    if depthwise && group == c && group == m && cg == 1 {
+        let output = match epi.epilogue {
+            Epilogue::Quant { zp, lo, hi, signed } => DwOutput::Quantized {
+                dtype: if signed { DType::I8 } else { DType::U8 },
+                zero_point: zp,
+                lo,
+                hi,
+            },
+            Epilogue::F32 | Epilogue::I32 => DwOutput::Float,
+        };
+        let spec = DwConvSpec {
+            x_dtype,
+            x_zero_point: xzp,
+            in_hw: [h, wd],
+            attrs: a.clone(),
+            kernel_hw: [kh, kw],
+            weights: wv.to_vec(),
+            bias: Some(epi.bias.clone()),
+            scale: epi.scale.clone(),
+            output,
+        };
+        // Geometries the depthwise kernel does not take stay with the GEMM path below.
+        if let Ok(func) = define_dwconv(module, &spec) {
+            return Ok(Some(Action::DwConv(Box::new(DwPlan {
+                spec,
+                func,
+                kernel: None,
+                out_shape,
+                out: epi.out,
+            }))));
+        }
+    }
+    let (mg, k) = (m / group, cg * kh * kw);
+    let zp_u = pad as i32;
+    let mut groups = Vec::with_capacity(group);
+    for gi in 0..group {
+        let a_g = pack_a(&wv[gi * mg * k..(gi + 1) * mg * k], mg, k)?;
+        let bias = fold_zero_point(&epi.bias[gi * mg..(gi + 1) * mg], &a_g, zp_u)?;
+        groups.push((a_g, bias, epi.scale[gi * mg..(gi + 1) * mg].to_vec()));
+    }
+    let direct = kh == 1
+        && kw == 1
+        && geom.strides == [1, 1]
+        && geom.pad_begin == [0, 0]
+        && geom.pad_end == [0, 0];
+    let packing = if direct {
+        Packing::Direct { c_in: c }
+    } else {
+        let mut taps = Vec::with_capacity(k);
+        for ci in 0..cg {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    taps.push((
+                        ci,
+                        (ky * geom.dilations[0]) as isize - geom.pad_begin[0] as isize,
+                        (kx * geom.dilations[1]) as isize - geom.pad_begin[1] as isize,
+                    ));
+                }
+            }
+        }
+        Packing::Im2col {
+            c_in: c,
+            hw: [h, wd],
+            out_hw: [oh, ow],
+            strides: [geom.strides[0], geom.strides[1]],
+            taps,
+        }
+    };
+    let spec = GemmSpec::new(mg, k, epi.epilogue);
+    let func = define_gemm(module, &spec)?;
+    Ok(Some(Action::Gemm(Box::new(GemmPlan {
+        spec,
+        func,
+        kernel: None,
+        groups,
+        packing,
+        batch,
+        n: oh * ow,
+        x_dtype,
+        pad,
+        out: epi.out,
+        out_shape,
+    }))))
+}
+
+/// Lowers a QMatMul with a constant 2-D `b` to one GEMM (A = bᵀ, B = aᵀ).
+pub fn lower_qmatmul(
+    g: &Graph,
+    n: NodeId,
+    module: &mut CodeModule,
+) -> Result<Option<crate::plan::Action>, JitError> {
+    let xin = match g.node_input(n, 0) {
+        Some(v) => v,
+        None => return Ok(None),
+    };
+    let xt = g.value_type(xin);
+    let (Some(x_dtype), Some(xs)) = (xt.dtype, xt.shape.as_ref().and_then(|s| s.as_known())) else {
+        return Ok(None);
+    };
+    let Some(out_shape) = g.node(n).outputs[0]
+        .ty
+        .shape
+        .as_ref()
+        .and_then(|s| s.as_known())
+    else {
+        return Ok(None);
+    };
+    let (Some(xz), Some(b)) = (konst(g, n, 1), konst(g, n, 2)) else {
+        return Ok(None);
+    };
+    let (Some(xzp), Ok(bv)) = (scalar_int(xz), b.as_i8()) else {
+        return Ok(None);
+    };
+    if b.rank() != 2 || xs.is_empty() || xz.dtype() != x_dtype {
+        return Ok(None);
+    }
+    let (k, nout) = (b.shape()[0], b.shape()[1]);
+    if xs[xs.len() - 1] != k || out_shape.last() != Some(&nout) {
+        return Ok(None);
+    }
+    let rows: usize = xs[..xs.len() - 1].iter().product();
+    if rows == 0 || out_shape.iter().product::<usize>() != rows * nout {
+        return Ok(None);
+    }
+    let pad = match x_dtype {
+        DType::U8 => xzp as u8,
+        DType::I8 => (xzp as i8 as u8) ^ 0x80,
+        _ => return Ok(None),
+    };
+    let Some(epi) = epilogue_of(g, n, nout) else {
+        return Ok(None);
+    };
+    // A = bᵀ: one row per output column.
+    let mut wt = vec![0i8; nout * k];
+    for kk in 0..k {
+        for j in 0..nout {
+            wt[j * k + kk] = bv[kk * nout + j];
+        }
+    }
+    let a_g = pack_a(&wt, nout, k)?;
+    let bias = fold_zero_point(&epi.bias, &a_g, pad as i32)?;
+    let spec = GemmSpec::new(nout, k, epi.epilogue);
+    let func = define_gemm(module, &spec)?;
+    Ok(Some(crate::plan::Action::Gemm(Box::new(GemmPlan {
+        spec,
+        func,
+        kernel: None,
+        groups: vec![(a_g, bias, epi.scale)],
+        packing: Packing::Transposed { rows },
+        batch: 1,
+        n: rows,
+        x_dtype,
+        pad,
+        out: epi.out,
+        out_shape,
+    }))))
+}
+
+/// The activation bytes of `x` as the GEMM reads them (i8 shifted by +128).
+fn as_u8(x: &Tensor) -> Result<std::borrow::Cow<'_, [u8]>, JitError> {
+    match x.dtype() {
+        DType::U8 => Ok(std::borrow::Cow::Borrowed(x.as_u8().map_err(bad_input)?)),
+        DType::I8 => Ok(std::borrow::Cow::Owned(
+            x.as_i8()
+                .map_err(bad_input)?
+                .iter()
+                .map(|&v| (v as u8) ^ 0x80)
+                .collect(),
+        )),
+        d => Err(JitError::Input {
+            name: "x".into(),
+            why: format!("dtype {d}, expected u8 or i8"),
+        }),
+    }
+}
+
+fn bad_input(e: lpc_ir::TensorError) -> JitError {
+    JitError::Input {
+        name: "x".into(),
+        why: e.to_string(),
+    }
+}
+
+impl GemmPlan {
+    /// The step kind for `--stats`.
+    pub fn kind(&self) -> &'static str {
+        match self.packing {
+            Packing::Im2col { .. } => "jit gemm (im2col)",
+            Packing::Direct { .. } => "jit gemm (1x1)",
+            Packing::Transposed { .. } => "jit gemm (matmul)",
+        }
+    }
+
+    /// Binds the compiled kernel (after the module is finalized).
+    pub fn link(&mut self, m: &CodeModule) -> Result<(), JitError> {
+        // SAFETY: `func` was defined by `define_gemm` with `self.spec` on this module.
+        self.kernel = Some(unsafe { GemmKernel::new(m, self.func, &self.spec)? });
+        Ok(())
+    }
+
+    /// Runs the conv or matmul on `x`.
+    pub fn run(&self, x: &Tensor, pool: &mut BufferPool) -> Result<Tensor, JitError> {
+        if x.dtype() != self.x_dtype {
+            return Err(JitError::Input {
+                name: "x".into(),
+                why: format!("dtype {}, compiled for {}", x.dtype(), self.x_dtype),
+            });
+        }
+        let len: usize = self.out_shape.iter().product();
+        let t = match self.out {
+            DType::U8 => {
+                let mut y = pool.take_u8(len);
+                self.compute(x, &mut y, pool)?;
+                Tensor::from_u8(&self.out_shape, y)
+            }
+            DType::I8 => {
+                let mut y = pool.take_i8(len);
+                self.compute(x, &mut y, pool)?;
+                Tensor::from_i8(&self.out_shape, y)
+            }
+            _ => {
+                let mut y = pool.take_f32(len);
+                self.compute(x, &mut y, pool)?;
+                Tensor::from_f32(&self.out_shape, y)
+            }
+        };
+        t.map_err(bad_input)
+    }
+
+    fn compute<T: GemmOut + Send + Sync + Default>(
+        &self,
+        x: &Tensor,
+        y: &mut [T],
+        pool: &mut BufferPool,
+    ) -> Result<(), JitError> {
+        let kernel = self
+            .kernel
+            .as_ref()
+            .ok_or_else(|| JitError::Codegen("gemm kernel not linked".into()))?;
+        let xb = as_u8(x)?;
+        let (k, n, m) = (self.spec.k, self.n, self.spec.m);
+        let mut b = pool.take_u8(packed_b_len(k, n));
+        let pl = panel_len(k);
+        match &self.packing {
+            Packing::Transposed { rows } => {
+                pack_transposed(&xb, *rows, k, &mut b, pl);
+                let mut c = vec![T::default(); m * n];
+                let (a, bias, scale) = &self.groups[0];
+                kernel.run_par(a, &b, n, bias, scale, &mut c, n)?;
+                // C is [N_out × R]; the result is [R × N_out].
+                y.par_chunks_mut(m).enumerate().for_each(|(r, row)| {
+                    for (j, v) in row.iter_mut().enumerate() {
+                        *v = c[j * n + r];
+                    }
+                });
+            }
+            Packing::Direct { c_in } | Packing::Im2col { c_in, .. } => {
+                let groups = self.groups.len();
+                let cg = c_in / groups;
+                let plane = match &self.packing {
+                    Packing::Im2col { hw, .. } => hw[0] * hw[1],
+                    Packing::Direct { .. } | Packing::Transposed { .. } => n,
+                };
+                for img in 0..self.batch {
+                    for (gi, (a, bias, scale)) in self.groups.iter().enumerate() {
+                        let x0 = (img * c_in + gi * cg) * plane;
+                        let xg = &xb[x0..x0 + cg * plane];
+                        match &self.packing {
+                            Packing::Direct { .. } => pack_direct(xg, k, n, &mut b, pl),
+                            Packing::Im2col {
+                                hw,
+                                out_hw,
+                                strides,
+                                taps,
+                                ..
+                            } => im2col(xg, *hw, *out_hw, *strides, taps, self.pad, &mut b, pl),
+                            Packing::Transposed { .. } => {}
+                        }
+                        let y0 = (img * groups * m + gi * m) * n;
+                        kernel.run_par(a, &b, n, bias, scale, &mut y[y0..y0 + m * n], n)?;
+                    }
+                }
+            }
+        }
+        pool.give_u8(b);
+        Ok(())
+    }
+}
+
+/// Packs a row-major `k × n` matrix into panels (extra columns and k entries left as they are:
+/// the kernel never stores them and their weights are 0).
+fn pack_direct(x: &[u8], k: usize, n: usize, out: &mut [u8], pl: usize) {
+    out[..panels(n) * pl]
+        .par_chunks_mut(pl)
+        .enumerate()
+        .for_each(|(p, panel)| {
+            let cols = NR.min(n - p * NR);
+            for kk in 0..k {
+                let row = &x[kk * n + p * NR..kk * n + p * NR + cols];
+                let base = (kk / 4) * NR * 4 + kk % 4;
+                for (c, &v) in row.iter().enumerate() {
+                    panel[base + c * 4] = v;
+                }
+            }
+        });
+}
+
+/// Packs the transpose of a row-major `rows × k` matrix (column r of B = row r of x).
+fn pack_transposed(x: &[u8], rows: usize, k: usize, out: &mut [u8], pl: usize) {
+    out[..panels(rows) * pl]
+        .par_chunks_mut(pl)
+        .enumerate()
+        .for_each(|(p, panel)| {
+            for c in 0..NR.min(rows - p * NR) {
+                let src = &x[(p * NR + c) * k..(p * NR + c + 1) * k];
+                for (kk, &v) in src.iter().enumerate() {
+                    panel[(kk / 4) * NR * 4 + c * 4 + kk % 4] = v;
+                }
+            }
+        });
+}
+
+/// im2col of one image group straight into panels; taps outside the input read `pad`.
+#[allow(clippy::too_many_arguments)]
+fn im2col(
+    x: &[u8],
+    hw: [usize; 2],
+    out_hw: [usize; 2],
+    strides: [usize; 2],
+    taps: &[(usize, isize, isize)],
+    pad: u8,
+    out: &mut [u8],
+    pl: usize,
+) {
+    let n = out_hw[0] * out_hw[1];
+    let (h, w) = (hw[0] as isize, hw[1] as isize);
+    out[..panels(n) * pl]
+        .par_chunks_mut(pl)
+        .enumerate()
+        .for_each(|(p, panel)| {
+            for c in 0..NR.min(n - p * NR) {
+                let pix = p * NR + c;
+                let oy = (pix / out_hw[1] * strides[0]) as isize;
+                let ox = (pix % out_hw[1] * strides[1]) as isize;
+                for (kk, &(ci, dy, dx)) in taps.iter().enumerate() {
+                    let (iy, ix) = (oy + dy, ox + dx);
+                    let v = if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                        x[ci * hw[0] * hw[1] + (iy * w + ix) as usize]
+                    } else {
+                        pad
+                    };
+                    panel[(kk / 4) * NR * 4 + c * 4 + kk % 4] = v;
+                }
+            }
+        });
+}
+
+impl DwPlan {
+    /// Binds the compiled kernel (after the module is finalized).
+    pub fn link(&mut self, m: &CodeModule) -> Result<(), JitError> {
+        // SAFETY: `func` was defined by `define_dwconv` with `self.spec` on this module.
+        self.kernel = Some(unsafe { DwConvKernel::new(m, self.func, &self.spec)? });
+        Ok(())
+    }
+
+    /// Runs the depthwise conv on `x`, planes split over the threads.
+    pub fn run(&self, x: &Tensor, pool: &mut BufferPool) -> Result<Tensor, JitError> {
+        let kernel = self
+            .kernel
+            .as_ref()
+            .ok_or_else(|| JitError::Codegen("dwconv kernel not linked".into()))?;
+        let len: usize = self.out_shape.iter().product();
+        let t = match (x.dtype(), self.out) {
+            (DType::U8, DType::U8) => {
+                let mut y = pool.take_u8(len);
+                dw_planes(
+                    kernel,
+                    self.spec.in_hw,
+                    x.as_u8().map_err(bad_input)?,
+                    &mut y,
+                )?;
+                Tensor::from_u8(&self.out_shape, y)
+            }
+            (DType::U8, DType::I8) => {
+                let mut y = pool.take_i8(len);
+                dw_planes(
+                    kernel,
+                    self.spec.in_hw,
+                    x.as_u8().map_err(bad_input)?,
+                    &mut y,
+                )?;
+                Tensor::from_i8(&self.out_shape, y)
+            }
+            (DType::U8, _) => {
+                let mut y = pool.take_f32(len);
+                dw_planes(
+                    kernel,
+                    self.spec.in_hw,
+                    x.as_u8().map_err(bad_input)?,
+                    &mut y,
+                )?;
+                Tensor::from_f32(&self.out_shape, y)
+            }
+            (DType::I8, DType::U8) => {
+                let mut y = pool.take_u8(len);
+                dw_planes(
+                    kernel,
+                    self.spec.in_hw,
+                    x.as_i8().map_err(bad_input)?,
+                    &mut y,
+                )?;
+                Tensor::from_u8(&self.out_shape, y)
+            }
+            (DType::I8, DType::I8) => {
+                let mut y = pool.take_i8(len);
+                dw_planes(
+                    kernel,
+                    self.spec.in_hw,
+                    x.as_i8().map_err(bad_input)?,
+                    &mut y,
+                )?;
+                Tensor::from_i8(&self.out_shape, y)
+            }
+            (DType::I8, _) => {
+                let mut y = pool.take_f32(len);
+                dw_planes(
+                    kernel,
+                    self.spec.in_hw,
+                    x.as_i8().map_err(bad_input)?,
+                    &mut y,
+                )?;
+                Tensor::from_f32(&self.out_shape, y)
+            }
+            (d, _) => {
+                return Err(JitError::Input {
+                    name: "x".into(),
+                    why: format!("dtype {d}, expected u8 or i8"),
+                })
+            }
+        };
+        t.map_err(bad_input)
+    }
+}
+
+/// Runs a plane kernel over all planes, split into contiguous ranges per thread.
+fn dw_planes<X: crate::elementwise::Elem, Y: crate::elementwise::Elem>(
+    k: &DwConvKernel,
+    [h, w]: [usize; 2],
+    x: &[X],
+    y: &mut [Y],
+) -> Result<(), JitError> {
+    let [oh, ow] = k.out_hw();
+    let (in_n, on) = (h * w, oh * ow);
+    if in_n == 0 || on == 0 {
+        return Ok(());
+    }
+    let planes = x.len() / in_n;
+    let per = planes.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    x.par_chunks(per * in_n)
+        .zip(y.par_chunks_mut(per * on))
+        .enumerate()
+        .try_for_each(|(j, (xs, ys))| k.run(xs, ys, j * per))
+}

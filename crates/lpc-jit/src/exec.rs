@@ -1,0 +1,338 @@
+//! A compiled model: the shape-bound graph, its plan, the JIT code and a thread pool; runs with
+//! the same input/output contract as `lpc_ref::run`.
+
+use crate::memory::BufferPool;
+use crate::plan::{self, Action, LowerOptions, Plan, SlotSource};
+use crate::{CodeModule, JitError};
+use lpc_ir::{Graph, Tensor};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// How to compile.
+#[derive(Clone, Debug, Default)]
+pub struct CompileOptions {
+    /// Worker threads (default: all cores).
+    pub threads: Option<usize>,
+    /// Which kernels lowering may use.
+    pub lower: LowerOptions,
+}
+
+/// The part of a compiled model that runs (shared by the worker threads).
+struct Runtime {
+    plan: Plan,
+    buffers: Mutex<BufferPool>,
+}
+
+/// A model compiled for fixed input shapes. Running it with other shapes is an error naming
+/// the input: compile again for them (compiling is fast).
+pub struct CompiledModel {
+    graph: Graph,
+    rt: Runtime,
+    pool: rayon::ThreadPool,
+    compile_ms: f64,
+    // Owns the code the kernels of `rt` point into; dropped last.
+    _module: CodeModule,
+}
+
+/// A value while the plan runs: borrowed (inputs, constants) or owned (computed).
+enum Val<'a> {
+    Borrowed(&'a Tensor),
+    Owned(Tensor),
+}
+
+impl Val<'_> {
+    fn get(&self) -> &Tensor {
+        match self {
+            Val::Borrowed(t) => t,
+            Val::Owned(t) => t,
+        }
+    }
+}
+
+impl CompiledModel {
+    /// Binds `g`'s inputs to `shapes` (one per input, in order), lowers it and JIT-compiles its
+    /// kernels.
+    pub fn compile(
+        g: &Graph,
+        shapes: &[Vec<usize>],
+        opts: &CompileOptions,
+    ) -> Result<CompiledModel, JitError> {
+        let t0 = Instant::now();
+        let graph = plan::bind_shapes(g, shapes)?;
+        let mut module = CodeModule::new()?;
+        let mut plan = plan::lower(&graph, &mut module, &opts.lower)?;
+        module.finalize()?;
+        for st in &mut plan.steps {
+            st.action.link(&module)?;
+        }
+        let threads = match opts.threads {
+            Some(0) => {
+                return Err(JitError::Codegen("threads must be at least 1".into()));
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| JitError::Codegen(format!("thread pool: {e}")))?;
+        Ok(CompiledModel {
+            graph,
+            rt: Runtime {
+                plan,
+                buffers: Mutex::new(BufferPool::default()),
+            },
+            pool,
+            compile_ms: t0.elapsed().as_secs_f64() * 1e3,
+            _module: module,
+        })
+    }
+
+    /// The graph with its input shapes bound (what `lpc compile` writes).
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The lowered plan.
+    pub fn plan(&self) -> &Plan {
+        &self.rt.plan
+    }
+
+    /// Milliseconds spent compiling (binding, lowering, code generation).
+    pub fn compile_ms(&self) -> f64 {
+        self.compile_ms
+    }
+
+    /// Worker threads.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Runs the model on `inputs` (one per graph input, in order, with the compiled shapes)
+    /// and returns the graph outputs in order.
+    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, JitError> {
+        let rt = &self.rt;
+        self.pool.install(|| rt.run(inputs))
+    }
+
+    /// A per-step listing: kernel kind, node, and output shape; then the memory plan.
+    pub fn stats(&self) -> String {
+        use std::fmt::Write;
+        let p = &self.rt.plan;
+        let mut s = String::new();
+        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+        for (k, st) in p.steps.iter().enumerate() {
+            let kind = st.kind();
+            let shape = st
+                .outputs
+                .first()
+                .and_then(|&o| p.slots[o].shape.as_ref())
+                .map_or("?".into(), |sh| format!("{sh:?}"));
+            let _ = writeln!(s, "{k:4}  {kind:<28} {:<32} -> {shape}", st.node);
+            let class = kind.split(':').next().unwrap_or("").to_string();
+            *counts.entry(class).or_default() += 1;
+        }
+        let m = p.memory();
+        let kinds: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let _ = writeln!(s, "steps: {} ({})", p.steps.len(), kinds.join(", "));
+        let _ = writeln!(
+            s,
+            "memory: {:.1} KiB of intermediate values, {:.1} KiB live at most (buffers freed after last use and reused)",
+            m.total_bytes as f64 / 1024.0,
+            m.peak_bytes as f64 / 1024.0
+        );
+        let _ = writeln!(
+            s,
+            "compile: {:.2} ms, {} thread(s)",
+            self.compile_ms,
+            self.threads()
+        );
+        s
+    }
+}
+
+/// The tensor in a step's first input slot.
+fn first_input<'v>(st: &plan::Step, vals: &'v [Option<Val>]) -> Result<&'v Tensor, JitError> {
+    st.inputs
+        .first()
+        .copied()
+        .flatten()
+        .and_then(|s| vals[s].as_ref())
+        .map(Val::get)
+        .ok_or_else(|| JitError::Lower {
+            node: st.node.clone(),
+            why: "data input not available".into(),
+        })
+}
+
+/// Names the node in a kernel's error.
+fn in_node(st: &plan::Step, e: JitError) -> JitError {
+    match e {
+        JitError::Lower { .. } => e,
+        other => JitError::Lower {
+            node: st.node.clone(),
+            why: other.to_string(),
+        },
+    }
+}
+
+impl Runtime {
+    fn check_inputs(&self, inputs: &[Tensor]) -> Result<(), JitError> {
+        let p = &self.plan;
+        if inputs.len() != p.inputs.len() {
+            return Err(JitError::Input {
+                name: "(inputs)".into(),
+                why: format!(
+                    "model has {} inputs, {} given",
+                    p.inputs.len(),
+                    inputs.len()
+                ),
+            });
+        }
+        for ((_, name, dtype, shape), t) in p.inputs.iter().zip(inputs) {
+            if let Some(d) = dtype {
+                if *d != t.dtype() {
+                    return Err(JitError::Input {
+                        name: name.clone(),
+                        why: format!("expected dtype {d}, got {}", t.dtype()),
+                    });
+                }
+            }
+            if t.shape() != shape.as_slice() {
+                return Err(JitError::Input {
+                    name: name.clone(),
+                    why: format!(
+                        "the model was compiled for shape {shape:?}, got {:?} (compile again for this shape)",
+                        t.shape()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, JitError> {
+        self.check_inputs(inputs)?;
+        let p = &self.plan;
+        let mut vals: Vec<Option<Val>> = Vec::with_capacity(p.slots.len());
+        for s in &p.slots {
+            vals.push(match &s.source {
+                SlotSource::Input(k) => Some(Val::Borrowed(&inputs[*k])),
+                SlotSource::Const(t) => Some(Val::Borrowed(t.as_ref())),
+                SlotSource::Step => None,
+            });
+        }
+        // One run at a time uses the shared pool; a concurrent run gets a private one.
+        let mut shared = self.buffers.try_lock().ok();
+        let mut private = BufferPool::default();
+        let pool: &mut BufferPool = match shared.as_deref_mut() {
+            Some(b) => b,
+            None => &mut private,
+        };
+        for st in &p.steps {
+            let missing = |s: usize| JitError::Lower {
+                node: st.node.clone(),
+                why: format!("input {} is not available", p.slots[s].name),
+            };
+            let outs: Vec<Tensor> = match &st.action {
+                Action::Fallback { op, n_outputs } => {
+                    let ins: Vec<Option<&Tensor>> = st
+                        .inputs
+                        .iter()
+                        .map(|s| match s {
+                            None => Ok(None),
+                            Some(s) => vals[*s].as_ref().map(|v| Some(v.get())).ok_or(missing(*s)),
+                        })
+                        .collect::<Result<_, _>>()?;
+                    lpc_ref::eval(op, &ins, *n_outputs).map_err(|source| JitError::Eval {
+                        node: st.node.clone(),
+                        source,
+                    })?
+                }
+                Action::Gemm(k) => vec![k
+                    .run(first_input(st, &vals)?, pool)
+                    .map_err(|e| in_node(st, e))?],
+                Action::DwConv(k) => vec![k
+                    .run(first_input(st, &vals)?, pool)
+                    .map_err(|e| in_node(st, e))?],
+                Action::MaxPool(k) => vec![k
+                    .run(first_input(st, &vals)?, pool)
+                    .map_err(|e| in_node(st, e))?],
+                Action::Quantize(k) => vec![k
+                    .run(first_input(st, &vals)?, pool)
+                    .map_err(|e| in_node(st, e))?],
+                Action::View { shape } => {
+                    let s =
+                        st.inputs
+                            .first()
+                            .copied()
+                            .flatten()
+                            .ok_or_else(|| JitError::Lower {
+                                node: st.node.clone(),
+                                why: "no data input".into(),
+                            })?;
+                    let t = if st.frees.contains(&s) {
+                        match vals[s].take() {
+                            Some(Val::Owned(t)) => t,
+                            Some(Val::Borrowed(t)) => t.clone(),
+                            None => return Err(missing(s)),
+                        }
+                    } else {
+                        vals[s].as_ref().ok_or(missing(s))?.get().clone()
+                    };
+                    vec![t.reshape(shape).map_err(|e| JitError::Lower {
+                        node: st.node.clone(),
+                        why: e.to_string(),
+                    })?]
+                }
+            };
+            if outs.len() < st.outputs.len() {
+                return Err(JitError::Lower {
+                    node: st.node.clone(),
+                    why: format!(
+                        "produced {} outputs, the node declares {}",
+                        outs.len(),
+                        st.outputs.len()
+                    ),
+                });
+            }
+            for (t, &s) in outs.into_iter().zip(&st.outputs) {
+                if let Some(shape) = &p.slots[s].shape {
+                    if t.shape() != shape.as_slice() {
+                        return Err(JitError::Lower {
+                            node: st.node.clone(),
+                            why: format!(
+                                "computed shape {:?} for {}, the compiled plan expects {shape:?}",
+                                t.shape(),
+                                p.slots[s].name
+                            ),
+                        });
+                    }
+                }
+                vals[s] = Some(Val::Owned(t));
+            }
+            for &s in &st.frees {
+                if let Some(Val::Owned(t)) = vals[s].take() {
+                    pool.give(t);
+                }
+            }
+        }
+        let mut result = Vec::with_capacity(p.outputs.len());
+        for (k, &s) in p.outputs.iter().enumerate() {
+            let missing = || JitError::Lower {
+                node: "(graph)".into(),
+                why: format!("output {} was not computed", p.slots[s].name),
+            };
+            let t = if p.outputs[k + 1..].contains(&s) {
+                vals[s].as_ref().ok_or_else(missing)?.get().clone()
+            } else {
+                match vals[s].take().ok_or_else(missing)? {
+                    Val::Owned(t) => t,
+                    Val::Borrowed(t) => t.clone(),
+                }
+            };
+            result.push(t);
+        }
+        Ok(result)
+    }
+}
