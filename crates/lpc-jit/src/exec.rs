@@ -153,15 +153,20 @@ impl CompiledModel {
 
 /// The tensor in a step's first input slot.
 fn first_input<'v>(st: &plan::Step, vals: &'v [Option<Val>]) -> Result<&'v Tensor, JitError> {
+    input(st, vals, 0)
+}
+
+/// The tensor in a step's input slot `k`.
+fn input<'v>(st: &plan::Step, vals: &'v [Option<Val>], k: usize) -> Result<&'v Tensor, JitError> {
     st.inputs
-        .first()
+        .get(k)
         .copied()
         .flatten()
         .and_then(|s| vals[s].as_ref())
         .map(Val::get)
         .ok_or_else(|| JitError::Lower {
             node: st.node.clone(),
-            why: "data input not available".into(),
+            why: format!("data input {k} not available"),
         })
 }
 
@@ -261,6 +266,21 @@ impl Runtime {
                 Action::Quantize(k) => vec![k
                     .run(first_input(st, &vals)?, pool)
                     .map_err(|e| in_node(st, e))?],
+                Action::Dequantize(k) => vec![k
+                    .run(first_input(st, &vals)?, pool)
+                    .map_err(|e| in_node(st, e))?],
+                Action::Requantize(k) => vec![k
+                    .run(first_input(st, &vals)?, pool)
+                    .map_err(|e| in_node(st, e))?],
+                Action::Lut(k) => vec![k
+                    .run(first_input(st, &vals)?, pool)
+                    .map_err(|e| in_node(st, e))?],
+                Action::QAdd(k) => {
+                    let b = input(st, &vals, 3)?;
+                    vec![k
+                        .run(first_input(st, &vals)?, b, pool)
+                        .map_err(|e| in_node(st, e))?]
+                }
                 Action::View { shape } => {
                     let s =
                         st.inputs

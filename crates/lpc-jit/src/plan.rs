@@ -59,8 +59,16 @@ pub enum Action {
     DwConv(Box<crate::conv::DwPlan>),
     /// u8/i8 MaxPool on its JIT kernel.
     MaxPool(Box<crate::steps::MaxPoolPlan>),
-    /// Per-tensor QuantizeLinear on its JIT kernel.
+    /// QuantizeLinear (per-tensor or per-axis) on its JIT kernel.
     Quantize(Box<crate::steps::QuantizePlan>),
+    /// DequantizeLinear (per-tensor or per-axis) on its JIT kernel.
+    Dequantize(Box<crate::steps::DequantizePlan>),
+    /// Per-tensor Requantize on its JIT kernel.
+    Requantize(Box<crate::steps::RequantizePlan>),
+    /// Same-shape, per-tensor QAdd on its JIT kernel.
+    QAdd(Box<crate::steps::QAddPlan>),
+    /// Lut with a constant table on its JIT kernel.
+    Lut(Box<crate::steps::LutPlan>),
 }
 
 impl Action {
@@ -72,6 +80,10 @@ impl Action {
             Action::DwConv(p) => p.link(m),
             Action::MaxPool(p) => p.link(m),
             Action::Quantize(p) => p.link(m),
+            Action::Dequantize(p) => p.link(m),
+            Action::Requantize(p) => p.link(m),
+            Action::QAdd(p) => p.link(m),
+            Action::Lut(p) => p.link(m),
         }
     }
 }
@@ -103,6 +115,10 @@ impl Step {
             Action::DwConv(_) => "jit dwconv".into(),
             Action::MaxPool(_) => "jit pool".into(),
             Action::Quantize(_) => "jit elementwise (quantize)".into(),
+            Action::Dequantize(_) => "jit elementwise (dequantize)".into(),
+            Action::Requantize(_) => "jit elementwise (requantize)".into(),
+            Action::QAdd(_) => "jit elementwise (qadd)".into(),
+            Action::Lut(_) => "jit elementwise (lut)".into(),
         }
     }
 }
@@ -367,7 +383,8 @@ pub struct LowerOptions {
     pub gemm: bool,
     /// Zero-copy views for reshape-like ops.
     pub views: bool,
-    /// Depthwise QConv, MaxPool and QuantizeLinear kernels.
+    /// Depthwise QConv, MaxPool and the elementwise kernels (Quantize/DequantizeLinear,
+    /// Requantize, QAdd, Lut).
     pub elementwise: bool,
 }
 
@@ -406,14 +423,31 @@ fn lower_node(
         Op::MaxPool { pool, .. } if opts.elementwise => {
             crate::steps::lower_max_pool(g, n, pool, module)?.map(|p| Action::MaxPool(Box::new(p)))
         }
-        Op::QuantizeLinear { q, dtype } if opts.elementwise && q.block_size == 0 => {
-            crate::steps::lower_quantize(g, n, *dtype, module)?
+        Op::QuantizeLinear { q, dtype } if opts.elementwise => {
+            crate::steps::lower_quantize(g, n, q, *dtype, module)?
                 .map(|p| Action::Quantize(Box::new(p)))
+        }
+        Op::DequantizeLinear { q } if opts.elementwise => {
+            crate::steps::lower_dequantize(g, n, q, module)?
+                .map(|p| Action::Dequantize(Box::new(p)))
+        }
+        Op::Requantize if opts.elementwise => {
+            crate::steps::lower_requantize(g, n, module)?.map(|p| Action::Requantize(Box::new(p)))
+        }
+        Op::QAdd if opts.elementwise => {
+            crate::steps::lower_qadd(g, n, module)?.map(|p| Action::QAdd(Box::new(p)))
+        }
+        Op::Lut if opts.elementwise => {
+            crate::steps::lower_lut(g, n, module)?.map(|p| Action::Lut(Box::new(p)))
         }
         Op::QConv(_)
         | Op::QMatMul
         | Op::MaxPool { .. }
         | Op::QuantizeLinear { .. }
+        | Op::DequantizeLinear { .. }
+        | Op::Requantize
+        | Op::QAdd
+        | Op::Lut
         | Op::Input { .. }
         | Op::Const(_)
         | Op::Unary(_)
@@ -447,11 +481,7 @@ fn lower_node(
         | Op::Resize(_)
         | Op::Range
         | Op::ConstantOfShape { .. }
-        | Op::DequantizeLinear { .. }
         | Op::DynamicQuantizeLinear
-        | Op::FakeQuantize { .. }
-        | Op::Requantize
-        | Op::QAdd
-        | Op::Lut => None,
+        | Op::FakeQuantize { .. } => None,
     })
 }

@@ -1,5 +1,6 @@
 //! Whole models under the JIT give the same outputs as lpc-ref: bit-identical for integer
-//! graphs (lpc-quantized and folded, ORT QDQ and NNCF IR folded), within 1e-5 for FP32 ones.
+//! graphs (lpc-quantized and folded, ORT QDQ and NNCF IR folded, and a synthetic graph of every
+//! elementwise quantized op), within 1e-5 for FP32 ones.
 
 use lpc_ir::{Graph, Tensor};
 use lpc_jit::{CompileOptions, CompiledModel, JitError, LowerOptions};
@@ -112,17 +113,132 @@ fn digits_mbv_lpc_int8_is_bit_exact() {
     assert!(k >= 3, "expected JIT kernels, got {k}");
 }
 
+/// The fallback steps of `g`'s plan at batch 1, by op.
+fn fallbacks(g: &Graph) -> Vec<String> {
+    let m = compile(g, &images(1), 1);
+    m.plan()
+        .steps
+        .iter()
+        .map(|s| s.kind())
+        .filter(|k| k.starts_with("fallback"))
+        .collect()
+}
+
 #[test]
 fn ort_qdq_models_are_bit_exact_after_fold() {
     for f in ["digits_cnn.ort-qdq.onnx", "digits_mbv.ort-qdq.onnx"] {
         same_as_ref(&peer_int8(f));
     }
+    // The activation DequantizeLinear and the hard-swish Lut of mbv run on JIT kernels.
+    let fb = fallbacks(&peer_int8("digits_mbv.ort-qdq.onnx"));
+    assert!(
+        !fb.iter()
+            .any(|k| k == "fallback:dequantize_linear" || k == "fallback:lut"),
+        "{fb:?}"
+    );
 }
 
 #[test]
 fn nncf_ir_models_are_bit_exact_after_fold() {
     for f in ["digits_cnn.nncf-int8.xml", "digits_mbv.nncf-int8.xml"] {
         same_as_ref(&peer_int8(f));
+    }
+    // mbv's per-channel activation QuantizeLinear runs on the JIT kernel.
+    let fb = fallbacks(&peer_int8("digits_mbv.nncf-int8.xml"));
+    assert!(
+        !fb.iter().any(|k| k == "fallback:quantize_linear"),
+        "{fb:?}"
+    );
+}
+
+/// `n` values of a 256-entry table as `.lir` text.
+fn table(f: impl Fn(i64) -> String) -> String {
+    (0..256).map(f).collect::<Vec<_>>().join(", ")
+}
+
+/// Every elementwise quantized op the JIT lowers (per-axis Quantize/DequantizeLinear, i32
+/// DequantizeLinear, Requantize, QAdd with a clamp, Lut to u8/i8/i32/f32) and two it does not
+/// (QAdds with per-channel parameters and with a broadcast operand), on inputs with out-of-range values, NaN and infinities, over more
+/// elements than one parallel chunk (the chunk edge falls inside a per-axis channel run).
+#[test]
+fn elementwise_quantized_ops_are_bit_exact() {
+    let text = format!(
+        r#"graph @ew(%x: f32[N,4,5,7]) -> (%d1, %lf, %li, %d32, %ac) {{
+  %s4 = const f32[4] [0.05, 0.1, 0.0123, 0.7]
+  %z4 = const u8[4] [0, 17, 128, 255]
+  %q1 = quantize_linear(%x, %s4, %z4) {{dtype=u8}} : u8[N,4,5,7]
+  %d1 = dequantize_linear(%q1, %s4, %z4) : f32[N,4,5,7]
+  %s = const f32[] [0.037]
+  %zi = const i8[] [-5]
+  %q2 = quantize_linear(%x, %s, %zi) {{dtype=i8}} : i8[N,4,5,7]
+  %s2 = const f32[] [0.011]
+  %zu = const u8[] [131]
+  %r = requantize(%q2, %s, %zi, %s2, %zu) : u8[N,4,5,7]
+  %sy = const f32[] [0.02]
+  %zy = const u8[] [100]
+  %lo = const i32[] [105]
+  %hi = const i32[] [240]
+  %a = qadd(%r, %s2, %zu, %q2, %s, %zi, %sy, %zy, %lo, %hi) : u8[N,4,5,7]
+  %tf = const f32[256] [{tf}]
+  %lf = lut(%a, %tf) : f32[N,4,5,7]
+  %ti = const i8[256] [{ti}]
+  %li = lut(%q2, %ti) : i8[N,4,5,7]
+  %t32 = const i32[256] [{t32}]
+  %l32 = lut(%li, %t32) : i32[N,4,5,7]
+  %z32 = const i32[] [-70000]
+  %d32 = dequantize_linear(%l32, %s2, %z32) : f32[N,4,5,7]
+  %q3 = quantize_linear(%x, %s4, %z4) {{dtype=u8, axis=-3}} : u8[N,4,5,7]
+  %sb = const f32[4,1,1] [0.1, 0.2, 0.3, 0.4]
+  %zb = const u8[4,1,1] [1, 2, 3, 4]
+  %ab = qadd(%q3, %sb, %zb, %a, %sy, %zy, %s2, %zu) : u8[N,4,5,7]
+  %c7 = const u8[7] [0, 50, 100, 150, 200, 250, 255]
+  %ac = qadd(%ab, %s2, %zu, %c7, %sy, %zy, %s, %zu) : u8[N,4,5,7]
+  return %d1, %lf, %li, %d32, %ac
+}}
+"#,
+        tf = table(|k| format!("{}", (k as f32 - 100.0) * 0.25)),
+        ti = table(|k| format!("{}", (k * 37 % 256) - 128)),
+        t32 = table(|k| format!("{}", (k - 128) * 1_000_003)),
+    );
+    let g = lpc_ir::text::parse(&text).expect("parse");
+    // 200 images of 140 elements: 28000 elements, two chunks of 16384.
+    let n = 200;
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let x: Vec<f32> = (0..n * 140)
+        .map(|i| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (state >> 40) as f32 / (1u64 << 24) as f32;
+            match i % 97 {
+                0 => f32::NAN,
+                1 => f32::INFINITY,
+                2 => f32::NEG_INFINITY,
+                _ => (u - 0.5) * 30.0,
+            }
+        })
+        .collect();
+    let x = Tensor::from_f32(&[n, 4, 5, 7], x).unwrap();
+    let want = lpc_ref::run(&g, std::slice::from_ref(&x)).expect("ref");
+    for threads in [1, 2] {
+        let m = compile(&g, &x, threads);
+        let kinds: Vec<String> = m.plan().steps.iter().map(|s| s.kind()).collect();
+        for k in ["quantize", "dequantize", "requantize", "qadd", "lut"] {
+            assert!(
+                kinds.contains(&format!("jit elementwise ({k})")),
+                "no {k} kernel: {kinds:?}"
+            );
+        }
+        let fb: Vec<&String> = kinds.iter().filter(|k| k.starts_with("fallback")).collect();
+        assert_eq!(
+            fb, ["fallback:qadd"; 2],
+            "only the broadcasting QAdds fall back"
+        );
+        let got = m.run(std::slice::from_ref(&x)).expect("jit");
+        assert_eq!(got.len(), want.len());
+        for (a, b) in got.iter().zip(&want) {
+            assert!(a.same_content(b), "threads {threads}: jit {a} vs ref {b}");
+        }
     }
 }
 
