@@ -107,7 +107,7 @@ def ort_int8(model, name, calib, out):
             return next(self.it, None)
 
     pre = out + ".pre.onnx"
-    quant_pre_process(model, pre)
+    quant_pre_process(model, pre, skip_symbolic_shape=True)
     quantize_static(pre, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     return out
@@ -139,9 +139,9 @@ def lpc_bench(lpc, model, name, xpath, threads, runs, backend="jit"):
     return json.loads(out)["median_ms"]
 
 
-def lpc_int8(lpc, model, calib_path, work):
+def lpc_int8(lpc, model, calib_path, n_calib, work):
     stem = os.path.join(work, os.path.basename(model).rsplit(".", 1)[0])
-    subprocess.run([lpc, "quantize", model, "--calib", calib_path, "-o", stem + ".int8.lir"],
+    subprocess.run([lpc, "quantize", model, "--calib", calib_path, "--subset", str(n_calib), "-o", stem + ".int8.lir"],
                    check=True, capture_output=True)
     subprocess.run([lpc, "fold", stem + ".int8.lir", "-o", stem + ".folded.lir"],
                    check=True, capture_output=True)
@@ -174,7 +174,7 @@ def main():
         x_path = os.path.join(work, label.replace(" ", "_") + ".x.npy")
         np.save(calib_path, calib)
         np.save(x_path, x)
-        lpc_q = lpc_int8(lpc, model, calib_path, work)
+        lpc_q = lpc_int8(lpc, model, calib_path, len(calib), work)
         ort_q = ort_int8(model, name, calib, os.path.join(work, label.replace(" ", "_") + ".qdq.onnx"))
         ov_q = ov_int8_model(model, name, calib)
         for threads in (1, 2):

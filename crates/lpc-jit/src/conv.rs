@@ -461,21 +461,29 @@ impl GemmPlan {
                     Packing::Im2col { hw, .. } => hw[0] * hw[1],
                     Packing::Direct { .. } | Packing::Transposed { .. } => n,
                 };
+                if self.batch > 1 && rayon::current_num_threads() > 1 {
+                    // Whole images per thread: each packs into its own panels and runs the
+                    // kernel on one thread, which scales where one image's GEMMs are small.
+                    let per_img = groups * m * n;
+                    y.par_chunks_mut(per_img).enumerate().try_for_each(
+                        |(img, yi)| -> Result<(), JitError> {
+                            let mut b = vec![0u8; packed_b_len(k, n)];
+                            for (gi, (a, bias, scale)) in self.groups.iter().enumerate() {
+                                let x0 = (img * c_in + gi * cg) * plane;
+                                self.pack_group(&xb[x0..x0 + cg * plane], &mut b, pl);
+                                let yg = &mut yi[gi * m * n..(gi + 1) * m * n];
+                                kernel.run(a, &b, n, bias, scale, yg, n)?;
+                            }
+                            Ok(())
+                        },
+                    )?;
+                    pool.give_u8(b);
+                    return Ok(());
+                }
                 for img in 0..self.batch {
                     for (gi, (a, bias, scale)) in self.groups.iter().enumerate() {
                         let x0 = (img * c_in + gi * cg) * plane;
-                        let xg = &xb[x0..x0 + cg * plane];
-                        match &self.packing {
-                            Packing::Direct { .. } => pack_direct(xg, k, n, &mut b, pl),
-                            Packing::Im2col {
-                                hw,
-                                out_hw,
-                                strides,
-                                taps,
-                                ..
-                            } => im2col(xg, *hw, *out_hw, *strides, taps, self.pad, &mut b, pl),
-                            Packing::Transposed { .. } => {}
-                        }
+                        self.pack_group(&xb[x0..x0 + cg * plane], &mut b, pl);
                         let y0 = (img * groups * m + gi * m) * n;
                         kernel.run_par(a, &b, n, bias, scale, &mut y[y0..y0 + m * n], n)?;
                     }
@@ -484,6 +492,24 @@ impl GemmPlan {
         }
         pool.give_u8(b);
         Ok(())
+    }
+}
+
+impl GemmPlan {
+    /// Packs one image group of the input into the GEMM's panels (conv packings only).
+    fn pack_group(&self, xg: &[u8], b: &mut [u8], pl: usize) {
+        let (k, n) = (self.spec.k, self.n);
+        match &self.packing {
+            Packing::Direct { .. } => pack_direct(xg, k, n, b, pl),
+            Packing::Im2col {
+                hw,
+                out_hw,
+                strides,
+                taps,
+                ..
+            } => im2col(xg, *hw, *out_hw, *strides, taps, self.pad, b, pl),
+            Packing::Transposed { .. } => {}
+        }
     }
 }
 
