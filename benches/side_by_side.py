@@ -52,9 +52,11 @@ def photo_crops(shape, n, seed=1):
     rng = np.random.default_rng(seed)
     files = ["astronaut.png", "coffee.png", "camera.png", "page.png"]
     _, c, h, w = shape
+    imgs = [np.asarray(Image.open(os.path.join(IMAGES, f)).convert("RGB")) for f in files]
+    imgs = [im for im in imgs if im.shape[0] >= h and im.shape[1] >= w]  # page.png is 191 high
     out = []
     for i in range(n):
-        img = np.asarray(Image.open(os.path.join(IMAGES, files[i % len(files)])).convert("RGB"))
+        img = imgs[i % len(imgs)]
         H, W, _ = img.shape
         y, x = rng.integers(0, H - h + 1), rng.integers(0, W - w + 1)
         crop = img[y : y + h, x : x + w, ::-1].astype(np.float32)  # BGR
@@ -106,6 +108,13 @@ def ort_int8(model, name, calib, out):
         def get_next(self):
             return next(self.it, None)
 
+    # Per-channel QDQ needs opset >= 13 (DequantizeLinear's axis): upgrade older models first.
+    m = onnx.load(model)
+    if max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) < 13:
+        from onnx import version_converter
+
+        model = out + ".opset13.onnx"
+        onnx.save(version_converter.convert_version(m, 13), model)
     pre = out + ".pre.onnx"
     quant_pre_process(model, pre, skip_symbolic_shape=True)
     quantize_static(pre, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,

@@ -67,15 +67,28 @@ impl ActQuant {
 
     /// Asymmetric `[lo, hi]` (lo < 0 < hi) nudged so the zero point is an integer: the scale
     /// `(hi-lo)/255` is kept and the range shifted by less than half a step.
+    /// If f32 rounding would make FakeQuantize(0) miss 0 by an ulp, the scale is moved up by a
+    /// few ulps until 0 maps to exactly 0 (the fold stage needs that to use integer ops).
     pub fn asymmetric(lo: f32, hi: f32, signed: bool) -> ActQuant {
-        let s = (hi - lo) / 255.0;
-        let zp = (-lo / s).round_ties_even().clamp(0.0, 255.0);
-        let lo = -zp * s;
-        ActQuant {
-            lo,
-            hi: lo + 255.0 * s,
-            signed,
+        let s0 = (hi - lo) / 255.0;
+        let zp = (-lo / s0).round_ties_even().clamp(0.0, 255.0);
+        let at = |s: f32| {
+            let lo = -zp * s;
+            ActQuant {
+                lo,
+                hi: lo + 255.0 * s,
+                signed,
+            }
+        };
+        let mut s = s0;
+        for _ in 0..64 {
+            let q = at(s);
+            if q.apply(0.0) == 0.0 {
+                return q;
+            }
+            s = f32::from_bits(s.to_bits() + 1);
         }
+        at(s0)
     }
 
     /// Scale of the QDQ form.

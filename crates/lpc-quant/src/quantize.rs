@@ -818,32 +818,54 @@ fn depthwise_only(g: &Graph, a: &ActPoint) -> bool {
     })
 }
 
-/// Per-channel min/max ranges (asymmetric, or unsigned for non-negative channels).
+/// Per-channel min/max ranges with one dtype and one zero point for all channels: unsigned
+/// (zero point 0) when every channel is non-negative; otherwise symmetric (performance) or
+/// asymmetric around a common zero point (mixed: the median of the channels' own zero points),
+/// each channel's scale the smallest that covers its range. A depthwise conv reads each channel
+/// alone, so per-channel scales fold into its output scale; the shared zero point is what keeps
+/// that fold exact (the conv pads with one input zero point).
 fn channel_ranges(
     st: &TensorStats,
     cfg: &Config,
     warnings: &mut Vec<String>,
     name: &str,
 ) -> Vec<ActQuant> {
-    let mut out = vec![];
+    let mut ranges = vec![];
     for (c, (&lo, &hi)) in st.channel_min.iter().zip(&st.channel_max).enumerate() {
         let (lo, hi) = (lo.min(0.0), hi.max(0.0));
-        let q = if !(hi - lo > 0.0) || !lo.is_finite() || !hi.is_finite() {
+        if !(hi - lo > 0.0) || !lo.is_finite() || !hi.is_finite() {
             warnings.push(format!(
                 "{name} channel {c}: constant zero; range [0, 1] used"
             ));
-            ActQuant::unsigned(1.0)
-        } else if lo >= 0.0 {
-            ActQuant::unsigned(hi)
+            ranges.push((0.0, 1.0));
         } else {
-            match cfg.preset {
-                Preset::Performance => ActQuant::symmetric(hi.max(-lo)),
-                Preset::Mixed => ActQuant::asymmetric(lo, hi, true),
-            }
-        };
-        out.push(q);
+            ranges.push((lo, hi));
+        }
     }
-    out
+    if ranges.iter().all(|&(lo, _)| lo >= 0.0) {
+        return ranges
+            .iter()
+            .map(|&(_, hi)| ActQuant::unsigned(hi))
+            .collect();
+    }
+    if cfg.preset == Preset::Performance {
+        let a = |&(lo, hi): &(f32, f32)| hi.max(-lo);
+        return ranges.iter().map(|r| ActQuant::symmetric(a(r))).collect();
+    }
+    let mut zps: Vec<f32> = ranges
+        .iter()
+        .filter(|&&(lo, _)| lo < 0.0)
+        .map(|&(lo, hi)| (-lo / (hi - lo) * 255.0).round_ties_even())
+        .collect();
+    zps.sort_by(f32::total_cmp);
+    let zp = zps[zps.len() / 2].clamp(1.0, 254.0);
+    ranges
+        .iter()
+        .map(|&(lo, hi)| {
+            let s = (hi / (255.0 - zp)).max(-lo / zp);
+            ActQuant::asymmetric(-zp * s, (255.0 - zp) * s, true)
+        })
+        .collect()
 }
 
 /// Every `len / n`-th sample of a source (all of it when `n >= len`): the bias-correction subset.
