@@ -110,6 +110,14 @@ def ort_int8(model, name, calib, out):
 
     # Per-channel QDQ needs opset >= 13 (DequantizeLinear's axis): upgrade older models first.
     m = onnx.load(model)
+    # Old exports list initializers as graph inputs too; the quantizer then expects them fed.
+    inits = {t.name for t in m.graph.initializer}
+    if any(i.name in inits for i in m.graph.input):
+        keep = [i for i in m.graph.input if i.name not in inits]
+        del m.graph.input[:]
+        m.graph.input.extend(keep)
+        model = out + ".inputs.onnx"
+        onnx.save(m, model)
     if max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) < 13:
         from onnx import version_converter
 

@@ -520,12 +520,16 @@ fn pack_direct(x: &[u8], k: usize, n: usize, out: &mut [u8], pl: usize) {
         .par_chunks_mut(pl)
         .enumerate()
         .for_each(|(p, panel)| {
-            let cols = NR.min(n - p * NR);
-            for kk in 0..k {
-                let row = &x[kk * n + p * NR..kk * n + p * NR + cols];
-                let base = (kk / 4) * NR * 4 + kk % 4;
-                for (c, &v) in row.iter().enumerate() {
-                    panel[base + c * 4] = v;
+            let c0 = p * NR;
+            let cols = NR.min(n - c0);
+            // One k-group (4 rows) at a time: each column's 4 bytes are one contiguous word.
+            for (g, dst) in panel.chunks_exact_mut(NR * 4).enumerate() {
+                let k0 = g * 4;
+                for r in 0..4.min(k - k0) {
+                    let row = &x[(k0 + r) * n + c0..(k0 + r) * n + c0 + cols];
+                    for (c, &v) in row.iter().enumerate() {
+                        dst[c * 4 + r] = v;
+                    }
                 }
             }
         });
@@ -560,6 +564,18 @@ fn im2col(
 ) {
     let n = out_hw[0] * out_hw[1];
     let (h, w) = (hw[0] as isize, hw[1] as isize);
+    // The window's extent, and each tap's offset from the window origin: pixels whose whole
+    // window lies inside the input (most of them) read without bounds tests.
+    let (dy0, dy1) = taps
+        .iter()
+        .fold((0, 0), |(a, b), t| (a.min(t.1), b.max(t.1)));
+    let (dx0, dx1) = taps
+        .iter()
+        .fold((0, 0), |(a, b), t| (a.min(t.2), b.max(t.2)));
+    let offs: Vec<isize> = taps
+        .iter()
+        .map(|&(ci, dy, dx)| (ci * hw[0] * hw[1]) as isize + dy * w + dx)
+        .collect();
     out[..panels(n) * pl]
         .par_chunks_mut(pl)
         .enumerate()
@@ -568,6 +584,13 @@ fn im2col(
                 let pix = p * NR + c;
                 let oy = (pix / out_hw[1] * strides[0]) as isize;
                 let ox = (pix % out_hw[1] * strides[1]) as isize;
+                if oy + dy0 >= 0 && oy + dy1 < h && ox + dx0 >= 0 && ox + dx1 < w {
+                    let base = oy * w + ox;
+                    for (kk, &o) in offs.iter().enumerate() {
+                        panel[(kk / 4) * NR * 4 + c * 4 + kk % 4] = x[(base + o) as usize];
+                    }
+                    continue;
+                }
                 for (kk, &(ci, dy, dx)) in taps.iter().enumerate() {
                     let (iy, ix) = (oy + dy, ox + dx);
                     let v = if iy >= 0 && iy < h && ix >= 0 && ix < w {
