@@ -133,6 +133,14 @@ pub struct DwPlan {
     out: DType,
 }
 
+/// The dtype and shape of a node's input 0 and the shape of its output 0, when all are known.
+fn known_io(g: &Graph, n: NodeId) -> Option<(DType, Vec<usize>, Vec<usize>)> {
+    let xt = g.value_type(g.node_input(n, 0)?);
+    let xs = xt.shape.as_ref()?.as_known()?;
+    let out = g.node(n).outputs[0].ty.shape.as_ref()?.as_known()?;
+    Some((xt.dtype?, xs, out))
+}
+
 /// Lowers a QConv: depthwise → dwconv kernel, else per-group GEMMs; `None` when some input
 /// is not constant or a shape is unknown (the node then falls back to lpc-ref).
 pub fn lower_qconv(
@@ -143,20 +151,7 @@ pub fn lower_qconv(
     depthwise: bool,
 ) -> Result<Option<crate::plan::Action>, JitError> {
     use crate::plan::Action;
-    let xin = match g.node_input(n, 0) {
-        Some(v) => v,
-        None => return Ok(None),
-    };
-    let xt = g.value_type(xin);
-    let (Some(x_dtype), Some(xs)) = (xt.dtype, xt.shape.as_ref().and_then(|s| s.as_known())) else {
-        return Ok(None);
-    };
-    let Some(out_shape) = g.node(n).outputs[0]
-        .ty
-        .shape
-        .as_ref()
-        .and_then(|s| s.as_known())
-    else {
+    let Some((x_dtype, xs, out_shape)) = known_io(g, n) else {
         return Ok(None);
     };
     let (Some(xz), Some(w)) = (konst(g, n, 1), konst(g, n, 2)) else {
@@ -289,20 +284,7 @@ pub fn lower_qmatmul(
     n: NodeId,
     module: &mut CodeModule,
 ) -> Result<Option<crate::plan::Action>, JitError> {
-    let xin = match g.node_input(n, 0) {
-        Some(v) => v,
-        None => return Ok(None),
-    };
-    let xt = g.value_type(xin);
-    let (Some(x_dtype), Some(xs)) = (xt.dtype, xt.shape.as_ref().and_then(|s| s.as_known())) else {
-        return Ok(None);
-    };
-    let Some(out_shape) = g.node(n).outputs[0]
-        .ty
-        .shape
-        .as_ref()
-        .and_then(|s| s.as_known())
-    else {
+    let Some((x_dtype, xs, out_shape)) = known_io(g, n) else {
         return Ok(None);
     };
     let (Some(xz), Some(b)) = (konst(g, n, 1), konst(g, n, 2)) else {
@@ -462,17 +444,22 @@ impl GemmPlan {
                     Packing::Direct { .. } | Packing::Transposed { .. } => n,
                 };
                 if self.batch > 1 && rayon::current_num_threads() > 1 {
-                    // Whole images per thread: each packs into its own panels and runs the
-                    // kernel on one thread, which scales where one image's GEMMs are small.
+                    // Whole images per thread: each thread packs into its own panels (one
+                    // buffer per thread) and runs the kernel itself, which scales where one
+                    // image's GEMMs are small.
                     let per_img = groups * m * n;
-                    y.par_chunks_mut(per_img).enumerate().try_for_each(
-                        |(img, yi)| -> Result<(), JitError> {
+                    let imgs = self.batch.div_ceil(rayon::current_num_threads());
+                    y.par_chunks_mut(per_img * imgs).enumerate().try_for_each(
+                        |(t, ys)| -> Result<(), JitError> {
                             let mut b = vec![0u8; packed_b_len(k, n)];
-                            for (gi, (a, bias, scale)) in self.groups.iter().enumerate() {
-                                let x0 = (img * c_in + gi * cg) * plane;
-                                self.pack_group(&xb[x0..x0 + cg * plane], &mut b, pl);
-                                let yg = &mut yi[gi * m * n..(gi + 1) * m * n];
-                                kernel.run(a, &b, n, bias, scale, yg, n)?;
+                            for (i, yi) in ys.chunks_mut(per_img).enumerate() {
+                                let img = t * imgs + i;
+                                for (gi, (a, bias, scale)) in self.groups.iter().enumerate() {
+                                    let x0 = (img * c_in + gi * cg) * plane;
+                                    self.pack_group(&xb[x0..x0 + cg * plane], &mut b, pl);
+                                    let yg = &mut yi[gi * m * n..(gi + 1) * m * n];
+                                    kernel.run(a, &b, n, bias, scale, yg, n)?;
+                                }
                             }
                             Ok(())
                         },
@@ -619,75 +606,42 @@ impl DwPlan {
             .as_ref()
             .ok_or_else(|| JitError::Codegen("dwconv kernel not linked".into()))?;
         let len: usize = self.out_shape.iter().product();
-        let t = match (x.dtype(), self.out) {
-            (DType::U8, DType::U8) => {
+        let t = match self.out {
+            DType::U8 => {
                 let mut y = pool.take_u8(len);
-                dw_planes(
-                    kernel,
-                    self.spec.in_hw,
-                    x.as_u8().map_err(bad_input)?,
-                    &mut y,
-                )?;
+                self.planes_into(kernel, x, &mut y)?;
                 Tensor::from_u8(&self.out_shape, y)
             }
-            (DType::U8, DType::I8) => {
+            DType::I8 => {
                 let mut y = pool.take_i8(len);
-                dw_planes(
-                    kernel,
-                    self.spec.in_hw,
-                    x.as_u8().map_err(bad_input)?,
-                    &mut y,
-                )?;
+                self.planes_into(kernel, x, &mut y)?;
                 Tensor::from_i8(&self.out_shape, y)
             }
-            (DType::U8, _) => {
+            _ => {
                 let mut y = pool.take_f32(len);
-                dw_planes(
-                    kernel,
-                    self.spec.in_hw,
-                    x.as_u8().map_err(bad_input)?,
-                    &mut y,
-                )?;
+                self.planes_into(kernel, x, &mut y)?;
                 Tensor::from_f32(&self.out_shape, y)
-            }
-            (DType::I8, DType::U8) => {
-                let mut y = pool.take_u8(len);
-                dw_planes(
-                    kernel,
-                    self.spec.in_hw,
-                    x.as_i8().map_err(bad_input)?,
-                    &mut y,
-                )?;
-                Tensor::from_u8(&self.out_shape, y)
-            }
-            (DType::I8, DType::I8) => {
-                let mut y = pool.take_i8(len);
-                dw_planes(
-                    kernel,
-                    self.spec.in_hw,
-                    x.as_i8().map_err(bad_input)?,
-                    &mut y,
-                )?;
-                Tensor::from_i8(&self.out_shape, y)
-            }
-            (DType::I8, _) => {
-                let mut y = pool.take_f32(len);
-                dw_planes(
-                    kernel,
-                    self.spec.in_hw,
-                    x.as_i8().map_err(bad_input)?,
-                    &mut y,
-                )?;
-                Tensor::from_f32(&self.out_shape, y)
-            }
-            (d, _) => {
-                return Err(JitError::Input {
-                    name: "x".into(),
-                    why: format!("dtype {d}, expected u8 or i8"),
-                })
             }
         };
         t.map_err(bad_input)
+    }
+
+    /// The kernel over every plane of `x` (u8 or i8) into `y`.
+    fn planes_into<Y: crate::elementwise::Elem>(
+        &self,
+        kernel: &DwConvKernel,
+        x: &Tensor,
+        y: &mut [Y],
+    ) -> Result<(), JitError> {
+        let hw = self.spec.in_hw;
+        match x.dtype() {
+            DType::U8 => dw_planes(kernel, hw, x.as_u8().map_err(bad_input)?, y),
+            DType::I8 => dw_planes(kernel, hw, x.as_i8().map_err(bad_input)?, y),
+            d => Err(JitError::Input {
+                name: "x".into(),
+                why: format!("dtype {d}, expected u8 or i8"),
+            }),
+        }
     }
 }
 
