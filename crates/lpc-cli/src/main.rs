@@ -115,7 +115,7 @@ enum Cmd {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
-        /// Also print the time spent per op kind (reference backend).
+        /// Also print the time spent per op kind (ref) or per kernel kind and slowest steps (jit).
         #[arg(long)]
         profile: bool,
         /// Bind a symbolic dimension of the random inputs, e.g. `--dim N=64` (default 1).
@@ -427,9 +427,6 @@ fn real_main(cli: Cli) -> Result<()> {
             profile,
             dims,
         } => {
-            if profile && matches!(backend, Backend::Jit) {
-                bail!("--profile is only available with --backend ref");
-            }
             set_threads(threads)?;
             let t0 = Instant::now();
             let g = lpc_onnx::load_model(&model)?;
@@ -458,14 +455,27 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             times.sort_by(f64::total_cmp);
             if profile {
-                let mut p = std::collections::HashMap::new();
-                for _ in 0..runs.max(1) {
-                    lpc_ref::run_profiled(&g, &ins, &mut p)?;
-                }
-                let mut rows: Vec<_> = p.into_iter().collect();
-                rows.sort_by(|a, b| b.1.total_cmp(&a.1));
-                for (op, secs) in rows {
-                    eprintln!("{op:>24} {:9.3} ms/run", secs * 1e3 / runs.max(1) as f64);
+                let n = runs.max(1) as f64;
+                match &compiled {
+                    None => {
+                        let mut p = std::collections::HashMap::new();
+                        for _ in 0..runs.max(1) {
+                            lpc_ref::run_profiled(&g, &ins, &mut p)?;
+                        }
+                        let mut rows: Vec<_> = p.into_iter().collect();
+                        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+                        for (op, secs) in rows {
+                            eprintln!("{op:>24} {:9.3} ms/run", secs * 1e3 / n);
+                        }
+                    }
+                    Some(m) => {
+                        let mut times = Vec::new();
+                        for _ in 0..runs.max(1) {
+                            m.run_profiled(&ins, &mut times)
+                                .with_context(|| model.display().to_string())?;
+                        }
+                        print_jit_profile(m, &times, n);
+                    }
                 }
             }
             let median = times[times.len() / 2];
@@ -492,6 +502,42 @@ fn real_main(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `lpc bench --backend jit --profile`: time per kernel kind, then the ten slowest steps.
+fn print_jit_profile(m: &lpc_jit::CompiledModel, times: &[std::time::Duration], runs: f64) {
+    let steps = &m.plan().steps;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / runs;
+    let mut by_kind: std::collections::BTreeMap<String, (usize, f64)> = Default::default();
+    for (st, &t) in steps.iter().zip(times) {
+        let e = by_kind.entry(st.kind()).or_default();
+        e.0 += 1;
+        e.1 += ms(t);
+    }
+    let total: f64 = by_kind.values().map(|v| v.1).sum();
+    let mut rows: Vec<_> = by_kind.into_iter().collect();
+    rows.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
+    eprintln!(
+        "{:>36} {:>6} {:>10} {:>6}",
+        "kernel kind", "steps", "ms/run", "share"
+    );
+    for (kind, (count, t)) in rows {
+        eprintln!(
+            "{kind:>36} {count:6} {t:10.3} {:5.1}%",
+            100.0 * t / total.max(1e-12)
+        );
+    }
+    let mut idx: Vec<usize> = (0..steps.len().min(times.len())).collect();
+    idx.sort_by(|&a, &b| times[b].cmp(&times[a]));
+    eprintln!("slowest steps:");
+    for &k in idx.iter().take(10) {
+        eprintln!(
+            "{k:6} {:>28} {:<32} {:9.3} ms/run",
+            steps[k].kind(),
+            steps[k].node,
+            ms(times[k])
+        );
+    }
 }
 
 /// `lpc compile`: JIT-compiles, writes the artefact, prints the plan.

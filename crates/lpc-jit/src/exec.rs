@@ -112,7 +112,19 @@ impl CompiledModel {
     /// and returns the graph outputs in order.
     pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, JitError> {
         let rt = &self.rt;
-        self.pool.install(|| rt.run(inputs))
+        self.pool.install(|| rt.run(inputs, None))
+    }
+
+    /// Like [`CompiledModel::run`], and adds each step's wall time to `times` (one entry per
+    /// step of [`CompiledModel::plan`], resized to fit), for `lpc bench --profile`.
+    pub fn run_profiled(
+        &self,
+        inputs: &[Tensor],
+        times: &mut Vec<std::time::Duration>,
+    ) -> Result<Vec<Tensor>, JitError> {
+        let rt = &self.rt;
+        times.resize(rt.plan.steps.len(), std::time::Duration::ZERO);
+        self.pool.install(|| rt.run(inputs, Some(times)))
     }
 
     /// A per-step listing: kernel kind, node, and output shape; then the memory plan.
@@ -216,7 +228,11 @@ impl Runtime {
         Ok(())
     }
 
-    fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, JitError> {
+    fn run(
+        &self,
+        inputs: &[Tensor],
+        mut times: Option<&mut Vec<std::time::Duration>>,
+    ) -> Result<Vec<Tensor>, JitError> {
         self.check_inputs(inputs)?;
         let p = &self.plan;
         let mut vals: Vec<Option<Val>> = Vec::with_capacity(p.slots.len());
@@ -234,7 +250,8 @@ impl Runtime {
             Some(b) => b,
             None => &mut private,
         };
-        for st in &p.steps {
+        for (k, st) in p.steps.iter().enumerate() {
+            let started = times.as_ref().map(|_| std::time::Instant::now());
             let missing = |s: usize| JitError::Lower {
                 node: st.node.clone(),
                 why: format!("input {} is not available", p.slots[s].name),
@@ -335,6 +352,9 @@ impl Runtime {
                 if let Some(Val::Owned(t)) = vals[s].take() {
                     pool.give(t);
                 }
+            }
+            if let (Some(ts), Some(t0)) = (times.as_deref_mut(), started) {
+                ts[k] += t0.elapsed();
             }
         }
         let mut result = Vec::with_capacity(p.outputs.len());
