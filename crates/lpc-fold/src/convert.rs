@@ -221,9 +221,13 @@ pub fn load(g: &Graph) -> Result<Loaded, FoldError> {
 }
 
 /// The cost model: float compute is expensive, fused integer kernels cheap, constants free.
+/// Classes in `shared` cost nothing as children: the extracted graph computes them anyway
+/// (see [`extract`]).
 pub struct CostModel<'a> {
     /// The e-graph (for child dtypes).
     pub eg: &'a FGraph,
+    /// Classes already computed by the current selection.
+    pub shared: HashSet<Id>,
 }
 
 /// True when any input value of the node is a float tensor (attributes and constants aside).
@@ -269,7 +273,18 @@ pub fn node_cost(eg: &FGraph, n: &FNode) -> f64 {
 impl CostFunction<FNode> for CostModel<'_> {
     type Cost = f64;
     fn cost<C: FnMut(Id) -> f64>(&mut self, n: &FNode, mut costs: C) -> f64 {
-        node_cost(self.eg, n) + n.children.iter().map(|&c| costs(c)).sum::<f64>()
+        let children: f64 = n
+            .children
+            .iter()
+            .map(|&c| {
+                if self.shared.contains(&self.eg.find(c)) {
+                    0.0
+                } else {
+                    costs(c)
+                }
+            })
+            .sum();
+        node_cost(self.eg, n) + children
     }
 }
 
@@ -362,7 +377,52 @@ impl Builder<'_, '_> {
     }
 }
 
+/// The classes a selection computes for `outputs` and its cost as a graph (each class once),
+/// or `None` when the selection is cyclic.
+fn selection_cost(
+    eg: &FGraph,
+    ex: &Extractor<'_, CostModel<'_>, FNode, FoldAnalysis>,
+    outputs: &[(Id, String)],
+) -> Option<(f64, HashSet<Id>)> {
+    // Iterative DFS with colours: 1 = on the stack, 2 = done.
+    let mut state: HashMap<Id, u8> = HashMap::new();
+    let mut cost = 0.0;
+    for (out, _) in outputs {
+        let mut stack = vec![(eg.find(*out), false)];
+        while let Some((id, leaving)) = stack.pop() {
+            if leaving {
+                state.insert(id, 2);
+                continue;
+            }
+            match state.get(&id) {
+                Some(2) => continue,
+                Some(_) => return None,
+                None => {}
+            }
+            state.insert(id, 1);
+            let n = ex.find_best_node(id);
+            cost += node_cost(eg, n);
+            stack.push((id, true));
+            for &c in &n.children {
+                let c = eg.find(c);
+                match state.get(&c) {
+                    Some(2) => {}
+                    Some(_) => return None,
+                    None => stack.push((c, false)),
+                }
+            }
+        }
+    }
+    Some((cost, state.into_keys().collect()))
+}
+
 /// Builds the graph of the cheapest e-nodes for the given outputs.
+///
+/// egg's extractor costs trees: a class used twice is paid twice, so a rewrite that copies
+/// shared work (e.g. a conv whose output feeds both `x` and `x + 3` of a HardSwish, with the
+/// `+ 3` folded into a second conv's bias) looks cheaper than it is. So extraction iterates:
+/// the classes the previous selection computes anyway cost nothing as children, and the
+/// selection with the lowest graph cost (each class counted once) wins; at most 4 rounds.
 pub fn extract(
     eg: &FGraph,
     name: &str,
@@ -370,7 +430,32 @@ pub fn extract(
     outputs: &[(Id, String)],
     names: &HashMap<Id, String>,
 ) -> Result<Graph, FoldError> {
-    let ex = Extractor::new(eg, CostModel { eg });
+    let mut ex = Extractor::new(
+        eg,
+        CostModel {
+            eg,
+            shared: HashSet::new(),
+        },
+    );
+    if let Some((mut best, mut shared)) = selection_cost(eg, &ex, outputs) {
+        for _ in 0..4 {
+            let next = Extractor::new(
+                eg,
+                CostModel {
+                    eg,
+                    shared: shared.clone(),
+                },
+            );
+            match selection_cost(eg, &next, outputs) {
+                Some((cost, classes)) if cost < best => {
+                    best = cost;
+                    shared = classes;
+                    ex = next;
+                }
+                _ => break,
+            }
+        }
+    }
     let mut g = Graph::new(name);
     let mut used = HashSet::new();
     let mut ins = vec![];
