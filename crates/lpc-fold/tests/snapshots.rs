@@ -1,5 +1,5 @@
-//! Insta snapshots of folded graphs in `<workspace>/snapshots/`: lpc's own quantized digits
-//! models (checked-in `.lir` fixtures made once with `lpc quantize`), the ONNX Runtime QDQ and
+//! Insta snapshots of folded graphs in `<workspace>/snapshots/`: lpc's own quantized digits and
+//! ppocr cls models (checked-in `.lir` fixtures made once with `lpc quantize`), the ONNX Runtime QDQ and
 //! the NNCF OpenVINO IR digits models. Each snapshot is the ops left in float (with reasons)
 //! followed by the folded `.lir` text (large constants by digest). A mismatch fails the test;
 //! bless new output with `cargo insta review` or `INSTA_UPDATE=always cargo test -p lpc-fold
@@ -65,6 +65,18 @@ fn digits_mbv_lpc() {
     snapshot(
         "digits_mbv.lpc-int8",
         &fixtures().join("digits_mbv.lpc-int8.lir"),
+    );
+}
+
+/// The fixture: `lpc quantize ../shared/models/ch_ppocr_mobile_v2.0_cls_infer.onnx --calib DIR
+/// --size 48x192 --bgr --mean 0.5 --std 0.5 --crops 75 --subset 300 --seed 1 -o
+/// ppocr_cls.lpc-int8.lir`, DIR holding astronaut, coffee, camera and page.png of
+/// `../shared/data/images`.
+#[test]
+fn ppocr_cls_lpc() {
+    snapshot(
+        "ppocr_cls.lpc-int8",
+        &fixtures().join("ppocr_cls.lpc-int8.lir"),
     );
 }
 
