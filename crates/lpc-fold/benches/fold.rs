@@ -53,7 +53,11 @@ fn bench(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(5));
     for (name, model, size) in [
-        ("ppocr_cls", "ch_ppocr_mobile_v2.0_cls_infer.onnx", (48, 192)),
+        (
+            "ppocr_cls",
+            "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+            (48, 192),
+        ),
         ("ppocr_det_320", "ch_PP-OCRv4_det_infer.onnx", (320, 320)),
     ] {
         let g = quantized(model, size, 4);

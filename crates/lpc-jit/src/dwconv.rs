@@ -3,11 +3,19 @@
 //!
 //! Per plane, the input is copied into a scratch plane padded with `x_zp`; the kernel computes
 //! `acc = Σ x·w + (bias − x_zp·Σw)` (the same integer as `Σ (x − x_zp)·w + bias`, wrapping like
-//! the oracle's bias add) with exact i16 products (|u8·i8| ≤ 32,640) widened into i32x4
-//! accumulators, then the canonical requantize or the f32 scale.
+//! the oracle's bias add) into i32x4 accumulators, then the canonical requantize or the f32
+//! scale. Two dot paths ([`DwPath`]):
+//!
+//! * **VNNI** (hosts with `vpdpbusd`): per kernel row and group of 4 output pixels, one 16-byte
+//!   load and, per 4 taps of the row, a `pshufb` that gathers each pixel's 4 taps into one
+//!   dword and a `vpdpbusd` against the 4 weights (zero beyond the kernel width): 16 exact
+//!   u8·i8 products per instruction. i8 inputs are flipped to u8 in the register (`x ^ 0x80`,
+//!   i.e. `x + 128`, with the zero point folded as `x_zp + 128`).
+//! * **Exact i16** (any SSE4.1 host): per tap, the 16 pixels widened to i16, multiplied by the
+//!   weight (|u8·i8| ≤ 32,640 fits) and widened into the accumulators.
 
-use cranelift_codegen::ir::types::{F32, F32X4, I16X8, I32, I32X4, I64};
-use cranelift_codegen::ir::{InstBuilder, Value};
+use cranelift_codegen::ir::types::{F32, F32X4, I16X8, I32, I32X4, I64, I8X16};
+use cranelift_codegen::ir::{ConstantData, InstBuilder, Value};
 use cranelift_frontend::FunctionBuilder;
 use cranelift_module::FuncId;
 use lpc_ir::{ConvAttrs, DType};
@@ -60,6 +68,29 @@ pub struct DwConvSpec {
     /// The epilogue.
     pub output: DwOutput,
 }
+
+/// Which dot-product sequence a depthwise kernel uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DwPath {
+    /// `pshufb` + `vpdpbusd` (needs VNNI).
+    Vnni,
+    /// Widening i16 multiplies (any SSE4.1 host).
+    ExactI16,
+}
+
+impl DwPath {
+    /// The best path for the module's host.
+    pub fn best(m: &CodeModule) -> DwPath {
+        if m.features().vnni {
+            DwPath::Vnni
+        } else {
+            DwPath::ExactI16
+        }
+    }
+}
+
+/// Bytes read past a scratch plane's end by the VNNI path's 16-byte loads.
+const SLACK: usize = 32;
 
 /// The checked shape of a spec.
 struct Plan {
@@ -180,25 +211,61 @@ fn plan(spec: &DwConvSpec) -> Result<Plan, JitError> {
     })
 }
 
-/// Bytes of one channel's record: `taps` i16x8 weight splats, then bias' (i32) and scale (f32)
-/// in a last 16-byte row.
-fn record_bytes(taps: usize) -> usize {
-    (taps + 1) * 16
+/// Groups of 4 taps per kernel row on the VNNI path.
+fn quads(kw: usize) -> usize {
+    kw.div_ceil(4)
+}
+
+/// 16-byte weight rows per channel record: one i16x8 splat per tap (exact i16), or per kernel
+/// row one 4-weight dword repeated 4 times per group of 4 taps (VNNI).
+fn weight_rows(p: &Plan, path: DwPath) -> usize {
+    match path {
+        DwPath::ExactI16 => p.taps,
+        DwPath::Vnni => p.kernel[0] * quads(p.kernel[1]),
+    }
+}
+
+/// Bytes of one channel's record: the weight rows, then bias' (i32) and scale (f32) in a last
+/// 16-byte row.
+fn record_bytes(p: &Plan, path: DwPath) -> usize {
+    (weight_rows(p, path) + 1) * 16
 }
 
 /// Prepacks the per-channel records.
-fn pack(spec: &DwConvSpec, p: &Plan) -> Vec<u8> {
-    let mut out = Vec::with_capacity(p.channels * record_bytes(p.taps));
+fn pack(spec: &DwConvSpec, p: &Plan, path: DwPath) -> Vec<u8> {
+    let mut out = Vec::with_capacity(p.channels * record_bytes(p, path));
+    let [kh, kw] = p.kernel;
+    // The VNNI path reads i8 inputs as u8 (x + 128): its zero point moves along.
+    let zp = match path {
+        DwPath::Vnni if spec.x_dtype == DType::I8 => spec.x_zero_point + 128,
+        _ => spec.x_zero_point,
+    };
     for c in 0..p.channels {
         let w = &spec.weights[c * p.taps..(c + 1) * p.taps];
-        for &v in w {
-            for _ in 0..8 {
-                out.extend_from_slice(&(v as i16).to_le_bytes());
+        match path {
+            DwPath::ExactI16 => {
+                for &v in w {
+                    for _ in 0..8 {
+                        out.extend_from_slice(&(v as i16).to_le_bytes());
+                    }
+                }
+            }
+            DwPath::Vnni => {
+                for ky in 0..kh {
+                    for q in 0..quads(kw) {
+                        let dword: Vec<u8> = (4 * q..4 * q + 4)
+                            .map(|kx| if kx < kw { w[ky * kw + kx] as u8 } else { 0 })
+                            .collect();
+                        for _ in 0..4 {
+                            out.extend_from_slice(&dword);
+                        }
+                    }
+                }
             }
         }
         let sum: i32 = w.iter().map(|&v| v as i32).sum();
         let bias = spec.bias.as_ref().map_or(0, |b| b[c]);
-        let folded = bias.wrapping_sub(spec.x_zero_point.wrapping_mul(sum));
+        let folded = bias.wrapping_sub(zp.wrapping_mul(sum));
         let scale = spec.scale[if spec.scale.len() == 1 { 0 } else { c }];
         out.extend_from_slice(&folded.to_le_bytes());
         out.extend_from_slice(&scale.to_le_bytes());
@@ -207,21 +274,68 @@ fn pack(spec: &DwConvSpec, p: &Plan) -> Vec<u8> {
     out
 }
 
-/// Defines a depthwise QConv kernel `fn(padded_plane, y_plane, channel_record)`.
+/// `acc + Σ_4 swiden(w)·uwiden(x)` per i32 lane, in the tree Cranelift folds into one
+/// `vpdpbusd acc, x, w` (see `../shared/notes/cranelift-int8.md`).
+fn vnni_dot(b: &mut FunctionBuilder, acc: Value, w: Value, x: Value) -> Value {
+    let wl = b.ins().swiden_low(w);
+    let xl = b.ins().uwiden_low(x);
+    let lo = b.ins().imul(wl, xl);
+    let wh = b.ins().swiden_high(w);
+    let xh = b.ins().uwiden_high(x);
+    let hi = b.ins().imul(wh, xh);
+    let lol = b.ins().swiden_low(lo);
+    let loh = b.ins().swiden_high(lo);
+    let l = b.ins().iadd_pairwise(lol, loh);
+    let hil = b.ins().swiden_low(hi);
+    let hih = b.ins().swiden_high(hi);
+    let h = b.ins().iadd_pairwise(hil, hih);
+    let d = b.ins().iadd_pairwise(l, h);
+    b.ins().iadd(d, acc)
+}
+
+/// A constant 16-byte shuffle of `v` (`pshufb`).
+fn shuffle_bytes(b: &mut FunctionBuilder, v: Value, idx: [u8; 16]) -> Value {
+    let imm = b.func.dfg.immediates.push(ConstantData::from(idx.to_vec()));
+    b.ins().shuffle(v, v, imm)
+}
+
+/// Defines a depthwise QConv kernel `fn(padded_plane, y_plane, channel_record)` on the host's
+/// best path ([`DwPath::best`]).
 pub fn define_dwconv(m: &mut CodeModule, spec: &DwConvSpec) -> Result<FuncId, JitError> {
+    let path = DwPath::best(m);
+    define_dwconv_on(m, spec, path)
+}
+
+/// [`define_dwconv`] on a given path (an error when the host lacks it).
+pub fn define_dwconv_on(
+    m: &mut CodeModule,
+    spec: &DwConvSpec,
+    path: DwPath,
+) -> Result<FuncId, JitError> {
     let p = plan(spec)?;
+    if !m.features().sse41 {
+        return Err(JitError::Codegen(
+            "the depthwise kernel needs SSE4.1 on the host".into(),
+        ));
+    }
+    if path == DwPath::Vnni && !m.features().vnni {
+        return Err(JitError::Codegen(
+            "DwPath::Vnni requested but the host has no VNNI".into(),
+        ));
+    }
     let signed = spec.x_dtype == DType::I8;
     let (oh, ow) = (p.out_hw[0], p.out_hw[1]);
     let (kh, kw) = (p.kernel[0], p.kernel[1]);
     let (sh, sw) = (p.strides[0], p.strides[1]);
-    let (wp, taps, quant) = (p.lay.wp, p.taps, p.quant);
+    let (wp, quant) = (p.lay.wp, p.quant);
+    let rows = weight_rows(&p, path);
     let esize = if quant.is_some() { 1 } else { 4 };
     let ptr = m.ptr();
     m.define(&unique_name("dwconv"), &[ptr, ptr, ptr], |b, args| {
         let (x, y, rec) = (args[0], args[1], args[2]);
-        let bias = b.ins().load(I32, mem(), rec, (taps * 16) as i32);
+        let bias = b.ins().load(I32, mem(), rec, (rows * 16) as i32);
         let bias = b.ins().splat(I32X4, bias);
-        let scale = b.ins().load(F32, mem(), rec, (taps * 16 + 4) as i32);
+        let scale = b.ins().load(F32, mem(), rec, (rows * 16 + 4) as i32);
         let scale = b.ins().splat(F32X4, scale);
         let consts = quant.map(|(_, zp, lo, hi)| {
             let mut s = |v: i32| {
@@ -241,22 +355,71 @@ pub fn define_dwconv(m: &mut CodeModule, spec: &DwConvSpec) -> Result<FuncId, Ji
                 let off = b.ins().imul_imm_s(ox0, sw as i64);
                 let px = b.ins().iadd(rb, off);
                 let mut acc = [bias; 4];
-                for ky in 0..kh {
-                    for kx in 0..kw {
-                        let t = ky * kw + kx;
-                        let v = load_cols(b, px, (ky * wp + kx) as i32, sw);
-                        let w = b.ins().load(I16X8, mem(), rec, (t * 16) as i32);
-                        let halves = if signed {
-                            [b.ins().swiden_low(v), b.ins().swiden_high(v)]
-                        } else {
-                            [b.ins().uwiden_low(v), b.ins().uwiden_high(v)]
-                        };
-                        for (h, xv) in halves.into_iter().enumerate() {
-                            let prod = b.ins().imul(xv, w);
-                            let lo = b.ins().swiden_low(prod);
-                            let hi = b.ins().swiden_high(prod);
-                            acc[2 * h] = b.ins().iadd(acc[2 * h], lo);
-                            acc[2 * h + 1] = b.ins().iadd(acc[2 * h + 1], hi);
+                match path {
+                    DwPath::ExactI16 => {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let t = ky * kw + kx;
+                                let v = load_cols(b, px, (ky * wp + kx) as i32, sw);
+                                let w = b.ins().load(I16X8, mem(), rec, (t * 16) as i32);
+                                let halves = if signed {
+                                    [b.ins().swiden_low(v), b.ins().swiden_high(v)]
+                                } else {
+                                    [b.ins().uwiden_low(v), b.ins().uwiden_high(v)]
+                                };
+                                for (h, xv) in halves.into_iter().enumerate() {
+                                    let prod = b.ins().imul(xv, w);
+                                    let lo = b.ins().swiden_low(prod);
+                                    let hi = b.ins().swiden_high(prod);
+                                    acc[2 * h] = b.ins().iadd(acc[2 * h], lo);
+                                    acc[2 * h + 1] = b.ins().iadd(acc[2 * h + 1], hi);
+                                }
+                            }
+                        }
+                    }
+                    DwPath::Vnni => {
+                        let flip = signed.then(|| {
+                            let c = b.ins().iconst(cranelift_codegen::ir::types::I8, -128);
+                            b.ins().splat(I8X16, c)
+                        });
+                        for ky in 0..kh {
+                            let ws: Vec<Value> = (0..quads(kw))
+                                .map(|q| {
+                                    let off = ((ky * quads(kw) + q) * 16) as i32;
+                                    b.ins().load(I8X16, mem(), rec, off)
+                                })
+                                .collect();
+                            for (g, a) in acc.iter_mut().enumerate() {
+                                // Pixel p of the group, tap 4q+t: byte p·sw + 4q + t of a load
+                                // at the group's first pixel, or of a second load at +4q when
+                                // that would pass the 16 bytes.
+                                let base = (ky * wp + 4 * g * sw) as i32;
+                                let load = |b: &mut FunctionBuilder, off: i32| {
+                                    let v = b.ins().load(I8X16, mem(), px, off);
+                                    match flip {
+                                        Some(f) => b.ins().bxor(v, f),
+                                        None => v,
+                                    }
+                                };
+                                let mut shared = None;
+                                for (q, &w) in ws.iter().enumerate() {
+                                    let (v, shift) = if 3 * sw + 4 * q + 3 < 16 {
+                                        let v = match shared {
+                                            Some(v) => v,
+                                            None => *shared.insert(load(b, base)),
+                                        };
+                                        (v, 4 * q)
+                                    } else {
+                                        (load(b, base + (4 * q) as i32), 0)
+                                    };
+                                    let mut idx = [0u8; 16];
+                                    for (k, i) in idx.iter_mut().enumerate() {
+                                        *i = ((k / 4) * sw + shift + k % 4) as u8;
+                                    }
+                                    let xs = shuffle_bytes(b, v, idx);
+                                    *a = vnni_dot(b, *a, w, xs);
+                                }
+                            }
                         }
                     }
                 }
@@ -295,10 +458,11 @@ pub struct DwConvKernel {
     y_dtype: DType,
     pad: u8,
     channels: usize,
-    taps: usize,
     lay: PadLayout,
     out_hw: [usize; 2],
     records: Vec<u8>,
+    record_bytes: usize,
+    path: DwPath,
 }
 
 impl DwConvKernel {
@@ -307,6 +471,20 @@ impl DwConvKernel {
     /// # Safety
     /// `id` must come from [`define_dwconv`] on `m` with a spec equal to `spec`.
     pub unsafe fn new(m: &CodeModule, id: FuncId, spec: &DwConvSpec) -> Result<Self, JitError> {
+        // SAFETY: forwarded; define_dwconv used this path.
+        unsafe { Self::new_on(m, id, spec, DwPath::best(m)) }
+    }
+
+    /// [`DwConvKernel::new`] for a kernel from [`define_dwconv_on`].
+    ///
+    /// # Safety
+    /// `id` must come from [`define_dwconv_on`] on `m` with a spec equal to `spec` and `path`.
+    pub unsafe fn new_on(
+        m: &CodeModule,
+        id: FuncId,
+        spec: &DwConvSpec,
+        path: DwPath,
+    ) -> Result<Self, JitError> {
         let p = plan(spec)?;
         let addr = m.address(id)?;
         // SAFETY: the caller guarantees `id` is a depthwise function with this signature.
@@ -321,8 +499,9 @@ impl DwConvKernel {
             y_dtype,
             pad: spec.x_zero_point as u8,
             channels: p.channels,
-            taps: p.taps,
-            records: pack(spec, &p),
+            records: pack(spec, &p, path),
+            record_bytes: record_bytes(&p, path),
+            path,
             lay: p.lay,
             out_hw: p.out_hw,
         })
@@ -336,6 +515,11 @@ impl DwConvKernel {
     /// The channel count.
     pub fn channels(&self) -> usize {
         self.channels
+    }
+
+    /// The dot path it was compiled for.
+    pub fn path(&self) -> DwPath {
+        self.path
     }
 
     /// Convolves whole planes: `x` holds `P·H·W` elements, `y` `P·OH·OW`; plane `k` has channel
@@ -369,10 +553,11 @@ impl DwConvKernel {
         let (in_n, on) = (self.lay.h * self.lay.w, self.out_hw[0] * self.out_hw[1]);
         let planes = run_planes(x.len(), y.len(), in_n, on)?;
         let mut scratch = self.lay.scratch(self.pad);
+        scratch.resize(scratch.len() + SLACK, self.pad);
         let xb = bytes_of(x);
         let yp = y.as_mut_ptr().cast::<u8>();
         let ys = std::mem::size_of::<Y>();
-        let rb = record_bytes(self.taps);
+        let rb = self.record_bytes;
         for k in 0..planes {
             let c = (first_plane + k) % self.channels;
             self.lay

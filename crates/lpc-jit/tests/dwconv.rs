@@ -60,7 +60,17 @@ fn width(r: &mut Rng) -> usize {
 /// Geometry: (kh, kw), strides, pads [t, l, b, r] each smaller than the kernel, and the input
 /// big enough for the window.
 fn window(r: &mut Rng, strides_w: &[usize]) -> ([usize; 2], [usize; 2], [usize; 4], [usize; 2]) {
-    let k = r.pick(&[[3, 3], [3, 3], [5, 5], [1, 1], [3, 5], [2, 2], [7, 3]]);
+    let k = r.pick(&[
+        [3, 3],
+        [3, 3],
+        [5, 5],
+        [1, 1],
+        [3, 5],
+        [2, 2],
+        [7, 3],
+        [3, 9],
+        [1, 13],
+    ]);
     let s = [r.pick(&[1, 1, 2, 3]), r.pick(strides_w)];
     let p = [r.below(k[0]), r.below(k[1]), r.below(k[0]), r.below(k[1])];
     let h = (1 + r.below(12)).max(k[0]);
@@ -75,8 +85,17 @@ fn split(r: &mut Rng, planes: usize) -> usize {
 
 #[test]
 fn dwconv_matches_reference() {
+    let vnni = CodeModule::new().unwrap().features().vnni;
+    if !vnni {
+        eprintln!("dwconv_matches_reference: DwPath::Vnni skipped (no VNNI on this host)");
+    }
     let mut r = Rng(0x2545_f491_4f6c_dd1d);
-    for case in 0..400 {
+    for case in 0..600 {
+        let path = if vnni && case % 3 != 0 {
+            DwPath::Vnni
+        } else {
+            DwPath::ExactI16
+        };
         let (k, s, p, hw) = window(&mut r, &[1, 2]);
         let (n, c) = (1 + r.below(2), 1 + r.below(5));
         let xd = r.pick(&[DType::U8, DType::I8]);
@@ -163,9 +182,10 @@ fn dwconv_matches_reference() {
             },
         };
         let mut m = CodeModule::new().unwrap();
-        let id = define_dwconv(&mut m, &spec).unwrap();
+        let id = define_dwconv_on(&mut m, &spec, path).unwrap();
         m.finalize().unwrap();
-        let kern = unsafe { DwConvKernel::new(&m, id, &spec) }.unwrap();
+        let kern = unsafe { DwConvKernel::new_on(&m, id, &spec, path) }.unwrap();
+        assert_eq!(kern.path(), path);
         let [oh, ow] = kern.out_hw();
         assert_eq!(&want.shape()[2..], &[oh, ow], "case {case}");
         let (in_n, on, planes) = (hw[0] * hw[1], oh * ow, n * c);
@@ -213,7 +233,7 @@ fn dwconv_matches_reference() {
         };
         assert!(
             got.same_content(&want),
-            "case {case}: {spec:?}\ngot  {got:?}\nwant {want:?}"
+            "case {case} ({path:?}): {spec:?}\ngot  {got:?}\nwant {want:?}"
         );
     }
 }
