@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
-"""Quantization wall time and accuracy: ONNX Runtime's quantize_static vs `lpc quantize`.
+"""Quantization wall time and accuracy: ONNX Runtime's quantize_static, NNCF and `lpc quantize`.
 
-Both quantize the same model from the same calibration samples (seeded random crops of
-../shared/data/images written once as one .npy), then both INT8 models are run by ONNX Runtime on
-evaluation crops of other photos and compared with the FP32 model (SQNR of the outputs).
+All quantize the same model from the same calibration samples (seeded random crops of
+../shared/data/images written once as one .npy: astronaut, coffee, camera and the LEFT half of
+the text page), then the INT8 models are compared with the FP32 model (SQNR of the outputs) on
+two evaluation sets: crops of other photos (brick, grass: no text, the issue's protocol) and
+crops of the RIGHT half of the text page (held-out text, what a text detector is for). ORT and
+lpc models (QDQ ONNX) run in ONNX Runtime; NNCF's (OpenVINO model) in OpenVINO with f32
+inference precision.
 
     python3 benches/quantize_vs_ort.py [--lpc target/release/lpc] [--models det,cls]
-        [--samples 300] [--out benches/results/quantize_vs_ort.md]
+        [--samples 300] [--no-nncf] [--out benches/results/quantize_vs_ort.md]
 
-Needs numpy, onnx, onnxruntime (a bench tool: nothing in lpc needs Python). The lpc binary is
-`cargo build --release -p lpc-cli`. Prints a markdown table (and writes it to --out).
+Needs numpy, onnx, onnxruntime, and for the NNCF column openvino + nncf (a bench tool: nothing in
+lpc needs Python). The lpc binary is `cargo build --release -p lpc-cli`. Prints a markdown table
+(and writes it to --out).
 """
 
 import argparse
@@ -32,8 +37,8 @@ MODELS = {
     "det": ("ch_PP-OCRv4_det_infer.onnx", (320, 320), "ppocr det 320×320"),
     "cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", (48, 192), "ppocr cls 48×192"),
 }
-CALIB_IMAGES = ["astronaut.png", "coffee.png", "camera.png", "page.png"]
-EVAL_IMAGES = ["brick.png", "grass.png"]
+CALIB_IMAGES = ["astronaut.png", "coffee.png", "camera.png", "page.png:left"]
+EVAL_SETS = {"photos": ["brick.png", "grass.png"], "text": ["page.png:right"]}
 
 
 def read_png(path):
@@ -109,7 +114,16 @@ def crops(images, n, size, seed):
     """n seeded random crops (30–100% of the short side, the target's aspect ratio), resized to
     size, BGR, (x/255-0.5)/0.5, NCHW float32."""
     rng = np.random.default_rng(seed)
-    imgs = [read_png(os.path.join(SHARED, "data", "images", f)).astype(np.float32) for f in images]
+    imgs = []
+    for spec in images:
+        f, _, half = spec.partition(":")
+        img = read_png(os.path.join(SHARED, "data", "images", f)).astype(np.float32)
+        w = img.shape[1]
+        if half == "left":
+            img = img[:, : w // 2]
+        elif half == "right":
+            img = img[:, w // 2 :]
+        imgs.append(img)
     oh, ow = size
     out = np.zeros((n, 3, oh, ow), np.float32)
     for i in range(n):
@@ -178,6 +192,21 @@ def ort_quantize(model, calib, out):
     return time.perf_counter() - t
 
 
+def nncf_quantize(model, calib, size):
+    """NNCF's default quantization of the OpenVINO model (returns the time and a run function)."""
+    import nncf
+    import openvino as ov
+
+    core = ov.Core()
+    m = core.read_model(model)
+    m.reshape({m.inputs[0].get_any_name(): [1, 3, *size]})
+    t = time.perf_counter()
+    q = nncf.quantize(m, nncf.Dataset([calib[i : i + 1] for i in range(len(calib))]), subset_size=len(calib))
+    secs = time.perf_counter() - t
+    c = core.compile_model(q, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return secs, lambda data: np.concatenate([c(data[i : i + 1])[0] for i in range(len(data))])
+
+
 def lpc_quantize(lpc, model, calib_npy, out, report):
     t = time.perf_counter()
     r = subprocess.run(
@@ -197,6 +226,7 @@ def main():
     ap.add_argument("--models", default="det,cls")
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--eval", type=int, default=100)
+    ap.add_argument("--no-nncf", action="store_true", help="skip the NNCF column")
     ap.add_argument("--out", default=os.path.join(ROOT, "benches", "results", "quantize_vs_ort.md"))
     a = ap.parse_args()
     import json
@@ -208,7 +238,7 @@ def main():
         file, size, label = MODELS[key]
         model = os.path.join(SHARED, "models", file)
         calib = crops(CALIB_IMAGES, a.samples, size, seed=1)
-        ev = crops(EVAL_IMAGES, a.eval, size, seed=2)
+        evs = {k: crops(v, a.eval, size, seed=2) for k, v in EVAL_SETS.items()}
         calib_npy = os.path.join(tmp, f"{key}_calib.npy")
         np.save(calib_npy, calib)
         ort_out = os.path.join(tmp, f"{key}_ort.onnx")
@@ -217,26 +247,36 @@ def main():
         t_ort = ort_quantize(model, calib, ort_out)
         t_lpc = lpc_quantize(a.lpc, model, calib_npy, lpc_out, report)
         stages = json.load(open(report))["seconds"]
-        ref = run_all(model, ev)
-        s_ort = sqnr(ref, run_all(ort_out, ev))
-        s_lpc = sqnr(ref, run_all(lpc_out, ev))
-        rows.append((label, t_ort, t_lpc, stages, s_ort, s_lpc))
-        print(f"{label}: ORT {t_ort:.1f} s, lpc {t_lpc:.1f} s", file=sys.stderr)
+        t_nncf, nncf_run = (float("nan"), None) if a.no_nncf else nncf_quantize(model, calib, size)
+        sq = {}
+        for k, ev in evs.items():
+            ref = run_all(model, ev)
+            sq[k] = (
+                sqnr(ref, run_all(ort_out, ev)),
+                float("nan") if nncf_run is None else sqnr(ref, nncf_run(ev)),
+                sqnr(ref, run_all(lpc_out, ev)),
+            )
+        rows.append((label, t_ort, t_nncf, t_lpc, stages, sq))
+        print(f"{label}: ORT {t_ort:.1f} s, NNCF {t_nncf:.1f} s, lpc {t_lpc:.1f} s, SQNR {sq}", file=sys.stderr)
     lines = [
-        f"Quantization of {a.samples} calibration crops (astronaut/coffee/camera/page, BGR, "
-        f"(x/255−0.5)/0.5), {os.cpu_count()} cores; SQNR of the INT8 QDQ models run by ONNX Runtime "
-        f"{onnxruntime.__version__} against FP32 on {a.eval} crops of brick/grass. "
-        "ORT: `quantize_static` QDQ, per-channel, MinMax, u8 activations. "
-        "lpc: `lpc quantize` release build, defaults (wall time includes loading the model and the .npy, "
-        "and the report pass).",
+        f"Quantization of {a.samples} calibration crops (astronaut/coffee/camera and the left half of "
+        f"page.png, BGR, (x/255−0.5)/0.5), {os.cpu_count()} cores; SQNR (dB) of the INT8 outputs "
+        f"against FP32 on {a.eval} crops of brick/grass (photos, no text) and of the right half of "
+        f"page.png (held-out text). ORT {onnxruntime.__version__}: `quantize_static` QDQ, per-channel, "
+        "MinMax, u8 activations, run by ORT. NNCF: `nncf.quantize` defaults on the OpenVINO model, run "
+        "by OpenVINO (f32 precision hint). lpc: `lpc quantize` release build, defaults, QDQ run by ORT "
+        "(wall time includes loading the model and the .npy, and the report pass).",
         "",
-        "| model | ORT quantize_static | lpc quantize | lpc / ORT | lpc stages (s) | ORT INT8 SQNR | lpc INT8 SQNR |",
-        "|---|---:|---:|---:|---|---:|---:|",
+        "| model | ORT time | NNCF time | lpc time | lpc / ORT | lpc stages (s) "
+        "| photos: ORT / NNCF / lpc | text: ORT / NNCF / lpc |",
+        "|---|---:|---:|---:|---:|---|---|---|",
     ]
-    for label, t_ort, t_lpc, stages, s_ort, s_lpc in rows:
+    for label, t_ort, t_nncf, t_lpc, stages, sq in rows:
         st = ", ".join(f"{k} {v:.1f}" for k, v in stages.items() if k != "total")
+        cell = lambda k: " / ".join(f"{v:.1f}" for v in sq[k])
         lines.append(
-            f"| {label} | {t_ort:.1f} s | {t_lpc:.1f} s | {t_lpc / t_ort:.2f} | {st} | {s_ort:.1f} dB | {s_lpc:.1f} dB |"
+            f"| {label} | {t_ort:.1f} s | {t_nncf:.1f} s | {t_lpc:.1f} s | {t_lpc / t_ort:.2f} | {st} "
+            f"| {cell('photos')} | {cell('text')} |"
         )
     text = "\n".join(lines) + "\n"
     print(text)
