@@ -1,7 +1,7 @@
 //! Elementwise ops: unary, binary with numpy broadcasting, Clip, Where. f32 has fast paths;
 //! other dtypes compute through f64 (floats) or i64 (integers, wrapping like C) and cast back.
 
-use crate::util::{broadcast_index, broadcast_shapes};
+use crate::util::{broadcast_shapes, BroadcastIndex};
 use crate::{invalid, EvalError, EvalResult};
 use lpc_ir::{BinaryOp, DType, Tensor, TensorData, UnaryOp};
 
@@ -220,9 +220,9 @@ pub fn broadcast_map<A: Copy, B: Copy, O>(
             .map(|(i, &x)| f(x, b[(i / inner) % len]))
             .collect()
     } else {
-        let ia = broadcast_index(ash, &out_shape);
-        let ib = broadcast_index(bsh, &out_shape);
-        ia.iter().zip(&ib).map(|(&i, &j)| f(a[i], b[j])).collect()
+        let ia = BroadcastIndex::new(ash, &out_shape);
+        let ib = BroadcastIndex::new(bsh, &out_shape);
+        (0..n).map(|k| f(a[ia.at(k)], b[ib.at(k)])).collect()
     };
     Ok((out, out_shape))
 }
@@ -448,15 +448,13 @@ pub fn where_(c: &Tensor, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
     }
     let sh = broadcast_shapes(&broadcast_shapes(c.shape(), a.shape())?, b.shape())?;
     let (ic, ia, ib) = (
-        broadcast_index(c.shape(), &sh),
-        broadcast_index(a.shape(), &sh),
-        broadcast_index(b.shape(), &sh),
+        BroadcastIndex::new(c.shape(), &sh),
+        BroadcastIndex::new(a.shape(), &sh),
+        BroadcastIndex::new(b.shape(), &sh),
     );
-    let src: Vec<(bool, usize, usize)> = ic
-        .iter()
-        .zip(&ia)
-        .zip(&ib)
-        .map(|((&k, &i), &j)| (cond[k], i, j))
+    let n: usize = sh.iter().product();
+    let src: Vec<(bool, usize, usize)> = (0..n)
+        .map(|k| (cond[ic.at(k)], ia.at(k), ib.at(k)))
         .collect();
     macro_rules! pick {
         ($x:expr, $y:expr, $v:ident) => {

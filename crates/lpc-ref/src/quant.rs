@@ -2,7 +2,7 @@
 //! ONNX semantics (f32 arithmetic as ONNX Runtime, round half to even, saturate) and OpenVINO's
 //! FakeQuantize-1.
 
-use crate::util::{broadcast_index, broadcast_shapes, norm_axis, strides};
+use crate::util::{broadcast_shapes, norm_axis, strides, BroadcastIndex};
 use crate::{invalid, EvalError, EvalResult, Inputs};
 use lpc_ir::{DType, QuantAxis, Tensor};
 
@@ -225,17 +225,17 @@ pub fn fake_quantize(levels: u32, i: Inputs) -> EvalResult<Tensor> {
                 x.shape()
             ));
         }
-        bounds.push((v, broadcast_index(t.shape(), x.shape())));
+        bounds.push((v, BroadcastIndex::new(t.shape(), x.shape())));
     }
     let l = (levels - 1) as f32;
     let out = xv
         .iter()
         .enumerate()
         .map(|(k, &v)| {
-            let il = bounds[0].0[bounds[0].1[k]];
-            let ih = bounds[1].0[bounds[1].1[k]];
-            let ol = bounds[2].0[bounds[2].1[k]];
-            let oh = bounds[3].0[bounds[3].1[k]];
+            let il = bounds[0].0[bounds[0].1.at(k)];
+            let ih = bounds[1].0[bounds[1].1.at(k)];
+            let ol = bounds[2].0[bounds[2].1.at(k)];
+            let oh = bounds[3].0[bounds[3].1.at(k)];
             if v <= il.min(ih) {
                 ol
             } else if v > il.max(ih) {

@@ -53,6 +53,55 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> EvalResult<Vec<usize>> {
     Ok(out)
 }
 
+/// Maps flat indices of `out_shape` to flat indices of an `in_shape` operand broadcast to it,
+/// without materializing the map in the common cases: an operand whose non-1 axes form one
+/// contiguous run equal to the output's (scalar, same shape, per-channel `[C,1,1]`, per-sample
+/// `[N,C,1,1]`) reads `(k / inner) % len`; any other shape uses a table.
+pub enum BroadcastIndex {
+    /// `(k / inner) % len`.
+    Block {
+        /// Product of the output axes after the run.
+        inner: usize,
+        /// Product of the run's axes.
+        len: usize,
+    },
+    /// The materialized map ([`broadcast_index`]).
+    Table(Vec<usize>),
+}
+
+impl BroadcastIndex {
+    /// The map for `in_shape` broadcast to `out_shape` (which it must broadcast to).
+    pub fn new(in_shape: &[usize], out_shape: &[usize]) -> BroadcastIndex {
+        let r = out_shape.len();
+        let off = r.saturating_sub(in_shape.len());
+        let dim = |i: usize| if i >= off { in_shape[i - off] } else { 1 };
+        let non1: Vec<usize> = (0..r).filter(|&i| dim(i) != 1).collect();
+        let (a, b) = match (non1.first(), non1.last()) {
+            (Some(&a), Some(&b)) => (a, b + 1),
+            _ => (r, r),
+        };
+        if (a..b).all(|i| dim(i) == out_shape[i]) && in_shape.len() <= r {
+            BroadcastIndex::Block {
+                inner: out_shape[b..].iter().product(),
+                len: out_shape[a..b].iter().product(),
+            }
+        } else {
+            BroadcastIndex::Table(broadcast_index(in_shape, out_shape))
+        }
+    }
+
+    /// The operand's flat index for output element `k`.
+    #[inline]
+    pub fn at(&self, k: usize) -> usize {
+        match self {
+            BroadcastIndex::Block { inner: 1, len } => k % len,
+            BroadcastIndex::Block { len: 1, .. } => 0,
+            BroadcastIndex::Block { inner, len } => (k / inner) % len,
+            BroadcastIndex::Table(t) => t[k],
+        }
+    }
+}
+
 /// For each element of `out_shape` (row-major), the flat index into a tensor of shape `in_shape`
 /// broadcast to it. `in_shape` must broadcast to `out_shape`.
 pub fn broadcast_index(in_shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
@@ -114,6 +163,37 @@ mod tests {
             vec![2, 3, 4]
         );
         assert!(broadcast_shapes(&[2], &[3]).is_err());
+    }
+
+    #[test]
+    fn block_index_matches_table() {
+        let out = [2, 3, 4, 5];
+        for sh in [
+            &[][..],
+            &[1],
+            &[5],
+            &[4, 1],
+            &[3, 1, 1],
+            &[2, 3, 1, 1],
+            &[2, 3, 4, 5],
+            &[1, 3, 4, 1],
+            &[2, 1, 4, 1],
+            &[3, 1, 5],
+            &[1, 1, 1, 1],
+        ] {
+            let t = broadcast_index(sh, &out);
+            let b = BroadcastIndex::new(sh, &out);
+            let n: usize = out.iter().product();
+            assert!((0..n).all(|k| b.at(k) == t[k]), "{sh:?}");
+        }
+        assert!(matches!(
+            BroadcastIndex::new(&[2, 1, 4, 1], &out),
+            BroadcastIndex::Table(_)
+        ));
+        assert!(matches!(
+            BroadcastIndex::new(&[2, 3, 1, 1], &out),
+            BroadcastIndex::Block { inner: 20, len: 6 }
+        ));
     }
 
     #[test]
