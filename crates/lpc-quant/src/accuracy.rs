@@ -174,7 +174,7 @@ pub fn evaluate(
         .iter()
         .all(|s| s.batchable())
         && reference.is_none_or(|r| crate::calib::InputSpec::of(r).iter().all(|s| s.batchable()));
-    let batch = if batchable { batch.max(1) } else { 1 };
+    let batch = if batchable { batch } else { 1 };
     let n_out = model.outputs().len();
     let st = for_batches(
         data,

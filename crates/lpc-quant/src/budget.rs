@@ -213,7 +213,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         let batchable = InputSpec::of(reference).iter().all(|s| s.batchable());
-        let batch = if batchable { batch.max(1) } else { 1 };
+        let batch = if batchable { batch } else { 1 };
         type Acc = (BTreeMap<usize, Vec<Tensor>>, Vec<(usize, usize)>);
         let (refs, preds): Acc = for_batches(
             data,

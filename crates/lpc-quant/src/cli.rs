@@ -106,8 +106,8 @@ pub struct QuantArgs {
     /// Turn FastBiasCorrection off.
     #[arg(long)]
     pub no_bias_correction: bool,
-    /// Samples per interpreter run.
-    #[arg(long, default_value_t = 32)]
+    /// Samples per interpreter run (0 = auto: about 64K input values per run, 1 to 32 samples).
+    #[arg(long, default_value_t = 0)]
     pub batch: usize,
     /// Write the JSON report (ranges, per-layer SQNR, times) here.
     #[arg(long)]
@@ -240,8 +240,8 @@ pub struct AccuracyArgs {
     /// Rank the values both models share by SQNR, worst first (needs --reference).
     #[arg(long)]
     pub per_layer: bool,
-    /// Samples per interpreter run.
-    #[arg(long, default_value_t = 32)]
+    /// Samples per interpreter run (0 = auto: about 64K input values per run, 1 to 32 samples).
+    #[arg(long, default_value_t = 0)]
     pub batch: usize,
     /// Print JSON instead of text.
     #[arg(long)]

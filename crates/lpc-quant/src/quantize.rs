@@ -51,7 +51,8 @@ pub struct Config {
     pub ignore: Vec<String>,
     /// FastBiasCorrection on/off.
     pub bias_correction: bool,
-    /// Samples per interpreter run (models with a symbolic batch dimension).
+    /// Samples per interpreter run (models with a symbolic batch dimension; 0 = auto, see
+    /// [`crate::calib::resolve_batch`]).
     pub batch: usize,
     /// Show progress bars on a terminal.
     pub progress: bool,
@@ -75,7 +76,7 @@ impl Default for Config {
             estimator: Estimator::Mse,
             ignore: vec![],
             bias_correction: true,
-            batch: 32,
+            batch: 0,
             progress: false,
             report_samples: 32,
             per_channel_depthwise: true,
@@ -536,7 +537,7 @@ pub fn quantize(
     let batchable = crate::calib::InputSpec::of(&g)
         .iter()
         .all(|s| s.batchable());
-    let batch = if batchable { cfg.batch.max(1) } else { 1 };
+    let batch = if batchable { cfg.batch } else { 1 };
     report
         .times
         .push(("prepare".into(), t_start.elapsed().as_secs_f64()));
