@@ -319,3 +319,43 @@ fn jit_backend_matches_ref_and_compile_writes_a_reloadable_artefact() {
     let o = lpc(&["bench", &model, "--backend", "jit", "--profile"]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn quantize_writes_every_output_and_checks_extensions_first() {
+    let dir = tmpdir("qout");
+    let (onnx, lir, txt) = (dir.join("q.onnx"), dir.join("q.lir"), dir.join("q.txt"));
+    let args = |outs: &[&PathBuf]| {
+        let mut v: Vec<String> = [
+            "quantize",
+            &example("digits_cnn.onnx"),
+            "--calib",
+            &example("calib_x.npy"),
+            "--subset",
+            "16",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for p in outs {
+            v.push("-o".into());
+            v.push(p.to_string_lossy().into_owned());
+        }
+        v
+    };
+    let run = |v: Vec<String>| lpc(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(args(&[&onnx, &lir]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(onnx.is_file() && lir.is_file());
+    std::fs::remove_file(&onnx).expect("rm");
+    let o = run(args(&[&onnx, &txt]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("q.txt: output must end in .onnx"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !onnx.exists(),
+        "nothing is written when an output path is bad"
+    );
+}

@@ -120,9 +120,9 @@ pub struct QuantizeArgs {
     #[command(flatten)]
     /// Settings.
     pub q: QuantArgs,
-    /// Output: .onnx (QDQ) or .lir (FakeQuantize graph).
-    #[arg(short, long)]
-    pub output: PathBuf,
+    /// Output: .onnx (QDQ) or .lir (FakeQuantize graph); repeat to write both.
+    #[arg(short, long, required = true)]
+    pub output: Vec<PathBuf>,
     #[command(flatten)]
     /// Accuracy-aware search (off unless --max-drop or --min-sqnr is given).
     pub budget: BudgetArgs,
@@ -362,13 +362,13 @@ fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Resu
     )?;
     o.times.push(("quantize".into(), t_quant));
     o.times.push(("wall".into(), t.elapsed().as_secs_f64()));
-    write_model(&o.graph, &a.output)?;
+    write_models(&o.graph, &a.output)?;
     write_report(&a.q, &q, Some(o.to_json()))?;
     let table = format!(
         "{}wall time (quantize + search): {:.1} s → {}\n",
         o.table(),
         t.elapsed().as_secs_f64(),
-        a.output.display()
+        shown(&a.output)
     );
     if o.reached {
         Ok(table)
@@ -377,9 +377,33 @@ fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Resu
         bail!(
             "{}; the best model found was written to {}",
             o.message,
-            a.output.display()
+            shown(&a.output)
         )
     }
+}
+
+/// Output paths for messages: `a.onnx, a.lir`.
+fn shown(paths: &[PathBuf]) -> String {
+    let v: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    v.join(", ")
+}
+
+/// Checks every output path's extension (before any work is done).
+fn check_outputs(paths: &[PathBuf]) -> Result<()> {
+    for p in paths {
+        if !matches!(p.extension().and_then(|e| e.to_str()), Some("onnx" | "lir")) {
+            bail!(
+                "{}: output must end in .onnx (QDQ) or .lir (FakeQuantize graph)",
+                p.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Writes a quantized graph to each path (see [`write_model`]).
+pub fn write_models(g: &Graph, paths: &[PathBuf]) -> Result<()> {
+    paths.iter().try_for_each(|p| write_model(g, p))
 }
 
 /// Writes a quantized graph: `.onnx` as QDQ ONNX, `.lir` as the FakeQuantize graph.
@@ -397,11 +421,12 @@ pub fn write_model(g: &Graph, path: &Path) -> Result<()> {
 
 /// `lpc quantize`: returns a one-paragraph summary for the terminal.
 pub fn quantize_cmd(a: &QuantizeArgs, progress: bool) -> Result<String> {
+    check_outputs(&a.output)?;
     if let Some(t) = a.budget.target()? {
         return quantize_budget_cmd(a, t, progress);
     }
     let out = run_quantize(&a.q, progress)?;
-    write_model(&out.graph, &a.output)?;
+    write_models(&out.graph, &a.output)?;
     let r = &out.report;
     let total = r.times.iter().find(|t| t.0 == "total").map_or(0.0, |t| t.1);
     let mut s = format!(
@@ -411,7 +436,7 @@ pub fn quantize_cmd(a: &QuantizeArgs, progress: bool) -> Result<String> {
         r.samples,
         r.preset,
         r.estimator,
-        a.output.display()
+        shown(&a.output)
     );
     for (n, d) in &r.outputs {
         s += &format!("output {n}: SQNR {d:.2} dB vs FP32 on the calibration data\n");
