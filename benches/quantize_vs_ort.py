@@ -208,9 +208,11 @@ def nncf_quantize(model, calib, size):
 
 
 def lpc_quantize(lpc, model, calib_npy, out, report):
+    """Writes the QDQ export `out` and the FakeQuantize graph `out`.lir from one run."""
     t = time.perf_counter()
     r = subprocess.run(
-        [lpc, "quantize", model, "--calib", calib_npy, "--subset", "0", "-o", out, "--report", report],
+        [lpc, "quantize", model, "--calib", calib_npy, "--subset", "0", "-o", out, "-o", out + ".lir",
+         "--report", report],
         capture_output=True,
         text=True,
     )
@@ -220,6 +222,20 @@ def lpc_quantize(lpc, model, calib_npy, out, report):
     return secs
 
 
+def lpc_run(lpc, model, data, tmp):
+    """lpc-ref's outputs (the first one) for a stacked input, one sample per run."""
+    outs = []
+    for i in range(len(data)):
+        x = os.path.join(tmp, "x.npy")
+        np.save(x, data[i : i + 1])
+        d = os.path.join(tmp, "out")
+        r = subprocess.run([lpc, "run", model, "-i", x, "--output-dir", d], capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"lpc run failed:\n{r.stderr}")
+        outs.append(np.load(os.path.join(d, sorted(os.listdir(d))[0])))
+    return np.concatenate(outs)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lpc", default=os.path.join(ROOT, "target", "release", "lpc"))
@@ -227,6 +243,7 @@ def main():
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--eval", type=int, default=100)
     ap.add_argument("--no-nncf", action="store_true", help="skip the NNCF column")
+    ap.add_argument("--agree", type=int, default=20, help="text crops for the export-vs-FakeQuantize check")
     ap.add_argument("--out", default=os.path.join(ROOT, "benches", "results", "quantize_vs_ort.md"))
     a = ap.parse_args()
     import json
@@ -256,7 +273,10 @@ def main():
                 float("nan") if nncf_run is None else sqnr(ref, nncf_run(ev)),
                 sqnr(ref, run_all(lpc_out, ev)),
             )
-        rows.append((label, t_ort, t_nncf, t_lpc, stages, sq))
+        # The export run by ORT against lpc's own FakeQuantize graph run by lpc-ref.
+        ev = evs["text"][: a.agree]
+        agree = sqnr(lpc_run(a.lpc, lpc_out + ".lir", ev, tmp), run_all(lpc_out, ev))
+        rows.append((label, t_ort, t_nncf, t_lpc, stages, sq, agree))
         print(f"{label}: ORT {t_ort:.1f} s, NNCF {t_nncf:.1f} s, lpc {t_lpc:.1f} s, SQNR {sq}", file=sys.stderr)
     lines = [
         f"Quantization of {a.samples} calibration crops (astronaut/coffee/camera and the left half of "
@@ -265,18 +285,19 @@ def main():
         f"page.png (held-out text). ORT {onnxruntime.__version__}: `quantize_static` QDQ, per-channel, "
         "MinMax, u8 activations, run by ORT. NNCF: `nncf.quantize` defaults on the OpenVINO model, run "
         "by OpenVINO (f32 precision hint). lpc: `lpc quantize` release build, defaults, QDQ run by ORT "
-        "(wall time includes loading the model and the .npy, and the report pass).",
+        "(wall time includes loading the model and the .npy, and the report pass). Last column: SQNR "
+        f"between lpc's QDQ export run by ORT and its FakeQuantize graph run by lpc-ref, {a.agree} text crops.",
         "",
         "| model | ORT time | NNCF time | lpc time | lpc / ORT | lpc stages (s) "
-        "| photos: ORT / NNCF / lpc | text: ORT / NNCF / lpc |",
-        "|---|---:|---:|---:|---:|---|---|---|",
+        "| photos: ORT / NNCF / lpc | text: ORT / NNCF / lpc | lpc QDQ in ORT vs lpc-ref |",
+        "|---|---:|---:|---:|---:|---|---|---|---:|",
     ]
-    for label, t_ort, t_nncf, t_lpc, stages, sq in rows:
+    for label, t_ort, t_nncf, t_lpc, stages, sq, agree in rows:
         st = ", ".join(f"{k} {v:.1f}" for k, v in stages.items() if k != "total")
         cell = lambda k: " / ".join(f"{v:.1f}" for v in sq[k])
         lines.append(
             f"| {label} | {t_ort:.1f} s | {t_nncf:.1f} s | {t_lpc:.1f} s | {t_lpc / t_ort:.2f} | {st} "
-            f"| {cell('photos')} | {cell('text')} |"
+            f"| {cell('photos')} | {cell('text')} | {agree:.1f} dB |"
         )
     text = "\n".join(lines) + "\n"
     print(text)

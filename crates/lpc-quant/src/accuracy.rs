@@ -36,6 +36,26 @@ pub struct Accuracy {
     pub outputs: Vec<OutputCmp>,
     /// (value, SQNR dB) for values present in both models, worst first.
     pub per_layer: Vec<(String, f64)>,
+    /// The quantized units ranked the way `lpc quantize --max-drop/--min-sqnr` reverts them
+    /// (see [`Accuracy::rank_units`]), most sensitive first.
+    pub sensitivity: Vec<UnitSensitivity>,
+    /// Samples the sensitivity was measured on.
+    pub sensitivity_samples: usize,
+}
+
+/// One unit of the sensitivity ranking: the model measured with only this unit in FP32.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnitSensitivity {
+    /// Node name.
+    pub name: String,
+    /// Op name.
+    pub op: &'static str,
+    /// Its share of the model's MACs.
+    pub macs_share: f64,
+    /// Output SQNR (worst output) with this unit alone in FP32, dB.
+    pub sqnr_db: f64,
+    /// Top-1 flips against FP32 with this unit alone in FP32.
+    pub flips: usize,
 }
 
 impl Accuracy {
@@ -74,7 +94,70 @@ impl Accuracy {
                         .collect(),
                 ),
             ),
+            (
+                "sensitivity",
+                Json::Arr(
+                    self.sensitivity
+                        .iter()
+                        .map(|u| {
+                            Json::obj([
+                                ("node", Json::str(&u.name)),
+                                ("op", Json::str(u.op)),
+                                ("macs_share", Json::num(u.macs_share)),
+                                ("sqnr_db_when_fp32", Json::num(u.sqnr_db)),
+                                ("flips_when_fp32", Json::num(u.flips as f64)),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
         ])
+    }
+
+    /// Ranks the quantized units of `model` (layers and shared-range joins) with
+    /// [`crate::budget::rank_on_first`] on the first `n` samples — the ranking the accuracy-aware
+    /// search reverts in — and stores it. `target` orders it (lowest drop or highest SQNR
+    /// first when the unit alone is back in FP32).
+    #[allow(clippy::too_many_arguments)]
+    pub fn rank_units(
+        &mut self,
+        model: &Graph,
+        reference: &Graph,
+        data: &dyn SampleSource,
+        labels: Option<&[i64]>,
+        n: usize,
+        batch: usize,
+        progress: bool,
+        target: &crate::budget::Target,
+    ) -> Result<(), QuantError> {
+        use crate::budget::{layer_macs, rank_on_first, units};
+        let mut reference = reference.clone();
+        crate::quantize::prepare(&mut reference)?;
+        let reference = &reference;
+        let macs = layer_macs(reference, &data.get(0)?)?;
+        let total: u64 = macs.values().sum();
+        let us = units(model, &macs)?;
+        if us.is_empty() {
+            return Ok(());
+        }
+        let (_, ranking, _) = rank_on_first(
+            model, reference, &us, data, labels, n, batch, progress, target,
+        )?;
+        self.sensitivity_samples = n.clamp(1, data.len().max(1));
+        self.sensitivity = ranking
+            .iter()
+            .map(|r| {
+                let u = &us[r.unit];
+                UnitSensitivity {
+                    name: u.name.clone(),
+                    op: u.op,
+                    macs_share: u.macs as f64 / total.max(1) as f64,
+                    sqnr_db: r.measure.sqnr_db,
+                    flips: r.measure.flips,
+                }
+            })
+            .collect();
+        Ok(())
     }
 
     /// A human-readable summary.
@@ -102,6 +185,24 @@ impl Accuracy {
             s += "per-layer SQNR (worst first):\n";
             for (n, d) in &self.per_layer {
                 s += &format!("  {d:8.2} dB  {n}\n");
+            }
+        }
+        if !self.sensitivity.is_empty() {
+            s += &format!(
+                "sensitivity: each quantized unit alone back in FP32, on the first {} samples \
+                 (the order `lpc quantize --max-drop/--min-sqnr` reverts in), most sensitive first:\n",
+                self.sensitivity_samples
+            );
+            s += "  output SQNR  flips  MACs    unit\n";
+            for u in &self.sensitivity {
+                s += &format!(
+                    "  {:8.2} dB  {:5}  {:5.1}%  {} ({})\n",
+                    u.sqnr_db,
+                    u.flips,
+                    u.macs_share * 100.0,
+                    u.name,
+                    u.op
+                );
             }
         }
         s

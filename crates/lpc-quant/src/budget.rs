@@ -347,18 +347,6 @@ impl<'a> Evaluator<'a> {
             sqnr_db: sqnr,
         })
     }
-
-    /// An evaluator over `data`, the first samples of this one (labels cut to match); the FP32
-    /// outputs are computed again for them.
-    pub fn subset(
-        &self,
-        reference: &Graph,
-        n: usize,
-        data: &'a InMemory,
-    ) -> Result<Evaluator<'a>, QuantError> {
-        let labels = self.labels.map(|l| &l[..n.min(l.len())]);
-        Evaluator::new(reference, data, labels, self.batch, self.progress)
-    }
 }
 
 /// What a unit is.
@@ -651,6 +639,30 @@ pub fn rank(
     Ok(out)
 }
 
+/// The ranking the search uses, on the first `n` samples of `data` (clamped to 1..=len): the
+/// fully quantized model's measurement there, the units most sensitive first, and the number of
+/// one-sample model runs it took. `lpc accuracy --per-layer` prints the same ranking.
+#[allow(clippy::too_many_arguments)]
+pub fn rank_on_first(
+    q: &Graph,
+    reference: &Graph,
+    units: &[Unit],
+    data: &dyn SampleSource,
+    labels: Option<&[i64]>,
+    n: usize,
+    batch: usize,
+    progress: bool,
+    target: &Target,
+) -> Result<(Measure, Vec<Sensitivity>, usize), QuantError> {
+    let n = n.clamp(1, data.len().max(1));
+    let sub = InMemory((0..n).map(|i| data.get(i)).collect::<Result<Vec<_>, _>>()?);
+    let labels = labels.map(|l| &l[..n.min(l.len())]);
+    let ev = Evaluator::new(reference, &sub, labels, batch, progress)?;
+    let base = ev.measure(q)?;
+    let ranking = rank(q, reference, units, &ev, target)?;
+    Ok((base, ranking, ev.sample_runs.load(Ordering::Relaxed)))
+}
+
 /// Search settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SearchConfig {
@@ -824,20 +836,22 @@ pub fn search(
     // Ranking on a small subset.
     let t = Instant::now();
     let n_rank = cfg.rank_samples.clamp(1, eval_data.len());
-    let sub = InMemory(
-        (0..n_rank)
-            .map(|i| eval_data.get(i))
-            .collect::<Result<Vec<_>, _>>()?,
-    );
-    let rev = ev.subset(reference, n_rank, &sub)?;
-    let base = rev.measure(q)?;
-    let ranking = rank(q, reference, &units, &rev, &target)?;
-    out.sample_runs.0 = rev.sample_runs.load(Ordering::Relaxed);
+    let (base, ranking, runs) = rank_on_first(
+        q,
+        reference,
+        &units,
+        eval_data,
+        ev.labels,
+        n_rank,
+        ev.batch,
+        ev.progress,
+        &target,
+    )?;
+    out.sample_runs.0 = runs;
     times.push(("rank".into(), t.elapsed().as_secs_f64()));
     log(&format!(
-        "ranked {} units on {n_rank} samples ({} model runs of one sample) in {:.1} s; fully quantized there: {}",
+        "ranked {} units on {n_rank} samples ({runs} model runs of one sample) in {:.1} s; fully quantized there: {}",
         units.len(),
-        rev.sample_runs.load(Ordering::Relaxed),
         t.elapsed().as_secs_f64(),
         target.show(&base)
     ));

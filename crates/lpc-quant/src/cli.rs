@@ -237,9 +237,14 @@ pub struct AccuracyArgs {
     /// FP32 reference model for agreement, SQNR and cosine.
     #[arg(long)]
     pub reference: Option<PathBuf>,
-    /// Rank the values both models share by SQNR, worst first (needs --reference).
+    /// Rank the values both models share by SQNR, worst first, and the quantized layers by
+    /// sensitivity (each alone back in FP32, the ranking of `lpc quantize --max-drop`); needs
+    /// --reference.
     #[arg(long)]
     pub per_layer: bool,
+    /// Samples (the first ones) the --per-layer sensitivity ranking runs on.
+    #[arg(long, default_value_t = 32)]
+    pub rank_samples: usize,
     /// Samples per interpreter run (0 = auto: about 64K input values per run, 1 to 32 samples).
     #[arg(long, default_value_t = 0)]
     pub batch: usize,
@@ -483,7 +488,7 @@ pub fn accuracy_cmd(a: &AccuracyArgs, progress: bool) -> Result<String> {
     if labels.is_none() && reference.is_none() {
         bail!("give --labels and/or --reference");
     }
-    let acc = evaluate(
+    let mut acc = evaluate(
         &g,
         reference.as_ref(),
         &data,
@@ -492,6 +497,23 @@ pub fn accuracy_cmd(a: &AccuracyArgs, progress: bool) -> Result<String> {
         a.batch,
         progress,
     )?;
+    if let (true, Some(r)) = (a.per_layer, reference.as_ref()) {
+        // Classifiers (labels given) rank by top-1 drop, anything else by output SQNR.
+        let target = match labels {
+            Some(_) => Target::new(Metric::Top1, 0.0)?,
+            None => Target::new(Metric::Sqnr, 0.0)?,
+        };
+        acc.rank_units(
+            &g,
+            r,
+            &data,
+            labels.as_deref(),
+            a.rank_samples,
+            a.batch,
+            progress,
+            &target,
+        )?;
+    }
     Ok(if a.json {
         acc.to_json().to_string_pretty()
     } else {

@@ -334,6 +334,15 @@ fn run_err(sample: usize) -> impl Fn(lpc_ref::RunError) -> QuantError {
     move |source| QuantError::Run { sample, source }
 }
 
+/// The FP32 graph quantization starts from: constants folded, BatchNorm folded into the
+/// preceding convs (returns their names). The accuracy-aware search restores FP32 weights from
+/// this graph, so `lpc accuracy --per-layer` prepares its reference the same way.
+pub fn prepare(g: &mut Graph) -> Result<Vec<String>, QuantError> {
+    lpc_ref::fold_constants(g)
+        .map_err(|e| QuantError::Invalid(format!("constant folding: {e}")))?;
+    fold_batchnorm(g)
+}
+
 /// Chooses the range of one group from its merged statistics.
 fn group_range(st: &TensorStats, cfg: &Config, name: &str) -> (ActQuant, Option<String>) {
     let unsigned = st.min >= 0.0;
@@ -518,9 +527,7 @@ pub fn quantize(
         data
     };
     let mut g = model.clone();
-    lpc_ref::fold_constants(&mut g)
-        .map_err(|e| QuantError::Invalid(format!("constant folding: {e}")))?;
-    report.folded_batchnorm = fold_batchnorm(&mut g)?;
+    report.folded_batchnorm = prepare(&mut g)?;
     let mut ignore = resolve_ignore(&g, &cfg.ignore)?;
     report.ignored = ignore.iter().map(|&n| g.node(n).name.clone()).collect();
     if cfg.float_sigmoid_outputs {
