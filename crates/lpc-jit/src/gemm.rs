@@ -50,8 +50,8 @@
 //!
 //! **zmm tier** ([`Dot::Zmm`], chosen by [`Dot::Auto`] on AVX512F+BW+VNNI hosts): the same
 //! function as hand-assembled x86-64 code (iced-x86, `gemm/zmm.rs`) defined in the same module
-//! with `define_function_bytes`: a [`MR_ZMM`]×32 tile (24 zmm accumulators), `vpdpbusd zmm`
-//! with the weights as a `{1to16}` broadcast memory operand, the epilogues with embedded
+//! with `define_function_bytes`: a [`MR_ZMM`]×32 tile (24 zmm accumulators), per row one
+//! `vpbroadcastd` of its 4 weights feeding two `vpdpbusd zmm`, the epilogues with embedded
 //! rounding and `vpmovdb`, and opmask stores for the partial last panel.
 
 mod codegen;

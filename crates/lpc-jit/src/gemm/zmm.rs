@@ -4,16 +4,17 @@
 //! Same signature and loop structure as the Cranelift function (`codegen.rs`): row blocks of
 //! `mr` rows outer, panels of [`NR_ZMM`] = 32 columns inner, an `mr × 2` tile of zmm
 //! accumulators (16 i32 columns each, starting at the bias) over K, unrolled by 4 k-groups.
-//! Per k-group: two 64-byte panel loads (unsigned activations) and per row two
-//! `vpdpbusd zmm, zmm, m32bcst` whose broadcast memory operand is the row's 4 signed weights
-//! (the packed A row, 16-byte padded, read at `4·g`). The last, partial panel stores through
+//! Per k-group: two 64-byte panel loads (unsigned activations) and per row one `vpbroadcastd`
+//! of the row's 4 signed weights (the packed A row, 16-byte padded, read at `4·g`) feeding two
+//! `vpdpbusd zmm` (a `{1to16}` memory operand on each instead measured slower). The last, partial panel stores through
 //! opmasks built once from `rem` (its other columns are computed and never stored).
 //!
 //! Registers (System V): `rdi` A row block, `rsi` B, `rdx` bias, `rcx` scale, `r8` C row block,
 //! `r9` ldc bytes; stack: nfull, rem, nblocks (counted down in place), tail.
 //! `r10` k counter, `r11` row store pointer, `r12` panels, `r13` nfull, `r14` panel index,
 //! `r15` panel pointer, `rbx` C panel pointer, `rax` A k pointer, `rbp` B k pointer.
-//! zmm0..zmm(2mr-1) accumulators, zmm30/31 B vectors (and epilogue constants zmm28..30),
+//! zmm0..zmm(2mr-1) accumulators, zmm30/31 B vectors, zmm28/29 weight broadcasts (and the
+//! epilogue constants in zmm28..30),
 //! k1/k2 the partial-panel store masks.
 
 use iced_x86::code_asm::*;
