@@ -1,15 +1,25 @@
-//! GEMM throughput (GOPS = 2·M·N·K / time) of the JIT kernel, one thread and the rayon split.
+//! GEMM throughput (GOPS = 2·M·N·K / time) of the JIT kernel per code tier (zmm, 128-bit VNNI),
+//! one thread and the rayon split.
 //!
 //! A plain `harness = false` timer (median of 7 batches of ≥ 50 ms each) instead of criterion,
 //! to keep the crate's dependency tree unchanged. Run: `cargo bench -p lpc-jit --bench gemm`.
 
 use std::time::{Duration, Instant};
 
-use lpc_jit::gemm::{define_gemm, pack_a, pack_b, packed_b_len, Epilogue, GemmKernel, GemmSpec};
+use lpc_jit::gemm::{
+    define_gemm, gemm_tier, pack_a, pack_b, packed_b_len, Dot, Epilogue, GemmKernel, GemmSpec,
+    GemmTier,
+};
 use lpc_jit::CodeModule;
 
-/// The 128-bit `vpdpbusd` ceiling measured on the reference machine (notes/cranelift-int8.md).
-const PEAK_GOPS: f64 = 257.0;
+/// The `vpdpbusd` ceilings of a tier's vector width measured on the reference machine
+/// (notes/cranelift-int8.md): zmm 940, xmm 257; the exact i16 path against the xmm peak.
+fn peak_gops(t: GemmTier) -> f64 {
+    match t {
+        GemmTier::Zmm => 940.0,
+        GemmTier::Vnni | GemmTier::ExactI16 => 257.0,
+    }
+}
 
 /// Nanoseconds this thread has run on a CPU (Linux `schedstat`), to discount time lost to
 /// other processes on a busy machine; None elsewhere.
@@ -57,7 +67,7 @@ fn median_secs(mut f: impl FnMut()) -> (f64, Option<f64>) {
     (med(&mut wall), c)
 }
 
-fn bench(name: &str, m: usize, n: usize, k: usize) -> Result<(), lpc_jit::JitError> {
+fn bench(name: &str, m: usize, n: usize, k: usize, dot: Dot) -> Result<(), lpc_jit::JitError> {
     let mut seed = 0x1234_5678_9abc_def1u64;
     let mut next = move || {
         seed ^= seed << 13;
@@ -70,27 +80,39 @@ fn bench(name: &str, m: usize, n: usize, k: usize) -> Result<(), lpc_jit::JitErr
     let bias: Vec<i32> = (0..m).map(|_| (next() as i32) >> 12).collect();
     let scale: Vec<f32> = (0..m).map(|i| 1e-5 * (1.0 + i as f32 / m as f32)).collect();
     let a = pack_a(&w, m, k)?;
-    let mut b = vec![0u8; packed_b_len(k, n)];
-    pack_b(&x, k, n, n, &mut b)?;
     let quant = Epilogue::Quant {
         zp: 0,
         lo: 0,
         hi: 255,
         signed: false,
     };
+    let sq = GemmSpec {
+        dot,
+        ..GemmSpec::new(m, k, quant)
+    };
+    let si = GemmSpec {
+        dot,
+        ..GemmSpec::new(m, k, Epilogue::I32)
+    };
     let mut cm = CodeModule::new()?;
+    let tier = gemm_tier(&cm, &sq)?;
+    let peak = peak_gops(tier);
+    let name = format!("{name} {}", tier.name());
     let t = Instant::now();
-    let id_q = define_gemm(&mut cm, &GemmSpec::new(m, k, quant))?;
-    let id_i = define_gemm(&mut cm, &GemmSpec::new(m, k, Epilogue::I32))?;
+    let id_q = define_gemm(&mut cm, &sq)?;
+    let id_i = define_gemm(&mut cm, &si)?;
     let compile = t.elapsed().as_secs_f64() / 2.0;
     cm.finalize()?;
     // SAFETY: `cm` lives until the end of this function, after the last use of the kernels.
     let (kq, ki) = unsafe {
         (
-            GemmKernel::new(&cm, id_q, &GemmSpec::new(m, k, quant))?,
-            GemmKernel::new(&cm, id_i, &GemmSpec::new(m, k, Epilogue::I32))?,
+            GemmKernel::new(&cm, id_q, &sq)?,
+            GemmKernel::new(&cm, id_i, &si)?,
         )
     };
+    let nr = kq.nr();
+    let mut b = vec![0u8; packed_b_len(nr, k, n)];
+    pack_b(&x, k, n, n, nr, &mut b)?;
     let ops = 2.0 * (m * n * k) as f64;
     let mut out_u8 = vec![0u8; m * n];
     let mut out_i32 = vec![0i32; m * n];
@@ -101,17 +123,14 @@ fn bench(name: &str, m: usize, n: usize, k: usize) -> Result<(), lpc_jit::JitErr
             Some(_) if what.ends_with("par") => String::new(),
             Some(c) => {
                 let g = ops / c / 1e9;
-                format!(
-                    "per CPU-second {g:>6.1} GOPS = {:.2} of peak",
-                    g / PEAK_GOPS
-                )
+                format!("per CPU-second {g:>6.1} GOPS = {:.2} of peak", g / peak)
             }
             None => String::new(),
         };
         println!(
-            "{name:<28} {what:<7} {:>9.3} ms wall {gops:>6.1} GOPS = {:.2} of peak; {on_cpu}",
+            "{name:<32} {what:<7} {:>9.3} ms wall {gops:>6.1} GOPS = {:.2} of peak; {on_cpu}",
             secs * 1e3,
-            gops / PEAK_GOPS
+            gops / peak
         );
     };
     let mut err = None;
@@ -133,7 +152,7 @@ fn bench(name: &str, m: usize, n: usize, k: usize) -> Result<(), lpc_jit::JitErr
         }
     });
     report("u8 par", s);
-    println!("{name:<28} compile    {:>9.3} ms per kernel", compile * 1e3);
+    println!("{name:<32} compile    {:>9.3} ms per kernel", compile * 1e3);
     match err {
         Some(e) => Err(e),
         None => Ok(()),
@@ -146,14 +165,34 @@ fn main() -> Result<(), lpc_jit::JitError> {
         println!("gemm bench: run with `cargo bench -p lpc-jit --bench gemm`");
         return Ok(());
     }
-    let vnni = CodeModule::new()?.features().vnni;
+    let cm = CodeModule::new()?;
+    let f = cm.features();
     println!(
-        "host VNNI: {vnni}; rayon threads: {}",
+        "host VNNI: {}; AVX512-VNNI zmm tier: {}; rayon threads: {}",
+        f.vnni,
+        f.zmm_vnni && cm.system_v(),
         rayon::current_num_threads()
     );
-    bench("48x64x512 (cache-resident)", 48, 64, 512)?;
-    bench("256x256x256", 256, 256, 256)?;
-    bench("1024x1024x1024", 1024, 1024, 1024)?;
-    bench("M64 N3136 K576 (resnet s1)", 64, 3136, 576)?;
+    let mut dots = Vec::new();
+    if f.zmm_vnni && cm.system_v() {
+        dots.push(Dot::Zmm);
+    }
+    if f.vnni {
+        dots.push(Dot::Vnni);
+    }
+    if dots.is_empty() {
+        dots.push(Dot::ExactI16);
+    }
+    let shapes: [(&str, usize, usize, usize); 4] = [
+        ("48x64x512 (cache-resident)", 48, 64, 512),
+        ("256x256x256", 256, 256, 256),
+        ("1024x1024x1024", 1024, 1024, 1024),
+        ("M64 N3136 K576 (resnet s1)", 64, 3136, 576),
+    ];
+    for (name, m, n, k) in shapes {
+        for &dot in &dots {
+            bench(name, m, n, k, dot)?;
+        }
+    }
     Ok(())
 }

@@ -3,8 +3,8 @@
 
 use crate::dwconv::{define_dwconv, DwConvKernel, DwConvSpec, DwOutput};
 use crate::gemm::{
-    define_gemm, fold_zero_point, pack_a, packed_b_len, panel_len, panels, Epilogue, GemmKernel,
-    GemmOut, GemmSpec, PackedA, NR,
+    define_gemm, fold_zero_point, gemm_tier, pack_a, packed_b_len, panel_len, panels, Epilogue,
+    GemmKernel, GemmOut, GemmSpec, GemmTier, PackedA,
 };
 use crate::memory::BufferPool;
 use crate::{CodeModule, JitError};
@@ -108,6 +108,8 @@ enum Packing {
 /// A QConv (any group count) or QMatMul as GEMM calls.
 pub struct GemmPlan {
     spec: GemmSpec,
+    /// The code tier of the kernel (its panel width is the packers' NR).
+    tier: GemmTier,
     func: FuncId,
     kernel: Option<GemmKernel>,
     /// Per group: packed weights, bias with the zero point folded in, scales.
@@ -262,9 +264,11 @@ pub fn lower_qconv(
         }
     };
     let spec = GemmSpec::new(mg, k, epi.epilogue);
+    let tier = gemm_tier(module, &spec)?;
     let func = define_gemm(module, &spec)?;
     Ok(Some(Action::Gemm(Box::new(GemmPlan {
         spec,
+        tier,
         func,
         kernel: None,
         groups,
@@ -322,9 +326,11 @@ pub fn lower_qmatmul(
     let a_g = pack_a(&wt, nout, k)?;
     let bias = fold_zero_point(&epi.bias, &a_g, pad as i32)?;
     let spec = GemmSpec::new(nout, k, epi.epilogue);
+    let tier = gemm_tier(module, &spec)?;
     let func = define_gemm(module, &spec)?;
     Ok(Some(crate::plan::Action::Gemm(Box::new(GemmPlan {
         spec,
+        tier,
         func,
         kernel: None,
         groups: vec![(a_g, bias, epi.scale)],
@@ -366,10 +372,16 @@ fn bad_input(e: lpc_ir::TensorError) -> JitError {
 impl GemmPlan {
     /// The step kind for `--stats`.
     pub fn kind(&self) -> &'static str {
-        match self.packing {
-            Packing::Im2col { .. } => "jit gemm (im2col)",
-            Packing::Direct { .. } => "jit gemm (1x1)",
-            Packing::Transposed { .. } => "jit gemm (matmul)",
+        match (&self.packing, self.tier) {
+            (Packing::Im2col { .. }, GemmTier::Zmm) => "jit gemm (im2col, zmm)",
+            (Packing::Im2col { .. }, GemmTier::Vnni) => "jit gemm (im2col, vnni)",
+            (Packing::Im2col { .. }, GemmTier::ExactI16) => "jit gemm (im2col, i16)",
+            (Packing::Direct { .. }, GemmTier::Zmm) => "jit gemm (1x1, zmm)",
+            (Packing::Direct { .. }, GemmTier::Vnni) => "jit gemm (1x1, vnni)",
+            (Packing::Direct { .. }, GemmTier::ExactI16) => "jit gemm (1x1, i16)",
+            (Packing::Transposed { .. }, GemmTier::Zmm) => "jit gemm (matmul, zmm)",
+            (Packing::Transposed { .. }, GemmTier::Vnni) => "jit gemm (matmul, vnni)",
+            (Packing::Transposed { .. }, GemmTier::ExactI16) => "jit gemm (matmul, i16)",
         }
     }
 
@@ -421,11 +433,12 @@ impl GemmPlan {
             .ok_or_else(|| JitError::Codegen("gemm kernel not linked".into()))?;
         let xb = as_u8(x)?;
         let (k, n, m) = (self.spec.k, self.n, self.spec.m);
-        let mut b = pool.take_u8(packed_b_len(k, n));
-        let pl = panel_len(k);
+        let nr = kernel.nr();
+        let mut b = pool.take_u8(packed_b_len(nr, k, n));
+        let pl = panel_len(nr, k);
         match &self.packing {
             Packing::Transposed { rows } => {
-                pack_transposed(&xb, *rows, k, &mut b, pl);
+                pack_transposed(&xb, *rows, k, &mut b, nr, pl);
                 let mut c = vec![T::default(); m * n];
                 let (a, bias, scale) = &self.groups[0];
                 kernel.run_par(a, &b, n, bias, scale, &mut c, n)?;
@@ -451,12 +464,12 @@ impl GemmPlan {
                     let imgs = self.batch.div_ceil(rayon::current_num_threads());
                     y.par_chunks_mut(per_img * imgs).enumerate().try_for_each(
                         |(t, ys)| -> Result<(), JitError> {
-                            let mut b = vec![0u8; packed_b_len(k, n)];
+                            let mut b = vec![0u8; packed_b_len(nr, k, n)];
                             for (i, yi) in ys.chunks_mut(per_img).enumerate() {
                                 let img = t * imgs + i;
                                 for (gi, (a, bias, scale)) in self.groups.iter().enumerate() {
                                     let x0 = (img * c_in + gi * cg) * plane;
-                                    self.pack_group(&xb[x0..x0 + cg * plane], &mut b, pl);
+                                    self.pack_group(&xb[x0..x0 + cg * plane], &mut b, nr, pl);
                                     let yg = &mut yi[gi * m * n..(gi + 1) * m * n];
                                     kernel.run(a, &b, n, bias, scale, yg, n)?;
                                 }
@@ -470,7 +483,7 @@ impl GemmPlan {
                 for img in 0..self.batch {
                     for (gi, (a, bias, scale)) in self.groups.iter().enumerate() {
                         let x0 = (img * c_in + gi * cg) * plane;
-                        self.pack_group(&xb[x0..x0 + cg * plane], &mut b, pl);
+                        self.pack_group(&xb[x0..x0 + cg * plane], &mut b, nr, pl);
                         let y0 = (img * groups * m + gi * m) * n;
                         kernel.run_par(a, &b, n, bias, scale, &mut y[y0..y0 + m * n], n)?;
                     }
@@ -484,33 +497,33 @@ impl GemmPlan {
 
 impl GemmPlan {
     /// Packs one image group of the input into the GEMM's panels (conv packings only).
-    fn pack_group(&self, xg: &[u8], b: &mut [u8], pl: usize) {
+    fn pack_group(&self, xg: &[u8], b: &mut [u8], nr: usize, pl: usize) {
         let (k, n) = (self.spec.k, self.n);
         match &self.packing {
-            Packing::Direct { .. } => pack_direct(xg, k, n, b, pl),
+            Packing::Direct { .. } => pack_direct(xg, k, n, b, nr, pl),
             Packing::Im2col {
                 hw,
                 out_hw,
                 strides,
                 taps,
                 ..
-            } => im2col(xg, *hw, *out_hw, *strides, taps, self.pad, b, pl),
+            } => im2col(xg, *hw, *out_hw, *strides, taps, self.pad, b, nr, pl),
             Packing::Transposed { .. } => {}
         }
     }
 }
 
-/// Packs a row-major `k × n` matrix into panels (extra columns and k entries left as they are:
-/// the kernel never stores them and their weights are 0).
-fn pack_direct(x: &[u8], k: usize, n: usize, out: &mut [u8], pl: usize) {
-    out[..panels(n) * pl]
+/// Packs a row-major `k × n` matrix into panels of `nr` columns (extra columns and k entries
+/// left as they are: the kernel never stores them and their weights are 0).
+fn pack_direct(x: &[u8], k: usize, n: usize, out: &mut [u8], nr: usize, pl: usize) {
+    out[..panels(nr, n) * pl]
         .par_chunks_mut(pl)
         .enumerate()
         .for_each(|(p, panel)| {
-            let c0 = p * NR;
-            let cols = NR.min(n - c0);
+            let c0 = p * nr;
+            let cols = nr.min(n - c0);
             // One k-group (4 rows) at a time: each column's 4 bytes are one contiguous word.
-            for (g, dst) in panel.chunks_exact_mut(NR * 4).enumerate() {
+            for (g, dst) in panel.chunks_exact_mut(nr * 4).enumerate() {
                 let k0 = g * 4;
                 for r in 0..4.min(k - k0) {
                     let row = &x[(k0 + r) * n + c0..(k0 + r) * n + c0 + cols];
@@ -523,15 +536,15 @@ fn pack_direct(x: &[u8], k: usize, n: usize, out: &mut [u8], pl: usize) {
 }
 
 /// Packs the transpose of a row-major `rows × k` matrix (column r of B = row r of x).
-fn pack_transposed(x: &[u8], rows: usize, k: usize, out: &mut [u8], pl: usize) {
-    out[..panels(rows) * pl]
+fn pack_transposed(x: &[u8], rows: usize, k: usize, out: &mut [u8], nr: usize, pl: usize) {
+    out[..panels(nr, rows) * pl]
         .par_chunks_mut(pl)
         .enumerate()
         .for_each(|(p, panel)| {
-            for c in 0..NR.min(rows - p * NR) {
-                let src = &x[(p * NR + c) * k..(p * NR + c + 1) * k];
+            for c in 0..nr.min(rows - p * nr) {
+                let src = &x[(p * nr + c) * k..(p * nr + c + 1) * k];
                 for (kk, &v) in src.iter().enumerate() {
-                    panel[(kk / 4) * NR * 4 + c * 4 + kk % 4] = v;
+                    panel[(kk / 4) * nr * 4 + c * 4 + kk % 4] = v;
                 }
             }
         });
@@ -547,6 +560,7 @@ fn im2col(
     taps: &[(usize, isize, isize)],
     pad: u8,
     out: &mut [u8],
+    nr: usize,
     pl: usize,
 ) {
     let n = out_hw[0] * out_hw[1];
@@ -563,18 +577,18 @@ fn im2col(
         .iter()
         .map(|&(ci, dy, dx)| (ci * hw[0] * hw[1]) as isize + dy * w + dx)
         .collect();
-    out[..panels(n) * pl]
+    out[..panels(nr, n) * pl]
         .par_chunks_mut(pl)
         .enumerate()
         .for_each(|(p, panel)| {
-            for c in 0..NR.min(n - p * NR) {
-                let pix = p * NR + c;
+            for c in 0..nr.min(n - p * nr) {
+                let pix = p * nr + c;
                 let oy = (pix / out_hw[1] * strides[0]) as isize;
                 let ox = (pix % out_hw[1] * strides[1]) as isize;
                 if oy + dy0 >= 0 && oy + dy1 < h && ox + dx0 >= 0 && ox + dx1 < w {
                     let base = oy * w + ox;
                     for (kk, &o) in offs.iter().enumerate() {
-                        panel[(kk / 4) * NR * 4 + c * 4 + kk % 4] = x[(base + o) as usize];
+                        panel[(kk / 4) * nr * 4 + c * 4 + kk % 4] = x[(base + o) as usize];
                     }
                     continue;
                 }
@@ -585,7 +599,7 @@ fn im2col(
                     } else {
                         pad
                     };
-                    panel[(kk / 4) * NR * 4 + c * 4 + kk % 4] = v;
+                    panel[(kk / 4) * nr * 4 + c * 4 + kk % 4] = v;
                 }
             }
         });

@@ -5,11 +5,13 @@
 //! * **A** = i8 weights, one row per output channel (M rows, K columns), known when the kernel
 //!   is compiled and packed once by [`pack_a`] into a [`PackedA`]: row-major, each row
 //!   zero-padded to `round_up(K, 16)` bytes (the zero weights make any padded k contribute 0).
-//! * **B** = u8 activations, packed at run time into column panels of [`NR`] = 8 columns.
+//! * **B** = u8 activations, packed at run time into column panels of NR columns, a property of
+//!   the compiled kernel ([`GemmKernel::nr`], [`GemmTier::nr`]): [`NR`] = 8 for the 128-bit
+//!   Cranelift tiers, [`NR_ZMM`] = 32 for the AVX-512 tier.
 //!   Panel `p` holds columns `p*NR .. p*NR+NR`; inside it the k values are grouped by 4:
 //!   `[N/NR panels][K4/4 groups][NR columns][4 k]` with `K4 = round_up(K, 4)`, so
-//!   `B[k][n]` lives at byte `(n / NR) * panel_len(K) + (k / 4) * NR * 4 + (n % NR) * 4 + k % 4`
-//!   and one panel is [`panel_len`]`(K) = K4 * NR` bytes. The last panel of a width that is not
+//!   `B[k][n]` lives at byte `(n / NR) * panel_len(NR, K) + (k / 4) * NR * 4 + (n % NR) * 4 + k % 4`
+//!   and one panel is [`panel_len`]`(NR, K) = K4 * NR` bytes. The last panel of a width that is not
 //!   a multiple of NR is still full-size: its extra columns may hold anything (they are
 //!   computed but never stored); padded k entries (`K <= k < K4`) may hold anything too (their
 //!   weights are 0). [`pack_b`]/[`pack_b_i8`] pack a row-major matrix; a runtime's
@@ -45,8 +47,15 @@
 //! `pmovzxbw`/`pmovsxbw` + `pmaddwd` + `phaddd`. The safe wrappers call the function once per
 //! chunk of panels of at most ~256 KB (cache blocking), and [`GemmKernel::run_par`] splits row
 //! blocks or panels over the rayon pool.
+//!
+//! **zmm tier** ([`Dot::Zmm`], chosen by [`Dot::Auto`] on AVX512F+BW+VNNI hosts): the same
+//! function as hand-assembled x86-64 code (iced-x86, `gemm/zmm.rs`) defined in the same module
+//! with `define_function_bytes`: a [`MR_ZMM`]×32 tile (24 zmm accumulators), per row one
+//! `vpbroadcastd` of its 4 weights feeding two `vpdpbusd zmm`, the epilogues with embedded
+//! rounding and `vpmovdb`, and opmask stores for the partial last panel.
 
 mod codegen;
+mod zmm;
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -56,8 +65,9 @@ use cranelift_module::FuncId;
 
 use crate::{CodeModule, JitError};
 use codegen::{DotKind, Shape};
+pub use zmm::{MR_ZMM, NR_ZMM};
 
-/// Columns per B panel (two 4-lane i32 accumulators per row).
+/// Columns per B panel of the 128-bit (Cranelift) tiers (two 4-lane i32 accumulators per row).
 pub const NR: usize = 8;
 /// Rows per register tile of the VNNI kernel.
 pub const MR_VNNI: usize = 6;
@@ -67,19 +77,19 @@ pub const MR_I16: usize = 4;
 /// Packed B bytes per kernel call inside one run (cache blocking).
 const CHUNK_BYTES: usize = 256 * 1024;
 
-/// Bytes of one packed B panel for a depth of `k`: `round_up(k, 4) * NR`.
-pub fn panel_len(k: usize) -> usize {
-    k.div_ceil(4) * 4 * NR
+/// Bytes of one packed B panel of `nr` columns for a depth of `k`: `round_up(k, 4) * nr`.
+pub fn panel_len(nr: usize, k: usize) -> usize {
+    k.div_ceil(4) * 4 * nr
 }
 
-/// Number of panels for `n` columns: `ceil(n / NR)`.
-pub fn panels(n: usize) -> usize {
-    n.div_ceil(NR)
+/// Number of panels of `nr` columns for `n` columns: `ceil(n / nr)`.
+pub fn panels(nr: usize, n: usize) -> usize {
+    n.div_ceil(nr)
 }
 
-/// Bytes of the packed B for a `k × n` matrix: `panels(n) * panel_len(k)`.
-pub fn packed_b_len(k: usize, n: usize) -> usize {
-    panels(n) * panel_len(k)
+/// Bytes of the packed B for a `k × n` matrix: `panels(nr, n) * panel_len(nr, k)`.
+pub fn packed_b_len(nr: usize, k: usize, n: usize) -> usize {
+    panels(nr, n) * panel_len(nr, k)
 }
 
 /// What the kernel does with each accumulator.
@@ -106,9 +116,13 @@ pub enum Epilogue {
 /// Which dot-product instruction sequence to emit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dot {
-    /// VNNI when the host has it, else the exact i16 path.
+    /// The zmm tier when the host has AVX512F+BW+VNNI, else 128-bit VNNI when it has VNNI, else
+    /// the exact i16 path.
     Auto,
-    /// `vpdpbusd` (an error when the host lacks VNNI).
+    /// The hand-assembled 512-bit `vpdpbusd zmm` tier (an error when the host lacks
+    /// AVX512F+BW+VNNI or the calling convention is not System V).
+    Zmm,
+    /// 128-bit `vpdpbusd` emitted by Cranelift (an error when the host lacks VNNI).
     Vnni,
     /// The exact i16 `pmaddwd` path (any SSE4.1 host; slower).
     ExactI16,
@@ -256,50 +270,72 @@ fn check_b_src(len: usize, k: usize, n: usize, ldb: usize) -> Result<(), JitErro
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn pack_b_with<T: Copy>(
     b: &[T],
     k: usize,
     n: usize,
     ldb: usize,
+    nr: usize,
     out: &mut [u8],
     conv: impl Fn(T) -> u8,
 ) -> Result<(), JitError> {
     check_b_src(b.len(), k, n, ldb)?;
-    let need = packed_b_len(k, n);
+    if nr == 0 || nr % 4 != 0 {
+        return Err(input(
+            "gemm panel width",
+            format!("{nr} is not a positive multiple of 4"),
+        ));
+    }
+    let need = packed_b_len(nr, k, n);
     if out.len() < need {
         return Err(input(
             "gemm packed B",
             format!("{} bytes, {k}x{n} needs {need}", out.len()),
         ));
     }
-    let pl = panel_len(k);
+    let pl = panel_len(nr, k);
     let k4 = k.div_ceil(4) * 4;
-    for p in 0..panels(n) {
+    for p in 0..panels(nr, n) {
         let panel = &mut out[p * pl..(p + 1) * pl];
         for kk in 0..k4 {
-            for c in 0..NR {
-                let col = p * NR + c;
+            for c in 0..nr {
+                let col = p * nr + c;
                 let v = if kk < k && col < n {
                     conv(b[kk * ldb + col])
                 } else {
                     0
                 };
-                panel[(kk / 4) * NR * 4 + c * 4 + kk % 4] = v;
+                panel[(kk / 4) * nr * 4 + c * 4 + kk % 4] = v;
             }
         }
     }
     Ok(())
 }
 
-/// Packs a row-major u8 `k × n` matrix (`b[kk * ldb + col]`) into panels in
-/// `out[..packed_b_len(k, n)]`. Padding is written as 0.
-pub fn pack_b(b: &[u8], k: usize, n: usize, ldb: usize, out: &mut [u8]) -> Result<(), JitError> {
-    pack_b_with(b, k, n, ldb, out, |x| x)
+/// Packs a row-major u8 `k × n` matrix (`b[kk * ldb + col]`) into panels of `nr` columns (the
+/// kernel's [`GemmKernel::nr`]) in `out[..packed_b_len(nr, k, n)]`. Padding is written as 0.
+pub fn pack_b(
+    b: &[u8],
+    k: usize,
+    n: usize,
+    ldb: usize,
+    nr: usize,
+    out: &mut [u8],
+) -> Result<(), JitError> {
+    pack_b_with(b, k, n, ldb, nr, out, |x| x)
 }
 
 /// Like [`pack_b`] for i8 activations, shifted to u8 (`x + 128`): fold `zp_i8 + 128`.
-pub fn pack_b_i8(b: &[i8], k: usize, n: usize, ldb: usize, out: &mut [u8]) -> Result<(), JitError> {
-    pack_b_with(b, k, n, ldb, out, |x| (x as u8) ^ 0x80)
+pub fn pack_b_i8(
+    b: &[i8],
+    k: usize,
+    n: usize,
+    ldb: usize,
+    nr: usize,
+    out: &mut [u8],
+) -> Result<(), JitError> {
+    pack_b_with(b, k, n, ldb, nr, out, |x| (x as u8) ^ 0x80)
 }
 
 /// Output element types of the kernel (u8, i8, f32, i32). Sealed.
@@ -352,43 +388,75 @@ fn input(name: &str, why: String) -> JitError {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-fn dot_kind(m: &CodeModule, spec: &GemmSpec) -> Result<DotKind, JitError> {
+/// The code tier a [`GemmSpec`] compiles to on a module's host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GemmTier {
+    /// Hand-assembled AVX512-VNNI `vpdpbusd zmm`, [`MR_ZMM`]×[`NR_ZMM`] tile.
+    Zmm,
+    /// Cranelift, 128-bit `vpdpbusd`, [`MR_VNNI`]×[`NR`] tile.
+    Vnni,
+    /// Cranelift, exact i16 `pmaddwd`, [`MR_I16`]×[`NR`] tile.
+    ExactI16,
+}
+
+impl GemmTier {
+    /// Columns per B panel.
+    pub fn nr(self) -> usize {
+        match self {
+            GemmTier::Zmm => NR_ZMM,
+            GemmTier::Vnni | GemmTier::ExactI16 => NR,
+        }
+    }
+    /// Rows per register tile.
+    pub fn mr(self) -> usize {
+        match self {
+            GemmTier::Zmm => MR_ZMM,
+            GemmTier::Vnni => MR_VNNI,
+            GemmTier::ExactI16 => MR_I16,
+        }
+    }
+    /// A short name (`zmm`, `vnni`, `i16`).
+    pub fn name(self) -> &'static str {
+        match self {
+            GemmTier::Zmm => "zmm",
+            GemmTier::Vnni => "vnni",
+            GemmTier::ExactI16 => "i16",
+        }
+    }
+}
+
+/// The tier `spec` compiles to in `m` (an error when the requested one is not available).
+pub fn gemm_tier(m: &CodeModule, spec: &GemmSpec) -> Result<GemmTier, JitError> {
     let f = m.features();
+    let zmm = f.zmm_vnni && m.system_v();
+    match spec.dot {
+        Dot::Auto | Dot::Zmm if zmm => return Ok(GemmTier::Zmm),
+        Dot::Zmm => {
+            return Err(JitError::Codegen(
+                "Dot::Zmm requested but the host lacks AVX512F+BW+VNNI (or System V calls)".into(),
+            ))
+        }
+        Dot::Auto | Dot::Vnni | Dot::ExactI16 => {}
+    }
     if !f.sse41 {
         return Err(JitError::Codegen(
             "the GEMM kernel needs SSE4.1 on the host".into(),
         ));
     }
     match spec.dot {
-        Dot::Auto if f.vnni => Ok(DotKind::Vnni),
-        Dot::Auto | Dot::ExactI16 => Ok(DotKind::ExactI16),
-        Dot::Vnni if f.vnni => Ok(DotKind::Vnni),
+        Dot::Auto | Dot::Vnni if f.vnni => Ok(GemmTier::Vnni),
         Dot::Vnni => Err(JitError::Codegen(
             "Dot::Vnni requested but the host has no VNNI".into(),
         )),
-    }
-}
-
-fn mr_of(dot: DotKind) -> usize {
-    match dot {
-        DotKind::Vnni => MR_VNNI,
-        DotKind::ExactI16 => MR_I16,
+        Dot::Auto | Dot::ExactI16 | Dot::Zmm => Ok(GemmTier::ExactI16),
     }
 }
 
 /// Defines the GEMM function for `spec` in `module` (before [`CodeModule::finalize`]).
 pub fn define_gemm(module: &mut CodeModule, spec: &GemmSpec) -> Result<FuncId, JitError> {
     spec.check()?;
-    let dot = dot_kind(module, spec)?;
-    let mr = mr_of(dot);
-    let shape = Shape {
-        mr,
-        tail: spec.m % mr,
-        k: spec.k,
-        ka: spec.k.div_ceil(16) * 16,
-        epilogue: spec.epilogue,
-        dot,
-    };
+    let tier = gemm_tier(module, spec)?;
+    let mr = tier.mr();
     let name = format!(
         "gemm_{}x{}_{}",
         spec.m,
@@ -401,9 +469,49 @@ pub fn define_gemm(module: &mut CodeModule, spec: &GemmSpec) -> Result<FuncId, J
             "the GEMM kernel needs a 64-bit host".into(),
         ));
     }
+    let ka = spec.k.div_ceil(16) * 16;
+    let dot = match tier {
+        GemmTier::Zmm => {
+            let code = zmm::emit(&zmm::ZmmShape {
+                mr,
+                tail: spec.m % mr,
+                k: spec.k,
+                ka,
+                epilogue: spec.epilogue,
+            })?;
+            return module.define_bytes(&name, &[I64; 10], &code);
+        }
+        GemmTier::Vnni => DotKind::Vnni,
+        GemmTier::ExactI16 => DotKind::ExactI16,
+    };
+    let shape = Shape {
+        mr,
+        tail: spec.m % mr,
+        k: spec.k,
+        ka,
+        epilogue: spec.epilogue,
+        dot,
+    };
     module.define(&name, &[I64; 10], |fb, params| {
         codegen::emit(fb, params, &shape)
     })
+}
+
+/// The machine code [`define_gemm`] places in the module for `spec` on the zmm tier (for
+/// inspection, e.g. disassembly tests); `None` when the spec's tier is not zmm.
+pub fn zmm_code(module: &CodeModule, spec: &GemmSpec) -> Result<Option<Vec<u8>>, JitError> {
+    spec.check()?;
+    if gemm_tier(module, spec)? != GemmTier::Zmm {
+        return Ok(None);
+    }
+    zmm::emit(&zmm::ZmmShape {
+        mr: MR_ZMM,
+        tail: spec.m % MR_ZMM,
+        k: spec.k,
+        ka: spec.k.div_ceil(16) * 16,
+        epilogue: spec.epilogue,
+    })
+    .map(Some)
 }
 
 type RawFn = unsafe extern "C" fn(
@@ -428,6 +536,8 @@ pub struct GemmKernel {
     f: RawFn,
     spec: GemmSpec,
     mr: usize,
+    nr: usize,
+    tier: GemmTier,
 }
 
 /// Sends a raw output pointer to a worker (the regions written are disjoint).
@@ -444,15 +554,27 @@ impl GemmKernel {
     /// stay alive (not dropped) as long as the returned kernel or any copy of it is used.
     pub unsafe fn new(module: &CodeModule, id: FuncId, spec: &GemmSpec) -> Result<Self, JitError> {
         spec.check()?;
-        let dot = dot_kind(module, spec)?;
+        let tier = gemm_tier(module, spec)?;
         let p = module.address(id)?;
         // SAFETY: the function was defined by `define_gemm` with exactly this signature.
         let f = unsafe { std::mem::transmute::<*const u8, RawFn>(p) };
         Ok(GemmKernel {
             f,
             spec: *spec,
-            mr: mr_of(dot),
+            mr: tier.mr(),
+            nr: tier.nr(),
+            tier,
         })
+    }
+
+    /// Columns per B panel: pack B with this (`pack_b(.., kernel.nr(), ..)`).
+    pub fn nr(&self) -> usize {
+        self.nr
+    }
+
+    /// The code tier it was compiled to.
+    pub fn tier(&self) -> GemmTier {
+        self.tier
     }
 
     /// The spec it was compiled for.
@@ -467,7 +589,7 @@ impl GemmKernel {
     }
 
     /// `C = epilogue(A·B + bias)` for all M rows and `n` columns: `out[m * ldc + col]`.
-    /// `b_panels` holds at least `panels(n)` panels; `bias` and `scale` have M values (`scale`
+    /// `b_panels` holds at least `panels(nr, n)` panels of [`GemmKernel::nr`] columns; `bias` and `scale` have M values (`scale`
     /// is unused by the I32 epilogue and may be empty then).
     #[allow(clippy::too_many_arguments)]
     pub fn run<T: GemmOut>(
@@ -489,7 +611,7 @@ impl GemmKernel {
             out,
             ldc,
             0..self.spec.m,
-            0..panels(n),
+            0..panels(self.nr, n),
         )
     }
 
@@ -508,10 +630,20 @@ impl GemmKernel {
         ldc: usize,
         rows: Range<usize>,
     ) -> Result<(), JitError> {
-        self.run_block(a, b_panels, n, bias, scale, out, ldc, rows, 0..panels(n))
+        self.run_block(
+            a,
+            b_panels,
+            n,
+            bias,
+            scale,
+            out,
+            ldc,
+            rows,
+            0..panels(self.nr, n),
+        )
     }
 
-    /// Rows `rows` × panels `cols` (columns `cols.start*NR .. min(cols.end*NR, n)`); `out`
+    /// Rows `rows` × panels `cols` (columns `cols.start*nr .. min(cols.end*nr, n)`); `out`
     /// starts at row `rows.start`, column 0. The range checks are all done here.
     #[allow(clippy::too_many_arguments)]
     pub fn run_block<T: GemmOut>(
@@ -550,7 +682,7 @@ impl GemmKernel {
         ldc: usize,
     ) -> Result<(), JitError> {
         let m = self.spec.m;
-        let np = panels(n);
+        let np = panels(self.nr, n);
         let fixed = self.check::<T>(
             a,
             b_panels,
@@ -645,7 +777,7 @@ impl GemmKernel {
                 format!("{} values, expected {}", scale.len(), s.m),
             ));
         }
-        let np = panels(n);
+        let np = panels(self.nr, n);
         if rows.start > rows.end || rows.end > s.m {
             return Err(input(
                 "gemm rows",
@@ -665,7 +797,7 @@ impl GemmKernel {
             return Err(input("gemm panels", format!("{cols:?} not inside 0..{np}")));
         }
         let need_b = np
-            .checked_mul(panel_len(s.k))
+            .checked_mul(panel_len(self.nr, s.k))
             .ok_or_else(|| input("gemm B", "size overflows".into()))?;
         if b_panels.len() < need_b {
             return Err(input(
@@ -680,7 +812,7 @@ impl GemmKernel {
         if rows.is_empty() || cols.is_empty() {
             return Ok(None);
         }
-        let last_col = (cols.end * NR).min(n);
+        let last_col = (cols.end * self.nr).min(n);
         if ldc < last_col {
             return Err(input(
                 "gemm output",
@@ -746,7 +878,7 @@ impl GemmKernel {
             Epilogue::Quant { .. } => 1,
             Epilogue::F32 | Epilogue::I32 => 4,
         };
-        let pl = panel_len(self.spec.k);
+        let (nr, pl) = (self.nr, panel_len(self.nr, self.spec.k));
         let nblocks = rows.len() / self.mr;
         let tail = usize::from(rows.len() % self.mr != 0);
         // A dummy (never read) scale pointer for I32.
@@ -761,7 +893,7 @@ impl GemmKernel {
         let mut p0 = cols.start;
         while p0 < cols.end {
             let p1 = (p0 + chunk).min(cols.end);
-            let ncols = (p1 * NR).min(n) - p0 * NR;
+            let ncols = (p1 * nr).min(n) - p0 * nr;
             // SAFETY (caller): in bounds.
             unsafe {
                 (self.f)(
@@ -769,10 +901,10 @@ impl GemmKernel {
                     b_panels.as_ptr().add(p0 * pl),
                     bias.as_ptr().add(rows.start),
                     sp,
-                    out.add(p0 * NR * esz),
+                    out.add(p0 * nr * esz),
                     ldc * esz,
-                    ncols / NR,
-                    ncols % NR,
+                    ncols / nr,
+                    ncols % nr,
                     nblocks,
                     tail,
                 )

@@ -1,7 +1,7 @@
 //! One Cranelift JIT module for the host CPU: every kernel of a compiled model lives in it.
 
 use cranelift_codegen::ir::{AbiParam, Signature, Type, UserFuncName};
-use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -17,6 +17,8 @@ pub struct HostFeatures {
     pub vnni: bool,
     /// SSE4.1 (`pmovsx/zx`, `roundps`, `pminsd`): the minimum the vector kernels need.
     pub sse41: bool,
+    /// AVX512F + AVX512BW + AVX512-VNNI (+ BMI2): `vpdpbusd zmm`, opmasks, the zmm GEMM tier.
+    pub zmm_vnni: bool,
 }
 
 impl HostFeatures {
@@ -27,9 +29,14 @@ impl HostFeatures {
             let vnni = std::arch::is_x86_feature_detected!("avxvnni")
                 || (std::arch::is_x86_feature_detected!("avx512vnni")
                     && std::arch::is_x86_feature_detected!("avx512vl"));
+            let zmm_vnni = std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vnni")
+                && std::arch::is_x86_feature_detected!("bmi2");
             HostFeatures {
                 vnni,
                 sse41: std::arch::is_x86_feature_detected!("sse4.1"),
+                zmm_vnni,
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -37,6 +44,7 @@ impl HostFeatures {
             HostFeatures {
                 vnni: false,
                 sse41: false,
+                zmm_vnni: false,
             }
         }
     }
@@ -87,6 +95,11 @@ impl CodeModule {
     /// The host's features.
     pub fn features(&self) -> HostFeatures {
         self.features
+    }
+
+    /// Whether functions use the System V calling convention (what hand-assembled code assumes).
+    pub fn system_v(&self) -> bool {
+        self.module.isa().default_call_conv() == CallConv::SystemV
     }
 
     /// The pointer type (i64 on x86-64).
@@ -150,6 +163,35 @@ impl CodeModule {
             None
         };
         self.module.clear_context(&mut self.ctx);
+        Ok(id)
+    }
+
+    /// Defines a function `name(params...)` with no results from position-independent machine
+    /// code for the host (System V calling convention, no relocations), e.g. hand-assembled
+    /// AVX-512 kernels that Cranelift cannot emit. The code is aligned to 64 bytes.
+    pub fn define_bytes(
+        &mut self,
+        name: &str,
+        params: &[Type],
+        code: &[u8],
+    ) -> Result<FuncId, JitError> {
+        if self.finalized {
+            return Err(JitError::Codegen(format!(
+                "cannot define {name}: the module is already finalized"
+            )));
+        }
+        let mut sig = Signature::new(self.module.isa().default_call_conv());
+        for &t in params {
+            sig.params.push(AbiParam::new(t));
+        }
+        let id = self
+            .module
+            .declare_function(name, Linkage::Local, &sig)
+            .map_err(|e| JitError::Codegen(format!("declare {name}: {e}")))?;
+        self.module
+            .define_function_bytes(id, 64, code, &[])
+            .map_err(|e| JitError::Codegen(format!("define {name}: {e:?}")))?;
+        self.last_disasm = None;
         Ok(id)
     }
 

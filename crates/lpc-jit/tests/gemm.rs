@@ -2,8 +2,8 @@
 
 use lpc_ir::{Op, Tensor};
 use lpc_jit::gemm::{
-    define_gemm, fold_zero_point, pack_a, pack_b, pack_b_i8, packed_b_len, panel_len, panels, Dot,
-    Epilogue, GemmKernel, GemmSpec, NR,
+    define_gemm, fold_zero_point, gemm_tier, pack_a, pack_b, pack_b_i8, packed_b_len, panel_len,
+    panels, zmm_code, Dot, Epilogue, GemmKernel, GemmSpec, GemmTier, NR, NR_ZMM,
 };
 use lpc_jit::CodeModule;
 
@@ -134,12 +134,23 @@ fn compile(spec: &GemmSpec) -> (CodeModule, GemmKernel) {
     (cm, k)
 }
 
+fn has_zmm() -> bool {
+    let cm = CodeModule::new().expect("module");
+    cm.features().zmm_vnni && cm.system_v()
+}
+
+/// Every tier the host can run: the exact i16 path, 128-bit VNNI, the zmm tier.
 fn dots() -> Vec<Dot> {
     let mut v = vec![Dot::ExactI16];
     if CodeModule::new().expect("module").features().vnni {
         v.push(Dot::Vnni);
     } else {
         eprintln!("host has no VNNI: only the exact i16 path is tested");
+    }
+    if has_zmm() {
+        v.push(Dot::Zmm);
+    } else {
+        eprintln!("skipped: no avx512vnni (zmm tier)");
     }
     v
 }
@@ -148,21 +159,22 @@ fn dots() -> Vec<Dot> {
 /// and the value the output buffer was filled with beforehand.
 fn run_case(k: &GemmKernel, c: &Case, rows: std::ops::Range<usize>, pad: usize) -> (Vec<i64>, i64) {
     let a = pack_a(&c.w, c.m, c.k).expect("pack a");
-    let mut b = vec![0xa5u8; packed_b_len(c.k, c.n)];
-    pack_b(&c.x, c.k, c.n, c.n, &mut b).expect("pack b");
+    let nr = k.nr();
+    let mut b = vec![0xa5u8; packed_b_len(nr, c.k, c.n)];
+    pack_b(&c.x, c.k, c.n, c.n, nr, &mut b).expect("pack b");
     // Padding of the last panel may hold anything: scribble on it.
-    for p in 0..panels(c.n) {
-        for col in 0..NR {
-            if p * NR + col >= c.n {
+    for p in 0..panels(nr, c.n) {
+        for col in 0..nr {
+            if p * nr + col >= c.n {
                 for kk in 0..c.k {
-                    b[p * panel_len(c.k) + (kk / 4) * NR * 4 + col * 4 + kk % 4] = 0x77;
+                    b[p * panel_len(nr, c.k) + (kk / 4) * nr * 4 + col * 4 + kk % 4] = 0x77;
                 }
             }
         }
     }
     let ldc = c.n + pad;
     let len = rows.len() * ldc;
-    let np = panels(c.n);
+    let np = panels(nr, c.n);
     macro_rules! go {
         ($t:ty, $fill:expr, $conv:expr) => {{
             let mut out: Vec<$t> = vec![$fill; len];
@@ -238,7 +250,9 @@ fn quant(rng: &mut Rng) -> Epilogue {
 #[test]
 fn random_shapes_all_epilogues() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let dims = [1, 2, 3, 5, 6, 7, 8, 9, 12, 13, 16, 17, 31, 33];
+    let dims = [
+        1, 2, 3, 5, 6, 7, 8, 9, 12, 13, 16, 17, 24, 25, 31, 32, 33, 40,
+    ];
     let ks = [1, 3, 4, 5, 15, 16, 17, 20, 33, 64, 100];
     for dot in dots() {
         for i in 0..60 {
@@ -249,6 +263,43 @@ fn random_shapes_all_epilogues() {
             let e = match i % 4 {
                 0 => Epilogue::I32,
                 1 => Epilogue::F32,
+                _ => quant(&mut rng),
+            };
+            let spec = GemmSpec {
+                m,
+                k,
+                epilogue: e,
+                dot,
+            };
+            check(&c, &spec, 0..m, rng.below(3));
+        }
+    }
+}
+
+/// M, N uniform in 1..=40, K in 1..=2049, every epilogue, zero points 0/128/255 and tight bounds.
+#[test]
+fn random_shapes_wide_k() {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    for dot in dots() {
+        for i in 0..40 {
+            let m = 1 + rng.below(40);
+            let n = 1 + rng.below(40);
+            let k = 1 + rng.below(2049);
+            let c = Case::random(&mut rng, m, k, n);
+            let e = match i % 4 {
+                0 => Epilogue::I32,
+                1 => Epilogue::F32,
+                2 => {
+                    let zp = [0, 128, 255][rng.below(3)];
+                    let lo = rng.below(256) as i32;
+                    let hi = (lo + rng.below(8) as i32).min(255);
+                    Epilogue::Quant {
+                        zp,
+                        lo,
+                        hi,
+                        signed: false,
+                    }
+                }
                 _ => quant(&mut rng),
             };
             let spec = GemmSpec {
@@ -410,7 +461,7 @@ fn saturating_scales_and_extremes() {
 fn row_sub_ranges() {
     let mut rng = Rng(99);
     for dot in dots() {
-        let (m, k, n) = (23, 21, 11);
+        let (m, k, n) = (31, 21, 37);
         let c = Case::random(&mut rng, m, k, n);
         let spec = GemmSpec {
             m,
@@ -432,26 +483,33 @@ fn row_sub_ranges() {
 #[test]
 fn panel_ranges_and_parallel() {
     let mut rng = Rng(5);
-    let (m, k, n) = (19, 50, 45);
-    let c = Case::random(&mut rng, m, k, n);
-    let spec = GemmSpec::new(m, k, Epilogue::I32);
-    let (_cm, kern) = compile(&spec);
-    let a = pack_a(&c.w, m, k).unwrap();
-    let mut b = vec![0u8; packed_b_len(k, n)];
-    pack_b(&c.x, k, n, n, &mut b).unwrap();
-    let np = panels(n);
-    // Two column halves into the same C.
-    let mut out = vec![0i32; m * n];
-    kern.run_block(&a, &b, n, &c.bias, &[], &mut out, n, 0..m, 0..2)
-        .unwrap();
-    kern.run_block(&a, &b, n, &c.bias, &[], &mut out, n, 0..m, 2..np)
-        .unwrap();
-    let mut par = vec![0i32; m * n];
-    kern.run_par(&a, &b, n, &c.bias, &[], &mut par, n).unwrap();
-    for mm in 0..m {
-        for nn in 0..n {
-            assert_eq!(out[mm * n + nn], c.acc(mm, nn), "m={mm} n={nn}");
-            assert_eq!(par[mm * n + nn], c.acc(mm, nn), "par m={mm} n={nn}");
+    for dot in dots() {
+        let (m, k, n) = (29, 50, 105);
+        let c = Case::random(&mut rng, m, k, n);
+        let spec = GemmSpec {
+            dot,
+            ..GemmSpec::new(m, k, Epilogue::I32)
+        };
+        let (_cm, kern) = compile(&spec);
+        let a = pack_a(&c.w, m, k).unwrap();
+        let nr = kern.nr();
+        let mut b = vec![0u8; packed_b_len(nr, k, n)];
+        pack_b(&c.x, k, n, n, nr, &mut b).unwrap();
+        let np = panels(nr, n);
+        assert!(np > 2);
+        // Two column halves into the same C.
+        let mut out = vec![0i32; m * n];
+        kern.run_block(&a, &b, n, &c.bias, &[], &mut out, n, 0..m, 0..2)
+            .unwrap();
+        kern.run_block(&a, &b, n, &c.bias, &[], &mut out, n, 0..m, 2..np)
+            .unwrap();
+        let mut par = vec![0i32; m * n];
+        kern.run_par(&a, &b, n, &c.bias, &[], &mut par, n).unwrap();
+        for mm in 0..m {
+            for nn in 0..n {
+                assert_eq!(out[mm * n + nn], c.acc(mm, nn), "m={mm} n={nn}");
+                assert_eq!(par[mm * n + nn], c.acc(mm, nn), "par m={mm} n={nn}");
+            }
         }
     }
 }
@@ -466,10 +524,11 @@ fn zero_point_folding_and_i8_activations() {
     let zp_x: i32 = -3;
     let a = pack_a(&w, m, k).unwrap();
     let folded = fold_zero_point(&bias, &a, zp_x + 128).unwrap();
-    let mut b = vec![0u8; packed_b_len(k, n)];
-    pack_b_i8(&x, k, n, n, &mut b).unwrap();
     let spec = GemmSpec::new(m, k, Epilogue::I32);
     let (_cm, kern) = compile(&spec);
+    let nr = kern.nr();
+    let mut b = vec![0u8; packed_b_len(nr, k, n)];
+    pack_b_i8(&x, k, n, n, nr, &mut b).unwrap();
     let mut out = vec![0i32; m * n];
     kern.run(&a, &b, n, &folded, &[], &mut out, n).unwrap();
     for mm in 0..m {
@@ -484,7 +543,7 @@ fn zero_point_folding_and_i8_activations() {
 
 #[test]
 fn bad_lengths_are_errors() {
-    let (m, k, n) = (7, 9, 10);
+    let (m, k, n) = (13, 9, 10);
     let spec = GemmSpec::new(
         m,
         k,
@@ -497,7 +556,8 @@ fn bad_lengths_are_errors() {
     );
     let (_cm, kern) = compile(&spec);
     let a = pack_a(&vec![1i8; m * k], m, k).unwrap();
-    let b = vec![1u8; packed_b_len(k, n)];
+    let nr = kern.nr();
+    let b = vec![1u8; packed_b_len(nr, k, n)];
     let bias = vec![0i32; m];
     let scale = vec![1.0f32; m];
     let mut out = vec![0u8; m * n];
@@ -516,7 +576,7 @@ fn bad_lengths_are_errors() {
         .is_err());
     assert!(kern.run(&a, &b, n, &bias, &scale, &mut out, n - 1).is_err());
     assert!(kern
-        .run(&a, &b, n + 8, &bias, &scale, &mut out, n + 8)
+        .run(&a, &b, n + nr, &bias, &scale, &mut out, n + nr)
         .is_err());
     let mut wrong_type = vec![0i32; m * n];
     assert!(kern
@@ -569,8 +629,17 @@ fn bad_lengths_are_errors() {
     )
     .is_err());
     assert!(pack_a(&[1i8; 5], 2, 3).is_err());
-    assert!(pack_b(&[1u8; 5], 2, 3, 3, &mut vec![0u8; packed_b_len(2, 3)]).is_err());
-    assert!(pack_b(&[1u8; 6], 2, 3, 3, &mut [0u8; 4]).is_err());
+    assert!(pack_b(
+        &[1u8; 5],
+        2,
+        3,
+        3,
+        NR,
+        &mut vec![0u8; packed_b_len(NR, 2, 3)]
+    )
+    .is_err());
+    assert!(pack_b(&[1u8; 6], 2, 3, 3, NR, &mut [0u8; 4]).is_err());
+    assert!(pack_b(&[1u8; 6], 2, 3, 3, 6, &mut [0u8; 64]).is_err());
     assert!(fold_zero_point(&[1, 2], &a, 3).is_err());
 }
 
@@ -617,4 +686,72 @@ fn vnni_kernel_emits_vpdpbusd() {
         !text2.contains("vpdpbusd") && text2.contains("pmaddwd"),
         "{text2}"
     );
+}
+
+/// The zmm tier's bytes decode to `vpdpbusd zmm, zmm, zmm` fed by one `vpbroadcastd` of the
+/// row's 4 weights per row and k-group, 2 per row per k-group, and Auto picks it.
+#[test]
+fn zmm_kernel_emits_vpdpbusd_zmm() {
+    use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter, Mnemonic, OpKind};
+    if !has_zmm() {
+        eprintln!("skipped: no avx512vnni");
+        return;
+    }
+    let cm = CodeModule::new().unwrap();
+    let spec = GemmSpec {
+        m: 13,
+        k: 70,
+        epilogue: Epilogue::Quant {
+            zp: 3,
+            lo: 0,
+            hi: 255,
+            signed: false,
+        },
+        dot: Dot::Auto,
+    };
+    assert_eq!(gemm_tier(&cm, &spec).unwrap(), GemmTier::Zmm);
+    assert_eq!(GemmTier::Zmm.nr(), NR_ZMM);
+    let code = zmm_code(&cm, &spec).unwrap().expect("zmm code");
+    let mut dec = Decoder::new(64, &code, DecoderOptions::NONE);
+    let mut fmt = IntelFormatter::new();
+    let (mut dots, mut bcasts, mut text) = (0, 0, String::new());
+    for ins in dec.iter() {
+        assert!(!ins.is_invalid(), "undecodable bytes in {text}");
+        fmt.format(&ins, &mut text);
+        text.push('\n');
+        if ins.mnemonic() == Mnemonic::Vpdpbusd {
+            assert!(
+                ins.op0_register().is_zmm()
+                    && ins.op1_register().is_zmm()
+                    && ins.op2_register().is_zmm(),
+                "{text}"
+            );
+            dots += 1;
+        }
+        if ins.mnemonic() == Mnemonic::Vpbroadcastd
+            && ins.op0_register().is_zmm()
+            && ins.op1_kind() == OpKind::Memory
+        {
+            bcasts += 1;
+        }
+    }
+    // 12-row blocks and the 1-row tail: 2 per row per k-group, in the unrolled loop (4 groups)
+    // and the tail groups (70 -> 18 groups = 4 chunks + 2).
+    let groups = 4 + 2;
+    assert_eq!(dots, 2 * (12 + 1) * groups, "{text}");
+    // One weight broadcast per row and k-group, plus the bias broadcasts per row.
+    assert_eq!(bcasts, (12 + 1) * groups + (12 + 1), "{text}");
+    assert!(text.contains("vpdpbusd zmm0,zmm30,zmm28"), "{text}");
+    // Forcing the 128-bit tiers still works on this host.
+    for (dot, tier) in [
+        (Dot::Vnni, GemmTier::Vnni),
+        (Dot::ExactI16, GemmTier::ExactI16),
+    ] {
+        let s = GemmSpec { dot, ..spec };
+        if dot == Dot::Vnni && !cm.features().vnni {
+            continue;
+        }
+        assert_eq!(gemm_tier(&cm, &s).unwrap(), tier);
+        assert!(zmm_code(&cm, &s).unwrap().is_none());
+    }
 }
