@@ -394,7 +394,12 @@ fn quantizer_input(g: &Graph, v: ValueRef) -> Option<ValueRef> {
         if let Op::QuantizeLinear { .. } = g.node(x.node).op {
             return g.node_input(x.node, 0);
         }
-        return g.const_value(x).is_some().then_some(x);
+        // Integer weights (a QDQ model's i8 constant) have no float form to restore: keep the
+        // DequantizeLinear.
+        return g
+            .const_value(x)
+            .is_some_and(|t| t.dtype().is_float())
+            .then_some(x);
     }
     None
 }
