@@ -274,6 +274,7 @@ fn kernels_off_gives_the_same_answer_as_kernels_on() {
                 gemm: false,
                 views: false,
                 elementwise: false,
+                float: false,
             },
         },
     )
