@@ -292,6 +292,9 @@ impl Runtime {
                 Action::Lut(k) => vec![k
                     .run(first_input(st, &vals)?, pool)
                     .map_err(|e| in_node(st, e))?],
+                Action::MaxPoolF32(k) => vec![k
+                    .run(first_input(st, &vals)?, pool)
+                    .map_err(|e| in_node(st, e))?],
                 Action::GlobalAvgPool(k) => vec![k
                     .run(first_input(st, &vals)?, pool)
                     .map_err(|e| in_node(st, e))?],

@@ -1218,3 +1218,238 @@ impl GapPlan {
         Tensor::from_f32(&self.out_shape, y).map_err(bad)
     }
 }
+
+/// MaxPool of f32 NCHW planes whose windows all lie inside the input (no padding, dilation 1,
+/// no ceil-mode overhang): per output, the taps in row-major order with lpc-ref's update
+/// `if e > best || e is NaN { best = e }` from −∞, so the result is bit-identical.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaxPoolF32Spec {
+    /// Planes (`N·C`).
+    pub planes: usize,
+    /// Input height and width.
+    pub in_hw: [usize; 2],
+    /// Output height and width.
+    pub out_hw: [usize; 2],
+    /// Window height and width.
+    pub kernel: [usize; 2],
+    /// Vertical and horizontal strides.
+    pub strides: [usize; 2],
+}
+
+/// Windows larger than this stay with lpc-ref (the taps are unrolled).
+const MAX_TAPS: usize = 64;
+
+impl MaxPoolF32Spec {
+    fn check(&self) -> Result<(), JitError> {
+        let [h, w] = self.in_hw;
+        let [oh, ow] = self.out_hw;
+        let [kh, kw] = self.kernel;
+        let [sh, sw] = self.strides;
+        let inside = oh >= 1
+            && ow >= 1
+            && kh >= 1
+            && kw >= 1
+            && sh >= 1
+            && sw >= 1
+            && (oh - 1) * sh + kh <= h
+            && (ow - 1) * sw + kw <= w;
+        if !inside || kh * kw > MAX_TAPS || h * w * 4 > i32::MAX as usize {
+            return Err(spec_err(
+                "max_pool f32",
+                format!("windows must lie inside the input: {self:?}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Defines an f32 MaxPool kernel `fn(x, y, p0, p1)` over planes `p0..p1`.
+pub fn define_max_pool_f32(m: &mut CodeModule, spec: &MaxPoolF32Spec) -> Result<FuncId, JitError> {
+    spec.check()?;
+    let p = m.ptr();
+    let s = spec.clone();
+    m.define(&unique_name("float_max_pool"), &[p, p, I64, I64], |b, args| {
+        let (x, y, p0, p1) = (args[0], args[1], args[2], args[3]);
+        let [h, w] = s.in_hw;
+        let [oh, ow] = s.out_hw;
+        let ninf = b.ins().f32const(Ieee32::with_bits(f32::NEG_INFINITY.to_bits()));
+        emit_loop(b, p0, p1, 1, |b, pl| {
+            let xo = b.ins().imul_imm_s(pl, (h * w * 4) as i64);
+            let xp = b.ins().iadd(x, xo);
+            let yo = b.ins().imul_imm_s(pl, (oh * ow * 4) as i64);
+            let yp = b.ins().iadd(y, yo);
+            let zero = b.ins().iconst(I64, 0);
+            let end_y = b.ins().iconst(I64, oh as i64);
+            emit_loop(b, zero, end_y, 1, |b, oy| {
+                let row = b.ins().imul_imm_s(oy, (s.strides[0] * w * 4) as i64);
+                let xr = b.ins().iadd(xp, row);
+                let orow = b.ins().imul_imm_s(oy, (ow * 4) as i64);
+                let yr = b.ins().iadd(yp, orow);
+                let zero = b.ins().iconst(I64, 0);
+                let end_x = b.ins().iconst(I64, ow as i64);
+                emit_loop(b, zero, end_x, 1, |b, ox| {
+                    let col = b.ins().imul_imm_s(ox, (s.strides[1] * 4) as i64);
+                    let a = b.ins().iadd(xr, col);
+                    let mut best = ninf;
+                    for ky in 0..s.kernel[0] {
+                        for kx in 0..s.kernel[1] {
+                            let e = b.ins().load(F32, mem(), a, ((ky * w + kx) * 4) as i32);
+                            let gt = b.ins().fcmp(FloatCC::GreaterThan, e, best);
+                            let nan = b.ins().fcmp(FloatCC::Unordered, e, e);
+                            let take = b.ins().bor(gt, nan);
+                            best = b.ins().select(take, e, best);
+                        }
+                    }
+                    let o = b.ins().imul_imm_s(ox, 4);
+                    let d = b.ins().iadd(yr, o);
+                    b.ins().store(mem(), best, d, 0);
+                });
+            });
+        });
+        b.ins().return_(&[]);
+    })
+}
+
+/// A finalized f32 MaxPool kernel. The [`CodeModule`] it came from must outlive it.
+#[derive(Debug)]
+pub struct MaxPoolF32Kernel {
+    f: GapFn,
+    spec: MaxPoolF32Spec,
+}
+
+impl MaxPoolF32Kernel {
+    /// The kernel `id` of the finalized module `m`.
+    ///
+    /// # Safety
+    /// `id` must come from [`define_max_pool_f32`] on `m` with a spec equal to `spec`.
+    pub unsafe fn new(
+        m: &CodeModule,
+        id: FuncId,
+        spec: &MaxPoolF32Spec,
+    ) -> Result<Self, JitError> {
+        spec.check()?;
+        let p = m.address(id)?;
+        // SAFETY: the caller guarantees the function has this signature.
+        let f = unsafe { std::mem::transmute::<*const u8, GapFn>(p) };
+        Ok(MaxPoolF32Kernel {
+            f,
+            spec: spec.clone(),
+        })
+    }
+
+    /// Pools every plane of `x` into `y`, planes split over the threads.
+    pub fn run_raw(&self, x: &[f32], y: &mut [f32]) -> Result<(), JitError> {
+        let s = &self.spec;
+        let (inp, outp) = (s.in_hw[0] * s.in_hw[1], s.out_hw[0] * s.out_hw[1]);
+        if x.len() != s.planes * inp || y.len() != s.planes * outp {
+            return Err(JitError::Input {
+                name: "x".into(),
+                why: format!(
+                    "{} inputs and {} outputs, compiled for {} planes of {:?} -> {:?}",
+                    x.len(),
+                    y.len(),
+                    s.planes,
+                    s.in_hw,
+                    s.out_hw
+                ),
+            });
+        }
+        let (xp, yp) = (SendPtr(x.as_ptr() as *mut u8), SendPtr(y.as_mut_ptr().cast()));
+        let call = |p0: usize, p1: usize| {
+            let (xp, yp) = (xp, yp);
+            // SAFETY: planes p0..p1 lie inside x and y (checked above) and every window lies
+            // inside its plane (checked by the spec); threads write disjoint planes.
+            unsafe { (self.f)(xp.0 as *const f32, yp.0.cast(), p0 as i64, p1 as i64) }
+        };
+        let threads = rayon::current_num_threads().max(1);
+        if threads == 1 || x.len() < PAR_MIN || s.planes < 2 {
+            call(0, s.planes);
+        } else {
+            let per = s.planes.div_ceil(threads * 2).max(1);
+            (0..s.planes.div_ceil(per))
+                .into_par_iter()
+                .for_each(|j| call(j * per, ((j + 1) * per).min(s.planes)));
+        }
+        Ok(())
+    }
+}
+
+/// An f32 MaxPool step.
+pub struct MaxPoolF32Plan {
+    spec: MaxPoolF32Spec,
+    func: FuncId,
+    kernel: Option<MaxPoolF32Kernel>,
+    out_shape: Vec<usize>,
+}
+
+/// Lowers a 2-D f32 MaxPool with one output whose windows all lie inside the input.
+pub fn lower_max_pool_f32(
+    g: &Graph,
+    n: NodeId,
+    attrs: &lpc_ir::PoolAttrs,
+    module: &mut CodeModule,
+) -> Result<Option<MaxPoolF32Plan>, JitError> {
+    let Some(x) = g.node_input(n, 0) else {
+        return Ok(None);
+    };
+    let (Some(xs), Some(out_shape)) = (known_shape(g, x), known_shape(g, ValueRef::first(n)))
+    else {
+        return Ok(None);
+    };
+    if !is_f32(g, x) || xs.len() != 4 || g.node(n).outputs.len() != 1 {
+        return Ok(None);
+    }
+    let Ok(geo) = lpc_ref::geom::geometry(
+        &xs[2..],
+        &attrs.kernel,
+        &attrs.strides,
+        &attrs.dilations,
+        &attrs.pads,
+        attrs.auto_pad,
+        attrs.ceil_mode,
+    ) else {
+        return Ok(None);
+    };
+    if geo.pad_begin.iter().any(|&p| p != 0) || geo.dilations.iter().any(|&d| d != 1) {
+        return Ok(None);
+    }
+    let spec = MaxPoolF32Spec {
+        planes: xs[0] * xs[1],
+        in_hw: [xs[2], xs[3]],
+        out_hw: [geo.output[0], geo.output[1]],
+        kernel: [geo.kernel[0], geo.kernel[1]],
+        strides: [geo.strides[0], geo.strides[1]],
+    };
+    let want = [xs[0], xs[1], spec.out_hw[0], spec.out_hw[1]];
+    if out_shape != want || spec.check().is_err() {
+        return Ok(None);
+    }
+    let func = define_max_pool_f32(module, &spec)?;
+    Ok(Some(MaxPoolF32Plan {
+        spec,
+        func,
+        kernel: None,
+        out_shape,
+    }))
+}
+
+impl MaxPoolF32Plan {
+    /// Binds the compiled kernel (after the module is finalized).
+    pub fn link(&mut self, m: &CodeModule) -> Result<(), JitError> {
+        // SAFETY: `func` was defined by `define_max_pool_f32` with `self.spec` on this module.
+        self.kernel = Some(unsafe { MaxPoolF32Kernel::new(m, self.func, &self.spec)? });
+        Ok(())
+    }
+
+    /// Pools `x`.
+    pub fn run(&self, x: &Tensor, pool: &mut BufferPool) -> Result<Tensor, JitError> {
+        let k = self
+            .kernel
+            .as_ref()
+            .ok_or_else(|| JitError::Codegen("max_pool f32 kernel not linked".into()))?;
+        let n: usize = self.out_shape.iter().product();
+        let mut y = pool.take_f32(n);
+        k.run_raw(x.as_f32().map_err(bad)?, &mut y)?;
+        Tensor::from_f32(&self.out_shape, y).map_err(bad)
+    }
+}

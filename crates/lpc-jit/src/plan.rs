@@ -74,6 +74,8 @@ pub enum Action {
     FloatChain(Box<crate::float::ChainPlan>),
     /// f32 GlobalAveragePool on its JIT kernel.
     GlobalAvgPool(Box<crate::float::GapPlan>),
+    /// f32 MaxPool (windows inside the input) on its JIT kernel.
+    MaxPoolF32(Box<crate::float::MaxPoolF32Plan>),
 }
 
 impl Action {
@@ -91,6 +93,7 @@ impl Action {
             Action::Lut(p) => p.link(m),
             Action::FloatChain(p) => p.link(m),
             Action::GlobalAvgPool(p) => p.link(m),
+            Action::MaxPoolF32(p) => p.link(m),
         }
     }
 }
@@ -128,6 +131,7 @@ impl Step {
             Action::Lut(_) => "jit elementwise (lut)".into(),
             Action::FloatChain(p) => p.kind(),
             Action::GlobalAvgPool(_) => "jit float (global_average_pool)".into(),
+            Action::MaxPoolF32(_) => "jit float (max_pool)".into(),
         }
     }
 }
@@ -466,8 +470,18 @@ fn lower_node(
         }
         Op::QConv(a) if opts.gemm => crate::conv::lower_qconv(g, n, a, module, opts.elementwise)?,
         Op::QMatMul if opts.gemm => crate::conv::lower_qmatmul(g, n, module)?,
-        Op::MaxPool { pool, .. } if opts.elementwise => {
-            crate::steps::lower_max_pool(g, n, pool, module)?.map(|p| Action::MaxPool(Box::new(p)))
+        Op::MaxPool { pool, .. } if opts.elementwise || opts.float => {
+            let int = match opts.elementwise {
+                true => crate::steps::lower_max_pool(g, n, pool, module)?
+                    .map(|p| Action::MaxPool(Box::new(p))),
+                false => None,
+            };
+            match (int, opts.float) {
+                (Some(a), _) => Some(a),
+                (None, true) => crate::float::lower_max_pool_f32(g, n, pool, module)?
+                    .map(|p| Action::MaxPoolF32(Box::new(p))),
+                (None, false) => None,
+            }
         }
         Op::QuantizeLinear { q, dtype } if opts.elementwise => {
             crate::steps::lower_quantize(g, n, q, *dtype, module)?

@@ -475,3 +475,45 @@ fn canonical_splits() {
     // Not broadcastable at all.
     assert_eq!(canonicalize(&[2, 4], &[vec![3, 4]]), None);
 }
+
+#[test]
+fn max_pool_f32_is_bit_exact_or_falls_back() {
+    let mut r = Rng(21);
+    let mut jit = 0;
+    for case in 0..80 {
+        let (kh, kw) = (1 + r.below(3), 1 + r.below(3));
+        let (sh, sw) = (1 + r.below(3), 1 + r.below(3));
+        let shape = [1 + r.below(2), 1 + r.below(9), kh + r.below(12), kw + r.below(30)];
+        let padded = r.chance(0.2);
+        let attrs = lpc_ir::PoolAttrs {
+            kernel: vec![kh, kw],
+            strides: vec![sh, sw],
+            pads: if padded { vec![kh / 2, kw / 2, kh / 2, kw / 2] } else { vec![] },
+            dilations: vec![],
+            ceil_mode: r.chance(0.2),
+            auto_pad: lpc_ir::AutoPad::NotSet,
+        };
+        let mut g = Graph::new("mp");
+        let x = g.add_input("x", f32_ty(&shape));
+        let y = node(
+            &mut g,
+            "mp",
+            Op::MaxPool {
+                pool: attrs,
+                storage_order: 0,
+            },
+            &[Some(x)],
+        );
+        g.set_outputs(vec![y]);
+        let kinds = check(&g, &[tensor(&mut r, &shape)], 1 + case % 2, &format!("maxpool {case}"));
+        if kinds == ["jit float (max_pool)"] {
+            jit += 1;
+        } else {
+            assert_eq!(kinds, ["fallback:max_pool"]);
+        }
+        if !padded && kh == 2 && kw == 2 && sh == 2 && sw == 2 && shape[2] % 2 == 0 && shape[3] % 2 == 0 {
+            assert_eq!(kinds, ["jit float (max_pool)"], "{shape:?}");
+        }
+    }
+    assert!(jit > 30, "only {jit} of 80 pools ran on the JIT");
+}
