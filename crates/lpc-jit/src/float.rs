@@ -185,7 +185,7 @@ impl ChainSpec {
         }
         for op in &self.operands {
             if let Operand::Row { period } = op {
-                if *period == 0 || self.outer % period != 0 {
+                if *period == 0 || !self.outer.is_multiple_of(*period) {
                     return bad(format!(
                         "row period {period} does not divide {} rows",
                         self.outer
@@ -195,7 +195,10 @@ impl ChainSpec {
         }
         if let Some(q) = self.quant {
             let (lo, hi) = byte_range(q.to).ok_or_else(|| {
-                spec_err("float chain", format!("can quantize to u8 or i8, not {}", q.to))
+                spec_err(
+                    "float chain",
+                    format!("can quantize to u8 or i8, not {}", q.to),
+                )
             })?;
             if q.zero_point < lo || q.zero_point > hi {
                 return bad(format!("zero point {} is outside {}", q.zero_point, q.to));
@@ -322,155 +325,167 @@ pub fn define_chain(m: &mut CodeModule, spec: &ChainSpec) -> Result<FuncId, JitE
     let out_d = spec.out_dtype();
     let osize = crate::elementwise::elem_size(out_d) as i64;
     let inner = spec.inner as i64;
-    m.define(&unique_name("float_chain"), &[p, p, I64, I64, I64, I64], |b, args| {
-        let (table, out, o0, o1, i0, i1) = (args[0], args[1], args[2], args[3], args[4], args[5]);
-        let ptrs: Vec<Value> = (0..spec.operands.len())
-            .map(|k| b.ins().load(p, mem(), table, 8 * k as i32))
-            .collect();
-        let k = Consts {
-            zero: splat_f32(b, 0.0),
-            one: splat_f32(b, 1.0),
-            sixth: splat_f32(b, 1.0 / 6.0),
-            half: splat_f32(b, 0.5),
-        };
-        let imms: Vec<Option<Value>> = spec
-            .prog
-            .iter()
-            .map(|n| match n {
-                FNode::Imm(v) => Some(splat_f32(b, *v)),
-                FNode::Input(_) | FNode::Unary(..) | FNode::Binary(..) => None,
-            })
-            .collect();
-        let q = spec.quant.map(|q| {
-            let (lo, hi) = byte_range(q.to).unwrap_or((0, 255));
-            let s = splat_f32(b, q.scale);
-            let zp = splat_f32(b, q.zero_point as f32);
-            let lo = b.ins().iconst(I32, lo as i64);
-            let lo = b.ins().splat(I32X4, lo);
-            let hi = b.ins().iconst(I32, hi as i64);
-            let hi = b.ins().splat(I32X4, hi);
-            (s, zp, lo, hi, q.to == DType::U8)
-        });
-        let nops = spec.operands.len();
-        let slots: Vec<_> = (0..=nops)
-            .map(|_| b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 64, 4)))
-            .collect();
-        // Evaluates the program on 16 elements: `vals[k]` are operand k's four vectors.
-        let eval = |b: &mut FunctionBuilder, vals: &[[Value; 4]]| -> Chunk {
-            let mut res = [k.zero; 4];
-            for (lane, r) in res.iter_mut().enumerate() {
-                let mut v: Vec<Value> = Vec::with_capacity(spec.prog.len());
-                for (j, n) in spec.prog.iter().enumerate() {
-                    let x = match *n {
-                        FNode::Input(op) => vals[op][lane],
-                        FNode::Imm(_) => imms[j].unwrap_or(k.zero),
-                        FNode::Unary(f, a) => emit_unary(b, &k, f, v[a]),
-                        FNode::Binary(f, a, c) => emit_binary(b, &k, f, v[a], v[c]),
-                    };
-                    v.push(x);
-                }
-                *r = v[v.len() - 1];
-            }
-            match q {
-                None => Chunk::Words(res),
-                Some((s, zp, lo, hi, unsigned)) => {
-                    let w = res.map(|x| quantize_lanes(b, x, s, zp, lo, hi));
-                    Chunk::Bytes(narrow_bytes(b, unsigned, w))
-                }
-            }
-        };
-        emit_loop(b, o0, o1, 1, |b, o| {
-            // Per row: the base of every full operand and of the output, the splat of every row
-            // operand.
-            let row_elem = b.ins().imul_imm_s(o, inner);
-            let row_off = b.ins().imul_imm_s(row_elem, 4);
-            let mut bases: Vec<Option<Value>> = Vec::with_capacity(nops);
-            let mut rowv: Vec<Option<Value>> = Vec::with_capacity(nops);
-            for (kk, op) in spec.operands.iter().enumerate() {
-                match *op {
-                    Operand::Full => {
-                        bases.push(Some(b.ins().iadd(ptrs[kk], row_off)));
-                        rowv.push(None);
-                    }
-                    Operand::Col => {
-                        bases.push(Some(ptrs[kk]));
-                        rowv.push(None);
-                    }
-                    Operand::Row { period } => {
-                        let idx = b.ins().urem_imm_u(o, period as i64);
-                        let off = b.ins().imul_imm_s(idx, 4);
-                        let a = b.ins().iadd(ptrs[kk], off);
-                        let s = b.ins().load(F32, mem(), a, 0);
-                        bases.push(None);
-                        rowv.push(Some(b.ins().splat(F32X4, s)));
-                    }
-                }
-            }
-            let out_off = b.ins().imul_imm_s(row_elem, osize);
-            let out_row = b.ins().iadd(out, out_off);
-            let len = b.ins().isub(i1, i0);
-            let full_len = b.ins().band_imm_s(len, !15i64);
-            let full_end = b.ins().iadd(i0, full_len);
-            let gather = |b: &mut FunctionBuilder, i: Value, from_slot: bool| -> Vec<[Value; 4]> {
-                (0..nops)
-                    .map(|kk| match (bases[kk], rowv[kk]) {
-                        (_, Some(v)) => [v; 4],
-                        (Some(base), None) => {
-                            let a = if from_slot {
-                                b.ins().stack_addr(p, slots[kk], 0)
-                            } else {
-                                let off = b.ins().imul_imm_s(i, 4);
-                                b.ins().iadd(base, off)
-                            };
-                            match load_chunk(b, DType::F32, a) {
-                                Chunk::Words(w) => w,
-                                Chunk::Bytes(v) => [v; 4],
-                            }
-                        }
-                        (None, None) => [k.zero; 4],
-                    })
-                    .collect()
+    m.define(
+        &unique_name("float_chain"),
+        &[p, p, I64, I64, I64, I64],
+        |b, args| {
+            let (table, out, o0, o1, i0, i1) =
+                (args[0], args[1], args[2], args[3], args[4], args[5]);
+            let ptrs: Vec<Value> = (0..spec.operands.len())
+                .map(|k| b.ins().load(p, mem(), table, 8 * k as i32))
+                .collect();
+            let k = Consts {
+                zero: splat_f32(b, 0.0),
+                one: splat_f32(b, 1.0),
+                sixth: splat_f32(b, 1.0 / 6.0),
+                half: splat_f32(b, 0.5),
             };
-            emit_loop(b, i0, full_end, 16, |b, i| {
-                let vals = gather(b, i, false);
-                let y = eval(b, &vals);
-                let off = b.ins().imul_imm_s(i, osize);
-                let a = b.ins().iadd(out_row, off);
-                store_chunk(b, a, y);
+            let imms: Vec<Option<Value>> = spec
+                .prog
+                .iter()
+                .map(|n| match n {
+                    FNode::Imm(v) => Some(splat_f32(b, *v)),
+                    FNode::Input(_) | FNode::Unary(..) | FNode::Binary(..) => None,
+                })
+                .collect();
+            let q = spec.quant.map(|q| {
+                let (lo, hi) = byte_range(q.to).unwrap_or((0, 255));
+                let s = splat_f32(b, q.scale);
+                let zp = splat_f32(b, q.zero_point as f32);
+                let lo = b.ins().iconst(I32, lo as i64);
+                let lo = b.ins().splat(I32X4, lo);
+                let hi = b.ins().iconst(I32, hi as i64);
+                let hi = b.ins().splat(I32X4, hi);
+                (s, zp, lo, hi, q.to == DType::U8)
             });
-            // The row's last `rem` (< 16) elements go through stack buffers.
-            let rem = b.ins().isub(i1, full_end);
-            let tail = b.create_block();
-            let done = b.create_block();
-            b.ins().brif(rem, tail, &[], done, &[]);
-            b.switch_to_block(tail);
-            let nbytes = b.ins().imul_imm_s(rem, 4);
-            for kk in 0..nops {
-                if let (Some(base), None) = (bases[kk], rowv[kk]) {
-                    let s = b.ins().stack_addr(p, slots[kk], 0);
-                    let zv = b.ins().iconst(I8, 0);
-                    let zv = b.ins().splat(I8X16, zv);
-                    for j in 0..4 {
-                        b.ins().store(mem(), zv, s, 16 * j);
+            let nops = spec.operands.len();
+            let slots: Vec<_> = (0..=nops)
+                .map(|_| {
+                    b.create_sized_stack_slot(StackSlotData::new(
+                        StackSlotKind::ExplicitSlot,
+                        64,
+                        4,
+                    ))
+                })
+                .collect();
+            // Evaluates the program on 16 elements: `vals[k]` are operand k's four vectors.
+            let eval = |b: &mut FunctionBuilder, vals: &[[Value; 4]]| -> Chunk {
+                let mut res = [k.zero; 4];
+                for (lane, r) in res.iter_mut().enumerate() {
+                    let mut v: Vec<Value> = Vec::with_capacity(spec.prog.len());
+                    for (j, n) in spec.prog.iter().enumerate() {
+                        let x = match *n {
+                            FNode::Input(op) => vals[op][lane],
+                            FNode::Imm(_) => imms[j].unwrap_or(k.zero),
+                            FNode::Unary(f, a) => emit_unary(b, &k, f, v[a]),
+                            FNode::Binary(f, a, c) => emit_binary(b, &k, f, v[a], v[c]),
+                        };
+                        v.push(x);
                     }
-                    let off = b.ins().imul_imm_s(full_end, 4);
-                    let a = b.ins().iadd(base, off);
-                    emit_copy(b, s, a, nbytes);
+                    *r = v[v.len() - 1];
                 }
-            }
-            let vals = gather(b, full_end, true);
-            let y = eval(b, &vals);
-            let s = b.ins().stack_addr(p, slots[nops], 0);
-            store_chunk(b, s, y);
-            let off = b.ins().imul_imm_s(full_end, osize);
-            let a = b.ins().iadd(out_row, off);
-            let n = b.ins().imul_imm_s(rem, osize);
-            emit_copy(b, a, s, n);
-            b.ins().jump(done, &[]);
-            b.switch_to_block(done);
-        });
-        b.ins().return_(&[]);
-    })
+                match q {
+                    None => Chunk::Words(res),
+                    Some((s, zp, lo, hi, unsigned)) => {
+                        let w = res.map(|x| quantize_lanes(b, x, s, zp, lo, hi));
+                        Chunk::Bytes(narrow_bytes(b, unsigned, w))
+                    }
+                }
+            };
+            emit_loop(b, o0, o1, 1, |b, o| {
+                // Per row: the base of every full operand and of the output, the splat of every row
+                // operand.
+                let row_elem = b.ins().imul_imm_s(o, inner);
+                let row_off = b.ins().imul_imm_s(row_elem, 4);
+                let mut bases: Vec<Option<Value>> = Vec::with_capacity(nops);
+                let mut rowv: Vec<Option<Value>> = Vec::with_capacity(nops);
+                for (kk, op) in spec.operands.iter().enumerate() {
+                    match *op {
+                        Operand::Full => {
+                            bases.push(Some(b.ins().iadd(ptrs[kk], row_off)));
+                            rowv.push(None);
+                        }
+                        Operand::Col => {
+                            bases.push(Some(ptrs[kk]));
+                            rowv.push(None);
+                        }
+                        Operand::Row { period } => {
+                            let idx = b.ins().urem_imm_u(o, period as i64);
+                            let off = b.ins().imul_imm_s(idx, 4);
+                            let a = b.ins().iadd(ptrs[kk], off);
+                            let s = b.ins().load(F32, mem(), a, 0);
+                            bases.push(None);
+                            rowv.push(Some(b.ins().splat(F32X4, s)));
+                        }
+                    }
+                }
+                let out_off = b.ins().imul_imm_s(row_elem, osize);
+                let out_row = b.ins().iadd(out, out_off);
+                let len = b.ins().isub(i1, i0);
+                let full_len = b.ins().band_imm_s(len, !15i64);
+                let full_end = b.ins().iadd(i0, full_len);
+                let gather =
+                    |b: &mut FunctionBuilder, i: Value, from_slot: bool| -> Vec<[Value; 4]> {
+                        (0..nops)
+                            .map(|kk| match (bases[kk], rowv[kk]) {
+                                (_, Some(v)) => [v; 4],
+                                (Some(base), None) => {
+                                    let a = if from_slot {
+                                        b.ins().stack_addr(p, slots[kk], 0)
+                                    } else {
+                                        let off = b.ins().imul_imm_s(i, 4);
+                                        b.ins().iadd(base, off)
+                                    };
+                                    match load_chunk(b, DType::F32, a) {
+                                        Chunk::Words(w) => w,
+                                        Chunk::Bytes(v) => [v; 4],
+                                    }
+                                }
+                                (None, None) => [k.zero; 4],
+                            })
+                            .collect()
+                    };
+                emit_loop(b, i0, full_end, 16, |b, i| {
+                    let vals = gather(b, i, false);
+                    let y = eval(b, &vals);
+                    let off = b.ins().imul_imm_s(i, osize);
+                    let a = b.ins().iadd(out_row, off);
+                    store_chunk(b, a, y);
+                });
+                // The row's last `rem` (< 16) elements go through stack buffers.
+                let rem = b.ins().isub(i1, full_end);
+                let tail = b.create_block();
+                let done = b.create_block();
+                b.ins().brif(rem, tail, &[], done, &[]);
+                b.switch_to_block(tail);
+                let nbytes = b.ins().imul_imm_s(rem, 4);
+                for kk in 0..nops {
+                    if let (Some(base), None) = (bases[kk], rowv[kk]) {
+                        let s = b.ins().stack_addr(p, slots[kk], 0);
+                        let zv = b.ins().iconst(I8, 0);
+                        let zv = b.ins().splat(I8X16, zv);
+                        for j in 0..4 {
+                            b.ins().store(mem(), zv, s, 16 * j);
+                        }
+                        let off = b.ins().imul_imm_s(full_end, 4);
+                        let a = b.ins().iadd(base, off);
+                        emit_copy(b, s, a, nbytes);
+                    }
+                }
+                let vals = gather(b, full_end, true);
+                let y = eval(b, &vals);
+                let s = b.ins().stack_addr(p, slots[nops], 0);
+                store_chunk(b, s, y);
+                let off = b.ins().imul_imm_s(full_end, osize);
+                let a = b.ins().iadd(out_row, off);
+                let n = b.ins().imul_imm_s(rem, osize);
+                emit_copy(b, a, s, n);
+                b.ins().jump(done, &[]);
+                b.switch_to_block(done);
+            });
+            b.ins().return_(&[]);
+        },
+    )
 }
 
 /// A raw pointer that may cross threads (each thread writes a disjoint part).
@@ -520,7 +535,11 @@ impl ChainKernel {
         if ins.len() != s.operands.len() {
             return Err(spec_err(
                 "float chain",
-                format!("{} operands given, {} compiled", ins.len(), s.operands.len()),
+                format!(
+                    "{} operands given, {} compiled",
+                    ins.len(),
+                    s.operands.len()
+                ),
             ));
         }
         for (k, (x, op)) in ins.iter().zip(&s.operands).enumerate() {
@@ -602,7 +621,9 @@ pub fn define_gap(m: &mut CodeModule, spec: &GapSpec) -> Result<FuncId, JitError
     let plane = spec.plane as i64;
     m.define(&unique_name("float_gap"), &[p, p, I64, I64], |b, args| {
         let (x, y, c0, c1) = (args[0], args[1], args[2], args[3]);
-        let count = b.ins().f64const(Ieee64::with_bits((plane as f64).to_bits()));
+        let count = b
+            .ins()
+            .f64const(Ieee64::with_bits((plane as f64).to_bits()));
         let neg0 = b.ins().f64const(Ieee64::with_bits((-0.0f64).to_bits()));
         // Sums planes c..c+lanes side by side, each in its own accumulator, in element order.
         let sum_planes = |b: &mut FunctionBuilder, c: Value, lanes: usize| {
@@ -706,7 +727,10 @@ impl GapKernel {
                 ),
             });
         }
-        let (xp, yp) = (SendPtr(x.as_ptr() as *mut u8), SendPtr(y.as_mut_ptr().cast()));
+        let (xp, yp) = (
+            SendPtr(x.as_ptr() as *mut u8),
+            SendPtr(y.as_mut_ptr().cast()),
+        );
         let call = |c0: usize, c1: usize| {
             let (xp, yp) = (xp, yp);
             // SAFETY: planes c0..c1 lie inside x and y (checked above); threads write disjoint
@@ -997,8 +1021,7 @@ pub fn find_chains(g: &Graph, order: &[NodeId]) -> Chains {
     }
     let outputs: HashSet<ValueRef> = g.outputs().iter().copied().collect();
     let single_use = |v: ValueRef| g.users(v).len() == 1 && !outputs.contains(&v);
-    let fusible =
-        |n: NodeId| !const_like.contains(&n) && chain_op(g, n).is_some();
+    let fusible = |n: NodeId| !const_like.contains(&n) && chain_op(g, n).is_some();
     let pos: HashMap<NodeId, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
     let mut chains = Chains::default();
     for &n in order.iter().rev() {
@@ -1268,46 +1291,52 @@ pub fn define_max_pool_f32(m: &mut CodeModule, spec: &MaxPoolF32Spec) -> Result<
     spec.check()?;
     let p = m.ptr();
     let s = spec.clone();
-    m.define(&unique_name("float_max_pool"), &[p, p, I64, I64], |b, args| {
-        let (x, y, p0, p1) = (args[0], args[1], args[2], args[3]);
-        let [h, w] = s.in_hw;
-        let [oh, ow] = s.out_hw;
-        let ninf = b.ins().f32const(Ieee32::with_bits(f32::NEG_INFINITY.to_bits()));
-        emit_loop(b, p0, p1, 1, |b, pl| {
-            let xo = b.ins().imul_imm_s(pl, (h * w * 4) as i64);
-            let xp = b.ins().iadd(x, xo);
-            let yo = b.ins().imul_imm_s(pl, (oh * ow * 4) as i64);
-            let yp = b.ins().iadd(y, yo);
-            let zero = b.ins().iconst(I64, 0);
-            let end_y = b.ins().iconst(I64, oh as i64);
-            emit_loop(b, zero, end_y, 1, |b, oy| {
-                let row = b.ins().imul_imm_s(oy, (s.strides[0] * w * 4) as i64);
-                let xr = b.ins().iadd(xp, row);
-                let orow = b.ins().imul_imm_s(oy, (ow * 4) as i64);
-                let yr = b.ins().iadd(yp, orow);
+    m.define(
+        &unique_name("float_max_pool"),
+        &[p, p, I64, I64],
+        |b, args| {
+            let (x, y, p0, p1) = (args[0], args[1], args[2], args[3]);
+            let [h, w] = s.in_hw;
+            let [oh, ow] = s.out_hw;
+            let ninf = b
+                .ins()
+                .f32const(Ieee32::with_bits(f32::NEG_INFINITY.to_bits()));
+            emit_loop(b, p0, p1, 1, |b, pl| {
+                let xo = b.ins().imul_imm_s(pl, (h * w * 4) as i64);
+                let xp = b.ins().iadd(x, xo);
+                let yo = b.ins().imul_imm_s(pl, (oh * ow * 4) as i64);
+                let yp = b.ins().iadd(y, yo);
                 let zero = b.ins().iconst(I64, 0);
-                let end_x = b.ins().iconst(I64, ow as i64);
-                emit_loop(b, zero, end_x, 1, |b, ox| {
-                    let col = b.ins().imul_imm_s(ox, (s.strides[1] * 4) as i64);
-                    let a = b.ins().iadd(xr, col);
-                    let mut best = ninf;
-                    for ky in 0..s.kernel[0] {
-                        for kx in 0..s.kernel[1] {
-                            let e = b.ins().load(F32, mem(), a, ((ky * w + kx) * 4) as i32);
-                            let gt = b.ins().fcmp(FloatCC::GreaterThan, e, best);
-                            let nan = b.ins().fcmp(FloatCC::Unordered, e, e);
-                            let take = b.ins().bor(gt, nan);
-                            best = b.ins().select(take, e, best);
+                let end_y = b.ins().iconst(I64, oh as i64);
+                emit_loop(b, zero, end_y, 1, |b, oy| {
+                    let row = b.ins().imul_imm_s(oy, (s.strides[0] * w * 4) as i64);
+                    let xr = b.ins().iadd(xp, row);
+                    let orow = b.ins().imul_imm_s(oy, (ow * 4) as i64);
+                    let yr = b.ins().iadd(yp, orow);
+                    let zero = b.ins().iconst(I64, 0);
+                    let end_x = b.ins().iconst(I64, ow as i64);
+                    emit_loop(b, zero, end_x, 1, |b, ox| {
+                        let col = b.ins().imul_imm_s(ox, (s.strides[1] * 4) as i64);
+                        let a = b.ins().iadd(xr, col);
+                        let mut best = ninf;
+                        for ky in 0..s.kernel[0] {
+                            for kx in 0..s.kernel[1] {
+                                let e = b.ins().load(F32, mem(), a, ((ky * w + kx) * 4) as i32);
+                                let gt = b.ins().fcmp(FloatCC::GreaterThan, e, best);
+                                let nan = b.ins().fcmp(FloatCC::Unordered, e, e);
+                                let take = b.ins().bor(gt, nan);
+                                best = b.ins().select(take, e, best);
+                            }
                         }
-                    }
-                    let o = b.ins().imul_imm_s(ox, 4);
-                    let d = b.ins().iadd(yr, o);
-                    b.ins().store(mem(), best, d, 0);
+                        let o = b.ins().imul_imm_s(ox, 4);
+                        let d = b.ins().iadd(yr, o);
+                        b.ins().store(mem(), best, d, 0);
+                    });
                 });
             });
-        });
-        b.ins().return_(&[]);
-    })
+            b.ins().return_(&[]);
+        },
+    )
 }
 
 /// A finalized f32 MaxPool kernel. The [`CodeModule`] it came from must outlive it.
@@ -1322,11 +1351,7 @@ impl MaxPoolF32Kernel {
     ///
     /// # Safety
     /// `id` must come from [`define_max_pool_f32`] on `m` with a spec equal to `spec`.
-    pub unsafe fn new(
-        m: &CodeModule,
-        id: FuncId,
-        spec: &MaxPoolF32Spec,
-    ) -> Result<Self, JitError> {
+    pub unsafe fn new(m: &CodeModule, id: FuncId, spec: &MaxPoolF32Spec) -> Result<Self, JitError> {
         spec.check()?;
         let p = m.address(id)?;
         // SAFETY: the caller guarantees the function has this signature.
@@ -1354,7 +1379,10 @@ impl MaxPoolF32Kernel {
                 ),
             });
         }
-        let (xp, yp) = (SendPtr(x.as_ptr() as *mut u8), SendPtr(y.as_mut_ptr().cast()));
+        let (xp, yp) = (
+            SendPtr(x.as_ptr() as *mut u8),
+            SendPtr(y.as_mut_ptr().cast()),
+        );
         let call = |p0: usize, p1: usize| {
             let (xp, yp) = (xp, yp);
             // SAFETY: planes p0..p1 lie inside x and y (checked above) and every window lies

@@ -278,10 +278,14 @@ pub fn lower(
                 .externals
                 .iter()
                 .map(|v| {
-                    slot_of.get(v).copied().map(Some).ok_or_else(|| JitError::Lower {
-                        node: node.name.clone(),
-                        why: format!("reads {}, which is not computed before it", v.output),
-                    })
+                    slot_of
+                        .get(v)
+                        .copied()
+                        .map(Some)
+                        .ok_or_else(|| JitError::Lower {
+                            node: node.name.clone(),
+                            why: format!("reads {}, which is not computed before it", v.output),
+                        })
                 })
                 .collect::<Result<_, _>>()?;
             let v = ValueRef::first(n);
@@ -500,8 +504,9 @@ fn lower_node(
         Op::Lut if opts.elementwise => {
             crate::steps::lower_lut(g, n, module)?.map(|p| Action::Lut(Box::new(p)))
         }
-        Op::GlobalAveragePool if opts.float => crate::float::lower_gap(g, n, module)?
-            .map(|p| Action::GlobalAvgPool(Box::new(p))),
+        Op::GlobalAveragePool if opts.float => {
+            crate::float::lower_gap(g, n, module)?.map(|p| Action::GlobalAvgPool(Box::new(p)))
+        }
         Op::QConv(_)
         | Op::QMatMul
         | Op::MaxPool { .. }

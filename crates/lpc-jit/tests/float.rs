@@ -68,8 +68,15 @@ fn same(a: &Tensor, b: &Tensor) -> Result<(), String> {
             Err(format!("{:?}\nvs\n{:?}", a.to_f32_vec(), b.to_f32_vec()))
         };
     }
-    for (i, (x, y)) in a.as_f32().unwrap().iter().zip(b.as_f32().unwrap()).enumerate() {
-        let ok = x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()) || (*x == 0.0 && *y == 0.0);
+    for (i, (x, y)) in a
+        .as_f32()
+        .unwrap()
+        .iter()
+        .zip(b.as_f32().unwrap())
+        .enumerate()
+    {
+        let ok =
+            x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()) || (*x == 0.0 && *y == 0.0);
         if !ok {
             return Err(format!("element {i}: jit {x:?} vs ref {y:?}"));
         }
@@ -142,7 +149,9 @@ fn operand_shape(r: &mut Rng, out: &[usize]) -> Vec<usize> {
         }
         3 => {
             let ax = r.below(rank);
-            (0..rank).map(|d| if d == ax { out[d] } else { 1 }).collect()
+            (0..rank)
+                .map(|d| if d == ax { out[d] } else { 1 })
+                .collect()
         }
         4 => {
             let k = r.below(rank + 1);
@@ -195,7 +204,12 @@ fn binary_op(r: &mut Rng) -> BinaryOp {
 /// A random linear chain on input `x` of shape `out`: unary ops, and binary ops with a second
 /// operand that is a new input (any broadcast), a constant, or `x` again. Returns the graph
 /// (ending in a per-tensor quantize when `quant`), its inputs, and the float op count.
-fn random_chain(r: &mut Rng, out: &[usize], len: usize, quant: Option<DType>) -> (Graph, Vec<Tensor>) {
+fn random_chain(
+    r: &mut Rng,
+    out: &[usize],
+    len: usize,
+    quant: Option<DType>,
+) -> (Graph, Vec<Tensor>) {
     let mut g = Graph::new("chain");
     let x = g.add_input("x", f32_ty(out));
     let mut inputs = vec![tensor(r, out)];
@@ -245,7 +259,11 @@ fn random_chain(r: &mut Rng, out: &[usize], len: usize, quant: Option<DType>) ->
     }
     if let Some(d) = quant {
         let scale = [0.05f32, 0.3, 1.0, 1e-3][r.below(4)];
-        let zp = if d == DType::U8 { r.below(256) as i64 } else { r.below(256) as i64 - 128 };
+        let zp = if d == DType::U8 {
+            r.below(256) as i64
+        } else {
+            r.below(256) as i64 - 128
+        };
         let s = g.add_const("qs", Tensor::scalar_f32(scale));
         let z = g.add_const("qz", Tensor::scalar_i64(zp).into_dtype(d));
         v = node(
@@ -281,7 +299,10 @@ fn random_chains_match_ref() {
         let threads = 1 + r.below(2);
         let kinds = check(&g, &inputs, threads, &format!("case {case}, shape {out:?}"));
         // Every op of a linear chain with a supported broadcast is in one kernel.
-        let floats: Vec<&String> = kinds.iter().filter(|k| k.starts_with("jit float")).collect();
+        let floats: Vec<&String> = kinds
+            .iter()
+            .filter(|k| k.starts_with("jit float"))
+            .collect();
         if kinds.len() == 1 && floats.len() == 1 {
             fused += 1;
             let want = match quant {
@@ -291,13 +312,19 @@ fn random_chains_match_ref() {
             assert_eq!(floats[0], &want, "case {case}");
         }
     }
-    assert!(fused > 200, "only {fused} of 300 chains fused into one kernel");
+    assert!(
+        fused > 200,
+        "only {fused} of 300 chains fused into one kernel"
+    );
 }
 
 #[test]
 fn large_chains_split_over_threads_match_ref() {
     let mut r = Rng(77);
-    for (k, out) in [vec![1, 200, 61, 7], vec![3, 5, 4099], vec![70001]].into_iter().enumerate() {
+    for (k, out) in [vec![1, 200, 61, 7], vec![3, 5, 4099], vec![70001]]
+        .into_iter()
+        .enumerate()
+    {
         for quant in [None, Some(DType::U8)] {
             let (g, inputs) = random_chain(&mut r, &out, 5, quant);
             check(&g, &inputs, 2, &format!("large case {k}"));
@@ -318,10 +345,25 @@ fn hardswish_and_squeeze_excite_fuse() {
         let three = g.add_const("three", Tensor::scalar_f32(3.0));
         let zero = g.add_const("zero", Tensor::scalar_f32(0.0));
         let six = g.add_const("six", Tensor::scalar_f32(6.0));
-        let a = node(&mut g, "add", Op::Binary(BinaryOp::Add), &[Some(x), Some(three)]);
+        let a = node(
+            &mut g,
+            "add",
+            Op::Binary(BinaryOp::Add),
+            &[Some(x), Some(three)],
+        );
         let c = node(&mut g, "clip", Op::Clip, &[Some(a), Some(zero), Some(six)]);
-        let m = node(&mut g, "mul", Op::Binary(BinaryOp::Mul), &[Some(x), Some(c)]);
-        let h = node(&mut g, "div", Op::Binary(BinaryOp::Div), &[Some(m), Some(six)]);
+        let m = node(
+            &mut g,
+            "mul",
+            Op::Binary(BinaryOp::Mul),
+            &[Some(x), Some(c)],
+        );
+        let h = node(
+            &mut g,
+            "div",
+            Op::Binary(BinaryOp::Div),
+            &[Some(m), Some(six)],
+        );
         let gap = node(&mut g, "gap", Op::GlobalAveragePool, &[Some(h)]);
         let hs = node(
             &mut g,
@@ -332,7 +374,12 @@ fn hardswish_and_squeeze_excite_fuse() {
             }),
             &[Some(s)],
         );
-        let y = node(&mut g, "scale", Op::Binary(BinaryOp::Mul), &[Some(h), Some(hs)]);
+        let y = node(
+            &mut g,
+            "scale",
+            Op::Binary(BinaryOp::Mul),
+            &[Some(h), Some(hs)],
+        );
         let qs = g.add_const("qs", Tensor::scalar_f32(0.02));
         let qz = g.add_const("qz", Tensor::scalar_i64(3).into_dtype(DType::U8));
         let q = node(
@@ -406,7 +453,12 @@ fn unsupported_broadcasts_fall_back_and_stay_correct() {
     let mut g = Graph::new("outer");
     let a = g.add_input("a", f32_ty(&[2, 1, 3]));
     let b = g.add_input("b", f32_ty(&[1, 4, 1]));
-    let y = node(&mut g, "add", Op::Binary(BinaryOp::Add), &[Some(a), Some(b)]);
+    let y = node(
+        &mut g,
+        "add",
+        Op::Binary(BinaryOp::Add),
+        &[Some(a), Some(b)],
+    );
     let z = node(&mut g, "relu", Op::Unary(UnaryOp::Relu), &[Some(y)]);
     g.set_outputs(vec![z]);
     let inputs = [tensor(&mut r, &[2, 1, 3]), tensor(&mut r, &[1, 4, 1])];
@@ -420,7 +472,14 @@ fn unsupported_broadcasts_fall_back_and_stay_correct() {
     let c = node(&mut g, "abs", Op::Unary(UnaryOp::Abs), &[Some(e)]);
     g.set_outputs(vec![c]);
     let kinds = check(&g, &[tensor(&mut r, &[3, 37])], 1, "exp");
-    assert_eq!(kinds, ["jit float (chain of 1)", "fallback:exp", "jit float (chain of 1)"]);
+    assert_eq!(
+        kinds,
+        [
+            "jit float (chain of 1)",
+            "fallback:exp",
+            "jit float (chain of 1)"
+        ]
+    );
 }
 
 #[test]
@@ -442,7 +501,11 @@ fn float_kernels_off_is_all_fallback() {
     let mut r = Rng(13);
     let (g, inputs) = random_chain(&mut r, &[2, 3, 4, 5], 4, None);
     let m = compile(&g, &inputs, 1, false);
-    assert!(m.plan().steps.iter().all(|s| s.kind().starts_with("fallback")));
+    assert!(m
+        .plan()
+        .steps
+        .iter()
+        .all(|s| s.kind().starts_with("fallback")));
 }
 
 #[test]
@@ -451,7 +514,15 @@ fn canonical_splits() {
     // Same shape and scalars: one row of everything.
     assert_eq!(
         canonicalize(&out, &[out.to_vec(), vec![], vec![1, 1]]),
-        Some((1, 560, vec![Operand::Full, Operand::Row { period: 1 }, Operand::Row { period: 1 }]))
+        Some((
+            1,
+            560,
+            vec![
+                Operand::Full,
+                Operand::Row { period: 1 },
+                Operand::Row { period: 1 }
+            ]
+        ))
     );
     // Per-channel and per-(n,c): rows of H·W.
     assert_eq!(
@@ -459,19 +530,36 @@ fn canonical_splits() {
         Some((
             16,
             35,
-            vec![Operand::Full, Operand::Row { period: 8 }, Operand::Row { period: 16 }]
+            vec![
+                Operand::Full,
+                Operand::Row { period: 8 },
+                Operand::Row { period: 16 }
+            ]
         ))
     );
     // Trailing vectors are columns.
-    assert_eq!(canonicalize(&out, &[vec![5, 7]]), Some((16, 35, vec![Operand::Col])));
-    assert_eq!(canonicalize(&out, &[vec![7]]), Some((80, 7, vec![Operand::Col])));
+    assert_eq!(
+        canonicalize(&out, &[vec![5, 7]]),
+        Some((16, 35, vec![Operand::Col]))
+    );
+    assert_eq!(
+        canonicalize(&out, &[vec![7]]),
+        Some((80, 7, vec![Operand::Col]))
+    );
     // Both at once only fit as one-element rows (correct, if slow).
     assert_eq!(
         canonicalize(&out, &[vec![5, 7], vec![7]]),
-        Some((560, 1, vec![Operand::Row { period: 35 }, Operand::Row { period: 7 }]))
+        Some((
+            560,
+            1,
+            vec![Operand::Row { period: 35 }, Operand::Row { period: 7 }]
+        ))
     );
     // Not expressible: [2,1,3] with [1,4,1].
-    assert_eq!(canonicalize(&[2, 4, 3], &[vec![2, 1, 3], vec![1, 4, 1]]), None);
+    assert_eq!(
+        canonicalize(&[2, 4, 3], &[vec![2, 1, 3], vec![1, 4, 1]]),
+        None
+    );
     // Not broadcastable at all.
     assert_eq!(canonicalize(&[2, 4], &[vec![3, 4]]), None);
 }
@@ -483,12 +571,21 @@ fn max_pool_f32_is_bit_exact_or_falls_back() {
     for case in 0..80 {
         let (kh, kw) = (1 + r.below(3), 1 + r.below(3));
         let (sh, sw) = (1 + r.below(3), 1 + r.below(3));
-        let shape = [1 + r.below(2), 1 + r.below(9), kh + r.below(12), kw + r.below(30)];
+        let shape = [
+            1 + r.below(2),
+            1 + r.below(9),
+            kh + r.below(12),
+            kw + r.below(30),
+        ];
         let padded = r.chance(0.2);
         let attrs = lpc_ir::PoolAttrs {
             kernel: vec![kh, kw],
             strides: vec![sh, sw],
-            pads: if padded { vec![kh / 2, kw / 2, kh / 2, kw / 2] } else { vec![] },
+            pads: if padded {
+                vec![kh / 2, kw / 2, kh / 2, kw / 2]
+            } else {
+                vec![]
+            },
             dilations: vec![],
             ceil_mode: r.chance(0.2),
             auto_pad: lpc_ir::AutoPad::NotSet,
@@ -505,13 +602,25 @@ fn max_pool_f32_is_bit_exact_or_falls_back() {
             &[Some(x)],
         );
         g.set_outputs(vec![y]);
-        let kinds = check(&g, &[tensor(&mut r, &shape)], 1 + case % 2, &format!("maxpool {case}"));
+        let kinds = check(
+            &g,
+            &[tensor(&mut r, &shape)],
+            1 + case % 2,
+            &format!("maxpool {case}"),
+        );
         if kinds == ["jit float (max_pool)"] {
             jit += 1;
         } else {
             assert_eq!(kinds, ["fallback:max_pool"]);
         }
-        if !padded && kh == 2 && kw == 2 && sh == 2 && sw == 2 && shape[2] % 2 == 0 && shape[3] % 2 == 0 {
+        if !padded
+            && kh == 2
+            && kw == 2
+            && sh == 2
+            && sw == 2
+            && shape[2].is_multiple_of(2)
+            && shape[3].is_multiple_of(2)
+        {
             assert_eq!(kinds, ["jit float (max_pool)"], "{shape:?}");
         }
     }
