@@ -292,6 +292,18 @@ impl Runtime {
                 Action::Lut(k) => vec![k
                     .run(first_input(st, &vals)?, pool)
                     .map_err(|e| in_node(st, e))?],
+                Action::MaxPoolF32(k) => vec![k
+                    .run(first_input(st, &vals)?, pool)
+                    .map_err(|e| in_node(st, e))?],
+                Action::GlobalAvgPool(k) => vec![k
+                    .run(first_input(st, &vals)?, pool)
+                    .map_err(|e| in_node(st, e))?],
+                Action::FloatChain(k) => {
+                    let ins: Vec<&Tensor> = (0..st.inputs.len())
+                        .map(|j| input(st, &vals, j))
+                        .collect::<Result<_, _>>()?;
+                    vec![k.run(&ins, pool).map_err(|e| in_node(st, e))?]
+                }
                 Action::QAdd(k) => {
                     let b = input(st, &vals, 3)?;
                     vec![k

@@ -6,6 +6,7 @@ pub mod conv;
 pub mod dwconv;
 pub mod elementwise;
 pub mod exec;
+pub mod float;
 pub mod gemm;
 pub mod memory;
 pub mod module;

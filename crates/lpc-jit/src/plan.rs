@@ -69,6 +69,13 @@ pub enum Action {
     QAdd(Box<crate::steps::QAddPlan>),
     /// Lut with a constant table on its JIT kernel.
     Lut(Box<crate::steps::LutPlan>),
+    /// A fused chain of f32 elementwise nodes (maybe ending in a per-tensor quantize); reads the
+    /// chain's external operands, in order.
+    FloatChain(Box<crate::float::ChainPlan>),
+    /// f32 GlobalAveragePool on its JIT kernel.
+    GlobalAvgPool(Box<crate::float::GapPlan>),
+    /// f32 MaxPool (windows inside the input) on its JIT kernel.
+    MaxPoolF32(Box<crate::float::MaxPoolF32Plan>),
 }
 
 impl Action {
@@ -84,6 +91,9 @@ impl Action {
             Action::Requantize(p) => p.link(m),
             Action::QAdd(p) => p.link(m),
             Action::Lut(p) => p.link(m),
+            Action::FloatChain(p) => p.link(m),
+            Action::GlobalAvgPool(p) => p.link(m),
+            Action::MaxPoolF32(p) => p.link(m),
         }
     }
 }
@@ -119,6 +129,9 @@ impl Step {
             Action::Requantize(_) => "jit elementwise (requantize)".into(),
             Action::QAdd(_) => "jit elementwise (qadd)".into(),
             Action::Lut(_) => "jit elementwise (lut)".into(),
+            Action::FloatChain(p) => p.kind(),
+            Action::GlobalAvgPool(_) => "jit float (global_average_pool)".into(),
+            Action::MaxPoolF32(_) => "jit float (max_pool)".into(),
         }
     }
 }
@@ -249,8 +262,46 @@ pub fn lower(
     };
     let mut inputs = Vec::new();
     let mut steps = Vec::new();
+    let chains = if opts.float {
+        crate::float::find_chains(g, &order)
+    } else {
+        crate::float::Chains::default()
+    };
     for &n in &order {
         let node = g.node(n);
+        // A chain member other than its root is computed inside the root's step.
+        if chains.absorbed.contains(&n) {
+            continue;
+        }
+        if let Some(group) = chains.roots.get(&n) {
+            let ins: Vec<Option<usize>> = group
+                .externals
+                .iter()
+                .map(|v| {
+                    slot_of
+                        .get(v)
+                        .copied()
+                        .map(Some)
+                        .ok_or_else(|| JitError::Lower {
+                            node: node.name.clone(),
+                            why: format!("reads {}, which is not computed before it", v.output),
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+            let v = ValueRef::first(n);
+            let out = new_slot(g, v, SlotSource::Step, &mut slots);
+            slot_of.insert(v, out);
+            let plan = crate::float::lower_chain(g, group, module)?;
+            steps.push(Step {
+                node: node.name.clone(),
+                op: node.op.name(),
+                action: Action::FloatChain(Box::new(plan)),
+                inputs: ins,
+                outputs: vec![out],
+                frees: vec![],
+            });
+            continue;
+        }
         match &node.op {
             Op::Input { index } => {
                 let v = ValueRef::first(n);
@@ -386,6 +437,8 @@ pub struct LowerOptions {
     /// Depthwise QConv, MaxPool and the elementwise kernels (Quantize/DequantizeLinear,
     /// Requantize, QAdd, Lut).
     pub elementwise: bool,
+    /// The f32 kernels: fused elementwise chains and GlobalAveragePool.
+    pub float: bool,
 }
 
 impl Default for LowerOptions {
@@ -394,6 +447,7 @@ impl Default for LowerOptions {
             gemm: true,
             views: true,
             elementwise: true,
+            float: true,
         }
     }
 }
@@ -420,8 +474,18 @@ fn lower_node(
         }
         Op::QConv(a) if opts.gemm => crate::conv::lower_qconv(g, n, a, module, opts.elementwise)?,
         Op::QMatMul if opts.gemm => crate::conv::lower_qmatmul(g, n, module)?,
-        Op::MaxPool { pool, .. } if opts.elementwise => {
-            crate::steps::lower_max_pool(g, n, pool, module)?.map(|p| Action::MaxPool(Box::new(p)))
+        Op::MaxPool { pool, .. } if opts.elementwise || opts.float => {
+            let int = match opts.elementwise {
+                true => crate::steps::lower_max_pool(g, n, pool, module)?
+                    .map(|p| Action::MaxPool(Box::new(p))),
+                false => None,
+            };
+            match (int, opts.float) {
+                (Some(a), _) => Some(a),
+                (None, true) => crate::float::lower_max_pool_f32(g, n, pool, module)?
+                    .map(|p| Action::MaxPoolF32(Box::new(p))),
+                (None, false) => None,
+            }
         }
         Op::QuantizeLinear { q, dtype } if opts.elementwise => {
             crate::steps::lower_quantize(g, n, q, *dtype, module)?
@@ -439,6 +503,9 @@ fn lower_node(
         }
         Op::Lut if opts.elementwise => {
             crate::steps::lower_lut(g, n, module)?.map(|p| Action::Lut(Box::new(p)))
+        }
+        Op::GlobalAveragePool if opts.float => {
+            crate::float::lower_gap(g, n, module)?.map(|p| Action::GlobalAvgPool(Box::new(p)))
         }
         Op::QConv(_)
         | Op::QMatMul

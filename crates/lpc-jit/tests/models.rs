@@ -274,6 +274,7 @@ fn kernels_off_gives_the_same_answer_as_kernels_on() {
                 gemm: false,
                 views: false,
                 elementwise: false,
+                float: false,
             },
         },
     )
@@ -323,6 +324,38 @@ fn buffers_are_freed_and_reused() {
         if matches!(slot.source, lpc_jit::plan::SlotSource::Step) && !p.outputs.contains(&s) {
             let n = p.steps.iter().filter(|st| st.frees.contains(&s)).count();
             assert_eq!(n, 1, "{} freed {n} times", slot.name);
+        }
+    }
+}
+
+/// ppocr cls in FP32 (HardSwish, HardSigmoid, squeeze-excite scales, GlobalAveragePool): the
+/// JIT runs its float ops as fused chains and pools and agrees with lpc-ref within 1e-5.
+#[test]
+fn ppocr_cls_fp32_float_kernels_match_ref() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/models/ch_ppocr_mobile_v2.0_cls_infer.onnx");
+    let g = lpc_onnx::load_model(&path).expect("load");
+    let shape = [1usize, 3, 48, 192];
+    let n: usize = shape.iter().product();
+    // A deterministic image-like input in [-1, 1].
+    let v: Vec<f32> = (0..n)
+        .map(|i| ((i as u64 * 2654435761) % 2001) as f32 / 1000.0 - 1.0)
+        .collect();
+    let x = Tensor::from_f32(&shape, v).unwrap();
+    let want = lpc_ref::run(&g, std::slice::from_ref(&x)).expect("ref");
+    let m = compile(&g, &x, 2);
+    let kinds: Vec<String> = m.plan().steps.iter().map(|s| s.kind()).collect();
+    assert!(
+        kinds.iter().any(|k| k.starts_with("jit float (chain of")),
+        "no fused chain in {kinds:?}"
+    );
+    assert!(kinds.iter().any(|k| k == "jit float (global_average_pool)"));
+    let got = m.run(std::slice::from_ref(&x)).expect("jit");
+    assert_eq!(got.len(), want.len());
+    for (a, b) in got.iter().zip(&want) {
+        assert_eq!(a.shape(), b.shape());
+        for (p, q) in a.to_f32_vec().iter().zip(b.to_f32_vec()) {
+            assert!((p - q).abs() <= 1e-5 * q.abs().max(1.0), "{p} vs {q}");
         }
     }
 }

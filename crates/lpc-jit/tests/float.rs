@@ -1,0 +1,628 @@
+//! Differential tests of the f32 JIT kernels (fused elementwise chains, chain + quantize,
+//! GlobalAveragePool) against lpc-ref on random graphs, shapes and special values.
+
+use lpc_ir::{
+    BinaryOp, DType, Graph, Op, Output, QuantAxis, Shape, Tensor, UnaryOp, ValueRef, ValueType,
+};
+use lpc_jit::float::{canonicalize, Operand};
+use lpc_jit::{CompileOptions, CompiledModel, LowerOptions};
+
+/// A tiny seeded xorshift generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    fn chance(&mut self, p: f32) -> bool {
+        self.unit() < p
+    }
+}
+
+/// A value: mostly ordinary numbers around the activations' bends, some specials.
+fn value(r: &mut Rng) -> f32 {
+    match r.below(40) {
+        0 => f32::NAN,
+        1 => f32::INFINITY,
+        2 => f32::NEG_INFINITY,
+        3 => -0.0,
+        4 => 0.0,
+        5 => 3.0,
+        6 => -3.0,
+        7 => 6.0,
+        8 => 1e-40,
+        _ => (r.unit() - 0.5) * 16.0,
+    }
+}
+
+fn tensor(r: &mut Rng, shape: &[usize]) -> Tensor {
+    let n: usize = shape.iter().product();
+    Tensor::from_f32(shape, (0..n).map(|_| value(r)).collect()).unwrap()
+}
+
+/// Equal bits, or both NaN, or both zeros (lpc-ref leaves the sign of a zero from
+/// Relu/Max/Min/Clip to Rust's `f32::max`/`min`, which does not specify it).
+fn same(a: &Tensor, b: &Tensor) -> Result<(), String> {
+    if a.shape() != b.shape() || a.dtype() != b.dtype() {
+        return Err(format!(
+            "{:?} {} vs {:?} {}",
+            a.shape(),
+            a.dtype(),
+            b.shape(),
+            b.dtype()
+        ));
+    }
+    if a.dtype() != DType::F32 {
+        return if a.same_content(b) {
+            Ok(())
+        } else {
+            Err(format!("{:?}\nvs\n{:?}", a.to_f32_vec(), b.to_f32_vec()))
+        };
+    }
+    for (i, (x, y)) in a
+        .as_f32()
+        .unwrap()
+        .iter()
+        .zip(b.as_f32().unwrap())
+        .enumerate()
+    {
+        let ok =
+            x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()) || (*x == 0.0 && *y == 0.0);
+        if !ok {
+            return Err(format!("element {i}: jit {x:?} vs ref {y:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn f32_ty(shape: &[usize]) -> ValueType {
+    ValueType::new(DType::F32, Shape::known(shape))
+}
+
+fn node(g: &mut Graph, name: &str, op: Op, ins: &[Option<ValueRef>]) -> ValueRef {
+    ValueRef::first(g.add_node(name, op, ins, vec![Output::named(name)]))
+}
+
+fn compile(g: &Graph, inputs: &[Tensor], threads: usize, float: bool) -> CompiledModel {
+    let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+    CompiledModel::compile(
+        g,
+        &shapes,
+        &CompileOptions {
+            threads: Some(threads),
+            lower: LowerOptions {
+                float,
+                ..Default::default()
+            },
+        },
+    )
+    .expect("compile")
+}
+
+/// Runs `g` under lpc-ref and the JIT; returns the JIT's step kinds.
+fn check(g: &Graph, inputs: &[Tensor], threads: usize, what: &str) -> Vec<String> {
+    let want = lpc_ref::run(g, inputs).expect("ref");
+    let m = compile(g, inputs, threads, true);
+    let got = m.run(inputs).expect("jit");
+    for (a, b) in got.iter().zip(&want) {
+        if let Err(e) = same(a, b) {
+            panic!("{what}: {e}\nplan:\n{}", m.stats());
+        }
+    }
+    m.plan().steps.iter().map(|s| s.kind()).collect()
+}
+
+fn rand_shape(r: &mut Rng) -> Vec<usize> {
+    let rank = 1 + r.below(4);
+    (0..rank)
+        .map(|_| {
+            if r.chance(0.3) {
+                1 + r.below(45)
+            } else {
+                1 + r.below(6)
+            }
+        })
+        .collect()
+}
+
+/// A shape broadcasting to `out`: same, scalar, one axis kept (per-channel), a prefix kept
+/// (per-(n,c)), or a suffix kept (a row vector).
+fn operand_shape(r: &mut Rng, out: &[usize]) -> Vec<usize> {
+    let rank = out.len();
+    match r.below(6) {
+        0 | 1 => out.to_vec(),
+        2 => {
+            if r.chance(0.5) {
+                vec![]
+            } else {
+                vec![1; r.below(rank + 1)]
+            }
+        }
+        3 => {
+            let ax = r.below(rank);
+            (0..rank)
+                .map(|d| if d == ax { out[d] } else { 1 })
+                .collect()
+        }
+        4 => {
+            let k = r.below(rank + 1);
+            (0..rank).map(|d| if d < k { out[d] } else { 1 }).collect()
+        }
+        _ => {
+            let k = r.below(rank + 1);
+            out[k..].to_vec()
+        }
+    }
+}
+
+fn unary_op(r: &mut Rng) -> Op {
+    match r.below(14) {
+        0 => Op::Unary(UnaryOp::Relu),
+        1 => Op::Unary(UnaryOp::Neg),
+        2 => Op::Unary(UnaryOp::Abs),
+        3 => Op::Unary(UnaryOp::HardSwish),
+        4 => Op::Unary(UnaryOp::HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5,
+        }),
+        5 => Op::Unary(UnaryOp::HardSigmoid {
+            alpha: 1.0 / 6.0,
+            beta: 0.5,
+        }),
+        6 => Op::Unary(UnaryOp::LeakyRelu { alpha: 0.1 }),
+        7 => Op::Unary(UnaryOp::Sqrt),
+        8 => Op::Unary(UnaryOp::Reciprocal),
+        9 => Op::Unary(UnaryOp::Floor),
+        10 => Op::Unary(UnaryOp::Ceil),
+        11 => Op::Unary(UnaryOp::Round),
+        12 => Op::Unary(UnaryOp::Identity),
+        _ => Op::Clip,
+    }
+}
+
+fn binary_op(r: &mut Rng) -> BinaryOp {
+    [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Max,
+        BinaryOp::Min,
+        BinaryOp::PRelu,
+    ][r.below(7)]
+}
+
+/// A random linear chain on input `x` of shape `out`: unary ops, and binary ops with a second
+/// operand that is a new input (any broadcast), a constant, or `x` again. Returns the graph
+/// (ending in a per-tensor quantize when `quant`), its inputs, and the float op count.
+fn random_chain(
+    r: &mut Rng,
+    out: &[usize],
+    len: usize,
+    quant: Option<DType>,
+) -> (Graph, Vec<Tensor>) {
+    let mut g = Graph::new("chain");
+    let x = g.add_input("x", f32_ty(out));
+    let mut inputs = vec![tensor(r, out)];
+    let mut v = x;
+    for k in 0..len {
+        let name = format!("n{k}");
+        if r.chance(0.4) {
+            let op = unary_op(r);
+            let ins = if let Op::Clip = op {
+                let lo = if r.chance(0.8) {
+                    Some(g.add_const("lo", Tensor::scalar_f32(0.0)))
+                } else {
+                    None
+                };
+                let hi = if r.chance(0.8) {
+                    Some(g.add_const("hi", Tensor::scalar_f32(6.0)))
+                } else {
+                    None
+                };
+                vec![Some(v), lo, hi]
+            } else {
+                vec![Some(v)]
+            };
+            v = node(&mut g, &name, op, &ins);
+        } else {
+            let op = binary_op(r);
+            let other = match r.below(5) {
+                0 => g.add_const(format!("c{k}"), Tensor::scalar_f32(value(r))),
+                1 => {
+                    let s = operand_shape(r, out);
+                    g.add_const(format!("c{k}"), tensor(r, &s))
+                }
+                2 => x,
+                _ => {
+                    let s = operand_shape(r, out);
+                    inputs.push(tensor(r, &s));
+                    g.add_input(format!("in{k}"), f32_ty(&s))
+                }
+            };
+            let ins = if r.chance(0.5) || op == BinaryOp::PRelu {
+                [Some(v), Some(other)]
+            } else {
+                [Some(other), Some(v)]
+            };
+            v = node(&mut g, &name, Op::Binary(op), &ins);
+        }
+    }
+    if let Some(d) = quant {
+        let scale = [0.05f32, 0.3, 1.0, 1e-3][r.below(4)];
+        let zp = if d == DType::U8 {
+            r.below(256) as i64
+        } else {
+            r.below(256) as i64 - 128
+        };
+        let s = g.add_const("qs", Tensor::scalar_f32(scale));
+        let z = g.add_const("qz", Tensor::scalar_i64(zp).into_dtype(d));
+        v = node(
+            &mut g,
+            "q",
+            Op::QuantizeLinear {
+                q: QuantAxis {
+                    axis: 1,
+                    block_size: 0,
+                },
+                dtype: d,
+            },
+            &[Some(v), Some(s), Some(z)],
+        );
+    }
+    g.set_outputs(vec![v]);
+    (g, inputs)
+}
+
+#[test]
+fn random_chains_match_ref() {
+    let mut r = Rng(0x5eed_f10a7);
+    let mut fused = 0;
+    for case in 0..300 {
+        let out = rand_shape(&mut r);
+        let len = 1 + r.below(6);
+        let quant = match r.below(4) {
+            0 => Some(DType::U8),
+            1 => Some(DType::I8),
+            _ => None,
+        };
+        let (g, inputs) = random_chain(&mut r, &out, len, quant);
+        let threads = 1 + r.below(2);
+        let kinds = check(&g, &inputs, threads, &format!("case {case}, shape {out:?}"));
+        // Every op of a linear chain with a supported broadcast is in one kernel.
+        let floats: Vec<&String> = kinds
+            .iter()
+            .filter(|k| k.starts_with("jit float"))
+            .collect();
+        if kinds.len() == 1 && floats.len() == 1 {
+            fused += 1;
+            let want = match quant {
+                Some(_) => format!("jit float (chain of {len} + quantize)"),
+                None => format!("jit float (chain of {len})"),
+            };
+            assert_eq!(floats[0], &want, "case {case}");
+        }
+    }
+    assert!(
+        fused > 200,
+        "only {fused} of 300 chains fused into one kernel"
+    );
+}
+
+#[test]
+fn large_chains_split_over_threads_match_ref() {
+    let mut r = Rng(77);
+    for (k, out) in [vec![1, 200, 61, 7], vec![3, 5, 4099], vec![70001]]
+        .into_iter()
+        .enumerate()
+    {
+        for quant in [None, Some(DType::U8)] {
+            let (g, inputs) = random_chain(&mut r, &out, 5, quant);
+            check(&g, &inputs, 2, &format!("large case {k}"));
+        }
+    }
+}
+
+/// HardSwish as ppocr writes it, and the squeeze-excite scale: `q(x·clip(x+3, 0, 6)/6)` and
+/// `q(h · hardsigmoid(s))` with `s` of shape [N,C,1,1].
+#[test]
+fn hardswish_and_squeeze_excite_fuse() {
+    let mut r = Rng(3);
+    for shape in [[1usize, 8, 24, 96], [2, 5, 3, 7], [1, 200, 3, 12]] {
+        let mut g = Graph::new("hs");
+        let x = g.add_input("x", f32_ty(&shape));
+        let se = [shape[0], shape[1], 1, 1];
+        let s = g.add_input("s", f32_ty(&se));
+        let three = g.add_const("three", Tensor::scalar_f32(3.0));
+        let zero = g.add_const("zero", Tensor::scalar_f32(0.0));
+        let six = g.add_const("six", Tensor::scalar_f32(6.0));
+        let a = node(
+            &mut g,
+            "add",
+            Op::Binary(BinaryOp::Add),
+            &[Some(x), Some(three)],
+        );
+        let c = node(&mut g, "clip", Op::Clip, &[Some(a), Some(zero), Some(six)]);
+        let m = node(
+            &mut g,
+            "mul",
+            Op::Binary(BinaryOp::Mul),
+            &[Some(x), Some(c)],
+        );
+        let h = node(
+            &mut g,
+            "div",
+            Op::Binary(BinaryOp::Div),
+            &[Some(m), Some(six)],
+        );
+        let gap = node(&mut g, "gap", Op::GlobalAveragePool, &[Some(h)]);
+        let hs = node(
+            &mut g,
+            "hsig",
+            Op::Unary(UnaryOp::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5,
+            }),
+            &[Some(s)],
+        );
+        let y = node(
+            &mut g,
+            "scale",
+            Op::Binary(BinaryOp::Mul),
+            &[Some(h), Some(hs)],
+        );
+        let qs = g.add_const("qs", Tensor::scalar_f32(0.02));
+        let qz = g.add_const("qz", Tensor::scalar_i64(3).into_dtype(DType::U8));
+        let q = node(
+            &mut g,
+            "q",
+            Op::QuantizeLinear {
+                q: QuantAxis {
+                    axis: 1,
+                    block_size: 0,
+                },
+                dtype: DType::U8,
+            },
+            &[Some(y), Some(qs), Some(qz)],
+        );
+        g.set_outputs(vec![q, gap]);
+        let inputs = [tensor(&mut r, &shape), tensor(&mut r, &se)];
+        let kinds = check(&g, &inputs, 1, &format!("{shape:?}"));
+        assert_eq!(
+            kinds,
+            [
+                "jit float (chain of 4)",
+                "jit float (global_average_pool)",
+                "jit float (chain of 1)",
+                "jit float (chain of 1 + quantize)"
+            ],
+            "{shape:?}"
+        );
+    }
+}
+
+#[test]
+fn global_average_pool_is_bit_exact() {
+    let mut r = Rng(11);
+    for case in 0..60 {
+        let rank = 3 + r.below(3);
+        let shape: Vec<usize> = (0..rank)
+            .map(|d| match d {
+                0 => 1 + r.below(3),
+                1 => 1 + r.below(13),
+                _ => {
+                    let m = if r.chance(0.3) { 40 } else { 6 };
+                    1 + r.below(m)
+                }
+            })
+            .collect();
+        let mut g = Graph::new("gap");
+        let x = g.add_input("x", f32_ty(&shape));
+        let y = node(&mut g, "gap", Op::GlobalAveragePool, &[Some(x)]);
+        g.set_outputs(vec![y]);
+        // Mostly finite values so the sums are interesting; some cases with specials.
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|_| {
+                if case % 4 == 0 {
+                    value(&mut r)
+                } else {
+                    (r.unit() - 0.3) * 1e3
+                }
+            })
+            .collect();
+        let t = Tensor::from_f32(&shape, v).unwrap();
+        let kinds = check(&g, &[t], 1 + case % 2, &format!("gap {shape:?}"));
+        assert_eq!(kinds, ["jit float (global_average_pool)"]);
+    }
+}
+
+#[test]
+fn unsupported_broadcasts_fall_back_and_stay_correct() {
+    let mut r = Rng(5);
+    // [2,1,3] against [1,4,1]: neither row, column nor full on any split.
+    let mut g = Graph::new("outer");
+    let a = g.add_input("a", f32_ty(&[2, 1, 3]));
+    let b = g.add_input("b", f32_ty(&[1, 4, 1]));
+    let y = node(
+        &mut g,
+        "add",
+        Op::Binary(BinaryOp::Add),
+        &[Some(a), Some(b)],
+    );
+    let z = node(&mut g, "relu", Op::Unary(UnaryOp::Relu), &[Some(y)]);
+    g.set_outputs(vec![z]);
+    let inputs = [tensor(&mut r, &[2, 1, 3]), tensor(&mut r, &[1, 4, 1])];
+    let kinds = check(&g, &inputs, 1, "outer add");
+    assert_eq!(kinds, ["fallback:add", "jit float (chain of 1)"]);
+    // An op without an exact vector formula (Exp) splits the chain around it.
+    let mut g = Graph::new("exp");
+    let x = g.add_input("x", f32_ty(&[3, 37]));
+    let a = node(&mut g, "neg", Op::Unary(UnaryOp::Neg), &[Some(x)]);
+    let e = node(&mut g, "exp", Op::Unary(UnaryOp::Exp), &[Some(a)]);
+    let c = node(&mut g, "abs", Op::Unary(UnaryOp::Abs), &[Some(e)]);
+    g.set_outputs(vec![c]);
+    let kinds = check(&g, &[tensor(&mut r, &[3, 37])], 1, "exp");
+    assert_eq!(
+        kinds,
+        [
+            "jit float (chain of 1)",
+            "fallback:exp",
+            "jit float (chain of 1)"
+        ]
+    );
+}
+
+#[test]
+fn shared_values_are_not_absorbed() {
+    let mut r = Rng(9);
+    // `h` feeds two consumers and is also a graph output: it gets its own step.
+    let mut g = Graph::new("shared");
+    let x = g.add_input("x", f32_ty(&[2, 3, 5]));
+    let h = node(&mut g, "h", Op::Unary(UnaryOp::HardSwish), &[Some(x)]);
+    let a = node(&mut g, "a", Op::Binary(BinaryOp::Mul), &[Some(h), Some(h)]);
+    let b = node(&mut g, "b", Op::Unary(UnaryOp::Neg), &[Some(a)]);
+    g.set_outputs(vec![b, h]);
+    let kinds = check(&g, &[tensor(&mut r, &[2, 3, 5])], 1, "shared");
+    assert_eq!(kinds, ["jit float (chain of 1)", "jit float (chain of 2)"]);
+}
+
+#[test]
+fn float_kernels_off_is_all_fallback() {
+    let mut r = Rng(13);
+    let (g, inputs) = random_chain(&mut r, &[2, 3, 4, 5], 4, None);
+    let m = compile(&g, &inputs, 1, false);
+    assert!(m
+        .plan()
+        .steps
+        .iter()
+        .all(|s| s.kind().starts_with("fallback")));
+}
+
+#[test]
+fn canonical_splits() {
+    let out = [2, 8, 5, 7];
+    // Same shape and scalars: one row of everything.
+    assert_eq!(
+        canonicalize(&out, &[out.to_vec(), vec![], vec![1, 1]]),
+        Some((
+            1,
+            560,
+            vec![
+                Operand::Full,
+                Operand::Row { period: 1 },
+                Operand::Row { period: 1 }
+            ]
+        ))
+    );
+    // Per-channel and per-(n,c): rows of H·W.
+    assert_eq!(
+        canonicalize(&out, &[out.to_vec(), vec![1, 8, 1, 1], vec![2, 8, 1, 1]]),
+        Some((
+            16,
+            35,
+            vec![
+                Operand::Full,
+                Operand::Row { period: 8 },
+                Operand::Row { period: 16 }
+            ]
+        ))
+    );
+    // Trailing vectors are columns.
+    assert_eq!(
+        canonicalize(&out, &[vec![5, 7]]),
+        Some((16, 35, vec![Operand::Col]))
+    );
+    assert_eq!(
+        canonicalize(&out, &[vec![7]]),
+        Some((80, 7, vec![Operand::Col]))
+    );
+    // Both at once only fit as one-element rows (correct, if slow).
+    assert_eq!(
+        canonicalize(&out, &[vec![5, 7], vec![7]]),
+        Some((
+            560,
+            1,
+            vec![Operand::Row { period: 35 }, Operand::Row { period: 7 }]
+        ))
+    );
+    // Not expressible: [2,1,3] with [1,4,1].
+    assert_eq!(
+        canonicalize(&[2, 4, 3], &[vec![2, 1, 3], vec![1, 4, 1]]),
+        None
+    );
+    // Not broadcastable at all.
+    assert_eq!(canonicalize(&[2, 4], &[vec![3, 4]]), None);
+}
+
+#[test]
+fn max_pool_f32_is_bit_exact_or_falls_back() {
+    let mut r = Rng(21);
+    let mut jit = 0;
+    for case in 0..80 {
+        let (kh, kw) = (1 + r.below(3), 1 + r.below(3));
+        let (sh, sw) = (1 + r.below(3), 1 + r.below(3));
+        let shape = [
+            1 + r.below(2),
+            1 + r.below(9),
+            kh + r.below(12),
+            kw + r.below(30),
+        ];
+        let padded = r.chance(0.2);
+        let attrs = lpc_ir::PoolAttrs {
+            kernel: vec![kh, kw],
+            strides: vec![sh, sw],
+            pads: if padded {
+                vec![kh / 2, kw / 2, kh / 2, kw / 2]
+            } else {
+                vec![]
+            },
+            dilations: vec![],
+            ceil_mode: r.chance(0.2),
+            auto_pad: lpc_ir::AutoPad::NotSet,
+        };
+        let mut g = Graph::new("mp");
+        let x = g.add_input("x", f32_ty(&shape));
+        let y = node(
+            &mut g,
+            "mp",
+            Op::MaxPool {
+                pool: attrs,
+                storage_order: 0,
+            },
+            &[Some(x)],
+        );
+        g.set_outputs(vec![y]);
+        let kinds = check(
+            &g,
+            &[tensor(&mut r, &shape)],
+            1 + case % 2,
+            &format!("maxpool {case}"),
+        );
+        if kinds == ["jit float (max_pool)"] {
+            jit += 1;
+        } else {
+            assert_eq!(kinds, ["fallback:max_pool"]);
+        }
+        if !padded
+            && kh == 2
+            && kw == 2
+            && sh == 2
+            && sw == 2
+            && shape[2].is_multiple_of(2)
+            && shape[3].is_multiple_of(2)
+        {
+            assert_eq!(kinds, ["jit float (max_pool)"], "{shape:?}");
+        }
+    }
+    assert!(jit > 30, "only {jit} of 80 pools ran on the JIT");
+}
