@@ -23,6 +23,7 @@ use lpc_ir::{ConvAttrs, DType};
 use crate::elementwise::{
     byte_range, emit_loop, input_err, mem, narrow_bytes, spec_err, unique_name, Chunk, Elem,
 };
+use crate::gemm::vnni_dot;
 use crate::pool::{bytes_of, emit_row, load_cols, run_planes, window_geometry, PadLayout};
 use crate::{CodeModule, JitError};
 
@@ -272,25 +273,6 @@ fn pack(spec: &DwConvSpec, p: &Plan, path: DwPath) -> Vec<u8> {
         out.extend_from_slice(&[0; 8]);
     }
     out
-}
-
-/// `acc + Σ_4 swiden(w)·uwiden(x)` per i32 lane, in the tree Cranelift folds into one
-/// `vpdpbusd acc, x, w` (see `../shared/notes/cranelift-int8.md`).
-fn vnni_dot(b: &mut FunctionBuilder, acc: Value, w: Value, x: Value) -> Value {
-    let wl = b.ins().swiden_low(w);
-    let xl = b.ins().uwiden_low(x);
-    let lo = b.ins().imul(wl, xl);
-    let wh = b.ins().swiden_high(w);
-    let xh = b.ins().uwiden_high(x);
-    let hi = b.ins().imul(wh, xh);
-    let lol = b.ins().swiden_low(lo);
-    let loh = b.ins().swiden_high(lo);
-    let l = b.ins().iadd_pairwise(lol, loh);
-    let hil = b.ins().swiden_low(hi);
-    let hih = b.ins().swiden_high(hi);
-    let h = b.ins().iadd_pairwise(hil, hih);
-    let d = b.ins().iadd_pairwise(l, h);
-    b.ins().iadd(d, acc)
 }
 
 /// A constant 16-byte shuffle of `v` (`pshufb`).

@@ -55,6 +55,8 @@
 //! rounding and `vpmovdb`, and opmask stores for the partial last panel.
 
 mod codegen;
+
+pub(crate) use codegen::vnni_dot;
 mod zmm;
 
 use std::ops::Range;

@@ -117,15 +117,8 @@ impl CodeModule {
         self.last_disasm.as_deref()
     }
 
-    /// Defines a function `name(params...)` with no results; `body` emits its code into a builder
-    /// whose entry block is current and has the parameters as block params. The body must
-    /// terminate every block it creates; the builder is sealed and finalized here.
-    pub fn define(
-        &mut self,
-        name: &str,
-        params: &[Type],
-        body: impl FnOnce(&mut FunctionBuilder, &[cranelift_codegen::ir::Value]),
-    ) -> Result<FuncId, JitError> {
+    /// Declares a local function `name(params...)` with no results (module not yet finalized).
+    fn declare(&mut self, name: &str, params: &[Type]) -> Result<(FuncId, Signature), JitError> {
         if self.finalized {
             return Err(JitError::Codegen(format!(
                 "cannot define {name}: the module is already finalized"
@@ -139,6 +132,19 @@ impl CodeModule {
             .module
             .declare_function(name, Linkage::Local, &sig)
             .map_err(|e| JitError::Codegen(format!("declare {name}: {e}")))?;
+        Ok((id, sig))
+    }
+
+    /// Defines a function `name(params...)` with no results; `body` emits its code into a builder
+    /// whose entry block is current and has the parameters as block params. The body must
+    /// terminate every block it creates; the builder is sealed and finalized here.
+    pub fn define(
+        &mut self,
+        name: &str,
+        params: &[Type],
+        body: impl FnOnce(&mut FunctionBuilder, &[cranelift_codegen::ir::Value]),
+    ) -> Result<FuncId, JitError> {
+        let (id, sig) = self.declare(name, params)?;
         self.ctx.clear();
         self.ctx.func.signature = sig;
         self.ctx.func.name = UserFuncName::user(0, id.as_u32());
@@ -175,19 +181,7 @@ impl CodeModule {
         params: &[Type],
         code: &[u8],
     ) -> Result<FuncId, JitError> {
-        if self.finalized {
-            return Err(JitError::Codegen(format!(
-                "cannot define {name}: the module is already finalized"
-            )));
-        }
-        let mut sig = Signature::new(self.module.isa().default_call_conv());
-        for &t in params {
-            sig.params.push(AbiParam::new(t));
-        }
-        let id = self
-            .module
-            .declare_function(name, Linkage::Local, &sig)
-            .map_err(|e| JitError::Codegen(format!("declare {name}: {e}")))?;
+        let (id, _) = self.declare(name, params)?;
         self.module
             .define_function_bytes(id, 64, code, &[])
             .map_err(|e| JitError::Codegen(format!("define {name}: {e:?}")))?;

@@ -380,7 +380,8 @@ fn emit_group(
 
 /// `acc + Σ_4 swiden(w)·uwiden(b)` per i32 lane, in the exact shape Cranelift folds into
 /// `vpdpbusd acc, b, w` (see `notes/cranelift-int8.md`): dot first, accumulator second.
-fn vnni_dot(fb: &mut FunctionBuilder, acc: Value, w: Value, b: Value) -> Value {
+/// Shared with the depthwise kernel.
+pub(crate) fn vnni_dot(fb: &mut FunctionBuilder, acc: Value, w: Value, b: Value) -> Value {
     let wl = fb.ins().swiden_low(w);
     let bl = fb.ins().uwiden_low(b);
     let lo = fb.ins().imul(wl, bl);
