@@ -522,17 +522,98 @@ fn pack_direct(x: &[u8], k: usize, n: usize, out: &mut [u8], nr: usize, pl: usiz
         .for_each(|(p, panel)| {
             let c0 = p * nr;
             let cols = nr.min(n - c0);
-            // One k-group (4 rows) at a time: each column's 4 bytes are one contiguous word.
             for (g, dst) in panel.chunks_exact_mut(nr * 4).enumerate() {
-                let k0 = g * 4;
-                for r in 0..4.min(k - k0) {
-                    let row = &x[(k0 + r) * n + c0..(k0 + r) * n + c0 + cols];
-                    for (c, &v) in row.iter().enumerate() {
-                        dst[c * 4 + r] = v;
-                    }
-                }
+                let row = |r: usize| {
+                    let kk = (4 * g + r).min(k - 1); // rows past k: any bytes (weights 0)
+                    &x[kk * n + c0..kk * n + c0 + cols]
+                };
+                interleave4([row(0), row(1), row(2), row(3)], &mut dst[..cols * 4]);
             }
         });
+}
+
+/// Writes 4 rows of `c` bytes as `c` 4-byte words (`dst[4j + r] = rows[r][j]`): one k-group of
+/// a panel. 16 columns per step with SSE2 byte/word unpacks on x86-64.
+fn interleave4(rows: [&[u8]; 4], dst: &mut [u8]) {
+    let c = dst.len() / 4;
+    let mut j = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        while j + 16 <= c {
+            // SAFETY: SSE2 is part of x86-64; the loads read rows[r][j..j+16] and the stores
+            // write dst[4j..4j+64], all in bounds (c <= every row's length, dst.len() = 4c).
+            unsafe {
+                let ld = |r: &[u8]| _mm_loadu_si128(r.as_ptr().add(j).cast());
+                let (r0, r1, r2, r3) = (ld(rows[0]), ld(rows[1]), ld(rows[2]), ld(rows[3]));
+                let (a_lo, a_hi) = (_mm_unpacklo_epi8(r0, r1), _mm_unpackhi_epi8(r0, r1));
+                let (b_lo, b_hi) = (_mm_unpacklo_epi8(r2, r3), _mm_unpackhi_epi8(r2, r3));
+                let o = dst.as_mut_ptr().add(4 * j).cast::<__m128i>();
+                _mm_storeu_si128(o, _mm_unpacklo_epi16(a_lo, b_lo));
+                _mm_storeu_si128(o.add(1), _mm_unpackhi_epi16(a_lo, b_lo));
+                _mm_storeu_si128(o.add(2), _mm_unpacklo_epi16(a_hi, b_hi));
+                _mm_storeu_si128(o.add(3), _mm_unpackhi_epi16(a_hi, b_hi));
+            }
+            j += 16;
+        }
+    }
+    for jj in j..c {
+        for (r, row) in rows.iter().enumerate() {
+            dst[4 * jj + r] = row[jj];
+        }
+    }
+}
+
+/// Tap `(ci, dy, dx)` of output pixels `pix0 .. pix0 + dst.len()` (row-major over `out_hw`):
+/// whole runs of one output row at a time, copied when the horizontal stride is 1.
+#[allow(clippy::too_many_arguments)]
+fn gather_tap(
+    x: &[u8],
+    hw: [usize; 2],
+    out_w: usize,
+    strides: [usize; 2],
+    (ci, dy, dx): (usize, isize, isize),
+    pad: u8,
+    pix0: usize,
+    dst: &mut [u8],
+) {
+    let (h, w) = (hw[0] as isize, hw[1] as isize);
+    let plane = &x[ci * hw[0] * hw[1]..(ci + 1) * hw[0] * hw[1]];
+    let mut i = 0;
+    while i < dst.len() {
+        let (oy, ox0) = ((pix0 + i) / out_w, (pix0 + i) % out_w);
+        let run = (out_w - ox0).min(dst.len() - i);
+        let seg = &mut dst[i..i + run];
+        let iy = (oy * strides[0]) as isize + dy;
+        if iy < 0 || iy >= h {
+            seg.fill(pad);
+        } else {
+            let row = &plane[(iy * w) as usize..((iy + 1) * w) as usize];
+            let sx = strides[1] as isize;
+            let ix0 = ox0 as isize * sx + dx;
+            if sx == 1 {
+                // Valid j: 0 <= ix0 + j < w.
+                let lo = (-ix0).clamp(0, run as isize) as usize;
+                let hi = ((w - ix0).clamp(0, run as isize) as usize).max(lo);
+                seg[..lo].fill(pad);
+                if hi > lo {
+                    let a = (ix0 + lo as isize) as usize;
+                    seg[lo..hi].copy_from_slice(&row[a..a + (hi - lo)]);
+                }
+                seg[hi..].fill(pad);
+            } else {
+                for (jj, v) in seg.iter_mut().enumerate() {
+                    let ix = ix0 + jj as isize * sx;
+                    *v = if ix >= 0 && ix < w {
+                        row[ix as usize]
+                    } else {
+                        pad
+                    };
+                }
+            }
+        }
+        i += run;
+    }
 }
 
 /// Packs the transpose of a row-major `rows × k` matrix (column r of B = row r of x).
@@ -550,7 +631,9 @@ fn pack_transposed(x: &[u8], rows: usize, k: usize, out: &mut [u8], nr: usize, p
         });
 }
 
-/// im2col of one image group straight into panels; taps outside the input read `pad`.
+/// im2col of one image group straight into panels; taps outside the input read `pad`. Per
+/// panel and k-group, each of the 4 taps is gathered for the panel's pixels (row runs copied),
+/// then the 4 rows are interleaved into the panel's words.
 #[allow(clippy::too_many_arguments)]
 fn im2col(
     x: &[u8],
@@ -564,43 +647,24 @@ fn im2col(
     pl: usize,
 ) {
     let n = out_hw[0] * out_hw[1];
-    let (h, w) = (hw[0] as isize, hw[1] as isize);
-    // The window's extent, and each tap's offset from the window origin: pixels whose whole
-    // window lies inside the input (most of them) read without bounds tests.
-    let (dy0, dy1) = taps
-        .iter()
-        .fold((0, 0), |(a, b), t| (a.min(t.1), b.max(t.1)));
-    let (dx0, dx1) = taps
-        .iter()
-        .fold((0, 0), |(a, b), t| (a.min(t.2), b.max(t.2)));
-    let offs: Vec<isize> = taps
-        .iter()
-        .map(|&(ci, dy, dx)| (ci * hw[0] * hw[1]) as isize + dy * w + dx)
-        .collect();
+    let k = taps.len();
     out[..panels(nr, n) * pl]
         .par_chunks_mut(pl)
         .enumerate()
         .for_each(|(p, panel)| {
-            for c in 0..nr.min(n - p * nr) {
-                let pix = p * nr + c;
-                let oy = (pix / out_hw[1] * strides[0]) as isize;
-                let ox = (pix % out_hw[1] * strides[1]) as isize;
-                if oy + dy0 >= 0 && oy + dy1 < h && ox + dx0 >= 0 && ox + dx1 < w {
-                    let base = oy * w + ox;
-                    for (kk, &o) in offs.iter().enumerate() {
-                        panel[(kk / 4) * nr * 4 + c * 4 + kk % 4] = x[(base + o) as usize];
-                    }
-                    continue;
+            let c0 = p * nr;
+            let cols = nr.min(n - c0);
+            let mut rows = vec![0u8; 4 * cols];
+            for (g, dst) in panel.chunks_exact_mut(nr * 4).enumerate() {
+                for (r, row) in rows.chunks_exact_mut(cols).enumerate() {
+                    // k entries past the taps: any bytes (their weights are 0).
+                    let tap = taps[(4 * g + r).min(k - 1)];
+                    gather_tap(x, hw, out_hw[1], strides, tap, pad, c0, row);
                 }
-                for (kk, &(ci, dy, dx)) in taps.iter().enumerate() {
-                    let (iy, ix) = (oy + dy, ox + dx);
-                    let v = if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                        x[ci * hw[0] * hw[1] + (iy * w + ix) as usize]
-                    } else {
-                        pad
-                    };
-                    panel[(kk / 4) * nr * 4 + c * 4 + kk % 4] = v;
-                }
+                let (r01, r23) = rows.split_at(2 * cols);
+                let (r0, r1) = r01.split_at(cols);
+                let (r2, r3) = r23.split_at(cols);
+                interleave4([r0, r1, r2, r3], &mut dst[..cols * 4]);
             }
         });
 }
