@@ -229,6 +229,47 @@ pub fn resize(a: &ResizeAttrs, i: Inputs) -> EvalResult<Tensor> {
         return Err(invalid!("output shape {out_shape:?} is too large"));
     }
     let roi = i.opt(1).filter(|t| !t.is_empty()).map(|t| t.to_f64_vec());
+    let roi_of = |ax: usize| match &roi {
+        Some(v) if v.len() == 2 * axes.len() => {
+            let k = axes.iter().position(|&q| q == ax).unwrap_or(0);
+            (v[k], v[k + axes.len()])
+        }
+        Some(v) if v.len() == 2 * r => (v[ax], v[ax + r]),
+        _ => (0.0, 1.0),
+    };
+    if x.shape().contains(&0) && n > 0 {
+        return Err(invalid!("cannot resize an empty axis"));
+    }
+    // Nearest sampling (every output element reads one input element with weight 1): a
+    // gather in the input's own dtype, no f64 round trip (upsampling in FPNs).
+    if a.mode == ResizeMode::Nearest && a.coord != CoordTransform::TfCropAndResize && n > 0 {
+        let maps: Vec<Vec<usize>> = (0..r)
+            .map(|ax| {
+                if out_shape[ax] == x.shape()[ax] && scales[ax] == 1.0 {
+                    return Some((0..out_shape[ax]).collect());
+                }
+                axis_taps(a, x.shape()[ax], out_shape[ax], scales[ax], roi_of(ax))
+                    .into_iter()
+                    .map(|t| match t.as_deref() {
+                        Some(&[(si, w)]) if w == 1.0 => Some(si),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<usize>>>()
+            })
+            .collect::<Option<_>>()
+            .unwrap_or_default();
+        if maps.len() == r {
+            let st = crate::util::strides(x.shape());
+            let mut idx = vec![0usize; 1];
+            for (map, &stride) in maps.iter().zip(&st) {
+                idx = idx
+                    .iter()
+                    .flat_map(|&base| map.iter().map(move |&si| base + si * stride))
+                    .collect();
+            }
+            return crate::shape_ops::take(x, &idx, &out_shape, None);
+        }
+    }
     let mut cur = x.to_f64_vec();
     let mut shape = x.shape().to_vec();
     for ax in 0..r {
@@ -238,14 +279,7 @@ pub fn resize(a: &ResizeAttrs, i: Inputs) -> EvalResult<Tensor> {
         {
             continue;
         }
-        let roi_ax = match &roi {
-            Some(v) if v.len() == 2 * axes.len() => {
-                let k = axes.iter().position(|&q| q == ax).unwrap_or(0);
-                (v[k], v[k + axes.len()])
-            }
-            Some(v) if v.len() == 2 * r => (v[ax], v[ax + r]),
-            _ => (0.0, 1.0),
-        };
+        let roi_ax = roi_of(ax);
         if shape[ax] == 0 {
             return Err(invalid!("cannot resize an empty axis"));
         }
