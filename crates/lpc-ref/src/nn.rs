@@ -541,6 +541,33 @@ pub fn conv_transpose(
                 false,
             );
             let og = &mut o[gi * mg * on..(gi + 1) * mg * on];
+            if r == 2 {
+                // The same scatter as below, in the same order, without per-element closures.
+                let (ih, iw, kh, kw) = (inp[0], inp[1], k[0], k[1]);
+                let (oh, ow) = (out_sp[0] as i64, out_sp[1] as i64);
+                for mo in 0..mg {
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let row = (mo * kh + ky) * kw + kx;
+                            let src = &col[row * in_n..(row + 1) * in_n];
+                            for iy in 0..ih {
+                                let py = (iy * strides[0] + ky * dil[0]) as i64 - pb[0];
+                                if py < 0 || py >= oh {
+                                    continue;
+                                }
+                                let orow = mo * on + py as usize * ostr[0];
+                                for ix in 0..iw {
+                                    let px = (ix * strides[1] + kx * dil[1]) as i64 - pb[1];
+                                    if px >= 0 && px < ow {
+                                        og[orow + px as usize] += src[iy * iw + ix];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
             let mut row = 0;
             for mo in 0..mg {
                 for_each_index(k, |kk| {
