@@ -5,26 +5,8 @@
 use lpc_ir::Tensor;
 use lpc_jit::{CompileOptions, CompiledModel};
 
-/// A tiny seeded xorshift generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn int(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
-        v[self.below(v.len())]
-    }
-}
+mod common;
+use common::Rng;
 
 fn list(v: impl Iterator<Item = String>) -> String {
     v.collect::<Vec<_>>().join(", ")

@@ -4,32 +4,8 @@ use lpc_ir::{DType, Op, QuantAxis, Tensor};
 use lpc_jit::elementwise::*;
 use lpc_jit::{CodeModule, JitError};
 
-/// A tiny seeded xorshift generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn int(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    fn chance(&mut self, p: f32) -> bool {
-        self.unit() < p
-    }
-    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
-        v[self.below(v.len())]
-    }
-}
+mod common;
+use common::Rng;
 
 fn shape(r: &mut Rng) -> Vec<usize> {
     let rank = 1 + r.below(4);

@@ -7,26 +7,8 @@ use lpc_ir::{
 use lpc_jit::float::{canonicalize, Operand};
 use lpc_jit::{CompileOptions, CompiledModel, LowerOptions};
 
-/// A tiny seeded xorshift generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    fn chance(&mut self, p: f32) -> bool {
-        self.unit() < p
-    }
-}
+mod common;
+use common::Rng;
 
 /// A value: mostly ordinary numbers around the activations' bends, some specials.
 fn value(r: &mut Rng) -> f32 {
