@@ -1313,9 +1313,57 @@ pub fn define_max_pool_f32(m: &mut CodeModule, spec: &MaxPoolF32Spec) -> Result<
                     let xr = b.ins().iadd(xp, row);
                     let orow = b.ins().imul_imm_s(oy, (ow * 4) as i64);
                     let yr = b.ins().iadd(yp, orow);
-                    let zero = b.ins().iconst(I64, 0);
+                    // Four outputs per step while every 16-byte load (two for stride 2, whose
+                    // even lanes are the taps) stays inside the row; then one at a time.
+                    let [sw, kw] = [s.strides[1], s.kernel[1]];
+                    let vec_ok = |ox: usize| (ox + 3) * sw + kw - 1 + (sw - 1) < w;
+                    let groups = if sw <= 2 {
+                        (0..ow / 4).take_while(|&g| vec_ok(4 * g)).count()
+                    } else {
+                        0
+                    };
+                    if groups > 0 {
+                        let zero = b.ins().iconst(I64, 0);
+                        let end_v = b.ins().iconst(I64, (4 * groups) as i64);
+                        emit_loop(b, zero, end_v, 4, |b, ox| {
+                            let col = b.ins().imul_imm_s(ox, (sw * 4) as i64);
+                            let a = b.ins().iadd(xr, col);
+                            let mut best = splat_f32(b, f32::NEG_INFINITY);
+                            for ky in 0..s.kernel[0] {
+                                for kx in 0..kw {
+                                    let off = ((ky * w + kx) * 4) as i32;
+                                    let e = b.ins().load(F32X4, mem(), a, off);
+                                    let e = if sw == 2 {
+                                        let f = b.ins().load(F32X4, mem(), a, off + 16);
+                                        let even: Vec<u8> = [0u8, 2, 4, 6]
+                                            .iter()
+                                            .flat_map(|&l| (0..4).map(move |k| 4 * l + k))
+                                            .collect();
+                                        let imm = b.func.dfg.immediates.push(even.into());
+                                        let le = MemFlagsData::new().with_endianness(
+                                            cranelift_codegen::ir::Endianness::Little,
+                                        );
+                                        let ei = b.ins().bitcast(I8X16, le, e);
+                                        let fi = b.ins().bitcast(I8X16, le, f);
+                                        let v = b.ins().shuffle(ei, fi, imm);
+                                        b.ins().bitcast(F32X4, le, v)
+                                    } else {
+                                        e
+                                    };
+                                    let gt = mask(b, FloatCC::GreaterThan, e, best);
+                                    best = sel(b, gt, e, best);
+                                    let nan = mask(b, FloatCC::Unordered, e, e);
+                                    best = sel(b, nan, e, best);
+                                }
+                            }
+                            let o = b.ins().imul_imm_s(ox, 4);
+                            let d = b.ins().iadd(yr, o);
+                            b.ins().store(mem(), best, d, 0);
+                        });
+                    }
+                    let start_x = b.ins().iconst(I64, (4 * groups) as i64);
                     let end_x = b.ins().iconst(I64, ow as i64);
-                    emit_loop(b, zero, end_x, 1, |b, ox| {
+                    emit_loop(b, start_x, end_x, 1, |b, ox| {
                         let col = b.ins().imul_imm_s(ox, (s.strides[1] * 4) as i64);
                         let a = b.ins().iadd(xr, col);
                         let mut best = ninf;
