@@ -121,6 +121,9 @@ enum Cmd {
         /// Bind a symbolic dimension of the random inputs, e.g. `--dim N=64` (default 1).
         #[arg(long = "dim", value_name = "SYM=SIZE")]
         dims: Vec<String>,
+        /// JIT GEMM code tier (an error when the host lacks it).
+        #[arg(long, value_enum, default_value_t = Isa::Auto)]
+        isa: Isa,
     },
     /// JIT-compile a model for fixed input shapes: write the reloadable artefact (the
     /// shape-bound graph as .lir with the plan as a header) and/or print the plan.
@@ -139,6 +142,9 @@ enum Cmd {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// JIT GEMM code tier (an error when the host lacks it).
+        #[arg(long, value_enum, default_value_t = Isa::Auto)]
+        isa: Isa,
     },
 }
 
@@ -152,6 +158,31 @@ enum RulesCmd {
         #[arg(long)]
         cases: Option<PathBuf>,
     },
+}
+
+/// The JIT's GEMM code tier.
+#[derive(Clone, Copy, ValueEnum)]
+enum Isa {
+    /// The best the host has (zmm, then 128-bit VNNI, then exact i16).
+    Auto,
+    /// Hand-assembled AVX512-VNNI `vpdpbusd zmm`.
+    Zmm,
+    /// Cranelift's 128-bit `vpdpbusd xmm`.
+    Vnni,
+    /// Exact i16 products (any SSE4.1 host).
+    I16,
+}
+
+impl Isa {
+    fn dot(self) -> lpc_jit::gemm::Dot {
+        use lpc_jit::gemm::Dot;
+        match self {
+            Isa::Auto => Dot::Auto,
+            Isa::Zmm => Dot::Zmm,
+            Isa::Vnni => Dot::Vnni,
+            Isa::I16 => Dot::ExactI16,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -230,16 +261,24 @@ fn jit_compile(
     g: &Graph,
     ins: &[Tensor],
     threads: Option<usize>,
+    isa: Isa,
 ) -> Result<lpc_jit::CompiledModel> {
     let shapes: Vec<Vec<usize>> = ins.iter().map(|t| t.shape().to_vec()).collect();
     Ok(lpc_jit::CompiledModel::compile(
         g,
         &shapes,
-        &lpc_jit::CompileOptions {
-            threads,
+        &jit_options(threads, isa),
+    )?)
+}
+
+fn jit_options(threads: Option<usize>, isa: Isa) -> lpc_jit::CompileOptions {
+    lpc_jit::CompileOptions {
+        threads,
+        lower: lpc_jit::LowerOptions {
+            dot: isa.dot(),
             ..Default::default()
         },
-    )?)
+    }
 }
 
 /// A file name for a value name: every character outside `[A-Za-z0-9._-]` becomes `_`.
@@ -351,7 +390,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 Backend::Ref => {
                     lpc_ref::run(&g, &ins).with_context(|| model.display().to_string())?
                 }
-                Backend::Jit => jit_compile(&g, &ins, threads)
+                Backend::Jit => jit_compile(&g, &ins, threads, Isa::Auto)
                     .and_then(|m| Ok(m.run(&ins)?))
                     .with_context(|| model.display().to_string())?,
             };
@@ -416,7 +455,8 @@ fn real_main(cli: Cli) -> Result<()> {
             dims,
             stats,
             threads,
-        } => compile_cmd(&model, output.as_deref(), &dims, stats, threads)?,
+            isa,
+        } => compile_cmd(&model, output.as_deref(), &dims, stats, threads, isa)?,
         Cmd::Bench {
             model,
             inputs,
@@ -426,6 +466,7 @@ fn real_main(cli: Cli) -> Result<()> {
             json,
             profile,
             dims,
+            isa,
         } => {
             set_threads(threads)?;
             let t0 = Instant::now();
@@ -435,7 +476,8 @@ fn real_main(cli: Cli) -> Result<()> {
             let compiled = match backend {
                 Backend::Ref => None,
                 Backend::Jit => Some(
-                    jit_compile(&g, &ins, threads).with_context(|| model.display().to_string())?,
+                    jit_compile(&g, &ins, threads, isa)
+                        .with_context(|| model.display().to_string())?,
                 ),
             };
             let compile_ms = compiled.as_ref().map_or(0.0, |m| m.compile_ms());
@@ -547,18 +589,12 @@ fn compile_cmd(
     dims: &[String],
     stats: bool,
     threads: Option<usize>,
+    isa: Isa,
 ) -> Result<()> {
     let g = lpc_onnx::load_model(model)?;
     let shapes = input_shapes(&g, &parse_dims(dims)?)?;
-    let m = lpc_jit::CompiledModel::compile(
-        &g,
-        &shapes,
-        &lpc_jit::CompileOptions {
-            threads,
-            ..Default::default()
-        },
-    )
-    .with_context(|| model.display().to_string())?;
+    let m = lpc_jit::CompiledModel::compile(&g, &shapes, &jit_options(threads, isa))
+        .with_context(|| model.display().to_string())?;
     if let Some(out) = output {
         if out.extension().and_then(|e| e.to_str()) != Some("lir") {
             bail!("{}: the compiled artefact is a .lir file", out.display());

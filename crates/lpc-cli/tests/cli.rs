@@ -322,6 +322,23 @@ fn jit_backend_matches_ref_and_compile_writes_a_reloadable_artefact() {
         "{e}"
     );
     assert!(e.contains("slowest steps:"), "{e}");
+    // --isa forces a GEMM tier (the exact i16 one runs on any x86-64 host).
+    let o = lpc(&["compile", &model, "--isa", "i16", "--stats"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("jit gemm (im2col, i16)"), "{text}");
+    assert!(!text.contains("zmm)") && !text.contains("vnni)"), "{text}");
+    let o = lpc(&[
+        "bench",
+        &model,
+        "--backend",
+        "jit",
+        "--isa",
+        "i16",
+        "--runs",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
 
     // Bad input: unknown dim symbol, non-.lir artefact.
     let o = lpc(&["compile", &model, "--dim", "Q=3"]);

@@ -3,8 +3,8 @@
 
 use crate::dwconv::{define_dwconv, DwConvKernel, DwConvSpec, DwOutput};
 use crate::gemm::{
-    define_gemm, fold_zero_point, gemm_tier, pack_a, packed_b_len, panel_len, panels, Epilogue,
-    GemmKernel, GemmOut, GemmSpec, GemmTier, PackedA,
+    define_gemm, fold_zero_point, gemm_tier, pack_a, packed_b_len, panel_len, panels, Dot,
+    Epilogue, GemmKernel, GemmOut, GemmSpec, GemmTier, PackedA,
 };
 use crate::memory::BufferPool;
 use crate::{CodeModule, JitError};
@@ -151,6 +151,7 @@ pub fn lower_qconv(
     a: &ConvAttrs,
     module: &mut CodeModule,
     depthwise: bool,
+    dot: Dot,
 ) -> Result<Option<crate::plan::Action>, JitError> {
     use crate::plan::Action;
     let Some((x_dtype, xs, out_shape)) = known_io(g, n) else {
@@ -263,7 +264,10 @@ pub fn lower_qconv(
             taps,
         }
     };
-    let spec = GemmSpec::new(mg, k, epi.epilogue);
+    let spec = GemmSpec {
+        dot,
+        ..GemmSpec::new(mg, k, epi.epilogue)
+    };
     let tier = gemm_tier(module, &spec)?;
     let func = define_gemm(module, &spec)?;
     Ok(Some(Action::Gemm(Box::new(GemmPlan {
@@ -287,6 +291,7 @@ pub fn lower_qmatmul(
     g: &Graph,
     n: NodeId,
     module: &mut CodeModule,
+    dot: Dot,
 ) -> Result<Option<crate::plan::Action>, JitError> {
     let Some((x_dtype, xs, out_shape)) = known_io(g, n) else {
         return Ok(None);
@@ -325,7 +330,10 @@ pub fn lower_qmatmul(
     }
     let a_g = pack_a(&wt, nout, k)?;
     let bias = fold_zero_point(&epi.bias, &a_g, pad as i32)?;
-    let spec = GemmSpec::new(nout, k, epi.epilogue);
+    let spec = GemmSpec {
+        dot,
+        ..GemmSpec::new(nout, k, epi.epilogue)
+    };
     let tier = gemm_tier(module, &spec)?;
     let func = define_gemm(module, &spec)?;
     Ok(Some(crate::plan::Action::Gemm(Box::new(GemmPlan {
@@ -632,8 +640,9 @@ fn pack_transposed(x: &[u8], rows: usize, k: usize, out: &mut [u8], nr: usize, p
 }
 
 /// im2col of one image group straight into panels; taps outside the input read `pad`. Per
-/// panel and k-group, each of the 4 taps is gathered for the panel's pixels (row runs copied),
-/// then the 4 rows are interleaved into the panel's words.
+/// block of panels (at least 32 pixels, so narrow 8-column panels do not pay the per-run cost
+/// 4 times) and k-group, each of the 4 taps is gathered for the block's pixels (row runs
+/// copied), then the 4 rows are interleaved into each panel's words.
 #[allow(clippy::too_many_arguments)]
 fn im2col(
     x: &[u8],
@@ -648,23 +657,29 @@ fn im2col(
 ) {
     let n = out_hw[0] * out_hw[1];
     let k = taps.len();
+    let per_block = 32usize.div_ceil(nr).max(1);
     out[..panels(nr, n) * pl]
-        .par_chunks_mut(pl)
+        .par_chunks_mut(pl * per_block)
         .enumerate()
-        .for_each(|(p, panel)| {
-            let c0 = p * nr;
-            let cols = nr.min(n - c0);
+        .for_each(|(blk, block)| {
+            let c0 = blk * per_block * nr;
+            let cols = (per_block * nr).min(n - c0);
             let mut rows = vec![0u8; 4 * cols];
-            for (g, dst) in panel.chunks_exact_mut(nr * 4).enumerate() {
+            for g in 0..pl / (nr * 4) {
                 for (r, row) in rows.chunks_exact_mut(cols).enumerate() {
                     // k entries past the taps: any bytes (their weights are 0).
                     let tap = taps[(4 * g + r).min(k - 1)];
                     gather_tap(x, hw, out_hw[1], strides, tap, pad, c0, row);
                 }
-                let (r01, r23) = rows.split_at(2 * cols);
-                let (r0, r1) = r01.split_at(cols);
-                let (r2, r3) = r23.split_at(cols);
-                interleave4([r0, r1, r2, r3], &mut dst[..cols * 4]);
+                for (j, panel) in block.chunks_exact_mut(pl).enumerate() {
+                    let (a, b) = (j * nr, ((j + 1) * nr).min(cols));
+                    if a >= b {
+                        break;
+                    }
+                    let part = |r: usize| &rows[r * cols + a..r * cols + b];
+                    let dst = &mut panel[g * nr * 4..g * nr * 4 + (b - a) * 4];
+                    interleave4([part(0), part(1), part(2), part(3)], dst);
+                }
             }
         });
 }

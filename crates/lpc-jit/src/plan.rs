@@ -439,6 +439,9 @@ pub struct LowerOptions {
     pub elementwise: bool,
     /// The f32 kernels: fused elementwise chains and GlobalAveragePool.
     pub float: bool,
+    /// The GEMM code tier (`Dot::Auto`: the best the host has; forcing one the host lacks is
+    /// a compile error naming it).
+    pub dot: crate::gemm::Dot,
 }
 
 impl Default for LowerOptions {
@@ -448,6 +451,7 @@ impl Default for LowerOptions {
             views: true,
             elementwise: true,
             float: true,
+            dot: crate::gemm::Dot::Auto,
         }
     }
 }
@@ -472,8 +476,10 @@ fn lower_node(
                 _ => None,
             }
         }
-        Op::QConv(a) if opts.gemm => crate::conv::lower_qconv(g, n, a, module, opts.elementwise)?,
-        Op::QMatMul if opts.gemm => crate::conv::lower_qmatmul(g, n, module)?,
+        Op::QConv(a) if opts.gemm => {
+            crate::conv::lower_qconv(g, n, a, module, opts.elementwise, opts.dot)?
+        }
+        Op::QMatMul if opts.gemm => crate::conv::lower_qmatmul(g, n, module, opts.dot)?,
         Op::MaxPool { pool, .. } if opts.elementwise || opts.float => {
             let int = match opts.elementwise {
                 true => crate::steps::lower_max_pool(g, n, pool, module)?

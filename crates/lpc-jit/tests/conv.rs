@@ -3,7 +3,8 @@
 //! dilations, groups, zero points, per-channel scales and u8/i8/f32 outputs.
 
 use lpc_ir::Tensor;
-use lpc_jit::{CompileOptions, CompiledModel};
+use lpc_jit::gemm::Dot;
+use lpc_jit::{CodeModule, CompileOptions, CompiledModel, LowerOptions};
 
 mod common;
 use common::Rng;
@@ -81,9 +82,18 @@ fn case(r: &mut Rng) -> (String, Tensor) {
 
 #[test]
 fn qconv_through_gemm_matches_reference() {
+    // Every tier the host has (their panel widths differ: 32 columns for zmm, 8 otherwise).
+    let f = CodeModule::new().unwrap().features();
+    let mut dots = vec![Dot::Auto, Dot::ExactI16];
+    if f.vnni {
+        dots.push(Dot::Vnni);
+    } else {
+        eprintln!("qconv_through_gemm_matches_reference: Dot::Vnni skipped (no VNNI on this host)");
+    }
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);
     let mut gemm_steps = 0;
     for i in 0..150 {
+        let dot = dots[i % dots.len()];
         let (text, x) = case(&mut r);
         let g = lpc_ir::text::parse(&text).unwrap_or_else(|e| panic!("case {i}: {e}\n{text}"));
         let want = lpc_ref::run(&g, std::slice::from_ref(&x)).expect("ref");
@@ -93,7 +103,10 @@ fn qconv_through_gemm_matches_reference() {
             &[x.shape().to_vec()],
             &CompileOptions {
                 threads: Some(threads),
-                ..Default::default()
+                lower: LowerOptions {
+                    dot,
+                    ..Default::default()
+                },
             },
         )
         .unwrap_or_else(|e| panic!("case {i}: {e}\n{text}"));
@@ -106,7 +119,7 @@ fn qconv_through_gemm_matches_reference() {
         let got = m.run(std::slice::from_ref(&x)).expect("jit");
         assert!(
             got[0].same_content(&want[0]),
-            "case {i} ({threads} threads): {}\n{text}\ngot  {}\nwant {}",
+            "case {i} ({threads} threads, {dot:?}): {}\n{text}\ngot  {}\nwant {}",
             m.stats(),
             got[0],
             want[0]

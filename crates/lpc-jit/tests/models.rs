@@ -275,6 +275,7 @@ fn kernels_off_gives_the_same_answer_as_kernels_on() {
                 views: false,
                 elementwise: false,
                 float: false,
+                ..Default::default()
             },
         },
     )
