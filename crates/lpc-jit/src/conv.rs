@@ -378,19 +378,14 @@ fn bad_input(e: lpc_ir::TensorError) -> JitError {
 }
 
 impl GemmPlan {
-    /// The step kind for `--stats`.
-    pub fn kind(&self) -> &'static str {
-        match (&self.packing, self.tier) {
-            (Packing::Im2col { .. }, GemmTier::Zmm) => "jit gemm (im2col, zmm)",
-            (Packing::Im2col { .. }, GemmTier::Vnni) => "jit gemm (im2col, vnni)",
-            (Packing::Im2col { .. }, GemmTier::ExactI16) => "jit gemm (im2col, i16)",
-            (Packing::Direct { .. }, GemmTier::Zmm) => "jit gemm (1x1, zmm)",
-            (Packing::Direct { .. }, GemmTier::Vnni) => "jit gemm (1x1, vnni)",
-            (Packing::Direct { .. }, GemmTier::ExactI16) => "jit gemm (1x1, i16)",
-            (Packing::Transposed { .. }, GemmTier::Zmm) => "jit gemm (matmul, zmm)",
-            (Packing::Transposed { .. }, GemmTier::Vnni) => "jit gemm (matmul, vnni)",
-            (Packing::Transposed { .. }, GemmTier::ExactI16) => "jit gemm (matmul, i16)",
-        }
+    /// The step kind for `--stats`: `jit gemm (<packing>, <tier>)`.
+    pub fn kind(&self) -> String {
+        let packing = match self.packing {
+            Packing::Im2col { .. } => "im2col",
+            Packing::Direct { .. } => "1x1",
+            Packing::Transposed { .. } => "matmul",
+        };
+        format!("jit gemm ({packing}, {})", self.tier.name())
     }
 
     /// Binds the compiled kernel (after the module is finalized).
@@ -658,13 +653,19 @@ fn im2col(
     let n = out_hw[0] * out_hw[1];
     let k = taps.len();
     let per_block = 32usize.div_ceil(nr).max(1);
+    assert!(
+        per_block * nr <= 64,
+        "panel width {nr} too wide for im2col's block buffer"
+    );
     out[..panels(nr, n) * pl]
         .par_chunks_mut(pl * per_block)
         .enumerate()
         .for_each(|(blk, block)| {
             let c0 = blk * per_block * nr;
             let cols = (per_block * nr).min(n - c0);
-            let mut rows = vec![0u8; 4 * cols];
+            // At most 32 + nr - 1 < 64 pixels per block (nr is 8 or 32).
+            let mut buf = [0u8; 4 * 64];
+            let rows = &mut buf[..4 * cols];
             for g in 0..pl / (nr * 4) {
                 for (r, row) in rows.chunks_exact_mut(cols).enumerate() {
                     // k entries past the taps: any bytes (their weights are 0).

@@ -474,13 +474,7 @@ pub fn define_gemm(module: &mut CodeModule, spec: &GemmSpec) -> Result<FuncId, J
     let ka = spec.k.div_ceil(16) * 16;
     let dot = match tier {
         GemmTier::Zmm => {
-            let code = zmm::emit(&zmm::ZmmShape {
-                mr,
-                tail: spec.m % mr,
-                k: spec.k,
-                ka,
-                epilogue: spec.epilogue,
-            })?;
+            let code = zmm::emit(&zmm_shape(spec))?;
             return module.define_bytes(&name, &[I64; 10], &code);
         }
         GemmTier::Vnni => DotKind::Vnni,
@@ -506,14 +500,18 @@ pub fn zmm_code(module: &CodeModule, spec: &GemmSpec) -> Result<Option<Vec<u8>>,
     if gemm_tier(module, spec)? != GemmTier::Zmm {
         return Ok(None);
     }
-    zmm::emit(&zmm::ZmmShape {
+    zmm::emit(&zmm_shape(spec)).map(Some)
+}
+
+/// The zmm tier's compile-time shape of `spec`.
+fn zmm_shape(spec: &GemmSpec) -> zmm::ZmmShape {
+    zmm::ZmmShape {
         mr: MR_ZMM,
         tail: spec.m % MR_ZMM,
         k: spec.k,
         ka: spec.k.div_ceil(16) * 16,
         epilogue: spec.epilogue,
-    })
-    .map(Some)
+    }
 }
 
 type RawFn = unsafe extern "C" fn(
@@ -537,8 +535,6 @@ type RawFn = unsafe extern "C" fn(
 pub struct GemmKernel {
     f: RawFn,
     spec: GemmSpec,
-    mr: usize,
-    nr: usize,
     tier: GemmTier,
 }
 
@@ -563,15 +559,13 @@ impl GemmKernel {
         Ok(GemmKernel {
             f,
             spec: *spec,
-            mr: tier.mr(),
-            nr: tier.nr(),
             tier,
         })
     }
 
     /// Columns per B panel: pack B with this (`pack_b(.., kernel.nr(), ..)`).
     pub fn nr(&self) -> usize {
-        self.nr
+        self.tier.nr()
     }
 
     /// The code tier it was compiled to.
@@ -587,7 +581,7 @@ impl GemmKernel {
     /// Rows per register tile: row ranges given to [`GemmKernel::run_rows`] start at a multiple
     /// of it and end at one or at M.
     pub fn mr(&self) -> usize {
-        self.mr
+        self.tier.mr()
     }
 
     /// `C = epilogue(A·B + bias)` for all M rows and `n` columns: `out[m * ldc + col]`.
@@ -613,7 +607,7 @@ impl GemmKernel {
             out,
             ldc,
             0..self.spec.m,
-            0..panels(self.nr, n),
+            0..panels(self.nr(), n),
         )
     }
 
@@ -641,7 +635,7 @@ impl GemmKernel {
             out,
             ldc,
             rows,
-            0..panels(self.nr, n),
+            0..panels(self.nr(), n),
         )
     }
 
@@ -684,7 +678,7 @@ impl GemmKernel {
         ldc: usize,
     ) -> Result<(), JitError> {
         let m = self.spec.m;
-        let np = panels(self.nr, n);
+        let np = panels(self.nr(), n);
         let fixed = self.check::<T>(
             a,
             b_panels,
@@ -698,7 +692,7 @@ impl GemmKernel {
         )?;
         let sc: &[f32] = fixed.as_deref().unwrap_or(scale);
         let threads = rayon::current_num_threads().max(1);
-        let blocks = m.div_ceil(self.mr);
+        let blocks = m.div_ceil(self.mr());
         let o = SendPtr(out.as_mut_ptr() as *mut u8);
         let mut jobs: Vec<(Range<usize>, Range<usize>)> = Vec::new();
         if blocks >= 2 * threads || np < threads {
@@ -706,7 +700,7 @@ impl GemmKernel {
             let mut b0 = 0;
             while b0 < blocks {
                 let b1 = (b0 + per).min(blocks);
-                jobs.push((b0 * self.mr..(b1 * self.mr).min(m), 0..np));
+                jobs.push((b0 * self.mr()..(b1 * self.mr()).min(m), 0..np));
                 b0 = b1;
             }
         } else {
@@ -779,19 +773,19 @@ impl GemmKernel {
                 format!("{} values, expected {}", scale.len(), s.m),
             ));
         }
-        let np = panels(self.nr, n);
+        let np = panels(self.nr(), n);
         if rows.start > rows.end || rows.end > s.m {
             return Err(input(
                 "gemm rows",
                 format!("{rows:?} not inside 0..{}", s.m),
             ));
         }
-        if rows.start % self.mr != 0 || (rows.end % self.mr != 0 && rows.end != s.m) {
+        if rows.start % self.mr() != 0 || (rows.end % self.mr() != 0 && rows.end != s.m) {
             return Err(input(
                 "gemm rows",
                 format!(
                     "{rows:?} must start at a multiple of {} and end at one or at M",
-                    self.mr
+                    self.mr()
                 ),
             ));
         }
@@ -799,7 +793,7 @@ impl GemmKernel {
             return Err(input("gemm panels", format!("{cols:?} not inside 0..{np}")));
         }
         let need_b = np
-            .checked_mul(panel_len(self.nr, s.k))
+            .checked_mul(panel_len(self.nr(), s.k))
             .ok_or_else(|| input("gemm B", "size overflows".into()))?;
         if b_panels.len() < need_b {
             return Err(input(
@@ -814,7 +808,7 @@ impl GemmKernel {
         if rows.is_empty() || cols.is_empty() {
             return Ok(None);
         }
-        let last_col = (cols.end * self.nr).min(n);
+        let last_col = (cols.end * self.nr()).min(n);
         if ldc < last_col {
             return Err(input(
                 "gemm output",
@@ -880,9 +874,9 @@ impl GemmKernel {
             Epilogue::Quant { .. } => 1,
             Epilogue::F32 | Epilogue::I32 => 4,
         };
-        let (nr, pl) = (self.nr, panel_len(self.nr, self.spec.k));
-        let nblocks = rows.len() / self.mr;
-        let tail = usize::from(rows.len() % self.mr != 0);
+        let (nr, pl) = (self.nr(), panel_len(self.nr(), self.spec.k));
+        let nblocks = rows.len() / self.mr();
+        let tail = usize::from(rows.len() % self.mr() != 0);
         // A dummy (never read) scale pointer for I32.
         let sp = if scale.is_empty() {
             std::ptr::NonNull::<f32>::dangling().as_ptr() as *const f32

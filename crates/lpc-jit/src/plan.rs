@@ -121,7 +121,7 @@ impl Step {
         match &self.action {
             Action::Fallback { .. } => format!("fallback:{}", self.op),
             Action::View { .. } => "view".into(),
-            Action::Gemm(p) => p.kind().into(),
+            Action::Gemm(p) => p.kind(),
             Action::DwConv(_) => "jit dwconv".into(),
             Action::MaxPool(_) => "jit pool".into(),
             Action::Quantize(_) => "jit elementwise (quantize)".into(),

@@ -213,32 +213,12 @@ pub fn broadcast_map<A: Copy, B: Copy, O>(
     } else if a.len() == 1 && b.len() == n {
         let x = a[0];
         b.iter().map(|&y| f(x, y)).collect()
-    } else if let (true, Some((inner, len))) = (a.len() == n, channel_like(bsh, &out_shape)) {
-        // b varies along one axis only: [.., C, 1, 1] against [N, C, H, W].
-        a.iter()
-            .enumerate()
-            .map(|(i, &x)| f(x, b[(i / inner) % len]))
-            .collect()
     } else {
         let ia = BroadcastIndex::new(ash, &out_shape);
         let ib = BroadcastIndex::new(bsh, &out_shape);
         (0..n).map(|k| f(a[ia.at(k)], b[ib.at(k)])).collect()
     };
     Ok((out, out_shape))
-}
-
-/// If `sh` broadcast to `out` varies along exactly one axis, the (inner size, axis length).
-fn channel_like(sh: &[usize], out: &[usize]) -> Option<(usize, usize)> {
-    let off = out.len().checked_sub(sh.len())?;
-    let non1: Vec<usize> = (0..sh.len()).filter(|&i| sh[i] != 1).collect();
-    if non1.len() != 1 {
-        return None;
-    }
-    let ax = non1[0] + off;
-    if out[ax] != sh[non1[0]] {
-        return None;
-    }
-    Some((out[ax + 1..].iter().product(), out[ax]))
 }
 
 /// Binary elementwise op with numpy broadcasting.

@@ -58,6 +58,8 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> EvalResult<Vec<usize>> {
 /// contiguous run equal to the output's (scalar, same shape, per-channel `[C,1,1]`, per-sample
 /// `[N,C,1,1]`) reads `(k / inner) % len`; any other shape uses a table.
 pub enum BroadcastIndex {
+    /// `k` (the operand has the output's shape).
+    Same,
     /// `(k / inner) % len`.
     Block {
         /// Product of the output axes after the run.
@@ -80,7 +82,9 @@ impl BroadcastIndex {
             (Some(&a), Some(&b)) => (a, b + 1),
             _ => (r, r),
         };
-        if (a..b).all(|i| dim(i) == out_shape[i]) && in_shape.len() <= r {
+        if in_shape == out_shape {
+            BroadcastIndex::Same
+        } else if (a..b).all(|i| dim(i) == out_shape[i]) && in_shape.len() <= r {
             BroadcastIndex::Block {
                 inner: out_shape[b..].iter().product(),
                 len: out_shape[a..b].iter().product(),
@@ -94,6 +98,7 @@ impl BroadcastIndex {
     #[inline]
     pub fn at(&self, k: usize) -> usize {
         match self {
+            BroadcastIndex::Same => k,
             BroadcastIndex::Block { inner: 1, len } => k % len,
             BroadcastIndex::Block { len: 1, .. } => 0,
             BroadcastIndex::Block { inner, len } => (k / inner) % len,
