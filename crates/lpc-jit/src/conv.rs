@@ -90,13 +90,16 @@ fn epilogue_of(g: &Graph, n: NodeId, m: usize) -> Option<Epi> {
 #[derive(Clone, Debug)]
 enum Packing {
     /// im2col of one image and group: per k, the input channel offset and the tap offsets.
+    /// The taps read a copy of the group's planes padded with the input zero point (`pad`:
+    /// rows before/after, columns before/after), so no tap ever leaves its plane.
     Im2col {
         c_in: usize,
         hw: [usize; 2],
         out_hw: [usize; 2],
         strides: [usize; 2],
-        /// Per k: (channel within the group, dy, dx) with dy/dx the tap offset minus padding.
-        taps: Vec<(usize, isize, isize)>,
+        pad: [[usize; 2]; 2],
+        /// Per k: (channel within the group, dy, dx), offsets into the padded plane.
+        taps: Vec<(usize, usize, usize)>,
     },
     /// The input image of a group is already the `K × N` matrix (1×1, stride 1, no padding).
     Direct { c_in: usize },
@@ -248,19 +251,22 @@ pub fn lower_qconv(
         for ci in 0..cg {
             for ky in 0..kh {
                 for kx in 0..kw {
-                    taps.push((
-                        ci,
-                        (ky * geom.dilations[0]) as isize - geom.pad_begin[0] as isize,
-                        (kx * geom.dilations[1]) as isize - geom.pad_begin[1] as isize,
-                    ));
+                    taps.push((ci, ky * geom.dilations[0], kx * geom.dilations[1]));
                 }
             }
         }
+        // Padded extent each axis needs: the last output's last tap, or the input itself.
+        let pad_axis = |a: usize, size: usize, out: usize, kern: usize| {
+            let need = (out.max(1) - 1) * geom.strides[a] + (kern - 1) * geom.dilations[a] + 1;
+            let before = geom.pad_begin[a];
+            [before, need.saturating_sub(size + before)]
+        };
         Packing::Im2col {
             c_in: c,
             hw: [h, wd],
             out_hw: [oh, ow],
             strides: [geom.strides[0], geom.strides[1]],
+            pad: [pad_axis(0, h, oh, kh), pad_axis(1, wd, ow, kw)],
             taps,
         }
     };
@@ -468,11 +474,18 @@ impl GemmPlan {
                     y.par_chunks_mut(per_img * imgs).enumerate().try_for_each(
                         |(t, ys)| -> Result<(), JitError> {
                             let mut b = vec![0u8; packed_b_len(nr, k, n)];
+                            let mut padded = vec![];
                             for (i, yi) in ys.chunks_mut(per_img).enumerate() {
                                 let img = t * imgs + i;
                                 for (gi, (a, bias, scale)) in self.groups.iter().enumerate() {
                                     let x0 = (img * c_in + gi * cg) * plane;
-                                    self.pack_group(&xb[x0..x0 + cg * plane], &mut b, nr, pl);
+                                    self.pack_group(
+                                        &xb[x0..x0 + cg * plane],
+                                        &mut b,
+                                        &mut padded,
+                                        nr,
+                                        pl,
+                                    );
                                     let yg = &mut yi[gi * m * n..(gi + 1) * m * n];
                                     kernel.run(a, &b, n, bias, scale, yg, n)?;
                                 }
@@ -483,14 +496,16 @@ impl GemmPlan {
                     pool.give_u8(b);
                     return Ok(());
                 }
+                let mut padded = pool.take_u8(self.padded_len(cg));
                 for img in 0..self.batch {
                     for (gi, (a, bias, scale)) in self.groups.iter().enumerate() {
                         let x0 = (img * c_in + gi * cg) * plane;
-                        self.pack_group(&xb[x0..x0 + cg * plane], &mut b, nr, pl);
+                        self.pack_group(&xb[x0..x0 + cg * plane], &mut b, &mut padded, nr, pl);
                         let y0 = (img * groups * m + gi * m) * n;
                         kernel.run_par(a, &b, n, bias, scale, &mut y[y0..y0 + m * n], n)?;
                     }
                 }
+                pool.give_u8(padded);
             }
         }
         pool.give_u8(b);
@@ -499,8 +514,19 @@ impl GemmPlan {
 }
 
 impl GemmPlan {
-    /// Packs one image group of the input into the GEMM's panels (conv packings only).
-    fn pack_group(&self, xg: &[u8], b: &mut [u8], nr: usize, pl: usize) {
+    /// Bytes of one image group's padded planes (`cg` channels; 0 without padding).
+    fn padded_len(&self, cg: usize) -> usize {
+        match &self.packing {
+            Packing::Im2col { hw, pad, .. } if pad.iter().flatten().any(|&p| p > 0) => {
+                cg * (hw[0] + pad[0][0] + pad[0][1]) * (hw[1] + pad[1][0] + pad[1][1])
+            }
+            Packing::Im2col { .. } | Packing::Direct { .. } | Packing::Transposed { .. } => 0,
+        }
+    }
+
+    /// Packs one image group of the input into the GEMM's panels (conv packings only);
+    /// `padded` is scratch for im2col's padded planes.
+    fn pack_group(&self, xg: &[u8], b: &mut [u8], padded: &mut Vec<u8>, nr: usize, pl: usize) {
         let (k, n) = (self.spec.k, self.n);
         match &self.packing {
             Packing::Direct { .. } => pack_direct(xg, k, n, b, nr, pl),
@@ -508,11 +534,51 @@ impl GemmPlan {
                 hw,
                 out_hw,
                 strides,
+                pad,
                 taps,
                 ..
-            } => im2col(xg, *hw, *out_hw, *strides, taps, self.pad, b, nr, pl),
+            } => {
+                let planes = if pad.iter().flatten().all(|&p| p == 0) {
+                    Planes { x: xg, hw: *hw }
+                } else {
+                    pad_planes(xg, *hw, *pad, self.pad, padded)
+                };
+                im2col(&planes, *out_hw, *strides, taps, b, nr, pl)
+            }
             Packing::Transposed { .. } => {}
         }
+    }
+}
+
+/// An image group's input planes (`hw` each, row-major) as im2col reads them.
+struct Planes<'a> {
+    x: &'a [u8],
+    hw: [usize; 2],
+}
+
+/// Copies the planes of `x` (`hw` each) into `buf` with `pad` rows and columns of `value`
+/// around them (`[[top, bottom], [left, right]]`).
+fn pad_planes<'a>(
+    x: &[u8],
+    hw: [usize; 2],
+    pad: [[usize; 2]; 2],
+    value: u8,
+    buf: &'a mut Vec<u8>,
+) -> Planes<'a> {
+    let [h, w] = hw;
+    let (hp, wp) = (h + pad[0][0] + pad[0][1], w + pad[1][0] + pad[1][1]);
+    let planes = x.len() / (h * w);
+    buf.clear();
+    buf.resize(planes * hp * wp, value);
+    for (src, dst) in x.chunks_exact(h * w).zip(buf.chunks_exact_mut(hp * wp)) {
+        for (y, row) in src.chunks_exact(w).enumerate() {
+            let d0 = (y + pad[0][0]) * wp + pad[1][0];
+            crate::memory::copy_run(&mut dst[d0..d0 + w], row);
+        }
+    }
+    Planes {
+        x: buf,
+        hw: [hp, wp],
     }
 }
 
@@ -567,55 +633,33 @@ fn interleave4(rows: [&[u8]; 4], dst: &mut [u8]) {
     }
 }
 
-/// Tap `(ci, dy, dx)` of output pixels `pix0 .. pix0 + dst.len()` (row-major over `out_hw`):
-/// whole runs of one output row at a time, copied when the horizontal stride is 1.
-#[allow(clippy::too_many_arguments)]
+/// Tap `(ci, dy, dx)` of output pixels `pix0 .. pix0 + dst.len()` (row-major over `out_w`
+/// columns) from padded planes: whole runs of one output row at a time, copied when the
+/// horizontal stride is 1.
 fn gather_tap(
-    x: &[u8],
-    hw: [usize; 2],
+    p: &Planes,
     out_w: usize,
     strides: [usize; 2],
-    (ci, dy, dx): (usize, isize, isize),
-    pad: u8,
+    (ci, dy, dx): (usize, usize, usize),
     pix0: usize,
     dst: &mut [u8],
 ) {
-    let (h, w) = (hw[0] as isize, hw[1] as isize);
-    let plane = &x[ci * hw[0] * hw[1]..(ci + 1) * hw[0] * hw[1]];
-    let mut i = 0;
+    let w = p.hw[1];
+    let plane = &p.x[ci * p.hw[0] * w..(ci + 1) * p.hw[0] * w];
+    let (mut i, mut oy, mut ox0) = (0, pix0 / out_w, pix0 % out_w);
     while i < dst.len() {
-        let (oy, ox0) = ((pix0 + i) / out_w, (pix0 + i) % out_w);
         let run = (out_w - ox0).min(dst.len() - i);
         let seg = &mut dst[i..i + run];
-        let iy = (oy * strides[0]) as isize + dy;
-        if iy < 0 || iy >= h {
-            seg.fill(pad);
+        let row = &plane[(oy * strides[0] + dy) * w..][..w];
+        let x0 = ox0 * strides[1] + dx;
+        if strides[1] == 1 {
+            crate::memory::copy_run(seg, &row[x0..x0 + run]);
         } else {
-            let row = &plane[(iy * w) as usize..((iy + 1) * w) as usize];
-            let sx = strides[1] as isize;
-            let ix0 = ox0 as isize * sx + dx;
-            if sx == 1 {
-                // Valid j: 0 <= ix0 + j < w.
-                let lo = (-ix0).clamp(0, run as isize) as usize;
-                let hi = ((w - ix0).clamp(0, run as isize) as usize).max(lo);
-                seg[..lo].fill(pad);
-                if hi > lo {
-                    let a = (ix0 + lo as isize) as usize;
-                    seg[lo..hi].copy_from_slice(&row[a..a + (hi - lo)]);
-                }
-                seg[hi..].fill(pad);
-            } else {
-                for (jj, v) in seg.iter_mut().enumerate() {
-                    let ix = ix0 + jj as isize * sx;
-                    *v = if ix >= 0 && ix < w {
-                        row[ix as usize]
-                    } else {
-                        pad
-                    };
-                }
+            for (v, &s) in seg.iter_mut().zip(row[x0..].iter().step_by(strides[1])) {
+                *v = s;
             }
         }
-        i += run;
+        (i, oy, ox0) = (i + run, oy + 1, 0);
     }
 }
 
@@ -634,18 +678,15 @@ fn pack_transposed(x: &[u8], rows: usize, k: usize, out: &mut [u8], nr: usize, p
         });
 }
 
-/// im2col of one image group straight into panels; taps outside the input read `pad`. Per
-/// block of panels (at least 32 pixels, so narrow 8-column panels do not pay the per-run cost
+/// im2col of one image group's (padded) planes straight into panels. Per block of panels (at least 32 pixels, so narrow 8-column panels do not pay the per-run cost
 /// 4 times) and k-group, each of the 4 taps is gathered for the block's pixels (row runs
 /// copied), then the 4 rows are interleaved into each panel's words.
 #[allow(clippy::too_many_arguments)]
 fn im2col(
-    x: &[u8],
-    hw: [usize; 2],
+    x: &Planes,
     out_hw: [usize; 2],
     strides: [usize; 2],
-    taps: &[(usize, isize, isize)],
-    pad: u8,
+    taps: &[(usize, usize, usize)],
     out: &mut [u8],
     nr: usize,
     pl: usize,
@@ -670,7 +711,7 @@ fn im2col(
                 for (r, row) in rows.chunks_exact_mut(cols).enumerate() {
                     // k entries past the taps: any bytes (their weights are 0).
                     let tap = taps[(4 * g + r).min(k - 1)];
-                    gather_tap(x, hw, out_hw[1], strides, tap, pad, c0, row);
+                    gather_tap(x, out_hw[1], strides, tap, c0, row);
                 }
                 for (j, panel) in block.chunks_exact_mut(pl).enumerate() {
                     let (a, b) = (j * nr, ((j + 1) * nr).min(cols));

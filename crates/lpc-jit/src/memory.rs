@@ -1,5 +1,6 @@
 //! The run-time buffer pool: buffers of freed values are kept and handed to later kernels that
-//! need one of the same element type, so a run allocates little after the first.
+//! need one of the same element type, so a run allocates little after the first. Also the short
+//! row copy the packing code uses.
 
 use lpc_ir::{Tensor, TensorData};
 
@@ -110,5 +111,25 @@ mod tests {
         let c = p.take_u8(5);
         assert_eq!((c.len(), p.allocated), (5, 1));
         assert!(p.take_f32(3).iter().all(|&x| x == 0.0));
+    }
+}
+
+/// `dst.copy_from_slice(&src[..dst.len()])`, with runs of 4 to 16 bytes (small images' rows)
+/// as two overlapping fixed-size moves where a `memcpy` call would cost more than the copy.
+#[inline]
+pub(crate) fn copy_run(dst: &mut [u8], src: &[u8]) {
+    /// The first and last `W` bytes (`W <= n <= 2W`): together, all of them.
+    fn ends<const W: usize>(dst: &mut [u8], src: &[u8]) {
+        let n = dst.len();
+        let (mut head, mut tail) = ([0u8; W], [0u8; W]);
+        head.copy_from_slice(&src[..W]);
+        tail.copy_from_slice(&src[n - W..n]);
+        dst[..W].copy_from_slice(&head);
+        dst[n - W..].copy_from_slice(&tail);
+    }
+    match dst.len() {
+        4..8 => ends::<4>(dst, src),
+        8..=16 => ends::<8>(dst, src),
+        n => dst.copy_from_slice(&src[..n]),
     }
 }

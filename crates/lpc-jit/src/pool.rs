@@ -60,7 +60,7 @@ impl PadLayout {
     pub fn copy_in(&self, scratch: &mut [u8], plane: &[u8]) {
         for (r, src) in plane.chunks_exact(self.w.max(1)).take(self.h).enumerate() {
             let d = (r + self.top) * self.wp + self.left;
-            scratch[d..d + self.w].copy_from_slice(src);
+            crate::memory::copy_run(&mut scratch[d..d + self.w], src);
         }
     }
 }
