@@ -1,6 +1,6 @@
 //! f32 kernels compiled with Cranelift for the float ops left between integer kernels.
 //!
-//! Two kinds: fused elementwise chains (with an optional per-tensor QuantizeLinear epilogue) and
+//! Two kinds: fused elementwise chains (with an optional QuantizeLinear epilogue, per tensor or per channel) and
 //! GlobalAveragePool.
 //!
 //! A *chain* is a tree of f32 elementwise nodes (Add, Sub, Mul, Div, Max, Min, PRelu, Relu,
@@ -125,16 +125,34 @@ impl Operand {
     }
 }
 
-/// A per-tensor QuantizeLinear fused after a chain: `saturate(round_ties_even(x / scale) + zp)`,
-/// NaN → 0, exactly like the quantize kernel.
+/// A QuantizeLinear fused after a chain: `saturate(round_ties_even(x / scale) + zp)`, NaN → 0,
+/// exactly like the quantize kernel.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct QuantOut {
     /// u8 or i8.
     pub to: DType,
-    /// The scale.
-    pub scale: f32,
-    /// The zero point, inside `to`'s range.
-    pub zero_point: i32,
+    /// The scale and zero point.
+    pub params: QuantParams,
+}
+
+/// Where a fused quantize's scale and zero point come from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum QuantParams {
+    /// One scale and zero point (inside the output dtype's range) for every element.
+    Tensor {
+        /// The scale.
+        scale: f32,
+        /// The zero point.
+        zero_point: i32,
+    },
+    /// Per row of the iteration (per channel): row operands holding the scales and the zero
+    /// points (as f32, each inside the output dtype's range).
+    Rows {
+        /// The operand of the scales.
+        scale: usize,
+        /// The operand of the zero points.
+        zero_point: usize,
+    },
 }
 
 /// A fused elementwise chain: a program whose last instruction is the result, its operands'
@@ -200,12 +218,31 @@ impl ChainSpec {
                     format!("can quantize to u8 or i8, not {}", q.to),
                 )
             })?;
-            if q.zero_point < lo || q.zero_point > hi {
-                return bad(format!("zero point {} is outside {}", q.zero_point, q.to));
+            match q.params {
+                QuantParams::Tensor { zero_point, .. } => {
+                    if zero_point < lo || zero_point > hi {
+                        return bad(format!("zero point {zero_point} is outside {}", q.to));
+                    }
+                }
+                QuantParams::Rows { scale, zero_point } => {
+                    for k in [scale, zero_point] {
+                        if !matches!(self.operands.get(k), Some(Operand::Row { .. })) {
+                            return bad(format!("quantize parameter operand {k} is not per row"));
+                        }
+                    }
+                }
             }
         }
         Ok(())
     }
+}
+
+/// A fused quantize's scale and zero point in the kernel: splats made once, or the splats of two
+/// row operands.
+#[derive(Clone, Copy)]
+enum QArgs {
+    Splats(Value, Value),
+    Rows(usize, usize),
 }
 
 /// A 4-lane mask from `fcmp`, as f32 lanes for `bitselect`.
@@ -348,15 +385,20 @@ pub fn define_chain(m: &mut CodeModule, spec: &ChainSpec) -> Result<FuncId, JitE
                     FNode::Input(_) | FNode::Unary(..) | FNode::Binary(..) => None,
                 })
                 .collect();
+            // Per-tensor parameters as splats; per-row ones are read with the row's operands.
             let q = spec.quant.map(|q| {
                 let (lo, hi) = byte_range(q.to).unwrap_or((0, 255));
-                let s = splat_f32(b, q.scale);
-                let zp = splat_f32(b, q.zero_point as f32);
+                let sz = match q.params {
+                    QuantParams::Tensor { scale, zero_point } => {
+                        QArgs::Splats(splat_f32(b, scale), splat_f32(b, zero_point as f32))
+                    }
+                    QuantParams::Rows { scale, zero_point } => QArgs::Rows(scale, zero_point),
+                };
                 let lo = b.ins().iconst(I32, lo as i64);
                 let lo = b.ins().splat(I32X4, lo);
                 let hi = b.ins().iconst(I32, hi as i64);
                 let hi = b.ins().splat(I32X4, hi);
-                (s, zp, lo, hi, q.to == DType::U8)
+                (sz, lo, hi, q.to == DType::U8)
             });
             let nops = spec.operands.len();
             let slots: Vec<_> = (0..=nops)
@@ -386,7 +428,11 @@ pub fn define_chain(m: &mut CodeModule, spec: &ChainSpec) -> Result<FuncId, JitE
                 }
                 match q {
                     None => Chunk::Words(res),
-                    Some((s, zp, lo, hi, unsigned)) => {
+                    Some((sz, lo, hi, unsigned)) => {
+                        let (s, zp) = match sz {
+                            QArgs::Splats(s, zp) => (s, zp),
+                            QArgs::Rows(s, zp) => (vals[s][0], vals[zp][0]),
+                        };
                         let w = res.map(|x| quantize_lanes(b, x, s, zp, lo, hi));
                         Chunk::Bytes(narrow_bytes(b, unsigned, w))
                     }
@@ -846,12 +892,12 @@ pub struct ChainGroup {
     pub root: NodeId,
     /// Float members in topological order (the last is the float result).
     pub members: Vec<NodeId>,
-    /// A fused per-tensor quantize (the root is then the QuantizeLinear node).
-    pub quant: Option<QuantOut>,
-    /// The spec, with operands in the order of `externals`.
+    /// The spec: operands in the order of `externals`, then `consts`.
     pub spec: ChainSpec,
     /// External f32 values read by the chain, one per operand.
     pub externals: Vec<ValueRef>,
+    /// Constant operands after the externals (a per-channel quantize's scales and zero points).
+    pub consts: Vec<Vec<f32>>,
 }
 
 /// Chains of a graph: groups by root, and the member nodes that produce no step of their own.
@@ -863,34 +909,76 @@ pub struct Chains {
     pub absorbed: HashSet<NodeId>,
 }
 
-/// The per-tensor parameters of a QuantizeLinear f32 → u8/i8 with constant one-element scale and
-/// zero point (absent: 0), as lpc-ref reads them.
-fn per_tensor_quant(g: &Graph, n: NodeId) -> Option<QuantOut> {
+/// A QuantizeLinear f32 → u8/i8 that can end a chain, with constant parameters as lpc-ref
+/// reads them.
+#[derive(Clone, Debug)]
+pub enum QuantFuse {
+    /// One-element scale and zero point (absent: 0).
+    Tensor(QuantOut),
+    /// Per channel: the scales and zero points (as f32) along one axis, and the shape that
+    /// broadcasts one parameter vector to the output (1 except on that axis).
+    Channels {
+        /// u8 or i8.
+        to: DType,
+        /// One scale per channel.
+        scales: Vec<f32>,
+        /// One zero point per channel, inside `to`'s range.
+        zero_points: Vec<f32>,
+        /// `[1, …, C, …, 1]`, the output's rank.
+        shape: Vec<usize>,
+    },
+}
+
+/// The fusable form of QuantizeLinear node `n`, if it has one.
+fn fusable_quant(g: &Graph, n: NodeId) -> Option<QuantFuse> {
     let Op::QuantizeLinear { q, dtype } = &g.node(n).op else {
         return None;
     };
     let (lo, hi) = byte_range(*dtype)?;
     let s = g.const_value(g.node_input(n, 1)?)?;
-    if s.dtype() != DType::F32 || s.len() != 1 || q.block_size != 0 {
+    if s.dtype() != DType::F32 || q.block_size != 0 || g.node(n).outputs.len() != 1 {
         return None;
     }
-    let zero_point = match g.node_input(n, 2) {
-        None => 0,
+    let zero_points: Vec<i64> = match g.node_input(n, 2) {
+        None => vec![0; s.len()],
         Some(v) => {
             let z = g.const_value(v)?;
-            if z.dtype() != *dtype || z.len() != 1 {
+            if z.dtype() != *dtype || z.len() != s.len() {
                 return None;
             }
-            z.to_i64_vec()[0] as i32
+            z.to_i64_vec()
         }
     };
-    if zero_point < lo || zero_point > hi || g.node(n).outputs.len() != 1 {
+    if zero_points.iter().any(|&z| z < lo as i64 || z > hi as i64) {
         return None;
     }
-    Some(QuantOut {
+    if s.len() == 1 {
+        return Some(QuantFuse::Tensor(QuantOut {
+            to: *dtype,
+            params: QuantParams::Tensor {
+                scale: s.to_f32_vec()[0],
+                zero_point: zero_points[0] as i32,
+            },
+        }));
+    }
+    // Per axis: a 1-D scale along a known axis of the output.
+    let out = known_shape(g, ValueRef::first(n))?;
+    let axis = if q.axis < 0 {
+        q.axis + out.len() as i64
+    } else {
+        q.axis
+    };
+    let axis = usize::try_from(axis).ok().filter(|&a| a < out.len())?;
+    if s.shape().len() != 1 || out[axis] != s.len() {
+        return None;
+    }
+    let mut shape = vec![1; out.len()];
+    shape[axis] = s.len();
+    Some(QuantFuse::Channels {
         to: *dtype,
-        scale: s.to_f32_vec()[0],
-        zero_point,
+        scales: s.to_f32_vec(),
+        zero_points: zero_points.iter().map(|&z| z as f32).collect(),
+        shape,
     })
 }
 
@@ -947,7 +1035,7 @@ fn build_group(
     g: &Graph,
     root: NodeId,
     members: &[NodeId],
-    quant: Option<QuantOut>,
+    quant: Option<&QuantFuse>,
 ) -> Option<ChainGroup> {
     let last = *members.last()?;
     let out_shape = known_shape(g, ValueRef::first(last))?;
@@ -981,10 +1069,31 @@ fn build_group(
         });
         at.insert(ValueRef::first(m), prog.len() - 1);
     }
-    let shapes: Vec<Vec<usize>> = externals
+    let mut shapes: Vec<Vec<usize>> = externals
         .iter()
         .map(|&v| known_shape(g, v))
         .collect::<Option<_>>()?;
+    let mut consts = vec![];
+    let quant = match quant {
+        None => None,
+        Some(QuantFuse::Tensor(q)) => Some(*q),
+        Some(QuantFuse::Channels {
+            to,
+            scales,
+            zero_points,
+            shape,
+        }) => {
+            shapes.extend([shape.clone(), shape.clone()]);
+            consts = vec![scales.clone(), zero_points.clone()];
+            Some(QuantOut {
+                to: *to,
+                params: QuantParams::Rows {
+                    scale: externals.len(),
+                    zero_point: externals.len() + 1,
+                },
+            })
+        }
+    };
     let (outer, inner, operands) = canonicalize(&out_shape, &shapes)?;
     let spec = ChainSpec {
         prog,
@@ -997,15 +1106,15 @@ fn build_group(
     Some(ChainGroup {
         root,
         members: members.to_vec(),
-        quant,
         spec,
         externals,
+        consts,
     })
 }
 
 /// Finds the chains of `g` (`order` its topological order): every f32 elementwise node not fed
 /// by constants only becomes part of exactly one chain; a producer joins its consumer's chain
-/// when it has one use, the consumer's shape, and is not a graph output; a per-tensor
+/// when it has one use, the consumer's shape, and is not a graph output; a
 /// QuantizeLinear of a chain's result becomes the chain's root.
 pub fn find_chains(g: &Graph, order: &[NodeId]) -> Chains {
     // Nodes computed from constants only (lowering evaluates them once).
@@ -1029,7 +1138,7 @@ pub fn find_chains(g: &Graph, order: &[NodeId]) -> Chains {
             continue;
         }
         // The float result node and an optional quantize root.
-        let (top, quant) = match per_tensor_quant(g, n) {
+        let (top, quant) = match fusable_quant(g, n) {
             Some(q) => match g.node_input(n, 0) {
                 Some(v)
                     if v.output == 0
@@ -1076,11 +1185,13 @@ pub fn find_chains(g: &Graph, order: &[NodeId]) -> Chains {
         }
         members.sort_by_key(|m| pos.get(m).copied().unwrap_or(0));
         let root = if quant.is_some() { n } else { top };
-        let group = build_group(g, root, &members, quant)
-            .or_else(|| build_group(g, root, &[top], quant))
+        let group = build_group(g, root, &members, quant.as_ref())
+            .or_else(|| build_group(g, root, &[top], quant.as_ref()))
             .or_else(|| {
                 // Without its quantize epilogue the float node may still run alone.
-                quant.and_then(|_| build_group(g, top, &[top], None))
+                quant
+                    .as_ref()
+                    .and_then(|_| build_group(g, top, &[top], None))
             });
         let Some(group) = group else { continue };
         for &m in &group.members {
@@ -1099,6 +1210,8 @@ pub struct ChainPlan {
     func: FuncId,
     kernel: Option<ChainKernel>,
     out_shape: Vec<usize>,
+    /// Constant operands passed after the step's inputs.
+    consts: Vec<Vec<f32>>,
 }
 
 /// Defines the kernel of a chain found by [`find_chains`].
@@ -1117,6 +1230,7 @@ pub fn lower_chain(
         func,
         kernel: None,
         out_shape,
+        consts: group.consts.clone(),
     })
 }
 
@@ -1143,16 +1257,17 @@ impl ChainPlan {
         }
     }
 
-    /// Runs the chain on its external operands (in order).
+    /// Runs the chain on its external operands (in order; the constant ones are added).
     pub fn run(&self, ins: &[&Tensor], pool: &mut BufferPool) -> Result<Tensor, JitError> {
         let k = self
             .kernel
             .as_ref()
             .ok_or_else(|| JitError::Codegen("float chain kernel not linked".into()))?;
-        let xs: Vec<&[f32]> = ins
+        let mut xs: Vec<&[f32]> = ins
             .iter()
             .map(|t| t.as_f32().map_err(bad))
             .collect::<Result<_, _>>()?;
+        xs.extend(self.consts.iter().map(Vec::as_slice));
         let n: usize = self.out_shape.iter().product();
         match self.spec.out_dtype() {
             DType::U8 => {

@@ -183,14 +183,22 @@ fn binary_op(r: &mut Rng) -> BinaryOp {
     ][r.below(7)]
 }
 
+/// How a chain's final quantize is parameterised.
+#[derive(Clone, Copy, Debug)]
+enum Per {
+    Tensor,
+    Channel,
+}
+
 /// A random linear chain on input `x` of shape `out`: unary ops, and binary ops with a second
 /// operand that is a new input (any broadcast), a constant, or `x` again. Returns the graph
-/// (ending in a per-tensor quantize when `quant`), its inputs, and the float op count.
+/// (ending in a quantize to `quant`'s dtype, per tensor or, when asked and the rank allows,
+/// per channel along axis 1), its inputs, and the float op count.
 fn random_chain(
     r: &mut Rng,
     out: &[usize],
     len: usize,
-    quant: Option<DType>,
+    quant: Option<(DType, Per)>,
 ) -> (Graph, Vec<Tensor>) {
     let mut g = Graph::new("chain");
     let x = g.add_input("x", f32_ty(out));
@@ -239,15 +247,34 @@ fn random_chain(
             v = node(&mut g, &name, Op::Binary(op), &ins);
         }
     }
-    if let Some(d) = quant {
-        let scale = [0.05f32, 0.3, 1.0, 1e-3][r.below(4)];
-        let zp = if d == DType::U8 {
-            r.below(256) as i64
-        } else {
-            r.below(256) as i64 - 128
+    if let Some((d, per)) = quant {
+        let channels = match per {
+            Per::Channel if out.len() >= 2 => Some(out[1]),
+            Per::Channel | Per::Tensor => None,
         };
-        let s = g.add_const("qs", Tensor::scalar_f32(scale));
-        let z = g.add_const("qz", Tensor::scalar_i64(zp).into_dtype(d));
+        let mut scale =
+            || [0.05f32, 0.3, 1.0, 1e-3][r.below(4)] * (1.0 + r.below(100) as f32 / 37.0);
+        let scales: Vec<f32> = (0..channels.unwrap_or(1)).map(|_| scale()).collect();
+        let mut zp = || {
+            if d == DType::U8 {
+                r.below(256) as i64
+            } else {
+                r.below(256) as i64 - 128
+            }
+        };
+        let zps: Vec<i64> = (0..channels.unwrap_or(1)).map(|_| zp()).collect();
+        let (s, z) = match channels {
+            None => (
+                Tensor::scalar_f32(scales[0]),
+                Tensor::scalar_i64(zps[0]).into_dtype(d),
+            ),
+            Some(c) => (
+                Tensor::from_f32(&[c], scales).expect("scales"),
+                Tensor::vec_i64(&zps).into_dtype(d),
+            ),
+        };
+        let s = g.add_const("qs", s);
+        let z = g.add_const("qz", z);
         v = node(
             &mut g,
             "q",
@@ -272,9 +299,11 @@ fn random_chains_match_ref() {
     for case in 0..300 {
         let out = rand_shape(&mut r);
         let len = 1 + r.below(6);
-        let quant = match r.below(4) {
-            0 => Some(DType::U8),
-            1 => Some(DType::I8),
+        let quant = match r.below(6) {
+            0 => Some((DType::U8, Per::Tensor)),
+            1 => Some((DType::I8, Per::Tensor)),
+            2 => Some((DType::U8, Per::Channel)),
+            3 => Some((DType::I8, Per::Channel)),
             _ => None,
         };
         let (g, inputs) = random_chain(&mut r, &out, len, quant);
@@ -307,7 +336,11 @@ fn large_chains_split_over_threads_match_ref() {
         .into_iter()
         .enumerate()
     {
-        for quant in [None, Some(DType::U8)] {
+        for quant in [
+            None,
+            Some((DType::U8, Per::Tensor)),
+            Some((DType::I8, Per::Channel)),
+        ] {
             let (g, inputs) = random_chain(&mut r, &out, 5, quant);
             check(&g, &inputs, 2, &format!("large case {k}"));
         }
