@@ -15,19 +15,41 @@ fn list(v: impl Iterator<Item = String>) -> String {
 
 /// One random QConv graph (text) and its input.
 fn case(r: &mut Rng) -> (String, Tensor) {
-    let group = r.pick(&[1, 1, 1, 2, 3]);
-    let cg = 1 + r.below(5);
+    case_of(r, false)
+}
+
+/// A random QConv; `big`: one image, many input channels and pixels, a 3×3 to 5×5 kernel at
+/// stride 1, so its packed columns fill several of im2col's cache-sized blocks (the last one
+/// partial).
+fn case_of(r: &mut Rng, big: bool) -> (String, Tensor) {
+    let group = if big { 1 } else { r.pick(&[1, 1, 1, 2, 3]) };
+    let cg = if big {
+        40 + r.below(30)
+    } else {
+        1 + r.below(5)
+    };
     let wide = r.below(3) == 0;
     let mg = 1 + r.below(if wide { 40 } else { 9 });
     let (c, m) = (cg * group, mg * group);
-    let k = [r.pick(&[1, 1, 2, 3, 3, 5]), r.pick(&[1, 1, 2, 3, 3, 5])];
-    let s = [r.pick(&[1, 1, 2, 3]), r.pick(&[1, 1, 2, 3])];
+    let k = if big {
+        [r.pick(&[3, 5]), r.pick(&[3, 5])]
+    } else {
+        [r.pick(&[1, 1, 2, 3, 3, 5]), r.pick(&[1, 1, 2, 3, 3, 5])]
+    };
+    let s = if big {
+        [1, 1]
+    } else {
+        [r.pick(&[1, 1, 2, 3]), r.pick(&[1, 1, 2, 3])]
+    };
     let d = [r.pick(&[1, 1, 1, 2]), r.pick(&[1, 1, 1, 2])];
     let p = [r.below(k[0]), r.below(k[1]), r.below(k[0]), r.below(k[1])];
     let ext = |a: usize| (k[a] - 1) * d[a] + 1;
-    let h = ext(0).max(1 + r.below(14));
-    let w = ext(1).max(1 + r.below(40));
-    let n = 1 + r.below(2);
+    let (hmax, wmax) = if big { (40, 40) } else { (14, 40) };
+    let h = ext(0).max(1 + r.below(hmax));
+    let w = ext(1).max(1 + r.below(wmax));
+    let (h, w) = if big { (h.max(24), w.max(24)) } else { (h, w) };
+    // Big cases: one image, so two threads share its blocks.
+    let n = if big { 1 } else { 1 + r.below(2) };
     let xd = r.pick(&["u8", "i8"]);
     let (xlo, xhi) = if xd == "u8" { (0, 255) } else { (-128, 127) };
     let xz = r.int(xlo, xhi);
@@ -130,4 +152,46 @@ fn qconv_through_gemm_matches_reference() {
         gemm_steps >= 120,
         "only {gemm_steps} of 150 cases lowered to a GEMM"
     );
+}
+
+/// Convs whose im2col spans several blocks: the blocked pack-and-multiply loop (1 thread) and
+/// its split over threads (2 threads, C blocks copied into place), on every tier.
+#[test]
+fn large_k_convs_run_in_blocks() {
+    let f = CodeModule::new().unwrap().features();
+    let mut dots = vec![Dot::Auto, Dot::ExactI16];
+    if f.vnni {
+        dots.push(Dot::Vnni);
+    } else {
+        eprintln!("large_k_convs_run_in_blocks: Dot::Vnni skipped (no VNNI on this host)");
+    }
+    let mut r = Rng(0xb10c_5eed);
+    for i in 0..12 {
+        let dot = dots[i % dots.len()];
+        let (text, x) = case_of(&mut r, true);
+        let g = lpc_ir::text::parse(&text).unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let want = lpc_ref::run(&g, std::slice::from_ref(&x)).expect("ref");
+        let threads = 1 + (i / dots.len()) % 2;
+        let m = CompiledModel::compile(
+            &g,
+            &[x.shape().to_vec()],
+            &CompileOptions {
+                threads: Some(threads),
+                lower: LowerOptions {
+                    dot,
+                    ..Default::default()
+                },
+            },
+        )
+        .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let kind = m.plan().steps[0].kind();
+        assert!(kind.starts_with("jit gemm (im2col"), "case {i}: {kind}");
+        let got = m.run(std::slice::from_ref(&x)).expect("jit");
+        assert!(
+            got[0].same_content(&want[0]),
+            "case {i} ({threads} threads, {dot:?}, x {:?}): {}",
+            x.shape(),
+            m.stats()
+        );
+    }
 }
