@@ -10,17 +10,21 @@ Ops = 2*M*N*K; GOPS = ops / median time.
 ORT timing: one model per shape with R identical, independent nodes on the same input (R chosen so
 one session.run does >= ~0.2 G ops), so Python's per-run overhead is spread over R GEMMs; the time
 per GEMM is the median over `--runs` session.run calls (after warm-up) divided by R.
-lpc timing: criterion's median estimate (target/criterion/.../new/estimates.json) of
-`gemm/<shape>/<tier>/{u8,i32}`, one thread (`GemmKernel::run`).
+lpc timing: `LPC_GEMM_MEDIANS=<shape> LPC_GEMM_BATCH=R cargo bench -p lpc-jit --bench gemm` (the
+criterion bench's medians mode): the median over `--runs` units of R `GemmKernel::run` calls (one
+thread, B packed in a plain Vec as the runtime does), i.e. the same timing unit as ORT's. On a busy
+machine that matters: a unit of a few ms is preempted as often for both, while criterion's long
+samples would average every preemption in and per-call timing would skip most of them.
 
-The VM is noisy (2 vCPUs shared with other jobs): everything is a median, and every figure in one
-table comes from the same invocation of this script.
+The VM is noisy (2 vCPUs shared with other jobs) and its speed drifts over minutes, so the script
+alternates: each round measures every shape with ORT and then lpc right after; the table reports
+the median over rounds, and the per-round ratios show how stable the comparison is. Every figure in
+one table comes from the same invocation of this script.
 
 Usage (from the project root):
-    /work/venv/bin/python benches/gemm_vs_ort.py [--runs 200] [--out benches/results/gemm.md]
+    /work/venv/bin/python benches/gemm_vs_ort.py [--rounds 3] [--runs 200] [--out benches/results/gemm.md]
 """
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -79,80 +83,108 @@ def model(op, m, n, k, copies, rng):
     return mp.SerializeToString()
 
 
-def time_ort(op, m, n, k, runs, rng):
-    ops = 2 * m * n * k
-    copies = max(1, min(32, round(2e8 / ops)))
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.log_severity_level = 3
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(model(op, m, n, k, copies, rng), so, providers=["CPUExecutionProvider"])
-    feed = {"X": rng.integers(0, 256, size=(n, k), dtype=np.uint8)}
-    for _ in range(max(5, runs // 10)):
-        sess.run(None, feed)
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        sess.run(None, feed)
-        ts.append(time.perf_counter() - t0)
-    return ops / (statistics.median(ts) / copies) / 1e9
+class OrtGemm:
+    """One ORT session (1 thread) for `op` on the shape; `gops(runs)` times it."""
+
+    def __init__(self, op, m, n, k, rng):
+        self.ops = 2 * m * n * k
+        self.copies = max(1, min(32, round(2e8 / self.ops)))
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.log_severity_level = 3
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.sess = ort.InferenceSession(
+            model(op, m, n, k, self.copies, rng), so, providers=["CPUExecutionProvider"]
+        )
+        self.feed = {"X": rng.integers(0, 256, size=(n, k), dtype=np.uint8)}
+
+    def gops(self, runs):
+        for _ in range(max(5, runs // 10)):
+            self.sess.run(None, self.feed)
+        ts = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            self.sess.run(None, self.feed)
+            ts.append(time.perf_counter() - t0)
+        return self.ops / (statistics.median(ts) / self.copies) / 1e9
 
 
-def time_lpc(tier, args):
+def cargo_env():
     env = dict(os.environ)
     env.setdefault("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    cmd = [
-        "cargo", "bench", "-p", "lpc-jit", "--bench", "gemm", "--",
-        f"{tier}/(u8|i32)$", "--warm-up-time", "1", "--measurement-time", str(args.lpc_secs),
-    ]
-    print("+", " ".join(cmd), file=sys.stderr)
-    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=sys.stderr)
-    crit = os.path.join(env["CARGO_TARGET_DIR"], "criterion")
-    res = {}
-    for label, m, n, k in SHAPES:
-        for out in ("u8", "i32"):
-            path = os.path.join(crit, f"gemm_{label}", tier, out, "new", "estimates.json")
-            with open(path) as f:
-                ns = json.load(f)["median"]["point_estimate"]
-            res[(label, out)] = 2 * m * n * k / ns
-    return res
+    return env
+
+
+def lpc_gops(label, copies, args):
+    """lpc medians (u8 and i32 out) in units of `copies` calls, like the ORT session's."""
+    env = cargo_env()
+    env.update(LPC_GEMM_MEDIANS=label, LPC_GEMM_BATCH=str(copies), LPC_GEMM_RUNS=str(args.runs))
+    cmd = ["cargo", "bench", "-q", "-p", "lpc-jit", "--bench", "gemm"]
+    out = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
+    f = out.split()
+    if f[0:1] != ["tier"] or f[1] != args.tier:
+        sys.exit(f"unexpected lpc bench output (wanted tier {args.tier}): {out!r}")
+    return {"u8": float(f[3]), "i32": float(f[5])}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=200, help="timed ORT runs per model")
-    ap.add_argument("--lpc-secs", type=int, default=3, help="criterion measurement time per bench")
-    ap.add_argument("--tier", default="zmm", help="lpc GEMM tier (criterion id prefix)")
+    ap.add_argument("--runs", type=int, default=200, help="timed ORT runs per model and round")
+    ap.add_argument("--rounds", type=int, default=3, help="ORT-then-lpc rounds per shape")
+    ap.add_argument("--tier", default="zmm", help="lpc GEMM tier expected (the host's best)")
     ap.add_argument("--out", help="also write the markdown here")
     args = ap.parse_args()
+    subprocess.run(
+        ["cargo", "bench", "-q", "-p", "lpc-jit", "--bench", "gemm", "--no-run"],
+        cwd=ROOT, env=cargo_env(), check=True,
+    )
     rng = np.random.default_rng(0)
-    ort_res = {}
-    for label, m, n, k in SHAPES:
-        for op in ("MatMulInteger", "QLinearMatMul"):
-            ort_res[(label, op)] = time_ort(op, m, n, k, args.runs, rng)
-            print(f"ort {op} {label}: {ort_res[(label, op)]:.0f} GOPS", file=sys.stderr)
-    lpc = time_lpc(args.tier, args)
+    ops = ("MatMulInteger", "QLinearMatMul")
+    sessions = {(label, op): OrtGemm(op, m, n, k, rng) for label, m, n, k in SHAPES for op in ops}
+    # per (shape, column): one figure per round; shapes alternate ORT and lpc inside a round
+    rounds = {}
+    for r in range(args.rounds):
+        for label, m, n, k in SHAPES:
+            for op in ops:
+                rounds.setdefault((label, op), []).append(sessions[(label, op)].gops(args.runs))
+            copies = sessions[(label, ops[0])].copies
+            for out, g in lpc_gops(label, copies, args).items():
+                rounds.setdefault((label, out), []).append(g)
+            print(
+                f"round {r + 1} {label}: "
+                + ", ".join(f"{c} {rounds[(label, c)][-1]:.0f}" for c in ("u8", "i32") + ops),
+                file=sys.stderr,
+            )
+    med = {key: statistics.median(v) for key, v in rounds.items()}
     load = os.getloadavg()
     lines = [
-        f"`python benches/gemm_vs_ort.py` (one run: ORT first, then `cargo bench -p lpc-jit --bench gemm`), "
-        f"{time.strftime('%Y-%m-%d %H:%M')}, onnxruntime {ort.__version__}, 1 thread, "
-        f"load average after the run {load[0]:.1f}/{load[1]:.1f}.",
-        f"GOPS = 2·M·N·K / median time; in brackets the fraction of the `vpdpbusd zmm` peak ({PEAK:.0f} GOPS). "
-        "ORT computes X[N×K] u8 · W[K×M] s8 (W a constant initializer); QLinearMatMul per-tensor u8 out.",
+        f"`benches/gemm_vs_ort.py --rounds {args.rounds}` (one invocation), {time.strftime('%Y-%m-%d %H:%M')}, "
+        f"onnxruntime {ort.__version__}, 1 thread, load average at the end {load[0]:.1f}/{load[1]:.1f} "
+        "(2 vCPUs shared with other jobs).",
+        f"Each round times, per shape, ORT and then lpc (`LPC_GEMM_MEDIANS=<shape> cargo bench -p lpc-jit --bench gemm`) "
+        f"in the same units (one ORT session.run of R GEMM nodes = R lpc kernel calls; {args.runs} units, median); "
+        "the table gives the median over the rounds. "
+        f"GOPS = 2·M·N·K / time; in brackets the fraction of the `vpdpbusd zmm` peak ({PEAK:.0f} GOPS, measured "
+        "on a quiet host). ORT computes X[N×K] u8 · W[K×M] s8 with W a constant initializer; QLinearMatMul is "
+        "per-tensor, u8 out; lpc's u8 out is the fused bias + per-row requantize epilogue.",
         "",
         f"| shape (M×N×K) | lpc {args.tier} u8 out | lpc {args.tier} i32 out | ORT MatMulInteger (i32) "
-        "| ORT QLinearMatMul (u8) | lpc i32 / ORT MatMulInteger | lpc u8 / ORT QLinearMatMul |",
+        "| ORT QLinearMatMul (u8) | lpc i32 / ORT MatMulInteger (per round) | lpc u8 / ORT QLinearMatMul (per round) |",
         "|---|---|---|---|---|---|---|",
     ]
     for label, m, n, k in SHAPES:
-        u8, i32 = lpc[(label, "u8")], lpc[(label, "i32")]
-        mmi, qmm = ort_res[(label, "MatMulInteger")], ort_res[(label, "QLinearMatMul")]
+        u8, i32 = med[(label, "u8")], med[(label, "i32")]
+        mmi, qmm = med[(label, ops[0])], med[(label, ops[1])]
+        per = lambda a, b: ", ".join(
+            f"{x / y:.2f}" for x, y in zip(rounds[(label, a)], rounds[(label, b)])
+        )
         name = f"{m}×{n}×{k}" + (" (ResNet stage-1 conv)" if label.startswith("resnet") else "")
         lines.append(
             f"| {name} | {u8:.0f} ({u8 / PEAK:.2f}) | {i32:.0f} ({i32 / PEAK:.2f}) | {mmi:.0f} ({mmi / PEAK:.2f}) "
-            f"| {qmm:.0f} ({qmm / PEAK:.2f}) | {i32 / mmi:.2f} | {u8 / qmm:.2f} |"
+            f"| {qmm:.0f} ({qmm / PEAK:.2f}) | {i32 / mmi:.2f} ({per('i32', ops[0])}) "
+            f"| {u8 / qmm:.2f} ({per('u8', ops[1])}) |"
         )
     text = "\n".join(lines) + "\n"
     print(text)
