@@ -689,7 +689,8 @@ fn vnni_kernel_emits_vpdpbusd() {
 }
 
 /// The zmm tier's bytes decode to `vpdpbusd zmm, zmm, zmm` fed by one `vpbroadcastd` of the
-/// row's 4 weights per row and k-group, 2 per row per k-group, and Auto picks it.
+/// row's 4 weights per row and k-group, 2 per row per k-group, with two B prefetches per k-group,
+/// and Auto picks it.
 #[test]
 fn zmm_kernel_emits_vpdpbusd_zmm() {
     use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter, Mnemonic, OpKind};
@@ -714,7 +715,7 @@ fn zmm_kernel_emits_vpdpbusd_zmm() {
     let code = zmm_code(&cm, &spec).unwrap().expect("zmm code");
     let mut dec = Decoder::new(64, &code, DecoderOptions::NONE);
     let mut fmt = IntelFormatter::new();
-    let (mut dots, mut bcasts, mut text) = (0, 0, String::new());
+    let (mut dots, mut bcasts, mut prefetches, mut text) = (0, 0, 0, String::new());
     for ins in dec.iter() {
         assert!(!ins.is_invalid(), "undecodable bytes in {text}");
         fmt.format(&ins, &mut text);
@@ -734,6 +735,9 @@ fn zmm_kernel_emits_vpdpbusd_zmm() {
         {
             bcasts += 1;
         }
+        if ins.mnemonic() == Mnemonic::Prefetcht0 {
+            prefetches += 1;
+        }
     }
     // 12-row blocks and the 1-row tail: 2 per row per k-group, in the unrolled loop (4 groups)
     // and the tail groups (70 -> 18 groups = 4 chunks + 2).
@@ -742,6 +746,8 @@ fn zmm_kernel_emits_vpdpbusd_zmm() {
     // One weight broadcast per row and k-group, plus the bias broadcasts per row.
     assert_eq!(bcasts, (12 + 1) * groups + (12 + 1), "{text}");
     assert!(text.contains("vpdpbusd zmm0,zmm30,zmm28"), "{text}");
+    // Two B-stream prefetches per k-group (both row blocks).
+    assert_eq!(prefetches, 2 * 2 * groups, "{text}");
     // Forcing the 128-bit tiers still works on this host.
     for (dot, tier) in [
         (Dot::Vnni, GemmTier::Vnni),
