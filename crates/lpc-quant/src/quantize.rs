@@ -802,14 +802,17 @@ fn fq_tensor(t: &Tensor, q: &[ActQuant]) -> Result<Tensor, QuantError> {
             t.shape()
         )));
     }
-    Tensor::from_f32(
-        t.shape(),
-        v.iter()
-            .enumerate()
-            .map(|(i, &x)| q[if c == 1 { 0 } else { (i / inner.max(1)) % c }].apply(x))
-            .collect(),
-    )
-    .map_err(|e| QuantError::Invalid(e.to_string()))
+    // Runs of `inner` elements share a channel: no division per element.
+    let mut out = Vec::with_capacity(v.len());
+    if c == 1 {
+        out.extend(v.iter().map(|&x| q[0].apply(x)));
+    } else {
+        for (i, run) in v.chunks(inner.max(1)).enumerate() {
+            let qc = &q[i % c];
+            out.extend(run.iter().map(|&x| qc.apply(x)));
+        }
+    }
+    Tensor::from_f32(t.shape(), out).map_err(|e| QuantError::Invalid(e.to_string()))
 }
 
 /// True when every consumer of the point is a depthwise Conv reading it as its input.
@@ -916,15 +919,45 @@ fn tap_sums(x: &[f32], dims: [usize; 4], taps: &[Vec<Vec<Option<usize>>>], t: &m
         .iter()
         .map(|k| k.iter().flatten().copied().collect())
         .collect();
-    let mut rows = vec![0f64; h];
+    // The columns a kernel column reads form an arithmetic progression a, a+s, ..., b (the map
+    // ox → ox·stride + kx·dilation − pad); its sum is q[b] − q[a−s] with q the running sums of
+    // every s-th element, so each row is summed once per distinct step instead of once per
+    // kernel column.
+    let prog: Vec<Option<(usize, usize, usize)>> = cols
+        .iter()
+        .map(|cs| {
+            let (&a, &b) = (cs.first()?, cs.last()?);
+            let s = if cs.len() > 1 { cs[1] - a } else { 1 };
+            let ok = s > 0 && cs.windows(2).all(|p| p[1] == p[0] + s);
+            ok.then_some((a, b, s))
+        })
+        .collect();
+    let mut steps: Vec<usize> = prog.iter().flatten().map(|p| p.2).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    let mut q = vec![vec![0f64; w]; steps.len()];
+    let mut rows = vec![vec![0f64; h]; kw];
     for plane in x.chunks(h * w).take(n * c).enumerate() {
         let (i, p) = plane;
         let ch = i % c;
-        for (kx, cs) in cols.iter().enumerate() {
-            for (iy, r) in rows.iter_mut().enumerate() {
-                let line = &p[iy * w..(iy + 1) * w];
-                *r = cs.iter().map(|&ix| line[ix] as f64).sum();
+        for iy in 0..h {
+            let line = &p[iy * w..(iy + 1) * w];
+            for (qs, &s) in q.iter_mut().zip(&steps) {
+                for ix in 0..w {
+                    qs[ix] = line[ix] as f64 + if ix >= s { qs[ix - s] } else { 0.0 };
+                }
             }
+            for (kx, cs) in cols.iter().enumerate() {
+                rows[kx][iy] = match prog[kx] {
+                    Some((a, b, s)) => {
+                        let qs = &q[steps.partition_point(|&t| t < s)];
+                        qs[b] - if a >= s { qs[a - s] } else { 0.0 }
+                    }
+                    None => cs.iter().map(|&ix| line[ix] as f64).sum(),
+                };
+            }
+        }
+        for (kx, rows) in rows.iter().enumerate() {
             for (ky, tk) in taps[0].iter().enumerate() {
                 let s: f64 = tk.iter().flatten().map(|&iy| rows[iy]).sum();
                 t[(ch * kh + ky) * kw + kx] += s;

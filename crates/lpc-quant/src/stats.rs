@@ -87,15 +87,17 @@ impl Histogram {
             return;
         }
         // Same bins as `bin`: (x + r) / (2r) · B, where 1/(2r) and B are powers of two, so the
-        // product below rounds exactly like the quotient.
+        // product below rounds exactly like the quotient. Truncation equals `floor` for the
+        // non-negative values and only moves negative ones to 0 (or -0), which the clamp maps
+        // to 0 anyway: the same bins without a call to libm's floor.
         let r = self.r as f64;
         let k = BINS as f64 / (2.0 * r);
-        let top = (BINS - 1) as f64;
+        let top = BINS as i64 - 1;
         for &x in xs {
             if x == 0.0 {
                 self.zeros += 1;
             } else if x.is_finite() {
-                let b = ((x as f64 + r) * k).floor().clamp(0.0, top) as usize;
+                let b = (((x as f64 + r) * k) as i64).clamp(0, top) as usize;
                 self.bins[b] += 1;
             }
         }
@@ -181,6 +183,41 @@ impl Histogram {
         }
         self.r
     }
+}
+
+/// (min, max, count of non-finite values) of the finite values of `xs` ((+inf, -inf) when
+/// there are none).
+fn finite_range(xs: &[f32]) -> (f32, f32, u64) {
+    // Lanes of compare-selects vectorize where `f32::min` (NaN-aware) does not; non-finite
+    // values are rare, so they are only counted here and the slice is redone exactly if any.
+    const L: usize = 16;
+    let (mut lo, mut hi, mut bad) = ([f32::INFINITY; L], [f32::NEG_INFINITY; L], [0u32; L]);
+    let chunks = xs.chunks_exact(L);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..L {
+            let x = c[i];
+            lo[i] = if x < lo[i] { x } else { lo[i] };
+            hi[i] = if x > hi[i] { x } else { hi[i] };
+            bad[i] += (x.to_bits() & 0x7f80_0000 == 0x7f80_0000) as u32;
+        }
+    }
+    let lanes_bad: u64 = bad.iter().map(|&n| n as u64).sum();
+    if lanes_bad == 0 && rest.iter().all(|x| x.is_finite()) {
+        let a = lo.iter().chain(rest).fold(f32::INFINITY, |m, &x| m.min(x));
+        let b = hi.iter().chain(rest).fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        return (a, b, 0);
+    }
+    let (mut a, mut b, mut n) = (f32::INFINITY, f32::NEG_INFINITY, 0u64);
+    for &x in xs {
+        if x.is_finite() {
+            a = a.min(x);
+            b = b.max(x);
+        } else {
+            n += 1;
+        }
+    }
+    (a, b, n)
 }
 
 /// Statistics of one tensor over a calibration set.
@@ -269,15 +306,7 @@ impl TensorStats {
         for chunk in data.chunks(chunk_len.max(1)) {
             let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
             for (j, part) in chunk.chunks(run).enumerate() {
-                let (mut a, mut b, mut bad) = (f32::INFINITY, f32::NEG_INFINITY, 0u64);
-                for &x in part {
-                    if x.is_finite() {
-                        a = a.min(x);
-                        b = b.max(x);
-                    } else {
-                        bad += 1;
-                    }
-                }
+                let (a, b, bad) = finite_range(part);
                 self.nonfinite += bad;
                 finite += part.len() as u64 - bad;
                 if a <= b {

@@ -150,30 +150,16 @@ fn im2col<T: Copy + Send + Sync>(
     let on: usize = g.output.iter().product();
     let kn: usize = g.kernel.iter().product();
     if g.input.len() == 2 {
-        let (kh, kw) = (g.kernel[0], g.kernel[1]);
-        let (oh, ow, iw) = (g.output[0], g.output[1], g.input[1]);
         crate::util::for_chunks(col, kn * on, |c, cc| {
-            let xc = &x[c * in_n..(c + 1) * in_n];
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let row = &mut cc[(ky * kw + kx) * on..(ky * kw + kx + 1) * on];
-                    for oy in 0..oh {
-                        let dst = &mut row[oy * ow..(oy + 1) * ow];
-                        match taps[0][ky][oy] {
-                            None => dst.fill(pad),
-                            Some(iy) => {
-                                let src = &xc[iy * iw..(iy + 1) * iw];
-                                for (ox, d) in dst.iter_mut().enumerate() {
-                                    *d = match taps[1][kx][ox] {
-                                        Some(ix) => src[ix],
-                                        None => pad,
-                                    };
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            im2col_2d_channel(
+                &x[c * in_n..(c + 1) * in_n],
+                g,
+                taps,
+                pad,
+                0,
+                g.output[0],
+                cc,
+            )
         });
         return;
     }
@@ -201,6 +187,139 @@ fn im2col<T: Copy + Send + Sync>(
             });
             rowi += 1;
         });
+    }
+}
+
+/// The im2col rows (kernel tap) × columns (output positions of output rows `oy0..oy1`) of one
+/// channel `xc` of a 2-D input.
+fn im2col_2d_channel<T: Copy>(
+    xc: &[T],
+    g: &Geom,
+    taps: &[Vec<Vec<Option<usize>>>],
+    pad: T,
+    oy0: usize,
+    oy1: usize,
+    cc: &mut [T],
+) {
+    let (kh, kw) = (g.kernel[0], g.kernel[1]);
+    let (ow, iw) = (g.output[1], g.input[1]);
+    let on = (oy1 - oy0) * ow;
+    // Per kernel column: the output columns lo..hi reading inside the row, at input columns
+    // first, first+step, ... (an arithmetic progression for every conv geometry; anything
+    // else takes the per-element table).
+    let runs: Vec<Option<(usize, usize, usize, usize)>> = taps[1]
+        .iter()
+        .map(|t| {
+            let lo = t.iter().position(Option::is_some)?;
+            let hi = t.iter().rposition(Option::is_some)? + 1;
+            let first = t[lo]?;
+            let step = if hi - lo > 1 {
+                t[lo + 1]?.checked_sub(first)?
+            } else {
+                1
+            };
+            let ok = (lo..hi).all(|ox| t[ox] == Some(first + (ox - lo) * step));
+            ok.then_some((lo, hi, first, step))
+        })
+        .collect();
+    for ky in 0..kh {
+        for kx in 0..kw {
+            let row = &mut cc[(ky * kw + kx) * on..(ky * kw + kx + 1) * on];
+            for oy in oy0..oy1 {
+                let dst = &mut row[(oy - oy0) * ow..(oy - oy0 + 1) * ow];
+                match (taps[0][ky][oy], runs[kx]) {
+                    (None, _) => dst.fill(pad),
+                    (Some(iy), Some((lo, hi, first, step))) => {
+                        let src = &xc[iy * iw..(iy + 1) * iw];
+                        dst[..lo].fill(pad);
+                        dst[hi..].fill(pad);
+                        if step == 1 {
+                            dst[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
+                        } else {
+                            for (d, &v) in dst[lo..hi]
+                                .iter_mut()
+                                .zip(src[first..].iter().step_by(step))
+                            {
+                                *d = v;
+                            }
+                        }
+                    }
+                    (Some(iy), None) => {
+                        let src = &xc[iy * iw..(iy + 1) * iw];
+                        for (ox, d) in dst.iter_mut().enumerate() {
+                            *d = match taps[1][kx][ox] {
+                                Some(ix) => src[ix],
+                                None => pad,
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Column-buffer size (values) a 2-D float convolution aims for per im2col panel: a panel of
+/// whole output rows whose columns stay in the core's L2 cache while the GEMM packs them,
+/// instead of one image-sized buffer streamed through memory twice (~1.5× faster convs on
+/// ppocr det 320×320).
+const PANEL_VALUES: usize = 1 << 16;
+
+/// 2-D float convolution of one group by im2col + GEMM in panels of output rows (parallel
+/// over panels): `og` (mg × on) = `wg` (mg × cg·kn) · columns of `xg`.
+fn conv2d_panels(
+    xg: &[f32],
+    wg: &[f32],
+    (cg, mg): (usize, usize),
+    g: &Geom,
+    taps: &[Vec<Vec<Option<usize>>>],
+    og: &mut [f32],
+) {
+    let (oh, ow) = (g.output[0], g.output[1]);
+    let (in_n, kn, on) = (
+        g.input.iter().product::<usize>(),
+        g.kernel.iter().product::<usize>(),
+        oh * ow,
+    );
+    let k = cg * kn;
+    let rows = (PANEL_VALUES / (k * ow).max(1)).clamp(1, oh.max(1));
+    let panel = |oy0: usize, oy1: usize, c: &mut [f32]| {
+        let np = (oy1 - oy0) * ow;
+        let mut col = vec![0f32; k * np];
+        for (ci, cc) in col.chunks_mut((kn * np).max(1)).enumerate() {
+            im2col_2d_channel(&xg[ci * in_n..(ci + 1) * in_n], g, taps, 0.0, oy0, oy1, cc);
+        }
+        sgemm_serial(
+            mg,
+            k,
+            np,
+            wg,
+            (k as isize, 1),
+            &col,
+            (np as isize, 1),
+            c,
+            false,
+        );
+    };
+    if rows >= oh {
+        panel(0, oh, og);
+        return;
+    }
+    let starts: Vec<usize> = (0..oh).step_by(rows).collect();
+    let parts: Vec<Vec<f32>> = starts
+        .par_iter()
+        .map(|&a| {
+            let b = (a + rows).min(oh);
+            let mut c = vec![0f32; mg * (b - a) * ow];
+            panel(a, b, &mut c);
+            c
+        })
+        .collect();
+    for (&a, c) in starts.iter().zip(&parts) {
+        let np = c.len() / mg.max(1);
+        for (m, src) in c.chunks(np.max(1)).enumerate() {
+            og[m * on + a * ow..m * on + a * ow + np].copy_from_slice(src);
+        }
     }
 }
 
@@ -338,6 +457,13 @@ pub fn conv(a: &ConvAttrs, i: Inputs) -> EvalResult<Tensor> {
         let xn = &xv[n * s.c * in_n..(n + 1) * s.c * in_n];
         if depthwise_2d {
             depthwise(xn, &wv, g, &taps, o);
+        } else if g.input.len() == 2 && !pointwise {
+            for gi in 0..s.group {
+                let xg = &xn[gi * cg * in_n..(gi + 1) * cg * in_n];
+                let wg = &wv[gi * mg * cg * kn..(gi + 1) * mg * cg * kn];
+                let og = &mut o[gi * mg * on..(gi + 1) * mg * on];
+                conv2d_panels(xg, wg, (cg, mg), g, &taps, og);
+            }
         } else {
             let mut col = if pointwise {
                 vec![]

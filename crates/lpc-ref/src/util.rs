@@ -99,8 +99,9 @@ impl BroadcastIndex {
     pub fn at(&self, k: usize) -> usize {
         match self {
             BroadcastIndex::Same => k,
-            BroadcastIndex::Block { inner: 1, len } => k % len,
+            // Before `inner: 1`: a scalar operand must not pay an integer division per element.
             BroadcastIndex::Block { len: 1, .. } => 0,
+            BroadcastIndex::Block { inner: 1, len } => k % len,
             BroadcastIndex::Block { inner, len } => (k / inner) % len,
             BroadcastIndex::Table(t) => t[k],
         }
