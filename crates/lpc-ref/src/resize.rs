@@ -152,6 +152,40 @@ fn axis_taps(
         .collect()
 }
 
+/// Nearest sampling as a gather: output element `(i0, …, ir)` is input element
+/// `(maps[0][i0], …, maps[r][ir])`. Row by row over the last axis; an output row reading the
+/// same input row as the one before (upsampling) is a copy of it.
+fn gather_nearest<T: Copy>(x: &[T], shape: &[usize], maps: &[Vec<usize>]) -> Vec<T> {
+    let Some((last, outer)) = maps.split_last() else {
+        return x.to_vec();
+    };
+    let st = crate::util::strides(shape);
+    let rows: usize = outer.iter().map(Vec::len).product();
+    let ow = last.len();
+    let mut out = Vec::with_capacity(rows * ow);
+    let mut ix = vec![0usize; outer.len()];
+    let mut prev = None;
+    for _ in 0..rows {
+        let src: usize = ix.iter().zip(outer).zip(&st).map(|((&i, m), &s)| m[i] * s).sum();
+        if prev == Some(src) {
+            let start = out.len() - ow;
+            out.extend_from_within(start..start + ow);
+        } else {
+            let row = &x[src..];
+            out.extend(last.iter().map(|&si| row[si]));
+        }
+        prev = Some(src);
+        for (a, i) in ix.iter_mut().enumerate().rev() {
+            *i += 1;
+            if *i < outer[a].len() {
+                break;
+            }
+            *i = 0;
+        }
+    }
+    out
+}
+
 /// Resize.
 pub fn resize(a: &ResizeAttrs, i: Inputs) -> EvalResult<Tensor> {
     let x = i.req(0, "x")?;
@@ -259,15 +293,18 @@ pub fn resize(a: &ResizeAttrs, i: Inputs) -> EvalResult<Tensor> {
             .collect::<Option<_>>()
             .unwrap_or_default();
         if maps.len() == r {
-            let st = crate::util::strides(x.shape());
-            let mut idx = vec![0usize; 1];
-            for (map, &stride) in maps.iter().zip(&st) {
-                idx = idx
-                    .iter()
-                    .flat_map(|&base| map.iter().map(move |&si| base + si * stride))
-                    .collect();
-            }
-            return crate::shape_ops::take(x, &idx, &out_shape, None);
+            use lpc_ir::TensorData as D;
+            let data = match x.data() {
+                D::F32(v) => D::F32(gather_nearest(v, x.shape(), &maps)),
+                D::F16(v) => D::F16(gather_nearest(v, x.shape(), &maps)),
+                D::F64(v) => D::F64(gather_nearest(v, x.shape(), &maps)),
+                D::U8(v) => D::U8(gather_nearest(v, x.shape(), &maps)),
+                D::I8(v) => D::I8(gather_nearest(v, x.shape(), &maps)),
+                D::I32(v) => D::I32(gather_nearest(v, x.shape(), &maps)),
+                D::I64(v) => D::I64(gather_nearest(v, x.shape(), &maps)),
+                D::Bool(v) => D::Bool(gather_nearest(v, x.shape(), &maps)),
+            };
+            return Tensor::new(&out_shape, data).map_err(|e| invalid!("{e}"));
         }
     }
     let mut cur = x.to_f64_vec();
