@@ -586,3 +586,77 @@ fn qadd_nan_gives_zero_even_below_lo() {
     k.run(&a, &b, &mut y).unwrap();
     assert_eq!(t(&y), want);
 }
+
+/// Values around the rounding boundaries of `x / s`: mostly ordinary, some at `(k + ½)·s`
+/// nudged by a few ulps (the kernel must take the division there) and some just outside the
+/// kernel's closeness test (`|t|·2⁻²⁰` to 4× that from a half-integer, where it multiplies by
+/// the reciprocal instead), so chunks take both paths.
+fn boundary_values(r: &mut Rng, n: usize, s: f32) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let k = r.int(-300, 300) as f32;
+            let sign = if r.chance(0.5) { 1.0 } else { -1.0 };
+            match r.below(100) {
+                0..3 => {
+                    let v = (k + 0.5) * s;
+                    let ulps = r.int(-3, 3) as i32;
+                    f32::from_bits((v.to_bits() as i32 + ulps) as u32)
+                }
+                3..30 => {
+                    let t = k + 0.5;
+                    let d = t.abs() / (1u32 << 20) as f32 * (1.0 + 3.0 * r.unit());
+                    (t + sign * d) * s
+                }
+                _ => (r.unit() * 600.0 - 300.0) * s,
+            }
+        })
+        .collect()
+}
+
+/// The division-free fast path of the quantize kernels against lpc-ref, on values placed at
+/// and just beyond its closeness threshold, per tensor and per channel.
+#[test]
+fn quantize_near_rounding_boundaries_matches_reference() {
+    let mut r = Rng(0x0b0d_a7e5);
+    for case in 0..200 {
+        let to = r.pick(&[DType::U8, DType::I8]);
+        let (lo, hi) = range(to);
+        let c = r.pick(&[1, 3]);
+        let inner = 1024 + r.below(40);
+        let sh = vec![c, inner];
+        let scales: Vec<f32> = (0..c)
+            .map(|_| 10f32.powf(r.unit() * 6.0 - 4.0) * if r.chance(0.1) { -1.0 } else { 1.0 })
+            .collect();
+        let zps: Vec<i64> = (0..c).map(|_| r.int(lo, hi)).collect();
+        let x: Vec<f32> = scales
+            .iter()
+            .flat_map(|&s| boundary_values(&mut r, inner, s))
+            .collect();
+        let pshape: Vec<usize> = if c > 1 { vec![c] } else { vec![] };
+        let xt = Tensor::from_f32(&sh, x.clone()).unwrap();
+        let st = Tensor::from_f32(&pshape, scales.clone()).unwrap();
+        let zt = Tensor::from_i64(&pshape, zps.clone()).unwrap().cast(to);
+        let q = QuantAxis {
+            axis: 0,
+            block_size: 0,
+        };
+        let want = eval(
+            Op::QuantizeLinear { q, dtype: to },
+            &[Some(&xt), Some(&st), Some(&zt)],
+        );
+        let spec = QuantizeSpec {
+            to,
+            scale: scales,
+            zero_point: zps.iter().map(|&z| z as i32).collect(),
+            inner: if c > 1 { inner } else { 0 },
+        };
+        let mut m = CodeModule::new().unwrap();
+        let id = define_quantize(&mut m, &spec).unwrap();
+        m.finalize().unwrap();
+        let k = unsafe { QuantizeKernel::new(&m, id, &spec) }.unwrap();
+        let n = x.len();
+        let got: Vec<u8> = run_bytes!(to, n, |y| k.run(&x, &mut y, 0).unwrap());
+        let got = bytes_tensor(to, &sh, &got);
+        assert_eq!(got, want, "case {case}: {spec:?}");
+    }
+}

@@ -205,7 +205,10 @@ fn finite_range(xs: &[f32]) -> (f32, f32, u64) {
     let lanes_bad: u64 = bad.iter().map(|&n| n as u64).sum();
     if lanes_bad == 0 && rest.iter().all(|x| x.is_finite()) {
         let a = lo.iter().chain(rest).fold(f32::INFINITY, |m, &x| m.min(x));
-        let b = hi.iter().chain(rest).fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        let b = hi
+            .iter()
+            .chain(rest)
+            .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
         return (a, b, 0);
     }
     let (mut a, mut b, mut n) = (f32::INFINITY, f32::NEG_INFINITY, 0u64);

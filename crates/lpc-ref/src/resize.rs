@@ -166,7 +166,12 @@ fn gather_nearest<T: Copy>(x: &[T], shape: &[usize], maps: &[Vec<usize>]) -> Vec
     let mut ix = vec![0usize; outer.len()];
     let mut prev = None;
     for _ in 0..rows {
-        let src: usize = ix.iter().zip(outer).zip(&st).map(|((&i, m), &s)| m[i] * s).sum();
+        let src: usize = ix
+            .iter()
+            .zip(outer)
+            .zip(&st)
+            .map(|((&i, m), &s)| m[i] * s)
+            .sum();
         if prev == Some(src) {
             let start = out.len() - ow;
             out.extend_from_within(start..start + ow);
