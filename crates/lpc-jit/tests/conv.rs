@@ -102,16 +102,42 @@ fn case_of(r: &mut Rng, big: bool) -> (String, Tensor) {
     (text, x)
 }
 
-#[test]
-fn qconv_through_gemm_matches_reference() {
-    // Every tier the host has (their panel widths differ: 32 columns for zmm, 8 otherwise).
+/// Every GEMM tier the host has (their panel widths differ: 32 columns for zmm, 8 otherwise);
+/// a missing one is reported as skipped by `test`.
+fn tiers(test: &str) -> Vec<Dot> {
     let f = CodeModule::new().unwrap().features();
     let mut dots = vec![Dot::Auto, Dot::ExactI16];
     if f.vnni {
         dots.push(Dot::Vnni);
     } else {
-        eprintln!("qconv_through_gemm_matches_reference: Dot::Vnni skipped (no VNNI on this host)");
+        eprintln!("{test}: Dot::Vnni skipped (no VNNI on this host)");
     }
+    dots
+}
+
+/// `g` compiled for `x`'s shape on `threads` threads with GEMM tier `dot`.
+fn compile(
+    g: &lpc_ir::Graph,
+    x: &Tensor,
+    threads: usize,
+    dot: Dot,
+) -> Result<CompiledModel, lpc_jit::JitError> {
+    CompiledModel::compile(
+        g,
+        &[x.shape().to_vec()],
+        &CompileOptions {
+            threads: Some(threads),
+            lower: LowerOptions {
+                dot,
+                ..Default::default()
+            },
+        },
+    )
+}
+
+#[test]
+fn qconv_through_gemm_matches_reference() {
+    let dots = tiers("qconv_through_gemm_matches_reference");
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);
     let mut gemm_steps = 0;
     for i in 0..150 {
@@ -120,18 +146,7 @@ fn qconv_through_gemm_matches_reference() {
         let g = lpc_ir::text::parse(&text).unwrap_or_else(|e| panic!("case {i}: {e}\n{text}"));
         let want = lpc_ref::run(&g, std::slice::from_ref(&x)).expect("ref");
         let threads = 1 + i % 2;
-        let m = CompiledModel::compile(
-            &g,
-            &[x.shape().to_vec()],
-            &CompileOptions {
-                threads: Some(threads),
-                lower: LowerOptions {
-                    dot,
-                    ..Default::default()
-                },
-            },
-        )
-        .unwrap_or_else(|e| panic!("case {i}: {e}\n{text}"));
+        let m = compile(&g, &x, threads, dot).unwrap_or_else(|e| panic!("case {i}: {e}\n{text}"));
         gemm_steps += m
             .plan()
             .steps
@@ -158,13 +173,7 @@ fn qconv_through_gemm_matches_reference() {
 /// its split over threads (2 threads, C blocks copied into place), on every tier.
 #[test]
 fn large_k_convs_run_in_blocks() {
-    let f = CodeModule::new().unwrap().features();
-    let mut dots = vec![Dot::Auto, Dot::ExactI16];
-    if f.vnni {
-        dots.push(Dot::Vnni);
-    } else {
-        eprintln!("large_k_convs_run_in_blocks: Dot::Vnni skipped (no VNNI on this host)");
-    }
+    let dots = tiers("large_k_convs_run_in_blocks");
     let mut r = Rng(0xb10c_5eed);
     for i in 0..12 {
         let dot = dots[i % dots.len()];
@@ -172,18 +181,7 @@ fn large_k_convs_run_in_blocks() {
         let g = lpc_ir::text::parse(&text).unwrap_or_else(|e| panic!("case {i}: {e}"));
         let want = lpc_ref::run(&g, std::slice::from_ref(&x)).expect("ref");
         let threads = 1 + (i / dots.len()) % 2;
-        let m = CompiledModel::compile(
-            &g,
-            &[x.shape().to_vec()],
-            &CompileOptions {
-                threads: Some(threads),
-                lower: LowerOptions {
-                    dot,
-                    ..Default::default()
-                },
-            },
-        )
-        .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let m = compile(&g, &x, threads, dot).unwrap_or_else(|e| panic!("case {i}: {e}"));
         let kind = m.plan().steps[0].kind();
         assert!(kind.starts_with("jit gemm (im2col"), "case {i}: {kind}");
         let got = m.run(std::slice::from_ref(&x)).expect("jit");

@@ -134,38 +134,55 @@ fn quantize_matches_reference() {
             .map(|_| if r.chance(0.3) { 0 } else { r.int(lo, hi) })
             .collect();
         let x = x_values(&mut r, n, scales[0]);
-        let pshape: Vec<usize> = if per_axis { vec![c] } else { vec![] };
-        let (xt, st) = (
-            Tensor::from_f32(&sh, x.clone()).unwrap(),
-            Tensor::from_f32(&pshape, scales.clone()).unwrap(),
-        );
-        let zt = Tensor::from_i64(&pshape, zps.clone()).unwrap().cast(to);
-        let q = QuantAxis {
-            axis: axis as i64,
-            block_size: 0,
-        };
-        let want = eval(
-            Op::QuantizeLinear { q, dtype: to },
-            &[Some(&xt), Some(&st), Some(&zt)],
-        );
-        let spec = QuantizeSpec {
-            to,
-            scale: scales,
-            zero_point: zps.iter().map(|&z| z as i32).collect(),
-            inner,
-        };
-        let mut m = CodeModule::new().unwrap();
-        let id = define_quantize(&mut m, &spec).unwrap();
-        m.finalize().unwrap();
-        let k = unsafe { QuantizeKernel::new(&m, id, &spec) }.unwrap();
         let s = split_point(&mut r, n);
-        let got: Vec<u8> = run_bytes!(to, n, |y| {
-            k.run(&x[..s], &mut y[..s], 0).unwrap();
-            k.run(&x[s..], &mut y[s..], s).unwrap();
-        });
-        let got = bytes_tensor(to, &sh, &got);
+        let (got, want, spec) = quantize_both(to, &sh, &x, &scales, &zps, (axis, inner), s);
         assert_eq!(got, want, "case {case}: {spec:?} x={x:?}");
     }
+}
+
+/// QuantizeLinear of `x` (shape `sh`) by lpc-ref and by the kernel (run in two pieces split at
+/// `split`): per tensor with one scale, else per axis `axis` with `inner` elements per channel run.
+fn quantize_both(
+    to: DType,
+    sh: &[usize],
+    x: &[f32],
+    scales: &[f32],
+    zps: &[i64],
+    (axis, inner): (usize, usize),
+    split: usize,
+) -> (Tensor, Tensor, QuantizeSpec) {
+    let pshape: Vec<usize> = if scales.len() > 1 || inner > 0 {
+        vec![scales.len()]
+    } else {
+        vec![]
+    };
+    let xt = Tensor::from_f32(sh, x.to_vec()).unwrap();
+    let st = Tensor::from_f32(&pshape, scales.to_vec()).unwrap();
+    let zt = Tensor::from_i64(&pshape, zps.to_vec()).unwrap().cast(to);
+    let q = QuantAxis {
+        axis: axis as i64,
+        block_size: 0,
+    };
+    let want = eval(
+        Op::QuantizeLinear { q, dtype: to },
+        &[Some(&xt), Some(&st), Some(&zt)],
+    );
+    let spec = QuantizeSpec {
+        to,
+        scale: scales.to_vec(),
+        zero_point: zps.iter().map(|&z| z as i32).collect(),
+        inner,
+    };
+    let mut m = CodeModule::new().unwrap();
+    let id = define_quantize(&mut m, &spec).unwrap();
+    m.finalize().unwrap();
+    let k = unsafe { QuantizeKernel::new(&m, id, &spec) }.unwrap();
+    let n = x.len();
+    let got: Vec<u8> = run_bytes!(to, n, |y| {
+        k.run(&x[..split], &mut y[..split], 0).unwrap();
+        k.run(&x[split..], &mut y[split..], split).unwrap();
+    });
+    (bytes_tensor(to, sh, &got), want, spec)
 }
 
 #[test]
@@ -632,31 +649,8 @@ fn quantize_near_rounding_boundaries_matches_reference() {
             .iter()
             .flat_map(|&s| boundary_values(&mut r, inner, s))
             .collect();
-        let pshape: Vec<usize> = if c > 1 { vec![c] } else { vec![] };
-        let xt = Tensor::from_f32(&sh, x.clone()).unwrap();
-        let st = Tensor::from_f32(&pshape, scales.clone()).unwrap();
-        let zt = Tensor::from_i64(&pshape, zps.clone()).unwrap().cast(to);
-        let q = QuantAxis {
-            axis: 0,
-            block_size: 0,
-        };
-        let want = eval(
-            Op::QuantizeLinear { q, dtype: to },
-            &[Some(&xt), Some(&st), Some(&zt)],
-        );
-        let spec = QuantizeSpec {
-            to,
-            scale: scales,
-            zero_point: zps.iter().map(|&z| z as i32).collect(),
-            inner: if c > 1 { inner } else { 0 },
-        };
-        let mut m = CodeModule::new().unwrap();
-        let id = define_quantize(&mut m, &spec).unwrap();
-        m.finalize().unwrap();
-        let k = unsafe { QuantizeKernel::new(&m, id, &spec) }.unwrap();
-        let n = x.len();
-        let got: Vec<u8> = run_bytes!(to, n, |y| k.run(&x, &mut y, 0).unwrap());
-        let got = bytes_tensor(to, &sh, &got);
+        let inner = if c > 1 { inner } else { 0 };
+        let (got, want, spec) = quantize_both(to, &sh, &x, &scales, &zps, (0, inner), x.len() / 3);
         assert_eq!(got, want, "case {case}: {spec:?}");
     }
 }
