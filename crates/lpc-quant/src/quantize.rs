@@ -1551,7 +1551,7 @@ mod tests {
         ] {
             let (n, c) = (2, 3);
             let x: Vec<f32> = (0..n * c * h * w)
-                .map(|i| ((i as f32 * 0.7).sin() * 10f32.powi((i % 9) as i32 - 4)))
+                .map(|i| (i as f32 * 0.7).sin() * 10f32.powi((i % 9) as i32 - 4))
                 .collect();
             let geom = lpc_ref::geom::geometry(
                 &[h, w],
