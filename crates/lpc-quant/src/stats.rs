@@ -104,12 +104,27 @@ impl Histogram {
             }
             return;
         }
-        // Large inputs, without a branch per element on zero (unpredictable after a ReLU):
+        // Large inputs, without a branch per element on zero (unpredictable after a ReLU),
+        // the bins of a block first (vectorized), then their counts:
         // a block whose values are all finite counts every value, zeros too, which land in
         // bin B/2 ((0 + r)·B/(2r) exactly); the block's zeros are counted apart and taken back
         // out of that bin at the end. Consecutive values go to two copies of the bins (u32,
         // so both fit where the u64 bins did), so a run of equal bins is two chains of
         // increments instead of one. Blocks holding a non-finite value count one by one.
+        // `bin` for a finite value, in operations a loop of it vectorizes (no float-to-int
+        // conversion): t is clamped to [0, B−1] first (equal to clamping the truncation
+        // after, as truncation and floor agree on t ≥ 0 and negative t gives 0 either way);
+        // then t + 2^52 lies in [2^52, 2^53), where the ulp is 1, so it is t rounded to the
+        // nearest integer, whose value is its bits minus those of 2^52; one less when that
+        // rounded up: floor(t).
+        const MAGIC: f64 = 4_503_599_627_370_496.0; // 2^52
+        let top_f = top as f64;
+        let bin_finite = |x: f32| {
+            let t = ((x as f64 + r) * k).max(0.0).min(top_f);
+            let u = t + MAGIC;
+            (u.to_bits() - MAGIC.to_bits()) as u32 - ((u - MAGIC) > t) as u32
+        };
+        let mut idx = [0u32; 256];
         let mut sub = vec![0u32; 2 * BINS];
         let (lo, hi) = sub.split_at_mut(BINS);
         let mut zeros_binned = 0u64;
@@ -130,15 +145,18 @@ impl Histogram {
                     continue;
                 }
                 let mut z = 0u32;
-                let mut pairs = block.chunks_exact(2);
-                for p in &mut pairs {
-                    lo[bin(p[0])] += 1;
-                    hi[bin(p[1])] += 1;
-                    z += (p[0] == 0.0) as u32 + (p[1] == 0.0) as u32;
-                }
-                for &x in pairs.remainder() {
-                    lo[bin(x)] += 1;
+                for (b, &x) in idx.iter_mut().zip(block) {
+                    *b = bin_finite(x);
                     z += (x == 0.0) as u32;
+                }
+                let idx = &idx[..block.len()];
+                let mut pairs = idx.chunks_exact(2);
+                for p in &mut pairs {
+                    lo[p[0] as usize] += 1;
+                    hi[p[1] as usize] += 1;
+                }
+                for &b in pairs.remainder() {
+                    lo[b as usize] += 1;
                 }
                 zeros_binned += z as u64;
             }
