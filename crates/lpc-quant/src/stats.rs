@@ -93,14 +93,81 @@ impl Histogram {
         let r = self.r as f64;
         let k = BINS as f64 / (2.0 * r);
         let top = BINS as i64 - 1;
-        for &x in xs {
-            if x == 0.0 {
-                self.zeros += 1;
-            } else if x.is_finite() {
-                let b = (((x as f64 + r) * k) as i64).clamp(0, top) as usize;
-                self.bins[b] += 1;
+        let bin = |x: f32| (((x as f64 + r) * k) as i64).clamp(0, top) as usize;
+        if xs.len() < 4 * BINS {
+            for &x in xs {
+                if x == 0.0 {
+                    self.zeros += 1;
+                } else if x.is_finite() {
+                    self.bins[bin(x)] += 1;
+                }
             }
+            return;
         }
+        // Large inputs, without a branch per element on zero (unpredictable after a ReLU),
+        // the bins of a block first (vectorized), then their counts:
+        // a block whose values are all finite counts every value, zeros too, which land in
+        // bin B/2 ((0 + r)·B/(2r) exactly); the block's zeros are counted apart and taken back
+        // out of that bin at the end. Consecutive values go to two copies of the bins (u32,
+        // so both fit where the u64 bins did), so a run of equal bins is two chains of
+        // increments instead of one. Blocks holding a non-finite value count one by one.
+        // `bin` for a finite value, in operations a loop of it vectorizes (no float-to-int
+        // conversion): t is clamped to [0, B−1] first (equal to clamping the truncation
+        // after, as truncation and floor agree on t ≥ 0 and negative t gives 0 either way);
+        // then t + 2^52 lies in [2^52, 2^53), where the ulp is 1, so it is t rounded to the
+        // nearest integer, whose value is its bits minus those of 2^52; one less when that
+        // rounded up: floor(t).
+        const MAGIC: f64 = 4_503_599_627_370_496.0; // 2^52
+        let top_f = top as f64;
+        let bin_finite = |x: f32| {
+            let t = ((x as f64 + r) * k).max(0.0).min(top_f);
+            let u = t + MAGIC;
+            (u.to_bits() - MAGIC.to_bits()) as u32 - ((u - MAGIC) > t) as u32
+        };
+        let mut idx = [0u32; 256];
+        let mut sub = vec![0u32; 2 * BINS];
+        let (lo, hi) = sub.split_at_mut(BINS);
+        let mut zeros_binned = 0u64;
+        // Pieces below 2^32 elements, so no u32 count can overflow.
+        for piece in xs.chunks(u32::MAX as usize) {
+            for block in piece.chunks(256) {
+                let finite = block
+                    .iter()
+                    .fold(true, |ok, x| ok & (x.to_bits() & 0x7f80_0000 != 0x7f80_0000));
+                if !finite {
+                    for &x in block {
+                        if x == 0.0 {
+                            self.zeros += 1;
+                        } else if x.is_finite() {
+                            lo[bin(x)] += 1;
+                        }
+                    }
+                    continue;
+                }
+                let mut z = 0u32;
+                for (b, &x) in idx.iter_mut().zip(block) {
+                    *b = bin_finite(x);
+                    z += (x == 0.0) as u32;
+                }
+                let idx = &idx[..block.len()];
+                let mut pairs = idx.chunks_exact(2);
+                for p in &mut pairs {
+                    lo[p[0] as usize] += 1;
+                    hi[p[1] as usize] += 1;
+                }
+                for &b in pairs.remainder() {
+                    lo[b as usize] += 1;
+                }
+                zeros_binned += z as u64;
+            }
+            for ((b, &c0), &c1) in self.bins.iter_mut().zip(lo.iter()).zip(hi.iter()) {
+                *b += c0 as u64 + c1 as u64;
+            }
+            lo.fill(0);
+            hi.fill(0);
+        }
+        self.bins[BINS / 2] -= zeros_binned;
+        self.zeros += zeros_binned;
     }
 
     /// Adds another histogram's counts.
@@ -586,6 +653,38 @@ mod tests {
             estimate(&TensorStats::default(), Estimator::MinMax, Grid::Unsigned),
             None
         );
+    }
+
+    #[test]
+    fn large_inputs_bin_like_small_ones() {
+        // Zeros (both signs) in runs and scattered, NaN and ±inf inside some blocks, negative
+        // and positive values, and an odd length: one big add equals many small ones.
+        let n = 9 * BINS + 3;
+        let xs: Vec<f32> = (0..n)
+            .map(|i| match i % 1000 {
+                0 => f32::NAN,
+                1 if i % 3000 == 1 => f32::INFINITY,
+                2 if i % 5000 == 2 => f32::NEG_INFINITY,
+                100..=400 => 0.0,
+                401 => -0.0,
+                _ if i % 7 == 0 => 0.0,
+                _ => ((i as f32) * 0.013).sin() * 3.7 + if i % 11 == 0 { 0.5 } else { 0.0 },
+            })
+            .collect();
+        let m = xs
+            .iter()
+            .filter(|x| x.is_finite())
+            .fold(0f32, |m, x| m.max(x.abs()));
+        let mut big = Histogram::default();
+        big.add_bounded(&xs, m);
+        let mut small = Histogram::default();
+        for piece in xs.chunks(1000) {
+            small.add_bounded(piece, m);
+        }
+        assert_eq!(big, small);
+        let finite = xs.iter().filter(|x| x.is_finite()).count() as u64;
+        assert_eq!(big.total(), finite);
+        assert!(big.zeros > 0 && big.bins[BINS / 2] < big.zeros);
     }
 
     #[test]

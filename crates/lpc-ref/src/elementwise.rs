@@ -1,7 +1,7 @@
 //! Elementwise ops: unary, binary with numpy broadcasting, Clip, Where. f32 has fast paths;
 //! other dtypes compute through f64 (floats) or i64 (integers, wrapping like C) and cast back.
 
-use crate::util::{broadcast_shapes, BroadcastIndex};
+use crate::util::{broadcast_shapes, gcd, BroadcastIndex, Run};
 use crate::{invalid, EvalError, EvalResult};
 use lpc_ir::{BinaryOp, DType, Tensor, TensorData, UnaryOp};
 
@@ -214,9 +214,38 @@ pub fn broadcast_map<A: Copy, B: Copy, O>(
         let x = a[0];
         b.iter().map(|&y| f(x, y)).collect()
     } else {
+        // Runs of output elements over which each operand reads one element or a contiguous
+        // slice (a channel's plane against a per-channel operand): indices are computed once
+        // per run, not per element.
         let ia = BroadcastIndex::new(ash, &out_shape);
         let ib = BroadcastIndex::new(bsh, &out_shape);
-        (0..n).map(|k| f(a[ia.at(k)], b[ib.at(k)])).collect()
+        let (ra, rb) = (ia.run(n), ib.run(n));
+        let len = gcd(ra.len(), rb.len()).max(1);
+        let mut out = Vec::with_capacity(n);
+        for k in (0..n).step_by(len) {
+            let (pa, pb) = (ia.at(k), ib.at(k));
+            match (ra, rb) {
+                (Run::Contig(_), Run::Contig(_)) => out.extend(
+                    a[pa..pa + len]
+                        .iter()
+                        .zip(&b[pb..pb + len])
+                        .map(|(&x, &y)| f(x, y)),
+                ),
+                (Run::Contig(_), Run::Const(_)) => {
+                    let y = b[pb];
+                    out.extend(a[pa..pa + len].iter().map(|&x| f(x, y)))
+                }
+                (Run::Const(_), Run::Contig(_)) => {
+                    let x = a[pa];
+                    out.extend(b[pb..pb + len].iter().map(|&y| f(x, y)))
+                }
+                (Run::Const(_), Run::Const(_)) => {
+                    let (x, y) = (a[pa], b[pb]);
+                    out.extend((0..len).map(|_| f(x, y)))
+                }
+            }
+        }
+        out
     };
     Ok((out, out_shape))
 }
@@ -457,4 +486,44 @@ pub fn where_(c: &Tensor, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
         _ => return Err(invalid!("a and b have different dtypes")),
     };
     Tensor::new(&sh, data).map_err(|e| invalid!("{e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::util::broadcast_index;
+
+    #[test]
+    fn broadcast_map_matches_table() {
+        let shapes: [&[usize]; 12] = [
+            &[],
+            &[1],
+            &[5],
+            &[4, 1],
+            &[4, 5],
+            &[3, 1, 1],
+            &[1, 3, 1, 1],
+            &[2, 3, 1, 1],
+            &[2, 3, 4, 5],
+            &[1, 3, 4, 1],
+            &[2, 1, 4, 1],
+            &[3, 1, 5],
+        ];
+        for sa in shapes {
+            for sb in shapes {
+                let Ok(out) = broadcast_shapes(sa, sb) else {
+                    continue;
+                };
+                let na: usize = sa.iter().product();
+                let nb: usize = sb.iter().product();
+                let a: Vec<i64> = (0..na as i64).collect();
+                let b: Vec<i64> = (0..nb as i64).map(|v| v * 1000).collect();
+                let (got, sh) = broadcast_map(&a, sa, &b, sb, |x, y| x + y).unwrap();
+                assert_eq!(sh, out);
+                let (ta, tb) = (broadcast_index(sa, &out), broadcast_index(sb, &out));
+                let want: Vec<i64> = ta.iter().zip(&tb).map(|(&i, &j)| a[i] + b[j]).collect();
+                assert_eq!(got, want, "{sa:?} with {sb:?}");
+            }
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! ONNX semantics (f32 arithmetic as ONNX Runtime, round half to even, saturate) and OpenVINO's
 //! FakeQuantize-1.
 
-use crate::util::{broadcast_shapes, norm_axis, strides, BroadcastIndex};
+use crate::util::{broadcast_shapes, gcd, norm_axis, strides, BroadcastIndex, Run};
 use crate::{invalid, EvalError, EvalResult, Inputs};
 use lpc_ir::{DType, QuantAxis, Tensor};
 
@@ -228,22 +228,188 @@ pub fn fake_quantize(levels: u32, i: Inputs) -> EvalResult<Tensor> {
         bounds.push((v, BroadcastIndex::new(t.shape(), x.shape())));
     }
     let l = (levels - 1) as f32;
-    let out = xv
-        .iter()
-        .enumerate()
-        .map(|(k, &v)| {
-            let il = bounds[0].0[bounds[0].1.at(k)];
-            let ih = bounds[1].0[bounds[1].1.at(k)];
-            let ol = bounds[2].0[bounds[2].1.at(k)];
-            let oh = bounds[3].0[bounds[3].1.at(k)];
-            if v <= il.min(ih) {
-                ol
-            } else if v > il.max(ih) {
-                oh
-            } else {
-                ((v - il) / (ih - il) * l).round_ties_even() / l * (oh - ol) + ol
-            }
-        })
-        .collect();
+    // Runs of elements sharing all four bounds (a channel's plane for per-channel bounds, the
+    // whole tensor for per-tensor ones): the bounds are read once per run.
+    let n = xv.len();
+    let run = bounds.iter().fold(0, |r, (_, ix)| match ix.run(n) {
+        Run::Const(len) => gcd(r, len),
+        Run::Contig(_) => 1,
+    });
+    let mut out = Vec::with_capacity(n);
+    for (j, xs) in xv.chunks(run.max(1)).enumerate() {
+        let [il, ih, ol, oh] = [0, 1, 2, 3].map(|b| bounds[b].0[bounds[b].1.at(j * run)]);
+        out.extend(xs.iter().map(|&v| fake_quantize_one(v, [il, ih, ol, oh], l)));
+    }
     Ok(Tensor::from_f32(x.shape(), out).expect("size"))
+}
+
+/// FakeQuantize-1 of one element with bounds `[il, ih, ol, oh]` and `l = levels − 1`.
+/// Branch-free (the formula is computed for every element, then selected) so that a loop of
+/// it vectorizes; the divisions stay divisions.
+#[inline]
+fn fake_quantize_one(v: f32, [il, ih, ol, oh]: [f32; 4], l: f32) -> f32 {
+    let q = round_ties_even((v - il) / (ih - il) * l) / l * (oh - ol) + ol;
+    if v <= il.min(ih) {
+        ol
+    } else if v > il.max(ih) {
+        oh
+    } else {
+        q
+    }
+}
+
+/// `x.round_ties_even()` without a library call: for |x| < 2^23, `(|x| + 2^23) − 2^23` is |x|
+/// rounded to an integer by the addition itself (the sum lies in [2^23, 2^24], where the ulp
+/// is 1, and IEEE round-to-nearest-even breaks ties to the even integer since 2^23 is even);
+/// the subtraction is exact, and the sign is put back (−0.3 → −0.0, as `round_ties_even`).
+/// |x| ≥ 2^23 (an integer already, or ±inf) and NaN are returned as they are.
+#[inline]
+pub fn round_ties_even(x: f32) -> f32 {
+    const M: f32 = 8_388_608.0; // 2^23
+    let a = x.abs();
+    let r = ((a + M) - M).copysign(x);
+    if a < M {
+        r
+    } else {
+        x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn same(a: f32, b: f32) -> bool {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+    }
+
+    #[test]
+    fn round_ties_even_matches_std() {
+        let special = [
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            -2.5,
+            0.49999997,
+            -0.49999997,
+            1e-45,
+            -1e-45,
+            8_388_607.5,
+            -8_388_607.5,
+            8_388_607.0,
+            8_388_608.0,
+            -8_388_608.0,
+            8_388_609.0,
+            16_777_216.0,
+            3e38,
+            f32::MAX,
+            f32::MIN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            -f32::NAN,
+        ];
+        for x in special {
+            assert!(same(round_ties_even(x), x.round_ties_even()), "{x}");
+        }
+        // Every exact half up to 2^22 + 0.5 in steps, and a sweep over all bit patterns.
+        for i in (0..1u32 << 23).step_by(7) {
+            let x = i as f32 + 0.5;
+            assert!(same(round_ties_even(x), x.round_ties_even()), "{x}");
+            assert!(same(round_ties_even(-x), (-x).round_ties_even()), "{x}");
+        }
+        for bits in (0..=u32::MAX).step_by(997) {
+            let x = f32::from_bits(bits);
+            assert!(same(round_ties_even(x), x.round_ties_even()), "{bits:#x}");
+        }
+    }
+
+    /// The formula as documented, one element at a time, with the bounds looked up through
+    /// the materialized broadcast table.
+    fn fq_slow(x: &Tensor, b: &[Tensor; 4], levels: u32) -> Vec<f32> {
+        let l = (levels - 1) as f32;
+        let idx: Vec<Vec<usize>> = b
+            .iter()
+            .map(|t| crate::util::broadcast_index(t.shape(), x.shape()))
+            .collect();
+        let bv: Vec<Vec<f32>> = b.iter().map(|t| t.to_f32_vec()).collect();
+        x.to_f32_vec()
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| {
+                let [il, ih, ol, oh] = [0, 1, 2, 3].map(|j| bv[j][idx[j][k]]);
+                if v <= il.min(ih) {
+                    ol
+                } else if v > il.max(ih) {
+                    oh
+                } else {
+                    ((v - il) / (ih - il) * l).round_ties_even() / l * (oh - ol) + ol
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fake_quantize_matches_formula() {
+        let xs: Vec<f32> = (0..2 * 3 * 4 * 5)
+            .map(|i| match i % 11 {
+                0 => f32::NAN,
+                1 => f32::INFINITY,
+                2 => f32::NEG_INFINITY,
+                3 => 1e30,
+                4 => -0.0,
+                _ => (i as f32 * 0.37).sin() * 3.0,
+            })
+            .collect();
+        let x = Tensor::from_f32(&[2, 3, 4, 5], xs).unwrap();
+        let t = |sh: &[usize], v: Vec<f32>| Tensor::from_f32(sh, v).unwrap();
+        let bound_sets: Vec<[Tensor; 4]> = vec![
+            // Per tensor, including an exact half after scaling (x = 0.5 on [0, 1] with l = 1).
+            [t(&[], vec![-1.0]), t(&[], vec![2.0]), t(&[], vec![-1.0]), t(&[], vec![2.0])],
+            // Inverted input range.
+            [t(&[], vec![2.0]), t(&[], vec![-1.0]), t(&[], vec![-3.0]), t(&[], vec![3.0])],
+            // Per channel [1, C, 1, 1] and [C, 1, 1], mixed with per-tensor outputs.
+            [
+                t(&[1, 3, 1, 1], vec![-1.0, -2.0, 0.5]),
+                t(&[1, 3, 1, 1], vec![1.0, 2.0, -0.5]),
+                t(&[3, 1, 1], vec![-1.0, -2.0, 0.5]),
+                t(&[], vec![1.0]),
+            ],
+            // Per sample and channel [N, C, 1, 1].
+            [
+                t(&[2, 3, 1, 1], vec![-1.0, -2.0, -0.5, -3.0, 0.0, -1e-3]),
+                t(&[2, 3, 1, 1], vec![1.0, 2.0, 0.5, 3.0, 1.0, 1e-3]),
+                t(&[], vec![0.0]),
+                t(&[2, 3, 1, 1], vec![1.0, 2.0, 0.5, 3.0, 1.0, 1e-3]),
+            ],
+            // Elementwise bounds (runs of one element) and a table-indexed shape.
+            [
+                t(&[2, 3, 4, 5], (0..120).map(|i| -(i as f32) * 0.05).collect()),
+                t(&[2, 1, 4, 1], vec![0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]),
+                t(&[], vec![-1.0]),
+                t(&[5], vec![1.0, 2.0, 3.0, 4.0, 5.0]),
+            ],
+        ];
+        for levels in [2, 3, 255, 256, 65536] {
+            for (s, b) in bound_sets.iter().enumerate() {
+                let inputs = [Some(&x), Some(&b[0]), Some(&b[1]), Some(&b[2]), Some(&b[3])];
+                let got = fake_quantize(levels, Inputs::new(&inputs)).unwrap();
+                let want = fq_slow(&x, b, levels);
+                let got = got.as_f32().unwrap();
+                for (k, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                    assert!(same(g, w), "levels {levels}, set {s}, element {k}: {g} vs {w}");
+                }
+            }
+        }
+        // x exactly at a half step: 0.5 on [0, 1] with 2 levels rounds to even (0).
+        let h = t(&[1], vec![0.5]);
+        let (z, o) = (t(&[], vec![0.0]), t(&[], vec![1.0]));
+        let inputs = [Some(&h), Some(&z), Some(&o), Some(&z), Some(&o)];
+        let y = fake_quantize(2, Inputs::new(&inputs)).unwrap();
+        assert_eq!(y.as_f32().unwrap(), &[0.0]);
+    }
 }

@@ -94,6 +94,20 @@ impl BroadcastIndex {
         }
     }
 
+    /// How the operand is read over aligned runs of output elements: for every `k` that is a
+    /// multiple of the run's length, output elements `k .. k + len` read `at(k)` throughout
+    /// ([`Run::Const`]) or `at(k) .. at(k) + len` ([`Run::Contig`]). `n` is the output's
+    /// element count; a table reads runs of one element.
+    pub fn run(&self, n: usize) -> Run {
+        match self {
+            BroadcastIndex::Same => Run::Contig(n),
+            BroadcastIndex::Block { len: 1, .. } => Run::Const(n),
+            BroadcastIndex::Block { inner: 1, len } => Run::Contig(*len),
+            BroadcastIndex::Block { inner, .. } => Run::Const(*inner),
+            BroadcastIndex::Table(_) => Run::Const(1),
+        }
+    }
+
     /// The operand's flat index for output element `k`.
     #[inline]
     pub fn at(&self, k: usize) -> usize {
@@ -105,6 +119,40 @@ impl BroadcastIndex {
             BroadcastIndex::Block { inner, len } => (k / inner) % len,
             BroadcastIndex::Table(t) => t[k],
         }
+    }
+}
+
+/// A run of output elements reading one operand element or a contiguous slice of it (see
+/// [`BroadcastIndex::run`]); the value is the run's length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Run {
+    /// Every element of the run reads the same operand element.
+    Const(usize),
+    /// The run reads consecutive operand elements.
+    Contig(usize),
+}
+
+impl Run {
+    /// The run's length.
+    pub fn len(self) -> usize {
+        match self {
+            Run::Const(l) | Run::Contig(l) => l,
+        }
+    }
+
+    /// Whether the run is empty (only for an empty output).
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Greatest common divisor (`gcd(0, b) = b`): the length of runs that split evenly into runs
+/// of both lengths.
+pub fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
     }
 }
 
@@ -200,6 +248,44 @@ mod tests {
             BroadcastIndex::new(&[2, 3, 1, 1], &out),
             BroadcastIndex::Block { inner: 20, len: 6 }
         ));
+    }
+
+    #[test]
+    fn runs_match_table() {
+        let out = [2, 3, 4, 5];
+        let n: usize = out.iter().product();
+        for sh in [
+            &[][..],
+            &[1],
+            &[5],
+            &[4, 1],
+            &[4, 5],
+            &[3, 1, 1],
+            &[2, 3, 1, 1],
+            &[2, 3, 4, 5],
+            &[1, 3, 4, 1],
+            &[2, 1, 4, 1],
+            &[3, 1, 5],
+        ] {
+            let t = broadcast_index(sh, &out);
+            let b = BroadcastIndex::new(sh, &out);
+            let r = b.run(n);
+            assert!(r.len() > 0 && n % r.len() == 0, "{sh:?}");
+            for k in 0..n {
+                let start = k - k % r.len();
+                let want = match r {
+                    Run::Const(_) => b.at(start),
+                    Run::Contig(_) => b.at(start) + k % r.len(),
+                };
+                assert_eq!(t[k], want, "{sh:?} at {k}");
+            }
+        }
+        assert_eq!(BroadcastIndex::new(&[3, 1, 1], &out).run(n), Run::Const(20));
+        assert_eq!(BroadcastIndex::new(&[4, 5], &out).run(n), Run::Contig(20));
+        assert_eq!(BroadcastIndex::new(&[], &out).run(n), Run::Const(n));
+        assert_eq!(gcd(20, 120), 20);
+        assert_eq!(gcd(0, 7), 7);
+        assert_eq!(gcd(6, 4), 2);
     }
 
     #[test]
