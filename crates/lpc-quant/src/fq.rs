@@ -16,7 +16,7 @@ pub fn fake_quantize(x: f32, il: f32, ih: f32, ol: f32, oh: f32, levels: u32) ->
         x
     } else {
         let l = (levels - 1) as f32;
-        ((x - il) / (ih - il) * l).round_ties_even() / l * (oh - ol) + ol
+        lpc_ref::round_ties_even((x - il) / (ih - il) * l) / l * (oh - ol) + ol
     }
 }
 

@@ -19,6 +19,7 @@ pub mod util;
 
 pub use constfold::{fold_constants, FoldStats};
 pub use run::{run, run_observed, run_profiled, RunError};
+pub use quant::round_ties_even;
 
 use lpc_ir::{Op, Tensor};
 
