@@ -700,7 +700,12 @@ pub enum Order {
 pub struct SearchOptions {
     /// Order of the ranked units.
     pub order: Order,
-    /// After the smallest prefix within budget is found, try returning up to this many of its
+    /// After the smallest prefix within budget is found, trim it: each INT8-capable layer of
+    /// the FP32 set is returned to INT8 alone on the ranking subset, the layers are ordered by
+    /// metric loss per MAC regained (smallest first), and the longest prefix of that order that
+    /// can go back to INT8 within budget is found on the full data (galloping, bisection).
+    pub trim: bool,
+    /// Then try returning up to this many of the remaining FP32 set's
     /// INT8-capable layers (largest MACs first, each at least 0.5% of all MACs) to INT8, one
     /// full evaluation each, keeping every one the budget still allows.
     pub refine: usize,
@@ -710,7 +715,8 @@ impl Default for SearchOptions {
     fn default() -> SearchOptions {
         SearchOptions {
             order: Order::GainPerMac,
-            refine: 8,
+            trim: true,
+            refine: 0,
         }
     }
 }
@@ -847,7 +853,7 @@ fn int8_fraction(units: &[Unit], fp32: &[usize], total: u64) -> f64 {
 /// widens every activation range to the observed min/max ([`minmax_ranges`]); that graph
 /// replaces `q` when it measures better, before any layer goes to FP32.
 ///
-/// Uses the default [`SearchOptions`] (gain-per-MAC order, refine pass); see [`search_with`].
+/// Uses the default [`SearchOptions`] (gain-per-MAC order, trim pass); see [`search_with`].
 pub fn search(
     q: &Graph,
     ranges: Option<&[RangeInfo]>,
@@ -1079,6 +1085,124 @@ pub fn search_with(
         out.fin = m;
         out.graph = g;
     }
+    // Trim: the prefix may hold layers that later ones made unnecessary; ranked again, now
+    // from the FP32 set's side (loss per MAC when one goes back to INT8).
+    if out.reached && opts.trim {
+        let t = Instant::now();
+        let sub = InMemory(
+            (0..n_rank)
+                .map(|i| eval_data.get(i))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        let labels = ev.labels.map(|l| &l[..n_rank.min(l.len())]);
+        let sev = Evaluator::new(reference, &sub, labels, ev.batch, ev.progress)?;
+        let here = sev.measure(&out.graph)?;
+        let loss = |m: &Measure| -> (f64, f64) {
+            let noise = rel_noise(m) - rel_noise(&here);
+            match target {
+                Target::MinSqnr(_) => (noise, 0.0),
+                Target::MaxDrop { .. } => (target.value(m) - target.value(&here), noise),
+            }
+        };
+        let mut cands = vec![];
+        for &c in out
+            .fp32
+            .iter()
+            .filter(|&&i| units[i].int8 && units[i].macs > 0)
+        {
+            let trial: Vec<&Unit> = out
+                .fp32
+                .iter()
+                .filter(|&&i| i != c)
+                .map(|&i| &units[i])
+                .collect();
+            let m = sev.measure(&with_fp32(q, reference, &trial)?)?;
+            let (l0, l1) = loss(&m);
+            let macs = units[c].macs as f64;
+            cands.push((l0 / macs, l1 / macs, c));
+        }
+        cands.sort_by(|a, b| {
+            a.0.total_cmp(&b.0)
+                .then(a.1.total_cmp(&b.1))
+                .then(a.2.cmp(&b.2))
+        });
+        let back: Vec<usize> = cands.iter().map(|c| c.2).collect();
+        out.sample_runs.0 += sev.sample_runs.load(Ordering::Relaxed);
+        log(&format!(
+            "trim: {} FP32 layers ranked by loss per MAC back in INT8 on {n_rank} samples in {:.1} s",
+            back.len(),
+            t.elapsed().as_secs_f64()
+        ));
+        // j = how many of `back` return to INT8; j = 0 is the (met) prefix.
+        let mut tried: BTreeMap<usize, (bool, Measure, Graph)> = BTreeMap::new();
+        let mut try_j = |j: usize,
+                         steps: &mut Vec<Step>,
+                         log: &mut dyn FnMut(&str)|
+         -> Result<bool, QuantError> {
+            let keep: Vec<usize> = out
+                .fp32
+                .iter()
+                .copied()
+                .filter(|i| !back[..j].contains(i))
+                .collect();
+            let restored: Vec<&Unit> = keep.iter().map(|&i| &units[i]).collect();
+            let g = with_fp32(q, reference, &restored)?;
+            let m = ev.measure(&g)?;
+            let frac = int8_fraction(&units, &keep, total_macs);
+            let met = target.met(&m);
+            let names: Vec<String> = back[..j].iter().map(|&i| units[i].name.clone()).collect();
+            log(&format!(
+                "trim: {j} layers back to INT8 ({}): {} ({:.1}% of MACs INT8){}",
+                names.join(", "),
+                target.show(&m),
+                frac * 100.0,
+                if met { " ✓" } else { "" }
+            ));
+            steps.push(Step {
+                fp32_units: keep.len(),
+                added: vec![],
+                back_to_int8: names,
+                measure: m.clone(),
+                int8_macs: frac,
+                met,
+            });
+            tried.insert(j, (met, m, g));
+            Ok(met)
+        };
+        let mut good = 0; // known within budget
+        let mut bad = None; // known over
+        let mut j = 1;
+        while j <= back.len() {
+            if try_j(j, &mut steps, &mut log)? {
+                good = j;
+                if j == back.len() {
+                    break;
+                }
+                j = (j * 2).min(back.len());
+            } else {
+                bad = Some(j);
+                break;
+            }
+        }
+        if let Some(mut b) = bad {
+            while b - good > 1 {
+                let mid = (good + b) / 2;
+                if try_j(mid, &mut steps, &mut log)? {
+                    good = mid;
+                } else {
+                    b = mid;
+                }
+            }
+        }
+        if good > 0 {
+            if let Some((true, m, g)) = tried.remove(&good) {
+                out.fp32.retain(|i| !back[..good].contains(i));
+                out.fin = m;
+                out.graph = g;
+            }
+        }
+        times.push(("trim".into(), t.elapsed().as_secs_f64()));
+    }
     // Refine: the prefix may hold expensive layers that later (cheaper) ones made unnecessary.
     if out.reached && opts.refine > 0 {
         let t = Instant::now();
@@ -1103,7 +1227,11 @@ pub fn search_with(
                 units[c].name,
                 target.show(&m),
                 frac * 100.0,
-                if met { " ✓ kept" } else { " (budget missed: stays FP32)" }
+                if met {
+                    " ✓ kept"
+                } else {
+                    " (budget missed: stays FP32)"
+                }
             ));
             steps.push(Step {
                 fp32_units: trial.len(),

@@ -281,7 +281,10 @@ fn half_png(file: &str, right: bool, dir: &Path) -> PathBuf {
         out.extend_from_slice(&buf[(y * w + x0) * ch..(y * w + x1) * ch]);
     }
     let stem = file.trim_end_matches(".png");
-    let path = dir.join(format!("{stem}_{}.png", if right { "right" } else { "left" }));
+    let path = dir.join(format!(
+        "{stem}_{}.png",
+        if right { "right" } else { "left" }
+    ));
     let mut enc = png::Encoder::new(
         std::io::BufWriter::new(std::fs::File::create(&path).unwrap()),
         (x1 - x0) as u32,
@@ -297,7 +300,10 @@ fn half_png(file: &str, right: bool, dir: &Path) -> PathBuf {
 fn half_png_cuts_by_width() {
     let d = tmp("halves");
     std::fs::create_dir_all(&d).unwrap();
-    let (l, r) = (half_png("page.png", false, &d), half_png("page.png", true, &d));
+    let (l, r) = (
+        half_png("page.png", false, &d),
+        half_png("page.png", true, &d),
+    );
     let dims = |p: &Path| {
         let r = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(p).unwrap()))
             .read_info()
@@ -317,7 +323,8 @@ fn half_png_cuts_by_width() {
 /// text: det's output is ~0 there, see docs/quantization.md). The search runs on `LPC_EVAL`
 /// (`text`, default, or `photos`); the other set measures the fully quantized and the returned
 /// model (`LPC_OTHER=0` skips it). `LPC_MIN_SQNR` (25), `LPC_ORDER` (`gain`, default, or
-/// `sensitivity`), `LPC_REFINE` (8), `LPC_RANK` (8 ranking samples), `LPC_MIN_INT8` (0).
+/// `sensitivity`), `LPC_TRIM` (1; 0 skips the trim pass), `LPC_REFINE` (0), `LPC_RANK` (8
+/// ranking samples), `LPC_MIN_INT8` (0).
 #[test]
 #[ignore = "measurement (minutes): cargo test -p lpc-quant --release --test budget ppocr_det -- --ignored --nocapture"]
 fn ppocr_det_sqnr_25() {
@@ -329,7 +336,10 @@ fn ppocr_det_sqnr_25() {
     };
     let db = env("LPC_MIN_SQNR", 25.0);
     let on = std::env::var("LPC_EVAL").unwrap_or_else(|_| "text".into());
-    assert!(on == "text" || on == "photos", "LPC_EVAL={on}: text or photos");
+    assert!(
+        on == "text" || on == "photos",
+        "LPC_EVAL={on}: text or photos"
+    );
     let order = match std::env::var("LPC_ORDER").as_deref() {
         Ok("sensitivity") => Order::Sensitivity,
         Ok("gain") | Err(_) => Order::GainPerMac,
@@ -337,7 +347,8 @@ fn ppocr_det_sqnr_25() {
     };
     let opts = SearchOptions {
         order,
-        refine: env("LPC_REFINE", 8.0) as usize,
+        trim: std::env::var("LPC_TRIM").as_deref() != Ok("0"),
+        refine: env("LPC_REFINE", 0.0) as usize,
     };
     let g = lpc_onnx::load_model(&shared().join("models/ch_PP-OCRv4_det_infer.onnx")).unwrap();
     let folder = |name: &str, files: &[&str], halves: &[(&str, bool)]| {
@@ -433,7 +444,7 @@ fn ppocr_det_sqnr_25() {
     assert!((again.sqnr_db - o.fin.sqnr_db).abs() < 1e-6);
     assert_eq!(o.reached, cfg.target.met(&again));
     println!(
-        "PPOCR-DET-AAQ on {on}: order {order:?}, quantize {tq:.1} s, search {search_s:.1} s, fully quantized {:.2} dB, final {:.2} dB, INT8 MACs {:.1}%, {} units in FP32 of {}, {} samples",
+        "PPOCR-DET-AAQ on {on}: {opts:?}, quantize {tq:.1} s, search {search_s:.1} s, fully quantized {:.2} dB, final {:.2} dB, INT8 MACs {:.1}%, {} units in FP32 of {}, {} samples",
         o.initial.sqnr_db,
         o.fin.sqnr_db,
         o.int8_macs * 100.0,
@@ -456,5 +467,67 @@ fn ppocr_det_sqnr_25() {
         o.to_json().to_string_pretty(),
     )
     .unwrap();
-    println!("report: {}", tmp(&format!("ppocr_det_aaq_{on}.json")).display());
+    println!(
+        "report: {}",
+        tmp(&format!("ppocr_det_aaq_{on}.json")).display()
+    );
+}
+
+#[test]
+fn gain_per_mac_order_puts_cheap_sensitive_units_first() {
+    use lpc_quant::budget::{search_order, Measure, Sensitivity, Unit, UnitKind};
+    let unit = |name: &str, kind: UnitKind, macs: u64| Unit {
+        name: name.into(),
+        op: "conv",
+        kind,
+        macs,
+        int8: kind == UnitKind::Layer,
+    };
+    // big: +1.0 dB for 900 MACs; small: +0.5 dB for 10 MACs; join: +0.1 dB for free;
+    // useless: -0.2 dB (returning it alone makes the subset worse).
+    let units = vec![
+        unit("big", UnitKind::Layer, 900),
+        unit("small", UnitKind::Layer, 10),
+        unit("join", UnitKind::Join, 0),
+        unit("useless", UnitKind::Layer, 90),
+    ];
+    let m = |db: f64| Measure {
+        samples: 8,
+        sqnr_db: db,
+        ..Default::default()
+    };
+    let base = m(16.0);
+    let ranking: Vec<Sensitivity> = [(0, 17.0), (1, 16.5), (2, 16.1), (3, 15.8)]
+        .into_iter()
+        .map(|(unit, db)| Sensitivity {
+            unit,
+            measure: m(db),
+        })
+        .collect();
+    let t = Target::new(Metric::Sqnr, 25.0).unwrap();
+    assert_eq!(
+        search_order(&ranking, &base, &units, &t, 1000, Order::Sensitivity),
+        vec![0, 1, 2, 3]
+    );
+    assert_eq!(
+        search_order(&ranking, &base, &units, &t, 1000, Order::GainPerMac),
+        vec![2, 1, 0, 3]
+    );
+    // Drop metrics: points first, SQNR per MAC among equal points.
+    let t = Target::new(Metric::Agreement, 0.0).unwrap();
+    let flips = |f: usize, db: f64| Measure { flips: f, ..m(db) };
+    let base = flips(2, 16.0);
+    let ranking: Vec<Sensitivity> = [(0, 0, 17.0), (1, 2, 16.5), (2, 2, 16.1), (3, 1, 15.0)]
+        .into_iter()
+        .map(|(unit, f, db)| Sensitivity {
+            unit,
+            measure: flips(f, db),
+        })
+        .collect();
+    // big: 2 flips fixed per 900 MACs; useless: 1 per 90 (better per MAC); then the SQNR-only
+    // gains, free join first.
+    assert_eq!(
+        search_order(&ranking, &base, &units, &t, 1000, Order::GainPerMac),
+        vec![3, 0, 2, 1]
+    );
 }
