@@ -715,8 +715,8 @@ impl Default for SearchOptions {
     fn default() -> SearchOptions {
         SearchOptions {
             order: Order::GainPerMac,
-            trim: true,
-            refine: 0,
+            trim: false,
+            refine: 8,
         }
     }
 }
@@ -853,7 +853,9 @@ fn int8_fraction(units: &[Unit], fp32: &[usize], total: u64) -> f64 {
 /// widens every activation range to the observed min/max ([`minmax_ranges`]); that graph
 /// replaces `q` when it measures better, before any layer goes to FP32.
 ///
-/// Uses the default [`SearchOptions`] (gain-per-MAC order, trim pass); see [`search_with`].
+/// Uses the default [`SearchOptions`] (gain-per-MAC order, refine pass over the 8 largest
+/// FP32 layers; the trim pass is off: it did worse on ppocr det, see docs/accuracy-aware.md);
+/// see [`search_with`].
 pub fn search(
     q: &Graph,
     ranges: Option<&[RangeInfo]>,

@@ -323,7 +323,7 @@ fn half_png_cuts_by_width() {
 /// text: det's output is ~0 there, see docs/quantization.md). The search runs on `LPC_EVAL`
 /// (`text`, default, or `photos`); the other set measures the fully quantized and the returned
 /// model (`LPC_OTHER=0` skips it). `LPC_MIN_SQNR` (25), `LPC_ORDER` (`gain`, default, or
-/// `sensitivity`), `LPC_TRIM` (1; 0 skips the trim pass), `LPC_REFINE` (0), `LPC_RANK` (8
+/// `sensitivity`), `LPC_TRIM` (0; 1 runs the trim pass), `LPC_REFINE` (8), `LPC_RANK` (8
 /// ranking samples), `LPC_MIN_INT8` (0).
 #[test]
 #[ignore = "measurement (minutes): cargo test -p lpc-quant --release --test budget ppocr_det -- --ignored --nocapture"]
@@ -347,8 +347,8 @@ fn ppocr_det_sqnr_25() {
     };
     let opts = SearchOptions {
         order,
-        trim: std::env::var("LPC_TRIM").as_deref() != Ok("0"),
-        refine: env("LPC_REFINE", 0.0) as usize,
+        trim: std::env::var("LPC_TRIM").as_deref() == Ok("1"),
+        refine: env("LPC_REFINE", 8.0) as usize,
     };
     let g = lpc_onnx::load_model(&shared().join("models/ch_PP-OCRv4_det_infer.onnx")).unwrap();
     let folder = |name: &str, files: &[&str], halves: &[(&str, bool)]| {
