@@ -7,15 +7,23 @@ Cases:
   det      ppocr det 320x320, 300 calibration crops of astronaut/coffee/camera/page, 100
            evaluation crops of brick/grass, output SQNR >= 25 dB (expressed to NNCF as a drop
            of the metric "SQNR capped at 40 dB" from its FP32 value 40)
+  det-text ppocr det 320x320, the crops of benches/quantize_vs_ort.py (same function, same
+           pixels): 300 calibration crops of astronaut/coffee/camera and the LEFT half of
+           page.png, 100 evaluation crops of the RIGHT half of page.png (held-out text), same
+           SQNR >= 25 dB budget
 
 The ppocr crops follow lpc's recipe (random square-ish crops of 30-100% of the short side,
 resized to 320x320, BGR, (x/255-0.5)/0.5) with numpy's seeded RNG: the same recipe, not the
 same pixels as lpc's crops.
 
 Usage (from the project root; NNCF is not needed by lpc itself):
-    python3 -m venv --system-site-packages /tmp/nncf-venv && /tmp/nncf-venv/bin/pip install nncf
-    /tmp/nncf-venv/bin/python benches/nncf_accuracy_control.py [digits|det ...]
+    python3 -m venv --system-site-packages /work/venv && /work/venv/bin/pip install nncf
+    /work/venv/bin/python benches/nncf_accuracy_control.py [digits|det|det-text ...]
+
+Besides the final line, every NNCF log line is printed with the seconds since the start of
+`quantize_with_accuracy_control`, so a run stopped early still shows how far it got when.
 """
+import logging
 import os
 import sys
 import time
@@ -65,13 +73,23 @@ def run(case):
         calib = [x[None] for x in np.load(os.path.join(d, "calib_x.npy"))]
         evalx = [x[None] for x in np.load(os.path.join(d, "test_x.npy"))]
         drop = 0.0
-    else:
+    elif case == "det":
         path = os.path.join(SHARED, "models", "ch_PP-OCRv4_det_infer.onnx")
         calib = crops(["astronaut.png", "coffee.png", "camera.png", "page.png"], 75, 1)
         evalx = crops(["brick.png", "grass.png"], 50, 2)
         drop = 15.0  # min(SQNR, 40) >= 25 dB  <=>  drop of at most 15 from FP32's 40
+    elif case == "det-text":
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from quantize_vs_ort import CALIB_IMAGES, crops as bench_crops
+
+        path = os.path.join(SHARED, "models", "ch_PP-OCRv4_det_infer.onnx")
+        calib = [x[None] for x in bench_crops(CALIB_IMAGES, 300, (320, 320), seed=1)]
+        evalx = [x[None] for x in bench_crops(["page.png:right"], 100, (320, 320), seed=2)]
+        drop = 15.0
+    else:
+        raise SystemExit(f"unknown case {case!r}: digits, det, det-text")
     model = core.read_model(path)
-    if case == "det":
+    if case != "digits":
         model.reshape({model.inputs[0].get_any_name(): [1, 3, 320, 320]})
     cfg = {"INFERENCE_PRECISION_HINT": "f32"}  # strict FP32 reference (no bf16 on AMX)
     fp32 = core.compile_model(model, "CPU", cfg)
@@ -85,6 +103,12 @@ def run(case):
         return min(sqnr(ref, outs), 40.0)
 
     t = time.perf_counter()
+
+    class Stamp(logging.Handler):
+        def emit(self, rec):
+            print(f"[{time.perf_counter() - t:7.1f} s] {rec.getMessage()}", flush=True)
+
+    logging.getLogger("nncf").addHandler(Stamp())
     q = nncf.quantize_with_accuracy_control(
         model,
         calibration_dataset=nncf.Dataset(calib),

@@ -683,6 +683,97 @@ pub struct SearchConfig {
     pub progress: bool,
 }
 
+/// The order in which the search returns ranked units to FP32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Most sensitive first (the unit whose return alone helps the metric most).
+    Sensitivity,
+    /// Most gain per MAC returned to FP32 first: cheap sensitive units (joins, small layers)
+    /// before expensive ones. Gain is the metric's improvement on the ranking subset (for SQNR:
+    /// the relative noise power removed, which adds up across units); units that do not help
+    /// come last, most sensitive first.
+    GainPerMac,
+}
+
+/// Search strategy beyond [`SearchConfig`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchOptions {
+    /// Order of the ranked units.
+    pub order: Order,
+    /// After the smallest prefix within budget is found, trim it: each INT8-capable layer of
+    /// the FP32 set is returned to INT8 alone on the ranking subset, the layers are ordered by
+    /// metric loss per MAC regained (smallest first), and the longest prefix of that order that
+    /// can go back to INT8 within budget is found on the full data (galloping, bisection).
+    pub trim: bool,
+    /// Then try returning up to this many of the remaining FP32 set's
+    /// INT8-capable layers (largest MACs first, each at least 0.5% of all MACs) to INT8, one
+    /// full evaluation each, keeping every one the budget still allows.
+    pub refine: usize,
+}
+
+impl Default for SearchOptions {
+    fn default() -> SearchOptions {
+        SearchOptions {
+            order: Order::GainPerMac,
+            trim: false,
+            refine: 8,
+        }
+    }
+}
+
+/// Relative output noise power (noise / signal) of a measurement.
+fn rel_noise(m: &Measure) -> f64 {
+    10f64.powf(-m.sqnr_db / 10.0)
+}
+
+/// The unit order the search walks: `ranking` (most sensitive first) reordered per `order`.
+/// `base` is the fully quantized model's measurement on the ranking subset.
+pub fn search_order(
+    ranking: &[Sensitivity],
+    base: &Measure,
+    units: &[Unit],
+    target: &Target,
+    total_macs: u64,
+    order: Order,
+) -> Vec<usize> {
+    match order {
+        Order::Sensitivity => ranking.iter().map(|s| s.unit).collect(),
+        Order::GainPerMac => {
+            // Cost: MACs that leave INT8 (0 for joins and layers that are not INT8 anyway),
+            // plus 0.01% of the model so that gains, not only zero costs, decide among the
+            // free units.
+            let eps = (total_macs.max(1) as f64) * 1e-4;
+            let gains = |s: &Sensitivity| -> (f64, f64) {
+                let noise = rel_noise(base) - rel_noise(&s.measure);
+                match target {
+                    Target::MinSqnr(_) => (noise, 0.0),
+                    Target::MaxDrop { .. } => {
+                        (target.value(base) - target.value(&s.measure), noise)
+                    }
+                }
+            };
+            let mut helpful = vec![];
+            let mut rest = vec![];
+            for (pos, s) in ranking.iter().enumerate() {
+                let (g0, g1) = gains(s);
+                if g0 > 0.0 || (g0 == 0.0 && g1 > 0.0) {
+                    let u = &units[s.unit];
+                    let cost = if u.int8 { u.macs as f64 } else { 0.0 } + eps;
+                    helpful.push((g0 / cost, g1 / cost, pos, s.unit));
+                } else {
+                    rest.push(s.unit);
+                }
+            }
+            helpful.sort_by(|a, b| {
+                b.0.total_cmp(&a.0)
+                    .then(b.1.total_cmp(&a.1))
+                    .then(a.2.cmp(&b.2))
+            });
+            helpful.into_iter().map(|h| h.3).chain(rest).collect()
+        }
+    }
+}
+
 /// One evaluated step of the search.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
@@ -690,6 +781,8 @@ pub struct Step {
     pub fp32_units: usize,
     /// The unit(s) this step added to FP32 (names), or none for the fully quantized model.
     pub added: Vec<String>,
+    /// The unit(s) this step returned to INT8 (the refine pass), else none.
+    pub back_to_int8: Vec<String>,
     /// The measurement on the evaluation data.
     pub measure: Measure,
     /// Fraction of MACs that stay INT8.
@@ -717,6 +810,10 @@ pub struct Outcome {
     pub ranking: Vec<Sensitivity>,
     /// Ranking-subset measurement of the fully quantized model.
     pub rank_base: Option<Measure>,
+    /// The order the search walked (indices into `units`; empty when nothing was ranked).
+    pub order: Vec<usize>,
+    /// How that order was made.
+    pub order_kind: Order,
     /// Units in FP32 in the returned model (indices into `units`, ranking order).
     pub fp32: Vec<usize>,
     /// Evaluated steps, in evaluation order.
@@ -755,6 +852,10 @@ fn int8_fraction(units: &[Unit], fp32: &[usize], total: u64) -> f64 {
 /// When `ranges` (the quantization report's activation ranges) are given, the first step
 /// widens every activation range to the observed min/max ([`minmax_ranges`]); that graph
 /// replaces `q` when it measures better, before any layer goes to FP32.
+///
+/// Uses the default [`SearchOptions`] (gain-per-MAC order, refine pass over the 8 largest
+/// FP32 layers; the trim pass is off: it did worse on ppocr det, see docs/accuracy-aware.md);
+/// see [`search_with`].
 pub fn search(
     q: &Graph,
     ranges: Option<&[RangeInfo]>,
@@ -762,6 +863,24 @@ pub fn search(
     ev: &Evaluator,
     eval_data: &dyn SampleSource,
     cfg: &SearchConfig,
+    log: impl FnMut(&str),
+) -> Result<Outcome, QuantError> {
+    let opts = SearchOptions::default();
+    search_with(q, ranges, reference, ev, eval_data, cfg, &opts, log)
+}
+
+/// [`search`] with explicit [`SearchOptions`]: the unit order walked by the prefix search
+/// ([`search_order`]) and the refine pass that returns expensive FP32 layers to INT8 when the
+/// budget still holds without them.
+#[allow(clippy::too_many_arguments)]
+pub fn search_with(
+    q: &Graph,
+    ranges: Option<&[RangeInfo]>,
+    reference: &Graph,
+    ev: &Evaluator,
+    eval_data: &dyn SampleSource,
+    cfg: &SearchConfig,
+    opts: &SearchOptions,
     mut log: impl FnMut(&str),
 ) -> Result<Outcome, QuantError> {
     let t0 = Instant::now();
@@ -805,6 +924,7 @@ pub fn search(
     let mut steps = vec![Step {
         fp32_units: 0,
         added: vec![],
+        back_to_int8: vec![],
         measure: initial.clone(),
         int8_macs: full_frac,
         met: target.met(&initial),
@@ -818,6 +938,8 @@ pub fn search(
         units: units.clone(),
         ranking: vec![],
         rank_base: None,
+        order: vec![],
+        order_kind: opts.order,
         fp32: vec![],
         steps: vec![],
         total_macs,
@@ -860,7 +982,7 @@ pub fn search(
         t.elapsed().as_secs_f64(),
         target.show(&base)
     ));
-    let order: Vec<usize> = ranking.iter().map(|s| s.unit).collect();
+    let order = search_order(&ranking, &base, &units, &target, total_macs, opts.order);
 
     // Largest prefix allowed by the MAC floor.
     let mut kmax = 0;
@@ -908,6 +1030,7 @@ pub fn search(
         steps.push(Step {
             fp32_units: k,
             added,
+            back_to_int8: vec![],
             measure: m.clone(),
             int8_macs: frac,
             met,
@@ -943,7 +1066,6 @@ pub fn search(
         hi = Some(h);
     }
     times.push(("search".into(), t.elapsed().as_secs_f64()));
-    out.sample_runs.1 = ev.sample_runs.load(Ordering::Relaxed);
     let chosen = match hi {
         Some(h) => h,
         None => {
@@ -961,11 +1083,177 @@ pub fn search(
     };
     out.reached = hi.is_some();
     out.fp32 = order[..chosen].to_vec();
-    out.int8_macs = int8_fraction(&units, &out.fp32, total_macs);
     if let Some((m, g)) = cache.remove(&chosen) {
         out.fin = m;
         out.graph = g;
     }
+    // Trim: the prefix may hold layers that later ones made unnecessary; ranked again, now
+    // from the FP32 set's side (loss per MAC when one goes back to INT8).
+    if out.reached && opts.trim {
+        let t = Instant::now();
+        let sub = InMemory(
+            (0..n_rank)
+                .map(|i| eval_data.get(i))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        let labels = ev.labels.map(|l| &l[..n_rank.min(l.len())]);
+        let sev = Evaluator::new(reference, &sub, labels, ev.batch, ev.progress)?;
+        let here = sev.measure(&out.graph)?;
+        let loss = |m: &Measure| -> (f64, f64) {
+            let noise = rel_noise(m) - rel_noise(&here);
+            match target {
+                Target::MinSqnr(_) => (noise, 0.0),
+                Target::MaxDrop { .. } => (target.value(m) - target.value(&here), noise),
+            }
+        };
+        let mut cands = vec![];
+        for &c in out
+            .fp32
+            .iter()
+            .filter(|&&i| units[i].int8 && units[i].macs > 0)
+        {
+            let trial: Vec<&Unit> = out
+                .fp32
+                .iter()
+                .filter(|&&i| i != c)
+                .map(|&i| &units[i])
+                .collect();
+            let m = sev.measure(&with_fp32(q, reference, &trial)?)?;
+            let (l0, l1) = loss(&m);
+            let macs = units[c].macs as f64;
+            cands.push((l0 / macs, l1 / macs, c));
+        }
+        cands.sort_by(|a, b| {
+            a.0.total_cmp(&b.0)
+                .then(a.1.total_cmp(&b.1))
+                .then(a.2.cmp(&b.2))
+        });
+        let back: Vec<usize> = cands.iter().map(|c| c.2).collect();
+        out.sample_runs.0 += sev.sample_runs.load(Ordering::Relaxed);
+        log(&format!(
+            "trim: {} FP32 layers ranked by loss per MAC back in INT8 on {n_rank} samples in {:.1} s",
+            back.len(),
+            t.elapsed().as_secs_f64()
+        ));
+        // j = how many of `back` return to INT8; j = 0 is the (met) prefix.
+        let mut tried: BTreeMap<usize, (bool, Measure, Graph)> = BTreeMap::new();
+        let mut try_j = |j: usize,
+                         steps: &mut Vec<Step>,
+                         log: &mut dyn FnMut(&str)|
+         -> Result<bool, QuantError> {
+            let keep: Vec<usize> = out
+                .fp32
+                .iter()
+                .copied()
+                .filter(|i| !back[..j].contains(i))
+                .collect();
+            let restored: Vec<&Unit> = keep.iter().map(|&i| &units[i]).collect();
+            let g = with_fp32(q, reference, &restored)?;
+            let m = ev.measure(&g)?;
+            let frac = int8_fraction(&units, &keep, total_macs);
+            let met = target.met(&m);
+            let names: Vec<String> = back[..j].iter().map(|&i| units[i].name.clone()).collect();
+            log(&format!(
+                "trim: {j} layers back to INT8 ({}): {} ({:.1}% of MACs INT8){}",
+                names.join(", "),
+                target.show(&m),
+                frac * 100.0,
+                if met { " ✓" } else { "" }
+            ));
+            steps.push(Step {
+                fp32_units: keep.len(),
+                added: vec![],
+                back_to_int8: names,
+                measure: m.clone(),
+                int8_macs: frac,
+                met,
+            });
+            tried.insert(j, (met, m, g));
+            Ok(met)
+        };
+        let mut good = 0; // known within budget
+        let mut bad = None; // known over
+        let mut j = 1;
+        while j <= back.len() {
+            if try_j(j, &mut steps, &mut log)? {
+                good = j;
+                if j == back.len() {
+                    break;
+                }
+                j = (j * 2).min(back.len());
+            } else {
+                bad = Some(j);
+                break;
+            }
+        }
+        if let Some(mut b) = bad {
+            while b - good > 1 {
+                let mid = (good + b) / 2;
+                if try_j(mid, &mut steps, &mut log)? {
+                    good = mid;
+                } else {
+                    b = mid;
+                }
+            }
+        }
+        if good > 0 {
+            if let Some((true, m, g)) = tried.remove(&good) {
+                out.fp32.retain(|i| !back[..good].contains(i));
+                out.fin = m;
+                out.graph = g;
+            }
+        }
+        times.push(("trim".into(), t.elapsed().as_secs_f64()));
+    }
+    // Refine: the prefix may hold expensive layers that later (cheaper) ones made unnecessary.
+    if out.reached && opts.refine > 0 {
+        let t = Instant::now();
+        let floor = 0.005 * total_macs as f64;
+        let mut cands: Vec<usize> = out
+            .fp32
+            .iter()
+            .copied()
+            .filter(|&i| units[i].int8 && units[i].macs as f64 >= floor)
+            .collect();
+        cands.sort_by(|a, b| units[*b].macs.cmp(&units[*a].macs).then(a.cmp(b)));
+        cands.truncate(opts.refine);
+        for c in cands {
+            let trial: Vec<usize> = out.fp32.iter().copied().filter(|&i| i != c).collect();
+            let restored: Vec<&Unit> = trial.iter().map(|&i| &units[i]).collect();
+            let g = with_fp32(q, reference, &restored)?;
+            let m = ev.measure(&g)?;
+            let frac = int8_fraction(&units, &trial, total_macs);
+            let met = target.met(&m);
+            log(&format!(
+                "refine: {} back to INT8: {} ({:.1}% of MACs INT8){}",
+                units[c].name,
+                target.show(&m),
+                frac * 100.0,
+                if met {
+                    " ✓ kept"
+                } else {
+                    " (budget missed: stays FP32)"
+                }
+            ));
+            steps.push(Step {
+                fp32_units: trial.len(),
+                added: vec![],
+                back_to_int8: vec![units[c].name.clone()],
+                measure: m.clone(),
+                int8_macs: frac,
+                met,
+            });
+            if met {
+                out.fp32 = trial;
+                out.fin = m;
+                out.graph = g;
+            }
+        }
+        times.push(("refine".into(), t.elapsed().as_secs_f64()));
+    }
+    let chosen = out.fp32.len();
+    out.int8_macs = int8_fraction(&units, &out.fp32, total_macs);
+    out.sample_runs.1 = ev.sample_runs.load(Ordering::Relaxed);
     out.message = if out.reached {
         format!(
             "budget met ({}) with {} units in FP32: {}, {:.1}% of MACs INT8",
@@ -994,6 +1282,7 @@ pub fn search(
     };
     out.ranking = ranking;
     out.rank_base = Some(base);
+    out.order = order;
     out.steps = steps;
     times.push(("total".into(), t0.elapsed().as_secs_f64()));
     out.times = times;
@@ -1009,8 +1298,14 @@ impl Outcome {
                 let base = self.rank_base.as_ref().map_or(String::new(), |b| {
                     format!(" vs {} fully quantized", self.target.show(b))
                 });
+                let walk = match self.order.iter().position(|&u| u == i) {
+                    Some(w) if self.order_kind == Order::GainPerMac => {
+                        format!("gain-per-MAC position {}, ", w + 1)
+                    }
+                    _ => String::new(),
+                };
                 format!(
-                    "sensitivity rank {}: alone in FP32 gives {}{base} on the ranking subset",
+                    "{walk}sensitivity rank {}: alone in FP32 gives {}{base} on the ranking subset",
                     p + 1,
                     self.target.show(&s.measure)
                 )
@@ -1052,6 +1347,13 @@ impl Outcome {
                 ]),
             ),
             ("reached", Json::Bool(self.reached)),
+            (
+                "order",
+                Json::str(match self.order_kind {
+                    Order::Sensitivity => "sensitivity",
+                    Order::GainPerMac => "gain_per_mac",
+                }),
+            ),
             ("message", Json::str(&self.message)),
             ("initial", self.initial.to_json()),
             ("final", self.fin.to_json()),
@@ -1101,6 +1403,10 @@ impl Outcome {
                             Json::obj([
                                 ("fp32_units", Json::num(s.fp32_units as f64)),
                                 ("added", Json::Arr(s.added.iter().map(Json::str).collect())),
+                                (
+                                    "back_to_int8",
+                                    Json::Arr(s.back_to_int8.iter().map(Json::str).collect()),
+                                ),
                                 ("measure", s.measure.to_json()),
                                 ("value", Json::num(self.target.value(&s.measure))),
                                 ("int8_mac_fraction", Json::num(s.int8_macs)),
