@@ -198,87 +198,19 @@ pub(crate) fn narrow_bytes(b: &mut FunctionBuilder, unsigned: bool, w: [Value; 4
     }
 }
 
-/// The reciprocal [`quantize_x4`] multiplies by: `1 / s` when it and `s` are normal numbers
-/// (so `fl(1/s)` is within half an ulp of `1/s`), otherwise NaN, which sends every vector to
-/// the exact division.
-pub(crate) fn quantize_rcp(s: f32) -> f32 {
-    let r = 1.0 / s;
-    if r.is_normal() && s.is_normal() {
-        r
-    } else {
-        f32::NAN
-    }
-}
-
-/// lpc-ref's quantize step on 16 lanes (four f32x4 `v`; `s` the scale splat): the quotient
-/// `v / s` then [`round_lanes`], without a division per vector where that provably gives the
-/// same integers. `rcp` is the splat of
-/// [`quantize_rcp`]`(s)`.
-///
-/// Why it is exact: the oracle rounds `q = fl(v / s)` to an integer. `t = fl(v · rcp)` differs
-/// from `q` by less than `|t| · 2⁻²¹` (two roundings of 2⁻²⁴ relative each for `rcp` and the
-/// product, one for `q`; subnormal quotients are within 2⁻¹⁴⁹ of each other and far from any
-/// half-integer). If the half-integer `h` nearest to `t` is farther than `|t| · 2⁻²⁰` from it,
-/// no half-integer lies between `t` and `q`, and neither is one, so both round to the same
-/// integer. When any of the 16 lanes is that close — or `t` is NaN or infinite (NaN input, a
-/// non-normal `rcp`, overflow), or `|t| ≥ 2²⁰` where the test always fails — the whole chunk
-/// takes the division instead: about one chunk in a hundred for values in the int8 range.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn quantize_x4(
+/// lpc-ref's quantize step on four lanes: `r = round_ties_even(v / s) + zp`, then NaN → 0,
+/// else `clamp(r, lo, hi)`; the result as i32 lanes. `s`, `zp` are f32x4 and `lo`, `hi` i32x4
+/// splats. Exact: `r` is integral, the saturating conversion keeps out-of-range values on their
+/// side of `[lo, hi]`, and the NaN mask zeroes a NaN after the clamp as the oracle does.
+pub(crate) fn quantize_lanes(
     b: &mut FunctionBuilder,
-    v: [Value; 4],
+    v: Value,
     s: Value,
-    rcp: Value,
     zp: Value,
     lo: Value,
     hi: Value,
-) -> [Value; 4] {
-    let t = v.map(|x| b.ins().fmul(x, rcp));
-    let half = b.ins().f32const(0.5f32);
-    let half = b.ins().splat(F32X4, half);
-    let tol = b.ins().f32const(1.0f32 / (1u32 << 20) as f32);
-    let tol = b.ins().splat(F32X4, tol);
-    let mut near: Option<Value> = None;
-    for &tk in &t {
-        let f = b.ins().floor(tk);
-        let h = b.ins().fadd(f, half);
-        let d = b.ins().fsub(tk, h);
-        let d = b.ins().fabs(d);
-        let m = b.ins().fabs(tk);
-        let eps = b.ins().fmul(m, tol);
-        // `far` is false for NaN; near = !far.
-        let far = b.ins().fcmp(FloatCC::GreaterThan, d, eps);
-        let n = b.ins().bnot(far);
-        near = Some(match near {
-            None => n,
-            Some(acc) => b.ins().bor(acc, n),
-        });
-    }
-    let any = b.ins().vany_true(near.expect("four lanes"));
-    let exact = b.create_block();
-    let merge = b.create_block();
-    for _ in 0..4 {
-        b.append_block_param(merge, F32X4);
-    }
-    let fast: Vec<BlockArg> = t.iter().map(|&x| BlockArg::Value(x)).collect();
-    b.ins().brif(any, exact, &[], merge, &fast);
-    b.switch_to_block(exact);
-    let slow: Vec<BlockArg> = v
-        .iter()
-        .map(|&x| BlockArg::Value(b.ins().fdiv(x, s)))
-        .collect();
-    b.ins().jump(merge, &slow);
-    b.switch_to_block(merge);
-    let q: Vec<Value> = b.block_params(merge).to_vec();
-    [0, 1, 2, 3].map(|k| round_lanes(b, q[k], zp, lo, hi))
-}
-
-/// The rest of lpc-ref's quantize step after the quotient `q = fl(v / s)`: `r =
-/// round_ties_even(q) + zp`, then NaN → 0, else `clamp(r, lo, hi)`; the result as i32 lanes.
-/// `zp` is an f32x4 and `lo`, `hi` i32x4 splats. Exact: `r` is integral, the saturating
-/// conversion keeps out-of-range values on their side of `[lo, hi]`, and the NaN mask zeroes a
-/// NaN after the clamp as the oracle does.
-fn round_lanes(b: &mut FunctionBuilder, q: Value, zp: Value, lo: Value, hi: Value) -> Value {
+) -> Value {
+    let q = b.ins().fdiv(v, s);
     let r = b.ins().nearest(q);
     let r = b.ins().fadd(r, zp);
     let i = b.ins().fcvt_to_sint_sat(I32X4, r);
@@ -566,7 +498,7 @@ pub fn define_quantize(m: &mut CodeModule, spec: &QuantizeSpec) -> Result<FuncId
         )
     })?;
     let op = move |b: &mut FunctionBuilder, p: &Params, c: &[Chunk]| {
-        let (s, zp, rcp) = (p.f32x4(b, 0), p.f32x4(b, 1), p.f32x4(b, 2));
+        let (s, zp) = (p.f32x4(b, 0), p.f32x4(b, 1));
         let lo = b.ins().iconst(I32, lo as i64);
         let lo = b.ins().splat(I32X4, lo);
         let hi = b.ins().iconst(I32, hi as i64);
@@ -574,10 +506,10 @@ pub fn define_quantize(m: &mut CodeModule, spec: &QuantizeSpec) -> Result<FuncId
         let Chunk::Words(x) = c[0] else {
             unreachable!("f32 input loads as words")
         };
-        let q = quantize_x4(b, x, s, rcp, zp, lo, hi);
+        let q = x.map(|v| quantize_lanes(b, v, s, zp, lo, hi));
         Chunk::Bytes(narrow_bytes(b, unsigned, q))
     };
-    define_blocked(m, "quantize", &[DType::F32], spec.to, 3, &op)
+    define_blocked(m, "quantize", &[DType::F32], spec.to, 2, &op)
 }
 
 fn quantize_table(spec: &QuantizeSpec) -> Result<(Vec<u32>, usize, usize), JitError> {
@@ -598,7 +530,7 @@ fn quantize_table(spec: &QuantizeSpec) -> Result<(Vec<u32>, usize, usize), JitEr
         .scale
         .iter()
         .zip(&spec.zero_point)
-        .flat_map(|(&s, &z)| [s.to_bits(), (z as f32).to_bits(), quantize_rcp(s).to_bits()])
+        .flat_map(|(&s, &z)| [s.to_bits(), (z as f32).to_bits()])
         .collect();
     Ok((table, channels, inner))
 }
@@ -769,7 +701,6 @@ fn requantize_table(spec: &RequantizeSpec) -> Result<Vec<u32>, JitError> {
         (spec.y_zero_point as f32).to_bits(),
         lo as u32,
         hi as u32,
-        quantize_rcp(spec.y_scale).to_bits(),
     ])
 }
 
@@ -779,13 +710,15 @@ pub fn define_requantize(m: &mut CodeModule, spec: &RequantizeSpec) -> Result<Fu
     let (from, unsigned) = (spec.from, spec.to == DType::U8);
     let op = move |b: &mut FunctionBuilder, p: &Params, c: &[Chunk]| {
         let (xs, xz, ys, yz) = (p.f32x4(b, 0), p.i32x4(b, 1), p.f32x4(b, 2), p.f32x4(b, 3));
-        let (lo, hi, rcp) = (p.i32x4(b, 4), p.i32x4(b, 5), p.f32x4(b, 6));
+        let (lo, hi) = (p.i32x4(b, 4), p.i32x4(b, 5));
         let x = chunk_i32(b, from, c[0]);
-        let d = x.map(|v| dequantize_lanes(b, v, xz, xs));
-        let q = quantize_x4(b, d, ys, rcp, yz, lo, hi);
+        let q = x.map(|v| {
+            let d = dequantize_lanes(b, v, xz, xs);
+            quantize_lanes(b, d, ys, yz, lo, hi)
+        });
         Chunk::Bytes(narrow_bytes(b, unsigned, q))
     };
-    define_blocked(m, "requantize", &[from], spec.to, 7, &op)
+    define_blocked(m, "requantize", &[from], spec.to, 6, &op)
 }
 
 /// A finalized Requantize kernel. The [`CodeModule`] it came from must outlive it.
@@ -893,7 +826,6 @@ fn qadd_table(spec: &QAddSpec) -> Result<Vec<u32>, JitError> {
         (spec.y_zero_point as f32).to_bits(),
         lo as u32,
         hi as u32,
-        quantize_rcp(spec.y_scale).to_bits(),
     ])
 }
 
@@ -904,19 +836,18 @@ pub fn define_qadd(m: &mut CodeModule, spec: &QAddSpec) -> Result<FuncId, JitErr
     let op = move |b: &mut FunctionBuilder, p: &Params, c: &[Chunk]| {
         let (sa, za, sb, zb) = (p.f32x4(b, 0), p.i32x4(b, 1), p.f32x4(b, 2), p.i32x4(b, 3));
         let (ys, yz, lo, hi) = (p.f32x4(b, 4), p.f32x4(b, 5), p.i32x4(b, 6), p.i32x4(b, 7));
-        let rcp = p.f32x4(b, 8);
         let xa = chunk_i32(b, da, c[0]);
         let xb = chunk_i32(b, db, c[1]);
-        let mut sum = xa;
+        let mut q = xa;
         for k in 0..4 {
             let fa = dequantize_lanes(b, xa[k], za, sa);
             let fb = dequantize_lanes(b, xb[k], zb, sb);
-            sum[k] = b.ins().fadd(fa, fb);
+            let sum = b.ins().fadd(fa, fb);
+            q[k] = quantize_lanes(b, sum, ys, yz, lo, hi);
         }
-        let q = quantize_x4(b, sum, ys, rcp, yz, lo, hi);
         Chunk::Bytes(narrow_bytes(b, unsigned, q))
     };
-    define_blocked(m, "qadd", &[da, db], spec.to, 9, &op)
+    define_blocked(m, "qadd", &[da, db], spec.to, 8, &op)
 }
 
 /// A finalized QAdd kernel. The [`CodeModule`] it came from must outlive it.

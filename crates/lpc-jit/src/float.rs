@@ -31,8 +31,8 @@ use lpc_ir::{BinaryOp, DType, Graph, NodeId, Op, Tensor, UnaryOp, ValueRef};
 use rayon::prelude::*;
 
 use crate::elementwise::{
-    byte_range, emit_copy, emit_loop, load_chunk, mem, narrow_bytes, quantize_rcp, quantize_x4,
-    spec_err, store_chunk, unique_name, Chunk,
+    byte_range, emit_copy, emit_loop, load_chunk, mem, narrow_bytes, quantize_lanes, spec_err,
+    store_chunk, unique_name, Chunk,
 };
 use crate::memory::BufferPool;
 use crate::{CodeModule, JitError};
@@ -145,15 +145,13 @@ pub enum QuantParams {
         /// The zero point.
         zero_point: i32,
     },
-    /// Per row of the iteration (per channel): row operands holding the scales, the zero
-    /// points (as f32, each inside the output dtype's range) and the scales' `quantize_rcp`.
+    /// Per row of the iteration (per channel): row operands holding the scales and the zero
+    /// points (as f32, each inside the output dtype's range).
     Rows {
         /// The operand of the scales.
         scale: usize,
         /// The operand of the zero points.
         zero_point: usize,
-        /// The operand of the reciprocals.
-        rcp: usize,
     },
 }
 
@@ -226,12 +224,8 @@ impl ChainSpec {
                         return bad(format!("zero point {zero_point} is outside {}", q.to));
                     }
                 }
-                QuantParams::Rows {
-                    scale,
-                    zero_point,
-                    rcp,
-                } => {
-                    for k in [scale, zero_point, rcp] {
+                QuantParams::Rows { scale, zero_point } => {
+                    for k in [scale, zero_point] {
                         if !matches!(self.operands.get(k), Some(Operand::Row { .. })) {
                             return bad(format!("quantize parameter operand {k} is not per row"));
                         }
@@ -243,12 +237,12 @@ impl ChainSpec {
     }
 }
 
-/// A fused quantize's scale, zero point and reciprocal in the kernel: splats made once, or the
-/// splats of three row operands.
+/// A fused quantize's scale and zero point in the kernel: splats made once, or the splats of two
+/// row operands.
 #[derive(Clone, Copy)]
 enum QArgs {
-    Splats(Value, Value, Value),
-    Rows(usize, usize, usize),
+    Splats(Value, Value),
+    Rows(usize, usize),
 }
 
 /// A 4-lane mask from `fcmp`, as f32 lanes for `bitselect`.
@@ -395,16 +389,10 @@ pub fn define_chain(m: &mut CodeModule, spec: &ChainSpec) -> Result<FuncId, JitE
             let q = spec.quant.map(|q| {
                 let (lo, hi) = byte_range(q.to).unwrap_or((0, 255));
                 let sz = match q.params {
-                    QuantParams::Tensor { scale, zero_point } => QArgs::Splats(
-                        splat_f32(b, scale),
-                        splat_f32(b, zero_point as f32),
-                        splat_f32(b, quantize_rcp(scale)),
-                    ),
-                    QuantParams::Rows {
-                        scale,
-                        zero_point,
-                        rcp,
-                    } => QArgs::Rows(scale, zero_point, rcp),
+                    QuantParams::Tensor { scale, zero_point } => {
+                        QArgs::Splats(splat_f32(b, scale), splat_f32(b, zero_point as f32))
+                    }
+                    QuantParams::Rows { scale, zero_point } => QArgs::Rows(scale, zero_point),
                 };
                 let lo = b.ins().iconst(I32, lo as i64);
                 let lo = b.ins().splat(I32X4, lo);
@@ -441,11 +429,11 @@ pub fn define_chain(m: &mut CodeModule, spec: &ChainSpec) -> Result<FuncId, JitE
                 match q {
                     None => Chunk::Words(res),
                     Some((sz, lo, hi, unsigned)) => {
-                        let (s, zp, rcp) = match sz {
-                            QArgs::Splats(s, zp, rcp) => (s, zp, rcp),
-                            QArgs::Rows(s, zp, rcp) => (vals[s][0], vals[zp][0], vals[rcp][0]),
+                        let (s, zp) = match sz {
+                            QArgs::Splats(s, zp) => (s, zp),
+                            QArgs::Rows(s, zp) => (vals[s][0], vals[zp][0]),
                         };
-                        let w = quantize_x4(b, res, s, rcp, zp, lo, hi);
+                        let w = res.map(|x| quantize_lanes(b, x, s, zp, lo, hi));
                         Chunk::Bytes(narrow_bytes(b, unsigned, w))
                     }
                 }
@@ -1095,15 +1083,13 @@ fn build_group(
             zero_points,
             shape,
         }) => {
-            shapes.extend([shape.clone(), shape.clone(), shape.clone()]);
-            let rcps = scales.iter().map(|&s| quantize_rcp(s)).collect();
-            consts = vec![scales.clone(), zero_points.clone(), rcps];
+            shapes.extend([shape.clone(), shape.clone()]);
+            consts = vec![scales.clone(), zero_points.clone()];
             Some(QuantOut {
                 to: *to,
                 params: QuantParams::Rows {
                     scale: externals.len(),
                     zero_point: externals.len() + 1,
-                    rcp: externals.len() + 2,
                 },
             })
         }

@@ -1571,7 +1571,11 @@ mod tests {
                 tap_sums_by_row(&x, [n, c, h, w], &taps, &mut want);
             }
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&got), bits(&want), "{h}x{w} k{k} s{stride} d{dil} p{pad}");
+            assert_eq!(
+                bits(&got),
+                bits(&want),
+                "{h}x{w} k{k} s{stride} d{dil} p{pad}"
+            );
         }
     }
 }

@@ -131,9 +131,9 @@ impl Histogram {
         // Pieces below 2^32 elements, so no u32 count can overflow.
         for piece in xs.chunks(u32::MAX as usize) {
             for block in piece.chunks(256) {
-                let finite = block
-                    .iter()
-                    .fold(true, |ok, x| ok & (x.to_bits() & 0x7f80_0000 != 0x7f80_0000));
+                let finite = block.iter().fold(true, |ok, x| {
+                    ok & (x.to_bits() & 0x7f80_0000 != 0x7f80_0000)
+                });
                 if !finite {
                     for &x in block {
                         if x == 0.0 {

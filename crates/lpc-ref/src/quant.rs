@@ -238,7 +238,10 @@ pub fn fake_quantize(levels: u32, i: Inputs) -> EvalResult<Tensor> {
     let mut out = Vec::with_capacity(n);
     for (j, xs) in xv.chunks(run.max(1)).enumerate() {
         let [il, ih, ol, oh] = [0, 1, 2, 3].map(|b| bounds[b].0[bounds[b].1.at(j * run)]);
-        out.extend(xs.iter().map(|&v| fake_quantize_one(v, [il, ih, ol, oh], l)));
+        out.extend(
+            xs.iter()
+                .map(|&v| fake_quantize_one(v, [il, ih, ol, oh], l)),
+        );
     }
     Ok(Tensor::from_f32(x.shape(), out).expect("size"))
 }
@@ -369,9 +372,19 @@ mod tests {
         let t = |sh: &[usize], v: Vec<f32>| Tensor::from_f32(sh, v).unwrap();
         let bound_sets: Vec<[Tensor; 4]> = vec![
             // Per tensor, including an exact half after scaling (x = 0.5 on [0, 1] with l = 1).
-            [t(&[], vec![-1.0]), t(&[], vec![2.0]), t(&[], vec![-1.0]), t(&[], vec![2.0])],
+            [
+                t(&[], vec![-1.0]),
+                t(&[], vec![2.0]),
+                t(&[], vec![-1.0]),
+                t(&[], vec![2.0]),
+            ],
             // Inverted input range.
-            [t(&[], vec![2.0]), t(&[], vec![-1.0]), t(&[], vec![-3.0]), t(&[], vec![3.0])],
+            [
+                t(&[], vec![2.0]),
+                t(&[], vec![-1.0]),
+                t(&[], vec![-3.0]),
+                t(&[], vec![3.0]),
+            ],
             // Per channel [1, C, 1, 1] and [C, 1, 1], mixed with per-tensor outputs.
             [
                 t(&[1, 3, 1, 1], vec![-1.0, -2.0, 0.5]),
@@ -388,7 +401,10 @@ mod tests {
             ],
             // Elementwise bounds (runs of one element) and a table-indexed shape.
             [
-                t(&[2, 3, 4, 5], (0..120).map(|i| -(i as f32) * 0.05).collect()),
+                t(
+                    &[2, 3, 4, 5],
+                    (0..120).map(|i| -(i as f32) * 0.05).collect(),
+                ),
                 t(&[2, 1, 4, 1], vec![0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]),
                 t(&[], vec![-1.0]),
                 t(&[5], vec![1.0, 2.0, 3.0, 4.0, 5.0]),
@@ -401,7 +417,10 @@ mod tests {
                 let want = fq_slow(&x, b, levels);
                 let got = got.as_f32().unwrap();
                 for (k, (&g, &w)) in got.iter().zip(&want).enumerate() {
-                    assert!(same(g, w), "levels {levels}, set {s}, element {k}: {g} vs {w}");
+                    assert!(
+                        same(g, w),
+                        "levels {levels}, set {s}, element {k}: {g} vs {w}"
+                    );
                 }
             }
         }
