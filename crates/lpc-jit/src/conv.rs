@@ -89,23 +89,52 @@ fn epilogue_of(g: &Graph, n: NodeId, m: usize) -> Option<Epi> {
 /// How the GEMM's B operand is built from the input.
 #[derive(Clone, Debug)]
 enum Packing {
-    /// im2col of one image and group: per k, the input channel offset and the tap offsets.
-    /// The taps read a copy of the group's planes padded with the input zero point (`pad`:
-    /// rows before/after, columns before/after), so no tap ever leaves its plane.
-    Im2col {
-        c_in: usize,
-        hw: [usize; 2],
-        out_hw: [usize; 2],
-        strides: [usize; 2],
-        pad: [[usize; 2]; 2],
-        /// Per k: (channel within the group, dy, dx), offsets into the padded plane.
-        taps: Vec<(usize, usize, usize)>,
-    },
+    /// im2col of each image and group.
+    Im2col { c_in: usize, geo: Im2colGeom },
     /// The input image of a group is already the `K × N` matrix (1×1, stride 1, no padding).
     Direct { c_in: usize },
     /// QMatMul: the input is `R × K` row-major; its transpose is packed and the `N × R` result
     /// transposed back.
     Transposed { rows: usize },
+}
+
+/// Where im2col reads: per k, the input channel offset and the tap offsets. The taps read a
+/// copy of the group's planes padded with the input zero point (`pad`: rows before/after,
+/// columns before/after), so no tap ever leaves its plane.
+#[derive(Clone, Debug)]
+struct Im2colGeom {
+    hw: [usize; 2],
+    out_hw: [usize; 2],
+    strides: [usize; 2],
+    pad: [[usize; 2]; 2],
+    /// Per k: (channel within the group, dy, dx), offsets into the padded plane.
+    taps: Vec<(usize, usize, usize)>,
+}
+
+impl Im2colGeom {
+    fn padded(&self) -> bool {
+        self.pad.iter().flatten().any(|&p| p > 0)
+    }
+
+    /// Bytes of one image group's padded planes (`cg` channels; 0 without padding).
+    fn padded_len(&self, cg: usize) -> usize {
+        let [[t, b], [l, r]] = self.pad;
+        if self.padded() {
+            cg * (self.hw[0] + t + b) * (self.hw[1] + l + r)
+        } else {
+            0
+        }
+    }
+
+    /// The planes im2col reads for one image group: `xg` itself, or its copy padded with
+    /// `value` (in `buf`).
+    fn planes<'a>(&self, xg: &'a [u8], value: u8, buf: &'a mut Vec<u8>) -> Planes<'a> {
+        if self.padded() {
+            pad_planes(xg, self.hw, self.pad, value, buf)
+        } else {
+            Planes { x: xg, hw: self.hw }
+        }
+    }
 }
 
 /// A QConv (any group count) or QMatMul as GEMM calls.
@@ -263,11 +292,13 @@ pub fn lower_qconv(
         };
         Packing::Im2col {
             c_in: c,
-            hw: [h, wd],
-            out_hw: [oh, ow],
-            strides: [geom.strides[0], geom.strides[1]],
-            pad: [pad_axis(0, h, oh, kh), pad_axis(1, wd, ow, kw)],
-            taps,
+            geo: Im2colGeom {
+                hw: [h, wd],
+                out_hw: [oh, ow],
+                strides: [geom.strides[0], geom.strides[1]],
+                pad: [pad_axis(0, h, oh, kh), pad_axis(1, wd, ow, kw)],
+                taps,
+            },
         }
     };
     let spec = GemmSpec {
@@ -466,7 +497,7 @@ impl GemmPlan {
                 let groups = self.groups.len();
                 let cg = c_in / groups;
                 let plane = match &self.packing {
-                    Packing::Im2col { hw, .. } => hw[0] * hw[1],
+                    Packing::Im2col { geo, .. } => geo.hw[0] * geo.hw[1],
                     Packing::Direct { .. } | Packing::Transposed { .. } => n,
                 };
                 // One image group: its slice of x, its (a, bias, scale), and its output.
@@ -481,9 +512,9 @@ impl GemmPlan {
                     let xg = &xb[x0..x0 + cg * plane];
                     let (a, bias, scale) = &self.groups[gi];
                     match &self.packing {
-                        Packing::Im2col { .. } => {
-                            let planes = self.planes(xg, padded);
-                            self.im2col_gemm(kernel, &planes, (a, bias, scale), yg, b, par)
+                        Packing::Im2col { geo, .. } => {
+                            let planes = geo.planes(xg, self.pad, padded);
+                            self.im2col_gemm(kernel, geo, &planes, (a, bias, scale), yg, b, par)
                         }
                         Packing::Direct { .. } | Packing::Transposed { .. } => {
                             b.resize(packed_b_len(nr, k, n), 0);
@@ -513,7 +544,10 @@ impl GemmPlan {
                         },
                     )?;
                 } else {
-                    let mut padded = pool.take_u8(self.padded_len(cg));
+                    let mut padded = pool.take_u8(match &self.packing {
+                        Packing::Im2col { geo, .. } => geo.padded_len(cg),
+                        Packing::Direct { .. } | Packing::Transposed { .. } => 0,
+                    });
                     for (img, yi) in y.chunks_mut(per_img).enumerate() {
                         for (gi, yg) in yi.chunks_mut(m * n).enumerate() {
                             one(img, gi, yg, &mut b, &mut padded, true)?;
@@ -529,63 +563,29 @@ impl GemmPlan {
 }
 
 impl GemmPlan {
-    /// Bytes of one image group's padded planes (`cg` channels; 0 without padding).
-    fn padded_len(&self, cg: usize) -> usize {
-        match &self.packing {
-            Packing::Im2col { hw, pad, .. } if pad.iter().flatten().any(|&p| p > 0) => {
-                cg * (hw[0] + pad[0][0] + pad[0][1]) * (hw[1] + pad[1][0] + pad[1][1])
-            }
-            Packing::Im2col { .. } | Packing::Direct { .. } | Packing::Transposed { .. } => 0,
-        }
-    }
-
-    /// The planes im2col reads for one image group: `xg` itself, or its copy padded with the
-    /// input zero point (in `padded`).
-    fn planes<'a>(&self, xg: &'a [u8], padded: &'a mut Vec<u8>) -> Planes<'a> {
-        match &self.packing {
-            Packing::Im2col { hw, pad, .. } if pad.iter().flatten().any(|&p| p > 0) => {
-                pad_planes(xg, *hw, *pad, self.pad, padded)
-            }
-            Packing::Im2col { hw, .. } => Planes { x: xg, hw: *hw },
-            Packing::Direct { .. } | Packing::Transposed { .. } => Planes {
-                x: xg,
-                hw: [1, xg.len()],
-            },
-        }
-    }
-
     /// The conv of one image group as im2col + GEMM over blocks of output pixels whose packed
     /// columns stay in cache (~96 KiB): each block is packed, then multiplied by every output
     /// channel, instead of packing the whole image first (5.5 MB for a 3×3 conv of 96 channels
     /// at 80×80) and streaming it from memory once per row tile. With `par`, blocks are shared
     /// out over the threads, each writing its own C block that is copied into place after.
+    #[allow(clippy::too_many_arguments)]
     fn im2col_gemm<T: GemmOut + Send + Sync + Default>(
         &self,
         kernel: &crate::gemm::GemmKernel,
+        geo: &Im2colGeom,
         x: &Planes,
         (a, bias, scale): (&crate::gemm::PackedA, &[i32], &[f32]),
         y: &mut [T],
         b: &mut Vec<u8>,
         par: bool,
     ) -> Result<(), JitError> {
-        let Packing::Im2col {
-            out_hw,
-            strides,
-            taps,
-            ..
-        } = &self.packing
-        else {
-            return Err(JitError::Codegen(
-                "im2col_gemm on a non-im2col packing".into(),
-            ));
-        };
         let (k, n, m) = (self.spec.k, self.n, self.spec.m);
         let (nr, pl) = (kernel.nr(), panel_len(kernel.nr(), k));
         let nb = block_cols(nr, k);
         let blocks = n.div_ceil(nb);
         let pack = |b: &mut Vec<u8>, c0: usize, cols: usize| {
             b.resize(packed_b_len(nr, k, cols), 0);
-            im2col(x, *out_hw, *strides, taps, c0, cols, b, nr, pl);
+            im2col(x, geo.out_hw, geo.strides, &geo.taps, c0, cols, b, nr, pl);
         };
         if !par || blocks == 1 || rayon::current_num_threads() == 1 {
             for c0 in (0..n).step_by(nb) {
