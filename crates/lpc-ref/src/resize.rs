@@ -160,12 +160,11 @@ fn gather_nearest<T: Copy>(x: &[T], shape: &[usize], maps: &[Vec<usize>]) -> Vec
         return x.to_vec();
     };
     let st = crate::util::strides(shape);
-    let rows: usize = outer.iter().map(Vec::len).product();
+    let outer_shape: Vec<usize> = outer.iter().map(Vec::len).collect();
     let ow = last.len();
-    let mut out = Vec::with_capacity(rows * ow);
-    let mut ix = vec![0usize; outer.len()];
+    let mut out = Vec::with_capacity(outer_shape.iter().product::<usize>() * ow);
     let mut prev = None;
-    for _ in 0..rows {
+    crate::shape_ops::for_each_index(&outer_shape, |ix| {
         let src: usize = ix
             .iter()
             .zip(outer)
@@ -180,14 +179,7 @@ fn gather_nearest<T: Copy>(x: &[T], shape: &[usize], maps: &[Vec<usize>]) -> Vec
             out.extend(last.iter().map(|&si| row[si]));
         }
         prev = Some(src);
-        for (a, i) in ix.iter_mut().enumerate().rev() {
-            *i += 1;
-            if *i < outer[a].len() {
-                break;
-            }
-            *i = 0;
-        }
-    }
+    });
     out
 }
 
