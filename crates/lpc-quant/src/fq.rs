@@ -65,13 +65,25 @@ impl ActQuant {
         }
     }
 
-    /// Asymmetric `[lo, hi]` (lo < 0 < hi) nudged so the zero point is an integer: the scale
-    /// `(hi-lo)/255` is kept and the range shifted by less than half a step.
+    /// Asymmetric `[lo, hi]` (lo < 0 < hi) widened so the zero point is an integer: of the two
+    /// integer zero points either side of `-lo/((hi-lo)/255)`, the one whose smallest covering
+    /// scale is smaller (the scale grows by at most a factor 1 + 1/min(zp, 255 − zp)). Shifting the range
+    /// instead would put values that sit on the calibrated grid exactly between two levels —
+    /// e.g. pixels normalized to [-1, 1] — where every runtime rounds them its own way.
     /// If f32 rounding would make FakeQuantize(0) miss 0 by an ulp, the scale is moved up by a
     /// few ulps until 0 maps to exactly 0 (the fold stage needs that to use integer ops).
     pub fn asymmetric(lo: f32, hi: f32, signed: bool) -> ActQuant {
-        let s0 = (hi - lo) / 255.0;
-        let zp = (-lo / s0).round_ties_even().clamp(0.0, 255.0);
+        let z = -lo / ((hi - lo) / 255.0);
+        let covering = |zp: f32| (-lo / zp).max(hi / (255.0 - zp));
+        let (zp, s0) = [z.floor(), z.ceil()]
+            .into_iter()
+            .filter(|zp| (1.0..=254.0).contains(zp))
+            .map(|zp| (zp, covering(zp)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or_else(|| {
+                let zp = z.round_ties_even().clamp(1.0, 254.0);
+                (zp, covering(zp))
+            });
         let at = |s: f32| {
             let lo = -zp * s;
             ActQuant {
@@ -264,6 +276,19 @@ mod tests {
     }
 
     #[test]
+    fn normalized_pixels_are_not_ties() {
+        // (p/255 - 0.5)/0.5 spans [-1, 1]; shifting that range to an integer zero point would
+        // put every pixel exactly half a step from two levels.
+        let q = ActQuant::asymmetric(-1.0, 1.0, true);
+        for p in 0..=255 {
+            let x = (p as f32 / 255.0 - 0.5) / 0.5;
+            let t = (x - q.lo) / q.scale();
+            assert!((t - t.floor() - 0.5).abs() > 1e-3, "pixel {p} at {t} levels");
+            assert!(x >= q.lo && x <= q.hi);
+        }
+    }
+
+    #[test]
     fn zero_is_exact() {
         let q = ActQuant::asymmetric(-0.958, 2.181, true);
         // 0 is exactly a level (an integer level index); its f32 value is 0 up to rounding.
@@ -276,7 +301,10 @@ mod tests {
                 < 1e-4,
             true
         );
-        assert!((q.scale() - (2.181 + 0.958) / 255.0).abs() < 1e-6);
+        // Widened, not shifted: both ends inside, the scale within one part in 255·zp.
+        assert!(q.lo <= -0.958 && q.hi >= 2.181, "{q:?}");
+        assert!(q.scale() >= (2.181 + 0.958) / 255.0);
+        assert!(q.scale() < (2.181 + 0.958) / 255.0 * (1.0 + 1.0 / 70.0));
         assert_eq!(q.zero_point(), (0.958f32 / q.scale()).round() as i32 - 128);
         let s = ActQuant::symmetric(2.0);
         assert_eq!(

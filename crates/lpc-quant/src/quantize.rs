@@ -67,6 +67,10 @@ pub struct Config {
     /// Keep in float the layers that feed a graph output through a Sigmoid/HardSigmoid and
     /// elementwise ops only (near-saturated probability maps such as DBNet's).
     pub float_sigmoid_outputs: bool,
+    /// Keep in float the layers of squeeze-and-excitation gates: layers whose 1×1-pixel output
+    /// reaches, through elementwise ops and further such layers only, a Mul with a larger
+    /// activation (one step of error in a gate value scales a whole channel).
+    pub float_gates: bool,
 }
 
 impl Default for Config {
@@ -82,6 +86,7 @@ impl Default for Config {
             per_channel_depthwise: true,
             bias_samples: 100,
             float_sigmoid_outputs: true,
+            float_gates: true,
         }
     }
 }
@@ -447,6 +452,67 @@ fn sigmoid_output_layers(g: &Graph) -> Vec<NodeId> {
     out
 }
 
+/// True when every dimension after the first two (batch, channels) is known to be 1 and there
+/// is at least one such dimension: one value per channel.
+fn one_pixel(g: &Graph, v: ValueRef) -> bool {
+    g.value_type(v).shape.as_ref().is_some_and(|s| {
+        s.rank() >= 3 && s.0[2..].iter().all(|d| d.known() == Some(1))
+    })
+}
+
+/// Layers of squeeze-and-excitation gates (`Config::float_gates`): a Conv/Gemm/MatMul whose
+/// output has one pixel per channel and reaches, through single-reader elementwise ops (unary,
+/// binary with a constant, Clip) and further such layers only, one input of a Mul whose other
+/// input is an activation with more than one pixel. Measured on PP-OCR cls: with the gates
+/// quantized, one rounding tie decided differently upstream (e.g. by another runtime's
+/// summation order) moves a gate by a fraction of a step, which moves every element of its
+/// channel, so two faithful INT8 runtimes drift apart; the gate layers hold < 1% of the MACs.
+fn gate_layers(g: &Graph) -> Vec<NodeId> {
+    let layer = |op: &Op| matches!(op, Op::Conv(_) | Op::Gemm { .. } | Op::MatMul);
+    let mut out = vec![];
+    for n in g.node_ids() {
+        if !layer(&g.node(n).op) || !one_pixel(g, ValueRef::first(n)) {
+            continue;
+        }
+        let mut v = ValueRef::first(n);
+        for _ in 0..12 {
+            if g.outputs().contains(&v) {
+                break;
+            }
+            let users = g.users(v);
+            let [(u, _)] = users.as_slice() else { break };
+            let ins: Vec<ValueRef> = g.node_inputs(*u).into_iter().flatten().collect();
+            let others_const = |skip: usize| {
+                ins.iter()
+                    .skip(skip)
+                    .filter(|&&x| x != v)
+                    .all(|&x| g.const_value(x).is_some())
+            };
+            let through = match &g.node(*u).op {
+                Op::Binary(BinaryOp::Mul) => {
+                    let other = ins.iter().find(|&&x| x != v);
+                    if let Some(&o) = other {
+                        if g.const_value(o).is_none() && !one_pixel(g, o) {
+                            out.push(n);
+                            break;
+                        }
+                    }
+                    others_const(0)
+                }
+                Op::Unary(_) | Op::Binary(_) => others_const(0),
+                Op::Clip => others_const(1),
+                op if layer(op) => one_pixel(g, ValueRef::first(*u)) && others_const(1),
+                _ => false,
+            };
+            if !through {
+                break;
+            }
+            v = ValueRef::first(*u);
+        }
+    }
+    out
+}
+
 /// Refuses a model that is already quantized (FakeQuantize, Q/DQ or integer ops): quantizing
 /// it again would stack a second layer of quantizers on the first.
 fn check_not_quantized(g: &Graph) -> Result<(), QuantError> {
@@ -535,6 +601,16 @@ pub fn quantize(
             if ignore.insert(n) {
                 report.warnings.push(format!(
                     "layer '{}' feeds a sigmoid output map: kept in float",
+                    g.node(n).name
+                ));
+            }
+        }
+    }
+    if cfg.float_gates {
+        for n in gate_layers(&g) {
+            if ignore.insert(n) {
+                report.warnings.push(format!(
+                    "layer '{}' computes a squeeze-and-excitation gate: kept in float",
                     g.node(n).name
                 ));
             }
@@ -1487,6 +1563,36 @@ pub fn compare_values(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gate_layers_are_the_squeeze_excitation_convs() {
+        // x → conv a → [GAP → conv se1 → relu → conv se2 → hard_sigmoid] → mul → conv b;
+        // a 1-pixel conv c feeding an output (a classifier head) is no gate.
+        let g = lpc_ir::text::parse(
+            r#"graph @se(%x: f32[1,4,6,6]) -> (%y, %z) {
+  %w = const f32[4,4,1,1] [1,0,0,0, 0,1,0,0, 0,0,1,0, 0,0,0,1]
+  %w1 = const f32[2,4,1,1] [1,1,1,1, 1,1,1,1]
+  %w2 = const f32[4,2,1,1] [1,1, 1,1, 1,1, 1,1]
+  %a = conv(%x, %w) {kernel=[1,1]} : f32[1,4,6,6] @a
+  %p = global_average_pool(%a) : f32[1,4,1,1]
+  %s1 = conv(%p, %w1) {kernel=[1,1]} : f32[1,2,1,1] @se1
+  %r = relu(%s1) : f32[1,2,1,1]
+  %s2 = conv(%r, %w2) {kernel=[1,1]} : f32[1,4,1,1] @se2
+  %h = hard_sigmoid(%s2) {alpha=0.16666667, beta=0.5} : f32[1,4,1,1]
+  %m = mul(%a, %h) : f32[1,4,6,6]
+  %y = conv(%m, %w) {kernel=[1,1]} : f32[1,4,6,6] @b
+  %z = conv(%p, %w) {kernel=[1,1]} : f32[1,4,1,1] @c
+  return %y, %z
+}"#,
+        )
+        .unwrap();
+        let mut names: Vec<&str> = gate_layers(&g)
+            .into_iter()
+            .map(|n| g.node(n).name.as_str())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["se1", "se2"]);
+    }
 
     /// `tap_sums` as it was, one row's running sums at a time: the rows-together version must
     /// give bit-identical sums (the bias shifts, and so the quantized model, depend on them).
