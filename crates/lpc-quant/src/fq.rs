@@ -283,7 +283,10 @@ mod tests {
         for p in 0..=255 {
             let x = (p as f32 / 255.0 - 0.5) / 0.5;
             let t = (x - q.lo) / q.scale();
-            assert!((t - t.floor() - 0.5).abs() > 1e-3, "pixel {p} at {t} levels");
+            assert!(
+                (t - t.floor() - 0.5).abs() > 1e-3,
+                "pixel {p} at {t} levels"
+            );
             assert!(x >= q.lo && x <= q.hi);
         }
     }

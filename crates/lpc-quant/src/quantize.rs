@@ -455,9 +455,10 @@ fn sigmoid_output_layers(g: &Graph) -> Vec<NodeId> {
 /// True when every dimension after the first two (batch, channels) is known to be 1 and there
 /// is at least one such dimension: one value per channel.
 fn one_pixel(g: &Graph, v: ValueRef) -> bool {
-    g.value_type(v).shape.as_ref().is_some_and(|s| {
-        s.rank() >= 3 && s.0[2..].iter().all(|d| d.known() == Some(1))
-    })
+    g.value_type(v)
+        .shape
+        .as_ref()
+        .is_some_and(|s| s.rank() >= 3 && s.0[2..].iter().all(|d| d.known() == Some(1)))
 }
 
 /// Layers of squeeze-and-excitation gates (`Config::float_gates`): a Conv/Gemm/MatMul whose
@@ -757,6 +758,8 @@ pub fn quantize(
         .filter_map(|(l, q)| Some((l.node, l.weight?.0, q.clone()?)))
         .collect();
     insert_fake_quantize(&mut g, &acts, &weights)?;
+    let layer_nodes: Vec<NodeId> = plan.layers.iter().map(|l| l.node).collect();
+    snap_biases(&mut g, &layer_nodes)?;
 
     // Pass 3: per-layer SQNR against FP32.
     let t = Instant::now();
@@ -1375,6 +1378,48 @@ fn layer_error(
 }
 
 /// Adds `shift` (per output channel) to a layer's bias; returns a note when it cannot.
+/// Rounds the constant bias of each quantized layer onto its accumulator grid
+/// (`lpc_onnx::export::accumulator_scales`: input scale × weight scale per output channel),
+/// as integer runtimes store it (i32 in those units). The FakeQuantize graph then computes
+/// what the fused integer kernels and the QDQ export (i32 bias + DequantizeLinear) compute;
+/// left in float, ONNX Runtime re-rounds the bias itself and the two drift apart. The change
+/// is at most half a unit of the accumulator per channel.
+fn snap_biases(g: &mut Graph, layers: &[NodeId]) -> Result<(), QuantError> {
+    for &n in layers {
+        let Some(scales) = lpc_onnx::export::accumulator_scales(g, n) else {
+            continue;
+        };
+        let Some(bv) = g.node_input(n, 2) else {
+            continue;
+        };
+        let Some(b) = g.const_value(bv) else { continue };
+        if b.dtype() != lpc_ir::DType::F32 || b.len() != scales.len() {
+            continue;
+        }
+        let shape = b.shape().to_vec();
+        let snapped: Vec<f32> = b
+            .to_f32_vec()
+            .iter()
+            .zip(&scales)
+            .map(|(&v, &s)| {
+                let k = (v / s).round_ties_even();
+                if s > 0.0 && k.is_finite() && k.abs() < 2147483648.0 {
+                    k * s
+                } else {
+                    v
+                }
+            })
+            .collect();
+        let name = format!("{}__acc_bias", g.node(n).name);
+        let t =
+            Tensor::from_f32(&shape, snapped).map_err(|e| QuantError::Invalid(e.to_string()))?;
+        let v = g.add_const(name, t);
+        g.set_node_input(n, 2, Some(v));
+    }
+    g.remove_dead();
+    Ok(())
+}
+
 fn apply_bias_shift(
     g: &mut Graph,
     n: NodeId,

@@ -108,7 +108,53 @@ fn qdq_export_reimports_and_matches_fake_quantize_graph() {
     let dir = std::env::temp_dir().join(format!("lpc-quant-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("digits_mbv.int8.onnx");
-    lpc_onnx::export::write_qdq(&o.q.graph, &path).unwrap();
+    // Every quantized layer's bias sits on its accumulator grid (s_x·s_w units)...
+    let g = &o.q.graph;
+    let on_grid: Vec<bool> = g
+        .node_ids()
+        .into_iter()
+        .filter(|&n| {
+            lpc_onnx::export::accumulator_scales(g, n).is_some() && g.node_input(n, 2).is_some()
+        })
+        .map(|n| lpc_onnx::export::integer_bias(g, n).is_some())
+        .collect();
+    assert!(
+        on_grid.len() >= 3 && on_grid.iter().all(|&b| b),
+        "{on_grid:?}"
+    );
+    lpc_onnx::export::write_qdq(g, &path).unwrap();
+    // ...and the export writes it as i32 + DequantizeLinear, the form ORT fuses.
+    {
+        use prost::Message;
+        let m = lpc_onnx::proto::ModelProto::decode(&*std::fs::read(&path).unwrap()).unwrap();
+        let gr = m.graph.unwrap();
+        let producer: std::collections::HashMap<&str, &str> = gr
+            .node
+            .iter()
+            .flat_map(|n| {
+                n.output
+                    .iter()
+                    .map(move |o| (o.as_str(), n.op_type.as_deref().unwrap_or("")))
+            })
+            .collect();
+        let convs: Vec<_> = gr
+            .node
+            .iter()
+            .filter(|n| {
+                matches!(
+                    n.op_type.as_deref(),
+                    Some("Conv" | "ConvTranspose" | "Gemm")
+                )
+            })
+            .collect();
+        let dq_bias = convs
+            .iter()
+            .filter(|n| {
+                n.input.get(2).and_then(|b| producer.get(b.as_str())) == Some(&"DequantizeLinear")
+            })
+            .count();
+        assert_eq!(dq_bias, on_grid.len());
+    }
     let mut back = lpc_onnx::import_file(&path).expect("lpc re-imports its QDQ export");
     lpc_ir::infer_types(&mut back).unwrap();
     let x = read_npy(&digits().join("test_x.npy")).unwrap();
