@@ -597,23 +597,25 @@ pub fn quantize(
     report.folded_batchnorm = prepare(&mut g)?;
     let mut ignore = resolve_ignore(&g, &cfg.ignore)?;
     report.ignored = ignore.iter().map(|&n| g.node(n).name.clone()).collect();
-    if cfg.float_sigmoid_outputs {
-        for n in sigmoid_output_layers(&g) {
+    // Layers kept in float by rule (each reported with why).
+    let rules: [(bool, fn(&Graph) -> Vec<NodeId>, &str); 2] = [
+        (
+            cfg.float_sigmoid_outputs,
+            sigmoid_output_layers,
+            "feeds a sigmoid output map",
+        ),
+        (
+            cfg.float_gates,
+            gate_layers,
+            "computes a squeeze-and-excitation gate",
+        ),
+    ];
+    for (on, layers, why) in rules {
+        for n in if on { layers(&g) } else { vec![] } {
             if ignore.insert(n) {
-                report.warnings.push(format!(
-                    "layer '{}' feeds a sigmoid output map: kept in float",
-                    g.node(n).name
-                ));
-            }
-        }
-    }
-    if cfg.float_gates {
-        for n in gate_layers(&g) {
-            if ignore.insert(n) {
-                report.warnings.push(format!(
-                    "layer '{}' computes a squeeze-and-excitation gate: kept in float",
-                    g.node(n).name
-                ));
+                report
+                    .warnings
+                    .push(format!("layer '{}' {why}: kept in float", g.node(n).name));
             }
         }
     }
