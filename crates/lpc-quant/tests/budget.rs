@@ -324,7 +324,7 @@ fn half_png_cuts_by_width() {
 /// (`text`, default, or `photos`); the other set measures the fully quantized and the returned
 /// model (`LPC_OTHER=0` skips it). `LPC_MIN_SQNR` (25), `LPC_ORDER` (`gain`, default, or
 /// `sensitivity`), `LPC_TRIM` (0; 1 runs the trim pass), `LPC_REFINE` (8), `LPC_RANK` (8
-/// ranking samples), `LPC_MIN_INT8` (0).
+/// ranking samples), `LPC_MIN_INT8` (0), `LPC_RERANK` (1; 0 turns the boundary re-rank off).
 #[test]
 #[ignore = "measurement (minutes): cargo test -p lpc-quant --release --test budget ppocr_det -- --ignored --nocapture"]
 fn ppocr_det_sqnr_25() {
@@ -349,6 +349,7 @@ fn ppocr_det_sqnr_25() {
         order,
         trim: std::env::var("LPC_TRIM").as_deref() == Ok("1"),
         refine: env("LPC_REFINE", 8.0) as usize,
+        rerank: std::env::var("LPC_RERANK").as_deref() != Ok("0"),
     };
     let g = lpc_onnx::load_model(&shared().join("models/ch_PP-OCRv4_det_infer.onnx")).unwrap();
     let folder = |name: &str, files: &[&str], halves: &[(&str, bool)]| {
@@ -443,6 +444,11 @@ fn ppocr_det_sqnr_25() {
     let again = ev.measure(&o.graph).unwrap();
     assert!((again.sqnr_db - o.fin.sqnr_db).abs() < 1e-6);
     assert_eq!(o.reached, cfg.target.met(&again));
+    // The floor for the default settings on held-out text: 25 dB with >= 70% of the
+    // MACs in INT8 (measured 2026-11-28: 25.26 dB, 76.9%).
+    if on == "text" && db == 25.0 && opts == SearchOptions::default() {
+        assert!(o.reached && o.int8_macs >= 0.70, "{:.1}% INT8", o.int8_macs * 100.0);
+    }
     println!(
         "PPOCR-DET-AAQ on {on}: {opts:?}, quantize {tq:.1} s, search {search_s:.1} s, fully quantized {:.2} dB, final {:.2} dB, INT8 MACs {:.1}%, {} units in FP32 of {}, {} samples",
         o.initial.sqnr_db,
