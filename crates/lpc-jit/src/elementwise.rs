@@ -199,9 +199,11 @@ pub(crate) fn narrow_bytes(b: &mut FunctionBuilder, unsigned: bool, w: [Value; 4
 }
 
 /// lpc-ref's quantize step on four lanes: `r = round_ties_even(v / s) + zp`, then NaN → 0,
-/// else `clamp(r, lo, hi)`; the result as i32 lanes. `s`, `zp` are f32x4 and `lo`, `hi` i32x4
-/// splats. Exact: `r` is integral, the saturating conversion keeps out-of-range values on their
-/// side of `[lo, hi]`, and the NaN mask zeroes a NaN after the clamp as the oracle does.
+/// else `clamp(r, lo, hi)`; the result as i32 lanes. `s`, `zp`, `lo`, `hi` are f32x4 splats
+/// (`lo`, `hi` integers). Exact: `r` is integral (or ±inf); it is clamped in f32 (one `maxps`
+/// and one `minps`: Cranelift lowers this compare-and-select shape to them), so the truncating
+/// conversion only sees integers inside `[lo, hi]`; a NaN `r` comes out of the clamp as `lo`
+/// and the ordered mask zeroes it, as the oracle does.
 pub(crate) fn quantize_lanes(
     b: &mut FunctionBuilder,
     v: Value,
@@ -213,9 +215,14 @@ pub(crate) fn quantize_lanes(
     let q = b.ins().fdiv(v, s);
     let r = b.ins().nearest(q);
     let r = b.ins().fadd(r, zp);
-    let i = b.ins().fcvt_to_sint_sat(I32X4, r);
-    let i = b.ins().smax(i, lo);
-    let i = b.ins().smin(i, hi);
+    let f = MemFlagsData::new();
+    let above = b.ins().fcmp(FloatCC::LessThan, lo, r);
+    let above = b.ins().bitcast(F32X4, f, above);
+    let c = b.ins().bitselect(above, r, lo);
+    let below = b.ins().fcmp(FloatCC::LessThan, c, hi);
+    let below = b.ins().bitcast(F32X4, f, below);
+    let c = b.ins().bitselect(below, c, hi);
+    let i = b.ins().x86_cvtt2dq(I32X4, c);
     let ordered = b.ins().fcmp(FloatCC::Ordered, r, r);
     b.ins().band(i, ordered)
 }
@@ -499,10 +506,10 @@ pub fn define_quantize(m: &mut CodeModule, spec: &QuantizeSpec) -> Result<FuncId
     })?;
     let op = move |b: &mut FunctionBuilder, p: &Params, c: &[Chunk]| {
         let (s, zp) = (p.f32x4(b, 0), p.f32x4(b, 1));
-        let lo = b.ins().iconst(I32, lo as i64);
-        let lo = b.ins().splat(I32X4, lo);
-        let hi = b.ins().iconst(I32, hi as i64);
-        let hi = b.ins().splat(I32X4, hi);
+        let lo = b.ins().f32const(lo as f32);
+        let lo = b.ins().splat(F32X4, lo);
+        let hi = b.ins().f32const(hi as f32);
+        let hi = b.ins().splat(F32X4, hi);
         let Chunk::Words(x) = c[0] else {
             unreachable!("f32 input loads as words")
         };
@@ -699,8 +706,8 @@ fn requantize_table(spec: &RequantizeSpec) -> Result<Vec<u32>, JitError> {
         spec.x_zero_point as u32,
         spec.y_scale.to_bits(),
         (spec.y_zero_point as f32).to_bits(),
-        lo as u32,
-        hi as u32,
+        (lo as f32).to_bits(),
+        (hi as f32).to_bits(),
     ])
 }
 
@@ -710,7 +717,7 @@ pub fn define_requantize(m: &mut CodeModule, spec: &RequantizeSpec) -> Result<Fu
     let (from, unsigned) = (spec.from, spec.to == DType::U8);
     let op = move |b: &mut FunctionBuilder, p: &Params, c: &[Chunk]| {
         let (xs, xz, ys, yz) = (p.f32x4(b, 0), p.i32x4(b, 1), p.f32x4(b, 2), p.f32x4(b, 3));
-        let (lo, hi) = (p.i32x4(b, 4), p.i32x4(b, 5));
+        let (lo, hi) = (p.f32x4(b, 4), p.f32x4(b, 5));
         let x = chunk_i32(b, from, c[0]);
         let q = x.map(|v| {
             let d = dequantize_lanes(b, v, xz, xs);
@@ -824,8 +831,8 @@ fn qadd_table(spec: &QAddSpec) -> Result<Vec<u32>, JitError> {
         spec.b_zero_point as u32,
         spec.y_scale.to_bits(),
         (spec.y_zero_point as f32).to_bits(),
-        lo as u32,
-        hi as u32,
+        (lo as f32).to_bits(),
+        (hi as f32).to_bits(),
     ])
 }
 
@@ -835,7 +842,7 @@ pub fn define_qadd(m: &mut CodeModule, spec: &QAddSpec) -> Result<FuncId, JitErr
     let (da, db, unsigned) = (spec.a, spec.b, spec.to == DType::U8);
     let op = move |b: &mut FunctionBuilder, p: &Params, c: &[Chunk]| {
         let (sa, za, sb, zb) = (p.f32x4(b, 0), p.i32x4(b, 1), p.f32x4(b, 2), p.i32x4(b, 3));
-        let (ys, yz, lo, hi) = (p.f32x4(b, 4), p.f32x4(b, 5), p.i32x4(b, 6), p.i32x4(b, 7));
+        let (ys, yz, lo, hi) = (p.f32x4(b, 4), p.f32x4(b, 5), p.f32x4(b, 6), p.f32x4(b, 7));
         let xa = chunk_i32(b, da, c[0]);
         let xb = chunk_i32(b, db, c[1]);
         let mut q = xa;

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::immediates::{Ieee32, Ieee64};
-use cranelift_codegen::ir::types::{F32, F32X4, F64, I32, I32X4, I64, I8, I8X16};
+use cranelift_codegen::ir::types::{F32, F32X4, F64, I64, I8, I8X16};
 use cranelift_codegen::ir::{
     BlockArg, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Value,
 };
@@ -261,46 +261,77 @@ fn splat_f32(b: &mut FunctionBuilder, v: f32) -> Value {
     b.ins().splat(F32X4, s)
 }
 
-/// Splats of 0, 1, 1/6 and 0.5 shared by the activations.
+/// Splats of 0, 1, 1/6, 0.5 and lpc-ref's canonical NaN shared by the operations, made once
+/// before the loop (at `opt_level=none` a splat inside the loop is reloaded every time).
 struct Consts {
     zero: Value,
     one: Value,
     sixth: Value,
     half: Value,
+    nan: Value,
 }
 
-/// Emits one unary operation on four lanes, as lpc-ref's f32 formula.
-fn emit_unary(b: &mut FunctionBuilder, k: &Consts, op: FUnary, x: Value) -> Value {
-    // clamp(t, 0, 1) as Rust's f32::clamp: NaN passes, −0 stays.
+/// The splatted constant parameters of a unary operation (bounds, slopes), made once before
+/// the loop and passed to [`emit_unary`] in this order.
+fn unary_params(b: &mut FunctionBuilder, op: FUnary) -> Vec<Value> {
+    match op {
+        FUnary::LeakyRelu(alpha) => vec![splat_f32(b, alpha)],
+        FUnary::HardSigmoid(alpha, beta) => vec![splat_f32(b, alpha), splat_f32(b, beta)],
+        FUnary::Clip(lo, hi) => vec![splat_f32(b, lo), splat_f32(b, hi)],
+        FUnary::Neg
+        | FUnary::Abs
+        | FUnary::Relu
+        | FUnary::Sqrt
+        | FUnary::Reciprocal
+        | FUnary::Ceil
+        | FUnary::Floor
+        | FUnary::Round
+        | FUnary::Identity
+        | FUnary::HardSwish => vec![],
+    }
+}
+
+/// `y < x ? x : y`: one `maxps x, y` (x86 returns its second operand `y` when either is NaN,
+/// exactly what the comparison form gives). Cranelift lowers only this operand shape of the
+/// compare-and-select to `maxps`.
+fn max_keep_y_on_nan(b: &mut FunctionBuilder, x: Value, y: Value) -> Value {
+    let c = mask(b, FloatCC::LessThan, y, x);
+    sel(b, c, x, y)
+}
+
+/// `x < y ? x : y`: one `minps x, y` (second operand `y` when either is NaN).
+fn min_keep_y_on_nan(b: &mut FunctionBuilder, x: Value, y: Value) -> Value {
+    let c = mask(b, FloatCC::LessThan, x, y);
+    sel(b, c, x, y)
+}
+
+/// Emits one unary operation on four lanes, as lpc-ref's f32 formula; `p` holds its
+/// [`unary_params`].
+fn emit_unary(b: &mut FunctionBuilder, k: &Consts, op: FUnary, p: &[Value], x: Value) -> Value {
+    // clamp(t, 0, 1) as Rust's f32::clamp: NaN passes, −0 stays (0 < −0 is false).
     let clamp01 = |b: &mut FunctionBuilder, t: Value| {
-        let lt = mask(b, FloatCC::LessThan, t, k.zero);
-        let t = sel(b, lt, k.zero, t);
-        let gt = mask(b, FloatCC::GreaterThan, t, k.one);
-        sel(b, gt, k.one, t)
+        let t = max_keep_y_on_nan(b, k.zero, t);
+        min_keep_y_on_nan(b, k.one, t)
     };
     match op {
         FUnary::Neg => b.ins().fneg(x),
         FUnary::Abs => b.ins().fabs(x),
-        FUnary::Relu => {
-            let gt = mask(b, FloatCC::GreaterThan, x, k.zero);
-            sel(b, gt, x, k.zero)
-        }
+        // x > 0 ? x : 0, NaN → 0.
+        FUnary::Relu => max_keep_y_on_nan(b, x, k.zero),
         FUnary::Sqrt => b.ins().sqrt(x),
         FUnary::Reciprocal => b.ins().fdiv(k.one, x),
         FUnary::Ceil => b.ins().ceil(x),
         FUnary::Floor => b.ins().floor(x),
         FUnary::Round => b.ins().nearest(x),
         FUnary::Identity => x,
-        FUnary::LeakyRelu(alpha) => {
-            let a = splat_f32(b, alpha);
-            let ax = b.ins().fmul(a, x);
+        FUnary::LeakyRelu(_) => {
+            let ax = b.ins().fmul(p[0], x);
             let ge = mask(b, FloatCC::GreaterThanOrEqual, x, k.zero);
             sel(b, ge, x, ax)
         }
-        FUnary::HardSigmoid(alpha, beta) => {
-            let (a, c) = (splat_f32(b, alpha), splat_f32(b, beta));
-            let t = b.ins().fmul(a, x);
-            let t = b.ins().fadd(t, c);
+        FUnary::HardSigmoid(..) => {
+            let t = b.ins().fmul(p[0], x);
+            let t = b.ins().fadd(t, p[1]);
             clamp01(b, t)
         }
         FUnary::HardSwish => {
@@ -309,15 +340,11 @@ fn emit_unary(b: &mut FunctionBuilder, k: &Consts, op: FUnary, x: Value) -> Valu
             let t = clamp01(b, t);
             b.ins().fmul(x, t)
         }
-        FUnary::Clip(lo, hi) => {
-            let (l, h) = (splat_f32(b, lo), splat_f32(b, hi));
-            // e.max(lo): lo when lo > e (a NaN bound compares false and keeps e).
-            let gt = mask(b, FloatCC::GreaterThan, l, x);
-            let t = sel(b, gt, l, x);
-            let lt = mask(b, FloatCC::LessThan, h, t);
-            let t = sel(b, lt, h, t);
-            let nan = mask(b, FloatCC::Unordered, x, x);
-            sel(b, nan, x, t)
+        FUnary::Clip(..) => {
+            // lo > e ? lo : e, then hi < t ? hi : t: a NaN e passes both unchanged (the same
+            // NaN, as lpc-ref keeps e), a NaN bound compares false and keeps e.
+            let t = max_keep_y_on_nan(b, p[0], x);
+            min_keep_y_on_nan(b, p[1], t)
         }
     }
 }
@@ -339,8 +366,7 @@ fn emit_binary(b: &mut FunctionBuilder, k: &Consts, op: FBinary, x: Value, y: Va
             let t = sel(b, take_y, y, x);
             // lpc-ref gives its canonical NaN when either is NaN.
             let nan = mask(b, FloatCC::Unordered, x, y);
-            let n = splat_f32(b, f32::NAN);
-            sel(b, nan, n, t)
+            sel(b, nan, k.nan, t)
         }
         FBinary::PRelu => {
             let p = b.ins().fmul(x, y);
@@ -376,7 +402,16 @@ pub fn define_chain(m: &mut CodeModule, spec: &ChainSpec) -> Result<FuncId, JitE
                 one: splat_f32(b, 1.0),
                 sixth: splat_f32(b, 1.0 / 6.0),
                 half: splat_f32(b, 0.5),
+                nan: splat_f32(b, f32::NAN),
             };
+            let params: Vec<Vec<Value>> = spec
+                .prog
+                .iter()
+                .map(|n| match *n {
+                    FNode::Unary(f, _) => unary_params(b, f),
+                    FNode::Input(_) | FNode::Imm(_) | FNode::Binary(..) => vec![],
+                })
+                .collect();
             let imms: Vec<Option<Value>> = spec
                 .prog
                 .iter()
@@ -394,10 +429,8 @@ pub fn define_chain(m: &mut CodeModule, spec: &ChainSpec) -> Result<FuncId, JitE
                     }
                     QuantParams::Rows { scale, zero_point } => QArgs::Rows(scale, zero_point),
                 };
-                let lo = b.ins().iconst(I32, lo as i64);
-                let lo = b.ins().splat(I32X4, lo);
-                let hi = b.ins().iconst(I32, hi as i64);
-                let hi = b.ins().splat(I32X4, hi);
+                let lo = splat_f32(b, lo as f32);
+                let hi = splat_f32(b, hi as f32);
                 (sz, lo, hi, q.to == DType::U8)
             });
             let nops = spec.operands.len();
@@ -419,7 +452,7 @@ pub fn define_chain(m: &mut CodeModule, spec: &ChainSpec) -> Result<FuncId, JitE
                         let x = match *n {
                             FNode::Input(op) => vals[op][lane],
                             FNode::Imm(_) => imms[j].unwrap_or(k.zero),
-                            FNode::Unary(f, a) => emit_unary(b, &k, f, v[a]),
+                            FNode::Unary(f, a) => emit_unary(b, &k, f, &params[j], v[a]),
                             FNode::Binary(f, a, c) => emit_binary(b, &k, f, v[a], v[c]),
                         };
                         v.push(x);

@@ -447,7 +447,11 @@ fn ppocr_det_sqnr_25() {
     // The floor for the default settings on held-out text: 25 dB with >= 70% of the
     // MACs in INT8 (measured 2026-11-28: 25.26 dB, 76.9%).
     if on == "text" && db == 25.0 && opts == SearchOptions::default() {
-        assert!(o.reached && o.int8_macs >= 0.70, "{:.1}% INT8", o.int8_macs * 100.0);
+        assert!(
+            o.reached && o.int8_macs >= 0.70,
+            "{:.1}% INT8",
+            o.int8_macs * 100.0
+        );
     }
     println!(
         "PPOCR-DET-AAQ on {on}: {opts:?}, quantize {tq:.1} s, search {search_s:.1} s, fully quantized {:.2} dB, final {:.2} dB, INT8 MACs {:.1}%, {} units in FP32 of {}, {} samples",
