@@ -14,8 +14,9 @@
 //! * **Exact i16** (any SSE4.1 host): per tap, the 16 pixels widened to i16, multiplied by the
 //!   weight (|u8·i8| ≤ 32,640 fits) and widened into the accumulators.
 
+use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::types::{F32, F32X4, I16X8, I32, I32X4, I64, I8X16};
-use cranelift_codegen::ir::{ConstantData, InstBuilder, Value};
+use cranelift_codegen::ir::{ConstantData, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::FunctionBuilder;
 use cranelift_module::FuncId;
 use lpc_ir::{ConvAttrs, DType};
@@ -320,11 +321,13 @@ pub fn define_dwconv_on(
         let scale = b.ins().load(F32, mem(), rec, (rows * 16 + 4) as i32);
         let scale = b.ins().splat(F32X4, scale);
         let consts = quant.map(|(_, zp, lo, hi)| {
-            let mut s = |v: i32| {
-                let c = b.ins().iconst(I32, v as i64);
-                b.ins().splat(I32X4, c)
+            let zp = b.ins().iconst(I32, zp as i64);
+            let zp = b.ins().splat(I32X4, zp);
+            let mut f = |v: i32| {
+                let c = b.ins().f32const(v as f32);
+                b.ins().splat(F32X4, c)
             };
-            (s(zp), s(lo), s(hi))
+            (zp, f(lo), f(hi))
         });
         let zero = b.ins().iconst(I64, 0);
         let end = b.ins().iconst(I64, oh as i64);
@@ -411,11 +414,21 @@ pub fn define_dwconv_on(
                 });
                 match (quant, consts) {
                     (Some((unsigned, ..)), Some((zp, lo, hi))) => {
+                        // round, clamp in f32 (one maxps, one minps: see float.rs), convert
+                        // (only integers in [lo, hi] reach cvttps2dq), NaN → 0 as lpc-ref's
+                        // saturating cast, then the zero point.
                         let q = f.map(|v| {
                             let r = b.ins().nearest(v);
-                            let i = b.ins().fcvt_to_sint_sat(I32X4, r);
-                            let i = b.ins().smax(i, lo);
-                            let i = b.ins().smin(i, hi);
+                            let fl = MemFlagsData::new();
+                            let c = b.ins().fcmp(FloatCC::LessThan, lo, r);
+                            let c = b.ins().bitcast(F32X4, fl, c);
+                            let t = b.ins().bitselect(c, r, lo);
+                            let c = b.ins().fcmp(FloatCC::LessThan, t, hi);
+                            let c = b.ins().bitcast(F32X4, fl, c);
+                            let t = b.ins().bitselect(c, t, hi);
+                            let i = b.ins().x86_cvtt2dq(I32X4, t);
+                            let ordered = b.ins().fcmp(FloatCC::Ordered, r, r);
+                            let i = b.ins().band(i, ordered);
                             b.ins().iadd(i, zp)
                         });
                         Chunk::Bytes(narrow_bytes(b, unsigned, q))
