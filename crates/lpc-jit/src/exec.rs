@@ -298,6 +298,9 @@ impl Runtime {
                 Action::GlobalAvgPool(k) => vec![k
                     .run(first_input(st, &vals)?, pool)
                     .map_err(|e| in_node(st, e))?],
+                Action::Gemv(k) => vec![k
+                    .run(first_input(st, &vals)?, pool)
+                    .map_err(|e| in_node(st, e))?],
                 Action::FloatChain(k) => {
                     let ins: Vec<&Tensor> = (0..st.inputs.len())
                         .map(|j| input(st, &vals, j))

@@ -8,6 +8,7 @@ pub mod elementwise;
 pub mod exec;
 pub mod float;
 pub mod gemm;
+pub mod gemv;
 pub mod memory;
 pub mod module;
 pub mod plan;

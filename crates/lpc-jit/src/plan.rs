@@ -76,6 +76,8 @@ pub enum Action {
     GlobalAvgPool(Box<crate::float::GapPlan>),
     /// f32 MaxPool (windows inside the input) on its JIT kernel.
     MaxPoolF32(Box<crate::float::MaxPoolF32Plan>),
+    /// f32 Conv of one pixel (squeeze-and-excitation gates), lpc-ref's summation order.
+    Gemv(Box<crate::gemv::GemvPlan>),
 }
 
 impl Action {
@@ -94,6 +96,7 @@ impl Action {
             Action::FloatChain(p) => p.link(m),
             Action::GlobalAvgPool(p) => p.link(m),
             Action::MaxPoolF32(p) => p.link(m),
+            Action::Gemv(_) => Ok(()),
         }
     }
 }
@@ -131,6 +134,7 @@ impl Step {
             Action::Lut(_) => "jit elementwise (lut)".into(),
             Action::FloatChain(p) => p.kind(),
             Action::GlobalAvgPool(_) => "jit float (global_average_pool)".into(),
+            Action::Gemv(_) => "jit float (one-pixel conv)".into(),
             Action::MaxPoolF32(_) => "jit float (max_pool)".into(),
         }
     }
@@ -512,6 +516,9 @@ fn lower_node(
         }
         Op::GlobalAveragePool if opts.float => {
             crate::float::lower_gap(g, n, module)?.map(|p| Action::GlobalAvgPool(Box::new(p)))
+        }
+        Op::Conv(_) if opts.float => {
+            crate::gemv::lower_gemv(g, n).map(|p| Action::Gemv(Box::new(p)))
         }
         Op::QConv(_)
         | Op::QMatMul

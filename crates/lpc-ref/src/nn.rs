@@ -455,7 +455,18 @@ pub fn conv(a: &ConvAttrs, i: Inputs) -> EvalResult<Tensor> {
     let taps = g.taps();
     let per_image = |n: usize, o: &mut [f32]| {
         let xn = &xv[n * s.c * in_n..(n + 1) * s.c * in_n];
-        if depthwise_2d {
+        if pointwise && on == 1 {
+            // One pixel (squeeze-and-excitation gates): each output is the sum over its input
+            // channels in order, then the bias. A defined order, so that the JIT's kernel for
+            // these (`lpc_jit::gemv`) can match it bit for bit.
+            for gi in 0..s.group {
+                let xg = &xn[gi * cg..(gi + 1) * cg];
+                for (mo, y) in o[gi * mg..(gi + 1) * mg].iter_mut().enumerate() {
+                    let wr = &wv[(gi * mg + mo) * cg..(gi * mg + mo + 1) * cg];
+                    *y = wr.iter().zip(xg).fold(0f32, |acc, (w, x)| acc + w * x);
+                }
+            }
+        } else if depthwise_2d {
             depthwise(xn, &wv, g, &taps, o);
         } else if g.input.len() == 2 && !pointwise {
             for gi in 0..s.group {
