@@ -14,15 +14,15 @@
 //! * **Exact i16** (any SSE4.1 host): per tap, the 16 pixels widened to i16, multiplied by the
 //!   weight (|u8·i8| ≤ 32,640 fits) and widened into the accumulators.
 
-use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::types::{F32, F32X4, I16X8, I32, I32X4, I64, I8X16};
-use cranelift_codegen::ir::{ConstantData, InstBuilder, MemFlagsData, Value};
+use cranelift_codegen::ir::{ConstantData, InstBuilder, Value};
 use cranelift_frontend::FunctionBuilder;
 use cranelift_module::FuncId;
 use lpc_ir::{ConvAttrs, DType};
 
 use crate::elementwise::{
-    byte_range, emit_loop, input_err, mem, narrow_bytes, spec_err, unique_name, Chunk, Elem,
+    byte_range, clamp_to_i32, emit_loop, input_err, mem, narrow_bytes, spec_err, unique_name,
+    Chunk, Elem,
 };
 use crate::gemm::vnni_dot;
 use crate::pool::{bytes_of, emit_row, load_cols, run_planes, window_geometry, PadLayout};
@@ -414,21 +414,11 @@ pub fn define_dwconv_on(
                 });
                 match (quant, consts) {
                     (Some((unsigned, ..)), Some((zp, lo, hi))) => {
-                        // round, clamp in f32 (one maxps, one minps: see float.rs), convert
-                        // (only integers in [lo, hi] reach cvttps2dq), NaN → 0 as lpc-ref's
-                        // saturating cast, then the zero point.
+                        // round, clamp and convert (NaN → 0 as lpc-ref's saturating cast),
+                        // then the zero point.
                         let q = f.map(|v| {
                             let r = b.ins().nearest(v);
-                            let fl = MemFlagsData::new();
-                            let c = b.ins().fcmp(FloatCC::LessThan, lo, r);
-                            let c = b.ins().bitcast(F32X4, fl, c);
-                            let t = b.ins().bitselect(c, r, lo);
-                            let c = b.ins().fcmp(FloatCC::LessThan, t, hi);
-                            let c = b.ins().bitcast(F32X4, fl, c);
-                            let t = b.ins().bitselect(c, t, hi);
-                            let i = b.ins().x86_cvtt2dq(I32X4, t);
-                            let ordered = b.ins().fcmp(FloatCC::Ordered, r, r);
-                            let i = b.ins().band(i, ordered);
+                            let i = clamp_to_i32(b, r, lo, hi);
                             b.ins().iadd(i, zp)
                         });
                         Chunk::Bytes(narrow_bytes(b, unsigned, q))

@@ -215,6 +215,14 @@ pub(crate) fn quantize_lanes(
     let q = b.ins().fdiv(v, s);
     let r = b.ins().nearest(q);
     let r = b.ins().fadd(r, zp);
+    clamp_to_i32(b, r, lo, hi)
+}
+
+/// Integral f32 lanes `r` (or ±inf, NaN) clamped to the integers `[lo, hi]` (f32x4 splats) and
+/// converted to i32, NaN → 0: one `maxps`, one `minps` (Cranelift lowers this
+/// compare-and-select shape to them), a plain `cvttps2dq` that only sees integers in range, and
+/// the ordered mask. Exactly the saturating conversion plus integer clamp it replaces.
+pub(crate) fn clamp_to_i32(b: &mut FunctionBuilder, r: Value, lo: Value, hi: Value) -> Value {
     let f = MemFlagsData::new();
     let above = b.ins().fcmp(FloatCC::LessThan, lo, r);
     let above = b.ins().bitcast(F32X4, f, above);

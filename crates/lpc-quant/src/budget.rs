@@ -644,6 +644,13 @@ pub fn rank(
     Ok(out)
 }
 
+/// The first `n` samples of `data`, in memory (the ranking subset).
+fn first_samples(data: &dyn SampleSource, n: usize) -> Result<InMemory, QuantError> {
+    Ok(InMemory(
+        (0..n).map(|i| data.get(i)).collect::<Result<Vec<_>, _>>()?,
+    ))
+}
+
 /// The ranking the search uses, on the first `n` samples of `data` (clamped to 1..=len): the
 /// fully quantized model's measurement there, the units most sensitive first, and the number of
 /// one-sample model runs it took. `lpc accuracy --per-layer` prints the same ranking.
@@ -660,7 +667,7 @@ pub fn rank_on_first(
     target: &Target,
 ) -> Result<(Measure, Vec<Sensitivity>, usize), QuantError> {
     let n = n.clamp(1, data.len().max(1));
-    let sub = InMemory((0..n).map(|i| data.get(i)).collect::<Result<Vec<_>, _>>()?);
+    let sub = first_samples(data, n)?;
     let labels = labels.map(|l| &l[..n.min(l.len())]);
     let ev = Evaluator::new(reference, &sub, labels, batch, progress)?;
     let base = ev.measure(q)?;
@@ -1066,11 +1073,7 @@ pub fn search_with(
         if h - lo > 2 {
             let t = Instant::now();
             let n_rank = cfg.rank_samples.clamp(1, eval_data.len());
-            let sub = InMemory(
-                (0..n_rank)
-                    .map(|i| eval_data.get(i))
-                    .collect::<Result<Vec<_>, _>>()?,
-            );
+            let sub = first_samples(eval_data, n_rank)?;
             let labels = ev.labels.map(|l| &l[..n_rank.min(l.len())]);
             let sev = Evaluator::new(reference, &sub, labels, ev.batch, ev.progress)?;
             let done: Vec<&Unit> = order[..lo].iter().map(|&i| &units[i]).collect();
@@ -1141,11 +1144,7 @@ pub fn search_with(
     // from the FP32 set's side (loss per MAC when one goes back to INT8).
     if out.reached && opts.trim {
         let t = Instant::now();
-        let sub = InMemory(
-            (0..n_rank)
-                .map(|i| eval_data.get(i))
-                .collect::<Result<Vec<_>, _>>()?,
-        );
+        let sub = first_samples(eval_data, n_rank)?;
         let labels = ev.labels.map(|l| &l[..n_rank.min(l.len())]);
         let sev = Evaluator::new(reference, &sub, labels, ev.batch, ev.progress)?;
         let here = sev.measure(&out.graph)?;
