@@ -30,7 +30,8 @@ fn known_shape(g: &Graph, v: ValueRef) -> Option<Vec<usize>> {
 }
 
 /// Lowers a Conv with an f32 input of known shape `[N, C, 1, ...]`, constant f32 weights
-/// `[M, C, 1, ...]`, group 1, no padding, and an optional constant f32 bias `[M]`.
+/// `[M, C, 1, ...]` (C, M ≥ 1), group 1, no padding, any strides, and an optional constant f32
+/// bias `[M]`. Any other Conv stays with lpc-ref (`None`).
 pub fn lower_gemv(g: &Graph, n: NodeId) -> Option<GemvPlan> {
     let Op::Conv(a) = &g.node(n).op else {
         return None;
@@ -40,9 +41,18 @@ pub fn lower_gemv(g: &Graph, n: NodeId) -> Option<GemvPlan> {
     let out_shape = known_shape(g, ValueRef::first(n))?;
     let w = g.const_value(g.node_input(n, 1)?)?;
     let one_pixel = |s: &[usize]| s.len() >= 3 && s[2..].iter().all(|&d| d == 1);
+    let spatial = xs.len().saturating_sub(2);
+    // Attributes lpc-ref would reject (wrong lengths, a kernel other than the weights') stay
+    // with it, so that the error is its.
+    let attrs_ok = (a.kernel.is_empty() || a.kernel == w.shape()[2..])
+        && [0, spatial].contains(&a.strides.len())
+        && [0, spatial].contains(&a.dilations.len())
+        && [0, 2 * spatial].contains(&a.pads.len())
+        && a.strides.iter().chain(&a.dilations).all(|&v| v > 0);
     if g.value_type(x).dtype != Some(DType::F32)
         || w.dtype() != DType::F32
         || a.group != 1
+        || !attrs_ok
         || a.pads.iter().any(|&p| p != 0)
         || !one_pixel(&xs)
         || !one_pixel(w.shape())
@@ -50,6 +60,8 @@ pub fn lower_gemv(g: &Graph, n: NodeId) -> Option<GemvPlan> {
         || w.rank() != xs.len()
         || w.shape()[1] != xs[1]
         || out_shape[..2] != [xs[0], w.shape()[0]]
+        || xs[1] == 0
+        || w.shape()[0] == 0
         || g.node(n).outputs.len() != 1
     {
         return None;

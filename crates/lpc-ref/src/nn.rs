@@ -452,13 +452,16 @@ pub fn conv(a: &ConvAttrs, i: Inputs) -> EvalResult<Tensor> {
     let pointwise = kn == 1
         && g.strides.iter().all(|&v| v == 1)
         && g.pad_begin.iter().chain(&g.pad_end).all(|&p| p == 0);
+    // A 1×1 kernel over a one-pixel input without padding (squeeze-and-excitation gates): one
+    // output pixel whatever the strides.
+    let one_pixel = kn == 1 && in_n == 1 && g.pad_begin.iter().chain(&g.pad_end).all(|&p| p == 0);
     let taps = g.taps();
     let per_image = |n: usize, o: &mut [f32]| {
         let xn = &xv[n * s.c * in_n..(n + 1) * s.c * in_n];
-        if pointwise && on == 1 {
-            // One pixel (squeeze-and-excitation gates): each output is the sum over its input
-            // channels in order, then the bias. A defined order, so that the JIT's kernel for
-            // these (`lpc_jit::gemv`) can match it bit for bit.
+        if one_pixel {
+            // Each output is the sum over its input channels in order (a separate multiply and
+            // add per channel, starting from +0), then the bias. A defined order, so that the
+            // JIT's kernel for these (`lpc_jit::gemv`) can match it bit for bit.
             for gi in 0..s.group {
                 let xg = &xn[gi * cg..(gi + 1) * cg];
                 for (mo, y) in o[gi * mg..(gi + 1) * mg].iter_mut().enumerate() {
@@ -1139,4 +1142,82 @@ pub fn gemm(alpha: f32, beta: f32, ta: bool, tb: bool, i: Inputs) -> EvalResult<
     Ok(Tensor::from_f32(&[m, n], out)
         .expect("size")
         .into_dtype(a.dtype()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-pixel conv (the defined-order path) against the sgemm path it replaced: per image
+    /// `sgemm(M, C, 1, w, x)` then the bias, within 1e-5 of the sum of |w·x| and |bias|.
+    #[test]
+    fn one_pixel_conv_matches_sgemm_path() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut shapes: Vec<(usize, usize, usize, bool)> = vec![
+            (1, 1, 1, false),
+            (1, 1, 7, true),
+            (3, 5, 1, true),
+            (3, 1, 1, true),
+            (1, 200, 50, true),
+            (3, 50, 200, false),
+        ];
+        for _ in 0..60 {
+            let r = next();
+            let n = if r & 1 == 0 { 1 } else { 3 };
+            let c = 1 + (next() % 97) as usize;
+            let m = 1 + (next() % 97) as usize;
+            shapes.push((n, c, m, r & 2 == 0));
+        }
+        for (n, c, m, with_bias) in shapes {
+            let mut val = || ((next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0;
+            let xv: Vec<f32> = (0..n * c).map(|_| val()).collect();
+            let wv: Vec<f32> = (0..m * c).map(|_| val()).collect();
+            let bv: Vec<f32> = (0..m).map(|_| val()).collect();
+            let x = Tensor::from_f32(&[n, c, 1, 1], xv.clone()).unwrap();
+            let w = Tensor::from_f32(&[m, c, 1, 1], wv.clone()).unwrap();
+            let b = Tensor::from_f32(&[m], bv.clone()).unwrap();
+            let ins = [Some(&x), Some(&w), with_bias.then_some(&b)];
+            let got = conv(&ConvAttrs::default(), Inputs::new(&ins)).unwrap();
+            assert_eq!(got.shape(), &[n, m, 1, 1]);
+            // Strides do not matter for one pixel: the same path, the same bits.
+            let strided = ConvAttrs {
+                strides: vec![2, 3],
+                ..ConvAttrs::default()
+            };
+            let again = conv(&strided, Inputs::new(&ins)).unwrap();
+            assert_eq!(again.shape(), got.shape());
+            let bits = |t: &Tensor| {
+                t.as_f32()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&again), bits(&got), "strided n={n} c={c} m={m}");
+            let got = got.as_f32().unwrap();
+            for i in 0..n {
+                let mut want = vec![0f32; m];
+                sgemm(m, c, 1, &wv, &xv[i * c..(i + 1) * c], &mut want, false);
+                for o in 0..m {
+                    let mut mag: f32 = (0..c).map(|k| (wv[o * c + k] * xv[i * c + k]).abs()).sum();
+                    if with_bias {
+                        want[o] += bv[o];
+                        mag += bv[o].abs();
+                    }
+                    let g = got[i * m + o];
+                    assert!(
+                        (g - want[o]).abs() <= 1e-5 * mag.max(1.0),
+                        "n={n} c={c} m={m} bias={with_bias}: [{i},{o}] {g} vs sgemm {}",
+                        want[o]
+                    );
+                }
+            }
+        }
+    }
 }
