@@ -5,7 +5,7 @@ use crate::accuracy::evaluate;
 use crate::budget::{search, Evaluator, Metric, SearchConfig, Target};
 use crate::calib::{read_npy, ImageOptions, Layout, LoadOptions, SampleSource, Samples};
 use crate::json::Json;
-use crate::quantize::{quantize, Config, Preset};
+use crate::quantize::{quantize, BiasCorrectionMode, Config, Preset};
 use crate::stats::Estimator;
 use anyhow::{bail, Context, Result};
 use lpc_ir::Graph;
@@ -103,7 +103,11 @@ pub struct QuantArgs {
     /// Keep nodes in float: node name, op type (Conv, MatMul...) or node-name regex; repeatable.
     #[arg(long)]
     pub ignore: Vec<String>,
-    /// Turn FastBiasCorrection off.
+    /// Bias correction: fast (each layer's own error on FP32 inputs), sequential (layer by
+    /// layer on the quantized model, upstream error included), or off.
+    #[arg(long, default_value = "fast", value_parser = ["fast", "sequential", "off"])]
+    pub bias_correction: String,
+    /// Turn bias correction off (same as `--bias-correction off`).
     #[arg(long)]
     pub no_bias_correction: bool,
     /// Samples per interpreter run (0 = auto: about 64K input values per run, 1 to 32 samples).
@@ -264,7 +268,11 @@ fn config(q: &QuantArgs, progress: bool) -> Result<Config> {
             .parse::<Estimator>()
             .map_err(anyhow::Error::msg)?,
         ignore: q.ignore.clone(),
-        bias_correction: !q.no_bias_correction,
+        bias_correction: !q.no_bias_correction && q.bias_correction != "off",
+        bias_correction_mode: match q.bias_correction.as_str() {
+            "off" => BiasCorrectionMode::Fast,
+            m => m.parse().map_err(anyhow::Error::msg)?,
+        },
         batch: q.batch,
         progress,
         ..Config::default()
