@@ -113,6 +113,20 @@ pub struct Config {
     pub float_gates: bool,
 }
 
+impl Config {
+    /// Sets the sample count of both bias correction modes to `n` (0 keeps the defaults).
+    pub fn with_bias_samples(self, n: usize) -> Config {
+        if n == 0 {
+            return self;
+        }
+        Config {
+            bias_samples: n,
+            sequential_samples: n,
+            ..self
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
@@ -120,7 +134,7 @@ impl Default for Config {
             estimator: Estimator::Mse,
             ignore: vec![],
             bias_correction: true,
-            bias_correction_mode: BiasCorrectionMode::Fast,
+            bias_correction_mode: BiasCorrectionMode::Sequential,
             batch: 0,
             progress: false,
             report_samples: 32,
@@ -783,36 +797,52 @@ pub fn quantize(
     let mut shifts: Vec<Option<Vec<f32>>> = vec![None; plan.layers.len()];
     let (acts, weights) = quantizers(&plan, &act_q, &wq);
     if cfg.bias_correction {
-        match cfg.bias_correction_mode {
-            BiasCorrectionMode::Fast => {
-                let sub = Spread {
-                    src: data,
-                    n: cfg.bias_samples.max(1),
-                };
-                shifts = bias_shifts(&g, &plan, &act_q, &wq, &sub, batch, cfg.progress)?;
-                for (l, s) in plan.layers.iter().zip(&shifts) {
-                    if let Some(s) = s {
-                        if let Some(w) = apply_bias_shift(&mut g, l.node, l.kind, s)? {
-                            report.warnings.push(w);
-                        }
-                    }
+        let mut mode = cfg.bias_correction_mode;
+        if mode == BiasCorrectionMode::Sequential {
+            // Evaluated op by op on a copy: an op lpc-ref cannot evaluate alone (or any other
+            // failure) leaves `g` untouched and fast correction runs instead, reported.
+            let sub = Spread {
+                src: data,
+                n: cfg.sequential_samples.max(1),
+            };
+            let mut g2 = g.clone();
+            let mut notes = vec![];
+            match sequential_shifts(
+                &mut g2,
+                &plan,
+                &acts,
+                &weights,
+                &sub,
+                batch,
+                cfg.progress,
+                &mut notes,
+            ) {
+                Ok(s) => {
+                    shifts = s;
+                    g = g2;
+                    report.warnings.extend(notes);
+                }
+                Err(e) => {
+                    report.warnings.push(format!(
+                        "sequential bias correction failed ({e}); fast bias correction used instead"
+                    ));
+                    report.bias_correction_mode = BiasCorrectionMode::Fast.to_string();
+                    mode = BiasCorrectionMode::Fast;
                 }
             }
-            BiasCorrectionMode::Sequential => {
-                let sub = Spread {
-                    src: data,
-                    n: cfg.sequential_samples.max(1),
-                };
-                shifts = sequential_shifts(
-                    &mut g,
-                    &plan,
-                    &acts,
-                    &weights,
-                    &sub,
-                    batch,
-                    cfg.progress,
-                    &mut report.warnings,
-                )?;
+        }
+        if mode == BiasCorrectionMode::Fast {
+            let sub = Spread {
+                src: data,
+                n: cfg.bias_samples.max(1),
+            };
+            shifts = bias_shifts(&g, &plan, &act_q, &wq, &sub, batch, cfg.progress)?;
+            for (l, s) in plan.layers.iter().zip(&shifts) {
+                if let Some(s) = s {
+                    if let Some(w) = apply_bias_shift(&mut g, l.node, l.kind, s)? {
+                        report.warnings.push(w);
+                    }
+                }
             }
         }
     }
@@ -2074,6 +2104,7 @@ mod tests {
             bias_samples: 40,
             sequential_samples: 40,
             report_samples: 0,
+            bias_correction_mode: BiasCorrectionMode::Fast,
             ..Config::default()
         };
         let (off, _) = output_mean_error(
