@@ -2,10 +2,10 @@
 //! functions that run them (lpc-cli wires them in as subcommands).
 
 use crate::accuracy::evaluate;
-use crate::budget::{search, Evaluator, Metric, SearchConfig, Target};
+use crate::budget::{quantize_within_budget, Metric, SearchConfig, SearchOptions, Target};
 use crate::calib::{read_npy, ImageOptions, Layout, LoadOptions, SampleSource, Samples};
 use crate::json::Json;
-use crate::quantize::{quantize, Config, Preset};
+use crate::quantize::{quantize, BiasCorrectionMode, Config, Preset};
 use crate::stats::Estimator;
 use anyhow::{bail, Context, Result};
 use lpc_ir::Graph;
@@ -103,9 +103,17 @@ pub struct QuantArgs {
     /// Keep nodes in float: node name, op type (Conv, MatMul...) or node-name regex; repeatable.
     #[arg(long)]
     pub ignore: Vec<String>,
-    /// Turn FastBiasCorrection off.
+    /// Bias correction: fast (each layer's own error on FP32 inputs), sequential (layer by
+    /// layer on the quantized model, upstream error included), or off.
+    #[arg(long, default_value = "sequential", value_parser = ["sequential", "fast", "off"])]
+    pub bias_correction: String,
+    /// Turn bias correction off (same as `--bias-correction off`).
     #[arg(long)]
     pub no_bias_correction: bool,
+    /// Calibration samples bias correction measures on, spread evenly over the set
+    /// (0 = the mode's default: 100 for fast, 32 for sequential, which holds them all at once).
+    #[arg(long, default_value_t = 0)]
+    pub bias_samples: usize,
     /// Samples per interpreter run (0 = auto: about 64K input values per run, 1 to 32 samples).
     #[arg(long, default_value_t = 0)]
     pub batch: usize,
@@ -264,11 +272,16 @@ fn config(q: &QuantArgs, progress: bool) -> Result<Config> {
             .parse::<Estimator>()
             .map_err(anyhow::Error::msg)?,
         ignore: q.ignore.clone(),
-        bias_correction: !q.no_bias_correction,
+        bias_correction: !q.no_bias_correction && q.bias_correction != "off",
+        bias_correction_mode: match q.bias_correction.as_str() {
+            "off" => BiasCorrectionMode::Fast,
+            m => m.parse().map_err(anyhow::Error::msg)?,
+        },
         batch: q.batch,
         progress,
         ..Config::default()
-    })
+    }
+    .with_bias_samples(q.bias_samples))
 }
 
 fn run_quantize(q: &QuantArgs, progress: bool) -> Result<crate::Quantized> {
@@ -340,15 +353,11 @@ fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Resu
         }
     }
     let t = std::time::Instant::now();
-    let q = quantize(&g, &calib, &config(&a.q, progress)?)?;
-    let t_quant = t.elapsed().as_secs_f64();
     println!(
-        "quantized {} layers in {t_quant:.2} s; searching for {} on {} samples",
-        q.report.layers.len(),
+        "quantizing; searching for {} on {} samples",
         target.describe(),
         eval.len()
     );
-    let ev = Evaluator::new(&q.reference, &eval, labels.as_deref(), a.q.batch, progress)?;
     let cfg = SearchConfig {
         target,
         rank_samples: b.rank_samples,
@@ -356,16 +365,16 @@ fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Resu
         batch: a.q.batch,
         progress,
     };
-    let mut o = search(
-        &q.graph,
-        Some(&q.report.ranges),
-        &q.reference,
-        &ev,
+    let (q, mut o) = quantize_within_budget(
+        &g,
+        &calib,
+        &config(&a.q, progress)?,
         &eval,
+        labels.as_deref(),
         &cfg,
+        &SearchOptions::default(),
         |l| println!("  {l}"),
     )?;
-    o.times.push(("quantize".into(), t_quant));
     o.times.push(("wall".into(), t.elapsed().as_secs_f64()));
     write_models(&o.graph, &a.output)?;
     write_report(&a.q, &q, Some(o.to_json()))?;
