@@ -5,7 +5,7 @@ INT8 (its quantize_static, QDQ per-channel), OpenVINO FP32 (precision hint f32) 
 Usage (from the project root; a venv keeps the peers out of the system Python):
     python3 -m venv /tmp/bench-venv
     /tmp/bench-venv/bin/pip install onnxruntime==1.32.0 onnx numpy pillow sympy openvino nncf
-    /tmp/bench-venv/bin/python benches/side_by_side.py [--runs 30] [--out benches/results/side_by_side.md]
+    /tmp/bench-venv/bin/python benches/side_by_side.py [--runs 30] [--rounds 5] [--out benches/results/side_by_side.md]
 
 Calibration for every quantizer is the same .npy written here: digits' calib_x (300), 64 seeded
 crops of the shared photos for PaddleOCR (BGR, (x/255-0.5)/0.5), 32 uniform [-1, 1] tensors for
@@ -13,6 +13,7 @@ the light_* models (their weights are constant: they are for speed only).
 """
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -167,7 +168,9 @@ def lpc_int8(lpc, model, calib_path, n_calib, work):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--runs", type=int, default=30, help="timed runs per engine per round")
+    ap.add_argument("--turn-ms", type=float, default=300, help="least work per engine turn (ms)")
+    ap.add_argument("--rounds", type=int, default=5, help="turns each engine takes (figures: median of round medians)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--backend", default="jit", help="lpc backend (jit, or ref to compare)")
     ap.add_argument("--only", default=None, help="substring of a case label")
@@ -199,24 +202,37 @@ def main():
             ort_q = None
         ov_q = ov_int8_model(model, name, calib)
         for threads in (1, 2):
-            t = {}
-            t["lpc INT8"] = lpc_bench(lpc, lpc_q, name, x_path, threads, args.runs, args.backend)
-            t["lpc FP32"] = lpc_bench(lpc, model, name, x_path, threads, args.runs, args.backend)
+            # Engines take turns, `--rounds` times `--runs` runs each: this VM's noise comes in
+            # phases of seconds, so one engine's block alone could land in a slow phase. Each
+            # figure is the median of its rounds' medians.
+            runners = {
+                "lpc INT8": lambda r: lpc_bench(lpc, lpc_q, name, x_path, threads, r, args.backend),
+                "lpc FP32": lambda r: lpc_bench(lpc, model, name, x_path, threads, r, args.backend),
+            }
             for key, m in (("ORT FP32", model), ("ORT INT8", ort_q)):
-                if m is None:
-                    t[key] = float("nan")
-                    continue
-                s = ort_session(m, threads)
-                t[key] = timed(lambda: s.run(None, {name: x}), args.runs)
+                if m is not None:
+                    s = ort_session(m, threads)
+                    runners[key] = lambda r, s=s: timed(lambda: s.run(None, {name: x}), r)
             for key, m in (("OV FP32", model), ("OV INT8", ov_q)):
-                c = ov_compiled(m, threads)
-                req = c.create_infer_request()
-                t[key] = timed(lambda: req.infer({0: x}), args.runs)
+                req = ov_compiled(m, threads).create_infer_request()
+                runners[key] = lambda r, req=req: timed(lambda: req.infer({0: x}), r)
+            # A first, untimed round warms every engine up and sizes its turns: at least
+            # `--runs` runs and `--turn-ms` of work, so that a tiny model's turn is not all
+            # wake-up (lpc's digits b1 measured 0.06 ms in 30-run turns, 0.015 ms alone).
+            est = {k: run(args.runs) for k, run in runners.items()}
+            n = {k: max(args.runs, math.ceil(args.turn_ms / max(est[k], 1e-3))) for k in runners}
+            per = {k: [] for k in runners}
+            for _ in range(args.rounds):
+                for k, run in runners.items():
+                    per[k].append(run(n[k]))
+            t = {c: statistics.median(per[c]) if per.get(c) else float("nan") for c in cols}
             li = t["lpc INT8"]
             rows.append(f"| {label} | {threads} | " + " | ".join(f"{t[c]:.2f}" for c in cols)
                         + f" | {t['ORT INT8'] / li:.2f} | {t['OV INT8'] / li:.2f} | {t['lpc FP32'] / li:.2f} |")
             print(rows[-1], flush=True)
-    header = (f"Median of {args.runs} warm runs, one run of `benches/side_by_side.py`, "
+    header = (f"Median of {args.rounds} rounds' medians (engines take turns; each turn at least {args.runs} "
+              f"warm runs and {args.turn_ms:.0f} ms, after one untimed round), "
+              "one run of `benches/side_by_side.py`, "
               f"{time.strftime('%Y-%m-%d')}; onnxruntime {ort.__version__}, openvino {ov.__version__}. "
               "Ratios > 1 mean lpc INT8 is faster.\n\n")
     table = header + "\n".join(rows) + "\n"

@@ -487,11 +487,16 @@ impl GemmPlan {
                 let (a, bias, scale) = &self.groups[0];
                 kernel.run_par(a, &b, n, bias, scale, &mut c, n)?;
                 // C is [N_out × R]; the result is [R × N_out].
-                y.par_chunks_mut(m).enumerate().for_each(|(r, row)| {
+                let copy = |(r, row): (usize, &mut [T])| {
                     for (j, v) in row.iter_mut().enumerate() {
                         *v = c[j * n + r];
                     }
-                });
+                };
+                if crate::par::threads() > 1 {
+                    y.par_chunks_mut(m).enumerate().for_each(copy);
+                } else {
+                    y.chunks_mut(m).enumerate().for_each(copy);
+                }
             }
             Packing::Direct { c_in } | Packing::Im2col { c_in, .. } => {
                 let groups = self.groups.len();
@@ -528,10 +533,11 @@ impl GemmPlan {
                     }
                 };
                 let per_img = groups * m * n;
-                if self.batch > 1 && rayon::current_num_threads() > 1 {
+                let threads = crate::par::threads();
+                if self.batch > 1 && threads > 1 {
                     // Whole images per thread: each thread packs into its own buffers and runs
                     // the kernel itself, which scales where one image's GEMMs are small.
-                    let imgs = self.batch.div_ceil(rayon::current_num_threads());
+                    let imgs = self.batch.div_ceil(threads);
                     y.par_chunks_mut(per_img * imgs).enumerate().try_for_each(
                         |(t, ys)| -> Result<(), JitError> {
                             let (mut b, mut padded) = (vec![], vec![]);
@@ -587,7 +593,7 @@ impl GemmPlan {
             b.resize(packed_b_len(nr, k, cols), 0);
             im2col(x, geo.out_hw, geo.strides, &geo.taps, c0, cols, b, nr, pl);
         };
-        if !par || blocks == 1 || rayon::current_num_threads() == 1 {
+        if !par || blocks == 1 || crate::par::threads() == 1 {
             for c0 in (0..n).step_by(nb) {
                 let cols = nb.min(n - c0);
                 pack(b, c0, cols);
@@ -655,20 +661,23 @@ fn pad_planes<'a>(
 /// Packs a row-major `k × n` matrix into panels of `nr` columns (extra columns and k entries
 /// left as they are: the kernel never stores them and their weights are 0).
 fn pack_direct(x: &[u8], k: usize, n: usize, out: &mut [u8], nr: usize, pl: usize) {
-    out[..panels(nr, n) * pl]
-        .par_chunks_mut(pl)
-        .enumerate()
-        .for_each(|(p, panel)| {
-            let c0 = p * nr;
-            let cols = nr.min(n - c0);
-            for (g, dst) in panel.chunks_exact_mut(nr * 4).enumerate() {
-                let row = |r: usize| {
-                    let kk = (4 * g + r).min(k - 1); // rows past k: any bytes (weights 0)
-                    &x[kk * n + c0..kk * n + c0 + cols]
-                };
-                interleave4([row(0), row(1), row(2), row(3)], &mut dst[..cols * 4]);
-            }
-        });
+    let one = |(p, panel): (usize, &mut [u8])| {
+        let c0 = p * nr;
+        let cols = nr.min(n - c0);
+        for (g, dst) in panel.chunks_exact_mut(nr * 4).enumerate() {
+            let row = |r: usize| {
+                let kk = (4 * g + r).min(k - 1); // rows past k: any bytes (weights 0)
+                &x[kk * n + c0..kk * n + c0 + cols]
+            };
+            interleave4([row(0), row(1), row(2), row(3)], &mut dst[..cols * 4]);
+        }
+    };
+    let out = &mut out[..panels(nr, n) * pl];
+    if crate::par::threads() > 1 {
+        out.par_chunks_mut(pl).enumerate().for_each(one);
+    } else {
+        out.chunks_mut(pl).enumerate().for_each(one);
+    }
 }
 
 /// Writes 4 rows of `c` bytes as `c` 4-byte words (`dst[4j + r] = rows[r][j]`): one k-group of
@@ -735,17 +744,20 @@ fn gather_tap(
 
 /// Packs the transpose of a row-major `rows × k` matrix (column r of B = row r of x).
 fn pack_transposed(x: &[u8], rows: usize, k: usize, out: &mut [u8], nr: usize, pl: usize) {
-    out[..panels(nr, rows) * pl]
-        .par_chunks_mut(pl)
-        .enumerate()
-        .for_each(|(p, panel)| {
-            for c in 0..nr.min(rows - p * nr) {
-                let src = &x[(p * nr + c) * k..(p * nr + c + 1) * k];
-                for (kk, &v) in src.iter().enumerate() {
-                    panel[(kk / 4) * nr * 4 + c * 4 + kk % 4] = v;
-                }
+    let one = |(p, panel): (usize, &mut [u8])| {
+        for c in 0..nr.min(rows - p * nr) {
+            let src = &x[(p * nr + c) * k..(p * nr + c + 1) * k];
+            for (kk, &v) in src.iter().enumerate() {
+                panel[(kk / 4) * nr * 4 + c * 4 + kk % 4] = v;
             }
-        });
+        }
+    };
+    let out = &mut out[..panels(nr, rows) * pl];
+    if crate::par::threads() > 1 {
+        out.par_chunks_mut(pl).enumerate().for_each(one);
+    } else {
+        out.chunks_mut(pl).enumerate().for_each(one);
+    }
 }
 
 /// im2col of output pixels `pix0 .. pix0 + n` of one image group's (padded) planes straight
@@ -865,7 +877,11 @@ fn dw_planes<X: crate::elementwise::Elem, Y: crate::elementwise::Elem>(
         return Ok(());
     }
     let planes = x.len() / in_n;
-    let per = planes.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let threads = crate::par::threads();
+    if threads == 1 {
+        return k.run(x, y, 0);
+    }
+    let per = planes.div_ceil(threads).max(1);
     x.par_chunks(per * in_n)
         .zip(y.par_chunks_mut(per * on))
         .enumerate()

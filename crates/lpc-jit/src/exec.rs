@@ -112,7 +112,11 @@ impl CompiledModel {
     /// and returns the graph outputs in order.
     pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, JitError> {
         let rt = &self.rt;
-        self.pool.install(|| rt.run(inputs, None))
+        if self.pool.current_num_threads() == 1 {
+            // On the caller's thread (see `crate::par`); lpc-ref fallbacks still use the pool.
+            return crate::par::serial(|| rt.run(inputs, None, Some(&self.pool)));
+        }
+        self.pool.install(|| rt.run(inputs, None, None))
     }
 
     /// Like [`CompiledModel::run`], and adds each step's wall time to `times` (one entry per
@@ -124,7 +128,10 @@ impl CompiledModel {
     ) -> Result<Vec<Tensor>, JitError> {
         let rt = &self.rt;
         times.resize(rt.plan.steps.len(), std::time::Duration::ZERO);
-        self.pool.install(|| rt.run(inputs, Some(times)))
+        if self.pool.current_num_threads() == 1 {
+            return crate::par::serial(|| rt.run(inputs, Some(times), Some(&self.pool)));
+        }
+        self.pool.install(|| rt.run(inputs, Some(times), None))
     }
 
     /// A per-step listing: kernel kind, node, and output shape; then the memory plan.
@@ -228,10 +235,13 @@ impl Runtime {
         Ok(())
     }
 
+    /// Runs the plan on this thread. `fallback_pool`: where lpc-ref evaluates the ops left to
+    /// it (it splits work over the current rayon pool) when this thread is in none.
     fn run(
         &self,
         inputs: &[Tensor],
         mut times: Option<&mut Vec<std::time::Duration>>,
+        fallback_pool: Option<&rayon::ThreadPool>,
     ) -> Result<Vec<Tensor>, JitError> {
         self.check_inputs(inputs)?;
         let p = &self.plan;
@@ -266,7 +276,12 @@ impl Runtime {
                             Some(s) => vals[*s].as_ref().map(|v| Some(v.get())).ok_or(missing(*s)),
                         })
                         .collect::<Result<_, _>>()?;
-                    lpc_ref::eval(op, &ins, *n_outputs).map_err(|source| JitError::Eval {
+                    let eval = || lpc_ref::eval(op, &ins, *n_outputs);
+                    match fallback_pool {
+                        Some(p) => p.install(eval),
+                        None => eval(),
+                    }
+                    .map_err(|source| JitError::Eval {
                         node: st.node.clone(),
                         source,
                     })?

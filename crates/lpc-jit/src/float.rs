@@ -660,7 +660,7 @@ impl ChainKernel {
                 )
             }
         };
-        let threads = rayon::current_num_threads().max(1);
+        let threads = crate::par::threads();
         if threads == 1 || n < PAR_MIN {
             call(0, s.outer, 0, s.inner);
         } else if s.outer >= threads {
@@ -816,7 +816,7 @@ impl GapKernel {
             // outputs.
             unsafe { (self.f)(xp.0 as *const f32, yp.0.cast(), c0 as i64, c1 as i64) }
         };
-        let threads = rayon::current_num_threads().max(1);
+        let threads = crate::par::threads();
         if threads == 1 || x.len() < PAR_MIN || s.planes < 2 * GAP_LANES {
             call(0, s.planes);
         } else {
@@ -1585,7 +1585,7 @@ impl MaxPoolF32Kernel {
             // inside its plane (checked by the spec); threads write disjoint planes.
             unsafe { (self.f)(xp.0 as *const f32, yp.0.cast(), p0 as i64, p1 as i64) }
         };
-        let threads = rayon::current_num_threads().max(1);
+        let threads = crate::par::threads();
         if threads == 1 || x.len() < PAR_MIN || s.planes < 2 {
             call(0, s.planes);
         } else {

@@ -677,6 +677,10 @@ impl GemmKernel {
         out: &mut [T],
         ldc: usize,
     ) -> Result<(), JitError> {
+        let threads = crate::par::threads();
+        if threads == 1 {
+            return self.run(a, b_panels, n, bias, scale, out, ldc);
+        }
         let m = self.spec.m;
         let np = panels(self.nr(), n);
         let fixed = self.check::<T>(
@@ -691,7 +695,6 @@ impl GemmKernel {
             &(0..np),
         )?;
         let sc: &[f32] = fixed.as_deref().unwrap_or(scale);
-        let threads = rayon::current_num_threads().max(1);
         let blocks = m.div_ceil(self.mr());
         let o = SendPtr(out.as_mut_ptr() as *mut u8);
         let mut jobs: Vec<(Range<usize>, Range<usize>)> = Vec::new();

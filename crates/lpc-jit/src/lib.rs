@@ -11,6 +11,7 @@ pub mod gemm;
 pub mod gemv;
 pub mod memory;
 pub mod module;
+pub mod par;
 pub mod plan;
 pub mod pool;
 pub mod steps;

@@ -97,9 +97,11 @@ impl MaxPoolPlan {
             if in_n == 0 || on == 0 {
                 return Ok(());
             }
-            let per = (x.len() / in_n)
-                .div_ceil(rayon::current_num_threads().max(1))
-                .max(1);
+            let threads = crate::par::threads();
+            if threads == 1 {
+                return k.run(x, y);
+            }
+            let per = (x.len() / in_n).div_ceil(threads).max(1);
             x.par_chunks(per * in_n)
                 .zip(y.par_chunks_mut(per * on))
                 .try_for_each(|(xs, ys)| k.run(xs, ys))
@@ -190,10 +192,17 @@ fn unary<X: Buf, Y: Buf>(
 ) -> Result<Tensor, JitError> {
     let xv = X::slice(x)?;
     let mut y = Y::take(pool, xv.len());
-    xv.par_chunks(CHUNK)
-        .zip(y.par_chunks_mut(CHUNK))
-        .enumerate()
-        .try_for_each(|(j, (xs, ys))| f(xs, ys, j * CHUNK))?;
+    if crate::par::threads() > 1 {
+        xv.par_chunks(CHUNK)
+            .zip(y.par_chunks_mut(CHUNK))
+            .enumerate()
+            .try_for_each(|(j, (xs, ys))| f(xs, ys, j * CHUNK))?;
+    } else {
+        xv.chunks(CHUNK)
+            .zip(y.chunks_mut(CHUNK))
+            .enumerate()
+            .try_for_each(|(j, (xs, ys))| f(xs, ys, j * CHUNK))?;
+    }
     Y::tensor(x.shape(), y)
 }
 
@@ -216,10 +225,17 @@ fn binary<A: Buf, B: Buf, Y: Buf>(
     }
     let (av, bv) = (A::slice(a)?, B::slice(b)?);
     let mut y = Y::take(pool, av.len());
-    av.par_chunks(CHUNK)
-        .zip(bv.par_chunks(CHUNK))
-        .zip(y.par_chunks_mut(CHUNK))
-        .try_for_each(|((xa, xb), ys)| f(xa, xb, ys))?;
+    if crate::par::threads() > 1 {
+        av.par_chunks(CHUNK)
+            .zip(bv.par_chunks(CHUNK))
+            .zip(y.par_chunks_mut(CHUNK))
+            .try_for_each(|((xa, xb), ys)| f(xa, xb, ys))?;
+    } else {
+        av.chunks(CHUNK)
+            .zip(bv.chunks(CHUNK))
+            .zip(y.chunks_mut(CHUNK))
+            .try_for_each(|((xa, xb), ys)| f(xa, xb, ys))?;
+    }
     Y::tensor(a.shape(), y)
 }
 
