@@ -113,10 +113,10 @@ impl CompiledModel {
     pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, JitError> {
         let rt = &self.rt;
         if self.pool.current_num_threads() == 1 {
-            // On the caller's thread (see `crate::par`); lpc-ref fallbacks still use the pool.
-            return crate::par::serial(|| rt.run(inputs, None, Some(&self.pool)));
+            // On the caller's thread, lpc-ref fallbacks included (see `crate::par`).
+            return crate::par::serial(|| rt.run(inputs, None));
         }
-        self.pool.install(|| rt.run(inputs, None, None))
+        self.pool.install(|| rt.run(inputs, None))
     }
 
     /// Like [`CompiledModel::run`], and adds each step's wall time to `times` (one entry per
@@ -129,9 +129,9 @@ impl CompiledModel {
         let rt = &self.rt;
         times.resize(rt.plan.steps.len(), std::time::Duration::ZERO);
         if self.pool.current_num_threads() == 1 {
-            return crate::par::serial(|| rt.run(inputs, Some(times), Some(&self.pool)));
+            return crate::par::serial(|| rt.run(inputs, Some(times)));
         }
-        self.pool.install(|| rt.run(inputs, Some(times), None))
+        self.pool.install(|| rt.run(inputs, Some(times)))
     }
 
     /// A per-step listing: kernel kind, node, and output shape; then the memory plan.
@@ -235,13 +235,10 @@ impl Runtime {
         Ok(())
     }
 
-    /// Runs the plan on this thread. `fallback_pool`: where lpc-ref evaluates the ops left to
-    /// it (it splits work over the current rayon pool) when this thread is in none.
     fn run(
         &self,
         inputs: &[Tensor],
         mut times: Option<&mut Vec<std::time::Duration>>,
-        fallback_pool: Option<&rayon::ThreadPool>,
     ) -> Result<Vec<Tensor>, JitError> {
         self.check_inputs(inputs)?;
         let p = &self.plan;
@@ -276,12 +273,7 @@ impl Runtime {
                             Some(s) => vals[*s].as_ref().map(|v| Some(v.get())).ok_or(missing(*s)),
                         })
                         .collect::<Result<_, _>>()?;
-                    let eval = || lpc_ref::eval(op, &ins, *n_outputs);
-                    match fallback_pool {
-                        Some(p) => p.install(eval),
-                        None => eval(),
-                    }
-                    .map_err(|source| JitError::Eval {
+                    lpc_ref::eval(op, &ins, *n_outputs).map_err(|source| JitError::Eval {
                         node: st.node.clone(),
                         source,
                     })?

@@ -246,10 +246,10 @@ fn elementwise_quantized_ops_are_bit_exact() {
 #[test]
 fn fp32_model_runs_through_the_fallback() {
     let g = lpc_onnx::load_model(&shared("digits_mbv.onnx")).expect("load");
-    for n in [1, 8] {
+    for (n, threads) in [(1, 1), (8, 1), (8, 2)] {
         let x = images(n);
         let want = lpc_ref::run(&g, std::slice::from_ref(&x)).expect("ref");
-        let got = compile(&g, &x, 2)
+        let got = compile(&g, &x, threads)
             .run(std::slice::from_ref(&x))
             .expect("jit");
         for (a, b) in got.iter().zip(&want) {

@@ -40,7 +40,7 @@ pub fn sgemm_strided(
     c: &mut [f32],
     accumulate: bool,
 ) {
-    let threads = rayon::current_num_threads();
+    let threads = crate::util::threads();
     if threads > 1 && m >= 2 * threads && (m * n * k) >= (1 << 18) && sa.0 >= 0 {
         let rows = m.div_ceil(threads);
         c[..m * n]
@@ -301,7 +301,7 @@ fn conv2d_panels(
             false,
         );
     };
-    if rows >= oh {
+    if rows >= oh || crate::util::threads() == 1 {
         panel(0, oh, og);
         return;
     }
@@ -1008,7 +1008,7 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
         );
     };
     if m * n > 0 {
-        if s.pairs.len() > 1 {
+        if s.pairs.len() > 1 && crate::util::threads() > 1 {
             out.par_chunks_mut(m * n)
                 .zip(s.pairs.par_iter())
                 .for_each(work);

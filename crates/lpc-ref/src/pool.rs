@@ -86,42 +86,51 @@ pub fn max_pool(
     }
     let mut vals = vec![0f64; n * c * on];
     let mut idxs = vec![0i64; n * c * on];
-    vals.par_chunks_mut(on.max(1))
-        .zip(idxs.par_chunks_mut(on.max(1)))
-        .enumerate()
-        .for_each(|(nc, (vo, io))| {
-            let base = nc * in_n;
-            let mut o = 0;
-            for_each_index(&g.output, |oo| {
-                let mut best = f64::NEG_INFINITY;
-                let mut best_i = 0usize;
-                let mut best_c = 0usize;
-                let mut any = false;
-                for_each_index(&g.kernel, |kk| {
-                    let mut flat = 0;
-                    let mut cflat = 0;
-                    for a in 0..r {
-                        match taps[a][kk[a]][oo[a]] {
-                            Some(i) => {
-                                flat += i * istr[a];
-                                cflat += i * cstr[a];
-                            }
-                            None => return,
+    let plane = |(nc, (vo, io)): (usize, (&mut [f64], &mut [i64]))| {
+        let base = nc * in_n;
+        let mut o = 0;
+        for_each_index(&g.output, |oo| {
+            let mut best = f64::NEG_INFINITY;
+            let mut best_i = 0usize;
+            let mut best_c = 0usize;
+            let mut any = false;
+            for_each_index(&g.kernel, |kk| {
+                let mut flat = 0;
+                let mut cflat = 0;
+                for a in 0..r {
+                    match taps[a][kk[a]][oo[a]] {
+                        Some(i) => {
+                            flat += i * istr[a];
+                            cflat += i * cstr[a];
                         }
+                        None => return,
                     }
-                    let e = v[base + flat];
-                    if !any || e > best {
-                        best = e;
-                        best_i = flat;
-                        best_c = cflat;
-                        any = true;
-                    }
-                });
-                vo[o] = best;
-                io[o] = (nc * in_n + if storage_order == 1 { best_c } else { best_i }) as i64;
-                o += 1;
+                }
+                let e = v[base + flat];
+                if !any || e > best {
+                    best = e;
+                    best_i = flat;
+                    best_c = cflat;
+                    any = true;
+                }
             });
+            vo[o] = best;
+            io[o] = (nc * in_n + if storage_order == 1 { best_c } else { best_i }) as i64;
+            o += 1;
         });
+    };
+    let on1 = on.max(1);
+    if crate::util::threads() > 1 {
+        vals.par_chunks_mut(on1)
+            .zip(idxs.par_chunks_mut(on1))
+            .enumerate()
+            .for_each(plane);
+    } else {
+        vals.chunks_mut(on1)
+            .zip(idxs.chunks_mut(on1))
+            .enumerate()
+            .for_each(plane);
+    }
     let mut shape = vec![n, c];
     shape.extend_from_slice(&g.output);
     let mut outs = vec![Tensor::from_f64(&shape, vals).expect("size").into_dtype(d)];

@@ -306,7 +306,7 @@ pub fn for_chunks<T: Send>(
 ) {
     use rayon::prelude::*;
     let chunk = chunk.max(1);
-    if rayon::current_num_threads() > 1 && data.len() >= 1 << 14 && data.len() > chunk {
+    if threads() > 1 && data.len() >= 1 << 14 && data.len() > chunk {
         data.par_chunks_mut(chunk)
             .enumerate()
             .for_each(|(i, c)| f(i, c));
@@ -315,4 +315,31 @@ pub fn for_chunks<T: Send>(
             .enumerate()
             .for_each(|(i, c)| f(i, c));
     }
+}
+
+thread_local! {
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Threads an op may split its work over: 1 inside [`serial`] on this thread, else the current
+/// rayon pool's. Every parallel loop of the interpreter asks this first.
+pub fn threads() -> usize {
+    if SERIAL.get() {
+        1
+    } else {
+        rayon::current_num_threads().max(1)
+    }
+}
+
+/// Runs `f` on this thread with [`threads`] = 1 (restored after, also on panic): nothing it
+/// evaluates reaches a rayon pool. lpc-jit runs one-thread models this way.
+pub fn serial<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SERIAL.set(self.0);
+        }
+    }
+    let _restore = Restore(SERIAL.replace(true));
+    f()
 }
