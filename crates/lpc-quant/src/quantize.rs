@@ -104,6 +104,9 @@ pub struct Config {
     /// Calibration samples used by sequential bias correction, spread evenly over the set. Their
     /// live activations are all held at once (quantized model), so memory grows with this.
     pub sequential_samples: usize,
+    /// Most bytes of activations sequential bias correction may hold (0 = half the available
+    /// memory); past it, fast correction runs instead, reported.
+    pub sequential_memory: usize,
     /// Keep in float the layers that feed a graph output through a Sigmoid/HardSigmoid and
     /// elementwise ops only (near-saturated probability maps such as DBNet's).
     pub float_sigmoid_outputs: bool,
@@ -141,6 +144,7 @@ impl Default for Config {
             per_channel_depthwise: true,
             bias_samples: 100,
             sequential_samples: 32,
+            sequential_memory: 0,
             float_sigmoid_outputs: true,
             float_gates: true,
         }
@@ -815,6 +819,7 @@ pub fn quantize(
                 &sub,
                 batch,
                 cfg.progress,
+                cfg.sequential_memory,
                 &mut notes,
             ) {
                 Ok(s) => {
@@ -1333,6 +1338,30 @@ enum SeqValue {
     Chunks(Vec<Tensor>),
 }
 
+impl SeqValue {
+    fn bytes(&self) -> usize {
+        let one = |t: &Tensor| t.len() * t.dtype().size();
+        match self {
+            SeqValue::Shared(t) => one(t),
+            SeqValue::Chunks(ts) => ts.iter().map(one).sum(),
+        }
+    }
+}
+
+/// The most bytes of activations sequential bias correction holds at once by default: half
+/// the memory Linux reports available, 4 GiB when that is unknown.
+fn sequential_memory_limit() -> usize {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<usize>().ok())
+        })
+        .map_or(4 << 30, |kb| (kb << 10) / 2)
+}
+
 /// Sequential ("empirical") bias correction. The FP32 graph `g` is run once over `data` for the
 /// per-channel mean of every quantized layer's output. Then the FakeQuantize graph is evaluated
 /// node by node in topological order over all of `data` at once (chunks of samples evaluated in
@@ -1351,6 +1380,7 @@ fn sequential_shifts(
     data: &dyn SampleSource,
     batch: usize,
     progress: bool,
+    memory: usize,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Option<Vec<f32>>>, QuantError> {
     use rayon::prelude::*;
@@ -1448,6 +1478,13 @@ fn sequential_shifts(
     let bar = crate::progress::Progress::new("bias sequential", needed.len(), progress);
     let mut values: HashMap<ValueRef, SeqValue> = HashMap::new();
     let mut shifts: Vec<Option<Vec<f32>>> = vec![None; n_layers];
+    // Bytes of the values held; past the limit the pass stops (the caller falls back to fast
+    // correction) instead of running the machine out of memory.
+    let limit = match memory {
+        0 => sequential_memory_limit(),
+        m => m,
+    };
+    let mut live = 0usize;
     for &nid in order.iter().filter(|n| needed.contains(n)) {
         bar.add(1);
         let node = gq.node(nid);
@@ -1528,7 +1565,9 @@ fn sequential_shifts(
                     if let Some(r) = reads.get_mut(v) {
                         *r -= 1;
                         if *r == 0 {
-                            values.remove(v);
+                            if let Some(gone) = values.remove(v) {
+                                live = live.saturating_sub(gone.bytes());
+                            }
                         }
                     }
                 }
@@ -1567,6 +1606,15 @@ fn sequential_shifts(
                 output: k,
             };
             if reads.get(&vr).copied().unwrap_or(0) > 0 {
+                live += v.bytes();
+                if live > limit {
+                    return Err(QuantError::Invalid(format!(
+                        "holding {} samples' activations at node '{}' takes more than {} MB (lower --bias-samples)",
+                        n,
+                        gq.node(nid).name,
+                        limit >> 20
+                    )));
+                }
                 values.insert(vr, v);
             }
         }
@@ -2142,6 +2190,53 @@ mod tests {
                 .bias_shift
         };
         assert!(shift(&qs, "conv2").unwrap() as f64 > fast.abs() / 2.0);
+    }
+
+    #[test]
+    fn sequential_bias_correction_over_its_memory_limit_falls_back_to_fast() {
+        let samples: Vec<Vec<Tensor>> = (0..8)
+            .map(|s| {
+                let x = (0..32)
+                    .map(|i| ((s * 32 + i) as f32 * 0.37).sin())
+                    .collect();
+                vec![Tensor::from_f32(&[1, 2, 4, 4], x).unwrap()]
+            })
+            .collect();
+        let data = crate::calib::InMemory(samples);
+        let g = lpc_ir::text::parse(
+            r#"graph @one(%x: f32[1,2,4,4]) -> (%y) {
+  %w = const f32[3,2,1,1] [0.7, -0.5, 0.2, 0.1, -0.3, 0.9]
+  %y = conv(%x, %w) {kernel=[1,1]} : f32[1,3,4,4] @conv
+  return %y
+}"#,
+        )
+        .unwrap();
+        let cfg = Config {
+            report_samples: 0,
+            sequential_memory: 100, // bytes: the 8 inputs alone are 1 KiB
+            ..Config::default()
+        };
+        let q = quantize(&g, &data, &cfg).unwrap();
+        assert_eq!(q.report.bias_correction_mode, "fast");
+        assert!(
+            q.report
+                .warnings
+                .iter()
+                .any(|w| w.contains("sequential bias correction failed")
+                    && w.contains("--bias-samples")),
+            "{:?}",
+            q.report.warnings
+        );
+        let q = quantize(
+            &g,
+            &data,
+            &Config {
+                sequential_memory: 0,
+                ..cfg
+            },
+        )
+        .unwrap();
+        assert_eq!(q.report.bias_correction_mode, "sequential");
     }
 
     /// `tap_sums` as it was, one row's running sums at a time: the rows-together version must
