@@ -110,7 +110,6 @@ impl Target {
     }
 
     /// `a` is better than `b` for this budget.
-    /// Whether `a` is a better measurement than `b` for this target.
     pub fn better(&self, a: &Measure, b: &Measure) -> bool {
         match self {
             Target::MaxDrop { .. } => {
@@ -577,6 +576,8 @@ pub fn quantize_within_budget(
     let t = Instant::now();
     let mut q = quantize(g, calib, qcfg)?;
     let ev = Evaluator::new(&q.reference, eval, labels, cfg.batch, cfg.progress)?;
+    // The sequential model's measurement, when the search starts from that model.
+    let mut known = None;
     if sequential {
         let m = ev.measure(&q.graph)?;
         let met = cfg.target.met(&m);
@@ -589,7 +590,9 @@ pub fn quantize_within_budget(
                 "; searching on fast bias corrections"
             }
         ));
-        if !met {
+        if met {
+            known = Some(m);
+        } else {
             q = quantize(
                 g,
                 calib,
@@ -601,7 +604,7 @@ pub fn quantize_within_budget(
         }
     }
     let t_quant = t.elapsed().as_secs_f64();
-    let mut o = search_with(
+    let mut o = search_from(
         &q.graph,
         Some(&q.report.ranges),
         &q.reference,
@@ -609,6 +612,7 @@ pub fn quantize_within_budget(
         eval,
         cfg,
         opts,
+        known,
         &mut log,
     )?;
     o.times.push(("quantize".into(), t_quant));
@@ -631,7 +635,7 @@ pub fn quantize_within_budget(
 /// (`g`, `calib`) with those units ignored and sequential corrections. That model replaces
 /// `o`'s when it has the same quantizers and measures better (and no worse on the budget).
 /// Returns the log line and the new quantization when it was taken.
-pub fn sequential_pass(
+fn sequential_pass(
     o: &mut Outcome,
     g: &Graph,
     calib: &dyn SampleSource,
@@ -1047,6 +1051,22 @@ pub fn search_with(
     eval_data: &dyn SampleSource,
     cfg: &SearchConfig,
     opts: &SearchOptions,
+    log: impl FnMut(&str),
+) -> Result<Outcome, QuantError> {
+    search_from(q, ranges, reference, ev, eval_data, cfg, opts, None, log)
+}
+
+/// [`search_with`] where `known`, when given, is `q` already measured by `ev`.
+#[allow(clippy::too_many_arguments)]
+fn search_from(
+    q: &Graph,
+    ranges: Option<&[RangeInfo]>,
+    reference: &Graph,
+    ev: &Evaluator,
+    eval_data: &dyn SampleSource,
+    cfg: &SearchConfig,
+    opts: &SearchOptions,
+    known: Option<Measure>,
     mut log: impl FnMut(&str),
 ) -> Result<Outcome, QuantError> {
     let t0 = Instant::now();
@@ -1056,7 +1076,10 @@ pub fn search_with(
     let total_macs: u64 = macs.values().sum();
     let units = units(q, &macs)?;
     let target = cfg.target;
-    let mut initial = ev.measure(q)?;
+    let mut initial = match known {
+        Some(m) => m,
+        None => ev.measure(q)?,
+    };
     let full_frac = int8_fraction(&units, &[], total_macs);
     log(&format!(
         "fully quantized: {} ({} units, {:.1}% of MACs INT8)",

@@ -445,7 +445,8 @@ fn ppocr_det_sqnr_25() {
     assert!(again.sqnr_db == o.fin.sqnr_db || (again.sqnr_db - o.fin.sqnr_db).abs() < 1e-6);
     assert_eq!(o.reached, cfg.target.met(&again));
     // The floor for the default settings on held-out text: 25 dB with >= 70% of the
-    // MACs in INT8 (measured 2026-11-28: 25.26 dB, 76.9%).
+    // MACs in INT8 (measured 2026-11-28: 25.26 dB, 76.9%; with sequential bias correction
+    // measured first and re-applied after the search: 25.34 dB, 77.2%).
     if on == "text" && db == 25.0 && opts == SearchOptions::default() && seq {
         assert!(
             o.reached && o.int8_macs >= 0.70,

@@ -301,20 +301,23 @@ fn conv2d_panels(
             false,
         );
     };
-    if rows >= oh || crate::util::threads() == 1 {
+    if rows >= oh {
         panel(0, oh, og);
         return;
     }
     let starts: Vec<usize> = (0..oh).step_by(rows).collect();
-    let parts: Vec<Vec<f32>> = starts
-        .par_iter()
-        .map(|&a| {
-            let b = (a + rows).min(oh);
-            let mut c = vec![0f32; mg * (b - a) * ow];
-            panel(a, b, &mut c);
-            c
-        })
-        .collect();
+    let one = |&a: &usize| {
+        let b = (a + rows).min(oh);
+        let mut c = vec![0f32; mg * (b - a) * ow];
+        panel(a, b, &mut c);
+        c
+    };
+    // Panels keep the column buffer in cache on one thread too.
+    let parts: Vec<Vec<f32>> = if crate::util::threads() > 1 {
+        starts.par_iter().map(one).collect()
+    } else {
+        starts.iter().map(one).collect()
+    };
     for (&a, c) in starts.iter().zip(&parts) {
         let np = c.len() / mg.max(1);
         for (m, src) in c.chunks(np.max(1)).enumerate() {
