@@ -1,6 +1,6 @@
 //! End-to-end quantization of the digits models (`../shared/data/digits`): flips against FP32
-//! on the 500 test images, QDQ export re-imported by lpc, and (when Python's onnxruntime is
-//! installed) the exported QDQ model run by ONNX Runtime against lpc's FakeQuantize graph.
+//! on the 500 test images, QDQ export re-imported by lpc, and (when Python's onnxruntime and
+//! openvino are installed) the exported QDQ model run by both against lpc's FakeQuantize graph.
 
 use lpc_ir::Tensor;
 use lpc_quant::accuracy::evaluate;
@@ -167,52 +167,71 @@ fn qdq_export_reimports_and_matches_fake_quantize_graph() {
     );
     assert!(a >= 0.996, "{a}");
 
-    // ONNX Runtime, when available (a test helper only: lpc itself never needs Python).
-    let script = format!(
-        "import numpy as np, onnxruntime as ort\n\
-         s = ort.InferenceSession(r'{}', providers=['CPUExecutionProvider'])\n\
-         x = np.load(r'{}')\n\
-         np.save(r'{}', s.run(None, {{s.get_inputs()[0].name: x}})[0])\n",
-        path.display(),
-        digits().join("test_x.npy").display(),
-        dir.join("ort.npy").display()
-    );
-    match std::process::Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-    {
-        Ok(out) if out.status.success() => {
-            let ort = read_npy(&dir.join("ort.npy")).unwrap();
-            let a = agreement(&fq, &[ort]);
+    // ONNX Runtime and OpenVINO, when available (test helpers only: lpc never needs Python).
+    let x_path = digits().join("test_x.npy");
+    for (engine, run_it) in [
+        (
+            "ONNX Runtime",
+            "import onnxruntime as ort\n\
+             s = ort.InferenceSession(MODEL, providers=['CPUExecutionProvider'])\n\
+             y = s.run(None, {s.get_inputs()[0].name: x})[0]\n",
+        ),
+        (
+            "OpenVINO",
+            "import openvino as ov\n\
+             c = ov.Core().compile_model(MODEL, 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})\n\
+             y = c(x)[0]\n",
+        ),
+    ] {
+        let out = dir.join("peer.npy");
+        let script = format!(
+            "import numpy as np\nMODEL = r'{}'\nx = np.load(r'{}')\n{run_it}np.save(r'{}', y)\n",
+            path.display(),
+            x_path.display(),
+            out.display()
+        );
+        if let Some(y) = run_peer(engine, &script, &out) {
+            let a = agreement(&fq, &[y]);
             eprintln!(
-                "lpc FQ graph (lpc-ref) vs QDQ export (ONNX Runtime): {:.2}% top-1 agreement",
+                "lpc FQ graph (lpc-ref) vs QDQ export ({engine}): {:.2}% top-1 agreement",
                 a * 100.0
             );
-            assert!(a >= 0.996, "{a}");
-        }
-        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("No module named") => {
-            // CI installs onnxruntime and sets LPC_REQUIRE_ORT=1 (.ci/run): there it must run.
-            assert!(
-                std::env::var_os("LPC_REQUIRE_ORT").is_none(),
-                "onnxruntime is required (LPC_REQUIRE_ORT is set)"
-            );
-            eprintln!("onnxruntime not installed: ORT check skipped")
-        }
-        Ok(out) => panic!(
-            "onnxruntime failed on the export: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => {
-            assert!(
-                std::env::var_os("LPC_REQUIRE_ORT").is_none(),
-                "python3 is required (LPC_REQUIRE_ORT is set): {e}"
-            );
-            eprintln!("python3 not available ({e}): ORT check skipped")
+            assert!(a >= 0.996, "{engine}: {a}");
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
     let _ = InMemory(vec![]);
+}
+
+/// Runs a Python script that writes a peer engine's outputs to `out`; `None` (skipped) when
+/// Python or the engine's module is missing, unless `LPC_REQUIRE_PEERS` is set (CI sets it
+/// and installs both: `.ci/run`).
+fn run_peer(engine: &str, script: &str, out: &Path) -> Option<Tensor> {
+    let required = std::env::var_os("LPC_REQUIRE_PEERS").is_some();
+    match std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+    {
+        Ok(o) if o.status.success() => Some(read_npy(out).unwrap()),
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named") => {
+            assert!(!required, "{engine} is required (LPC_REQUIRE_PEERS is set)");
+            eprintln!("{engine} not installed: check skipped");
+            None
+        }
+        Ok(o) => panic!(
+            "{engine} failed on the export: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => {
+            assert!(
+                !required,
+                "python3 is required (LPC_REQUIRE_PEERS is set): {e}"
+            );
+            eprintln!("python3 not available ({e}): {engine} check skipped");
+            None
+        }
+    }
 }
 
 /// Flips of every preset × estimator × bias-correction combination (a measurement, not a
