@@ -298,21 +298,16 @@ impl<'g> Exporter<'g> {
             zps_u.push(z.round() as i32);
         }
         // Stored type (the values are the same either way: an i8 code is the u8 level minus the
-        // offset). Weights (levels 255, narrow) are i8. Activations: i8 with zero point 0 when
-        // symmetric (level 128); other per-tensor ones u8, because OpenVINO 2026.4 computed
-        // garbage for an asymmetric i8 activation (ppocr det: Concat → Conv, zero point −12;
-        // the same values as u8 ran right). Per-axis activations keep u8 only when every range
-        // starts at 0: ONNX Runtime 1.32 fuses a u8 per-axis QuantizeLinear after a Conv into
-        // a QLinearConv, which then fails ("result zero point must be a scalar").
+        // offset). Weights (levels 255, narrow) are i8. Per-tensor activations are u8: OpenVINO
+        // 2026.4 computed garbage from an i8 activation quantizer in ppocr det (the FPN Concat
+        // feeding the head conv; symmetric or not, SQNR vs FP32 0 dB), the same values as u8
+        // ran right. Per-axis activations are u8 only when every range starts at 0: ONNX
+        // Runtime 1.32 fuses a u8 per-axis QuantizeLinear after a Conv into a QLinearConv,
+        // which then fails ("result zero point must be a scalar").
         let offset = if levels == 255 { 127 } else { 128 };
         let constant = g.const_value(x).is_some();
-        let signed = if levels == 255 {
-            true
-        } else if constant || per_axis.is_some() {
-            zps_u.iter().any(|&z| z != 0)
-        } else {
-            zps_u[0] == offset
-        };
+        let signed =
+            levels == 255 || ((constant || per_axis.is_some()) && zps_u.iter().any(|&z| z != 0));
         let zp_t = if signed {
             Tensor::from_i8(
                 &[zps_u.len()],
@@ -996,10 +991,10 @@ mod tests {
     }
 
     #[test]
-    fn symmetric_activations_are_i8_with_zero_point_0() {
+    fn symmetric_per_tensor_activations_are_u8_too() {
         let (g, m, zp) = export_fq("[1,1000]", "[]", "-1.28", "1.27");
-        assert_eq!(zp.data_type, Some(DataType::Int8 as i32));
-        assert_eq!(zp.raw_data.as_deref(), Some(&[0u8][..]));
+        assert_eq!(zp.data_type, Some(DataType::Uint8 as i32));
+        assert_eq!(zp.raw_data.as_deref(), Some(&[128u8][..]));
         same_values(&g, &m, 1000);
     }
 
