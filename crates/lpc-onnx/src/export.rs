@@ -554,10 +554,21 @@ impl<'g> Exporter<'g> {
                     ins[0].and_then(|v| g.value_type(v).shape.as_ref().map(|s| s.rank() as i64));
                 let last = rank.is_some_and(|r| *axis == -1 || *axis == r - 1);
                 if *coerce_2d && !last {
-                    return Err(self.err(
-                        n,
-                        "opset<13 Softmax over a non-last axis cannot be written at opset 21",
-                    ));
+                    // Before opset 13 the op normalized over all dims from `axis` on, as one
+                    // row per leading index: Flatten(axis) → op over the last axis → Reshape
+                    // back to the input's shape.
+                    let x = ins[0].ok_or_else(|| self.err(n, "missing input"))?;
+                    let (xn, name) = (self.name(x), node.name.clone());
+                    let shape = self.fresh(&format!("{}_shape", outs[0]));
+                    let flat = self.fresh(&format!("{}_rows", outs[0]));
+                    let rows = self.fresh(&format!("{}_2d", outs[0]));
+                    let a = vec![attr_i("axis", *axis)];
+                    self.push(&format!("{name}_shape"), "Shape", vec![xn.clone()], vec![shape.clone()], vec![]);
+                    self.push(&format!("{name}_flatten"), "Flatten", vec![xn], vec![flat.clone()], a);
+                    let last = vec![attr_i("axis", -1)];
+                    self.push(&name, op_type, vec![flat], vec![rows.clone()], last);
+                    self.push(&format!("{name}_reshape"), "Reshape", vec![rows, shape], outs, vec![]);
+                    return Ok(());
                 }
                 at.push(attr_i("axis", *axis));
             }
@@ -1003,6 +1014,34 @@ mod tests {
         let (_, _, zp) = export_fq("[1,1000]", "[]", "0.0", "2.55");
         assert_eq!(zp.data_type, Some(DataType::Uint8 as i32));
         assert_eq!(zp.raw_data.as_deref(), Some(&[0u8][..]));
+    }
+
+    /// Opset-9 Softmax over axis 1 of a rank-3 input normalizes each sample's 2×3 values
+    /// together; the export (opset 21) spells that out and computes the same values.
+    #[test]
+    fn coerced_softmax_exports_as_flatten_softmax_reshape() {
+        let text = "graph @t(%x: f32[2,2,3]) -> (%y) {\n  \
+                    %y = softmax(%x) {axis=1, coerce_2d=true} : f32[2,2,3]\n  return %y\n}\n";
+        let mut g = lpc_ir::text::parse(text).unwrap();
+        lpc_ir::infer_types(&mut g).unwrap();
+        let m = export(&g).unwrap();
+        let ops: Vec<_> = m
+            .graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .map(|n| n.op_type.clone().unwrap())
+            .collect();
+        assert_eq!(ops, ["Shape", "Flatten", "Softmax", "Reshape"]);
+        let back = crate::import_bytes(&m.encode_to_vec(), None).unwrap();
+        let xs: Vec<f32> = (0..12).map(|i| (i as f32 * 0.7).sin()).collect();
+        let x = Tensor::from_f32(&[2, 2, 3], xs).unwrap();
+        let a = lpc_ref::run(&g, &[x.clone()]).unwrap()[0].to_f32_vec();
+        let b = lpc_ref::run(&back, &[x]).unwrap()[0].to_f32_vec();
+        assert_eq!(a, b);
+        let row: f32 = a[..6].iter().sum();
+        assert!((row - 1.0).abs() < 1e-6, "{row}");
     }
 
     #[test]
