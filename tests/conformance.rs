@@ -1,5 +1,6 @@
 //! ONNX backend conformance: every case under `../shared/onnx-node` that `tests/onnx-node.txt`
-//! lists must pass (integer outputs exact, float outputs within rtol 1e-3 / atol 1e-5); the
+//! lists must pass (integer outputs exact, float outputs within rtol 1e-3 / atol 1e-5), imported
+//! directly and after a round trip through lpc's ONNX export; the
 //! cases not listed are in `tests/onnx-node-failing.txt` with the reason. One test per case.
 //!
 //! `LPC_CONFORMANCE_ALL=1 cargo test --test conformance -- --include-ignored` also runs the
@@ -9,7 +10,8 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use lpc_suite::{check_roundtrip, compare, root, shared};
 use std::path::Path;
 
-/// Runs one case: import, prepare, run every test_data_set, compare outputs.
+/// Runs one case: import, prepare, run every test_data_set, compare outputs; the same after
+/// exporting the prepared graph to ONNX and importing it again.
 fn run_case(dir: &Path) -> Result<(), String> {
     let mut g =
         lpc_onnx::import_file(&dir.join("model.onnx")).map_err(|e| format!("import: {e}"))?;
@@ -49,6 +51,15 @@ fn run_case(dir: &Path) -> Result<(), String> {
         }
         for (k, (a, e)) in outs.iter().zip(&expected).enumerate() {
             compare(a, e, 1e-3, 1e-5).map_err(|m| format!("{}: output {k}: {m}", set.display()))?;
+        }
+        // lpc's ONNX export (opset 21) of the imported graph, imported again, computes the same.
+        let export = |e: String| format!("{}: ONNX export round trip: {e}", set.display());
+        let bytes = lpc_onnx::export::export_bytes(&g).map_err(|e| export(e.to_string()))?;
+        let mut back = lpc_onnx::import_bytes(&bytes, None).map_err(|e| export(e.to_string()))?;
+        lpc_onnx::prepare(&mut back).map_err(|e| export(e))?;
+        let outs = lpc_ref::run(&back, &inputs).map_err(|e| export(e.to_string()))?;
+        for (k, (a, e)) in outs.iter().zip(&expected).enumerate() {
+            compare(a, e, 1e-3, 1e-5).map_err(|m| export(format!("output {k}: {m}")))?;
         }
     }
     Ok(())
