@@ -1,5 +1,5 @@
 //! Calibration and evaluation data: stacked `.npy`, `.npz`, folders of `.npy`/`.pb` files or of
-//! PNG images (with preprocessing), each sample checked against the model's inputs; seeded
+//! PNG/JPEG images (with preprocessing), each sample checked against the model's inputs; seeded
 //! subsets; batching of samples; and a two-core runner over batches.
 
 use crate::progress::Progress;
@@ -412,7 +412,7 @@ fn ext(p: &Path) -> String {
 impl Samples {
     /// Opens `path` for model `g`: a stacked `.npy` (N samples along axis 0), a `.npz` (one
     /// array per input, by input name; or a single array), or a folder of `.npy`/`.pb` files or
-    /// of `.png` images (one sample each).
+    /// of `.png`/`.jpg` images (one sample each).
     pub fn open(path: &Path, g: &Graph, opts: &LoadOptions) -> Result<Samples, QuantError> {
         let specs = InputSpec::of(g);
         if specs.is_empty() {
@@ -426,7 +426,13 @@ impl Samples {
                 .filter(|p| ext(p) == "npy" || ext(p) == "pb")
                 .cloned()
                 .collect();
-            let images: Vec<PathBuf> = files.iter().filter(|p| ext(p) == "png").cloned().collect();
+            let images: Vec<PathBuf> = files.iter().filter(|p| is_image(p)).cloned().collect();
+            if let Some(p) = files.iter().find(|p| is_other_image(p)) {
+                return Err(QuantError::Data(format!(
+                    "{}: image format not supported (PNG and JPEG are); convert it or move it out",
+                    p.display()
+                )));
+            }
             if specs.len() != 1 {
                 return Err(QuantError::Data(format!(
                     "{what}: a folder gives one tensor per sample, but the model has {} inputs; use .npz",
@@ -438,7 +444,7 @@ impl Samples {
                 (true, false) => Kind::Images(images),
                 (true, true) => {
                     return Err(QuantError::Data(format!(
-                        "{what}: no .npy, .pb or .png files in the folder"
+                        "{what}: no .npy, .pb, .png or .jpg files in the folder"
                     )))
                 }
                 (false, false) => {
@@ -478,11 +484,11 @@ impl Samples {
                     }
                     Kind::Stacked(v)
                 }
-                "png" => Kind::Images(vec![path.to_path_buf()]),
+                "png" | "jpg" | "jpeg" => Kind::Images(vec![path.to_path_buf()]),
                 "pb" => Kind::Files(vec![path.to_path_buf()]),
                 e => {
                     return Err(QuantError::Data(format!(
-                    "{what}: unknown data format '.{e}' (use .npy, .npz, .pb, .png or a folder)"
+                    "{what}: unknown data format '.{e}' (use .npy, .npz, .pb, .png, .jpg or a folder)"
                 )))
                 }
             }
@@ -671,6 +677,50 @@ impl SampleSource for InMemory {
     }
 }
 
+/// Image files the loader decodes, by extension.
+fn is_image(p: &Path) -> bool {
+    matches!(ext(p).as_str(), "png" | "jpg" | "jpeg")
+}
+
+/// Image formats it does not decode: in a calibration folder they are an error, not skipped.
+fn is_other_image(p: &Path) -> bool {
+    matches!(
+        ext(p).as_str(),
+        "bmp" | "gif" | "tif" | "tiff" | "webp" | "ppm" | "pgm" | "heic" | "avif"
+    )
+}
+
+/// Decodes a PNG or JPEG to (height, width, channels 1 or 3, 8-bit pixels).
+fn decode_image(p: &Path) -> Result<(usize, usize, usize, Vec<u8>), QuantError> {
+    match ext(p).as_str() {
+        "jpg" | "jpeg" => decode_jpeg(p),
+        _ => decode_png(p),
+    }
+}
+
+/// Decodes a baseline or progressive JPEG (gray or colour; CMYK is refused).
+fn decode_jpeg(p: &Path) -> Result<(usize, usize, usize, Vec<u8>), QuantError> {
+    let what = p.display().to_string();
+    let f = std::fs::File::open(p).map_err(|e| QuantError::Data(format!("{what}: {e}")))?;
+    let mut dec = jpeg_decoder::Decoder::new(std::io::BufReader::new(f));
+    let px = dec
+        .decode()
+        .map_err(|e| QuantError::Data(format!("{what}: not a readable JPEG ({e})")))?;
+    let info = dec
+        .info()
+        .ok_or_else(|| QuantError::Data(format!("{what}: JPEG without a frame header")))?;
+    let (h, w) = (info.height as usize, info.width as usize);
+    match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => Ok((h, w, 1, px)),
+        jpeg_decoder::PixelFormat::RGB24 => Ok((h, w, 3, px)),
+        // 16-bit gray (lossless JPEG), big-endian: keep the high byte.
+        jpeg_decoder::PixelFormat::L16 => Ok((h, w, 1, px.chunks_exact(2).map(|b| b[0]).collect())),
+        jpeg_decoder::PixelFormat::CMYK32 => Err(QuantError::Data(format!(
+            "{what}: CMYK JPEG is not supported; convert it to RGB"
+        ))),
+    }
+}
+
 /// Decodes a PNG to (height, width, channels 1 or 3, 8-bit pixels).
 fn decode_png(p: &Path) -> Result<(usize, usize, usize, Vec<u8>), QuantError> {
     let what = p.display().to_string();
@@ -746,7 +796,7 @@ pub fn image_tensor(
             )))
         }
     };
-    let (h, w, c, px) = decode_png(p)?;
+    let (h, w, c, px) = decode_image(p)?;
     if h == 0 || w == 0 || th == 0 || tw == 0 {
         return Err(QuantError::Data(format!(
             "{what}: empty image or target size"

@@ -88,7 +88,7 @@ impl DataArgs {
 pub struct QuantArgs {
     /// The FP32 model (.onnx or .lir).
     pub model: PathBuf,
-    /// Calibration data: .npy (samples stacked on axis 0), .npz, or a folder of .npy/.pb/.png.
+    /// Calibration data: .npy (samples stacked on axis 0), .npz, or a folder of .npy/.pb/.png/.jpg.
     #[arg(long)]
     pub calib: PathBuf,
     #[command(flatten)]
@@ -236,7 +236,7 @@ pub struct CalibrateArgs {
 pub struct AccuracyArgs {
     /// The model to evaluate (.onnx or .lir).
     pub model: PathBuf,
-    /// Inputs: .npy (stacked), .npz, or a folder of .npy/.pb/.png.
+    /// Inputs: .npy (stacked), .npz, or a folder of .npy/.pb/.png/.jpg.
     #[arg(long)]
     pub data: PathBuf,
     /// Labels: .npy of integer classes, one per sample.
