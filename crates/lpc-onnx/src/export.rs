@@ -558,16 +558,18 @@ impl<'g> Exporter<'g> {
                     // row per leading index: Flatten(axis) → op over the last axis → Reshape
                     // back to the input's shape.
                     let x = ins[0].ok_or_else(|| self.err(n, "missing input"))?;
-                    let (xn, name) = (self.name(x), node.name.clone());
+                    let (x, name) = (self.name(x), node.name.clone());
                     let shape = self.fresh(&format!("{}_shape", outs[0]));
-                    let flat = self.fresh(&format!("{}_rows", outs[0]));
-                    let rows = self.fresh(&format!("{}_2d", outs[0]));
-                    let a = vec![attr_i("axis", *axis)];
-                    self.push(&format!("{name}_shape"), "Shape", vec![xn.clone()], vec![shape.clone()], vec![]);
-                    self.push(&format!("{name}_flatten"), "Flatten", vec![xn], vec![flat.clone()], a);
-                    let last = vec![attr_i("axis", -1)];
-                    self.push(&name, op_type, vec![flat], vec![rows.clone()], last);
-                    self.push(&format!("{name}_reshape"), "Reshape", vec![rows, shape], outs, vec![]);
+                    let flat = self.fresh(&format!("{}_2d", outs[0]));
+                    let soft = self.fresh(&format!("{}_2d_out", outs[0]));
+                    let (flatten, reshape) = (format!("{name}_flatten"), format!("{name}_reshape"));
+                    let shape_of = format!("{name}_shape");
+                    self.push(&shape_of, "Shape", vec![x.clone()], vec![shape.clone()], vec![]);
+                    let from_axis = vec![attr_i("axis", *axis)];
+                    self.push(&flatten, "Flatten", vec![x], vec![flat.clone()], from_axis);
+                    let last_axis = vec![attr_i("axis", -1)];
+                    self.push(&name, op_type, vec![flat], vec![soft.clone()], last_axis);
+                    self.push(&reshape, "Reshape", vec![soft, shape], outs, vec![]);
                     return Ok(());
                 }
                 at.push(attr_i("axis", *axis));
