@@ -698,7 +698,7 @@ fn decode_image(p: &Path) -> Result<(usize, usize, usize, Vec<u8>), QuantError> 
     }
 }
 
-/// Decodes a baseline or progressive JPEG (gray or colour; CMYK is refused).
+/// Decodes an 8-bit baseline or progressive JPEG (gray or colour; CMYK and 12/16-bit refused).
 fn decode_jpeg(p: &Path) -> Result<(usize, usize, usize, Vec<u8>), QuantError> {
     let what = p.display().to_string();
     let f = std::fs::File::open(p).map_err(|e| QuantError::Data(format!("{what}: {e}")))?;
@@ -713,8 +713,9 @@ fn decode_jpeg(p: &Path) -> Result<(usize, usize, usize, Vec<u8>), QuantError> {
     match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => Ok((h, w, 1, px)),
         jpeg_decoder::PixelFormat::RGB24 => Ok((h, w, 3, px)),
-        // 16-bit gray (lossless JPEG), big-endian: keep the high byte.
-        jpeg_decoder::PixelFormat::L16 => Ok((h, w, 1, px.chunks_exact(2).map(|b| b[0]).collect())),
+        jpeg_decoder::PixelFormat::L16 => Err(QuantError::Data(format!(
+            "{what}: JPEG with more than 8 bits per sample is not supported; convert it to 8-bit"
+        ))),
         jpeg_decoder::PixelFormat::CMYK32 => Err(QuantError::Data(format!(
             "{what}: CMYK JPEG is not supported; convert it to RGB"
         ))),
