@@ -13,8 +13,8 @@ inference precision.
         [--samples 300] [--no-nncf] [--out benches/results/quantize_vs_ort.md]
 
 Needs numpy, onnx, onnxruntime, openvino (the export is also run by OpenVINO), and for the NNCF
-column nncf (a bench tool: nothing in lpc needs Python). The lpc binary is `cargo build --release -p lpc-cli`. Prints a markdown table
-(and writes it to --out).
+column nncf (a bench tool: nothing in lpc needs Python). The lpc binary is `cargo build --release
+-p lpc-cli`. Prints two markdown tables (and writes them to --out).
 """
 
 import argparse
