@@ -984,7 +984,7 @@ mod tests {
         let xs: Vec<f32> = (0..n).map(|i| -2.0 + 4.0 * i as f32 / n as f32).collect();
         let shape = [1, n];
         let x = Tensor::from_f32(&shape, xs).unwrap();
-        let a = lpc_ref::run(g, &[x.clone()]).unwrap()[0].to_f32_vec();
+        let a = lpc_ref::run(g, std::slice::from_ref(&x)).unwrap()[0].to_f32_vec();
         let b = lpc_ref::run(&back, &[x]).unwrap()[0].to_f32_vec();
         // Both forms round half-way values to even, of `(x−lo)/s` and of `x/s`, and compute
         // the output as `q/255·(hi−lo)+lo` and `(q−zp)·s`: an ulp apart, and a step apart
@@ -1039,7 +1039,7 @@ mod tests {
         let back = crate::import_bytes(&m.encode_to_vec(), None).unwrap();
         let xs: Vec<f32> = (0..12).map(|i| (i as f32 * 0.7).sin()).collect();
         let x = Tensor::from_f32(&[2, 2, 3], xs).unwrap();
-        let a = lpc_ref::run(&g, &[x.clone()]).unwrap()[0].to_f32_vec();
+        let a = lpc_ref::run(&g, std::slice::from_ref(&x)).unwrap()[0].to_f32_vec();
         let b = lpc_ref::run(&back, &[x]).unwrap()[0].to_f32_vec();
         assert_eq!(a, b);
         let row: f32 = a[..6].iter().sum();
