@@ -174,8 +174,8 @@ enum Isa {
 }
 
 impl Isa {
-    fn dot(self) -> lpc_jit::gemm::Dot {
-        use lpc_jit::gemm::Dot;
+    fn dot(self) -> lpc_jit::Dot {
+        use lpc_jit::Dot;
         match self {
             Isa::Auto => Dot::Auto,
             Isa::Zmm => Dot::Zmm,

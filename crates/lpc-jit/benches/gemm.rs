@@ -13,7 +13,7 @@
 //! preemption in, a per-call median skips them).
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
-use lpc_jit::gemm::{
+use lpc_jit::kernels::gemm::{
     define_gemm, gemm_tier, pack_a, pack_b, packed_b_len, Dot, Epilogue, GemmKernel, GemmSpec,
     PackedA,
 };

@@ -1,53 +1,20 @@
 //! lpc's JIT backend: lowers a folded graph to a plan of fused INT8 kernels compiled with
 //! Cranelift for the host CPU, and runs it bit-exact to `lpc-ref`.
+//!
+//! The crate reads in pipeline order: `lower` (graph -> plan of steps, picking a kernel per
+//! node), `kernels` (the Cranelift code of each kernel: `XSpec -> define_x -> XKernel`), and
+//! `runtime` (running a plan: buffers, threads). `module` owns the compiled code. See
+//! `docs/adding-a-kernel.md`.
 #![deny(missing_docs)]
 
-pub mod conv;
-pub mod dwconv;
-pub mod elementwise;
-pub mod exec;
-pub mod float;
-pub mod gemm;
-pub mod gemv;
-pub mod memory;
-pub mod module;
-pub mod par;
-pub mod plan;
-pub mod pool;
-pub mod steps;
+mod error;
+pub mod kernels;
+mod lower;
+mod module;
+mod runtime;
 
-pub use exec::{CompileOptions, CompiledModel};
+pub use error::JitError;
+pub use kernels::gemm::Dot;
+pub use lower::{LowerOptions, MemoryStats, Plan, Slot, SlotSource, Step};
 pub use module::{CodeModule, HostFeatures};
-pub use plan::LowerOptions;
-
-/// Errors of compiling or running a model under the JIT.
-#[derive(Debug, thiserror::Error)]
-pub enum JitError {
-    /// Cranelift failed to build or link a kernel (a bug in lpc, or an unsupported host).
-    #[error("code generation: {0}")]
-    Codegen(String),
-    /// The graph cannot be lowered (names the node and why).
-    #[error("cannot compile node {node}: {why}")]
-    Lower {
-        /// The node's name.
-        node: String,
-        /// Why.
-        why: String,
-    },
-    /// Inputs at run time do not match the compiled model.
-    #[error("input {name}: {why}")]
-    Input {
-        /// The input's name.
-        name: String,
-        /// What is wrong.
-        why: String,
-    },
-    /// A float-fallback node failed in the reference interpreter.
-    #[error("node {node}: {source}")]
-    Eval {
-        /// The node's name.
-        node: String,
-        /// The interpreter's error.
-        source: lpc_ref::EvalError,
-    },
-}
+pub use runtime::exec::{CompileOptions, CompiledModel};

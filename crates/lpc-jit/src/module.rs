@@ -189,7 +189,7 @@ impl CodeModule {
         Ok(id)
     }
 
-    /// Links every defined function; after this, [`CodeModule::address`] may be called and no
+    /// Links every defined function; after this, [`CodeModule::func`] may be called and no
     /// more functions can be defined.
     pub fn finalize(&mut self) -> Result<(), JitError> {
         self.module
@@ -200,10 +200,57 @@ impl CodeModule {
     }
 
     /// The entry address of a defined function (only after [`CodeModule::finalize`]).
-    pub fn address(&self, id: FuncId) -> Result<*const u8, JitError> {
+    fn address(&self, id: FuncId) -> Result<*const u8, JitError> {
         if !self.finalized {
             return Err(JitError::Codegen("module not finalized".into()));
         }
         Ok(self.module.get_finalized_function(id))
     }
+
+    /// Defined function `id` as a callable pointer of type `F` (only after
+    /// [`CodeModule::finalize`]). The one place where an address becomes a function pointer.
+    ///
+    /// Getting the pointer is safe; calling it is not. `F` is an `unsafe extern "C" fn` type
+    /// (see [`KernelFn`]), so every call is an `unsafe` block whose author asserts what this
+    /// function cannot check: that `id` was defined with exactly `F`'s parameters (each
+    /// kernel's `unsafe fn new` states this as its contract), and that this module, which owns
+    /// the code and never frees it, outlives the pointer.
+    pub(crate) fn func<F: KernelFn>(&self, id: FuncId) -> Result<F, JitError> {
+        const { assert!(std::mem::size_of::<F>() == std::mem::size_of::<*const u8>()) };
+        let p = self.address(id)?;
+        // SAFETY: `F` is a function-pointer type (sealed `KernelFn`), the same size as `p`
+        // (asserted above), and `p` is the entry of finalized code in this module. Calling the
+        // result is `unsafe`; the caller's signature contract is stated above.
+        Ok(unsafe { std::mem::transmute_copy::<*const u8, F>(&p) })
+    }
 }
+
+mod sealed {
+    /// Implemented only by the function-pointer types of [`super::KernelFn`].
+    pub trait Sealed {}
+}
+
+/// A function-pointer type a compiled kernel can be fetched as: `unsafe extern "C" fn(..)`
+/// with up to 12 parameters (sealed: no other type implements it).
+pub(crate) trait KernelFn: Copy + sealed::Sealed {}
+
+/// Implements [`KernelFn`] for `unsafe extern "C" fn` with the given parameter types.
+macro_rules! kernel_fn {
+    ($($a:ident),*) => {
+        impl<$($a),*> sealed::Sealed for unsafe extern "C" fn($($a),*) {}
+        impl<$($a),*> KernelFn for unsafe extern "C" fn($($a),*) {}
+    };
+}
+kernel_fn!();
+kernel_fn!(A);
+kernel_fn!(A, B);
+kernel_fn!(A, B, C);
+kernel_fn!(A, B, C, D);
+kernel_fn!(A, B, C, D, E);
+kernel_fn!(A, B, C, D, E, F);
+kernel_fn!(A, B, C, D, E, F, G);
+kernel_fn!(A, B, C, D, E, F, G, H);
+kernel_fn!(A, B, C, D, E, F, G, H, I);
+kernel_fn!(A, B, C, D, E, F, G, H, I, J);
+kernel_fn!(A, B, C, D, E, F, G, H, I, J, K);
+kernel_fn!(A, B, C, D, E, F, G, H, I, J, K, L);

@@ -3,7 +3,7 @@
 //! dilations, groups, zero points, per-channel scales and u8/i8/f32 outputs.
 
 use lpc_ir::Tensor;
-use lpc_jit::gemm::Dot;
+use lpc_jit::Dot;
 use lpc_jit::{CodeModule, CompileOptions, CompiledModel, LowerOptions};
 
 mod common;

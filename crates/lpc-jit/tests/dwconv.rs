@@ -2,8 +2,8 @@
 //! `lpc_ref::eval`, bit for bit.
 
 use lpc_ir::{AutoPad, ConvAttrs, DType, Op, PoolAttrs, Tensor};
-use lpc_jit::dwconv::*;
-use lpc_jit::pool::*;
+use lpc_jit::kernels::dwconv::*;
+use lpc_jit::kernels::pool::*;
 use lpc_jit::{CodeModule, JitError};
 
 mod common;

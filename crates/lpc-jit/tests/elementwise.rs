@@ -1,7 +1,7 @@
 //! Differential tests of the elementwise JIT kernels against `lpc_ref::eval`, bit for bit.
 
 use lpc_ir::{DType, Op, QuantAxis, Tensor};
-use lpc_jit::elementwise::*;
+use lpc_jit::kernels::int8_eltwise::*;
 use lpc_jit::{CodeModule, JitError};
 
 mod common;

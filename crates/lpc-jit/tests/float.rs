@@ -4,7 +4,7 @@
 use lpc_ir::{
     BinaryOp, DType, Graph, Op, Output, QuantAxis, Shape, Tensor, UnaryOp, ValueRef, ValueType,
 };
-use lpc_jit::float::{canonicalize, Operand};
+use lpc_jit::kernels::float::{canonicalize, Operand};
 use lpc_jit::{CompileOptions, CompiledModel, LowerOptions};
 
 mod common;

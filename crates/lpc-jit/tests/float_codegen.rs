@@ -4,7 +4,7 @@
 //! change of shape silently doubles the chain's cost). Bit-exactness is tested in `float.rs`.
 
 use lpc_ir::DType;
-use lpc_jit::float::{
+use lpc_jit::kernels::float::{
     define_chain, ChainSpec, FBinary, FNode, FUnary, Operand, QuantOut, QuantParams,
 };
 use lpc_jit::CodeModule;

@@ -1,7 +1,7 @@
 //! Differential tests of the JIT GEMM kernel against a scalar reference (`lpc_ref::nn::requantize`).
 
 use lpc_ir::{Op, Tensor};
-use lpc_jit::gemm::{
+use lpc_jit::kernels::gemm::{
     define_gemm, fold_zero_point, gemm_tier, pack_a, pack_b, pack_b_i8, packed_b_len, panel_len,
     panels, zmm_code, Dot, Epilogue, GemmKernel, GemmSpec, GemmTier, NR, NR_ZMM,
 };

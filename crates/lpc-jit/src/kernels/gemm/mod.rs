@@ -553,9 +553,8 @@ impl GemmKernel {
     pub unsafe fn new(module: &CodeModule, id: FuncId, spec: &GemmSpec) -> Result<Self, JitError> {
         spec.check()?;
         let tier = gemm_tier(module, spec)?;
-        let p = module.address(id)?;
-        // SAFETY: the function was defined by `define_gemm` with exactly this signature.
-        let f = unsafe { std::mem::transmute::<*const u8, RawFn>(p) };
+        // The caller guarantees `id` has this signature (see `CodeModule::func`).
+        let f: RawFn = module.func(id)?;
         Ok(GemmKernel {
             f,
             spec: *spec,
@@ -677,7 +676,7 @@ impl GemmKernel {
         out: &mut [T],
         ldc: usize,
     ) -> Result<(), JitError> {
-        let threads = crate::par::threads();
+        let threads = crate::runtime::par::threads();
         if threads == 1 {
             return self.run(a, b_panels, n, bias, scale, out, ldc);
         }

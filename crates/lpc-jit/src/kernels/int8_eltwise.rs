@@ -378,9 +378,8 @@ impl Blocked {
         inner: usize,
         sizes: [usize; 3],
     ) -> Result<Self, JitError> {
-        let p = m.address(id)?;
-        // SAFETY: the caller guarantees the function has this signature.
-        let f = unsafe { std::mem::transmute::<*const u8, BlockedFn>(p) };
+        // The caller guarantees `id` has this signature (see `CodeModule::func`).
+        let f: BlockedFn = m.func(id)?;
         Ok(Blocked {
             f,
             table,
@@ -1000,9 +999,8 @@ impl LutKernel {
     /// `id` must come from [`define_lut`] on `m` with a spec equal to `spec`.
     pub unsafe fn new(m: &CodeModule, id: FuncId, spec: &LutSpec) -> Result<Self, JitError> {
         check_lut(spec)?;
-        let p = m.address(id)?;
-        // SAFETY: the caller guarantees `id` is a Lut function with this signature.
-        let f = unsafe { std::mem::transmute::<*const u8, LutFn>(p) };
+        // The caller guarantees `id` has this signature (see `CodeModule::func`).
+        let f: LutFn = m.func(id)?;
         Ok(LutKernel {
             f,
             from: spec.from,

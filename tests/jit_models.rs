@@ -1,15 +1,14 @@
-//! Whole models under the JIT give the same outputs as lpc-ref: bit-identical for integer
+//! Whole models under the JIT (moved here from `crates/lpc-jit/tests/models.rs`: they cross the
+//! pipeline: onnx, quant, fold) give the same outputs as lpc-ref: bit-identical for integer
 //! graphs (lpc-quantized and folded, ORT QDQ and NNCF IR folded, and a synthetic graph of every
 //! elementwise quantized op), within 1e-5 for FP32 ones.
 
 use lpc_ir::{Graph, Tensor};
 use lpc_jit::{CompileOptions, CompiledModel, JitError, LowerOptions};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn shared(f: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/digits")
-        .join(f)
+    lpc_suite::shared().join("data").join("digits").join(f)
 }
 
 /// The first `n` test images.
@@ -323,7 +322,7 @@ fn buffers_are_freed_and_reused() {
     // Every computed value except the outputs is freed by exactly one step.
     let p = m.plan();
     for (s, slot) in p.slots.iter().enumerate() {
-        if matches!(slot.source, lpc_jit::plan::SlotSource::Step) && !p.outputs.contains(&s) {
+        if matches!(slot.source, lpc_jit::SlotSource::Step) && !p.outputs.contains(&s) {
             let n = p.steps.iter().filter(|st| st.frees.contains(&s)).count();
             assert_eq!(n, 1, "{} freed {n} times", slot.name);
         }
@@ -334,8 +333,9 @@ fn buffers_are_freed_and_reused() {
 /// JIT runs its float ops as fused chains and pools and agrees with lpc-ref within 1e-5.
 #[test]
 fn ppocr_cls_fp32_float_kernels_match_ref() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/models/ch_ppocr_mobile_v2.0_cls_infer.onnx");
+    let path = lpc_suite::shared()
+        .join("models")
+        .join("ch_ppocr_mobile_v2.0_cls_infer.onnx");
     let g = lpc_onnx::load_model(&path).expect("load");
     let shape = [1usize, 3, 48, 192];
     let n: usize = shape.iter().product();

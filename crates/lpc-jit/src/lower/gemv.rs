@@ -7,7 +7,7 @@
 
 use lpc_ir::{DType, Graph, NodeId, Op, Tensor, ValueRef};
 
-use crate::memory::BufferPool;
+use crate::runtime::memory::BufferPool;
 use crate::JitError;
 
 /// A lowered one-pixel f32 convolution.

@@ -229,7 +229,7 @@ fn splat(a: &mut CodeAssembler, z: AsmRegisterZmm, bits: u32) -> Result<(), iced
     a.vpbroadcastd(z, eax)
 }
 
-/// The epilogue, in place on the accumulators (see `gemm.rs` for the arithmetic).
+/// The epilogue, in place on the accumulators (see `gemm/mod.rs` for the arithmetic).
 fn epilogue(a: &mut CodeAssembler, s: &ZmmShape, rows: usize) -> Result<(), iced_x86::IcedError> {
     match s.epilogue {
         Epilogue::I32 => {}

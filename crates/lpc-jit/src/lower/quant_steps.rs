@@ -1,13 +1,13 @@
 //! Plan steps for the elementwise and pooling kernels (u8/i8 MaxPool; QuantizeLinear,
 //! DequantizeLinear, Requantize, QAdd and Lut), split over the threads.
 
-use crate::elementwise::{
+use crate::kernels::int8_eltwise::{
     define_dequantize, define_lut, define_qadd, define_quantize, define_requantize,
     DequantizeKernel, DequantizeSpec, Elem, LutKernel, LutSpec, QAddKernel, QAddSpec,
     QuantizeKernel, QuantizeSpec, RequantizeKernel, RequantizeSpec,
 };
-use crate::memory::BufferPool;
-use crate::pool::{define_max_pool, MaxPoolKernel, MaxPoolSpec};
+use crate::kernels::pool::{define_max_pool, MaxPoolKernel, MaxPoolSpec};
+use crate::runtime::memory::BufferPool;
 use crate::{CodeModule, JitError};
 use cranelift_module::FuncId;
 use lpc_ir::{DType, Graph, NodeId, PoolAttrs, QuantAxis, Tensor};
@@ -97,7 +97,7 @@ impl MaxPoolPlan {
             if in_n == 0 || on == 0 {
                 return Ok(());
             }
-            let threads = crate::par::threads();
+            let threads = crate::runtime::par::threads();
             if threads == 1 {
                 return k.run(x, y);
             }
@@ -192,7 +192,7 @@ fn unary<X: Buf, Y: Buf>(
 ) -> Result<Tensor, JitError> {
     let xv = X::slice(x)?;
     let mut y = Y::take(pool, xv.len());
-    if crate::par::threads() > 1 {
+    if crate::runtime::par::threads() > 1 {
         xv.par_chunks(CHUNK)
             .zip(y.par_chunks_mut(CHUNK))
             .enumerate()
@@ -225,7 +225,7 @@ fn binary<A: Buf, B: Buf, Y: Buf>(
     }
     let (av, bv) = (A::slice(a)?, B::slice(b)?);
     let mut y = Y::take(pool, av.len());
-    if crate::par::threads() > 1 {
+    if crate::runtime::par::threads() > 1 {
         av.par_chunks(CHUNK)
             .zip(bv.par_chunks(CHUNK))
             .zip(y.par_chunks_mut(CHUNK))

@@ -20,12 +20,12 @@ use cranelift_frontend::FunctionBuilder;
 use cranelift_module::FuncId;
 use lpc_ir::{ConvAttrs, DType};
 
-use crate::elementwise::{
+use crate::kernels::gemm::vnni_dot;
+use crate::kernels::int8_eltwise::{
     byte_range, clamp_to_i32, emit_loop, input_err, mem, narrow_bytes, spec_err, unique_name,
     Chunk, Elem,
 };
-use crate::gemm::vnni_dot;
-use crate::pool::{bytes_of, emit_row, load_cols, run_planes, window_geometry, PadLayout};
+use crate::kernels::pool::{bytes_of, emit_row, load_cols, run_planes, window_geometry, PadLayout};
 use crate::{CodeModule, JitError};
 
 /// What the depthwise convolution produces.
@@ -471,9 +471,8 @@ impl DwConvKernel {
         path: DwPath,
     ) -> Result<Self, JitError> {
         let p = plan(spec)?;
-        let addr = m.address(id)?;
-        // SAFETY: the caller guarantees `id` is a depthwise function with this signature.
-        let f = unsafe { std::mem::transmute::<*const u8, DwFn>(addr) };
+        // The caller guarantees `id` has this signature (see `CodeModule::func`).
+        let f: DwFn = m.func(id)?;
         let y_dtype = match spec.output {
             DwOutput::Quantized { dtype, .. } => dtype,
             DwOutput::Float => DType::F32,

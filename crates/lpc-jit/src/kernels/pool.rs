@@ -11,7 +11,7 @@ use cranelift_module::FuncId;
 use lpc_ir::{DType, PoolAttrs};
 use lpc_ref::geom::{geometry, Geom};
 
-use crate::elementwise::{
+use crate::kernels::int8_eltwise::{
     byte_range, emit_copy, emit_loop, input_err, mem, spec_err, store_chunk, unique_name, Chunk,
     Elem,
 };
@@ -60,7 +60,7 @@ impl PadLayout {
     pub fn copy_in(&self, scratch: &mut [u8], plane: &[u8]) {
         for (r, src) in plane.chunks_exact(self.w.max(1)).take(self.h).enumerate() {
             let d = (r + self.top) * self.wp + self.left;
-            crate::memory::copy_run(&mut scratch[d..d + self.w], src);
+            crate::runtime::memory::copy_run(&mut scratch[d..d + self.w], src);
         }
     }
 }
@@ -268,9 +268,8 @@ impl MaxPoolKernel {
     /// `id` must come from [`define_max_pool`] on `m` with a spec equal to `spec`.
     pub unsafe fn new(m: &CodeModule, id: FuncId, spec: &MaxPoolSpec) -> Result<Self, JitError> {
         let g = max_pool_geometry(spec)?;
-        let p = m.address(id)?;
-        // SAFETY: the caller guarantees `id` is a MaxPool function with this signature.
-        let f = unsafe { std::mem::transmute::<*const u8, PlaneFn>(p) };
+        // The caller guarantees `id` has this signature (see `CodeModule::func`).
+        let f: PlaneFn = m.func(id)?;
         Ok(MaxPoolKernel {
             f,
             dtype: spec.dtype,

@@ -1,12 +1,12 @@
 //! QConv and QMatMul lowered to the JIT GEMM (im2col straight into the GEMM's u8 panels, or a
 //! plain pack for 1×1 stride-1 convs and matrix products), and depthwise QConv to its kernel.
 
-use crate::dwconv::{define_dwconv, DwConvKernel, DwConvSpec, DwOutput};
-use crate::gemm::{
+use crate::kernels::dwconv::{define_dwconv, DwConvKernel, DwConvSpec, DwOutput};
+use crate::kernels::gemm::{
     define_gemm, fold_zero_point, gemm_tier, pack_a, packed_b_len, panel_len, panels, Dot,
     Epilogue, GemmKernel, GemmOut, GemmSpec, GemmTier, PackedA,
 };
-use crate::memory::BufferPool;
+use crate::runtime::memory::BufferPool;
 use crate::{CodeModule, JitError};
 use cranelift_module::FuncId;
 use lpc_ir::{ConvAttrs, DType, Graph, NodeId, Tensor};
@@ -175,6 +175,14 @@ fn known_io(g: &Graph, n: NodeId) -> Option<(DType, Vec<usize>, Vec<usize>)> {
     Some((xt.dtype?, xs, out))
 }
 
+/// What a QConv lowers to: per-group GEMMs or the depthwise kernel.
+pub enum QConvPlan {
+    /// Per-group GEMMs.
+    Gemm(GemmPlan),
+    /// The depthwise kernel.
+    DwConv(DwPlan),
+}
+
 /// Lowers a QConv: depthwise → dwconv kernel, else per-group GEMMs; `None` when some input
 /// is not constant or a shape is unknown (the node then falls back to lpc-ref).
 pub fn lower_qconv(
@@ -184,8 +192,7 @@ pub fn lower_qconv(
     module: &mut CodeModule,
     depthwise: bool,
     dot: Dot,
-) -> Result<Option<crate::plan::Action>, JitError> {
-    use crate::plan::Action;
+) -> Result<Option<QConvPlan>, JitError> {
     let Some((x_dtype, xs, out_shape)) = known_io(g, n) else {
         return Ok(None);
     };
@@ -251,13 +258,13 @@ pub fn lower_qconv(
         };
         // Geometries the depthwise kernel does not take stay with the GEMM path below.
         if let Ok(func) = define_dwconv(module, &spec) {
-            return Ok(Some(Action::DwConv(Box::new(DwPlan {
+            return Ok(Some(QConvPlan::DwConv(DwPlan {
                 spec,
                 func,
                 kernel: None,
                 out_shape,
                 out: epi.out,
-            }))));
+            })));
         }
     }
     let (mg, k) = (m / group, cg * kh * kw);
@@ -307,7 +314,7 @@ pub fn lower_qconv(
     };
     let tier = gemm_tier(module, &spec)?;
     let func = define_gemm(module, &spec)?;
-    Ok(Some(Action::Gemm(Box::new(GemmPlan {
+    Ok(Some(QConvPlan::Gemm(GemmPlan {
         spec,
         tier,
         func,
@@ -320,7 +327,7 @@ pub fn lower_qconv(
         pad,
         out: epi.out,
         out_shape,
-    }))))
+    })))
 }
 
 /// Lowers a QMatMul with a constant 2-D `b` to one GEMM (A = bᵀ, B = aᵀ).
@@ -329,7 +336,7 @@ pub fn lower_qmatmul(
     n: NodeId,
     module: &mut CodeModule,
     dot: Dot,
-) -> Result<Option<crate::plan::Action>, JitError> {
+) -> Result<Option<GemmPlan>, JitError> {
     let Some((x_dtype, xs, out_shape)) = known_io(g, n) else {
         return Ok(None);
     };
@@ -373,7 +380,7 @@ pub fn lower_qmatmul(
     };
     let tier = gemm_tier(module, &spec)?;
     let func = define_gemm(module, &spec)?;
-    Ok(Some(crate::plan::Action::Gemm(Box::new(GemmPlan {
+    Ok(Some(GemmPlan {
         spec,
         tier,
         func,
@@ -386,7 +393,7 @@ pub fn lower_qmatmul(
         pad,
         out: epi.out,
         out_shape,
-    }))))
+    }))
 }
 
 /// The activation bytes of `x` as the GEMM reads them (i8 shifted by +128).
@@ -492,7 +499,7 @@ impl GemmPlan {
                         *v = c[j * n + r];
                     }
                 };
-                if crate::par::threads() > 1 {
+                if crate::runtime::par::threads() > 1 {
                     y.par_chunks_mut(m).enumerate().for_each(copy);
                 } else {
                     y.chunks_mut(m).enumerate().for_each(copy);
@@ -533,7 +540,7 @@ impl GemmPlan {
                     }
                 };
                 let per_img = groups * m * n;
-                let threads = crate::par::threads();
+                let threads = crate::runtime::par::threads();
                 if self.batch > 1 && threads > 1 {
                     // Whole images per thread: each thread packs into its own buffers and runs
                     // the kernel itself, which scales where one image's GEMMs are small.
@@ -577,10 +584,10 @@ impl GemmPlan {
     #[allow(clippy::too_many_arguments)]
     fn im2col_gemm<T: GemmOut + Send + Sync + Default>(
         &self,
-        kernel: &crate::gemm::GemmKernel,
+        kernel: &crate::kernels::gemm::GemmKernel,
         geo: &Im2colGeom,
         x: &Planes,
-        (a, bias, scale): (&crate::gemm::PackedA, &[i32], &[f32]),
+        (a, bias, scale): (&crate::kernels::gemm::PackedA, &[i32], &[f32]),
         y: &mut [T],
         b: &mut Vec<u8>,
         par: bool,
@@ -593,7 +600,7 @@ impl GemmPlan {
             b.resize(packed_b_len(nr, k, cols), 0);
             im2col(x, geo.out_hw, geo.strides, &geo.taps, c0, cols, b, nr, pl);
         };
-        if !par || blocks == 1 || crate::par::threads() == 1 {
+        if !par || blocks == 1 || crate::runtime::par::threads() == 1 {
             for c0 in (0..n).step_by(nb) {
                 let cols = nb.min(n - c0);
                 pack(b, c0, cols);
@@ -649,7 +656,7 @@ fn pad_planes<'a>(
     for (src, dst) in x.chunks_exact(h * w).zip(buf.chunks_exact_mut(hp * wp)) {
         for (y, row) in src.chunks_exact(w).enumerate() {
             let d0 = (y + pad[0][0]) * wp + pad[1][0];
-            crate::memory::copy_run(&mut dst[d0..d0 + w], row);
+            crate::runtime::memory::copy_run(&mut dst[d0..d0 + w], row);
         }
     }
     Planes {
@@ -673,7 +680,7 @@ fn pack_direct(x: &[u8], k: usize, n: usize, out: &mut [u8], nr: usize, pl: usiz
         }
     };
     let out = &mut out[..panels(nr, n) * pl];
-    if crate::par::threads() > 1 {
+    if crate::runtime::par::threads() > 1 {
         out.par_chunks_mut(pl).enumerate().for_each(one);
     } else {
         out.chunks_mut(pl).enumerate().for_each(one);
@@ -732,7 +739,7 @@ fn gather_tap(
         let row = &plane[(oy * strides[0] + dy) * w..][..w];
         let x0 = ox0 * strides[1] + dx;
         if strides[1] == 1 {
-            crate::memory::copy_run(seg, &row[x0..x0 + run]);
+            crate::runtime::memory::copy_run(seg, &row[x0..x0 + run]);
         } else {
             for (v, &s) in seg.iter_mut().zip(row[x0..].iter().step_by(strides[1])) {
                 *v = s;
@@ -753,7 +760,7 @@ fn pack_transposed(x: &[u8], rows: usize, k: usize, out: &mut [u8], nr: usize, p
         }
     };
     let out = &mut out[..panels(nr, rows) * pl];
-    if crate::par::threads() > 1 {
+    if crate::runtime::par::threads() > 1 {
         out.par_chunks_mut(pl).enumerate().for_each(one);
     } else {
         out.chunks_mut(pl).enumerate().for_each(one);
@@ -846,7 +853,7 @@ impl DwPlan {
     }
 
     /// The kernel over every plane of `x` (u8 or i8) into `y`.
-    fn planes_into<Y: crate::elementwise::Elem>(
+    fn planes_into<Y: crate::kernels::int8_eltwise::Elem>(
         &self,
         kernel: &DwConvKernel,
         x: &Tensor,
@@ -865,7 +872,7 @@ impl DwPlan {
 }
 
 /// Runs a plane kernel over all planes, split into contiguous ranges per thread.
-fn dw_planes<X: crate::elementwise::Elem, Y: crate::elementwise::Elem>(
+fn dw_planes<X: crate::kernels::int8_eltwise::Elem, Y: crate::kernels::int8_eltwise::Elem>(
     k: &DwConvKernel,
     [h, w]: [usize; 2],
     x: &[X],
@@ -877,7 +884,7 @@ fn dw_planes<X: crate::elementwise::Elem, Y: crate::elementwise::Elem>(
         return Ok(());
     }
     let planes = x.len() / in_n;
-    let threads = crate::par::threads();
+    let threads = crate::runtime::par::threads();
     if threads == 1 {
         return k.run(x, y, 0);
     }

@@ -1,8 +1,8 @@
 //! A compiled model: the shape-bound graph, its plan, the JIT code and a thread pool; runs with
 //! the same input/output contract as `lpc_ref::run`.
 
-use crate::memory::BufferPool;
-use crate::plan::{self, Action, LowerOptions, Plan, SlotSource};
+use crate::lower::{self, Action, LowerOptions, Plan, SlotSource};
+use crate::runtime::memory::BufferPool;
 use crate::{CodeModule, JitError};
 use lpc_ir::{Graph, Tensor};
 use std::sync::Mutex;
@@ -58,9 +58,9 @@ impl CompiledModel {
         opts: &CompileOptions,
     ) -> Result<CompiledModel, JitError> {
         let t0 = Instant::now();
-        let graph = plan::bind_shapes(g, shapes)?;
+        let graph = lower::bind_shapes(g, shapes)?;
         let mut module = CodeModule::new()?;
-        let mut plan = plan::lower(&graph, &mut module, &opts.lower)?;
+        let mut plan = lower::lower(&graph, &mut module, &opts.lower)?;
         module.finalize()?;
         for st in &mut plan.steps {
             st.action.link(&module)?;
@@ -114,7 +114,7 @@ impl CompiledModel {
         let rt = &self.rt;
         if self.pool.current_num_threads() == 1 {
             // On the caller's thread, lpc-ref fallbacks included (see `crate::par`).
-            return crate::par::serial(|| rt.run(inputs, None));
+            return crate::runtime::par::serial(|| rt.run(inputs, None));
         }
         self.pool.install(|| rt.run(inputs, None))
     }
@@ -129,7 +129,7 @@ impl CompiledModel {
         let rt = &self.rt;
         times.resize(rt.plan.steps.len(), std::time::Duration::ZERO);
         if self.pool.current_num_threads() == 1 {
-            return crate::par::serial(|| rt.run(inputs, Some(times)));
+            return crate::runtime::par::serial(|| rt.run(inputs, Some(times)));
         }
         self.pool.install(|| rt.run(inputs, Some(times)))
     }
@@ -171,12 +171,12 @@ impl CompiledModel {
 }
 
 /// The tensor in a step's first input slot.
-fn first_input<'v>(st: &plan::Step, vals: &'v [Option<Val>]) -> Result<&'v Tensor, JitError> {
+fn first_input<'v>(st: &lower::Step, vals: &'v [Option<Val>]) -> Result<&'v Tensor, JitError> {
     input(st, vals, 0)
 }
 
 /// The tensor in a step's input slot `k`.
-fn input<'v>(st: &plan::Step, vals: &'v [Option<Val>], k: usize) -> Result<&'v Tensor, JitError> {
+fn input<'v>(st: &lower::Step, vals: &'v [Option<Val>], k: usize) -> Result<&'v Tensor, JitError> {
     st.inputs
         .get(k)
         .copied()
@@ -190,7 +190,7 @@ fn input<'v>(st: &plan::Step, vals: &'v [Option<Val>], k: usize) -> Result<&'v T
 }
 
 /// Names the node in a kernel's error.
-fn in_node(st: &plan::Step, e: JitError) -> JitError {
+fn in_node(st: &lower::Step, e: JitError) -> JitError {
     match e {
         JitError::Lower { .. } => e,
         other => JitError::Lower {
