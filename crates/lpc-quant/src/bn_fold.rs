@@ -20,9 +20,7 @@ fn const_input(g: &Graph, n: NodeId, slot: usize) -> Option<Arc<Tensor>> {
 /// folded BatchNorm nodes. BatchNorms that cannot be folded stay (they run in float).
 pub fn fold_batchnorm(g: &mut Graph) -> Result<Vec<String>, QuantError> {
     let mut folded = vec![];
-    let order = g
-        .topo_order()
-        .map_err(|e| QuantError::Invalid(e.to_string()))?;
+    let order = g.topo_order().map_err(QuantError::from)?;
     for bn in order {
         let (eps, training) = match &g.node(bn).op {
             Op::BatchNorm {
@@ -102,8 +100,8 @@ pub fn fold_batchnorm(g: &mut Graph) -> Result<Vec<String>, QuantError> {
             .collect();
         let wname = format!("{}__bnfold_w", g.node(layer).name);
         let bname = format!("{}__bnfold_b", g.node(layer).name);
-        let nw = Tensor::from_f32(w.shape(), nw).map_err(|e| QuantError::Invalid(e.to_string()))?;
-        let nb = Tensor::from_f32(&[c], nb).map_err(|e| QuantError::Invalid(e.to_string()))?;
+        let nw = Tensor::from_f32(w.shape(), nw).map_err(QuantError::from)?;
+        let nb = Tensor::from_f32(&[c], nb).map_err(QuantError::from)?;
         let wv = g.add_const(wname, nw);
         let bv = g.add_const(bname, nb);
         g.set_node_input(layer, 1, Some(wv));

@@ -12,6 +12,13 @@ pub enum QuantError {
     /// The model or a parameter cannot be quantized as asked.
     #[error("{0}")]
     Invalid(String),
+    /// A tensor a pass builds or reads has the wrong dtype or shape. (Not a `#[source]`: the
+    /// message is the tensor error's own, as printed before.)
+    #[error("{0}")]
+    Tensor(lpc_ir::TensorError),
+    /// The graph cannot be ordered (a cycle). (Not a `#[source]`, as for `Tensor`.)
+    #[error("{0}")]
+    Graph(lpc_ir::GraphError),
     /// Running the model on a sample failed.
     #[error("running the model on sample {sample}: {source}")]
     Run {
@@ -20,6 +27,18 @@ pub enum QuantError {
         /// The interpreter's error.
         source: lpc_ref::RunError,
     },
+}
+
+impl From<lpc_ir::TensorError> for QuantError {
+    fn from(e: lpc_ir::TensorError) -> QuantError {
+        QuantError::Tensor(e)
+    }
+}
+
+impl From<lpc_ir::GraphError> for QuantError {
+    fn from(e: lpc_ir::GraphError) -> QuantError {
+        QuantError::Graph(e)
+    }
 }
 
 /// Maps an interpreter error on the batch starting at `sample` to [`QuantError::Run`].

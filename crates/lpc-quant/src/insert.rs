@@ -51,8 +51,8 @@ pub fn insert_fake_quantize(
             let mk =
                 |f: &dyn Fn(&ActQuant) -> f32| Tensor::from_f32(&shape, q.iter().map(f).collect());
             (
-                mk(&|a| a.lo).map_err(|e| QuantError::Invalid(e.to_string()))?,
-                mk(&|a| a.hi).map_err(|e| QuantError::Invalid(e.to_string()))?,
+                mk(&|a| a.lo).map_err(QuantError::from)?,
+                mk(&|a| a.hi).map_err(QuantError::from)?,
             )
         };
         let lo = g.add_const(format!("{name}__fq_lo"), lo_t);
@@ -102,7 +102,7 @@ pub fn insert_fake_quantize(
 }
 
 pub(crate) fn fq_tensor(t: &Tensor, q: &[ActQuant]) -> Result<Tensor, QuantError> {
-    let v = t.as_f32().map_err(|e| QuantError::Invalid(e.to_string()))?;
+    let v = t.as_f32().map_err(QuantError::from)?;
     let c = q.len();
     let inner: usize = if t.rank() >= 2 {
         t.shape()[2..].iter().product()
@@ -125,5 +125,5 @@ pub(crate) fn fq_tensor(t: &Tensor, q: &[ActQuant]) -> Result<Tensor, QuantError
             out.extend(run.iter().map(|&x| qc.apply(x)));
         }
     }
-    Tensor::from_f32(t.shape(), out).map_err(|e| QuantError::Invalid(e.to_string()))
+    Tensor::from_f32(t.shape(), out).map_err(QuantError::from)
 }

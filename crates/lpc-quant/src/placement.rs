@@ -128,9 +128,7 @@ fn is_float(g: &Graph, v: ValueRef) -> bool {
 
 /// Decides where quantizers go (see the crate docs for the policy).
 pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantError> {
-    let order = g
-        .topo_order()
-        .map_err(|e| QuantError::Invalid(e.to_string()))?;
+    let order = g.topo_order().map_err(QuantError::from)?;
     let mut p = Placement {
         ignored: ignore.iter().map(|&n| g.node(n).name.clone()).collect(),
         ..Default::default()

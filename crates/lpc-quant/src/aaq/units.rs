@@ -110,9 +110,7 @@ pub fn layer_macs(g: &Graph, sample: &[Tensor]) -> Result<HashMap<String, u64>, 
 
 /// The restorable units of a quantized graph, in topological order.
 pub fn units(g: &Graph, macs: &HashMap<String, u64>) -> Result<Vec<Unit>, QuantError> {
-    let order = g
-        .topo_order()
-        .map_err(|e| QuantError::Invalid(e.to_string()))?;
+    let order = g.topo_order().map_err(QuantError::from)?;
     let mut out = vec![];
     for n in order {
         let node = g.node(n);

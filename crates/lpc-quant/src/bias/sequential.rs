@@ -40,9 +40,7 @@ fn add_channel_shift(t: &mut Tensor, kind: LayerKind, shift: &[f32]) -> Result<(
     let ax = out_axis(kind, t.rank());
     let inner: usize = t.shape()[ax + 1..].iter().product();
     let c = shift.len();
-    let x = t
-        .as_f32_mut()
-        .map_err(|e| QuantError::Invalid(e.to_string()))?;
+    let x = t.as_f32_mut().map_err(QuantError::from)?;
     for (i, run) in x.chunks_mut(inner.max(1)).enumerate() {
         let s = shift[i % c];
         run.iter_mut().for_each(|v| *v += s);
@@ -263,9 +261,7 @@ impl Walk {
     ) -> Result<Walk, QuantError> {
         let mut gq = g.clone();
         insert_fake_quantize(&mut gq, acts, weights)?;
-        let order = gq
-            .topo_order()
-            .map_err(|e| QuantError::Invalid(e.to_string()))?;
+        let order = gq.topo_order().map_err(QuantError::from)?;
         let layer_at: HashMap<NodeId, usize> = plan
             .layers
             .iter()

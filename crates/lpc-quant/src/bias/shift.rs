@@ -22,17 +22,12 @@ pub(crate) fn apply_bias_shift(
     }
     let name = g.node(n).name.clone();
     let c = shift.len();
-    let mk = |v: Vec<f32>, shape: &[usize]| {
-        Tensor::from_f32(shape, v).map_err(|e| QuantError::Invalid(e.to_string()))
-    };
+    let mk = |v: Vec<f32>, shape: &[usize]| Tensor::from_f32(shape, v).map_err(QuantError::from);
     match kind {
         LayerKind::Conv | LayerKind::ConvTranspose => {
             let b = match g.node_input(n, 2) {
                 Some(v) => match g.const_value(v) {
-                    Some(t) if t.len() == c => t
-                        .as_f32()
-                        .map_err(|e| QuantError::Invalid(e.to_string()))?
-                        .to_vec(),
+                    Some(t) if t.len() == c => t.as_f32().map_err(QuantError::from)?.to_vec(),
                     _ => {
                         return Ok(Some(format!(
                             "layer '{name}': bias is not a constant [C]; no bias correction"

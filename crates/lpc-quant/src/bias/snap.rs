@@ -36,8 +36,7 @@ pub(crate) fn snap_biases(g: &mut Graph, layers: &[NodeId]) -> Result<(), QuantE
             })
             .collect();
         let name = format!("{}__acc_bias", g.node(n).name);
-        let t =
-            Tensor::from_f32(&shape, snapped).map_err(|e| QuantError::Invalid(e.to_string()))?;
+        let t = Tensor::from_f32(&shape, snapped).map_err(QuantError::from)?;
         let v = g.add_const(name, t);
         g.set_node_input(n, 2, Some(v));
     }

@@ -130,10 +130,7 @@ impl TapConv {
         let s = w.shape();
         Ok(Some(TapConv {
             w: wv.to_vec(),
-            wq: wqt
-                .as_f32()
-                .map_err(|e| QuantError::Invalid(e.to_string()))?
-                .to_vec(),
+            wq: wqt.as_f32().map_err(QuantError::from)?.to_vec(),
             o: s[0],
             c: s[1] * attrs.group,
             group: attrs.group,
@@ -169,16 +166,10 @@ impl TapConv {
         let len = self.c * self.kernel[0] * self.kernel[1];
         let (t, tq, positions) = acc.get_or_insert_with(|| (vec![0.0; len], vec![0.0; len], 0));
         let dims = [s[0], s[1], s[2], s[3]];
-        let xv = x.as_f32().map_err(|e| QuantError::Invalid(e.to_string()))?;
+        let xv = x.as_f32().map_err(QuantError::from)?;
         tap_sums(xv, dims, &taps, t);
         let xq = fq_tensor(x, &self.q)?;
-        tap_sums(
-            xq.as_f32()
-                .map_err(|e| QuantError::Invalid(e.to_string()))?,
-            dims,
-            &taps,
-            tq,
-        );
+        tap_sums(xq.as_f32().map_err(QuantError::from)?, dims, &taps, tq);
         *positions += (s[0] * geom.output.iter().product::<usize>()) as u64;
         Ok(())
     }
