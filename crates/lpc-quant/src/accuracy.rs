@@ -1,11 +1,14 @@
 //! Accuracy of a (quantized) model: top-1 against labels and agreement with an FP32 reference;
 //! per-output SQNR and cosine similarity; per-layer SQNR ranking, worst first.
 
+use crate::aaq::{layer_macs, rank_on_first, units, RankData, Target};
+use crate::argmax::argmax_rows;
 use crate::calib::{for_batches, SampleSource};
+use crate::compare::{compare_values, sqnr_db};
 use crate::json::Json;
-use crate::quantize::{compare_values, sqnr_db};
+use crate::pipeline::prepare;
 use crate::QuantError;
-use lpc_ir::{Graph, Op, Tensor};
+use lpc_ir::{Graph, Op};
 use std::collections::HashSet;
 
 /// Comparison of one output with the reference.
@@ -115,7 +118,7 @@ impl Accuracy {
     }
 
     /// Ranks the quantized units of `model` (layers and shared-range joins) with
-    /// [`crate::budget::rank_on_first`] on the first `n` samples — the ranking the accuracy-aware
+    /// [`crate::aaq::rank_on_first`] on the first `n` samples — the ranking the accuracy-aware
     /// search reverts in — and stores it. `target` orders it (lowest drop or highest SQNR
     /// first when the unit alone is back in FP32).
     #[allow(clippy::too_many_arguments)]
@@ -128,11 +131,10 @@ impl Accuracy {
         n: usize,
         batch: usize,
         progress: bool,
-        target: &crate::budget::Target,
+        target: &Target,
     ) -> Result<(), QuantError> {
-        use crate::budget::{layer_macs, rank_on_first, units};
         let mut reference = reference.clone();
-        crate::quantize::prepare(&mut reference)?;
+        prepare(&mut reference)?;
         let reference = &reference;
         let macs = layer_macs(reference, &data.get(0)?)?;
         let total: u64 = macs.values().sum();
@@ -140,9 +142,14 @@ impl Accuracy {
         if us.is_empty() {
             return Ok(());
         }
-        let (_, ranking, _) = rank_on_first(
-            model, reference, &us, data, labels, n, batch, progress, target,
-        )?;
+        let sub = RankData {
+            data,
+            labels,
+            n,
+            batch,
+            progress,
+        };
+        let (_, ranking, _) = rank_on_first(model, reference, &us, &sub, target)?;
         self.sensitivity_samples = n.clamp(1, data.len().max(1));
         self.sensitivity = ranking
             .iter()
@@ -207,32 +214,6 @@ impl Accuracy {
         }
         s
     }
-}
-
-/// Argmax per sample of a `[k, classes]` (or `[k, ..., classes]` with one row per sample) tensor.
-pub(crate) fn argmax_rows(t: &Tensor, k: usize) -> Result<Vec<usize>, QuantError> {
-    let v = t.to_f32_vec();
-    if k == 0 || v.len() % k != 0 || v.is_empty() {
-        return Err(QuantError::Data(format!(
-            "output of shape {:?} does not hold one row per sample",
-            t.shape()
-        )));
-    }
-    let per = v.len() / k;
-    Ok(v.chunks(per)
-        .map(|r| {
-            r.iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| {
-                    if x > bv {
-                        (i, x)
-                    } else {
-                        (bi, bv)
-                    }
-                })
-                .0
-        })
-        .collect())
 }
 
 #[derive(Default)]

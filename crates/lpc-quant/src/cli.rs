@@ -1,12 +1,11 @@
 //! The `lpc calibrate`, `lpc quantize` and `lpc accuracy` verbs: clap argument structs and the
 //! functions that run them (lpc-cli wires them in as subcommands).
 
-use crate::accuracy::evaluate;
-use crate::budget::{quantize_within_budget, Metric, SearchConfig, SearchOptions, Target};
-use crate::calib::{read_npy, ImageOptions, Layout, LoadOptions, SampleSource, Samples};
-use crate::json::Json;
-use crate::quantize::{quantize, BiasCorrectionMode, Config, Preset};
-use crate::stats::Estimator;
+use crate::{
+    evaluate, quantize, quantize_within_budget, read_npy, BiasCorrectionMode, Config, Estimator,
+    ImageOptions, Json, Layout, LoadOptions, Metric, Preset, SampleSource, Samples, SearchConfig,
+    SearchOptions, Target,
+};
 use anyhow::{bail, Context, Result};
 use lpc_ir::Graph;
 use std::path::{Path, PathBuf};

@@ -174,7 +174,7 @@ impl WeightQuant {
     }
 
     fn for_each(&self, w: &Tensor, mut f: impl FnMut(usize, f32, f32)) -> Result<(), QuantError> {
-        let v = w.as_f32().map_err(|e| QuantError::Invalid(e.to_string()))?;
+        let v = w.as_f32().map_err(QuantError::from)?;
         let shape = if w.rank() == 0 {
             vec![1]
         } else {
@@ -195,7 +195,7 @@ impl WeightQuant {
         self.for_each(w, |i, x, m| {
             out[i] = fake_quantize(x, -m, m, -m, m, Self::LEVELS)
         })?;
-        Tensor::from_f32(w.shape(), out).map_err(|e| QuantError::Invalid(e.to_string()))
+        Tensor::from_f32(w.shape(), out).map_err(QuantError::from)
     }
 
     /// The i8 weights (-127..=127) of the QDQ form: the FakeQuantize level index minus 127.
@@ -211,7 +211,7 @@ impl WeightQuant {
             };
             out[i] = (k - 127.0) as i8;
         })?;
-        Tensor::from_i8(w.shape(), out).map_err(|e| QuantError::Invalid(e.to_string()))
+        Tensor::from_i8(w.shape(), out).map_err(QuantError::from)
     }
 
     /// Per-channel scales m_c/127 of the QDQ form.

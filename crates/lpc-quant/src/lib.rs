@@ -3,39 +3,38 @@
 //! accuracy measurement. See `docs/quantization.md` for the policy and its reasons.
 #![deny(missing_docs)]
 
+pub mod aaq;
 pub mod accuracy;
-pub mod budget;
+mod argmax;
+mod bias;
+pub mod bn_fold;
 pub mod calib;
 pub mod cli;
+mod compare;
+mod config;
+mod error;
+mod float_layers;
 pub mod fq;
+mod insert;
 pub mod json;
-pub mod passes;
+mod pipeline;
+pub mod placement;
 mod progress;
-pub mod quantize;
+mod ranges;
+mod report;
 pub mod stats;
 
-pub use calib::{SampleSource, Samples};
-pub use quantize::{quantize, Config, Preset, Quantized, Report};
+pub use aaq::{
+    quantize_within_budget, Evaluator, Measure, Metric, Order, Outcome, SearchConfig,
+    SearchOptions, Target,
+};
+pub use accuracy::{evaluate, Accuracy};
+pub use calib::{read_npy, ImageOptions, InMemory, Layout, LoadOptions, SampleSource, Samples};
+pub use compare::{compare_values, sqnr_db};
+pub use config::{BiasCorrectionMode, Config, Preset};
+pub use error::QuantError;
+pub use insert::insert_fake_quantize;
+pub use json::Json;
+pub use pipeline::{prepare, quantize, Quantized};
+pub use report::{LayerInfo, RangeInfo, Report};
 pub use stats::Estimator;
-
-/// Why quantization could not be done.
-#[derive(Debug, thiserror::Error)]
-pub enum QuantError {
-    /// Calibration or evaluation data is unusable (file, shape, dtype, count, NaN/Inf).
-    #[error("{0}")]
-    Data(String),
-    /// An `--ignore` pattern is invalid or matches nothing.
-    #[error("--ignore {0}")]
-    Ignore(String),
-    /// The model or a parameter cannot be quantized as asked.
-    #[error("{0}")]
-    Invalid(String),
-    /// Running the model on a sample failed.
-    #[error("running the model on sample {sample}: {source}")]
-    Run {
-        /// First sample index of the failing batch.
-        sample: usize,
-        /// The interpreter's error.
-        source: lpc_ref::RunError,
-    },
-}

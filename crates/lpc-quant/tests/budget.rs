@@ -3,12 +3,12 @@
 //! flag combinations are refused, and the ppocr det measurement (ignored; release build).
 
 use clap::Parser;
-use lpc_quant::budget::{
+use lpc_quant::aaq::{
     quantize_within_budget, search, Evaluator, Metric, Order, SearchConfig, SearchOptions, Target,
 };
 use lpc_quant::calib::{read_npy, ImageOptions, LoadOptions, Samples};
 use lpc_quant::cli::{accuracy_cmd, quantize_cmd, AccuracyArgs, QuantizeArgs};
-use lpc_quant::quantize::BiasCorrectionMode;
+use lpc_quant::BiasCorrectionMode;
 use lpc_quant::{quantize, Config, SampleSource};
 use std::path::{Path, PathBuf};
 
@@ -486,7 +486,7 @@ fn ppocr_det_sqnr_25() {
 
 #[test]
 fn gain_per_mac_order_puts_cheap_sensitive_units_first() {
-    use lpc_quant::budget::{search_order, Measure, Sensitivity, Unit, UnitKind};
+    use lpc_quant::aaq::{search_order, Measure, Sensitivity, Unit, UnitKind};
     let unit = |name: &str, kind: UnitKind, macs: u64| Unit {
         name: name.into(),
         op: "conv",
