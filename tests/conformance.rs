@@ -15,7 +15,7 @@ use std::path::Path;
 fn run_case(dir: &Path) -> Result<(), String> {
     let mut g =
         lpc_onnx::import_file(&dir.join("model.onnx")).map_err(|e| format!("import: {e}"))?;
-    lpc_onnx::prepare(&mut g).map_err(|e| format!("prepare: {e}"))?;
+    lpc_load::prepare(&mut g).map_err(|e| format!("prepare: {e}"))?;
     check_roundtrip(&g)?;
     let mut sets: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| e.to_string())?
@@ -56,7 +56,7 @@ fn run_case(dir: &Path) -> Result<(), String> {
         let export = |e: String| format!("{}: ONNX export round trip: {e}", set.display());
         let bytes = lpc_onnx::export::export_bytes(&g).map_err(|e| export(e.to_string()))?;
         let mut back = lpc_onnx::import_bytes(&bytes, None).map_err(|e| export(e.to_string()))?;
-        lpc_onnx::prepare(&mut back).map_err(|e| export(e))?;
+        lpc_load::prepare(&mut back).map_err(|e| export(e.to_string()))?;
         let outs = lpc_ref::run(&back, &inputs).map_err(|e| export(e.to_string()))?;
         for (k, (a, e)) in outs.iter().zip(&expected).enumerate() {
             compare(a, e, 1e-3, 1e-5).map_err(|m| export(format!("output {k}: {m}")))?;

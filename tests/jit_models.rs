@@ -26,7 +26,7 @@ fn fold(g: &Graph) -> Graph {
 
 /// lpc's own pipeline: quantize (min-max, 64 calibration samples) then fold.
 fn lpc_int8(model: &str) -> Graph {
-    let g = lpc_onnx::load_model(&shared(model)).expect("load");
+    let g = lpc_load::load_model(&shared(model)).expect("load");
     let data = lpc_quant::Samples::open(
         &shared("calib_x.npy"),
         &g,
@@ -50,7 +50,7 @@ fn lpc_int8(model: &str) -> Graph {
 }
 
 fn peer_int8(file: &str) -> Graph {
-    fold(&lpc_onnx::load_model(&shared(&format!("quantized-by-peers/{file}"))).expect("load"))
+    fold(&lpc_load::load_model(&shared(&format!("quantized-by-peers/{file}"))).expect("load"))
 }
 
 fn compile(g: &Graph, x: &Tensor, threads: usize) -> CompiledModel {
@@ -244,7 +244,7 @@ fn elementwise_quantized_ops_are_bit_exact() {
 
 #[test]
 fn fp32_model_runs_through_the_fallback() {
-    let g = lpc_onnx::load_model(&shared("digits_mbv.onnx")).expect("load");
+    let g = lpc_load::load_model(&shared("digits_mbv.onnx")).expect("load");
     for (n, threads) in [(1, 1), (8, 1), (8, 2)] {
         let x = images(n);
         let want = lpc_ref::run(&g, std::slice::from_ref(&x)).expect("ref");
@@ -291,7 +291,7 @@ fn kernels_off_gives_the_same_answer_as_kernels_on() {
 
 #[test]
 fn other_shapes_are_refused_naming_the_input() {
-    let g = lpc_onnx::load_model(&shared("digits_cnn.onnx")).expect("load");
+    let g = lpc_load::load_model(&shared("digits_cnn.onnx")).expect("load");
     let m = compile(&g, &images(2), 1);
     let e = m.run(&[images(3)]).unwrap_err();
     assert!(
@@ -336,7 +336,7 @@ fn ppocr_cls_fp32_float_kernels_match_ref() {
     let path = lpc_suite::shared()
         .join("models")
         .join("ch_ppocr_mobile_v2.0_cls_infer.onnx");
-    let g = lpc_onnx::load_model(&path).expect("load");
+    let g = lpc_load::load_model(&path).expect("load");
     let shape = [1usize, 3, 48, 192];
     let n: usize = shape.iter().product();
     // A deterministic image-like input in [-1, 1].

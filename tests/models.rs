@@ -3,7 +3,7 @@
 
 use lpc_cli::npy::read_npy;
 use lpc_ir::Tensor;
-use lpc_onnx::load_model as load;
+use lpc_load::load_model as load;
 use lpc_suite::{check_roundtrip, max_rel_err, root, shared};
 
 fn argmax_rows(t: &Tensor) -> Vec<i64> {

@@ -1,4 +1,4 @@
-"""OpenVINO reference data for lpc's OpenVINO IR reader (crates/lpc-onnx/src/openvino.rs).
+"""OpenVINO reference data for lpc's OpenVINO IR reader (crates/lpc-openvino).
 
 Usage (from the project root; needs `pip install openvino numpy`):
     python3 tools/openvino_reference.py            # digits predictions -> tests/data/openvino/
@@ -13,13 +13,13 @@ Usage (from the project root; needs `pip install openvino numpy`):
 2. With --convert DIR: converts ../shared/models/*.onnx and the two FP32 digits models to IR with
    openvino.convert_model + save_model into DIR, twice: <stem>.xml with FP32 weights
    (compress_to_fp16=False) and <stem>.fp16.xml with OpenVINO's default FP16-compressed weights.
-   Nothing of this is committed; run `LPC_OV_IR_DIR=DIR cargo test -p lpc-onnx --test
+   Nothing of this is committed; run `LPC_OV_IR_DIR=DIR cargo test -p lpc-openvino --test
    openvino_convert` to check that lpc runs each IR like the ONNX model it came from.
 3. Builds small operator-coverage IRs with OpenVINO's opset API (grouped and transposed
    convolutions with compressed u8/i8 weights and zero points, MatMul transposes, pooling with
    indices, Interpolate, shape subgraphs, ...) into tests/data/openvino/ops/<case>.{xml,bin}
    with a seeded input (input.npy) and OpenVINO's FP32 CPU outputs (output_K.npy), all
-   committed and a few KB each; `cargo test -p lpc-onnx --test openvino_ops` checks lpc's run.
+   committed and a few KB each; `cargo test -p lpc-openvino --test openvino_ops` checks lpc's run.
 """
 import glob
 import os

@@ -365,7 +365,7 @@ fn summary(name: &str, t: &Tensor) -> String {
 fn real_main(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Show { model, dot } => {
-            let g = lpc_onnx::load_model(&model)?;
+            let g = lpc_load::load_model(&model)?;
             if dot {
                 print!("{}", lpc_ir::to_dot(&g));
             } else {
@@ -373,7 +373,7 @@ fn real_main(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Import { model, output } => {
-            let g = lpc_onnx::load_model(&model)?;
+            let g = lpc_load::load_model(&model)?;
             lpc_ir::text::write_lir(&output, &g).with_context(|| output.display().to_string())?;
         }
         Cmd::Run {
@@ -384,7 +384,7 @@ fn real_main(cli: Cli) -> Result<()> {
             threads,
         } => {
             set_threads(threads)?;
-            let g = lpc_onnx::load_model(&model)?;
+            let g = lpc_load::load_model(&model)?;
             let ins = bind_inputs(&g, &inputs)?;
             let outs = match backend {
                 Backend::Ref => {
@@ -417,7 +417,7 @@ fn real_main(cli: Cli) -> Result<()> {
             stats,
             output,
         } => {
-            let g = lpc_onnx::load_model(&model)?;
+            let g = lpc_load::load_model(&model)?;
             let r =
                 lpc_fold::cli::fold_graph(&g, &rules, pipeline.as_deref(), stop_after.as_deref())
                     .with_context(|| model.display().to_string())?;
@@ -433,7 +433,7 @@ fn real_main(cli: Cli) -> Result<()> {
             rules,
             pipeline,
         } => {
-            let g = lpc_onnx::load_model(&model)?;
+            let g = lpc_load::load_model(&model)?;
             print!(
                 "{}",
                 lpc_fold::cli::explain(&g, &rules, pipeline.as_deref(), &node)
@@ -470,7 +470,7 @@ fn real_main(cli: Cli) -> Result<()> {
         } => {
             set_threads(threads)?;
             let t0 = Instant::now();
-            let g = lpc_onnx::load_model(&model)?;
+            let g = lpc_load::load_model(&model)?;
             let load_ms = t0.elapsed().as_secs_f64() * 1e3;
             let ins = bench_inputs(&g, &inputs, &parse_dims(&dims)?)?;
             let compiled = match backend {
@@ -591,7 +591,7 @@ fn compile_cmd(
     threads: Option<usize>,
     isa: Isa,
 ) -> Result<()> {
-    let g = lpc_onnx::load_model(model)?;
+    let g = lpc_load::load_model(model)?;
     let shapes = input_shapes(&g, &parse_dims(dims)?)?;
     let m = lpc_jit::CompiledModel::compile(&g, &shapes, &jit_options(threads, isa))
         .with_context(|| model.display().to_string())?;

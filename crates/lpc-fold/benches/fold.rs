@@ -18,7 +18,7 @@ fn shared() -> PathBuf {
 /// The model quantized on `n` crops of `../shared/data/images` (ppocr preprocessing).
 fn quantized(model: &str, size: (usize, usize), n: usize) -> lpc_ir::Graph {
     let path = shared().join("models").join(model);
-    let g = lpc_onnx::load_model(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let g = lpc_load::load_model(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let image = ImageOptions {
         size: Some(size),
         bgr: true,

@@ -11,7 +11,7 @@ fn data() -> PathBuf {
 }
 
 fn load(path: &std::path::Path) -> Graph {
-    lpc_onnx::load_model(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    lpc_load::load_model(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn test_images() -> Tensor {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 fn mbv() -> lpc_ir::Graph {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/digits_mbv.lpc-int8.lir");
-    lpc_onnx::load_model(&p).expect("fixture loads")
+    lpc_load::load_model(&p).expect("fixture loads")
 }
 
 #[test]

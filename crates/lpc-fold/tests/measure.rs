@@ -64,7 +64,7 @@ fn fold_measurements() {
     println!("| model | float ops before | after | integer kernels | fold ms |");
     println!("|---|---|---|---|---|");
     for m in models {
-        let g = lpc_onnx::load_model(&m).unwrap_or_else(|e| panic!("{}: {e}", m.display()));
+        let g = lpc_load::load_model(&m).unwrap_or_else(|e| panic!("{}: {e}", m.display()));
         let t = std::time::Instant::now();
         let r = fold(&g, &pipeline, &FoldOptions::default()).expect("fold");
         let ms = t.elapsed().as_secs_f64() * 1e3;

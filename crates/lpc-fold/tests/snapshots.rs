@@ -22,7 +22,7 @@ fn fixtures() -> PathBuf {
 
 /// The snapshot text of one folded model.
 fn folded_text(model: &Path) -> String {
-    let g = lpc_onnx::load_model(model).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
+    let g = lpc_load::load_model(model).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
     let pipeline = Pipeline::builtin().expect("builtin pipeline");
     let r = fold(&g, &pipeline, &FoldOptions::default()).expect("fold");
     lpc_ir::verify(&r.graph).expect("folded graph verifies");

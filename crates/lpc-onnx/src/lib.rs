@@ -1,18 +1,15 @@
-//! ONNX import for lpc: protobuf decoding with prost (generated code committed in `proto.rs`,
-//! so no protoc is needed), every supported operator of opsets 1–28 mapped to lpc-ir's `Op`;
-//! the OpenVINO IR reader; QDQ export; and `load_model`, the one model-file loader.
+//! ONNX for lpc: protobuf decoding with prost (generated code committed in `proto.rs`, so no
+//! protoc is needed), import of every supported operator of opsets 1–28 to lpc-ir's `Op`, and
+//! QDQ export. (OpenVINO IR is `lpc-openvino`; the model-file loader is `lpc-load`.)
 #![deny(missing_docs)]
 
 pub mod export;
 mod import;
-mod load;
-pub mod openvino;
 #[allow(missing_docs)]
 pub mod proto;
 mod tensor;
 
 pub use import::{import_bytes, import_file};
-pub use load::{load_model, prepare, LoadError};
 pub use tensor::{dtype_from_onnx, dtype_to_onnx, tensor_from_proto, tensor_to_proto};
 
 use std::path::Path;

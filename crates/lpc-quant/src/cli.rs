@@ -284,7 +284,7 @@ fn config(q: &QuantArgs, progress: bool) -> Result<Config> {
 }
 
 fn run_quantize(q: &QuantArgs, progress: bool) -> Result<crate::Quantized> {
-    let g = lpc_onnx::load_model(&q.model)?;
+    let g = lpc_load::load_model(&q.model)?;
     let data = Samples::open(&q.calib, &g, &q.data.options(true)?).context("calibration data")?;
     let out = quantize(&g, &data, &config(q, progress)?)?;
     write_report(q, &out, None)?;
@@ -322,7 +322,7 @@ fn read_labels(p: &Path) -> Result<Vec<i64>> {
 /// best model found and returns an error (exit status 1) saying so.
 fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Result<String> {
     let b = &a.budget;
-    let g = lpc_onnx::load_model(&a.q.model)?;
+    let g = lpc_load::load_model(&a.q.model)?;
     let calib_opts = a.q.data.options(true)?;
     let calib = Samples::open(&a.q.calib, &g, &calib_opts).context("calibration data")?;
     let mut eval_opts = a.q.data.options(false)?;
@@ -481,11 +481,11 @@ pub fn calibrate_cmd(a: &CalibrateArgs, progress: bool) -> Result<String> {
 
 /// `lpc accuracy`: returns the text (or JSON) summary.
 pub fn accuracy_cmd(a: &AccuracyArgs, progress: bool) -> Result<String> {
-    let g = lpc_onnx::load_model(&a.model)?;
+    let g = lpc_load::load_model(&a.model)?;
     let reference = a
         .reference
         .as_deref()
-        .map(lpc_onnx::load_model)
+        .map(lpc_load::load_model)
         .transpose()?;
     if a.per_layer && reference.is_none() {
         bail!("--per-layer needs --reference");

@@ -11,7 +11,7 @@ fn digits() -> PathBuf {
 }
 
 fn mbv() -> lpc_ir::Graph {
-    lpc_onnx::load_model(&digits().join("digits_mbv.onnx")).unwrap()
+    lpc_load::load_model(&digits().join("digits_mbv.onnx")).unwrap()
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -223,7 +223,7 @@ fn already_quantized_model_is_refused() {
     let q = quantize(&g, &data, &cfg).unwrap();
     // The FakeQuantize graph lpc wrote, and the digits model ONNX Runtime quantized (QDQ).
     let ort =
-        lpc_onnx::load_model(&digits().join("quantized-by-peers/digits_mbv.ort-qdq.onnx")).unwrap();
+        lpc_load::load_model(&digits().join("quantized-by-peers/digits_mbv.ort-qdq.onnx")).unwrap();
     for (what, m) in [
         ("lpc FakeQuantize graph", q.graph),
         ("ONNX Runtime QDQ model", ort),

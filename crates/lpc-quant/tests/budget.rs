@@ -93,7 +93,7 @@ fn digits_mbv_budget_zero_reaches_zero_flips() {
     assert!(s.contains("(0 flips)"), "{s}");
 
     // And ≥ 90% of MACs INT8, through the library.
-    let g = lpc_onnx::load_model(Path::new(&model)).unwrap();
+    let g = lpc_load::load_model(Path::new(&model)).unwrap();
     let cal = Samples::open(Path::new(&calib), &g, &LoadOptions::default()).unwrap();
     let q = quantize(&g, &cal, &Config::default()).unwrap();
     let test = Samples::open(
@@ -352,7 +352,7 @@ fn ppocr_det_sqnr_25() {
         refine: env("LPC_REFINE", 8.0) as usize,
         rerank: std::env::var("LPC_RERANK").as_deref() != Ok("0"),
     };
-    let g = lpc_onnx::load_model(&shared().join("models/ch_PP-OCRv4_det_infer.onnx")).unwrap();
+    let g = lpc_load::load_model(&shared().join("models/ch_PP-OCRv4_det_infer.onnx")).unwrap();
     let folder = |name: &str, files: &[&str], halves: &[(&str, bool)]| {
         let d = tmp(name);
         std::fs::create_dir_all(&d).unwrap();

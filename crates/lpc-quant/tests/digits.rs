@@ -19,7 +19,7 @@ fn digits() -> PathBuf {
 }
 
 fn model(name: &str) -> lpc_ir::Graph {
-    lpc_onnx::load_model(&digits().join(format!("{name}.onnx"))).expect("import")
+    lpc_load::load_model(&digits().join(format!("{name}.onnx"))).expect("import")
 }
 
 struct Outcome {

@@ -43,7 +43,7 @@ fn measure(model: &str, size: Option<(usize, usize)>) {
                 .collect()
         })
         .unwrap_or_default();
-    let g = lpc_onnx::load_model(&shared().join("models").join(model)).unwrap();
+    let g = lpc_load::load_model(&shared().join("models").join(model)).unwrap();
     let image = ImageOptions {
         size,
         bgr: true,

@@ -1,6 +1,8 @@
 //! OpenVINO operations (opsets 1–13 as NNCF/OpenVINO emit them for CNNs) mapped onto lpc `Op`s.
 
-use super::{element_type, weights, Builder, Layer, OpenVinoError};
+use crate::builder::Builder;
+use crate::net::{element_type, Layer};
+use crate::{weights, OpenVinoError};
 use lpc_ir::{
     AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, DType, NearestMode, Op, PadMode,
     PoolAttrs, ReduceOp, ResizeAttrs, ResizeMode, Tensor, UnaryOp, ValueRef, ValueType,

@@ -1,7 +1,7 @@
 //! Malformed OpenVINO IR gets clear errors, never a panic: hand-made defects, then many
 //! deterministic random truncations and byte flips of the digits IR files.
 
-use lpc_onnx::openvino::{import_openvino, import_openvino_parts, OpenVinoError};
+use lpc_openvino::{import_openvino, import_openvino_parts, OpenVinoError};
 use std::path::{Path, PathBuf};
 
 const GOOD: &str = r#"<?xml version="1.0"?>

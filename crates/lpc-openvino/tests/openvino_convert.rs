@@ -95,7 +95,7 @@ fn converted_irs_match_onnx() {
                 eprintln!("{}: absent, skipped", xml.display());
                 continue;
             }
-            let g = lpc_onnx::openvino::import_openvino(&xml)
+            let g = lpc_openvino::import_openvino(&xml)
                 .unwrap_or_else(|e| panic!("{}: {e}", xml.display()));
             let g = checked(g, &format!("{stem}{suffix}"));
             let got = run(&g, &input);
@@ -125,7 +125,7 @@ fn converted_irs_import() {
     for e in std::fs::read_dir(&dir).expect("LPC_OV_IR_DIR readable") {
         let p = e.expect("entry").path();
         if p.extension().is_some_and(|x| x == "xml") {
-            let g = lpc_onnx::openvino::import_openvino(&p)
+            let g = lpc_openvino::import_openvino(&p)
                 .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             eprintln!("{}: {} nodes", p.display(), g.len());
             n += 1;

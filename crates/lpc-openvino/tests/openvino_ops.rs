@@ -2,7 +2,7 @@
 //! import each and compare lpc-ref's outputs with OpenVINO's FP32 CPU outputs.
 
 use lpc_ir::{Graph, Op, Tensor};
-use lpc_onnx::openvino::import_openvino;
+use lpc_openvino::import_openvino;
 use std::path::{Path, PathBuf};
 
 /// The checks every imported graph must pass: the verifier, type inference agreeing with the

@@ -2,7 +2,7 @@
 //! CPU inference of the same IR (predictions committed under tests/data/openvino/).
 
 use lpc_ir::{BinaryOp, DType, Dim, Graph, Op, Tensor};
-use lpc_onnx::openvino::import_openvino;
+use lpc_openvino::import_openvino;
 use std::path::{Path, PathBuf};
 
 /// The checks every imported graph must pass: the verifier, type inference agreeing with the
@@ -208,11 +208,11 @@ fn ir_v10_reads_like_v11() {
         .replace(" names=\"logits\"", "");
     assert_ne!(v10, xml);
     let a = checked(
-        lpc_onnx::openvino::import_openvino_parts(&xml, Some(&bin)).expect("v11"),
+        lpc_openvino::import_openvino_parts(&xml, Some(&bin)).expect("v11"),
         "v11",
     );
     let b = checked(
-        lpc_onnx::openvino::import_openvino_parts(&v10, Some(&bin)).expect("v10"),
+        lpc_openvino::import_openvino_parts(&v10, Some(&bin)).expect("v10"),
         "v10",
     );
     let (shape, x) = read_npy_f32(&root().join("../shared/data/digits/test_x.npy"));

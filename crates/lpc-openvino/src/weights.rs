@@ -9,7 +9,8 @@
 //! to each constant of the chain, so the chain stays "constant → dequantize" for the fold stage.
 //! Otherwise a `Reshape` or `Transpose` node is inserted.
 
-use super::{Builder, Layer};
+use crate::builder::Builder;
+use crate::net::Layer;
 use lpc_ir::{BinaryOp, DType, Graph, Op, QuantAxis, Shape, Tensor, UnaryOp, ValueRef, ValueType};
 
 /// A layout change of a weight tensor.

@@ -1,6 +1,8 @@
-//! The one way every stage reads a model file: `.onnx`, OpenVINO IR `.xml` (+ `.bin`) or
-//! `.lir`, then types inferred, constant (shape) subgraphs folded and the graph verified.
+//! `load_model`: read a model file by extension (`.onnx`, OpenVINO IR `.xml` (+ `.bin`) or
+//! `.lir`), then [`prepare`] it: types inferred, constant (shape) subgraphs folded and the graph
+//! verified.
 
+use crate::{prepare, PrepareError};
 use lpc_ir::Graph;
 use std::path::Path;
 
@@ -19,7 +21,7 @@ pub enum LoadError {
         /// The file.
         path: String,
         /// What went wrong.
-        error: crate::ImportError,
+        error: lpc_onnx::ImportError,
     },
     /// OpenVINO IR import failed.
     #[error("{path}: {error}")]
@@ -27,18 +29,18 @@ pub enum LoadError {
         /// The file.
         path: String,
         /// What went wrong.
-        error: crate::openvino::OpenVinoError,
+        error: lpc_openvino::OpenVinoError,
     },
     /// The `.lir` text or its weights file is invalid (the message names the file and line).
     #[error("{0}")]
     Lir(lpc_ir::text::LirFileError),
     /// The imported graph does not type-check, fold or verify.
-    #[error("{path}: {msg}")]
+    #[error("{path}: {error}")]
     Graph {
         /// The file.
         path: String,
         /// What is wrong, naming the node.
-        msg: String,
+        error: PrepareError,
     },
 }
 
@@ -49,31 +51,17 @@ pub fn load_model(path: &Path) -> Result<Graph, LoadError> {
         return Err(LoadError::Missing(p));
     }
     let mut g = match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "onnx" => crate::import_file(path).map_err(|error| LoadError::Onnx {
+        "onnx" => lpc_onnx::import_file(path).map_err(|error| LoadError::Onnx {
             path: p.clone(),
             error,
         })?,
-        "xml" => crate::openvino::import_openvino(path).map_err(|error| LoadError::OpenVino {
+        "xml" => lpc_openvino::import_openvino(path).map_err(|error| LoadError::OpenVino {
             path: p.clone(),
             error,
         })?,
         "lir" => lpc_ir::text::read_lir(path).map_err(LoadError::Lir)?,
         _ => return Err(LoadError::UnknownType(p)),
     };
-    prepare(&mut g).map_err(|msg| LoadError::Graph { path: p, msg })?;
+    prepare(&mut g).map_err(|error| LoadError::Graph { path: p, error })?;
     Ok(g)
-}
-
-/// Infers types, folds constants (repeatedly: folding exposes more static shapes; quantization
-/// ops are kept) and verifies the graph.
-pub fn prepare(g: &mut Graph) -> Result<(), String> {
-    lpc_ir::infer_types(g).map_err(|e| e.to_string())?;
-    for _ in 0..4 {
-        let s = lpc_ref::fold_constants(g).map_err(|e| e.to_string())?;
-        lpc_ir::infer_types(g).map_err(|e| e.to_string())?;
-        if s.folded == 0 {
-            break;
-        }
-    }
-    lpc_ir::verify(g).map_err(|e| e.to_string())
 }

@@ -1,0 +1,150 @@
+//! Neural-network ONNX ops: convolution, matrix products, pooling, normalization, softmax
+//! and (inference-time) Dropout.
+
+use super::table::{Converted, Cx, Table};
+use crate::ImportError;
+use lpc_ir::*;
+use std::sync::Arc;
+
+/// Registers this family's converters.
+pub(super) fn register(t: &mut Table) {
+    t.add("Dropout", dropout);
+    t.add("Conv", conv);
+    t.add("ConvTranspose", conv_transpose);
+    t.add("MatMul", |_, _| Ok(Converted::Op(Op::MatMul)));
+    t.add("Gemm", gemm);
+    t.add("MaxPool", max_pool);
+    t.add("AveragePool", average_pool);
+    t.add("GlobalAveragePool", |_, _| {
+        Ok(Converted::Op(Op::GlobalAveragePool))
+    });
+    t.add("GlobalMaxPool", |_, _| Ok(Converted::Op(Op::GlobalMaxPool)));
+    t.add("BatchNormalization", batch_normalization);
+    t.add("LayerNormalization", layer_normalization);
+    t.add("Softmax", softmax);
+    t.add("LogSoftmax", softmax);
+}
+
+/// `Dropout`.
+fn dropout(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    let name = cx.name.clone();
+    // Inference: identity; the optional mask output is all true.
+    if cx.n_out > 1 {
+        let x = cx
+            .ins
+            .first()
+            .copied()
+            .flatten()
+            .ok_or_else(|| a.err("needs an input"))?;
+        let shape_name = cx.me.fresh_value(&cx.out_names[1]);
+        let sh = g.add_node(
+            format!("{name}__mask_shape"),
+            Op::ShapeOf {
+                start: 0,
+                end: None,
+            },
+            &[Some(x)],
+            vec![Output::named(shape_name)],
+        );
+        let value = Arc::new(Tensor::from_bool(&[], vec![true]).map_err(|e| a.err(e.to_string()))?);
+        let m = g.add_node(
+            format!("{name}__mask"),
+            Op::ConstantOfShape { value },
+            &[Some(ValueRef::first(sh))],
+            vec![Output::named(cx.out_names[1].clone())],
+        );
+        cx.me.bind(&cx.out_names[1], ValueRef::first(m), a)?;
+    }
+    if let Some(t) = cx.ins.get(2).copied().flatten() {
+        if g.const_value(t)
+            .is_none_or(|t| t.to_i64_vec().iter().any(|&x| x != 0))
+        {
+            return Err(a.err("Dropout in training mode is not supported"));
+        }
+    }
+    cx.ins.truncate(1);
+    cx.n_out = 1;
+    Ok(Converted::Op(Op::Unary(UnaryOp::Identity)))
+}
+
+/// `Conv`.
+fn conv(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    Ok(Converted::Op(Op::Conv(a.conv()?)))
+}
+
+/// `ConvTranspose`.
+fn conv_transpose(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    Ok(Converted::Op(Op::ConvTranspose {
+        conv: a.conv()?,
+        output_padding: a.usizes("output_padding")?,
+        output_shape: a.usizes("output_shape")?,
+    }))
+}
+
+/// `Gemm`.
+fn gemm(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    Ok(Converted::Op(Op::Gemm {
+        alpha: a.float("alpha", 1.0)?,
+        beta: a.float("beta", 1.0)?,
+        trans_a: a.bool("transA", false)?,
+        trans_b: a.bool("transB", false)?,
+    }))
+}
+
+/// `MaxPool`.
+fn max_pool(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    Ok(Converted::Op(Op::MaxPool {
+        pool: a.pool()?,
+        storage_order: a.int("storage_order", 0)?,
+    }))
+}
+
+/// `AveragePool`.
+fn average_pool(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    Ok(Converted::Op(Op::AveragePool {
+        pool: a.pool()?,
+        count_include_pad: a.bool("count_include_pad", false)?,
+    }))
+}
+
+/// `BatchNormalization`.
+fn batch_normalization(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    let training = a.bool("training_mode", false)?
+        || (cx.opset < 9 && cx.n_out > 1 && a.int("is_test", 0)? == 0);
+    Ok(Converted::Op(Op::BatchNorm {
+        epsilon: a.float("epsilon", 1e-5)?,
+        training,
+        momentum: a.float("momentum", 0.9)?,
+    }))
+}
+
+/// `LayerNormalization`.
+fn layer_normalization(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    if a.int("stash_type", 1)? != 1 {
+        return Err(a.err("only stash_type 1 (float) is supported"));
+    }
+    Ok(Converted::Op(Op::LayerNorm {
+        axis: a.int("axis", -1)?,
+        epsilon: a.float("epsilon", 1e-5)?,
+    }))
+}
+
+/// `Softmax`, `LogSoftmax`.
+fn softmax(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    let coerce_2d = cx.opset < 13;
+    let axis = a.int("axis", if coerce_2d { 1 } else { -1 })?;
+    Ok(Converted::Op(if cx.op_type == "Softmax" {
+        Op::Softmax { axis, coerce_2d }
+    } else {
+        Op::LogSoftmax { axis, coerce_2d }
+    }))
+}
