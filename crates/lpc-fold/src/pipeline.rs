@@ -1,140 +1,11 @@
-//! Rules as egg rewrites, phases as data (`passes/pipeline.toml`), and the fold driver: one
-//! egg run per phase within its limits, extraction by the cost model between phases.
+//! Phases as data: the pipeline file (`passes/pipeline.toml`), its phases with their rules
+//! and limits, and the built-in pipeline compiled from `passes/`.
 
-use crate::analysis::{FGraph, FoldAnalysis};
-use crate::convert::{add_const, extract, load, Loaded};
-use crate::lang::{FNode, Head};
-use crate::registry::{HOut, HVal, HelperCtx};
-use crate::rules::{parse_rules, HArg, RuleDef};
+use crate::rules::{parse_rules, RuleDef};
 use crate::FoldError;
-use egg::{
-    Applier, Id, Pattern, PatternAst, Rewrite, Runner, SimpleScheduler, StopReason, Subst, Symbol,
-    Var,
-};
-use lpc_ir::Graph;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// Why a rule did not apply to one match.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Refusal {
-    /// A condition is false (its text).
-    Condition(String),
-    /// A helper gave no value.
-    Helper(String),
-}
-
-/// Checks a rule's conditions and computes its `let` bindings for one match; the new
-/// constants are added to the e-graph. `Err` says which condition or helper refused.
-pub fn bind(eg: &mut FGraph, def: &RuleDef, root: Id, subst: &Subst) -> Result<Subst, Refusal> {
-    for c in &def.conds {
-        let ids: Vec<Id> = c.vars.iter().map(|v| subst[*v]).collect();
-        if !(c.spec.eval)(eg, &ids, c.cmp.as_ref()) {
-            let vars: Vec<String> = c.vars.iter().map(|v| v.to_string()).collect();
-            let cmp = c
-                .cmp
-                .as_ref()
-                .map(|(_, w)| format!(" .. {}", w.join("|")))
-                .unwrap_or_default();
-            return Err(Refusal::Condition(format!(
-                "{} {}{cmp} (at {})",
-                c.spec.name,
-                vars.join(" "),
-                c.loc
-            )));
-        }
-    }
-    let mut s = subst.clone();
-    for l in &def.lets {
-        let args: Vec<HVal> = l
-            .args
-            .iter()
-            .map(|a| match a {
-                HArg::Var(v) => HVal::Class(s[*v]),
-                HArg::Num(x) => HVal::Num(*x),
-            })
-            .collect();
-        let out = {
-            let ctx = HelperCtx {
-                eg,
-                root,
-                lhs: &def.lhs,
-                subst: &s,
-            };
-            (l.spec.eval)(&ctx, &args)
-        };
-        let id = match out {
-            Some(HOut::Tensor(t)) => add_const(eg, t),
-            Some(HOut::Attr(op)) => eg.add(FNode {
-                head: Head::Attr(crate::lang::AttrKey::new(op)),
-                children: vec![],
-            }),
-            Some(HOut::Absent) => eg.add(FNode {
-                head: Head::Absent,
-                children: vec![],
-            }),
-            None => {
-                return Err(Refusal::Helper(format!(
-                    "{} gave no value (at {})",
-                    l.spec.name, l.loc
-                )))
-            }
-        };
-        s.insert(l.var, id);
-    }
-    Ok(s)
-}
-
-/// A parsed rule as an egg applier.
-pub struct RuleApplier {
-    /// The rule.
-    pub def: Arc<RuleDef>,
-}
-
-impl Applier<FNode, FoldAnalysis> for RuleApplier {
-    fn apply_one(
-        &self,
-        eg: &mut FGraph,
-        eclass: Id,
-        subst: &Subst,
-        _ast: Option<&PatternAst<FNode>>,
-        rule_name: Symbol,
-    ) -> Vec<Id> {
-        let Ok(s) = bind(eg, &self.def, eclass, subst) else {
-            return vec![];
-        };
-        eg.analysis.current_rule = Some(rule_name);
-        let id = eg.add_instantiation(&self.def.rhs, &s);
-        let changed = eg.union(eclass, id);
-        eg.analysis.current_rule = None;
-        if changed {
-            eg.analysis.fired.push((rule_name, eclass));
-            vec![eclass]
-        } else {
-            vec![]
-        }
-    }
-
-    fn vars(&self) -> Vec<Var> {
-        vec![]
-    }
-}
-
-/// Turns parsed rules into egg rewrites.
-pub fn rewrites(defs: &[Arc<RuleDef>]) -> Result<Vec<Rewrite<FNode, FoldAnalysis>>, FoldError> {
-    defs.iter()
-        .map(|d| {
-            Rewrite::new(
-                d.name.clone(),
-                Pattern::new(d.lhs.clone()),
-                RuleApplier { def: d.clone() },
-            )
-            .map_err(|e| FoldError::Rules(format!("{}: rule '{}': {e}", d.loc, d.name)))
-        })
-        .collect()
-}
+use std::time::Duration;
 
 /// E-graph limits of one phase.
 #[derive(Clone, Debug)]
@@ -175,50 +46,17 @@ pub struct Pipeline {
     pub phases: Vec<Phase>,
 }
 
-/// The built-in pipeline and rule files, compiled into the binary.
-const BUILTIN: &[(&str, &str)] = &[
-    (
-        "pipeline.toml",
-        include_str!("../../../passes/pipeline.toml"),
-    ),
-    (
-        "lower/fake-quantize.rules",
-        include_str!("../../../passes/lower/fake-quantize.rules"),
-    ),
-    (
-        "propagate/move-dequantize.rules",
-        include_str!("../../../passes/propagate/move-dequantize.rules"),
-    ),
-    (
-        "fuse/conv-gemm.rules",
-        include_str!("../../../passes/fuse/conv-gemm.rules"),
-    ),
-    (
-        "fuse/depthwise.rules",
-        include_str!("../../../passes/fuse/depthwise.rules"),
-    ),
-    (
-        "fuse/eltwise.rules",
-        include_str!("../../../passes/fuse/eltwise.rules"),
-    ),
-    (
-        "fuse/epilogue.rules",
-        include_str!("../../../passes/fuse/epilogue.rules"),
-    ),
-    (
-        "fuse/requantize.rules",
-        include_str!("../../../passes/fuse/requantize.rules"),
-    ),
-];
+// The built-in pipeline and rule files, compiled into the binary by `build.rs` from every
+// file under `passes/`: adding `passes/<phase>/<topic>.rules` is all it takes.
+include!(concat!(env!("OUT_DIR"), "/builtin_passes.rs"));
 
 fn rule_sources(spec: &str, base: Option<&Path>) -> Result<Vec<(String, String)>, FoldError> {
     match base {
         None => {
             let prefix = format!("{}/", spec.trim_end_matches('/'));
-            let found: Vec<(String, String)> = BUILTIN
+            let found: Vec<(String, String)> = BUILTIN_RULES
                 .iter()
                 .filter(|(p, _)| *p == spec || p.starts_with(&prefix))
-                .filter(|(p, _)| p.ends_with(".rules"))
                 .map(|(p, s)| (format!("passes/{p}"), s.to_string()))
                 .collect();
             if found.is_empty() {
@@ -234,7 +72,10 @@ fn rule_sources(spec: &str, base: Option<&Path>) -> Result<Vec<(String, String)>
 
 /// Reads a rule file, or every `*.rules` file of a directory (sorted by name).
 pub fn read_rule_path(p: &Path) -> Result<Vec<(String, String)>, FoldError> {
-    let io = |e: std::io::Error| FoldError::Io(format!("{}: {e}", p.display()));
+    let io = |source| FoldError::Io {
+        path: p.to_path_buf(),
+        source,
+    };
     if p.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(p)
             .map_err(io)?
@@ -247,8 +88,10 @@ pub fn read_rule_path(p: &Path) -> Result<Vec<(String, String)>, FoldError> {
             .map(|f| {
                 Ok((
                     f.display().to_string(),
-                    std::fs::read_to_string(&f)
-                        .map_err(|e| FoldError::Io(format!("{}: {e}", f.display())))?,
+                    std::fs::read_to_string(&f).map_err(|source| FoldError::Io {
+                        path: f.clone(),
+                        source,
+                    })?,
                 ))
             })
             .collect()
@@ -273,13 +116,31 @@ pub fn parse_sources(srcs: &[(String, String)]) -> Result<Vec<Arc<RuleDef>>, Fol
 impl Pipeline {
     /// The built-in pipeline (`passes/pipeline.toml` and its rule files, compiled in).
     pub fn builtin() -> Result<Pipeline, FoldError> {
-        Pipeline::from_toml("passes/pipeline.toml", BUILTIN[0].1, None)
+        Pipeline::from_toml("passes/pipeline.toml", BUILTIN_PIPELINE, None)
+    }
+
+    /// The pipeline a command runs: the rule files/dirs given (one phase), a pipeline file, or
+    /// the built-in one.
+    pub fn from_args(
+        rules: &[PathBuf],
+        pipeline_file: Option<&Path>,
+    ) -> Result<Pipeline, FoldError> {
+        match (rules.is_empty(), pipeline_file) {
+            (false, None) => Pipeline::from_rule_paths("rules", rules),
+            (true, Some(p)) => Pipeline::from_file(p),
+            (true, None) => Pipeline::builtin(),
+            (false, Some(_)) => Err(FoldError::Rules(
+                "give rule files or a pipeline file, not both".into(),
+            )),
+        }
     }
 
     /// Reads a pipeline file; its rule paths are relative to its directory.
     pub fn from_file(path: &Path) -> Result<Pipeline, FoldError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| FoldError::Io(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|source| FoldError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Pipeline::from_toml(&path.display().to_string(), &text, Some(base))
     }
@@ -300,7 +161,10 @@ impl Pipeline {
     }
 
     fn from_toml(file: &str, text: &str, base: Option<&Path>) -> Result<Pipeline, FoldError> {
-        let bad = |m: String| FoldError::Rules(format!("{file}: {m}"));
+        let bad = |msg: String| FoldError::Pipeline {
+            file: file.to_string(),
+            msg,
+        };
         let v: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| bad(e.to_string()))?;
@@ -370,6 +234,11 @@ impl Pipeline {
         Ok(Pipeline { phases: out })
     }
 
+    /// The phase names, in order (the `--stop-after` values).
+    pub fn phase_names(&self) -> Vec<&str> {
+        self.phases.iter().map(|p| p.name.as_str()).collect()
+    }
+
     /// Every rule of every phase.
     pub fn all_rules(&self) -> Vec<Arc<RuleDef>> {
         self.phases
@@ -377,198 +246,4 @@ impl Pipeline {
             .flat_map(|p| p.rules.iter().cloned())
             .collect()
     }
-}
-
-/// What one phase did.
-#[derive(Clone, Debug)]
-pub struct PhaseStats {
-    /// Phase name.
-    pub name: String,
-    /// Iterations run.
-    pub iterations: usize,
-    /// E-nodes at the end.
-    pub nodes: usize,
-    /// E-classes at the end.
-    pub classes: usize,
-    /// Why the run stopped.
-    pub stop: String,
-    /// How often each rule fired.
-    pub applied: BTreeMap<String, usize>,
-    /// Wall time.
-    pub time: Duration,
-    /// Graph nodes after extraction.
-    pub graph_nodes: usize,
-}
-
-/// Options of one fold.
-#[derive(Clone, Debug, Default)]
-pub struct FoldOptions {
-    /// Stop after this phase.
-    pub stop_after: Option<String>,
-}
-
-/// The result of a fold: the graph, per-phase statistics, and the rule log per source node.
-pub struct FoldResult {
-    /// The folded graph.
-    pub graph: Graph,
-    /// One entry per phase run.
-    pub phases: Vec<PhaseStats>,
-    /// For each source node name: (phase, rule) pairs that fired on its value's class.
-    pub fired: BTreeMap<String, Vec<(String, String)>>,
-    /// The last phase's e-graph (for explanations) with its node classes.
-    pub last: Option<Loaded>,
-}
-
-fn stop_text(s: &Option<StopReason>) -> String {
-    match s {
-        Some(StopReason::Saturated) => "saturated".into(),
-        Some(StopReason::IterationLimit(n)) => format!("iteration limit ({n})"),
-        Some(StopReason::NodeLimit(n)) => format!("node limit ({n})"),
-        Some(StopReason::TimeLimit(t)) => format!("time limit ({t:.2} s)"),
-        Some(StopReason::Other(m)) => m.clone(),
-        None => "not run".into(),
-    }
-}
-
-/// Runs one phase on a loaded graph; returns the runner's e-graph and the stats.
-pub fn run_phase(loaded: Loaded, phase: &Phase) -> Result<(Loaded, PhaseStats), FoldError> {
-    let start = Instant::now();
-    let rws = rewrites(&phase.rules)?;
-    let Loaded {
-        name,
-        eg,
-        outputs,
-        inputs,
-        node_classes,
-        names,
-    } = loaded;
-    let runner = Runner::<FNode, FoldAnalysis, ()>::new(FoldAnalysis::default())
-        .with_egraph(eg)
-        .with_scheduler(SimpleScheduler)
-        .with_iter_limit(phase.limits.iterations)
-        .with_node_limit(phase.limits.nodes)
-        .with_time_limit(phase.limits.time)
-        .with_hook(|r| match r.egraph.analysis.conflicts.first() {
-            Some(c) => Err(format!("conflict: {c}")),
-            None => Ok(()),
-        })
-        .run(&rws);
-    let mut eg = runner.egraph;
-    eg.rebuild();
-    if let Some(c) = eg.analysis.conflicts.first() {
-        return Err(FoldError::Conflict {
-            phase: phase.name.clone(),
-            msg: c.clone(),
-        });
-    }
-    let mut applied = BTreeMap::new();
-    for it in &runner.iterations {
-        for (r, n) in &it.applied {
-            *applied.entry(r.to_string()).or_insert(0) += n;
-        }
-    }
-    let stats = PhaseStats {
-        name: phase.name.clone(),
-        iterations: runner.iterations.len(),
-        nodes: eg.total_number_of_nodes(),
-        classes: eg.number_of_classes(),
-        stop: stop_text(&runner.stop_reason),
-        applied,
-        time: start.elapsed(),
-        graph_nodes: 0,
-    };
-    Ok((
-        Loaded {
-            name,
-            eg,
-            outputs,
-            inputs,
-            node_classes,
-            names,
-        },
-        stats,
-    ))
-}
-
-/// Extracts the cheapest graph of a loaded e-graph.
-pub fn extract_loaded(l: &Loaded) -> Result<Graph, FoldError> {
-    let mut names = std::collections::HashMap::new();
-    let mut keys: Vec<_> = l.names.iter().collect();
-    keys.sort();
-    for (id, n) in keys {
-        names.entry(l.eg.find(*id)).or_insert_with(|| n.clone());
-    }
-    extract(&l.eg, &l.name, &l.inputs, &l.outputs, &names)
-}
-
-/// Folds a graph through the pipeline.
-pub fn fold(g: &Graph, p: &Pipeline, opts: &FoldOptions) -> Result<FoldResult, FoldError> {
-    if let Some(s) = &opts.stop_after {
-        if !p.phases.iter().any(|ph| &ph.name == s) {
-            let names: Vec<&str> = p.phases.iter().map(|ph| ph.name.as_str()).collect();
-            return Err(FoldError::Rules(format!(
-                "no phase '{s}' (phases: {})",
-                names.join(", ")
-            )));
-        }
-    }
-    let mut g = g.clone();
-    lpc_ir::infer_types(&mut g).map_err(|e| FoldError::Graph(e.to_string()))?;
-    let mut stats = vec![];
-    let mut fired: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    let mut last = None;
-    // Extracted graphs name each node after its (first) output value, so a later phase sees
-    // the source node "fc" as "logits": rules are reported under the source node's name.
-    let first_out = |g: &Graph| -> Vec<(String, String)> {
-        g.node_ids()
-            .into_iter()
-            .filter_map(|n| {
-                let node = g.node(n);
-                node.outputs
-                    .first()
-                    .map(|o| (node.name.clone(), o.name.clone()))
-            })
-            .collect()
-    };
-    let origin: std::collections::HashMap<String, String> = first_out(&g)
-        .into_iter()
-        .map(|(node, value)| (value, node))
-        .collect();
-    for ph in &p.phases {
-        let source: std::collections::HashMap<String, String> = first_out(&g)
-            .into_iter()
-            .map(|(node, value)| {
-                let src = origin.get(&value).cloned().unwrap_or_else(|| node.clone());
-                (node, src)
-            })
-            .collect();
-        let loaded = load(&g)?;
-        let (l, mut st) = run_phase(loaded, ph)?;
-        for (node, class) in &l.node_classes {
-            let c = l.eg.find(*class);
-            let node = source.get(node).unwrap_or(node);
-            for (rule, at) in &l.eg.analysis.fired {
-                if l.eg.find(*at) == c {
-                    let e = fired.entry(node.clone()).or_default();
-                    let item = (ph.name.clone(), rule.to_string());
-                    if !e.contains(&item) {
-                        e.push(item);
-                    }
-                }
-            }
-        }
-        g = extract_loaded(&l)?;
-        st.graph_nodes = g.len();
-        stats.push(st);
-        last = Some(l);
-        if opts.stop_after.as_deref() == Some(ph.name.as_str()) {
-            break;
-        }
-    }
-    Ok(FoldResult {
-        graph: g,
-        phases: stats,
-        fired,
-        last,
-    })
 }
