@@ -19,7 +19,7 @@ fn images(n: usize) -> Tensor {
 }
 
 fn fold(g: &Graph) -> Graph {
-    lpc_fold::cli::fold_graph(g, &[], None, None)
+    lpc_fold::fold_graph(g, &[], None, None)
         .expect("fold")
         .graph
 }

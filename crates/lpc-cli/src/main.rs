@@ -67,8 +67,8 @@ enum Cmd {
         /// A pipeline file replacing the built-in passes/pipeline.toml.
         #[arg(long)]
         pipeline: Option<PathBuf>,
-        /// Stop after this phase (lower, propagate, fuse).
-        #[arg(long)]
+        // The help lists the built-in phases (passes/pipeline.toml); `fold` checks the name.
+        #[arg(long, help = stop_after_help())]
         stop_after: Option<String>,
         /// Print e-graph statistics per phase and the ops left in float, with reasons.
         #[arg(long)]
@@ -203,6 +203,14 @@ impl Backend {
 }
 
 /// Parses `--dim SYM=SIZE` bindings.
+/// `--stop-after` help, with the phase names of the built-in pipeline.
+fn stop_after_help() -> String {
+    let names = lpc_fold::Pipeline::builtin()
+        .map(|p| p.phase_names().join(", "))
+        .unwrap_or_default();
+    format!("Stop after this phase of the pipeline (built-in: {names})")
+}
+
 fn parse_dims(specs: &[String]) -> Result<std::collections::HashMap<String, usize>> {
     let mut m = std::collections::HashMap::new();
     for s in specs {
@@ -418,13 +426,12 @@ fn real_main(cli: Cli) -> Result<()> {
             output,
         } => {
             let g = lpc_load::load_model(&model)?;
-            let r =
-                lpc_fold::cli::fold_graph(&g, &rules, pipeline.as_deref(), stop_after.as_deref())
-                    .with_context(|| model.display().to_string())?;
+            let r = lpc_fold::fold_graph(&g, &rules, pipeline.as_deref(), stop_after.as_deref())
+                .with_context(|| model.display().to_string())?;
             lpc_ir::text::write_lir(&output, &r.graph)
                 .with_context(|| output.display().to_string())?;
             if stats {
-                print!("{}", lpc_fold::cli::stats_text(&r));
+                print!("{}", lpc_fold::stats_text(&r));
             }
         }
         Cmd::Explain {
@@ -436,14 +443,14 @@ fn real_main(cli: Cli) -> Result<()> {
             let g = lpc_load::load_model(&model)?;
             print!(
                 "{}",
-                lpc_fold::cli::explain(&g, &rules, pipeline.as_deref(), &node)
+                lpc_fold::explain(&g, &rules, pipeline.as_deref(), &node)
                     .with_context(|| model.display().to_string())?
             );
         }
         Cmd::Rules {
             cmd: RulesCmd::Check { file, cases },
         } => {
-            let r = lpc_fold::cli::rules_check(&file, cases.as_deref())?;
+            let r = lpc_fold::rules_check(&file, cases.as_deref())?;
             print!("{}", r.text);
             if !r.ok {
                 bail!("{}: some rules failed the check", file.display());

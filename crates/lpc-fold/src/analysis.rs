@@ -2,9 +2,9 @@
 //! `lpc-ref`), and the conflict check that turns a rule unioning incompatible classes into an
 //! error naming the rule.
 
-use crate::lang::{FNode, Head, DQ, Q};
+use crate::lang::{FNode, Head, HeadKind, DQ, Q};
 use egg::{Analysis, DidMerge, EGraph, Id, Symbol};
-use lpc_ir::{DType, Dim, Graph, Op, Output, QuantAxis, Shape, Tensor, ValueType};
+use lpc_ir::{DType, Dim, Graph, Op, OpKind, Output, QuantAxis, Shape, Tensor, ValueType};
 use std::sync::Arc;
 
 /// The e-graph type used by the fold stage.
@@ -91,12 +91,68 @@ pub fn param_axis(p: &Tensor, rank: usize) -> Result<(Tensor, i64), String> {
     ))
 }
 
+/// The QuantizeLinear (`is_q`) or DequantizeLinear of a canonical `q`/`dq` e-node, with
+/// per-tensor or per-axis parameters.
+fn lower_q(eg: &FGraph, n: &FNode, is_q: bool) -> Result<(Op, Vec<Slot>), String> {
+    let name = if is_q { Q } else { DQ };
+    let [x, s, z] = n.children[..] else {
+        return Err(format!("{name} needs 3 children"));
+    };
+    let (Some(st), Some(zt)) = (const_of(eg, s), const_of(eg, z)) else {
+        return Err(format!("{name}: scale and zero point must be constants"));
+    };
+    let rank = eg[x]
+        .data
+        .ty
+        .shape
+        .as_ref()
+        .map(Shape::rank)
+        .unwrap_or(st.rank().max(zt.rank()));
+    let (sp, ax) = param_axis(&st, rank)?;
+    let (zp, zax) = param_axis(&zt, rank)?;
+    if sp.len() > 1 && zp.len() > 1 && ax != zax {
+        return Err(format!(
+            "{name}: scale and zero point vary along different axes"
+        ));
+    }
+    let zp = if zp.len() == 1 && sp.len() > 1 {
+        let v = vec![zp.to_i64_vec()[0]; sp.len()];
+        Tensor::from_i64(&[sp.len()], v)
+            .map_err(|e| e.to_string())?
+            .cast(zp.dtype())
+    } else {
+        zp
+    };
+    let axis = if sp.len() > 1 { ax } else { zax };
+    let q = QuantAxis {
+        axis,
+        block_size: 0,
+    };
+    let op = if is_q {
+        Op::QuantizeLinear {
+            q,
+            dtype: zp.dtype(),
+        }
+    } else {
+        Op::DequantizeLinear { q }
+    };
+    Ok((
+        op,
+        vec![
+            Slot::Class(x),
+            Slot::Value(Arc::new(sp)),
+            Slot::Value(Arc::new(zp)),
+        ],
+    ))
+}
+
 /// The IR op of an e-node and its input slots. Canonical `q`/`dq` become QuantizeLinear /
 /// DequantizeLinear with per-tensor or per-axis parameters.
 pub fn lower(eg: &FGraph, n: &FNode) -> Result<(Op, Vec<Slot>), String> {
-    let Head::Op { name, .. } = &n.head else {
+    let Head::Op { kind, .. } = &n.head else {
         return Err(format!("{n} is not an op"));
     };
+    let name = kind.name();
     let slot = |id: Id| {
         if is_absent(eg, id) {
             Slot::None
@@ -104,85 +160,42 @@ pub fn lower(eg: &FGraph, n: &FNode) -> Result<(Op, Vec<Slot>), String> {
             Slot::Class(id)
         }
     };
-    if *name == Q || *name == DQ {
-        let [x, s, z] = n.children[..] else {
-            return Err(format!("{name} needs 3 children"));
-        };
-        let (Some(st), Some(zt)) = (const_of(eg, s), const_of(eg, z)) else {
-            return Err(format!("{name}: scale and zero point must be constants"));
-        };
-        let rank = eg[x]
-            .data
-            .ty
-            .shape
-            .as_ref()
-            .map(Shape::rank)
-            .unwrap_or(st.rank().max(zt.rank()));
-        let (sp, ax) = param_axis(&st, rank)?;
-        let (zp, zax) = param_axis(&zt, rank)?;
-        if sp.len() > 1 && zp.len() > 1 && ax != zax {
-            return Err(format!(
-                "{name}: scale and zero point vary along different axes"
-            ));
-        }
-        let zp = if zp.len() == 1 && sp.len() > 1 {
-            let v = vec![zp.to_i64_vec()[0]; sp.len()];
-            Tensor::from_i64(&[sp.len()], v)
-                .map_err(|e| e.to_string())?
-                .cast(zp.dtype())
-        } else {
-            zp
-        };
-        let axis = if sp.len() > 1 { ax } else { zax };
-        let q = QuantAxis {
-            axis,
-            block_size: 0,
-        };
-        let op = if *name == Q {
-            Op::QuantizeLinear {
-                q,
-                dtype: zp.dtype(),
-            }
-        } else {
-            Op::DequantizeLinear { q }
-        };
+    let kind = match *kind {
+        HeadKind::Q => return lower_q(eg, n, true),
+        HeadKind::Dq => return lower_q(eg, n, false),
+        HeadKind::Op(k) => k,
+    };
+    if !kind.has_attrs() {
         return Ok((
-            op,
-            vec![
-                Slot::Class(x),
-                Slot::Value(Arc::new(sp)),
-                Slot::Value(Arc::new(zp)),
-            ],
+            kind.template(),
+            n.children.iter().map(|&c| slot(c)).collect(),
         ));
-    }
-    if let Some(op) = crate::lang::plain_op(name) {
-        return Ok((op, n.children.iter().map(|&c| slot(c)).collect()));
     }
     let Some(&a) = n.children.first() else {
         return Err(format!("{name} has no attribute child"));
     };
     let op =
         attr_of(eg, a).ok_or_else(|| format!("{name}: first child is not an attribute leaf"))?;
-    let op = adopt_attrs(name, &op)
+    let op = adopt_attrs(kind, &op)
         .ok_or_else(|| format!("{name}: attribute leaf belongs to {}", op.name()))?;
     Ok((op, n.children[1..].iter().map(|&c| slot(c)).collect()))
 }
 
-/// The op of head `name` built from another op's attributes: the same op, or any conv flavour
+/// The op of kind `kind` built from another op's attributes: the same op, or any conv flavour
 /// for another (so `(qconv ?a ...)` can reuse the `?a` of a matched `(conv ?a ...)`).
-pub fn adopt_attrs(name: &str, op: &Op) -> Option<Op> {
-    if op.name() == name {
+pub fn adopt_attrs(kind: OpKind, op: &Op) -> Option<Op> {
+    if op.kind() == kind {
         return Some(op.clone());
     }
     let conv = match op {
         Op::Conv(a) | Op::ConvInteger(a) | Op::QLinearConv(a) | Op::QConv(a) => a.clone(),
         _ => return None,
     };
-    match name {
-        "conv" => Some(Op::Conv(conv)),
-        "conv_integer" => Some(Op::ConvInteger(conv)),
-        "qlinear_conv" => Some(Op::QLinearConv(conv)),
-        "qconv" => Some(Op::QConv(conv)),
+    match kind {
+        OpKind::Conv => Some(Op::Conv(conv)),
+        OpKind::ConvInteger => Some(Op::ConvInteger(conv)),
+        OpKind::QLinearConv => Some(Op::QLinearConv(conv)),
+        OpKind::QConv => Some(Op::QConv(conv)),
         _ => None,
     }
 }
@@ -389,7 +402,21 @@ impl Analysis<FNode> for FoldAnalysis {
         let Some(t) = eg[id].data.value.clone() else {
             return;
         };
-        let quant = |n: &FNode| matches!(n.head, Head::Op { name, .. } if matches!(name, "q" | "dq" | "fake_quantize" | "quantize_linear" | "dequantize_linear"));
+        let quant = |n: &FNode| {
+            matches!(
+                n.head,
+                Head::Op {
+                    kind: HeadKind::Q
+                        | HeadKind::Dq
+                        | HeadKind::Op(
+                            OpKind::FakeQuantize
+                                | OpKind::QuantizeLinear
+                                | OpKind::DequantizeLinear
+                        ),
+                    ..
+                }
+            )
+        };
         if eg[id]
             .nodes
             .iter()

@@ -4,13 +4,14 @@
 //! reported. Also the random-input comparison used by the `.lir` case files.
 
 use crate::analysis::{attr_of, const_of, is_absent, FGraph, FoldAnalysis};
-use crate::convert::{extract, load};
-use crate::engine::{bind, Refusal};
-use crate::lang::{AttrKey, ConstKey, FNode, Head};
+use crate::apply::{bind, Refusal};
+use crate::extract::extract;
+use crate::lang::{AttrKey, ConstKey, FNode, Head, HeadKind};
 use crate::rules::RuleDef;
+use crate::to_egraph::load;
 use crate::FoldError;
 use egg::{ENodeOrVar, Id, Pattern, Searcher, Subst};
-use lpc_ir::{DType, Dim, Graph, Shape, Tensor, ValueType};
+use lpc_ir::{DType, Dim, Graph, OpKind, Shape, Tensor, ValueType};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -136,11 +137,11 @@ fn lhs_step(eg: &FGraph, lhs: &egg::PatternAst<FNode>, subst: &Subst) -> f64 {
             .map(|t| t.to_f64_vec().into_iter().fold(0f64, f64::max))
     };
     match root.head {
-        Head::Op { name: "dq", .. } => {
-            max_of(root.children.get(1).and_then(|&c| class_of(c))).unwrap_or(0.0)
-        }
         Head::Op {
-            name: "fake_quantize",
+            kind: HeadKind::Dq, ..
+        } => max_of(root.children.get(1).and_then(|&c| class_of(c))).unwrap_or(0.0),
+        Head::Op {
+            kind: HeadKind::Op(OpKind::FakeQuantize),
             ..
         } => {
             let lv = root
@@ -261,12 +262,12 @@ pub fn check_rules(
         lpc_ir::infer_types(&mut g).map_err(|e| FoldError::Graph(e.to_string()))?;
         // Matches are searched in the saturated e-graph, so rules that only apply after others
         // (a Dequantize moved next to a Flatten, ...) are exercised too.
-        let phase = crate::engine::Phase {
+        let phase = crate::pipeline::Phase {
             name: "check".into(),
             rules: rules.to_vec(),
-            limits: crate::engine::Limits::default(),
+            limits: crate::pipeline::Limits::default(),
         };
-        let (loaded, _) = crate::engine::run_phase(load(&g)?, &phase)?;
+        let (loaded, _) = crate::driver::run_phase(load(&g)?, &phase)?;
         let eg = loaded.eg;
         for (ri, def) in rules.iter().enumerate() {
             let pat = Pattern::new(def.lhs.clone());

@@ -2,7 +2,7 @@
 //! leaf children, so that rules can match any Conv and carry its attributes to the right side.
 
 use egg::{Id, Language};
-use lpc_ir::{Op, Tensor, UnaryOp};
+use lpc_ir::{Op, OpKind, Tensor};
 use std::cmp::Ordering;
 use std::collections::hash_map::DefaultHasher;
 use std::fmt;
@@ -103,14 +103,95 @@ impl Ord for AttrKey {
     }
 }
 
+/// What an op head computes: an lpc op, or lpc-fold's canonical quantize/dequantize.
+///
+/// Equality, hashing and order go by [`HeadKind::name`], so e-nodes sort (and tie-break in
+/// extraction) as they did when heads were strings.
+#[derive(Clone, Copy, Debug)]
+pub enum HeadKind {
+    /// An lpc op (never `input` or `const`: those are leaves).
+    Op(OpKind),
+    /// The canonical quantize head: (q x scale zero_point), parameters broadcast to x.
+    Q,
+    /// The canonical dequantize head: (dq x scale zero_point), parameters broadcast to x.
+    Dq,
+}
+
+impl HeadKind {
+    /// The head's name in rules and messages (`Op::name`, or `q`/`dq`).
+    pub fn name(self) -> &'static str {
+        match self {
+            HeadKind::Op(k) => k.name(),
+            HeadKind::Q => Q,
+            HeadKind::Dq => DQ,
+        }
+    }
+
+    /// The head a rule may write under this name (`q`, `dq`, or an op other than
+    /// `input`/`const`).
+    pub fn from_rule_name(name: &str) -> Option<HeadKind> {
+        match name {
+            Q => Some(HeadKind::Q),
+            DQ => Some(HeadKind::Dq),
+            _ => match OpKind::from_name(name)? {
+                OpKind::Input | OpKind::Const => None,
+                k => Some(HeadKind::Op(k)),
+            },
+        }
+    }
+
+    /// True when the head's first child is an attribute leaf.
+    pub fn has_attrs(self) -> bool {
+        match self {
+            HeadKind::Op(k) => k.has_attrs(),
+            HeadKind::Q | HeadKind::Dq => false,
+        }
+    }
+
+    /// Number of input slots (required, max) of the head; `None` max is variadic.
+    pub fn arity(self) -> (usize, Option<usize>) {
+        match self {
+            HeadKind::Op(k) => k.arity(),
+            HeadKind::Q | HeadKind::Dq => (3, Some(3)),
+        }
+    }
+}
+
+impl PartialEq for HeadKind {
+    fn eq(&self, o: &HeadKind) -> bool {
+        self.name() == o.name()
+    }
+}
+impl Eq for HeadKind {}
+impl Hash for HeadKind {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.name().hash(h)
+    }
+}
+impl PartialOrd for HeadKind {
+    fn partial_cmp(&self, o: &HeadKind) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for HeadKind {
+    fn cmp(&self, o: &HeadKind) -> Ordering {
+        self.name().cmp(o.name())
+    }
+}
+impl fmt::Display for HeadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The head of an e-node.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Head {
-    /// An op by its `.lir` name, with `nout` outputs (more than one: a tuple read by `Out`).
+    /// An op head with `nout` outputs (more than one: a tuple read by `Out`).
     /// Children: the attribute leaf first when the op has attributes, then the input slots.
     Op {
-        /// Op name (`Op::name`, or `q`/`dq` for canonical quantize/dequantize).
-        name: &'static str,
+        /// What the head computes.
+        kind: HeadKind,
         /// Number of outputs.
         nout: usize,
     },
@@ -139,7 +220,7 @@ pub struct FNode {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Disc {
     /// An op head.
-    Op(&'static str, usize),
+    Op(HeadKind, usize),
     /// Any other head kind (leaves and projections).
     Other(u8, usize),
 }
@@ -149,7 +230,7 @@ impl Language for FNode {
 
     fn discriminant(&self) -> Disc {
         match &self.head {
-            Head::Op { name, nout } => Disc::Op(name, *nout),
+            Head::Op { kind, nout } => Disc::Op(*kind, *nout),
             Head::Out(k) => Disc::Other(0, *k),
             Head::Attr(_) => Disc::Other(1, 0),
             Head::Const(_) => Disc::Other(2, 0),
@@ -174,7 +255,7 @@ impl Language for FNode {
 impl fmt::Display for FNode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.head {
-            Head::Op { name, .. } => f.write_str(name),
+            Head::Op { kind, .. } => f.write_str(kind.name()),
             Head::Out(k) => write!(f, "out{k}"),
             Head::Attr(a) => write!(f, "<{} attrs>", a.op.name()),
             Head::Const(c) => write!(f, "<const {}>", c.t),
@@ -188,211 +269,3 @@ impl fmt::Display for FNode {
 pub const Q: &str = "q";
 /// Name of the canonical dequantize head: (dq x scale zero_point), parameters broadcast to x.
 pub const DQ: &str = "dq";
-
-/// True when the op's e-node carries an attribute leaf as its first child. Ops whose variant
-/// has fields do (Unary carries one only for parameterised functions).
-pub fn has_attrs(op: &Op) -> bool {
-    match op {
-        Op::Unary(u) => match u {
-            UnaryOp::Elu { .. }
-            | UnaryOp::LeakyRelu { .. }
-            | UnaryOp::HardSigmoid { .. }
-            | UnaryOp::Gelu { .. }
-            | UnaryOp::Cast { .. } => true,
-            UnaryOp::Abs
-            | UnaryOp::Neg
-            | UnaryOp::Ceil
-            | UnaryOp::Floor
-            | UnaryOp::Round
-            | UnaryOp::Sqrt
-            | UnaryOp::Reciprocal
-            | UnaryOp::Exp
-            | UnaryOp::Log
-            | UnaryOp::Erf
-            | UnaryOp::Sigmoid
-            | UnaryOp::Tanh
-            | UnaryOp::Relu
-            | UnaryOp::Identity
-            | UnaryOp::HardSwish => false,
-        },
-        Op::Binary(_)
-        | Op::Clip
-        | Op::Where
-        | Op::MatMul
-        | Op::MatMulInteger
-        | Op::QLinearMatMul
-        | Op::GlobalAveragePool
-        | Op::GlobalMaxPool
-        | Op::Squeeze
-        | Op::Unsqueeze
-        | Op::Expand
-        | Op::Slice
-        | Op::Range
-        | Op::DynamicQuantizeLinear
-        | Op::QMatMul
-        | Op::Requantize
-        | Op::QAdd
-        | Op::Lut => false,
-        Op::Input { .. }
-        | Op::Const(_)
-        | Op::Conv(_)
-        | Op::ConvTranspose { .. }
-        | Op::ConvInteger(_)
-        | Op::QLinearConv(_)
-        | Op::Gemm { .. }
-        | Op::MaxPool { .. }
-        | Op::AveragePool { .. }
-        | Op::BatchNorm { .. }
-        | Op::LayerNorm { .. }
-        | Op::Softmax { .. }
-        | Op::LogSoftmax { .. }
-        | Op::Reduce { .. }
-        | Op::Concat { .. }
-        | Op::Split { .. }
-        | Op::Flatten { .. }
-        | Op::Reshape { .. }
-        | Op::Transpose { .. }
-        | Op::Gather { .. }
-        | Op::ShapeOf { .. }
-        | Op::Pad { .. }
-        | Op::Resize(_)
-        | Op::ConstantOfShape { .. }
-        | Op::QuantizeLinear { .. }
-        | Op::DequantizeLinear { .. }
-        | Op::FakeQuantize { .. }
-        | Op::QConv(_) => true,
-    }
-}
-
-/// The attribute-free op of a head name (for heads without an attribute leaf).
-pub fn plain_op(name: &str) -> Option<Op> {
-    use lpc_ir::BinaryOp as B;
-    let u = |x| Some(Op::Unary(x));
-    match name {
-        "abs" => u(UnaryOp::Abs),
-        "neg" => u(UnaryOp::Neg),
-        "ceil" => u(UnaryOp::Ceil),
-        "floor" => u(UnaryOp::Floor),
-        "round" => u(UnaryOp::Round),
-        "sqrt" => u(UnaryOp::Sqrt),
-        "reciprocal" => u(UnaryOp::Reciprocal),
-        "exp" => u(UnaryOp::Exp),
-        "log" => u(UnaryOp::Log),
-        "erf" => u(UnaryOp::Erf),
-        "sigmoid" => u(UnaryOp::Sigmoid),
-        "tanh" => u(UnaryOp::Tanh),
-        "relu" => u(UnaryOp::Relu),
-        "identity" => u(UnaryOp::Identity),
-        "hard_swish" => u(UnaryOp::HardSwish),
-        "add" => Some(Op::Binary(B::Add)),
-        "sub" => Some(Op::Binary(B::Sub)),
-        "mul" => Some(Op::Binary(B::Mul)),
-        "div" => Some(Op::Binary(B::Div)),
-        "pow" => Some(Op::Binary(B::Pow)),
-        "max" => Some(Op::Binary(B::Max)),
-        "min" => Some(Op::Binary(B::Min)),
-        "equal" => Some(Op::Binary(B::Equal)),
-        "prelu" => Some(Op::Binary(B::PRelu)),
-        "clip" => Some(Op::Clip),
-        "where" => Some(Op::Where),
-        "matmul" => Some(Op::MatMul),
-        "matmul_integer" => Some(Op::MatMulInteger),
-        "qlinear_matmul" => Some(Op::QLinearMatMul),
-        "global_average_pool" => Some(Op::GlobalAveragePool),
-        "global_max_pool" => Some(Op::GlobalMaxPool),
-        "squeeze" => Some(Op::Squeeze),
-        "unsqueeze" => Some(Op::Unsqueeze),
-        "expand" => Some(Op::Expand),
-        "slice" => Some(Op::Slice),
-        "range" => Some(Op::Range),
-        "dynamic_quantize_linear" => Some(Op::DynamicQuantizeLinear),
-        "qmatmul" => Some(Op::QMatMul),
-        "requantize" => Some(Op::Requantize),
-        "qadd" => Some(Op::QAdd),
-        "lut" => Some(Op::Lut),
-        _ => None,
-    }
-}
-
-/// Op names that take an attribute leaf (the ones a rule may write with `?a` first).
-pub const ATTR_OPS: &[&str] = &[
-    "elu",
-    "leaky_relu",
-    "hard_sigmoid",
-    "gelu",
-    "cast",
-    "conv",
-    "conv_transpose",
-    "conv_integer",
-    "qlinear_conv",
-    "gemm",
-    "max_pool",
-    "average_pool",
-    "batch_norm",
-    "layer_norm",
-    "softmax",
-    "log_softmax",
-    "reduce_max",
-    "reduce_mean",
-    "reduce_sum",
-    "concat",
-    "split",
-    "flatten",
-    "reshape",
-    "transpose",
-    "gather",
-    "shape_of",
-    "pad",
-    "resize",
-    "constant_of_shape",
-    "quantize_linear",
-    "dequantize_linear",
-    "fake_quantize",
-    "qconv",
-];
-
-/// The interned `&'static str` of a head name a rule may use, if it is one.
-pub fn head_name(name: &str) -> Option<&'static str> {
-    if name == Q {
-        return Some(Q);
-    }
-    if name == DQ {
-        return Some(DQ);
-    }
-    if let Some(op) = plain_op(name) {
-        return Some(op.name());
-    }
-    ATTR_OPS.iter().copied().find(|n| *n == name)
-}
-
-/// Number of input slots (required, max) of a head; `None` max is variadic.
-pub fn head_arity(name: &str) -> (usize, Option<usize>) {
-    match name {
-        Q | DQ => (3, Some(3)),
-        _ => match plain_op(name) {
-            Some(op) => op.arity(),
-            None => match name {
-                "elu" | "leaky_relu" | "hard_sigmoid" | "gelu" | "cast" | "max_pool"
-                | "average_pool" | "softmax" | "log_softmax" | "flatten" | "transpose"
-                | "shape_of" => (1, Some(1)),
-                "conv" | "conv_transpose" => (2, Some(3)),
-                "conv_integer" => (2, Some(4)),
-                "qlinear_conv" => (8, Some(9)),
-                "gemm" => (2, Some(3)),
-                "batch_norm" => (5, Some(5)),
-                "layer_norm" => (2, Some(3)),
-                "reduce_max" | "reduce_mean" | "reduce_sum" => (1, Some(2)),
-                "concat" => (1, None),
-                "split" => (1, Some(2)),
-                "reshape" | "gather" => (2, Some(2)),
-                "pad" => (2, Some(4)),
-                "resize" => (1, Some(4)),
-                "constant_of_shape" => (1, Some(1)),
-                "quantize_linear" | "dequantize_linear" => (2, Some(3)),
-                "fake_quantize" => (5, Some(5)),
-                "qconv" => (3, Some(8)),
-                _ => (0, Some(0)),
-            },
-        },
-    }
-}

@@ -3,41 +3,25 @@
 #![deny(missing_docs)]
 
 pub mod analysis;
-pub mod cases;
+pub mod apply;
 pub mod check;
-pub mod cli;
-
-pub mod convert;
-pub mod engine;
-
+pub mod cost;
+pub mod driver;
+pub mod extract;
+pub mod filetest;
 pub mod lang;
+pub mod pipeline;
 pub mod registry;
+pub mod report;
 pub mod rules;
+pub mod rules_check;
+pub mod to_egraph;
 
-pub use engine::{fold, FoldOptions, FoldResult, Limits, Phase, PhaseStats, Pipeline};
+mod error;
+
+pub use driver::{fold, fold_graph, FoldOptions, FoldResult, PhaseStats};
+pub use error::FoldError;
+pub use pipeline::{Limits, Phase, Pipeline};
+pub use report::{explain, stats_text};
 pub use rules::{parse_rules, RuleDef, RuleError};
-
-/// Errors of the fold stage.
-#[derive(Debug, thiserror::Error)]
-pub enum FoldError {
-    /// A rule file or pipeline file is malformed.
-    #[error("{0}")]
-    Rules(String),
-    /// A located rule-file error.
-    #[error(transparent)]
-    Rule(#[from] RuleError),
-    /// A rule unioned incompatible values or built an ill-typed node.
-    #[error("phase '{phase}': {msg}")]
-    Conflict {
-        /// The phase.
-        phase: String,
-        /// What happened (names the rule).
-        msg: String,
-    },
-    /// The graph cannot be loaded or rebuilt.
-    #[error("graph: {0}")]
-    Graph(String),
-    /// File system error.
-    #[error("{0}")]
-    Io(String),
-}
+pub use rules_check::{rules_check, CheckReport};

@@ -2,11 +2,23 @@
 //! helpers that compute constants (quantization parameters, i8 weights, i32 biases, tables).
 
 use crate::analysis::{attr_of, const_of, is_absent, FGraph, FoldAnalysis};
-use crate::lang::{ConstKey, FNode, Head};
-use crate::rules::Cmp;
+use crate::lang::{ConstKey, FNode, Head, HeadKind};
 use egg::{ENodeOrVar, Id, PatternAst, Subst};
-use lpc_ir::{DType, Op, Tensor};
+use lpc_ir::{DType, Op, OpKind, Tensor};
 use std::sync::Arc;
+
+/// A comparison in a condition (`levels ?a == 256`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `>=`
+    Ge,
+    /// `<=`
+    Le,
+}
 
 /// A condition of the `where` clause.
 #[derive(Debug)]
@@ -663,7 +675,11 @@ fn lut256(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
         .iter()
         .filter_map(|n| match n {
             ENodeOrVar::ENode(FNode {
-                head: Head::Op { name: "lut", .. },
+                head:
+                    Head::Op {
+                        kind: HeadKind::Op(OpKind::Lut),
+                        ..
+                    },
                 children,
             }) => match nodes.get(usize::from(*children.get(1)?)) {
                 Some(ENodeOrVar::Var(v)) => Some(*v),

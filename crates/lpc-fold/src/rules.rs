@@ -2,8 +2,8 @@
 //! conditions, `let` bindings and a `rewrite` pattern. Errors carry file:line:col.
 //! See `docs/rule-language.md`.
 
-use crate::lang::{head_arity, head_name, FNode, Head, ATTR_OPS};
-use crate::registry::{self, CondSpec, HelperSpec};
+use crate::lang::{FNode, Head, HeadKind};
+use crate::registry::{self, Cmp, CondSpec, HelperSpec};
 use egg::{ENodeOrVar, Id, PatternAst, RecExpr, Var};
 use std::collections::HashSet;
 use std::fmt;
@@ -33,19 +33,6 @@ pub struct RuleError {
     pub loc: Loc,
     /// What is wrong.
     pub msg: String,
-}
-
-/// A comparison in a condition (`levels ?a == 256`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cmp {
-    /// `==`
-    Eq,
-    /// `!=`
-    Ne,
-    /// `>=`
-    Ge,
-    /// `<=`
-    Le,
 }
 
 /// One `where` condition.
@@ -291,11 +278,11 @@ impl Parser<'_> {
                 let Tok::Word(name) = &ht.tok else {
                     return self.err(hloc, format!("expected an op name, found '{}'", ht.text));
                 };
-                let Some(head) = head_name(name) else {
+                let Some(head) = HeadKind::from_rule_name(name) else {
                     return self.err(hloc, format!("unknown op '{name}'"));
                 };
                 text.push('(');
-                text.push_str(head);
+                text.push_str(head.name());
                 let mut children = vec![];
                 loop {
                     match self.peek() {
@@ -320,8 +307,8 @@ impl Parser<'_> {
                     }
                 }
                 text.push(')');
-                let attrs = usize::from(ATTR_OPS.contains(&head));
-                let (req, max) = head_arity(head);
+                let attrs = usize::from(head.has_attrs());
+                let (req, max) = head.arity();
                 let n = children.len();
                 let ok = match max {
                     Some(m) => n == m + attrs,
@@ -340,7 +327,7 @@ impl Parser<'_> {
                 }
                 Ok(ast.add(ENodeOrVar::ENode(FNode {
                     head: Head::Op {
-                        name: head,
+                        kind: head,
                         nout: 1,
                     },
                     children,

@@ -25,7 +25,7 @@ fn every_rule_file_has_cases_and_they_pass() {
     let mut failed = vec![];
     let mut count = 0;
     for f in &files {
-        match lpc_fold::cases::run_case_file(f) {
+        match lpc_fold::filetest::run_case_file(f) {
             Err(e) => failed.push(e),
             Ok(results) => {
                 for r in results {

@@ -2,7 +2,7 @@
 //! with `lpc quantize`): which rules fired on a node that became integer, and why the
 //! depthwise conv (per-channel activation zero points) stayed float.
 
-use lpc_fold::cli::explain;
+use lpc_fold::explain;
 use std::path::Path;
 
 fn mbv() -> lpc_ir::Graph {

@@ -72,7 +72,7 @@ fn fold_measurements() {
         let (after, int) = counts(&r.graph);
         let name = m.file_name().and_then(|s| s.to_str()).unwrap_or("model");
         println!("| {name} | {before} | {after} | {int} | {ms:.1} |");
-        eprintln!("{name}:\n{}", lpc_fold::cli::stats_text(&r));
+        eprintln!("{name}:\n{}", lpc_fold::stats_text(&r));
         let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
         lpc_ir::text::write_lir(&out.join(format!("{stem}.folded.lir")), &r.graph)
             .expect("write folded");

@@ -2,7 +2,7 @@
 //! unsound rule, and a rule set that stops at its limits.
 
 use lpc_fold::check::check_rules;
-use lpc_fold::engine::parse_sources;
+use lpc_fold::pipeline::parse_sources;
 use lpc_fold::{fold, FoldError, FoldOptions, Limits, Phase, Pipeline};
 use std::time::Duration;
 
@@ -118,17 +118,10 @@ fn rules_check_catches_swapped_scales_and_passes_the_right_rule() {
 #[test]
 fn builtin_rules_pass_rules_check_on_their_cases() {
     let passes = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../passes");
-    for (dir, file) in [
-        ("fuse", "conv-gemm"),
-        ("fuse", "requantize"),
-        ("fuse", "eltwise"),
-        ("fuse", "epilogue"),
-        ("fuse", "depthwise"),
-        ("propagate", "move-dequantize"),
-        ("lower", "fake-quantize"),
-    ] {
-        let rules_path = passes.join(dir).join(format!("{file}.rules"));
-        let report = lpc_fold::cli::rules_check(&rules_path, None).expect("rules check");
+    assert!(!lpc_fold::pipeline::BUILTIN_RULES.is_empty());
+    for (file, _) in lpc_fold::pipeline::BUILTIN_RULES {
+        let rules_path = passes.join(file);
+        let report = lpc_fold::rules_check(&rules_path, None).expect("rules check");
         eprintln!("{}:\n{}", rules_path.display(), report.text);
         assert!(report.ok, "{}", report.text);
     }
@@ -154,5 +147,70 @@ fn blowup_stops_at_the_node_limit() {
         r.phases[0].stop.starts_with("node limit"),
         "{}",
         r.phases[0].stop
+    );
+}
+
+#[test]
+fn every_rule_file_under_passes_is_in_the_builtin_pipeline() {
+    // The table build.rs generates is exactly the `*.rules` files on disk...
+    let passes = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../passes");
+    fn walk(dir: &std::path::Path, base: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).expect("dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, base, out);
+            } else if p.extension().is_some_and(|x| x == "rules") {
+                let rel = p.strip_prefix(base).expect("under passes/");
+                let parts: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                out.push(parts.join("/"));
+            }
+        }
+    }
+    let mut on_disk = vec![];
+    walk(&passes, &passes, &mut on_disk);
+    on_disk.sort();
+    let table: Vec<String> = lpc_fold::pipeline::BUILTIN_RULES
+        .iter()
+        .map(|(p, _)| p.to_string())
+        .collect();
+    assert_eq!(table, on_disk);
+    // ... and every rule of every file in it runs in a phase of the built-in pipeline.
+    let p = Pipeline::builtin().expect("builtin pipeline");
+    let names: Vec<String> = p.all_rules().iter().map(|r| r.name.clone()).collect();
+    for (file, text) in lpc_fold::pipeline::BUILTIN_RULES {
+        for r in lpc_fold::parse_rules(file, text).expect("parses") {
+            assert!(
+                names.contains(&r.name),
+                "passes/{file}: rule '{}' is in no phase of passes/pipeline.toml",
+                r.name
+            );
+        }
+    }
+    let phases: Vec<&str> = p.phases.iter().map(|ph| ph.name.as_str()).collect();
+    assert_eq!(phases, ["legalize", "propagate", "fuse"]);
+}
+
+#[test]
+fn stop_after_an_unknown_phase_names_the_phases() {
+    let g = lpc_ir::text::parse(
+        "graph @g(%x: f32[4]) -> (%y) {\n  %y = relu(%x) : f32[4]\n  return %y\n}",
+    )
+    .unwrap();
+    let p = Pipeline::builtin().expect("builtin pipeline");
+    let e = fold(
+        &g,
+        &p,
+        &FoldOptions {
+            stop_after: Some("lower".into()),
+        },
+    )
+    .err()
+    .expect("unknown phase");
+    assert_eq!(
+        e.to_string(),
+        "no phase 'lower' (phases: legalize, propagate, fuse)"
     );
 }

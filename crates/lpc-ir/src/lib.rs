@@ -7,6 +7,7 @@ mod dtype;
 mod graph;
 mod infer;
 mod op;
+mod op_kind;
 mod shape;
 mod tensor;
 pub mod text;
@@ -22,6 +23,7 @@ pub use op::{
     AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, NearestMode, Op, PadMode,
     PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, UnaryOp,
 };
+pub use op_kind::OpKind;
 pub use shape::{DTypeOrUnknown, Dim, Shape, ValueType};
 pub use tensor::{Tensor, TensorData, TensorError};
 pub use verify::{output_count, verify, VerifyError};

@@ -8,8 +8,10 @@
 //! - Variadic Max/Min/Sum become chains of binary ops at import.
 //! - Spatial attributes (`kernel`, `strides`, `pads`, `dilations`) are empty when the ONNX
 //!   default applies ("1 per spatial axis", "no padding"); pads are `[begin..., end...]`.
-//! - There is no catch-all match arm anywhere on `Op`: adding a variant must break every place
-//!   that has to handle it (printer, parser, shape inference, reference interpreter, ...).
+//! - Names, arities and attribute defaults depend on the kind alone ([`crate::OpKind`], listed
+//!   once). The core matches on `Op` (printer, parser, shape inference, reference interpreter,
+//!   JIT lowering, fold cost classes) have no catch-all arm, so adding a variant breaks them;
+//!   heuristics elsewhere (quantizer placement, fold diagnostics) do use `_ =>` arms.
 
 use crate::{DType, Tensor};
 use std::sync::Arc;
@@ -481,135 +483,11 @@ pub enum Op {
 impl Op {
     /// The lower-case name used in the `.lir` text format and in error messages.
     pub fn name(&self) -> &'static str {
-        match self {
-            Op::Input { .. } => "input",
-            Op::Const(_) => "const",
-            Op::Unary(u) => match u {
-                UnaryOp::Abs => "abs",
-                UnaryOp::Neg => "neg",
-                UnaryOp::Ceil => "ceil",
-                UnaryOp::Floor => "floor",
-                UnaryOp::Round => "round",
-                UnaryOp::Sqrt => "sqrt",
-                UnaryOp::Reciprocal => "reciprocal",
-                UnaryOp::Exp => "exp",
-                UnaryOp::Log => "log",
-                UnaryOp::Erf => "erf",
-                UnaryOp::Sigmoid => "sigmoid",
-                UnaryOp::Tanh => "tanh",
-                UnaryOp::Relu => "relu",
-                UnaryOp::Identity => "identity",
-                UnaryOp::Elu { .. } => "elu",
-                UnaryOp::LeakyRelu { .. } => "leaky_relu",
-                UnaryOp::HardSigmoid { .. } => "hard_sigmoid",
-                UnaryOp::HardSwish => "hard_swish",
-                UnaryOp::Gelu { .. } => "gelu",
-                UnaryOp::Cast { .. } => "cast",
-            },
-            Op::Binary(b) => match b {
-                BinaryOp::Add => "add",
-                BinaryOp::Sub => "sub",
-                BinaryOp::Mul => "mul",
-                BinaryOp::Div => "div",
-                BinaryOp::Pow => "pow",
-                BinaryOp::Max => "max",
-                BinaryOp::Min => "min",
-                BinaryOp::Equal => "equal",
-                BinaryOp::PRelu => "prelu",
-            },
-            Op::Clip => "clip",
-            Op::Where => "where",
-            Op::Conv(_) => "conv",
-            Op::ConvTranspose { .. } => "conv_transpose",
-            Op::ConvInteger(_) => "conv_integer",
-            Op::QLinearConv(_) => "qlinear_conv",
-            Op::MatMul => "matmul",
-            Op::MatMulInteger => "matmul_integer",
-            Op::QLinearMatMul => "qlinear_matmul",
-            Op::Gemm { .. } => "gemm",
-            Op::MaxPool { .. } => "max_pool",
-            Op::AveragePool { .. } => "average_pool",
-            Op::GlobalAveragePool => "global_average_pool",
-            Op::GlobalMaxPool => "global_max_pool",
-            Op::BatchNorm { .. } => "batch_norm",
-            Op::LayerNorm { .. } => "layer_norm",
-            Op::Softmax { .. } => "softmax",
-            Op::LogSoftmax { .. } => "log_softmax",
-            Op::Reduce { op, .. } => match op {
-                ReduceOp::Max => "reduce_max",
-                ReduceOp::Mean => "reduce_mean",
-                ReduceOp::Sum => "reduce_sum",
-            },
-            Op::Concat { .. } => "concat",
-            Op::Split { .. } => "split",
-            Op::Flatten { .. } => "flatten",
-            Op::Reshape { .. } => "reshape",
-            Op::Squeeze => "squeeze",
-            Op::Unsqueeze => "unsqueeze",
-            Op::Transpose { .. } => "transpose",
-            Op::Expand => "expand",
-            Op::Gather { .. } => "gather",
-            Op::ShapeOf { .. } => "shape_of",
-            Op::Slice => "slice",
-            Op::Pad { .. } => "pad",
-            Op::Resize(_) => "resize",
-            Op::Range => "range",
-            Op::ConstantOfShape { .. } => "constant_of_shape",
-            Op::QuantizeLinear { .. } => "quantize_linear",
-            Op::DequantizeLinear { .. } => "dequantize_linear",
-            Op::DynamicQuantizeLinear => "dynamic_quantize_linear",
-            Op::FakeQuantize { .. } => "fake_quantize",
-            Op::QConv(_) => "qconv",
-            Op::QMatMul => "qmatmul",
-            Op::Requantize => "requantize",
-            Op::QAdd => "qadd",
-            Op::Lut => "lut",
-        }
+        self.kind().name()
     }
 
     /// How many input slots the op has: `(required, maximum)`; `None` maximum means variadic.
     pub fn arity(&self) -> (usize, Option<usize>) {
-        match self {
-            Op::Input { .. } | Op::Const(_) => (0, Some(0)),
-            Op::Unary(_) => (1, Some(1)),
-            Op::Binary(_) => (2, Some(2)),
-            Op::Clip => (1, Some(3)),
-            Op::Where => (3, Some(3)),
-            Op::Conv(_) | Op::ConvTranspose { .. } => (2, Some(3)),
-            Op::ConvInteger(_) => (2, Some(4)),
-            Op::QLinearConv(_) => (8, Some(9)),
-            Op::MatMul => (2, Some(2)),
-            Op::MatMulInteger => (2, Some(4)),
-            Op::QLinearMatMul => (8, Some(8)),
-            Op::Gemm { .. } => (2, Some(3)),
-            Op::MaxPool { .. } | Op::AveragePool { .. } => (1, Some(1)),
-            Op::GlobalAveragePool | Op::GlobalMaxPool => (1, Some(1)),
-            Op::BatchNorm { .. } => (5, Some(5)),
-            Op::LayerNorm { .. } => (2, Some(3)),
-            Op::Softmax { .. } | Op::LogSoftmax { .. } => (1, Some(1)),
-            Op::Reduce { .. } => (1, Some(2)),
-            Op::Concat { .. } => (1, None),
-            Op::Split { .. } => (1, Some(2)),
-            Op::Flatten { .. } => (1, Some(1)),
-            Op::Reshape { .. } => (2, Some(2)),
-            Op::Squeeze => (1, Some(2)),
-            Op::Unsqueeze => (2, Some(2)),
-            Op::Transpose { .. } => (1, Some(1)),
-            Op::Expand => (2, Some(2)),
-            Op::Gather { .. } => (2, Some(2)),
-            Op::ShapeOf { .. } => (1, Some(1)),
-            Op::Slice => (3, Some(5)),
-            Op::Pad { .. } => (2, Some(4)),
-            Op::Resize(_) => (1, Some(4)),
-            Op::Range => (3, Some(3)),
-            Op::ConstantOfShape { .. } => (1, Some(1)),
-            Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => (2, Some(3)),
-            Op::DynamicQuantizeLinear => (1, Some(1)),
-            Op::FakeQuantize { .. } => (5, Some(5)),
-            Op::QConv(_) | Op::QMatMul => (3, Some(8)),
-            Op::Requantize => (5, Some(5)),
-            Op::QAdd => (8, Some(10)),
-            Op::Lut => (2, Some(2)),
-        }
+        self.kind().arity()
     }
 }

@@ -1,6 +1,6 @@
 //! The `.lir` parser: tokens to a `Graph`, adding nodes in file order.
 
-use super::attrs::{template, visit, Visitor, Word};
+use super::attrs::{visit, Visitor, Word};
 use super::lex::{lex, Tok, Token};
 use super::weights::Weights;
 use crate::{
@@ -606,7 +606,7 @@ impl Parser<'_> {
         let Tok::Ident(op_name) = op_tok.tok.clone() else {
             return Err(self.expected("an op name"));
         };
-        let Some(mut op) = template(&op_name) else {
+        let Some(mut op) = Op::from_name(&op_name) else {
             return Err(self.err_at(&op_tok, format!("unknown op `{op_name}`")));
         };
         self.bump();

@@ -1,28 +1,14 @@
-//! The library side of `lpc fold`, `lpc explain` and `lpc rules check`: each takes a loaded
-//! graph or paths and returns the result plus the text to print; lpc-cli adds argument parsing.
+//! What a fold did, as text: the `--stats` report, the float ops left with reasons, and
+//! `lpc explain` (which rules fired on a node, or why it stayed float).
 
-use crate::check::check_rules;
-use crate::engine::{
-    bind, fold, parse_sources, read_rule_path, FoldOptions, FoldResult, Pipeline, Refusal,
-};
+use crate::apply::{bind, Refusal};
+use crate::driver::{fold, FoldOptions, FoldResult};
+use crate::pipeline::Pipeline;
 use crate::FoldError;
 use egg::{Pattern, Searcher};
 use lpc_ir::{Graph, Op};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
-
-/// The pipeline a command runs: the rule files/dirs given (one phase), a pipeline file, or the
-/// built-in one.
-pub fn pipeline(rules: &[PathBuf], pipeline_file: Option<&Path>) -> Result<Pipeline, FoldError> {
-    match (rules.is_empty(), pipeline_file) {
-        (false, None) => Pipeline::from_rule_paths("rules", rules),
-        (true, Some(p)) => Pipeline::from_file(p),
-        (true, None) => Pipeline::builtin(),
-        (false, Some(_)) => Err(FoldError::Rules(
-            "give rule files or a pipeline file, not both".into(),
-        )),
-    }
-}
 
 fn is_compute(op: &Op) -> bool {
     matches!(
@@ -119,23 +105,6 @@ pub fn stats_text(r: &FoldResult) -> String {
     s
 }
 
-/// `lpc fold`: folds a loaded graph; returns the result (graph, stats).
-pub fn fold_graph(
-    g: &Graph,
-    rules: &[PathBuf],
-    pipeline_file: Option<&Path>,
-    stop_after: Option<&str>,
-) -> Result<FoldResult, FoldError> {
-    let p = pipeline(rules, pipeline_file)?;
-    fold(
-        g,
-        &p,
-        &FoldOptions {
-            stop_after: stop_after.map(str::to_string),
-        },
-    )
-}
-
 /// `lpc explain --node NAME`: the rules that fired on the node's value, what it became, and,
 /// when it stayed float, which rules come close and what stopped them.
 pub fn explain(
@@ -147,7 +116,7 @@ pub fn explain(
     if g.find_node(node).is_none() {
         return Err(FoldError::Graph(format!("no node named '{node}'")));
     }
-    let p = pipeline(rules, pipeline_file)?;
+    let p = Pipeline::from_args(rules, pipeline_file)?;
     let r = fold(g, &p, &FoldOptions::default())?;
     let mut s = String::new();
     let op = g.node(g.find_node(node).expect("checked")).op.name();
@@ -234,54 +203,4 @@ pub fn explain(
         }
     }
     Ok(s)
-}
-
-/// The result of `lpc rules check`.
-pub struct CheckReport {
-    /// No rule failed.
-    pub ok: bool,
-    /// The report to print.
-    pub text: String,
-}
-
-/// `lpc rules check FILE`: checks every rule of FILE (a rule file or directory) on the matches
-/// in the example graphs of `cases` (default: the `.lir` case file beside FILE).
-pub fn rules_check(file: &Path, cases: Option<&Path>) -> Result<CheckReport, FoldError> {
-    let rules = parse_sources(&read_rule_path(file)?)?;
-    let case_path = cases
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| file.with_extension("lir"));
-    let text = std::fs::read_to_string(&case_path)
-        .map_err(|e| FoldError::Io(format!("{}: {e}", case_path.display())))?;
-    let mut graphs = vec![];
-    for part in text.split("# -----") {
-        if part.lines().any(|l| l.trim_start().starts_with("graph")) {
-            graphs.push(
-                lpc_ir::text::parse(part)
-                    .map_err(|e| FoldError::Graph(format!("{}: {e}", case_path.display())))?,
-            );
-        }
-    }
-    let reports = check_rules(&rules, &graphs, 16)?;
-    let mut ok = true;
-    let mut s = String::new();
-    for r in &reports {
-        let verdict = if !r.failures.is_empty() {
-            ok = false;
-            "FAIL"
-        } else if r.checked == 0 {
-            "not exercised"
-        } else {
-            "ok"
-        };
-        let _ = writeln!(
-            s,
-            "{verdict:>13}  {} — {} matches checked, {} refused, worst {:.3} steps",
-            r.rule, r.checked, r.refused, r.worst_steps
-        );
-        for f in &r.failures {
-            let _ = writeln!(s, "               {f}");
-        }
-    }
-    Ok(CheckReport { ok, text: s })
 }

@@ -7,7 +7,7 @@ use lpc_ir::{Graph, Op, Tensor};
 use std::path::PathBuf;
 
 fn data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/digits")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/digits")
 }
 
 fn load(path: &std::path::Path) -> Graph {
@@ -40,7 +40,7 @@ fn check_model(name: &str, step: f32) -> (f64, f32) {
         &FoldOptions::default(),
     )
     .expect("fold");
-    eprintln!("{name}:\n{}", lpc_fold::cli::stats_text(&r));
+    eprintln!("{name}:\n{}", lpc_fold::stats_text(&r));
     let folded = &r.graph;
     lpc_ir::verify(folded).expect("verify");
     let (text, weights) = lpc_ir::text::print_with_weights(folded);

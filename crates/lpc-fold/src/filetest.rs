@@ -4,7 +4,8 @@
 //! (both graphs run by lpc-ref on random inputs must agree within TOL).
 
 use crate::check::compare_random;
-use crate::engine::{fold, FoldOptions, Pipeline};
+use crate::driver::{fold, FoldOptions};
+use crate::pipeline::Pipeline;
 use std::path::{Path, PathBuf};
 
 /// What a case file asks for.

@@ -2,14 +2,14 @@
 //! ppocr cls models (checked-in `.lir` fixtures made once with `lpc quantize`), the ONNX Runtime QDQ and
 //! the NNCF OpenVINO IR digits models. Each snapshot is the ops left in float (with reasons)
 //! followed by the folded `.lir` text (large constants by digest). A mismatch fails the test;
-//! bless new output with `cargo insta review` or `INSTA_UPDATE=always cargo test -p lpc-fold
+//! bless new output with `cargo insta review` or `INSTA_UPDATE=always cargo test -p lpc-suite
 //! --test snapshots` (see docs/rule-language.md).
 
-use lpc_fold::{cli, fold, FoldOptions, Pipeline};
+use lpc_fold::{fold, report, FoldOptions, Pipeline};
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
 
 fn peers() -> PathBuf {
@@ -17,7 +17,7 @@ fn peers() -> PathBuf {
 }
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    root().join("crates/lpc-fold/tests/fixtures")
 }
 
 /// The snapshot text of one folded model.
@@ -27,7 +27,7 @@ fn folded_text(model: &Path) -> String {
     let r = fold(&g, &pipeline, &FoldOptions::default()).expect("fold");
     lpc_ir::verify(&r.graph).expect("folded graph verifies");
     let mut s = String::from("# float ops left:");
-    let left = cli::float_ops(&r.graph);
+    let left = report::float_ops(&r.graph);
     if left.is_empty() {
         s += " none\n";
     } else {
@@ -47,7 +47,7 @@ fn snapshot(name: &str, model: &Path) {
     settings.set_omit_expression(true);
     // Shown above the diff of a failing snapshot.
     settings.set_description(
-        "bless an intended change: cargo insta review, or INSTA_UPDATE=always cargo test -p lpc-fold --test snapshots",
+        "bless an intended change: cargo insta review, or INSTA_UPDATE=always cargo test -p lpc-suite --test snapshots",
     );
     settings.bind(|| insta::assert_snapshot!(name, text));
 }

@@ -1,0 +1,214 @@
+//! The fold driver: one egg run per phase within its limits, extraction by the cost model
+//! between phases, and the rule log per source node.
+
+use crate::analysis::FoldAnalysis;
+use crate::apply::rewrites;
+use crate::extract::extract_loaded;
+use crate::lang::FNode;
+use crate::pipeline::{Phase, Pipeline};
+use crate::to_egraph::{load, Loaded};
+use crate::FoldError;
+use egg::{Runner, SimpleScheduler, StopReason};
+use lpc_ir::Graph;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What one phase did.
+#[derive(Clone, Debug)]
+pub struct PhaseStats {
+    /// Phase name.
+    pub name: String,
+    /// Iterations run.
+    pub iterations: usize,
+    /// E-nodes at the end.
+    pub nodes: usize,
+    /// E-classes at the end.
+    pub classes: usize,
+    /// Why the run stopped.
+    pub stop: String,
+    /// How often each rule fired.
+    pub applied: BTreeMap<String, usize>,
+    /// Wall time.
+    pub time: Duration,
+    /// Graph nodes after extraction.
+    pub graph_nodes: usize,
+}
+
+/// Options of one fold.
+#[derive(Clone, Debug, Default)]
+pub struct FoldOptions {
+    /// Stop after this phase.
+    pub stop_after: Option<String>,
+}
+
+/// The result of a fold: the graph, per-phase statistics, and the rule log per source node.
+pub struct FoldResult {
+    /// The folded graph.
+    pub graph: Graph,
+    /// One entry per phase run.
+    pub phases: Vec<PhaseStats>,
+    /// For each source node name: (phase, rule) pairs that fired on its value's class.
+    pub fired: BTreeMap<String, Vec<(String, String)>>,
+    /// The last phase's e-graph (for explanations) with its node classes.
+    pub last: Option<Loaded>,
+}
+
+fn stop_text(s: &Option<StopReason>) -> String {
+    match s {
+        Some(StopReason::Saturated) => "saturated".into(),
+        Some(StopReason::IterationLimit(n)) => format!("iteration limit ({n})"),
+        Some(StopReason::NodeLimit(n)) => format!("node limit ({n})"),
+        Some(StopReason::TimeLimit(t)) => format!("time limit ({t:.2} s)"),
+        Some(StopReason::Other(m)) => m.clone(),
+        None => "not run".into(),
+    }
+}
+
+/// Runs one phase on a loaded graph; returns the runner's e-graph and the stats.
+pub fn run_phase(loaded: Loaded, phase: &Phase) -> Result<(Loaded, PhaseStats), FoldError> {
+    let start = Instant::now();
+    let rws = rewrites(&phase.rules)?;
+    let Loaded {
+        name,
+        eg,
+        outputs,
+        inputs,
+        node_classes,
+        names,
+    } = loaded;
+    let runner = Runner::<FNode, FoldAnalysis, ()>::new(FoldAnalysis::default())
+        .with_egraph(eg)
+        .with_scheduler(SimpleScheduler)
+        .with_iter_limit(phase.limits.iterations)
+        .with_node_limit(phase.limits.nodes)
+        .with_time_limit(phase.limits.time)
+        .with_hook(|r| match r.egraph.analysis.conflicts.first() {
+            Some(c) => Err(format!("conflict: {c}")),
+            None => Ok(()),
+        })
+        .run(&rws);
+    let mut eg = runner.egraph;
+    eg.rebuild();
+    if let Some(c) = eg.analysis.conflicts.first() {
+        return Err(FoldError::Conflict {
+            phase: phase.name.clone(),
+            msg: c.clone(),
+        });
+    }
+    let mut applied = BTreeMap::new();
+    for it in &runner.iterations {
+        for (r, n) in &it.applied {
+            *applied.entry(r.to_string()).or_insert(0) += n;
+        }
+    }
+    let stats = PhaseStats {
+        name: phase.name.clone(),
+        iterations: runner.iterations.len(),
+        nodes: eg.total_number_of_nodes(),
+        classes: eg.number_of_classes(),
+        stop: stop_text(&runner.stop_reason),
+        applied,
+        time: start.elapsed(),
+        graph_nodes: 0,
+    };
+    Ok((
+        Loaded {
+            name,
+            eg,
+            outputs,
+            inputs,
+            node_classes,
+            names,
+        },
+        stats,
+    ))
+}
+
+/// Folds a graph through the pipeline.
+pub fn fold(g: &Graph, p: &Pipeline, opts: &FoldOptions) -> Result<FoldResult, FoldError> {
+    if let Some(s) = &opts.stop_after {
+        if !p.phases.iter().any(|ph| &ph.name == s) {
+            return Err(FoldError::UnknownPhase {
+                name: s.clone(),
+                known: p.phase_names().join(", "),
+            });
+        }
+    }
+    let mut g = g.clone();
+    lpc_ir::infer_types(&mut g).map_err(|e| FoldError::Graph(e.to_string()))?;
+    let mut stats = vec![];
+    let mut fired: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut last = None;
+    // Extracted graphs name each node after its (first) output value, so a later phase sees
+    // the source node "fc" as "logits": rules are reported under the source node's name.
+    let first_out = |g: &Graph| -> Vec<(String, String)> {
+        g.node_ids()
+            .into_iter()
+            .filter_map(|n| {
+                let node = g.node(n);
+                node.outputs
+                    .first()
+                    .map(|o| (node.name.clone(), o.name.clone()))
+            })
+            .collect()
+    };
+    let origin: std::collections::HashMap<String, String> = first_out(&g)
+        .into_iter()
+        .map(|(node, value)| (value, node))
+        .collect();
+    for ph in &p.phases {
+        let source: std::collections::HashMap<String, String> = first_out(&g)
+            .into_iter()
+            .map(|(node, value)| {
+                let src = origin.get(&value).cloned().unwrap_or_else(|| node.clone());
+                (node, src)
+            })
+            .collect();
+        let loaded = load(&g)?;
+        let (l, mut st) = run_phase(loaded, ph)?;
+        for (node, class) in &l.node_classes {
+            let c = l.eg.find(*class);
+            let node = source.get(node).unwrap_or(node);
+            for (rule, at) in &l.eg.analysis.fired {
+                if l.eg.find(*at) == c {
+                    let e = fired.entry(node.clone()).or_default();
+                    let item = (ph.name.clone(), rule.to_string());
+                    if !e.contains(&item) {
+                        e.push(item);
+                    }
+                }
+            }
+        }
+        g = extract_loaded(&l)?;
+        st.graph_nodes = g.len();
+        stats.push(st);
+        last = Some(l);
+        if opts.stop_after.as_deref() == Some(ph.name.as_str()) {
+            break;
+        }
+    }
+    Ok(FoldResult {
+        graph: g,
+        phases: stats,
+        fired,
+        last,
+    })
+}
+
+/// `lpc fold`: folds a loaded graph; returns the result (graph, stats).
+pub fn fold_graph(
+    g: &Graph,
+    rules: &[PathBuf],
+    pipeline_file: Option<&Path>,
+    stop_after: Option<&str>,
+) -> Result<FoldResult, FoldError> {
+    let p = Pipeline::from_args(rules, pipeline_file)?;
+    fold(
+        g,
+        &p,
+        &FoldOptions {
+            stop_after: stop_after.map(str::to_string),
+        },
+    )
+}

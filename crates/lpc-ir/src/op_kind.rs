@@ -1,0 +1,498 @@
+//! `OpKind`: what an `Op` is without its attributes, listed once with its `.lir` name, plus
+//! everything that depends on the kind alone (arity, attribute leaf, a placeholder op).
+
+use crate::{
+    AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, DType, NearestMode, Op, PadMode,
+    PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, Tensor, UnaryOp,
+};
+use std::sync::Arc;
+
+/// Declares [`OpKind`] from `(Variant, "name")` pairs: the enum, [`OpKind::ALL`],
+/// [`OpKind::name`] and [`OpKind::from_name`], so each name is written exactly once.
+macro_rules! op_kinds {
+    ($(($kind:ident, $name:literal)),* $(,)?) => {
+        /// The kind of an [`Op`]: one variant per `.lir` op name (a `Unary`, `Binary` or `Reduce`
+        /// function is a kind of its own), without attributes.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum OpKind {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                $kind,
+            )*
+        }
+
+        impl OpKind {
+            /// Every kind, in declaration order.
+            pub const ALL: &'static [OpKind] = &[$(OpKind::$kind),*];
+
+            /// The lower-case name used in the `.lir` text format and in error messages.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(OpKind::$kind => $name,)*
+                }
+            }
+
+            /// The kind of a `.lir` op name; `None` for an unknown name.
+            pub fn from_name(name: &str) -> Option<OpKind> {
+                match name {
+                    $($name => Some(OpKind::$kind),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+op_kinds! {
+    (Input, "input"),
+    (Const, "const"),
+    (Abs, "abs"),
+    (Neg, "neg"),
+    (Ceil, "ceil"),
+    (Floor, "floor"),
+    (Round, "round"),
+    (Sqrt, "sqrt"),
+    (Reciprocal, "reciprocal"),
+    (Exp, "exp"),
+    (Log, "log"),
+    (Erf, "erf"),
+    (Sigmoid, "sigmoid"),
+    (Tanh, "tanh"),
+    (Relu, "relu"),
+    (Identity, "identity"),
+    (Elu, "elu"),
+    (LeakyRelu, "leaky_relu"),
+    (HardSigmoid, "hard_sigmoid"),
+    (HardSwish, "hard_swish"),
+    (Gelu, "gelu"),
+    (Cast, "cast"),
+    (Add, "add"),
+    (Sub, "sub"),
+    (Mul, "mul"),
+    (Div, "div"),
+    (Pow, "pow"),
+    (Max, "max"),
+    (Min, "min"),
+    (Equal, "equal"),
+    (PRelu, "prelu"),
+    (Clip, "clip"),
+    (Where, "where"),
+    (Conv, "conv"),
+    (ConvTranspose, "conv_transpose"),
+    (ConvInteger, "conv_integer"),
+    (QLinearConv, "qlinear_conv"),
+    (MatMul, "matmul"),
+    (MatMulInteger, "matmul_integer"),
+    (QLinearMatMul, "qlinear_matmul"),
+    (Gemm, "gemm"),
+    (MaxPool, "max_pool"),
+    (AveragePool, "average_pool"),
+    (GlobalAveragePool, "global_average_pool"),
+    (GlobalMaxPool, "global_max_pool"),
+    (BatchNorm, "batch_norm"),
+    (LayerNorm, "layer_norm"),
+    (Softmax, "softmax"),
+    (LogSoftmax, "log_softmax"),
+    (ReduceMax, "reduce_max"),
+    (ReduceMean, "reduce_mean"),
+    (ReduceSum, "reduce_sum"),
+    (Concat, "concat"),
+    (Split, "split"),
+    (Flatten, "flatten"),
+    (Reshape, "reshape"),
+    (Squeeze, "squeeze"),
+    (Unsqueeze, "unsqueeze"),
+    (Transpose, "transpose"),
+    (Expand, "expand"),
+    (Gather, "gather"),
+    (ShapeOf, "shape_of"),
+    (Slice, "slice"),
+    (Pad, "pad"),
+    (Resize, "resize"),
+    (Range, "range"),
+    (ConstantOfShape, "constant_of_shape"),
+    (QuantizeLinear, "quantize_linear"),
+    (DequantizeLinear, "dequantize_linear"),
+    (DynamicQuantizeLinear, "dynamic_quantize_linear"),
+    (FakeQuantize, "fake_quantize"),
+    (QConv, "qconv"),
+    (QMatMul, "qmatmul"),
+    (Requantize, "requantize"),
+    (QAdd, "qadd"),
+    (Lut, "lut"),
+}
+
+impl OpKind {
+    /// How many input slots the op has: `(required, maximum)`; `None` maximum means variadic.
+    pub fn arity(self) -> (usize, Option<usize>) {
+        use OpKind::*;
+        match self {
+            Input | Const => (0, Some(0)),
+            Abs | Neg | Ceil | Floor | Round | Sqrt | Reciprocal | Exp | Log | Erf | Sigmoid
+            | Tanh | Relu | Identity | Elu | LeakyRelu | HardSigmoid | HardSwish | Gelu | Cast => {
+                (1, Some(1))
+            }
+            Add | Sub | Mul | Div | Pow | Max | Min | Equal | PRelu => (2, Some(2)),
+            Clip => (1, Some(3)),
+            Where => (3, Some(3)),
+            Conv | ConvTranspose => (2, Some(3)),
+            ConvInteger => (2, Some(4)),
+            QLinearConv => (8, Some(9)),
+            MatMul => (2, Some(2)),
+            MatMulInteger => (2, Some(4)),
+            QLinearMatMul => (8, Some(8)),
+            Gemm => (2, Some(3)),
+            MaxPool | AveragePool => (1, Some(1)),
+            GlobalAveragePool | GlobalMaxPool => (1, Some(1)),
+            BatchNorm => (5, Some(5)),
+            LayerNorm => (2, Some(3)),
+            Softmax | LogSoftmax => (1, Some(1)),
+            ReduceMax | ReduceMean | ReduceSum => (1, Some(2)),
+            Concat => (1, None),
+            Split => (1, Some(2)),
+            Flatten => (1, Some(1)),
+            Reshape => (2, Some(2)),
+            Squeeze => (1, Some(2)),
+            Unsqueeze => (2, Some(2)),
+            Transpose => (1, Some(1)),
+            Expand => (2, Some(2)),
+            Gather => (2, Some(2)),
+            ShapeOf => (1, Some(1)),
+            Slice => (3, Some(5)),
+            Pad => (2, Some(4)),
+            Resize => (1, Some(4)),
+            Range => (3, Some(3)),
+            ConstantOfShape => (1, Some(1)),
+            QuantizeLinear | DequantizeLinear => (2, Some(3)),
+            DynamicQuantizeLinear => (1, Some(1)),
+            FakeQuantize => (5, Some(5)),
+            QConv | QMatMul => (3, Some(8)),
+            Requantize => (5, Some(5)),
+            QAdd => (8, Some(10)),
+            Lut => (2, Some(2)),
+        }
+    }
+
+    /// True when ops of this kind carry attribute fields (the fold's e-nodes then take an
+    /// attribute leaf as their first child). Unary functions do only when parameterised.
+    pub fn has_attrs(self) -> bool {
+        use OpKind::*;
+        match self {
+            Elu | LeakyRelu | HardSigmoid | Gelu | Cast => true,
+            Abs | Neg | Ceil | Floor | Round | Sqrt | Reciprocal | Exp | Log | Erf | Sigmoid
+            | Tanh | Relu | Identity | HardSwish => false,
+            Add
+            | Sub
+            | Mul
+            | Div
+            | Pow
+            | Max
+            | Min
+            | Equal
+            | PRelu
+            | Clip
+            | Where
+            | MatMul
+            | MatMulInteger
+            | QLinearMatMul
+            | GlobalAveragePool
+            | GlobalMaxPool
+            | Squeeze
+            | Unsqueeze
+            | Expand
+            | Slice
+            | Range
+            | DynamicQuantizeLinear
+            | QMatMul
+            | Requantize
+            | QAdd
+            | Lut => false,
+            Input | Const | Conv | ConvTranspose | ConvInteger | QLinearConv | Gemm | MaxPool
+            | AveragePool | BatchNorm | LayerNorm | Softmax | LogSoftmax | ReduceMax
+            | ReduceMean | ReduceSum | Concat | Split | Flatten | Reshape | Transpose | Gather
+            | ShapeOf | Pad | Resize | ConstantOfShape | QuantizeLinear | DequantizeLinear
+            | FakeQuantize | QConv => true,
+        }
+    }
+
+    /// The op of this kind with placeholder attributes (the `.lir` parser fills them in; ops
+    /// without attributes are complete). The round-trip tests check every `Op` variant.
+    pub fn template(self) -> Op {
+        let conv = ConvAttrs::default;
+        let pool = || PoolAttrs {
+            kernel: vec![],
+            strides: vec![],
+            pads: vec![],
+            dilations: vec![],
+            ceil_mode: false,
+            auto_pad: AutoPad::NotSet,
+        };
+        let q = || QuantAxis {
+            axis: 1,
+            block_size: 0,
+        };
+        let placeholder = || Arc::new(Tensor::scalar_f32(0.0));
+        match self {
+            OpKind::Input => Op::Input { index: 0 },
+            OpKind::Const => Op::Const(placeholder()),
+            OpKind::Abs => Op::Unary(UnaryOp::Abs),
+            OpKind::Neg => Op::Unary(UnaryOp::Neg),
+            OpKind::Ceil => Op::Unary(UnaryOp::Ceil),
+            OpKind::Floor => Op::Unary(UnaryOp::Floor),
+            OpKind::Round => Op::Unary(UnaryOp::Round),
+            OpKind::Sqrt => Op::Unary(UnaryOp::Sqrt),
+            OpKind::Reciprocal => Op::Unary(UnaryOp::Reciprocal),
+            OpKind::Exp => Op::Unary(UnaryOp::Exp),
+            OpKind::Log => Op::Unary(UnaryOp::Log),
+            OpKind::Erf => Op::Unary(UnaryOp::Erf),
+            OpKind::Sigmoid => Op::Unary(UnaryOp::Sigmoid),
+            OpKind::Tanh => Op::Unary(UnaryOp::Tanh),
+            OpKind::Relu => Op::Unary(UnaryOp::Relu),
+            OpKind::Identity => Op::Unary(UnaryOp::Identity),
+            OpKind::Elu => Op::Unary(UnaryOp::Elu { alpha: 1.0 }),
+            OpKind::LeakyRelu => Op::Unary(UnaryOp::LeakyRelu { alpha: 0.01 }),
+            OpKind::HardSigmoid => Op::Unary(UnaryOp::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5,
+            }),
+            OpKind::HardSwish => Op::Unary(UnaryOp::HardSwish),
+            OpKind::Gelu => Op::Unary(UnaryOp::Gelu { tanh: false }),
+            OpKind::Cast => Op::Unary(UnaryOp::Cast { to: DType::F32 }),
+            OpKind::Add => Op::Binary(BinaryOp::Add),
+            OpKind::Sub => Op::Binary(BinaryOp::Sub),
+            OpKind::Mul => Op::Binary(BinaryOp::Mul),
+            OpKind::Div => Op::Binary(BinaryOp::Div),
+            OpKind::Pow => Op::Binary(BinaryOp::Pow),
+            OpKind::Max => Op::Binary(BinaryOp::Max),
+            OpKind::Min => Op::Binary(BinaryOp::Min),
+            OpKind::Equal => Op::Binary(BinaryOp::Equal),
+            OpKind::PRelu => Op::Binary(BinaryOp::PRelu),
+            OpKind::Clip => Op::Clip,
+            OpKind::Where => Op::Where,
+            OpKind::Conv => Op::Conv(conv()),
+            OpKind::ConvTranspose => Op::ConvTranspose {
+                conv: conv(),
+                output_padding: vec![],
+                output_shape: vec![],
+            },
+            OpKind::ConvInteger => Op::ConvInteger(conv()),
+            OpKind::QLinearConv => Op::QLinearConv(conv()),
+            OpKind::MatMul => Op::MatMul,
+            OpKind::MatMulInteger => Op::MatMulInteger,
+            OpKind::QLinearMatMul => Op::QLinearMatMul,
+            OpKind::QConv => Op::QConv(conv()),
+            OpKind::QMatMul => Op::QMatMul,
+            OpKind::Requantize => Op::Requantize,
+            OpKind::QAdd => Op::QAdd,
+            OpKind::Lut => Op::Lut,
+            OpKind::Gemm => Op::Gemm {
+                alpha: 1.0,
+                beta: 1.0,
+                trans_a: false,
+                trans_b: false,
+            },
+            OpKind::MaxPool => Op::MaxPool {
+                pool: pool(),
+                storage_order: 0,
+            },
+            OpKind::AveragePool => Op::AveragePool {
+                pool: pool(),
+                count_include_pad: false,
+            },
+            OpKind::GlobalAveragePool => Op::GlobalAveragePool,
+            OpKind::GlobalMaxPool => Op::GlobalMaxPool,
+            OpKind::BatchNorm => Op::BatchNorm {
+                epsilon: 1e-5,
+                training: false,
+                momentum: 0.9,
+            },
+            OpKind::LayerNorm => Op::LayerNorm {
+                axis: -1,
+                epsilon: 1e-5,
+            },
+            OpKind::Softmax => Op::Softmax {
+                axis: -1,
+                coerce_2d: false,
+            },
+            OpKind::LogSoftmax => Op::LogSoftmax {
+                axis: -1,
+                coerce_2d: false,
+            },
+            OpKind::ReduceMax => Op::Reduce {
+                op: ReduceOp::Max,
+                keepdims: true,
+                noop_with_empty_axes: false,
+            },
+            OpKind::ReduceMean => Op::Reduce {
+                op: ReduceOp::Mean,
+                keepdims: true,
+                noop_with_empty_axes: false,
+            },
+            OpKind::ReduceSum => Op::Reduce {
+                op: ReduceOp::Sum,
+                keepdims: true,
+                noop_with_empty_axes: false,
+            },
+            OpKind::Concat => Op::Concat { axis: 0 },
+            OpKind::Split => Op::Split {
+                axis: 0,
+                num_outputs: 0,
+            },
+            OpKind::Flatten => Op::Flatten { axis: 1 },
+            OpKind::Reshape => Op::Reshape { allowzero: false },
+            OpKind::Squeeze => Op::Squeeze,
+            OpKind::Unsqueeze => Op::Unsqueeze,
+            OpKind::Transpose => Op::Transpose { perm: vec![] },
+            OpKind::Expand => Op::Expand,
+            OpKind::Gather => Op::Gather { axis: 0 },
+            OpKind::ShapeOf => Op::ShapeOf {
+                start: 0,
+                end: None,
+            },
+            OpKind::Slice => Op::Slice,
+            OpKind::Pad => Op::Pad {
+                mode: PadMode::Constant,
+            },
+            OpKind::Resize => Op::Resize(ResizeAttrs {
+                mode: ResizeMode::Nearest,
+                coord: CoordTransform::HalfPixel,
+                nearest: NearestMode::RoundPreferFloor,
+                cubic_a: -0.75,
+                exclude_outside: false,
+                extrapolation: 0.0,
+                antialias: false,
+                axes: vec![],
+                policy: AspectPolicy::Stretch,
+            }),
+            OpKind::Range => Op::Range,
+            OpKind::ConstantOfShape => Op::ConstantOfShape {
+                value: placeholder(),
+            },
+            OpKind::QuantizeLinear => Op::QuantizeLinear {
+                q: q(),
+                dtype: DType::U8,
+            },
+            OpKind::DequantizeLinear => Op::DequantizeLinear { q: q() },
+            OpKind::DynamicQuantizeLinear => Op::DynamicQuantizeLinear,
+            OpKind::FakeQuantize => Op::FakeQuantize { levels: 256 },
+        }
+    }
+}
+
+impl Op {
+    /// The op's kind.
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Op::Input { .. } => OpKind::Input,
+            Op::Const(_) => OpKind::Const,
+            Op::Unary(u) => match u {
+                UnaryOp::Abs => OpKind::Abs,
+                UnaryOp::Neg => OpKind::Neg,
+                UnaryOp::Ceil => OpKind::Ceil,
+                UnaryOp::Floor => OpKind::Floor,
+                UnaryOp::Round => OpKind::Round,
+                UnaryOp::Sqrt => OpKind::Sqrt,
+                UnaryOp::Reciprocal => OpKind::Reciprocal,
+                UnaryOp::Exp => OpKind::Exp,
+                UnaryOp::Log => OpKind::Log,
+                UnaryOp::Erf => OpKind::Erf,
+                UnaryOp::Sigmoid => OpKind::Sigmoid,
+                UnaryOp::Tanh => OpKind::Tanh,
+                UnaryOp::Relu => OpKind::Relu,
+                UnaryOp::Identity => OpKind::Identity,
+                UnaryOp::Elu { .. } => OpKind::Elu,
+                UnaryOp::LeakyRelu { .. } => OpKind::LeakyRelu,
+                UnaryOp::HardSigmoid { .. } => OpKind::HardSigmoid,
+                UnaryOp::HardSwish => OpKind::HardSwish,
+                UnaryOp::Gelu { .. } => OpKind::Gelu,
+                UnaryOp::Cast { .. } => OpKind::Cast,
+            },
+            Op::Binary(b) => match b {
+                BinaryOp::Add => OpKind::Add,
+                BinaryOp::Sub => OpKind::Sub,
+                BinaryOp::Mul => OpKind::Mul,
+                BinaryOp::Div => OpKind::Div,
+                BinaryOp::Pow => OpKind::Pow,
+                BinaryOp::Max => OpKind::Max,
+                BinaryOp::Min => OpKind::Min,
+                BinaryOp::Equal => OpKind::Equal,
+                BinaryOp::PRelu => OpKind::PRelu,
+            },
+            Op::Clip => OpKind::Clip,
+            Op::Where => OpKind::Where,
+            Op::Conv(_) => OpKind::Conv,
+            Op::ConvTranspose { .. } => OpKind::ConvTranspose,
+            Op::ConvInteger(_) => OpKind::ConvInteger,
+            Op::QLinearConv(_) => OpKind::QLinearConv,
+            Op::MatMul => OpKind::MatMul,
+            Op::MatMulInteger => OpKind::MatMulInteger,
+            Op::QLinearMatMul => OpKind::QLinearMatMul,
+            Op::Gemm { .. } => OpKind::Gemm,
+            Op::MaxPool { .. } => OpKind::MaxPool,
+            Op::AveragePool { .. } => OpKind::AveragePool,
+            Op::GlobalAveragePool => OpKind::GlobalAveragePool,
+            Op::GlobalMaxPool => OpKind::GlobalMaxPool,
+            Op::BatchNorm { .. } => OpKind::BatchNorm,
+            Op::LayerNorm { .. } => OpKind::LayerNorm,
+            Op::Softmax { .. } => OpKind::Softmax,
+            Op::LogSoftmax { .. } => OpKind::LogSoftmax,
+            Op::Reduce { op, .. } => match op {
+                ReduceOp::Max => OpKind::ReduceMax,
+                ReduceOp::Mean => OpKind::ReduceMean,
+                ReduceOp::Sum => OpKind::ReduceSum,
+            },
+            Op::Concat { .. } => OpKind::Concat,
+            Op::Split { .. } => OpKind::Split,
+            Op::Flatten { .. } => OpKind::Flatten,
+            Op::Reshape { .. } => OpKind::Reshape,
+            Op::Squeeze => OpKind::Squeeze,
+            Op::Unsqueeze => OpKind::Unsqueeze,
+            Op::Transpose { .. } => OpKind::Transpose,
+            Op::Expand => OpKind::Expand,
+            Op::Gather { .. } => OpKind::Gather,
+            Op::ShapeOf { .. } => OpKind::ShapeOf,
+            Op::Slice => OpKind::Slice,
+            Op::Pad { .. } => OpKind::Pad,
+            Op::Resize(_) => OpKind::Resize,
+            Op::Range => OpKind::Range,
+            Op::ConstantOfShape { .. } => OpKind::ConstantOfShape,
+            Op::QuantizeLinear { .. } => OpKind::QuantizeLinear,
+            Op::DequantizeLinear { .. } => OpKind::DequantizeLinear,
+            Op::DynamicQuantizeLinear => OpKind::DynamicQuantizeLinear,
+            Op::FakeQuantize { .. } => OpKind::FakeQuantize,
+            Op::QConv(_) => OpKind::QConv,
+            Op::QMatMul => OpKind::QMatMul,
+            Op::Requantize => OpKind::Requantize,
+            Op::QAdd => OpKind::QAdd,
+            Op::Lut => OpKind::Lut,
+        }
+    }
+
+    /// The op of a `.lir` name with placeholder attributes ([`OpKind::template`]); `None` for
+    /// an unknown name.
+    pub fn from_name(name: &str) -> Option<Op> {
+        OpKind::from_name(name).map(OpKind::template)
+    }
+
+    /// True when the op carries attribute fields ([`OpKind::has_attrs`]).
+    pub fn has_attrs(&self) -> bool {
+        self.kind().has_attrs()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OpKind;
+
+    #[test]
+    fn every_kind_round_trips_through_its_name_and_template() {
+        for &k in OpKind::ALL {
+            assert_eq!(OpKind::from_name(k.name()), Some(k));
+            let op = k.template();
+            assert_eq!(op.kind(), k);
+            assert_eq!(op.name(), k.name());
+            assert_eq!(op.arity(), k.arity());
+        }
+        assert_eq!(OpKind::from_name("nope"), None);
+    }
+}
