@@ -25,7 +25,7 @@ pub struct Step {
     pub met: bool,
 }
 
-/// The result of [`search`](super::search()).
+/// The result of [`search`](crate::aaq::search()).
 pub struct Outcome {
     /// The best model found (the one within budget with the fewest FP32 units, else the best
     /// measured).
