@@ -1,10 +1,11 @@
 //! Accuracy of a (quantized) model: top-1 against labels and agreement with an FP32 reference;
 //! per-output SQNR and cosine similarity; per-layer SQNR ranking, worst first.
 
-use crate::calib::{for_batches, SampleSource};
+use crate::batch::for_batches;
 use crate::json::Json;
 use crate::quantize::{compare_values, sqnr_db};
 use crate::QuantError;
+use lpc_data::SampleSource;
 use lpc_ir::{Graph, Op, Tensor};
 use std::collections::HashSet;
 
@@ -271,10 +272,8 @@ pub fn evaluate(
             )));
         }
     }
-    let batchable = crate::calib::InputSpec::of(model)
-        .iter()
-        .all(|s| s.batchable())
-        && reference.is_none_or(|r| crate::calib::InputSpec::of(r).iter().all(|s| s.batchable()));
+    let batchable = lpc_data::InputSpec::of(model).iter().all(|s| s.batchable())
+        && reference.is_none_or(|r| lpc_data::InputSpec::of(r).iter().all(|s| s.batchable()));
     let batch = if batchable { batch } else { 1 };
     let n_out = model.outputs().len();
     let st = for_batches(

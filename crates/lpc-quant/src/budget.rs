@@ -3,11 +3,12 @@
 //! See `docs/accuracy-aware.md` for the method and its cost.
 
 use crate::accuracy::argmax_rows;
-use crate::calib::{for_batches, InMemory, InputSpec, SampleSource};
+use crate::batch::for_batches;
 use crate::fq::ActQuant;
 use crate::json::Json;
 use crate::quantize::{quantize, sqnr_db, BiasCorrectionMode, Config, Quantized, RangeInfo};
 use crate::QuantError;
+use lpc_data::{InMemory, InputSpec, SampleSource};
 use lpc_ir::{DType, Graph, Op, Tensor, ValueRef};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};

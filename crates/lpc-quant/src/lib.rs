@@ -4,9 +4,8 @@
 #![deny(missing_docs)]
 
 pub mod accuracy;
+pub mod batch;
 pub mod budget;
-pub mod calib;
-pub mod cli;
 pub mod fq;
 pub mod json;
 pub mod passes;
@@ -14,8 +13,11 @@ mod progress;
 pub mod quantize;
 pub mod stats;
 
-pub use calib::{SampleSource, Samples};
-pub use quantize::{quantize, Config, Preset, Quantized, Report};
+pub use accuracy::evaluate;
+pub use budget::{quantize_within_budget, Metric, SearchConfig, SearchOptions, Target};
+pub use json::Json;
+pub use lpc_data::{SampleSource, Samples};
+pub use quantize::{quantize, BiasCorrectionMode, Config, Preset, Quantized, Report};
 pub use stats::Estimator;
 
 /// Why quantization could not be done.
@@ -30,6 +32,9 @@ pub enum QuantError {
     /// The model or a parameter cannot be quantized as asked.
     #[error("{0}")]
     Invalid(String),
+    /// Reading or checking the samples failed.
+    #[error(transparent)]
+    Samples(#[from] lpc_data::DataError),
     /// Running the model on a sample failed.
     #[error("running the model on sample {sample}: {source}")]
     Run {

@@ -1,12 +1,13 @@
 //! The quantization pipeline: fold, place, collect statistics, choose ranges, correct biases,
 //! insert FakeQuantize, and measure the result per layer.
 
-use crate::calib::{for_batches, SampleSource};
+use crate::batch::for_batches;
 use crate::fq::{ActQuant, WeightQuant};
 use crate::json::Json;
 use crate::passes::{fold_batchnorm, place, resolve_ignore, ActPoint, LayerKind, Placement};
 use crate::stats::{estimate, Estimator, Grid, TensorStats};
 use crate::QuantError;
+use lpc_data::SampleSource;
 use lpc_ir::{BinaryOp, Graph, NodeId, Op, Output, Tensor, UnaryOp, ValueRef};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
@@ -89,7 +90,7 @@ pub struct Config {
     /// How bias correction measures the shifts (when `bias_correction` is on).
     pub bias_correction_mode: BiasCorrectionMode,
     /// Samples per interpreter run (models with a symbolic batch dimension; 0 = auto, see
-    /// [`crate::calib::resolve_batch`]).
+    /// [`crate::batch::resolve_batch`]).
     pub batch: usize,
     /// Show progress bars on a terminal.
     pub progress: bool,
@@ -651,7 +652,7 @@ pub fn quantize(
         let bytes: usize = first.iter().map(|t| t.len() * t.dtype().size()).sum();
         if bytes.saturating_mul(data.len()) <= CACHE_BYTES {
             use rayon::prelude::*;
-            cached = crate::calib::InMemory(
+            cached = lpc_data::InMemory(
                 (0..data.len())
                     .into_par_iter()
                     .map(|i| data.get(i))
@@ -691,9 +692,7 @@ pub fn quantize(
         }
     }
     let mut plan = place(&g, &ignore)?;
-    let batchable = crate::calib::InputSpec::of(&g)
-        .iter()
-        .all(|s| s.batchable());
+    let batchable = lpc_data::InputSpec::of(&g).iter().all(|s| s.batchable());
     let batch = if batchable { cfg.batch } else { 1 };
     report
         .times
@@ -869,7 +868,7 @@ pub fn quantize(
         .collect();
     let mut sq: HashMap<String, (f64, f64)> = HashMap::new();
     if cfg.report_samples > 0 {
-        let sub = crate::calib::InMemory(
+        let sub = lpc_data::InMemory(
             (0..cfg.report_samples.min(data.len()))
                 .map(|i| data.get(i))
                 .collect::<Result<Vec<_>, _>>()?,
@@ -1067,7 +1066,7 @@ impl SampleSource for Spread<'_> {
     fn len(&self) -> usize {
         self.n.min(self.src.len())
     }
-    fn get(&self, i: usize) -> Result<Vec<Tensor>, QuantError> {
+    fn get(&self, i: usize) -> Result<Vec<Tensor>, lpc_data::DataError> {
         self.src.get(i * self.src.len() / self.len().max(1))
     }
 }
@@ -1453,7 +1452,7 @@ fn sequential_shifts(
     // Chunks of samples: at most the run batch, and at least one chunk per thread.
     let n = data.len();
     let threads = rayon::current_num_threads().max(1);
-    let per = crate::calib::resolve_batch(data, batch)?
+    let per = crate::batch::resolve_batch(data, batch)?
         .min(n.div_ceil(threads))
         .max(1);
     let chunks: Vec<Vec<Tensor>> = (0..n)
@@ -1468,7 +1467,7 @@ fn sequential_shifts(
                     if col.len() == 1 {
                         Ok(col.into_iter().next().expect("one"))
                     } else {
-                        crate::calib::concat_rows(&col)
+                        lpc_data::concat_rows(&col)
                     }
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -2095,7 +2094,7 @@ mod tests {
     }
 
     /// Mean over `data` of the first output, quantized minus FP32, for one bias correction.
-    fn output_mean_error(cfg: &Config, data: &crate::calib::InMemory) -> (f64, Quantized) {
+    fn output_mean_error(cfg: &Config, data: &lpc_data::InMemory) -> (f64, Quantized) {
         // x = [a, b] with b = 1.4·a + d: conv1 computes y = 0.7a − 0.5b = −0.5d, a tiny value
         // the coarse input grid (one outlier widens the ranges) cannot resolve. Its quantization
         // error is zero-mean after FastBiasCorrection, but ReLU turns it into a positive mean
@@ -2146,7 +2145,7 @@ mod tests {
                 vec![Tensor::from_f32(&[1, 2, 4, 4], x).unwrap()]
             })
             .collect();
-        let data = crate::calib::InMemory(samples);
+        let data = lpc_data::InMemory(samples);
         let base = Config {
             estimator: Estimator::MinMax,
             bias_samples: 40,
@@ -2202,7 +2201,7 @@ mod tests {
                 vec![Tensor::from_f32(&[1, 2, 4, 4], x).unwrap()]
             })
             .collect();
-        let data = crate::calib::InMemory(samples);
+        let data = lpc_data::InMemory(samples);
         let g = lpc_ir::text::parse(
             r#"graph @one(%x: f32[1,2,4,4]) -> (%y) {
   %w = const f32[3,2,1,1] [0.7, -0.5, 0.2, 0.1, -0.3, 0.9]
