@@ -259,7 +259,7 @@ pub fn image_tensor(
             "--mean/--std need 1 or {channels} values"
         )));
     }
-    if o.std.iter().any(|&s| s == 0.0) {
+    if o.std.contains(&0.0) {
         return Err(DataError::Options("--std values must be non-zero".into()));
     }
     for oy in 0..th {

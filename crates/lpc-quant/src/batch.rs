@@ -16,7 +16,7 @@ pub const AUTO_BATCH_VALUES: usize = 1 << 16;
 /// The batch `for_batches` uses for a requested `batch`: itself, or for 0 (auto) about
 /// [`AUTO_BATCH_VALUES`] input values per run, between 1 and 32 samples.
 pub fn resolve_batch(src: &dyn SampleSource, batch: usize) -> Result<usize, QuantError> {
-    if batch > 0 || src.len() == 0 {
+    if batch > 0 || src.is_empty() {
         return Ok(batch.max(1));
     }
     let values: usize = src.get(0)?.iter().map(Tensor::len).sum();
