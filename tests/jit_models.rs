@@ -13,7 +13,7 @@ fn shared(f: &str) -> PathBuf {
 
 /// The first `n` test images.
 fn images(n: usize) -> Tensor {
-    let x = lpc_quant::calib::read_npy(&shared("test_x.npy")).expect("test_x.npy");
+    let x = lpc_data::read_npy(&shared("test_x.npy")).expect("test_x.npy");
     let per = 16 * 16;
     Tensor::from_f32(&[n, 1, 16, 16], x.as_f32().unwrap()[..n * per].to_vec()).unwrap()
 }
@@ -27,10 +27,10 @@ fn fold(g: &Graph) -> Graph {
 /// lpc's own pipeline: quantize (min-max, 64 calibration samples) then fold.
 fn lpc_int8(model: &str) -> Graph {
     let g = lpc_load::load_model(&shared(model)).expect("load");
-    let data = lpc_quant::Samples::open(
+    let data = lpc_data::Samples::open(
         &shared("calib_x.npy"),
         &g,
-        &lpc_quant::calib::LoadOptions {
+        &lpc_data::LoadOptions {
             subset: Some(64),
             ..Default::default()
         },

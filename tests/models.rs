@@ -1,7 +1,7 @@
 //! Real models from `../shared`: FP32 outputs against ONNX Runtime's reference outputs, digits
 //! accuracy on the 500 labelled test images, and models quantized by ONNX Runtime run by lpc-ref.
 
-use lpc_cli::npy::read_npy;
+use lpc_data::read_npy;
 use lpc_ir::Tensor;
 use lpc_load::load_model as load;
 use lpc_suite::{check_roundtrip, max_rel_err, root, shared};

@@ -55,10 +55,10 @@ fn run_prints_summary_and_writes_npy() {
         dir.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let t = lpc_cli::npy::read_npy(&dir.join("logits.npy")).expect("logits.npy");
+    let t = lpc_data::read_npy(&dir.join("logits.npy")).expect("logits.npy");
     assert_eq!(t.shape(), &[8, 10]);
     // ONNX Runtime's predictions for these 8 images (one is a genuine mistake: an 8 read as 7).
-    let labels = lpc_cli::npy::read_npy(&root().join("tests/data/ort/digits_cnn.top1.npy"))
+    let labels = lpc_data::read_npy(&root().join("tests/data/ort/digits_cnn.top1.npy"))
         .unwrap()
         .to_i64_vec();
     let v = t.to_f32_vec();
@@ -135,7 +135,7 @@ fn exit_codes() {
 
     // Wrong input shape: names the input.
     let wrong = dir.join("wrong.npy");
-    lpc_cli::npy::write_npy(
+    lpc_data::write_npy(
         &wrong,
         &lpc_ir::Tensor::zeros(lpc_ir::DType::F32, &[1, 1, 8, 8]),
     )
@@ -149,7 +149,7 @@ fn exit_codes() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("input"), "{}", stderr(&o));
     // Wrong dtype.
-    lpc_cli::npy::write_npy(
+    lpc_data::write_npy(
         &wrong,
         &lpc_ir::Tensor::zeros(lpc_ir::DType::I64, &[1, 1, 16, 16]),
     )
@@ -229,7 +229,7 @@ fn jit_backend_matches_ref_and_compile_writes_a_reloadable_artefact() {
             od.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{b}: {}", stderr(&o));
-        outs.push(lpc_cli::npy::read_npy(&od.join("logits.npy")).unwrap());
+        outs.push(lpc_data::read_npy(&od.join("logits.npy")).unwrap());
     }
     assert!(outs[0].same_content(&outs[1]), "jit differs from ref");
 
@@ -263,13 +263,13 @@ fn jit_backend_matches_ref_and_compile_writes_a_reloadable_artefact() {
         od.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(lpc_cli::npy::read_npy(&od.join("logits.npy"))
+    assert!(lpc_data::read_npy(&od.join("logits.npy"))
         .unwrap()
         .same_content(&outs[0]));
 
     // The artefact is bound to batch 8: another batch is refused naming the input.
     let one = dir.join("one.npy");
-    lpc_cli::npy::write_npy(
+    lpc_data::write_npy(
         &one,
         &lpc_ir::Tensor::zeros(lpc_ir::DType::F32, &[1, 1, 16, 16]),
     )

@@ -6,8 +6,8 @@
 //! 1 s.
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use lpc_data::{ImageOptions, LoadOptions, Samples};
 use lpc_fold::{fold, FoldOptions, Pipeline};
-use lpc_quant::calib::{ImageOptions, LoadOptions, Samples};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

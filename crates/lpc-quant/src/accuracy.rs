@@ -3,11 +3,12 @@
 
 use crate::aaq::{layer_macs, rank_on_first, units, RankData, Target};
 use crate::argmax::argmax_rows;
-use crate::calib::{for_batches, SampleSource};
+use crate::batch::for_batches;
 use crate::compare::{compare_values, sqnr_db};
 use crate::json::Json;
 use crate::pipeline::prepare;
 use crate::QuantError;
+use lpc_data::SampleSource;
 use lpc_ir::{Graph, Op};
 use std::collections::HashSet;
 
@@ -252,10 +253,8 @@ pub fn evaluate(
             )));
         }
     }
-    let batchable = crate::calib::InputSpec::of(model)
-        .iter()
-        .all(|s| s.batchable())
-        && reference.is_none_or(|r| crate::calib::InputSpec::of(r).iter().all(|s| s.batchable()));
+    let batchable = lpc_data::InputSpec::of(model).iter().all(|s| s.batchable())
+        && reference.is_none_or(|r| lpc_data::InputSpec::of(r).iter().all(|s| s.batchable()));
     let batch = if batchable { batch } else { 1 };
     let n_out = model.outputs().len();
     let st = for_batches(

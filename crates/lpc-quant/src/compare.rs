@@ -1,9 +1,10 @@
 //! Per-value comparison of a model with its FP32 reference: accumulated signal and noise
 //! power, and the SQNR they give.
 
-use crate::calib::{for_batches, SampleSource};
+use crate::batch::for_batches;
 use crate::error::run_err;
 use crate::QuantError;
+use lpc_data::SampleSource;
 use lpc_ir::{Graph, Tensor, ValueRef};
 use std::collections::{BTreeMap, HashMap, HashSet};
 

@@ -80,7 +80,7 @@ pub struct Config {
     /// How bias correction measures the shifts (when `bias_correction` is on).
     pub bias_correction_mode: BiasCorrectionMode,
     /// Samples per interpreter run (models with a symbolic batch dimension; 0 = auto, see
-    /// [`crate::calib::resolve_batch`]).
+    /// [`crate::batch::resolve_batch`]).
     pub batch: usize,
     /// Show progress bars on a terminal.
     pub progress: bool,

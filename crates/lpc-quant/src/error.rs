@@ -19,6 +19,9 @@ pub enum QuantError {
     /// The graph cannot be ordered (a cycle). (Not a `#[source]`, as for `Tensor`.)
     #[error("{0}")]
     Graph(lpc_ir::GraphError),
+    /// Reading or checking the samples failed.
+    #[error(transparent)]
+    Samples(#[from] lpc_data::DataError),
     /// Running the model on a sample failed.
     #[error("running the model on sample {sample}: {source}")]
     Run {

@@ -6,10 +6,9 @@
 pub mod aaq;
 pub mod accuracy;
 mod argmax;
+pub mod batch;
 mod bias;
 pub mod bn_fold;
-pub mod calib;
-pub mod cli;
 mod compare;
 mod config;
 mod error;
@@ -29,7 +28,6 @@ pub use aaq::{
     SearchOptions, Target,
 };
 pub use accuracy::{evaluate, Accuracy};
-pub use calib::{read_npy, ImageOptions, InMemory, Layout, LoadOptions, SampleSource, Samples};
 pub use compare::{compare_values, sqnr_db};
 pub use config::{BiasCorrectionMode, Config, Preset};
 pub use error::QuantError;

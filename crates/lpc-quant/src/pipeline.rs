@@ -2,13 +2,13 @@
 //! insert FakeQuantize, and measure the result per layer. [`quantize`] calls one function per
 //! pass; the passes themselves live in their own modules.
 
+use crate::batch::for_batches;
 use crate::bias::fast::bias_shifts;
 use crate::bias::sequential::sequential_shifts;
 use crate::bias::shift::apply_bias_shift;
 use crate::bias::snap::snap_biases;
 use crate::bias::Spread;
 use crate::bn_fold::fold_batchnorm;
-use crate::calib::{for_batches, InMemory, InputSpec, SampleSource};
 use crate::compare::{compare_values, sqnr_db};
 use crate::config::{BiasCorrectionMode, Config};
 use crate::error::run_err;
@@ -20,6 +20,7 @@ use crate::ranges::{channel_ranges, depthwise_only, group_range, split_wide_conc
 use crate::report::{LayerInfo, RangeInfo, Report};
 use crate::stats::TensorStats;
 use crate::QuantError;
+use lpc_data::{InMemory, InputSpec, SampleSource};
 use lpc_ir::{Graph, NodeId, Op, ValueRef};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -492,7 +493,7 @@ mod tests {
     use lpc_ir::Tensor;
 
     /// Mean over `data` of the first output, quantized minus FP32, for one bias correction.
-    fn output_mean_error(cfg: &Config, data: &crate::calib::InMemory) -> (f64, Quantized) {
+    fn output_mean_error(cfg: &Config, data: &lpc_data::InMemory) -> (f64, Quantized) {
         // x = [a, b] with b = 1.4·a + d: conv1 computes y = 0.7a − 0.5b = −0.5d, a tiny value
         // the coarse input grid (one outlier widens the ranges) cannot resolve. Its quantization
         // error is zero-mean after FastBiasCorrection, but ReLU turns it into a positive mean
@@ -543,7 +544,7 @@ mod tests {
                 vec![Tensor::from_f32(&[1, 2, 4, 4], x).unwrap()]
             })
             .collect();
-        let data = crate::calib::InMemory(samples);
+        let data = lpc_data::InMemory(samples);
         let base = Config {
             estimator: Estimator::MinMax,
             bias_samples: 40,
@@ -599,7 +600,7 @@ mod tests {
                 vec![Tensor::from_f32(&[1, 2, 4, 4], x).unwrap()]
             })
             .collect();
-        let data = crate::calib::InMemory(samples);
+        let data = lpc_data::InMemory(samples);
         let g = lpc_ir::text::parse(
             r#"graph @one(%x: f32[1,2,4,4]) -> (%y) {
   %w = const f32[3,2,1,1] [0.7, -0.5, 0.2, 0.1, -0.3, 0.9]

@@ -1,8 +1,8 @@
 //! Bad calibration data and options get clear errors (never a panic), and the FakeQuantize
 //! graph is placed as documented and survives the `.lir` round trip.
 
+use lpc_data::{DataError, InMemory, LoadOptions, Samples};
 use lpc_ir::{Op, Tensor};
-use lpc_quant::calib::{InMemory, LoadOptions, Samples};
 use lpc_quant::{quantize, Config, QuantError};
 use std::path::{Path, PathBuf};
 
@@ -33,10 +33,9 @@ fn write_npy_f32(path: &Path, shape: &[u64], v: &[f32]) {
     w.finish().unwrap();
 }
 
-fn data_err(r: Result<Samples, QuantError>) -> String {
+fn data_err(r: Result<Samples, DataError>) -> String {
     match r {
-        Err(QuantError::Data(m)) => m,
-        Err(e) => panic!("expected a data error, got {e}"),
+        Err(e) => e.to_string(),
         Ok(_) => panic!("expected a data error"),
     }
 }
@@ -200,7 +199,7 @@ fn fake_quantize_placement_and_lir_round_trip() {
         assert_eq!(r.q.apply(0.0), 0.0, "zero not exact for {}", r.value);
     }
     let p = tmp("mbv.lir");
-    lpc_quant::cli::write_model(&q.graph, &p).unwrap();
+    lpc_ir::text::write_lir(&p, &q.graph).unwrap();
     let back = lpc_ir::text::read_lir(&p).unwrap();
     assert!(
         back == q.graph,

@@ -2,10 +2,11 @@
 //! on the 500 test images, QDQ export re-imported by lpc, and (when Python's onnxruntime and
 //! openvino are installed) the exported QDQ model run by both against lpc's FakeQuantize graph.
 
+use lpc_data::SampleSource;
+use lpc_data::{read_npy, InMemory, LoadOptions, Samples};
 use lpc_ir::Tensor;
 use lpc_quant::accuracy::evaluate;
-use lpc_quant::calib::{read_npy, InMemory, LoadOptions, Samples};
-use lpc_quant::{quantize, Config, SampleSource};
+use lpc_quant::{quantize, Config};
 use std::path::{Path, PathBuf};
 
 fn digits() -> PathBuf {

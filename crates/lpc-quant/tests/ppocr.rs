@@ -6,8 +6,8 @@
 //! evaluation data, `LPC_PPOCR_CALIB=N` / `LPC_PPOCR_EVAL=N` change the sample counts, and
 //! `LPC_PPOCR_IGNORE=a,b` passes `--ignore` patterns.
 
+use lpc_data::{ImageOptions, LoadOptions, Samples};
 use lpc_quant::accuracy::evaluate;
-use lpc_quant::calib::{ImageOptions, LoadOptions, Samples};
 use lpc_quant::{quantize, Config};
 use std::path::{Path, PathBuf};
 

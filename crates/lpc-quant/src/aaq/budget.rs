@@ -5,10 +5,10 @@ use super::evaluator::Evaluator;
 use super::options::{SearchConfig, SearchOptions};
 use super::outcome::{Outcome, Step};
 use super::search::{search_from, SearchInput};
-use crate::calib::SampleSource;
 use crate::config::{BiasCorrectionMode, Config};
 use crate::pipeline::{quantize, Quantized};
 use crate::QuantError;
+use lpc_data::SampleSource;
 use lpc_ir::{Graph, Op};
 use std::time::Instant;
 

@@ -3,9 +3,10 @@
 
 use super::measure::Measure;
 use crate::argmax::argmax_rows;
-use crate::calib::{for_batches, InputSpec, SampleSource};
+use crate::batch::for_batches;
 use crate::compare::sqnr_db;
 use crate::QuantError;
+use lpc_data::{InputSpec, SampleSource};
 use lpc_ir::{Graph, Tensor};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -5,8 +5,8 @@ use super::evaluator::Evaluator;
 use super::measure::Measure;
 use super::target::Target;
 use super::units::{with_fp32, Unit};
-use crate::calib::{InMemory, SampleSource};
 use crate::QuantError;
+use lpc_data::{InMemory, SampleSource};
 use lpc_ir::Graph;
 use std::sync::atomic::Ordering;
 

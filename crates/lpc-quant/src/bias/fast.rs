@@ -2,12 +2,13 @@
 
 use super::out_axis;
 use super::taps::TapConv;
-use crate::calib::{for_batches, SampleSource};
+use crate::batch::for_batches;
 use crate::error::run_err;
 use crate::fq::{ActQuant, WeightQuant};
 use crate::insert::fq_tensor;
 use crate::placement::Placement;
 use crate::QuantError;
+use lpc_data::SampleSource;
 use lpc_ir::{Graph, NodeId, Tensor, ValueRef};
 use std::collections::HashMap;
 

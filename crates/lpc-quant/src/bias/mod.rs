@@ -9,9 +9,8 @@ pub(crate) mod shift;
 pub(crate) mod snap;
 mod taps;
 
-use crate::calib::SampleSource;
 use crate::placement::LayerKind;
-use crate::QuantError;
+use lpc_data::SampleSource;
 use lpc_ir::Tensor;
 
 /// Output-channel axis of a layer's output.
@@ -34,7 +33,7 @@ impl SampleSource for Spread<'_> {
     fn len(&self) -> usize {
         self.n.min(self.src.len())
     }
-    fn get(&self, i: usize) -> Result<Vec<Tensor>, QuantError> {
+    fn get(&self, i: usize) -> Result<Vec<Tensor>, lpc_data::DataError> {
         self.src.get(i * self.src.len() / self.len().max(1))
     }
 }

@@ -3,11 +3,12 @@
 
 use super::out_axis;
 use super::shift::apply_bias_shift;
-use crate::calib::{for_batches, SampleSource};
+use crate::batch::for_batches;
 use crate::error::run_err;
 use crate::insert::{insert_fake_quantize, ActPoints, WeightPoints};
 use crate::placement::{Layer, LayerKind, Placement};
 use crate::QuantError;
+use lpc_data::SampleSource;
 use lpc_ir::{Graph, NodeId, Op, Tensor, ValueRef};
 use std::collections::{HashMap, HashSet};
 
@@ -425,7 +426,7 @@ impl Walk {
 fn sample_chunks(data: &dyn SampleSource, batch: usize) -> Result<Vec<Vec<Tensor>>, QuantError> {
     let n = data.len();
     let threads = rayon::current_num_threads().max(1);
-    let per = crate::calib::resolve_batch(data, batch)?
+    let per = crate::batch::resolve_batch(data, batch)?
         .min(n.div_ceil(threads))
         .max(1);
     (0..n)
@@ -440,10 +441,10 @@ fn sample_chunks(data: &dyn SampleSource, batch: usize) -> Result<Vec<Vec<Tensor
                     if col.len() == 1 {
                         Ok(col.into_iter().next().expect("one"))
                     } else {
-                        crate::calib::concat_rows(&col)
+                        lpc_data::concat_rows(&col).map_err(QuantError::from)
                     }
                 })
-                .collect::<Result<Vec<_>, _>>()
+                .collect::<Result<Vec<_>, QuantError>>()
         })
         .collect()
 }

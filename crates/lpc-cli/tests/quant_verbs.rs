@@ -1,10 +1,10 @@
 //! The verb functions behind `lpc quantize`, `lpc calibrate` and `lpc accuracy`, driven through
-//! their clap argument structs as lpc-cli will wire them.
+//! their clap argument structs as `lpc` wires them (moved here from lpc-quant's tests).
 
 use clap::Parser;
-use lpc_quant::cli::{
-    accuracy_cmd, calibrate_cmd, quantize_cmd, AccuracyArgs, CalibrateArgs, QuantizeArgs,
-};
+use lpc_cli::cmd::accuracy::{run as accuracy_cmd, AccuracyArgs};
+use lpc_cli::cmd::calibrate::{run as calibrate_cmd, CalibrateArgs};
+use lpc_cli::cmd::quantize::{run as quantize_cmd, QuantizeArgs};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]

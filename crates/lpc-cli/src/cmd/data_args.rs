@@ -1,0 +1,91 @@
+//! How the quantization verbs read data: `DataArgs` (subset, seed, image preprocessing) and
+//! integer labels.
+
+use anyhow::{bail, Context, Result};
+use lpc_data::{ImageOptions, Layout, LoadOptions};
+use std::path::Path;
+
+/// How to read and preprocess data (calibration or evaluation).
+#[derive(clap::Args, Clone, Debug)]
+pub struct DataArgs {
+    /// Number of samples to use, drawn with a seeded shuffle (0 = all).
+    #[arg(long, default_value_t = 300)]
+    pub subset: usize,
+    /// Seed of the subset sampling and of random image crops.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Images: target size HxW (default: the model input's).
+    #[arg(long, value_name = "HxW")]
+    pub size: Option<String>,
+    /// Images: stretch to HxW instead of resize-and-centre-crop.
+    #[arg(long)]
+    pub stretch: bool,
+    /// Images: BGR channel order instead of RGB.
+    #[arg(long)]
+    pub bgr: bool,
+    /// Images: pixel multiplier applied before mean/std.
+    #[arg(long, default_value_t = 1.0 / 255.0)]
+    pub scale: f32,
+    /// Images: per-channel mean, comma-separated (1 or C values).
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub mean: Vec<f32>,
+    /// Images: per-channel std, comma-separated (1 or C values).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub std: Vec<f32>,
+    /// Images: input layout, nchw or nhwc.
+    #[arg(long, default_value = "nchw")]
+    pub layout: String,
+    /// Images: number of seeded random crops per image (0 = the whole image once).
+    #[arg(long, default_value_t = 0)]
+    pub crops: usize,
+}
+
+impl DataArgs {
+    /// The load options these arguments describe.
+    pub fn options(&self, subset: bool) -> Result<LoadOptions> {
+        let size = match &self.size {
+            None => None,
+            Some(s) => {
+                let (h, w) = s
+                    .split_once(['x', 'X'])
+                    .with_context(|| format!("--size '{s}': expected HxW"))?;
+                Some((
+                    h.trim().parse().with_context(|| format!("--size '{s}'"))?,
+                    w.trim().parse().with_context(|| format!("--size '{s}'"))?,
+                ))
+            }
+        };
+        let layout = match self.layout.as_str() {
+            "nchw" | "NCHW" => Layout::Nchw,
+            "nhwc" | "NHWC" => Layout::Nhwc,
+            o => bail!("--layout '{o}': expected nchw or nhwc"),
+        };
+        Ok(LoadOptions {
+            subset: (subset && self.subset > 0).then_some(self.subset),
+            seed: self.seed,
+            image: ImageOptions {
+                size,
+                crop: !self.stretch,
+                bgr: self.bgr,
+                scale: self.scale,
+                mean: self.mean.clone(),
+                std: self.std.clone(),
+                layout,
+                crops_per_image: self.crops,
+            },
+        })
+    }
+}
+
+/// Reads `--labels`: a `.npy` of integer classes.
+pub fn read_labels(p: &Path) -> Result<Vec<i64>> {
+    let t = lpc_data::read_npy(p)?;
+    if !t.dtype().is_int() {
+        bail!(
+            "{}: labels must be integers, got {}",
+            p.display(),
+            t.dtype()
+        );
+    }
+    Ok(t.to_i64_vec())
+}

@@ -1,0 +1,46 @@
+//! `lpc fold`: fold FakeQuantize/QDQ into integer ops with the e-graph rules (passes/).
+
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+
+/// Arguments of `lpc fold`.
+#[derive(clap::Args)]
+pub struct FoldArgs {
+    /// Model file (.onnx, .xml or .lir) holding FakeQuantize or Q/DQ.
+    pub model: PathBuf,
+    /// Extra rule files or folders (added to the built-in rules of their phase).
+    #[arg(long = "rules")]
+    pub rules: Vec<PathBuf>,
+    /// A pipeline file replacing the built-in passes/pipeline.toml.
+    #[arg(long)]
+    pub pipeline: Option<PathBuf>,
+    /// Stop after this phase (the help lists the built-in phases of passes/pipeline.toml).
+    #[arg(long, help = stop_after_help())]
+    pub stop_after: Option<String>,
+    /// Print e-graph statistics per phase and the ops left in float, with reasons.
+    #[arg(long)]
+    pub stats: bool,
+    /// Output .lir path.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// The `--stop-after` help: the phase names of the built-in pipeline.
+fn stop_after_help() -> String {
+    let names = lpc_fold::Pipeline::builtin()
+        .map(|p| p.phase_names().join(", "))
+        .unwrap_or_default();
+    format!("Stop after this phase of the pipeline (built-in: {names})")
+}
+
+/// Runs `lpc fold`: writes the folded graph, prints the statistics with `--stats`.
+pub fn run(a: &FoldArgs) -> Result<()> {
+    let g = lpc_load::load_model(&a.model)?;
+    let r = lpc_fold::fold_graph(&g, &a.rules, a.pipeline.as_deref(), a.stop_after.as_deref())
+        .with_context(|| a.model.display().to_string())?;
+    lpc_ir::text::write_lir(&a.output, &r.graph).with_context(|| a.output.display().to_string())?;
+    if a.stats {
+        print!("{}", lpc_fold::stats_text(&r));
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Quantization settings shared by `lpc calibrate` and `lpc quantize`, and running the
+//! quantizer with them.
+
+use crate::cmd::data_args::DataArgs;
+use anyhow::{Context, Result};
+use lpc_data::Samples;
+use lpc_quant::{quantize, BiasCorrectionMode, Config, Estimator, Json, Preset, Quantized};
+use std::path::PathBuf;
+
+/// Quantization settings shared by `calibrate` and `quantize`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct QuantArgs {
+    /// The FP32 model (.onnx or .lir).
+    pub model: PathBuf,
+    /// Calibration data: .npy (samples stacked on axis 0), .npz, or a folder of .npy/.pb/.png/.jpg.
+    #[arg(long)]
+    pub calib: PathBuf,
+    #[command(flatten)]
+    /// Data reading.
+    pub data: DataArgs,
+    /// Activation preset: performance (symmetric) or mixed (asymmetric).
+    #[arg(long, default_value = "mixed")]
+    pub preset: String,
+    /// Activation range estimator: mse, minmax, mean-minmax, quantile:Q.
+    #[arg(long, default_value = "mse")]
+    pub estimator: String,
+    /// Keep nodes in float: node name, op type (Conv, MatMul...) or node-name regex; repeatable.
+    #[arg(long)]
+    pub ignore: Vec<String>,
+    /// Bias correction: fast (each layer's own error on FP32 inputs), sequential (layer by
+    /// layer on the quantized model, upstream error included), or off.
+    #[arg(long, default_value = "sequential", value_parser = ["sequential", "fast", "off"])]
+    pub bias_correction: String,
+    /// Turn bias correction off (same as `--bias-correction off`).
+    #[arg(long)]
+    pub no_bias_correction: bool,
+    /// Calibration samples bias correction measures on, spread evenly over the set
+    /// (0 = the mode's default: 100 for fast, 32 for sequential, which holds them all at once).
+    #[arg(long, default_value_t = 0)]
+    pub bias_samples: usize,
+    /// Samples per interpreter run (0 = auto: about 64K input values per run, 1 to 32 samples).
+    #[arg(long, default_value_t = 0)]
+    pub batch: usize,
+    /// Write the JSON report (ranges, per-layer SQNR, times) here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// The quantizer configuration these settings describe.
+pub fn config(q: &QuantArgs, progress: bool) -> Result<Config> {
+    Ok(Config {
+        preset: q.preset.parse::<Preset>().map_err(anyhow::Error::msg)?,
+        estimator: q
+            .estimator
+            .parse::<Estimator>()
+            .map_err(anyhow::Error::msg)?,
+        ignore: q.ignore.clone(),
+        bias_correction: !q.no_bias_correction && q.bias_correction != "off",
+        bias_correction_mode: match q.bias_correction.as_str() {
+            "off" => BiasCorrectionMode::Fast,
+            m => m.parse().map_err(anyhow::Error::msg)?,
+        },
+        batch: q.batch,
+        progress,
+        ..Config::default()
+    }
+    .with_bias_samples(q.bias_samples))
+}
+
+/// Loads the model and the calibration data and quantizes (no budget), writing `--report`.
+pub fn run_quantize(q: &QuantArgs, progress: bool) -> Result<Quantized> {
+    let g = lpc_load::load_model(&q.model)?;
+    let data = Samples::open(&q.calib, &g, &q.data.options(true)?).context("calibration data")?;
+    let out = quantize(&g, &data, &config(q, progress)?)?;
+    write_report(q, &out, None)?;
+    Ok(out)
+}
+
+/// Writes `--report`: the quantization report, with the accuracy-aware search under
+/// `"accuracy_aware"` when there was one.
+pub fn write_report(q: &QuantArgs, out: &Quantized, aaq: Option<Json>) -> Result<()> {
+    if let Some(p) = &q.report {
+        let mut j = out.report.to_json();
+        if let (Json::Obj(m), Some(a)) = (&mut j, aaq) {
+            m.push(("accuracy_aware".into(), a));
+        }
+        std::fs::write(p, j.to_string_pretty())
+            .with_context(|| format!("{}: cannot write", p.display()))?;
+    }
+    Ok(())
+}

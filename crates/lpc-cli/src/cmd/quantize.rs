@@ -1,0 +1,168 @@
+//! `lpc quantize`: post-training quantization to QDQ ONNX (.onnx) or the FakeQuantize graph
+//! (.lir), optionally searching for the layers to keep in FP32 under an accuracy budget.
+
+use crate::cmd::budget_args::BudgetArgs;
+use crate::cmd::data_args::read_labels;
+use crate::cmd::quant_args::{config, run_quantize, write_report, QuantArgs};
+use anyhow::{bail, Context, Result};
+use lpc_data::{SampleSource, Samples};
+use lpc_ir::Graph;
+use lpc_quant::{quantize_within_budget, SearchConfig, SearchOptions, Target};
+use std::path::{Path, PathBuf};
+
+/// `lpc quantize MODEL --calib PATH -o OUT.onnx|OUT.lir`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct QuantizeArgs {
+    #[command(flatten)]
+    /// Settings.
+    pub q: QuantArgs,
+    /// Output: .onnx (QDQ) or .lir (FakeQuantize graph); repeat to write both.
+    #[arg(short, long, required = true)]
+    pub output: Vec<PathBuf>,
+    #[command(flatten)]
+    /// Accuracy-aware search (off unless --max-drop or --min-sqnr is given).
+    pub budget: BudgetArgs,
+}
+
+/// `lpc quantize` with a budget: quantize, search, write the best model. Steps go to stdout as
+/// they are measured; the returned text is the final table. An unreachable budget writes the
+/// best model found and returns an error (exit status 1) saying so.
+fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Result<String> {
+    let b = &a.budget;
+    let g = lpc_load::load_model(&a.q.model)?;
+    let calib_opts = a.q.data.options(true)?;
+    let calib = Samples::open(&a.q.calib, &g, &calib_opts).context("calibration data")?;
+    let mut eval_opts = a.q.data.options(false)?;
+    eval_opts.subset = (b.eval_subset > 0).then_some(b.eval_subset);
+    eval_opts.seed = b.eval_seed;
+    if let Some(c) = b.eval_crops {
+        eval_opts.image.crops_per_image = c;
+    }
+    let eval = match &b.eval {
+        Some(p) => Samples::open(p, &g, &eval_opts).context("evaluation data (--data)")?,
+        None => {
+            println!("note: no --data: the budget is measured on the calibration data");
+            Samples::open(&a.q.calib, &g, &calib_opts).context("calibration data")?
+        }
+    };
+    let labels = b.labels.as_deref().map(read_labels).transpose()?;
+    if let Some(l) = &labels {
+        if l.len() != eval.len() {
+            bail!(
+                "{} labels for {} evaluation samples (--eval-subset draws a shuffled subset: labels need all samples)",
+                l.len(),
+                eval.len()
+            );
+        }
+        if b.eval_subset > 0 {
+            bail!("--labels cannot be combined with --eval-subset (the subset is shuffled)");
+        }
+    }
+    let t = std::time::Instant::now();
+    println!(
+        "quantizing; searching for {} on {} samples",
+        target.describe(),
+        eval.len()
+    );
+    let cfg = SearchConfig {
+        target,
+        rank_samples: b.rank_samples,
+        min_int8_macs: b.min_int8_macs,
+        batch: a.q.batch,
+        progress,
+    };
+    let (q, mut o) = quantize_within_budget(
+        &g,
+        &calib,
+        &config(&a.q, progress)?,
+        &eval,
+        labels.as_deref(),
+        &cfg,
+        &SearchOptions::default(),
+        |l| println!("  {l}"),
+    )?;
+    o.times.push(("wall".into(), t.elapsed().as_secs_f64()));
+    write_models(&o.graph, &a.output)?;
+    write_report(&a.q, &q, Some(o.to_json()))?;
+    let table = format!(
+        "{}wall time (quantize + search): {:.1} s → {}\n",
+        o.table(),
+        t.elapsed().as_secs_f64(),
+        shown(&a.output)
+    );
+    if o.reached {
+        Ok(table)
+    } else {
+        print!("{table}");
+        bail!(
+            "{}; the best model found was written to {}",
+            o.message,
+            shown(&a.output)
+        )
+    }
+}
+
+/// Output paths for messages: `a.onnx, a.lir`.
+fn shown(paths: &[PathBuf]) -> String {
+    let v: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    v.join(", ")
+}
+
+/// Checks every output path's extension (before any work is done).
+fn check_outputs(paths: &[PathBuf]) -> Result<()> {
+    for p in paths {
+        if !matches!(p.extension().and_then(|e| e.to_str()), Some("onnx" | "lir")) {
+            bail!(
+                "{}: output must end in .onnx (QDQ) or .lir (FakeQuantize graph)",
+                p.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Writes a quantized graph to each path (see [`write_model`]).
+pub fn write_models(g: &Graph, paths: &[PathBuf]) -> Result<()> {
+    paths.iter().try_for_each(|p| write_model(g, p))
+}
+
+/// Writes a quantized graph: `.onnx` as QDQ ONNX, `.lir` as the FakeQuantize graph.
+pub fn write_model(g: &Graph, path: &Path) -> Result<()> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("onnx") => lpc_onnx::export::write_qdq(g, path)
+            .with_context(|| format!("{}: QDQ export failed", path.display())),
+        Some("lir") => Ok(lpc_ir::text::write_lir(path, g)?),
+        _ => bail!(
+            "{}: output must end in .onnx (QDQ) or .lir (FakeQuantize graph)",
+            path.display()
+        ),
+    }
+}
+
+/// `lpc quantize`: returns a one-paragraph summary for the terminal.
+pub fn run(a: &QuantizeArgs, progress: bool) -> Result<String> {
+    check_outputs(&a.output)?;
+    if let Some(t) = a.budget.target()? {
+        return quantize_budget_cmd(a, t, progress);
+    }
+    let out = run_quantize(&a.q, progress)?;
+    write_models(&out.graph, &a.output)?;
+    let r = &out.report;
+    let total = r.times.iter().find(|t| t.0 == "total").map_or(0.0, |t| t.1);
+    let mut s = format!(
+        "quantized {} layers, {} activation quantizers ({} samples, preset {}, estimator {}) in {total:.2} s → {}\n",
+        r.layers.len(),
+        r.ranges.len(),
+        r.samples,
+        r.preset,
+        r.estimator,
+        shown(&a.output)
+    );
+    for (n, d) in &r.outputs {
+        s += &format!("output {n}: SQNR {d:.2} dB vs FP32 on the calibration data\n");
+    }
+    for w in &r.warnings {
+        s += &format!("note: {w}\n");
+    }
+    Ok(s)
+}

@@ -1,0 +1,109 @@
+//! Model inputs on the command line: `--input NAME=PATH` bindings, `--dim SYM=SIZE` bindings and
+//! the concrete input shapes they give.
+
+use anyhow::{bail, Context, Result};
+use lpc_ir::{Graph, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Parses `--dim SYM=SIZE` bindings.
+pub fn parse_dims(specs: &[String]) -> Result<HashMap<String, usize>> {
+    let mut m = HashMap::new();
+    for s in specs {
+        let (k, v) = s
+            .split_once('=')
+            .with_context(|| format!("--dim '{s}': expected SYM=SIZE"))?;
+        let n: usize = v
+            .trim()
+            .parse()
+            .with_context(|| format!("--dim '{s}': size must be a positive integer"))?;
+        if n == 0 {
+            bail!("--dim '{s}': size must be at least 1");
+        }
+        m.insert(k.trim().to_string(), n);
+    }
+    Ok(m)
+}
+
+/// The concrete shape of every graph input: declared dims, symbolic ones from `dims` (else 1).
+pub fn input_shapes(g: &Graph, dims: &HashMap<String, usize>) -> Result<Vec<Vec<usize>>> {
+    for k in dims.keys() {
+        let used = g.inputs().iter().any(|&n| {
+            g.node(n).outputs[0].ty.shape.as_ref().is_some_and(|s| {
+                s.0.iter()
+                    .any(|d| matches!(d, lpc_ir::Dim::Sym(x) if x == k))
+            })
+        });
+        if !used {
+            bail!("--dim {k}: no input of the model has a dimension named {k}");
+        }
+    }
+    g.inputs()
+        .iter()
+        .map(|&n| {
+            let out = &g.node(n).outputs[0];
+            let shape = out.ty.shape.as_ref().ok_or_else(|| {
+                anyhow::anyhow!("input '{}' has unknown rank; pass --input", out.name)
+            })?;
+            Ok(shape
+                .0
+                .iter()
+                .map(|d| match d {
+                    lpc_ir::Dim::Known(k) => *k,
+                    lpc_ir::Dim::Sym(s) => dims.get(s).copied().unwrap_or(1),
+                })
+                .collect())
+        })
+        .collect()
+}
+
+/// Binds `--input` specs to graph inputs; every input must be given.
+pub fn bind_inputs(g: &Graph, specs: &[String]) -> Result<Vec<Tensor>> {
+    bind_inputs_or(g, specs, |g, n| {
+        let name = &g.node(n).outputs[0].name;
+        bail!("missing input '{name}' (pass --input {name}=PATH)")
+    })
+}
+
+/// Binds `--input` specs to graph inputs; inputs not given come from `missing`.
+pub fn bind_inputs_or(
+    g: &Graph,
+    specs: &[String],
+    mut missing: impl FnMut(&Graph, lpc_ir::NodeId) -> Result<Tensor>,
+) -> Result<Vec<Tensor>> {
+    let names: Vec<String> = g
+        .inputs()
+        .iter()
+        .map(|&n| g.node(n).outputs[0].name.clone())
+        .collect();
+    let mut bound: Vec<Option<Tensor>> = vec![None; names.len()];
+    for spec in specs {
+        let (name, path) = match spec.split_once('=') {
+            Some((n, p)) if names.iter().any(|x| x == n) => (Some(n.to_string()), p.to_string()),
+            _ => (None, spec.clone()),
+        };
+        let idx = match name {
+            Some(n) => names.iter().position(|x| *x == n).expect("checked above"),
+            None if names.len() == 1 => 0,
+            None => bail!(
+                "--input '{spec}': the model has {} inputs ({}); use NAME=PATH",
+                names.len(),
+                names.join(", ")
+            ),
+        };
+        if bound[idx].is_some() {
+            bail!("input '{}' given twice", names[idx]);
+        }
+        let t = lpc_data::read_tensor(Path::new(&path))
+            .with_context(|| format!("input '{}'", names[idx]))?;
+        bound[idx] = Some(t);
+    }
+    bound
+        .into_iter()
+        .zip(g.inputs())
+        .map(|(t, &n)| match t {
+            Some(t) => Ok(t),
+            None => missing(g, n),
+        })
+        .collect()
+}
