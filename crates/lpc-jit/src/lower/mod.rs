@@ -170,9 +170,12 @@ struct Builder<'g> {
     g: &'g Graph,
     slots: Vec<Slot>,
     slot_of: HashMap<ValueRef, usize>,
-    inputs: Vec<(usize, (usize, String, Option<DType>, Vec<usize>))>,
+    inputs: Vec<(usize, PlanInput)>,
     steps: Vec<Step>,
 }
+
+/// A graph input of a plan: (slot, name, dtype, bound shape), as in [`Plan::inputs`].
+type PlanInput = (usize, String, Option<DType>, Vec<usize>);
 
 impl Builder<'_> {
     /// A new slot for value `v` from `source`, recorded as `v`'s slot.
