@@ -1,0 +1,205 @@
+//! lpc `Graph` → ONNX ModelProto (opset 21), with every FakeQuantize written as a
+//! QuantizeLinear/DequantizeLinear pair (constant weights as i8 initializers + DequantizeLinear,
+//! per-axis when the ranges are per channel): the QDQ form ONNX Runtime and OpenVINO load.
+//!
+//! The pieces: `attrs` builds protobuf attributes and value types, `node` writes one lpc node,
+//! `qdq` writes a FakeQuantize as QDQ, and `scales` reads quantization scales off FakeQuantize
+//! ranges ([`accumulator_scales`], [`integer_bias`]).
+
+mod attrs;
+mod node;
+mod qdq;
+mod scales;
+#[cfg(test)]
+mod tests;
+
+pub use scales::{accumulator_scales, integer_bias};
+
+use crate::proto::{self, AttributeProto, GraphProto, ModelProto, NodeProto};
+use crate::tensor::tensor_to_proto;
+use attrs::value_info;
+use lpc_ir::*;
+use prost::Message;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// The default-domain opset the exporter writes.
+pub const OPSET: i64 = 21;
+
+/// Why a graph cannot be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A node has no ONNX equivalent at the exported opset.
+    #[error("node '{node}' ({op}): {msg}")]
+    Node {
+        /// Node name.
+        node: String,
+        /// lpc op name.
+        op: &'static str,
+        /// Why.
+        msg: String,
+    },
+    /// The graph is malformed.
+    #[error("{0}")]
+    Graph(String),
+    /// Writing the file failed.
+    #[error("{path}: {msg}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        msg: String,
+    },
+}
+
+/// The state of one export: value names, emitted initializers, the graph being written.
+struct Exporter<'g> {
+    g: &'g Graph,
+    names: HashMap<ValueRef, String>,
+    used: HashSet<String>,
+    emitted: HashSet<ValueRef>,
+    out: GraphProto,
+}
+
+impl<'g> Exporter<'g> {
+    fn fresh(&mut self, base: &str) -> String {
+        let mut n = base.to_string();
+        let mut k = 1;
+        while !self.used.insert(n.clone()) {
+            n = format!("{base}_{k}");
+            k += 1;
+        }
+        n
+    }
+
+    fn init(&mut self, base: &str, t: &Tensor) -> String {
+        let name = self.fresh(base);
+        self.out.initializer.push(tensor_to_proto(&name, t));
+        name
+    }
+
+    /// The ONNX name of a value; constants become initializers on first use.
+    fn name(&mut self, v: ValueRef) -> String {
+        let n = self.names[&v].clone();
+        if let Some(t) = self.g.const_value(v) {
+            if self.emitted.insert(v) {
+                self.out.initializer.push(tensor_to_proto(&n, t));
+            }
+        }
+        n
+    }
+
+    fn push(
+        &mut self,
+        name: &str,
+        op_type: &str,
+        inputs: Vec<String>,
+        outputs: Vec<String>,
+        attribute: Vec<AttributeProto>,
+    ) {
+        self.out.node.push(NodeProto {
+            input: inputs,
+            output: outputs,
+            name: Some(name.into()),
+            op_type: Some(op_type.into()),
+            attribute,
+            ..Default::default()
+        });
+    }
+
+    fn err(&self, n: NodeId, msg: impl Into<String>) -> ExportError {
+        let node = self.g.node(n);
+        ExportError::Node {
+            node: node.name.clone(),
+            op: node.op.name(),
+            msg: msg.into(),
+        }
+    }
+}
+
+/// Converts `g` to an ONNX model (opset 21); FakeQuantize nodes become QDQ pairs.
+pub fn export(g: &Graph) -> Result<ModelProto, ExportError> {
+    let order = g
+        .topo_order()
+        .map_err(|e| ExportError::Graph(e.to_string()))?;
+    let mut ex = Exporter {
+        g,
+        names: HashMap::new(),
+        used: HashSet::new(),
+        emitted: HashSet::new(),
+        out: GraphProto::default(),
+    };
+    ex.out.name = Some(if g.name.is_empty() {
+        "lpc".into()
+    } else {
+        g.name.clone()
+    });
+    // Graph inputs and outputs keep their names; other values are made unique.
+    for &n in g.inputs() {
+        let v = ValueRef::first(n);
+        let name = ex.fresh(g.value_name(v));
+        ex.names.insert(v, name);
+    }
+    for &n in &order {
+        for k in 0..g.node(n).outputs.len() {
+            let v = ValueRef { node: n, output: k };
+            if !ex.names.contains_key(&v) {
+                let name = ex.fresh(g.value_name(v));
+                ex.names.insert(v, name);
+            }
+        }
+    }
+    for &n in g.inputs() {
+        let v = ValueRef::first(n);
+        ex.out
+            .input
+            .push(value_info(&ex.names[&v], g.value_type(v)));
+    }
+    for &n in &order {
+        ex.node(n)?;
+    }
+    for &v in g.outputs() {
+        if matches!(g.node(v.node).op, Op::Const(_) | Op::Input { .. }) {
+            // ONNX outputs must be produced by a node: route through Identity.
+            let src = ex.name(v);
+            let name = ex.fresh(&format!("{src}_out"));
+            ex.push(
+                &format!("{name}_Identity"),
+                "Identity",
+                vec![src],
+                vec![name.clone()],
+                vec![],
+            );
+            ex.out.output.push(value_info(&name, g.value_type(v)));
+        } else {
+            ex.out
+                .output
+                .push(value_info(&ex.names[&v].clone(), g.value_type(v)));
+        }
+    }
+    Ok(ModelProto {
+        ir_version: Some(10),
+        opset_import: vec![proto::OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(OPSET),
+        }],
+        producer_name: Some("lpc".into()),
+        producer_version: Some(env!("CARGO_PKG_VERSION").into()),
+        graph: Some(ex.out),
+        ..Default::default()
+    })
+}
+
+/// Serialized ONNX bytes of [`export`].
+pub fn export_bytes(g: &Graph) -> Result<Vec<u8>, ExportError> {
+    Ok(export(g)?.encode_to_vec())
+}
+
+/// Writes the QDQ ONNX model of `g` to `path`.
+pub fn write_qdq(g: &Graph, path: &Path) -> Result<(), ExportError> {
+    let bytes = export_bytes(g)?;
+    std::fs::write(path, bytes).map_err(|e| ExportError::Io {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })
+}

@@ -1,0 +1,448 @@
+//! One lpc node → its ONNX node(s): the op type and attributes of every `Op`, the pre-opset-13
+//! Softmax form, and a bias on the accumulator grid as i32 + DequantizeLinear.
+
+use super::attrs::{attr_f, attr_i, attr_is, attr_s, attr_t, conv_attrs, pool_attrs, us};
+use super::scales::integer_bias;
+use super::{ExportError, Exporter};
+use crate::proto::AttributeProto;
+use crate::tensor::{dtype_to_onnx, tensor_to_proto};
+use lpc_ir::*;
+
+/// An ONNX op type with its attributes.
+type Form = (&'static str, Vec<AttributeProto>);
+
+impl Exporter<'_> {
+    /// Writes node `n` (nothing for inputs and constants, which become graph inputs and
+    /// initializers where they are used).
+    pub(super) fn node(&mut self, n: NodeId) -> Result<(), ExportError> {
+        let g = self.g;
+        let node = g.node(n);
+        let ins = g.node_inputs(n);
+        let outs: Vec<String> = (0..node.outputs.len())
+            .map(|k| self.names[&ValueRef { node: n, output: k }].clone())
+            .collect();
+        match &node.op {
+            Op::Input { .. } | Op::Const(_) => return Ok(()),
+            Op::FakeQuantize { levels } => {
+                return self.fake_quantize(n, *levels, &ins, outs[0].clone())
+            }
+            Op::Softmax { axis, coerce_2d } | Op::LogSoftmax { axis, coerce_2d } => {
+                let rank =
+                    ins[0].and_then(|v| g.value_type(v).shape.as_ref().map(|s| s.rank() as i64));
+                let last = rank.is_some_and(|r| *axis == -1 || *axis == r - 1);
+                if *coerce_2d && !last {
+                    return self.coerced_softmax(n, *axis, &ins, outs);
+                }
+            }
+            _ => {}
+        }
+        let (op_type, at) = self.form(n, &ins)?;
+        let present = ins.iter().rposition(Option::is_some).map_or(0, |p| p + 1);
+        let mut inputs = vec![];
+        for v in &ins[..present] {
+            inputs.push(match v {
+                Some(v) => self.name(*v),
+                None => String::new(),
+            });
+        }
+        // A bias on the accumulator grid goes out as i32 + DequantizeLinear (the form ONNX
+        // Runtime fuses into QLinearConv, and exact: otherwise ORT re-rounds a float bias).
+        if present == 3 {
+            if let Some((q, scales)) = integer_bias(g, n) {
+                inputs[2] = self.integer_bias_input(n, q, scales)?;
+            }
+        }
+        self.push(&node.name, op_type, inputs, outs, at);
+        Ok(())
+    }
+
+    /// Before opset 13 the op normalized over all dims from `axis` on, as one row per leading
+    /// index: Flatten(axis) → op over the last axis → Reshape back to the input's shape.
+    fn coerced_softmax(
+        &mut self,
+        n: NodeId,
+        axis: i64,
+        ins: &[Option<ValueRef>],
+        outs: Vec<String>,
+    ) -> Result<(), ExportError> {
+        let node = self.g.node(n);
+        let op_type = if matches!(node.op, Op::Softmax { .. }) {
+            "Softmax"
+        } else {
+            "LogSoftmax"
+        };
+        let x = ins[0].ok_or_else(|| self.err(n, "missing input"))?;
+        let (x, name) = (self.name(x), node.name.clone());
+        let shape = self.fresh(&format!("{}_shape", outs[0]));
+        let flat = self.fresh(&format!("{}_2d", outs[0]));
+        let soft = self.fresh(&format!("{}_2d_out", outs[0]));
+        let (flatten, reshape) = (format!("{name}_flatten"), format!("{name}_reshape"));
+        let shape_of = format!("{name}_shape");
+        self.push(
+            &shape_of,
+            "Shape",
+            vec![x.clone()],
+            vec![shape.clone()],
+            vec![],
+        );
+        let from_axis = vec![attr_i("axis", axis)];
+        self.push(&flatten, "Flatten", vec![x], vec![flat.clone()], from_axis);
+        let last_axis = vec![attr_i("axis", -1)];
+        self.push(&name, op_type, vec![flat], vec![soft.clone()], last_axis);
+        self.push(&reshape, "Reshape", vec![soft, shape], outs, vec![]);
+        Ok(())
+    }
+
+    /// Writes the bias `q · scales` as i32 initializers + DequantizeLinear; returns the
+    /// dequantized value's name.
+    fn integer_bias_input(
+        &mut self,
+        n: NodeId,
+        q: Vec<i32>,
+        scales: Vec<f32>,
+    ) -> Result<String, ExportError> {
+        let len = q.len();
+        let base = format!("{}_bias", self.g.node(n).name);
+        let qn = self.init(
+            &format!("{base}_quantized"),
+            &Tensor::from_i32(&[len], q).map_err(|e| self.err(n, e.to_string()))?,
+        );
+        let sn = self.init(
+            &format!("{base}_scale"),
+            &Tensor::from_f32(&[len], scales).map_err(|e| self.err(n, e.to_string()))?,
+        );
+        let zn = self.init(
+            &format!("{base}_zero_point"),
+            &Tensor::from_i32(&[len], vec![0; len]).map_err(|e| self.err(n, e.to_string()))?,
+        );
+        let out = self.fresh(&format!("{base}_dequantized"));
+        self.push(
+            &format!("{base}_DequantizeLinear"),
+            "DequantizeLinear",
+            vec![qn, sn, zn],
+            vec![out.clone()],
+            vec![attr_i("axis", 0)],
+        );
+        Ok(out)
+    }
+
+    /// The ONNX op type and attributes of node `n` (every op but the ones [`Exporter::node`]
+    /// writes itself).
+    fn form(&self, n: NodeId, ins: &[Option<ValueRef>]) -> Result<Form, ExportError> {
+        let op = &self.g.node(n).op;
+        let none = |t: &'static str| (t, vec![]);
+        Ok(match op {
+            Op::Input { .. } | Op::Const(_) | Op::FakeQuantize { .. } => {
+                unreachable!("written by Exporter::node")
+            }
+            Op::Unary(u) => unary_form(u),
+            Op::Binary(b) => none(binary_name(*b)),
+            Op::Clip => none("Clip"),
+            Op::Where => none("Where"),
+            Op::Conv(a) => ("Conv", conv_attrs(a)),
+            Op::ConvTranspose {
+                conv,
+                output_padding,
+                output_shape,
+            } => {
+                let mut at = conv_attrs(conv);
+                if !output_padding.is_empty() {
+                    at.push(attr_is("output_padding", &us(output_padding)));
+                }
+                if !output_shape.is_empty() {
+                    at.push(attr_is("output_shape", &us(output_shape)));
+                }
+                ("ConvTranspose", at)
+            }
+            Op::ConvInteger(a) => ("ConvInteger", conv_attrs(a)),
+            Op::QLinearConv(a) => ("QLinearConv", conv_attrs(a)),
+            Op::MatMul => none("MatMul"),
+            Op::MatMulInteger => none("MatMulInteger"),
+            Op::QLinearMatMul => none("QLinearMatMul"),
+            Op::Gemm {
+                alpha,
+                beta,
+                trans_a,
+                trans_b,
+            } => (
+                "Gemm",
+                vec![
+                    attr_f("alpha", *alpha),
+                    attr_f("beta", *beta),
+                    attr_i("transA", *trans_a as i64),
+                    attr_i("transB", *trans_b as i64),
+                ],
+            ),
+            Op::MaxPool {
+                pool,
+                storage_order,
+            } => {
+                let mut at = pool_attrs(pool);
+                at.push(attr_i("storage_order", *storage_order));
+                ("MaxPool", at)
+            }
+            Op::AveragePool {
+                pool,
+                count_include_pad,
+            } => {
+                let mut at = pool_attrs(pool);
+                at.push(attr_i("count_include_pad", *count_include_pad as i64));
+                ("AveragePool", at)
+            }
+            Op::GlobalAveragePool => none("GlobalAveragePool"),
+            Op::GlobalMaxPool => none("GlobalMaxPool"),
+            Op::BatchNorm {
+                epsilon,
+                training,
+                momentum,
+            } => (
+                "BatchNormalization",
+                vec![
+                    attr_f("epsilon", *epsilon),
+                    attr_f("momentum", *momentum),
+                    attr_i("training_mode", *training as i64),
+                ],
+            ),
+            Op::LayerNorm { axis, epsilon } => (
+                "LayerNormalization",
+                vec![attr_i("axis", *axis), attr_f("epsilon", *epsilon)],
+            ),
+            Op::Softmax { axis, .. } => ("Softmax", vec![attr_i("axis", *axis)]),
+            Op::LogSoftmax { axis, .. } => ("LogSoftmax", vec![attr_i("axis", *axis)]),
+            Op::Reduce {
+                op,
+                keepdims,
+                noop_with_empty_axes,
+            } => (
+                match op {
+                    ReduceOp::Max => "ReduceMax",
+                    ReduceOp::Mean => "ReduceMean",
+                    ReduceOp::Sum => "ReduceSum",
+                },
+                vec![
+                    attr_i("keepdims", *keepdims as i64),
+                    attr_i("noop_with_empty_axes", *noop_with_empty_axes as i64),
+                ],
+            ),
+            Op::Concat { .. }
+            | Op::Split { .. }
+            | Op::Flatten { .. }
+            | Op::Reshape { .. }
+            | Op::Squeeze
+            | Op::Unsqueeze
+            | Op::Transpose { .. }
+            | Op::Expand
+            | Op::Gather { .. }
+            | Op::ShapeOf { .. }
+            | Op::Slice
+            | Op::Pad { .. }
+            | Op::Resize(_)
+            | Op::Range
+            | Op::ConstantOfShape { .. } => array_form(op, ins),
+            Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } | Op::DynamicQuantizeLinear => {
+                quant_form(op, ins)
+            }
+            Op::QConv(_) | Op::QMatMul | Op::Requantize | Op::QAdd | Op::Lut => {
+                return Err(self.err(
+                    n,
+                    format!("'{}' is an lpc fused integer op with no ONNX form; export the graph before folding", op.name()),
+                ))
+            }
+        })
+    }
+}
+
+/// ONNX op type and attributes of a unary op.
+fn unary_form(u: &UnaryOp) -> Form {
+    let mut at = vec![];
+    let op_type = match u {
+        UnaryOp::Abs => "Abs",
+        UnaryOp::Neg => "Neg",
+        UnaryOp::Ceil => "Ceil",
+        UnaryOp::Floor => "Floor",
+        UnaryOp::Round => "Round",
+        UnaryOp::Sqrt => "Sqrt",
+        UnaryOp::Reciprocal => "Reciprocal",
+        UnaryOp::Exp => "Exp",
+        UnaryOp::Log => "Log",
+        UnaryOp::Erf => "Erf",
+        UnaryOp::Sigmoid => "Sigmoid",
+        UnaryOp::Tanh => "Tanh",
+        UnaryOp::Relu => "Relu",
+        UnaryOp::Identity => "Identity",
+        UnaryOp::Elu { alpha } => {
+            at.push(attr_f("alpha", *alpha));
+            "Elu"
+        }
+        UnaryOp::LeakyRelu { alpha } => {
+            at.push(attr_f("alpha", *alpha));
+            "LeakyRelu"
+        }
+        UnaryOp::HardSigmoid { alpha, beta } => {
+            at.push(attr_f("alpha", *alpha));
+            at.push(attr_f("beta", *beta));
+            "HardSigmoid"
+        }
+        UnaryOp::HardSwish => "HardSwish",
+        UnaryOp::Gelu { tanh } => {
+            at.push(attr_s("approximate", if *tanh { "tanh" } else { "none" }));
+            "Gelu"
+        }
+        UnaryOp::Cast { to } => {
+            at.push(attr_i("to", dtype_to_onnx(*to) as i64));
+            "Cast"
+        }
+    };
+    (op_type, at)
+}
+
+/// ONNX op type of a binary op.
+fn binary_name(b: BinaryOp) -> &'static str {
+    match b {
+        BinaryOp::Add => "Add",
+        BinaryOp::Sub => "Sub",
+        BinaryOp::Mul => "Mul",
+        BinaryOp::Div => "Div",
+        BinaryOp::Pow => "Pow",
+        BinaryOp::Max => "Max",
+        BinaryOp::Min => "Min",
+        BinaryOp::Equal => "Equal",
+        BinaryOp::PRelu => "PRelu",
+    }
+}
+
+/// ONNX op type and attributes of a shape / data-movement op.
+fn array_form(op: &Op, ins: &[Option<ValueRef>]) -> Form {
+    let mut at = vec![];
+    let op_type = match op {
+        Op::Concat { axis } => {
+            at.push(attr_i("axis", *axis));
+            "Concat"
+        }
+        Op::Split { axis, num_outputs } => {
+            at.push(attr_i("axis", *axis));
+            if ins.get(1).copied().flatten().is_none() {
+                at.push(attr_i("num_outputs", *num_outputs as i64));
+            }
+            "Split"
+        }
+        Op::Flatten { axis } => {
+            at.push(attr_i("axis", *axis));
+            "Flatten"
+        }
+        Op::Reshape { allowzero } => {
+            at.push(attr_i("allowzero", *allowzero as i64));
+            "Reshape"
+        }
+        Op::Squeeze => "Squeeze",
+        Op::Unsqueeze => "Unsqueeze",
+        Op::Transpose { perm } => {
+            if !perm.is_empty() {
+                at.push(attr_is("perm", &us(perm)));
+            }
+            "Transpose"
+        }
+        Op::Expand => "Expand",
+        Op::Gather { axis } => {
+            at.push(attr_i("axis", *axis));
+            "Gather"
+        }
+        Op::ShapeOf { start, end } => {
+            at.push(attr_i("start", *start));
+            if let Some(e) = end {
+                at.push(attr_i("end", *e));
+            }
+            "Shape"
+        }
+        Op::Slice => "Slice",
+        Op::Pad { mode } => {
+            at.push(attr_s(
+                "mode",
+                match mode {
+                    PadMode::Constant => "constant",
+                    PadMode::Reflect => "reflect",
+                    PadMode::Edge => "edge",
+                    PadMode::Wrap => "wrap",
+                },
+            ));
+            "Pad"
+        }
+        Op::Resize(r) => return ("Resize", resize_attrs(r)),
+        Op::Range => "Range",
+        Op::ConstantOfShape { value } => {
+            at.push(attr_t("value", tensor_to_proto("value", value)));
+            "ConstantOfShape"
+        }
+        _ => unreachable!("array_form is called for shape and data-movement ops only"),
+    };
+    (op_type, at)
+}
+
+/// The attributes of a Resize.
+fn resize_attrs(r: &ResizeAttrs) -> Vec<AttributeProto> {
+    let mode = match r.mode {
+        ResizeMode::Nearest => "nearest",
+        ResizeMode::Linear => "linear",
+        ResizeMode::Cubic => "cubic",
+    };
+    let coord = match r.coord {
+        CoordTransform::HalfPixel => "half_pixel",
+        CoordTransform::HalfPixelSymmetric => "half_pixel_symmetric",
+        CoordTransform::PytorchHalfPixel => "pytorch_half_pixel",
+        CoordTransform::AlignCorners => "align_corners",
+        CoordTransform::Asymmetric => "asymmetric",
+        CoordTransform::TfCropAndResize => "tf_crop_and_resize",
+    };
+    let nearest = match r.nearest {
+        NearestMode::RoundPreferFloor => "round_prefer_floor",
+        NearestMode::RoundPreferCeil => "round_prefer_ceil",
+        NearestMode::Floor => "floor",
+        NearestMode::Ceil => "ceil",
+    };
+    let policy = match r.policy {
+        AspectPolicy::Stretch => "stretch",
+        AspectPolicy::NotLarger => "not_larger",
+        AspectPolicy::NotSmaller => "not_smaller",
+    };
+    let mut at = vec![
+        attr_s("mode", mode),
+        attr_s("coordinate_transformation_mode", coord),
+        attr_s("nearest_mode", nearest),
+        attr_f("cubic_coeff_a", r.cubic_a),
+        attr_i("exclude_outside", r.exclude_outside as i64),
+        attr_f("extrapolation_value", r.extrapolation),
+        attr_i("antialias", r.antialias as i64),
+    ];
+    if !r.axes.is_empty() {
+        at.push(attr_is("axes", &r.axes));
+    }
+    at.push(attr_s("keep_aspect_ratio_policy", policy));
+    at
+}
+
+/// ONNX op type and attributes of a QuantizeLinear / DequantizeLinear / DynamicQuantizeLinear.
+fn quant_form(op: &Op, ins: &[Option<ValueRef>]) -> Form {
+    let mut at = vec![];
+    let op_type = match op {
+        Op::QuantizeLinear { q, dtype } => {
+            at.push(attr_i("axis", q.axis));
+            if q.block_size > 0 {
+                at.push(attr_i("block_size", q.block_size as i64));
+            }
+            if ins.get(2).copied().flatten().is_none() {
+                at.push(attr_i("output_dtype", dtype_to_onnx(*dtype) as i64));
+            }
+            "QuantizeLinear"
+        }
+        Op::DequantizeLinear { q } => {
+            at.push(attr_i("axis", q.axis));
+            if q.block_size > 0 {
+                at.push(attr_i("block_size", q.block_size as i64));
+            }
+            "DequantizeLinear"
+        }
+        Op::DynamicQuantizeLinear => "DynamicQuantizeLinear",
+        _ => unreachable!("quant_form is called for the ONNX quantization ops only"),
+    };
+    (op_type, at)
+}

@@ -1,0 +1,110 @@
+//! Unit tests of the QDQ export: stored zero-point types, and values after a round trip.
+
+use super::*;
+use crate::proto::tensor_proto::DataType;
+use crate::proto::TensorProto;
+
+/// Exports `y = FakeQuantize(x)` with ranges `lo`/`hi` (given as `.lir` constants) and
+/// returns the model and the zero point initializer of its QuantizeLinear.
+fn export_fq(shape: &str, range_ty: &str, lo: &str, hi: &str) -> (Graph, ModelProto, TensorProto) {
+    let text = format!(
+        "graph @t(%x: f32{shape}) -> (%y) {{\n  %lo = const f32{range_ty} [{lo}]\n  \
+         %hi = const f32{range_ty} [{hi}]\n  \
+         %y = fake_quantize(%x, %lo, %hi, %lo, %hi) {{levels=256}} : f32{shape}\n  return %y\n}}\n"
+    );
+    let mut g = lpc_ir::text::parse(&text).unwrap();
+    lpc_ir::infer_types(&mut g).unwrap();
+    let m = export(&g).unwrap();
+    let gr = m.graph.as_ref().unwrap();
+    let q = gr
+        .node
+        .iter()
+        .find(|n| n.op_type.as_deref() == Some("QuantizeLinear"))
+        .unwrap();
+    let zp = gr
+        .initializer
+        .iter()
+        .find(|t| t.name.as_deref() == Some(q.input[2].as_str()))
+        .unwrap()
+        .clone();
+    (g, m, zp)
+}
+
+/// The QDQ export computes what the FakeQuantize graph computes (lpc-ref, both forms).
+fn same_values(g: &Graph, m: &ModelProto, n: usize) {
+    let back = crate::import_bytes(&m.encode_to_vec(), None).unwrap();
+    let xs: Vec<f32> = (0..n).map(|i| -2.0 + 4.0 * i as f32 / n as f32).collect();
+    let shape = [1, n];
+    let x = Tensor::from_f32(&shape, xs).unwrap();
+    let a = lpc_ref::run(g, std::slice::from_ref(&x)).unwrap()[0].to_f32_vec();
+    let b = lpc_ref::run(&back, &[x]).unwrap()[0].to_f32_vec();
+    // Both forms round half-way values to even, of `(x−lo)/s` and of `x/s`, and compute
+    // the output as `q/255·(hi−lo)+lo` and `(q−zp)·s`: an ulp apart, and a step apart
+    // where `x` lies within an ulp of a half-way value.
+    let far: Vec<usize> = (0..n).filter(|&i| (a[i] - b[i]).abs() > 1e-5).collect();
+    let close = a.iter().zip(&b).all(|(p, q)| (p - q).abs() <= 0.0118);
+    assert!(close && far.len() * 100 <= n, "{far:?}");
+}
+
+#[test]
+fn asymmetric_per_tensor_activations_are_u8() {
+    // s = 3/255, zero point 85: stored as u8 85 (as i8 −43, OpenVINO miscomputed it).
+    let (g, m, zp) = export_fq("[1,1000]", "[]", "-1.0", "2.0");
+    assert_eq!(zp.data_type, Some(DataType::Uint8 as i32));
+    assert_eq!(zp.raw_data.as_deref(), Some(&[85u8][..]));
+    same_values(&g, &m, 1000);
+}
+
+#[test]
+fn symmetric_per_tensor_activations_are_u8_too() {
+    let (g, m, zp) = export_fq("[1,1000]", "[]", "-1.28", "1.27");
+    assert_eq!(zp.data_type, Some(DataType::Uint8 as i32));
+    assert_eq!(zp.raw_data.as_deref(), Some(&[128u8][..]));
+    same_values(&g, &m, 1000);
+}
+
+#[test]
+fn activations_from_zero_are_u8() {
+    let (_, _, zp) = export_fq("[1,1000]", "[]", "0.0", "2.55");
+    assert_eq!(zp.data_type, Some(DataType::Uint8 as i32));
+    assert_eq!(zp.raw_data.as_deref(), Some(&[0u8][..]));
+}
+
+/// Opset-9 Softmax over axis 1 of a rank-3 input normalizes each sample's 2×3 values
+/// together; the export (opset 21) spells that out and computes the same values.
+#[test]
+fn coerced_softmax_exports_as_flatten_softmax_reshape() {
+    let text = "graph @t(%x: f32[2,2,3]) -> (%y) {\n  \
+                %y = softmax(%x) {axis=1, coerce_2d=true} : f32[2,2,3]\n  return %y\n}\n";
+    let mut g = lpc_ir::text::parse(text).unwrap();
+    lpc_ir::infer_types(&mut g).unwrap();
+    let m = export(&g).unwrap();
+    let ops: Vec<_> = m
+        .graph
+        .as_ref()
+        .unwrap()
+        .node
+        .iter()
+        .map(|n| n.op_type.clone().unwrap())
+        .collect();
+    assert_eq!(ops, ["Shape", "Flatten", "Softmax", "Reshape"]);
+    let back = crate::import_bytes(&m.encode_to_vec(), None).unwrap();
+    let xs: Vec<f32> = (0..12).map(|i| (i as f32 * 0.7).sin()).collect();
+    let x = Tensor::from_f32(&[2, 2, 3], xs).unwrap();
+    let a = lpc_ref::run(&g, std::slice::from_ref(&x)).unwrap()[0].to_f32_vec();
+    let b = lpc_ref::run(&back, &[x]).unwrap()[0].to_f32_vec();
+    assert_eq!(a, b);
+    let row: f32 = a[..6].iter().sum();
+    assert!((row - 1.0).abs() < 1e-6, "{row}");
+}
+
+#[test]
+fn asymmetric_per_axis_activations_stay_i8() {
+    // ONNX Runtime cannot run a u8 per-axis QuantizeLinear that it fuses into QLinearConv.
+    let (_, _, zp) = export_fq("[1,2,4,4]", "[1,2,1,1]", "-1.0, 0.0", "2.0, 2.55");
+    assert_eq!(zp.data_type, Some(DataType::Int8 as i32));
+    assert_eq!(
+        zp.raw_data.as_deref(),
+        Some(&[(85 - 128) as i8 as u8, -128i8 as u8][..])
+    );
+}
