@@ -883,7 +883,8 @@ impl GemmKernel {
         let sp = if scale.is_empty() {
             std::ptr::NonNull::<f32>::dangling().as_ptr() as *const f32
         } else {
-            scale.as_ptr().add(rows.start)
+            // SAFETY (caller): `rows` lies within the output rows, and `scale` has one entry per row.
+            unsafe { scale.as_ptr().add(rows.start) }
         };
         // Cache blocking: the kernel runs row blocks outer, panels inner, so one chunk of
         // panels is re-read once per row block: keep a chunk within ~256 KB (L2).
