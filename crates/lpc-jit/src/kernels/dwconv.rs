@@ -20,11 +20,11 @@ use cranelift_frontend::FunctionBuilder;
 use cranelift_module::FuncId;
 use lpc_ir::{ConvAttrs, DType};
 
-use crate::kernels::gemm::vnni_dot;
-use crate::kernels::int8_eltwise::{
+use crate::kernels::emit::{
     byte_range, clamp_to_i32, emit_loop, input_err, mem, narrow_bytes, spec_err, unique_name,
     Chunk, Elem,
 };
+use crate::kernels::gemm::vnni_dot;
 use crate::kernels::pool::{
     bytes_of, emit_row, load_cols, run_planes, window_geometry, PadLayout, WindowAttrs,
 };

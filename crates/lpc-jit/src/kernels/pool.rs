@@ -11,7 +11,7 @@ use cranelift_module::FuncId;
 use lpc_ir::{DType, PoolAttrs};
 use lpc_ref::geom::{geometry, Geom};
 
-use crate::kernels::int8_eltwise::{
+use crate::kernels::emit::{
     byte_range, emit_copy, emit_loop, input_err, mem, spec_err, store_chunk, unique_name, Chunk,
     Elem,
 };

@@ -874,7 +874,7 @@ impl DwPlan {
     }
 
     /// The kernel over every plane of `x` (u8 or i8) into `y`.
-    fn planes_into<Y: crate::kernels::int8_eltwise::Elem>(
+    fn planes_into<Y: crate::kernels::emit::Elem>(
         &self,
         kernel: &DwConvKernel,
         x: &Tensor,
@@ -893,7 +893,7 @@ impl DwPlan {
 }
 
 /// Runs a plane kernel over all planes, split into contiguous ranges per thread.
-fn dw_planes<X: crate::kernels::int8_eltwise::Elem, Y: crate::kernels::int8_eltwise::Elem>(
+fn dw_planes<X: crate::kernels::emit::Elem, Y: crate::kernels::emit::Elem>(
     k: &DwConvKernel,
     [h, w]: [usize; 2],
     x: &[X],
