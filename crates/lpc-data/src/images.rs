@@ -154,11 +154,42 @@ pub fn image_tensor(
     crop_seed: Option<u64>,
 ) -> Result<Tensor, DataError> {
     let what = p.display().to_string();
+    let (channels, th, tw) = target_size(&what, spec, o)?;
+    let (h, w, c, px) = decode_image(p)?;
+    if h == 0 || w == 0 || th == 0 || tw == 0 {
+        return Err(image_err(&what, "empty image or target size".into()));
+    }
+    let src = Pixels { h, w, c, px };
+    let win = source_window(h, w, (th, tw), o.crop, crop_seed);
+    if o.mean.len() != 1 && o.mean.len() != channels || o.std.len() != 1 && o.std.len() != channels
+    {
+        return Err(DataError::Options(format!(
+            "--mean/--std need 1 or {channels} values"
+        )));
+    }
+    if o.std.contains(&0.0) {
+        return Err(DataError::Options("--std values must be non-zero".into()));
+    }
+    let out = resample(&src, &win, (channels, th, tw), o);
+    let shape = match o.layout {
+        Layout::Nchw => vec![1, channels, th, tw],
+        Layout::Nhwc => vec![1, th, tw, channels],
+    };
+    Tensor::from_f32(&shape, out).map_err(DataError::Shape)
+}
+
+/// The model input's (channels, height, width): channels from its shape, the size from
+/// `--size` or its shape.
+fn target_size(
+    what: &str,
+    spec: &InputSpec,
+    o: &ImageOptions,
+) -> Result<(usize, usize, usize), DataError> {
     let dims = spec.dims.clone().unwrap_or_default();
     let known = |i: usize| dims.get(i).and_then(Dim::known);
     if dims.len() != 4 {
         return Err(image_err(
-            &what,
+            what,
             format!(
                 "images need a rank-4 model input, '{}' has rank {}",
                 spec.name,
@@ -172,13 +203,13 @@ pub fn image_tensor(
     };
     let channels = known(ci).ok_or_else(|| {
         image_err(
-            &what,
+            what,
             format!("model input '{}' has no known channel count", spec.name),
         )
     })?;
     if channels != 1 && channels != 3 {
         return Err(image_err(
-            &what,
+            what,
             format!(
                 "model input '{}' has {channels} channels; images give 1 or 3 (check --layout)",
                 spec.name
@@ -190,7 +221,7 @@ pub fn image_tensor(
         (None, Some(h), Some(w)) => (h, w),
         _ => {
             return Err(image_err(
-                &what,
+                what,
                 format!(
                     "model input '{}' has symbolic H/W; give --size HxW",
                     spec.name
@@ -198,11 +229,56 @@ pub fn image_tensor(
             ))
         }
     };
-    let (h, w, c, px) = decode_image(p)?;
-    if h == 0 || w == 0 || th == 0 || tw == 0 {
-        return Err(image_err(&what, "empty image or target size".into()));
+    Ok((channels, th, tw))
+}
+
+/// Decoded 8-bit pixels: `h` rows of `w` pixels of `c` (1 or 3) samples.
+struct Pixels {
+    h: usize,
+    w: usize,
+    c: usize,
+    px: Vec<u8>,
+}
+
+impl Pixels {
+    /// Sample `k` of pixel (y, x); a grey image gives its one sample for every `k`.
+    fn get(&self, y: usize, x: usize, k: usize) -> f64 {
+        let c = self.c;
+        self.px[(y * self.w + x) * c + if c == 1 { 0 } else { k }] as f64
     }
-    // Source window (y0, x0, hh, ww) in pixels.
+
+    /// Bilinear sample `k` at pixel-centre coordinates (fy, fx), clamped to the image.
+    fn bilinear(&self, fy: f64, fx: f64, k: usize) -> f64 {
+        let (h, w) = (self.h, self.w);
+        let fy = (fy - 0.5).clamp(0.0, (h - 1) as f64);
+        let fx = (fx - 0.5).clamp(0.0, (w - 1) as f64);
+        let (y, x) = (fy.floor() as usize, fx.floor() as usize);
+        let (y1, x1) = ((y + 1).min(h - 1), (x + 1).min(w - 1));
+        let (dy, dx) = (fy - y as f64, fx - x as f64);
+        self.get(y, x, k) * (1.0 - dy) * (1.0 - dx)
+            + self.get(y, x1, k) * (1.0 - dy) * dx
+            + self.get(y1, x, k) * dy * (1.0 - dx)
+            + self.get(y1, x1, k) * dy * dx
+    }
+}
+
+/// The source window (top, left, height, width) in pixels.
+struct Window {
+    y0: f64,
+    x0: f64,
+    hh: f64,
+    ww: f64,
+}
+
+/// The source window of an `h`×`w` image for a target of size `(th, tw)`: a seeded random
+/// crop, a centre crop to the target's aspect ratio (`crop`), or the whole image.
+fn source_window(
+    h: usize,
+    w: usize,
+    (th, tw): (usize, usize),
+    crop: bool,
+    crop_seed: Option<u64>,
+) -> Window {
     let (mut y0, mut x0, mut hh, mut ww) = (0f64, 0f64, h as f64, w as f64);
     let target_aspect = tw as f64 / th as f64;
     if let Some(seed) = crop_seed {
@@ -218,7 +294,7 @@ pub fn image_tensor(
         x0 = r.unit() * (w as f64 - cw);
         hh = ch;
         ww = cw;
-    } else if o.crop {
+    } else if crop {
         let src_aspect = w as f64 / h as f64;
         if src_aspect > target_aspect {
             ww = h as f64 * target_aspect;
@@ -228,23 +304,20 @@ pub fn image_tensor(
             y0 = (h as f64 - hh) / 2.0;
         }
     }
-    let get =
-        |y: usize, x: usize, k: usize| px[(y * w + x) * c + if c == 1 { 0 } else { k }] as f64;
-    // Box-filtered bilinear sampling: s×s bilinear taps per output pixel when downscaling.
-    let sy = hh / th as f64;
-    let sx = ww / tw as f64;
+    Window { y0, x0, hh, ww }
+}
+
+/// Samples the window to `channels`×`th`×`tw` values in `o`'s layout, scaled and normalised.
+/// Box-filtered bilinear sampling: s×s bilinear taps per output pixel when downscaling.
+fn resample(
+    src: &Pixels,
+    win: &Window,
+    (channels, th, tw): (usize, usize, usize),
+    o: &ImageOptions,
+) -> Vec<f32> {
+    let sy = win.hh / th as f64;
+    let sx = win.ww / tw as f64;
     let taps = (sy.max(sx).ceil() as usize).clamp(1, 8);
-    let sample = |fy: f64, fx: f64, k: usize| {
-        let fy = (fy - 0.5).clamp(0.0, (h - 1) as f64);
-        let fx = (fx - 0.5).clamp(0.0, (w - 1) as f64);
-        let (y, x) = (fy.floor() as usize, fx.floor() as usize);
-        let (y1, x1) = ((y + 1).min(h - 1), (x + 1).min(w - 1));
-        let (dy, dx) = (fy - y as f64, fx - x as f64);
-        get(y, x, k) * (1.0 - dy) * (1.0 - dx)
-            + get(y, x1, k) * (1.0 - dy) * dx
-            + get(y1, x, k) * dy * (1.0 - dx)
-            + get(y1, x1, k) * dy * dx
-    };
     let mut out = vec![0f32; channels * th * tw];
     let pick = |m: &[f32], k: usize| {
         if m.len() == 1 {
@@ -253,24 +326,15 @@ pub fn image_tensor(
             m.get(k).copied().unwrap_or(0.0)
         }
     };
-    if o.mean.len() != 1 && o.mean.len() != channels || o.std.len() != 1 && o.std.len() != channels
-    {
-        return Err(DataError::Options(format!(
-            "--mean/--std need 1 or {channels} values"
-        )));
-    }
-    if o.std.contains(&0.0) {
-        return Err(DataError::Options("--std values must be non-zero".into()));
-    }
     for oy in 0..th {
         for ox in 0..tw {
             let mut rgb = [0f64; 3];
             for ty in 0..taps {
                 for tx in 0..taps {
-                    let fy = y0 + (oy as f64 + (ty as f64 + 0.5) / taps as f64) * sy;
-                    let fx = x0 + (ox as f64 + (tx as f64 + 0.5) / taps as f64) * sx;
+                    let fy = win.y0 + (oy as f64 + (ty as f64 + 0.5) / taps as f64) * sy;
+                    let fx = win.x0 + (ox as f64 + (tx as f64 + 0.5) / taps as f64) * sx;
                     for (k, v) in rgb.iter_mut().enumerate() {
-                        *v += sample(fy, fx, k);
+                        *v += src.bilinear(fy, fx, k);
                     }
                 }
             }
@@ -292,9 +356,5 @@ pub fn image_tensor(
             }
         }
     }
-    let shape = match o.layout {
-        Layout::Nchw => vec![1, channels, th, tw],
-        Layout::Nhwc => vec![1, th, tw, channels],
-    };
-    Tensor::from_f32(&shape, out).map_err(DataError::Shape)
+    out
 }

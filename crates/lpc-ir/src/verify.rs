@@ -1,6 +1,6 @@
 //! The graph verifier: structural invariants, then agreement of every type with inference.
 
-use crate::{infer_types, Graph, GraphError, InferError, Op, Shape, ValueType};
+use crate::{infer_types, Graph, GraphError, InferError, NodeId, Op, Shape, ValueType};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use std::collections::HashMap;
 
@@ -93,27 +93,50 @@ pub fn output_count(op: &Op) -> (usize, usize) {
 /// and every known type agrees with what [`infer_types`] computes.
 pub fn verify(g: &Graph) -> Result<(), VerifyError> {
     g.topo_order()?;
-    let pg = g.petgraph();
-    let node_err = |id, msg: String| {
-        let n = g.node(id);
-        VerifyError::Node {
-            node: n.name.clone(),
-            op: n.op.name(),
-            msg,
-        }
-    };
-    let graph_err = |msg: String| VerifyError::Graph {
+    check_edges(g)?;
+    // Per node: arity, outputs, names, constants, inputs.
+    let mut names: HashMap<&str, String> = HashMap::new();
+    for id in g.node_ids() {
+        check_inputs(g, id)?;
+        check_outputs(g, id, &mut names)?;
+        check_payload(g, id)?;
+    }
+    check_graph_io(g)?;
+
+    // Types agree with inference.
+    let mut copy = g.clone();
+    infer_types(&mut copy)?;
+    Ok(())
+}
+
+/// A [`VerifyError::Node`] about node `id`.
+fn node_err(g: &Graph, id: NodeId, msg: String) -> VerifyError {
+    let n = g.node(id);
+    VerifyError::Node {
+        node: n.name.clone(),
+        op: n.op.name(),
+        msg,
+    }
+}
+
+/// A [`VerifyError::Graph`] about `g`'s input or output lists.
+fn graph_err(g: &Graph, msg: String) -> VerifyError {
+    VerifyError::Graph {
         graph: g.name.clone(),
         msg,
-    };
+    }
+}
 
-    // Edges.
-    let mut slots: HashMap<(crate::NodeId, usize), usize> = HashMap::new();
+/// Every edge reads an existing output into an existing slot, one edge per slot.
+fn check_edges(g: &Graph) -> Result<(), VerifyError> {
+    let pg = g.petgraph();
+    let mut slots: HashMap<(NodeId, usize), usize> = HashMap::new();
     for e in pg.edge_references() {
         let (src, dst, w) = (e.source(), e.target(), e.weight());
         let n_out = g.node(src).outputs.len();
         if w.output >= n_out {
             return Err(node_err(
+                g,
                 dst,
                 format!(
                     "input {} reads output {} of '{}', which has {n_out} outputs",
@@ -125,6 +148,7 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
         }
         if w.slot >= g.node(dst).num_inputs {
             return Err(node_err(
+                g,
                 dst,
                 format!(
                     "an edge feeds input slot {}, but the node has {} slots",
@@ -137,115 +161,146 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
         *c += 1;
         if *c > 1 {
             return Err(node_err(
+                g,
                 dst,
                 format!("input slot {} is fed by more than one edge", w.slot),
             ));
         }
     }
+    Ok(())
+}
 
-    // Per node: arity, outputs, names, constants, inputs.
-    let mut names: HashMap<&str, String> = HashMap::new();
-    for id in g.node_ids() {
-        let n = g.node(id);
-        let (req, max) = n.op.arity();
-        if n.num_inputs < req {
+/// Input counts within the op's arity, required inputs connected.
+fn check_inputs(g: &Graph, id: NodeId) -> Result<(), VerifyError> {
+    let n = g.node(id);
+    let (req, max) = n.op.arity();
+    if n.num_inputs < req {
+        return Err(node_err(
+            g,
+            id,
+            format!(
+                "has {} input slots, the op needs at least {req}",
+                n.num_inputs
+            ),
+        ));
+    }
+    if let Some(max) = max {
+        if n.num_inputs > max {
             return Err(node_err(
+                g,
                 id,
                 format!(
-                    "has {} input slots, the op needs at least {req}",
+                    "has {} input slots, the op takes at most {max}",
                     n.num_inputs
                 ),
             ));
         }
-        if let Some(max) = max {
-            if n.num_inputs > max {
-                return Err(node_err(
-                    id,
-                    format!(
-                        "has {} input slots, the op takes at most {max}",
-                        n.num_inputs
-                    ),
-                ));
-            }
-        }
-        let ins = g.node_inputs(id);
-        // Every slot of a variadic op is required.
-        let required = if max.is_none() { n.num_inputs } else { req };
-        if let Some(slot) = (0..required).find(|&s| ins[s].is_none()) {
+    }
+    let ins = g.node_inputs(id);
+    // Every slot of a variadic op is required.
+    let required = if max.is_none() { n.num_inputs } else { req };
+    if let Some(slot) = (0..required).find(|&s| ins[s].is_none()) {
+        return Err(node_err(
+            g,
+            id,
+            format!("required input {slot} is not connected"),
+        ));
+    }
+    Ok(())
+}
+
+/// Output counts allowed for the op; output names non-empty and unique (`names` maps each
+/// name seen so far to its node).
+fn check_outputs<'g>(
+    g: &'g Graph,
+    id: NodeId,
+    names: &mut HashMap<&'g str, String>,
+) -> Result<(), VerifyError> {
+    let n = g.node(id);
+    let (lo, hi) = output_count(&n.op);
+    if n.outputs.len() < lo || n.outputs.len() > hi {
+        let allowed = if lo == hi {
+            format!("{lo}")
+        } else {
+            format!("{lo} to {hi}")
+        };
+        return Err(node_err(
+            g,
+            id,
+            format!("has {} outputs, the op allows {allowed}", n.outputs.len()),
+        ));
+    }
+    if let Op::BatchNorm { .. } = n.op {
+        if n.outputs.len() == 2 {
             return Err(node_err(
+                g,
                 id,
-                format!("required input {slot} is not connected"),
+                "has 2 outputs, batch_norm allows 1 or 3".into(),
             ));
-        }
-        let (lo, hi) = output_count(&n.op);
-        if n.outputs.len() < lo || n.outputs.len() > hi {
-            let allowed = if lo == hi {
-                format!("{lo}")
-            } else {
-                format!("{lo} to {hi}")
-            };
-            return Err(node_err(
-                id,
-                format!("has {} outputs, the op allows {allowed}", n.outputs.len()),
-            ));
-        }
-        if let Op::BatchNorm { .. } = n.op {
-            if n.outputs.len() == 2 {
-                return Err(node_err(
-                    id,
-                    "has 2 outputs, batch_norm allows 1 or 3".into(),
-                ));
-            }
-        }
-        for o in &n.outputs {
-            if o.name.is_empty() {
-                return Err(node_err(id, "has an output with an empty name".into()));
-            }
-            if let Some(other) = names.insert(&o.name, n.name.clone()) {
-                return Err(node_err(
-                    id,
-                    format!("output name '{}' is also used by node '{other}'", o.name),
-                ));
-            }
-        }
-        if let Op::Const(t) = &n.op {
-            let ty = &n.outputs[0].ty;
-            let actual = ValueType::new(t.dtype(), Shape::known(t.shape()));
-            let dtype_ok = ty.dtype.is_none_or(|d| d == t.dtype());
-            let shape_ok = ty
-                .shape
-                .as_ref()
-                .is_none_or(|s| *s == Shape::known(t.shape()));
-            if !dtype_ok || !shape_ok {
-                return Err(node_err(
-                    id,
-                    format!("is declared {ty} but its tensor is {actual}"),
-                ));
-            }
-        }
-        if let Op::Input { index } = n.op {
-            if g.inputs().get(index) != Some(&id) {
-                return Err(node_err(
-                    id,
-                    format!("is input {index}, but graph input {index} is another node"),
-                ));
-            }
         }
     }
+    for o in &n.outputs {
+        if o.name.is_empty() {
+            return Err(node_err(g, id, "has an output with an empty name".into()));
+        }
+        if let Some(other) = names.insert(&o.name, n.name.clone()) {
+            return Err(node_err(
+                g,
+                id,
+                format!("output name '{}' is also used by node '{other}'", o.name),
+            ));
+        }
+    }
+    Ok(())
+}
 
-    // Graph inputs and outputs.
+/// Constants' types match their tensors; input nodes sit at their graph-input index.
+fn check_payload(g: &Graph, id: NodeId) -> Result<(), VerifyError> {
+    let n = g.node(id);
+    if let Op::Const(t) = &n.op {
+        let ty = &n.outputs[0].ty;
+        let actual = ValueType::new(t.dtype(), Shape::known(t.shape()));
+        let dtype_ok = ty.dtype.is_none_or(|d| d == t.dtype());
+        let shape_ok = ty
+            .shape
+            .as_ref()
+            .is_none_or(|s| *s == Shape::known(t.shape()));
+        if !dtype_ok || !shape_ok {
+            return Err(node_err(
+                g,
+                id,
+                format!("is declared {ty} but its tensor is {actual}"),
+            ));
+        }
+    }
+    if let Op::Input { index } = n.op {
+        if g.inputs().get(index) != Some(&id) {
+            return Err(node_err(
+                g,
+                id,
+                format!("is input {index}, but graph input {index} is another node"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Graph inputs are input nodes with matching indices; graph outputs exist.
+fn check_graph_io(g: &Graph) -> Result<(), VerifyError> {
     for (i, &id) in g.inputs().iter().enumerate() {
         if !g.contains(id) {
-            return Err(graph_err(format!("graph input {i} is a removed node")));
+            return Err(graph_err(g, format!("graph input {i} is a removed node")));
         }
         let Op::Input { index } = g.node(id).op else {
             return Err(node_err(
+                g,
                 id,
                 format!("is graph input {i} but is not an input node"),
             ));
         };
         if index != i {
             return Err(node_err(
+                g,
                 id,
                 format!("is graph input {i} but has index {index}"),
             ));
@@ -253,23 +308,23 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
     }
     for (i, v) in g.outputs().iter().enumerate() {
         if !g.contains(v.node) {
-            return Err(graph_err(format!(
-                "graph output {i} refers to a removed node"
-            )));
+            return Err(graph_err(
+                g,
+                format!("graph output {i} refers to a removed node"),
+            ));
         }
         let n = g.node(v.node);
         if v.output >= n.outputs.len() {
-            return Err(graph_err(format!(
-                "graph output {i} is output {} of node '{}', which has {} outputs",
-                v.output,
-                n.name,
-                n.outputs.len()
-            )));
+            return Err(graph_err(
+                g,
+                format!(
+                    "graph output {i} is output {} of node '{}', which has {} outputs",
+                    v.output,
+                    n.name,
+                    n.outputs.len()
+                ),
+            ));
         }
     }
-
-    // Types agree with inference.
-    let mut copy = g.clone();
-    infer_types(&mut copy)?;
     Ok(())
 }

@@ -119,39 +119,27 @@ impl Accuracy {
     }
 
     /// Ranks the quantized units of `model` (layers and shared-range joins) with
-    /// [`crate::aaq::rank_on_first`] on the first `n` samples — the ranking the accuracy-aware
-    /// search reverts in — and stores it. `target` orders it (lowest drop or highest SQNR
-    /// first when the unit alone is back in FP32).
-    #[allow(clippy::too_many_arguments)]
+    /// [`crate::aaq::rank_on_first`] on the subset `sub` of the evaluation data — the ranking
+    /// the accuracy-aware search reverts in — and stores it. `target` orders it (lowest drop or
+    /// highest SQNR first when the unit alone is back in FP32).
     pub fn rank_units(
         &mut self,
         model: &Graph,
         reference: &Graph,
-        data: &dyn SampleSource,
-        labels: Option<&[i64]>,
-        n: usize,
-        batch: usize,
-        progress: bool,
+        sub: &RankData,
         target: &Target,
     ) -> Result<(), QuantError> {
         let mut reference = reference.clone();
         prepare(&mut reference)?;
         let reference = &reference;
-        let macs = layer_macs(reference, &data.get(0)?)?;
+        let macs = layer_macs(reference, &sub.data.get(0)?)?;
         let total: u64 = macs.values().sum();
         let us = units(model, &macs)?;
         if us.is_empty() {
             return Ok(());
         }
-        let sub = RankData {
-            data,
-            labels,
-            n,
-            batch,
-            progress,
-        };
-        let (_, ranking, _) = rank_on_first(model, reference, &us, &sub, target)?;
-        self.sensitivity_samples = n.clamp(1, data.len().max(1));
+        let (_, ranking, _) = rank_on_first(model, reference, &us, sub, target)?;
+        self.sensitivity_samples = sub.n.clamp(1, sub.data.len().max(1));
         self.sensitivity = ranking
             .iter()
             .map(|r| {

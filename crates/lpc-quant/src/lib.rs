@@ -24,8 +24,8 @@ mod report;
 pub mod stats;
 
 pub use aaq::{
-    quantize_within_budget, Evaluator, Measure, Metric, Order, Outcome, SearchConfig,
-    SearchOptions, Target,
+    quantize_within_budget, BudgetJob, Evaluator, Measure, Metric, Order, Outcome, RankData,
+    SearchConfig, SearchOptions, Target,
 };
 pub use accuracy::{evaluate, Accuracy};
 pub use compare::{compare_values, sqnr_db};

@@ -6,7 +6,8 @@
 use lpc_data::SampleSource;
 use lpc_data::{ImageOptions, LoadOptions, Samples};
 use lpc_quant::aaq::{
-    quantize_within_budget, Evaluator, Metric, Order, SearchConfig, SearchOptions, Target,
+    quantize_within_budget, BudgetJob, Evaluator, Metric, Order, SearchConfig, SearchOptions,
+    Target,
 };
 use lpc_quant::BiasCorrectionMode;
 use lpc_quant::Config;
@@ -184,10 +185,14 @@ fn ppocr_det_sqnr_25() {
         progress: true,
     };
     let ts = std::time::Instant::now();
-    let (q, o) = quantize_within_budget(&g, &calib, &qcfg, &eval, None, &cfg, &opts, |l| {
-        println!("  {l}")
-    })
-    .unwrap();
+    let job = BudgetJob {
+        graph: &g,
+        calib: &calib,
+        config: &qcfg,
+        eval: &eval,
+        labels: None,
+    };
+    let (q, o) = quantize_within_budget(&job, &cfg, &opts, |l| println!("  {l}")).unwrap();
     let tq = o
         .times
         .iter()

@@ -570,6 +570,15 @@ fn depthwise(x: &[f32], w: &[f32], g: &Geom, taps: &[Vec<Vec<Option<usize>>>], o
     });
 }
 
+/// Output geometry of a transposed convolution: per spatial axis, the stride, dilation,
+/// leading pad (possibly negative) and output extent.
+struct TransposeGeom {
+    strides: Vec<usize>,
+    dil: Vec<usize>,
+    pb: Vec<i64>,
+    out_sp: Vec<usize>,
+}
+
 /// Transposed convolution: GEMM into columns, then col2im scatter-add.
 pub fn conv_transpose(
     a: &ConvAttrs,
@@ -579,7 +588,78 @@ pub fn conv_transpose(
 ) -> EvalResult<Tensor> {
     let (x, w) = (i.req(0, "x")?, i.req(1, "w")?);
     let s = conv_shape(a, x, w, true)?;
+    let t = transpose_geometry(a, output_padding, output_shape, &s)?;
+    let xv = float_in(x, 0, "x")?;
+    let wv = float_in(w, 1, "w")?;
     let r = x.rank() - 2;
+    let inp = &s.geom.input;
+    let k = &s.geom.kernel;
+    let (cg, mg) = (s.c / s.group, s.m / s.group);
+    let (in_n, kn, on) = (
+        inp.iter().product::<usize>(),
+        k.iter().product::<usize>(),
+        t.out_sp.iter().product::<usize>(),
+    );
+    let mut out = vec![0f32; s.n * s.m * on];
+    let mut ostr = vec![1usize; r];
+    for d in (0..r.saturating_sub(1)).rev() {
+        ostr[d] = ostr[d + 1] * t.out_sp[d + 1];
+    }
+    let scatter = Col2Im {
+        geom: &t,
+        inp,
+        k,
+        ostr: &ostr,
+        mg,
+        in_n,
+        on,
+    };
+    crate::util::for_chunks(&mut out, (s.m * on).max(1), |n, o| {
+        let mut col = vec![0f32; mg * kn * in_n];
+        for gi in 0..s.group {
+            let xg = &xv[(n * s.c + gi * cg) * in_n..(n * s.c + (gi + 1) * cg) * in_n];
+            // W_g is [cg, mg*kn]; col = W_gᵀ · x_g : [mg*kn, in_n].
+            let wg = &wv[gi * cg * mg * kn..(gi + 1) * cg * mg * kn];
+            sgemm_strided(
+                mg * kn,
+                cg,
+                in_n,
+                wg,
+                (1, (mg * kn) as isize),
+                xg,
+                (in_n as isize, 1),
+                &mut col,
+                false,
+            );
+            let og = &mut o[gi * mg * on..(gi + 1) * mg * on];
+            if r == 2 {
+                scatter.add_2d(&col, og);
+            } else {
+                scatter.add_nd(&col, og);
+            }
+        }
+    });
+    if let Some(b) = i.opt(2) {
+        add_channel_bias(&mut out, b, s.m, on)?;
+    }
+    let mut shape = vec![s.n, s.m];
+    shape.extend_from_slice(&t.out_sp);
+    Ok(Tensor::from_f32(&shape, out)
+        .expect("size")
+        .into_dtype(x.dtype()))
+}
+
+/// Strides, dilations, pads and output extents of a transposed convolution, from its
+/// attributes (explicit `output_shape` and SAME auto-padding override the pads).
+fn transpose_geometry(
+    a: &ConvAttrs,
+    output_padding: &[usize],
+    output_shape: &[usize],
+    s: &ConvShape,
+) -> EvalResult<TransposeGeom> {
+    let inp = &s.geom.input;
+    let k = &s.geom.kernel;
+    let r = inp.len();
     let ones = vec![1usize; r];
     let pick = |v: &[usize], what: &str| -> EvalResult<Vec<usize>> {
         if v.is_empty() {
@@ -602,8 +682,6 @@ pub fn conv_transpose(
             "output_padding {output_padding:?} does not fit {r} spatial axes"
         ));
     }
-    let inp = &s.geom.input;
-    let k = &s.geom.kernel;
     // Pads may end up negative when output_shape asks for more than the full size.
     let (mut pb, mut pe): (Vec<i64>, Vec<i64>) = if a.pads.is_empty() {
         (vec![0; r], vec![0; r])
@@ -653,109 +731,104 @@ pub fn conv_transpose(
             }
         }
     }
-    let xv = float_in(x, 0, "x")?;
-    let wv = float_in(w, 1, "w")?;
-    let (cg, mg) = (s.c / s.group, s.m / s.group);
-    let (in_n, kn, on) = (
-        inp.iter().product::<usize>(),
-        k.iter().product::<usize>(),
-        out_sp.iter().product::<usize>(),
-    );
-    let mut out = vec![0f32; s.n * s.m * on];
-    let mut ostr = vec![1usize; r];
-    for d in (0..r.saturating_sub(1)).rev() {
-        ostr[d] = ostr[d + 1] * out_sp[d + 1];
-    }
-    crate::util::for_chunks(&mut out, (s.m * on).max(1), |n, o| {
-        let mut col = vec![0f32; mg * kn * in_n];
-        for gi in 0..s.group {
-            let xg = &xv[(n * s.c + gi * cg) * in_n..(n * s.c + (gi + 1) * cg) * in_n];
-            // W_g is [cg, mg*kn]; col = W_gᵀ · x_g : [mg*kn, in_n].
-            let wg = &wv[gi * cg * mg * kn..(gi + 1) * cg * mg * kn];
-            sgemm_strided(
-                mg * kn,
-                cg,
-                in_n,
-                wg,
-                (1, (mg * kn) as isize),
-                xg,
-                (in_n as isize, 1),
-                &mut col,
-                false,
-            );
-            let og = &mut o[gi * mg * on..(gi + 1) * mg * on];
-            if r == 2 {
-                // The same scatter as below, in the same order, without per-element closures.
-                let (ih, iw, kh, kw) = (inp[0], inp[1], k[0], k[1]);
-                let (oh, ow) = (out_sp[0] as i64, out_sp[1] as i64);
-                for mo in 0..mg {
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            let row = (mo * kh + ky) * kw + kx;
-                            let src = &col[row * in_n..(row + 1) * in_n];
-                            for iy in 0..ih {
-                                let py = (iy * strides[0] + ky * dil[0]) as i64 - pb[0];
-                                if py < 0 || py >= oh {
-                                    continue;
-                                }
-                                let orow = mo * on + py as usize * ostr[0];
-                                for ix in 0..iw {
-                                    let px = (ix * strides[1] + kx * dil[1]) as i64 - pb[1];
-                                    if px >= 0 && px < ow {
-                                        og[orow + px as usize] += src[iy * iw + ix];
-                                    }
-                                }
+    Ok(TransposeGeom {
+        strides,
+        dil,
+        pb,
+        out_sp,
+    })
+}
+
+/// The col2im scatter-add of one group: column rows `[mg*kn, in_n]` into its `mg` output
+/// channels.
+struct Col2Im<'a> {
+    geom: &'a TransposeGeom,
+    inp: &'a [usize],
+    k: &'a [usize],
+    /// Row-major strides of the output's spatial axes.
+    ostr: &'a [usize],
+    mg: usize,
+    in_n: usize,
+    on: usize,
+}
+
+impl Col2Im<'_> {
+    /// The 2-D scatter: the same as [`Col2Im::add_nd`], in the same order, without
+    /// per-element closures.
+    fn add_2d(&self, col: &[f32], og: &mut [f32]) {
+        let (g, in_n, on) = (self.geom, self.in_n, self.on);
+        let (strides, dil, pb) = (&g.strides, &g.dil, &g.pb);
+        let (ih, iw, kh, kw) = (self.inp[0], self.inp[1], self.k[0], self.k[1]);
+        let (oh, ow) = (g.out_sp[0] as i64, g.out_sp[1] as i64);
+        for mo in 0..self.mg {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let row = (mo * kh + ky) * kw + kx;
+                    let src = &col[row * in_n..(row + 1) * in_n];
+                    for iy in 0..ih {
+                        let py = (iy * strides[0] + ky * dil[0]) as i64 - pb[0];
+                        if py < 0 || py >= oh {
+                            continue;
+                        }
+                        let orow = mo * on + py as usize * self.ostr[0];
+                        for ix in 0..iw {
+                            let px = (ix * strides[1] + kx * dil[1]) as i64 - pb[1];
+                            if px >= 0 && px < ow {
+                                og[orow + px as usize] += src[iy * iw + ix];
                             }
                         }
                     }
                 }
-                continue;
             }
-            let mut row = 0;
-            for mo in 0..mg {
-                for_each_index(k, |kk| {
-                    let src = &col[row * in_n..(row + 1) * in_n];
-                    let mut ii = 0;
-                    for_each_index(inp, |ix| {
-                        let mut flat = mo * on;
-                        let mut inside = true;
-                        for d in 0..r {
-                            let p = (ix[d] * strides[d] + kk[d] * dil[d]) as i64 - pb[d];
-                            if p < 0 || p as usize >= out_sp[d] {
-                                inside = false;
-                                break;
-                            }
-                            flat += p as usize * ostr[d];
-                        }
-                        if inside {
-                            og[flat] += src[ii];
-                        }
-                        ii += 1;
-                    });
-                    row += 1;
-                });
-            }
-        }
-    });
-    if let Some(b) = i.opt(2) {
-        if b.len() != s.m {
-            return Err(invalid!(
-                "bias has {} values, {} output channels",
-                b.len(),
-                s.m
-            ));
-        }
-        let bv = float_in(b, 2, "bias")?;
-        for (idx, ch) in out.chunks_mut(on.max(1)).enumerate() {
-            let v = bv[idx % s.m];
-            ch.iter_mut().for_each(|e| *e += v);
         }
     }
-    let mut shape = vec![s.n, s.m];
-    shape.extend_from_slice(&out_sp);
-    Ok(Tensor::from_f32(&shape, out)
-        .expect("size")
-        .into_dtype(x.dtype()))
+
+    /// The scatter for any number of spatial axes.
+    fn add_nd(&self, col: &[f32], og: &mut [f32]) {
+        let (g, in_n, on) = (self.geom, self.in_n, self.on);
+        let r = self.inp.len();
+        let mut row = 0;
+        for mo in 0..self.mg {
+            for_each_index(self.k, |kk| {
+                let src = &col[row * in_n..(row + 1) * in_n];
+                let mut ii = 0;
+                for_each_index(self.inp, |ix| {
+                    let mut flat = mo * on;
+                    let mut inside = true;
+                    for d in 0..r {
+                        let p = (ix[d] * g.strides[d] + kk[d] * g.dil[d]) as i64 - g.pb[d];
+                        if p < 0 || p as usize >= g.out_sp[d] {
+                            inside = false;
+                            break;
+                        }
+                        flat += p as usize * self.ostr[d];
+                    }
+                    if inside {
+                        og[flat] += src[ii];
+                    }
+                    ii += 1;
+                });
+                row += 1;
+            });
+        }
+    }
+}
+
+/// Adds a per-output-channel bias `b` (`m` values) to NC… data with `on` values per channel.
+fn add_channel_bias(out: &mut [f32], b: &Tensor, m: usize, on: usize) -> EvalResult<()> {
+    if b.len() != m {
+        return Err(invalid!(
+            "bias has {} values, {} output channels",
+            b.len(),
+            m
+        ));
+    }
+    let bv = float_in(b, 2, "bias")?;
+    for (idx, ch) in out.chunks_mut(on.max(1)).enumerate() {
+        let v = bv[idx % m];
+        ch.iter_mut().for_each(|e| *e += v);
+    }
+    Ok(())
 }
 
 fn int8_in(t: &Tensor, slot: usize, what: &'static str) -> EvalResult<Vec<i32>> {

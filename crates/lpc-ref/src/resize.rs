@@ -20,7 +20,6 @@ fn cubic_weight(x: f64, a: f64) -> f64 {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn axis_taps(
     a: &ResizeAttrs,
     in_len: usize,
@@ -203,10 +202,63 @@ pub fn resize(a: &ResizeAttrs, i: Inputs) -> EvalResult<Tensor> {
             .map(|&ax| crate::util::norm_axis(ax, r))
             .collect::<EvalResult<_>>()?
     };
-    let mut scales = vec![1.0f64; r];
+    let t = target(a, x, &axes, i.opt(2), i.opt(3))?;
+    let n: usize = t.out_shape.iter().product();
+    if n > (1 << 31) {
+        return Err(invalid!("output shape {:?} is too large", t.out_shape));
+    }
+    let roi = Roi {
+        values: i.opt(1).filter(|t| !t.is_empty()).map(|t| t.to_f64_vec()),
+        axes: &axes,
+        rank: r,
+    };
+    if x.shape().contains(&0) && n > 0 {
+        return Err(invalid!("cannot resize an empty axis"));
+    }
+    // Nearest sampling (every output element reads one input element with weight 1): a
+    // gather in the input's own dtype, no f64 round trip (upsampling in FPNs).
+    if a.mode == ResizeMode::Nearest && a.coord != CoordTransform::TfCropAndResize && n > 0 {
+        if let Some(out) = nearest_gather(a, x, &t, &roi)? {
+            return Ok(out);
+        }
+    }
+    let (cur, shape) = resample(a, x, &t, &roi)?;
+    let d = x.dtype();
+    if d.is_int() {
+        let v: Vec<i64> = cur.iter().map(|&e| e.round_ties_even() as i64).collect();
+        let (lo, hi) = if d == lpc_ir::DType::U8 {
+            (0, 255)
+        } else {
+            (-128, 127)
+        };
+        return Ok(
+            Tensor::from_i64(&shape, v.into_iter().map(|e| e.clamp(lo, hi)).collect())
+                .expect("size")
+                .into_dtype(d),
+        );
+    }
+    Ok(Tensor::from_f64(&shape, cur).expect("size").into_dtype(d))
+}
+
+/// The scale and output length of every axis.
+struct Target {
+    scales: Vec<f64>,
+    out_shape: Vec<usize>,
+}
+
+/// Scales and output shape from the `scales` or `sizes` input (exactly one of them), the
+/// aspect-ratio policy applying to `sizes`.
+fn target(
+    a: &ResizeAttrs,
+    x: &Tensor,
+    axes: &[usize],
+    scales_in: Option<&Tensor>,
+    sizes_in: Option<&Tensor>,
+) -> EvalResult<Target> {
+    let mut scales = vec![1.0f64; x.rank()];
     let mut out_shape = x.shape().to_vec();
-    let sizes = i.opt(3).filter(|t| !t.is_empty());
-    let sc = i.opt(2).filter(|t| !t.is_empty());
+    let sizes = sizes_in.filter(|t| !t.is_empty());
+    let sc = scales_in.filter(|t| !t.is_empty());
     match (sc, sizes) {
         (Some(_), Some(_)) => return Err(invalid!("give scales or sizes, not both")),
         (Some(s), None) => {
@@ -246,7 +298,7 @@ pub fn resize(a: &ResizeAttrs, i: Inputs) -> EvalResult<Tensor> {
                     } else {
                         rs.fold(0.0, f64::max)
                     };
-                    for &ax in &axes {
+                    for &ax in axes {
                         scales[ax] = s;
                         out_shape[ax] = (x.shape()[ax] as f64 * s).round() as usize;
                     }
@@ -255,65 +307,93 @@ pub fn resize(a: &ResizeAttrs, i: Inputs) -> EvalResult<Tensor> {
         }
         (None, None) => return Err(invalid!("resize needs scales or sizes")),
     }
-    let n: usize = out_shape.iter().product();
-    if n > (1 << 31) {
-        return Err(invalid!("output shape {out_shape:?} is too large"));
-    }
-    let roi = i.opt(1).filter(|t| !t.is_empty()).map(|t| t.to_f64_vec());
-    let roi_of = |ax: usize| match &roi {
-        Some(v) if v.len() == 2 * axes.len() => {
-            let k = axes.iter().position(|&q| q == ax).unwrap_or(0);
-            (v[k], v[k + axes.len()])
+    Ok(Target { scales, out_shape })
+}
+
+/// The region of interest (tf_crop_and_resize): given for the resized axes or for all.
+struct Roi<'a> {
+    values: Option<Vec<f64>>,
+    axes: &'a [usize],
+    rank: usize,
+}
+
+impl Roi<'_> {
+    /// The (start, end) of axis `ax`; (0, 1) when not given.
+    fn of(&self, ax: usize) -> (f64, f64) {
+        let (axes, r) = (self.axes, self.rank);
+        match &self.values {
+            Some(v) if v.len() == 2 * axes.len() => {
+                let k = axes.iter().position(|&q| q == ax).unwrap_or(0);
+                (v[k], v[k + axes.len()])
+            }
+            Some(v) if v.len() == 2 * r => (v[ax], v[ax + r]),
+            _ => (0.0, 1.0),
         }
-        Some(v) if v.len() == 2 * r => (v[ax], v[ax + r]),
-        _ => (0.0, 1.0),
+    }
+}
+
+/// Nearest resize as a gather in `x`'s own dtype, or `None` when some output element does
+/// not read exactly one input element with weight 1.
+fn nearest_gather(
+    a: &ResizeAttrs,
+    x: &Tensor,
+    t: &Target,
+    roi: &Roi,
+) -> EvalResult<Option<Tensor>> {
+    let (scales, out_shape) = (&t.scales, &t.out_shape);
+    let r = x.rank();
+    let maps: Vec<Vec<usize>> = (0..r)
+        .map(|ax| {
+            if out_shape[ax] == x.shape()[ax] && scales[ax] == 1.0 {
+                return Some((0..out_shape[ax]).collect());
+            }
+            axis_taps(a, x.shape()[ax], out_shape[ax], scales[ax], roi.of(ax))
+                .into_iter()
+                .map(|t| match t.as_deref() {
+                    Some(&[(si, w)]) if w == 1.0 => Some(si),
+                    _ => None,
+                })
+                .collect::<Option<Vec<usize>>>()
+        })
+        .collect::<Option<_>>()
+        .unwrap_or_default();
+    if maps.len() != r {
+        return Ok(None);
+    }
+    use lpc_ir::TensorData as D;
+    let data = match x.data() {
+        D::F32(v) => D::F32(gather_nearest(v, x.shape(), &maps)),
+        D::F16(v) => D::F16(gather_nearest(v, x.shape(), &maps)),
+        D::F64(v) => D::F64(gather_nearest(v, x.shape(), &maps)),
+        D::U8(v) => D::U8(gather_nearest(v, x.shape(), &maps)),
+        D::I8(v) => D::I8(gather_nearest(v, x.shape(), &maps)),
+        D::I32(v) => D::I32(gather_nearest(v, x.shape(), &maps)),
+        D::I64(v) => D::I64(gather_nearest(v, x.shape(), &maps)),
+        D::Bool(v) => D::Bool(gather_nearest(v, x.shape(), &maps)),
     };
-    if x.shape().contains(&0) && n > 0 {
-        return Err(invalid!("cannot resize an empty axis"));
-    }
-    // Nearest sampling (every output element reads one input element with weight 1): a
-    // gather in the input's own dtype, no f64 round trip (upsampling in FPNs).
-    if a.mode == ResizeMode::Nearest && a.coord != CoordTransform::TfCropAndResize && n > 0 {
-        let maps: Vec<Vec<usize>> = (0..r)
-            .map(|ax| {
-                if out_shape[ax] == x.shape()[ax] && scales[ax] == 1.0 {
-                    return Some((0..out_shape[ax]).collect());
-                }
-                axis_taps(a, x.shape()[ax], out_shape[ax], scales[ax], roi_of(ax))
-                    .into_iter()
-                    .map(|t| match t.as_deref() {
-                        Some(&[(si, w)]) if w == 1.0 => Some(si),
-                        _ => None,
-                    })
-                    .collect::<Option<Vec<usize>>>()
-            })
-            .collect::<Option<_>>()
-            .unwrap_or_default();
-        if maps.len() == r {
-            use lpc_ir::TensorData as D;
-            let data = match x.data() {
-                D::F32(v) => D::F32(gather_nearest(v, x.shape(), &maps)),
-                D::F16(v) => D::F16(gather_nearest(v, x.shape(), &maps)),
-                D::F64(v) => D::F64(gather_nearest(v, x.shape(), &maps)),
-                D::U8(v) => D::U8(gather_nearest(v, x.shape(), &maps)),
-                D::I8(v) => D::I8(gather_nearest(v, x.shape(), &maps)),
-                D::I32(v) => D::I32(gather_nearest(v, x.shape(), &maps)),
-                D::I64(v) => D::I64(gather_nearest(v, x.shape(), &maps)),
-                D::Bool(v) => D::Bool(gather_nearest(v, x.shape(), &maps)),
-            };
-            return Tensor::new(&out_shape, data).map_err(|e| invalid!("{e}"));
-        }
-    }
+    Tensor::new(out_shape, data)
+        .map(Some)
+        .map_err(|e| invalid!("{e}"))
+}
+
+/// Interpolates `x` in f64 one axis at a time; returns the values and their shape.
+fn resample(
+    a: &ResizeAttrs,
+    x: &Tensor,
+    t: &Target,
+    roi: &Roi,
+) -> EvalResult<(Vec<f64>, Vec<usize>)> {
+    let (scales, out_shape) = (&t.scales, &t.out_shape);
     let mut cur = x.to_f64_vec();
     let mut shape = x.shape().to_vec();
-    for ax in 0..r {
+    for ax in 0..x.rank() {
         if out_shape[ax] == shape[ax]
             && scales[ax] == 1.0
             && a.coord != CoordTransform::TfCropAndResize
         {
             continue;
         }
-        let roi_ax = roi_of(ax);
+        let roi_ax = roi.of(ax);
         if shape[ax] == 0 {
             return Err(invalid!("cannot resize an empty axis"));
         }
@@ -341,19 +421,5 @@ pub fn resize(a: &ResizeAttrs, i: Inputs) -> EvalResult<Tensor> {
         cur = next;
         shape[ax] = ol;
     }
-    let d = x.dtype();
-    if d.is_int() {
-        let v: Vec<i64> = cur.iter().map(|&e| e.round_ties_even() as i64).collect();
-        let (lo, hi) = if d == lpc_ir::DType::U8 {
-            (0, 255)
-        } else {
-            (-128, 127)
-        };
-        return Ok(
-            Tensor::from_i64(&shape, v.into_iter().map(|e| e.clamp(lo, hi)).collect())
-                .expect("size")
-                .into_dtype(d),
-        );
-    }
-    Ok(Tensor::from_f64(&shape, cur).expect("size").into_dtype(d))
+    Ok((cur, shape))
 }

@@ -3,7 +3,7 @@
 use crate::cmd::data_args::{read_labels, DataArgs};
 use anyhow::{bail, Context, Result};
 use lpc_data::Samples;
-use lpc_quant::{evaluate, Metric, Target};
+use lpc_quant::{evaluate, Metric, RankData, Target};
 use std::path::PathBuf;
 
 /// `lpc accuracy MODEL --data X [--labels Y] [--reference FP32]`.
@@ -71,16 +71,14 @@ pub fn run(a: &AccuracyArgs, progress: bool) -> Result<String> {
             Some(_) => Target::new(Metric::Top1, 0.0)?,
             None => Target::new(Metric::Sqnr, 0.0)?,
         };
-        acc.rank_units(
-            &g,
-            r,
-            &data,
-            labels.as_deref(),
-            a.rank_samples,
-            a.batch,
+        let sub = RankData {
+            data: &data,
+            labels: labels.as_deref(),
+            n: a.rank_samples,
+            batch: a.batch,
             progress,
-            &target,
-        )?;
+        };
+        acc.rank_units(&g, r, &sub, &target)?;
     }
     Ok(if a.json {
         acc.to_json().to_string_pretty()

@@ -7,7 +7,7 @@ use crate::cmd::quant_args::{config, run_quantize, write_report, QuantArgs};
 use anyhow::{bail, Context, Result};
 use lpc_data::{SampleSource, Samples};
 use lpc_ir::Graph;
-use lpc_quant::{quantize_within_budget, SearchConfig, SearchOptions, Target};
+use lpc_quant::{quantize_within_budget, BudgetJob, SearchConfig, SearchOptions, Target};
 use std::path::{Path, PathBuf};
 
 /// `lpc quantize MODEL --calib PATH -o OUT.onnx|OUT.lir`.
@@ -71,16 +71,15 @@ fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Resu
         batch: a.q.batch,
         progress,
     };
-    let (q, mut o) = quantize_within_budget(
-        &g,
-        &calib,
-        &config(&a.q, progress)?,
-        &eval,
-        labels.as_deref(),
-        &cfg,
-        &SearchOptions::default(),
-        |l| println!("  {l}"),
-    )?;
+    let job = BudgetJob {
+        graph: &g,
+        calib: &calib,
+        config: &config(&a.q, progress)?,
+        eval: &eval,
+        labels: labels.as_deref(),
+    };
+    let (q, mut o) =
+        quantize_within_budget(&job, &cfg, &SearchOptions::default(), |l| println!("  {l}"))?;
     o.times.push(("wall".into(), t.elapsed().as_secs_f64()));
     write_models(&o.graph, &a.output)?;
     write_report(&a.q, &q, Some(o.to_json()))?;

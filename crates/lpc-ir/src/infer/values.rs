@@ -68,59 +68,13 @@ impl PartialValue {
 /// The partial value of output 0 of the node, for the ops that move shape values around.
 pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
     match cx.op() {
-        Op::ShapeOf { start, end } => {
-            let x = cx.opt(0)?.shape.as_ref()?;
-            let (s, e) = super::shape_ops::shape_range(x.rank(), *start, *end);
-            let elems = x.0[s..e]
-                .iter()
-                .map(|d| match d {
-                    Dim::Known(n) => Elem::Int(*n as i64),
-                    Dim::Sym(s) => Elem::Sym(s.clone()),
-                })
-                .collect();
-            PartialValue::vec(elems)
-        }
+        Op::ShapeOf { start, end } => shape_of(cx, *start, *end),
         Op::Unary(UnaryOp::Identity)
         | Op::Unary(UnaryOp::Cast {
             to: DType::I64 | DType::I32,
         }) => cx.int_value(0),
-        Op::Concat { axis } => {
-            let mut elems = vec![];
-            for slot in 0..cx.num_inputs() {
-                let t = cx.opt(slot)?;
-                let rank1 = t.shape.as_ref().is_some_and(|s| s.rank() == 1);
-                if !rank1 || (*axis != 0 && *axis != -1) {
-                    return None;
-                }
-                match cx.int_value(slot) {
-                    Some(p) => elems.extend(p.elems),
-                    None => {
-                        let n = t.shape.as_ref()?.0[0].known()?;
-                        elems.extend(std::iter::repeat_n(Elem::Unknown, n));
-                    }
-                }
-            }
-            PartialValue::vec(elems)
-        }
-        Op::Gather { axis } => {
-            let data = cx.int_value(0)?;
-            if data.scalar || (*axis != 0 && *axis != -1) {
-                return None;
-            }
-            let idx = cx.const_in(1)?;
-            if idx.rank() > 1 || !idx.dtype().is_int() {
-                return None;
-            }
-            let elems = idx
-                .to_i64_vec()
-                .into_iter()
-                .map(|i| norm_axis(i, data.elems.len()).map(|i| data.elems[i].clone()))
-                .collect::<Option<Vec<_>>>()?;
-            Some(PartialValue {
-                scalar: idx.rank() == 0,
-                elems,
-            })
-        }
+        Op::Concat { axis } => concat(cx, *axis),
+        Op::Gather { axis } => gather(cx, *axis),
         Op::Unsqueeze => {
             let p = cx.int_value(0)?;
             (p.scalar && cx.ints(1)?.iter().all(|&a| a == 0 || a == -1))
@@ -141,49 +95,8 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
                 _ => None,
             }
         }
-        Op::Slice => {
-            let p = cx.int_value(0)?;
-            if p.scalar {
-                return None;
-            }
-            let starts = cx.ints(1)?;
-            let ends = cx.ints(2)?;
-            let axes = if cx.has(3) { cx.ints(3)? } else { vec![0] };
-            let steps = if cx.has(4) { cx.ints(4)? } else { vec![1] };
-            match (
-                starts.as_slice(),
-                ends.as_slice(),
-                axes.as_slice(),
-                steps.as_slice(),
-            ) {
-                ([s], [e], [0 | -1], [st]) if *st != 0 => {
-                    let n = p.elems.len();
-                    let idx = super::shape_ops::slice_indices(n as i64, *s, *e, *st);
-                    PartialValue::vec(idx.into_iter().map(|i| p.elems[i].clone()).collect())
-                }
-                _ => None,
-            }
-        }
-        Op::Binary(b) => {
-            let x = cx.int_value(0)?;
-            let y = cx.int_value(1)?;
-            let n = x.elems.len().max(y.elems.len());
-            if (x.elems.len() != n && x.elems.len() != 1)
-                || (y.elems.len() != n && y.elems.len() != 1)
-            {
-                return None;
-            }
-            let get = |p: &PartialValue, i: usize| {
-                p.elems[if p.elems.len() == 1 { 0 } else { i }].clone()
-            };
-            let elems = (0..n)
-                .map(|i| arith(*b, get(&x, i), get(&y, i)))
-                .collect::<Option<Vec<_>>>()?;
-            Some(PartialValue {
-                scalar: x.scalar && y.scalar,
-                elems,
-            })
-        }
+        Op::Slice => slice(cx),
+        Op::Binary(b) => binary(cx, *b),
         Op::Input { .. }
         | Op::Const(_)
         | Op::Unary(_)
@@ -224,6 +137,105 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::QAdd
         | Op::Lut => None,
     }
+}
+
+/// `shape_of`: the (known or symbolic) dimensions of the input's shape in `start..end`.
+fn shape_of(cx: &Cx, start: i64, end: Option<i64>) -> Option<PartialValue> {
+    let x = cx.opt(0)?.shape.as_ref()?;
+    let (s, e) = super::shape_ops::shape_range(x.rank(), start, end);
+    let elems = x.0[s..e]
+        .iter()
+        .map(|d| match d {
+            Dim::Known(n) => Elem::Int(*n as i64),
+            Dim::Sym(s) => Elem::Sym(s.clone()),
+        })
+        .collect();
+    PartialValue::vec(elems)
+}
+
+/// Concatenation of rank-1 values along axis 0 (untracked inputs of known length add
+/// unknown elements).
+fn concat(cx: &Cx, axis: i64) -> Option<PartialValue> {
+    let mut elems = vec![];
+    for slot in 0..cx.num_inputs() {
+        let t = cx.opt(slot)?;
+        let rank1 = t.shape.as_ref().is_some_and(|s| s.rank() == 1);
+        if !rank1 || (axis != 0 && axis != -1) {
+            return None;
+        }
+        match cx.int_value(slot) {
+            Some(p) => elems.extend(p.elems),
+            None => {
+                let n = t.shape.as_ref()?.0[0].known()?;
+                elems.extend(std::iter::repeat_n(Elem::Unknown, n));
+            }
+        }
+    }
+    PartialValue::vec(elems)
+}
+
+/// Gather along axis 0 with constant indices.
+fn gather(cx: &Cx, axis: i64) -> Option<PartialValue> {
+    let data = cx.int_value(0)?;
+    if data.scalar || (axis != 0 && axis != -1) {
+        return None;
+    }
+    let idx = cx.const_in(1)?;
+    if idx.rank() > 1 || !idx.dtype().is_int() {
+        return None;
+    }
+    let elems = idx
+        .to_i64_vec()
+        .into_iter()
+        .map(|i| norm_axis(i, data.elems.len()).map(|i| data.elems[i].clone()))
+        .collect::<Option<Vec<_>>>()?;
+    Some(PartialValue {
+        scalar: idx.rank() == 0,
+        elems,
+    })
+}
+
+/// A constant one-axis slice of a rank-1 value.
+fn slice(cx: &Cx) -> Option<PartialValue> {
+    let p = cx.int_value(0)?;
+    if p.scalar {
+        return None;
+    }
+    let starts = cx.ints(1)?;
+    let ends = cx.ints(2)?;
+    let axes = if cx.has(3) { cx.ints(3)? } else { vec![0] };
+    let steps = if cx.has(4) { cx.ints(4)? } else { vec![1] };
+    match (
+        starts.as_slice(),
+        ends.as_slice(),
+        axes.as_slice(),
+        steps.as_slice(),
+    ) {
+        ([s], [e], [0 | -1], [st]) if *st != 0 => {
+            let n = p.elems.len();
+            let idx = super::shape_ops::slice_indices(n as i64, *s, *e, *st);
+            PartialValue::vec(idx.into_iter().map(|i| p.elems[i].clone()).collect())
+        }
+        _ => None,
+    }
+}
+
+/// Element-wise integer arithmetic, either side broadcast from one element.
+fn binary(cx: &Cx, b: BinaryOp) -> Option<PartialValue> {
+    let x = cx.int_value(0)?;
+    let y = cx.int_value(1)?;
+    let n = x.elems.len().max(y.elems.len());
+    if (x.elems.len() != n && x.elems.len() != 1) || (y.elems.len() != n && y.elems.len() != 1) {
+        return None;
+    }
+    let get = |p: &PartialValue, i: usize| p.elems[if p.elems.len() == 1 { 0 } else { i }].clone();
+    let elems = (0..n)
+        .map(|i| arith(b, get(&x, i), get(&y, i)))
+        .collect::<Option<Vec<_>>>()?;
+    Some(PartialValue {
+        scalar: x.scalar && y.scalar,
+        elems,
+    })
 }
 
 /// Integer arithmetic on tracked elements; `None` for ops that do not apply to shape values.

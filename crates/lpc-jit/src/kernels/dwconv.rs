@@ -20,12 +20,14 @@ use cranelift_frontend::FunctionBuilder;
 use cranelift_module::FuncId;
 use lpc_ir::{ConvAttrs, DType};
 
-use crate::kernels::gemm::vnni_dot;
-use crate::kernels::int8_eltwise::{
+use crate::kernels::emit::{
     byte_range, clamp_to_i32, emit_loop, input_err, mem, narrow_bytes, spec_err, unique_name,
     Chunk, Elem,
 };
-use crate::kernels::pool::{bytes_of, emit_row, load_cols, run_planes, window_geometry, PadLayout};
+use crate::kernels::gemm::vnni_dot;
+use crate::kernels::pool::{
+    bytes_of, emit_row, load_cols, run_planes, window_geometry, PadLayout, WindowAttrs,
+};
 use crate::{CodeModule, JitError};
 
 /// What the depthwise convolution produces.
@@ -163,17 +165,16 @@ fn plan(spec: &DwConvSpec) -> Result<Plan, JitError> {
         ));
     }
     let a = &spec.attrs;
-    let g = window_geometry(
-        k,
-        spec.in_hw,
-        spec.kernel_hw,
-        &a.kernel,
-        &a.strides,
-        &a.dilations,
-        &a.pads,
-        a.auto_pad,
-        false,
-    )?;
+    let w = WindowAttrs {
+        kernel_hw: spec.kernel_hw,
+        attrs_kernel: &a.kernel,
+        strides: &a.strides,
+        dilations: &a.dilations,
+        pads: &a.pads,
+        auto_pad: a.auto_pad,
+        ceil_mode: false,
+    };
+    let g = window_geometry(k, spec.in_hw, &w)?;
     let quant = match &spec.output {
         DwOutput::Float => None,
         &DwOutput::Quantized {

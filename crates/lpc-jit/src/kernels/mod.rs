@@ -5,6 +5,7 @@
 //! tests and benches (`crates/lpc-jit/tests`, `benches`).
 
 pub mod dwconv;
+pub(crate) mod emit;
 pub mod float;
 pub mod gemm;
 pub mod int8_eltwise;

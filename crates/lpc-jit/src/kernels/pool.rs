@@ -11,7 +11,7 @@ use cranelift_module::FuncId;
 use lpc_ir::{DType, PoolAttrs};
 use lpc_ref::geom::{geometry, Geom};
 
-use crate::kernels::int8_eltwise::{
+use crate::kernels::emit::{
     byte_range, emit_copy, emit_loop, input_err, mem, spec_err, store_chunk, unique_name, Chunk,
     Elem,
 };
@@ -116,19 +116,40 @@ pub(crate) fn emit_row(
     }
 }
 
+/// A 2-D window's attributes, as [`window_geometry`] takes them from a pool or a conv.
+pub(crate) struct WindowAttrs<'a> {
+    /// The window's (height, width): the weights' for a conv.
+    pub kernel_hw: [usize; 2],
+    /// The op's kernel attribute (empty: from `kernel_hw`).
+    pub attrs_kernel: &'a [usize],
+    /// Strides per spatial axis; empty means all 1.
+    pub strides: &'a [usize],
+    /// Dilations per spatial axis; empty means all 1.
+    pub dilations: &'a [usize],
+    /// Pads `[begin..., end...]`; empty means all 0.
+    pub pads: &'a [usize],
+    /// Padding mode.
+    pub auto_pad: lpc_ir::AutoPad,
+    /// Round output sizes up instead of down.
+    pub ceil_mode: bool,
+}
+
 /// Resolves and checks a 2-D window geometry for the vector kernels: dilation 1, horizontal
 /// stride 1 or 2, every window touching the input, at most 1024 taps.
 pub(crate) fn window_geometry(
     kernel: &str,
     in_hw: [usize; 2],
-    kernel_hw: [usize; 2],
-    attrs_kernel: &[usize],
-    strides: &[usize],
-    dilations: &[usize],
-    pads: &[usize],
-    auto_pad: lpc_ir::AutoPad,
-    ceil_mode: bool,
+    w: &WindowAttrs,
 ) -> Result<Geom, JitError> {
+    let &WindowAttrs {
+        kernel_hw,
+        attrs_kernel,
+        strides,
+        dilations,
+        pads,
+        auto_pad,
+        ceil_mode,
+    } = w;
     if !attrs_kernel.is_empty() && attrs_kernel != kernel_hw {
         return Err(spec_err(
             kernel,
@@ -196,17 +217,16 @@ fn max_pool_geometry(spec: &MaxPoolSpec) -> Result<Geom, JitError> {
             format!("unsupported: kernel {:?} (2-D only)", a.kernel),
         ));
     }
-    window_geometry(
-        "max_pool",
-        spec.in_hw,
-        [a.kernel[0], a.kernel[1]],
-        &a.kernel,
-        &a.strides,
-        &a.dilations,
-        &a.pads,
-        a.auto_pad,
-        a.ceil_mode,
-    )
+    let w = WindowAttrs {
+        kernel_hw: [a.kernel[0], a.kernel[1]],
+        attrs_kernel: &a.kernel,
+        strides: &a.strides,
+        dilations: &a.dilations,
+        pads: &a.pads,
+        auto_pad: a.auto_pad,
+        ceil_mode: a.ceil_mode,
+    };
+    window_geometry("max_pool", spec.in_hw, &w)
 }
 
 /// Defines a MaxPool kernel `fn(padded_plane, y_plane)` for one plane.

@@ -7,11 +7,11 @@ use std::collections::{HashMap, HashSet};
 use cranelift_module::FuncId;
 use lpc_ir::{BinaryOp, DType, Graph, NodeId, Op, Tensor, UnaryOp, ValueRef};
 
+use crate::kernels::emit::{byte_range, Elem};
 use crate::kernels::float::{
     canonicalize, define_chain, ChainKernel, ChainSpec, FBinary, FNode, FUnary, QuantOut,
     QuantParams,
 };
-use crate::kernels::int8_eltwise::{byte_range, Elem};
 use crate::runtime::memory::BufferPool;
 use crate::{CodeModule, JitError};
 

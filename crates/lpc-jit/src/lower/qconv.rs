@@ -526,7 +526,15 @@ impl GemmPlan {
                     match &self.packing {
                         Packing::Im2col { geo, .. } => {
                             let planes = geo.planes(xg, self.pad, padded);
-                            self.im2col_gemm(kernel, geo, &planes, (a, bias, scale), yg, b, par)
+                            let ops = GroupOperands {
+                                kernel,
+                                geo,
+                                x: &planes,
+                                a,
+                                bias,
+                                scale,
+                            };
+                            self.im2col_gemm(&ops, yg, b, par)
                         }
                         Packing::Direct { .. } | Packing::Transposed { .. } => {
                             b.resize(packed_b_len(nr, k, n), 0);
@@ -581,24 +589,28 @@ impl GemmPlan {
     /// channel, instead of packing the whole image first (5.5 MB for a 3×3 conv of 96 channels
     /// at 80×80) and streaming it from memory once per row tile. With `par`, blocks are shared
     /// out over the threads, each writing its own C block that is copied into place after.
-    #[allow(clippy::too_many_arguments)]
     fn im2col_gemm<T: GemmOut + Send + Sync + Default>(
         &self,
-        kernel: &crate::kernels::gemm::GemmKernel,
-        geo: &Im2colGeom,
-        x: &Planes,
-        (a, bias, scale): (&crate::kernels::gemm::PackedA, &[i32], &[f32]),
+        ops: &GroupOperands,
         y: &mut [T],
         b: &mut Vec<u8>,
         par: bool,
     ) -> Result<(), JitError> {
+        let &GroupOperands {
+            kernel,
+            geo,
+            x,
+            a,
+            bias,
+            scale,
+        } = ops;
         let (k, n, m) = (self.spec.k, self.n, self.spec.m);
         let (nr, pl) = (kernel.nr(), panel_len(kernel.nr(), k));
         let nb = block_cols(nr, k);
         let blocks = n.div_ceil(nb);
         let pack = |b: &mut Vec<u8>, c0: usize, cols: usize| {
             b.resize(packed_b_len(nr, k, cols), 0);
-            im2col(x, geo.out_hw, geo.strides, &geo.taps, c0, cols, b, nr, pl);
+            im2col(x, geo, c0, cols, b, nr, pl);
         };
         if !par || blocks == 1 || crate::runtime::par::threads() == 1 {
             for c0 in (0..n).step_by(nb) {
@@ -626,6 +638,17 @@ impl GemmPlan {
         }
         Ok(())
     }
+}
+
+/// One image group's operands of [`GemmPlan::im2col_gemm`]: the kernel, the im2col
+/// geometry and input planes (B), and the group's packed weights (A), bias and scales.
+struct GroupOperands<'a> {
+    kernel: &'a crate::kernels::gemm::GemmKernel,
+    geo: &'a Im2colGeom,
+    x: &'a Planes<'a>,
+    a: &'a crate::kernels::gemm::PackedA,
+    bias: &'a [i32],
+    scale: &'a [f32],
 }
 
 /// Output pixels per im2col block: whole panels, ~96 KiB of packed columns.
@@ -771,18 +794,16 @@ fn pack_transposed(x: &[u8], rows: usize, k: usize, out: &mut [u8], nr: usize, p
 /// into panels. Per block of panels (at least 32 pixels, so narrow 8-column panels do not pay
 /// the per-run cost 4 times) and k-group, each of the 4 taps is gathered for the block's
 /// pixels (row runs copied), then the 4 rows are interleaved into each panel's words.
-#[allow(clippy::too_many_arguments)]
 fn im2col(
     x: &Planes,
-    out_hw: [usize; 2],
-    strides: [usize; 2],
-    taps: &[(usize, usize, usize)],
+    geo: &Im2colGeom,
     pix0: usize,
     n: usize,
     out: &mut [u8],
     nr: usize,
     pl: usize,
 ) {
+    let (out_hw, strides, taps) = (geo.out_hw, geo.strides, &geo.taps);
     let k = taps.len();
     let per_block = 32usize.div_ceil(nr).max(1);
     assert!(
@@ -853,7 +874,7 @@ impl DwPlan {
     }
 
     /// The kernel over every plane of `x` (u8 or i8) into `y`.
-    fn planes_into<Y: crate::kernels::int8_eltwise::Elem>(
+    fn planes_into<Y: crate::kernels::emit::Elem>(
         &self,
         kernel: &DwConvKernel,
         x: &Tensor,
@@ -872,7 +893,7 @@ impl DwPlan {
 }
 
 /// Runs a plane kernel over all planes, split into contiguous ranges per thread.
-fn dw_planes<X: crate::kernels::int8_eltwise::Elem, Y: crate::kernels::int8_eltwise::Elem>(
+fn dw_planes<X: crate::kernels::emit::Elem, Y: crate::kernels::emit::Elem>(
     k: &DwConvKernel,
     [h, w]: [usize; 2],
     x: &[X],

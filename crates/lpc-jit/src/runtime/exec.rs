@@ -259,117 +259,8 @@ impl Runtime {
         };
         for (k, st) in p.steps.iter().enumerate() {
             let started = times.as_ref().map(|_| std::time::Instant::now());
-            let missing = |s: usize| JitError::Lower {
-                node: st.node.clone(),
-                why: format!("input {} is not available", p.slots[s].name),
-            };
-            let outs: Vec<Tensor> = match &st.action {
-                Action::Fallback { op, n_outputs } => {
-                    let ins: Vec<Option<&Tensor>> = st
-                        .inputs
-                        .iter()
-                        .map(|s| match s {
-                            None => Ok(None),
-                            Some(s) => vals[*s].as_ref().map(|v| Some(v.get())).ok_or(missing(*s)),
-                        })
-                        .collect::<Result<_, _>>()?;
-                    lpc_ref::eval(op, &ins, *n_outputs).map_err(|source| JitError::Eval {
-                        node: st.node.clone(),
-                        source,
-                    })?
-                }
-                Action::Gemm(k) => vec![k
-                    .run(first_input(st, &vals)?, pool)
-                    .map_err(|e| in_node(st, e))?],
-                Action::DwConv(k) => vec![k
-                    .run(first_input(st, &vals)?, pool)
-                    .map_err(|e| in_node(st, e))?],
-                Action::MaxPool(k) => vec![k
-                    .run(first_input(st, &vals)?, pool)
-                    .map_err(|e| in_node(st, e))?],
-                Action::Quantize(k) => vec![k
-                    .run(first_input(st, &vals)?, pool)
-                    .map_err(|e| in_node(st, e))?],
-                Action::Dequantize(k) => vec![k
-                    .run(first_input(st, &vals)?, pool)
-                    .map_err(|e| in_node(st, e))?],
-                Action::Requantize(k) => vec![k
-                    .run(first_input(st, &vals)?, pool)
-                    .map_err(|e| in_node(st, e))?],
-                Action::Lut(k) => vec![k
-                    .run(first_input(st, &vals)?, pool)
-                    .map_err(|e| in_node(st, e))?],
-                Action::MaxPoolF32(k) => vec![k
-                    .run(first_input(st, &vals)?, pool)
-                    .map_err(|e| in_node(st, e))?],
-                Action::GlobalAvgPool(k) => vec![k
-                    .run(first_input(st, &vals)?, pool)
-                    .map_err(|e| in_node(st, e))?],
-                Action::Gemv(k) => vec![k
-                    .run(first_input(st, &vals)?, pool)
-                    .map_err(|e| in_node(st, e))?],
-                Action::FloatChain(k) => {
-                    let ins: Vec<&Tensor> = (0..st.inputs.len())
-                        .map(|j| input(st, &vals, j))
-                        .collect::<Result<_, _>>()?;
-                    vec![k.run(&ins, pool).map_err(|e| in_node(st, e))?]
-                }
-                Action::QAdd(k) => {
-                    let b = input(st, &vals, 3)?;
-                    vec![k
-                        .run(first_input(st, &vals)?, b, pool)
-                        .map_err(|e| in_node(st, e))?]
-                }
-                Action::View { shape } => {
-                    let s =
-                        st.inputs
-                            .first()
-                            .copied()
-                            .flatten()
-                            .ok_or_else(|| JitError::Lower {
-                                node: st.node.clone(),
-                                why: "no data input".into(),
-                            })?;
-                    let t = if st.frees.contains(&s) {
-                        match vals[s].take() {
-                            Some(Val::Owned(t)) => t,
-                            Some(Val::Borrowed(t)) => t.clone(),
-                            None => return Err(missing(s)),
-                        }
-                    } else {
-                        vals[s].as_ref().ok_or(missing(s))?.get().clone()
-                    };
-                    vec![t.reshape(shape).map_err(|e| JitError::Lower {
-                        node: st.node.clone(),
-                        why: e.to_string(),
-                    })?]
-                }
-            };
-            if outs.len() < st.outputs.len() {
-                return Err(JitError::Lower {
-                    node: st.node.clone(),
-                    why: format!(
-                        "produced {} outputs, the node declares {}",
-                        outs.len(),
-                        st.outputs.len()
-                    ),
-                });
-            }
-            for (t, &s) in outs.into_iter().zip(&st.outputs) {
-                if let Some(shape) = &p.slots[s].shape {
-                    if t.shape() != shape.as_slice() {
-                        return Err(JitError::Lower {
-                            node: st.node.clone(),
-                            why: format!(
-                                "computed shape {:?} for {}, the compiled plan expects {shape:?}",
-                                t.shape(),
-                                p.slots[s].name
-                            ),
-                        });
-                    }
-                }
-                vals[s] = Some(Val::Owned(t));
-            }
+            let outs = self.run_step(st, &mut vals, pool)?;
+            self.store_outputs(st, outs, &mut vals)?;
             for &s in &st.frees {
                 if let Some(Val::Owned(t)) = vals[s].take() {
                     pool.give(t);
@@ -379,6 +270,167 @@ impl Runtime {
                 ts[k] += t0.elapsed();
             }
         }
+        self.take_outputs(&mut vals)
+    }
+
+    /// The error for a step whose input slot `s` holds no value.
+    fn missing(&self, st: &lower::Step, s: usize) -> JitError {
+        JitError::Lower {
+            node: st.node.clone(),
+            why: format!("input {} is not available", self.plan.slots[s].name),
+        }
+    }
+
+    /// Runs one step on the current values; returns its outputs.
+    fn run_step(
+        &self,
+        st: &lower::Step,
+        vals: &mut [Option<Val>],
+        pool: &mut BufferPool,
+    ) -> Result<Vec<Tensor>, JitError> {
+        let outs: Vec<Tensor> = match &st.action {
+            Action::Fallback { op, n_outputs } => self.fallback(st, vals, op, *n_outputs)?,
+            Action::Gemm(k) => vec![k
+                .run(first_input(st, vals)?, pool)
+                .map_err(|e| in_node(st, e))?],
+            Action::DwConv(k) => vec![k
+                .run(first_input(st, vals)?, pool)
+                .map_err(|e| in_node(st, e))?],
+            Action::MaxPool(k) => vec![k
+                .run(first_input(st, vals)?, pool)
+                .map_err(|e| in_node(st, e))?],
+            Action::Quantize(k) => vec![k
+                .run(first_input(st, vals)?, pool)
+                .map_err(|e| in_node(st, e))?],
+            Action::Dequantize(k) => vec![k
+                .run(first_input(st, vals)?, pool)
+                .map_err(|e| in_node(st, e))?],
+            Action::Requantize(k) => vec![k
+                .run(first_input(st, vals)?, pool)
+                .map_err(|e| in_node(st, e))?],
+            Action::Lut(k) => vec![k
+                .run(first_input(st, vals)?, pool)
+                .map_err(|e| in_node(st, e))?],
+            Action::MaxPoolF32(k) => vec![k
+                .run(first_input(st, vals)?, pool)
+                .map_err(|e| in_node(st, e))?],
+            Action::GlobalAvgPool(k) => vec![k
+                .run(first_input(st, vals)?, pool)
+                .map_err(|e| in_node(st, e))?],
+            Action::Gemv(k) => vec![k
+                .run(first_input(st, vals)?, pool)
+                .map_err(|e| in_node(st, e))?],
+            Action::FloatChain(k) => {
+                let ins: Vec<&Tensor> = (0..st.inputs.len())
+                    .map(|j| input(st, vals, j))
+                    .collect::<Result<_, _>>()?;
+                vec![k.run(&ins, pool).map_err(|e| in_node(st, e))?]
+            }
+            Action::QAdd(k) => {
+                let b = input(st, vals, 3)?;
+                vec![k
+                    .run(first_input(st, vals)?, b, pool)
+                    .map_err(|e| in_node(st, e))?]
+            }
+            Action::View { shape } => vec![self.view(st, vals, shape)?],
+        };
+        Ok(outs)
+    }
+
+    /// A step the reference interpreter evaluates.
+    fn fallback(
+        &self,
+        st: &lower::Step,
+        vals: &[Option<Val>],
+        op: &lpc_ir::Op,
+        n_outputs: usize,
+    ) -> Result<Vec<Tensor>, JitError> {
+        let missing = |s: usize| self.missing(st, s);
+        let ins: Vec<Option<&Tensor>> = st
+            .inputs
+            .iter()
+            .map(|s| match s {
+                None => Ok(None),
+                Some(s) => vals[*s].as_ref().map(|v| Some(v.get())).ok_or(missing(*s)),
+            })
+            .collect::<Result<_, _>>()?;
+        lpc_ref::eval(op, &ins, n_outputs).map_err(|source| JitError::Eval {
+            node: st.node.clone(),
+            source,
+        })
+    }
+
+    /// A reshape: moves the data input's tensor when this step frees it, else copies it.
+    fn view(
+        &self,
+        st: &lower::Step,
+        vals: &mut [Option<Val>],
+        shape: &[usize],
+    ) -> Result<Tensor, JitError> {
+        let missing = |s: usize| self.missing(st, s);
+        let s = st
+            .inputs
+            .first()
+            .copied()
+            .flatten()
+            .ok_or_else(|| JitError::Lower {
+                node: st.node.clone(),
+                why: "no data input".into(),
+            })?;
+        let t = if st.frees.contains(&s) {
+            match vals[s].take() {
+                Some(Val::Owned(t)) => t,
+                Some(Val::Borrowed(t)) => t.clone(),
+                None => return Err(missing(s)),
+            }
+        } else {
+            vals[s].as_ref().ok_or(missing(s))?.get().clone()
+        };
+        t.reshape(shape).map_err(|e| JitError::Lower {
+            node: st.node.clone(),
+            why: e.to_string(),
+        })
+    }
+
+    /// Checks a step's outputs against the plan and stores them in their slots.
+    fn store_outputs<'a>(
+        &self,
+        st: &lower::Step,
+        outs: Vec<Tensor>,
+        vals: &mut [Option<Val<'a>>],
+    ) -> Result<(), JitError> {
+        let p = &self.plan;
+        if outs.len() < st.outputs.len() {
+            return Err(JitError::Lower {
+                node: st.node.clone(),
+                why: format!(
+                    "produced {} outputs, the node declares {}",
+                    outs.len(),
+                    st.outputs.len()
+                ),
+            });
+        }
+        for (t, &s) in outs.into_iter().zip(&st.outputs) {
+            if let Some(shape) = &p.slots[s].shape {
+                if t.shape() != shape.as_slice() {
+                    return Err(JitError::Lower {
+                        node: st.node.clone(),
+                        why: format!(
+                            "computed shape {:?} for {}, the compiled plan expects {shape:?}",
+                            t.shape(),
+                            p.slots[s].name
+                        ),
+                    });
+                }
+            }
+            vals[s] = Some(Val::Owned(t));
+        }
+        Ok(())
+    }
+
+    /// Takes the graph outputs from their slots (cloning one listed again later).
+    fn take_outputs(&self, vals: &mut [Option<Val>]) -> Result<Vec<Tensor>, JitError> {
+        let p = &self.plan;
         let mut result = Vec::with_capacity(p.outputs.len());
         for (k, &s) in p.outputs.iter().enumerate() {
             let missing = || JitError::Lower {

@@ -12,24 +12,41 @@ use lpc_data::SampleSource;
 use lpc_ir::{Graph, Op};
 use std::time::Instant;
 
-/// Quantizes `g` on `calib` with `qcfg` and searches for the smallest FP32 set within `cfg`'s
-/// budget on `eval` (`labels` for top-1): what `lpc quantize --max-drop/--min-sqnr` does.
+/// What [`quantize_within_budget`] quantizes, and the data it calibrates and evaluates on.
+#[derive(Clone, Copy)]
+pub struct BudgetJob<'a> {
+    /// The FP32 model.
+    pub graph: &'a Graph,
+    /// Calibration samples.
+    pub calib: &'a dyn SampleSource,
+    /// How to quantize.
+    pub config: &'a Config,
+    /// Evaluation samples the budget is measured on.
+    pub eval: &'a dyn SampleSource,
+    /// Labels of `eval` for top-1, when known.
+    pub labels: Option<&'a [i64]>,
+}
+
+/// Quantizes `job.graph` on `job.calib` with `job.config` and searches for the smallest FP32
+/// set within `cfg`'s budget on `job.eval` (`job.labels` for top-1): what `lpc quantize --max-drop/--min-sqnr` does.
 /// With sequential bias correction (the default) the fully quantized model is measured first
 /// and returned when it meets the budget; otherwise the search runs on a model with fast
 /// corrections and [`sequential_pass`] follows (sequential corrections assume every upstream
 /// layer quantized, so they cannot be searched over). Returns the quantization whose report
 /// describes the returned graph, and the outcome.
-#[allow(clippy::too_many_arguments)]
 pub fn quantize_within_budget(
-    g: &Graph,
-    calib: &dyn SampleSource,
-    qcfg: &Config,
-    eval: &dyn SampleSource,
-    labels: Option<&[i64]>,
+    job: &BudgetJob,
     cfg: &SearchConfig,
     opts: &SearchOptions,
     mut log: impl FnMut(&str),
 ) -> Result<(Quantized, Outcome), QuantError> {
+    let &BudgetJob {
+        graph: g,
+        calib,
+        config: qcfg,
+        eval,
+        labels,
+    } = job;
     let sequential =
         qcfg.bias_correction && qcfg.bias_correction_mode == BiasCorrectionMode::Sequential;
     let t = Instant::now();

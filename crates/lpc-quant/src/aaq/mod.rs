@@ -14,7 +14,7 @@ mod target;
 mod units;
 mod widen;
 
-pub use budget::quantize_within_budget;
+pub use budget::{quantize_within_budget, BudgetJob};
 pub use evaluator::Evaluator;
 pub use measure::Measure;
 pub use options::{Order, SearchConfig, SearchOptions};

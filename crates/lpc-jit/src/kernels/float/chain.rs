@@ -27,7 +27,7 @@ use lpc_ir::DType;
 use rayon::prelude::*;
 
 use super::{SendPtr, PAR_MIN};
-use crate::kernels::int8_eltwise::{
+use crate::kernels::emit::{
     byte_range, emit_copy, emit_loop, load_chunk, mem, narrow_bytes, quantize_lanes, spec_err,
     store_chunk, unique_name, Chunk,
 };
@@ -382,7 +382,7 @@ pub fn define_chain(m: &mut CodeModule, spec: &ChainSpec) -> Result<FuncId, JitE
     let p = m.ptr();
     let spec = spec.clone();
     let out_d = spec.out_dtype();
-    let osize = crate::kernels::int8_eltwise::elem_size(out_d) as i64;
+    let osize = crate::kernels::emit::elem_size(out_d) as i64;
     m.define(
         &unique_name("float_chain"),
         &[p, p, I64, I64, I64, I64],
@@ -703,7 +703,7 @@ impl ChainKernel {
             }
         }
         let n = s.outer * s.inner;
-        let osize = crate::kernels::int8_eltwise::elem_size(s.out_dtype());
+        let osize = crate::kernels::emit::elem_size(s.out_dtype());
         if out.len() != n * osize {
             return Err(JitError::Input {
                 name: "out".into(),

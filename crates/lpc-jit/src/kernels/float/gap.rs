@@ -9,7 +9,7 @@ use cranelift_module::FuncId;
 use rayon::prelude::*;
 
 use super::{SendPtr, PAR_MIN};
-use crate::kernels::int8_eltwise::{emit_loop, mem, spec_err, unique_name};
+use crate::kernels::emit::{emit_loop, mem, spec_err, unique_name};
 use crate::{CodeModule, JitError};
 
 /// GlobalAveragePool of f32 `[N, C, spatial...]`: per plane, the f64 sum of its elements in

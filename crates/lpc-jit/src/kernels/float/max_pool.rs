@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::chain::{mask, sel, splat_f32};
 use super::{SendPtr, PAR_MIN};
-use crate::kernels::int8_eltwise::{emit_loop, mem, spec_err, unique_name};
+use crate::kernels::emit::{emit_loop, mem, spec_err, unique_name};
 use crate::{CodeModule, JitError};
 
 /// MaxPool of f32 NCHW planes whose windows all lie inside the input (no padding, dilation 1,

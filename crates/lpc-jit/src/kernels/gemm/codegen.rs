@@ -286,7 +286,13 @@ fn emit_k_loop(
         let lbp = fb.use_var(vbp);
         let mut lacc: Vec<Value> = vacc.iter().map(|v| fb.use_var(*v)).collect();
         for g in 0..4 {
-            emit_group(fb, s, rows, lap, g, lbp, (g * 4 * NR) as i32, &mut lacc);
+            let at = GroupAt {
+                ap: lap,
+                lane: g,
+                bp: lbp,
+                boff: (g * 4 * NR) as i32,
+            };
+            emit_group(fb, s, rows, at, &mut lacc);
         }
         for (v, &x) in vacc.iter().zip(&lacc) {
             fb.def_var(*v, x);
@@ -305,7 +311,13 @@ fn emit_k_loop(
         acc = vacc.iter().map(|v| fb.use_var(*v)).collect();
     }
     for g in 0..tail_groups {
-        emit_group(fb, s, rows, ap, g, bpp, (g * 4 * NR) as i32, &mut acc);
+        let at = GroupAt {
+            ap,
+            lane: g,
+            bp: bpp,
+            boff: (g * 4 * NR) as i32,
+        };
+        emit_group(fb, s, rows, at, &mut acc);
     }
     acc
 }
@@ -323,20 +335,19 @@ fn shuffle_dword(fb: &mut FunctionBuilder, v: Value, lane: usize) -> Value {
     fb.ins().shuffle(v, v, imm)
 }
 
-/// One k-group (4 k values): `acc[r][j] += A[r][4g..4g+4] · B panel vector j`. `ap` points at
-/// the 16-byte chunk of row 0 holding the group at dword `lane`; `boff` is the byte offset of the
-/// group in the panel.
-#[allow(clippy::too_many_arguments)]
-fn emit_group(
-    fb: &mut FunctionBuilder,
-    s: &Shape,
-    rows: usize,
+/// Where one k-group's operands are: `ap` points at the 16-byte chunk of A's row 0 holding the
+/// group at dword `lane`; `bp` at the B panel, `boff` the byte offset of the group in it.
+#[derive(Clone, Copy)]
+struct GroupAt {
     ap: Value,
     lane: usize,
     bp: Value,
     boff: i32,
-    acc: &mut [Value],
-) {
+}
+
+/// One k-group (4 k values) at `at`: `acc[r][j] += A[r][4g..4g+4] · B panel vector j`.
+fn emit_group(fb: &mut FunctionBuilder, s: &Shape, rows: usize, at: GroupAt, acc: &mut [Value]) {
+    let GroupAt { ap, lane, bp, boff } = at;
     let bflags = ro().with_aligned();
     let b0 = fb.ins().load(I8X16, bflags, bp, boff);
     let b1 = fb.ins().load(I8X16, bflags, bp, boff + 16);
