@@ -155,7 +155,11 @@ impl FqRanges {
                 .ok_or(QParamError::NotConstant { slot })
         };
         let (il, ih, ol, oh) = (get(1)?, get(2)?, get(3)?, get(4)?);
-        let input_rank = ins.first().copied().flatten().and_then(|x| input_rank(g, x));
+        let input_rank = ins
+            .first()
+            .copied()
+            .flatten()
+            .and_then(|x| input_rank(g, x));
         FqRanges::new([il, ih, ol, oh], levels, input_rank)
     }
 
