@@ -4,7 +4,7 @@
 use crate::analysis::{attr_of, const_of, is_absent, FGraph, FoldAnalysis};
 use crate::lang::{ConstKey, FNode, Head, HeadKind};
 use egg::{ENodeOrVar, Id, PatternAst, Subst};
-use lpc_ir::{DType, Op, OpKind, Tensor};
+use lpc_ir::{quant, DType, Op, OpKind, Tensor};
 use std::sync::Arc;
 
 /// A comparison in a condition (`levels ?a == 256`).
@@ -275,8 +275,9 @@ fn canon(t: Tensor) -> Tensor {
     }
 }
 
-/// Elementwise f32 combination with numpy broadcasting.
-fn zip_f32(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> Option<Tensor> {
+/// Elementwise combination of two f32 tensors with numpy broadcasting: the broadcast shape
+/// and the values.
+fn zip_map<T>(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> T) -> Option<(Vec<usize>, Vec<T>)> {
     let shape = lpc_ref::util::broadcast_shapes(a.shape(), b.shape()).ok()?;
     let (ia, ib) = (
         lpc_ref::util::broadcast_index(a.shape(), &shape),
@@ -284,6 +285,12 @@ fn zip_f32(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> Option<Tensor
     );
     let (va, vb) = (a.to_f32_vec(), b.to_f32_vec());
     let out = ia.iter().zip(&ib).map(|(&i, &j)| f(va[i], vb[j])).collect();
+    Some((shape, out))
+}
+
+/// Elementwise f32 combination with numpy broadcasting.
+fn zip_f32(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> Option<Tensor> {
+    let (shape, out) = zip_map(a, b, f)?;
     Tensor::from_f32(&shape, out).ok()
 }
 
@@ -303,8 +310,8 @@ fn channel_vector(s: &Tensor, axis: usize) -> Option<Tensor> {
 fn fq_scale(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
     let l = levels_of(ctx, &a[0])?;
     let (lo, hi) = (cval(ctx, &a[1])?, cval(ctx, &a[2])?);
-    let s = zip_f32(&lo, &hi, |l0, h| (h - l0) / (l - 1) as f32)?;
-    if !s.to_f32_vec().iter().all(|x| x.is_finite() && *x > 0.0) {
+    let s = zip_f32(&lo, &hi, |l0, h| quant::range_scale(l0, h, l))?;
+    if !s.to_f32_vec().into_iter().all(quant::is_valid_scale) {
         return None;
     }
     Some(HOut::Tensor(canon(s)))
@@ -318,17 +325,12 @@ fn fq_zero(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {
         return None;
     };
     let lo = cval(ctx, &a[1])?;
-    let z = zip_f32(&lo, &s, |l, s| -l / s)?;
-    let zv = z.to_f32_vec();
-    let mut out = vec![];
-    for x in zv {
-        let r = x.round_ties_even();
-        if (x - r).abs() > 1e-3 || !(0.0..=255.0).contains(&r) {
-            return None;
-        }
-        out.push(r as u8);
-    }
-    Some(HOut::Tensor(canon(Tensor::from_u8(z.shape(), out).ok()?)))
+    let (shape, z) = zip_map(&lo, &s, |l, s| quant::zero_level(l, s, 256))?;
+    let out = z
+        .into_iter()
+        .map(|z| z.map(|z| z as u8))
+        .collect::<Option<_>>()?;
+    Some(HOut::Tensor(canon(Tensor::from_u8(&shape, out).ok()?)))
 }
 
 fn quantize_weights(ctx: &HelperCtx, a: &[HVal]) -> Option<HOut> {

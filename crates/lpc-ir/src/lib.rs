@@ -1,4 +1,4 @@
-//! lpc's graph IR: tensors, dtypes, symbolic shapes, the `Op` set, the graph, the `.lir`
+//! lpc's graph IR: tensors, dtypes, symbolic shapes, the `Op` set, the graph, quantization parameters, the `.lir`
 //! text format, shape inference and the verifier.
 #![deny(missing_docs)]
 
@@ -8,6 +8,7 @@ mod graph;
 mod infer;
 mod op;
 mod op_kind;
+pub mod quant;
 mod shape;
 mod tensor;
 pub mod text;

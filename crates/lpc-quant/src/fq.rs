@@ -1,23 +1,14 @@
 //! FakeQuantize arithmetic (OpenVINO FakeQuantize-1) and the quantization parameters lpc picks.
 
 use crate::QuantError;
+use lpc_ir::quant::{level_index, range_scale, steps};
 use lpc_ir::Tensor;
 
 /// FakeQuantize of one element, exactly as OpenVINO's FakeQuantize-1 defines it, in f32:
-/// `x <= min(il,ih) → ol`, `x > max(il,ih) → oh`, otherwise
-/// `round((x-il)/(ih-il)*(levels-1))/(levels-1)*(oh-ol)+ol` with ties to even.
-/// `levels` must be at least 2 (checked by [`check_levels`]); NaN stays NaN.
+/// [`lpc_ref::fake_quantize_one`], the oracle's own formula. `levels` must be at least 2
+/// (checked by [`check_levels`]); NaN stays NaN.
 pub fn fake_quantize(x: f32, il: f32, ih: f32, ol: f32, oh: f32, levels: u32) -> f32 {
-    if x <= il.min(ih) {
-        ol
-    } else if x > il.max(ih) {
-        oh
-    } else if x.is_nan() {
-        x
-    } else {
-        let l = (levels - 1) as f32;
-        lpc_ref::round_ties_even((x - il) / (ih - il) * l) / l * (oh - ol) + ol
-    }
+    lpc_ref::fake_quantize_one(x, [il, ih, ol, oh], steps(levels))
 }
 
 /// Rejects level counts FakeQuantize cannot have (fewer than 2 or more than 65536).
@@ -105,10 +96,12 @@ impl ActQuant {
 
     /// Scale of the QDQ form.
     pub fn scale(&self) -> f32 {
-        (self.hi - self.lo) / 255.0
+        range_scale(self.lo, self.hi, Self::LEVELS)
     }
 
     /// Zero point of the QDQ form, in the stored type (i8 range when signed, u8 otherwise).
+    /// Rounded without `lpc_ir::quant::zero_level`'s 1e-3 check: every constructor puts 0 on
+    /// a level.
     pub fn zero_point(&self) -> i32 {
         let zp_u = (-self.lo / self.scale()).round_ties_even() as i32;
         if self.signed {
@@ -202,13 +195,7 @@ impl WeightQuant {
     pub fn integers(&self, w: &Tensor) -> Result<Tensor, QuantError> {
         let mut out = vec![0i8; w.len()];
         self.for_each(w, |i, x, m| {
-            let k = if x <= -m {
-                0.0
-            } else if x > m {
-                254.0
-            } else {
-                ((x + m) / (2.0 * m) * 254.0).round_ties_even()
-            };
+            let k = level_index(x, -m, m, Self::LEVELS);
             out[i] = (k - 127.0) as i8;
         })?;
         Tensor::from_i8(w.shape(), out).map_err(QuantError::from)
@@ -216,7 +203,10 @@ impl WeightQuant {
 
     /// Per-channel scales m_c/127 of the QDQ form.
     pub fn scales(&self) -> Vec<f32> {
-        self.max_abs.iter().map(|m| 2.0 * m / 254.0).collect()
+        self.max_abs
+            .iter()
+            .map(|&m| range_scale(-m, m, Self::LEVELS))
+            .collect()
     }
 
     /// The FakeQuantize range tensors (`-m`, `m`), shaped to broadcast against the weights.

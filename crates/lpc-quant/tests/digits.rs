@@ -115,9 +115,9 @@ fn qdq_export_reimports_and_matches_fake_quantize_graph() {
         .node_ids()
         .into_iter()
         .filter(|&n| {
-            lpc_onnx::export::accumulator_scales(g, n).is_some() && g.node_input(n, 2).is_some()
+            lpc_ir::quant::accumulator_scales(g, n).is_some() && g.node_input(n, 2).is_some()
         })
-        .map(|n| lpc_onnx::export::integer_bias(g, n).is_some())
+        .map(|n| lpc_ir::quant::integer_bias(g, n).is_some())
         .collect();
     assert!(
         on_grid.len() >= 3 && on_grid.iter().all(|&b| b),

@@ -18,7 +18,7 @@ mod shape_ops;
 pub mod util;
 
 pub use constfold::{fold_constants, FoldStats};
-pub use quant::round_ties_even;
+pub use quant::{fake_quantize_one, round_ties_even};
 pub use run::{run, run_observed, run_profiled, RunError};
 
 use lpc_ir::{Op, Tensor};

@@ -227,7 +227,7 @@ pub fn fake_quantize(levels: u32, i: Inputs) -> EvalResult<Tensor> {
         }
         bounds.push((v, BroadcastIndex::new(t.shape(), x.shape())));
     }
-    let l = (levels - 1) as f32;
+    let l = lpc_ir::quant::steps(levels);
     // Runs of elements sharing all four bounds (a channel's plane for per-channel bounds, the
     // whole tensor for per-tensor ones): the bounds are read once per run.
     let n = xv.len();
@@ -246,11 +246,13 @@ pub fn fake_quantize(levels: u32, i: Inputs) -> EvalResult<Tensor> {
     Ok(Tensor::from_f32(x.shape(), out).expect("size"))
 }
 
-/// FakeQuantize-1 of one element with bounds `[il, ih, ol, oh]` and `l = levels − 1`.
-/// Branch-free (the formula is computed for every element, then selected) so that a loop of
-/// it vectorizes; the divisions stay divisions.
+/// FakeQuantize-1 of one element with bounds `[il, ih, ol, oh]` and `l = levels − 1`
+/// (`lpc_ir::quant::steps`): `v <= min(il,ih) → ol`, `v > max(il,ih) → oh`, otherwise
+/// `round((v-il)/(ih-il)*l)/l*(oh-ol)+ol` in f32 with ties to even; NaN stays NaN. The one
+/// element formula: lpc-quant calls it too. Branch-free (the formula is computed for every
+/// element, then selected) so that a loop of it vectorizes; the divisions stay divisions.
 #[inline]
-fn fake_quantize_one(v: f32, [il, ih, ol, oh]: [f32; 4], l: f32) -> f32 {
+pub fn fake_quantize_one(v: f32, [il, ih, ol, oh]: [f32; 4], l: f32) -> f32 {
     let q = round_ties_even((v - il) / (ih - il) * l) / l * (oh - ol) + ol;
     if v <= il.min(ih) {
         ol

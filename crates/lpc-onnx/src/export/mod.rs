@@ -3,17 +3,14 @@
 //! per-axis when the ranges are per channel): the QDQ form ONNX Runtime and OpenVINO load.
 //!
 //! The pieces: `attrs` builds protobuf attributes and value types, `node` writes one lpc node,
-//! `qdq` writes a FakeQuantize as QDQ, and `scales` reads quantization scales off FakeQuantize
-//! ranges ([`accumulator_scales`], [`integer_bias`]).
+//! `qdq` writes a FakeQuantize as QDQ. Scales, zero points and integer biases come from
+//! [`lpc_ir::quant`].
 
 mod attrs;
 mod node;
 mod qdq;
-mod scales;
 #[cfg(test)]
 mod tests;
-
-pub use scales::{accumulator_scales, integer_bias};
 
 use crate::proto::{self, AttributeProto, GraphProto, ModelProto, NodeProto};
 use crate::tensor::tensor_to_proto;

@@ -2,10 +2,10 @@
 //! Softmax form, and a bias on the accumulator grid as i32 + DequantizeLinear.
 
 use super::attrs::{attr_f, attr_i, attr_is, attr_s, attr_t, conv_attrs, pool_attrs, us};
-use super::scales::integer_bias;
 use super::{ExportError, Exporter};
 use crate::proto::AttributeProto;
 use crate::tensor::{dtype_to_onnx, tensor_to_proto};
+use lpc_ir::quant::integer_bias;
 use lpc_ir::*;
 
 /// An ONNX op type with its attributes.

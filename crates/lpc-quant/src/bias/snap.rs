@@ -1,17 +1,18 @@
 //! Biases rounded onto the accumulator grid, as integer runtimes store them.
 
 use crate::QuantError;
+use lpc_ir::quant::{accumulator_scales, accumulator_units};
 use lpc_ir::{Graph, NodeId, Tensor};
 
 /// Rounds the constant bias of each quantized layer onto its accumulator grid
-/// (`lpc_onnx::export::accumulator_scales`: input scale × weight scale per output channel),
+/// (`lpc_ir::quant::accumulator_scales`: input scale × weight scale per output channel),
 /// as integer runtimes store it (i32 in those units). The FakeQuantize graph then computes
 /// what the fused integer kernels and the QDQ export (i32 bias + DequantizeLinear) compute;
 /// left in float, ONNX Runtime re-rounds the bias itself and the two drift apart. The change
 /// is at most half a unit of the accumulator per channel.
 pub(crate) fn snap_biases(g: &mut Graph, layers: &[NodeId]) -> Result<(), QuantError> {
     for &n in layers {
-        let Some(scales) = lpc_onnx::export::accumulator_scales(g, n) else {
+        let Some(scales) = accumulator_scales(g, n) else {
             continue;
         };
         let Some(bv) = g.node_input(n, 2) else {
@@ -26,14 +27,7 @@ pub(crate) fn snap_biases(g: &mut Graph, layers: &[NodeId]) -> Result<(), QuantE
             .to_f32_vec()
             .iter()
             .zip(&scales)
-            .map(|(&v, &s)| {
-                let k = (v / s).round_ties_even();
-                if s > 0.0 && k.is_finite() && k.abs() < 2147483648.0 {
-                    k * s
-                } else {
-                    v
-                }
-            })
+            .map(|(&v, &s)| accumulator_units(v, s).map_or(v, |k| k * s))
             .collect();
         let name = format!("{}__acc_bias", g.node(n).name);
         let t = Tensor::from_f32(&shape, snapped).map_err(QuantError::from)?;
