@@ -23,23 +23,24 @@ use cranelift_frontend::FunctionBuilder;
 
 use super::chain::{mask, sel, splat_f32};
 
-/// Cephes' `expf` polynomial for `eʳ − 1 − r` over `r²`, highest degree first.
+/// Cephes' `expf` polynomial for `eʳ − 1 − r` over `r²`, highest degree first (its decimals
+/// written as the f32 they round to: the last, 0.5000000120, is 0.5).
 const EXP_POLY: [f32; 6] = [
-    1.987_569_15e-4,
-    1.398_199_950_7e-3,
-    8.333_451_907_3e-3,
-    4.166_579_589_4e-2,
-    1.666_666_545_9e-1,
-    5.000_000_120_1e-1,
+    1.987_569_1e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    1.666_666_6e-1,
+    0.5,
 ];
 
 /// Cephes' `tanhf` polynomial for `(tanh x − x) / x³` in `x²`, highest degree first.
 const TANH_POLY: [f32; 5] = [
-    -5.704_988_727_45e-3,
-    2.063_908_879_54e-2,
-    -5.373_971_555_31e-2,
-    1.333_144_220_36e-1,
-    -3.333_328_194_22e-1,
+    -5.704_988_7e-3,
+    2.063_908_8e-2,
+    -5.373_971_5e-2,
+    1.333_144_2e-1,
+    -3.333_328e-1,
 ];
 
 /// Below this `|x|` tanh uses its polynomial (Cephes' bound).
@@ -51,7 +52,8 @@ pub(super) struct ExpConsts {
     lo: Value,
     hi: Value,
     log2e: Value,
-    /// `ln 2` in two parts: `LN2_HI` has 9 significant bits, so `n · LN2_HI` is exact for
+    /// `ln 2` in two parts: the high part, 0.693359375 (written as the f32 literal 0.6933594), has
+    /// 9 significant bits, so `n · LN2_HI` is exact for
     /// every `|n| ≤ 150`.
     ln2_hi: Value,
     ln2_lo: Value,
@@ -73,7 +75,7 @@ impl ExpConsts {
             lo: splat_f32(b, -104.0),
             hi: splat_f32(b, 89.0),
             log2e: splat_f32(b, std::f32::consts::LOG2_E),
-            ln2_hi: splat_f32(b, 0.693_359_375),
+            ln2_hi: splat_f32(b, 0.693_359_4),
             ln2_lo: splat_f32(b, -2.121_944_4e-4),
             exp_poly: EXP_POLY.map(|c| splat_f32(b, c)),
             tanh_poly: TANH_POLY.map(|c| splat_f32(b, c)),
