@@ -479,19 +479,19 @@ fn unsupported_broadcasts_fall_back_and_stay_correct() {
     let inputs = [tensor(&mut r, &[2, 1, 3]), tensor(&mut r, &[1, 4, 1])];
     let kinds = check(&g, &inputs, 1, "outer add");
     assert_eq!(kinds, ["fallback:add", "jit float (chain of 1)"]);
-    // An op without an exact vector formula (Exp) splits the chain around it.
-    let mut g = Graph::new("exp");
+    // An op without a chain formula (Log) splits the chain around it.
+    let mut g = Graph::new("log");
     let x = g.add_input("x", f32_ty(&[3, 37]));
-    let a = node(&mut g, "neg", Op::Unary(UnaryOp::Neg), &[Some(x)]);
-    let e = node(&mut g, "exp", Op::Unary(UnaryOp::Exp), &[Some(a)]);
-    let c = node(&mut g, "abs", Op::Unary(UnaryOp::Abs), &[Some(e)]);
+    let a = node(&mut g, "abs", Op::Unary(UnaryOp::Abs), &[Some(x)]);
+    let e = node(&mut g, "log", Op::Unary(UnaryOp::Log), &[Some(a)]);
+    let c = node(&mut g, "neg", Op::Unary(UnaryOp::Neg), &[Some(e)]);
     g.set_outputs(vec![c]);
-    let kinds = check(&g, &[tensor(&mut r, &[3, 37])], 1, "exp");
+    let kinds = check(&g, &[tensor(&mut r, &[3, 37])], 1, "log");
     assert_eq!(
         kinds,
         [
             "jit float (chain of 1)",
-            "fallback:exp",
+            "fallback:log",
             "jit float (chain of 1)"
         ]
     );
@@ -640,4 +640,288 @@ fn max_pool_f32_is_bit_exact_or_falls_back() {
         }
     }
     assert!(jit > 30, "only {jit} of 80 pools ran on the JIT");
+}
+
+/// The most Exp, Sigmoid and Tanh may differ from lpc-ref (libm's `expf`/`tanhf` through
+/// lpc-ref's formulas), in ulp: the chain computes them by polynomial, not bit-identically.
+/// Exp is within 1; sigmoid's `1 + e⁻ˣ` can turn that 1 ulp into 2 at a rounding tie, and the
+/// division adds its own rounding; tanh's polynomial and `1 − 2/(e²ˣ+1)` are within 2.
+fn ulp_bound(op: &UnaryOp) -> u32 {
+    match op {
+        UnaryOp::Exp => 1,
+        UnaryOp::Tanh => 2,
+        _ => 4,
+    }
+}
+
+/// The distance in ulp between two f32 (0 for two NaNs or two zeros, `u32::MAX` for a NaN
+/// against a number or unequal infinities).
+fn ulps(a: f32, b: f32) -> u32 {
+    if a.is_nan() || b.is_nan() {
+        return if a.is_nan() && b.is_nan() {
+            0
+        } else {
+            u32::MAX
+        };
+    }
+    if a.is_infinite() || b.is_infinite() {
+        return if a == b { 0 } else { u32::MAX };
+    }
+    // The bits as a line of integers: −0 and +0 meet at 0.
+    let line = |x: f32| {
+        let i = x.to_bits() as i32;
+        if i < 0 {
+            -((i & 0x7fff_ffff) as i64)
+        } else {
+            i as i64
+        }
+    };
+    u32::try_from((line(a) - line(b)).unsigned_abs()).unwrap_or(u32::MAX)
+}
+
+/// The largest ulp distance between JIT and lpc-ref outputs, and the input where it occurs.
+fn max_ulps(got: &Tensor, want: &Tensor, x: &[f32]) -> (u32, f32) {
+    assert_eq!(got.shape(), want.shape());
+    let (g, w) = (got.as_f32().unwrap(), want.as_f32().unwrap());
+    let mut worst = (0, 0.0);
+    for i in 0..g.len() {
+        let d = ulps(g[i], w[i]);
+        if d > worst.0 {
+            worst = (d, x[i % x.len()]);
+        }
+    }
+    worst
+}
+
+/// Every 2⁻¹⁰ step of [−100, 100], the edges of each function (overflow, underflow, the tanh
+/// polynomial's bound, where sigmoid and tanh saturate), specials, and random bit patterns.
+fn transcendental_inputs() -> Vec<f32> {
+    let mut v: Vec<f32> = (-102_400..=102_400).map(|i| i as f32 / 1024.0).collect();
+    for e in [
+        88.72,
+        88.7228,
+        88.72284,
+        88.723,
+        88.73,
+        89.0,
+        89.5,
+        100.0,
+        87.33,
+        87.34,
+        103.9,
+        103.97,
+        103.98,
+        104.0,
+        105.0,
+        0.625,
+        0.624_999_94,
+        0.625_000_06,
+        9.0,
+        9.01,
+        16.6,
+        17.0,
+        44.0,
+        45.0,
+        1e-40,
+        1e-30,
+        1e-8,
+        1e-4,
+        0.1,
+        f32::MIN_POSITIVE,
+        f32::MAX,
+        1e10,
+    ] {
+        v.extend([e, -e]);
+    }
+    v.extend([
+        f32::NAN,
+        -f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+    ]);
+    let mut r = Rng(0x7a_11);
+    v.extend((0..20_000).map(|_| f32::from_bits(r.next() as u32)));
+    v
+}
+
+/// A graph computing `op` of a 1-D input of `n` elements.
+fn unary_graph(op: UnaryOp, n: usize) -> Graph {
+    let mut g = Graph::new("unary");
+    let x = g.add_input("x", f32_ty(&[n]));
+    let y = node(&mut g, "y", Op::Unary(op), &[Some(x)]);
+    g.set_outputs(vec![y]);
+    g
+}
+
+/// Runs `g` under lpc-ref and the JIT (chains on) and returns (jit, ref, step kinds).
+fn both(g: &Graph, inputs: &[Tensor], threads: usize) -> (Vec<Tensor>, Vec<Tensor>, Vec<String>) {
+    let want = lpc_ref::run(g, inputs).expect("ref");
+    let m = compile(g, inputs, threads, true);
+    let got = m.run(inputs).expect("jit");
+    let kinds = m.plan().steps.iter().map(|s| s.kind()).collect();
+    (got, want, kinds)
+}
+
+#[test]
+fn exp_sigmoid_tanh_are_within_a_few_ulps_of_ref() {
+    let x = transcendental_inputs();
+    let t = Tensor::from_f32(&[x.len()], x.clone()).unwrap();
+    for op in [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Tanh] {
+        let g = unary_graph(op.clone(), x.len());
+        for threads in [1, 2] {
+            let (got, want, kinds) = both(&g, std::slice::from_ref(&t), threads);
+            assert_eq!(kinds, ["jit float (chain of 1)"], "{op:?}");
+            let (d, at) = max_ulps(&got[0], &want[0], &x);
+            println!(
+                "{op:?}: max {d} ulp (at x = {at:e}) over {} inputs",
+                x.len()
+            );
+            assert!(
+                d <= ulp_bound(&op),
+                "{op:?}: {d} ulp from lpc-ref at x = {at:e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn transcendental_edges_are_exactly_refs() {
+    let x = vec![
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+        89.0,
+        1e10,
+        -104.0,
+        -1e10,
+        17.0,
+        -89.0,
+        9.5,
+        -9.5,
+        1e-40,
+        -1e-40,
+    ];
+    let t = Tensor::from_f32(&[x.len()], x.clone()).unwrap();
+    for op in [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Tanh] {
+        let g = unary_graph(op.clone(), x.len());
+        let (got, want, _) = both(&g, std::slice::from_ref(&t), 1);
+        let (g, w) = (got[0].as_f32().unwrap(), want[0].as_f32().unwrap());
+        for i in 0..x.len() {
+            let same = g[i].to_bits() == w[i].to_bits() || (g[i].is_nan() && w[i].is_nan());
+            assert!(same, "{op:?}({:e}): jit {:e} vs ref {:e}", x[i], g[i], w[i]);
+        }
+    }
+}
+
+/// SiLU as YOLO-class detectors write it, `x · sigmoid(x)`, alone and followed by a
+/// per-channel scale: one fused step, within the sigmoid's bound plus the roundings of the
+/// multiplications.
+#[test]
+fn silu_fuses_into_one_chain_and_matches_ref() {
+    let mut r = Rng(0x5110);
+    for shape in [
+        [1usize, 16, 20, 20],
+        [2, 5, 3, 7],
+        [1, 3, 1, 1],
+        [1, 64, 40, 41],
+    ] {
+        for scaled in [false, true] {
+            let mut g = Graph::new("silu");
+            let x = g.add_input("x", f32_ty(&shape));
+            let s = node(&mut g, "sig", Op::Unary(UnaryOp::Sigmoid), &[Some(x)]);
+            let mut y = node(&mut g, "y", Op::Binary(BinaryOp::Mul), &[Some(x), Some(s)]);
+            if scaled {
+                let c = g.add_const("c", tensor(&mut r, &[1, shape[1], 1, 1]));
+                y = node(&mut g, "z", Op::Binary(BinaryOp::Mul), &[Some(y), Some(c)]);
+            }
+            g.set_outputs(vec![y]);
+            let n: usize = shape.iter().product();
+            let t = if r.chance(0.5) {
+                tensor(&mut r, &shape)
+            } else {
+                Tensor::from_f32(&shape, (0..n).map(|_| (r.unit() - 0.5) * 40.0).collect()).unwrap()
+            };
+            let x0 = t.to_f32_vec();
+            for threads in [1, 2] {
+                let (got, want, kinds) = both(&g, std::slice::from_ref(&t), threads);
+                let ops = if scaled { 3 } else { 2 };
+                assert_eq!(kinds, [format!("jit float (chain of {ops})")], "{shape:?}");
+                let (d, at) = max_ulps(&got[0], &want[0], &x0);
+                let bound = ulp_bound(&UnaryOp::Sigmoid) + ops as u32 - 1;
+                assert!(d <= bound, "{shape:?}: {d} ulp at {at:e}");
+            }
+        }
+    }
+}
+
+/// SiLU followed by a QuantizeLinear (the QDQ form): one `chain + quantize` step, and the
+/// codes differ from lpc-ref's by at most one (a few-ulp difference can cross a rounding
+/// boundary), and only rarely.
+#[test]
+fn silu_quantize_codes_are_within_one_of_ref() {
+    let mut r = Rng(0x5111);
+    let shape = [1usize, 8, 30, 30];
+    let mut g = Graph::new("silu_q");
+    let x = g.add_input("x", f32_ty(&shape));
+    let s = node(&mut g, "sig", Op::Unary(UnaryOp::Sigmoid), &[Some(x)]);
+    let y = node(&mut g, "y", Op::Binary(BinaryOp::Mul), &[Some(x), Some(s)]);
+    let qs = g.add_const("qs", Tensor::scalar_f32(0.037));
+    let qz = g.add_const("qz", Tensor::scalar_i64(-100).into_dtype(DType::I8));
+    let q = node(
+        &mut g,
+        "q",
+        Op::QuantizeLinear {
+            q: QuantAxis {
+                axis: 1,
+                block_size: 0,
+            },
+            dtype: DType::I8,
+        },
+        &[Some(y), Some(qs), Some(qz)],
+    );
+    g.set_outputs(vec![q]);
+    let n: usize = shape.iter().product();
+    let t = Tensor::from_f32(&shape, (0..n).map(|_| (r.unit() - 0.5) * 12.0).collect()).unwrap();
+    let (got, want, kinds) = both(&g, std::slice::from_ref(&t), 1);
+    assert_eq!(kinds, ["jit float (chain of 2 + quantize)"]);
+    let (a, b) = (got[0].to_i64_vec(), want[0].to_i64_vec());
+    let off: Vec<usize> = (0..n).filter(|&i| a[i] != b[i]).collect();
+    assert!(
+        off.iter().all(|&i| (a[i] - b[i]).abs() == 1),
+        "codes off by more than one"
+    );
+    assert!(off.len() * 1000 < n, "{} of {n} codes differ", off.len());
+}
+
+#[test]
+fn transcendental_off_falls_back_to_ref() {
+    let mut g = Graph::new("silu_off");
+    let x = g.add_input("x", f32_ty(&[2, 9]));
+    let s = node(&mut g, "sig", Op::Unary(UnaryOp::Sigmoid), &[Some(x)]);
+    let y = node(&mut g, "y", Op::Binary(BinaryOp::Mul), &[Some(x), Some(s)]);
+    g.set_outputs(vec![y]);
+    let t = tensor(&mut Rng(21), &[2, 9]);
+    let m = CompiledModel::compile(
+        &g,
+        &[vec![2, 9]],
+        &CompileOptions {
+            threads: Some(1),
+            lower: LowerOptions {
+                float_transcendental: false,
+                ..Default::default()
+            },
+        },
+    )
+    .expect("compile");
+    let kinds: Vec<String> = m.plan().steps.iter().map(|s| s.kind()).collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert!(kinds[0].starts_with("fallback"), "{kinds:?}");
+    assert_eq!(kinds[1], "jit float (chain of 1)");
+    let want = lpc_ref::run(&g, std::slice::from_ref(&t)).unwrap();
+    let got = m.run(std::slice::from_ref(&t)).unwrap();
+    same(&got[0], &want[0]).unwrap();
 }

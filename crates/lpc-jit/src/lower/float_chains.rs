@@ -29,8 +29,9 @@ fn scalar_const(g: &Graph, v: ValueRef) -> Option<f32> {
     (t.dtype() == DType::F32 && t.len() == 1).then(|| t.to_f32_vec()[0])
 }
 
-/// The chain operation of an f32 elementwise node with known shapes, and its data inputs.
-fn chain_op(g: &Graph, n: NodeId) -> Option<(ChainOp, Vec<ValueRef>)> {
+/// The chain operation of an f32 elementwise node with known shapes, and its data inputs;
+/// Exp, Sigmoid and Tanh only when `transcendental`.
+fn chain_op(g: &Graph, n: NodeId, transcendental: bool) -> Option<(ChainOp, Vec<ValueRef>)> {
     let node = g.node(n);
     if node.outputs.len() != 1 || !is_f32(g, ValueRef::first(n)) {
         return None;
@@ -54,6 +55,9 @@ fn chain_op(g: &Graph, n: NodeId) -> Option<(ChainOp, Vec<ValueRef>)> {
             UnaryOp::LeakyRelu { alpha } => FUnary::LeakyRelu(*alpha),
             UnaryOp::HardSigmoid { alpha, beta } => FUnary::HardSigmoid(*alpha, *beta),
             UnaryOp::HardSwish => FUnary::HardSwish,
+            UnaryOp::Exp if transcendental => FUnary::Exp,
+            UnaryOp::Sigmoid if transcendental => FUnary::Sigmoid,
+            UnaryOp::Tanh if transcendental => FUnary::Tanh,
             UnaryOp::Exp
             | UnaryOp::Log
             | UnaryOp::Erf
@@ -200,6 +204,7 @@ fn fusable_quant(g: &Graph, n: NodeId) -> Option<QuantFuse> {
 /// Builds the chain rooted at `root` over `members` (topological order, the float result last).
 fn build_group(
     g: &Graph,
+    transcendental: bool,
     root: NodeId,
     members: &[NodeId],
     quant: Option<&QuantFuse>,
@@ -210,7 +215,7 @@ fn build_group(
     let mut at: HashMap<ValueRef, usize> = HashMap::new();
     let mut externals: Vec<ValueRef> = Vec::new();
     for &m in members {
-        let (op, ins) = chain_op(g, m)?;
+        let (op, ins) = chain_op(g, m, transcendental)?;
         let mut idx = Vec::with_capacity(ins.len());
         for v in ins {
             let k = match at.get(&v) {
@@ -282,8 +287,9 @@ fn build_group(
 /// Finds the chains of `g` (`order` its topological order): every f32 elementwise node not fed
 /// by constants only becomes part of exactly one chain; a producer joins its consumer's chain
 /// when it has one use, the consumer's shape, and is not a graph output; a
-/// QuantizeLinear of a chain's result becomes the chain's root.
-pub fn find_chains(g: &Graph, order: &[NodeId]) -> Chains {
+/// QuantizeLinear of a chain's result becomes the chain's root. Exp, Sigmoid and Tanh join
+/// chains only when `transcendental`.
+pub fn find_chains(g: &Graph, order: &[NodeId], transcendental: bool) -> Chains {
     // Nodes computed from constants only (lowering evaluates them once).
     let mut const_like: HashSet<NodeId> = HashSet::new();
     for &n in order {
@@ -297,7 +303,7 @@ pub fn find_chains(g: &Graph, order: &[NodeId]) -> Chains {
     }
     let outputs: HashSet<ValueRef> = g.outputs().iter().copied().collect();
     let single_use = |v: ValueRef| g.users(v).len() == 1 && !outputs.contains(&v);
-    let fusible = |n: NodeId| !const_like.contains(&n) && chain_op(g, n).is_some();
+    let fusible = |n: NodeId| !const_like.contains(&n) && chain_op(g, n, transcendental).is_some();
     let pos: HashMap<NodeId, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
     let mut chains = Chains::default();
     for &n in order.iter().rev() {
@@ -332,7 +338,7 @@ pub fn find_chains(g: &Graph, order: &[NodeId]) -> Chains {
         while k < members.len() {
             let m = members[k];
             k += 1;
-            let Some((_, ins)) = chain_op(g, m) else {
+            let Some((_, ins)) = chain_op(g, m, transcendental) else {
                 continue;
             };
             for v in ins {
@@ -352,13 +358,13 @@ pub fn find_chains(g: &Graph, order: &[NodeId]) -> Chains {
         }
         members.sort_by_key(|m| pos.get(m).copied().unwrap_or(0));
         let root = if quant.is_some() { n } else { top };
-        let group = build_group(g, root, &members, quant.as_ref())
-            .or_else(|| build_group(g, root, &[top], quant.as_ref()))
+        let group = build_group(g, transcendental, root, &members, quant.as_ref())
+            .or_else(|| build_group(g, transcendental, root, &[top], quant.as_ref()))
             .or_else(|| {
                 // Without its quantize epilogue the float node may still run alone.
                 quant
                     .as_ref()
-                    .and_then(|_| build_group(g, top, &[top], None))
+                    .and_then(|_| build_group(g, transcendental, top, &[top], None))
             });
         let Some(group) = group else { continue };
         for &m in &group.members {

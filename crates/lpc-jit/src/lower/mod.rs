@@ -133,7 +133,7 @@ pub(crate) fn lower(
         why: e.to_string(),
     })?;
     let chains = if opts.float {
-        float_chains::find_chains(g, &order)
+        float_chains::find_chains(g, &order, opts.float_transcendental)
     } else {
         Chains::default()
     };
@@ -386,6 +386,9 @@ pub struct LowerOptions {
     pub elementwise: bool,
     /// The f32 kernels: fused elementwise chains and GlobalAveragePool.
     pub float: bool,
+    /// Exp, Sigmoid and Tanh inside the fused f32 chains (with `float`). Their polynomial is
+    /// within a few ulp of lpc-ref's libm results, not bit-identical; off, they run in lpc-ref.
+    pub float_transcendental: bool,
     /// The GEMM code tier (`Dot::Auto`: the best the host has; forcing one the host lacks is
     /// a compile error naming it).
     pub dot: Dot,
@@ -398,6 +401,7 @@ impl Default for LowerOptions {
             views: true,
             elementwise: true,
             float: true,
+            float_transcendental: true,
             dot: Dot::Auto,
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! A *chain* is a tree of f32 elementwise nodes (Add, Sub, Mul, Div, Max, Min, PRelu, Relu,
 //! LeakyRelu, Clip with constant bounds, HardSigmoid, HardSwish, Neg, Abs, Sqrt, Reciprocal,
-//! Ceil, Floor, Round, Identity) whose inner values each have one consumer and the root's shape.
+//! Ceil, Floor, Round, Identity, Exp, Sigmoid, Tanh) whose inner values each have one consumer and the root's shape.
 //! It runs as one loop that reads its external operands once and writes one output. Operands are
 //! indexed on an `outer × inner` split of the output: *full* (same shape), *row* (one value per
 //! outer index modulo a period: scalars, per-channel `[1,C,1,1]`, per-(n,c) `[N,C,1,1]`) or
@@ -13,7 +13,10 @@
 //! Arithmetic follows lpc-ref's f32 formulas operation for operation (true division, no fused
 //! multiply-add, the same NaN rules), so results are bit-identical except for the sign of a zero
 //! produced by Relu/Max/Min/Clip, which lpc-ref itself leaves to Rust's `f32::max`/`min`
-//! (unspecified for `±0`; debug and release builds differ).
+//! (unspecified for `±0`; debug and release builds differ). The exceptions are Exp, Sigmoid and
+//! Tanh: lpc-ref calls libm (`f32::exp`, `f32::tanh`), the kernel a polynomial
+//! (`kernels/float/transcendental.rs`), so they agree within a few ulp, with the same
+//! overflow, underflow, NaN and ±inf results.
 
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::immediates::Ieee32;
@@ -26,6 +29,7 @@ use cranelift_module::FuncId;
 use lpc_ir::DType;
 use rayon::prelude::*;
 
+use super::transcendental::{emit_exp, emit_sigmoid, emit_tanh, ExpConsts};
 use super::{SendPtr, PAR_MIN};
 use crate::kernels::emit::{
     byte_range, emit_copy, emit_loop, load_chunk, mem, narrow_bytes, quantize_lanes, spec_err,
@@ -62,6 +66,20 @@ pub enum FUnary {
     HardSwish,
     /// NaN stays NaN, else `max(x, lo)` then `min(·, hi)`.
     Clip(f32, f32),
+    /// `eˣ` (within a few ulp of libm's `expf`; +inf above ≈ 88.72, 0 below ≈ −103.97).
+    Exp,
+    /// `1 / (1 + e⁻ˣ)`, lpc-ref's formula with the kernel's `eˣ`.
+    Sigmoid,
+    /// `tanh x` (within a few ulp of libm's `tanhf`).
+    Tanh,
+}
+
+impl FUnary {
+    /// Whether the operation is computed through the kernel's `eˣ` (close to lpc-ref's libm
+    /// result, not bit-identical).
+    pub fn is_transcendental(self) -> bool {
+        matches!(self, FUnary::Exp | FUnary::Sigmoid | FUnary::Tanh)
+    }
 }
 
 /// A binary f32 operation of a chain (`a op b`, in that order).
@@ -252,6 +270,7 @@ pub(super) fn sel(b: &mut FunctionBuilder, c: Value, x: Value, y: Value) -> Valu
     b.ins().bitselect(c, x, y)
 }
 
+/// A constant in all four lanes.
 pub(super) fn splat_f32(b: &mut FunctionBuilder, v: f32) -> Value {
     let s = b.ins().f32const(Ieee32::with_bits(v.to_bits()));
     b.ins().splat(F32X4, s)
@@ -265,6 +284,8 @@ struct Consts {
     sixth: Value,
     half: Value,
     nan: Value,
+    /// The constants of `eˣ`, made when the program has Exp, Sigmoid or Tanh.
+    exp: Option<ExpConsts>,
 }
 
 /// The splatted constant parameters of a unary operation (bounds, slopes), made once before
@@ -283,7 +304,10 @@ fn unary_params(b: &mut FunctionBuilder, op: FUnary) -> Vec<Value> {
         | FUnary::Floor
         | FUnary::Round
         | FUnary::Identity
-        | FUnary::HardSwish => vec![],
+        | FUnary::HardSwish
+        | FUnary::Exp
+        | FUnary::Sigmoid
+        | FUnary::Tanh => vec![],
     }
 }
 
@@ -341,6 +365,17 @@ fn emit_unary(b: &mut FunctionBuilder, k: &Consts, op: FUnary, p: &[Value], x: V
             // NaN, as lpc-ref keeps e), a NaN bound compares false and keeps e.
             let t = max_keep_y_on_nan(b, p[0], x);
             min_keep_y_on_nan(b, p[1], t)
+        }
+        FUnary::Exp | FUnary::Sigmoid | FUnary::Tanh => {
+            let e = k
+                .exp
+                .as_ref()
+                .expect("the prelude makes the exp constants for a transcendental program");
+            match op {
+                FUnary::Exp => emit_exp(b, e, k.one, x),
+                FUnary::Sigmoid => emit_sigmoid(b, e, k.one, x),
+                _ => emit_tanh(b, e, k.one, x),
+            }
         }
     }
 }
@@ -436,6 +471,11 @@ impl<'s> ChainCode<'s> {
             sixth: splat_f32(b, 1.0 / 6.0),
             half: splat_f32(b, 0.5),
             nan: splat_f32(b, f32::NAN),
+            exp: spec
+                .prog
+                .iter()
+                .any(|n| matches!(n, FNode::Unary(f, _) if f.is_transcendental()))
+                .then(|| ExpConsts::new(b)),
         };
         let params: Vec<Vec<Value>> = spec
             .prog

@@ -1,12 +1,13 @@
 //! f32 kernels compiled with Cranelift for the float ops left between integer kernels.
 //!
 //! Three kinds: fused elementwise chains (with an optional QuantizeLinear epilogue, per tensor or
-//! per channel, in `chain.rs`), GlobalAveragePool (`gap.rs`) and MaxPool with windows inside the
+//! per channel, in `chain.rs`; its `eˣ`, sigmoid and tanh in `transcendental.rs`), GlobalAveragePool (`gap.rs`) and MaxPool with windows inside the
 //! input (`max_pool.rs`). Finding the chains of a graph is lowering: `lower/float_chains.rs`.
 
 mod chain;
 mod gap;
 mod max_pool;
+mod transcendental;
 
 pub use chain::{
     canonicalize, define_chain, ChainKernel, ChainSpec, FBinary, FNode, FUnary, Operand, QuantOut,
