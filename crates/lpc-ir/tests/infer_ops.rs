@@ -213,11 +213,21 @@ fn comparison_logic_and_trig_types() {
         BinaryOp::GreaterOrEqual,
         BinaryOp::LessOrEqual,
     ] {
-        cmps.push(node(&mut g, op_name(&op), Op::Binary(op), &[Some(a), Some(b)]));
+        cmps.push(node(
+            &mut g,
+            op_name(&op),
+            Op::Binary(op),
+            &[Some(a), Some(b)],
+        ));
     }
     let mut logic = vec![];
     for op in [BinaryOp::And, BinaryOp::Or, BinaryOp::Xor] {
-        logic.push(node(&mut g, op_name(&op), Op::Binary(op), &[Some(p), Some(q)]));
+        logic.push(node(
+            &mut g,
+            op_name(&op),
+            Op::Binary(op),
+            &[Some(p), Some(q)],
+        ));
     }
     let not = node(&mut g, "not", Op::Unary(UnaryOp::Not), &[Some(p)]);
     let nan = node(&mut g, "isnan", Op::Unary(UnaryOp::IsNaN), &[Some(x)]);

@@ -53,11 +53,9 @@ pub(super) fn unary(cx: &Cx, u: &UnaryOp) -> R {
         | UnaryOp::Asinh
         | UnaryOp::Acosh
         | UnaryOp::Atanh => (Some(true), x.dtype),
-        UnaryOp::Abs
-        | UnaryOp::Neg
-        | UnaryOp::Relu
-        | UnaryOp::LeakyRelu { .. }
-        | UnaryOp::Sign => (Some(false), x.dtype),
+        UnaryOp::Abs | UnaryOp::Neg | UnaryOp::Relu | UnaryOp::LeakyRelu { .. } | UnaryOp::Sign => {
+            (Some(false), x.dtype)
+        }
         UnaryOp::IsNaN | UnaryOp::IsInf { .. } => (Some(true), Some(DType::Bool)),
         UnaryOp::Not => {
             cx.check_dtype(0, "x", "bool", |d| d == DType::Bool)?;
