@@ -6,7 +6,8 @@ use lpc_openvino::import_openvino_parts;
 
 /// An IR with parameters `x` (and `y` when `binary`) of `elem` [4] into one `ty` layer.
 fn ir(ty: &str, data: &str, elem: &str, prec: &str, out_prec: &str, binary: bool) -> String {
-    let port = |id: usize, p: &str| format!(r#"<port id="{id}" precision="{p}"><dim>4</dim></port>"#);
+    let port =
+        |id: usize, p: &str| format!(r#"<port id="{id}" precision="{p}"><dim>4</dim></port>"#);
     let param = |id: usize, name: &str| {
         format!(
             r#"<layer id="{id}" name="{name}" type="Parameter" version="opset1">
@@ -70,12 +71,23 @@ fn bools(v: [bool; 4]) -> Tensor {
 
 #[test]
 fn comparisons() {
-    let (x, y) = (f32s(&[1.0, 2.0, 3.0, f32::NAN]), f32s(&[2.0, 2.0, 2.0, 2.0]));
+    let (x, y) = (
+        f32s(&[1.0, 2.0, 3.0, f32::NAN]),
+        f32s(&[2.0, 2.0, 2.0, 2.0]),
+    );
     for (ty, op, want) in [
         ("Greater", BinaryOp::Greater, [false, false, true, false]),
         ("Less", BinaryOp::Less, [true, false, false, false]),
-        ("GreaterEqual", BinaryOp::GreaterOrEqual, [false, true, true, false]),
-        ("LessEqual", BinaryOp::LessOrEqual, [true, true, false, false]),
+        (
+            "GreaterEqual",
+            BinaryOp::GreaterOrEqual,
+            [false, true, true, false],
+        ),
+        (
+            "LessEqual",
+            BinaryOp::LessOrEqual,
+            [true, true, false, false],
+        ),
     ] {
         let xml = ir(ty, r#"auto_broadcast="numpy""#, "f32", "FP32", "BOOL", true);
         let (got_op, z) = run(&xml, &[x.clone(), y.clone()]);
@@ -86,13 +98,23 @@ fn comparisons() {
 
 #[test]
 fn logical_ops() {
-    let (p, q) = (bools([false, false, true, true]), bools([false, true, false, true]));
+    let (p, q) = (
+        bools([false, false, true, true]),
+        bools([false, true, false, true]),
+    );
     for (ty, want) in [
         ("LogicalAnd", [false, false, false, true]),
         ("LogicalOr", [false, true, true, true]),
         ("LogicalXor", [false, true, true, false]),
     ] {
-        let xml = ir(ty, r#"auto_broadcast="numpy""#, "boolean", "BOOL", "BOOL", true);
+        let xml = ir(
+            ty,
+            r#"auto_broadcast="numpy""#,
+            "boolean",
+            "BOOL",
+            "BOOL",
+            true,
+        );
         assert_eq!(run(&xml, &[p.clone(), q.clone()]).1, bools(want), "{ty}");
     }
     let xml = ir("LogicalNot", "", "boolean", "BOOL", "BOOL", false);
@@ -102,7 +124,14 @@ fn logical_ops() {
 #[test]
 fn float_tests_and_trigonometry() {
     let x = f32s(&[f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -0.5]);
-    let xml = ir("IsInf", r#"detect_negative="false""#, "f32", "FP32", "BOOL", false);
+    let xml = ir(
+        "IsInf",
+        r#"detect_negative="false""#,
+        "f32",
+        "FP32",
+        "BOOL",
+        false,
+    );
     let (op, z) = run(&xml, &[x.clone()]);
     assert_eq!(
         op,

@@ -12,7 +12,9 @@ pub(super) fn register(t: &mut Table) {
     t.add("GreaterEqual", |b, l, ins| {
         binary(b, l, ins, BinaryOp::GreaterOrEqual)
     });
-    t.add("LessEqual", |b, l, ins| binary(b, l, ins, BinaryOp::LessOrEqual));
+    t.add("LessEqual", |b, l, ins| {
+        binary(b, l, ins, BinaryOp::LessOrEqual)
+    });
     t.add("LogicalAnd", |b, l, ins| binary(b, l, ins, BinaryOp::And));
     t.add("LogicalOr", |b, l, ins| binary(b, l, ins, BinaryOp::Or));
     t.add("LogicalXor", |b, l, ins| binary(b, l, ins, BinaryOp::Xor));
