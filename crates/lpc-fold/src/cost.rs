@@ -100,6 +100,28 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | Min
         | Equal
         | PRelu
+        | Not
+        | IsNaN
+        | IsInf
+        | Sign
+        | Sin
+        | Cos
+        | Tan
+        | Asin
+        | Acos
+        | Atan
+        | Sinh
+        | Cosh
+        | Asinh
+        | Acosh
+        | Atanh
+        | Greater
+        | Less
+        | GreaterOrEqual
+        | LessOrEqual
+        | And
+        | Or
+        | Xor
         | Clip
         | Where
         | MaxPool

@@ -76,6 +76,41 @@ pub enum UnaryOp {
         /// Target dtype.
         to: DType,
     },
+    /// Logical not of a bool tensor.
+    Not,
+    /// x is NaN (bool result).
+    IsNaN,
+    /// x is an infinity of a detected sign (bool result).
+    IsInf {
+        /// Detect +inf.
+        detect_positive: bool,
+        /// Detect -inf.
+        detect_negative: bool,
+    },
+    /// -1, 0 or 1 by the sign of x (NaN stays NaN).
+    Sign,
+    /// sin(x)
+    Sin,
+    /// cos(x)
+    Cos,
+    /// tan(x)
+    Tan,
+    /// asin(x)
+    Asin,
+    /// acos(x)
+    Acos,
+    /// atan(x)
+    Atan,
+    /// sinh(x)
+    Sinh,
+    /// cosh(x)
+    Cosh,
+    /// asinh(x)
+    Asinh,
+    /// acosh(x)
+    Acosh,
+    /// atanh(x)
+    Atanh,
 }
 
 /// Elementwise binary operations with numpy broadcasting.
@@ -99,6 +134,39 @@ pub enum BinaryOp {
     Equal,
     /// a >= 0 ? a : b*a (PRelu; b is the slope)
     PRelu,
+    /// a > b (bool result)
+    Greater,
+    /// a < b (bool result)
+    Less,
+    /// a >= b (bool result)
+    GreaterOrEqual,
+    /// a <= b (bool result)
+    LessOrEqual,
+    /// a && b on bool tensors
+    And,
+    /// a || b on bool tensors
+    Or,
+    /// a != b on bool tensors
+    Xor,
+}
+
+impl BinaryOp {
+    /// True for the comparisons (`Equal`, `Greater`, ...): any operand dtype, bool result.
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Equal
+                | BinaryOp::Greater
+                | BinaryOp::Less
+                | BinaryOp::GreaterOrEqual
+                | BinaryOp::LessOrEqual
+        )
+    }
+
+    /// True for the logical ops on bool tensors (`And`, `Or`, `Xor`).
+    pub fn is_logical(self) -> bool {
+        matches!(self, BinaryOp::And | BinaryOp::Or | BinaryOp::Xor)
+    }
 }
 
 /// Reductions over a set of axes (given as an optional i64 input).

@@ -199,6 +199,86 @@ fn elementwise_dtypes_and_broadcasting() {
 }
 
 #[test]
+fn comparison_logic_and_trig_types() {
+    let mut g = Graph::new("logic");
+    let a = input(&mut g, "a", DType::I32, "N,3,1");
+    let b = input(&mut g, "b", DType::I32, "4");
+    let x = input(&mut g, "x", DType::F32, "N,2");
+    let p = input(&mut g, "p", DType::Bool, "N,1");
+    let q = input(&mut g, "q", DType::Bool, "5");
+    let mut cmps = vec![];
+    for op in [
+        BinaryOp::Greater,
+        BinaryOp::Less,
+        BinaryOp::GreaterOrEqual,
+        BinaryOp::LessOrEqual,
+    ] {
+        cmps.push(node(
+            &mut g,
+            op_name(&op),
+            Op::Binary(op),
+            &[Some(a), Some(b)],
+        ));
+    }
+    let mut logic = vec![];
+    for op in [BinaryOp::And, BinaryOp::Or, BinaryOp::Xor] {
+        logic.push(node(
+            &mut g,
+            op_name(&op),
+            Op::Binary(op),
+            &[Some(p), Some(q)],
+        ));
+    }
+    let not = node(&mut g, "not", Op::Unary(UnaryOp::Not), &[Some(p)]);
+    let nan = node(&mut g, "isnan", Op::Unary(UnaryOp::IsNaN), &[Some(x)]);
+    let inf = node(
+        &mut g,
+        "isinf",
+        Op::Unary(UnaryOp::IsInf {
+            detect_positive: true,
+            detect_negative: false,
+        }),
+        &[Some(x)],
+    );
+    let sin = node(&mut g, "sin", Op::Unary(UnaryOp::Sin), &[Some(x)]);
+    let sign = node(&mut g, "sign", Op::Unary(UnaryOp::Sign), &[Some(a)]);
+    run(&mut g);
+    for c in cmps {
+        assert_eq!(ty(&g, c), "bool[N,3,4]");
+    }
+    for l in logic {
+        assert_eq!(ty(&g, l), "bool[N,5]");
+    }
+    assert_eq!(ty(&g, not), "bool[N,1]");
+    assert_eq!(ty(&g, nan), "bool[N,2]");
+    assert_eq!(ty(&g, inf), "bool[N,2]");
+    assert_eq!(ty(&g, sin), "f32[N,2]");
+    assert_eq!(ty(&g, sign), "i32[N,3,1]");
+}
+
+fn op_name(b: &BinaryOp) -> &'static str {
+    Op::Binary(*b).name()
+}
+
+#[test]
+fn logic_and_trig_reject_wrong_dtypes() {
+    let cases: [(Op, DType, &str); 4] = [
+        (Op::Binary(BinaryOp::And), DType::F32, "bool"),
+        (Op::Unary(UnaryOp::Not), DType::I8, "bool"),
+        (Op::Unary(UnaryOp::Cos), DType::I64, "a float type"),
+        (Op::Unary(UnaryOp::IsNaN), DType::I32, "a float type"),
+    ];
+    for (op, dtype, want) in cases {
+        let mut g = Graph::new("bad");
+        let x = input(&mut g, "x", dtype, "2");
+        let ins: Vec<Option<ValueRef>> = (0..op.arity().0).map(|_| Some(x)).collect();
+        node(&mut g, "n", op.clone(), &ins);
+        let e = infer_types(&mut g).expect_err("wrong dtype must be rejected");
+        assert!(e.to_string().contains(want), "{}: {e}", op.name());
+    }
+}
+
+#[test]
 fn unknown_rank_flows_as_unknown() {
     let mut g = Graph::new("u");
     let x = g.add_input(

@@ -34,6 +34,21 @@ fn kind(op: &Op) -> usize {
             UnaryOp::HardSwish => 19,
             UnaryOp::Gelu { .. } => 20,
             UnaryOp::Cast { .. } => 21,
+            UnaryOp::Not => 76,
+            UnaryOp::IsNaN => 77,
+            UnaryOp::IsInf { .. } => 78,
+            UnaryOp::Sign => 79,
+            UnaryOp::Sin => 80,
+            UnaryOp::Cos => 81,
+            UnaryOp::Tan => 82,
+            UnaryOp::Asin => 83,
+            UnaryOp::Acos => 84,
+            UnaryOp::Atan => 85,
+            UnaryOp::Sinh => 86,
+            UnaryOp::Cosh => 87,
+            UnaryOp::Asinh => 88,
+            UnaryOp::Acosh => 89,
+            UnaryOp::Atanh => 90,
         },
         Op::Binary(b) => match b {
             BinaryOp::Add => 22,
@@ -45,6 +60,13 @@ fn kind(op: &Op) -> usize {
             BinaryOp::Min => 28,
             BinaryOp::Equal => 29,
             BinaryOp::PRelu => 30,
+            BinaryOp::Greater => 91,
+            BinaryOp::Less => 92,
+            BinaryOp::GreaterOrEqual => 93,
+            BinaryOp::LessOrEqual => 94,
+            BinaryOp::And => 95,
+            BinaryOp::Or => 96,
+            BinaryOp::Xor => 97,
         },
         Op::Clip => 31,
         Op::Where => 32,
@@ -95,7 +117,7 @@ fn kind(op: &Op) -> usize {
         Op::Lut => 75,
     }
 }
-const KINDS: usize = 76;
+const KINDS: usize = 98;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -321,8 +343,30 @@ fn op_samples() -> Vec<Op> {
         UnaryOp::HardSwish,
         UnaryOp::Gelu { tanh: false },
         UnaryOp::Gelu { tanh: true },
+        UnaryOp::Not,
+        UnaryOp::IsNaN,
+        UnaryOp::Sign,
+        UnaryOp::Sin,
+        UnaryOp::Cos,
+        UnaryOp::Tan,
+        UnaryOp::Asin,
+        UnaryOp::Acos,
+        UnaryOp::Atan,
+        UnaryOp::Sinh,
+        UnaryOp::Cosh,
+        UnaryOp::Asinh,
+        UnaryOp::Acosh,
+        UnaryOp::Atanh,
     ] {
         v.push(Op::Unary(u));
+    }
+    for detect_positive in [false, true] {
+        for detect_negative in [false, true] {
+            v.push(Op::Unary(UnaryOp::IsInf {
+                detect_positive,
+                detect_negative,
+            }));
+        }
     }
     for &f in &fs {
         v.push(Op::Unary(UnaryOp::Elu { alpha: f }));
@@ -387,6 +431,13 @@ fn op_samples() -> Vec<Op> {
         BinaryOp::Min,
         BinaryOp::Equal,
         BinaryOp::PRelu,
+        BinaryOp::Greater,
+        BinaryOp::Less,
+        BinaryOp::GreaterOrEqual,
+        BinaryOp::LessOrEqual,
+        BinaryOp::And,
+        BinaryOp::Or,
+        BinaryOp::Xor,
     ] {
         v.push(Op::Binary(b));
     }

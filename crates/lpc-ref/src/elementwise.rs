@@ -1,6 +1,7 @@
 //! Elementwise ops: unary, binary with numpy broadcasting, Clip, Where. f32 has fast paths;
 //! other dtypes compute through f64 (floats) or i64 (integers, wrapping like C) and cast back.
 
+use crate::logic;
 use crate::util::{broadcast_shapes, gcd, BroadcastIndex, Run};
 use crate::{invalid, EvalError, EvalResult};
 use lpc_ir::{BinaryOp, DType, Tensor, TensorData, UnaryOp};
@@ -59,8 +60,35 @@ fn float_fn(op: &UnaryOp) -> Option<fn(f64, f32, f32) -> f64> {
             0.5 * x
                 * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
         },
-        UnaryOp::Cast { .. } => return None,
+        UnaryOp::Sign => |x, _, _| sign(x),
+        UnaryOp::Sin => |x, _, _| x.sin(),
+        UnaryOp::Cos => |x, _, _| x.cos(),
+        UnaryOp::Tan => |x, _, _| x.tan(),
+        UnaryOp::Asin => |x, _, _| x.asin(),
+        UnaryOp::Acos => |x, _, _| x.acos(),
+        UnaryOp::Atan => |x, _, _| x.atan(),
+        UnaryOp::Sinh => |x, _, _| x.sinh(),
+        UnaryOp::Cosh => |x, _, _| x.cosh(),
+        UnaryOp::Asinh => |x, _, _| x.asinh(),
+        UnaryOp::Acosh => |x, _, _| x.acosh(),
+        UnaryOp::Atanh => |x, _, _| x.atanh(),
+        UnaryOp::Cast { .. } | UnaryOp::Not | UnaryOp::IsNaN | UnaryOp::IsInf { .. } => {
+            return None
+        }
     })
+}
+
+/// ONNX Sign: -1, 0 or 1; NaN stays NaN.
+fn sign(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else if x.is_nan() {
+        x
+    } else {
+        0.0
+    }
 }
 
 fn params(op: &UnaryOp) -> (f32, f32) {
@@ -83,6 +111,21 @@ fn params(op: &UnaryOp) -> (f32, f32) {
         | UnaryOp::Identity
         | UnaryOp::HardSwish
         | UnaryOp::Gelu { .. }
+        | UnaryOp::Not
+        | UnaryOp::IsNaN
+        | UnaryOp::IsInf { .. }
+        | UnaryOp::Sign
+        | UnaryOp::Sin
+        | UnaryOp::Cos
+        | UnaryOp::Tan
+        | UnaryOp::Asin
+        | UnaryOp::Acos
+        | UnaryOp::Atan
+        | UnaryOp::Sinh
+        | UnaryOp::Cosh
+        | UnaryOp::Asinh
+        | UnaryOp::Acosh
+        | UnaryOp::Atanh
         | UnaryOp::Cast { .. } => (0.0, 0.0),
     }
 }
@@ -111,6 +154,17 @@ fn f32_fast(op: &UnaryOp, v: &[f32]) -> Option<Vec<f32>> {
         UnaryOp::Tanh => v.iter().map(|x| x.tanh()).collect(),
         UnaryOp::Sqrt => v.iter().map(|x| x.sqrt()).collect(),
         UnaryOp::Reciprocal => v.iter().map(|x| 1.0 / x).collect(),
+        UnaryOp::Sin => v.iter().map(|x| x.sin()).collect(),
+        UnaryOp::Cos => v.iter().map(|x| x.cos()).collect(),
+        UnaryOp::Tan => v.iter().map(|x| x.tan()).collect(),
+        UnaryOp::Asin => v.iter().map(|x| x.asin()).collect(),
+        UnaryOp::Acos => v.iter().map(|x| x.acos()).collect(),
+        UnaryOp::Atan => v.iter().map(|x| x.atan()).collect(),
+        UnaryOp::Sinh => v.iter().map(|x| x.sinh()).collect(),
+        UnaryOp::Cosh => v.iter().map(|x| x.cosh()).collect(),
+        UnaryOp::Asinh => v.iter().map(|x| x.asinh()).collect(),
+        UnaryOp::Acosh => v.iter().map(|x| x.acosh()).collect(),
+        UnaryOp::Atanh => v.iter().map(|x| x.atanh()).collect(),
         UnaryOp::Ceil
         | UnaryOp::Floor
         | UnaryOp::Round
@@ -118,6 +172,10 @@ fn f32_fast(op: &UnaryOp, v: &[f32]) -> Option<Vec<f32>> {
         | UnaryOp::Erf
         | UnaryOp::Elu { .. }
         | UnaryOp::Gelu { .. }
+        | UnaryOp::Sign
+        | UnaryOp::Not
+        | UnaryOp::IsNaN
+        | UnaryOp::IsInf { .. }
         | UnaryOp::Cast { .. } => return None,
     })
 }
@@ -128,6 +186,7 @@ fn int_unary(op: &UnaryOp, x: i64) -> Option<i64> {
         UnaryOp::Neg => x.wrapping_neg(),
         UnaryOp::Relu => x.max(0),
         UnaryOp::Identity | UnaryOp::Ceil | UnaryOp::Floor | UnaryOp::Round => x,
+        UnaryOp::Sign => x.signum(),
         UnaryOp::Sqrt
         | UnaryOp::Reciprocal
         | UnaryOp::Exp
@@ -140,6 +199,20 @@ fn int_unary(op: &UnaryOp, x: i64) -> Option<i64> {
         | UnaryOp::HardSigmoid { .. }
         | UnaryOp::HardSwish
         | UnaryOp::Gelu { .. }
+        | UnaryOp::Not
+        | UnaryOp::IsNaN
+        | UnaryOp::IsInf { .. }
+        | UnaryOp::Sin
+        | UnaryOp::Cos
+        | UnaryOp::Tan
+        | UnaryOp::Asin
+        | UnaryOp::Acos
+        | UnaryOp::Atan
+        | UnaryOp::Sinh
+        | UnaryOp::Cosh
+        | UnaryOp::Asinh
+        | UnaryOp::Acosh
+        | UnaryOp::Atanh
         | UnaryOp::Cast { .. } => return None,
     })
 }
@@ -149,8 +222,15 @@ pub fn unary(op: &UnaryOp, x: &Tensor) -> EvalResult<Tensor> {
     if let UnaryOp::Cast { to } = op {
         return Ok(x.cast(*to));
     }
-    if let UnaryOp::Identity = op {
-        return Ok(x.clone());
+    match op {
+        UnaryOp::Identity => return Ok(x.clone()),
+        UnaryOp::Not => return logic::not(x),
+        UnaryOp::IsNaN => return logic::is_nan(x),
+        UnaryOp::IsInf {
+            detect_positive,
+            detect_negative,
+        } => return logic::is_inf(x, *detect_positive, *detect_negative),
+        _ => {}
     }
     if let TensorData::F32(v) = x.data() {
         if let Some(out) = f32_fast(op, v) {
@@ -250,8 +330,20 @@ pub fn broadcast_map<A: Copy, B: Copy, O>(
     Ok((out, out_shape))
 }
 
+/// The bool-valued binary ops: comparisons and And/Or/Xor.
+fn bool_result(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
+    if op.is_logical() {
+        logic::logical(op, a, b)
+    } else {
+        logic::compare(op, a, b)
+    }
+}
+
 /// Binary elementwise op with numpy broadcasting.
 pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
+    if op.is_comparison() || op.is_logical() {
+        return bool_result(op, a, b);
+    }
     if a.dtype() != b.dtype() && op != BinaryOp::Pow {
         return Err(invalid!(
             "operands have different dtypes: {} and {}",
@@ -283,34 +375,25 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
                 }
             })?,
             BinaryOp::PRelu => broadcast_map(x, sa, y, sb, |p, q| if p < 0.0 { p * q } else { p })?,
-            BinaryOp::Equal => {
-                let (out, sh) = broadcast_map(x, sa, y, sb, |p, q| p == q)?;
-                return Ok(Tensor::from_bool(&sh, out).expect("size"));
-            }
+            BinaryOp::Equal
+            | BinaryOp::Greater
+            | BinaryOp::Less
+            | BinaryOp::GreaterOrEqual
+            | BinaryOp::LessOrEqual
+            | BinaryOp::And
+            | BinaryOp::Or
+            | BinaryOp::Xor => return bool_result(op, a, b),
         };
         return Ok(Tensor::from_f32(&sh, out).expect("size"));
     }
     if d == DType::Bool {
-        let (x, y) = (a.as_bool().expect("bool"), b.as_bool().expect("bool"));
-        return match op {
-            BinaryOp::Equal => {
-                let (out, sh) = broadcast_map(x, a.shape(), y, b.shape(), |p, q| p == q)?;
-                Ok(Tensor::from_bool(&sh, out).expect("size"))
-            }
-            BinaryOp::Add
-            | BinaryOp::Sub
-            | BinaryOp::Mul
-            | BinaryOp::Div
-            | BinaryOp::Pow
-            | BinaryOp::Max
-            | BinaryOp::Min
-            | BinaryOp::PRelu => Err(EvalError::DType {
-                slot: 0,
-                what: "a",
-                got: d,
-                expected: "a numeric type",
-            }),
-        };
+        // Bool-valued ops returned above; arithmetic has no bool form.
+        return Err(EvalError::DType {
+            slot: 0,
+            what: "a",
+            got: d,
+            expected: "a numeric type",
+        });
     }
     if d.is_float() || (op == BinaryOp::Pow && b.dtype().is_float()) {
         let (x, y) = (a.to_f64_vec(), b.to_f64_vec());
@@ -335,10 +418,14 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
                 }
             },
             BinaryOp::PRelu => |p, q| if p < 0.0 { p * q } else { p },
-            BinaryOp::Equal => {
-                let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), |p, q| p == q)?;
-                return Ok(Tensor::from_bool(&sh, out).expect("size"));
-            }
+            BinaryOp::Equal
+            | BinaryOp::Greater
+            | BinaryOp::Less
+            | BinaryOp::GreaterOrEqual
+            | BinaryOp::LessOrEqual
+            | BinaryOp::And
+            | BinaryOp::Or
+            | BinaryOp::Xor => return bool_result(op, a, b),
         };
         let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), f)?;
         return Ok(Tensor::from_f64(&sh, out).expect("size").into_dtype(d));
@@ -370,10 +457,14 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
         BinaryOp::Max => |p, q| p.max(q),
         BinaryOp::Min => |p, q| p.min(q),
         BinaryOp::PRelu => |p, q| if p < 0 { p.wrapping_mul(q) } else { p },
-        BinaryOp::Equal => {
-            let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), |p, q| p == q)?;
-            return Ok(Tensor::from_bool(&sh, out).expect("size"));
-        }
+        BinaryOp::Equal
+        | BinaryOp::Greater
+        | BinaryOp::Less
+        | BinaryOp::GreaterOrEqual
+        | BinaryOp::LessOrEqual
+        | BinaryOp::And
+        | BinaryOp::Or
+        | BinaryOp::Xor => return bool_result(op, a, b),
     };
     let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), f)?;
     Ok(Tensor::from_i64(&sh, out).expect("size").into_dtype(d))

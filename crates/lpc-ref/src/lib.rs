@@ -7,6 +7,7 @@ mod constfold;
 mod elementwise;
 mod fused;
 pub mod geom;
+pub mod logic;
 mod nn;
 mod norm;
 mod pool;

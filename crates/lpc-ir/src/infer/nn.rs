@@ -41,9 +41,25 @@ pub(super) fn unary(cx: &Cx, u: &UnaryOp) -> R {
         | UnaryOp::Elu { .. }
         | UnaryOp::HardSigmoid { .. }
         | UnaryOp::HardSwish
-        | UnaryOp::Gelu { .. } => (Some(true), x.dtype),
-        UnaryOp::Abs | UnaryOp::Neg | UnaryOp::Relu | UnaryOp::LeakyRelu { .. } => {
+        | UnaryOp::Gelu { .. }
+        | UnaryOp::Sin
+        | UnaryOp::Cos
+        | UnaryOp::Tan
+        | UnaryOp::Asin
+        | UnaryOp::Acos
+        | UnaryOp::Atan
+        | UnaryOp::Sinh
+        | UnaryOp::Cosh
+        | UnaryOp::Asinh
+        | UnaryOp::Acosh
+        | UnaryOp::Atanh => (Some(true), x.dtype),
+        UnaryOp::Abs | UnaryOp::Neg | UnaryOp::Relu | UnaryOp::LeakyRelu { .. } | UnaryOp::Sign => {
             (Some(false), x.dtype)
+        }
+        UnaryOp::IsNaN | UnaryOp::IsInf { .. } => (Some(true), Some(DType::Bool)),
+        UnaryOp::Not => {
+            cx.check_dtype(0, "x", "bool", |d| d == DType::Bool)?;
+            (None, Some(DType::Bool))
         }
         UnaryOp::Identity => (None, x.dtype),
         UnaryOp::Cast { to } => (None, Some(*to)),
@@ -107,8 +123,17 @@ pub(super) fn binary(cx: &Cx, b: BinaryOp) -> R {
                 shape: ta.shape.clone(),
             }]);
         }
-        BinaryOp::Equal => {
+        BinaryOp::Equal
+        | BinaryOp::Greater
+        | BinaryOp::Less
+        | BinaryOp::GreaterOrEqual
+        | BinaryOp::LessOrEqual => {
             cx.same_dtype(0, 1, "operand dtypes differ")?;
+            Some(DType::Bool)
+        }
+        BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => {
+            cx.check_dtype(0, "a", "bool", |d| d == DType::Bool)?;
+            cx.check_dtype(1, "b", "bool", |d| d == DType::Bool)?;
             Some(DType::Bool)
         }
     };

@@ -248,7 +248,16 @@ fn arith(b: BinaryOp, x: Elem, y: Elem) -> Option<Elem> {
             BinaryOp::Div => p.checked_div(q).map_or(Elem::Unknown, Elem::Int),
             BinaryOp::Max => Elem::Int(p.max(q)),
             BinaryOp::Min => Elem::Int(p.min(q)),
-            BinaryOp::Pow | BinaryOp::Equal | BinaryOp::PRelu => return None,
+            BinaryOp::Pow
+            | BinaryOp::PRelu
+            | BinaryOp::Equal
+            | BinaryOp::Greater
+            | BinaryOp::Less
+            | BinaryOp::GreaterOrEqual
+            | BinaryOp::LessOrEqual
+            | BinaryOp::And
+            | BinaryOp::Or
+            | BinaryOp::Xor => return None,
         },
         (s @ Elem::Sym(_), Elem::Int(1)) if matches!(b, BinaryOp::Mul | BinaryOp::Div) => s,
         (Elem::Int(1), s @ Elem::Sym(_)) if b == BinaryOp::Mul => s,
@@ -264,7 +273,16 @@ fn arith(b: BinaryOp, x: Elem, y: Elem) -> Option<Elem> {
             | BinaryOp::Div
             | BinaryOp::Max
             | BinaryOp::Min => Elem::Unknown,
-            BinaryOp::Pow | BinaryOp::Equal | BinaryOp::PRelu => return None,
+            BinaryOp::Pow
+            | BinaryOp::PRelu
+            | BinaryOp::Equal
+            | BinaryOp::Greater
+            | BinaryOp::Less
+            | BinaryOp::GreaterOrEqual
+            | BinaryOp::LessOrEqual
+            | BinaryOp::And
+            | BinaryOp::Or
+            | BinaryOp::Xor => return None,
         },
     };
     Some(r)

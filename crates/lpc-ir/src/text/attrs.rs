@@ -226,7 +226,28 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             | UnaryOp::Tanh
             | UnaryOp::Relu
             | UnaryOp::Identity
-            | UnaryOp::HardSwish => {}
+            | UnaryOp::HardSwish
+            | UnaryOp::Not
+            | UnaryOp::IsNaN
+            | UnaryOp::Sign
+            | UnaryOp::Sin
+            | UnaryOp::Cos
+            | UnaryOp::Tan
+            | UnaryOp::Asin
+            | UnaryOp::Acos
+            | UnaryOp::Atan
+            | UnaryOp::Sinh
+            | UnaryOp::Cosh
+            | UnaryOp::Asinh
+            | UnaryOp::Acosh
+            | UnaryOp::Atanh => {}
+            UnaryOp::IsInf {
+                detect_positive,
+                detect_negative,
+            } => {
+                v.bool("detect_positive", detect_positive, Some(true));
+                v.bool("detect_negative", detect_negative, Some(true));
+            }
             UnaryOp::Elu { alpha } => v.f32("alpha", alpha, Some(1.0)),
             UnaryOp::LeakyRelu { alpha } => v.f32("alpha", alpha, Some(0.01)),
             UnaryOp::HardSigmoid { alpha, beta } => {
@@ -245,7 +266,14 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             | BinaryOp::Max
             | BinaryOp::Min
             | BinaryOp::Equal
-            | BinaryOp::PRelu => {}
+            | BinaryOp::PRelu
+            | BinaryOp::Greater
+            | BinaryOp::Less
+            | BinaryOp::GreaterOrEqual
+            | BinaryOp::LessOrEqual
+            | BinaryOp::And
+            | BinaryOp::Or
+            | BinaryOp::Xor => {}
         },
         Op::Clip
         | Op::Where

@@ -65,6 +65,21 @@ fn chain_op(g: &Graph, n: NodeId, transcendental: bool) -> Option<(ChainOp, Vec<
             | UnaryOp::Tanh
             | UnaryOp::Elu { .. }
             | UnaryOp::Gelu { .. }
+            | UnaryOp::Not
+            | UnaryOp::IsNaN
+            | UnaryOp::IsInf { .. }
+            | UnaryOp::Sign
+            | UnaryOp::Sin
+            | UnaryOp::Cos
+            | UnaryOp::Tan
+            | UnaryOp::Asin
+            | UnaryOp::Acos
+            | UnaryOp::Atan
+            | UnaryOp::Sinh
+            | UnaryOp::Cosh
+            | UnaryOp::Asinh
+            | UnaryOp::Acosh
+            | UnaryOp::Atanh
             | UnaryOp::Cast { .. } => return None,
         };
         return Some((ChainOp::Unary(f), vec![data(0)?]));
@@ -78,7 +93,15 @@ fn chain_op(g: &Graph, n: NodeId, transcendental: bool) -> Option<(ChainOp, Vec<
             BinaryOp::Max => FBinary::Max,
             BinaryOp::Min => FBinary::Min,
             BinaryOp::PRelu => FBinary::PRelu,
-            BinaryOp::Pow | BinaryOp::Equal => return None,
+            BinaryOp::Pow
+            | BinaryOp::Equal
+            | BinaryOp::Greater
+            | BinaryOp::Less
+            | BinaryOp::GreaterOrEqual
+            | BinaryOp::LessOrEqual
+            | BinaryOp::And
+            | BinaryOp::Or
+            | BinaryOp::Xor => return None,
         };
         return Some((ChainOp::Binary(f), vec![data(0)?, data(1)?]));
     }

@@ -292,6 +292,28 @@ fn unary_form(u: &UnaryOp) -> Form {
             at.push(attr_i("to", dtype_to_onnx(*to) as i64));
             "Cast"
         }
+        UnaryOp::Not => "Not",
+        UnaryOp::IsNaN => "IsNaN",
+        UnaryOp::Sign => "Sign",
+        UnaryOp::Sin => "Sin",
+        UnaryOp::Cos => "Cos",
+        UnaryOp::Tan => "Tan",
+        UnaryOp::Asin => "Asin",
+        UnaryOp::Acos => "Acos",
+        UnaryOp::Atan => "Atan",
+        UnaryOp::Sinh => "Sinh",
+        UnaryOp::Cosh => "Cosh",
+        UnaryOp::Asinh => "Asinh",
+        UnaryOp::Acosh => "Acosh",
+        UnaryOp::Atanh => "Atanh",
+        UnaryOp::IsInf {
+            detect_positive,
+            detect_negative,
+        } => {
+            at.push(attr_i("detect_positive", *detect_positive as i64));
+            at.push(attr_i("detect_negative", *detect_negative as i64));
+            "IsInf"
+        }
     };
     (op_type, at)
 }
@@ -308,6 +330,13 @@ fn binary_name(b: BinaryOp) -> &'static str {
         BinaryOp::Min => "Min",
         BinaryOp::Equal => "Equal",
         BinaryOp::PRelu => "PRelu",
+        BinaryOp::Greater => "Greater",
+        BinaryOp::Less => "Less",
+        BinaryOp::GreaterOrEqual => "GreaterOrEqual",
+        BinaryOp::LessOrEqual => "LessOrEqual",
+        BinaryOp::And => "And",
+        BinaryOp::Or => "Or",
+        BinaryOp::Xor => "Xor",
     }
 }
 

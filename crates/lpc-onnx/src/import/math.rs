@@ -1,4 +1,4 @@
-//! Element-wise ONNX ops: unary activations and math, Cast, binary and variadic arithmetic,
+//! Element-wise ONNX ops: unary activations, math and trigonometry, Cast, binary and variadic arithmetic,
 //! Clip, Where and the reductions.
 
 use super::table::{Converted, Cx, Table};
@@ -35,6 +35,18 @@ pub(super) fn register(t: &mut Table) {
         Ok(Converted::Op(Op::Unary(UnaryOp::HardSwish)))
     });
     t.add("Gelu", gelu);
+    t.add("Sign", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Sign))));
+    t.add("Sin", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Sin))));
+    t.add("Cos", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Cos))));
+    t.add("Tan", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Tan))));
+    t.add("Asin", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Asin))));
+    t.add("Acos", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Acos))));
+    t.add("Atan", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Atan))));
+    t.add("Sinh", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Sinh))));
+    t.add("Cosh", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Cosh))));
+    t.add("Asinh", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Asinh))));
+    t.add("Acosh", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Acosh))));
+    t.add("Atanh", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Atanh))));
     t.add("Cast", cast);
     t.add("Add", binary);
     t.add("Sub", binary);

@@ -1,10 +1,11 @@
 //! ModelProto → lpc `Graph`: inputs, initializers, nodes (normalised to lpc's `Op` conventions),
 //! value_info types and outputs. The walk is here; each node goes to the converter that
-//! [`table::Table`] registers for its op type, grouped by op family in `math`, `nn`, `array`
-//! and `quant`.
+//! [`table::Table`] registers for its op type, grouped by op family in `math`, `logic`, `nn`,
+//! `array` and `quant`.
 
 mod array;
 mod attrs;
+mod logic;
 mod math;
 mod nn;
 mod quant;

@@ -119,6 +119,7 @@ impl Table {
     pub fn all() -> Table {
         let mut t = Table::default();
         super::math::register(&mut t);
+        super::logic::register(&mut t);
         super::nn::register(&mut t);
         super::array::register(&mut t);
         super::quant::register(&mut t);

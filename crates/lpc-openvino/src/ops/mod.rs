@@ -3,6 +3,7 @@
 //! in `math`, `nn`, `array` and `quant`.
 
 mod array;
+mod logic;
 mod math;
 mod nn;
 mod quant;
@@ -41,6 +42,7 @@ impl Table {
 static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let mut t = Table::default();
     math::register(&mut t);
+    logic::register(&mut t);
     nn::register(&mut t);
     array::register(&mut t);
     quant::register(&mut t);
