@@ -202,7 +202,8 @@ impl FqRanges {
         let mut scale = Vec::with_capacity(self.lo.len());
         let mut zero = Vec::with_capacity(self.lo.len());
         for (&lo, &hi) in self.lo.iter().zip(&self.hi) {
-            if !(hi > lo) {
+            // Not `hi > lo` (NaN included).
+            if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
                 return Err(QParamError::EmptyRange { lo, hi });
             }
             let s = range_scale(lo, hi, self.levels);
