@@ -132,7 +132,7 @@ fn float_tests_and_trigonometry() {
         "BOOL",
         false,
     );
-    let (op, z) = run(&xml, &[x.clone()]);
+    let (op, z) = run(&xml, std::slice::from_ref(&x));
     assert_eq!(
         op,
         Op::Unary(UnaryOp::IsInf {
@@ -153,7 +153,7 @@ fn float_tests_and_trigonometry() {
     ] {
         let xml = ir(ty, "", "f32", "FP32", "FP32", false);
         let want: Vec<f32> = x.as_f32().expect("f32").iter().map(|&v| f(v)).collect();
-        assert_eq!(run(&xml, &[x.clone()]).1, f32s(&want), "{ty}");
+        assert_eq!(run(&xml, std::slice::from_ref(&x)).1, f32s(&want), "{ty}");
     }
     let xml = ir("Sign", "", "f32", "FP32", "FP32", false);
     assert_eq!(run(&xml, &[x]).1, f32s(&[-1.0, 0.0, 1.0, 1.0]));
