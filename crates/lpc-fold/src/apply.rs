@@ -124,7 +124,11 @@ pub fn rewrites(defs: &[Arc<RuleDef>]) -> Result<Vec<Rewrite<FNode, FoldAnalysis
                 Pattern::new(d.lhs.clone()),
                 RuleApplier { def: d.clone() },
             )
-            .map_err(|e| FoldError::Rules(format!("{}: rule '{}': {e}", d.loc, d.name)))
+            .map_err(|e| FoldError::BadPattern {
+                loc: d.loc.to_string(),
+                rule: d.name.clone(),
+                msg: e.to_string(),
+            })
         })
         .collect()
 }

@@ -259,7 +259,7 @@ pub fn check_rules(
         .collect();
     for g in examples {
         let mut g = g.clone();
-        lpc_ir::infer_types(&mut g).map_err(|e| FoldError::Graph(e.to_string()))?;
+        lpc_ir::infer_types(&mut g)?;
         // Matches are searched in the saturated e-graph, so rules that only apply after others
         // (a Dequantize moved next to a Flatten, ...) are exercised too.
         let phase = crate::pipeline::Phase {

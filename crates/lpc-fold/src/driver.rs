@@ -136,7 +136,7 @@ pub fn fold(g: &Graph, p: &Pipeline, opts: &FoldOptions) -> Result<FoldResult, F
         }
     }
     let mut g = g.clone();
-    lpc_ir::infer_types(&mut g).map_err(|e| FoldError::Graph(e.to_string()))?;
+    lpc_ir::infer_types(&mut g)?;
     let mut stats = vec![];
     let mut fired: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     let mut last = None;

@@ -1,15 +1,31 @@
 //! `FoldError`, the error type of the fold stage.
 
 use crate::rules::RuleError;
+use lpc_ir::{GraphError, InferError};
 use std::path::PathBuf;
 
 /// Errors of the fold stage.
 #[derive(Debug, thiserror::Error)]
 pub enum FoldError {
-    /// Rule sources are missing or inconsistent (no such built-in file, a rule egg refuses,
-    /// rules and a pipeline file given together).
-    #[error("{0}")]
-    Rules(String),
+    /// The built-in pipeline names a rule file or directory that `passes/` does not have.
+    #[error("built-in pipeline: no rule file or directory '{spec}'")]
+    NoBuiltinRules {
+        /// The path asked for, relative to `passes/`.
+        spec: String,
+    },
+    /// Rule files and a pipeline file were both given.
+    #[error("give rule files or a pipeline file, not both")]
+    RulesAndPipeline,
+    /// egg refuses a rule's pattern.
+    #[error("{loc}: rule '{rule}': {msg}")]
+    BadPattern {
+        /// `file:line:col` of the rule.
+        loc: String,
+        /// The rule's name.
+        rule: String,
+        /// egg's message.
+        msg: String,
+    },
     /// A pipeline file is malformed.
     #[error("{file}: {msg}")]
     Pipeline {
@@ -37,9 +53,29 @@ pub enum FoldError {
         /// What happened (names the rule).
         msg: String,
     },
-    /// The graph cannot be loaded or rebuilt.
+    /// The graph's structure is broken (a cycle, a node reading a value no node makes).
     #[error("graph: {0}")]
-    Graph(String),
+    Structure(#[from] GraphError),
+    /// Type inference fails on the graph loaded or rebuilt.
+    #[error("graph: {0}")]
+    Types(#[from] InferError),
+    /// The graph's facts contradict each other as it is loaded into the e-graph.
+    #[error("graph: {0}")]
+    Load(String),
+    /// The extracted e-graph term cannot be turned back into a graph.
+    #[error("rebuilding the graph: {0}")]
+    Rebuild(String),
+    /// A rule's `.lir` case file does not parse.
+    #[error("{}: {source}", path.display())]
+    Case {
+        /// The case file.
+        path: PathBuf,
+        /// The parse error (line and column).
+        source: lpc_ir::text::ParseError,
+    },
+    /// `explain` names a node the graph does not have.
+    #[error("no node named '{0}'")]
+    NoSuchNode(String),
     /// A file cannot be read.
     #[error("{}: {source}", path.display())]
     Io {

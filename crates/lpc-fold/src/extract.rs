@@ -48,13 +48,13 @@ impl Builder<'_, '_> {
             Head::Input(k) => *self
                 .inputs
                 .get(*k)
-                .ok_or_else(|| FoldError::Graph(format!("input {k} out of range")))?,
+                .ok_or_else(|| FoldError::Rebuild(format!("input {k} out of range")))?,
             Head::Const(c) => {
                 let name = self.name_for(id, "const");
                 self.g.add_const(name, c.t.clone())
             }
             Head::Absent | Head::Attr(_) => {
-                return Err(FoldError::Graph(format!("{n} used as a value")))
+                return Err(FoldError::Rebuild(format!("{n} used as a value")))
             }
             Head::Out(k) => {
                 let t = self.build(n.children[0])?;
@@ -65,7 +65,7 @@ impl Builder<'_, '_> {
             }
             Head::Op { kind, nout } => {
                 let name = kind.name();
-                let (op, slots) = lower(self.eg, &n).map_err(FoldError::Graph)?;
+                let (op, slots) = lower(self.eg, &n).map_err(FoldError::Rebuild)?;
                 let mut ins = vec![];
                 for s in &slots {
                     ins.push(match s {
@@ -217,7 +217,7 @@ pub fn extract(
     let mut g = b.g;
     g.set_outputs(outs);
     g.remove_dead();
-    lpc_ir::infer_types(&mut g).map_err(|e| FoldError::Graph(e.to_string()))?;
+    lpc_ir::infer_types(&mut g)?;
     Ok(g)
 }
 

@@ -60,9 +60,9 @@ fn rule_sources(spec: &str, base: Option<&Path>) -> Result<Vec<(String, String)>
                 .map(|(p, s)| (format!("passes/{p}"), s.to_string()))
                 .collect();
             if found.is_empty() {
-                return Err(FoldError::Rules(format!(
-                    "built-in pipeline: no rule file or directory '{spec}'"
-                )));
+                return Err(FoldError::NoBuiltinRules {
+                    spec: spec.to_string(),
+                });
             }
             Ok(found)
         }
@@ -129,9 +129,7 @@ impl Pipeline {
             (false, None) => Pipeline::from_rule_paths("rules", rules),
             (true, Some(p)) => Pipeline::from_file(p),
             (true, None) => Pipeline::builtin(),
-            (false, Some(_)) => Err(FoldError::Rules(
-                "give rule files or a pipeline file, not both".into(),
-            )),
+            (false, Some(_)) => Err(FoldError::RulesAndPipeline),
         }
     }
 

@@ -114,7 +114,7 @@ pub fn explain(
     node: &str,
 ) -> Result<String, FoldError> {
     if g.find_node(node).is_none() {
-        return Err(FoldError::Graph(format!("no node named '{node}'")));
+        return Err(FoldError::NoSuchNode(node.to_string()));
     }
     let p = Pipeline::from_args(rules, pipeline_file)?;
     let r = fold(g, &p, &FoldOptions::default())?;

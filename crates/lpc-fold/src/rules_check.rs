@@ -29,10 +29,10 @@ pub fn rules_check(file: &Path, cases: Option<&Path>) -> Result<CheckReport, Fol
     let mut graphs = vec![];
     for part in text.split("# -----") {
         if part.lines().any(|l| l.trim_start().starts_with("graph")) {
-            graphs.push(
-                lpc_ir::text::parse(part)
-                    .map_err(|e| FoldError::Graph(format!("{}: {e}", case_path.display())))?,
-            );
+            graphs.push(lpc_ir::text::parse(part).map_err(|source| FoldError::Case {
+                path: case_path.clone(),
+                source,
+            })?);
         }
     }
     let reports = check_rules(&rules, &graphs, 16)?;

@@ -93,9 +93,7 @@ fn canonical_q(
 
 /// Loads a graph (types inferred) into a fresh e-graph.
 pub fn load(g: &Graph) -> Result<Loaded, FoldError> {
-    let order = g
-        .topo_order()
-        .map_err(|e| FoldError::Graph(e.to_string()))?;
+    let order = g.topo_order()?;
     let mut inputs = vec![];
     for &n in g.inputs() {
         let o = &g.node(n).outputs[0];
@@ -117,7 +115,7 @@ pub fn load(g: &Graph) -> Result<Loaded, FoldError> {
             match v {
                 None => Ok(absent),
                 Some(v) => vals.get(v).copied().ok_or_else(|| {
-                    FoldError::Graph(format!("node '{}' reads a missing value", node.name))
+                    FoldError::Load(format!("node '{}' reads a missing value", node.name))
                 }),
             }
         };
@@ -200,14 +198,14 @@ pub fn load(g: &Graph) -> Result<Loaded, FoldError> {
             Ok((
                 vals.get(v)
                     .copied()
-                    .ok_or_else(|| FoldError::Graph("dangling graph output".into()))?,
+                    .ok_or_else(|| FoldError::Load("dangling graph output".into()))?,
                 g.value_name(*v).to_string(),
             ))
         })
         .collect::<Result<Vec<_>, FoldError>>()?;
     eg.rebuild();
     if let Some(c) = eg.analysis.conflicts.first() {
-        return Err(FoldError::Graph(c.clone()));
+        return Err(FoldError::Load(c.clone()));
     }
     Ok(Loaded {
         name: g.name.clone(),
