@@ -14,8 +14,8 @@
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use lpc_jit::kernels::gemm::{
-    define_gemm, gemm_tier, pack_a, pack_b, packed_b_len, Dot, Epilogue, GemmKernel, GemmSpec,
-    PackedA,
+    define_gemm, gemm_tier, pack_a, pack_b, packed_b_len, Dot, Epilogue, GemmInputs, GemmKernel,
+    GemmSpec, PackedA,
 };
 use lpc_jit::CodeModule;
 use std::time::{Duration, Instant};
@@ -136,13 +136,33 @@ impl Kernels {
 
     fn run_u8(&self, o: &Operands, out: &mut [u8]) {
         self.kq
-            .run(&o.a, &self.b, o.n, &o.bias, &o.scale, out, o.n)
+            .run(
+                &GemmInputs {
+                    a: &o.a,
+                    b_panels: &self.b,
+                    n: o.n,
+                    bias: &o.bias,
+                    scale: &o.scale,
+                },
+                out,
+                o.n,
+            )
             .expect("run")
     }
 
     fn run_i32(&self, o: &Operands, out: &mut [i32]) {
         self.ki
-            .run(&o.a, &self.b, o.n, &o.bias, &[], out, o.n)
+            .run(
+                &GemmInputs {
+                    a: &o.a,
+                    b_panels: &self.b,
+                    n: o.n,
+                    bias: &o.bias,
+                    scale: &[],
+                },
+                out,
+                o.n,
+            )
             .expect("run")
     }
 }
@@ -168,7 +188,17 @@ fn bench(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(ks.tier, "u8_par"), |bch| {
                 bch.iter(|| {
                     ks.kq
-                        .run_par(&o.a, &ks.b, n, &o.bias, &o.scale, &mut out_u8, n)
+                        .run_par(
+                            &GemmInputs {
+                                a: &o.a,
+                                b_panels: &ks.b,
+                                n,
+                                bias: &o.bias,
+                                scale: &o.scale,
+                            },
+                            &mut out_u8,
+                            n,
+                        )
                         .expect("run")
                 })
             });

@@ -3,7 +3,7 @@
 use lpc_ir::{Op, Tensor};
 use lpc_jit::kernels::gemm::{
     define_gemm, fold_zero_point, gemm_tier, pack_a, pack_b, pack_b_i8, packed_b_len, panel_len,
-    panels, zmm_code, Dot, Epilogue, GemmKernel, GemmSpec, GemmTier, NR, NR_ZMM,
+    panels, zmm_code, Dot, Epilogue, GemmInputs, GemmKernel, GemmSpec, GemmTier, NR, NR_ZMM,
 };
 use lpc_jit::CodeModule;
 
@@ -179,11 +179,13 @@ fn run_case(k: &GemmKernel, c: &Case, rows: std::ops::Range<usize>, pad: usize) 
         ($t:ty, $fill:expr, $conv:expr) => {{
             let mut out: Vec<$t> = vec![$fill; len];
             k.run_block(
-                &a,
-                &b,
-                c.n,
-                &c.bias,
-                &c.scale,
+                &GemmInputs {
+                    a: &a,
+                    b_panels: &b,
+                    n: c.n,
+                    bias: &c.bias,
+                    scale: &c.scale,
+                },
                 &mut out,
                 ldc,
                 rows.clone(),
@@ -499,12 +501,47 @@ fn panel_ranges_and_parallel() {
         assert!(np > 2);
         // Two column halves into the same C.
         let mut out = vec![0i32; m * n];
-        kern.run_block(&a, &b, n, &c.bias, &[], &mut out, n, 0..m, 0..2)
-            .unwrap();
-        kern.run_block(&a, &b, n, &c.bias, &[], &mut out, n, 0..m, 2..np)
-            .unwrap();
+        kern.run_block(
+            &GemmInputs {
+                a: &a,
+                b_panels: &b,
+                n,
+                bias: &c.bias,
+                scale: &[],
+            },
+            &mut out,
+            n,
+            0..m,
+            0..2,
+        )
+        .unwrap();
+        kern.run_block(
+            &GemmInputs {
+                a: &a,
+                b_panels: &b,
+                n,
+                bias: &c.bias,
+                scale: &[],
+            },
+            &mut out,
+            n,
+            0..m,
+            2..np,
+        )
+        .unwrap();
         let mut par = vec![0i32; m * n];
-        kern.run_par(&a, &b, n, &c.bias, &[], &mut par, n).unwrap();
+        kern.run_par(
+            &GemmInputs {
+                a: &a,
+                b_panels: &b,
+                n,
+                bias: &c.bias,
+                scale: &[],
+            },
+            &mut par,
+            n,
+        )
+        .unwrap();
         for mm in 0..m {
             for nn in 0..n {
                 assert_eq!(out[mm * n + nn], c.acc(mm, nn), "m={mm} n={nn}");
@@ -530,7 +567,18 @@ fn zero_point_folding_and_i8_activations() {
     let mut b = vec![0u8; packed_b_len(nr, k, n)];
     pack_b_i8(&x, k, n, n, nr, &mut b).unwrap();
     let mut out = vec![0i32; m * n];
-    kern.run(&a, &b, n, &folded, &[], &mut out, n).unwrap();
+    kern.run(
+        &GemmInputs {
+            a: &a,
+            b_panels: &b,
+            n,
+            bias: &folded,
+            scale: &[],
+        },
+        &mut out,
+        n,
+    )
+    .unwrap();
     for mm in 0..m {
         for nn in 0..n {
             let want = (0..k).fold(bias[mm], |s, kk| {
@@ -561,41 +609,182 @@ fn bad_lengths_are_errors() {
     let bias = vec![0i32; m];
     let scale = vec![1.0f32; m];
     let mut out = vec![0u8; m * n];
-    assert!(kern.run(&a, &b, n, &bias, &scale, &mut out, n).is_ok());
     assert!(kern
-        .run(&a, &b[1..], n, &bias, &scale, &mut out, n)
+        .run(
+            &GemmInputs {
+                a: &a,
+                b_panels: &b,
+                n,
+                bias: &bias,
+                scale: &scale
+            },
+            &mut out,
+            n
+        )
+        .is_ok());
+    assert!(kern
+        .run(
+            &GemmInputs {
+                a: &a,
+                b_panels: &b[1..],
+                n,
+                bias: &bias,
+                scale: &scale
+            },
+            &mut out,
+            n
+        )
         .is_err());
     assert!(kern
-        .run(&a, &b, n, &bias[1..], &scale, &mut out, n)
+        .run(
+            &GemmInputs {
+                a: &a,
+                b_panels: &b,
+                n,
+                bias: &bias[1..],
+                scale: &scale
+            },
+            &mut out,
+            n
+        )
         .is_err());
     assert!(kern
-        .run(&a, &b, n, &bias, &scale[1..], &mut out, n)
+        .run(
+            &GemmInputs {
+                a: &a,
+                b_panels: &b,
+                n,
+                bias: &bias,
+                scale: &scale[1..]
+            },
+            &mut out,
+            n
+        )
         .is_err());
     assert!(kern
-        .run(&a, &b, n, &bias, &scale, &mut out[1..], n)
+        .run(
+            &GemmInputs {
+                a: &a,
+                b_panels: &b,
+                n,
+                bias: &bias,
+                scale: &scale
+            },
+            &mut out[1..],
+            n
+        )
         .is_err());
-    assert!(kern.run(&a, &b, n, &bias, &scale, &mut out, n - 1).is_err());
     assert!(kern
-        .run(&a, &b, n + nr, &bias, &scale, &mut out, n + nr)
+        .run(
+            &GemmInputs {
+                a: &a,
+                b_panels: &b,
+                n,
+                bias: &bias,
+                scale: &scale
+            },
+            &mut out,
+            n - 1
+        )
+        .is_err());
+    assert!(kern
+        .run(
+            &GemmInputs {
+                a: &a,
+                b_panels: &b,
+                n: n + nr,
+                bias: &bias,
+                scale: &scale
+            },
+            &mut out,
+            n + nr
+        )
         .is_err());
     let mut wrong_type = vec![0i32; m * n];
     assert!(kern
-        .run(&a, &b, n, &bias, &scale, &mut wrong_type, n)
+        .run(
+            &GemmInputs {
+                a: &a,
+                b_panels: &b,
+                n,
+                bias: &bias,
+                scale: &scale
+            },
+            &mut wrong_type,
+            n
+        )
         .is_err());
     let other = pack_a(&vec![1i8; m * (k + 1)], m, k + 1).unwrap();
-    assert!(kern.run(&other, &b, n, &bias, &scale, &mut out, n).is_err());
+    assert!(kern
+        .run(
+            &GemmInputs {
+                a: &other,
+                b_panels: &b,
+                n,
+                bias: &bias,
+                scale: &scale
+            },
+            &mut out,
+            n
+        )
+        .is_err());
     let mr = kern.mr();
     assert!(kern
-        .run_rows(&a, &b, n, &bias, &scale, &mut out, n, 1..m)
+        .run_rows(
+            &GemmInputs {
+                a: &a,
+                b_panels: &b,
+                n,
+                bias: &bias,
+                scale: &scale
+            },
+            &mut out,
+            n,
+            1..m
+        )
         .is_err());
     assert!(kern
-        .run_rows(&a, &b, n, &bias, &scale, &mut out, n, 0..m + 1)
+        .run_rows(
+            &GemmInputs {
+                a: &a,
+                b_panels: &b,
+                n,
+                bias: &bias,
+                scale: &scale
+            },
+            &mut out,
+            n,
+            0..m + 1
+        )
         .is_err());
     assert!(kern
-        .run_rows(&a, &b, n, &bias, &scale, &mut out, n, mr..m)
+        .run_rows(
+            &GemmInputs {
+                a: &a,
+                b_panels: &b,
+                n,
+                bias: &bias,
+                scale: &scale
+            },
+            &mut out,
+            n,
+            mr..m
+        )
         .is_ok());
     assert!(kern
-        .run_block(&a, &b, n, &bias, &scale, &mut out, n, 0..m, 0..3)
+        .run_block(
+            &GemmInputs {
+                a: &a,
+                b_panels: &b,
+                n,
+                bias: &bias,
+                scale: &scale
+            },
+            &mut out,
+            n,
+            0..m,
+            0..3
+        )
         .is_err());
     // Bad specs and packing inputs.
     let mut cm = CodeModule::new().unwrap();

@@ -4,7 +4,7 @@
 use crate::kernels::dwconv::{define_dwconv, DwConvKernel, DwConvSpec, DwOutput};
 use crate::kernels::gemm::{
     define_gemm, fold_zero_point, gemm_tier, pack_a, packed_b_len, panel_len, panels, Dot,
-    Epilogue, GemmKernel, GemmOut, GemmSpec, GemmTier, PackedA,
+    Epilogue, GemmInputs, GemmKernel, GemmOut, GemmSpec, GemmTier, PackedA,
 };
 use crate::runtime::memory::BufferPool;
 use crate::{CodeModule, JitError};
@@ -492,7 +492,17 @@ impl GemmPlan {
                 pack_transposed(&xb, *rows, k, &mut b, nr, pl);
                 let mut c = vec![T::default(); m * n];
                 let (a, bias, scale) = &self.groups[0];
-                kernel.run_par(a, &b, n, bias, scale, &mut c, n)?;
+                kernel.run_par(
+                    &GemmInputs {
+                        a,
+                        b_panels: &b,
+                        n,
+                        bias,
+                        scale,
+                    },
+                    &mut c,
+                    n,
+                )?;
                 // C is [N_out × R]; the result is [R × N_out].
                 let copy = |(r, row): (usize, &mut [T])| {
                     for (j, v) in row.iter_mut().enumerate() {
@@ -540,9 +550,29 @@ impl GemmPlan {
                             b.resize(packed_b_len(nr, k, n), 0);
                             pack_direct(xg, k, n, b, nr, pl);
                             if par {
-                                kernel.run_par(a, b, n, bias, scale, yg, n)
+                                kernel.run_par(
+                                    &GemmInputs {
+                                        a,
+                                        b_panels: b,
+                                        n,
+                                        bias,
+                                        scale,
+                                    },
+                                    yg,
+                                    n,
+                                )
                             } else {
-                                kernel.run(a, b, n, bias, scale, yg, n)
+                                kernel.run(
+                                    &GemmInputs {
+                                        a,
+                                        b_panels: b,
+                                        n,
+                                        bias,
+                                        scale,
+                                    },
+                                    yg,
+                                    n,
+                                )
                             }
                         }
                     }
@@ -616,7 +646,17 @@ impl GemmPlan {
             for c0 in (0..n).step_by(nb) {
                 let cols = nb.min(n - c0);
                 pack(b, c0, cols);
-                kernel.run(a, b, cols, bias, scale, &mut y[c0..], n)?;
+                kernel.run(
+                    &GemmInputs {
+                        a,
+                        b_panels: b,
+                        n: cols,
+                        bias,
+                        scale,
+                    },
+                    &mut y[c0..],
+                    n,
+                )?;
             }
             return Ok(());
         }
@@ -626,7 +666,17 @@ impl GemmPlan {
                 let (c0, cols) = (bi * nb, nb.min(n - bi * nb));
                 pack(b, c0, cols);
                 let mut c = vec![T::default(); m * cols];
-                kernel.run(a, b, cols, bias, scale, &mut c, cols)?;
+                kernel.run(
+                    &GemmInputs {
+                        a,
+                        b_panels: b,
+                        n: cols,
+                        bias,
+                        scale,
+                    },
+                    &mut c,
+                    cols,
+                )?;
                 Ok((c0, c))
             })
             .collect::<Result<_, JitError>>()?;

@@ -183,6 +183,23 @@ impl GemmSpec {
     }
 }
 
+/// What one GEMM call reads: packed weights A (M×K), B as panels of [`GemmKernel::nr`]
+/// columns (at least `panels(nr, n)` of them), and M bias values and M scales (`scale` is unused
+/// by the I32 epilogue and may be empty then).
+#[derive(Debug, Clone, Copy)]
+pub struct GemmInputs<'a> {
+    /// The packed weights.
+    pub a: &'a PackedA,
+    /// B, packed by [`pack_b`] or [`pack_b_i8`].
+    pub b_panels: &'a [u8],
+    /// Columns of B and C.
+    pub n: usize,
+    /// One i32 bias per row.
+    pub bias: &'a [i32],
+    /// One requantization scale per row.
+    pub scale: &'a [f32],
+}
+
 /// Weights packed for the kernel (see the module doc), with their row sums.
 #[derive(Debug, Clone)]
 pub struct PackedA {
@@ -272,7 +289,6 @@ fn check_b_src(len: usize, k: usize, n: usize, ldb: usize) -> Result<(), JitErro
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn pack_b_with<T: Copy>(
     b: &[T],
     k: usize,
@@ -583,117 +599,71 @@ impl GemmKernel {
         self.tier.mr()
     }
 
-    /// `C = epilogue(A·B + bias)` for all M rows and `n` columns: `out[m * ldc + col]`.
-    /// `b_panels` holds at least `panels(nr, n)` panels of [`GemmKernel::nr`] columns; `bias` and `scale` have M values (`scale`
-    /// is unused by the I32 epilogue and may be empty then).
-    #[allow(clippy::too_many_arguments)]
+    /// `C = epilogue(A·B + bias)` for all M rows and `x.n` columns: `out[m * ldc + col]`.
     pub fn run<T: GemmOut>(
         &self,
-        a: &PackedA,
-        b_panels: &[u8],
-        n: usize,
-        bias: &[i32],
-        scale: &[f32],
+        x: &GemmInputs,
         out: &mut [T],
         ldc: usize,
     ) -> Result<(), JitError> {
-        self.run_block(
-            a,
-            b_panels,
-            n,
-            bias,
-            scale,
-            out,
-            ldc,
-            0..self.spec.m,
-            0..panels(self.nr(), n),
-        )
+        self.run_block(x, out, ldc, 0..self.spec.m, 0..panels(self.nr(), x.n))
     }
 
     /// Rows `rows` only, all columns, for splitting rows over threads: `out` starts at row
     /// `rows.start` (`out[(m - rows.start) * ldc + col]`), so callers can `split_at_mut` C.
-    /// `bias`, `scale` and `a` are the full ones.
-    #[allow(clippy::too_many_arguments)]
+    /// `x` holds the full bias, scale and weights.
     pub fn run_rows<T: GemmOut>(
         &self,
-        a: &PackedA,
-        b_panels: &[u8],
-        n: usize,
-        bias: &[i32],
-        scale: &[f32],
+        x: &GemmInputs,
         out: &mut [T],
         ldc: usize,
         rows: Range<usize>,
     ) -> Result<(), JitError> {
-        self.run_block(
-            a,
-            b_panels,
-            n,
-            bias,
-            scale,
-            out,
-            ldc,
-            rows,
-            0..panels(self.nr(), n),
-        )
+        self.run_block(x, out, ldc, rows, 0..panels(self.nr(), x.n))
     }
 
     /// Rows `rows` × panels `cols` (columns `cols.start*nr .. min(cols.end*nr, n)`); `out`
     /// starts at row `rows.start`, column 0. The range checks are all done here.
-    #[allow(clippy::too_many_arguments)]
     pub fn run_block<T: GemmOut>(
         &self,
-        a: &PackedA,
-        b_panels: &[u8],
-        n: usize,
-        bias: &[i32],
-        scale: &[f32],
+        x: &GemmInputs,
         out: &mut [T],
         ldc: usize,
         rows: Range<usize>,
         cols: Range<usize>,
     ) -> Result<(), JitError> {
-        let fixed = self.check::<T>(a, b_panels, n, bias, scale, out.len(), ldc, &rows, &cols)?;
-        let sc: &[f32] = fixed.as_deref().unwrap_or(scale);
+        let fixed = self.check::<T>(x, out.len(), ldc, &rows, &cols)?;
+        let x = GemmInputs {
+            scale: fixed.as_deref().unwrap_or(x.scale),
+            ..*x
+        };
         let o = out.as_mut_ptr() as *mut u8;
         // SAFETY: `check` proved every access in bounds.
         unsafe {
-            self.call(a, b_panels, n, bias, sc, o, ldc, rows.clone(), cols.clone());
+            self.call(&x, o, ldc, rows.clone(), cols.clone());
         }
         Ok(())
     }
 
     /// Like [`GemmKernel::run`], split over the rayon pool (by row blocks when M is large
     /// enough, else by panels).
-    #[allow(clippy::too_many_arguments)]
     pub fn run_par<T: GemmOut + Send>(
         &self,
-        a: &PackedA,
-        b_panels: &[u8],
-        n: usize,
-        bias: &[i32],
-        scale: &[f32],
+        x: &GemmInputs,
         out: &mut [T],
         ldc: usize,
     ) -> Result<(), JitError> {
         let threads = crate::runtime::par::threads();
         if threads == 1 {
-            return self.run(a, b_panels, n, bias, scale, out, ldc);
+            return self.run(x, out, ldc);
         }
         let m = self.spec.m;
-        let np = panels(self.nr(), n);
-        let fixed = self.check::<T>(
-            a,
-            b_panels,
-            n,
-            bias,
-            scale,
-            out.len(),
-            ldc,
-            &(0..m),
-            &(0..np),
-        )?;
-        let sc: &[f32] = fixed.as_deref().unwrap_or(scale);
+        let np = panels(self.nr(), x.n);
+        let fixed = self.check::<T>(x, out.len(), ldc, &(0..m), &(0..np))?;
+        let x = GemmInputs {
+            scale: fixed.as_deref().unwrap_or(x.scale),
+            ..*x
+        };
         let blocks = m.div_ceil(self.mr());
         let o = SendPtr(out.as_mut_ptr() as *mut u8);
         let mut jobs: Vec<(Range<usize>, Range<usize>)> = Vec::new();
@@ -715,6 +685,7 @@ impl GemmKernel {
             }
         }
         let esz = std::mem::size_of::<T>();
+        let x = &x;
         rayon::scope(|s| {
             for (rows, cols) in jobs {
                 s.spawn(move |_| {
@@ -724,7 +695,7 @@ impl GemmKernel {
                     // disjoint column ranges. `out` starts at row `rows.start`.
                     unsafe {
                         let base = o.0.add(rows.start * ldc * esz);
-                        self.call(a, b_panels, n, bias, sc, base, ldc, rows, cols);
+                        self.call(x, base, ldc, rows, cols);
                     }
                 });
             }
@@ -733,19 +704,21 @@ impl GemmKernel {
     }
 
     /// Checks every length; returns the sanitized scales when some are not finite.
-    #[allow(clippy::too_many_arguments)]
     fn check<T: GemmOut>(
         &self,
-        a: &PackedA,
-        b_panels: &[u8],
-        n: usize,
-        bias: &[i32],
-        scale: &[f32],
+        x: &GemmInputs,
         out_len: usize,
         ldc: usize,
         rows: &Range<usize>,
         cols: &Range<usize>,
     ) -> Result<Option<Vec<f32>>, JitError> {
+        let GemmInputs {
+            a,
+            b_panels,
+            n,
+            bias,
+            scale,
+        } = *x;
         let s = &self.spec;
         if !T::matches(&s.epilogue) {
             return Err(input(
@@ -854,21 +827,23 @@ impl GemmKernel {
     /// Calls the compiled code on rows × panels; `out` points at C[rows.start][0].
     ///
     /// # Safety
-    /// The ranges and every buffer must have been validated by `check`; `scale` may be the
+    /// The ranges and every buffer must have been validated by `check`; `x.scale` may be the
     /// sanitized copy.
-    #[allow(clippy::too_many_arguments)]
     unsafe fn call(
         &self,
-        a: &PackedA,
-        b_panels: &[u8],
-        n: usize,
-        bias: &[i32],
-        scale: &[f32],
+        x: &GemmInputs,
         out: *mut u8,
         ldc: usize,
         rows: Range<usize>,
         cols: Range<usize>,
     ) {
+        let GemmInputs {
+            a,
+            b_panels,
+            n,
+            bias,
+            scale,
+        } = *x;
         if rows.is_empty() || cols.is_empty() {
             return;
         }
