@@ -16,30 +16,45 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], 
         m,
         k,
         n,
-        a,
-        (k as isize, 1),
-        b,
-        (n as isize, 1),
+        Strided::rows(a, k),
+        Strided::rows(b, n),
         c,
         accumulate,
     );
 }
 
+/// A matrix operand of [`sgemm_strided`]: its values and its (row, column) strides.
+#[derive(Debug, Clone, Copy)]
+pub struct Strided<'a> {
+    /// The values.
+    pub data: &'a [f32],
+    /// Distance between rows and between columns, in values.
+    pub strides: (isize, isize),
+}
+
+impl<'a> Strided<'a> {
+    /// A row-major matrix with `cols` columns.
+    pub fn rows(data: &'a [f32], cols: usize) -> Self {
+        Strided {
+            data,
+            strides: (cols as isize, 1),
+        }
+    }
+}
+
 /// SGEMM with explicit (row, column) strides for A and B. Large products are split by rows of
 /// C over the rayon pool (matrixmultiply's own threading is slower than one thread on this
 /// class of machine, so lpc runs it single-threaded and parallelises here).
-#[allow(clippy::too_many_arguments)]
 pub fn sgemm_strided(
     m: usize,
     k: usize,
     n: usize,
-    a: &[f32],
-    sa: (isize, isize),
-    b: &[f32],
-    sb: (isize, isize),
+    a: Strided,
+    b: Strided,
     c: &mut [f32],
     accumulate: bool,
 ) {
+    let sa = a.strides;
     let threads = crate::util::threads();
     if threads > 1 && m >= 2 * threads && (m * n * k) >= (1 << 18) && sa.0 >= 0 {
         let rows = m.div_ceil(threads);
@@ -49,35 +64,36 @@ pub fn sgemm_strided(
             .for_each(|(t, ct)| {
                 let r0 = t * rows;
                 let mr = ct.len() / n.max(1);
-                sgemm_serial(
-                    mr,
-                    k,
-                    n,
-                    &a[(r0 as isize * sa.0) as usize..],
-                    sa,
-                    b,
-                    sb,
-                    ct,
-                    accumulate,
-                );
+                let a = Strided {
+                    data: &a.data[(r0 as isize * sa.0) as usize..],
+                    ..a
+                };
+                sgemm_serial(mr, k, n, a, b, ct, accumulate);
             });
     } else {
-        sgemm_serial(m, k, n, a, sa, b, sb, c, accumulate);
+        sgemm_serial(m, k, n, a, b, c, accumulate);
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn sgemm_serial(
     m: usize,
     k: usize,
     n: usize,
-    a: &[f32],
-    sa: (isize, isize),
-    b: &[f32],
-    sb: (isize, isize),
+    a: Strided,
+    b: Strided,
     c: &mut [f32],
     accumulate: bool,
 ) {
+    let (
+        Strided {
+            data: a,
+            strides: sa,
+        },
+        Strided {
+            data: b,
+            strides: sb,
+        },
+    ) = (a, b);
     assert!(c.len() >= m * n, "sgemm output too small");
     if m == 0 || n == 0 {
         return;
@@ -293,10 +309,8 @@ fn conv2d_panels(
             mg,
             k,
             np,
-            wg,
-            (k as isize, 1),
-            &col,
-            (np as isize, 1),
+            Strided::rows(wg, k),
+            Strided::rows(&col, np),
             c,
             false,
         );
@@ -624,10 +638,11 @@ pub fn conv_transpose(
                 mg * kn,
                 cg,
                 in_n,
-                wg,
-                (1, (mg * kn) as isize),
-                xg,
-                (in_n as isize, 1),
+                Strided {
+                    data: wg,
+                    strides: (1, (mg * kn) as isize),
+                },
+                Strided::rows(xg, in_n),
                 &mut col,
                 false,
             );
@@ -1197,7 +1212,17 @@ pub fn gemm(alpha: f32, beta: f32, ta: bool, tb: bool, i: Inputs) -> EvalResult<
     let sa = if ta { (1, m as isize) } else { (k as isize, 1) };
     let sb = if tb { (1, k as isize) } else { (n as isize, 1) };
     let mut out = vec![0f32; m * n];
-    sgemm_strided(m, k, n, &av, sa, &bv, sb, &mut out, false);
+    let (sa, sb) = (
+        Strided {
+            data: &av,
+            strides: sa,
+        },
+        Strided {
+            data: &bv,
+            strides: sb,
+        },
+    );
+    sgemm_strided(m, k, n, sa, sb, &mut out, false);
     if alpha != 1.0 {
         out.iter_mut().for_each(|v| *v *= alpha);
     }

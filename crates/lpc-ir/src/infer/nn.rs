@@ -255,20 +255,32 @@ fn window(
     })
 }
 
+/// One axis of a sliding window: the effective (dilated) kernel size, the stride, the pads
+/// before and after, and the ONNX auto_pad and ceil_mode rules.
+struct AxisWindow {
+    k: usize,
+    s: usize,
+    pads: (usize, usize),
+    auto_pad: AutoPad,
+    ceil_mode: bool,
+}
+
 /// Output size of one sliding-window axis (conv and pooling, ONNX rules including auto_pad
-/// and ceil_mode). `k` is the effective (dilated) kernel size.
-#[allow(clippy::too_many_arguments)]
+/// and ceil_mode).
 fn window_out(
     cx: &Cx,
     axis: usize,
     input: &Dim,
-    k: usize,
-    s: usize,
-    (pb, pe): (usize, usize),
-    auto_pad: AutoPad,
-    ceil_mode: bool,
+    w: &AxisWindow,
     syms: &mut SymGen,
 ) -> Result<Dim, InferError> {
+    let AxisWindow {
+        k,
+        s,
+        pads: (pb, pe),
+        auto_pad,
+        ceil_mode,
+    } = *w;
     let n = match input {
         Dim::Known(n) => *n,
         Dim::Sym(_) => {
@@ -417,17 +429,14 @@ pub(super) fn conv(cx: &Cx, a: &ConvAttrs, kind: ConvKind, syms: &mut SymGen) ->
             Dim::Known(k) => {
                 let eff = (k.max(&1) - 1) * win.dilations[i] + 1;
                 let pads = (win.pads[i], win.pads[nsp + i]);
-                window_out(
-                    cx,
-                    i,
-                    &xd[2 + i],
-                    eff,
-                    win.strides[i],
+                let w = AxisWindow {
+                    k: eff,
+                    s: win.strides[i],
                     pads,
-                    a.auto_pad,
-                    false,
-                    syms,
-                )?
+                    auto_pad: a.auto_pad,
+                    ceil_mode: false,
+                };
+                window_out(cx, i, &xd[2 + i], &w, syms)?
             }
             Dim::Sym(_) => syms.dim(),
         };
@@ -761,17 +770,14 @@ pub(super) fn pool(cx: &Cx, p: &PoolAttrs, is_max: bool, syms: &mut SymGen) -> R
             for i in 0..nsp {
                 let eff = (p.kernel[i] - 1) * win.dilations[i] + 1;
                 let pads = (win.pads[i], win.pads[nsp + i]);
-                out.push(window_out(
-                    cx,
-                    i,
-                    &xd[2 + i],
-                    eff,
-                    win.strides[i],
+                let w = AxisWindow {
+                    k: eff,
+                    s: win.strides[i],
                     pads,
-                    p.auto_pad,
-                    p.ceil_mode,
-                    syms,
-                )?);
+                    auto_pad: p.auto_pad,
+                    ceil_mode: p.ceil_mode,
+                };
+                out.push(window_out(cx, i, &xd[2 + i], &w, syms)?);
             }
             out
         }
