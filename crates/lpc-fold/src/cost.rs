@@ -140,6 +140,13 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | Transpose
         | Expand
         | Gather
+        | GatherElements
+        | GatherNd
+        | ScatterElements
+        | ScatterNd
+        | Tile
+        | DepthToSpace
+        | SpaceToDepth
         | ShapeOf
         | Slice
         | Pad

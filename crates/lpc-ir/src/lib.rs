@@ -21,8 +21,8 @@ pub use infer::{
     broadcast_dim, broadcast_dims, broadcasts_to, infer_types, BroadcastError, InferError,
 };
 pub use op::{
-    AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, NearestMode, Op, PadMode,
-    PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, UnaryOp,
+    AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, NearestMode, Op,
+    PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, ScatterReduction, UnaryOp,
 };
 pub use op_kind::OpKind;
 pub use shape::{DTypeOrUnknown, Dim, Shape, ValueType};

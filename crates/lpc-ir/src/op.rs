@@ -328,6 +328,31 @@ pub enum PadMode {
     Wrap,
 }
 
+/// How ScatterElements / ScatterND combine an update with the value it lands on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScatterReduction {
+    /// Replace it.
+    None,
+    /// Add to it.
+    Add,
+    /// Multiply it.
+    Mul,
+    /// Keep the larger.
+    Max,
+    /// Keep the smaller.
+    Min,
+}
+
+/// Depth order of DepthToSpace and SpaceToDepth: depth-column-row (`DCR`, the default) or
+/// column-row-depth (`CRD`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BlockOrder {
+    /// Depth is (block row, block column, channel).
+    Dcr,
+    /// Depth is (channel, block row, block column).
+    Crd,
+}
+
 /// Quantization axis/blocking of QuantizeLinear and DequantizeLinear.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct QuantAxis {
@@ -481,6 +506,47 @@ pub enum Op {
     Gather {
         /// Axis (may be negative).
         axis: i64,
+    },
+    /// Gather single elements along `axis`: (data, indices); indices have data's rank and
+    /// give the output's shape.
+    GatherElements {
+        /// Axis (may be negative).
+        axis: i64,
+    },
+    /// Gather slices of data addressed by the last axis of indices: (data, indices).
+    GatherNd {
+        /// Leading axes shared by data and indices.
+        batch_dims: usize,
+    },
+    /// A copy of data with `updates` written (or combined) at `indices` along `axis`:
+    /// (data, indices, updates), indices and updates of one shape.
+    ScatterElements {
+        /// Axis (may be negative).
+        axis: i64,
+        /// How an update combines with the value it replaces.
+        reduction: ScatterReduction,
+    },
+    /// A copy of data with slices of `updates` written (or combined) at the index tuples of
+    /// indices' last axis: (data, indices, updates).
+    ScatterNd {
+        /// How an update combines with the value it replaces.
+        reduction: ScatterReduction,
+    },
+    /// Repeat x `repeats[i]` times along each axis i: (x, repeats).
+    Tile,
+    /// Rearrange depth into `blocksize`×`blocksize` blocks of space: (x) of shape NCHW.
+    DepthToSpace {
+        /// Block edge.
+        blocksize: usize,
+        /// Order of the depth axis.
+        mode: BlockOrder,
+    },
+    /// Rearrange `blocksize`×`blocksize` blocks of space into depth: (x) of shape NCHW.
+    SpaceToDepth {
+        /// Block edge.
+        blocksize: usize,
+        /// Order of the depth axis.
+        mode: BlockOrder,
     },
     /// Shape of x as i64[rank], sliced by start/end: (x).
     ShapeOf {

@@ -2,8 +2,9 @@
 //! everything that depends on the kind alone (arity, attribute leaf, a placeholder op).
 
 use crate::{
-    AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, DType, NearestMode, Op, PadMode,
-    PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, Tensor, UnaryOp,
+    AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, DType, NearestMode, Op,
+    PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, ScatterReduction, Tensor,
+    UnaryOp,
 };
 use std::sync::Arc;
 
@@ -127,6 +128,13 @@ op_kinds! {
     (Transpose, "transpose"),
     (Expand, "expand"),
     (Gather, "gather"),
+    (GatherElements, "gather_elements"),
+    (GatherNd, "gather_nd"),
+    (ScatterElements, "scatter_elements"),
+    (ScatterNd, "scatter_nd"),
+    (Tile, "tile"),
+    (DepthToSpace, "depth_to_space"),
+    (SpaceToDepth, "space_to_depth"),
     (ShapeOf, "shape_of"),
     (Slice, "slice"),
     (Pad, "pad"),
@@ -181,7 +189,9 @@ impl OpKind {
             Unsqueeze => (2, Some(2)),
             Transpose => (1, Some(1)),
             Expand => (2, Some(2)),
-            Gather => (2, Some(2)),
+            Gather | GatherElements | GatherNd | Tile => (2, Some(2)),
+            ScatterElements | ScatterNd => (3, Some(3)),
+            DepthToSpace | SpaceToDepth => (1, Some(1)),
             ShapeOf => (1, Some(1)),
             Slice => (3, Some(5)),
             Pad => (2, Some(4)),
@@ -234,12 +244,14 @@ impl OpKind {
             | QMatMul
             | Requantize
             | QAdd
-            | Lut => false,
+            | Lut
+            | Tile => false,
             Input | Const | Conv | ConvTranspose | ConvInteger | QLinearConv | Gemm | MaxPool
             | AveragePool | BatchNorm | LayerNorm | Softmax | LogSoftmax | ReduceMax
             | ReduceMean | ReduceSum | Concat | Split | Flatten | Reshape | Transpose | Gather
             | ShapeOf | Pad | Resize | ConstantOfShape | QuantizeLinear | DequantizeLinear
-            | FakeQuantize | QConv => true,
+            | FakeQuantize | QConv | GatherElements | GatherNd | ScatterElements | ScatterNd
+            | DepthToSpace | SpaceToDepth => true,
         }
     }
 
@@ -398,6 +410,24 @@ impl OpKind {
             OpKind::Transpose => Op::Transpose { perm: vec![] },
             OpKind::Expand => Op::Expand,
             OpKind::Gather => Op::Gather { axis: 0 },
+            OpKind::GatherElements => Op::GatherElements { axis: 0 },
+            OpKind::GatherNd => Op::GatherNd { batch_dims: 0 },
+            OpKind::ScatterElements => Op::ScatterElements {
+                axis: 0,
+                reduction: ScatterReduction::None,
+            },
+            OpKind::ScatterNd => Op::ScatterNd {
+                reduction: ScatterReduction::None,
+            },
+            OpKind::Tile => Op::Tile,
+            OpKind::DepthToSpace => Op::DepthToSpace {
+                blocksize: 1,
+                mode: BlockOrder::Dcr,
+            },
+            OpKind::SpaceToDepth => Op::SpaceToDepth {
+                blocksize: 1,
+                mode: BlockOrder::Dcr,
+            },
             OpKind::ShapeOf => Op::ShapeOf {
                 start: 0,
                 end: None,
@@ -525,6 +555,13 @@ impl Op {
             Op::Transpose { .. } => OpKind::Transpose,
             Op::Expand => OpKind::Expand,
             Op::Gather { .. } => OpKind::Gather,
+            Op::GatherElements { .. } => OpKind::GatherElements,
+            Op::GatherNd { .. } => OpKind::GatherNd,
+            Op::ScatterElements { .. } => OpKind::ScatterElements,
+            Op::ScatterNd { .. } => OpKind::ScatterNd,
+            Op::Tile => OpKind::Tile,
+            Op::DepthToSpace { .. } => OpKind::DepthToSpace,
+            Op::SpaceToDepth { .. } => OpKind::SpaceToDepth,
             Op::ShapeOf { .. } => OpKind::ShapeOf,
             Op::Slice => OpKind::Slice,
             Op::Pad { .. } => OpKind::Pad,

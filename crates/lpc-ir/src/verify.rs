@@ -67,6 +67,13 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::Squeeze
         | Op::Unsqueeze
         | Op::Transpose { .. }
+        | Op::GatherElements { .. }
+        | Op::GatherNd { .. }
+        | Op::ScatterElements { .. }
+        | Op::ScatterNd { .. }
+        | Op::Tile
+        | Op::DepthToSpace { .. }
+        | Op::SpaceToDepth { .. }
         | Op::Expand
         | Op::Gather { .. }
         | Op::ShapeOf { .. }

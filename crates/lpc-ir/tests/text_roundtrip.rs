@@ -115,9 +115,16 @@ fn kind(op: &Op) -> usize {
         Op::Requantize => 73,
         Op::QAdd => 74,
         Op::Lut => 75,
+        Op::GatherElements { .. } => 98,
+        Op::GatherNd { .. } => 99,
+        Op::ScatterElements { .. } => 100,
+        Op::ScatterNd { .. } => 101,
+        Op::Tile => 102,
+        Op::DepthToSpace { .. } => 103,
+        Op::SpaceToDepth { .. } => 104,
     }
 }
-const KINDS: usize = 98;
+const KINDS: usize = 105;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -148,6 +155,13 @@ fn words(op: &Op) -> Vec<(usize, usize)> {
         Op::Unary(UnaryOp::Cast { to }) => vec![dtype(to)],
         Op::QuantizeLinear { dtype: d, .. } => vec![dtype(d)],
         Op::ConstantOfShape { value } => vec![dtype(&value.dtype())],
+        Op::ScatterElements { reduction, .. } | Op::ScatterNd { reduction } => {
+            vec![scatter_reduction(reduction)]
+        }
+        Op::DepthToSpace { mode, .. } | Op::SpaceToDepth { mode, .. } => vec![match mode {
+            BlockOrder::Dcr => (8, 0),
+            BlockOrder::Crd => (8, 1),
+        }],
         Op::Pad { mode } => vec![match mode {
             PadMode::Constant => (2, 0),
             PadMode::Reflect => (2, 1),
@@ -183,7 +197,17 @@ fn words(op: &Op) -> Vec<(usize, usize)> {
         _ => vec![],
     }
 }
-const WORD_COUNTS: [usize; 7] = [4, 8, 4, 3, 6, 4, 3];
+const WORD_COUNTS: [usize; 9] = [4, 8, 4, 3, 6, 4, 3, 5, 2];
+
+fn scatter_reduction(r: &ScatterReduction) -> (usize, usize) {
+    match r {
+        ScatterReduction::None => (7, 0),
+        ScatterReduction::Add => (7, 1),
+        ScatterReduction::Mul => (7, 2),
+        ScatterReduction::Max => (7, 3),
+        ScatterReduction::Min => (7, 4),
+    }
+}
 
 /// Floats that must survive printing bit for bit.
 fn special_f32s() -> Vec<f32> {
@@ -541,6 +565,31 @@ fn op_samples() -> Vec<Op> {
     v.push(Op::Transpose { perm: vec![] });
     v.push(Op::Transpose {
         perm: vec![0, 3, 1, 2],
+    });
+    let reductions = [
+        ScatterReduction::None,
+        ScatterReduction::Add,
+        ScatterReduction::Mul,
+        ScatterReduction::Max,
+        ScatterReduction::Min,
+    ];
+    for (k, reduction) in reductions.into_iter().enumerate() {
+        v.push(Op::ScatterElements {
+            axis: k as i64 - 2,
+            reduction,
+        });
+        v.push(Op::ScatterNd { reduction });
+    }
+    v.push(Op::GatherElements { axis: -1 });
+    v.push(Op::GatherNd { batch_dims: 0 });
+    v.push(Op::GatherNd { batch_dims: 2 });
+    v.push(Op::Tile);
+    for mode in [BlockOrder::Dcr, BlockOrder::Crd] {
+        v.push(Op::DepthToSpace { blocksize: 2, mode });
+    }
+    v.push(Op::SpaceToDepth {
+        blocksize: 3,
+        mode: BlockOrder::Crd,
     });
     for mode in [
         PadMode::Constant,

@@ -7,6 +7,7 @@ mod constfold;
 mod elementwise;
 mod fused;
 pub mod geom;
+mod index;
 pub mod logic;
 mod nn;
 mod norm;
@@ -206,6 +207,40 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             *axis,
             i.req(0, "data")?,
             i.req(1, "indices")?,
+        )?]),
+        Op::GatherElements { axis } => Ok(vec![index::gather_elements(
+            *axis,
+            i.req(0, "data")?,
+            i.req(1, "indices")?,
+        )?]),
+        Op::GatherNd { batch_dims } => Ok(vec![index::gather_nd(
+            *batch_dims,
+            i.req(0, "data")?,
+            i.req(1, "indices")?,
+        )?]),
+        Op::ScatterElements { axis, reduction } => Ok(vec![index::scatter_elements(
+            *axis,
+            *reduction,
+            i.req(0, "data")?,
+            i.req(1, "indices")?,
+            i.req(2, "updates")?,
+        )?]),
+        Op::ScatterNd { reduction } => Ok(vec![index::scatter_nd(
+            *reduction,
+            i.req(0, "data")?,
+            i.req(1, "indices")?,
+            i.req(2, "updates")?,
+        )?]),
+        Op::Tile => Ok(vec![index::tile(i.req(0, "x")?, i.req(1, "repeats")?)?]),
+        Op::DepthToSpace { blocksize, mode } => Ok(vec![index::depth_to_space(
+            *blocksize,
+            *mode,
+            i.req(0, "x")?,
+        )?]),
+        Op::SpaceToDepth { blocksize, mode } => Ok(vec![index::space_to_depth(
+            *blocksize,
+            *mode,
+            i.req(0, "x")?,
         )?]),
         Op::ShapeOf { start, end } => Ok(vec![shape_ops::shape_of(*start, *end, i.req(0, "x")?)?]),
         Op::Slice => Ok(vec![shape_ops::slice(i)?]),

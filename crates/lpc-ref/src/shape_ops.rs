@@ -11,7 +11,7 @@ const FILL: usize = usize::MAX;
 /// Largest element count an op may create from data-dependent shapes.
 const MAX_ELEMENTS: usize = 1 << 31;
 
-fn check_count(shape: &[usize]) -> EvalResult<usize> {
+pub(crate) fn check_count(shape: &[usize]) -> EvalResult<usize> {
     let mut n: usize = 1;
     for &d in shape {
         n = n

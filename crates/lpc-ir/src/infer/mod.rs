@@ -8,6 +8,7 @@
 //! symbol (`s0`, `s1`, ..., skipping names already used in the graph) stands for it; where not
 //! even the rank is known the shape is `None`.
 
+mod index;
 mod nn;
 mod shape_ops;
 mod values;
@@ -513,6 +514,13 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::Transpose { perm } => shape_ops::transpose(cx, perm),
         Op::Expand => shape_ops::expand(cx, syms),
         Op::Gather { axis } => shape_ops::gather(cx, *axis),
+        Op::GatherElements { axis } => index::gather_elements(cx, *axis),
+        Op::GatherNd { batch_dims } => index::gather_nd(cx, *batch_dims),
+        Op::ScatterElements { axis, .. } => index::scatter(cx, Some(*axis)),
+        Op::ScatterNd { .. } => index::scatter(cx, None),
+        Op::Tile => index::tile(cx, syms),
+        Op::DepthToSpace { blocksize, .. } => index::depth_space(cx, *blocksize, true, syms),
+        Op::SpaceToDepth { blocksize, .. } => index::depth_space(cx, *blocksize, false, syms),
         Op::ShapeOf { start, end } => shape_ops::shape_of(cx, *start, *end, syms),
         Op::Slice => shape_ops::slice(cx, syms),
         Op::Pad { .. } => shape_ops::pad(cx, syms),

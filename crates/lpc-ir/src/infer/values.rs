@@ -122,6 +122,13 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::Split { .. }
         | Op::Flatten { .. }
         | Op::Transpose { .. }
+        | Op::GatherElements { .. }
+        | Op::GatherNd { .. }
+        | Op::ScatterElements { .. }
+        | Op::ScatterNd { .. }
+        | Op::Tile
+        | Op::DepthToSpace { .. }
+        | Op::SpaceToDepth { .. }
         | Op::Expand
         | Op::Pad { .. }
         | Op::Resize(_)

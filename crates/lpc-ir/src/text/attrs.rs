@@ -1,8 +1,9 @@
 //! The attributes of every `Op` variant, described once for both the printer and the parser.
 
 use crate::{
-    AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, DType, NearestMode, Op, PadMode,
-    PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, Tensor, UnaryOp,
+    AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, DType, NearestMode, Op,
+    PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, ScatterReduction, Tensor,
+    UnaryOp,
 };
 use std::sync::Arc;
 
@@ -103,6 +104,35 @@ impl Word for AspectPolicy {
             AspectPolicy::Stretch => "stretch",
             AspectPolicy::NotLarger => "not_larger",
             AspectPolicy::NotSmaller => "not_smaller",
+        }
+    }
+}
+
+impl Word for ScatterReduction {
+    const ALL: &'static [ScatterReduction] = &[
+        ScatterReduction::None,
+        ScatterReduction::Add,
+        ScatterReduction::Mul,
+        ScatterReduction::Max,
+        ScatterReduction::Min,
+    ];
+    fn word(self) -> &'static str {
+        match self {
+            ScatterReduction::None => "none",
+            ScatterReduction::Add => "add",
+            ScatterReduction::Mul => "mul",
+            ScatterReduction::Max => "max",
+            ScatterReduction::Min => "min",
+        }
+    }
+}
+
+impl Word for BlockOrder {
+    const ALL: &'static [BlockOrder] = &[BlockOrder::Dcr, BlockOrder::Crd];
+    fn word(self) -> &'static str {
+        match self {
+            BlockOrder::Dcr => "DCR",
+            BlockOrder::Crd => "CRD",
         }
     }
 }
@@ -284,6 +314,7 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
         | Op::GlobalMaxPool
         | Op::Squeeze
         | Op::Unsqueeze
+        | Op::Tile
         | Op::Expand
         | Op::Slice
         | Op::Range
@@ -363,7 +394,17 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
         Op::Flatten { axis } => v.i64("axis", axis, Some(1)),
         Op::Reshape { allowzero } => v.bool("allowzero", allowzero, Some(false)),
         Op::Transpose { perm } => v.usizes("perm", perm),
-        Op::Gather { axis } => v.i64("axis", axis, Some(0)),
+        Op::Gather { axis } | Op::GatherElements { axis } => v.i64("axis", axis, Some(0)),
+        Op::GatherNd { batch_dims } => v.usize("batch_dims", batch_dims, Some(0)),
+        Op::ScatterElements { axis, reduction } => {
+            v.i64("axis", axis, Some(0));
+            v.word("reduction", reduction, Some(ScatterReduction::None));
+        }
+        Op::ScatterNd { reduction } => v.word("reduction", reduction, Some(ScatterReduction::None)),
+        Op::DepthToSpace { blocksize, mode } | Op::SpaceToDepth { blocksize, mode } => {
+            v.usize("blocksize", blocksize, None);
+            v.word("mode", mode, Some(BlockOrder::Dcr));
+        }
         Op::ShapeOf { start, end } => {
             v.i64("start", start, Some(0));
             v.opt_i64("end", end);

@@ -505,6 +505,13 @@ fn lower_node(
         | Op::Transpose { .. }
         | Op::Expand
         | Op::Gather { .. }
+        | Op::GatherElements { .. }
+        | Op::GatherNd { .. }
+        | Op::ScatterElements { .. }
+        | Op::ScatterNd { .. }
+        | Op::Tile
+        | Op::DepthToSpace { .. }
+        | Op::SpaceToDepth { .. }
         | Op::ShapeOf { .. }
         | Op::Slice
         | Op::Pad { .. }

@@ -233,6 +233,13 @@ impl Exporter<'_> {
             | Op::Transpose { .. }
             | Op::Expand
             | Op::Gather { .. }
+            | Op::GatherElements { .. }
+            | Op::GatherNd { .. }
+            | Op::ScatterElements { .. }
+            | Op::ScatterNd { .. }
+            | Op::Tile
+            | Op::DepthToSpace { .. }
+            | Op::SpaceToDepth { .. }
             | Op::ShapeOf { .. }
             | Op::Slice
             | Op::Pad { .. }
@@ -376,6 +383,43 @@ fn array_form(op: &Op, ins: &[Option<ValueRef>]) -> Form {
             at.push(attr_i("axis", *axis));
             "Gather"
         }
+        Op::GatherElements { axis } => {
+            at.push(attr_i("axis", *axis));
+            "GatherElements"
+        }
+        Op::GatherNd { batch_dims } => {
+            at.push(attr_i("batch_dims", *batch_dims as i64));
+            "GatherND"
+        }
+        Op::ScatterElements { axis, reduction } => {
+            at.push(attr_i("axis", *axis));
+            at.extend(reduction_attr(*reduction));
+            "ScatterElements"
+        }
+        Op::ScatterNd { reduction } => {
+            at.extend(reduction_attr(*reduction));
+            "ScatterND"
+        }
+        Op::Tile => "Tile",
+        Op::DepthToSpace { blocksize, mode } => {
+            at.push(attr_i("blocksize", *blocksize as i64));
+            at.push(attr_s(
+                "mode",
+                match mode {
+                    BlockOrder::Dcr => "DCR",
+                    BlockOrder::Crd => "CRD",
+                },
+            ));
+            "DepthToSpace"
+        }
+        Op::SpaceToDepth { blocksize, mode } => {
+            at.push(attr_i("blocksize", *blocksize as i64));
+            // `mode` exists from opset 25 only; the default DCR is written as no attribute.
+            if *mode == BlockOrder::Crd {
+                at.push(attr_s("mode", "CRD"));
+            }
+            "SpaceToDepth"
+        }
         Op::ShapeOf { start, end } => {
             at.push(attr_i("start", *start));
             if let Some(e) = end {
@@ -474,4 +518,17 @@ fn quant_form(op: &Op, ins: &[Option<ValueRef>]) -> Form {
         _ => unreachable!("quant_form is called for the ONNX quantization ops only"),
     };
     (op_type, at)
+}
+
+/// The `reduction` attribute of the scatters; absent when it is the default `none`, so that
+/// the node also loads at opsets before 16.
+fn reduction_attr(r: ScatterReduction) -> Option<AttributeProto> {
+    let word = match r {
+        ScatterReduction::None => return None,
+        ScatterReduction::Add => "add",
+        ScatterReduction::Mul => "mul",
+        ScatterReduction::Max => "max",
+        ScatterReduction::Min => "min",
+    };
+    Some(attr_s("reduction", word))
 }

@@ -5,6 +5,7 @@
 
 mod array;
 mod attrs;
+mod index;
 mod logic;
 mod math;
 mod nn;

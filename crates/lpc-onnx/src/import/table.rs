@@ -122,6 +122,7 @@ impl Table {
         super::logic::register(&mut t);
         super::nn::register(&mut t);
         super::array::register(&mut t);
+        super::index::register(&mut t);
         super::quant::register(&mut t);
         t
     }

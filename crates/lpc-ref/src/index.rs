@@ -1,0 +1,397 @@
+//! Indexing and rearranging ops: GatherElements, GatherND, ScatterElements, ScatterND, Tile,
+//! DepthToSpace and SpaceToDepth. Gathers and rearrangements are "take these flat source
+//! indices" (`take`, every dtype); scatters write into a copy of the data.
+
+use crate::shape_ops::{check_count, take};
+use crate::util::{ints, norm_axis, strides};
+use crate::{invalid, EvalResult};
+use lpc_ir::{BlockOrder, ScatterReduction, Tensor, TensorData};
+
+/// An index along an axis of length `len`, negative counting from the end.
+fn index_in(i: i64, len: usize, what: &str) -> EvalResult<usize> {
+    let j = if i < 0 { i + len as i64 } else { i };
+    if j < 0 || j >= len as i64 {
+        return Err(invalid!(
+            "{what} {i} out of range for an axis of length {len}"
+        ));
+    }
+    Ok(j as usize)
+}
+
+/// The flat positions in a tensor of `shape` of the elements of `idx` (a tensor of the same
+/// rank), each with its coordinate along `axis` replaced by its value.
+fn element_positions(shape: &[usize], idx: &Tensor, axis: i64) -> EvalResult<Vec<usize>> {
+    if idx.rank() != shape.len() {
+        return Err(invalid!(
+            "indices have rank {}, data rank {}",
+            idx.rank(),
+            shape.len()
+        ));
+    }
+    let ax = norm_axis(axis, shape.len())?;
+    let (ds, is) = (strides(shape), strides(idx.shape()));
+    let values = ints(idx, "indices")?;
+    let mut out = Vec::with_capacity(values.len());
+    for (flat, &v) in values.iter().enumerate() {
+        let mut pos = 0;
+        for d in 0..shape.len() {
+            let c = (flat / is[d]) % idx.shape()[d];
+            let c = if d == ax {
+                index_in(v, shape[d], "index")?
+            } else if c >= shape[d] {
+                return Err(invalid!(
+                    "indices of shape {:?} do not fit data of shape {shape:?} off axis {ax}",
+                    idx.shape()
+                ));
+            } else {
+                c
+            };
+            pos += c * ds[d];
+        }
+        out.push(pos);
+    }
+    Ok(out)
+}
+
+/// GatherElements: the output has the shape of indices.
+pub fn gather_elements(axis: i64, data: &Tensor, idx: &Tensor) -> EvalResult<Tensor> {
+    let pos = element_positions(data.shape(), idx, axis)?;
+    take(data, &pos, idx.shape(), None)
+}
+
+/// The index tuples of `idx`'s last axis as offsets of slices of `data_shape`, starting at
+/// axis `batch_dims`; returns (offsets, slice length). Batch `b` of the leading `batch_dims`
+/// axes addresses only its own part of the data.
+fn tuple_offsets(
+    data_shape: &[usize],
+    idx: &Tensor,
+    batch_dims: usize,
+) -> EvalResult<(Vec<usize>, usize)> {
+    let (r, q) = (data_shape.len(), idx.rank());
+    if q == 0 || batch_dims >= q.min(r) {
+        return Err(invalid!(
+            "batch_dims {batch_dims} must be below the ranks of data ({r}) and indices ({q})"
+        ));
+    }
+    let k = idx.shape()[q - 1];
+    if k == 0 || batch_dims + k > r {
+        return Err(invalid!(
+            "index tuples of length {k} with batch_dims {batch_dims} do not fit data of rank {r}"
+        ));
+    }
+    if idx.shape()[..batch_dims] != data_shape[..batch_dims] {
+        return Err(invalid!(
+            "batch axes of indices {:?} and data {data_shape:?} differ",
+            idx.shape()
+        ));
+    }
+    let ds = strides(data_shape);
+    let slice: usize = data_shape[batch_dims + k..].iter().product();
+    let batch_len: usize = data_shape[batch_dims..].iter().product();
+    let per_batch: usize = idx.shape()[batch_dims..q - 1].iter().product();
+    let values = ints(idx, "indices")?;
+    let mut out = Vec::with_capacity(values.len() / k);
+    for (t, tuple) in values.chunks(k).enumerate() {
+        let mut pos = (t / per_batch.max(1)) * batch_len;
+        for (j, &v) in tuple.iter().enumerate() {
+            let a = batch_dims + j;
+            pos += index_in(v, data_shape[a], "index")? * ds[a];
+        }
+        out.push(pos);
+    }
+    Ok((out, slice))
+}
+
+/// GatherND: shape `indices.shape[..q-1] ++ data.shape[batch_dims + k..]`.
+pub fn gather_nd(batch_dims: usize, data: &Tensor, idx: &Tensor) -> EvalResult<Tensor> {
+    let (offsets, slice) = tuple_offsets(data.shape(), idx, batch_dims)?;
+    let k = idx.shape()[idx.rank() - 1];
+    let mut shape = idx.shape()[..idx.rank() - 1].to_vec();
+    shape.extend_from_slice(&data.shape()[batch_dims + k..]);
+    let mut src = Vec::with_capacity(check_count(&shape)?);
+    for o in offsets {
+        src.extend(o..o + slice);
+    }
+    take(data, &src, &shape, None)
+}
+
+/// A copy of `data` with `updates[j]` combined into element `pos[j]`, in order.
+fn scatter_at(
+    data: &Tensor,
+    pos: &[usize],
+    updates: &Tensor,
+    red: ScatterReduction,
+) -> EvalResult<Tensor> {
+    if updates.len() != pos.len() {
+        return Err(invalid!(
+            "{} updates for {} positions",
+            updates.len(),
+            pos.len()
+        ));
+    }
+    macro_rules! go {
+        ($d:expr, $u:expr, $var:ident, $add:expr, $mul:expr) => {{
+            let mut out = $d.clone();
+            for (&p, &u) in pos.iter().zip($u.iter()) {
+                let o = out[p];
+                out[p] = match red {
+                    ScatterReduction::None => u,
+                    ScatterReduction::Add => $add(o, u),
+                    ScatterReduction::Mul => $mul(o, u),
+                    ScatterReduction::Max if u > o => u,
+                    ScatterReduction::Min if u < o => u,
+                    ScatterReduction::Max | ScatterReduction::Min => o,
+                };
+            }
+            TensorData::$var(out)
+        }};
+    }
+    let out = match (data.data(), updates.data()) {
+        (TensorData::F32(d), TensorData::F32(u)) => go!(d, u, F32, |a, b| a + b, |a, b| a * b),
+        (TensorData::F64(d), TensorData::F64(u)) => go!(d, u, F64, |a, b| a + b, |a, b| a * b),
+        (TensorData::F16(d), TensorData::F16(u)) => go!(d, u, F16, |a, b| a + b, |a, b| a * b),
+        (TensorData::I8(d), TensorData::I8(u)) => {
+            go!(d, u, I8, i8::wrapping_add, i8::wrapping_mul)
+        }
+        (TensorData::U8(d), TensorData::U8(u)) => {
+            go!(d, u, U8, u8::wrapping_add, u8::wrapping_mul)
+        }
+        (TensorData::I32(d), TensorData::I32(u)) => {
+            go!(d, u, I32, i32::wrapping_add, i32::wrapping_mul)
+        }
+        (TensorData::I64(d), TensorData::I64(u)) => {
+            go!(d, u, I64, i64::wrapping_add, i64::wrapping_mul)
+        }
+        (TensorData::Bool(d), TensorData::Bool(u)) => {
+            go!(d, u, Bool, |a: bool, b: bool| a | b, |a: bool, b: bool| a
+                & b)
+        }
+        _ => {
+            return Err(invalid!(
+                "updates are {}, data {}",
+                updates.dtype(),
+                data.dtype()
+            ))
+        }
+    };
+    Tensor::new(data.shape(), out).map_err(|e| invalid!("{e}"))
+}
+
+/// ScatterElements: indices and updates of one shape.
+pub fn scatter_elements(
+    axis: i64,
+    red: ScatterReduction,
+    data: &Tensor,
+    idx: &Tensor,
+    updates: &Tensor,
+) -> EvalResult<Tensor> {
+    if idx.shape() != updates.shape() {
+        return Err(invalid!(
+            "indices {:?} and updates {:?} differ in shape",
+            idx.shape(),
+            updates.shape()
+        ));
+    }
+    let pos = element_positions(data.shape(), idx, axis)?;
+    scatter_at(data, &pos, updates, red)
+}
+
+/// ScatterND: updates of shape `indices.shape[..q-1] ++ data.shape[k..]`.
+pub fn scatter_nd(
+    red: ScatterReduction,
+    data: &Tensor,
+    idx: &Tensor,
+    updates: &Tensor,
+) -> EvalResult<Tensor> {
+    // batch_dims 0: `tuple_offsets` needs the data rank above 0, which ScatterND has too.
+    let (offsets, slice) = tuple_offsets(data.shape(), idx, 0)?;
+    let k = idx.shape()[idx.rank() - 1];
+    let mut want = idx.shape()[..idx.rank() - 1].to_vec();
+    want.extend_from_slice(&data.shape()[k..]);
+    if updates.shape() != want.as_slice() {
+        return Err(invalid!(
+            "updates have shape {:?}, indices {:?} and data {:?} need {want:?}",
+            updates.shape(),
+            idx.shape(),
+            data.shape()
+        ));
+    }
+    let pos: Vec<usize> = offsets.iter().flat_map(|&o| o..o + slice).collect();
+    scatter_at(data, &pos, updates, red)
+}
+
+/// Tile: each axis repeated `repeats[i]` times.
+pub fn tile(x: &Tensor, repeats: &Tensor) -> EvalResult<Tensor> {
+    let reps = ints(repeats, "repeats")?;
+    if reps.len() != x.rank() {
+        return Err(invalid!(
+            "repeats has {} values for an input of rank {}",
+            reps.len(),
+            x.rank()
+        ));
+    }
+    let mut shape = Vec::with_capacity(x.rank());
+    for (&d, &r) in x.shape().iter().zip(&reps) {
+        let r =
+            usize::try_from(r).map_err(|_| invalid!("repeats {reps:?} has a negative value"))?;
+        shape.push(
+            d.checked_mul(r)
+                .ok_or_else(|| invalid!("repeats {reps:?} overflow"))?,
+        );
+    }
+    let n = check_count(&shape)?;
+    let (os, xs) = (strides(&shape), strides(x.shape()));
+    let src: Vec<usize> = (0..n)
+        .map(|flat| {
+            (0..shape.len())
+                .map(|d| ((flat / os[d]) % shape[d]) % x.shape()[d] * xs[d])
+                .sum()
+        })
+        .collect();
+    take(x, &src, &shape, None)
+}
+
+fn nchw(x: &Tensor, what: &str) -> EvalResult<[usize; 4]> {
+    match *x.shape() {
+        [n, c, h, w] => Ok([n, c, h, w]),
+        _ => Err(invalid!(
+            "{what} needs an NCHW input, got shape {:?}",
+            x.shape()
+        )),
+    }
+}
+
+/// DepthToSpace: `[N, C, H, W]` → `[N, C/b², H·b, W·b]`.
+pub fn depth_to_space(b: usize, mode: BlockOrder, x: &Tensor) -> EvalResult<Tensor> {
+    let [n, c, h, w] = nchw(x, "DepthToSpace")?;
+    if b == 0 || c % (b * b) != 0 {
+        return Err(invalid!("{c} channels do not split into {b}x{b} blocks"));
+    }
+    let co = c / (b * b);
+    let shape = [n, co, h * b, w * b];
+    let mut src = Vec::with_capacity(check_count(&shape)?);
+    for ni in 0..n {
+        for ci in 0..co {
+            for y in 0..h * b {
+                for xx in 0..w * b {
+                    let (i, j) = (y % b, xx % b);
+                    let cin = match mode {
+                        BlockOrder::Dcr => (i * b + j) * co + ci,
+                        BlockOrder::Crd => ci * b * b + i * b + j,
+                    };
+                    src.push(((ni * c + cin) * h + y / b) * w + xx / b);
+                }
+            }
+        }
+    }
+    take(x, &src, &shape, None)
+}
+
+/// SpaceToDepth: `[N, C, H, W]` → `[N, C·b², H/b, W/b]`, the inverse of DepthToSpace.
+pub fn space_to_depth(b: usize, mode: BlockOrder, x: &Tensor) -> EvalResult<Tensor> {
+    let [n, c, h, w] = nchw(x, "SpaceToDepth")?;
+    if b == 0 || h % b != 0 || w % b != 0 {
+        return Err(invalid!("{h}x{w} does not split into {b}x{b} blocks"));
+    }
+    let (ho, wo) = (h / b, w / b);
+    let shape = [n, c * b * b, ho, wo];
+    let mut src = Vec::with_capacity(check_count(&shape)?);
+    for ni in 0..n {
+        for co in 0..c * b * b {
+            let (blk, ci) = match mode {
+                BlockOrder::Dcr => (co / c, co % c),
+                BlockOrder::Crd => (co % (b * b), co / (b * b)),
+            };
+            let (i, j) = (blk / b, blk % b);
+            for y in 0..ho {
+                for xx in 0..wo {
+                    src.push(((ni * c + ci) * h + y * b + i) * w + xx * b + j);
+                }
+            }
+        }
+    }
+    take(x, &src, &shape, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(shape: &[usize], v: &[f32]) -> Tensor {
+        Tensor::from_f32(shape, v.to_vec()).unwrap()
+    }
+    fn i(shape: &[usize], v: &[i64]) -> Tensor {
+        Tensor::from_i64(shape, v.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn gather_elements_follows_the_spec_example() {
+        // ONNX spec: data [[1,2],[3,4]], indices [[0,0],[1,0]], axis 1 → [[1,1],[4,3]].
+        let d = f(&[2, 2], &[1., 2., 3., 4.]);
+        let out = gather_elements(1, &d, &i(&[2, 2], &[0, 0, 1, 0])).unwrap();
+        assert_eq!(out.as_f32().unwrap(), &[1., 1., 4., 3.]);
+        // Negative indices count from the end; out of range is an error.
+        let out = gather_elements(0, &d, &i(&[1, 2], &[-1, 0])).unwrap();
+        assert_eq!(out.as_f32().unwrap(), &[3., 2.]);
+        assert!(gather_elements(0, &d, &i(&[1, 2], &[2, 0])).is_err());
+    }
+
+    #[test]
+    fn gather_nd_with_and_without_batch_dims() {
+        // data [[[0,1],[2,3]],[[4,5],[6,7]]], indices [[0,1],[1,0]] → [[2,3],[4,5]].
+        let d = f(&[2, 2, 2], &[0., 1., 2., 3., 4., 5., 6., 7.]);
+        let out = gather_nd(0, &d, &i(&[2, 2], &[0, 1, 1, 0])).unwrap();
+        assert_eq!(out.shape(), &[2, 2]);
+        assert_eq!(out.as_f32().unwrap(), &[2., 3., 4., 5.]);
+        // batch_dims 1, indices [[1],[0]] → [[2,3],[4,5]].
+        let out = gather_nd(1, &d, &i(&[2, 1], &[1, 0])).unwrap();
+        assert_eq!(out.as_f32().unwrap(), &[2., 3., 4., 5.]);
+        assert!(gather_nd(0, &d, &i(&[1, 4], &[0, 0, 0, 0])).is_err());
+    }
+
+    #[test]
+    fn scatters_replace_and_reduce_in_order() {
+        let d = f(&[1, 5], &[1., 2., 3., 4., 5.]);
+        let idx = i(&[1, 2], &[1, 1]);
+        let up = f(&[1, 2], &[1.1, 2.1]);
+        let none = scatter_elements(1, ScatterReduction::None, &d, &idx, &up).unwrap();
+        assert_eq!(none.as_f32().unwrap(), &[1., 2.1, 3., 4., 5.]);
+        let add = scatter_elements(1, ScatterReduction::Add, &d, &idx, &up).unwrap();
+        assert_eq!(add.as_f32().unwrap()[1], 2. + 1.1 + 2.1);
+        let max = scatter_elements(1, ScatterReduction::Max, &d, &idx, &up).unwrap();
+        assert_eq!(max.as_f32().unwrap()[1], 2.1);
+        // ScatterND: rows 0 and 2 of a 4x2 replaced.
+        let d = f(&[4, 2], &[0.; 8]);
+        let up = f(&[2, 2], &[1., 2., 3., 4.]);
+        let out = scatter_nd(ScatterReduction::None, &d, &i(&[2, 1], &[0, 2]), &up).unwrap();
+        assert_eq!(out.as_f32().unwrap(), &[1., 2., 0., 0., 3., 4., 0., 0.]);
+        assert!(scatter_nd(ScatterReduction::None, &d, &i(&[1, 1], &[0]), &up).is_err());
+    }
+
+    #[test]
+    fn tile_repeats_each_axis() {
+        let x = f(&[2, 2], &[1., 2., 3., 4.]);
+        let out = tile(&x, &i(&[2], &[1, 2])).unwrap();
+        assert_eq!(out.shape(), &[2, 4]);
+        assert_eq!(out.as_f32().unwrap(), &[1., 2., 1., 2., 3., 4., 3., 4.]);
+        assert!(tile(&x, &i(&[2], &[1, -1])).is_err());
+    }
+
+    #[test]
+    fn space_to_depth_inverts_depth_to_space_dcr() {
+        let v: Vec<f32> = (0..2 * 8 * 2 * 3).map(|k| k as f32).collect();
+        let x = f(&[2, 8, 2, 3], &v);
+        let up = depth_to_space(2, BlockOrder::Dcr, &x).unwrap();
+        assert_eq!(up.shape(), &[2, 2, 4, 6]);
+        let back = space_to_depth(2, BlockOrder::Dcr, &up).unwrap();
+        assert_eq!(back.as_f32().unwrap(), x.as_f32().unwrap());
+        // CRD: channel c's block is channels c·4 .. c·4+3.
+        let crd = depth_to_space(2, BlockOrder::Crd, &x).unwrap();
+        let back = space_to_depth(2, BlockOrder::Crd, &crd).unwrap();
+        assert_eq!(back.as_f32().unwrap(), x.as_f32().unwrap());
+        let c = crd.as_f32().unwrap();
+        // out[0,0,0,1] = x[0, 1, 0, 0] = 6 in CRD, x[0, 2, 0, 0] = 12 in DCR.
+        assert_eq!(c[1], 6.0);
+        assert_eq!(up.as_f32().unwrap()[1], 12.0);
+    }
+}
