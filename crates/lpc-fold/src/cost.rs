@@ -131,6 +131,13 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | Softmax
         | LogSoftmax
         | ReduceMax
+        | ReduceMin
+        | ReduceProd
+        | ReduceL1
+        | ReduceL2
+        | ReduceLogSum
+        | ReduceLogSumExp
+        | ReduceSumSquare
         | Concat
         | Split
         | Flatten

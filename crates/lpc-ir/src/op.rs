@@ -178,6 +178,36 @@ pub enum ReduceOp {
     Mean,
     /// Sum.
     Sum,
+    /// Minimum.
+    Min,
+    /// Product.
+    Prod,
+    /// Sum of absolute values.
+    L1,
+    /// Square root of the sum of squares.
+    L2,
+    /// Natural log of the sum.
+    LogSum,
+    /// Natural log of the sum of exponentials.
+    LogSumExp,
+    /// Sum of squares.
+    SumSquare,
+}
+
+impl ReduceOp {
+    /// Every reduction, in declaration order.
+    pub const ALL: [ReduceOp; 10] = [
+        ReduceOp::Max,
+        ReduceOp::Mean,
+        ReduceOp::Sum,
+        ReduceOp::Min,
+        ReduceOp::Prod,
+        ReduceOp::L1,
+        ReduceOp::L2,
+        ReduceOp::LogSum,
+        ReduceOp::LogSumExp,
+        ReduceOp::SumSquare,
+    ];
 }
 
 /// How spatial padding is chosen.

@@ -119,6 +119,13 @@ op_kinds! {
     (ReduceMax, "reduce_max"),
     (ReduceMean, "reduce_mean"),
     (ReduceSum, "reduce_sum"),
+    (ReduceMin, "reduce_min"),
+    (ReduceProd, "reduce_prod"),
+    (ReduceL1, "reduce_l1"),
+    (ReduceL2, "reduce_l2"),
+    (ReduceLogSum, "reduce_log_sum"),
+    (ReduceLogSumExp, "reduce_log_sum_exp"),
+    (ReduceSumSquare, "reduce_sum_square"),
     (Concat, "concat"),
     (Split, "split"),
     (Flatten, "flatten"),
@@ -180,7 +187,8 @@ impl OpKind {
             BatchNorm => (5, Some(5)),
             LayerNorm => (2, Some(3)),
             Softmax | LogSoftmax => (1, Some(1)),
-            ReduceMax | ReduceMean | ReduceSum => (1, Some(2)),
+            ReduceMax | ReduceMean | ReduceSum | ReduceMin | ReduceProd | ReduceL1 | ReduceL2
+            | ReduceLogSum | ReduceLogSumExp | ReduceSumSquare => (1, Some(2)),
             Concat => (1, None),
             Split => (1, Some(2)),
             Flatten => (1, Some(1)),
@@ -248,10 +256,11 @@ impl OpKind {
             | Tile => false,
             Input | Const | Conv | ConvTranspose | ConvInteger | QLinearConv | Gemm | MaxPool
             | AveragePool | BatchNorm | LayerNorm | Softmax | LogSoftmax | ReduceMax
-            | ReduceMean | ReduceSum | Concat | Split | Flatten | Reshape | Transpose | Gather
-            | ShapeOf | Pad | Resize | ConstantOfShape | QuantizeLinear | DequantizeLinear
-            | FakeQuantize | QConv | GatherElements | GatherNd | ScatterElements | ScatterNd
-            | DepthToSpace | SpaceToDepth => true,
+            | ReduceMean | ReduceSum | ReduceMin | ReduceProd | ReduceL1 | ReduceL2
+            | ReduceLogSum | ReduceLogSumExp | ReduceSumSquare | Concat | Split | Flatten
+            | Reshape | Transpose | Gather | ShapeOf | Pad | Resize | ConstantOfShape
+            | QuantizeLinear | DequantizeLinear | FakeQuantize | QConv | GatherElements
+            | GatherNd | ScatterElements | ScatterNd | DepthToSpace | SpaceToDepth => true,
         }
     }
 
@@ -266,6 +275,11 @@ impl OpKind {
             dilations: vec![],
             ceil_mode: false,
             auto_pad: AutoPad::NotSet,
+        };
+        let reduce = |op| Op::Reduce {
+            op,
+            keepdims: true,
+            noop_with_empty_axes: false,
         };
         let q = || QuantAxis {
             axis: 1,
@@ -383,21 +397,16 @@ impl OpKind {
                 axis: -1,
                 coerce_2d: false,
             },
-            OpKind::ReduceMax => Op::Reduce {
-                op: ReduceOp::Max,
-                keepdims: true,
-                noop_with_empty_axes: false,
-            },
-            OpKind::ReduceMean => Op::Reduce {
-                op: ReduceOp::Mean,
-                keepdims: true,
-                noop_with_empty_axes: false,
-            },
-            OpKind::ReduceSum => Op::Reduce {
-                op: ReduceOp::Sum,
-                keepdims: true,
-                noop_with_empty_axes: false,
-            },
+            OpKind::ReduceMax => reduce(ReduceOp::Max),
+            OpKind::ReduceMean => reduce(ReduceOp::Mean),
+            OpKind::ReduceSum => reduce(ReduceOp::Sum),
+            OpKind::ReduceMin => reduce(ReduceOp::Min),
+            OpKind::ReduceProd => reduce(ReduceOp::Prod),
+            OpKind::ReduceL1 => reduce(ReduceOp::L1),
+            OpKind::ReduceL2 => reduce(ReduceOp::L2),
+            OpKind::ReduceLogSum => reduce(ReduceOp::LogSum),
+            OpKind::ReduceLogSumExp => reduce(ReduceOp::LogSumExp),
+            OpKind::ReduceSumSquare => reduce(ReduceOp::SumSquare),
             OpKind::Concat => Op::Concat { axis: 0 },
             OpKind::Split => Op::Split {
                 axis: 0,
@@ -541,11 +550,7 @@ impl Op {
             Op::LayerNorm { .. } => OpKind::LayerNorm,
             Op::Softmax { .. } => OpKind::Softmax,
             Op::LogSoftmax { .. } => OpKind::LogSoftmax,
-            Op::Reduce { op, .. } => match op {
-                ReduceOp::Max => OpKind::ReduceMax,
-                ReduceOp::Mean => OpKind::ReduceMean,
-                ReduceOp::Sum => OpKind::ReduceSum,
-            },
+            Op::Reduce { op, .. } => reduce_kind(*op),
             Op::Concat { .. } => OpKind::Concat,
             Op::Split { .. } => OpKind::Split,
             Op::Flatten { .. } => OpKind::Flatten,
@@ -606,5 +611,21 @@ mod tests {
             assert_eq!(op.arity(), k.arity());
         }
         assert_eq!(OpKind::from_name("nope"), None);
+    }
+}
+
+/// The kind of each reduction (each is an op of its own in `.lir` and in the fold).
+fn reduce_kind(r: ReduceOp) -> OpKind {
+    match r {
+        ReduceOp::Max => OpKind::ReduceMax,
+        ReduceOp::Mean => OpKind::ReduceMean,
+        ReduceOp::Sum => OpKind::ReduceSum,
+        ReduceOp::Min => OpKind::ReduceMin,
+        ReduceOp::Prod => OpKind::ReduceProd,
+        ReduceOp::L1 => OpKind::ReduceL1,
+        ReduceOp::L2 => OpKind::ReduceL2,
+        ReduceOp::LogSum => OpKind::ReduceLogSum,
+        ReduceOp::LogSumExp => OpKind::ReduceLogSumExp,
+        ReduceOp::SumSquare => OpKind::ReduceSumSquare,
     }
 }

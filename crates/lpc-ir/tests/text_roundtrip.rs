@@ -90,6 +90,13 @@ fn kind(op: &Op) -> usize {
             ReduceOp::Max => 49,
             ReduceOp::Mean => 50,
             ReduceOp::Sum => 51,
+            ReduceOp::Min => 105,
+            ReduceOp::Prod => 106,
+            ReduceOp::L1 => 107,
+            ReduceOp::L2 => 108,
+            ReduceOp::LogSum => 109,
+            ReduceOp::LogSumExp => 110,
+            ReduceOp::SumSquare => 111,
         },
         Op::Concat { .. } => 52,
         Op::Split { .. } => 53,
@@ -124,7 +131,7 @@ fn kind(op: &Op) -> usize {
         Op::SpaceToDepth { .. } => 104,
     }
 }
-const KINDS: usize = 105;
+const KINDS: usize = 112;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -545,7 +552,7 @@ fn op_samples() -> Vec<Op> {
             epsilon: 1e-5,
         });
     }
-    for op in [ReduceOp::Max, ReduceOp::Mean, ReduceOp::Sum] {
+    for op in ReduceOp::ALL {
         for (keepdims, noop_with_empty_axes) in
             [(true, false), (false, true), (true, true), (false, false)]
         {

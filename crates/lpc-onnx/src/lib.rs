@@ -5,6 +5,7 @@
 
 pub mod export;
 mod import;
+mod names;
 #[allow(missing_docs)]
 pub mod proto;
 mod tensor;

@@ -1,4 +1,5 @@
-//! ReduceMax, ReduceMean, ReduceSum over a set of axes (computed in f64, or i64 for integers).
+//! The Reduce* ops over a set of axes (computed in f64; in i64 for integers, except the
+//! reductions that take a square root, log or exponential, which go through f64).
 
 use crate::util::{ints, norm_axis};
 use crate::{invalid, EvalError, EvalResult};
@@ -30,7 +31,7 @@ pub fn reduce(
     let out_n: usize = out_full.iter().product();
     let count: usize = (0..r).filter(|&d| red[d]).map(|d| x.shape()[d]).product();
     let d = x.dtype();
-    if d == DType::Bool && op != ReduceOp::Max {
+    if d == DType::Bool && !matches!(op, ReduceOp::Max | ReduceOp::Min) {
         return Err(EvalError::DType {
             slot: 0,
             what: "x",
@@ -55,53 +56,124 @@ pub fn reduce(
     } else {
         (0..r).filter(|&k| !red[k]).map(|k| x.shape()[k]).collect()
     };
-    let result = if d.is_float() || d == DType::Bool {
-        let init = match op {
-            ReduceOp::Max => f64::NEG_INFINITY,
-            ReduceOp::Mean | ReduceOp::Sum => 0.0,
-        };
-        let mut acc = vec![init; out_n];
-        for (v, &o) in x.to_f64_vec().into_iter().zip(&oidx) {
-            match op {
-                ReduceOp::Max => {
-                    if v > acc[o] || v.is_nan() {
-                        acc[o] = v
-                    }
-                }
-                ReduceOp::Mean | ReduceOp::Sum => acc[o] += v,
-            }
-        }
-        if op == ReduceOp::Mean {
-            for a in &mut acc {
-                *a /= count as f64;
-            }
-        }
+    let exact_int = !matches!(op, ReduceOp::L2 | ReduceOp::LogSum | ReduceOp::LogSumExp);
+    let result = if d.is_float() || d == DType::Bool || !exact_int {
+        let acc = reduce_f64(op, &x.to_f64_vec(), &oidx, out_n, count);
         if d == DType::Bool {
             Tensor::from_bool(&out_shape, acc.iter().map(|&v| v > 0.0).collect())
         } else {
             Tensor::from_f64(&out_shape, acc).map(|t| t.into_dtype(d))
         }
     } else {
-        let init = match (op, d) {
-            (ReduceOp::Max, DType::I8) => i8::MIN as i64,
-            (ReduceOp::Max, DType::U8) => 0,
-            (ReduceOp::Max, DType::I32) => i32::MIN as i64,
-            (ReduceOp::Max, _) => i64::MIN,
-            _ => 0,
-        };
-        let mut acc = vec![init; out_n];
-        for (v, &o) in x.to_i64_vec().into_iter().zip(&oidx) {
-            match op {
-                ReduceOp::Max => acc[o] = acc[o].max(v),
-                ReduceOp::Mean | ReduceOp::Sum => acc[o] = acc[o].wrapping_add(v),
-            }
-        }
-        if op == ReduceOp::Mean && count > 0 {
-            for a in &mut acc {
-                *a /= count as i64;
-            }
-        }
+        let acc = reduce_i64(op, d, &x.to_i64_vec(), &oidx, out_n, count);
         Tensor::from_i64(&out_shape, acc).map(|t| t.into_dtype(d))
     };
     result.map_err(|e| invalid!("{e}"))
+}
+
+/// Float reductions: `oidx[i]` is the output element of input element `i`; `count` the
+/// number of inputs per output. NaN propagates through Max and Min.
+fn reduce_f64(op: ReduceOp, xs: &[f64], oidx: &[usize], out_n: usize, count: usize) -> Vec<f64> {
+    if op == ReduceOp::LogSumExp {
+        // ln Σ exp(x) = m + ln Σ exp(x − m), m the largest x: no overflow.
+        let mut m = vec![f64::NEG_INFINITY; out_n];
+        for (&v, &o) in xs.iter().zip(oidx) {
+            if v > m[o] || v.is_nan() {
+                m[o] = v;
+            }
+        }
+        let mut s = vec![0.0; out_n];
+        for (&v, &o) in xs.iter().zip(oidx) {
+            if m[o].is_finite() {
+                s[o] += (v - m[o]).exp();
+            }
+        }
+        return m
+            .iter()
+            .zip(&s)
+            .map(|(&m, &s)| if m.is_finite() { m + s.ln() } else { m })
+            .collect();
+    }
+    let init = match op {
+        ReduceOp::Max => f64::NEG_INFINITY,
+        ReduceOp::Min => f64::INFINITY,
+        ReduceOp::Prod => 1.0,
+        _ => 0.0,
+    };
+    let mut acc = vec![init; out_n];
+    for (&v, &o) in xs.iter().zip(oidx) {
+        let a = &mut acc[o];
+        match op {
+            ReduceOp::Max => {
+                if v > *a || v.is_nan() {
+                    *a = v
+                }
+            }
+            ReduceOp::Min => {
+                if v < *a || v.is_nan() {
+                    *a = v
+                }
+            }
+            // (LogSumExp returned above.)
+            ReduceOp::Mean | ReduceOp::Sum | ReduceOp::LogSum | ReduceOp::LogSumExp => *a += v,
+            ReduceOp::Prod => *a *= v,
+            ReduceOp::L1 => *a += v.abs(),
+            ReduceOp::L2 | ReduceOp::SumSquare => *a += v * v,
+        }
+    }
+    for a in &mut acc {
+        match op {
+            ReduceOp::Mean => *a /= count as f64,
+            ReduceOp::L2 => *a = a.sqrt(),
+            ReduceOp::LogSum => *a = a.ln(),
+            _ => {}
+        }
+    }
+    acc
+}
+
+/// Exact integer reductions (wrapping, as ONNX Runtime's integer kernels).
+fn reduce_i64(
+    op: ReduceOp,
+    d: DType,
+    xs: &[i64],
+    oidx: &[usize],
+    out_n: usize,
+    count: usize,
+) -> Vec<i64> {
+    let (lo, hi) = match d {
+        DType::I8 => (i8::MIN as i64, i8::MAX as i64),
+        DType::U8 => (0, u8::MAX as i64),
+        DType::I32 => (i32::MIN as i64, i32::MAX as i64),
+        _ => (i64::MIN, i64::MAX),
+    };
+    let init = match op {
+        ReduceOp::Max => lo,
+        ReduceOp::Min => hi,
+        ReduceOp::Prod => 1,
+        _ => 0,
+    };
+    let mut acc = vec![init; out_n];
+    for (&v, &o) in xs.iter().zip(oidx) {
+        let a = &mut acc[o];
+        *a = match op {
+            ReduceOp::Max => (*a).max(v),
+            ReduceOp::Min => (*a).min(v),
+            ReduceOp::Prod => a.wrapping_mul(v),
+            ReduceOp::L1 => a.wrapping_add(v.wrapping_abs()),
+            ReduceOp::SumSquare => a.wrapping_add(v.wrapping_mul(v)),
+            // (L2, LogSum and LogSumExp take the float path.)
+            ReduceOp::Mean
+            | ReduceOp::Sum
+            | ReduceOp::L2
+            | ReduceOp::LogSum
+            | ReduceOp::LogSumExp => a.wrapping_add(v),
+        };
+    }
+    if op == ReduceOp::Mean && count > 0 {
+        for a in &mut acc {
+            *a /= count as i64;
+        }
+    }
+    acc
 }

@@ -70,9 +70,9 @@ fn known_len(cx: &Cx, slot: usize) -> Option<usize> {
 
 pub(super) fn reduce(cx: &Cx, op: ReduceOp, keepdims: bool, noop: bool, syms: &mut SymGen) -> R {
     let x = cx.req(0, "x")?;
-    // ReduceMax accepts bool (ONNX-20); the others need numbers.
+    // ReduceMax and ReduceMin accept bool (ONNX-20); the others need numbers.
     cx.check_dtype(0, "x", "a numeric type", |d| {
-        d != DType::Bool || op == ReduceOp::Max
+        d != DType::Bool || matches!(op, ReduceOp::Max | ReduceOp::Min)
     })?;
     if cx.has(1) {
         check_int_vector(cx, 1, "axes")?;

@@ -380,9 +380,8 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             keepdims,
             noop_with_empty_axes,
         } => {
-            match op {
-                ReduceOp::Max | ReduceOp::Mean | ReduceOp::Sum => {}
-            }
+            // The reduction is the op's kind (its name), not an attribute.
+            let _: &mut ReduceOp = op;
             v.bool("keepdims", keepdims, Some(true));
             v.bool("noop_with_empty_axes", noop_with_empty_axes, Some(false));
         }

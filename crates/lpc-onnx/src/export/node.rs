@@ -214,11 +214,7 @@ impl Exporter<'_> {
                 keepdims,
                 noop_with_empty_axes,
             } => (
-                match op {
-                    ReduceOp::Max => "ReduceMax",
-                    ReduceOp::Mean => "ReduceMean",
-                    ReduceOp::Sum => "ReduceSum",
-                },
+                crate::names::reduce(*op),
                 vec![
                     attr_i("keepdims", *keepdims as i64),
                     attr_i("noop_with_empty_axes", *noop_with_empty_axes as i64),

@@ -60,9 +60,9 @@ pub(super) fn register(t: &mut Table) {
     t.add("Sum", variadic);
     t.add("Clip", clip);
     t.add("Where", |_, _| Ok(Converted::Op(Op::Where)));
-    t.add("ReduceMax", reduce);
-    t.add("ReduceMean", reduce);
-    t.add("ReduceSum", reduce);
+    for r in ReduceOp::ALL {
+        t.add(crate::names::reduce(r), reduce);
+    }
 }
 
 /// `Elu`.
@@ -182,14 +182,16 @@ fn clip(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
     Ok(Converted::Op(Op::Clip))
 }
 
-/// `ReduceMax`, `ReduceMean`, `ReduceSum`.
+/// The Reduce* ops. `axes` became an input at opset 13 for ReduceSum, 18 for the others.
 fn reduce(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
     let a = cx.a;
-    let (r, axes_input_from) = match cx.op_type.as_str() {
-        "ReduceMax" => (ReduceOp::Max, 18),
-        "ReduceMean" => (ReduceOp::Mean, 18),
-        _ => (ReduceOp::Sum, 13),
+    let Some(r) = ReduceOp::ALL
+        .into_iter()
+        .find(|&r| crate::names::reduce(r) == cx.op_type)
+    else {
+        return Err(a.err(format!("'{}' is not a reduction", cx.op_type)));
     };
+    let axes_input_from = if r == ReduceOp::Sum { 13 } else { 18 };
     if cx.opset < axes_input_from {
         cx.ins.truncate(1);
         cx.put(g, 1, a.ints("axes").map(|v| Tensor::vec_i64(&v)));

@@ -41,6 +41,10 @@ pub(super) fn register(t: &mut Table) {
     t.add("ReduceMean", reduce_mean);
     t.add("ReduceMax", reduce_mean);
     t.add("ReduceSum", reduce_mean);
+    t.add("ReduceMin", reduce_mean);
+    t.add("ReduceProd", reduce_mean);
+    t.add("ReduceL1", reduce_mean);
+    t.add("ReduceL2", reduce_mean);
     t.add("Select", select);
 }
 
@@ -186,13 +190,18 @@ fn prelu(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<ValueRef>> {
     Ok(b.main(l, Op::Binary(BinaryOp::PRelu), &[Some(ins[0]), Some(slope)]))
 }
 
-/// `ReduceMean`, `ReduceMax`, `ReduceSum`.
+/// `ReduceMean`, `ReduceMax`, `ReduceSum`, `ReduceMin`, `ReduceProd`, `ReduceL1`, `ReduceL2`.
 fn reduce_mean(b: &mut Builder, l: &Layer, ins: &[ValueRef]) -> R<Vec<ValueRef>> {
     need(l, ins, 2, 2)?;
     let op = match l.ty.as_str() {
         "ReduceMean" => ReduceOp::Mean,
         "ReduceMax" => ReduceOp::Max,
-        _ => ReduceOp::Sum,
+        "ReduceSum" => ReduceOp::Sum,
+        "ReduceMin" => ReduceOp::Min,
+        "ReduceProd" => ReduceOp::Prod,
+        "ReduceL1" => ReduceOp::L1,
+        "ReduceL2" => ReduceOp::L2,
+        o => return Err(l.err(format!("'{o}' is not a reduction"))),
     };
     let keepdims = l.bool_attr("keep_dims", false)?;
     let axes = to_i64(b, l, ins[1]);
