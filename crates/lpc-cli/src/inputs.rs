@@ -57,6 +57,30 @@ pub fn input_shapes(g: &Graph, dims: &HashMap<String, usize>) -> Result<Vec<Vec<
         .collect()
 }
 
+fn input_names(g: &Graph) -> Vec<String> {
+    g.inputs()
+        .iter()
+        .map(|&n| g.node(n).outputs[0].name.clone())
+        .collect()
+}
+
+/// An `--input` spec: `NAME=PATH` when NAME is an input of the model (its index), else the
+/// whole spec is the path.
+fn split_spec<'a>(names: &[String], spec: &'a str) -> (Option<usize>, &'a str) {
+    spec.split_once('=')
+        .and_then(|(n, p)| Some((names.iter().position(|x| x == n)?, p)))
+        .map_or((None, spec), |(k, p)| (Some(k), p))
+}
+
+/// The files `--input` specs name.
+pub fn input_files<'a>(g: &Graph, specs: &'a [String]) -> Vec<&'a Path> {
+    let names = input_names(g);
+    specs
+        .iter()
+        .map(|s| Path::new(split_spec(&names, s).1))
+        .collect()
+}
+
 /// Binds `--input` specs to graph inputs; every input must be given.
 pub fn bind_inputs(g: &Graph, specs: &[String]) -> Result<Vec<Tensor>> {
     bind_inputs_or(g, specs, |g, n| {
@@ -71,19 +95,12 @@ pub fn bind_inputs_or(
     specs: &[String],
     mut missing: impl FnMut(&Graph, lpc_ir::NodeId) -> Result<Tensor>,
 ) -> Result<Vec<Tensor>> {
-    let names: Vec<String> = g
-        .inputs()
-        .iter()
-        .map(|&n| g.node(n).outputs[0].name.clone())
-        .collect();
+    let names = input_names(g);
     let mut bound: Vec<Option<Tensor>> = vec![None; names.len()];
     for spec in specs {
-        let (name, path) = match spec.split_once('=') {
-            Some((n, p)) if names.iter().any(|x| x == n) => (Some(n.to_string()), p.to_string()),
-            _ => (None, spec.clone()),
-        };
-        let idx = match name {
-            Some(n) => names.iter().position(|x| *x == n).expect("checked above"),
+        let (idx, path) = split_spec(&names, spec);
+        let idx = match idx {
+            Some(k) => k,
             None if names.len() == 1 => 0,
             None => bail!(
                 "--input '{spec}': the model has {} inputs ({}); use NAME=PATH",
@@ -94,7 +111,7 @@ pub fn bind_inputs_or(
         if bound[idx].is_some() {
             bail!("input '{}' given twice", names[idx]);
         }
-        let t = lpc_data::read_tensor(Path::new(&path))
+        let t = lpc_data::read_tensor(Path::new(path))
             .with_context(|| format!("input '{}'", names[idx]))?;
         bound[idx] = Some(t);
     }

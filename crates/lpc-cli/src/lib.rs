@@ -5,4 +5,5 @@
 pub mod cmd;
 pub mod inputs;
 pub mod jit;
+pub mod outputs;
 pub mod threads;

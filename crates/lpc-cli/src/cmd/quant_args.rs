@@ -2,6 +2,7 @@
 //! quantizer with them.
 
 use crate::cmd::data_args::DataArgs;
+use crate::outputs::{write_text, Files};
 use anyhow::{Context, Result};
 use lpc_data::Samples;
 use lpc_quant::{quantize, BiasCorrectionMode, Config, Estimator, Json, Preset, Quantized};
@@ -67,6 +68,16 @@ pub fn config(q: &QuantArgs, progress: bool) -> Result<Config> {
     .with_bias_samples(q.bias_samples))
 }
 
+/// The files these settings read (the model, --calib), with `--report` checked against them.
+pub fn files(q: &QuantArgs) -> Result<Files> {
+    let mut f = Files::default();
+    f.model("MODEL", &q.model).input_file("--calib", &q.calib);
+    if let Some(p) = &q.report {
+        f.output("--report", p)?;
+    }
+    Ok(f)
+}
+
 /// Loads the model and the calibration data and quantizes (no budget), writing `--report`.
 pub fn run_quantize(q: &QuantArgs, progress: bool) -> Result<Quantized> {
     let g = lpc_load::load_model(&q.model)?;
@@ -84,8 +95,7 @@ pub fn write_report(q: &QuantArgs, out: &Quantized, aaq: Option<Json>) -> Result
         if let (Json::Obj(m), Some(a)) = (&mut j, aaq) {
             m.push(("accuracy_aware".into(), a));
         }
-        std::fs::write(p, j.to_string_pretty())
-            .with_context(|| format!("{}: cannot write", p.display()))?;
+        write_text(p, &j.to_string_pretty())?;
     }
     Ok(())
 }
