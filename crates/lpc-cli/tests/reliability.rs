@@ -1,6 +1,6 @@
 //! The promises of `docs/reliability.md`, through the `lpc` binary: no verb writes over one of
-//! its inputs, outputs are written atomically, and an output's format is the one its extension
-//! names.
+//! its inputs, outputs are written atomically, an output's format is the one its extension
+//! names, and deep nesting is an error, never a stack overflow.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -312,4 +312,66 @@ fn the_output_format_is_the_one_its_extension_names() {
         stderr(&o)
     );
     assert!(!f.exists());
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let d = workdir("deep");
+    let n = 20_000;
+    let rules = d.join("deep.rules");
+    std::fs::write(
+        &rules,
+        format!(
+            "rule deep\n  match {}?x{}\n  rewrite ?x\n",
+            "(relu ".repeat(n),
+            ")".repeat(n)
+        ),
+    )
+    .unwrap();
+    let cases =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../passes/legalize/fake-quantize.lir");
+    let o = lpc(&["rules", "check", s(&rules), "--cases", s(&cases)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("deep.rules:2:1545: pattern nested deeper than 256 levels"),
+        "{}",
+        stderr(&o)
+    );
+    let m = d.join("m.onnx");
+    let o = lpc(&[
+        "fold",
+        s(&m),
+        "--rules",
+        s(&rules),
+        "-o",
+        s(&d.join("f.lir")),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("deep.rules:2:1545"), "{}", stderr(&o));
+
+    // A graph that is one long chain folds without recursing once per node: 2,000 nodes in a
+    // 256 KiB stack.
+    let n = 2000;
+    let mut text = format!("graph @chain(%x: f32[4]) -> (%y{n}) {{\n  %y0 = relu(%x) : f32[4]\n");
+    for i in 1..=n {
+        text += &format!("  %y{i} = relu(%y{}) : f32[4]\n", i - 1);
+    }
+    text += &format!("  return %y{n}\n}}\n");
+    let chain = d.join("chain.lir");
+    std::fs::write(&chain, text).unwrap();
+    let out = d.join("chain.out.lir");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -s 256 && exec '{}' fold '{}' -o '{}'",
+            env!("CARGO_BIN_EXE_lpc"),
+            chain.display(),
+            out.display()
+        ))
+        .output()
+        .expect("sh");
+    assert!(o.status.success(), "{:?}: {}", o.status, stderr(&o));
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .contains(&format!("%y{n} =")));
 }
