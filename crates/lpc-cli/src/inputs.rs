@@ -1,6 +1,7 @@
 //! Model inputs on the command line: `--input NAME=PATH` bindings, `--dim SYM=SIZE` bindings and
 //! the concrete input shapes they give.
 
+use crate::memory;
 use anyhow::{bail, Context, Result};
 use lpc_ir::{Graph, Tensor};
 use std::collections::HashMap;
@@ -26,6 +27,8 @@ pub fn parse_dims(specs: &[String]) -> Result<HashMap<String, usize>> {
 }
 
 /// The concrete shape of every graph input: declared dims, symbolic ones from `dims` (else 1).
+/// Shapes whose tensors would not fit in the memory available are refused, naming the input
+/// and the `--dim` bindings it uses.
 pub fn input_shapes(g: &Graph, dims: &HashMap<String, usize>) -> Result<Vec<Vec<usize>>> {
     for k in dims.keys() {
         let used = g.inputs().iter().any(|&n| {
@@ -38,23 +41,50 @@ pub fn input_shapes(g: &Graph, dims: &HashMap<String, usize>) -> Result<Vec<Vec<
             bail!("--dim {k}: no input of the model has a dimension named {k}");
         }
     }
-    g.inputs()
-        .iter()
-        .map(|&n| {
-            let out = &g.node(n).outputs[0];
-            let shape = out.ty.shape.as_ref().ok_or_else(|| {
-                anyhow::anyhow!("input '{}' has unknown rank; pass --input", out.name)
-            })?;
-            Ok(shape
-                .0
-                .iter()
-                .map(|d| match d {
-                    lpc_ir::Dim::Known(k) => *k,
-                    lpc_ir::Dim::Sym(s) => dims.get(s).copied().unwrap_or(1),
-                })
-                .collect())
-        })
-        .collect()
+    let mut shapes = vec![];
+    let mut total = Some(0usize);
+    for &n in g.inputs() {
+        let out = &g.node(n).outputs[0];
+        let shape = out
+            .ty
+            .shape
+            .as_ref()
+            .with_context(|| format!("input '{}' has unknown rank; pass --input", out.name))?;
+        let mut bound = vec![];
+        let concrete: Vec<usize> = shape
+            .0
+            .iter()
+            .map(|d| match d {
+                lpc_ir::Dim::Known(k) => *k,
+                lpc_ir::Dim::Sym(s) => {
+                    let v = dims.get(s).copied().unwrap_or(1);
+                    if dims.contains_key(s) {
+                        bound.push(format!("--dim {s}={v}"));
+                    }
+                    v
+                }
+            })
+            .collect();
+        let dtype = out.ty.dtype.unwrap_or(lpc_ir::DType::F32);
+        let bytes = concrete
+            .iter()
+            .try_fold(dtype.size(), |a, &d| a.checked_mul(d));
+        total = total.zip(bytes).and_then(|(t, b)| t.checked_add(b));
+        memory::check(
+            || {
+                let by = if bound.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", bound.join(", "))
+                };
+                format!("input '{}' {dtype}{concrete:?}{by}", out.name)
+            },
+            bytes,
+        )?;
+        shapes.push(concrete);
+    }
+    memory::check(|| "the model's inputs together".into(), total)?;
+    Ok(shapes)
 }
 
 fn input_names(g: &Graph) -> Vec<String> {

@@ -1,6 +1,7 @@
 //! The promises of `docs/reliability.md`, through the `lpc` binary: no verb writes over one of
 //! its inputs, outputs are written atomically, an output's format is the one its extension
-//! names, and deep nesting is an error, never a stack overflow.
+//! names, and limits (threads, memory, nesting depth, flag values) are errors naming what is
+//! wrong, never an abort.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -374,4 +375,73 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     assert!(std::fs::read_to_string(&out)
         .unwrap()
         .contains(&format!("%y{n} =")));
+}
+
+#[test]
+fn threads_and_shapes_are_bounded() {
+    let m = example("digits_cnn.onnx");
+    for verb in ["run", "bench", "compile"] {
+        for n in ["0", "100000", "x"] {
+            let o = lpc(&[verb, s(&m), "--threads", n]);
+            assert_eq!(o.status.code(), Some(2), "{verb} --threads {n}");
+            assert!(stderr(&o).contains("--threads"), "{}", stderr(&o));
+        }
+    }
+    // An input larger than the memory: refused before anything is allocated.
+    for verb in ["bench", "compile"] {
+        let o = lpc(&[verb, s(&m), "--dim", "N=99999999999999"]);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{verb}: {e}");
+        assert!(
+            e.contains("input 'input'")
+                && e.contains("--dim N=99999999999999")
+                && e.contains("needs 102399999999998976 bytes"),
+            "{e}"
+        );
+        // Bytes beyond usize are an error too, not an overflow.
+        let o = lpc(&[verb, s(&m), "--dim", "N=4611686018427387904"]);
+        assert_eq!(o.status.code(), Some(1), "{verb}: {}", stderr(&o));
+        assert!(stderr(&o).contains("address space"), "{}", stderr(&o));
+    }
+    // An input that fits whose compiled plan does not: the digits model's values live at once
+    // are 16 times its input, so an input of a quarter of the memory needs four times it.
+    if let Some(avail) = mem_available() {
+        let n = avail / 1024 / 4;
+        let o = lpc(&["compile", s(&m), "--dim", &format!("N={n}")]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("the JIT plan"), "{}", stderr(&o));
+    }
+}
+
+/// `MemAvailable` of `/proc/meminfo`, in bytes.
+fn mem_available() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<usize>().ok()? * 1024)
+}
+
+#[test]
+fn flag_errors_name_the_flag() {
+    let m = example("digits_cnn.onnx");
+    let c = example("calib_x.npy");
+    let cases: &[(&str, &str)] = &[
+        ("--max-drop", "nan"),
+        ("--max-drop", "inf"),
+        ("--min-sqnr", "NaN"),
+        ("--min-sqnr", "-inf"),
+        ("--preset", "fast"),
+        ("--estimator", "median"),
+        ("--metric", "top5"),
+    ];
+    for (flag, value) in cases {
+        let arg = format!("{flag}={value}");
+        let o = lpc(&["quantize", s(&m), "--calib", s(&c), "-o", "never.lir", &arg]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("invalid value '{value}' for '{flag}")),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert!(!Path::new("never.lir").exists());
 }

@@ -2,7 +2,7 @@
 //! and/or print the plan.
 
 use crate::inputs::{input_shapes, parse_dims};
-use crate::jit::{jit_options, Isa};
+use crate::jit::{check_plan_memory, jit_options, Isa};
 use crate::outputs::{Files, Format};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ pub struct CompileArgs {
     #[arg(long)]
     pub stats: bool,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::threads::threads_arg())]
     pub threads: Option<usize>,
     /// JIT GEMM code tier (an error when the host lacks it).
     #[arg(long, value_enum, default_value_t = Isa::Auto)]
@@ -41,6 +41,7 @@ pub fn run(a: &CompileArgs) -> Result<()> {
     let shapes = input_shapes(&g, &parse_dims(&a.dims)?)?;
     let m = lpc_jit::CompiledModel::compile(&g, &shapes, &jit_options(a.threads, a.isa))
         .with_context(|| model.display().to_string())?;
+    check_plan_memory(&m)?;
     if let Some(out) = output {
         // The plan goes first as comments: the file stays a plain .lir that any verb loads.
         let mut text = format!(

@@ -21,10 +21,10 @@ pub struct QuantArgs {
     pub data: DataArgs,
     /// Activation preset: performance (symmetric) or mixed (asymmetric).
     #[arg(long, default_value = "mixed")]
-    pub preset: String,
+    pub preset: Preset,
     /// Activation range estimator: mse, minmax, mean-minmax, quantile:Q.
     #[arg(long, default_value = "mse")]
-    pub estimator: String,
+    pub estimator: Estimator,
     /// Keep nodes in float: node name, op type (Conv, MatMul...) or node-name regex; repeatable.
     #[arg(long)]
     pub ignore: Vec<String>,
@@ -50,11 +50,8 @@ pub struct QuantArgs {
 /// The quantizer configuration these settings describe.
 pub fn config(q: &QuantArgs, progress: bool) -> Result<Config> {
     Ok(Config {
-        preset: q.preset.parse::<Preset>().map_err(anyhow::Error::msg)?,
-        estimator: q
-            .estimator
-            .parse::<Estimator>()
-            .map_err(anyhow::Error::msg)?,
+        preset: q.preset,
+        estimator: q.estimator,
         ignore: q.ignore.clone(),
         bias_correction: !q.no_bias_correction && q.bias_correction != "off",
         bias_correction_mode: match q.bias_correction.as_str() {

@@ -23,7 +23,7 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Backend::Ref)]
     pub backend: Backend,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::threads::threads_arg())]
     pub threads: Option<usize>,
 }
 
