@@ -1,6 +1,7 @@
 //! Model inputs on the command line: `--input NAME=PATH` bindings, `--dim SYM=SIZE` bindings and
 //! the concrete input shapes they give.
 
+use crate::memory;
 use anyhow::{bail, Context, Result};
 use lpc_ir::{Graph, Tensor};
 use std::collections::HashMap;
@@ -26,6 +27,8 @@ pub fn parse_dims(specs: &[String]) -> Result<HashMap<String, usize>> {
 }
 
 /// The concrete shape of every graph input: declared dims, symbolic ones from `dims` (else 1).
+/// Shapes whose tensors would not fit in the memory available are refused, naming the input
+/// and the `--dim` bindings it uses.
 pub fn input_shapes(g: &Graph, dims: &HashMap<String, usize>) -> Result<Vec<Vec<usize>>> {
     for k in dims.keys() {
         let used = g.inputs().iter().any(|&n| {
@@ -38,22 +41,73 @@ pub fn input_shapes(g: &Graph, dims: &HashMap<String, usize>) -> Result<Vec<Vec<
             bail!("--dim {k}: no input of the model has a dimension named {k}");
         }
     }
+    let mut shapes = vec![];
+    let mut total = Some(0usize);
+    for &n in g.inputs() {
+        let out = &g.node(n).outputs[0];
+        let shape = out
+            .ty
+            .shape
+            .as_ref()
+            .with_context(|| format!("input '{}' has unknown rank; pass --input", out.name))?;
+        let mut bound = vec![];
+        let concrete: Vec<usize> = shape
+            .0
+            .iter()
+            .map(|d| match d {
+                lpc_ir::Dim::Known(k) => *k,
+                lpc_ir::Dim::Sym(s) => {
+                    let v = dims.get(s).copied().unwrap_or(1);
+                    if dims.contains_key(s) {
+                        bound.push(format!("--dim {s}={v}"));
+                    }
+                    v
+                }
+            })
+            .collect();
+        let dtype = out.ty.dtype.unwrap_or(lpc_ir::DType::F32);
+        let bytes = concrete
+            .iter()
+            .try_fold(dtype.size(), |a, &d| a.checked_mul(d));
+        total = total.zip(bytes).and_then(|(t, b)| t.checked_add(b));
+        memory::check(
+            || {
+                let by = if bound.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", bound.join(", "))
+                };
+                format!("input '{}' {dtype}{concrete:?}{by}", out.name)
+            },
+            bytes,
+        )?;
+        shapes.push(concrete);
+    }
+    memory::check(|| "the model's inputs together".into(), total)?;
+    Ok(shapes)
+}
+
+fn input_names(g: &Graph) -> Vec<String> {
     g.inputs()
         .iter()
-        .map(|&n| {
-            let out = &g.node(n).outputs[0];
-            let shape = out.ty.shape.as_ref().ok_or_else(|| {
-                anyhow::anyhow!("input '{}' has unknown rank; pass --input", out.name)
-            })?;
-            Ok(shape
-                .0
-                .iter()
-                .map(|d| match d {
-                    lpc_ir::Dim::Known(k) => *k,
-                    lpc_ir::Dim::Sym(s) => dims.get(s).copied().unwrap_or(1),
-                })
-                .collect())
-        })
+        .map(|&n| g.node(n).outputs[0].name.clone())
+        .collect()
+}
+
+/// An `--input` spec: `NAME=PATH` when NAME is an input of the model (its index), else the
+/// whole spec is the path.
+fn split_spec<'a>(names: &[String], spec: &'a str) -> (Option<usize>, &'a str) {
+    spec.split_once('=')
+        .and_then(|(n, p)| Some((names.iter().position(|x| x == n)?, p)))
+        .map_or((None, spec), |(k, p)| (Some(k), p))
+}
+
+/// The files `--input` specs name.
+pub fn input_files<'a>(g: &Graph, specs: &'a [String]) -> Vec<&'a Path> {
+    let names = input_names(g);
+    specs
+        .iter()
+        .map(|s| Path::new(split_spec(&names, s).1))
         .collect()
 }
 
@@ -71,19 +125,12 @@ pub fn bind_inputs_or(
     specs: &[String],
     mut missing: impl FnMut(&Graph, lpc_ir::NodeId) -> Result<Tensor>,
 ) -> Result<Vec<Tensor>> {
-    let names: Vec<String> = g
-        .inputs()
-        .iter()
-        .map(|&n| g.node(n).outputs[0].name.clone())
-        .collect();
+    let names = input_names(g);
     let mut bound: Vec<Option<Tensor>> = vec![None; names.len()];
     for spec in specs {
-        let (name, path) = match spec.split_once('=') {
-            Some((n, p)) if names.iter().any(|x| x == n) => (Some(n.to_string()), p.to_string()),
-            _ => (None, spec.clone()),
-        };
-        let idx = match name {
-            Some(n) => names.iter().position(|x| *x == n).expect("checked above"),
+        let (idx, path) = split_spec(&names, spec);
+        let idx = match idx {
+            Some(k) => k,
             None if names.len() == 1 => 0,
             None => bail!(
                 "--input '{spec}': the model has {} inputs ({}); use NAME=PATH",
@@ -94,7 +141,7 @@ pub fn bind_inputs_or(
         if bound[idx].is_some() {
             bail!("input '{}' given twice", names[idx]);
         }
-        let t = lpc_data::read_tensor(Path::new(&path))
+        let t = lpc_data::read_tensor(Path::new(path))
             .with_context(|| format!("input '{}'", names[idx]))?;
         bound[idx] = Some(t);
     }

@@ -57,11 +57,19 @@ pub fn jit_compile(
     isa: Isa,
 ) -> Result<lpc_jit::CompiledModel> {
     let shapes: Vec<Vec<usize>> = ins.iter().map(|t| t.shape().to_vec()).collect();
-    Ok(lpc_jit::CompiledModel::compile(
-        g,
-        &shapes,
-        &jit_options(threads, isa),
-    )?)
+    let m = lpc_jit::CompiledModel::compile(g, &shapes, &jit_options(threads, isa))?;
+    check_plan_memory(&m)?;
+    Ok(m)
+}
+
+/// Refuses a compiled model whose intermediate values need more memory at once than is
+/// available (before it runs).
+pub fn check_plan_memory(m: &lpc_jit::CompiledModel) -> Result<()> {
+    let shapes: Vec<&[usize]> = m.plan().inputs.iter().map(|i| i.3.as_slice()).collect();
+    crate::memory::check(
+        || format!("the JIT plan for input shapes {shapes:?} (values live at once)"),
+        Some(m.plan().memory().peak_bytes),
+    )
 }
 
 /// The JIT compile options for `--threads` and `--isa`.

@@ -5,4 +5,6 @@
 pub mod cmd;
 pub mod inputs;
 pub mod jit;
+pub mod memory;
+pub mod outputs;
 pub mod threads;

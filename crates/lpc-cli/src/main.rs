@@ -19,7 +19,7 @@ struct Cli {
 enum Cmd {
     /// Print a model as .lir text (or Graphviz dot).
     Show(show::ShowArgs),
-    /// Import a model and write it as .lir (+ .lir.weights for large constants).
+    /// Import a model and write it as .lir (+ .lir.weights for large constants) or ONNX.
     Import(import::ImportArgs),
     /// Run a model on inputs and write or summarise its outputs.
     Run(run::RunArgs),

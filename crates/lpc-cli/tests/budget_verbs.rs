@@ -223,7 +223,6 @@ fn bad_budget_flags_are_refused() {
         (&["--metric", "agreement"], "needs a budget"),
         (&["--max-drop", "1", "--min-sqnr", "20"], "not both"),
         (&["--max-drop", "-1"], "cannot be negative"),
-        (&["--metric", "bleu", "--max-drop", "1"], "unknown metric"),
         (
             &["--min-sqnr", "20", "--metric", "top1"],
             "takes --max-drop",
@@ -242,6 +241,17 @@ fn bad_budget_flags_are_refused() {
             .to_string();
         assert!(e.contains(want), "{extra:?}: {e}");
     }
+    // An unknown metric is a usage error, naming the flag.
+    let mut v: Vec<&str> = base.to_vec();
+    v.extend_from_slice(&["--metric", "bleu", "--max-drop", "1"]);
+    let e = Lpc::try_parse_from(&v)
+        .err()
+        .expect("unknown metric")
+        .to_string();
+    assert!(
+        e.contains("'--metric <METRIC>'") && e.contains("unknown metric"),
+        "{e}"
+    );
     // Labels that do not match the evaluation data.
     let v = [
         "lpc",

@@ -135,11 +135,13 @@ fn quantize_then_accuracy() {
         "x.onnx",
     ]
     .map(String::from);
-    let Lpc::Quantize(q) = Lpc::parse_from(&v) else {
-        panic!()
-    };
-    assert!(quantize_cmd(&q, false)
-        .unwrap_err()
-        .to_string()
-        .contains("unknown range estimator"));
+    // A usage error naming the flag.
+    let e = Lpc::try_parse_from(&v)
+        .err()
+        .expect("bad estimator")
+        .to_string();
+    assert!(
+        e.contains("'--estimator <ESTIMATOR>'") && e.contains("unknown range estimator"),
+        "{e}"
+    );
 }

@@ -86,15 +86,10 @@ pub enum DataError {
 /// Why writing a tensor file failed (the source of [`DataError::Write`]).
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    /// The file could not be created.
-    #[error("{}: cannot create", path.display())]
-    Create {
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
-    /// Writing the header or the data failed.
+    /// The array could not be encoded as `.npy`.
+    #[error("encoding the array: {0}")]
+    Encode(std::io::Error),
+    /// The file could not be written (the old file, if any, is unchanged).
     #[error(transparent)]
-    Io(#[from] std::io::Error),
+    File(lpc_ir::host::WriteError),
 }

@@ -3,8 +3,6 @@
 use crate::error::{DataError, WriteError};
 use lpc_ir::{Tensor, TensorData};
 use npyz::WriterBuilder;
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
 
 /// Reads a `.npy` array (little-endian, C order).
@@ -63,39 +61,34 @@ pub fn read_npy(path: &Path) -> Result<Tensor, DataError> {
     read_npy_bytes(&read_file(path)?, &path.display().to_string())
 }
 
-fn write_vec<T: npyz::AutoSerialize>(
-    path: &Path,
-    shape: &[u64],
-    v: &[T],
-) -> Result<(), WriteError> {
-    let f = File::create(path).map_err(|source| WriteError::Create {
-        path: path.to_path_buf(),
-        source,
-    })?;
+fn npy_bytes<T: npyz::AutoSerialize>(shape: &[u64], v: &[T]) -> std::io::Result<Vec<u8>> {
+    let mut bytes = vec![];
     let mut w = npyz::WriteOptions::new()
         .default_dtype()
         .shape(shape)
-        .writer(BufWriter::new(f))
+        .writer(&mut bytes)
         .begin_nd()?;
     w.extend(v.iter())?;
     w.finish()?;
-    Ok(())
+    Ok(bytes)
 }
 
-/// Writes a tensor as `.npy`.
+/// Writes a tensor as `.npy` (atomically: the old file stays when it fails).
 pub fn write_npy(path: &Path, t: &Tensor) -> Result<(), DataError> {
     let shape: Vec<u64> = t.shape().iter().map(|&d| d as u64).collect();
-    match t.data() {
-        TensorData::F32(v) => write_vec(path, &shape, v),
-        TensorData::F16(v) => write_vec(path, &shape, v),
-        TensorData::F64(v) => write_vec(path, &shape, v),
-        TensorData::I8(v) => write_vec(path, &shape, v),
-        TensorData::U8(v) => write_vec(path, &shape, v),
-        TensorData::I32(v) => write_vec(path, &shape, v),
-        TensorData::I64(v) => write_vec(path, &shape, v),
-        TensorData::Bool(v) => write_vec(path, &shape, v),
+    let bytes = match t.data() {
+        TensorData::F32(v) => npy_bytes(&shape, v),
+        TensorData::F16(v) => npy_bytes(&shape, v),
+        TensorData::F64(v) => npy_bytes(&shape, v),
+        TensorData::I8(v) => npy_bytes(&shape, v),
+        TensorData::U8(v) => npy_bytes(&shape, v),
+        TensorData::I32(v) => npy_bytes(&shape, v),
+        TensorData::I64(v) => npy_bytes(&shape, v),
+        TensorData::Bool(v) => npy_bytes(&shape, v),
     }
-    .map_err(|source| DataError::Write {
+    .map_err(WriteError::Encode)
+    .and_then(|b| lpc_ir::host::write_atomic(path, &b).map_err(WriteError::File));
+    bytes.map_err(|source| DataError::Write {
         path: path.to_path_buf(),
         source,
     })

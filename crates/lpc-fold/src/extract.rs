@@ -38,65 +38,153 @@ impl Builder<'_, '_> {
         }
     }
 
-    fn build(&mut self, id: Id) -> Result<ValueRef, FoldError> {
-        let id = self.eg.find(id);
-        if let Some(&v) = self.memo.get(&id) {
-            return Ok(v);
-        }
-        let n = self.ex.find_best_node(id).clone();
-        let v = match &n.head {
-            Head::Input(k) => *self
-                .inputs
-                .get(*k)
-                .ok_or_else(|| FoldError::Rebuild(format!("input {k} out of range")))?,
-            Head::Const(c) => {
-                let name = self.name_for(id, "const");
-                self.g.add_const(name, c.t.clone())
-            }
-            Head::Absent | Head::Attr(_) => {
-                return Err(FoldError::Rebuild(format!("{n} used as a value")))
-            }
-            Head::Out(k) => {
-                let t = self.build(n.children[0])?;
-                ValueRef {
-                    node: t.node,
-                    output: *k,
-                }
-            }
-            Head::Op { kind, nout } => {
-                let name = kind.name();
-                let (op, slots) = lower(self.eg, &n).map_err(FoldError::Rebuild)?;
-                let mut ins = vec![];
-                for s in &slots {
-                    ins.push(match s {
-                        Slot::None => None,
-                        Slot::Class(c) if is_absent(self.eg, *c) => None,
-                        Slot::Class(c) => Some(self.build(*c)?),
-                        Slot::Value(t) => {
-                            let nm = self.fresh("qparam");
-                            Some(self.g.add_const(nm, t.clone()))
-                        }
-                    });
-                }
-                while ins.last().is_some_and(Option::is_none) {
-                    ins.pop();
-                }
-                let outs = if *nout > 1 {
-                    let base = self.name_for(id, name);
-                    (0..*nout)
-                        .map(|k| Output::named(format!("{base}.{k}")))
-                        .collect()
+    /// The value of class `root`, building the nodes it needs. The walk is depth-first with
+    /// an explicit stack (a graph may be a chain of many thousand nodes): an op's input slots
+    /// are built in order, each input's whole subgraph before the next slot, and the op's own
+    /// node after them, so names and node order are those of a recursive walk.
+    fn build(&mut self, root: Id) -> Result<ValueRef, FoldError> {
+        let mut stack: Vec<Frame> = vec![];
+        let mut open: HashSet<Id> = HashSet::new();
+        let mut call = Some(root);
+        let mut ret: Option<ValueRef> = None;
+        loop {
+            if let Some(id) = call.take() {
+                let id = self.eg.find(id);
+                if let Some(&v) = self.memo.get(&id) {
+                    ret = Some(v);
                 } else {
-                    vec![Output::named(self.name_for(id, name))]
-                };
-                let node_name = outs[0].name.clone();
-                let nid = self.g.add_node(node_name, op, &ins, outs);
-                ValueRef::first(nid)
+                    if !open.insert(id) {
+                        return Err(FoldError::Rebuild(format!(
+                            "the extracted graph has a cycle through class {id}"
+                        )));
+                    }
+                    let n = self.ex.find_best_node(id).clone();
+                    match &n.head {
+                        Head::Input(k) => {
+                            let v = *self.inputs.get(*k).ok_or_else(|| {
+                                FoldError::Rebuild(format!("input {k} out of range"))
+                            })?;
+                            ret = Some(self.done(&mut open, id, v));
+                        }
+                        Head::Const(c) => {
+                            let name = self.name_for(id, "const");
+                            let v = self.g.add_const(name, c.t.clone());
+                            ret = Some(self.done(&mut open, id, v));
+                        }
+                        Head::Absent | Head::Attr(_) => {
+                            return Err(FoldError::Rebuild(format!("{n} used as a value")))
+                        }
+                        Head::Out(k) => {
+                            stack.push(Frame::Out { id, k: *k });
+                            call = Some(n.children[0]);
+                            continue;
+                        }
+                        Head::Op { kind, nout } => {
+                            let (op, slots) = lower(self.eg, &n).map_err(FoldError::Rebuild)?;
+                            stack.push(Frame::Op {
+                                id,
+                                name: kind.name(),
+                                nout: *nout,
+                                op: Box::new(op),
+                                slots,
+                                ins: vec![],
+                            });
+                            ret = None;
+                        }
+                    }
+                }
             }
-        };
-        self.memo.insert(id, v);
-        Ok(v)
+            // Hand `ret` (the value last built, if any) to the innermost waiting node.
+            let Some(top) = stack.pop() else {
+                return ret.ok_or_else(|| FoldError::Rebuild("nothing was built".into()));
+            };
+            match top {
+                Frame::Out { id, k } => {
+                    let t = ret
+                        .take()
+                        .ok_or_else(|| FoldError::Rebuild(format!("no value for class {id}")))?;
+                    let v = ValueRef {
+                        node: t.node,
+                        output: k,
+                    };
+                    ret = Some(self.done(&mut open, id, v));
+                }
+                Frame::Op {
+                    id,
+                    name,
+                    nout,
+                    op,
+                    slots,
+                    mut ins,
+                } => {
+                    if let Some(v) = ret.take() {
+                        ins.push(Some(v));
+                    }
+                    while ins.len() < slots.len() {
+                        match &slots[ins.len()] {
+                            Slot::None => ins.push(None),
+                            Slot::Class(c) if is_absent(self.eg, *c) => ins.push(None),
+                            Slot::Class(c) => {
+                                call = Some(*c);
+                                break;
+                            }
+                            Slot::Value(t) => {
+                                let nm = self.fresh("qparam");
+                                ins.push(Some(self.g.add_const(nm, t.clone())));
+                            }
+                        }
+                    }
+                    if call.is_some() {
+                        stack.push(Frame::Op {
+                            id,
+                            name,
+                            nout,
+                            op,
+                            slots,
+                            ins,
+                        });
+                        continue;
+                    }
+                    while ins.last().is_some_and(Option::is_none) {
+                        ins.pop();
+                    }
+                    let outs = if nout > 1 {
+                        let base = self.name_for(id, name);
+                        (0..nout)
+                            .map(|k| Output::named(format!("{base}.{k}")))
+                            .collect()
+                    } else {
+                        vec![Output::named(self.name_for(id, name))]
+                    };
+                    let node_name = outs[0].name.clone();
+                    let nid = self.g.add_node(node_name, *op, &ins, outs);
+                    ret = Some(self.done(&mut open, id, ValueRef::first(nid)));
+                }
+            }
+        }
     }
+
+    /// Records the value built for class `id`.
+    fn done(&mut self, open: &mut HashSet<Id>, id: Id, v: ValueRef) -> ValueRef {
+        open.remove(&id);
+        self.memo.insert(id, v);
+        v
+    }
+}
+
+/// A node of [`Builder::build`] waiting for the values of its inputs.
+enum Frame {
+    /// Output `k` of the tuple class it waits for.
+    Out { id: Id, k: usize },
+    /// An op whose input slots are filled in order.
+    Op {
+        id: Id,
+        name: &'static str,
+        nout: usize,
+        op: Box<Op>,
+        slots: Vec<Slot>,
+        ins: Vec<Option<ValueRef>>,
+    },
 }
 
 /// The classes a selection computes for `outputs` and its cost as a graph (each class once),

@@ -193,6 +193,10 @@ fn lex(file: &str, src: &str) -> Result<Vec<Token>, RuleError> {
     Ok(out)
 }
 
+/// The deepest nesting of `(op ...)` terms a pattern may have: far beyond any real rule, and
+/// shallow enough that parsing and matching it cannot overflow the stack.
+pub const MAX_PATTERN_DEPTH: usize = 256;
+
 struct Parser<'a> {
     file: &'a str,
     toks: Vec<Token>,
@@ -242,12 +246,14 @@ impl Parser<'_> {
         matches!(self.peek(), Some(Token { tok: Tok::Word(w), .. }) if matches!(w.as_str(), "rule" | "match" | "where" | "let" | "rewrite"))
     }
 
-    /// One pattern term; appends to `ast`, records variables with their locations.
+    /// One pattern term at nesting `depth` (1 for a whole pattern); appends to `ast`, records
+    /// variables with their locations.
     fn pattern(
         &mut self,
         ast: &mut RecExpr<ENodeOrVar<FNode>>,
         vars: &mut Vec<(Var, Loc)>,
         text: &mut String,
+        depth: usize,
     ) -> Result<Id, RuleError> {
         let t = self.next()?;
         let loc = self.loc_of(&t);
@@ -271,6 +277,10 @@ impl Parser<'_> {
             Tok::Word(w) => self.err(
                 loc,
                 format!("expected '(', a ?variable or none, found '{w}'"),
+            ),
+            Tok::Open if depth > MAX_PATTERN_DEPTH => self.err(
+                loc,
+                format!("pattern nested deeper than {MAX_PATTERN_DEPTH} levels"),
             ),
             Tok::Open => {
                 let ht = self.next()?;
@@ -302,7 +312,7 @@ impl Parser<'_> {
                         }
                         Some(_) => {
                             text.push(' ');
-                            children.push(self.pattern(ast, vars, text)?);
+                            children.push(self.pattern(ast, vars, text, depth + 1)?);
                         }
                     }
                 }
@@ -504,7 +514,7 @@ impl Parser<'_> {
                         return self.err(tl, "a rule has one match");
                     }
                     let (mut ast, mut vars, mut text) = (RecExpr::default(), vec![], String::new());
-                    self.pattern(&mut ast, &mut vars, &mut text)?;
+                    self.pattern(&mut ast, &mut vars, &mut text, 1)?;
                     if matches!(ast.as_ref().last(), Some(ENodeOrVar::Var(_))) {
                         return self
                             .err(tl, "the match pattern must be an op, not a bare variable");
@@ -548,7 +558,7 @@ impl Parser<'_> {
                         return self.err(tl, "a rule has one rewrite");
                     }
                     let (mut ast, mut vars, mut text) = (RecExpr::default(), vec![], String::new());
-                    self.pattern(&mut ast, &mut vars, &mut text)?;
+                    self.pattern(&mut ast, &mut vars, &mut text, 1)?;
                     uses.extend(vars);
                     rhs = Some((ast, text));
                 }

@@ -14,6 +14,27 @@ fn err(src: &str) -> String {
 }
 
 #[test]
+fn patterns_nest_at_most_max_pattern_depth() {
+    use lpc_fold::rules::MAX_PATTERN_DEPTH;
+    let nested = |n: usize| {
+        format!(
+            "rule a\n  match {}?x{}\n  rewrite ?x\n",
+            "(relu ".repeat(n),
+            ")".repeat(n)
+        )
+    };
+    lpc_fold::parse_rules("t.rules", &nested(MAX_PATTERN_DEPTH)).expect("the deepest allowed");
+    // The first '(' is column 9 and each "(relu " six columns: the one too deep is named.
+    assert_eq!(
+        err(&nested(20_000)),
+        format!(
+            "t.rules:2:{}: pattern nested deeper than {MAX_PATTERN_DEPTH} levels",
+            9 + 6 * MAX_PATTERN_DEPTH
+        )
+    );
+}
+
+#[test]
 fn malformed_rule_files_give_located_errors() {
     assert_eq!(
         err("rule a\n  match (q (dq ?x ?s ?z) ?s ?z\n  rewrite ?x\n"),

@@ -5,6 +5,7 @@
 mod dot;
 mod dtype;
 mod graph;
+pub mod host;
 mod infer;
 mod op;
 mod op_kind;

@@ -5,5 +5,5 @@
 mod load;
 mod prepare;
 
-pub use load::{load_model, LoadError};
+pub use load::{load_model, model_files, LoadError};
 pub use prepare::{prepare, PrepareError};

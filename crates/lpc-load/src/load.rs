@@ -4,7 +4,7 @@
 
 use crate::{prepare, PrepareError};
 use lpc_ir::Graph;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Why a model file could not be loaded; every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -44,13 +44,31 @@ pub enum LoadError {
     },
 }
 
+/// Every file [`load_model`] reads for `path`, `path` first: a `.lir`'s `.lir.weights`, an
+/// OpenVINO IR's `.bin`, an ONNX model's external data files (whether they exist or not; a
+/// model that cannot be decoded lists only itself, and loading it fails).
+pub fn model_files(path: &Path) -> Vec<PathBuf> {
+    let mut files = vec![path.to_path_buf()];
+    match extension(path) {
+        "onnx" => files.extend(lpc_onnx::external_data_files(path).unwrap_or_default()),
+        "xml" => files.push(lpc_openvino::bin_path(path)),
+        "lir" => files.push(lpc_ir::text::weights_path(path)),
+        _ => {}
+    }
+    files
+}
+
+fn extension(path: &Path) -> &str {
+    path.extension().and_then(|e| e.to_str()).unwrap_or("")
+}
+
 /// Reads a model file by extension and [`prepare`]s it.
 pub fn load_model(path: &Path) -> Result<Graph, LoadError> {
     let p = path.display().to_string();
     if !path.exists() {
         return Err(LoadError::Missing(p));
     }
-    let mut g = match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+    let mut g = match extension(path) {
         "onnx" => lpc_onnx::import_file(path).map_err(|error| LoadError::Onnx {
             path: p.clone(),
             error,

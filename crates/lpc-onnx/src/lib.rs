@@ -10,7 +10,7 @@ mod names;
 pub mod proto;
 mod tensor;
 
-pub use import::{import_bytes, import_file};
+pub use import::{external_data_files, import_bytes, import_file};
 pub use tensor::{dtype_from_onnx, dtype_to_onnx, tensor_from_proto, tensor_to_proto};
 
 use std::path::Path;

@@ -4,7 +4,7 @@ use crate::proto::TensorProto;
 use crate::ImportError;
 use half::f16;
 use lpc_ir::{DType, Tensor, TensorData};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Largest element count lpc accepts for one tensor (2^31).
 pub const MAX_ELEMENTS: u64 = 1 << 31;
@@ -106,6 +106,59 @@ fn len_check(got: usize, want: usize, field: &str, what: &str) -> Result<(), Imp
     Ok(())
 }
 
+/// Where a tensor's external data is.
+pub(crate) struct ExternalData {
+    /// The file: its `location`, relative to the model's folder.
+    pub path: PathBuf,
+    /// Byte offset in the file.
+    pub offset: u64,
+    /// Byte length, when given.
+    pub length: Option<u64>,
+}
+
+/// The external data of `t` (`None` when its data is inline), resolved against `base_dir`.
+pub(crate) fn external_data(
+    t: &TensorProto,
+    base_dir: Option<&Path>,
+    what: &str,
+) -> Result<Option<ExternalData>, ImportError> {
+    if t.data_location != Some(1) {
+        return Ok(None);
+    }
+    let mut location = None;
+    let mut offset = 0u64;
+    let mut length = None;
+    for kv in &t.external_data {
+        let v = kv.value.clone().unwrap_or_default();
+        match kv.key.as_deref().unwrap_or("") {
+            "location" => location = Some(v),
+            "offset" => {
+                offset = v.parse().map_err(|_| {
+                    ImportError::Tensor(format!("{what}: bad external offset '{v}'"))
+                })?
+            }
+            "length" => {
+                length = Some(v.parse::<u64>().map_err(|_| {
+                    ImportError::Tensor(format!("{what}: bad external length '{v}'"))
+                })?)
+            }
+            _ => {}
+        }
+    }
+    let loc = location
+        .ok_or_else(|| ImportError::Tensor(format!("{what}: external data without a location")))?;
+    if Path::new(&loc).is_absolute() || loc.contains("..") {
+        return Err(ImportError::Tensor(format!(
+            "{what}: external data location '{loc}' must be relative to the model"
+        )));
+    }
+    Ok(Some(ExternalData {
+        path: base_dir.unwrap_or(Path::new(".")).join(&loc),
+        offset,
+        length,
+    }))
+}
+
 /// Converts a TensorProto; external data is read relative to `base_dir`.
 pub fn tensor_from_proto(t: &TensorProto, base_dir: Option<&Path>) -> Result<Tensor, ImportError> {
     let name = t.name.clone().unwrap_or_default();
@@ -127,45 +180,16 @@ pub fn tensor_from_proto(t: &TensorProto, base_dir: Option<&Path>) -> Result<Ten
         )));
     }
     let (shape, n) = checked_shape(&t.dims, &what)?;
-    if t.data_location == Some(1) {
-        let mut location = None;
-        let mut offset = 0u64;
-        let mut length = None;
-        for kv in &t.external_data {
-            let v = kv.value.clone().unwrap_or_default();
-            match kv.key.as_deref().unwrap_or("") {
-                "location" => location = Some(v),
-                "offset" => {
-                    offset = v.parse().map_err(|_| {
-                        ImportError::Tensor(format!("{what}: bad external offset '{v}'"))
-                    })?
-                }
-                "length" => {
-                    length = Some(v.parse::<u64>().map_err(|_| {
-                        ImportError::Tensor(format!("{what}: bad external length '{v}'"))
-                    })?)
-                }
-                _ => {}
-            }
-        }
-        let loc = location.ok_or_else(|| {
-            ImportError::Tensor(format!("{what}: external data without a location"))
-        })?;
-        if Path::new(&loc).is_absolute() || loc.contains("..") {
-            return Err(ImportError::Tensor(format!(
-                "{what}: external data location '{loc}' must be relative to the model"
-            )));
-        }
-        let path = base_dir.unwrap_or(Path::new(".")).join(&loc);
+    if let Some(ext) = external_data(t, base_dir, &what)? {
         let want = (n * dtype.size()) as u64;
-        let len = length.unwrap_or(want);
+        let len = ext.length.unwrap_or(want);
         if len != want {
             return Err(ImportError::Tensor(format!(
                 "{what}: external length {len} bytes, the shape needs {want}"
             )));
         }
-        let bytes = read_range(&path, offset, len).map_err(|e| ImportError::Io {
-            path: path.display().to_string(),
+        let bytes = read_range(&ext.path, ext.offset, len).map_err(|e| ImportError::Io {
+            path: ext.path.display().to_string(),
             msg: e,
         })?;
         return raw_to_tensor(dtype, &shape, &bytes, &what);

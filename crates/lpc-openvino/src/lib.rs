@@ -21,6 +21,11 @@ use lpc_ir::Graph;
 use net::parse_net;
 use std::path::Path;
 
+/// The weights file of an IR: the `.bin` with the same stem beside the `.xml`.
+pub fn bin_path(xml: &Path) -> std::path::PathBuf {
+    xml.with_extension("bin")
+}
+
 /// Imports an OpenVINO IR model: `xml` and the `.bin` with the same stem beside it.
 ///
 /// A model without `Const` layers needs no `.bin`; a missing `.bin` is an error only when a
@@ -35,7 +40,7 @@ pub fn import_openvino(xml: &Path) -> Result<Graph, OpenVinoError> {
         path: xml.display().to_string(),
         msg: format!("not UTF-8: {e}"),
     })?;
-    let bin_path = xml.with_extension("bin");
+    let bin_path = bin_path(xml);
     let bin = match std::fs::read(&bin_path) {
         Ok(b) => Some(b),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,

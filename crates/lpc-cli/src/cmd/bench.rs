@@ -21,7 +21,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Backend::Ref)]
     pub backend: Backend,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::threads::threads_arg())]
     pub threads: Option<usize>,
     /// Timed runs after one warm-up run.
     #[arg(long, default_value_t = 20)]

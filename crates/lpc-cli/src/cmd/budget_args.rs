@@ -9,14 +9,14 @@ use std::path::PathBuf;
 #[derive(clap::Args, Clone, Debug)]
 pub struct BudgetArgs {
     /// Allowed drop in percentage points of --metric top1 or agreement (e.g. 0, 0.5).
-    #[arg(long, value_name = "POINTS", allow_negative_numbers = true)]
+    #[arg(long, value_name = "POINTS", allow_negative_numbers = true, value_parser = finite)]
     pub max_drop: Option<f64>,
     /// Smallest allowed output SQNR against FP32, in dB (implies --metric sqnr).
-    #[arg(long, value_name = "DB")]
+    #[arg(long, value_name = "DB", allow_negative_numbers = true, value_parser = finite)]
     pub min_sqnr: Option<f64>,
     /// Budget metric: top1 (needs --labels), agreement (top-1 agreement with FP32), sqnr.
     #[arg(long)]
-    pub metric: Option<String>,
+    pub metric: Option<Metric>,
     /// Evaluation data (same formats as --calib; default: the calibration data).
     #[arg(long = "data", value_name = "EVAL")]
     pub eval: Option<PathBuf>,
@@ -40,15 +40,19 @@ pub struct BudgetArgs {
     pub min_int8_macs: f64,
 }
 
+/// The value parser of `--max-drop` and `--min-sqnr`: a finite number (clap names the flag).
+fn finite(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err("not a finite number".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 impl BudgetArgs {
     /// The budget these flags ask for, or None when no budget flag is given.
     pub fn target(&self) -> Result<Option<Target>> {
-        let metric = self
-            .metric
-            .as_deref()
-            .map(|m| m.parse::<Metric>().map_err(anyhow::Error::msg))
-            .transpose()?;
-        let t = match (self.max_drop, self.min_sqnr, metric) {
+        let t = match (self.max_drop, self.min_sqnr, self.metric) {
             (None, None, None) => {
                 if self.eval.is_some() || self.labels.is_some() {
                     bail!("--data/--labels on quantize need a budget: --max-drop POINTS or --min-sqnr DB");

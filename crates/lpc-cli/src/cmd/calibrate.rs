@@ -1,8 +1,9 @@
 //! `lpc calibrate`: collect calibration statistics and print (or write) the chosen ranges as
 //! JSON.
 
-use crate::cmd::quant_args::{run_quantize, QuantArgs};
-use anyhow::{Context, Result};
+use crate::cmd::quant_args::{files, run_quantize, QuantArgs};
+use crate::outputs::write_text;
+use anyhow::Result;
 use std::path::PathBuf;
 
 /// `lpc calibrate MODEL --calib PATH [-o RANGES.json]`.
@@ -18,13 +19,17 @@ pub struct CalibrateArgs {
 
 /// `lpc calibrate`: writes (or returns) the JSON report with the chosen ranges.
 pub fn run(a: &CalibrateArgs, progress: bool) -> Result<String> {
+    let mut paths = files(&a.q)?;
+    if let Some(p) = &a.output {
+        paths.output("-o", p)?;
+    }
     let mut q = a.q.clone();
     q.no_bias_correction = true;
     let out = run_quantize(&q, progress)?;
     let text = out.report.to_json().to_string_pretty();
     match &a.output {
         Some(p) => {
-            std::fs::write(p, &text).with_context(|| format!("{}: cannot write", p.display()))?;
+            write_text(p, &text)?;
             Ok(format!(
                 "{} activation ranges → {}\n",
                 out.report.ranges.len(),

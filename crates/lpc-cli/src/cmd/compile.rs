@@ -2,8 +2,9 @@
 //! and/or print the plan.
 
 use crate::inputs::{input_shapes, parse_dims};
-use crate::jit::{jit_options, Isa};
-use anyhow::{bail, Context, Result};
+use crate::jit::{check_plan_memory, jit_options, Isa};
+use crate::outputs::{Files, Format};
+use anyhow::{Context, Result};
 use std::path::PathBuf;
 
 /// Arguments of `lpc compile`.
@@ -21,7 +22,7 @@ pub struct CompileArgs {
     #[arg(long)]
     pub stats: bool,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::threads::threads_arg())]
     pub threads: Option<usize>,
     /// JIT GEMM code tier (an error when the host lacks it).
     #[arg(long, value_enum, default_value_t = Isa::Auto)]
@@ -32,26 +33,28 @@ pub struct CompileArgs {
 pub fn run(a: &CompileArgs) -> Result<()> {
     let model = &a.model;
     let output = a.output.as_deref();
+    if let Some(out) = output {
+        Format::of("-o", out, &[Format::Lir])?;
+        Files::default().model("MODEL", model).output("-o", out)?;
+    }
     let g = lpc_load::load_model(model)?;
     let shapes = input_shapes(&g, &parse_dims(&a.dims)?)?;
     let m = lpc_jit::CompiledModel::compile(&g, &shapes, &jit_options(a.threads, a.isa))
         .with_context(|| model.display().to_string())?;
+    check_plan_memory(&m)?;
     if let Some(out) = output {
-        if out.extension().and_then(|e| e.to_str()) != Some("lir") {
-            bail!("{}: the compiled artefact is a .lir file", out.display());
-        }
-        lpc_ir::text::write_lir(out, m.graph()).with_context(|| out.display().to_string())?;
         // The plan goes first as comments: the file stays a plain .lir that any verb loads.
-        let body = std::fs::read_to_string(out).with_context(|| out.display().to_string())?;
-        let mut head = format!(
+        let mut text = format!(
             "# lpc compile {}: JIT plan for input shapes {shapes:?}; reload with `lpc run {} --backend jit`\n",
             model.display(),
             out.display()
         );
         for line in m.stats().lines() {
-            head += &format!("#   {line}\n");
+            text += &format!("#   {line}\n");
         }
-        std::fs::write(out, head + &body).with_context(|| out.display().to_string())?;
+        let (body, weights) = lpc_ir::text::print_with_weights(m.graph());
+        text += &body;
+        lpc_ir::text::write_lir_parts(out, &text, &weights)?;
     }
     if a.stats || output.is_none() {
         print!("{}", m.stats());

@@ -1,5 +1,6 @@
 //! `lpc fold`: fold FakeQuantize/QDQ into integer ops with the e-graph rules (passes/).
 
+use crate::outputs::{write_model, Files, Format};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
@@ -20,7 +21,7 @@ pub struct FoldArgs {
     /// Print e-graph statistics per phase and the ops left in float, with reasons.
     #[arg(long)]
     pub stats: bool,
-    /// Output .lir path.
+    /// Output .lir path (.lir only: the fused integer ops have no ONNX form).
     #[arg(short, long)]
     pub output: PathBuf,
 }
@@ -35,10 +36,20 @@ fn stop_after_help() -> String {
 
 /// Runs `lpc fold`: writes the folded graph, prints the statistics with `--stats`.
 pub fn run(a: &FoldArgs) -> Result<()> {
+    let format = Format::of("-o", &a.output, &[Format::Lir])?;
+    let mut files = Files::default();
+    files.model("MODEL", &a.model);
+    for r in &a.rules {
+        files.input_file("--rules", r);
+    }
+    if let Some(p) = &a.pipeline {
+        files.input_file("--pipeline", p);
+    }
+    files.output("-o", &a.output)?;
     let g = lpc_load::load_model(&a.model)?;
     let r = lpc_fold::fold_graph(&g, &a.rules, a.pipeline.as_deref(), a.stop_after.as_deref())
         .with_context(|| a.model.display().to_string())?;
-    lpc_ir::text::write_lir(&a.output, &r.graph).with_context(|| a.output.display().to_string())?;
+    write_model(&r.graph, &a.output, format)?;
     if a.stats {
         print!("{}", lpc_fold::stats_text(&r));
     }

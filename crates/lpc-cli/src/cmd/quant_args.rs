@@ -2,6 +2,7 @@
 //! quantizer with them.
 
 use crate::cmd::data_args::DataArgs;
+use crate::outputs::{write_text, Files};
 use anyhow::{Context, Result};
 use lpc_data::Samples;
 use lpc_quant::{quantize, BiasCorrectionMode, Config, Estimator, Json, Preset, Quantized};
@@ -20,10 +21,10 @@ pub struct QuantArgs {
     pub data: DataArgs,
     /// Activation preset: performance (symmetric) or mixed (asymmetric).
     #[arg(long, default_value = "mixed")]
-    pub preset: String,
+    pub preset: Preset,
     /// Activation range estimator: mse, minmax, mean-minmax, quantile:Q.
     #[arg(long, default_value = "mse")]
-    pub estimator: String,
+    pub estimator: Estimator,
     /// Keep nodes in float: node name, op type (Conv, MatMul...) or node-name regex; repeatable.
     #[arg(long)]
     pub ignore: Vec<String>,
@@ -49,11 +50,8 @@ pub struct QuantArgs {
 /// The quantizer configuration these settings describe.
 pub fn config(q: &QuantArgs, progress: bool) -> Result<Config> {
     Ok(Config {
-        preset: q.preset.parse::<Preset>().map_err(anyhow::Error::msg)?,
-        estimator: q
-            .estimator
-            .parse::<Estimator>()
-            .map_err(anyhow::Error::msg)?,
+        preset: q.preset,
+        estimator: q.estimator,
         ignore: q.ignore.clone(),
         bias_correction: !q.no_bias_correction && q.bias_correction != "off",
         bias_correction_mode: match q.bias_correction.as_str() {
@@ -65,6 +63,16 @@ pub fn config(q: &QuantArgs, progress: bool) -> Result<Config> {
         ..Config::default()
     }
     .with_bias_samples(q.bias_samples))
+}
+
+/// The files these settings read (the model, --calib), with `--report` checked against them.
+pub fn files(q: &QuantArgs) -> Result<Files> {
+    let mut f = Files::default();
+    f.model("MODEL", &q.model).input_file("--calib", &q.calib);
+    if let Some(p) = &q.report {
+        f.output("--report", p)?;
+    }
+    Ok(f)
 }
 
 /// Loads the model and the calibration data and quantizes (no budget), writing `--report`.
@@ -84,8 +92,7 @@ pub fn write_report(q: &QuantArgs, out: &Quantized, aaq: Option<Json>) -> Result
         if let (Json::Obj(m), Some(a)) = (&mut j, aaq) {
             m.push(("accuracy_aware".into(), a));
         }
-        std::fs::write(p, j.to_string_pretty())
-            .with_context(|| format!("{}: cannot write", p.display()))?;
+        write_text(p, &j.to_string_pretty())?;
     }
     Ok(())
 }

@@ -3,12 +3,13 @@
 
 use crate::cmd::budget_args::BudgetArgs;
 use crate::cmd::data_args::read_labels;
-use crate::cmd::quant_args::{config, run_quantize, write_report, QuantArgs};
+use crate::cmd::quant_args::{config, files, run_quantize, write_report, QuantArgs};
+use crate::outputs::{write_model, Format};
 use anyhow::{bail, Context, Result};
 use lpc_data::{SampleSource, Samples};
 use lpc_ir::Graph;
 use lpc_quant::{quantize_within_budget, BudgetJob, SearchConfig, SearchOptions, Target};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// `lpc quantize MODEL --calib PATH -o OUT.onnx|OUT.lir`.
 #[derive(clap::Args, Clone, Debug)]
@@ -107,40 +108,35 @@ fn shown(paths: &[PathBuf]) -> String {
     v.join(", ")
 }
 
-/// Checks every output path's extension (before any work is done).
-fn check_outputs(paths: &[PathBuf]) -> Result<()> {
-    for p in paths {
-        if !matches!(p.extension().and_then(|e| e.to_str()), Some("onnx" | "lir")) {
-            bail!(
-                "{}: output must end in .onnx (QDQ) or .lir (FakeQuantize graph)",
-                p.display()
-            );
-        }
+/// The formats quantize writes.
+const FORMATS: &[Format] = &[Format::Onnx, Format::Lir];
+
+/// Checks every output path before any work is done: its extension, and that it overwrites
+/// no input (the model, --calib, --data, --labels) and no other output.
+fn check_outputs(a: &QuantizeArgs) -> Result<()> {
+    for p in &a.output {
+        Format::of("-o", p, FORMATS)?;
     }
-    Ok(())
+    let mut files = files(&a.q)?;
+    for p in a.budget.eval.iter() {
+        files.input_file("--data", p);
+    }
+    for p in a.budget.labels.iter() {
+        files.input_file("--labels", p);
+    }
+    a.output.iter().try_for_each(|p| files.output("-o", p))
 }
 
-/// Writes a quantized graph to each path (see [`write_model`]).
-pub fn write_models(g: &Graph, paths: &[PathBuf]) -> Result<()> {
-    paths.iter().try_for_each(|p| write_model(g, p))
-}
-
-/// Writes a quantized graph: `.onnx` as QDQ ONNX, `.lir` as the FakeQuantize graph.
-pub fn write_model(g: &Graph, path: &Path) -> Result<()> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("onnx") => lpc_onnx::export::write_qdq(g, path)
-            .with_context(|| format!("{}: QDQ export failed", path.display())),
-        Some("lir") => Ok(lpc_ir::text::write_lir(path, g)?),
-        _ => bail!(
-            "{}: output must end in .onnx (QDQ) or .lir (FakeQuantize graph)",
-            path.display()
-        ),
-    }
+/// Writes a quantized graph to each path, in the format its extension names.
+fn write_models(g: &Graph, paths: &[PathBuf]) -> Result<()> {
+    paths
+        .iter()
+        .try_for_each(|p| write_model(g, p, Format::of("-o", p, FORMATS)?))
 }
 
 /// `lpc quantize`: returns a one-paragraph summary for the terminal.
 pub fn run(a: &QuantizeArgs, progress: bool) -> Result<String> {
-    check_outputs(&a.output)?;
+    check_outputs(a)?;
     if let Some(t) = a.budget.target()? {
         return quantize_budget_cmd(a, t, progress);
     }

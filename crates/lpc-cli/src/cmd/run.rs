@@ -1,7 +1,8 @@
 //! `lpc run`: run a model on inputs and write or summarise its outputs.
 
-use crate::inputs::bind_inputs;
+use crate::inputs::{bind_inputs, input_files};
 use crate::jit::{jit_compile, Backend, Isa};
+use crate::outputs::Files;
 use crate::threads::set_threads;
 use anyhow::{Context, Result};
 use lpc_ir::{Tensor, TensorData};
@@ -22,7 +23,7 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Backend::Ref)]
     pub backend: Backend,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::threads::threads_arg())]
     pub threads: Option<usize>,
 }
 
@@ -31,6 +32,22 @@ pub fn run(a: &RunArgs) -> Result<()> {
     set_threads(a.threads)?;
     let model = &a.model;
     let g = lpc_load::load_model(model)?;
+    let out_files: Vec<PathBuf> = match &a.output_dir {
+        None => vec![],
+        Some(dir) => g
+            .outputs()
+            .iter()
+            .map(|v| dir.join(format!("{}.npy", file_stem(g.value_name(*v)))))
+            .collect(),
+    };
+    let mut files = Files::default();
+    files.model("MODEL", model);
+    for p in input_files(&g, &a.inputs) {
+        files.input_file("--input", p);
+    }
+    for p in &out_files {
+        files.output("--output-dir", p)?;
+    }
     let ins = bind_inputs(&g, &a.inputs)?;
     let outs = match a.backend {
         Backend::Ref => lpc_ref::run(&g, &ins).with_context(|| model.display().to_string())?,
@@ -41,8 +58,8 @@ pub fn run(a: &RunArgs) -> Result<()> {
     if let Some(dir) = &a.output_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create", dir.display()))?;
-        for (v, t) in g.outputs().iter().zip(&outs) {
-            lpc_data::write_npy(&dir.join(format!("{}.npy", file_stem(g.value_name(*v)))), t)?;
+        for (p, t) in out_files.iter().zip(&outs) {
+            lpc_data::write_npy(p, t)?;
         }
     } else {
         for (v, t) in g.outputs().iter().zip(&outs) {

@@ -50,23 +50,33 @@ pub fn weights_path(lir: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Writes `g` to `path` and its large constants to `path.weights`; when there are none, a
-/// stale `path.weights` is removed so that the pair stays consistent.
+/// Writes `g` to `path` and its large constants to `path.weights` (see [`write_lir_parts`]).
 pub fn write_lir(path: &Path, g: &Graph) -> Result<(), LirFileError> {
     let (text, w) = print_with_weights(g);
-    let io = |p: &Path, source| LirFileError::Io {
-        path: p.display().to_string(),
-        source,
+    write_lir_parts(path, &text, &w)
+}
+
+/// Writes `.lir` text to `path` and `w` to `path.weights`, atomically: both go to temporary
+/// files first and are renamed into place weights first, so a failure leaves the old pair as
+/// it was. With no weights, a stale `path.weights` is removed once the text is in place, so
+/// that the pair stays consistent.
+pub fn write_lir_parts(path: &Path, text: &str, w: &Weights) -> Result<(), LirFileError> {
+    let io = |e: crate::host::WriteError| LirFileError::Io {
+        path: e.path.display().to_string(),
+        source: e.source,
     };
-    std::fs::write(path, text).map_err(|e| io(path, e))?;
     let wp = weights_path(path);
     if w.is_empty() {
+        crate::host::write_atomic(path, text.as_bytes()).map_err(io)?;
         if wp.exists() {
-            std::fs::remove_file(&wp).map_err(|e| io(&wp, e))?;
+            std::fs::remove_file(&wp).map_err(|source| LirFileError::Io {
+                path: wp.display().to_string(),
+                source,
+            })?;
         }
         Ok(())
     } else {
-        std::fs::write(&wp, w.to_bytes()).map_err(|e| io(&wp, e))
+        crate::host::write_all_atomic(&[(&wp, &w.to_bytes()), (path, text.as_bytes())]).map_err(io)
     }
 }
 

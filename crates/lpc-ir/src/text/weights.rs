@@ -306,11 +306,11 @@ impl Weights {
         Ok(Weights { map })
     }
 
-    /// Writes the file.
+    /// Writes the file (atomically).
     pub fn write(&self, path: &Path) -> Result<(), WeightsError> {
-        std::fs::write(path, self.to_bytes()).map_err(|source| WeightsError::Io {
-            path: path.display().to_string(),
-            source,
+        crate::host::write_atomic(path, &self.to_bytes()).map_err(|e| WeightsError::Io {
+            path: e.path.display().to_string(),
+            source: e.source,
         })
     }
 

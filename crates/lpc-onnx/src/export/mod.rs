@@ -192,11 +192,11 @@ pub fn export_bytes(g: &Graph) -> Result<Vec<u8>, ExportError> {
     Ok(export(g)?.encode_to_vec())
 }
 
-/// Writes the QDQ ONNX model of `g` to `path`.
+/// Writes the QDQ ONNX model of `g` to `path` (atomically: the old file stays when it fails).
 pub fn write_qdq(g: &Graph, path: &Path) -> Result<(), ExportError> {
     let bytes = export_bytes(g)?;
-    std::fs::write(path, bytes).map_err(|e| ExportError::Io {
-        path: path.display().to_string(),
-        msg: e.to_string(),
+    lpc_ir::host::write_atomic(path, &bytes).map_err(|e| ExportError::Io {
+        path: e.path.display().to_string(),
+        msg: e.source.to_string(),
     })
 }

@@ -13,13 +13,13 @@ mod quant;
 mod table;
 
 use crate::proto::{self, NodeProto, ValueInfoProto};
-use crate::tensor::{dtype_from_onnx, onnx_type_name, tensor_from_proto};
+use crate::tensor::{dtype_from_onnx, external_data, onnx_type_name, tensor_from_proto};
 use crate::ImportError;
 use attrs::Attrs;
 use lpc_ir::*;
 use prost::Message;
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use table::{Converted, Cx, Table};
 
@@ -33,6 +33,37 @@ pub fn import_file(path: &Path) -> Result<Graph, ImportError> {
         msg: e.to_string(),
     })?;
     import_bytes(&bytes, path.parent())
+}
+
+/// The external data files an `.onnx` model references (those [`import_file`] reads), each
+/// once; an error when the model cannot be read or decoded.
+pub fn external_data_files(path: &Path) -> Result<Vec<PathBuf>, ImportError> {
+    let bytes = std::fs::read(path).map_err(|e| ImportError::Io {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })?;
+    let model = proto::ModelProto::decode(bytes.as_slice())
+        .map_err(|e| ImportError::Decode(e.to_string()))?;
+    let mut files = vec![];
+    // The graphs still to visit (subgraphs of attributes too): no recursion on nesting depth.
+    let mut graphs: Vec<&proto::GraphProto> = model.graph.iter().collect();
+    while let Some(gp) = graphs.pop() {
+        let attrs = gp.node.iter().flat_map(|n| &n.attribute);
+        let tensors = gp
+            .initializer
+            .iter()
+            .chain(attrs.clone().flat_map(|a| a.t.iter().chain(&a.tensors)));
+        for t in tensors {
+            // A malformed reference is left out: importing fails on it, or never reads it.
+            if let Ok(Some(ext)) = external_data(t, path.parent(), "") {
+                if !files.contains(&ext.path) {
+                    files.push(ext.path);
+                }
+            }
+        }
+        graphs.extend(attrs.flat_map(|a| a.g.iter().chain(&a.graphs)));
+    }
+    Ok(files)
 }
 
 /// Imports a serialized ModelProto.

@@ -69,15 +69,7 @@ impl SeqValue {
 /// The most bytes of activations sequential bias correction holds at once by default: half
 /// the memory Linux reports available, 4 GiB when that is unknown.
 fn sequential_memory_limit() -> usize {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemAvailable:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<usize>().ok())
-        })
-        .map_or(4 << 30, |kb| (kb << 10) / 2)
+    lpc_ir::host::available_memory().map_or(4 << 30, |b| b / 2)
 }
 
 /// Sequential ("empirical") bias correction. The FP32 graph `g` is run once over `data` for the
