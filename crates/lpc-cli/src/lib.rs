@@ -7,4 +7,5 @@ pub mod inputs;
 pub mod jit;
 pub mod memory;
 pub mod outputs;
+pub mod runtime;
 pub mod threads;

@@ -196,6 +196,19 @@ pub fn fold(g: &Graph, p: &Pipeline, opts: &FoldOptions) -> Result<FoldResult, F
     })
 }
 
+/// True when `g` holds quantizers the fold lowers (FakeQuantize, QuantizeLinear,
+/// DequantizeLinear): what `run`, `bench` and `compile` fold before they run a model.
+pub fn has_quantizers(g: &Graph) -> bool {
+    g.node_ids().into_iter().any(|n| {
+        matches!(
+            g.node(n).op,
+            lpc_ir::Op::FakeQuantize { .. }
+                | lpc_ir::Op::QuantizeLinear { .. }
+                | lpc_ir::Op::DequantizeLinear { .. }
+        )
+    })
+}
+
 /// `lpc fold`: folds a loaded graph; returns the result (graph, stats).
 pub fn fold_graph(
     g: &Graph,

@@ -19,7 +19,7 @@ pub mod to_egraph;
 
 mod error;
 
-pub use driver::{fold, fold_graph, FoldOptions, FoldResult, PhaseStats};
+pub use driver::{fold, fold_graph, has_quantizers, FoldOptions, FoldResult, PhaseStats};
 pub use error::FoldError;
 pub use pipeline::{Limits, Phase, Pipeline};
 pub use report::{explain, stats_text};

@@ -2,6 +2,7 @@
 
 use crate::inputs::{bind_inputs_or, input_shapes, parse_dims};
 use crate::jit::{jit_compile, Backend, Isa};
+use crate::runtime::{prepare, FoldArg};
 use crate::threads::set_threads;
 use anyhow::{Context, Result};
 use lpc_ir::{Graph, Tensor};
@@ -38,6 +39,9 @@ pub struct BenchArgs {
     /// JIT GEMM code tier (an error when the host lacks it).
     #[arg(long, value_enum, default_value_t = Isa::Auto)]
     pub isa: Isa,
+    /// `--no-fold`.
+    #[command(flatten)]
+    pub fold: FoldArg,
 }
 
 /// Runs `lpc bench`: one warm-up run, `--runs` timed runs, then one line (or JSON object).
@@ -52,12 +56,14 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         profile,
         dims,
         isa,
+        fold,
     } = a;
     let (backend, threads, runs, isa, json, profile) =
         (*backend, *threads, *runs, *isa, *json, *profile);
     set_threads(threads)?;
     let t0 = Instant::now();
-    let g = lpc_load::load_model(model)?;
+    let p = prepare(lpc_load::load_model(model)?, *fold, model)?;
+    let (g, folded) = (p.graph, p.fold_stats.is_some());
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let ins = bench_inputs(&g, inputs, &parse_dims(dims)?)?;
     let compiled = match backend {
@@ -114,17 +120,18 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let shapes: Vec<Vec<usize>> = ins.iter().map(|t| t.shape().to_vec()).collect();
     if json {
         println!(
-                "{{\"model\": {:?}, \"backend\": \"{bname}\", \"threads\": {threads}, \"input_shapes\": {shapes:?}, \"runs\": {}, \"median_ms\": {median:.4}, \"min_ms\": {:.4}, \"load_ms\": {load_ms:.3}, \"compile_ms\": {compile_ms:.3}}}",
+                "{{\"model\": {:?}, \"backend\": \"{bname}\", \"threads\": {threads}, \"input_shapes\": {shapes:?}, \"runs\": {}, \"median_ms\": {median:.4}, \"min_ms\": {:.4}, \"load_ms\": {load_ms:.3}, \"compile_ms\": {compile_ms:.3}, \"folded\": {folded}}}",
                 model.display().to_string(),
                 times.len(),
                 times[0]
             );
     } else {
         println!(
-                "{}: backend {bname}, {threads} thread(s), inputs {shapes:?}, median {median:.3} ms, min {:.3} ms over {} runs (load {load_ms:.1} ms, compile {compile_ms:.1} ms)",
+                "{}: backend {bname}, {threads} thread(s), inputs {shapes:?}, median {median:.3} ms, min {:.3} ms over {} runs (load{} {load_ms:.1} ms, compile {compile_ms:.1} ms)",
                 model.display(),
                 times[0],
-                times.len()
+                times.len(),
+                if folded { " + fold" } else { "" }
             );
     }
     Ok(())

@@ -4,6 +4,7 @@
 use crate::inputs::{input_shapes, parse_dims};
 use crate::jit::{check_plan_memory, jit_options, Isa};
 use crate::outputs::{Files, Format};
+use crate::runtime::{prepare, FoldArg};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
@@ -27,6 +28,9 @@ pub struct CompileArgs {
     /// JIT GEMM code tier (an error when the host lacks it).
     #[arg(long, value_enum, default_value_t = Isa::Auto)]
     pub isa: Isa,
+    /// `--no-fold`.
+    #[command(flatten)]
+    pub fold: FoldArg,
 }
 
 /// `lpc compile`: JIT-compiles, writes the artefact, prints the plan.
@@ -37,7 +41,8 @@ pub fn run(a: &CompileArgs) -> Result<()> {
         Format::of("-o", out, &[Format::Lir])?;
         Files::default().model("MODEL", model).output("-o", out)?;
     }
-    let g = lpc_load::load_model(model)?;
+    let p = prepare(lpc_load::load_model(model)?, a.fold, model)?;
+    let g = p.graph;
     let shapes = input_shapes(&g, &parse_dims(&a.dims)?)?;
     let m = lpc_jit::CompiledModel::compile(&g, &shapes, &jit_options(a.threads, a.isa))
         .with_context(|| model.display().to_string())?;
@@ -57,6 +62,14 @@ pub fn run(a: &CompileArgs) -> Result<()> {
         lpc_ir::text::write_lir_parts(out, &text, &weights)?;
     }
     if a.stats || output.is_none() {
+        if let Some(s) = &p.fold_stats {
+            println!(
+                "folded to integer ops (the built-in pipeline of `lpc fold`; --no-fold skips it):"
+            );
+            for line in s.lines() {
+                println!("  {line}");
+            }
+        }
         print!("{}", m.stats());
     }
     Ok(())

@@ -3,6 +3,7 @@
 use crate::inputs::{bind_inputs, input_files};
 use crate::jit::{jit_compile, Backend, Isa};
 use crate::outputs::Files;
+use crate::runtime::{prepare, FoldArg};
 use crate::threads::set_threads;
 use anyhow::{Context, Result};
 use lpc_ir::{Tensor, TensorData};
@@ -25,6 +26,9 @@ pub struct RunArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_parser = crate::threads::threads_arg())]
     pub threads: Option<usize>,
+    /// `--no-fold`.
+    #[command(flatten)]
+    pub fold: FoldArg,
 }
 
 /// Runs `lpc run`.
@@ -49,6 +53,7 @@ pub fn run(a: &RunArgs) -> Result<()> {
         files.output("--output-dir", p)?;
     }
     let ins = bind_inputs(&g, &a.inputs)?;
+    let g = prepare(g, a.fold, model)?.graph;
     let outs = match a.backend {
         Backend::Ref => lpc_ref::run(&g, &ins).with_context(|| model.display().to_string())?,
         Backend::Jit => jit_compile(&g, &ins, a.threads, Isa::Auto)
