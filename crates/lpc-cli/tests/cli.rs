@@ -392,3 +392,62 @@ fn quantize_writes_every_output_and_checks_extensions_first() {
         "nothing is written when an output path is bad"
     );
 }
+
+/// `run`, `bench` and `compile` fold a quantized model first: the unfolded FakeQuantize graph
+/// runs the same as its `lpc fold` output (bit for bit, on both backends), `bench --json`
+/// says it folded, and `--no-fold` runs the graph as given.
+#[test]
+fn quantized_models_are_folded_before_they_run() {
+    let dir = tmpdir("runtime-fold");
+    let folded = folded_example(&dir);
+    let unfolded = dir.join("int8.lir").to_string_lossy().into_owned();
+    let x = example("test_x8.npy");
+    let run = |model: &str, backend: &str, extra: &[&str], name: &str| {
+        let od = dir.join(name);
+        let mut args = vec![
+            "run",
+            model,
+            "-i",
+            &x,
+            "--backend",
+            backend,
+            "--output-dir",
+            od.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = lpc(&args);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        lpc_data::read_npy(&od.join("logits.npy")).unwrap()
+    };
+    let want = run(&folded, "ref", &[], "folded-ref");
+    for b in ["ref", "jit"] {
+        let got = run(&unfolded, b, &[], &format!("unfolded-{b}"));
+        assert!(
+            got.same_content(&want),
+            "{b}: the unfolded model did not run folded"
+        );
+    }
+    // As given: FakeQuantize simulated in float, which differs from the integer kernels in
+    // the last bits of the logits.
+    let as_given = run(&unfolded, "ref", &["--no-fold"], "no-fold");
+    assert_eq!(as_given.shape(), want.shape());
+    assert!(!as_given.same_content(&want), "--no-fold still folded");
+
+    let bench = |extra: &[&str]| {
+        let mut args = vec!["bench", unfolded.as_str(), "--runs", "1", "--json"];
+        args.extend_from_slice(extra);
+        let o = lpc(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(bench(&[]).contains("\"folded\": true"), "{}", bench(&[]));
+    assert!(bench(&["--no-fold"]).contains("\"folded\": false"));
+
+    let o = lpc(&["compile", &unfolded, "--stats"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("folded to integer ops"), "{text}");
+    assert!(text.contains("jit gemm (im2col, "), "{text}");
+    let o = lpc(&["compile", &unfolded, "--stats", "--no-fold"]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("folded to integer ops"));
+}

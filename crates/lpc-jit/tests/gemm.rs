@@ -500,48 +500,18 @@ fn panel_ranges_and_parallel() {
         let np = panels(nr, n);
         assert!(np > 2);
         // Two column halves into the same C.
+        let x = GemmInputs {
+            a: &a,
+            b_panels: &b,
+            n,
+            bias: &c.bias,
+            scale: &[],
+        };
         let mut out = vec![0i32; m * n];
-        kern.run_block(
-            &GemmInputs {
-                a: &a,
-                b_panels: &b,
-                n,
-                bias: &c.bias,
-                scale: &[],
-            },
-            &mut out,
-            n,
-            0..m,
-            0..2,
-        )
-        .unwrap();
-        kern.run_block(
-            &GemmInputs {
-                a: &a,
-                b_panels: &b,
-                n,
-                bias: &c.bias,
-                scale: &[],
-            },
-            &mut out,
-            n,
-            0..m,
-            2..np,
-        )
-        .unwrap();
+        kern.run_block(&x, &mut out, n, 0..m, 0..2).unwrap();
+        kern.run_block(&x, &mut out, n, 0..m, 2..np).unwrap();
         let mut par = vec![0i32; m * n];
-        kern.run_par(
-            &GemmInputs {
-                a: &a,
-                b_panels: &b,
-                n,
-                bias: &c.bias,
-                scale: &[],
-            },
-            &mut par,
-            n,
-        )
-        .unwrap();
+        kern.run_par(&x, &mut par, n).unwrap();
         for mm in 0..m {
             for nn in 0..n {
                 assert_eq!(out[mm * n + nn], c.acc(mm, nn), "m={mm} n={nn}");
@@ -609,183 +579,43 @@ fn bad_lengths_are_errors() {
     let bias = vec![0i32; m];
     let scale = vec![1.0f32; m];
     let mut out = vec![0u8; m * n];
-    assert!(kern
-        .run(
-            &GemmInputs {
-                a: &a,
-                b_panels: &b,
-                n,
-                bias: &bias,
-                scale: &scale
-            },
-            &mut out,
-            n
-        )
-        .is_ok());
-    assert!(kern
-        .run(
-            &GemmInputs {
-                a: &a,
-                b_panels: &b[1..],
-                n,
-                bias: &bias,
-                scale: &scale
-            },
-            &mut out,
-            n
-        )
-        .is_err());
-    assert!(kern
-        .run(
-            &GemmInputs {
-                a: &a,
-                b_panels: &b,
-                n,
-                bias: &bias[1..],
-                scale: &scale
-            },
-            &mut out,
-            n
-        )
-        .is_err());
-    assert!(kern
-        .run(
-            &GemmInputs {
-                a: &a,
-                b_panels: &b,
-                n,
-                bias: &bias,
-                scale: &scale[1..]
-            },
-            &mut out,
-            n
-        )
-        .is_err());
-    assert!(kern
-        .run(
-            &GemmInputs {
-                a: &a,
-                b_panels: &b,
-                n,
-                bias: &bias,
-                scale: &scale
-            },
-            &mut out[1..],
-            n
-        )
-        .is_err());
-    assert!(kern
-        .run(
-            &GemmInputs {
-                a: &a,
-                b_panels: &b,
-                n,
-                bias: &bias,
-                scale: &scale
-            },
-            &mut out,
-            n - 1
-        )
-        .is_err());
-    assert!(kern
-        .run(
-            &GemmInputs {
-                a: &a,
-                b_panels: &b,
-                n: n + nr,
-                bias: &bias,
-                scale: &scale
-            },
-            &mut out,
-            n + nr
-        )
-        .is_err());
+    let ok = GemmInputs {
+        a: &a,
+        b_panels: &b,
+        n,
+        bias: &bias,
+        scale: &scale,
+    };
+    assert!(kern.run(&ok, &mut out, n).is_ok());
+    let short_b = GemmInputs {
+        b_panels: &b[1..],
+        ..ok
+    };
+    assert!(kern.run(&short_b, &mut out, n).is_err());
+    let short_bias = GemmInputs {
+        bias: &bias[1..],
+        ..ok
+    };
+    assert!(kern.run(&short_bias, &mut out, n).is_err());
+    let short_scale = GemmInputs {
+        scale: &scale[1..],
+        ..ok
+    };
+    assert!(kern.run(&short_scale, &mut out, n).is_err());
+    assert!(kern.run(&ok, &mut out[1..], n).is_err());
+    assert!(kern.run(&ok, &mut out, n - 1).is_err());
+    let wide = GemmInputs { n: n + nr, ..ok };
+    assert!(kern.run(&wide, &mut out, n + nr).is_err());
     let mut wrong_type = vec![0i32; m * n];
-    assert!(kern
-        .run(
-            &GemmInputs {
-                a: &a,
-                b_panels: &b,
-                n,
-                bias: &bias,
-                scale: &scale
-            },
-            &mut wrong_type,
-            n
-        )
-        .is_err());
+    assert!(kern.run(&ok, &mut wrong_type, n).is_err());
     let other = pack_a(&vec![1i8; m * (k + 1)], m, k + 1).unwrap();
-    assert!(kern
-        .run(
-            &GemmInputs {
-                a: &other,
-                b_panels: &b,
-                n,
-                bias: &bias,
-                scale: &scale
-            },
-            &mut out,
-            n
-        )
-        .is_err());
+    let other_a = GemmInputs { a: &other, ..ok };
+    assert!(kern.run(&other_a, &mut out, n).is_err());
     let mr = kern.mr();
-    assert!(kern
-        .run_rows(
-            &GemmInputs {
-                a: &a,
-                b_panels: &b,
-                n,
-                bias: &bias,
-                scale: &scale
-            },
-            &mut out,
-            n,
-            1..m
-        )
-        .is_err());
-    assert!(kern
-        .run_rows(
-            &GemmInputs {
-                a: &a,
-                b_panels: &b,
-                n,
-                bias: &bias,
-                scale: &scale
-            },
-            &mut out,
-            n,
-            0..m + 1
-        )
-        .is_err());
-    assert!(kern
-        .run_rows(
-            &GemmInputs {
-                a: &a,
-                b_panels: &b,
-                n,
-                bias: &bias,
-                scale: &scale
-            },
-            &mut out,
-            n,
-            mr..m
-        )
-        .is_ok());
-    assert!(kern
-        .run_block(
-            &GemmInputs {
-                a: &a,
-                b_panels: &b,
-                n,
-                bias: &bias,
-                scale: &scale
-            },
-            &mut out,
-            n,
-            0..m,
-            0..3
-        )
-        .is_err());
+    assert!(kern.run_rows(&ok, &mut out, n, 1..m).is_err());
+    assert!(kern.run_rows(&ok, &mut out, n, 0..m + 1).is_err());
+    assert!(kern.run_rows(&ok, &mut out, n, mr..m).is_ok());
+    assert!(kern.run_block(&ok, &mut out, n, 0..m, 0..3).is_err());
     // Bad specs and packing inputs.
     let mut cm = CodeModule::new().unwrap();
     assert!(define_gemm(&mut cm, &GemmSpec::new(0, 4, Epilogue::I32)).is_err());
