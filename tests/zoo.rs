@@ -1,6 +1,6 @@
 //! The zoo (`../shared/models/zoo`, real third-party models): every model imports, and lpc-ref
-//! matches ONNX Runtime on seeded inputs (`tools/zoo_reference.py` makes them and runs ONNX
-//! Runtime). Every folder of the zoo is a case, so a model added there is tested without a
+//! and the JIT (`CompiledModel`, float kernels and lpc-ref fallbacks) match ONNX Runtime on
+//! seeded inputs (`tools/zoo_reference.py` makes them and runs ONNX Runtime). Every folder of the zoo is a case, so a model added there is tested without a
 //! change here. Needs python3 with onnxruntime; without it the cases are skipped unless
 //! `LPC_REQUIRE_PEERS` is set (CI sets it).
 
