@@ -152,6 +152,7 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | ScatterElements
         | ScatterNd
         | Tile
+        | CastLike
         | DepthToSpace
         | SpaceToDepth
         | ShapeOf

@@ -564,6 +564,8 @@ pub enum Op {
     },
     /// Repeat x `repeats[i]` times along each axis i: (x, repeats).
     Tile,
+    /// Cast x to the dtype of `target`: (x, target).
+    CastLike,
     /// Rearrange depth into `blocksize`×`blocksize` blocks of space: (x) of shape NCHW.
     DepthToSpace {
         /// Block edge.

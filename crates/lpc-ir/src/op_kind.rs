@@ -140,6 +140,7 @@ op_kinds! {
     (ScatterElements, "scatter_elements"),
     (ScatterNd, "scatter_nd"),
     (Tile, "tile"),
+    (CastLike, "cast_like"),
     (DepthToSpace, "depth_to_space"),
     (SpaceToDepth, "space_to_depth"),
     (ShapeOf, "shape_of"),
@@ -197,7 +198,7 @@ impl OpKind {
             Unsqueeze => (2, Some(2)),
             Transpose => (1, Some(1)),
             Expand => (2, Some(2)),
-            Gather | GatherElements | GatherNd | Tile => (2, Some(2)),
+            Gather | GatherElements | GatherNd | Tile | CastLike => (2, Some(2)),
             ScatterElements | ScatterNd => (3, Some(3)),
             DepthToSpace | SpaceToDepth => (1, Some(1)),
             ShapeOf => (1, Some(1)),
@@ -253,7 +254,8 @@ impl OpKind {
             | Requantize
             | QAdd
             | Lut
-            | Tile => false,
+            | Tile
+            | CastLike => false,
             Input | Const | Conv | ConvTranspose | ConvInteger | QLinearConv | Gemm | MaxPool
             | AveragePool | BatchNorm | LayerNorm | Softmax | LogSoftmax | ReduceMax
             | ReduceMean | ReduceSum | ReduceMin | ReduceProd | ReduceL1 | ReduceL2
@@ -429,6 +431,7 @@ impl OpKind {
                 reduction: ScatterReduction::None,
             },
             OpKind::Tile => Op::Tile,
+            OpKind::CastLike => Op::CastLike,
             OpKind::DepthToSpace => Op::DepthToSpace {
                 blocksize: 1,
                 mode: BlockOrder::Dcr,
@@ -565,6 +568,7 @@ impl Op {
             Op::ScatterElements { .. } => OpKind::ScatterElements,
             Op::ScatterNd { .. } => OpKind::ScatterNd,
             Op::Tile => OpKind::Tile,
+            Op::CastLike => OpKind::CastLike,
             Op::DepthToSpace { .. } => OpKind::DepthToSpace,
             Op::SpaceToDepth { .. } => OpKind::SpaceToDepth,
             Op::ShapeOf { .. } => OpKind::ShapeOf,

@@ -72,6 +72,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::ScatterElements { .. }
         | Op::ScatterNd { .. }
         | Op::Tile
+        | Op::CastLike
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

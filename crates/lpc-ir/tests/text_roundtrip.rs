@@ -127,11 +127,12 @@ fn kind(op: &Op) -> usize {
         Op::ScatterElements { .. } => 100,
         Op::ScatterNd { .. } => 101,
         Op::Tile => 102,
+        Op::CastLike => 112,
         Op::DepthToSpace { .. } => 103,
         Op::SpaceToDepth { .. } => 104,
     }
 }
-const KINDS: usize = 112;
+const KINDS: usize = 113;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -591,6 +592,7 @@ fn op_samples() -> Vec<Op> {
     v.push(Op::GatherNd { batch_dims: 0 });
     v.push(Op::GatherNd { batch_dims: 2 });
     v.push(Op::Tile);
+    v.push(Op::CastLike);
     for mode in [BlockOrder::Dcr, BlockOrder::Crd] {
         v.push(Op::DepthToSpace { blocksize: 2, mode });
     }

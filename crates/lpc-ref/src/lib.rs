@@ -232,6 +232,10 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             i.req(2, "updates")?,
         )?]),
         Op::Tile => Ok(vec![index::tile(i.req(0, "x")?, i.req(1, "repeats")?)?]),
+        Op::CastLike => {
+            let to = i.req(1, "target")?.dtype();
+            Ok(vec![i.req(0, "x")?.cast(to)])
+        }
         Op::DepthToSpace { blocksize, mode } => Ok(vec![index::depth_to_space(
             *blocksize,
             *mode,

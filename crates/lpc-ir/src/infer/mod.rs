@@ -519,6 +519,14 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::ScatterElements { axis, .. } => index::scatter(cx, Some(*axis)),
         Op::ScatterNd { .. } => index::scatter(cx, None),
         Op::Tile => index::tile(cx, syms),
+        Op::CastLike => {
+            let x = cx.req(0, "x")?;
+            let target = cx.req(1, "target")?;
+            Ok(vec![ValueType {
+                dtype: target.dtype,
+                shape: x.shape.clone(),
+            }])
+        }
         Op::DepthToSpace { blocksize, .. } => index::depth_space(cx, *blocksize, true, syms),
         Op::SpaceToDepth { blocksize, .. } => index::depth_space(cx, *blocksize, false, syms),
         Op::ShapeOf { start, end } => shape_ops::shape_of(cx, *start, *end, syms),

@@ -127,6 +127,7 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::ScatterElements { .. }
         | Op::ScatterNd { .. }
         | Op::Tile
+        | Op::CastLike
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

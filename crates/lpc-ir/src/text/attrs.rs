@@ -315,6 +315,7 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
         | Op::Squeeze
         | Op::Unsqueeze
         | Op::Tile
+        | Op::CastLike
         | Op::Expand
         | Op::Slice
         | Op::Range

@@ -510,6 +510,7 @@ fn lower_node(
         | Op::ScatterElements { .. }
         | Op::ScatterNd { .. }
         | Op::Tile
+        | Op::CastLike
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::ShapeOf { .. }

@@ -234,6 +234,7 @@ impl Exporter<'_> {
             | Op::ScatterElements { .. }
             | Op::ScatterNd { .. }
             | Op::Tile
+            | Op::CastLike
             | Op::DepthToSpace { .. }
             | Op::SpaceToDepth { .. }
             | Op::ShapeOf { .. }
@@ -397,6 +398,7 @@ fn array_form(op: &Op, ins: &[Option<ValueRef>]) -> Form {
             "ScatterND"
         }
         Op::Tile => "Tile",
+        Op::CastLike => "CastLike",
         Op::DepthToSpace { blocksize, mode } => {
             at.push(attr_i("blocksize", *blocksize as i64));
             at.push(attr_s(
