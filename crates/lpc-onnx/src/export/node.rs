@@ -399,7 +399,10 @@ fn array_form(op: &Op, ins: &[Option<ValueRef>]) -> Form {
         Op::Resize(r) => return ("Resize", resize_attrs(r)),
         Op::Range => "Range",
         Op::ConstantOfShape { value } => {
-            at.push(attr_t("value", tensor_to_proto("value", value)));
+            // ONNX wants a 1-D tensor of one element; lpc holds the value as a scalar.
+            let mut t = tensor_to_proto("value", value);
+            t.dims = vec![value.len() as i64];
+            at.push(attr_t("value", t));
             "ConstantOfShape"
         }
         _ => unreachable!("array_form is called for shape and data-movement ops only"),

@@ -108,3 +108,35 @@ fn asymmetric_per_axis_activations_stay_i8() {
         Some(&[(85 - 128) as i8 as u8, -128i8 as u8][..])
     );
 }
+
+/// ConstantOfShape's `value` goes out as a 1-D tensor of one element (dims [1], what ONNX
+/// Runtime requires; lpc holds it as a scalar) and comes back as the same op.
+#[test]
+fn constant_of_shape_value_has_dims_1() {
+    let mut g = Graph::new("cos");
+    let ty = ValueType::new(DType::I64, Shape::known(&[2]));
+    let shape = g.add_input("shape", ty);
+    let value = std::sync::Arc::new(Tensor::scalar_f32(2.5));
+    let out = Output {
+        name: "y".into(),
+        ty: ValueType::unknown(),
+    };
+    let c = g.add_node(
+        "c",
+        Op::ConstantOfShape { value },
+        &[Some(shape)],
+        vec![out],
+    );
+    g.set_outputs(vec![ValueRef::first(c)]);
+    lpc_ir::infer_types(&mut g).unwrap();
+    let m = export(&g).unwrap();
+    let node = &m.graph.as_ref().unwrap().node[0];
+    assert_eq!(node.op_type.as_deref(), Some("ConstantOfShape"));
+    let t = node.attribute[0].t.as_ref().unwrap();
+    assert_eq!(t.dims, vec![1]);
+    let back = crate::import_bytes(&m.encode_to_vec(), None).unwrap();
+    let shape = Tensor::from_i64(&[2], vec![2, 3]).unwrap();
+    let y = lpc_ref::run(&back, &[shape]).unwrap();
+    assert_eq!(y[0].shape(), &[2, 3]);
+    assert_eq!(y[0].to_f32_vec(), vec![2.5; 6]);
+}
