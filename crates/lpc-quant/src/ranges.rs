@@ -64,10 +64,13 @@ pub(crate) fn group_range(
 
 const CONCAT_RATIO: f32 = 16.0;
 
+/// Gives the inputs of each Concat whose input ranges differ by more than [`CONCAT_RATIO`]
+/// their own groups and keeps them float at the Concat; points left with no quantized reader
+/// are dropped, with their statistics (`stats[i]` stays that of `plan.acts[i]`).
 pub(crate) fn split_wide_concats(
     g: &Graph,
     plan: &mut Placement,
-    stats: &[TensorStats],
+    stats: &mut Vec<TensorStats>,
     warnings: &mut Vec<String>,
 ) {
     for &cg in &plan.concat_groups.clone() {
@@ -97,7 +100,33 @@ pub(crate) fn split_wide_concats(
             a.group = plan.groups.len() - 1;
         }
     }
-    plan.acts.retain(|a| !a.consumers.is_empty());
+    let (acts, kept): (Vec<ActPoint>, Vec<TensorStats>) = plan
+        .acts
+        .drain(..)
+        .zip(stats.drain(..))
+        .filter(|(a, _)| !a.consumers.is_empty())
+        .unzip();
+    (plan.acts, *stats) = (acts, kept);
+    drop_empty_groups(plan);
+}
+
+/// Renumbers the groups so that each one has a point: a split leaves the Concat's group, and
+/// the new groups of points read by the Concat alone, without any (those values stay float).
+fn drop_empty_groups(plan: &mut Placement) {
+    let mut index: Vec<Option<usize>> = vec![None; plan.groups.len()];
+    let mut groups = vec![];
+    for a in &mut plan.acts {
+        a.group = *index[a.group].get_or_insert_with(|| {
+            groups.push(plan.groups[a.group].clone());
+            groups.len() - 1
+        });
+    }
+    plan.concat_groups = plan
+        .concat_groups
+        .iter()
+        .filter_map(|&c| index[c])
+        .collect();
+    plan.groups = groups;
 }
 
 /// True when every consumer of the point is a depthwise Conv reading it as its input.
