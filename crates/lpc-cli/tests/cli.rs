@@ -186,6 +186,30 @@ fn exit_codes() {
     );
 }
 
+/// The default `--subset 300` on a set of 8 samples uses the 8, with a note (not an error).
+#[test]
+fn quantize_uses_all_samples_when_the_set_is_smaller_than_the_subset() {
+    let dir = tmpdir("fewer");
+    let q = dir.join("q.lir");
+    let o = lpc(&[
+        "quantize",
+        &example("digits_cnn.onnx"),
+        "--calib",
+        &example("test_x8.npy"),
+        "-o",
+        q.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("note: calibration data: ")
+            && e.contains("has 8 samples, fewer than --subset 300: all are used"),
+        "{e}"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("(8 samples, "), "{out}");
+}
+
 /// Quantizes and folds the example model into `dir`; returns the folded .lir path.
 fn folded_example(dir: &Path) -> String {
     let q = dir.join("int8.lir");
