@@ -1,8 +1,8 @@
 //! Model inputs on the command line: `--input NAME=PATH` bindings, `--dim SYM=SIZE` bindings and
-//! the concrete input shapes they give.
+//! the concrete input shapes they give (symbolic dims nothing binds are set to 1, and said so).
 
 use anyhow::{bail, Context, Result};
-use lpc_ir::{Graph, Tensor};
+use lpc_ir::{Dim, Graph, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -25,52 +25,133 @@ pub fn parse_dims(specs: &[String]) -> Result<HashMap<String, usize>> {
     Ok(m)
 }
 
-/// The concrete shape of every graph input: declared dims, symbolic ones from `dims` (else 1).
-pub fn input_shapes(g: &Graph, dims: &HashMap<String, usize>) -> Result<Vec<Vec<usize>>> {
-    for k in dims.keys() {
-        let used = g.inputs().iter().any(|&n| {
-            g.node(n).outputs[0].ty.shape.as_ref().is_some_and(|s| {
-                s.0.iter()
-                    .any(|d| matches!(d, lpc_ir::Dim::Sym(x) if x == k))
-            })
-        });
-        if !used {
-            bail!("--dim {k}: no input of the model has a dimension named {k}");
+/// The concrete shape of every graph input, and the symbolic dims nothing bound.
+pub struct InputShapes {
+    /// One shape per graph input.
+    pub shapes: Vec<Vec<usize>>,
+    /// Per input (name), its symbolic dims that no `--input` or `--dim` bound: set to 1.
+    pub defaulted: Vec<(String, Vec<String>)>,
+}
+
+impl InputShapes {
+    /// The shapes of the graph inputs: a given tensor's own shape; otherwise the declared
+    /// dims, a symbolic one bound by `--dim` or by a given tensor whose declared shape names
+    /// the same dim (e.g. the batch of another input), else 1 (listed in `defaulted`).
+    pub fn of(
+        g: &Graph,
+        dims: &HashMap<String, usize>,
+        given: &[Option<Tensor>],
+    ) -> Result<InputShapes> {
+        for k in dims.keys() {
+            if !g
+                .inputs()
+                .iter()
+                .any(|&n| declared(g, n).contains(&Dim::Sym(k.clone())))
+            {
+                bail!("--dim {k}: no input of the model has a dimension named {k}");
+            }
         }
-    }
-    g.inputs()
-        .iter()
-        .map(|&n| {
-            let out = &g.node(n).outputs[0];
-            let shape = out.ty.shape.as_ref().ok_or_else(|| {
-                anyhow::anyhow!("input '{}' has unknown rank; pass --input", out.name)
-            })?;
-            Ok(shape
-                .0
+        let mut bound = dims.clone();
+        for (&n, t) in g.inputs().iter().zip(given) {
+            let (Some(t), decl) = (t, declared(g, n)) else {
+                continue;
+            };
+            if decl.len() != t.rank() {
+                continue; // the run reports the mismatch, naming the input
+            }
+            for (d, &size) in decl.iter().zip(t.shape()) {
+                let Dim::Sym(sym) = d else { continue };
+                match dims.get(sym) {
+                    Some(&v) if v != size => bail!(
+                        "--dim {sym}={v}, but input '{}' has {sym} = {size} in its data",
+                        g.node(n).outputs[0].name
+                    ),
+                    _ => {
+                        bound.entry(sym.clone()).or_insert(size);
+                    }
+                }
+            }
+        }
+        let mut out = InputShapes {
+            shapes: vec![],
+            defaulted: vec![],
+        };
+        for (k, &n) in g.inputs().iter().enumerate() {
+            let name = &g.node(n).outputs[0].name;
+            if let Some(t) = given.get(k).and_then(Option::as_ref) {
+                out.shapes.push(t.shape().to_vec());
+                continue;
+            }
+            if g.node(n).outputs[0].ty.shape.is_none() {
+                bail!("input '{name}' has unknown rank; pass --input {name}=PATH");
+            }
+            let mut unbound = vec![];
+            let shape = declared(g, n)
                 .iter()
                 .map(|d| match d {
-                    lpc_ir::Dim::Known(k) => *k,
-                    lpc_ir::Dim::Sym(s) => dims.get(s).copied().unwrap_or(1),
+                    Dim::Known(k) => *k,
+                    Dim::Sym(s) => bound.get(s).copied().unwrap_or_else(|| {
+                        unbound.push(s.clone());
+                        1
+                    }),
                 })
-                .collect())
-        })
-        .collect()
+                .collect();
+            out.shapes.push(shape);
+            if !unbound.is_empty() {
+                out.defaulted.push((name.clone(), unbound));
+            }
+        }
+        Ok(out)
+    }
+
+    /// What was set to 1, e.g. "symbolic dims set to 1: input 'x': N, H; bind them with
+    /// --dim NAME=SIZE"; `None` when nothing was.
+    pub fn note(&self) -> Option<String> {
+        if self.defaulted.is_empty() {
+            return None;
+        }
+        let each: Vec<String> = self
+            .defaulted
+            .iter()
+            .map(|(input, dims)| format!("input '{input}': {}", dims.join(", ")))
+            .collect();
+        Some(format!(
+            "symbolic dims set to 1: {}; bind them with --dim NAME=SIZE",
+            each.join("; ")
+        ))
+    }
+
+    /// The context of an error of a run on these shapes: the model, and what was set to 1.
+    pub fn context(&self, model: &Path) -> String {
+        match self.note() {
+            Some(n) => format!("{} ({n})", model.display()),
+            None => model.display().to_string(),
+        }
+    }
+}
+
+/// The declared dims of input node `n` (none when its rank is unknown).
+fn declared(g: &Graph, n: lpc_ir::NodeId) -> &[Dim] {
+    g.node(n).outputs[0].ty.shape.as_ref().map_or(&[], |s| &s.0)
 }
 
 /// Binds `--input` specs to graph inputs; every input must be given.
 pub fn bind_inputs(g: &Graph, specs: &[String]) -> Result<Vec<Tensor>> {
-    bind_inputs_or(g, specs, |g, n| {
-        let name = &g.node(n).outputs[0].name;
-        bail!("missing input '{name}' (pass --input {name}=PATH)")
-    })
+    read_inputs(g, specs)?
+        .into_iter()
+        .zip(g.inputs())
+        .map(|(t, &n)| {
+            t.ok_or_else(|| {
+                let name = &g.node(n).outputs[0].name;
+                anyhow::anyhow!("missing input '{name}' (pass --input {name}=PATH)")
+            })
+        })
+        .collect()
 }
 
-/// Binds `--input` specs to graph inputs; inputs not given come from `missing`.
-pub fn bind_inputs_or(
-    g: &Graph,
-    specs: &[String],
-    mut missing: impl FnMut(&Graph, lpc_ir::NodeId) -> Result<Tensor>,
-) -> Result<Vec<Tensor>> {
+/// Reads the `--input` specs (`NAME=PATH`, or `PATH` for a single-input model): one entry per
+/// graph input, `None` for those not given.
+pub fn read_inputs(g: &Graph, specs: &[String]) -> Result<Vec<Option<Tensor>>> {
     let names: Vec<String> = g
         .inputs()
         .iter()
@@ -98,12 +179,5 @@ pub fn bind_inputs_or(
             .with_context(|| format!("input '{}'", names[idx]))?;
         bound[idx] = Some(t);
     }
-    bound
-        .into_iter()
-        .zip(g.inputs())
-        .map(|(t, &n)| match t {
-            Some(t) => Ok(t),
-            None => missing(g, n),
-        })
-        .collect()
+    Ok(bound)
 }
