@@ -50,7 +50,7 @@ pub(crate) fn group_range(
         );
     }
     let why = if (mx - mn).is_finite() {
-        format!("numerically zero (values in [{mn:e}, {mx:e}])")
+        numerically_zero(mn, mx)
     } else {
         format!("range [{mn:e}, {mx:e}] too wide for f32")
     };
@@ -60,6 +60,15 @@ pub(crate) fn group_range(
             "{name}: {why}; range [0, 1] used (its values quantize to 0)"
         )),
     )
+}
+
+/// Why a tensor spanning `[lo, hi]` (less than `MIN_RANGE`) gets a fixed range.
+fn numerically_zero(lo: f32, hi: f32) -> String {
+    if lo == 0.0 && hi == 0.0 {
+        "all zero".into()
+    } else {
+        format!("numerically zero (values in [{lo:e}, {hi:e}])")
+    }
 }
 
 const CONCAT_RATIO: f32 = 16.0;
@@ -160,7 +169,8 @@ pub(crate) fn channel_ranges(
         let (lo, hi) = (lo.min(0.0), hi.max(0.0));
         if !spans_min_range(lo, hi) {
             warnings.push(format!(
-                "{name} channel {c}: numerically zero (values in [{lo:e}, {hi:e}]); range [0, 1] used"
+                "{name} channel {c}: {}; range [0, 1] used",
+                numerically_zero(lo, hi)
             ));
             ranges.push((0.0, 1.0));
         } else {
@@ -291,7 +301,10 @@ mod tests {
             let q = channel_ranges(&st, &cfg, &mut warnings, "x");
             check_qparams(&q);
             assert_eq!(warnings.len(), 2, "{warnings:?}");
-            assert!(warnings[1].contains("channel 1: numerically zero"));
+            assert!(warnings[0].ends_with("channel 0: all zero; range [0, 1] used"));
+            assert!(
+                warnings[1].contains("channel 1: numerically zero (values in [-3.1e-39, 3.1e-39])")
+            );
             assert_eq!(q[1].apply(3.1e-39), 0.0);
             assert_eq!(q[2].apply(-2.0), -2.0, "{preset}: {:?}", q[2]);
         }
