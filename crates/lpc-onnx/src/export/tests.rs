@@ -140,3 +140,40 @@ fn constant_of_shape_value_has_dims_1() {
     assert_eq!(y[0].shape(), &[2, 3]);
     assert_eq!(y[0].to_f32_vec(), vec![2.5; 6]);
 }
+
+/// A bias on the accumulator grid goes out as i32 + DequantizeLinear, and its f32 constant is
+/// not written too: every initializer is read by a node (ONNX Runtime warns about and drops
+/// unused ones).
+#[test]
+fn integer_bias_leaves_no_unused_initializer() {
+    let text = "graph @t(%x: f32[2,3]) -> (%y) {\n  \
+        %xl = const f32[] [0.0]\n  %xh = const f32[] [255.0]\n  \
+        %x_fq = fake_quantize(%x, %xl, %xh, %xl, %xh) {levels=256} : f32[2,3]\n  \
+        %w = const f32[2,3] [0.5, -1.0, 0.25, 1.0, 0.0, 2.0]\n  \
+        %wl = const f32[2,1] [-127.0, -254.0]\n  %wh = const f32[2,1] [127.0, 254.0]\n  \
+        %w_fq = fake_quantize(%w, %wl, %wh, %wl, %wh) {levels=255} : f32[2,3]\n  \
+        %b = const f32[2] [3.0, -6.0]\n  \
+        %y = gemm(%x_fq, %w_fq, %b) {trans_b=true} : f32[2,2]\n  return %y\n}\n";
+    let mut g = lpc_ir::text::parse(text).unwrap();
+    lpc_ir::infer_types(&mut g).unwrap();
+    let m = export(&g).unwrap();
+    let gr = m.graph.as_ref().unwrap();
+    let read: std::collections::HashSet<&str> = gr
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().map(String::as_str))
+        .collect();
+    for t in &gr.initializer {
+        let name = t.name.as_deref().unwrap();
+        assert!(
+            read.contains(name),
+            "initializer '{name}' is read by no node"
+        );
+    }
+    let bias = gr
+        .initializer
+        .iter()
+        .find(|t| t.name.as_deref() == Some("y_bias_quantized"))
+        .unwrap();
+    assert_eq!(bias.data_type, Some(DataType::Int32 as i32));
+}
