@@ -186,6 +186,98 @@ fn exit_codes() {
     );
 }
 
+/// The default `--subset 300` on a set of 8 samples uses the 8, with a note (not an error).
+#[test]
+fn quantize_uses_all_samples_when_the_set_is_smaller_than_the_subset() {
+    let dir = tmpdir("fewer");
+    let q = dir.join("q.lir");
+    let o = lpc(&[
+        "quantize",
+        &example("digits_cnn.onnx"),
+        "--calib",
+        &example("test_x8.npy"),
+        "-o",
+        q.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("note: calibration data: ")
+            && e.contains("has 8 samples, fewer than --subset 300: all are used"),
+        "{e}"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("(8 samples, "), "{out}");
+}
+
+/// Symbolic input dims: `bench` takes them from the data of the inputs given (another input
+/// naming the same dims gets them too), then from `--dim`; what nothing binds is set to 1 and
+/// said so up front, and an error on those shapes says it again with the flag to use.
+#[test]
+fn symbolic_dims_come_from_the_data_or_are_named() {
+    let dir = tmpdir("dims");
+    let model = dir.join("pool.lir");
+    std::fs::write(
+        &model,
+        "graph @pool(%x: f32[N,1,H,W], %m: f32[N,1,H,W]) -> (%y) {\n  \
+         %s = add(%x, %m) : f32[N,1,H,W]\n  \
+         %y = max_pool(%s) {kernel=[2,2], strides=[2,2]}\n  return %y\n}\n",
+    )
+    .unwrap();
+    let model = model.to_str().unwrap();
+    let x = dir.join("x.npy");
+    lpc_data::write_npy(
+        &x,
+        &lpc_ir::Tensor::zeros(lpc_ir::DType::F32, &[2, 1, 6, 4]),
+    )
+    .unwrap();
+    let note = "note: symbolic dims set to 1: input 'x': N, H, W; input 'm': N, H, W; \
+                bind them with --dim NAME=SIZE";
+    for verb in [&["bench", model, "--runs", "1"][..], &["compile", model]] {
+        let o = lpc(verb);
+        assert_eq!(o.status.code(), Some(1), "{verb:?}");
+        let e = stderr(&o);
+        assert!(e.contains(note), "{verb:?}: {e}");
+        let last = e.lines().last().unwrap();
+        assert!(
+            last.starts_with("error: ") && last.contains("set to 1") && last.contains("--dim"),
+            "{verb:?}: {e}"
+        );
+    }
+    // --input x: m takes N, H and W from x's data; no note.
+    let xs = format!("x={}", x.display());
+    let o = lpc(&["bench", model, "--input", &xs, "--runs", "1", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("note:"), "{}", stderr(&o));
+    let j = String::from_utf8_lossy(&o.stdout);
+    assert!(j.contains("[[2, 1, 6, 4], [2, 1, 6, 4]]"), "{j}");
+    // --dim binds the rest; only what is left unbound is noted.
+    let o = lpc(&[
+        "bench", model, "--dim", "H=4", "--dim", "W=2", "--runs", "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("set to 1: input 'x': N; input 'm': N;"),
+        "{}",
+        stderr(&o)
+    );
+    let o = lpc(&[
+        "compile", model, "--dim", "N=1", "--dim", "H=4", "--dim", "W=2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("note:"), "{}", stderr(&o));
+    // --dim contradicting the data is an error naming both.
+    let o = lpc(&[
+        "bench", model, "--input", &xs, "--dim", "H=4", "--runs", "1",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--dim H=4, but input 'x' has H = 6 in its data"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// Quantizes and folds the example model into `dir`; returns the folded .lir path.
 fn folded_example(dir: &Path) -> String {
     let q = dir.join("int8.lir");

@@ -33,7 +33,8 @@ pub trait SampleSource: Sync {
 /// Options for opening data.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoadOptions {
-    /// Number of samples to use; `None` uses all. Asking for more than exist is an error.
+    /// Number of samples to use; `None` uses all, and so does asking for more than exist (as
+    /// NNCF's `subset_size`: [`Samples::available`] tells how many there were).
     pub subset: Option<usize>,
     /// Seed of the subset sampling and of random crops.
     pub seed: u64,
@@ -240,11 +241,6 @@ impl Samples {
             return Err(DataError::Set(format!("{what}: no samples")));
         }
         let chosen = match opts.subset {
-            Some(k) if k > available => {
-                return Err(DataError::Set(format!(
-                    "{what}: {k} samples asked for (--subset), only {available} available"
-                )))
-            }
             Some(0) => return Err(DataError::Options("--subset must be at least 1".into())),
             Some(k) => choose(available, k, opts.seed),
             None => (0..available).collect(),

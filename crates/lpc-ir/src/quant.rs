@@ -73,6 +73,21 @@ pub fn range_scale(lo: f32, hi: f32, levels: u32) -> f32 {
     (hi - lo) / steps(levels)
 }
 
+/// The narrowest range lpc quantizes over: 2^-55 (2.8e-17). Any quantizer of at most 256
+/// levels covering such a range has a scale of at least 2^-63, so the product of two scales —
+/// a layer's accumulator unit `s_x·s_w` — is still a normal f32 (a subnormal scale has too
+/// few bits for `−lo/scale` to be an integer level). Values spanning less are numerically
+/// zero to 8-bit integers: lpc-quant gives such a tensor a fixed range in which its values
+/// quantize to exactly 0 (see [`spans_min_range`]).
+pub const MIN_RANGE: f32 = 2.7755576e-17;
+
+/// True when `[lo, hi]` spans at least [`MIN_RANGE`] with a finite width (false for NaN, for
+/// inverted ranges and for widths that overflow f32).
+pub fn spans_min_range(lo: f32, hi: f32) -> bool {
+    let w = hi - lo;
+    w.is_finite() && w >= MIN_RANGE
+}
+
 /// True for a scale an integer form can use: finite and positive.
 pub fn is_valid_scale(scale: f32) -> bool {
     scale.is_finite() && scale > 0.0
@@ -422,6 +437,27 @@ mod tests {
         // The unchecked scales keep whatever the arithmetic gives.
         assert_eq!(ranges(&[], &[1.0], &[-1.0], 3).scales(), vec![-1.0]);
         assert!(!is_valid_scale(0.0) && !is_valid_scale(f32::INFINITY) && is_valid_scale(1e-30));
+    }
+
+    #[test]
+    fn narrowest_range() {
+        assert_eq!(MIN_RANGE, 2f32.powi(-55));
+        assert!(spans_min_range(0.0, MIN_RANGE) && spans_min_range(-MIN_RANGE, 0.0));
+        assert!(!spans_min_range(0.0, MIN_RANGE / 2.0) && !spans_min_range(0.0, 0.0));
+        // Subnormal values, NaN, an inverted range, an overflowing width.
+        assert!(!spans_min_range(-3.1e-39, 3.1e-39));
+        assert!(!spans_min_range(f32::NAN, 1.0) && !spans_min_range(1.0, -1.0));
+        assert!(!spans_min_range(-3e38, 3e38));
+        // The scales of 8-bit quantizers over it, and the product of two, are normal f32s.
+        for levels in [255, 256] {
+            let s = range_scale(0.0, MIN_RANGE, levels);
+            assert!(s >= 2f32.powi(-63) && (s * s).is_normal(), "{s}");
+        }
+        // A symmetric weight range over it has its integer zero level; a subnormal one has not.
+        let m = MIN_RANGE / 2.0;
+        assert_eq!(zero_level(-m, range_scale(-m, m, 255), 255), Some(127));
+        let m = 3.1e-39;
+        assert_eq!(zero_level(-m, range_scale(-m, m, 255), 255), None);
     }
 
     #[test]

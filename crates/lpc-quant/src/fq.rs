@@ -1,7 +1,7 @@
 //! FakeQuantize arithmetic (OpenVINO FakeQuantize-1) and the quantization parameters lpc picks.
 
 use crate::QuantError;
-use lpc_ir::quant::{level_index, range_scale, steps};
+use lpc_ir::quant::{level_index, range_scale, spans_min_range, steps};
 use lpc_ir::Tensor;
 
 /// FakeQuantize of one element, exactly as OpenVINO's FakeQuantize-1 defines it, in f32:
@@ -131,8 +131,10 @@ impl WeightQuant {
     /// Number of levels of every weight quantizer.
     pub const LEVELS: u32 = 255;
 
-    /// Ranges from the weights' per-channel |w|max. An all-zero channel gets range 1 (its
-    /// weights stay exactly 0 whatever the range); non-finite weights are an error.
+    /// Ranges from the weights' per-channel |w|max. A channel whose weights are numerically
+    /// zero (all zero or subnormal, `2·max|w|` below `lpc_ir::quant::MIN_RANGE`) gets range 1: its weights
+    /// quantize to exactly 0 (they differ from 0 by less than 1.4e-17). Non-finite weights are
+    /// an error.
     pub fn from_weights(w: &Tensor, axis: usize, what: &str) -> Result<WeightQuant, QuantError> {
         let v = w.as_f32().map_err(|_| {
             QuantError::Invalid(format!("{what}: weights must be f32, got {}", w.dtype()))
@@ -159,7 +161,7 @@ impl WeightQuant {
             m[ch] = m[ch].max(x.abs());
         }
         for x in &mut m {
-            if *x == 0.0 {
+            if !spans_min_range(-*x, *x) {
                 *x = 1.0;
             }
         }
@@ -225,6 +227,7 @@ impl WeightQuant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lpc_ir::quant::MIN_RANGE;
 
     #[test]
     fn boundaries_and_levels() {
@@ -344,5 +347,55 @@ mod tests {
         }
         let bad = Tensor::from_f32(&[1], vec![f32::NAN]).unwrap();
         assert!(WeightQuant::from_weights(&bad, 0, "w").is_err());
+    }
+
+    /// Every channel's range gives integer parameters (`lpc_ir::quant`, what the QDQ export
+    /// checks), and numerically zero weights quantize to exact zeros.
+    fn check_weights(w: &Tensor) -> WeightQuant {
+        let q = WeightQuant::from_weights(w, 0, "w").unwrap();
+        let (lo, hi) = q.range_tensors(w.rank());
+        let r = lpc_ir::quant::FqRanges::new([&lo, &hi, &lo, &hi], WeightQuant::LEVELS, None);
+        let p = r.unwrap().qparams().unwrap();
+        assert!(p.zero_level.iter().all(|&z| z == 127), "{p:?}");
+        let (f, i) = (q.apply(w).unwrap(), q.integers(w).unwrap());
+        for (c, &m) in q.max_abs.iter().enumerate() {
+            let inner = w.len() / q.max_abs.len();
+            let vals = &w.as_f32().unwrap()[c * inner..(c + 1) * inner];
+            if vals.iter().all(|&x| 2.0 * x.abs() < MIN_RANGE) {
+                assert_eq!(m, 1.0);
+                assert!(f.as_f32().unwrap()[c * inner..(c + 1) * inner]
+                    .iter()
+                    .all(|&x| x == 0.0));
+                assert!(i.as_i8().unwrap()[c * inner..(c + 1) * inner]
+                    .iter()
+                    .all(|&x| x == 0));
+            }
+        }
+        q
+    }
+
+    #[test]
+    fn degenerate_weights() {
+        let sub = 3.1e-39f32;
+        // All zero, all subnormal (both signs), a channel of each beside a normal one.
+        check_weights(&Tensor::from_f32(&[2, 2], vec![0.0; 4]).unwrap());
+        let q = check_weights(&Tensor::from_f32(&[2, 2], vec![sub, -sub, -sub, sub]).unwrap());
+        assert_eq!(q.max_abs, vec![1.0, 1.0]);
+        let w = Tensor::from_f32(&[3, 2], vec![sub, -sub, 0.0, 0.0, 0.5, -0.25]).unwrap();
+        assert_eq!(check_weights(&w).max_abs, vec![1.0, 1.0, 0.5]);
+        // Constant non-zero and a single value: the value itself is the range (exact).
+        let w = Tensor::from_f32(&[2, 3], vec![0.7; 6]).unwrap();
+        let q = check_weights(&w);
+        assert_eq!(q.max_abs, vec![0.7, 0.7]);
+        assert_eq!(q.apply(&w).unwrap().to_f32_vec(), vec![0.7; 6]);
+        let w = Tensor::from_f32(&[1], vec![-1e-10]).unwrap();
+        let q = check_weights(&w);
+        assert_eq!(
+            (q.max_abs[0], q.apply(&w).unwrap().to_f32_vec()[0]),
+            (1e-10, -1e-10)
+        );
+        // Tiny but normal weights keep their own range down to MIN_RANGE.
+        let w = Tensor::from_f32(&[1], vec![MIN_RANGE]).unwrap();
+        assert_eq!(check_weights(&w).max_abs, vec![MIN_RANGE]);
     }
 }

@@ -127,9 +127,9 @@ pub fn quantize(
         .times
         .push(("prepare".into(), t_start.elapsed().as_secs_f64()));
 
-    let stats = statistics(&pass, &g, &plan, &mut report)?;
+    let mut stats = statistics(&pass, &g, &plan, &mut report)?;
     // Concat joins of very different ranges keep their own scales and stay in float.
-    split_wide_concats(&g, &mut plan, &stats, &mut report.warnings);
+    split_wide_concats(&g, &mut plan, &mut stats, &mut report.warnings);
     let act_q = activation_ranges(&pass, &g, &plan, &stats, &mut report);
     let wq = weight_quantizers(&g, &plan)?;
     let reference = g.clone();
@@ -635,5 +635,61 @@ mod tests {
         )
         .unwrap();
         assert_eq!(q.report.bias_correction_mode, "sequential");
+    }
+
+    /// A Concat whose inputs differ by more than 16x keeps them in float: the split leaves its
+    /// shared group, and the groups of inputs read by the Concat alone, without quantizers, and
+    /// nothing is said about the ranges of those (no "no finite values seen" for tensors that
+    /// stay float). The quantized values still get their own ranges.
+    #[test]
+    fn float_kept_concat_inputs_get_no_range_notes() {
+        let g = lpc_ir::text::parse(
+            r#"graph @cat(%x: f32[1,2,4,4]) -> (%z) {
+  %w1 = const f32[2,2,1,1] [0.5, -0.25, 0.125, 0.75]
+  %w2 = const f32[2,2,1,1] [50.0, -25.0, 12.5, 75.0]
+  %a = conv(%x, %w1) {kernel=[1,1]} : f32[1,2,4,4] @small
+  %b = conv(%x, %w2) {kernel=[1,1]} : f32[1,2,4,4] @large
+  %c = concat(%a, %b) {axis=1} : f32[1,4,4,4] @cat
+  %w3 = const f32[1,4,1,1] [1.0, -1.0, 0.5, 0.25]
+  %z = conv(%c, %w3) {kernel=[1,1]} : f32[1,1,4,4] @head
+  return %z
+}"#,
+        )
+        .unwrap();
+        let data = lpc_data::InMemory(
+            (0..4)
+                .map(|s| {
+                    let x = (0..32)
+                        .map(|i| ((s * 32 + i) as f32 * 0.37).sin())
+                        .collect();
+                    vec![Tensor::from_f32(&[1, 2, 4, 4], x).unwrap()]
+                })
+                .collect(),
+        );
+        let cfg = Config {
+            report_samples: 0,
+            ..Config::default()
+        };
+        let q = quantize(&g, &data, &cfg).unwrap();
+        let w = &q.report.warnings;
+        assert!(w.iter().any(|w| w.contains("keep float")), "{w:?}");
+        assert!(!w.iter().any(|w| w.contains("no finite values")), "{w:?}");
+        let quantized: Vec<&str> = q.report.ranges.iter().map(|r| r.value.as_str()).collect();
+        assert_eq!(quantized, ["x", "c"]);
+        // Each range comes from its own value's statistics (not those of a dropped point).
+        for r in &q.report.ranges {
+            let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
+            for x in &data.0 {
+                lpc_ref::run_observed(&q.reference, x, |v, t| {
+                    if q.reference.value_name(v) == r.value {
+                        for &e in t.as_f32().unwrap() {
+                            (mn, mx) = (mn.min(e), mx.max(e));
+                        }
+                    }
+                })
+                .unwrap();
+            }
+            assert_eq!([r.observed[0], r.observed[1]], [mn, mx], "{}", r.value);
+        }
     }
 }

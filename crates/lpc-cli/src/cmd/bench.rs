@@ -1,6 +1,6 @@
 //! `lpc bench`: a model's latency, the median of warm runs on given (or seeded random) inputs.
 
-use crate::inputs::{bind_inputs_or, input_shapes, parse_dims};
+use crate::inputs::{parse_dims, read_inputs, InputShapes};
 use crate::jit::{jit_compile, Backend, Isa};
 use crate::runtime::{prepare, FoldArg};
 use crate::threads::set_threads;
@@ -15,7 +15,8 @@ use std::time::Instant;
 pub struct BenchArgs {
     /// Model file (.onnx or .lir).
     pub model: PathBuf,
-    /// Input as NAME=PATH; inputs not given are seeded uniform random in [-1, 1] (symbolic dims = 1).
+    /// Input as NAME=PATH; inputs not given are seeded uniform random in [-1, 1], their symbolic
+    /// dims from the given inputs' data, else from --dim, else 1 (with a note).
     #[arg(long = "input", short = 'i')]
     pub inputs: Vec<String>,
     /// Execution backend.
@@ -33,7 +34,7 @@ pub struct BenchArgs {
     /// Also print the time spent per op kind (ref) or per kernel kind and slowest steps (jit).
     #[arg(long)]
     pub profile: bool,
-    /// Bind a symbolic dimension of the random inputs, e.g. `--dim N=64` (default 1).
+    /// Bind a symbolic dimension of the random inputs, e.g. `--dim N=64` (default 1, with a note).
     #[arg(long = "dim", value_name = "SYM=SIZE")]
     pub dims: Vec<String>,
     /// JIT GEMM code tier (an error when the host lacks it).
@@ -65,18 +66,22 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let p = prepare(lpc_load::load_model(model)?, *fold, model)?;
     let (g, folded) = (p.graph, p.fold_stats.is_some());
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let ins = bench_inputs(&g, inputs, &parse_dims(dims)?)?;
+    let given = read_inputs(&g, inputs)?;
+    let shapes = InputShapes::of(&g, &parse_dims(dims)?, &given)?;
+    if let Some(n) = shapes.note() {
+        eprintln!("note: {n}");
+    }
+    let ctx = shapes.context(model);
+    let ins = bench_inputs(&g, given, &shapes.shapes)?;
     let compiled = match backend {
         Backend::Ref => None,
-        Backend::Jit => {
-            Some(jit_compile(&g, &ins, threads, isa).with_context(|| model.display().to_string())?)
-        }
+        Backend::Jit => Some(jit_compile(&g, &ins, threads, isa).context(ctx.clone())?),
     };
     let compile_ms = compiled.as_ref().map_or(0.0, |m| m.compile_ms());
     let run_once = || -> Result<()> {
         match &compiled {
-            None => lpc_ref::run(&g, &ins).with_context(|| model.display().to_string())?,
-            Some(m) => m.run(&ins).with_context(|| model.display().to_string())?,
+            None => lpc_ref::run(&g, &ins).context(ctx.clone())?,
+            Some(m) => m.run(&ins).context(ctx.clone())?,
         };
         Ok(())
     };
@@ -173,24 +178,32 @@ fn print_jit_profile(m: &lpc_jit::CompiledModel, times: &[std::time::Duration], 
     }
 }
 
-/// Inputs for `bench`: given files, else seeded uniform [-1, 1] data of the declared shape
-/// (symbolic dims from `--dim`, else 1).
-fn bench_inputs(g: &Graph, specs: &[String], syms: &HashMap<String, usize>) -> Result<Vec<Tensor>> {
+/// Inputs for `bench`: the given tensors, else seeded uniform [-1, 1] data of `shapes`
+/// ([`InputShapes`]) in the input's dtype.
+fn bench_inputs(
+    g: &Graph,
+    given: Vec<Option<Tensor>>,
+    shapes: &[Vec<usize>],
+) -> Result<Vec<Tensor>> {
     let mut state = 0x9e3779b97f4a7c15u64;
-    let shapes = input_shapes(g, syms)?;
-    bind_inputs_or(g, specs, |g, n| {
-        let out = &g.node(n).outputs[0];
-        let k = g.inputs().iter().position(|&x| x == n).unwrap_or(0);
-        let dims: Vec<usize> = shapes[k].clone();
-        let count: usize = dims.iter().product();
-        let vals: Vec<f32> = (0..count)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 40) as f32 / (1u64 << 23) as f32 * 2.0 - 1.0
-            })
-            .collect();
-        Ok(Tensor::from_f32(&dims, vals)?.cast(out.ty.dtype.unwrap_or(lpc_ir::DType::F32)))
-    })
+    given
+        .into_iter()
+        .zip(g.inputs().iter().zip(shapes))
+        .map(|(t, (&n, dims))| {
+            if let Some(t) = t {
+                return Ok(t);
+            }
+            let count: usize = dims.iter().product();
+            let vals: Vec<f32> = (0..count)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 40) as f32 / (1u64 << 23) as f32 * 2.0 - 1.0
+                })
+                .collect();
+            let dtype = g.node(n).outputs[0].ty.dtype.unwrap_or(lpc_ir::DType::F32);
+            Ok(Tensor::from_f32(dims, vals)?.cast(dtype))
+        })
+        .collect()
 }

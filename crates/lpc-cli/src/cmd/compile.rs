@@ -1,7 +1,7 @@
 //! `lpc compile`: JIT-compile a model for fixed input shapes, write the reloadable artefact
 //! and/or print the plan.
 
-use crate::inputs::{input_shapes, parse_dims};
+use crate::inputs::{parse_dims, InputShapes};
 use crate::jit::{check_plan_memory, jit_options, Isa};
 use crate::outputs::{Files, Format};
 use crate::runtime::{prepare, FoldArg};
@@ -16,7 +16,7 @@ pub struct CompileArgs {
     /// Output .lir path (reload with `lpc run OUT --backend jit`).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-    /// Bind a symbolic input dimension, e.g. `--dim N=8` (default 1).
+    /// Bind a symbolic input dimension, e.g. `--dim N=8` (default 1, with a note).
     #[arg(long = "dim", value_name = "SYM=SIZE")]
     pub dims: Vec<String>,
     /// Print each step with its kernel kind, the memory plan and the compile time.
@@ -43,9 +43,13 @@ pub fn run(a: &CompileArgs) -> Result<()> {
     }
     let p = prepare(lpc_load::load_model(model)?, a.fold, model)?;
     let g = p.graph;
-    let shapes = input_shapes(&g, &parse_dims(&a.dims)?)?;
-    let m = lpc_jit::CompiledModel::compile(&g, &shapes, &jit_options(a.threads, a.isa))
-        .with_context(|| model.display().to_string())?;
+    let bound = InputShapes::of(&g, &parse_dims(&a.dims)?, &[])?;
+    if let Some(n) = bound.note() {
+        eprintln!("note: {n}");
+    }
+    let shapes = &bound.shapes;
+    let m = lpc_jit::CompiledModel::compile(&g, shapes, &jit_options(a.threads, a.isa))
+        .context(bound.context(model))?;
     check_plan_memory(&m)?;
     if let Some(out) = output {
         // The plan goes first as comments: the file stays a plain .lir that any verb loads.

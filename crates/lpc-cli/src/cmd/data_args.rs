@@ -2,13 +2,14 @@
 //! integer labels.
 
 use anyhow::{bail, Context, Result};
-use lpc_data::{ImageOptions, Layout, LoadOptions};
+use lpc_data::{ImageOptions, Layout, LoadOptions, Samples};
+use lpc_ir::Graph;
 use std::path::Path;
 
 /// How to read and preprocess data (calibration or evaluation).
 #[derive(clap::Args, Clone, Debug)]
 pub struct DataArgs {
-    /// Number of samples to use, drawn with a seeded shuffle (0 = all).
+    /// Number of samples to use, drawn with a seeded shuffle (0 = all; all when there are fewer).
     #[arg(long, default_value_t = 300)]
     pub subset: usize,
     /// Seed of the subset sampling and of random image crops.
@@ -75,6 +76,27 @@ impl DataArgs {
             },
         })
     }
+}
+
+/// Opens `path` as data (`what`: "calibration data"...) for `g`. When the subset asked for
+/// (`flag`: `--subset`, `--eval-subset`) is larger than the data, all samples are used and a
+/// note on stderr says so.
+pub fn open_samples(
+    path: &Path,
+    g: &Graph,
+    opts: &LoadOptions,
+    what: &str,
+    flag: &str,
+) -> Result<Samples> {
+    let s = Samples::open(path, g, opts).context(what.to_string())?;
+    if let Some(k) = opts.subset.filter(|&k| k > s.available) {
+        eprintln!(
+            "note: {what}: {} has {} samples, fewer than {flag} {k}: all are used",
+            path.display(),
+            s.available
+        );
+    }
+    Ok(s)
 }
 
 /// Reads `--labels`: a `.npy` of integer classes.

@@ -1,10 +1,9 @@
 //! Quantization settings shared by `lpc calibrate` and `lpc quantize`, and running the
 //! quantizer with them.
 
-use crate::cmd::data_args::DataArgs;
+use crate::cmd::data_args::{open_samples, DataArgs};
 use crate::outputs::{write_text, Files};
-use anyhow::{Context, Result};
-use lpc_data::Samples;
+use anyhow::Result;
 use lpc_quant::{quantize, BiasCorrectionMode, Config, Estimator, Json, Preset, Quantized};
 use std::path::PathBuf;
 
@@ -78,7 +77,8 @@ pub fn files(q: &QuantArgs) -> Result<Files> {
 /// Loads the model and the calibration data and quantizes (no budget), writing `--report`.
 pub fn run_quantize(q: &QuantArgs, progress: bool) -> Result<Quantized> {
     let g = lpc_load::load_model(&q.model)?;
-    let data = Samples::open(&q.calib, &g, &q.data.options(true)?).context("calibration data")?;
+    let opts = q.data.options(true)?;
+    let data = open_samples(&q.calib, &g, &opts, "calibration data", "--subset")?;
     let out = quantize(&g, &data, &config(q, progress)?)?;
     write_report(q, &out, None)?;
     Ok(out)

@@ -2,7 +2,7 @@
 //! (.lir), optionally searching for the layers to keep in FP32 under an accuracy budget.
 
 use crate::cmd::budget_args::BudgetArgs;
-use crate::cmd::data_args::read_labels;
+use crate::cmd::data_args::{open_samples, read_labels};
 use crate::cmd::quant_args::{config, files, run_quantize, write_report, QuantArgs};
 use crate::outputs::{write_model, Format};
 use anyhow::{bail, Context, Result};
@@ -32,7 +32,7 @@ fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Resu
     let b = &a.budget;
     let g = lpc_load::load_model(&a.q.model)?;
     let calib_opts = a.q.data.options(true)?;
-    let calib = Samples::open(&a.q.calib, &g, &calib_opts).context("calibration data")?;
+    let calib = open_samples(&a.q.calib, &g, &calib_opts, "calibration data", "--subset")?;
     let mut eval_opts = a.q.data.options(false)?;
     eval_opts.subset = (b.eval_subset > 0).then_some(b.eval_subset);
     eval_opts.seed = b.eval_seed;
@@ -40,7 +40,13 @@ fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Resu
         eval_opts.image.crops_per_image = c;
     }
     let eval = match &b.eval {
-        Some(p) => Samples::open(p, &g, &eval_opts).context("evaluation data (--data)")?,
+        Some(p) => open_samples(
+            p,
+            &g,
+            &eval_opts,
+            "evaluation data (--data)",
+            "--eval-subset",
+        )?,
         None => {
             println!("note: no --data: the budget is measured on the calibration data");
             Samples::open(&a.q.calib, &g, &calib_opts).context("calibration data")?

@@ -38,19 +38,21 @@ impl Exporter<'_> {
         }
         let (op_type, at) = self.form(n, &ins)?;
         let present = ins.iter().rposition(Option::is_some).map_or(0, |p| p + 1);
-        let mut inputs = vec![];
-        for v in &ins[..present] {
-            inputs.push(match v {
-                Some(v) => self.name(*v),
-                None => String::new(),
-            });
-        }
         // A bias on the accumulator grid goes out as i32 + DequantizeLinear (the form ONNX
-        // Runtime fuses into QLinearConv, and exact: otherwise ORT re-rounds a float bias).
-        if present == 3 {
-            if let Some((q, scales)) = integer_bias(g, n) {
-                inputs[2] = self.integer_bias_input(n, q, scales)?;
-            }
+        // Runtime fuses into QLinearConv, and exact: otherwise ORT re-rounds a float bias),
+        // in place of its f32 constant.
+        let mut int_bias = if present == 3 {
+            integer_bias(g, n)
+        } else {
+            None
+        };
+        let mut inputs = vec![];
+        for (slot, v) in ins[..present].iter().enumerate() {
+            inputs.push(match (v, int_bias.take_if(|_| slot == 2)) {
+                (Some(_), Some((q, scales))) => self.integer_bias_input(n, q, scales)?,
+                (Some(v), _) => self.name(*v),
+                (None, _) => String::new(),
+            });
         }
         self.push(&node.name, op_type, inputs, outs, at);
         Ok(())
@@ -441,7 +443,10 @@ fn array_form(op: &Op, ins: &[Option<ValueRef>]) -> Form {
         Op::Resize(r) => return ("Resize", resize_attrs(r)),
         Op::Range => "Range",
         Op::ConstantOfShape { value } => {
-            at.push(attr_t("value", tensor_to_proto("value", value)));
+            // ONNX wants a 1-D tensor of one element; lpc holds the value as a scalar.
+            let mut t = tensor_to_proto("value", value);
+            t.dims = vec![value.len() as i64];
+            at.push(attr_t("value", t));
             "ConstantOfShape"
         }
         _ => unreachable!("array_form is called for shape and data-movement ops only"),

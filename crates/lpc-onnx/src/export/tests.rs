@@ -108,3 +108,72 @@ fn asymmetric_per_axis_activations_stay_i8() {
         Some(&[(85 - 128) as i8 as u8, -128i8 as u8][..])
     );
 }
+
+/// ConstantOfShape's `value` goes out as a 1-D tensor of one element (dims [1], what ONNX
+/// Runtime requires; lpc holds it as a scalar) and comes back as the same op.
+#[test]
+fn constant_of_shape_value_has_dims_1() {
+    let mut g = Graph::new("cos");
+    let ty = ValueType::new(DType::I64, Shape::known(&[2]));
+    let shape = g.add_input("shape", ty);
+    let value = std::sync::Arc::new(Tensor::scalar_f32(2.5));
+    let out = Output {
+        name: "y".into(),
+        ty: ValueType::unknown(),
+    };
+    let c = g.add_node(
+        "c",
+        Op::ConstantOfShape { value },
+        &[Some(shape)],
+        vec![out],
+    );
+    g.set_outputs(vec![ValueRef::first(c)]);
+    lpc_ir::infer_types(&mut g).unwrap();
+    let m = export(&g).unwrap();
+    let node = &m.graph.as_ref().unwrap().node[0];
+    assert_eq!(node.op_type.as_deref(), Some("ConstantOfShape"));
+    let t = node.attribute[0].t.as_ref().unwrap();
+    assert_eq!(t.dims, vec![1]);
+    let back = crate::import_bytes(&m.encode_to_vec(), None).unwrap();
+    let shape = Tensor::from_i64(&[2], vec![2, 3]).unwrap();
+    let y = lpc_ref::run(&back, &[shape]).unwrap();
+    assert_eq!(y[0].shape(), &[2, 3]);
+    assert_eq!(y[0].to_f32_vec(), vec![2.5; 6]);
+}
+
+/// A bias on the accumulator grid goes out as i32 + DequantizeLinear, and its f32 constant is
+/// not written too: every initializer is read by a node (ONNX Runtime warns about and drops
+/// unused ones).
+#[test]
+fn integer_bias_leaves_no_unused_initializer() {
+    let text = "graph @t(%x: f32[2,3]) -> (%y) {\n  \
+        %xl = const f32[] [0.0]\n  %xh = const f32[] [255.0]\n  \
+        %x_fq = fake_quantize(%x, %xl, %xh, %xl, %xh) {levels=256} : f32[2,3]\n  \
+        %w = const f32[2,3] [0.5, -1.0, 0.25, 1.0, 0.0, 2.0]\n  \
+        %wl = const f32[2,1] [-127.0, -254.0]\n  %wh = const f32[2,1] [127.0, 254.0]\n  \
+        %w_fq = fake_quantize(%w, %wl, %wh, %wl, %wh) {levels=255} : f32[2,3]\n  \
+        %b = const f32[2] [3.0, -6.0]\n  \
+        %y = gemm(%x_fq, %w_fq, %b) {trans_b=true} : f32[2,2]\n  return %y\n}\n";
+    let mut g = lpc_ir::text::parse(text).unwrap();
+    lpc_ir::infer_types(&mut g).unwrap();
+    let m = export(&g).unwrap();
+    let gr = m.graph.as_ref().unwrap();
+    let read: std::collections::HashSet<&str> = gr
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().map(String::as_str))
+        .collect();
+    for t in &gr.initializer {
+        let name = t.name.as_deref().unwrap();
+        assert!(
+            read.contains(name),
+            "initializer '{name}' is read by no node"
+        );
+    }
+    let bias = gr
+        .initializer
+        .iter()
+        .find(|t| t.name.as_deref() == Some("y_bias_quantized"))
+        .unwrap();
+    assert_eq!(bias.data_type, Some(DataType::Int32 as i32));
+}

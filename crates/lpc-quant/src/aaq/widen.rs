@@ -3,6 +3,7 @@
 use crate::fq::ActQuant;
 use crate::report::RangeInfo;
 use crate::QuantError;
+use lpc_ir::quant::spans_min_range;
 use lpc_ir::{Graph, Tensor};
 
 /// A copy of `g` whose per-tensor activation quantizers (named `VALUE__fq`, as
@@ -20,7 +21,7 @@ pub fn minmax_ranges(g: &Graph, ranges: &[RangeInfo]) -> Result<(Graph, usize), 
             continue;
         };
         let (mn, mx) = (r.observed[0].min(0.0), r.observed[1].max(0.0));
-        if !(mn.is_finite() && mx.is_finite() && mx - mn > 0.0) || r.fallback.is_some() {
+        if !spans_min_range(mn, mx) || r.fallback.is_some() {
             continue;
         }
         let q = r.q;
