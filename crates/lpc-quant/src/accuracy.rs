@@ -225,20 +225,18 @@ pub fn evaluate(
 ) -> Result<Accuracy, QuantError> {
     if let Some(l) = labels {
         if l.len() != data.len() {
-            return Err(QuantError::Data(format!(
-                "{} labels for {} samples",
-                l.len(),
-                data.len()
-            )));
+            return Err(QuantError::LabelCount {
+                labels: l.len(),
+                samples: data.len(),
+            });
         }
     }
     if let Some(r) = reference {
         if r.outputs().len() != model.outputs().len() {
-            return Err(QuantError::Data(format!(
-                "model has {} outputs, reference {}",
-                model.outputs().len(),
-                r.outputs().len()
-            )));
+            return Err(QuantError::OutputCount {
+                model: model.outputs().len(),
+                reference: r.outputs().len(),
+            });
         }
     }
     let batchable = lpc_data::InputSpec::of(model).iter().all(|s| s.batchable())
@@ -272,11 +270,11 @@ pub fn evaluate(
                 st.sums.resize(n_out, [0.0; 4]);
                 for (o, (a, b)) in routs.iter().zip(&outs).enumerate() {
                     if a.shape() != b.shape() {
-                        return Err(QuantError::Data(format!(
-                            "output {o}: model shape {:?}, reference {:?}",
-                            b.shape(),
-                            a.shape()
-                        )));
+                        return Err(QuantError::OutputShape {
+                            output: o,
+                            model: b.shape().to_vec(),
+                            reference: a.shape().to_vec(),
+                        });
                     }
                     for (x, y) in a.to_f64_vec().into_iter().zip(b.to_f64_vec()) {
                         let s = &mut st.sums[o];

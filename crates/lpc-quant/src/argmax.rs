@@ -7,10 +7,7 @@ use lpc_ir::Tensor;
 pub(crate) fn argmax_rows(t: &Tensor, k: usize) -> Result<Vec<usize>, QuantError> {
     let v = t.to_f32_vec();
     if k == 0 || v.len() % k != 0 || v.is_empty() {
-        return Err(QuantError::Data(format!(
-            "output of shape {:?} does not hold one row per sample",
-            t.shape()
-        )));
+        return Err(QuantError::NotRows(t.shape().to_vec()));
     }
     let per = v.len() / k;
     Ok(v.chunks(per)

@@ -70,9 +70,9 @@ pub fn for_batches<S: Send>(
         .collect();
     bar.finish();
     let mut it = states.into_iter();
-    let mut acc = it
-        .next()
-        .ok_or_else(|| QuantError::Data("no samples".into()))??;
+    let mut acc = it.next().ok_or(QuantError::NoSamples {
+        what: "calibration",
+    })??;
     for s in it {
         merge(&mut acc, s?);
     }

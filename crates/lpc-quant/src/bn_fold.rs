@@ -7,7 +7,10 @@ use std::sync::Arc;
 fn f32s(t: &Tensor, what: &str) -> Result<Vec<f32>, QuantError> {
     t.as_f32()
         .map(|v| v.to_vec())
-        .map_err(|_| QuantError::Invalid(format!("{what} must be f32, got {}", t.dtype())))
+        .map_err(|_| QuantError::NotF32 {
+            what: what.to_string(),
+            dtype: t.dtype(),
+        })
 }
 
 fn const_input(g: &Graph, n: NodeId, slot: usize) -> Option<Arc<Tensor>> {

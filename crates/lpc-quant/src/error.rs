@@ -3,15 +3,133 @@
 /// Why quantization could not be done.
 #[derive(Debug, thiserror::Error)]
 pub enum QuantError {
-    /// Calibration or evaluation data is unusable (file, shape, dtype, count, NaN/Inf).
-    #[error("{0}")]
-    Data(String),
+    /// There are no samples to calibrate or evaluate on.
+    #[error("no {what} samples")]
+    NoSamples {
+        /// "calibration" or "evaluation".
+        what: &'static str,
+    },
+    /// Labels and samples differ in number.
+    #[error("{labels} labels for {samples} samples")]
+    LabelCount {
+        /// Labels given.
+        labels: usize,
+        /// Samples given.
+        samples: usize,
+    },
+    /// The model and its reference (the FP32 model) have different numbers of outputs.
+    #[error("the model has {model} outputs, the reference {reference}")]
+    OutputCount {
+        /// The model's outputs.
+        model: usize,
+        /// The reference's outputs.
+        reference: usize,
+    },
+    /// An output of the model and of its reference differ in shape.
+    #[error("output {output}: model shape {model:?}, reference {reference:?}")]
+    OutputShape {
+        /// Output index.
+        output: usize,
+        /// The model's shape.
+        model: Vec<usize>,
+        /// The reference's shape.
+        reference: Vec<usize>,
+    },
+    /// A classifier output does not hold one row of scores per sample.
+    #[error("output of shape {0:?} does not hold one row per sample")]
+    NotRows(Vec<usize>),
+    /// A value took NaN or Inf on the calibration data.
+    #[error(
+        "value '{value}' took {count} NaN/Inf values on the calibration data; cannot quantize it"
+    )]
+    NonFinite {
+        /// The value's name.
+        value: String,
+        /// How many of its elements.
+        count: u64,
+    },
+    /// The model already holds quantization nodes.
+    #[error(
+        "the model is already quantized ({count} quantization node(s), e.g. '{node}' ({op})); \
+         quantizing it again would add a second layer of quantizers. \
+         Use `lpc fold` to lower it to integer operations"
+    )]
+    AlreadyQuantized {
+        /// Quantization nodes found.
+        count: usize,
+        /// The first one's name.
+        node: String,
+        /// Its op.
+        op: &'static str,
+    },
+    /// A tensor that must be f32 is not.
+    #[error("{what} must be f32, got {dtype}")]
+    NotF32 {
+        /// What it is (names the node).
+        what: String,
+        /// Its dtype.
+        dtype: lpc_ir::DType,
+    },
+    /// A weight tensor holds NaN or Inf.
+    #[error("{what}: weight {index} is {value}")]
+    NonFiniteWeight {
+        /// The layer's weights.
+        what: String,
+        /// Flat index of the bad weight.
+        index: usize,
+        /// Its value.
+        value: f32,
+    },
+    /// A per-channel quantizer does not fit the tensor it quantizes.
+    #[error("{what}: channel axis {axis} does not fit shape {shape:?}")]
+    ChannelAxis {
+        /// The quantized tensor.
+        what: String,
+        /// The channel axis (or channel count for an activation quantizer).
+        axis: usize,
+        /// The tensor's shape.
+        shape: Vec<usize>,
+    },
+    /// A FakeQuantize `levels` outside what lpc quantizes to.
+    #[error("FakeQuantize levels must be in 2..=65536, got {0}")]
+    Levels(u32),
     /// An `--ignore` pattern is invalid or matches nothing.
     #[error("--ignore {0}")]
     Ignore(String),
-    /// The model or a parameter cannot be quantized as asked.
-    #[error("{0}")]
-    Invalid(String),
+    /// An accuracy budget that cannot be met by definition.
+    #[error("{flag} {value}: {why}")]
+    Budget {
+        /// The flag (`--max-drop`, `--min-sqnr`).
+        flag: &'static str,
+        /// The value given.
+        value: f64,
+        /// Why it is refused.
+        why: &'static str,
+    },
+    /// Constant folding before quantization failed.
+    #[error("constant folding: {0}")]
+    ConstantFolding(lpc_ref::RunError),
+    /// Bias correction could not evaluate a layer.
+    #[error("bias correction of '{node}': {msg}")]
+    BiasCorrection {
+        /// The layer.
+        node: String,
+        /// What failed.
+        msg: String,
+    },
+    /// Sequential bias correction would hold more activations than its memory limit.
+    #[error("holding {samples} samples' activations at node '{node}' takes more than {limit_mb} MB (lower --bias-samples)")]
+    ActivationMemory {
+        /// Samples held.
+        samples: usize,
+        /// Where the limit was reached.
+        node: String,
+        /// The limit.
+        limit_mb: usize,
+    },
+    /// An invariant of the quantizer itself failed (a bug in lpc, not in the input).
+    #[error("internal error (a bug in lpc): {0}")]
+    Internal(String),
     /// A tensor a pass builds or reads has the wrong dtype or shape. (Not a `#[source]`: the
     /// message is the tensor error's own, as printed before.)
     #[error("{0}")]

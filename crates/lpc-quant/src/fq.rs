@@ -16,9 +16,7 @@ pub fn check_levels(levels: u32) -> Result<(), QuantError> {
     if (2..=65536).contains(&levels) {
         Ok(())
     } else {
-        Err(QuantError::Invalid(format!(
-            "FakeQuantize levels must be in 2..=65536, got {levels}"
-        )))
+        Err(QuantError::Levels(levels))
     }
 }
 
@@ -136,14 +134,16 @@ impl WeightQuant {
     /// quantize to exactly 0 (they differ from 0 by less than 1.4e-17). Non-finite weights are
     /// an error.
     pub fn from_weights(w: &Tensor, axis: usize, what: &str) -> Result<WeightQuant, QuantError> {
-        let v = w.as_f32().map_err(|_| {
-            QuantError::Invalid(format!("{what}: weights must be f32, got {}", w.dtype()))
+        let v = w.as_f32().map_err(|_| QuantError::NotF32 {
+            what: format!("{what}: weights"),
+            dtype: w.dtype(),
         })?;
         if axis >= w.rank().max(1) {
-            return Err(QuantError::Invalid(format!(
-                "{what}: channel axis {axis} out of range for shape {:?}",
-                w.shape()
-            )));
+            return Err(QuantError::ChannelAxis {
+                what: what.to_string(),
+                axis,
+                shape: w.shape().to_vec(),
+            });
         }
         let shape = if w.rank() == 0 {
             vec![1]
@@ -155,7 +155,11 @@ impl WeightQuant {
         let mut m = vec![0f32; c];
         for (i, &x) in v.iter().enumerate() {
             if !x.is_finite() {
-                return Err(QuantError::Invalid(format!("{what}: weight {i} is {x}")));
+                return Err(QuantError::NonFiniteWeight {
+                    what: what.to_string(),
+                    index: i,
+                    value: x,
+                });
             }
             let ch = (i / inner.max(1)) % c.max(1);
             m[ch] = m[ch].max(x.abs());

@@ -75,10 +75,10 @@ pub fn insert_fake_quantize(
     for (layer, slot, q) in weights {
         let w = g
             .node_input(*layer, *slot)
-            .ok_or_else(|| QuantError::Invalid("weight input vanished".into()))?;
+            .ok_or_else(|| QuantError::Internal("weight input vanished".into()))?;
         let t = g
             .const_value(w)
-            .ok_or_else(|| QuantError::Invalid("weight is not constant".into()))?
+            .ok_or_else(|| QuantError::Internal("weight is not constant".into()))?
             .clone();
         let name = g.node(*layer).name.clone();
         let (lo, hi) = q.range_tensors(t.rank());
@@ -110,10 +110,11 @@ pub(crate) fn fq_tensor(t: &Tensor, q: &[ActQuant]) -> Result<Tensor, QuantError
         1
     };
     if c > 1 && t.shape().get(1) != Some(&c) {
-        return Err(QuantError::Invalid(format!(
-            "per-channel quantizer of {c} channels on shape {:?}",
-            t.shape()
-        )));
+        return Err(QuantError::ChannelAxis {
+            what: format!("per-channel quantizer of {c} channels"),
+            axis: 1,
+            shape: t.shape().to_vec(),
+        });
     }
     // Runs of `inner` elements share a channel: no division per element.
     let mut out = Vec::with_capacity(v.len());

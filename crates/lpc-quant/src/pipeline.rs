@@ -39,8 +39,7 @@ pub struct Quantized {
 /// preceding convs (returns their names). The accuracy-aware search restores FP32 weights from
 /// this graph, so `lpc accuracy --per-layer` prepares its reference the same way.
 pub fn prepare(g: &mut Graph) -> Result<Vec<String>, QuantError> {
-    lpc_ref::fold_constants(g)
-        .map_err(|e| QuantError::Invalid(format!("constant folding: {e}")))?;
+    lpc_ref::fold_constants(g).map_err(QuantError::ConstantFolding)?;
     fold_batchnorm(g)
 }
 
@@ -71,14 +70,11 @@ fn check_not_quantized(g: &Graph) -> Result<(), QuantError> {
         .collect();
     match found.first() {
         None => Ok(()),
-        Some(first) => Err(QuantError::Invalid(format!(
-            "the model is already quantized ({} quantization node(s), e.g. '{}' ({})); \
-             quantizing it again would add a second layer of quantizers. \
-             Use `lpc fold` to lower it to integer operations",
-            found.len(),
-            first.name,
-            first.op.name()
-        ))),
+        Some(first) => Err(QuantError::AlreadyQuantized {
+            count: found.len(),
+            node: first.name.clone(),
+            op: first.op.name(),
+        }),
     }
 }
 
@@ -112,7 +108,9 @@ pub fn quantize(
     let mut report = new_report(cfg, data.len());
     check_not_quantized(model)?;
     if data.is_empty() {
-        return Err(QuantError::Data("no calibration samples".into()));
+        return Err(QuantError::NoSamples {
+            what: "calibration",
+        });
     }
     let cached = decode_once(data)?;
     let data: &dyn SampleSource = match &cached {
@@ -265,11 +263,10 @@ fn statistics(
     )?;
     for (a, s) in plan.acts.iter().zip(&stats) {
         if s.nonfinite > 0 {
-            return Err(QuantError::Data(format!(
-                "value '{}' took {} NaN/Inf values on the calibration data; cannot quantize it",
-                g.value_name(a.value),
-                s.nonfinite
-            )));
+            return Err(QuantError::NonFinite {
+                value: g.value_name(a.value).to_string(),
+                count: s.nonfinite,
+            });
         }
     }
     report

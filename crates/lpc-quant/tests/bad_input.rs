@@ -227,7 +227,8 @@ fn already_quantized_model_is_refused() {
         ("ONNX Runtime QDQ model", ort),
     ] {
         match quantize(&m, &data, &cfg) {
-            Err(QuantError::Invalid(msg)) => {
+            Err(e @ QuantError::AlreadyQuantized { .. }) => {
+                let msg = e.to_string();
                 assert!(
                     msg.contains("already quantized") && msg.contains("lpc fold"),
                     "{what}: {msg}"

@@ -41,15 +41,14 @@ impl<'a> Evaluator<'a> {
         progress: bool,
     ) -> Result<Evaluator<'a>, QuantError> {
         if data.is_empty() {
-            return Err(QuantError::Data("no evaluation samples".into()));
+            return Err(QuantError::NoSamples { what: "evaluation" });
         }
         if let Some(l) = labels {
             if l.len() != data.len() {
-                return Err(QuantError::Data(format!(
-                    "{} labels for {} evaluation samples",
-                    l.len(),
-                    data.len()
-                )));
+                return Err(QuantError::LabelCount {
+                    labels: l.len(),
+                    samples: data.len(),
+                });
             }
         }
         let batchable = InputSpec::of(reference).iter().all(|s| s.batchable());
@@ -105,10 +104,10 @@ impl<'a> Evaluator<'a> {
     pub fn measure(&self, model: &Graph) -> Result<Measure, QuantError> {
         let n_out = self.reference.values().next().map_or(0, |v| v.len());
         if model.outputs().len() != n_out {
-            return Err(QuantError::Data(format!(
-                "model has {} outputs, FP32 reference {n_out}",
-                model.outputs().len()
-            )));
+            return Err(QuantError::OutputCount {
+                model: model.outputs().len(),
+                reference: n_out,
+            });
         }
         let st = for_batches(
             self.data,
@@ -122,7 +121,7 @@ impl<'a> Evaluator<'a> {
                     source,
                 })?;
                 let refs = self.reference.get(&first).ok_or_else(|| {
-                    QuantError::Invalid(format!("no FP32 outputs cached for sample {first}"))
+                    QuantError::Internal(format!("no FP32 outputs cached for sample {first}"))
                 })?;
                 for (j, p) in argmax_rows(&outs[0], k)?.into_iter().enumerate() {
                     st.preds.push((first + j, p));
@@ -130,11 +129,11 @@ impl<'a> Evaluator<'a> {
                 st.sums.resize(n_out, [0.0; 2]);
                 for (o, (r, x)) in refs.iter().zip(&outs).enumerate() {
                     if r.shape() != x.shape() {
-                        return Err(QuantError::Data(format!(
-                            "output {o}: model shape {:?}, FP32 {:?}",
-                            x.shape(),
-                            r.shape()
-                        )));
+                        return Err(QuantError::OutputShape {
+                            output: o,
+                            model: x.shape().to_vec(),
+                            reference: r.shape().to_vec(),
+                        });
                     }
                     let s = &mut st.sums[o];
                     for (a, b) in r.to_f64_vec().into_iter().zip(x.to_f64_vec()) {

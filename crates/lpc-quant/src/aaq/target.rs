@@ -53,16 +53,24 @@ pub enum Target {
 impl Target {
     /// Checks the combination (agreement drop ≥ 0, finite numbers, sqnr only as a minimum).
     pub fn new(metric: Metric, value: f64) -> Result<Target, QuantError> {
+        let flag = match metric {
+            Metric::Sqnr => "--min-sqnr",
+            Metric::Agreement | Metric::Top1 => "--max-drop",
+        };
         if !value.is_finite() {
-            return Err(QuantError::Invalid(format!(
-                "budget {value} is not a finite number"
-            )));
+            return Err(QuantError::Budget {
+                flag,
+                value,
+                why: "not a finite number",
+            });
         }
         match metric {
             Metric::Sqnr => Ok(Target::MinSqnr(value)),
-            Metric::Agreement if value < 0.0 => Err(QuantError::Invalid(format!(
-                "--max-drop {value}: an agreement drop cannot be negative"
-            ))),
+            Metric::Agreement if value < 0.0 => Err(QuantError::Budget {
+                flag,
+                value,
+                why: "an agreement drop cannot be negative",
+            }),
             Metric::Agreement | Metric::Top1 => Ok(Target::MaxDrop {
                 metric,
                 points: value,

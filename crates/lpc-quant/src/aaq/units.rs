@@ -154,7 +154,7 @@ pub fn units(g: &Graph, macs: &HashMap<String, u64>) -> Result<Vec<Unit>, QuantE
 pub fn restore(g: &mut Graph, reference: &Graph, unit: &Unit) -> Result<(), QuantError> {
     let n = g
         .find_node(&unit.name)
-        .ok_or_else(|| QuantError::Invalid(format!("unit '{}' is not in the graph", unit.name)))?;
+        .ok_or_else(|| QuantError::Internal(format!("unit '{}' is not in the graph", unit.name)))?;
     let rn = reference.find_node(&unit.name);
     for (slot, v) in g.node_inputs(n).into_iter().enumerate() {
         let Some(v) = v else { continue };

@@ -207,7 +207,7 @@ impl Quantized<'_> {
                 (**c).clone()
             } else {
                 let (x, _) = stash.get(&v).ok_or_else(|| {
-                    QuantError::Invalid(format!(
+                    QuantError::Internal(format!(
                         "bias correction: input of '{}' not seen",
                         node.name
                     ))
@@ -220,8 +220,10 @@ impl Quantized<'_> {
             owned.push(Some(t));
         }
         let refs: Vec<Option<&Tensor>> = owned.iter().map(Option::as_ref).collect();
-        let q = lpc_ref::eval(&node.op, &refs, 1)
-            .map_err(|e| QuantError::Invalid(format!("bias correction of '{}': {e}", node.name)))?;
+        let q = lpc_ref::eval(&node.op, &refs, 1).map_err(|e| QuantError::BiasCorrection {
+            node: node.name.clone(),
+            msg: e.to_string(),
+        })?;
         let (Ok(a), Some(Ok(b))) = (fp32_out.as_f32(), q.first().map(|t| t.as_f32())) else {
             return Ok(());
         };

@@ -309,7 +309,7 @@ impl Walk {
                     .iter()
                     .map(|c| {
                         c.get(*index).cloned().ok_or_else(|| {
-                            QuantError::Invalid(format!("input index {index} out of range"))
+                            QuantError::Internal(format!("input index {index} out of range"))
                         })
                     })
                     .collect::<Result<_, _>>()?;
@@ -319,12 +319,9 @@ impl Walk {
         };
         let values = &self.values;
         let slots = gq.node_inputs(nid);
-        let fail = |e: String| {
-            QuantError::Invalid(format!(
-                "sequential bias correction: node '{}' ({}): {e}",
-                node.name,
-                op.name()
-            ))
+        let fail = |e: String| QuantError::BiasCorrection {
+            node: node.name.clone(),
+            msg: format!("{} (sequential): {e}", op.name()),
         };
         let mut shared = true;
         for v in slots.iter().flatten() {
@@ -399,12 +396,11 @@ impl Walk {
             if self.reads.get(&vr).copied().unwrap_or(0) > 0 {
                 self.live += v.bytes();
                 if self.live > self.limit {
-                    return Err(QuantError::Invalid(format!(
-                        "holding {} samples' activations at node '{}' takes more than {} MB (lower --bias-samples)",
-                        self.samples,
-                        self.gq.node(nid).name,
-                        self.limit >> 20
-                    )));
+                    return Err(QuantError::ActivationMemory {
+                        samples: self.samples,
+                        node: self.gq.node(nid).name.clone(),
+                        limit_mb: self.limit >> 20,
+                    });
                 }
                 self.values.insert(vr, v);
             }

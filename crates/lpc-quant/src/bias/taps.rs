@@ -147,7 +147,7 @@ impl TapConv {
         acc: &mut Option<(Vec<f64>, Vec<f64>, u64)>,
     ) -> Result<(), QuantError> {
         let s = x.shape();
-        let bad = || QuantError::Invalid(format!("bias correction: conv input of shape {s:?}"));
+        let bad = || QuantError::Internal(format!("bias correction: conv input of shape {s:?}"));
         if s.len() != 4 || s[1] != self.c {
             return Err(bad());
         }
@@ -161,7 +161,7 @@ impl TapConv {
             a.auto_pad,
             false,
         )
-        .map_err(|e| QuantError::Invalid(format!("bias correction: {e}")))?;
+        .map_err(|e| QuantError::Internal(format!("bias correction: {e}")))?;
         let taps = geom.taps();
         let len = self.c * self.kernel[0] * self.kernel[1];
         let (t, tq, positions) = acc.get_or_insert_with(|| (vec![0.0; len], vec![0.0; len], 0));
