@@ -21,8 +21,9 @@ pub use infer::{
     broadcast_dim, broadcast_dims, broadcasts_to, infer_types, BroadcastError, InferError,
 };
 pub use op::{
-    AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, NearestMode, Op, PadMode,
-    PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, UnaryOp,
+    rnn_default_activations, AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform,
+    NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode,
+    RnnActivation, RnnAttrs, RnnDirection, UnaryOp,
 };
 pub use op_kind::OpKind;
 pub use shape::{DTypeOrUnknown, Dim, Shape, ValueType};

@@ -3,7 +3,8 @@
 
 use crate::{
     AspectPolicy, AutoPad, BinaryOp, ConvAttrs, CoordTransform, DType, NearestMode, Op, PadMode,
-    PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, Tensor, UnaryOp,
+    PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs, RnnDirection, Tensor,
+    UnaryOp,
 };
 use std::sync::Arc;
 
@@ -142,6 +143,9 @@ op_kinds! {
     (Requantize, "requantize"),
     (QAdd, "qadd"),
     (Lut, "lut"),
+    (Lstm, "lstm"),
+    (Gru, "gru"),
+    (Rnn, "rnn"),
 }
 
 impl OpKind {
@@ -195,6 +199,8 @@ impl OpKind {
             Requantize => (5, Some(5)),
             QAdd => (8, Some(10)),
             Lut => (2, Some(2)),
+            Lstm => (3, Some(8)),
+            Gru | Rnn => (3, Some(6)),
         }
     }
 
@@ -239,7 +245,7 @@ impl OpKind {
             | AveragePool | BatchNorm | LayerNorm | Softmax | LogSoftmax | ReduceMax
             | ReduceMean | ReduceSum | Concat | Split | Flatten | Reshape | Transpose | Gather
             | ShapeOf | Pad | Resize | ConstantOfShape | QuantizeLinear | DequantizeLinear
-            | FakeQuantize | QConv => true,
+            | FakeQuantize | QConv | Lstm | Gru | Rnn => true,
         }
     }
 
@@ -260,6 +266,13 @@ impl OpKind {
             block_size: 0,
         };
         let placeholder = || Arc::new(Tensor::scalar_f32(0.0));
+        let rnn = || RnnAttrs {
+            direction: RnnDirection::Forward,
+            hidden_size: 0,
+            activations: vec![],
+            clip: None,
+            batch_first: false,
+        };
         match self {
             OpKind::Input => Op::Input { index: 0 },
             OpKind::Const => Op::Const(placeholder()),
@@ -428,6 +441,15 @@ impl OpKind {
             OpKind::DequantizeLinear => Op::DequantizeLinear { q: q() },
             OpKind::DynamicQuantizeLinear => Op::DynamicQuantizeLinear,
             OpKind::FakeQuantize => Op::FakeQuantize { levels: 256 },
+            OpKind::Lstm => Op::Lstm {
+                rnn: rnn(),
+                input_forget: false,
+            },
+            OpKind::Gru => Op::Gru {
+                rnn: rnn(),
+                linear_before_reset: false,
+            },
+            OpKind::Rnn => Op::Rnn(rnn()),
         }
     }
 }
@@ -540,6 +562,9 @@ impl Op {
             Op::Requantize => OpKind::Requantize,
             Op::QAdd => OpKind::QAdd,
             Op::Lut => OpKind::Lut,
+            Op::Lstm { .. } => OpKind::Lstm,
+            Op::Gru { .. } => OpKind::Gru,
+            Op::Rnn(_) => OpKind::Rnn,
         }
     }
 

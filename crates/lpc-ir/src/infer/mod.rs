@@ -9,6 +9,7 @@
 //! even the rank is known the shape is `None`.
 
 mod nn;
+mod recurrent;
 mod shape_ops;
 mod values;
 
@@ -528,5 +529,8 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::Requantize => nn::requantize(cx),
         Op::QAdd => nn::qadd(cx),
         Op::Lut => nn::lut(cx),
+        Op::Lstm { rnn, .. } => recurrent::recurrent(cx, rnn, &recurrent::LSTM, syms),
+        Op::Gru { rnn, .. } => recurrent::recurrent(cx, rnn, &recurrent::GRU, syms),
+        Op::Rnn(rnn) => recurrent::recurrent(cx, rnn, &recurrent::RNN, syms),
     }
 }
