@@ -123,6 +123,7 @@ impl Table {
         super::nn::register(&mut t);
         super::array::register(&mut t);
         super::quant::register(&mut t);
+        super::recurrent::register(&mut t);
         t
     }
 
