@@ -108,3 +108,56 @@ fn digits_quantized_by_onnxruntime_agree() {
         );
     }
 }
+
+/// A zoo model (`../shared/models/zoo/<folder>/<file>`) on the seeded random inputs saved
+/// with ONNX Runtime 1.32's outputs by `tools/ort_zoo_reference.py`: lpc-ref within 1e-4 of
+/// the largest |ORT output|, and the JIT (lpc-ref fallback for the recurrent ops) within 1e-5
+/// of lpc-ref.
+fn zoo_case(folder: &str, file: &str, inputs: &[&str], outputs: &[&str]) {
+    let g = load(&shared().join("models/zoo").join(folder).join(file))
+        .unwrap_or_else(|e| panic!("{folder}: {e:#}"));
+    check_roundtrip(&g).unwrap_or_else(|e| panic!("{folder}: {e}"));
+    let data = root().join("tests/data/ort").join(folder);
+    let npy = |name: &str| {
+        read_npy(&data.join(format!("{name}.npy")))
+            .unwrap_or_else(|e| panic!("{folder}: {name}.npy: {e}"))
+    };
+    let xs: Vec<Tensor> = inputs.iter().map(|n| npy(n)).collect();
+    let outs = lpc_ref::run(&g, &xs).unwrap_or_else(|e| panic!("{folder}: {e}"));
+    assert_eq!(outs.len(), outputs.len());
+    for (out, name) in outs.iter().zip(outputs) {
+        let expected = npy(name);
+        assert_eq!(out.shape(), expected.shape(), "{folder} {name} shape");
+        let err = max_rel_err(out, &expected);
+        assert!(
+            err <= 1e-4,
+            "{folder} {name}: max |diff| / max |ORT| = {err:e}"
+        );
+    }
+    let shapes: Vec<Vec<usize>> = xs.iter().map(|x| x.shape().to_vec()).collect();
+    let m = lpc_jit::CompiledModel::compile(&g, &shapes, &Default::default())
+        .unwrap_or_else(|e| panic!("{folder}: jit compile: {e}"));
+    let jit = m.run(&xs).unwrap_or_else(|e| panic!("{folder}: jit: {e}"));
+    for ((a, b), name) in jit.iter().zip(&outs).zip(outputs) {
+        let err = max_rel_err(a, b);
+        assert!(err <= 1e-5, "{folder} {name}: jit vs ref {err:e}");
+    }
+}
+
+#[test]
+fn zoo_recurrent_models_match_onnxruntime() {
+    // Conv1d front-end, two bidirectional LSTMs (time 64).
+    zoo_case(
+        "eeg_seizure_lstm",
+        "modelA_paper.onnx",
+        &["x"],
+        &["logits", "probs"],
+    );
+    // Conv2d front-end, two bidirectional GRUs with linear_before_reset (100 frames).
+    zoo_case(
+        "plcmos_v2_gru",
+        "plcmos_v2.onnx",
+        &["degraded_audio", "rater_embed"],
+        &["plcmos"],
+    );
+}
