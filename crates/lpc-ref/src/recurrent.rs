@@ -145,6 +145,17 @@ impl Operands {
                 dirs * cell.functions()
             ));
         }
+        // The largest buffers: X·Wᵀ [seq·batch, gates·hidden] and Y [seq, dirs, batch, hidden].
+        let big = [seq.max(1), batch.max(1), gates.max(dirs), hidden.max(1)]
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .filter(|&n| n <= isize::MAX as usize / 8);
+        if big.is_none() {
+            return Err(invalid!(
+                "{}: seq {seq} × batch {batch} × hidden {hidden} is too large",
+                cell.name()
+            ));
+        }
         let gh = gates * hidden;
         let state = if a.batch_first {
             [batch, dirs, hidden]

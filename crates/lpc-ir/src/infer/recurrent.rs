@@ -69,7 +69,7 @@ pub(super) fn recurrent(cx: &Cx, a: &RnnAttrs, cell: &Cell, syms: &mut SymGen) -
     };
     let k = Dim::Known;
     let (dirs, h) = (a.direction.count(), a.hidden_size);
-    let gh = cell.gates * h;
+    let gh = cell.gates.saturating_mul(h);
     let state = if a.batch_first {
         vec![batch.clone(), k(dirs), k(h)]
     } else {
@@ -78,11 +78,11 @@ pub(super) fn recurrent(cx: &Cx, a: &RnnAttrs, cell: &Cell, syms: &mut SymGen) -
     let operands = [
         (1, "w", vec![k(dirs), k(gh), input]),
         (2, "r", vec![k(dirs), k(gh), k(h)]),
-        (3, "b", vec![k(dirs), k(2 * gh)]),
+        (3, "b", vec![k(dirs), k(gh.saturating_mul(2))]),
         (4, "sequence_lens", vec![batch.clone()]),
         (5, "initial_h", state.clone()),
         (6, "initial_c", state.clone()),
-        (7, "p", vec![k(dirs), k(3 * h)]),
+        (7, "p", vec![k(dirs), k(h.saturating_mul(3))]),
     ];
     for (slot, what, want) in operands {
         check_shape(cx, slot, what, &want)?;
