@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// Models that do not import or run yet, with the reason; each must still fail (a case that
 /// starts passing has to be moved out of this list).
-const PENDING: &[(&str, &str)] = &[("eeg_seizure_lstm", "LSTM"), ("plcmos_v2_gru", "GRU")];
+const PENDING: &[(&str, &str)] = &[];
 
 /// Max |lpc − ORT| / max |ORT| allowed per output: 1e-4; 1e-3 for recurrent nets (long chains
 /// of steps accumulate float differences); 1e-2 for models that carry Q/DQ pairs, where a

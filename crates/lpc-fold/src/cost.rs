@@ -63,6 +63,8 @@ pub fn cost_class(k: OpKind) -> CostClass {
     use OpKind::*;
     match k {
         Conv | ConvTranspose | MatMul | Gemm => CostClass::Dense,
+        // A GEMM over the sequence plus one per step: dense float compute, never quantized.
+        Lstm | Gru | Rnn => CostClass::Dense,
         GlobalAveragePool | AveragePool | ReduceMean | ReduceSum => CostClass::Pool,
         ConvInteger | MatMulInteger | QLinearConv | QLinearMatMul => CostClass::OnnxInteger,
         QConv | QMatMul => CostClass::Fused,

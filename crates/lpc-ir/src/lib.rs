@@ -22,8 +22,9 @@ pub use infer::{
     broadcast_dim, broadcast_dims, broadcasts_to, infer_types, BroadcastError, InferError,
 };
 pub use op::{
-    AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, NearestMode, Op,
-    PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, ScatterReduction, UnaryOp,
+    rnn_default_activations, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
+    CoordTransform, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
+    ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction, UnaryOp,
 };
 pub use op_kind::OpKind;
 pub use shape::{DTypeOrUnknown, Dim, Shape, ValueType};

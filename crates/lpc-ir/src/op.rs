@@ -392,6 +392,123 @@ pub struct QuantAxis {
     pub block_size: usize,
 }
 
+/// Direction of a recurrent op (LSTM, GRU, RNN).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RnnDirection {
+    /// First time step to last.
+    Forward,
+    /// Last time step to first (within each sequence's length).
+    Reverse,
+    /// Both; outputs stack the forward direction first.
+    Bidirectional,
+}
+
+impl RnnDirection {
+    /// 2 for bidirectional, else 1.
+    pub fn count(self) -> usize {
+        match self {
+            RnnDirection::Bidirectional => 2,
+            RnnDirection::Forward | RnnDirection::Reverse => 1,
+        }
+    }
+}
+
+/// A gate activation of a recurrent op, with its parameters (the ONNX activation list).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RnnActivation {
+    /// max(0, x)
+    Relu,
+    /// tanh(x)
+    Tanh,
+    /// 1/(1+e^-x)
+    Sigmoid,
+    /// alpha*x + beta
+    Affine {
+        /// Scale.
+        alpha: f32,
+        /// Offset.
+        beta: f32,
+    },
+    /// x >= 0 ? x : alpha*x
+    LeakyRelu {
+        /// Negative-side slope.
+        alpha: f32,
+    },
+    /// x > alpha ? x : 0
+    ThresholdedRelu {
+        /// Threshold.
+        alpha: f32,
+    },
+    /// alpha*tanh(beta*x)
+    ScaledTanh {
+        /// Output scale.
+        alpha: f32,
+        /// Input scale.
+        beta: f32,
+    },
+    /// min(max(alpha*x + beta, 0), 1)
+    HardSigmoid {
+        /// Slope.
+        alpha: f32,
+        /// Offset.
+        beta: f32,
+    },
+    /// x >= 0 ? x : alpha*(e^x - 1)
+    Elu {
+        /// Negative-side scale.
+        alpha: f32,
+    },
+    /// x/(1+|x|)
+    Softsign,
+    /// ln(1+e^x)
+    Softplus,
+}
+
+impl RnnActivation {
+    /// The parameters the activation takes: `(alpha, beta)`, each `None` when unused.
+    pub fn params(self) -> (Option<f32>, Option<f32>) {
+        use RnnActivation::*;
+        match self {
+            Relu | Tanh | Sigmoid | Softsign | Softplus => (None, None),
+            LeakyRelu { alpha } | ThresholdedRelu { alpha } | Elu { alpha } => (Some(alpha), None),
+            Affine { alpha, beta } | ScaledTanh { alpha, beta } | HardSigmoid { alpha, beta } => {
+                (Some(alpha), Some(beta))
+            }
+        }
+    }
+}
+
+/// Attributes shared by the recurrent ops (`Op::Lstm`, `Op::Gru`, `Op::Rnn`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RnnAttrs {
+    /// Direction.
+    pub direction: RnnDirection,
+    /// Hidden size H.
+    pub hidden_size: usize,
+    /// One activation per gate function per direction, forward first: LSTM (f, g, h), GRU
+    /// (f, g), RNN (f); the full list, the ONNX defaults filled in at import.
+    pub activations: Vec<RnnActivation>,
+    /// Gate pre-activations are clamped to [-clip, clip]; `None`: no clipping.
+    pub clip: Option<f32>,
+    /// ONNX `layout` = 1: X is [batch, seq, input] and the outputs are batch-major.
+    pub batch_first: bool,
+}
+
+/// The ONNX default activations of a recurrent op with `gates` functions per direction
+/// (LSTM 3: sigmoid, tanh, tanh; GRU 2: sigmoid, tanh; RNN 1: tanh), for `dirs` directions.
+pub fn rnn_default_activations(gates: usize, dirs: usize) -> Vec<RnnActivation> {
+    let one: &[RnnActivation] = match gates {
+        3 => &[
+            RnnActivation::Sigmoid,
+            RnnActivation::Tanh,
+            RnnActivation::Tanh,
+        ],
+        2 => &[RnnActivation::Sigmoid, RnnActivation::Tanh],
+        _ => &[RnnActivation::Tanh],
+    };
+    one.iter().copied().cycle().take(one.len() * dirs).collect()
+}
+
 /// One operation. Inputs are positional (see each variant); attributes are fields.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -644,6 +761,25 @@ pub enum Op {
     QAdd,
     /// Table lookup: (x u8/i8, table [256]); `y = table[x − min(dtype)]`, the table's dtype.
     Lut,
+    /// ONNX LSTM: (x, w, r, b?, sequence_lens?, initial_h?, initial_c?, p?) → (y?, y_h?, y_c?);
+    /// gates i, o, f, c; activations (f, g, h) per direction.
+    Lstm {
+        /// Shared recurrent attributes.
+        rnn: RnnAttrs,
+        /// Couple the input and forget gates: f = 1 − i.
+        input_forget: bool,
+    },
+    /// ONNX GRU: (x, w, r, b?, sequence_lens?, initial_h?) → (y?, y_h?); gates z, r, h;
+    /// activations (f, g) per direction.
+    Gru {
+        /// Shared recurrent attributes.
+        rnn: RnnAttrs,
+        /// Apply Rh (and its bias) before multiplying by the reset gate.
+        linear_before_reset: bool,
+    },
+    /// ONNX RNN: (x, w, r, b?, sequence_lens?, initial_h?) → (y?, y_h?); activation f per
+    /// direction.
+    Rnn(RnnAttrs),
 }
 
 impl Op {

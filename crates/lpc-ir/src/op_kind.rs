@@ -3,8 +3,8 @@
 
 use crate::{
     AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, DType, NearestMode, Op,
-    PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, ScatterReduction, Tensor,
-    UnaryOp,
+    PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs, RnnDirection,
+    ScatterReduction, Tensor, UnaryOp,
 };
 use std::sync::Arc;
 
@@ -158,6 +158,9 @@ op_kinds! {
     (Requantize, "requantize"),
     (QAdd, "qadd"),
     (Lut, "lut"),
+    (Lstm, "lstm"),
+    (Gru, "gru"),
+    (Rnn, "rnn"),
 }
 
 impl OpKind {
@@ -214,6 +217,8 @@ impl OpKind {
             Requantize => (5, Some(5)),
             QAdd => (8, Some(10)),
             Lut => (2, Some(2)),
+            Lstm => (3, Some(8)),
+            Gru | Rnn => (3, Some(6)),
         }
     }
 
@@ -262,7 +267,8 @@ impl OpKind {
             | ReduceLogSum | ReduceLogSumExp | ReduceSumSquare | Concat | Split | Flatten
             | Reshape | Transpose | Gather | ShapeOf | Pad | Resize | ConstantOfShape
             | QuantizeLinear | DequantizeLinear | FakeQuantize | QConv | GatherElements
-            | GatherNd | ScatterElements | ScatterNd | DepthToSpace | SpaceToDepth => true,
+            | GatherNd | ScatterElements | ScatterNd | DepthToSpace | SpaceToDepth | Lstm | Gru
+            | Rnn => true,
         }
     }
 
@@ -288,6 +294,13 @@ impl OpKind {
             block_size: 0,
         };
         let placeholder = || Arc::new(Tensor::scalar_f32(0.0));
+        let rnn = || RnnAttrs {
+            direction: RnnDirection::Forward,
+            hidden_size: 0,
+            activations: vec![],
+            clip: None,
+            batch_first: false,
+        };
         match self {
             OpKind::Input => Op::Input { index: 0 },
             OpKind::Const => Op::Const(placeholder()),
@@ -470,6 +483,15 @@ impl OpKind {
             OpKind::DequantizeLinear => Op::DequantizeLinear { q: q() },
             OpKind::DynamicQuantizeLinear => Op::DynamicQuantizeLinear,
             OpKind::FakeQuantize => Op::FakeQuantize { levels: 256 },
+            OpKind::Lstm => Op::Lstm {
+                rnn: rnn(),
+                input_forget: false,
+            },
+            OpKind::Gru => Op::Gru {
+                rnn: rnn(),
+                linear_before_reset: false,
+            },
+            OpKind::Rnn => Op::Rnn(rnn()),
         }
     }
 }
@@ -586,6 +608,9 @@ impl Op {
             Op::Requantize => OpKind::Requantize,
             Op::QAdd => OpKind::QAdd,
             Op::Lut => OpKind::Lut,
+            Op::Lstm { .. } => OpKind::Lstm,
+            Op::Gru { .. } => OpKind::Gru,
+            Op::Rnn(_) => OpKind::Rnn,
         }
     }
 

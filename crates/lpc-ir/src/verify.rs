@@ -41,6 +41,8 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         Op::BatchNorm { .. } => (1, 3),
         Op::LayerNorm { .. } => (1, 3),
         Op::DynamicQuantizeLinear => (3, 3),
+        Op::Lstm { .. } => (1, 3),
+        Op::Gru { .. } | Op::Rnn(_) => (1, 2),
         Op::Input { .. }
         | Op::Const(_)
         | Op::Unary(_)

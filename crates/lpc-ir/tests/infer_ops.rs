@@ -1273,3 +1273,110 @@ fn zero_sized_dims() {
     // shape_of(x)[-1::-1] = [3, 0].
     assert_eq!(ty(&g, z), "f32[3,0]");
 }
+
+fn rnn_attrs(direction: RnnDirection, hidden: usize, gates: usize, batch_first: bool) -> RnnAttrs {
+    RnnAttrs {
+        direction,
+        hidden_size: hidden,
+        activations: rnn_default_activations(gates, direction.count()),
+        clip: None,
+        batch_first,
+    }
+}
+
+#[test]
+fn recurrent_output_shapes_with_symbolic_batch_and_sequence() {
+    let mut g = Graph::new("rnn");
+    let x = input(&mut g, "x", DType::F32, "T,N,10");
+    let w = zeros(&mut g, "w", DType::F32, &[2, 28, 10]);
+    let r = zeros(&mut g, "r", DType::F32, &[2, 28, 7]);
+    let b = zeros(&mut g, "b", DType::F32, &[2, 56]);
+    let h0 = input(&mut g, "h0", DType::F32, "2,N,7");
+    let lstm = Op::Lstm {
+        rnn: rnn_attrs(RnnDirection::Bidirectional, 7, 3, false),
+        input_forget: false,
+    };
+    let ins = [Some(x), Some(w), Some(r), Some(b), None, Some(h0)];
+    let y = node_n(&mut g, "lstm", lstm, &ins, 3);
+
+    // GRU, batch-first: X [N, T, 10], Y [N, T, 1, 5], Y_h [N, 1, 5].
+    let xb = input(&mut g, "xb", DType::F32, "N,T,10");
+    let wg = zeros(&mut g, "wg", DType::F32, &[1, 15, 10]);
+    let rg = zeros(&mut g, "rg", DType::F32, &[1, 15, 5]);
+    let lens = input(&mut g, "lens", DType::I32, "N");
+    let gru = Op::Gru {
+        rnn: rnn_attrs(RnnDirection::Reverse, 5, 2, true),
+        linear_before_reset: true,
+    };
+    let yg = node_n(
+        &mut g,
+        "gru",
+        gru,
+        &[Some(xb), Some(wg), Some(rg), None, Some(lens)],
+        2,
+    );
+
+    // RNN with only Y_h wanted (two outputs, the first unused).
+    let wr = zeros(&mut g, "wr", DType::F32, &[1, 4, 10]);
+    let rr = zeros(&mut g, "rr", DType::F32, &[1, 4, 4]);
+    let rnn = Op::Rnn(rnn_attrs(RnnDirection::Forward, 4, 1, false));
+    let yr = node_n(&mut g, "rnn", rnn, &[Some(x), Some(wr), Some(rr)], 2);
+    run(&mut g);
+    assert_eq!(ty(&g, y[0]), "f32[T,2,N,7]");
+    assert_eq!(ty(&g, y[1]), "f32[2,N,7]");
+    assert_eq!(ty(&g, y[2]), "f32[2,N,7]");
+    assert_eq!(ty(&g, yg[0]), "f32[N,T,1,5]");
+    assert_eq!(ty(&g, yg[1]), "f32[N,1,5]");
+    assert_eq!(ty(&g, yr[0]), "f32[T,1,N,4]");
+    assert_eq!(ty(&g, yr[1]), "f32[1,N,4]");
+}
+
+#[test]
+fn recurrent_rejects_wrong_operands() {
+    let check = |w_dims: &[usize], lens: DType, acts: usize, want: &str| {
+        let mut g = Graph::new("rnn");
+        let x = input(&mut g, "x", DType::F32, "T,2,3");
+        let w = zeros(&mut g, "w", DType::F32, w_dims);
+        let r = zeros(&mut g, "r", DType::F32, &[1, 16, 4]);
+        let l = input(&mut g, "lens", lens, "2");
+        let mut a = rnn_attrs(RnnDirection::Forward, 4, 3, false);
+        a.activations.truncate(acts);
+        let op = Op::Lstm {
+            rnn: a,
+            input_forget: false,
+        };
+        node_n(
+            &mut g,
+            "lstm",
+            op,
+            &[Some(x), Some(w), Some(r), None, Some(l)],
+            2,
+        );
+        let e = infer_types(&mut g).expect_err(want).to_string();
+        assert!(e.contains(want), "{e}");
+    };
+    check(
+        &[1, 12, 3],
+        DType::I32,
+        3,
+        "w has shape [1,12,3], expected [1,16,3]",
+    );
+    check(
+        &[1, 16, 5],
+        DType::I32,
+        3,
+        "w has shape [1,16,5], expected [1,16,3]",
+    );
+    check(
+        &[1, 16, 3],
+        DType::I64,
+        3,
+        "sequence_lens) has dtype i64, expected i32",
+    );
+    check(
+        &[1, 16, 3],
+        DType::I32,
+        2,
+        "activations: 2 given, the op takes 3",
+    );
+}

@@ -362,3 +362,35 @@ fn weights_roundtrip_and_corruption() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn recurrent_activation_lists_are_checked() {
+    let text = |acts: &str| {
+        format!(
+            "graph @g(%x: ?[*]) -> (%y) {{\n  %y = rnn(%x, %x, %x) {{hidden_size=2, activations={acts}}}\n  return %y\n}}"
+        )
+    };
+    let g = parse(&text("[scaled_tanh(1.5, -0.5)]")).expect("parses");
+    let op = &g.node(g.outputs()[0].node).op;
+    let Op::Rnn(a) = op else { panic!("{op:?}") };
+    assert_eq!(
+        a.activations,
+        [RnnActivation::ScaledTanh {
+            alpha: 1.5,
+            beta: -0.5
+        }]
+    );
+    for (acts, want) in [
+        ("[swish]", "`swish` is not a recurrent activation"),
+        ("[elu(1.0, 2.0)]", "`elu` takes 1 parameter(s), got 2"),
+        (
+            "[leaky_relu]",
+            "after `leaky_relu` (it takes 1 parameter(s))",
+        ),
+        ("[tanh(1.0)]", "expected `,` or `]`"),
+        ("[1]", "expected an activation"),
+    ] {
+        let (_, _, msg) = err(&text(acts));
+        assert!(msg.contains(want), "{acts}: {msg}");
+    }
+}

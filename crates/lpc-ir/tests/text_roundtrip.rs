@@ -130,9 +130,12 @@ fn kind(op: &Op) -> usize {
         Op::CastLike => 112,
         Op::DepthToSpace { .. } => 103,
         Op::SpaceToDepth { .. } => 104,
+        Op::Lstm { .. } => 113,
+        Op::Gru { .. } => 114,
+        Op::Rnn(_) => 115,
     }
 }
-const KINDS: usize = 113;
+const KINDS: usize = 116;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -202,10 +205,11 @@ fn words(op: &Op) -> Vec<(usize, usize)> {
                 AspectPolicy::NotSmaller => (6, 2),
             },
         ],
+        Op::Lstm { rnn, .. } | Op::Gru { rnn, .. } | Op::Rnn(rnn) => rnn_words(rnn),
         _ => vec![],
     }
 }
-const WORD_COUNTS: [usize; 9] = [4, 8, 4, 3, 6, 4, 3, 5, 2];
+const WORD_COUNTS: [usize; 11] = [4, 8, 4, 3, 6, 4, 3, 5, 2, 3, 11];
 
 fn scatter_reduction(r: &ScatterReduction) -> (usize, usize) {
     match r {
@@ -215,6 +219,108 @@ fn scatter_reduction(r: &ScatterReduction) -> (usize, usize) {
         ScatterReduction::Max => (7, 3),
         ScatterReduction::Min => (7, 4),
     }
+}
+
+/// The direction (enum 9) and the activations (enum 10) of a recurrent op.
+fn rnn_words(r: &RnnAttrs) -> Vec<(usize, usize)> {
+    let mut v = vec![match r.direction {
+        RnnDirection::Forward => (9, 0),
+        RnnDirection::Reverse => (9, 1),
+        RnnDirection::Bidirectional => (9, 2),
+    }];
+    for a in &r.activations {
+        v.push(match a {
+            RnnActivation::Relu => (10, 0),
+            RnnActivation::Tanh => (10, 1),
+            RnnActivation::Sigmoid => (10, 2),
+            RnnActivation::Affine { .. } => (10, 3),
+            RnnActivation::LeakyRelu { .. } => (10, 4),
+            RnnActivation::ThresholdedRelu { .. } => (10, 5),
+            RnnActivation::ScaledTanh { .. } => (10, 6),
+            RnnActivation::HardSigmoid { .. } => (10, 7),
+            RnnActivation::Elu { .. } => (10, 8),
+            RnnActivation::Softsign => (10, 9),
+            RnnActivation::Softplus => (10, 10),
+        });
+    }
+    v
+}
+
+/// Recurrent ops: defaults, every direction and activation, special floats in the parameters.
+fn rnn_samples() -> Vec<Op> {
+    use RnnActivation::*;
+    let fs = special_f32s();
+    let attrs = |direction, activations, clip, batch_first| RnnAttrs {
+        direction,
+        hidden_size: 3,
+        activations,
+        clip,
+        batch_first,
+    };
+    let bi = RnnDirection::Bidirectional;
+    vec![
+        Op::Lstm {
+            rnn: attrs(
+                RnnDirection::Forward,
+                rnn_default_activations(3, 1),
+                None,
+                false,
+            ),
+            input_forget: false,
+        },
+        Op::Lstm {
+            rnn: attrs(
+                bi,
+                vec![
+                    Sigmoid,
+                    Tanh,
+                    Relu,
+                    HardSigmoid {
+                        alpha: fs[4],
+                        beta: fs[12],
+                    },
+                    Elu { alpha: fs[13] },
+                    Softsign,
+                ],
+                Some(2.5),
+                true,
+            ),
+            input_forget: true,
+        },
+        Op::Gru {
+            rnn: attrs(
+                RnnDirection::Reverse,
+                vec![
+                    Affine {
+                        alpha: fs[3],
+                        beta: fs[1],
+                    },
+                    ScaledTanh {
+                        alpha: fs[5],
+                        beta: fs[10],
+                    },
+                ],
+                Some(fs[6]),
+                false,
+            ),
+            linear_before_reset: true,
+        },
+        Op::Gru {
+            rnn: attrs(bi, rnn_default_activations(2, 2), None, true),
+            linear_before_reset: false,
+        },
+        Op::Rnn(attrs(RnnDirection::Forward, vec![Tanh], None, false)),
+        Op::Rnn(attrs(
+            bi,
+            vec![
+                LeakyRelu { alpha: fs[15] },
+                ThresholdedRelu { alpha: fs[11] },
+            ],
+            Some(1e-7),
+            false,
+        )),
+        Op::Rnn(attrs(RnnDirection::Reverse, vec![Softplus], None, true)),
+    ]
 }
 
 /// Floats that must survive printing bit for bit.
@@ -667,6 +773,7 @@ fn op_samples() -> Vec<Op> {
     for levels in [0, 2, 255, 256, 65536, u32::MAX] {
         v.push(Op::FakeQuantize { levels });
     }
+    v.extend(rnn_samples());
     v.push(Op::Input { index: 5 });
     v.push(Op::Const(Arc::new(Tensor::scalar_f32(2.5))));
     v
@@ -680,6 +787,8 @@ fn n_outputs(op: &Op) -> usize {
             3
         }
         Op::Split { num_outputs, .. } => *num_outputs,
+        Op::Lstm { .. } => 3,
+        Op::Gru { .. } | Op::Rnn(_) => 2,
         _ => 1,
     }
 }

@@ -28,6 +28,43 @@ impl Rng {
     }
 }
 
+/// Mutation `k` of `orig`: truncation, bit flips, random bytes or a run of 0xff, in turn.
+fn mutate(rng: &mut Rng, orig: &[u8], k: usize) -> Vec<u8> {
+    let mut b = orig.to_vec();
+    match k % 4 {
+        0 => b.truncate(rng.below(orig.len())),
+        1 => {
+            for _ in 0..1 + rng.below(8) {
+                let i = rng.below(b.len());
+                b[i] ^= 1 << rng.below(8);
+            }
+        }
+        2 => {
+            for _ in 0..1 + rng.below(4) {
+                let i = rng.below(b.len());
+                b[i] = rng.next() as u8;
+            }
+        }
+        _ => {
+            // Overwrite a run with 0xff (huge varints, lengths and dims).
+            let i = rng.below(b.len());
+            let len = 1 + rng.below(10);
+            for x in b.iter_mut().skip(i).take(len) {
+                *x = 0xff;
+            }
+        }
+    }
+    b
+}
+
+/// The panic message of a caught panic.
+fn message(e: Box<dyn std::any::Any + Send>) -> String {
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
 /// Imports `bytes`; returns a description if it panicked.
 fn try_import(bytes: &[u8]) -> Option<String> {
     match catch_unwind(AssertUnwindSafe(|| {
@@ -39,12 +76,7 @@ fn try_import(bytes: &[u8]) -> Option<String> {
         }
     })) {
         Ok(()) => None,
-        Err(e) => Some(
-            e.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default(),
-        ),
+        Err(e) => Some(message(e)),
     }
 }
 
@@ -75,30 +107,7 @@ fn mutated_models_never_panic() {
     for (path, n) in files {
         let orig = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for k in 0..n {
-            let mut b = orig.clone();
-            match k % 4 {
-                0 => b.truncate(rng.below(orig.len())),
-                1 => {
-                    for _ in 0..1 + rng.below(8) {
-                        let i = rng.below(b.len());
-                        b[i] ^= 1 << rng.below(8);
-                    }
-                }
-                2 => {
-                    for _ in 0..1 + rng.below(4) {
-                        let i = rng.below(b.len());
-                        b[i] = rng.next() as u8;
-                    }
-                }
-                _ => {
-                    // Overwrite a run with 0xff (huge varints, lengths and dims).
-                    let i = rng.below(b.len());
-                    let len = 1 + rng.below(10);
-                    for x in b.iter_mut().skip(i).take(len) {
-                        *x = 0xff;
-                    }
-                }
-            }
+            let b = mutate(&mut rng, &orig, k);
             total += 1;
             if let Some(msg) = try_import(&b) {
                 panics.push(format!("{} mutation {k}: {msg}", path.display()));
@@ -116,6 +125,55 @@ fn mutated_models_never_panic() {
     assert!(
         panics.is_empty(),
         "{} of {total} mutations panicked:\n{}",
+        panics.len(),
+        panics.join("\n")
+    );
+}
+
+/// The recurrent ops' attributes and operands, mutated: whatever imports, infers and verifies
+/// is also run by lpc-ref on the case's inputs, which must give outputs or an error.
+#[test]
+fn mutated_recurrent_models_never_panic() {
+    let cases = [
+        "test_lstm_with_peepholes",
+        "test_gru_seq_length",
+        "test_simple_rnn_bidirectional",
+    ];
+    let mut rng = Rng(0x5eed_0018_0018_0001);
+    let mut panics = vec![];
+    let mut ran = 0;
+    std::panic::set_hook(Box::new(|_| {}));
+    for case in cases {
+        let dir = shared().join("onnx-node").join(case);
+        let orig = std::fs::read(dir.join("model.onnx")).expect("model.onnx");
+        let inputs: Vec<lpc_ir::Tensor> = (0..)
+            .map(|k| dir.join(format!("test_data_set_0/input_{k}.pb")))
+            .take_while(|p| p.exists())
+            .map(|p| lpc_onnx::read_tensor_pb(&p).expect("input pb"))
+            .collect();
+        for k in 0..1200 {
+            let b = mutate(&mut rng, &orig, k);
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                let Ok(mut g) = lpc_onnx::import_bytes(&b, None) else {
+                    return false;
+                };
+                if lpc_ir::infer_types(&mut g).is_err() || lpc_ir::verify(&g).is_err() {
+                    return false;
+                }
+                let _ = lpc_ref::run(&g, &inputs);
+                true
+            }));
+            match r {
+                Ok(r) => ran += usize::from(r),
+                Err(e) => panics.push(format!("{case} mutation {k}: {}", message(e))),
+            }
+        }
+    }
+    let _ = std::panic::take_hook();
+    assert!(ran > 40, "only {ran} mutated models reached lpc-ref");
+    assert!(
+        panics.is_empty(),
+        "{} panicked:\n{}",
         panics.len(),
         panics.join("\n")
     );

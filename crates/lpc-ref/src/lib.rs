@@ -13,6 +13,7 @@ mod nn;
 mod norm;
 mod pool;
 mod quant;
+mod recurrent;
 mod reduce;
 mod resize;
 mod run;
@@ -268,5 +269,11 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
         Op::Requantize => Ok(vec![fused::requantize_op(i)?]),
         Op::QAdd => Ok(vec![fused::qadd(i)?]),
         Op::Lut => Ok(vec![fused::lut(i)?]),
+        Op::Lstm { rnn, input_forget } => recurrent::lstm(rnn, *input_forget, i, n_outputs),
+        Op::Gru {
+            rnn,
+            linear_before_reset,
+        } => recurrent::gru(rnn, *linear_before_reset, i, n_outputs),
+        Op::Rnn(rnn) => recurrent::rnn(rnn, i, n_outputs),
     }
 }

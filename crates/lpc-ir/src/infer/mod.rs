@@ -10,6 +10,7 @@
 
 mod index;
 mod nn;
+mod recurrent;
 mod shape_ops;
 mod values;
 
@@ -544,5 +545,8 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::Requantize => nn::requantize(cx),
         Op::QAdd => nn::qadd(cx),
         Op::Lut => nn::lut(cx),
+        Op::Lstm { rnn, .. } => recurrent::recurrent(cx, rnn, &recurrent::LSTM, syms),
+        Op::Gru { rnn, .. } => recurrent::recurrent(cx, rnn, &recurrent::GRU, syms),
+        Op::Rnn(rnn) => recurrent::recurrent(cx, rnn, &recurrent::RNN, syms),
     }
 }

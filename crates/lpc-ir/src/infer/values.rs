@@ -110,6 +110,9 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::MatMulInteger
         | Op::QLinearMatMul
         | Op::Gemm { .. }
+        | Op::Lstm { .. }
+        | Op::Gru { .. }
+        | Op::Rnn(_)
         | Op::MaxPool { .. }
         | Op::AveragePool { .. }
         | Op::GlobalAveragePool

@@ -1,9 +1,9 @@
 //! The attributes of every `Op` variant, described once for both the printer and the parser.
 
 use crate::{
-    AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, DType, NearestMode, Op,
-    PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, ScatterReduction, Tensor,
-    UnaryOp,
+    rnn_default_activations, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
+    CoordTransform, DType, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
+    ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction, Tensor, UnaryOp,
 };
 use std::sync::Arc;
 
@@ -154,6 +154,67 @@ impl Word for PadMode {
     }
 }
 
+impl Word for RnnDirection {
+    const ALL: &'static [RnnDirection] = &[
+        RnnDirection::Forward,
+        RnnDirection::Reverse,
+        RnnDirection::Bidirectional,
+    ];
+    fn word(self) -> &'static str {
+        match self {
+            RnnDirection::Forward => "forward",
+            RnnDirection::Reverse => "reverse",
+            RnnDirection::Bidirectional => "bidirectional",
+        }
+    }
+}
+
+/// The `.lir` word of a recurrent activation (its parameters follow in parentheses).
+pub(crate) fn activation_word(a: RnnActivation) -> &'static str {
+    match a {
+        RnnActivation::Relu => "relu",
+        RnnActivation::Tanh => "tanh",
+        RnnActivation::Sigmoid => "sigmoid",
+        RnnActivation::Affine { .. } => "affine",
+        RnnActivation::LeakyRelu { .. } => "leaky_relu",
+        RnnActivation::ThresholdedRelu { .. } => "thresholded_relu",
+        RnnActivation::ScaledTanh { .. } => "scaled_tanh",
+        RnnActivation::HardSigmoid { .. } => "hard_sigmoid",
+        RnnActivation::Elu { .. } => "elu",
+        RnnActivation::Softsign => "softsign",
+        RnnActivation::Softplus => "softplus",
+    }
+}
+
+/// The activation of a `.lir` word with its parameters (as many as the activation takes:
+/// `Some(n)` is checked by the caller); `None` for an unknown word.
+pub(crate) fn activation_from_word(w: &str, p: &[f32]) -> Option<RnnActivation> {
+    let a = |i: usize| p.get(i).copied().unwrap_or(0.0);
+    Some(match w {
+        "relu" => RnnActivation::Relu,
+        "tanh" => RnnActivation::Tanh,
+        "sigmoid" => RnnActivation::Sigmoid,
+        "affine" => RnnActivation::Affine {
+            alpha: a(0),
+            beta: a(1),
+        },
+        "leaky_relu" => RnnActivation::LeakyRelu { alpha: a(0) },
+        "thresholded_relu" => RnnActivation::ThresholdedRelu { alpha: a(0) },
+        "scaled_tanh" => RnnActivation::ScaledTanh {
+            alpha: a(0),
+            beta: a(1),
+        },
+        "hard_sigmoid" => RnnActivation::HardSigmoid {
+            alpha: a(0),
+            beta: a(1),
+        },
+        "elu" => RnnActivation::Elu { alpha: a(0) },
+        "softsign" => RnnActivation::Softsign,
+        "softplus" => RnnActivation::Softplus,
+        _ => return None,
+    })
+}
+
 /// Walks the attributes of an op. `default: None` marks a required attribute (always printed);
 /// otherwise the printer omits the attribute when it equals the default (bitwise for floats)
 /// and the parser fills the default in when it is absent. List attributes default to empty.
@@ -164,10 +225,19 @@ pub(crate) trait Visitor {
     /// An optional integer, written `none` when absent; defaults to `none`.
     fn opt_i64(&mut self, key: &'static str, v: &mut Option<i64>);
     fn f32(&mut self, key: &'static str, v: &mut f32, default: Option<f32>);
+    /// An optional float, written `none` when absent; defaults to `none`.
+    fn opt_f32(&mut self, key: &'static str, v: &mut Option<f32>);
     fn bool(&mut self, key: &'static str, v: &mut bool, default: Option<bool>);
     fn usizes(&mut self, key: &'static str, v: &mut Vec<usize>);
     fn i64s(&mut self, key: &'static str, v: &mut Vec<i64>);
     fn word<W: Word>(&mut self, key: &'static str, v: &mut W, default: Option<W>);
+    /// Recurrent activations, `[sigmoid, leaky_relu(0.1), hard_sigmoid(0.2, 0.5)]`.
+    fn activations(
+        &mut self,
+        key: &'static str,
+        v: &mut Vec<RnnActivation>,
+        default: Vec<RnnActivation>,
+    );
     /// A tensor literal (required).
     fn tensor(&mut self, key: &'static str, v: &mut Arc<Tensor>);
 }
@@ -233,6 +303,24 @@ fn resize_attrs(r: &mut ResizeAttrs, v: &mut impl Visitor) {
     v.bool("antialias", antialias, Some(false));
     v.i64s("axes", axes);
     v.word("policy", policy, Some(AspectPolicy::Stretch));
+}
+
+/// The recurrent attributes; `gates` activation functions per direction (LSTM 3, GRU 2,
+/// RNN 1) give the default activation list.
+fn rnn_attrs(r: &mut RnnAttrs, gates: usize, v: &mut impl Visitor) {
+    let RnnAttrs {
+        direction,
+        hidden_size,
+        activations,
+        clip,
+        batch_first,
+    } = r;
+    v.word("direction", direction, Some(RnnDirection::Forward));
+    v.usize("hidden_size", hidden_size, None);
+    let default = rnn_default_activations(gates, direction.count());
+    v.activations("activations", activations, default);
+    v.opt_f32("clip", clip);
+    v.bool("batch_first", batch_first, Some(false));
 }
 
 /// Visits every attribute of `op` (the tensor of `Op::Const` is not an attribute: it is
@@ -418,5 +506,17 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
         }
         Op::DequantizeLinear { q } => quant_axis(q, v),
         Op::FakeQuantize { levels } => v.u32("levels", levels, None),
+        Op::Lstm { rnn, input_forget } => {
+            rnn_attrs(rnn, 3, v);
+            v.bool("input_forget", input_forget, Some(false));
+        }
+        Op::Gru {
+            rnn,
+            linear_before_reset,
+        } => {
+            rnn_attrs(rnn, 2, v);
+            v.bool("linear_before_reset", linear_before_reset, Some(false));
+        }
+        Op::Rnn(rnn) => rnn_attrs(rnn, 1, v),
     }
 }

@@ -1,10 +1,11 @@
 //! The `.lir` parser: tokens to a `Graph`, adding nodes in file order.
 
-use super::attrs::{visit, Visitor, Word};
+use super::attrs::{activation_from_word, visit, Visitor, Word};
 use super::lex::{lex, Tok, Token};
 use super::weights::Weights;
 use crate::{
-    DType, Dim, Graph, Node, NodeId, Op, Output, Shape, Tensor, TensorData, ValueRef, ValueType,
+    DType, Dim, Graph, Node, NodeId, Op, Output, RnnActivation, Shape, Tensor, TensorData,
+    ValueRef, ValueType,
 };
 use half::f16;
 use std::collections::HashMap;
@@ -887,6 +888,36 @@ fn i64_list(p: &mut Parser) -> PResult<Vec<i64>> {
     p.list(']', "a list", |p| p.int::<i64>("an integer"))
 }
 
+/// `[sigmoid, leaky_relu(0.1), ...]`: each word with exactly the parameters it takes.
+fn activation_list(p: &mut Parser) -> PResult<Vec<RnnActivation>> {
+    p.punct('[', "to open a list")?;
+    p.list(']', "a list of activations", |p| {
+        let t = p.tok().clone();
+        let Tok::Ident(w) = t.tok.clone() else {
+            return Err(p.expected("an activation (`sigmoid`, `tanh`, `leaky_relu(0.1)`, ...)"));
+        };
+        let Some(bare) = activation_from_word(&w, &[]) else {
+            return Err(p.err_at(&t, format!("`{w}` is not a recurrent activation")));
+        };
+        p.bump();
+        let (a, b) = bare.params();
+        let want = usize::from(a.is_some()) + usize::from(b.is_some());
+        let params = if want > 0 {
+            p.punct('(', &format!("after `{w}` (it takes {want} parameter(s))"))?;
+            p.list(')', "activation parameters", |p| p.f32("a number"))?
+        } else {
+            vec![]
+        };
+        if params.len() != want {
+            return Err(p.err_at(
+                &t,
+                format!("`{w}` takes {want} parameter(s), got {}", params.len()),
+            ));
+        }
+        activation_from_word(&w, &params).ok_or_else(|| p.err_at(&t, "unknown activation"))
+    })
+}
+
 impl Visitor for AttrParser<'_, '_, '_> {
     fn usize(&mut self, key: &'static str, v: &mut usize, default: Option<usize>) {
         let got = self.get(key, "a non-negative integer", |p| {
@@ -918,6 +949,26 @@ impl Visitor for AttrParser<'_, '_, '_> {
     fn f32(&mut self, key: &'static str, v: &mut f32, default: Option<f32>) {
         let got = self.get(key, "a number", |p| p.f32("a number"));
         self.set(key, v, got, default);
+    }
+    fn opt_f32(&mut self, key: &'static str, v: &mut Option<f32>) {
+        let got = self.get(key, "a number or `none`", |p| {
+            if *p.peek() == Tok::Ident("none".into()) {
+                p.bump();
+                Ok(None)
+            } else {
+                p.f32("a number or `none`").map(Some)
+            }
+        });
+        self.set(key, v, got, Some(None));
+    }
+    fn activations(
+        &mut self,
+        key: &'static str,
+        v: &mut Vec<RnnActivation>,
+        default: Vec<RnnActivation>,
+    ) {
+        let got = self.get(key, "a list of activations", activation_list);
+        self.set(key, v, got, Some(default));
     }
     fn bool(&mut self, key: &'static str, v: &mut bool, default: Option<bool>) {
         let got = self.get(key, "`true` or `false`", |p| p.bool("`true` or `false`"));

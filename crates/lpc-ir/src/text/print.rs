@@ -1,8 +1,8 @@
 //! The `.lir` printer: the graph header, then one line per node in `Graph::topo_order()`.
 
-use super::attrs::{visit, Visitor, Word};
+use super::attrs::{activation_word, visit, Visitor, Word};
 use super::weights::Weights;
-use crate::{Dim, Graph, Node, NodeId, Op, Tensor, TensorData, ValueRef, ValueType};
+use crate::{Dim, Graph, Node, NodeId, Op, RnnActivation, Tensor, TensorData, ValueRef, ValueType};
 use half::f16;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -156,6 +156,21 @@ fn tensor_literal(t: &Arc<Tensor>, weights: &mut Option<&mut Weights>) -> String
     }
 }
 
+/// `sigmoid`, `leaky_relu(0.1)`, `hard_sigmoid(0.2, 0.5)`: the word and the parameters the
+/// activation takes.
+fn activation_text(a: RnnActivation) -> String {
+    let params: Vec<String> = match a.params() {
+        (Some(x), Some(y)) => vec![f32_text(x), f32_text(y)],
+        (Some(x), None) | (None, Some(x)) => vec![f32_text(x)],
+        (None, None) => vec![],
+    };
+    if params.is_empty() {
+        activation_word(a).to_string()
+    } else {
+        format!("{}({})", activation_word(a), params.join(", "))
+    }
+}
+
 /// Collects `key=value` for attributes that differ from their defaults.
 struct AttrPrinter<'a, 'w> {
     out: Vec<String>,
@@ -190,8 +205,22 @@ impl Visitor for AttrPrinter<'_, '_> {
             f32_text(*v)
         });
     }
+    fn opt_f32(&mut self, key: &'static str, v: &mut Option<f32>) {
+        self.put(key, v.is_some(), || v.map_or("none".into(), f32_text));
+    }
     fn bool(&mut self, key: &'static str, v: &mut bool, default: Option<bool>) {
         self.put(key, default != Some(*v), || v.to_string());
+    }
+    fn activations(
+        &mut self,
+        key: &'static str,
+        v: &mut Vec<RnnActivation>,
+        default: Vec<RnnActivation>,
+    ) {
+        self.put(key, *v != default, || {
+            let items: Vec<String> = v.iter().map(|&a| activation_text(a)).collect();
+            format!("[{}]", items.join(", "))
+        });
     }
     fn usizes(&mut self, key: &'static str, v: &mut Vec<usize>) {
         self.put(key, !v.is_empty(), || {

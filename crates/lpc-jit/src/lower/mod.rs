@@ -520,6 +520,9 @@ fn lower_node(
         | Op::Range
         | Op::ConstantOfShape { .. }
         | Op::DynamicQuantizeLinear
-        | Op::FakeQuantize { .. } => None,
+        | Op::FakeQuantize { .. }
+        | Op::Lstm { .. }
+        | Op::Gru { .. }
+        | Op::Rnn(_) => None,
     })
 }

@@ -29,6 +29,22 @@ pub(super) fn attr_s(name: &str, v: &str) -> AttributeProto {
         ..Default::default()
     }
 }
+pub(super) fn attr_fs(name: &str, v: &[f32]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(6),
+        floats: v.to_vec(),
+        ..Default::default()
+    }
+}
+pub(super) fn attr_ss(name: &str, v: &[&str]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(8),
+        strings: v.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        ..Default::default()
+    }
+}
 pub(super) fn attr_is(name: &str, v: &[i64]) -> AttributeProto {
     AttributeProto {
         name: Some(name.into()),

@@ -1,7 +1,9 @@
 //! One lpc node → its ONNX node(s): the op type and attributes of every `Op`, the pre-opset-13
 //! Softmax form, and a bias on the accumulator grid as i32 + DequantizeLinear.
 
-use super::attrs::{attr_f, attr_i, attr_is, attr_s, attr_t, conv_attrs, pool_attrs, us};
+use super::attrs::{
+    attr_f, attr_fs, attr_i, attr_is, attr_s, attr_ss, attr_t, conv_attrs, pool_attrs, us,
+};
 use super::{ExportError, Exporter};
 use crate::proto::AttributeProto;
 use crate::tensor::{dtype_to_onnx, tensor_to_proto};
@@ -248,6 +250,20 @@ impl Exporter<'_> {
             Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } | Op::DynamicQuantizeLinear => {
                 quant_form(op, ins)
             }
+            Op::Lstm { rnn, input_forget } => {
+                let mut at = rnn_attrs(rnn);
+                at.push(attr_i("input_forget", *input_forget as i64));
+                ("LSTM", at)
+            }
+            Op::Gru {
+                rnn,
+                linear_before_reset,
+            } => {
+                let mut at = rnn_attrs(rnn);
+                at.push(attr_i("linear_before_reset", *linear_before_reset as i64));
+                ("GRU", at)
+            }
+            Op::Rnn(rnn) => ("RNN", rnn_attrs(rnn)),
             Op::QConv(_) | Op::QMatMul | Op::Requantize | Op::QAdd | Op::Lut => {
                 return Err(self.err(
                     n,
@@ -255,6 +271,60 @@ impl Exporter<'_> {
                 ))
             }
         })
+    }
+}
+
+/// The attributes of LSTM, GRU and RNN: the activation list with its alpha and beta values
+/// in the order the activations consume them.
+fn rnn_attrs(r: &RnnAttrs) -> Vec<AttributeProto> {
+    let direction = match r.direction {
+        RnnDirection::Forward => "forward",
+        RnnDirection::Reverse => "reverse",
+        RnnDirection::Bidirectional => "bidirectional",
+    };
+    let (mut alphas, mut betas) = (vec![], vec![]);
+    let names: Vec<&str> = r
+        .activations
+        .iter()
+        .map(|&a| {
+            let (alpha, beta) = a.params();
+            alphas.extend(alpha);
+            betas.extend(beta);
+            activation_name(a)
+        })
+        .collect();
+    let mut at = vec![
+        attr_s("direction", direction),
+        attr_i("hidden_size", r.hidden_size as i64),
+        attr_i("layout", r.batch_first as i64),
+        attr_ss("activations", &names),
+    ];
+    if !alphas.is_empty() {
+        at.push(attr_fs("activation_alpha", &alphas));
+    }
+    if !betas.is_empty() {
+        at.push(attr_fs("activation_beta", &betas));
+    }
+    if let Some(c) = r.clip {
+        at.push(attr_f("clip", c));
+    }
+    at
+}
+
+/// The ONNX spelling of a recurrent activation.
+fn activation_name(a: RnnActivation) -> &'static str {
+    match a {
+        RnnActivation::Relu => "Relu",
+        RnnActivation::Tanh => "Tanh",
+        RnnActivation::Sigmoid => "Sigmoid",
+        RnnActivation::Affine { .. } => "Affine",
+        RnnActivation::LeakyRelu { .. } => "LeakyRelu",
+        RnnActivation::ThresholdedRelu { .. } => "ThresholdedRelu",
+        RnnActivation::ScaledTanh { .. } => "ScaledTanh",
+        RnnActivation::HardSigmoid { .. } => "HardSigmoid",
+        RnnActivation::Elu { .. } => "Elu",
+        RnnActivation::Softsign => "Softsign",
+        RnnActivation::Softplus => "Softplus",
     }
 }
 

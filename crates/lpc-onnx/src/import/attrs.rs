@@ -63,6 +63,20 @@ impl<'n> Attrs<'n> {
             },
         }
     }
+    /// A list of UTF-8 strings (`None` when absent).
+    pub fn strings(&self, key: &str) -> Result<Option<Vec<String>>, ImportError> {
+        let Some(a) = self.get(key) else {
+            return Ok(None);
+        };
+        a.strings
+            .iter()
+            .map(|s| {
+                String::from_utf8(s.clone())
+                    .map_err(|_| self.err(format!("attribute '{key}' is not UTF-8")))
+            })
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
     pub fn usizes(&self, key: &str) -> Result<Vec<usize>, ImportError> {
         let v = self.ints(key).unwrap_or_default();
         v.iter()

@@ -10,6 +10,7 @@ mod logic;
 mod math;
 mod nn;
 mod quant;
+mod recurrent;
 mod table;
 
 use crate::proto::{self, NodeProto, ValueInfoProto};

@@ -124,6 +124,7 @@ impl Table {
         super::array::register(&mut t);
         super::index::register(&mut t);
         super::quant::register(&mut t);
+        super::recurrent::register(&mut t);
         t
     }
 
