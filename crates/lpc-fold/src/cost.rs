@@ -98,6 +98,8 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | Mul
         | Div
         | Pow
+        | Mod
+        | Fmod
         | Max
         | Min
         | Equal

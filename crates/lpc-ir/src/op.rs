@@ -126,6 +126,10 @@ pub enum BinaryOp {
     Div,
     /// a ^ b (the result has a's dtype)
     Pow,
+    /// a mod b with the sign of b (ONNX Mod, fmod = 0; Python's %)
+    Mod,
+    /// a mod b with the sign of a (ONNX Mod, fmod = 1; C's fmod)
+    Fmod,
     /// max(a, b)
     Max,
     /// min(a, b)

@@ -87,6 +87,8 @@ op_kinds! {
     (Mul, "mul"),
     (Div, "div"),
     (Pow, "pow"),
+    (Mod, "mod"),
+    (Fmod, "fmod"),
     (Max, "max"),
     (Min, "min"),
     (Equal, "equal"),
@@ -175,7 +177,7 @@ impl OpKind {
             }
             Not | IsNaN | IsInf | Sign | Sin | Cos | Tan | Asin | Acos | Atan | Sinh | Cosh
             | Asinh | Acosh | Atanh => (1, Some(1)),
-            Add | Sub | Mul | Div | Pow | Max | Min | Equal | PRelu => (2, Some(2)),
+            Add | Sub | Mul | Div | Pow | Mod | Fmod | Max | Min | Equal | PRelu => (2, Some(2)),
             Greater | Less | GreaterOrEqual | LessOrEqual | And | Or | Xor => (2, Some(2)),
             Clip => (1, Some(3)),
             Where => (3, Some(3)),
@@ -238,6 +240,8 @@ impl OpKind {
             | Mul
             | Div
             | Pow
+            | Mod
+            | Fmod
             | Max
             | Min
             | Equal
@@ -350,6 +354,8 @@ impl OpKind {
             OpKind::Mul => Op::Binary(BinaryOp::Mul),
             OpKind::Div => Op::Binary(BinaryOp::Div),
             OpKind::Pow => Op::Binary(BinaryOp::Pow),
+            OpKind::Mod => Op::Binary(BinaryOp::Mod),
+            OpKind::Fmod => Op::Binary(BinaryOp::Fmod),
             OpKind::Max => Op::Binary(BinaryOp::Max),
             OpKind::Min => Op::Binary(BinaryOp::Min),
             OpKind::Equal => Op::Binary(BinaryOp::Equal),
@@ -545,6 +551,8 @@ impl Op {
                 BinaryOp::Mul => OpKind::Mul,
                 BinaryOp::Div => OpKind::Div,
                 BinaryOp::Pow => OpKind::Pow,
+                BinaryOp::Mod => OpKind::Mod,
+                BinaryOp::Fmod => OpKind::Fmod,
                 BinaryOp::Max => OpKind::Max,
                 BinaryOp::Min => OpKind::Min,
                 BinaryOp::Equal => OpKind::Equal,

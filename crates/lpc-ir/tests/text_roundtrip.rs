@@ -56,6 +56,8 @@ fn kind(op: &Op) -> usize {
             BinaryOp::Mul => 24,
             BinaryOp::Div => 25,
             BinaryOp::Pow => 26,
+            BinaryOp::Mod => 116,
+            BinaryOp::Fmod => 117,
             BinaryOp::Max => 27,
             BinaryOp::Min => 28,
             BinaryOp::Equal => 29,
@@ -135,7 +137,7 @@ fn kind(op: &Op) -> usize {
         Op::Rnn(_) => 115,
     }
 }
-const KINDS: usize = 116;
+const KINDS: usize = 118;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -565,6 +567,8 @@ fn op_samples() -> Vec<Op> {
         BinaryOp::Mul,
         BinaryOp::Div,
         BinaryOp::Pow,
+        BinaryOp::Mod,
+        BinaryOp::Fmod,
         BinaryOp::Max,
         BinaryOp::Min,
         BinaryOp::Equal,

@@ -360,6 +360,8 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
             BinaryOp::Mul => broadcast_map(x, sa, y, sb, |p, q| p * q)?,
             BinaryOp::Div => broadcast_map(x, sa, y, sb, |p, q| p / q)?,
             BinaryOp::Pow => broadcast_map(x, sa, y, sb, |p: f32, q| p.powf(q))?,
+            BinaryOp::Mod => broadcast_map(x, sa, y, sb, |p: f32, q| floored_rem(p % q, q))?,
+            BinaryOp::Fmod => broadcast_map(x, sa, y, sb, |p: f32, q| p % q)?,
             BinaryOp::Max => broadcast_map(x, sa, y, sb, |p: f32, q: f32| {
                 if p.is_nan() || q.is_nan() {
                     f32::NAN
@@ -403,6 +405,8 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
             BinaryOp::Mul => |p, q| p * q,
             BinaryOp::Div => |p, q| p / q,
             BinaryOp::Pow => |p, q| p.powf(q),
+            BinaryOp::Mod => |p: f64, q| floored_rem(p % q, q),
+            BinaryOp::Fmod => |p: f64, q| p % q,
             BinaryOp::Max => |p: f64, q: f64| {
                 if p.is_nan() || q.is_nan() {
                     f64::NAN
@@ -439,7 +443,7 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
         });
     }
     let (x, y) = (a.to_i64_vec(), b.to_i64_vec());
-    if op == BinaryOp::Div && y.contains(&0) {
+    if matches!(op, BinaryOp::Div | BinaryOp::Mod | BinaryOp::Fmod) && y.contains(&0) {
         return Err(invalid!("integer division by zero"));
     }
     let f: fn(i64, i64) -> i64 = match op {
@@ -447,6 +451,15 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
         BinaryOp::Sub => |p, q| p.wrapping_sub(q),
         BinaryOp::Mul => |p, q| p.wrapping_mul(q),
         BinaryOp::Div => |p, q| p.wrapping_div(q),
+        BinaryOp::Mod => |p, q| {
+            let r = p.wrapping_rem(q);
+            if r != 0 && (r < 0) != (q < 0) {
+                r + q
+            } else {
+                r
+            }
+        },
+        BinaryOp::Fmod => |p, q| p.wrapping_rem(q),
         BinaryOp::Pow => |p, q| {
             if q < 0 {
                 0
@@ -468,6 +481,16 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
     };
     let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), f)?;
     Ok(Tensor::from_i64(&sh, out).expect("size").into_dtype(d))
+}
+
+/// A truncated remainder `r` of a division by `q` moved to the sign of `q` (floored modulo).
+fn floored_rem<T: Copy + PartialOrd + Default + std::ops::Add<Output = T>>(r: T, q: T) -> T {
+    let zero = T::default();
+    if r != zero && ((r < zero) != (q < zero)) {
+        r + q
+    } else {
+        r
+    }
 }
 
 /// Clip with optional one-element bounds (min > max gives max, as ONNX says).

@@ -17,6 +17,8 @@ fn predicate<T: PartialOrd>(op: BinaryOp) -> Option<fn(T, T) -> bool> {
         | BinaryOp::Mul
         | BinaryOp::Div
         | BinaryOp::Pow
+        | BinaryOp::Mod
+        | BinaryOp::Fmod
         | BinaryOp::Max
         | BinaryOp::Min
         | BinaryOp::PRelu
@@ -82,6 +84,8 @@ pub fn logical(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
         | BinaryOp::Mul
         | BinaryOp::Div
         | BinaryOp::Pow
+        | BinaryOp::Mod
+        | BinaryOp::Fmod
         | BinaryOp::Max
         | BinaryOp::Min
         | BinaryOp::PRelu

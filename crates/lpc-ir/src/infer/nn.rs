@@ -93,6 +93,8 @@ pub(super) fn binary(cx: &Cx, b: BinaryOp) -> R {
         | BinaryOp::Sub
         | BinaryOp::Mul
         | BinaryOp::Div
+        | BinaryOp::Mod
+        | BinaryOp::Fmod
         | BinaryOp::Max
         | BinaryOp::Min => {
             cx.check_dtype(0, "a", "a numeric type", is_numeric)?;

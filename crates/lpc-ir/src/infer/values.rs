@@ -260,6 +260,8 @@ fn arith(b: BinaryOp, x: Elem, y: Elem) -> Option<Elem> {
             BinaryOp::Max => Elem::Int(p.max(q)),
             BinaryOp::Min => Elem::Int(p.min(q)),
             BinaryOp::Pow
+            | BinaryOp::Mod
+            | BinaryOp::Fmod
             | BinaryOp::PRelu
             | BinaryOp::Equal
             | BinaryOp::Greater
@@ -285,6 +287,8 @@ fn arith(b: BinaryOp, x: Elem, y: Elem) -> Option<Elem> {
             | BinaryOp::Max
             | BinaryOp::Min => Elem::Unknown,
             BinaryOp::Pow
+            | BinaryOp::Mod
+            | BinaryOp::Fmod
             | BinaryOp::PRelu
             | BinaryOp::Equal
             | BinaryOp::Greater

@@ -381,6 +381,8 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             | BinaryOp::Mul
             | BinaryOp::Div
             | BinaryOp::Pow
+            | BinaryOp::Mod
+            | BinaryOp::Fmod
             | BinaryOp::Max
             | BinaryOp::Min
             | BinaryOp::Equal

@@ -94,6 +94,8 @@ fn chain_op(g: &Graph, n: NodeId, transcendental: bool) -> Option<(ChainOp, Vec<
             BinaryOp::Min => FBinary::Min,
             BinaryOp::PRelu => FBinary::PRelu,
             BinaryOp::Pow
+            | BinaryOp::Mod
+            | BinaryOp::Fmod
             | BinaryOp::Equal
             | BinaryOp::Greater
             | BinaryOp::Less

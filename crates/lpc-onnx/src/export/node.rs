@@ -140,6 +140,8 @@ impl Exporter<'_> {
                 unreachable!("written by Exporter::node")
             }
             Op::Unary(u) => unary_form(u),
+            Op::Binary(BinaryOp::Mod) => ("Mod", vec![attr_i("fmod", 0)]),
+            Op::Binary(BinaryOp::Fmod) => ("Mod", vec![attr_i("fmod", 1)]),
             Op::Binary(b) => none(binary_name(*b)),
             Op::Clip => none("Clip"),
             Op::Where => none("Where"),
@@ -399,6 +401,7 @@ fn binary_name(b: BinaryOp) -> &'static str {
     match b {
         BinaryOp::Add => "Add",
         BinaryOp::Sub => "Sub",
+        BinaryOp::Mod | BinaryOp::Fmod => "Mod",
         BinaryOp::Mul => "Mul",
         BinaryOp::Div => "Div",
         BinaryOp::Pow => "Pow",

@@ -48,6 +48,14 @@ pub(super) fn register(t: &mut Table) {
     t.add("Acosh", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Acosh))));
     t.add("Atanh", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Atanh))));
     t.add("Cast", cast);
+    t.add("Mod", |cx, _| {
+        cx.need(2)?;
+        Ok(Converted::Op(Op::Binary(if cx.a.bool("fmod", false)? {
+            BinaryOp::Fmod
+        } else {
+            BinaryOp::Mod
+        })))
+    });
     t.add("Add", binary);
     t.add("Sub", binary);
     t.add("Mul", binary);

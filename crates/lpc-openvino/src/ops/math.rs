@@ -15,6 +15,8 @@ pub(super) fn register(t: &mut Table) {
     t.add("Maximum", |b, l, ins| binary(b, l, ins, BinaryOp::Max));
     t.add("Minimum", |b, l, ins| binary(b, l, ins, BinaryOp::Min));
     t.add("Power", |b, l, ins| binary(b, l, ins, BinaryOp::Pow));
+    t.add("FloorMod", |b, l, ins| binary(b, l, ins, BinaryOp::Mod));
+    t.add("Mod", |b, l, ins| binary(b, l, ins, BinaryOp::Fmod));
     t.add("Equal", |b, l, ins| binary(b, l, ins, BinaryOp::Equal));
     t.add("Divide", divide);
     t.add("Relu", |b, l, ins| unary(b, l, ins, UnaryOp::Relu));
