@@ -157,6 +157,7 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | ScatterNd
         | Tile
         | CastLike
+        | Size
         | DepthToSpace
         | SpaceToDepth
         | ShapeOf

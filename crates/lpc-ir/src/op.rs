@@ -687,6 +687,8 @@ pub enum Op {
     Tile,
     /// Cast x to the dtype of `target`: (x, target).
     CastLike,
+    /// The number of elements of x, as an i64 scalar: (x).
+    Size,
     /// Rearrange depth into `blocksize`×`blocksize` blocks of space: (x) of shape NCHW.
     DepthToSpace {
         /// Block edge.

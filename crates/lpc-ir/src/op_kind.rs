@@ -143,6 +143,7 @@ op_kinds! {
     (ScatterNd, "scatter_nd"),
     (Tile, "tile"),
     (CastLike, "cast_like"),
+    (Size, "size"),
     (DepthToSpace, "depth_to_space"),
     (SpaceToDepth, "space_to_depth"),
     (ShapeOf, "shape_of"),
@@ -205,7 +206,7 @@ impl OpKind {
             Expand => (2, Some(2)),
             Gather | GatherElements | GatherNd | Tile | CastLike => (2, Some(2)),
             ScatterElements | ScatterNd => (3, Some(3)),
-            DepthToSpace | SpaceToDepth => (1, Some(1)),
+            DepthToSpace | SpaceToDepth | Size => (1, Some(1)),
             ShapeOf => (1, Some(1)),
             Slice => (3, Some(5)),
             Pad => (2, Some(4)),
@@ -264,7 +265,8 @@ impl OpKind {
             | QAdd
             | Lut
             | Tile
-            | CastLike => false,
+            | CastLike
+            | Size => false,
             Input | Const | Conv | ConvTranspose | ConvInteger | QLinearConv | Gemm | MaxPool
             | AveragePool | BatchNorm | LayerNorm | Softmax | LogSoftmax | ReduceMax
             | ReduceMean | ReduceSum | ReduceMin | ReduceProd | ReduceL1 | ReduceL2
@@ -451,6 +453,7 @@ impl OpKind {
             },
             OpKind::Tile => Op::Tile,
             OpKind::CastLike => Op::CastLike,
+            OpKind::Size => Op::Size,
             OpKind::DepthToSpace => Op::DepthToSpace {
                 blocksize: 1,
                 mode: BlockOrder::Dcr,
@@ -599,6 +602,7 @@ impl Op {
             Op::ScatterNd { .. } => OpKind::ScatterNd,
             Op::Tile => OpKind::Tile,
             Op::CastLike => OpKind::CastLike,
+            Op::Size => OpKind::Size,
             Op::DepthToSpace { .. } => OpKind::DepthToSpace,
             Op::SpaceToDepth { .. } => OpKind::SpaceToDepth,
             Op::ShapeOf { .. } => OpKind::ShapeOf,

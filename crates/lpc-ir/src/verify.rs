@@ -75,6 +75,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::ScatterNd { .. }
         | Op::Tile
         | Op::CastLike
+        | Op::Size
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

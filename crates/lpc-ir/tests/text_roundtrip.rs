@@ -130,6 +130,7 @@ fn kind(op: &Op) -> usize {
         Op::ScatterNd { .. } => 101,
         Op::Tile => 102,
         Op::CastLike => 112,
+        Op::Size => 118,
         Op::DepthToSpace { .. } => 103,
         Op::SpaceToDepth { .. } => 104,
         Op::Lstm { .. } => 113,
@@ -137,7 +138,7 @@ fn kind(op: &Op) -> usize {
         Op::Rnn(_) => 115,
     }
 }
-const KINDS: usize = 118;
+const KINDS: usize = 119;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -703,6 +704,7 @@ fn op_samples() -> Vec<Op> {
     v.push(Op::GatherNd { batch_dims: 2 });
     v.push(Op::Tile);
     v.push(Op::CastLike);
+    v.push(Op::Size);
     for mode in [BlockOrder::Dcr, BlockOrder::Crd] {
         v.push(Op::DepthToSpace { blocksize: 2, mode });
     }

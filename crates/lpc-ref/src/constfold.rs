@@ -53,6 +53,10 @@ fn try_fold(g: &Graph, n: NodeId) -> Result<Option<Vec<Tensor>>, RunError> {
         };
         return Ok(static_shape_of(g, x, *start, *end).map(|v| vec![Tensor::vec_i64(&v)]));
     }
+    if let (Op::Size, Some(Some(x))) = (&node.op, slots.first()) {
+        let size = static_shape_of(g, *x, 0, None).map(|d| d.iter().product::<i64>());
+        return Ok(size.map(|s| vec![Tensor::scalar_i64(s)]));
+    }
     // Gather from a partly known shape: fold when the gathered dims are known.
     if let (Op::Gather { axis: 0 }, Some(Some(data)), Some(Some(idx))) =
         (&node.op, slots.first(), slots.get(1))

@@ -131,6 +131,7 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::ScatterNd { .. }
         | Op::Tile
         | Op::CastLike
+        | Op::Size
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

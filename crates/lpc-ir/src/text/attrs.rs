@@ -406,6 +406,7 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
         | Op::Unsqueeze
         | Op::Tile
         | Op::CastLike
+        | Op::Size
         | Op::Expand
         | Op::Slice
         | Op::Range

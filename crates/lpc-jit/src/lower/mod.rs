@@ -511,6 +511,7 @@ fn lower_node(
         | Op::ScatterNd { .. }
         | Op::Tile
         | Op::CastLike
+        | Op::Size
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::ShapeOf { .. }

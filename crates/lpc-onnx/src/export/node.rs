@@ -241,6 +241,7 @@ impl Exporter<'_> {
             | Op::ScatterNd { .. }
             | Op::Tile
             | Op::CastLike
+            | Op::Size
             | Op::DepthToSpace { .. }
             | Op::SpaceToDepth { .. }
             | Op::ShapeOf { .. }
@@ -474,6 +475,7 @@ fn array_form(op: &Op, ins: &[Option<ValueRef>]) -> Form {
         }
         Op::Tile => "Tile",
         Op::CastLike => "CastLike",
+        Op::Size => "Size",
         Op::DepthToSpace { blocksize, mode } => {
             at.push(attr_i("blocksize", *blocksize as i64));
             at.push(attr_s(

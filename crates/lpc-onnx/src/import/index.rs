@@ -27,6 +27,7 @@ pub(super) fn register(t: &mut Table) {
     });
     t.add("Tile", tile);
     t.add("CastLike", |_, _| Ok(Converted::Op(Op::CastLike)));
+    t.add("Size", |_, _| Ok(Converted::Op(Op::Size)));
     t.add("DepthToSpace", depth_to_space);
     t.add("SpaceToDepth", |cx, _| {
         Ok(Converted::Op(Op::SpaceToDepth {
