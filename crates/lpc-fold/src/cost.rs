@@ -158,6 +158,8 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | Tile
         | CastLike
         | Size
+        | ArgMax
+        | ArgMin
         | DepthToSpace
         | SpaceToDepth
         | ShapeOf

@@ -22,7 +22,7 @@ pub use infer::{
     broadcast_dim, broadcast_dims, broadcasts_to, infer_types, BroadcastError, InferError,
 };
 pub use op::{
-    rnn_default_activations, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
+    rnn_default_activations, ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
     CoordTransform, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
     ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction, UnaryOp,
 };

@@ -326,6 +326,17 @@ pub enum AspectPolicy {
     NotSmaller,
 }
 
+/// Attributes of ArgMax and ArgMin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ArgAttrs {
+    /// The axis searched (may be negative).
+    pub axis: i64,
+    /// Keep the searched axis with size 1.
+    pub keepdims: bool,
+    /// On ties, the last index instead of the first.
+    pub select_last_index: bool,
+}
+
 /// Attributes of Resize (inputs: x, roi?, scales?, sizes?).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResizeAttrs {
@@ -689,6 +700,10 @@ pub enum Op {
     CastLike,
     /// The number of elements of x, as an i64 scalar: (x).
     Size,
+    /// Index of the largest element along an axis, as i64: (x).
+    ArgMax(ArgAttrs),
+    /// Index of the smallest element along an axis, as i64: (x).
+    ArgMin(ArgAttrs),
     /// Rearrange depth into `blocksize`×`blocksize` blocks of space: (x) of shape NCHW.
     DepthToSpace {
         /// Block edge.

@@ -2,9 +2,9 @@
 //! everything that depends on the kind alone (arity, attribute leaf, a placeholder op).
 
 use crate::{
-    AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, DType, NearestMode, Op,
-    PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs, RnnDirection,
-    ScatterReduction, Tensor, UnaryOp,
+    ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, DType,
+    NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs,
+    RnnDirection, ScatterReduction, Tensor, UnaryOp,
 };
 use std::sync::Arc;
 
@@ -144,6 +144,8 @@ op_kinds! {
     (Tile, "tile"),
     (CastLike, "cast_like"),
     (Size, "size"),
+    (ArgMax, "arg_max"),
+    (ArgMin, "arg_min"),
     (DepthToSpace, "depth_to_space"),
     (SpaceToDepth, "space_to_depth"),
     (ShapeOf, "shape_of"),
@@ -206,7 +208,7 @@ impl OpKind {
             Expand => (2, Some(2)),
             Gather | GatherElements | GatherNd | Tile | CastLike => (2, Some(2)),
             ScatterElements | ScatterNd => (3, Some(3)),
-            DepthToSpace | SpaceToDepth | Size => (1, Some(1)),
+            DepthToSpace | SpaceToDepth | Size | ArgMax | ArgMin => (1, Some(1)),
             ShapeOf => (1, Some(1)),
             Slice => (3, Some(5)),
             Pad => (2, Some(4)),
@@ -274,7 +276,7 @@ impl OpKind {
             | Reshape | Transpose | Gather | ShapeOf | Pad | Resize | ConstantOfShape
             | QuantizeLinear | DequantizeLinear | FakeQuantize | QConv | GatherElements
             | GatherNd | ScatterElements | ScatterNd | DepthToSpace | SpaceToDepth | Lstm | Gru
-            | Rnn => true,
+            | Rnn | ArgMax | ArgMin => true,
         }
     }
 
@@ -289,6 +291,11 @@ impl OpKind {
             dilations: vec![],
             ceil_mode: false,
             auto_pad: AutoPad::NotSet,
+        };
+        let arg = ArgAttrs {
+            axis: 0,
+            keepdims: true,
+            select_last_index: false,
         };
         let reduce = |op| Op::Reduce {
             op,
@@ -454,6 +461,8 @@ impl OpKind {
             OpKind::Tile => Op::Tile,
             OpKind::CastLike => Op::CastLike,
             OpKind::Size => Op::Size,
+            OpKind::ArgMax => Op::ArgMax(arg),
+            OpKind::ArgMin => Op::ArgMin(arg),
             OpKind::DepthToSpace => Op::DepthToSpace {
                 blocksize: 1,
                 mode: BlockOrder::Dcr,
@@ -603,6 +612,8 @@ impl Op {
             Op::Tile => OpKind::Tile,
             Op::CastLike => OpKind::CastLike,
             Op::Size => OpKind::Size,
+            Op::ArgMax(_) => OpKind::ArgMax,
+            Op::ArgMin(_) => OpKind::ArgMin,
             Op::DepthToSpace { .. } => OpKind::DepthToSpace,
             Op::SpaceToDepth { .. } => OpKind::SpaceToDepth,
             Op::ShapeOf { .. } => OpKind::ShapeOf,

@@ -76,6 +76,8 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::Tile
         | Op::CastLike
         | Op::Size
+        | Op::ArgMax(_)
+        | Op::ArgMin(_)
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

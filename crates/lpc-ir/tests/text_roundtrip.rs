@@ -131,6 +131,8 @@ fn kind(op: &Op) -> usize {
         Op::Tile => 102,
         Op::CastLike => 112,
         Op::Size => 118,
+        Op::ArgMax(_) => 119,
+        Op::ArgMin(_) => 120,
         Op::DepthToSpace { .. } => 103,
         Op::SpaceToDepth { .. } => 104,
         Op::Lstm { .. } => 113,
@@ -138,7 +140,7 @@ fn kind(op: &Op) -> usize {
         Op::Rnn(_) => 115,
     }
 }
-const KINDS: usize = 119;
+const KINDS: usize = 121;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -705,6 +707,15 @@ fn op_samples() -> Vec<Op> {
     v.push(Op::Tile);
     v.push(Op::CastLike);
     v.push(Op::Size);
+    for (axis, keepdims, select_last_index) in [(0, true, false), (-1, false, true)] {
+        let a = ArgAttrs {
+            axis,
+            keepdims,
+            select_last_index,
+        };
+        v.push(Op::ArgMax(a));
+        v.push(Op::ArgMin(a));
+    }
     for mode in [BlockOrder::Dcr, BlockOrder::Crd] {
         v.push(Op::DepthToSpace { blocksize: 2, mode });
     }

@@ -5,7 +5,7 @@
 use crate::shape_ops::{check_count, take};
 use crate::util::{ints, norm_axis, strides};
 use crate::{invalid, EvalResult};
-use lpc_ir::{BlockOrder, ScatterReduction, Tensor, TensorData};
+use lpc_ir::{ArgAttrs, BlockOrder, DType, ScatterReduction, Tensor, TensorData};
 
 /// An index along an axis of length `len`, negative counting from the end.
 fn index_in(i: i64, len: usize, what: &str) -> EvalResult<usize> {
@@ -311,6 +311,63 @@ pub fn space_to_depth(b: usize, mode: BlockOrder, x: &Tensor) -> EvalResult<Tens
         }
     }
     take(x, &src, &shape, None)
+}
+
+/// ArgMax (`max`) or ArgMin along `a.axis`: the first index of the extreme value, or the last
+/// with `select_last_index`. Integers compare exactly; NaN is never selected.
+pub fn arg(a: &ArgAttrs, max: bool, x: &Tensor) -> EvalResult<Tensor> {
+    let ax = norm_axis(a.axis, x.rank())?;
+    let shape = x.shape();
+    let len = *shape.get(ax).unwrap_or(&1);
+    if len == 0 {
+        return Err(invalid!("ArgMax/ArgMin over an empty axis {ax}"));
+    }
+    let outer: usize = shape[..ax.min(shape.len())].iter().product();
+    let inner: usize = shape.get(ax + 1..).map_or(1, |s| s.iter().product());
+    let pick = |v: &[f64]| -> Vec<i64> {
+        let mut out = Vec::with_capacity(outer * inner);
+        for o in 0..outer {
+            for k in 0..inner {
+                let at = |j: usize| v[(o * len + j) * inner + k];
+                let mut best = 0;
+                for j in 1..len {
+                    let (c, b) = (at(j), at(best));
+                    let better = if max { c > b } else { c < b };
+                    let tie = c == b && a.select_last_index;
+                    if better || tie || (b.is_nan() && !c.is_nan()) {
+                        best = j;
+                    }
+                }
+                out.push(best as i64);
+            }
+        }
+        out
+    };
+    let idx = match x.dtype() {
+        DType::Bool => return Err(invalid!("ArgMax/ArgMin of bool")),
+        DType::I64 => {
+            // Order-preserving and exact: compare i64 through a monotone map to f64 ranks.
+            let v = x.to_i64_vec();
+            let mut order: Vec<i64> = v.clone();
+            order.sort_unstable();
+            order.dedup();
+            let ranks: Vec<f64> = v
+                .iter()
+                .map(|e| order.binary_search(e).unwrap_or(0) as f64)
+                .collect();
+            pick(&ranks)
+        }
+        _ => pick(&x.to_f64_vec()),
+    };
+    let mut out_shape = shape.to_vec();
+    if ax < out_shape.len() {
+        if a.keepdims {
+            out_shape[ax] = 1;
+        } else {
+            out_shape.remove(ax);
+        }
+    }
+    Tensor::from_i64(&out_shape, idx).map_err(|e| invalid!("{e}"))
 }
 
 #[cfg(test)]

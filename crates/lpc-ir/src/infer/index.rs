@@ -2,7 +2,7 @@
 //! ScatterElements, ScatterND, Tile, DepthToSpace and SpaceToDepth.
 
 use super::{vt, vt_unranked, Cx, InferError, SymGen};
-use crate::{DType, Dim, ValueType};
+use crate::{ArgAttrs, DType, Dim, ValueType};
 
 type R = Result<Vec<ValueType>, InferError>;
 
@@ -157,4 +157,21 @@ pub(super) fn depth_space(cx: &Cx, blocksize: usize, to_space: bool, syms: &mut 
         scaled(cx, &xd[3], b, to_space, "width", syms)?,
     ];
     Ok(vec![vt(x.dtype, out)])
+}
+
+/// ArgMax / ArgMin: i64 indices, the searched axis kept with size 1 or dropped.
+pub(super) fn arg(cx: &Cx, a: &ArgAttrs) -> R {
+    let x = cx.req(0, "x")?;
+    cx.check_dtype(0, "x", "a numeric type", |d| d != DType::Bool)?;
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt_unranked(Some(DType::I64))]);
+    };
+    let ax = cx.axis(a.axis, xd.len(), "axis")?;
+    let mut out = xd.to_vec();
+    if a.keepdims {
+        out[ax] = Dim::Known(1);
+    } else {
+        out.remove(ax);
+    }
+    Ok(vec![vt(Some(DType::I64), out)])
 }

@@ -520,6 +520,7 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::ScatterElements { axis, .. } => index::scatter(cx, Some(*axis)),
         Op::ScatterNd { .. } => index::scatter(cx, None),
         Op::Tile => index::tile(cx, syms),
+        Op::ArgMax(a) | Op::ArgMin(a) => index::arg(cx, a),
         Op::Size => {
             cx.req(0, "x")?;
             Ok(vec![vt(Some(DType::I64), vec![])])

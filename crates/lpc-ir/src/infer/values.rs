@@ -132,6 +132,8 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::Tile
         | Op::CastLike
         | Op::Size
+        | Op::ArgMax(_)
+        | Op::ArgMin(_)
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

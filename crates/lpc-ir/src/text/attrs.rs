@@ -1,7 +1,7 @@
 //! The attributes of every `Op` variant, described once for both the printer and the parser.
 
 use crate::{
-    rnn_default_activations, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
+    rnn_default_activations, ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
     CoordTransform, DType, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
     ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction, Tensor, UnaryOp,
 };
@@ -502,6 +502,16 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
         }
         Op::Pad { mode } => v.word("mode", mode, Some(PadMode::Constant)),
         Op::Resize(r) => resize_attrs(r, v),
+        Op::ArgMax(a) | Op::ArgMin(a) => {
+            let ArgAttrs {
+                axis,
+                keepdims,
+                select_last_index,
+            } = a;
+            v.i64("axis", axis, Some(0));
+            v.bool("keepdims", keepdims, Some(true));
+            v.bool("select_last_index", select_last_index, Some(false));
+        }
         Op::ConstantOfShape { value } => v.tensor("value", value),
         Op::QuantizeLinear { q, dtype } => {
             quant_axis(q, v);

@@ -512,6 +512,8 @@ fn lower_node(
         | Op::Tile
         | Op::CastLike
         | Op::Size
+        | Op::ArgMax(_)
+        | Op::ArgMin(_)
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::ShapeOf { .. }

@@ -140,6 +140,18 @@ impl Exporter<'_> {
                 unreachable!("written by Exporter::node")
             }
             Op::Unary(u) => unary_form(u),
+            Op::ArgMax(a) | Op::ArgMin(a) => (
+                if matches!(op, Op::ArgMax(_)) {
+                    "ArgMax"
+                } else {
+                    "ArgMin"
+                },
+                vec![
+                    attr_i("axis", a.axis),
+                    attr_i("keepdims", a.keepdims as i64),
+                    attr_i("select_last_index", a.select_last_index as i64),
+                ],
+            ),
             Op::Binary(BinaryOp::Mod) => ("Mod", vec![attr_i("fmod", 0)]),
             Op::Binary(BinaryOp::Fmod) => ("Mod", vec![attr_i("fmod", 1)]),
             Op::Binary(b) => none(binary_name(*b)),

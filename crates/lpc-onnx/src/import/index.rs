@@ -28,6 +28,8 @@ pub(super) fn register(t: &mut Table) {
     t.add("Tile", tile);
     t.add("CastLike", |_, _| Ok(Converted::Op(Op::CastLike)));
     t.add("Size", |_, _| Ok(Converted::Op(Op::Size)));
+    t.add("ArgMax", arg);
+    t.add("ArgMin", arg);
     t.add("DepthToSpace", depth_to_space);
     t.add("SpaceToDepth", |cx, _| {
         Ok(Converted::Op(Op::SpaceToDepth {
@@ -95,5 +97,20 @@ fn depth_to_space(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError>
     Ok(Converted::Op(Op::DepthToSpace {
         blocksize: blocksize(cx.a)?,
         mode: block_order(cx.a)?,
+    }))
+}
+
+/// `ArgMax`, `ArgMin`.
+fn arg(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    let attrs = ArgAttrs {
+        axis: a.int("axis", 0)?,
+        keepdims: a.bool("keepdims", true)?,
+        select_last_index: a.bool("select_last_index", false)?,
+    };
+    Ok(Converted::Op(if cx.op_type == "ArgMax" {
+        Op::ArgMax(attrs)
+    } else {
+        Op::ArgMin(attrs)
     }))
 }
