@@ -4,11 +4,10 @@
 
 use crate::geom::{geometry, Geom};
 use crate::shape_ops::for_each_index;
-use crate::util::broadcast_shapes;
+use crate::util::{broadcast_shapes, float_in};
 use crate::{invalid, EvalError, EvalResult, Inputs};
 use lpc_ir::{AutoPad, ConvAttrs, DType, Tensor};
 use rayon::prelude::*;
-use std::borrow::Cow;
 
 /// C[m×n] = A[m×k] · B[k×n] (+ C when `accumulate`), row-major, via matrixmultiply.
 pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
@@ -421,22 +420,6 @@ fn conv_shape(a: &ConvAttrs, x: &Tensor, w: &Tensor, transpose: bool) -> EvalRes
         m,
         group,
         geom,
-    })
-}
-
-/// The elements as f32: borrowed for f32 tensors, converted for f16/f64.
-fn float_in<'t>(t: &'t Tensor, slot: usize, what: &'static str) -> EvalResult<Cow<'t, [f32]>> {
-    if !t.dtype().is_float() {
-        return Err(EvalError::DType {
-            slot,
-            what,
-            got: t.dtype(),
-            expected: "a float type",
-        });
-    }
-    Ok(match t.as_f32() {
-        Ok(v) => Cow::Borrowed(v),
-        Err(_) => Cow::Owned(t.to_f32_vec()),
     })
 }
 

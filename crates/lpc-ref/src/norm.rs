@@ -1,28 +1,8 @@
 //! BatchNormalization, LayerNormalization, Softmax and LogSoftmax.
 
-use crate::util::norm_axis;
-use crate::{invalid, EvalError, EvalResult, Inputs};
+use crate::util::{float_in as floats, norm_axis};
+use crate::{invalid, EvalResult, Inputs};
 use lpc_ir::Tensor;
-
-/// The elements as f32: borrowed for f32 tensors, converted for f16/f64.
-fn floats<'t>(
-    t: &'t Tensor,
-    slot: usize,
-    what: &'static str,
-) -> EvalResult<std::borrow::Cow<'t, [f32]>> {
-    if !t.dtype().is_float() {
-        return Err(EvalError::DType {
-            slot,
-            what,
-            got: t.dtype(),
-            expected: "a float type",
-        });
-    }
-    Ok(match t.as_f32() {
-        Ok(v) => std::borrow::Cow::Borrowed(v),
-        Err(_) => std::borrow::Cow::Owned(t.to_f32_vec()),
-    })
-}
 
 /// BatchNormalization over axis 1; training mode uses batch statistics and also returns the
 /// updated running mean and variance.

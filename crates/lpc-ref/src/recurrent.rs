@@ -207,14 +207,7 @@ fn floats(
     shape: &[usize],
     cell: Cell,
 ) -> EvalResult<Vec<f32>> {
-    if !t.dtype().is_float() {
-        return Err(EvalError::DType {
-            slot,
-            what,
-            got: t.dtype(),
-            expected: "a float type",
-        });
-    }
+    let v = crate::util::float_in(t, slot, what)?;
     if t.shape() != shape {
         return Err(invalid!(
             "{}: {what} has shape {:?}, expected {shape:?}",
@@ -222,7 +215,7 @@ fn floats(
             t.shape()
         ));
     }
-    Ok(t.to_f32_vec())
+    Ok(v.into_owned())
 }
 
 /// `sequence_lens` (i32 [batch], each in 0..=seq), or `seq` for every sequence.

@@ -202,6 +202,27 @@ pub fn ints(t: &Tensor, what: &str) -> EvalResult<Vec<i64>> {
     Ok(t.to_i64_vec())
 }
 
+/// The elements of a float tensor as f32: borrowed for f32 tensors, converted for f16/f64;
+/// a non-float tensor is a dtype error naming input `slot` (`what`).
+pub fn float_in<'t>(
+    t: &'t Tensor,
+    slot: usize,
+    what: &'static str,
+) -> EvalResult<std::borrow::Cow<'t, [f32]>> {
+    if !t.dtype().is_float() {
+        return Err(EvalError::DType {
+            slot,
+            what,
+            got: t.dtype(),
+            expected: "a float type",
+        });
+    }
+    Ok(match t.as_f32() {
+        Ok(v) => std::borrow::Cow::Borrowed(v),
+        Err(_) => std::borrow::Cow::Owned(t.to_f32_vec()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
