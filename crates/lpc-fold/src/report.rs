@@ -185,7 +185,7 @@ pub fn explain(
                                         Err(Refusal::Condition(c)) => {
                                             format!("condition false: {c}")
                                         }
-                                        Err(Refusal::Helper(h)) => format!("{h}"),
+                                        Err(Refusal::Helper(h)) => h.to_string(),
                                     };
                                     let _ = writeln!(s, "  rule {} ({}): {why}", def.name, def.loc);
                                 }

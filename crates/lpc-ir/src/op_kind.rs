@@ -649,6 +649,22 @@ impl Op {
     }
 }
 
+/// The kind of each reduction (each is an op of its own in `.lir` and in the fold).
+fn reduce_kind(r: ReduceOp) -> OpKind {
+    match r {
+        ReduceOp::Max => OpKind::ReduceMax,
+        ReduceOp::Mean => OpKind::ReduceMean,
+        ReduceOp::Sum => OpKind::ReduceSum,
+        ReduceOp::Min => OpKind::ReduceMin,
+        ReduceOp::Prod => OpKind::ReduceProd,
+        ReduceOp::L1 => OpKind::ReduceL1,
+        ReduceOp::L2 => OpKind::ReduceL2,
+        ReduceOp::LogSum => OpKind::ReduceLogSum,
+        ReduceOp::LogSumExp => OpKind::ReduceLogSumExp,
+        ReduceOp::SumSquare => OpKind::ReduceSumSquare,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::OpKind;
@@ -663,21 +679,5 @@ mod tests {
             assert_eq!(op.arity(), k.arity());
         }
         assert_eq!(OpKind::from_name("nope"), None);
-    }
-}
-
-/// The kind of each reduction (each is an op of its own in `.lir` and in the fold).
-fn reduce_kind(r: ReduceOp) -> OpKind {
-    match r {
-        ReduceOp::Max => OpKind::ReduceMax,
-        ReduceOp::Mean => OpKind::ReduceMean,
-        ReduceOp::Sum => OpKind::ReduceSum,
-        ReduceOp::Min => OpKind::ReduceMin,
-        ReduceOp::Prod => OpKind::ReduceProd,
-        ReduceOp::L1 => OpKind::ReduceL1,
-        ReduceOp::L2 => OpKind::ReduceL2,
-        ReduceOp::LogSum => OpKind::ReduceLogSum,
-        ReduceOp::LogSumExp => OpKind::ReduceLogSumExp,
-        ReduceOp::SumSquare => OpKind::ReduceSumSquare,
     }
 }

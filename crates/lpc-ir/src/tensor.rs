@@ -357,7 +357,7 @@ impl Tensor {
         bytes: &[u8],
     ) -> Result<Tensor, TensorError> {
         let n: usize = shape.iter().product();
-        let expected = n.checked_mul(dtype.size()).unwrap_or(usize::MAX);
+        let expected = n.saturating_mul(dtype.size());
         if bytes.len() != expected {
             return Err(TensorError::Bytes {
                 dtype,

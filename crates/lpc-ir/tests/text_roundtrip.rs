@@ -1008,7 +1008,7 @@ fn constants_of_every_dtype_roundtrip() {
     assert!(text.contains("[true, false, true]"), "{text}");
     assert!(text.contains("[-128, 127, 0, -1]"), "{text}");
     assert!(
-        text.contains(&format!("f32[4,4] [0.0, 0.37, ")),
+        text.contains(&"f32[4,4] [0.0, 0.37, ".to_string()),
         "16 elements are inline: {text}"
     );
     // Bit-exact content after the round trip.

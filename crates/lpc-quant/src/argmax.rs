@@ -6,7 +6,7 @@ use lpc_ir::Tensor;
 /// Argmax per sample of a `[k, classes]` (or `[k, ..., classes]` with one row per sample) tensor.
 pub(crate) fn argmax_rows(t: &Tensor, k: usize) -> Result<Vec<usize>, QuantError> {
     let v = t.to_f32_vec();
-    if k == 0 || v.len() % k != 0 || v.is_empty() {
+    if k == 0 || !v.len().is_multiple_of(k) || v.is_empty() {
         return Err(QuantError::NotRows(t.shape().to_vec()));
     }
     let per = v.len() / k;

@@ -385,7 +385,7 @@ fn conv_shape(a: &ConvAttrs, x: &Tensor, w: &Tensor, transpose: bool) -> EvalRes
                 w.shape()[1] * group
             ));
         }
-        if w.shape()[0] % group != 0 {
+        if !w.shape()[0].is_multiple_of(group) {
             return Err(invalid!(
                 "group {group} does not divide {} output channels",
                 w.shape()[0]

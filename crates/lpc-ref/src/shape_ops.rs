@@ -202,7 +202,7 @@ pub fn reshape_shape(allowzero: bool, in_shape: &[usize], spec: &[i64]) -> EvalR
     }
     if let Some(k) = infer {
         let known: usize = out.iter().product();
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(invalid!("cannot reshape {in_shape:?} to {spec:?}"));
         }
         out[k] = total / known;

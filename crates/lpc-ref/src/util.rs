@@ -291,7 +291,7 @@ mod tests {
             let t = broadcast_index(sh, &out);
             let b = BroadcastIndex::new(sh, &out);
             let r = b.run(n);
-            assert!(r.len() > 0 && n % r.len() == 0, "{sh:?}");
+            assert!(!r.is_empty() && n.is_multiple_of(r.len()), "{sh:?}");
             for k in 0..n {
                 let start = k - k % r.len();
                 let want = match r {

@@ -127,7 +127,7 @@ fn plan(spec: &DwConvSpec) -> Result<Plan, JitError> {
         ));
     }
     let taps = spec.kernel_hw[0] * spec.kernel_hw[1];
-    if taps == 0 || spec.weights.len() % taps != 0 {
+    if taps == 0 || !spec.weights.len().is_multiple_of(taps) {
         return Err(spec_err(
             k,
             format!(

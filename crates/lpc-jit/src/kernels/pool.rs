@@ -342,7 +342,7 @@ pub(crate) fn run_planes(
     if in_n == 0 || on == 0 {
         return Err(input_err("x", "empty planes".into()));
     }
-    if x_len % in_n != 0 {
+    if !x_len.is_multiple_of(in_n) {
         return Err(input_err(
             "x",
             format!("has {x_len} elements, not a whole number of {in_n}-element planes"),

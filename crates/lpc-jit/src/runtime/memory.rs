@@ -94,26 +94,6 @@ impl BufferPool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn freed_buffers_are_reused_best_fit() {
-        let mut p = BufferPool::default();
-        p.give(Tensor::from_u8(&[100], vec![1; 100]).unwrap());
-        p.give(Tensor::from_u8(&[10], vec![2; 10]).unwrap());
-        let a = p.take_u8(8);
-        assert_eq!(a.len(), 8);
-        assert!(a.capacity() < 100, "best fit takes the small buffer");
-        let b = p.take_u8(50);
-        assert_eq!((b.len(), p.reused, p.allocated), (50, 2, 0));
-        let c = p.take_u8(5);
-        assert_eq!((c.len(), p.allocated), (5, 1));
-        assert!(p.take_f32(3).iter().all(|&x| x == 0.0));
-    }
-}
-
 /// `dst.copy_from_slice(&src[..dst.len()])`, with runs of 4 to 16 bytes (small images' rows)
 /// as two overlapping fixed-size moves where a `memcpy` call would cost more than the copy.
 #[inline]
@@ -131,5 +111,25 @@ pub(crate) fn copy_run(dst: &mut [u8], src: &[u8]) {
         4..8 => ends::<4>(dst, src),
         8..=16 => ends::<8>(dst, src),
         n => dst.copy_from_slice(&src[..n]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_buffers_are_reused_best_fit() {
+        let mut p = BufferPool::default();
+        p.give(Tensor::from_u8(&[100], vec![1; 100]).unwrap());
+        p.give(Tensor::from_u8(&[10], vec![2; 10]).unwrap());
+        let a = p.take_u8(8);
+        assert_eq!(a.len(), 8);
+        assert!(a.capacity() < 100, "best fit takes the small buffer");
+        let b = p.take_u8(50);
+        assert_eq!((b.len(), p.reused, p.allocated), (50, 2, 0));
+        let c = p.take_u8(5);
+        assert_eq!((c.len(), p.allocated), (5, 1));
+        assert!(p.take_f32(3).iter().all(|&x| x == 0.0));
     }
 }

@@ -103,7 +103,7 @@ impl<'n> Attrs<'n> {
     }
     pub fn conv(&self) -> Result<ConvAttrs, ImportError> {
         let group = self.int("group", 1)?;
-        if group < 1 || group > (1 << 24) {
+        if !(1..=(1 << 24)).contains(&group) {
             return Err(self.err(format!("invalid group {group}")));
         }
         Ok(ConvAttrs {

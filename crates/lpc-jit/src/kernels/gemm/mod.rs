@@ -299,7 +299,7 @@ fn pack_b_with<T: Copy>(
     conv: impl Fn(T) -> u8,
 ) -> Result<(), JitError> {
     check_b_src(b.len(), k, n, ldb)?;
-    if nr == 0 || nr % 4 != 0 {
+    if nr == 0 || !nr.is_multiple_of(4) {
         return Err(input(
             "gemm panel width",
             format!("{nr} is not a positive multiple of 4"),
@@ -755,7 +755,9 @@ impl GemmKernel {
                 format!("{rows:?} not inside 0..{}", s.m),
             ));
         }
-        if rows.start % self.mr() != 0 || (rows.end % self.mr() != 0 && rows.end != s.m) {
+        if !rows.start.is_multiple_of(self.mr())
+            || (!rows.end.is_multiple_of(self.mr()) && rows.end != s.m)
+        {
             return Err(input(
                 "gemm rows",
                 format!(
@@ -853,7 +855,7 @@ impl GemmKernel {
         };
         let (nr, pl) = (self.nr(), panel_len(self.nr(), self.spec.k));
         let nblocks = rows.len() / self.mr();
-        let tail = usize::from(rows.len() % self.mr() != 0);
+        let tail = usize::from(!rows.len().is_multiple_of(self.mr()));
         // A dummy (never read) scale pointer for I32.
         let sp = if scale.is_empty() {
             std::ptr::NonNull::<f32>::dangling().as_ptr() as *const f32
