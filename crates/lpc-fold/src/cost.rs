@@ -160,6 +160,8 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | Size
         | ArgMax
         | ArgMin
+        | TopK
+        | Trilu
         | DepthToSpace
         | SpaceToDepth
         | ShapeOf

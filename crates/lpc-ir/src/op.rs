@@ -702,6 +702,20 @@ pub enum Op {
     Size,
     /// Index of the largest element along an axis, as i64: (x).
     ArgMax(ArgAttrs),
+    /// The k largest (or smallest) elements along `axis` and their i64 indices: (x, k) →
+    /// (values, indices).
+    TopK {
+        /// Axis (may be negative).
+        axis: i64,
+        /// Largest first (else smallest first).
+        largest: bool,
+    },
+    /// The upper (or lower) triangle of the last two axes, diagonal `k` (input 1, default 0)
+    /// included, the rest zero: (x, k?).
+    Trilu {
+        /// Keep the upper triangle (else the lower).
+        upper: bool,
+    },
     /// Index of the smallest element along an axis, as i64: (x).
     ArgMin(ArgAttrs),
     /// Rearrange depth into `blocksize`×`blocksize` blocks of space: (x) of shape NCHW.

@@ -146,6 +146,8 @@ op_kinds! {
     (Size, "size"),
     (ArgMax, "arg_max"),
     (ArgMin, "arg_min"),
+    (TopK, "top_k"),
+    (Trilu, "trilu"),
     (DepthToSpace, "depth_to_space"),
     (SpaceToDepth, "space_to_depth"),
     (ShapeOf, "shape_of"),
@@ -209,6 +211,8 @@ impl OpKind {
             Gather | GatherElements | GatherNd | Tile | CastLike => (2, Some(2)),
             ScatterElements | ScatterNd => (3, Some(3)),
             DepthToSpace | SpaceToDepth | Size | ArgMax | ArgMin => (1, Some(1)),
+            TopK => (2, Some(2)),
+            Trilu => (1, Some(2)),
             ShapeOf => (1, Some(1)),
             Slice => (3, Some(5)),
             Pad => (2, Some(4)),
@@ -276,7 +280,7 @@ impl OpKind {
             | Reshape | Transpose | Gather | ShapeOf | Pad | Resize | ConstantOfShape
             | QuantizeLinear | DequantizeLinear | FakeQuantize | QConv | GatherElements
             | GatherNd | ScatterElements | ScatterNd | DepthToSpace | SpaceToDepth | Lstm | Gru
-            | Rnn | ArgMax | ArgMin => true,
+            | Rnn | ArgMax | ArgMin | TopK | Trilu => true,
         }
     }
 
@@ -463,6 +467,11 @@ impl OpKind {
             OpKind::Size => Op::Size,
             OpKind::ArgMax => Op::ArgMax(arg),
             OpKind::ArgMin => Op::ArgMin(arg),
+            OpKind::TopK => Op::TopK {
+                axis: -1,
+                largest: true,
+            },
+            OpKind::Trilu => Op::Trilu { upper: true },
             OpKind::DepthToSpace => Op::DepthToSpace {
                 blocksize: 1,
                 mode: BlockOrder::Dcr,
@@ -614,6 +623,8 @@ impl Op {
             Op::Size => OpKind::Size,
             Op::ArgMax(_) => OpKind::ArgMax,
             Op::ArgMin(_) => OpKind::ArgMin,
+            Op::TopK { .. } => OpKind::TopK,
+            Op::Trilu { .. } => OpKind::Trilu,
             Op::DepthToSpace { .. } => OpKind::DepthToSpace,
             Op::SpaceToDepth { .. } => OpKind::SpaceToDepth,
             Op::ShapeOf { .. } => OpKind::ShapeOf,

@@ -41,6 +41,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         Op::BatchNorm { .. } => (1, 3),
         Op::LayerNorm { .. } => (1, 3),
         Op::DynamicQuantizeLinear => (3, 3),
+        Op::TopK { .. } => (2, 2),
         Op::Lstm { .. } => (1, 3),
         Op::Gru { .. } | Op::Rnn(_) => (1, 2),
         Op::Input { .. }
@@ -78,6 +79,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::Size
         | Op::ArgMax(_)
         | Op::ArgMin(_)
+        | Op::Trilu { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

@@ -133,6 +133,8 @@ fn kind(op: &Op) -> usize {
         Op::Size => 118,
         Op::ArgMax(_) => 119,
         Op::ArgMin(_) => 120,
+        Op::TopK { .. } => 121,
+        Op::Trilu { .. } => 122,
         Op::DepthToSpace { .. } => 103,
         Op::SpaceToDepth { .. } => 104,
         Op::Lstm { .. } => 113,
@@ -140,7 +142,7 @@ fn kind(op: &Op) -> usize {
         Op::Rnn(_) => 115,
     }
 }
-const KINDS: usize = 121;
+const KINDS: usize = 123;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -716,6 +718,16 @@ fn op_samples() -> Vec<Op> {
         v.push(Op::ArgMax(a));
         v.push(Op::ArgMin(a));
     }
+    v.push(Op::TopK {
+        axis: -1,
+        largest: true,
+    });
+    v.push(Op::TopK {
+        axis: 1,
+        largest: false,
+    });
+    v.push(Op::Trilu { upper: true });
+    v.push(Op::Trilu { upper: false });
     for mode in [BlockOrder::Dcr, BlockOrder::Crd] {
         v.push(Op::DepthToSpace { blocksize: 2, mode });
     }

@@ -370,6 +370,90 @@ pub fn arg(a: &ArgAttrs, max: bool, x: &Tensor) -> EvalResult<Tensor> {
     Tensor::from_i64(&out_shape, idx).map_err(|e| invalid!("{e}"))
 }
 
+/// TopK: the `k` largest (or smallest) elements along `axis`, in that order (ties: the lower
+/// index first), and their i64 indices. NaN sorts as the largest value, as in ONNX Runtime.
+pub fn top_k(axis: i64, largest: bool, x: &Tensor, k: &Tensor) -> EvalResult<Vec<Tensor>> {
+    let ax = norm_axis(axis, x.rank())?;
+    let k = match ints(k, "k")?.as_slice() {
+        [k] if *k >= 0 => *k as usize,
+        other => {
+            return Err(invalid!(
+                "k must be one non-negative integer, got {other:?}"
+            ))
+        }
+    };
+    let shape = x.shape();
+    let len = shape[ax];
+    if k > len {
+        return Err(invalid!("k {k} exceeds the axis size {len}"));
+    }
+    let outer: usize = shape[..ax].iter().product();
+    let inner: usize = shape[ax + 1..].iter().product();
+    let v = x.to_f64_vec();
+    let key = |a: f64| if a.is_nan() { f64::INFINITY } else { a };
+    let mut src = Vec::with_capacity(outer * k * inner);
+    let mut idx = vec![0i64; outer * k * inner];
+    for o in 0..outer {
+        for c in 0..inner {
+            let at = |j: usize| (o * len + j) * inner + c;
+            let mut order: Vec<usize> = (0..len).collect();
+            order.sort_by(|&p, &q| {
+                let (a, b) = (key(v[at(p)]), key(v[at(q)]));
+                let by = if largest {
+                    b.total_cmp(&a)
+                } else {
+                    a.total_cmp(&b)
+                };
+                by.then(p.cmp(&q))
+            });
+            for (r, &j) in order.iter().take(k).enumerate() {
+                idx[(o * k + r) * inner + c] = j as i64;
+            }
+        }
+    }
+    for o in 0..outer {
+        for r in 0..k {
+            for c in 0..inner {
+                let j = idx[(o * k + r) * inner + c] as usize;
+                src.push((o * len + j) * inner + c);
+            }
+        }
+    }
+    let mut out_shape = shape.to_vec();
+    out_shape[ax] = k;
+    Ok(vec![
+        take(x, &src, &out_shape, None)?,
+        Tensor::from_i64(&out_shape, idx).map_err(|e| invalid!("{e}"))?,
+    ])
+}
+
+/// Trilu: the upper (`j - i >= k`) or lower (`j - i <= k`) triangle of each matrix of the last
+/// two axes; the other elements are zero.
+pub fn trilu(upper: bool, x: &Tensor, k: Option<&Tensor>) -> EvalResult<Tensor> {
+    if x.rank() < 2 {
+        return Err(invalid!("Trilu needs rank 2 or more, got {}", x.rank()));
+    }
+    let k = match k.map(|t| ints(t, "k")).transpose()?.as_deref() {
+        None => 0,
+        Some([k]) => *k,
+        Some(other) => return Err(invalid!("k must be one integer, got {other:?}")),
+    };
+    let (rows, cols) = (x.shape()[x.rank() - 2], x.shape()[x.rank() - 1]);
+    let zero = Tensor::zeros(x.dtype(), &[1]);
+    let src: Vec<usize> = (0..x.len())
+        .map(|flat| {
+            let (i, j) = ((flat / cols.max(1)) % rows.max(1), flat % cols.max(1));
+            let d = j as i64 - i as i64;
+            if (upper && d >= k) || (!upper && d <= k) {
+                flat
+            } else {
+                crate::shape_ops::FILL
+            }
+        })
+        .collect();
+    take(x, &src, x.shape(), Some(&zero))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -233,6 +233,8 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             i.req(2, "updates")?,
         )?]),
         Op::Tile => Ok(vec![index::tile(i.req(0, "x")?, i.req(1, "repeats")?)?]),
+        Op::TopK { axis, largest } => index::top_k(*axis, *largest, i.req(0, "x")?, i.req(1, "k")?),
+        Op::Trilu { upper } => Ok(vec![index::trilu(*upper, i.req(0, "x")?, i.opt(1))?]),
         Op::ArgMax(a) => Ok(vec![index::arg(a, true, i.req(0, "x")?)?]),
         Op::ArgMin(a) => Ok(vec![index::arg(a, false, i.req(0, "x")?)?]),
         Op::Size => Ok(vec![Tensor::scalar_i64(i.req(0, "x")?.len() as i64)]),

@@ -6,7 +6,7 @@ use crate::{invalid, EvalError, EvalResult, Inputs};
 use lpc_ir::{PadMode, Tensor, TensorData};
 
 /// Marks an output element that takes the fill value instead of a source element.
-const FILL: usize = usize::MAX;
+pub(crate) const FILL: usize = usize::MAX;
 
 /// Largest element count an op may create from data-dependent shapes.
 const MAX_ELEMENTS: usize = 1 << 31;

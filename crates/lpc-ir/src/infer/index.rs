@@ -175,3 +175,28 @@ pub(super) fn arg(cx: &Cx, a: &ArgAttrs) -> R {
     }
     Ok(vec![vt(Some(DType::I64), out)])
 }
+
+/// TopK: values of x's dtype and i64 indices, the axis cut to k (a symbol when k is unknown).
+pub(super) fn top_k(cx: &Cx, axis: i64, syms: &mut SymGen) -> R {
+    let x = cx.req(0, "x")?;
+    cx.req(1, "k")?;
+    cx.check_dtype(1, "k", "i64", |d| d == DType::I64)?;
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt_unranked(x.dtype), vt_unranked(Some(DType::I64))]);
+    };
+    let ax = cx.axis(axis, xd.len(), "axis")?;
+    let mut out = xd.to_vec();
+    out[ax] = match cx.ints(1).as_deref() {
+        Some([k]) if *k < 0 => return Err(cx.err(format!("k {k} is negative"))),
+        Some([k]) => {
+            if let Dim::Known(n) = xd[ax] {
+                if *k as usize > n {
+                    return Err(cx.err(format!("k {k} exceeds the axis size {n}")));
+                }
+            }
+            Dim::Known(*k as usize)
+        }
+        _ => syms.dim(),
+    };
+    Ok(vec![vt(x.dtype, out.clone()), vt(Some(DType::I64), out)])
+}

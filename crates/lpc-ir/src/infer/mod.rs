@@ -521,6 +521,16 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::ScatterNd { .. } => index::scatter(cx, None),
         Op::Tile => index::tile(cx, syms),
         Op::ArgMax(a) | Op::ArgMin(a) => index::arg(cx, a),
+        Op::TopK { axis, .. } => index::top_k(cx, *axis, syms),
+        Op::Trilu { .. } => {
+            let x = cx.req(0, "x")?;
+            if let Some(r) = x.shape.as_ref().map(|s| s.0.len()) {
+                if r < 2 {
+                    return Err(cx.err(format!("input must have rank 2 or more, got {r}")));
+                }
+            }
+            Ok(vec![x.clone()])
+        }
         Op::Size => {
             cx.req(0, "x")?;
             Ok(vec![vt(Some(DType::I64), vec![])])

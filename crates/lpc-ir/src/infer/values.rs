@@ -134,6 +134,8 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::Size
         | Op::ArgMax(_)
         | Op::ArgMin(_)
+        | Op::TopK { .. }
+        | Op::Trilu { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

@@ -502,6 +502,11 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
         }
         Op::Pad { mode } => v.word("mode", mode, Some(PadMode::Constant)),
         Op::Resize(r) => resize_attrs(r, v),
+        Op::TopK { axis, largest } => {
+            v.i64("axis", axis, Some(-1));
+            v.bool("largest", largest, Some(true));
+        }
+        Op::Trilu { upper } => v.bool("upper", upper, Some(true)),
         Op::ArgMax(a) | Op::ArgMin(a) => {
             let ArgAttrs {
                 axis,

@@ -514,6 +514,8 @@ fn lower_node(
         | Op::Size
         | Op::ArgMax(_)
         | Op::ArgMin(_)
+        | Op::TopK { .. }
+        | Op::Trilu { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::ShapeOf { .. }

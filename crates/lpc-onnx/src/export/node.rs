@@ -140,6 +140,11 @@ impl Exporter<'_> {
                 unreachable!("written by Exporter::node")
             }
             Op::Unary(u) => unary_form(u),
+            Op::TopK { axis, largest } => (
+                "TopK",
+                vec![attr_i("axis", *axis), attr_i("largest", *largest as i64)],
+            ),
+            Op::Trilu { upper } => ("Trilu", vec![attr_i("upper", *upper as i64)]),
             Op::ArgMax(a) | Op::ArgMin(a) => (
                 if matches!(op, Op::ArgMax(_)) {
                     "ArgMax"

@@ -29,6 +29,12 @@ pub(super) fn register(t: &mut Table) {
     t.add("CastLike", |_, _| Ok(Converted::Op(Op::CastLike)));
     t.add("Size", |_, _| Ok(Converted::Op(Op::Size)));
     t.add("ArgMax", arg);
+    t.add("TopK", top_k);
+    t.add("Trilu", |cx, _| {
+        Ok(Converted::Op(Op::Trilu {
+            upper: cx.a.bool("upper", true)?,
+        }))
+    });
     t.add("ArgMin", arg);
     t.add("DepthToSpace", depth_to_space);
     t.add("SpaceToDepth", |cx, _| {
@@ -112,5 +118,23 @@ fn arg(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
         Op::ArgMax(attrs)
     } else {
         Op::ArgMin(attrs)
+    }))
+}
+
+/// `TopK` (opset 10 on: k is an input; opset 1's `k` attribute becomes one). Opset 11's
+/// `sorted = 0` allows any order; lpc always returns sorted results.
+fn top_k(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    if cx.opset < 10 {
+        let k = a.int("k", -1)?;
+        if k < 0 {
+            return Err(a.err("attribute 'k' is required"));
+        }
+        cx.ins.truncate(1);
+        cx.put(g, 1, Some(Tensor::vec_i64(&[k])));
+    }
+    Ok(Converted::Op(Op::TopK {
+        axis: a.int("axis", -1)?,
+        largest: a.bool("largest", true)?,
     }))
 }
