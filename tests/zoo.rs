@@ -6,7 +6,7 @@
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use lpc_data::read_npy;
-use lpc_ir::Graph;
+use lpc_ir::{Graph, OpKind};
 use lpc_suite::{max_rel_err, root, shared};
 use std::path::{Path, PathBuf};
 
@@ -20,14 +20,14 @@ const PENDING: &[(&str, &str)] = &[];
 /// (ONNX Runtime's own outputs differ by ~7e-4 between its optimisation levels on the zoo's
 /// QDQ transformer).
 fn tolerance(g: &Graph) -> f64 {
-    let has = |names: &[&str]| {
+    let has = |kinds: &[OpKind]| {
         g.node_ids()
             .into_iter()
-            .any(|n| names.contains(&g.node(n).op.name()))
+            .any(|n| kinds.contains(&g.node(n).op.kind()))
     };
-    if has(&["quantize_linear", "dequantize_linear"]) {
+    if has(&[OpKind::QuantizeLinear, OpKind::DequantizeLinear]) {
         1e-2
-    } else if has(&["lstm", "gru", "rnn"]) {
+    } else if has(&[OpKind::Lstm, OpKind::Gru, OpKind::Rnn]) {
         1e-3
     } else {
         1e-4

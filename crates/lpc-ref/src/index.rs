@@ -313,6 +313,34 @@ pub fn space_to_depth(b: usize, mode: BlockOrder, x: &Tensor) -> EvalResult<Tens
     take(x, &src, &shape, None)
 }
 
+/// For each (outer, inner) position of `v` viewed as `[outer, len, inner]`, the index along
+/// `len` of the largest (`max`) or smallest value: the first one, or the last with `last`.
+/// NaN (a value unordered with itself) is never picked over a number.
+fn pick_extreme<T: Copy + PartialOrd>(
+    v: &[T],
+    (outer, len, inner): (usize, usize, usize),
+    max: bool,
+    last: bool,
+) -> Vec<i64> {
+    let is_nan = |x: T| x.partial_cmp(&x).is_none();
+    let mut out = Vec::with_capacity(outer * inner);
+    for o in 0..outer {
+        for k in 0..inner {
+            let at = |j: usize| v[(o * len + j) * inner + k];
+            let mut best = 0;
+            for j in 1..len {
+                let (c, b) = (at(j), at(best));
+                let better = if max { c > b } else { c < b };
+                if better || (c == b && last) || (is_nan(b) && !is_nan(c)) {
+                    best = j;
+                }
+            }
+            out.push(best as i64);
+        }
+    }
+    out
+}
+
 /// ArgMax (`max`) or ArgMin along `a.axis`: the first index of the extreme value, or the last
 /// with `select_last_index`. Integers compare exactly; NaN is never selected.
 pub fn arg(a: &ArgAttrs, max: bool, x: &Tensor) -> EvalResult<Tensor> {
@@ -324,40 +352,11 @@ pub fn arg(a: &ArgAttrs, max: bool, x: &Tensor) -> EvalResult<Tensor> {
     }
     let outer: usize = shape[..ax.min(shape.len())].iter().product();
     let inner: usize = shape.get(ax + 1..).map_or(1, |s| s.iter().product());
-    let pick = |v: &[f64]| -> Vec<i64> {
-        let mut out = Vec::with_capacity(outer * inner);
-        for o in 0..outer {
-            for k in 0..inner {
-                let at = |j: usize| v[(o * len + j) * inner + k];
-                let mut best = 0;
-                for j in 1..len {
-                    let (c, b) = (at(j), at(best));
-                    let better = if max { c > b } else { c < b };
-                    let tie = c == b && a.select_last_index;
-                    if better || tie || (b.is_nan() && !c.is_nan()) {
-                        best = j;
-                    }
-                }
-                out.push(best as i64);
-            }
-        }
-        out
-    };
+    let (dims, last) = ((outer, len, inner), a.select_last_index);
     let idx = match x.dtype() {
         DType::Bool => return Err(invalid!("ArgMax/ArgMin of bool")),
-        DType::I64 => {
-            // Order-preserving and exact: compare i64 through a monotone map to f64 ranks.
-            let v = x.to_i64_vec();
-            let mut order: Vec<i64> = v.clone();
-            order.sort_unstable();
-            order.dedup();
-            let ranks: Vec<f64> = v
-                .iter()
-                .map(|e| order.binary_search(e).unwrap_or(0) as f64)
-                .collect();
-            pick(&ranks)
-        }
-        _ => pick(&x.to_f64_vec()),
+        DType::I64 => pick_extreme(&x.to_i64_vec(), dims, max, last),
+        _ => pick_extreme(&x.to_f64_vec(), dims, max, last),
     };
     let mut out_shape = shape.to_vec();
     if ax < out_shape.len() {

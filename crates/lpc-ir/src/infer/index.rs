@@ -1,5 +1,6 @@
 //! Inference rules of the indexing and rearranging ops: GatherElements, GatherND,
-//! ScatterElements, ScatterND, Tile, DepthToSpace and SpaceToDepth.
+//! ScatterElements, ScatterND, Tile, DepthToSpace, SpaceToDepth, ArgMax/ArgMin, TopK, Trilu,
+//! and of Size and CastLike.
 
 use super::{vt, vt_unranked, Cx, InferError, SymGen};
 use crate::{ArgAttrs, DType, Dim, ValueType};
@@ -199,4 +200,31 @@ pub(super) fn top_k(cx: &Cx, axis: i64, syms: &mut SymGen) -> R {
         _ => syms.dim(),
     };
     Ok(vec![vt(x.dtype, out.clone()), vt(Some(DType::I64), out)])
+}
+
+/// Trilu: x's type; the last two axes form the matrices.
+pub(super) fn trilu(cx: &Cx) -> R {
+    let x = cx.req(0, "x")?;
+    if let Some(r) = dims(x).map(<[Dim]>::len) {
+        if r < 2 {
+            return Err(cx.err(format!("input must have rank 2 or more, got {r}")));
+        }
+    }
+    Ok(vec![x.clone()])
+}
+
+/// Size: an i64 scalar.
+pub(super) fn size(cx: &Cx) -> R {
+    cx.req(0, "x")?;
+    Ok(vec![vt(Some(DType::I64), vec![])])
+}
+
+/// CastLike: x's shape with the target's dtype.
+pub(super) fn cast_like(cx: &Cx) -> R {
+    let x = cx.req(0, "x")?;
+    let target = cx.req(1, "target")?;
+    Ok(vec![ValueType {
+        dtype: target.dtype,
+        shape: x.shape.clone(),
+    }])
 }

@@ -522,27 +522,9 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::Tile => index::tile(cx, syms),
         Op::ArgMax(a) | Op::ArgMin(a) => index::arg(cx, a),
         Op::TopK { axis, .. } => index::top_k(cx, *axis, syms),
-        Op::Trilu { .. } => {
-            let x = cx.req(0, "x")?;
-            if let Some(r) = x.shape.as_ref().map(|s| s.0.len()) {
-                if r < 2 {
-                    return Err(cx.err(format!("input must have rank 2 or more, got {r}")));
-                }
-            }
-            Ok(vec![x.clone()])
-        }
-        Op::Size => {
-            cx.req(0, "x")?;
-            Ok(vec![vt(Some(DType::I64), vec![])])
-        }
-        Op::CastLike => {
-            let x = cx.req(0, "x")?;
-            let target = cx.req(1, "target")?;
-            Ok(vec![ValueType {
-                dtype: target.dtype,
-                shape: x.shape.clone(),
-            }])
-        }
+        Op::Trilu { .. } => index::trilu(cx),
+        Op::Size => index::size(cx),
+        Op::CastLike => index::cast_like(cx),
         Op::DepthToSpace { blocksize, .. } => index::depth_space(cx, *blocksize, true, syms),
         Op::SpaceToDepth { blocksize, .. } => index::depth_space(cx, *blocksize, false, syms),
         Op::ShapeOf { start, end } => shape_ops::shape_of(cx, *start, *end, syms),
