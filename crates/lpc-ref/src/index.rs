@@ -264,16 +264,19 @@ fn nchw(x: &Tensor, what: &str) -> EvalResult<[usize; 4]> {
 /// DepthToSpace: `[N, C, H, W]` → `[N, C/b², H·b, W·b]`.
 pub fn depth_to_space(b: usize, mode: BlockOrder, x: &Tensor) -> EvalResult<Tensor> {
     let [n, c, h, w] = nchw(x, "DepthToSpace")?;
-    if b == 0 || c % (b * b) != 0 {
-        return Err(invalid!("{c} channels do not split into {b}x{b} blocks"));
-    }
-    let co = c / (b * b);
-    let shape = [n, co, h * b, w * b];
+    let blocks = b.checked_mul(b).filter(|&bb| bb > 0 && c % bb == 0);
+    let (Some(bb), Some(ho), Some(wo)) = (blocks, h.checked_mul(b), w.checked_mul(b)) else {
+        return Err(invalid!(
+            "{c} channels of {h}x{w} do not split into {b}x{b} blocks"
+        ));
+    };
+    let co = c / bb;
+    let shape = [n, co, ho, wo];
     let mut src = Vec::with_capacity(check_count(&shape)?);
     for ni in 0..n {
         for ci in 0..co {
-            for y in 0..h * b {
-                for xx in 0..w * b {
+            for y in 0..ho {
+                for xx in 0..wo {
                     let (i, j) = (y % b, xx % b);
                     let cin = match mode {
                         BlockOrder::Dcr => (i * b + j) * co + ci,
@@ -533,5 +536,10 @@ mod tests {
         // out[0,0,0,1] = x[0, 1, 0, 0] = 6 in CRD, x[0, 2, 0, 0] = 12 in DCR.
         assert_eq!(c[1], 6.0);
         assert_eq!(up.as_f32().unwrap()[1], 12.0);
+        // A blocksize whose square or output size overflows is an error, not a panic.
+        for b in [1usize << 33, usize::MAX] {
+            assert!(depth_to_space(b, BlockOrder::Dcr, &x).is_err());
+            assert!(space_to_depth(b, BlockOrder::Dcr, &x).is_err());
+        }
     }
 }

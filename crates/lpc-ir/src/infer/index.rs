@@ -128,7 +128,10 @@ fn scaled(
 ) -> Result<Dim, InferError> {
     Ok(match d {
         _ if b == 1 => d.clone(),
-        Dim::Known(n) if up => Dim::Known(n * b),
+        Dim::Known(n) if up => Dim::Known(
+            n.checked_mul(b)
+                .ok_or_else(|| cx.err(format!("{what} {n} times {b} overflows")))?,
+        ),
         Dim::Known(n) if n % b == 0 => Dim::Known(n / b),
         Dim::Known(n) => return Err(cx.err(format!("{what} {n} is not a multiple of {b}"))),
         Dim::Sym(_) => syms.dim(),
@@ -151,9 +154,12 @@ pub(super) fn depth_space(cx: &Cx, blocksize: usize, to_space: bool, syms: &mut 
         )));
     }
     let b = blocksize;
+    let bb = b
+        .checked_mul(b)
+        .ok_or_else(|| cx.err(format!("blocksize {b} overflows")))?;
     let out = vec![
         xd[0].clone(),
-        scaled(cx, &xd[1], b * b, !to_space, "channels", syms)?,
+        scaled(cx, &xd[1], bb, !to_space, "channels", syms)?,
         scaled(cx, &xd[2], b, to_space, "height", syms)?,
         scaled(cx, &xd[3], b, to_space, "width", syms)?,
     ];
