@@ -310,5 +310,23 @@ fn external_data_is_read_relative_to_the_model() {
     )
     .unwrap();
     assert!(lpc_onnx::import_file(&dir.join("escape.onnx")).is_err());
+    // A symbolic link in the folder that points outside it is refused like `../`; one that
+    // stays inside is followed.
+    let outside = dir.with_extension("outside.bin");
+    std::fs::write(&outside, &bin).unwrap();
+    let _ = std::fs::remove_file(dir.join("link.bin"));
+    std::os::unix::fs::symlink(&outside, dir.join("link.bin")).unwrap();
+    std::fs::write(dir.join("link.onnx"), external_model("link.bin", 8, 16)).unwrap();
+    let e = lpc_onnx::import_file(&dir.join("link.onnx"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("'link.bin' resolves to") && e.contains("outside the model's folder"),
+        "{e}"
+    );
+    let _ = std::fs::remove_file(dir.join("link.bin"));
+    std::os::unix::fs::symlink(dir.join("weights.bin"), dir.join("link.bin")).unwrap();
+    assert!(lpc_onnx::import_file(&dir.join("link.onnx")).is_ok());
+    let _ = std::fs::remove_file(&outside);
     let _ = std::fs::remove_dir_all(&dir);
 }
