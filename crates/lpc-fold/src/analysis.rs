@@ -40,6 +40,8 @@ pub struct FoldAnalysis {
     pub conflicts: Vec<String>,
     /// (rule, e-class) of every successful rule application.
     pub fired: Vec<(Symbol, Id)>,
+    /// Bytes of the constant values the classes hold (loaded constants and folded results).
+    pub value_bytes: usize,
 }
 
 /// One input slot of a lowered node.
@@ -328,41 +330,50 @@ impl FoldAnalysis {
     }
 }
 
+/// The facts of a new e-node.
+fn node_facts(eg: &mut FGraph, n: &FNode) -> Facts {
+    match &n.head {
+        Head::Const(c) => value_facts(&c.t),
+        Head::Input(k) => {
+            let mut f = blank(false);
+            f.ty = eg
+                .analysis
+                .inputs
+                .get(*k)
+                .cloned()
+                .unwrap_or_else(ValueType::unknown);
+            f
+        }
+        Head::Attr(_) | Head::Absent => blank(true),
+        Head::Out(k) => {
+            let mut f = blank(false);
+            f.ty = n
+                .children
+                .first()
+                .and_then(|&c| eg[c].data.outs.get(*k).cloned())
+                .unwrap_or_else(ValueType::unknown);
+            f
+        }
+        Head::Op { nout, .. } => match op_facts(eg, n, *nout) {
+            Ok(f) => f,
+            Err(e) => {
+                let msg = format!("{} built an ill-typed node ({n}): {e}", eg.analysis.blame());
+                eg.analysis.conflicts.push(msg);
+                blank(*nout > 1)
+            }
+        },
+    }
+}
+
 impl Analysis<FNode> for FoldAnalysis {
     type Data = Facts;
 
     fn make(eg: &mut FGraph, n: &FNode, _id: Id) -> Facts {
-        match &n.head {
-            Head::Const(c) => value_facts(&c.t),
-            Head::Input(k) => {
-                let mut f = blank(false);
-                f.ty = eg
-                    .analysis
-                    .inputs
-                    .get(*k)
-                    .cloned()
-                    .unwrap_or_else(ValueType::unknown);
-                f
-            }
-            Head::Attr(_) | Head::Absent => blank(true),
-            Head::Out(k) => {
-                let mut f = blank(false);
-                f.ty = n
-                    .children
-                    .first()
-                    .and_then(|&c| eg[c].data.outs.get(*k).cloned())
-                    .unwrap_or_else(ValueType::unknown);
-                f
-            }
-            Head::Op { nout, .. } => match op_facts(eg, n, *nout) {
-                Ok(f) => f,
-                Err(e) => {
-                    let msg = format!("{} built an ill-typed node ({n}): {e}", eg.analysis.blame());
-                    eg.analysis.conflicts.push(msg);
-                    blank(*nout > 1)
-                }
-            },
+        let f = node_facts(eg, n);
+        if let Some(t) = &f.value {
+            eg.analysis.value_bytes += t.len() * t.dtype().size();
         }
+        f
     }
 
     fn merge(&mut self, a: &mut Facts, b: Facts) -> DidMerge {

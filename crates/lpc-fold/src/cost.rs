@@ -3,9 +3,8 @@
 
 use crate::analysis::FGraph;
 use crate::lang::{FNode, Head, HeadKind};
-use egg::{CostFunction, Id};
+use egg::Id;
 use lpc_ir::{DType, OpKind};
-use std::collections::HashSet;
 
 /// How an op head is priced (the cost with float inputs / with integer inputs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,15 +173,6 @@ pub fn cost_class(k: OpKind) -> CostClass {
     }
 }
 
-/// The cost function of extraction: [`node_cost`] plus the children's costs. Classes in `shared` cost nothing as children: the extracted graph computes them anyway
-/// (see [`crate::extract::extract`]).
-pub struct CostModel<'a> {
-    /// The e-graph (for child dtypes).
-    pub eg: &'a FGraph,
-    /// Classes already computed by the current selection.
-    pub shared: HashSet<Id>,
-}
-
 /// True when any input value of the node is a float tensor (attributes and constants aside).
 fn float_inputs(eg: &FGraph, n: &FNode) -> bool {
     n.children.iter().any(|&c| {
@@ -191,33 +181,29 @@ fn float_inputs(eg: &FGraph, n: &FNode) -> bool {
     })
 }
 
-/// Cost of one e-node on its own.
-pub fn node_cost(eg: &FGraph, n: &FNode) -> f64 {
+/// Per element of a node's result: the tie-breaker between selections of equal class costs
+/// (the one computing on fewer elements wins, a Requantize after a MaxPool rather than before
+/// it). Class costs differ by at least 10, so the term never outweighs them for any graph of
+/// fewer than 10^9 result elements in all.
+pub const COST_PER_ELEMENT: f64 = 1e-9;
+
+/// Cost of one e-node of class `class` on its own: its class cost, plus
+/// [`COST_PER_ELEMENT`] per element of its result when the shape is known.
+pub fn node_cost(eg: &FGraph, class: Id, n: &FNode) -> f64 {
     let Head::Op { kind, .. } = &n.head else {
         return 0.0;
     };
     let float = float_inputs(eg, n);
-    let class = match *kind {
+    let class_cost = match *kind {
         HeadKind::Op(k) => cost_class(k),
         HeadKind::Q | HeadKind::Dq => CostClass::Quantize,
     };
-    class.cost(float)
-}
-
-impl CostFunction<FNode> for CostModel<'_> {
-    type Cost = f64;
-    fn cost<C: FnMut(Id) -> f64>(&mut self, n: &FNode, mut costs: C) -> f64 {
-        let children: f64 = n
-            .children
-            .iter()
-            .map(|&c| {
-                if self.shared.contains(&self.eg.find(c)) {
-                    0.0
-                } else {
-                    costs(c)
-                }
-            })
-            .sum();
-        node_cost(self.eg, n) + children
-    }
+    let elements = eg[class]
+        .data
+        .ty
+        .shape
+        .as_ref()
+        .and_then(|s| s.as_known())
+        .map_or(0, |d| d.iter().product::<usize>());
+    class_cost.cost(float) + COST_PER_ELEMENT * elements as f64
 }

@@ -8,7 +8,7 @@ use crate::lang::FNode;
 use crate::pipeline::{Phase, Pipeline};
 use crate::to_egraph::{load, Loaded};
 use crate::FoldError;
-use egg::{Runner, SimpleScheduler, StopReason};
+use egg::{Rewrite, RewriteScheduler, Runner, SearchMatches, StopReason};
 use lpc_ir::Graph;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -76,6 +76,78 @@ fn stop_text(s: &Option<StopReason>) -> String {
     }
 }
 
+/// Bytes one e-node is counted for against [`crate::Limits::bytes`]: the node (head and
+/// children), its entries in the hash-cons and its class, and the class's facts, rounded up.
+pub const BYTES_PER_NODE: usize = 512;
+
+/// Matches applied between two checks of the limits.
+const APPLY_CHUNK: usize = 64;
+
+/// egg checks a phase's limits between two rules, so one rule's search or application can run
+/// far past them (an associative rule on a large e-graph: seconds and gigabytes). This
+/// scheduler checks them inside a rule too: matches are applied [`APPLY_CHUNK`] at a time with
+/// the limits checked between, and once a limit is hit nothing more is searched or applied;
+/// `hit` says which. (Searches are not cut short: a search limited to the first matches finds
+/// old ones again and would make a growing e-graph look saturated.)
+struct Bounded {
+    start: Instant,
+    limits: crate::pipeline::Limits,
+    hit: std::rc::Rc<std::cell::RefCell<Option<String>>>,
+}
+
+impl Bounded {
+    /// True (and `hit` set) when a limit is reached.
+    fn over(&self, eg: &crate::analysis::FGraph) -> bool {
+        if self.hit.borrow().is_some() {
+            return true;
+        }
+        let l = &self.limits;
+        let bytes = eg.total_size() * BYTES_PER_NODE + eg.analysis.value_bytes;
+        let hit = if self.start.elapsed() > l.time {
+            format!("time limit ({:.2} s)", l.time.as_secs_f64())
+        } else if eg.total_size() > l.nodes {
+            format!("node limit ({})", l.nodes)
+        } else if bytes > l.bytes {
+            format!("memory limit ({} MiB)", l.bytes >> 20)
+        } else {
+            return false;
+        };
+        *self.hit.borrow_mut() = Some(hit);
+        true
+    }
+}
+
+impl RewriteScheduler<FNode, FoldAnalysis> for Bounded {
+    fn search_rewrite<'a>(
+        &mut self,
+        _iteration: usize,
+        eg: &crate::analysis::FGraph,
+        rw: &'a Rewrite<FNode, FoldAnalysis>,
+    ) -> Vec<SearchMatches<'a, FNode>> {
+        if self.over(eg) {
+            return vec![];
+        }
+        rw.search(eg)
+    }
+
+    fn apply_rewrite(
+        &mut self,
+        _iteration: usize,
+        eg: &mut crate::analysis::FGraph,
+        rw: &Rewrite<FNode, FoldAnalysis>,
+        matches: Vec<SearchMatches<FNode>>,
+    ) -> usize {
+        let mut applied = 0;
+        for chunk in matches.chunks(APPLY_CHUNK) {
+            if self.over(eg) {
+                break;
+            }
+            applied += rw.apply(eg, chunk).len();
+        }
+        applied
+    }
+}
+
 /// Runs one phase on a loaded graph; returns the runner's e-graph and the stats.
 pub fn run_phase(loaded: Loaded, phase: &Phase) -> Result<(Loaded, PhaseStats), FoldError> {
     let start = Instant::now();
@@ -88,9 +160,14 @@ pub fn run_phase(loaded: Loaded, phase: &Phase) -> Result<(Loaded, PhaseStats), 
         node_classes,
         names,
     } = loaded;
+    let hit = std::rc::Rc::new(std::cell::RefCell::new(None));
     let runner = Runner::<FNode, FoldAnalysis, ()>::new(FoldAnalysis::default())
         .with_egraph(eg)
-        .with_scheduler(SimpleScheduler)
+        .with_scheduler(Bounded {
+            start,
+            limits: phase.limits.clone(),
+            hit: hit.clone(),
+        })
         .with_iter_limit(phase.limits.iterations)
         .with_node_limit(phase.limits.nodes)
         .with_time_limit(phase.limits.time)
@@ -118,7 +195,12 @@ pub fn run_phase(loaded: Loaded, phase: &Phase) -> Result<(Loaded, PhaseStats), 
         iterations: runner.iterations.len(),
         nodes: eg.total_number_of_nodes(),
         classes: eg.number_of_classes(),
-        stop: stop_text(&runner.stop_reason),
+        // A limit the scheduler hit inside an iteration is the reason the run stopped, even
+        // when the iteration then ended as if saturated (it applied nothing more).
+        stop: hit
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| stop_text(&runner.stop_reason)),
         applied,
         time: start.elapsed(),
         graph_nodes: 0,
@@ -198,16 +280,20 @@ pub fn fold(g: &Graph, p: &Pipeline, opts: &FoldOptions) -> Result<FoldResult, F
                 }
             }
         }
+        let mut by_class: std::collections::HashMap<egg::Id, Vec<egg::Symbol>> = Default::default();
+        for (rule, at) in &l.eg.analysis.fired {
+            let rules = by_class.entry(l.eg.find(*at)).or_default();
+            if !rules.contains(rule) {
+                rules.push(*rule);
+            }
+        }
         for (node, class) in &l.node_classes {
-            let c = l.eg.find(*class);
             let node = source.get(node).unwrap_or(node);
-            for (rule, at) in &l.eg.analysis.fired {
-                if l.eg.find(*at) == c {
-                    let e = fired.entry(node.clone()).or_default();
-                    let item = (ph.name.clone(), rule.to_string());
-                    if !e.contains(&item) {
-                        e.push(item);
-                    }
+            for rule in by_class.get(&l.eg.find(*class)).into_iter().flatten() {
+                let e = fired.entry(node.clone()).or_default();
+                let item = (ph.name.clone(), rule.to_string());
+                if !e.contains(&item) {
+                    e.push(item);
                 }
             }
         }

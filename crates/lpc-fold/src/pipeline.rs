@@ -16,6 +16,9 @@ pub struct Limits {
     pub nodes: usize,
     /// Maximum time.
     pub time: Duration,
+    /// Maximum memory of the e-graph, in bytes (its nodes at
+    /// [`crate::driver::BYTES_PER_NODE`] each, and the constant values its analysis holds).
+    pub bytes: usize,
 }
 
 impl Default for Limits {
@@ -24,6 +27,7 @@ impl Default for Limits {
             iterations: 30,
             nodes: 200_000,
             time: Duration::from_secs(10),
+            bytes: 2 << 30,
         }
     }
 }
@@ -179,7 +183,7 @@ impl Pipeline {
             for k in t.keys() {
                 if !matches!(
                     k.as_str(),
-                    "name" | "rules" | "iterations" | "nodes" | "time_ms"
+                    "name" | "rules" | "iterations" | "nodes" | "time_ms" | "memory_mb"
                 ) {
                     return Err(bad(format!("phase {i}: unknown key '{k}'")));
                 }
@@ -216,6 +220,10 @@ impl Pipeline {
                 iterations: num("iterations", d.iterations as u64)? as usize,
                 nodes: num("nodes", d.nodes as u64)? as usize,
                 time: Duration::from_millis(num("time_ms", d.time.as_millis() as u64)?),
+                bytes: num("memory_mb", (d.bytes >> 20) as u64)?
+                    .checked_mul(1 << 20)
+                    .and_then(|b| usize::try_from(b).ok())
+                    .ok_or_else(|| bad(format!("phase '{name}': memory_mb is too large")))?,
             };
             let rules = parse_sources(&srcs)?;
             seen.extend(rules.iter().map(|r| (**r).clone()));

@@ -157,6 +157,7 @@ fn blowup_stops_at_the_node_limit() {
             iterations: 1000,
             nodes: 500,
             time: Duration::from_secs(5),
+            ..Limits::default()
         },
     );
     let g = lpc_ir::text::parse(
@@ -265,4 +266,55 @@ fn fold_with_check_rules_refuses_an_unsound_rule() {
     // The built-in rules pass the check on the same graph.
     let r = fold(&qdq_graph(), &Pipeline::builtin().unwrap(), &check).expect("sound");
     assert!(!r.unexercised.is_empty());
+}
+
+/// A chain of adds of `n` distinct inputs: associativity and commutativity on it make every
+/// subset of the inputs a class (2^n classes, about 3^n nodes), most of it within one rule's
+/// application in a late iteration.
+fn add_chain(n: usize) -> lpc_ir::Graph {
+    let ins: Vec<String> = (0..n).map(|i| format!("%x{i}: f32[4]")).collect();
+    let mut t = format!("graph @g({}) -> (%a{}) {{\n", ins.join(", "), n - 1);
+    t += "  %a0 = relu(%x0) : f32[4]\n";
+    for i in 1..n {
+        t += &format!("  %a{i} = add(%a{}, %x{i}) : f32[4]\n", i - 1);
+    }
+    t += &format!("  return %a{}\n}}", n - 1);
+    lpc_ir::text::parse(&t).unwrap()
+}
+
+const EXPLOSIVE: &str = "rule comm\n  match (add ?a ?b)\n  rewrite (add ?b ?a)\n\nrule assoc\n  match (add (add ?a ?b) ?c)\n  rewrite (add ?a (add ?b ?c))\n";
+
+#[test]
+fn limits_hold_inside_one_rule_and_name_the_one_hit() {
+    // Time: the limit is checked while a rule is applied, not only between rules; the phase
+    // ends within a fraction of a second of it (one chunk of matches and the last rebuild).
+    let limits = Limits {
+        iterations: 1000,
+        nodes: 100_000_000,
+        time: Duration::from_millis(300),
+        bytes: usize::MAX,
+    };
+    let r = fold(
+        &add_chain(60),
+        &one_phase(EXPLOSIVE, limits.clone()),
+        &FoldOptions::default(),
+    )
+    .expect("fold");
+    let ph = &r.phases[0];
+    assert!(ph.stop.starts_with("time limit"), "{}", ph.stop);
+    assert!(ph.time < Duration::from_secs(3), "{:?}", ph.time);
+    // Memory: nodes and the analysis's constants counted against `bytes`.
+    let mem = Limits {
+        time: Duration::from_secs(60),
+        bytes: 4 << 20,
+        ..limits
+    };
+    let r = fold(
+        &add_chain(60),
+        &one_phase(EXPLOSIVE, mem),
+        &FoldOptions::default(),
+    )
+    .expect("fold");
+    assert_eq!(r.phases[0].stop, "memory limit (4 MiB)");
+    assert!(r.phases[0].nodes * lpc_fold::driver::BYTES_PER_NODE < 5 << 20);
 }
