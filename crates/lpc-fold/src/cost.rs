@@ -162,6 +162,23 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | ArgMin
         | TopK
         | Trilu
+        | BitwiseNot
+        | BitCast
+        | BitwiseAnd
+        | BitwiseOr
+        | BitwiseXor
+        | BitShiftLeft
+        | BitShiftRight
+        | CumSum
+        | CumProd
+        | OneHot
+        | EyeLike
+        | Compress
+        | NonZero
+        | Unique
+        | ReverseSequence
+        | CenterCropPad
+        | Det
         | DepthToSpace
         | SpaceToDepth
         | ShapeOf

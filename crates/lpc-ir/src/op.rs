@@ -111,6 +111,13 @@ pub enum UnaryOp {
     Acosh,
     /// atanh(x)
     Atanh,
+    /// Bitwise complement of an integer tensor.
+    BitwiseNot,
+    /// Reinterprets the bits of each element as `to`, a dtype of the same width.
+    BitCast {
+        /// Target dtype.
+        to: DType,
+    },
 }
 
 /// Elementwise binary operations with numpy broadcasting.
@@ -152,6 +159,17 @@ pub enum BinaryOp {
     Or,
     /// a != b on bool tensors
     Xor,
+    /// a & b on integer tensors
+    BitwiseAnd,
+    /// a | b on integer tensors
+    BitwiseOr,
+    /// a ^ b on integer tensors
+    BitwiseXor,
+    /// a << b on integer tensors; a shift outside [0, width) gives 0
+    BitShiftLeft,
+    /// a >> b on integer tensors (arithmetic for signed dtypes); a shift outside [0, width)
+    /// gives 0, or -1 for a negative signed a
+    BitShiftRight,
 }
 
 impl BinaryOp {
@@ -170,6 +188,18 @@ impl BinaryOp {
     /// True for the logical ops on bool tensors (`And`, `Or`, `Xor`).
     pub fn is_logical(self) -> bool {
         matches!(self, BinaryOp::And | BinaryOp::Or | BinaryOp::Xor)
+    }
+
+    /// True for the bitwise ops on integer tensors (`BitwiseAnd`, ..., `BitShiftRight`).
+    pub fn is_bitwise(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::BitwiseAnd
+                | BinaryOp::BitwiseOr
+                | BinaryOp::BitwiseXor
+                | BinaryOp::BitShiftLeft
+                | BinaryOp::BitShiftRight
+        )
     }
 }
 
@@ -718,6 +748,63 @@ pub enum Op {
     },
     /// Index of the smallest element along an axis, as i64: (x).
     ArgMin(ArgAttrs),
+    /// Running sum along an axis: (x, axis), axis a one-element integer tensor.
+    CumSum {
+        /// Each output excludes its own element (the first is 0).
+        exclusive: bool,
+        /// Accumulate from the end of the axis.
+        reverse: bool,
+    },
+    /// Running product along an axis: (x, axis), axis a one-element integer tensor.
+    CumProd {
+        /// Each output excludes its own element (the first is 1).
+        exclusive: bool,
+        /// Accumulate from the end of the axis.
+        reverse: bool,
+    },
+    /// One-hot encoding: (indices, depth, values) with values `[off, on]`; a new axis of size
+    /// depth is inserted at `axis`; negative indices count from depth, out-of-range ones give
+    /// an all-off row.
+    OneHot {
+        /// Position of the new axis in the output (may be negative).
+        axis: i64,
+    },
+    /// A 2-D tensor of x's shape and dtype with ones on diagonal `k` and zeros elsewhere: (x).
+    EyeLike {
+        /// Diagonal: 0 the main one, positive above it, negative below.
+        k: i64,
+    },
+    /// The slices of x along `axis` whose bool condition is true (x flattened with no axis):
+    /// (x, condition); a condition shorter than the axis drops the rest.
+    Compress {
+        /// Axis (may be negative); `None` flattens x first.
+        axis: Option<i64>,
+    },
+    /// The indices of the non-zero elements, as i64 `[rank, count]`: (x).
+    NonZero,
+    /// The unique elements (or slices along `axis`) of x: (x) → (y, indices, inverse_indices,
+    /// counts), the last three i64.
+    Unique {
+        /// Sorted ascending (else in order of first occurrence).
+        sorted: bool,
+        /// Axis of the slices (may be negative); `None` flattens x.
+        axis: Option<i64>,
+    },
+    /// Reverses the first `sequence_lens[b]` elements along `time_axis` of each batch entry:
+    /// (x, sequence_lens).
+    ReverseSequence {
+        /// The batch axis (0 or 1).
+        batch_axis: usize,
+        /// The time axis (0 or 1, not batch_axis).
+        time_axis: usize,
+    },
+    /// Centre crop or pad x to `shape` along `axes`: (x, shape); padding is with zeros.
+    CenterCropPad {
+        /// The axes `shape` refers to (may be negative); empty means all.
+        axes: Vec<i64>,
+    },
+    /// Determinant of the last two (square) axes: (x), float.
+    Det,
     /// Rearrange depth into `blocksize`×`blocksize` blocks of space: (x) of shape NCHW.
     DepthToSpace {
         /// Block edge.

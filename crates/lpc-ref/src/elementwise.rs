@@ -72,9 +72,12 @@ fn float_fn(op: &UnaryOp) -> Option<fn(f64, f32, f32) -> f64> {
         UnaryOp::Asinh => |x, _, _| x.asinh(),
         UnaryOp::Acosh => |x, _, _| x.acosh(),
         UnaryOp::Atanh => |x, _, _| x.atanh(),
-        UnaryOp::Cast { .. } | UnaryOp::Not | UnaryOp::IsNaN | UnaryOp::IsInf { .. } => {
-            return None
-        }
+        UnaryOp::Cast { .. }
+        | UnaryOp::Not
+        | UnaryOp::IsNaN
+        | UnaryOp::IsInf { .. }
+        | UnaryOp::BitwiseNot
+        | UnaryOp::BitCast { .. } => return None,
     })
 }
 
@@ -126,7 +129,9 @@ fn params(op: &UnaryOp) -> (f32, f32) {
         | UnaryOp::Asinh
         | UnaryOp::Acosh
         | UnaryOp::Atanh
-        | UnaryOp::Cast { .. } => (0.0, 0.0),
+        | UnaryOp::Cast { .. }
+        | UnaryOp::BitwiseNot
+        | UnaryOp::BitCast { .. } => (0.0, 0.0),
     }
 }
 
@@ -176,7 +181,9 @@ fn f32_fast(op: &UnaryOp, v: &[f32]) -> Option<Vec<f32>> {
         | UnaryOp::Not
         | UnaryOp::IsNaN
         | UnaryOp::IsInf { .. }
-        | UnaryOp::Cast { .. } => return None,
+        | UnaryOp::Cast { .. }
+        | UnaryOp::BitwiseNot
+        | UnaryOp::BitCast { .. } => return None,
     })
 }
 
@@ -213,7 +220,9 @@ fn int_unary(op: &UnaryOp, x: i64) -> Option<i64> {
         | UnaryOp::Asinh
         | UnaryOp::Acosh
         | UnaryOp::Atanh
-        | UnaryOp::Cast { .. } => return None,
+        | UnaryOp::Cast { .. }
+        | UnaryOp::BitwiseNot
+        | UnaryOp::BitCast { .. } => return None,
     })
 }
 
@@ -225,6 +234,8 @@ pub fn unary(op: &UnaryOp, x: &Tensor) -> EvalResult<Tensor> {
     match op {
         UnaryOp::Identity => return Ok(x.clone()),
         UnaryOp::Not => return logic::not(x),
+        UnaryOp::BitwiseNot => return bitwise_not(x),
+        UnaryOp::BitCast { to } => return bit_cast(x, *to),
         UnaryOp::IsNaN => return logic::is_nan(x),
         UnaryOp::IsInf {
             detect_positive,
@@ -344,6 +355,9 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
     if op.is_comparison() || op.is_logical() {
         return bool_result(op, a, b);
     }
+    if op.is_bitwise() {
+        return bitwise(op, a, b);
+    }
     if a.dtype() != b.dtype() && op != BinaryOp::Pow {
         return Err(invalid!(
             "operands have different dtypes: {} and {}",
@@ -385,6 +399,11 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
             | BinaryOp::And
             | BinaryOp::Or
             | BinaryOp::Xor => return bool_result(op, a, b),
+            BinaryOp::BitwiseAnd
+            | BinaryOp::BitwiseOr
+            | BinaryOp::BitwiseXor
+            | BinaryOp::BitShiftLeft
+            | BinaryOp::BitShiftRight => return bitwise(op, a, b),
         };
         return Ok(Tensor::from_f32(&sh, out).expect("size"));
     }
@@ -430,6 +449,11 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
             | BinaryOp::And
             | BinaryOp::Or
             | BinaryOp::Xor => return bool_result(op, a, b),
+            BinaryOp::BitwiseAnd
+            | BinaryOp::BitwiseOr
+            | BinaryOp::BitwiseXor
+            | BinaryOp::BitShiftLeft
+            | BinaryOp::BitShiftRight => return bitwise(op, a, b),
         };
         let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), f)?;
         return Ok(Tensor::from_f64(&sh, out).expect("size").into_dtype(d));
@@ -478,9 +502,90 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
         | BinaryOp::And
         | BinaryOp::Or
         | BinaryOp::Xor => return bool_result(op, a, b),
+        BinaryOp::BitwiseAnd
+        | BinaryOp::BitwiseOr
+        | BinaryOp::BitwiseXor
+        | BinaryOp::BitShiftLeft
+        | BinaryOp::BitShiftRight => return bitwise(op, a, b),
     };
     let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), f)?;
     Ok(Tensor::from_i64(&sh, out).expect("size").into_dtype(d))
+}
+
+/// Width in bits of an integer dtype, or a dtype error naming input `slot`.
+fn int_width(d: DType, slot: usize, what: &'static str) -> EvalResult<i64> {
+    if !d.is_int() {
+        return Err(EvalError::DType {
+            slot,
+            what,
+            got: d,
+            expected: "an integer type",
+        });
+    }
+    Ok(8 * d.size() as i64)
+}
+
+/// The bitwise binary ops (And/Or/Xor and the shifts) on integer operands of one dtype, with
+/// broadcasting. Values are computed on the sign- (or zero-) extended i64 and wrapped back, so
+/// a left shift drops the bits shifted out; a shift amount outside `[0, width)` gives 0 (a
+/// right shift of a negative signed value: -1), as the ONNX backend cases expect.
+pub fn bitwise(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
+    let d = a.dtype();
+    let w = int_width(d, 0, "a")?;
+    if b.dtype() != d {
+        return Err(EvalError::DType {
+            slot: 1,
+            what: "b",
+            got: b.dtype(),
+            expected: "the dtype of a",
+        });
+    }
+    let in_range = move |q: i64| (0..w).contains(&q);
+    let (x, y) = (a.to_i64_vec(), b.to_i64_vec());
+    let (sa, sb) = (a.shape(), b.shape());
+    let (out, sh) = match op {
+        BinaryOp::BitwiseAnd => broadcast_map(&x, sa, &y, sb, |p, q| p & q)?,
+        BinaryOp::BitwiseOr => broadcast_map(&x, sa, &y, sb, |p, q| p | q)?,
+        BinaryOp::BitwiseXor => broadcast_map(&x, sa, &y, sb, |p, q| p ^ q)?,
+        BinaryOp::BitShiftLeft => broadcast_map(&x, sa, &y, sb, |p, q| {
+            if in_range(q) {
+                p << q
+            } else {
+                0
+            }
+        })?,
+        BinaryOp::BitShiftRight => broadcast_map(&x, sa, &y, sb, |p, q| {
+            if in_range(q) {
+                p >> q
+            } else {
+                p >> 63
+            }
+        })?,
+        other => return Err(invalid!("{other:?} is not a bitwise op")),
+    };
+    Ok(Tensor::from_i64(&sh, out).expect("size").into_dtype(d))
+}
+
+/// Bitwise complement of an integer tensor.
+fn bitwise_not(x: &Tensor) -> EvalResult<Tensor> {
+    int_width(x.dtype(), 0, "x")?;
+    let out = x.to_i64_vec().into_iter().map(|v| !v).collect();
+    Ok(Tensor::from_i64(x.shape(), out)
+        .expect("size")
+        .into_dtype(x.dtype()))
+}
+
+/// Reinterprets the little-endian bytes of x as `to`, a dtype of the same width.
+fn bit_cast(x: &Tensor, to: DType) -> EvalResult<Tensor> {
+    let from = x.dtype();
+    if from.size() != to.size() {
+        return Err(invalid!(
+            "cannot bit-cast {from} ({} bytes) to {to} ({} bytes)",
+            from.size(),
+            to.size()
+        ));
+    }
+    Tensor::from_le_bytes(to, x.shape(), &x.to_le_bytes()).map_err(|e| invalid!("{e}"))
 }
 
 /// A truncated remainder `r` of a division by `q` moved to the sign of `q` (floored modulo).
