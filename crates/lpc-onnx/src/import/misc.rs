@@ -101,7 +101,7 @@ pub(super) fn register(t: &mut Table) {
     });
     t.add("CenterCropPad", |cx, _| {
         Ok(Converted::Op(Op::CenterCropPad {
-            axes: cx.a.ints("axes").unwrap_or_default(),
+            axes: cx.a.ints("axes")?.unwrap_or_default(),
         }))
     });
     t.add("Det", |_, _| Ok(Converted::Op(Op::Det)));
