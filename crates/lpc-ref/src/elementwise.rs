@@ -714,6 +714,47 @@ mod tests {
     use crate::util::broadcast_index;
 
     #[test]
+    fn bit_ops_wrap_and_handle_out_of_range_shifts() {
+        let i8s = |v: Vec<i8>| Tensor::from_i8(&[v.len()], v).expect("size");
+        let a = i8s(vec![-128, 64, -3, 5]);
+        let s = i8s(vec![1, 1, 8, -1]);
+        let got = |op| bitwise(op, &a, &s).expect("bitwise").into_i8().expect("i8");
+        // 64 << 1 drops the carry into the sign bit; shifts of 8 or -1 give 0 (or -1).
+        assert_eq!(got(BinaryOp::BitShiftLeft), [0, -128, 0, 0]);
+        assert_eq!(got(BinaryOp::BitShiftRight), [-64, 32, -1, 0]);
+        assert_eq!(got(BinaryOp::BitwiseAnd), [0, 0, 8, 5]);
+        assert_eq!(got(BinaryOp::BitwiseXor), [-127, 65, -11, -6]);
+        let u = Tensor::from_u8(&[2], vec![0, 0xf0]).expect("size");
+        let n = unary(&UnaryOp::BitwiseNot, &u).expect("not");
+        assert_eq!(n.into_u8().expect("u8"), [0xff, 0x0f]);
+        let shr = bitwise(BinaryOp::BitShiftRight, &u, &Tensor::from_u8(&[1], vec![4]).unwrap());
+        assert_eq!(shr.expect("shift").into_u8().expect("u8"), [0, 0x0f]);
+    }
+
+    #[test]
+    fn bit_ops_reject_floats_and_mixed_dtypes() {
+        let f = Tensor::from_f32(&[1], vec![1.0]).expect("size");
+        let i = Tensor::from_i32(&[1], vec![1]).expect("size");
+        assert!(matches!(
+            bitwise(BinaryOp::BitwiseOr, &f, &f),
+            Err(EvalError::DType { slot: 0, .. })
+        ));
+        assert!(matches!(
+            bitwise(BinaryOp::BitwiseOr, &i, &Tensor::vec_i64(&[1])),
+            Err(EvalError::DType { slot: 1, .. })
+        ));
+        assert!(unary(&UnaryOp::BitwiseNot, &f).is_err());
+    }
+
+    #[test]
+    fn bit_cast_reinterprets_bytes_of_equal_width_only() {
+        let f = Tensor::from_f32(&[2], vec![1.0, -0.0]).expect("size");
+        let i = unary(&UnaryOp::BitCast { to: DType::I32 }, &f).expect("bitcast");
+        assert_eq!(i.into_i32().expect("i32"), [0x3f80_0000, i32::MIN]);
+        assert!(unary(&UnaryOp::BitCast { to: DType::I64 }, &f).is_err());
+    }
+
+    #[test]
     fn broadcast_map_matches_table() {
         let shapes: [&[usize]; 12] = [
             &[],

@@ -462,3 +462,139 @@ pub fn det(x: &Tensor) -> EvalResult<Tensor> {
         .expect("size")
         .into_dtype(d))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f32s(shape: &[usize], v: &[f32]) -> Tensor {
+        Tensor::from_f32(shape, v.to_vec()).expect("size")
+    }
+
+    #[test]
+    fn cumulative_exclusive_reverse_and_integer_wrap() {
+        let x = f32s(&[3], &[1.0, 2.0, 3.0]);
+        let ax = Tensor::vec_i64(&[0]);
+        let run = |prod, exclusive, reverse| {
+            cumulative(prod, exclusive, reverse, &x, &ax)
+                .expect("scan")
+                .to_f32_vec()
+        };
+        assert_eq!(run(false, false, false), [1.0, 3.0, 6.0]);
+        assert_eq!(run(false, true, true), [5.0, 3.0, 0.0]);
+        assert_eq!(run(true, true, false), [1.0, 1.0, 2.0]);
+        assert_eq!(run(true, false, true), [6.0, 6.0, 3.0]);
+        let big = Tensor::from_i32(&[2], vec![i32::MAX, 1]).expect("size");
+        let s = cumulative(false, false, false, &big, &ax).expect("scan");
+        assert_eq!(s.into_i32().expect("i32"), [i32::MAX, i32::MIN]);
+        let m = f32s(&[2, 2], &[1.0, 2.0, 3.0, 4.0]);
+        let rows = cumulative(false, false, false, &m, &Tensor::vec_i64(&[-1])).expect("scan");
+        assert_eq!(rows.to_f32_vec(), [1.0, 3.0, 3.0, 7.0]);
+        assert!(cumulative(false, false, false, &m, &Tensor::vec_i64(&[2])).is_err());
+        assert!(cumulative(false, false, false, &m, &Tensor::vec_i64(&[0, 1])).is_err());
+    }
+
+    #[test]
+    fn one_hot_wraps_negative_and_drops_out_of_range_indices() {
+        let idx = Tensor::vec_i64(&[0, -1, 3]);
+        let depth = Tensor::scalar_i64(3);
+        let values = f32s(&[2], &[-1.0, 5.0]);
+        let y = one_hot(-1, &idx, &depth, &values).expect("one_hot");
+        assert_eq!(y.shape(), [3, 3]);
+        assert_eq!(
+            y.to_f32_vec(),
+            [5.0, -1.0, -1.0, -1.0, -1.0, 5.0, -1.0, -1.0, -1.0]
+        );
+        let t = one_hot(0, &idx, &depth, &values).expect("one_hot");
+        assert_eq!(
+            t.to_f32_vec(),
+            [5.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0, 5.0, -1.0]
+        );
+        assert!(one_hot(-1, &idx, &Tensor::scalar_i64(0), &values).is_err());
+        assert!(one_hot(-1, &idx, &depth, &f32s(&[3], &[0.0; 3])).is_err());
+    }
+
+    #[test]
+    fn eye_like_off_diagonal_keeps_dtype() {
+        let x = Tensor::zeros(DType::I32, &[2, 3]);
+        let y = eye_like(1, &x).expect("eye");
+        assert_eq!(y.into_i32().expect("i32"), [0, 1, 0, 0, 0, 1]);
+        let y = eye_like(-1, &Tensor::zeros(DType::F32, &[3, 2])).expect("eye");
+        assert_eq!(y.to_f32_vec(), [0.0, 0.0, 1.0, 0.0, 0.0, 1.0]);
+        assert!(eye_like(0, &Tensor::zeros(DType::F32, &[2])).is_err());
+    }
+
+    #[test]
+    fn compress_short_condition_and_flatten() {
+        let x = f32s(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let c = Tensor::from_bool(&[2], vec![false, true]).expect("size");
+        let y = compress(Some(1), &x, &c).expect("compress");
+        assert_eq!((y.shape(), y.to_f32_vec()), (&[2, 1][..], vec![2.0, 5.0]));
+        let y = compress(None, &x, &c).expect("compress");
+        assert_eq!((y.shape(), y.to_f32_vec()), (&[1][..], vec![2.0]));
+        let y = compress(Some(-2), &x, &c).expect("compress");
+        assert_eq!(y.to_f32_vec(), [4.0, 5.0, 6.0]);
+        assert!(compress(Some(0), &x, &Tensor::vec_i64(&[1])).is_err());
+    }
+
+    #[test]
+    fn non_zero_counts_nan_and_treats_a_scalar_as_rank_1() {
+        let x = f32s(&[2, 2], &[0.0, f32::NAN, -0.0, 2.0]);
+        let y = non_zero(&x).expect("non_zero");
+        assert_eq!(y.shape(), [2, 2]);
+        assert_eq!(y.to_i64_vec(), [0, 1, 1, 1]);
+        let s = non_zero(&Tensor::scalar_i64(7)).expect("non_zero");
+        assert_eq!((s.shape(), s.to_i64_vec()), (&[1, 1][..], vec![0]));
+    }
+
+    #[test]
+    fn unique_sorted_and_by_first_occurrence() {
+        let x = f32s(&[5], &[2.0, 1.0, f32::NAN, 2.0, 1.0]);
+        let out = unique(true, None, &x, 4).expect("unique");
+        assert_eq!(out[0].to_f32_vec()[..2], [1.0, 2.0]);
+        assert!(out[0].to_f32_vec()[2].is_nan());
+        assert_eq!(out[1].to_i64_vec(), [1, 0, 2]);
+        assert_eq!(out[2].to_i64_vec(), [1, 0, 2, 1, 0]);
+        assert_eq!(out[3].to_i64_vec(), [2, 2, 1]);
+        let out = unique(false, None, &x, 4).expect("unique");
+        assert_eq!(out[1].to_i64_vec(), [0, 1, 2]);
+        assert_eq!(out[2].to_i64_vec(), [0, 1, 2, 0, 1]);
+        let rows = Tensor::vec_i64(&[3, 3, 1, 1]).reshape(&[2, 2]).expect("reshape");
+        let out = unique(true, Some(1), &rows, 1).expect("unique");
+        assert_eq!((out.len(), out[0].shape()), (1, &[2, 1][..]));
+        assert_eq!(out[0].to_i64_vec(), [3, 1]);
+    }
+
+    #[test]
+    fn reverse_sequence_per_batch_lengths() {
+        // time_axis 0, batch_axis 1: columns are sequences.
+        let x = f32s(&[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let lens = Tensor::vec_i64(&[3, 1]);
+        let y = reverse_sequence(1, 0, &x, &lens).expect("reverse");
+        assert_eq!(y.to_f32_vec(), [5.0, 2.0, 3.0, 4.0, 1.0, 6.0]);
+        assert!(reverse_sequence(1, 0, &x, &Tensor::vec_i64(&[4, 1])).is_err());
+        assert!(reverse_sequence(1, 0, &x, &Tensor::vec_i64(&[1])).is_err());
+    }
+
+    #[test]
+    fn center_crop_pad_odd_differences() {
+        let x = f32s(&[1, 3], &[1.0, 2.0, 3.0]);
+        let y = center_crop_pad(&[-1], &x, &Tensor::vec_i64(&[2])).expect("crop");
+        assert_eq!(y.to_f32_vec(), [1.0, 2.0]);
+        let y = center_crop_pad(&[1], &x, &Tensor::vec_i64(&[6])).expect("pad");
+        assert_eq!(y.to_f32_vec(), [0.0, 1.0, 2.0, 3.0, 0.0, 0.0]);
+        let y = center_crop_pad(&[], &x, &Tensor::vec_i64(&[2, 1])).expect("both");
+        assert_eq!((y.shape(), y.to_f32_vec()), (&[2, 1][..], vec![2.0, 0.0]));
+        assert!(center_crop_pad(&[], &x, &Tensor::vec_i64(&[2])).is_err());
+    }
+
+    #[test]
+    fn det_with_pivoting_and_batches() {
+        let m = f32s(&[2, 2, 2], &[0.0, 1.0, 1.0, 0.0, 2.0, 1.0, 4.0, 3.0]);
+        assert_eq!(det(&m).expect("det").to_f32_vec(), [-1.0, 2.0]);
+        let s = f32s(&[3, 3], &[1.0, 2.0, 3.0, 2.0, 4.0, 6.0, 0.0, 1.0, 1.0]);
+        assert_eq!(det(&s).expect("det").to_f32_vec(), [0.0]);
+        assert!(det(&f32s(&[2, 3], &[0.0; 6])).is_err());
+        assert!(det(&Tensor::vec_i64(&[1])).is_err());
+    }
+}
