@@ -1481,7 +1481,12 @@ fn bit_and_misc_ops_reject_bad_inputs() {
         "2",
         "an integer type",
     );
-    unary(Op::Unary(UnaryOp::BitwiseNot), DType::Bool, "2", "an integer type");
+    unary(
+        Op::Unary(UnaryOp::BitwiseNot),
+        DType::Bool,
+        "2",
+        "an integer type",
+    );
     unary(
         Op::Unary(UnaryOp::BitCast { to: DType::I64 }),
         DType::F32,

@@ -548,20 +548,24 @@ pub fn bitwise(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
         BinaryOp::BitwiseAnd => broadcast_map(&x, sa, &y, sb, |p, q| p & q)?,
         BinaryOp::BitwiseOr => broadcast_map(&x, sa, &y, sb, |p, q| p | q)?,
         BinaryOp::BitwiseXor => broadcast_map(&x, sa, &y, sb, |p, q| p ^ q)?,
-        BinaryOp::BitShiftLeft => broadcast_map(&x, sa, &y, sb, |p, q| {
-            if in_range(q) {
-                p << q
-            } else {
-                0
-            }
-        })?,
-        BinaryOp::BitShiftRight => broadcast_map(&x, sa, &y, sb, |p, q| {
-            if in_range(q) {
-                p >> q
-            } else {
-                p >> 63
-            }
-        })?,
+        BinaryOp::BitShiftLeft => {
+            broadcast_map(&x, sa, &y, sb, |p, q| if in_range(q) { p << q } else { 0 })?
+        }
+        BinaryOp::BitShiftRight => {
+            broadcast_map(
+                &x,
+                sa,
+                &y,
+                sb,
+                |p, q| {
+                    if in_range(q) {
+                        p >> q
+                    } else {
+                        p >> 63
+                    }
+                },
+            )?
+        }
         other => return Err(invalid!("{other:?} is not a bitwise op")),
     };
     Ok(Tensor::from_i64(&sh, out).expect("size").into_dtype(d))
@@ -727,7 +731,11 @@ mod tests {
         let u = Tensor::from_u8(&[2], vec![0, 0xf0]).expect("size");
         let n = unary(&UnaryOp::BitwiseNot, &u).expect("not");
         assert_eq!(n.into_u8().expect("u8"), [0xff, 0x0f]);
-        let shr = bitwise(BinaryOp::BitShiftRight, &u, &Tensor::from_u8(&[1], vec![4]).unwrap());
+        let shr = bitwise(
+            BinaryOp::BitShiftRight,
+            &u,
+            &Tensor::from_u8(&[1], vec![4]).unwrap(),
+        );
         assert_eq!(shr.expect("shift").into_u8().expect("u8"), [0, 0x0f]);
     }
 

@@ -117,7 +117,11 @@ pub fn one_hot(axis: i64, indices: &Tensor, depth: &Tensor, values: &Tensor) -> 
     }
     let depth = match depth.to_f64_vec().as_slice() {
         [d] if *d >= 1.0 => *d as i64,
-        other => return Err(invalid!("depth must be one value of at least 1, got {other:?}")),
+        other => {
+            return Err(invalid!(
+                "depth must be one value of at least 1, got {other:?}"
+            ))
+        }
     };
     if values.len() != 2 {
         return Err(invalid!(
@@ -559,7 +563,9 @@ mod tests {
         let out = unique(false, None, &x, 4).expect("unique");
         assert_eq!(out[1].to_i64_vec(), [0, 1, 2]);
         assert_eq!(out[2].to_i64_vec(), [0, 1, 2, 0, 1]);
-        let rows = Tensor::vec_i64(&[3, 3, 1, 1]).reshape(&[2, 2]).expect("reshape");
+        let rows = Tensor::vec_i64(&[3, 3, 1, 1])
+            .reshape(&[2, 2])
+            .expect("reshape");
         let out = unique(true, Some(1), &rows, 1).expect("unique");
         assert_eq!((out.len(), out[0].shape()), (1, &[2, 1][..]));
         assert_eq!(out[0].to_i64_vec(), [3, 1]);

@@ -133,14 +133,16 @@ pub(super) fn unique(cx: &Cx, axis: Option<i64>, syms: &mut SymGen) -> R {
             None => vt(x.dtype, vec![u.clone()]),
             Some(_) => vt_unranked(x.dtype),
         };
-        return Ok(vec![y, i64s(vec![u.clone()]), i64s(vec![syms.dim()]), i64s(vec![u])]);
+        return Ok(vec![
+            y,
+            i64s(vec![u.clone()]),
+            i64s(vec![syms.dim()]),
+            i64s(vec![u]),
+        ]);
     };
     let u = syms.dim();
     let (y, n) = match axis {
-        None => (
-            vec![u.clone()],
-            super::dim_product(xd, syms),
-        ),
+        None => (vec![u.clone()], super::dim_product(xd, syms)),
         Some(a) => {
             let ax = cx.axis(a, xd.len(), "axis")?;
             let mut y = xd.to_vec();
