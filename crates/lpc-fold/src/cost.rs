@@ -179,6 +179,7 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | ReverseSequence
         | CenterCropPad
         | Det
+        | Col2Im
         | DepthToSpace
         | SpaceToDepth
         | ShapeOf

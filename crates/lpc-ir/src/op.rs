@@ -554,6 +554,61 @@ pub fn rnn_default_activations(gates: usize, dirs: usize) -> Vec<RnnActivation> 
     one.iter().copied().cycle().take(one.len() * dirs).collect()
 }
 
+/// The number of block positions along each spatial axis of a `Col2Im` (their product is the
+/// `L` axis of its input), after checking the attributes against the image and block shapes;
+/// the error says which is wrong.
+pub fn col2im_blocks(
+    image: &[i64],
+    block: &[i64],
+    dilations: &[usize],
+    pads: &[usize],
+    strides: &[usize],
+) -> Result<Vec<usize>, String> {
+    let r = image.len();
+    if r == 0 || block.len() != r {
+        return Err(format!(
+            "image_shape ({r} entries) and block_shape ({}) must have one entry per spatial axis",
+            block.len()
+        ));
+    }
+    for (key, v, want) in [
+        ("dilations", dilations, r),
+        ("pads", pads, 2 * r),
+        ("strides", strides, r),
+    ] {
+        if !v.is_empty() && v.len() != want {
+            return Err(format!(
+                "attribute '{key}' has {} entries, expected {want}",
+                v.len()
+            ));
+        }
+    }
+    let size = |what: &str, v: i64, min: i64| -> Result<usize, String> {
+        if (min..=1 << 31).contains(&v) {
+            Ok(v as usize)
+        } else {
+            Err(format!("{what} {v} is outside [{min}, 2^31]"))
+        }
+    };
+    (0..r)
+        .map(|d| {
+            let im = size("image_shape entry", image[d], 0)?;
+            let b = size("block_shape entry", block[d], 1)?;
+            let dil = size("dilation", dilations.get(d).map_or(1, |&x| x as i64), 1)?;
+            let s = size("stride", strides.get(d).map_or(1, |&x| x as i64), 1)?;
+            let pad = |i: usize| size("pad", pads.get(i).map_or(0, |&x| x as i64), 0);
+            let padded = im + pad(d)? + pad(d + r)?;
+            let span = dil * (b - 1) + 1;
+            if padded < span {
+                return Err(format!(
+                    "axis {d}: the block spans {span} but the padded image has {padded}"
+                ));
+            }
+            Ok((padded - span) / s + 1)
+        })
+        .collect()
+}
+
 /// One operation. Inputs are positional (see each variant); attributes are fields.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -805,6 +860,17 @@ pub enum Op {
     },
     /// Determinant of the last two (square) axes: (x), float.
     Det,
+    /// Sums sliding blocks of columns back into an image (the inverse layout of im2col):
+    /// (x, image_shape, block_shape) with x `[N, C·∏block_shape, L]`; output
+    /// `[N, C, *image_shape]`.
+    Col2Im {
+        /// Dilation per spatial axis (empty: all 1).
+        dilations: Vec<usize>,
+        /// Padding, every axis's begin then every axis's end (empty: all 0).
+        pads: Vec<usize>,
+        /// Stride per spatial axis (empty: all 1).
+        strides: Vec<usize>,
+    },
     /// Rearrange depth into `blocksize`×`blocksize` blocks of space: (x) of shape NCHW.
     DepthToSpace {
         /// Block edge.

@@ -165,6 +165,7 @@ op_kinds! {
     (ReverseSequence, "reverse_sequence"),
     (CenterCropPad, "center_crop_pad"),
     (Det, "det"),
+    (Col2Im, "col2im"),
     (DepthToSpace, "depth_to_space"),
     (SpaceToDepth, "space_to_depth"),
     (ShapeOf, "shape_of"),
@@ -233,7 +234,7 @@ impl OpKind {
             TopK => (2, Some(2)),
             Trilu => (1, Some(2)),
             CumSum | CumProd | Compress | ReverseSequence | CenterCropPad => (2, Some(2)),
-            OneHot => (3, Some(3)),
+            OneHot | Col2Im => (3, Some(3)),
             EyeLike | NonZero | Unique | Det => (1, Some(1)),
             ShapeOf => (1, Some(1)),
             Slice => (3, Some(5)),
@@ -306,7 +307,7 @@ impl OpKind {
             | GatherNd | ScatterElements | ScatterNd | DepthToSpace | SpaceToDepth | Lstm | Gru
             | Rnn | ArgMax | ArgMin | TopK | Trilu => true,
             CumSum | CumProd | OneHot | EyeLike | Compress | Unique | ReverseSequence
-            | CenterCropPad => true,
+            | CenterCropPad | Col2Im => true,
         }
     }
 
@@ -527,6 +528,11 @@ impl OpKind {
             },
             OpKind::CenterCropPad => Op::CenterCropPad { axes: vec![] },
             OpKind::Det => Op::Det,
+            OpKind::Col2Im => Op::Col2Im {
+                dilations: vec![],
+                pads: vec![],
+                strides: vec![],
+            },
             OpKind::DepthToSpace => Op::DepthToSpace {
                 blocksize: 1,
                 mode: BlockOrder::Dcr,
@@ -697,6 +703,7 @@ impl Op {
             Op::ReverseSequence { .. } => OpKind::ReverseSequence,
             Op::CenterCropPad { .. } => OpKind::CenterCropPad,
             Op::Det => OpKind::Det,
+            Op::Col2Im { .. } => OpKind::Col2Im,
             Op::DepthToSpace { .. } => OpKind::DepthToSpace,
             Op::SpaceToDepth { .. } => OpKind::SpaceToDepth,
             Op::ShapeOf { .. } => OpKind::ShapeOf,

@@ -90,6 +90,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::ReverseSequence { .. }
         | Op::CenterCropPad { .. }
         | Op::Det
+        | Op::Col2Im { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

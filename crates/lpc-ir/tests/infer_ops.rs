@@ -1497,3 +1497,36 @@ fn bit_and_misc_ops_reject_bad_inputs() {
     unary(Op::Det, DType::F32, "2,3", "square");
     unary(Op::EyeLike { k: 0 }, DType::F32, "2", "rank 2");
 }
+
+#[test]
+fn col2im_types_and_checks() {
+    let build = |x_dims: &str, strides: Vec<usize>| {
+        let mut g = Graph::new("col2im");
+        let x = input(&mut g, "x", DType::F32, x_dims);
+        let image = ints(&mut g, "image", &[3, 4]);
+        let block = ints(&mut g, "block", &[2, 2]);
+        let y = node(
+            &mut g,
+            "y",
+            Op::Col2Im {
+                dilations: vec![],
+                pads: vec![],
+                strides,
+            },
+            &[Some(x), Some(image), Some(block)],
+        );
+        (g, y)
+    };
+    let (mut g, y) = build("N,8,6", vec![]);
+    run(&mut g);
+    assert_eq!(ty(&g, y), "f32[N,2,3,4]");
+    let (mut g, _) = build("N,8,5", vec![]);
+    let e = infer_types(&mut g).expect_err("L mismatch");
+    assert!(e.to_string().contains("block positions"), "{e}");
+    let (mut g, _) = build("N,6,6", vec![]);
+    let e = infer_types(&mut g).expect_err("channels");
+    assert!(e.to_string().contains("multiple"), "{e}");
+    let (mut g, _) = build("N,8,6", vec![1]);
+    let e = infer_types(&mut g).expect_err("strides");
+    assert!(e.to_string().contains("'strides'"), "{e}");
+}

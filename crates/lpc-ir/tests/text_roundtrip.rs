@@ -152,6 +152,7 @@ fn kind(op: &Op) -> usize {
         Op::ReverseSequence { .. } => 137,
         Op::CenterCropPad { .. } => 138,
         Op::Det => 139,
+        Op::Col2Im { .. } => 140,
         Op::DepthToSpace { .. } => 103,
         Op::SpaceToDepth { .. } => 104,
         Op::Lstm { .. } => 113,
@@ -159,7 +160,7 @@ fn kind(op: &Op) -> usize {
         Op::Rnn(_) => 115,
     }
 }
-const KINDS: usize = 140;
+const KINDS: usize = 141;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -788,6 +789,16 @@ fn op_samples() -> Vec<Op> {
     v.push(Op::CenterCropPad { axes: vec![] });
     v.push(Op::CenterCropPad { axes: vec![0, -1] });
     v.push(Op::Det);
+    v.push(Op::Col2Im {
+        dilations: vec![],
+        pads: vec![],
+        strides: vec![],
+    });
+    v.push(Op::Col2Im {
+        dilations: vec![1, 2],
+        pads: vec![0, 1, 1, 0],
+        strides: vec![2, 1],
+    });
     for mode in [BlockOrder::Dcr, BlockOrder::Crd] {
         v.push(Op::DepthToSpace { blocksize: 2, mode });
     }

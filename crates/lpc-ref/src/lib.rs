@@ -274,6 +274,18 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             i.req(1, "shape")?,
         )?]),
         Op::Det => Ok(vec![misc::det(i.req(0, "x")?)?]),
+        Op::Col2Im {
+            dilations,
+            pads,
+            strides,
+        } => Ok(vec![misc::col2im(
+            dilations,
+            pads,
+            strides,
+            i.req(0, "x")?,
+            i.req(1, "image_shape")?,
+            i.req(2, "block_shape")?,
+        )?]),
         Op::ArgMax(a) => Ok(vec![index::arg(a, true, i.req(0, "x")?)?]),
         Op::ArgMin(a) => Ok(vec![index::arg(a, false, i.req(0, "x")?)?]),
         Op::Size => Ok(vec![Tensor::scalar_i64(i.req(0, "x")?.len() as i64)]),

@@ -467,6 +467,78 @@ pub fn det(x: &Tensor) -> EvalResult<Tensor> {
         .into_dtype(d))
 }
 
+/// Col2Im: each column `l` of x `[N, C·∏block, L]` holds one block position; its entries are
+/// added into the image `[N, C, *image_shape]` at `position·stride − pad_begin + offset·dilation`
+/// (entries falling in the padding are dropped). The float sum is in f64.
+pub fn col2im(
+    dilations: &[usize],
+    pads: &[usize],
+    strides: &[usize],
+    x: &Tensor,
+    image_shape: &Tensor,
+    block_shape: &Tensor,
+) -> EvalResult<Tensor> {
+    let d = x.dtype();
+    if !d.is_float() && !d.is_int() {
+        return Err(EvalError::DType {
+            slot: 0,
+            what: "x",
+            got: d,
+            expected: "a numeric type",
+        });
+    }
+    let (image, block) = (
+        ints(image_shape, "image_shape")?,
+        ints(block_shape, "block_shape")?,
+    );
+    let grid = lpc_ir::col2im_blocks(&image, &block, dilations, pads, strides)
+        .map_err(|e| invalid!("{e}"))?;
+    let [n, cb, l] = *x.shape() else {
+        return Err(invalid!("input must have rank 3, got {}", x.rank()));
+    };
+    let block: Vec<usize> = block.iter().map(|&b| b as usize).collect();
+    let image: Vec<usize> = image.iter().map(|&v| v as usize).collect();
+    let prod: usize = block.iter().product();
+    if cb % prod != 0 || l != grid.iter().product::<usize>() {
+        return Err(invalid!(
+            "input {:?} does not match block size {prod} and {} block positions",
+            x.shape(),
+            grid.iter().product::<usize>()
+        ));
+    }
+    let c = cb / prod;
+    let r = image.len();
+    let img_len: usize = image.iter().product();
+    let istrides = crate::util::strides(&image);
+    let at = |i: usize, dflt: usize, v: &[usize]| v.get(i).copied().unwrap_or(dflt);
+    let v = x.to_f64_vec();
+    let mut out = vec![0.0f64; n * c * img_len];
+    for_each_index(&block, |bix| {
+        let b_flat: usize = bix.iter().zip(&block).fold(0, |f, (&i, &s)| f * s + i);
+        for_each_index(&grid, |gix| {
+            let l_flat: usize = gix.iter().zip(&grid).fold(0, |f, (&i, &s)| f * s + i);
+            let mut pos = 0;
+            for a in 0..r {
+                let p = (gix[a] * at(a, 1, strides) + bix[a] * at(a, 1, dilations)) as i64
+                    - at(a, 0, pads) as i64;
+                if p < 0 || p >= image[a] as i64 {
+                    return;
+                }
+                pos += p as usize * istrides[a];
+            }
+            for b in 0..n {
+                for ch in 0..c {
+                    let src = (b * cb + ch * prod + b_flat) * l + l_flat;
+                    out[(b * c + ch) * img_len + pos] += v[src];
+                }
+            }
+        });
+    });
+    let mut shape = vec![n, c];
+    shape.extend(&image);
+    Ok(Tensor::from_f64(&shape, out).expect("size").into_dtype(d))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,6 +664,22 @@ mod tests {
         let y = center_crop_pad(&[], &x, &Tensor::vec_i64(&[2, 1])).expect("both");
         assert_eq!((y.shape(), y.to_f32_vec()), (&[2, 1][..], vec![2.0, 0.0]));
         assert!(center_crop_pad(&[], &x, &Tensor::vec_i64(&[2])).is_err());
+    }
+
+    #[test]
+    fn col2im_adds_overlapping_blocks_and_drops_padding() {
+        // One channel, 1x3 image, 1x2 blocks, stride 1: two positions that overlap at x=1.
+        let x = f32s(&[1, 2, 2], &[1.0, 2.0, 10.0, 20.0]);
+        let (image, block) = (Tensor::vec_i64(&[1, 3]), Tensor::vec_i64(&[1, 2]));
+        let y = col2im(&[], &[], &[], &x, &image, &block).expect("col2im");
+        assert_eq!(y.shape(), [1, 1, 1, 3]);
+        assert_eq!(y.to_f32_vec(), [1.0, 12.0, 20.0]);
+        // A pad of 1 on the left: three positions, the first block's left entry is dropped.
+        let x = f32s(&[1, 2, 3], &[1.0, 2.0, 3.0, 10.0, 20.0, 30.0]);
+        let y = col2im(&[], &[0, 1, 0, 0], &[], &x, &image, &block).expect("col2im");
+        assert_eq!(y.to_f32_vec(), [12.0, 23.0, 30.0]);
+        assert!(col2im(&[], &[], &[], &x, &image, &block).is_err());
+        assert!(col2im(&[], &[], &[0, 1], &x, &image, &block).is_err());
     }
 
     #[test]

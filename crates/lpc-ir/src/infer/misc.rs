@@ -243,3 +243,61 @@ pub(super) fn det(cx: &Cx) -> R {
     }
     Ok(vec![vt(x.dtype, xd[..r - 2].to_vec())])
 }
+
+/// Col2Im: x `[N, C·∏block_shape, L]` gives `[N, C, *image_shape]` (image_shape constant;
+/// else fresh symbols); with block_shape constant, x's channels must divide and L match.
+pub(super) fn col2im(
+    cx: &Cx,
+    dilations: &[usize],
+    pads: &[usize],
+    strides: &[usize],
+    syms: &mut SymGen,
+) -> R {
+    let x = cx.req(0, "x")?;
+    cx.req(1, "image_shape")?;
+    cx.req(2, "block_shape")?;
+    for (slot, what) in [(1, "image_shape"), (2, "block_shape")] {
+        cx.check_dtype(slot, what, "i64", |d| d == DType::I64)?;
+    }
+    if let Some(xd) = dims(x) {
+        if xd.len() != 3 {
+            return Err(cx.err(format!("input must have rank 3, got {}", xd.len())));
+        }
+    }
+    let (image, block) = (cx.ints(1), cx.ints(2));
+    let mut channels = syms.dim();
+    if let (Some(image), Some(block)) = (&image, &block) {
+        let n =
+            crate::col2im_blocks(image, block, dilations, pads, strides).map_err(|e| cx.err(e))?;
+        let (prod, l) = (
+            block.iter().product::<i64>() as usize,
+            n.iter().product::<usize>(),
+        );
+        if let Some(xd) = dims(x) {
+            if let Dim::Known(c) = xd[1] {
+                if c % prod != 0 {
+                    return Err(cx.err(format!(
+                        "input channels {c} are not a multiple of the block size {prod}"
+                    )));
+                }
+                channels = Dim::Known(c / prod);
+            }
+            if matches!(xd[2], Dim::Known(got) if got != l) {
+                return Err(cx.err(format!(
+                    "input has {} block positions, the attributes give {l}",
+                    xd[2]
+                )));
+            }
+        }
+    }
+    let batch = dims(x).map_or_else(|| syms.dim(), |xd| xd[0].clone());
+    let mut out = vec![batch, channels];
+    match image {
+        Some(image) => out.extend(image.iter().map(|&v| Dim::Known(v as usize))),
+        None => match cx.opt(1).and_then(dims) {
+            Some([Dim::Known(r)]) => out.extend((0..*r).map(|_| syms.dim())),
+            _ => return Ok(vec![vt_unranked(x.dtype)]),
+        },
+    }
+    Ok(vec![vt(x.dtype, out)])
+}

@@ -536,6 +536,11 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         } => misc::reverse_sequence(cx, *batch_axis, *time_axis),
         Op::CenterCropPad { axes } => misc::center_crop_pad(cx, axes, syms),
         Op::Det => misc::det(cx),
+        Op::Col2Im {
+            dilations,
+            pads,
+            strides,
+        } => misc::col2im(cx, dilations, pads, strides, syms),
         Op::Size => index::size(cx),
         Op::CastLike => index::cast_like(cx),
         Op::DepthToSpace { blocksize, .. } => index::depth_space(cx, *blocksize, true, syms),

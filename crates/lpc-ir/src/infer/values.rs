@@ -146,6 +146,7 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::ReverseSequence { .. }
         | Op::CenterCropPad { .. }
         | Op::Det
+        | Op::Col2Im { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

@@ -533,6 +533,15 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             v.usize("time_axis", time_axis, Some(0));
         }
         Op::CenterCropPad { axes } => v.i64s("axes", axes),
+        Op::Col2Im {
+            dilations,
+            pads,
+            strides,
+        } => {
+            v.usizes("dilations", dilations);
+            v.usizes("pads", pads);
+            v.usizes("strides", strides);
+        }
         Op::ArgMax(a) | Op::ArgMin(a) => {
             let ArgAttrs {
                 axis,

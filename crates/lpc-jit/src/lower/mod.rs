@@ -526,6 +526,7 @@ fn lower_node(
         | Op::ReverseSequence { .. }
         | Op::CenterCropPad { .. }
         | Op::Det
+        | Op::Col2Im { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::ShapeOf { .. }

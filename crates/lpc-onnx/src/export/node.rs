@@ -173,7 +173,8 @@ impl Exporter<'_> {
             | Op::Unique { .. }
             | Op::ReverseSequence { .. }
             | Op::CenterCropPad { .. }
-            | Op::Det => misc_form(op),
+            | Op::Det
+            | Op::Col2Im { .. } => misc_form(op),
             Op::Clip => none("Clip"),
             Op::Where => none("Where"),
             Op::Conv(a) => ("Conv", conv_attrs(a)),
@@ -506,6 +507,23 @@ fn misc_form(op: &Op) -> Form {
             "CenterCropPad"
         }
         Op::Det => "Det",
+        Op::Col2Im {
+            dilations,
+            pads,
+            strides,
+        } => {
+            for (key, v) in [
+                ("dilations", dilations),
+                ("pads", pads),
+                ("strides", strides),
+            ] {
+                if !v.is_empty() {
+                    let v: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+                    at.push(attr_is(key, &v));
+                }
+            }
+            "Col2Im"
+        }
         other => unreachable!("{} is not a misc op", other.name()),
     };
     (op_type, at)

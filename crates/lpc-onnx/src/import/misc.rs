@@ -105,6 +105,14 @@ pub(super) fn register(t: &mut Table) {
         }))
     });
     t.add("Det", |_, _| Ok(Converted::Op(Op::Det)));
+    t.add("Col2Im", |cx, _| {
+        let a = cx.a;
+        Ok(Converted::Op(Op::Col2Im {
+            dilations: a.usizes("dilations")?,
+            pads: a.usizes("pads")?,
+            strides: a.usizes("strides")?,
+        }))
+    });
 }
 
 /// `EyeLike`: lpc's EyeLike keeps the input's dtype; a `dtype` attribute becomes a Cast of
