@@ -161,6 +161,24 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | ArgMin
         | TopK
         | Trilu
+        | BitwiseNot
+        | BitCast
+        | BitwiseAnd
+        | BitwiseOr
+        | BitwiseXor
+        | BitShiftLeft
+        | BitShiftRight
+        | CumSum
+        | CumProd
+        | OneHot
+        | EyeLike
+        | Compress
+        | NonZero
+        | Unique
+        | ReverseSequence
+        | CenterCropPad
+        | Det
+        | Col2Im
         | DepthToSpace
         | SpaceToDepth
         | ShapeOf

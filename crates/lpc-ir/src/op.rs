@@ -111,6 +111,13 @@ pub enum UnaryOp {
     Acosh,
     /// atanh(x)
     Atanh,
+    /// Bitwise complement of an integer tensor.
+    BitwiseNot,
+    /// Reinterprets the bits of each element as `to`, a dtype of the same width.
+    BitCast {
+        /// Target dtype.
+        to: DType,
+    },
 }
 
 /// Elementwise binary operations with numpy broadcasting.
@@ -152,6 +159,17 @@ pub enum BinaryOp {
     Or,
     /// a != b on bool tensors
     Xor,
+    /// a & b on integer tensors
+    BitwiseAnd,
+    /// a | b on integer tensors
+    BitwiseOr,
+    /// a ^ b on integer tensors
+    BitwiseXor,
+    /// a << b on integer tensors; a shift outside [0, width) gives 0
+    BitShiftLeft,
+    /// a >> b on integer tensors (arithmetic for signed dtypes); a shift outside [0, width)
+    /// gives 0, or -1 for a negative signed a
+    BitShiftRight,
 }
 
 impl BinaryOp {
@@ -170,6 +188,18 @@ impl BinaryOp {
     /// True for the logical ops on bool tensors (`And`, `Or`, `Xor`).
     pub fn is_logical(self) -> bool {
         matches!(self, BinaryOp::And | BinaryOp::Or | BinaryOp::Xor)
+    }
+
+    /// True for the bitwise ops on integer tensors (`BitwiseAnd`, ..., `BitShiftRight`).
+    pub fn is_bitwise(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::BitwiseAnd
+                | BinaryOp::BitwiseOr
+                | BinaryOp::BitwiseXor
+                | BinaryOp::BitShiftLeft
+                | BinaryOp::BitShiftRight
+        )
     }
 }
 
@@ -524,6 +554,61 @@ pub fn rnn_default_activations(gates: usize, dirs: usize) -> Vec<RnnActivation> 
     one.iter().copied().cycle().take(one.len() * dirs).collect()
 }
 
+/// The number of block positions along each spatial axis of a `Col2Im` (their product is the
+/// `L` axis of its input), after checking the attributes against the image and block shapes;
+/// the error says which is wrong.
+pub fn col2im_blocks(
+    image: &[i64],
+    block: &[i64],
+    dilations: &[usize],
+    pads: &[usize],
+    strides: &[usize],
+) -> Result<Vec<usize>, String> {
+    let r = image.len();
+    if r == 0 || block.len() != r {
+        return Err(format!(
+            "image_shape ({r} entries) and block_shape ({}) must have one entry per spatial axis",
+            block.len()
+        ));
+    }
+    for (key, v, want) in [
+        ("dilations", dilations, r),
+        ("pads", pads, 2 * r),
+        ("strides", strides, r),
+    ] {
+        if !v.is_empty() && v.len() != want {
+            return Err(format!(
+                "attribute '{key}' has {} entries, expected {want}",
+                v.len()
+            ));
+        }
+    }
+    let size = |what: &str, v: i64, min: i64| -> Result<usize, String> {
+        if (min..=1 << 31).contains(&v) {
+            Ok(v as usize)
+        } else {
+            Err(format!("{what} {v} is outside [{min}, 2^31]"))
+        }
+    };
+    (0..r)
+        .map(|d| {
+            let im = size("image_shape entry", image[d], 0)?;
+            let b = size("block_shape entry", block[d], 1)?;
+            let dil = size("dilation", dilations.get(d).map_or(1, |&x| x as i64), 1)?;
+            let s = size("stride", strides.get(d).map_or(1, |&x| x as i64), 1)?;
+            let pad = |i: usize| size("pad", pads.get(i).map_or(0, |&x| x as i64), 0);
+            let padded = im + pad(d)? + pad(d + r)?;
+            let span = dil * (b - 1) + 1;
+            if padded < span {
+                return Err(format!(
+                    "axis {d}: the block spans {span} but the padded image has {padded}"
+                ));
+            }
+            Ok((padded - span) / s + 1)
+        })
+        .collect()
+}
+
 /// One operation. Inputs are positional (see each variant); attributes are fields.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -718,6 +803,74 @@ pub enum Op {
     },
     /// Index of the smallest element along an axis, as i64: (x).
     ArgMin(ArgAttrs),
+    /// Running sum along an axis: (x, axis), axis a one-element integer tensor.
+    CumSum {
+        /// Each output excludes its own element (the first is 0).
+        exclusive: bool,
+        /// Accumulate from the end of the axis.
+        reverse: bool,
+    },
+    /// Running product along an axis: (x, axis), axis a one-element integer tensor.
+    CumProd {
+        /// Each output excludes its own element (the first is 1).
+        exclusive: bool,
+        /// Accumulate from the end of the axis.
+        reverse: bool,
+    },
+    /// One-hot encoding: (indices, depth, values) with values `[off, on]`; a new axis of size
+    /// depth is inserted at `axis`; negative indices count from depth, out-of-range ones give
+    /// an all-off row.
+    OneHot {
+        /// Position of the new axis in the output (may be negative).
+        axis: i64,
+    },
+    /// A 2-D tensor of x's shape and dtype with ones on diagonal `k` and zeros elsewhere: (x).
+    EyeLike {
+        /// Diagonal: 0 the main one, positive above it, negative below.
+        k: i64,
+    },
+    /// The slices of x along `axis` whose bool condition is true (x flattened with no axis):
+    /// (x, condition); a condition shorter than the axis drops the rest.
+    Compress {
+        /// Axis (may be negative); `None` flattens x first.
+        axis: Option<i64>,
+    },
+    /// The indices of the non-zero elements, as i64 `[rank, count]`: (x).
+    NonZero,
+    /// The unique elements (or slices along `axis`) of x: (x) → (y, indices, inverse_indices,
+    /// counts), the last three i64.
+    Unique {
+        /// Sorted ascending (else in order of first occurrence).
+        sorted: bool,
+        /// Axis of the slices (may be negative); `None` flattens x.
+        axis: Option<i64>,
+    },
+    /// Reverses the first `sequence_lens[b]` elements along `time_axis` of each batch entry:
+    /// (x, sequence_lens).
+    ReverseSequence {
+        /// The batch axis (0 or 1).
+        batch_axis: usize,
+        /// The time axis (0 or 1, not batch_axis).
+        time_axis: usize,
+    },
+    /// Centre crop or pad x to `shape` along `axes`: (x, shape); padding is with zeros.
+    CenterCropPad {
+        /// The axes `shape` refers to (may be negative); empty means all.
+        axes: Vec<i64>,
+    },
+    /// Determinant of the last two (square) axes: (x), float.
+    Det,
+    /// Sums sliding blocks of columns back into an image (the inverse layout of im2col):
+    /// (x, image_shape, block_shape) with x `[N, C·∏block_shape, L]`; output
+    /// `[N, C, *image_shape]`.
+    Col2Im {
+        /// Dilation per spatial axis (empty: all 1).
+        dilations: Vec<usize>,
+        /// Padding, every axis's begin then every axis's end (empty: all 0).
+        pads: Vec<usize>,
+        /// Stride per spatial axis (empty: all 1).
+        strides: Vec<usize>,
+    },
     /// Rearrange depth into `blocksize`×`blocksize` blocks of space: (x) of shape NCHW.
     DepthToSpace {
         /// Block edge.

@@ -82,6 +82,8 @@ op_kinds! {
     (Asinh, "asinh"),
     (Acosh, "acosh"),
     (Atanh, "atanh"),
+    (BitwiseNot, "bitwise_not"),
+    (BitCast, "bit_cast"),
     (Add, "add"),
     (Sub, "sub"),
     (Mul, "mul"),
@@ -100,6 +102,11 @@ op_kinds! {
     (And, "and"),
     (Or, "or"),
     (Xor, "xor"),
+    (BitwiseAnd, "bitwise_and"),
+    (BitwiseOr, "bitwise_or"),
+    (BitwiseXor, "bitwise_xor"),
+    (BitShiftLeft, "bit_shift_left"),
+    (BitShiftRight, "bit_shift_right"),
     (Clip, "clip"),
     (Where, "where"),
     (Conv, "conv"),
@@ -148,6 +155,17 @@ op_kinds! {
     (ArgMin, "arg_min"),
     (TopK, "top_k"),
     (Trilu, "trilu"),
+    (CumSum, "cum_sum"),
+    (CumProd, "cum_prod"),
+    (OneHot, "one_hot"),
+    (EyeLike, "eye_like"),
+    (Compress, "compress"),
+    (NonZero, "non_zero"),
+    (Unique, "unique"),
+    (ReverseSequence, "reverse_sequence"),
+    (CenterCropPad, "center_crop_pad"),
+    (Det, "det"),
+    (Col2Im, "col2im"),
     (DepthToSpace, "depth_to_space"),
     (SpaceToDepth, "space_to_depth"),
     (ShapeOf, "shape_of"),
@@ -182,6 +200,8 @@ impl OpKind {
             }
             Not | IsNaN | IsInf | Sign | Sin | Cos | Tan | Asin | Acos | Atan | Sinh | Cosh
             | Asinh | Acosh | Atanh => (1, Some(1)),
+            BitwiseNot | BitCast => (1, Some(1)),
+            BitwiseAnd | BitwiseOr | BitwiseXor | BitShiftLeft | BitShiftRight => (2, Some(2)),
             Add | Sub | Mul | Div | Pow | Mod | Fmod | Max | Min | Equal | PRelu => (2, Some(2)),
             Greater | Less | GreaterOrEqual | LessOrEqual | And | Or | Xor => (2, Some(2)),
             Clip => (1, Some(3)),
@@ -213,6 +233,9 @@ impl OpKind {
             DepthToSpace | SpaceToDepth | Size | ArgMax | ArgMin => (1, Some(1)),
             TopK => (2, Some(2)),
             Trilu => (1, Some(2)),
+            CumSum | CumProd | Compress | ReverseSequence | CenterCropPad => (2, Some(2)),
+            OneHot | Col2Im => (3, Some(3)),
+            EyeLike | NonZero | Unique | Det => (1, Some(1)),
             ShapeOf => (1, Some(1)),
             Slice => (3, Some(5)),
             Pad => (2, Some(4)),
@@ -236,7 +259,9 @@ impl OpKind {
     pub fn has_attrs(self) -> bool {
         use OpKind::*;
         match self {
-            Elu | LeakyRelu | HardSigmoid | Gelu | Cast | IsInf => true,
+            Elu | LeakyRelu | HardSigmoid | Gelu | Cast | IsInf | BitCast => true,
+            BitwiseNot | BitwiseAnd | BitwiseOr | BitwiseXor | BitShiftLeft | BitShiftRight
+            | NonZero | Det => false,
             Abs | Neg | Ceil | Floor | Round | Sqrt | Reciprocal | Exp | Log | Erf | Sigmoid
             | Tanh | Relu | Identity | HardSwish => false,
             Not | IsNaN | Sign | Sin | Cos | Tan | Asin | Acos | Atan | Sinh | Cosh | Asinh
@@ -281,6 +306,8 @@ impl OpKind {
             | QuantizeLinear | DequantizeLinear | FakeQuantize | QConv | GatherElements
             | GatherNd | ScatterElements | ScatterNd | DepthToSpace | SpaceToDepth | Lstm | Gru
             | Rnn | ArgMax | ArgMin | TopK | Trilu => true,
+            CumSum | CumProd | OneHot | EyeLike | Compress | Unique | ReverseSequence
+            | CenterCropPad | Col2Im => true,
         }
     }
 
@@ -362,6 +389,8 @@ impl OpKind {
             OpKind::Asinh => Op::Unary(UnaryOp::Asinh),
             OpKind::Acosh => Op::Unary(UnaryOp::Acosh),
             OpKind::Atanh => Op::Unary(UnaryOp::Atanh),
+            OpKind::BitwiseNot => Op::Unary(UnaryOp::BitwiseNot),
+            OpKind::BitCast => Op::Unary(UnaryOp::BitCast { to: DType::F32 }),
             OpKind::Add => Op::Binary(BinaryOp::Add),
             OpKind::Sub => Op::Binary(BinaryOp::Sub),
             OpKind::Mul => Op::Binary(BinaryOp::Mul),
@@ -380,6 +409,11 @@ impl OpKind {
             OpKind::And => Op::Binary(BinaryOp::And),
             OpKind::Or => Op::Binary(BinaryOp::Or),
             OpKind::Xor => Op::Binary(BinaryOp::Xor),
+            OpKind::BitwiseAnd => Op::Binary(BinaryOp::BitwiseAnd),
+            OpKind::BitwiseOr => Op::Binary(BinaryOp::BitwiseOr),
+            OpKind::BitwiseXor => Op::Binary(BinaryOp::BitwiseXor),
+            OpKind::BitShiftLeft => Op::Binary(BinaryOp::BitShiftLeft),
+            OpKind::BitShiftRight => Op::Binary(BinaryOp::BitShiftRight),
             OpKind::Clip => Op::Clip,
             OpKind::Where => Op::Where,
             OpKind::Conv => Op::Conv(conv()),
@@ -472,6 +506,33 @@ impl OpKind {
                 largest: true,
             },
             OpKind::Trilu => Op::Trilu { upper: true },
+            OpKind::CumSum => Op::CumSum {
+                exclusive: false,
+                reverse: false,
+            },
+            OpKind::CumProd => Op::CumProd {
+                exclusive: false,
+                reverse: false,
+            },
+            OpKind::OneHot => Op::OneHot { axis: -1 },
+            OpKind::EyeLike => Op::EyeLike { k: 0 },
+            OpKind::Compress => Op::Compress { axis: None },
+            OpKind::NonZero => Op::NonZero,
+            OpKind::Unique => Op::Unique {
+                sorted: true,
+                axis: None,
+            },
+            OpKind::ReverseSequence => Op::ReverseSequence {
+                batch_axis: 1,
+                time_axis: 0,
+            },
+            OpKind::CenterCropPad => Op::CenterCropPad { axes: vec![] },
+            OpKind::Det => Op::Det,
+            OpKind::Col2Im => Op::Col2Im {
+                dilations: vec![],
+                pads: vec![],
+                strides: vec![],
+            },
             OpKind::DepthToSpace => Op::DepthToSpace {
                 blocksize: 1,
                 mode: BlockOrder::Dcr,
@@ -565,6 +626,8 @@ impl Op {
                 UnaryOp::Asinh => OpKind::Asinh,
                 UnaryOp::Acosh => OpKind::Acosh,
                 UnaryOp::Atanh => OpKind::Atanh,
+                UnaryOp::BitwiseNot => OpKind::BitwiseNot,
+                UnaryOp::BitCast { .. } => OpKind::BitCast,
             },
             Op::Binary(b) => match b {
                 BinaryOp::Add => OpKind::Add,
@@ -585,6 +648,11 @@ impl Op {
                 BinaryOp::And => OpKind::And,
                 BinaryOp::Or => OpKind::Or,
                 BinaryOp::Xor => OpKind::Xor,
+                BinaryOp::BitwiseAnd => OpKind::BitwiseAnd,
+                BinaryOp::BitwiseOr => OpKind::BitwiseOr,
+                BinaryOp::BitwiseXor => OpKind::BitwiseXor,
+                BinaryOp::BitShiftLeft => OpKind::BitShiftLeft,
+                BinaryOp::BitShiftRight => OpKind::BitShiftRight,
             },
             Op::Clip => OpKind::Clip,
             Op::Where => OpKind::Where,
@@ -625,6 +693,17 @@ impl Op {
             Op::ArgMin(_) => OpKind::ArgMin,
             Op::TopK { .. } => OpKind::TopK,
             Op::Trilu { .. } => OpKind::Trilu,
+            Op::CumSum { .. } => OpKind::CumSum,
+            Op::CumProd { .. } => OpKind::CumProd,
+            Op::OneHot { .. } => OpKind::OneHot,
+            Op::EyeLike { .. } => OpKind::EyeLike,
+            Op::Compress { .. } => OpKind::Compress,
+            Op::NonZero => OpKind::NonZero,
+            Op::Unique { .. } => OpKind::Unique,
+            Op::ReverseSequence { .. } => OpKind::ReverseSequence,
+            Op::CenterCropPad { .. } => OpKind::CenterCropPad,
+            Op::Det => OpKind::Det,
+            Op::Col2Im { .. } => OpKind::Col2Im,
             Op::DepthToSpace { .. } => OpKind::DepthToSpace,
             Op::SpaceToDepth { .. } => OpKind::SpaceToDepth,
             Op::ShapeOf { .. } => OpKind::ShapeOf,

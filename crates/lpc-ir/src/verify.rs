@@ -42,6 +42,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         Op::LayerNorm { .. } => (1, 3),
         Op::DynamicQuantizeLinear => (3, 3),
         Op::TopK { .. } => (2, 2),
+        Op::Unique { .. } => (1, 4),
         Op::Lstm { .. } => (1, 3),
         Op::Gru { .. } | Op::Rnn(_) => (1, 2),
         Op::Input { .. }
@@ -80,6 +81,16 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::ArgMax(_)
         | Op::ArgMin(_)
         | Op::Trilu { .. }
+        | Op::CumSum { .. }
+        | Op::CumProd { .. }
+        | Op::OneHot { .. }
+        | Op::EyeLike { .. }
+        | Op::Compress { .. }
+        | Op::NonZero
+        | Op::ReverseSequence { .. }
+        | Op::CenterCropPad { .. }
+        | Op::Det
+        | Op::Col2Im { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

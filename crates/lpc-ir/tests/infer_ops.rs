@@ -1380,3 +1380,153 @@ fn recurrent_rejects_wrong_operands() {
         "activations: 2 given, the op takes 3",
     );
 }
+
+#[test]
+fn bit_and_misc_op_types() {
+    let mut g = Graph::new("misc");
+    let a = input(&mut g, "a", DType::U8, "N,3,1");
+    let b = input(&mut g, "b", DType::U8, "4");
+    let x = input(&mut g, "x", DType::F32, "2,3");
+    let shl = node(
+        &mut g,
+        "shl",
+        Op::Binary(BinaryOp::BitShiftLeft),
+        &[Some(a), Some(b)],
+    );
+    let not = node(&mut g, "not", Op::Unary(UnaryOp::BitwiseNot), &[Some(a)]);
+    let cast = node(
+        &mut g,
+        "cast",
+        Op::Unary(UnaryOp::BitCast { to: DType::I32 }),
+        &[Some(x)],
+    );
+    let ax = ints(&mut g, "ax", &[-1]);
+    let cum = node(
+        &mut g,
+        "cum",
+        Op::CumSum {
+            exclusive: true,
+            reverse: false,
+        },
+        &[Some(x), Some(ax)],
+    );
+    let idx = input(&mut g, "idx", DType::I64, "N,2");
+    let depth = ints(&mut g, "depth", &[5]);
+    let values = zeros(&mut g, "values", DType::F16, &[2]);
+    let hot = node(
+        &mut g,
+        "hot",
+        Op::OneHot { axis: 1 },
+        &[Some(idx), Some(depth), Some(values)],
+    );
+    let eye = node(&mut g, "eye", Op::EyeLike { k: 1 }, &[Some(x)]);
+    let cond = g.add_const(
+        "cond",
+        Tensor::from_bool(&[2], vec![true, false]).expect("size"),
+    );
+    let comp = node(
+        &mut g,
+        "comp",
+        Op::Compress { axis: Some(0) },
+        &[Some(x), Some(cond)],
+    );
+    let nz = node(&mut g, "nz", Op::NonZero, &[Some(x)]);
+    let uq = node_n(
+        &mut g,
+        "uq",
+        Op::Unique {
+            sorted: true,
+            axis: Some(1),
+        },
+        &[Some(x)],
+        4,
+    );
+    let shape = ints(&mut g, "shape", &[4]);
+    let ccp = node(
+        &mut g,
+        "ccp",
+        Op::CenterCropPad { axes: vec![-1] },
+        &[Some(x), Some(shape)],
+    );
+    let m = input(&mut g, "m", DType::F64, "N,3,3");
+    let det = node(&mut g, "det", Op::Det, &[Some(m)]);
+    run(&mut g);
+    assert_eq!(ty(&g, shl), "u8[N,3,4]");
+    assert_eq!(ty(&g, not), "u8[N,3,1]");
+    assert_eq!(ty(&g, cast), "i32[2,3]");
+    assert_eq!(ty(&g, cum), "f32[2,3]");
+    assert_eq!(ty(&g, hot), "f16[N,5,2]");
+    assert_eq!(ty(&g, eye), "f32[2,3]");
+    assert_eq!(ty(&g, comp), "f32[1,3]");
+    assert!(ty(&g, nz).starts_with("i64[2,"), "{}", ty(&g, nz));
+    assert!(ty(&g, uq[0]).starts_with("f32[2,"), "{}", ty(&g, uq[0]));
+    assert_eq!(ty(&g, uq[2]), "i64[3]");
+    assert_eq!(ty(&g, ccp), "f32[2,4]");
+    assert_eq!(ty(&g, det), "f64[N]");
+}
+
+#[test]
+fn bit_and_misc_ops_reject_bad_inputs() {
+    let unary = |op: Op, dtype: DType, dims: &str, want: &str| {
+        let mut g = Graph::new("bad");
+        let x = input(&mut g, "x", dtype, dims);
+        let ins: Vec<Option<ValueRef>> = (0..op.arity().0).map(|_| Some(x)).collect();
+        node(&mut g, "n", op.clone(), &ins);
+        let e = infer_types(&mut g).expect_err("bad input must be rejected");
+        assert!(e.to_string().contains(want), "{}: {e}", op.name());
+    };
+    unary(
+        Op::Binary(BinaryOp::BitwiseAnd),
+        DType::F32,
+        "2",
+        "an integer type",
+    );
+    unary(
+        Op::Unary(UnaryOp::BitwiseNot),
+        DType::Bool,
+        "2",
+        "an integer type",
+    );
+    unary(
+        Op::Unary(UnaryOp::BitCast { to: DType::I64 }),
+        DType::F32,
+        "2",
+        "cannot bit-cast",
+    );
+    unary(Op::Det, DType::I32, "2,2", "a float type");
+    unary(Op::Det, DType::F32, "2,3", "square");
+    unary(Op::EyeLike { k: 0 }, DType::F32, "2", "rank 2");
+}
+
+#[test]
+fn col2im_types_and_checks() {
+    let build = |x_dims: &str, strides: Vec<usize>| {
+        let mut g = Graph::new("col2im");
+        let x = input(&mut g, "x", DType::F32, x_dims);
+        let image = ints(&mut g, "image", &[3, 4]);
+        let block = ints(&mut g, "block", &[2, 2]);
+        let y = node(
+            &mut g,
+            "y",
+            Op::Col2Im {
+                dilations: vec![],
+                pads: vec![],
+                strides,
+            },
+            &[Some(x), Some(image), Some(block)],
+        );
+        (g, y)
+    };
+    let (mut g, y) = build("N,8,6", vec![]);
+    run(&mut g);
+    assert_eq!(ty(&g, y), "f32[N,2,3,4]");
+    let (mut g, _) = build("N,8,5", vec![]);
+    let e = infer_types(&mut g).expect_err("L mismatch");
+    assert!(e.to_string().contains("block positions"), "{e}");
+    let (mut g, _) = build("N,6,6", vec![]);
+    let e = infer_types(&mut g).expect_err("channels");
+    assert!(e.to_string().contains("multiple"), "{e}");
+    let (mut g, _) = build("N,8,6", vec![1]);
+    let e = infer_types(&mut g).expect_err("strides");
+    assert!(e.to_string().contains("'strides'"), "{e}");
+}

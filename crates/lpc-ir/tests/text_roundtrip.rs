@@ -49,6 +49,8 @@ fn kind(op: &Op) -> usize {
             UnaryOp::Asinh => 88,
             UnaryOp::Acosh => 89,
             UnaryOp::Atanh => 90,
+            UnaryOp::BitwiseNot => 123,
+            UnaryOp::BitCast { .. } => 124,
         },
         Op::Binary(b) => match b {
             BinaryOp::Add => 22,
@@ -69,6 +71,11 @@ fn kind(op: &Op) -> usize {
             BinaryOp::And => 95,
             BinaryOp::Or => 96,
             BinaryOp::Xor => 97,
+            BinaryOp::BitwiseAnd => 125,
+            BinaryOp::BitwiseOr => 126,
+            BinaryOp::BitwiseXor => 127,
+            BinaryOp::BitShiftLeft => 128,
+            BinaryOp::BitShiftRight => 129,
         },
         Op::Clip => 31,
         Op::Where => 32,
@@ -135,6 +142,17 @@ fn kind(op: &Op) -> usize {
         Op::ArgMin(_) => 120,
         Op::TopK { .. } => 121,
         Op::Trilu { .. } => 122,
+        Op::CumSum { .. } => 130,
+        Op::CumProd { .. } => 131,
+        Op::OneHot { .. } => 132,
+        Op::EyeLike { .. } => 133,
+        Op::Compress { .. } => 134,
+        Op::NonZero => 135,
+        Op::Unique { .. } => 136,
+        Op::ReverseSequence { .. } => 137,
+        Op::CenterCropPad { .. } => 138,
+        Op::Det => 139,
+        Op::Col2Im { .. } => 140,
         Op::DepthToSpace { .. } => 103,
         Op::SpaceToDepth { .. } => 104,
         Op::Lstm { .. } => 113,
@@ -142,7 +160,7 @@ fn kind(op: &Op) -> usize {
         Op::Rnn(_) => 115,
     }
 }
-const KINDS: usize = 123;
+const KINDS: usize = 141;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -170,7 +188,7 @@ fn words(op: &Op) -> Vec<(usize, usize)> {
             vec![auto_pad(&c.auto_pad)]
         }
         Op::MaxPool { pool, .. } | Op::AveragePool { pool, .. } => vec![auto_pad(&pool.auto_pad)],
-        Op::Unary(UnaryOp::Cast { to }) => vec![dtype(to)],
+        Op::Unary(UnaryOp::Cast { to } | UnaryOp::BitCast { to }) => vec![dtype(to)],
         Op::QuantizeLinear { dtype: d, .. } => vec![dtype(d)],
         Op::ConstantOfShape { value } => vec![dtype(&value.dtype())],
         Op::ScatterElements { reduction, .. } | Op::ScatterNd { reduction } => {
@@ -555,6 +573,7 @@ fn op_samples() -> Vec<Op> {
     });
     for to in DType::ALL {
         v.push(Op::Unary(UnaryOp::Cast { to }));
+        v.push(Op::Unary(UnaryOp::BitCast { to }));
         v.push(Op::QuantizeLinear {
             q: QuantAxis {
                 axis: -1,
@@ -728,6 +747,58 @@ fn op_samples() -> Vec<Op> {
     });
     v.push(Op::Trilu { upper: true });
     v.push(Op::Trilu { upper: false });
+    v.push(Op::Unary(UnaryOp::BitwiseNot));
+    for b in [
+        BinaryOp::BitwiseAnd,
+        BinaryOp::BitwiseOr,
+        BinaryOp::BitwiseXor,
+        BinaryOp::BitShiftLeft,
+        BinaryOp::BitShiftRight,
+    ] {
+        v.push(Op::Binary(b));
+    }
+    for exclusive in [false, true] {
+        for reverse in [false, true] {
+            v.push(Op::CumSum { exclusive, reverse });
+            v.push(Op::CumProd { exclusive, reverse });
+        }
+    }
+    v.push(Op::OneHot { axis: -1 });
+    v.push(Op::OneHot { axis: 1 });
+    v.push(Op::EyeLike { k: 0 });
+    v.push(Op::EyeLike { k: -2 });
+    v.push(Op::Compress { axis: None });
+    v.push(Op::Compress { axis: Some(-1) });
+    v.push(Op::NonZero);
+    v.push(Op::Unique {
+        sorted: true,
+        axis: None,
+    });
+    v.push(Op::Unique {
+        sorted: false,
+        axis: Some(0),
+    });
+    v.push(Op::ReverseSequence {
+        batch_axis: 1,
+        time_axis: 0,
+    });
+    v.push(Op::ReverseSequence {
+        batch_axis: 0,
+        time_axis: 1,
+    });
+    v.push(Op::CenterCropPad { axes: vec![] });
+    v.push(Op::CenterCropPad { axes: vec![0, -1] });
+    v.push(Op::Det);
+    v.push(Op::Col2Im {
+        dilations: vec![],
+        pads: vec![],
+        strides: vec![],
+    });
+    v.push(Op::Col2Im {
+        dilations: vec![1, 2],
+        pads: vec![0, 1, 1, 0],
+        strides: vec![2, 1],
+    });
     for mode in [BlockOrder::Dcr, BlockOrder::Crd] {
         v.push(Op::DepthToSpace { blocksize: 2, mode });
     }

@@ -73,9 +73,12 @@ fn float_fn(op: &UnaryOp) -> Option<fn(f64, f32, f32) -> f64> {
         UnaryOp::Asinh => |x, _, _| x.asinh(),
         UnaryOp::Acosh => |x, _, _| x.acosh(),
         UnaryOp::Atanh => |x, _, _| x.atanh(),
-        UnaryOp::Cast { .. } | UnaryOp::Not | UnaryOp::IsNaN | UnaryOp::IsInf { .. } => {
-            return None
-        }
+        UnaryOp::Cast { .. }
+        | UnaryOp::Not
+        | UnaryOp::IsNaN
+        | UnaryOp::IsInf { .. }
+        | UnaryOp::BitwiseNot
+        | UnaryOp::BitCast { .. } => return None,
     })
 }
 
@@ -127,7 +130,9 @@ fn params(op: &UnaryOp) -> (f32, f32) {
         | UnaryOp::Asinh
         | UnaryOp::Acosh
         | UnaryOp::Atanh
-        | UnaryOp::Cast { .. } => (0.0, 0.0),
+        | UnaryOp::Cast { .. }
+        | UnaryOp::BitwiseNot
+        | UnaryOp::BitCast { .. } => (0.0, 0.0),
     }
 }
 
@@ -177,7 +182,9 @@ fn f32_fast(op: &UnaryOp, v: &[f32]) -> Option<Vec<f32>> {
         | UnaryOp::Not
         | UnaryOp::IsNaN
         | UnaryOp::IsInf { .. }
-        | UnaryOp::Cast { .. } => return None,
+        | UnaryOp::Cast { .. }
+        | UnaryOp::BitwiseNot
+        | UnaryOp::BitCast { .. } => return None,
     })
 }
 
@@ -214,7 +221,9 @@ fn int_unary(op: &UnaryOp, x: i64) -> Option<i64> {
         | UnaryOp::Asinh
         | UnaryOp::Acosh
         | UnaryOp::Atanh
-        | UnaryOp::Cast { .. } => return None,
+        | UnaryOp::Cast { .. }
+        | UnaryOp::BitwiseNot
+        | UnaryOp::BitCast { .. } => return None,
     })
 }
 
@@ -226,6 +235,8 @@ pub fn unary(op: &UnaryOp, x: &Tensor) -> EvalResult<Tensor> {
     match op {
         UnaryOp::Identity => return Ok(x.clone()),
         UnaryOp::Not => return logic::not(x),
+        UnaryOp::BitwiseNot => return bitwise_not(x),
+        UnaryOp::BitCast { to } => return bit_cast(x, *to),
         UnaryOp::IsNaN => return logic::is_nan(x),
         UnaryOp::IsInf {
             detect_positive,
@@ -345,6 +356,9 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
     if op.is_comparison() || op.is_logical() {
         return bool_result(op, a, b);
     }
+    if op.is_bitwise() {
+        return bitwise(op, a, b);
+    }
     if a.dtype() != b.dtype() && op != BinaryOp::Pow {
         return Err(invalid!(
             "operands have different dtypes: {} and {}",
@@ -386,6 +400,11 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
             | BinaryOp::And
             | BinaryOp::Or
             | BinaryOp::Xor => return bool_result(op, a, b),
+            BinaryOp::BitwiseAnd
+            | BinaryOp::BitwiseOr
+            | BinaryOp::BitwiseXor
+            | BinaryOp::BitShiftLeft
+            | BinaryOp::BitShiftRight => return bitwise(op, a, b),
         };
         return Ok(Tensor::from_f32(&sh, out).expect("size"));
     }
@@ -431,6 +450,11 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
             | BinaryOp::And
             | BinaryOp::Or
             | BinaryOp::Xor => return bool_result(op, a, b),
+            BinaryOp::BitwiseAnd
+            | BinaryOp::BitwiseOr
+            | BinaryOp::BitwiseXor
+            | BinaryOp::BitShiftLeft
+            | BinaryOp::BitShiftRight => return bitwise(op, a, b),
         };
         let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), f)?;
         return Ok(Tensor::from_f64(&sh, out).expect("size").into_dtype(d));
@@ -479,9 +503,94 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
         | BinaryOp::And
         | BinaryOp::Or
         | BinaryOp::Xor => return bool_result(op, a, b),
+        BinaryOp::BitwiseAnd
+        | BinaryOp::BitwiseOr
+        | BinaryOp::BitwiseXor
+        | BinaryOp::BitShiftLeft
+        | BinaryOp::BitShiftRight => return bitwise(op, a, b),
     };
     let (out, sh) = broadcast_map(&x, a.shape(), &y, b.shape(), f)?;
     Ok(Tensor::from_i64(&sh, out).expect("size").into_dtype(d))
+}
+
+/// Width in bits of an integer dtype, or a dtype error naming input `slot`.
+fn int_width(d: DType, slot: usize, what: &'static str) -> EvalResult<i64> {
+    if !d.is_int() {
+        return Err(EvalError::DType {
+            slot,
+            what,
+            got: d,
+            expected: "an integer type",
+        });
+    }
+    Ok(8 * d.size() as i64)
+}
+
+/// The bitwise binary ops (And/Or/Xor and the shifts) on integer operands of one dtype, with
+/// broadcasting. Values are computed on the sign- (or zero-) extended i64 and wrapped back, so
+/// a left shift drops the bits shifted out; a shift amount outside `[0, width)` gives 0 (a
+/// right shift of a negative signed value: -1), as the ONNX backend cases expect.
+pub fn bitwise(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
+    let d = a.dtype();
+    let w = int_width(d, 0, "a")?;
+    if b.dtype() != d {
+        return Err(EvalError::DType {
+            slot: 1,
+            what: "b",
+            got: b.dtype(),
+            expected: "the dtype of a",
+        });
+    }
+    let in_range = move |q: i64| (0..w).contains(&q);
+    let (x, y) = (a.to_i64_vec(), b.to_i64_vec());
+    let (sa, sb) = (a.shape(), b.shape());
+    let (out, sh) = match op {
+        BinaryOp::BitwiseAnd => broadcast_map(&x, sa, &y, sb, |p, q| p & q)?,
+        BinaryOp::BitwiseOr => broadcast_map(&x, sa, &y, sb, |p, q| p | q)?,
+        BinaryOp::BitwiseXor => broadcast_map(&x, sa, &y, sb, |p, q| p ^ q)?,
+        BinaryOp::BitShiftLeft => {
+            broadcast_map(&x, sa, &y, sb, |p, q| if in_range(q) { p << q } else { 0 })?
+        }
+        BinaryOp::BitShiftRight => {
+            broadcast_map(
+                &x,
+                sa,
+                &y,
+                sb,
+                |p, q| {
+                    if in_range(q) {
+                        p >> q
+                    } else {
+                        p >> 63
+                    }
+                },
+            )?
+        }
+        other => return Err(invalid!("{other:?} is not a bitwise op")),
+    };
+    Ok(Tensor::from_i64(&sh, out).expect("size").into_dtype(d))
+}
+
+/// Bitwise complement of an integer tensor.
+fn bitwise_not(x: &Tensor) -> EvalResult<Tensor> {
+    int_width(x.dtype(), 0, "x")?;
+    let out = x.to_i64_vec().into_iter().map(|v| !v).collect();
+    Ok(Tensor::from_i64(x.shape(), out)
+        .expect("size")
+        .into_dtype(x.dtype()))
+}
+
+/// Reinterprets the little-endian bytes of x as `to`, a dtype of the same width.
+fn bit_cast(x: &Tensor, to: DType) -> EvalResult<Tensor> {
+    let from = x.dtype();
+    if from.size() != to.size() {
+        return Err(invalid!(
+            "cannot bit-cast {from} ({} bytes) to {to} ({} bytes)",
+            from.size(),
+            to.size()
+        ));
+    }
+    Tensor::from_le_bytes(to, x.shape(), &x.to_le_bytes()).map_err(|e| invalid!("{e}"))
 }
 
 /// A truncated remainder `r` of a division by `q` moved to the sign of `q` (floored modulo).
@@ -607,6 +716,51 @@ pub fn where_(c: &Tensor, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
 mod tests {
     use super::*;
     use crate::util::broadcast_index;
+
+    #[test]
+    fn bit_ops_wrap_and_handle_out_of_range_shifts() {
+        let i8s = |v: Vec<i8>| Tensor::from_i8(&[v.len()], v).expect("size");
+        let a = i8s(vec![-128, 64, -3, 5]);
+        let s = i8s(vec![1, 1, 8, -1]);
+        let got = |op| bitwise(op, &a, &s).expect("bitwise").into_i8().expect("i8");
+        // 64 << 1 drops the carry into the sign bit; shifts of 8 or -1 give 0 (or -1).
+        assert_eq!(got(BinaryOp::BitShiftLeft), [0, -128, 0, 0]);
+        assert_eq!(got(BinaryOp::BitShiftRight), [-64, 32, -1, 0]);
+        assert_eq!(got(BinaryOp::BitwiseAnd), [0, 0, 8, 5]);
+        assert_eq!(got(BinaryOp::BitwiseXor), [-127, 65, -11, -6]);
+        let u = Tensor::from_u8(&[2], vec![0, 0xf0]).expect("size");
+        let n = unary(&UnaryOp::BitwiseNot, &u).expect("not");
+        assert_eq!(n.into_u8().expect("u8"), [0xff, 0x0f]);
+        let shr = bitwise(
+            BinaryOp::BitShiftRight,
+            &u,
+            &Tensor::from_u8(&[1], vec![4]).unwrap(),
+        );
+        assert_eq!(shr.expect("shift").into_u8().expect("u8"), [0, 0x0f]);
+    }
+
+    #[test]
+    fn bit_ops_reject_floats_and_mixed_dtypes() {
+        let f = Tensor::from_f32(&[1], vec![1.0]).expect("size");
+        let i = Tensor::from_i32(&[1], vec![1]).expect("size");
+        assert!(matches!(
+            bitwise(BinaryOp::BitwiseOr, &f, &f),
+            Err(EvalError::DType { slot: 0, .. })
+        ));
+        assert!(matches!(
+            bitwise(BinaryOp::BitwiseOr, &i, &Tensor::vec_i64(&[1])),
+            Err(EvalError::DType { slot: 1, .. })
+        ));
+        assert!(unary(&UnaryOp::BitwiseNot, &f).is_err());
+    }
+
+    #[test]
+    fn bit_cast_reinterprets_bytes_of_equal_width_only() {
+        let f = Tensor::from_f32(&[2], vec![1.0, -0.0]).expect("size");
+        let i = unary(&UnaryOp::BitCast { to: DType::I32 }, &f).expect("bitcast");
+        assert_eq!(i.into_i32().expect("i32"), [0x3f80_0000, i32::MIN]);
+        assert!(unary(&UnaryOp::BitCast { to: DType::I64 }, &f).is_err());
+    }
 
     #[test]
     fn broadcast_map_matches_table() {

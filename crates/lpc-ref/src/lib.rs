@@ -9,6 +9,7 @@ mod fused;
 pub mod geom;
 mod index;
 pub mod logic;
+mod misc;
 mod nn;
 mod norm;
 mod pool;
@@ -235,6 +236,56 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
         Op::Tile => Ok(vec![index::tile(i.req(0, "x")?, i.req(1, "repeats")?)?]),
         Op::TopK { axis, largest } => index::top_k(*axis, *largest, i.req(0, "x")?, i.req(1, "k")?),
         Op::Trilu { upper } => Ok(vec![index::trilu(*upper, i.req(0, "x")?, i.opt(1))?]),
+        Op::CumSum { exclusive, reverse } | Op::CumProd { exclusive, reverse } => {
+            Ok(vec![misc::cumulative(
+                matches!(op, Op::CumProd { .. }),
+                *exclusive,
+                *reverse,
+                i.req(0, "x")?,
+                i.req(1, "axis")?,
+            )?])
+        }
+        Op::OneHot { axis } => Ok(vec![misc::one_hot(
+            *axis,
+            i.req(0, "indices")?,
+            i.req(1, "depth")?,
+            i.req(2, "values")?,
+        )?]),
+        Op::EyeLike { k } => Ok(vec![misc::eye_like(*k, i.req(0, "x")?)?]),
+        Op::Compress { axis } => Ok(vec![misc::compress(
+            *axis,
+            i.req(0, "x")?,
+            i.req(1, "condition")?,
+        )?]),
+        Op::NonZero => Ok(vec![misc::non_zero(i.req(0, "x")?)?]),
+        Op::Unique { sorted, axis } => misc::unique(*sorted, *axis, i.req(0, "x")?, n_outputs),
+        Op::ReverseSequence {
+            batch_axis,
+            time_axis,
+        } => Ok(vec![misc::reverse_sequence(
+            *batch_axis,
+            *time_axis,
+            i.req(0, "x")?,
+            i.req(1, "sequence_lens")?,
+        )?]),
+        Op::CenterCropPad { axes } => Ok(vec![misc::center_crop_pad(
+            axes,
+            i.req(0, "x")?,
+            i.req(1, "shape")?,
+        )?]),
+        Op::Det => Ok(vec![misc::det(i.req(0, "x")?)?]),
+        Op::Col2Im {
+            dilations,
+            pads,
+            strides,
+        } => Ok(vec![misc::col2im(
+            dilations,
+            pads,
+            strides,
+            i.req(0, "x")?,
+            i.req(1, "image_shape")?,
+            i.req(2, "block_shape")?,
+        )?]),
         Op::ArgMax(a) => Ok(vec![index::arg(a, true, i.req(0, "x")?)?]),
         Op::ArgMin(a) => Ok(vec![index::arg(a, false, i.req(0, "x")?)?]),
         Op::Size => Ok(vec![Tensor::scalar_i64(i.req(0, "x")?.len() as i64)]),

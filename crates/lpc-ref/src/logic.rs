@@ -24,7 +24,12 @@ fn predicate<T: PartialOrd>(op: BinaryOp) -> Option<fn(T, T) -> bool> {
         | BinaryOp::PRelu
         | BinaryOp::And
         | BinaryOp::Or
-        | BinaryOp::Xor => return None,
+        | BinaryOp::Xor
+        | BinaryOp::BitwiseAnd
+        | BinaryOp::BitwiseOr
+        | BinaryOp::BitwiseXor
+        | BinaryOp::BitShiftLeft
+        | BinaryOp::BitShiftRight => return None,
     })
 }
 
@@ -93,7 +98,12 @@ pub fn logical(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
         | BinaryOp::Greater
         | BinaryOp::Less
         | BinaryOp::GreaterOrEqual
-        | BinaryOp::LessOrEqual => return Err(invalid!("{op:?} is not a logical op")),
+        | BinaryOp::LessOrEqual
+        | BinaryOp::BitwiseAnd
+        | BinaryOp::BitwiseOr
+        | BinaryOp::BitwiseXor
+        | BinaryOp::BitShiftLeft
+        | BinaryOp::BitShiftRight => return Err(invalid!("{op:?} is not a logical op")),
     };
     let (out, sh) = broadcast_map(x, a.shape(), y, b.shape(), f)?;
     Ok(bools(sh, out))

@@ -9,6 +9,7 @@
 //! even the rank is known the shape is `None`.
 
 mod index;
+mod misc;
 mod nn;
 mod recurrent;
 mod shape_ops;
@@ -523,6 +524,23 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::ArgMax(a) | Op::ArgMin(a) => index::arg(cx, a),
         Op::TopK { axis, .. } => index::top_k(cx, *axis, syms),
         Op::Trilu { .. } => index::trilu(cx),
+        Op::CumSum { .. } | Op::CumProd { .. } => misc::cumulative(cx),
+        Op::OneHot { axis } => misc::one_hot(cx, *axis, syms),
+        Op::EyeLike { .. } => misc::eye_like(cx),
+        Op::Compress { axis } => misc::compress(cx, *axis, syms),
+        Op::NonZero => misc::non_zero(cx, syms),
+        Op::Unique { axis, .. } => misc::unique(cx, *axis, syms),
+        Op::ReverseSequence {
+            batch_axis,
+            time_axis,
+        } => misc::reverse_sequence(cx, *batch_axis, *time_axis),
+        Op::CenterCropPad { axes } => misc::center_crop_pad(cx, axes, syms),
+        Op::Det => misc::det(cx),
+        Op::Col2Im {
+            dilations,
+            pads,
+            strides,
+        } => misc::col2im(cx, dilations, pads, strides, syms),
         Op::Size => index::size(cx),
         Op::CastLike => index::cast_like(cx),
         Op::DepthToSpace { blocksize, .. } => index::depth_space(cx, *blocksize, true, syms),

@@ -63,6 +63,22 @@ pub(super) fn unary(cx: &Cx, u: &UnaryOp) -> R {
         }
         UnaryOp::Identity => (None, x.dtype),
         UnaryOp::Cast { to } => (None, Some(*to)),
+        UnaryOp::BitwiseNot => {
+            cx.check_dtype(0, "x", "an integer type", DType::is_int)?;
+            (None, x.dtype)
+        }
+        UnaryOp::BitCast { to } => {
+            if let Some(d) = x.dtype {
+                if d.size() != to.size() {
+                    return Err(cx.err(format!(
+                        "cannot bit-cast {d} ({} bytes) to {to} ({} bytes)",
+                        d.size(),
+                        to.size()
+                    )));
+                }
+            }
+            (None, Some(*to))
+        }
     };
     match float_only {
         Some(true) => cx.check_dtype(0, "x", "a float type", is_float)?,
@@ -137,6 +153,15 @@ pub(super) fn binary(cx: &Cx, b: BinaryOp) -> R {
             cx.check_dtype(0, "a", "bool", |d| d == DType::Bool)?;
             cx.check_dtype(1, "b", "bool", |d| d == DType::Bool)?;
             Some(DType::Bool)
+        }
+        BinaryOp::BitwiseAnd
+        | BinaryOp::BitwiseOr
+        | BinaryOp::BitwiseXor
+        | BinaryOp::BitShiftLeft
+        | BinaryOp::BitShiftRight => {
+            cx.check_dtype(0, "a", "an integer type", DType::is_int)?;
+            cx.same_dtype(0, 1, "operand dtypes differ")?;
+            ta.dtype.or(tb.dtype)
         }
     };
     let shape = broadcast_all(cx, &[dims(ta), dims(tb)])?;

@@ -136,6 +136,17 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::ArgMin(_)
         | Op::TopK { .. }
         | Op::Trilu { .. }
+        | Op::CumSum { .. }
+        | Op::CumProd { .. }
+        | Op::OneHot { .. }
+        | Op::EyeLike { .. }
+        | Op::Compress { .. }
+        | Op::NonZero
+        | Op::Unique { .. }
+        | Op::ReverseSequence { .. }
+        | Op::CenterCropPad { .. }
+        | Op::Det
+        | Op::Col2Im { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand
@@ -275,7 +286,12 @@ fn arith(b: BinaryOp, x: Elem, y: Elem) -> Option<Elem> {
             | BinaryOp::LessOrEqual
             | BinaryOp::And
             | BinaryOp::Or
-            | BinaryOp::Xor => return None,
+            | BinaryOp::Xor
+            | BinaryOp::BitwiseAnd
+            | BinaryOp::BitwiseOr
+            | BinaryOp::BitwiseXor
+            | BinaryOp::BitShiftLeft
+            | BinaryOp::BitShiftRight => return None,
         },
         (s @ Elem::Sym(_), Elem::Int(1)) if matches!(b, BinaryOp::Mul | BinaryOp::Div) => s,
         (Elem::Int(1), s @ Elem::Sym(_)) if b == BinaryOp::Mul => s,
@@ -302,7 +318,12 @@ fn arith(b: BinaryOp, x: Elem, y: Elem) -> Option<Elem> {
             | BinaryOp::LessOrEqual
             | BinaryOp::And
             | BinaryOp::Or
-            | BinaryOp::Xor => return None,
+            | BinaryOp::Xor
+            | BinaryOp::BitwiseAnd
+            | BinaryOp::BitwiseOr
+            | BinaryOp::BitwiseXor
+            | BinaryOp::BitShiftLeft
+            | BinaryOp::BitShiftRight => return None,
         },
     };
     Some(r)

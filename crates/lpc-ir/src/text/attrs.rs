@@ -358,7 +358,8 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             | UnaryOp::Cosh
             | UnaryOp::Asinh
             | UnaryOp::Acosh
-            | UnaryOp::Atanh => {}
+            | UnaryOp::Atanh
+            | UnaryOp::BitwiseNot => {}
             UnaryOp::IsInf {
                 detect_positive,
                 detect_negative,
@@ -373,7 +374,7 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
                 v.f32("beta", beta, Some(0.5));
             }
             UnaryOp::Gelu { tanh } => v.bool("tanh", tanh, Some(false)),
-            UnaryOp::Cast { to } => v.word("to", to, None),
+            UnaryOp::Cast { to } | UnaryOp::BitCast { to } => v.word("to", to, None),
         },
         Op::Binary(b) => match b {
             BinaryOp::Add
@@ -393,7 +394,12 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             | BinaryOp::LessOrEqual
             | BinaryOp::And
             | BinaryOp::Or
-            | BinaryOp::Xor => {}
+            | BinaryOp::Xor
+            | BinaryOp::BitwiseAnd
+            | BinaryOp::BitwiseOr
+            | BinaryOp::BitwiseXor
+            | BinaryOp::BitShiftLeft
+            | BinaryOp::BitShiftRight => {}
         },
         Op::Clip
         | Op::Where
@@ -507,6 +513,35 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             v.bool("largest", largest, Some(true));
         }
         Op::Trilu { upper } => v.bool("upper", upper, Some(true)),
+        Op::CumSum { exclusive, reverse } | Op::CumProd { exclusive, reverse } => {
+            v.bool("exclusive", exclusive, Some(false));
+            v.bool("reverse", reverse, Some(false));
+        }
+        Op::OneHot { axis } => v.i64("axis", axis, Some(-1)),
+        Op::EyeLike { k } => v.i64("k", k, Some(0)),
+        Op::Compress { axis } => v.opt_i64("axis", axis),
+        Op::NonZero | Op::Det => {}
+        Op::Unique { sorted, axis } => {
+            v.bool("sorted", sorted, Some(true));
+            v.opt_i64("axis", axis);
+        }
+        Op::ReverseSequence {
+            batch_axis,
+            time_axis,
+        } => {
+            v.usize("batch_axis", batch_axis, Some(1));
+            v.usize("time_axis", time_axis, Some(0));
+        }
+        Op::CenterCropPad { axes } => v.i64s("axes", axes),
+        Op::Col2Im {
+            dilations,
+            pads,
+            strides,
+        } => {
+            v.usizes("dilations", dilations);
+            v.usizes("pads", pads);
+            v.usizes("strides", strides);
+        }
         Op::ArgMax(a) | Op::ArgMin(a) => {
             let ArgAttrs {
                 axis,

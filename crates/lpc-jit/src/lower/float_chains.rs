@@ -80,7 +80,9 @@ fn chain_op(g: &Graph, n: NodeId, transcendental: bool) -> Option<(ChainOp, Vec<
             | UnaryOp::Asinh
             | UnaryOp::Acosh
             | UnaryOp::Atanh
-            | UnaryOp::Cast { .. } => return None,
+            | UnaryOp::Cast { .. }
+            | UnaryOp::BitwiseNot
+            | UnaryOp::BitCast { .. } => return None,
         };
         return Some((ChainOp::Unary(f), vec![data(0)?]));
     }
@@ -103,7 +105,12 @@ fn chain_op(g: &Graph, n: NodeId, transcendental: bool) -> Option<(ChainOp, Vec<
             | BinaryOp::LessOrEqual
             | BinaryOp::And
             | BinaryOp::Or
-            | BinaryOp::Xor => return None,
+            | BinaryOp::Xor
+            | BinaryOp::BitwiseAnd
+            | BinaryOp::BitwiseOr
+            | BinaryOp::BitwiseXor
+            | BinaryOp::BitShiftLeft
+            | BinaryOp::BitShiftRight => return None,
         };
         return Some((ChainOp::Binary(f), vec![data(0)?, data(1)?]));
     }

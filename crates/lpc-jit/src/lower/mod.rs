@@ -516,6 +516,17 @@ fn lower_node(
         | Op::ArgMin(_)
         | Op::TopK { .. }
         | Op::Trilu { .. }
+        | Op::CumSum { .. }
+        | Op::CumProd { .. }
+        | Op::OneHot { .. }
+        | Op::EyeLike { .. }
+        | Op::Compress { .. }
+        | Op::NonZero
+        | Op::Unique { .. }
+        | Op::ReverseSequence { .. }
+        | Op::CenterCropPad { .. }
+        | Op::Det
+        | Op::Col2Im { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::ShapeOf { .. }

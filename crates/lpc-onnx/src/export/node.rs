@@ -159,7 +159,22 @@ impl Exporter<'_> {
             ),
             Op::Binary(BinaryOp::Mod) => ("Mod", vec![attr_i("fmod", 0)]),
             Op::Binary(BinaryOp::Fmod) => ("Mod", vec![attr_i("fmod", 1)]),
+            Op::Binary(BinaryOp::BitShiftLeft) => ("BitShift", vec![attr_s("direction", "LEFT")]),
+            Op::Binary(BinaryOp::BitShiftRight) => {
+                ("BitShift", vec![attr_s("direction", "RIGHT")])
+            }
             Op::Binary(b) => none(binary_name(*b)),
+            Op::CumSum { .. }
+            | Op::CumProd { .. }
+            | Op::OneHot { .. }
+            | Op::EyeLike { .. }
+            | Op::Compress { .. }
+            | Op::NonZero
+            | Op::Unique { .. }
+            | Op::ReverseSequence { .. }
+            | Op::CenterCropPad { .. }
+            | Op::Det
+            | Op::Col2Im { .. } => misc_form(op),
             Op::Clip => none("Clip"),
             Op::Where => none("Where"),
             Op::Conv(a) => ("Conv", conv_attrs(a)),
@@ -389,6 +404,11 @@ fn unary_form(u: &UnaryOp) -> Form {
             "Cast"
         }
         UnaryOp::Not => "Not",
+        UnaryOp::BitwiseNot => "BitwiseNot",
+        UnaryOp::BitCast { to } => {
+            at.push(attr_i("to", dtype_to_onnx(*to) as i64));
+            "BitCast"
+        }
         UnaryOp::IsNaN => "IsNaN",
         UnaryOp::Sign => "Sign",
         UnaryOp::Sin => "Sin",
@@ -434,7 +454,79 @@ fn binary_name(b: BinaryOp) -> &'static str {
         BinaryOp::And => "And",
         BinaryOp::Or => "Or",
         BinaryOp::Xor => "Xor",
+        BinaryOp::BitwiseAnd => "BitwiseAnd",
+        BinaryOp::BitwiseOr => "BitwiseOr",
+        BinaryOp::BitwiseXor => "BitwiseXor",
+        BinaryOp::BitShiftLeft | BinaryOp::BitShiftRight => "BitShift",
     }
+}
+
+/// ONNX op type and attributes of the cumulative, one-hot, data-dependent and Det ops.
+fn misc_form(op: &Op) -> Form {
+    let mut at = vec![];
+    let op_type = match op {
+        Op::CumSum { exclusive, reverse } | Op::CumProd { exclusive, reverse } => {
+            at.push(attr_i("exclusive", *exclusive as i64));
+            at.push(attr_i("reverse", *reverse as i64));
+            if matches!(op, Op::CumSum { .. }) {
+                "CumSum"
+            } else {
+                "CumProd"
+            }
+        }
+        Op::OneHot { axis } => {
+            at.push(attr_i("axis", *axis));
+            "OneHot"
+        }
+        Op::EyeLike { k } => {
+            at.push(attr_i("k", *k));
+            "EyeLike"
+        }
+        Op::Compress { axis } => {
+            at.extend(axis.map(|a| attr_i("axis", a)));
+            "Compress"
+        }
+        Op::NonZero => "NonZero",
+        Op::Unique { sorted, axis } => {
+            at.push(attr_i("sorted", *sorted as i64));
+            at.extend(axis.map(|a| attr_i("axis", a)));
+            "Unique"
+        }
+        Op::ReverseSequence {
+            batch_axis,
+            time_axis,
+        } => {
+            at.push(attr_i("batch_axis", *batch_axis as i64));
+            at.push(attr_i("time_axis", *time_axis as i64));
+            "ReverseSequence"
+        }
+        Op::CenterCropPad { axes } => {
+            if !axes.is_empty() {
+                at.push(attr_is("axes", axes));
+            }
+            "CenterCropPad"
+        }
+        Op::Det => "Det",
+        Op::Col2Im {
+            dilations,
+            pads,
+            strides,
+        } => {
+            for (key, v) in [
+                ("dilations", dilations),
+                ("pads", pads),
+                ("strides", strides),
+            ] {
+                if !v.is_empty() {
+                    let v: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+                    at.push(attr_is(key, &v));
+                }
+            }
+            "Col2Im"
+        }
+        other => unreachable!("{} is not a misc op", other.name()),
+    };
+    (op_type, at)
 }
 
 /// ONNX op type and attributes of a shape / data-movement op.

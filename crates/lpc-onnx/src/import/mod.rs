@@ -8,6 +8,7 @@ mod attrs;
 mod index;
 mod logic;
 mod math;
+mod misc;
 mod nn;
 mod quant;
 mod recurrent;

@@ -125,6 +125,7 @@ impl Table {
         super::index::register(&mut t);
         super::quant::register(&mut t);
         super::recurrent::register(&mut t);
+        super::misc::register(&mut t);
         t
     }
 

@@ -1,0 +1,303 @@
+//! Inference rules of the cumulative ops (CumSum, CumProd), of OneHot, EyeLike,
+//! ReverseSequence, CenterCropPad and Det, and of the ops whose output shape depends on input
+//! values (Compress, NonZero, Unique): those get a fresh symbol for the data-dependent dim.
+
+use super::{vt, vt_unranked, Cx, InferError, SymGen};
+use crate::{DType, Dim, ValueType};
+
+type R = Result<Vec<ValueType>, InferError>;
+
+fn dims(t: &ValueType) -> Option<&[Dim]> {
+    t.shape.as_ref().map(|s| s.0.as_slice())
+}
+
+/// Checks that input `slot` holds one element (rank 0 or shape `[1]`), when its shape is known.
+fn single(cx: &Cx, slot: usize, what: &str) -> Result<(), InferError> {
+    if let Some(d) = cx.opt(slot).and_then(dims) {
+        if d.len() > 1 || d.iter().any(|d| matches!(d, Dim::Known(n) if *n != 1)) {
+            return Err(cx.err(format!(
+                "input {slot} ({what}) must hold one element, got shape {}",
+                cx.ty(slot)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// CumSum / CumProd: x's type; the axis is a one-element integer tensor within x's rank.
+pub(super) fn cumulative(cx: &Cx) -> R {
+    let x = cx.req(0, "x")?;
+    cx.req(1, "axis")?;
+    cx.check_dtype(0, "x", "a numeric type", |d| d != DType::Bool)?;
+    cx.check_dtype(1, "axis", "i32 or i64", |d| {
+        matches!(d, DType::I32 | DType::I64)
+    })?;
+    single(cx, 1, "axis")?;
+    if let Some(xd) = dims(x) {
+        if xd.is_empty() {
+            return Err(cx.err("input must have rank 1 or more, got a scalar"));
+        }
+        if let Some([a]) = cx.ints(1).as_deref() {
+            cx.axis(*a, xd.len(), "axis")?;
+        }
+    }
+    Ok(vec![x.clone()])
+}
+
+/// OneHot: values' dtype; indices' shape with an axis of size depth inserted at `axis`.
+pub(super) fn one_hot(cx: &Cx, axis: i64, syms: &mut SymGen) -> R {
+    let idx = cx.req(0, "indices")?;
+    cx.req(1, "depth")?;
+    let values = cx.req(2, "values")?;
+    cx.check_dtype(0, "indices", "a numeric type", |d| d != DType::Bool)?;
+    cx.check_dtype(1, "depth", "a numeric type", |d| d != DType::Bool)?;
+    single(cx, 1, "depth")?;
+    if let Some(vd) = dims(values) {
+        if vd.len() != 1 || matches!(vd[0], Dim::Known(n) if n != 2) {
+            return Err(cx.err(format!(
+                "values must be [off, on] (shape [2]), got {values}"
+            )));
+        }
+    }
+    let Some(id) = dims(idx) else {
+        return Ok(vec![vt_unranked(values.dtype)]);
+    };
+    let ax = cx.axis(axis, id.len() + 1, "axis")?;
+    let depth = match cx.const_in(1).map(|t| t.to_f64_vec()).as_deref() {
+        Some([d]) if *d < 1.0 => return Err(cx.err(format!("depth {d} must be at least 1"))),
+        Some([d]) => Dim::Known(*d as usize),
+        _ => syms.dim(),
+    };
+    let mut out = id.to_vec();
+    out.insert(ax, depth);
+    Ok(vec![vt(values.dtype, out)])
+}
+
+/// EyeLike: x's type; x must be 2-D.
+pub(super) fn eye_like(cx: &Cx) -> R {
+    let x = cx.req(0, "x")?;
+    if let Some(r) = dims(x).map(<[Dim]>::len) {
+        if r != 2 {
+            return Err(cx.err(format!("input must have rank 2, got {r}")));
+        }
+    }
+    Ok(vec![x.clone()])
+}
+
+/// Compress: the kept axis (or the flattened x) has the number of true conditions: known for
+/// a constant condition, else a fresh symbol.
+pub(super) fn compress(cx: &Cx, axis: Option<i64>, syms: &mut SymGen) -> R {
+    let x = cx.req(0, "x")?;
+    let cond = cx.req(1, "condition")?;
+    cx.check_dtype(1, "condition", "bool", |d| d == DType::Bool)?;
+    if let Some(cd) = dims(cond) {
+        if cd.len() != 1 {
+            return Err(cx.err(format!("condition must be 1-D, got {cond}")));
+        }
+    }
+    let kept = match cx.const_in(1) {
+        Some(t) => Dim::Known(t.to_i64_vec().iter().filter(|&&c| c != 0).count()),
+        None => syms.dim(),
+    };
+    let Some(a) = axis else {
+        return Ok(vec![vt(x.dtype, vec![kept])]);
+    };
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt_unranked(x.dtype)]);
+    };
+    let ax = cx.axis(a, xd.len(), "axis")?;
+    let mut out = xd.to_vec();
+    out[ax] = kept;
+    Ok(vec![vt(x.dtype, out)])
+}
+
+/// NonZero: i64 `[rank, count]`, the count a fresh symbol (a scalar counts as rank 1, as in
+/// ONNX Runtime).
+pub(super) fn non_zero(cx: &Cx, syms: &mut SymGen) -> R {
+    let x = cx.req(0, "x")?;
+    let rank = match dims(x) {
+        Some(d) => Dim::Known(d.len().max(1)),
+        None => syms.dim(),
+    };
+    Ok(vec![vt(Some(DType::I64), vec![rank, syms.dim()])])
+}
+
+/// Unique: y with the unique count (a fresh symbol) along `axis` (or flattened), and i64
+/// indices `[count]`, inverse_indices `[axis size]` and counts `[count]`.
+pub(super) fn unique(cx: &Cx, axis: Option<i64>, syms: &mut SymGen) -> R {
+    let x = cx.req(0, "x")?;
+    let i64s = |d: Vec<Dim>| vt(Some(DType::I64), d);
+    let Some(xd) = dims(x) else {
+        let u = syms.dim();
+        let y = match axis {
+            None => vt(x.dtype, vec![u.clone()]),
+            Some(_) => vt_unranked(x.dtype),
+        };
+        return Ok(vec![
+            y,
+            i64s(vec![u.clone()]),
+            i64s(vec![syms.dim()]),
+            i64s(vec![u]),
+        ]);
+    };
+    let u = syms.dim();
+    let (y, n) = match axis {
+        None => (vec![u.clone()], super::dim_product(xd, syms)),
+        Some(a) => {
+            let ax = cx.axis(a, xd.len(), "axis")?;
+            let mut y = xd.to_vec();
+            y[ax] = u.clone();
+            (y, xd[ax].clone())
+        }
+    };
+    Ok(vec![
+        vt(x.dtype, y),
+        i64s(vec![u.clone()]),
+        i64s(vec![n]),
+        i64s(vec![u]),
+    ])
+}
+
+/// ReverseSequence: x's type; batch and time axes are 0 and 1 (either order) and
+/// sequence_lens is i64 `[batch]`.
+pub(super) fn reverse_sequence(cx: &Cx, batch_axis: usize, time_axis: usize) -> R {
+    let x = cx.req(0, "x")?;
+    let lens = cx.req(1, "sequence_lens")?;
+    cx.check_dtype(1, "sequence_lens", "i64", |d| d == DType::I64)?;
+    if batch_axis > 1 || time_axis > 1 || batch_axis == time_axis {
+        return Err(cx.err(format!(
+            "batch_axis {batch_axis} and time_axis {time_axis} must be 0 and 1"
+        )));
+    }
+    if let Some(xd) = dims(x) {
+        if xd.len() < 2 {
+            return Err(cx.err(format!("input must have rank 2 or more, got {}", xd.len())));
+        }
+        if let (Some([l]), Dim::Known(b)) = (dims(lens), &xd[batch_axis]) {
+            if matches!(l, Dim::Known(n) if n != b) {
+                return Err(cx.err(format!(
+                    "sequence_lens has {l} entries but the batch axis has size {b}"
+                )));
+            }
+        }
+    }
+    Ok(vec![x.clone()])
+}
+
+/// CenterCropPad: x's dims with the `axes` (all when empty) set to the shape input's values
+/// (fresh symbols when they are not known).
+pub(super) fn center_crop_pad(cx: &Cx, axes: &[i64], syms: &mut SymGen) -> R {
+    let x = cx.req(0, "x")?;
+    cx.req(1, "shape")?;
+    cx.check_dtype(1, "shape", "i32 or i64", |d| {
+        matches!(d, DType::I32 | DType::I64)
+    })?;
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt_unranked(x.dtype)]);
+    };
+    let axes: Vec<usize> = if axes.is_empty() {
+        (0..xd.len()).collect()
+    } else {
+        axes.iter()
+            .map(|&a| cx.axis(a, xd.len(), "axis"))
+            .collect::<Result<_, _>>()?
+    };
+    let shape = cx.ints(1);
+    if let Some(s) = &shape {
+        if s.len() != axes.len() {
+            return Err(cx.err(format!(
+                "shape has {} entries for {} axes",
+                s.len(),
+                axes.len()
+            )));
+        }
+        if let Some(v) = s.iter().find(|&&v| v < 0) {
+            return Err(cx.err(format!("shape entry {v} is negative")));
+        }
+    }
+    let mut out = xd.to_vec();
+    for (i, &a) in axes.iter().enumerate() {
+        out[a] = match &shape {
+            Some(s) => Dim::Known(s[i] as usize),
+            None => syms.dim(),
+        };
+    }
+    Ok(vec![vt(x.dtype, out)])
+}
+
+/// Det: a float type; the last two axes are square and are removed.
+pub(super) fn det(cx: &Cx) -> R {
+    let x = cx.req(0, "x")?;
+    cx.check_dtype(0, "x", "a float type", DType::is_float)?;
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt_unranked(x.dtype)]);
+    };
+    let r = xd.len();
+    if r < 2 {
+        return Err(cx.err(format!("input must have rank 2 or more, got {r}")));
+    }
+    if let (Dim::Known(m), Dim::Known(n)) = (&xd[r - 2], &xd[r - 1]) {
+        if m != n {
+            return Err(cx.err(format!("matrices must be square, got {m}x{n}")));
+        }
+    }
+    Ok(vec![vt(x.dtype, xd[..r - 2].to_vec())])
+}
+
+/// Col2Im: x `[N, C·∏block_shape, L]` gives `[N, C, *image_shape]` (image_shape constant;
+/// else fresh symbols); with block_shape constant, x's channels must divide and L match.
+pub(super) fn col2im(
+    cx: &Cx,
+    dilations: &[usize],
+    pads: &[usize],
+    strides: &[usize],
+    syms: &mut SymGen,
+) -> R {
+    let x = cx.req(0, "x")?;
+    cx.req(1, "image_shape")?;
+    cx.req(2, "block_shape")?;
+    for (slot, what) in [(1, "image_shape"), (2, "block_shape")] {
+        cx.check_dtype(slot, what, "i64", |d| d == DType::I64)?;
+    }
+    if let Some(xd) = dims(x) {
+        if xd.len() != 3 {
+            return Err(cx.err(format!("input must have rank 3, got {}", xd.len())));
+        }
+    }
+    let (image, block) = (cx.ints(1), cx.ints(2));
+    let mut channels = syms.dim();
+    if let (Some(image), Some(block)) = (&image, &block) {
+        let n =
+            crate::col2im_blocks(image, block, dilations, pads, strides).map_err(|e| cx.err(e))?;
+        let (prod, l) = (
+            block.iter().product::<i64>() as usize,
+            n.iter().product::<usize>(),
+        );
+        if let Some(xd) = dims(x) {
+            if let Dim::Known(c) = xd[1] {
+                if c % prod != 0 {
+                    return Err(cx.err(format!(
+                        "input channels {c} are not a multiple of the block size {prod}"
+                    )));
+                }
+                channels = Dim::Known(c / prod);
+            }
+            if matches!(xd[2], Dim::Known(got) if got != l) {
+                return Err(cx.err(format!(
+                    "input has {} block positions, the attributes give {l}",
+                    xd[2]
+                )));
+            }
+        }
+    }
+    let batch = dims(x).map_or_else(|| syms.dim(), |xd| xd[0].clone());
+    let mut out = vec![batch, channels];
+    match image {
+        Some(image) => out.extend(image.iter().map(|&v| Dim::Known(v as usize))),
+        None => match cx.opt(1).and_then(dims) {
+            Some([Dim::Known(r)]) => out.extend((0..*r).map(|_| syms.dim())),
+            _ => return Ok(vec![vt_unranked(x.dtype)]),
+        },
+    }
+    Ok(vec![vt(x.dtype, out)])
+}

@@ -1,0 +1,143 @@
+//! Integer bit ops (BitShift, BitwiseAnd/Or/Xor/Not, BitCast), the cumulative ops (CumSum,
+//! CumProd) and OneHot, EyeLike, Compress, NonZero, Unique, ReverseSequence, CenterCropPad
+//! and Det.
+
+use super::table::{Converted, Cx, Table};
+use crate::tensor::{dtype_from_onnx, onnx_type_name};
+use crate::ImportError;
+use lpc_ir::*;
+
+/// Registers this family's converters.
+pub(super) fn register(t: &mut Table) {
+    t.add("BitShift", |cx, _| {
+        let a = cx.a;
+        cx.need(2)?;
+        Ok(Converted::Op(Op::Binary(
+            match a.string("direction", "")?.as_str() {
+                "LEFT" => BinaryOp::BitShiftLeft,
+                "RIGHT" => BinaryOp::BitShiftRight,
+                other => {
+                    return Err(a.err(format!(
+                        "attribute 'direction' must be LEFT or RIGHT, got '{other}'"
+                    )))
+                }
+            },
+        )))
+    });
+    t.add("BitwiseAnd", |_, _| {
+        Ok(Converted::Op(Op::Binary(BinaryOp::BitwiseAnd)))
+    });
+    t.add("BitwiseOr", |_, _| {
+        Ok(Converted::Op(Op::Binary(BinaryOp::BitwiseOr)))
+    });
+    t.add("BitwiseXor", |_, _| {
+        Ok(Converted::Op(Op::Binary(BinaryOp::BitwiseXor)))
+    });
+    t.add("BitwiseNot", |_, _| {
+        Ok(Converted::Op(Op::Unary(UnaryOp::BitwiseNot)))
+    });
+    t.add("BitCast", |cx, _| {
+        let a = cx.a;
+        if !a.has("to") {
+            return Err(a.err("attribute 'to' is required"));
+        }
+        let to = a.int("to", 0)?;
+        let to = dtype_from_onnx(to as i32).ok_or_else(|| {
+            a.err(format!(
+                "attribute 'to': {} is not supported",
+                onnx_type_name(to as i32)
+            ))
+        })?;
+        Ok(Converted::Op(Op::Unary(UnaryOp::BitCast { to })))
+    });
+    t.add("CumSum", |cx, _| {
+        Ok(Converted::Op(Op::CumSum {
+            exclusive: cx.a.bool("exclusive", false)?,
+            reverse: cx.a.bool("reverse", false)?,
+        }))
+    });
+    t.add("CumProd", |cx, _| {
+        Ok(Converted::Op(Op::CumProd {
+            exclusive: cx.a.bool("exclusive", false)?,
+            reverse: cx.a.bool("reverse", false)?,
+        }))
+    });
+    t.add("OneHot", |cx, _| {
+        Ok(Converted::Op(Op::OneHot {
+            axis: cx.a.int("axis", -1)?,
+        }))
+    });
+    t.add("EyeLike", eye_like);
+    t.add("Compress", |cx, _| {
+        let a = cx.a;
+        Ok(Converted::Op(Op::Compress {
+            axis: a.has("axis").then(|| a.int("axis", 0)).transpose()?,
+        }))
+    });
+    t.add("NonZero", |_, _| Ok(Converted::Op(Op::NonZero)));
+    t.add("Unique", |cx, _| {
+        let a = cx.a;
+        Ok(Converted::Op(Op::Unique {
+            sorted: a.bool("sorted", true)?,
+            axis: a.has("axis").then(|| a.int("axis", 0)).transpose()?,
+        }))
+    });
+    t.add("ReverseSequence", |cx, _| {
+        let a = cx.a;
+        let axis = |key: &str, default: i64| -> Result<usize, ImportError> {
+            match a.int(key, default)? {
+                v @ (0 | 1) => Ok(v as usize),
+                v => Err(a.err(format!("attribute '{key}' must be 0 or 1, got {v}"))),
+            }
+        };
+        let (batch_axis, time_axis) = (axis("batch_axis", 1)?, axis("time_axis", 0)?);
+        if batch_axis == time_axis {
+            return Err(a.err("attributes 'batch_axis' and 'time_axis' must differ"));
+        }
+        Ok(Converted::Op(Op::ReverseSequence {
+            batch_axis,
+            time_axis,
+        }))
+    });
+    t.add("CenterCropPad", |cx, _| {
+        Ok(Converted::Op(Op::CenterCropPad {
+            axes: cx.a.ints("axes")?.unwrap_or_default(),
+        }))
+    });
+    t.add("Det", |_, _| Ok(Converted::Op(Op::Det)));
+    t.add("Col2Im", |cx, _| {
+        let a = cx.a;
+        Ok(Converted::Op(Op::Col2Im {
+            dilations: a.usizes("dilations")?,
+            pads: a.usizes("pads")?,
+            strides: a.usizes("strides")?,
+        }))
+    });
+}
+
+/// `EyeLike`: lpc's EyeLike keeps the input's dtype; a `dtype` attribute becomes a Cast of
+/// the (0/1, so exactly representable) result.
+fn eye_like(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    let k = a.int("k", 0)?;
+    if !a.has("dtype") {
+        return Ok(Converted::Op(Op::EyeLike { k }));
+    }
+    let code = a.int("dtype", 0)?;
+    let to = dtype_from_onnx(code as i32).ok_or_else(|| {
+        a.err(format!(
+            "attribute 'dtype': {} is not supported",
+            onnx_type_name(code as i32)
+        ))
+    })?;
+    cx.need(1)?;
+    let vname = cx.me.fresh_value(&cx.first_out);
+    let id = g.add_node(
+        format!("{}__eye", cx.name),
+        Op::EyeLike { k },
+        &cx.ins[..1],
+        vec![Output::named(vname)],
+    );
+    cx.ins = vec![Some(ValueRef::first(id))];
+    Ok(Converted::Op(Op::Unary(UnaryOp::Cast { to })))
+}
