@@ -119,6 +119,14 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | Asinh
         | Acosh
         | Atanh
+        | Swish
+        | ThresholdedRelu
+        | Softplus
+        | Selu
+        | Softsign
+        | Shrink
+        | Celu
+        | Mish
         | Greater
         | Less
         | GreaterOrEqual

@@ -16,6 +16,12 @@
 use crate::{DType, Tensor};
 use std::sync::Arc;
 
+/// The ONNX default `alpha` of Selu (1.67326319217681884765625, the f32 nearest the
+/// self-normalising constant).
+pub const SELU_ALPHA: f32 = 1.673_263_2;
+/// The ONNX default `gamma` of Selu (1.05070102214813232421875).
+pub const SELU_GAMMA: f32 = 1.050_701;
+
 /// Elementwise unary operations.
 #[derive(Clone, Debug, PartialEq)]
 pub enum UnaryOp {
@@ -111,6 +117,41 @@ pub enum UnaryOp {
     Acosh,
     /// atanh(x)
     Atanh,
+    /// x * sigmoid(alpha*x)
+    Swish {
+        /// Scale inside the sigmoid.
+        alpha: f32,
+    },
+    /// x > alpha ? x : 0
+    ThresholdedRelu {
+        /// Threshold.
+        alpha: f32,
+    },
+    /// ln(1 + e^x)
+    Softplus,
+    /// x > 0 ? gamma*x : gamma*alpha*(e^x - 1)
+    Selu {
+        /// Negative-side scale.
+        alpha: f32,
+        /// Output scale.
+        gamma: f32,
+    },
+    /// x / (1 + |x|)
+    Softsign,
+    /// x < -lambd ? x + bias : x > lambd ? x - bias : 0
+    Shrink {
+        /// Shift applied outside the dead zone.
+        bias: f32,
+        /// Half-width of the dead zone.
+        lambd: f32,
+    },
+    /// max(0, x) + min(0, alpha*(e^(x/alpha) - 1))
+    Celu {
+        /// Scale.
+        alpha: f32,
+    },
+    /// x * tanh(ln(1 + e^x))
+    Mish,
 }
 
 /// Elementwise binary operations with numpy broadcasting.

@@ -4,7 +4,7 @@
 use crate::{
     ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, DType,
     NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs,
-    RnnDirection, ScatterReduction, Tensor, UnaryOp,
+    RnnDirection, ScatterReduction, Tensor, UnaryOp, SELU_ALPHA, SELU_GAMMA,
 };
 use std::sync::Arc;
 
@@ -82,6 +82,14 @@ op_kinds! {
     (Asinh, "asinh"),
     (Acosh, "acosh"),
     (Atanh, "atanh"),
+    (Swish, "swish"),
+    (ThresholdedRelu, "thresholded_relu"),
+    (Softplus, "softplus"),
+    (Selu, "selu"),
+    (Softsign, "softsign"),
+    (Shrink, "shrink"),
+    (Celu, "celu"),
+    (Mish, "mish"),
     (Add, "add"),
     (Sub, "sub"),
     (Mul, "mul"),
@@ -182,6 +190,9 @@ impl OpKind {
             }
             Not | IsNaN | IsInf | Sign | Sin | Cos | Tan | Asin | Acos | Atan | Sinh | Cosh
             | Asinh | Acosh | Atanh => (1, Some(1)),
+            Swish | ThresholdedRelu | Softplus | Selu | Softsign | Shrink | Celu | Mish => {
+                (1, Some(1))
+            }
             Add | Sub | Mul | Div | Pow | Mod | Fmod | Max | Min | Equal | PRelu => (2, Some(2)),
             Greater | Less | GreaterOrEqual | LessOrEqual | And | Or | Xor => (2, Some(2)),
             Clip => (1, Some(3)),
@@ -237,6 +248,8 @@ impl OpKind {
         use OpKind::*;
         match self {
             Elu | LeakyRelu | HardSigmoid | Gelu | Cast | IsInf => true,
+            Swish | ThresholdedRelu | Selu | Shrink | Celu => true,
+            Softplus | Softsign | Mish => false,
             Abs | Neg | Ceil | Floor | Round | Sqrt | Reciprocal | Exp | Log | Erf | Sigmoid
             | Tanh | Relu | Identity | HardSwish => false,
             Not | IsNaN | Sign | Sin | Cos | Tan | Asin | Acos | Atan | Sinh | Cosh | Asinh
@@ -362,6 +375,20 @@ impl OpKind {
             OpKind::Asinh => Op::Unary(UnaryOp::Asinh),
             OpKind::Acosh => Op::Unary(UnaryOp::Acosh),
             OpKind::Atanh => Op::Unary(UnaryOp::Atanh),
+            OpKind::Swish => Op::Unary(UnaryOp::Swish { alpha: 1.0 }),
+            OpKind::ThresholdedRelu => Op::Unary(UnaryOp::ThresholdedRelu { alpha: 1.0 }),
+            OpKind::Softplus => Op::Unary(UnaryOp::Softplus),
+            OpKind::Selu => Op::Unary(UnaryOp::Selu {
+                alpha: SELU_ALPHA,
+                gamma: SELU_GAMMA,
+            }),
+            OpKind::Softsign => Op::Unary(UnaryOp::Softsign),
+            OpKind::Shrink => Op::Unary(UnaryOp::Shrink {
+                bias: 0.0,
+                lambd: 0.5,
+            }),
+            OpKind::Celu => Op::Unary(UnaryOp::Celu { alpha: 1.0 }),
+            OpKind::Mish => Op::Unary(UnaryOp::Mish),
             OpKind::Add => Op::Binary(BinaryOp::Add),
             OpKind::Sub => Op::Binary(BinaryOp::Sub),
             OpKind::Mul => Op::Binary(BinaryOp::Mul),
@@ -565,6 +592,14 @@ impl Op {
                 UnaryOp::Asinh => OpKind::Asinh,
                 UnaryOp::Acosh => OpKind::Acosh,
                 UnaryOp::Atanh => OpKind::Atanh,
+                UnaryOp::Swish { .. } => OpKind::Swish,
+                UnaryOp::ThresholdedRelu { .. } => OpKind::ThresholdedRelu,
+                UnaryOp::Softplus => OpKind::Softplus,
+                UnaryOp::Selu { .. } => OpKind::Selu,
+                UnaryOp::Softsign => OpKind::Softsign,
+                UnaryOp::Shrink { .. } => OpKind::Shrink,
+                UnaryOp::Celu { .. } => OpKind::Celu,
+                UnaryOp::Mish => OpKind::Mish,
             },
             Op::Binary(b) => match b {
                 BinaryOp::Add => OpKind::Add,

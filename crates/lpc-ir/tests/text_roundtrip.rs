@@ -49,6 +49,14 @@ fn kind(op: &Op) -> usize {
             UnaryOp::Asinh => 88,
             UnaryOp::Acosh => 89,
             UnaryOp::Atanh => 90,
+            UnaryOp::Swish { .. } => 123,
+            UnaryOp::ThresholdedRelu { .. } => 124,
+            UnaryOp::Softplus => 125,
+            UnaryOp::Selu { .. } => 126,
+            UnaryOp::Softsign => 127,
+            UnaryOp::Shrink { .. } => 128,
+            UnaryOp::Celu { .. } => 129,
+            UnaryOp::Mish => 130,
         },
         Op::Binary(b) => match b {
             BinaryOp::Add => 22,
@@ -142,7 +150,7 @@ fn kind(op: &Op) -> usize {
         Op::Rnn(_) => 115,
     }
 }
-const KINDS: usize = 123;
+const KINDS: usize = 131;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -502,8 +510,32 @@ fn op_samples() -> Vec<Op> {
         UnaryOp::Asinh,
         UnaryOp::Acosh,
         UnaryOp::Atanh,
+        UnaryOp::Softplus,
+        UnaryOp::Softsign,
+        UnaryOp::Mish,
     ] {
         v.push(Op::Unary(u));
+    }
+    for &f in &fs {
+        v.push(Op::Unary(UnaryOp::Swish { alpha: f }));
+        v.push(Op::Unary(UnaryOp::ThresholdedRelu { alpha: f }));
+        v.push(Op::Unary(UnaryOp::Celu { alpha: f }));
+        v.push(Op::Unary(UnaryOp::Selu {
+            alpha: f,
+            gamma: SELU_GAMMA,
+        }));
+        v.push(Op::Unary(UnaryOp::Selu {
+            alpha: SELU_ALPHA,
+            gamma: f,
+        }));
+        v.push(Op::Unary(UnaryOp::Shrink {
+            bias: f,
+            lambd: 0.5,
+        }));
+        v.push(Op::Unary(UnaryOp::Shrink {
+            bias: 0.0,
+            lambd: f,
+        }));
     }
     for detect_positive in [false, true] {
         for detect_negative in [false, true] {

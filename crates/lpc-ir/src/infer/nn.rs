@@ -52,7 +52,15 @@ pub(super) fn unary(cx: &Cx, u: &UnaryOp) -> R {
         | UnaryOp::Cosh
         | UnaryOp::Asinh
         | UnaryOp::Acosh
-        | UnaryOp::Atanh => (Some(true), x.dtype),
+        | UnaryOp::Atanh
+        | UnaryOp::Swish { .. }
+        | UnaryOp::ThresholdedRelu { .. }
+        | UnaryOp::Softplus
+        | UnaryOp::Selu { .. }
+        | UnaryOp::Softsign
+        | UnaryOp::Celu { .. }
+        | UnaryOp::Mish => (Some(true), x.dtype),
+        UnaryOp::Shrink { .. } => (Some(false), x.dtype),
         UnaryOp::Abs | UnaryOp::Neg | UnaryOp::Relu | UnaryOp::LeakyRelu { .. } | UnaryOp::Sign => {
             (Some(false), x.dtype)
         }

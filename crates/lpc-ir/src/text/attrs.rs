@@ -4,6 +4,7 @@ use crate::{
     rnn_default_activations, ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
     CoordTransform, DType, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
     ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction, Tensor, UnaryOp,
+    SELU_ALPHA, SELU_GAMMA,
 };
 use std::sync::Arc;
 
@@ -358,7 +359,21 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             | UnaryOp::Cosh
             | UnaryOp::Asinh
             | UnaryOp::Acosh
-            | UnaryOp::Atanh => {}
+            | UnaryOp::Atanh
+            | UnaryOp::Softplus
+            | UnaryOp::Softsign
+            | UnaryOp::Mish => {}
+            UnaryOp::Swish { alpha } => v.f32("alpha", alpha, Some(1.0)),
+            UnaryOp::ThresholdedRelu { alpha } => v.f32("alpha", alpha, Some(1.0)),
+            UnaryOp::Selu { alpha, gamma } => {
+                v.f32("alpha", alpha, Some(SELU_ALPHA));
+                v.f32("gamma", gamma, Some(SELU_GAMMA));
+            }
+            UnaryOp::Shrink { bias, lambd } => {
+                v.f32("bias", bias, Some(0.0));
+                v.f32("lambd", lambd, Some(0.5));
+            }
+            UnaryOp::Celu { alpha } => v.f32("alpha", alpha, Some(1.0)),
             UnaryOp::IsInf {
                 detect_positive,
                 detect_negative,

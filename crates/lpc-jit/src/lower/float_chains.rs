@@ -80,6 +80,14 @@ fn chain_op(g: &Graph, n: NodeId, transcendental: bool) -> Option<(ChainOp, Vec<
             | UnaryOp::Asinh
             | UnaryOp::Acosh
             | UnaryOp::Atanh
+            | UnaryOp::Swish { .. }
+            | UnaryOp::ThresholdedRelu { .. }
+            | UnaryOp::Softplus
+            | UnaryOp::Selu { .. }
+            | UnaryOp::Softsign
+            | UnaryOp::Shrink { .. }
+            | UnaryOp::Celu { .. }
+            | UnaryOp::Mish
             | UnaryOp::Cast { .. } => return None,
         };
         return Some((ChainOp::Unary(f), vec![data(0)?]));

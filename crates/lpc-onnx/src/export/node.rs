@@ -402,6 +402,31 @@ fn unary_form(u: &UnaryOp) -> Form {
         UnaryOp::Asinh => "Asinh",
         UnaryOp::Acosh => "Acosh",
         UnaryOp::Atanh => "Atanh",
+        UnaryOp::Swish { alpha } => {
+            at.push(attr_f("alpha", *alpha));
+            "Swish"
+        }
+        UnaryOp::ThresholdedRelu { alpha } => {
+            at.push(attr_f("alpha", *alpha));
+            "ThresholdedRelu"
+        }
+        UnaryOp::Softplus => "Softplus",
+        UnaryOp::Selu { alpha, gamma } => {
+            at.push(attr_f("alpha", *alpha));
+            at.push(attr_f("gamma", *gamma));
+            "Selu"
+        }
+        UnaryOp::Softsign => "Softsign",
+        UnaryOp::Shrink { bias, lambd } => {
+            at.push(attr_f("bias", *bias));
+            at.push(attr_f("lambd", *lambd));
+            "Shrink"
+        }
+        UnaryOp::Celu { alpha } => {
+            at.push(attr_f("alpha", *alpha));
+            "Celu"
+        }
+        UnaryOp::Mish => "Mish",
         UnaryOp::IsInf {
             detect_positive,
             detect_negative,

@@ -47,6 +47,39 @@ pub(super) fn register(t: &mut Table) {
     t.add("Asinh", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Asinh))));
     t.add("Acosh", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Acosh))));
     t.add("Atanh", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Atanh))));
+    t.add("Swish", |cx, _| {
+        let alpha = cx.a.float("alpha", 1.0)?;
+        Ok(Converted::Op(Op::Unary(UnaryOp::Swish { alpha })))
+    });
+    t.add("ThresholdedRelu", |cx, _| {
+        let alpha = cx.a.float("alpha", 1.0)?;
+        Ok(Converted::Op(Op::Unary(UnaryOp::ThresholdedRelu { alpha })))
+    });
+    t.add("Softplus", |_, _| {
+        Ok(Converted::Op(Op::Unary(UnaryOp::Softplus)))
+    });
+    t.add("Selu", |cx, _| {
+        let a = cx.a;
+        Ok(Converted::Op(Op::Unary(UnaryOp::Selu {
+            alpha: a.float("alpha", SELU_ALPHA)?,
+            gamma: a.float("gamma", SELU_GAMMA)?,
+        })))
+    });
+    t.add("Softsign", |_, _| {
+        Ok(Converted::Op(Op::Unary(UnaryOp::Softsign)))
+    });
+    t.add("Shrink", |cx, _| {
+        let a = cx.a;
+        Ok(Converted::Op(Op::Unary(UnaryOp::Shrink {
+            bias: a.float("bias", 0.0)?,
+            lambd: a.float("lambd", 0.5)?,
+        })))
+    });
+    t.add("Celu", |cx, _| {
+        let alpha = cx.a.float("alpha", 1.0)?;
+        Ok(Converted::Op(Op::Unary(UnaryOp::Celu { alpha })))
+    });
+    t.add("Mish", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Mish))));
     t.add("Cast", cast);
     t.add("Mod", |cx, _| {
         cx.need(2)?;
