@@ -142,6 +142,9 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | LayerNorm
         | Softmax
         | LogSoftmax
+        | Hardmax
+        | NegativeLogLikelihoodLoss
+        | SoftmaxCrossEntropyLoss
         | ReduceMax
         | ReduceMin
         | ReduceProd

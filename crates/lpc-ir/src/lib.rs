@@ -23,7 +23,7 @@ pub use infer::{
 };
 pub use op::{
     rnn_default_activations, ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
-    CoordTransform, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
+    CoordTransform, LossReduction, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
     ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction, UnaryOp, SELU_ALPHA,
     SELU_GAMMA,
 };

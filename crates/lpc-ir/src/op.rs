@@ -429,6 +429,19 @@ pub enum ScatterReduction {
     Min,
 }
 
+/// How a loss (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss) combines its per-element
+/// values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LossReduction {
+    /// Keep one loss per element (shape `[N, d1, ...]`).
+    None,
+    /// Sum them (a scalar).
+    Sum,
+    /// Their weighted mean: the sum divided by the sum of the weights of non-ignored
+    /// elements (a scalar).
+    Mean,
+}
+
 /// Depth order of DepthToSpace and SpaceToDepth: depth-column-row (`DCR`, the default) or
 /// column-row-depth (`CRD`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -662,6 +675,31 @@ pub enum Op {
         axis: i64,
         /// Opset < 13 semantics: flatten to 2-D at `axis` and normalise each row.
         coerce_2d: bool,
+    },
+    /// One-hot of the first largest element along `axis` (1 there, 0 elsewhere): (x).
+    Hardmax {
+        /// Axis (may be negative).
+        axis: i64,
+        /// Opset < 13 semantics: flatten to 2-D at `axis` and pick per row.
+        coerce_2d: bool,
+    },
+    /// ONNX NegativeLogLikelihoodLoss: (input [N, C, d1...], target int [N, d1...],
+    /// weight [C]?); `loss = -input[n, target, d...] * weight[target]`, 0 (and weight 0) where
+    /// target is `ignore_index`, then reduced.
+    NegativeLogLikelihoodLoss {
+        /// How the per-element losses are combined.
+        reduction: LossReduction,
+        /// A target value that contributes nothing; `None`: every target is a class.
+        ignore_index: Option<i64>,
+    },
+    /// ONNX SoftmaxCrossEntropyLoss: (scores [N, C, d1...], labels int [N, d1...],
+    /// weights [C]?) → (loss, log_prob?); NegativeLogLikelihoodLoss of LogSoftmax over axis 1,
+    /// `log_prob` being that LogSoftmax.
+    SoftmaxCrossEntropyLoss {
+        /// How the per-element losses are combined.
+        reduction: LossReduction,
+        /// A label value that contributes nothing; `None`: every label is a class.
+        ignore_index: Option<i64>,
     },
     /// Reduction: (x, axes?).
     Reduce {

@@ -3,7 +3,7 @@
 
 use crate::{
     ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, DType,
-    NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs,
+    LossReduction, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs,
     RnnDirection, ScatterReduction, Tensor, UnaryOp, SELU_ALPHA, SELU_GAMMA,
 };
 use std::sync::Arc;
@@ -126,6 +126,9 @@ op_kinds! {
     (LayerNorm, "layer_norm"),
     (Softmax, "softmax"),
     (LogSoftmax, "log_softmax"),
+    (Hardmax, "hardmax"),
+    (NegativeLogLikelihoodLoss, "negative_log_likelihood_loss"),
+    (SoftmaxCrossEntropyLoss, "softmax_cross_entropy_loss"),
     (ReduceMax, "reduce_max"),
     (ReduceMean, "reduce_mean"),
     (ReduceSum, "reduce_sum"),
@@ -209,6 +212,8 @@ impl OpKind {
             BatchNorm => (5, Some(5)),
             LayerNorm => (2, Some(3)),
             Softmax | LogSoftmax => (1, Some(1)),
+            Hardmax => (1, Some(1)),
+            NegativeLogLikelihoodLoss | SoftmaxCrossEntropyLoss => (2, Some(3)),
             ReduceMax | ReduceMean | ReduceSum | ReduceMin | ReduceProd | ReduceL1 | ReduceL2
             | ReduceLogSum | ReduceLogSumExp | ReduceSumSquare => (1, Some(2)),
             Concat => (1, None),
@@ -294,6 +299,7 @@ impl OpKind {
             | QuantizeLinear | DequantizeLinear | FakeQuantize | QConv | GatherElements
             | GatherNd | ScatterElements | ScatterNd | DepthToSpace | SpaceToDepth | Lstm | Gru
             | Rnn | ArgMax | ArgMin | TopK | Trilu => true,
+            Hardmax | NegativeLogLikelihoodLoss | SoftmaxCrossEntropyLoss => true,
         }
     }
 
@@ -457,6 +463,18 @@ impl OpKind {
             OpKind::LogSoftmax => Op::LogSoftmax {
                 axis: -1,
                 coerce_2d: false,
+            },
+            OpKind::Hardmax => Op::Hardmax {
+                axis: -1,
+                coerce_2d: false,
+            },
+            OpKind::NegativeLogLikelihoodLoss => Op::NegativeLogLikelihoodLoss {
+                reduction: LossReduction::Mean,
+                ignore_index: None,
+            },
+            OpKind::SoftmaxCrossEntropyLoss => Op::SoftmaxCrossEntropyLoss {
+                reduction: LossReduction::Mean,
+                ignore_index: None,
             },
             OpKind::ReduceMax => reduce(ReduceOp::Max),
             OpKind::ReduceMean => reduce(ReduceOp::Mean),
@@ -639,6 +657,9 @@ impl Op {
             Op::LayerNorm { .. } => OpKind::LayerNorm,
             Op::Softmax { .. } => OpKind::Softmax,
             Op::LogSoftmax { .. } => OpKind::LogSoftmax,
+            Op::Hardmax { .. } => OpKind::Hardmax,
+            Op::NegativeLogLikelihoodLoss { .. } => OpKind::NegativeLogLikelihoodLoss,
+            Op::SoftmaxCrossEntropyLoss { .. } => OpKind::SoftmaxCrossEntropyLoss,
             Op::Reduce { op, .. } => reduce_kind(*op),
             Op::Concat { .. } => OpKind::Concat,
             Op::Split { .. } => OpKind::Split,

@@ -42,6 +42,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         Op::LayerNorm { .. } => (1, 3),
         Op::DynamicQuantizeLinear => (3, 3),
         Op::TopK { .. } => (2, 2),
+        Op::SoftmaxCrossEntropyLoss { .. } => (1, 2),
         Op::Lstm { .. } => (1, 3),
         Op::Gru { .. } | Op::Rnn(_) => (1, 2),
         Op::Input { .. }
@@ -63,6 +64,8 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::GlobalMaxPool
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
+        | Op::Hardmax { .. }
+        | Op::NegativeLogLikelihoodLoss { .. }
         | Op::Reduce { .. }
         | Op::Concat { .. }
         | Op::Flatten { .. }

@@ -148,9 +148,12 @@ fn kind(op: &Op) -> usize {
         Op::Lstm { .. } => 113,
         Op::Gru { .. } => 114,
         Op::Rnn(_) => 115,
+        Op::Hardmax { .. } => 131,
+        Op::NegativeLogLikelihoodLoss { .. } => 132,
+        Op::SoftmaxCrossEntropyLoss { .. } => 133,
     }
 }
-const KINDS: usize = 131;
+const KINDS: usize = 134;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -221,10 +224,16 @@ fn words(op: &Op) -> Vec<(usize, usize)> {
             },
         ],
         Op::Lstm { rnn, .. } | Op::Gru { rnn, .. } | Op::Rnn(rnn) => rnn_words(rnn),
+        Op::NegativeLogLikelihoodLoss { reduction, .. }
+        | Op::SoftmaxCrossEntropyLoss { reduction, .. } => vec![match reduction {
+            LossReduction::None => (11, 0),
+            LossReduction::Sum => (11, 1),
+            LossReduction::Mean => (11, 2),
+        }],
         _ => vec![],
     }
 }
-const WORD_COUNTS: [usize; 11] = [4, 8, 4, 3, 6, 4, 3, 5, 2, 3, 11];
+const WORD_COUNTS: [usize; 12] = [4, 8, 4, 3, 6, 4, 3, 5, 2, 3, 11, 3];
 
 fn scatter_reduction(r: &ScatterReduction) -> (usize, usize) {
     match r {
@@ -674,6 +683,10 @@ fn op_samples() -> Vec<Op> {
             axis,
             coerce_2d: axis <= 0,
         });
+        v.push(Op::Hardmax {
+            axis,
+            coerce_2d: axis > 0,
+        });
         v.push(Op::Concat { axis });
         v.push(Op::Flatten { axis });
         v.push(Op::Gather { axis });
@@ -760,6 +773,20 @@ fn op_samples() -> Vec<Op> {
     });
     v.push(Op::Trilu { upper: true });
     v.push(Op::Trilu { upper: false });
+    for (k, reduction) in [LossReduction::None, LossReduction::Sum, LossReduction::Mean]
+        .into_iter()
+        .enumerate()
+    {
+        let ignore_index = [None, Some(-100), Some(i64::MIN)][k];
+        v.push(Op::NegativeLogLikelihoodLoss {
+            reduction,
+            ignore_index,
+        });
+        v.push(Op::SoftmaxCrossEntropyLoss {
+            reduction,
+            ignore_index: [Some(0), None, Some(i64::MAX)][k],
+        });
+    }
     for mode in [BlockOrder::Dcr, BlockOrder::Crd] {
         v.push(Op::DepthToSpace { blocksize: 2, mode });
     }

@@ -9,6 +9,7 @@ mod fused;
 pub mod geom;
 mod index;
 pub mod logic;
+mod loss;
 mod nn;
 mod norm;
 mod pool;
@@ -176,6 +177,17 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             true,
             i.req(0, "x")?,
         )?]),
+        Op::Hardmax { axis, coerce_2d } => {
+            Ok(vec![norm::hardmax(*axis, *coerce_2d, i.req(0, "x")?)?])
+        }
+        Op::NegativeLogLikelihoodLoss {
+            reduction,
+            ignore_index,
+        } => Ok(vec![loss::nll_loss(*reduction, *ignore_index, i)?]),
+        Op::SoftmaxCrossEntropyLoss {
+            reduction,
+            ignore_index,
+        } => loss::softmax_cross_entropy_loss(*reduction, *ignore_index, i, n_outputs),
         Op::Reduce {
             op,
             keepdims,

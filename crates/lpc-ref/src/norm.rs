@@ -1,4 +1,4 @@
-//! BatchNormalization, LayerNormalization, Softmax and LogSoftmax.
+//! BatchNormalization, LayerNormalization, Softmax, LogSoftmax and Hardmax.
 
 use crate::util::{float_in as floats, norm_axis};
 use crate::{invalid, EvalResult, Inputs};
@@ -153,21 +153,8 @@ pub fn layer_norm(axis: i64, eps: f32, i: Inputs, n_outputs: usize) -> EvalResul
 
 /// Softmax / LogSoftmax along an axis (or over the flattened trailing dims with `coerce_2d`).
 pub fn softmax(axis: i64, coerce_2d: bool, log: bool, x: &Tensor) -> EvalResult<Tensor> {
-    let ax = norm_axis(axis, x.rank())?;
+    let (outer, len, inner) = rows(axis, coerce_2d, x)?;
     let xv = floats(x, 0, "x")?;
-    let (outer, len, inner) = if coerce_2d {
-        (
-            x.shape()[..ax].iter().product::<usize>(),
-            x.shape()[ax..].iter().product::<usize>(),
-            1,
-        )
-    } else {
-        (
-            x.shape()[..ax].iter().product(),
-            x.shape()[ax],
-            x.shape()[ax + 1..].iter().product(),
-        )
-    };
     let mut out = vec![0f32; xv.len()];
     for o in 0..outer {
         for q in 0..inner {
@@ -185,4 +172,93 @@ pub fn softmax(axis: i64, coerce_2d: bool, log: bool, x: &Tensor) -> EvalResult<
     Ok(Tensor::from_f32(x.shape(), out)
         .expect("size")
         .into_dtype(x.dtype()))
+}
+
+/// Hardmax: 1 at the first largest element of each row along `axis` (all of the row's
+/// elements from `axis` on when `coerce_2d`), 0 elsewhere. As ONNX Runtime: the maximum is
+/// taken left to right keeping the current value unless a later one is larger, so a NaN
+/// first element makes the maximum NaN and the row all 0; later NaNs are passed over.
+pub fn hardmax(axis: i64, coerce_2d: bool, x: &Tensor) -> EvalResult<Tensor> {
+    let (outer, len, inner) = rows(axis, coerce_2d, x)?;
+    let xv = floats(x, 0, "x")?;
+    let mut out = vec![0f32; xv.len()];
+    for o in 0..outer {
+        for q in 0..inner {
+            let at = |k: usize| (o * len + k) * inner + q;
+            let Some(first) = (0..len).map(|k| xv[at(k)]).next() else {
+                continue;
+            };
+            let mx = (1..len)
+                .map(|k| xv[at(k)])
+                .fold(first, |m, v| if m < v { v } else { m });
+            if let Some(k) = (0..len).find(|&k| xv[at(k)] == mx) {
+                out[at(k)] = 1.0;
+            }
+        }
+    }
+    Ok(Tensor::from_f32(x.shape(), out)
+        .expect("size")
+        .into_dtype(x.dtype()))
+}
+
+/// The (outer, len, inner) rows that Softmax-like ops normalise along `axis`.
+fn rows(axis: i64, coerce_2d: bool, x: &Tensor) -> EvalResult<(usize, usize, usize)> {
+    let ax = norm_axis(axis, x.rank())?;
+    Ok(if coerce_2d {
+        (
+            x.shape()[..ax].iter().product::<usize>(),
+            x.shape()[ax..].iter().product::<usize>(),
+            1,
+        )
+    } else {
+        (
+            x.shape()[..ax].iter().product(),
+            x.shape()[ax],
+            x.shape()[ax + 1..].iter().product(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hm(axis: i64, coerce_2d: bool, shape: &[usize], v: &[f32]) -> Vec<f32> {
+        hardmax(axis, coerce_2d, &Tensor::from_f32(shape, v.to_vec()).unwrap())
+            .unwrap()
+            .to_f32_vec()
+    }
+
+    #[test]
+    fn hardmax_first_largest_per_row() {
+        let (nan, inf) = (f32::NAN, f32::INFINITY);
+        // Ties pick the first; -inf rows still pick one; a leading NaN gives no 1, a later
+        // NaN is passed over (ONNX Runtime).
+        let x = [
+            2.0, 2.0, 1.0, //
+            -inf, -inf, -inf, //
+            nan, 1.0, 2.0, //
+            1.0, nan, 2.0, //
+            3.0, inf, nan,
+        ];
+        assert_eq!(
+            hm(1, false, &[5, 3], &x),
+            [
+                1.0, 0.0, 0.0, //
+                1.0, 0.0, 0.0, //
+                0.0, 0.0, 0.0, //
+                0.0, 0.0, 1.0, //
+                0.0, 1.0, 0.0,
+            ]
+        );
+        // Axis 0 of [2, 2] picks per column.
+        assert_eq!(hm(0, false, &[2, 2], &[1.0, 4.0, 3.0, 2.0]), [0.0, 1.0, 1.0, 0.0]);
+        // coerce_2d at axis 1 of [1, 2, 2] picks once over all four.
+        assert_eq!(hm(1, true, &[1, 2, 2], &[1.0, 4.0, 3.0, 2.0]), [0.0, 1.0, 0.0, 0.0]);
+        // Without coerce_2d, axis 1 of [1, 2, 2] picks per column.
+        assert_eq!(hm(-2, false, &[1, 2, 2], &[1.0, 4.0, 3.0, 2.0]), [0.0, 1.0, 1.0, 0.0]);
+        let t = Tensor::from_f32(&[2], vec![0.0, 1.0]).unwrap();
+        assert!(hardmax(1, false, &t).is_err(), "axis out of range");
+        assert!(hardmax(0, false, &Tensor::from_i64(&[2], vec![0, 1]).unwrap()).is_err());
+    }
 }

@@ -500,7 +500,11 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::GlobalAveragePool | Op::GlobalMaxPool => nn::global_pool(cx),
         Op::BatchNorm { .. } => nn::batch_norm(cx),
         Op::LayerNorm { axis, .. } => nn::layer_norm(cx, *axis),
-        Op::Softmax { axis, .. } | Op::LogSoftmax { axis, .. } => nn::softmax(cx, *axis),
+        Op::Softmax { axis, .. } | Op::LogSoftmax { axis, .. } | Op::Hardmax { axis, .. } => {
+            nn::softmax(cx, *axis)
+        }
+        Op::NegativeLogLikelihoodLoss { reduction, .. } => nn::loss(cx, *reduction, false),
+        Op::SoftmaxCrossEntropyLoss { reduction, .. } => nn::loss(cx, *reduction, true),
         Op::Reduce {
             op,
             keepdims,

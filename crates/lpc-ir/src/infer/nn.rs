@@ -3,7 +3,7 @@
 
 use super::{broadcast_dims, broadcasts_to, vt, vt_unranked, Cx, InferError, SymGen};
 use crate::{
-    AutoPad, BinaryOp, ConvAttrs, DType, Dim, PoolAttrs, QuantAxis, Shape, UnaryOp, ValueType,
+    AutoPad, BinaryOp, ConvAttrs, DType, Dim, LossReduction, PoolAttrs, QuantAxis, Shape, UnaryOp, ValueType,
 };
 
 type R = Result<Vec<ValueType>, InferError>;
@@ -892,6 +892,70 @@ pub(super) fn softmax(cx: &Cx, axis: i64) -> R {
         cx.axis(axis, xd.len().max(1), "axis")?;
     }
     Ok(vec![x.clone()])
+}
+
+/// NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (`softmax`: the latter, whose second
+/// output is the log-probabilities, of the scores' type): float input `[N, C, d...]`, i32/i64
+/// target `[N, d...]`, float weight `[C]`.
+pub(super) fn loss(cx: &Cx, reduction: LossReduction, softmax: bool) -> R {
+    let x = cx.req(0, "input")?;
+    let t = cx.req(1, "target")?;
+    cx.check_dtype(0, "input", "a float type", is_float)?;
+    cx.check_dtype(1, "target", "i32 or i64", |d| {
+        matches!(d, DType::I32 | DType::I64)
+    })?;
+    cx.check_dtype(2, "weight", "a float type", is_float)?;
+    cx.same_dtype(0, 2, "weight dtype differs from input")?;
+    let shape = if let (Some(xd), Some(td)) = (dims(x), dims(t)) {
+        if xd.len() < 2 || td.len() + 1 != xd.len() {
+            return Err(cx.err(format!(
+                "input {} must be [N, C, d...] and target {} [N, d...]",
+                Shape(xd.to_vec()),
+                Shape(td.to_vec())
+            )));
+        }
+        let mut want: Vec<Dim> = vec![xd[0].clone()];
+        want.extend_from_slice(&xd[2..]);
+        let mut out = vec![];
+        for (a, b) in want.iter().zip(td) {
+            match (a, b) {
+                (Dim::Known(p), Dim::Known(q)) if p != q => {
+                    return Err(cx.err(format!(
+                        "target shape {} does not match input shape {}",
+                        Shape(td.to_vec()),
+                        Shape(xd.to_vec())
+                    )))
+                }
+                (Dim::Known(_), _) => out.push(a.clone()),
+                _ => out.push(b.clone()),
+            }
+        }
+        if let Some(wd) = cx.opt(2).and_then(dims) {
+            if wd.len() != 1 || matches!((&wd[0], &xd[1]), (Dim::Known(p), Dim::Known(q)) if p != q)
+            {
+                return Err(cx.err(format!(
+                    "weight shape {} is not [C] for input shape {}",
+                    Shape(wd.to_vec()),
+                    Shape(xd.to_vec())
+                )));
+            }
+        }
+        Some(out)
+    } else {
+        None
+    };
+    let loss = match reduction {
+        LossReduction::None => ValueType {
+            dtype: x.dtype,
+            shape: shape.map(Shape),
+        },
+        LossReduction::Sum | LossReduction::Mean => vt(x.dtype, vec![]),
+    };
+    Ok(if softmax {
+        vec![loss, x.clone()]
+    } else {
+        vec![loss]
+    })
 }
 
 /// Checks scale and zero-point shapes of QuantizeLinear/DequantizeLinear against x.

@@ -121,6 +121,9 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::LayerNorm { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
+        | Op::Hardmax { .. }
+        | Op::NegativeLogLikelihoodLoss { .. }
+        | Op::SoftmaxCrossEntropyLoss { .. }
         | Op::Reduce { .. }
         | Op::Split { .. }
         | Op::Flatten { .. }

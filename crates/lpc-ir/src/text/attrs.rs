@@ -2,7 +2,7 @@
 
 use crate::{
     rnn_default_activations, ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
-    CoordTransform, DType, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
+    CoordTransform, DType, LossReduction, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
     ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction, Tensor, UnaryOp,
     SELU_ALPHA, SELU_GAMMA,
 };
@@ -134,6 +134,18 @@ impl Word for BlockOrder {
         match self {
             BlockOrder::Dcr => "DCR",
             BlockOrder::Crd => "CRD",
+        }
+    }
+}
+
+impl Word for LossReduction {
+    const ALL: &'static [LossReduction] =
+        &[LossReduction::None, LossReduction::Sum, LossReduction::Mean];
+    fn word(self) -> &'static str {
+        match self {
+            LossReduction::None => "none",
+            LossReduction::Sum => "sum",
+            LossReduction::Mean => "mean",
         }
     }
 }
@@ -481,6 +493,21 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
         Op::Softmax { axis, coerce_2d } | Op::LogSoftmax { axis, coerce_2d } => {
             v.i64("axis", axis, Some(-1));
             v.bool("coerce_2d", coerce_2d, Some(false));
+        }
+        Op::Hardmax { axis, coerce_2d } => {
+            v.i64("axis", axis, Some(-1));
+            v.bool("coerce_2d", coerce_2d, Some(false));
+        }
+        Op::NegativeLogLikelihoodLoss {
+            reduction,
+            ignore_index,
+        }
+        | Op::SoftmaxCrossEntropyLoss {
+            reduction,
+            ignore_index,
+        } => {
+            v.word("reduction", reduction, Some(LossReduction::Mean));
+            v.opt_i64("ignore_index", ignore_index);
         }
         Op::Reduce {
             op,

@@ -499,6 +499,9 @@ fn lower_node(
         | Op::LayerNorm { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
+        | Op::Hardmax { .. }
+        | Op::NegativeLogLikelihoodLoss { .. }
+        | Op::SoftmaxCrossEntropyLoss { .. }
         | Op::Reduce { .. }
         | Op::Concat { .. }
         | Op::Split { .. }

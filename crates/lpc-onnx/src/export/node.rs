@@ -28,7 +28,9 @@ impl Exporter<'_> {
             Op::FakeQuantize { levels } => {
                 return self.fake_quantize(n, *levels, &ins, outs[0].clone())
             }
-            Op::Softmax { axis, coerce_2d } | Op::LogSoftmax { axis, coerce_2d } => {
+            Op::Softmax { axis, coerce_2d }
+            | Op::LogSoftmax { axis, coerce_2d }
+            | Op::Hardmax { axis, coerce_2d } => {
                 let rank =
                     ins[0].and_then(|v| g.value_type(v).shape.as_ref().map(|s| s.rank() as i64));
                 let last = rank.is_some_and(|r| *axis == -1 || *axis == r - 1);
@@ -70,10 +72,10 @@ impl Exporter<'_> {
         outs: Vec<String>,
     ) -> Result<(), ExportError> {
         let node = self.g.node(n);
-        let op_type = if matches!(node.op, Op::Softmax { .. }) {
-            "Softmax"
-        } else {
-            "LogSoftmax"
+        let op_type = match node.op {
+            Op::Softmax { .. } => "Softmax",
+            Op::Hardmax { .. } => "Hardmax",
+            _ => "LogSoftmax",
         };
         let x = ins[0].ok_or_else(|| self.err(n, "missing input"))?;
         let (x, name) = (self.name(x), node.name.clone());
@@ -232,6 +234,15 @@ impl Exporter<'_> {
             ),
             Op::Softmax { axis, .. } => ("Softmax", vec![attr_i("axis", *axis)]),
             Op::LogSoftmax { axis, .. } => ("LogSoftmax", vec![attr_i("axis", *axis)]),
+            Op::Hardmax { axis, .. } => ("Hardmax", vec![attr_i("axis", *axis)]),
+            Op::NegativeLogLikelihoodLoss {
+                reduction,
+                ignore_index,
+            } => ("NegativeLogLikelihoodLoss", loss_attrs(*reduction, *ignore_index)),
+            Op::SoftmaxCrossEntropyLoss {
+                reduction,
+                ignore_index,
+            } => ("SoftmaxCrossEntropyLoss", loss_attrs(*reduction, *ignore_index)),
             Op::Reduce {
                 op,
                 keepdims,
@@ -437,6 +448,20 @@ fn unary_form(u: &UnaryOp) -> Form {
         }
     };
     (op_type, at)
+}
+
+/// The attributes of NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss.
+fn loss_attrs(reduction: LossReduction, ignore_index: Option<i64>) -> Vec<AttributeProto> {
+    let word = match reduction {
+        LossReduction::None => "none",
+        LossReduction::Sum => "sum",
+        LossReduction::Mean => "mean",
+    };
+    let mut at = vec![attr_s("reduction", word)];
+    if let Some(ii) = ignore_index {
+        at.push(attr_i("ignore_index", ii));
+    }
+    at
 }
 
 /// ONNX op type of a binary op.

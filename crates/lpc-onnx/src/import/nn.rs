@@ -23,6 +23,9 @@ pub(super) fn register(t: &mut Table) {
     t.add("LayerNormalization", layer_normalization);
     t.add("Softmax", softmax);
     t.add("LogSoftmax", softmax);
+    t.add("Hardmax", softmax);
+    t.add("NegativeLogLikelihoodLoss", loss);
+    t.add("SoftmaxCrossEntropyLoss", loss);
 }
 
 /// `Dropout`.
@@ -137,14 +140,41 @@ fn layer_normalization(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportE
     }))
 }
 
-/// `Softmax`, `LogSoftmax`.
+/// `Softmax`, `LogSoftmax`, `Hardmax`.
 fn softmax(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
     let a = cx.a;
     let coerce_2d = cx.opset < 13;
     let axis = a.int("axis", if coerce_2d { 1 } else { -1 })?;
-    Ok(Converted::Op(if cx.op_type == "Softmax" {
-        Op::Softmax { axis, coerce_2d }
+    Ok(Converted::Op(match cx.op_type.as_str() {
+        "Softmax" => Op::Softmax { axis, coerce_2d },
+        "Hardmax" => Op::Hardmax { axis, coerce_2d },
+        _ => Op::LogSoftmax { axis, coerce_2d },
+    }))
+}
+
+/// `NegativeLogLikelihoodLoss`, `SoftmaxCrossEntropyLoss`.
+fn loss(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    let reduction = match a.string("reduction", "mean")?.as_str() {
+        "none" => LossReduction::None,
+        "sum" => LossReduction::Sum,
+        "mean" => LossReduction::Mean,
+        o => return Err(a.err(format!("unknown reduction '{o}'"))),
+    };
+    let ignore_index = if a.has("ignore_index") {
+        Some(a.int("ignore_index", 0)?)
     } else {
-        Op::LogSoftmax { axis, coerce_2d }
+        None
+    };
+    Ok(Converted::Op(if cx.op_type == "NegativeLogLikelihoodLoss" {
+        Op::NegativeLogLikelihoodLoss {
+            reduction,
+            ignore_index,
+        }
+    } else {
+        Op::SoftmaxCrossEntropyLoss {
+            reduction,
+            ignore_index,
+        }
     }))
 }
