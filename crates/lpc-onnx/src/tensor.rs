@@ -152,8 +152,21 @@ pub(crate) fn external_data(
             "{what}: external data location '{loc}' must be relative to the model"
         )));
     }
+    let base = base_dir.unwrap_or(Path::new("."));
+    let path = base.join(&loc);
+    // A symbolic link inside the folder may point anywhere: the file it resolves to must be in
+    // the model's folder too. (A missing file is reported when it is read.)
+    if let (Ok(real), Ok(real_base)) = (path.canonicalize(), base.canonicalize()) {
+        if !real.starts_with(&real_base) {
+            return Err(ImportError::Tensor(format!(
+                "{what}: external data '{loc}' resolves to {}, outside the model's folder {}",
+                real.display(),
+                real_base.display()
+            )));
+        }
+    }
     Ok(Some(ExternalData {
-        path: base_dir.unwrap_or(Path::new(".")).join(&loc),
+        path,
         offset,
         length,
     }))
