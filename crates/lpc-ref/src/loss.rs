@@ -3,7 +3,7 @@
 
 use crate::norm::softmax;
 use crate::{invalid, EvalError, EvalResult, Inputs};
-use lpc_ir::{LossReduction, Tensor};
+use lpc_ir::{DType, LossReduction, Tensor};
 
 /// NegativeLogLikelihoodLoss: (input [N, C, d...], target [N, d...], weight [C]?).
 /// `loss = -input[n, target, d...] * weight[target]`; a target equal to `ignore_index` gives
@@ -64,7 +64,7 @@ fn nll(
             expected: "a float type",
         });
     }
-    if !target.dtype().is_int() {
+    if !matches!(target.dtype(), DType::I32 | DType::I64) {
         return Err(EvalError::DType {
             slot: 1,
             what: "target",
@@ -89,19 +89,16 @@ fn nll(
     let inner: usize = sh[2..].iter().product();
     let w = match weight {
         Some(w) => {
-            if !w.dtype().is_float() {
+            if w.dtype() != x.dtype() {
                 return Err(EvalError::DType {
                     slot: 2,
                     what: "weight",
                     got: w.dtype(),
-                    expected: "a float type",
+                    expected: "the input's float type",
                 });
             }
             if w.shape() != [c] {
-                return Err(invalid!(
-                    "weight must be [C] = [{c}], got {:?}",
-                    w.shape()
-                ));
+                return Err(invalid!("weight must be [C] = [{c}], got {:?}", w.shape()));
             }
             Some(w.to_f64_vec())
         }
@@ -138,7 +135,6 @@ fn nll(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lpc_ir::DType;
 
     fn f32s(shape: &[usize], v: &[f32]) -> Tensor {
         Tensor::from_f32(shape, v.to_vec()).unwrap()
@@ -148,7 +144,13 @@ mod tests {
         Tensor::from_i64(shape, v.to_vec()).unwrap()
     }
 
-    fn nll_of(r: LossReduction, ii: Option<i64>, x: &Tensor, t: &Tensor, w: Option<&Tensor>) -> Vec<f32> {
+    fn nll_of(
+        r: LossReduction,
+        ii: Option<i64>,
+        x: &Tensor,
+        t: &Tensor,
+        w: Option<&Tensor>,
+    ) -> Vec<f32> {
         let ins = [Some(x), Some(t), w];
         nll_loss(r, ii, Inputs::new(&ins)).unwrap().to_f32_vec()
     }
@@ -158,16 +160,34 @@ mod tests {
         // N = 3, C = 2: picks -x[0,1], -x[1,0], -x[2,1].
         let x = f32s(&[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         let t = i64s(&[3], &[1, 0, 1]);
-        assert_eq!(nll_of(LossReduction::None, None, &x, &t, None), [-2.0, -3.0, -6.0]);
+        assert_eq!(
+            nll_of(LossReduction::None, None, &x, &t, None),
+            [-2.0, -3.0, -6.0]
+        );
         assert_eq!(nll_of(LossReduction::Sum, None, &x, &t, None), [-11.0]);
-        assert_eq!(nll_of(LossReduction::Mean, None, &x, &t, None), [-11.0 / 3.0]);
+        assert_eq!(
+            nll_of(LossReduction::Mean, None, &x, &t, None),
+            [-11.0 / 3.0]
+        );
         // Weights 0.5 (class 0) and 2 (class 1): mean divides by 2 + 0.5 + 2.
         let w = f32s(&[2], &[0.5, 2.0]);
-        assert_eq!(nll_of(LossReduction::None, None, &x, &t, Some(&w)), [-4.0, -1.5, -12.0]);
-        assert_eq!(nll_of(LossReduction::Mean, None, &x, &t, Some(&w)), [-17.5 / 4.5]);
+        assert_eq!(
+            nll_of(LossReduction::None, None, &x, &t, Some(&w)),
+            [-4.0, -1.5, -12.0]
+        );
+        assert_eq!(
+            nll_of(LossReduction::Mean, None, &x, &t, Some(&w)),
+            [-17.5 / 4.5]
+        );
         // Ignoring class 1 leaves only the middle element, weight and all.
-        assert_eq!(nll_of(LossReduction::None, Some(1), &x, &t, Some(&w)), [0.0, -1.5, 0.0]);
-        assert_eq!(nll_of(LossReduction::Mean, Some(1), &x, &t, Some(&w)), [-3.0]);
+        assert_eq!(
+            nll_of(LossReduction::None, Some(1), &x, &t, Some(&w)),
+            [0.0, -1.5, 0.0]
+        );
+        assert_eq!(
+            nll_of(LossReduction::Mean, Some(1), &x, &t, Some(&w)),
+            [-3.0]
+        );
         // A negative ignore_index matches a negative target, which is otherwise an error.
         let tn = i64s(&[3], &[-1, 0, -1]);
         assert_eq!(nll_of(LossReduction::Sum, Some(-1), &x, &tn, None), [-3.0]);
@@ -183,7 +203,9 @@ mod tests {
     fn nll_spatial_and_special_values() {
         // [N=1, C=2, d=2]: target [1, 2] picks x[0,1,0] and x[0,0,1].
         let x = f32s(&[1, 2, 2], &[1.0, f32::NAN, f32::NEG_INFINITY, 4.0]);
-        let t = Tensor::from_i64(&[1, 2], vec![1, 0]).unwrap().into_dtype(DType::I32);
+        let t = Tensor::from_i64(&[1, 2], vec![1, 0])
+            .unwrap()
+            .into_dtype(DType::I32);
         let got = nll_of(LossReduction::None, None, &x, &t, None);
         assert_eq!(got[0], f32::INFINITY);
         assert!(got[1].is_nan());
@@ -199,12 +221,28 @@ mod tests {
             let ins = [Some(&x), Some(t), w];
             nll_loss(LossReduction::Mean, None, Inputs::new(&ins))
         };
-        assert!(run(&i64s(&[2], &[0, 2]), None).is_err(), "target out of range");
+        assert!(
+            run(&i64s(&[2], &[0, 2]), None).is_err(),
+            "target out of range"
+        );
         assert!(run(&i64s(&[3], &[0, 1, 0]), None).is_err(), "target shape");
-        assert!(run(&i64s(&[2], &[0, 1]), Some(&f32s(&[3], &[1.0; 3]))).is_err(), "weight shape");
+        assert!(
+            run(&i64s(&[2], &[0, 1]), Some(&f32s(&[3], &[1.0; 3]))).is_err(),
+            "weight shape"
+        );
         assert!(matches!(
             run(&f32s(&[2], &[0.0, 1.0]), None),
             Err(EvalError::DType { slot: 1, .. })
+        ));
+        let t8 = i64s(&[2], &[0, 1]).into_dtype(DType::I8);
+        assert!(matches!(
+            run(&t8, None),
+            Err(EvalError::DType { slot: 1, .. })
+        ));
+        let w64 = f32s(&[2], &[1.0; 2]).into_dtype(DType::F64);
+        assert!(matches!(
+            run(&i64s(&[2], &[0, 1]), Some(&w64)),
+            Err(EvalError::DType { slot: 2, .. })
         ));
     }
 
@@ -214,7 +252,8 @@ mod tests {
         let x = f32s(&[2, 2], &[0.0, 0.0, 1.0, 1.0]);
         let t = i64s(&[2], &[0, 1]);
         let ins = [Some(&x), Some(&t), None];
-        let out = softmax_cross_entropy_loss(LossReduction::Mean, None, Inputs::new(&ins), 2).unwrap();
+        let out =
+            softmax_cross_entropy_loss(LossReduction::Mean, None, Inputs::new(&ins), 2).unwrap();
         assert_eq!(out.len(), 2);
         let ln2 = std::f32::consts::LN_2;
         assert!((out[0].to_f32_vec()[0] - ln2).abs() < 1e-6);
@@ -227,12 +266,15 @@ mod tests {
         let t = i64s(&[1], &[1]);
         let w = f32s(&[2], &[1.0, 2.0]);
         let ins = [Some(&x), Some(&t), Some(&w)];
-        let out = softmax_cross_entropy_loss(LossReduction::Sum, None, Inputs::new(&ins), 1).unwrap();
+        let out =
+            softmax_cross_entropy_loss(LossReduction::Sum, None, Inputs::new(&ins), 1).unwrap();
         assert_eq!(out.len(), 1);
         assert!((out[0].to_f32_vec()[0] + 2.0 * 0.75f32.ln()).abs() < 1e-6);
         // Rank 1 scores are an error, not a panic.
         let x1 = f32s(&[2], &[0.0, 1.0]);
         let ins = [Some(&x1), Some(&t), None];
-        assert!(softmax_cross_entropy_loss(LossReduction::Sum, None, Inputs::new(&ins), 1).is_err());
+        assert!(
+            softmax_cross_entropy_loss(LossReduction::Sum, None, Inputs::new(&ins), 1).is_err()
+        );
     }
 }

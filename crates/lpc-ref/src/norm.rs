@@ -224,9 +224,13 @@ mod tests {
     use super::*;
 
     fn hm(axis: i64, coerce_2d: bool, shape: &[usize], v: &[f32]) -> Vec<f32> {
-        hardmax(axis, coerce_2d, &Tensor::from_f32(shape, v.to_vec()).unwrap())
-            .unwrap()
-            .to_f32_vec()
+        hardmax(
+            axis,
+            coerce_2d,
+            &Tensor::from_f32(shape, v.to_vec()).unwrap(),
+        )
+        .unwrap()
+        .to_f32_vec()
     }
 
     #[test]
@@ -252,11 +256,20 @@ mod tests {
             ]
         );
         // Axis 0 of [2, 2] picks per column.
-        assert_eq!(hm(0, false, &[2, 2], &[1.0, 4.0, 3.0, 2.0]), [0.0, 1.0, 1.0, 0.0]);
+        assert_eq!(
+            hm(0, false, &[2, 2], &[1.0, 4.0, 3.0, 2.0]),
+            [0.0, 1.0, 1.0, 0.0]
+        );
         // coerce_2d at axis 1 of [1, 2, 2] picks once over all four.
-        assert_eq!(hm(1, true, &[1, 2, 2], &[1.0, 4.0, 3.0, 2.0]), [0.0, 1.0, 0.0, 0.0]);
+        assert_eq!(
+            hm(1, true, &[1, 2, 2], &[1.0, 4.0, 3.0, 2.0]),
+            [0.0, 1.0, 0.0, 0.0]
+        );
         // Without coerce_2d, axis 1 of [1, 2, 2] picks per column.
-        assert_eq!(hm(-2, false, &[1, 2, 2], &[1.0, 4.0, 3.0, 2.0]), [0.0, 1.0, 1.0, 0.0]);
+        assert_eq!(
+            hm(-2, false, &[1, 2, 2], &[1.0, 4.0, 3.0, 2.0]),
+            [0.0, 1.0, 1.0, 0.0]
+        );
         let t = Tensor::from_f32(&[2], vec![0.0, 1.0]).unwrap();
         assert!(hardmax(1, false, &t).is_err(), "axis out of range");
         assert!(hardmax(0, false, &Tensor::from_i64(&[2], vec![0, 1]).unwrap()).is_err());

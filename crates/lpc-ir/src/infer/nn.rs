@@ -3,7 +3,8 @@
 
 use super::{broadcast_dims, broadcasts_to, vt, vt_unranked, Cx, InferError, SymGen};
 use crate::{
-    AutoPad, BinaryOp, ConvAttrs, DType, Dim, LossReduction, PoolAttrs, QuantAxis, Shape, UnaryOp, ValueType,
+    AutoPad, BinaryOp, ConvAttrs, DType, Dim, LossReduction, PoolAttrs, QuantAxis, Shape, UnaryOp,
+    ValueType,
 };
 
 type R = Result<Vec<ValueType>, InferError>;

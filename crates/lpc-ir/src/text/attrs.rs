@@ -2,9 +2,9 @@
 
 use crate::{
     rnn_default_activations, ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
-    CoordTransform, DType, LossReduction, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
-    ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction, Tensor, UnaryOp,
-    SELU_ALPHA, SELU_GAMMA,
+    CoordTransform, DType, LossReduction, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp,
+    ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction, Tensor,
+    UnaryOp, SELU_ALPHA, SELU_GAMMA,
 };
 use std::sync::Arc;
 

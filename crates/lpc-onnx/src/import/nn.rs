@@ -166,15 +166,17 @@ fn loss(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
     } else {
         None
     };
-    Ok(Converted::Op(if cx.op_type == "NegativeLogLikelihoodLoss" {
-        Op::NegativeLogLikelihoodLoss {
-            reduction,
-            ignore_index,
-        }
-    } else {
-        Op::SoftmaxCrossEntropyLoss {
-            reduction,
-            ignore_index,
-        }
-    }))
+    Ok(Converted::Op(
+        if cx.op_type == "NegativeLogLikelihoodLoss" {
+            Op::NegativeLogLikelihoodLoss {
+                reduction,
+                ignore_index,
+            }
+        } else {
+            Op::SoftmaxCrossEntropyLoss {
+                reduction,
+                ignore_index,
+            }
+        },
+    ))
 }
