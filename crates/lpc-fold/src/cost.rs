@@ -143,6 +143,7 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | Softmax
         | LogSoftmax
         | Hardmax
+        | LpNormalization
         | NegativeLogLikelihoodLoss
         | SoftmaxCrossEntropyLoss
         | ReduceMax

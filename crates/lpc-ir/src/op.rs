@@ -683,6 +683,14 @@ pub enum Op {
         /// Opset < 13 semantics: flatten to 2-D at `axis` and pick per row.
         coerce_2d: bool,
     },
+    /// ONNX LpNormalization: x divided by its L1 or L2 norm along `axis` (0 where the norm is
+    /// 0, as ONNX Runtime): (x).
+    LpNormalization {
+        /// Axis (may be negative).
+        axis: i64,
+        /// The norm's order, 1 or 2.
+        p: i64,
+    },
     /// ONNX NegativeLogLikelihoodLoss: (input [N, C, d1...], target int [N, d1...],
     /// weight [C]?); `loss = -input[n, target, d...] * weight[target]`, 0 (and weight 0) where
     /// target is `ignore_index`, then reduced.

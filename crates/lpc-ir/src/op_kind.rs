@@ -127,6 +127,7 @@ op_kinds! {
     (Softmax, "softmax"),
     (LogSoftmax, "log_softmax"),
     (Hardmax, "hardmax"),
+    (LpNormalization, "lp_normalization"),
     (NegativeLogLikelihoodLoss, "negative_log_likelihood_loss"),
     (SoftmaxCrossEntropyLoss, "softmax_cross_entropy_loss"),
     (ReduceMax, "reduce_max"),
@@ -212,7 +213,7 @@ impl OpKind {
             BatchNorm => (5, Some(5)),
             LayerNorm => (2, Some(3)),
             Softmax | LogSoftmax => (1, Some(1)),
-            Hardmax => (1, Some(1)),
+            Hardmax | LpNormalization => (1, Some(1)),
             NegativeLogLikelihoodLoss | SoftmaxCrossEntropyLoss => (2, Some(3)),
             ReduceMax | ReduceMean | ReduceSum | ReduceMin | ReduceProd | ReduceL1 | ReduceL2
             | ReduceLogSum | ReduceLogSumExp | ReduceSumSquare => (1, Some(2)),
@@ -299,7 +300,7 @@ impl OpKind {
             | QuantizeLinear | DequantizeLinear | FakeQuantize | QConv | GatherElements
             | GatherNd | ScatterElements | ScatterNd | DepthToSpace | SpaceToDepth | Lstm | Gru
             | Rnn | ArgMax | ArgMin | TopK | Trilu => true,
-            Hardmax | NegativeLogLikelihoodLoss | SoftmaxCrossEntropyLoss => true,
+            Hardmax | LpNormalization | NegativeLogLikelihoodLoss | SoftmaxCrossEntropyLoss => true,
         }
     }
 
@@ -468,6 +469,7 @@ impl OpKind {
                 axis: -1,
                 coerce_2d: false,
             },
+            OpKind::LpNormalization => Op::LpNormalization { axis: -1, p: 2 },
             OpKind::NegativeLogLikelihoodLoss => Op::NegativeLogLikelihoodLoss {
                 reduction: LossReduction::Mean,
                 ignore_index: None,
@@ -658,6 +660,7 @@ impl Op {
             Op::Softmax { .. } => OpKind::Softmax,
             Op::LogSoftmax { .. } => OpKind::LogSoftmax,
             Op::Hardmax { .. } => OpKind::Hardmax,
+            Op::LpNormalization { .. } => OpKind::LpNormalization,
             Op::NegativeLogLikelihoodLoss { .. } => OpKind::NegativeLogLikelihoodLoss,
             Op::SoftmaxCrossEntropyLoss { .. } => OpKind::SoftmaxCrossEntropyLoss,
             Op::Reduce { op, .. } => reduce_kind(*op),

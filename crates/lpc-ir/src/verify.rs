@@ -65,6 +65,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::Hardmax { .. }
+        | Op::LpNormalization { .. }
         | Op::NegativeLogLikelihoodLoss { .. }
         | Op::Reduce { .. }
         | Op::Concat { .. }

@@ -149,11 +149,12 @@ fn kind(op: &Op) -> usize {
         Op::Gru { .. } => 114,
         Op::Rnn(_) => 115,
         Op::Hardmax { .. } => 131,
+        Op::LpNormalization { .. } => 134,
         Op::NegativeLogLikelihoodLoss { .. } => 132,
         Op::SoftmaxCrossEntropyLoss { .. } => 133,
     }
 }
-const KINDS: usize = 134;
+const KINDS: usize = 135;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -686,6 +687,10 @@ fn op_samples() -> Vec<Op> {
         v.push(Op::Hardmax {
             axis,
             coerce_2d: axis > 0,
+        });
+        v.push(Op::LpNormalization {
+            axis,
+            p: if axis > 0 { 1 } else { 2 },
         });
         v.push(Op::Concat { axis });
         v.push(Op::Flatten { axis });

@@ -180,6 +180,9 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
         Op::Hardmax { axis, coerce_2d } => {
             Ok(vec![norm::hardmax(*axis, *coerce_2d, i.req(0, "x")?)?])
         }
+        Op::LpNormalization { axis, p } => {
+            Ok(vec![norm::lp_normalization(*axis, *p, i.req(0, "x")?)?])
+        }
         Op::NegativeLogLikelihoodLoss {
             reduction,
             ignore_index,

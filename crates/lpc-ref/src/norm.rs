@@ -1,4 +1,4 @@
-//! BatchNormalization, LayerNormalization, Softmax, LogSoftmax and Hardmax.
+//! BatchNormalization, LayerNormalization, Softmax, LogSoftmax, Hardmax and LpNormalization.
 
 use crate::util::{float_in as floats, norm_axis};
 use crate::{invalid, EvalResult, Inputs};
@@ -201,6 +201,39 @@ pub fn hardmax(axis: i64, coerce_2d: bool, x: &Tensor) -> EvalResult<Tensor> {
         .into_dtype(x.dtype()))
 }
 
+/// LpNormalization: each row along `axis` divided by its L1 (`p` = 1) or L2 (`p` = 2) norm,
+/// computed in f64; a row whose norm is 0 gives 0 (as ONNX Runtime), a NaN or infinite norm
+/// propagates through the division.
+pub fn lp_normalization(axis: i64, p: i64, x: &Tensor) -> EvalResult<Tensor> {
+    if !matches!(p, 1 | 2) {
+        return Err(invalid!("LpNormalization p must be 1 or 2, got {p}"));
+    }
+    let (outer, len, inner) = rows(axis, false, x)?;
+    let xv = floats(x, 0, "x")?;
+    let mut out = vec![0f32; xv.len()];
+    for o in 0..outer {
+        for q in 0..inner {
+            let at = |k: usize| (o * len + k) * inner + q;
+            let norm = if p == 1 {
+                (0..len).map(|k| f64::from(xv[at(k)]).abs()).sum::<f64>()
+            } else {
+                (0..len)
+                    .map(|k| f64::from(xv[at(k)]).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+            };
+            if norm != 0.0 {
+                for k in 0..len {
+                    out[at(k)] = (f64::from(xv[at(k)]) / norm) as f32;
+                }
+            }
+        }
+    }
+    Ok(Tensor::from_f32(x.shape(), out)
+        .expect("size")
+        .into_dtype(x.dtype()))
+}
+
 /// The (outer, len, inner) rows that Softmax-like ops normalise along `axis`.
 fn rows(axis: i64, coerce_2d: bool, x: &Tensor) -> EvalResult<(usize, usize, usize)> {
     let ax = norm_axis(axis, x.rank())?;
@@ -273,5 +306,33 @@ mod tests {
         let t = Tensor::from_f32(&[2], vec![0.0, 1.0]).unwrap();
         assert!(hardmax(1, false, &t).is_err(), "axis out of range");
         assert!(hardmax(0, false, &Tensor::from_i64(&[2], vec![0, 1]).unwrap()).is_err());
+    }
+
+    #[test]
+    fn lp_normalization_rows_zero_and_special_norms() {
+        let lp = |axis, p, shape: &[usize], v: &[f32]| {
+            lp_normalization(axis, p, &Tensor::from_f32(shape, v.to_vec()).unwrap())
+                .unwrap()
+                .to_f32_vec()
+        };
+        let (nan, inf) = (f32::NAN, f32::INFINITY);
+        assert_eq!(
+            lp(-1, 2, &[2, 2], &[3.0, -4.0, 0.0, 0.0]),
+            [0.6, -0.8, 0.0, 0.0]
+        );
+        assert_eq!(lp(1, 1, &[1, 2], &[3.0, -1.0]), [0.75, -0.25]);
+        // Axis 0 normalises columns.
+        assert_eq!(
+            lp(0, 1, &[2, 2], &[1.0, 2.0, 3.0, 2.0]),
+            [0.25, 0.5, 0.75, 0.5]
+        );
+        // An infinite norm: inf / inf is NaN, finite / inf is 0; a NaN spreads over its row.
+        let y = lp(-1, 2, &[2, 2], &[inf, 1.0, nan, 1.0]);
+        assert!(y[0].is_nan() && y[1] == 0.0 && y[2].is_nan() && y[3].is_nan());
+        let t = Tensor::from_f32(&[2], vec![1.0, 2.0]).unwrap();
+        assert!(lp_normalization(0, 3, &t).is_err(), "p = 3");
+        assert!(lp_normalization(1, 2, &t).is_err(), "axis out of range");
+        let i = Tensor::from_i64(&[2], vec![1, 2]).unwrap();
+        assert!(lp_normalization(0, 2, &i).is_err(), "integer x");
     }
 }

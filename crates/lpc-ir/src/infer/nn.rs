@@ -895,6 +895,14 @@ pub(super) fn softmax(cx: &Cx, axis: i64) -> R {
     Ok(vec![x.clone()])
 }
 
+/// LpNormalization: a float x, an axis in range, p 1 or 2.
+pub(super) fn lp_normalization(cx: &Cx, axis: i64, p: i64) -> R {
+    if !matches!(p, 1 | 2) {
+        return Err(cx.err(format!("p must be 1 or 2, got {p}")));
+    }
+    softmax(cx, axis)
+}
+
 /// NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (`softmax`: the latter, whose second
 /// output is the log-probabilities, of the scores' type): float input `[N, C, d...]`, i32/i64
 /// target `[N, d...]`, float weight `[C]`.

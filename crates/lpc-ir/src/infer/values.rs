@@ -122,6 +122,7 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::Hardmax { .. }
+        | Op::LpNormalization { .. }
         | Op::NegativeLogLikelihoodLoss { .. }
         | Op::SoftmaxCrossEntropyLoss { .. }
         | Op::Reduce { .. }

@@ -500,6 +500,7 @@ fn lower_node(
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::Hardmax { .. }
+        | Op::LpNormalization { .. }
         | Op::NegativeLogLikelihoodLoss { .. }
         | Op::SoftmaxCrossEntropyLoss { .. }
         | Op::Reduce { .. }

@@ -235,6 +235,10 @@ impl Exporter<'_> {
             Op::Softmax { axis, .. } => ("Softmax", vec![attr_i("axis", *axis)]),
             Op::LogSoftmax { axis, .. } => ("LogSoftmax", vec![attr_i("axis", *axis)]),
             Op::Hardmax { axis, .. } => ("Hardmax", vec![attr_i("axis", *axis)]),
+            Op::LpNormalization { axis, p } => (
+                "LpNormalization",
+                vec![attr_i("axis", *axis), attr_i("p", *p)],
+            ),
             Op::NegativeLogLikelihoodLoss {
                 reduction,
                 ignore_index,

@@ -24,6 +24,7 @@ pub(super) fn register(t: &mut Table) {
     t.add("Softmax", softmax);
     t.add("LogSoftmax", softmax);
     t.add("Hardmax", softmax);
+    t.add("LpNormalization", lp_normalization);
     t.add("NegativeLogLikelihoodLoss", loss);
     t.add("SoftmaxCrossEntropyLoss", loss);
 }
@@ -150,6 +151,17 @@ fn softmax(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
         "Hardmax" => Op::Hardmax { axis, coerce_2d },
         _ => Op::LogSoftmax { axis, coerce_2d },
     }))
+}
+
+/// `LpNormalization`.
+fn lp_normalization(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    let axis = a.int("axis", -1)?;
+    let p = a.int("p", 2)?;
+    if !matches!(p, 1 | 2) {
+        return Err(a.err(format!("attribute 'p' must be 1 or 2, got {p}")));
+    }
+    Ok(Converted::Op(Op::LpNormalization { axis, p }))
 }
 
 /// `NegativeLogLikelihoodLoss`, `SoftmaxCrossEntropyLoss`.
