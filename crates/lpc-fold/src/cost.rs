@@ -65,7 +65,7 @@ pub fn cost_class(k: OpKind) -> CostClass {
         Conv | ConvTranspose | MatMul | Gemm => CostClass::Dense,
         // A GEMM over the sequence plus one per step: dense float compute, never quantized.
         Lstm | Gru | Rnn => CostClass::Dense,
-        GlobalAveragePool | AveragePool | ReduceMean | ReduceSum => CostClass::Pool,
+        GlobalAveragePool | AveragePool | LpPool | ReduceMean | ReduceSum => CostClass::Pool,
         ConvInteger | MatMulInteger | QLinearConv | QLinearMatMul => CostClass::OnnxInteger,
         QConv | QMatMul => CostClass::Fused,
         FakeQuantize => CostClass::FakeQuantize,

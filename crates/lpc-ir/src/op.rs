@@ -298,7 +298,7 @@ impl Default for ConvAttrs {
     }
 }
 
-/// Attributes of MaxPool and AveragePool.
+/// Attributes of MaxPool, AveragePool and LpPool.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PoolAttrs {
     /// Window spatial shape.
@@ -641,6 +641,13 @@ pub enum Op {
         pool: PoolAttrs,
         /// Count padded elements in the divisor.
         count_include_pad: bool,
+    },
+    /// Lp pooling: `(Σ |x|^p)^(1/p)` over each window, padding counting as 0: (x).
+    LpPool {
+        /// Window attributes.
+        pool: PoolAttrs,
+        /// The norm's order (at least 1).
+        p: i64,
     },
     /// Mean over all spatial axes, keeping them as size 1: (x).
     GlobalAveragePool,

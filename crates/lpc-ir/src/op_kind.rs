@@ -128,6 +128,7 @@ op_kinds! {
     (LogSoftmax, "log_softmax"),
     (Hardmax, "hardmax"),
     (LpNormalization, "lp_normalization"),
+    (LpPool, "lp_pool"),
     (NegativeLogLikelihoodLoss, "negative_log_likelihood_loss"),
     (SoftmaxCrossEntropyLoss, "softmax_cross_entropy_loss"),
     (ReduceMax, "reduce_max"),
@@ -213,7 +214,7 @@ impl OpKind {
             BatchNorm => (5, Some(5)),
             LayerNorm => (2, Some(3)),
             Softmax | LogSoftmax => (1, Some(1)),
-            Hardmax | LpNormalization => (1, Some(1)),
+            Hardmax | LpNormalization | LpPool => (1, Some(1)),
             NegativeLogLikelihoodLoss | SoftmaxCrossEntropyLoss => (2, Some(3)),
             ReduceMax | ReduceMean | ReduceSum | ReduceMin | ReduceProd | ReduceL1 | ReduceL2
             | ReduceLogSum | ReduceLogSumExp | ReduceSumSquare => (1, Some(2)),
@@ -300,7 +301,11 @@ impl OpKind {
             | QuantizeLinear | DequantizeLinear | FakeQuantize | QConv | GatherElements
             | GatherNd | ScatterElements | ScatterNd | DepthToSpace | SpaceToDepth | Lstm | Gru
             | Rnn | ArgMax | ArgMin | TopK | Trilu => true,
-            Hardmax | LpNormalization | NegativeLogLikelihoodLoss | SoftmaxCrossEntropyLoss => true,
+            Hardmax
+            | LpNormalization
+            | LpPool
+            | NegativeLogLikelihoodLoss
+            | SoftmaxCrossEntropyLoss => true,
         }
     }
 
@@ -470,6 +475,7 @@ impl OpKind {
                 coerce_2d: false,
             },
             OpKind::LpNormalization => Op::LpNormalization { axis: -1, p: 2 },
+            OpKind::LpPool => Op::LpPool { pool: pool(), p: 2 },
             OpKind::NegativeLogLikelihoodLoss => Op::NegativeLogLikelihoodLoss {
                 reduction: LossReduction::Mean,
                 ignore_index: None,
@@ -661,6 +667,7 @@ impl Op {
             Op::LogSoftmax { .. } => OpKind::LogSoftmax,
             Op::Hardmax { .. } => OpKind::Hardmax,
             Op::LpNormalization { .. } => OpKind::LpNormalization,
+            Op::LpPool { .. } => OpKind::LpPool,
             Op::NegativeLogLikelihoodLoss { .. } => OpKind::NegativeLogLikelihoodLoss,
             Op::SoftmaxCrossEntropyLoss { .. } => OpKind::SoftmaxCrossEntropyLoss,
             Op::Reduce { op, .. } => reduce_kind(*op),

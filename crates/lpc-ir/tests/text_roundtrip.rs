@@ -150,11 +150,12 @@ fn kind(op: &Op) -> usize {
         Op::Rnn(_) => 115,
         Op::Hardmax { .. } => 131,
         Op::LpNormalization { .. } => 134,
+        Op::LpPool { .. } => 135,
         Op::NegativeLogLikelihoodLoss { .. } => 132,
         Op::SoftmaxCrossEntropyLoss { .. } => 133,
     }
 }
-const KINDS: usize = 135;
+const KINDS: usize = 136;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -181,7 +182,9 @@ fn words(op: &Op) -> Vec<(usize, usize)> {
         | Op::ConvTranspose { conv: c, .. } => {
             vec![auto_pad(&c.auto_pad)]
         }
-        Op::MaxPool { pool, .. } | Op::AveragePool { pool, .. } => vec![auto_pad(&pool.auto_pad)],
+        Op::MaxPool { pool, .. } | Op::AveragePool { pool, .. } | Op::LpPool { pool, .. } => {
+            vec![auto_pad(&pool.auto_pad)]
+        }
         Op::Unary(UnaryOp::Cast { to }) => vec![dtype(to)],
         Op::QuantizeLinear { dtype: d, .. } => vec![dtype(d)],
         Op::ConstantOfShape { value } => vec![dtype(&value.dtype())],
@@ -671,8 +674,12 @@ fn op_samples() -> Vec<Op> {
             storage_order: i as i64 % 2,
         });
         v.push(Op::AveragePool {
-            pool: p,
+            pool: p.clone(),
             count_include_pad: i % 2 == 1,
+        });
+        v.push(Op::LpPool {
+            pool: p,
+            p: 1 + i as i64,
         });
     }
     for axis in [i64::MIN, -1, 0, 1, 3, i64::MAX] {

@@ -157,6 +157,7 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             *count_include_pad,
             i.req(0, "x")?,
         )?]),
+        Op::LpPool { pool, p } => Ok(vec![pool::lp_pool(pool, *p, i.req(0, "x")?)?]),
         Op::GlobalAveragePool => Ok(vec![pool::global_pool(false, i.req(0, "x")?)?]),
         Op::GlobalMaxPool => Ok(vec![pool::global_pool(true, i.req(0, "x")?)?]),
         Op::BatchNorm {

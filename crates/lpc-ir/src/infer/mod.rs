@@ -497,6 +497,12 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         } => nn::gemm(cx, *trans_a, *trans_b, syms),
         Op::MaxPool { pool, .. } => nn::pool(cx, pool, true, syms),
         Op::AveragePool { pool, .. } => nn::pool(cx, pool, false, syms),
+        Op::LpPool { pool, p } => {
+            if *p < 1 {
+                return Err(cx.err(format!("p must be at least 1, got {p}")));
+            }
+            nn::pool(cx, pool, false, syms)
+        }
         Op::GlobalAveragePool | Op::GlobalMaxPool => nn::global_pool(cx),
         Op::BatchNorm { .. } => nn::batch_norm(cx),
         Op::LayerNorm { axis, .. } => nn::layer_norm(cx, *axis),

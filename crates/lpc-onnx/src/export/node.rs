@@ -214,6 +214,11 @@ impl Exporter<'_> {
                 at.push(attr_i("count_include_pad", *count_include_pad as i64));
                 ("AveragePool", at)
             }
+            Op::LpPool { pool, p } => {
+                let mut at = pool_attrs(pool);
+                at.push(attr_i("p", *p));
+                ("LpPool", at)
+            }
             Op::GlobalAveragePool => none("GlobalAveragePool"),
             Op::GlobalMaxPool => none("GlobalMaxPool"),
             Op::BatchNorm {

@@ -15,6 +15,7 @@ pub(super) fn register(t: &mut Table) {
     t.add("Gemm", gemm);
     t.add("MaxPool", max_pool);
     t.add("AveragePool", average_pool);
+    t.add("LpPool", lp_pool);
     t.add("GlobalAveragePool", |_, _| {
         Ok(Converted::Op(Op::GlobalAveragePool))
     });
@@ -115,6 +116,24 @@ fn average_pool(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
         pool: a.pool()?,
         count_include_pad: a.bool("count_include_pad", false)?,
     }))
+}
+
+/// `LpPool`; `p` was a float before opset 2 (an integral one is taken).
+fn lp_pool(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    let p = if cx.opset < 2 {
+        let p = a.float("p", 2.0)?;
+        if p.fract() != 0.0 || !(1.0..=1e6).contains(&p) {
+            return Err(a.err(format!("attribute 'p' must be a positive integer, got {p}")));
+        }
+        p as i64
+    } else {
+        a.int("p", 2)?
+    };
+    if p < 1 {
+        return Err(a.err(format!("attribute 'p' must be at least 1, got {p}")));
+    }
+    Ok(Converted::Op(Op::LpPool { pool: a.pool()?, p }))
 }
 
 /// `BatchNormalization`.
