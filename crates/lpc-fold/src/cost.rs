@@ -144,6 +144,7 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | LogSoftmax
         | Hardmax
         | LpNormalization
+        | InstanceNorm
         | NegativeLogLikelihoodLoss
         | SoftmaxCrossEntropyLoss
         | ReduceMax

@@ -690,6 +690,12 @@ pub enum Op {
         /// Opset < 13 semantics: flatten to 2-D at `axis` and pick per row.
         coerce_2d: bool,
     },
+    /// ONNX InstanceNormalization: (x [N, C, d...], scale [C], bias [C]); each `(n, c)` plane
+    /// normalised by its own mean and (population) variance, then scaled and shifted.
+    InstanceNorm {
+        /// Added to the variance.
+        epsilon: f32,
+    },
     /// ONNX LpNormalization: x divided by its L1 or L2 norm along `axis` (0 where the norm is
     /// 0, as ONNX Runtime): (x).
     LpNormalization {

@@ -128,6 +128,7 @@ op_kinds! {
     (LogSoftmax, "log_softmax"),
     (Hardmax, "hardmax"),
     (LpNormalization, "lp_normalization"),
+    (InstanceNorm, "instance_norm"),
     (LpPool, "lp_pool"),
     (NegativeLogLikelihoodLoss, "negative_log_likelihood_loss"),
     (SoftmaxCrossEntropyLoss, "softmax_cross_entropy_loss"),
@@ -215,6 +216,7 @@ impl OpKind {
             LayerNorm => (2, Some(3)),
             Softmax | LogSoftmax => (1, Some(1)),
             Hardmax | LpNormalization | LpPool => (1, Some(1)),
+            InstanceNorm => (3, Some(3)),
             NegativeLogLikelihoodLoss | SoftmaxCrossEntropyLoss => (2, Some(3)),
             ReduceMax | ReduceMean | ReduceSum | ReduceMin | ReduceProd | ReduceL1 | ReduceL2
             | ReduceLogSum | ReduceLogSumExp | ReduceSumSquare => (1, Some(2)),
@@ -304,6 +306,7 @@ impl OpKind {
             Hardmax
             | LpNormalization
             | LpPool
+            | InstanceNorm
             | NegativeLogLikelihoodLoss
             | SoftmaxCrossEntropyLoss => true,
         }
@@ -475,6 +478,7 @@ impl OpKind {
                 coerce_2d: false,
             },
             OpKind::LpNormalization => Op::LpNormalization { axis: -1, p: 2 },
+            OpKind::InstanceNorm => Op::InstanceNorm { epsilon: 1e-5 },
             OpKind::LpPool => Op::LpPool { pool: pool(), p: 2 },
             OpKind::NegativeLogLikelihoodLoss => Op::NegativeLogLikelihoodLoss {
                 reduction: LossReduction::Mean,
@@ -667,6 +671,7 @@ impl Op {
             Op::LogSoftmax { .. } => OpKind::LogSoftmax,
             Op::Hardmax { .. } => OpKind::Hardmax,
             Op::LpNormalization { .. } => OpKind::LpNormalization,
+            Op::InstanceNorm { .. } => OpKind::InstanceNorm,
             Op::LpPool { .. } => OpKind::LpPool,
             Op::NegativeLogLikelihoodLoss { .. } => OpKind::NegativeLogLikelihoodLoss,
             Op::SoftmaxCrossEntropyLoss { .. } => OpKind::SoftmaxCrossEntropyLoss,

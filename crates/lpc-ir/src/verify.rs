@@ -66,6 +66,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::LogSoftmax { .. }
         | Op::Hardmax { .. }
         | Op::LpNormalization { .. }
+        | Op::InstanceNorm { .. }
         | Op::LpPool { .. }
         | Op::NegativeLogLikelihoodLoss { .. }
         | Op::Reduce { .. }

@@ -151,11 +151,12 @@ fn kind(op: &Op) -> usize {
         Op::Hardmax { .. } => 131,
         Op::LpNormalization { .. } => 134,
         Op::LpPool { .. } => 135,
+        Op::InstanceNorm { .. } => 136,
         Op::NegativeLogLikelihoodLoss { .. } => 132,
         Op::SoftmaxCrossEntropyLoss { .. } => 133,
     }
 }
-const KINDS: usize = 136;
+const KINDS: usize = 137;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -584,6 +585,7 @@ fn op_samples() -> Vec<Op> {
             axis: -3,
             epsilon: f,
         });
+        v.push(Op::InstanceNorm { epsilon: f });
     }
     v.push(Op::Unary(UnaryOp::Elu { alpha: 1.0 }));
     v.push(Op::Unary(UnaryOp::LeakyRelu { alpha: 0.01 }));

@@ -181,6 +181,7 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
         Op::Hardmax { axis, coerce_2d } => {
             Ok(vec![norm::hardmax(*axis, *coerce_2d, i.req(0, "x")?)?])
         }
+        Op::InstanceNorm { epsilon } => Ok(vec![norm::instance_norm(*epsilon, i)?]),
         Op::LpNormalization { axis, p } => {
             Ok(vec![norm::lp_normalization(*axis, *p, i.req(0, "x")?)?])
         }

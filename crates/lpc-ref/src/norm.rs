@@ -1,4 +1,5 @@
-//! BatchNormalization, LayerNormalization, Softmax, LogSoftmax, Hardmax and LpNormalization.
+//! BatchNormalization, LayerNormalization, InstanceNormalization, Softmax, LogSoftmax, Hardmax
+//! and LpNormalization.
 
 use crate::util::{float_in as floats, norm_axis};
 use crate::{invalid, EvalResult, Inputs};
@@ -201,6 +202,56 @@ pub fn hardmax(axis: i64, coerce_2d: bool, x: &Tensor) -> EvalResult<Tensor> {
         .into_dtype(x.dtype()))
 }
 
+/// InstanceNormalization: (x [N, C, d...], scale [C], bias [C]); each `(n, c)` plane is
+/// normalised by its mean and population variance (in f64), `(x - mean) / sqrt(var + eps)`,
+/// then multiplied by `scale[c]` and shifted by `bias[c]`.
+pub fn instance_norm(eps: f32, i: Inputs) -> EvalResult<Tensor> {
+    let x = i.req(0, "x")?;
+    if x.rank() < 3 {
+        return Err(invalid!(
+            "instance norm input must have rank >= 3, got {:?}",
+            x.shape()
+        ));
+    }
+    let (c, sp) = (x.shape()[1], x.shape()[2..].iter().product::<usize>());
+    let xv = floats(x, 0, "x")?;
+    let mut p = vec![];
+    for (k, what) in [(1, "scale"), (2, "bias")] {
+        let t = i.req(k, what)?;
+        if t.dtype() != x.dtype() || t.shape() != [c] {
+            return Err(invalid!(
+                "{what} must be {:?}[{c}] like x {:?}, got {:?}{:?}",
+                x.dtype(),
+                x.shape(),
+                t.dtype(),
+                t.shape()
+            ));
+        }
+        p.push(floats(t, k, what)?.into_owned());
+    }
+    let mut out = vec![0f32; xv.len()];
+    for (plane, (xs, ys)) in xv
+        .chunks(sp.max(1))
+        .zip(out.chunks_mut(sp.max(1)))
+        .enumerate()
+    {
+        let ch = plane % c;
+        let mean = xs.iter().map(|&v| f64::from(v)).sum::<f64>() / sp as f64;
+        let var = xs
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / sp as f64;
+        let inv = 1.0 / (var + f64::from(eps)).sqrt();
+        for (y, &v) in ys.iter_mut().zip(xs) {
+            *y = ((f64::from(v) - mean) * inv * f64::from(p[0][ch]) + f64::from(p[1][ch])) as f32;
+        }
+    }
+    Ok(Tensor::from_f32(x.shape(), out)
+        .expect("size")
+        .into_dtype(x.dtype()))
+}
+
 /// LpNormalization: each row along `axis` divided by its L1 (`p` = 1) or L2 (`p` = 2) norm,
 /// computed in f64; a row whose norm is 0 gives 0 (as ONNX Runtime), a NaN or infinite norm
 /// propagates through the division.
@@ -306,6 +357,27 @@ mod tests {
         let t = Tensor::from_f32(&[2], vec![0.0, 1.0]).unwrap();
         assert!(hardmax(1, false, &t).is_err(), "axis out of range");
         assert!(hardmax(0, false, &Tensor::from_i64(&[2], vec![0, 1]).unwrap()).is_err());
+    }
+
+    #[test]
+    fn instance_norm_per_plane() {
+        // [N=1, C=2, 2]: plane 0 [1, 3] (mean 2, var 1), plane 1 [5, 5] (var 0).
+        let x = Tensor::from_f32(&[1, 2, 2], vec![1.0, 3.0, 5.0, 5.0]).unwrap();
+        let scale = Tensor::from_f32(&[2], vec![2.0, 1.0]).unwrap();
+        let bias = Tensor::from_f32(&[2], vec![0.5, -1.0]).unwrap();
+        let ins = [Some(&x), Some(&scale), Some(&bias)];
+        let y = instance_norm(0.0, Inputs::new(&ins)).unwrap().to_f32_vec();
+        assert_eq!(&y[..2], [-1.5, 2.5]);
+        assert!(y[2].is_nan(), "0/0 with eps 0: {y:?}");
+        let y = instance_norm(1.0, Inputs::new(&ins)).unwrap().to_f32_vec();
+        assert_eq!(&y[2..], [-1.0, -1.0]);
+        let ins = [Some(&x), Some(&bias), Some(&x)];
+        assert!(
+            instance_norm(1e-5, Inputs::new(&ins)).is_err(),
+            "bias shape"
+        );
+        let ins = [Some(&scale), Some(&scale), Some(&bias)];
+        assert!(instance_norm(1e-5, Inputs::new(&ins)).is_err(), "rank 1 x");
     }
 
     #[test]

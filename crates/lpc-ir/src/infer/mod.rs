@@ -509,6 +509,7 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::Softmax { axis, .. } | Op::LogSoftmax { axis, .. } | Op::Hardmax { axis, .. } => {
             nn::softmax(cx, *axis)
         }
+        Op::InstanceNorm { .. } => nn::instance_norm(cx),
         Op::LpNormalization { axis, p } => nn::lp_normalization(cx, *axis, *p),
         Op::NegativeLogLikelihoodLoss { reduction, .. } => nn::loss(cx, *reduction, false),
         Op::SoftmaxCrossEntropyLoss { reduction, .. } => nn::loss(cx, *reduction, true),

@@ -895,6 +895,34 @@ pub(super) fn softmax(cx: &Cx, axis: i64) -> R {
     Ok(vec![x.clone()])
 }
 
+/// InstanceNormalization: float x of rank >= 3, scale and bias `[C]` of x's dtype.
+pub(super) fn instance_norm(cx: &Cx) -> R {
+    let x = cx.req(0, "x")?;
+    cx.check_dtype(0, "x", "a float type", is_float)?;
+    let c = match dims(x) {
+        Some(xd) if xd.len() < 3 => {
+            return Err(cx.err(format!("input x must have rank >= 3 (N, C, d...), got {x}")))
+        }
+        Some(xd) => Some(xd[1].clone()),
+        None => None,
+    };
+    for (slot, what) in [(1, "scale"), (2, "bias")] {
+        let t = cx.req(slot, what)?;
+        cx.same_dtype(0, slot, &format!("{what} dtype differs from x"))?;
+        if let Some(d) = dims(t) {
+            let bad = match (d, &c) {
+                ([Dim::Known(n)], Some(Dim::Known(c))) => n != c,
+                ([_], _) => false,
+                _ => true,
+            };
+            if bad {
+                return Err(cx.err(format!("{what} {t} is not [C] for x {x}")));
+            }
+        }
+    }
+    Ok(vec![x.clone()])
+}
+
 /// LpNormalization: a float x, an axis in range, p 1 or 2.
 pub(super) fn lp_normalization(cx: &Cx, axis: i64, p: i64) -> R {
     if !matches!(p, 1 | 2) {

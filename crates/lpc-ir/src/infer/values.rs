@@ -123,6 +123,7 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::LogSoftmax { .. }
         | Op::Hardmax { .. }
         | Op::LpNormalization { .. }
+        | Op::InstanceNorm { .. }
         | Op::LpPool { .. }
         | Op::NegativeLogLikelihoodLoss { .. }
         | Op::SoftmaxCrossEntropyLoss { .. }

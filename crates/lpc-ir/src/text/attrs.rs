@@ -498,6 +498,7 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             v.i64("axis", axis, Some(-1));
             v.bool("coerce_2d", coerce_2d, Some(false));
         }
+        Op::InstanceNorm { epsilon } => v.f32("epsilon", epsilon, Some(1e-5)),
         Op::LpPool { pool, p } => {
             pool_attrs(pool, v);
             v.i64("p", p, Some(2));

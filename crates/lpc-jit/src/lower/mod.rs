@@ -501,6 +501,7 @@ fn lower_node(
         | Op::LogSoftmax { .. }
         | Op::Hardmax { .. }
         | Op::LpNormalization { .. }
+        | Op::InstanceNorm { .. }
         | Op::LpPool { .. }
         | Op::NegativeLogLikelihoodLoss { .. }
         | Op::SoftmaxCrossEntropyLoss { .. }

@@ -240,6 +240,10 @@ impl Exporter<'_> {
             Op::Softmax { axis, .. } => ("Softmax", vec![attr_i("axis", *axis)]),
             Op::LogSoftmax { axis, .. } => ("LogSoftmax", vec![attr_i("axis", *axis)]),
             Op::Hardmax { axis, .. } => ("Hardmax", vec![attr_i("axis", *axis)]),
+            Op::InstanceNorm { epsilon } => (
+                "InstanceNormalization",
+                vec![attr_f("epsilon", *epsilon)],
+            ),
             Op::LpNormalization { axis, p } => (
                 "LpNormalization",
                 vec![attr_i("axis", *axis), attr_i("p", *p)],

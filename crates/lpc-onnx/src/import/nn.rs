@@ -26,6 +26,11 @@ pub(super) fn register(t: &mut Table) {
     t.add("LogSoftmax", softmax);
     t.add("Hardmax", softmax);
     t.add("LpNormalization", lp_normalization);
+    t.add("InstanceNormalization", |cx, _| {
+        Ok(Converted::Op(Op::InstanceNorm {
+            epsilon: cx.a.float("epsilon", 1e-5)?,
+        }))
+    });
     t.add("NegativeLogLikelihoodLoss", loss);
     t.add("SoftmaxCrossEntropyLoss", loss);
 }
