@@ -486,3 +486,68 @@ fn labels_must_be_one_class_per_sample() {
     let o = lpc(&["accuracy", s(&m), "--data", s(&x), "--labels", s(&good)]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn fold_checks_user_rules_before_trusting_them() {
+    let d = workdir("user-rules");
+    let m = d.join("q.lir");
+    std::fs::write(
+        &m,
+        r#"graph @g(%x: u8[2,8]) -> (%q) {
+  %s = const f32[] [0.03]
+  %z = const u8[] [100]
+  %d = dequantize_linear(%x, %s, %z) {axis=1, block_size=0} : f32[2,8]
+  %r = relu(%d) : f32[2,8]
+  %q = quantize_linear(%r, %s, %z) {axis=1, block_size=0, dtype=u8} : u8[2,8]
+  return %q
+}
+"#,
+    )
+    .unwrap();
+    let rules = |name: &str, text: &str| {
+        let p = d.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    // Dropping a Relu inside Q/DQ moves every level below the zero point: refused, with the
+    // rule's location and the difference, and nothing written.
+    let bad = rules(
+        "bad.rules",
+        "rule drop-relu\n  match (q (relu (dq ?x ?s ?z)) ?s ?z)\n  rewrite ?x\n",
+    );
+    let out = d.join("out.lir");
+    let o = lpc(&["fold", s(&m), "--rules", s(&bad), "-o", s(&out)]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains(&format!("{}:1:6: rule 'drop-relu' is unsound", s(&bad)))
+            && e.contains("sides differ by")
+            && e.contains("--trust-rules"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    // --trust-rules applies it unchecked (the user's call).
+    let o = lpc(&[
+        "fold",
+        s(&m),
+        "--rules",
+        s(&bad),
+        "--trust-rules",
+        "-o",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.exists());
+    // A sound rule passes the check; a rule that matches nothing is reported as such.
+    let good = rules(
+        "good.rules",
+        "rule keep\n  match (q (dq ?x ?s ?z) ?s ?z)\n  rewrite ?x\n",
+    );
+    let o = lpc(&["fold", s(&m), "--rules", s(&good), "-o", s(&out)]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        text.contains("1 rule(s) matched nothing") && text.contains("keep"),
+        "{text}"
+    );
+}

@@ -241,13 +241,9 @@ fn sides(
     Ok(Some((gl, gr)))
 }
 
-/// Checks rules against every match in the example graphs (saturated with the same rules) (at most `per_rule` matches each).
-pub fn check_rules(
-    rules: &[Arc<RuleDef>],
-    examples: &[Graph],
-    per_rule: usize,
-) -> Result<Vec<RuleReport>, FoldError> {
-    let mut reports: Vec<RuleReport> = rules
+/// Fresh reports, one per rule.
+pub fn new_reports(rules: &[Arc<RuleDef>]) -> Vec<RuleReport> {
+    rules
         .iter()
         .map(|r| RuleReport {
             rule: r.name.clone(),
@@ -256,7 +252,16 @@ pub fn check_rules(
             worst_steps: 0.0,
             failures: vec![],
         })
-        .collect();
+        .collect()
+}
+
+/// Checks rules against every match in the example graphs (saturated with the same rules) (at most `per_rule` matches each).
+pub fn check_rules(
+    rules: &[Arc<RuleDef>],
+    examples: &[Graph],
+    per_rule: usize,
+) -> Result<Vec<RuleReport>, FoldError> {
+    let mut reports = new_reports(rules);
     for g in examples {
         let mut g = g.clone();
         lpc_ir::infer_types(&mut g)?;
@@ -268,44 +273,55 @@ pub fn check_rules(
             limits: crate::pipeline::Limits::default(),
         };
         let (loaded, _) = crate::driver::run_phase(load(&g)?, &phase)?;
-        let eg = loaded.eg;
-        for (ri, def) in rules.iter().enumerate() {
-            let pat = Pattern::new(def.lhs.clone());
-            let matches = pat.search(&eg);
-            for m in matches {
-                for subst in &m.substs {
-                    let rep = &mut reports[ri];
-                    if rep.checked >= per_rule {
-                        break;
-                    }
-                    match sides(&eg, def, m.eclass, subst) {
-                        Ok(None) => rep.refused += 1,
-                        Err(e) => rep.failures.push(format!("in '{}': {e}", g.name)),
-                        Ok(Some((gl, gr))) => {
-                            rep.checked += 1;
-                            let out_int = gl
-                                .value_type(gl.outputs()[0])
-                                .dtype
-                                .is_some_and(|d| !d.is_float());
-                            let step = lhs_step(&eg, &def.lhs, subst);
-                            match compare_random(&gl, &gr, 4, 0x5eed + rep.checked as u64) {
-                                Err(e) => rep.failures.push(format!("in '{}': {e}", g.name)),
-                                Ok((worst, mag)) => {
-                                    let unit = if out_int {
-                                        1.0
-                                    } else if step > 0.0 {
-                                        step
-                                    } else {
-                                        1e-3 * mag.max(1.0)
-                                    };
-                                    let steps = worst / unit;
-                                    rep.worst_steps = rep.worst_steps.max(steps);
-                                    if steps > 1.0 + 1e-6 {
-                                        rep.failures.push(format!(
-                                            "in '{}': sides differ by {worst:.6} ({steps:.2} steps of {unit:.6})",
-                                            g.name
-                                        ));
-                                    }
+        check_matches(&loaded.eg, &g.name, rules, &mut reports, per_rule);
+    }
+    Ok(reports)
+}
+
+/// Checks each rule on its matches in the e-graph `eg` (of the graph `name`), at most
+/// `per_rule` checked matches per rule in all: both sides run by lpc-ref on random inputs of
+/// the shapes the match has, a difference above one quantization step (one unit for integer
+/// results) is a failure. `reports[i]` is `rules[i]`'s report.
+pub fn check_matches(
+    eg: &FGraph,
+    name: &str,
+    rules: &[Arc<RuleDef>],
+    reports: &mut [RuleReport],
+    per_rule: usize,
+) {
+    'rule: for (def, rep) in rules.iter().zip(reports.iter_mut()) {
+        let pat = Pattern::new(def.lhs.clone());
+        for m in pat.search(eg) {
+            for subst in &m.substs {
+                if rep.checked >= per_rule {
+                    continue 'rule;
+                }
+                match sides(eg, def, m.eclass, subst) {
+                    Ok(None) => rep.refused += 1,
+                    Err(e) => rep.failures.push(format!("in '{name}': {e}")),
+                    Ok(Some((gl, gr))) => {
+                        rep.checked += 1;
+                        let out_int = gl
+                            .value_type(gl.outputs()[0])
+                            .dtype
+                            .is_some_and(|d| !d.is_float());
+                        let step = lhs_step(eg, &def.lhs, subst);
+                        match compare_random(&gl, &gr, 4, 0x5eed + rep.checked as u64) {
+                            Err(e) => rep.failures.push(format!("in '{name}': {e}")),
+                            Ok((worst, mag)) => {
+                                let unit = if out_int {
+                                    1.0
+                                } else if step > 0.0 {
+                                    step
+                                } else {
+                                    1e-3 * mag.max(1.0)
+                                };
+                                let steps = worst / unit;
+                                rep.worst_steps = rep.worst_steps.max(steps);
+                                if steps > 1.0 + 1e-6 {
+                                    rep.failures.push(format!(
+                                        "in '{name}': sides differ by {worst:.6} ({steps:.2} steps of {unit:.6})"
+                                    ));
                                 }
                             }
                         }
@@ -314,5 +330,4 @@ pub fn check_rules(
             }
         }
     }
-    Ok(reports)
 }

@@ -40,7 +40,15 @@ pub struct PhaseStats {
 pub struct FoldOptions {
     /// Stop after this phase.
     pub stop_after: Option<String>,
+    /// Check the rules before trusting them (rules not shipped with lpc): after each phase's
+    /// run, every rule is checked on its matches in the e-graph as `lpc rules check` does
+    /// ([`crate::check::check_matches`], at most [`CHECKED_MATCHES`] per rule and phase), and a
+    /// failure stops the fold with [`FoldError::UnsoundRule`] before anything is extracted.
+    pub check_rules: bool,
 }
+
+/// Matches of one rule checked per phase when [`FoldOptions::check_rules`] is set.
+pub const CHECKED_MATCHES: usize = 32;
 
 /// The result of a fold: the graph, per-phase statistics, and the rule log per source node.
 pub struct FoldResult {
@@ -52,6 +60,9 @@ pub struct FoldResult {
     pub fired: BTreeMap<String, Vec<(String, String)>>,
     /// The last phase's e-graph (for explanations) with its node classes.
     pub last: Option<Loaded>,
+    /// With [`FoldOptions::check_rules`]: the rules that no match of this graph exercised
+    /// (unchecked, and never applied either), in pipeline order.
+    pub unexercised: Vec<String>,
 }
 
 fn stop_text(s: &Option<StopReason>) -> String {
@@ -140,6 +151,8 @@ pub fn fold(g: &Graph, p: &Pipeline, opts: &FoldOptions) -> Result<FoldResult, F
     let mut stats = vec![];
     let mut fired: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     let mut last = None;
+    // Per rule name: matches checked (only with `check_rules`).
+    let mut checked: Vec<(String, usize)> = vec![];
     // Extracted graphs name each node after its (first) output value, so a later phase sees
     // the source node "fc" as "logits": rules are reported under the source node's name.
     let first_out = |g: &Graph| -> Vec<(String, String)> {
@@ -167,6 +180,24 @@ pub fn fold(g: &Graph, p: &Pipeline, opts: &FoldOptions) -> Result<FoldResult, F
             .collect();
         let loaded = load(&g)?;
         let (l, mut st) = run_phase(loaded, ph)?;
+        if opts.check_rules {
+            let mut reports = crate::check::new_reports(&ph.rules);
+            crate::check::check_matches(&l.eg, &g.name, &ph.rules, &mut reports, CHECKED_MATCHES);
+            for (def, r) in ph.rules.iter().zip(&reports) {
+                if let Some(f) = r.failures.first() {
+                    return Err(FoldError::UnsoundRule {
+                        loc: def.loc.to_string(),
+                        rule: def.name.clone(),
+                        phase: ph.name.clone(),
+                        failure: f.clone(),
+                    });
+                }
+                match checked.iter_mut().find(|(n, _)| *n == def.name) {
+                    Some((_, k)) => *k += r.checked,
+                    None => checked.push((def.name.clone(), r.checked)),
+                }
+            }
+        }
         for (node, class) in &l.node_classes {
             let c = l.eg.find(*class);
             let node = source.get(node).unwrap_or(node);
@@ -193,6 +224,11 @@ pub fn fold(g: &Graph, p: &Pipeline, opts: &FoldOptions) -> Result<FoldResult, F
         phases: stats,
         fired,
         last,
+        unexercised: checked
+            .into_iter()
+            .filter(|(_, k)| *k == 0)
+            .map(|(n, _)| n)
+            .collect(),
     })
 }
 
@@ -209,7 +245,8 @@ pub fn has_quantizers(g: &Graph) -> bool {
     })
 }
 
-/// `lpc fold`: folds a loaded graph; returns the result (graph, stats).
+/// Folds a loaded graph with the built-in pipeline, or with rule files or a pipeline file
+/// (whose rules are then checked first, [`FoldOptions::check_rules`]); returns the result.
 pub fn fold_graph(
     g: &Graph,
     rules: &[PathBuf],
@@ -222,6 +259,7 @@ pub fn fold_graph(
         &p,
         &FoldOptions {
             stop_after: stop_after.map(str::to_string),
+            check_rules: !rules.is_empty() || pipeline_file.is_some(),
         },
     )
 }

@@ -53,6 +53,18 @@ pub enum FoldError {
         /// What happened (names the rule).
         msg: String,
     },
+    /// A rule's two sides differ on one of its matches in the graph being folded.
+    #[error("{loc}: rule '{rule}' is unsound (phase '{phase}', {failure}); nothing was written. `lpc rules check` checks a rule file on its cases; --trust-rules skips this check")]
+    UnsoundRule {
+        /// `file:line:col` of the rule.
+        loc: String,
+        /// The rule's name.
+        rule: String,
+        /// The phase.
+        phase: String,
+        /// The counterexample: where, and by how much the sides differ.
+        failure: String,
+    },
     /// The graph's structure is broken (a cycle, a node reading a value no node makes).
     #[error("graph: {0}")]
     Structure(#[from] GraphError),

@@ -81,6 +81,7 @@ pub fn run_case_file(path: &Path) -> Result<Vec<CaseResult>, String> {
         } else {
             None
         },
+        ..Default::default()
     };
     // Split into cases at '# -----' lines, remembering where each starts.
     let mut cases: Vec<(usize, String)> = vec![(1, String::new())];

@@ -226,6 +226,7 @@ fn stop_after_an_unknown_phase_names_the_phases() {
         &p,
         &FoldOptions {
             stop_after: Some("lower".into()),
+            ..Default::default()
         },
     )
     .err()
@@ -234,4 +235,34 @@ fn stop_after_an_unknown_phase_names_the_phases() {
         e.to_string(),
         "no phase 'lower' (phases: legalize, propagate, fuse)"
     );
+}
+
+#[test]
+fn fold_with_check_rules_refuses_an_unsound_rule() {
+    let bad = "rule rq-swapped\n  match (q (dq ?x ?s1 ?z1) ?s2 ?z2)\n  rewrite (requantize ?x ?s2 ?z1 ?s1 ?z2)\n";
+    let check = FoldOptions {
+        check_rules: true,
+        ..Default::default()
+    };
+    match fold(&qdq_graph(), &one_phase(bad, Limits::default()), &check) {
+        Err(FoldError::UnsoundRule {
+            rule, loc, failure, ..
+        }) => {
+            assert_eq!(rule, "rq-swapped");
+            assert_eq!(loc, "t.rules:1:6");
+            assert!(failure.contains("sides differ"), "{failure}");
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("the unsound rule was trusted"),
+    }
+    // Unchecked, the same fold goes through (what --trust-rules asks for).
+    fold(
+        &qdq_graph(),
+        &one_phase(bad, Limits::default()),
+        &FoldOptions::default(),
+    )
+    .expect("unchecked fold");
+    // The built-in rules pass the check on the same graph.
+    let r = fold(&qdq_graph(), &Pipeline::builtin().unwrap(), &check).expect("sound");
+    assert!(!r.unexercised.is_empty());
 }

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 pub struct FoldArgs {
     /// Model file (.onnx, .xml or .lir) holding FakeQuantize or Q/DQ.
     pub model: PathBuf,
-    /// Extra rule files or folders (added to the built-in rules of their phase).
+    /// Rule files or folders to fold with, as one phase, instead of the built-in pipeline.
+    /// Their rules are checked on this model's matches before they are trusted.
     #[arg(long = "rules")]
     pub rules: Vec<PathBuf>,
     /// A pipeline file replacing the built-in passes/pipeline.toml.
@@ -18,6 +19,10 @@ pub struct FoldArgs {
     /// Stop after this phase (the help lists the built-in phases of passes/pipeline.toml).
     #[arg(long, help = stop_after_help())]
     pub stop_after: Option<String>,
+    /// Apply --rules / --pipeline rules without checking them first (the built-in rules are
+    /// checked by lpc's tests and never at fold time).
+    #[arg(long)]
+    pub trust_rules: bool,
     /// Print e-graph statistics per phase and the ops left in float, with reasons.
     #[arg(long)]
     pub stats: bool,
@@ -47,8 +52,21 @@ pub fn run(a: &FoldArgs) -> Result<()> {
     }
     files.output("-o", &a.output)?;
     let g = lpc_load::load_model(&a.model)?;
-    let r = lpc_fold::fold_graph(&g, &a.rules, a.pipeline.as_deref(), a.stop_after.as_deref())
-        .with_context(|| a.model.display().to_string())?;
+    let user_rules = !a.rules.is_empty() || a.pipeline.is_some();
+    let opts = lpc_fold::FoldOptions {
+        stop_after: a.stop_after.clone(),
+        check_rules: user_rules && !a.trust_rules,
+    };
+    let p = lpc_fold::Pipeline::from_args(&a.rules, a.pipeline.as_deref())?;
+    let r = lpc_fold::fold(&g, &p, &opts).with_context(|| a.model.display().to_string())?;
+    if !r.unexercised.is_empty() {
+        println!(
+            "note: {} rule(s) matched nothing in {} (not checked, not applied): {}",
+            r.unexercised.len(),
+            a.model.display(),
+            r.unexercised.join(", ")
+        );
+    }
     write_model(&r.graph, &a.output, format)?;
     if a.stats {
         print!("{}", lpc_fold::stats_text(&r));
