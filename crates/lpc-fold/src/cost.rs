@@ -64,7 +64,7 @@ pub fn cost_class(k: OpKind) -> CostClass {
         Conv | ConvTranspose | MatMul | Gemm => CostClass::Dense,
         // A GEMM over the sequence plus one per step: dense float compute, never quantized.
         Lstm | Gru | Rnn => CostClass::Dense,
-        GlobalAveragePool | AveragePool | ReduceMean | ReduceSum => CostClass::Pool,
+        GlobalAveragePool | AveragePool | LpPool | ReduceMean | ReduceSum => CostClass::Pool,
         ConvInteger | MatMulInteger | QLinearConv | QLinearMatMul => CostClass::OnnxInteger,
         QConv | QMatMul => CostClass::Fused,
         FakeQuantize => CostClass::FakeQuantize,
@@ -118,6 +118,14 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | Asinh
         | Acosh
         | Atanh
+        | Swish
+        | ThresholdedRelu
+        | Softplus
+        | Selu
+        | Softsign
+        | Shrink
+        | Celu
+        | Mish
         | Greater
         | Less
         | GreaterOrEqual
@@ -133,6 +141,11 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | LayerNorm
         | Softmax
         | LogSoftmax
+        | Hardmax
+        | LpNormalization
+        | InstanceNorm
+        | NegativeLogLikelihoodLoss
+        | SoftmaxCrossEntropyLoss
         | ReduceMax
         | ReduceMin
         | ReduceProd

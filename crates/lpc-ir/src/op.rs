@@ -16,6 +16,12 @@
 use crate::{DType, Tensor};
 use std::sync::Arc;
 
+/// The ONNX default `alpha` of Selu (1.67326319217681884765625, the f32 nearest the
+/// self-normalising constant).
+pub const SELU_ALPHA: f32 = 1.673_263_2;
+/// The ONNX default `gamma` of Selu (1.05070102214813232421875).
+pub const SELU_GAMMA: f32 = 1.050_701;
+
 /// Elementwise unary operations.
 #[derive(Clone, Debug, PartialEq)]
 pub enum UnaryOp {
@@ -118,6 +124,41 @@ pub enum UnaryOp {
         /// Target dtype.
         to: DType,
     },
+    /// x * sigmoid(alpha*x)
+    Swish {
+        /// Scale inside the sigmoid.
+        alpha: f32,
+    },
+    /// x > alpha ? x : 0
+    ThresholdedRelu {
+        /// Threshold.
+        alpha: f32,
+    },
+    /// ln(1 + e^x)
+    Softplus,
+    /// x > 0 ? gamma*x : gamma*alpha*(e^x - 1)
+    Selu {
+        /// Negative-side scale.
+        alpha: f32,
+        /// Output scale.
+        gamma: f32,
+    },
+    /// x / (1 + |x|)
+    Softsign,
+    /// x < -lambd ? x + bias : x > lambd ? x - bias : 0
+    Shrink {
+        /// Shift applied outside the dead zone.
+        bias: f32,
+        /// Half-width of the dead zone.
+        lambd: f32,
+    },
+    /// max(0, x) + min(0, alpha*(e^(x/alpha) - 1))
+    Celu {
+        /// Scale.
+        alpha: f32,
+    },
+    /// x * tanh(ln(1 + e^x))
+    Mish,
 }
 
 /// Elementwise binary operations with numpy broadcasting.
@@ -287,7 +328,7 @@ impl Default for ConvAttrs {
     }
 }
 
-/// Attributes of MaxPool and AveragePool.
+/// Attributes of MaxPool, AveragePool and LpPool.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PoolAttrs {
     /// Window spatial shape.
@@ -416,6 +457,19 @@ pub enum ScatterReduction {
     Max,
     /// Keep the smaller.
     Min,
+}
+
+/// How a loss (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss) combines its per-element
+/// values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LossReduction {
+    /// Keep one loss per element (shape `[N, d1, ...]`).
+    None,
+    /// Sum them (a scalar).
+    Sum,
+    /// Their weighted mean: the sum divided by the sum of the weights of non-ignored
+    /// elements (a scalar).
+    Mean,
 }
 
 /// Depth order of DepthToSpace and SpaceToDepth: depth-column-row (`DCR`, the default) or
@@ -673,6 +727,13 @@ pub enum Op {
         /// Count padded elements in the divisor.
         count_include_pad: bool,
     },
+    /// Lp pooling: `(Σ |x|^p)^(1/p)` over each window, padding counting as 0: (x).
+    LpPool {
+        /// Window attributes.
+        pool: PoolAttrs,
+        /// The norm's order (at least 1).
+        p: i64,
+    },
     /// Mean over all spatial axes, keeping them as size 1: (x).
     GlobalAveragePool,
     /// Max over all spatial axes, keeping them as size 1: (x).
@@ -706,6 +767,45 @@ pub enum Op {
         axis: i64,
         /// Opset < 13 semantics: flatten to 2-D at `axis` and normalise each row.
         coerce_2d: bool,
+    },
+    /// One-hot of the first largest element along `axis` (1 there, 0 elsewhere): (x).
+    Hardmax {
+        /// Axis (may be negative).
+        axis: i64,
+        /// Opset < 13 semantics: flatten to 2-D at `axis` and pick per row.
+        coerce_2d: bool,
+    },
+    /// ONNX InstanceNormalization: (x [N, C, d...], scale [C], bias [C]); each `(n, c)` plane
+    /// normalised by its own mean and (population) variance, then scaled and shifted.
+    InstanceNorm {
+        /// Added to the variance.
+        epsilon: f32,
+    },
+    /// ONNX LpNormalization: x divided by its L1 or L2 norm along `axis` (0 where the norm is
+    /// 0, as ONNX Runtime): (x).
+    LpNormalization {
+        /// Axis (may be negative).
+        axis: i64,
+        /// The norm's order, 1 or 2.
+        p: i64,
+    },
+    /// ONNX NegativeLogLikelihoodLoss: (input [N, C, d1...], target int [N, d1...],
+    /// weight [C]?); `loss = -input[n, target, d...] * weight[target]`, 0 (and weight 0) where
+    /// target is `ignore_index`, then reduced.
+    NegativeLogLikelihoodLoss {
+        /// How the per-element losses are combined.
+        reduction: LossReduction,
+        /// A target value that contributes nothing; `None`: every target is a class.
+        ignore_index: Option<i64>,
+    },
+    /// ONNX SoftmaxCrossEntropyLoss: (scores [N, C, d1...], labels int [N, d1...],
+    /// weights [C]?) → (loss, log_prob?); NegativeLogLikelihoodLoss of LogSoftmax over axis 1,
+    /// `log_prob` being that LogSoftmax.
+    SoftmaxCrossEntropyLoss {
+        /// How the per-element losses are combined.
+        reduction: LossReduction,
+        /// A label value that contributes nothing; `None`: every label is a class.
+        ignore_index: Option<i64>,
     },
     /// Reduction: (x, axes?).
     Reduce {

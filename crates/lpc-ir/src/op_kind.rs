@@ -3,8 +3,8 @@
 
 use crate::{
     ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, DType,
-    NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs,
-    RnnDirection, ScatterReduction, Tensor, UnaryOp,
+    LossReduction, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
+    ResizeMode, RnnAttrs, RnnDirection, ScatterReduction, Tensor, UnaryOp, SELU_ALPHA, SELU_GAMMA,
 };
 use std::sync::Arc;
 
@@ -84,6 +84,14 @@ op_kinds! {
     (Atanh, "atanh"),
     (BitwiseNot, "bitwise_not"),
     (BitCast, "bit_cast"),
+    (Swish, "swish"),
+    (ThresholdedRelu, "thresholded_relu"),
+    (Softplus, "softplus"),
+    (Selu, "selu"),
+    (Softsign, "softsign"),
+    (Shrink, "shrink"),
+    (Celu, "celu"),
+    (Mish, "mish"),
     (Add, "add"),
     (Sub, "sub"),
     (Mul, "mul"),
@@ -125,6 +133,12 @@ op_kinds! {
     (LayerNorm, "layer_norm"),
     (Softmax, "softmax"),
     (LogSoftmax, "log_softmax"),
+    (Hardmax, "hardmax"),
+    (LpNormalization, "lp_normalization"),
+    (InstanceNorm, "instance_norm"),
+    (LpPool, "lp_pool"),
+    (NegativeLogLikelihoodLoss, "negative_log_likelihood_loss"),
+    (SoftmaxCrossEntropyLoss, "softmax_cross_entropy_loss"),
     (ReduceMax, "reduce_max"),
     (ReduceMean, "reduce_mean"),
     (ReduceSum, "reduce_sum"),
@@ -202,6 +216,9 @@ impl OpKind {
             | Asinh | Acosh | Atanh => (1, Some(1)),
             BitwiseNot | BitCast => (1, Some(1)),
             BitwiseAnd | BitwiseOr | BitwiseXor | BitShiftLeft | BitShiftRight => (2, Some(2)),
+            Swish | ThresholdedRelu | Softplus | Selu | Softsign | Shrink | Celu | Mish => {
+                (1, Some(1))
+            }
             Add | Sub | Mul | Div | Pow | Mod | Fmod | Max | Min | Equal | PRelu => (2, Some(2)),
             Greater | Less | GreaterOrEqual | LessOrEqual | And | Or | Xor => (2, Some(2)),
             Clip => (1, Some(3)),
@@ -218,6 +235,9 @@ impl OpKind {
             BatchNorm => (5, Some(5)),
             LayerNorm => (2, Some(3)),
             Softmax | LogSoftmax => (1, Some(1)),
+            Hardmax | LpNormalization | LpPool => (1, Some(1)),
+            InstanceNorm => (3, Some(3)),
+            NegativeLogLikelihoodLoss | SoftmaxCrossEntropyLoss => (2, Some(3)),
             ReduceMax | ReduceMean | ReduceSum | ReduceMin | ReduceProd | ReduceL1 | ReduceL2
             | ReduceLogSum | ReduceLogSumExp | ReduceSumSquare => (1, Some(2)),
             Concat => (1, None),
@@ -260,6 +280,8 @@ impl OpKind {
         use OpKind::*;
         match self {
             Elu | LeakyRelu | HardSigmoid | Gelu | Cast | IsInf | BitCast => true,
+            Swish | ThresholdedRelu | Selu | Shrink | Celu => true,
+            Softplus | Softsign | Mish => false,
             BitwiseNot | BitwiseAnd | BitwiseOr | BitwiseXor | BitShiftLeft | BitShiftRight
             | NonZero | Det => false,
             Abs | Neg | Ceil | Floor | Round | Sqrt | Reciprocal | Exp | Log | Erf | Sigmoid
@@ -308,6 +330,12 @@ impl OpKind {
             | Rnn | ArgMax | ArgMin | TopK | Trilu => true,
             CumSum | CumProd | OneHot | EyeLike | Compress | Unique | ReverseSequence
             | CenterCropPad | Col2Im => true,
+            Hardmax
+            | LpNormalization
+            | LpPool
+            | InstanceNorm
+            | NegativeLogLikelihoodLoss
+            | SoftmaxCrossEntropyLoss => true,
         }
     }
 
@@ -391,6 +419,20 @@ impl OpKind {
             OpKind::Atanh => Op::Unary(UnaryOp::Atanh),
             OpKind::BitwiseNot => Op::Unary(UnaryOp::BitwiseNot),
             OpKind::BitCast => Op::Unary(UnaryOp::BitCast { to: DType::F32 }),
+            OpKind::Swish => Op::Unary(UnaryOp::Swish { alpha: 1.0 }),
+            OpKind::ThresholdedRelu => Op::Unary(UnaryOp::ThresholdedRelu { alpha: 1.0 }),
+            OpKind::Softplus => Op::Unary(UnaryOp::Softplus),
+            OpKind::Selu => Op::Unary(UnaryOp::Selu {
+                alpha: SELU_ALPHA,
+                gamma: SELU_GAMMA,
+            }),
+            OpKind::Softsign => Op::Unary(UnaryOp::Softsign),
+            OpKind::Shrink => Op::Unary(UnaryOp::Shrink {
+                bias: 0.0,
+                lambd: 0.5,
+            }),
+            OpKind::Celu => Op::Unary(UnaryOp::Celu { alpha: 1.0 }),
+            OpKind::Mish => Op::Unary(UnaryOp::Mish),
             OpKind::Add => Op::Binary(BinaryOp::Add),
             OpKind::Sub => Op::Binary(BinaryOp::Sub),
             OpKind::Mul => Op::Binary(BinaryOp::Mul),
@@ -464,6 +506,21 @@ impl OpKind {
             OpKind::LogSoftmax => Op::LogSoftmax {
                 axis: -1,
                 coerce_2d: false,
+            },
+            OpKind::Hardmax => Op::Hardmax {
+                axis: -1,
+                coerce_2d: false,
+            },
+            OpKind::LpNormalization => Op::LpNormalization { axis: -1, p: 2 },
+            OpKind::InstanceNorm => Op::InstanceNorm { epsilon: 1e-5 },
+            OpKind::LpPool => Op::LpPool { pool: pool(), p: 2 },
+            OpKind::NegativeLogLikelihoodLoss => Op::NegativeLogLikelihoodLoss {
+                reduction: LossReduction::Mean,
+                ignore_index: None,
+            },
+            OpKind::SoftmaxCrossEntropyLoss => Op::SoftmaxCrossEntropyLoss {
+                reduction: LossReduction::Mean,
+                ignore_index: None,
             },
             OpKind::ReduceMax => reduce(ReduceOp::Max),
             OpKind::ReduceMean => reduce(ReduceOp::Mean),
@@ -628,6 +685,14 @@ impl Op {
                 UnaryOp::Atanh => OpKind::Atanh,
                 UnaryOp::BitwiseNot => OpKind::BitwiseNot,
                 UnaryOp::BitCast { .. } => OpKind::BitCast,
+                UnaryOp::Swish { .. } => OpKind::Swish,
+                UnaryOp::ThresholdedRelu { .. } => OpKind::ThresholdedRelu,
+                UnaryOp::Softplus => OpKind::Softplus,
+                UnaryOp::Selu { .. } => OpKind::Selu,
+                UnaryOp::Softsign => OpKind::Softsign,
+                UnaryOp::Shrink { .. } => OpKind::Shrink,
+                UnaryOp::Celu { .. } => OpKind::Celu,
+                UnaryOp::Mish => OpKind::Mish,
             },
             Op::Binary(b) => match b {
                 BinaryOp::Add => OpKind::Add,
@@ -672,6 +737,12 @@ impl Op {
             Op::LayerNorm { .. } => OpKind::LayerNorm,
             Op::Softmax { .. } => OpKind::Softmax,
             Op::LogSoftmax { .. } => OpKind::LogSoftmax,
+            Op::Hardmax { .. } => OpKind::Hardmax,
+            Op::LpNormalization { .. } => OpKind::LpNormalization,
+            Op::InstanceNorm { .. } => OpKind::InstanceNorm,
+            Op::LpPool { .. } => OpKind::LpPool,
+            Op::NegativeLogLikelihoodLoss { .. } => OpKind::NegativeLogLikelihoodLoss,
+            Op::SoftmaxCrossEntropyLoss { .. } => OpKind::SoftmaxCrossEntropyLoss,
             Op::Reduce { op, .. } => reduce_kind(*op),
             Op::Concat { .. } => OpKind::Concat,
             Op::Split { .. } => OpKind::Split,

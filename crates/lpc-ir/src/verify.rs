@@ -43,6 +43,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         Op::DynamicQuantizeLinear => (3, 3),
         Op::TopK { .. } => (2, 2),
         Op::Unique { .. } => (1, 4),
+        Op::SoftmaxCrossEntropyLoss { .. } => (1, 2),
         Op::Lstm { .. } => (1, 3),
         Op::Gru { .. } | Op::Rnn(_) => (1, 2),
         Op::Input { .. }
@@ -64,6 +65,11 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::GlobalMaxPool
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
+        | Op::Hardmax { .. }
+        | Op::LpNormalization { .. }
+        | Op::InstanceNorm { .. }
+        | Op::LpPool { .. }
+        | Op::NegativeLogLikelihoodLoss { .. }
         | Op::Reduce { .. }
         | Op::Concat { .. }
         | Op::Flatten { .. }

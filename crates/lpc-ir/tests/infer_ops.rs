@@ -654,6 +654,67 @@ fn normalisation_ops() {
 }
 
 #[test]
+fn losses_and_hardmax() {
+    let mut g = Graph::new("loss");
+    let x = input(&mut g, "x", DType::F32, "N,3,4");
+    let t = input(&mut g, "t", DType::I64, "2,4");
+    let w = zeros(&mut g, "w", DType::F32, &[3]);
+    let nll = |reduction| Op::NegativeLogLikelihoodLoss {
+        reduction,
+        ignore_index: Some(-1),
+    };
+    let none = node(
+        &mut g,
+        "none",
+        nll(LossReduction::None),
+        &[Some(x), Some(t), None],
+    );
+    let sum = node(
+        &mut g,
+        "sum",
+        nll(LossReduction::Sum),
+        &[Some(x), Some(t), Some(w)],
+    );
+    let sce = Op::SoftmaxCrossEntropyLoss {
+        reduction: LossReduction::Mean,
+        ignore_index: None,
+    };
+    let sce = node_n(&mut g, "sce", sce, &[Some(x), Some(t), Some(w)], 2);
+    let hm = Op::Hardmax {
+        axis: 1,
+        coerce_2d: false,
+    };
+    let hm = node(&mut g, "hm", hm, &[Some(x)]);
+    run(&mut g);
+    assert_eq!(ty(&g, none), "f32[2,4]");
+    assert_eq!(ty(&g, sum), "f32[]");
+    assert_eq!(ty(&g, sce[0]), "f32[]");
+    assert_eq!(ty(&g, sce[1]), "f32[N,3,4]");
+    assert_eq!(ty(&g, hm), "f32[N,3,4]");
+
+    // Bad target dtype or shape, bad weight dtype or shape: errors.
+    let bad = |t_dtype: DType, t_dims: &str, w_dtype: DType, w_dims: &[usize]| {
+        let mut g = Graph::new("bad");
+        let x = input(&mut g, "x", DType::F32, "2,3,4");
+        let t = input(&mut g, "t", t_dtype, t_dims);
+        let w = zeros(&mut g, "w", w_dtype, w_dims);
+        node(
+            &mut g,
+            "l",
+            nll(LossReduction::Mean),
+            &[Some(x), Some(t), Some(w)],
+        );
+        infer_types(&mut g).is_err()
+    };
+    assert!(!bad(DType::I32, "2,4", DType::F32, &[3]));
+    assert!(bad(DType::F32, "2,4", DType::F32, &[3]), "float target");
+    assert!(bad(DType::I64, "2,5", DType::F32, &[3]), "target shape");
+    assert!(bad(DType::I64, "2", DType::F32, &[3]), "target rank");
+    assert!(bad(DType::I64, "2,4", DType::F64, &[3]), "weight dtype");
+    assert!(bad(DType::I64, "2,4", DType::F32, &[4]), "weight shape");
+}
+
+#[test]
 fn reductions() {
     let mut g = Graph::new("reduce");
     let x = input(&mut g, "x", DType::F32, "N,3,4");

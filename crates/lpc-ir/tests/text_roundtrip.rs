@@ -51,6 +51,14 @@ fn kind(op: &Op) -> usize {
             UnaryOp::Atanh => 90,
             UnaryOp::BitwiseNot => 123,
             UnaryOp::BitCast { .. } => 124,
+            UnaryOp::Swish { .. } => 141,
+            UnaryOp::ThresholdedRelu { .. } => 142,
+            UnaryOp::Softplus => 143,
+            UnaryOp::Selu { .. } => 144,
+            UnaryOp::Softsign => 145,
+            UnaryOp::Shrink { .. } => 146,
+            UnaryOp::Celu { .. } => 147,
+            UnaryOp::Mish => 148,
         },
         Op::Binary(b) => match b {
             BinaryOp::Add => 22,
@@ -158,9 +166,15 @@ fn kind(op: &Op) -> usize {
         Op::Lstm { .. } => 113,
         Op::Gru { .. } => 114,
         Op::Rnn(_) => 115,
+        Op::Hardmax { .. } => 149,
+        Op::LpNormalization { .. } => 152,
+        Op::LpPool { .. } => 153,
+        Op::InstanceNorm { .. } => 154,
+        Op::NegativeLogLikelihoodLoss { .. } => 150,
+        Op::SoftmaxCrossEntropyLoss { .. } => 151,
     }
 }
-const KINDS: usize = 141;
+const KINDS: usize = 155;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -187,7 +201,9 @@ fn words(op: &Op) -> Vec<(usize, usize)> {
         | Op::ConvTranspose { conv: c, .. } => {
             vec![auto_pad(&c.auto_pad)]
         }
-        Op::MaxPool { pool, .. } | Op::AveragePool { pool, .. } => vec![auto_pad(&pool.auto_pad)],
+        Op::MaxPool { pool, .. } | Op::AveragePool { pool, .. } | Op::LpPool { pool, .. } => {
+            vec![auto_pad(&pool.auto_pad)]
+        }
         Op::Unary(UnaryOp::Cast { to } | UnaryOp::BitCast { to }) => vec![dtype(to)],
         Op::QuantizeLinear { dtype: d, .. } => vec![dtype(d)],
         Op::ConstantOfShape { value } => vec![dtype(&value.dtype())],
@@ -231,10 +247,16 @@ fn words(op: &Op) -> Vec<(usize, usize)> {
             },
         ],
         Op::Lstm { rnn, .. } | Op::Gru { rnn, .. } | Op::Rnn(rnn) => rnn_words(rnn),
+        Op::NegativeLogLikelihoodLoss { reduction, .. }
+        | Op::SoftmaxCrossEntropyLoss { reduction, .. } => vec![match reduction {
+            LossReduction::None => (11, 0),
+            LossReduction::Sum => (11, 1),
+            LossReduction::Mean => (11, 2),
+        }],
         _ => vec![],
     }
 }
-const WORD_COUNTS: [usize; 11] = [4, 8, 4, 3, 6, 4, 3, 5, 2, 3, 11];
+const WORD_COUNTS: [usize; 12] = [4, 8, 4, 3, 6, 4, 3, 5, 2, 3, 11, 3];
 
 fn scatter_reduction(r: &ScatterReduction) -> (usize, usize) {
     match r {
@@ -520,8 +542,32 @@ fn op_samples() -> Vec<Op> {
         UnaryOp::Asinh,
         UnaryOp::Acosh,
         UnaryOp::Atanh,
+        UnaryOp::Softplus,
+        UnaryOp::Softsign,
+        UnaryOp::Mish,
     ] {
         v.push(Op::Unary(u));
+    }
+    for &f in &fs {
+        v.push(Op::Unary(UnaryOp::Swish { alpha: f }));
+        v.push(Op::Unary(UnaryOp::ThresholdedRelu { alpha: f }));
+        v.push(Op::Unary(UnaryOp::Celu { alpha: f }));
+        v.push(Op::Unary(UnaryOp::Selu {
+            alpha: f,
+            gamma: SELU_GAMMA,
+        }));
+        v.push(Op::Unary(UnaryOp::Selu {
+            alpha: SELU_ALPHA,
+            gamma: f,
+        }));
+        v.push(Op::Unary(UnaryOp::Shrink {
+            bias: f,
+            lambd: 0.5,
+        }));
+        v.push(Op::Unary(UnaryOp::Shrink {
+            bias: 0.0,
+            lambd: f,
+        }));
     }
     for detect_positive in [false, true] {
         for detect_negative in [false, true] {
@@ -557,6 +603,7 @@ fn op_samples() -> Vec<Op> {
             axis: -3,
             epsilon: f,
         });
+        v.push(Op::InstanceNorm { epsilon: f });
     }
     v.push(Op::Unary(UnaryOp::Elu { alpha: 1.0 }));
     v.push(Op::Unary(UnaryOp::LeakyRelu { alpha: 0.01 }));
@@ -648,8 +695,12 @@ fn op_samples() -> Vec<Op> {
             storage_order: i as i64 % 2,
         });
         v.push(Op::AveragePool {
-            pool: p,
+            pool: p.clone(),
             count_include_pad: i % 2 == 1,
+        });
+        v.push(Op::LpPool {
+            pool: p,
+            p: 1 + i as i64,
         });
     }
     for axis in [i64::MIN, -1, 0, 1, 3, i64::MAX] {
@@ -660,6 +711,14 @@ fn op_samples() -> Vec<Op> {
         v.push(Op::LogSoftmax {
             axis,
             coerce_2d: axis <= 0,
+        });
+        v.push(Op::Hardmax {
+            axis,
+            coerce_2d: axis > 0,
+        });
+        v.push(Op::LpNormalization {
+            axis,
+            p: if axis > 0 { 1 } else { 2 },
         });
         v.push(Op::Concat { axis });
         v.push(Op::Flatten { axis });
@@ -799,6 +858,20 @@ fn op_samples() -> Vec<Op> {
         pads: vec![0, 1, 1, 0],
         strides: vec![2, 1],
     });
+    for (k, reduction) in [LossReduction::None, LossReduction::Sum, LossReduction::Mean]
+        .into_iter()
+        .enumerate()
+    {
+        let ignore_index = [None, Some(-100), Some(i64::MIN)][k];
+        v.push(Op::NegativeLogLikelihoodLoss {
+            reduction,
+            ignore_index,
+        });
+        v.push(Op::SoftmaxCrossEntropyLoss {
+            reduction,
+            ignore_index: [Some(0), None, Some(i64::MAX)][k],
+        });
+    }
     for mode in [BlockOrder::Dcr, BlockOrder::Crd] {
         v.push(Op::DepthToSpace { blocksize: 2, mode });
     }

@@ -73,6 +73,20 @@ fn float_fn(op: &UnaryOp) -> Option<fn(f64, f32, f32) -> f64> {
         UnaryOp::Asinh => |x, _, _| x.asinh(),
         UnaryOp::Acosh => |x, _, _| x.acosh(),
         UnaryOp::Atanh => |x, _, _| x.atanh(),
+        UnaryOp::Swish { .. } => |x, a, _| x / (1.0 + (-(a as f64) * x).exp()),
+        UnaryOp::ThresholdedRelu { .. } => |x, a, _| if x > a as f64 { x } else { 0.0 },
+        UnaryOp::Softplus => |x, _, _| softplus(x),
+        UnaryOp::Selu { .. } => |x, a, g| {
+            if x > 0.0 {
+                g as f64 * x
+            } else {
+                g as f64 * (a as f64 * x.exp() - a as f64)
+            }
+        },
+        UnaryOp::Softsign => |x, _, _| x / (1.0 + x.abs()),
+        UnaryOp::Shrink { .. } => |x, bias, lambd| shrink(x, bias as f64, lambd as f64),
+        UnaryOp::Celu { .. } => |x, a, _| celu(x, a as f64),
+        UnaryOp::Mish => |x, _, _| x * softplus(x).tanh(),
         UnaryOp::Cast { .. }
         | UnaryOp::Not
         | UnaryOp::IsNaN
@@ -95,10 +109,47 @@ fn sign(x: f64) -> f64 {
     }
 }
 
+/// ln(1 + e^x) without overflow for large x (NaN stays NaN, ln(1 + e^-inf) = 0).
+fn softplus(x: f64) -> f64 {
+    if x > 0.0 {
+        x + (-x).exp().ln_1p()
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
+/// ONNX Shrink: shifts values outside [-lambd, lambd] toward 0 by `bias`, zeroes the rest
+/// (and NaN, which compares false both ways).
+fn shrink(x: f64, bias: f64, lambd: f64) -> f64 {
+    if x < -lambd {
+        x + bias
+    } else if x > lambd {
+        x - bias
+    } else {
+        0.0
+    }
+}
+
+/// ONNX Celu, max(0, x) + min(0, alpha*(e^(x/alpha) - 1)), with NaN propagated (`f64::max`
+/// would drop it).
+fn celu(x: f64, alpha: f64) -> f64 {
+    if x.is_nan() {
+        return x;
+    }
+    x.max(0.0) + (alpha * ((x / alpha).exp() - 1.0)).min(0.0)
+}
+
+/// The parameters `float_fn` passes to an op's function.
 fn params(op: &UnaryOp) -> (f32, f32) {
     match op {
-        UnaryOp::Elu { alpha } | UnaryOp::LeakyRelu { alpha } => (*alpha, 0.0),
+        UnaryOp::Elu { alpha }
+        | UnaryOp::LeakyRelu { alpha }
+        | UnaryOp::Swish { alpha }
+        | UnaryOp::ThresholdedRelu { alpha }
+        | UnaryOp::Celu { alpha } => (*alpha, 0.0),
         UnaryOp::HardSigmoid { alpha, beta } => (*alpha, *beta),
+        UnaryOp::Selu { alpha, gamma } => (*alpha, *gamma),
+        UnaryOp::Shrink { bias, lambd } => (*bias, *lambd),
         UnaryOp::Abs
         | UnaryOp::Neg
         | UnaryOp::Ceil
@@ -130,9 +181,12 @@ fn params(op: &UnaryOp) -> (f32, f32) {
         | UnaryOp::Asinh
         | UnaryOp::Acosh
         | UnaryOp::Atanh
-        | UnaryOp::Cast { .. }
         | UnaryOp::BitwiseNot
-        | UnaryOp::BitCast { .. } => (0.0, 0.0),
+        | UnaryOp::BitCast { .. }
+        | UnaryOp::Softplus
+        | UnaryOp::Softsign
+        | UnaryOp::Mish
+        | UnaryOp::Cast { .. } => (0.0, 0.0),
     }
 }
 
@@ -182,9 +236,17 @@ fn f32_fast(op: &UnaryOp, v: &[f32]) -> Option<Vec<f32>> {
         | UnaryOp::Not
         | UnaryOp::IsNaN
         | UnaryOp::IsInf { .. }
-        | UnaryOp::Cast { .. }
         | UnaryOp::BitwiseNot
-        | UnaryOp::BitCast { .. } => return None,
+        | UnaryOp::BitCast { .. }
+        | UnaryOp::Swish { .. }
+        | UnaryOp::ThresholdedRelu { .. }
+        | UnaryOp::Softplus
+        | UnaryOp::Selu { .. }
+        | UnaryOp::Softsign
+        | UnaryOp::Shrink { .. }
+        | UnaryOp::Celu { .. }
+        | UnaryOp::Mish
+        | UnaryOp::Cast { .. } => return None,
     })
 }
 
@@ -195,6 +257,10 @@ fn int_unary(op: &UnaryOp, x: i64) -> Option<i64> {
         UnaryOp::Relu => x.max(0),
         UnaryOp::Identity | UnaryOp::Ceil | UnaryOp::Floor | UnaryOp::Round => x,
         UnaryOp::Sign => x.signum(),
+        UnaryOp::Shrink { bias, lambd } => {
+            // ONNX computes in the input type: the shifted value is cast back (truncating).
+            shrink(x as f64, *bias as f64, *lambd as f64) as i64
+        }
         UnaryOp::Sqrt
         | UnaryOp::Reciprocal
         | UnaryOp::Exp
@@ -221,9 +287,16 @@ fn int_unary(op: &UnaryOp, x: i64) -> Option<i64> {
         | UnaryOp::Asinh
         | UnaryOp::Acosh
         | UnaryOp::Atanh
-        | UnaryOp::Cast { .. }
         | UnaryOp::BitwiseNot
-        | UnaryOp::BitCast { .. } => return None,
+        | UnaryOp::BitCast { .. }
+        | UnaryOp::Swish { .. }
+        | UnaryOp::ThresholdedRelu { .. }
+        | UnaryOp::Softplus
+        | UnaryOp::Selu { .. }
+        | UnaryOp::Softsign
+        | UnaryOp::Celu { .. }
+        | UnaryOp::Mish
+        | UnaryOp::Cast { .. } => return None,
     })
 }
 
@@ -794,5 +867,150 @@ mod tests {
                 assert_eq!(got, want, "{sa:?} with {sb:?}");
             }
         }
+    }
+
+    /// `op` on f32 values.
+    fn act(op: UnaryOp, x: &[f32]) -> Vec<f32> {
+        let t = Tensor::from_f32(&[x.len()], x.to_vec()).unwrap();
+        unary(&op, &t).unwrap().to_f32_vec()
+    }
+
+    /// Equal within 1e-6 relative, NaN equal to NaN, infinities exact.
+    fn close(got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len());
+        for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
+            let ok =
+                (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= 1e-6 * w.abs().max(1.0);
+            assert!(ok, "element {k}: got {g}, want {w} ({got:?} vs {want:?})");
+        }
+    }
+
+    const INF: f32 = f32::INFINITY;
+    const NAN: f32 = f32::NAN;
+
+    #[test]
+    fn softplus_softsign_and_mish() {
+        let x = [-INF, -1.0, 0.0, 1.0, INF, NAN, 100.0];
+        // ln(1 + e^x); 100 does not overflow through e^100.
+        close(
+            &act(UnaryOp::Softplus, &x),
+            &[
+                0.0,
+                0.313_261_7,
+                std::f32::consts::LN_2,
+                1.313_261_7,
+                INF,
+                NAN,
+                100.0,
+            ],
+        );
+        // x / (1 + |x|): ±inf give inf/inf = NaN, as ONNX Runtime.
+        close(
+            &act(UnaryOp::Softsign, &x),
+            &[NAN, -0.5, 0.0, 0.5, NAN, NAN, 100.0 / 101.0],
+        );
+        // x * tanh(softplus(x)): -inf * tanh(0) is NaN, as ONNX Runtime.
+        close(
+            &act(UnaryOp::Mish, &x),
+            &[NAN, -0.303_401_4, 0.0, 0.865_098_4, INF, NAN, 100.0],
+        );
+    }
+
+    #[test]
+    fn swish_and_thresholded_relu() {
+        let x = [-INF, -1.0, 0.0, 1.0, INF, NAN];
+        // x * sigmoid(x); -inf * 0 is NaN.
+        close(
+            &act(UnaryOp::Swish { alpha: 1.0 }, &x),
+            &[NAN, -0.268_941_4, 0.0, 0.731_058_6, INF, NAN],
+        );
+        // alpha 2: 1 * sigmoid(2) = 0.880797.
+        close(&act(UnaryOp::Swish { alpha: 2.0 }, &[1.0]), &[0.880_797_1]);
+        // alpha 0: x / 2.
+        close(&act(UnaryOp::Swish { alpha: 0.0 }, &[3.0]), &[1.5]);
+        // Strictly greater than alpha; NaN compares false.
+        close(
+            &act(
+                UnaryOp::ThresholdedRelu { alpha: 1.0 },
+                &[1.0, 1.5, -2.0, INF, -INF, NAN],
+            ),
+            &[0.0, 1.5, 0.0, INF, 0.0, 0.0],
+        );
+        close(
+            &act(UnaryOp::ThresholdedRelu { alpha: -1.0 }, &[-0.5, -1.0]),
+            &[-0.5, 0.0],
+        );
+    }
+
+    #[test]
+    fn selu_and_celu() {
+        let defaults = UnaryOp::Selu {
+            alpha: lpc_ir::SELU_ALPHA,
+            gamma: lpc_ir::SELU_GAMMA,
+        };
+        // gamma*x above 0; gamma*alpha*(e^x - 1) at or below (-inf: -gamma*alpha).
+        close(
+            &act(defaults, &[-INF, -1.0, 0.0, 1.0, INF, NAN]),
+            &[-1.758_099_3, -1.111_330_7, 0.0, 1.050_701, INF, NAN],
+        );
+        close(
+            &act(
+                UnaryOp::Selu {
+                    alpha: 2.0,
+                    gamma: 3.0,
+                },
+                &[-1.0, 2.0],
+            ),
+            &[6.0 * (std::f32::consts::E.recip() - 1.0), 6.0],
+        );
+        close(
+            &act(
+                UnaryOp::Celu { alpha: 1.0 },
+                &[-INF, -1.0, 0.0, 1.0, INF, NAN],
+            ),
+            &[-1.0, -0.632_120_56, 0.0, 1.0, INF, NAN],
+        );
+        // alpha 2: 2*(e^(-2/2) - 1).
+        close(
+            &act(UnaryOp::Celu { alpha: 2.0 }, &[-2.0, -INF, 3.0]),
+            &[-1.264_241_1, -2.0, 3.0],
+        );
+    }
+
+    #[test]
+    fn shrink_float_and_integer() {
+        let soft = UnaryOp::Shrink {
+            bias: 1.0,
+            lambd: 1.0,
+        };
+        // Inside [-lambd, lambd] (bounds included) and NaN give 0.
+        close(
+            &act(soft.clone(), &[2.0, -2.0, 1.0, -1.0, 0.5, INF, -INF, NAN]),
+            &[1.0, -1.0, 0.0, 0.0, 0.0, INF, -INF, 0.0],
+        );
+        // The defaults (bias 0, lambd 0.5) are a hard shrink.
+        let hard = UnaryOp::Shrink {
+            bias: 0.0,
+            lambd: 0.5,
+        };
+        close(&act(hard, &[0.5, 0.6, -0.7]), &[0.0, 0.6, -0.7]);
+        // Integers: x ± bias cast back by truncation, as ONNX computes in the input type.
+        let t = Tensor::from_i64(&[5], vec![-3, -1, 0, 2, 100]).unwrap();
+        let half = UnaryOp::Shrink {
+            bias: 1.5,
+            lambd: 1.5,
+        };
+        let y = unary(&half, &t.into_dtype(DType::I32)).unwrap();
+        assert_eq!(y.dtype(), DType::I32);
+        assert_eq!(y.to_i64_vec(), vec![-1, 0, 0, 0, 98]);
+    }
+
+    #[test]
+    fn float_activations_reject_integers() {
+        let t = Tensor::from_i64(&[1], vec![1]).unwrap();
+        assert!(matches!(
+            unary(&UnaryOp::Softplus, &t),
+            Err(EvalError::DType { .. })
+        ));
     }
 }

@@ -10,6 +10,7 @@ pub mod geom;
 mod index;
 pub mod logic;
 mod misc;
+mod loss;
 mod nn;
 mod norm;
 mod pool;
@@ -157,6 +158,7 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             *count_include_pad,
             i.req(0, "x")?,
         )?]),
+        Op::LpPool { pool, p } => Ok(vec![pool::lp_pool(pool, *p, i.req(0, "x")?)?]),
         Op::GlobalAveragePool => Ok(vec![pool::global_pool(false, i.req(0, "x")?)?]),
         Op::GlobalMaxPool => Ok(vec![pool::global_pool(true, i.req(0, "x")?)?]),
         Op::BatchNorm {
@@ -177,6 +179,21 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             true,
             i.req(0, "x")?,
         )?]),
+        Op::Hardmax { axis, coerce_2d } => {
+            Ok(vec![norm::hardmax(*axis, *coerce_2d, i.req(0, "x")?)?])
+        }
+        Op::InstanceNorm { epsilon } => Ok(vec![norm::instance_norm(*epsilon, i)?]),
+        Op::LpNormalization { axis, p } => {
+            Ok(vec![norm::lp_normalization(*axis, *p, i.req(0, "x")?)?])
+        }
+        Op::NegativeLogLikelihoodLoss {
+            reduction,
+            ignore_index,
+        } => Ok(vec![loss::nll_loss(*reduction, *ignore_index, i)?]),
+        Op::SoftmaxCrossEntropyLoss {
+            reduction,
+            ignore_index,
+        } => loss::softmax_cross_entropy_loss(*reduction, *ignore_index, i, n_outputs),
         Op::Reduce {
             op,
             keepdims,

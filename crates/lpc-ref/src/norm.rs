@@ -1,4 +1,5 @@
-//! BatchNormalization, LayerNormalization, Softmax and LogSoftmax.
+//! BatchNormalization, LayerNormalization, InstanceNormalization, Softmax, LogSoftmax, Hardmax
+//! and LpNormalization.
 
 use crate::util::{float_in as floats, norm_axis};
 use crate::{invalid, EvalResult, Inputs};
@@ -153,21 +154,8 @@ pub fn layer_norm(axis: i64, eps: f32, i: Inputs, n_outputs: usize) -> EvalResul
 
 /// Softmax / LogSoftmax along an axis (or over the flattened trailing dims with `coerce_2d`).
 pub fn softmax(axis: i64, coerce_2d: bool, log: bool, x: &Tensor) -> EvalResult<Tensor> {
-    let ax = norm_axis(axis, x.rank())?;
+    let (outer, len, inner) = rows(axis, coerce_2d, x)?;
     let xv = floats(x, 0, "x")?;
-    let (outer, len, inner) = if coerce_2d {
-        (
-            x.shape()[..ax].iter().product::<usize>(),
-            x.shape()[ax..].iter().product::<usize>(),
-            1,
-        )
-    } else {
-        (
-            x.shape()[..ax].iter().product(),
-            x.shape()[ax],
-            x.shape()[ax + 1..].iter().product(),
-        )
-    };
     let mut out = vec![0f32; xv.len()];
     for o in 0..outer {
         for q in 0..inner {
@@ -185,4 +173,238 @@ pub fn softmax(axis: i64, coerce_2d: bool, log: bool, x: &Tensor) -> EvalResult<
     Ok(Tensor::from_f32(x.shape(), out)
         .expect("size")
         .into_dtype(x.dtype()))
+}
+
+/// Hardmax: 1 at the first largest element of each row along `axis` (all of the row's
+/// elements from `axis` on when `coerce_2d`), 0 elsewhere. As ONNX Runtime: the maximum is
+/// taken left to right keeping the current value unless a later one is larger, so a NaN
+/// first element makes the maximum NaN and the row all 0; later NaNs are passed over.
+pub fn hardmax(axis: i64, coerce_2d: bool, x: &Tensor) -> EvalResult<Tensor> {
+    let (outer, len, inner) = rows(axis, coerce_2d, x)?;
+    let xv = floats(x, 0, "x")?;
+    let mut out = vec![0f32; xv.len()];
+    for o in 0..outer {
+        for q in 0..inner {
+            let at = |k: usize| (o * len + k) * inner + q;
+            let Some(first) = (0..len).map(|k| xv[at(k)]).next() else {
+                continue;
+            };
+            let mx = (1..len)
+                .map(|k| xv[at(k)])
+                .fold(first, |m, v| if m < v { v } else { m });
+            if let Some(k) = (0..len).find(|&k| xv[at(k)] == mx) {
+                out[at(k)] = 1.0;
+            }
+        }
+    }
+    Ok(Tensor::from_f32(x.shape(), out)
+        .expect("size")
+        .into_dtype(x.dtype()))
+}
+
+/// InstanceNormalization: (x [N, C, d...], scale [C], bias [C]); each `(n, c)` plane is
+/// normalised by its mean and population variance (in f64), `(x - mean) / sqrt(var + eps)`,
+/// then multiplied by `scale[c]` and shifted by `bias[c]`.
+pub fn instance_norm(eps: f32, i: Inputs) -> EvalResult<Tensor> {
+    let x = i.req(0, "x")?;
+    if x.rank() < 3 {
+        return Err(invalid!(
+            "instance norm input must have rank >= 3, got {:?}",
+            x.shape()
+        ));
+    }
+    let (c, sp) = (x.shape()[1], x.shape()[2..].iter().product::<usize>());
+    let xv = floats(x, 0, "x")?;
+    let mut p = vec![];
+    for (k, what) in [(1, "scale"), (2, "bias")] {
+        let t = i.req(k, what)?;
+        if t.dtype() != x.dtype() || t.shape() != [c] {
+            return Err(invalid!(
+                "{what} must be {:?}[{c}] like x {:?}, got {:?}{:?}",
+                x.dtype(),
+                x.shape(),
+                t.dtype(),
+                t.shape()
+            ));
+        }
+        p.push(floats(t, k, what)?.into_owned());
+    }
+    let mut out = vec![0f32; xv.len()];
+    for (plane, (xs, ys)) in xv
+        .chunks(sp.max(1))
+        .zip(out.chunks_mut(sp.max(1)))
+        .enumerate()
+    {
+        let ch = plane % c;
+        let mean = xs.iter().map(|&v| f64::from(v)).sum::<f64>() / sp as f64;
+        let var = xs
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / sp as f64;
+        let inv = 1.0 / (var + f64::from(eps)).sqrt();
+        for (y, &v) in ys.iter_mut().zip(xs) {
+            *y = ((f64::from(v) - mean) * inv * f64::from(p[0][ch]) + f64::from(p[1][ch])) as f32;
+        }
+    }
+    Ok(Tensor::from_f32(x.shape(), out)
+        .expect("size")
+        .into_dtype(x.dtype()))
+}
+
+/// LpNormalization: each row along `axis` divided by its L1 (`p` = 1) or L2 (`p` = 2) norm,
+/// computed in f64; a row whose norm is 0 gives 0 (as ONNX Runtime), a NaN or infinite norm
+/// propagates through the division.
+pub fn lp_normalization(axis: i64, p: i64, x: &Tensor) -> EvalResult<Tensor> {
+    if !matches!(p, 1 | 2) {
+        return Err(invalid!("LpNormalization p must be 1 or 2, got {p}"));
+    }
+    let (outer, len, inner) = rows(axis, false, x)?;
+    let xv = floats(x, 0, "x")?;
+    let mut out = vec![0f32; xv.len()];
+    for o in 0..outer {
+        for q in 0..inner {
+            let at = |k: usize| (o * len + k) * inner + q;
+            let norm = if p == 1 {
+                (0..len).map(|k| f64::from(xv[at(k)]).abs()).sum::<f64>()
+            } else {
+                (0..len)
+                    .map(|k| f64::from(xv[at(k)]).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+            };
+            if norm != 0.0 {
+                for k in 0..len {
+                    out[at(k)] = (f64::from(xv[at(k)]) / norm) as f32;
+                }
+            }
+        }
+    }
+    Ok(Tensor::from_f32(x.shape(), out)
+        .expect("size")
+        .into_dtype(x.dtype()))
+}
+
+/// The (outer, len, inner) rows that Softmax-like ops normalise along `axis`.
+fn rows(axis: i64, coerce_2d: bool, x: &Tensor) -> EvalResult<(usize, usize, usize)> {
+    let ax = norm_axis(axis, x.rank())?;
+    Ok(if coerce_2d {
+        (
+            x.shape()[..ax].iter().product::<usize>(),
+            x.shape()[ax..].iter().product::<usize>(),
+            1,
+        )
+    } else {
+        (
+            x.shape()[..ax].iter().product(),
+            x.shape()[ax],
+            x.shape()[ax + 1..].iter().product(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hm(axis: i64, coerce_2d: bool, shape: &[usize], v: &[f32]) -> Vec<f32> {
+        hardmax(
+            axis,
+            coerce_2d,
+            &Tensor::from_f32(shape, v.to_vec()).unwrap(),
+        )
+        .unwrap()
+        .to_f32_vec()
+    }
+
+    #[test]
+    fn hardmax_first_largest_per_row() {
+        let (nan, inf) = (f32::NAN, f32::INFINITY);
+        // Ties pick the first; -inf rows still pick one; a leading NaN gives no 1, a later
+        // NaN is passed over (ONNX Runtime).
+        let x = [
+            2.0, 2.0, 1.0, //
+            -inf, -inf, -inf, //
+            nan, 1.0, 2.0, //
+            1.0, nan, 2.0, //
+            3.0, inf, nan,
+        ];
+        assert_eq!(
+            hm(1, false, &[5, 3], &x),
+            [
+                1.0, 0.0, 0.0, //
+                1.0, 0.0, 0.0, //
+                0.0, 0.0, 0.0, //
+                0.0, 0.0, 1.0, //
+                0.0, 1.0, 0.0,
+            ]
+        );
+        // Axis 0 of [2, 2] picks per column.
+        assert_eq!(
+            hm(0, false, &[2, 2], &[1.0, 4.0, 3.0, 2.0]),
+            [0.0, 1.0, 1.0, 0.0]
+        );
+        // coerce_2d at axis 1 of [1, 2, 2] picks once over all four.
+        assert_eq!(
+            hm(1, true, &[1, 2, 2], &[1.0, 4.0, 3.0, 2.0]),
+            [0.0, 1.0, 0.0, 0.0]
+        );
+        // Without coerce_2d, axis 1 of [1, 2, 2] picks per column.
+        assert_eq!(
+            hm(-2, false, &[1, 2, 2], &[1.0, 4.0, 3.0, 2.0]),
+            [0.0, 1.0, 1.0, 0.0]
+        );
+        let t = Tensor::from_f32(&[2], vec![0.0, 1.0]).unwrap();
+        assert!(hardmax(1, false, &t).is_err(), "axis out of range");
+        assert!(hardmax(0, false, &Tensor::from_i64(&[2], vec![0, 1]).unwrap()).is_err());
+    }
+
+    #[test]
+    fn instance_norm_per_plane() {
+        // [N=1, C=2, 2]: plane 0 [1, 3] (mean 2, var 1), plane 1 [5, 5] (var 0).
+        let x = Tensor::from_f32(&[1, 2, 2], vec![1.0, 3.0, 5.0, 5.0]).unwrap();
+        let scale = Tensor::from_f32(&[2], vec![2.0, 1.0]).unwrap();
+        let bias = Tensor::from_f32(&[2], vec![0.5, -1.0]).unwrap();
+        let ins = [Some(&x), Some(&scale), Some(&bias)];
+        let y = instance_norm(0.0, Inputs::new(&ins)).unwrap().to_f32_vec();
+        assert_eq!(&y[..2], [-1.5, 2.5]);
+        assert!(y[2].is_nan(), "0/0 with eps 0: {y:?}");
+        let y = instance_norm(1.0, Inputs::new(&ins)).unwrap().to_f32_vec();
+        assert_eq!(&y[2..], [-1.0, -1.0]);
+        let ins = [Some(&x), Some(&bias), Some(&x)];
+        assert!(
+            instance_norm(1e-5, Inputs::new(&ins)).is_err(),
+            "bias shape"
+        );
+        let ins = [Some(&scale), Some(&scale), Some(&bias)];
+        assert!(instance_norm(1e-5, Inputs::new(&ins)).is_err(), "rank 1 x");
+    }
+
+    #[test]
+    fn lp_normalization_rows_zero_and_special_norms() {
+        let lp = |axis, p, shape: &[usize], v: &[f32]| {
+            lp_normalization(axis, p, &Tensor::from_f32(shape, v.to_vec()).unwrap())
+                .unwrap()
+                .to_f32_vec()
+        };
+        let (nan, inf) = (f32::NAN, f32::INFINITY);
+        assert_eq!(
+            lp(-1, 2, &[2, 2], &[3.0, -4.0, 0.0, 0.0]),
+            [0.6, -0.8, 0.0, 0.0]
+        );
+        assert_eq!(lp(1, 1, &[1, 2], &[3.0, -1.0]), [0.75, -0.25]);
+        // Axis 0 normalises columns.
+        assert_eq!(
+            lp(0, 1, &[2, 2], &[1.0, 2.0, 3.0, 2.0]),
+            [0.25, 0.5, 0.75, 0.5]
+        );
+        // An infinite norm: inf / inf is NaN, finite / inf is 0; a NaN spreads over its row.
+        let y = lp(-1, 2, &[2, 2], &[inf, 1.0, nan, 1.0]);
+        assert!(y[0].is_nan() && y[1] == 0.0 && y[2].is_nan() && y[3].is_nan());
+        let t = Tensor::from_f32(&[2], vec![1.0, 2.0]).unwrap();
+        assert!(lp_normalization(0, 3, &t).is_err(), "p = 3");
+        assert!(lp_normalization(1, 2, &t).is_err(), "axis out of range");
+        let i = Tensor::from_i64(&[2], vec![1, 2]).unwrap();
+        assert!(lp_normalization(0, 2, &i).is_err(), "integer x");
+    }
 }

@@ -204,6 +204,59 @@ pub fn average_pool(p: &PoolAttrs, count_include_pad: bool, x: &Tensor) -> EvalR
         .into_dtype(x.dtype()))
 }
 
+/// LpPool: `(Σ |x|^p)^(1/p)` over each window (in f64), padded positions counting as 0.
+pub fn lp_pool(pool: &PoolAttrs, p: i64, x: &Tensor) -> EvalResult<Tensor> {
+    let g = check(x, pool)?;
+    if !x.dtype().is_float() {
+        return Err(EvalError::DType {
+            slot: 0,
+            what: "x",
+            got: x.dtype(),
+            expected: "a float type",
+        });
+    }
+    let p = i32::try_from(p)
+        .ok()
+        .filter(|&p| p >= 1)
+        .ok_or_else(|| invalid!("LpPool p must be at least 1, got {p}"))?;
+    let v = x.to_f64_vec();
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let in_n: usize = g.input.iter().product();
+    let on: usize = g.output.iter().product();
+    let taps = g.taps();
+    let r = g.input.len();
+    let mut istr = vec![1usize; r];
+    for a in (0..r.saturating_sub(1)).rev() {
+        istr[a] = istr[a + 1] * g.input[a + 1];
+    }
+    let mut out = vec![0f64; n * c * on];
+    crate::util::for_chunks(&mut out, on.max(1), |nc, oc| {
+        let base = nc * in_n;
+        let mut o = 0;
+        for_each_index(&g.output, |oo| {
+            let mut sum = 0.0;
+            for_each_index(&g.kernel, |kk| {
+                let mut flat = Some(0);
+                for a in 0..r {
+                    flat = flat
+                        .zip(taps[a][kk[a]][oo[a]])
+                        .map(|(f, i)| f + i * istr[a]);
+                }
+                if let Some(f) = flat {
+                    sum += v[base + f].abs().powi(p);
+                }
+            });
+            oc[o] = sum.powf(1.0 / f64::from(p));
+            o += 1;
+        });
+    });
+    let mut shape = vec![n, c];
+    shape.extend_from_slice(&g.output);
+    Ok(Tensor::from_f64(&shape, out)
+        .expect("size")
+        .into_dtype(x.dtype()))
+}
+
 /// GlobalMaxPool / GlobalAveragePool: reduce all spatial axes, keeping them as size 1.
 pub fn global_pool(max: bool, x: &Tensor) -> EvalResult<Tensor> {
     if x.rank() < 3 {
@@ -252,4 +305,39 @@ pub fn global_pool(max: bool, x: &Tensor) -> EvalResult<Tensor> {
     Ok(Tensor::from_f32(&shape, out)
         .expect("size")
         .into_dtype(x.dtype()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(kernel: &[usize], strides: &[usize], pads: &[usize]) -> PoolAttrs {
+        PoolAttrs {
+            kernel: kernel.to_vec(),
+            strides: strides.to_vec(),
+            pads: pads.to_vec(),
+            dilations: vec![],
+            ceil_mode: false,
+            auto_pad: lpc_ir::AutoPad::NotSet,
+        }
+    }
+
+    #[test]
+    fn lp_pool_windows_padding_and_orders() {
+        // [1, 1, 4]: windows of 2, stride 2 → |3|,|-4| and |1|,|0|.
+        let x = Tensor::from_f32(&[1, 1, 4], vec![3.0, -4.0, 1.0, 0.0]).unwrap();
+        let run = |a: &PoolAttrs, p| lp_pool(a, p, &x).unwrap().to_f32_vec();
+        assert_eq!(run(&attrs(&[2], &[2], &[]), 2), [5.0, 1.0]);
+        assert_eq!(run(&attrs(&[2], &[2], &[]), 1), [7.0, 1.0]);
+        // Padding 1 on each side, window 2 stride 3: the pads add nothing.
+        assert_eq!(run(&attrs(&[2], &[3], &[1, 1]), 1), [3.0, 1.0]);
+        let y = run(&attrs(&[4], &[1], &[]), 3);
+        assert!((y[0] - 92f32.cbrt()).abs() < 1e-5, "{y:?}");
+        assert!(lp_pool(&attrs(&[2], &[2], &[]), 0, &x).is_err(), "p = 0");
+        let xi = Tensor::from_i64(&[1, 1, 2], vec![1, 2]).unwrap();
+        assert!(
+            lp_pool(&attrs(&[2], &[], &[]), 2, &xi).is_err(),
+            "integer x"
+        );
+    }
 }

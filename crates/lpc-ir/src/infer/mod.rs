@@ -498,10 +498,22 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         } => nn::gemm(cx, *trans_a, *trans_b, syms),
         Op::MaxPool { pool, .. } => nn::pool(cx, pool, true, syms),
         Op::AveragePool { pool, .. } => nn::pool(cx, pool, false, syms),
+        Op::LpPool { pool, p } => {
+            if *p < 1 {
+                return Err(cx.err(format!("p must be at least 1, got {p}")));
+            }
+            nn::pool(cx, pool, false, syms)
+        }
         Op::GlobalAveragePool | Op::GlobalMaxPool => nn::global_pool(cx),
         Op::BatchNorm { .. } => nn::batch_norm(cx),
         Op::LayerNorm { axis, .. } => nn::layer_norm(cx, *axis),
-        Op::Softmax { axis, .. } | Op::LogSoftmax { axis, .. } => nn::softmax(cx, *axis),
+        Op::Softmax { axis, .. } | Op::LogSoftmax { axis, .. } | Op::Hardmax { axis, .. } => {
+            nn::softmax(cx, *axis)
+        }
+        Op::InstanceNorm { .. } => nn::instance_norm(cx),
+        Op::LpNormalization { axis, p } => nn::lp_normalization(cx, *axis, *p),
+        Op::NegativeLogLikelihoodLoss { reduction, .. } => nn::loss(cx, *reduction, false),
+        Op::SoftmaxCrossEntropyLoss { reduction, .. } => nn::loss(cx, *reduction, true),
         Op::Reduce {
             op,
             keepdims,

@@ -3,7 +3,8 @@
 
 use super::{broadcast_dims, broadcasts_to, vt, vt_unranked, Cx, InferError, SymGen};
 use crate::{
-    AutoPad, BinaryOp, ConvAttrs, DType, Dim, PoolAttrs, QuantAxis, Shape, UnaryOp, ValueType,
+    AutoPad, BinaryOp, ConvAttrs, DType, Dim, LossReduction, PoolAttrs, QuantAxis, Shape, UnaryOp,
+    ValueType,
 };
 
 type R = Result<Vec<ValueType>, InferError>;
@@ -52,7 +53,15 @@ pub(super) fn unary(cx: &Cx, u: &UnaryOp) -> R {
         | UnaryOp::Cosh
         | UnaryOp::Asinh
         | UnaryOp::Acosh
-        | UnaryOp::Atanh => (Some(true), x.dtype),
+        | UnaryOp::Atanh
+        | UnaryOp::Swish { .. }
+        | UnaryOp::ThresholdedRelu { .. }
+        | UnaryOp::Softplus
+        | UnaryOp::Selu { .. }
+        | UnaryOp::Softsign
+        | UnaryOp::Celu { .. }
+        | UnaryOp::Mish => (Some(true), x.dtype),
+        UnaryOp::Shrink { .. } => (Some(false), x.dtype),
         UnaryOp::Abs | UnaryOp::Neg | UnaryOp::Relu | UnaryOp::LeakyRelu { .. } | UnaryOp::Sign => {
             (Some(false), x.dtype)
         }
@@ -909,6 +918,106 @@ pub(super) fn softmax(cx: &Cx, axis: i64) -> R {
         cx.axis(axis, xd.len().max(1), "axis")?;
     }
     Ok(vec![x.clone()])
+}
+
+/// InstanceNormalization: float x of rank >= 3, scale and bias `[C]` of x's dtype.
+pub(super) fn instance_norm(cx: &Cx) -> R {
+    let x = cx.req(0, "x")?;
+    cx.check_dtype(0, "x", "a float type", is_float)?;
+    let c = match dims(x) {
+        Some(xd) if xd.len() < 3 => {
+            return Err(cx.err(format!("input x must have rank >= 3 (N, C, d...), got {x}")))
+        }
+        Some(xd) => Some(xd[1].clone()),
+        None => None,
+    };
+    for (slot, what) in [(1, "scale"), (2, "bias")] {
+        let t = cx.req(slot, what)?;
+        cx.same_dtype(0, slot, &format!("{what} dtype differs from x"))?;
+        if let Some(d) = dims(t) {
+            let bad = match (d, &c) {
+                ([Dim::Known(n)], Some(Dim::Known(c))) => n != c,
+                ([_], _) => false,
+                _ => true,
+            };
+            if bad {
+                return Err(cx.err(format!("{what} {t} is not [C] for x {x}")));
+            }
+        }
+    }
+    Ok(vec![x.clone()])
+}
+
+/// LpNormalization: a float x, an axis in range, p 1 or 2.
+pub(super) fn lp_normalization(cx: &Cx, axis: i64, p: i64) -> R {
+    if !matches!(p, 1 | 2) {
+        return Err(cx.err(format!("p must be 1 or 2, got {p}")));
+    }
+    softmax(cx, axis)
+}
+
+/// NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (`softmax`: the latter, whose second
+/// output is the log-probabilities, of the scores' type): float input `[N, C, d...]`, i32/i64
+/// target `[N, d...]`, float weight `[C]`.
+pub(super) fn loss(cx: &Cx, reduction: LossReduction, softmax: bool) -> R {
+    let x = cx.req(0, "input")?;
+    let t = cx.req(1, "target")?;
+    cx.check_dtype(0, "input", "a float type", is_float)?;
+    cx.check_dtype(1, "target", "i32 or i64", |d| {
+        matches!(d, DType::I32 | DType::I64)
+    })?;
+    cx.check_dtype(2, "weight", "a float type", is_float)?;
+    cx.same_dtype(0, 2, "weight dtype differs from input")?;
+    let shape = if let (Some(xd), Some(td)) = (dims(x), dims(t)) {
+        if xd.len() < 2 || td.len() + 1 != xd.len() {
+            return Err(cx.err(format!(
+                "input {} must be [N, C, d...] and target {} [N, d...]",
+                Shape(xd.to_vec()),
+                Shape(td.to_vec())
+            )));
+        }
+        let mut want: Vec<Dim> = vec![xd[0].clone()];
+        want.extend_from_slice(&xd[2..]);
+        let mut out = vec![];
+        for (a, b) in want.iter().zip(td) {
+            match (a, b) {
+                (Dim::Known(p), Dim::Known(q)) if p != q => {
+                    return Err(cx.err(format!(
+                        "target shape {} does not match input shape {}",
+                        Shape(td.to_vec()),
+                        Shape(xd.to_vec())
+                    )))
+                }
+                (Dim::Known(_), _) => out.push(a.clone()),
+                _ => out.push(b.clone()),
+            }
+        }
+        if let Some(wd) = cx.opt(2).and_then(dims) {
+            if wd.len() != 1 || matches!((&wd[0], &xd[1]), (Dim::Known(p), Dim::Known(q)) if p != q)
+            {
+                return Err(cx.err(format!(
+                    "weight shape {} is not [C] for input shape {}",
+                    Shape(wd.to_vec()),
+                    Shape(xd.to_vec())
+                )));
+            }
+        }
+        Some(out)
+    } else {
+        None
+    };
+    let loss = match reduction {
+        LossReduction::None => ValueType {
+            dtype: x.dtype,
+            shape: shape.map(Shape),
+        },
+        LossReduction::Sum | LossReduction::Mean => vt(x.dtype, vec![]),
+    };
+    Ok(if softmax {
+        vec![loss, x.clone()]
+    } else {
+        vec![loss]
+    })
 }
 
 /// Checks scale and zero-point shapes of QuantizeLinear/DequantizeLinear against x.

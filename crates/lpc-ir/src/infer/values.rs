@@ -121,6 +121,12 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::LayerNorm { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
+        | Op::Hardmax { .. }
+        | Op::LpNormalization { .. }
+        | Op::InstanceNorm { .. }
+        | Op::LpPool { .. }
+        | Op::NegativeLogLikelihoodLoss { .. }
+        | Op::SoftmaxCrossEntropyLoss { .. }
         | Op::Reduce { .. }
         | Op::Split { .. }
         | Op::Flatten { .. }

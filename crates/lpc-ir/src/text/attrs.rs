@@ -2,8 +2,9 @@
 
 use crate::{
     rnn_default_activations, ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
-    CoordTransform, DType, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
-    ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction, Tensor, UnaryOp,
+    CoordTransform, DType, LossReduction, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp,
+    ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction, Tensor,
+    UnaryOp, SELU_ALPHA, SELU_GAMMA,
 };
 use std::sync::Arc;
 
@@ -133,6 +134,18 @@ impl Word for BlockOrder {
         match self {
             BlockOrder::Dcr => "DCR",
             BlockOrder::Crd => "CRD",
+        }
+    }
+}
+
+impl Word for LossReduction {
+    const ALL: &'static [LossReduction] =
+        &[LossReduction::None, LossReduction::Sum, LossReduction::Mean];
+    fn word(self) -> &'static str {
+        match self {
+            LossReduction::None => "none",
+            LossReduction::Sum => "sum",
+            LossReduction::Mean => "mean",
         }
     }
 }
@@ -359,7 +372,21 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             | UnaryOp::Asinh
             | UnaryOp::Acosh
             | UnaryOp::Atanh
-            | UnaryOp::BitwiseNot => {}
+            | UnaryOp::BitwiseNot
+            | UnaryOp::Softplus
+            | UnaryOp::Softsign
+            | UnaryOp::Mish => {}
+            UnaryOp::Swish { alpha } => v.f32("alpha", alpha, Some(1.0)),
+            UnaryOp::ThresholdedRelu { alpha } => v.f32("alpha", alpha, Some(1.0)),
+            UnaryOp::Selu { alpha, gamma } => {
+                v.f32("alpha", alpha, Some(SELU_ALPHA));
+                v.f32("gamma", gamma, Some(SELU_GAMMA));
+            }
+            UnaryOp::Shrink { bias, lambd } => {
+                v.f32("bias", bias, Some(0.0));
+                v.f32("lambd", lambd, Some(0.5));
+            }
+            UnaryOp::Celu { alpha } => v.f32("alpha", alpha, Some(1.0)),
             UnaryOp::IsInf {
                 detect_positive,
                 detect_negative,
@@ -472,6 +499,30 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
         Op::Softmax { axis, coerce_2d } | Op::LogSoftmax { axis, coerce_2d } => {
             v.i64("axis", axis, Some(-1));
             v.bool("coerce_2d", coerce_2d, Some(false));
+        }
+        Op::Hardmax { axis, coerce_2d } => {
+            v.i64("axis", axis, Some(-1));
+            v.bool("coerce_2d", coerce_2d, Some(false));
+        }
+        Op::InstanceNorm { epsilon } => v.f32("epsilon", epsilon, Some(1e-5)),
+        Op::LpPool { pool, p } => {
+            pool_attrs(pool, v);
+            v.i64("p", p, Some(2));
+        }
+        Op::LpNormalization { axis, p } => {
+            v.i64("axis", axis, Some(-1));
+            v.i64("p", p, Some(2));
+        }
+        Op::NegativeLogLikelihoodLoss {
+            reduction,
+            ignore_index,
+        }
+        | Op::SoftmaxCrossEntropyLoss {
+            reduction,
+            ignore_index,
+        } => {
+            v.word("reduction", reduction, Some(LossReduction::Mean));
+            v.opt_i64("ignore_index", ignore_index);
         }
         Op::Reduce {
             op,

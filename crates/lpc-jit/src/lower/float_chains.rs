@@ -80,9 +80,17 @@ fn chain_op(g: &Graph, n: NodeId, transcendental: bool) -> Option<(ChainOp, Vec<
             | UnaryOp::Asinh
             | UnaryOp::Acosh
             | UnaryOp::Atanh
-            | UnaryOp::Cast { .. }
             | UnaryOp::BitwiseNot
-            | UnaryOp::BitCast { .. } => return None,
+            | UnaryOp::BitCast { .. }
+            | UnaryOp::Swish { .. }
+            | UnaryOp::ThresholdedRelu { .. }
+            | UnaryOp::Softplus
+            | UnaryOp::Selu { .. }
+            | UnaryOp::Softsign
+            | UnaryOp::Shrink { .. }
+            | UnaryOp::Celu { .. }
+            | UnaryOp::Mish
+            | UnaryOp::Cast { .. } => return None,
         };
         return Some((ChainOp::Unary(f), vec![data(0)?]));
     }

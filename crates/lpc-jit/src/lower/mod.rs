@@ -499,6 +499,12 @@ fn lower_node(
         | Op::LayerNorm { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
+        | Op::Hardmax { .. }
+        | Op::LpNormalization { .. }
+        | Op::InstanceNorm { .. }
+        | Op::LpPool { .. }
+        | Op::NegativeLogLikelihoodLoss { .. }
+        | Op::SoftmaxCrossEntropyLoss { .. }
         | Op::Reduce { .. }
         | Op::Concat { .. }
         | Op::Split { .. }

@@ -28,7 +28,9 @@ impl Exporter<'_> {
             Op::FakeQuantize { levels } => {
                 return self.fake_quantize(n, *levels, &ins, outs[0].clone())
             }
-            Op::Softmax { axis, coerce_2d } | Op::LogSoftmax { axis, coerce_2d } => {
+            Op::Softmax { axis, coerce_2d }
+            | Op::LogSoftmax { axis, coerce_2d }
+            | Op::Hardmax { axis, coerce_2d } => {
                 let rank =
                     ins[0].and_then(|v| g.value_type(v).shape.as_ref().map(|s| s.rank() as i64));
                 let last = rank.is_some_and(|r| *axis == -1 || *axis == r - 1);
@@ -70,10 +72,10 @@ impl Exporter<'_> {
         outs: Vec<String>,
     ) -> Result<(), ExportError> {
         let node = self.g.node(n);
-        let op_type = if matches!(node.op, Op::Softmax { .. }) {
-            "Softmax"
-        } else {
-            "LogSoftmax"
+        let op_type = match node.op {
+            Op::Softmax { .. } => "Softmax",
+            Op::Hardmax { .. } => "Hardmax",
+            _ => "LogSoftmax",
         };
         let x = ins[0].ok_or_else(|| self.err(n, "missing input"))?;
         let (x, name) = (self.name(x), node.name.clone());
@@ -227,6 +229,11 @@ impl Exporter<'_> {
                 at.push(attr_i("count_include_pad", *count_include_pad as i64));
                 ("AveragePool", at)
             }
+            Op::LpPool { pool, p } => {
+                let mut at = pool_attrs(pool);
+                at.push(attr_i("p", *p));
+                ("LpPool", at)
+            }
             Op::GlobalAveragePool => none("GlobalAveragePool"),
             Op::GlobalMaxPool => none("GlobalMaxPool"),
             Op::BatchNorm {
@@ -247,6 +254,23 @@ impl Exporter<'_> {
             ),
             Op::Softmax { axis, .. } => ("Softmax", vec![attr_i("axis", *axis)]),
             Op::LogSoftmax { axis, .. } => ("LogSoftmax", vec![attr_i("axis", *axis)]),
+            Op::Hardmax { axis, .. } => ("Hardmax", vec![attr_i("axis", *axis)]),
+            Op::InstanceNorm { epsilon } => (
+                "InstanceNormalization",
+                vec![attr_f("epsilon", *epsilon)],
+            ),
+            Op::LpNormalization { axis, p } => (
+                "LpNormalization",
+                vec![attr_i("axis", *axis), attr_i("p", *p)],
+            ),
+            Op::NegativeLogLikelihoodLoss {
+                reduction,
+                ignore_index,
+            } => ("NegativeLogLikelihoodLoss", loss_attrs(*reduction, *ignore_index)),
+            Op::SoftmaxCrossEntropyLoss {
+                reduction,
+                ignore_index,
+            } => ("SoftmaxCrossEntropyLoss", loss_attrs(*reduction, *ignore_index)),
             Op::Reduce {
                 op,
                 keepdims,
@@ -422,6 +446,31 @@ fn unary_form(u: &UnaryOp) -> Form {
         UnaryOp::Asinh => "Asinh",
         UnaryOp::Acosh => "Acosh",
         UnaryOp::Atanh => "Atanh",
+        UnaryOp::Swish { alpha } => {
+            at.push(attr_f("alpha", *alpha));
+            "Swish"
+        }
+        UnaryOp::ThresholdedRelu { alpha } => {
+            at.push(attr_f("alpha", *alpha));
+            "ThresholdedRelu"
+        }
+        UnaryOp::Softplus => "Softplus",
+        UnaryOp::Selu { alpha, gamma } => {
+            at.push(attr_f("alpha", *alpha));
+            at.push(attr_f("gamma", *gamma));
+            "Selu"
+        }
+        UnaryOp::Softsign => "Softsign",
+        UnaryOp::Shrink { bias, lambd } => {
+            at.push(attr_f("bias", *bias));
+            at.push(attr_f("lambd", *lambd));
+            "Shrink"
+        }
+        UnaryOp::Celu { alpha } => {
+            at.push(attr_f("alpha", *alpha));
+            "Celu"
+        }
+        UnaryOp::Mish => "Mish",
         UnaryOp::IsInf {
             detect_positive,
             detect_negative,
@@ -432,6 +481,20 @@ fn unary_form(u: &UnaryOp) -> Form {
         }
     };
     (op_type, at)
+}
+
+/// The attributes of NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss.
+fn loss_attrs(reduction: LossReduction, ignore_index: Option<i64>) -> Vec<AttributeProto> {
+    let word = match reduction {
+        LossReduction::None => "none",
+        LossReduction::Sum => "sum",
+        LossReduction::Mean => "mean",
+    };
+    let mut at = vec![attr_s("reduction", word)];
+    if let Some(ii) = ignore_index {
+        at.push(attr_i("ignore_index", ii));
+    }
+    at
 }
 
 /// ONNX op type of a binary op.

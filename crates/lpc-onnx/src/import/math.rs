@@ -47,6 +47,39 @@ pub(super) fn register(t: &mut Table) {
     t.add("Asinh", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Asinh))));
     t.add("Acosh", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Acosh))));
     t.add("Atanh", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Atanh))));
+    t.add("Swish", |cx, _| {
+        let alpha = cx.a.float("alpha", 1.0)?;
+        Ok(Converted::Op(Op::Unary(UnaryOp::Swish { alpha })))
+    });
+    t.add("ThresholdedRelu", |cx, _| {
+        let alpha = cx.a.float("alpha", 1.0)?;
+        Ok(Converted::Op(Op::Unary(UnaryOp::ThresholdedRelu { alpha })))
+    });
+    t.add("Softplus", |_, _| {
+        Ok(Converted::Op(Op::Unary(UnaryOp::Softplus)))
+    });
+    t.add("Selu", |cx, _| {
+        let a = cx.a;
+        Ok(Converted::Op(Op::Unary(UnaryOp::Selu {
+            alpha: a.float("alpha", SELU_ALPHA)?,
+            gamma: a.float("gamma", SELU_GAMMA)?,
+        })))
+    });
+    t.add("Softsign", |_, _| {
+        Ok(Converted::Op(Op::Unary(UnaryOp::Softsign)))
+    });
+    t.add("Shrink", |cx, _| {
+        let a = cx.a;
+        Ok(Converted::Op(Op::Unary(UnaryOp::Shrink {
+            bias: a.float("bias", 0.0)?,
+            lambd: a.float("lambd", 0.5)?,
+        })))
+    });
+    t.add("Celu", |cx, _| {
+        let alpha = cx.a.float("alpha", 1.0)?;
+        Ok(Converted::Op(Op::Unary(UnaryOp::Celu { alpha })))
+    });
+    t.add("Mish", |_, _| Ok(Converted::Op(Op::Unary(UnaryOp::Mish))));
     t.add("Cast", cast);
     t.add("Mod", |cx, _| {
         cx.need(2)?;
@@ -66,6 +99,7 @@ pub(super) fn register(t: &mut Table) {
     t.add("Max", variadic);
     t.add("Min", variadic);
     t.add("Sum", variadic);
+    t.add("Mean", variadic);
     t.add("Clip", clip);
     t.add("Where", |_, _| Ok(Converted::Op(Op::Where)));
     for r in ReduceOp::ALL {
@@ -144,36 +178,54 @@ fn binary(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
     })))
 }
 
-/// `Max`, `Min`, `Sum`.
+/// `Max`, `Min`, `Sum`, `Mean`: a chain of binary ops. `Mean` is the sum times `1 / n` (as
+/// ONNX Runtime), where `Reciprocal` refuses the non-float inputs the spec refuses.
 fn variadic(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
     let a = cx.a;
     let name = cx.name.clone();
+    let mean = cx.op_type == "Mean";
     let b = match cx.op_type.as_str() {
         "Max" => BinaryOp::Max,
         "Min" => BinaryOp::Min,
         _ => BinaryOp::Add,
     };
     let operands: Vec<ValueRef> = cx.ins.iter().flatten().copied().collect();
-    if operands.is_empty() {
+    let Some((&first, rest)) = operands.split_first() else {
         return Err(a.err("needs at least one input"));
-    }
-    Ok(Converted::Op(if operands.len() == 1 {
-        cx.ins = vec![Some(operands[0])];
-        Op::Unary(UnaryOp::Identity)
+    };
+    let helper = |cx: &mut Cx, g: &mut Graph, suffix: &str, op: Op, ins: &[Option<ValueRef>]| {
+        let vname = cx.me.fresh_value(&cx.first_out);
+        let id = g.add_node(
+            format!("{name}__{suffix}"),
+            op,
+            ins,
+            vec![Output::named(vname)],
+        );
+        ValueRef::first(id)
+    };
+    // Every operand but the last goes into helper nodes; for Mean the last one too.
+    let chained = if mean {
+        rest.len()
     } else {
-        let mut acc = operands[0];
-        for (i, &x) in operands[1..operands.len() - 1].iter().enumerate() {
-            let vname = cx.me.fresh_value(&cx.first_out);
-            let id = g.add_node(
-                format!("{name}__{i}"),
-                Op::Binary(b),
-                &[Some(acc), Some(x)],
-                vec![Output::named(vname)],
-            );
-            acc = ValueRef::first(id);
-        }
-        cx.ins = vec![Some(acc), Some(operands[operands.len() - 1])];
+        rest.len().saturating_sub(1)
+    };
+    let mut acc = first;
+    for (i, &x) in rest[..chained].iter().enumerate() {
+        acc = helper(cx, g, &i.to_string(), Op::Binary(b), &[Some(acc), Some(x)]);
+    }
+    Ok(Converted::Op(if mean {
+        let n = Tensor::scalar_f32(operands.len() as f32);
+        let n = cx.me.konst(g, &cx.first_out, n);
+        let n = helper(cx, g, "n", Op::CastLike, &[Some(n), Some(first)]);
+        let inv = helper(cx, g, "inv", Op::Unary(UnaryOp::Reciprocal), &[Some(n)]);
+        cx.ins = vec![Some(acc), Some(inv)];
+        Op::Binary(BinaryOp::Mul)
+    } else if let Some(&last) = rest.last() {
+        cx.ins = vec![Some(acc), Some(last)];
         Op::Binary(b)
+    } else {
+        cx.ins = vec![Some(acc)];
+        Op::Unary(UnaryOp::Identity)
     }))
 }
 

@@ -15,6 +15,7 @@ pub(super) fn register(t: &mut Table) {
     t.add("Gemm", gemm);
     t.add("MaxPool", max_pool);
     t.add("AveragePool", average_pool);
+    t.add("LpPool", lp_pool);
     t.add("GlobalAveragePool", |_, _| {
         Ok(Converted::Op(Op::GlobalAveragePool))
     });
@@ -23,6 +24,15 @@ pub(super) fn register(t: &mut Table) {
     t.add("LayerNormalization", layer_normalization);
     t.add("Softmax", softmax);
     t.add("LogSoftmax", softmax);
+    t.add("Hardmax", softmax);
+    t.add("LpNormalization", lp_normalization);
+    t.add("InstanceNormalization", |cx, _| {
+        Ok(Converted::Op(Op::InstanceNorm {
+            epsilon: cx.a.float("epsilon", 1e-5)?,
+        }))
+    });
+    t.add("NegativeLogLikelihoodLoss", loss);
+    t.add("SoftmaxCrossEntropyLoss", loss);
 }
 
 /// `Dropout`.
@@ -113,6 +123,24 @@ fn average_pool(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
     }))
 }
 
+/// `LpPool`; `p` was a float before opset 2 (an integral one is taken).
+fn lp_pool(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    let p = if cx.opset < 2 {
+        let p = a.float("p", 2.0)?;
+        if p.fract() != 0.0 || !(1.0..=1e6).contains(&p) {
+            return Err(a.err(format!("attribute 'p' must be a positive integer, got {p}")));
+        }
+        p as i64
+    } else {
+        a.int("p", 2)?
+    };
+    if p < 1 {
+        return Err(a.err(format!("attribute 'p' must be at least 1, got {p}")));
+    }
+    Ok(Converted::Op(Op::LpPool { pool: a.pool()?, p }))
+}
+
 /// `BatchNormalization`.
 fn batch_normalization(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
     let a = cx.a;
@@ -137,14 +165,54 @@ fn layer_normalization(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportE
     }))
 }
 
-/// `Softmax`, `LogSoftmax`.
+/// `Softmax`, `LogSoftmax`, `Hardmax`.
 fn softmax(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
     let a = cx.a;
     let coerce_2d = cx.opset < 13;
     let axis = a.int("axis", if coerce_2d { 1 } else { -1 })?;
-    Ok(Converted::Op(if cx.op_type == "Softmax" {
-        Op::Softmax { axis, coerce_2d }
-    } else {
-        Op::LogSoftmax { axis, coerce_2d }
+    Ok(Converted::Op(match cx.op_type.as_str() {
+        "Softmax" => Op::Softmax { axis, coerce_2d },
+        "Hardmax" => Op::Hardmax { axis, coerce_2d },
+        _ => Op::LogSoftmax { axis, coerce_2d },
     }))
+}
+
+/// `LpNormalization`.
+fn lp_normalization(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    let axis = a.int("axis", -1)?;
+    let p = a.int("p", 2)?;
+    if !matches!(p, 1 | 2) {
+        return Err(a.err(format!("attribute 'p' must be 1 or 2, got {p}")));
+    }
+    Ok(Converted::Op(Op::LpNormalization { axis, p }))
+}
+
+/// `NegativeLogLikelihoodLoss`, `SoftmaxCrossEntropyLoss`.
+fn loss(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    let reduction = match a.string("reduction", "mean")?.as_str() {
+        "none" => LossReduction::None,
+        "sum" => LossReduction::Sum,
+        "mean" => LossReduction::Mean,
+        o => return Err(a.err(format!("unknown reduction '{o}'"))),
+    };
+    let ignore_index = if a.has("ignore_index") {
+        Some(a.int("ignore_index", 0)?)
+    } else {
+        None
+    };
+    Ok(Converted::Op(
+        if cx.op_type == "NegativeLogLikelihoodLoss" {
+            Op::NegativeLogLikelihoodLoss {
+                reduction,
+                ignore_index,
+            }
+        } else {
+            Op::SoftmaxCrossEntropyLoss {
+                reduction,
+                ignore_index,
+            }
+        },
+    ))
 }

@@ -33,6 +33,9 @@ pub(super) fn register(t: &mut Table) {
     t.add("Erf", |b, l, ins| unary(b, l, ins, UnaryOp::Erf));
     t.add("HSwish", |b, l, ins| unary(b, l, ins, UnaryOp::HardSwish));
     t.add("HSigmoid", hsigmoid);
+    t.add("SoftPlus", |b, l, ins| unary(b, l, ins, UnaryOp::Softplus));
+    t.add("SoftSign", |b, l, ins| unary(b, l, ins, UnaryOp::Softsign));
+    t.add("Mish", |b, l, ins| unary(b, l, ins, UnaryOp::Mish));
     t.add("Elu", elu);
     t.add("Round", round);
     t.add("Gelu", gelu);
