@@ -4,7 +4,7 @@
 use crate::{
     ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, DType,
     NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs,
-    RnnDirection, ScatterReduction, Tensor, UnaryOp,
+    RnnDirection, ScanAttrs, ScatterReduction, Tensor, UnaryOp,
 };
 use std::sync::Arc;
 
@@ -168,6 +168,9 @@ op_kinds! {
     (Lstm, "lstm"),
     (Gru, "gru"),
     (Rnn, "rnn"),
+    (If, "if"),
+    (Loop, "loop"),
+    (Scan, "scan"),
 }
 
 impl OpKind {
@@ -228,6 +231,9 @@ impl OpKind {
             Lut => (2, Some(2)),
             Lstm => (3, Some(8)),
             Gru | Rnn => (3, Some(6)),
+            // Variadic: captured outer values follow the ONNX inputs.
+            If | Scan => (1, None),
+            Loop => (0, None),
         }
     }
 
@@ -280,7 +286,7 @@ impl OpKind {
             | Reshape | Transpose | Gather | ShapeOf | Pad | Resize | ConstantOfShape
             | QuantizeLinear | DequantizeLinear | FakeQuantize | QConv | GatherElements
             | GatherNd | ScatterElements | ScatterNd | DepthToSpace | SpaceToDepth | Lstm | Gru
-            | Rnn | ArgMax | ArgMin | TopK | Trilu => true,
+            | Rnn | ArgMax | ArgMin | TopK | Trilu | If | Loop | Scan => true,
         }
     }
 
@@ -519,6 +525,23 @@ impl OpKind {
                 linear_before_reset: false,
             },
             OpKind::Rnn => Op::Rnn(rnn()),
+            OpKind::If => Op::If {
+                then_branch: Arc::default(),
+                else_branch: Arc::default(),
+            },
+            OpKind::Loop => Op::Loop {
+                body: Arc::default(),
+                captures: 0,
+            },
+            OpKind::Scan => Op::Scan(ScanAttrs {
+                body: Arc::default(),
+                captures: 0,
+                num_scan_inputs: 1,
+                input_axes: vec![],
+                input_directions: vec![],
+                output_axes: vec![],
+                output_directions: vec![],
+            }),
         }
     }
 }
@@ -645,6 +668,9 @@ impl Op {
             Op::Lstm { .. } => OpKind::Lstm,
             Op::Gru { .. } => OpKind::Gru,
             Op::Rnn(_) => OpKind::Rnn,
+            Op::If { .. } => OpKind::If,
+            Op::Loop { .. } => OpKind::Loop,
+            Op::Scan(_) => OpKind::Scan,
         }
     }
 

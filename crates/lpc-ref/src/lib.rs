@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 mod constfold;
+mod control;
 mod elementwise;
 mod fused;
 pub mod geom;
@@ -280,5 +281,11 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             linear_before_reset,
         } => recurrent::gru(rnn, *linear_before_reset, i, n_outputs),
         Op::Rnn(rnn) => recurrent::rnn(rnn, i, n_outputs),
+        Op::If {
+            then_branch,
+            else_branch,
+        } => control::if_(then_branch, else_branch, i),
+        Op::Loop { body, .. } => control::loop_(op, body, i, n_outputs),
+        Op::Scan(a) => control::scan(a, op, i, n_outputs),
     }
 }
