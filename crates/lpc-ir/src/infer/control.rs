@@ -4,7 +4,7 @@
 //! output types then come from the bodies' outputs ([`control`]).
 
 use super::{infer_types, norm_axis, Cx, InferError, SymGen};
-use crate::{DType, Dim, Graph, NodeId, Op, Shape, ValueRef, ValueType};
+use crate::{DType, Dim, Graph, NodeId, Op, Shape, TensorData, ValueRef, ValueType};
 use std::sync::Arc;
 
 type R = Result<Vec<ValueType>, InferError>;
@@ -157,6 +157,13 @@ pub(super) fn control(cx: &Cx, syms: &mut SymGen) -> R {
             else_branch,
         } => {
             cx.check_dtype(0, "cond", "bool", |d| d == DType::Bool)?;
+            // A constant condition: the types of the branch it picks.
+            if let Some(TensorData::Bool(c)) = cx.const_in(0).map(|t| t.data()) {
+                if let [c] = c[..] {
+                    let b = if c { then_branch } else { else_branch };
+                    return Ok((0..n_out).map(|k| body_out(b, k)).collect());
+                }
+            }
             (0..n_out)
                 .map(|k| {
                     let what = format!("output {k} of the two branches");

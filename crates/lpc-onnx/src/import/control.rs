@@ -7,6 +7,7 @@
 use super::attrs::Attrs;
 use super::table::{Converted, Cx, Table};
 use super::Importer;
+use crate::proto::attribute_proto::AttributeType;
 use crate::proto::GraphProto;
 use crate::ImportError;
 use lpc_ir::*;
@@ -79,15 +80,15 @@ pub(super) fn register(t: &mut Table) {
         cx.need_from(0, n_in)?;
         let caps = resolve(cx, &free_names(gp))?;
         let body = body(cx, g, "body", gp, &caps)?;
-        let ints = |k: &str| a.ints(k).unwrap_or_default();
+        let ints = |k: &str| Ok::<_, ImportError>(a.ints(k)?.unwrap_or_default());
         let attrs = ScanAttrs {
             body,
             captures: caps.len(),
             num_scan_inputs: m as usize,
-            input_axes: ints("scan_input_axes"),
-            input_directions: ints("scan_input_directions"),
-            output_axes: ints("scan_output_axes"),
-            output_directions: ints("scan_output_directions"),
+            input_axes: ints("scan_input_axes")?,
+            input_directions: ints("scan_input_directions")?,
+            output_axes: ints("scan_output_axes")?,
+            output_directions: ints("scan_output_directions")?,
         };
         for (k, v) in [
             ("scan_input_directions", &attrs.input_directions),
@@ -105,7 +106,7 @@ pub(super) fn register(t: &mut Table) {
 
 /// The graph attribute `key` (required).
 fn graph_attr<'n>(a: &Attrs<'n>, key: &str) -> Result<&'n GraphProto, ImportError> {
-    a.get(key)
+    a.typed(key, AttributeType::Graph)?
         .and_then(|at| at.g.as_ref())
         .ok_or_else(|| a.err(format!("attribute '{key}' (a graph) is missing")))
 }

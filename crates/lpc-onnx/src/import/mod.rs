@@ -10,6 +10,7 @@ mod index;
 mod logic;
 mod math;
 mod nn;
+mod optional;
 mod quant;
 mod recurrent;
 mod table;

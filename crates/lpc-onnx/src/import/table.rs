@@ -138,6 +138,7 @@ impl Table {
         super::quant::register(&mut t);
         super::recurrent::register(&mut t);
         super::control::register(&mut t);
+        super::optional::register(&mut t);
         t
     }
 
