@@ -22,9 +22,10 @@ pub use infer::{
     broadcast_dim, broadcast_dims, broadcasts_to, infer_types, BroadcastError, InferError,
 };
 pub use op::{
-    rnn_default_activations, ArgAttrs, BodyIo, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
-    CoordTransform, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
-    ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScanAttrs, ScatterReduction, UnaryOp,
+    rnn_default_activations, ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, BodyIo,
+    ConvAttrs, CoordTransform, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp,
+    ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScanAttrs, ScatterReduction,
+    UnaryOp,
 };
 pub use op_kind::OpKind;
 pub use shape::{DTypeOrUnknown, Dim, Shape, ValueType};

@@ -567,9 +567,7 @@ impl Op {
                 then_branch,
                 else_branch,
             } => (|| {
-                let captures = n_in
-                    .checked_sub(1)
-                    .ok_or("needs the condition input")?;
+                let captures = n_in.checked_sub(1).ok_or("needs the condition input")?;
                 for (what, b) in [("then_branch", then_branch), ("else_branch", else_branch)] {
                     let (i, o) = counts(b);
                     if i != captures || o != n_out {

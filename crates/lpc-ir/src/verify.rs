@@ -218,7 +218,11 @@ fn check_inputs(g: &Graph, id: NodeId) -> Result<(), VerifyError> {
     // Every slot of a variadic op is required.
     let required = if max.is_none() { n.num_inputs } else { req };
     // Loop's trip count and condition (slots 0 and 1) are optional.
-    let first = if matches!(n.op, Op::Loop { .. }) { 2 } else { 0 };
+    let first = if matches!(n.op, Op::Loop { .. }) {
+        2
+    } else {
+        0
+    };
     if let Some(slot) = (first..required).find(|&s| ins[s].is_none()) {
         return Err(node_err(
             g,

@@ -340,7 +340,14 @@ fn body(name: &str, n_in: usize, n_out: usize) -> Arc<Graph> {
     let ins: Vec<ValueRef> = (0..n_in)
         .map(|i| {
             let ty = types()[i % types().len()].clone();
-            b.add_input(if i == 1 { "in put".to_string() } else { format!("b{i}") }, ty)
+            b.add_input(
+                if i == 1 {
+                    "in put".to_string()
+                } else {
+                    format!("b{i}")
+                },
+                ty,
+            )
         })
         .collect();
     let w = b.add_const("w", large_tensors()[0].clone());
@@ -369,7 +376,11 @@ fn control_samples() -> Vec<Op> {
         else_branch: body("else", 2, 1),
     };
     let mut nested = (*body("outer body", 3, 2)).clone();
-    let ins: Vec<ValueRef> = nested.inputs().iter().map(|&n| ValueRef::first(n)).collect();
+    let ins: Vec<ValueRef> = nested
+        .inputs()
+        .iter()
+        .map(|&n| ValueRef::first(n))
+        .collect();
     let inner = nested.add_node(
         "inner_if",
         if_op.clone(),

@@ -258,7 +258,10 @@ mod tests {
         let x = f32s(&[2], &[1.0, -2.0]);
         let yes = Tensor::new(&[], TensorData::Bool(vec![true])).unwrap();
         let no = Tensor::new(&[], TensorData::Bool(vec![false])).unwrap();
-        assert_eq!(run1(text, &[yes, x.clone()]).unwrap()[0].to_f32_vec(), [-1.0, 2.0]);
+        assert_eq!(
+            run1(text, &[yes, x.clone()]).unwrap()[0].to_f32_vec(),
+            [-1.0, 2.0]
+        );
         assert_eq!(run1(text, &[no, x]).unwrap()[0].to_f32_vec(), [1.0, -2.0]);
     }
 

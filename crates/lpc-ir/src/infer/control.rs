@@ -183,7 +183,13 @@ pub(super) fn control(cx: &Cx, syms: &mut SymGen) -> R {
             let mut out = vec![];
             for k in 0..io.carried {
                 let what = format!("loop-carried value {k} (initial and body output)");
-                out.push(unify(cx, cx.ty(2 + k), &body_out(body, 1 + k), &what, syms)?);
+                out.push(unify(
+                    cx,
+                    cx.ty(2 + k),
+                    &body_out(body, 1 + k),
+                    &what,
+                    syms,
+                )?);
             }
             // With a constant trip count and no condition, the iteration count is known.
             let trips = match (cx.ints(0).as_deref(), cx.has(1)) {

@@ -1,9 +1,10 @@
 //! The attributes of every `Op` variant, described once for both the printer and the parser.
 
 use crate::{
-    rnn_default_activations, ArgAttrs, Graph, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
-    CoordTransform, DType, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
-    ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScanAttrs, ScatterReduction, Tensor, UnaryOp,
+    rnn_default_activations, ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
+    CoordTransform, DType, Graph, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp,
+    ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScanAttrs, ScatterReduction,
+    Tensor, UnaryOp,
 };
 use std::sync::Arc;
 

@@ -106,7 +106,10 @@ impl Exporter<'_> {
                     vec![graph_attr("then_branch", t), graph_attr("else_branch", e)],
                 )
             }
-            Op::Loop { body, .. } => ("Loop", vec![graph_attr("body", self.body(body, &captured)?)]),
+            Op::Loop { body, .. } => (
+                "Loop",
+                vec![graph_attr("body", self.body(body, &captured)?)],
+            ),
             Op::Scan(a) => {
                 let mut at = vec![
                     graph_attr("body", self.body(&a.body, &captured)?),

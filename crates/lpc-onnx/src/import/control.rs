@@ -65,9 +65,7 @@ pub(super) fn register(t: &mut Table) {
     t.add("Scan", |cx, g| {
         let a = cx.a;
         if cx.opset < 9 {
-            return Err(a.err(
-                "Scan before opset 9 (batched, with sequence_lens) is not supported",
-            ));
+            return Err(a.err("Scan before opset 9 (batched, with sequence_lens) is not supported"));
         }
         let gp = graph_attr(a, "body")?;
         let m = a.int("num_scan_inputs", -1)?;

@@ -21,7 +21,9 @@ pub(super) fn register(t: &mut Table) {
     // Runtime.
     t.add("OptionalGetElement", |cx, _| {
         if !cx.ins.first().is_some_and(Option::is_some) {
-            return Err(cx.a.err("input 0 is absent: an empty optional has no element"));
+            return Err(cx
+                .a
+                .err("input 0 is absent: an empty optional has no element"));
         }
         Ok(Converted::Op(Op::Unary(UnaryOp::Identity)))
     });
