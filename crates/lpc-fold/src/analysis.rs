@@ -277,13 +277,12 @@ fn op_facts(eg: &FGraph, n: &FNode, nout: usize) -> Result<Facts, String> {
     let foldable = !matches!(op, Op::Input { .. } | Op::Const(_));
     // The result's size is known before it is computed: a small constant can ask for a huge
     // one (ConstantOfShape, Expand, Tile), which is not folded.
-    let small_result = f
-        .ty
-        .shape
-        .as_ref()
-        .and_then(|s| s.as_known())
-        .and_then(|d| d.iter().try_fold(1usize, |a, &x| a.checked_mul(x)))
-        .is_some_and(|n| n <= FOLD_LIMIT);
+    let small_result =
+        f.ty.shape
+            .as_ref()
+            .and_then(|s| s.as_known())
+            .and_then(|d| d.iter().try_fold(1usize, |a, &x| a.checked_mul(x)))
+            .is_some_and(|n| n <= FOLD_LIMIT);
     if all_const && foldable && small_result && size <= FOLD_LIMIT {
         let ts: Vec<Option<&Tensor>> = ins
             .iter()

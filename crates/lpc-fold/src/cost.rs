@@ -64,6 +64,10 @@ pub fn cost_class(k: OpKind) -> CostClass {
         Conv | ConvTranspose | MatMul | Gemm => CostClass::Dense,
         // A GEMM over the sequence plus one per step: dense float compute, never quantized.
         Lstm | Gru | Rnn => CostClass::Dense,
+        // Ops with bodies are opaque to the fold: one e-node whose attribute leaf holds the
+        // whole body (no rule rewrites inside it), priced like dense compute since a body
+        // may hold any amount of it.
+        If | Loop | Scan => CostClass::Dense,
         GlobalAveragePool | AveragePool | LpPool | ReduceMean | ReduceSum => CostClass::Pool,
         ConvInteger | MatMulInteger | QLinearConv | QLinearMatMul => CostClass::OnnxInteger,
         QConv | QMatMul => CostClass::Fused,

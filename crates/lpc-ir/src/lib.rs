@@ -23,9 +23,9 @@ pub use infer::{
 };
 pub use op::{
     col2im_blocks, rnn_default_activations, ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder,
-    ConvAttrs, CoordTransform, LossReduction, NearestMode, Op, PadMode, PoolAttrs, QuantAxis,
-    ReduceOp, ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction,
-    UnaryOp, SELU_ALPHA, SELU_GAMMA,
+    BodyIo, ConvAttrs, CoordTransform, LossReduction, NearestMode, Op, PadMode, PoolAttrs,
+    QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScanAttrs,
+    ScatterReduction, UnaryOp, SELU_ALPHA, SELU_GAMMA,
 };
 pub use op_kind::OpKind;
 pub use shape::{DTypeOrUnknown, Dim, Shape, ValueType};

@@ -13,7 +13,7 @@
 //!   JIT lowering, fold cost classes) have no catch-all arm, so adding a variant breaks them;
 //!   heuristics elsewhere (quantizer placement, fold diagnostics) do use `_ =>` arms.
 
-use crate::{DType, Tensor};
+use crate::{DType, Graph, Tensor};
 use std::sync::Arc;
 
 /// The ONNX default `alpha` of Selu (1.67326319217681884765625, the f32 nearest the
@@ -663,6 +663,153 @@ pub fn col2im_blocks(
         .collect()
 }
 
+/// The attributes of `Op::Scan`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScanAttrs {
+    /// The body.
+    pub body: Arc<Graph>,
+    /// How many trailing inputs are captured outer values.
+    pub captures: usize,
+    /// How many of the non-captured inputs (the last ones) are scanned.
+    pub num_scan_inputs: usize,
+    /// The scanned axis of each scan input (may be negative); empty: all 0.
+    pub input_axes: Vec<i64>,
+    /// 1 to scan an input backwards; empty: all forwards.
+    pub input_directions: Vec<i64>,
+    /// The axis each scan output is stacked along (may be negative); empty: all 0.
+    pub output_axes: Vec<i64>,
+    /// 1 to stack a scan output in reverse order; empty: all in order.
+    pub output_directions: Vec<i64>,
+}
+
+/// How the inputs and outputs of an `If`, `Loop` or `Scan` node split, from [`Op::body_io`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyIo {
+    /// Loop-carried values (Loop) or scan state (Scan); 0 for If.
+    pub carried: usize,
+    /// Scanned inputs (Scan); 0 otherwise.
+    pub scan_inputs: usize,
+    /// Captured outer values (the trailing inputs).
+    pub captures: usize,
+    /// Stacked outputs (Loop, Scan); for If, the number of outputs.
+    pub scan_outputs: usize,
+}
+
+impl Op {
+    /// Checks the counts of a node with a body (`n_in` input slots, `n_out` outputs) against
+    /// its bodies' inputs and outputs and its attributes, and splits them; `None` for an op
+    /// without a body. The error says what does not fit.
+    pub fn body_io(&self, n_in: usize, n_out: usize) -> Option<Result<BodyIo, String>> {
+        let counts = |g: &Graph| (g.inputs().len(), g.outputs().len());
+        Some(match self {
+            Op::If {
+                then_branch,
+                else_branch,
+            } => (|| {
+                let captures = n_in.checked_sub(1).ok_or("needs the condition input")?;
+                for (what, b) in [("then_branch", then_branch), ("else_branch", else_branch)] {
+                    let (i, o) = counts(b);
+                    if i != captures || o != n_out {
+                        return Err(format!(
+                            "{what} has {i} inputs and {o} outputs; the node has {captures} captured values and {n_out} outputs"
+                        ));
+                    }
+                }
+                Ok(BodyIo {
+                    carried: 0,
+                    scan_inputs: 0,
+                    captures,
+                    scan_outputs: n_out,
+                })
+            })(),
+            Op::Loop { body, captures } => (|| {
+                let carried = n_in.checked_sub(2 + captures).ok_or_else(|| {
+                    format!("has {n_in} inputs, fewer than 2 + {captures} captured values")
+                })?;
+                let (i, o) = counts(body);
+                if i != n_in || o != n_out + 1 {
+                    return Err(format!(
+                        "body has {i} inputs and {o} outputs; expected {n_in} inputs (iteration, condition, {carried} carried, {captures} captured) and {} outputs (condition and the node's {n_out})",
+                        n_out + 1
+                    ));
+                }
+                let scan_outputs = n_out.checked_sub(carried).ok_or_else(|| {
+                    format!("has {n_out} outputs, fewer than its {carried} loop-carried values")
+                })?;
+                Ok(BodyIo {
+                    carried,
+                    scan_inputs: 0,
+                    captures: *captures,
+                    scan_outputs,
+                })
+            })(),
+            Op::Scan(a) => (|| {
+                let m = a.num_scan_inputs;
+                if m == 0 {
+                    return Err("num_scan_inputs must be at least 1".into());
+                }
+                let carried = n_in.checked_sub(m + a.captures).ok_or_else(|| {
+                    format!(
+                        "has {n_in} inputs, fewer than {m} scan inputs + {} captured values",
+                        a.captures
+                    )
+                })?;
+                let (i, o) = counts(&a.body);
+                if i != n_in || o != n_out {
+                    return Err(format!(
+                        "body has {i} inputs and {o} outputs; the node has {n_in} and {n_out}"
+                    ));
+                }
+                let scan_outputs = n_out.checked_sub(carried).ok_or_else(|| {
+                    format!("has {n_out} outputs, fewer than its {carried} state values")
+                })?;
+                for (what, v, n) in [
+                    ("input_axes", &a.input_axes, m),
+                    ("input_directions", &a.input_directions, m),
+                    ("output_axes", &a.output_axes, scan_outputs),
+                    ("output_directions", &a.output_directions, scan_outputs),
+                ] {
+                    if !v.is_empty() && v.len() != n {
+                        return Err(format!("{what} has {} entries, expected {n}", v.len()));
+                    }
+                }
+                Ok(BodyIo {
+                    carried,
+                    scan_inputs: m,
+                    captures: a.captures,
+                    scan_outputs,
+                })
+            })(),
+            _ => return None,
+        })
+    }
+
+    /// The subgraphs of an op with bodies (If's branches, Loop's and Scan's body); empty for
+    /// every other op.
+    pub fn bodies(&self) -> Vec<&Arc<Graph>> {
+        match self {
+            Op::If {
+                then_branch,
+                else_branch,
+            } => vec![then_branch, else_branch],
+            Op::Loop { body, .. } | Op::Scan(ScanAttrs { body, .. }) => vec![body],
+            _ => vec![],
+        }
+    }
+
+    /// The subgraphs of an op, mutably (see [`Op::bodies`]).
+    pub fn bodies_mut(&mut self) -> Vec<&mut Arc<Graph>> {
+        match self {
+            Op::If {
+                then_branch,
+                else_branch,
+            } => vec![then_branch, else_branch],
+            Op::Loop { body, .. } | Op::Scan(ScanAttrs { body, .. }) => vec![body],
+            _ => vec![],
+        }
+    }
+}
+
 /// One operation. Inputs are positional (see each variant); attributes are fields.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -1068,6 +1215,30 @@ pub enum Op {
     /// ONNX RNN: (x, w, r, b?, sequence_lens?, initial_h?) → (y?, y_h?); activation f per
     /// direction.
     Rnn(RnnAttrs),
+    /// ONNX If: (cond bool (one element), captures...) → the outputs of the branch `cond`
+    /// picks. Each branch is a self-contained graph whose inputs are the captured outer values
+    /// (node inputs 1..), in order; both branches have one output per node output.
+    If {
+        /// The graph run when `cond` is true.
+        then_branch: Arc<Graph>,
+        /// The graph run when `cond` is false.
+        else_branch: Arc<Graph>,
+    },
+    /// ONNX Loop: (max_trip_count i64[]?, cond bool[]?, carried..., captures...) →
+    /// (carried_final..., scan_outputs...). The body maps (iteration i64[], cond bool[],
+    /// carried..., captures...) to (cond, carried..., scan_outputs...); the scan outputs of all
+    /// iterations are stacked along a new leading axis. The last `captures` inputs (of the
+    /// node and of the body) are captured outer values, passed unchanged to every iteration.
+    Loop {
+        /// The loop body.
+        body: Arc<Graph>,
+        /// How many trailing inputs are captured outer values.
+        captures: usize,
+    },
+    /// ONNX Scan (opset 9 form): (state..., scan_inputs..., captures...) →
+    /// (state_final..., scan_outputs...). The body maps (state..., one slice of each scan
+    /// input, captures...) to (state..., scan_output slices...).
+    Scan(ScanAttrs),
 }
 
 impl Op {

@@ -4,7 +4,8 @@
 use crate::{
     ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, DType,
     LossReduction, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
-    ResizeMode, RnnAttrs, RnnDirection, ScatterReduction, Tensor, UnaryOp, SELU_ALPHA, SELU_GAMMA,
+    ResizeMode, RnnAttrs, RnnDirection, ScanAttrs, ScatterReduction, Tensor, UnaryOp, SELU_ALPHA,
+    SELU_GAMMA,
 };
 use std::sync::Arc;
 
@@ -200,6 +201,9 @@ op_kinds! {
     (Lstm, "lstm"),
     (Gru, "gru"),
     (Rnn, "rnn"),
+    (If, "if"),
+    (Loop, "loop"),
+    (Scan, "scan"),
 }
 
 impl OpKind {
@@ -271,6 +275,9 @@ impl OpKind {
             Lut => (2, Some(2)),
             Lstm => (3, Some(8)),
             Gru | Rnn => (3, Some(6)),
+            // Variadic: captured outer values follow the ONNX inputs.
+            If | Scan => (1, None),
+            Loop => (0, None),
         }
     }
 
@@ -327,7 +334,7 @@ impl OpKind {
             | Reshape | Transpose | Gather | ShapeOf | Pad | Resize | ConstantOfShape
             | QuantizeLinear | DequantizeLinear | FakeQuantize | QConv | GatherElements
             | GatherNd | ScatterElements | ScatterNd | DepthToSpace | SpaceToDepth | Lstm | Gru
-            | Rnn | ArgMax | ArgMin | TopK | Trilu => true,
+            | Rnn | ArgMax | ArgMin | TopK | Trilu | If | Loop | Scan => true,
             CumSum | CumProd | OneHot | EyeLike | Compress | Unique | ReverseSequence
             | CenterCropPad | Col2Im => true,
             Hardmax
@@ -637,6 +644,23 @@ impl OpKind {
                 linear_before_reset: false,
             },
             OpKind::Rnn => Op::Rnn(rnn()),
+            OpKind::If => Op::If {
+                then_branch: Arc::default(),
+                else_branch: Arc::default(),
+            },
+            OpKind::Loop => Op::Loop {
+                body: Arc::default(),
+                captures: 0,
+            },
+            OpKind::Scan => Op::Scan(ScanAttrs {
+                body: Arc::default(),
+                captures: 0,
+                num_scan_inputs: 1,
+                input_axes: vec![],
+                input_directions: vec![],
+                output_axes: vec![],
+                output_directions: vec![],
+            }),
         }
     }
 }
@@ -795,6 +819,9 @@ impl Op {
             Op::Lstm { .. } => OpKind::Lstm,
             Op::Gru { .. } => OpKind::Gru,
             Op::Rnn(_) => OpKind::Rnn,
+            Op::If { .. } => OpKind::If,
+            Op::Loop { .. } => OpKind::Loop,
+            Op::Scan(_) => OpKind::Scan,
         }
     }
 

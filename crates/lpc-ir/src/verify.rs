@@ -46,6 +46,8 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         Op::SoftmaxCrossEntropyLoss { .. } => (1, 2),
         Op::Lstm { .. } => (1, 3),
         Op::Gru { .. } | Op::Rnn(_) => (1, 2),
+        // Checked against the bodies by `Op::body_io`.
+        Op::If { .. } | Op::Loop { .. } | Op::Scan(_) => (0, usize::MAX),
         Op::Input { .. }
         | Op::Const(_)
         | Op::Unary(_)
@@ -132,6 +134,7 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
         check_inputs(g, id)?;
         check_outputs(g, id, &mut names)?;
         check_payload(g, id)?;
+        check_bodies(g, id)?;
     }
     check_graph_io(g)?;
 
@@ -231,7 +234,13 @@ fn check_inputs(g: &Graph, id: NodeId) -> Result<(), VerifyError> {
     let ins = g.node_inputs(id);
     // Every slot of a variadic op is required.
     let required = if max.is_none() { n.num_inputs } else { req };
-    if let Some(slot) = (0..required).find(|&s| ins[s].is_none()) {
+    // Loop's trip count and condition (slots 0 and 1) are optional.
+    let first = if matches!(n.op, Op::Loop { .. }) {
+        2
+    } else {
+        0
+    };
+    if let Some(slot) = (first..required).find(|&s| ins[s].is_none()) {
         return Err(node_err(
             g,
             id,
@@ -282,6 +291,18 @@ fn check_outputs<'g>(
                 format!("output name '{}' is also used by node '{other}'", o.name),
             ));
         }
+    }
+    Ok(())
+}
+
+/// A node with bodies: the counts fit (`Op::body_io`) and every body verifies on its own.
+fn check_bodies(g: &Graph, id: NodeId) -> Result<(), VerifyError> {
+    let n = g.node(id);
+    if let Some(io) = n.op.body_io(n.num_inputs, n.outputs.len()) {
+        io.map_err(|m| node_err(g, id, m))?;
+    }
+    for b in n.op.bodies() {
+        verify(b).map_err(|e| node_err(g, id, format!("body '{}': {e}", b.name)))?;
     }
     Ok(())
 }

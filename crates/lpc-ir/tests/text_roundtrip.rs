@@ -172,9 +172,12 @@ fn kind(op: &Op) -> usize {
         Op::InstanceNorm { .. } => 154,
         Op::NegativeLogLikelihoodLoss { .. } => 150,
         Op::SoftmaxCrossEntropyLoss { .. } => 151,
+        Op::If { .. } => 155,
+        Op::Loop { .. } => 156,
+        Op::Scan(_) => 157,
     }
 }
-const KINDS: usize = 155;
+const KINDS: usize = 158;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -367,6 +370,97 @@ fn rnn_samples() -> Vec<Op> {
             false,
         )),
         Op::Rnn(attrs(RnnDirection::Reverse, vec![Softplus], None, true)),
+    ]
+}
+
+/// A body graph: `n_in` inputs (some typed, one with a quoted name), a large constant (so
+/// that bodies' weights go to the sidecar), and `n_out` outputs computed from them.
+fn body(name: &str, n_in: usize, n_out: usize) -> Arc<Graph> {
+    let mut b = Graph::new(name);
+    let ins: Vec<ValueRef> = (0..n_in)
+        .map(|i| {
+            let ty = types()[i % types().len()].clone();
+            b.add_input(
+                if i == 1 {
+                    "in put".to_string()
+                } else {
+                    format!("b{i}")
+                },
+                ty,
+            )
+        })
+        .collect();
+    let w = b.add_const("w", large_tensors()[0].clone());
+    let mut last = w;
+    let mut outs = vec![];
+    for k in 0..n_out {
+        let a = ins.get(k).copied().unwrap_or(w);
+        let id = b.add_node(
+            format!("add{k}"),
+            Op::Binary(BinaryOp::Add),
+            &[Some(a), Some(last)],
+            vec![Output::named(format!("o{k}"))],
+        );
+        last = ValueRef::first(id);
+        outs.push(last);
+    }
+    b.set_outputs(outs);
+    Arc::new(b)
+}
+
+/// If, Loop and Scan with bodies, default and non-default attributes, and nesting (a Loop
+/// whose body holds an If).
+fn control_samples() -> Vec<Op> {
+    let if_op = Op::If {
+        then_branch: body("then", 2, 1),
+        else_branch: body("else", 2, 1),
+    };
+    let mut nested = (*body("outer body", 3, 2)).clone();
+    let ins: Vec<ValueRef> = nested
+        .inputs()
+        .iter()
+        .map(|&n| ValueRef::first(n))
+        .collect();
+    let inner = nested.add_node(
+        "inner_if",
+        if_op.clone(),
+        &[Some(ins[1]), Some(ins[0]), Some(ins[2])],
+        vec![Output::named("picked")],
+    );
+    let first = nested.outputs()[0];
+    nested.set_outputs(vec![first, ValueRef::first(inner)]);
+    vec![
+        if_op,
+        Op::If {
+            then_branch: Arc::new(Graph::new("")),
+            else_branch: body("e", 0, 0),
+        },
+        Op::Loop {
+            body: body("loop_body", 4, 3),
+            captures: 0,
+        },
+        Op::Loop {
+            body: Arc::new(nested),
+            captures: 1,
+        },
+        Op::Scan(ScanAttrs {
+            body: body("scan_body", 2, 2),
+            captures: 0,
+            num_scan_inputs: 1,
+            input_axes: vec![],
+            input_directions: vec![],
+            output_axes: vec![],
+            output_directions: vec![],
+        }),
+        Op::Scan(ScanAttrs {
+            body: body("scan_body", 3, 2),
+            captures: 1,
+            num_scan_inputs: 1,
+            input_axes: vec![-1],
+            input_directions: vec![1],
+            output_axes: vec![1, 0],
+            output_directions: vec![0, 1],
+        }),
     ]
 }
 
@@ -947,6 +1041,7 @@ fn op_samples() -> Vec<Op> {
         v.push(Op::FakeQuantize { levels });
     }
     v.extend(rnn_samples());
+    v.extend(control_samples());
     v.push(Op::Input { index: 5 });
     v.push(Op::Const(Arc::new(Tensor::scalar_f32(2.5))));
     v

@@ -4,13 +4,14 @@
 #![deny(missing_docs)]
 
 mod constfold;
+mod control;
 mod elementwise;
 mod fused;
 pub mod geom;
 mod index;
 pub mod logic;
-mod misc;
 mod loss;
+mod misc;
 mod nn;
 mod norm;
 mod pool;
@@ -348,5 +349,11 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             linear_before_reset,
         } => recurrent::gru(rnn, *linear_before_reset, i, n_outputs),
         Op::Rnn(rnn) => recurrent::rnn(rnn, i, n_outputs),
+        Op::If {
+            then_branch,
+            else_branch,
+        } => control::if_(then_branch, else_branch, i),
+        Op::Loop { body, .. } => control::loop_(op, body, i, n_outputs),
+        Op::Scan(a) => control::scan(a, op, i, n_outputs),
     }
 }

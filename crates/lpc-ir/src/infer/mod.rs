@@ -8,6 +8,7 @@
 //! symbol (`s0`, `s1`, ..., skipping names already used in the graph) stands for it; where not
 //! even the rank is known the shape is `None`.
 
+mod control;
 mod index;
 mod misc;
 mod nn;
@@ -146,6 +147,7 @@ pub fn infer_types(g: &mut Graph) -> Result<(), InferError> {
     let mut st = State::new(g);
     for id in order {
         check_edges(g, id)?;
+        control::refine_bodies(g, id)?;
         let inferred = {
             let cx = Cx::new(g, id, &st.values);
             infer_node(&cx, &mut st.syms)?
@@ -575,5 +577,6 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::Lstm { rnn, .. } => recurrent::recurrent(cx, rnn, &recurrent::LSTM, syms),
         Op::Gru { rnn, .. } => recurrent::recurrent(cx, rnn, &recurrent::GRU, syms),
         Op::Rnn(rnn) => recurrent::recurrent(cx, rnn, &recurrent::RNN, syms),
+        Op::If { .. } | Op::Loop { .. } | Op::Scan(_) => control::control(cx, syms),
     }
 }

@@ -861,8 +861,9 @@ pub(super) fn range(cx: &Cx, syms: &mut SymGen) -> R {
         let t = cx.req(slot, what)?;
         cx.check_dtype(slot, what, "a numeric type", |d| d != DType::Bool)?;
         cx.same_dtype(0, slot, "start, limit and delta dtypes differ")?;
+        // One element (any rank, as ONNX Runtime takes it); a symbolic dim may be 1.
         if let Some(d) = dims(t) {
-            if d.iter().any(|d| *d != Dim::Known(1)) {
+            if d.iter().any(|d| matches!(d, Dim::Known(k) if *k != 1)) {
                 return Err(cx.err(format!("{what} must be a scalar, got {t}")));
             }
         }

@@ -113,6 +113,9 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::Lstm { .. }
         | Op::Gru { .. }
         | Op::Rnn(_)
+        | Op::If { .. }
+        | Op::Loop { .. }
+        | Op::Scan(_)
         | Op::MaxPool { .. }
         | Op::AveragePool { .. }
         | Op::GlobalAveragePool

@@ -2,9 +2,9 @@
 
 use crate::{
     rnn_default_activations, ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
-    CoordTransform, DType, LossReduction, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp,
-    ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction, Tensor,
-    UnaryOp, SELU_ALPHA, SELU_GAMMA,
+    CoordTransform, DType, Graph, LossReduction, NearestMode, Op, PadMode, PoolAttrs, QuantAxis,
+    ReduceOp, ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScanAttrs,
+    ScatterReduction, Tensor, UnaryOp, SELU_ALPHA, SELU_GAMMA,
 };
 use std::sync::Arc;
 
@@ -253,6 +253,8 @@ pub(crate) trait Visitor {
     );
     /// A tensor literal (required).
     fn tensor(&mut self, key: &'static str, v: &mut Arc<Tensor>);
+    /// A nested graph, written as a whole `graph @name(...) -> (...) { ... }` (required).
+    fn graph(&mut self, key: &'static str, v: &mut Arc<Graph>);
 }
 
 fn conv_attrs(c: &mut ConvAttrs, v: &mut impl Visitor) {
@@ -622,5 +624,33 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             v.bool("linear_before_reset", linear_before_reset, Some(false));
         }
         Op::Rnn(rnn) => rnn_attrs(rnn, 1, v),
+        Op::If {
+            then_branch,
+            else_branch,
+        } => {
+            v.graph("then_branch", then_branch);
+            v.graph("else_branch", else_branch);
+        }
+        Op::Loop { body, captures } => {
+            v.usize("captures", captures, Some(0));
+            v.graph("body", body);
+        }
+        Op::Scan(ScanAttrs {
+            body,
+            captures,
+            num_scan_inputs,
+            input_axes,
+            input_directions,
+            output_axes,
+            output_directions,
+        }) => {
+            v.usize("num_scan_inputs", num_scan_inputs, None);
+            v.usize("captures", captures, Some(0));
+            v.i64s("input_axes", input_axes);
+            v.i64s("input_directions", input_directions);
+            v.i64s("output_axes", output_axes);
+            v.i64s("output_directions", output_directions);
+            v.graph("body", body);
+        }
     }
 }

@@ -39,6 +39,9 @@ pub fn parse_with_weights(text: &str, weights: &Weights) -> Result<Graph, ParseE
         values: HashMap::new(),
     };
     p.graph()?;
+    if *p.peek() != Tok::Eof {
+        return Err(p.expected("end of input after the graph's `}`"));
+    }
     Ok(p.g)
 }
 
@@ -450,10 +453,20 @@ impl Parser<'_> {
         })?;
         self.punct('{', "to open the graph body")?;
 
-        // With no `input` line in the body, graph inputs come first.
-        let explicit = self.toks.windows(2).any(
-            |w| matches!((&w[0].tok, &w[1].tok), (Tok::Ident(k), Tok::Value(_)) if k == "input"),
-        );
+        // With no `input` line in the body (outside nested graphs), graph inputs come first.
+        let mut explicit = false;
+        let mut depth = 0usize;
+        for w in self.toks[self.pos..].windows(2) {
+            match &w[0].tok {
+                Tok::Punct('{') => depth += 1,
+                Tok::Punct('}') if depth == 0 => break,
+                Tok::Punct('}') => depth -= 1,
+                Tok::Ident(k) if k == "input" && depth == 0 => {
+                    explicit |= matches!(w[1].tok, Tok::Value(_));
+                }
+                _ => {}
+            }
+        }
         let mut placed = 0;
         if !explicit {
             while placed < params.len() {
@@ -540,10 +553,18 @@ impl Parser<'_> {
         }
         self.g.set_outputs(outputs);
         self.punct('}', "to close the graph after `return`")?;
-        if *self.peek() != Tok::Eof {
-            return Err(self.expected("end of input after the graph's `}`"));
-        }
         Ok(())
+    }
+
+    /// A nested graph (an op's body), parsed with its own values: a body sees no value of
+    /// the graph around it.
+    fn subgraph(&mut self) -> PResult<Arc<Graph>> {
+        let outer = std::mem::take(&mut self.g);
+        let outer_values = std::mem::take(&mut self.values);
+        let r = self.graph();
+        let body = std::mem::replace(&mut self.g, outer);
+        self.values = outer_values;
+        r.map(|()| Arc::new(body))
     }
 
     fn add_input(&mut self, p: &Param) -> PResult<()> {
@@ -739,12 +760,14 @@ impl Parser<'_> {
             }
             self.punct('=', &format!("after attribute `{key}`"))?;
             let start = self.pos;
-            // Skip the value: everything up to `,` or `}` outside brackets.
+            // Skip the value: everything up to `,` or `}` outside brackets (a nested graph
+            // has parentheses and braces).
             let mut depth = 0usize;
             loop {
                 match self.peek() {
-                    Tok::Punct('[') => depth += 1,
-                    Tok::Punct(']') => depth = depth.saturating_sub(1),
+                    Tok::Punct('[' | '(' | '{') => depth += 1,
+                    Tok::Punct(']' | ')') => depth = depth.saturating_sub(1),
+                    Tok::Punct('}') if depth > 0 => depth -= 1,
                     Tok::Punct(',' | '}') if depth == 0 => break,
                     Tok::Eof => return Err(self.expected("`}` to close the attributes")),
                     _ => {}
@@ -1005,6 +1028,10 @@ impl Visitor for AttrParser<'_, '_, '_> {
     }
     fn tensor(&mut self, key: &'static str, v: &mut Arc<Tensor>) {
         let got = self.get(key, "a tensor literal", |p| p.tensor());
+        self.set(key, v, got, None);
+    }
+    fn graph(&mut self, key: &'static str, v: &mut Arc<Graph>) {
+        let got = self.get(key, "a nested graph", |p| p.subgraph());
         self.set(key, v, got, None);
     }
 }

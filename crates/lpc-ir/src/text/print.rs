@@ -251,6 +251,21 @@ impl Visitor for AttrPrinter<'_, '_> {
         let text = tensor_literal(v, self.weights);
         self.put(key, true, || text);
     }
+    fn graph(&mut self, key: &'static str, v: &mut Arc<Graph>) {
+        let text = Printer {
+            g: v,
+            weights: self.weights.as_deref_mut(),
+        }
+        .graph();
+        // The body's lines after the header are indented one level more than the node line.
+        let mut lines = text.trim_end().lines();
+        let mut out = lines.next().unwrap_or_default().to_string();
+        for l in lines {
+            out.push_str("\n  ");
+            out.push_str(l);
+        }
+        self.put(key, true, || out);
+    }
 }
 
 /// Prints `g` in the `.lir` text format; large constants appear by digest only.

@@ -545,6 +545,10 @@ fn lower_node(
         | Op::FakeQuantize { .. }
         | Op::Lstm { .. }
         | Op::Gru { .. }
-        | Op::Rnn(_) => None,
+        | Op::Rnn(_)
+        // Bodies run in lpc-ref with the node.
+        | Op::If { .. }
+        | Op::Loop { .. }
+        | Op::Scan(_) => None,
     })
 }

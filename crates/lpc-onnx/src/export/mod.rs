@@ -116,9 +116,6 @@ impl<'g> Exporter<'g> {
 
 /// Converts `g` to an ONNX model (opset 21); FakeQuantize nodes become QDQ pairs.
 pub fn export(g: &Graph) -> Result<ModelProto, ExportError> {
-    let order = g
-        .topo_order()
-        .map_err(|e| ExportError::Graph(e.to_string()))?;
     let mut ex = Exporter {
         g,
         names: HashMap::new(),
@@ -126,54 +123,7 @@ pub fn export(g: &Graph) -> Result<ModelProto, ExportError> {
         emitted: HashSet::new(),
         out: GraphProto::default(),
     };
-    ex.out.name = Some(if g.name.is_empty() {
-        "lpc".into()
-    } else {
-        g.name.clone()
-    });
-    // Graph inputs and outputs keep their names; other values are made unique.
-    for &n in g.inputs() {
-        let v = ValueRef::first(n);
-        let name = ex.fresh(g.value_name(v));
-        ex.names.insert(v, name);
-    }
-    for &n in &order {
-        for k in 0..g.node(n).outputs.len() {
-            let v = ValueRef { node: n, output: k };
-            if !ex.names.contains_key(&v) {
-                let name = ex.fresh(g.value_name(v));
-                ex.names.insert(v, name);
-            }
-        }
-    }
-    for &n in g.inputs() {
-        let v = ValueRef::first(n);
-        ex.out
-            .input
-            .push(value_info(&ex.names[&v], g.value_type(v)));
-    }
-    for &n in &order {
-        ex.node(n)?;
-    }
-    for &v in g.outputs() {
-        if matches!(g.node(v.node).op, Op::Const(_) | Op::Input { .. }) {
-            // ONNX outputs must be produced by a node: route through Identity.
-            let src = ex.name(v);
-            let name = ex.fresh(&format!("{src}_out"));
-            ex.push(
-                &format!("{name}_Identity"),
-                "Identity",
-                vec![src],
-                vec![name.clone()],
-                vec![],
-            );
-            ex.out.output.push(value_info(&name, g.value_type(v)));
-        } else {
-            ex.out
-                .output
-                .push(value_info(&ex.names[&v].clone(), g.value_type(v)));
-        }
-    }
+    ex.graph(&[])?;
     Ok(ModelProto {
         ir_version: Some(10),
         opset_import: vec![proto::OperatorSetIdProto {
@@ -185,6 +135,87 @@ pub fn export(g: &Graph) -> Result<ModelProto, ExportError> {
         graph: Some(ex.out),
         ..Default::default()
     })
+}
+
+impl Exporter<'_> {
+    /// Writes the whole graph into `out`. A body's last `captured.len()` inputs are captured
+    /// outer values: they take the outer values' ONNX names and are not graph inputs (ONNX
+    /// bodies read enclosing values by name).
+    fn graph(&mut self, captured: &[String]) -> Result<(), ExportError> {
+        let g = self.g;
+        let order = g
+            .topo_order()
+            .map_err(|e| ExportError::Graph(e.to_string()))?;
+        self.out.name = Some(if g.name.is_empty() {
+            "lpc".into()
+        } else {
+            g.name.clone()
+        });
+        let own = g.inputs().len().saturating_sub(captured.len());
+        // Graph inputs and outputs keep their names; other values are made unique.
+        for (i, &n) in g.inputs().iter().enumerate() {
+            let v = ValueRef::first(n);
+            let name = match i.checked_sub(own) {
+                Some(k) => captured[k].clone(),
+                None => self.fresh(g.value_name(v)),
+            };
+            self.names.insert(v, name);
+        }
+        for &n in &order {
+            for k in 0..g.node(n).outputs.len() {
+                let v = ValueRef { node: n, output: k };
+                if !self.names.contains_key(&v) {
+                    let name = self.fresh(g.value_name(v));
+                    self.names.insert(v, name);
+                }
+            }
+        }
+        for &n in &g.inputs()[..own] {
+            let v = ValueRef::first(n);
+            self.out
+                .input
+                .push(value_info(&self.names[&v], g.value_type(v)));
+        }
+        for &n in &order {
+            self.node(n)?;
+        }
+        for &v in g.outputs() {
+            if matches!(g.node(v.node).op, Op::Const(_) | Op::Input { .. }) {
+                // ONNX outputs must be produced by a node: route through Identity.
+                let src = self.name(v);
+                let name = self.fresh(&format!("{src}_out"));
+                self.push(
+                    &format!("{name}_Identity"),
+                    "Identity",
+                    vec![src],
+                    vec![name.clone()],
+                    vec![],
+                );
+                self.out.output.push(value_info(&name, g.value_type(v)));
+            } else {
+                self.out
+                    .output
+                    .push(value_info(&self.names[&v].clone(), g.value_type(v)));
+            }
+        }
+        Ok(())
+    }
+
+    /// A body as an ONNX GraphProto; `captured` are the ONNX names of the outer values its
+    /// last inputs stand for. Names stay unique across the whole model (ONNX forbids a body
+    /// to reuse an enclosing graph's names).
+    fn body(&mut self, body: &Graph, captured: &[String]) -> Result<GraphProto, ExportError> {
+        let mut sub = Exporter {
+            g: body,
+            names: HashMap::new(),
+            used: std::mem::take(&mut self.used),
+            emitted: HashSet::new(),
+            out: GraphProto::default(),
+        };
+        let r = sub.graph(captured);
+        self.used = sub.used;
+        r.map(|()| sub.out)
+    }
 }
 
 /// Serialized ONNX bytes of [`export`].

@@ -5,7 +5,7 @@ use super::attrs::{
     attr_f, attr_fs, attr_i, attr_is, attr_s, attr_ss, attr_t, conv_attrs, pool_attrs, us,
 };
 use super::{ExportError, Exporter};
-use crate::proto::AttributeProto;
+use crate::proto::{AttributeProto, GraphProto};
 use crate::tensor::{dtype_to_onnx, tensor_to_proto};
 use lpc_ir::quant::integer_bias;
 use lpc_ir::*;
@@ -28,6 +28,7 @@ impl Exporter<'_> {
             Op::FakeQuantize { levels } => {
                 return self.fake_quantize(n, *levels, &ins, outs[0].clone())
             }
+            Op::If { .. } | Op::Loop { .. } | Op::Scan(_) => return self.control(n, &ins, outs),
             Op::Softmax { axis, coerce_2d }
             | Op::LogSoftmax { axis, coerce_2d }
             | Op::Hardmax { axis, coerce_2d } => {
@@ -59,6 +60,79 @@ impl Exporter<'_> {
             });
         }
         self.push(&node.name, op_type, inputs, outs, at);
+        Ok(())
+    }
+
+    /// If, Loop and Scan: the node's ONNX inputs (without the captured values, which the
+    /// bodies read by name) and the bodies as GRAPH attributes.
+    fn control(
+        &mut self,
+        n: NodeId,
+        ins: &[Option<ValueRef>],
+        outs: Vec<String>,
+    ) -> Result<(), ExportError> {
+        let node = self.g.node(n);
+        let io = node
+            .op
+            .body_io(ins.len(), node.outputs.len())
+            .expect("an op with a body")
+            .map_err(|m| self.err(n, m))?;
+        let own = ins.len() - io.captures;
+        let mut captured = vec![];
+        for v in &ins[own..] {
+            let v = v.ok_or_else(|| self.err(n, "a captured value is not connected"))?;
+            captured.push(self.name(v));
+        }
+        let mut inputs = vec![];
+        for v in &ins[..own] {
+            inputs.push(match v {
+                Some(v) => self.name(*v),
+                None => String::new(),
+            });
+        }
+        let graph_attr = |name: &str, gp: GraphProto| AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(5),
+            g: Some(gp),
+            ..Default::default()
+        };
+        let (op_type, at) = match &node.op {
+            Op::If {
+                then_branch,
+                else_branch,
+            } => {
+                let t = self.body(then_branch, &captured)?;
+                let e = self.body(else_branch, &captured)?;
+                (
+                    "If",
+                    vec![graph_attr("then_branch", t), graph_attr("else_branch", e)],
+                )
+            }
+            Op::Loop { body, .. } => (
+                "Loop",
+                vec![graph_attr("body", self.body(body, &captured)?)],
+            ),
+            Op::Scan(a) => {
+                let mut at = vec![
+                    graph_attr("body", self.body(&a.body, &captured)?),
+                    attr_i("num_scan_inputs", a.num_scan_inputs as i64),
+                ];
+                for (k, v) in [
+                    ("scan_input_axes", &a.input_axes),
+                    ("scan_input_directions", &a.input_directions),
+                    ("scan_output_axes", &a.output_axes),
+                    ("scan_output_directions", &a.output_directions),
+                ] {
+                    if !v.is_empty() {
+                        at.push(attr_is(k, v));
+                    }
+                }
+                ("Scan", at)
+            }
+            _ => unreachable!("only ops with bodies"),
+        };
+        let name = node.name.clone();
+        self.push(&name, op_type, inputs, outs, at);
         Ok(())
     }
 
@@ -138,7 +212,12 @@ impl Exporter<'_> {
         let op = &self.g.node(n).op;
         let none = |t: &'static str| (t, vec![]);
         Ok(match op {
-            Op::Input { .. } | Op::Const(_) | Op::FakeQuantize { .. } => {
+            Op::Input { .. }
+            | Op::Const(_)
+            | Op::FakeQuantize { .. }
+            | Op::If { .. }
+            | Op::Loop { .. }
+            | Op::Scan(_) => {
                 unreachable!("written by Exporter::node")
             }
             Op::Unary(u) => unary_form(u),

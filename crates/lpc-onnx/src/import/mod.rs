@@ -5,11 +5,13 @@
 
 mod array;
 mod attrs;
+mod control;
 mod index;
 mod logic;
 mod math;
 mod misc;
 mod nn;
+mod optional;
 mod quant;
 mod recurrent;
 mod table;
@@ -104,8 +106,9 @@ pub fn import_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Graph, Impo
         values: HashMap::new(),
         node_names: HashSet::new(),
         fresh: 0,
+        depth: 0,
     }
-    .graph(graph)
+    .graph(graph, &[])
 }
 
 struct Importer<'a> {
@@ -114,6 +117,8 @@ struct Importer<'a> {
     values: HashMap<String, ValueRef>,
     node_names: HashSet<String>,
     fresh: usize,
+    /// How deeply the graph being imported is nested in bodies (0: the model's graph).
+    depth: usize,
 }
 
 fn value_type(vi: &ValueInfoProto, unk: &mut usize) -> Result<ValueType, ImportError> {
@@ -182,7 +187,13 @@ impl<'a> Importer<'a> {
         format!("{base}__{}", self.fresh)
     }
 
-    fn graph(mut self, gp: &proto::GraphProto) -> Result<Graph, ImportError> {
+    /// Imports a graph; `captures` (outer values a body uses, with their types) become extra
+    /// graph inputs after the declared ones.
+    fn graph(
+        mut self,
+        gp: &proto::GraphProto,
+        captures: &[(String, ValueType)],
+    ) -> Result<Graph, ImportError> {
         let mut g = Graph::new(gp.name.clone().unwrap_or_default());
         let mut unk = 0usize;
         if !gp.sparse_initializer.is_empty() {
@@ -211,6 +222,11 @@ impl<'a> Importer<'a> {
                     "graph input '{name}' is declared twice"
                 )));
             }
+        }
+        for (name, ty) in captures {
+            let v = g.add_input(name.clone(), ty.clone());
+            self.node_names.insert(name.clone());
+            self.values.insert(name.clone(), v);
         }
         for t in &gp.initializer {
             let name = t.name.clone().unwrap_or_default();

@@ -52,6 +52,14 @@ impl Cx<'_, '_> {
         Ok(())
     }
 
+    /// Fails unless the `n` inputs from slot `start` on are present.
+    pub fn need_from(&self, start: usize, n: usize) -> Result<(), ImportError> {
+        match (start..start + n).find(|&s| self.ins.get(s).is_none_or(Option::is_none)) {
+            Some(s) => Err(self.a.err(format!("input {s} is required"))),
+            None => Ok(()),
+        }
+    }
+
     /// Attribute operands of old opsets become constant inputs at `slot`.
     pub fn put(&mut self, g: &mut Graph, slot: usize, t: Option<Tensor>) {
         if self.ins.len() <= slot {
@@ -78,7 +86,11 @@ impl Cx<'_, '_> {
             }
             ins.truncate(m.max(present));
         }
-        ins.truncate(present.max(req));
+        // Ops with bodies keep every slot: absent leading operands (Loop's trip count and
+        // condition) are counted positions.
+        if op.bodies().is_empty() {
+            ins.truncate(present.max(req));
+        }
         let outputs: Vec<Output> = (0..self.n_out)
             .map(|i| {
                 let nm = &self.out_names[i];
@@ -126,6 +138,8 @@ impl Table {
         super::quant::register(&mut t);
         super::recurrent::register(&mut t);
         super::misc::register(&mut t);
+        super::control::register(&mut t);
+        super::optional::register(&mut t);
         t
     }
 
