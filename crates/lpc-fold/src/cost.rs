@@ -65,6 +65,8 @@ pub fn cost_class(k: OpKind) -> CostClass {
         Conv | ConvTranspose | MatMul | Gemm => CostClass::Dense,
         // A GEMM over the sequence plus one per step: dense float compute, never quantized.
         Lstm | Gru | Rnn => CostClass::Dense,
+        // Two batched matrix products around a softmax: dense float compute.
+        Attention => CostClass::Dense,
         GlobalAveragePool | AveragePool | ReduceMean | ReduceSum => CostClass::Pool,
         ConvInteger | MatMulInteger | QLinearConv | QLinearMatMul => CostClass::OnnxInteger,
         QConv | QMatMul => CostClass::Fused,

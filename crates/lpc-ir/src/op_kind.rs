@@ -2,9 +2,9 @@
 //! everything that depends on the kind alone (arity, attribute leaf, a placeholder op).
 
 use crate::{
-    ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, DType,
+    ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, DType,
     NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs,
-    RnnDirection, ScatterReduction, Tensor, UnaryOp,
+    RnnDirection, ScatterReduction, Tensor, UnaryOp, QkOutput,
 };
 use std::sync::Arc;
 
@@ -168,6 +168,7 @@ op_kinds! {
     (Lstm, "lstm"),
     (Gru, "gru"),
     (Rnn, "rnn"),
+    (Attention, "attention"),
 }
 
 impl OpKind {
@@ -228,6 +229,7 @@ impl OpKind {
             Lut => (2, Some(2)),
             Lstm => (3, Some(8)),
             Gru | Rnn => (3, Some(6)),
+            Attention => (3, Some(7)),
         }
     }
 
@@ -280,7 +282,7 @@ impl OpKind {
             | Reshape | Transpose | Gather | ShapeOf | Pad | Resize | ConstantOfShape
             | QuantizeLinear | DequantizeLinear | FakeQuantize | QConv | GatherElements
             | GatherNd | ScatterElements | ScatterNd | DepthToSpace | SpaceToDepth | Lstm | Gru
-            | Rnn | ArgMax | ArgMin | TopK | Trilu => true,
+            | Rnn | ArgMax | ArgMin | TopK | Trilu | Attention => true,
         }
     }
 
@@ -519,6 +521,17 @@ impl OpKind {
                 linear_before_reset: false,
             },
             OpKind::Rnn => Op::Rnn(rnn()),
+            OpKind::Attention => Op::Attention(AttentionAttrs {
+                is_causal: false,
+                q_num_heads: 0,
+                kv_num_heads: 0,
+                scale: None,
+                softcap: 0.0,
+                softmax_precision: None,
+                qk_output: QkOutput::Raw,
+                left_window: -1,
+                right_window: -1,
+            }),
         }
     }
 }
@@ -645,6 +658,7 @@ impl Op {
             Op::Lstm { .. } => OpKind::Lstm,
             Op::Gru { .. } => OpKind::Gru,
             Op::Rnn(_) => OpKind::Rnn,
+            Op::Attention(_) => OpKind::Attention,
         }
     }
 

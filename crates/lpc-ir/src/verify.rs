@@ -44,6 +44,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         Op::TopK { .. } => (2, 2),
         Op::Lstm { .. } => (1, 3),
         Op::Gru { .. } | Op::Rnn(_) => (1, 2),
+        Op::Attention(_) => (1, 4),
         Op::Input { .. }
         | Op::Const(_)
         | Op::Unary(_)

@@ -140,9 +140,10 @@ fn kind(op: &Op) -> usize {
         Op::Lstm { .. } => 113,
         Op::Gru { .. } => 114,
         Op::Rnn(_) => 115,
+        Op::Attention(_) => 123,
     }
 }
-const KINDS: usize = 123;
+const KINDS: usize = 124;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -213,10 +214,24 @@ fn words(op: &Op) -> Vec<(usize, usize)> {
             },
         ],
         Op::Lstm { rnn, .. } | Op::Gru { rnn, .. } | Op::Rnn(rnn) => rnn_words(rnn),
+        Op::Attention(a) => vec![
+            match a.qk_output {
+                QkOutput::Raw => (11, 0),
+                QkOutput::Softcapped => (11, 1),
+                QkOutput::Biased => (11, 2),
+                QkOutput::Softmax => (11, 3),
+            },
+            match a.softmax_precision {
+                None => (12, 0),
+                Some(DType::F32) => (12, 1),
+                Some(DType::F16) => (12, 2),
+                Some(_) => (12, 3),
+            },
+        ],
         _ => vec![],
     }
 }
-const WORD_COUNTS: [usize; 11] = [4, 8, 4, 3, 6, 4, 3, 5, 2, 3, 11];
+const WORD_COUNTS: [usize; 13] = [4, 8, 4, 3, 6, 4, 3, 5, 2, 3, 11, 4, 4];
 
 fn scatter_reduction(r: &ScatterReduction) -> (usize, usize) {
     match r {
@@ -803,8 +818,34 @@ fn op_samples() -> Vec<Op> {
         v.push(Op::FakeQuantize { levels });
     }
     v.extend(rnn_samples());
+    v.extend(attention_samples());
     v.push(Op::Input { index: 5 });
     v.push(Op::Const(Arc::new(Tensor::scalar_f32(2.5))));
+    v
+}
+
+/// Attention with default attributes and with each attribute and word value set.
+fn attention_samples() -> Vec<Op> {
+    let base = match OpKind::Attention.template() {
+        Op::Attention(a) => a,
+        _ => unreachable!(),
+    };
+    let mut v = vec![Op::Attention(base.clone())];
+    let modes = [QkOutput::Softcapped, QkOutput::Biased, QkOutput::Softmax];
+    let precisions = [Some(DType::F32), Some(DType::F16), Some(DType::F64)];
+    for (qk_output, softmax_precision) in modes.into_iter().zip(precisions) {
+        v.push(Op::Attention(AttentionAttrs {
+            is_causal: true,
+            q_num_heads: 8,
+            kv_num_heads: 2,
+            scale: Some(0.125),
+            softcap: 30.0,
+            softmax_precision,
+            qk_output,
+            left_window: 4,
+            right_window: 0,
+        }));
+    }
     v
 }
 
@@ -818,6 +859,7 @@ fn n_outputs(op: &Op) -> usize {
         Op::Split { num_outputs, .. } => *num_outputs,
         Op::Lstm { .. } => 3,
         Op::Gru { .. } | Op::Rnn(_) => 2,
+        Op::Attention(_) => 4,
         _ => 1,
     }
 }

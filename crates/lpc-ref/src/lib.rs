@@ -3,6 +3,7 @@
 //! first, then fast where real models need it (GEMM through `matrixmultiply`, both cores).
 #![deny(missing_docs)]
 
+mod attention;
 mod constfold;
 mod elementwise;
 mod fused;
@@ -280,5 +281,6 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             linear_before_reset,
         } => recurrent::gru(rnn, *linear_before_reset, i, n_outputs),
         Op::Rnn(rnn) => recurrent::rnn(rnn, i, n_outputs),
+        Op::Attention(a) => attention::attention(a, i, n_outputs),
     }
 }

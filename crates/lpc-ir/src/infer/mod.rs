@@ -8,6 +8,7 @@
 //! symbol (`s0`, `s1`, ..., skipping names already used in the graph) stands for it; where not
 //! even the rank is known the shape is `None`.
 
+mod attention;
 mod index;
 mod nn;
 mod recurrent;
@@ -545,5 +546,6 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::Lstm { rnn, .. } => recurrent::recurrent(cx, rnn, &recurrent::LSTM, syms),
         Op::Gru { rnn, .. } => recurrent::recurrent(cx, rnn, &recurrent::GRU, syms),
         Op::Rnn(rnn) => recurrent::recurrent(cx, rnn, &recurrent::RNN, syms),
+        Op::Attention(a) => attention::attention(cx, a, syms),
     }
 }

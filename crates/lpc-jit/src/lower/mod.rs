@@ -528,6 +528,7 @@ fn lower_node(
         | Op::FakeQuantize { .. }
         | Op::Lstm { .. }
         | Op::Gru { .. }
-        | Op::Rnn(_) => None,
+        | Op::Rnn(_)
+        | Op::Attention(_) => None,
     })
 }
