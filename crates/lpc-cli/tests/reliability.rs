@@ -445,3 +445,44 @@ fn flag_errors_name_the_flag() {
     }
     assert!(!Path::new("never.lir").exists());
 }
+
+#[test]
+fn labels_must_be_one_class_per_sample() {
+    let d = workdir("labels");
+    let m = example("digits_cnn.onnx");
+    let x = example("test_x8.npy");
+    let write = |name: &str, shape: &[usize], v: Vec<i64>| {
+        let p = d.join(name);
+        let t = lpc_ir::Tensor::new(shape, lpc_ir::TensorData::I64(v)).unwrap();
+        lpc_data::write_npy(&p, &t).unwrap();
+        p
+    };
+    let ok = [4, 6, 8, 0, 3, 7, 2, 4];
+    let cases = [
+        (
+            write("neg.npy", &[8], vec![4, 6, -1, 0, 3, 7, 2, 4]),
+            "label -1 (sample 2) is negative",
+        ),
+        (
+            write("big.npy", &[8], vec![4, 6, 8, 0, 3, 10, 2, 4]),
+            "sample 5: label 10 is not a class of the model's 10 (0 to 9)",
+        ),
+        (
+            write("rank2.npy", &[8, 1], ok.to_vec()),
+            "labels must be a vector of class ids (one per sample), got shape [8, 1]",
+        ),
+        (
+            write("short.npy", &[7], ok[..7].to_vec()),
+            "7 labels for 8 samples",
+        ),
+    ];
+    for (labels, want) in &cases {
+        let o = lpc(&["accuracy", s(&m), "--data", s(&x), "--labels", s(labels)]);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{e}");
+        assert!(e.contains(s(labels)) && e.contains(want), "{want}: {e}");
+    }
+    let good = write("good.npy", &[8], ok.to_vec());
+    let o = lpc(&["accuracy", s(&m), "--data", s(&x), "--labels", s(&good)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -10,7 +10,7 @@ mod names;
 pub mod proto;
 mod tensor;
 
-pub use import::{external_data_files, import_bytes, import_file};
+pub use import::{external_data_files, import_bytes, import_file, NEWEST_OPSET};
 pub use tensor::{dtype_from_onnx, dtype_to_onnx, tensor_from_proto, tensor_to_proto};
 
 use std::path::Path;
@@ -50,6 +50,17 @@ pub enum ImportError {
     /// A valid model using something lpc does not support.
     #[error("{0}")]
     Unsupported(String),
+    /// The model imports a default-domain opset newer than lpc knows.
+    #[error(
+        "the model imports ONNX opset {version}, newer than the newest lpc knows ({newest}); \
+         re-export it at opset {newest} or lower"
+    )]
+    OpsetTooNew {
+        /// The opset the model imports.
+        version: i64,
+        /// [`NEWEST_OPSET`].
+        newest: i64,
+    },
 }
 
 /// Reads an ONNX TensorProto file (such as `test_data_set_0/input_0.pb`).

@@ -142,6 +142,77 @@ fn bad_input_errors_name_the_problem() {
     assert!(e.contains("/nonexistent.pb"), "{e}");
 }
 
+/// A one-node f32 model at `opset` whose node carries `attrs`.
+fn model_with_attrs(
+    op_type: &str,
+    opset: i64,
+    attrs: Vec<lpc_onnx::proto::AttributeProto>,
+) -> Vec<u8> {
+    use lpc_onnx::proto::*;
+    use prost::Message;
+    let mut m = ModelProto::decode(model_with_node(op_type, "", 1).as_slice()).unwrap();
+    m.opset_import[0].version = Some(opset);
+    m.graph.as_mut().unwrap().node[0].attribute = attrs;
+    m.encode_to_vec()
+}
+
+#[test]
+fn newer_opsets_and_mistyped_attributes_are_refused() {
+    use lpc_onnx::proto::attribute_proto::AttributeType;
+    use lpc_onnx::proto::AttributeProto;
+    let e = lpc_onnx::import_bytes(&model_with_attrs("Relu", 99, vec![]), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("opset 99") && e.contains("28"), "{e}");
+    assert!(lpc_onnx::import_bytes(
+        &model_with_attrs("Relu", lpc_onnx::NEWEST_OPSET, vec![]),
+        None
+    )
+    .is_ok());
+    // A FLOAT where LeakyRelu's alpha is fine; an INT axis given as a FLOAT is not.
+    let float = |name: &str, f: f32| AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Float as i32),
+        f: Some(f),
+        ..Default::default()
+    };
+    assert!(lpc_onnx::import_bytes(
+        &model_with_attrs("LeakyRelu", 13, vec![float("alpha", 0.2)]),
+        None
+    )
+    .is_ok());
+    let e = lpc_onnx::import_bytes(
+        &model_with_attrs("Softmax", 13, vec![float("axis", 1.0)]),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("the_node") && e.contains("'axis' is FLOAT, expected INT"),
+        "{e}"
+    );
+    // A list of floats where ints are wanted used to read as an empty list.
+    let floats = AttributeProto {
+        name: Some("kernel_shape".into()),
+        r#type: Some(AttributeType::Floats as i32),
+        floats: vec![2.0, 2.0],
+        ..Default::default()
+    };
+    let e = lpc_onnx::import_bytes(&model_with_attrs("MaxPool", 13, vec![floats.clone()]), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("'kernel_shape' is FLOATS, expected INTS"), "{e}");
+    // The declared type must match too: INTS declared, floats filled (the ints are empty).
+    let lying = AttributeProto {
+        r#type: Some(AttributeType::Ints as i32),
+        ..floats
+    };
+    let e = lpc_onnx::import_bytes(&model_with_attrs("MaxPool", 13, vec![lying]), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("declares type INTS but holds FLOATS"), "{e}");
+}
+
 /// A model whose initializer lives in an external data file, built by hand.
 fn external_model(location: &str, offset: usize, length: usize) -> Vec<u8> {
     use lpc_onnx::proto::*;

@@ -2,7 +2,7 @@
 //! per-output SQNR and cosine similarity; per-layer SQNR ranking, worst first.
 
 use crate::aaq::{layer_macs, rank_on_first, units, RankData, Target};
-use crate::argmax::argmax_rows;
+use crate::argmax::{argmax_rows, check_labels};
 use crate::batch::for_batches;
 use crate::compare::{compare_values, sqnr_db};
 use crate::json::Json;
@@ -254,6 +254,9 @@ pub fn evaluate(
                 sample: first,
                 source,
             })?;
+            if let Some(l) = labels {
+                check_labels(&outs[0], l, first, k)?;
+            }
             if labels.is_some() || reference.is_some() {
                 for (j, p) in argmax_rows(&outs[0], k)?.into_iter().enumerate() {
                     st.preds.push((first + j, p));

@@ -25,3 +25,24 @@ pub(crate) fn argmax_rows(t: &Tensor, k: usize) -> Result<Vec<usize>, QuantError
         })
         .collect())
 }
+
+/// Checks that the labels of samples `first..first + k` name classes of `t` (one row of scores
+/// per sample): a label at or past the row's length can never be hit, so it is an error.
+pub(crate) fn check_labels(
+    t: &Tensor,
+    labels: &[i64],
+    first: usize,
+    k: usize,
+) -> Result<(), QuantError> {
+    let classes = t.len() / k.max(1);
+    for (i, &label) in labels.iter().enumerate().skip(first).take(k) {
+        if label < 0 || label as u64 >= classes as u64 {
+            return Err(QuantError::LabelRange {
+                sample: i,
+                label,
+                classes,
+            });
+        }
+    }
+    Ok(())
+}

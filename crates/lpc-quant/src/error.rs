@@ -17,6 +17,16 @@ pub enum QuantError {
         /// Samples given.
         samples: usize,
     },
+    /// A label is not one of the classifier's classes.
+    #[error("sample {sample}: label {label} is not a class of the model's {classes} (0 to {})", classes.saturating_sub(1))]
+    LabelRange {
+        /// Sample index.
+        sample: usize,
+        /// The label.
+        label: i64,
+        /// Classes the model's first output scores.
+        classes: usize,
+    },
     /// The model and its reference (the FP32 model) have different numbers of outputs.
     #[error("the model has {model} outputs, the reference {reference}")]
     OutputCount {

@@ -41,7 +41,8 @@ fn float_fn(op: &UnaryOp) -> Option<fn(f64, f32, f32) -> f64> {
         UnaryOp::Erf => |x, _, _| erf(x),
         UnaryOp::Sigmoid => |x, _, _| 1.0 / (1.0 + (-x).exp()),
         UnaryOp::Tanh => |x, _, _| x.tanh(),
-        UnaryOp::Relu => |x, _, _| if x > 0.0 { x } else { 0.0 },
+        // x < 0 ? 0 : x, as ONNX Runtime: NaN and −0 pass unchanged.
+        UnaryOp::Relu => |x, _, _| if x < 0.0 { 0.0 } else { x },
         UnaryOp::Identity => |x, _, _| x,
         UnaryOp::Elu { .. } => |x, a, _| {
             if x >= 0.0 {
@@ -133,7 +134,7 @@ fn params(op: &UnaryOp) -> (f32, f32) {
 /// f32 versions of the hot activations (plain f32 arithmetic, as ONNX Runtime computes them).
 fn f32_fast(op: &UnaryOp, v: &[f32]) -> Option<Vec<f32>> {
     Some(match op {
-        UnaryOp::Relu => v.iter().map(|&x| x.max(0.0)).collect(),
+        UnaryOp::Relu => v.iter().map(|&x| if x < 0.0 { 0.0 } else { x }).collect(),
         UnaryOp::Identity => v.to_vec(),
         UnaryOp::Sigmoid => v.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect(),
         UnaryOp::HardSigmoid { alpha, beta } => v

@@ -226,7 +226,11 @@ pub fn global_pool(max: bool, x: &Tensor) -> EvalResult<Tensor> {
     shape.extend(std::iter::repeat_n(1, x.rank() - 2));
     let reduce = |ch: &[f32]| -> f32 {
         if max {
-            ch.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+            // NaN propagates (sticks once seen), as MaxPool's windows.
+            ch.iter().fold(
+                f32::NEG_INFINITY,
+                |m, &e| if e > m || e.is_nan() { e } else { m },
+            )
         } else {
             (ch.iter().map(|&e| e as f64).sum::<f64>() / sp as f64) as f32
         }

@@ -368,3 +368,59 @@ fn shape_subgraphs_fold_to_constants() {
     let out = lpc_ref::run(&g, &[input]).unwrap();
     assert_eq!(out[0].shape(), &[8, 3]);
 }
+
+/// NaN in gives NaN out where ONNX Runtime gives it: Relu (which also keeps −0), Max/Min,
+/// MaxPool and GlobalMaxPool windows, Clip, Softmax.
+#[test]
+fn nan_propagates_through_activations_pools_and_softmax() {
+    let nan = f32::NAN;
+    let x = f32t(&[1, 1, 2, 2], vec![nan, -0.0, -2.0, 3.0]);
+    let run = |op: Op, extra: &[&Tensor]| -> Vec<f32> {
+        let mut ins = vec![Some(&x)];
+        ins.extend(extra.iter().map(|t| Some(*t)));
+        eval(&op, &ins, 1).unwrap()[0].to_f32_vec()
+    };
+    let relu = run(Op::Unary(UnaryOp::Relu), &[]);
+    assert!(relu[0].is_nan());
+    assert_eq!(relu[1].to_bits(), (-0.0f32).to_bits(), "Relu(−0) is −0");
+    assert_eq!(relu[2..], [0.0, 3.0]);
+    let x64 = x.clone().into_dtype(DType::F64);
+    let relu64 = eval(&Op::Unary(UnaryOp::Relu), &[Some(&x64)], 1).unwrap()[0].to_f32_vec();
+    assert!(relu64[0].is_nan() && relu64[2] == 0.0);
+    let zero = Tensor::scalar_f32(0.0);
+    for op in [BinaryOp::Max, BinaryOp::Min] {
+        assert!(run(Op::Binary(op), &[&zero])[0].is_nan());
+    }
+    let gmax = run(Op::GlobalMaxPool, &[]);
+    assert!(gmax[0].is_nan(), "GlobalMaxPool {gmax:?}");
+    let pool = PoolAttrs {
+        kernel: vec![2, 2],
+        strides: vec![],
+        pads: vec![],
+        dilations: vec![],
+        ceil_mode: false,
+        auto_pad: AutoPad::NotSet,
+    };
+    let max_pool = Op::MaxPool {
+        pool,
+        storage_order: 0,
+    };
+    assert!(run(max_pool, &[])[0].is_nan());
+    let (lo, hi) = (Tensor::scalar_f32(-1.0), Tensor::scalar_f32(1.0));
+    assert!(run(Op::Clip, &[&lo, &hi])[0].is_nan());
+    let soft = run(
+        Op::Softmax {
+            axis: -1,
+            coerce_2d: false,
+        },
+        &[],
+    );
+    assert!(
+        soft[0].is_nan() && soft[1].is_nan(),
+        "the NaN's row: {soft:?}"
+    );
+    assert!(
+        soft[2].is_finite() && soft[3].is_finite(),
+        "the other row: {soft:?}"
+    );
+}

@@ -1,7 +1,8 @@
 //! `lpc accuracy`: top-1/agreement with labels, else SQNR and cosine against a reference.
 
-use crate::cmd::data_args::{read_labels, DataArgs};
+use crate::cmd::data_args::{check_label_count, name_labels, read_labels, DataArgs};
 use anyhow::{bail, Context, Result};
+use lpc_data::SampleSource;
 use lpc_data::Samples;
 use lpc_quant::{evaluate, Metric, RankData, Target};
 use std::path::PathBuf;
@@ -53,6 +54,9 @@ pub fn run(a: &AccuracyArgs, progress: bool) -> Result<String> {
     let data =
         Samples::open(&a.data, &g, &a.data_args.options(false)?).context("evaluation data")?;
     let labels = a.labels.as_deref().map(read_labels).transpose()?;
+    if let (Some(p), Some(l)) = (&a.labels, &labels) {
+        check_label_count(p, l, data.len())?;
+    }
     if labels.is_none() && reference.is_none() {
         bail!("give --labels and/or --reference");
     }
@@ -64,7 +68,8 @@ pub fn run(a: &AccuracyArgs, progress: bool) -> Result<String> {
         a.per_layer,
         a.batch,
         progress,
-    )?;
+    )
+    .map_err(|e| name_labels(e, a.labels.as_deref()))?;
     if let (true, Some(r)) = (a.per_layer, reference.as_ref()) {
         // Classifiers (labels given) rank by top-1 drop, anything else by output SQNR.
         let target = match labels {
@@ -78,7 +83,8 @@ pub fn run(a: &AccuracyArgs, progress: bool) -> Result<String> {
             batch: a.batch,
             progress,
         };
-        acc.rank_units(&g, r, &sub, &target)?;
+        acc.rank_units(&g, r, &sub, &target)
+            .map_err(|e| name_labels(e, a.labels.as_deref()))?;
     }
     Ok(if a.json {
         acc.to_json().to_string_pretty()

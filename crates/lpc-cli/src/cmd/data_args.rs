@@ -99,7 +99,7 @@ pub fn open_samples(
     Ok(s)
 }
 
-/// Reads `--labels`: a `.npy` of integer classes.
+/// Reads `--labels`: a `.npy` vector of integer classes, one per sample, none negative.
 pub fn read_labels(p: &Path) -> Result<Vec<i64>> {
     let t = lpc_data::read_npy(p)?;
     if !t.dtype().is_int() {
@@ -109,5 +109,43 @@ pub fn read_labels(p: &Path) -> Result<Vec<i64>> {
             t.dtype()
         );
     }
-    Ok(t.to_i64_vec())
+    if t.rank() != 1 {
+        bail!(
+            "{}: labels must be a vector of class ids (one per sample), got shape {:?}",
+            p.display(),
+            t.shape()
+        );
+    }
+    let l = t.to_i64_vec();
+    if let Some(i) = l.iter().position(|&c| c < 0) {
+        bail!(
+            "{}: label {} (sample {i}) is negative; labels are class ids from 0",
+            p.display(),
+            l[i]
+        );
+    }
+    Ok(l)
+}
+
+/// Names the `--labels` file in an error about a label.
+pub fn name_labels(e: lpc_quant::QuantError, labels: Option<&Path>) -> anyhow::Error {
+    match (&e, labels) {
+        (lpc_quant::QuantError::LabelRange { .. }, Some(p)) => {
+            anyhow::anyhow!("{}: {e}", p.display())
+        }
+        _ => e.into(),
+    }
+}
+
+/// Checks that `--labels` gives one label per sample.
+pub fn check_label_count(p: &Path, labels: &[i64], samples: usize) -> Result<()> {
+    if labels.len() != samples {
+        bail!(
+            "{}: {} labels for {} samples",
+            p.display(),
+            labels.len(),
+            samples
+        );
+    }
+    Ok(())
 }

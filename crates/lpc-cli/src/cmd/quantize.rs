@@ -2,7 +2,7 @@
 //! (.lir), optionally searching for the layers to keep in FP32 under an accuracy budget.
 
 use crate::cmd::budget_args::BudgetArgs;
-use crate::cmd::data_args::{open_samples, read_labels};
+use crate::cmd::data_args::{check_label_count, name_labels, open_samples, read_labels};
 use crate::cmd::quant_args::{config, files, run_quantize, write_report, QuantArgs};
 use crate::outputs::{write_model, Format};
 use anyhow::{bail, Context, Result};
@@ -53,17 +53,11 @@ fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Resu
         }
     };
     let labels = b.labels.as_deref().map(read_labels).transpose()?;
-    if let Some(l) = &labels {
-        if l.len() != eval.len() {
-            bail!(
-                "{} labels for {} evaluation samples (--eval-subset draws a shuffled subset: labels need all samples)",
-                l.len(),
-                eval.len()
-            );
-        }
+    if let (Some(p), Some(l)) = (&b.labels, &labels) {
         if b.eval_subset > 0 {
             bail!("--labels cannot be combined with --eval-subset (the subset is shuffled)");
         }
+        check_label_count(p, l, eval.len())?;
     }
     let t = std::time::Instant::now();
     println!(
@@ -86,7 +80,8 @@ fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Resu
         labels: labels.as_deref(),
     };
     let (q, mut o) =
-        quantize_within_budget(&job, &cfg, &SearchOptions::default(), |l| println!("  {l}"))?;
+        quantize_within_budget(&job, &cfg, &SearchOptions::default(), |l| println!("  {l}"))
+            .map_err(|e| name_labels(e, b.labels.as_deref()))?;
     o.times.push(("wall".into(), t.elapsed().as_secs_f64()));
     write_models(&o.graph, &a.output)?;
     write_report(&a.q, &q, Some(o.to_json()))?;

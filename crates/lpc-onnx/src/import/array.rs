@@ -46,7 +46,7 @@ fn split(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
         cx.put(
             g,
             1,
-            a.ints("split")
+            a.ints("split")?
                 .filter(|v| !v.is_empty())
                 .map(|v| Tensor::vec_i64(&v)),
         );
@@ -76,7 +76,7 @@ fn reshape(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
     let a = cx.a;
     if cx.opset < 5 {
         cx.ins.truncate(1);
-        cx.put(g, 1, a.ints("shape").map(|v| Tensor::vec_i64(&v)));
+        cx.put(g, 1, a.ints("shape")?.map(|v| Tensor::vec_i64(&v)));
     }
     Ok(Converted::Op(Op::Reshape {
         allowzero: a.bool("allowzero", false)?,
@@ -88,7 +88,7 @@ fn squeeze_unsqueeze(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportErro
     let a = cx.a;
     if cx.opset < 13 {
         cx.ins.truncate(1);
-        cx.put(g, 1, a.ints("axes").map(|v| Tensor::vec_i64(&v)));
+        cx.put(g, 1, a.ints("axes")?.map(|v| Tensor::vec_i64(&v)));
     }
     Ok(Converted::Op(if cx.op_type == "Squeeze" {
         Op::Squeeze
@@ -132,12 +132,12 @@ fn slice(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
     if cx.opset < 10 {
         cx.ins.truncate(1);
         let starts = a
-            .ints("starts")
+            .ints("starts")?
             .ok_or_else(|| a.err("starts is required"))?;
-        let ends = a.ints("ends").ok_or_else(|| a.err("ends is required"))?;
+        let ends = a.ints("ends")?.ok_or_else(|| a.err("ends is required"))?;
         cx.put(g, 1, Some(Tensor::vec_i64(&starts)));
         cx.put(g, 2, Some(Tensor::vec_i64(&ends)));
-        cx.put(g, 3, a.ints("axes").map(|v| Tensor::vec_i64(&v)));
+        cx.put(g, 3, a.ints("axes")?.map(|v| Tensor::vec_i64(&v)));
     }
     Ok(Converted::Op(Op::Slice))
 }
@@ -155,8 +155,8 @@ fn pad(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
     if cx.opset < 11 {
         cx.ins.truncate(1);
         let pads = a
-            .ints("pads")
-            .or_else(|| a.ints("paddings"))
+            .ints("pads")?
+            .or(a.ints("paddings")?)
             .ok_or_else(|| a.err("pads is required"))?;
         cx.put(g, 1, Some(Tensor::vec_i64(&pads)));
         cx.put(g, 2, Some(Tensor::scalar_f32(a.float("value", 0.0)?)));
@@ -211,7 +211,7 @@ fn resize(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
         // (X, scales) → (X, roi=None, scales)
         let scales = if cx.op_type == "Upsample" && cx.opset < 9 {
             let s = a
-                .floats("scales")
+                .floats("scales")?
                 .ok_or_else(|| a.err("scales is required"))?;
             Some(cx.me.konst(
                 g,
@@ -231,7 +231,7 @@ fn resize(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
         exclude_outside: a.bool("exclude_outside", false)?,
         extrapolation: a.float("extrapolation_value", 0.0)?,
         antialias: a.bool("antialias", false)?,
-        axes: a.ints("axes").unwrap_or_default(),
+        axes: a.ints("axes")?.unwrap_or_default(),
         policy,
     })))
 }
@@ -256,11 +256,11 @@ fn constant(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
         t
     } else if a.has("value_float") {
         Tensor::scalar_f32(a.float("value_float", 0.0)?)
-    } else if let Some(v) = a.floats("value_floats").filter(|_| a.has("value_floats")) {
+    } else if let Some(v) = a.floats("value_floats")?.filter(|_| a.has("value_floats")) {
         Tensor::from_f32(&[v.len()], v).map_err(|e| a.err(e.to_string()))?
     } else if a.has("value_int") {
         Tensor::scalar_i64(a.int("value_int", 0)?)
-    } else if let Some(v) = a.ints("value_ints") {
+    } else if let Some(v) = a.ints("value_ints")? {
         Tensor::vec_i64(&v)
     } else {
         return Err(a.err("only tensor/float/int Constant values are supported"));

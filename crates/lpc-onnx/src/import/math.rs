@@ -202,7 +202,7 @@ fn reduce(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
     let axes_input_from = if r == ReduceOp::Sum { 13 } else { 18 };
     if cx.opset < axes_input_from {
         cx.ins.truncate(1);
-        cx.put(g, 1, a.ints("axes").map(|v| Tensor::vec_i64(&v)));
+        cx.put(g, 1, a.ints("axes")?.map(|v| Tensor::vec_i64(&v)));
     }
     Ok(Converted::Op(Op::Reduce {
         op: r,

@@ -67,6 +67,10 @@ pub fn external_data_files(path: &Path) -> Result<Vec<PathBuf>, ImportError> {
     Ok(files)
 }
 
+/// The newest default-domain ONNX opset lpc's importer knows (onnx 1.23). A model importing a
+/// newer one is refused: its ops may have semantics lpc would silently get wrong.
+pub const NEWEST_OPSET: i64 = 28;
+
 /// Imports a serialized ModelProto.
 pub fn import_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Graph, ImportError> {
     let model = proto::ModelProto::decode(bytes).map_err(|e| ImportError::Decode(e.to_string()))?;
@@ -82,6 +86,12 @@ pub fn import_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Graph, Impo
         return Err(ImportError::Invalid(
             "the model imports no version of the default ONNX opset".into(),
         ));
+    }
+    if opset > NEWEST_OPSET {
+        return Err(ImportError::OpsetTooNew {
+            version: opset,
+            newest: NEWEST_OPSET,
+        });
     }
     let graph = model
         .graph

@@ -101,8 +101,8 @@ fn activations(
             functions * dirs
         )));
     }
-    let alphas = a.floats("activation_alpha").unwrap_or_default();
-    let betas = a.floats("activation_beta").unwrap_or_default();
+    let alphas = a.floats("activation_alpha")?.unwrap_or_default();
+    let betas = a.floats("activation_beta")?.unwrap_or_default();
     let (mut alphas, mut betas) = (alphas.into_iter(), betas.into_iter());
     let mut out = vec![];
     for name in &names {

@@ -2,7 +2,7 @@
 //! them.
 
 use super::measure::Measure;
-use crate::argmax::argmax_rows;
+use crate::argmax::{argmax_rows, check_labels};
 use crate::batch::for_batches;
 use crate::compare::sqnr_db;
 use crate::QuantError;
@@ -65,6 +65,9 @@ impl<'a> Evaluator<'a> {
                     sample: first,
                     source,
                 })?;
+                if let Some(l) = labels {
+                    check_labels(&outs[0], l, first, k)?;
+                }
                 let p = argmax_rows(&outs[0], k)?;
                 st.1.extend(p.into_iter().enumerate().map(|(j, p)| (first + j, p)));
                 st.0.insert(first, outs);

@@ -12,7 +12,7 @@
 //!
 //! Arithmetic follows lpc-ref's f32 formulas operation for operation (true division, no fused
 //! multiply-add, the same NaN rules), so results are bit-identical except for the sign of a zero
-//! produced by Relu/Max/Min/Clip, which lpc-ref itself leaves to Rust's `f32::max`/`min`
+//! produced by Max/Min/Clip, which lpc-ref itself leaves to Rust's `f32::max`/`min`
 //! (unspecified for `±0`; debug and release builds differ). The exceptions are Exp, Sigmoid and
 //! Tanh: lpc-ref calls libm (`f32::exp`, `f32::tanh`), the kernel a polynomial
 //! (`kernels/float/transcendental.rs`), so they agree within a few ulp, with the same
@@ -336,8 +336,11 @@ fn emit_unary(b: &mut FunctionBuilder, k: &Consts, op: FUnary, p: &[Value], x: V
     match op {
         FUnary::Neg => b.ins().fneg(x),
         FUnary::Abs => b.ins().fabs(x),
-        // x > 0 ? x : 0, NaN → 0.
-        FUnary::Relu => max_keep_y_on_nan(b, x, k.zero),
+        // x < 0 ? 0 : x, as lpc-ref: NaN and −0 pass unchanged.
+        FUnary::Relu => {
+            let lt = mask(b, FloatCC::LessThan, x, k.zero);
+            sel(b, lt, k.zero, x)
+        }
         FUnary::Sqrt => b.ins().sqrt(x),
         FUnary::Reciprocal => b.ins().fdiv(k.one, x),
         FUnary::Ceil => b.ins().ceil(x),
