@@ -22,9 +22,9 @@ pub use infer::{
     broadcast_dim, broadcast_dims, broadcasts_to, infer_types, BroadcastError, InferError,
 };
 pub use op::{
-    rnn_default_activations, ArgAttrs, AttentionAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
-    CoordTransform, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
-    ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction, UnaryOp, QkOutput,
+    rnn_default_activations, ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder,
+    ConvAttrs, CoordTransform, NearestMode, Op, PadMode, PoolAttrs, QkOutput, QuantAxis, ReduceOp,
+    ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction, UnaryOp,
 };
 pub use op_kind::OpKind;
 pub use shape::{DTypeOrUnknown, Dim, Shape, ValueType};

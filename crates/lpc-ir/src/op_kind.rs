@@ -2,9 +2,9 @@
 //! everything that depends on the kind alone (arity, attribute leaf, a placeholder op).
 
 use crate::{
-    ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, DType,
-    NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs,
-    RnnDirection, ScatterReduction, Tensor, UnaryOp, QkOutput,
+    ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
+    CoordTransform, DType, NearestMode, Op, PadMode, PoolAttrs, QkOutput, QuantAxis, ReduceOp,
+    ResizeAttrs, ResizeMode, RnnAttrs, RnnDirection, ScatterReduction, Tensor, UnaryOp,
 };
 use std::sync::Arc;
 

@@ -43,10 +43,7 @@ pub(super) fn attention(cx: &Cx, a: &AttentionAttrs, syms: &mut SymGen) -> R {
         .collect();
     let rank = shapes.iter().flatten().map(Vec::len).next();
     let Some(rank) = rank else {
-        let unknown = || ValueType {
-            dtype,
-            shape: None,
-        };
+        let unknown = || ValueType { dtype, shape: None };
         return Ok(vec![unknown(), unknown(), unknown(), unknown()]);
     };
     if rank != 3 && rank != 4 {
@@ -160,7 +157,13 @@ fn check_attrs(cx: &Cx, a: &AttentionAttrs) -> Result<(), InferError> {
 
 /// Reads one of Q, K, V as `[batch, heads, seq, head_size]`: 4-D as it is (the head
 /// attribute, when set, must agree), 3-D `[batch, seq, heads·head_size]` with the attribute.
-fn heads(cx: &Cx, what: &str, d: Vec<Dim>, want: usize, syms: &mut SymGen) -> Result<Heads, InferError> {
+fn heads(
+    cx: &Cx,
+    what: &str,
+    d: Vec<Dim>,
+    want: usize,
+    syms: &mut SymGen,
+) -> Result<Heads, InferError> {
     if d.len() == 4 {
         if want != 0 && d[1].known().is_some_and(|h| h != want) {
             return Err(cx.err(format!(
@@ -178,9 +181,7 @@ fn heads(cx: &Cx, what: &str, d: Vec<Dim>, want: usize, syms: &mut SymGen) -> Re
         });
     }
     if want == 0 {
-        return Err(cx.err(format!(
-            "3-D {what} needs q_num_heads and kv_num_heads"
-        )));
+        return Err(cx.err(format!("3-D {what} needs q_num_heads and kv_num_heads")));
     }
     let size = match d[2].known() {
         Some(h) if h % want != 0 => {

@@ -1,9 +1,10 @@
 //! The attributes of every `Op` variant, described once for both the printer and the parser.
 
 use crate::{
-    rnn_default_activations, ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
-    CoordTransform, DType, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
-    ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction, Tensor, UnaryOp, QkOutput,
+    rnn_default_activations, ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder,
+    ConvAttrs, CoordTransform, DType, NearestMode, Op, PadMode, PoolAttrs, QkOutput, QuantAxis,
+    ReduceOp, ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScatterReduction,
+    Tensor, UnaryOp,
 };
 use std::sync::Arc;
 
@@ -168,7 +169,8 @@ impl Word for QkOutput {
 
 /// An optional float dtype (Attention's `softmax_precision`): `none` or the dtype's name.
 impl Word for Option<DType> {
-    const ALL: &'static [Option<DType>] = &[None, Some(DType::F32), Some(DType::F16), Some(DType::F64)];
+    const ALL: &'static [Option<DType>] =
+        &[None, Some(DType::F32), Some(DType::F16), Some(DType::F64)];
     fn word(self) -> &'static str {
         self.map_or("none", DType::name)
     }
