@@ -69,6 +69,8 @@ pub fn cost_class(k: OpKind) -> CostClass {
         // may hold any amount of it.
         If | Loop | Scan => CostClass::Dense,
         GlobalAveragePool | AveragePool | LpPool | ReduceMean | ReduceSum => CostClass::Pool,
+        // Two batched matrix products around a softmax: dense float compute.
+        Attention => CostClass::Dense,
         ConvInteger | MatMulInteger | QLinearConv | QLinearMatMul => CostClass::OnnxInteger,
         QConv | QMatMul => CostClass::Fused,
         FakeQuantize => CostClass::FakeQuantize,

@@ -810,6 +810,56 @@ impl Op {
     }
 }
 
+/// What ONNX Attention's optional fourth output (`qk_matmul_output`) holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QkOutput {
+    /// The scaled `Q·Kᵀ` (mode 0).
+    Raw,
+    /// After the soft cap, before the bias (mode 1; `Raw` without a soft cap).
+    Softcapped,
+    /// After the soft cap and the bias (mode 2).
+    Biased,
+    /// The softmax probabilities, fully masked rows zero (mode 3).
+    Softmax,
+}
+
+impl QkOutput {
+    /// Every mode, in ONNX order (`qk_matmul_output_mode` 0..=3).
+    pub const ALL: [QkOutput; 4] = [
+        QkOutput::Raw,
+        QkOutput::Softcapped,
+        QkOutput::Biased,
+        QkOutput::Softmax,
+    ];
+}
+
+/// The attributes of [`Op::Attention`] (ONNX Attention-23/24 and the sliding window of 25).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttentionAttrs {
+    /// Causal masking, bottom-right aligned: query `i` attends key `j` iff `j <= i + offset`
+    /// (`offset`: past length, or `nonpad_kv_seqlen[b] − q_len`, else 0).
+    pub is_causal: bool,
+    /// Query heads of 3-D inputs (`[batch, seq, heads·head_size]`); 0 with 4-D inputs.
+    pub q_num_heads: usize,
+    /// Key/value heads of 3-D inputs; 0 with 4-D inputs. Fewer than the query heads is
+    /// grouped-query attention: query head `h` uses kv head `h / (q_heads / kv_heads)`.
+    pub kv_num_heads: usize,
+    /// Scale of `Q·Kᵀ`; `None`: `1/sqrt(head_size)`. Applied as `sqrt(scale)` to Q and K.
+    pub scale: Option<f32>,
+    /// `softcap·tanh(s/softcap)` on the scores before the bias; 0 disables it.
+    pub softcap: f32,
+    /// The float dtype the softmax is computed in; `None`: the inputs' dtype.
+    pub softmax_precision: Option<DType>,
+    /// What the fourth output holds.
+    pub qk_output: QkOutput,
+    /// Keys more than this many positions before the (offset) query position are masked;
+    /// -1: unbounded (opset 25).
+    pub left_window: i64,
+    /// Keys more than this many positions after the (offset) query position are masked;
+    /// -1: unbounded (opset 25).
+    pub right_window: i64,
+}
+
 /// One operation. Inputs are positional (see each variant); attributes are fields.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -1239,6 +1289,12 @@ pub enum Op {
     /// (state_final..., scan_outputs...). The body maps (state..., one slice of each scan
     /// input, captures...) to (state..., scan_output slices...).
     Scan(ScanAttrs),
+    /// ONNX Attention: (q, k, v, attn_mask?, past_key?, past_value?, nonpad_kv_seqlen?) →
+    /// (y, present_key?, present_value?, qk_matmul_output?). Q/K/V are 4-D
+    /// `[batch, heads, seq, head_size]` or 3-D `[batch, seq, heads·head_size]`; the mask (bool:
+    /// true attends; float: added) broadcasts to `[batch, q_heads, q_seq, total_seq]`, its
+    /// last axis padded with "masked" up to the total length; a fully masked row gives 0.
+    Attention(AttentionAttrs),
 }
 
 impl Op {

@@ -2,10 +2,10 @@
 //! everything that depends on the kind alone (arity, attribute leaf, a placeholder op).
 
 use crate::{
-    ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs, CoordTransform, DType,
-    LossReduction, NearestMode, Op, PadMode, PoolAttrs, QuantAxis, ReduceOp, ResizeAttrs,
-    ResizeMode, RnnAttrs, RnnDirection, ScanAttrs, ScatterReduction, Tensor, UnaryOp, SELU_ALPHA,
-    SELU_GAMMA,
+    ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
+    CoordTransform, DType, LossReduction, NearestMode, Op, PadMode, PoolAttrs, QkOutput, QuantAxis,
+    ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs, RnnDirection, ScanAttrs, ScatterReduction, Tensor,
+    UnaryOp, SELU_ALPHA, SELU_GAMMA,
 };
 use std::sync::Arc;
 
@@ -204,6 +204,7 @@ op_kinds! {
     (If, "if"),
     (Loop, "loop"),
     (Scan, "scan"),
+    (Attention, "attention"),
 }
 
 impl OpKind {
@@ -278,6 +279,7 @@ impl OpKind {
             // Variadic: captured outer values follow the ONNX inputs.
             If | Scan => (1, None),
             Loop => (0, None),
+            Attention => (3, Some(7)),
         }
     }
 
@@ -334,7 +336,7 @@ impl OpKind {
             | Reshape | Transpose | Gather | ShapeOf | Pad | Resize | ConstantOfShape
             | QuantizeLinear | DequantizeLinear | FakeQuantize | QConv | GatherElements
             | GatherNd | ScatterElements | ScatterNd | DepthToSpace | SpaceToDepth | Lstm | Gru
-            | Rnn | ArgMax | ArgMin | TopK | Trilu | If | Loop | Scan => true,
+            | Rnn | ArgMax | ArgMin | TopK | Trilu | If | Loop | Scan | Attention => true,
             CumSum | CumProd | OneHot | EyeLike | Compress | Unique | ReverseSequence
             | CenterCropPad | Col2Im => true,
             Hardmax
@@ -661,6 +663,17 @@ impl OpKind {
                 output_axes: vec![],
                 output_directions: vec![],
             }),
+            OpKind::Attention => Op::Attention(AttentionAttrs {
+                is_causal: false,
+                q_num_heads: 0,
+                kv_num_heads: 0,
+                scale: None,
+                softcap: 0.0,
+                softmax_precision: None,
+                qk_output: QkOutput::Raw,
+                left_window: -1,
+                right_window: -1,
+            }),
         }
     }
 }
@@ -822,6 +835,7 @@ impl Op {
             Op::If { .. } => OpKind::If,
             Op::Loop { .. } => OpKind::Loop,
             Op::Scan(_) => OpKind::Scan,
+            Op::Attention(_) => OpKind::Attention,
         }
     }
 

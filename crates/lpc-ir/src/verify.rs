@@ -48,6 +48,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         Op::Gru { .. } | Op::Rnn(_) => (1, 2),
         // Checked against the bodies by `Op::body_io`.
         Op::If { .. } | Op::Loop { .. } | Op::Scan(_) => (0, usize::MAX),
+        Op::Attention(_) => (1, 4),
         Op::Input { .. }
         | Op::Const(_)
         | Op::Unary(_)

@@ -175,9 +175,10 @@ fn kind(op: &Op) -> usize {
         Op::If { .. } => 155,
         Op::Loop { .. } => 156,
         Op::Scan(_) => 157,
+        Op::Attention(_) => 158,
     }
 }
-const KINDS: usize = 158;
+const KINDS: usize = 159;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -256,10 +257,24 @@ fn words(op: &Op) -> Vec<(usize, usize)> {
             LossReduction::Sum => (11, 1),
             LossReduction::Mean => (11, 2),
         }],
+        Op::Attention(a) => vec![
+            match a.qk_output {
+                QkOutput::Raw => (12, 0),
+                QkOutput::Softcapped => (12, 1),
+                QkOutput::Biased => (12, 2),
+                QkOutput::Softmax => (12, 3),
+            },
+            match a.softmax_precision {
+                None => (13, 0),
+                Some(DType::F32) => (13, 1),
+                Some(DType::F16) => (13, 2),
+                Some(_) => (13, 3),
+            },
+        ],
         _ => vec![],
     }
 }
-const WORD_COUNTS: [usize; 12] = [4, 8, 4, 3, 6, 4, 3, 5, 2, 3, 11, 3];
+const WORD_COUNTS: [usize; 14] = [4, 8, 4, 3, 6, 4, 3, 5, 2, 3, 11, 3, 4, 4];
 
 fn scatter_reduction(r: &ScatterReduction) -> (usize, usize) {
     match r {
@@ -1042,8 +1057,34 @@ fn op_samples() -> Vec<Op> {
     }
     v.extend(rnn_samples());
     v.extend(control_samples());
+    v.extend(attention_samples());
     v.push(Op::Input { index: 5 });
     v.push(Op::Const(Arc::new(Tensor::scalar_f32(2.5))));
+    v
+}
+
+/// Attention with default attributes and with each attribute and word value set.
+fn attention_samples() -> Vec<Op> {
+    let base = match OpKind::Attention.template() {
+        Op::Attention(a) => a,
+        _ => unreachable!(),
+    };
+    let mut v = vec![Op::Attention(base.clone())];
+    let modes = [QkOutput::Softcapped, QkOutput::Biased, QkOutput::Softmax];
+    let precisions = [Some(DType::F32), Some(DType::F16), Some(DType::F64)];
+    for (qk_output, softmax_precision) in modes.into_iter().zip(precisions) {
+        v.push(Op::Attention(AttentionAttrs {
+            is_causal: true,
+            q_num_heads: 8,
+            kv_num_heads: 2,
+            scale: Some(0.125),
+            softcap: 30.0,
+            softmax_precision,
+            qk_output,
+            left_window: 4,
+            right_window: 0,
+        }));
+    }
     v
 }
 
@@ -1057,6 +1098,7 @@ fn n_outputs(op: &Op) -> usize {
         Op::Split { num_outputs, .. } => *num_outputs,
         Op::Lstm { .. } => 3,
         Op::Gru { .. } | Op::Rnn(_) => 2,
+        Op::Attention(_) => 4,
         _ => 1,
     }
 }

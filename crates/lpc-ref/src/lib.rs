@@ -3,6 +3,7 @@
 //! first, then fast where real models need it (GEMM through `matrixmultiply`, both cores).
 #![deny(missing_docs)]
 
+mod attention;
 mod constfold;
 mod control;
 mod elementwise;
@@ -355,5 +356,6 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
         } => control::if_(then_branch, else_branch, i),
         Op::Loop { body, .. } => control::loop_(op, body, i, n_outputs),
         Op::Scan(a) => control::scan(a, op, i, n_outputs),
+        Op::Attention(a) => attention::attention(a, i, n_outputs),
     }
 }

@@ -8,6 +8,7 @@
 //! symbol (`s0`, `s1`, ..., skipping names already used in the graph) stands for it; where not
 //! even the rank is known the shape is `None`.
 
+mod attention;
 mod control;
 mod index;
 mod misc;
@@ -578,5 +579,6 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::Gru { rnn, .. } => recurrent::recurrent(cx, rnn, &recurrent::GRU, syms),
         Op::Rnn(rnn) => recurrent::recurrent(cx, rnn, &recurrent::RNN, syms),
         Op::If { .. } | Op::Loop { .. } | Op::Scan(_) => control::control(cx, syms),
+        Op::Attention(a) => attention::attention(cx, a, syms),
     }
 }

@@ -111,6 +111,7 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::QLinearMatMul
         | Op::Gemm { .. }
         | Op::Lstm { .. }
+        | Op::Attention(_)
         | Op::Gru { .. }
         | Op::Rnn(_)
         | Op::If { .. }

@@ -1,10 +1,10 @@
 //! The attributes of every `Op` variant, described once for both the printer and the parser.
 
 use crate::{
-    rnn_default_activations, ArgAttrs, AspectPolicy, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
-    CoordTransform, DType, Graph, LossReduction, NearestMode, Op, PadMode, PoolAttrs, QuantAxis,
-    ReduceOp, ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScanAttrs,
-    ScatterReduction, Tensor, UnaryOp, SELU_ALPHA, SELU_GAMMA,
+    rnn_default_activations, ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder,
+    ConvAttrs, CoordTransform, DType, Graph, LossReduction, NearestMode, Op, PadMode, PoolAttrs,
+    QkOutput, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection,
+    ScanAttrs, ScatterReduction, Tensor, UnaryOp, SELU_ALPHA, SELU_GAMMA,
 };
 use std::sync::Arc;
 
@@ -164,6 +164,27 @@ impl Word for PadMode {
             PadMode::Edge => "edge",
             PadMode::Wrap => "wrap",
         }
+    }
+}
+
+impl Word for QkOutput {
+    const ALL: &'static [QkOutput] = &QkOutput::ALL;
+    fn word(self) -> &'static str {
+        match self {
+            QkOutput::Raw => "raw",
+            QkOutput::Softcapped => "softcapped",
+            QkOutput::Biased => "biased",
+            QkOutput::Softmax => "softmax",
+        }
+    }
+}
+
+/// An optional float dtype (Attention's `softmax_precision`): `none` or the dtype's name.
+impl Word for Option<DType> {
+    const ALL: &'static [Option<DType>] =
+        &[None, Some(DType::F32), Some(DType::F16), Some(DType::F64)];
+    fn word(self) -> &'static str {
+        self.map_or("none", DType::name)
     }
 }
 
@@ -651,6 +672,28 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             v.i64s("output_axes", output_axes);
             v.i64s("output_directions", output_directions);
             v.graph("body", body);
+        }
+        Op::Attention(a) => {
+            let AttentionAttrs {
+                is_causal,
+                q_num_heads,
+                kv_num_heads,
+                scale,
+                softcap,
+                softmax_precision,
+                qk_output,
+                left_window,
+                right_window,
+            } = a;
+            v.bool("is_causal", is_causal, Some(false));
+            v.usize("q_num_heads", q_num_heads, Some(0));
+            v.usize("kv_num_heads", kv_num_heads, Some(0));
+            v.opt_f32("scale", scale);
+            v.f32("softcap", softcap, Some(0.0));
+            v.word("softmax_precision", softmax_precision, Some(None));
+            v.word("qk_output", qk_output, Some(QkOutput::Raw));
+            v.i64("left_window", left_window, Some(-1));
+            v.i64("right_window", right_window, Some(-1));
         }
     }
 }

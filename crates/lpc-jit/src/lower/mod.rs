@@ -549,6 +549,7 @@ fn lower_node(
         // Bodies run in lpc-ref with the node.
         | Op::If { .. }
         | Op::Loop { .. }
-        | Op::Scan(_) => None,
+        | Op::Scan(_)
+        | Op::Attention(_) => None,
     })
 }

@@ -1,4 +1,4 @@
-//! lpc `Graph` → ONNX ModelProto (opset 21), with every FakeQuantize written as a
+//! lpc `Graph` → ONNX ModelProto (opset 21, or the first opset that has every op written), with every FakeQuantize written as a
 //! QuantizeLinear/DequantizeLinear pair (constant weights as i8 initializers + DequantizeLinear,
 //! per-axis when the ranges are per channel): the QDQ form ONNX Runtime and OpenVINO load.
 //!
@@ -20,8 +20,22 @@ use prost::Message;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-/// The default-domain opset the exporter writes.
+/// The default-domain opset the exporter writes (unless a node needs a later one: see
+/// [`node_opset`]).
 pub const OPSET: i64 = 21;
+
+/// The first default-domain opset that has `node`'s op with the inputs and attributes it
+/// uses; [`OPSET`] for ops that opset already has.
+fn node_opset(node: &NodeProto) -> i64 {
+    let has_attr = |k: &str| node.attribute.iter().any(|a| a.name.as_deref() == Some(k));
+    let has_input = |i: usize| node.input.get(i).is_some_and(|s| !s.is_empty());
+    match node.op_type.as_deref() {
+        Some("Attention") if has_attr("left_window_size") || has_attr("right_window_size") => 25,
+        Some("Attention") if has_input(6) => 24,
+        Some("Attention") => 23,
+        _ => OPSET,
+    }
+}
 
 /// Why a graph cannot be exported.
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +128,7 @@ impl<'g> Exporter<'g> {
     }
 }
 
-/// Converts `g` to an ONNX model (opset 21); FakeQuantize nodes become QDQ pairs.
+/// Converts `g` to an ONNX model (opset [`OPSET`] or later); FakeQuantize nodes become QDQ pairs.
 pub fn export(g: &Graph) -> Result<ModelProto, ExportError> {
     let mut ex = Exporter {
         g,
@@ -124,11 +138,12 @@ pub fn export(g: &Graph) -> Result<ModelProto, ExportError> {
         out: GraphProto::default(),
     };
     ex.graph(&[])?;
+    let opset = ex.out.node.iter().map(node_opset).fold(OPSET, i64::max);
     Ok(ModelProto {
         ir_version: Some(10),
         opset_import: vec![proto::OperatorSetIdProto {
             domain: Some(String::new()),
-            version: Some(OPSET),
+            version: Some(opset),
         }],
         producer_name: Some("lpc".into()),
         producer_version: Some(env!("CARGO_PKG_VERSION").into()),

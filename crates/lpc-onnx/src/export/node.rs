@@ -402,6 +402,7 @@ impl Exporter<'_> {
                 ("GRU", at)
             }
             Op::Rnn(rnn) => ("RNN", rnn_attrs(rnn)),
+            Op::Attention(a) => ("Attention", attention_attrs(a)),
             Op::QConv(_) | Op::QMatMul | Op::Requantize | Op::QAdd | Op::Lut => {
                 return Err(self.err(
                     n,
@@ -445,6 +446,40 @@ fn rnn_attrs(r: &RnnAttrs) -> Vec<AttributeProto> {
     }
     if let Some(c) = r.clip {
         at.push(attr_f("clip", c));
+    }
+    at
+}
+
+/// The attributes of Attention, defaults omitted.
+fn attention_attrs(a: &AttentionAttrs) -> Vec<AttributeProto> {
+    let mut at = vec![];
+    if a.is_causal {
+        at.push(attr_i("is_causal", 1));
+    }
+    if a.q_num_heads != 0 {
+        at.push(attr_i("q_num_heads", a.q_num_heads as i64));
+    }
+    if a.kv_num_heads != 0 {
+        at.push(attr_i("kv_num_heads", a.kv_num_heads as i64));
+    }
+    if let Some(s) = a.scale {
+        at.push(attr_f("scale", s));
+    }
+    if a.softcap != 0.0 {
+        at.push(attr_f("softcap", a.softcap));
+    }
+    if let Some(d) = a.softmax_precision {
+        at.push(attr_i("softmax_precision", dtype_to_onnx(d) as i64));
+    }
+    let mode = QkOutput::ALL.iter().position(|&m| m == a.qk_output);
+    if let Some(m) = mode.filter(|&m| m != 0) {
+        at.push(attr_i("qk_matmul_output_mode", m as i64));
+    }
+    if a.left_window != -1 {
+        at.push(attr_i("left_window_size", a.left_window));
+    }
+    if a.right_window != -1 {
+        at.push(attr_i("right_window_size", a.right_window));
     }
     at
 }

@@ -33,6 +33,7 @@ pub(super) fn register(t: &mut Table) {
     });
     t.add("NegativeLogLikelihoodLoss", loss);
     t.add("SoftmaxCrossEntropyLoss", loss);
+    t.add("Attention", attention);
 }
 
 /// `Dropout`.
@@ -163,6 +164,68 @@ fn layer_normalization(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportE
         axis: a.int("axis", -1)?,
         epsilon: a.float("epsilon", 1e-5)?,
     }))
+}
+
+/// `Attention` (opsets 23–25): one lpc op, the attributes typed.
+fn attention(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    cx.need(3)?;
+    let heads = |key: &str| -> Result<usize, ImportError> {
+        match a.int(key, 0)? {
+            h if (0..=1 << 20).contains(&h) => Ok(h as usize),
+            h => Err(a.err(format!("attribute '{key}' is {h} (must be positive)"))),
+        }
+    };
+    let scale = match a.get("scale") {
+        None => None,
+        Some(_) => match a.float("scale", 1.0)? {
+            s if s > 0.0 && s.is_finite() => Some(s),
+            s => return Err(a.err(format!("attribute 'scale' is {s} (must be positive)"))),
+        },
+    };
+    let softcap = match a.float("softcap", 0.0)? {
+        c if c >= 0.0 && c.is_finite() => c,
+        c => return Err(a.err(format!("attribute 'softcap' is {c} (must be >= 0)"))),
+    };
+    let softmax_precision = match a.get("softmax_precision") {
+        None => None,
+        Some(_) => {
+            let code = a.int("softmax_precision", 1)?;
+            match crate::tensor::dtype_from_onnx(code as i32) {
+                Some(d) if d.is_float() => Some(d),
+                _ => {
+                    return Err(a.err(format!(
+                        "attribute 'softmax_precision' is {code} (supported: 1 float, 10 float16, 11 double)"
+                    )))
+                }
+            }
+        }
+    };
+    let qk_output = match a.int("qk_matmul_output_mode", 0)? {
+        m @ 0..=3 => QkOutput::ALL[m as usize],
+        m => {
+            return Err(a.err(format!(
+                "attribute 'qk_matmul_output_mode' is {m} (expected 0 to 3)"
+            )))
+        }
+    };
+    let window = |key: &str| -> Result<i64, ImportError> {
+        match a.int(key, -1)? {
+            w if w >= -1 => Ok(w),
+            w => Err(a.err(format!("attribute '{key}' is {w} (must be -1 or >= 0)"))),
+        }
+    };
+    Ok(Converted::Op(Op::Attention(AttentionAttrs {
+        is_causal: a.bool("is_causal", false)?,
+        q_num_heads: heads("q_num_heads")?,
+        kv_num_heads: heads("kv_num_heads")?,
+        scale,
+        softcap,
+        softmax_precision,
+        qk_output,
+        left_window: window("left_window_size")?,
+        right_window: window("right_window_size")?,
+    })))
 }
 
 /// `Softmax`, `LogSoftmax`, `Hardmax`.
