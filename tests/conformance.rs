@@ -86,6 +86,29 @@ fn main() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
+    // Every case is accounted for: listed as passing, or in the failing list with a reason.
+    let failing = std::fs::read_to_string(root().join("tests/onnx-node-failing.txt"))
+        .expect("tests/onnx-node-failing.txt");
+    let mut reasons = std::collections::BTreeMap::new();
+    for line in failing
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (name, reason) = line.split_once('#').unwrap_or((line, ""));
+        assert!(
+            !reason.trim().is_empty(),
+            "tests/onnx-node-failing.txt: '{}' gives no reason",
+            name.trim()
+        );
+        reasons.insert(name.trim().to_string(), reason.trim().to_string());
+    }
+    for name in &names {
+        let listed = expected.contains(name);
+        assert!(
+            listed != reasons.contains_key(name),
+            "{name} must be in exactly one of tests/onnx-node.txt and tests/onnx-node-failing.txt"
+        );
+    }
     let mut trials = vec![];
     for name in expected.iter() {
         assert!(

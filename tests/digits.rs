@@ -59,7 +59,7 @@ fn check_model(name: &str, step: f32) -> (f64, f32) {
     }
     let x = test_images();
     let (before, after) = (
-        lpc_ref::run(&g, &[x.clone()]).expect("run unfolded"),
+        lpc_ref::run(&g, std::slice::from_ref(&x)).expect("run unfolded"),
         lpc_ref::run(folded, &[x]).expect("run folded"),
     );
     let (a, b) = (before[0].to_f32_vec(), after[0].to_f32_vec());

@@ -202,12 +202,11 @@ pub fn adopt_attrs(kind: OpKind, op: &Op) -> Option<Op> {
     }
 }
 
+/// The facts of one input slot of a lowered node: its type and, when constant, its value.
+type InputFacts = Option<(ValueType, Option<Arc<Tensor>>)>;
+
 /// Output types of an op on inputs of the given facts, by lpc-ir's own inference.
-fn infer(
-    op: &Op,
-    ins: &[Option<(ValueType, Option<Arc<Tensor>>)>],
-    nout: usize,
-) -> Result<Vec<ValueType>, String> {
+fn infer(op: &Op, ins: &[InputFacts], nout: usize) -> Result<Vec<ValueType>, String> {
     let mut g = Graph::new("infer");
     let mut refs = vec![];
     for (k, i) in ins.iter().enumerate() {

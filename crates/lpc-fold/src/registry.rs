@@ -34,8 +34,12 @@ pub struct CondSpec {
     /// Validates the words after the comparison at parse time.
     pub check_words: fn(&[String]) -> Result<(), String>,
     /// Evaluates on e-classes.
-    pub eval: fn(&FGraph, &[Id], Option<&(Cmp, Vec<String>)>) -> bool,
+    pub eval: CondEval,
 }
+
+/// How a condition is evaluated: on the e-graph, the classes of its variables and its
+/// comparison with the words after it.
+pub type CondEval = fn(&FGraph, &[Id], Option<&(Cmp, Vec<String>)>) -> bool;
 
 /// An evaluated helper argument.
 #[derive(Clone, Copy, Debug)]

@@ -6,9 +6,12 @@ use crate::placement::Placement;
 use crate::QuantError;
 use lpc_ir::{Graph, NodeId, Op, Output, Tensor, ValueRef};
 
-/// Activation quantizers (value, its quantized consumers, ranges) and weight quantizers
-/// (layer, weight slot, quantizer) as [`insert_fake_quantize`] takes them.
-pub(crate) type ActPoints = Vec<(ValueRef, Vec<(NodeId, usize)>, Vec<ActQuant>)>;
+/// An activation quantizer as [`insert_fake_quantize`] takes it: the value, its quantized
+/// consumers (node, input slot) and its ranges.
+pub(crate) type ActPoint = (ValueRef, Vec<(NodeId, usize)>, Vec<ActQuant>);
+/// Every activation point.
+pub(crate) type ActPoints = Vec<ActPoint>;
+/// Weight quantizers: (layer, weight slot, quantizer).
 pub(crate) type WeightPoints = Vec<(NodeId, usize, WeightQuant)>;
 
 pub(crate) fn quantizers(
@@ -35,7 +38,7 @@ pub(crate) fn quantizers(
 /// FakeQuantize (levels 256) read by its consumers; each weight one (levels 255, per channel).
 pub fn insert_fake_quantize(
     g: &mut Graph,
-    acts: &[(ValueRef, Vec<(NodeId, usize)>, Vec<ActQuant>)],
+    acts: &[ActPoint],
     weights: &[(NodeId, usize, WeightQuant)],
 ) -> Result<(), QuantError> {
     for (v, consumers, q) in acts {

@@ -204,7 +204,8 @@ fn prepare_and_place(
     let mut ignore = resolve_ignore(&g, &cfg.ignore)?;
     report.ignored = ignore.iter().map(|&n| g.node(n).name.clone()).collect();
     // Layers kept in float by rule (each reported with why).
-    let rules: [(bool, fn(&Graph) -> Vec<NodeId>, &str); 2] = [
+    type FloatRule = (bool, fn(&Graph) -> Vec<NodeId>, &'static str);
+    let rules: [FloatRule; 2] = [
         (
             cfg.float_sigmoid_outputs,
             sigmoid_output_layers,

@@ -126,6 +126,10 @@ fn is_float(g: &Graph, v: ValueRef) -> bool {
     }
 }
 
+/// An activation point being placed: its quantized consumers (node, input slot) and its
+/// group of points that share one quantizer.
+type Point = (Vec<(NodeId, usize)>, Option<usize>);
+
 /// Decides where quantizers go (see the crate docs for the policy).
 pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantError> {
     let order = g.topo_order().map_err(QuantError::from)?;
@@ -134,7 +138,7 @@ pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantErr
         ..Default::default()
     };
     // value → (consumers, group)
-    let mut points: BTreeMap<ValueRef, (Vec<(NodeId, usize)>, Option<usize>)> = BTreeMap::new();
+    let mut points: BTreeMap<ValueRef, Point> = BTreeMap::new();
     let mut parent: Vec<usize> = vec![];
     fn find(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
@@ -244,8 +248,7 @@ pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantErr
     let mut names = vec![];
     let mut concat = BTreeSet::new();
     let pos: BTreeMap<NodeId, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
-    let mut pts: Vec<(ValueRef, (Vec<(NodeId, usize)>, Option<usize>))> =
-        points.into_iter().collect();
+    let mut pts: Vec<(ValueRef, Point)> = points.into_iter().collect();
     pts.sort_by_key(|(v, _)| (pos[&v.node], v.output));
     for (v, (consumers, gid)) in pts {
         let group = match gid {

@@ -159,8 +159,8 @@ fn qdq_export_reimports_and_matches_fake_quantize_graph() {
     let mut back = lpc_onnx::import_file(&path).expect("lpc re-imports its QDQ export");
     lpc_ir::infer_types(&mut back).unwrap();
     let x = read_npy(&digits().join("test_x.npy")).unwrap();
-    let fq = lpc_ref::run(&o.q.graph, &[x.clone()]).unwrap();
-    let qdq = lpc_ref::run(&back, &[x.clone()]).unwrap();
+    let fq = lpc_ref::run(&o.q.graph, std::slice::from_ref(&x)).unwrap();
+    let qdq = lpc_ref::run(&back, std::slice::from_ref(&x)).unwrap();
     let a = agreement(&fq, &qdq);
     eprintln!(
         "lpc FQ graph vs re-imported QDQ (lpc-ref): {:.2}% top-1 agreement",

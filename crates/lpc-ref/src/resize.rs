@@ -271,7 +271,7 @@ fn target(
                 ));
             }
             for (k, &ax) in axes.iter().enumerate() {
-                if !(v[k] > 0.0) {
+                if v[k].is_nan() || v[k] <= 0.0 {
                     return Err(invalid!("scale {} must be positive", v[k]));
                 }
                 scales[ax] = v[k];
@@ -350,7 +350,7 @@ fn nearest_gather(
             axis_taps(a, x.shape()[ax], out_shape[ax], scales[ax], roi.of(ax))
                 .into_iter()
                 .map(|t| match t.as_deref() {
-                    Some(&[(si, w)]) if w == 1.0 => Some(si),
+                    Some(&[(si, 1.0)]) => Some(si),
                     _ => None,
                 })
                 .collect::<Option<Vec<usize>>>()

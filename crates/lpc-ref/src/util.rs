@@ -164,10 +164,10 @@ pub fn broadcast_index(in_shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
     let ist = strides(in_shape);
     // Effective stride per output axis: 0 where the input is broadcast.
     let mut eff = vec![0usize; r];
-    for i in 0..r {
+    for (i, e) in eff.iter_mut().enumerate() {
         if i + in_shape.len() >= r {
             let k = i + in_shape.len() - r;
-            eff[i] = if in_shape[k] == 1 { 0 } else { ist[k] };
+            *e = if in_shape[k] == 1 { 0 } else { ist[k] };
         }
     }
     let mut idx = Vec::with_capacity(n);
@@ -292,13 +292,14 @@ mod tests {
             let b = BroadcastIndex::new(sh, &out);
             let r = b.run(n);
             assert!(!r.is_empty() && n.is_multiple_of(r.len()), "{sh:?}");
-            for k in 0..n {
+            assert_eq!(t.len(), n);
+            for (k, &got) in t.iter().enumerate() {
                 let start = k - k % r.len();
                 let want = match r {
                     Run::Const(_) => b.at(start),
                     Run::Contig(_) => b.at(start) + k % r.len(),
                 };
-                assert_eq!(t[k], want, "{sh:?} at {k}");
+                assert_eq!(got, want, "{sh:?} at {k}");
             }
         }
         assert_eq!(BroadcastIndex::new(&[3, 1, 1], &out).run(n), Run::Const(20));
