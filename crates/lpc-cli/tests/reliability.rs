@@ -551,3 +551,39 @@ fn fold_checks_user_rules_before_trusting_them() {
         "{text}"
     );
 }
+
+#[test]
+fn compile_says_which_shapes_it_cannot_bind() {
+    let d = workdir("dynamic");
+    let m = d.join("nz.lir");
+    std::fs::write(
+        &m,
+        "graph @g(%x: f32[3,4]) -> (%y) {\n  %nz = non_zero(%x) : i64[2,s0] @NonZero_1\n  %y = transpose(%nz) : i64[s0,2] @Transpose_2\n  return %y\n}\n",
+    )
+    .unwrap();
+    let out = d.join("c.lir");
+    let o = lpc(&["compile", s(&m), "-o", s(&out)]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        e.contains(
+            "2 step(s) have output shapes that depend on the input data (NonZero_1, Transpose_2)"
+        ),
+        "{e}"
+    );
+    // And the compiled model runs, the shapes found at run time.
+    let x = d.join("x.npy");
+    let t = lpc_ir::Tensor::new(
+        &[3, 4],
+        lpc_ir::TensorData::F32(vec![0., 1., 0., 2., 0., 0., 3., 0., 4., 0., 0., 0.]),
+    )
+    .unwrap();
+    lpc_data::write_npy(&x, &t).unwrap();
+    let o = lpc(&["run", s(&out), "--backend", "jit", "--input", s(&x)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("y: i64[4, 2]"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}

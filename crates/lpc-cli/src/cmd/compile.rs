@@ -51,6 +51,15 @@ pub fn run(a: &CompileArgs) -> Result<()> {
     let m = lpc_jit::CompiledModel::compile(&g, shapes, &jit_options(a.threads, a.isa))
         .context(bound.context(model))?;
     check_plan_memory(&m)?;
+    let dynamic = m.data_dependent();
+    if !dynamic.is_empty() {
+        eprintln!(
+            "note: {} step(s) have output shapes that depend on the input data ({}): the plan cannot bind them; they run through lpc-ref and are allocated at run time",
+            dynamic.len(),
+            dynamic.iter().take(3).copied().collect::<Vec<_>>().join(", ")
+                + if dynamic.len() > 3 { ", ..." } else { "" }
+        );
+    }
     if let Some(out) = output {
         // The plan goes first as comments: the file stays a plain .lir that any verb loads.
         let mut text = format!(

@@ -134,6 +134,18 @@ impl CompiledModel {
         self.pool.install(|| rt.run(inputs, Some(times)))
     }
 
+    /// The nodes whose output shapes depend on the data (NonZero, TopK with a computed k, a
+    /// Loop's stacked outputs, and what follows them): the compile cannot bind them, so they run
+    /// through lpc-ref and their values are allocated when computed, outside the memory plan.
+    pub fn data_dependent(&self) -> Vec<&str> {
+        let p = &self.rt.plan;
+        p.steps
+            .iter()
+            .filter(|st| st.outputs.iter().any(|&o| p.slots[o].shape.is_none()))
+            .map(|st| st.node.as_str())
+            .collect()
+    }
+
     /// A per-step listing: kernel kind, node, and output shape; then the memory plan.
     pub fn stats(&self) -> String {
         use std::fmt::Write;
