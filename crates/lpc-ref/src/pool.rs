@@ -142,6 +142,48 @@ pub fn max_pool(
 
 /// AveragePool (count_include_pad counts padding, but not the ceil_mode overhang).
 pub fn average_pool(p: &PoolAttrs, count_include_pad: bool, x: &Tensor) -> EvalResult<Tensor> {
+    float_pool(x, p, |window| {
+        let (mut sum, mut valid, mut padded) = (0.0, 0usize, 0usize);
+        for &(v, in_pad_region) in window {
+            padded += usize::from(in_pad_region);
+            if let Some(v) = v {
+                sum += v;
+                valid += 1;
+            }
+        }
+        let div = if count_include_pad { padded } else { valid };
+        if div == 0 {
+            0.0
+        } else {
+            sum / div as f64
+        }
+    })
+}
+
+/// LpPool: `(Σ |x|^p)^(1/p)` over each window (in f64), padded positions counting as 0.
+pub fn lp_pool(pool: &PoolAttrs, p: i64, x: &Tensor) -> EvalResult<Tensor> {
+    let p = i32::try_from(p)
+        .ok()
+        .filter(|&p| p >= 1)
+        .ok_or_else(|| invalid!("LpPool p must be at least 1, got {p}"))?;
+    float_pool(x, pool, |window| {
+        let sum: f64 = window
+            .iter()
+            .filter_map(|&(v, _)| v)
+            .map(|v| v.abs().powi(p))
+            .sum();
+        sum.powf(1.0 / f64::from(p))
+    })
+}
+
+/// A float pool in f64: each output is `reduce` of its window's taps in kernel order, each
+/// `(value, in the padded region)`: the value is `None` at a padding position or in the
+/// ceil_mode overhang, and only the overhang is outside the padded region.
+fn float_pool(
+    x: &Tensor,
+    p: &PoolAttrs,
+    reduce: impl Fn(&[(Option<f64>, bool)]) -> f64 + Sync + Send,
+) -> EvalResult<Tensor> {
     let g = check(x, p)?;
     if !x.dtype().is_float() {
         return Err(EvalError::DType {
@@ -165,13 +207,11 @@ pub fn average_pool(p: &PoolAttrs, count_include_pad: bool, x: &Tensor) -> EvalR
     crate::util::for_chunks(&mut out, on.max(1), |nc, oc| {
         let base = nc * in_n;
         let mut o = 0;
+        let mut window = vec![];
         for_each_index(&g.output, |oo| {
-            let mut sum = 0.0;
-            let mut valid = 0usize;
-            let mut padded = 0usize;
+            window.clear();
             for_each_index(&g.kernel, |kk| {
-                let mut flat = 0;
-                let mut inside = true;
+                let mut flat = Some(0);
                 let mut in_pad_region = true;
                 for a in 0..r {
                     let pos = (oo[a] * g.strides[a] + kk[a] * g.dilations[a]) as i64
@@ -179,74 +219,13 @@ pub fn average_pool(p: &PoolAttrs, count_include_pad: bool, x: &Tensor) -> EvalR
                     if pos >= (g.input[a] + g.pad_end[a]) as i64 {
                         in_pad_region = false;
                     }
-                    match taps[a][kk[a]][oo[a]] {
-                        Some(i) => flat += i * istr[a],
-                        None => inside = false,
-                    }
-                }
-                if in_pad_region {
-                    padded += 1;
-                }
-                if inside {
-                    sum += v[base + flat];
-                    valid += 1;
-                }
-            });
-            let div = if count_include_pad { padded } else { valid };
-            oc[o] = if div == 0 { 0.0 } else { sum / div as f64 };
-            o += 1;
-        });
-    });
-    let mut shape = vec![n, c];
-    shape.extend_from_slice(&g.output);
-    Ok(Tensor::from_f64(&shape, out)
-        .expect("size")
-        .into_dtype(x.dtype()))
-}
-
-/// LpPool: `(Σ |x|^p)^(1/p)` over each window (in f64), padded positions counting as 0.
-pub fn lp_pool(pool: &PoolAttrs, p: i64, x: &Tensor) -> EvalResult<Tensor> {
-    let g = check(x, pool)?;
-    if !x.dtype().is_float() {
-        return Err(EvalError::DType {
-            slot: 0,
-            what: "x",
-            got: x.dtype(),
-            expected: "a float type",
-        });
-    }
-    let p = i32::try_from(p)
-        .ok()
-        .filter(|&p| p >= 1)
-        .ok_or_else(|| invalid!("LpPool p must be at least 1, got {p}"))?;
-    let v = x.to_f64_vec();
-    let (n, c) = (x.shape()[0], x.shape()[1]);
-    let in_n: usize = g.input.iter().product();
-    let on: usize = g.output.iter().product();
-    let taps = g.taps();
-    let r = g.input.len();
-    let mut istr = vec![1usize; r];
-    for a in (0..r.saturating_sub(1)).rev() {
-        istr[a] = istr[a + 1] * g.input[a + 1];
-    }
-    let mut out = vec![0f64; n * c * on];
-    crate::util::for_chunks(&mut out, on.max(1), |nc, oc| {
-        let base = nc * in_n;
-        let mut o = 0;
-        for_each_index(&g.output, |oo| {
-            let mut sum = 0.0;
-            for_each_index(&g.kernel, |kk| {
-                let mut flat = Some(0);
-                for a in 0..r {
                     flat = flat
                         .zip(taps[a][kk[a]][oo[a]])
                         .map(|(f, i)| f + i * istr[a]);
                 }
-                if let Some(f) = flat {
-                    sum += v[base + f].abs().powi(p);
-                }
+                window.push((flat.map(|f| v[base + f]), in_pad_region));
             });
-            oc[o] = sum.powf(1.0 / f64::from(p));
+            oc[o] = reduce(&window);
             o += 1;
         });
     });
