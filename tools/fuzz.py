@@ -692,10 +692,6 @@ def main():
         cmd += " --per-run-timeout %g --jobs %d" % (a.per_run_timeout, a.jobs)
         out = ["# lpc fuzz run", "", "`%s`" % cmd, "", head, "",
                table(counts, md=True), ""]
-        kinds = {}
-        for c in done:
-            kinds.setdefault(c.kind.split(":")[0] + ":" + c.kind.split(":")[1]
-                             if ":" in c.kind else c.kind, {}).setdefault(c.outcome, 0)
         out += ["## Bad outcomes (%d)" % len(bad), ""]
         groups = {}
         for c in bad:
