@@ -587,3 +587,60 @@ fn compile_says_which_shapes_it_cannot_bind() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+#[test]
+fn fuzz_findings_are_errors_not_panics() {
+    // Found by tools/fuzz.py: a model without outputs, an input whose batch is 0, and a
+    // --runs too large to allocate for.
+    let d = workdir("fuzz-findings");
+    let src = std::fs::read(example("digits_cnn.onnx")).unwrap();
+    let mut m = <lpc_onnx::proto::ModelProto as prost::Message>::decode(&src[..]).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    let outputs = std::mem::take(&mut g.output);
+    let no_out = d.join("no_output.onnx");
+    std::fs::write(&no_out, prost::Message::encode_to_vec(&m)).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    g.output = outputs;
+    let dim = &mut g.input[0]
+        .r#type
+        .as_mut()
+        .and_then(|t| t.value.as_mut())
+        .map(|v| match v {
+            lpc_onnx::proto::type_proto::Value::TensorType(t) => t,
+            _ => panic!("tensor input"),
+        })
+        .and_then(|t| t.shape.as_mut())
+        .unwrap()
+        .dim[0];
+    dim.value = Some(lpc_onnx::proto::tensor_shape_proto::dimension::Value::DimValue(0));
+    let batch0 = d.join("batch0.onnx");
+    std::fs::write(&batch0, prost::Message::encode_to_vec(&m)).unwrap();
+    let x = example("test_x8.npy");
+    let y = example("test_y8.npy");
+    let c = example("calib_x.npy");
+    let r = d.join("r.json");
+    let model = example("digits_cnn.onnx");
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec!["accuracy", s(&no_out), "--data", s(&x), "--labels", s(&y)],
+            1,
+            "the model has no outputs",
+        ),
+        (
+            vec!["calibrate", s(&batch0), "--calib", s(&c), "-o", s(&r)],
+            1,
+            "has a batch dimension of 0",
+        ),
+        (
+            vec!["bench", s(&model), "--runs", "4294967296"],
+            2,
+            "'--runs <RUNS>': 4294967296 is not in 1..=1000000",
+        ),
+    ];
+    for (args, code, want) in cases {
+        let o = lpc(&args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {e}");
+        assert!(e.contains(want), "{args:?}: {e}");
+    }
+}

@@ -175,6 +175,12 @@ fn stacked(
                 t.shape()
             )));
         }
+        if rows == 0 {
+            return Err(DataError::Set(format!(
+                "{what}: input '{}' has a batch dimension of 0: no sample fits it",
+                s.name
+            )));
+        }
         if t.shape()[0] % rows != 0 {
             return Err(DataError::Set(format!(
                 "{what}: {} rows for input '{}' is not a multiple of its batch {rows}",

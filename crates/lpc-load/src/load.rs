@@ -34,6 +34,9 @@ pub enum LoadError {
     /// The `.lir` text or its weights file is invalid (the message names the file and line).
     #[error("{0}")]
     Lir(lpc_ir::text::LirFileError),
+    /// The graph has no outputs: nothing to compute.
+    #[error("{0}: the model has no outputs")]
+    NoOutputs(String),
     /// The imported graph does not type-check, fold or verify.
     #[error("{path}: {error}")]
     Graph {
@@ -80,6 +83,9 @@ pub fn load_model(path: &Path) -> Result<Graph, LoadError> {
         "lir" => lpc_ir::text::read_lir(path).map_err(LoadError::Lir)?,
         _ => return Err(LoadError::UnknownType(p)),
     };
+    if g.outputs().is_empty() {
+        return Err(LoadError::NoOutputs(p));
+    }
     prepare(&mut g).map_err(|error| LoadError::Graph { path: p, error })?;
     Ok(g)
 }

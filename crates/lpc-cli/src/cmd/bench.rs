@@ -25,9 +25,9 @@ pub struct BenchArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_parser = crate::threads::threads_arg())]
     pub threads: Option<usize>,
-    /// Timed runs after one warm-up run.
-    #[arg(long, default_value_t = 20)]
-    pub runs: usize,
+    /// Timed runs after one warm-up run (1 to 1000000).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub runs: u32,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -60,7 +60,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         fold,
     } = a;
     let (backend, threads, runs, isa, json, profile) =
-        (*backend, *threads, *runs, *isa, *json, *profile);
+        (*backend, *threads, *runs as usize, *isa, *json, *profile);
     set_threads(threads)?;
     let t0 = Instant::now();
     let p = prepare(lpc_load::load_model(model)?, *fold, model)?;
