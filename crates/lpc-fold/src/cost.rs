@@ -150,6 +150,10 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | Hardmax
         | LpNormalization
         | InstanceNorm
+        | GroupNorm
+        | Lrn
+        | MeanVarianceNorm
+        | MaxUnpool
         | NegativeLogLikelihoodLoss
         | SoftmaxCrossEntropyLoss
         | ReduceMax

@@ -71,6 +71,10 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::Hardmax { .. }
         | Op::LpNormalization { .. }
         | Op::InstanceNorm { .. }
+        | Op::Lrn { .. }
+        | Op::GroupNorm { .. }
+        | Op::MeanVarianceNorm { .. }
+        | Op::MaxUnpool { .. }
         | Op::LpPool { .. }
         | Op::NegativeLogLikelihoodLoss { .. }
         | Op::Reduce { .. }

@@ -128,6 +128,10 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::Hardmax { .. }
         | Op::LpNormalization { .. }
         | Op::InstanceNorm { .. }
+        | Op::Lrn { .. }
+        | Op::GroupNorm { .. }
+        | Op::MeanVarianceNorm { .. }
+        | Op::MaxUnpool { .. }
         | Op::LpPool { .. }
         | Op::NegativeLogLikelihoodLoss { .. }
         | Op::SoftmaxCrossEntropyLoss { .. }
