@@ -154,6 +154,7 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | Lrn
         | MeanVarianceNorm
         | MaxUnpool
+        | CausalConvWithState
         | NegativeLogLikelihoodLoss
         | SoftmaxCrossEntropyLoss
         | ReduceMax

@@ -1382,6 +1382,14 @@ pub enum Op {
         /// Stride per spatial axis (empty: all 1).
         strides: Vec<usize>,
     },
+    /// ONNX CausalConvWithState: a causal depthwise 1-D convolution with a carried state:
+    /// (input [N, C, L], weight [C, 1, K], bias [C]?, past_state [N, C, K-1]?) →
+    /// (output [N, C, L], present_state [N, C, K-1]). The input is prefixed with past_state
+    /// (zeros when absent); present_state is the last K-1 positions of that.
+    CausalConvWithState {
+        /// SiLU (`x·sigmoid(x)`, ONNX `activation` "silu" or "swish") on the output.
+        silu: bool,
+    },
 }
 
 impl Op {

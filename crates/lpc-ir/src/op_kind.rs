@@ -209,6 +209,7 @@ op_kinds! {
     (GroupNorm, "group_norm"),
     (MeanVarianceNorm, "mean_variance_norm"),
     (MaxUnpool, "max_unpool"),
+    (CausalConvWithState, "causal_conv_with_state"),
 }
 
 impl OpKind {
@@ -287,6 +288,7 @@ impl OpKind {
             Lrn | MeanVarianceNorm => (1, Some(1)),
             GroupNorm => (3, Some(3)),
             MaxUnpool => (2, Some(3)),
+            CausalConvWithState => (2, Some(4)),
         }
     }
 
@@ -346,7 +348,7 @@ impl OpKind {
             | Rnn | ArgMax | ArgMin | TopK | Trilu | If | Loop | Scan | Attention => true,
             CumSum | CumProd | OneHot | EyeLike | Compress | Unique | ReverseSequence
             | CenterCropPad | Col2Im => true,
-            Lrn | GroupNorm | MeanVarianceNorm | MaxUnpool => true,
+            Lrn | GroupNorm | MeanVarianceNorm | MaxUnpool | CausalConvWithState => true,
             Hardmax
             | LpNormalization
             | LpPool
@@ -700,6 +702,7 @@ impl OpKind {
                 pads: vec![],
                 strides: vec![],
             },
+            OpKind::CausalConvWithState => Op::CausalConvWithState { silu: false },
         }
     }
 }
@@ -866,6 +869,7 @@ impl Op {
             Op::GroupNorm { .. } => OpKind::GroupNorm,
             Op::MeanVarianceNorm { .. } => OpKind::MeanVarianceNorm,
             Op::MaxUnpool { .. } => OpKind::MaxUnpool,
+            Op::CausalConvWithState { .. } => OpKind::CausalConvWithState,
         }
     }
 

@@ -180,12 +180,13 @@ fn kind(op: &Op) -> usize {
         Op::GroupNorm { .. } => 261,
         Op::MeanVarianceNorm { .. } => 262,
         Op::MaxUnpool { .. } => 263,
+        Op::CausalConvWithState { .. } => 264,
     }
 }
 /// Ids not used while this branch's kinds are numbered from 260 (the lead renumbers them
 /// at merge, then this range goes).
 const UNUSED_KIND_IDS: std::ops::Range<usize> = 159..260;
-const KINDS: usize = 264;
+const KINDS: usize = 265;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -741,6 +742,8 @@ fn op_samples() -> Vec<Op> {
         axes: vec![0, 2, 3],
     });
     v.push(Op::MeanVarianceNorm { axes: vec![-1] });
+    v.push(Op::CausalConvWithState { silu: false });
+    v.push(Op::CausalConvWithState { silu: true });
     v.push(Op::MaxUnpool {
         kernel: vec![2, 2],
         pads: vec![],
@@ -1136,6 +1139,7 @@ fn n_outputs(op: &Op) -> usize {
         Op::Lstm { .. } => 3,
         Op::Gru { .. } | Op::Rnn(_) => 2,
         Op::Attention(_) => 4,
+        Op::CausalConvWithState { .. } => 2,
         _ => 1,
     }
 }

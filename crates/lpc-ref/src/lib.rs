@@ -374,6 +374,7 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             epsilon,
         } => Ok(vec![norm::group_norm(*epsilon, *num_groups, i)?]),
         Op::MeanVarianceNorm { axes } => Ok(vec![norm::mean_variance_norm(axes, i.req(0, "x")?)?]),
+        Op::CausalConvWithState { silu } => nn::causal_conv_with_state(*silu, i),
         Op::MaxUnpool {
             kernel,
             pads,

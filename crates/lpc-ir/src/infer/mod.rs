@@ -588,5 +588,6 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
             pads,
             strides,
         } => nn::max_unpool(cx, kernel, pads, strides, syms),
+        Op::CausalConvWithState { .. } => nn::causal_conv_with_state(cx, syms),
     }
 }

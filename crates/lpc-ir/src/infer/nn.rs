@@ -1065,6 +1065,71 @@ pub(super) fn max_unpool(
     Ok(vec![vt(x.dtype, out)])
 }
 
+/// CausalConvWithState: float input `[N, C, L]`, weight `[C, 1, K]`, bias `[C]`, past_state
+/// `[N, C, K-1]`, all of one dtype; outputs `[N, C, L]` and `[N, C, K-1]`.
+pub(super) fn causal_conv_with_state(cx: &Cx, syms: &mut SymGen) -> R {
+    let x = cx.req(0, "input")?;
+    let w = cx.req(1, "weight")?;
+    cx.check_dtype(0, "input", "a float type", is_float)?;
+    for (slot, what) in [(1, "weight"), (2, "bias"), (3, "past_state")] {
+        cx.same_dtype(0, slot, &format!("{what} dtype differs from input"))?;
+    }
+    let (xd, wd) = (dims(x), dims(w));
+    if matches!(xd, Some(d) if d.len() != 3) || matches!(wd, Some(d) if d.len() != 3) {
+        return Err(cx.err(format!(
+            "input {x} must be [N, C, L] and weight {w} [C, 1, K]"
+        )));
+    }
+    let known = |d: Option<&[Dim]>, k: usize| match d {
+        Some(d) => match &d[k] {
+            Dim::Known(n) => Some(*n),
+            _ => None,
+        },
+        None => None,
+    };
+    let (c, cw, one) = (known(xd, 1), known(wd, 0), known(wd, 1));
+    if matches!((c, cw), (Some(a), Some(b)) if a != b) || matches!(one, Some(n) if n != 1) {
+        return Err(cx.err(format!("weight {w} is not [C, 1, K] for input {x}")));
+    }
+    let state_len = match known(wd, 2) {
+        Some(0) => return Err(cx.err(format!("weight {w} has kernel size 0"))),
+        Some(k) => Dim::Known(k - 1),
+        None => syms.dim(),
+    };
+    let (n, ch) = match xd {
+        Some(d) => (d[0].clone(), d[1].clone()),
+        None => (syms.dim(), syms.dim()),
+    };
+    let want = [
+        (2, "bias", vec![ch.clone()]),
+        (
+            3,
+            "past_state",
+            vec![n.clone(), ch.clone(), state_len.clone()],
+        ),
+    ];
+    for (slot, what, shape) in want {
+        if let Some(d) = cx.opt(slot).and_then(dims) {
+            let bad = d.len() != shape.len()
+                || d.iter()
+                    .zip(&shape)
+                    .any(|(a, b)| matches!((a, b), (Dim::Known(a), Dim::Known(b)) if a != b));
+            if bad {
+                return Err(cx.err(format!(
+                    "{what} {} does not match {}",
+                    Shape(d.to_vec()),
+                    Shape(shape)
+                )));
+            }
+        }
+    }
+    let out = match xd {
+        Some(d) => vt(x.dtype, d.to_vec()),
+        None => vt(x.dtype, vec![n.clone(), ch.clone(), syms.dim()]),
+    };
+    Ok(vec![out, vt(x.dtype, vec![n, ch, state_len])])
+}
+
 /// LpNormalization: a float x, an axis in range, p 1 or 2.
 pub(super) fn lp_normalization(cx: &Cx, axis: i64, p: i64) -> R {
     if !matches!(p, 1 | 2) {

@@ -132,6 +132,7 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::GroupNorm { .. }
         | Op::MeanVarianceNorm { .. }
         | Op::MaxUnpool { .. }
+        | Op::CausalConvWithState { .. }
         | Op::LpPool { .. }
         | Op::NegativeLogLikelihoodLoss { .. }
         | Op::SoftmaxCrossEntropyLoss { .. }

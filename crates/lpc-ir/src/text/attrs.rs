@@ -547,6 +547,7 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             v.f32("epsilon", epsilon, Some(1e-5));
         }
         Op::MeanVarianceNorm { axes } => v.i64s("axes", axes),
+        Op::CausalConvWithState { silu } => v.bool("silu", silu, Some(false)),
         Op::MaxUnpool {
             kernel,
             pads,

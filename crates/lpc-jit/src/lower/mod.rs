@@ -506,6 +506,7 @@ fn lower_node(
         | Op::Lrn { .. }
         | Op::MeanVarianceNorm { .. }
         | Op::MaxUnpool { .. }
+        | Op::CausalConvWithState { .. }
         | Op::LpPool { .. }
         | Op::NegativeLogLikelihoodLoss { .. }
         | Op::SoftmaxCrossEntropyLoss { .. }

@@ -362,6 +362,14 @@ impl Exporter<'_> {
                     attr_f("epsilon", *epsilon),
                 ],
             ),
+            Op::CausalConvWithState { silu } => (
+                "CausalConvWithState",
+                if *silu {
+                    vec![attr_s("activation", "silu")]
+                } else {
+                    vec![]
+                },
+            ),
             Op::MeanVarianceNorm { axes } => {
                 ("MeanVarianceNormalization", vec![attr_is("axes", axes)])
             }

@@ -50,6 +50,19 @@ pub(super) fn register(t: &mut Table) {
             strides: a.usizes("strides")?,
         }))
     });
+    t.add("CausalConvWithState", |cx, _| {
+        let a = cx.a;
+        let silu = match a.string("activation", "none")?.as_str() {
+            "none" => false,
+            "silu" | "swish" => true,
+            other => {
+                return Err(a.err(format!(
+                    "attribute 'activation' must be none, silu or swish, got {other:?}"
+                )))
+            }
+        };
+        Ok(Converted::Op(Op::CausalConvWithState { silu }))
+    });
     t.add("NegativeLogLikelihoodLoss", loss);
     t.add("SoftmaxCrossEntropyLoss", loss);
     t.add("Attention", attention);
