@@ -150,6 +150,11 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | Hardmax
         | LpNormalization
         | InstanceNorm
+        | GroupNorm
+        | Lrn
+        | MeanVarianceNorm
+        | MaxUnpool
+        | CausalConvWithState
         | NegativeLogLikelihoodLoss
         | SoftmaxCrossEntropyLoss
         | ReduceMax

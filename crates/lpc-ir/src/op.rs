@@ -608,6 +608,54 @@ pub fn rnn_default_activations(gates: usize, dirs: usize) -> Vec<RnnActivation> 
     one.iter().copied().cycle().take(one.len() * dirs).collect()
 }
 
+/// The default output shape of a `MaxUnpool` of an input of shape `x` (`[N, C, d...]`):
+/// `(d - 1) · stride + kernel - pad_begin - pad_end` per spatial axis, after checking the
+/// attributes' lengths against x's rank; the error says which is wrong.
+pub fn max_unpool_shape(
+    x: &[usize],
+    kernel: &[usize],
+    pads: &[usize],
+    strides: &[usize],
+) -> Result<Vec<usize>, String> {
+    let n = x.len().saturating_sub(2);
+    if x.len() < 3 {
+        return Err(format!("input must have rank >= 3 (N, C, d...), got {x:?}"));
+    }
+    if kernel.len() != n || kernel.contains(&0) {
+        return Err(format!(
+            "attribute 'kernel_shape' {kernel:?} must have {n} positive values"
+        ));
+    }
+    if !(strides.is_empty() || strides.len() == n && !strides.contains(&0)) {
+        return Err(format!(
+            "attribute 'strides' {strides:?} must have {n} positive values"
+        ));
+    }
+    if !(pads.is_empty() || pads.len() == 2 * n) {
+        return Err(format!(
+            "attribute 'pads' {pads:?} must have {} values",
+            2 * n
+        ));
+    }
+    let mut out = x[..2].to_vec();
+    for i in 0..n {
+        let s = strides.get(i).copied().unwrap_or(1);
+        let (b, e) = (
+            pads.get(i).copied().unwrap_or(0),
+            pads.get(n + i).copied().unwrap_or(0),
+        );
+        let full = x[2 + i].saturating_sub(1) * s + kernel[i];
+        if x[2 + i] == 0 || full < b + e {
+            return Err(format!(
+                "spatial axis {i} of size {} with kernel {}, stride {s} and pads {b}+{e} gives no output",
+                x[2 + i], kernel[i]
+            ));
+        }
+        out.push(full - b - e);
+    }
+    Ok(out)
+}
+
 /// The number of block positions along each spatial axis of a `Col2Im` (their product is the
 /// `L` axis of its input), after checking the attributes against the image and block shapes;
 /// the error says which is wrong.
@@ -1295,6 +1343,53 @@ pub enum Op {
     /// true attends; float: added) broadcasts to `[batch, q_heads, q_seq, total_seq]`, its
     /// last axis padded with "masked" up to the total length; a fully masked row gives 0.
     Attention(AttentionAttrs),
+    /// ONNX LRN: local response normalisation across channels of x `[N, C, d...]`:
+    /// `y = x / (bias + alpha / size · Σ x²)^beta`, the sum over the channels
+    /// `c - ⌊(size-1)/2⌋ ..= c + ⌈(size-1)/2⌉` (clipped to the valid ones): (x).
+    Lrn {
+        /// Scale of the sum of squares (divided by `size`).
+        alpha: f32,
+        /// Exponent.
+        beta: f32,
+        /// Added to the scaled sum.
+        bias: f32,
+        /// Number of channels summed (at least 1).
+        size: usize,
+    },
+    /// ONNX GroupNormalization (opset 21 form): (x [N, C, d...], scale [C], bias [C]); the
+    /// channels form `num_groups` equal groups, each `(n, group)` normalised by its mean and
+    /// population variance, then scaled and shifted per channel.
+    GroupNorm {
+        /// Number of channel groups (divides C).
+        num_groups: usize,
+        /// Added to the variance.
+        epsilon: f32,
+    },
+    /// ONNX MeanVarianceNormalization: `(x - mean) / (sqrt(var) + 1e-9)` with mean and
+    /// population variance over `axes`: (x).
+    MeanVarianceNorm {
+        /// The reduced axes (may be negative; ONNX default `[0, 2, 3]`).
+        axes: Vec<i64>,
+    },
+    /// ONNX MaxUnpool: (x [N, C, d...], indices, output_shape?) → y, zeros except
+    /// `y.flat[indices[i]] = x.flat[i]`; y's shape is `output_shape` or, without it,
+    /// `(d - 1) · stride + kernel - pad_begin - pad_end` per spatial axis.
+    MaxUnpool {
+        /// Window size per spatial axis.
+        kernel: Vec<usize>,
+        /// Padding, every axis's begin then every axis's end (empty: all 0).
+        pads: Vec<usize>,
+        /// Stride per spatial axis (empty: all 1).
+        strides: Vec<usize>,
+    },
+    /// ONNX CausalConvWithState: a causal depthwise 1-D convolution with a carried state:
+    /// (input [N, C, L], weight [C, 1, K], bias [C]?, past_state [N, C, K-1]?) →
+    /// (output [N, C, L], present_state [N, C, K-1]). The input is prefixed with past_state
+    /// (zeros when absent); present_state is the last K-1 positions of that.
+    CausalConvWithState {
+        /// SiLU (`x·sigmoid(x)`, ONNX `activation` "silu" or "swish") on the output.
+        silu: bool,
+    },
 }
 
 impl Op {

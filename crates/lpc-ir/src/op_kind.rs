@@ -205,6 +205,11 @@ op_kinds! {
     (Loop, "loop"),
     (Scan, "scan"),
     (Attention, "attention"),
+    (Lrn, "lrn"),
+    (GroupNorm, "group_norm"),
+    (MeanVarianceNorm, "mean_variance_norm"),
+    (MaxUnpool, "max_unpool"),
+    (CausalConvWithState, "causal_conv_with_state"),
 }
 
 impl OpKind {
@@ -280,6 +285,10 @@ impl OpKind {
             If | Scan => (1, None),
             Loop => (0, None),
             Attention => (3, Some(7)),
+            Lrn | MeanVarianceNorm => (1, Some(1)),
+            GroupNorm => (3, Some(3)),
+            MaxUnpool => (2, Some(3)),
+            CausalConvWithState => (2, Some(4)),
         }
     }
 
@@ -339,6 +348,7 @@ impl OpKind {
             | Rnn | ArgMax | ArgMin | TopK | Trilu | If | Loop | Scan | Attention => true,
             CumSum | CumProd | OneHot | EyeLike | Compress | Unique | ReverseSequence
             | CenterCropPad | Col2Im => true,
+            Lrn | GroupNorm | MeanVarianceNorm | MaxUnpool | CausalConvWithState => true,
             Hardmax
             | LpNormalization
             | LpPool
@@ -674,6 +684,25 @@ impl OpKind {
                 left_window: -1,
                 right_window: -1,
             }),
+            OpKind::Lrn => Op::Lrn {
+                alpha: 1e-4,
+                beta: 0.75,
+                bias: 1.0,
+                size: 1,
+            },
+            OpKind::GroupNorm => Op::GroupNorm {
+                num_groups: 1,
+                epsilon: 1e-5,
+            },
+            OpKind::MeanVarianceNorm => Op::MeanVarianceNorm {
+                axes: vec![0, 2, 3],
+            },
+            OpKind::MaxUnpool => Op::MaxUnpool {
+                kernel: vec![],
+                pads: vec![],
+                strides: vec![],
+            },
+            OpKind::CausalConvWithState => Op::CausalConvWithState { silu: false },
         }
     }
 }
@@ -836,6 +865,11 @@ impl Op {
             Op::Loop { .. } => OpKind::Loop,
             Op::Scan(_) => OpKind::Scan,
             Op::Attention(_) => OpKind::Attention,
+            Op::Lrn { .. } => OpKind::Lrn,
+            Op::GroupNorm { .. } => OpKind::GroupNorm,
+            Op::MeanVarianceNorm { .. } => OpKind::MeanVarianceNorm,
+            Op::MaxUnpool { .. } => OpKind::MaxUnpool,
+            Op::CausalConvWithState { .. } => OpKind::CausalConvWithState,
         }
     }
 

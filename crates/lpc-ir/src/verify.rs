@@ -49,6 +49,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         // Checked against the bodies by `Op::body_io`.
         Op::If { .. } | Op::Loop { .. } | Op::Scan(_) => (0, usize::MAX),
         Op::Attention(_) => (1, 4),
+        Op::CausalConvWithState { .. } => (1, 2),
         Op::Input { .. }
         | Op::Const(_)
         | Op::Unary(_)
@@ -71,6 +72,10 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::Hardmax { .. }
         | Op::LpNormalization { .. }
         | Op::InstanceNorm { .. }
+        | Op::Lrn { .. }
+        | Op::GroupNorm { .. }
+        | Op::MeanVarianceNorm { .. }
+        | Op::MaxUnpool { .. }
         | Op::LpPool { .. }
         | Op::NegativeLogLikelihoodLoss { .. }
         | Op::Reduce { .. }

@@ -176,9 +176,14 @@ fn kind(op: &Op) -> usize {
         Op::Loop { .. } => 156,
         Op::Scan(_) => 157,
         Op::Attention(_) => 158,
+        Op::Lrn { .. } => 159,
+        Op::GroupNorm { .. } => 160,
+        Op::MeanVarianceNorm { .. } => 161,
+        Op::MaxUnpool { .. } => 162,
+        Op::CausalConvWithState { .. } => 163,
     }
 }
-const KINDS: usize = 159;
+const KINDS: usize = 164;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -713,7 +718,39 @@ fn op_samples() -> Vec<Op> {
             epsilon: f,
         });
         v.push(Op::InstanceNorm { epsilon: f });
+        v.push(Op::GroupNorm {
+            num_groups: 2,
+            epsilon: f,
+        });
+        v.push(Op::Lrn {
+            alpha: f,
+            beta: f,
+            bias: f,
+            size: 3,
+        });
     }
+    v.push(Op::Lrn {
+        alpha: 1e-4,
+        beta: 0.75,
+        bias: 1.0,
+        size: 1,
+    });
+    v.push(Op::MeanVarianceNorm {
+        axes: vec![0, 2, 3],
+    });
+    v.push(Op::MeanVarianceNorm { axes: vec![-1] });
+    v.push(Op::CausalConvWithState { silu: false });
+    v.push(Op::CausalConvWithState { silu: true });
+    v.push(Op::MaxUnpool {
+        kernel: vec![2, 2],
+        pads: vec![],
+        strides: vec![],
+    });
+    v.push(Op::MaxUnpool {
+        kernel: vec![3],
+        pads: vec![1, 0],
+        strides: vec![2],
+    });
     v.push(Op::Unary(UnaryOp::Elu { alpha: 1.0 }));
     v.push(Op::Unary(UnaryOp::LeakyRelu { alpha: 0.01 }));
     v.push(Op::Gemm {
@@ -1099,6 +1136,7 @@ fn n_outputs(op: &Op) -> usize {
         Op::Lstm { .. } => 3,
         Op::Gru { .. } | Op::Rnn(_) => 2,
         Op::Attention(_) => 4,
+        Op::CausalConvWithState { .. } => 2,
         _ => 1,
     }
 }
@@ -1229,7 +1267,9 @@ fn every_variant_is_generated() {
             seen_words[e][w] = true;
         }
     }
-    let missing: Vec<usize> = (0..KINDS).filter(|&k| !seen[k]).collect();
+    let missing: Vec<usize> = (0..KINDS)
+        .filter(|&k| !seen[k])
+        .collect();
     assert!(missing.is_empty(), "op kinds without samples: {missing:?}");
     for (e, s) in seen_words.iter().enumerate() {
         assert!(

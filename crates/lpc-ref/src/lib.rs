@@ -357,5 +357,35 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
         Op::Loop { body, .. } => control::loop_(op, body, i, n_outputs),
         Op::Scan(a) => control::scan(a, op, i, n_outputs),
         Op::Attention(a) => attention::attention(a, i, n_outputs),
+        Op::Lrn {
+            alpha,
+            beta,
+            bias,
+            size,
+        } => Ok(vec![norm::lrn(
+            *alpha,
+            *beta,
+            *bias,
+            *size,
+            i.req(0, "x")?,
+        )?]),
+        Op::GroupNorm {
+            num_groups,
+            epsilon,
+        } => Ok(vec![norm::group_norm(*epsilon, *num_groups, i)?]),
+        Op::MeanVarianceNorm { axes } => Ok(vec![norm::mean_variance_norm(axes, i.req(0, "x")?)?]),
+        Op::CausalConvWithState { silu } => nn::causal_conv_with_state(*silu, i),
+        Op::MaxUnpool {
+            kernel,
+            pads,
+            strides,
+        } => Ok(vec![pool::max_unpool(
+            kernel,
+            pads,
+            strides,
+            i.req(0, "x")?,
+            i.req(1, "indices")?,
+            i.opt(2),
+        )?]),
     }
 }

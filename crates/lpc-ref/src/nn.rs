@@ -737,6 +737,82 @@ fn transpose_geometry(
     })
 }
 
+/// CausalConvWithState: (input [N, C, L], weight [C, 1, K], bias [C]?, past_state
+/// [N, C, K-1]?) → (output, present_state). Each channel of `past_state ++ input` (zeros
+/// for an absent state) is convolved with its own kernel without padding, in f32, plus the
+/// bias, then SiLU when `silu`; present_state is the last K-1 positions of that sequence.
+pub fn causal_conv_with_state(silu: bool, i: Inputs) -> EvalResult<Vec<Tensor>> {
+    let x = i.req(0, "input")?;
+    let w = i.req(1, "weight")?;
+    let (n, c, l) = match *x.shape() {
+        [n, c, l] => (n, c, l),
+        _ => return Err(invalid!("input must be [N, C, L], got {:?}", x.shape())),
+    };
+    let k = match *w.shape() {
+        [wc, 1, k] if wc == c && k > 0 => k,
+        _ => {
+            return Err(invalid!(
+                "weight must be [C={c}, 1, K>0], got {:?}",
+                w.shape()
+            ))
+        }
+    };
+    let s = k - 1;
+    let mut parts = vec![];
+    for (slot, what, shape) in [
+        (1, "weight", vec![c, 1, k]),
+        (2, "bias", vec![c]),
+        (3, "past_state", vec![n, c, s]),
+    ] {
+        match i.opt(slot) {
+            Some(t) if t.dtype() != x.dtype() || t.shape() != shape => {
+                return Err(invalid!(
+                    "{what} must be {:?}{shape:?}, got {:?}{:?}",
+                    x.dtype(),
+                    t.dtype(),
+                    t.shape()
+                ))
+            }
+            Some(t) => parts.push(Some(float_in(t, slot, what)?.into_owned())),
+            None => parts.push(None),
+        }
+    }
+    let xv = float_in(x, 0, "input")?;
+    let wv = parts[0].as_deref().unwrap_or_default();
+    let (bias, past) = (parts[1].as_deref(), parts[2].as_deref());
+    let (mut out, mut state) = (vec![0f32; n * c * l], vec![0f32; n * c * s]);
+    let mut seq = vec![0f32; s + l];
+    for nc in 0..n * c {
+        let ch = nc % c;
+        match past {
+            Some(p) => seq[..s].copy_from_slice(&p[nc * s..(nc + 1) * s]),
+            None => seq[..s].fill(0.0),
+        }
+        seq[s..].copy_from_slice(&xv[nc * l..(nc + 1) * l]);
+        let kern = &wv[ch * k..(ch + 1) * k];
+        for (t, y) in out[nc * l..(nc + 1) * l].iter_mut().enumerate() {
+            let mut acc = bias.map_or(0.0, |b| b[ch]);
+            for (wj, xj) in kern.iter().zip(&seq[t..t + k]) {
+                acc += wj * xj;
+            }
+            *y = if silu {
+                acc / (1.0 + (-acc).exp())
+            } else {
+                acc
+            };
+        }
+        state[nc * s..(nc + 1) * s].copy_from_slice(&seq[l..]);
+    }
+    Ok(vec![
+        Tensor::from_f32(&[n, c, l], out)
+            .expect("size")
+            .into_dtype(x.dtype()),
+        Tensor::from_f32(&[n, c, s], state)
+            .expect("size")
+            .into_dtype(x.dtype()),
+    ])
+}
+
 /// The col2im scatter-add of one group: column rows `[mg*kn, in_n]` into its `mg` output
 /// channels.
 struct Col2Im<'a> {
@@ -1231,6 +1307,27 @@ pub fn gemm(alpha: f32, beta: f32, ta: bool, tb: bool, i: Inputs) -> EvalResult<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn causal_conv_with_state_by_hand() {
+        // One channel, K = 2: y[t] = 1·prev + 10·x[t] + 0.5; state [7] then [x[1]].
+        let x = Tensor::from_f32(&[1, 1, 2], vec![1.0, 2.0]).unwrap();
+        let w = Tensor::from_f32(&[1, 1, 2], vec![1.0, 10.0]).unwrap();
+        let b = Tensor::from_f32(&[1], vec![0.5]).unwrap();
+        let past = Tensor::from_f32(&[1, 1, 1], vec![7.0]).unwrap();
+        let ins = [Some(&x), Some(&w), Some(&b), Some(&past)];
+        let y = causal_conv_with_state(false, Inputs::new(&ins)).unwrap();
+        assert_eq!(y[0].to_f32_vec(), [17.5, 21.5]);
+        assert_eq!(y[1].to_f32_vec(), [2.0]);
+        let ins = [Some(&x), Some(&w), None, None];
+        let y = causal_conv_with_state(false, Inputs::new(&ins)).unwrap();
+        assert_eq!(y[0].to_f32_vec(), [10.0, 21.0]);
+        let ins = [Some(&x), Some(&x), Some(&b), Some(&x)];
+        assert!(
+            causal_conv_with_state(true, Inputs::new(&ins)).is_err(),
+            "state shape"
+        );
+    }
 
     /// A one-pixel conv (the defined-order path) against the sgemm path it replaced: per image
     /// `sgemm(M, C, 1, w, x)` then the bias, within 1e-5 of the sum of |w·x| and |bias|.

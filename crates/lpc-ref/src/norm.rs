@@ -1,5 +1,5 @@
-//! BatchNormalization, LayerNormalization, InstanceNormalization, Softmax, LogSoftmax, Hardmax
-//! and LpNormalization.
+//! BatchNormalization, LayerNormalization, InstanceNormalization, GroupNormalization, LRN,
+//! MeanVarianceNormalization, Softmax, LogSoftmax, Hardmax and LpNormalization.
 
 use crate::util::{float_in as floats, norm_axis};
 use crate::{invalid, EvalResult, Inputs};
@@ -207,13 +207,33 @@ pub fn hardmax(axis: i64, coerce_2d: bool, x: &Tensor) -> EvalResult<Tensor> {
 /// then multiplied by `scale[c]` and shifted by `bias[c]`.
 pub fn instance_norm(eps: f32, i: Inputs) -> EvalResult<Tensor> {
     let x = i.req(0, "x")?;
+    // One group per channel (at least one, so that an empty C is no error).
+    let c = x.shape().get(1).copied().unwrap_or(0);
+    grouped_norm(eps, c.max(1), i)
+}
+
+/// GroupNormalization (opset 21): as [`instance_norm`], but the statistics are over each
+/// `(n, group)` block of `C / num_groups` channels; scale and bias stay per channel.
+pub fn group_norm(eps: f32, num_groups: usize, i: Inputs) -> EvalResult<Tensor> {
+    grouped_norm(eps, num_groups, i)
+}
+
+/// Instance and group normalization: `groups` (dividing C) blocks of channels per batch
+/// entry, each normalised by its own mean and population variance in f64.
+fn grouped_norm(eps: f32, groups: usize, i: Inputs) -> EvalResult<Tensor> {
+    let x = i.req(0, "x")?;
     if x.rank() < 3 {
         return Err(invalid!(
-            "instance norm input must have rank >= 3, got {:?}",
+            "normalization input must have rank >= 3, got {:?}",
             x.shape()
         ));
     }
     let (c, sp) = (x.shape()[1], x.shape()[2..].iter().product::<usize>());
+    if groups == 0 || c % groups != 0 {
+        return Err(invalid!(
+            "num_groups {groups} does not divide the {c} channels"
+        ));
+    }
     let xv = floats(x, 0, "x")?;
     let mut p = vec![];
     for (k, what) in [(1, "scale"), (2, "bias")] {
@@ -229,25 +249,101 @@ pub fn instance_norm(eps: f32, i: Inputs) -> EvalResult<Tensor> {
         }
         p.push(floats(t, k, what)?.into_owned());
     }
+    let per = c / groups;
+    let block = (per * sp).max(1);
     let mut out = vec![0f32; xv.len()];
-    for (plane, (xs, ys)) in xv
-        .chunks(sp.max(1))
-        .zip(out.chunks_mut(sp.max(1)))
-        .enumerate()
-    {
-        let ch = plane % c;
-        let mean = xs.iter().map(|&v| f64::from(v)).sum::<f64>() / sp as f64;
+    for (b, (xs, ys)) in xv.chunks(block).zip(out.chunks_mut(block)).enumerate() {
+        let first = (b % groups) * per;
+        let n = (per * sp) as f64;
+        let mean = xs.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
         let var = xs
             .iter()
             .map(|&v| (f64::from(v) - mean).powi(2))
             .sum::<f64>()
-            / sp as f64;
+            / n;
         let inv = 1.0 / (var + f64::from(eps)).sqrt();
-        for (y, &v) in ys.iter_mut().zip(xs) {
+        for (k, (y, &v)) in ys.iter_mut().zip(xs).enumerate() {
+            let ch = first + k / sp.max(1);
             *y = ((f64::from(v) - mean) * inv * f64::from(p[0][ch]) + f64::from(p[1][ch])) as f32;
         }
     }
     Ok(Tensor::from_f32(x.shape(), out)
+        .expect("size")
+        .into_dtype(x.dtype()))
+}
+
+/// LRN: `y = x / (bias + alpha / size · Σ x²)^beta`, the sum over the channels
+/// `c - ⌊(size-1)/2⌋ ..= c + ⌈(size-1)/2⌉` that exist (x `[N, C, d...]`), in f64.
+pub fn lrn(alpha: f32, beta: f32, bias: f32, size: usize, x: &Tensor) -> EvalResult<Tensor> {
+    if x.rank() < 2 || size == 0 {
+        return Err(invalid!(
+            "LRN needs x of rank >= 2 and size >= 1, got {:?} and size {size}",
+            x.shape()
+        ));
+    }
+    let (c, sp) = (x.shape()[1], x.shape()[2..].iter().product::<usize>());
+    let xv = floats(x, 0, "x")?;
+    let (below, above) = ((size - 1) / 2, size / 2);
+    let scale = f64::from(alpha) / size as f64;
+    let mut out = vec![0f32; xv.len()];
+    for (k, y) in out.iter_mut().enumerate() {
+        let (n, ch, s) = (k / (c * sp), k / sp % c, k % sp);
+        let sum: f64 = (ch.saturating_sub(below)..(ch + above + 1).min(c))
+            .map(|j| f64::from(xv[(n * c + j) * sp + s]).powi(2))
+            .sum();
+        *y = (f64::from(xv[k]) / (f64::from(bias) + scale * sum).powf(f64::from(beta))) as f32;
+    }
+    Ok(Tensor::from_f32(x.shape(), out)
+        .expect("size")
+        .into_dtype(x.dtype()))
+}
+
+/// MeanVarianceNormalization: `(x - mean) / (sqrt(var) + 1e-9)`, mean and population
+/// variance over `axes` (in f64), as the ONNX function body.
+pub fn mean_variance_norm(axes: &[i64], x: &Tensor) -> EvalResult<Tensor> {
+    let shape = x.shape();
+    let mut reduced = vec![false; shape.len()];
+    for &a in axes {
+        let k = norm_axis(a, shape.len())?;
+        if reduced[k] {
+            return Err(invalid!("axes {axes:?} repeat axis {k}"));
+        }
+        reduced[k] = true;
+    }
+    let xv = floats(x, 0, "x")?;
+    // The index of each element's group: its multi-index with the reduced axes dropped.
+    let mut key = vec![0usize; xv.len()];
+    let mut groups = 1;
+    let mut stride = 1;
+    for ax in (0..shape.len()).rev() {
+        if !reduced[ax] {
+            let inner: usize = shape[ax + 1..].iter().product();
+            for (k, g) in key.iter_mut().enumerate() {
+                *g += (k / inner.max(1)) % shape[ax] * stride;
+            }
+            stride *= shape[ax];
+            groups *= shape[ax];
+        }
+    }
+    let (mut sum, mut count) = (vec![0f64; groups], vec![0usize; groups]);
+    for (&v, &g) in xv.iter().zip(&key) {
+        sum[g] += f64::from(v);
+        count[g] += 1;
+    }
+    let mean: Vec<f64> = sum.iter().zip(&count).map(|(s, &n)| s / n as f64).collect();
+    let mut var = vec![0f64; groups];
+    for (&v, &g) in xv.iter().zip(&key) {
+        var[g] += (f64::from(v) - mean[g]).powi(2);
+    }
+    let out = xv
+        .iter()
+        .zip(&key)
+        .map(|(&v, &g)| {
+            let sd = (var[g] / count[g] as f64).sqrt();
+            ((f64::from(v) - mean[g]) / (sd + 1e-9)) as f32
+        })
+        .collect();
+    Ok(Tensor::from_f32(shape, out)
         .expect("size")
         .into_dtype(x.dtype()))
 }
@@ -378,6 +474,32 @@ mod tests {
         );
         let ins = [Some(&scale), Some(&scale), Some(&bias)];
         assert!(instance_norm(1e-5, Inputs::new(&ins)).is_err(), "rank 1 x");
+    }
+
+    #[test]
+    fn group_norm_lrn_and_mvn_by_hand() {
+        // [1, C=4, 1], two groups: [1, 3] (mean 2, var 1) and [5, 5] (var 0).
+        let x = Tensor::from_f32(&[1, 4, 1], vec![1.0, 3.0, 5.0, 5.0]).unwrap();
+        let scale = Tensor::from_f32(&[4], vec![1.0, 2.0, 1.0, 1.0]).unwrap();
+        let bias = Tensor::from_f32(&[4], vec![0.0, 0.5, 0.0, -1.0]).unwrap();
+        let ins = [Some(&x), Some(&scale), Some(&bias)];
+        let y = group_norm(0.0, 2, Inputs::new(&ins)).unwrap().to_f32_vec();
+        assert_eq!(&y[..2], [-1.0, 2.5]);
+        assert!(
+            group_norm(0.0, 3, Inputs::new(&ins)).is_err(),
+            "3 does not divide 4"
+        );
+        // LRN size 2 sums channels c-0 ..= c+1: y0 = 1 / (1 + 1/2·(1 + 9))^1 = 1/6.
+        let y = lrn(1.0, 1.0, 1.0, 2, &x).unwrap().to_f32_vec();
+        assert_eq!(y, [1.0 / 6.0, 3.0 / 18.0, 5.0 / 26.0, 5.0 / 13.5]);
+        assert!(lrn(1.0, 1.0, 1.0, 0, &x).is_err());
+        // MVN over axis 1: [1, 3, 5, 5] has mean 3.5, population sd sqrt(2.75).
+        let y = mean_variance_norm(&[1], &x).unwrap().to_f32_vec();
+        let sd = 2.75f64.sqrt() + 1e-9;
+        assert_eq!(y[0], ((1.0 - 3.5) / sd) as f32);
+        // Reducing over no axes gives 0 / 1e-9 = 0; repeated axes are refused.
+        assert_eq!(mean_variance_norm(&[], &x).unwrap().to_f32_vec(), [0.0; 4]);
+        assert!(mean_variance_norm(&[1, -2], &x).is_err());
     }
 
     #[test]

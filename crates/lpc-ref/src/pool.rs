@@ -1,4 +1,4 @@
-//! Max, average and global pooling over 1–3 (or more) spatial axes.
+//! Max, average and global pooling over 1–3 (or more) spatial axes, and MaxUnpool.
 
 use crate::geom::geometry;
 use crate::shape_ops::for_each_index;
@@ -286,9 +286,83 @@ pub fn global_pool(max: bool, x: &Tensor) -> EvalResult<Tensor> {
         .into_dtype(x.dtype()))
 }
 
+/// MaxUnpool: a zero tensor of `output_shape` (or the window attributes' default shape,
+/// [`lpc_ir::max_unpool_shape`]) with `y.flat[indices[i]] = x.flat[i]`, later entries
+/// winning; an index outside y is an error.
+pub fn max_unpool(
+    kernel: &[usize],
+    pads: &[usize],
+    strides: &[usize],
+    x: &Tensor,
+    indices: &Tensor,
+    output_shape: Option<&Tensor>,
+) -> EvalResult<Tensor> {
+    let xv = crate::util::float_in(x, 0, "x")?;
+    if indices.dtype() != DType::I64 || indices.shape() != x.shape() {
+        return Err(invalid!(
+            "indices must be i64 of x's shape {:?}, got {:?}{:?}",
+            x.shape(),
+            indices.dtype(),
+            indices.shape()
+        ));
+    }
+    let default =
+        lpc_ir::max_unpool_shape(x.shape(), kernel, pads, strides).map_err(|e| invalid!("{e}"))?;
+    let shape = match output_shape {
+        None => default,
+        Some(t) => {
+            let s = crate::util::ints(t, "output_shape")?;
+            if s.len() != x.rank() || s.iter().any(|&v| v < 0) {
+                return Err(invalid!(
+                    "output_shape {s:?} must have x's rank {} and no negative dims",
+                    x.rank()
+                ));
+            }
+            s.iter().map(|&v| v as usize).collect()
+        }
+    };
+    let mut out = vec![0f32; shape.iter().product()];
+    for (&v, &k) in xv.iter().zip(&indices.to_i64_vec()) {
+        let slot = usize::try_from(k).ok().and_then(|k| out.get_mut(k));
+        match slot {
+            Some(y) => *y = v,
+            None => {
+                return Err(invalid!(
+                    "index {k} is outside the output of shape {shape:?}"
+                ))
+            }
+        }
+    }
+    Ok(Tensor::from_f32(&shape, out)
+        .expect("size")
+        .into_dtype(x.dtype()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_unpool_scatters_into_default_or_given_shape() {
+        let x = Tensor::from_f32(&[1, 1, 2], vec![5.0, 6.0]).unwrap();
+        let ind = Tensor::from_i64(&[1, 1, 2], vec![1, 2]).unwrap();
+        // Default length (2 - 1) · 2 + 2 = 4.
+        let y = max_unpool(&[2], &[], &[2], &x, &ind, None).unwrap();
+        assert_eq!(y.shape(), [1, 1, 4]);
+        assert_eq!(y.to_f32_vec(), [0.0, 5.0, 6.0, 0.0]);
+        let shape = Tensor::from_i64(&[3], vec![1, 1, 5]).unwrap();
+        let y = max_unpool(&[2], &[], &[2], &x, &ind, Some(&shape)).unwrap();
+        assert_eq!(y.to_f32_vec(), [0.0, 5.0, 6.0, 0.0, 0.0]);
+        let bad = Tensor::from_i64(&[1, 1, 2], vec![1, 4]).unwrap();
+        assert!(
+            max_unpool(&[2], &[], &[2], &x, &bad, None).is_err(),
+            "index 4 of 4"
+        );
+        assert!(
+            max_unpool(&[2, 2], &[], &[], &x, &ind, None).is_err(),
+            "kernel rank"
+        );
+    }
 
     fn attrs(kernel: &[usize], strides: &[usize], pads: &[usize]) -> PoolAttrs {
         PoolAttrs {

@@ -580,5 +580,14 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::Rnn(rnn) => recurrent::recurrent(cx, rnn, &recurrent::RNN, syms),
         Op::If { .. } | Op::Loop { .. } | Op::Scan(_) => control::control(cx, syms),
         Op::Attention(a) => attention::attention(cx, a, syms),
+        Op::Lrn { size, .. } => nn::lrn(cx, *size),
+        Op::GroupNorm { num_groups, .. } => nn::group_norm(cx, *num_groups),
+        Op::MeanVarianceNorm { axes } => nn::mean_variance_norm(cx, axes),
+        Op::MaxUnpool {
+            kernel,
+            pads,
+            strides,
+        } => nn::max_unpool(cx, kernel, pads, strides, syms),
+        Op::CausalConvWithState { .. } => nn::causal_conv_with_state(cx, syms),
     }
 }

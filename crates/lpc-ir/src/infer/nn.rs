@@ -948,6 +948,188 @@ pub(super) fn instance_norm(cx: &Cx) -> R {
     Ok(vec![x.clone()])
 }
 
+/// LRN: a float x of rank >= 2 (`[N, C, d...]`), size at least 1.
+pub(super) fn lrn(cx: &Cx, size: usize) -> R {
+    let x = cx.req(0, "x")?;
+    cx.check_dtype(0, "x", "a float type", is_float)?;
+    if size == 0 {
+        return Err(cx.err("attribute 'size' must be at least 1"));
+    }
+    if matches!(dims(x), Some(xd) if xd.len() < 2) {
+        return Err(cx.err(format!("input x must have rank >= 2 (N, C, d...), got {x}")));
+    }
+    Ok(vec![x.clone()])
+}
+
+/// GroupNormalization: as InstanceNormalization (x `[N, C, d...]`, scale and bias `[C]`),
+/// with `num_groups` at least 1 dividing a known C.
+pub(super) fn group_norm(cx: &Cx, num_groups: usize) -> R {
+    let out = instance_norm(cx)?;
+    if num_groups == 0 {
+        return Err(cx.err("attribute 'num_groups' must be at least 1"));
+    }
+    if let Some(Dim::Known(c)) = dims(&out[0]).map(|d| &d[1]) {
+        if c % num_groups != 0 {
+            return Err(cx.err(format!(
+                "num_groups {num_groups} does not divide the {c} channels"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// MeanVarianceNormalization: a float x, distinct axes in range.
+pub(super) fn mean_variance_norm(cx: &Cx, axes: &[i64]) -> R {
+    let x = cx.req(0, "x")?;
+    cx.check_dtype(0, "x", "a float type", is_float)?;
+    if let Some(xd) = dims(x) {
+        let mut seen = vec![false; xd.len()];
+        for &a in axes {
+            match super::norm_axis(a, xd.len()) {
+                Some(k) if !seen[k] => seen[k] = true,
+                _ => {
+                    return Err(cx.err(format!(
+                        "axes {axes:?} must be distinct and in range for x {x}"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(vec![x.clone()])
+}
+
+/// MaxUnpool: float x `[N, C, d...]`, i64 indices of x's shape, an optional i64
+/// `output_shape` of x's rank; the output shape is `output_shape` (constant; else fresh
+/// symbols) or computed from the window attributes.
+pub(super) fn max_unpool(
+    cx: &Cx,
+    kernel: &[usize],
+    pads: &[usize],
+    strides: &[usize],
+    syms: &mut SymGen,
+) -> R {
+    let x = cx.req(0, "x")?;
+    let ind = cx.req(1, "indices")?;
+    cx.check_dtype(0, "x", "a float type", is_float)?;
+    cx.check_dtype(1, "indices", "i64", |d| d == DType::I64)?;
+    cx.check_dtype(2, "output_shape", "i64", |d| d == DType::I64)?;
+    if let (Some(xd), Some(id)) = (dims(x), dims(ind)) {
+        if xd.len() != id.len()
+            || xd
+                .iter()
+                .zip(id)
+                .any(|(a, b)| matches!((a, b), (Dim::Known(a), Dim::Known(b)) if a != b))
+        {
+            return Err(cx.err(format!("indices {ind} must have the shape of x {x}")));
+        }
+    }
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt_unranked(x.dtype)]);
+    };
+    if xd.len() < 3 {
+        return Err(cx.err(format!("input x must have rank >= 3 (N, C, d...), got {x}")));
+    }
+    if cx.opt(2).is_some() {
+        return Ok(vec![match cx.ints(2) {
+            Some(s) if s.len() == xd.len() && s.iter().all(|&v| v >= 0) => {
+                vt(x.dtype, s.iter().map(|&v| Dim::Known(v as usize)).collect())
+            }
+            Some(s) => {
+                return Err(cx.err(format!(
+                    "output_shape {s:?} must have x's rank {} and no negative dims",
+                    xd.len()
+                )))
+            }
+            None => vt(x.dtype, (0..xd.len()).map(|_| syms.dim()).collect()),
+        }]);
+    }
+    let known: Option<Vec<usize>> = xd
+        .iter()
+        .map(|d| match d {
+            Dim::Known(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    let out = match known {
+        Some(k) => crate::max_unpool_shape(&k, kernel, pads, strides)
+            .map_err(|e| cx.err(e))?
+            .into_iter()
+            .map(Dim::Known)
+            .collect(),
+        None => {
+            let mut v = xd[..2].to_vec();
+            v.extend((2..xd.len()).map(|_| syms.dim()));
+            v
+        }
+    };
+    Ok(vec![vt(x.dtype, out)])
+}
+
+/// CausalConvWithState: float input `[N, C, L]`, weight `[C, 1, K]`, bias `[C]`, past_state
+/// `[N, C, K-1]`, all of one dtype; outputs `[N, C, L]` and `[N, C, K-1]`.
+pub(super) fn causal_conv_with_state(cx: &Cx, syms: &mut SymGen) -> R {
+    let x = cx.req(0, "input")?;
+    let w = cx.req(1, "weight")?;
+    cx.check_dtype(0, "input", "a float type", is_float)?;
+    for (slot, what) in [(1, "weight"), (2, "bias"), (3, "past_state")] {
+        cx.same_dtype(0, slot, &format!("{what} dtype differs from input"))?;
+    }
+    let (xd, wd) = (dims(x), dims(w));
+    if matches!(xd, Some(d) if d.len() != 3) || matches!(wd, Some(d) if d.len() != 3) {
+        return Err(cx.err(format!(
+            "input {x} must be [N, C, L] and weight {w} [C, 1, K]"
+        )));
+    }
+    let known = |d: Option<&[Dim]>, k: usize| match d {
+        Some(d) => match &d[k] {
+            Dim::Known(n) => Some(*n),
+            _ => None,
+        },
+        None => None,
+    };
+    let (c, cw, one) = (known(xd, 1), known(wd, 0), known(wd, 1));
+    if matches!((c, cw), (Some(a), Some(b)) if a != b) || matches!(one, Some(n) if n != 1) {
+        return Err(cx.err(format!("weight {w} is not [C, 1, K] for input {x}")));
+    }
+    let state_len = match known(wd, 2) {
+        Some(0) => return Err(cx.err(format!("weight {w} has kernel size 0"))),
+        Some(k) => Dim::Known(k - 1),
+        None => syms.dim(),
+    };
+    let (n, ch) = match xd {
+        Some(d) => (d[0].clone(), d[1].clone()),
+        None => (syms.dim(), syms.dim()),
+    };
+    let want = [
+        (2, "bias", vec![ch.clone()]),
+        (
+            3,
+            "past_state",
+            vec![n.clone(), ch.clone(), state_len.clone()],
+        ),
+    ];
+    for (slot, what, shape) in want {
+        if let Some(d) = cx.opt(slot).and_then(dims) {
+            let bad = d.len() != shape.len()
+                || d.iter()
+                    .zip(&shape)
+                    .any(|(a, b)| matches!((a, b), (Dim::Known(a), Dim::Known(b)) if a != b));
+            if bad {
+                return Err(cx.err(format!(
+                    "{what} {} does not match {}",
+                    Shape(d.to_vec()),
+                    Shape(shape)
+                )));
+            }
+        }
+    }
+    let out = match xd {
+        Some(d) => vt(x.dtype, d.to_vec()),
+        None => vt(x.dtype, vec![n.clone(), ch.clone(), syms.dim()]),
+    };
+    Ok(vec![out, vt(x.dtype, vec![n, ch, state_len])])
+}
+
 /// LpNormalization: a float x, an axis in range, p 1 or 2.
 pub(super) fn lp_normalization(cx: &Cx, axis: i64, p: i64) -> R {
     if !matches!(p, 1 | 2) {

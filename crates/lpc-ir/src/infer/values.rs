@@ -128,6 +128,11 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::Hardmax { .. }
         | Op::LpNormalization { .. }
         | Op::InstanceNorm { .. }
+        | Op::Lrn { .. }
+        | Op::GroupNorm { .. }
+        | Op::MeanVarianceNorm { .. }
+        | Op::MaxUnpool { .. }
+        | Op::CausalConvWithState { .. }
         | Op::LpPool { .. }
         | Op::NegativeLogLikelihoodLoss { .. }
         | Op::SoftmaxCrossEntropyLoss { .. }

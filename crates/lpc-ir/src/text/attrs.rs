@@ -528,6 +528,35 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             v.bool("coerce_2d", coerce_2d, Some(false));
         }
         Op::InstanceNorm { epsilon } => v.f32("epsilon", epsilon, Some(1e-5)),
+        Op::Lrn {
+            alpha,
+            beta,
+            bias,
+            size,
+        } => {
+            v.f32("alpha", alpha, Some(1e-4));
+            v.f32("beta", beta, Some(0.75));
+            v.f32("bias", bias, Some(1.0));
+            v.usize("size", size, None);
+        }
+        Op::GroupNorm {
+            num_groups,
+            epsilon,
+        } => {
+            v.usize("num_groups", num_groups, None);
+            v.f32("epsilon", epsilon, Some(1e-5));
+        }
+        Op::MeanVarianceNorm { axes } => v.i64s("axes", axes),
+        Op::CausalConvWithState { silu } => v.bool("silu", silu, Some(false)),
+        Op::MaxUnpool {
+            kernel,
+            pads,
+            strides,
+        } => {
+            v.usizes("kernel", kernel);
+            v.usizes("pads", pads);
+            v.usizes("strides", strides);
+        }
         Op::LpPool { pool, p } => {
             pool_attrs(pool, v);
             v.i64("p", p, Some(2));

@@ -502,6 +502,11 @@ fn lower_node(
         | Op::Hardmax { .. }
         | Op::LpNormalization { .. }
         | Op::InstanceNorm { .. }
+        | Op::GroupNorm { .. }
+        | Op::Lrn { .. }
+        | Op::MeanVarianceNorm { .. }
+        | Op::MaxUnpool { .. }
+        | Op::CausalConvWithState { .. }
         | Op::LpPool { .. }
         | Op::NegativeLogLikelihoodLoss { .. }
         | Op::SoftmaxCrossEntropyLoss { .. }

@@ -33,6 +33,7 @@ fn node_opset(node: &NodeProto) -> i64 {
         Some("Attention") if has_attr("left_window_size") || has_attr("right_window_size") => 25,
         Some("Attention") if has_input(6) => 24,
         Some("Attention") => 23,
+        Some("CausalConvWithState") => 27,
         _ => OPSET,
     }
 }

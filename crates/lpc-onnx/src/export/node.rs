@@ -338,6 +338,55 @@ impl Exporter<'_> {
                 "InstanceNormalization",
                 vec![attr_f("epsilon", *epsilon)],
             ),
+            Op::Lrn {
+                alpha,
+                beta,
+                bias,
+                size,
+            } => (
+                "LRN",
+                vec![
+                    attr_f("alpha", *alpha),
+                    attr_f("beta", *beta),
+                    attr_f("bias", *bias),
+                    attr_i("size", *size as i64),
+                ],
+            ),
+            Op::GroupNorm {
+                num_groups,
+                epsilon,
+            } => (
+                "GroupNormalization",
+                vec![
+                    attr_i("num_groups", *num_groups as i64),
+                    attr_f("epsilon", *epsilon),
+                ],
+            ),
+            Op::CausalConvWithState { silu } => (
+                "CausalConvWithState",
+                if *silu {
+                    vec![attr_s("activation", "silu")]
+                } else {
+                    vec![]
+                },
+            ),
+            Op::MeanVarianceNorm { axes } => {
+                ("MeanVarianceNormalization", vec![attr_is("axes", axes)])
+            }
+            Op::MaxUnpool {
+                kernel,
+                pads,
+                strides,
+            } => {
+                let mut at = vec![];
+                for (key, v) in [("kernel_shape", kernel), ("pads", pads), ("strides", strides)] {
+                    if !v.is_empty() {
+                        let v: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+                        at.push(attr_is(key, &v));
+                    }
+                }
+                ("MaxUnpool", at)
+            }
             Op::LpNormalization { axis, p } => (
                 "LpNormalization",
                 vec![attr_i("axis", *axis), attr_i("p", *p)],

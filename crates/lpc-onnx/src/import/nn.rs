@@ -31,6 +31,38 @@ pub(super) fn register(t: &mut Table) {
             epsilon: cx.a.float("epsilon", 1e-5)?,
         }))
     });
+    t.add("LRN", lrn);
+    t.add("GroupNormalization", group_norm);
+    t.add("MeanVarianceNormalization", |cx, _| {
+        Ok(Converted::Op(Op::MeanVarianceNorm {
+            axes: cx.a.ints("axes")?.unwrap_or_else(|| vec![0, 2, 3]),
+        }))
+    });
+    t.add("MaxUnpool", |cx, _| {
+        let a = cx.a;
+        let kernel = a.usizes("kernel_shape")?;
+        if kernel.is_empty() {
+            return Err(a.err("kernel_shape is required"));
+        }
+        Ok(Converted::Op(Op::MaxUnpool {
+            kernel,
+            pads: a.usizes("pads")?,
+            strides: a.usizes("strides")?,
+        }))
+    });
+    t.add("CausalConvWithState", |cx, _| {
+        let a = cx.a;
+        let silu = match a.string("activation", "none")?.as_str() {
+            "none" => false,
+            "silu" | "swish" => true,
+            other => {
+                return Err(a.err(format!(
+                    "attribute 'activation' must be none, silu or swish, got {other:?}"
+                )))
+            }
+        };
+        Ok(Converted::Op(Op::CausalConvWithState { silu }))
+    });
     t.add("NegativeLogLikelihoodLoss", loss);
     t.add("SoftmaxCrossEntropyLoss", loss);
     t.add("Attention", attention);
@@ -278,4 +310,54 @@ fn loss(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
             }
         },
     ))
+}
+
+/// `LRN`: `size` is required and positive.
+fn lrn(cx: &mut Cx, _: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    if !a.has("size") {
+        return Err(a.err("attribute 'size' is required"));
+    }
+    let size = a.int("size", 0)?;
+    if !(1..=(1 << 24)).contains(&size) {
+        return Err(a.err(format!("attribute 'size' must be positive, got {size}")));
+    }
+    Ok(Converted::Op(Op::Lrn {
+        alpha: a.float("alpha", 1e-4)?,
+        beta: a.float("beta", 0.75)?,
+        bias: a.float("bias", 1.0)?,
+        size: size as usize,
+    }))
+}
+
+/// `GroupNormalization`, opset 21 (scale and bias per channel); opset 18's per-group scale
+/// and bias are refused, as is a `stash_type` other than float (1): lpc computes the
+/// statistics in f64 whatever x's dtype.
+fn group_norm(cx: &mut Cx, _: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    if cx.opset < 21 {
+        return Err(a.err(format!(
+            "GroupNormalization opset {} (per-group scale and bias) is not supported; opset 21 is",
+            cx.opset
+        )));
+    }
+    if !a.has("num_groups") {
+        return Err(a.err("attribute 'num_groups' is required"));
+    }
+    let num_groups = a.int("num_groups", 0)?;
+    if !(1..=(1 << 24)).contains(&num_groups) {
+        return Err(a.err(format!(
+            "attribute 'num_groups' must be positive, got {num_groups}"
+        )));
+    }
+    let stash = a.int("stash_type", 1)?;
+    if stash != 1 {
+        return Err(a.err(format!(
+            "attribute 'stash_type' {stash} is not supported (only 1, float)"
+        )));
+    }
+    Ok(Converted::Op(Op::GroupNorm {
+        num_groups: num_groups as usize,
+        epsilon: a.float("epsilon", 1e-5)?,
+    }))
 }
