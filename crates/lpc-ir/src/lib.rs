@@ -23,9 +23,10 @@ pub use infer::{
 };
 pub use op::{
     col2im_blocks, rnn_default_activations, ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad,
-    BinaryOp, BlockOrder, BodyIo, ConvAttrs, CoordTransform, LossReduction, NearestMode, Op,
-    PadMode, PoolAttrs, QkOutput, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnActivation,
-    RnnAttrs, RnnDirection, ScanAttrs, ScatterReduction, UnaryOp, SELU_ALPHA, SELU_GAMMA,
+    BinaryOp, BlockOrder, BodyIo, ConvAttrs, CoordTransform, GridPadding, LossReduction,
+    NearestMode, Op, PadMode, PoolAttrs, QkOutput, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode,
+    RnnActivation, RnnAttrs, RnnDirection, ScanAttrs, ScatterReduction, UnaryOp, SELU_ALPHA,
+    SELU_GAMMA,
 };
 pub use op_kind::OpKind;
 pub use shape::{DTypeOrUnknown, Dim, Shape, ValueType};
