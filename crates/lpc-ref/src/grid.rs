@@ -222,3 +222,51 @@ pub fn affine_grid(align_corners: bool, theta: &Tensor, size: &Tensor) -> EvalRe
     shape.push(r);
     Ok(Tensor::from_f64(&shape, out).expect("size").into_dtype(d))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f32s(shape: &[usize], v: &[f32]) -> Tensor {
+        Tensor::from_f64(shape, v.iter().map(|&x| x as f64).collect())
+            .expect("size")
+            .into_dtype(lpc_ir::DType::F32)
+    }
+
+    #[test]
+    fn grid_sample_interpolates_and_pads() {
+        // 1x1x1x2 input [1, 2]; x coordinates -1, 0, 2 (no align_corners: -1 is the outer edge).
+        let x = f32s(&[1, 1, 1, 2], &[1.0, 2.0]);
+        let grid = f32s(&[1, 1, 3, 2], &[-1.0, 0.0, 0.0, 0.0, 2.0, 0.0]);
+        let lin = grid_sample(ResizeMode::Linear, GridPadding::Zeros, false, &x, &grid).unwrap();
+        // -1 → -0.5: half of x[0]; 0 → 0.5: the mean; 2 → 2.5: outside.
+        assert_eq!(lin.to_f64_vec(), [0.5, 1.5, 0.0]);
+        let border =
+            grid_sample(ResizeMode::Linear, GridPadding::Border, false, &x, &grid).unwrap();
+        assert_eq!(border.to_f64_vec(), [1.0, 1.5, 2.0]);
+        // Nearest rounds half to even: 0.5 → 0.
+        let near = grid_sample(ResizeMode::Nearest, GridPadding::Zeros, false, &x, &grid).unwrap();
+        assert_eq!(near.to_f64_vec(), [1.0, 1.0, 0.0]);
+        let bad = f32s(&[1, 1, 3, 3], &[0.0; 9]);
+        assert!(grid_sample(ResizeMode::Linear, GridPadding::Zeros, false, &x, &bad).is_err());
+    }
+
+    #[test]
+    fn reflect_mirrors_repeatedly() {
+        assert_eq!(reflect(-0.25, 0.0, 1.0), 0.25);
+        assert_eq!(reflect(1.25, 0.0, 1.0), 0.75);
+        assert_eq!(reflect(2.25, 0.0, 1.0), 0.25);
+    }
+
+    #[test]
+    fn affine_grid_identity() {
+        let theta = f32s(&[1, 2, 3], &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+        let size = Tensor::vec_i64(&[1, 1, 1, 2]);
+        let g = affine_grid(true, &theta, &size).unwrap();
+        assert_eq!(g.shape(), [1, 1, 2, 2]);
+        assert_eq!(g.to_f64_vec(), [-1.0, 0.0, 1.0, 0.0]);
+        let g = affine_grid(false, &theta, &size).unwrap();
+        assert_eq!(g.to_f64_vec(), [-0.5, 0.0, 0.5, 0.0]);
+        assert!(affine_grid(false, &theta, &Tensor::vec_i64(&[1, 1, 2])).is_err());
+    }
+}
