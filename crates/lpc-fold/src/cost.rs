@@ -203,6 +203,8 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | CenterCropPad
         | Det
         | Col2Im
+        | GridSample
+        | AffineGrid
         | DepthToSpace
         | SpaceToDepth
         | ShapeOf

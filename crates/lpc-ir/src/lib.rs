@@ -23,7 +23,7 @@ pub use infer::{
 };
 pub use op::{
     col2im_blocks, max_unpool_shape, rnn_default_activations, ArgAttrs, AspectPolicy,
-    AttentionAttrs, AutoPad, BinaryOp, BlockOrder, BodyIo, ConvAttrs, CoordTransform,
+    AttentionAttrs, AutoPad, BinaryOp, BlockOrder, BodyIo, ConvAttrs, CoordTransform, GridPadding,
     LossReduction, NearestMode, Op, PadMode, PoolAttrs, QkOutput, QuantAxis, ReduceOp, ResizeAttrs,
     ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScanAttrs, ScatterReduction, UnaryOp,
     SELU_ALPHA, SELU_GAMMA,

@@ -444,6 +444,17 @@ pub enum PadMode {
     Wrap,
 }
 
+/// What GridSample reads for sampling points outside the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GridPadding {
+    /// Zero outside the input.
+    Zeros,
+    /// The nearest border value.
+    Border,
+    /// The input mirrored at its borders.
+    Reflection,
+}
+
 /// How ScatterElements / ScatterND combine an update with the value it lands on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ScatterReduction {
@@ -1215,6 +1226,23 @@ pub enum Op {
         pads: Vec<usize>,
         /// Stride per spatial axis (empty: all 1).
         strides: Vec<usize>,
+    },
+    /// Samples x `[N, C, *spatial]` at the normalised coordinates of grid
+    /// `[N, *out_spatial, r]` (last axis: x, y, z, i.e. the spatial axes reversed, in
+    /// [-1, 1]): (x, grid); output `[N, C, *out_spatial]`.
+    GridSample {
+        /// Interpolation (ONNX `bilinear`/`bicubic` are `Linear`/`Cubic`).
+        mode: ResizeMode,
+        /// What points outside the input read.
+        padding: GridPadding,
+        /// Whether -1 and 1 are the centres of the corner elements (else their outer edges).
+        align_corners: bool,
+    },
+    /// The sampling grid of an affine transform: (theta `[N, r, r+1]`, size `[N, C, *spatial]`
+    /// as i64, r = 2 or 3); output `[N, *spatial, r]`.
+    AffineGrid {
+        /// Whether -1 and 1 are the centres of the corner elements (else their outer edges).
+        align_corners: bool,
     },
     /// Rearrange depth into `blocksize`×`blocksize` blocks of space: (x) of shape NCHW.
     DepthToSpace {

@@ -3,9 +3,9 @@
 
 use crate::{
     ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
-    CoordTransform, DType, LossReduction, NearestMode, Op, PadMode, PoolAttrs, QkOutput, QuantAxis,
-    ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs, RnnDirection, ScanAttrs, ScatterReduction, Tensor,
-    UnaryOp, SELU_ALPHA, SELU_GAMMA,
+    CoordTransform, DType, GridPadding, LossReduction, NearestMode, Op, PadMode, PoolAttrs,
+    QkOutput, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs, RnnDirection, ScanAttrs,
+    ScatterReduction, Tensor, UnaryOp, SELU_ALPHA, SELU_GAMMA,
 };
 use std::sync::Arc;
 
@@ -181,6 +181,8 @@ op_kinds! {
     (CenterCropPad, "center_crop_pad"),
     (Det, "det"),
     (Col2Im, "col2im"),
+    (GridSample, "grid_sample"),
+    (AffineGrid, "affine_grid"),
     (DepthToSpace, "depth_to_space"),
     (SpaceToDepth, "space_to_depth"),
     (ShapeOf, "shape_of"),
@@ -265,6 +267,7 @@ impl OpKind {
             Trilu => (1, Some(2)),
             CumSum | CumProd | Compress | ReverseSequence | CenterCropPad => (2, Some(2)),
             OneHot | Col2Im => (3, Some(3)),
+            GridSample | AffineGrid => (2, Some(2)),
             EyeLike | NonZero | Unique | Det => (1, Some(1)),
             ShapeOf => (1, Some(1)),
             Slice => (3, Some(5)),
@@ -347,7 +350,7 @@ impl OpKind {
             | GatherNd | ScatterElements | ScatterNd | DepthToSpace | SpaceToDepth | Lstm | Gru
             | Rnn | ArgMax | ArgMin | TopK | Trilu | If | Loop | Scan | Attention => true,
             CumSum | CumProd | OneHot | EyeLike | Compress | Unique | ReverseSequence
-            | CenterCropPad | Col2Im => true,
+            | CenterCropPad | Col2Im | GridSample | AffineGrid => true,
             Lrn | GroupNorm | MeanVarianceNorm | MaxUnpool | CausalConvWithState => true,
             Hardmax
             | LpNormalization
@@ -604,6 +607,14 @@ impl OpKind {
             },
             OpKind::CenterCropPad => Op::CenterCropPad { axes: vec![] },
             OpKind::Det => Op::Det,
+            OpKind::GridSample => Op::GridSample {
+                mode: ResizeMode::Linear,
+                padding: GridPadding::Zeros,
+                align_corners: false,
+            },
+            OpKind::AffineGrid => Op::AffineGrid {
+                align_corners: false,
+            },
             OpKind::Col2Im => Op::Col2Im {
                 dilations: vec![],
                 pads: vec![],
@@ -841,6 +852,8 @@ impl Op {
             Op::CenterCropPad { .. } => OpKind::CenterCropPad,
             Op::Det => OpKind::Det,
             Op::Col2Im { .. } => OpKind::Col2Im,
+            Op::GridSample { .. } => OpKind::GridSample,
+            Op::AffineGrid { .. } => OpKind::AffineGrid,
             Op::DepthToSpace { .. } => OpKind::DepthToSpace,
             Op::SpaceToDepth { .. } => OpKind::SpaceToDepth,
             Op::ShapeOf { .. } => OpKind::ShapeOf,

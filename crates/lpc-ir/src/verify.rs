@@ -105,6 +105,8 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::CenterCropPad { .. }
         | Op::Det
         | Op::Col2Im { .. }
+        | Op::GridSample { .. }
+        | Op::AffineGrid { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

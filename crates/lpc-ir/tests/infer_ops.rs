@@ -1591,3 +1591,40 @@ fn col2im_types_and_checks() {
     let e = infer_types(&mut g).expect_err("strides");
     assert!(e.to_string().contains("'strides'"), "{e}");
 }
+
+#[test]
+fn grid_sample_and_affine_grid_types() {
+    let mut g = Graph::new("grid");
+    let x = input(&mut g, "x", DType::F32, "N,3,4,5");
+    let grid = input(&mut g, "grid", DType::F32, "N,6,7,2");
+    let op = Op::GridSample {
+        mode: ResizeMode::Linear,
+        padding: GridPadding::Zeros,
+        align_corners: false,
+    };
+    let y = node(&mut g, "y", op.clone(), &[Some(x), Some(grid)]);
+    run(&mut g);
+    assert_eq!(ty(&g, y), "f32[N,3,6,7]");
+    let mut g = Graph::new("grid");
+    let x = input(&mut g, "x", DType::F32, "N,3,4,5");
+    let grid = input(&mut g, "grid", DType::F32, "N,6,7,3");
+    node(&mut g, "y", op, &[Some(x), Some(grid)]);
+    let e = infer_types(&mut g).expect_err("coordinates");
+    assert!(e.to_string().contains("coordinates"), "{e}");
+
+    let mut g = Graph::new("affine");
+    let theta = input(&mut g, "theta", DType::F32, "2,2,3");
+    let size = ints(&mut g, "size", &[2, 3, 4, 5]);
+    let op = Op::AffineGrid {
+        align_corners: false,
+    };
+    let y = node(&mut g, "y", op.clone(), &[Some(theta), Some(size)]);
+    run(&mut g);
+    assert_eq!(ty(&g, y), "f32[2,4,5,2]");
+    let mut g = Graph::new("affine");
+    let theta = input(&mut g, "theta", DType::F32, "2,3,4");
+    let size = ints(&mut g, "size", &[2, 3, 4, 5]);
+    node(&mut g, "y", op, &[Some(theta), Some(size)]);
+    let e = infer_types(&mut g).expect_err("theta");
+    assert!(e.to_string().contains("theta"), "{e}");
+}

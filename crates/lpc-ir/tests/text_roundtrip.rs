@@ -161,6 +161,8 @@ fn kind(op: &Op) -> usize {
         Op::CenterCropPad { .. } => 138,
         Op::Det => 139,
         Op::Col2Im { .. } => 140,
+        Op::GridSample { .. } => 164,
+        Op::AffineGrid { .. } => 165,
         Op::DepthToSpace { .. } => 103,
         Op::SpaceToDepth { .. } => 104,
         Op::Lstm { .. } => 113,
@@ -183,7 +185,7 @@ fn kind(op: &Op) -> usize {
         Op::CausalConvWithState { .. } => 163,
     }
 }
-const KINDS: usize = 164;
+const KINDS: usize = 166;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -276,10 +278,22 @@ fn words(op: &Op) -> Vec<(usize, usize)> {
                 Some(_) => (13, 3),
             },
         ],
+        Op::GridSample { mode, padding, .. } => vec![
+            match mode {
+                ResizeMode::Nearest => (3, 0),
+                ResizeMode::Linear => (3, 1),
+                ResizeMode::Cubic => (3, 2),
+            },
+            match padding {
+                GridPadding::Zeros => (14, 0),
+                GridPadding::Border => (14, 1),
+                GridPadding::Reflection => (14, 2),
+            },
+        ],
         _ => vec![],
     }
 }
-const WORD_COUNTS: [usize; 14] = [4, 8, 4, 3, 6, 4, 3, 5, 2, 3, 11, 3, 4, 4];
+const WORD_COUNTS: [usize; 15] = [4, 8, 4, 3, 6, 4, 3, 5, 2, 3, 11, 3, 4, 4, 3];
 
 fn scatter_reduction(r: &ScatterReduction) -> (usize, usize) {
     match r {
@@ -994,6 +1008,24 @@ fn op_samples() -> Vec<Op> {
     v.push(Op::CenterCropPad { axes: vec![] });
     v.push(Op::CenterCropPad { axes: vec![0, -1] });
     v.push(Op::Det);
+    v.push(Op::GridSample {
+        mode: ResizeMode::Linear,
+        padding: GridPadding::Zeros,
+        align_corners: false,
+    });
+    v.push(Op::GridSample {
+        mode: ResizeMode::Cubic,
+        padding: GridPadding::Border,
+        align_corners: true,
+    });
+    v.push(Op::GridSample {
+        mode: ResizeMode::Nearest,
+        padding: GridPadding::Reflection,
+        align_corners: false,
+    });
+    for align_corners in [false, true] {
+        v.push(Op::AffineGrid { align_corners });
+    }
     v.push(Op::Col2Im {
         dilations: vec![],
         pads: vec![],
@@ -1267,9 +1299,7 @@ fn every_variant_is_generated() {
             seen_words[e][w] = true;
         }
     }
-    let missing: Vec<usize> = (0..KINDS)
-        .filter(|&k| !seen[k])
-        .collect();
+    let missing: Vec<usize> = (0..KINDS).filter(|&k| !seen[k]).collect();
     assert!(missing.is_empty(), "op kinds without samples: {missing:?}");
     for (e, s) in seen_words.iter().enumerate() {
         assert!(

@@ -9,6 +9,7 @@ mod control;
 mod elementwise;
 mod fused;
 pub mod geom;
+mod grid;
 mod index;
 pub mod logic;
 mod loss;
@@ -304,6 +305,22 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             i.req(0, "x")?,
             i.req(1, "image_shape")?,
             i.req(2, "block_shape")?,
+        )?]),
+        Op::GridSample {
+            mode,
+            padding,
+            align_corners,
+        } => Ok(vec![grid::grid_sample(
+            *mode,
+            *padding,
+            *align_corners,
+            i.req(0, "x")?,
+            i.req(1, "grid")?,
+        )?]),
+        Op::AffineGrid { align_corners } => Ok(vec![grid::affine_grid(
+            *align_corners,
+            i.req(0, "theta")?,
+            i.req(1, "size")?,
         )?]),
         Op::ArgMax(a) => Ok(vec![index::arg(a, true, i.req(0, "x")?)?]),
         Op::ArgMin(a) => Ok(vec![index::arg(a, false, i.req(0, "x")?)?]),

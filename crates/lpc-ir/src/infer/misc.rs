@@ -301,3 +301,79 @@ pub(super) fn col2im(
     }
     Ok(vec![vt(x.dtype, out)])
 }
+
+/// GridSample: x `[N, C, *spatial]` (numeric) and grid `[N, *out_spatial, r]` (float) with
+/// r = rank(x) − 2 give `[N, C, *out_spatial]` in x's dtype.
+pub(super) fn grid_sample(cx: &Cx) -> R {
+    let x = cx.req(0, "x")?;
+    let grid = cx.req(1, "grid")?;
+    cx.check_dtype(0, "x", "a numeric type", |d| d.is_float() || d.is_int())?;
+    cx.check_dtype(1, "grid", "a float type", |d| d.is_float())?;
+    let (Some(xd), Some(gd)) = (dims(x), dims(grid)) else {
+        return Ok(vec![vt_unranked(x.dtype)]);
+    };
+    if xd.len() < 3 || gd.len() != xd.len() {
+        return Err(cx.err(format!(
+            "x {} must have rank >= 3 and grid {} the same rank",
+            cx.ty(0),
+            cx.ty(1)
+        )));
+    }
+    if matches!(gd[gd.len() - 1], Dim::Known(r) if r != xd.len() - 2) {
+        return Err(cx.err(format!(
+            "grid {} must end in {} coordinates (one per spatial axis of x)",
+            cx.ty(1),
+            xd.len() - 2
+        )));
+    }
+    let batch = match (&xd[0], &gd[0]) {
+        (Dim::Known(a), Dim::Known(b)) if a != b => {
+            return Err(cx.err(format!("x has batch {a} but grid has {b}")))
+        }
+        (Dim::Known(_), _) => xd[0].clone(),
+        _ => gd[0].clone(),
+    };
+    let mut out = vec![batch, xd[1].clone()];
+    out.extend(gd[1..gd.len() - 1].iter().cloned());
+    Ok(vec![vt(x.dtype, out)])
+}
+
+/// AffineGrid: theta `[N, r, r+1]` (float) and size (i64 `[r + 2]`: N, C, *spatial) give
+/// the grid `[N, *spatial, r]` (spatial from size's value; else fresh symbols).
+pub(super) fn affine_grid(cx: &Cx) -> R {
+    let theta = cx.req(0, "theta")?;
+    cx.req(1, "size")?;
+    cx.check_dtype(0, "theta", "a float type", |d| d.is_float())?;
+    cx.check_dtype(1, "size", "i64", |d| d == DType::I64)?;
+    if let Some(td) = dims(theta) {
+        let ok = td.len() == 3
+            && match (&td[1], &td[2]) {
+                (Dim::Known(r), Dim::Known(c)) => (*r == 2 || *r == 3) && *c == r + 1,
+                _ => true,
+            };
+        if !ok {
+            return Err(cx.err(format!("theta {} must be [N, 2, 3] or [N, 3, 4]", cx.ty(0))));
+        }
+    }
+    let Some(size) = cx.ints(1) else {
+        return Ok(vec![vt_unranked(theta.dtype)]);
+    };
+    if !(size.len() == 4 || size.len() == 5) || size.iter().any(|&v| v < 0) {
+        return Err(cx.err(format!(
+            "size {size:?} must be [N, C, H, W] or [N, C, D, H, W] with no negative entry"
+        )));
+    }
+    let r = size.len() - 2;
+    if let Some(td) = dims(theta) {
+        if matches!(td[1], Dim::Known(tr) if tr != r) {
+            return Err(cx.err(format!(
+                "theta {} does not match size {size:?} ({r} spatial axes)",
+                cx.ty(0)
+            )));
+        }
+    }
+    let mut out = vec![Dim::Known(size[0] as usize)];
+    out.extend(size[2..].iter().map(|&v| Dim::Known(v as usize)));
+    out.push(Dim::Known(r));
+    Ok(vec![vt(theta.dtype, out)])
+}

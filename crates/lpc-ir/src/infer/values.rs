@@ -162,6 +162,8 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::CenterCropPad { .. }
         | Op::Det
         | Op::Col2Im { .. }
+        | Op::GridSample { .. }
+        | Op::AffineGrid { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

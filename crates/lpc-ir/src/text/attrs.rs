@@ -2,9 +2,9 @@
 
 use crate::{
     rnn_default_activations, ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder,
-    ConvAttrs, CoordTransform, DType, Graph, LossReduction, NearestMode, Op, PadMode, PoolAttrs,
-    QkOutput, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection,
-    ScanAttrs, ScatterReduction, Tensor, UnaryOp, SELU_ALPHA, SELU_GAMMA,
+    ConvAttrs, CoordTransform, DType, Graph, GridPadding, LossReduction, NearestMode, Op, PadMode,
+    PoolAttrs, QkOutput, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs,
+    RnnDirection, ScanAttrs, ScatterReduction, Tensor, UnaryOp, SELU_ALPHA, SELU_GAMMA,
 };
 use std::sync::Arc;
 
@@ -146,6 +146,21 @@ impl Word for LossReduction {
             LossReduction::None => "none",
             LossReduction::Sum => "sum",
             LossReduction::Mean => "mean",
+        }
+    }
+}
+
+impl Word for GridPadding {
+    const ALL: &'static [GridPadding] = &[
+        GridPadding::Zeros,
+        GridPadding::Border,
+        GridPadding::Reflection,
+    ];
+    fn word(self) -> &'static str {
+        match self {
+            GridPadding::Zeros => "zeros",
+            GridPadding::Border => "border",
+            GridPadding::Reflection => "reflection",
         }
     }
 }
@@ -610,6 +625,16 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             v.opt_i64("end", end);
         }
         Op::Pad { mode } => v.word("mode", mode, Some(PadMode::Constant)),
+        Op::GridSample {
+            mode,
+            padding,
+            align_corners,
+        } => {
+            v.word("mode", mode, Some(ResizeMode::Linear));
+            v.word("padding_mode", padding, Some(GridPadding::Zeros));
+            v.bool("align_corners", align_corners, Some(false));
+        }
+        Op::AffineGrid { align_corners } => v.bool("align_corners", align_corners, Some(false)),
         Op::Resize(r) => resize_attrs(r, v),
         Op::TopK { axis, largest } => {
             v.i64("axis", axis, Some(-1));

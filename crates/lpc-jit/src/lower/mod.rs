@@ -538,6 +538,8 @@ fn lower_node(
         | Op::CenterCropPad { .. }
         | Op::Det
         | Op::Col2Im { .. }
+        | Op::GridSample { .. }
+        | Op::AffineGrid { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::ShapeOf { .. }

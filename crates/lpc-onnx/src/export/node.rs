@@ -255,7 +255,9 @@ impl Exporter<'_> {
             | Op::ReverseSequence { .. }
             | Op::CenterCropPad { .. }
             | Op::Det
-            | Op::Col2Im { .. } => misc_form(op),
+            | Op::Col2Im { .. }
+            | Op::GridSample { .. }
+            | Op::AffineGrid { .. } => misc_form(op),
             Op::Clip => none("Clip"),
             Op::Where => none("Where"),
             Op::Conv(a) => ("Conv", conv_attrs(a)),
@@ -749,6 +751,30 @@ fn misc_form(op: &Op) -> Form {
                 }
             }
             "Col2Im"
+        }
+        Op::GridSample {
+            mode,
+            padding,
+            align_corners,
+        } => {
+            let mode = match mode {
+                ResizeMode::Nearest => "nearest",
+                ResizeMode::Linear => "linear",
+                ResizeMode::Cubic => "cubic",
+            };
+            let padding = match padding {
+                GridPadding::Zeros => "zeros",
+                GridPadding::Border => "border",
+                GridPadding::Reflection => "reflection",
+            };
+            at.push(attr_s("mode", mode));
+            at.push(attr_s("padding_mode", padding));
+            at.push(attr_i("align_corners", *align_corners as i64));
+            "GridSample"
+        }
+        Op::AffineGrid { align_corners } => {
+            at.push(attr_i("align_corners", *align_corners as i64));
+            "AffineGrid"
         }
         other => unreachable!("{} is not a misc op", other.name()),
     };

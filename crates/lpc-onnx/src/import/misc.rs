@@ -105,6 +105,31 @@ pub(super) fn register(t: &mut Table) {
         }))
     });
     t.add("Det", |_, _| Ok(Converted::Op(Op::Det)));
+    t.add("GridSample", |cx, _| {
+        let a = cx.a;
+        let mode = match a.string("mode", "linear")?.as_str() {
+            "nearest" => ResizeMode::Nearest,
+            "linear" | "bilinear" => ResizeMode::Linear,
+            "cubic" | "bicubic" => ResizeMode::Cubic,
+            other => return Err(a.err(format!("unsupported mode '{other}'"))),
+        };
+        let padding = match a.string("padding_mode", "zeros")?.as_str() {
+            "zeros" => GridPadding::Zeros,
+            "border" => GridPadding::Border,
+            "reflection" => GridPadding::Reflection,
+            other => return Err(a.err(format!("unsupported padding_mode '{other}'"))),
+        };
+        Ok(Converted::Op(Op::GridSample {
+            mode,
+            padding,
+            align_corners: a.bool("align_corners", false)?,
+        }))
+    });
+    t.add("AffineGrid", |cx, _| {
+        Ok(Converted::Op(Op::AffineGrid {
+            align_corners: cx.a.bool("align_corners", false)?,
+        }))
+    });
     t.add("Col2Im", |cx, _| {
         let a = cx.a;
         Ok(Converted::Op(Op::Col2Im {
