@@ -198,6 +198,8 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | CenterCropPad
         | Det
         | Col2Im
+        | Dft
+        | Window
         | DepthToSpace
         | SpaceToDepth
         | ShapeOf

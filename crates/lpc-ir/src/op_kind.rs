@@ -5,7 +5,7 @@ use crate::{
     ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
     CoordTransform, DType, LossReduction, NearestMode, Op, PadMode, PoolAttrs, QkOutput, QuantAxis,
     ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs, RnnDirection, ScanAttrs, ScatterReduction, Tensor,
-    UnaryOp, SELU_ALPHA, SELU_GAMMA,
+    UnaryOp, WindowKind, SELU_ALPHA, SELU_GAMMA,
 };
 use std::sync::Arc;
 
@@ -181,6 +181,8 @@ op_kinds! {
     (CenterCropPad, "center_crop_pad"),
     (Det, "det"),
     (Col2Im, "col2im"),
+    (Dft, "dft"),
+    (Window, "window"),
     (DepthToSpace, "depth_to_space"),
     (SpaceToDepth, "space_to_depth"),
     (ShapeOf, "shape_of"),
@@ -260,6 +262,8 @@ impl OpKind {
             Trilu => (1, Some(2)),
             CumSum | CumProd | Compress | ReverseSequence | CenterCropPad => (2, Some(2)),
             OneHot | Col2Im => (3, Some(3)),
+            Dft => (1, Some(3)),
+            Window => (1, Some(1)),
             EyeLike | NonZero | Unique | Det => (1, Some(1)),
             ShapeOf => (1, Some(1)),
             Slice => (3, Some(5)),
@@ -339,6 +343,7 @@ impl OpKind {
             | Rnn | ArgMax | ArgMin | TopK | Trilu | If | Loop | Scan | Attention => true,
             CumSum | CumProd | OneHot | EyeLike | Compress | Unique | ReverseSequence
             | CenterCropPad | Col2Im => true,
+            Dft | Window => true,
             Hardmax
             | LpNormalization
             | LpPool
@@ -599,6 +604,15 @@ impl OpKind {
                 pads: vec![],
                 strides: vec![],
             },
+            OpKind::Dft => Op::Dft {
+                inverse: false,
+                onesided: false,
+            },
+            OpKind::Window => Op::Window {
+                window: WindowKind::Hann,
+                periodic: true,
+                dtype: DType::F32,
+            },
             OpKind::DepthToSpace => Op::DepthToSpace {
                 blocksize: 1,
                 mode: BlockOrder::Dcr,
@@ -812,6 +826,8 @@ impl Op {
             Op::CenterCropPad { .. } => OpKind::CenterCropPad,
             Op::Det => OpKind::Det,
             Op::Col2Im { .. } => OpKind::Col2Im,
+            Op::Dft { .. } => OpKind::Dft,
+            Op::Window { .. } => OpKind::Window,
             Op::DepthToSpace { .. } => OpKind::DepthToSpace,
             Op::SpaceToDepth { .. } => OpKind::SpaceToDepth,
             Op::ShapeOf { .. } => OpKind::ShapeOf,

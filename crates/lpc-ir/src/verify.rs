@@ -100,6 +100,8 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::CenterCropPad { .. }
         | Op::Det
         | Op::Col2Im { .. }
+        | Op::Dft { .. }
+        | Op::Window { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

@@ -157,6 +157,8 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::CenterCropPad { .. }
         | Op::Det
         | Op::Col2Im { .. }
+        | Op::Dft { .. }
+        | Op::Window { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

@@ -533,6 +533,8 @@ fn lower_node(
         | Op::CenterCropPad { .. }
         | Op::Det
         | Op::Col2Im { .. }
+        | Op::Dft { .. }
+        | Op::Window { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::ShapeOf { .. }
