@@ -200,6 +200,7 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | Col2Im
         | Dft
         | Window
+        | Stft
         | DepthToSpace
         | SpaceToDepth
         | ShapeOf

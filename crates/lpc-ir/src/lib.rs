@@ -22,8 +22,8 @@ pub use infer::{
     broadcast_dim, broadcast_dims, broadcasts_to, infer_types, BroadcastError, InferError,
 };
 pub use op::{
-    col2im_blocks, dft_axis, dft_lengths, rnn_default_activations, ArgAttrs, AspectPolicy,
-    AttentionAttrs, AutoPad, BinaryOp, BlockOrder, BodyIo, ConvAttrs, CoordTransform,
+    col2im_blocks, dft_axis, dft_lengths, rnn_default_activations, stft_dims, ArgAttrs,
+    AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder, BodyIo, ConvAttrs, CoordTransform,
     LossReduction, NearestMode, Op, PadMode, PoolAttrs, QkOutput, QuantAxis, ReduceOp, ResizeAttrs,
     ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScanAttrs, ScatterReduction, UnaryOp,
     WindowKind, SELU_ALPHA, SELU_GAMMA,

@@ -653,6 +653,40 @@ pub fn dft_lengths(
     Ok((n, if onesided && !inverse { n / 2 + 1 } else { n }))
 }
 
+/// An `Stft`'s (frames, frame length, frequency bins) from the signal length, the frame step,
+/// the window's shape (if given) and the frame_length input (if given): the frame length is
+/// the window's, else frame_length, else the signal length; both given must agree.
+pub fn stft_dims(
+    len: usize,
+    step: i64,
+    window: Option<&[usize]>,
+    frame_length: Option<i64>,
+    onesided: bool,
+) -> Result<(usize, usize, usize), String> {
+    if step < 1 {
+        return Err(format!("frame_step must be positive, got {step}"));
+    }
+    let fl = match (window, frame_length) {
+        (Some(&[w]), Some(l)) if w as i64 != l => {
+            return Err(format!(
+                "frame_length {l} differs from the window length {w}"
+            ))
+        }
+        (Some(&[w]), _) => w,
+        (Some(w), _) => return Err(format!("window must be 1-D, got shape {w:?}")),
+        (None, Some(l)) if l < 1 => return Err(format!("frame_length must be positive, got {l}")),
+        (None, Some(l)) => l as usize,
+        (None, None) => len,
+    };
+    if fl == 0 || fl > len {
+        return Err(format!(
+            "the frame length {fl} must be in 1..={len} (the signal length)"
+        ));
+    }
+    let frames = 1 + (len - fl) / step as usize;
+    Ok((frames, fl, if onesided { fl / 2 + 1 } else { fl }))
+}
+
 /// The number of block positions along each spatial axis of a `Col2Im` (their product is the
 /// `L` axis of its input), after checking the attributes against the image and block shapes;
 /// the error says which is wrong.
@@ -1223,6 +1257,13 @@ pub enum Op {
         inverse: bool,
         /// Forward: keep the `N/2 + 1` non-redundant frequencies; inverse: the input is such
         /// a half spectrum and the output real.
+        onesided: bool,
+    },
+    /// ONNX STFT: (signal [batch, length, 1 or 2], frame_step, window [frame_length]?,
+    /// frame_length?) → `[batch, frames, bins, 2]`: the DFT of each frame (starting every
+    /// frame_step samples) multiplied by the window (default all ones); see [`stft_dims`].
+    Stft {
+        /// Keep the `frame_length / 2 + 1` non-redundant frequencies.
         onesided: bool,
     },
     /// ONNX HannWindow, HammingWindow, BlackmanWindow: (size, a scalar integer) → a 1-D

@@ -183,6 +183,7 @@ op_kinds! {
     (Col2Im, "col2im"),
     (Dft, "dft"),
     (Window, "window"),
+    (Stft, "stft"),
     (DepthToSpace, "depth_to_space"),
     (SpaceToDepth, "space_to_depth"),
     (ShapeOf, "shape_of"),
@@ -264,6 +265,7 @@ impl OpKind {
             OneHot | Col2Im => (3, Some(3)),
             Dft => (1, Some(3)),
             Window => (1, Some(1)),
+            Stft => (2, Some(4)),
             EyeLike | NonZero | Unique | Det => (1, Some(1)),
             ShapeOf => (1, Some(1)),
             Slice => (3, Some(5)),
@@ -343,7 +345,7 @@ impl OpKind {
             | Rnn | ArgMax | ArgMin | TopK | Trilu | If | Loop | Scan | Attention => true,
             CumSum | CumProd | OneHot | EyeLike | Compress | Unique | ReverseSequence
             | CenterCropPad | Col2Im => true,
-            Dft | Window => true,
+            Dft | Window | Stft => true,
             Hardmax
             | LpNormalization
             | LpPool
@@ -613,6 +615,7 @@ impl OpKind {
                 periodic: true,
                 dtype: DType::F32,
             },
+            OpKind::Stft => Op::Stft { onesided: true },
             OpKind::DepthToSpace => Op::DepthToSpace {
                 blocksize: 1,
                 mode: BlockOrder::Dcr,
@@ -828,6 +831,7 @@ impl Op {
             Op::Col2Im { .. } => OpKind::Col2Im,
             Op::Dft { .. } => OpKind::Dft,
             Op::Window { .. } => OpKind::Window,
+            Op::Stft { .. } => OpKind::Stft,
             Op::DepthToSpace { .. } => OpKind::DepthToSpace,
             Op::SpaceToDepth { .. } => OpKind::SpaceToDepth,
             Op::ShapeOf { .. } => OpKind::ShapeOf,

@@ -102,6 +102,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::Col2Im { .. }
         | Op::Dft { .. }
         | Op::Window { .. }
+        | Op::Stft { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

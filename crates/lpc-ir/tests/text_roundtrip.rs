@@ -178,9 +178,10 @@ fn kind(op: &Op) -> usize {
         Op::Attention(_) => 158,
         Op::Dft { .. } => 240,
         Op::Window { .. } => 241,
+        Op::Stft { .. } => 242,
     }
 }
-const KINDS: usize = 242;
+const KINDS: usize = 243;
 /// Kind ids reserved for the other engineers' ops (renumbered at merge).
 const RESERVED_KINDS: std::ops::Range<usize> = 159..240;
 
@@ -988,6 +989,8 @@ fn op_samples() -> Vec<Op> {
         inverse: true,
         onesided: true,
     });
+    v.push(Op::Stft { onesided: true });
+    v.push(Op::Stft { onesided: false });
     for window in [WindowKind::Hann, WindowKind::Hamming, WindowKind::Blackman] {
         v.push(Op::Window {
             window,

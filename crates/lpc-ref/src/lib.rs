@@ -295,6 +295,7 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
         )?]),
         Op::Det => Ok(vec![misc::det(i.req(0, "x")?)?]),
         Op::Dft { inverse, onesided } => Ok(vec![spectral::dft(*inverse, *onesided, i)?]),
+        Op::Stft { onesided } => Ok(vec![spectral::stft(*onesided, i)?]),
         Op::Window {
             window,
             periodic,

@@ -1,9 +1,9 @@
-//! Signal processing: DFT and the window functions (HannWindow, HammingWindow,
+//! Signal processing: DFT, STFT and the window functions (HannWindow, HammingWindow,
 //! BlackmanWindow), computed in f64.
 
 use crate::util::ints;
 use crate::{invalid, EvalError, EvalResult, Inputs};
-use lpc_ir::{dft_axis, dft_lengths, DType, Tensor, WindowKind};
+use lpc_ir::{dft_axis, dft_lengths, stft_dims, DType, Tensor, WindowKind};
 use std::f64::consts::PI;
 
 /// The one integer of a one-element integer input.
@@ -18,6 +18,30 @@ fn one_int(t: &Tensor, what: &str) -> EvalResult<i64> {
 fn twiddle(k: usize, n: usize, sign: f64) -> (f64, f64) {
     let a = sign * 2.0 * PI * (k % n) as f64 / n as f64;
     (a.cos(), a.sin())
+}
+
+/// The first `out_len` frequencies of the DFT of `z` (length n), or of its inverse (divided by
+/// n): `Σ_k z[k] e^{∓2πi fk/n}`.
+fn dft_line(
+    z: &[(f64, f64)],
+    out_len: usize,
+    inverse: bool,
+) -> impl Iterator<Item = (f64, f64)> + '_ {
+    let n = z.len();
+    let sign = if inverse { 1.0 } else { -1.0 };
+    (0..out_len).map(move |f| {
+        let (mut re, mut im) = (0f64, 0f64);
+        for (k, &(zr, zi)) in z.iter().enumerate() {
+            let (wc, ws) = twiddle(f * k, n, sign);
+            re += zr * wc - zi * ws;
+            im += zr * ws + zi * wc;
+        }
+        if inverse {
+            (re / n as f64, im / n as f64)
+        } else {
+            (re, im)
+        }
+    })
 }
 
 /// DFT: (x, dft_length?, axis?); see `Op::Dft`. Each line along the axis is transformed by
@@ -74,18 +98,7 @@ pub fn dft(inverse: bool, onesided: bool, i: Inputs) -> EvalResult<Tensor> {
                     z[k] = (re, -im);
                 }
             }
-            let sign = if inverse { 1.0 } else { -1.0 };
-            for f in 0..out_len {
-                let (mut re, mut im) = (0f64, 0f64);
-                for (k, &(zr, zi)) in z.iter().enumerate() {
-                    let (wc, ws) = twiddle(f * k, n, sign);
-                    re += zr * wc - zi * ws;
-                    im += zr * ws + zi * wc;
-                }
-                if inverse {
-                    re /= n as f64;
-                    im /= n as f64;
-                }
+            for (f, (re, im)) in dft_line(&z, out_len, inverse).enumerate() {
                 let at = ((o * out_len + f) * inner + q) * co;
                 out[at] = re;
                 if co == 2 {
@@ -98,6 +111,69 @@ pub fn dft(inverse: bool, onesided: bool, i: Inputs) -> EvalResult<Tensor> {
     out_shape[ax] = out_len;
     out_shape[r - 1] = co;
     Ok(Tensor::from_f64(&out_shape, out)
+        .expect("size")
+        .into_dtype(x.dtype()))
+}
+
+/// STFT: (signal [batch, length, 1 or 2], frame_step, window?, frame_length?) →
+/// `[batch, frames, bins, 2]`; see `Op::Stft`.
+pub fn stft(onesided: bool, i: Inputs) -> EvalResult<Tensor> {
+    let x = i.req(0, "signal")?;
+    if !x.dtype().is_float() {
+        return Err(EvalError::DType {
+            slot: 0,
+            what: "signal",
+            got: x.dtype(),
+            expected: "a float type",
+        });
+    }
+    let &[batch, len, c] = x.shape() else {
+        return Err(invalid!(
+            "STFT signal must have shape [batch, length, 1 or 2], got {:?}",
+            x.shape()
+        ));
+    };
+    if !(c == 1 || c == 2) {
+        return Err(invalid!(
+            "STFT signal must have shape [batch, length, 1 or 2], got {:?}",
+            x.shape()
+        ));
+    }
+    let step = one_int(i.req(1, "frame_step")?, "frame_step")?;
+    let window = i.opt(2);
+    if let Some(w) = window {
+        if !w.dtype().is_float() {
+            return Err(EvalError::DType {
+                slot: 2,
+                what: "window",
+                got: w.dtype(),
+                expected: "a float type",
+            });
+        }
+    }
+    let frame_length = i.opt(3).map(|t| one_int(t, "frame_length")).transpose()?;
+    let (frames, fl, bins) =
+        stft_dims(len, step, window.map(|w| w.shape()), frame_length, onesided)
+            .map_err(|e| invalid!("STFT {e}"))?;
+    let step = step as usize;
+    let xv = x.to_f64_vec();
+    let wv = window.map_or_else(|| vec![1.0; fl], Tensor::to_f64_vec);
+    let mut out = Vec::with_capacity(batch * frames * bins * 2);
+    let mut z = vec![(0f64, 0f64); fl];
+    for b in 0..batch {
+        for f in 0..frames {
+            for (k, zk) in z.iter_mut().enumerate() {
+                let at = (b * len + f * step + k) * c;
+                let im = if c == 2 { xv[at + 1] } else { 0.0 };
+                *zk = (xv[at] * wv[k], im * wv[k]);
+            }
+            for (re, im) in dft_line(&z, bins, false) {
+                out.push(re);
+                out.push(im);
+            }
+        }
+    }
+    Ok(Tensor::from_f64(&[batch, frames, bins, 2], out)
         .expect("size")
         .into_dtype(x.dtype()))
 }
@@ -183,6 +259,26 @@ mod tests {
         let l = Tensor::scalar_i64(0);
         let ins = [Some(&x), Some(&l)];
         assert!(dft(false, false, Inputs::new(&ins)).is_err());
+    }
+
+    #[test]
+    fn stft_frames() {
+        // Frames [1, 2] and [3, 4] (step 2): spectra [3, -1] and [7, -1].
+        let x = Tensor::from_f32(&[1, 4, 1], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        let (step, len) = (Tensor::scalar_i64(2), Tensor::scalar_i64(2));
+        let ins = [Some(&x), Some(&step), None, Some(&len)];
+        let y = stft(true, Inputs::new(&ins)).unwrap();
+        assert_eq!(y.shape(), &[1, 2, 2, 2]);
+        for (a, b) in y
+            .to_f32_vec()
+            .iter()
+            .zip([3.0, 0.0, -1.0, 0.0, 7.0, 0.0, -1.0, 0.0])
+        {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+        let long = Tensor::scalar_i64(5);
+        let ins = [Some(&x), Some(&step), None, Some(&long)];
+        assert!(stft(true, Inputs::new(&ins)).is_err());
     }
 
     #[test]

@@ -381,3 +381,59 @@ pub(super) fn window(cx: &Cx, dtype: DType, syms: &mut SymGen) -> R {
     };
     Ok(vec![vt(Some(dtype), vec![n])])
 }
+
+/// Stft: signal `[batch, length, 1 or 2]` (float) gives `[batch, frames, bins, 2]` by
+/// [`crate::stft_dims`]; what is not known (a non-constant frame_step or frame_length) gets a
+/// fresh symbol.
+pub(super) fn stft(cx: &Cx, onesided: bool, syms: &mut SymGen) -> R {
+    let x = cx.req(0, "signal")?;
+    cx.req(1, "frame_step")?;
+    cx.check_dtype(0, "signal", "a float type", DType::is_float)?;
+    cx.check_dtype(2, "window", "a float type", DType::is_float)?;
+    for (slot, what) in [(1, "frame_step"), (3, "frame_length")] {
+        cx.check_dtype(slot, what, "i32 or i64", |d| {
+            matches!(d, DType::I32 | DType::I64)
+        })?;
+        single(cx, slot, what)?;
+    }
+    let xd = dims(x);
+    if let Some(xd) = xd {
+        if xd.len() != 3 || matches!(xd[2], Dim::Known(c) if c != 1 && c != 2) {
+            return Err(cx.err(format!(
+                "signal must have shape [batch, length, 1 or 2], got {x}"
+            )));
+        }
+    }
+    let batch = xd.map_or_else(|| syms.dim(), |d| d[0].clone());
+    let one = |slot: usize| cx.ints(slot).and_then(|v| v.first().copied());
+    let window: Option<Option<Vec<usize>>> = match cx.opt(2) {
+        None => Some(None),
+        Some(w) => dims(w).and_then(|d| {
+            d.iter()
+                .map(|d| match d {
+                    Dim::Known(k) => Some(*k),
+                    _ => None,
+                })
+                .collect::<Option<Vec<usize>>>()
+                .map(Some)
+        }),
+    };
+    let frame_length = if cx.has(3) {
+        one(3).map(Some)
+    } else {
+        Some(None)
+    };
+    let len = match xd.map(|d| &d[1]) {
+        Some(Dim::Known(l)) => Some(*l),
+        _ => None,
+    };
+    let (frames, bins) = match (len, one(1), window, frame_length) {
+        (Some(len), Some(step), Some(w), Some(l)) => {
+            let (f, _, b) =
+                crate::stft_dims(len, step, w.as_deref(), l, onesided).map_err(|e| cx.err(e))?;
+            (Dim::Known(f), Dim::Known(b))
+        }
+        _ => (syms.dim(), syms.dim()),
+    };
+    Ok(vec![vt(x.dtype, vec![batch, frames, bins, Dim::Known(2)])])
+}

@@ -558,6 +558,7 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         } => misc::col2im(cx, dilations, pads, strides, syms),
         Op::Dft { inverse, onesided } => misc::dft(cx, *inverse, *onesided, syms),
         Op::Window { dtype, .. } => misc::window(cx, *dtype, syms),
+        Op::Stft { onesided } => misc::stft(cx, *onesided, syms),
         Op::Size => index::size(cx),
         Op::CastLike => index::cast_like(cx),
         Op::DepthToSpace { blocksize, .. } => index::depth_space(cx, *blocksize, true, syms),

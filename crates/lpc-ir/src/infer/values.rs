@@ -159,6 +159,7 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::Col2Im { .. }
         | Op::Dft { .. }
         | Op::Window { .. }
+        | Op::Stft { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

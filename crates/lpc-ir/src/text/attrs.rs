@@ -632,6 +632,7 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             v.bool("inverse", inverse, Some(false));
             v.bool("onesided", onesided, Some(false));
         }
+        Op::Stft { onesided } => v.bool("onesided", onesided, Some(true)),
         Op::Window {
             window,
             periodic,

@@ -535,6 +535,7 @@ fn lower_node(
         | Op::Col2Im { .. }
         | Op::Dft { .. }
         | Op::Window { .. }
+        | Op::Stft { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::ShapeOf { .. }

@@ -263,6 +263,7 @@ impl Exporter<'_> {
                     attr_i("onesided", *onesided as i64),
                 ],
             ),
+            Op::Stft { onesided } => ("STFT", vec![attr_i("onesided", *onesided as i64)]),
             Op::Window {
                 window,
                 periodic,

@@ -1,4 +1,4 @@
-//! Signal-processing ONNX ops: DFT and the window functions.
+//! Signal-processing ONNX ops: DFT, STFT and the window functions.
 
 use super::table::{Converted, Cx, Table};
 use crate::tensor::{dtype_from_onnx, onnx_type_name};
@@ -8,6 +8,11 @@ use lpc_ir::*;
 /// Registers this family's converters.
 pub(super) fn register(t: &mut Table) {
     t.add("DFT", dft);
+    t.add("STFT", |cx, _| {
+        Ok(Converted::Op(Op::Stft {
+            onesided: bool_attr(cx, "onesided", true)?,
+        }))
+    });
     t.add("HannWindow", window);
     t.add("HammingWindow", window);
     t.add("BlackmanWindow", window);
