@@ -205,6 +205,9 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | Col2Im
         | GridSample
         | AffineGrid
+        | Dft
+        | Window
+        | Stft
         | DepthToSpace
         | SpaceToDepth
         | ShapeOf

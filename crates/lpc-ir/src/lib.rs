@@ -22,11 +22,11 @@ pub use infer::{
     broadcast_dim, broadcast_dims, broadcasts_to, infer_types, BroadcastError, InferError,
 };
 pub use op::{
-    col2im_blocks, max_unpool_shape, rnn_default_activations, ArgAttrs, AspectPolicy,
-    AttentionAttrs, AutoPad, BinaryOp, BlockOrder, BodyIo, ConvAttrs, CoordTransform, GridPadding,
-    LossReduction, NearestMode, Op, PadMode, PoolAttrs, QkOutput, QuantAxis, ReduceOp, ResizeAttrs,
-    ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScanAttrs, ScatterReduction, UnaryOp,
-    SELU_ALPHA, SELU_GAMMA,
+    col2im_blocks, dft_axis, dft_lengths, max_unpool_shape, rnn_default_activations, stft_dims,
+    ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder, BodyIo, ConvAttrs,
+    CoordTransform, GridPadding, LossReduction, NearestMode, Op, PadMode, PoolAttrs, QkOutput,
+    QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScanAttrs,
+    ScatterReduction, UnaryOp, WindowKind, SELU_ALPHA, SELU_GAMMA,
 };
 pub use op_kind::OpKind;
 pub use shape::{DTypeOrUnknown, Dim, Shape, ValueType};

@@ -483,6 +483,17 @@ pub enum LossReduction {
     Mean,
 }
 
+/// The window function of a `Window` op (ONNX HannWindow, HammingWindow, BlackmanWindow).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WindowKind {
+    /// `0.5 - 0.5 cos(2πn/N)`.
+    Hann,
+    /// `25/46 - 21/46 cos(2πn/N)`.
+    Hamming,
+    /// `0.42 - 0.5 cos(2πn/N) + 0.08 cos(4πn/N)`.
+    Blackman,
+}
+
 /// Depth order of DepthToSpace and SpaceToDepth: depth-column-row (`DCR`, the default) or
 /// column-row-depth (`CRD`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -665,6 +676,74 @@ pub fn max_unpool_shape(
         out.push(full - b - e);
     }
     Ok(out)
+}
+
+/// A `Dft` axis normalised against x's rank `rank` (which counts the complex axis): valid are
+/// `[-rank, -2]` and `[0, rank - 2]`.
+pub fn dft_axis(axis: i64, rank: usize) -> Result<usize, String> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if rank < 2 || !(0..r - 1).contains(&a) {
+        return Err(format!(
+            "axis {axis} is out of range for an input of rank {rank} (the last axis holds the complex parts)"
+        ));
+    }
+    Ok(a as usize)
+}
+
+/// A `Dft`'s transform length and output length along its axis, from the input length `len`
+/// there and the `dft_length` input: by default the input length, or `2 (len - 1)` for an
+/// inverse one-sided transform; a forward one-sided transform keeps `n / 2 + 1` frequencies.
+pub fn dft_lengths(
+    len: usize,
+    dft_length: Option<i64>,
+    inverse: bool,
+    onesided: bool,
+) -> Result<(usize, usize), String> {
+    let n = match dft_length {
+        Some(l) if l < 1 => return Err(format!("dft_length must be positive, got {l}")),
+        Some(l) => l as usize,
+        None if inverse && onesided => 2 * len.saturating_sub(1),
+        None => len,
+    };
+    if n == 0 {
+        return Err(format!("the signal length {len} gives an empty transform"));
+    }
+    Ok((n, if onesided && !inverse { n / 2 + 1 } else { n }))
+}
+
+/// An `Stft`'s (frames, frame length, frequency bins) from the signal length, the frame step,
+/// the window's shape (if given) and the frame_length input (if given): the frame length is
+/// the window's, else frame_length, else the signal length; both given must agree.
+pub fn stft_dims(
+    len: usize,
+    step: i64,
+    window: Option<&[usize]>,
+    frame_length: Option<i64>,
+    onesided: bool,
+) -> Result<(usize, usize, usize), String> {
+    if step < 1 {
+        return Err(format!("frame_step must be positive, got {step}"));
+    }
+    let fl = match (window, frame_length) {
+        (Some(&[w]), Some(l)) if w as i64 != l => {
+            return Err(format!(
+                "frame_length {l} differs from the window length {w}"
+            ))
+        }
+        (Some(&[w]), _) => w,
+        (Some(w), _) => return Err(format!("window must be 1-D, got shape {w:?}")),
+        (None, Some(l)) if l < 1 => return Err(format!("frame_length must be positive, got {l}")),
+        (None, Some(l)) => l as usize,
+        (None, None) => len,
+    };
+    if fl == 0 || fl > len {
+        return Err(format!(
+            "the frame length {fl} must be in 1..={len} (the signal length)"
+        ));
+    }
+    let frames = 1 + (len - fl) / step as usize;
+    Ok((frames, fl, if onesided { fl / 2 + 1 } else { fl }))
 }
 
 /// The number of block positions along each spatial axis of a `Col2Im` (their product is the
@@ -1243,6 +1322,35 @@ pub enum Op {
     AffineGrid {
         /// Whether -1 and 1 are the centres of the corner elements (else their outer edges).
         align_corners: bool,
+    },
+    /// ONNX DFT: (x [..., 1 or 2], dft_length?, axis?) with the last axis real (1) or
+    /// (real, imaginary) (2); the discrete Fourier transform along `axis` (an input, default
+    /// -2, counted over x's rank including the complex axis), zero-padded or truncated to
+    /// `dft_length`. The output's last axis is 2, or 1 for an inverse one-sided transform
+    /// (a real signal rebuilt from half a Hermitian spectrum).
+    Dft {
+        /// Inverse transform (`e^{+2πi kn/N}`, divided by N).
+        inverse: bool,
+        /// Forward: keep the `N/2 + 1` non-redundant frequencies; inverse: the input is such
+        /// a half spectrum and the output real.
+        onesided: bool,
+    },
+    /// ONNX STFT: (signal [batch, length, 1 or 2], frame_step, window [frame_length]?,
+    /// frame_length?) → `[batch, frames, bins, 2]`: the DFT of each frame (starting every
+    /// frame_step samples) multiplied by the window (default all ones); see [`stft_dims`].
+    Stft {
+        /// Keep the `frame_length / 2 + 1` non-redundant frequencies.
+        onesided: bool,
+    },
+    /// ONNX HannWindow, HammingWindow, BlackmanWindow: (size, a scalar integer) → a 1-D
+    /// window of `size` values.
+    Window {
+        /// The window function.
+        window: WindowKind,
+        /// Periodic (`N` = size) rather than symmetric (`N` = size - 1).
+        periodic: bool,
+        /// The output element type.
+        dtype: DType,
     },
     /// Rearrange depth into `blocksize`×`blocksize` blocks of space: (x) of shape NCHW.
     DepthToSpace {

@@ -5,7 +5,7 @@ use crate::{
     ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
     CoordTransform, DType, GridPadding, LossReduction, NearestMode, Op, PadMode, PoolAttrs,
     QkOutput, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs, RnnDirection, ScanAttrs,
-    ScatterReduction, Tensor, UnaryOp, SELU_ALPHA, SELU_GAMMA,
+    ScatterReduction, Tensor, UnaryOp, WindowKind, SELU_ALPHA, SELU_GAMMA,
 };
 use std::sync::Arc;
 
@@ -183,6 +183,9 @@ op_kinds! {
     (Col2Im, "col2im"),
     (GridSample, "grid_sample"),
     (AffineGrid, "affine_grid"),
+    (Dft, "dft"),
+    (Window, "window"),
+    (Stft, "stft"),
     (DepthToSpace, "depth_to_space"),
     (SpaceToDepth, "space_to_depth"),
     (ShapeOf, "shape_of"),
@@ -268,6 +271,9 @@ impl OpKind {
             CumSum | CumProd | Compress | ReverseSequence | CenterCropPad => (2, Some(2)),
             OneHot | Col2Im => (3, Some(3)),
             GridSample | AffineGrid => (2, Some(2)),
+            Dft => (1, Some(3)),
+            Window => (1, Some(1)),
+            Stft => (2, Some(4)),
             EyeLike | NonZero | Unique | Det => (1, Some(1)),
             ShapeOf => (1, Some(1)),
             Slice => (3, Some(5)),
@@ -352,6 +358,7 @@ impl OpKind {
             CumSum | CumProd | OneHot | EyeLike | Compress | Unique | ReverseSequence
             | CenterCropPad | Col2Im | GridSample | AffineGrid => true,
             Lrn | GroupNorm | MeanVarianceNorm | MaxUnpool | CausalConvWithState => true,
+            Dft | Window | Stft => true,
             Hardmax
             | LpNormalization
             | LpPool
@@ -620,6 +627,16 @@ impl OpKind {
                 pads: vec![],
                 strides: vec![],
             },
+            OpKind::Dft => Op::Dft {
+                inverse: false,
+                onesided: false,
+            },
+            OpKind::Window => Op::Window {
+                window: WindowKind::Hann,
+                periodic: true,
+                dtype: DType::F32,
+            },
+            OpKind::Stft => Op::Stft { onesided: true },
             OpKind::DepthToSpace => Op::DepthToSpace {
                 blocksize: 1,
                 mode: BlockOrder::Dcr,
@@ -854,6 +871,9 @@ impl Op {
             Op::Col2Im { .. } => OpKind::Col2Im,
             Op::GridSample { .. } => OpKind::GridSample,
             Op::AffineGrid { .. } => OpKind::AffineGrid,
+            Op::Dft { .. } => OpKind::Dft,
+            Op::Window { .. } => OpKind::Window,
+            Op::Stft { .. } => OpKind::Stft,
             Op::DepthToSpace { .. } => OpKind::DepthToSpace,
             Op::SpaceToDepth { .. } => OpKind::SpaceToDepth,
             Op::ShapeOf { .. } => OpKind::ShapeOf,

@@ -107,6 +107,9 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::Col2Im { .. }
         | Op::GridSample { .. }
         | Op::AffineGrid { .. }
+        | Op::Dft { .. }
+        | Op::Window { .. }
+        | Op::Stft { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

@@ -183,9 +183,12 @@ fn kind(op: &Op) -> usize {
         Op::MeanVarianceNorm { .. } => 161,
         Op::MaxUnpool { .. } => 162,
         Op::CausalConvWithState { .. } => 163,
+        Op::Dft { .. } => 166,
+        Op::Window { .. } => 167,
+        Op::Stft { .. } => 168,
     }
 }
-const KINDS: usize = 166;
+const KINDS: usize = 169;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -290,10 +293,20 @@ fn words(op: &Op) -> Vec<(usize, usize)> {
                 GridPadding::Reflection => (14, 2),
             },
         ],
+        Op::Window {
+            window, dtype: d, ..
+        } => vec![
+            match window {
+                WindowKind::Hann => (15, 0),
+                WindowKind::Hamming => (15, 1),
+                WindowKind::Blackman => (15, 2),
+            },
+            dtype(d),
+        ],
         _ => vec![],
     }
 }
-const WORD_COUNTS: [usize; 15] = [4, 8, 4, 3, 6, 4, 3, 5, 2, 3, 11, 3, 4, 4, 3];
+const WORD_COUNTS: [usize; 16] = [4, 8, 4, 3, 6, 4, 3, 5, 2, 3, 11, 3, 4, 4, 3, 3];
 
 fn scatter_reduction(r: &ScatterReduction) -> (usize, usize) {
     match r {
@@ -1030,6 +1043,28 @@ fn op_samples() -> Vec<Op> {
         dilations: vec![],
         pads: vec![],
         strides: vec![],
+    });
+    v.push(Op::Dft {
+        inverse: false,
+        onesided: false,
+    });
+    v.push(Op::Dft {
+        inverse: true,
+        onesided: true,
+    });
+    v.push(Op::Stft { onesided: true });
+    v.push(Op::Stft { onesided: false });
+    for window in [WindowKind::Hann, WindowKind::Hamming, WindowKind::Blackman] {
+        v.push(Op::Window {
+            window,
+            periodic: true,
+            dtype: DType::F32,
+        });
+    }
+    v.push(Op::Window {
+        window: WindowKind::Hann,
+        periodic: false,
+        dtype: DType::F64,
     });
     v.push(Op::Col2Im {
         dilations: vec![1, 2],

@@ -23,6 +23,7 @@ mod reduce;
 mod resize;
 mod run;
 mod shape_ops;
+mod spectral;
 pub mod util;
 
 pub use constfold::{fold_constants, FoldStats};
@@ -294,6 +295,18 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             i.req(1, "shape")?,
         )?]),
         Op::Det => Ok(vec![misc::det(i.req(0, "x")?)?]),
+        Op::Dft { inverse, onesided } => Ok(vec![spectral::dft(*inverse, *onesided, i)?]),
+        Op::Stft { onesided } => Ok(vec![spectral::stft(*onesided, i)?]),
+        Op::Window {
+            window,
+            periodic,
+            dtype,
+        } => Ok(vec![spectral::window(
+            *window,
+            *periodic,
+            *dtype,
+            i.req(0, "size")?,
+        )?]),
         Op::Col2Im {
             dilations,
             pads,

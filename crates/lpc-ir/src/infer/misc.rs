@@ -377,3 +377,139 @@ pub(super) fn affine_grid(cx: &Cx) -> R {
     out.push(Dim::Known(r));
     Ok(vec![vt(theta.dtype, out)])
 }
+
+/// Dft: x `[..., 1 or 2]` (float) gives x's shape with the axis resized by
+/// [`crate::dft_lengths`] and the last axis 2 (1 for an inverse one-sided transform); an axis or
+/// length that is not constant gives fresh symbols.
+pub(super) fn dft(cx: &Cx, inverse: bool, onesided: bool, syms: &mut SymGen) -> R {
+    let x = cx.req(0, "x")?;
+    cx.check_dtype(0, "x", "a float type", DType::is_float)?;
+    for (slot, what) in [(1, "dft_length"), (2, "axis")] {
+        cx.check_dtype(slot, what, "i32 or i64", |d| {
+            matches!(d, DType::I32 | DType::I64)
+        })?;
+        single(cx, slot, what)?;
+    }
+    let Some(xd) = dims(x) else {
+        return Ok(vec![vt_unranked(x.dtype)]);
+    };
+    let r = xd.len();
+    if r < 2 {
+        return Err(cx.err(format!("x must have rank 2 or more, got {x}")));
+    }
+    if matches!(xd[r - 1], Dim::Known(c) if c != 1 && c != 2) {
+        return Err(cx.err(format!(
+            "the last axis of x must be 1 (real) or 2 (complex), got {x}"
+        )));
+    }
+    let complex_out = if inverse && onesided { 1 } else { 2 };
+    let axis = if cx.has(2) {
+        cx.ints(2).and_then(|v| v.first().copied())
+    } else {
+        Some(-2)
+    };
+    let Some(axis) = axis else {
+        let mut out: Vec<Dim> = (0..r - 1).map(|_| syms.dim()).collect();
+        out.push(Dim::Known(complex_out));
+        return Ok(vec![vt(x.dtype, out)]);
+    };
+    let ax = crate::dft_axis(axis, r).map_err(|e| cx.err(e))?;
+    let length = if cx.has(1) {
+        cx.ints(1).and_then(|v| v.first().copied()).map(Some)
+    } else {
+        Some(None)
+    };
+    let mut out = xd.to_vec();
+    out[r - 1] = Dim::Known(complex_out);
+    out[ax] = match (&xd[ax], length) {
+        (Dim::Known(len), Some(l)) => Dim::Known(
+            crate::dft_lengths(*len, l, inverse, onesided)
+                .map_err(|e| cx.err(e))?
+                .1,
+        ),
+        (_, Some(Some(l))) => Dim::Known(
+            crate::dft_lengths(0, Some(l), inverse, onesided)
+                .map_err(|e| cx.err(e))?
+                .1,
+        ),
+        _ => syms.dim(),
+    };
+    Ok(vec![vt(x.dtype, out)])
+}
+
+/// Window: `size` is one integer; a 1-D `dtype` output of `size` values (a fresh symbol when
+/// size is not constant).
+pub(super) fn window(cx: &Cx, dtype: DType, syms: &mut SymGen) -> R {
+    cx.req(0, "size")?;
+    cx.check_dtype(0, "size", "i32 or i64", |d| {
+        matches!(d, DType::I32 | DType::I64)
+    })?;
+    single(cx, 0, "size")?;
+    if !dtype.is_float() {
+        return Err(cx.err(format!(
+            "the output dtype must be a float type, got {dtype}"
+        )));
+    }
+    let n = match cx.ints(0).and_then(|v| v.first().copied()) {
+        Some(n) if n < 0 => return Err(cx.err(format!("size must not be negative, got {n}"))),
+        Some(n) => Dim::Known(n as usize),
+        None => syms.dim(),
+    };
+    Ok(vec![vt(Some(dtype), vec![n])])
+}
+
+/// Stft: signal `[batch, length, 1 or 2]` (float) gives `[batch, frames, bins, 2]` by
+/// [`crate::stft_dims`]; what is not known (a non-constant frame_step or frame_length) gets a
+/// fresh symbol.
+pub(super) fn stft(cx: &Cx, onesided: bool, syms: &mut SymGen) -> R {
+    let x = cx.req(0, "signal")?;
+    cx.req(1, "frame_step")?;
+    cx.check_dtype(0, "signal", "a float type", DType::is_float)?;
+    cx.check_dtype(2, "window", "a float type", DType::is_float)?;
+    for (slot, what) in [(1, "frame_step"), (3, "frame_length")] {
+        cx.check_dtype(slot, what, "i32 or i64", |d| {
+            matches!(d, DType::I32 | DType::I64)
+        })?;
+        single(cx, slot, what)?;
+    }
+    let xd = dims(x);
+    if let Some(xd) = xd {
+        if xd.len() != 3 || matches!(xd[2], Dim::Known(c) if c != 1 && c != 2) {
+            return Err(cx.err(format!(
+                "signal must have shape [batch, length, 1 or 2], got {x}"
+            )));
+        }
+    }
+    let batch = xd.map_or_else(|| syms.dim(), |d| d[0].clone());
+    let one = |slot: usize| cx.ints(slot).and_then(|v| v.first().copied());
+    let window: Option<Option<Vec<usize>>> = match cx.opt(2) {
+        None => Some(None),
+        Some(w) => dims(w).and_then(|d| {
+            d.iter()
+                .map(|d| match d {
+                    Dim::Known(k) => Some(*k),
+                    _ => None,
+                })
+                .collect::<Option<Vec<usize>>>()
+                .map(Some)
+        }),
+    };
+    let frame_length = if cx.has(3) {
+        one(3).map(Some)
+    } else {
+        Some(None)
+    };
+    let len = match xd.map(|d| &d[1]) {
+        Some(Dim::Known(l)) => Some(*l),
+        _ => None,
+    };
+    let (frames, bins) = match (len, one(1), window, frame_length) {
+        (Some(len), Some(step), Some(w), Some(l)) => {
+            let (f, _, b) =
+                crate::stft_dims(len, step, w.as_deref(), l, onesided).map_err(|e| cx.err(e))?;
+            (Dim::Known(f), Dim::Known(b))
+        }
+        _ => (syms.dim(), syms.dim()),
+    };
+    Ok(vec![vt(x.dtype, vec![batch, frames, bins, Dim::Known(2)])])
+}

@@ -164,6 +164,9 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::Col2Im { .. }
         | Op::GridSample { .. }
         | Op::AffineGrid { .. }
+        | Op::Dft { .. }
+        | Op::Window { .. }
+        | Op::Stft { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::Expand

@@ -4,7 +4,7 @@ use crate::{
     rnn_default_activations, ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder,
     ConvAttrs, CoordTransform, DType, Graph, GridPadding, LossReduction, NearestMode, Op, PadMode,
     PoolAttrs, QkOutput, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs,
-    RnnDirection, ScanAttrs, ScatterReduction, Tensor, UnaryOp, SELU_ALPHA, SELU_GAMMA,
+    RnnDirection, ScanAttrs, ScatterReduction, Tensor, UnaryOp, WindowKind, SELU_ALPHA, SELU_GAMMA,
 };
 use std::sync::Arc;
 
@@ -24,6 +24,18 @@ impl Word for DType {
     const ALL: &'static [DType] = &DType::ALL;
     fn word(self) -> &'static str {
         self.name()
+    }
+}
+
+impl Word for WindowKind {
+    const ALL: &'static [WindowKind] =
+        &[WindowKind::Hann, WindowKind::Hamming, WindowKind::Blackman];
+    fn word(self) -> &'static str {
+        match self {
+            WindowKind::Hann => "hann",
+            WindowKind::Hamming => "hamming",
+            WindowKind::Blackman => "blackman",
+        }
     }
 }
 
@@ -669,6 +681,20 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             v.usizes("dilations", dilations);
             v.usizes("pads", pads);
             v.usizes("strides", strides);
+        }
+        Op::Dft { inverse, onesided } => {
+            v.bool("inverse", inverse, Some(false));
+            v.bool("onesided", onesided, Some(false));
+        }
+        Op::Stft { onesided } => v.bool("onesided", onesided, Some(true)),
+        Op::Window {
+            window,
+            periodic,
+            dtype,
+        } => {
+            v.word("window", window, None);
+            v.bool("periodic", periodic, Some(true));
+            v.word("dtype", dtype, Some(DType::F32));
         }
         Op::ArgMax(a) | Op::ArgMin(a) => {
             let ArgAttrs {

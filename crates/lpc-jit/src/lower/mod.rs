@@ -540,6 +540,9 @@ fn lower_node(
         | Op::Col2Im { .. }
         | Op::GridSample { .. }
         | Op::AffineGrid { .. }
+        | Op::Dft { .. }
+        | Op::Window { .. }
+        | Op::Stft { .. }
         | Op::DepthToSpace { .. }
         | Op::SpaceToDepth { .. }
         | Op::ShapeOf { .. }

@@ -258,6 +258,29 @@ impl Exporter<'_> {
             | Op::Col2Im { .. }
             | Op::GridSample { .. }
             | Op::AffineGrid { .. } => misc_form(op),
+            Op::Dft { inverse, onesided } => (
+                "DFT",
+                vec![
+                    attr_i("inverse", *inverse as i64),
+                    attr_i("onesided", *onesided as i64),
+                ],
+            ),
+            Op::Stft { onesided } => ("STFT", vec![attr_i("onesided", *onesided as i64)]),
+            Op::Window {
+                window,
+                periodic,
+                dtype,
+            } => (
+                match window {
+                    WindowKind::Hann => "HannWindow",
+                    WindowKind::Hamming => "HammingWindow",
+                    WindowKind::Blackman => "BlackmanWindow",
+                },
+                vec![
+                    attr_i("periodic", *periodic as i64),
+                    attr_i("output_datatype", dtype_to_onnx(*dtype) as i64),
+                ],
+            ),
             Op::Clip => none("Clip"),
             Op::Where => none("Where"),
             Op::Conv(a) => ("Conv", conv_attrs(a)),

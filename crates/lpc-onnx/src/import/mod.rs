@@ -14,6 +14,7 @@ mod nn;
 mod optional;
 mod quant;
 mod recurrent;
+mod spectral;
 mod table;
 
 use crate::proto::{self, NodeProto, ValueInfoProto};

@@ -140,6 +140,7 @@ impl Table {
         super::misc::register(&mut t);
         super::control::register(&mut t);
         super::optional::register(&mut t);
+        super::spectral::register(&mut t);
         t
     }
 
