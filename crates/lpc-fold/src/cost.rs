@@ -145,6 +145,7 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | GlobalMaxPool
         | BatchNorm
         | LayerNorm
+        | RmsNorm
         | Softmax
         | LogSoftmax
         | Hardmax

@@ -1089,6 +1089,14 @@ pub enum Op {
         /// Variance epsilon.
         epsilon: f32,
     },
+    /// RMS normalization (ONNX `RMSNormalization`): (x, scale) → y, where
+    /// y = x / sqrt(mean(x², axes from `axis` on) + epsilon) · scale.
+    RmsNorm {
+        /// First normalised axis (may be negative).
+        axis: i64,
+        /// Epsilon added to the mean of squares.
+        epsilon: f32,
+    },
     /// Softmax along `axis` (x).
     Softmax {
         /// Axis (may be negative).

@@ -132,6 +132,7 @@ op_kinds! {
     (GlobalMaxPool, "global_max_pool"),
     (BatchNorm, "batch_norm"),
     (LayerNorm, "layer_norm"),
+    (RmsNorm, "rms_norm"),
     (Softmax, "softmax"),
     (LogSoftmax, "log_softmax"),
     (Hardmax, "hardmax"),
@@ -249,6 +250,7 @@ impl OpKind {
             GlobalAveragePool | GlobalMaxPool => (1, Some(1)),
             BatchNorm => (5, Some(5)),
             LayerNorm => (2, Some(3)),
+            RmsNorm => (2, Some(2)),
             Softmax | LogSoftmax => (1, Some(1)),
             Hardmax | LpNormalization | LpPool => (1, Some(1)),
             InstanceNorm => (3, Some(3)),
@@ -348,7 +350,7 @@ impl OpKind {
             | CastLike
             | Size => false,
             Input | Const | Conv | ConvTranspose | ConvInteger | QLinearConv | Gemm | MaxPool
-            | AveragePool | BatchNorm | LayerNorm | Softmax | LogSoftmax | ReduceMax
+            | AveragePool | BatchNorm | LayerNorm | RmsNorm | Softmax | LogSoftmax | ReduceMax
             | ReduceMean | ReduceSum | ReduceMin | ReduceProd | ReduceL1 | ReduceL2
             | ReduceLogSum | ReduceLogSumExp | ReduceSumSquare | Concat | Split | Flatten
             | Reshape | Transpose | Gather | ShapeOf | Pad | Resize | ConstantOfShape
@@ -525,6 +527,10 @@ impl OpKind {
                 momentum: 0.9,
             },
             OpKind::LayerNorm => Op::LayerNorm {
+                axis: -1,
+                epsilon: 1e-5,
+            },
+            OpKind::RmsNorm => Op::RmsNorm {
                 axis: -1,
                 epsilon: 1e-5,
             },
@@ -829,6 +835,7 @@ impl Op {
             Op::GlobalMaxPool => OpKind::GlobalMaxPool,
             Op::BatchNorm { .. } => OpKind::BatchNorm,
             Op::LayerNorm { .. } => OpKind::LayerNorm,
+            Op::RmsNorm { .. } => OpKind::RmsNorm,
             Op::Softmax { .. } => OpKind::Softmax,
             Op::LogSoftmax { .. } => OpKind::LogSoftmax,
             Op::Hardmax { .. } => OpKind::Hardmax,

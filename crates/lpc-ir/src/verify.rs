@@ -67,6 +67,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::AveragePool { .. }
         | Op::GlobalAveragePool
         | Op::GlobalMaxPool
+        | Op::RmsNorm { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::Hardmax { .. }

@@ -186,9 +186,10 @@ fn kind(op: &Op) -> usize {
         Op::Dft { .. } => 166,
         Op::Window { .. } => 167,
         Op::Stft { .. } => 168,
+        Op::RmsNorm { .. } => 169,
     }
 }
-const KINDS: usize = 169;
+const KINDS: usize = 170;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -744,6 +745,10 @@ fn op_samples() -> Vec<Op> {
             axis: -3,
             epsilon: f,
         });
+        v.push(Op::RmsNorm {
+            axis: -2,
+            epsilon: f,
+        });
         v.push(Op::InstanceNorm { epsilon: f });
         v.push(Op::GroupNorm {
             num_groups: 2,
@@ -915,6 +920,10 @@ fn op_samples() -> Vec<Op> {
             },
         });
         v.push(Op::LayerNorm {
+            axis,
+            epsilon: 1e-5,
+        });
+        v.push(Op::RmsNorm {
             axis,
             epsilon: 1e-5,
         });

@@ -171,6 +171,7 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             momentum,
         } => norm::batch_norm(*epsilon, *training, *momentum, i, n_outputs),
         Op::LayerNorm { axis, epsilon } => norm::layer_norm(*axis, *epsilon, i, n_outputs),
+        Op::RmsNorm { axis, epsilon } => Ok(vec![norm::rms_norm(*axis, *epsilon, i)?]),
         Op::Softmax { axis, coerce_2d } => Ok(vec![norm::softmax(
             *axis,
             *coerce_2d,

@@ -152,6 +152,38 @@ pub fn layer_norm(axis: i64, eps: f32, i: Inputs, n_outputs: usize) -> EvalResul
     Ok(outs)
 }
 
+/// RMSNormalization over the axes from `axis` on: x / sqrt(mean(x²) + eps) · scale.
+pub fn rms_norm(axis: i64, eps: f32, i: Inputs) -> EvalResult<Tensor> {
+    let x = i.req(0, "x")?;
+    let ax = norm_axis(axis, x.rank())?;
+    let inner: usize = x.shape()[ax..].iter().product();
+    let xv = floats(x, 0, "x")?;
+    let s = i.req(1, "scale")?;
+    if crate::util::broadcast_shapes(s.shape(), &x.shape()[ax..])? != x.shape()[ax..] {
+        return Err(invalid!(
+            "scale of shape {:?} does not broadcast to {:?}",
+            s.shape(),
+            &x.shape()[ax..]
+        ));
+    }
+    let sv = floats(s, 1, "scale")?;
+    let scale: Vec<f32> = crate::util::broadcast_index(s.shape(), &x.shape()[ax..])
+        .into_iter()
+        .map(|j| sv[j])
+        .collect();
+    let mut out = vec![0f32; xv.len()];
+    for (row, dst) in xv.chunks(inner.max(1)).zip(out.chunks_mut(inner.max(1))) {
+        let ms = row.iter().map(|&e| (e as f64).powi(2)).sum::<f64>() / inner as f64;
+        let inv = 1.0 / (ms + eps as f64).sqrt();
+        for ((&e, d), &k) in row.iter().zip(dst).zip(&scale) {
+            *d = ((e as f64 * inv) as f32) * k;
+        }
+    }
+    Ok(Tensor::from_f32(x.shape(), out)
+        .expect("size")
+        .into_dtype(x.dtype()))
+}
+
 /// Softmax / LogSoftmax along an axis (or over the flattened trailing dims with `coerce_2d`).
 pub fn softmax(axis: i64, coerce_2d: bool, log: bool, x: &Tensor) -> EvalResult<Tensor> {
     let (outer, len, inner) = rows(axis, coerce_2d, x)?;
@@ -402,6 +434,24 @@ fn rows(axis: i64, coerce_2d: bool, x: &Tensor) -> EvalResult<(usize, usize, usi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rms_norm_rows_and_scale_broadcast() {
+        // Rows [3, 4] and [0, 0]: mean squares 12.5 and 0; eps 0 for the first, the
+        // zero row stays finite only with eps > 0 (here 1, giving 0).
+        let x = Tensor::from_f32(&[2, 2], vec![3.0, 4.0, 0.0, 0.0]).unwrap();
+        let s = Tensor::from_f32(&[1], vec![2.0]).unwrap();
+        let y = rms_norm(-1, 1.0, Inputs::new(&[Some(&x), Some(&s)])).unwrap();
+        let r = 2.0 / 13.5f32.sqrt();
+        assert_eq!(y.to_f32_vec(), vec![3.0 * r, 4.0 * r, 0.0, 0.0]);
+        // Axis 0 normalises over everything; a scale that does not broadcast is an error.
+        let y = rms_norm(0, 0.0, Inputs::new(&[Some(&x), Some(&s)])).unwrap();
+        let r = 2.0 / 6.25f32.sqrt();
+        assert_eq!(y.to_f32_vec(), vec![3.0 * r, 4.0 * r, 0.0, 0.0]);
+        let bad = Tensor::from_f32(&[3], vec![1.0; 3]).unwrap();
+        assert!(rms_norm(-1, 0.0, Inputs::new(&[Some(&x), Some(&bad)])).is_err());
+        assert!(rms_norm(2, 0.0, Inputs::new(&[Some(&x), Some(&s)])).is_err());
+    }
 
     fn hm(axis: i64, coerce_2d: bool, shape: &[usize], v: &[f32]) -> Vec<f32> {
         hardmax(

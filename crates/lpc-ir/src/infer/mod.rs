@@ -510,6 +510,7 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::GlobalAveragePool | Op::GlobalMaxPool => nn::global_pool(cx),
         Op::BatchNorm { .. } => nn::batch_norm(cx),
         Op::LayerNorm { axis, .. } => nn::layer_norm(cx, *axis),
+        Op::RmsNorm { axis, .. } => nn::rms_norm(cx, *axis),
         Op::Softmax { axis, .. } | Op::LogSoftmax { axis, .. } | Op::Hardmax { axis, .. } => {
             nn::softmax(cx, *axis)
         }

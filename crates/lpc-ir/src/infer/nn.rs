@@ -911,6 +911,27 @@ pub(super) fn layer_norm(cx: &Cx, axis: i64) -> R {
     ])
 }
 
+/// RMSNormalization: float x and scale, scale broadcasting to the normalised shape; y is x's type.
+pub(super) fn rms_norm(cx: &Cx, axis: i64) -> R {
+    let x = cx.req(0, "x")?;
+    cx.req(1, "scale")?;
+    cx.check_dtype(0, "x", "a float type", is_float)?;
+    cx.check_dtype(1, "scale", "a float type", is_float)?;
+    if let Some(xd) = dims(x) {
+        let a = cx.axis(axis, xd.len(), "axis")?;
+        if let Some(d) = cx.opt(1).and_then(dims) {
+            if !broadcasts_to(d, &xd[a..]) {
+                return Err(cx.err(format!(
+                    "scale shape {} does not broadcast to the normalised shape {}",
+                    Shape(d.to_vec()),
+                    Shape(xd[a..].to_vec())
+                )));
+            }
+        }
+    }
+    Ok(vec![x.clone()])
+}
+
 pub(super) fn softmax(cx: &Cx, axis: i64) -> R {
     let x = cx.req(0, "x")?;
     cx.check_dtype(0, "x", "a float type", is_float)?;

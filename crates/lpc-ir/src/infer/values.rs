@@ -123,6 +123,7 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::GlobalMaxPool
         | Op::BatchNorm { .. }
         | Op::LayerNorm { .. }
+        | Op::RmsNorm { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::Hardmax { .. }

@@ -542,7 +542,7 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             v.bool("training", training, Some(false));
             v.f32("momentum", momentum, Some(0.9));
         }
-        Op::LayerNorm { axis, epsilon } => {
+        Op::LayerNorm { axis, epsilon } | Op::RmsNorm { axis, epsilon } => {
             v.i64("axis", axis, Some(-1));
             v.f32("epsilon", epsilon, Some(1e-5));
         }

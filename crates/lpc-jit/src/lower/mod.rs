@@ -497,6 +497,7 @@ fn lower_node(
         | Op::GlobalMaxPool
         | Op::BatchNorm { .. }
         | Op::LayerNorm { .. }
+        | Op::RmsNorm { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::Hardmax { .. }

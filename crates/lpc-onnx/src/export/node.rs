@@ -356,6 +356,10 @@ impl Exporter<'_> {
                 "LayerNormalization",
                 vec![attr_i("axis", *axis), attr_f("epsilon", *epsilon)],
             ),
+            Op::RmsNorm { axis, epsilon } => (
+                "RMSNormalization",
+                vec![attr_i("axis", *axis), attr_f("epsilon", *epsilon)],
+            ),
             Op::Softmax { axis, .. } => ("Softmax", vec![attr_i("axis", *axis)]),
             Op::LogSoftmax { axis, .. } => ("LogSoftmax", vec![attr_i("axis", *axis)]),
             Op::Hardmax { axis, .. } => ("Hardmax", vec![attr_i("axis", *axis)]),

@@ -22,6 +22,7 @@ pub(super) fn register(t: &mut Table) {
     t.add("GlobalMaxPool", |_, _| Ok(Converted::Op(Op::GlobalMaxPool)));
     t.add("BatchNormalization", batch_normalization);
     t.add("LayerNormalization", layer_normalization);
+    t.add("RMSNormalization", rms_normalization);
     t.add("Softmax", softmax);
     t.add("LogSoftmax", softmax);
     t.add("Hardmax", softmax);
@@ -193,6 +194,19 @@ fn layer_normalization(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportE
         return Err(a.err("only stash_type 1 (float) is supported"));
     }
     Ok(Converted::Op(Op::LayerNorm {
+        axis: a.int("axis", -1)?,
+        epsilon: a.float("epsilon", 1e-5)?,
+    }))
+}
+
+/// `RMSNormalization` (opset 23).
+fn rms_normalization(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    cx.need(2)?;
+    if a.int("stash_type", 1)? != 1 {
+        return Err(a.err("only stash_type 1 (float) is supported"));
+    }
+    Ok(Converted::Op(Op::RmsNorm {
         axis: a.int("axis", -1)?,
         epsilon: a.float("epsilon", 1e-5)?,
     }))
