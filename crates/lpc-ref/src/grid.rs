@@ -71,14 +71,7 @@ pub fn grid_sample(
             expected: "a numeric type",
         });
     }
-    if !grid.dtype().is_float() {
-        return Err(EvalError::DType {
-            slot: 1,
-            what: "grid",
-            got: grid.dtype(),
-            expected: "a float type",
-        });
-    }
+    crate::util::want_float(grid, 1, "grid")?;
     let (xs, gs) = (x.shape(), grid.shape());
     let r = xs.len().saturating_sub(2);
     if xs.len() < 3 || gs.len() != xs.len() || gs[0] != xs[0] || gs[gs.len() - 1] != r {

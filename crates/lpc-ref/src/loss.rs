@@ -56,14 +56,7 @@ fn nll(
     target: &Tensor,
     weight: Option<&Tensor>,
 ) -> EvalResult<Tensor> {
-    if !x.dtype().is_float() {
-        return Err(EvalError::DType {
-            slot: 0,
-            what: "input",
-            got: x.dtype(),
-            expected: "a float type",
-        });
-    }
+    crate::util::want_float(x, 0, "input")?;
     if !matches!(target.dtype(), DType::I32 | DType::I64) {
         return Err(EvalError::DType {
             slot: 1,

@@ -185,14 +185,7 @@ fn float_pool(
     reduce: impl Fn(&[(Option<f64>, bool)]) -> f64 + Sync + Send,
 ) -> EvalResult<Tensor> {
     let g = check(x, p)?;
-    if !x.dtype().is_float() {
-        return Err(EvalError::DType {
-            slot: 0,
-            what: "x",
-            got: x.dtype(),
-            expected: "a float type",
-        });
-    }
+    crate::util::want_float(x, 0, "x")?;
     let v = x.to_f64_vec();
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let in_n: usize = g.input.iter().product();
@@ -244,14 +237,7 @@ pub fn global_pool(max: bool, x: &Tensor) -> EvalResult<Tensor> {
             x.shape()
         ));
     }
-    if !x.dtype().is_float() {
-        return Err(EvalError::DType {
-            slot: 0,
-            what: "x",
-            got: x.dtype(),
-            expected: "a float type",
-        });
-    }
+    crate::util::want_float(x, 0, "x")?;
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let sp: usize = x.shape()[2..].iter().product();
     let mut shape = vec![n, c];

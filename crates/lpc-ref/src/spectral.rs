@@ -48,14 +48,7 @@ fn dft_line(
 /// the direct O(n²) sum in f64.
 pub fn dft(inverse: bool, onesided: bool, i: Inputs) -> EvalResult<Tensor> {
     let x = i.req(0, "x")?;
-    if !x.dtype().is_float() {
-        return Err(EvalError::DType {
-            slot: 0,
-            what: "x",
-            got: x.dtype(),
-            expected: "a float type",
-        });
-    }
+    crate::util::want_float(x, 0, "x")?;
     let r = x.rank();
     let c = *x.shape().last().unwrap_or(&0);
     if r < 2 || !(c == 1 || c == 2) {
@@ -119,14 +112,7 @@ pub fn dft(inverse: bool, onesided: bool, i: Inputs) -> EvalResult<Tensor> {
 /// `[batch, frames, bins, 2]`; see `Op::Stft`.
 pub fn stft(onesided: bool, i: Inputs) -> EvalResult<Tensor> {
     let x = i.req(0, "signal")?;
-    if !x.dtype().is_float() {
-        return Err(EvalError::DType {
-            slot: 0,
-            what: "signal",
-            got: x.dtype(),
-            expected: "a float type",
-        });
-    }
+    crate::util::want_float(x, 0, "signal")?;
     let &[batch, len, c] = x.shape() else {
         return Err(invalid!(
             "STFT signal must have shape [batch, length, 1 or 2], got {:?}",
@@ -142,14 +128,7 @@ pub fn stft(onesided: bool, i: Inputs) -> EvalResult<Tensor> {
     let step = one_int(i.req(1, "frame_step")?, "frame_step")?;
     let window = i.opt(2);
     if let Some(w) = window {
-        if !w.dtype().is_float() {
-            return Err(EvalError::DType {
-                slot: 2,
-                what: "window",
-                got: w.dtype(),
-                expected: "a float type",
-            });
-        }
+        crate::util::want_float(w, 2, "window")?;
     }
     let frame_length = i.opt(3).map(|t| one_int(t, "frame_length")).transpose()?;
     let (frames, fl, bins) =

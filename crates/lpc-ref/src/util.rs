@@ -202,13 +202,8 @@ pub fn ints(t: &Tensor, what: &str) -> EvalResult<Vec<i64>> {
     Ok(t.to_i64_vec())
 }
 
-/// The elements of a float tensor as f32: borrowed for f32 tensors, converted for f16/f64;
-/// a non-float tensor is a dtype error naming input `slot` (`what`).
-pub fn float_in<'t>(
-    t: &'t Tensor,
-    slot: usize,
-    what: &'static str,
-) -> EvalResult<std::borrow::Cow<'t, [f32]>> {
+/// A dtype error naming input `slot` (`what`) unless `t` is a float tensor.
+pub fn want_float(t: &Tensor, slot: usize, what: &'static str) -> EvalResult<()> {
     if !t.dtype().is_float() {
         return Err(EvalError::DType {
             slot,
@@ -217,6 +212,17 @@ pub fn float_in<'t>(
             expected: "a float type",
         });
     }
+    Ok(())
+}
+
+/// The elements of a float tensor as f32: borrowed for f32 tensors, converted for f16/f64;
+/// a non-float tensor is a dtype error naming input `slot` (`what`).
+pub fn float_in<'t>(
+    t: &'t Tensor,
+    slot: usize,
+    what: &'static str,
+) -> EvalResult<std::borrow::Cow<'t, [f32]>> {
+    want_float(t, slot, what)?;
     Ok(match t.as_f32() {
         Ok(v) => std::borrow::Cow::Borrowed(v),
         Err(_) => std::borrow::Cow::Owned(t.to_f32_vec()),
