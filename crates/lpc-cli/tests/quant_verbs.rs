@@ -145,3 +145,71 @@ fn quantize_then_accuracy() {
         "{e}"
     );
 }
+
+/// `--calib NAME=PATH`, repeated: one stacked `.npy` per input of a two-input model (the zoo's
+/// GRU, audio features and an embedding) quantizes as the same arrays in one `.npz` do; an
+/// input left out, named twice or not an input of the model is an error naming it.
+#[test]
+fn calib_per_input_name() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/models/zoo/plcmos_v2_gru/plcmos_v2.onnx");
+    assert!(model.exists(), "{} is missing", model.display());
+    let mut rng = 1u64;
+    let mut uniform = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (rng >> 40) as f32 / (1u64 << 24) as f32
+            })
+            .collect()
+    };
+    let audio = lpc_ir::Tensor::from_f32(&[4, 1, 20, 257], uniform(4 * 20 * 257)).unwrap();
+    let embed = lpc_ir::Tensor::from_f32(&[4, 64], uniform(4 * 64)).unwrap();
+    let (a, e) = (tmp("degraded_audio.npy"), tmp("rater_embed.npy"));
+    lpc_data::write_npy(&a, &audio).unwrap();
+    lpc_data::write_npy(&e, &embed).unwrap();
+    let run = |calib: &[String], out: &str| {
+        let mut v: Vec<String> = ["lpc", "quantize", &model.display().to_string()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for c in calib {
+            v.extend(["--calib".to_string(), c.clone()]);
+        }
+        v.extend(["--bias-correction", "off", "-o"].iter().map(|s| s.to_string()));
+        v.push(tmp(out).display().to_string());
+        let Lpc::Quantize(q) = Lpc::parse_from(&v) else {
+            panic!("parsed another verb")
+        };
+        quantize_cmd(&q, false).map_err(|e| format!("{e:#}"))
+    };
+    let named = [
+        format!("degraded_audio={}", a.display()),
+        format!("rater_embed={}", e.display()),
+    ];
+    let msg = run(&named, "named.lir").unwrap();
+    assert!(msg.contains("(4 samples"), "{msg}");
+    let err = run(&named[..1], "x.lir").unwrap_err();
+    assert!(err.contains("no data for input 'rater_embed'"), "{err}");
+    let twice = [named[0].clone(), named[0].clone()];
+    let err = run(&twice, "x.lir").unwrap_err();
+    assert!(err.contains("'degraded_audio' is given twice"), "{err}");
+    let stray = [named[0].clone(), format!("mask={}", e.display())];
+    let err = run(&stray, "x.lir").unwrap_err();
+    assert!(err.contains("is not NAME=PATH for an input"), "{err}");
+    let lir = |f: &str| std::fs::read_to_string(tmp(f)).unwrap();
+    let npz = tmp("both.npz");
+    {
+        // The same arrays as one .npz keyed by input name give the same quantized model.
+        let f = std::fs::File::create(&npz).unwrap();
+        let mut z = zip::ZipWriter::new(f);
+        for (name, p) in [("degraded_audio", &a), ("rater_embed", &e)] {
+            z.start_file(format!("{name}.npy"), zip::write::SimpleFileOptions::default())
+                .unwrap();
+            std::io::Write::write_all(&mut z, &std::fs::read(p).unwrap()).unwrap();
+        }
+        z.finish().unwrap();
+    }
+    run(&[npz.display().to_string()], "npz.lir").unwrap();
+    assert_eq!(lir("named.lir"), lir("npz.lir"));
+}

@@ -228,6 +228,72 @@ impl Samples {
         } else {
             file_kind(path, &specs, &what)?
         };
+        Samples::from_kind(specs, kind, what, opts)
+    }
+
+    /// Opens one stacked array per model input, by input name (`--calib NAME=PATH`, repeated):
+    /// each file a `.npy` (N samples along axis 0) or a `.npz` holding one array. Every input
+    /// must be given exactly once.
+    pub fn open_per_input(
+        files: &[(String, PathBuf)],
+        g: &Graph,
+        opts: &LoadOptions,
+    ) -> Result<Samples, DataError> {
+        let specs = InputSpec::of(g);
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        for (i, (n, _)) in files.iter().enumerate() {
+            if !names.contains(&n.as_str()) {
+                return Err(DataError::Set(format!(
+                    "'{n}' is not an input of the model (its inputs: {names:?})"
+                )));
+            }
+            if files[..i].iter().any(|(m, _)| m == n) {
+                return Err(DataError::Set(format!("input '{n}' is given twice")));
+            }
+        }
+        let mut v = vec![];
+        for s in &specs {
+            let Some((_, p)) = files.iter().find(|(n, _)| *n == s.name) else {
+                return Err(DataError::Set(format!(
+                    "no data for input '{}' (give every input as NAME=PATH)",
+                    s.name
+                )));
+            };
+            let what = p.display().to_string();
+            v.push(match ext(p).as_str() {
+                "npy" => read_npy(p)?,
+                "npz" => {
+                    let mut a = read_npz(p)?;
+                    if a.len() != 1 {
+                        return Err(DataError::Set(format!(
+                            "{what}: holds {} arrays; NAME=PATH takes one (or give the .npz alone)",
+                            a.len()
+                        )));
+                    }
+                    a.remove(0).1
+                }
+                e => {
+                    return Err(DataError::Set(format!(
+                        "{what}: NAME=PATH takes a stacked .npy or a one-array .npz, not '.{e}'"
+                    )))
+                }
+            });
+        }
+        let what = files
+            .iter()
+            .map(|(n, p)| format!("{n}={}", p.display()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Samples::from_kind(specs, Kind::Stacked(v), what, opts)
+    }
+
+    /// Counts the samples of `kind`, takes the subset and checks sample 0.
+    fn from_kind(
+        specs: Vec<InputSpec>,
+        kind: Kind,
+        what: String,
+        opts: &LoadOptions,
+    ) -> Result<Samples, DataError> {
         // Count samples and normalise stacked arrays to [samples·rows, ...].
         let (kind, available) = match kind {
             Kind::Stacked(ts) => {

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use lpc_data::{ImageOptions, Layout, LoadOptions, Samples};
 use lpc_ir::Graph;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How to read and preprocess data (calibration or evaluation).
 #[derive(clap::Args, Clone, Debug)]
@@ -78,22 +78,56 @@ impl DataArgs {
     }
 }
 
-/// Opens `path` as data (`what`: "calibration data"...) for `g`. When the subset asked for
-/// (`flag`: `--subset`, `--eval-subset`) is larger than the data, all samples are used and a
-/// note on stderr says so.
+/// How a data flag's values name their files: one file or folder (`PATH`), or one stacked
+/// array per model input (`NAME=PATH`, the flag repeated). A value is `NAME=PATH` when the text
+/// before its first `=` is an input of `g`.
+pub fn data_files(values: &[PathBuf], g: &Graph) -> Vec<(Option<String>, PathBuf)> {
+    let specs = lpc_data::InputSpec::of(g);
+    let inputs: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    values
+        .iter()
+        .map(|v| match v.to_str().and_then(|s| s.split_once('=')) {
+            Some((n, p)) if inputs.contains(&n) => (Some(n.to_string()), PathBuf::from(p)),
+            _ => (None, v.clone()),
+        })
+        .collect()
+}
+
+/// Opens `values` (one `PATH`, or `NAME=PATH` per model input: [`data_files`]) as data
+/// (`what`: "calibration data"...) for `g`.
+pub fn open_data(values: &[PathBuf], g: &Graph, opts: &LoadOptions, what: &str) -> Result<Samples> {
+    let files = data_files(values, g);
+    let s = match files.as_slice() {
+        [(None, p)] => Samples::open(p, g, opts),
+        _ => match files
+            .iter()
+            .map(|(n, p)| n.clone().map(|n| (n, p.clone())).ok_or(p))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(named) => Samples::open_per_input(&named, g, opts),
+            Err(p) => bail!(
+                "{what}: '{}' is not NAME=PATH for an input of the model; several values each name an input",
+                p.display()
+            ),
+        },
+    };
+    s.context(what.to_string())
+}
+
+/// [`open_data`], and when the subset asked for (`flag`: `--subset`, `--eval-subset`) is larger
+/// than the data, all samples are used and a note on stderr says so.
 pub fn open_samples(
-    path: &Path,
+    values: &[PathBuf],
     g: &Graph,
     opts: &LoadOptions,
     what: &str,
     flag: &str,
 ) -> Result<Samples> {
-    let s = Samples::open(path, g, opts).context(what.to_string())?;
+    let s = open_data(values, g, opts, what)?;
     if let Some(k) = opts.subset.filter(|&k| k > s.available) {
         eprintln!(
             "note: {what}: {} has {} samples, fewer than {flag} {k}: all are used",
-            path.display(),
-            s.available
+            s.origin, s.available
         );
     }
     Ok(s)

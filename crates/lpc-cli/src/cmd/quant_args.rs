@@ -5,16 +5,17 @@ use crate::cmd::data_args::{open_samples, DataArgs};
 use crate::outputs::{write_text, Files};
 use anyhow::Result;
 use lpc_quant::{quantize, BiasCorrectionMode, Config, Estimator, Json, Preset, Quantized};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Quantization settings shared by `calibrate` and `quantize`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct QuantArgs {
     /// The FP32 model (.onnx or .lir).
     pub model: PathBuf,
-    /// Calibration data: .npy (samples stacked on axis 0), .npz, or a folder of .npy/.pb/.png/.jpg.
-    #[arg(long)]
-    pub calib: PathBuf,
+    /// Calibration data: .npy (samples stacked on axis 0), .npz (arrays by input name), or a
+    /// folder of .npy/.pb/.png/.jpg; or NAME=PATH, repeated, one stacked .npy per model input.
+    #[arg(long, required = true)]
+    pub calib: Vec<PathBuf>,
     #[command(flatten)]
     /// Data reading.
     pub data: DataArgs,
@@ -67,7 +68,15 @@ pub fn config(q: &QuantArgs, progress: bool) -> Result<Config> {
 /// The files these settings read (the model, --calib), with `--report` checked against them.
 pub fn files(q: &QuantArgs) -> Result<Files> {
     let mut f = Files::default();
-    f.model("MODEL", &q.model).input_file("--calib", &q.calib);
+    f.model("MODEL", &q.model);
+    for p in &q.calib {
+        // NAME=PATH values: the path part (the model is not loaded yet; a file named with an
+        // '=' is checked as given as well).
+        f.input_file("--calib", p);
+        if let Some((_, path)) = p.to_str().and_then(|s| s.split_once('=')) {
+            f.input_file("--calib", Path::new(path));
+        }
+    }
     if let Some(p) = &q.report {
         f.output("--report", p)?;
     }

@@ -2,11 +2,11 @@
 //! (.lir), optionally searching for the layers to keep in FP32 under an accuracy budget.
 
 use crate::cmd::budget_args::BudgetArgs;
-use crate::cmd::data_args::{check_label_count, name_labels, open_samples, read_labels};
+use crate::cmd::data_args::{check_label_count, name_labels, open_data, open_samples, read_labels};
 use crate::cmd::quant_args::{config, files, run_quantize, write_report, QuantArgs};
 use crate::outputs::{write_model, Format};
-use anyhow::{bail, Context, Result};
-use lpc_data::{SampleSource, Samples};
+use anyhow::{bail, Result};
+use lpc_data::SampleSource;
 use lpc_ir::Graph;
 use lpc_quant::{quantize_within_budget, BudgetJob, SearchConfig, SearchOptions, Target};
 use std::path::PathBuf;
@@ -41,7 +41,7 @@ fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Resu
     }
     let eval = match &b.eval {
         Some(p) => open_samples(
-            p,
+            std::slice::from_ref(p),
             &g,
             &eval_opts,
             "evaluation data (--data)",
@@ -49,7 +49,7 @@ fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Resu
         )?,
         None => {
             println!("note: no --data: the budget is measured on the calibration data");
-            Samples::open(&a.q.calib, &g, &calib_opts).context("calibration data")?
+            open_data(&a.q.calib, &g, &calib_opts, "calibration data")?
         }
     };
     let labels = b.labels.as_deref().map(read_labels).transpose()?;
