@@ -193,3 +193,91 @@ fn large_k_convs_run_in_blocks() {
         );
     }
 }
+
+/// 1-D QConvs ([N, C, L], kernel [M, Cg, K]: the audio and signal models' convs) run as 2-D ones
+/// over a height of 1, on the GEMM or the depthwise kernel, bit for bit as lpc-ref.
+#[test]
+fn qconv_1d_matches_reference() {
+    let dots = tiers("qconv_1d_matches_reference");
+    let mut r = Rng(0x1d_c0_4e);
+    let mut jit_steps = 0;
+    let cases = 80;
+    for i in 0..cases {
+        let dot = dots[i % dots.len()];
+        let depthwise = r.below(4) == 0;
+        let (group, cg, mg) = if depthwise {
+            (1 + r.below(12), 1, 1)
+        } else {
+            (r.pick(&[1, 1, 2]), 1 + r.below(6), 1 + r.below(20))
+        };
+        let (c, m) = (cg * group, mg * group);
+        let k = r.pick(&[1, 2, 3, 5, 7]);
+        let (s, d) = (r.pick(&[1, 1, 2, 3]), r.pick(&[1, 1, 2]));
+        let p = [r.below(k), r.below(k)];
+        let l = ((k - 1) * d + 1).max(1 + r.below(60));
+        let n = 1 + r.below(2);
+        let xd = r.pick(&["u8", "i8"]);
+        let (xlo, xhi) = if xd == "u8" { (0, 255) } else { (-128, 127) };
+        let xz = r.int(xlo, xhi);
+        let wts = list((0..m * cg * k).map(|_| r.int(-127, 127).to_string()));
+        let bias = list((0..m).map(|_| r.int(-50_000, 50_000).to_string()));
+        let scale = list((0..m).map(|_| format!("{:e}", 10f64.powf(r.int(-500, -150) as f64 / 100.0))));
+        let out = r.pick(&["u8", "i8", "f32"]);
+        let (tail, extra) = match out {
+            "f32" => (String::new(), ""),
+            t => {
+                let (lo, hi) = if t == "u8" { (0, 255) } else { (-128, 127) };
+                let yz = r.int(lo, hi);
+                (
+                    format!(
+                        "  %yz = const {t}[] [{yz}]\n  %lo = const {t}[] [{lo}]\n  %hi = const {t}[] [{hi}]\n"
+                    ),
+                    ", %yz, %lo, %hi",
+                )
+            }
+        };
+        let text = format!(
+            "graph @c(%x: {xd}[N,{c},{l}]) -> (%y) {{
+  %xz = const {xd}[] [{xz}]
+  %w = const i8[{m},{cg},{k}] [{wts}]
+  %b = const i32[{m}] [{bias}]
+  %s = const f32[{m}] [{scale}]
+{tail}  %y = qconv(%x, %xz, %w, %b, %s{extra}) {{kernel=[{k}], strides=[{s}], pads=[{p0},{p1}], dilations=[{d}], group={group}}}
+  return %y
+}}
+",
+            p0 = p[0],
+            p1 = p[1],
+        );
+        let g = lpc_ir::text::parse(&text).unwrap_or_else(|e| panic!("case {i}: {e}\n{text}"));
+        let x = Tensor::from_i64(&[n, c, l], (0..n * c * l).map(|_| r.int(xlo, xhi)).collect())
+            .unwrap()
+            .cast(if xd == "u8" {
+                lpc_ir::DType::U8
+            } else {
+                lpc_ir::DType::I8
+            });
+        let want = lpc_ref::run(&g, std::slice::from_ref(&x)).expect("ref");
+        let threads = 1 + i % 2;
+        let m = compile(&g, &x, threads, dot).unwrap_or_else(|e| panic!("case {i}: {e}\n{text}"));
+        jit_steps += m
+            .plan()
+            .steps
+            .iter()
+            .filter(|s| s.kind().starts_with("jit"))
+            .count();
+        let got = m.run(std::slice::from_ref(&x)).expect("jit");
+        assert_eq!(got[0].shape(), want[0].shape(), "case {i}");
+        assert!(
+            got[0].same_content(&want[0]),
+            "case {i} ({threads} threads, {dot:?}): {}\n{text}\ngot  {}\nwant {}",
+            m.stats(),
+            got[0],
+            want[0]
+        );
+    }
+    assert!(
+        jit_steps >= cases * 9 / 10,
+        "only {jit_steps} of {cases} 1-D convs ran on a JIT kernel"
+    );
+}

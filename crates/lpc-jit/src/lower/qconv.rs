@@ -175,6 +175,31 @@ fn known_io(g: &Graph, n: NodeId) -> Option<(DType, Vec<usize>, Vec<usize>)> {
     Some((xt.dtype?, xs, out))
 }
 
+/// A 1-D conv's attributes on two axes, the first of size 1 (stride 1, no padding, dilation 1;
+/// `kernel`, when given, 1 × K); `None` when they are not a 1-D conv's (left to lpc-ref).
+fn lift_1d(a: &ConvAttrs) -> Option<ConvAttrs> {
+    let two = |v: &[usize]| -> Option<Vec<usize>> {
+        match v {
+            [] => Some(vec![]),
+            [x] => Some(vec![1, *x]),
+            _ => None,
+        }
+    };
+    let pads = match a.pads.as_slice() {
+        [] => vec![],
+        [b, e] => vec![0, *b, 0, *e],
+        _ => return None,
+    };
+    Some(ConvAttrs {
+        kernel: two(&a.kernel)?,
+        strides: two(&a.strides)?,
+        dilations: two(&a.dilations)?,
+        pads,
+        group: a.group,
+        auto_pad: a.auto_pad,
+    })
+}
+
 /// What a QConv lowers to: per-group GEMMs or the depthwise kernel.
 pub enum QConvPlan {
     /// Per-group GEMMs.
@@ -202,16 +227,36 @@ pub fn lower_qconv(
     let (Some(xzp), Ok(wv)) = (scalar_int(xz), w.as_i8()) else {
         return Ok(None);
     };
-    if xs.len() != 4 || w.rank() != 4 || out_shape.len() != 4 || xz.dtype() != x_dtype {
+    if xz.dtype() != x_dtype {
         return Ok(None);
     }
+    // A 1-D conv ([N, C, L], kernel [M, Cg, K]) is the 2-D one over [N, C, 1, L] with a 1×K
+    // kernel: the same bytes, attributes lifted to two axes, the plan's output kept 3-D.
+    let lifted;
+    let (a, xs, w_shape, plan_shape) = match (xs.len(), w.rank(), out_shape.len()) {
+        (4, 4, 4) => (a, xs, w.shape().to_vec(), out_shape.clone()),
+        (3, 3, 3) => {
+            let Some(l) = lift_1d(a) else {
+                return Ok(None);
+            };
+            lifted = l;
+            let ws = w.shape();
+            (
+                &lifted,
+                vec![xs[0], xs[1], 1, xs[2]],
+                vec![ws[0], ws[1], 1, ws[2]],
+                vec![out_shape[0], out_shape[1], 1, out_shape[2]],
+            )
+        }
+        _ => return Ok(None),
+    };
     let pad = match x_dtype {
         DType::U8 => xzp as u8,
         DType::I8 => (xzp as i8 as u8) ^ 0x80,
         _ => return Ok(None),
     };
     let (batch, c, h, wd) = (xs[0], xs[1], xs[2], xs[3]);
-    let (m, cg, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
+    let (m, cg, kh, kw) = (w_shape[0], w_shape[1], w_shape[2], w_shape[3]);
     let group = a.group.max(1);
     if c % group != 0 || m % group != 0 || c / group != cg || out_shape[1] != m {
         return Ok(None);
@@ -232,7 +277,7 @@ pub fn lower_qconv(
         Err(_) => return Ok(None),
     };
     let (oh, ow) = (geom.output[0], geom.output[1]);
-    if out_shape != [batch, m, oh, ow] {
+    if plan_shape != [batch, m, oh, ow] {
         return Ok(None);
     }
     if depthwise && group == c && group == m && cg == 1 {
