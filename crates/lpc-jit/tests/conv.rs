@@ -135,6 +135,31 @@ fn compile(
     )
 }
 
+/// Compiles case `i` (`text`, input `x`) with tier `dot` on 1 or 2 threads, demands lpc-ref's
+/// output bit for bit, and returns how many plan steps are of a kind starting with `kind`.
+fn check_case(i: usize, text: &str, x: &Tensor, dot: Dot, kind: &str) -> usize {
+    let g = lpc_ir::text::parse(text).unwrap_or_else(|e| panic!("case {i}: {e}\n{text}"));
+    let want = lpc_ref::run(&g, std::slice::from_ref(x)).expect("ref");
+    let threads = 1 + i % 2;
+    let m = compile(&g, x, threads, dot).unwrap_or_else(|e| panic!("case {i}: {e}\n{text}"));
+    let steps = m
+        .plan()
+        .steps
+        .iter()
+        .filter(|s| s.kind().starts_with(kind))
+        .count();
+    let got = m.run(std::slice::from_ref(x)).expect("jit");
+    assert_eq!(got[0].shape(), want[0].shape(), "case {i}");
+    assert!(
+        got[0].same_content(&want[0]),
+        "case {i} ({threads} threads, {dot:?}): {}\n{text}\ngot  {}\nwant {}",
+        m.stats(),
+        got[0],
+        want[0]
+    );
+    steps
+}
+
 #[test]
 fn qconv_through_gemm_matches_reference() {
     let dots = tiers("qconv_through_gemm_matches_reference");
@@ -143,24 +168,7 @@ fn qconv_through_gemm_matches_reference() {
     for i in 0..150 {
         let dot = dots[i % dots.len()];
         let (text, x) = case(&mut r);
-        let g = lpc_ir::text::parse(&text).unwrap_or_else(|e| panic!("case {i}: {e}\n{text}"));
-        let want = lpc_ref::run(&g, std::slice::from_ref(&x)).expect("ref");
-        let threads = 1 + i % 2;
-        let m = compile(&g, &x, threads, dot).unwrap_or_else(|e| panic!("case {i}: {e}\n{text}"));
-        gemm_steps += m
-            .plan()
-            .steps
-            .iter()
-            .filter(|s| s.kind().starts_with("jit gemm"))
-            .count();
-        let got = m.run(std::slice::from_ref(&x)).expect("jit");
-        assert!(
-            got[0].same_content(&want[0]),
-            "case {i} ({threads} threads, {dot:?}): {}\n{text}\ngot  {}\nwant {}",
-            m.stats(),
-            got[0],
-            want[0]
-        );
+        gemm_steps += check_case(i, &text, &x, dot, "jit gemm");
     }
     // Most cases must have run on the GEMM (not on a fallback).
     assert!(
@@ -249,7 +257,6 @@ fn qconv_1d_matches_reference() {
             p0 = p[0],
             p1 = p[1],
         );
-        let g = lpc_ir::text::parse(&text).unwrap_or_else(|e| panic!("case {i}: {e}\n{text}"));
         let x = Tensor::from_i64(&[n, c, l], (0..n * c * l).map(|_| r.int(xlo, xhi)).collect())
             .unwrap()
             .cast(if xd == "u8" {
@@ -257,24 +264,7 @@ fn qconv_1d_matches_reference() {
             } else {
                 lpc_ir::DType::I8
             });
-        let want = lpc_ref::run(&g, std::slice::from_ref(&x)).expect("ref");
-        let threads = 1 + i % 2;
-        let m = compile(&g, &x, threads, dot).unwrap_or_else(|e| panic!("case {i}: {e}\n{text}"));
-        jit_steps += m
-            .plan()
-            .steps
-            .iter()
-            .filter(|s| s.kind().starts_with("jit"))
-            .count();
-        let got = m.run(std::slice::from_ref(&x)).expect("jit");
-        assert_eq!(got[0].shape(), want[0].shape(), "case {i}");
-        assert!(
-            got[0].same_content(&want[0]),
-            "case {i} ({threads} threads, {dot:?}): {}\n{text}\ngot  {}\nwant {}",
-            m.stats(),
-            got[0],
-            want[0]
-        );
+        jit_steps += check_case(i, &text, &x, dot, "jit");
     }
     assert!(
         jit_steps >= cases * 9 / 10,
