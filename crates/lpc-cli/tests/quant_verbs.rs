@@ -158,7 +158,9 @@ fn calib_per_input_name() {
     let mut uniform = |n: usize| -> Vec<f32> {
         (0..n)
             .map(|_| {
-                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                rng = rng
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (rng >> 40) as f32 / (1u64 << 24) as f32
             })
             .collect()
@@ -176,7 +178,11 @@ fn calib_per_input_name() {
         for c in calib {
             v.extend(["--calib".to_string(), c.clone()]);
         }
-        v.extend(["--bias-correction", "off", "-o"].iter().map(|s| s.to_string()));
+        v.extend(
+            ["--bias-correction", "off", "-o"]
+                .iter()
+                .map(|s| s.to_string()),
+        );
         v.push(tmp(out).display().to_string());
         let Lpc::Quantize(q) = Lpc::parse_from(&v) else {
             panic!("parsed another verb")
@@ -204,8 +210,11 @@ fn calib_per_input_name() {
         let f = std::fs::File::create(&npz).unwrap();
         let mut z = zip::ZipWriter::new(f);
         for (name, p) in [("degraded_audio", &a), ("rater_embed", &e)] {
-            z.start_file(format!("{name}.npy"), zip::write::SimpleFileOptions::default())
-                .unwrap();
+            z.start_file(
+                format!("{name}.npy"),
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
             std::io::Write::write_all(&mut z, &std::fs::read(p).unwrap()).unwrap();
         }
         z.finish().unwrap();

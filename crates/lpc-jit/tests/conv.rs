@@ -229,7 +229,8 @@ fn qconv_1d_matches_reference() {
         let xz = r.int(xlo, xhi);
         let wts = list((0..m * cg * k).map(|_| r.int(-127, 127).to_string()));
         let bias = list((0..m).map(|_| r.int(-50_000, 50_000).to_string()));
-        let scale = list((0..m).map(|_| format!("{:e}", 10f64.powf(r.int(-500, -150) as f64 / 100.0))));
+        let scale =
+            list((0..m).map(|_| format!("{:e}", 10f64.powf(r.int(-500, -150) as f64 / 100.0))));
         let out = r.pick(&["u8", "i8", "f32"]);
         let (tail, extra) = match out {
             "f32" => (String::new(), ""),
@@ -257,13 +258,16 @@ fn qconv_1d_matches_reference() {
             p0 = p[0],
             p1 = p[1],
         );
-        let x = Tensor::from_i64(&[n, c, l], (0..n * c * l).map(|_| r.int(xlo, xhi)).collect())
-            .unwrap()
-            .cast(if xd == "u8" {
-                lpc_ir::DType::U8
-            } else {
-                lpc_ir::DType::I8
-            });
+        let x = Tensor::from_i64(
+            &[n, c, l],
+            (0..n * c * l).map(|_| r.int(xlo, xhi)).collect(),
+        )
+        .unwrap()
+        .cast(if xd == "u8" {
+            lpc_ir::DType::U8
+        } else {
+            lpc_ir::DType::I8
+        });
         jit_steps += check_case(i, &text, &x, dot, "jit");
     }
     assert!(
