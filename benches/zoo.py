@@ -100,11 +100,16 @@ def sample(feeds, i):
     return {k: v[i:i + 1] for k, v in feeds.items()}
 
 
-def sh(cmd, **kw):
-    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+def failure(text):
+    """The error a failed lpc command printed: its `error:` line, else its last line."""
+    lines = text.strip().splitlines()
+    return RuntimeError(next((l for l in lines if l.startswith("error")), lines[-1] if lines else "failed"))
+
+
+def sh(cmd):
+    p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
-        msg = (p.stderr.strip() or p.stdout.strip()).splitlines()
-        raise RuntimeError(next((l for l in msg if l.startswith("error")), msg[-1] if msg else "failed"))
+        raise failure(p.stderr.strip() or p.stdout)
     return p.stdout
 
 
@@ -122,8 +127,7 @@ def timed_sh(cmd):
     dt = time.perf_counter() - t
     out = p.stdout.strip().splitlines()
     if p.returncode != 0:
-        msg = (p.stderr.strip() or "\n".join(out[:-1])).splitlines()
-        raise RuntimeError(next((l for l in msg if l.startswith("error")), msg[-1] if msg else "failed"))
+        raise failure(p.stderr.strip() or "\n".join(out[:-1]))
     return dt, int(out[-1]) / 1024
 
 
@@ -294,7 +298,11 @@ def sweep(lpc, name, args):
                    for g, r in zip(got, ref_one))
 
     stage("fp32_rel_err", fp32_match)
-    already = "QuantizeLinear" in open(model, "rb").read().decode("latin1")
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(model, load_external_data=False).graph.node}
+    already = bool(ops & {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul",
+                          "MatMulInteger", "ConvInteger", "DynamicQuantizeLinear"})
     qlir = os.path.join(work, "q.lir")
     qonnx = os.path.join(work, "q.onnx")
 
