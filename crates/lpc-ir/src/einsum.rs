@@ -45,7 +45,9 @@ fn term(s: &str) -> Result<Vec<Item>, String> {
 }
 
 /// Resolves `equation` (spaces allowed) for inputs of the given ranks. Without `->` the output
-/// is the ellipsis then the letters used exactly once, in alphabetical (ASCII) order.
+/// is the ellipsis then the letters used exactly once, in ASCII order (uppercase first, as
+/// NumPy and the ONNX reference do). An explicit output must have the ellipsis when the inputs
+/// have ellipsis axes.
 pub fn einsum_spec(equation: &str, ranks: &[usize]) -> Result<EinsumSpec, String> {
     let eq: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
     let (lhs, rhs) = match eq.split_once("->") {
@@ -95,8 +97,14 @@ pub fn einsum_spec(equation: &str, ranks: &[usize]) -> Result<EinsumSpec, String
     }
     let output = match rhs {
         Some(r) => {
+            let items = term(r)?;
+            if ellipsis > 0 && !items.contains(&Item::Ellipsis) {
+                return Err(format!(
+                    "equation '{equation}': the inputs have ellipsis axes but the output has no '...'"
+                ));
+            }
             let mut out = vec![];
-            for item in term(r)? {
+            for item in items {
                 match item {
                     Item::Ellipsis => out.extend(0..ellipsis),
                     Item::Letter(c) => {
@@ -166,5 +174,7 @@ mod tests {
         assert!(einsum_spec("ij->k", &[2]).is_err());
         assert!(einsum_spec("ij", &[3]).is_err());
         assert!(einsum_spec("ij,j", &[2]).is_err());
+        assert!(einsum_spec("...i->i", &[2]).is_err());
+        assert!(einsum_spec("...i->i", &[1]).is_ok());
     }
 }

@@ -1,6 +1,6 @@
 //! Einsum: every label assignment walked once, products of the inputs summed over the labels
-//! not in the output. Repeated labels in a term (diagonals) add their strides; size-1
-//! ellipsis axes broadcast.
+//! not in the output. Repeated labels in a term (diagonals) add their strides; a size-1 axis
+//! broadcasts against its label's size elsewhere (as in NumPy and ONNX Runtime).
 
 use crate::{invalid, EvalError, EvalResult};
 use lpc_ir::{einsum_spec, DType, Tensor};
@@ -36,11 +36,10 @@ pub fn einsum(equation: &str, xs: &[&Tensor]) -> EvalResult<Tensor> {
     let mut seen = vec![false; spec.labels];
     for (axes, x) in spec.inputs.iter().zip(xs) {
         for (&l, &d) in axes.iter().zip(x.shape()) {
-            let broadcast = l < spec.ellipsis;
-            if !seen[l] || (broadcast && size[l] == 1) {
+            if !seen[l] || size[l] == 1 {
                 size[l] = d;
                 seen[l] = true;
-            } else if d != size[l] && !(broadcast && d == 1) {
+            } else if d != size[l] && d != 1 {
                 return Err(invalid!(
                     "equation '{equation}': a label has sizes {} and {d}",
                     size[l]
@@ -143,6 +142,9 @@ mod tests {
         let c = t(&[1, 2], &[1.0, 10.0]);
         let y = einsum("...i,...i->...", &[&a, &c]).unwrap();
         assert_eq!(y.shape(), &[2]);
+        assert_eq!(y.to_f32_vec(), vec![21.0, 43.0]);
+        // A size-1 letter axis broadcasts too.
+        let y = einsum("ij,ij->i", &[&a, &c]).unwrap();
         assert_eq!(y.to_f32_vec(), vec![21.0, 43.0]);
         let i = Tensor::from_i64(&[2], vec![2, 3]).unwrap();
         assert_eq!(einsum("i,i", &[&i, &i]).unwrap().to_i64_vec(), vec![13]);

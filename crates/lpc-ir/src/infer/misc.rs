@@ -514,8 +514,8 @@ pub(super) fn stft(cx: &Cx, onesided: bool, syms: &mut SymGen) -> R {
     Ok(vec![vt(x.dtype, vec![batch, frames, bins, Dim::Known(2)])])
 }
 
-/// Einsum: one numeric dtype for every input; each output axis has its label's size (an
-/// ellipsis axis of size 1 broadcasts).
+/// Einsum: one numeric dtype for every input; each output axis has its label's size (an axis
+/// of size 1 broadcasts).
 pub(super) fn einsum(cx: &Cx, equation: &str, syms: &mut SymGen) -> R {
     let x = cx.req(0, "inputs")?;
     cx.check_dtype(0, "inputs", "a numeric type", |d| d != DType::Bool)?;
@@ -534,11 +534,10 @@ pub(super) fn einsum(cx: &Cx, equation: &str, syms: &mut SymGen) -> R {
     let mut size: Vec<Option<Dim>> = vec![None; spec.labels];
     for (axes, sh) in spec.inputs.iter().zip(&shapes) {
         for (&l, d) in axes.iter().zip(sh.iter()) {
-            let broadcast = l < spec.ellipsis;
             size[l] = match (&size[l], d) {
                 (None, d) => Some(d.clone()),
-                (Some(Dim::Known(1)), d) if broadcast => Some(d.clone()),
-                (Some(s), Dim::Known(1)) if broadcast => Some(s.clone()),
+                (Some(Dim::Known(1)), d) => Some(d.clone()),
+                (Some(s), Dim::Known(1)) => Some(s.clone()),
                 (Some(Dim::Known(a)), Dim::Known(b)) if a != b => {
                     return Err(cx.err(format!(
                         "equation '{equation}': a label has sizes {a} and {b}"
