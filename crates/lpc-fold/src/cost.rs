@@ -203,6 +203,10 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | ReverseSequence
         | CenterCropPad
         | Det
+        | Einsum
+        | RotaryEmbedding
+        | TensorScatter
+        | NonMaxSuppression
         | Col2Im
         | GridSample
         | AffineGrid

@@ -4,6 +4,7 @@
 
 mod dot;
 mod dtype;
+mod einsum;
 mod graph;
 pub mod host;
 mod infer;
@@ -17,6 +18,7 @@ mod verify;
 
 pub use dot::to_dot;
 pub use dtype::DType;
+pub use einsum::{einsum_spec, EinsumSpec};
 pub use graph::{Edge, Graph, GraphError, Node, NodeId, Output, ValueRef};
 pub use infer::{
     broadcast_dim, broadcast_dims, broadcasts_to, infer_types, BroadcastError, InferError,

@@ -1303,6 +1303,37 @@ pub enum Op {
     },
     /// Determinant of the last two (square) axes: (x), float.
     Det,
+    /// Einstein summation (ONNX `Einsum`): (inputs...) → y; `equation` as written in ONNX
+    /// (`"ij,jk->ik"`, `"...ii->...i"`, implicit output when there is no `->`).
+    Einsum {
+        /// The equation, spaces removed.
+        equation: String,
+    },
+    /// Rotary position embedding (ONNX 23 `RotaryEmbedding`): (x, cos_cache, sin_cache,
+    /// position_ids?); x is `[batch, heads, seq, head]` or `[batch, seq, hidden]`.
+    RotaryEmbedding {
+        /// Rotate pairs of adjacent elements (else the two halves).
+        interleaved: bool,
+        /// The rotated prefix of each head (0: the whole head).
+        rotary_embedding_dim: usize,
+        /// Heads of a 3-D input (0: x must be 4-D).
+        num_heads: usize,
+    },
+    /// Writes `update` into a copy of `past_cache` along `axis` at each batch's write index
+    /// (ONNX 24 `TensorScatter`): (past_cache, update, write_indices?).
+    TensorScatter {
+        /// The sequence axis (may be negative; not 0).
+        axis: i64,
+        /// Indices wrap around the axis (`mode="circular"`), else they must fit (`linear`).
+        circular: bool,
+    },
+    /// Greedy non-maximum suppression per batch and class (ONNX `NonMaxSuppression`):
+    /// (boxes, scores, max_output_boxes_per_class?, iou_threshold?, score_threshold?) →
+    /// i64 `[selected, 3]` (batch, class, box).
+    NonMaxSuppression {
+        /// Boxes are `[x_center, y_center, width, height]` (else `[y1, x1, y2, x2]`).
+        center_point_box: bool,
+    },
     /// Sums sliding blocks of columns back into an image (the inverse layout of im2col):
     /// (x, image_shape, block_shape) with x `[N, C·∏block_shape, L]`; output
     /// `[N, C, *image_shape]`.

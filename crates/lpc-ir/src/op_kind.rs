@@ -181,6 +181,10 @@ op_kinds! {
     (ReverseSequence, "reverse_sequence"),
     (CenterCropPad, "center_crop_pad"),
     (Det, "det"),
+    (Einsum, "einsum"),
+    (RotaryEmbedding, "rotary_embedding"),
+    (TensorScatter, "tensor_scatter"),
+    (NonMaxSuppression, "non_max_suppression"),
     (Col2Im, "col2im"),
     (GridSample, "grid_sample"),
     (AffineGrid, "affine_grid"),
@@ -277,6 +281,10 @@ impl OpKind {
             Window => (1, Some(1)),
             Stft => (2, Some(4)),
             EyeLike | NonZero | Unique | Det => (1, Some(1)),
+            Einsum => (1, None),
+            RotaryEmbedding => (3, Some(4)),
+            TensorScatter => (2, Some(3)),
+            NonMaxSuppression => (2, Some(5)),
             ShapeOf => (1, Some(1)),
             Slice => (3, Some(5)),
             Pad => (2, Some(4)),
@@ -359,6 +367,7 @@ impl OpKind {
             | Rnn | ArgMax | ArgMin | TopK | Trilu | If | Loop | Scan | Attention => true,
             CumSum | CumProd | OneHot | EyeLike | Compress | Unique | ReverseSequence
             | CenterCropPad | Col2Im | GridSample | AffineGrid => true,
+            Einsum | RotaryEmbedding | TensorScatter | NonMaxSuppression => true,
             Lrn | GroupNorm | MeanVarianceNorm | MaxUnpool | CausalConvWithState => true,
             Dft | Window | Stft => true,
             Hardmax
@@ -620,6 +629,21 @@ impl OpKind {
             },
             OpKind::CenterCropPad => Op::CenterCropPad { axes: vec![] },
             OpKind::Det => Op::Det,
+            OpKind::Einsum => Op::Einsum {
+                equation: "i->i".into(),
+            },
+            OpKind::RotaryEmbedding => Op::RotaryEmbedding {
+                interleaved: false,
+                rotary_embedding_dim: 0,
+                num_heads: 0,
+            },
+            OpKind::TensorScatter => Op::TensorScatter {
+                axis: -2,
+                circular: false,
+            },
+            OpKind::NonMaxSuppression => Op::NonMaxSuppression {
+                center_point_box: false,
+            },
             OpKind::GridSample => Op::GridSample {
                 mode: ResizeMode::Linear,
                 padding: GridPadding::Zeros,
@@ -875,6 +899,10 @@ impl Op {
             Op::ReverseSequence { .. } => OpKind::ReverseSequence,
             Op::CenterCropPad { .. } => OpKind::CenterCropPad,
             Op::Det => OpKind::Det,
+            Op::Einsum { .. } => OpKind::Einsum,
+            Op::RotaryEmbedding { .. } => OpKind::RotaryEmbedding,
+            Op::TensorScatter { .. } => OpKind::TensorScatter,
+            Op::NonMaxSuppression { .. } => OpKind::NonMaxSuppression,
             Op::Col2Im { .. } => OpKind::Col2Im,
             Op::GridSample { .. } => OpKind::GridSample,
             Op::AffineGrid { .. } => OpKind::AffineGrid,

@@ -105,6 +105,10 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::ReverseSequence { .. }
         | Op::CenterCropPad { .. }
         | Op::Det
+        | Op::Einsum { .. }
+        | Op::RotaryEmbedding { .. }
+        | Op::TensorScatter { .. }
+        | Op::NonMaxSuppression { .. }
         | Op::Col2Im { .. }
         | Op::GridSample { .. }
         | Op::AffineGrid { .. }

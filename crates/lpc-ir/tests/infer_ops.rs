@@ -1628,3 +1628,82 @@ fn grid_sample_and_affine_grid_types() {
     let e = infer_types(&mut g).expect_err("theta");
     assert!(e.to_string().contains("theta"), "{e}");
 }
+
+#[test]
+fn einsum_rotary_tensor_scatter_and_nms_types() {
+    let mut g = Graph::new("g");
+    let a = input(&mut g, "a", DType::F32, "N,3,3");
+    let b = input(&mut g, "b", DType::F32, "1,3,4");
+    let e = |s: &str| Op::Einsum { equation: s.into() };
+    // Batch matmul with a broadcast ellipsis axis; a diagonal; an implicit-output trace.
+    let mm = node(&mut g, "mm", e("...ij,...jk->...ik"), &[Some(a), Some(b)]);
+    let diag = node(&mut g, "diag", e("...ii->...i"), &[Some(a)]);
+    let tr = node(&mut g, "tr", e("bii"), &[Some(a)]);
+    let x = input(&mut g, "x", DType::F32, "2,4,3,8");
+    let cache = input(&mut g, "cos", DType::F32, "50,4");
+    let pos = input(&mut g, "pos", DType::I64, "2,3");
+    let rot = node(
+        &mut g,
+        "rot",
+        OpKind::RotaryEmbedding.template(),
+        &[Some(x), Some(cache), Some(cache), Some(pos)],
+    );
+    let past = input(&mut g, "past", DType::F32, "2,1,4,5");
+    let upd = input(&mut g, "upd", DType::F32, "2,1,1,5");
+    let ts = node(
+        &mut g,
+        "ts",
+        OpKind::TensorScatter.template(),
+        &[Some(past), Some(upd)],
+    );
+    let boxes = input(&mut g, "boxes", DType::F32, "1,6,4");
+    let scores = input(&mut g, "scores", DType::F32, "1,2,6");
+    let nms = node(
+        &mut g,
+        "nms",
+        OpKind::NonMaxSuppression.template(),
+        &[Some(boxes), Some(scores)],
+    );
+    run(&mut g);
+    assert_eq!(ty(&g, mm), "f32[N,3,4]");
+    assert_eq!(ty(&g, diag), "f32[N,3]");
+    assert_eq!(ty(&g, tr), "f32[N]");
+    assert_eq!(ty(&g, rot), "f32[2,4,3,8]");
+    assert_eq!(ty(&g, ts), "f32[2,1,4,5]");
+    let t = ty(&g, nms);
+    assert!(t.starts_with("i64[") && t.ends_with(",3]"), "{t}");
+
+    // Mismatched label sizes, a term of the wrong rank, an output label in no input, a 3-D
+    // rotary input without num_heads, the batch axis for TensorScatter: errors.
+    let c = input(&mut g, "c", DType::F32, "2,3");
+    let d = input(&mut g, "d", DType::F32, "4,5");
+    for (op, ins) in [
+        (e("ij,jk->ik"), vec![Some(c), Some(d)]),
+        (e("ij->i"), vec![Some(a)]),
+        (e("ij->k"), vec![Some(c)]),
+    ] {
+        let mut h = g.clone();
+        node(&mut h, "bad", op, &ins);
+        assert!(infer_types(&mut h).is_err());
+    }
+    let x3 = input(&mut g, "x3", DType::F32, "2,3,32");
+    let mut h = g.clone();
+    node(
+        &mut h,
+        "bad",
+        OpKind::RotaryEmbedding.template(),
+        &[Some(x3), Some(cache), Some(cache), Some(pos)],
+    );
+    assert!(infer_types(&mut h).is_err());
+    let mut h = g.clone();
+    node(
+        &mut h,
+        "bad",
+        Op::TensorScatter {
+            axis: 0,
+            circular: false,
+        },
+        &[Some(past), Some(upd)],
+    );
+    assert!(infer_types(&mut h).is_err());
+}

@@ -187,9 +187,13 @@ fn kind(op: &Op) -> usize {
         Op::Window { .. } => 167,
         Op::Stft { .. } => 168,
         Op::RmsNorm { .. } => 169,
+        Op::Einsum { .. } => 170,
+        Op::RotaryEmbedding { .. } => 171,
+        Op::TensorScatter { .. } => 172,
+        Op::NonMaxSuppression { .. } => 173,
     }
 }
-const KINDS: usize = 170;
+const KINDS: usize = 174;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -1030,6 +1034,36 @@ fn op_samples() -> Vec<Op> {
     v.push(Op::CenterCropPad { axes: vec![] });
     v.push(Op::CenterCropPad { axes: vec![0, -1] });
     v.push(Op::Det);
+    v.push(Op::Einsum {
+        equation: "i->i".into(),
+    });
+    v.push(Op::Einsum {
+        equation: "...ii,bj->...b".into(),
+    });
+    v.push(Op::RotaryEmbedding {
+        interleaved: false,
+        rotary_embedding_dim: 0,
+        num_heads: 0,
+    });
+    v.push(Op::RotaryEmbedding {
+        interleaved: true,
+        rotary_embedding_dim: 4,
+        num_heads: 2,
+    });
+    v.push(Op::TensorScatter {
+        axis: -2,
+        circular: false,
+    });
+    v.push(Op::TensorScatter {
+        axis: 1,
+        circular: true,
+    });
+    v.push(Op::NonMaxSuppression {
+        center_point_box: false,
+    });
+    v.push(Op::NonMaxSuppression {
+        center_point_box: true,
+    });
     v.push(Op::GridSample {
         mode: ResizeMode::Linear,
         padding: GridPadding::Zeros,

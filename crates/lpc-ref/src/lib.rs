@@ -6,11 +6,14 @@
 mod attention;
 mod constfold;
 mod control;
+mod detect;
+mod einsum;
 mod elementwise;
 mod fused;
 pub mod geom;
 mod grid;
 mod index;
+mod llm;
 pub mod logic;
 mod loss;
 mod misc;
@@ -296,6 +299,26 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
             i.req(1, "shape")?,
         )?]),
         Op::Det => Ok(vec![misc::det(i.req(0, "x")?)?]),
+        Op::Einsum { equation } => {
+            let xs: Vec<&Tensor> = (0..i.len())
+                .map(|k| i.req(k, "inputs"))
+                .collect::<EvalResult<_>>()?;
+            Ok(vec![einsum::einsum(equation, &xs)?])
+        }
+        Op::RotaryEmbedding {
+            interleaved,
+            rotary_embedding_dim,
+            num_heads,
+        } => Ok(vec![llm::rotary_embedding(
+            *interleaved,
+            *rotary_embedding_dim,
+            *num_heads,
+            i,
+        )?]),
+        Op::TensorScatter { axis, circular } => Ok(vec![llm::tensor_scatter(*axis, *circular, i)?]),
+        Op::NonMaxSuppression { center_point_box } => {
+            Ok(vec![detect::non_max_suppression(*center_point_box, i)?])
+        }
         Op::Dft { inverse, onesided } => Ok(vec![spectral::dft(*inverse, *onesided, i)?]),
         Op::Stft { onesided } => Ok(vec![spectral::stft(*onesided, i)?]),
         Op::Window {

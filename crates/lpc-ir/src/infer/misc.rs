@@ -3,7 +3,7 @@
 //! values (Compress, NonZero, Unique): those get a fresh symbol for the data-dependent dim.
 
 use super::{vt, vt_unranked, Cx, InferError, SymGen};
-use crate::{DType, Dim, ValueType};
+use crate::{DType, Dim, Op, ValueType};
 
 type R = Result<Vec<ValueType>, InferError>;
 
@@ -512,4 +512,109 @@ pub(super) fn stft(cx: &Cx, onesided: bool, syms: &mut SymGen) -> R {
         _ => (syms.dim(), syms.dim()),
     };
     Ok(vec![vt(x.dtype, vec![batch, frames, bins, Dim::Known(2)])])
+}
+
+/// Einsum: one numeric dtype for every input; each output axis has its label's size (an axis
+/// of size 1 broadcasts).
+pub(super) fn einsum(cx: &Cx, equation: &str, syms: &mut SymGen) -> R {
+    let x = cx.req(0, "inputs")?;
+    cx.check_dtype(0, "inputs", "a numeric type", |d| d != DType::Bool)?;
+    for k in 1..cx.num_inputs() {
+        cx.req(k, "inputs")?;
+        cx.same_dtype(0, k, "Einsum inputs")?;
+    }
+    let shapes: Option<Vec<&[Dim]>> = (0..cx.num_inputs())
+        .map(|k| cx.opt(k).and_then(dims))
+        .collect();
+    let Some(shapes) = shapes else {
+        return Ok(vec![vt_unranked(x.dtype)]);
+    };
+    let ranks: Vec<usize> = shapes.iter().map(|s| s.len()).collect();
+    let spec = crate::einsum_spec(equation, &ranks).map_err(|e| cx.err(e))?;
+    let mut size: Vec<Option<Dim>> = vec![None; spec.labels];
+    for (axes, sh) in spec.inputs.iter().zip(&shapes) {
+        for (&l, d) in axes.iter().zip(sh.iter()) {
+            size[l] = match (&size[l], d) {
+                (None, d) => Some(d.clone()),
+                (Some(Dim::Known(1)), d) => Some(d.clone()),
+                (Some(s), Dim::Known(1)) => Some(s.clone()),
+                (Some(Dim::Known(a)), Dim::Known(b)) if a != b => {
+                    return Err(cx.err(format!(
+                        "equation '{equation}': a label has sizes {a} and {b}"
+                    )))
+                }
+                (Some(Dim::Known(a)), _) => Some(Dim::Known(*a)),
+                (Some(_), d) => Some(d.clone()),
+            };
+        }
+    }
+    let out = spec
+        .output
+        .iter()
+        .map(|&l| size[l].clone().unwrap_or_else(|| syms.dim()))
+        .collect();
+    Ok(vec![vt(x.dtype, out)])
+}
+
+/// RotaryEmbedding: x's type; x float of rank 4, or rank 3 with `num_heads`; the caches have
+/// x's dtype and position_ids is i64.
+pub(super) fn rotary_embedding(cx: &Cx) -> R {
+    let x = cx.req(0, "x")?;
+    cx.req(1, "cos_cache")?;
+    cx.req(2, "sin_cache")?;
+    cx.check_dtype(0, "x", "a float type", DType::is_float)?;
+    cx.same_dtype(0, 1, "RotaryEmbedding x and cos_cache")?;
+    cx.same_dtype(0, 2, "RotaryEmbedding x and sin_cache")?;
+    cx.check_dtype(3, "position_ids", "i64", |d| d == DType::I64)?;
+    let Op::RotaryEmbedding { num_heads, .. } = cx.op() else {
+        unreachable!("rotary_embedding on another op")
+    };
+    if let Some(r) = dims(x).map(<[Dim]>::len) {
+        if r != 4 && !(r == 3 && *num_heads > 0) {
+            return Err(cx.err(format!(
+                "x must have rank 4, or rank 3 with num_heads set; got rank {r}"
+            )));
+        }
+    }
+    Ok(vec![x.clone()])
+}
+
+/// TensorScatter: past_cache's type; update has its rank and dtype; `axis` is not the batch
+/// axis; write_indices is i64.
+pub(super) fn tensor_scatter(cx: &Cx, axis: i64) -> R {
+    let past = cx.req(0, "past_cache")?;
+    let upd = cx.req(1, "update")?;
+    cx.same_dtype(0, 1, "TensorScatter past_cache and update")?;
+    cx.check_dtype(2, "write_indices", "i64", |d| d == DType::I64)?;
+    if let Some(pd) = dims(past) {
+        let a = cx.axis(axis, pd.len(), "axis")?;
+        if a == 0 {
+            return Err(cx.err("axis must not be the batch axis 0"));
+        }
+        if let Some(ud) = dims(upd) {
+            if ud.len() != pd.len() {
+                return Err(cx.err(format!(
+                    "update has rank {} but past_cache has rank {}",
+                    ud.len(),
+                    pd.len()
+                )));
+            }
+        }
+    }
+    Ok(vec![past.clone()])
+}
+
+/// NonMaxSuppression: i64 `[selected, 3]`, the count a fresh symbol.
+pub(super) fn non_max_suppression(cx: &Cx, syms: &mut SymGen) -> R {
+    let b = cx.req(0, "boxes")?;
+    let s = cx.req(1, "scores")?;
+    cx.check_dtype(0, "boxes", "a float type", DType::is_float)?;
+    cx.check_dtype(1, "scores", "a float type", DType::is_float)?;
+    if let Some(r) = dims(b).map(<[Dim]>::len).filter(|&r| r != 3) {
+        return Err(cx.err(format!("boxes must have rank 3, got {r}")));
+    }
+    if let Some(r) = dims(s).map(<[Dim]>::len).filter(|&r| r != 3) {
+        return Err(cx.err(format!("scores must have rank 3, got {r}")));
+    }
+    Ok(vec![vt(Some(DType::I64), vec![syms.dim(), Dim::Known(3)])])
 }

@@ -552,6 +552,10 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         } => misc::reverse_sequence(cx, *batch_axis, *time_axis),
         Op::CenterCropPad { axes } => misc::center_crop_pad(cx, axes, syms),
         Op::Det => misc::det(cx),
+        Op::Einsum { equation } => misc::einsum(cx, equation, syms),
+        Op::RotaryEmbedding { .. } => misc::rotary_embedding(cx),
+        Op::TensorScatter { axis, .. } => misc::tensor_scatter(cx, *axis),
+        Op::NonMaxSuppression { .. } => misc::non_max_suppression(cx, syms),
         Op::Col2Im {
             dilations,
             pads,

@@ -162,6 +162,10 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::ReverseSequence { .. }
         | Op::CenterCropPad { .. }
         | Op::Det
+        | Op::Einsum { .. }
+        | Op::RotaryEmbedding { .. }
+        | Op::TensorScatter { .. }
+        | Op::NonMaxSuppression { .. }
         | Op::Col2Im { .. }
         | Op::GridSample { .. }
         | Op::AffineGrid { .. }

@@ -292,6 +292,8 @@ pub(crate) trait Visitor {
     fn usizes(&mut self, key: &'static str, v: &mut Vec<usize>);
     fn i64s(&mut self, key: &'static str, v: &mut Vec<i64>);
     fn word<W: Word>(&mut self, key: &'static str, v: &mut W, default: Option<W>);
+    /// A double-quoted string (required).
+    fn string(&mut self, key: &'static str, v: &mut String);
     /// Recurrent activations, `[sigmoid, leaky_relu(0.1), hard_sigmoid(0.2, 0.5)]`.
     fn activations(
         &mut self,
@@ -661,6 +663,23 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
         Op::EyeLike { k } => v.i64("k", k, Some(0)),
         Op::Compress { axis } => v.opt_i64("axis", axis),
         Op::NonZero | Op::Det => {}
+        Op::Einsum { equation } => v.string("equation", equation),
+        Op::RotaryEmbedding {
+            interleaved,
+            rotary_embedding_dim,
+            num_heads,
+        } => {
+            v.bool("interleaved", interleaved, Some(false));
+            v.usize("rotary_embedding_dim", rotary_embedding_dim, Some(0));
+            v.usize("num_heads", num_heads, Some(0));
+        }
+        Op::TensorScatter { axis, circular } => {
+            v.i64("axis", axis, Some(-2));
+            v.bool("circular", circular, Some(false));
+        }
+        Op::NonMaxSuppression { center_point_box } => {
+            v.bool("center_point_box", center_point_box, Some(false));
+        }
         Op::Unique { sorted, axis } => {
             v.bool("sorted", sorted, Some(true));
             v.opt_i64("axis", axis);

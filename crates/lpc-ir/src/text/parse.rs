@@ -1005,6 +1005,16 @@ impl Visitor for AttrParser<'_, '_, '_> {
         let got = self.get(key, "a list of integers", i64_list);
         self.set(key, v, got, Some(vec![]));
     }
+    fn string(&mut self, key: &'static str, v: &mut String) {
+        let got = self.get(key, "a quoted string", |p| match p.peek().clone() {
+            Tok::Str(s) => {
+                p.bump();
+                Ok(s)
+            }
+            _ => Err(p.expected("a quoted string")),
+        });
+        self.set(key, v, got, None);
+    }
     fn word<W: Word>(&mut self, key: &'static str, v: &mut W, default: Option<W>) {
         let words = W::ALL
             .iter()

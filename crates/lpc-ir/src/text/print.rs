@@ -247,6 +247,9 @@ impl Visitor for AttrPrinter<'_, '_> {
     fn word<W: Word>(&mut self, key: &'static str, v: &mut W, default: Option<W>) {
         self.put(key, default != Some(*v), || v.word().to_string());
     }
+    fn string(&mut self, key: &'static str, v: &mut String) {
+        self.put(key, true, || quote(v));
+    }
     fn tensor(&mut self, key: &'static str, v: &mut Arc<Tensor>) {
         let text = tensor_literal(v, self.weights);
         self.put(key, true, || text);

@@ -538,6 +538,10 @@ fn lower_node(
         | Op::ReverseSequence { .. }
         | Op::CenterCropPad { .. }
         | Op::Det
+        | Op::Einsum { .. }
+        | Op::RotaryEmbedding { .. }
+        | Op::TensorScatter { .. }
+        | Op::NonMaxSuppression { .. }
         | Op::Col2Im { .. }
         | Op::GridSample { .. }
         | Op::AffineGrid { .. }

@@ -32,7 +32,8 @@ fn node_opset(node: &NodeProto) -> i64 {
     match node.op_type.as_deref() {
         Some("Attention") if has_attr("left_window_size") || has_attr("right_window_size") => 25,
         Some("Attention") if has_input(6) => 24,
-        Some("Attention" | "RMSNormalization") => 23,
+        Some("Attention" | "RMSNormalization" | "RotaryEmbedding") => 23,
+        Some("TensorScatter") => 24,
         Some("CausalConvWithState") => 27,
         _ => OPSET,
     }

@@ -255,6 +255,10 @@ impl Exporter<'_> {
             | Op::ReverseSequence { .. }
             | Op::CenterCropPad { .. }
             | Op::Det
+            | Op::Einsum { .. }
+            | Op::RotaryEmbedding { .. }
+            | Op::TensorScatter { .. }
+            | Op::NonMaxSuppression { .. }
             | Op::Col2Im { .. }
             | Op::GridSample { .. }
             | Op::AffineGrid { .. } => misc_form(op),
@@ -762,6 +766,36 @@ fn misc_form(op: &Op) -> Form {
             "CenterCropPad"
         }
         Op::Det => "Det",
+        Op::Einsum { equation } => {
+            at.push(attr_s("equation", equation));
+            "Einsum"
+        }
+        Op::RotaryEmbedding {
+            interleaved,
+            rotary_embedding_dim,
+            num_heads,
+        } => {
+            at.push(attr_i("interleaved", *interleaved as i64));
+            if *rotary_embedding_dim != 0 {
+                at.push(attr_i("rotary_embedding_dim", *rotary_embedding_dim as i64));
+            }
+            if *num_heads != 0 {
+                at.push(attr_i("num_heads", *num_heads as i64));
+            }
+            "RotaryEmbedding"
+        }
+        Op::TensorScatter { axis, circular } => {
+            at.push(attr_i("axis", *axis));
+            at.push(attr_s(
+                "mode",
+                if *circular { "circular" } else { "linear" },
+            ));
+            "TensorScatter"
+        }
+        Op::NonMaxSuppression { center_point_box } => {
+            at.push(attr_i("center_point_box", *center_point_box as i64));
+            "NonMaxSuppression"
+        }
         Op::Col2Im {
             dilations,
             pads,

@@ -75,6 +75,53 @@ pub(super) fn register(t: &mut Table) {
         }))
     });
     t.add("NonZero", |_, _| Ok(Converted::Op(Op::NonZero)));
+    t.add("Einsum", |cx, _| {
+        cx.need(1)?;
+        let equation = cx.a.string("equation", "")?;
+        if equation.is_empty() {
+            return Err(cx.a.err("attribute 'equation' is required"));
+        }
+        Ok(Converted::Op(Op::Einsum {
+            equation: equation.chars().filter(|c| !c.is_whitespace()).collect(),
+        }))
+    });
+    t.add("RotaryEmbedding", |cx, _| {
+        let a = cx.a;
+        cx.need(3)?;
+        let dim = a.int("rotary_embedding_dim", 0)?;
+        let heads = a.int("num_heads", 0)?;
+        if dim < 0 || heads < 0 {
+            return Err(a.err("rotary_embedding_dim and num_heads must not be negative"));
+        }
+        Ok(Converted::Op(Op::RotaryEmbedding {
+            interleaved: a.bool("interleaved", false)?,
+            rotary_embedding_dim: dim as usize,
+            num_heads: heads as usize,
+        }))
+    });
+    t.add("TensorScatter", |cx, _| {
+        let a = cx.a;
+        cx.need(2)?;
+        let circular = match a.string("mode", "linear")?.as_str() {
+            "linear" => false,
+            "circular" => true,
+            m => return Err(a.err(format!("mode '{m}' is not 'linear' or 'circular'"))),
+        };
+        Ok(Converted::Op(Op::TensorScatter {
+            axis: a.int("axis", -2)?,
+            circular,
+        }))
+    });
+    t.add("NonMaxSuppression", |cx, _| {
+        cx.need(2)?;
+        let c = cx.a.int("center_point_box", 0)?;
+        if !(0..=1).contains(&c) {
+            return Err(cx.a.err(format!("center_point_box {c} is not 0 or 1")));
+        }
+        Ok(Converted::Op(Op::NonMaxSuppression {
+            center_point_box: c == 1,
+        }))
+    });
     t.add("Unique", |cx, _| {
         let a = cx.a;
         Ok(Converted::Op(Op::Unique {

@@ -1,0 +1,236 @@
+//! The decoder-cache ops of ONNX 23–24: RotaryEmbedding and TensorScatter.
+
+use crate::shape_ops::{concat, for_each_index, take};
+use crate::util::{ints, norm_axis, want_float};
+use crate::{invalid, EvalResult, Inputs};
+use lpc_ir::Tensor;
+
+/// RotaryEmbedding: x `[B, H, S, D]` (or `[B, S, H·D]` with `num_heads`) rotated pairwise by
+/// the cos/sin caches, `[B, S, ≥rot/2]`, or `[positions, ≥rot/2]` indexed by position_ids
+/// `[B, S]`. Only the first `rot` (default D) elements of each head rotate; `interleaved`
+/// pairs (2j, 2j+1), else (j, j + rot/2).
+pub fn rotary_embedding(
+    interleaved: bool,
+    rotary_embedding_dim: usize,
+    num_heads: usize,
+    i: Inputs,
+) -> EvalResult<Tensor> {
+    let x = i.req(0, "x")?;
+    let cos = i.req(1, "cos_cache")?;
+    let sin = i.req(2, "sin_cache")?;
+    want_float(x, 0, "x")?;
+    want_float(cos, 1, "cos_cache")?;
+    want_float(sin, 2, "sin_cache")?;
+    let sh = x.shape();
+    // (batch, heads, seq, head size) and the element offset of (b, h, s, 0).
+    let (b_n, h_n, s_n, d_n, three_d) = match *sh {
+        [b, h, s, d] => (b, h, s, d, false),
+        [b, s, hidden] if num_heads > 0 => {
+            if hidden % num_heads != 0 {
+                return Err(invalid!(
+                    "hidden size {hidden} is not a multiple of num_heads {num_heads}"
+                ));
+            }
+            (b, num_heads, s, hidden / num_heads, true)
+        }
+        _ => {
+            return Err(invalid!(
+                "x must be 4-D, or 3-D with num_heads set; got shape {sh:?}"
+            ))
+        }
+    };
+    let base = |b: usize, h: usize, s: usize| {
+        if three_d {
+            (b * s_n + s) * h_n * d_n + h * d_n
+        } else {
+            ((b * h_n + h) * s_n + s) * d_n
+        }
+    };
+    let rot = if rotary_embedding_dim == 0 {
+        d_n
+    } else {
+        rotary_embedding_dim
+    };
+    if rot > d_n || rot % 2 != 0 {
+        return Err(invalid!(
+            "rotary_embedding_dim {rot} must be even and at most the head size {d_n}"
+        ));
+    }
+    let half = rot / 2;
+    if cos.shape() != sin.shape() {
+        return Err(invalid!(
+            "cos_cache {:?} and sin_cache {:?} differ in shape",
+            cos.shape(),
+            sin.shape()
+        ));
+    }
+    let last = *cos.shape().last().unwrap_or(&0);
+    if last < half {
+        return Err(invalid!(
+            "the caches' last axis {last} is shorter than rotary_embedding_dim / 2 = {half}"
+        ));
+    }
+    let pos = i.opt(3).map(|p| ints(p, "position_ids")).transpose()?;
+    let rows = cos.len() / last.max(1);
+    // The cache row of (b, s).
+    let row = |b: usize, s: usize| -> EvalResult<usize> {
+        let r = match (&pos, cos.rank()) {
+            (Some(p), _) => {
+                let v = *p
+                    .get(b * s_n + s)
+                    .ok_or_else(|| invalid!("position_ids has fewer than {} entries", b_n * s_n))?;
+                usize::try_from(v).map_err(|_| invalid!("position id {v} is negative"))?
+            }
+            (None, 3) => b * s_n + s,
+            (None, _) => s,
+        };
+        if r >= rows {
+            return Err(invalid!("cache row {r} is out of range for {rows} rows"));
+        }
+        Ok(r)
+    };
+    let xv = x.to_f64_vec();
+    let (cv, sv) = (cos.to_f64_vec(), sin.to_f64_vec());
+    let mut out = xv.clone();
+    for b in 0..b_n {
+        for s in 0..s_n {
+            let r = row(b, s)? * last;
+            for h in 0..h_n {
+                let o = base(b, h, s);
+                for j in 0..half {
+                    let (i1, i2) = if interleaved {
+                        (o + 2 * j, o + 2 * j + 1)
+                    } else {
+                        (o + j, o + j + half)
+                    };
+                    let (c, sn) = (cv[r + j], sv[r + j]);
+                    let (x1, x2) = (xv[i1], xv[i2]);
+                    out[i1] = c * x1 - sn * x2;
+                    out[i2] = sn * x1 + c * x2;
+                }
+            }
+        }
+    }
+    Ok(Tensor::from_f64(sh, out)
+        .map_err(|e| invalid!("{e}"))?
+        .into_dtype(x.dtype()))
+}
+
+/// TensorScatter: a copy of past_cache with update written along `axis` from each batch's
+/// write index (write_indices `[B]`, default 0), wrapping around the axis when `circular`.
+pub fn tensor_scatter(axis: i64, circular: bool, i: Inputs) -> EvalResult<Tensor> {
+    let past = i.req(0, "past_cache")?;
+    let upd = i.req(1, "update")?;
+    if past.dtype() != upd.dtype() {
+        return Err(invalid!(
+            "update is {} but past_cache is {}",
+            upd.dtype(),
+            past.dtype()
+        ));
+    }
+    let (ps, us) = (past.shape(), upd.shape());
+    let a = norm_axis(axis, ps.len())?;
+    if a == 0 {
+        return Err(invalid!("axis must not be the batch axis 0"));
+    }
+    if us.len() != ps.len()
+        || us
+            .iter()
+            .zip(ps)
+            .enumerate()
+            .any(|(k, (u, p))| if k == a { u > p } else { u != p })
+    {
+        return Err(invalid!(
+            "update {us:?} does not fit past_cache {ps:?} along axis {a}"
+        ));
+    }
+    let w = match i.opt(2) {
+        Some(t) => ints(t, "write_indices")?,
+        None => vec![0; ps[0]],
+    };
+    if w.len() != ps[0] {
+        return Err(invalid!(
+            "write_indices has {} entries for batch {}",
+            w.len(),
+            ps[0]
+        ));
+    }
+    let max = ps[a] as i64;
+    let pst = crate::util::strides(ps);
+    let mut src: Vec<usize> = (0..past.len()).collect();
+    let mut k = past.len();
+    let mut bad = None;
+    for_each_index(us, |ix| {
+        let mut at = w[ix[0]] + ix[a] as i64;
+        if circular && max > 0 {
+            at = at.rem_euclid(max);
+        }
+        if !(0..max).contains(&at) {
+            bad = Some(at);
+        } else {
+            let flat: usize = ix
+                .iter()
+                .enumerate()
+                .map(|(d, &v)| if d == a { at as usize } else { v } * pst[d])
+                .sum();
+            src[flat] = k;
+        }
+        k += 1;
+    });
+    if let Some(at) = bad {
+        return Err(invalid!(
+            "write position {at} is out of range for axis size {max}"
+        ));
+    }
+    let pf = past
+        .clone()
+        .reshape(&[past.len()])
+        .map_err(|e| invalid!("{e}"))?;
+    let uf = upd
+        .clone()
+        .reshape(&[upd.len()])
+        .map_err(|e| invalid!("{e}"))?;
+    let both = concat(0, Inputs::new(&[Some(&pf), Some(&uf)]))?;
+    take(&both, &src, ps, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotary_halves_interleaved_and_positions() {
+        // One head of size 4, one position: cos 0, sin 1 rotates by 90 degrees.
+        let x = Tensor::from_f32(&[1, 1, 1, 4], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        let c = Tensor::from_f32(&[1, 1, 2], vec![0.0, 0.0]).unwrap();
+        let s = Tensor::from_f32(&[1, 1, 2], vec![1.0, 1.0]).unwrap();
+        let y = rotary_embedding(false, 0, 0, Inputs::new(&[Some(&x), Some(&c), Some(&s)]));
+        assert_eq!(y.unwrap().to_f32_vec(), vec![-3.0, -4.0, 1.0, 2.0]);
+        let y = rotary_embedding(true, 0, 0, Inputs::new(&[Some(&x), Some(&c), Some(&s)]));
+        assert_eq!(y.unwrap().to_f32_vec(), vec![-2.0, 1.0, -4.0, 3.0]);
+        // position_ids pick row 1 of a [2, 1] cache; rotary dim 2 leaves the rest.
+        let c = Tensor::from_f32(&[2, 1], vec![1.0, 0.0]).unwrap();
+        let s = Tensor::from_f32(&[2, 1], vec![0.0, 1.0]).unwrap();
+        let p = Tensor::from_i64(&[1, 1], vec![1]).unwrap();
+        let x3 = x.clone().reshape(&[1, 1, 4]).unwrap();
+        let y = rotary_embedding(
+            false,
+            2,
+            1,
+            Inputs::new(&[Some(&x3), Some(&c), Some(&s), Some(&p)]),
+        );
+        assert_eq!(y.unwrap().to_f32_vec(), vec![-2.0, 1.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn tensor_scatter_linear_and_circular() {
+        let past = Tensor::from_f32(&[2, 3], vec![0.0; 6]).unwrap();
+        let upd = Tensor::from_f32(&[2, 2], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        let w = Tensor::from_i64(&[2], vec![0, 2]).unwrap();
+        let i = [Some(&past), Some(&upd), Some(&w)];
+        let y = tensor_scatter(-1, true, Inputs::new(&i)).unwrap();
+        assert_eq!(y.to_f32_vec(), vec![1.0, 2.0, 0.0, 4.0, 0.0, 3.0]);
+        assert!(tensor_scatter(-1, false, Inputs::new(&i)).is_err());
+        assert!(tensor_scatter(0, false, Inputs::new(&i)).is_err());
+    }
+}
