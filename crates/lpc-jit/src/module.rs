@@ -19,6 +19,9 @@ pub struct HostFeatures {
     pub sse41: bool,
     /// AVX512F + AVX512BW + AVX512-VNNI (+ BMI2): `vpdpbusd zmm`, opmasks, the zmm GEMM tier.
     pub zmm_vnni: bool,
+    /// FMA3 (`vfmadd`): the fused multiply-adds of tanh (`kernels/float/transcendental.rs`);
+    /// without it Exp, Sigmoid and Tanh stay with lpc-ref.
+    pub fma: bool,
 }
 
 impl HostFeatures {
@@ -37,6 +40,7 @@ impl HostFeatures {
                 vnni,
                 sse41: std::arch::is_x86_feature_detected!("sse4.1"),
                 zmm_vnni,
+                fma: std::arch::is_x86_feature_detected!("fma"),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -45,6 +49,7 @@ impl HostFeatures {
                 vnni: false,
                 sse41: false,
                 zmm_vnni: false,
+                fma: false,
             }
         }
     }

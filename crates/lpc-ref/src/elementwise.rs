@@ -2,6 +2,7 @@
 //! other dtypes compute through f64 (floats) or i64 (integers, wrapping like C) and cast back.
 
 use crate::logic;
+use crate::transcendental;
 use crate::util::{broadcast_shapes, gcd, BroadcastIndex, Run};
 use crate::{invalid, EvalError, EvalResult};
 use lpc_ir::{BinaryOp, DType, Tensor, TensorData, UnaryOp};
@@ -190,12 +191,13 @@ fn params(op: &UnaryOp) -> (f32, f32) {
     }
 }
 
-/// f32 versions of the hot activations (plain f32 arithmetic, as ONNX Runtime computes them).
+/// f32 versions of the hot activations (plain f32 arithmetic, as ONNX Runtime computes them;
+/// Exp, Sigmoid and Tanh are `transcendental`'s, which the JIT computes bit for bit).
 fn f32_fast(op: &UnaryOp, v: &[f32]) -> Option<Vec<f32>> {
     Some(match op {
         UnaryOp::Relu => v.iter().map(|&x| if x < 0.0 { 0.0 } else { x }).collect(),
         UnaryOp::Identity => v.to_vec(),
-        UnaryOp::Sigmoid => v.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect(),
+        UnaryOp::Sigmoid => v.iter().map(|&x| transcendental::sigmoid_f32(x)).collect(),
         UnaryOp::HardSigmoid { alpha, beta } => v
             .iter()
             .map(|&x| (alpha * x + beta).clamp(0.0, 1.0))
@@ -210,8 +212,8 @@ fn f32_fast(op: &UnaryOp, v: &[f32]) -> Option<Vec<f32>> {
             .collect(),
         UnaryOp::Abs => v.iter().map(|x| x.abs()).collect(),
         UnaryOp::Neg => v.iter().map(|x| -x).collect(),
-        UnaryOp::Exp => v.iter().map(|x| x.exp()).collect(),
-        UnaryOp::Tanh => v.iter().map(|x| x.tanh()).collect(),
+        UnaryOp::Exp => v.iter().map(|&x| transcendental::exp_f32(x)).collect(),
+        UnaryOp::Tanh => v.iter().map(|&x| transcendental::tanh_f32(x)).collect(),
         UnaryOp::Sqrt => v.iter().map(|x| x.sqrt()).collect(),
         UnaryOp::Reciprocal => v.iter().map(|x| 1.0 / x).collect(),
         UnaryOp::Sin => v.iter().map(|x| x.sin()).collect(),

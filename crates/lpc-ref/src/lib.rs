@@ -27,6 +27,7 @@ mod resize;
 mod run;
 mod shape_ops;
 mod spectral;
+pub mod transcendental;
 pub mod util;
 
 pub use constfold::{fold_constants, FoldStats};

@@ -133,7 +133,9 @@ pub(crate) fn lower(
         why: e.to_string(),
     })?;
     let chains = if opts.float {
-        float_chains::find_chains(g, &order, opts.float_transcendental)
+        // Tanh uses fused multiply-adds (lpc-ref's `mul_add`): FMA hosts only.
+        let transcendental = opts.float_transcendental && module.features().fma;
+        float_chains::find_chains(g, &order, transcendental)
     } else {
         Chains::default()
     };
@@ -386,8 +388,8 @@ pub struct LowerOptions {
     pub elementwise: bool,
     /// The f32 kernels: fused elementwise chains and GlobalAveragePool.
     pub float: bool,
-    /// Exp, Sigmoid and Tanh inside the fused f32 chains (with `float`). Their polynomial is
-    /// within a few ulp of lpc-ref's libm results, not bit-identical; off, they run in lpc-ref.
+    /// Exp, Sigmoid and Tanh inside the fused f32 chains (with `float`; on FMA hosts), bit for
+    /// bit `lpc_ref::transcendental`'s; off, they run in lpc-ref.
     pub float_transcendental: bool,
     /// The GEMM code tier (`Dot::Auto`: the best the host has; forcing one the host lacks is
     /// a compile error naming it).

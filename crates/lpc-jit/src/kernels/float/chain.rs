@@ -10,13 +10,12 @@
 //! in. Anything else stays with lpc-ref. Which nodes form a chain is decided in
 //! `lower/float_chains.rs`.
 //!
-//! Arithmetic follows lpc-ref's f32 formulas operation for operation (true division, no fused
-//! multiply-add, the same NaN rules), so results are bit-identical except for the sign of a zero
-//! produced by Max/Min/Clip, which lpc-ref itself leaves to Rust's `f32::max`/`min`
-//! (unspecified for `±0`; debug and release builds differ). The exceptions are Exp, Sigmoid and
-//! Tanh: lpc-ref calls libm (`f32::exp`, `f32::tanh`), the kernel a polynomial
-//! (`kernels/float/transcendental.rs`), so they agree within a few ulp, with the same
-//! overflow, underflow, NaN and ±inf results.
+//! Arithmetic follows lpc-ref's f32 formulas operation for operation (true division, the same
+//! NaN rules; fused multiply-adds only where lpc-ref has `mul_add`: the tanh of
+//! `lpc_ref::transcendental`, emitted with its Exp and Sigmoid by
+//! `kernels/float/transcendental.rs`), so results are
+//! bit-identical except for the sign of a zero produced by Max/Min/Clip, which lpc-ref itself
+//! leaves to Rust's `f32::max`/`min` (unspecified for `±0`; debug and release builds differ).
 
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::immediates::Ieee32;
@@ -66,17 +65,17 @@ pub enum FUnary {
     HardSwish,
     /// NaN stays NaN, else `max(x, lo)` then `min(·, hi)`.
     Clip(f32, f32),
-    /// `eˣ` (within a few ulp of libm's `expf`; +inf above ≈ 88.72, 0 below ≈ −103.97).
+    /// `eˣ` (`lpc_ref::transcendental::exp_f32`; +inf above ≈ 88.72, 0 below ≈ −103.97).
     Exp,
-    /// `1 / (1 + e⁻ˣ)`, lpc-ref's formula with the kernel's `eˣ`.
+    /// `1 / (1 + e⁻ˣ)` (`lpc_ref::transcendental::sigmoid_f32`).
     Sigmoid,
-    /// `tanh x` (within a few ulp of libm's `tanhf`).
+    /// `tanh x` (`lpc_ref::transcendental::tanh_f32`).
     Tanh,
 }
 
 impl FUnary {
-    /// Whether the operation is computed through the kernel's `eˣ` (close to lpc-ref's libm
-    /// result, not bit-identical).
+    /// Whether the operation is one of `lpc_ref::transcendental`'s (needs the prelude's
+    /// `ExpConsts`, and FMA).
     pub fn is_transcendental(self) -> bool {
         matches!(self, FUnary::Exp | FUnary::Sigmoid | FUnary::Tanh)
     }
@@ -376,8 +375,8 @@ fn emit_unary(b: &mut FunctionBuilder, k: &Consts, op: FUnary, p: &[Value], x: V
                 .expect("the prelude makes the exp constants for a transcendental program");
             match op {
                 FUnary::Exp => emit_exp(b, e, k.one, x),
-                FUnary::Sigmoid => emit_sigmoid(b, e, k.one, x),
-                _ => emit_tanh(b, e, k.one, x),
+                FUnary::Sigmoid => emit_sigmoid(b, e, x),
+                _ => emit_tanh(b, e, x),
             }
         }
     }

@@ -1,20 +1,8 @@
-//! `eˣ`, sigmoid and tanh on four f32 lanes in Cranelift IR, for the float chain kernel.
-//!
-//! lpc-ref computes these with libm (`f32::exp`, `1 / (1 + (−x).exp())`, `f32::tanh`), which
-//! the kernel cannot call per lane; it uses Cephes' single-precision polynomials instead
-//! (`expf.c`, `tanhf.c`), with no fused multiply-add. The results are within a few ulp of
-//! lpc-ref's (the float tests measure the bound), and the edges are lpc-ref's exactly:
-//!
-//! - `eˣ`: `x` is clamped to `[−104, 89]` (NaN passes), so `+inf` and every `x` above
-//!   `ln(f32::MAX) ≈ 88.72` overflow to `+inf`, `−inf` and every `x` below `≈ −103.97` give
-//!   `+0`, and subnormal results are rounded once. NaN stays NaN.
-//! - sigmoid: lpc-ref's formula `1 / (1 + e⁻ˣ)` on the kernel's `eˣ`. It is accurate for both
-//!   signs (for `x ≪ 0` the sum is `e⁻ˣ` itself, so no cancellation), and gives lpc-ref's
-//!   results at the edges: `1` for `x ≥ 17` and `+inf`, `+0` where `e⁻ˣ` overflows
-//!   (`x < −88.72`, and `−inf`), NaN for NaN.
-//! - tanh: `tanh |x|` with the sign of `x` copied back (so `tanh(−0) = −0`): an odd polynomial
-//!   for `|x| < 0.625`, `1 − 2 / (e²ˣ + 1)` above (`1` once `e²ˣ` is large or `+inf`). NaN stays
-//!   NaN.
+//! `eˣ`, sigmoid and tanh on four f32 lanes in Cranelift IR, for the float chain kernel: the
+//! operations of `lpc_ref::transcendental` (its module docs give the algorithms), in the same
+//! order and from the same constants, so the kernel and lpc-ref agree bit for bit. Tanh uses
+//! fused multiply-adds (`fma`, as lpc-ref's `mul_add`), so chains with these are only formed
+//! on FMA hosts (`HostFeatures::fma`).
 
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::types::{F32X4, I32, I32X4};
@@ -23,28 +11,9 @@ use cranelift_frontend::FunctionBuilder;
 
 use super::chain::{mask, sel, splat_f32};
 
-/// Cephes' `expf` polynomial for `eʳ − 1 − r` over `r²`, highest degree first (its decimals
-/// written as the f32 they round to: the last, 0.5000000120, is 0.5).
-const EXP_POLY: [f32; 6] = [
-    1.987_569_1e-4,
-    1.398_199_9e-3,
-    8.333_452e-3,
-    4.166_579_6e-2,
-    1.666_666_6e-1,
-    0.5,
-];
-
-/// Cephes' `tanhf` polynomial for `(tanh x − x) / x³` in `x²`, highest degree first.
-const TANH_POLY: [f32; 5] = [
-    -5.704_988_7e-3,
-    2.063_908_8e-2,
-    -5.373_971_5e-2,
-    1.333_144_2e-1,
-    -3.333_328e-1,
-];
-
-/// Below this `|x|` tanh uses its polynomial (Cephes' bound).
-const TANH_SMALL: f32 = 0.625;
+use lpc_ref::transcendental::{
+    EXP_HI, EXP_LO, EXP_POLY, LN2_HI, LN2_LO, TANH_CLAMP, TANH_P, TANH_Q,
+};
 
 /// The splatted constants of [`emit_exp`], [`emit_sigmoid`] and [`emit_tanh`], made once before
 /// the chain's loop.
@@ -58,11 +27,11 @@ pub(super) struct ExpConsts {
     ln2_hi: Value,
     ln2_lo: Value,
     exp_poly: [Value; 6],
-    tanh_poly: [Value; 5],
-    tanh_small: Value,
-    two: Value,
-    /// `−0.0`: the sign bit alone.
-    sign: Value,
+    tanh_lo: Value,
+    tanh_hi: Value,
+    tanh_p: [Value; 7],
+    tanh_q: [Value; 4],
+    one: Value,
     /// The exponent bias 127 in every i32 lane.
     bias: Value,
 }
@@ -72,16 +41,17 @@ impl ExpConsts {
     pub(super) fn new(b: &mut FunctionBuilder) -> ExpConsts {
         let bias = b.ins().iconst(I32, 127);
         ExpConsts {
-            lo: splat_f32(b, -104.0),
-            hi: splat_f32(b, 89.0),
+            lo: splat_f32(b, EXP_LO),
+            hi: splat_f32(b, EXP_HI),
             log2e: splat_f32(b, std::f32::consts::LOG2_E),
-            ln2_hi: splat_f32(b, 0.693_359_4),
-            ln2_lo: splat_f32(b, -2.121_944_4e-4),
+            ln2_hi: splat_f32(b, LN2_HI),
+            ln2_lo: splat_f32(b, LN2_LO),
             exp_poly: EXP_POLY.map(|c| splat_f32(b, c)),
-            tanh_poly: TANH_POLY.map(|c| splat_f32(b, c)),
-            tanh_small: splat_f32(b, TANH_SMALL),
-            two: splat_f32(b, 2.0),
-            sign: splat_f32(b, -0.0),
+            tanh_lo: splat_f32(b, -TANH_CLAMP),
+            tanh_hi: splat_f32(b, TANH_CLAMP),
+            tanh_p: TANH_P.map(|c| splat_f32(b, c)),
+            tanh_q: TANH_Q.map(|c| splat_f32(b, c)),
+            one: splat_f32(b, 1.0),
             bias: b.ins().splat(I32X4, bias),
         }
     }
@@ -108,11 +78,7 @@ fn pow2(b: &mut FunctionBuilder, e: &ExpConsts, n: Value) -> Value {
 /// scaled by `2ⁿ` in two steps (`2^⌊n/2⌋ · 2^(n − ⌊n/2⌋)`, each a normal float) so results down
 /// to the subnormals round once.
 pub(super) fn emit_exp(b: &mut FunctionBuilder, e: &ExpConsts, one: Value, x: Value) -> Value {
-    // x < lo ? lo : x, then hi < t ? hi : t: NaN passes both.
-    let lt = mask(b, FloatCC::LessThan, x, e.lo);
-    let t = sel(b, lt, e.lo, x);
-    let gt = mask(b, FloatCC::LessThan, e.hi, t);
-    let t = sel(b, gt, e.hi, t);
+    let t = clamp_nan_passing(b, x, e.lo, e.hi);
     let scaled = b.ins().fmul(t, e.log2e);
     let nf = b.ins().nearest(scaled);
     let hi = b.ins().fmul(nf, e.ln2_hi);
@@ -135,32 +101,39 @@ pub(super) fn emit_exp(b: &mut FunctionBuilder, e: &ExpConsts, one: Value, x: Va
     b.ins().fmul(y, s2)
 }
 
-/// `1 / (1 + e⁻ˣ)` on four lanes (lpc-ref's formula).
-pub(super) fn emit_sigmoid(b: &mut FunctionBuilder, e: &ExpConsts, one: Value, x: Value) -> Value {
-    let nx = b.ins().fneg(x);
-    let en = emit_exp(b, e, one, nx);
-    let d = b.ins().fadd(one, en);
-    b.ins().fdiv(one, d)
+/// `x < lo ? lo : x`, then `hi < t ? hi : t`: NaN passes both.
+fn clamp_nan_passing(b: &mut FunctionBuilder, x: Value, lo: Value, hi: Value) -> Value {
+    let lt = mask(b, FloatCC::LessThan, x, lo);
+    let t = sel(b, lt, lo, x);
+    let gt = mask(b, FloatCC::LessThan, hi, t);
+    sel(b, gt, hi, t)
 }
 
-/// `tanh x` on four lanes: `tanh |x|` by the polynomial or `1 − 2 / (e²ˣ + 1)`, then the sign
-/// bit of `x`.
-pub(super) fn emit_tanh(b: &mut FunctionBuilder, e: &ExpConsts, one: Value, x: Value) -> Value {
-    let a = b.ins().fabs(x);
-    // Small: a + a³·P(a²).
-    let a2 = b.ins().fmul(a, a);
-    let p = horner(b, &e.tanh_poly, a2);
-    let p = b.ins().fmul(p, a2);
-    let p = b.ins().fmul(p, a);
-    let small = b.ins().fadd(p, a);
-    // Large: 1 − 2 / (e²ᵃ + 1); NaN stays NaN.
-    let a2x = b.ins().fadd(a, a);
-    let ea = emit_exp(b, e, one, a2x);
-    let d = b.ins().fadd(ea, one);
-    let q = b.ins().fdiv(e.two, d);
-    let large = b.ins().fsub(one, q);
-    let is_small = mask(b, FloatCC::LessThan, a, e.tanh_small);
-    let r = sel(b, is_small, small, large);
-    // The sign of x on the magnitude.
-    sel(b, e.sign, x, r)
+/// `x · P(x²) / Q(x²)`, each Horner step a fused multiply-add.
+fn rational(b: &mut FunctionBuilder, x: Value, p: &[Value], q: &[Value]) -> Value {
+    let x2 = b.ins().fmul(x, x);
+    let mut num = b.ins().fma(x2, p[0], p[1]);
+    for &c in &p[2..] {
+        num = b.ins().fma(num, x2, c);
+    }
+    let num = b.ins().fmul(num, x);
+    let mut den = b.ins().fma(x2, q[0], q[1]);
+    for &c in &q[2..] {
+        den = b.ins().fma(den, x2, c);
+    }
+    b.ins().fdiv(num, den)
+}
+
+/// `1 / (1 + e⁻ˣ)` on four lanes.
+pub(super) fn emit_sigmoid(b: &mut FunctionBuilder, e: &ExpConsts, x: Value) -> Value {
+    let nx = b.ins().fneg(x);
+    let en = emit_exp(b, e, e.one, nx);
+    let d = b.ins().fadd(e.one, en);
+    b.ins().fdiv(e.one, d)
+}
+
+/// Tanh on four lanes: `p/q` on the clamped input.
+pub(super) fn emit_tanh(b: &mut FunctionBuilder, e: &ExpConsts, x: Value) -> Value {
+    let v = clamp_nan_passing(b, x, e.tanh_lo, e.tanh_hi);
+    rational(b, v, &e.tanh_p, &e.tanh_q)
 }

@@ -1,0 +1,148 @@
+//! `eˣ`, sigmoid and tanh on f32: lpc's definition of the three, one implementation shared by
+//! lpc-ref (these scalar functions) and the JIT's vector kernels
+//! (`lpc-jit/src/kernels/float/transcendental.rs` emits the same operations in the same order
+//! from the same constants), so JIT and reference agree bit for bit.
+//!
+//! - `eˣ`: Cephes' single-precision algorithm (`expf.c`), no fused multiply-add: `x` clamped to
+//!   `[−104, 89]` (NaN passes), `x = n·ln 2 + r` with `n = round_ties_even(x·log₂e)` and `ln 2`
+//!   in two parts, `eʳ = 1 + r + r²·P(r)`, then scaled by `2ⁿ` in two normal-float steps so
+//!   results down to the subnormals round once. Within 1 ulp of the correctly rounded `eˣ`;
+//!   `+inf` above `≈ 88.72`, `+0` below `≈ −103.97`.
+//! - sigmoid: `1 / (1 + e⁻ˣ)` on that `eˣ`: accurate in relative terms for both signs (for
+//!   `x ≪ 0` the sum is `e⁻ˣ` itself). ONNX Runtime's MLAS computes `p(x)/q(x) + ½` instead,
+//!   whose absolute error (≈10⁻⁷, the ulp of ½) is a large relative one for outputs below
+//!   10⁻³ — detection heads end in such maps — so lpc does not take it; the two agree within
+//!   2·10⁻⁷ absolute.
+//! - tanh: the rational approximation ONNX Runtime's MLAS uses (Eigen's coefficients): `x`
+//!   clamped to `[−9, 9]` (NaN passes), odd `p(x)` over even `q(x)` in `x²`, each Horner step a
+//!   fused multiply-add. On an x86 host with FMA this is ONNX Runtime's Tanh bit for bit;
+//!   absolute error below 4·10⁻⁷, and relatively accurate near 0 (no cancellation).
+
+/// Cephes' `expf` polynomial for `(eʳ − 1 − r) / r²`, highest degree first (the last,
+/// 0.5000000120 in Cephes, is 0.5 as an f32).
+pub const EXP_POLY: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    1.666_666_6e-1,
+    0.5,
+];
+/// `eˣ`'s input clamp: below `LO` the result is `+0`, above `HI` `+inf`.
+pub const EXP_LO: f32 = -104.0;
+/// See [`EXP_LO`].
+pub const EXP_HI: f32 = 89.0;
+/// `ln 2`'s high part (9 significant bits, so `n · LN2_HI` is exact for `|n| ≤ 150`).
+pub const LN2_HI: f32 = 0.693_359_4;
+/// `ln 2 − LN2_HI`.
+pub const LN2_LO: f32 = -2.121_944_4e-4;
+
+/// Tanh's input clamp `[−TANH_CLAMP, TANH_CLAMP]`.
+pub const TANH_CLAMP: f32 = 9.0;
+/// Tanh's numerator `p(x) = x · P(x²)`, P highest degree first.
+pub const TANH_P: [f32; 7] = [
+    -2.7607684e-16,
+    2.000188e-13,
+    -8.604672e-11,
+    5.1222973e-8,
+    1.48572235e-5,
+    6.3726195e-4,
+    4.8935246e-3,
+];
+/// Tanh's denominator `Q(x²)`, highest degree first.
+pub const TANH_Q: [f32; 4] = [1.1982584e-6, 1.1853471e-4, 2.2684347e-3, 4.893525e-3];
+
+/// `x < lo ? lo : x`, then `hi < t ? hi : t`: NaN passes both.
+fn clamp_nan_passing(x: f32, lo: f32, hi: f32) -> f32 {
+    let t = if x < lo { lo } else { x };
+    if hi < t {
+        hi
+    } else {
+        t
+    }
+}
+
+/// `2ⁿ` for `n` in `[−75, 64]`, built in the exponent bits.
+fn pow2(n: i32) -> f32 {
+    f32::from_bits(((n + 127) as u32) << 23)
+}
+
+/// `eˣ` (see the module docs).
+pub fn exp_f32(x: f32) -> f32 {
+    let t = clamp_nan_passing(x, EXP_LO, EXP_HI);
+    let nf = (t * std::f32::consts::LOG2_E).round_ties_even();
+    let r = t - nf * LN2_HI;
+    let r = r - nf * LN2_LO;
+    let mut p = EXP_POLY[0];
+    for &c in &EXP_POLY[1..] {
+        p = p * r + c;
+    }
+    let er = p * (r * r) + r + 1.0;
+    // A NaN converts to 0 (2⁰ = 1), so the NaN of `er` comes out.
+    let n = if nf.is_nan() { 0 } else { nf as i32 };
+    let n1 = n >> 1;
+    er * pow2(n1) * pow2(n - n1)
+}
+
+/// `x · P(x²) / Q(x²)` with fused multiply-add Horner steps.
+fn rational(x: f32, p: &[f32], q: &[f32]) -> f32 {
+    let x2 = x * x;
+    let mut num = x2.mul_add(p[0], p[1]);
+    for &c in &p[2..] {
+        num = num.mul_add(x2, c);
+    }
+    let num = num * x;
+    let mut den = x2.mul_add(q[0], q[1]);
+    for &c in &q[2..] {
+        den = den.mul_add(x2, c);
+    }
+    num / den
+}
+
+/// `1 / (1 + e⁻ˣ)` (see the module docs).
+pub fn sigmoid_f32(x: f32) -> f32 {
+    1.0 / (1.0 + exp_f32(-x))
+}
+
+/// `tanh x` (see the module docs).
+pub fn tanh_f32(x: f32) -> f32 {
+    let v = clamp_nan_passing(x, -TANH_CLAMP, TANH_CLAMP);
+    rational(v, &TANH_P, &TANH_Q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_to_libm_and_exact_at_the_edges() {
+        let mut x = -120.0f32;
+        while x < 120.0 {
+            let (e, want) = (exp_f32(x), (x as f64).exp());
+            if want < f32::MAX as f64 && want > 1e-37 {
+                assert!(
+                    ((e as f64 - want) / want).abs() < 1.5e-7,
+                    "exp({x}) = {e}, {want}"
+                );
+            }
+            let s = sigmoid_f32(x) as f64;
+            assert!(
+                (s - 1.0 / (1.0 + (-x as f64).exp())).abs() < 2e-7,
+                "sigmoid({x}) = {s}"
+            );
+            let t = tanh_f32(x) as f64;
+            assert!((t - (x as f64).tanh()).abs() < 4e-7, "tanh({x}) = {t}");
+            x += 1.0 / 64.0;
+        }
+        assert_eq!(exp_f32(0.0), 1.0);
+        assert_eq!(exp_f32(f32::INFINITY), f32::INFINITY);
+        assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
+        assert!(exp_f32(f32::NAN).is_nan() && sigmoid_f32(f32::NAN).is_nan());
+        assert!(tanh_f32(f32::NAN).is_nan());
+        assert_eq!(tanh_f32(0.0), 0.0);
+        assert_eq!(tanh_f32(f32::INFINITY), tanh_f32(TANH_CLAMP));
+        assert_eq!(sigmoid_f32(0.0), 0.5);
+        assert_eq!(sigmoid_f32(-1e30), 0.0);
+        assert_eq!(sigmoid_f32(1e30), 1.0);
+    }
+}
