@@ -5,6 +5,7 @@
 
 mod array;
 mod attrs;
+mod contrib;
 mod control;
 mod index;
 mod logic;
@@ -70,6 +71,9 @@ pub fn external_data_files(path: &Path) -> Result<Vec<PathBuf>, ImportError> {
     }
     Ok(files)
 }
+
+/// ONNX Runtime's contrib op domain; `import::contrib` has the ops of it lpc takes.
+const CONTRIB_DOMAIN: &str = "com.microsoft";
 
 /// The newest default-domain ONNX opset lpc's importer knows (onnx 1.23). A model importing a
 /// newer one is refused: its ops may have semantics lpc would silently get wrong.
@@ -247,9 +251,10 @@ impl<'a> Importer<'a> {
                 name: name.clone(),
                 opset: self.opset,
             };
-            if !(domain.is_empty() || domain == "ai.onnx") {
+            if !(domain.is_empty() || domain == "ai.onnx" || domain == CONTRIB_DOMAIN) {
                 return Err(attrs.err(format!(
-                    "operator domain '{domain}' is not supported (only the default ONNX domain)"
+                    "operator domain '{domain}' is not supported (only the default ONNX domain \
+                     and ONNX Runtime's {CONTRIB_DOMAIN})"
                 )));
             }
             self.node(&mut g, node, &attrs)?;
@@ -317,8 +322,18 @@ impl<'a> Importer<'a> {
         if n_out == 0 {
             return Err(a.err("node has no outputs"));
         }
-        let Some(convert) = TABLE.get(&op_type) else {
-            return Err(a.err(format!("unsupported operator '{op_type}'")));
+        let contrib = node.domain.as_deref() == Some(CONTRIB_DOMAIN);
+        let key = if contrib {
+            format!("{CONTRIB_DOMAIN}.{op_type}")
+        } else {
+            op_type.clone()
+        };
+        let Some(convert) = TABLE.get(&key) else {
+            return Err(a.err(if contrib {
+                format!("unsupported operator '{op_type}' of domain {CONTRIB_DOMAIN}")
+            } else {
+                format!("unsupported operator '{op_type}'")
+            }));
         };
         let mut cx = Cx {
             me: self,

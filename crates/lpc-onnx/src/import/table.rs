@@ -70,6 +70,25 @@ impl Cx<'_, '_> {
         }
     }
 
+    /// Adds a helper node `<name>__<suffix>` computing `op` of `ins` with one fresh output,
+    /// and returns that output.
+    pub fn helper(
+        &mut self,
+        g: &mut Graph,
+        suffix: &str,
+        op: Op,
+        ins: &[Option<ValueRef>],
+    ) -> ValueRef {
+        let v = self.me.fresh_value(&self.first_out);
+        let id = g.add_node(
+            format!("{}__{suffix}", self.name),
+            op,
+            ins,
+            vec![Output::named(v)],
+        );
+        ValueRef::first(id)
+    }
+
     /// Checks the inputs against `op`'s arity, adds the node with `n_out` outputs (unnamed
     /// ones get fresh names) and binds the output names.
     pub fn add_main(mut self, g: &mut Graph, op: Op) -> Result<(), ImportError> {
@@ -121,7 +140,8 @@ impl Cx<'_, '_> {
 /// the graph) and returns the lpc op.
 pub(super) type Convert = fn(&mut Cx, &mut Graph) -> Result<Converted, ImportError>;
 
-/// ONNX op type (default domain) → converter. Opset differences are handled inside each
+/// ONNX op type → converter: the default domain's by `op_type`, `com.microsoft`'s by
+/// `com.microsoft.<op_type>`. Opset differences are handled inside each
 /// converter, which reads `Cx::opset`.
 #[derive(Default)]
 pub(super) struct Table(HashMap<&'static str, Convert>);
@@ -141,6 +161,7 @@ impl Table {
         super::control::register(&mut t);
         super::optional::register(&mut t);
         super::spectral::register(&mut t);
+        super::contrib::register(&mut t);
         t
     }
 
