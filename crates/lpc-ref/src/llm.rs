@@ -1,9 +1,9 @@
-//! The decoder-cache ops of ONNX 23–24: RotaryEmbedding and TensorScatter.
+//! The decoder ops of ONNX 23–28: RotaryEmbedding, TensorScatter, LinearAttention and SwiGLU.
 
 use crate::shape_ops::{concat, for_each_index, take};
 use crate::util::{ints, norm_axis, want_float};
 use crate::{invalid, EvalResult, Inputs};
-use lpc_ir::Tensor;
+use lpc_ir::{DType, Tensor};
 
 /// RotaryEmbedding: x `[B, H, S, D]` (or `[B, S, H·D]` with `num_heads`) rotated pairwise by
 /// the cos/sin caches, `[B, S, ≥rot/2]`, or `[positions, ≥rot/2]` indexed by position_ids
@@ -192,6 +192,209 @@ pub fn tensor_scatter(axis: i64, circular: bool, i: Inputs) -> EvalResult<Tensor
         .map_err(|e| invalid!("{e}"))?;
     let both = concat(0, Inputs::new(&[Some(&pf), Some(&uf)]))?;
     take(&both, &src, ps, None)
+}
+
+/// The attributes of LinearAttention (see `Op::LinearAttention`).
+#[derive(Clone, Copy, Debug)]
+pub struct LinearAttention {
+    /// Query heads.
+    pub q_num_heads: usize,
+    /// Key/value heads.
+    pub kv_num_heads: usize,
+    /// Output scale (0: `1/sqrt(d_k)`).
+    pub scale: f32,
+    /// Decay the state by `exp(decay)`.
+    pub gated: bool,
+    /// The delta rule with rate beta.
+    pub delta: bool,
+}
+
+/// A rank-3 `[batch, seq, last]` input's last axis, checked against batch and seq.
+fn packed(t: &Tensor, what: &str, b: usize, s: usize) -> EvalResult<usize> {
+    match *t.shape() {
+        [tb, ts, last] if tb == b && ts == s => Ok(last),
+        _ => Err(invalid!(
+            "{what} {:?} must be [{b}, {s}, _] like query",
+            t.shape()
+        )),
+    }
+}
+
+/// LinearAttention: runs the recurrence token by token in f64 and returns (output,
+/// present_state), the first `n_outputs` of them. Query head `h` reads the state of key/value
+/// head `h / (q_num_heads / kv_num_heads)`.
+pub fn linear_attention(
+    a: LinearAttention,
+    i: Inputs,
+    n_outputs: usize,
+) -> EvalResult<Vec<Tensor>> {
+    let (qh, kvh) = (a.q_num_heads, a.kv_num_heads);
+    if qh == 0 || kvh == 0 || qh % kvh != 0 {
+        return Err(invalid!(
+            "q_num_heads {qh} must be a positive multiple of kv_num_heads {kvh}"
+        ));
+    }
+    let q = i.req(0, "query")?;
+    let k = i.req(1, "key")?;
+    let v = i.req(2, "value")?;
+    want_float(q, 0, "query")?;
+    want_float(k, 1, "key")?;
+    want_float(v, 2, "value")?;
+    let [b, t, q_hidden] = *q.shape() else {
+        return Err(invalid!("query must be 3-D, got {:?}", q.shape()));
+    };
+    let k_hidden = packed(k, "key", b, t)?;
+    let v_hidden = packed(v, "value", b, t)?;
+    if q_hidden % qh != 0 || v_hidden % kvh != 0 {
+        return Err(invalid!(
+            "query's {q_hidden} or value's {v_hidden} features do not split into heads"
+        ));
+    }
+    let (dk, dv) = (q_hidden / qh, v_hidden / kvh);
+    if k_hidden != kvh * dk {
+        return Err(invalid!(
+            "key has {k_hidden} features, expected kv_num_heads·d_k = {}",
+            kvh * dk
+        ));
+    }
+    let gate = |slot: usize, what: &str, want: bool| -> EvalResult<Option<(Vec<f64>, usize)>> {
+        match (i.opt(slot), want) {
+            (None, false) => Ok(None),
+            (None, true) => Err(invalid!("the update rule needs {what}")),
+            (Some(_), false) => Err(invalid!(
+                "{what} is given but the update rule has no use for it"
+            )),
+            (Some(x), true) => {
+                want_float(x, slot, if slot == 4 { "decay" } else { "beta" })?;
+                Ok(Some((x.to_f64_vec(), packed(x, what, b, t)?)))
+            }
+        }
+    };
+    let decay = gate(4, "decay", a.gated)?;
+    let beta = gate(5, "beta", a.delta)?;
+    if let Some((_, n)) = &decay {
+        if *n != kvh && *n != kvh * dk {
+            return Err(invalid!(
+                "decay's last axis {n} is neither kv_num_heads nor kv_num_heads·d_k"
+            ));
+        }
+    }
+    if let Some((_, n)) = &beta {
+        if *n != kvh && *n != 1 {
+            return Err(invalid!(
+                "beta's last axis {n} is neither kv_num_heads nor 1"
+            ));
+        }
+    }
+    let state_shape = [b, kvh, dk, dv];
+    let mut state = match i.opt(3) {
+        Some(p) => {
+            want_float(p, 3, "past_state")?;
+            if p.shape() != state_shape {
+                return Err(invalid!(
+                    "past_state {:?} must be {state_shape:?}",
+                    p.shape()
+                ));
+            }
+            p.to_f64_vec()
+        }
+        None => vec![0.0; b * kvh * dk * dv],
+    };
+    let scale = if a.scale == 0.0 {
+        1.0 / (dk as f64).sqrt()
+    } else {
+        a.scale as f64
+    };
+    let (qv, kv, vv) = (q.to_f64_vec(), k.to_f64_vec(), v.to_f64_vec());
+    let group = qh / kvh;
+    let mut out = vec![0.0; b * t * qh * dv];
+    let mut upd = vec![0.0; dv];
+    for bb in 0..b {
+        for tt in 0..t {
+            let row = bb * t + tt;
+            for h in 0..kvh {
+                let s = &mut state[(bb * kvh + h) * dk * dv..][..dk * dv];
+                let kt = &kv[row * k_hidden + h * dk..][..dk];
+                upd.copy_from_slice(&vv[row * v_hidden + h * dv..][..dv]);
+                if let Some((g, n)) = &decay {
+                    for d in 0..dk {
+                        let e = g[row * n + if *n == kvh { h } else { h * dk + d }].exp();
+                        s[d * dv..][..dv].iter_mut().for_each(|x| *x *= e);
+                    }
+                }
+                if let Some((bt, n)) = &beta {
+                    let r = bt[row * n + if *n == 1 { 0 } else { h }];
+                    for (m, u) in upd.iter_mut().enumerate() {
+                        let got: f64 = (0..dk).map(|d| s[d * dv + m] * kt[d]).sum();
+                        *u = r * (*u - got);
+                    }
+                }
+                for d in 0..dk {
+                    for m in 0..dv {
+                        s[d * dv + m] += kt[d] * upd[m];
+                    }
+                }
+                for qi in h * group..(h + 1) * group {
+                    let qt = &qv[row * q_hidden + qi * dk..][..dk];
+                    let o = &mut out[(row * qh + qi) * dv..][..dv];
+                    for (m, x) in o.iter_mut().enumerate() {
+                        *x = scale * (0..dk).map(|d| qt[d] * s[d * dv + m]).sum::<f64>();
+                    }
+                }
+            }
+        }
+    }
+    let state_dtype = i.opt(3).map_or(q.dtype(), Tensor::dtype);
+    let f = |shape: &[usize], data: Vec<f64>, d: DType| {
+        Tensor::from_f64(shape, data)
+            .map(|x| x.into_dtype(d))
+            .map_err(|e| invalid!("{e}"))
+    };
+    let mut outs = vec![f(&[b, t, qh * dv], out, q.dtype())?];
+    if n_outputs > 1 {
+        outs.push(f(&state_shape, state, state_dtype)?);
+    }
+    Ok(outs)
+}
+
+/// `x` rounded to `d`'s precision.
+fn round_as(d: DType, x: f64) -> f64 {
+    match d {
+        DType::F16 => half::f16::from_f64(x).to_f64(),
+        DType::F32 => x as f32 as f64,
+        _ => x,
+    }
+}
+
+/// SwiGLU: `a · sigmoid(alpha·a) · b` for a and b of one shape and dtype, rounding after
+/// the sigmoid and each product as ONNX's reference does.
+pub fn swiglu(alpha: f32, i: Inputs) -> EvalResult<Tensor> {
+    let a = i.req(0, "a")?;
+    let b = i.req(1, "b")?;
+    want_float(a, 0, "a")?;
+    if a.dtype() != b.dtype() || a.shape() != b.shape() {
+        return Err(invalid!(
+            "a ({} {:?}) and b ({} {:?}) must have one dtype and shape",
+            a.dtype(),
+            a.shape(),
+            b.dtype(),
+            b.shape()
+        ));
+    }
+    let d = a.dtype();
+    let alpha = alpha as f64;
+    let y = a
+        .to_f64_vec()
+        .into_iter()
+        .zip(b.to_f64_vec())
+        .map(|(x, y)| {
+            let sig = round_as(d, 1.0 / (1.0 + (-alpha * x).exp()));
+            round_as(d, round_as(d, x * sig) * y)
+        })
+        .collect();
+    Ok(Tensor::from_f64(a.shape(), y)
+        .map_err(|e| invalid!("{e}"))?
+        .into_dtype(d))
 }
 
 #[cfg(test)]
