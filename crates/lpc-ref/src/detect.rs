@@ -233,7 +233,7 @@ pub fn roi_align(a: RoiAlign, i: Inputs) -> EvalResult<Tensor> {
             }
         };
         let (gh, gw) = (grid(rh, oh), grid(rw, ow));
-        let count = (gh * gw).max(1) as f64;
+        let count = gh.saturating_mul(gw).max(1) as f64;
         for py in 0..oh {
             for px in 0..ow {
                 let samples: Vec<Option<[(usize, f64); 4]>> = (0..gh)
@@ -327,5 +327,42 @@ mod tests {
         )
         .unwrap();
         assert_eq!(y.to_i64_vec(), vec![0, 0, 0]);
+    }
+
+    #[test]
+    fn roi_align_avg_max_half_pixel_and_outside() {
+        let x = Tensor::from_f32(&[1, 1, 2, 2], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        let bi = Tensor::vec_i64(&[0]);
+        let a = RoiAlign {
+            output_height: 1,
+            output_width: 1,
+            sampling_ratio: 1,
+            spatial_scale: 1.0,
+            max: false,
+            half_pixel: false,
+        };
+        let run = |a: RoiAlign, roi: [f32; 4], bi: &Tensor| {
+            let rois = Tensor::from_f32(&[1, 4], roi.to_vec()).unwrap();
+            roi_align(a, Inputs::new(&[Some(&x), Some(&rois), Some(bi)])).map(|y| y.to_f32_vec())
+        };
+        // One sample at the centre (0.5, 0.5) of the unit roi: the mean 2.5; the largest
+        // weighted tap 0.25·4 for max; shifted by half a pixel the sample is pixel (0, 0).
+        assert_eq!(run(a, [0.0, 0.0, 1.0, 1.0], &bi).unwrap(), vec![2.5]);
+        let max = RoiAlign { max: true, ..a };
+        assert_eq!(run(max, [0.0, 0.0, 1.0, 1.0], &bi).unwrap(), vec![1.0]);
+        let half = RoiAlign {
+            half_pixel: true,
+            ..a
+        };
+        assert_eq!(run(half, [0.0, 0.0, 1.0, 1.0], &bi).unwrap(), vec![1.0]);
+        // Adaptive sampling of a 2×2 roi into one bin: 2×2 samples, their mean 2.5.
+        let adaptive = RoiAlign {
+            sampling_ratio: 0,
+            ..half
+        };
+        assert_eq!(run(adaptive, [0.0, 0.0, 2.0, 2.0], &bi).unwrap(), vec![2.5]);
+        // More than a pixel outside reads 0; a batch index out of range is an error.
+        assert_eq!(run(a, [5.0, 5.0, 6.0, 6.0], &bi).unwrap(), vec![0.0]);
+        assert!(run(a, [0.0, 0.0, 1.0, 1.0], &Tensor::vec_i64(&[1])).is_err());
     }
 }

@@ -436,4 +436,75 @@ mod tests {
         assert!(tensor_scatter(-1, false, Inputs::new(&i)).is_err());
         assert!(tensor_scatter(0, false, Inputs::new(&i)).is_err());
     }
+
+    #[test]
+    fn linear_attention_rules_and_gqa() {
+        // One head with d_k = d_v = 1, two tokens: q = [1, 2], k = [1, 1], v = [3, 4].
+        let t = |v: &[f32]| Tensor::from_f32(&[1, v.len(), 1], v.to_vec()).unwrap();
+        let (q, k, v) = (t(&[1.0, 2.0]), t(&[1.0, 1.0]), t(&[3.0, 4.0]));
+        let decay = t(&[0.5f32.ln(), 0.5f32.ln()]);
+        let beta = t(&[0.5, 0.5]);
+        let att = |gated, delta| LinearAttention {
+            q_num_heads: 1,
+            kv_num_heads: 1,
+            scale: 1.0,
+            gated,
+            delta,
+        };
+        let run = |a, ins: &[Option<&Tensor>]| {
+            linear_attention(a, Inputs::new(ins), 2)
+                .map(|o| o.iter().map(|x| x.to_f32_vec()).collect::<Vec<_>>())
+        };
+        let close = |got: Vec<Vec<f32>>, want: &[&[f32]]| {
+            for (g, w) in got.iter().zip(want) {
+                assert!(
+                    g.iter().zip(*w).all(|(a, b)| (a - b).abs() < 1e-5),
+                    "{g:?} {w:?}"
+                );
+            }
+        };
+        // linear: S = 3, 7; o = 1·3, 2·7.
+        let lin = run(att(false, false), &[Some(&q), Some(&k), Some(&v)]).unwrap();
+        close(lin, &[&[3.0, 14.0], &[7.0]]);
+        // gated (decay ½): S = 3, 3·½ + 4 = 5.5.
+        let ins = [Some(&q), Some(&k), Some(&v), None, Some(&decay)];
+        close(
+            run(att(true, false), &ins).unwrap(),
+            &[&[3.0, 11.0], &[5.5]],
+        );
+        // delta (β ½): S = ½·3 = 1.5, then 1.5 + ½·(4 - 1.5) = 2.75.
+        let ins = [Some(&q), Some(&k), Some(&v), None, None, Some(&beta)];
+        close(
+            run(att(false, true), &ins).unwrap(),
+            &[&[1.5, 5.5], &[2.75]],
+        );
+        // Two query heads share one kv head; a past state of 1 adds to it.
+        let q2 = Tensor::from_f32(&[1, 1, 2], vec![1.0, 2.0]).unwrap();
+        let past = Tensor::from_f32(&[1, 1, 1, 1], vec![1.0]).unwrap();
+        let gqa = LinearAttention {
+            q_num_heads: 2,
+            ..att(false, false)
+        };
+        let ins = [Some(&q2), Some(&t(&[1.0])), Some(&t(&[3.0])), Some(&past)];
+        close(run(gqa, &ins).unwrap(), &[&[4.0, 8.0], &[4.0]]);
+        // decay without a gated rule, a delta rule without beta: errors.
+        let ins = [Some(&q), Some(&k), Some(&v), None, Some(&decay)];
+        assert!(run(att(false, false), &ins).is_err());
+        assert!(run(att(false, true), &[Some(&q), Some(&k), Some(&v)]).is_err());
+    }
+
+    #[test]
+    fn swiglu_values_and_shape_check() {
+        let a = Tensor::from_f32(&[2], vec![0.0, 1.0]).unwrap();
+        let b = Tensor::from_f32(&[2], vec![2.0, 3.0]).unwrap();
+        let y = swiglu(1.0, Inputs::new(&[Some(&a), Some(&b)])).unwrap();
+        let want = [0.0, 3.0 / (1.0 + (-1.0f32).exp())];
+        assert!(y
+            .to_f32_vec()
+            .iter()
+            .zip(want)
+            .all(|(g, w)| (g - w).abs() < 1e-6));
+        let c = Tensor::from_f32(&[1], vec![1.0]).unwrap();
+        assert!(swiglu(1.0, Inputs::new(&[Some(&a), Some(&c)])).is_err());
+    }
 }
