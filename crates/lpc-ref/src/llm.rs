@@ -257,7 +257,8 @@ pub fn linear_attention(
             kvh * dk
         ));
     }
-    let gate = |slot: usize, what: &str, want: bool| -> EvalResult<Option<(Vec<f64>, usize)>> {
+    // decay (gated rules) and beta (delta rules): their values and last axis.
+    let gate = |slot, what: &'static str, want| -> EvalResult<Option<(Vec<f64>, usize)>> {
         match (i.opt(slot), want) {
             (None, false) => Ok(None),
             (None, true) => Err(invalid!("the update rule needs {what}")),
@@ -265,7 +266,7 @@ pub fn linear_attention(
                 "{what} is given but the update rule has no use for it"
             )),
             (Some(x), true) => {
-                want_float(x, slot, if slot == 4 { "decay" } else { "beta" })?;
+                want_float(x, slot, what)?;
                 Ok(Some((x.to_f64_vec(), packed(x, what, b, t)?)))
             }
         }

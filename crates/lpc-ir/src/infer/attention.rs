@@ -312,7 +312,7 @@ pub(super) fn linear_attention(cx: &Cx, syms: &mut SymGen) -> R {
     }
     let known_or =
         |n: Option<usize>, syms: &mut SymGen| n.map(Dim::Known).unwrap_or_else(|| syms.dim());
-    let state = vec![
+    let mut state = vec![
         qd[0].clone(),
         Dim::Known(kvh),
         known_or(dk, syms),
@@ -335,6 +335,9 @@ pub(super) fn linear_attention(cx: &Cx, syms: &mut SymGen) -> R {
                     &s.0[k],
                     &state[k],
                 )?;
+                if state[k].known().is_none() {
+                    state[k] = s.0[k].clone();
+                }
             }
         }
     }
