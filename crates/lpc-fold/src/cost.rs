@@ -70,7 +70,9 @@ pub fn cost_class(k: OpKind) -> CostClass {
         If | Loop | Scan => CostClass::Dense,
         GlobalAveragePool | AveragePool | LpPool | ReduceMean | ReduceSum => CostClass::Pool,
         // Two batched matrix products around a softmax: dense float compute.
-        Attention => CostClass::Dense,
+        Attention | LinearAttention => CostClass::Dense,
+        // A convolution whose taps are bilinear samples: dense float compute.
+        DeformConv => CostClass::Dense,
         ConvInteger | MatMulInteger | QLinearConv | QLinearMatMul => CostClass::OnnxInteger,
         QConv | QMatMul => CostClass::Fused,
         FakeQuantize => CostClass::FakeQuantize,
@@ -207,6 +209,8 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | RotaryEmbedding
         | TensorScatter
         | NonMaxSuppression
+        | SwiGlu
+        | RoiAlign
         | Col2Im
         | GridSample
         | AffineGrid

@@ -1334,6 +1334,55 @@ pub enum Op {
         /// Boxes are `[x_center, y_center, width, height]` (else `[y1, x1, y2, x2]`).
         center_point_box: bool,
     },
+    /// Linear attention over a recurrent state (ONNX 27 `LinearAttention`): (query, key,
+    /// value, past_state?, decay?, beta?) → (output, present_state). q/k/v are
+    /// `[B, T, heads·size]`, the states `[B, kv_num_heads, d_k, d_v]`; token by token the
+    /// state decays by `exp(decay)` (`gated`), gets `k ⊗ v` added, with v replaced by
+    /// `beta·(v - Sᵀk)` (`delta`), and each output is `scale · qᵀS`.
+    LinearAttention {
+        /// Query heads (a multiple of `kv_num_heads`).
+        q_num_heads: usize,
+        /// Key/value heads, each shared by `q_num_heads / kv_num_heads` query heads.
+        kv_num_heads: usize,
+        /// Output scale (0: `1/sqrt(d_k)`).
+        scale: f32,
+        /// The state decays by `exp(decay)` each token (ONNX `gated`, `gated_delta`).
+        gated: bool,
+        /// The delta rule with rate beta (ONNX `delta`, `gated_delta`).
+        delta: bool,
+    },
+    /// `a · sigmoid(alpha·a) · b` (ONNX 28 `SwiGLU`): (a, b) of one shape, no broadcasting.
+    SwiGlu {
+        /// Scale inside the sigmoid.
+        alpha: f32,
+    },
+    /// Bilinear pooling of regions of interest (ONNX `RoiAlign`): (x `[N, C, H, W]`, rois
+    /// `[R, 4]` as `[x1, y1, x2, y2]`, batch_indices `[R]`) → `[R, C, output_height,
+    /// output_width]`.
+    RoiAlign {
+        /// Output rows per region.
+        output_height: usize,
+        /// Output columns per region.
+        output_width: usize,
+        /// Samples per bin along each axis (0: `ceil(roi size / output size)`).
+        sampling_ratio: usize,
+        /// Scale from roi coordinates to x's pixels.
+        spatial_scale: f32,
+        /// Max of the samples per bin (else their mean).
+        max: bool,
+        /// Shift roi coordinates by -0.5 (ONNX `half_pixel`, else `output_half_pixel`).
+        half_pixel: bool,
+    },
+    /// Deformable convolution (ONNX `DeformConv`): (x, w, offset, bias?, mask?); every kernel
+    /// tap samples x bilinearly (zeros outside) at its position plus its offset from
+    /// offset `[N, offset_group·∏kernel·rank, *out]`, scaled by mask `[N,
+    /// offset_group·∏kernel, *out]`. `conv.auto_pad` is always `NotSet`.
+    DeformConv {
+        /// Kernel, strides, pads, dilations and group as for Conv.
+        conv: ConvAttrs,
+        /// Groups of input channels sharing one set of offsets.
+        offset_group: usize,
+    },
     /// Sums sliding blocks of columns back into an image (the inverse layout of im2col):
     /// (x, image_shape, block_shape) with x `[N, C·∏block_shape, L]`; output
     /// `[N, C, *image_shape]`.

@@ -50,6 +50,7 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         Op::If { .. } | Op::Loop { .. } | Op::Scan(_) => (0, usize::MAX),
         Op::Attention(_) => (1, 4),
         Op::CausalConvWithState { .. } => (1, 2),
+        Op::LinearAttention { .. } => (1, 2),
         Op::Input { .. }
         | Op::Const(_)
         | Op::Unary(_)
@@ -109,6 +110,9 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::RotaryEmbedding { .. }
         | Op::TensorScatter { .. }
         | Op::NonMaxSuppression { .. }
+        | Op::SwiGlu { .. }
+        | Op::RoiAlign { .. }
+        | Op::DeformConv { .. }
         | Op::Col2Im { .. }
         | Op::GridSample { .. }
         | Op::AffineGrid { .. }

@@ -1707,3 +1707,273 @@ fn einsum_rotary_tensor_scatter_and_nms_types() {
     );
     assert!(infer_types(&mut h).is_err());
 }
+
+/// Adds node `bad` to a copy of `g` and returns its inference error, which must name it.
+fn bad_node(g: &Graph, op: Op, ins: &[Option<ValueRef>], n_out: usize) -> String {
+    let mut h = g.clone();
+    node_n(&mut h, "bad", op, ins, n_out);
+    match infer_types(&mut h) {
+        Ok(()) => panic!("inference accepted a bad node"),
+        Err(e) => {
+            let m = e.to_string();
+            assert!(m.contains("node 'bad'"), "{m}");
+            m
+        }
+    }
+}
+
+fn linear_attention(q: usize, kv: usize, gated: bool, delta: bool) -> Op {
+    Op::LinearAttention {
+        q_num_heads: q,
+        kv_num_heads: kv,
+        scale: 0.0,
+        gated,
+        delta,
+    }
+}
+
+#[test]
+fn linear_attention_types_and_errors() {
+    let mut g = Graph::new("g");
+    // GQA: 8 query heads of 8, 2 kv heads, d_v 4; symbolic batch and sequence.
+    let q = input(&mut g, "q", DType::F32, "B,T,64");
+    let k = input(&mut g, "k", DType::F32, "B,T,16");
+    let v = input(&mut g, "v", DType::F32, "B,T,8");
+    let decay = input(&mut g, "decay", DType::F32, "B,T,2");
+    let beta = input(&mut g, "beta", DType::F32, "B,T,1");
+    let past = input(&mut g, "past", DType::F32, "B,2,8,4");
+    let la = node_n(
+        &mut g,
+        "la",
+        linear_attention(8, 2, true, true),
+        &[
+            Some(q),
+            Some(k),
+            Some(v),
+            Some(past),
+            Some(decay),
+            Some(beta),
+        ],
+        2,
+    );
+    let lin = node_n(
+        &mut g,
+        "lin",
+        linear_attention(8, 2, false, false),
+        &[Some(q), Some(k), Some(v)],
+        2,
+    );
+    let h16 = input(&mut g, "h16", DType::F16, "1,3,8");
+    let p32 = input(&mut g, "p32", DType::F32, "1,2,4,4");
+    let mixed = node_n(
+        &mut g,
+        "mixed",
+        linear_attention(2, 2, false, false),
+        &[Some(h16), Some(h16), Some(h16), Some(p32)],
+        2,
+    );
+    run(&mut g);
+    assert_eq!(ty(&g, la[0]), "f32[B,T,32]");
+    assert_eq!(ty(&g, la[1]), "f32[B,2,8,4]");
+    assert_eq!(ty(&g, lin[0]), "f32[B,T,32]");
+    assert_eq!(ty(&g, lin[1]), "f32[B,2,8,4]");
+    // The state keeps past_state's dtype.
+    assert_eq!(ty(&g, mixed[0]), "f16[1,3,8]");
+    assert_eq!(ty(&g, mixed[1]), "f32[1,2,4,4]");
+
+    let gd = linear_attention(8, 2, true, true);
+    let all = |q, k, v, p, d, b| [Some(q), Some(k), Some(v), p, Some(d), Some(b)];
+    let q2 = input(&mut g, "q2", DType::F32, "B,64");
+    let k_bad = input(&mut g, "k_bad", DType::F32, "B,T,12");
+    let v_bad = input(&mut g, "v_bad", DType::F32, "B,T,7");
+    let d_bad = input(&mut g, "d_bad", DType::F32, "B,T,3");
+    let b_bad = input(&mut g, "b_bad", DType::F32, "B,T,2,1");
+    let p_bad = input(&mut g, "p_bad", DType::F32, "B,2,8,5");
+    let q_other_batch = input(&mut g, "q3", DType::F32, "4,T,64");
+    let k_batch = input(&mut g, "k3", DType::F32, "5,T,16");
+    let i64s = input(&mut g, "i", DType::I64, "B,T,64");
+    for (op, ins, what) in [
+        (gd.clone(), all(q2, k, v, None, decay, beta), "must be 3-D"),
+        (gd.clone(), all(q, k_bad, v, None, decay, beta), "head size"),
+        (
+            gd.clone(),
+            all(q, k, v_bad, None, decay, beta),
+            "not a multiple",
+        ),
+        (
+            gd.clone(),
+            all(q, k, v, None, d_bad, beta),
+            "decay's last axis",
+        ),
+        (gd.clone(), all(q, k, v, None, decay, b_bad), "must be 3-D"),
+        (gd.clone(), all(q, k, v, Some(p_bad), decay, beta), "d_v"),
+        (
+            gd.clone(),
+            all(q_other_batch, k_batch, v, None, decay, beta),
+            "batch",
+        ),
+        (gd.clone(), all(i64s, k, v, None, decay, beta), "float"),
+        (
+            linear_attention(3, 2, true, true),
+            all(q, k, v, None, decay, beta),
+            "multiple",
+        ),
+        (
+            linear_attention(8, 0, true, true),
+            all(q, k, v, None, decay, beta),
+            "multiple",
+        ),
+    ] {
+        let m = bad_node(&g, op, &ins, 2);
+        assert!(m.contains(what), "{m}");
+    }
+    // decay exactly when gated, beta exactly when delta.
+    let m = bad_node(&g, gd, &[Some(q), Some(k), Some(v), None, Some(decay)], 2);
+    assert!(m.contains("needs beta"), "{m}");
+    let m = bad_node(
+        &g,
+        linear_attention(8, 2, false, true),
+        &[Some(q), Some(k), Some(v), None, Some(decay), Some(beta)],
+        2,
+    );
+    assert!(m.contains("decay is given"), "{m}");
+    let m = bad_node(
+        &g,
+        OpKind::LinearAttention.template(),
+        &[Some(q), Some(k)],
+        2,
+    );
+    assert!(m.contains("value"), "{m}");
+}
+
+#[test]
+fn swiglu_roi_align_and_deform_conv_types() {
+    let mut g = Graph::new("g");
+    let a = input(&mut g, "a", DType::F16, "N,8");
+    let b = input(&mut g, "b", DType::F16, "2,8");
+    let sw = node(&mut g, "sw", Op::SwiGlu { alpha: 0.5 }, &[Some(a), Some(b)]);
+    let x = input(&mut g, "x", DType::F32, "N,3,10,10");
+    let rois = input(&mut g, "rois", DType::F32, "R,4");
+    let bi = input(&mut g, "bi", DType::I64, "R");
+    let roi = Op::RoiAlign {
+        output_height: 5,
+        output_width: 7,
+        sampling_ratio: 2,
+        spatial_scale: 0.5,
+        max: true,
+        half_pixel: false,
+    };
+    let ra = node(&mut g, "ra", roi.clone(), &[Some(x), Some(rois), Some(bi)]);
+    let w = input(&mut g, "w", DType::F32, "4,3,3,3");
+    let off = input(&mut g, "off", DType::F32, "N,18,5,5");
+    let mask = input(&mut g, "mask", DType::F32, "N,9,5,5");
+    let bias = input(&mut g, "bias", DType::F32, "4");
+    let strided = |offset_group| Op::DeformConv {
+        conv: ConvAttrs {
+            strides: vec![2, 2],
+            pads: vec![1, 1, 1, 1],
+            ..ConvAttrs::default()
+        },
+        offset_group,
+    };
+    let dc = node(
+        &mut g,
+        "dc",
+        strided(1),
+        &[Some(x), Some(w), Some(off), Some(bias), Some(mask)],
+    );
+    run(&mut g);
+    assert_eq!(ty(&g, sw), "f16[2,8]");
+    assert_eq!(ty(&g, ra), "f32[R,3,5,7]");
+    assert_eq!(ty(&g, dc), "f32[N,4,5,5]");
+
+    // SwiGLU: no broadcasting, one dtype, floats only.
+    let c = input(&mut g, "c", DType::F16, "1,8");
+    let f = input(&mut g, "f", DType::F32, "2,8");
+    let i = input(&mut g, "i", DType::I32, "2,8");
+    for (ins, what) in [
+        ([Some(b), Some(c)], "one shape"),
+        ([Some(b), Some(f)], "f16"),
+        ([Some(i), Some(i)], "float"),
+    ] {
+        let m = bad_node(&g, Op::SwiGlu { alpha: 1.0 }, &ins, 1);
+        assert!(m.contains(what), "{m}");
+    }
+    // RoiAlign: x 4-D, rois [R, 4], batch_indices integer and as long as rois.
+    let x3 = input(&mut g, "x3", DType::F32, "3,10,10");
+    let rois5 = input(&mut g, "rois5", DType::F32, "R,5");
+    let bi3 = input(&mut g, "bi3", DType::I64, "3");
+    let rois2 = input(&mut g, "rois2", DType::F32, "2,4");
+    let bif = input(&mut g, "bif", DType::F32, "R");
+    for (ins, what) in [
+        ([Some(x3), Some(rois), Some(bi)], "4-D"),
+        ([Some(x), Some(rois5), Some(bi)], "[num_rois, 4]"),
+        ([Some(x), Some(rois2), Some(bi3)], "regions"),
+        ([Some(x), Some(rois), Some(bif)], "integer"),
+    ] {
+        let m = bad_node(&g, roi.clone(), &ins, 1);
+        assert!(m.contains(what), "{m}");
+    }
+    let m = bad_node(
+        &g,
+        Op::RoiAlign {
+            output_height: 0,
+            output_width: 1,
+            sampling_ratio: 0,
+            spatial_scale: 1.0,
+            max: false,
+            half_pixel: true,
+        },
+        &[Some(x), Some(rois), Some(bi)],
+        1,
+    );
+    assert!(m.contains("at least 1"), "{m}");
+    // DeformConv: offset and mask channels and sizes, offset_group dividing C, no auto_pad.
+    let off_ch = input(&mut g, "off_ch", DType::F32, "N,9,5,5");
+    let off_sz = input(&mut g, "off_sz", DType::F32, "N,18,4,5");
+    let mask_ch = input(&mut g, "mask_ch", DType::F32, "N,18,5,5");
+    let off_r3 = input(&mut g, "off_r3", DType::F32, "N,18,25");
+    for (op, ins, what) in [
+        (
+            strided(1),
+            vec![Some(x), Some(w), Some(off_ch)],
+            "offset has 9 channels",
+        ),
+        (
+            strided(1),
+            vec![Some(x), Some(w), Some(off_sz)],
+            "does not match",
+        ),
+        (strided(1), vec![Some(x), Some(w), Some(off_r3)], "rank 4"),
+        (
+            strided(1),
+            vec![Some(x), Some(w), Some(off), None, Some(mask_ch)],
+            "mask has 18 channels",
+        ),
+        (
+            strided(2),
+            vec![Some(x), Some(w), Some(off)],
+            "offset_group",
+        ),
+        (
+            strided(0),
+            vec![Some(x), Some(w), Some(off)],
+            "offset_group",
+        ),
+        (strided(1), vec![Some(x), Some(w)], "offset"),
+        (
+            Op::DeformConv {
+                conv: ConvAttrs {
+                    auto_pad: AutoPad::SameUpper,
+                    ..ConvAttrs::default()
+                },
+                offset_group: 1,
+            },
+            vec![Some(x), Some(w), Some(off)],
+            "auto_pad",
+        ),
+    ] {
+        let m = bad_node(&g, op, &ins, 1);
+        assert!(m.contains(what), "{m}");
+    }
+}

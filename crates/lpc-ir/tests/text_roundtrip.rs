@@ -191,9 +191,13 @@ fn kind(op: &Op) -> usize {
         Op::RotaryEmbedding { .. } => 171,
         Op::TensorScatter { .. } => 172,
         Op::NonMaxSuppression { .. } => 173,
+        Op::LinearAttention { .. } => 174,
+        Op::SwiGlu { .. } => 175,
+        Op::RoiAlign { .. } => 176,
+        Op::DeformConv { .. } => 177,
     }
 }
-const KINDS: usize = 174;
+const KINDS: usize = 178;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -1063,6 +1067,53 @@ fn op_samples() -> Vec<Op> {
     });
     v.push(Op::NonMaxSuppression {
         center_point_box: true,
+    });
+    v.push(Op::LinearAttention {
+        q_num_heads: 4,
+        kv_num_heads: 4,
+        scale: 0.0,
+        gated: true,
+        delta: true,
+    });
+    v.push(Op::LinearAttention {
+        q_num_heads: 8,
+        kv_num_heads: 2,
+        scale: 0.25,
+        gated: false,
+        delta: false,
+    });
+    v.push(Op::SwiGlu { alpha: 1.0 });
+    v.push(Op::SwiGlu { alpha: 0.5 });
+    v.push(Op::RoiAlign {
+        output_height: 1,
+        output_width: 1,
+        sampling_ratio: 0,
+        spatial_scale: 1.0,
+        max: false,
+        half_pixel: true,
+    });
+    v.push(Op::RoiAlign {
+        output_height: 5,
+        output_width: 7,
+        sampling_ratio: 2,
+        spatial_scale: 0.0625,
+        max: true,
+        half_pixel: false,
+    });
+    v.push(Op::DeformConv {
+        conv: ConvAttrs::default(),
+        offset_group: 1,
+    });
+    v.push(Op::DeformConv {
+        conv: ConvAttrs {
+            kernel: vec![3, 3],
+            strides: vec![2, 1],
+            pads: vec![1, 1, 1, 1],
+            dilations: vec![1, 2],
+            group: 2,
+            auto_pad: AutoPad::NotSet,
+        },
+        offset_group: 2,
     });
     v.push(Op::GridSample {
         mode: ResizeMode::Linear,

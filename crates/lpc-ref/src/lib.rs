@@ -6,6 +6,7 @@
 mod attention;
 mod constfold;
 mod control;
+mod deform;
 mod detect;
 mod einsum;
 mod elementwise;
@@ -319,6 +320,45 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
         Op::TensorScatter { axis, circular } => Ok(vec![llm::tensor_scatter(*axis, *circular, i)?]),
         Op::NonMaxSuppression { center_point_box } => {
             Ok(vec![detect::non_max_suppression(*center_point_box, i)?])
+        }
+        Op::LinearAttention {
+            q_num_heads,
+            kv_num_heads,
+            scale,
+            gated,
+            delta,
+        } => llm::linear_attention(
+            llm::LinearAttention {
+                q_num_heads: *q_num_heads,
+                kv_num_heads: *kv_num_heads,
+                scale: *scale,
+                gated: *gated,
+                delta: *delta,
+            },
+            i,
+            n_outputs,
+        ),
+        Op::SwiGlu { alpha } => Ok(vec![llm::swiglu(*alpha, i)?]),
+        Op::RoiAlign {
+            output_height,
+            output_width,
+            sampling_ratio,
+            spatial_scale,
+            max,
+            half_pixel,
+        } => Ok(vec![detect::roi_align(
+            detect::RoiAlign {
+                output_height: *output_height,
+                output_width: *output_width,
+                sampling_ratio: *sampling_ratio,
+                spatial_scale: *spatial_scale,
+                max: *max,
+                half_pixel: *half_pixel,
+            },
+            i,
+        )?]),
+        Op::DeformConv { conv, offset_group } => {
+            Ok(vec![deform::deform_conv(conv, *offset_group, i)?])
         }
         Op::Dft { inverse, onesided } => Ok(vec![spectral::dft(*inverse, *onesided, i)?]),
         Op::Stft { onesided } => Ok(vec![spectral::stft(*onesided, i)?]),

@@ -1,9 +1,9 @@
-//! The decoder-cache ops of ONNX 23–24: RotaryEmbedding and TensorScatter.
+//! The decoder ops of ONNX 23–28: RotaryEmbedding, TensorScatter, LinearAttention and SwiGLU.
 
 use crate::shape_ops::{concat, for_each_index, take};
 use crate::util::{ints, norm_axis, want_float};
 use crate::{invalid, EvalResult, Inputs};
-use lpc_ir::Tensor;
+use lpc_ir::{DType, Tensor};
 
 /// RotaryEmbedding: x `[B, H, S, D]` (or `[B, S, H·D]` with `num_heads`) rotated pairwise by
 /// the cos/sin caches, `[B, S, ≥rot/2]`, or `[positions, ≥rot/2]` indexed by position_ids
@@ -194,6 +194,210 @@ pub fn tensor_scatter(axis: i64, circular: bool, i: Inputs) -> EvalResult<Tensor
     take(&both, &src, ps, None)
 }
 
+/// The attributes of LinearAttention (see `Op::LinearAttention`).
+#[derive(Clone, Copy, Debug)]
+pub struct LinearAttention {
+    /// Query heads.
+    pub q_num_heads: usize,
+    /// Key/value heads.
+    pub kv_num_heads: usize,
+    /// Output scale (0: `1/sqrt(d_k)`).
+    pub scale: f32,
+    /// Decay the state by `exp(decay)`.
+    pub gated: bool,
+    /// The delta rule with rate beta.
+    pub delta: bool,
+}
+
+/// A rank-3 `[batch, seq, last]` input's last axis, checked against batch and seq.
+fn packed(t: &Tensor, what: &str, b: usize, s: usize) -> EvalResult<usize> {
+    match *t.shape() {
+        [tb, ts, last] if tb == b && ts == s => Ok(last),
+        _ => Err(invalid!(
+            "{what} {:?} must be [{b}, {s}, _] like query",
+            t.shape()
+        )),
+    }
+}
+
+/// LinearAttention: runs the recurrence token by token in f64 and returns (output,
+/// present_state), the first `n_outputs` of them. Query head `h` reads the state of key/value
+/// head `h / (q_num_heads / kv_num_heads)`.
+pub fn linear_attention(
+    a: LinearAttention,
+    i: Inputs,
+    n_outputs: usize,
+) -> EvalResult<Vec<Tensor>> {
+    let (qh, kvh) = (a.q_num_heads, a.kv_num_heads);
+    if qh == 0 || kvh == 0 || qh % kvh != 0 {
+        return Err(invalid!(
+            "q_num_heads {qh} must be a positive multiple of kv_num_heads {kvh}"
+        ));
+    }
+    let q = i.req(0, "query")?;
+    let k = i.req(1, "key")?;
+    let v = i.req(2, "value")?;
+    want_float(q, 0, "query")?;
+    want_float(k, 1, "key")?;
+    want_float(v, 2, "value")?;
+    let [b, t, q_hidden] = *q.shape() else {
+        return Err(invalid!("query must be 3-D, got {:?}", q.shape()));
+    };
+    let k_hidden = packed(k, "key", b, t)?;
+    let v_hidden = packed(v, "value", b, t)?;
+    if q_hidden % qh != 0 || v_hidden % kvh != 0 {
+        return Err(invalid!(
+            "query's {q_hidden} or value's {v_hidden} features do not split into heads"
+        ));
+    }
+    let (dk, dv) = (q_hidden / qh, v_hidden / kvh);
+    if k_hidden != kvh * dk {
+        return Err(invalid!(
+            "key has {k_hidden} features, expected kv_num_heads·d_k = {}",
+            kvh * dk
+        ));
+    }
+    // decay (gated rules) and beta (delta rules): their values and last axis.
+    let gate = |slot, what: &'static str, want| -> EvalResult<Option<(Vec<f64>, usize)>> {
+        match (i.opt(slot), want) {
+            (None, false) => Ok(None),
+            (None, true) => Err(invalid!("the update rule needs {what}")),
+            (Some(_), false) => Err(invalid!(
+                "{what} is given but the update rule has no use for it"
+            )),
+            (Some(x), true) => {
+                want_float(x, slot, what)?;
+                Ok(Some((x.to_f64_vec(), packed(x, what, b, t)?)))
+            }
+        }
+    };
+    let decay = gate(4, "decay", a.gated)?;
+    let beta = gate(5, "beta", a.delta)?;
+    if let Some((_, n)) = &decay {
+        if *n != kvh && *n != kvh * dk {
+            return Err(invalid!(
+                "decay's last axis {n} is neither kv_num_heads nor kv_num_heads·d_k"
+            ));
+        }
+    }
+    if let Some((_, n)) = &beta {
+        if *n != kvh && *n != 1 {
+            return Err(invalid!(
+                "beta's last axis {n} is neither kv_num_heads nor 1"
+            ));
+        }
+    }
+    let state_shape = [b, kvh, dk, dv];
+    let mut state = match i.opt(3) {
+        Some(p) => {
+            want_float(p, 3, "past_state")?;
+            if p.shape() != state_shape {
+                return Err(invalid!(
+                    "past_state {:?} must be {state_shape:?}",
+                    p.shape()
+                ));
+            }
+            p.to_f64_vec()
+        }
+        None => vec![0.0; b * kvh * dk * dv],
+    };
+    let scale = if a.scale == 0.0 {
+        1.0 / (dk as f64).sqrt()
+    } else {
+        a.scale as f64
+    };
+    let (qv, kv, vv) = (q.to_f64_vec(), k.to_f64_vec(), v.to_f64_vec());
+    let group = qh / kvh;
+    let mut out = vec![0.0; b * t * qh * dv];
+    let mut upd = vec![0.0; dv];
+    for bb in 0..b {
+        for tt in 0..t {
+            let row = bb * t + tt;
+            for h in 0..kvh {
+                let s = &mut state[(bb * kvh + h) * dk * dv..][..dk * dv];
+                let kt = &kv[row * k_hidden + h * dk..][..dk];
+                upd.copy_from_slice(&vv[row * v_hidden + h * dv..][..dv]);
+                if let Some((g, n)) = &decay {
+                    for d in 0..dk {
+                        let e = g[row * n + if *n == kvh { h } else { h * dk + d }].exp();
+                        s[d * dv..][..dv].iter_mut().for_each(|x| *x *= e);
+                    }
+                }
+                if let Some((bt, n)) = &beta {
+                    let r = bt[row * n + if *n == 1 { 0 } else { h }];
+                    for (m, u) in upd.iter_mut().enumerate() {
+                        let got: f64 = (0..dk).map(|d| s[d * dv + m] * kt[d]).sum();
+                        *u = r * (*u - got);
+                    }
+                }
+                for d in 0..dk {
+                    for m in 0..dv {
+                        s[d * dv + m] += kt[d] * upd[m];
+                    }
+                }
+                for qi in h * group..(h + 1) * group {
+                    let qt = &qv[row * q_hidden + qi * dk..][..dk];
+                    let o = &mut out[(row * qh + qi) * dv..][..dv];
+                    for (m, x) in o.iter_mut().enumerate() {
+                        *x = scale * (0..dk).map(|d| qt[d] * s[d * dv + m]).sum::<f64>();
+                    }
+                }
+            }
+        }
+    }
+    let state_dtype = i.opt(3).map_or(q.dtype(), Tensor::dtype);
+    let f = |shape: &[usize], data: Vec<f64>, d: DType| {
+        Tensor::from_f64(shape, data)
+            .map(|x| x.into_dtype(d))
+            .map_err(|e| invalid!("{e}"))
+    };
+    let mut outs = vec![f(&[b, t, qh * dv], out, q.dtype())?];
+    if n_outputs > 1 {
+        outs.push(f(&state_shape, state, state_dtype)?);
+    }
+    Ok(outs)
+}
+
+/// `x` rounded to `d`'s precision.
+fn round_as(d: DType, x: f64) -> f64 {
+    match d {
+        DType::F16 => half::f16::from_f64(x).to_f64(),
+        DType::F32 => x as f32 as f64,
+        _ => x,
+    }
+}
+
+/// SwiGLU: `a · sigmoid(alpha·a) · b` for a and b of one shape and dtype, rounding after
+/// the sigmoid and each product as ONNX's reference does.
+pub fn swiglu(alpha: f32, i: Inputs) -> EvalResult<Tensor> {
+    let a = i.req(0, "a")?;
+    let b = i.req(1, "b")?;
+    want_float(a, 0, "a")?;
+    if a.dtype() != b.dtype() || a.shape() != b.shape() {
+        return Err(invalid!(
+            "a ({} {:?}) and b ({} {:?}) must have one dtype and shape",
+            a.dtype(),
+            a.shape(),
+            b.dtype(),
+            b.shape()
+        ));
+    }
+    let d = a.dtype();
+    let alpha = alpha as f64;
+    let y = a
+        .to_f64_vec()
+        .into_iter()
+        .zip(b.to_f64_vec())
+        .map(|(x, y)| {
+            let sig = round_as(d, 1.0 / (1.0 + (-alpha * x).exp()));
+            round_as(d, round_as(d, x * sig) * y)
+        })
+        .collect();
+    Ok(Tensor::from_f64(a.shape(), y)
+        .map_err(|e| invalid!("{e}"))?
+        .into_dtype(d))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +436,76 @@ mod tests {
         assert_eq!(y.to_f32_vec(), vec![1.0, 2.0, 0.0, 4.0, 0.0, 3.0]);
         assert!(tensor_scatter(-1, false, Inputs::new(&i)).is_err());
         assert!(tensor_scatter(0, false, Inputs::new(&i)).is_err());
+    }
+
+    #[test]
+    fn linear_attention_rules_and_gqa() {
+        // One head with d_k = d_v = 1, two tokens: q = [1, 2], k = [1, 1], v = [3, 4].
+        let t = |v: &[f32]| Tensor::from_f32(&[1, v.len(), 1], v.to_vec()).unwrap();
+        let (q, k, v) = (t(&[1.0, 2.0]), t(&[1.0, 1.0]), t(&[3.0, 4.0]));
+        let decay = t(&[0.5f32.ln(), 0.5f32.ln()]);
+        let beta = t(&[0.5, 0.5]);
+        let att = |gated, delta| LinearAttention {
+            q_num_heads: 1,
+            kv_num_heads: 1,
+            scale: 1.0,
+            gated,
+            delta,
+        };
+        let run = |a, ins: &[Option<&Tensor>]| {
+            linear_attention(a, Inputs::new(ins), 2)
+                .map(|o| o.iter().map(|x| x.to_f32_vec()).collect::<Vec<_>>())
+        };
+        let close = |got: Vec<Vec<f32>>, want: &[&[f32]]| {
+            for (g, w) in got.iter().zip(want) {
+                assert!(
+                    g.iter().zip(*w).all(|(a, b)| (a - b).abs() < 1e-5),
+                    "{g:?} {w:?}"
+                );
+            }
+        };
+        // linear: S = 3, 7; o = 1·3, 2·7.
+        let lin = run(att(false, false), &[Some(&q), Some(&k), Some(&v)]).unwrap();
+        close(lin, &[&[3.0, 14.0], &[7.0]]);
+        // gated (decay ½): S = 3, 3·½ + 4 = 5.5.
+        let ins = [Some(&q), Some(&k), Some(&v), None, Some(&decay)];
+        close(
+            run(att(true, false), &ins).unwrap(),
+            &[&[3.0, 11.0], &[5.5]],
+        );
+        // delta (β ½): S = ½·3 = 1.5, then 1.5 + ½·(4 - 1.5) = 2.75.
+        let ins = [Some(&q), Some(&k), Some(&v), None, None, Some(&beta)];
+        close(
+            run(att(false, true), &ins).unwrap(),
+            &[&[1.5, 5.5], &[2.75]],
+        );
+        // Two query heads share one kv head; a past state of 1 adds to it.
+        let q2 = Tensor::from_f32(&[1, 1, 2], vec![1.0, 2.0]).unwrap();
+        let past = Tensor::from_f32(&[1, 1, 1, 1], vec![1.0]).unwrap();
+        let gqa = LinearAttention {
+            q_num_heads: 2,
+            ..att(false, false)
+        };
+        let ins = [Some(&q2), Some(&t(&[1.0])), Some(&t(&[3.0])), Some(&past)];
+        close(run(gqa, &ins).unwrap(), &[&[4.0, 8.0], &[4.0]]);
+        // decay without a gated rule, a delta rule without beta: errors.
+        let ins = [Some(&q), Some(&k), Some(&v), None, Some(&decay)];
+        assert!(run(att(false, false), &ins).is_err());
+        assert!(run(att(false, true), &[Some(&q), Some(&k), Some(&v)]).is_err());
+    }
+
+    #[test]
+    fn swiglu_values_and_shape_check() {
+        let a = Tensor::from_f32(&[2], vec![0.0, 1.0]).unwrap();
+        let b = Tensor::from_f32(&[2], vec![2.0, 3.0]).unwrap();
+        let y = swiglu(1.0, Inputs::new(&[Some(&a), Some(&b)])).unwrap();
+        let want = [0.0, 3.0 / (1.0 + (-1.0f32).exp())];
+        assert!(y
+            .to_f32_vec()
+            .iter()
+            .zip(want)
+            .all(|(g, w)| (g - w).abs() < 1e-6));
+        let c = Tensor::from_f32(&[1], vec![1.0]).unwrap();
+        assert!(swiglu(1.0, Inputs::new(&[Some(&a), Some(&c)])).is_err());
     }
 }

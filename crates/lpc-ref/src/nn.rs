@@ -339,15 +339,22 @@ fn conv2d_panels(
     }
 }
 
-struct ConvShape {
-    n: usize,
-    c: usize,
-    m: usize,
-    group: usize,
-    geom: Geom,
+/// The sizes of a convolution: batch, input and output channels, groups, and the window.
+pub(crate) struct ConvShape {
+    pub n: usize,
+    pub c: usize,
+    pub m: usize,
+    pub group: usize,
+    pub geom: Geom,
 }
 
-fn conv_shape(a: &ConvAttrs, x: &Tensor, w: &Tensor, transpose: bool) -> EvalResult<ConvShape> {
+/// Checks x and w against the attributes and resolves the window geometry.
+pub(crate) fn conv_shape(
+    a: &ConvAttrs,
+    x: &Tensor,
+    w: &Tensor,
+    transpose: bool,
+) -> EvalResult<ConvShape> {
     if x.rank() < 3 || w.rank() != x.rank() {
         return Err(invalid!(
             "conv input {:?} and weights {:?} must have equal rank >= 3",

@@ -207,3 +207,147 @@ fn same(cx: &Cx, what: &str, a: &Dim, b: &Dim) -> Result<(), InferError> {
         _ => Ok(()),
     }
 }
+
+/// The LinearAttention rule: q/k/v `[B, T, heads·size]` of one float dtype, decay `[B, T,
+/// kv·d_k or kv]` exactly when gated, beta `[B, T, kv or 1]` exactly when delta, past_state
+/// `[B, kv, d_k, d_v]`; output `[B, T, q_heads·d_v]` and present_state `[B, kv, d_k, d_v]`
+/// (past_state's dtype, else q's).
+pub(super) fn linear_attention(cx: &Cx, syms: &mut SymGen) -> R {
+    let crate::Op::LinearAttention {
+        q_num_heads: qh,
+        kv_num_heads: kvh,
+        gated,
+        delta,
+        ..
+    } = *cx.op()
+    else {
+        unreachable!("linear_attention on another op")
+    };
+    let q = cx.req(0, "query")?;
+    cx.req(1, "key")?;
+    cx.req(2, "value")?;
+    cx.check_dtype(0, "query", "a float type", DType::is_float)?;
+    cx.check_dtype(3, "past_state", "a float type", DType::is_float)?;
+    for (slot, what) in [(1, "key"), (2, "value"), (4, "decay"), (5, "beta")] {
+        if cx.has(slot) {
+            cx.same_dtype(0, slot, &format!("query and {what} dtypes differ"))?;
+        }
+    }
+    if qh == 0 || kvh == 0 || qh % kvh != 0 {
+        return Err(cx.err(format!(
+            "q_num_heads {qh} must be a positive multiple of kv_num_heads {kvh}"
+        )));
+    }
+    for (slot, what, want, rule) in [(4, "decay", gated, "gated"), (5, "beta", delta, "delta")] {
+        match (cx.has(slot), want) {
+            (false, true) => return Err(cx.err(format!("a {rule} update rule needs {what}"))),
+            (true, false) => {
+                return Err(cx.err(format!("{what} is given but the update rule is not {rule}")))
+            }
+            _ => {}
+        }
+    }
+    // The rank-3 inputs' dims, fresh symbols where unknown.
+    let mut dims3 = |slot: usize, what: &str| -> Result<Option<Vec<Dim>>, InferError> {
+        let Some(t) = cx.opt(slot) else {
+            return Ok(None);
+        };
+        match &t.shape {
+            Some(s) if s.0.len() != 3 => Err(cx.err(format!(
+                "{what} must be 3-D [batch, seq, heads·size], got {t}"
+            ))),
+            Some(s) => Ok(Some(s.0.clone())),
+            None => Ok(Some(syms.dims(3))),
+        }
+    };
+    let qd = dims3(0, "query")?.expect("required");
+    let kd = dims3(1, "key")?.expect("required");
+    let vd = dims3(2, "value")?.expect("required");
+    let decay = dims3(4, "decay")?;
+    let beta = dims3(5, "beta")?;
+    for (what, d) in [("key", &kd), ("value", &vd)]
+        .into_iter()
+        .chain(decay.as_ref().map(|d| ("decay", d)))
+        .chain(beta.as_ref().map(|d| ("beta", d)))
+    {
+        same(cx, &format!("query and {what} batch sizes"), &qd[0], &d[0])?;
+        same(
+            cx,
+            &format!("query and {what} sequence lengths"),
+            &qd[1],
+            &d[1],
+        )?;
+    }
+    let per_head = |what: &str, d: &Dim, heads: usize| -> Result<Option<usize>, InferError> {
+        match d.known() {
+            Some(n) if n % heads != 0 => Err(cx.err(format!(
+                "{what} hidden size {n} is not a multiple of {heads} heads"
+            ))),
+            n => Ok(n.map(|n| n / heads)),
+        }
+    };
+    let dk = per_head("query", &qd[2], qh)?;
+    let dk_from_key = per_head("key", &kd[2], kvh)?;
+    if let (Some(a), Some(b)) = (dk, dk_from_key) {
+        if a != b {
+            return Err(cx.err(format!("query has head size {a} but key has head size {b}")));
+        }
+    }
+    let dk = dk.or(dk_from_key);
+    let dv = per_head("value", &vd[2], kvh)?;
+    if let (Some(d), Some(dk)) = (&decay, dk) {
+        if let Some(n) = d[2].known().filter(|&n| n != kvh && n != kvh * dk) {
+            return Err(cx.err(format!(
+                "decay's last axis {n} is neither kv_num_heads {kvh} nor kv_num_heads·d_k {}",
+                kvh * dk
+            )));
+        }
+    }
+    if let Some(n) = beta.as_ref().and_then(|b| b[2].known()) {
+        if n != kvh && n != 1 {
+            return Err(cx.err(format!(
+                "beta's last axis {n} is neither kv_num_heads {kvh} nor 1"
+            )));
+        }
+    }
+    let known_or =
+        |n: Option<usize>, syms: &mut SymGen| n.map(Dim::Known).unwrap_or_else(|| syms.dim());
+    let mut state = vec![
+        qd[0].clone(),
+        Dim::Known(kvh),
+        known_or(dk, syms),
+        known_or(dv, syms),
+    ];
+    if let Some(p) = cx.opt(3) {
+        if let Some(s) = &p.shape {
+            if s.0.len() != 4 {
+                return Err(cx.err(format!(
+                    "past_state must be 4-D [batch, kv_heads, d_k, d_v], got {p}"
+                )));
+            }
+            for (k, what) in ["batch size", "kv head count", "d_k", "d_v"]
+                .iter()
+                .enumerate()
+            {
+                same(
+                    cx,
+                    &format!("past_state's {what} and the inputs'"),
+                    &s.0[k],
+                    &state[k],
+                )?;
+                if state[k].known().is_none() {
+                    state[k] = s.0[k].clone();
+                }
+            }
+        }
+    }
+    let out_hidden = match dv {
+        Some(dv) => Dim::Known(qh * dv),
+        None => syms.dim(),
+    };
+    let state_dtype = cx.opt(3).map_or(q.dtype, |p| p.dtype);
+    Ok(vec![
+        vt(q.dtype, vec![qd[0].clone(), qd[1].clone(), out_hidden]),
+        vt(state_dtype, state),
+    ])
+}

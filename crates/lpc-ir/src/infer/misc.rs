@@ -618,3 +618,99 @@ pub(super) fn non_max_suppression(cx: &Cx, syms: &mut SymGen) -> R {
     }
     Ok(vec![vt(Some(DType::I64), vec![syms.dim(), Dim::Known(3)])])
 }
+
+/// SwiGLU: a and b of one float dtype and one shape (no broadcasting); a's type.
+pub(super) fn swiglu(cx: &Cx) -> R {
+    let a = cx.req(0, "a")?;
+    let b = cx.req(1, "b")?;
+    cx.check_dtype(0, "a", "a float type", DType::is_float)?;
+    cx.same_dtype(0, 1, "SwiGLU a and b")?;
+    if let (Some(x), Some(y)) = (dims(a), dims(b)) {
+        let differ = x.len() != y.len()
+            || x.iter()
+                .zip(y)
+                .any(|(p, q)| matches!((p.known(), q.known()), (Some(m), Some(n)) if m != n));
+        if differ {
+            return Err(cx.err(format!(
+                "a {a} and b {b} must have one shape (SwiGLU does not broadcast)"
+            )));
+        }
+    }
+    let shape = match (dims(a), dims(b)) {
+        // Prefer known sizes from either side.
+        (Some(x), Some(y)) => Some(
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| {
+                    if p.known().is_some() {
+                        p.clone()
+                    } else {
+                        q.clone()
+                    }
+                })
+                .collect(),
+        ),
+        (Some(x), None) | (None, Some(x)) => Some(x.to_vec()),
+        (None, None) => None,
+    };
+    Ok(vec![match shape {
+        Some(s) => vt(a.dtype.or(b.dtype), s),
+        None => vt_unranked(a.dtype.or(b.dtype)),
+    }])
+}
+
+/// RoiAlign: x float `[N, C, H, W]`, rois `[R, 4]` of x's dtype, batch_indices integer `[R]`;
+/// `[R, C, output_height, output_width]`.
+pub(super) fn roi_align(
+    cx: &Cx,
+    output_height: usize,
+    output_width: usize,
+    syms: &mut SymGen,
+) -> R {
+    let x = cx.req(0, "x")?;
+    let rois = cx.req(1, "rois")?;
+    let idx = cx.req(2, "batch_indices")?;
+    cx.check_dtype(0, "x", "a float type", DType::is_float)?;
+    cx.same_dtype(0, 1, "RoiAlign x and rois")?;
+    cx.check_dtype(2, "batch_indices", "an integer type", DType::is_int)?;
+    if output_height == 0 || output_width == 0 {
+        return Err(cx.err("output_height and output_width must be at least 1"));
+    }
+    let xd = dims(x);
+    if let Some(d) = xd.filter(|d| d.len() != 4) {
+        return Err(cx.err(format!("x must be 4-D [N, C, H, W], got rank {}", d.len())));
+    }
+    let rd = dims(rois);
+    if let Some(d) = rd {
+        if d.len() != 2 || d[1].known().is_some_and(|n| n != 4) {
+            return Err(cx.err(format!("rois must be [num_rois, 4], got {rois}")));
+        }
+    }
+    let id = dims(idx);
+    if let Some(d) = id.filter(|d| d.len() != 1) {
+        return Err(cx.err(format!("batch_indices must be 1-D, got rank {}", d.len())));
+    }
+    let r = match (rd.map(|d| &d[0]), id.map(|d| &d[0])) {
+        (Some(a), Some(b)) => {
+            if let (Some(m), Some(n)) = (a.known(), b.known()) {
+                if m != n {
+                    return Err(cx.err(format!(
+                        "rois has {m} regions but batch_indices has {n} entries"
+                    )));
+                }
+            }
+            if a.known().is_some() {
+                a.clone()
+            } else {
+                b.clone()
+            }
+        }
+        (Some(a), None) | (None, Some(a)) => a.clone(),
+        (None, None) => syms.dim(),
+    };
+    let mut out = vec![r];
+    out.push(xd.map_or_else(|| syms.dim(), |d| d[1].clone()));
+    out.push(Dim::Known(output_height));
+    out.push(Dim::Known(output_width));
+    Ok(vec![vt(x.dtype, out)])
+}

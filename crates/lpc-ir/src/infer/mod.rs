@@ -556,6 +556,14 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::RotaryEmbedding { .. } => misc::rotary_embedding(cx),
         Op::TensorScatter { axis, .. } => misc::tensor_scatter(cx, *axis),
         Op::NonMaxSuppression { .. } => misc::non_max_suppression(cx, syms),
+        Op::LinearAttention { .. } => attention::linear_attention(cx, syms),
+        Op::SwiGlu { .. } => misc::swiglu(cx),
+        Op::RoiAlign {
+            output_height,
+            output_width,
+            ..
+        } => misc::roi_align(cx, *output_height, *output_width, syms),
+        Op::DeformConv { conv, offset_group } => nn::deform_conv(cx, conv, *offset_group, syms),
         Op::Col2Im {
             dilations,
             pads,

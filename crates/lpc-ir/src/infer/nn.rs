@@ -223,6 +223,8 @@ pub(super) enum ConvKind {
     QLinear,
     /// QConv: 8-bit x, i8 w, y_zero_point's dtype out (f32 without one).
     Fused,
+    /// DeformConv: float (x, w, offset, bias?, mask?), float out.
+    Deform,
 }
 
 /// Output dtype of a fused op: y_zero_point's (slot 5) when connected, else f32.
@@ -369,6 +371,7 @@ pub(super) fn conv(cx: &Cx, a: &ConvAttrs, kind: ConvKind, syms: &mut SymGen) ->
         ConvKind::Integer => (0, 1, None),
         ConvKind::QLinear => (0, 3, Some(8)),
         ConvKind::Fused => (0, 2, None),
+        ConvKind::Deform => (0, 1, Some(3)),
     };
     let x = cx.req(xs, "x")?;
     let w = cx.req(ws, "w")?;
@@ -395,6 +398,15 @@ pub(super) fn conv(cx: &Cx, a: &ConvAttrs, kind: ConvKind, syms: &mut SymGen) ->
             cx.opt(7).and_then(|t| t.dtype)
         }
         ConvKind::Fused => fused_out(cx)?,
+        ConvKind::Deform => {
+            cx.check_dtype(0, "x", "a float type", is_float)?;
+            for (slot, what) in [(1, "w"), (2, "offset"), (3, "bias"), (4, "mask")] {
+                if cx.has(slot) {
+                    cx.same_dtype(0, slot, &format!("x and {what} dtypes differ"))?;
+                }
+            }
+            x.dtype.or(w.dtype)
+        }
     };
     if a.group == 0 {
         return Err(cx.err("group must be at least 1"));
@@ -1410,4 +1422,66 @@ pub(super) fn lut(cx: &Cx) -> R {
         dtype: t.dtype,
         shape: x.shape.clone(),
     }])
+}
+
+/// DeformConv: Conv's output (no auto_pad); offset is `[N, offset_group·∏kernel·rank, *out]`
+/// and mask `[N, offset_group·∏kernel, *out]`; x's channels split into offset groups.
+pub(super) fn deform_conv(cx: &Cx, a: &ConvAttrs, offset_group: usize, syms: &mut SymGen) -> R {
+    cx.req(2, "offset")?;
+    if a.auto_pad != AutoPad::NotSet {
+        return Err(cx.err("DeformConv has no auto_pad"));
+    }
+    if offset_group == 0 {
+        return Err(cx.err("offset_group must be at least 1"));
+    }
+    let out = conv(cx, a, ConvKind::Deform, syms)?;
+    let Some(od) = out[0].shape.as_ref().map(|s| s.0.clone()) else {
+        return Ok(out);
+    };
+    let nsp = od.len() - 2;
+    if let Some(c) = cx.ty(0).shape.as_ref().and_then(|s| s.0[1].known()) {
+        if c % offset_group != 0 {
+            return Err(cx.err(format!(
+                "{c} input channels are not divisible by offset_group {offset_group}"
+            )));
+        }
+    }
+    let taps: Option<usize> = match cx.ty(1).shape.as_ref() {
+        Some(w) => w.0[2..].iter().map(Dim::known).product(),
+        None if !a.kernel.is_empty() => Some(a.kernel.iter().product()),
+        None => None,
+    };
+    for (slot, what, per_tap) in [(2, "offset", nsp), (4, "mask", 1)] {
+        let Some(t) = cx.opt(slot) else { continue };
+        let Some(d) = t.shape.as_ref().map(|s| &s.0) else {
+            continue;
+        };
+        if d.len() != od.len() {
+            return Err(cx.err(format!(
+                "{what} must have rank {} like the output, got {t}",
+                od.len()
+            )));
+        }
+        let want = taps.map(|k| offset_group * k * per_tap);
+        if let (Some(n), Some(want)) = (d[1].known(), want) {
+            if n != want {
+                return Err(cx.err(format!(
+                    "{what} has {n} channels, expected offset_group·kernel taps{} = {want}",
+                    if per_tap > 1 { "·rank" } else { "" }
+                )));
+            }
+        }
+        let mut want_dims = vec![&od[0]];
+        want_dims.extend(&od[2..]);
+        let mut got = vec![&d[0]];
+        got.extend(&d[2..]);
+        for (g, w) in got.into_iter().zip(want_dims) {
+            if let (Some(g), Some(w)) = (g.known(), w.known()) {
+                if g != w {
+                    return Err(cx.err(format!("{what} {t} does not match the output {}", out[0])));
+                }
+            }
+        }
+    }
+    Ok(out)
 }

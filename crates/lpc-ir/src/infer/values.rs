@@ -166,6 +166,10 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::RotaryEmbedding { .. }
         | Op::TensorScatter { .. }
         | Op::NonMaxSuppression { .. }
+        | Op::LinearAttention { .. }
+        | Op::SwiGlu { .. }
+        | Op::RoiAlign { .. }
+        | Op::DeformConv { .. }
         | Op::Col2Im { .. }
         | Op::GridSample { .. }
         | Op::AffineGrid { .. }

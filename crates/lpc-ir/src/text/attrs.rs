@@ -680,6 +680,39 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
         Op::NonMaxSuppression { center_point_box } => {
             v.bool("center_point_box", center_point_box, Some(false));
         }
+        Op::LinearAttention {
+            q_num_heads,
+            kv_num_heads,
+            scale,
+            gated,
+            delta,
+        } => {
+            v.usize("q_num_heads", q_num_heads, None);
+            v.usize("kv_num_heads", kv_num_heads, None);
+            v.f32("scale", scale, Some(0.0));
+            v.bool("gated", gated, Some(true));
+            v.bool("delta", delta, Some(true));
+        }
+        Op::SwiGlu { alpha } => v.f32("alpha", alpha, Some(1.0)),
+        Op::RoiAlign {
+            output_height,
+            output_width,
+            sampling_ratio,
+            spatial_scale,
+            max,
+            half_pixel,
+        } => {
+            v.usize("output_height", output_height, Some(1));
+            v.usize("output_width", output_width, Some(1));
+            v.usize("sampling_ratio", sampling_ratio, Some(0));
+            v.f32("spatial_scale", spatial_scale, Some(1.0));
+            v.bool("max", max, Some(false));
+            v.bool("half_pixel", half_pixel, Some(true));
+        }
+        Op::DeformConv { conv, offset_group } => {
+            conv_attrs(conv, v);
+            v.usize("offset_group", offset_group, Some(1));
+        }
         Op::Unique { sorted, axis } => {
             v.bool("sorted", sorted, Some(true));
             v.opt_i64("axis", axis);

@@ -544,6 +544,10 @@ fn lower_node(
         | Op::RotaryEmbedding { .. }
         | Op::TensorScatter { .. }
         | Op::NonMaxSuppression { .. }
+        | Op::LinearAttention { .. }
+        | Op::SwiGlu { .. }
+        | Op::RoiAlign { .. }
+        | Op::DeformConv { .. }
         | Op::Col2Im { .. }
         | Op::GridSample { .. }
         | Op::AffineGrid { .. }

@@ -34,7 +34,8 @@ fn node_opset(node: &NodeProto) -> i64 {
         Some("Attention") if has_input(6) => 24,
         Some("Attention" | "RMSNormalization" | "RotaryEmbedding") => 23,
         Some("TensorScatter") => 24,
-        Some("CausalConvWithState") => 27,
+        Some("CausalConvWithState" | "LinearAttention") => 27,
+        Some("SwiGLU") => 28,
         _ => OPSET,
     }
 }

@@ -259,6 +259,10 @@ impl Exporter<'_> {
             | Op::RotaryEmbedding { .. }
             | Op::TensorScatter { .. }
             | Op::NonMaxSuppression { .. }
+            | Op::LinearAttention { .. }
+            | Op::SwiGlu { .. }
+            | Op::RoiAlign { .. }
+            | Op::DeformConv { .. }
             | Op::Col2Im { .. }
             | Op::GridSample { .. }
             | Op::AffineGrid { .. } => misc_form(op),
@@ -795,6 +799,60 @@ fn misc_form(op: &Op) -> Form {
         Op::NonMaxSuppression { center_point_box } => {
             at.push(attr_i("center_point_box", *center_point_box as i64));
             "NonMaxSuppression"
+        }
+        Op::LinearAttention {
+            q_num_heads,
+            kv_num_heads,
+            scale,
+            gated,
+            delta,
+        } => {
+            at.push(attr_i("q_num_heads", *q_num_heads as i64));
+            at.push(attr_i("kv_num_heads", *kv_num_heads as i64));
+            at.push(attr_f("scale", *scale));
+            let rule = match (gated, delta) {
+                (false, false) => "linear",
+                (true, false) => "gated",
+                (false, true) => "delta",
+                (true, true) => "gated_delta",
+            };
+            at.push(attr_s("update_rule", rule));
+            "LinearAttention"
+        }
+        Op::SwiGlu { alpha } => {
+            at.push(attr_f("alpha", *alpha));
+            "SwiGLU"
+        }
+        Op::RoiAlign {
+            output_height,
+            output_width,
+            sampling_ratio,
+            spatial_scale,
+            max,
+            half_pixel,
+        } => {
+            at.push(attr_i("output_height", *output_height as i64));
+            at.push(attr_i("output_width", *output_width as i64));
+            at.push(attr_i("sampling_ratio", *sampling_ratio as i64));
+            at.push(attr_f("spatial_scale", *spatial_scale));
+            at.push(attr_s("mode", if *max { "max" } else { "avg" }));
+            let ct = if *half_pixel {
+                "half_pixel"
+            } else {
+                "output_half_pixel"
+            };
+            at.push(attr_s("coordinate_transformation_mode", ct));
+            "RoiAlign"
+        }
+        Op::DeformConv { conv, offset_group } => {
+            // DeformConv has Conv's attributes but auto_pad.
+            at.extend(
+                conv_attrs(conv)
+                    .into_iter()
+                    .filter(|a| a.name.as_deref() != Some("auto_pad")),
+            );
+            at.push(attr_i("offset_group", *offset_group as i64));
+            "DeformConv"
         }
         Op::Col2Im {
             dilations,

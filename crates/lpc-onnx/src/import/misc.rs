@@ -122,6 +122,86 @@ pub(super) fn register(t: &mut Table) {
             center_point_box: c == 1,
         }))
     });
+    t.add("LinearAttention", |cx, _| {
+        let a = cx.a;
+        cx.need(3)?;
+        let heads = |k: &str| -> Result<usize, ImportError> {
+            if !a.has(k) {
+                return Err(a.err(format!("attribute '{k}' is required")));
+            }
+            match a.int(k, 0)? {
+                n if n > 0 => Ok(n as usize),
+                n => Err(a.err(format!("{k} {n} must be positive"))),
+            }
+        };
+        // chunk_size is a tuning hint for chunked kernels: it does not change the result.
+        let (gated, delta) = match a.string("update_rule", "gated_delta")?.as_str() {
+            "linear" => (false, false),
+            "gated" => (true, false),
+            "delta" => (false, true),
+            "gated_delta" => (true, true),
+            r => {
+                return Err(a.err(format!(
+                    "update_rule '{r}' is not linear, gated, delta or gated_delta"
+                )))
+            }
+        };
+        Ok(Converted::Op(Op::LinearAttention {
+            q_num_heads: heads("q_num_heads")?,
+            kv_num_heads: heads("kv_num_heads")?,
+            scale: a.float("scale", 0.0)?,
+            gated,
+            delta,
+        }))
+    });
+    t.add("SwiGLU", |cx, _| {
+        cx.need(2)?;
+        Ok(Converted::Op(Op::SwiGlu {
+            alpha: cx.a.float("alpha", 1.0)?,
+        }))
+    });
+    t.add("RoiAlign", |cx, _| {
+        let a = cx.a;
+        cx.need(3)?;
+        let size = |k: &str, default: i64, min: i64| -> Result<usize, ImportError> {
+            match a.int(k, default)? {
+                n if n >= min => Ok(n as usize),
+                n => Err(a.err(format!("{k} {n} must be at least {min}"))),
+            }
+        };
+        let max = match a.string("mode", "avg")?.as_str() {
+            "avg" => false,
+            "max" => true,
+            m => return Err(a.err(format!("mode '{m}' is not 'avg' or 'max'"))),
+        };
+        // Opset 10 has no coordinate_transformation_mode and behaves as output_half_pixel.
+        let default_ct = if cx.opset >= 16 {
+            "half_pixel"
+        } else {
+            "output_half_pixel"
+        };
+        let half_pixel = match a
+            .string("coordinate_transformation_mode", default_ct)?
+            .as_str()
+        {
+            "half_pixel" => true,
+            "output_half_pixel" => false,
+            m => {
+                return Err(a.err(format!(
+                    "coordinate_transformation_mode '{m}' is not 'half_pixel' or \
+                     'output_half_pixel'"
+                )))
+            }
+        };
+        Ok(Converted::Op(Op::RoiAlign {
+            output_height: size("output_height", 1, 1)?,
+            output_width: size("output_width", 1, 1)?,
+            sampling_ratio: size("sampling_ratio", 0, 0)?,
+            spatial_scale: a.float("spatial_scale", 1.0)?,
+            max,
+            half_pixel,
+        }))
+    });
     t.add("Unique", |cx, _| {
         let a = cx.a;
         Ok(Converted::Op(Op::Unique {

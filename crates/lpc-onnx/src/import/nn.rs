@@ -11,6 +11,7 @@ pub(super) fn register(t: &mut Table) {
     t.add("Dropout", dropout);
     t.add("Conv", conv);
     t.add("ConvTranspose", conv_transpose);
+    t.add("DeformConv", deform_conv);
     t.add("MatMul", |_, _| Ok(Converted::Op(Op::MatMul)));
     t.add("Gemm", gemm);
     t.add("MaxPool", max_pool);
@@ -116,6 +117,23 @@ fn dropout(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
 fn conv(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
     let a = cx.a;
     Ok(Converted::Op(Op::Conv(a.conv()?)))
+}
+
+/// `DeformConv`: Conv's attributes (no auto_pad) and offset_group.
+fn deform_conv(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    cx.need(3)?;
+    if a.has("auto_pad") {
+        return Err(a.err("DeformConv has no auto_pad attribute"));
+    }
+    let offset_group = a.int("offset_group", 1)?;
+    if !(1..=(1 << 24)).contains(&offset_group) {
+        return Err(a.err(format!("invalid offset_group {offset_group}")));
+    }
+    Ok(Converted::Op(Op::DeformConv {
+        conv: a.conv()?,
+        offset_group: offset_group as usize,
+    }))
 }
 
 /// `ConvTranspose`.
