@@ -3,7 +3,10 @@
 //! points and weights as initializers, as ORT's quantizer writes them), and each must import,
 //! run in lpc-ref with integer outputs exact and float outputs within rtol 1e-3 / atol 1e-5,
 //! round-trip through `.lir` text, and compute the same after lpc's ONNX export. One test per
-//! op. Skipped when Python or onnxruntime is missing, unless `LPC_REQUIRE_PEERS` is set (CI).
+//! op. Then a real model quantized by ONNX Runtime in QOperator format (QLinearConv, QLinearMul,
+//! QGemm, ...): lpc-ref gives ONNX Runtime's output, and folded with the built-in pipeline it runs
+//! on integer JIT kernels (no QLinear op left to lpc-ref) with lpc-ref's output bit for bit.
+//! Skipped when Python or onnxruntime is missing, unless `LPC_REQUIRE_PEERS` is set (CI).
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use lpc_suite::{check_roundtrip, compare, root};
@@ -162,6 +165,51 @@ fn generate(out: &Path) -> bool {
     }
 }
 
+/// A QOperator model: as an op case, then folded and compiled.
+fn run_qoperator_model(dir: &Path) -> Result<(), String> {
+    run_case(dir)?;
+    let g = lpc_load::load_model(&dir.join("model.onnx")).map_err(|e| format!("load: {e:#}"))?;
+    let x = lpc_onnx::read_tensor_pb(&dir.join("test_data_set_0/input_0.pb"))
+        .map_err(|e| format!("input: {e}"))?;
+    let f = lpc_fold::fold_graph(&g, &[], None, None)
+        .map_err(|e| format!("fold: {e:#}"))?
+        .graph;
+    let left: Vec<&str> = f
+        .node_ids()
+        .into_iter()
+        .map(|n| f.node(n).op.name())
+        .filter(|n| n.starts_with("qlinear"))
+        .collect();
+    if !left.is_empty() {
+        return Err(format!("the fold left {left:?}"));
+    }
+    let inputs = [x];
+    let want =
+        lpc_ref::run(&f, &inputs).map_err(|e| format!("lpc-ref on the folded graph: {e}"))?;
+    let m = lpc_jit::CompiledModel::compile(
+        &f,
+        &[inputs[0].shape().to_vec()],
+        &lpc_jit::CompileOptions::default(),
+    )
+    .map_err(|e| format!("jit compile: {e}"))?;
+    let kinds: Vec<String> = m.plan().steps.iter().map(|s| s.kind()).collect();
+    if let Some(k) = kinds
+        .iter()
+        .find(|k| k.contains("conv") && k.starts_with("fallback"))
+    {
+        return Err(format!("a conv runs on lpc-ref: {k}"));
+    }
+    let got = m.run(&inputs).map_err(|e| format!("jit: {e}"))?;
+    for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+        if !a.same_content(b) {
+            return Err(format!(
+                "folded output {k}: jit {a} differs from lpc-ref {b}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let out = std::env::temp_dir().join(format!("lpc-contrib-{}", std::process::id()));
@@ -175,6 +223,20 @@ fn main() {
         ops.sort();
         for dir in ops {
             let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            if name == "qoperator" {
+                let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
+                    .expect("qoperator models")
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .collect();
+                models.sort();
+                for m in models {
+                    let model = m.file_name().unwrap().to_string_lossy().into_owned();
+                    trials.push(Trial::test(format!("qoperator/{model}"), move || {
+                        run_qoperator_model(&m).map_err(Failed::from)
+                    }));
+                }
+                continue;
+            }
             trials.push(Trial::test(name, move || {
                 run_op(&dir).map_err(Failed::from)
             }));

