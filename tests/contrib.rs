@@ -67,8 +67,24 @@ fn run_case(dir: &Path) -> Result<(), String> {
             ));
         }
         for (k, (a, e)) in outs.iter().zip(&expected).enumerate() {
-            let sigmoid_ties = dir.parent().is_some_and(|p| p.ends_with("QLinearSigmoid"));
-            if sigmoid_ties {
+            let op = dir.parent().and_then(|p| p.file_name()).unwrap_or_default();
+            if op == "DynamicQuantizeLSTM" {
+                // ONNX Runtime also quantizes X and H to u8 at every step; lpc runs the LSTM
+                // in f32 on the dequantized weights.
+                let (av, ev) = (a.to_f64_vec(), e.to_f64_vec());
+                let big = ev.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                let diff = av
+                    .iter()
+                    .zip(&ev)
+                    .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+                if a.shape() != e.shape() || !(diff <= DYNAMIC_LSTM_TOL * big) {
+                    return Err(format!(
+                        "{what}output {k}: shape {:?} vs {:?}, max |diff| {diff:e} > {DYNAMIC_LSTM_TOL} · {big}",
+                        a.shape(),
+                        e.shape()
+                    ));
+                }
+            } else if op == "QLinearSigmoid" {
                 sigmoid_codes_agree(g, &inputs[0], a, e).map_err(|m| format!("{what}{m}"))?;
             } else {
                 compare(a, e, 1e-3, 1e-5).map_err(|m| format!("{what}output {k}: {m}"))?;
@@ -77,6 +93,13 @@ fn run_case(dir: &Path) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Most the outputs of ONNX Runtime's DynamicQuantizeLSTM may differ from an f32 LSTM on its
+/// dequantized weights, in units of max(1, max |output|) (hidden states lie in [−1, 1]): ONNX
+/// Runtime quantizes X and H to u8 at every step. Measured over the 600 outputs of the 200
+/// cases: max |diff| median 5e-4, 99th percentile 4.8e-3, largest 6.6e-3; a wrong weight layout
+/// or gate order is off by tenths.
+const DYNAMIC_LSTM_TOL: f64 = 0.02;
 
 /// Most ONNX Runtime's logistic (MLAS's `p/q + ½`) may be from the true sigmoid, measured over
 /// [−25, 25]: 1.66e-7. lpc computes `1 / (1 + e⁻ˣ)` (`lpc_ref::transcendental`), which is within

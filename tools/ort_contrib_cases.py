@@ -222,6 +222,37 @@ def dynamic_quantize_matmul(op, k):
     c.write(op, k)
 
 
+def dynamic_quantize_lstm(op, k):
+    seq, batch, inp, hid = (int(v) for v in rng.integers(1, 7, size=4))
+    direction = ["forward", "reverse", "bidirectional"][int(rng.integers(3))]
+    dirs = 2 if direction == "bidirectional" else 1
+    c = Case()
+    c.x("x", rng.uniform(-1, 1, size=(seq, batch, inp)).astype(f32))
+    params = []
+    # i8 weights, as quantize_dynamic writes them (ONNX Runtime 1.32 refuses u8 ones here).
+    wt = np.int8
+    for name, rows in (("w", inp), ("r", hid)):
+        per_col = bool(rng.integers(2))
+        pshape = (dirs, 4 * hid) if per_col else (dirs,)
+        zp_ = np.zeros(pshape, wt) if wt == np.int8 else qrand(wt, pshape)
+        c.c(name.upper(), qrand(wt, (dirs, rows, 4 * hid)))
+        params += [(f"{name}s", scale(pshape) * f32(0.02)), (f"{name}z", zp_)]
+    if rng.integers(2):
+        c.c("B", rng.uniform(-0.5, 0.5, size=(dirs, 8 * hid)).astype(f32))
+    else:
+        c.skip()
+    c.skip()  # sequence_lens
+    for name in ("h0", "c0"):
+        if rng.integers(2):
+            c.x(name, rng.uniform(-1, 1, size=(dirs, batch, hid)).astype(f32))
+        else:
+            c.skip()
+    c.skip()  # P
+    for name, a in params:
+        c.c(name, a)
+    c.write(op, k, outputs=("y", "y_h", "y_c"), hidden_size=hid, direction=direction)
+
+
 ACTS = [("", []), ("Relu", []), ("Tanh", []), ("Sigmoid", []), ("LeakyRelu", [0.2]),
         ("HardSigmoid", [0.3, 0.4]), ("Clip", [-0.5, 0.7])]
 
@@ -319,6 +350,7 @@ OPS = {
     "QLinearConcat": qlinear_concat, "QGemm": qgemm,
     "MatMulIntegerToFloat": matmul_integer_to_float,
     "DynamicQuantizeMatMul": dynamic_quantize_matmul,
+    "DynamicQuantizeLSTM": dynamic_quantize_lstm,
     "FusedConv": fused_conv, "FusedGemm": fused_gemm,
     "Gelu": gelu_family, "BiasGelu": gelu_family, "FastGelu": gelu_family, "QuickGelu": gelu_family,
     "SkipLayerNormalization": skip_norm, "SkipSimplifiedLayerNormalization": skip_norm,

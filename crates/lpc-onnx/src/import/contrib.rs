@@ -10,6 +10,8 @@
 //! - integer matrix products (QGemm, MatMulIntegerToFloat, DynamicQuantizeMatMul) become
 //!   MatMulInteger in i32 and one f32 rescale (requantized with QuantizeLinear when the output
 //!   is quantized), the arithmetic ONNX Runtime's kernels use;
+//! - DynamicQuantizeLSTM becomes an f32 LSTM on its dequantized weights (ONNX Runtime also
+//!   quantizes X and H per step, which moves its outputs by about 1% of their range);
 //! - fused float ops (FusedConv, FusedGemm, Gelu, BiasGelu, FastGelu, QuickGelu,
 //!   SkipLayerNormalization, SkipSimplifiedLayerNormalization, and the default-domain
 //!   SimplifiedLayerNormalization ONNX Runtime registers) become the ops they fuse.
@@ -67,6 +69,7 @@ pub(super) fn register(t: &mut Table) {
         "com.microsoft.DynamicQuantizeMatMul",
         dynamic_quantize_matmul,
     );
+    t.add("com.microsoft.DynamicQuantizeLSTM", dynamic_quantize_lstm);
     t.add("com.microsoft.FusedConv", fused_conv);
     t.add("com.microsoft.FusedGemm", fused_gemm);
     t.add("com.microsoft.Gelu", |cx, _| {
@@ -431,6 +434,89 @@ fn dynamic_quantize_matmul(cx: &mut Cx, g: &mut Graph) -> Result<Converted, Impo
     );
     let y = rescale(cx, g, acc, scale, bias);
     Ok(finish(cx, y))
+}
+
+/// DynamicQuantizeLSTM: (X, W, R, B?, sequence_lens?, initial_h?, initial_c?, P?, W_scale,
+/// W_zero_point, R_scale, R_zero_point) with W `[dirs, input, 4·hidden]` and R
+/// `[dirs, hidden, 4·hidden]` quantized per direction (scale `[dirs]`) or per gate column
+/// (`[dirs, 4·hidden]`): an LSTM on `(W − zp) · scale` transposed to ONNX's layout.
+fn dynamic_quantize_lstm(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
+    let (w, r) = (req(cx, 1, "W")?, req(cx, 2, "R")?);
+    let (ws, wz) = (req(cx, 8, "W_scale")?, req(cx, 9, "W_zero_point")?);
+    let (rs, rz) = (req(cx, 10, "R_scale")?, req(cx, 11, "R_zero_point")?);
+    let wf = dequantize_rnn_weight(cx, g, "w", w, ws, wz)?;
+    let rf = dequantize_rnn_weight(cx, g, "r", r, rs, rz)?;
+    cx.ins.truncate(8);
+    cx.ins[1] = Some(wf);
+    cx.ins[2] = Some(rf);
+    if !cx.a.has("hidden_size") {
+        return Err(cx.a.err("attribute 'hidden_size' is required"));
+    }
+    let rnn = super::recurrent::rnn_attrs(cx, g, 3)?;
+    let input_forget = cx.a.bool("input_forget", false)?;
+    Ok(Converted::Op(Op::Lstm { rnn, input_forget }))
+}
+
+/// `(w − zp) · scale` for a `[dirs, rows, 4·hidden]` weight with constant per-direction
+/// (`[dirs]`) or per-column (`[dirs, 4·hidden]`) parameters, transposed to
+/// `[dirs, 4·hidden, rows]`.
+fn dequantize_rnn_weight(
+    cx: &mut Cx,
+    g: &mut Graph,
+    which: &str,
+    w: ValueRef,
+    scale: ValueRef,
+    zp: ValueRef,
+) -> Result<ValueRef, ImportError> {
+    let rank = |v: ValueRef| g.const_value(v).map(|t| t.rank());
+    let axes: Vec<i64> = match (rank(scale), rank(zp)) {
+        (Some(1), Some(1)) => vec![1, 2],
+        (Some(2), Some(2)) => vec![1],
+        _ => {
+            return Err(cx.a.err(format!(
+                "the {} scale and zero point must be constants of rank 1 (per direction) or 2                  (per column), both the same",
+                which.to_uppercase()
+            )))
+        }
+    };
+    let n = axes.len();
+    let axes = Tensor::from_i64(&[n], axes).map_err(|e| cx.a.err(e.to_string()))?;
+    let axes = cx.me.konst(g, &cx.first_out, axes);
+    let s3 = cx.helper(
+        g,
+        &format!("{which}_scale"),
+        Op::Unsqueeze,
+        &[Some(scale), Some(axes)],
+    );
+    let z3 = cx.helper(
+        g,
+        &format!("{which}_zp"),
+        Op::Unsqueeze,
+        &[Some(zp), Some(axes)],
+    );
+    let f32 = || Op::Unary(UnaryOp::Cast { to: DType::F32 });
+    let wf = cx.helper(g, &format!("{which}_f32"), f32(), &[Some(w)]);
+    let zf = cx.helper(g, &format!("{which}_zp_f32"), f32(), &[Some(z3)]);
+    let d = cx.helper(
+        g,
+        &format!("{which}_centered"),
+        Op::Binary(BinaryOp::Sub),
+        &[Some(wf), Some(zf)],
+    );
+    let m = cx.helper(
+        g,
+        &format!("{which}_dq"),
+        Op::Binary(BinaryOp::Mul),
+        &[Some(d), Some(s3)],
+    );
+    Ok(cx.helper(
+        g,
+        &format!("{which}_onnx_layout"),
+        Op::Transpose {
+            perm: vec![0, 2, 1],
+        },
+        &[Some(m)],
+    ))
 }
 
 /// The activation of FusedConv / FusedGemm applied to `x`; `params` are its attributes in

@@ -28,7 +28,7 @@ pub(super) fn register(t: &mut Table) {
 
 /// The shared attributes; `functions` activations per direction (LSTM 3, GRU 2, RNN 1).
 /// Opset 1's `output_sequence` only says whether Y is wanted, which the outputs already do.
-fn rnn_attrs(cx: &Cx, g: &Graph, functions: usize) -> Result<RnnAttrs, ImportError> {
+pub(super) fn rnn_attrs(cx: &Cx, g: &Graph, functions: usize) -> Result<RnnAttrs, ImportError> {
     let a = cx.a;
     cx.need(3)?;
     let direction = match a.string("direction", "forward")?.as_str() {
