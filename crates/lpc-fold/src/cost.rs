@@ -207,6 +207,9 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | RotaryEmbedding
         | TensorScatter
         | NonMaxSuppression
+        | ImageDecoder
+        | TfIdfVectorizer
+        | MelWeightMatrix
         | Col2Im
         | GridSample
         | AffineGrid

@@ -109,6 +109,9 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::RotaryEmbedding { .. }
         | Op::TensorScatter { .. }
         | Op::NonMaxSuppression { .. }
+        | Op::ImageDecoder { .. }
+        | Op::TfIdfVectorizer(_)
+        | Op::MelWeightMatrix { .. }
         | Op::Col2Im { .. }
         | Op::GridSample { .. }
         | Op::AffineGrid { .. }

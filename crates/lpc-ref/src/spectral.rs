@@ -192,6 +192,82 @@ pub fn window(
     Ok(Tensor::from_f64(&[n], v).expect("size").into_dtype(dtype))
 }
 
+/// The one number of a one-element float input.
+fn one_float(t: &Tensor, slot: usize, what: &'static str) -> EvalResult<f64> {
+    crate::util::want_float(t, slot, what)?;
+    match t.to_f64_vec().as_slice() {
+        [v] => Ok(*v),
+        other => Err(invalid!("{what} must hold one number, got {other:?}")),
+    }
+}
+
+/// MelWeightMatrix: (num_mel_bins, dft_length, sample_rate, lower_edge_hertz,
+/// upper_edge_hertz) → `[dft_length / 2 + 1, num_mel_bins]` of `dtype`. The band edges are
+/// `num_mel_bins + 2` points evenly spaced on the mel scale (`2595 log10(1 + f / 700)`)
+/// from the lower to the upper edge, each mapped to the spectrogram bin
+/// `floor((dft_length + 1) f / sample_rate)`; filter m rises linearly from edge m to edge
+/// m + 1 and falls to edge m + 2 (the ONNX reference's construction, in f64).
+pub fn mel_weight_matrix(dtype: DType, i: Inputs) -> EvalResult<Tensor> {
+    let int = |slot: usize, what: &'static str| -> EvalResult<i64> {
+        let t = i.req(slot, what)?;
+        if !matches!(t.dtype(), DType::I32 | DType::I64) {
+            return Err(EvalError::DType {
+                slot,
+                what,
+                got: t.dtype(),
+                expected: "i32 or i64",
+            });
+        }
+        match one_int(t, what)? {
+            v if v > 0 => Ok(v),
+            v => Err(invalid!("MelWeightMatrix {what} must be positive, got {v}")),
+        }
+    };
+    let mels = int(0, "num_mel_bins")? as usize;
+    let dft = int(1, "dft_length")?;
+    let rate = int(2, "sample_rate")? as f64;
+    let lo = one_float(i.req(3, "lower_edge_hertz")?, 3, "lower_edge_hertz")?;
+    let hi = one_float(i.req(4, "upper_edge_hertz")?, 4, "upper_edge_hertz")?;
+    if !(0.0 <= lo && lo <= hi && hi.is_finite()) {
+        return Err(invalid!(
+            "MelWeightMatrix needs 0 <= lower_edge_hertz <= upper_edge_hertz, got {lo} and {hi}"
+        ));
+    }
+    let bins = dft as usize / 2 + 1;
+    let ln10 = std::f64::consts::LN_10;
+    let to_mel = |f: f64| 2595.0 * (f / 700.0).ln_1p() / ln10;
+    let (lo_mel, hi_mel) = (to_mel(lo), to_mel(hi));
+    let step = (hi_mel - lo_mel) / (mels + 2) as f64;
+    let edges: Vec<usize> = (0..mels + 2)
+        .map(|k| {
+            let hz = 700.0 * ((k as f64 * step + lo_mel) / 2595.0 * ln10).exp_m1();
+            ((dft + 1) as f64 * hz / rate).floor() as usize
+        })
+        .collect();
+    if let Some(&e) = edges.iter().find(|&&e| e >= bins) {
+        return Err(invalid!(
+            "MelWeightMatrix: upper_edge_hertz {hi} falls in bin {e}, past the {bins} bins of a {dft}-point DFT at {rate} Hz"
+        ));
+    }
+    let mut out = vec![0f64; bins * mels];
+    for m in 0..mels {
+        let (l, c, h) = (edges[m], edges[m + 1], edges[m + 2]);
+        if c == l {
+            out[c * mels + m] = 1.0;
+        } else {
+            for j in l..=c {
+                out[j * mels + m] = (j - l) as f64 / (c - l) as f64;
+            }
+        }
+        for j in c..h {
+            out[j * mels + m] = (h - j) as f64 / (h - c) as f64;
+        }
+    }
+    Ok(Tensor::from_f64(&[bins, mels], out)
+        .map_err(|e| invalid!("MelWeightMatrix: {e}"))?
+        .into_dtype(dtype))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

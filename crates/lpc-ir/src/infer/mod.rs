@@ -556,6 +556,9 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
         Op::RotaryEmbedding { .. } => misc::rotary_embedding(cx),
         Op::TensorScatter { axis, .. } => misc::tensor_scatter(cx, *axis),
         Op::NonMaxSuppression { .. } => misc::non_max_suppression(cx, syms),
+        Op::ImageDecoder { pixel_format } => misc::image_decoder(cx, *pixel_format, syms),
+        Op::TfIdfVectorizer(a) => misc::tf_idf_vectorizer(cx, a),
+        Op::MelWeightMatrix { dtype } => misc::mel_weight_matrix(cx, *dtype, syms),
         Op::Col2Im {
             dilations,
             pads,

@@ -166,6 +166,9 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::RotaryEmbedding { .. }
         | Op::TensorScatter { .. }
         | Op::NonMaxSuppression { .. }
+        | Op::ImageDecoder { .. }
+        | Op::TfIdfVectorizer(_)
+        | Op::MelWeightMatrix { .. }
         | Op::Col2Im { .. }
         | Op::GridSample { .. }
         | Op::AffineGrid { .. }

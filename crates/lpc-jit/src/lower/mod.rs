@@ -542,6 +542,9 @@ fn lower_node(
         | Op::RotaryEmbedding { .. }
         | Op::TensorScatter { .. }
         | Op::NonMaxSuppression { .. }
+        | Op::ImageDecoder { .. }
+        | Op::TfIdfVectorizer(_)
+        | Op::MelWeightMatrix { .. }
         | Op::Col2Im { .. }
         | Op::GridSample { .. }
         | Op::AffineGrid { .. }

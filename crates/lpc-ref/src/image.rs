@@ -1,0 +1,249 @@
+//! ImageDecoder: an encoded image file (a 1-D u8 tensor) to `[height, width, channels]` u8.
+//! The format is told by the file's first bytes. PNG goes through the `png` crate, JPEG
+//! through `jpeg-decoder` (as lpc-data reads them), BMP, PNM, TIFF and WebP through the
+//! `image` crate; JPEG 2000 has no decoder. Every image is decoded to 8-bit RGB first (alpha
+//! dropped, grayscale repeated), then laid out as asked; a truncated or corrupt file is an
+//! error.
+
+use crate::{invalid, EvalError, EvalResult};
+use lpc_ir::{DType, PixelFormat, Tensor};
+
+/// A decoded image: 8-bit RGB, row after row.
+struct Rgb {
+    height: usize,
+    width: usize,
+    px: Vec<u8>,
+}
+
+/// The file formats told apart by their first bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Format {
+    Png,
+    Jpeg,
+    Jpeg2000,
+    Bmp,
+    Pnm,
+    Tiff,
+    WebP,
+}
+
+fn format_of(b: &[u8]) -> Option<Format> {
+    let starts = |p: &[u8]| b.starts_with(p);
+    Some(if starts(b"\x89PNG\r\n\x1a\n") {
+        Format::Png
+    } else if starts(b"\xff\xd8\xff") {
+        Format::Jpeg
+    } else if starts(b"\x00\x00\x00\x0cjP  \r\n\x87\n") || starts(b"\xff\x4f\xff\x51") {
+        Format::Jpeg2000
+    } else if starts(b"BM") {
+        Format::Bmp
+    } else if b.len() >= 2 && b[0] == b'P' && (b'1'..=b'7').contains(&b[1]) {
+        Format::Pnm
+    } else if starts(b"II*\x00") || starts(b"MM\x00*") {
+        Format::Tiff
+    } else if starts(b"RIFF") && b.get(8..12) == Some(b"WEBP") {
+        Format::WebP
+    } else {
+        return None;
+    })
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> EvalError {
+    invalid!("ImageDecoder: cannot decode the {what} image: {e}")
+}
+
+/// PNG: palette and low bit depths expanded, 16-bit samples cut to 8.
+fn decode_png(b: &[u8]) -> EvalResult<Rgb> {
+    let mut dec = png::Decoder::new(std::io::Cursor::new(b));
+    dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = dec.read_info().map_err(|e| corrupt("PNG", e))?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).map_err(|e| corrupt("PNG", e))?;
+    buf.truncate(info.buffer_size());
+    let (height, width) = (info.height as usize, info.width as usize);
+    let channels = match info.color_type {
+        png::ColorType::Grayscale => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        png::ColorType::Indexed => {
+            return Err(corrupt("PNG", "a palette image was not expanded"));
+        }
+    };
+    // Rows may be padded (line_size); take each row's pixels.
+    let line = info.line_size;
+    let mut px = Vec::with_capacity(height * width * 3);
+    for row in buf.chunks(line).take(height) {
+        for p in row.chunks_exact(channels).take(width) {
+            match channels {
+                1 | 2 => px.extend([p[0]; 3]),
+                _ => px.extend(&p[..3]),
+            }
+        }
+    }
+    if px.len() != height * width * 3 {
+        return Err(corrupt("PNG", "the pixel data is short"));
+    }
+    Ok(Rgb { height, width, px })
+}
+
+/// JPEG: grayscale or YCbCr/RGB baseline and progressive files; CMYK and 16-bit are refused.
+fn decode_jpeg(b: &[u8]) -> EvalResult<Rgb> {
+    let mut dec = jpeg_decoder::Decoder::new(b);
+    let px = dec.decode().map_err(|e| corrupt("JPEG", e))?;
+    let info = dec
+        .info()
+        .ok_or_else(|| corrupt("JPEG", "no frame header"))?;
+    let (height, width) = (info.height as usize, info.width as usize);
+    let px = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => px,
+        jpeg_decoder::PixelFormat::L8 => px.iter().flat_map(|&g| [g; 3]).collect(),
+        f => {
+            return Err(EvalError::Unsupported(format!(
+                "ImageDecoder: JPEG pixel format {f:?}"
+            )))
+        }
+    };
+    if px.len() != height * width * 3 {
+        return Err(corrupt("JPEG", "the pixel data is short"));
+    }
+    Ok(Rgb { height, width, px })
+}
+
+/// BMP, PNM, TIFF and WebP through the `image` crate (its default memory limits apply).
+fn decode_other(b: &[u8], f: Format) -> EvalResult<Rgb> {
+    let (what, fmt) = match f {
+        Format::Bmp => ("BMP", image::ImageFormat::Bmp),
+        Format::Pnm => ("PNM", image::ImageFormat::Pnm),
+        Format::Tiff => ("TIFF", image::ImageFormat::Tiff),
+        Format::WebP => ("WebP", image::ImageFormat::WebP),
+        _ => {
+            return Err(invalid!(
+                "ImageDecoder: {f:?} is not an `image` crate format"
+            ))
+        }
+    };
+    let img = image::load_from_memory_with_format(b, fmt).map_err(|e| corrupt(what, e))?;
+    let rgb = img.to_rgb8();
+    let (width, height) = rgb.dimensions();
+    Ok(Rgb {
+        height: height as usize,
+        width: width as usize,
+        px: rgb.into_raw(),
+    })
+}
+
+/// ImageDecoder: see the module doc. Grayscale is ITU-R 601-2 luma in 16-bit fixed point
+/// (`(19595 R + 38470 G + 7471 B + 2^15) >> 16`), the conversion of the ONNX reference
+/// (Pillow's `convert("L")`).
+pub fn image_decoder(pixel_format: PixelFormat, x: &Tensor) -> EvalResult<Tensor> {
+    if x.dtype() != DType::U8 {
+        return Err(EvalError::DType {
+            slot: 0,
+            what: "encoded_stream",
+            got: x.dtype(),
+            expected: "u8",
+        });
+    }
+    if x.rank() != 1 {
+        return Err(invalid!(
+            "ImageDecoder: encoded_stream must have rank 1, got shape {:?}",
+            x.shape()
+        ));
+    }
+    let b = x.as_u8().map_err(|e| invalid!("{e}"))?;
+    let img = match format_of(b) {
+        Some(Format::Png) => decode_png(b)?,
+        Some(Format::Jpeg) => decode_jpeg(b)?,
+        Some(Format::Jpeg2000) => {
+            return Err(EvalError::Unsupported(
+                "ImageDecoder: JPEG 2000 images (no decoder)".into(),
+            ))
+        }
+        Some(f) => decode_other(b, f)?,
+        None => {
+            return Err(invalid!(
+                "ImageDecoder: the {} bytes are not an image of a known format (PNG, JPEG, BMP, PNM, TIFF, WebP)",
+                b.len()
+            ))
+        }
+    };
+    let Rgb { height, width, px } = img;
+    let (c, data) = match pixel_format {
+        PixelFormat::Rgb => (3, px),
+        PixelFormat::Bgr => (
+            3,
+            px.chunks_exact(3)
+                .flat_map(|p| [p[2], p[1], p[0]])
+                .collect(),
+        ),
+        PixelFormat::Grayscale => (
+            1,
+            px.chunks_exact(3)
+                .map(|p| {
+                    let l = 19595 * p[0] as u32 + 38470 * p[1] as u32 + 7471 * p[2] as u32;
+                    ((l + 0x8000) >> 16) as u8
+                })
+                .collect(),
+        ),
+    };
+    Tensor::from_u8(&[height, width, c], data).map_err(|e| invalid!("ImageDecoder: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(b: &[u8]) -> Tensor {
+        Tensor::from_u8(&[b.len()], b.to_vec()).unwrap()
+    }
+
+    /// A 2×1 binary PPM: red, then a blue-green.
+    const PPM: &[u8] = b"P6\n2 1\n255\n\xff\x00\x00\x00\x80\xff";
+
+    #[test]
+    fn decodes_pnm_in_each_layout() {
+        let rgb = image_decoder(PixelFormat::Rgb, &bytes(PPM)).unwrap();
+        assert_eq!(rgb.shape(), &[1, 2, 3]);
+        assert_eq!(rgb.as_u8().unwrap(), &[255, 0, 0, 0, 128, 255]);
+        let bgr = image_decoder(PixelFormat::Bgr, &bytes(PPM)).unwrap();
+        assert_eq!(bgr.as_u8().unwrap(), &[0, 0, 255, 255, 128, 0]);
+        let g = image_decoder(PixelFormat::Grayscale, &bytes(PPM)).unwrap();
+        assert_eq!(g.shape(), &[1, 2, 1]);
+        // 0.299·255 = 76.2; 0.587·128 + 0.114·255 = 104.2.
+        assert_eq!(g.as_u8().unwrap(), &[76, 104]);
+    }
+
+    #[test]
+    fn corrupt_truncated_and_unknown_bytes_are_errors() {
+        for b in [
+            &PPM[..PPM.len() - 1],
+            b"\x89PNG\r\n\x1a\n\x00\x00",
+            b"\xff\xd8\xff\xe0\x00\x10JFIF",
+            b"BM\x00\x00",
+            b"II*\x00\x08\x00\x00\x00",
+            b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+            b"not an image",
+            b"",
+        ] {
+            let e = image_decoder(PixelFormat::Rgb, &bytes(b)).unwrap_err();
+            assert!(e.to_string().contains("ImageDecoder"), "{e}");
+        }
+        let j2k = b"\x00\x00\x00\x0cjP  \r\n\x87\n\x00\x00";
+        assert!(matches!(
+            image_decoder(PixelFormat::Rgb, &bytes(j2k)),
+            Err(EvalError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn wrong_dtype_or_rank_is_an_error() {
+        let f = Tensor::from_f32(&[2], vec![0.0; 2]).unwrap();
+        assert!(matches!(
+            image_decoder(PixelFormat::Rgb, &f),
+            Err(EvalError::DType { .. })
+        ));
+        let m = Tensor::from_u8(&[1, 2], vec![0; 2]).unwrap();
+        assert!(image_decoder(PixelFormat::Rgb, &m).is_err());
+    }
+}
