@@ -1,9 +1,9 @@
 //! ImageDecoder: an encoded image file (a 1-D u8 tensor) to `[height, width, channels]` u8.
 //! The format is told by the file's first bytes. PNG goes through the `png` crate, JPEG
 //! through `jpeg-decoder` (as lpc-data reads them), BMP, PNM, TIFF and WebP through the
-//! `image` crate; JPEG 2000 has no decoder. Every image is decoded to 8-bit RGB first (alpha
-//! dropped, grayscale repeated), then laid out as asked; a truncated or corrupt file is an
-//! error.
+//! `image` crate, JPEG 2000 (JP2 files and raw codestreams) through `hayro-jpeg2000`. Every
+//! image is decoded to 8-bit RGB first (alpha dropped, grayscale repeated), then laid out as
+//! asked; a truncated or corrupt file is an error.
 
 use crate::{invalid, EvalError, EvalResult};
 use lpc_ir::{DType, PixelFormat, Tensor};
@@ -110,6 +110,72 @@ fn decode_jpeg(b: &[u8]) -> EvalResult<Rgb> {
     Ok(Rgb { height, width, px })
 }
 
+/// The most samples a JPEG 2000 image may have (the decoder keeps them as f32): 2^27, 512 MiB.
+const MAX_JPEG2000_SAMPLES: u64 = 1 << 27;
+
+/// JPEG 2000 in strict mode (a truncated codestream is an error, not a partial image).
+fn decode_jpeg2000(b: &[u8]) -> EvalResult<Rgb> {
+    use hayro_jpeg2000::{ColorSpace, DecodeSettings, DecoderContext, Image};
+    let settings = DecodeSettings {
+        strict: true,
+        ..DecodeSettings::default()
+    };
+    let img = Image::new(b, &settings).map_err(|e| corrupt("JPEG 2000", format!("{e:?}")))?;
+    let color = match img.color_space() {
+        ColorSpace::Gray => 1,
+        ColorSpace::RGB => 3,
+        ColorSpace::Icc { num_channels, .. } if matches!(num_channels, 1 | 3) => *num_channels,
+        c => {
+            return Err(EvalError::Unsupported(format!(
+                "ImageDecoder: JPEG 2000 color space {c:?}"
+            )))
+        }
+    } as usize;
+    let channels = color + usize::from(img.has_alpha());
+    let (height, width) = (img.height() as usize, img.width() as usize);
+    let samples = (height as u64) * (width as u64) * channels as u64;
+    if samples > MAX_JPEG2000_SAMPLES {
+        return Err(invalid!(
+            "ImageDecoder: the JPEG 2000 image is {width}x{height}x{channels}, more than {MAX_JPEG2000_SAMPLES} samples"
+        ));
+    }
+    let mut ctx = DecoderContext::default();
+    let decoded = img
+        .decode(&mut ctx)
+        .map_err(|e| corrupt("JPEG 2000", format!("{e:?}")))?;
+    let comps = decoded.components();
+    if comps.len() != channels {
+        return Err(corrupt(
+            "JPEG 2000",
+            format!("{} components for {channels} channels", comps.len()),
+        ));
+    }
+    // Each component's samples scaled from its bit depth to 8 bits, rounded half up.
+    let mut planes = vec![];
+    for c in &comps[..color] {
+        let (bits, v) = (c.bit_depth(), c.samples());
+        if !(1..=16).contains(&bits) || v.len() != height * width {
+            return Err(corrupt(
+                "JPEG 2000",
+                format!("a component of {} samples at {bits} bits", v.len()),
+            ));
+        }
+        let scale = 255.0 / ((1u32 << bits) - 1) as f32;
+        planes.push(
+            v.iter()
+                .map(|&x| (x * scale + 0.5) as u8)
+                .collect::<Vec<u8>>(),
+        );
+    }
+    let px = (0..height * width)
+        .flat_map(|i| match planes.as_slice() {
+            [g] => [g[i]; 3],
+            p => [p[0][i], p[1][i], p[2][i]],
+        })
+        .collect();
+    Ok(Rgb { height, width, px })
+}
+
 /// BMP, PNM, TIFF and WebP through the `image` crate (its default memory limits apply).
 fn decode_other(b: &[u8], f: Format) -> EvalResult<Rgb> {
     let (what, fmt) = match f {
@@ -155,15 +221,11 @@ pub fn image_decoder(pixel_format: PixelFormat, x: &Tensor) -> EvalResult<Tensor
     let img = match format_of(b) {
         Some(Format::Png) => decode_png(b)?,
         Some(Format::Jpeg) => decode_jpeg(b)?,
-        Some(Format::Jpeg2000) => {
-            return Err(EvalError::Unsupported(
-                "ImageDecoder: JPEG 2000 images (no decoder)".into(),
-            ))
-        }
+        Some(Format::Jpeg2000) => decode_jpeg2000(b)?,
         Some(f) => decode_other(b, f)?,
         None => {
             return Err(invalid!(
-                "ImageDecoder: the {} bytes are not an image of a known format (PNG, JPEG, BMP, PNM, TIFF, WebP)",
+                "ImageDecoder: the {} bytes are not an image of a known format (PNG, JPEG, JPEG 2000, BMP, PNM, TIFF, WebP)",
                 b.len()
             ))
         }
@@ -214,6 +276,30 @@ mod tests {
         assert_eq!(g.as_u8().unwrap(), &[76, 104]);
     }
 
+    /// The same image as a lossless JPEG 2000 codestream (written by OpenJPEG 2.5.4).
+    const J2K: &[u8] = b"\xff\x4f\xff\x51\x00\x2f\x00\x00\x00\x00\x00\x02\x00\x00\x00\x01\
+      \x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x01\
+      \x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x07\x01\x01\x07\x01\x01\
+      \x07\x01\x01\xff\x52\x00\x0c\x00\x00\x00\x01\x00\x00\x04\x04\x00\
+      \x01\xff\x5c\x00\x04\x40\x40\xff\x64\x00\x25\x00\x01\x43\x72\x65\
+      \x61\x74\x65\x64\x20\x62\x79\x20\x4f\x70\x65\x6e\x4a\x50\x45\x47\
+      \x20\x76\x65\x72\x73\x69\x6f\x6e\x20\x32\x2e\x35\x2e\x34\xff\x90\
+      \x00\x0a\x00\x00\x00\x00\x00\x20\x00\x01\xff\x93\xdf\x80\x20\x0b\
+      \xb2\x8a\x7f\xdf\x80\x10\x07\x9f\xdf\x80\x18\x05\xa2\xdd\xff\xd9";
+
+    #[test]
+    fn decodes_jpeg2000_and_refuses_every_truncation() {
+        let rgb = image_decoder(PixelFormat::Rgb, &bytes(J2K)).unwrap();
+        assert_eq!(rgb.shape(), &[1, 2, 3]);
+        assert_eq!(rgb.as_u8().unwrap(), &[255, 0, 0, 0, 128, 255]);
+        for n in 0..J2K.len() {
+            assert!(
+                image_decoder(PixelFormat::Rgb, &bytes(&J2K[..n])).is_err(),
+                "{n} bytes"
+            );
+        }
+    }
+
     #[test]
     fn corrupt_truncated_and_unknown_bytes_are_errors() {
         for b in [
@@ -223,17 +309,14 @@ mod tests {
             b"BM\x00\x00",
             b"II*\x00\x08\x00\x00\x00",
             b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+            b"\x00\x00\x00\x0cjP  \r\n\x87\n\x00\x00",
+            b"\xff\x4f\xff\x51\x00",
             b"not an image",
             b"",
         ] {
             let e = image_decoder(PixelFormat::Rgb, &bytes(b)).unwrap_err();
             assert!(e.to_string().contains("ImageDecoder"), "{e}");
         }
-        let j2k = b"\x00\x00\x00\x0cjP  \r\n\x87\n\x00\x00";
-        assert!(matches!(
-            image_decoder(PixelFormat::Rgb, &bytes(j2k)),
-            Err(EvalError::Unsupported(_))
-        ));
     }
 
     #[test]
