@@ -911,7 +911,7 @@ impl TfIdfAttrs {
         }
         let out = self.ngram_indexes.iter().max().map_or(0, |&m| m + 1);
         let w = &self.weights;
-        if w.dtype() != DType::F32 || w.rank() != 1 || (w.len() != 0 && w.len() < out) {
+        if w.dtype() != DType::F32 || w.rank() != 1 || (!w.is_empty() && w.len() < out) {
             return Err(format!(
                 "weights must be f32, empty or one per output index ({out}), got {} {:?}",
                 w.dtype(),

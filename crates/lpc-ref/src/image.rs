@@ -320,6 +320,23 @@ mod tests {
     }
 
     #[test]
+    fn a_corrupt_image_in_a_graph_is_an_error_naming_the_node() {
+        let g = lpc_ir::text::parse(
+            "graph @g(%bytes: u8[n]) -> (%img) {
+  %img = image_decoder(%bytes) {pixel_format=bgr}
+  return %img
+}",
+        )
+        .unwrap();
+        let ok = crate::run(&g, &[bytes(PPM)]).unwrap();
+        assert_eq!(ok[0].as_u8().unwrap(), &[0, 0, 255, 255, 128, 0]);
+        let e = crate::run(&g, &[bytes(&PPM[..12])])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'img'") && e.contains("PNM"), "{e}");
+    }
+
+    #[test]
     fn wrong_dtype_or_rank_is_an_error() {
         let f = Tensor::from_f32(&[2], vec![0.0; 2]).unwrap();
         assert!(matches!(

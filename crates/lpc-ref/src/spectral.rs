@@ -336,6 +336,40 @@ mod tests {
         assert!(stft(true, Inputs::new(&ins)).is_err());
     }
 
+    fn mel(mels: i64, dft: i64, rate: i64, lo: f32, hi: f32) -> EvalResult<Tensor> {
+        let (m, d, r) = (
+            Tensor::scalar_i64(mels),
+            Tensor::scalar_i64(dft),
+            Tensor::scalar_i64(rate),
+        );
+        let (l, h) = (Tensor::scalar_f32(lo), Tensor::scalar_f32(hi));
+        let ins = [Some(&m), Some(&d), Some(&r), Some(&l), Some(&h)];
+        mel_weight_matrix(DType::F32, Inputs::new(&ins))
+    }
+
+    #[test]
+    fn mel_filters_are_triangles_over_the_bins() {
+        // 2 filters, 8-point DFT (5 bins) at 8 Hz, 0..4 Hz: 4 edges a quarter of the mel range
+        // apart (the last one short of 4 Hz, as in the ONNX reference), at bins
+        // floor(9 f / 8) = 0, 1, 2, 3.
+        let t = mel(2, 8, 8, 0.0, 4.0).unwrap();
+        assert_eq!(t.shape(), &[5, 2]);
+        let v = t.to_f32_vec();
+        let col = |m: usize| (0..5).map(|j| v[j * 2 + m]).collect::<Vec<f32>>();
+        assert_eq!(col(0), vec![0.0, 1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(col(1), vec![0.0, 0.0, 1.0, 0.0, 0.0]);
+        // Past the Nyquist bin, a non-positive count, a reversed band: errors.
+        assert!(mel(2, 8, 8, 0.0, 8.0).is_err());
+        assert!(mel(0, 8, 8, 0.0, 4.0).is_err());
+        assert!(mel(2, 8, 8, 3.0, 1.0).is_err());
+        let f = Tensor::scalar_f32(2.0);
+        let ins = [Some(&f); 5];
+        assert!(matches!(
+            mel_weight_matrix(DType::F32, Inputs::new(&ins)),
+            Err(EvalError::DType { slot: 0, .. })
+        ));
+    }
+
     #[test]
     fn windows() {
         let size = Tensor::scalar_i64(4);

@@ -42,7 +42,8 @@ pub fn tf_idf_vectorizer(a: &TfIdfAttrs, x: &Tensor) -> EvalResult<Tensor> {
         let row = &xv[r * cols..(r + 1) * cols];
         let hits = &mut counts[r * out..(r + 1) * out];
         for start in 0..cols {
-            for n in a.min_gram_length..=a.max_gram_length {
+            // by_len[n] for n from min_gram_length to max_gram_length.
+            for (n, grams) in by_len.iter().enumerate().skip(a.min_gram_length) {
                 let gaps = if n == 1 { 1 } else { a.max_skip_count + 1 };
                 for gap in 1..=gaps {
                     if start + (n - 1) * gap >= cols {
@@ -50,7 +51,7 @@ pub fn tf_idf_vectorizer(a: &TfIdfAttrs, x: &Tensor) -> EvalResult<Tensor> {
                     }
                     gram.clear();
                     gram.extend((0..n).map(|k| row[start + k * gap]));
-                    if let Some(&idx) = by_len[n].get(gram.as_slice()) {
+                    if let Some(&idx) = grams.get(gram.as_slice()) {
                         hits[idx] += 1;
                     }
                 }
