@@ -48,6 +48,14 @@ fn format_of(b: &[u8]) -> Option<Format> {
     })
 }
 
+/// The most memory a decoded image may take, 512 MiB (the `image` crate's default limit),
+/// checked before decoding: a header may claim any size.
+const MAX_BYTES: u64 = 1 << 29;
+
+fn too_big(what: &str, bytes: u64) -> EvalError {
+    invalid!("ImageDecoder: the {what} image would take {bytes} bytes, more than {MAX_BYTES}")
+}
+
 fn corrupt(what: &str, e: impl std::fmt::Display) -> EvalError {
     invalid!("ImageDecoder: cannot decode the {what} image: {e}")
 }
@@ -57,6 +65,12 @@ fn decode_png(b: &[u8]) -> EvalResult<Rgb> {
     let mut dec = png::Decoder::new(std::io::Cursor::new(b));
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = dec.read_info().map_err(|e| corrupt("PNG", e))?;
+    // At most 4 channels of 8 bits after the transformations.
+    let (w, h) = reader.info().size();
+    let bytes = w as u64 * h as u64 * 4;
+    if bytes > MAX_BYTES {
+        return Err(too_big("PNG", bytes));
+    }
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).map_err(|e| corrupt("PNG", e))?;
     buf.truncate(info.buffer_size());
@@ -90,6 +104,7 @@ fn decode_png(b: &[u8]) -> EvalResult<Rgb> {
 /// JPEG: grayscale or YCbCr/RGB baseline and progressive files; CMYK and 16-bit are refused.
 fn decode_jpeg(b: &[u8]) -> EvalResult<Rgb> {
     let mut dec = jpeg_decoder::Decoder::new(b);
+    dec.set_max_decoding_buffer_size(MAX_BYTES as usize);
     let px = dec.decode().map_err(|e| corrupt("JPEG", e))?;
     let info = dec
         .info()
@@ -110,10 +125,8 @@ fn decode_jpeg(b: &[u8]) -> EvalResult<Rgb> {
     Ok(Rgb { height, width, px })
 }
 
-/// The most samples a JPEG 2000 image may have (the decoder keeps them as f32): 2^27, 512 MiB.
-const MAX_JPEG2000_SAMPLES: u64 = 1 << 27;
-
-/// JPEG 2000 in strict mode (a truncated codestream is an error, not a partial image).
+/// JPEG 2000 in strict mode (a truncated codestream is an error, not a partial image). The
+/// size is checked before decoding: the decoder aborts the process when an allocation fails.
 fn decode_jpeg2000(b: &[u8]) -> EvalResult<Rgb> {
     use hayro_jpeg2000::{ColorSpace, DecodeSettings, DecoderContext, Image};
     let settings = DecodeSettings {
@@ -133,11 +146,10 @@ fn decode_jpeg2000(b: &[u8]) -> EvalResult<Rgb> {
     } as usize;
     let channels = color + usize::from(img.has_alpha());
     let (height, width) = (img.height() as usize, img.width() as usize);
-    let samples = (height as u64) * (width as u64) * channels as u64;
-    if samples > MAX_JPEG2000_SAMPLES {
-        return Err(invalid!(
-            "ImageDecoder: the JPEG 2000 image is {width}x{height}x{channels}, more than {MAX_JPEG2000_SAMPLES} samples"
-        ));
+    // The decoder keeps f32 samples.
+    let bytes = (height as u64) * (width as u64) * channels as u64 * 4;
+    if bytes > MAX_BYTES {
+        return Err(too_big("JPEG 2000", bytes));
     }
     let mut ctx = DecoderContext::default();
     let decoded = img
@@ -176,7 +188,7 @@ fn decode_jpeg2000(b: &[u8]) -> EvalResult<Rgb> {
     Ok(Rgb { height, width, px })
 }
 
-/// BMP, PNM, TIFF and WebP through the `image` crate (its default memory limits apply).
+/// BMP, PNM, TIFF and WebP through the `image` crate (its default limit is `MAX_BYTES`).
 fn decode_other(b: &[u8], f: Format) -> EvalResult<Rgb> {
     let (what, fmt) = match f {
         Format::Bmp => ("BMP", image::ImageFormat::Bmp),
@@ -311,6 +323,8 @@ mod tests {
             b"RIFF\x00\x00\x00\x00WEBPVP8 ",
             b"\x00\x00\x00\x0cjP  \r\n\x87\n\x00\x00",
             b"\xff\x4f\xff\x51\x00",
+            // A header claiming 10^10 pixels.
+            b"P6\n100000 100000\n255\n\x00",
             b"not an image",
             b"",
         ] {

@@ -163,8 +163,7 @@ fn scan8(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
         let id = l.add_node(fresh(k), op, ins, vec![Output::named(fresh(k))]);
         ValueRef::first(id)
     };
-    let konst = |l: &mut Graph, k: &str, t: Tensor| l.add_const(fresh(k), t);
-    let zero = konst(&mut l, "zero", Tensor::vec_i64(&[0]));
+    let zero = l.add_const(fresh("zero"), Tensor::vec_i64(&[0]));
     let picks: Vec<ValueRef> = ins_l
         .iter()
         .enumerate()
