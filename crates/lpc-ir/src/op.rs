@@ -909,7 +909,12 @@ impl TfIdfAttrs {
                 self.ngram_indexes.len()
             ));
         }
-        let out = self.ngram_indexes.iter().max().map_or(0, |&m| m + 1);
+        let out = match self.ngram_indexes.iter().max() {
+            Some(&m) => m
+                .checked_add(1)
+                .ok_or("ngram_indexes has an entry too large")?,
+            None => 0,
+        };
         let w = &self.weights;
         if w.dtype() != DType::F32 || w.rank() != 1 || (!w.is_empty() && w.len() < out) {
             return Err(format!(

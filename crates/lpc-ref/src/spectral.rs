@@ -234,6 +234,7 @@ pub fn mel_weight_matrix(dtype: DType, i: Inputs) -> EvalResult<Tensor> {
         ));
     }
     let bins = dft as usize / 2 + 1;
+    crate::shape_ops::check_count(&[bins, mels])?;
     let ln10 = std::f64::consts::LN_10;
     let to_mel = |f: f64| 2595.0 * (f / 700.0).ln_1p() / ln10;
     let (lo_mel, hi_mel) = (to_mel(lo), to_mel(hi));

@@ -30,21 +30,28 @@ pub fn tf_idf_vectorizer(a: &TfIdfAttrs, x: &Tensor) -> EvalResult<Tensor> {
             ))
         }
     };
-    // One map per n-gram length: items → output index.
-    let mut by_len: Vec<HashMap<&[i64], usize>> = vec![HashMap::new(); a.max_gram_length + 1];
+    // One map per n-gram length: items → output index (the pool has no n-gram longer than
+    // ngram_counts has entries).
+    let top = a.max_gram_length.min(a.ngram_counts.len());
+    let mut by_len: Vec<HashMap<&[i64], usize>> = vec![HashMap::new(); top + 1];
     for (g, idx) in a.grams() {
         by_len[g.len()].insert(g, idx);
     }
     let xv = x.to_i64_vec();
+    crate::shape_ops::check_count(&[rows, out])?;
     let mut counts = vec![0u64; rows * out];
-    let mut gram = Vec::with_capacity(a.max_gram_length);
+    let mut gram = Vec::with_capacity(top);
     for r in 0..rows {
         let row = &xv[r * cols..(r + 1) * cols];
         let hits = &mut counts[r * out..(r + 1) * out];
         for start in 0..cols {
-            // by_len[n] for n from min_gram_length to max_gram_length.
+            // by_len[n] for n from min_gram_length to top.
             for (n, grams) in by_len.iter().enumerate().skip(a.min_gram_length) {
-                let gaps = if n == 1 { 1 } else { a.max_skip_count + 1 };
+                let gaps = if n == 1 {
+                    1
+                } else {
+                    a.max_skip_count.saturating_add(1)
+                };
                 for gap in 1..=gaps {
                     if start + (n - 1) * gap >= cols {
                         break;
