@@ -211,6 +211,9 @@ pub fn cost_class(k: OpKind) -> CostClass {
         | NonMaxSuppression
         | SwiGlu
         | RoiAlign
+        | ImageDecoder
+        | TfIdfVectorizer
+        | MelWeightMatrix
         | Col2Im
         | GridSample
         | AffineGrid

@@ -26,9 +26,10 @@ pub use infer::{
 pub use op::{
     col2im_blocks, dft_axis, dft_lengths, max_unpool_shape, rnn_default_activations, stft_dims,
     ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder, BodyIo, ConvAttrs,
-    CoordTransform, GridPadding, LossReduction, NearestMode, Op, PadMode, PoolAttrs, QkOutput,
-    QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection, ScanAttrs,
-    ScatterReduction, UnaryOp, WindowKind, SELU_ALPHA, SELU_GAMMA,
+    CoordTransform, GridPadding, LossReduction, NearestMode, Op, PadMode, PixelFormat, PoolAttrs,
+    QkOutput, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs, RnnDirection,
+    ScanAttrs, ScatterReduction, TfIdfAttrs, TfIdfMode, UnaryOp, WindowKind, SELU_ALPHA,
+    SELU_GAMMA,
 };
 pub use op_kind::OpKind;
 pub use shape::{DTypeOrUnknown, Dim, Shape, ValueType};

@@ -494,6 +494,49 @@ pub enum WindowKind {
     Blackman,
 }
 
+/// The output layout of an `ImageDecoder`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PixelFormat {
+    /// Red, green, blue.
+    Rgb,
+    /// Blue, green, red.
+    Bgr,
+    /// One luma channel (ITU-R 601-2: `0.299 R + 0.587 G + 0.114 B`, rounded).
+    Grayscale,
+}
+
+/// How a `TfIdfVectorizer` turns n-gram counts into outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TfIdfMode {
+    /// The counts.
+    Tf,
+    /// The weight of each n-gram that occurs (1 without weights), else 0.
+    Idf,
+    /// The counts times the weights (the counts without weights).
+    TfIdf,
+}
+
+/// The attributes of `Op::TfIdfVectorizer`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TfIdfAttrs {
+    /// What the outputs are.
+    pub mode: TfIdfMode,
+    /// The shortest n-gram counted (at least 1).
+    pub min_gram_length: usize,
+    /// The longest n-gram counted.
+    pub max_gram_length: usize,
+    /// How many items an n-gram may skip between its items (the same gap throughout).
+    pub max_skip_count: usize,
+    /// Where the n-grams of each length (1, 2, ...) start in `pool`.
+    pub ngram_counts: Vec<usize>,
+    /// The output index of each n-gram of the pool, in pool order.
+    pub ngram_indexes: Vec<usize>,
+    /// The n-grams, shortest first, their items one after the other.
+    pub pool: Vec<i64>,
+    /// One weight per output index, f32 `[n]`; `[0]`: no weights.
+    pub weights: Arc<Tensor>,
+}
+
 /// Depth order of DepthToSpace and SpaceToDepth: depth-column-row (`DCR`, the default) or
 /// column-row-depth (`CRD`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -818,6 +861,92 @@ pub struct ScanAttrs {
     pub output_axes: Vec<i64>,
     /// 1 to stack a scan output in reverse order; empty: all in order.
     pub output_directions: Vec<i64>,
+}
+
+impl TfIdfAttrs {
+    /// Checks the attributes against each other; the output size (the largest n-gram index
+    /// plus one) or what does not fit.
+    pub fn check(&self) -> Result<usize, String> {
+        let (lo, hi) = (self.min_gram_length, self.max_gram_length);
+        if lo < 1 || hi < lo {
+            return Err(format!(
+                "min_gram_length ({lo}) must be at least 1 and at most max_gram_length ({hi})"
+            ));
+        }
+        if self.ngram_counts.first() != Some(&0) {
+            return Err(format!(
+                "ngram_counts must start with 0, got {:?}",
+                self.ngram_counts
+            ));
+        }
+        let mut grams = 0;
+        for (k, &start) in self.ngram_counts.iter().enumerate() {
+            let end = self
+                .ngram_counts
+                .get(k + 1)
+                .copied()
+                .unwrap_or(self.pool.len());
+            if start > end || end > self.pool.len() {
+                return Err(format!(
+                    "ngram_counts {:?} must rise and stay within the pool of {} items",
+                    self.ngram_counts,
+                    self.pool.len()
+                ));
+            }
+            if (end - start) % (k + 1) != 0 {
+                return Err(format!(
+                    "the pool's {}-grams take {} items, not a multiple of {}",
+                    k + 1,
+                    end - start,
+                    k + 1
+                ));
+            }
+            grams += (end - start) / (k + 1);
+        }
+        if self.ngram_indexes.len() != grams {
+            return Err(format!(
+                "ngram_indexes has {} entries for the pool's {grams} n-grams",
+                self.ngram_indexes.len()
+            ));
+        }
+        let out = match self.ngram_indexes.iter().max() {
+            Some(&m) => m
+                .checked_add(1)
+                .ok_or("ngram_indexes has an entry too large")?,
+            None => 0,
+        };
+        let w = &self.weights;
+        if w.dtype() != DType::F32 || w.rank() != 1 || (!w.is_empty() && w.len() < out) {
+            return Err(format!(
+                "weights must be f32, empty or one per output index ({out}), got {} {:?}",
+                w.dtype(),
+                w.shape()
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The n-grams counted (length between min_gram_length and max_gram_length), each with
+    /// its output index; call after [`TfIdfAttrs::check`].
+    pub fn grams(&self) -> Vec<(&[i64], usize)> {
+        let mut v = vec![];
+        let mut id = 0;
+        for (k, &start) in self.ngram_counts.iter().enumerate() {
+            let n = k + 1;
+            let end = self
+                .ngram_counts
+                .get(k + 1)
+                .copied()
+                .unwrap_or(self.pool.len());
+            for g in self.pool[start..end].chunks_exact(n) {
+                if (self.min_gram_length..=self.max_gram_length).contains(&n) {
+                    v.push((g, self.ngram_indexes[id]));
+                }
+                id += 1;
+            }
+        }
+        v
+    }
 }
 
 /// How the inputs and outputs of an `If`, `Loop` or `Scan` node split, from [`Op::body_io`].
@@ -1382,6 +1511,22 @@ pub enum Op {
         conv: ConvAttrs,
         /// Groups of input channels sharing one set of offsets.
         offset_group: usize,
+    },
+    /// Decodes an encoded image file (ONNX 20 `ImageDecoder`): (encoded u8 `[n]`) → u8
+    /// `[height, width, channels]`, 3 channels for RGB and BGR, 1 for grayscale.
+    ImageDecoder {
+        /// The channel layout of the output.
+        pixel_format: PixelFormat,
+    },
+    /// Counts the n-grams of a pool in each row of integers (ONNX `TfIdfVectorizer`): (x i32
+    /// or i64 `[C]` or `[B, C]`) → f32 `[out]` or `[B, out]`, `out` = max(ngram_indexes) + 1.
+    TfIdfVectorizer(TfIdfAttrs),
+    /// The triangular mel filter bank (ONNX 17 `MelWeightMatrix`): (num_mel_bins,
+    /// dft_length, sample_rate, lower_edge_hertz, upper_edge_hertz), scalars → `dtype`
+    /// `[dft_length / 2 + 1, num_mel_bins]`.
+    MelWeightMatrix {
+        /// The output element type.
+        dtype: DType,
     },
     /// Sums sliding blocks of columns back into an image (the inverse layout of im2col):
     /// (x, image_shape, block_shape) with x `[N, C·∏block_shape, L]`; output

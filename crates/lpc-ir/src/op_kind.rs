@@ -3,9 +3,10 @@
 
 use crate::{
     ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder, ConvAttrs,
-    CoordTransform, DType, GridPadding, LossReduction, NearestMode, Op, PadMode, PoolAttrs,
-    QkOutput, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs, RnnDirection, ScanAttrs,
-    ScatterReduction, Tensor, UnaryOp, WindowKind, SELU_ALPHA, SELU_GAMMA,
+    CoordTransform, DType, GridPadding, LossReduction, NearestMode, Op, PadMode, PixelFormat,
+    PoolAttrs, QkOutput, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnAttrs, RnnDirection,
+    ScanAttrs, ScatterReduction, Tensor, TfIdfAttrs, TfIdfMode, UnaryOp, WindowKind, SELU_ALPHA,
+    SELU_GAMMA,
 };
 use std::sync::Arc;
 
@@ -189,6 +190,9 @@ op_kinds! {
     (SwiGlu, "swiglu"),
     (RoiAlign, "roi_align"),
     (DeformConv, "deform_conv"),
+    (ImageDecoder, "image_decoder"),
+    (TfIdfVectorizer, "tf_idf_vectorizer"),
+    (MelWeightMatrix, "mel_weight_matrix"),
     (Col2Im, "col2im"),
     (GridSample, "grid_sample"),
     (AffineGrid, "affine_grid"),
@@ -293,6 +297,8 @@ impl OpKind {
             SwiGlu => (2, Some(2)),
             RoiAlign => (3, Some(3)),
             DeformConv => (3, Some(5)),
+            ImageDecoder | TfIdfVectorizer => (1, Some(1)),
+            MelWeightMatrix => (5, Some(5)),
             ShapeOf => (1, Some(1)),
             Slice => (3, Some(5)),
             Pad => (2, Some(4)),
@@ -377,6 +383,7 @@ impl OpKind {
             | CenterCropPad | Col2Im | GridSample | AffineGrid => true,
             Einsum | RotaryEmbedding | TensorScatter | NonMaxSuppression => true,
             LinearAttention | SwiGlu | RoiAlign | DeformConv => true,
+            ImageDecoder | TfIdfVectorizer | MelWeightMatrix => true,
             Lrn | GroupNorm | MeanVarianceNorm | MaxUnpool | CausalConvWithState => true,
             Dft | Window | Stft => true,
             Hardmax
@@ -673,6 +680,20 @@ impl OpKind {
                 conv: ConvAttrs::default(),
                 offset_group: 1,
             },
+            OpKind::ImageDecoder => Op::ImageDecoder {
+                pixel_format: PixelFormat::Rgb,
+            },
+            OpKind::TfIdfVectorizer => Op::TfIdfVectorizer(TfIdfAttrs {
+                mode: TfIdfMode::Tf,
+                min_gram_length: 1,
+                max_gram_length: 1,
+                max_skip_count: 0,
+                ngram_counts: vec![0],
+                ngram_indexes: vec![0],
+                pool: vec![0],
+                weights: Arc::new(Tensor::zeros(DType::F32, &[0])),
+            }),
+            OpKind::MelWeightMatrix => Op::MelWeightMatrix { dtype: DType::F32 },
             OpKind::GridSample => Op::GridSample {
                 mode: ResizeMode::Linear,
                 padding: GridPadding::Zeros,
@@ -936,6 +957,9 @@ impl Op {
             Op::SwiGlu { .. } => OpKind::SwiGlu,
             Op::RoiAlign { .. } => OpKind::RoiAlign,
             Op::DeformConv { .. } => OpKind::DeformConv,
+            Op::ImageDecoder { .. } => OpKind::ImageDecoder,
+            Op::TfIdfVectorizer(_) => OpKind::TfIdfVectorizer,
+            Op::MelWeightMatrix { .. } => OpKind::MelWeightMatrix,
             Op::Col2Im { .. } => OpKind::Col2Im,
             Op::GridSample { .. } => OpKind::GridSample,
             Op::AffineGrid { .. } => OpKind::AffineGrid,

@@ -113,6 +113,9 @@ pub fn output_count(op: &Op) -> (usize, usize) {
         | Op::SwiGlu { .. }
         | Op::RoiAlign { .. }
         | Op::DeformConv { .. }
+        | Op::ImageDecoder { .. }
+        | Op::TfIdfVectorizer(_)
+        | Op::MelWeightMatrix { .. }
         | Op::Col2Im { .. }
         | Op::GridSample { .. }
         | Op::AffineGrid { .. }

@@ -1977,3 +1977,147 @@ fn swiglu_roi_align_and_deform_conv_types() {
         assert!(m.contains(what), "{m}");
     }
 }
+
+fn tfidf(counts: Vec<usize>, indexes: Vec<usize>, pool: Vec<i64>, weights: Vec<f32>) -> Op {
+    Op::TfIdfVectorizer(TfIdfAttrs {
+        mode: TfIdfMode::TfIdf,
+        min_gram_length: 1,
+        max_gram_length: 2,
+        max_skip_count: 1,
+        ngram_counts: counts,
+        ngram_indexes: indexes,
+        pool,
+        weights: Tensor::from_f32(&[weights.len()], weights)
+            .unwrap()
+            .into_arc(),
+    })
+}
+
+#[test]
+fn image_decoder_tfidf_and_mel_types() {
+    let mut g = Graph::new("m");
+    let bytes = input(&mut g, "bytes", DType::U8, "n");
+    let rgb = node(
+        &mut g,
+        "rgb",
+        OpKind::ImageDecoder.template(),
+        &[Some(bytes)],
+    );
+    let gray = node(
+        &mut g,
+        "gray",
+        Op::ImageDecoder {
+            pixel_format: PixelFormat::Grayscale,
+        },
+        &[Some(bytes)],
+    );
+    let x = input(&mut g, "x", DType::I32, "B,6");
+    let x1 = input(&mut g, "x1", DType::I64, "6");
+    let op = tfidf(vec![0, 2], vec![0, 3, 1, 2], vec![5, 6, 5, 6, 6, 5], vec![]);
+    let t2 = node(&mut g, "t2", op.clone(), &[Some(x)]);
+    let t1 = node(&mut g, "t1", op, &[Some(x1)]);
+    let k = |g: &mut Graph, n: &str, v: i64| {
+        g.add_const(n, Tensor::from_i32(&[], vec![v as i32]).unwrap())
+    };
+    let (mels, dft, rate) = (
+        k(&mut g, "mels", 8),
+        k(&mut g, "dft", 16),
+        k(&mut g, "rate", 8000),
+    );
+    let lo = g.add_const("lo", Tensor::scalar_f32(0.0));
+    let hi = g.add_const("hi", Tensor::scalar_f32(4000.0));
+    let mel_ins = [Some(mels), Some(dft), Some(rate), Some(lo), Some(hi)];
+    let mel = node(
+        &mut g,
+        "mel",
+        Op::MelWeightMatrix { dtype: DType::F64 },
+        &mel_ins,
+    );
+    let n = input(&mut g, "n", DType::I64, "");
+    let mel_sym = node(
+        &mut g,
+        "mel_sym",
+        OpKind::MelWeightMatrix.template(),
+        &[Some(n), Some(n), Some(rate), Some(lo), Some(hi)],
+    );
+    run(&mut g);
+    let t = ty(&g, rgb);
+    assert!(t.starts_with("u8[") && t.ends_with(",3]"), "{t}");
+    assert!(ty(&g, gray).ends_with(",1]"));
+    assert_eq!(ty(&g, t2), "f32[B,4]");
+    assert_eq!(ty(&g, t1), "f32[4]");
+    assert_eq!(ty(&g, mel), "f64[9,8]");
+    let t = ty(&g, mel_sym);
+    assert!(t.starts_with("f32[") && t.matches(',').count() == 1, "{t}");
+}
+
+#[test]
+fn image_decoder_tfidf_and_mel_reject_bad_inputs() {
+    let mut g = Graph::new("m");
+    let f = input(&mut g, "f", DType::F32, "n");
+    let b2 = input(&mut g, "b2", DType::U8, "2,n");
+    let x3 = input(&mut g, "x3", DType::I64, "1,2,3");
+    let x = input(&mut g, "x", DType::I64, "3");
+    let i = ints(&mut g, "i", &[8]);
+    let fl = g.add_const("fl", Tensor::scalar_f32(1.0));
+    let neg = g.add_const("neg", Tensor::scalar_i64(-4));
+    let good = tfidf(vec![0, 2], vec![0, 3, 1, 2], vec![5, 6, 5, 6, 6, 5], vec![]);
+    let cases: Vec<(Op, Vec<Option<ValueRef>>, &str)> = vec![
+        (OpKind::ImageDecoder.template(), vec![Some(f)], "u8"),
+        (OpKind::ImageDecoder.template(), vec![Some(b2)], "rank 1"),
+        (good.clone(), vec![Some(f)], "i32 or i64"),
+        (good.clone(), vec![Some(x3)], "[C] or [B, C]"),
+        // Three unigrams and one bigram take 5 pool items, not 6.
+        (
+            tfidf(vec![0, 3], vec![0, 1, 2, 3], vec![5, 6, 5, 6, 6, 5], vec![]),
+            vec![Some(x)],
+            "multiple of 2",
+        ),
+        (
+            tfidf(vec![0, 2], vec![0, 1], vec![5, 6, 5, 6, 6, 5], vec![]),
+            vec![Some(x)],
+            "ngram_indexes",
+        ),
+        (
+            tfidf(
+                vec![0, 2],
+                vec![0, 3, 1, 2],
+                vec![5, 6, 5, 6, 6, 5],
+                vec![1.0],
+            ),
+            vec![Some(x)],
+            "weights",
+        ),
+        (
+            tfidf(vec![1, 2], vec![0, 3, 1, 2], vec![5, 6, 5, 6, 6, 5], vec![]),
+            vec![Some(x)],
+            "start with 0",
+        ),
+        (
+            OpKind::MelWeightMatrix.template(),
+            vec![Some(fl), Some(i), Some(i), Some(fl), Some(fl)],
+            "i32 or i64",
+        ),
+        (
+            OpKind::MelWeightMatrix.template(),
+            vec![Some(i), Some(i), Some(i), Some(i), Some(fl)],
+            "a float type",
+        ),
+        (
+            OpKind::MelWeightMatrix.template(),
+            vec![Some(neg), Some(i), Some(i), Some(fl), Some(fl)],
+            "positive",
+        ),
+        (
+            Op::MelWeightMatrix { dtype: DType::Bool },
+            vec![Some(i), Some(i), Some(i), Some(fl), Some(fl)],
+            "numeric",
+        ),
+    ];
+    for (op, ins, want) in cases {
+        let mut h = g.clone();
+        node(&mut h, "bad", op, &ins);
+        let e = infer_types(&mut h).unwrap_err().to_string();
+        assert!(e.contains("bad") && e.contains(want), "{e} (wanted {want})");
+    }
+}

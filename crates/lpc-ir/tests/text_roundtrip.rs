@@ -195,9 +195,12 @@ fn kind(op: &Op) -> usize {
         Op::SwiGlu { .. } => 175,
         Op::RoiAlign { .. } => 176,
         Op::DeformConv { .. } => 177,
+        Op::ImageDecoder { .. } => 178,
+        Op::TfIdfVectorizer(_) => 179,
+        Op::MelWeightMatrix { .. } => 180,
     }
 }
-const KINDS: usize = 178;
+const KINDS: usize = 181;
 
 /// Ids of the word-valued attribute enums, again without catch-alls; (enum, variant).
 fn words(op: &Op) -> Vec<(usize, usize)> {
@@ -312,10 +315,21 @@ fn words(op: &Op) -> Vec<(usize, usize)> {
             },
             dtype(d),
         ],
+        Op::ImageDecoder { pixel_format } => vec![match pixel_format {
+            PixelFormat::Rgb => (16, 0),
+            PixelFormat::Bgr => (16, 1),
+            PixelFormat::Grayscale => (16, 2),
+        }],
+        Op::TfIdfVectorizer(a) => vec![match a.mode {
+            TfIdfMode::Tf => (17, 0),
+            TfIdfMode::Idf => (17, 1),
+            TfIdfMode::TfIdf => (17, 2),
+        }],
+        Op::MelWeightMatrix { dtype: d } => vec![dtype(d)],
         _ => vec![],
     }
 }
-const WORD_COUNTS: [usize; 16] = [4, 8, 4, 3, 6, 4, 3, 5, 2, 3, 11, 3, 4, 4, 3, 3];
+const WORD_COUNTS: [usize; 18] = [4, 8, 4, 3, 6, 4, 3, 5, 2, 3, 11, 3, 4, 4, 3, 3, 3, 3];
 
 fn scatter_reduction(r: &ScatterReduction) -> (usize, usize) {
     match r {
@@ -1115,6 +1129,27 @@ fn op_samples() -> Vec<Op> {
         },
         offset_group: 2,
     });
+    for pixel_format in [PixelFormat::Rgb, PixelFormat::Bgr, PixelFormat::Grayscale] {
+        v.push(Op::ImageDecoder { pixel_format });
+    }
+    for (mode, w) in [
+        (TfIdfMode::Tf, vec![]),
+        (TfIdfMode::Idf, vec![0.5, 1.25, -3.0]),
+        (TfIdfMode::TfIdf, vec![0.1, 0.2, 0.3]),
+    ] {
+        v.push(Op::TfIdfVectorizer(TfIdfAttrs {
+            mode,
+            min_gram_length: 1,
+            max_gram_length: 2,
+            max_skip_count: 3,
+            ngram_counts: vec![0, 2],
+            ngram_indexes: vec![2, 0, 1],
+            pool: vec![7, -1, 7, 8],
+            weights: Arc::new(Tensor::from_f32(&[w.len()], w).unwrap()),
+        }));
+    }
+    v.push(Op::MelWeightMatrix { dtype: DType::F32 });
+    v.push(Op::MelWeightMatrix { dtype: DType::F64 });
     v.push(Op::GridSample {
         mode: ResizeMode::Linear,
         padding: GridPadding::Zeros,

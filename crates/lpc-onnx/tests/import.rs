@@ -330,3 +330,75 @@ fn external_data_is_read_relative_to_the_model() {
     let _ = std::fs::remove_file(&outside);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The shared `test_scan_sum` model (Scan opset 8: `state += x`, scan output the running
+/// state) with a batch of 2, `sequence_lens` as a graph input and, with `reverse`, the scan
+/// input read backwards.
+fn scan8_with_lengths(reverse: bool) -> Vec<u8> {
+    use lpc_onnx::proto::*;
+    use prost::Message;
+    let bytes = std::fs::read(shared().join("onnx-node/test_scan_sum/model.onnx")).unwrap();
+    let mut m = ModelProto::decode(bytes.as_slice()).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    g.node[0].input[0] = "lens".into();
+    if reverse {
+        g.node[0].attribute.push(AttributeProto {
+            name: Some("directions".into()),
+            r#type: Some(attribute_proto::AttributeType::Ints as i32),
+            ints: vec![1],
+            ..Default::default()
+        });
+    }
+    for vi in g.input.iter_mut().chain(g.output.iter_mut()) {
+        if let Some(type_proto::Value::TensorType(t)) =
+            vi.r#type.as_mut().and_then(|t| t.value.as_mut())
+        {
+            t.shape.as_mut().unwrap().dim[0].value =
+                Some(tensor_shape_proto::dimension::Value::DimValue(2));
+        }
+    }
+    let mut lens = g.input[0].clone();
+    lens.name = Some("lens".into());
+    if let Some(type_proto::Value::TensorType(t)) =
+        lens.r#type.as_mut().and_then(|t| t.value.as_mut())
+    {
+        t.elem_type = Some(tensor_proto::DataType::Int64 as i32);
+        t.shape.as_mut().unwrap().dim.truncate(1);
+    }
+    g.input.insert(0, lens);
+    m.encode_to_vec()
+}
+
+#[test]
+fn scan8_sequence_lens_cut_and_zero_pad_each_batch() {
+    use lpc_ir::Tensor;
+    let lens = Tensor::from_i64(&[2], vec![3, 2]).unwrap();
+    let init = Tensor::from_f32(&[2, 2], vec![0., 0., 10., 10.]).unwrap();
+    let x = Tensor::from_f32(
+        &[2, 3, 2],
+        vec![1., 2., 3., 4., 5., 6., 1., 1., 2., 2., 3., 3.],
+    )
+    .unwrap();
+    // The outputs of ONNX Runtime 1.32 on these models.
+    let cases = [
+        (false, [1., 2., 4., 6., 9., 12., 11., 11., 13., 13., 0., 0.]),
+        (true, [5., 6., 8., 10., 9., 12., 12., 12., 13., 13., 0., 0.]),
+    ];
+    for (reverse, z) in cases {
+        let g = lpc_onnx::import_bytes(&scan8_with_lengths(reverse), None).unwrap();
+        let back = lpc_onnx::export::export_bytes(&g).unwrap();
+        let back = lpc_onnx::import_bytes(&back, None).unwrap();
+        for g in [g, back] {
+            let outs = lpc_ref::run(&g, &[lens.clone(), init.clone(), x.clone()]).unwrap();
+            assert_eq!(outs[0].to_f32_vec(), vec![9., 12., 13., 13.]);
+            assert_eq!(outs[1].shape(), &[2, 3, 2]);
+            assert_eq!(outs[1].to_f32_vec(), z.to_vec(), "reverse: {reverse}");
+        }
+    }
+    // Lengths outside [0, 3] are clamped into it.
+    let g = lpc_onnx::import_bytes(&scan8_with_lengths(false), None).unwrap();
+    let odd = Tensor::from_i64(&[2], vec![7, -1]).unwrap();
+    let outs = lpc_ref::run(&g, &[odd, init, x]).unwrap();
+    assert_eq!(outs[0].to_f32_vec(), vec![9., 12., 10., 10.]);
+    assert_eq!(outs[1].to_f32_vec()[6..], [0.; 6]);
+}

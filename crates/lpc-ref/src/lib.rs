@@ -13,6 +13,7 @@ mod elementwise;
 mod fused;
 pub mod geom;
 mod grid;
+mod image;
 mod index;
 mod llm;
 pub mod logic;
@@ -28,6 +29,7 @@ mod resize;
 mod run;
 mod shape_ops;
 mod spectral;
+mod tfidf;
 pub mod transcendental;
 pub mod util;
 
@@ -360,6 +362,12 @@ pub fn eval(op: &Op, ins: &[Option<&Tensor>], n_outputs: usize) -> EvalResult<Ve
         Op::DeformConv { conv, offset_group } => {
             Ok(vec![deform::deform_conv(conv, *offset_group, i)?])
         }
+        Op::ImageDecoder { pixel_format } => Ok(vec![image::image_decoder(
+            *pixel_format,
+            i.req(0, "encoded_stream")?,
+        )?]),
+        Op::TfIdfVectorizer(a) => Ok(vec![tfidf::tf_idf_vectorizer(a, i.req(0, "x")?)?]),
+        Op::MelWeightMatrix { dtype } => Ok(vec![spectral::mel_weight_matrix(*dtype, i)?]),
         Op::Dft { inverse, onesided } => Ok(vec![spectral::dft(*inverse, *onesided, i)?]),
         Op::Stft { onesided } => Ok(vec![spectral::stft(*onesided, i)?]),
         Op::Window {

@@ -192,6 +192,83 @@ pub fn window(
     Ok(Tensor::from_f64(&[n], v).expect("size").into_dtype(dtype))
 }
 
+/// The one number of a one-element float input.
+fn one_float(t: &Tensor, slot: usize, what: &'static str) -> EvalResult<f64> {
+    crate::util::want_float(t, slot, what)?;
+    match t.to_f64_vec().as_slice() {
+        [v] => Ok(*v),
+        other => Err(invalid!("{what} must hold one number, got {other:?}")),
+    }
+}
+
+/// MelWeightMatrix: (num_mel_bins, dft_length, sample_rate, lower_edge_hertz,
+/// upper_edge_hertz) → `[dft_length / 2 + 1, num_mel_bins]` of `dtype`. The band edges are
+/// `num_mel_bins + 2` points evenly spaced on the mel scale (`2595 log10(1 + f / 700)`)
+/// from the lower to the upper edge, each mapped to the spectrogram bin
+/// `floor((dft_length + 1) f / sample_rate)`; filter m rises linearly from edge m to edge
+/// m + 1 and falls to edge m + 2 (the ONNX reference's construction, in f64).
+pub fn mel_weight_matrix(dtype: DType, i: Inputs) -> EvalResult<Tensor> {
+    let int = |slot: usize, what: &'static str| -> EvalResult<i64> {
+        let t = i.req(slot, what)?;
+        if !matches!(t.dtype(), DType::I32 | DType::I64) {
+            return Err(EvalError::DType {
+                slot,
+                what,
+                got: t.dtype(),
+                expected: "i32 or i64",
+            });
+        }
+        match one_int(t, what)? {
+            v if v > 0 => Ok(v),
+            v => Err(invalid!("MelWeightMatrix {what} must be positive, got {v}")),
+        }
+    };
+    let mels = int(0, "num_mel_bins")? as usize;
+    let dft = int(1, "dft_length")?;
+    let rate = int(2, "sample_rate")? as f64;
+    let lo = one_float(i.req(3, "lower_edge_hertz")?, 3, "lower_edge_hertz")?;
+    let hi = one_float(i.req(4, "upper_edge_hertz")?, 4, "upper_edge_hertz")?;
+    if !(0.0 <= lo && lo <= hi && hi.is_finite()) {
+        return Err(invalid!(
+            "MelWeightMatrix needs 0 <= lower_edge_hertz <= upper_edge_hertz, got {lo} and {hi}"
+        ));
+    }
+    let bins = dft as usize / 2 + 1;
+    crate::shape_ops::check_count(&[bins, mels])?;
+    let ln10 = std::f64::consts::LN_10;
+    let to_mel = |f: f64| 2595.0 * (f / 700.0).ln_1p() / ln10;
+    let (lo_mel, hi_mel) = (to_mel(lo), to_mel(hi));
+    let step = (hi_mel - lo_mel) / (mels + 2) as f64;
+    let edges: Vec<usize> = (0..mels + 2)
+        .map(|k| {
+            let hz = 700.0 * ((k as f64 * step + lo_mel) / 2595.0 * ln10).exp_m1();
+            ((dft + 1) as f64 * hz / rate).floor() as usize
+        })
+        .collect();
+    if let Some(&e) = edges.iter().find(|&&e| e >= bins) {
+        return Err(invalid!(
+            "MelWeightMatrix: upper_edge_hertz {hi} falls in bin {e}, past the {bins} bins of a {dft}-point DFT at {rate} Hz"
+        ));
+    }
+    let mut out = vec![0f64; bins * mels];
+    for m in 0..mels {
+        let (l, c, h) = (edges[m], edges[m + 1], edges[m + 2]);
+        if c == l {
+            out[c * mels + m] = 1.0;
+        } else {
+            for j in l..=c {
+                out[j * mels + m] = (j - l) as f64 / (c - l) as f64;
+            }
+        }
+        for j in c..h {
+            out[j * mels + m] = (h - j) as f64 / (h - c) as f64;
+        }
+    }
+    Ok(Tensor::from_f64(&[bins, mels], out)
+        .map_err(|e| invalid!("MelWeightMatrix: {e}"))?
+        .into_dtype(dtype))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +335,40 @@ mod tests {
         let long = Tensor::scalar_i64(5);
         let ins = [Some(&x), Some(&step), None, Some(&long)];
         assert!(stft(true, Inputs::new(&ins)).is_err());
+    }
+
+    fn mel(mels: i64, dft: i64, rate: i64, lo: f32, hi: f32) -> EvalResult<Tensor> {
+        let (m, d, r) = (
+            Tensor::scalar_i64(mels),
+            Tensor::scalar_i64(dft),
+            Tensor::scalar_i64(rate),
+        );
+        let (l, h) = (Tensor::scalar_f32(lo), Tensor::scalar_f32(hi));
+        let ins = [Some(&m), Some(&d), Some(&r), Some(&l), Some(&h)];
+        mel_weight_matrix(DType::F32, Inputs::new(&ins))
+    }
+
+    #[test]
+    fn mel_filters_are_triangles_over_the_bins() {
+        // 2 filters, 8-point DFT (5 bins) at 8 Hz, 0..4 Hz: 4 edges a quarter of the mel range
+        // apart (the last one short of 4 Hz, as in the ONNX reference), at bins
+        // floor(9 f / 8) = 0, 1, 2, 3.
+        let t = mel(2, 8, 8, 0.0, 4.0).unwrap();
+        assert_eq!(t.shape(), &[5, 2]);
+        let v = t.to_f32_vec();
+        let col = |m: usize| (0..5).map(|j| v[j * 2 + m]).collect::<Vec<f32>>();
+        assert_eq!(col(0), vec![0.0, 1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(col(1), vec![0.0, 0.0, 1.0, 0.0, 0.0]);
+        // Past the Nyquist bin, a non-positive count, a reversed band: errors.
+        assert!(mel(2, 8, 8, 0.0, 8.0).is_err());
+        assert!(mel(0, 8, 8, 0.0, 4.0).is_err());
+        assert!(mel(2, 8, 8, 3.0, 1.0).is_err());
+        let f = Tensor::scalar_f32(2.0);
+        let ins = [Some(&f); 5];
+        assert!(matches!(
+            mel_weight_matrix(DType::F32, Inputs::new(&ins)),
+            Err(EvalError::DType { slot: 0, .. })
+        ));
     }
 
     #[test]

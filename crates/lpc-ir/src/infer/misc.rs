@@ -3,7 +3,7 @@
 //! values (Compress, NonZero, Unique): those get a fresh symbol for the data-dependent dim.
 
 use super::{vt, vt_unranked, Cx, InferError, SymGen};
-use crate::{DType, Dim, Op, ValueType};
+use crate::{DType, Dim, Op, PixelFormat, TfIdfAttrs, ValueType};
 
 type R = Result<Vec<ValueType>, InferError>;
 
@@ -713,4 +713,74 @@ pub(super) fn roi_align(
     out.push(Dim::Known(output_height));
     out.push(Dim::Known(output_width));
     Ok(vec![vt(x.dtype, out)])
+}
+
+/// ImageDecoder: a 1-D u8 input; u8 `[height, width, channels]`, the height and width fresh
+/// symbols (they are in the encoded bytes).
+pub(super) fn image_decoder(cx: &Cx, pixel_format: PixelFormat, syms: &mut SymGen) -> R {
+    let x = cx.req(0, "encoded_stream")?;
+    cx.check_dtype(0, "encoded_stream", "u8", |d| d == DType::U8)?;
+    if let Some(r) = dims(x).map(<[Dim]>::len).filter(|&r| r != 1) {
+        return Err(cx.err(format!("encoded_stream must have rank 1, got {r}")));
+    }
+    let c = match pixel_format {
+        PixelFormat::Rgb | PixelFormat::Bgr => 3,
+        PixelFormat::Grayscale => 1,
+    };
+    Ok(vec![vt(
+        Some(DType::U8),
+        vec![syms.dim(), syms.dim(), Dim::Known(c)],
+    )])
+}
+
+/// TfIdfVectorizer: x i32 or i64 `[C]` or `[B, C]`; f32 `[out]` or `[B, out]`.
+pub(super) fn tf_idf_vectorizer(cx: &Cx, a: &TfIdfAttrs) -> R {
+    let out = a.check().map_err(|e| cx.err(e))?;
+    let x = cx.req(0, "x")?;
+    cx.check_dtype(0, "x", "i32 or i64", |d| {
+        matches!(d, DType::I32 | DType::I64)
+    })?;
+    Ok(vec![match dims(x) {
+        Some([_]) => vt(Some(DType::F32), vec![Dim::Known(out)]),
+        Some([b, _]) => vt(Some(DType::F32), vec![b.clone(), Dim::Known(out)]),
+        Some(d) => {
+            return Err(cx.err(format!(
+                "x must have shape [C] or [B, C], got rank {}",
+                d.len()
+            )))
+        }
+        None => vt_unranked(Some(DType::F32)),
+    }])
+}
+
+/// MelWeightMatrix: five scalars (three integers, two floats); `dtype`
+/// `[dft_length / 2 + 1, num_mel_bins]`, fresh symbols where the inputs are not constant.
+pub(super) fn mel_weight_matrix(cx: &Cx, dtype: DType, syms: &mut SymGen) -> R {
+    for (slot, what) in [(0, "num_mel_bins"), (1, "dft_length"), (2, "sample_rate")] {
+        cx.req(slot, what)?;
+        cx.check_dtype(slot, what, "i32 or i64", |d| {
+            matches!(d, DType::I32 | DType::I64)
+        })?;
+        single(cx, slot, what)?;
+    }
+    for (slot, what) in [(3, "lower_edge_hertz"), (4, "upper_edge_hertz")] {
+        cx.req(slot, what)?;
+        cx.check_dtype(slot, what, "a float type", DType::is_float)?;
+        single(cx, slot, what)?;
+    }
+    if dtype == DType::Bool {
+        return Err(cx.err("the output dtype must be numeric, got bool"));
+    }
+    let mut known = |slot: usize, what: &str, f: fn(i64) -> i64| -> Result<Dim, InferError> {
+        Ok(match cx.ints(slot).and_then(|v| v.first().copied()) {
+            Some(n) if n <= 0 => {
+                return Err(cx.err(format!("{what} must be positive, got {n}")));
+            }
+            Some(n) => Dim::Known(f(n) as usize),
+            None => syms.dim(),
+        })
+    };
+    let bins = known(1, "dft_length", |n| n / 2 + 1)?;
+    let mels = known(0, "num_mel_bins", |n| n)?;
+    Ok(vec![vt(Some(dtype), vec![bins, mels])])
 }

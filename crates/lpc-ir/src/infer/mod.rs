@@ -564,6 +564,9 @@ fn infer_node(cx: &Cx, syms: &mut SymGen) -> Result<Vec<ValueType>, InferError> 
             ..
         } => misc::roi_align(cx, *output_height, *output_width, syms),
         Op::DeformConv { conv, offset_group } => nn::deform_conv(cx, conv, *offset_group, syms),
+        Op::ImageDecoder { pixel_format } => misc::image_decoder(cx, *pixel_format, syms),
+        Op::TfIdfVectorizer(a) => misc::tf_idf_vectorizer(cx, a),
+        Op::MelWeightMatrix { dtype } => misc::mel_weight_matrix(cx, *dtype, syms),
         Op::Col2Im {
             dilations,
             pads,

@@ -170,6 +170,9 @@ pub(super) fn propagate(cx: &Cx) -> Option<PartialValue> {
         | Op::SwiGlu { .. }
         | Op::RoiAlign { .. }
         | Op::DeformConv { .. }
+        | Op::ImageDecoder { .. }
+        | Op::TfIdfVectorizer(_)
+        | Op::MelWeightMatrix { .. }
         | Op::Col2Im { .. }
         | Op::GridSample { .. }
         | Op::AffineGrid { .. }

@@ -3,8 +3,9 @@
 use crate::{
     rnn_default_activations, ArgAttrs, AspectPolicy, AttentionAttrs, AutoPad, BinaryOp, BlockOrder,
     ConvAttrs, CoordTransform, DType, Graph, GridPadding, LossReduction, NearestMode, Op, PadMode,
-    PoolAttrs, QkOutput, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnActivation, RnnAttrs,
-    RnnDirection, ScanAttrs, ScatterReduction, Tensor, UnaryOp, WindowKind, SELU_ALPHA, SELU_GAMMA,
+    PixelFormat, PoolAttrs, QkOutput, QuantAxis, ReduceOp, ResizeAttrs, ResizeMode, RnnActivation,
+    RnnAttrs, RnnDirection, ScanAttrs, ScatterReduction, Tensor, TfIdfMode, UnaryOp, WindowKind,
+    SELU_ALPHA, SELU_GAMMA,
 };
 use std::sync::Arc;
 
@@ -117,6 +118,29 @@ impl Word for AspectPolicy {
             AspectPolicy::Stretch => "stretch",
             AspectPolicy::NotLarger => "not_larger",
             AspectPolicy::NotSmaller => "not_smaller",
+        }
+    }
+}
+
+impl Word for PixelFormat {
+    const ALL: &'static [PixelFormat] =
+        &[PixelFormat::Rgb, PixelFormat::Bgr, PixelFormat::Grayscale];
+    fn word(self) -> &'static str {
+        match self {
+            PixelFormat::Rgb => "rgb",
+            PixelFormat::Bgr => "bgr",
+            PixelFormat::Grayscale => "grayscale",
+        }
+    }
+}
+
+impl Word for TfIdfMode {
+    const ALL: &'static [TfIdfMode] = &[TfIdfMode::Tf, TfIdfMode::Idf, TfIdfMode::TfIdf];
+    fn word(self) -> &'static str {
+        match self {
+            TfIdfMode::Tf => "tf",
+            TfIdfMode::Idf => "idf",
+            TfIdfMode::TfIdf => "tfidf",
         }
     }
 }
@@ -713,6 +737,20 @@ pub(crate) fn visit(op: &mut Op, v: &mut impl Visitor) {
             conv_attrs(conv, v);
             v.usize("offset_group", offset_group, Some(1));
         }
+        Op::ImageDecoder { pixel_format } => {
+            v.word("pixel_format", pixel_format, Some(PixelFormat::Rgb));
+        }
+        Op::TfIdfVectorizer(a) => {
+            v.word("mode", &mut a.mode, None);
+            v.usize("min_gram_length", &mut a.min_gram_length, None);
+            v.usize("max_gram_length", &mut a.max_gram_length, None);
+            v.usize("max_skip_count", &mut a.max_skip_count, None);
+            v.usizes("ngram_counts", &mut a.ngram_counts);
+            v.usizes("ngram_indexes", &mut a.ngram_indexes);
+            v.i64s("pool", &mut a.pool);
+            v.tensor("weights", &mut a.weights);
+        }
+        Op::MelWeightMatrix { dtype } => v.word("dtype", dtype, Some(DType::F32)),
         Op::Unique { sorted, axis } => {
             v.bool("sorted", sorted, Some(true));
             v.opt_i64("axis", axis);

@@ -548,6 +548,9 @@ fn lower_node(
         | Op::SwiGlu { .. }
         | Op::RoiAlign { .. }
         | Op::DeformConv { .. }
+        | Op::ImageDecoder { .. }
+        | Op::TfIdfVectorizer(_)
+        | Op::MelWeightMatrix { .. }
         | Op::Col2Im { .. }
         | Op::GridSample { .. }
         | Op::AffineGrid { .. }

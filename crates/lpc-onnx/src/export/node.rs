@@ -263,6 +263,8 @@ impl Exporter<'_> {
             | Op::SwiGlu { .. }
             | Op::RoiAlign { .. }
             | Op::DeformConv { .. }
+            | Op::ImageDecoder { .. }
+            | Op::TfIdfVectorizer(_)
             | Op::Col2Im { .. }
             | Op::GridSample { .. }
             | Op::AffineGrid { .. } => misc_form(op),
@@ -274,6 +276,10 @@ impl Exporter<'_> {
                 ],
             ),
             Op::Stft { onesided } => ("STFT", vec![attr_i("onesided", *onesided as i64)]),
+            Op::MelWeightMatrix { dtype } => (
+                "MelWeightMatrix",
+                vec![attr_i("output_datatype", dtype_to_onnx(*dtype) as i64)],
+            ),
             Op::Window {
                 window,
                 periodic,
@@ -853,6 +859,33 @@ fn misc_form(op: &Op) -> Form {
             );
             at.push(attr_i("offset_group", *offset_group as i64));
             "DeformConv"
+        }
+        Op::ImageDecoder { pixel_format } => {
+            let f = match pixel_format {
+                PixelFormat::Rgb => "RGB",
+                PixelFormat::Bgr => "BGR",
+                PixelFormat::Grayscale => "Grayscale",
+            };
+            at.push(attr_s("pixel_format", f));
+            "ImageDecoder"
+        }
+        Op::TfIdfVectorizer(a) => {
+            let mode = match a.mode {
+                TfIdfMode::Tf => "TF",
+                TfIdfMode::Idf => "IDF",
+                TfIdfMode::TfIdf => "TFIDF",
+            };
+            at.push(attr_s("mode", mode));
+            at.push(attr_i("min_gram_length", a.min_gram_length as i64));
+            at.push(attr_i("max_gram_length", a.max_gram_length as i64));
+            at.push(attr_i("max_skip_count", a.max_skip_count as i64));
+            at.push(attr_is("ngram_counts", &us(&a.ngram_counts)));
+            at.push(attr_is("ngram_indexes", &us(&a.ngram_indexes)));
+            at.push(attr_is("pool_int64s", &a.pool));
+            if !a.weights.is_empty() {
+                at.push(attr_fs("weights", &a.weights.to_f32_vec()));
+            }
+            "TfIdfVectorizer"
         }
         Op::Col2Im {
             dilations,

@@ -65,7 +65,7 @@ pub(super) fn register(t: &mut Table) {
     t.add("Scan", |cx, g| {
         let a = cx.a;
         if cx.opset < 9 {
-            return Err(a.err("Scan before opset 9 (batched, with sequence_lens) is not supported"));
+            return scan8(cx, g);
         }
         let gp = graph_attr(a, "body")?;
         let m = a.int("num_scan_inputs", -1)?;
@@ -100,6 +100,189 @@ pub(super) fn register(t: &mut Table) {
         cx.ins.extend(caps.iter().map(|&(_, v)| Some(v)));
         Ok(Converted::Op(Op::Scan(attrs)))
     });
+}
+
+/// Scan opset 8: (sequence_lens?, state..., scan_input...), each with a leading batch axis
+/// (the scan inputs `[batch, sequence, ...]`); outputs (final state..., scan_output...), the
+/// same. It becomes a Loop over the batch whose body takes batch b of every input, runs the
+/// opset-9 Scan on it (the scan inputs cut to b's sequence length when sequence_lens is
+/// given; a length outside [0, the sequence length] is clamped into it) and pads each scan
+/// output back to the full length with zeros; the Loop stacks the results along a new
+/// leading axis.
+fn scan8(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    let gp = graph_attr(a, "body")?;
+    let m = a.int("num_scan_inputs", -1)?;
+    let vals = cx.ins.len().saturating_sub(1);
+    if m < 1 || m as usize > vals {
+        return Err(a.err(format!(
+            "num_scan_inputs must be between 1 and the {vals} inputs after sequence_lens, got {m}"
+        )));
+    }
+    let m = m as usize;
+    cx.need_from(1, vals)?;
+    let directions = a.ints("directions")?.unwrap_or_default();
+    if !directions.is_empty() && directions.len() != m {
+        return Err(a.err(format!(
+            "directions has {} entries for {m} scan inputs",
+            directions.len()
+        )));
+    }
+    if let Some(d) = directions.iter().find(|&&d| d != 0 && d != 1) {
+        return Err(a.err(format!("attribute 'directions' has invalid value {d}")));
+    }
+    let caps = resolve(cx, &free_names(gp))?;
+    let inner = body(cx, g, "body", gp, &caps)?;
+    let n_state = vals - m;
+    let n_scan_out = inner
+        .outputs()
+        .len()
+        .checked_sub(n_state)
+        .ok_or_else(|| a.err(format!("body has fewer outputs than the {n_state} states")))?;
+    let seq_lens = cx.ins[0];
+    let outer: Vec<ValueRef> = cx.ins[1..].iter().flatten().copied().collect();
+    let name = cx.name.clone();
+    let fresh = |k: &str| format!("{name}__{k}");
+
+    // The Loop body: (iteration, condition, the node's inputs, sequence_lens?, captures).
+    let mut l = Graph::new(fresh("batch"));
+    let scalar = |d| ValueType::new(d, Shape::known(&[]));
+    let it = l.add_input(fresh("b"), scalar(DType::I64));
+    let cond = l.add_input(fresh("cond"), scalar(DType::Bool));
+    let ins_l: Vec<ValueRef> = outer
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| l.add_input(fresh(&format!("in{k}")), g.value_type(v).clone()))
+        .collect();
+    let lens_l = seq_lens.map(|v| l.add_input(fresh("sequence_lens"), g.value_type(v).clone()));
+    let caps_l: Vec<ValueRef> = caps
+        .iter()
+        .map(|(n, v)| l.add_input(fresh(n), g.value_type(*v).clone()))
+        .collect();
+    let node = |l: &mut Graph, k: &str, op: Op, ins: &[Option<ValueRef>]| {
+        let id = l.add_node(fresh(k), op, ins, vec![Output::named(fresh(k))]);
+        ValueRef::first(id)
+    };
+    let zero = l.add_const(fresh("zero"), Tensor::vec_i64(&[0]));
+    let picks: Vec<ValueRef> = ins_l
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| {
+            let op = Op::Gather { axis: 0 };
+            node(&mut l, &format!("pick{k}"), op, &[Some(v), Some(it)])
+        })
+        .collect();
+    // With lengths: the full sequence length (of the first scan input) and the batch's
+    // length clamped to [0, full], both `[1]`.
+    let lens = lens_l.map(|v| {
+        let shape = Op::ShapeOf {
+            start: 0,
+            end: Some(1),
+        };
+        let full = node(&mut l, "full", shape, &[Some(picks[n_state])]);
+        let len = node(&mut l, "len", Op::Gather { axis: 0 }, &[Some(v), Some(it)]);
+        let cast = Op::Unary(UnaryOp::Cast { to: DType::I64 });
+        let len = node(&mut l, "len64", cast, &[Some(len)]);
+        let len = node(&mut l, "len1", Op::Unsqueeze, &[Some(len), Some(zero)]);
+        let len = node(
+            &mut l,
+            "len_lo",
+            Op::Binary(BinaryOp::Max),
+            &[Some(len), Some(zero)],
+        );
+        let len = node(
+            &mut l,
+            "len_hi",
+            Op::Binary(BinaryOp::Min),
+            &[Some(len), Some(full)],
+        );
+        (full, len)
+    });
+    let mut scan_ins: Vec<Option<ValueRef>> = vec![];
+    for (k, &x) in picks.iter().enumerate() {
+        scan_ins.push(Some(match lens {
+            Some((_, len)) if k >= n_state => node(
+                &mut l,
+                &format!("cut{k}"),
+                Op::Slice,
+                &[Some(x), Some(zero), Some(len), Some(zero)],
+            ),
+            _ => x,
+        }));
+    }
+    scan_ins.extend(caps_l.iter().map(|&v| Some(v)));
+    let n_out = n_state + n_scan_out;
+    let scan = l.add_node(
+        fresh("scan"),
+        Op::Scan(ScanAttrs {
+            body: inner,
+            captures: caps.len(),
+            num_scan_inputs: m,
+            input_axes: vec![],
+            input_directions: directions,
+            output_axes: vec![],
+            output_directions: vec![],
+        }),
+        &scan_ins,
+        (0..n_out)
+            .map(|k| Output::named(fresh(&format!("out{k}"))))
+            .collect(),
+    );
+    let mut outs = vec![cond];
+    for k in 0..n_out {
+        let y = ValueRef {
+            node: scan,
+            output: k,
+        };
+        outs.push(match lens {
+            Some((full, len)) if k >= n_state => {
+                let rest = node(
+                    &mut l,
+                    &format!("rest{k}"),
+                    Op::Binary(BinaryOp::Sub),
+                    &[Some(full), Some(len)],
+                );
+                let pads = node(
+                    &mut l,
+                    &format!("pads{k}"),
+                    Op::Concat { axis: 0 },
+                    &[Some(zero), Some(rest)],
+                );
+                node(
+                    &mut l,
+                    &format!("pad{k}"),
+                    Op::Pad {
+                        mode: PadMode::Constant,
+                    },
+                    &[Some(y), Some(pads), None, Some(zero)],
+                )
+            }
+            _ => y,
+        });
+    }
+    l.set_outputs(outs);
+
+    // The trip count: the batch size.
+    let batch = g.add_node(
+        fresh("batch_size"),
+        Op::ShapeOf {
+            start: 0,
+            end: Some(1),
+        },
+        &[Some(outer[n_state])],
+        vec![Output::named(cx.me.fresh_value(&cx.first_out))],
+    );
+    let n_caps = outer.len() + usize::from(seq_lens.is_some()) + caps.len();
+    let mut ins = vec![Some(ValueRef::first(batch)), None];
+    ins.extend(outer.iter().map(|&v| Some(v)));
+    ins.extend(seq_lens.map(Some));
+    ins.extend(caps.iter().map(|&(_, v)| Some(v)));
+    cx.ins = ins;
+    set_outputs(cx, n_out);
+    Ok(Converted::Op(Op::Loop {
+        body: Arc::new(l),
+        captures: n_caps,
+    }))
 }
 
 /// The graph attribute `key` (required).

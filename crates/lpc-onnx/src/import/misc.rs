@@ -9,6 +9,23 @@ use lpc_ir::*;
 
 /// Registers this family's converters.
 pub(super) fn register(t: &mut Table) {
+    t.add("ImageDecoder", |cx, _| {
+        let a = cx.a;
+        cx.need(1)?;
+        let f = a.string("pixel_format", "RGB")?;
+        let pixel_format = match f.as_str() {
+            "RGB" => PixelFormat::Rgb,
+            "BGR" => PixelFormat::Bgr,
+            "Grayscale" => PixelFormat::Grayscale,
+            _ => {
+                return Err(a.err(format!(
+                    "pixel_format must be RGB, BGR or Grayscale, got '{f}'"
+                )))
+            }
+        };
+        Ok(Converted::Op(Op::ImageDecoder { pixel_format }))
+    });
+    t.add("TfIdfVectorizer", tf_idf_vectorizer);
     t.add("BitShift", |cx, _| {
         let a = cx.a;
         cx.need(2)?;
@@ -292,4 +309,45 @@ fn eye_like(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
     );
     cx.ins = vec![Some(ValueRef::first(id))];
     Ok(Converted::Op(Op::Unary(UnaryOp::Cast { to })))
+}
+
+/// `TfIdfVectorizer`: the integer form (`pool_int64s`); lpc has no string tensors, so
+/// `pool_strings` is refused.
+fn tf_idf_vectorizer(cx: &mut Cx, _g: &mut Graph) -> Result<Converted, ImportError> {
+    let a = cx.a;
+    cx.need(1)?;
+    if a.has("pool_strings") {
+        return Err(
+            a.err("pool_strings (string n-grams) is not supported: lpc has no string tensors")
+        );
+    }
+    let mode = match a.string("mode", "")?.as_str() {
+        "TF" => TfIdfMode::Tf,
+        "IDF" => TfIdfMode::Idf,
+        "TFIDF" => TfIdfMode::TfIdf,
+        m => return Err(a.err(format!("mode must be TF, IDF or TFIDF, got '{m}'"))),
+    };
+    let len = |k: &str| -> Result<usize, ImportError> {
+        match a.int(k, -1)? {
+            v if (0..=1 << 24).contains(&v) => Ok(v as usize),
+            v => Err(a.err(format!(
+                "attribute '{k}' is required and must not be negative, got {v}"
+            ))),
+        }
+    };
+    let weights = a.floats("weights")?.unwrap_or_default();
+    let attrs = TfIdfAttrs {
+        mode,
+        min_gram_length: len("min_gram_length")?,
+        max_gram_length: len("max_gram_length")?,
+        max_skip_count: len("max_skip_count")?,
+        ngram_counts: a.usizes("ngram_counts")?,
+        ngram_indexes: a.usizes("ngram_indexes")?,
+        pool: a.ints("pool_int64s")?.unwrap_or_default(),
+        weights: Tensor::from_f32(&[weights.len()], weights)
+            .map_err(|e| a.err(e.to_string()))?
+            .into_arc(),
+    };
+    attrs.check().map_err(|e| a.err(e))?;
+    Ok(Converted::Op(Op::TfIdfVectorizer(attrs)))
 }

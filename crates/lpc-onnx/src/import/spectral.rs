@@ -16,6 +16,20 @@ pub(super) fn register(t: &mut Table) {
     t.add("HannWindow", window);
     t.add("HammingWindow", window);
     t.add("BlackmanWindow", window);
+    t.add("MelWeightMatrix", |cx, _| {
+        let a = cx.a;
+        cx.need(5)?;
+        let code = a.int("output_datatype", 1)?;
+        let dtype = dtype_from_onnx(code as i32)
+            .filter(|&d| d != DType::Bool)
+            .ok_or_else(|| {
+                a.err(format!(
+                    "output_datatype {} is not supported (a numeric type is needed)",
+                    onnx_type_name(code as i32)
+                ))
+            })?;
+        Ok(Converted::Op(Op::MelWeightMatrix { dtype }))
+    });
 }
 
 /// `HannWindow`, `HammingWindow`, `BlackmanWindow`.
