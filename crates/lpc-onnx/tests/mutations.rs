@@ -134,12 +134,51 @@ fn mutated_models_never_panic() {
 /// is also run by lpc-ref on the case's inputs, which must give outputs or an error.
 #[test]
 fn mutated_recurrent_models_never_panic() {
-    let cases = [
-        "test_lstm_with_peepholes",
-        "test_gru_seq_length",
-        "test_simple_rnn_bidirectional",
-    ];
-    let mut rng = Rng(0x5eed_0018_0018_0001);
+    mutated_cases_never_panic(
+        &[
+            "test_lstm_with_peepholes",
+            "test_gru_seq_length",
+            "test_simple_rnn_bidirectional",
+        ],
+        1200,
+        40,
+        0x5eed_0018_0018_0001,
+    );
+}
+
+/// The same for the ops with subgraphs (If, Loop, Scan in both forms) and the newer standard
+/// ops (Einsum's equation, RotaryEmbedding, TensorScatter, NonMaxSuppression, LinearAttention,
+/// SwiGLU, RoiAlign, DeformConv, ImageDecoder, TfIdfVectorizer, MelWeightMatrix).
+#[test]
+fn mutated_control_flow_and_new_op_models_never_panic() {
+    mutated_cases_never_panic(
+        &[
+            "test_if",
+            "test_loop11",
+            "test_scan9_sum",
+            "test_scan_sum",
+            "test_einsum_batch_matmul",
+            "test_rotary_embedding",
+            "test_tensorscatter",
+            "test_nonmaxsuppression_center_point_box_format",
+            "test_linear_attention_gated_delta",
+            "test_swiglu",
+            "test_roialign_aligned_true",
+            "test_basic_deform_conv_with_padding",
+            "test_image_decoder_decode_png_rgb",
+            "test_tfidfvectorizer_tf_batch_uniandbigrams_skip5",
+            "test_melweightmatrix",
+        ],
+        1000,
+        200,
+        0x5eed_0018_0018_0002,
+    );
+}
+
+/// Mutates each case's model `n` times; every mutation that imports, infers and verifies is
+/// run by lpc-ref on the case's inputs; none may panic, and at least `min_ran` must run.
+fn mutated_cases_never_panic(cases: &[&str], n: usize, min_ran: usize, seed: u64) {
+    let mut rng = Rng(seed);
     let mut panics = vec![];
     let mut ran = 0;
     std::panic::set_hook(Box::new(|_| {}));
@@ -151,7 +190,7 @@ fn mutated_recurrent_models_never_panic() {
             .take_while(|p| p.exists())
             .map(|p| lpc_onnx::read_tensor_pb(&p).expect("input pb"))
             .collect();
-        for k in 0..1200 {
+        for k in 0..n {
             let b = mutate(&mut rng, &orig, k);
             let r = catch_unwind(AssertUnwindSafe(|| {
                 let Ok(mut g) = lpc_onnx::import_bytes(&b, None) else {
@@ -170,7 +209,7 @@ fn mutated_recurrent_models_never_panic() {
         }
     }
     let _ = std::panic::take_hook();
-    assert!(ran > 40, "only {ran} mutated models reached lpc-ref");
+    assert!(ran > min_ran, "only {ran} mutated models reached lpc-ref");
     assert!(
         panics.is_empty(),
         "{} panicked:\n{}",

@@ -211,7 +211,7 @@ pub fn roi_align(a: RoiAlign, i: Inputs) -> EvalResult<Tensor> {
     let (xv, rv) = (x.to_f64_vec(), rois.to_f64_vec());
     let scale = a.spatial_scale as f64;
     let shift = if a.half_pixel { 0.5 } else { 0.0 };
-    let mut out = vec![0.0; r * c * oh * ow];
+    let mut out = vec![0.0; crate::shape_ops::check_count(&[r, c, oh, ow])?];
     for (k, &b) in idx.iter().enumerate() {
         let b = usize::try_from(b)
             .ok()
@@ -233,6 +233,10 @@ pub fn roi_align(a: RoiAlign, i: Inputs) -> EvalResult<Tensor> {
             }
         };
         let (gh, gw) = (grid(rh, oh), grid(rw, ow));
+        // Every bin's samples are made (and all are read per channel): bound their number.
+        crate::shape_ops::check_count(&[oh, ow, gh, gw, c]).map_err(|_| {
+            invalid!("roi {k}: {gh}×{gw} samples per bin of {oh}×{ow} bins is too many")
+        })?;
         let count = gh.saturating_mul(gw).max(1) as f64;
         for py in 0..oh {
             for px in 0..ow {
