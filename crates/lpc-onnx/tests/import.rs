@@ -402,3 +402,45 @@ fn scan8_sequence_lens_cut_and_zero_pad_each_batch() {
     assert_eq!(outs[0].to_f32_vec(), vec![9., 12., 10., 10.]);
     assert_eq!(outs[1].to_f32_vec()[6..], [0.; 6]);
 }
+
+/// ONNX Runtime's contrib ops refuse malformed nodes with an error naming the node and what
+/// is wrong (their semantics are checked against ONNX Runtime by the root `tests/contrib.rs`).
+#[test]
+fn contrib_ops_refuse_malformed_nodes() {
+    use lpc_onnx::proto::*;
+    use prost::Message;
+    let with = |op: &str, attrs: Vec<AttributeProto>| {
+        let mut m = ModelProto::decode(model_with_node(op, "com.microsoft", 1).as_slice()).unwrap();
+        m.graph.as_mut().unwrap().node[0].attribute = attrs;
+        lpc_onnx::import_bytes(&m.encode_to_vec(), None)
+            .unwrap_err()
+            .to_string()
+    };
+    let int_attr = |name: &str, i: i64| AttributeProto {
+        name: Some(name.into()),
+        i: Some(i),
+        r#type: Some(attribute_proto::AttributeType::Int as i32),
+        ..Default::default()
+    };
+    for (op, attrs, want) in [
+        ("QLinearAdd", vec![], "input 1 (A_scale) is required"),
+        (
+            "QLinearConcat",
+            vec![int_attr("axis", 0)],
+            "input 1 (Y_zero_point)",
+        ),
+        ("QLinearConcat", vec![], "attribute 'axis' is required"),
+        ("QLinearSoftmax", vec![], "attribute 'opset'"),
+        ("FusedConv", vec![], "input 1 (W) is required"),
+        ("QGemm", vec![], "input 1 (a_scale) is required"),
+        ("DynamicQuantizeLSTM", vec![], "input 1 (W) is required"),
+        (
+            "QAttention",
+            vec![],
+            "unsupported operator 'QAttention' of domain com.microsoft",
+        ),
+    ] {
+        let e = with(op, attrs);
+        assert!(e.contains("the_node") && e.contains(want), "{op}: {e}");
+    }
+}

@@ -140,7 +140,7 @@ fn zero_point(
     Ok(cx.me.konst(g, &cx.first_out, zero))
 }
 
-/// DequantizeLinear of `x` (per tensor, or along `axis` for 1-D scales).
+/// DequantizeLinear of `x` (the contrib QLinear ops are per tensor).
 fn dequantize(
     cx: &mut Cx,
     g: &mut Graph,
@@ -148,11 +148,10 @@ fn dequantize(
     x: ValueRef,
     scale: ValueRef,
     zp: Option<ValueRef>,
-    axis: i64,
 ) -> ValueRef {
     let op = Op::DequantizeLinear {
         q: QuantAxis {
-            axis,
+            axis: 1,
             block_size: 0,
         },
     };
@@ -201,8 +200,8 @@ fn qlinear_binary(cx: &mut Cx, g: &mut Graph, b: BinaryOp) -> Result<Converted, 
     );
     let (xz, yz) = (opt(cx, 2), opt(cx, 5));
     let cz = zero_point(cx, g, 7, x)?;
-    let dx = dequantize(cx, g, "dq_a", x, xs, xz, 1);
-    let dy = dequantize(cx, g, "dq_b", y, ys, yz, 1);
+    let dx = dequantize(cx, g, "dq_a", x, xs, xz);
+    let dy = dequantize(cx, g, "dq_b", y, ys, yz);
     let r = cx.helper(g, "float", Op::Binary(b), &[Some(dx), Some(dy)]);
     quantize_main(cx, g, r, cs, cz)
 }
@@ -223,7 +222,7 @@ fn qlinear_unary(cx: &mut Cx, g: &mut Graph, op: Op) -> Result<Converted, Import
             .a
             .err("channels_last is only an attribute of the pooling ops"));
     }
-    let mut d = dequantize(cx, g, "dq", x, xs, xz, 1);
+    let mut d = dequantize(cx, g, "dq", x, xs, xz);
     if channels_last {
         let rank = pool_rank(cx, &op)?;
         d = cx.helper(g, "nchw", transpose_to_nchw(rank), &[Some(d)]);
@@ -282,7 +281,7 @@ fn qlinear_concat(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> 
         let x = req(cx, base, "input")?;
         let s = req(cx, base + 1, "input scale")?;
         let z = opt(cx, base + 2);
-        parts.push(Some(dequantize(cx, g, &format!("dq{k}"), x, s, z, 1)));
+        parts.push(Some(dequantize(cx, g, &format!("dq{k}"), x, s, z)));
     }
     let r = cx.helper(g, "float", Op::Concat { axis }, &parts);
     quantize_main(cx, g, r, ys, yz)
@@ -352,6 +351,7 @@ fn qgemm(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
         req(cx, 5, "b_zero_point")?,
     );
     let (c, ys) = (opt(cx, 6), opt(cx, 7));
+    let a_in = x;
     let x = maybe_transpose(cx, g, x, ta, "a_t");
     let w = maybe_transpose(cx, g, w, tb, "b_t");
     let mut acc = cx.helper(
@@ -377,7 +377,7 @@ fn qgemm(cx: &mut Cx, g: &mut Graph) -> Result<Converted, ImportError> {
         let y = rescale(cx, g, acc, scale, None);
         return Ok(finish(cx, y));
     };
-    let yz = zero_point(cx, g, 8, x)?;
+    let yz = zero_point(cx, g, 8, a_in)?;
     // Requantize as ONNX Runtime does: f32(acc) · (a_scale · b_scale · alpha / y_scale),
     // rounded to even, plus the zero point (QuantizeLinear with scale 1).
     let mult = cx.helper(
