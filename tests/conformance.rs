@@ -7,7 +7,7 @@
 //! unlisted cases (as ignored tests) to see which now pass.
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use lpc_suite::{check_roundtrip, compare, root, shared};
+use lpc_suite::{check_roundtrip, compare, read_pb_set, root, shared};
 use std::path::Path;
 
 /// Runs one case: import, prepare, run every test_data_set, compare outputs; the same after
@@ -28,19 +28,8 @@ fn run_case(dir: &Path) -> Result<(), String> {
         return Err("no test_data_set_* folder".into());
     }
     for set in sets {
-        let read_all = |prefix: &str| -> Result<Vec<lpc_ir::Tensor>, String> {
-            let mut v = vec![];
-            for k in 0.. {
-                let p = set.join(format!("{prefix}_{k}.pb"));
-                if !p.exists() {
-                    break;
-                }
-                v.push(lpc_onnx::read_tensor_pb(&p).map_err(|e| format!("{}: {e}", p.display()))?);
-            }
-            Ok(v)
-        };
-        let inputs = read_all("input")?;
-        let expected = read_all("output")?;
+        let inputs = read_pb_set(&set, "input")?;
+        let expected = read_pb_set(&set, "output")?;
         let outs = lpc_ref::run(&g, &inputs).map_err(|e| format!("run: {e}"))?;
         if outs.len() != expected.len() {
             return Err(format!(

@@ -9,7 +9,7 @@
 //! Skipped when Python or onnxruntime is missing, unless `LPC_REQUIRE_PEERS` is set (CI).
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use lpc_suite::{check_roundtrip, compare, root};
+use lpc_suite::{check_roundtrip, compare, read_pb_set, root};
 use std::path::{Path, PathBuf};
 
 /// Cases generated per op.
@@ -41,19 +41,8 @@ fn run_case(dir: &Path) -> Result<(), String> {
     lpc_load::prepare(&mut g).map_err(|e| format!("prepare: {e}"))?;
     check_roundtrip(&g)?;
     let set = dir.join("test_data_set_0");
-    let read_all = |prefix: &str| -> Result<Vec<lpc_ir::Tensor>, String> {
-        let mut v = vec![];
-        for k in 0.. {
-            let p = set.join(format!("{prefix}_{k}.pb"));
-            if !p.exists() {
-                break;
-            }
-            v.push(lpc_onnx::read_tensor_pb(&p).map_err(|e| format!("{}: {e}", p.display()))?);
-        }
-        Ok(v)
-    };
-    let inputs = read_all("input")?;
-    let expected = read_all("output")?;
+    let inputs = read_pb_set(&set, "input")?;
+    let expected = read_pb_set(&set, "output")?;
     let bytes = lpc_onnx::export::export_bytes(&g).map_err(|e| format!("export: {e}"))?;
     let mut back = lpc_onnx::import_bytes(&bytes, None).map_err(|e| format!("re-import: {e}"))?;
     lpc_load::prepare(&mut back).map_err(|e| format!("re-import: {e}"))?;

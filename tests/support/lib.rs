@@ -2,7 +2,7 @@
 #![deny(missing_docs)]
 
 use lpc_ir::{Tensor, TensorData};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The project root (where the workspace Cargo.toml is).
 pub fn root() -> PathBuf {
@@ -18,6 +18,20 @@ pub fn shared() -> PathBuf {
         p.display()
     );
     p
+}
+
+/// The tensors `<prefix>_0.pb`, `<prefix>_1.pb`, ... of an ONNX backend-suite test data set
+/// (`set` is a `test_data_set_*` folder), up to the first missing index.
+pub fn read_pb_set(set: &Path, prefix: &str) -> Result<Vec<Tensor>, String> {
+    let mut v = vec![];
+    for k in 0.. {
+        let p = set.join(format!("{prefix}_{k}.pb"));
+        if !p.exists() {
+            break;
+        }
+        v.push(lpc_onnx::read_tensor_pb(&p).map_err(|e| format!("{}: {e}", p.display()))?);
+    }
+    Ok(v)
 }
 
 /// Compares an actual tensor with an expected one: dtype and shape equal; integers and bools
