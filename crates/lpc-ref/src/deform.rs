@@ -79,8 +79,8 @@ pub fn deform_conv(a: &ConvAttrs, offset_group: usize, i: Inputs) -> EvalResult<
     let in_sp: usize = g.input.iter().product();
     let (cg, mg, cog) = (s.c / s.group, s.m / s.group, s.c / offset_group);
     // cols[(c·taps + k)·out_sp + o]: the masked sample of channel c for tap k at output o.
-    let mut cols = vec![0.0; s.c * taps * out_sp];
-    let mut out = vec![0.0; s.n * s.m * out_sp];
+    let mut cols = vec![0.0; crate::shape_ops::check_count(&[s.c, taps, out_sp])?];
+    let mut out = vec![0.0; crate::shape_ops::check_count(&[s.n, s.m, out_sp])?];
     let mut pos = vec![0.0; r];
     for n in 0..s.n {
         let mut o = 0;

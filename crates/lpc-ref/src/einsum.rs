@@ -66,12 +66,14 @@ pub fn einsum(equation: &str, xs: &[&Tensor]) -> EvalResult<Tensor> {
     let mut order = spec.output.clone();
     order.extend((0..spec.labels).filter(|l| !spec.output.contains(l)));
     let out_shape: Vec<usize> = spec.output.iter().map(|&l| size[l]).collect();
+    // Every assignment of the labels is visited: bound their number (and so the output's).
+    let all: Vec<usize> = order.iter().map(|&l| size[l]).collect();
+    let total = crate::shape_ops::check_count(&all)?;
     let out_len: usize = out_shape.iter().product();
     let inner: usize = order[spec.output.len()..]
         .iter()
         .map(|&l| size[l])
         .product();
-    let total = out_len * inner;
     // Walks every assignment (output labels outer), calling f(output position, offsets).
     let walk = |f: &mut dyn FnMut(usize, &[usize])| {
         let mut idx = vec![0usize; order.len()];

@@ -299,7 +299,7 @@ pub fn linear_attention(
             }
             p.to_f64_vec()
         }
-        None => vec![0.0; b * kvh * dk * dv],
+        None => vec![0.0; crate::shape_ops::check_count(&[b, kvh, dk, dv])?],
     };
     let scale = if a.scale == 0.0 {
         1.0 / (dk as f64).sqrt()
@@ -308,7 +308,7 @@ pub fn linear_attention(
     };
     let (qv, kv, vv) = (q.to_f64_vec(), k.to_f64_vec(), v.to_f64_vec());
     let group = qh / kvh;
-    let mut out = vec![0.0; b * t * qh * dv];
+    let mut out = vec![0.0; crate::shape_ops::check_count(&[b, t, qh, dv])?];
     let mut upd = vec![0.0; dv];
     for bb in 0..b {
         for tt in 0..t {
