@@ -185,6 +185,17 @@ def qgemm(op, k):
     c.write(op, k, transA=ta, transB=tb, alpha=float(rng.choice([1.0, 0.5, 1.7])))
 
 
+def weight_zp_and_bias(c, bt, n, per_col):
+    """The optional trailing inputs of the integer matmuls: b's zero point (sometimes omitted),
+    then an f32 bias (sometimes)."""
+    if rng.integers(3):
+        c.c("bz", np.asarray(qrand(bt, (n,) if per_col else ()), dtype=bt))
+    else:
+        c.skip()
+    if rng.integers(2):
+        c.c("bias", rng.uniform(-1, 1, size=(n,)).astype(f32))
+
+
 def matmul_integer_to_float(op, k):
     at = qtype()
     bt = qtype() if at == np.uint8 else np.int8
@@ -195,12 +206,7 @@ def matmul_integer_to_float(op, k):
     c.x("a", qrand(at, (*lead, kk))); c.c("b", qrand(bt, (kk, n)))
     c.c("as", scale()); c.c("bs", scale((n,) if per_col else ()))
     zp(c, "az", at)
-    if rng.integers(3):
-        c.c("bz", np.asarray(qrand(bt, (n,) if per_col else ()), dtype=bt))
-    else:
-        c.skip()
-    if rng.integers(2):
-        c.c("bias", rng.uniform(-1, 1, size=(n,)).astype(f32))
+    weight_zp_and_bias(c, bt, n, per_col)
     c.write(op, k)
 
 
@@ -212,12 +218,7 @@ def dynamic_quantize_matmul(op, k):
     c = Case()
     c.x("a", rng.uniform(-3, 3, size=(*lead, kk)).astype(f32)); c.c("b", qrand(bt, (kk, n)))
     c.c("bs", scale((n,) if per_col else ()))
-    if rng.integers(3):
-        c.c("bz", np.asarray(qrand(bt, (n,) if per_col else ()), dtype=bt))
-    else:
-        c.skip()
-    if rng.integers(2):
-        c.c("bias", rng.uniform(-1, 1, size=(n,)).astype(f32))
+    weight_zp_and_bias(c, bt, n, per_col)
     c.write(op, k)
 
 
