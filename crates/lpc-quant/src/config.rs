@@ -105,6 +105,10 @@ pub struct Config {
     /// reaches, through elementwise ops and further such layers only, a Mul with a larger
     /// activation (one step of error in a gate value scales a whole channel).
     pub float_gates: bool,
+    /// Split MatMul/Gemm layers by input channel where a few channels of their input reach
+    /// four or more times the range of the others: those channels go through a small float
+    /// layer beside the INT8 one (`outliers.rs`; one more pass over the calibration data).
+    pub split_outliers: bool,
 }
 
 impl Config {
@@ -138,6 +142,7 @@ impl Default for Config {
             sequential_memory: 0,
             float_sigmoid_outputs: true,
             float_gates: true,
+            split_outliers: true,
         }
     }
 }

@@ -16,6 +16,7 @@ mod float_layers;
 pub mod fq;
 mod insert;
 pub mod json;
+mod outliers;
 mod pipeline;
 pub mod placement;
 mod progress;

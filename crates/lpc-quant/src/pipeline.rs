@@ -15,6 +15,7 @@ use crate::error::run_err;
 use crate::float_layers::{gate_layers, sigmoid_output_layers};
 use crate::fq::{ActQuant, WeightQuant};
 use crate::insert::{insert_fake_quantize, quantizers, ActPoints, WeightPoints};
+use crate::outliers::split_outliers;
 use crate::placement::{place, resolve_ignore, Placement};
 use crate::ranges::{channel_ranges, depthwise_only, group_range, split_wide_concats};
 use crate::report::{LayerInfo, RangeInfo, Report};
@@ -117,10 +118,12 @@ pub fn quantize(
         Some(c) => c,
         None => data,
     };
-    let (mut g, mut plan) = prepare_and_place(model, cfg, &mut report)?;
+    let mut g = model.clone();
+    report.folded_batchnorm = prepare(&mut g)?;
     let batchable = InputSpec::of(&g).iter().all(|s| s.batchable());
     let batch = if batchable { cfg.batch } else { 1 };
     let pass = Pass { cfg, data, batch };
+    let mut plan = place_quantizers(&pass, &mut g, &mut report)?;
     report
         .times
         .push(("prepare".into(), t_start.elapsed().as_secs_f64()));
@@ -192,16 +195,16 @@ fn decode_once(data: &dyn SampleSource) -> Result<Option<InMemory>, QuantError> 
     )))
 }
 
-/// The FP32 graph ([`prepare`]) and its quantizer placement: `--ignore`d layers and the layers
-/// kept in float by rule (each reported with why) get none.
-fn prepare_and_place(
-    model: &Graph,
-    cfg: &Config,
+/// Quantizer placement on the prepared graph: `--ignore`d layers and the layers kept in float
+/// by rule (each reported with why) get none; outlier channels of matmul inputs are split off
+/// first (`Config::split_outliers`, one pass over the data).
+fn place_quantizers(
+    pass: &Pass,
+    g: &mut Graph,
     report: &mut Report,
-) -> Result<(Graph, Placement), QuantError> {
-    let mut g = model.clone();
-    report.folded_batchnorm = prepare(&mut g)?;
-    let mut ignore = resolve_ignore(&g, &cfg.ignore)?;
+) -> Result<Placement, QuantError> {
+    let cfg = pass.cfg;
+    let mut ignore = resolve_ignore(g, &cfg.ignore)?;
     report.ignored = ignore.iter().map(|&n| g.node(n).name.clone()).collect();
     // Layers kept in float by rule (each reported with why).
     type FloatRule = (bool, fn(&Graph) -> Vec<NodeId>, &'static str);
@@ -218,7 +221,7 @@ fn prepare_and_place(
         ),
     ];
     for (on, layers, why) in rules {
-        for n in if on { layers(&g) } else { vec![] } {
+        for n in if on { layers(g) } else { vec![] } {
             if ignore.insert(n) {
                 report
                     .warnings
@@ -226,8 +229,16 @@ fn prepare_and_place(
             }
         }
     }
-    let plan = place(&g, &ignore)?;
-    Ok((g, plan))
+    if cfg.split_outliers {
+        let t = Instant::now();
+        let (float, notes) = split_outliers(g, pass.data, pass.batch, cfg.progress, &ignore)?;
+        ignore.extend(float);
+        report.warnings.extend(notes);
+        report
+            .times
+            .push(("outliers".into(), t.elapsed().as_secs_f64()));
+    }
+    place(g, &ignore)
 }
 
 /// Pass 1: statistics of every activation point. Refuses values that took NaN/Inf.

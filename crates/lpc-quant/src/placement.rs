@@ -2,7 +2,7 @@
 //! weights a per-channel one, which values must share a range, which nodes `--ignore` excludes.
 
 use crate::QuantError;
-use lpc_ir::{BinaryOp, Graph, NodeId, Op, ValueRef};
+use lpc_ir::{BinaryOp, Graph, NodeId, Op, UnaryOp, ValueRef};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a quantizable layer is, for placement and bias correction.
@@ -126,6 +126,45 @@ fn is_float(g: &Graph, v: ValueRef) -> bool {
     }
 }
 
+/// True when `v` reaches a quantized reader (a layer's activation point, or a kept Add/Concat)
+/// through ops a Quantize moves across exactly (a ReLU, pooling by max, reshapes, slices).
+fn read_quantized(
+    g: &Graph,
+    v: ValueRef,
+    points: &BTreeMap<ValueRef, Point>,
+    kept: &BTreeSet<NodeId>,
+) -> bool {
+    let mut stack = vec![v];
+    let mut seen = BTreeSet::new();
+    while let Some(v) = stack.pop() {
+        if !seen.insert(v) {
+            continue;
+        }
+        if points.get(&v).is_some_and(|(c, _)| !c.is_empty()) {
+            return true;
+        }
+        for (u, slot) in g.users(v) {
+            let through = match &g.node(u).op {
+                _ if kept.contains(&u) => return true,
+                Op::Unary(UnaryOp::Relu | UnaryOp::Identity)
+                | Op::MaxPool { .. }
+                | Op::GlobalMaxPool
+                | Op::Reshape { .. }
+                | Op::Flatten { .. }
+                | Op::Transpose { .. }
+                | Op::Squeeze
+                | Op::Unsqueeze
+                | Op::Slice => slot == 0,
+                _ => false,
+            };
+            if through {
+                stack.push(ValueRef::first(u));
+            }
+        }
+    }
+    false
+}
+
 /// An activation point being placed: its quantized consumers (node, input slot) and its
 /// group of points that share one quantizer.
 type Point = (Vec<(NodeId, usize)>, Option<usize>);
@@ -157,6 +196,8 @@ pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantErr
             }
             false
         };
+    // Pass 1: layers (their activation inputs become points) and the joined candidates.
+    let mut joined: Vec<(NodeId, Vec<usize>)> = vec![];
     for &n in &order {
         if ignore.contains(&n) {
             continue;
@@ -208,7 +249,7 @@ pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantErr
             continue;
         }
         // Residual Add of two activations and Concat of activations: one shared range.
-        let joined: Option<Vec<usize>> = match op {
+        let slots: Option<Vec<usize>> = match op {
             Op::Binary(BinaryOp::Add) => {
                 let ins = g.node_inputs(n);
                 (ins.len() == 2 && ins.iter().all(|v| v.is_some() && !is_const(g, *v)))
@@ -221,24 +262,39 @@ pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantErr
             }
             _ => None,
         };
-        if let Some(slots) = joined {
-            let gid = parent.len();
-            parent.push(gid);
-            p.groups.push(g.node(n).name.clone());
-            if let Op::Concat { .. } = op {
-                p.concat_groups.push(gid);
-            }
-            for slot in slots {
-                if add_point(g, n, slot, &mut points) {
-                    let v = g.node_input(n, slot).expect("connected");
-                    let e = points.get_mut(&v).expect("just added");
-                    match e.1 {
-                        Some(other) => {
-                            let (a, b) = (find(&mut parent, other), find(&mut parent, gid));
-                            parent[a] = b;
-                        }
-                        None => e.1 = Some(gid),
+        if let Some(slots) = slots {
+            joined.push((n, slots));
+        }
+    }
+    // An Add or Concat is integer only when its result is read quantized too: by a layer, or
+    // by another such Add/Concat that is, through data-movement ops and a ReLU (what the fold
+    // moves a Quantize across: passes/propagate, `add-relu-q`). Elsewhere (into a LayerNorm, a
+    // Softmax, a graph output) quantizing its inputs only adds error: a transformer's residual
+    // stream and its attention-mask Add stay float.
+    let mut kept: BTreeSet<NodeId> = BTreeSet::new();
+    for (n, _) in joined.iter().rev() {
+        if read_quantized(g, ValueRef::first(*n), &points, &kept) {
+            kept.insert(*n);
+        }
+    }
+    // Pass 2: points of the kept ones, unified.
+    for (n, slots) in joined.into_iter().filter(|(n, _)| kept.contains(n)) {
+        let gid = parent.len();
+        parent.push(gid);
+        p.groups.push(g.node(n).name.clone());
+        if let Op::Concat { .. } = g.node(n).op {
+            p.concat_groups.push(gid);
+        }
+        for slot in slots {
+            if add_point(g, n, slot, &mut points) {
+                let v = g.node_input(n, slot).expect("connected");
+                let e = points.get_mut(&v).expect("just added");
+                match e.1 {
+                    Some(other) => {
+                        let (a, b) = (find(&mut parent, other), find(&mut parent, gid));
+                        parent[a] = b;
                     }
+                    None => e.1 = Some(gid),
                 }
             }
         }
@@ -355,12 +411,23 @@ mod tests {
     fn placement_weights_acts_and_unified_concat() {
         let mut g = conv_bn();
         fold_batchnorm(&mut g).unwrap();
+        // The Concat feeds a conv: its inputs are read quantized.
+        let cat = g.find_node("cat").unwrap();
+        let w = g.add_const("w2", Tensor::from_f32(&[1, 3, 1, 1], vec![1.0; 3]).unwrap());
+        let head = g.add_node(
+            "head",
+            Op::Conv(ConvAttrs::default()),
+            &[Some(ValueRef::first(cat)), Some(w), None],
+            vec![Output::named("h")],
+        );
+        g.set_outputs(vec![ValueRef::first(head)]);
         let p = place(&g, &BTreeSet::new()).unwrap();
-        assert_eq!(p.layers.len(), 1);
+        assert_eq!(p.layers.len(), 2);
         assert_eq!(p.layers[0].weight, Some((1, 0)));
         assert_eq!(p.layers[0].act_slots, vec![0]);
-        // x (conv input), r and r2 (concat inputs); r and r2 share one group, x has its own.
-        assert_eq!(p.acts.len(), 3);
+        // x (conv input), r and r2 (concat inputs), cat (head input); r and r2 share one
+        // group, x has its own.
+        assert_eq!(p.acts.len(), 4);
         let by = |n: &str| p.acts.iter().find(|a| g.value_name(a.value) == n).expect(n);
         let (x, r, r2) = (by("x"), by("r"), by("r2"));
         assert_eq!(r.group, r2.group);
@@ -390,5 +457,50 @@ mod tests {
         let p = place(&g, &by_name).unwrap();
         assert!(p.layers.is_empty());
         assert_eq!(p.ignored, vec!["conv".to_string()]);
+    }
+    #[test]
+    fn joins_are_quantized_only_when_read_quantized() {
+        // A post-LN transformer block: the residual Add feeds a LayerNorm and the attention
+        // scores' mask Add a Softmax (both stay float); a ResNet Add → ReLU → conv keeps its
+        // shared quantizers.
+        let g = lpc_ir::text::parse(
+            r#"graph @blk(%x: f32[1,4,8], %m: f32[1,4,4], %c: f32[1,2,3,3]) -> (%ln, %o, %cv) {
+  %w = const f32[8,8] [1,0,0,0,0,0,0,0, 0,1,0,0,0,0,0,0, 0,0,1,0,0,0,0,0, 0,0,0,1,0,0,0,0, 0,0,0,0,1,0,0,0, 0,0,0,0,0,1,0,0, 0,0,0,0,0,0,1,0, 0,0,0,0,0,0,0,1]
+  %g = const f32[8] [1,1,1,1,1,1,1,1]
+  %h = matmul(%x, %w) : f32[1,4,8] @proj
+  %r = add(%h, %x) : f32[1,4,8] @residual
+  %ln = layer_norm(%r, %g) {axis=-1, epsilon=0.00001} : f32[1,4,8] @ln
+  %s = matmul(%m, %m) : f32[1,4,4] @scores
+  %sm = add(%s, %m) : f32[1,4,4] @masked
+  %p = softmax(%sm) {axis=-1} : f32[1,4,4]
+  %o = matmul(%p, %m) : f32[1,4,4] @context
+  %wc = const f32[2,2,1,1] [1,0, 0,1]
+  %c1 = conv(%c, %wc) {kernel=[1,1]} : f32[1,2,3,3] @c1
+  %a = add(%c1, %c) : f32[1,2,3,3] @res2
+  %ra = relu(%a) : f32[1,2,3,3]
+  %cv = conv(%ra, %wc) {kernel=[1,1]} : f32[1,2,3,3] @c2
+  return %ln, %o, %cv
+}"#,
+        )
+        .unwrap();
+        let p = place(&g, &BTreeSet::new()).unwrap();
+        let quantized: BTreeSet<&str> = p.acts.iter().map(|a| g.value_name(a.value)).collect();
+        // h only feeds the residual Add: no point; x feeds proj (a point) and the Add (not).
+        assert!(!quantized.contains("h"), "{quantized:?}");
+        let x = p
+            .acts
+            .iter()
+            .find(|a| g.value_name(a.value) == "x")
+            .unwrap();
+        assert_eq!(x.consumers.len(), 1);
+        assert!(!quantized.contains("s"), "{quantized:?}");
+        assert!(
+            quantized.contains("p") && quantized.contains("ra"),
+            "{quantized:?}"
+        );
+        // The ResNet join: c1 and c share one group (c also feeds conv c1 through it).
+        let by = |n: &str| p.acts.iter().find(|a| g.value_name(a.value) == n).expect(n);
+        assert_eq!(by("c1").group, by("c").group);
+        assert_eq!(p.groups[by("c1").group], "res2");
     }
 }

@@ -28,6 +28,10 @@ pub struct QuantArgs {
     /// Keep nodes in float: node name, op type (Conv, MatMul...) or node-name regex; repeatable.
     #[arg(long)]
     pub ignore: Vec<String>,
+    /// Keep matmul inputs whole: no float path for the few channels whose range is 4× or more
+    /// that of the others (on by default; see docs/quantization.md).
+    #[arg(long)]
+    pub no_outlier_split: bool,
     /// Bias correction: fast (each layer's own error on FP32 inputs), sequential (layer by
     /// layer on the quantized model, upstream error included), or off.
     #[arg(long, default_value = "sequential", value_parser = ["sequential", "fast", "off"])]
@@ -60,6 +64,7 @@ pub fn config(q: &QuantArgs, progress: bool) -> Result<Config> {
         },
         batch: q.batch,
         progress,
+        split_outliers: !q.no_outlier_split,
         ..Config::default()
     }
     .with_bias_samples(q.bias_samples))
