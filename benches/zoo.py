@@ -14,8 +14,16 @@ Stages per model (each failure is reported with its error message and the row go
   latency:       1 thread, medians, engines taking turns: lpc INT8 (folded, jit), ORT FP32, ORT
                  INT8, OpenVINO default precision, OpenVINO INT8 (NNCF)
 
+Models: every folder of ../shared/models/zoo, then the models of ../shared/models and the two digits
+classifiers of ../shared/data/digits (`SHARED` below: their input sizes and tasks).
+
 Inputs (the zoo ships none): 3-channel float images are crops of ../shared/data/images scaled to
-[0, 1]; other float inputs are uniform [0, 1); token ids / masks as tools/zoo_reference.py makes them.
+[0, 1] (to [-1, 1] for the PaddleOCR models, as their README says); other float inputs are uniform
+[0, 1); token ids / masks as tools/zoo_reference.py makes them; the digits models get their own
+calibration and test sets.
+
+Tasks: `classifier` (top-1 agreement of output 0), `embedding` (cosine), `mask` (IoU of output 0
+above 0.3, DBNet's binarisation threshold in PaddleOCR), otherwise SQNR and cosine of every output.
 
 Usage (from the project root, with onnxruntime, openvino, nncf, onnx, numpy and pillow installed):
     python3 benches/zoo.py [--calib 32] [--eval 16] [--only NAME] [--out benches/results/zoo.md]
@@ -35,7 +43,8 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ZOO = os.path.join(ROOT, "..", "shared", "models", "zoo")
+SHARED_DIR = os.path.join(ROOT, "..", "shared")
+ZOO = os.path.join(SHARED_DIR, "models", "zoo")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "benches"))
 from zoo_reference import make_input  # noqa: E402
@@ -50,6 +59,34 @@ TASK = {
     "oww_embedding": "embedding",
     "smart_turn_v3_2": "classifier",
 }
+
+# The models beside the zoo: (file under ../shared, input shapes as in a zoo provenance.json,
+# task, input preparation: "pm1" = images in [-1, 1], "digits" = the digits data set).
+SHARED = {
+    "ppocr_cls": ("models/ch_ppocr_mobile_v2.0_cls_infer.onnx", {"x": [[1, 3, 48, 192], "float32"]},
+                  "classifier", "pm1"),
+    "ppocr_det": ("models/ch_PP-OCRv4_det_infer.onnx", {"x": [[1, 3, 320, 320], "float32"]}, "mask", "pm1"),
+    "light_resnet50": ("models/light_resnet50.onnx", {"gpu_0/data_0": [[1, 3, 224, 224], "float32"]},
+                       "classifier", None),
+    "light_squeezenet": ("models/light_squeezenet.onnx", {"data_0": [[1, 3, 224, 224], "float32"]},
+                         "classifier", None),
+    "digits_cnn": ("data/digits/digits_cnn.onnx", {"input": [[1, 1, 16, 16], "float32"]}, "classifier", "digits"),
+    "digits_mbv": ("data/digits/digits_mbv.onnx", {"input": [[1, 1, 16, 16], "float32"]}, "classifier", "digits"),
+}
+
+
+def model_list():
+    """(name, model file, input shapes, task, preparation) of every model of the sweep."""
+    out = []
+    for name in sorted(os.listdir(ZOO)):
+        d = os.path.join(ZOO, name)
+        if os.path.isdir(d):
+            (model,) = glob.glob(os.path.join(d, "*.onnx"))
+            shapes = json.load(open(os.path.join(d, "provenance.json")))["test_input_shapes"]
+            out.append((name, model, shapes, TASK.get(name, "sqnr"), None))
+    for name, (rel, shapes, task, prep) in SHARED.items():
+        out.append((name, os.path.join(SHARED_DIR, rel), shapes, task, prep))
+    return out
 
 
 def cpu_line():
@@ -78,13 +115,19 @@ def image_batch(shape, n, seed):
     return np.stack(out)
 
 
-def make_set(shapes, n, seed):
-    """{input name: [n, ...]} for the model's `test_input_shapes`."""
+def make_set(shapes, n, seed, prep=None):
+    """{input name: [n, ...]} for the model's `test_input_shapes`; seed 1 is the calibration set."""
+    if prep == "digits":
+        (name,) = shapes
+        part = "calib_x" if seed == 1 else "test_x"
+        return {name: np.load(os.path.join(SHARED_DIR, "data", "digits", f"{part}.npy"))[:n]}
     rng = np.random.default_rng(seed)
     feeds = {}
     for name, (shape, dtype) in shapes.items():
         if dtype == "float32" and len(shape) == 4 and 3 in (shape[1], shape[3]):
             feeds[name] = image_batch(shape, n, seed)
+            if prep == "pm1":
+                feeds[name] = feeds[name] * 2 - 1
         else:
             feeds[name] = np.concatenate([make_input(name, shape, dtype, rng) for _ in range(n)])
     return feeds
@@ -180,6 +223,10 @@ def compare(ref, got, task):
         else:
             a, b = r.argmax(-1), g.argmax(-1)
         m["agreement"] = float((a == b).mean())
+    if task == "mask":
+        a, b = ref[0] > 0.3, got[0] > 0.3
+        union = np.logical_or(a, b).sum()
+        m["iou"] = float(np.logical_and(a, b).sum() / union) if union else 1.0
     return m
 
 
@@ -191,7 +238,42 @@ def fmt_metric(m, task):
     s = f"{m['sqnr']:.1f} dB, cos {m['cosine']:.4f}"
     if task == "classifier":
         s = f"top-1 {m['agreement']:.2f}; " + s
+    if task == "mask":
+        s = f"mask IoU {m['iou']:.3f}; " + s
     return s
+
+
+def peer_form(model, work):
+    """The model as a peer's user gives it: ConstantOfShape of a constant shape (the light_*
+    models' weights) as initializers, and no initializer listed as a graph input (ORT's
+    quantizer and NNCF quantize only initializer weights). The model itself when nothing changes."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(model)
+    inits = {t.name: t for t in m.graph.initializer}
+    keep, changed = [], False
+    for n in m.graph.node:
+        if n.op_type == "ConstantOfShape" and n.input[0] in inits:
+            shape = numpy_helper.to_array(inits[n.input[0]]).astype(np.int64)
+            value = next((numpy_helper.to_array(a.t) for a in n.attribute if a.name == "value"),
+                         np.zeros(1, np.float32))
+            t = numpy_helper.from_array(np.full(shape, value.reshape(-1)[0], value.dtype), n.output[0])
+            m.graph.initializer.append(t)
+            changed = True
+        else:
+            keep.append(n)
+    inits = {t.name for t in m.graph.initializer}
+    inputs = [i for i in m.graph.input if i.name not in inits]
+    if not changed and len(inputs) == len(m.graph.input):
+        return model
+    del m.graph.node[:]
+    m.graph.node.extend(keep)
+    del m.graph.input[:]
+    m.graph.input.extend(inputs)
+    out = os.path.join(work, "peer.onnx")
+    onnx.save(m, out)
+    return out
 
 
 def ort_int8(model, calib, work):
@@ -261,13 +343,10 @@ def read_outputs(d, names):
     return [np.load(os.path.join(d, re.sub(r"[^A-Za-z0-9._-]", "_", n) + ".npy")) for n in names]
 
 
-def sweep(lpc, name, args):
+def sweep(lpc, entry, args):
     import onnxruntime  # noqa: F401
 
-    d = os.path.join(ZOO, name)
-    prov = json.load(open(os.path.join(d, "provenance.json")))
-    (model,) = glob.glob(os.path.join(d, "*.onnx"))
-    task = TASK.get(name, "sqnr")
+    name, model, shapes, task, prep = entry
     work = tempfile.mkdtemp(prefix=f"lpc-zoo-{name}-")
     row = {"model": name, "task": task, "errors": []}
 
@@ -279,14 +358,14 @@ def sweep(lpc, name, args):
             row["errors"].append(f"{key}: {one_line(e)}")
         return row[key]
 
-    shapes = prov["test_input_shapes"]
-    calib = make_set(shapes, args.calib, seed=1)
-    evals = make_set(shapes, args.eval, seed=1000)
+    calib = make_set(shapes, args.calib, seed=1, prep=prep)
+    evals = make_set(shapes, args.eval, seed=1000, prep=prep)
     calib_path = os.path.join(work, "calib.npz")
     eval_path = os.path.join(work, "eval.npz")
     np.savez(calib_path, **calib)
     np.savez(eval_path, **evals)
-    fp32 = ort_session(model)
+    peer = peer_form(model, work)
+    fp32 = ort_session(peer)
     out_names = [o.name for o in fp32.get_outputs()]
     ref_eval = run_ort(fp32, evals)
     one = sample(evals, 0)
@@ -361,12 +440,12 @@ def sweep(lpc, name, args):
     if row.get("fold"):
         stage("lpc_acc", lpc_acc)
     t = time.perf_counter()
-    ort_q = stage("ort_int8_path", lambda: model if already else ort_int8(model, calib, work))
+    ort_q = stage("ort_int8_path", lambda: model if already else ort_int8(peer, calib, work))
     row["ort_quantize_s"] = None if already or not ort_q else time.perf_counter() - t
     if ort_q:
         stage("ort_acc", lambda: compare(ref_eval, run_ort(ort_session(ort_q), evals), task))
     t = time.perf_counter()
-    nncf_q = None if already else stage("nncf_model", lambda: nncf_int8(model, calib, task))
+    nncf_q = None if already else stage("nncf_model", lambda: nncf_int8(peer, calib, task))
     row["nncf_quantize_s"] = None if nncf_q is None else time.perf_counter() - t
     if nncf_q is not None:
         stage("nncf_acc", lambda: compare(ref_eval, run_ov(ov_compile(nncf_q), evals), task))
@@ -386,7 +465,7 @@ def sweep(lpc, name, args):
         s = ort_session(ort_q)
         runners["ORT INT8"] = lambda r, s=s: timed(lambda: s.run(None, one), r)
     try:
-        req = ov_compile(model).create_infer_request()
+        req = ov_compile(peer).create_infer_request()
         runners["OV default"] = lambda r, q=req: timed(lambda: q.infer(one), r)
     except Exception as e:  # noqa: BLE001
         row["errors"].append(f"OpenVINO FP32: {one_line(e)}")
@@ -484,7 +563,7 @@ def main():
     ap.add_argument("--eval", type=int, default=16, help="evaluation samples per model")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--only", default=None, help="substring of a model folder name")
+    ap.add_argument("--only", default=None, help="substring of a model name")
     ap.add_argument("--lpc", default=None, help="lpc binary (default: build target/release/lpc)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -493,11 +572,12 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "lpc-cli"], cwd=ROOT, check=True)
         lpc = os.path.join(ROOT, "target", "release", "lpc")
     rows = []
-    for name in sorted(os.listdir(ZOO)):
-        if not os.path.isdir(os.path.join(ZOO, name)) or (args.only and args.only not in name):
+    for entry in model_list():
+        name = entry[0]
+        if args.only and args.only not in name:
             continue
         t = time.perf_counter()
-        rows.append(sweep(lpc, name, args))
+        rows.append(sweep(lpc, entry, args))
         print(f"{name}: {time.perf_counter() - t:.0f} s; {json.dumps(rows[-1], default=str)}", flush=True)
     text = render(rows, args)
     print(text)

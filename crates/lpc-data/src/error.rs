@@ -26,8 +26,8 @@ pub enum DataError {
     /// An ONNX TensorProto file could not be read (lpc-onnx's error, unchanged).
     #[error(transparent)]
     Pb(#[from] lpc_onnx::ImportError),
-    /// A tensor file has an extension that is neither `.npy` nor `.pb`.
-    #[error("{}: unknown tensor file type (expected .npy or .pb)", path.display())]
+    /// A tensor file has an extension that is none of `.npy`, `.pb`, `.wav`.
+    #[error("{}: unknown tensor file type (expected .npy, .pb or .wav)", path.display())]
     UnknownTensorFile {
         /// The file.
         path: PathBuf,

@@ -1,5 +1,5 @@
 //! Tensor files and sample data for lpc: `.npy` (read and write), `.npz`, ONNX TensorProto
-//! `.pb`, PNG/JPEG images with preprocessing, and sample sets checked against a model's inputs.
+//! `.pb`, `.wav` audio, PNG/JPEG images with preprocessing, and sample sets checked against a model's inputs.
 #![deny(missing_docs)]
 
 mod error;
@@ -12,6 +12,7 @@ pub mod rng;
 pub mod rows;
 pub mod samples;
 pub mod spec;
+pub mod wav;
 
 pub use error::{DataError, WriteError};
 pub use images::{image_tensor, ImageOptions, Layout};
@@ -22,3 +23,4 @@ pub use rng::{choose, Rng};
 pub use rows::{concat_rows, slice_rows};
 pub use samples::{InMemory, LoadOptions, SampleSource, Samples};
 pub use spec::InputSpec;
+pub use wav::read_wav;

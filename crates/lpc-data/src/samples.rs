@@ -10,6 +10,7 @@ use crate::npz::read_npz;
 use crate::rng::choose;
 use crate::rows::slice_rows;
 use crate::spec::{check_finite, InputSpec};
+use crate::wav::read_wav;
 use lpc_ir::{Graph, Tensor};
 use std::path::{Path, PathBuf};
 
@@ -80,7 +81,7 @@ fn folder_kind(path: &Path, specs: &[InputSpec], what: &str) -> Result<Kind, Dat
     let files = list_dir(path)?;
     let tensors: Vec<PathBuf> = files
         .iter()
-        .filter(|p| ext(p) == "npy" || ext(p) == "pb")
+        .filter(|p| matches!(ext(p).as_str(), "npy" | "pb" | "wav"))
         .cloned()
         .collect();
     let images: Vec<PathBuf> = files.iter().filter(|p| is_image(p)).cloned().collect();
@@ -100,7 +101,7 @@ fn folder_kind(path: &Path, specs: &[InputSpec], what: &str) -> Result<Kind, Dat
         (false, true) => Ok(Kind::Files(tensors)),
         (true, false) => Ok(Kind::Images(images)),
         (true, true) => Err(DataError::Set(format!(
-            "{what}: no .npy, .pb, .png or .jpg files in the folder"
+            "{what}: no .npy, .pb, .wav, .png or .jpg files in the folder"
         ))),
         (false, false) => Err(DataError::Set(format!(
             "{what}: the folder mixes tensor files and images; keep one kind"
@@ -140,10 +141,10 @@ fn file_kind(path: &Path, specs: &[InputSpec], what: &str) -> Result<Kind, DataE
             Kind::Stacked(v)
         }
         "png" | "jpg" | "jpeg" => Kind::Images(vec![path.to_path_buf()]),
-        "pb" => Kind::Files(vec![path.to_path_buf()]),
+        "pb" | "wav" => Kind::Files(vec![path.to_path_buf()]),
         e => {
             return Err(DataError::Set(format!(
-                "{what}: unknown data format '.{e}' (use .npy, .npz, .pb, .png, .jpg or a folder)"
+                "{what}: unknown data format '.{e}' (use .npy, .npz, .pb, .wav, .png, .jpg or a folder)"
             )))
         }
     })
@@ -272,9 +273,21 @@ impl Samples {
                     }
                     a.remove(0).1
                 }
+                // One clip: one sample.
+                "wav" => {
+                    let t = read_wav(p)?;
+                    let rank = s.dims.as_ref().map_or(t.rank(), |d| d.len());
+                    if t.rank() + 1 == rank {
+                        let mut sh = vec![1];
+                        sh.extend_from_slice(t.shape());
+                        t.reshape(&sh).map_err(DataError::Shape)?
+                    } else {
+                        t
+                    }
+                }
                 e => {
                     return Err(DataError::Set(format!(
-                        "{what}: NAME=PATH takes a stacked .npy or a one-array .npz, not '.{e}'"
+                        "{what}: NAME=PATH takes a stacked .npy, a one-array .npz or a .wav clip, not '.{e}'"
                     )))
                 }
             });
@@ -334,6 +347,7 @@ impl Samples {
     fn load_file(&self, p: &Path, what: &str) -> Result<Tensor, DataError> {
         let t = match ext(p).as_str() {
             "npy" => read_npy(p)?,
+            "wav" => read_wav(p)?,
             _ => lpc_onnx::read_tensor_pb(p).map_err(|e| DataError::File {
                 what: what.to_string(),
                 msg: e.to_string(),

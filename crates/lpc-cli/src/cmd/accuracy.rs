@@ -12,7 +12,7 @@ use std::path::PathBuf;
 pub struct AccuracyArgs {
     /// The model to evaluate (.onnx or .lir).
     pub model: PathBuf,
-    /// Inputs: .npy (stacked), .npz, or a folder of .npy/.pb/.png/.jpg.
+    /// Inputs: .npy (stacked), .npz, a .wav clip, or a folder of .npy/.pb/.wav/.png/.jpg.
     #[arg(long)]
     pub data: PathBuf,
     /// Labels: .npy of integer classes, one per sample.

@@ -13,7 +13,8 @@ pub struct QuantArgs {
     /// The FP32 model (.onnx or .lir).
     pub model: PathBuf,
     /// Calibration data: .npy (samples stacked on axis 0), .npz (arrays by input name), or a
-    /// folder of .npy/.pb/.png/.jpg; or NAME=PATH, repeated, one stacked .npy per model input.
+    /// folder of .npy/.pb/.wav/.png/.jpg (one sample each); or NAME=PATH, repeated, one stacked
+    /// .npy (or one .wav clip) per model input.
     #[arg(long, required = true)]
     pub calib: Vec<PathBuf>,
     #[command(flatten)]

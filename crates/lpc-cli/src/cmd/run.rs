@@ -14,7 +14,8 @@ use std::path::PathBuf;
 pub struct RunArgs {
     /// Model file (.onnx or .lir).
     pub model: PathBuf,
-    /// Input as NAME=PATH (.npy or TensorProto .pb); just PATH for a single-input model.
+    /// Input as NAME=PATH (.npy, TensorProto .pb, or .wav as [channels, frames] f32); just PATH
+    /// for a single-input model.
     #[arg(long = "input", short = 'i')]
     pub inputs: Vec<String>,
     /// Write each output to DIR/<name>.npy.
