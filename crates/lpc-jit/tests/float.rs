@@ -752,13 +752,23 @@ fn both(g: &Graph, inputs: &[Tensor], threads: usize) -> (Vec<Tensor>, Vec<Tenso
     (got, want, kinds)
 }
 
-/// lpc-ref and the JIT share one definition of the three (`lpc_ref::transcendental`): bit for
-/// bit equal over a dense grid, the edges and random bit patterns.
+/// The functions `lpc_ref::transcendental` defines for lpc-ref and the JIT.
+const TRANSCENDENTAL: [UnaryOp; 6] = [
+    UnaryOp::Exp,
+    UnaryOp::Sigmoid,
+    UnaryOp::Tanh,
+    UnaryOp::Erf,
+    UnaryOp::Gelu { tanh: false },
+    UnaryOp::Gelu { tanh: true },
+];
+
+/// lpc-ref and the JIT share one definition of each (`lpc_ref::transcendental`): bit for bit
+/// equal over a dense grid, the edges and random bit patterns.
 #[test]
-fn exp_sigmoid_tanh_are_bit_exact_to_ref() {
+fn transcendentals_are_bit_exact_to_ref() {
     let x = transcendental_inputs();
     let t = Tensor::from_f32(&[x.len()], x.clone()).unwrap();
-    for op in [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Tanh] {
+    for op in TRANSCENDENTAL {
         let g = unary_graph(op.clone(), x.len());
         for threads in [1, 2] {
             let (got, want, kinds) = both(&g, std::slice::from_ref(&t), threads);
@@ -791,9 +801,15 @@ fn transcendental_edges_are_exactly_refs() {
         -9.5,
         1e-40,
         -1e-40,
+        0.921875,
+        -0.921875,
+        0.921_875_06,
+        3.925,
+        -3.925,
+        4.0,
     ];
     let t = Tensor::from_f32(&[x.len()], x.clone()).unwrap();
-    for op in [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Tanh] {
+    for op in TRANSCENDENTAL {
         let g = unary_graph(op.clone(), x.len());
         let (got, want, _) = both(&g, std::slice::from_ref(&t), 1);
         let (g, w) = (got[0].as_f32().unwrap(), want[0].as_f32().unwrap());

@@ -7,8 +7,9 @@ use crate::util::{broadcast_shapes, gcd, BroadcastIndex, Run};
 use crate::{invalid, EvalError, EvalResult};
 use lpc_ir::{BinaryOp, DType, Tensor, TensorData, UnaryOp};
 
-/// Error function, |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit, in f64).
-pub fn erf(x: f64) -> f64 {
+/// Error function of f64 (and f16/bf16) tensors, |error| < 1.2e-7 (Numerical Recipes' erfc
+/// Chebyshev fit); f32 tensors take `transcendental::erf_f32`.
+fn erf(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
     let r = t
@@ -192,7 +193,7 @@ fn params(op: &UnaryOp) -> (f32, f32) {
 }
 
 /// f32 versions of the hot activations (plain f32 arithmetic, as ONNX Runtime computes them;
-/// Exp, Sigmoid and Tanh are `transcendental`'s, which the JIT computes bit for bit).
+/// Exp, Sigmoid, Tanh, Erf and GELU are `transcendental`'s, which the JIT computes bit for bit).
 fn f32_fast(op: &UnaryOp, v: &[f32]) -> Option<Vec<f32>> {
     Some(match op {
         UnaryOp::Relu => v.iter().map(|&x| if x < 0.0 { 0.0 } else { x }).collect(),
@@ -214,6 +215,12 @@ fn f32_fast(op: &UnaryOp, v: &[f32]) -> Option<Vec<f32>> {
         UnaryOp::Neg => v.iter().map(|x| -x).collect(),
         UnaryOp::Exp => v.iter().map(|&x| transcendental::exp_f32(x)).collect(),
         UnaryOp::Tanh => v.iter().map(|&x| transcendental::tanh_f32(x)).collect(),
+        UnaryOp::Erf => v.iter().map(|&x| transcendental::erf_f32(x)).collect(),
+        UnaryOp::Gelu { tanh: false } => v.iter().map(|&x| transcendental::gelu_f32(x)).collect(),
+        UnaryOp::Gelu { tanh: true } => v
+            .iter()
+            .map(|&x| transcendental::gelu_tanh_f32(x))
+            .collect(),
         UnaryOp::Sqrt => v.iter().map(|x| x.sqrt()).collect(),
         UnaryOp::Reciprocal => v.iter().map(|x| 1.0 / x).collect(),
         UnaryOp::Sin => v.iter().map(|x| x.sin()).collect(),
@@ -231,9 +238,7 @@ fn f32_fast(op: &UnaryOp, v: &[f32]) -> Option<Vec<f32>> {
         | UnaryOp::Floor
         | UnaryOp::Round
         | UnaryOp::Log
-        | UnaryOp::Erf
         | UnaryOp::Elu { .. }
-        | UnaryOp::Gelu { .. }
         | UnaryOp::Sign
         | UnaryOp::Not
         | UnaryOp::IsNaN

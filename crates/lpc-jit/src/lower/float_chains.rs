@@ -58,6 +58,9 @@ fn chain_op(g: &Graph, n: NodeId, transcendental: bool) -> Option<(ChainOp, Vec<
             UnaryOp::Exp if transcendental => FUnary::Exp,
             UnaryOp::Sigmoid if transcendental => FUnary::Sigmoid,
             UnaryOp::Tanh if transcendental => FUnary::Tanh,
+            UnaryOp::Erf if transcendental => FUnary::Erf,
+            UnaryOp::Gelu { tanh: false } if transcendental => FUnary::Gelu,
+            UnaryOp::Gelu { tanh: true } if transcendental => FUnary::GeluTanh,
             UnaryOp::Exp
             | UnaryOp::Log
             | UnaryOp::Erf

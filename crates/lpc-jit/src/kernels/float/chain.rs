@@ -2,7 +2,8 @@
 //!
 //! A *chain* is a tree of f32 elementwise nodes (Add, Sub, Mul, Div, Max, Min, PRelu, Relu,
 //! LeakyRelu, Clip with constant bounds, HardSigmoid, HardSwish, Neg, Abs, Sqrt, Reciprocal,
-//! Ceil, Floor, Round, Identity, Exp, Sigmoid, Tanh) whose inner values each have one consumer and the root's shape.
+//! Ceil, Floor, Round, Identity, Exp, Sigmoid, Tanh, Erf, GELU) whose inner values each have one
+//! consumer and the root's shape.
 //! It runs as one loop that reads its external operands once and writes one output. Operands are
 //! indexed on an `outer × inner` split of the output: *full* (same shape), *row* (one value per
 //! outer index modulo a period: scalars, per-channel `[1,C,1,1]`, per-(n,c) `[N,C,1,1]`) or
@@ -28,7 +29,9 @@ use cranelift_module::FuncId;
 use lpc_ir::DType;
 use rayon::prelude::*;
 
-use super::transcendental::{emit_exp, emit_sigmoid, emit_tanh, ExpConsts};
+use super::transcendental::{
+    emit_erf, emit_exp, emit_gelu, emit_gelu_tanh, emit_sigmoid, emit_tanh, ExpConsts,
+};
 use super::{SendPtr, PAR_MIN};
 use crate::kernels::emit::{
     byte_range, emit_copy, emit_loop, load_chunk, mem, narrow_bytes, quantize_lanes, spec_err,
@@ -71,13 +74,27 @@ pub enum FUnary {
     Sigmoid,
     /// `tanh x` (`lpc_ref::transcendental::tanh_f32`).
     Tanh,
+    /// `erf x` (`lpc_ref::transcendental::erf_f32`).
+    Erf,
+    /// GELU, erf form (`lpc_ref::transcendental::gelu_f32`).
+    Gelu,
+    /// GELU, tanh form (`lpc_ref::transcendental::gelu_tanh_f32`).
+    GeluTanh,
 }
 
 impl FUnary {
     /// Whether the operation is one of `lpc_ref::transcendental`'s (needs the prelude's
     /// `ExpConsts`, and FMA).
     pub fn is_transcendental(self) -> bool {
-        matches!(self, FUnary::Exp | FUnary::Sigmoid | FUnary::Tanh)
+        matches!(
+            self,
+            FUnary::Exp
+                | FUnary::Sigmoid
+                | FUnary::Tanh
+                | FUnary::Erf
+                | FUnary::Gelu
+                | FUnary::GeluTanh
+        )
     }
 }
 
@@ -306,7 +323,10 @@ fn unary_params(b: &mut FunctionBuilder, op: FUnary) -> Vec<Value> {
         | FUnary::HardSwish
         | FUnary::Exp
         | FUnary::Sigmoid
-        | FUnary::Tanh => vec![],
+        | FUnary::Tanh
+        | FUnary::Erf
+        | FUnary::Gelu
+        | FUnary::GeluTanh => vec![],
     }
 }
 
@@ -368,7 +388,12 @@ fn emit_unary(b: &mut FunctionBuilder, k: &Consts, op: FUnary, p: &[Value], x: V
             let t = max_keep_y_on_nan(b, p[0], x);
             min_keep_y_on_nan(b, p[1], t)
         }
-        FUnary::Exp | FUnary::Sigmoid | FUnary::Tanh => {
+        FUnary::Exp
+        | FUnary::Sigmoid
+        | FUnary::Tanh
+        | FUnary::Erf
+        | FUnary::Gelu
+        | FUnary::GeluTanh => {
             let e = k
                 .exp
                 .as_ref()
@@ -376,7 +401,10 @@ fn emit_unary(b: &mut FunctionBuilder, k: &Consts, op: FUnary, p: &[Value], x: V
             match op {
                 FUnary::Exp => emit_exp(b, e, k.one, x),
                 FUnary::Sigmoid => emit_sigmoid(b, e, x),
-                _ => emit_tanh(b, e, x),
+                FUnary::Tanh => emit_tanh(b, e, x),
+                FUnary::Erf => emit_erf(b, e, x),
+                FUnary::Gelu => emit_gelu(b, e, x),
+                _ => emit_gelu_tanh(b, e, x),
             }
         }
     }

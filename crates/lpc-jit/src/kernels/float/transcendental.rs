@@ -1,8 +1,9 @@
-//! `eˣ`, sigmoid and tanh on four f32 lanes in Cranelift IR, for the float chain kernel: the
-//! operations of `lpc_ref::transcendental` (its module docs give the algorithms), in the same
-//! order and from the same constants, so the kernel and lpc-ref agree bit for bit. Tanh uses
-//! fused multiply-adds (`fma`, as lpc-ref's `mul_add`), so chains with these are only formed
-//! on FMA hosts (`HostFeatures::fma`).
+//! `eˣ`, sigmoid, tanh, erf and GELU on four f32 lanes in Cranelift IR, for the float chain
+//! kernel: the operations of `lpc_ref::transcendental` (its module docs give the algorithms),
+//! in the same order and from the same constants, so the kernel and lpc-ref agree bit for bit.
+//! Tanh and erf use fused multiply-adds (`fma`, as lpc-ref's `mul_add`), so chains with these
+//! are only formed on FMA hosts (`HostFeatures::fma`). Erf computes both of its branches in
+//! every lane and selects, each lane's operations those of lpc-ref's branch for it.
 
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::types::{F32X4, I32, I32X4};
@@ -12,7 +13,8 @@ use cranelift_frontend::FunctionBuilder;
 use super::chain::{mask, sel, splat_f32};
 
 use lpc_ref::transcendental::{
-    EXP_HI, EXP_LO, EXP_POLY, LN2_HI, LN2_LO, TANH_CLAMP, TANH_P, TANH_Q,
+    ERF_BIG, ERF_CLAMP, ERF_SMALL, ERF_SPLIT, EXP_HI, EXP_LO, EXP_POLY, GELU_TANH_CUBIC,
+    GELU_TANH_SCALE, LN2_HI, LN2_LO, TANH_CLAMP, TANH_P, TANH_Q,
 };
 
 /// The splatted constants of [`emit_exp`], [`emit_sigmoid`] and [`emit_tanh`], made once before
@@ -31,6 +33,16 @@ pub(super) struct ExpConsts {
     tanh_hi: Value,
     tanh_p: [Value; 7],
     tanh_q: [Value; 4],
+    erf_split: Value,
+    erf_clamp: Value,
+    erf_small: [Value; 6],
+    erf_big: [Value; 7],
+    half: Value,
+    inv_sqrt2: Value,
+    gelu_scale: Value,
+    gelu_cubic: Value,
+    /// `−0.0`: the sign bit alone.
+    neg_zero: Value,
     one: Value,
     /// The exponent bias 127 in every i32 lane.
     bias: Value,
@@ -51,6 +63,15 @@ impl ExpConsts {
             tanh_hi: splat_f32(b, TANH_CLAMP),
             tanh_p: TANH_P.map(|c| splat_f32(b, c)),
             tanh_q: TANH_Q.map(|c| splat_f32(b, c)),
+            erf_split: splat_f32(b, ERF_SPLIT),
+            erf_clamp: splat_f32(b, ERF_CLAMP),
+            erf_small: ERF_SMALL.map(|c| splat_f32(b, c)),
+            erf_big: ERF_BIG.map(|c| splat_f32(b, c)),
+            half: splat_f32(b, 0.5),
+            inv_sqrt2: splat_f32(b, std::f32::consts::FRAC_1_SQRT_2),
+            gelu_scale: splat_f32(b, GELU_TANH_SCALE),
+            gelu_cubic: splat_f32(b, GELU_TANH_CUBIC),
+            neg_zero: splat_f32(b, -0.0),
             one: splat_f32(b, 1.0),
             bias: b.ins().splat(I32X4, bias),
         }
@@ -136,4 +157,58 @@ pub(super) fn emit_sigmoid(b: &mut FunctionBuilder, e: &ExpConsts, x: Value) -> 
 pub(super) fn emit_tanh(b: &mut FunctionBuilder, e: &ExpConsts, x: Value) -> Value {
     let v = clamp_nan_passing(b, x, e.tanh_lo, e.tanh_hi);
     rational(b, v, &e.tanh_p, &e.tanh_q)
+}
+
+/// `c₀·t + c₁`, then `acc·t + cₖ` for the rest, each step a fused multiply-add.
+fn horner_fma(b: &mut FunctionBuilder, coeffs: &[Value], t: Value) -> Value {
+    let mut acc = coeffs[0];
+    for &c in &coeffs[1..] {
+        acc = b.ins().fma(acc, t, c);
+    }
+    acc
+}
+
+/// `erf x` on four lanes: both branches, then the one lpc-ref takes for each lane.
+pub(super) fn emit_erf(b: &mut FunctionBuilder, e: &ExpConsts, x: Value) -> Value {
+    let a = b.ins().fabs(x);
+    // |x| > split: 1 − e^(−(t + t·B(t))) with t = min(|x|, clamp), the sign of x.
+    let over = mask(b, FloatCC::LessThan, e.erf_clamp, a);
+    let t = sel(b, over, e.erf_clamp, a);
+    let r = horner_fma(b, &e.erf_big, t);
+    let r = b.ins().fma(r, t, t);
+    let nr = b.ins().fneg(r);
+    let en = emit_exp(b, e, e.one, nr);
+    let big = b.ins().fsub(e.one, en);
+    // copysign(big, x): `big` is positive (the exponential is below 1 there), so the sign bit of
+    // x or'ed in (x64 has no vector fcopysign in Cranelift).
+    let sign = b.ins().band(x, e.neg_zero);
+    let big = b.ins().bor(big, sign);
+    // Otherwise x + x·P(x²).
+    let s = b.ins().fmul(x, x);
+    let r = horner_fma(b, &e.erf_small, s);
+    let small = b.ins().fma(r, x, x);
+    let split = mask(b, FloatCC::GreaterThan, a, e.erf_split);
+    sel(b, split, big, small)
+}
+
+/// GELU, `(0.5·x)·(1 + erf(x·(1/√2)))`, on four lanes.
+pub(super) fn emit_gelu(b: &mut FunctionBuilder, e: &ExpConsts, x: Value) -> Value {
+    let t = b.ins().fmul(x, e.inv_sqrt2);
+    let er = emit_erf(b, e, t);
+    let u = b.ins().fadd(e.one, er);
+    let h = b.ins().fmul(e.half, x);
+    b.ins().fmul(h, u)
+}
+
+/// The tanh form of GELU, `(0.5·x)·(1 + tanh(√(2/π)·(x + 0.044715·((x·x)·x))))`.
+pub(super) fn emit_gelu_tanh(b: &mut FunctionBuilder, e: &ExpConsts, x: Value) -> Value {
+    let x2 = b.ins().fmul(x, x);
+    let x3 = b.ins().fmul(x2, x);
+    let c = b.ins().fmul(e.gelu_cubic, x3);
+    let inner = b.ins().fadd(x, c);
+    let inner = b.ins().fmul(e.gelu_scale, inner);
+    let th = emit_tanh(b, e, inner);
+    let u = b.ins().fadd(e.one, th);
+    let h = b.ins().fmul(e.half, x);
+    b.ins().fmul(h, u)
 }
