@@ -66,9 +66,9 @@ pub const ERF_CLAMP: f32 = 3.925;
 /// Erf's small-argument polynomial `P(x²)` (`erf x = x + x·P(x²)`), highest degree first.
 pub const ERF_SMALL: [f32; 6] = [
     -5.991_049_7e-4,
-    4.993_395_9e-3,
+    4.993_396e-3,
     -2.676_673_4e-2,
-    1.128_180_3e-1,
+    1.128_180_25e-1,
     -3.761_248_6e-1,
     1.283_791_5e-1,
 ];
@@ -76,7 +76,7 @@ pub const ERF_SMALL: [f32; 6] = [
 pub const ERF_BIG: [f32; 7] = [
     1.729_489_3e-5,
     -3.832_086_8e-4,
-    3.883_934_4e-3,
+    3.883_934_3e-3,
     -2.425_456e-2,
     1.067_778_5e-1,
     6.348_467e-1,
