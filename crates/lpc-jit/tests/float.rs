@@ -919,3 +919,26 @@ fn transcendental_off_falls_back_to_ref() {
     let got = m.run(std::slice::from_ref(&t)).unwrap();
     same(&got[0], &want[0]).unwrap();
 }
+
+/// Pow by a constant 2 or 3 (a decomposed LayerNorm's variance, the tanh-form GELU's cube)
+/// joins a chain as products, bit-exact to lpc-ref; another exponent stays with lpc-ref.
+#[test]
+fn pow_by_two_and_three_chain_as_products() {
+    let x = transcendental_inputs();
+    let t = Tensor::from_f32(&[x.len()], x.clone()).unwrap();
+    for (e, fused) in [(2.0f32, true), (3.0, true), (0.5, false)] {
+        let mut g = Graph::new("pow");
+        let xv = g.add_input("x", f32_ty(&[x.len()]));
+        let c = g.add_const("e", Tensor::from_f32(&[], vec![e]).unwrap());
+        let y = node(&mut g, "y", Op::Binary(BinaryOp::Pow), &[Some(xv), Some(c)]);
+        g.set_outputs(vec![y]);
+        let (got, want, kinds) = both(&g, std::slice::from_ref(&t), 1);
+        assert_eq!(
+            kinds[0] == "jit float (chain of 1)",
+            fused,
+            "{e}: {kinds:?}"
+        );
+        let (d, at) = max_ulps(&got[0], &want[0], &x);
+        assert_eq!(d, 0, "pow {e}: {d} ulp at {at:e}");
+    }
+}

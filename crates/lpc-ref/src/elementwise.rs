@@ -29,6 +29,18 @@ fn erf(x: f64) -> f64 {
     }
 }
 
+/// f32 Pow: squares and cubes as products (`x·x`, `(x·x)·x`, what ONNX Runtime computes for
+/// these exponents, and what the JIT's chains compute), `powf` otherwise.
+pub fn pow_f32(p: f32, q: f32) -> f32 {
+    if q == 2.0 {
+        p * p
+    } else if q == 3.0 {
+        p * p * p
+    } else {
+        p.powf(q)
+    }
+}
+
 fn float_fn(op: &UnaryOp) -> Option<fn(f64, f32, f32) -> f64> {
     Some(match op {
         UnaryOp::Abs => |x, _, _| x.abs(),
@@ -454,7 +466,7 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
             BinaryOp::Sub => broadcast_map(x, sa, y, sb, |p, q| p - q)?,
             BinaryOp::Mul => broadcast_map(x, sa, y, sb, |p, q| p * q)?,
             BinaryOp::Div => broadcast_map(x, sa, y, sb, |p, q| p / q)?,
-            BinaryOp::Pow => broadcast_map(x, sa, y, sb, |p: f32, q| p.powf(q))?,
+            BinaryOp::Pow => broadcast_map(x, sa, y, sb, pow_f32)?,
             BinaryOp::Mod => broadcast_map(x, sa, y, sb, |p: f32, q| floored_rem(p % q, q))?,
             BinaryOp::Fmod => broadcast_map(x, sa, y, sb, |p: f32, q| p % q)?,
             BinaryOp::Max => broadcast_map(x, sa, y, sb, |p: f32, q: f32| {

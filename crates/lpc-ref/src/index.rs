@@ -239,16 +239,19 @@ pub fn tile(x: &Tensor, repeats: &Tensor) -> EvalResult<Tensor> {
                 .ok_or_else(|| invalid!("repeats {reps:?} overflow"))?,
         );
     }
-    let n = check_count(&shape)?;
-    let (os, xs) = (strides(&shape), strides(x.shape()));
-    let src: Vec<usize> = (0..n)
-        .map(|flat| {
-            (0..shape.len())
-                .map(|d| ((flat / os[d]) % shape[d]) % x.shape()[d] * xs[d])
-                .sum()
-        })
-        .collect();
-    take(x, &src, &shape, None)
+    check_count(&shape)?;
+    // Output axis a is (repeat, element) = [reps[a], d[a]] in row-major order: the input read
+    // with stride 0 across the repeats.
+    let xs = strides(x.shape());
+    let mut view = Vec::with_capacity(2 * x.rank());
+    let mut st = Vec::with_capacity(2 * x.rank());
+    for (a, &d) in x.shape().iter().enumerate() {
+        view.extend([shape[a] / d.max(1), d]);
+        st.extend([0, xs[a]]);
+    }
+    crate::shape_ops::strided(x, &view, &st, 0)?
+        .reshape(&shape)
+        .map_err(|e| invalid!("{e}"))
 }
 
 fn nchw(x: &Tensor, what: &str) -> EvalResult<[usize; 4]> {

@@ -189,16 +189,47 @@ pub fn softmax(axis: i64, coerce_2d: bool, log: bool, x: &Tensor) -> EvalResult<
     let (outer, len, inner) = rows(axis, coerce_2d, x)?;
     let xv = floats(x, 0, "x")?;
     let mut out = vec![0f32; xv.len()];
+    let exp = crate::transcendental::exp_f32;
+    if inner == 1 && !log {
+        // Contiguous rows (the last axis): the same operations as below, in passes the
+        // compiler vectorises (exp and the division; the sum stays in order).
+        for (row, dst) in xv
+            .chunks_exact(len.max(1))
+            .zip(out.chunks_exact_mut(len.max(1)))
+        {
+            let mx = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            for (d, &x) in dst.iter_mut().zip(row) {
+                *d = exp(x - mx);
+            }
+            let sum: f32 = dst.iter().copied().fold(0.0, |a, e| a + e);
+            for d in dst.iter_mut() {
+                *d /= sum;
+            }
+        }
+        return Ok(Tensor::from_f32(x.shape(), out)
+            .expect("size")
+            .into_dtype(x.dtype()));
+    }
     for o in 0..outer {
         for q in 0..inner {
             let at = |k: usize| (o * len + k) * inner + q;
             let mx = (0..len)
                 .map(|k| xv[at(k)])
                 .fold(f32::NEG_INFINITY, f32::max);
-            let sum: f32 = (0..len).map(|k| (xv[at(k)] - mx).exp()).sum();
+            // e^(x − max) once per element, summed in order, then divided (or, for
+            // LogSoftmax, x − max − ln Σ).
+            let mut sum = 0f32;
             for k in 0..len {
-                let e = xv[at(k)] - mx;
-                out[at(k)] = if log { e - sum.ln() } else { e.exp() / sum };
+                let e = exp(xv[at(k)] - mx);
+                out[at(k)] = e;
+                sum += e;
+            }
+            for k in 0..len {
+                out[at(k)] = if log {
+                    (xv[at(k)] - mx) - sum.ln()
+                } else {
+                    out[at(k)] / sum
+                };
             }
         }
     }

@@ -42,37 +42,81 @@ pub fn max_pool(
         });
     }
     let (n, c) = (x.shape()[0], x.shape()[1]);
+    let taps = g.taps();
+    if let (2, 1) = (g.input.len(), n_outputs) {
+        // The common case: 2-D, no indices (f32 NaN wins, as in the general path's f64).
+        let mut shape = vec![n, c];
+        shape.extend_from_slice(&g.output);
+        let t = match x.data() {
+            lpc_ir::TensorData::F32(v) => {
+                let out = max_pool_2d(v, &g, &taps, n * c, f32::NEG_INFINITY, |e, d| {
+                    e > d || e.is_nan()
+                });
+                Tensor::from_f32(&shape, out)
+            }
+            lpc_ir::TensorData::U8(v) => {
+                Tensor::from_u8(&shape, max_pool_2d(v, &g, &taps, n * c, 0, |e, d| e > d))
+            }
+            lpc_ir::TensorData::I8(v) => Tensor::from_i8(
+                &shape,
+                max_pool_2d(v, &g, &taps, n * c, i8::MIN, |e, d| e > d),
+            ),
+            _ => return max_pool_nd(storage_order, x, n_outputs, &g, &taps),
+        };
+        return Ok(vec![t.expect("size")]);
+    }
+    max_pool_nd(storage_order, x, n_outputs, &g, &taps)
+}
+
+/// 2-D max pooling without indices over `planes` planes of `v`, starting from `init` (the
+/// smallest value; a window always has a tap), `wins(e, best)` deciding when `e` replaces it.
+fn max_pool_2d<T: Copy + Send + Sync>(
+    v: &[T],
+    g: &crate::geom::Geom,
+    taps: &[Vec<Vec<Option<usize>>>],
+    planes: usize,
+    init: T,
+    wins: impl Fn(T, T) -> bool + Sync,
+) -> Vec<T> {
     let in_n: usize = g.input.iter().product();
     let on: usize = g.output.iter().product();
-    let taps = g.taps();
-    if let (Ok(v), 2, 1) = (x.as_f32(), g.input.len(), n_outputs) {
-        // The common case: f32, 2-D, no indices.
-        let (iw, ow) = (g.input[1], g.output[1]);
-        let mut out = vec![f32::NEG_INFINITY; n * c * on];
-        crate::util::for_chunks(&mut out, on.max(1), |nc, o| {
-            let xc = &v[nc * in_n..(nc + 1) * in_n];
-            for ty in &taps[0] {
-                for (oy, iy) in ty.iter().enumerate() {
-                    let Some(iy) = iy else { continue };
-                    let row = &xc[iy * iw..(iy + 1) * iw];
-                    let dst = &mut o[oy * ow..(oy + 1) * ow];
-                    for tx in &taps[1] {
-                        for (d, ix) in dst.iter_mut().zip(tx) {
-                            if let Some(ix) = ix {
-                                let e = row[*ix];
-                                if e > *d || e.is_nan() {
-                                    *d = e;
-                                }
+    let (iw, ow) = (g.input[1], g.output[1]);
+    let mut out = vec![init; planes * on];
+    crate::util::for_chunks(&mut out, on.max(1), |nc, o| {
+        let xc = &v[nc * in_n..(nc + 1) * in_n];
+        for ty in &taps[0] {
+            for (oy, iy) in ty.iter().enumerate() {
+                let Some(iy) = iy else { continue };
+                let row = &xc[iy * iw..(iy + 1) * iw];
+                let dst = &mut o[oy * ow..(oy + 1) * ow];
+                for tx in &taps[1] {
+                    for (d, ix) in dst.iter_mut().zip(tx) {
+                        if let Some(ix) = ix {
+                            let e = row[*ix];
+                            if wins(e, *d) {
+                                *d = e;
                             }
                         }
                     }
                 }
             }
-        });
-        let mut shape = vec![n, c];
-        shape.extend_from_slice(&g.output);
-        return Ok(vec![Tensor::from_f32(&shape, out).expect("size")]);
-    }
+        }
+    });
+    out
+}
+
+/// MaxPool of any rank and dtype, with indices (through f64).
+fn max_pool_nd(
+    storage_order: i64,
+    x: &Tensor,
+    n_outputs: usize,
+    g: &crate::geom::Geom,
+    taps: &[Vec<Vec<Option<usize>>>],
+) -> EvalResult<Vec<Tensor>> {
+    let d = x.dtype();
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let in_n: usize = g.input.iter().product();
+    let on: usize = g.output.iter().product();
     let v = x.to_f64_vec();
     let r = g.input.len();
     let mut istr = vec![1usize; r];

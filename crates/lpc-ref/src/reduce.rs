@@ -47,10 +47,7 @@ pub fn reduce(
         ostr[k] = if red[k] { 0 } else { s };
         s *= out_full[k];
     }
-    let mut oidx = Vec::with_capacity(x.len());
-    crate::shape_ops::for_each_index(shape, |ix| {
-        oidx.push(ix.iter().zip(&ostr).map(|(i, s)| i * s).sum::<usize>())
-    });
+    let oidx = offsets(shape, &ostr);
     let out_shape: Vec<usize> = if keepdims {
         out_full.clone()
     } else {
@@ -69,6 +66,30 @@ pub fn reduce(
         Tensor::from_i64(&out_shape, acc).map(|t| t.into_dtype(d))
     };
     result.map_err(|e| invalid!("{e}"))
+}
+
+/// `Σ iₐ·strides[a]` for every index `i` of `shape`, in row-major order (an odometer).
+fn offsets(shape: &[usize], strides: &[usize]) -> Vec<usize> {
+    let n: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(n);
+    if n == 0 {
+        return out;
+    }
+    let mut ix = vec![0usize; shape.len()];
+    let mut cur = 0usize;
+    for _ in 0..n {
+        out.push(cur);
+        for a in (0..shape.len()).rev() {
+            ix[a] += 1;
+            cur += strides[a];
+            if ix[a] < shape[a] {
+                break;
+            }
+            cur -= strides[a] * shape[a];
+            ix[a] = 0;
+        }
+    }
+    out
 }
 
 /// Float reductions: `oidx[i]` is the output element of input element `i`; `count` the
@@ -101,25 +122,30 @@ fn reduce_f64(op: ReduceOp, xs: &[f64], oidx: &[usize], out_n: usize, count: usi
         _ => 0.0,
     };
     let mut acc = vec![init; out_n];
-    for (&v, &o) in xs.iter().zip(oidx) {
-        let a = &mut acc[o];
-        match op {
-            ReduceOp::Max => {
-                if v > *a || v.is_nan() {
-                    *a = v
-                }
-            }
-            ReduceOp::Min => {
-                if v < *a || v.is_nan() {
-                    *a = v
-                }
-            }
-            // (LogSumExp returned above.)
-            ReduceOp::Mean | ReduceOp::Sum | ReduceOp::LogSum | ReduceOp::LogSumExp => *a += v,
-            ReduceOp::Prod => *a *= v,
-            ReduceOp::L1 => *a += v.abs(),
-            ReduceOp::L2 | ReduceOp::SumSquare => *a += v * v,
+    // One loop per op (the same order of operations as one loop with the op inside).
+    fn fold(acc: &mut [f64], xs: &[f64], oidx: &[usize], f: impl Fn(&mut f64, f64)) {
+        for (&v, &o) in xs.iter().zip(oidx) {
+            f(&mut acc[o], v);
         }
+    }
+    match op {
+        ReduceOp::Max => fold(&mut acc, xs, oidx, |a, v| {
+            if v > *a || v.is_nan() {
+                *a = v
+            }
+        }),
+        ReduceOp::Min => fold(&mut acc, xs, oidx, |a, v| {
+            if v < *a || v.is_nan() {
+                *a = v
+            }
+        }),
+        // (LogSumExp returned above.)
+        ReduceOp::Mean | ReduceOp::Sum | ReduceOp::LogSum | ReduceOp::LogSumExp => {
+            fold(&mut acc, xs, oidx, |a, v| *a += v)
+        }
+        ReduceOp::Prod => fold(&mut acc, xs, oidx, |a, v| *a *= v),
+        ReduceOp::L1 => fold(&mut acc, xs, oidx, |a, v| *a += v.abs()),
+        ReduceOp::L2 | ReduceOp::SumSquare => fold(&mut acc, xs, oidx, |a, v| *a += v * v),
     }
     for a in &mut acc {
         match op {

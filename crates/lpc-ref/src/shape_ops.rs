@@ -1,7 +1,7 @@
 //! Data movement and shape ops. Most are expressed as "take these flat source indices"
 //! (`take`), which works for every dtype; constant padding uses a fill marker.
 
-use crate::util::{broadcast_index, broadcast_shapes, ints, norm_axis, strides};
+use crate::util::{broadcast_shapes, ints, norm_axis, strides};
 use crate::{invalid, EvalError, EvalResult, Inputs};
 use lpc_ir::{PadMode, Tensor, TensorData};
 
@@ -52,6 +52,66 @@ pub fn take(
         TensorData::I32(v) => go!(v, I32, 0),
         TensorData::I64(v) => go!(v, I64, 0),
         TensorData::Bool(v) => go!(v, Bool, false),
+    };
+    Tensor::new(shape, data).map_err(|e| invalid!("{e}"))
+}
+
+/// The elements of `v` at `offset + Σ iₐ·strides[a]` for every index `i` of `shape`, in
+/// row-major order (one pass, the innermost axis a strided run): a transpose, a broadcast or a
+/// slice as a copy.
+fn strided_copy<T: Copy>(v: &[T], shape: &[usize], strides: &[usize], offset: usize) -> Vec<T> {
+    let n: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(n);
+    let Some((&inner, outer)) = shape.split_last() else {
+        out.extend_from_slice(&v[offset..offset + n]);
+        return out;
+    };
+    if n == 0 {
+        return out;
+    }
+    let step = strides[outer.len()];
+    let mut ix = vec![0usize; outer.len()];
+    let mut base = offset;
+    loop {
+        if step == 1 {
+            out.extend_from_slice(&v[base..base + inner]);
+        } else {
+            out.extend((0..inner).map(|i| v[base + i * step]));
+        }
+        // The next outer index, last axis fastest.
+        let mut a = outer.len();
+        loop {
+            if a == 0 {
+                return out;
+            }
+            a -= 1;
+            ix[a] += 1;
+            base += strides[a];
+            if ix[a] < outer[a] {
+                break;
+            }
+            base -= strides[a] * outer[a];
+            ix[a] = 0;
+        }
+    }
+}
+
+/// [`strided_copy`] of a tensor of any dtype.
+pub(crate) fn strided(
+    t: &Tensor,
+    shape: &[usize],
+    strides: &[usize],
+    offset: usize,
+) -> EvalResult<Tensor> {
+    let data = match t.data() {
+        TensorData::F32(v) => TensorData::F32(strided_copy(v, shape, strides, offset)),
+        TensorData::F16(v) => TensorData::F16(strided_copy(v, shape, strides, offset)),
+        TensorData::F64(v) => TensorData::F64(strided_copy(v, shape, strides, offset)),
+        TensorData::I8(v) => TensorData::I8(strided_copy(v, shape, strides, offset)),
+        TensorData::U8(v) => TensorData::U8(strided_copy(v, shape, strides, offset)),
+        TensorData::I32(v) => TensorData::I32(strided_copy(v, shape, strides, offset)),
+        TensorData::I64(v) => TensorData::I64(strided_copy(v, shape, strides, offset)),
+        TensorData::Bool(v) => TensorData::Bool(strided_copy(v, shape, strides, offset)),
     };
     Tensor::new(shape, data).map_err(|e| invalid!("{e}"))
 }
@@ -289,11 +349,8 @@ pub fn transpose(perm: &[usize], x: &Tensor) -> EvalResult<Tensor> {
     }
     let ist = strides(x.shape());
     let shape: Vec<usize> = perm.iter().map(|&p| x.shape()[p]).collect();
-    let mut idx = Vec::with_capacity(x.len());
-    for_each_index(&shape, |ix| {
-        idx.push(ix.iter().zip(&perm).map(|(&i, &p)| i * ist[p]).sum())
-    });
-    take(x, &idx, &shape, None)
+    let st: Vec<usize> = perm.iter().map(|&p| ist[p]).collect();
+    strided(x, &shape, &st, 0)
 }
 
 /// Expand (bidirectional broadcast to a shape).
@@ -305,7 +362,16 @@ pub fn expand(x: &Tensor, shape: &Tensor) -> EvalResult<Tensor> {
     let s: Vec<usize> = s.iter().map(|&d| d as usize).collect();
     let out = broadcast_shapes(x.shape(), &s)?;
     check_count(&out)?;
-    take(x, &broadcast_index(x.shape(), &out), &out, None)
+    // Stride 0 along the broadcast axes.
+    let ist = strides(x.shape());
+    let lead = out.len() - x.rank();
+    let st: Vec<usize> = (0..out.len())
+        .map(|a| match a.checked_sub(lead) {
+            Some(k) if x.shape()[k] != 1 => ist[k],
+            _ => 0,
+        })
+        .collect();
+    strided(x, &out, &st, 0)
 }
 
 /// Gather along an axis (negative indices count from the end).
@@ -405,7 +471,14 @@ pub fn slice(i: Inputs) -> EvalResult<Tensor> {
         cnt[a] = n as usize;
     }
     let ist = strides(x.shape());
-    let mut idx = Vec::with_capacity(check_count(&cnt)?);
+    check_count(&cnt)?;
+    if step.iter().all(|&s| s > 0) {
+        // Forward steps: one strided copy from the first selected element.
+        let offset: usize = (0..r).map(|d| st[d] as usize * ist[d]).sum();
+        let sst: Vec<usize> = (0..r).map(|d| step[d] as usize * ist[d]).collect();
+        return strided(x, &cnt, &sst, offset);
+    }
+    let mut idx = Vec::with_capacity(cnt.iter().product());
     for_each_index(&cnt, |ix| {
         idx.push(
             (0..r)

@@ -88,6 +88,7 @@ pub const GELU_TANH_SCALE: f32 = 0.797_884_6;
 pub const GELU_TANH_CUBIC: f32 = 0.044_715;
 
 /// `x < lo ? lo : x`, then `hi < t ? hi : t`: NaN passes both.
+#[inline]
 fn clamp_nan_passing(x: f32, lo: f32, hi: f32) -> f32 {
     let t = if x < lo { lo } else { x };
     if hi < t {
@@ -98,11 +99,13 @@ fn clamp_nan_passing(x: f32, lo: f32, hi: f32) -> f32 {
 }
 
 /// `2ⁿ` for `n` in `[−75, 64]`, built in the exponent bits.
+#[inline]
 fn pow2(n: i32) -> f32 {
     f32::from_bits(((n + 127) as u32) << 23)
 }
 
 /// `eˣ` (see the module docs).
+#[inline]
 pub fn exp_f32(x: f32) -> f32 {
     let t = clamp_nan_passing(x, EXP_LO, EXP_HI);
     let nf = (t * std::f32::consts::LOG2_E).round_ties_even();

@@ -98,6 +98,15 @@ fn chain_op(g: &Graph, n: NodeId, transcendental: bool) -> Option<(ChainOp, Vec<
         return Some((ChainOp::Unary(f), vec![data(0)?]));
     }
     if let Op::Binary(bop) = &node.op {
+        // Squares and cubes by a constant exponent: products, as lpc-ref's `pow_f32`.
+        if *bop == BinaryOp::Pow {
+            let power = match g.node_input(n, 1).and_then(|v| scalar_const(g, v)) {
+                Some(2.0) => FUnary::Square,
+                Some(3.0) => FUnary::Cube,
+                _ => return None,
+            };
+            return Some((ChainOp::Unary(power), vec![data(0)?]));
+        }
         let f = match bop {
             BinaryOp::Add => FBinary::Add,
             BinaryOp::Sub => FBinary::Sub,

@@ -2,8 +2,8 @@
 //!
 //! A *chain* is a tree of f32 elementwise nodes (Add, Sub, Mul, Div, Max, Min, PRelu, Relu,
 //! LeakyRelu, Clip with constant bounds, HardSigmoid, HardSwish, Neg, Abs, Sqrt, Reciprocal,
-//! Ceil, Floor, Round, Identity, Exp, Sigmoid, Tanh, Erf, GELU) whose inner values each have one
-//! consumer and the root's shape.
+//! Ceil, Floor, Round, Identity, Pow by 2 or 3, Exp, Sigmoid, Tanh, Erf, GELU) whose inner values
+//! each have one consumer and the root's shape.
 //! It runs as one loop that reads its external operands once and writes one output. Operands are
 //! indexed on an `outer × inner` split of the output: *full* (same shape), *row* (one value per
 //! outer index modulo a period: scalars, per-channel `[1,C,1,1]`, per-(n,c) `[N,C,1,1]`) or
@@ -74,6 +74,10 @@ pub enum FUnary {
     Sigmoid,
     /// `tanh x` (`lpc_ref::transcendental::tanh_f32`).
     Tanh,
+    /// `x·x` (Pow by a constant 2, as lpc-ref's `pow_f32`).
+    Square,
+    /// `(x·x)·x` (Pow by a constant 3).
+    Cube,
     /// `erf x` (`lpc_ref::transcendental::erf_f32`).
     Erf,
     /// GELU, erf form (`lpc_ref::transcendental::gelu_f32`).
@@ -321,6 +325,8 @@ fn unary_params(b: &mut FunctionBuilder, op: FUnary) -> Vec<Value> {
         | FUnary::Round
         | FUnary::Identity
         | FUnary::HardSwish
+        | FUnary::Square
+        | FUnary::Cube
         | FUnary::Exp
         | FUnary::Sigmoid
         | FUnary::Tanh
@@ -366,6 +372,11 @@ fn emit_unary(b: &mut FunctionBuilder, k: &Consts, op: FUnary, p: &[Value], x: V
         FUnary::Floor => b.ins().floor(x),
         FUnary::Round => b.ins().nearest(x),
         FUnary::Identity => x,
+        FUnary::Square => b.ins().fmul(x, x),
+        FUnary::Cube => {
+            let x2 = b.ins().fmul(x, x);
+            b.ins().fmul(x2, x)
+        }
         FUnary::LeakyRelu(_) => {
             let ax = b.ins().fmul(p[0], x);
             let ge = mask(b, FloatCC::GreaterThanOrEqual, x, k.zero);
