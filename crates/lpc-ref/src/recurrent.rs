@@ -263,9 +263,39 @@ fn swap_01(v: &[f32], p: usize, q: usize, n: usize) -> Vec<f32> {
     out
 }
 
-/// `a · wᵀ` for `a` [m, k] and `w` [n, k] (row-major): [m, n].
+/// `x · y` with eight partial sums (lane `l` takes the elements `≡ l mod 8`, added in order),
+/// combined as `((s₀+s₄)+(s₂+s₆))+((s₁+s₅)+(s₃+s₇))`, then the tail in order: a loop the compiler
+/// vectorises.
+fn dot8(x: &[f32], y: &[f32]) -> f32 {
+    let mut s = [0f32; 8];
+    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    let (xt, yt) = (xc.remainder(), yc.remainder());
+    for (a, b) in xc.zip(yc) {
+        for l in 0..8 {
+            s[l] += a[l] * b[l];
+        }
+    }
+    let mut t = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+    for (a, b) in xt.iter().zip(yt) {
+        t += a * b;
+    }
+    t
+}
+
+/// `a · wᵀ` for `a` [m, k] and `w` [n, k] (row-major): [m, n]. A few rows (the recurrent
+/// product of one step, batch rows) as dot products of contiguous rows: a packing GEMM would
+/// copy all of `w` at every step.
 fn times_transposed(a: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
     let mut out = vec![0.0; m * n];
+    if m > 0 && n > 0 && m <= 4 && k > 0 {
+        for (i, row) in out.chunks_exact_mut(n).enumerate() {
+            let x = &a[i * k..(i + 1) * k];
+            for (o, wr) in row.iter_mut().zip(w.chunks_exact(k)) {
+                *o = dot8(x, wr);
+            }
+        }
+        return out;
+    }
     if m > 0 && n > 0 {
         let b = Strided {
             data: w,
