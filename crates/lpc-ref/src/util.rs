@@ -160,7 +160,6 @@ pub fn gcd(a: usize, b: usize) -> usize {
 /// broadcast to it. `in_shape` must broadcast to `out_shape`.
 pub fn broadcast_index(in_shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
     let r = out_shape.len();
-    let n: usize = out_shape.iter().product();
     let ist = strides(in_shape);
     // Effective stride per output axis: 0 where the input is broadcast.
     let mut eff = vec![0usize; r];
@@ -170,25 +169,31 @@ pub fn broadcast_index(in_shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
             *e = if in_shape[k] == 1 { 0 } else { ist[k] };
         }
     }
-    let mut idx = Vec::with_capacity(n);
+    offsets(out_shape, &eff)
+}
+
+/// `Σ iₐ·strides[a]` for every index `i` of `shape`, in row-major order (an odometer).
+pub fn offsets(shape: &[usize], strides: &[usize]) -> Vec<usize> {
+    let n: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(n);
     if n == 0 {
-        return idx;
+        return out;
     }
-    let mut counter = vec![0usize; r];
+    let mut ix = vec![0usize; shape.len()];
     let mut cur = 0usize;
     for _ in 0..n {
-        idx.push(cur);
-        for ax in (0..r).rev() {
-            counter[ax] += 1;
-            cur += eff[ax];
-            if counter[ax] < out_shape[ax] {
+        out.push(cur);
+        for a in (0..shape.len()).rev() {
+            ix[a] += 1;
+            cur += strides[a];
+            if ix[a] < shape[a] {
                 break;
             }
-            cur -= eff[ax] * counter[ax];
-            counter[ax] = 0;
+            cur -= strides[a] * shape[a];
+            ix[a] = 0;
         }
     }
-    idx
+    out
 }
 
 /// Reads a 1-D (or scalar) integer tensor as i64 values.
