@@ -70,6 +70,12 @@ fn strided_copy<T: Copy>(v: &[T], shape: &[usize], strides: &[usize], offset: us
         return out;
     }
     let step = strides[outer.len()];
+    if step != 1 && inner >= TILE {
+        // An axis read contiguously that is not the last (NHWC ↔ NCHW): in tiles.
+        if let Some(a) = (0..outer.len()).find(|&a| strides[a] == 1 && outer[a] >= TILE) {
+            return tiled_copy(v, shape, strides, offset, a);
+        }
+    }
     let mut ix = vec![0usize; outer.len()];
     let mut base = offset;
     loop {
@@ -94,6 +100,42 @@ fn strided_copy<T: Copy>(v: &[T], shape: &[usize], strides: &[usize], offset: us
             ix[a] = 0;
         }
     }
+}
+
+/// The tile side of [`tiled_copy`].
+const TILE: usize = 16;
+
+/// [`strided_copy`] where output axis `a` is contiguous in `v` and the last is not: the two
+/// axes in `TILE × TILE` tiles, so that the reads of one tile share their cache lines.
+fn tiled_copy<T: Copy>(
+    v: &[T],
+    shape: &[usize],
+    strides: &[usize],
+    offset: usize,
+    a: usize,
+) -> Vec<T> {
+    let r = shape.len();
+    let ost = crate::util::strides(shape);
+    let others: Vec<usize> = (0..r - 1).filter(|&d| d != a).collect();
+    let pick = |s: &[usize]| -> Vec<usize> { others.iter().map(|&d| s[d]).collect() };
+    let (oshape, sst, dst) = (pick(shape), pick(strides), pick(&ost));
+    let src_at = crate::util::offsets(&oshape, &sst);
+    let out_at = crate::util::offsets(&oshape, &dst);
+    let (na, nl, sl, oa) = (shape[a], shape[r - 1], strides[r - 1], ost[a]);
+    let mut out = vec![v[offset]; shape.iter().product()];
+    for (&sb, &ob) in src_at.iter().zip(&out_at) {
+        let sb = sb + offset;
+        for i0 in (0..na).step_by(TILE) {
+            for j0 in (0..nl).step_by(TILE) {
+                for i in i0..(i0 + TILE).min(na) {
+                    for j in j0..(j0 + TILE).min(nl) {
+                        out[ob + i * oa + j] = v[sb + i + j * sl];
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// [`strided_copy`] of a tensor of any dtype.
@@ -647,4 +689,42 @@ pub fn constant_of_shape(value: &Tensor, shape: &Tensor) -> EvalResult<Tensor> {
         .reshape(&[1])
         .map_err(|e| invalid!("value: {e}"))?;
     take(&scalar, &vec![0; n], &s, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tiled path is the plain strided copy, element for element: every permutation of a
+    /// rank-4 tensor with axes long and short enough to take both paths.
+    #[test]
+    fn tiled_transposes_equal_the_definition() {
+        let shape = [2usize, 17, 33, 20];
+        let n: usize = shape.iter().product();
+        let x = Tensor::from_f32(&shape, (0..n).map(|i| i as f32).collect()).unwrap();
+        let ist = strides(&shape);
+        let perms = [
+            [0, 3, 1, 2],
+            [0, 2, 3, 1],
+            [3, 2, 1, 0],
+            [1, 0, 3, 2],
+            [0, 1, 3, 2],
+            [2, 0, 1, 3],
+        ];
+        for perm in perms {
+            let t = transpose(&perm, &x).unwrap();
+            let out: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+            let mut want = vec![];
+            for_each_index(&out, |ix| {
+                want.push(
+                    ix.iter()
+                        .zip(&perm)
+                        .map(|(&i, &p)| i * ist[p])
+                        .sum::<usize>() as f32,
+                )
+            });
+            assert_eq!(t.shape(), out.as_slice());
+            assert_eq!(t.as_f32().unwrap(), want.as_slice(), "{perm:?}");
+        }
+    }
 }
