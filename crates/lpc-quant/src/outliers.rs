@@ -257,8 +257,14 @@ fn split_value(
         let name = g.node(n).name.clone();
         let wname = g.value_name(w).to_string();
         let tensor = |s: &[usize], v: Vec<f32>| Tensor::from_f32(s, v).map_err(QuantError::from);
-        let w_in = g.add_const(format!("{wname}__{name}__inliers"), tensor(&[rows, cols], w_in)?);
-        let w_out = g.add_const(format!("{wname}__{name}__outliers"), tensor(&out_shape, w_out)?);
+        let w_in = g.add_const(
+            format!("{wname}__{name}__inliers"),
+            tensor(&[rows, cols], w_in)?,
+        );
+        let w_out = g.add_const(
+            format!("{wname}__{name}__outliers"),
+            tensor(&out_shape, w_out)?,
+        );
         g.set_node_input(n, 0, Some(ValueRef::first(inl)));
         g.set_node_input(n, 1, Some(w_in));
         let y = ValueRef::first(n);
