@@ -9,7 +9,7 @@
 //! Skipped when Python or onnxruntime is missing, unless `LPC_REQUIRE_PEERS` is set (CI).
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use lpc_suite::{check_roundtrip, compare, read_pb_set, root};
+use lpc_suite::{check_roundtrip, compare, jit_equals_ref, read_pb_set, root};
 use std::path::{Path, PathBuf};
 
 /// Cases generated per op.
@@ -215,14 +215,7 @@ fn run_qoperator_model(dir: &Path) -> Result<(), String> {
         return Err(format!("a conv runs on lpc-ref: {k}"));
     }
     let got = m.run(&inputs).map_err(|e| format!("jit: {e}"))?;
-    for (k, (a, b)) in got.iter().zip(&want).enumerate() {
-        if !a.same_content(b) {
-            return Err(format!(
-                "folded output {k}: jit {a} differs from lpc-ref {b}"
-            ));
-        }
-    }
-    Ok(())
+    jit_equals_ref(&got, &want)
 }
 
 fn main() {

@@ -10,7 +10,7 @@
 use libtest_mimic::{Arguments, Failed, Trial};
 use lpc_data::read_npy;
 use lpc_ir::{Graph, OpKind, Tensor};
-use lpc_suite::{max_rel_err, root, shared};
+use lpc_suite::{jit_equals_ref, max_rel_err, root, shared};
 use std::path::{Path, PathBuf};
 
 /// Models that do not import or run yet, with the reason; each must still fail (a case that
@@ -160,14 +160,7 @@ fn int8_jit_matches_ref(g: &Graph, inputs: &[Tensor]) -> Result<(), String> {
     let m = lpc_jit::CompiledModel::compile(&f, &shapes, &lpc_jit::CompileOptions::default())
         .map_err(|e| format!("jit compile of the folded graph: {e}"))?;
     let got = m.run(inputs).map_err(|e| format!("jit: {e}"))?;
-    for (k, (a, b)) in got.iter().zip(&want).enumerate() {
-        if !a.same_content(b) {
-            return Err(format!(
-                "folded output {k}: jit {a} differs from lpc-ref {b}"
-            ));
-        }
-    }
-    Ok(())
+    jit_equals_ref(&got, &want)
 }
 
 fn main() {

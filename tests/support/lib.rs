@@ -121,3 +121,15 @@ pub fn check_roundtrip(g: &lpc_ir::Graph) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Every JIT output the same as lpc-ref's (dtype, shape and bits), or which one differs.
+pub fn jit_equals_ref(jit: &[Tensor], reference: &[Tensor]) -> Result<(), String> {
+    for (k, (a, b)) in jit.iter().zip(reference).enumerate() {
+        if !a.same_content(b) {
+            return Err(format!(
+                "folded output {k}: jit {a} differs from lpc-ref {b}"
+            ));
+        }
+    }
+    Ok(())
+}
