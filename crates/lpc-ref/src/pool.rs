@@ -186,22 +186,79 @@ fn max_pool_nd(
 
 /// AveragePool (count_include_pad counts padding, but not the ceil_mode overhang).
 pub fn average_pool(p: &PoolAttrs, count_include_pad: bool, x: &Tensor) -> EvalResult<Tensor> {
-    float_pool(x, p, |window| {
-        let (mut sum, mut valid, mut padded) = (0.0, 0usize, 0usize);
-        for &(v, in_pad_region) in window {
-            padded += usize::from(in_pad_region);
-            if let Some(v) = v {
-                sum += v;
-                valid += 1;
+    let g = check(x, p)?;
+    if g.input.len() == 2 && x.dtype().is_float() {
+        return Ok(average_pool_2d(x, &g, count_include_pad));
+    }
+    float_pool(x, p, |window| window_average(window, count_include_pad))
+}
+
+/// The average of one window of [`float_pool`] (0 when nothing counts).
+fn window_average(window: &[(Option<f64>, bool)], count_include_pad: bool) -> f64 {
+    let (mut sum, mut valid, mut padded) = (0.0, 0usize, 0usize);
+    for &(v, in_pad_region) in window {
+        padded += usize::from(in_pad_region);
+        if let Some(v) = v {
+            sum += v;
+            valid += 1;
+        }
+    }
+    let div = if count_include_pad { padded } else { valid };
+    if div == 0 {
+        0.0
+    } else {
+        sum / div as f64
+    }
+}
+
+/// [`average_pool`] over two spatial axes: the same f64 sums in kernel order and the same
+/// divisor as the generic window walk, without building the windows.
+fn average_pool_2d(x: &Tensor, g: &crate::geom::Geom, count_include_pad: bool) -> Tensor {
+    let v = x.to_f64_vec();
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let (in_n, on) = (g.input[0] * g.input[1], g.output[0] * g.output[1]);
+    let (iw, ow) = (g.input[1], g.output[1]);
+    let taps = g.taps();
+    // Per axis, tap and output: inside the padded region (not the ceil_mode overhang).
+    let inside: Vec<Vec<Vec<bool>>> = (0..2)
+        .map(|a| {
+            (0..g.kernel[a])
+                .map(|k| {
+                    (0..g.output[a])
+                        .map(|o| {
+                            o * g.strides[a] + k * g.dilations[a]
+                                < g.pad_begin[a] + g.input[a] + g.pad_end[a]
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let mut out = vec![0f64; n * c * on];
+    crate::util::for_chunks(&mut out, on.max(1), |nc, oc| {
+        let xc = &v[nc * in_n..(nc + 1) * in_n];
+        for (oy, orow) in oc.chunks_exact_mut(ow.max(1)).enumerate() {
+            for (ox, o) in orow.iter_mut().enumerate() {
+                let (mut sum, mut valid, mut padded) = (0.0, 0usize, 0usize);
+                for (ty, iny) in taps[0].iter().zip(&inside[0]) {
+                    for (tx, inx) in taps[1].iter().zip(&inside[1]) {
+                        padded += usize::from(iny[oy] && inx[ox]);
+                        if let (Some(iy), Some(ix)) = (ty[oy], tx[ox]) {
+                            sum += xc[iy * iw + ix];
+                            valid += 1;
+                        }
+                    }
+                }
+                let div = if count_include_pad { padded } else { valid };
+                *o = if div == 0 { 0.0 } else { sum / div as f64 };
             }
         }
-        let div = if count_include_pad { padded } else { valid };
-        if div == 0 {
-            0.0
-        } else {
-            sum / div as f64
-        }
-    })
+    });
+    let mut shape = vec![n, c];
+    shape.extend_from_slice(&g.output);
+    Tensor::from_f64(&shape, out)
+        .expect("size")
+        .into_dtype(x.dtype())
 }
 
 /// LpPool: `(Σ |x|^p)^(1/p)` over each window (in f64), padded positions counting as 0.
@@ -402,6 +459,38 @@ mod tests {
             dilations: vec![],
             ceil_mode: false,
             auto_pad: lpc_ir::AutoPad::NotSet,
+        }
+    }
+
+    #[test]
+    fn average_pool_2d_matches_the_generic_window_walk() {
+        let mut seed = 7u32;
+        let x: Vec<f32> = (0..2 * 3 * 9 * 11)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+            })
+            .collect();
+        let x = Tensor::from_f32(&[2, 3, 9, 11], x).unwrap();
+        for (kernel, strides, pads, dil, ceil) in [
+            ([3, 3], [1, 1], [1, 1, 1, 1], [1, 1], false),
+            ([2, 3], [2, 2], [0, 1, 1, 0], [1, 1], true),
+            ([3, 2], [2, 3], [1, 0, 0, 1], [2, 1], true),
+            ([9, 11], [1, 1], [0, 0, 0, 0], [1, 1], false),
+        ] {
+            let mut p = attrs(&kernel, &strides, &pads);
+            p.dilations = dil.to_vec();
+            p.ceil_mode = ceil;
+            for include in [false, true] {
+                let fast = average_pool(&p, include, &x).unwrap();
+                let walk = float_pool(&x, &p, |w| window_average(w, include)).unwrap();
+                assert_eq!(fast.shape(), walk.shape());
+                assert_eq!(
+                    fast.to_f32_vec(),
+                    walk.to_f32_vec(),
+                    "{kernel:?} {strides:?}"
+                );
+            }
         }
     }
 

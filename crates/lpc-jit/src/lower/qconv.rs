@@ -98,17 +98,29 @@ enum Packing {
     Transposed { rows: usize },
 }
 
-/// Where im2col reads: per k, the input channel offset and the tap offsets. The taps read a
-/// copy of the group's planes padded with the input zero point (`pad`: rows before/after,
-/// columns before/after), so no tap ever leaves its plane.
+/// Where im2col reads. The taps read a copy of the group's planes padded with the input zero
+/// point (`pad`: rows before/after, columns before/after), so no tap ever leaves its plane.
 #[derive(Clone, Debug)]
 struct Im2colGeom {
     hw: [usize; 2],
     out_hw: [usize; 2],
     strides: [usize; 2],
     pad: [[usize; 2]; 2],
-    /// Per k: (channel within the group, dy, dx), offsets into the padded plane.
-    taps: Vec<(usize, usize, usize)>,
+    taps: Taps,
+}
+
+/// The k order of an im2col GEMM and where each k reads.
+#[derive(Clone, Debug)]
+enum Taps {
+    /// k in the weights' order (channel, ky, kx); per k the channel within the group and the
+    /// tap's (dy, dx) in the padded plane. Each k-group's 4 taps are gathered and interleaved.
+    PerK(Vec<(usize, usize, usize)>),
+    /// Channel counts that are a multiple of 4: k ordered (channel / 4, ky, kx, channel % 4),
+    /// the weights permuted to match, and the planes copied channel-interleaved
+    /// (`[C/4][H][W][4]`), so the 4 k of a k-group are the 4 bytes of one word and a panel's
+    /// k-group is a copy of whole words (row runs of one `memcpy` at stride 1). Per k-group:
+    /// the byte offset of its tap in the interleaved planes.
+    Interleaved(Vec<usize>),
 }
 
 impl Im2colGeom {
@@ -116,23 +128,39 @@ impl Im2colGeom {
         self.pad.iter().flatten().any(|&p| p > 0)
     }
 
-    /// Bytes of one image group's padded planes (`cg` channels; 0 without padding).
-    fn padded_len(&self, cg: usize) -> usize {
+    fn padded_hw(&self) -> [usize; 2] {
         let [[t, b], [l, r]] = self.pad;
-        if self.padded() {
-            cg * (self.hw[0] + t + b) * (self.hw[1] + l + r)
-        } else {
-            0
+        [self.hw[0] + t + b, self.hw[1] + l + r]
+    }
+
+    /// Bytes of one image group's copied planes (`cg` channels; 0 when im2col reads the input
+    /// itself).
+    fn padded_len(&self, cg: usize) -> usize {
+        let [hp, wp] = self.padded_hw();
+        match self.taps {
+            Taps::PerK(_) if !self.padded() => 0,
+            Taps::PerK(_) => cg * hp * wp,
+            Taps::Interleaved(_) => cg.next_multiple_of(4) * hp * wp,
         }
     }
 
-    /// The planes im2col reads for one image group: `xg` itself, or its copy padded with
-    /// `value` (in `buf`).
+    /// The planes im2col reads for one image group: `xg` itself, or its padded (and, for
+    /// [`Taps::Interleaved`], channel-interleaved) copy in `buf`, padded with `value`.
     fn planes<'a>(&self, xg: &'a [u8], value: u8, buf: &'a mut Vec<u8>) -> Planes<'a> {
-        if self.padded() {
-            pad_planes(xg, self.hw, self.pad, value, buf)
-        } else {
-            Planes { x: xg, hw: self.hw }
+        match self.taps {
+            Taps::Interleaved(_) => interleave_planes(xg, self.hw, self.pad, value, buf),
+            Taps::PerK(_) if self.padded() => pad_planes(xg, self.hw, self.pad, value, buf),
+            Taps::PerK(_) => Planes { x: xg, hw: self.hw },
+        }
+    }
+
+    /// im2col of output pixels `pix0 .. pix0 + n` straight into panels.
+    fn pack(&self, x: &Planes, pix0: usize, n: usize, out: &mut [u8], nr: usize, pl: usize) {
+        match &self.taps {
+            Taps::PerK(taps) => im2col(x, self, taps, pix0, n, out, nr, pl),
+            Taps::Interleaved(offsets) => {
+                im2col_interleaved(x, self, offsets, pix0, n, out, nr, pl)
+            }
         }
     }
 }
@@ -313,13 +341,6 @@ pub fn lower_qconv(
         }
     }
     let (mg, k) = (m / group, cg * kh * kw);
-    let zp_u = pad as i32;
-    let mut groups = Vec::with_capacity(group);
-    for gi in 0..group {
-        let a_g = pack_a(&wv[gi * mg * k..(gi + 1) * mg * k], mg, k)?;
-        let bias = fold_zero_point(&epi.bias[gi * mg..(gi + 1) * mg], &a_g, zp_u)?;
-        groups.push((a_g, bias, epi.scale[gi * mg..(gi + 1) * mg].to_vec()));
-    }
     let direct = kh == 1
         && kw == 1
         && geom.strides == [1, 1]
@@ -328,19 +349,37 @@ pub fn lower_qconv(
     let packing = if direct {
         Packing::Direct { c_in: c }
     } else {
-        let mut taps = Vec::with_capacity(k);
-        for ci in 0..cg {
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    taps.push((ci, ky * geom.dilations[0], kx * geom.dilations[1]));
-                }
-            }
-        }
         // Padded extent each axis needs: the last output's last tap, or the input itself.
         let pad_axis = |a: usize, size: usize, out: usize, kern: usize| {
             let need = (out.max(1) - 1) * geom.strides[a] + (kern - 1) * geom.dilations[a] + 1;
             let before = geom.pad_begin[a];
             [before, need.saturating_sub(size + before)]
+        };
+        let pad = [pad_axis(0, h, oh, kh), pad_axis(1, wd, ow, kw)];
+        let (dly, dlx) = (geom.dilations[0], geom.dilations[1]);
+        // Channel-interleaved unless padding the channels to a multiple of 4 adds more than a
+        // third to K (1 or 2 channels: those convs gather per k).
+        let taps = if cg.next_multiple_of(4) * 3 <= cg * 4 {
+            let (hp, wp) = (h + pad[0][0] + pad[0][1], wd + pad[1][0] + pad[1][1]);
+            let mut offsets = Vec::with_capacity(cg.div_ceil(4) * kh * kw);
+            for c4 in 0..cg.div_ceil(4) {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        offsets.push(((c4 * hp + ky * dly) * wp + kx * dlx) * 4);
+                    }
+                }
+            }
+            Taps::Interleaved(offsets)
+        } else {
+            let mut taps = Vec::with_capacity(k);
+            for ci in 0..cg {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        taps.push((ci, ky * dly, kx * dlx));
+                    }
+                }
+            }
+            Taps::PerK(taps)
         };
         Packing::Im2col {
             c_in: c,
@@ -348,14 +387,54 @@ pub fn lower_qconv(
                 hw: [h, wd],
                 out_hw: [oh, ow],
                 strides: [geom.strides[0], geom.strides[1]],
-                pad: [pad_axis(0, h, oh, kh), pad_axis(1, wd, ow, kw)],
+                pad,
                 taps,
             },
         }
     };
+    // The weights in the k order of the packing (a permutation: the exact integer sums are
+    // the same in any order).
+    let interleaved = matches!(
+        packing,
+        Packing::Im2col {
+            geo: Im2colGeom {
+                taps: Taps::Interleaved(_),
+                ..
+            },
+            ..
+        }
+    );
+    // The GEMM's depth: K, or the channels padded to a multiple of 4 (zero weights).
+    let taps_per_channel = kh * kw;
+    let k_gemm = if interleaved {
+        cg.next_multiple_of(4) * taps_per_channel
+    } else {
+        k
+    };
+    let zp_u = pad as i32;
+    let mut groups = Vec::with_capacity(group);
+    let mut w = vec![0i8; mg * k_gemm];
+    for gi in 0..group {
+        let wg = &wv[gi * mg * k..(gi + 1) * mg * k];
+        let a_g = if interleaved {
+            for (src, dst) in wg.chunks_exact(k).zip(w.chunks_exact_mut(k_gemm)) {
+                for (ci, taps) in src.chunks_exact(taps_per_channel).enumerate() {
+                    let base = (ci / 4) * taps_per_channel * 4 + ci % 4;
+                    for (t, &v) in taps.iter().enumerate() {
+                        dst[base + 4 * t] = v;
+                    }
+                }
+            }
+            pack_a(&w, mg, k_gemm)?
+        } else {
+            pack_a(wg, mg, k)?
+        };
+        let bias = fold_zero_point(&epi.bias[gi * mg..(gi + 1) * mg], &a_g, zp_u)?;
+        groups.push((a_g, bias, epi.scale[gi * mg..(gi + 1) * mg].to_vec()));
+    }
     let spec = GemmSpec {
         dot,
-        ..GemmSpec::new(mg, k, epi.epilogue)
+        ..GemmSpec::new(mg, k_gemm, epi.epilogue)
     };
     let tier = gemm_tier(module, &spec)?;
     let func = define_gemm(module, &spec)?;
@@ -685,7 +764,7 @@ impl GemmPlan {
         let blocks = n.div_ceil(nb);
         let pack = |b: &mut Vec<u8>, c0: usize, cols: usize| {
             b.resize(packed_b_len(nr, k, cols), 0);
-            im2col(x, geo, c0, cols, b, nr, pl);
+            geo.pack(x, c0, cols, b, nr, pl);
         };
         if !par || blocks == 1 || crate::runtime::par::threads() == 1 {
             for c0 in (0..n).step_by(nb) {
@@ -889,16 +968,18 @@ fn pack_transposed(x: &[u8], rows: usize, k: usize, out: &mut [u8], nr: usize, p
 /// into panels. Per block of panels (at least 32 pixels, so narrow 8-column panels do not pay
 /// the per-run cost 4 times) and k-group, each of the 4 taps is gathered for the block's
 /// pixels (row runs copied), then the 4 rows are interleaved into each panel's words.
+#[allow(clippy::too_many_arguments)]
 fn im2col(
     x: &Planes,
     geo: &Im2colGeom,
+    taps: &[(usize, usize, usize)],
     pix0: usize,
     n: usize,
     out: &mut [u8],
     nr: usize,
     pl: usize,
 ) {
-    let (out_hw, strides, taps) = (geo.out_hw, geo.strides, &geo.taps);
+    let (out_hw, strides) = (geo.out_hw, geo.strides);
     let k = taps.len();
     let per_block = 32usize.div_ceil(nr).max(1);
     assert!(
@@ -930,6 +1011,95 @@ fn im2col(
                 interleave4([part(0), part(1), part(2), part(3)], dst);
             }
         }
+    }
+}
+
+/// im2col of output pixels `pix0 .. pix0 + n` from channel-interleaved planes
+/// ([`Taps::Interleaved`]): per panel, its pixels' row runs are found once; per k-group each
+/// run is one copy of `4 × run` bytes (stride 1) or a word gather (larger strides).
+#[allow(clippy::too_many_arguments)]
+fn im2col_interleaved(
+    x: &Planes,
+    geo: &Im2colGeom,
+    offsets: &[usize],
+    pix0: usize,
+    n: usize,
+    out: &mut [u8],
+    nr: usize,
+    pl: usize,
+) {
+    let ow = geo.out_hw[1];
+    let [sy, sx] = geo.strides;
+    let wp = x.hw[1];
+    debug_assert_eq!(pl, offsets.len() * nr * 4);
+    // (source byte of the run's first pixel at tap 0, destination byte in a k-group, pixels)
+    let mut runs: Vec<(usize, usize, usize)> = Vec::with_capacity(nr);
+    for (p, panel) in out[..panels(nr, n) * pl].chunks_exact_mut(pl).enumerate() {
+        let (c0, cols) = (pix0 + p * nr, nr.min(n - p * nr));
+        runs.clear();
+        let mut i = 0;
+        while i < cols {
+            let (oy, ox) = ((c0 + i) / ow, (c0 + i) % ow);
+            let run = (ow - ox).min(cols - i);
+            runs.push(((oy * sy * wp + ox * sx) * 4, i * 4, run));
+            i += run;
+        }
+        for (dst, &t) in panel.chunks_exact_mut(nr * 4).zip(offsets) {
+            for &(s, d, run) in &runs {
+                let src = &x.x[s + t..];
+                let dst = &mut dst[d..d + 4 * run];
+                if sx == 1 {
+                    copy_words(dst, &src[..4 * run]);
+                } else {
+                    for (j, w) in dst.chunks_exact_mut(4).enumerate() {
+                        w.copy_from_slice(&src[4 * j * sx..4 * j * sx + 4]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dst.copy_from_slice(src)` with the full 32-word panel row (128 bytes) as a fixed-size copy.
+fn copy_words(dst: &mut [u8], src: &[u8]) {
+    match (
+        <&mut [u8; 128]>::try_from(&mut *dst),
+        <&[u8; 128]>::try_from(src),
+    ) {
+        (Ok(d), Ok(s)) => *d = *s,
+        _ => crate::runtime::memory::copy_run(dst, src),
+    }
+}
+
+/// Copies the planes of `x` (`hw` each) channel-interleaved into `buf`: `[ceil(planes / 4)][H']
+/// [W'][4]`, with `pad` rows and columns of `value` around each (`[[top, bottom], [left,
+/// right]]`) and the missing planes of the last group all `value`.
+fn interleave_planes<'a>(
+    x: &[u8],
+    hw: [usize; 2],
+    pad: [[usize; 2]; 2],
+    value: u8,
+    buf: &'a mut Vec<u8>,
+) -> Planes<'a> {
+    let [h, w] = hw;
+    let (hp, wp) = (h + pad[0][0] + pad[0][1], w + pad[1][0] + pad[1][1]);
+    let planes = x.len() / (h * w);
+    buf.clear();
+    buf.resize(planes.next_multiple_of(4) * hp * wp, value);
+    let blank = vec![value; w];
+    for (src, dst) in x.chunks(4 * h * w).zip(buf.chunks_exact_mut(4 * hp * wp)) {
+        for y in 0..h {
+            let row = |c: usize| match src.get((c * h + y) * w..(c * h + y + 1) * w) {
+                Some(r) => r,
+                None => &blank[..],
+            };
+            let d0 = ((y + pad[0][0]) * wp + pad[1][0]) * 4;
+            interleave4([row(0), row(1), row(2), row(3)], &mut dst[d0..d0 + 4 * w]);
+        }
+    }
+    Planes {
+        x: buf,
+        hw: [hp, wp],
     }
 }
 
