@@ -72,7 +72,7 @@ fn dwconv_matches_reference() {
         } else {
             DwPath::ExactI16
         };
-        let (k, s, p, hw) = window(&mut r, &[1, 2]);
+        let (k, s, p, hw) = window(&mut r, &[1, 2, 3, 4]);
         let (n, c) = (1 + r.below(2), 1 + r.below(5));
         let xd = r.pick(&[DType::U8, DType::I8]);
         let (xlo, xhi) = range(xd);
@@ -218,7 +218,7 @@ fn dwconv_matches_reference() {
 fn max_pool_matches_reference() {
     let mut r = Rng(0x7f4a_7c15_9e37_79b9);
     for case in 0..300 {
-        let (k, s, p, hw) = window(&mut r, &[1, 2]);
+        let (k, s, p, hw) = window(&mut r, &[1, 2, 3, 4]);
         let (n, c) = (1 + r.below(2), 1 + r.below(3));
         let d = r.pick(&[DType::U8, DType::I8]);
         let same = r.chance(0.2);
@@ -305,8 +305,8 @@ fn unsupported_specs_are_errors() {
     let base = dw_spec();
     let mut dilated = base.clone();
     dilated.attrs.dilations = vec![2, 2];
-    let mut stride3 = base.clone();
-    stride3.attrs.strides = vec![1, 3];
+    let mut stride5 = base.clone();
+    stride5.attrs.strides = vec![1, 5];
     let mut not_dw = base.clone();
     not_dw.attrs.group = 1;
     let mut bad_bias = base.clone();
@@ -315,7 +315,7 @@ fn unsupported_specs_are_errors() {
     all_pad.attrs.pads = vec![3, 0, 0, 0];
     let mut bad_scale = base.clone();
     bad_scale.scale = vec![1.0; 3];
-    for s in [dilated, stride3, not_dw, bad_bias, all_pad, bad_scale] {
+    for s in [dilated, stride5, not_dw, bad_bias, all_pad, bad_scale] {
         assert!(define_dwconv(&mut m, &s).is_err(), "{s:?}");
     }
     let pool = MaxPoolSpec {

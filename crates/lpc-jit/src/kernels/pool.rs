@@ -71,16 +71,35 @@ pub(crate) fn bytes_of<T: Elem>(x: &[T]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(x.as_ptr().cast(), std::mem::size_of_val(x)) }
 }
 
-/// Loads the 16 bytes of columns `p, p+sw, …, p+15·sw` (`sw` 1 or 2) at byte offset `off`.
+/// The widest horizontal stride [`load_cols`] gathers (one shuffle per further 16 bytes).
+pub(crate) const MAX_STRIDE_W: usize = 4;
+
+/// Loads the 16 bytes of columns `p, p+sw, …, p+15·sw` (`sw` 1 to [`MAX_STRIDE_W`]) at byte
+/// offset `off`: `sw` 16-byte loads, the first two shuffled together, then each further one
+/// shuffled into the lanes it holds.
 pub(crate) fn load_cols(b: &mut FunctionBuilder, p: Value, off: i32, sw: usize) -> Value {
+    debug_assert!((1..=MAX_STRIDE_W).contains(&sw));
     let a = b.ins().load(I8X16, mem(), p, off);
     if sw == 1 {
         return a;
     }
     let c = b.ins().load(I8X16, mem(), p, off + 16);
-    let evens: Vec<u8> = (0..16).map(|k| 2 * k).collect();
-    let imm = b.func.dfg.immediates.push(ConstantData::from(evens));
-    b.ins().shuffle(a, c, imm)
+    // Lanes whose column lies in the first 32 bytes; the others are filled below.
+    let first: Vec<u8> = (0..16).map(|k| ((k * sw) as u8).min(31)).collect();
+    let imm = b.func.dfg.immediates.push(ConstantData::from(first));
+    let mut acc = b.ins().shuffle(a, c, imm);
+    for q in 2..sw {
+        let d = b.ins().load(I8X16, mem(), p, off + 16 * q as i32);
+        let lanes: Vec<u8> = (0..16)
+            .map(|k| match k * sw {
+                col if (16 * q..16 * (q + 1)).contains(&col) => (16 + col - 16 * q) as u8,
+                _ => k as u8,
+            })
+            .collect();
+        let imm = b.func.dfg.immediates.push(ConstantData::from(lanes));
+        acc = b.ins().shuffle(acc, d, imm);
+    }
+    acc
 }
 
 /// Emits one output row of `ow` elements of `esize` bytes at `yrow`, 16 per step: `chunk(ox0)`
@@ -135,7 +154,7 @@ pub(crate) struct WindowAttrs<'a> {
 }
 
 /// Resolves and checks a 2-D window geometry for the vector kernels: dilation 1, horizontal
-/// stride 1 or 2, every window touching the input, at most 1024 taps.
+/// stride 1 to [`MAX_STRIDE_W`], every window touching the input, at most 1024 taps.
 pub(crate) fn window_geometry(
     kernel: &str,
     in_hw: [usize; 2],
@@ -166,7 +185,7 @@ pub(crate) fn window_geometry(
             format!("unsupported: dilations {:?}", g.dilations),
         ));
     }
-    if !matches!(g.strides[1], 1 | 2) {
+    if !(1..=MAX_STRIDE_W).contains(&g.strides[1]) {
         return Err(spec_err(
             kernel,
             format!("unsupported: horizontal stride {}", g.strides[1]),
@@ -191,7 +210,7 @@ pub(crate) fn window_geometry(
 
 /// MaxPool over u8 or i8 NCHW planes. Padding never wins (it reads the dtype's minimum).
 /// Kernel, strides, pads, auto_pad and ceil_mode follow `lpc_ref` exactly; dilations must be 1,
-/// the horizontal stride 1 or 2, and every window must touch the input (lpc-ref outputs 0 for
+/// the horizontal stride 1 to [`MAX_STRIDE_W`], and every window must touch the input (lpc-ref outputs 0 for
 /// an all-padding window), else `define_max_pool` returns an "unsupported" error.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MaxPoolSpec {
