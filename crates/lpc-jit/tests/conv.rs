@@ -275,3 +275,59 @@ fn qconv_1d_matches_reference() {
         "only {jit_steps} of {cases} 1-D convs ran on a JIT kernel"
     );
 }
+
+/// QMatMul with a constant i8 `[K, N]` weight on the GEMM (the transposed packing and the
+/// transpose back into `[rows, N]`), random row counts (one partial panel or many, several 16-row
+/// tiles of the copy-back), u8/i8 inputs and u8/i8/f32 outputs, every tier, 1 and 2 threads.
+#[test]
+fn qmatmul_through_gemm_matches_reference() {
+    let dots = tiers("qmatmul_through_gemm_matches_reference");
+    let mut r = Rng(0x9a7_3a7);
+    let mut gemm_steps = 0;
+    let cases = 60;
+    for i in 0..cases {
+        let dot = dots[i % dots.len()];
+        let (b, rows) = (
+            1 + r.below(3),
+            1 + r.below(if i % 3 == 0 { 90 } else { 20 }),
+        );
+        let (k, n) = (1 + r.below(70), 1 + r.below(50));
+        let xd = r.pick(&["u8", "i8"]);
+        let (xlo, xhi) = if xd == "u8" { (0, 255) } else { (-128, 127) };
+        let xz = r.int(xlo, xhi);
+        let wts = list((0..k * n).map(|_| r.int(-127, 127).to_string()));
+        let bias = list((0..n).map(|_| r.int(-50_000, 50_000).to_string()));
+        let scale =
+            list((0..n).map(|_| format!("{:e}", 10f64.powf(r.int(-500, -150) as f64 / 100.0))));
+        let out = r.pick(&["u8", "i8", "f32"]);
+        let (tail, extra) = match out {
+            "f32" => (String::new(), ""),
+            t => {
+                let (lo, hi) = if t == "u8" { (0, 255) } else { (-128, 127) };
+                let yz = r.int(lo, hi);
+                (format!("  %yz = const {t}[] [{yz}]\n"), ", %yz")
+            }
+        };
+        let text = format!(
+            "graph @m(%x: {xd}[{b},{rows},{k}]) -> (%y) {{
+  %xz = const {xd}[] [{xz}]
+  %w = const i8[{k},{n}] [{wts}]
+  %bias = const i32[{n}] [{bias}]
+  %s = const f32[{n}] [{scale}]
+{tail}  %y = qmatmul(%x, %xz, %w, %bias, %s{extra})
+  return %y
+}}
+"
+        );
+        let len = b * rows * k;
+        let x = Tensor::from_i64(&[b, rows, k], (0..len).map(|_| r.int(xlo, xhi)).collect())
+            .unwrap()
+            .cast(if xd == "u8" {
+                lpc_ir::DType::U8
+            } else {
+                lpc_ir::DType::I8
+            });
+        gemm_steps += check_case(i, &text, &x, dot, "jit gemm (matmul");
+    }
+    assert_eq!(gemm_steps, cases, "every QMatMul must run on the GEMM");
+}

@@ -628,16 +628,7 @@ impl GemmPlan {
                     n,
                 )?;
                 // C is [N_out × R]; the result is [R × N_out].
-                let copy = |(r, row): (usize, &mut [T])| {
-                    for (j, v) in row.iter_mut().enumerate() {
-                        *v = c[j * n + r];
-                    }
-                };
-                if crate::runtime::par::threads() > 1 {
-                    y.par_chunks_mut(m).enumerate().for_each(copy);
-                } else {
-                    y.chunks_mut(m).enumerate().for_each(copy);
-                }
+                transpose_into(&c, m, n, y);
             }
             Packing::Direct { c_in } | Packing::Im2col { c_in, .. } => {
                 let groups = self.groups.len();
@@ -946,13 +937,45 @@ fn gather_tap(
     }
 }
 
+/// `dst` (`cols × rows`) = the transpose of row-major `src` (`rows × cols`), in 16 × 16 tiles
+/// so that each tile's reads and writes share their cache lines; tile rows split over the
+/// threads.
+fn transpose_into<T: Copy + Send + Sync>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+    const TILE: usize = 16;
+    let band = |(b, out): (usize, &mut [T])| {
+        // Output rows b·TILE .. : source columns.
+        let j0 = b * TILE;
+        let jn = out.len() / rows;
+        for i0 in (0..rows).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                let srow = &src[i * cols + j0..i * cols + j0 + jn];
+                for (jj, &v) in srow.iter().enumerate() {
+                    out[jj * rows + i] = v;
+                }
+            }
+        }
+    };
+    let dst = &mut dst[..rows * cols];
+    if crate::runtime::par::threads() > 1 && rows * cols >= 1 << 14 {
+        dst.par_chunks_mut(TILE * rows).enumerate().for_each(band);
+    } else {
+        dst.chunks_mut(TILE * rows).enumerate().for_each(band);
+    }
+}
+
 /// Packs the transpose of a row-major `rows × k` matrix (column r of B = row r of x).
 fn pack_transposed(x: &[u8], rows: usize, k: usize, out: &mut [u8], nr: usize, pl: usize) {
     let one = |(p, panel): (usize, &mut [u8])| {
         for c in 0..nr.min(rows - p * nr) {
             let src = &x[(p * nr + c) * k..(p * nr + c + 1) * k];
-            for (kk, &v) in src.iter().enumerate() {
-                panel[(kk / 4) * nr * 4 + c * 4 + kk % 4] = v;
+            // Each k-group of the column is one 4-byte word of the panel.
+            let mut groups = src.chunks_exact(4);
+            for (g, word) in (&mut groups).enumerate() {
+                panel[g * nr * 4 + c * 4..g * nr * 4 + c * 4 + 4].copy_from_slice(word);
+            }
+            let (g, rest) = (k / 4, groups.remainder());
+            if !rest.is_empty() {
+                panel[g * nr * 4 + c * 4..g * nr * 4 + c * 4 + rest.len()].copy_from_slice(rest);
             }
         }
     };
