@@ -346,6 +346,9 @@ pub fn lower_qconv(
         && geom.strides == [1, 1]
         && geom.pad_begin == [0, 0]
         && geom.pad_end == [0, 0];
+    // im2col from channel-interleaved planes unless padding the channels to a multiple of 4
+    // adds more than a third to K (1 or 2 channels: those convs gather per k).
+    let interleaved = !direct && cg.next_multiple_of(4) * 3 <= cg * 4;
     let packing = if direct {
         Packing::Direct { c_in: c }
     } else {
@@ -357,9 +360,7 @@ pub fn lower_qconv(
         };
         let pad = [pad_axis(0, h, oh, kh), pad_axis(1, wd, ow, kw)];
         let (dly, dlx) = (geom.dilations[0], geom.dilations[1]);
-        // Channel-interleaved unless padding the channels to a multiple of 4 adds more than a
-        // third to K (1 or 2 channels: those convs gather per k).
-        let taps = if cg.next_multiple_of(4) * 3 <= cg * 4 {
+        let taps = if interleaved {
             let (hp, wp) = (h + pad[0][0] + pad[0][1], wd + pad[1][0] + pad[1][1]);
             let mut offsets = Vec::with_capacity(cg.div_ceil(4) * kh * kw);
             for c4 in 0..cg.div_ceil(4) {
@@ -393,18 +394,7 @@ pub fn lower_qconv(
         }
     };
     // The weights in the k order of the packing (a permutation: the exact integer sums are
-    // the same in any order).
-    let interleaved = matches!(
-        packing,
-        Packing::Im2col {
-            geo: Im2colGeom {
-                taps: Taps::Interleaved(_),
-                ..
-            },
-            ..
-        }
-    );
-    // The GEMM's depth: K, or the channels padded to a multiple of 4 (zero weights).
+    // the same in any order). The GEMM's depth: K, or the channels padded to a multiple of 4 (zero weights).
     let taps_per_channel = kh * kw;
     let k_gemm = if interleaved {
         cg.next_multiple_of(4) * taps_per_channel
