@@ -325,6 +325,29 @@ fn selection_cost(
     Some((cost, state.into_keys().collect()))
 }
 
+/// The classes that e-nodes of more than one other class read.
+fn read_by_several(eg: &FGraph) -> HashSet<Id> {
+    let mut first: HashMap<Id, Id> = HashMap::new();
+    let mut several = HashSet::new();
+    for c in eg.classes() {
+        for n in &c.nodes {
+            for &k in &n.children {
+                let k = eg.find(k);
+                match first.get(&k) {
+                    None => {
+                        first.insert(k, c.id);
+                    }
+                    Some(&p) if p != c.id => {
+                        several.insert(k);
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    several
+}
+
 /// Builds the graph of the cheapest e-nodes for the given outputs.
 ///
 /// egg's extractor costs trees: a class used twice is paid twice, so a rewrite that copies
@@ -340,8 +363,21 @@ pub fn extract(
     names: &HashMap<Id, String>,
 ) -> Result<Graph, FoldError> {
     let own = own_costs(eg);
+    // Two starting points, the cheaper selection kept: pure tree costs, and tree costs where a
+    // class read by several classes is free. Tree costs alone grow with the number of paths
+    // to a class, exponentially with depth in a residual network (a transformer's blocks each
+    // read their input along four or more paths): past ~1e16 the few units that tell two
+    // e-nodes apart vanish in the sum and the first node of the class wins whatever it costs.
     let mut ex = Choice::new(eg, &own, &HashSet::new());
-    if let Some((mut best, mut shared)) = selection_cost(eg, &ex, outputs) {
+    let mut start = selection_cost(eg, &ex, outputs);
+    let multi = Choice::new(eg, &own, &read_by_several(eg));
+    if let Some(m) = selection_cost(eg, &multi, outputs) {
+        if start.as_ref().is_none_or(|(c, _)| m.0 < *c) {
+            start = Some(m);
+            ex = multi;
+        }
+    }
+    if let Some((mut best, mut shared)) = start {
         for _ in 0..4 {
             let next = Choice::new(eg, &own, &shared);
             match selection_cost(eg, &next, outputs) {
