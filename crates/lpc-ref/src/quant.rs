@@ -158,6 +158,34 @@ pub fn dequantize_linear(q: &QuantAxis, i: Inputs) -> EvalResult<Tensor> {
         .into_dtype(scale.dtype()))
 }
 
+/// `(min(0, x), max(0, x))` over `v`, or `None` when `v` holds a NaN or an infinity. One pass
+/// over 8 independent lanes (the compiler vectorises it); min and max are exact, so the lane
+/// order does not matter.
+fn finite_range(v: &[f32]) -> Option<(f32, f32)> {
+    const L: usize = 8;
+    let (mut lo, mut hi, mut bad) = ([0f32; L], [0f32; L], [false; L]);
+    let mut chunks = v.chunks_exact(L);
+    for c in &mut chunks {
+        for j in 0..L {
+            let e = c[j];
+            bad[j] |= !e.is_finite();
+            lo[j] = if e < lo[j] { e } else { lo[j] };
+            hi[j] = if e > hi[j] { e } else { hi[j] };
+        }
+    }
+    for (j, &e) in chunks.remainder().iter().enumerate() {
+        bad[j] |= !e.is_finite();
+        lo[j] = if e < lo[j] { e } else { lo[j] };
+        hi[j] = if e > hi[j] { e } else { hi[j] };
+    }
+    if bad.iter().any(|&b| b) {
+        return None;
+    }
+    let min = lo.iter().copied().fold(0.0f32, f32::min);
+    let max = hi.iter().copied().fold(0.0f32, f32::max);
+    Some((min, max))
+}
+
 /// DynamicQuantizeLinear: u8 with a range that includes 0.
 pub fn dynamic_quantize_linear(x: &Tensor) -> EvalResult<Vec<Tensor>> {
     let v = x.as_f32().map_err(|_| EvalError::DType {
@@ -166,27 +194,20 @@ pub fn dynamic_quantize_linear(x: &Tensor) -> EvalResult<Vec<Tensor>> {
         got: x.dtype(),
         expected: "f32",
     })?;
-    if v.iter().any(|e| !e.is_finite()) {
-        return Err(invalid!("x contains NaN or infinity"));
-    }
-    let min = v.iter().copied().fold(0.0f32, f32::min);
-    let max = v.iter().copied().fold(0.0f32, f32::max);
+    let (min, max) = finite_range(v).ok_or_else(|| invalid!("x contains NaN or infinity"))?;
     let scale = (max - min) / 255.0;
     let zp = if scale == 0.0 {
         0.0
     } else {
         (-min / scale).round_ties_even().clamp(0.0, 255.0)
     };
-    let y: Vec<u8> = v
-        .iter()
-        .map(|&e| {
-            if scale == 0.0 {
-                zp as u8
-            } else {
-                ((e / scale).round_ties_even() + zp).clamp(0.0, 255.0) as u8
-            }
-        })
-        .collect();
+    let y: Vec<u8> = if scale == 0.0 {
+        vec![zp as u8; v.len()]
+    } else {
+        v.iter()
+            .map(|&e| ((e / scale).round_ties_even() + zp).clamp(0.0, 255.0) as u8)
+            .collect()
+    };
     Ok(vec![
         Tensor::from_u8(x.shape(), y).expect("size"),
         Tensor::from_f32(&[], vec![scale]).expect("size"),
@@ -283,6 +304,26 @@ pub fn round_ties_even(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finite_range_is_min_and_max_with_zero() {
+        for len in [0usize, 1, 7, 8, 9, 63, 100] {
+            let v: Vec<f32> = (0..len)
+                .map(|i| ((i as f32) * 0.77).sin() * 3.0 + if len == 63 { 4.0 } else { 0.0 })
+                .collect();
+            let want = (
+                v.iter().copied().fold(0.0f32, f32::min),
+                v.iter().copied().fold(0.0f32, f32::max),
+            );
+            assert_eq!(finite_range(&v), Some(want), "len {len}");
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let mut w = v.clone();
+                w.push(bad);
+                assert_eq!(finite_range(&w), None, "len {len}, {bad}");
+            }
+        }
+        assert_eq!(finite_range(&[-0.0, 2.0]), Some((0.0, 2.0)));
+    }
 
     fn same(a: f32, b: f32) -> bool {
         a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
