@@ -137,7 +137,8 @@ fn few_samples(inputs: &[Tensor]) -> Vec<Vec<Tensor>> {
 }
 
 /// Quantize (min-max ranges, no bias correction: the sweep measures accuracy, this checks the
-/// path), fold with the built-in pipeline, and demand the JIT's outputs equal lpc-ref's.
+/// path), static and `--mode dynamic`, fold each with the built-in pipeline, and demand the
+/// JIT's outputs equal lpc-ref's.
 fn int8_jit_matches_ref(g: &Graph, inputs: &[Tensor]) -> Result<(), String> {
     let data = lpc_data::InMemory(few_samples(inputs));
     let cfg = lpc_quant::Config {
@@ -147,12 +148,25 @@ fn int8_jit_matches_ref(g: &Graph, inputs: &[Tensor]) -> Result<(), String> {
         ..Default::default()
     };
     // A model that ships quantized is folded as it is.
-    let q = match lpc_quant::quantize(g, &data, &cfg) {
-        Ok(q) => q.graph,
-        Err(lpc_quant::QuantError::AlreadyQuantized { .. }) => g.clone(),
+    let (q, dynamic) = match lpc_quant::quantize(g, &data, &cfg) {
+        Ok(q) => {
+            let d = lpc_quant::quantize_dynamic(g, Some(&data), &cfg)
+                .map_err(|e| format!("quantize --mode dynamic: {e:#}"))?;
+            (q.graph, Some(d.graph))
+        }
+        Err(lpc_quant::QuantError::AlreadyQuantized { .. }) => (g.clone(), None),
         Err(e) => return Err(format!("quantize: {e:#}")),
     };
-    let f = lpc_fold::fold_graph(&q, &[], None, None)
+    folded_jit_matches_ref(&q, inputs)?;
+    match dynamic {
+        Some(d) => folded_jit_matches_ref(&d, inputs).map_err(|e| format!("dynamic INT8: {e}")),
+        None => Ok(()),
+    }
+}
+
+/// Folds `q` with the built-in pipeline and demands the JIT's outputs equal lpc-ref's.
+fn folded_jit_matches_ref(q: &Graph, inputs: &[Tensor]) -> Result<(), String> {
+    let f = lpc_fold::fold_graph(q, &[], None, None)
         .map_err(|e| format!("fold: {e:#}"))?
         .graph;
     let want = lpc_ref::run(&f, inputs).map_err(|e| format!("lpc-ref on the folded graph: {e}"))?;

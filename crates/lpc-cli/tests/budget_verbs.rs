@@ -12,6 +12,7 @@ use lpc_quant::{quantize, Config};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
+#[allow(clippy::large_enum_variant)] // parsed once per test
 enum Lpc {
     Quantize(QuantizeArgs),
     Accuracy(AccuracyArgs),

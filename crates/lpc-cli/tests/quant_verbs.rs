@@ -222,3 +222,77 @@ fn calib_per_input_name() {
     run(&[npz.display().to_string()], "npz.lir").unwrap();
     assert_eq!(lir("named.lir"), lir("npz.lir"));
 }
+
+/// `lpc quantize --mode dynamic`: no calibration data needed; `--data`/`--labels` measure the
+/// result; the output is standard ONNX (DynamicQuantizeLinear + MatMulInteger) that lpc folds.
+#[test]
+fn quantize_dynamic_mode() {
+    let out = tmp("cnn.dynamic.onnx");
+    let o = out.display().to_string();
+    let parse = |extra: &[&str]| {
+        let mut v: Vec<String> = [
+            "lpc",
+            "quantize",
+            &digits("digits_cnn.onnx"),
+            "--mode",
+            "dynamic",
+            "-o",
+            &o,
+        ]
+        .map(String::from)
+        .to_vec();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        let Lpc::Quantize(q) = Lpc::parse_from(&v) else {
+            panic!("parsed another verb")
+        };
+        q
+    };
+    let msg = quantize_cmd(
+        &parse(&[
+            "--data",
+            &digits("test_x.npy"),
+            "--labels",
+            &digits("test_y.npy"),
+        ]),
+        false,
+    )
+    .unwrap();
+    assert!(msg.contains("dynamic INT8: 1 MatMul/Gemm layers"), "{msg}");
+    assert!(msg.contains("top-1 agreement with FP32: "), "{msg}");
+    assert!(msg.contains("on 500 samples"), "{msg}");
+    assert!(msg.contains("top-1 against labels"), "{msg}");
+    let g = lpc_load::load_model(&out).unwrap();
+    let ops: Vec<&str> = g
+        .node_ids()
+        .into_iter()
+        .map(|n| g.node(n).op.name())
+        .collect();
+    assert!(
+        ops.contains(&"dynamic_quantize_linear") && ops.contains(&"matmul_integer"),
+        "{ops:?}"
+    );
+    let f = lpc_fold::fold_graph(&g, &[], None, None).unwrap().graph;
+    let fops: Vec<&str> = f
+        .node_ids()
+        .into_iter()
+        .map(|n| f.node(n).op.name())
+        .collect();
+    assert!(
+        fops.contains(&"qmatmul") && !fops.contains(&"matmul_integer"),
+        "{fops:?}"
+    );
+
+    // A budget searches static quantizers: refused, naming the way to keep layers float.
+    let e = quantize_cmd(&parse(&["--max-drop", "1"]), false).unwrap_err();
+    assert!(format!("{e:#}").contains("--ignore"), "{e:#}");
+    // Static mode without --calib says what it needs.
+    let v = ["lpc", "quantize", &digits("digits_cnn.onnx"), "-o", &o].map(String::from);
+    let Lpc::Quantize(q) = Lpc::parse_from(&v) else {
+        panic!("parsed another verb")
+    };
+    let e = quantize_cmd(&q, false).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("--calib DATA is required"),
+        "{e:#}"
+    );
+}

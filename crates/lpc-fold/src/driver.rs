@@ -318,8 +318,9 @@ pub fn fold(g: &Graph, p: &Pipeline, opts: &FoldOptions) -> Result<FoldResult, F
     })
 }
 
-/// True when `g` holds quantizers the fold lowers (FakeQuantize, QuantizeLinear,
-/// DequantizeLinear): what `run`, `bench` and `compile` fold before they run a model.
+/// True when `g` holds quantizers or ONNX integer ops the fold lowers (FakeQuantize,
+/// Quantize/DequantizeLinear, DynamicQuantizeLinear, MatMulInteger, ConvInteger, QLinearConv,
+/// QLinearMatMul): what `run`, `bench` and `compile` fold before they run a model.
 pub fn has_quantizers(g: &Graph) -> bool {
     g.node_ids().into_iter().any(|n| {
         matches!(
@@ -327,6 +328,11 @@ pub fn has_quantizers(g: &Graph) -> bool {
             lpc_ir::Op::FakeQuantize { .. }
                 | lpc_ir::Op::QuantizeLinear { .. }
                 | lpc_ir::Op::DequantizeLinear { .. }
+                | lpc_ir::Op::DynamicQuantizeLinear
+                | lpc_ir::Op::MatMulInteger
+                | lpc_ir::Op::ConvInteger(_)
+                | lpc_ir::Op::QLinearConv(_)
+                | lpc_ir::Op::QLinearMatMul
         )
     })
 }

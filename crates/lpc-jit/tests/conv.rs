@@ -331,3 +331,77 @@ fn qmatmul_through_gemm_matches_reference() {
     }
     assert_eq!(gemm_steps, cases, "every QMatMul must run on the GEMM");
 }
+
+/// Dynamically quantized matmuls (what dynamic.rules folds DynamicQuantizeLinear →
+/// MatMulInteger → Cast → Mul to): the zero point and scale come from DynamicQuantizeLinear at
+/// run time, the GEMM folds them in per run, bit-exact to lpc-ref on every tier.
+#[test]
+fn dynamic_qmatmul_matches_reference() {
+    let dots = tiers("dynamic_qmatmul_matches_reference");
+    let mut r = Rng(0xd1a_3a7);
+    let mut gemm_steps = 0;
+    let cases = 40;
+    for i in 0..cases {
+        let dot = dots[i % dots.len()];
+        let (b, rows) = (
+            1 + r.below(2),
+            1 + r.below(if i % 3 == 0 { 70 } else { 12 }),
+        );
+        let (k, n) = (1 + r.below(70), 1 + r.below(40));
+        let wts = list((0..k * n).map(|_| r.int(-127, 127).to_string()));
+        let per_col = i % 2 == 0;
+        let sw = if per_col {
+            format!(
+                "f32[{n}] [{}]",
+                list((0..n).map(|_| format!("{:e}", 10f64.powf(r.int(-400, -100) as f64 / 100.0))))
+            )
+        } else {
+            "f32[] [0.0123]".to_string()
+        };
+        let sshape = if per_col {
+            format!("[{n}]")
+        } else {
+            "[]".into()
+        };
+        let (bias_line, bias) = match i % 3 {
+            0 => (String::new(), "_"),
+            _ => (
+                format!(
+                    "  %bias = const i32[{n}] [{}]\n",
+                    list((0..n).map(|_| r.int(-50_000, 50_000).to_string()))
+                ),
+                "%bias",
+            ),
+        };
+        let text = format!(
+            "graph @m(%x: f32[{b},{rows},{k}]) -> (%y) {{
+  %xq, %sx, %zx = dynamic_quantize_linear(%x) : u8[{b},{rows},{k}], f32[], u8[]
+  %w = const i8[{k},{n}] [{wts}]
+  %sw = const {sw}
+  %s = mul(%sx, %sw) : f32{sshape}
+{bias_line}  %y = qmatmul(%xq, %zx, %w, {bias}, %s)
+  return %y
+}}
+"
+        );
+        // Inputs of either sign or all of one (zero points 0, 255 and between).
+        let (lo, hi) = match i % 4 {
+            0 => (0.0, 3.0),
+            1 => (-2.0, 0.0),
+            _ => (-1.5, 4.0),
+        };
+        let len = b * rows * k;
+        let x = Tensor::from_f32(
+            &[b, rows, k],
+            (0..len)
+                .map(|_| lo + (hi - lo) * r.int(0, 10_000) as f32 / 10_000.0)
+                .collect(),
+        )
+        .unwrap();
+        gemm_steps += check_case(i, &text, &x, dot, "jit gemm (matmul");
+    }
+    assert_eq!(
+        gemm_steps, cases,
+        "every dynamic QMatMul must run on the GEMM"
+    );
+}

@@ -11,6 +11,7 @@ mod bias;
 pub mod bn_fold;
 mod compare;
 mod config;
+mod dynamic;
 mod error;
 mod float_layers;
 pub mod fq;
@@ -31,6 +32,7 @@ pub use aaq::{
 pub use accuracy::{evaluate, Accuracy};
 pub use compare::{compare_values, sqnr_db};
 pub use config::{BiasCorrectionMode, Config, Preset};
+pub use dynamic::quantize_dynamic;
 pub use error::QuantError;
 pub use insert::insert_fake_quantize;
 pub use json::Json;

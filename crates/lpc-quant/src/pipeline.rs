@@ -46,7 +46,7 @@ pub fn prepare(g: &mut Graph) -> Result<Vec<String>, QuantError> {
 
 /// Refuses a model that is already quantized (FakeQuantize, Q/DQ or integer ops): quantizing
 /// it again would stack a second layer of quantizers on the first.
-fn check_not_quantized(g: &Graph) -> Result<(), QuantError> {
+pub(crate) fn check_not_quantized(g: &Graph) -> Result<(), QuantError> {
     let found: Vec<&lpc_ir::Node> = g
         .node_ids()
         .into_iter()

@@ -14,8 +14,8 @@ pub struct QuantArgs {
     pub model: PathBuf,
     /// Calibration data: .npy (samples stacked on axis 0), .npz (arrays by input name), or a
     /// folder of .npy/.pb/.wav/.png/.jpg (one sample each); or NAME=PATH, repeated, one stacked
-    /// .npy (or one .wav clip) per model input.
-    #[arg(long, required = true)]
+    /// .npy (or one .wav clip) per model input. Required except by `quantize --mode dynamic`.
+    #[arg(long)]
     pub calib: Vec<PathBuf>,
     #[command(flatten)]
     /// Data reading.
@@ -91,6 +91,9 @@ pub fn files(q: &QuantArgs) -> Result<Files> {
 
 /// Loads the model and the calibration data and quantizes (no budget), writing `--report`.
 pub fn run_quantize(q: &QuantArgs, progress: bool) -> Result<Quantized> {
+    if q.calib.is_empty() {
+        anyhow::bail!("--calib DATA is required: static quantization fixes activation ranges from calibration data (quantize --mode dynamic needs none)");
+    }
     let g = lpc_load::load_model(&q.model)?;
     let opts = q.data.options(true)?;
     let data = open_samples(&q.calib, &g, &opts, "calibration data", "--subset")?;

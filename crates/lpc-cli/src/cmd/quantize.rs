@@ -20,9 +20,116 @@ pub struct QuantizeArgs {
     /// Output: .onnx (QDQ) or .lir (FakeQuantize graph); repeat to write both.
     #[arg(short, long, required = true)]
     pub output: Vec<PathBuf>,
+    /// static: INT8 activations with ranges fixed from --calib (FakeQuantize / QDQ); dynamic:
+    /// int8 weights of MatMul/Gemm, activations quantized per tensor at run time
+    /// (DynamicQuantizeLinear + MatMulInteger; --calib optional: it finds the outlier
+    /// channels that go through float; --data measures the result).
+    #[arg(long, value_enum, default_value_t = Mode::Static)]
+    pub mode: Mode,
     #[command(flatten)]
     /// Accuracy-aware search (off unless --max-drop or --min-sqnr is given).
     pub budget: BudgetArgs,
+}
+
+/// What `lpc quantize` makes of activations.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Ranges fixed from calibration data.
+    Static,
+    /// Quantized at run time.
+    Dynamic,
+}
+
+/// `lpc quantize --mode dynamic`: rewrite, measure on `--data` when given, write.
+fn quantize_dynamic_cmd(a: &QuantizeArgs, progress: bool) -> Result<String> {
+    let b = &a.budget;
+    if b.max_drop.is_some() || b.min_sqnr.is_some() {
+        bail!("--max-drop/--min-sqnr search over static quantizers; with --mode dynamic, keep layers in float with --ignore");
+    }
+    let g = lpc_load::load_model(&a.q.model)?;
+    let cfg = config(&a.q, progress)?;
+    let calib = match a.q.calib.is_empty() {
+        true => None,
+        false => {
+            let opts = a.q.data.options(true)?;
+            Some(open_samples(
+                &a.q.calib,
+                &g,
+                &opts,
+                "calibration data",
+                "--subset",
+            )?)
+        }
+    };
+    let out =
+        lpc_quant::quantize_dynamic(&g, calib.as_ref().map(|c| c as &dyn SampleSource), &cfg)?;
+    write_report(&a.q, &out, None)?;
+    write_models(&out.graph, &a.output)?;
+    let r = &out.report;
+    let total = r.times.iter().find(|t| t.0 == "total").map_or(0.0, |t| t.1);
+    let mut s = format!(
+        "dynamic INT8: {} MatMul/Gemm layers with int8 weights, activations quantized at run time, in {total:.2} s → {}\n",
+        r.layers.len(),
+        shown(&a.output)
+    );
+    if let Some(p) = &b.eval {
+        let mut opts = a.q.data.options(false)?;
+        opts.subset = (b.eval_subset > 0).then_some(b.eval_subset);
+        opts.seed = b.eval_seed;
+        let data = open_samples(
+            std::slice::from_ref(p),
+            &g,
+            &opts,
+            "evaluation data (--data)",
+            "--eval-subset",
+        )?;
+        let labels = b.labels.as_deref().map(read_labels).transpose()?;
+        if let (Some(p), Some(l)) = (&b.labels, &labels) {
+            check_label_count(p, l, data.len())?;
+        }
+        let acc = lpc_quant::evaluate(
+            &out.graph,
+            Some(&out.reference),
+            &data,
+            labels.as_deref(),
+            false,
+            cfg.batch,
+            progress,
+        )?;
+        s += &dynamic_summary(&acc);
+    }
+    for w in &r.warnings {
+        s += &format!("note: {w}\n");
+    }
+    Ok(s)
+}
+
+/// What `--data` measured for a dynamic model: top-1 agreement with FP32 (flips named), labels'
+/// top-1, and each output's SQNR.
+fn dynamic_summary(acc: &lpc_quant::Accuracy) -> String {
+    let mut s = String::new();
+    if let Some(ag) = acc.agreement {
+        let flips = acc.flips.unwrap_or(0);
+        s += &format!(
+            "top-1 agreement with FP32: {ag:.4} on {} samples{}\n",
+            acc.samples,
+            if flips > 0 {
+                format!(" — {flips} samples change their top-1 class")
+            } else {
+                String::new()
+            }
+        );
+    }
+    if let (Some(t), Some(rt)) = (acc.top1, acc.reference_top1) {
+        s += &format!("top-1 against labels: {t:.4} (FP32 {rt:.4})\n");
+    }
+    for o in &acc.outputs {
+        s += &format!(
+            "output {}: SQNR {:.2} dB, cosine {:.5} vs FP32\n",
+            o.name, o.sqnr_db, o.cosine
+        );
+    }
+    s
 }
 
 /// `lpc quantize` with a budget: quantize, search, write the best model. Steps go to stdout as
@@ -138,6 +245,9 @@ fn write_models(g: &Graph, paths: &[PathBuf]) -> Result<()> {
 /// `lpc quantize`: returns a one-paragraph summary for the terminal.
 pub fn run(a: &QuantizeArgs, progress: bool) -> Result<String> {
     check_outputs(a)?;
+    if a.mode == Mode::Dynamic {
+        return quantize_dynamic_cmd(a, progress);
+    }
     if let Some(t) = a.budget.target()? {
         return quantize_budget_cmd(a, t, progress);
     }

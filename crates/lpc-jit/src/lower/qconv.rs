@@ -184,6 +184,18 @@ pub struct GemmPlan {
     pad: u8,
     out: DType,
     out_shape: Vec<usize>,
+    /// A QMatMul whose input zero point or scale is a value computed at run time (a
+    /// dynamically quantized matmul): the bias before the zero point is folded in.
+    dynamic: Option<RuntimeEpi>,
+}
+
+/// The parts of a QMatMul's f32 epilogue known only at run time: the input zero point (step
+/// input 1) unless `zero_point` holds it, the scale (step input 4) unless `scale` does.
+struct RuntimeEpi {
+    /// The i32 bias (slot 3), zero point not folded in.
+    bias: Vec<i32>,
+    zero_point: Option<i32>,
+    scale: Option<Vec<f32>>,
 }
 
 /// A depthwise QConv.
@@ -441,6 +453,7 @@ pub fn lower_qconv(
         pad,
         out: epi.out,
         out_shape,
+        dynamic: None,
     })))
 }
 
@@ -454,13 +467,28 @@ pub fn lower_qmatmul(
     let Some((x_dtype, xs, out_shape)) = known_io(g, n) else {
         return Ok(None);
     };
-    let (Some(xz), Some(b)) = (konst(g, n, 1), konst(g, n, 2)) else {
+    let Some(b) = konst(g, n, 2) else {
         return Ok(None);
     };
-    let (Some(xzp), Ok(bv)) = (scalar_int(xz), b.as_i8()) else {
+    let Ok(bv) = b.as_i8() else {
         return Ok(None);
     };
-    if b.rank() != 2 || xs.is_empty() || xz.dtype() != x_dtype {
+    // The input zero point: a constant, or a rank-0 value of the input's dtype (run time).
+    let xzp = match konst(g, n, 1) {
+        Some(xz) => match scalar_int(xz) {
+            Some(z) if xz.dtype() == x_dtype => Some(z),
+            _ => return Ok(None),
+        },
+        None => {
+            let t = g.value_type(g.node_input(n, 1).expect("qmatmul zero point"));
+            let rank0 = t.shape.as_ref().is_some_and(|s| s.rank() == 0);
+            if t.dtype != Some(x_dtype) || !rank0 {
+                return Ok(None);
+            }
+            None
+        }
+    };
+    if b.rank() != 2 || xs.is_empty() {
         return Ok(None);
     }
     let (k, nout) = (b.shape()[0], b.shape()[1]);
@@ -471,14 +499,25 @@ pub fn lower_qmatmul(
     if rows == 0 || out_shape.iter().product::<usize>() != rows * nout {
         return Ok(None);
     }
-    let pad = match x_dtype {
-        DType::U8 => xzp as u8,
-        DType::I8 => (xzp as i8 as u8) ^ 0x80,
-        _ => return Ok(None),
-    };
-    let Some(epi) = epilogue_of(g, n, nout) else {
+    if !matches!(x_dtype, DType::U8 | DType::I8) {
         return Ok(None);
+    }
+    // The panels' padding is never read as data here (k padding meets zero weights, column
+    // padding is dropped), so a run-time zero point needs no repacking.
+    let pad = shifted(x_dtype, xzp.unwrap_or(0));
+    let runtime_scale = konst(g, n, 4).is_none();
+    let epi = if xzp.is_none() || runtime_scale {
+        match runtime_epilogue(g, n, nout, xzp, runtime_scale) {
+            Some(e) => e,
+            None => return Ok(None),
+        }
+    } else {
+        match epilogue_of(g, n, nout) {
+            Some(e) => (e, None),
+            None => return Ok(None),
+        }
     };
+    let (epi, dynamic) = epi;
     // A = bᵀ: one row per output column.
     let mut wt = vec![0i8; nout * k];
     for kk in 0..k {
@@ -507,7 +546,66 @@ pub fn lower_qmatmul(
         pad,
         out: epi.out,
         out_shape,
+        dynamic,
     }))
+}
+
+/// The input zero point `z` as the GEMM's u8 panels hold it (i8 shifted by +128).
+fn shifted(x_dtype: DType, z: i32) -> u8 {
+    match x_dtype {
+        DType::I8 => (z as i8 as u8) ^ 0x80,
+        _ => z as u8,
+    }
+}
+
+/// The epilogue of a QMatMul whose zero point (`xzp` is `None`) or scale (`runtime_scale`) is
+/// computed at run time: f32 output only (no y_zero_point), the scale one value or `m`.
+fn runtime_epilogue(
+    g: &Graph,
+    n: NodeId,
+    m: usize,
+    xzp: Option<i32>,
+    runtime_scale: bool,
+) -> Option<(Epi, Option<RuntimeEpi>)> {
+    if g.node_input(n, 5).is_some() {
+        return None;
+    }
+    let bias = match g.node_input(n, 3) {
+        None => vec![0; m],
+        Some(_) => {
+            let v = konst(g, n, 3)?.as_i32().ok()?.to_vec();
+            (v.len() == m).then_some(v)?
+        }
+    };
+    let scale = if runtime_scale {
+        let t = g.value_type(g.node_input(n, 4)?);
+        let len = t.shape.as_ref()?.as_known()?.iter().product::<usize>();
+        if t.dtype != Some(DType::F32) || (len != 1 && len != m) {
+            return None;
+        }
+        None
+    } else {
+        let s = konst(g, n, 4)?;
+        let v = s.to_f32_vec();
+        if s.dtype() != DType::F32 || (v.len() != 1 && v.len() != m) {
+            return None;
+        }
+        Some(if v.len() == 1 { vec![v[0]; m] } else { v })
+    };
+    let epi = Epi {
+        bias: bias.clone(),
+        scale: scale.clone().unwrap_or_else(|| vec![0.0; m]),
+        epilogue: Epilogue::F32,
+        out: DType::F32,
+    };
+    Some((
+        epi,
+        Some(RuntimeEpi {
+            bias,
+            zero_point: xzp,
+            scale,
+        }),
+    ))
 }
 
 /// The activation bytes of `x` as the GEMM reads them (i8 shifted by +128).
@@ -553,40 +651,125 @@ impl GemmPlan {
         Ok(())
     }
 
-    /// Runs the conv or matmul on `x`.
-    pub fn run(&self, x: &Tensor, pool: &mut BufferPool) -> Result<Tensor, JitError> {
+    /// Whether the step reads its zero point (input 1) or scale (input 4) at run time.
+    pub fn is_dynamic(&self) -> bool {
+        self.dynamic.is_some()
+    }
+
+    /// The bias (zero point folded in) and scale of a dynamic QMatMul for this run's zero
+    /// point `zx` and scale `s` (step inputs 1 and 4; used only where not constant).
+    fn runtime_epi(
+        &self,
+        d: &RuntimeEpi,
+        zx: Option<&Tensor>,
+        s: Option<&Tensor>,
+    ) -> Result<(Vec<i32>, Vec<f32>), JitError> {
+        let m = self.spec.m;
+        let z = match (d.zero_point, zx) {
+            (Some(z), _) => z,
+            (None, Some(t)) if t.dtype() == self.x_dtype && t.len() == 1 => {
+                t.to_i64_vec()[0] as i32
+            }
+            (None, t) => {
+                return Err(JitError::Input {
+                    name: "x_zero_point".into(),
+                    why: match t {
+                        Some(t) => format!("{t}, expected one {} value", self.x_dtype),
+                        None => "not given".into(),
+                    },
+                })
+            }
+        };
+        let scale = match (&d.scale, s) {
+            (Some(v), _) => v.clone(),
+            (None, Some(t)) if t.dtype() == DType::F32 && (t.len() == 1 || t.len() == m) => {
+                let v = t.as_f32().map_err(bad_input)?;
+                if v.len() == 1 {
+                    vec![v[0]; m]
+                } else {
+                    v.to_vec()
+                }
+            }
+            (None, t) => {
+                return Err(JitError::Input {
+                    name: "scale".into(),
+                    why: match t {
+                        Some(t) => format!("{t}, expected f32 with 1 or {m} values"),
+                        None => "not given".into(),
+                    },
+                })
+            }
+        };
+        let bias = fold_zero_point(&d.bias, &self.groups[0].0, shifted(self.x_dtype, z) as i32)?;
+        Ok((bias, scale))
+    }
+
+    /// Runs a matmul whose zero point or scale is computed at run time (see
+    /// [`GemmPlan::is_dynamic`]) on `x` with this run's `zx` and `scale`.
+    pub fn run_dynamic(
+        &self,
+        x: &Tensor,
+        zx: Option<&Tensor>,
+        scale: Option<&Tensor>,
+        pool: &mut BufferPool,
+    ) -> Result<Tensor, JitError> {
+        let Some(d) = &self.dynamic else {
+            return self.run(x, pool);
+        };
+        let epi = self.runtime_epi(d, zx, scale)?;
+        self.check_input(x)?;
+        let len: usize = self.out_shape.iter().product();
+        let mut y = pool.take_f32(len);
+        self.compute(x, &mut y, pool, Some(&epi))?;
+        Tensor::from_f32(&self.out_shape, y).map_err(bad_input)
+    }
+
+    fn check_input(&self, x: &Tensor) -> Result<(), JitError> {
         if x.dtype() != self.x_dtype {
             return Err(JitError::Input {
                 name: "x".into(),
                 why: format!("dtype {}, compiled for {}", x.dtype(), self.x_dtype),
             });
         }
+        Ok(())
+    }
+
+    /// Runs the conv or matmul on `x`.
+    pub fn run(&self, x: &Tensor, pool: &mut BufferPool) -> Result<Tensor, JitError> {
+        if self.dynamic.is_some() {
+            return Err(JitError::Codegen(
+                "a dynamic matmul runs with its zero point and scale (run_dynamic)".into(),
+            ));
+        }
+        self.check_input(x)?;
         let len: usize = self.out_shape.iter().product();
         let t = match self.out {
             DType::U8 => {
                 let mut y = pool.take_u8(len);
-                self.compute(x, &mut y, pool)?;
+                self.compute(x, &mut y, pool, None)?;
                 Tensor::from_u8(&self.out_shape, y)
             }
             DType::I8 => {
                 let mut y = pool.take_i8(len);
-                self.compute(x, &mut y, pool)?;
+                self.compute(x, &mut y, pool, None)?;
                 Tensor::from_i8(&self.out_shape, y)
             }
             _ => {
                 let mut y = pool.take_f32(len);
-                self.compute(x, &mut y, pool)?;
+                self.compute(x, &mut y, pool, None)?;
                 Tensor::from_f32(&self.out_shape, y)
             }
         };
         t.map_err(bad_input)
     }
 
+    /// Computes into `y`; `epi` replaces the matmul's bias and scale (a dynamic QMatMul).
     fn compute<T: GemmOut + Send + Sync + Default>(
         &self,
         x: &Tensor,
         y: &mut [T],
         pool: &mut BufferPool,
+        epi: Option<&(Vec<i32>, Vec<f32>)>,
     ) -> Result<(), JitError> {
         let kernel = self
             .kernel
@@ -606,6 +789,10 @@ impl GemmPlan {
                 pack_transposed(&xb, *rows, k, &mut b, nr, pl);
                 let mut c = vec![T::default(); m * n];
                 let (a, bias, scale) = &self.groups[0];
+                let (bias, scale) = match epi {
+                    Some((b, s)) => (b, s),
+                    None => (bias, scale),
+                };
                 kernel.run_par(
                     &GemmInputs {
                         a,

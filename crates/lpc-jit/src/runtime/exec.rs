@@ -302,6 +302,19 @@ impl Runtime {
     ) -> Result<Vec<Tensor>, JitError> {
         let outs: Vec<Tensor> = match &st.action {
             Action::Fallback { op, n_outputs } => self.fallback(st, vals, op, *n_outputs)?,
+            Action::Gemm(k) if k.is_dynamic() => {
+                let opt = |j: usize| {
+                    st.inputs
+                        .get(j)
+                        .copied()
+                        .flatten()
+                        .and_then(|s| vals[s].as_ref())
+                        .map(Val::get)
+                };
+                vec![k
+                    .run_dynamic(first_input(st, vals)?, opt(1), opt(4), pool)
+                    .map_err(|e| in_node(st, e))?]
+            }
             Action::Gemm(k) => vec![k
                 .run(first_input(st, vals)?, pool)
                 .map_err(|e| in_node(st, e))?],
