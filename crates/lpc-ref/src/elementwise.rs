@@ -756,6 +756,35 @@ pub fn clip(x: &Tensor, min: Option<&Tensor>, max: Option<&Tensor>) -> EvalResul
     })
 }
 
+/// Where an element of a broadcast operand is: the same index (the operand has the output's
+/// shape), index 0 (one element), or the general broadcast index.
+enum Operand {
+    Same,
+    One,
+    Broadcast(BroadcastIndex),
+}
+
+impl Operand {
+    fn new(shape: &[usize], out: &[usize]) -> Operand {
+        if shape == out {
+            Operand::Same
+        } else if shape.iter().product::<usize>() == 1 {
+            Operand::One
+        } else {
+            Operand::Broadcast(BroadcastIndex::new(shape, out))
+        }
+    }
+
+    #[inline]
+    fn at(&self, k: usize) -> usize {
+        match self {
+            Operand::Same => k,
+            Operand::One => 0,
+            Operand::Broadcast(b) => b.at(k),
+        }
+    }
+}
+
 /// Where(cond, a, b) with broadcasting over all three.
 pub fn where_(c: &Tensor, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
     let cond = c.as_bool().map_err(|_| EvalError::DType {
@@ -773,21 +802,34 @@ pub fn where_(c: &Tensor, a: &Tensor, b: &Tensor) -> EvalResult<Tensor> {
     }
     let sh = broadcast_shapes(&broadcast_shapes(c.shape(), a.shape())?, b.shape())?;
     let (ic, ia, ib) = (
-        BroadcastIndex::new(c.shape(), &sh),
-        BroadcastIndex::new(a.shape(), &sh),
-        BroadcastIndex::new(b.shape(), &sh),
+        Operand::new(c.shape(), &sh),
+        Operand::new(a.shape(), &sh),
+        Operand::new(b.shape(), &sh),
     );
     let n: usize = sh.iter().product();
-    let src: Vec<(bool, usize, usize)> = (0..n)
-        .map(|k| (cond[ic.at(k)], ia.at(k), ib.at(k)))
-        .collect();
+    // Operands of the output's shape or of one element: index k·stride (stride 1 or 0).
+    let strides = match (&ic, &ia, &ib) {
+        (Operand::Broadcast(_), _, _)
+        | (_, Operand::Broadcast(_), _)
+        | (_, _, Operand::Broadcast(_)) => None,
+        _ => Some((ic.at(1), ia.at(1), ib.at(1))),
+    };
     macro_rules! pick {
         ($x:expr, $y:expr, $v:ident) => {
-            TensorData::$v(
-                src.iter()
-                    .map(|&(t, i, j)| if t { $x[i] } else { $y[j] })
+            TensorData::$v(match strides {
+                Some((sc, sa, sb)) => (0..n)
+                    .map(|k| if cond[k * sc] { $x[k * sa] } else { $y[k * sb] })
                     .collect(),
-            )
+                None => (0..n)
+                    .map(|k| {
+                        if cond[ic.at(k)] {
+                            $x[ia.at(k)]
+                        } else {
+                            $y[ib.at(k)]
+                        }
+                    })
+                    .collect(),
+            })
         };
     }
     let data = match (a.data(), b.data()) {

@@ -204,8 +204,17 @@ pub fn dynamic_quantize_linear(x: &Tensor) -> EvalResult<Vec<Tensor>> {
     let y: Vec<u8> = if scale == 0.0 {
         vec![zp as u8; v.len()]
     } else {
+        // `v` is finite: the clamp as compares and the unchecked conversion (exact on
+        // [0, 255]) are what `clamp(0.0, 255.0) as u8` computes, in a form the compiler
+        // vectorises.
         v.iter()
-            .map(|&e| ((e / scale).round_ties_even() + zp).clamp(0.0, 255.0) as u8)
+            .map(|&e| {
+                let q = (e / scale).round_ties_even() + zp;
+                let q = if q < 0.0 { 0.0 } else { q };
+                let q = if q > 255.0 { 255.0 } else { q };
+                // SAFETY: q is finite and in [0, 255] (x and scale are finite, scale > 0).
+                unsafe { q.to_int_unchecked::<i32>() as u8 }
+            })
             .collect()
     };
     Ok(vec![
