@@ -1124,9 +1124,34 @@ fn transpose_into<T: Copy + Send + Sync>(src: &[T], rows: usize, cols: usize, ds
         let j0 = b * TILE;
         let jn = out.len() / rows;
         for i0 in (0..rows).step_by(TILE) {
-            for i in i0..(i0 + TILE).min(rows) {
+            let i1 = (i0 + TILE).min(rows);
+            // 4 × 4 blocks of 4-byte values in SSE registers, the rest one by one.
+            let (mut i4, mut j4) = (i0, 0);
+            if std::mem::size_of::<T>() == 4 && cfg!(target_arch = "x86_64") {
+                i4 = i0 + (i1 - i0) / 4 * 4;
+                j4 = jn / 4 * 4;
+                for i in (i0..i4).step_by(4) {
+                    for jj in (0..j4).step_by(4) {
+                        let from = i * cols + j0 + jj;
+                        let to = jj * rows + i;
+                        assert!(from + 3 * cols + 4 <= src.len() && to + 3 * rows + 4 <= out.len());
+                        // SAFETY: T is 4 bytes (moved as raw bits, no arithmetic), and both
+                        // 4 × 4 blocks are in bounds (checked above).
+                        unsafe {
+                            transpose4x4(
+                                src.as_ptr().add(from).cast(),
+                                cols,
+                                out.as_mut_ptr().add(to).cast(),
+                                rows,
+                            )
+                        };
+                    }
+                }
+            }
+            for i in i0..i1 {
                 let srow = &src[i * cols + j0..i * cols + j0 + jn];
-                for (jj, &v) in srow.iter().enumerate() {
+                let first = if i < i4 { j4 } else { 0 };
+                for (jj, &v) in srow.iter().enumerate().skip(first) {
                     out[jj * rows + i] = v;
                 }
             }
@@ -1138,6 +1163,36 @@ fn transpose_into<T: Copy + Send + Sync>(src: &[T], rows: usize, cols: usize, ds
     } else {
         dst.chunks_mut(TILE * rows).enumerate().for_each(band);
     }
+}
+
+/// Transposes the 4 × 4 block of 4-byte values at `src` (row stride `ls` values) into `dst`
+/// (row stride `ld`).
+///
+/// # Safety
+/// Both blocks must be in bounds of their allocations.
+#[cfg(target_arch = "x86_64")]
+unsafe fn transpose4x4(src: *const f32, ls: usize, dst: *mut f32, ld: usize) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller guarantees both blocks are in bounds; SSE is baseline on x86_64.
+    unsafe {
+        let r0 = _mm_loadu_ps(src);
+        let r1 = _mm_loadu_ps(src.add(ls));
+        let r2 = _mm_loadu_ps(src.add(2 * ls));
+        let r3 = _mm_loadu_ps(src.add(3 * ls));
+        let t0 = _mm_unpacklo_ps(r0, r1);
+        let t1 = _mm_unpacklo_ps(r2, r3);
+        let t2 = _mm_unpackhi_ps(r0, r1);
+        let t3 = _mm_unpackhi_ps(r2, r3);
+        _mm_storeu_ps(dst, _mm_movelh_ps(t0, t1));
+        _mm_storeu_ps(dst.add(ld), _mm_movehl_ps(t1, t0));
+        _mm_storeu_ps(dst.add(2 * ld), _mm_movelh_ps(t2, t3));
+        _mm_storeu_ps(dst.add(3 * ld), _mm_movehl_ps(t3, t2));
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn transpose4x4(_: *const f32, _: usize, _: *mut f32, _: usize) {
+    unreachable!("only called on x86_64")
 }
 
 /// Packs the transpose of a row-major `rows × k` matrix (column r of B = row r of x).
