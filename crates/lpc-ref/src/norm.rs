@@ -123,8 +123,8 @@ pub fn layer_norm(axis: i64, eps: f32, i: Inputs, n_outputs: usize) -> EvalResul
     let mut inv = vec![0f32; outer];
     for o in 0..outer {
         let row = &xv[o * inner..(o + 1) * inner];
-        let m = row.iter().map(|&e| e as f64).sum::<f64>() / inner as f64;
-        let var = row.iter().map(|&e| (e as f64 - m).powi(2)).sum::<f64>() / inner as f64;
+        let m = crate::util::sum8(row, |e| e as f64) / inner as f64;
+        let var = crate::util::sum8(row, |e| (e as f64 - m).powi(2)) / inner as f64;
         let is = 1.0 / (var + eps as f64).sqrt();
         for (k, (&e, d)) in row
             .iter()
@@ -184,58 +184,71 @@ pub fn rms_norm(axis: i64, eps: f32, i: Inputs) -> EvalResult<Tensor> {
         .into_dtype(x.dtype()))
 }
 
+/// The largest element of `v` (NaN passed over, −∞ when there is none) over 8 lanes.
+fn max8(v: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for j in 0..8 {
+            m[j] = if c[j] > m[j] { c[j] } else { m[j] };
+        }
+    }
+    for (j, &e) in chunks.remainder().iter().enumerate() {
+        m[j] = if e > m[j] { e } else { m[j] };
+    }
+    m.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+}
+
 /// Softmax / LogSoftmax along an axis (or over the flattened trailing dims with `coerce_2d`).
 pub fn softmax(axis: i64, coerce_2d: bool, log: bool, x: &Tensor) -> EvalResult<Tensor> {
     let (outer, len, inner) = rows(axis, coerce_2d, x)?;
     let xv = floats(x, 0, "x")?;
     let mut out = vec![0f32; xv.len()];
-    let exp = crate::transcendental::exp_f32;
-    if inner == 1 && !log {
-        // Contiguous rows (the last axis): the same operations as below, in passes the
-        // compiler vectorises (exp and the division; the sum stays in order).
-        for (row, dst) in xv
-            .chunks_exact(len.max(1))
-            .zip(out.chunks_exact_mut(len.max(1)))
-        {
-            let mx = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            for (d, &x) in dst.iter_mut().zip(row) {
-                *d = exp(x - mx);
-            }
-            let sum: f32 = dst.iter().copied().fold(0.0, |a, e| a + e);
-            for d in dst.iter_mut() {
-                *d /= sum;
-            }
+    let len1 = len.max(1);
+    if inner == 1 {
+        for (row, dst) in xv.chunks_exact(len1).zip(out.chunks_exact_mut(len1)) {
+            softmax_row(row, dst, log);
         }
-        return Ok(Tensor::from_f32(x.shape(), out)
-            .expect("size")
-            .into_dtype(x.dtype()));
-    }
-    for o in 0..outer {
-        for q in 0..inner {
-            let at = |k: usize| (o * len + k) * inner + q;
-            let mx = (0..len)
-                .map(|k| xv[at(k)])
-                .fold(f32::NEG_INFINITY, f32::max);
-            // e^(x − max) once per element, summed in order, then divided (or, for
-            // LogSoftmax, x − max − ln Σ).
-            let mut sum = 0f32;
-            for k in 0..len {
-                let e = exp(xv[at(k)] - mx);
-                out[at(k)] = e;
-                sum += e;
-            }
-            for k in 0..len {
-                out[at(k)] = if log {
-                    (xv[at(k)] - mx) - sum.ln()
-                } else {
-                    out[at(k)] / sum
-                };
+    } else {
+        // Rows along a strided axis: copied out, computed as contiguous ones, copied back.
+        let (mut row, mut dst) = (vec![0f32; len], vec![0f32; len]);
+        for o in 0..outer {
+            for q in 0..inner {
+                let at = |k: usize| (o * len + k) * inner + q;
+                for (k, r) in row.iter_mut().enumerate() {
+                    *r = xv[at(k)];
+                }
+                softmax_row(&row, &mut dst, log);
+                for (k, &d) in dst.iter().enumerate() {
+                    out[at(k)] = d;
+                }
             }
         }
     }
     Ok(Tensor::from_f32(x.shape(), out)
         .expect("size")
         .into_dtype(x.dtype()))
+}
+
+/// One row: `e^(x − max)` per element, summed in lpc-ref's 8-lane order (`util::sum8`), then
+/// divided by the sum (LogSoftmax: `x − max − ln Σ`). Passes the compiler vectorises.
+fn softmax_row(row: &[f32], dst: &mut [f32], log: bool) {
+    let exp = crate::transcendental::exp_f32;
+    let mx = max8(row);
+    for (d, &x) in dst.iter_mut().zip(row) {
+        *d = exp(x - mx);
+    }
+    let sum: f32 = crate::util::sum8(dst, |e| e);
+    if log {
+        let ls = sum.ln();
+        for (d, &x) in dst.iter_mut().zip(row) {
+            *d = (x - mx) - ls;
+        }
+    } else {
+        for d in dst.iter_mut() {
+            *d /= sum;
+        }
+    }
 }
 
 /// Hardmax: 1 at the first largest element of each row along `axis` (all of the row's

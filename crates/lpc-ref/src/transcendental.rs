@@ -117,7 +117,10 @@ pub fn exp_f32(x: f32) -> f32 {
     }
     let er = p * (r * r) + r + 1.0;
     // A NaN converts to 0 (2⁰ = 1), so the NaN of `er` comes out.
-    let n = if nf.is_nan() { 0 } else { nf as i32 };
+    let nf = if nf.is_nan() { 0.0 } else { nf };
+    // SAFETY: nf is an integer in [EXP_LO, EXP_HI]·log2(e) (t is clamped), well inside i32;
+    // the unchecked form is what lets the compiler vectorise the conversion.
+    let n = unsafe { nf.to_int_unchecked::<i32>() };
     let n1 = n >> 1;
     er * pow2(n1) * pow2(n - n1)
 }
