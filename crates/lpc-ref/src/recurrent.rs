@@ -11,6 +11,7 @@
 //! LSTM and GRU). Other float dtypes compute in f32.
 
 use crate::nn::{sgemm_strided, Strided};
+use crate::transcendental::{sigmoid_f32, tanh_f32};
 use crate::{invalid, EvalError, EvalResult, Inputs};
 use lpc_ir::{DType, RnnActivation, RnnAttrs, RnnDirection, Tensor};
 
@@ -354,13 +355,17 @@ impl<'a> Direction<'a> {
         (t < len).then(|| if self.reverse { len - 1 - t } else { t })
     }
 
-    /// A gate pre-activation clipped, then the activation.
-    fn act(&self, k: usize, x: f32) -> f32 {
-        let x = match self.clip {
-            Some(c) => x.clamp(-c, c),
-            None => x,
-        };
-        activation(self.acts[k], x)
+    /// Gate pre-activations clipped, then activation `k`, in place: one pass per operation
+    /// with the choice of activation made once, so the compiler vectorises the common ones.
+    fn act(&self, k: usize, xs: &mut [f32]) {
+        if let Some(c) = self.clip {
+            xs.iter_mut().for_each(|x| *x = x.clamp(-c, c));
+        }
+        match self.acts[k] {
+            RnnActivation::Sigmoid => xs.iter_mut().for_each(|x| *x = sigmoid_f32(*x)),
+            RnnActivation::Tanh => xs.iter_mut().for_each(|x| *x = tanh_f32(*x)),
+            a => xs.iter_mut().for_each(|x| *x = activation(a, *x)),
+        }
     }
 }
 
@@ -395,6 +400,15 @@ fn lstm_direction(o: &Operands, dir: &Direction, input_forget: bool) -> DirOut {
     let (mut h, mut c) = (dir.h0.clone(), dir.c0.clone());
     let mut y = vec![0.0; o.seq * o.batch * hs];
     let (pi, po, pf) = (&dir.p[..hs], &dir.p[hs..2 * hs], &dir.p[2 * hs..]);
+    // Per row: the gates i, f, c, o and h's activation of the new cell state, element j of
+    // each computed as the scalar recurrence would, one operation over the row at a time.
+    let (mut ig, mut fg, mut cg, mut og, mut hc) = (
+        vec![0f32; hs],
+        vec![0f32; hs],
+        vec![0f32; hs],
+        vec![0f32; hs],
+        vec![0f32; hs],
+    );
     for t in 0..max_len(o) {
         let hr = times_transposed(&h, o.batch, hs, dir.r, gh);
         for (b, &len) in o.lens.iter().enumerate() {
@@ -407,22 +421,37 @@ fn lstm_direction(o: &Operands, dir: &Direction, input_forget: bool) -> DirOut {
                 let q = k * hs + j;
                 xw[q] + hr[q] + dir.wb[q] + dir.rb[q]
             };
-            for j in 0..hs {
-                let q = b * hs + j;
-                let c_prev = c[q];
-                let ig = dir.act(0, pre(0, j) + pi[j] * c_prev);
-                let fg = if input_forget {
-                    1.0 - ig
-                } else {
-                    dir.act(0, pre(2, j) + pf[j] * c_prev)
-                };
-                let cg = dir.act(1, pre(3, j));
-                let c_new = fg * c_prev + ig * cg;
-                let og = dir.act(0, pre(1, j) + po[j] * c_new);
-                c[q] = c_new;
-                h[q] = og * activation(dir.acts[2], c_new);
-            }
             let row = b * hs..(b + 1) * hs;
+            let c_prev = &c[row.clone()];
+            for j in 0..hs {
+                ig[j] = pre(0, j) + pi[j] * c_prev[j];
+                cg[j] = pre(3, j);
+            }
+            dir.act(0, &mut ig);
+            if input_forget {
+                for j in 0..hs {
+                    fg[j] = 1.0 - ig[j];
+                }
+            } else {
+                for j in 0..hs {
+                    fg[j] = pre(2, j) + pf[j] * c_prev[j];
+                }
+                dir.act(0, &mut fg);
+            }
+            dir.act(1, &mut cg);
+            let c_row = &mut c[row.clone()];
+            for j in 0..hs {
+                let c_new = fg[j] * c_row[j] + ig[j] * cg[j];
+                c_row[j] = c_new;
+                og[j] = pre(1, j) + po[j] * c_new;
+                hc[j] = c_new;
+            }
+            dir.act(0, &mut og);
+            // h's activation takes the cell state unclipped.
+            apply(dir.acts[2], &mut hc);
+            for (j, hv) in h[row.clone()].iter_mut().enumerate() {
+                *hv = og[j] * hc[j];
+            }
             y[(pos * o.batch + b) * hs..][..hs].copy_from_slice(&h[row]);
         }
     }
@@ -447,11 +476,17 @@ fn gru_direction(o: &Operands, dir: &Direction, linear_before_reset: bool) -> Di
         let xw_at = |b: usize, pos: usize| &dir.xw[(pos * o.batch + b) * gh..][..gh];
         for &(b, pos) in &rows {
             let (xw, hr) = (xw_at(b, pos), &hr[b * n..(b + 1) * n]);
+            let pre = |q: usize| xw[q] + hr[q] + dir.wb[q] + dir.rb[q];
+            let (u, r) = (
+                &mut update[b * hs..(b + 1) * hs],
+                &mut reset[b * hs..(b + 1) * hs],
+            );
             for j in 0..hs {
-                let pre = |q: usize| xw[q] + hr[q] + dir.wb[q] + dir.rb[q];
-                update[b * hs + j] = dir.act(0, pre(j));
-                reset[b * hs + j] = dir.act(0, pre(hs + j));
+                u[j] = pre(j);
+                r[j] = pre(hs + j);
             }
+            dir.act(0, u);
+            dir.act(0, r);
         }
         // The hidden gate's recurrent term: r ⊙ (H·Rhᵀ + Rbh), or (r ⊙ H)·Rhᵀ + Rbh.
         let hidden_term = if linear_before_reset {
@@ -473,13 +508,17 @@ fn gru_direction(o: &Operands, dir: &Direction, linear_before_reset: bool) -> Di
             }
             v
         };
+        let mut cand = vec![0f32; hs];
         for &(b, pos) in &rows {
             let xw = xw_at(b, pos);
-            for j in 0..hs {
+            for (j, cv) in cand.iter_mut().enumerate() {
+                *cv = xw[2 * hs + j] + dir.wb[2 * hs + j] + hidden_term[b * hs + j];
+            }
+            dir.act(1, &mut cand);
+            for (j, &cv) in cand.iter().enumerate() {
                 let q = b * hs + j;
-                let cand = dir.act(1, xw[2 * hs + j] + dir.wb[2 * hs + j] + hidden_term[q]);
                 let z = update[q];
-                h[q] = (1.0 - z) * cand + z * h[q];
+                h[q] = (1.0 - z) * cv + z * h[q];
             }
             y[(pos * o.batch + b) * hs..][..hs].copy_from_slice(&h[b * hs..(b + 1) * hs]);
         }
@@ -501,9 +540,11 @@ fn rnn_direction(o: &Operands, dir: &Direction) -> DirOut {
             };
             let xw = &dir.xw[(pos * o.batch + b) * hs..][..hs];
             let hr = &hr[b * hs..(b + 1) * hs];
-            for (j, hv) in h[b * hs..(b + 1) * hs].iter_mut().enumerate() {
-                *hv = dir.act(0, xw[j] + hr[j] + dir.wb[j] + dir.rb[j]);
+            let hb = &mut h[b * hs..(b + 1) * hs];
+            for (j, hv) in hb.iter_mut().enumerate() {
+                *hv = xw[j] + hr[j] + dir.wb[j] + dir.rb[j];
             }
+            dir.act(0, hb);
             y[(pos * o.batch + b) * hs..][..hs].copy_from_slice(&h[b * hs..(b + 1) * hs]);
         }
     }
@@ -511,12 +552,23 @@ fn rnn_direction(o: &Operands, dir: &Direction) -> DirOut {
     DirOut { y, h, c }.finish(o)
 }
 
+/// `activation(a, x)` on every element, the choice of activation made once.
+fn apply(a: RnnActivation, xs: &mut [f32]) {
+    match a {
+        RnnActivation::Sigmoid => xs.iter_mut().for_each(|x| *x = sigmoid_f32(*x)),
+        RnnActivation::Tanh => xs.iter_mut().for_each(|x| *x = tanh_f32(*x)),
+        a => xs.iter_mut().for_each(|x| *x = activation(a, *x)),
+    }
+}
+
 /// One ONNX recurrent activation (ONNX Runtime's formulas: ThresholdedRelu is `x > alpha`).
+/// Sigmoid and Tanh are lpc's (`crate::transcendental`: Tanh is MLAS's rational form, as ONNX
+/// Runtime's recurrent kernels compute it).
 pub fn activation(a: RnnActivation, x: f32) -> f32 {
     match a {
         RnnActivation::Relu => x.max(0.0),
-        RnnActivation::Tanh => x.tanh(),
-        RnnActivation::Sigmoid => sigmoid(x),
+        RnnActivation::Tanh => tanh_f32(x),
+        RnnActivation::Sigmoid => sigmoid_f32(x),
         RnnActivation::Affine { alpha, beta } => alpha * x + beta,
         RnnActivation::LeakyRelu { alpha } => {
             if x >= 0.0 {
@@ -543,16 +595,6 @@ pub fn activation(a: RnnActivation, x: f32) -> f32 {
         }
         RnnActivation::Softsign => x / (1.0 + x.abs()),
         RnnActivation::Softplus => (1.0 + x.exp()).ln(),
-    }
-}
-
-/// 1/(1+e^-x), without overflow for large |x|.
-fn sigmoid(x: f32) -> f32 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
     }
 }
 
