@@ -29,8 +29,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zoo import (ZOO, compare, cpu_line, fmt_metric, lpc_inputs, lpc_run, make_set, one_line,  # noqa: E402
-                 ort_session, ov_compile, read_outputs, run_ort, run_ov, sample, sh, timed)
+from zoo import (ZOO, compare, cpu_line, export_runs, fmt_metric, lpc_inputs, lpc_run, make_set,  # noqa: E402
+                 one_line, ort_session, ov_compile, read_outputs, run_ort, sample, sh, timed)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -117,19 +117,7 @@ def one_case(lpc, folder, task, seq, shapes, args):
 
     stage("jit_eq_ref", jit_eq_ref)
 
-    def export():
-        res = []
-        for who, fn in (("ORT", lambda: run_ort(ort_session(dyn), one)),
-                        ("OV", lambda: run_ov(ov_compile(dyn, True), one))):
-            try:
-                fn()
-                res.append(f"{who} ✓")
-            except Exception as e:  # noqa: BLE001
-                res.append(f"{who} ✗")
-                row["errors"].append(f"export in {who}: {one_line(e)}")
-        return ", ".join(res)
-
-    stage("export", export)
+    stage("export", lambda: export_runs(dyn, one, row["errors"]))
     ort_q = {}
     peer = stage("peer_form", lambda: peer_weights(lpc, model, work))
     for pc in (False, True) if peer else ():

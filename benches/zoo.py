@@ -354,6 +354,21 @@ def ov_compile(m, strict_f32=False):
     return ov.Core().compile_model(m, "CPU", cfg)
 
 
+def export_runs(path, one, errors):
+    """Whether ONNX Runtime and OpenVINO load and run the ONNX file on `one`: "ORT ✓, OV ✗"; the
+    failures' messages are appended to `errors`."""
+    res = []
+    for who, fn in (("ORT", lambda: run_ort(ort_session(path), one)),
+                    ("OV", lambda: run_ov(ov_compile(path, True), one))):
+        try:
+            fn()
+            res.append(f"{who} ✓")
+        except Exception as e:  # noqa: BLE001
+            res.append(f"{who} ✗")
+            errors.append(f"export in {who}: {one_line(e)}")
+    return ", ".join(res)
+
+
 def lpc_inputs(feeds, work, tag):
     args = []
     for k, v in feeds.items():
@@ -428,18 +443,7 @@ def sweep(lpc, entry, args):
     q_src = model if already else qlir
 
     def export_loads():
-        if already:
-            return "as shipped"
-        res = []
-        for who, fn in (("ORT", lambda: run_ort(ort_session(qonnx), one)),
-                        ("OV", lambda: run_ov(ov_compile(qonnx, True), one))):
-            try:
-                fn()
-                res.append(f"{who} ✓")
-            except Exception as e:  # noqa: BLE001
-                res.append(f"{who} ✗")
-                row["errors"].append(f"export in {who}: {one_line(e)}")
-        return ", ".join(res)
+        return "as shipped" if already else export_runs(qonnx, one, row["errors"])
 
     if row["quantize_s"] is not None:
         stage("export", export_loads)
