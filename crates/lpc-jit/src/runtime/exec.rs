@@ -187,18 +187,22 @@ fn first_input<'v>(st: &lower::Step, vals: &'v [Option<Val>]) -> Result<&'v Tens
     input(st, vals, 0)
 }
 
-/// The tensor in a step's input slot `k`.
-fn input<'v>(st: &lower::Step, vals: &'v [Option<Val>], k: usize) -> Result<&'v Tensor, JitError> {
+/// The tensor in a step's input slot `k`, if the slot is connected and holds a value.
+fn opt_input<'v>(st: &lower::Step, vals: &'v [Option<Val>], k: usize) -> Option<&'v Tensor> {
     st.inputs
         .get(k)
         .copied()
         .flatten()
         .and_then(|s| vals[s].as_ref())
         .map(Val::get)
-        .ok_or_else(|| JitError::Lower {
-            node: st.node.clone(),
-            why: format!("data input {k} not available"),
-        })
+}
+
+/// The tensor in a step's input slot `k`.
+fn input<'v>(st: &lower::Step, vals: &'v [Option<Val>], k: usize) -> Result<&'v Tensor, JitError> {
+    opt_input(st, vals, k).ok_or_else(|| JitError::Lower {
+        node: st.node.clone(),
+        why: format!("data input {k} not available"),
+    })
 }
 
 /// Names the node in a kernel's error.
@@ -302,19 +306,14 @@ impl Runtime {
     ) -> Result<Vec<Tensor>, JitError> {
         let outs: Vec<Tensor> = match &st.action {
             Action::Fallback { op, n_outputs } => self.fallback(st, vals, op, *n_outputs)?,
-            Action::Gemm(k) if k.is_dynamic() => {
-                let opt = |j: usize| {
-                    st.inputs
-                        .get(j)
-                        .copied()
-                        .flatten()
-                        .and_then(|s| vals[s].as_ref())
-                        .map(Val::get)
-                };
-                vec![k
-                    .run_dynamic(first_input(st, vals)?, opt(1), opt(4), pool)
-                    .map_err(|e| in_node(st, e))?]
-            }
+            Action::Gemm(k) if k.is_dynamic() => vec![k
+                .run_dynamic(
+                    first_input(st, vals)?,
+                    opt_input(st, vals, 1),
+                    opt_input(st, vals, 4),
+                    pool,
+                )
+                .map_err(|e| in_node(st, e))?],
             Action::Gemm(k) => vec![k
                 .run(first_input(st, vals)?, pool)
                 .map_err(|e| in_node(st, e))?],
