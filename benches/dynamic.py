@@ -21,7 +21,6 @@ import glob
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from zoo import (ZOO, compare, cpu_line, export_runs, fmt_metric, lpc_inputs, lpc_run, make_set,  # noqa: E402
-                 one_line, ort_session, ov_compile, read_outputs, run_ort, sample, sh, timed)
+                 one_line, ort_session, ov_compile, read_outputs, run_ort, sample, sh, take_turns, timed)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -148,16 +147,7 @@ def one_case(lpc, folder, task, seq, shapes, args):
             runners[label] = lambda r, q=req: timed(lambda: q.infer(one), r)
         except Exception as e:  # noqa: BLE001
             row["errors"].append(f"{label}: {one_line(e)}")
-    per = {k: [] for k in runners}
-    for k, fn in runners.items():
-        stage(f"warm {k}", lambda fn=fn: fn(2))
-    for _ in range(args.rounds):
-        for k, fn in runners.items():
-            try:
-                per[k].append(fn(args.runs))
-            except Exception as e:  # noqa: BLE001
-                row["errors"].append(f"bench {k}: {one_line(e)}")
-    row["latency"] = {k: statistics.median(v) for k, v in per.items() if v}
+    row["latency"] = take_turns(runners, args, stage, row["errors"])
     row["task"] = task
     return row
 

@@ -369,6 +369,21 @@ def export_runs(path, one, errors):
     return ", ".join(res)
 
 
+def take_turns(runners, args, stage, errors):
+    """Median of round medians per engine: one warm-up each (through `stage`), then `args.rounds`
+    rounds of `args.runs` runs in which the engines take turns; a failed turn is an error line."""
+    per = {k: [] for k in runners}
+    for k, fn in runners.items():
+        stage(f"warm {k}", lambda fn=fn: fn(2))
+    for _ in range(args.rounds):
+        for k, fn in runners.items():
+            try:
+                per[k].append(fn(args.runs))
+            except Exception as e:  # noqa: BLE001
+                errors.append(f"bench {k}: {one_line(e)}")
+    return {k: statistics.median(v) for k, v in per.items() if v}
+
+
 def lpc_inputs(feeds, work, tag):
     args = []
     for k, v in feeds.items():
@@ -508,16 +523,7 @@ def sweep(lpc, entry, args):
     if nncf_q is not None:
         req8 = ov_compile(nncf_q).create_infer_request()
         runners["OV INT8"] = lambda r, q=req8: timed(lambda: q.infer(one), r)
-    per = {k: [] for k in runners}
-    for k, fn in runners.items():
-        stage(f"warm {k}", lambda fn=fn: fn(2))
-    for _ in range(args.rounds):
-        for k, fn in runners.items():
-            try:
-                per[k].append(fn(args.runs))
-            except Exception as e:  # noqa: BLE001
-                row["errors"].append(f"bench {k}: {one_line(e)}")
-    row["latency"] = {k: statistics.median(v) for k, v in per.items() if v}
+    row["latency"] = take_turns(runners, args, stage, row["errors"])
     return row
 
 

@@ -19,6 +19,18 @@ pub fn sqnr_db(signal: f64, noise: f64) -> f64 {
     }
 }
 
+/// SQNR (dB) of `got` against `reference`, elementwise (tests compare two runs with it).
+#[cfg(test)]
+pub(crate) fn sqnr_of(reference: &[f32], got: &[f32]) -> f64 {
+    let signal: f64 = reference.iter().map(|&v| (v as f64).powi(2)).sum();
+    let noise: f64 = reference
+        .iter()
+        .zip(got)
+        .map(|(&u, &v)| (u as f64 - v as f64).powi(2))
+        .sum();
+    sqnr_db(signal, noise)
+}
+
 /// Runs `reference` and `model` on `data` and accumulates, per value name in `names` present in
 /// both (same shape), Σref² and Σ(ref−x)².
 pub fn compare_values(

@@ -268,7 +268,6 @@ pub fn quantize_dynamic(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sqnr_db;
 
     /// `y = x·W` (MatMul, 3-D input) and `z = 0.5·x2·Bᵀ + 2·c` (Gemm, transposed B, alpha and
     /// beta not 1), sharing one input.
@@ -340,13 +339,7 @@ mod tests {
             let b = lpc_ref::run(&q.graph, &input(s)).unwrap();
             for (p, r) in a.iter().zip(&b) {
                 let (p, r) = (p.as_f32().unwrap(), r.as_f32().unwrap());
-                let signal: f64 = p.iter().map(|&v| (v as f64).powi(2)).sum();
-                let noise: f64 = p
-                    .iter()
-                    .zip(r)
-                    .map(|(&u, &v)| (u as f64 - v as f64).powi(2))
-                    .sum();
-                let d = sqnr_db(signal, noise);
+                let d = crate::compare::sqnr_of(p, r);
                 assert!(d > 30.0, "sample {s}: {d:.1} dB");
             }
         }

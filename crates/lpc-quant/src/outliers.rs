@@ -327,7 +327,7 @@ mod tests {
 #[cfg(test)]
 mod split_tests {
     use super::*;
-    use crate::{quantize, sqnr_db, Config};
+    use crate::{quantize, Config};
 
     /// `y = x·W` (MatMul) and `z = x·Bᵀ` (Gemm, transposed B) over an input whose channel 3 is
     /// 40× the others.
@@ -403,13 +403,7 @@ mod split_tests {
                 let b = lpc_ref::run(&q.graph, x).unwrap();
                 for (p, r) in a.iter().zip(&b) {
                     let (p, r) = (p.as_f32().unwrap(), r.as_f32().unwrap());
-                    let signal: f64 = p.iter().map(|&v| (v as f64).powi(2)).sum();
-                    let noise: f64 = p
-                        .iter()
-                        .zip(r)
-                        .map(|(&u, &v)| (u as f64 - v as f64).powi(2))
-                        .sum();
-                    worst = worst.min(sqnr_db(signal, noise));
+                    worst = worst.min(crate::compare::sqnr_of(p, r));
                 }
             }
             worst

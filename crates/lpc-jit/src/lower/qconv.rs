@@ -480,7 +480,10 @@ pub fn lower_qmatmul(
             _ => return Ok(None),
         },
         None => {
-            let t = g.value_type(g.node_input(n, 1).expect("qmatmul zero point"));
+            let Some(z) = g.node_input(n, 1) else {
+                return Ok(None);
+            };
+            let t = g.value_type(z);
             let rank0 = t.shape.as_ref().is_some_and(|s| s.rank() == 0);
             if t.dtype != Some(x_dtype) || !rank0 {
                 return Ok(None);
