@@ -282,6 +282,25 @@ fn quantize_dynamic_mode() {
         "{fops:?}"
     );
 
+    // Labels need the evaluation set they label, and cannot follow a shuffled subset of it.
+    let e = quantize_cmd(&parse(&["--labels", &digits("test_y.npy")]), false).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("--labels go with --data"),
+        "{e:#}"
+    );
+    let e = quantize_cmd(
+        &parse(&[
+            "--data",
+            &digits("test_x.npy"),
+            "--labels",
+            &digits("test_y.npy"),
+            "--eval-subset",
+            "50",
+        ]),
+        false,
+    )
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("--eval-subset"), "{e:#}");
     // A budget searches static quantizers: refused, naming the way to keep layers float.
     let e = quantize_cmd(&parse(&["--max-drop", "1"]), false).unwrap_err();
     assert!(format!("{e:#}").contains("--ignore"), "{e:#}");

@@ -6,10 +6,10 @@ use crate::cmd::data_args::{check_label_count, name_labels, open_data, open_samp
 use crate::cmd::quant_args::{config, files, run_quantize, write_report, QuantArgs};
 use crate::outputs::{write_model, Format};
 use anyhow::{bail, Result};
-use lpc_data::SampleSource;
+use lpc_data::{SampleSource, Samples};
 use lpc_ir::Graph;
 use lpc_quant::{quantize_within_budget, BudgetJob, SearchConfig, SearchOptions, Target};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `lpc quantize MODEL --calib PATH -o OUT.onnx|OUT.lir`.
 #[derive(clap::Args, Clone, Debug)]
@@ -72,21 +72,12 @@ fn quantize_dynamic_cmd(a: &QuantizeArgs, progress: bool) -> Result<String> {
         r.layers.len(),
         shown(&a.output)
     );
+    if b.labels.is_some() && b.eval.is_none() {
+        bail!("--labels go with --data (the evaluation set they label)");
+    }
     if let Some(p) = &b.eval {
-        let mut opts = a.q.data.options(false)?;
-        opts.subset = (b.eval_subset > 0).then_some(b.eval_subset);
-        opts.seed = b.eval_seed;
-        let data = open_samples(
-            std::slice::from_ref(p),
-            &g,
-            &opts,
-            "evaluation data (--data)",
-            "--eval-subset",
-        )?;
-        let labels = b.labels.as_deref().map(read_labels).transpose()?;
-        if let (Some(p), Some(l)) = (&b.labels, &labels) {
-            check_label_count(p, l, data.len())?;
-        }
+        let data = open_eval(a, &g, p)?;
+        let labels = eval_labels(a, data.len())?;
         let acc = lpc_quant::evaluate(
             &out.graph,
             Some(&out.reference),
@@ -132,6 +123,37 @@ fn dynamic_summary(acc: &lpc_quant::Accuracy) -> String {
     s
 }
 
+/// The evaluation set `--data` (`--eval-subset`, `--eval-seed`, `--eval-crops` applied).
+fn open_eval(a: &QuantizeArgs, g: &Graph, path: &Path) -> Result<Samples> {
+    let b = &a.budget;
+    let mut opts = a.q.data.options(false)?;
+    opts.subset = (b.eval_subset > 0).then_some(b.eval_subset);
+    opts.seed = b.eval_seed;
+    if let Some(c) = b.eval_crops {
+        opts.image.crops_per_image = c;
+    }
+    open_samples(
+        &[path.to_path_buf()],
+        g,
+        &opts,
+        "evaluation data (--data)",
+        "--eval-subset",
+    )
+}
+
+/// `--labels`, checked against the `samples` of the evaluation set they label.
+fn eval_labels(a: &QuantizeArgs, samples: usize) -> Result<Option<Vec<i64>>> {
+    let b = &a.budget;
+    let labels = b.labels.as_deref().map(read_labels).transpose()?;
+    if let (Some(p), Some(l)) = (&b.labels, &labels) {
+        if b.eval_subset > 0 {
+            bail!("--labels cannot be combined with --eval-subset (the subset is shuffled)");
+        }
+        check_label_count(p, l, samples)?;
+    }
+    Ok(labels)
+}
+
 /// `lpc quantize` with a budget: quantize, search, write the best model. Steps go to stdout as
 /// they are measured; the returned text is the final table. An unreachable budget writes the
 /// best model found and returns an error (exit status 1) saying so.
@@ -140,32 +162,14 @@ fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Resu
     let g = lpc_load::load_model(&a.q.model)?;
     let calib_opts = a.q.data.options(true)?;
     let calib = open_samples(&a.q.calib, &g, &calib_opts, "calibration data", "--subset")?;
-    let mut eval_opts = a.q.data.options(false)?;
-    eval_opts.subset = (b.eval_subset > 0).then_some(b.eval_subset);
-    eval_opts.seed = b.eval_seed;
-    if let Some(c) = b.eval_crops {
-        eval_opts.image.crops_per_image = c;
-    }
     let eval = match &b.eval {
-        Some(p) => open_samples(
-            std::slice::from_ref(p),
-            &g,
-            &eval_opts,
-            "evaluation data (--data)",
-            "--eval-subset",
-        )?,
+        Some(p) => open_eval(a, &g, p)?,
         None => {
             println!("note: no --data: the budget is measured on the calibration data");
             open_data(&a.q.calib, &g, &calib_opts, "calibration data")?
         }
     };
-    let labels = b.labels.as_deref().map(read_labels).transpose()?;
-    if let (Some(p), Some(l)) = (&b.labels, &labels) {
-        if b.eval_subset > 0 {
-            bail!("--labels cannot be combined with --eval-subset (the subset is shuffled)");
-        }
-        check_label_count(p, l, eval.len())?;
-    }
+    let labels = eval_labels(a, eval.len())?;
     let t = std::time::Instant::now();
     println!(
         "quantizing; searching for {} on {} samples",
