@@ -22,6 +22,8 @@ pub struct HostFeatures {
     /// FMA3 (`vfmadd`): the fused multiply-adds of tanh (`kernels/float/transcendental.rs`);
     /// without it Exp, Sigmoid and Tanh stay with lpc-ref.
     pub fma: bool,
+    /// AVX512F + BMI2: the 16-lane float chain tier (`kernels/float/chain_zmm.rs`).
+    pub zmm_f32: bool,
 }
 
 impl HostFeatures {
@@ -41,6 +43,8 @@ impl HostFeatures {
                 sse41: std::arch::is_x86_feature_detected!("sse4.1"),
                 zmm_vnni,
                 fma: std::arch::is_x86_feature_detected!("fma"),
+                zmm_f32: std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("bmi2"),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -50,6 +54,7 @@ impl HostFeatures {
                 sse41: false,
                 zmm_vnni: false,
                 fma: false,
+                zmm_f32: false,
             }
         }
     }

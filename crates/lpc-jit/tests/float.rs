@@ -4,8 +4,8 @@
 use lpc_ir::{
     BinaryOp, DType, Graph, Op, Output, QuantAxis, Shape, Tensor, UnaryOp, ValueRef, ValueType,
 };
-use lpc_jit::kernels::float::{canonicalize, Operand};
-use lpc_jit::{CompileOptions, CompiledModel, LowerOptions};
+use lpc_jit::kernels::float::{canonicalize, FloatTier, Operand};
+use lpc_jit::{CodeModule, CompileOptions, CompiledModel, LowerOptions};
 
 mod common;
 use common::Rng;
@@ -75,6 +75,16 @@ fn node(g: &mut Graph, name: &str, op: Op, ins: &[Option<ValueRef>]) -> ValueRef
 }
 
 fn compile(g: &Graph, inputs: &[Tensor], threads: usize, float: bool) -> CompiledModel {
+    compile_tier(g, inputs, threads, float, FloatTier::Auto)
+}
+
+fn compile_tier(
+    g: &Graph,
+    inputs: &[Tensor],
+    threads: usize,
+    float: bool,
+    float_tier: FloatTier,
+) -> CompiledModel {
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
     CompiledModel::compile(
         g,
@@ -83,6 +93,7 @@ fn compile(g: &Graph, inputs: &[Tensor], threads: usize, float: bool) -> Compile
             threads: Some(threads),
             lower: LowerOptions {
                 float,
+                float_tier,
                 ..Default::default()
             },
         },
@@ -90,17 +101,59 @@ fn compile(g: &Graph, inputs: &[Tensor], threads: usize, float: bool) -> Compile
     .expect("compile")
 }
 
-/// Runs `g` under lpc-ref and the JIT; returns the JIT's step kinds.
-fn check(g: &Graph, inputs: &[Tensor], threads: usize, what: &str) -> Vec<String> {
-    let want = lpc_ref::run(g, inputs).expect("ref");
-    let m = compile(g, inputs, threads, true);
-    let got = m.run(inputs).expect("jit");
-    for (a, b) in got.iter().zip(&want) {
-        if let Err(e) = same(a, b) {
-            panic!("{what}: {e}\nplan:\n{}", m.stats());
+/// The float chain tiers of this host: xmm everywhere, zmm with AVX512F.
+fn tiers() -> Vec<FloatTier> {
+    let mut t = vec![FloatTier::Xmm];
+    if CodeModule::new().unwrap().features().zmm_f32 {
+        t.push(FloatTier::Zmm);
+    } else {
+        eprintln!("FloatTier::Zmm not tested: this host lacks AVX512F + BMI2");
+    }
+    t
+}
+
+/// Compiles `g` on every chain tier of the host and runs it: the xmm tier's outputs and step
+/// kinds; every other tier's outputs must be the same, and its chains on that tier.
+fn run_tiers(g: &Graph, inputs: &[Tensor], threads: usize) -> (Vec<Tensor>, Vec<String>) {
+    let mut first: Option<(Vec<Tensor>, Vec<String>)> = None;
+    for tier in tiers() {
+        let m = compile_tier(g, inputs, threads, true, tier);
+        let got = m.run(inputs).expect("jit");
+        let steps = &m.plan().steps;
+        let kinds: Vec<String> = steps.iter().map(|s| s.kind()).collect();
+        if tier == FloatTier::Zmm {
+            for s in steps
+                .iter()
+                .filter(|s| s.kind().starts_with("jit float (chain"))
+            {
+                assert_eq!(s.tier(), Some("zmm"), "{}: {}", s.node, m.stats());
+            }
+        }
+        match &first {
+            None => first = Some((got, kinds)),
+            Some((want, want_kinds)) => {
+                assert_eq!(&kinds, want_kinds, "{tier:?}");
+                for (a, b) in got.iter().zip(want) {
+                    if let Err(e) = same(a, b) {
+                        panic!("{tier:?} vs xmm: {e}\nplan:\n{}", m.stats());
+                    }
+                }
+            }
         }
     }
-    m.plan().steps.iter().map(|s| s.kind()).collect()
+    first.expect("at least one tier")
+}
+
+/// Runs `g` under lpc-ref and the JIT (every tier); returns the JIT's step kinds.
+fn check(g: &Graph, inputs: &[Tensor], threads: usize, what: &str) -> Vec<String> {
+    let want = lpc_ref::run(g, inputs).expect("ref");
+    let (got, kinds) = run_tiers(g, inputs, threads);
+    for (a, b) in got.iter().zip(&want) {
+        if let Err(e) = same(a, b) {
+            panic!("{what}: {e}\nsteps: {kinds:?}");
+        }
+    }
+    kinds
 }
 
 fn rand_shape(r: &mut Rng) -> Vec<usize> {
@@ -743,12 +796,11 @@ fn unary_graph(op: UnaryOp, n: usize) -> Graph {
     g
 }
 
-/// Runs `g` under lpc-ref and the JIT (chains on) and returns (jit, ref, step kinds).
+/// Runs `g` under lpc-ref and the JIT (chains on, every tier; see [`run_tiers`]) and returns
+/// (jit, ref, step kinds).
 fn both(g: &Graph, inputs: &[Tensor], threads: usize) -> (Vec<Tensor>, Vec<Tensor>, Vec<String>) {
     let want = lpc_ref::run(g, inputs).expect("ref");
-    let m = compile(g, inputs, threads, true);
-    let got = m.run(inputs).expect("jit");
-    let kinds = m.plan().steps.iter().map(|s| s.kind()).collect();
+    let (got, kinds) = run_tiers(g, inputs, threads);
     (got, want, kinds)
 }
 

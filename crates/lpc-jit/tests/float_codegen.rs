@@ -5,7 +5,8 @@
 
 use lpc_ir::DType;
 use lpc_jit::kernels::float::{
-    define_chain, ChainSpec, FBinary, FNode, FUnary, Operand, QuantOut, QuantParams,
+    define_chain, ChainSpec, ChainTier, FBinary, FNode, FUnary, FloatTier, Operand, QuantOut,
+    QuantParams,
 };
 use lpc_jit::CodeModule;
 
@@ -32,7 +33,7 @@ fn listing(prog: Vec<FNode>, quant: bool) -> String {
             },
         }),
     };
-    define_chain(&mut m, &spec).unwrap();
+    define_chain(&mut m, &spec, FloatTier::Xmm).unwrap();
     m.last_disasm().unwrap().to_string()
 }
 
@@ -83,4 +84,38 @@ fn relu_and_hard_sigmoid_are_min_max() {
         count(&text, "vmaxps") >= 8 && count(&text, "vminps") >= 4,
         "{text}"
     );
+}
+
+/// A program with more full operands than the zmm tier has base registers compiles on the
+/// xmm tier, even when zmm is asked for (`FloatTier::Zmm` means "where it fits").
+#[test]
+fn chain_too_wide_for_zmm_falls_back_to_xmm() {
+    let mut m = CodeModule::new().unwrap();
+    if !m.features().zmm_f32 {
+        eprintln!("chain_too_wide_for_zmm_falls_back_to_xmm: no AVX512F on this host");
+        return;
+    }
+    let n = 12;
+    let mut prog: Vec<FNode> = (0..n).map(FNode::Input).collect();
+    let mut acc = 0;
+    for k in 1..n {
+        prog.push(FNode::Binary(FBinary::Add, acc, k));
+        acc = prog.len() - 1;
+    }
+    let spec = ChainSpec {
+        prog,
+        operands: vec![Operand::Full; n],
+        outer: 2,
+        inner: 40,
+        quant: None,
+    };
+    let (_, tier) = define_chain(&mut m, &spec, FloatTier::Zmm).unwrap();
+    assert_eq!(tier, ChainTier::Xmm);
+    let small = ChainSpec {
+        prog: vec![FNode::Input(0), FNode::Unary(FUnary::Gelu, 0)],
+        operands: vec![Operand::Full],
+        ..spec
+    };
+    let (_, tier) = define_chain(&mut m, &small, FloatTier::Auto).unwrap();
+    assert_eq!(tier, ChainTier::Zmm);
 }

@@ -72,6 +72,27 @@ impl Action {
         }
     }
 
+    /// The code tier of a step whose kernel has several (`zmm`, `vnni`, `i16` for the GEMM,
+    /// `zmm`, `xmm` for a float chain).
+    pub fn tier(&self) -> Option<&'static str> {
+        match self {
+            Action::Gemm(p) => Some(p.tier().name()),
+            Action::FloatChain(p) => Some(p.tier().name()),
+            Action::Fallback { .. }
+            | Action::View { .. }
+            | Action::DwConv(_)
+            | Action::MaxPool(_)
+            | Action::Quantize(_)
+            | Action::Dequantize(_)
+            | Action::Requantize(_)
+            | Action::QAdd(_)
+            | Action::Lut(_)
+            | Action::GlobalAvgPool(_)
+            | Action::MaxPoolF32(_)
+            | Action::Gemv(_) => None,
+        }
+    }
+
     /// The kernel kind shown by `lpc compile --stats` for a step of op `op`: `jit gemm`,
     /// `view`, `fallback:<op>`, ...
     pub fn kind(&self, op: &str) -> String {

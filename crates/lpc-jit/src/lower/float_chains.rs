@@ -9,8 +9,8 @@ use lpc_ir::{BinaryOp, DType, Graph, NodeId, Op, Tensor, UnaryOp, ValueRef};
 
 use crate::kernels::emit::{byte_range, Elem};
 use crate::kernels::float::{
-    canonicalize, define_chain, ChainKernel, ChainSpec, FBinary, FNode, FUnary, QuantOut,
-    QuantParams,
+    canonicalize, define_chain, ChainKernel, ChainSpec, ChainTier, FBinary, FNode, FUnary,
+    FloatTier, QuantOut, QuantParams,
 };
 use crate::runtime::memory::BufferPool;
 use crate::{CodeModule, JitError};
@@ -433,6 +433,7 @@ pub fn find_chains(g: &Graph, order: &[NodeId], transcendental: bool) -> Chains 
 pub struct ChainPlan {
     spec: ChainSpec,
     func: FuncId,
+    tier: ChainTier,
     kernel: Option<ChainKernel>,
     out_shape: Vec<usize>,
     /// Constant operands passed after the step's inputs.
@@ -444,15 +445,17 @@ pub fn lower_chain(
     g: &Graph,
     group: &ChainGroup,
     module: &mut CodeModule,
+    tier: FloatTier,
 ) -> Result<ChainPlan, JitError> {
     let out_shape = known_shape(g, ValueRef::first(group.root)).ok_or_else(|| JitError::Lower {
         node: g.node(group.root).name.clone(),
         why: "output shape not known".into(),
     })?;
-    let func = define_chain(module, &group.spec)?;
+    let (func, tier) = define_chain(module, &group.spec, tier)?;
     Ok(ChainPlan {
         spec: group.spec.clone(),
         func,
+        tier,
         kernel: None,
         out_shape,
         consts: group.consts.clone(),
@@ -472,6 +475,11 @@ impl ChainPlan {
         // SAFETY: `func` was defined by `define_chain` with `self.spec` on this module.
         self.kernel = Some(unsafe { ChainKernel::new(m, self.func, &self.spec)? });
         Ok(())
+    }
+
+    /// The code tier the kernel was compiled to.
+    pub fn tier(&self) -> ChainTier {
+        self.tier
     }
 
     /// The kernel kind: `jit float (chain of N)`, `+ quantize` when fused.

@@ -16,6 +16,7 @@ mod quant_steps;
 pub(crate) use action::Action;
 pub(crate) use bind::bind_shapes;
 
+use crate::kernels::float::FloatTier;
 use crate::kernels::gemm::Dot;
 use crate::{CodeModule, JitError};
 use float_chains::{ChainGroup, Chains};
@@ -77,6 +78,11 @@ impl Step {
     /// The kernel kind shown by `lpc compile --stats`: `jit gemm`, `view`, `fallback:<op>`, ...
     pub fn kind(&self) -> String {
         self.action.kind(self.op)
+    }
+
+    /// The code tier of the step's kernel, for kernels with several (see [`Action::tier`]).
+    pub fn tier(&self) -> Option<&'static str> {
+        self.action.tier()
     }
 }
 
@@ -152,7 +158,7 @@ pub(crate) fn lower(
             continue;
         }
         if let Some(group) = chains.roots.get(&n) {
-            b.chain_step(n, group, module)?;
+            b.chain_step(n, group, module, opts.float_tier)?;
             continue;
         }
         match &g.node(n).op {
@@ -224,6 +230,7 @@ impl Builder<'_> {
         n: NodeId,
         group: &ChainGroup,
         module: &mut CodeModule,
+        tier: FloatTier,
     ) -> Result<(), JitError> {
         let ins: Vec<Option<usize>> = group
             .externals
@@ -231,7 +238,7 @@ impl Builder<'_> {
             .map(|&v| self.slot(n, v).map(Some))
             .collect::<Result<_, _>>()?;
         let out = self.bind(ValueRef::first(n), SlotSource::Step);
-        let plan = float_chains::lower_chain(self.g, group, module)?;
+        let plan = float_chains::lower_chain(self.g, group, module, tier)?;
         let node = self.g.node(n);
         self.steps.push(Step {
             node: node.name.clone(),
@@ -394,6 +401,8 @@ pub struct LowerOptions {
     /// The GEMM code tier (`Dot::Auto`: the best the host has; forcing one the host lacks is
     /// a compile error naming it).
     pub dot: Dot,
+    /// The float chains' code tier (`FloatTier::Auto`: zmm where the host has it).
+    pub float_tier: FloatTier,
 }
 
 impl Default for LowerOptions {
@@ -405,6 +414,7 @@ impl Default for LowerOptions {
             float: true,
             float_transcendental: true,
             dot: Dot::Auto,
+            float_tier: FloatTier::Auto,
         }
     }
 }

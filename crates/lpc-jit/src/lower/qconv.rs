@@ -637,6 +637,11 @@ fn bad_input(e: lpc_ir::TensorError) -> JitError {
 }
 
 impl GemmPlan {
+    /// The code tier of the kernel.
+    pub fn tier(&self) -> GemmTier {
+        self.tier
+    }
+
     /// The step kind for `--stats`: `jit gemm (<packing>, <tier>)`.
     pub fn kind(&self) -> String {
         let packing = match self.packing {

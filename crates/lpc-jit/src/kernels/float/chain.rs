@@ -452,24 +452,72 @@ fn emit_binary(b: &mut FunctionBuilder, k: &Consts, op: FBinary, x: Value, y: Va
 /// `o0..o1`, elements `i0..i1` of each row.
 type ChainFn = unsafe extern "C" fn(*const *const f32, *mut u8, i64, i64, i64, i64);
 
-/// Defines a chain kernel.
-pub fn define_chain(m: &mut CodeModule, spec: &ChainSpec) -> Result<FuncId, JitError> {
+/// Which code a chain kernel may be: the tier to use, chosen by lowering (tests force each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FloatTier {
+    /// The zmm tier when the host has it and the program fits its registers, else xmm.
+    #[default]
+    Auto,
+    /// The hand-assembled 16-lane AVX-512F code (`chain_zmm.rs`) where the program fits its
+    /// registers, else xmm; an error on a host without AVX512F + BMI2 or System V calls.
+    Zmm,
+    /// Cranelift's 4-lane code.
+    Xmm,
+}
+
+/// The code a chain kernel was compiled to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChainTier {
+    /// 16 lanes, hand-assembled AVX-512F.
+    Zmm,
+    /// 4 lanes, Cranelift.
+    Xmm,
+}
+
+impl ChainTier {
+    /// A short name (`zmm`, `xmm`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ChainTier::Zmm => "zmm",
+            ChainTier::Xmm => "xmm",
+        }
+    }
+}
+
+/// Defines a chain kernel on the best tier `tier` allows; returns it and the tier it got.
+pub fn define_chain(
+    m: &mut CodeModule,
+    spec: &ChainSpec,
+    tier: FloatTier,
+) -> Result<(FuncId, ChainTier), JitError> {
     spec.check()?;
     let p = m.ptr();
+    let params = [p, p, I64, I64, I64, I64];
+    let zmm = m.features().zmm_f32 && m.system_v();
+    if tier == FloatTier::Zmm && !zmm {
+        return Err(spec_err(
+            "float chain",
+            "the zmm tier needs AVX512F, BMI2 and the System V calling convention; this host \
+             lacks them"
+                .into(),
+        ));
+    }
+    if zmm && tier != FloatTier::Xmm {
+        if let Some(code) = super::chain_zmm::emit(spec)? {
+            let id = m.define_bytes(&unique_name("float_chain_zmm"), &params, &code)?;
+            return Ok((id, ChainTier::Zmm));
+        }
+    }
     let spec = spec.clone();
     let out_d = spec.out_dtype();
     let osize = crate::kernels::emit::elem_size(out_d) as i64;
-    m.define(
-        &unique_name("float_chain"),
-        &[p, p, I64, I64, I64, I64],
-        |b, args| {
-            let (table, out, o0, o1, i0, i1) =
-                (args[0], args[1], args[2], args[3], args[4], args[5]);
-            let c = ChainCode::prelude(b, &spec, p, osize, table);
-            emit_loop(b, o0, o1, 1, |b, o| c.emit_row(b, out, o, i0, i1));
-            b.ins().return_(&[]);
-        },
-    )
+    let id = m.define(&unique_name("float_chain"), &params, |b, args| {
+        let (table, out, o0, o1, i0, i1) = (args[0], args[1], args[2], args[3], args[4], args[5]);
+        let c = ChainCode::prelude(b, &spec, p, osize, table);
+        emit_loop(b, o0, o1, 1, |b, o| c.emit_row(b, out, o, i0, i1));
+        b.ins().return_(&[]);
+    })?;
+    Ok((id, ChainTier::Xmm))
 }
 
 /// What a chain kernel computes before its loops (operand pointers, splatted constants and

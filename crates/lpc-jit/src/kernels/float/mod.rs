@@ -5,13 +5,14 @@
 //! input (`max_pool.rs`). Finding the chains of a graph is lowering: `lower/float_chains.rs`.
 
 mod chain;
+mod chain_zmm;
 mod gap;
 mod max_pool;
 mod transcendental;
 
 pub use chain::{
-    canonicalize, define_chain, ChainKernel, ChainSpec, FBinary, FNode, FUnary, Operand, QuantOut,
-    QuantParams,
+    canonicalize, define_chain, ChainKernel, ChainSpec, ChainTier, FBinary, FNode, FUnary,
+    FloatTier, Operand, QuantOut, QuantParams,
 };
 pub(crate) use gap::GAP_LANES;
 pub use gap::{define_gap, GapKernel, GapSpec};
