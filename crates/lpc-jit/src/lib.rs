@@ -15,6 +15,7 @@ mod runtime;
 
 pub use error::JitError;
 pub use kernels::gemm::Dot;
+pub use kernels::{VecCode, VecTier};
 pub use lower::{LowerOptions, MemoryStats, Plan, Slot, SlotSource, Step};
 pub use module::{CodeModule, HostFeatures};
 pub use runtime::exec::{CompileOptions, CompiledModel};

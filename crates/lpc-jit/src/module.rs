@@ -22,7 +22,7 @@ pub struct HostFeatures {
     /// FMA3 (`vfmadd`): the fused multiply-adds of tanh (`kernels/float/transcendental.rs`);
     /// without it Exp, Sigmoid and Tanh stay with lpc-ref.
     pub fma: bool,
-    /// AVX512F + BMI2: the 16-lane float chain tier (`kernels/float/chain_zmm.rs`).
+    /// AVX512F + BW + VL + BMI2: the 16-lane vector kernels (`kernels/tier.rs`).
     pub zmm_f32: bool,
 }
 
@@ -44,6 +44,8 @@ impl HostFeatures {
                 zmm_vnni,
                 fma: std::arch::is_x86_feature_detected!("fma"),
                 zmm_f32: std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
                     && std::arch::is_x86_feature_detected!("bmi2"),
             }
         }

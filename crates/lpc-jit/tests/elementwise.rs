@@ -2,7 +2,23 @@
 
 use lpc_ir::{DType, Op, QuantAxis, Tensor};
 use lpc_jit::kernels::int8_eltwise::*;
-use lpc_jit::{CodeModule, JitError};
+use lpc_jit::{CodeModule, JitError, VecTier};
+
+/// The kernel tiers of this host (xmm everywhere, zmm with AVX-512), case `k`'s the
+/// `k % len`-th: the random cases alternate between them.
+fn tier(case: usize) -> VecTier {
+    static TIERS: std::sync::OnceLock<Vec<VecTier>> = std::sync::OnceLock::new();
+    let t = TIERS.get_or_init(|| {
+        let mut t = vec![VecTier::Xmm];
+        if CodeModule::new().unwrap().features().zmm_f32 {
+            t.push(VecTier::Zmm);
+        } else {
+            eprintln!("VecTier::Zmm not tested: this host lacks AVX-512");
+        }
+        t
+    });
+    t[case % t.len()]
+}
 
 mod common;
 use common::Rng;
@@ -135,7 +151,8 @@ fn quantize_matches_reference() {
             .collect();
         let x = x_values(&mut r, n, scales[0]);
         let s = split_point(&mut r, n);
-        let (got, want, spec) = quantize_both(to, &sh, &x, &scales, &zps, (axis, inner), s);
+        let (got, want, spec) =
+            quantize_both(to, &sh, &x, (&scales, &zps), (axis, inner), s, tier(case));
         assert_eq!(got, want, "case {case}: {spec:?} x={x:?}");
     }
 }
@@ -146,10 +163,10 @@ fn quantize_both(
     to: DType,
     sh: &[usize],
     x: &[f32],
-    scales: &[f32],
-    zps: &[i64],
+    (scales, zps): (&[f32], &[i64]),
     (axis, inner): (usize, usize),
     split: usize,
+    tier: VecTier,
 ) -> (Tensor, Tensor, QuantizeSpec) {
     let pshape: Vec<usize> = if scales.len() > 1 || inner > 0 {
         vec![scales.len()]
@@ -174,7 +191,7 @@ fn quantize_both(
         inner,
     };
     let mut m = CodeModule::new().unwrap();
-    let id = define_quantize(&mut m, &spec).unwrap();
+    let id = define_quantize(&mut m, &spec, tier).unwrap();
     m.finalize().unwrap();
     let k = unsafe { QuantizeKernel::new(&m, id, &spec) }.unwrap();
     let n = x.len();
@@ -224,7 +241,7 @@ fn dequantize_matches_reference() {
             inner,
         };
         let mut m = CodeModule::new().unwrap();
-        let id = define_dequantize(&mut m, &spec).unwrap();
+        let id = define_dequantize(&mut m, &spec, tier(case)).unwrap();
         m.finalize().unwrap();
         let k = unsafe { DequantizeKernel::new(&m, id, &spec) }.unwrap();
         let s = split_point(&mut r, n);
@@ -312,7 +329,7 @@ fn requantize_matches_reference() {
             ],
         );
         let mut m = CodeModule::new().unwrap();
-        let id = define_requantize(&mut m, &spec).unwrap();
+        let id = define_requantize(&mut m, &spec, tier(case)).unwrap();
         m.finalize().unwrap();
         let k = unsafe { RequantizeKernel::new(&m, id, &spec) }.unwrap();
         let s = split_point(&mut r, n);
@@ -393,7 +410,7 @@ fn qadd_matches_reference() {
         }
         let want = eval(Op::QAdd, &ins);
         let mut m = CodeModule::new().unwrap();
-        let id = define_qadd(&mut m, &spec).unwrap();
+        let id = define_qadd(&mut m, &spec, tier(case)).unwrap();
         m.finalize().unwrap();
         let k = unsafe { QAddKernel::new(&m, id, &spec) }.unwrap();
         let s = split_point(&mut r, n);
@@ -484,8 +501,8 @@ fn bad_lengths_and_dtypes_are_errors() {
         table: (0..=255).collect(),
     };
     let (qi, ri, li) = (
-        define_quantize(&mut m, &qs).unwrap(),
-        define_requantize(&mut m, &rs).unwrap(),
+        define_quantize(&mut m, &qs, VecTier::Auto).unwrap(),
+        define_requantize(&mut m, &rs, VecTier::Auto).unwrap(),
         define_lut(&mut m, &ls).unwrap(),
     );
     m.finalize().unwrap();
@@ -523,7 +540,9 @@ fn bad_lengths_and_dtypes_are_errors() {
         },
     ];
     for s in &bad_q {
-        assert!(define_quantize(&mut m, s).is_err(), "{s:?}");
+        for t in [VecTier::Xmm, VecTier::Auto] {
+            assert!(define_quantize(&mut m, s, t).is_err(), "{s:?}");
+        }
     }
     assert!(define_lut(
         &mut m,
@@ -546,7 +565,7 @@ fn bad_lengths_and_dtypes_are_errors() {
         lo: 200,
         hi: 100,
     };
-    assert!(define_qadd(&mut m, &qa).is_err());
+    assert!(define_qadd(&mut m, &qa, VecTier::Auto).is_err());
 }
 
 #[test]
@@ -595,11 +614,13 @@ fn qadd_nan_gives_zero_even_below_lo() {
     ];
     let want = eval(Op::QAdd, &ins);
     assert!(want.as_u8().unwrap().contains(&0));
-    let mut m = CodeModule::new().unwrap();
-    let id = define_qadd(&mut m, &spec).unwrap();
-    m.finalize().unwrap();
-    let k = unsafe { QAddKernel::new(&m, id, &spec) }.unwrap();
-    let mut y = vec![0u8; 37];
-    k.run(&a, &b, &mut y).unwrap();
-    assert_eq!(t(&y), want);
+    for case in 0..2 {
+        let mut m = CodeModule::new().unwrap();
+        let id = define_qadd(&mut m, &spec, tier(case)).unwrap();
+        m.finalize().unwrap();
+        let k = unsafe { QAddKernel::new(&m, id, &spec) }.unwrap();
+        let mut y = vec![0u8; 37];
+        k.run(&a, &b, &mut y).unwrap();
+        assert_eq!(t(&y), want, "{:?}", tier(case));
+    }
 }

@@ -4,8 +4,8 @@
 use lpc_ir::{
     BinaryOp, DType, Graph, Op, Output, QuantAxis, Shape, Tensor, UnaryOp, ValueRef, ValueType,
 };
-use lpc_jit::kernels::float::{canonicalize, FloatTier, Operand};
-use lpc_jit::{CodeModule, CompileOptions, CompiledModel, LowerOptions};
+use lpc_jit::kernels::float::{canonicalize, Operand};
+use lpc_jit::{CodeModule, CompileOptions, CompiledModel, LowerOptions, VecTier};
 
 mod common;
 use common::Rng;
@@ -75,7 +75,7 @@ fn node(g: &mut Graph, name: &str, op: Op, ins: &[Option<ValueRef>]) -> ValueRef
 }
 
 fn compile(g: &Graph, inputs: &[Tensor], threads: usize, float: bool) -> CompiledModel {
-    compile_tier(g, inputs, threads, float, FloatTier::Auto)
+    compile_tier(g, inputs, threads, float, VecTier::Auto)
 }
 
 fn compile_tier(
@@ -83,7 +83,7 @@ fn compile_tier(
     inputs: &[Tensor],
     threads: usize,
     float: bool,
-    float_tier: FloatTier,
+    vec_tier: VecTier,
 ) -> CompiledModel {
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
     CompiledModel::compile(
@@ -93,7 +93,7 @@ fn compile_tier(
             threads: Some(threads),
             lower: LowerOptions {
                 float,
-                float_tier,
+                vec_tier,
                 ..Default::default()
             },
         },
@@ -102,12 +102,12 @@ fn compile_tier(
 }
 
 /// The float chain tiers of this host: xmm everywhere, zmm with AVX512F.
-fn tiers() -> Vec<FloatTier> {
-    let mut t = vec![FloatTier::Xmm];
+fn tiers() -> Vec<VecTier> {
+    let mut t = vec![VecTier::Xmm];
     if CodeModule::new().unwrap().features().zmm_f32 {
-        t.push(FloatTier::Zmm);
+        t.push(VecTier::Zmm);
     } else {
-        eprintln!("FloatTier::Zmm not tested: this host lacks AVX512F + BMI2");
+        eprintln!("VecTier::Zmm not tested: this host lacks AVX512F + BMI2");
     }
     t
 }
@@ -121,7 +121,7 @@ fn run_tiers(g: &Graph, inputs: &[Tensor], threads: usize) -> (Vec<Tensor>, Vec<
         let got = m.run(inputs).expect("jit");
         let steps = &m.plan().steps;
         let kinds: Vec<String> = steps.iter().map(|s| s.kind()).collect();
-        if tier == FloatTier::Zmm {
+        if tier == VecTier::Zmm {
             for s in steps
                 .iter()
                 .filter(|s| s.kind().starts_with("jit float (chain"))

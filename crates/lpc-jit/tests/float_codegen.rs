@@ -5,10 +5,9 @@
 
 use lpc_ir::DType;
 use lpc_jit::kernels::float::{
-    define_chain, ChainSpec, ChainTier, FBinary, FNode, FUnary, FloatTier, Operand, QuantOut,
-    QuantParams,
+    define_chain, ChainSpec, FBinary, FNode, FUnary, Operand, QuantOut, QuantParams,
 };
-use lpc_jit::CodeModule;
+use lpc_jit::{CodeModule, VecCode, VecTier};
 
 fn listing(prog: Vec<FNode>, quant: bool) -> String {
     let mut m = CodeModule::new().unwrap();
@@ -33,7 +32,7 @@ fn listing(prog: Vec<FNode>, quant: bool) -> String {
             },
         }),
     };
-    define_chain(&mut m, &spec, FloatTier::Xmm).unwrap();
+    define_chain(&mut m, &spec, VecTier::Xmm).unwrap();
     m.last_disasm().unwrap().to_string()
 }
 
@@ -87,7 +86,7 @@ fn relu_and_hard_sigmoid_are_min_max() {
 }
 
 /// A program with more full operands than the zmm tier has base registers compiles on the
-/// xmm tier, even when zmm is asked for (`FloatTier::Zmm` means "where it fits").
+/// xmm tier, even when zmm is asked for (`VecTier::Zmm` means "where it fits").
 #[test]
 fn chain_too_wide_for_zmm_falls_back_to_xmm() {
     let mut m = CodeModule::new().unwrap();
@@ -109,13 +108,13 @@ fn chain_too_wide_for_zmm_falls_back_to_xmm() {
         inner: 40,
         quant: None,
     };
-    let (_, tier) = define_chain(&mut m, &spec, FloatTier::Zmm).unwrap();
-    assert_eq!(tier, ChainTier::Xmm);
+    let (_, tier) = define_chain(&mut m, &spec, VecTier::Zmm).unwrap();
+    assert_eq!(tier, VecCode::Xmm);
     let small = ChainSpec {
         prog: vec![FNode::Input(0), FNode::Unary(FUnary::Gelu, 0)],
         operands: vec![Operand::Full],
         ..spec
     };
-    let (_, tier) = define_chain(&mut m, &small, FloatTier::Auto).unwrap();
-    assert_eq!(tier, ChainTier::Zmm);
+    let (_, tier) = define_chain(&mut m, &small, VecTier::Auto).unwrap();
+    assert_eq!(tier, VecCode::Zmm);
 }

@@ -1,5 +1,6 @@
 //! Elementwise INT8 kernels (QuantizeLinear, DequantizeLinear, Requantize, QAdd, Lut) compiled
-//! with Cranelift on 128-bit vectors, bit-exact to `lpc-ref`.
+//! with Cranelift on 128-bit vectors, bit-exact to `lpc-ref`; on AVX-512 hosts the first four
+//! are hand-assembled 16-lane code instead (`int8_zmm.rs`, the same function).
 //!
 //! Every vector kernel here is one "blocked" function: it walks `n_blocks` runs of `inner`
 //! elements, each run with the parameters of one channel (a row of a small table the kernel
@@ -20,6 +21,8 @@ use cranelift_frontend::FunctionBuilder;
 use cranelift_module::FuncId;
 use lpc_ir::DType;
 
+use crate::kernels::int8_zmm::{self, BlockedOp};
+use crate::kernels::tier::VecTier;
 use crate::{CodeModule, JitError};
 
 /// Integer elements of a chunk as four i32x4.
@@ -60,6 +63,10 @@ type ChunkOp<'a> = &'a dyn Fn(&mut FunctionBuilder, &Params, &[Chunk]) -> Chunk;
 /// `fn(a, b, out, n_blocks, inner, c0, channels, params)` (all i64/pointers): run `r` covers
 /// elements `r·inner .. (r+1)·inner` of every buffer and uses parameter row
 /// `(c0 + r) % channels` (`nparams` 32-bit words per row). `b` is ignored with one input.
+///
+/// On the zmm tier (`tier`, see `kernels/tier.rs`) the same function is `zmm_op` hand-assembled
+/// (`int8_zmm.rs`); otherwise Cranelift compiles `op`.
+#[allow(clippy::too_many_arguments)]
 fn define_blocked(
     m: &mut CodeModule,
     prefix: &str,
@@ -67,11 +74,18 @@ fn define_blocked(
     out: DType,
     nparams: usize,
     op: ChunkOp,
+    zmm_op: BlockedOp,
+    tier: VecTier,
 ) -> Result<FuncId, JitError> {
     let p = m.ptr();
+    let params = [p, p, p, I64, I64, I64, I64, p];
+    if tier.use_zmm(m, prefix)? {
+        let code = int8_zmm::emit(zmm_op)?;
+        return m.define_bytes(&unique_name(&format!("{prefix}_zmm")), &params, &code);
+    }
     let name = unique_name(prefix);
     let ins = ins.to_vec();
-    m.define(&name, &[p, p, p, I64, I64, I64, I64, p], |b, args| {
+    m.define(&name, &params, |b, args| {
         let (in_ptrs, out_ptr) = (&args[0..ins.len()], args[2]);
         let (n_blocks, inner, c0, channels, table) = (args[3], args[4], args[5], args[6], args[7]);
         let slots: Vec<_> = ins
@@ -297,7 +311,11 @@ pub struct QuantizeSpec {
 }
 
 /// Defines a QuantizeLinear kernel.
-pub fn define_quantize(m: &mut CodeModule, spec: &QuantizeSpec) -> Result<FuncId, JitError> {
+pub fn define_quantize(
+    m: &mut CodeModule,
+    spec: &QuantizeSpec,
+    tier: VecTier,
+) -> Result<FuncId, JitError> {
     quantize_table(spec)?;
     let unsigned = spec.to == DType::U8;
     let (lo, hi) = byte_range(spec.to).ok_or_else(|| {
@@ -318,7 +336,8 @@ pub fn define_quantize(m: &mut CodeModule, spec: &QuantizeSpec) -> Result<FuncId
         let q = x.map(|v| quantize_lanes(b, v, s, zp, lo, hi));
         Chunk::Bytes(narrow_bytes(b, unsigned, q))
     };
-    define_blocked(m, "quantize", &[DType::F32], spec.to, 2, &op)
+    let zmm = BlockedOp::Quantize { to: spec.to };
+    define_blocked(m, "quantize", &[DType::F32], spec.to, 2, &op, zmm, tier)
 }
 
 fn quantize_table(spec: &QuantizeSpec) -> Result<(Vec<u32>, usize, usize), JitError> {
@@ -414,7 +433,11 @@ fn dequantize_table(spec: &DequantizeSpec) -> Result<(Vec<u32>, usize, usize), J
 }
 
 /// Defines a DequantizeLinear kernel.
-pub fn define_dequantize(m: &mut CodeModule, spec: &DequantizeSpec) -> Result<FuncId, JitError> {
+pub fn define_dequantize(
+    m: &mut CodeModule,
+    spec: &DequantizeSpec,
+    tier: VecTier,
+) -> Result<FuncId, JitError> {
     dequantize_table(spec)?;
     let from = spec.from;
     let op = move |b: &mut FunctionBuilder, p: &Params, c: &[Chunk]| {
@@ -422,7 +445,8 @@ pub fn define_dequantize(m: &mut CodeModule, spec: &DequantizeSpec) -> Result<Fu
         let x = chunk_i32(b, from, c[0]);
         Chunk::Words(x.map(|v| dequantize_lanes(b, v, zp, s)))
     };
-    define_blocked(m, "dequantize", &[from], DType::F32, 2, &op)
+    let zmm = BlockedOp::Dequantize { from };
+    define_blocked(m, "dequantize", &[from], DType::F32, 2, &op, zmm, tier)
 }
 
 /// A finalized DequantizeLinear kernel. The [`CodeModule`] it came from must outlive it.
@@ -514,7 +538,11 @@ fn requantize_table(spec: &RequantizeSpec) -> Result<Vec<u32>, JitError> {
 }
 
 /// Defines a Requantize kernel.
-pub fn define_requantize(m: &mut CodeModule, spec: &RequantizeSpec) -> Result<FuncId, JitError> {
+pub fn define_requantize(
+    m: &mut CodeModule,
+    spec: &RequantizeSpec,
+    tier: VecTier,
+) -> Result<FuncId, JitError> {
     requantize_table(spec)?;
     let (from, unsigned) = (spec.from, spec.to == DType::U8);
     let op = move |b: &mut FunctionBuilder, p: &Params, c: &[Chunk]| {
@@ -527,7 +555,8 @@ pub fn define_requantize(m: &mut CodeModule, spec: &RequantizeSpec) -> Result<Fu
         });
         Chunk::Bytes(narrow_bytes(b, unsigned, q))
     };
-    define_blocked(m, "requantize", &[from], spec.to, 6, &op)
+    let zmm = BlockedOp::Requantize { from, to: spec.to };
+    define_blocked(m, "requantize", &[from], spec.to, 6, &op, zmm, tier)
 }
 
 /// A finalized Requantize kernel. The [`CodeModule`] it came from must outlive it.
@@ -639,7 +668,7 @@ fn qadd_table(spec: &QAddSpec) -> Result<Vec<u32>, JitError> {
 }
 
 /// Defines a QAdd kernel.
-pub fn define_qadd(m: &mut CodeModule, spec: &QAddSpec) -> Result<FuncId, JitError> {
+pub fn define_qadd(m: &mut CodeModule, spec: &QAddSpec, tier: VecTier) -> Result<FuncId, JitError> {
     qadd_table(spec)?;
     let (da, db, unsigned) = (spec.a, spec.b, spec.to == DType::U8);
     let op = move |b: &mut FunctionBuilder, p: &Params, c: &[Chunk]| {
@@ -656,7 +685,12 @@ pub fn define_qadd(m: &mut CodeModule, spec: &QAddSpec) -> Result<FuncId, JitErr
         }
         Chunk::Bytes(narrow_bytes(b, unsigned, q))
     };
-    define_blocked(m, "qadd", &[da, db], spec.to, 8, &op)
+    let zmm = BlockedOp::QAdd {
+        a: da,
+        b: db,
+        to: spec.to,
+    };
+    define_blocked(m, "qadd", &[da, db], spec.to, 8, &op, zmm, tier)
 }
 
 /// A finalized QAdd kernel. The [`CodeModule`] it came from must outlive it.

@@ -9,4 +9,8 @@ pub(crate) mod emit;
 pub mod float;
 pub mod gemm;
 pub mod int8_eltwise;
+mod int8_zmm;
 pub mod pool;
+pub mod tier;
+
+pub use tier::{VecCode, VecTier};

@@ -9,9 +9,10 @@ use lpc_ir::{BinaryOp, DType, Graph, NodeId, Op, Tensor, UnaryOp, ValueRef};
 
 use crate::kernels::emit::{byte_range, Elem};
 use crate::kernels::float::{
-    canonicalize, define_chain, ChainKernel, ChainSpec, ChainTier, FBinary, FNode, FUnary,
-    FloatTier, QuantOut, QuantParams,
+    canonicalize, define_chain, ChainKernel, ChainSpec, FBinary, FNode, FUnary, QuantOut,
+    QuantParams,
 };
+use crate::kernels::tier::{VecCode, VecTier};
 use crate::runtime::memory::BufferPool;
 use crate::{CodeModule, JitError};
 
@@ -433,7 +434,7 @@ pub fn find_chains(g: &Graph, order: &[NodeId], transcendental: bool) -> Chains 
 pub struct ChainPlan {
     spec: ChainSpec,
     func: FuncId,
-    tier: ChainTier,
+    tier: VecCode,
     kernel: Option<ChainKernel>,
     out_shape: Vec<usize>,
     /// Constant operands passed after the step's inputs.
@@ -445,7 +446,7 @@ pub fn lower_chain(
     g: &Graph,
     group: &ChainGroup,
     module: &mut CodeModule,
-    tier: FloatTier,
+    tier: VecTier,
 ) -> Result<ChainPlan, JitError> {
     let out_shape = known_shape(g, ValueRef::first(group.root)).ok_or_else(|| JitError::Lower {
         node: g.node(group.root).name.clone(),
@@ -478,7 +479,7 @@ impl ChainPlan {
     }
 
     /// The code tier the kernel was compiled to.
-    pub fn tier(&self) -> ChainTier {
+    pub fn tier(&self) -> VecCode {
         self.tier
     }
 

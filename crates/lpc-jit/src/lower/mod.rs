@@ -16,8 +16,8 @@ mod quant_steps;
 pub(crate) use action::Action;
 pub(crate) use bind::bind_shapes;
 
-use crate::kernels::float::FloatTier;
 use crate::kernels::gemm::Dot;
+use crate::kernels::tier::VecTier;
 use crate::{CodeModule, JitError};
 use float_chains::{ChainGroup, Chains};
 use lpc_ir::{DType, Graph, NodeId, Op, Shape, Tensor, ValueRef};
@@ -158,7 +158,7 @@ pub(crate) fn lower(
             continue;
         }
         if let Some(group) = chains.roots.get(&n) {
-            b.chain_step(n, group, module, opts.float_tier)?;
+            b.chain_step(n, group, module, opts.vec_tier)?;
             continue;
         }
         match &g.node(n).op {
@@ -230,7 +230,7 @@ impl Builder<'_> {
         n: NodeId,
         group: &ChainGroup,
         module: &mut CodeModule,
-        tier: FloatTier,
+        tier: VecTier,
     ) -> Result<(), JitError> {
         let ins: Vec<Option<usize>> = group
             .externals
@@ -401,8 +401,9 @@ pub struct LowerOptions {
     /// The GEMM code tier (`Dot::Auto`: the best the host has; forcing one the host lacks is
     /// a compile error naming it).
     pub dot: Dot,
-    /// The float chains' code tier (`FloatTier::Auto`: zmm where the host has it).
-    pub float_tier: FloatTier,
+    /// The code tier of the float chains and the quantize/dequantize/requantize/QAdd kernels
+    /// (`VecTier::Auto`: zmm where the host has it).
+    pub vec_tier: VecTier,
 }
 
 impl Default for LowerOptions {
@@ -414,7 +415,7 @@ impl Default for LowerOptions {
             float: true,
             float_transcendental: true,
             dot: Dot::Auto,
-            float_tier: FloatTier::Auto,
+            vec_tier: VecTier::Auto,
         }
     }
 }
@@ -463,17 +464,20 @@ fn lower_node(
             }
         }
         Op::QuantizeLinear { q, dtype } if opts.elementwise => {
-            quant_steps::lower_quantize(g, n, q, *dtype, module)?
+            quant_steps::lower_quantize(g, n, q, *dtype, module, opts.vec_tier)?
                 .map(|p| Action::Quantize(Box::new(p)))
         }
         Op::DequantizeLinear { q } if opts.elementwise => {
-            quant_steps::lower_dequantize(g, n, q, module)?.map(|p| Action::Dequantize(Box::new(p)))
+            quant_steps::lower_dequantize(g, n, q, module, opts.vec_tier)?
+                .map(|p| Action::Dequantize(Box::new(p)))
         }
         Op::Requantize if opts.elementwise => {
-            quant_steps::lower_requantize(g, n, module)?.map(|p| Action::Requantize(Box::new(p)))
+            quant_steps::lower_requantize(g, n, module, opts.vec_tier)?
+                .map(|p| Action::Requantize(Box::new(p)))
         }
         Op::QAdd if opts.elementwise => {
-            quant_steps::lower_qadd(g, n, module)?.map(|p| Action::QAdd(Box::new(p)))
+            quant_steps::lower_qadd(g, n, module, opts.vec_tier)?
+                .map(|p| Action::QAdd(Box::new(p)))
         }
         Op::Lut if opts.elementwise => {
             quant_steps::lower_lut(g, n, module)?.map(|p| Action::Lut(Box::new(p)))

@@ -7,6 +7,7 @@ use crate::kernels::int8_eltwise::{
     QuantizeKernel, QuantizeSpec, RequantizeKernel, RequantizeSpec,
 };
 use crate::kernels::pool::{define_max_pool, MaxPoolKernel, MaxPoolSpec};
+use crate::kernels::tier::VecTier;
 use crate::runtime::memory::BufferPool;
 use crate::{CodeModule, JitError};
 use cranelift_module::FuncId;
@@ -303,6 +304,7 @@ pub fn lower_quantize(
     q: &QuantAxis,
     to: DType,
     module: &mut CodeModule,
+    tier: VecTier,
 ) -> Result<Option<QuantizePlan>, JitError> {
     let Some(x) = g.node_input(n, 0) else {
         return Ok(None);
@@ -323,7 +325,7 @@ pub fn lower_quantize(
         inner,
     };
     // Parameters the kernel refuses (a zero point outside the dtype) stay with lpc-ref.
-    let Ok(func) = define_quantize(module, &spec) else {
+    let Ok(func) = define_quantize(module, &spec, tier) else {
         return Ok(None);
     };
     Ok(Some(QuantizePlan {
@@ -368,6 +370,7 @@ pub fn lower_dequantize(
     n: NodeId,
     q: &QuantAxis,
     module: &mut CodeModule,
+    tier: VecTier,
 ) -> Result<Option<DequantizePlan>, JitError> {
     let Some(x) = g.node_input(n, 0) else {
         return Ok(None);
@@ -387,7 +390,7 @@ pub fn lower_dequantize(
         zero_point,
         inner,
     };
-    let Ok(func) = define_dequantize(module, &spec) else {
+    let Ok(func) = define_dequantize(module, &spec, tier) else {
         return Ok(None);
     };
     Ok(Some(DequantizePlan {
@@ -452,6 +455,7 @@ pub fn lower_requantize(
     g: &Graph,
     n: NodeId,
     module: &mut CodeModule,
+    tier: VecTier,
 ) -> Result<Option<RequantizePlan>, JitError> {
     let Some(x) = g.node_input(n, 0) else {
         return Ok(None);
@@ -478,7 +482,7 @@ pub fn lower_requantize(
         y_zero_point,
     };
     // Dtypes the kernel does not take (an i32 output) stay with lpc-ref.
-    let Ok(func) = define_requantize(module, &spec) else {
+    let Ok(func) = define_requantize(module, &spec, tier) else {
         return Ok(None);
     };
     Ok(Some(RequantizePlan {
@@ -528,6 +532,7 @@ pub fn lower_qadd(
     g: &Graph,
     n: NodeId,
     module: &mut CodeModule,
+    tier: VecTier,
 ) -> Result<Option<QAddPlan>, JitError> {
     let (Some(a), Some(b)) = (g.node_input(n, 0), g.node_input(n, 3)) else {
         return Ok(None);
@@ -578,7 +583,7 @@ pub fn lower_qadd(
         hi,
     };
     // An i32 output or an empty clamp range stays with lpc-ref.
-    let Ok(func) = define_qadd(module, &spec) else {
+    let Ok(func) = define_qadd(module, &spec, tier) else {
         return Ok(None);
     };
     Ok(Some(QAddPlan {

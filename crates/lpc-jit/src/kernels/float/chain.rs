@@ -37,6 +37,7 @@ use crate::kernels::emit::{
     byte_range, emit_copy, emit_loop, load_chunk, mem, narrow_bytes, quantize_lanes, spec_err,
     store_chunk, unique_name, Chunk,
 };
+use crate::kernels::tier::{VecCode, VecTier};
 use crate::{CodeModule, JitError};
 
 /// A unary f32 operation of a chain, with lpc-ref's formula.
@@ -452,60 +453,19 @@ fn emit_binary(b: &mut FunctionBuilder, k: &Consts, op: FBinary, x: Value, y: Va
 /// `o0..o1`, elements `i0..i1` of each row.
 type ChainFn = unsafe extern "C" fn(*const *const f32, *mut u8, i64, i64, i64, i64);
 
-/// Which code a chain kernel may be: the tier to use, chosen by lowering (tests force each).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum FloatTier {
-    /// The zmm tier when the host has it and the program fits its registers, else xmm.
-    #[default]
-    Auto,
-    /// The hand-assembled 16-lane AVX-512F code (`chain_zmm.rs`) where the program fits its
-    /// registers, else xmm; an error on a host without AVX512F + BMI2 or System V calls.
-    Zmm,
-    /// Cranelift's 4-lane code.
-    Xmm,
-}
-
-/// The code a chain kernel was compiled to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChainTier {
-    /// 16 lanes, hand-assembled AVX-512F.
-    Zmm,
-    /// 4 lanes, Cranelift.
-    Xmm,
-}
-
-impl ChainTier {
-    /// A short name (`zmm`, `xmm`).
-    pub fn name(self) -> &'static str {
-        match self {
-            ChainTier::Zmm => "zmm",
-            ChainTier::Xmm => "xmm",
-        }
-    }
-}
-
 /// Defines a chain kernel on the best tier `tier` allows; returns it and the tier it got.
 pub fn define_chain(
     m: &mut CodeModule,
     spec: &ChainSpec,
-    tier: FloatTier,
-) -> Result<(FuncId, ChainTier), JitError> {
+    tier: VecTier,
+) -> Result<(FuncId, VecCode), JitError> {
     spec.check()?;
     let p = m.ptr();
     let params = [p, p, I64, I64, I64, I64];
-    let zmm = m.features().zmm_f32 && m.system_v();
-    if tier == FloatTier::Zmm && !zmm {
-        return Err(spec_err(
-            "float chain",
-            "the zmm tier needs AVX512F, BMI2 and the System V calling convention; this host \
-             lacks them"
-                .into(),
-        ));
-    }
-    if zmm && tier != FloatTier::Xmm {
+    if tier.use_zmm(m, "float chain")? {
         if let Some(code) = super::chain_zmm::emit(spec)? {
             let id = m.define_bytes(&unique_name("float_chain_zmm"), &params, &code)?;
-            return Ok((id, ChainTier::Zmm));
+            return Ok((id, VecCode::Zmm));
         }
     }
     let spec = spec.clone();
@@ -517,7 +477,7 @@ pub fn define_chain(
         emit_loop(b, o0, o1, 1, |b, o| c.emit_row(b, out, o, i0, i1));
         b.ins().return_(&[]);
     })?;
-    Ok((id, ChainTier::Xmm))
+    Ok((id, VecCode::Xmm))
 }
 
 /// What a chain kernel computes before its loops (operand pointers, splatted constants and
