@@ -22,6 +22,7 @@ fn listing(prog: Vec<FNode>, quant: bool) -> String {
             Operand::Row { period: 8 },
             Operand::Row { period: 8 },
         ],
+        dequant: vec![None; 3],
         outer: 8,
         inner: 37,
         quant: quant.then_some(QuantOut {
@@ -104,6 +105,7 @@ fn chain_too_wide_for_zmm_falls_back_to_xmm() {
     let spec = ChainSpec {
         prog,
         operands: vec![Operand::Full; n],
+        dequant: vec![None; n],
         outer: 2,
         inner: 40,
         quant: None,
@@ -113,6 +115,7 @@ fn chain_too_wide_for_zmm_falls_back_to_xmm() {
     let small = ChainSpec {
         prog: vec![FNode::Input(0), FNode::Unary(FUnary::Gelu, 0)],
         operands: vec![Operand::Full],
+        dequant: vec![None],
         ..spec
     };
     let (_, tier) = define_chain(&mut m, &small, VecTier::Auto).unwrap();

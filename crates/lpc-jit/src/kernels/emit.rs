@@ -181,6 +181,14 @@ pub(crate) fn narrow_bytes(b: &mut FunctionBuilder, unsigned: bool, w: [Value; 4
     }
 }
 
+/// `f32(x − zp) · s` on four i32 lanes (wrapping subtraction, as lpc-ref's `as i32`): lpc-ref's
+/// dequantize step.
+pub(crate) fn dequantize_lanes(b: &mut FunctionBuilder, x: Value, zp: Value, s: Value) -> Value {
+    let d = b.ins().isub(x, zp);
+    let f = b.ins().fcvt_from_sint(F32X4, d);
+    b.ins().fmul(f, s)
+}
+
 /// lpc-ref's quantize step on four lanes: `r = round_ties_even(v / s) + zp`, then NaN → 0,
 /// else `clamp(r, lo, hi)`; the result as i32 lanes. `s`, `zp`, `lo`, `hi` are f32x4 splats
 /// (`lo`, `hi` integers). Exact: `r` is integral (or ±inf); it is clamped in f32 (one `maxps`

@@ -11,8 +11,8 @@
 
 pub use crate::kernels::emit::Elem;
 use crate::kernels::emit::{
-    byte_range, elem_size, emit_copy, emit_loop, input_err, load_chunk, mem, narrow_bytes,
-    quantize_lanes, spec_err, store_chunk, unique_name, widen_bytes, Chunk,
+    byte_range, dequantize_lanes, elem_size, emit_copy, emit_loop, input_err, load_chunk, mem,
+    narrow_bytes, quantize_lanes, spec_err, store_chunk, unique_name, widen_bytes, Chunk,
 };
 
 use cranelift_codegen::ir::types::{F32, F32X4, I32, I32X4, I64, I8, I8X16};
@@ -31,13 +31,6 @@ fn chunk_i32(b: &mut FunctionBuilder, d: DType, c: Chunk) -> [Value; 4] {
         Chunk::Bytes(v) => widen_bytes(b, d == DType::I8, v),
         Chunk::Words(w) => w,
     }
-}
-
-/// `f32(x − zp) · s` on four i32 lanes (wrapping subtraction, as lpc-ref's `as i32`).
-fn dequantize_lanes(b: &mut FunctionBuilder, x: Value, zp: Value, s: Value) -> Value {
-    let d = b.ins().isub(x, zp);
-    let f = b.ins().fcvt_from_sint(F32X4, d);
-    b.ins().fmul(f, s)
 }
 
 /// The per-channel parameters of one run, loaded at its start: 32-bit words, read as f32x4 or

@@ -9,8 +9,8 @@ use lpc_ir::{BinaryOp, DType, Graph, NodeId, Op, Tensor, UnaryOp, ValueRef};
 
 use crate::kernels::emit::{byte_range, Elem};
 use crate::kernels::float::{
-    canonicalize, define_chain, ChainKernel, ChainSpec, FBinary, FNode, FUnary, QuantOut,
-    QuantParams,
+    canonicalize, define_chain, ChainKernel, ChainSpec, Dequant, FBinary, FNode, FUnary, Operand,
+    QuantOut, QuantParams,
 };
 use crate::kernels::tier::{VecCode, VecTier};
 use crate::runtime::memory::BufferPool;
@@ -164,9 +164,12 @@ pub struct ChainGroup {
     pub root: NodeId,
     /// Float members in topological order (the last is the float result).
     pub members: Vec<NodeId>,
+    /// DequantizeLinear nodes the chain reads through (their u8/i8 inputs are externals).
+    pub dequantized: Vec<NodeId>,
     /// The spec: operands in the order of `externals`, then `consts`.
     pub spec: ChainSpec,
-    /// External f32 values read by the chain, one per operand.
+    /// External values read by the chain, one per operand (f32, or the u8/i8 input of a
+    /// DequantizeLinear read through).
     pub externals: Vec<ValueRef>,
     /// Constant operands after the externals (a per-channel quantize's scales and zero points).
     pub consts: Vec<Vec<f32>>,
@@ -254,6 +257,43 @@ fn fusable_quant(g: &Graph, n: NodeId) -> Option<QuantFuse> {
     })
 }
 
+/// A DequantizeLinear producing `v` that a chain can read through: u8/i8 data with one-element
+/// constant parameters. Returns its data input and the parameters.
+fn fusable_dequant(g: &Graph, v: ValueRef) -> Option<(ValueRef, Dequant)> {
+    let n = v.node;
+    let Op::DequantizeLinear { q } = &g.node(n).op else {
+        return None;
+    };
+    if v.output != 0 || q.block_size != 0 || g.node(n).outputs.len() != 1 || !is_f32(g, v) {
+        return None;
+    }
+    let x = g.node_input(n, 0)?;
+    let from = g.value_type(x).dtype?;
+    byte_range(from)?;
+    let s = g.const_value(g.node_input(n, 1)?)?;
+    if s.dtype() != DType::F32 || s.len() != 1 {
+        return None;
+    }
+    let zero_point = match g.node_input(n, 2) {
+        None => 0,
+        Some(z) => {
+            let z = g.const_value(z)?;
+            if z.dtype() != from || z.len() != 1 {
+                return None;
+            }
+            z.to_i64_vec()[0] as i32
+        }
+    };
+    (known_shape(g, x)? == known_shape(g, v)?).then_some((
+        x,
+        Dequant {
+            from,
+            scale: s.to_f32_vec()[0],
+            zero_point,
+        },
+    ))
+}
+
 /// Builds the chain rooted at `root` over `members` (topological order, the float result last).
 fn build_group(
     g: &Graph,
@@ -267,6 +307,16 @@ fn build_group(
     let mut prog: Vec<FNode> = Vec::new();
     let mut at: HashMap<ValueRef, usize> = HashMap::new();
     let mut externals: Vec<ValueRef> = Vec::new();
+    let mut dequant: Vec<Option<Dequant>> = Vec::new();
+    let mut dequantized: Vec<NodeId> = Vec::new();
+    // A DequantizeLinear whose every reader is in the chain (and that is not a graph output)
+    // is read through: the chain loads its u8/i8 input.
+    let inside: HashSet<NodeId> = members.iter().copied().collect();
+    let read_through = |v: ValueRef| {
+        let only_chain =
+            !g.outputs().contains(&v) && g.users(v).iter().all(|(u, _)| inside.contains(u));
+        only_chain.then(|| fusable_dequant(g, v)).flatten()
+    };
     for &m in members {
         let (op, ins) = chain_op(g, m, transcendental)?;
         let mut idx = Vec::with_capacity(ins.len());
@@ -277,7 +327,17 @@ fn build_group(
                     let node = match scalar_const(g, v) {
                         Some(c) => FNode::Imm(c),
                         None => {
-                            externals.push(v);
+                            match read_through(v) {
+                                Some((x, d)) => {
+                                    externals.push(x);
+                                    dequant.push(Some(d));
+                                    dequantized.push(v.node);
+                                }
+                                None => {
+                                    externals.push(v);
+                                    dequant.push(None);
+                                }
+                            }
                             FNode::Input(externals.len() - 1)
                         }
                     };
@@ -309,6 +369,7 @@ fn build_group(
             shape,
         }) => {
             shapes.extend([shape.clone(), shape.clone()]);
+            dequant.extend([None, None]);
             consts = vec![scales.clone(), zero_points.clone()];
             Some(QuantOut {
                 to: *to,
@@ -320,9 +381,18 @@ fn build_group(
         }
     };
     let (outer, inner, operands) = canonicalize(&out_shape, &shapes)?;
+    // A dequantized operand must be full or column indexed: else it is read as f32.
+    if dequant
+        .iter()
+        .zip(&operands)
+        .any(|(d, op)| d.is_some() && matches!(op, Operand::Row { .. }))
+    {
+        return None;
+    }
     let spec = ChainSpec {
         prog,
         operands,
+        dequant,
         outer,
         inner,
         quant,
@@ -331,6 +401,7 @@ fn build_group(
     Some(ChainGroup {
         root,
         members: members.to_vec(),
+        dequantized,
         spec,
         externals,
         consts,
@@ -420,7 +491,7 @@ pub fn find_chains(g: &Graph, order: &[NodeId], transcendental: bool) -> Chains 
                     .and_then(|_| build_group(g, transcendental, top, &[top], None))
             });
         let Some(group) = group else { continue };
-        for &m in &group.members {
+        for &m in group.members.iter().chain(&group.dequantized) {
             if m != group.root {
                 chains.absorbed.insert(m);
             }
@@ -497,11 +568,15 @@ impl ChainPlan {
             .kernel
             .as_ref()
             .ok_or_else(|| JitError::Codegen("float chain kernel not linked".into()))?;
-        let mut xs: Vec<&[f32]> = ins
+        let mut xs: Vec<&[u8]> = ins
             .iter()
-            .map(|t| t.as_f32().map_err(bad))
+            .map(|t| match t.dtype() {
+                DType::U8 => t.as_u8().map_err(bad),
+                DType::I8 => t.as_i8().map(bytes).map_err(bad),
+                _ => t.as_f32().map(bytes).map_err(bad),
+            })
             .collect::<Result<_, _>>()?;
-        xs.extend(self.consts.iter().map(Vec::as_slice));
+        xs.extend(self.consts.iter().map(|c| bytes(c)));
         let n: usize = self.out_shape.iter().product();
         match self.spec.out_dtype() {
             DType::U8 => {
@@ -521,6 +596,12 @@ impl ChainPlan {
             }
         }
     }
+}
+
+/// The bytes of a slice of plain numbers.
+fn bytes<T: Elem>(x: &[T]) -> &[u8] {
+    // SAFETY: every `Elem` is a plain number type without padding or invalid bit patterns.
+    unsafe { std::slice::from_raw_parts(x.as_ptr().cast(), std::mem::size_of_val(x)) }
 }
 
 /// The bytes of a slice of plain numbers, mutably.

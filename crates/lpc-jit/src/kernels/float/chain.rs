@@ -20,7 +20,7 @@
 
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::immediates::Ieee32;
-use cranelift_codegen::ir::types::{F32, F32X4, I64, I8, I8X16};
+use cranelift_codegen::ir::types::{F32, F32X4, I32, I32X4, I64, I8, I8X16};
 use cranelift_codegen::ir::{
     InstBuilder, MemFlagsData, StackSlot, StackSlotData, StackSlotKind, Type, Value,
 };
@@ -34,8 +34,8 @@ use super::transcendental::{
 };
 use super::{SendPtr, PAR_MIN};
 use crate::kernels::emit::{
-    byte_range, emit_copy, emit_loop, load_chunk, mem, narrow_bytes, quantize_lanes, spec_err,
-    store_chunk, unique_name, Chunk,
+    byte_range, dequantize_lanes, emit_copy, emit_loop, load_chunk, mem, narrow_bytes,
+    quantize_lanes, spec_err, store_chunk, unique_name, widen_bytes, Chunk,
 };
 use crate::kernels::tier::{VecCode, VecTier};
 use crate::{CodeModule, JitError};
@@ -160,6 +160,18 @@ impl Operand {
     }
 }
 
+/// A DequantizeLinear fused into a chain's operand: the operand is u8/i8 in memory and enters
+/// the program as `f32(x − zero_point) · scale`, exactly the dequantize kernel's lanes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dequant {
+    /// u8 or i8.
+    pub from: DType,
+    /// The scale.
+    pub scale: f32,
+    /// The zero point.
+    pub zero_point: i32,
+}
+
 /// A QuantizeLinear fused after a chain: `saturate(round_ties_even(x / scale) + zp)`, NaN → 0,
 /// exactly like the quantize kernel.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -198,6 +210,9 @@ pub struct ChainSpec {
     pub prog: Vec<FNode>,
     /// One per external operand (`FNode::Input(k)` reads operand `k`).
     pub operands: Vec<Operand>,
+    /// One per operand: `Some` when it is u8/i8 dequantized on load (full or column operands
+    /// only), `None` for f32.
+    pub dequant: Vec<Option<Dequant>>,
     /// Rows of the iteration.
     pub outer: usize,
     /// Elements per row.
@@ -220,10 +235,35 @@ impl ChainSpec {
             .count()
     }
 
+    /// Bytes per element of operand `k` in memory.
+    pub(crate) fn operand_size(&self, k: usize) -> usize {
+        match self.dequant.get(k) {
+            Some(Some(_)) => 1,
+            _ => 4,
+        }
+    }
+
     pub(crate) fn check(&self) -> Result<(), JitError> {
         let bad = |why: String| Err(spec_err("float chain", why));
         if self.prog.is_empty() {
             return bad("empty program".into());
+        }
+        if self.dequant.len() != self.operands.len() {
+            return bad(format!(
+                "{} dequantize entries for {} operands",
+                self.dequant.len(),
+                self.operands.len()
+            ));
+        }
+        for (k, (d, op)) in self.dequant.iter().zip(&self.operands).enumerate() {
+            if let Some(d) = d {
+                if byte_range(d.from).is_none() || matches!(op, Operand::Row { .. }) {
+                    return bad(format!(
+                        "operand {k}: only full or column u8/i8 operands dequantize, not {op:?} {}",
+                        d.from
+                    ));
+                }
+            }
         }
         for (k, n) in self.prog.iter().enumerate() {
             let ok = match *n {
@@ -451,7 +491,7 @@ fn emit_binary(b: &mut FunctionBuilder, k: &Consts, op: FBinary, x: Value, y: Va
 
 /// The signature of a chain kernel: `(operand pointers, out, o0, o1, i0, i1)` computes rows
 /// `o0..o1`, elements `i0..i1` of each row.
-type ChainFn = unsafe extern "C" fn(*const *const f32, *mut u8, i64, i64, i64, i64);
+type ChainFn = unsafe extern "C" fn(*const *const u8, *mut u8, i64, i64, i64, i64);
 
 /// Defines a chain kernel on the best tier `tier` allows; returns it and the tier it got.
 pub fn define_chain(
@@ -499,6 +539,8 @@ struct ChainCode<'s> {
     q: Option<(QArgs, Value, Value, bool)>,
     /// One 64-byte stack buffer per operand, and one for the output.
     slots: Vec<StackSlot>,
+    /// Per operand: the splatted zero point (i32) and scale of a dequantized one.
+    dq: Vec<Option<(Value, Value, bool)>>,
 }
 
 impl<'s> ChainCode<'s> {
@@ -555,6 +597,17 @@ impl<'s> ChainCode<'s> {
             let hi = splat_f32(b, hi as f32);
             (sz, lo, hi, q.to == DType::U8)
         });
+        let dq = spec
+            .dequant
+            .iter()
+            .map(|d| {
+                d.map(|d| {
+                    let zp = b.ins().iconst(I32, d.zero_point as i64);
+                    let zp = b.ins().splat(I32X4, zp);
+                    (zp, splat_f32(b, d.scale), d.from == DType::I8)
+                })
+            })
+            .collect();
         let nops = spec.operands.len();
         let slots: Vec<_> = (0..=nops)
             .map(|_| {
@@ -571,6 +624,7 @@ impl<'s> ChainCode<'s> {
             imms,
             q,
             slots,
+            dq,
         }
     }
 
@@ -609,12 +663,13 @@ impl<'s> ChainCode<'s> {
     fn row_operands(&self, b: &mut FunctionBuilder, o: Value) -> RowOperands {
         let nops = self.spec.operands.len();
         let row_elem = b.ins().imul_imm_s(o, self.spec.inner as i64);
-        let row_off = b.ins().imul_imm_s(row_elem, 4);
         let mut bases: Vec<Option<Value>> = Vec::with_capacity(nops);
         let mut rowv: Vec<Option<Value>> = Vec::with_capacity(nops);
         for (kk, op) in self.spec.operands.iter().enumerate() {
             match *op {
                 Operand::Full => {
+                    let size = self.spec.operand_size(kk) as i64;
+                    let row_off = b.ins().imul_imm_s(row_elem, size);
                     bases.push(Some(b.ins().iadd(self.ptrs[kk], row_off)));
                     rowv.push(None);
                 }
@@ -654,12 +709,20 @@ impl<'s> ChainCode<'s> {
                     let a = if from_slot {
                         b.ins().stack_addr(self.p, self.slots[kk], 0)
                     } else {
-                        let off = b.ins().imul_imm_s(i, 4);
+                        let off = b.ins().imul_imm_s(i, self.spec.operand_size(kk) as i64);
                         b.ins().iadd(base, off)
                     };
-                    match load_chunk(b, DType::F32, a) {
-                        Chunk::Words(w) => w,
-                        Chunk::Bytes(v) => [v; 4],
+                    match self.dq[kk] {
+                        Some((zp, s, signed)) => match load_chunk(b, DType::U8, a) {
+                            Chunk::Bytes(v) => {
+                                widen_bytes(b, signed, v).map(|x| dequantize_lanes(b, x, zp, s))
+                            }
+                            Chunk::Words(w) => w,
+                        },
+                        None => match load_chunk(b, DType::F32, a) {
+                            Chunk::Words(w) => w,
+                            Chunk::Bytes(v) => [v; 4],
+                        },
                     }
                 }
                 (None, None) => [self.k.zero; 4],
@@ -703,16 +766,17 @@ impl<'s> ChainCode<'s> {
         let done = b.create_block();
         b.ins().brif(rem, tail, &[], done, &[]);
         b.switch_to_block(tail);
-        let nbytes = b.ins().imul_imm_s(rem, 4);
         for kk in 0..nops {
             if let (Some(base), None) = (row.bases[kk], row.rowv[kk]) {
+                let size = self.spec.operand_size(kk) as i64;
+                let nbytes = b.ins().imul_imm_s(rem, size);
                 let s = b.ins().stack_addr(p, self.slots[kk], 0);
                 let zv = b.ins().iconst(I8, 0);
                 let zv = b.ins().splat(I8X16, zv);
                 for j in 0..4 {
                     b.ins().store(mem(), zv, s, 16 * j);
                 }
-                let off = b.ins().imul_imm_s(full_end, 4);
+                let off = b.ins().imul_imm_s(full_end, size);
                 let a = b.ins().iadd(base, off);
                 emit_copy(b, s, a, nbytes);
             }
@@ -767,10 +831,10 @@ impl ChainKernel {
         &self.spec
     }
 
-    /// Runs the chain on `ins` (one slice per operand, of the lengths its indexing needs) into
-    /// `out` (`outer·inner` bytes of the output dtype), splitting rows (or, with one row, the
-    /// row) over the threads.
-    pub fn run_raw(&self, ins: &[&[f32]], out: &mut [u8]) -> Result<(), JitError> {
+    /// Runs the chain on `ins` (the bytes of each operand: f32, or u8/i8 for a dequantized one,
+    /// as many elements as its indexing needs) into `out` (`outer·inner` elements of the output
+    /// dtype), splitting rows (or, with one row, the row) over the threads.
+    pub fn run_raw(&self, ins: &[&[u8]], out: &mut [u8]) -> Result<(), JitError> {
         let s = &self.spec;
         if ins.len() != s.operands.len() {
             return Err(spec_err(
@@ -783,11 +847,11 @@ impl ChainKernel {
             ));
         }
         for (k, (x, op)) in ins.iter().zip(&s.operands).enumerate() {
-            let want = op.len(s.inner, s.outer);
+            let want = op.len(s.inner, s.outer) * s.operand_size(k);
             if x.len() != want {
                 return Err(JitError::Input {
                     name: format!("operand {k}"),
-                    why: format!("has {} elements, expected {want}", x.len()),
+                    why: format!("has {} bytes, expected {want}", x.len()),
                 });
             }
         }
@@ -802,7 +866,7 @@ impl ChainKernel {
         if n == 0 {
             return Ok(());
         }
-        let table: Vec<*const f32> = ins.iter().map(|x| x.as_ptr()).collect();
+        let table: Vec<*const u8> = ins.iter().map(|x| x.as_ptr()).collect();
         let tp = SendPtr(table.as_ptr() as *mut u8);
         let op = SendPtr(out.as_mut_ptr());
         let call = |o0: usize, o1: usize, i0: usize, i1: usize| {
@@ -812,7 +876,7 @@ impl ChainKernel {
             // disjoint (row, column) ranges.
             unsafe {
                 (self.f)(
-                    tp.0 as *const *const f32,
+                    tp.0 as *const *const u8,
                     op.0,
                     o0 as i64,
                     o1 as i64,

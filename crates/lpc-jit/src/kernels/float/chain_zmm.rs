@@ -31,7 +31,9 @@ use lpc_ref::transcendental::{
     GELU_TANH_SCALE, LN2_HI, LN2_LO, TANH_CLAMP, TANH_P, TANH_Q,
 };
 
-use super::chain::{ChainSpec, FBinary, FNode, FUnary, Operand, QuantParams};
+use lpc_ir::DType;
+
+use super::chain::{ChainSpec, Dequant, FBinary, FNode, FUnary, Operand, QuantParams};
 use crate::kernels::emit::byte_range;
 use crate::JitError;
 
@@ -40,6 +42,18 @@ const ZMM: [AsmRegisterZmm; 32] = [
     zmm15, zmm16, zmm17, zmm18, zmm19, zmm20, zmm21, zmm22, zmm23, zmm24, zmm25, zmm26, zmm27,
     zmm28, zmm29, zmm30, zmm31,
 ];
+
+const XMM: [AsmRegisterXmm; 32] = [
+    xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8, xmm9, xmm10, xmm11, xmm12, xmm13, xmm14,
+    xmm15, xmm16, xmm17, xmm18, xmm19, xmm20, xmm21, xmm22, xmm23, xmm24, xmm25, xmm26, xmm27,
+    xmm28, xmm29, xmm30, xmm31,
+];
+
+/// The low 128 bits of `z`.
+fn xmm_of(z: AsmRegisterZmm) -> AsmRegisterXmm {
+    let k = ZMM.iter().position(|&r| r == z).unwrap_or(0);
+    XMM[k]
+}
 
 /// Saved callee-saved registers.
 const SAVED: [AsmRegister64; 6] = [rbx, rbp, r12, r13, r14, r15];
@@ -108,6 +122,8 @@ enum Ins {
     Xor,
     /// i32 lanes.
     AddI,
+    /// i32 lanes.
+    SubI,
 }
 
 /// The machine code of a chain kernel for `spec`, or `None` when it does not fit the tier's
@@ -126,8 +142,8 @@ pub(super) fn emit(spec: &ChainSpec) -> Result<Option<Vec<u8>>, JitError> {
 /// Where each operand lives during a row.
 #[derive(Clone, Copy)]
 enum Place {
-    /// Loaded from `base + 4·i`.
-    Base(AsmRegister64),
+    /// Loaded from `base + 4·i` (f32), or from `base + i` and dequantized.
+    Base(AsmRegister64, Option<Dequant>),
     /// One value for the row, broadcast into a register.
     Row(AsmRegisterZmm),
 }
@@ -136,12 +152,12 @@ fn function(a: &mut CodeAssembler, spec: &ChainSpec) -> R<()> {
     // Places: full/column operands get a base register, row operands a zmm from the top.
     let mut places = Vec::with_capacity(spec.operands.len());
     let (mut nbase, mut nrow) = (0, 0);
-    for op in &spec.operands {
+    for (op, dq) in spec.operands.iter().zip(&spec.dequant) {
         places.push(match op {
             Operand::Full | Operand::Col => {
                 let r = *BASES.get(nbase).ok_or(Fail::Registers)?;
                 nbase += 1;
-                Place::Base(r)
+                Place::Base(r, *dq)
             }
             Operand::Row { .. } => {
                 nrow += 1;
@@ -190,13 +206,14 @@ fn function(a: &mut CodeAssembler, spec: &ChainSpec) -> R<()> {
     }
     // Full operands at their row, column operands at their start; the output row.
     a.mov(rdx, qword_ptr(rsp + AT_TABLE))?;
-    a.mov(rax, inner * 4)?;
+    a.mov(rax, inner)?;
     a.imul_2(rax, r10)?;
     for (k, (op, place)) in spec.operands.iter().zip(&places).enumerate() {
-        if let Place::Base(r) = place {
-            a.mov(*r, qword_ptr(rdx + 8 * k as i32))?;
+        if let Place::Base(r, dq) = *place {
+            a.mov(r, qword_ptr(rdx + 8 * k as i32))?;
             if *op == Operand::Full {
-                a.add(*r, rax)?;
+                let size = if dq.is_some() { 1 } else { 4 };
+                a.lea(r, qword_ptr(r + rax * size))?;
             }
         }
     }
@@ -349,6 +366,7 @@ impl<'a> Body<'a> {
             Ins::Or => lane_op!(self, vpord, d, x, y),
             Ins::Xor => lane_op!(self, vpxord, d, x, y),
             Ins::AddI => lane_op!(self, vpaddd, d, x, y),
+            Ins::SubI => lane_op!(self, vpsubd, d, x, y),
         }
         Ok(())
     }
@@ -422,13 +440,18 @@ impl<'a> Body<'a> {
             let v = match *n {
                 FNode::Input(k) => match places[k] {
                     Place::Row(z) => (V::Z(z), false),
-                    Place::Base(base) => {
+                    Place::Base(base, dq) => {
                         let z = self.keep()?;
-                        let at = zmmword_ptr(base + rbx * 4);
-                        if self.masked {
-                            self.a.vmovups(z.k1().z(), at)?;
-                        } else {
-                            self.a.vmovups(z, at)?;
+                        match dq {
+                            None => {
+                                let at = zmmword_ptr(base + rbx * 4);
+                                if self.masked {
+                                    self.a.vmovups(z.k1().z(), at)?;
+                                } else {
+                                    self.a.vmovups(z, at)?;
+                                }
+                            }
+                            Some(d) => self.dequantize(z, base, d)?,
                         }
                         (V::Z(z), true)
                     }
@@ -477,7 +500,7 @@ impl<'a> Body<'a> {
                     QuantParams::Rows { scale, zero_point } => {
                         let row = |k: usize| match places[k] {
                             Place::Row(z) => Ok(V::Z(z)),
-                            Place::Base(_) => Err(Fail::Registers),
+                            Place::Base(..) => Err(Fail::Registers),
                         };
                         (row(scale)?, row(zero_point)?)
                     }
@@ -494,6 +517,30 @@ impl<'a> Body<'a> {
             }
         }
         Ok(())
+    }
+
+    /// 16 u8/i8 elements at `base + rbx` into `z` as `f32(x − zp) · scale` (the dequantize
+    /// kernel's lanes).
+    fn dequantize(&mut self, z: AsmRegisterZmm, base: AsmRegister64, d: Dequant) -> R<()> {
+        let at = xmmword_ptr(base + rbx);
+        let signed = d.from == DType::I8;
+        if self.masked {
+            // The tail's bytes through a masked byte load (faults suppressed past the row).
+            let x = xmm_of(z);
+            self.a.vmovdqu8(x.k1().z(), at)?;
+            if signed {
+                self.a.vpmovsxbd(z, x)?;
+            } else {
+                self.a.vpmovzxbd(z, x)?;
+            }
+        } else if signed {
+            self.a.vpmovsxbd(z, at)?;
+        } else {
+            self.a.vpmovzxbd(z, at)?;
+        }
+        self.op(Ins::SubI, z, V::Z(z), V::C(d.zero_point as u32))?;
+        self.a.vcvtdq2ps(z, z)?;
+        self.op(Ins::Mul, z, V::Z(z), c(d.scale))
     }
 
     /// lpc-ref's quantize step (the Cranelift tier's `quantize_lanes`): `r = round(v / s) + zp`,

@@ -11,8 +11,8 @@ mod max_pool;
 mod transcendental;
 
 pub use chain::{
-    canonicalize, define_chain, ChainKernel, ChainSpec, FBinary, FNode, FUnary, Operand, QuantOut,
-    QuantParams,
+    canonicalize, define_chain, ChainKernel, ChainSpec, Dequant, FBinary, FNode, FUnary, Operand,
+    QuantOut, QuantParams,
 };
 pub(crate) use gap::GAP_LANES;
 pub use gap::{define_gap, GapKernel, GapSpec};
