@@ -285,6 +285,19 @@ pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantErr
         if let Op::Concat { .. } = g.node(n).op {
             p.concat_groups.push(gid);
         }
+        // A Concat's result read quantized by layers shares its inputs' range: it is the same
+        // values, so the conv reads the Concat's integers as they are (no requantize).
+        if let Op::Concat { .. } = g.node(n).op {
+            if let Some(e) = points.get_mut(&ValueRef::first(n)) {
+                match e.1 {
+                    Some(other) => {
+                        let (a, b) = (find(&mut parent, other), find(&mut parent, gid));
+                        parent[a] = b;
+                    }
+                    None => e.1 = Some(gid),
+                }
+            }
+        }
         for slot in slots {
             if add_point(g, n, slot, &mut points) {
                 let v = g.node_input(n, slot).expect("connected");
@@ -425,12 +438,13 @@ mod tests {
         assert_eq!(p.layers.len(), 2);
         assert_eq!(p.layers[0].weight, Some((1, 0)));
         assert_eq!(p.layers[0].act_slots, vec![0]);
-        // x (conv input), r and r2 (concat inputs), cat (head input); r and r2 share one
-        // group, x has its own.
+        // x (conv input), r and r2 (concat inputs), cat (head input); r, r2 and cat share
+        // one group (the head reads the Concat's integers as they are), x has its own.
         assert_eq!(p.acts.len(), 4);
         let by = |n: &str| p.acts.iter().find(|a| g.value_name(a.value) == n).expect(n);
-        let (x, r, r2) = (by("x"), by("r"), by("r2"));
+        let (x, r, r2, c) = (by("x"), by("r"), by("r2"), by("cat"));
         assert_eq!(r.group, r2.group);
+        assert_eq!(c.group, r.group);
         assert_ne!(x.group, r.group);
         // x feeds the conv and relu2; only the conv reads it through the quantizer.
         assert_eq!(x.consumers.len(), 1);
