@@ -307,6 +307,56 @@ fn times_transposed(a: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f
     out
 }
 
+/// A recurrent weight `R` [n, k] (row-major) kept transposed, `[k][n]`, for the products with
+/// the few rows of one step's hidden state: each output row accumulates `h[kk] · Rᵀ[kk]` over
+/// `kk` in order, whole rows at a time (vectorised across the outputs), instead of one
+/// horizontal dot product per output.
+struct WeightT {
+    t: Vec<f32>,
+    k: usize,
+    n: usize,
+}
+
+impl WeightT {
+    fn new(w: &[f32], n: usize, k: usize) -> WeightT {
+        let mut t = vec![0.0; n * k];
+        for (j, row) in w.chunks_exact(k.max(1)).take(n).enumerate() {
+            for (kk, &v) in row.iter().enumerate() {
+                t[kk * n + j] = v;
+            }
+        }
+        WeightT { t, k, n }
+    }
+
+    /// `a · R[cols]ᵀ` for `a` [m, k]: [m, cols.len()] (rows `cols` of R). Each output is
+    /// `((a₀·r₀ + a₁·r₁) + a₂·r₂) + …`, in `k` order, four terms per pass over the row.
+    fn times(&self, a: &[f32], m: usize, cols: std::ops::Range<usize>) -> Vec<f32> {
+        let (k, n, w) = (self.k, self.n, cols.len());
+        let mut out = vec![0.0; m * w];
+        for (i, row) in out.chunks_exact_mut(w.max(1)).take(m).enumerate() {
+            let x = &a[i * k..(i + 1) * k];
+            let col = |kk: usize| &self.t[kk * n + cols.start..][..w];
+            let mut kk = 0;
+            while kk + 4 <= k {
+                let (x0, x1, x2, x3) = (x[kk], x[kk + 1], x[kk + 2], x[kk + 3]);
+                let (r0, r1, r2, r3) = (col(kk), col(kk + 1), col(kk + 2), col(kk + 3));
+                for j in 0..w {
+                    row[j] = (((row[j] + x0 * r0[j]) + x1 * r1[j]) + x2 * r2[j]) + x3 * r3[j];
+                }
+                kk += 4;
+            }
+            while kk < k {
+                let (x0, r0) = (x[kk], col(kk));
+                for j in 0..w {
+                    row[j] += x0 * r0[j];
+                }
+                kk += 1;
+            }
+        }
+        out
+    }
+}
+
 /// One direction's view of the operands.
 struct Direction<'a> {
     reverse: bool,
@@ -314,8 +364,8 @@ struct Direction<'a> {
     clip: Option<f32>,
     /// X·Wᵀ for every position: [seq·batch, gates·hidden].
     xw: Vec<f32>,
-    /// This direction's R: [gates·hidden, hidden].
-    r: &'a [f32],
+    /// This direction's R ([gates·hidden, hidden]), transposed.
+    r: WeightT,
     /// Wb and Rb, each [gates·hidden] (zeros without B).
     wb: Vec<f32>,
     rb: Vec<f32>,
@@ -341,7 +391,7 @@ impl<'a> Direction<'a> {
             acts: &a.activations[d * nf..(d + 1) * nf],
             clip: a.clip,
             xw: times_transposed(&o.x, o.seq * o.batch, o.input, w, gh),
-            r: &o.r[d * gh * h..(d + 1) * gh * h],
+            r: WeightT::new(&o.r[d * gh * h..(d + 1) * gh * h], gh, h),
             wb: slice(&o.b, gh, d * 2 * gh),
             rb: slice(&o.b, gh, d * 2 * gh + gh),
             h0: slice(&o.h0, bh, d * bh),
@@ -410,7 +460,7 @@ fn lstm_direction(o: &Operands, dir: &Direction, input_forget: bool) -> DirOut {
         vec![0f32; hs],
     );
     for t in 0..max_len(o) {
-        let hr = times_transposed(&h, o.batch, hs, dir.r, gh);
+        let hr = dir.r.times(&h, o.batch, 0..gh);
         for (b, &len) in o.lens.iter().enumerate() {
             let Some(pos) = dir.position(t, len) else {
                 continue;
@@ -463,13 +513,12 @@ fn gru_direction(o: &Operands, dir: &Direction, linear_before_reset: bool) -> Di
     let (hs, gh) = (o.hidden, 3 * o.hidden);
     let mut h = dir.h0.clone();
     let mut y = vec![0.0; o.seq * o.batch * hs];
-    let rh = &dir.r[2 * hs * hs..];
     let mut reset = vec![0.0; o.batch * hs];
     let mut update = vec![0.0; o.batch * hs];
     for t in 0..max_len(o) {
         // H·R[zr]ᵀ, and H·Rhᵀ too when it is applied before the reset gate.
         let n = if linear_before_reset { gh } else { 2 * hs };
-        let hr = times_transposed(&h, o.batch, hs, &dir.r[..n * hs], n);
+        let hr = dir.r.times(&h, o.batch, 0..n);
         let rows: Vec<(usize, usize)> = (0..o.batch)
             .filter_map(|b| dir.position(t, o.lens[b]).map(|p| (b, p)))
             .collect();
@@ -500,7 +549,7 @@ fn gru_direction(o: &Operands, dir: &Direction, linear_before_reset: bool) -> Di
             v
         } else {
             let gated: Vec<f32> = reset.iter().zip(&h).map(|(r, h)| r * h).collect();
-            let mut v = times_transposed(&gated, o.batch, hs, rh, hs);
+            let mut v = dir.r.times(&gated, o.batch, 2 * hs..gh);
             for row in v.chunks_mut(hs.max(1)) {
                 row.iter_mut()
                     .zip(&dir.rb[2 * hs..])
@@ -533,7 +582,7 @@ fn rnn_direction(o: &Operands, dir: &Direction) -> DirOut {
     let mut h = dir.h0.clone();
     let mut y = vec![0.0; o.seq * o.batch * hs];
     for t in 0..max_len(o) {
-        let hr = times_transposed(&h, o.batch, hs, dir.r, hs);
+        let hr = dir.r.times(&h, o.batch, 0..hs);
         for (b, &len) in o.lens.iter().enumerate() {
             let Some(pos) = dir.position(t, len) else {
                 continue;
