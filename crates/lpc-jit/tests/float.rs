@@ -451,6 +451,31 @@ fn dequantized_operands_are_read_through() {
     );
 }
 
+/// `Where(IsNaN(x), 0, x)` (the NaN guard exporters put after a masked Softmax) is one chain
+/// operation with its IsNaN; an IsNaN read elsewhere too keeps the nodes on lpc-ref.
+#[test]
+fn nan_replacement_is_a_chain_op() {
+    let mut r = Rng(0x4a4);
+    let shape = [2usize, 3, 41];
+    for shared in [false, true] {
+        let mut g = Graph::new("nan_to");
+        let x = g.add_input("x", f32_ty(&shape));
+        let e = node(&mut g, "e", Op::Unary(UnaryOp::Relu), &[Some(x)]);
+        let isnan = node(&mut g, "isnan", Op::Unary(UnaryOp::IsNaN), &[Some(e)]);
+        let zero = g.add_const("zero", Tensor::scalar_f32(0.25));
+        let w = node(&mut g, "w", Op::Where, &[Some(isnan), Some(zero), Some(e)]);
+        g.set_outputs(if shared { vec![w, isnan] } else { vec![w] });
+        let t = tensor(&mut r, &shape);
+        assert!(t.to_f32_vec().iter().any(|v| v.is_nan()));
+        let kinds = check(&g, &[t], 1, "nan_to");
+        if shared {
+            assert!(kinds.iter().any(|k| k == "fallback:where"), "{kinds:?}");
+        } else {
+            assert_eq!(kinds, ["jit float (chain of 2)"]);
+        }
+    }
+}
+
 #[test]
 fn random_chains_match_ref() {
     let mut r = Rng(0x5eed_f10a7);

@@ -135,6 +135,9 @@ fn chain_op(g: &Graph, n: NodeId, transcendental: bool) -> Option<(ChainOp, Vec<
         };
         return Some((ChainOp::Binary(f), vec![data(0)?, data(1)?]));
     }
+    if let Some((x, c)) = nan_replacement(g, n) {
+        return Some((ChainOp::Unary(FUnary::NanTo(c)), vec![data_of(g, x)?]));
+    }
     if !matches!(node.op, Op::Clip) {
         return None;
     }
@@ -147,6 +150,30 @@ fn chain_op(g: &Graph, n: NodeId, transcendental: bool) -> Option<(ChainOp, Vec<
     let lo = bound(1, f32::NEG_INFINITY)?;
     let hi = bound(2, f32::INFINITY)?;
     Some((ChainOp::Unary(FUnary::Clip(lo, hi)), vec![data(0)?]))
+}
+
+/// `v` if it is an f32 value of known shape.
+fn data_of(g: &Graph, v: ValueRef) -> Option<ValueRef> {
+    (is_f32(g, v) && known_shape(g, v).is_some()).then_some(v)
+}
+
+/// `Where(IsNaN(x), c, x)` with a one-element constant `c`, the IsNaN read by this Where alone:
+/// its `x` and `c`.
+fn nan_replacement(g: &Graph, n: NodeId) -> Option<(ValueRef, f32)> {
+    if !matches!(g.node(n).op, Op::Where) {
+        return None;
+    }
+    let (cond, c, x) = (
+        g.node_input(n, 0)?,
+        g.node_input(n, 1)?,
+        g.node_input(n, 2)?,
+    );
+    let isnan = cond.node;
+    let only_here = g.users(cond).len() == 1 && !g.outputs().contains(&cond);
+    let is_isnan = matches!(g.node(isnan).op, Op::Unary(UnaryOp::IsNaN));
+    (is_isnan && only_here && g.node_input(isnan, 0)? == x)
+        .then(|| scalar_const(g, c).map(|c| (x, c)))
+        .flatten()
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -164,8 +191,9 @@ pub struct ChainGroup {
     pub root: NodeId,
     /// Float members in topological order (the last is the float result).
     pub members: Vec<NodeId>,
-    /// DequantizeLinear nodes the chain reads through (their u8/i8 inputs are externals).
-    pub dequantized: Vec<NodeId>,
+    /// Other nodes computed inside the step: DequantizeLinear nodes read through (their u8/i8
+    /// inputs are externals) and the IsNaN of a NaN replacement.
+    pub inner_nodes: Vec<NodeId>,
     /// The spec: operands in the order of `externals`, then `consts`.
     pub spec: ChainSpec,
     /// External values read by the chain, one per operand (f32, or the u8/i8 input of a
@@ -308,7 +336,7 @@ fn build_group(
     let mut at: HashMap<ValueRef, usize> = HashMap::new();
     let mut externals: Vec<ValueRef> = Vec::new();
     let mut dequant: Vec<Option<Dequant>> = Vec::new();
-    let mut dequantized: Vec<NodeId> = Vec::new();
+    let mut inner_nodes: Vec<NodeId> = Vec::new();
     // A DequantizeLinear whose every reader is in the chain (and that is not a graph output)
     // is read through: the chain loads its u8/i8 input.
     let inside: HashSet<NodeId> = members.iter().copied().collect();
@@ -319,6 +347,9 @@ fn build_group(
     };
     for &m in members {
         let (op, ins) = chain_op(g, m, transcendental)?;
+        if let (ChainOp::Unary(FUnary::NanTo(_)), Some(cond)) = (op, g.node_input(m, 0)) {
+            inner_nodes.push(cond.node);
+        }
         let mut idx = Vec::with_capacity(ins.len());
         for v in ins {
             let k = match at.get(&v) {
@@ -331,7 +362,7 @@ fn build_group(
                                 Some((x, d)) => {
                                     externals.push(x);
                                     dequant.push(Some(d));
-                                    dequantized.push(v.node);
+                                    inner_nodes.push(v.node);
                                 }
                                 None => {
                                     externals.push(v);
@@ -401,7 +432,7 @@ fn build_group(
     Some(ChainGroup {
         root,
         members: members.to_vec(),
-        dequantized,
+        inner_nodes,
         spec,
         externals,
         consts,
@@ -465,13 +496,17 @@ pub fn find_chains(g: &Graph, order: &[NodeId], transcendental: bool) -> Chains 
             let Some((_, ins)) = chain_op(g, m, transcendental) else {
                 continue;
             };
+            // A NaN replacement's input is read by its IsNaN too, inside the step.
+            let guarded = nan_replacement(g, m).map(|(x, _)| x);
             for v in ins {
                 let p = v.node;
                 let same = known_shape(g, v).map(|s| s.iter().product::<usize>()) == Some(numel);
+                let used_here = single_use(v)
+                    || (guarded == Some(v) && g.users(v).len() == 2 && !outputs.contains(&v));
                 if v.output == 0
                     && same
                     && fusible(p)
-                    && single_use(v)
+                    && used_here
                     && !members.contains(&p)
                     && !chains.absorbed.contains(&p)
                     && !chains.roots.contains_key(&p)
@@ -491,7 +526,7 @@ pub fn find_chains(g: &Graph, order: &[NodeId], transcendental: bool) -> Chains 
                     .and_then(|_| build_group(g, transcendental, top, &[top], None))
             });
         let Some(group) = group else { continue };
-        for &m in group.members.iter().chain(&group.dequantized) {
+        for &m in group.members.iter().chain(&group.inner_nodes) {
             if m != group.root {
                 chains.absorbed.insert(m);
             }

@@ -2,6 +2,7 @@
 //!
 //! A *chain* is a tree of f32 elementwise nodes (Add, Sub, Mul, Div, Max, Min, PRelu, Relu,
 //! LeakyRelu, Clip with constant bounds, HardSigmoid, HardSwish, Neg, Abs, Sqrt, Reciprocal,
+//! a NaN replacement `Where(IsNaN(x), c, x)`,
 //! Ceil, Floor, Round, Identity, Pow by 2 or 3, Exp, Sigmoid, Tanh, Erf, GELU) whose inner values
 //! each have one consumer and the root's shape.
 //! It runs as one loop that reads its external operands once and writes one output. Operands are
@@ -85,6 +86,8 @@ pub enum FUnary {
     Gelu,
     /// GELU, tanh form (`lpc_ref::transcendental::gelu_tanh_f32`).
     GeluTanh,
+    /// `x is NaN ? c : x` (ONNX's `Where(IsNaN(x), c, x)`, after a masked Softmax).
+    NanTo(f32),
 }
 
 impl FUnary {
@@ -356,6 +359,7 @@ fn unary_params(b: &mut FunctionBuilder, op: FUnary) -> Vec<Value> {
         FUnary::LeakyRelu(alpha) => vec![splat_f32(b, alpha)],
         FUnary::HardSigmoid(alpha, beta) => vec![splat_f32(b, alpha), splat_f32(b, beta)],
         FUnary::Clip(lo, hi) => vec![splat_f32(b, lo), splat_f32(b, hi)],
+        FUnary::NanTo(c) => vec![splat_f32(b, c)],
         FUnary::Neg
         | FUnary::Abs
         | FUnary::Relu
@@ -433,6 +437,10 @@ fn emit_unary(b: &mut FunctionBuilder, k: &Consts, op: FUnary, p: &[Value], x: V
             let t = b.ins().fadd(t, k.half);
             let t = clamp01(b, t);
             b.ins().fmul(x, t)
+        }
+        FUnary::NanTo(_) => {
+            let nan = mask(b, FloatCC::Unordered, x, x);
+            sel(b, nan, p[0], x)
         }
         FUnary::Clip(..) => {
             // lo > e ? lo : e, then hi < t ? hi : t: a NaN e passes both unchanged (the same

@@ -599,6 +599,10 @@ impl<'a> Body<'a> {
                 self.clamp01(u, t)?;
                 self.op(Ins::Mul, d, x, V::Z(u))?;
             }
+            FUnary::NanTo(v) => {
+                self.cmp(x, x, UNORD)?;
+                self.select(d, c(v), x)?;
+            }
             FUnary::Clip(lo, hi) => {
                 // lo > e ? lo : e, then hi < t ? hi : t: NaN passes both.
                 let t = self.tmp()?;
