@@ -14,9 +14,10 @@ python3 -m venv "$work/venv"
 py=$work/venv/bin/python
 "$py" -m pip install --quiet --disable-pip-version-check maturin==1.16.0 pytest==9.2.0 numpy==2.4.6
 
-# One release build of the crates: the `lpc` binary the tests compare with, then the wheel
-# (maturin builds lpc-py on the same compiled dependencies).
-cargo build --release --locked -p lpc-cli
+# One release build of the crates: the `lpc` binary the tests compare with, then the wheel.
+# lpc-py is in the first build too, so that the shared dependencies get the features maturin
+# builds them with (numpy's ndarray adds some): maturin then recompiles only pyo3 and lpc-py.
+cargo build --release --locked -p lpc-cli -p lpc-py
 (cd crates/lpc-py && "$work/venv/bin/maturin" build --release --locked --out "$work/wheels")
 "$py" -m pip install --quiet --disable-pip-version-check "$work"/wheels/lpc-*.whl
 

@@ -521,9 +521,13 @@ fn compile(
 ) -> PyResult<Compiled> {
     guard(|| {
         let isa = options::isa(isa)?;
-        if threads == Some(0) {
-            return Err(PyValueError::new_err("threads must be at least 1"));
+        let max = lpc_cli::threads::MAX_THREADS as usize;
+        if let Some(n) = threads.filter(|n| !(1..=max).contains(n)) {
+            return Err(PyValueError::new_err(format!(
+                "threads {n}: expected 1 to {max}"
+            )));
         }
+        let threads = threads.map(lpc_cli::threads::at_most_cores);
         let (g, source) = model_of(model)?;
         let fold = FoldArg { no_fold: !fold };
         let g = py
