@@ -260,7 +260,9 @@ fn quantize(
         };
         let q = QuantizedModel {
             report,
-            summary: format!("{}\n{}", out.summary, out.details).trim_end().to_string(),
+            summary: format!("{}\n{}", out.summary, out.details)
+                .trim_end()
+                .to_string(),
             log,
         };
         let q = Py::new(py, PyClassInitializer::from(model).add_subclass(q))?;
