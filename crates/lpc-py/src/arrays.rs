@@ -48,23 +48,28 @@ fn ndarray<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyUn
     Ok(a.cast::<PyUntypedArray>()?.clone())
 }
 
-/// The lpc dtype of a numpy array.
-fn dtype_of(a: &Bound<'_, PyUntypedArray>, what: &str) -> PyResult<DType> {
-    let py = a.py();
+/// The numpy dtype of an lpc dtype.
+fn descr(py: Python<'_>, d: DType) -> Bound<'_, numpy::PyArrayDescr> {
+    match d {
+        DType::F32 => numpy::dtype::<f32>(py),
+        DType::F16 => numpy::dtype::<half::f16>(py),
+        DType::F64 => numpy::dtype::<f64>(py),
+        DType::I8 => numpy::dtype::<i8>(py),
+        DType::U8 => numpy::dtype::<u8>(py),
+        DType::I32 => numpy::dtype::<i32>(py),
+        DType::I64 => numpy::dtype::<i64>(py),
+        DType::Bool => numpy::dtype::<bool>(py),
+    }
+}
+
+/// The lpc dtype of a numpy array (`expected` is tried first).
+fn dtype_of(a: &Bound<'_, PyUntypedArray>, expected: Option<DType>, what: &str) -> PyResult<DType> {
+    use DType::*;
     let dt = a.dtype();
-    let all = [
-        (numpy::dtype::<f32>(py), DType::F32),
-        (numpy::dtype::<half::f16>(py), DType::F16),
-        (numpy::dtype::<f64>(py), DType::F64),
-        (numpy::dtype::<i8>(py), DType::I8),
-        (numpy::dtype::<u8>(py), DType::U8),
-        (numpy::dtype::<i32>(py), DType::I32),
-        (numpy::dtype::<i64>(py), DType::I64),
-        (numpy::dtype::<bool>(py), DType::Bool),
-    ];
-    all.iter()
-        .find(|(d, _)| d.is_equiv_to(&dt))
-        .map(|(_, d)| *d)
+    expected
+        .into_iter()
+        .chain([F32, F16, F64, I8, U8, I32, I64, Bool])
+        .find(|&d| descr(a.py(), d).is_equiv_to(&dt))
         .ok_or_else(|| {
             PyTypeError::new_err(format!(
                 "{what}: dtype {dt} is not one lpc takes (float32, float16, float64, int8, uint8, int32, int64, bool)"
@@ -92,7 +97,7 @@ pub fn tensor_of(
     shape: Option<&[usize]>,
 ) -> PyResult<Tensor> {
     let a = ndarray(obj, what)?;
-    let d = dtype_of(&a, what)?;
+    let d = dtype_of(&a, dtype, what)?;
     if let Some(want) = dtype.filter(|&w| w != d) {
         return Err(PyTypeError::new_err(format!(
             "{what}: expected dtype {} ({want}), got {}",
