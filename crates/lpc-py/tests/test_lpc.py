@@ -127,6 +127,30 @@ def test_budget_search_matches_the_cli(tmp_path):
     assert any("searching for" in line for line in q.log)
 
 
+def test_unreachable_budget_raises_with_the_model_the_cli_writes(tmp_path):
+    model, calib = digits("digits_cnn.onnx"), digits("calib_x.npy")
+    out = tmp_path / "cli.onnx"
+    flags = ["--min-sqnr", "200", "--min-int8-macs", "0.5"]  # all-FP32 would meet it: not allowed
+    msg = cli_error("quantize", model, "--calib", calib, *flags, "-o", out)
+    with pytest.raises(lpc.BudgetError) as e:
+        lpc.quantize(model, np.load(calib), min_sqnr=200, min_int8_macs=0.5)
+    assert isinstance(e.value, lpc.LpcError)
+    assert msg == f"{e.value}; the best model found was written to {out}"
+    e.value.model.save(tmp_path / "py.onnx")
+    assert (tmp_path / "py.onnx").read_bytes() == out.read_bytes()
+
+
+def test_dynamic_mode_matches_the_cli(tmp_path):
+    model, x, y = digits("digits_cnn.onnx"), digits("test_x.npy"), digits("test_y.npy")
+    p = cli("quantize", model, "--mode", "dynamic", "--data", x, "--labels", y, "-o", tmp_path / "cli.onnx")
+    q = lpc.quantize(model, mode="dynamic", data=np.load(x), labels=np.load(y))
+    q.save(tmp_path / "py.onnx")
+    assert (tmp_path / "py.onnx").read_bytes() == (tmp_path / "cli.onnx").read_bytes()
+    # The measurement on --data, as the CLI prints it (its first line holds a time).
+    assert q.summary.splitlines()[1:] == p.stdout.strip().splitlines()[1:]
+    assert "top-1 against labels" in q.summary
+
+
 def test_compile_runs_as_lpc_run_jit(tmp_path):
     q = tmp_path / "q.onnx"
     lpc.quantize(digits("digits_cnn.onnx"), np.load(digits("calib_x.npy"))).save(q)
