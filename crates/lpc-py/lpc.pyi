@@ -10,7 +10,7 @@ __version__: str
 Path = Union[str, os.PathLike]
 Arrays = Union[np.ndarray, Mapping[str, np.ndarray], Sequence[np.ndarray]]
 Data = Union[Path, Arrays, Iterable[Arrays]]
-Value = tuple[str, str, list[str]]  # name, dtype, shape (symbolic dims by name)
+Value = tuple[str, str | None, list[int | str] | None]  # name, dtype, shape (symbolic dims by name)
 
 class LpcError(Exception): ...
 

@@ -17,7 +17,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use std::path::PathBuf;
 
 /// The numpy name of an lpc dtype, for messages.
-fn numpy_name(d: DType) -> &'static str {
+pub fn numpy_name(d: DType) -> &'static str {
     match d {
         DType::F32 => "float32",
         DType::F16 => "float16",

@@ -22,6 +22,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::IntoPyObjectExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -93,18 +94,18 @@ impl Model {
         })
     }
 
-    /// The model's inputs: name, dtype and shape (symbolic dims as their names).
+    /// The model's inputs: (name, dtype, shape) each, symbolic dims by name.
     #[getter]
-    fn inputs(&self) -> Vec<(String, String, Vec<String>)> {
-        values(&self.graph, self.graph.inputs().iter().map(|&n| (n, 0)))
+    fn inputs<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        let g = &self.graph;
+        describe(py, g, &mut g.inputs().iter().map(|&n| (n, 0)))
     }
 
-    /// The model's outputs: name, dtype and shape.
+    /// The model's outputs: (name, dtype, shape) each.
     #[getter]
-    fn outputs(&self) -> Vec<(String, String, Vec<String>)> {
+    fn outputs<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         let g = &self.graph;
-        let outs = g.outputs().iter().map(|v| (v.node, v.output));
-        values(g, outs)
+        describe(py, g, &mut g.outputs().iter().map(|v| (v.node, v.output)))
     }
 
     fn __repr__(&self) -> String {
@@ -116,21 +117,34 @@ impl Model {
     }
 }
 
-/// Name, dtype and shape of each value.
-fn values(
-    g: &Graph,
-    vs: impl Iterator<Item = (lpc_ir::NodeId, usize)>,
-) -> Vec<(String, String, Vec<String>)> {
+/// The graph values `vs` (node, output index).
+type Values<'a> = &'a mut dyn Iterator<Item = (lpc_ir::NodeId, usize)>;
+
+/// Each value as a tuple: name, dtype (numpy's name; None when unknown) and shape (ints,
+/// symbolic dims by name; None when the rank is unknown).
+fn describe<'py>(py: Python<'py>, g: &Graph, vs: Values) -> PyResult<Vec<Bound<'py, PyTuple>>> {
     vs.map(|(n, k)| {
         let o = &g.node(n).outputs[k];
-        let dtype = o.ty.dtype.map_or("?".into(), |d| d.to_string());
-        let shape =
-            o.ty.shape
-                .as_ref()
-                .map_or(vec![], |s| s.0.iter().map(|d| d.to_string()).collect());
-        (o.name.clone(), dtype, shape)
+        let dtype = o.ty.dtype.map(arrays::numpy_name);
+        let shape = match &o.ty.shape {
+            None => None,
+            Some(s) => Some(
+                s.0.iter()
+                    .map(|d| match d {
+                        lpc_ir::Dim::Known(k) => k.into_bound_py_any(py),
+                        lpc_ir::Dim::Sym(s) => s.into_bound_py_any(py),
+                    })
+                    .collect::<PyResult<Vec<_>>>()?,
+            ),
+        };
+        (o.name.as_str(), dtype, shape).into_pyobject(py)
     })
     .collect()
+}
+
+/// The names of the values `vs`.
+fn names(g: &Graph, vs: Values) -> Vec<String> {
+    vs.map(|(n, k)| g.node(n).outputs[k].name.clone()).collect()
 }
 
 /// A quantized model: `save("x.onnx")` writes the QDQ ONNX that `lpc quantize -o x.onnx`
@@ -500,6 +514,14 @@ impl Compiled {
             .collect()
     }
 
+    fn __repr__(&self) -> String {
+        format!(
+            "<lpc.Compiled {} for input shapes {:?}>",
+            self.source.display(),
+            self.input_shapes()
+        )
+    }
+
     /// The plan: each step's kernel kind, the memory plan (`lpc compile --stats`).
     #[getter]
     fn stats(&self) -> String {
@@ -540,11 +562,10 @@ fn compile(
         let m = py
             .detach(|| jit_compile_shapes(&g, &shapes, threads, isa))
             .map_err(|e| lpc_err(e.context(source.display().to_string())))?;
-        let names = |vs: Vec<(String, String, Vec<String>)>| vs.into_iter().map(|v| v.0).collect();
         let mg = m.graph();
         Ok(Compiled {
-            inputs: names(values(mg, mg.inputs().iter().map(|&n| (n, 0)))),
-            outputs: names(values(mg, mg.outputs().iter().map(|v| (v.node, v.output)))),
+            inputs: names(mg, &mut mg.inputs().iter().map(|&n| (n, 0))),
+            outputs: names(mg, &mut mg.outputs().iter().map(|v| (v.node, v.output))),
             model: m,
             source,
         })

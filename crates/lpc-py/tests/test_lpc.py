@@ -78,6 +78,8 @@ def test_quantize_array_writes_the_cli_model_and_report(tmp_path):
     cli_report = json.loads((tmp_path / "cli.json").read_text())
     assert without_times(q.report) == without_times(cli_report)
     assert q.summary.startswith("quantized 3 layers")
+    assert q.inputs == [("input", "float32", ["N", 1, 16, 16])]
+    assert [o[0] for o in q.outputs] == ["logits"]
 
 
 def test_quantize_options_match_the_cli_flags(tmp_path):
