@@ -57,7 +57,19 @@ pub fn jit_compile(
     isa: Isa,
 ) -> Result<lpc_jit::CompiledModel> {
     let shapes: Vec<Vec<usize>> = ins.iter().map(|t| t.shape().to_vec()).collect();
-    let m = lpc_jit::CompiledModel::compile(g, &shapes, &jit_options(threads, isa))?;
+    jit_compile_shapes(g, &shapes, threads, isa)
+}
+
+/// JIT-compiles `g` for input `shapes` (one per graph input), refusing a plan whose values do
+/// not fit in memory: what `lpc run --backend jit` runs and the Python package's `lpc.compile`
+/// returns.
+pub fn jit_compile_shapes(
+    g: &Graph,
+    shapes: &[Vec<usize>],
+    threads: Option<usize>,
+    isa: Isa,
+) -> Result<lpc_jit::CompiledModel> {
+    let m = lpc_jit::CompiledModel::compile(g, shapes, &jit_options(threads, isa))?;
     check_plan_memory(&m)?;
     Ok(m)
 }

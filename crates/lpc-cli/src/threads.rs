@@ -13,13 +13,16 @@ pub const MAX_THREADS: u64 = 1024;
 pub fn threads_arg() -> impl TypedValueParser<Value = usize> {
     RangedU64ValueParser::<usize>::new()
         .range(1..=MAX_THREADS)
-        .map(|n| {
-            let cores = std::thread::available_parallelism().map_or(n, |c| c.get());
-            if n > cores {
-                eprintln!("note: --threads {n}: this host has {cores} cores; using {cores}");
-            }
-            n.min(cores)
-        })
+        .map(at_most_cores)
+}
+
+/// `n` worker threads lowered to the cores the host has, with a note on stderr when it is.
+pub fn at_most_cores(n: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(n, |c| c.get());
+    if n > cores {
+        eprintln!("note: --threads {n}: this host has {cores} cores; using {cores}");
+    }
+    n.min(cores)
 }
 
 /// Sets the worker thread count (the rayon pool, which lpc-ref's GEMMs and loops use).

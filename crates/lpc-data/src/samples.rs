@@ -241,24 +241,12 @@ impl Samples {
         opts: &LoadOptions,
     ) -> Result<Samples, DataError> {
         let specs = InputSpec::of(g);
-        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        for (i, (n, _)) in files.iter().enumerate() {
-            if !names.contains(&n.as_str()) {
-                return Err(DataError::Set(format!(
-                    "'{n}' is not an input of the model (its inputs: {names:?})"
-                )));
-            }
-            if files[..i].iter().any(|(m, _)| m == n) {
-                return Err(DataError::Set(format!("input '{n}' is given twice")));
-            }
-        }
+        let given: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        check_names(&given, &specs, "as NAME=PATH")?;
         let mut v = vec![];
         for s in &specs {
             let Some((_, p)) = files.iter().find(|(n, _)| *n == s.name) else {
-                return Err(DataError::Set(format!(
-                    "no data for input '{}' (give every input as NAME=PATH)",
-                    s.name
-                )));
+                unreachable!("check_names: every input is given")
             };
             let what = p.display().to_string();
             v.push(match ext(p).as_str() {
@@ -298,6 +286,39 @@ impl Samples {
             .collect::<Vec<_>>()
             .join(", ");
         Samples::from_kind(specs, Kind::Stacked(v), what, opts)
+    }
+
+    /// In-memory data: one stacked array per model input (N samples along axis 0, or one
+    /// sample without it), by input name, checked as [`Samples::open_per_input`] checks its
+    /// files (every input given once); `what` names the data in messages. The Python package's
+    /// calibration and evaluation arrays come through here, so they are sampled exactly as the
+    /// same arrays read from `.npy` files.
+    pub fn from_arrays(
+        arrays: Vec<(String, Tensor)>,
+        g: &Graph,
+        opts: &LoadOptions,
+        what: &str,
+    ) -> Result<Samples, DataError> {
+        let specs = InputSpec::of(g);
+        if specs.is_empty() {
+            return Err(DataError::Set("the model has no inputs".into()));
+        }
+        let given: Vec<&str> = arrays.iter().map(|(n, _)| n.as_str()).collect();
+        check_names(&given, &specs, "by name").map_err(|e| match e {
+            DataError::Set(m) => DataError::Set(format!("{what}: {m}")),
+            e => e,
+        })?;
+        let mut arrays = arrays;
+        let v = specs
+            .iter()
+            .map(|s| {
+                let k = arrays.iter().position(|(n, _)| *n == s.name);
+                arrays
+                    .swap_remove(k.expect("check_names: every input is given"))
+                    .1
+            })
+            .collect();
+        Samples::from_kind(specs, Kind::Stacked(v), what.to_string(), opts)
     }
 
     /// Counts the samples of `kind`, takes the subset and checks sample 0.
@@ -412,6 +433,28 @@ impl SampleSource for Samples {
             s.check(t, &what)?;
         }
         Ok(out)
+    }
+}
+
+/// Checks the input names data is given for: each an input of the model, none twice, every
+/// input given (`how`: "as NAME=PATH", "by name").
+fn check_names(given: &[&str], specs: &[InputSpec], how: &str) -> Result<(), DataError> {
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    for (i, n) in given.iter().enumerate() {
+        if !names.contains(n) {
+            return Err(DataError::Set(format!(
+                "'{n}' is not an input of the model (its inputs: {names:?})"
+            )));
+        }
+        if given[..i].contains(n) {
+            return Err(DataError::Set(format!("input '{n}' is given twice")));
+        }
+    }
+    match names.iter().find(|n| !given.contains(n)) {
+        Some(n) => Err(DataError::Set(format!(
+            "no data for input '{n}' (give every input {how})"
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -52,9 +52,15 @@ fn finite(s: &str) -> Result<f64, String> {
 impl BudgetArgs {
     /// The budget these flags ask for, or None when no budget flag is given.
     pub fn target(&self) -> Result<Option<Target>> {
+        self.target_for(self.eval.is_some(), self.labels.is_some())
+    }
+
+    /// [`BudgetArgs::target`] when evaluation data (`eval`) and labels (`labels`) are given or
+    /// not, whether as `--data`/`--labels` files or otherwise (the Python package's arrays).
+    pub fn target_for(&self, eval: bool, labels: bool) -> Result<Option<Target>> {
         let t = match (self.max_drop, self.min_sqnr, self.metric) {
             (None, None, None) => {
-                if self.eval.is_some() || self.labels.is_some() {
+                if eval || labels {
                     bail!("--data/--labels on quantize need a budget: --max-drop POINTS or --min-sqnr DB");
                 }
                 return Ok(None);
@@ -77,7 +83,7 @@ impl BudgetArgs {
             (Some(d), None, m) => Target::new(m.unwrap_or(Metric::Agreement), d)?,
             (None, Some(db), _) => Target::new(Metric::Sqnr, db)?,
         };
-        if t.metric() == Metric::Top1 && self.labels.is_none() {
+        if t.metric() == Metric::Top1 && !labels {
             bail!("--metric top1 needs --labels Y.npy (integer classes of the --data samples)");
         }
         if !(0.0..=1.0).contains(&self.min_int8_macs) {

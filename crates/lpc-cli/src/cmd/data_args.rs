@@ -133,9 +133,22 @@ pub fn open_samples(
     Ok(s)
 }
 
+/// Integer class labels of evaluation data, and the name errors about them give (the
+/// `--labels` file).
+pub struct Labels {
+    /// Where they came from.
+    pub name: PathBuf,
+    /// One class id per evaluation sample.
+    pub classes: Vec<i64>,
+}
+
 /// Reads `--labels`: a `.npy` vector of integer classes, one per sample, none negative.
 pub fn read_labels(p: &Path) -> Result<Vec<i64>> {
-    let t = lpc_data::read_npy(p)?;
+    labels_of(lpc_data::read_npy(p)?, p)
+}
+
+/// The class ids in `t` (labels `p` names): a vector of integers, none negative.
+pub fn labels_of(t: lpc_ir::Tensor, p: &Path) -> Result<Vec<i64>> {
     if !t.dtype().is_int() {
         bail!(
             "{}: labels must be integers, got {}",

@@ -4,6 +4,8 @@
 use crate::cmd::data_args::{open_samples, DataArgs};
 use crate::outputs::{write_text, Files};
 use anyhow::Result;
+use lpc_data::Samples;
+use lpc_ir::Graph;
 use lpc_quant::{quantize, BiasCorrectionMode, Config, Estimator, Json, Preset, Quantized};
 use std::path::{Path, PathBuf};
 
@@ -89,28 +91,43 @@ pub fn files(q: &QuantArgs) -> Result<Files> {
     Ok(f)
 }
 
-/// Loads the model and the calibration data and quantizes (no budget), writing `--report`.
-pub fn run_quantize(q: &QuantArgs, progress: bool) -> Result<Quantized> {
+/// Opens `--calib` for `g` (required: static quantization fixes its ranges from it).
+pub fn open_calib(q: &QuantArgs, g: &Graph) -> Result<Samples> {
     if q.calib.is_empty() {
         anyhow::bail!("--calib DATA is required: static quantization fixes activation ranges from calibration data (quantize --mode dynamic needs none)");
     }
+    open_samples(
+        &q.calib,
+        g,
+        &q.data.options(true)?,
+        "calibration data",
+        "--subset",
+    )
+}
+
+/// Loads the model and the calibration data and quantizes (no budget), writing `--report`.
+pub fn run_quantize(q: &QuantArgs, progress: bool) -> Result<Quantized> {
     let g = lpc_load::load_model(&q.model)?;
-    let opts = q.data.options(true)?;
-    let data = open_samples(&q.calib, &g, &opts, "calibration data", "--subset")?;
+    let data = open_calib(q, &g)?;
     let out = quantize(&g, &data, &config(q, progress)?)?;
-    write_report(q, &out, None)?;
+    write_report(q, &report_json(&out, None))?;
     Ok(out)
 }
 
-/// Writes `--report`: the quantization report, with the accuracy-aware search under
+/// The `--report` JSON: the quantization report, with the accuracy-aware search under
 /// `"accuracy_aware"` when there was one.
-pub fn write_report(q: &QuantArgs, out: &Quantized, aaq: Option<Json>) -> Result<()> {
-    if let Some(p) = &q.report {
-        let mut j = out.report.to_json();
-        if let (Json::Obj(m), Some(a)) = (&mut j, aaq) {
-            m.push(("accuracy_aware".into(), a));
-        }
-        write_text(p, &j.to_string_pretty())?;
+pub fn report_json(out: &Quantized, aaq: Option<Json>) -> Json {
+    let mut j = out.report.to_json();
+    if let (Json::Obj(m), Some(a)) = (&mut j, aaq) {
+        m.push(("accuracy_aware".into(), a));
     }
-    Ok(())
+    j
+}
+
+/// Writes `report` to `--report` when it is given.
+pub fn write_report(q: &QuantArgs, report: &Json) -> Result<()> {
+    match &q.report {
+        Some(p) => write_text(p, &report.to_string_pretty()),
+        None => Ok(()),
+    }
 }

@@ -1,25 +1,37 @@
 //! `lpc quantize`: post-training quantization to QDQ ONNX (.onnx) or the FakeQuantize graph
 //! (.lir), optionally searching for the layers to keep in FP32 under an accuracy budget.
+//!
+//! [`quantize_model`] is the verb without its files: the CLI opens `--calib`/`--data`/`--labels`
+//! ([`QuantizeData::open`]) and writes `-o`/`--report`; the Python package (`crates/lpc-py`)
+//! hands it arrays and keeps the result in memory.
 
 use crate::cmd::budget_args::BudgetArgs;
-use crate::cmd::data_args::{check_label_count, name_labels, open_data, open_samples, read_labels};
-use crate::cmd::quant_args::{config, files, run_quantize, write_report, QuantArgs};
+use crate::cmd::data_args::{check_label_count, name_labels, open_samples, read_labels, Labels};
+use crate::cmd::quant_args::{config, files, open_calib, report_json, write_report, QuantArgs};
 use crate::outputs::{write_model, Format};
 use anyhow::{bail, Result};
-use lpc_data::{SampleSource, Samples};
+use lpc_data::{LoadOptions, SampleSource, Samples};
 use lpc_ir::Graph;
-use lpc_quant::{quantize_within_budget, BudgetJob, SearchConfig, SearchOptions, Target};
+use lpc_quant::{quantize_within_budget, BudgetJob, Json, SearchConfig, SearchOptions, Target};
 use std::path::{Path, PathBuf};
 
 /// `lpc quantize MODEL --calib PATH -o OUT.onnx|OUT.lir`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct QuantizeArgs {
     #[command(flatten)]
-    /// Settings.
-    pub q: QuantArgs,
+    /// What to quantize and how.
+    pub opts: QuantizeOptions,
     /// Output: .onnx (QDQ) or .lir (FakeQuantize graph); repeat to write both.
     #[arg(short, long, required = true)]
     pub output: Vec<PathBuf>,
+}
+
+/// The settings of `lpc quantize` other than its outputs.
+#[derive(clap::Args, Clone, Debug)]
+pub struct QuantizeOptions {
+    #[command(flatten)]
+    /// Settings.
+    pub q: QuantArgs,
     /// static: INT8 activations with ranges fixed from --calib (FakeQuantize / QDQ); dynamic:
     /// int8 weights of MatMul/Gemm, activations quantized per tensor at run time
     /// (DynamicQuantizeLinear + MatMulInteger; --calib optional: it finds the outlier
@@ -40,59 +52,192 @@ pub enum Mode {
     Dynamic,
 }
 
-/// `lpc quantize --mode dynamic`: rewrite, measure on `--data` when given, write.
-fn quantize_dynamic_cmd(a: &QuantizeArgs, progress: bool) -> Result<String> {
-    let b = &a.budget;
-    if b.max_drop.is_some() || b.min_sqnr.is_some() {
-        bail!("--max-drop/--min-sqnr search over static quantizers; with --mode dynamic, keep layers in float with --ignore");
+/// The data a quantization reads, opened for the model.
+pub struct QuantizeData {
+    /// Calibration samples (`--calib`; optional with `--mode dynamic`).
+    pub calib: Option<Samples>,
+    /// Evaluation samples (`--data`).
+    pub eval: Option<Samples>,
+    /// Their labels (`--labels`).
+    pub labels: Option<Labels>,
+}
+
+impl QuantizeData {
+    /// Opens the files `o` names for `g`: `--calib`, `--data` (with [`eval_options`]) and
+    /// `--labels`; those not given are `None` ([`quantize_model`] says which it needs).
+    pub fn open(o: &QuantizeOptions, g: &Graph) -> Result<QuantizeData> {
+        let calib = match o.q.calib.is_empty() {
+            true => None,
+            false => Some(open_calib(&o.q, g)?),
+        };
+        let eval = match &o.budget.eval {
+            Some(p) => Some(open_samples(
+                &[p.to_path_buf()],
+                g,
+                &eval_options(o)?,
+                "evaluation data (--data)",
+                "--eval-subset",
+            )?),
+            None => None,
+        };
+        let labels = match &o.budget.labels {
+            Some(p) => Some(Labels {
+                name: p.clone(),
+                classes: read_labels(p)?,
+            }),
+            None => None,
+        };
+        Ok(QuantizeData {
+            calib,
+            eval,
+            labels,
+        })
     }
-    let g = lpc_load::load_model(&a.q.model)?;
-    let cfg = config(&a.q, progress)?;
-    let calib = match a.q.calib.is_empty() {
-        true => None,
-        false => {
-            let opts = a.q.data.options(true)?;
-            Some(open_samples(
-                &a.q.calib,
-                &g,
-                &opts,
-                "calibration data",
-                "--subset",
-            )?)
+}
+
+/// How the evaluation set (`--data`) is read: the data options with `--eval-subset`,
+/// `--eval-seed` and `--eval-crops` in place of the calibration ones.
+pub fn eval_options(o: &QuantizeOptions) -> Result<LoadOptions> {
+    let b = &o.budget;
+    let mut opts = o.q.data.options(false)?;
+    opts.subset = (b.eval_subset > 0).then_some(b.eval_subset);
+    opts.seed = b.eval_seed;
+    if let Some(c) = b.eval_crops {
+        opts.image.crops_per_image = c;
+    }
+    Ok(opts)
+}
+
+/// What a quantization made.
+pub struct Quantization {
+    /// The quantized graph (FakeQuantize; with a budget, the best model found).
+    pub graph: Graph,
+    /// The `--report` JSON.
+    pub report: Json,
+    /// The summary up to where the CLI names its outputs (`... in 0.52 s`).
+    pub summary: String,
+    /// The summary lines after it (SQNR per output, notes).
+    pub details: String,
+    /// With a budget that no model met: what was missed (the CLI's error).
+    pub unreached: Option<String>,
+}
+
+/// The checks of `o` that need no data: a budget with `--mode dynamic`, the budget flags, and
+/// `eval`/`labels` (given or not) without what they go with.
+pub fn check_options(o: &QuantizeOptions, eval: bool, labels: bool) -> Result<Option<Target>> {
+    let b = &o.budget;
+    if o.mode == Mode::Dynamic {
+        if b.max_drop.is_some() || b.min_sqnr.is_some() {
+            bail!("--max-drop/--min-sqnr search over static quantizers; with --mode dynamic, keep layers in float with --ignore");
         }
-    };
-    let out =
-        lpc_quant::quantize_dynamic(&g, calib.as_ref().map(|c| c as &dyn SampleSource), &cfg)?;
-    write_report(&a.q, &out, None)?;
-    write_models(&out.graph, &a.output)?;
-    let r = &out.report;
-    let total = r.times.iter().find(|t| t.0 == "total").map_or(0.0, |t| t.1);
-    let mut s = format!(
-        "dynamic INT8: {} MatMul/Gemm layers with int8 weights, activations quantized at run time, in {total:.2} s → {}\n",
-        r.layers.len(),
-        shown(&a.output)
-    );
-    if b.labels.is_some() && b.eval.is_none() {
-        bail!("--labels go with --data (the evaluation set they label)");
+        if labels && !eval {
+            bail!("--labels go with --data (the evaluation set they label)");
+        }
+        return Ok(None);
     }
-    if let Some(p) = &b.eval {
-        let data = open_eval(a, &g, p)?;
-        let labels = eval_labels(a, data.len())?;
+    b.target_for(eval, labels)
+}
+
+/// Quantizes `g` on `data` as `lpc quantize` does with options `o`, writing nothing; `log`
+/// gets the budget search's steps as they are measured.
+pub fn quantize_model(
+    o: &QuantizeOptions,
+    g: &Graph,
+    data: &QuantizeData,
+    progress: bool,
+    log: &mut dyn FnMut(&str),
+) -> Result<Quantization> {
+    let target = check_options(o, data.eval.is_some(), data.labels.is_some())?;
+    if let Some(l) = &data.labels {
+        if o.budget.eval_subset > 0 {
+            bail!("--labels cannot be combined with --eval-subset (the subset is shuffled)");
+        }
+        // They label the evaluation set: --data, else (a budget without it) the calibration data.
+        if let Some(e) = data.eval.as_ref().or(data.calib.as_ref()) {
+            check_label_count(&l.name, &l.classes, e.len())?;
+        }
+    }
+    if o.mode == Mode::Dynamic {
+        return quantize_dynamic(o, g, data, progress);
+    }
+    let Some(calib) = &data.calib else {
+        bail!("--calib DATA is required: static quantization fixes activation ranges from calibration data (quantize --mode dynamic needs none)");
+    };
+    if let Some(t) = target {
+        return quantize_budget(o, g, calib, data, t, progress, log);
+    }
+    let out = lpc_quant::quantize(g, calib, &config(&o.q, progress)?)?;
+    let r = &out.report;
+    let summary = format!(
+        "quantized {} layers, {} activation quantizers ({} samples, preset {}, estimator {}) in {:.2} s",
+        r.layers.len(),
+        r.ranges.len(),
+        r.samples,
+        r.preset,
+        r.estimator,
+        total_time(r)
+    );
+    let mut details = String::new();
+    for (n, d) in &r.outputs {
+        details += &format!("output {n}: SQNR {d:.2} dB vs FP32 on the calibration data\n");
+    }
+    for w in &r.warnings {
+        details += &format!("note: {w}\n");
+    }
+    Ok(Quantization {
+        report: report_json(&out, None),
+        graph: out.graph,
+        summary,
+        details,
+        unreached: None,
+    })
+}
+
+/// The quantizer's total time from its report.
+fn total_time(r: &lpc_quant::Report) -> f64 {
+    r.times.iter().find(|t| t.0 == "total").map_or(0.0, |t| t.1)
+}
+
+/// `--mode dynamic`: rewrite, and measure on the evaluation data when given.
+fn quantize_dynamic(
+    o: &QuantizeOptions,
+    g: &Graph,
+    data: &QuantizeData,
+    progress: bool,
+) -> Result<Quantization> {
+    let cfg = config(&o.q, progress)?;
+    let calib = data.calib.as_ref().map(|c| c as &dyn SampleSource);
+    let out = lpc_quant::quantize_dynamic(g, calib, &cfg)?;
+    let r = &out.report;
+    let summary = format!(
+        "dynamic INT8: {} MatMul/Gemm layers with int8 weights, activations quantized at run time, in {:.2} s",
+        r.layers.len(),
+        total_time(r)
+    );
+    let mut details = String::new();
+    if let Some(e) = &data.eval {
+        let labels = data.labels.as_ref().map(|l| l.classes.as_slice());
         let acc = lpc_quant::evaluate(
             &out.graph,
             Some(&out.reference),
-            &data,
-            labels.as_deref(),
+            e,
+            labels,
             false,
             cfg.batch,
             progress,
         )?;
-        s += &dynamic_summary(&acc);
+        details += &dynamic_summary(&acc);
     }
     for w in &r.warnings {
-        s += &format!("note: {w}\n");
+        details += &format!("note: {w}\n");
     }
-    Ok(s)
+    Ok(Quantization {
+        report: report_json(&out, None),
+        graph: out.graph,
+        summary,
+        details,
+        unreached: None,
+    })
 }
 
 /// What `--data` measured for a dynamic model: top-1 agreement with FP32 (flips named), labels'
@@ -123,95 +268,62 @@ fn dynamic_summary(acc: &lpc_quant::Accuracy) -> String {
     s
 }
 
-/// The evaluation set `--data` (`--eval-subset`, `--eval-seed`, `--eval-crops` applied).
-fn open_eval(a: &QuantizeArgs, g: &Graph, path: &Path) -> Result<Samples> {
-    let b = &a.budget;
-    let mut opts = a.q.data.options(false)?;
-    opts.subset = (b.eval_subset > 0).then_some(b.eval_subset);
-    opts.seed = b.eval_seed;
-    if let Some(c) = b.eval_crops {
-        opts.image.crops_per_image = c;
-    }
-    open_samples(
-        &[path.to_path_buf()],
-        g,
-        &opts,
-        "evaluation data (--data)",
-        "--eval-subset",
-    )
-}
-
-/// `--labels`, checked against the `samples` of the evaluation set they label.
-fn eval_labels(a: &QuantizeArgs, samples: usize) -> Result<Option<Vec<i64>>> {
-    let b = &a.budget;
-    let labels = b.labels.as_deref().map(read_labels).transpose()?;
-    if let (Some(p), Some(l)) = (&b.labels, &labels) {
-        if b.eval_subset > 0 {
-            bail!("--labels cannot be combined with --eval-subset (the subset is shuffled)");
-        }
-        check_label_count(p, l, samples)?;
-    }
-    Ok(labels)
-}
-
-/// `lpc quantize` with a budget: quantize, search, write the best model. Steps go to stdout as
-/// they are measured; the returned text is the final table. An unreachable budget writes the
-/// best model found and returns an error (exit status 1) saying so.
-fn quantize_budget_cmd(a: &QuantizeArgs, target: Target, progress: bool) -> Result<String> {
-    let b = &a.budget;
-    let g = lpc_load::load_model(&a.q.model)?;
-    let calib_opts = a.q.data.options(true)?;
-    let calib = open_samples(&a.q.calib, &g, &calib_opts, "calibration data", "--subset")?;
-    let eval = match &b.eval {
-        Some(p) => open_eval(a, &g, p)?,
+/// With a budget: quantize, search, return the best model (an unreachable budget says so in
+/// `unreached`). Without evaluation data the budget is measured on the calibration data.
+fn quantize_budget(
+    o: &QuantizeOptions,
+    g: &Graph,
+    calib: &Samples,
+    data: &QuantizeData,
+    target: Target,
+    progress: bool,
+    log: &mut dyn FnMut(&str),
+) -> Result<Quantization> {
+    let eval = match &data.eval {
+        Some(e) => e,
         None => {
-            println!("note: no --data: the budget is measured on the calibration data");
-            open_data(&a.q.calib, &g, &calib_opts, "calibration data")?
+            log("note: no --data: the budget is measured on the calibration data");
+            calib
         }
     };
-    let labels = eval_labels(a, eval.len())?;
     let t = std::time::Instant::now();
-    println!(
+    log(&format!(
         "quantizing; searching for {} on {} samples",
         target.describe(),
         eval.len()
-    );
+    ));
     let cfg = SearchConfig {
         target,
-        rank_samples: b.rank_samples,
-        min_int8_macs: b.min_int8_macs,
-        batch: a.q.batch,
+        rank_samples: o.budget.rank_samples,
+        min_int8_macs: o.budget.min_int8_macs,
+        batch: o.q.batch,
         progress,
     };
     let job = BudgetJob {
-        graph: &g,
-        calib: &calib,
-        config: &config(&a.q, progress)?,
-        eval: &eval,
-        labels: labels.as_deref(),
+        graph: g,
+        calib,
+        config: &config(&o.q, progress)?,
+        eval,
+        labels: data.labels.as_ref().map(|l| l.classes.as_slice()),
     };
-    let (q, mut o) =
-        quantize_within_budget(&job, &cfg, &SearchOptions::default(), |l| println!("  {l}"))
-            .map_err(|e| name_labels(e, b.labels.as_deref()))?;
-    o.times.push(("wall".into(), t.elapsed().as_secs_f64()));
-    write_models(&o.graph, &a.output)?;
-    write_report(&a.q, &q, Some(o.to_json()))?;
-    let table = format!(
-        "{}wall time (quantize + search): {:.1} s → {}\n",
-        o.table(),
-        t.elapsed().as_secs_f64(),
-        shown(&a.output)
+    let labels_file = data.labels.as_ref().map(|l| l.name.as_path());
+    let (q, mut out) = quantize_within_budget(&job, &cfg, &SearchOptions::default(), |l| {
+        log(&format!("  {l}"))
+    })
+    .map_err(|e| name_labels(e, labels_file))?;
+    out.times.push(("wall".into(), t.elapsed().as_secs_f64()));
+    let summary = format!(
+        "{}wall time (quantize + search): {:.1} s",
+        out.table(),
+        t.elapsed().as_secs_f64()
     );
-    if o.reached {
-        Ok(table)
-    } else {
-        print!("{table}");
-        bail!(
-            "{}; the best model found was written to {}",
-            o.message,
-            shown(&a.output)
-        )
-    }
+    Ok(Quantization {
+        report: report_json(&q, Some(out.to_json())),
+        unreached: (!out.reached).then(|| out.message.clone()),
+        graph: out.graph,
+        summary,
+        details: String::new(),
+    })
 }
 
 /// Output paths for messages: `a.onnx, a.lir`.
@@ -229,50 +341,46 @@ fn check_outputs(a: &QuantizeArgs) -> Result<()> {
     for p in &a.output {
         Format::of("-o", p, FORMATS)?;
     }
-    let mut files = files(&a.q)?;
-    for p in a.budget.eval.iter() {
+    let o = &a.opts;
+    let mut files = files(&o.q)?;
+    for p in o.budget.eval.iter() {
         files.input_file("--data", p);
     }
-    for p in a.budget.labels.iter() {
+    for p in o.budget.labels.iter() {
         files.input_file("--labels", p);
     }
     a.output.iter().try_for_each(|p| files.output("-o", p))
 }
 
-/// Writes a quantized graph to each path, in the format its extension names.
-fn write_models(g: &Graph, paths: &[PathBuf]) -> Result<()> {
-    paths
-        .iter()
-        .try_for_each(|p| write_model(g, p, Format::of("-o", p, FORMATS)?))
+/// Writes a quantized graph to `path`, in the format its extension names (`flag` names it in
+/// errors): QDQ ONNX or `.lir`.
+pub fn write_quantized(g: &Graph, flag: &str, path: &Path) -> Result<()> {
+    write_model(g, path, Format::of(flag, path, FORMATS)?)
 }
 
-/// `lpc quantize`: returns a one-paragraph summary for the terminal.
+/// `lpc quantize`: returns a one-paragraph summary for the terminal. With a budget the
+/// search's steps go to stdout as they are measured; an unreachable budget writes the best
+/// model found and returns an error (exit status 1) saying so.
 pub fn run(a: &QuantizeArgs, progress: bool) -> Result<String> {
     check_outputs(a)?;
-    if a.mode == Mode::Dynamic {
-        return quantize_dynamic_cmd(a, progress);
+    let o = &a.opts;
+    check_options(o, o.budget.eval.is_some(), o.budget.labels.is_some())?;
+    let g = lpc_load::load_model(&o.q.model)?;
+    let data = QuantizeData::open(o, &g)?;
+    let out = quantize_model(o, &g, &data, progress, &mut |l| println!("{l}"))?;
+    for p in &a.output {
+        write_quantized(&out.graph, "-o", p)?;
     }
-    if let Some(t) = a.budget.target()? {
-        return quantize_budget_cmd(a, t, progress);
+    write_report(&o.q, &out.report)?;
+    let text = format!("{} → {}\n{}", out.summary, shown(&a.output), out.details);
+    match out.unreached {
+        None => Ok(text),
+        Some(m) => {
+            print!("{text}");
+            bail!(
+                "{m}; the best model found was written to {}",
+                shown(&a.output)
+            )
+        }
     }
-    let out = run_quantize(&a.q, progress)?;
-    write_models(&out.graph, &a.output)?;
-    let r = &out.report;
-    let total = r.times.iter().find(|t| t.0 == "total").map_or(0.0, |t| t.1);
-    let mut s = format!(
-        "quantized {} layers, {} activation quantizers ({} samples, preset {}, estimator {}) in {total:.2} s → {}\n",
-        r.layers.len(),
-        r.ranges.len(),
-        r.samples,
-        r.preset,
-        r.estimator,
-        shown(&a.output)
-    );
-    for (n, d) in &r.outputs {
-        s += &format!("output {n}: SQNR {d:.2} dB vs FP32 on the calibration data\n");
-    }
-    for w in &r.warnings {
-        s += &format!("note: {w}\n");
-    }
-    Ok(s)
 }

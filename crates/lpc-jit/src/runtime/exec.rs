@@ -31,8 +31,19 @@ pub struct CompiledModel {
     pool: rayon::ThreadPool,
     compile_ms: f64,
     // Owns the code the kernels of `rt` point into; dropped last.
-    _module: CodeModule,
+    _module: OwnedCode,
 }
+
+/// The JIT module, kept only so that the code the plan points into lives as long as the plan.
+struct OwnedCode(#[allow(dead_code)] CodeModule);
+
+// SAFETY: the module is never read or changed after `compile` (the field is private and
+// unused), so sharing its owner between threads cannot race on its interior state (the
+// Cranelift module's RefCell maps and raw pointers); and its mapped code is not tied to the
+// thread that made it, so it may be moved and dropped on another thread. This lets a compiled
+// model be owned by a Python object and run without the GIL.
+unsafe impl Send for OwnedCode {}
+unsafe impl Sync for OwnedCode {}
 
 /// A value while the plan runs: borrowed (inputs, constants) or owned (computed).
 enum Val<'a> {
@@ -84,7 +95,7 @@ impl CompiledModel {
             },
             pool,
             compile_ms: t0.elapsed().as_secs_f64() * 1e3,
-            _module: module,
+            _module: OwnedCode(module),
         })
     }
 
