@@ -17,6 +17,7 @@
 use iced_x86::code_asm::*;
 use lpc_ir::DType;
 
+use crate::kernels::asm::chunks_of_16;
 use crate::kernels::emit::byte_range;
 use crate::JitError;
 
@@ -87,9 +88,6 @@ fn function(a: &mut CodeAssembler, op: BlockedOp) -> Result<(), IcedError> {
     a.mov(r13, qword_ptr(rsp + ARG_PARAMS))?;
     a.xor(r14d, r14d)?;
     let mut run_loop = a.create_label();
-    let mut chunk_loop = a.create_label();
-    let mut tail = a.create_label();
-    let mut next_run = a.create_label();
     let mut exit = a.create_label();
 
     a.set_label(&mut run_loop)?;
@@ -122,24 +120,7 @@ fn function(a: &mut CodeAssembler, op: BlockedOp) -> Result<(), IcedError> {
     run_ptr(a, rbp, r15, out)?;
     a.xor(ebx, ebx)?;
 
-    a.set_label(&mut chunk_loop)?;
-    a.lea(rax, qword_ptr(rbx + 16))?;
-    a.cmp(rax, r8)?;
-    a.jg(tail)?;
-    chunk(a, op, &ins, out, false)?;
-    a.add(rbx, 16)?;
-    a.jmp(chunk_loop)?;
-
-    a.set_label(&mut tail)?;
-    a.mov(rax, r8)?;
-    a.sub(rax, rbx)?;
-    a.jle(next_run)?;
-    a.mov(edx, -1i32)?;
-    a.bzhi(edx, edx, eax)?;
-    a.kmovw(k1, edx)?;
-    chunk(a, op, &ins, out, true)?;
-
-    a.set_label(&mut next_run)?;
+    chunks_of_16(a, rbx, r8, |a, masked| chunk(a, op, &ins, out, masked))?;
     a.inc(r14)?;
     a.jmp(run_loop)?;
 

@@ -4,6 +4,7 @@
 //! reads a graph: choosing a kernel for a node is `lower`'s job. Public for the bit-exact kernel
 //! tests and benches (`crates/lpc-jit/tests`, `benches`).
 
+pub(crate) mod asm;
 pub mod dwconv;
 pub(crate) mod emit;
 pub mod float;

@@ -34,20 +34,9 @@ use lpc_ref::transcendental::{
 use lpc_ir::DType;
 
 use super::chain::{ChainSpec, Dequant, FBinary, FNode, FUnary, Operand, QuantParams};
+use crate::kernels::asm::{chunks_of_16, XMM, ZMM};
 use crate::kernels::emit::byte_range;
 use crate::JitError;
-
-const ZMM: [AsmRegisterZmm; 32] = [
-    zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14,
-    zmm15, zmm16, zmm17, zmm18, zmm19, zmm20, zmm21, zmm22, zmm23, zmm24, zmm25, zmm26, zmm27,
-    zmm28, zmm29, zmm30, zmm31,
-];
-
-const XMM: [AsmRegisterXmm; 32] = [
-    xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8, xmm9, xmm10, xmm11, xmm12, xmm13, xmm14,
-    xmm15, xmm16, xmm17, xmm18, xmm19, xmm20, xmm21, xmm22, xmm23, xmm24, xmm25, xmm26, xmm27,
-    xmm28, xmm29, xmm30, xmm31,
-];
 
 /// The low 128 bits of `z`.
 fn xmm_of(z: AsmRegisterZmm) -> AsmRegisterXmm {
@@ -184,9 +173,6 @@ fn function(a: &mut CodeAssembler, spec: &ChainSpec) -> R<()> {
 
     let mut consts = Pool::default();
     let mut row_loop = a.create_label();
-    let mut chunk_loop = a.create_label();
-    let mut tail = a.create_label();
-    let mut next_row = a.create_label();
     let mut exit = a.create_label();
 
     a.set_label(&mut row_loop)?;
@@ -223,26 +209,10 @@ fn function(a: &mut CodeAssembler, spec: &ChainSpec) -> R<()> {
     a.add(rbp, rax)?;
     a.mov(rbx, qword_ptr(rsp + AT_I0))?;
 
-    // 16 elements at a time while they last.
-    a.set_label(&mut chunk_loop)?;
-    a.lea(rax, qword_ptr(rbx + 16))?;
-    a.cmp(rax, r9)?;
-    a.jg(tail)?;
-    Body::new(a, &mut consts, &pool, false).chunk(spec, &places)?;
-    a.add(rbx, 16)?;
-    a.jmp(chunk_loop)?;
-
-    // The last 1..15 through the mask k1 = low (i1 − i) bits.
-    a.set_label(&mut tail)?;
-    a.mov(rax, r9)?;
-    a.sub(rax, rbx)?;
-    a.jle(next_row)?;
-    a.mov(edx, -1i32)?;
-    a.bzhi(edx, edx, eax)?;
-    a.kmovw(k1, edx)?;
-    Body::new(a, &mut consts, &pool, true).chunk(spec, &places)?;
-
-    a.set_label(&mut next_row)?;
+    // 16 elements at a time, the last 1..15 through k1.
+    chunks_of_16(a, rbx, r9, |a, masked| {
+        Body::new(a, &mut consts, &pool, masked).chunk(spec, &places)
+    })?;
     a.inc(r10)?;
     a.jmp(row_loop)?;
 

@@ -21,6 +21,7 @@
 use iced_x86::code_asm::*;
 
 use super::Epilogue;
+use crate::kernels::asm::ZMM;
 use crate::JitError;
 
 /// Columns per B panel of the zmm tier (two 16-lane i32 accumulators per row).
@@ -39,12 +40,6 @@ const BROADCAST_TO_REGISTER: bool = true;
 /// on the 64×3136×576 conv shape: +4% (aligned B) to +7% (16-byte aligned B) over no prefetch;
 /// 1 KB and 4 KB ahead, or one panel ahead, were no better.
 const PREFETCH_AHEAD: i32 = 2048;
-
-const ZMM: [AsmRegisterZmm; 32] = [
-    zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14,
-    zmm15, zmm16, zmm17, zmm18, zmm19, zmm20, zmm21, zmm22, zmm23, zmm24, zmm25, zmm26, zmm27,
-    zmm28, zmm29, zmm30, zmm31,
-];
 
 /// Compile-time shape of one zmm GEMM function.
 pub(super) struct ZmmShape {
