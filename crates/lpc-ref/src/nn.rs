@@ -637,7 +637,7 @@ pub fn conv_transpose(
                 false,
             );
             let og = &mut o[gi * mg * on..(gi + 1) * mg * on];
-            if r == 2 {
+            if r == 1 || r == 2 {
                 scatter.add_2d(&col, og);
             } else {
                 scatter.add_nd(&col, og);
@@ -834,29 +834,48 @@ struct Col2Im<'a> {
 }
 
 impl Col2Im<'_> {
-    /// The 2-D scatter: the same as [`Col2Im::add_nd`], in the same order, without
-    /// per-element closures.
+    /// The 1-D or 2-D scatter (1-D as 2-D of height 1): the same as [`Col2Im::add_nd`], in the
+    /// same order, without per-element closures or bounds checks.
     fn add_2d(&self, col: &[f32], og: &mut [f32]) {
         let (g, in_n, on) = (self.geom, self.in_n, self.on);
-        let (strides, dil, pb) = (&g.strides, &g.dil, &g.pb);
-        let (ih, iw, kh, kw) = (self.inp[0], self.inp[1], self.k[0], self.k[1]);
-        let (oh, ow) = (g.out_sp[0] as i64, g.out_sp[1] as i64);
+        let (r, last) = (self.inp.len(), self.inp.len().saturating_sub(1));
+        // The leading axis, or a height of 1 for one spatial axis.
+        let lead = |v: &[usize], one: usize| if r == 2 { v[0] } else { one };
+        let strides = [lead(&g.strides, 1), g.strides[last]];
+        let dil = [lead(&g.dil, 1), g.dil[last]];
+        let pb = [if r == 2 { g.pb[0] } else { 0 }, g.pb[last]];
+        let ostr0 = lead(self.ostr, 0);
+        let (ih, iw, kh, kw) = (
+            lead(self.inp, 1),
+            self.inp[last],
+            lead(self.k, 1),
+            self.k[last],
+        );
+        let (oh, ow) = (lead(&g.out_sp, 1) as i64, g.out_sp[last] as i64);
         for mo in 0..self.mg {
             for ky in 0..kh {
                 for kx in 0..kw {
                     let row = (mo * kh + ky) * kw + kx;
                     let src = &col[row * in_n..(row + 1) * in_n];
+                    // The inputs ix whose px = ix·s + kx·d − pb falls inside [0, ow), and the
+                    // first such px: a strided run without per-element bounds checks.
+                    let (s, off) = (strides[1] as i64, (kx * dil[1]) as i64 - pb[1]);
+                    let first = if off >= 0 { 0 } else { (-off + s - 1) / s };
+                    let end = if ow <= off { 0 } else { (ow - off + s - 1) / s };
+                    let (first, end) = ((first as usize).min(iw), (end as usize).min(iw));
+                    if first >= end {
+                        continue;
+                    }
+                    let px0 = (first as i64 * s + off) as usize;
                     for iy in 0..ih {
                         let py = (iy * strides[0] + ky * dil[0]) as i64 - pb[0];
                         if py < 0 || py >= oh {
                             continue;
                         }
-                        let orow = mo * on + py as usize * self.ostr[0];
-                        for ix in 0..iw {
-                            let px = (ix * strides[1] + kx * dil[1]) as i64 - pb[1];
-                            if px >= 0 && px < ow {
-                                og[orow + px as usize] += src[iy * iw + ix];
-                            }
+                        let orow = mo * on + py as usize * ostr0;
+                        let dst = og[orow + px0..].iter_mut().step_by(s as usize);
+                        for (o, &v) in dst.zip(&src[iy * iw + first..iy * iw + end]) {
+                            *o += v;
                         }
                     }
                 }
