@@ -181,16 +181,22 @@ pub fn quantize_model(
     for (n, d) in &r.outputs {
         details += &format!("output {n}: SQNR {d:.2} dB vs FP32 on the calibration data\n");
     }
-    for w in &r.warnings {
+    Ok(finished(out, summary, details))
+}
+
+/// A quantization without a budget: its report, graph and text, the quantizer's warnings
+/// appended as notes to `details`.
+fn finished(out: lpc_quant::Quantized, summary: String, mut details: String) -> Quantization {
+    for w in &out.report.warnings {
         details += &format!("note: {w}\n");
     }
-    Ok(Quantization {
+    Quantization {
         report: report_json(&out, None),
         graph: out.graph,
         summary,
         details,
         unreached: None,
-    })
+    }
 }
 
 /// The quantizer's total time from its report.
@@ -228,16 +234,7 @@ fn quantize_dynamic(
         )?;
         details += &dynamic_summary(&acc);
     }
-    for w in &r.warnings {
-        details += &format!("note: {w}\n");
-    }
-    Ok(Quantization {
-        report: report_json(&out, None),
-        graph: out.graph,
-        summary,
-        details,
-        unreached: None,
-    })
+    Ok(finished(out, summary, details))
 }
 
 /// What `--data` measured for a dynamic model: top-1 agreement with FP32 (flips named), labels'
