@@ -285,8 +285,9 @@ pub fn place(g: &Graph, ignore: &BTreeSet<NodeId>) -> Result<Placement, QuantErr
         if let Op::Concat { .. } = g.node(n).op {
             p.concat_groups.push(gid);
         }
-        // A Concat's result read quantized by layers shares its inputs' range: it is the same
-        // values, so the conv reads the Concat's integers as they are (no requantize).
+        // A Concat's result read quantized (a layer's input, or a join's) shares its inputs'
+        // range: it holds the same values, so its reader takes the Concat's integers as they
+        // are (no requantize).
         if let Op::Concat { .. } = g.node(n).op {
             if let Some(e) = points.get_mut(&ValueRef::first(n)) {
                 match e.1 {

@@ -283,9 +283,9 @@ fn dot8(x: &[f32], y: &[f32]) -> f32 {
     t
 }
 
-/// `a · wᵀ` for `a` [m, k] and `w` [n, k] (row-major): [m, n]. A few rows (the recurrent
-/// product of one step, batch rows) as dot products of contiguous rows: a packing GEMM would
-/// copy all of `w` at every step.
+/// `a · wᵀ` for `a` [m, k] and `w` [n, k] (row-major): [m, n] (the input projection of every
+/// position at once). A few rows as dot products of contiguous rows, more through the GEMM;
+/// the recurrent product of each step is [`WeightT::times`].
 fn times_transposed(a: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
     let mut out = vec![0.0; m * n];
     if m > 0 && n > 0 && m <= 4 && k > 0 {

@@ -18,7 +18,7 @@ use iced_x86::code_asm::*;
 use lpc_ir::DType;
 
 use crate::kernels::asm::chunks_of_16;
-use crate::kernels::emit::byte_range;
+use crate::kernels::emit::{byte_range, elem_size};
 use crate::JitError;
 
 /// The operation of a blocked kernel, with the dtypes compiled in. Parameter words per run are
@@ -56,14 +56,6 @@ const BOUNDS: [AsmRegisterZmm; 2] = [zmm24, zmm25];
 /// `vrndscaleps`: round to nearest even, precision exception suppressed.
 const NEAREST: u32 = 0x08;
 const ORD: i32 = 7;
-
-fn size(d: DType) -> i32 {
-    match d {
-        DType::U8 | DType::I8 => 1,
-        DType::I32 | DType::F32 => 4,
-        DType::F16 | DType::F64 | DType::I64 | DType::Bool => 0,
-    }
-}
 
 /// The machine code of the blocked function for `op`.
 pub(crate) fn emit(op: BlockedOp) -> Result<Vec<u8>, JitError> {
@@ -110,7 +102,7 @@ fn function(a: &mut CodeAssembler, op: BlockedOp) -> Result<(), IcedError> {
     a.mov(rax, r14)?;
     a.imul_2(rax, r8)?;
     let run_ptr = |a: &mut CodeAssembler, dst, base, d: DType| -> Result<(), IcedError> {
-        a.imul_3(dst, rax, size(d))?;
+        a.imul_3(dst, rax, elem_size(d) as i32)?;
         a.add(dst, base)
     };
     run_ptr(a, r10, rdi, ins[0])?;

@@ -38,10 +38,7 @@ fn chain_op(g: &Graph, n: NodeId, transcendental: bool) -> Option<(ChainOp, Vec<
         return None;
     }
     known_shape(g, ValueRef::first(n))?;
-    let data = |k: usize| -> Option<ValueRef> {
-        let v = g.node_input(n, k)?;
-        (is_f32(g, v) && known_shape(g, v).is_some()).then_some(v)
-    };
+    let data = |k: usize| data_of(g, g.node_input(n, k)?);
     if let Op::Unary(u) = &node.op {
         let f = match u {
             UnaryOp::Neg => FUnary::Neg,
@@ -232,6 +229,18 @@ pub enum QuantFuse {
     },
 }
 
+/// The `len` constant zero points of Quantize/DequantizeLinear node `n` (input 2, of `dtype`;
+/// absent: zeros).
+fn zero_points(g: &Graph, n: NodeId, dtype: DType, len: usize) -> Option<Vec<i64>> {
+    match g.node_input(n, 2) {
+        None => Some(vec![0; len]),
+        Some(v) => {
+            let z = g.const_value(v)?;
+            (z.dtype() == dtype && z.len() == len).then(|| z.to_i64_vec())
+        }
+    }
+}
+
 /// The fusable form of QuantizeLinear node `n`, if it has one.
 fn fusable_quant(g: &Graph, n: NodeId) -> Option<QuantFuse> {
     let Op::QuantizeLinear { q, dtype } = &g.node(n).op else {
@@ -242,16 +251,7 @@ fn fusable_quant(g: &Graph, n: NodeId) -> Option<QuantFuse> {
     if s.dtype() != DType::F32 || q.block_size != 0 || g.node(n).outputs.len() != 1 {
         return None;
     }
-    let zero_points: Vec<i64> = match g.node_input(n, 2) {
-        None => vec![0; s.len()],
-        Some(v) => {
-            let z = g.const_value(v)?;
-            if z.dtype() != *dtype || z.len() != s.len() {
-                return None;
-            }
-            z.to_i64_vec()
-        }
-    };
+    let zero_points = zero_points(g, n, *dtype, s.len())?;
     if zero_points.iter().any(|&z| z < lo as i64 || z > hi as i64) {
         return None;
     }
@@ -302,16 +302,7 @@ fn fusable_dequant(g: &Graph, v: ValueRef) -> Option<(ValueRef, Dequant)> {
     if s.dtype() != DType::F32 || s.len() != 1 {
         return None;
     }
-    let zero_point = match g.node_input(n, 2) {
-        None => 0,
-        Some(z) => {
-            let z = g.const_value(z)?;
-            if z.dtype() != from || z.len() != 1 {
-                return None;
-            }
-            z.to_i64_vec()[0] as i32
-        }
-    };
+    let zero_point = zero_points(g, n, from, 1)?[0] as i32;
     (known_shape(g, x)? == known_shape(g, v)?).then_some((
         x,
         Dequant {

@@ -149,13 +149,14 @@ fn function(a: &mut CodeAssembler, spec: &ChainSpec) -> R<()> {
                 Place::Base(r, *dq)
             }
             Operand::Row { .. } => {
+                // At most 16 row operands hold registers (from the top); the rest is the pool.
+                if nrow == 16 {
+                    return Err(Fail::Registers);
+                }
                 nrow += 1;
-                Place::Row(*ZMM.get(32 - nrow).ok_or(Fail::Registers)?)
+                Place::Row(ZMM[32 - nrow])
             }
         });
-    }
-    if nrow > 16 {
-        return Err(Fail::Registers);
     }
     let pool: Vec<AsmRegisterZmm> = ZMM[..32 - nrow].to_vec();
     let osize: u64 = if spec.quant.is_some() { 1 } else { 4 };
