@@ -405,6 +405,16 @@ def read_outputs(d, names):
     return [np.load(os.path.join(d, re.sub(r"[^A-Za-z0-9._-]", "_", n) + ".npy")) for n in names]
 
 
+def jit_equals_ref(lpc, model, feeds, work, names):
+    """'✓' when `lpc run --backend jit` and `--backend ref` give the same bits on `feeds`."""
+    a = read_outputs(lpc_run(lpc, model, feeds, work, "jit", "jit"), names)
+    b = read_outputs(lpc_run(lpc, model, feeds, work, "ref", "ref"), names)
+    diff = max(float(np.abs(x.astype(np.float64) - y).max()) for x, y in zip(a, b))
+    if diff != 0:
+        raise RuntimeError(f"jit differs from ref by {diff:g}")
+    return "✓"
+
+
 def sweep(lpc, entry, args):
     import onnxruntime  # noqa: F401
 
@@ -472,12 +482,7 @@ def sweep(lpc, entry, args):
         stage("fold", fold)
 
     def jit_eq_ref():
-        a = read_outputs(lpc_run(lpc, folded, one, work, "jit", "jit"), out_names)
-        b = read_outputs(lpc_run(lpc, folded, one, work, "ref", "ref"), out_names)
-        diff = max(float(np.abs(x.astype(np.float64) - y).max()) for x, y in zip(a, b))
-        if diff != 0:
-            raise RuntimeError(f"jit differs from ref by {diff:g}")
-        return "✓"
+        return jit_equals_ref(lpc, folded, one, work, out_names)
 
     if row.get("fold"):
         stage("jit_eq_ref", jit_eq_ref)
